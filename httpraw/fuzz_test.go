@@ -1,0 +1,82 @@
+package httpraw
+
+import (
+	"bytes"
+	"testing"
+)
+
+func addSeeds(f *testing.F, seeds ...string) {
+	for _, s := range seeds {
+		f.Add([]byte(s), "X-Fuzz", "v")
+	}
+}
+
+func FuzzParseRequest(f *testing.F) {
+	addSeeds(f, getReq, postReq, chunkedReq,
+		"GET / HTTP/1.0\nX-Long: one\n  two\n\n",
+		"GET http://h:1/p?q=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"CONNECT h:443 HTTP/1.1\r\n\r\n")
+	f.Fuzz(func(t *testing.T, raw []byte, name, value string) {
+		in := append([]byte(nil), raw...)
+		r, err := ParseRequest(raw)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Bytes(), in) {
+			t.Fatalf("Bytes() = %q, want input %q", r.Bytes(), in)
+		}
+		_, _ = r.DecodedBody()
+		_ = r.Path()
+		_ = r.Query()
+		if err := r.SetHeader(name, value); err == nil {
+			if got, ok := r.Header(name); !ok || got != trimOWS(value) {
+				t.Fatalf("after SetHeader(%q, %q): Header = %q, %v", name, value, got, ok)
+			}
+			if _, err := ParseRequest(r.Bytes()); err != nil && !isFraming(name) {
+				t.Fatalf("edited request does not parse: %v\n%q", err, r.Bytes())
+			}
+		}
+		_ = r.SetQueryParam(name, value)
+		_ = r.SetBody([]byte(value))
+		if !bytes.Equal(raw, in) {
+			t.Fatal("edits modified the input slice")
+		}
+	})
+}
+
+func FuzzParseResponse(f *testing.F) {
+	addSeeds(f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nT: 1\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\n\r\n")
+	f.Fuzz(func(t *testing.T, raw []byte, name, value string) {
+		in := append([]byte(nil), raw...)
+		r, err := ParseResponse(raw)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Bytes(), in) {
+			t.Fatalf("Bytes() = %q, want input %q", r.Bytes(), in)
+		}
+		_, _ = r.DecodedBody()
+		if err := r.SetHeader(name, value); err == nil {
+			if got, ok := r.Header(name); !ok || got != trimOWS(value) {
+				t.Fatalf("after SetHeader(%q, %q): Header = %q, %v", name, value, got, ok)
+			}
+		}
+		_ = r.SetBody([]byte(value))
+		if !bytes.Equal(raw, in) {
+			t.Fatal("edits modified the input slice")
+		}
+	})
+}
+
+// isFraming reports header names whose edit may legitimately break framing.
+func isFraming(name string) bool {
+	for _, n := range []string{"Content-Length", "Transfer-Encoding"} {
+		if len(name) == len(n) && bytes.EqualFold([]byte(name), []byte(n)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,280 @@
+package httpraw
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// Request is a parsed HTTP/1.x request. Its methods edit the message in place;
+// Bytes returns the result. A Request is not safe for concurrent use.
+//
+// Header, Values, Headers, SetHeader, SetHeaderAt, RemoveHeader, Body,
+// Chunked, DecodedBody and SetBody are shared with Response.
+type Request struct {
+	message
+	start  []byte // request line with its ending, as in the input or rebuilt
+	method string
+	target string
+	proto  string
+}
+
+// ParseRequest parses one complete request. The Request keeps references into
+// raw, which must not change while the Request is in use.
+func ParseRequest(raw []byte) (*Request, error) {
+	line, eol, rest, ok := nextLine(raw)
+	if !ok {
+		return nil, malformed("malformed request line %q: not terminated", clip(raw))
+	}
+	parts := bytes.Split(line, []byte(" "))
+	if len(parts) != 3 || !validToken(string(parts[0])) || !validTarget(string(parts[1])) || !validProto(string(parts[2])) {
+		return nil, malformed("malformed request line %q: want METHOD TARGET HTTP/x.y", clip(line))
+	}
+	r := &Request{
+		start:  raw[: len(line)+len(eol) : len(line)+len(eol)],
+		method: string(parts[0]),
+		target: string(parts[1]),
+		proto:  string(parts[2]),
+	}
+	r.raw, r.eol, r.isReq = raw, string(eol), true
+	if err := r.parseHead(rest); err != nil {
+		return nil, fmt.Errorf("%w (request %s %s)", err, r.method, clipString(r.target))
+	}
+	return r, nil
+}
+
+// Bytes returns the message with all edits applied. Without (effective) edits
+// it is the slice given to ParseRequest.
+func (r *Request) Bytes() []byte {
+	if !r.dirty {
+		return r.raw
+	}
+	n := len(r.start) + len(r.blank) + len(r.body)
+	for _, f := range r.fields {
+		n += len(f.raw)
+	}
+	out := append(make([]byte, 0, n), r.start...)
+	r.raw, r.dirty = r.appendRest(out), false
+	return r.raw
+}
+
+// Method returns the request method.
+func (r *Request) Method() string { return r.method }
+
+// Target returns the request target as sent (origin-form "/p?q", absolute-form
+// "http://h/p?q", authority-form "h:443" or "*").
+func (r *Request) Target() string { return r.target }
+
+// Proto returns the protocol version, such as "HTTP/1.1".
+func (r *Request) Proto() string { return r.proto }
+
+// Path returns the path of the target (without the query), "" when the target
+// has no path (authority-form, "*").
+func (r *Request) Path() string {
+	t, _ := splitTarget(r.target)
+	return t.path
+}
+
+// RawQuery returns the query string of the target without the '?'.
+func (r *Request) RawQuery() string {
+	t, _ := splitTarget(r.target)
+	return t.query
+}
+
+// Query returns the parsed query string of the target.
+func (r *Request) Query() Query { return ParseQuery(r.RawQuery()) }
+
+// Host returns the Host header, or the authority of an absolute-form target
+// when there is no Host header.
+func (r *Request) Host() string {
+	if h, ok := r.Header("Host"); ok {
+		return h
+	}
+	t, _ := splitTarget(r.target)
+	return t.authority()
+}
+
+// SetMethod replaces the method.
+func (r *Request) SetMethod(method string) error {
+	if !validToken(method) {
+		return fmt.Errorf("httpraw: invalid method %q", method)
+	}
+	if method != r.method {
+		r.method = method
+		r.rebuildStart()
+	}
+	return nil
+}
+
+// SetTarget replaces the whole request target.
+func (r *Request) SetTarget(target string) error {
+	if !validTarget(target) {
+		return fmt.Errorf("httpraw: invalid request target %q", target)
+	}
+	if target != r.target {
+		r.target = target
+		r.rebuildStart()
+	}
+	return nil
+}
+
+// SetPath replaces the path of the target and keeps its query (and the
+// scheme and authority of an absolute-form target). path must start with '/'.
+func (r *Request) SetPath(path string) error {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") || !validTarget(path) {
+		return fmt.Errorf("httpraw: invalid path %q: want /… without spaces, '?' or '#'", path)
+	}
+	t, ok := splitTarget(r.target)
+	if !ok {
+		return fmt.Errorf("httpraw: set path: target %q has no path", r.target)
+	}
+	t.path = path
+	return r.SetTarget(t.String())
+}
+
+// SetRawQuery replaces the query string (without '?'); "" removes the '?'.
+func (r *Request) SetRawQuery(query string) error {
+	if query != "" && !validTarget(query) {
+		return fmt.Errorf("httpraw: invalid query %q", query)
+	}
+	t, ok := splitTarget(r.target)
+	if !ok {
+		return fmt.Errorf("httpraw: set query: target %q has no path", r.target)
+	}
+	if t.query == query && t.hasQuery == (query != "") {
+		return nil
+	}
+	t.query, t.hasQuery = query, query != ""
+	return r.SetTarget(t.String())
+}
+
+// SetQueryParam sets parameter name to value (see Query.Set): other
+// parameters keep their order and encoding byte for byte.
+func (r *Request) SetQueryParam(name, value string) error {
+	t, ok := splitTarget(r.target)
+	if !ok {
+		return fmt.Errorf("httpraw: set query parameter: target %q has no path", r.target)
+	}
+	q, changed := ParseQuery(t.query).Set(name, value)
+	if !changed {
+		return nil
+	}
+	return r.SetRawQuery(q.String())
+}
+
+// RemoveQueryParam removes every parameter named name and returns how many it
+// removed; when none is left the '?' goes too.
+func (r *Request) RemoveQueryParam(name string) int {
+	t, ok := splitTarget(r.target)
+	if !ok {
+		return 0
+	}
+	q, n := ParseQuery(t.query).Remove(name)
+	if n > 0 {
+		_ = r.SetRawQuery(q.String()) // remaining raw params were valid already
+	}
+	return n
+}
+
+// SetHost sets the Host header (see SetHeader) and, for an absolute-form
+// target, its authority (keeping any userinfo).
+func (r *Request) SetHost(host string) error {
+	if host == "" || strings.ContainsAny(host, "/?#@") || !validTarget(host) {
+		return fmt.Errorf("httpraw: invalid host %q", host)
+	}
+	if t, ok := splitTarget(r.target); ok && t.prefix != "" {
+		scheme, auth, _ := strings.Cut(t.prefix, "://")
+		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+			host = auth[:at+1] + host
+		}
+		t.prefix = scheme + "://" + host
+		if err := r.SetTarget(t.String()); err != nil {
+			return err
+		}
+		host = host[strings.LastIndexByte(host, '@')+1:]
+	}
+	return r.SetHeader("Host", host)
+}
+
+func (r *Request) rebuildStart() {
+	r.start = []byte(r.method + " " + r.target + " " + r.proto + r.eol)
+	r.dirty = true
+}
+
+// target is a request target split into parts; String joins them back.
+type target struct {
+	prefix   string // "scheme://authority" for absolute-form, else ""
+	path     string
+	query    string
+	hasQuery bool
+}
+
+func (t target) String() string {
+	s := t.prefix + t.path
+	if t.hasQuery {
+		s += "?" + t.query
+	}
+	return s
+}
+
+func (t target) authority() string {
+	_, auth, _ := strings.Cut(t.prefix, "://")
+	return auth[strings.LastIndexByte(auth, '@')+1:]
+}
+
+// splitTarget splits origin-form and absolute-form targets; ok is false for
+// authority-form and asterisk-form.
+func splitTarget(s string) (target, bool) {
+	var t target
+	rest := s
+	if !strings.HasPrefix(s, "/") {
+		i := strings.Index(s, "://")
+		if i <= 0 || strings.ContainsAny(s[:i], "/?#") {
+			return t, false
+		}
+		end := strings.IndexAny(s[i+3:], "/?#")
+		if end < 0 {
+			end = len(s) - i - 3
+		}
+		t.prefix, rest = s[:i+3+end], s[i+3+end:]
+	}
+	t.path, t.query, t.hasQuery = strings.Cut(rest, "?")
+	return t, true
+}
+
+// validTarget rejects empty targets and any byte <= ' ' or DEL.
+func validTarget(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validProto accepts "HTTP/" followed by digits, '.' and digits.
+func validProto(s string) bool {
+	v, ok := strings.CutPrefix(s, "HTTP/")
+	if !ok {
+		return false
+	}
+	major, minor, ok := strings.Cut(v, ".")
+	return ok && digits(major) && digits(minor)
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func clipString(s string) string { return string(clip([]byte(s))) }
