@@ -1,0 +1,208 @@
+// Package pace schedules replayed messages in time: an absolute schedule from
+// the start of the run (send time of message i = start + (t_i − t_0) / speed),
+// so delays never accumulate and out-of-order capture times never stretch a
+// run. A Pacer only computes instants; waiting is done through a Clock, so
+// tests are tables that never sleep.
+package pace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Speed is a replay speed: Max sends without waiting, otherwise the recorded
+// timeline is played Factor times faster (2 = twice as fast, 0.5 = half).
+type Speed struct {
+	Max    bool
+	Factor float64
+}
+
+// Float returns the speed as Config.Speed takes it: 0 for Max.
+func (s Speed) Float() float64 {
+	if s.Max {
+		return 0
+	}
+	return s.Factor
+}
+
+// String returns "max" or the factor ("2", "0.5").
+func (s Speed) String() string {
+	if s.Max {
+		return "max"
+	}
+	return strconv.FormatFloat(s.Factor, 'g', -1, 64)
+}
+
+// ParseSpeed parses "max", a positive factor ("2", "0.5", "4x") or a
+// percentage ("200%"). Anything else is an error, never silently ignored.
+func ParseSpeed(s string) (Speed, error) {
+	t := strings.TrimSpace(s)
+	if strings.EqualFold(t, "max") {
+		return Speed{Max: true}, nil
+	}
+	scale := 1.0
+	switch {
+	case strings.HasSuffix(t, "%"):
+		t, scale = strings.TrimSuffix(t, "%"), 0.01
+	case strings.HasSuffix(t, "x"), strings.HasSuffix(t, "X"):
+		t = t[:len(t)-1]
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+		return Speed{}, fmt.Errorf("speed %q: want \"max\", a positive factor such as 2 or 0.5, or a percentage such as 200%%", s)
+	}
+	return Speed{Factor: f * scale}, nil
+}
+
+// Config configures a Pacer.
+type Config struct {
+	// Speed multiplies the recorded timeline's pace; 0 means max (no waiting).
+	Speed float64
+	// Rate caps the send rate in requests per second; 0 means no cap. With a
+	// cap, scheduled = max(timeline slot, previous scheduled + 1/Rate).
+	Rate float64
+	// MaxGap shortens idle gaps longer than MaxGap to MaxGap. It is measured
+	// in replay (wall-clock) time, after Speed: with speed 0.5 and max-gap 1s
+	// a 10s recorded gap is replayed as 1s, not 2s. 0 means no limit.
+	MaxGap time.Duration
+	// StartAt is the instant the first message is scheduled at; zero means
+	// Clock.Now() when New is called.
+	StartAt time.Time
+	// Clock gives the time and waits; nil means Real.
+	Clock Clock
+}
+
+// ErrConfig is wrapped by every configuration error New returns.
+var ErrConfig = errors.New("bad pacer config")
+
+// Pacer computes the send instant of each message in turn. It is stateful and
+// not safe for concurrent use: one goroutine (the engine's replay loop) calls
+// Schedule or Wait for each message in order.
+type Pacer struct {
+	clock  Clock
+	speed  float64
+	gap    time.Duration // between rate-capped sends; 0 = no cap
+	maxGap int64         // max gap in recorded ns (MaxGap × speed); 0 = none
+
+	base     time.Time // start of the current loop iteration
+	started  bool      // t0 is known for this iteration
+	t0       int64     // first capture time of this iteration
+	hwm      int64     // highest capture time seen in this iteration
+	squeezed int64     // recorded ns removed by max-gap compression
+	count    int       // messages scheduled in this iteration
+
+	firstGap  time.Duration // replay gap between the first two messages of the first iteration
+	haveFirst bool
+	last      time.Time // last instant returned
+	nextFree  time.Time // rate cap: earliest instant for the next message
+	any       bool      // Schedule has returned at least once
+}
+
+// New validates cfg and returns a Pacer.
+func New(cfg Config) (*Pacer, error) {
+	switch {
+	case cfg.Speed < 0 || math.IsNaN(cfg.Speed) || math.IsInf(cfg.Speed, 0):
+		return nil, fmt.Errorf("%w: speed %v: want > 0, or 0 for max", ErrConfig, cfg.Speed)
+	case cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0):
+		return nil, fmt.Errorf("%w: rate %v: want > 0 requests/s, or 0 for no cap", ErrConfig, cfg.Rate)
+	case cfg.MaxGap < 0:
+		return nil, fmt.Errorf("%w: max-gap %v: want >= 0", ErrConfig, cfg.MaxGap)
+	}
+	p := &Pacer{clock: cfg.Clock, speed: cfg.Speed}
+	if p.clock == nil {
+		p.clock = Real{}
+	}
+	if cfg.Rate > 0 {
+		p.gap = time.Duration(float64(time.Second) / cfg.Rate)
+		if p.gap <= 0 {
+			p.gap = 1
+		}
+	}
+	if cfg.MaxGap > 0 && cfg.Speed > 0 {
+		p.maxGap = int64(float64(cfg.MaxGap) * cfg.Speed)
+	}
+	p.base = cfg.StartAt
+	if p.base.IsZero() {
+		p.base = p.clock.Now()
+	}
+	return p, nil
+}
+
+// Max reports whether the pacer runs at max speed (the timeline is ignored).
+func (p *Pacer) Max() bool { return p.speed == 0 }
+
+// Start returns the instant the current loop iteration starts at.
+func (p *Pacer) Start() time.Time { return p.base }
+
+// Schedule returns the send instant for the next message, whose capture time
+// is captureTime (Unix ns). Capture times earlier than the iteration's first
+// one are scheduled at its start. At max speed without a rate cap every
+// message is scheduled at the start (Wait then returns at once).
+func (p *Pacer) Schedule(captureTime int64) time.Time {
+	if !p.started {
+		p.started, p.t0, p.hwm = true, captureTime, captureTime
+	}
+	if captureTime > p.hwm {
+		if p.maxGap > 0 && captureTime-p.hwm > p.maxGap {
+			p.squeezed += captureTime - p.hwm - p.maxGap
+		}
+		p.hwm = captureTime
+	}
+	at := p.base
+	if p.speed > 0 {
+		rec := captureTime - p.t0 - p.squeezed
+		if rec > 0 {
+			at = p.base.Add(time.Duration(float64(rec) / p.speed))
+		}
+	}
+	if p.gap > 0 && p.any && at.Before(p.nextFree) {
+		at = p.nextFree
+	}
+	if p.gap > 0 {
+		p.nextFree = at.Add(p.gap)
+	}
+	if p.count == 1 && !p.haveFirst {
+		p.firstGap, p.haveFirst = max(at.Sub(p.last), 0), true
+	}
+	p.count++
+	if !p.any || at.After(p.last) {
+		p.last = at
+	}
+	p.any = true
+	return at
+}
+
+// Rebase starts the next loop iteration: its first message is scheduled
+// after the last instant scheduled so far plus the first iteration's first
+// gap (between its first two messages), so loops run back to back with the
+// recording's own rhythm. Max-gap compression restarts; the rate cap carries
+// on.
+func (p *Pacer) Rebase() {
+	if !p.any {
+		return
+	}
+	p.base = p.last.Add(p.firstGap)
+	p.started, p.squeezed, p.count = false, 0, 0
+}
+
+// Wait schedules the next message and waits on the clock until its instant.
+// It returns the scheduled instant; at max speed without a rate cap that is
+// the clock's current time, so lateness measures only what follows.
+func (p *Pacer) Wait(ctx context.Context, captureTime int64) (time.Time, error) {
+	at := p.Schedule(captureTime)
+	if p.speed == 0 && p.gap == 0 {
+		if err := ctx.Err(); err != nil {
+			return at, err
+		}
+		return p.clock.Now(), nil
+	}
+	if err := p.clock.SleepUntil(ctx, at); err != nil {
+		return at, err
+	}
+	return at, nil
+}

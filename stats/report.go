@@ -1,0 +1,102 @@
+package stats
+
+import "time"
+
+// Report is the JSON report of one job (the shape DESIGN.md names). The
+// engine fills Job, Window, Diff and Counters; the rest comes from a Summary.
+// Durations are in milliseconds (float), rates in requests/s.
+type Report struct {
+	Job          string           `json:"job"`
+	Requests     ReportRequests   `json:"requests"`
+	Status       map[int]int64    `json:"status"`
+	ErrorClasses map[string]int64 `json:"error_classes"`
+	Latency      ReportLatency    `json:"latency"`
+	Rate         ReportRate       `json:"rate"`
+	Lateness     ReportLateness   `json:"lateness"`
+	DurationMS   float64          `json:"duration_ms"`
+	Bytes        ReportBytes      `json:"bytes"`
+	Window       any              `json:"window"`
+	Diff         any              `json:"diff,omitempty"`
+	// Counters holds the sources' and sinks' Stats (drops, retries, …).
+	Counters map[string]int64 `json:"counters,omitempty"`
+	Series   []ReportSecond   `json:"series,omitempty"`
+}
+
+// ReportRequests counts requests: ok = a complete response arrived (any
+// status), errors = none did.
+type ReportRequests struct {
+	Sent   int64 `json:"sent"`
+	OK     int64 `json:"ok"`
+	Errors int64 `json:"errors"`
+}
+
+// ReportLatency is the latency distribution of OK requests, in ms.
+type ReportLatency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// ReportRate holds the scheduled and achieved send rates, in requests/s.
+type ReportRate struct {
+	Scheduled float64 `json:"scheduled"`
+	Achieved  float64 `json:"achieved"`
+}
+
+// ReportLateness is actual − scheduled send time, in ms.
+type ReportLateness struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// ReportBytes counts bytes on the wire.
+type ReportBytes struct {
+	Out int64 `json:"out"`
+	In  int64 `json:"in"`
+}
+
+// ReportSecond is one series entry: T seconds after the start, covering
+// Width seconds.
+type ReportSecond struct {
+	T        float64 `json:"t"`
+	Width    float64 `json:"width"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	P50      float64 `json:"p50"`
+	P99      float64 `json:"p99"`
+}
+
+// MS converts a duration to float milliseconds.
+func MS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Report shapes s as the JSON report of job; Window, Diff and Counters are
+// left for the caller.
+func (s Summary) Report(job string) Report {
+	r := Report{
+		Job:          job,
+		Requests:     ReportRequests{Sent: s.Sent, OK: s.OK, Errors: s.Errors},
+		Status:       s.Status,
+		ErrorClasses: s.ErrorClasses,
+		Latency: ReportLatency{P50: MS(s.Latency.P50), P90: MS(s.Latency.P90), P99: MS(s.Latency.P99),
+			P999: MS(s.Latency.P999), Max: MS(s.Latency.Max), Mean: MS(s.Latency.Mean)},
+		Rate:       ReportRate{Scheduled: s.Scheduled, Achieved: s.Achieved},
+		Lateness:   ReportLateness{P50: MS(s.Lateness.P50), P99: MS(s.Lateness.P99), Max: MS(s.Lateness.Max)},
+		DurationMS: MS(s.Duration),
+		Bytes:      ReportBytes{Out: s.BytesOut, In: s.BytesIn},
+	}
+	if r.Status == nil {
+		r.Status = map[int]int64{}
+	}
+	if r.ErrorClasses == nil {
+		r.ErrorClasses = map[string]int64{}
+	}
+	for _, e := range s.Series {
+		r.Series = append(r.Series, ReportSecond{T: e.At.Seconds(), Width: e.Width.Seconds(),
+			Requests: e.Requests, Errors: e.Errors, P50: MS(e.P50), P99: MS(e.P99)})
+	}
+	return r
+}
