@@ -1,0 +1,147 @@
+package capture
+
+import (
+	"fmt"
+
+	"golang.org/x/net/bpf"
+)
+
+// filterOpts describes the packets a kernel filter sees.
+type filterOpts struct {
+	ports []uint16
+	// dgram: packets start at the network header (SOCK_DGRAM, as on "any");
+	// otherwise at an Ethernet header, possibly VLAN-tagged.
+	dgram bool
+	// dropOutgoingIfindex > 0 drops packets leaving that interface (the
+	// loopback interface shows each packet twice: outgoing and incoming).
+	dropOutgoingIfindex int
+	snaplen             uint32
+}
+
+// asm is a tiny assembler with forward labels for classic BPF.
+type asm struct {
+	ins    []bpf.Instruction
+	fixups []fixup
+	labels map[string]int
+}
+
+type fixup struct {
+	at          int
+	true, false string // labels; "" = next instruction
+}
+
+func (a *asm) emit(i bpf.Instruction) { a.ins = append(a.ins, i) }
+
+// jump emits a conditional jump to labels.
+func (a *asm) jump(cond bpf.JumpTest, val uint32, ifTrue, ifFalse string) {
+	a.fixups = append(a.fixups, fixup{len(a.ins), ifTrue, ifFalse})
+	a.ins = append(a.ins, bpf.JumpIf{Cond: cond, Val: val})
+}
+
+func (a *asm) label(name string) { a.labels[name] = len(a.ins) }
+
+func (a *asm) assemble() ([]bpf.RawInstruction, error) {
+	for _, f := range a.fixups {
+		j := a.ins[f.at].(bpf.JumpIf)
+		for _, x := range []struct {
+			name string
+			skip *uint8
+		}{{f.true, &j.SkipTrue}, {f.false, &j.SkipFalse}} {
+			if x.name == "" {
+				continue
+			}
+			to, ok := a.labels[x.name]
+			if !ok {
+				return nil, fmt.Errorf("bpf: no label %q", x.name)
+			}
+			d := to - f.at - 1
+			if d < 0 || d > 255 {
+				return nil, fmt.Errorf("bpf: jump to %q too far (%d)", x.name, d)
+			}
+			*x.skip = uint8(d)
+		}
+		a.ins[f.at] = j
+	}
+	return bpf.Assemble(a.ins)
+}
+
+// buildFilter compiles a classic BPF program that accepts TCP over IPv4 or
+// IPv6 to or from one of the ports (any TCP when ports is empty or too
+// long to test one by one), with or without a VLAN tag.
+func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
+	a := &asm{labels: map[string]int{}}
+	ports := o.ports
+	if len(ports) > 30 {
+		ports = nil
+	}
+	if o.dropOutgoingIfindex > 0 {
+		a.emit(bpf.LoadExtension{Num: bpf.ExtType})
+		a.jump(bpf.JumpEqual, 4 /* PACKET_OUTGOING */, "", "start")
+		a.emit(bpf.LoadExtension{Num: bpf.ExtInterfaceIndex})
+		a.jump(bpf.JumpEqual, uint32(o.dropOutgoingIfindex), "reject", "start")
+	}
+	a.label("start")
+	// ip emits the tests of an IPv4 or IPv6 packet whose header starts at l3.
+	ip4 := func(l3 uint32, name string) {
+		a.label(name)
+		a.emit(bpf.LoadAbsolute{Off: l3 + 9, Size: 1})
+		a.jump(bpf.JumpEqual, 6, "", "reject")
+		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 2})
+		a.jump(bpf.JumpBitsSet, 0x1fff, "reject", "")
+		a.emit(bpf.LoadMemShift{Off: l3})
+		ports4 := func(off uint32) {
+			a.emit(bpf.LoadIndirect{Off: l3 + off, Size: 2})
+			for _, p := range ports {
+				a.jump(bpf.JumpEqual, uint32(p), "accept", "")
+			}
+		}
+		if len(ports) == 0 {
+			a.emit(bpf.RetConstant{Val: o.snaplen})
+			return
+		}
+		ports4(0)
+		ports4(2)
+		a.emit(bpf.RetConstant{Val: 0})
+	}
+	ip6 := func(l3 uint32, name string) {
+		a.label(name)
+		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 1})
+		a.jump(bpf.JumpEqual, 6, "", "reject")
+		if len(ports) == 0 {
+			a.emit(bpf.RetConstant{Val: o.snaplen})
+			return
+		}
+		for _, off := range []uint32{40, 42} {
+			a.emit(bpf.LoadAbsolute{Off: l3 + off, Size: 2})
+			for _, p := range ports {
+				a.jump(bpf.JumpEqual, uint32(p), "accept", "")
+			}
+		}
+		a.emit(bpf.RetConstant{Val: 0})
+	}
+	if o.dgram {
+		a.emit(bpf.LoadAbsolute{Off: 0, Size: 1})
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 4})
+		a.jump(bpf.JumpEqual, 4, "ip4", "")
+		a.jump(bpf.JumpEqual, 6, "ip6", "reject")
+		ip4(0, "ip4")
+		ip6(0, "ip6")
+	} else {
+		a.emit(bpf.LoadAbsolute{Off: 12, Size: 2})
+		a.jump(bpf.JumpEqual, 0x0800, "ip4", "")
+		a.jump(bpf.JumpEqual, 0x86dd, "ip6", "")
+		a.jump(bpf.JumpEqual, 0x8100, "", "reject")
+		a.emit(bpf.LoadAbsolute{Off: 16, Size: 2})
+		a.jump(bpf.JumpEqual, 0x0800, "vip4", "")
+		a.jump(bpf.JumpEqual, 0x86dd, "vip6", "reject")
+		ip4(14, "ip4")
+		ip6(14, "ip6")
+		ip4(18, "vip4")
+		ip6(18, "vip6")
+	}
+	a.label("accept")
+	a.emit(bpf.RetConstant{Val: o.snaplen})
+	a.label("reject")
+	a.emit(bpf.RetConstant{Val: 0})
+	return a.assemble()
+}

@@ -1,0 +1,175 @@
+// Package capture turns packets into HTTP/1.x messages: it decodes link,
+// network and TCP layers, reassembles TCP streams (out-of-order segments,
+// retransmissions, overlaps, FIN/RST) and splits each direction of a stream
+// into requests and responses, keeping their bytes exactly as they were on
+// the wire. Packets come from pcap/pcapng files (ReadFile) or from a live
+// AF_PACKET socket (Live); both feed an Assembler.
+//
+// Pairing: the side whose port is in Config.Ports is the server; requests go
+// client → server, responses server → client, and responses are paired with
+// requests first-in first-out per connection (pipelining included). A paired
+// response carries its request's ID and Latency = response time − request
+// time. Interim 1xx responses (100 Continue, 103 Early Hints) are not emitted
+// and not paired: they are counted as interim-responses. 101 Switching
+// Protocols is a final response; after it, and after a 2xx answer to CONNECT,
+// the connection is no longer parsed.
+//
+// Ordering: a message is complete only when its last byte is seen, so
+// messages are emitted in completion order unless Config.OrderWindow holds
+// them back and sorts them by capture time (the time of their first packet).
+//
+// Nothing is dropped silently: every loss is counted in Stats.
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config says which traffic to capture and bounds the memory used.
+// Zero values take the defaults named on each field.
+type Config struct {
+	// Ports are the server ports; the side of a connection whose port is
+	// listed is the server. Empty: the side that received the SYN, or,
+	// without a SYN, the side with the lower port.
+	Ports []uint16
+	// Hosts, when not empty, are the only server addresses captured.
+	Hosts []netip.Addr
+	// Responses emits responses as well as requests.
+	Responses bool
+	// MaxBody caps the body bytes kept per message (default 1 MiB); beyond
+	// it the body is cut and Message.Truncated is set.
+	MaxBody int64
+	// MaxStreams caps the TCP connections tracked at once (default 100000);
+	// new connections beyond it are counted as streams-dropped.
+	MaxStreams int
+	// MaxStreamBytes caps the bytes buffered per connection direction
+	// (default MaxBody + 64 KiB); excess is counted as buffer-overflow.
+	MaxStreamBytes int64
+	// MaxBufferedBytes caps all bytes buffered, by the splitters and by TCP
+	// reassembly (default 256 MiB); excess is counted.
+	MaxBufferedBytes int64
+	// IdleTimeout closes connections without packets for that long
+	// (default 2 minutes, in capture time).
+	IdleTimeout time.Duration
+	// OrderWindow holds complete messages up to this long (in capture time)
+	// to emit them sorted by capture time (default 1 s; negative: emit each
+	// message as soon as it is complete).
+	OrderWindow time.Duration
+	// Host is the capturing host's name, set on every message.
+	Host string
+}
+
+// LiveConfig configures a live AF_PACKET capture.
+type LiveConfig struct {
+	Config
+	// Snaplen is the bytes captured per packet (default 262144).
+	Snaplen int
+	// RingSize is the kernel ring buffer size in bytes (default 32 MiB).
+	RingSize int64
+	// Promiscuous puts the interface in promiscuous mode.
+	Promiscuous bool
+}
+
+const (
+	defaultMaxBody     = 1 << 20
+	defaultMaxStreams  = 100_000
+	defaultMaxBuffered = 256 << 20
+	defaultIdle        = 2 * time.Minute
+	defaultOrderWindow = time.Second
+	maxPending         = 1024 // requests awaiting a response, per connection
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = defaultMaxBody
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = defaultMaxStreams
+	}
+	if c.MaxStreamBytes <= 0 {
+		c.MaxStreamBytes = c.MaxBody + maxHeader
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = defaultMaxBuffered
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = defaultIdle
+	}
+	if c.OrderWindow == 0 {
+		c.OrderWindow = defaultOrderWindow
+	}
+	return c
+}
+
+// counter names one statistic.
+type counter int
+
+const (
+	cPackets counter = iota
+	cBytes
+	cDecodeErrors
+	cIgnored
+	cFragments
+	cStreams
+	cStreamsActive
+	cStreamsDropped
+	cRequests
+	cResponses
+	cUnparsable
+	cIncomplete
+	cTruncated
+	cUnpaired
+	cInterim
+	cGaps
+	cBufferOverflow
+	cPendingOverflow
+	cUpgraded
+	cKernelDrops
+	nCounters
+)
+
+var counterNames = [nCounters]string{
+	cPackets:         "packets",
+	cBytes:           "bytes",
+	cDecodeErrors:    "decode-errors",
+	cIgnored:         "packets-ignored",
+	cFragments:       "ip-fragments",
+	cStreams:         "streams",
+	cStreamsActive:   "streams-active",
+	cStreamsDropped:  "streams-dropped",
+	cRequests:        "requests",
+	cResponses:       "responses",
+	cUnparsable:      "unparsable",
+	cIncomplete:      "incomplete",
+	cTruncated:       "truncated",
+	cUnpaired:        "unpaired-responses",
+	cInterim:         "interim-responses",
+	cGaps:            "gaps",
+	cBufferOverflow:  "buffer-overflow",
+	cPendingOverflow: "pending-overflow",
+	cUpgraded:        "upgraded",
+	cKernelDrops:     "kernel-drops",
+}
+
+// Stats are the capture counters by name:
+//
+//	packets, bytes          packets and bytes read
+//	decode-errors           packets whose layers could not be decoded
+//	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
+//	ip-fragments            IPv4 fragments (not reassembled, ignored)
+//	streams                 TCP connections seen
+//	streams-active          TCP connections tracked now
+//	streams-dropped         connections not tracked because of MaxStreams
+//	requests, responses     messages emitted
+//	unparsable              runs of bytes that are not HTTP/1.x (skipped)
+//	incomplete              messages cut by the end of their stream or a gap
+//	truncated               messages whose body was cut at a limit
+//	unpaired-responses      responses without a request
+//	interim-responses       1xx responses other than 101 (not emitted)
+//	gaps                    holes in a TCP stream (lost or unbuffered bytes)
+//	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes
+//	pending-overflow        requests forgotten because too many awaited answers
+//	upgraded                connections no longer HTTP (101, CONNECT)
+//	kernel-drops            packets the kernel dropped (live capture)
+type Stats map[string]int64

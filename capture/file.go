@@ -1,0 +1,108 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/replayctl/replayctl/message"
+)
+
+// packetReader is what pcapgo's Reader and NgReader have in common.
+type packetReader interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// ReadFile reads a pcap or pcapng file (told apart by their magic number)
+// to its end and calls emit for each HTTP message, then returns the
+// counters. It stops early when ctx is done or emit returns an error.
+func ReadFile(ctx context.Context, path string, cfg Config, emit func(*message.Message) error) (Stats, error) {
+	a := NewAssembler(cfg, emit)
+	err := a.ReadFile(ctx, path)
+	return a.Stats(), err
+}
+
+// ReadFile feeds every packet of a pcap or pcapng file to a, then closes a.
+func (a *Assembler) ReadFile(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	defer f.Close()
+	if err := a.ReadFrom(ctx, f); err != nil {
+		return fmt.Errorf("capture: reading %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadFrom feeds every packet of a pcap or pcapng stream to a, then closes a.
+func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	magic, err := br.Peek(4)
+	if err != nil {
+		return fmt.Errorf("reading magic number: %w", err)
+	}
+	var pr packetReader
+	var linkType func(ci gopacket.CaptureInfo) layers.LinkType
+	switch m := binary.LittleEndian.Uint32(magic); m {
+	case 0x0a0d0d0a:
+		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			return fmt.Errorf("pcapng: %w", err)
+		}
+		pr = ng
+		linkType = func(ci gopacket.CaptureInfo) layers.LinkType {
+			if ci.InterfaceIndex > 0 {
+				if intf, err := ng.Interface(ci.InterfaceIndex); err == nil {
+					return intf.LinkType
+				}
+			}
+			return ng.LinkType()
+		}
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		pc, err := pcapgo.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("pcap: %w", err)
+		}
+		pr = pc
+		lt := pc.LinkType()
+		linkType = func(gopacket.CaptureInfo) layers.LinkType { return lt }
+	default:
+		return fmt.Errorf("not a pcap or pcapng file (magic %08x)", m)
+	}
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		data, ci, err := pr.ZeroCopyReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// A file cut short (a capture still being written, a copy
+			// interrupted) ends the input; what was read is kept.
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				a.count(cDecodeErrors, 1)
+				break
+			}
+			a.Close()
+			return fmt.Errorf("packet %d: %w", n+1, err)
+		}
+		if err := a.Decode(data, ci, linkType(ci)); err != nil {
+			a.Close()
+			return err
+		}
+	}
+	return a.Close()
+}

@@ -1,0 +1,212 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/replayctl/replayctl/message"
+)
+
+// goldenConn is one connection as the fixture server saw it.
+type goldenConn struct {
+	Client string `json:"client"`
+	C2S    []byte `json:"c2s"`
+	S2C    []byte `json:"s2c"`
+}
+
+func readFixture(t *testing.T, name string, cfg Config) ([]*message.Message, Stats, []goldenConn) {
+	t.Helper()
+	var msgs []*message.Message
+	st, err := ReadFile(context.Background(), filepath.Join("testdata", name+".pcap"), cfg, func(m *message.Message) error {
+		msgs = append(msgs, m)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ReadFile(%s): %v", name, err)
+	}
+	var golden []goldenConn
+	b, err := os.ReadFile(filepath.Join("testdata", name+".golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &golden); err != nil {
+		t.Fatal(err)
+	}
+	return msgs, st, golden
+}
+
+// byClient groups messages by the client end of their connection.
+func byClient(msgs []*message.Message) map[string][2][]*message.Message {
+	out := map[string][2][]*message.Message{}
+	for _, m := range msgs {
+		k, i := m.Src.String(), 0
+		if m.Kind == message.Response {
+			k, i = m.Dst.String(), 1
+		}
+		v := out[k]
+		v[i] = append(v[i], m)
+		out[k] = v
+	}
+	return out
+}
+
+func concat(ms []*message.Message) []byte {
+	var b []byte
+	for _, m := range ms {
+		b = append(b, m.Raw...)
+	}
+	return b
+}
+
+// TestFixtures checks, for every fixture recorded by make-fixtures.sh, that
+// the captured requests and responses are exactly the bytes each connection
+// carried, paired in order, with sane times.
+func TestFixtures(t *testing.T) {
+	tests := []struct {
+		name              string
+		port              uint16
+		requests, interim int64
+		check             func(t *testing.T, msgs []*message.Message)
+	}{
+		{name: "get", port: 18081, requests: 1},
+		{name: "post", port: 18082, requests: 1, check: func(t *testing.T, msgs []*message.Message) {
+			if !bytes.HasSuffix(msgs[0].Raw, []byte("\r\n\r\nname=gopher&lang=go")) {
+				t.Errorf("POST body not kept: %q", msgs[0].Raw)
+			}
+		}},
+		{name: "chunked", port: 18083, requests: 1, check: func(t *testing.T, msgs []*message.Message) {
+			if !bytes.Contains(msgs[0].Raw, []byte("Transfer-Encoding: chunked")) || !bytes.HasSuffix(msgs[0].Raw, []byte("\r\n0\r\n\r\n")) {
+				t.Errorf("chunked request: %q", msgs[0].Raw)
+			}
+			if !bytes.HasSuffix(msgs[1].Raw, []byte("0\r\nX-Body-Length: 38\r\n\r\n")) {
+				t.Errorf("chunked response with trailer: %q", msgs[1].Raw)
+			}
+		}},
+		{name: "keepalive", port: 18084, requests: 3},
+		{name: "pipeline", port: 18085, requests: 3},
+		{name: "expect", port: 18086, requests: 1, interim: 1, check: func(t *testing.T, msgs []*message.Message) {
+			if !bytes.HasPrefix(msgs[1].Raw, []byte("HTTP/1.1 200 OK")) {
+				t.Errorf("final response: %q", msgs[1].Raw)
+			}
+		}},
+		{name: "head", port: 18087, requests: 1, check: func(t *testing.T, msgs []*message.Message) {
+			if !bytes.HasSuffix(msgs[1].Raw, []byte("\r\n\r\n")) || !bytes.Contains(msgs[1].Raw, []byte("Content-Length:")) {
+				t.Errorf("HEAD response: %q", msgs[1].Raw)
+			}
+		}},
+		{name: "status", port: 18088, requests: 3},
+		{name: "close", port: 18089, requests: 2, check: func(t *testing.T, msgs []*message.Message) {
+			last := msgs[len(msgs)-1]
+			if !bytes.HasPrefix(last.Raw, []byte("HTTP/1.0 200 OK")) || !bytes.HasSuffix(last.Raw, []byte("line 2\n")) {
+				t.Errorf("read-to-close response: %q", last.Raw)
+			}
+		}},
+		{name: "http10", port: 18090, requests: 1},
+		{name: "ipv6", port: 18091, requests: 1, check: func(t *testing.T, msgs []*message.Message) {
+			if !msgs[0].Src.Addr().Is6() || msgs[0].Dst.String() != "[::1]:18091" {
+				t.Errorf("IPv6 addresses: %v → %v", msgs[0].Src, msgs[0].Dst)
+			}
+		}},
+		{name: "large", port: 18092, requests: 1},
+		{name: "wrk", port: 18093, requests: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs, st, golden := readFixture(t, tt.name, Config{Ports: []uint16{tt.port}, Responses: true, Host: "tester"})
+			if tt.requests >= 0 && st["requests"] != tt.requests {
+				t.Errorf("requests = %d, want %d", st["requests"], tt.requests)
+			}
+			if st["requests"] == 0 || st["responses"] != st["requests"] {
+				t.Errorf("requests %d, responses %d", st["requests"], st["responses"])
+			}
+			for _, k := range []string{"unparsable", "incomplete", "unpaired-responses", "truncated", "decode-errors", "gaps", "streams-dropped"} {
+				if st[k] != 0 {
+					t.Errorf("stats[%s] = %d, want 0", k, st[k])
+				}
+			}
+			if st["interim-responses"] != tt.interim {
+				t.Errorf("interim-responses = %d, want %d", st["interim-responses"], tt.interim)
+			}
+			for i := 1; i < len(msgs); i++ {
+				if msgs[i].Time < msgs[i-1].Time {
+					t.Errorf("message %d emitted out of capture-time order", i)
+				}
+			}
+			conns := byClient(msgs)
+			for _, g := range golden {
+				rr := conns[g.Client]
+				if got := concat(rr[0]); !bytes.Equal(got, g.C2S) {
+					t.Errorf("%s: requests\n got %q\nwant %q", g.Client, got, g.C2S)
+				}
+				want := bytes.ReplaceAll(g.S2C, []byte("HTTP/1.1 100 Continue\r\n\r\n"), nil)
+				if got := concat(rr[1]); !bytes.Equal(got, want) {
+					t.Errorf("%s: responses\n got %q\nwant %q", g.Client, got, want)
+				}
+				if len(rr[0]) != len(rr[1]) {
+					t.Fatalf("%s: %d requests, %d responses", g.Client, len(rr[0]), len(rr[1]))
+				}
+				for i, req := range rr[0] {
+					resp := rr[1][i]
+					if req.ID == "" || resp.ID != req.ID {
+						t.Errorf("%s #%d: request ID %q, response ID %q", g.Client, i, req.ID, resp.ID)
+					}
+					if resp.Latency != resp.Time-req.Time || resp.Latency < 0 {
+						t.Errorf("%s #%d: latency %d, times %d → %d", g.Client, i, resp.Latency, req.Time, resp.Time)
+					}
+					if req.ConnID != resp.ConnID || req.ConnID == "" || req.Host != "tester" {
+						t.Errorf("%s #%d: conn IDs %q %q, host %q", g.Client, i, req.ConnID, resp.ConnID, req.Host)
+					}
+					if req.Kind != message.Request || resp.Kind != message.Response || req.Src != resp.Dst || req.Dst != resp.Src {
+						t.Errorf("%s #%d: kinds or addresses wrong", g.Client, i)
+					}
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, msgs)
+			}
+		})
+	}
+}
+
+// TestFixtureTruncation reads a 20 kB response with MaxBody 1000: the
+// message is emitted with its headers and the first 1000 body bytes.
+func TestFixtureTruncation(t *testing.T) {
+	msgs, st, golden := readFixture(t, "large", Config{Ports: []uint16{18092}, Responses: true, MaxBody: 1000})
+	if st["truncated"] != 1 || len(msgs) != 2 {
+		t.Fatalf("truncated = %d, messages = %d", st["truncated"], len(msgs))
+	}
+	resp := msgs[1]
+	hdrEnd := bytes.Index(golden[0].S2C, []byte("\r\n\r\n")) + 4
+	want := golden[0].S2C[:hdrEnd+1000]
+	if !resp.Truncated || !bytes.Equal(resp.Raw, want) {
+		t.Errorf("truncated response: %d bytes, Truncated=%v; want %d bytes", len(resp.Raw), resp.Truncated, len(want))
+	}
+	if msgs[0].Truncated || msgs[0].ID != resp.ID {
+		t.Errorf("request: truncated %v, IDs %q %q", msgs[0].Truncated, msgs[0].ID, resp.ID)
+	}
+}
+
+// TestQuickstartPcap checks the example capture: ~200 paired exchanges on
+// port 8080 over several connections.
+func TestQuickstartPcap(t *testing.T) {
+	var n, conns int
+	seen := map[string]bool{}
+	st, err := ReadFile(context.Background(), "../examples/quickstart.pcap", Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error {
+		n++
+		if !seen[m.ConnID] {
+			seen[m.ConnID] = true
+			conns++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st["requests"] != 200 || st["responses"] != 200 || conns < 4 || st["unpaired-responses"] != 0 || st["unparsable"] != 0 {
+		t.Errorf("quickstart: %d messages over %d connections, stats %v", n, conns, st)
+	}
+}

@@ -1,0 +1,166 @@
+//go:build linux
+
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/message"
+)
+
+// TestLiveLoopback captures on lo while a loopback server answers requests
+// from curl, a keep-alive Go client and a pipelining client: exactly as
+// many requests and responses come out, paired by ID.
+func TestLiveLoopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "answer to %s", r.URL.Path)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var msgs []*message.Message
+	type result struct {
+		st  Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := Live(ctx, "lo", LiveConfig{Config: Config{Ports: []uint16{port}, Responses: true, OrderWindow: 50 * time.Millisecond}}, func(m *message.Message) error {
+			mu.Lock()
+			msgs = append(msgs, m)
+			mu.Unlock()
+			return nil
+		})
+		done <- result{st, err}
+	}()
+	count := func(pred func(*message.Message) bool) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, m := range msgs {
+			if pred(m) {
+				n++
+			}
+		}
+		return n
+	}
+	isProbe := func(m *message.Message) bool { return bytes.Contains(m.Raw, []byte("/probe")) }
+	// Wait until the capture runs: probe until a probe request is seen.
+	noKeepAlive := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	for count(isProbe) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("capture never saw a probe request")
+		}
+		if resp, err := noKeepAlive.Get(base + "/probe"); err == nil {
+			resp.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Let the probes' responses come out, then remember what to ignore.
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	skip := len(msgs)
+	mu.Unlock()
+
+	const curlN, goN, pipeN = 4, 5, 3
+	args := []string{"-s", "-o", "/dev/null"}
+	for i := range curlN {
+		args = append(args, fmt.Sprintf("%s/curl/%d", base, i))
+	}
+	if out, err := exec.CommandContext(ctx, "curl", args...).CombinedOutput(); err != nil {
+		t.Fatalf("curl: %v %s", err, out)
+	}
+	cl := &http.Client{Timeout: 2 * time.Second}
+	for i := range goN {
+		resp, err := cl.Post(fmt.Sprintf("%s/go/%d", base, i), "text/plain", strings.NewReader("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := range pipeN {
+		fmt.Fprintf(&b, "GET /pipe/%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+	}
+	io.WriteString(c, b.String())
+	br := bufio.NewReader(c)
+	for range pipeN {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	c.Close()
+
+	const want = curlN + goN + pipeN
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(msgs) - skip
+		mu.Unlock()
+		if n >= 2*want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // anything extra would show up now
+	cancel()
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("Live: %v", res.err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	reqs := map[string]*message.Message{}
+	var resps []*message.Message
+	for _, m := range msgs[skip:] {
+		if isProbe(m) {
+			continue
+		}
+		if m.Kind == message.Request {
+			reqs[m.ID] = m
+		} else {
+			resps = append(resps, m)
+		}
+	}
+	if len(reqs) != want || len(resps) != want {
+		t.Fatalf("got %d requests and %d responses, want %d each; stats %v", len(reqs), len(resps), want, res.st)
+	}
+	for _, r := range resps {
+		q := reqs[r.ID]
+		if q == nil || !bytes.HasSuffix(r.Raw, []byte("answer to "+strings.Fields(string(q.Raw))[1])) {
+			t.Errorf("response %q not paired with its request", r.Raw)
+		}
+	}
+	if res.st["unparsable"] != 0 || res.st["incomplete"] != 0 || res.st["gaps"] != 0 {
+		t.Errorf("stats %v", res.st)
+	}
+}

@@ -1,0 +1,212 @@
+package capture
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/bpf"
+)
+
+// collector records what a splitter pair finds.
+type collector struct {
+	msgs    [][]byte
+	trunc   []bool
+	methods []string
+	counts  [nCounters]int64
+}
+
+func (c *collector) headDone(s *splitter, h *head) []byte {
+	if !s.isResp {
+		c.methods = append(c.methods, string(h.method))
+		return nil
+	}
+	if len(c.methods) == 0 {
+		return nil
+	}
+	m := c.methods[0]
+	c.methods = c.methods[1:]
+	return []byte(m)
+}
+
+func (c *collector) messageDone(s *splitter, raw []byte, start int64, truncated bool) {
+	c.msgs = append(c.msgs, raw)
+	c.trunc = append(c.trunc, truncated)
+}
+
+func (c *collector) count(ct counter, n int64) { c.counts[ct] += n }
+
+type zeroTime struct{}
+
+func (zeroTime) at(int) int64 { return 0 }
+
+func newSplitter(ev splitEvents, resp bool, maxBody int64) *splitter {
+	return &splitter{ev: ev, isResp: resp, maxBody: maxBody, maxKeep: maxBody + maxHeader}
+}
+
+func TestSplitter(t *testing.T) {
+	tests := []struct {
+		name     string
+		resp     bool
+		methods  []string // requests answered, for responses
+		in       string
+		want     []string
+		maxBody  int64
+		counts   map[counter]int64
+		truncate bool
+	}{
+		{name: "pipelined", in: "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+			want: []string{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "GET /b HTTP/1.1\r\n\r\n"}},
+		{name: "content-length", in: "PUT /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.0\n\n",
+			want: []string{"PUT /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "GET / HTTP/1.0\n\n"}},
+		{name: "chunked with extension and trailer",
+			in:   "POST / HTTP/1.1\r\ntransfer-encoding: gzip, Chunked\r\n\r\n3;name=v\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+			want: []string{"POST / HTTP/1.1\r\ntransfer-encoding: gzip, Chunked\r\n\r\n3;name=v\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"}},
+		{name: "leading empty lines", in: "\r\n\r\nGET / HTTP/1.1\r\n\r\n", want: []string{"GET / HTTP/1.1\r\n\r\n"}},
+		{name: "garbage resync", in: "\x00\x01binary\nnot a request line\r\nGET / HTTP/1.1\r\n\r\n",
+			want: []string{"GET / HTTP/1.1\r\n\r\n"}, counts: map[counter]int64{cUnparsable: 1}},
+		{name: "bad content-length", in: "GET / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET /ok HTTP/1.1\r\n\r\n",
+			want: []string{"GET /ok HTTP/1.1\r\n\r\n"}, counts: map[counter]int64{cUnparsable: 1}},
+		{name: "truncated body", maxBody: 4, in: "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\n\r\n",
+			want: []string{"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123", "GET / HTTP/1.1\r\n\r\n"}, counts: map[counter]int64{cTruncated: 1}},
+		{name: "incomplete", in: "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n01", counts: map[counter]int64{cIncomplete: 1}},
+		{name: "HEAD 204 304 responses", resp: true, methods: []string{"HEAD", "GET", "GET", "GET"},
+			in:   "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+			want: []string{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"}},
+		{name: "interim", resp: true, methods: []string{"POST"}, in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			want: []string{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}, counts: map[counter]int64{cInterim: 1}},
+		{name: "read to close", resp: true, methods: []string{"GET"}, in: "HTTP/1.0 200 OK\r\n\r\nall of it",
+			want: []string{"HTTP/1.0 200 OK\r\n\r\nall of it"}},
+		{name: "upgrade", resp: true, methods: []string{"GET"}, in: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+			want: []string{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"}},
+	}
+	for _, tt := range tests {
+		for _, chunk := range []int{1, 3, 7, 1 << 20} {
+			c := &collector{methods: tt.methods}
+			mb := tt.maxBody
+			if mb == 0 {
+				mb = 1 << 20
+			}
+			s := newSplitter(c, tt.resp, mb)
+			in := []byte(tt.in)
+			for len(in) > 0 {
+				n := min(chunk, len(in))
+				s.feed(in[:n], zeroTime{})
+				in = in[n:]
+			}
+			s.end()
+			var got []string
+			for _, m := range c.msgs {
+				got = append(got, string(m))
+			}
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("%s (chunks of %d):\n got %q\nwant %q", tt.name, chunk, got, tt.want)
+			}
+			for k, v := range tt.counts {
+				if c.counts[k] != v {
+					t.Errorf("%s (chunks of %d): %s = %d, want %d", tt.name, chunk, counterNames[k], c.counts[k], v)
+				}
+			}
+		}
+	}
+}
+
+// FuzzHTTPSplitter feeds arbitrary bytes in random chunkings: the splitter
+// never panics, keeps bounded memory, and every message it emits is a piece
+// of the input found after the previous one.
+func FuzzHTTPSplitter(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"), uint64(1), false)
+	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n\r\n"), uint64(2), false)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.0 200 OK\r\n\r\nrest"), uint64(3), true)
+	f.Add([]byte("\x16\x03\x01\x00garbage\nGET / HTTP/1.1\r\n\r\n"), uint64(4), false)
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64, resp bool) {
+		c := &collector{methods: []string{"GET", "HEAD", "CONNECT"}}
+		var total int64
+		s := newSplitter(c, resp, 1<<20)
+		s.total, s.totalCap = &total, 1<<22
+		r := rand.New(rand.NewPCG(seed, seed))
+		rest := in
+		for len(rest) > 0 {
+			n := 1 + r.IntN(len(rest))
+			s.feed(rest[:n], zeroTime{})
+			rest = rest[n:]
+			if int64(cap(s.buf)) > 2*(1<<20+maxHeader) || len(s.line) > 2*maxLine {
+				t.Fatalf("splitter holds %d bytes", cap(s.buf))
+			}
+		}
+		s.end()
+		pos := 0
+		for _, m := range c.msgs {
+			i := bytes.Index(in[pos:], m)
+			if i < 0 {
+				t.Fatalf("message %q is not in the input after offset %d", m, pos)
+			}
+			pos += i + len(m)
+		}
+		if total != 0 {
+			t.Fatalf("buffered bytes not released: %d", total)
+		}
+	})
+}
+
+// TestBPFFilter runs the kernel filter in x/net/bpf's VM.
+func TestBPFFilter(t *testing.T) {
+	type pkt struct {
+		name string
+		l    link
+		dst  string
+		want bool
+	}
+	for _, dgram := range []bool{false, true} {
+		prog, err := buildFilter(filterOpts{ports: []uint16{8080, 9090}, dgram: dgram, snaplen: 65535})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins := make([]bpf.Instruction, len(prog))
+		for i, r := range prog {
+			ins[i] = r.Disassemble()
+		}
+		vm, err := bpf.NewVM(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []pkt{
+			{"ipv4 8080", linkEthernet, "10.0.0.2:8080", true},
+			{"ipv4 9090", linkEthernet, "10.0.0.2:9090", true},
+			{"ipv4 other port", linkEthernet, "10.0.0.2:22", false},
+			{"ipv6 8080", linkEthernet, "[::2]:8080", true},
+			{"ipv6 other", linkEthernet, "[::2]:443", false},
+			{"vlan ipv4", linkVLAN, "10.0.0.2:8080", true},
+			{"vlan ipv6", linkVLAN, "[::2]:8080", true},
+			{"vlan other", linkVLAN, "10.0.0.2:81", false},
+		} {
+			if dgram && p.l != linkEthernet {
+				continue
+			}
+			l := p.l
+			if dgram {
+				l = linkRaw
+			}
+			client := "10.0.0.1:40000"
+			if strings.HasPrefix(p.dst, "[") {
+				client = "[::1]:40000"
+			}
+			f := newFlow(t, l, client, p.dst)
+			data, _ := f.packet(seg{true, 0, "GET / HTTP/1.1\r\n\r\n", "A"})
+			n, err := vm.Run(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n > 0) != p.want {
+				t.Errorf("dgram=%v %s: accepted=%v, want %v", dgram, p.name, n > 0, p.want)
+			}
+			// The reply direction (source port) is accepted too.
+			f2 := newFlow(t, l, p.dst, client)
+			data, _ = f2.packet(seg{true, 0, "x", "A"})
+			if n, _ := vm.Run(data); (n > 0) != p.want {
+				t.Errorf("dgram=%v %s reply: accepted=%v", dgram, p.name, n > 0)
+			}
+		}
+	}
+}

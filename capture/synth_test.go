@@ -1,0 +1,294 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/replayctl/replayctl/message"
+)
+
+// link says how synthetic packets are framed.
+type link int
+
+const (
+	linkEthernet link = iota
+	linkVLAN
+	linkSLL2
+	linkNull
+	linkRaw
+)
+
+func (l link) linkType() layers.LinkType {
+	switch l {
+	case linkSLL2:
+		return layers.LinkTypeLinuxSLL2
+	case linkNull:
+		return layers.LinkTypeNull
+	case linkRaw:
+		return layers.LinkTypeRaw
+	}
+	return layers.LinkTypeEthernet
+}
+
+// flow builds the packets of one TCP connection.
+type flow struct {
+	t              *testing.T
+	link           link
+	client, server netip.AddrPort
+	cisn, sisn     uint32
+	ts             time.Time
+}
+
+func newFlow(t *testing.T, l link, client, server string) *flow {
+	return &flow{t: t, link: l, client: netip.MustParseAddrPort(client), server: netip.MustParseAddrPort(server),
+		cisn: 1000, sisn: 5000, ts: time.Unix(1_700_000_000, 0)}
+}
+
+type seg struct {
+	fromClient bool
+	off        uint32 // byte offset in the direction's stream
+	data       string
+	flags      string // any of "SAFR"
+}
+
+// packet serializes one segment; it advances the clock by 1 ms.
+func (f *flow) packet(s seg) ([]byte, gopacket.CaptureInfo) {
+	src, dst, isn, ack := f.client, f.server, f.cisn, f.sisn+1
+	if !s.fromClient {
+		src, dst, isn, ack = f.server, f.client, f.sisn, f.cisn+1
+	}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: isn + 1 + s.off, Window: 65535}
+	for _, c := range s.flags {
+		switch c {
+		case 'S':
+			tcp.SYN = true
+			tcp.Seq = isn
+		case 'A':
+			tcp.ACK, tcp.Ack = true, ack
+		case 'F':
+			tcp.FIN = true
+		case 'R':
+			tcp.RST = true
+		}
+	}
+	var netLayer gopacket.SerializableLayer
+	etype, family := layers.EthernetTypeIPv4, layers.ProtocolFamilyIPv4
+	if src.Addr().Is4() {
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
+		tcp.SetNetworkLayerForChecksum(ip)
+		netLayer = ip
+	} else {
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
+		tcp.SetNetworkLayerForChecksum(ip)
+		netLayer, etype, family = ip, layers.EthernetTypeIPv6, layers.ProtocolFamilyIPv6Linux
+	}
+	var ls []gopacket.SerializableLayer
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: etype}
+	switch f.link {
+	case linkEthernet:
+		ls = append(ls, eth)
+	case linkVLAN:
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		ls = append(ls, eth, &layers.Dot1Q{VLANIdentifier: 42, Type: etype})
+	case linkNull:
+		ls = append(ls, &layers.Loopback{Family: family})
+	}
+	ls = append(ls, netLayer, tcp, gopacket.Payload(s.data))
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		f.t.Fatal(err)
+	}
+	data := buf.Bytes()
+	if f.link == linkSLL2 {
+		h := make([]byte, 20, 20+len(data))
+		binary.BigEndian.PutUint16(h[0:], uint16(etype))
+		binary.BigEndian.PutUint32(h[4:], 1)
+		binary.BigEndian.PutUint16(h[8:], 1)
+		h[11] = 6
+		data = append(h, data...)
+	}
+	f.ts = f.ts.Add(time.Millisecond)
+	return data, gopacket.CaptureInfo{Timestamp: f.ts, CaptureLength: len(data), Length: len(data)}
+}
+
+func handshake() []seg {
+	return []seg{{fromClient: true, flags: "S"}, {fromClient: false, flags: "SA"}, {fromClient: true, flags: "A"}}
+}
+
+// run feeds the segments of f into a fresh Assembler and returns the
+// messages and counters.
+func run(t *testing.T, cfg Config, flows ...struct {
+	f    *flow
+	segs []seg
+}) ([]*message.Message, Stats) {
+	t.Helper()
+	var msgs []*message.Message
+	a := NewAssembler(cfg, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+	for _, fl := range flows {
+		for _, s := range fl.segs {
+			data, ci := fl.f.packet(s)
+			if err := a.Decode(data, ci, fl.f.link.linkType()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return msgs, a.Stats()
+}
+
+func one(f *flow, segs []seg) []struct {
+	f    *flow
+	segs []seg
+} {
+	return []struct {
+		f    *flow
+		segs []seg
+	}{{f, segs}}
+}
+
+const (
+	req1  = "POST /orders HTTP/1.1\r\nHost: shop\r\nContent-Length: 11\r\n\r\nhello world"
+	resp1 = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+)
+
+func TestSynthetic(t *testing.T) {
+	hs := handshake()
+	fin := []seg{{fromClient: true, off: uint32(len(req1)), flags: "FA"}, {fromClient: false, off: uint32(len(resp1)), flags: "FA"}}
+	response := seg{fromClient: false, data: resp1, flags: "A"}
+	cat := func(parts ...[]seg) []seg {
+		var out []seg
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		link      link
+		client    string
+		segs      []seg
+		wantReq   string
+		wantStats map[string]int64
+		wantResp  bool
+	}{
+		{name: "in order", segs: cat(hs, []seg{{true, 0, req1, "A"}, response}, fin), wantReq: req1, wantResp: true},
+		{name: "out of order", segs: cat(hs, []seg{
+			{true, 30, req1[30:], "A"}, {true, 0, req1[:10], "A"}, {true, 10, req1[10:30], "A"}, response}, fin),
+			wantReq: req1, wantResp: true},
+		{name: "retransmission", segs: cat(hs, []seg{
+			{true, 0, req1[:20], "A"}, {true, 0, req1[:20], "A"}, {true, 20, req1[20:], "A"}, {true, 20, req1[20:], "A"}, response}, fin),
+			wantReq: req1, wantResp: true},
+		{name: "overlap", segs: cat(hs, []seg{
+			{true, 0, req1[:20], "A"}, {true, 10, req1[10:40], "A"}, {true, 35, req1[35:], "A"}, response}, fin),
+			wantReq: req1, wantResp: true},
+		{name: "no handshake", segs: []seg{{true, 0, req1, "A"}, response}, wantReq: req1, wantResp: true},
+		{name: "RST mid-message", segs: cat(hs, []seg{{true, 0, req1[:50], "A"}, {true, 50, "", "RA"}}),
+			wantStats: map[string]int64{"incomplete": 1, "requests": 0}},
+		{name: "VLAN", link: linkVLAN, segs: cat(hs, []seg{{true, 0, req1, "A"}, response}, fin), wantReq: req1, wantResp: true},
+		{name: "SLL2", link: linkSLL2, segs: cat(hs, []seg{{true, 0, req1, "A"}, response}, fin), wantReq: req1, wantResp: true},
+		{name: "Null loopback IPv6", link: linkNull, client: "[::1]:40000", segs: cat(hs, []seg{{true, 0, req1, "A"}, response}, fin), wantReq: req1, wantResp: true},
+		{name: "raw IP", link: linkRaw, segs: cat(hs, []seg{{true, 0, req1, "A"}, response}, fin), wantReq: req1, wantResp: true},
+		{name: "garbage then request", segs: cat(hs, []seg{{true, 0, "\x16\x03\x01garbage\n" + req1, "A"}}),
+			wantReq: req1, wantStats: map[string]int64{"unparsable": 1, "unpaired-responses": 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, server := "10.0.0.1:40000", "10.0.0.2:8080"
+			if tt.client != "" {
+				client, server = tt.client, "[::1]:8080"
+			}
+			f := newFlow(t, tt.link, client, server)
+			msgs, st := run(t, Config{Ports: []uint16{8080}, Responses: true}, one(f, tt.segs)...)
+			for k, v := range tt.wantStats {
+				if st[k] != v {
+					t.Errorf("stats[%s] = %d, want %d (%v)", k, st[k], v, st)
+				}
+			}
+			if tt.wantReq == "" {
+				if len(msgs) != 0 {
+					t.Errorf("got %d messages, want none", len(msgs))
+				}
+				return
+			}
+			if len(msgs) == 0 || string(msgs[0].Raw) != tt.wantReq || msgs[0].Kind != message.Request {
+				t.Fatalf("messages %d, first %q", len(msgs), firstRaw(msgs))
+			}
+			if msgs[0].Src.String() != client || msgs[0].Dst.Port() != 8080 {
+				t.Errorf("src %v dst %v", msgs[0].Src, msgs[0].Dst)
+			}
+			if tt.wantResp {
+				if len(msgs) != 2 || string(msgs[1].Raw) != resp1 || msgs[1].ID != msgs[0].ID || msgs[1].Latency <= 0 {
+					t.Errorf("response: %d messages, %q", len(msgs), firstRaw(msgs[1:]))
+				}
+			}
+			if st["unparsable"] != tt.wantStats["unparsable"] || st["incomplete"] != tt.wantStats["incomplete"] {
+				t.Errorf("stats %v", st)
+			}
+		})
+	}
+}
+
+func firstRaw(ms []*message.Message) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	return string(ms[0].Raw)
+}
+
+// TestMessageTime checks that a message's time is its first packet's.
+func TestMessageTime(t *testing.T) {
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+	segs := append(handshake(), seg{true, 0, req1[:10], "A"}, seg{true, 10, req1[10:], "A"}, seg{false, 0, resp1, "A"})
+	msgs, _ := run(t, Config{Ports: []uint16{8080}, Responses: true}, one(f, segs)...)
+	start := time.Unix(1_700_000_000, 0)
+	if len(msgs) != 2 || msgs[0].Time != start.Add(4*time.Millisecond).UnixNano() || msgs[1].Latency != int64(2*time.Millisecond) {
+		t.Fatalf("times: %+v", msgs)
+	}
+	if want := "10.0.0.1:40000-10.0.0.2:8080-" + fmt.Sprint(start.Add(time.Millisecond).UnixNano()); msgs[0].ConnID != want {
+		t.Errorf("ConnID %q, want %q", msgs[0].ConnID, want)
+	}
+}
+
+// TestGarbageFlood sends garbage on many connections with MaxStreams 10:
+// at most 10 streams are tracked, the others are counted as dropped, the
+// garbage is counted, and memory stays bounded.
+func TestGarbageFlood(t *testing.T) {
+	var msgs int
+	a := NewAssembler(Config{Ports: []uint16{8080}, MaxStreams: 10, MaxBufferedBytes: 1 << 20}, func(*message.Message) error { msgs++; return nil })
+	garbage := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 300)
+	for i := range 100 {
+		f := newFlow(t, linkEthernet, fmt.Sprintf("10.0.%d.%d:%d", i/200, i%200+1, 30000+i), "10.9.9.9:8080")
+		for j := range 20 {
+			data, ci := f.packet(seg{true, uint32(j * len(garbage)), string(garbage), "A"})
+			if err := a.Decode(data, ci, layers.LinkTypeEthernet); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a.total > 1<<20 {
+			t.Fatalf("buffered %d bytes", a.total)
+		}
+	}
+	st := a.Stats()
+	if st["streams"] != 10 || st["streams-dropped"] != 90 || st["streams-active"] != 10 || st["unparsable"] != 10 {
+		t.Errorf("stats %v", st)
+	}
+	// Garbage decoded as packets of unknown link type, and truncated packets.
+	a.Decode([]byte{1, 2, 3}, gopacket.CaptureInfo{}, layers.LinkTypeEthernet)
+	a.Decode([]byte{1, 2, 3}, gopacket.CaptureInfo{}, 9999)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st["decode-errors"] != 2 || st["streams-active"] != 0 || msgs != 0 {
+		t.Errorf("after close: stats %v, %d messages", st, msgs)
+	}
+}

@@ -1,0 +1,168 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DefaultTopic is the catalog topic when none is configured.
+const DefaultTopic = "replayctl.windows"
+
+// ErrNotFound is wrapped by Get and Remove for an unknown window name.
+var ErrNotFound = errors.New("window not found")
+
+// ErrExists is wrapped by Save when the name is taken and overwrite is off.
+var ErrExists = errors.New("window already exists")
+
+// Catalog keeps windows in a compacted topic: key = window name, value =
+// the window as JSON, a tombstone (nil value) removes it.
+type Catalog struct {
+	cl    *kgo.Client
+	topic string
+	// Invalid counts catalog records that did not decode (skipped by List).
+	invalid atomic.Int64
+}
+
+// Open returns the catalog in topic (DefaultTopic when empty), creating the
+// topic (1 partition, cleanup.policy=compact) when it is missing. cl must be
+// a plain client (no consumer group): its options are reused to read the topic.
+func Open(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string) (*Catalog, error) {
+	if topic == "" {
+		topic = DefaultTopic
+	}
+	if _, err := kafkaio.EnsureTopic(ctx, adm, topic, 1, -1, map[string]string{"cleanup.policy": "compact"}); err != nil {
+		return nil, fmt.Errorf("opening window catalog: %w", err)
+	}
+	return &Catalog{cl: cl, topic: topic}, nil
+}
+
+// Topic returns the catalog's topic.
+func (c *Catalog) Topic() string { return c.topic }
+
+// Save stores w under w.Name. When the name is taken and overwrite is false
+// it returns an error wrapping ErrExists. A zero CreatedAt is set to now.
+func (c *Catalog) Save(ctx context.Context, w Window, overwrite bool) error {
+	if w.Name == "" {
+		return errors.New("saving window: empty name")
+	}
+	if w.Topic == "" {
+		return fmt.Errorf("saving window %q: empty topic", w.Name)
+	}
+	if !overwrite {
+		old, err := c.Get(ctx, w.Name)
+		switch {
+		case err == nil:
+			return fmt.Errorf("%w: window %q already exists (saved %s); use --overwrite to replace it",
+				ErrExists, w.Name, old.CreatedAt.Format(time.RFC3339))
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("saving window %q: %w", w.Name, err)
+		}
+	}
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = time.Now().UTC()
+	}
+	v, err := json.Marshal(w)
+	if err != nil {
+		return fmt.Errorf("saving window %q: %w", w.Name, err)
+	}
+	rec := &kgo.Record{Topic: c.topic, Key: []byte(w.Name), Value: v}
+	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("saving window %q to %s: %w", w.Name, c.topic, err)
+	}
+	return nil
+}
+
+// Get returns the window called name, or an error wrapping ErrNotFound.
+func (c *Catalog) Get(ctx context.Context, name string) (Window, error) {
+	m, err := c.load(ctx)
+	if err != nil {
+		return Window{}, err
+	}
+	w, ok := m[name]
+	if !ok {
+		return Window{}, fmt.Errorf("%w: no window %q in catalog %s", ErrNotFound, name, c.topic)
+	}
+	return w, nil
+}
+
+// List returns every window, sorted by name. It reads the whole catalog
+// topic up to its current end: the latest record per name wins and
+// tombstones delete.
+func (c *Catalog) List(ctx context.Context) ([]Window, error) {
+	m, err := c.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Window, 0, len(m))
+	for _, w := range m {
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Remove deletes the window called name (a tombstone), or returns an error
+// wrapping ErrNotFound.
+func (c *Catalog) Remove(ctx context.Context, name string) error {
+	if _, err := c.Get(ctx, name); err != nil {
+		return err
+	}
+	rec := &kgo.Record{Topic: c.topic, Key: []byte(name)}
+	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("removing window %q from %s: %w", name, c.topic, err)
+	}
+	return nil
+}
+
+// Invalid returns how many catalog records List skipped because they did
+// not decode.
+func (c *Catalog) Invalid() int64 { return c.invalid.Load() }
+
+func (c *Catalog) load(ctx context.Context) (map[string]Window, error) {
+	adm := kadm.NewClient(c.cl)
+	starts, err := StartOffsets(ctx, adm, c.topic)
+	if err != nil {
+		return nil, fmt.Errorf("reading window catalog: %w", err)
+	}
+	ends, err := EndOffsets(ctx, adm, c.topic)
+	if err != nil {
+		return nil, fmt.Errorf("reading window catalog: %w", err)
+	}
+	rr, err := kafkaio.NewRangeReader(c.cl.Opts(), c.topic, Between(starts, ends))
+	if err != nil {
+		return nil, fmt.Errorf("reading window catalog: %w", err)
+	}
+	defer rr.Close()
+	m := map[string]Window{}
+	var invalid int64
+	for !rr.Done() {
+		recs, err := rr.Poll(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading window catalog %s: %w", c.topic, err)
+		}
+		for _, r := range recs {
+			name := string(r.Key)
+			if r.Value == nil {
+				delete(m, name)
+				continue
+			}
+			var w Window
+			if err := json.Unmarshal(r.Value, &w); err != nil || w.Name != name {
+				invalid++
+				continue
+			}
+			m[name] = w
+		}
+	}
+	c.invalid.Store(invalid)
+	return m, nil
+}

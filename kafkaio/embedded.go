@@ -1,0 +1,96 @@
+package kafkaio
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// EmbeddedOptions configures the in-process broker.
+type EmbeddedOptions struct {
+	// Listen is the address to listen on; "127.0.0.1:0" (a free loopback
+	// port) when empty.
+	Listen string
+	// DataDir keeps the broker's topics, offsets and records; they survive a
+	// restart on the same directory. Empty keeps everything in memory.
+	DataDir string
+	// Partitions is the default partition count of auto-created topics (1 when 0).
+	Partitions int32
+}
+
+// Embedded is an in-process Kafka-protocol broker (franz-go's kfake) that
+// kcat, GoReplay and other replayctl processes can reach.
+type Embedded struct {
+	c     *kfake.Cluster
+	addrs []string
+}
+
+// StartEmbedded starts one broker. ctx bounds the start only.
+func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	listen := o.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: listen address %q: %w", listen, err)
+	}
+	parts := o.Partitions
+	if parts < 1 {
+		parts = 1
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.DefaultNumPartitions(int(parts)),
+		kfake.ClusterID("replayctl-embedded"),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			ln, err := net.Listen(network, listen)
+			if err != nil {
+				return nil, err
+			}
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				// Advertise a reachable address, not 0.0.0.0.
+				return advertised{ln}, nil
+			}
+			return ln, nil
+		}),
+	}
+	if o.DataDir != "" {
+		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("embedded broker: data dir: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(o.DataDir))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	return &Embedded{c: c, addrs: c.ListenAddrs()}, nil
+}
+
+// Addrs returns the broker addresses (host:port) clients should use.
+func (e *Embedded) Addrs() []string { return append([]string(nil), e.addrs...) }
+
+// Close stops the broker and, with a data directory, saves its state.
+func (e *Embedded) Close() error {
+	e.c.Close()
+	return nil
+}
+
+// advertised reports a loopback address for a listener bound to all
+// interfaces, so that the broker's metadata names a dialable address.
+type advertised struct{ net.Listener }
+
+func (a advertised) Addr() net.Addr {
+	ta, ok := a.Listener.Addr().(*net.TCPAddr)
+	if !ok {
+		return a.Listener.Addr()
+	}
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ta.Port}
+}

@@ -1,0 +1,72 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// EnsureTopic creates topic name unless it exists. It reports whether it
+// created it. rf -1 takes the broker's default replication factor. An
+// existing topic is left as it is (its partitions and configs are not checked).
+func EnsureTopic(ctx context.Context, adm *kadm.Client, name string, partitions int32, rf int16, configs map[string]string) (bool, error) {
+	if name == "" {
+		return false, errors.New("ensure topic: empty topic name")
+	}
+	if partitions < 1 {
+		partitions = 1
+	}
+	if rf == 0 {
+		rf = -1
+	}
+	var cfg map[string]*string
+	if len(configs) > 0 {
+		cfg = make(map[string]*string, len(configs))
+		for k, v := range configs {
+			cfg[k] = &v
+		}
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, rf, cfg, name)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+		return true, waitTopic(ctx, adm, name)
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return false, nil
+	}
+	return false, fmt.Errorf("creating topic %q: %w", name, err)
+}
+
+// waitTopic waits (up to 10 s) until the new topic shows up in metadata with
+// leaders for all partitions, so that offsets can be listed right away.
+func waitTopic(ctx context.Context, adm *kadm.Client, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		tds, err := adm.ListTopics(ctx, name)
+		if err == nil {
+			if td, ok := tds[name]; ok && td.Err == nil && len(td.Partitions) > 0 {
+				ready := true
+				for _, p := range td.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						ready = false
+					}
+				}
+				if ready {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %q created but not visible in metadata: %w", name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

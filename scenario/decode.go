@@ -1,0 +1,891 @@
+package scenario
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder turns the validated node tree into the typed model, checking
+// every value and reference as it goes. Problems already reported by the
+// schema (at the same node, inside it or around it) are not repeated.
+type decoder struct {
+	file  string
+	dir   string
+	lines []string
+	diags Diagnostics
+	sr    schemaResult
+	s     *Scenario
+}
+
+// m is a mapping node with its display path.
+type m struct {
+	d    *decoder
+	n    *yaml.Node
+	path string
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos {
+	if n == nil {
+		return Pos{File: d.file}
+	}
+	return Pos{d.file, n.Line, n.Column}
+}
+
+// errorf reports a problem at n, unless the schema already reported one
+// there, inside it or inside a node it is part of.
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	if n != nil && (d.sr.bad[n] || d.sr.above[n]) {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	d.diags = append(d.diags, Diagnostic{d.pos(n), msg})
+}
+
+func (d *decoder) mapping(n *yaml.Node, path string) m {
+	n = resolveAlias(n)
+	if n != nil && n.Kind != yaml.MappingNode {
+		n = nil
+	}
+	return m{d, n, path}
+}
+
+func (x m) p(key string) string {
+	if x.path == "" {
+		return key
+	}
+	return x.path + "." + key
+}
+
+func (x m) get(key string) *yaml.Node {
+	if x.n == nil {
+		return nil
+	}
+	v, _ := lookup(x.n, key)
+	if isNull(v) {
+		return nil
+	}
+	return v
+}
+
+func (x m) has(key string) bool { return x.get(key) != nil }
+
+func (x m) sub(key string) m { return x.d.mapping(x.get(key), x.p(key)) }
+
+func (x m) str(key string) string {
+	if v := x.get(key); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
+}
+
+func (x m) boolean(key string, def bool) bool {
+	if v := x.get(key); v != nil && v.Kind == yaml.ScalarNode {
+		if b, ok := scalarValue(v).(bool); ok {
+			return b
+		}
+	}
+	return def
+}
+
+func (x m) integer(key string, def int64) int64 {
+	if v := x.get(key); v != nil && v.Kind == yaml.ScalarNode {
+		if i, ok := scalarValue(v).(int64); ok {
+			return i
+		}
+	}
+	return def
+}
+
+func (x m) number(key string, def float64) float64 {
+	if v := x.get(key); v != nil && v.Kind == yaml.ScalarNode {
+		switch n := scalarValue(v).(type) {
+		case int64:
+			return float64(n)
+		case float64:
+			return n
+		}
+	}
+	return def
+}
+
+func (x m) strs(key string) []string {
+	v := x.get(key)
+	if v == nil || v.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []string
+	for _, c := range v.Content {
+		if c = resolveAlias(c); c != nil && c.Kind == yaml.ScalarNode {
+			out = append(out, c.Value)
+		}
+	}
+	return out
+}
+
+// items returns the scalar items of a sequence with their nodes.
+func (x m) items(key string) []*yaml.Node {
+	v := x.get(key)
+	if v == nil || v.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []*yaml.Node
+	for _, c := range v.Content {
+		if c = resolveAlias(c); c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// keys returns the mapping's present keys among names.
+func (x m) keys(names ...string) []string {
+	var out []string
+	for _, k := range names {
+		if x.n == nil {
+			break
+		}
+		if v, kn := lookup(x.n, k); kn != nil && (v == nil || !isNull(v) || k == "stdout") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (d *decoder) path(x m, key string) Path {
+	raw := x.str(key)
+	if raw == "" {
+		return Path{}
+	}
+	abs := raw
+	if !filepath.IsAbs(raw) {
+		abs = filepath.Join(d.dir, raw)
+	}
+	return Path{Raw: raw, Abs: abs}
+}
+
+func (d *decoder) duration(x m, key string) time.Duration {
+	v := x.get(key)
+	if v == nil {
+		return 0
+	}
+	r, err := ParseDuration(v.Value)
+	if err != nil || v.Kind != yaml.ScalarNode {
+		if err == nil {
+			err = fmt.Errorf("must be a duration")
+		}
+		d.errorf(v, x.p(key), "%v", err)
+		return 0
+	}
+	return r
+}
+
+func (d *decoder) size(x m, key string) int64 {
+	v := x.get(key)
+	if v == nil {
+		return 0
+	}
+	n, err := ParseSize(v.Value)
+	if err != nil || v.Kind != yaml.ScalarNode {
+		d.errorf(v, x.p(key), "%v", err)
+		return 0
+	}
+	return n
+}
+
+func (d *decoder) timeSpec(x m, key string) *TimeSpec {
+	v := x.get(key)
+	if v == nil {
+		return nil
+	}
+	t, err := ParseTime(v.Value)
+	if err != nil {
+		d.errorf(v, x.p(key), "%v", err)
+		return nil
+	}
+	return t
+}
+
+// decodeScenario decodes the whole tree into d.s.
+func (d *decoder) decodeScenario(root *yaml.Node) {
+	top := d.mapping(root, "")
+	s := d.s
+	s.Version = int(top.integer("version", 0))
+	s.Name = top.str("name")
+	s.Description = top.str("description")
+	s.Vars = map[string]string{}
+	for _, p := range pairs(top.get("vars")) {
+		if v := resolveAlias(p.Value); v != nil && v.Kind == yaml.ScalarNode {
+			s.Vars[p.Key.Value] = v.Value
+		}
+	}
+	d.decodeKafka(top.sub("kafka"))
+	s.Topics = map[string]*Topic{}
+	for _, p := range pairs(top.get("topics")) {
+		t := d.decodeTopic(p.Key.Value, d.mapping(p.Value, "topics."+p.Key.Value), p.Key)
+		s.Topics[t.Key] = t
+		s.TopicNames = append(s.TopicNames, t.Key)
+	}
+	s.Targets = map[string]*Target{}
+	for _, p := range pairs(top.get("targets")) {
+		t := d.decodeTarget(p.Key.Value, d.mapping(p.Value, "targets."+p.Key.Value), p.Key)
+		s.Targets[t.Name] = t
+		s.TargetNames = append(s.TargetNames, t.Name)
+	}
+	s.Windows = map[string]*Window{}
+	for _, p := range pairs(top.get("windows")) {
+		w := d.decodeWindow(p.Key.Value, d.mapping(p.Value, "windows."+p.Key.Value), p.Key)
+		s.Windows[w.Name] = w
+		s.WindowNames = append(s.WindowNames, w.Name)
+	}
+	d.decodeSafety(top.sub("safety"))
+	s.Jobs = map[string]*Job{}
+	jobPairs := pairs(top.get("jobs"))
+	for i, p := range jobPairs {
+		j := d.decodeJob(p.Key.Value, i, d.mapping(p.Value, "jobs."+p.Key.Value), p.Key)
+		s.Jobs[j.Name] = j
+		s.JobNames = append(s.JobNames, j.Name)
+	}
+	d.checkNeeds(top.sub("jobs"))
+}
+
+func (d *decoder) decodeKafka(x m) {
+	k := &d.s.Kafka
+	k.Pos = d.pos(x.n)
+	k.Brokers = x.strs("brokers")
+	if len(k.Brokers) == 0 {
+		k.Brokers = []string{"embedded"}
+	}
+	k.Embedded = len(k.Brokers) == 1 && k.Brokers[0] == "embedded"
+	for _, b := range x.items("brokers") {
+		if b.Value == "embedded" {
+			if !k.Embedded {
+				d.errorf(b, x.p("brokers"), "embedded cannot be combined with other brokers")
+			}
+			continue
+		}
+		host, port, err := net.SplitHostPort(b.Value)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			d.errorf(b, x.p("brokers"), "broker %q must be host:port or embedded", b.Value)
+		}
+	}
+	// Unset, the engine uses .replayctl/data in the working directory, so
+	// that every command run from one place sees the same recordings.
+	k.DataDir = d.path(x, "data-dir")
+	k.ClientID = cmpOr(x.str("client-id"), "replayctl")
+	k.Compression = cmpOr(x.str("compression"), "zstd")
+	k.CatalogTopic = cmpOr(x.str("catalog-topic"), "replayctl.windows")
+	if t := x.sub("tls"); t.n != nil {
+		k.TLS = &TLS{
+			Enabled:            t.boolean("enabled", true),
+			CAFile:             d.path(t, "ca-file"),
+			CertFile:           d.path(t, "cert-file"),
+			KeyFile:            d.path(t, "key-file"),
+			InsecureSkipVerify: t.boolean("insecure-skip-verify", false),
+			ServerName:         t.str("server-name"),
+		}
+		if k.TLS.CertFile.IsSet() != k.TLS.KeyFile.IsSet() {
+			d.errorf(t.n, t.path, "cert-file and key-file go together")
+		}
+	}
+	if sa := x.sub("sasl"); sa.n != nil {
+		k.SASL = &SASL{Mechanism: sa.str("mechanism"), Username: sa.str("username"), Password: sa.str("password")}
+		if k.SASL.Username == "" {
+			d.errorf(sa.n, sa.path, "username is required")
+		}
+	}
+	if k.Embedded && (k.TLS != nil || k.SASL != nil) && x.n != nil {
+		d.errorf(x.n, "kafka", "tls and sasl need real brokers, not embedded")
+	}
+}
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func (d *decoder) decodeTopic(key string, x m, keyNode *yaml.Node) *Topic {
+	t := &Topic{Pos: d.pos(keyNode), Key: key, Name: cmpOr(x.str("name"), key), Config: map[string]string{}}
+	t.Partitions = int32(min(max(x.integer("partitions", 1), 1), 1<<30))
+	t.ReplicationFactor = int16(min(max(x.integer("replication-factor", 1), 1), 1<<14))
+	t.Create = x.boolean("create", false)
+	for _, p := range pairs(x.get("config")) {
+		if v := resolveAlias(p.Value); v != nil && v.Kind == yaml.ScalarNode {
+			t.Config[p.Key.Value] = v.Value
+		}
+	}
+	return t
+}
+
+func (d *decoder) decodeTarget(name string, x m, keyNode *yaml.Node) *Target {
+	t := &Target{Pos: d.pos(keyNode), Name: name, Timeout: 10e9}
+	if v := x.get("url"); v != nil {
+		u, builtin, err := ParseTargetURL(v.Value)
+		if err != nil {
+			d.errorf(v, x.p("url"), "%v", err)
+		}
+		t.URL, t.Builtin = u, builtin
+	}
+	if x.has("timeout") {
+		if dur := d.duration(x, "timeout"); dur > 0 {
+			t.Timeout = dur
+		} else {
+			d.errorf(x.get("timeout"), x.p("timeout"), "must be greater than 0")
+		}
+	}
+	t.InsecureSkipVerify = x.boolean("insecure-skip-verify", false)
+	t.ServerName = x.str("server-name")
+	t.CAFile = d.path(x, "ca-file")
+	return t
+}
+
+func (d *decoder) topicRef(n *yaml.Node, path string) *Topic {
+	if n == nil {
+		return nil
+	}
+	if t, ok := d.s.Topics[n.Value]; ok {
+		return t
+	}
+	d.errorf(n, path, "unknown topic %q%s", n.Value, known("topics", d.s.TopicNames))
+	return nil
+}
+
+func (d *decoder) targetRef(n *yaml.Node, path string) *Target {
+	if n == nil {
+		return nil
+	}
+	if t, ok := d.s.Targets[n.Value]; ok {
+		return t
+	}
+	d.errorf(n, path, "unknown target %q%s", n.Value, known("targets", d.s.TargetNames))
+	return nil
+}
+
+// known lists the declared names for an "unknown X" message.
+func known(section string, names []string) string {
+	if len(names) == 0 {
+		return fmt.Sprintf(" (no %s: declared)", section)
+	}
+	return fmt.Sprintf(" (%s: %s)", section, strings.Join(names, ", "))
+}
+
+func (d *decoder) decodeWindow(name string, x m, keyNode *yaml.Node) *Window {
+	w := &Window{Pos: d.pos(keyNode), Name: name}
+	kinds := x.keys("recording", "offsets", "from", "last")
+	if len(kinds) != 1 && x.n != nil {
+		d.errorf(x.n, x.path, "needs exactly one of recording, offsets, from, last%s", got(kinds))
+	}
+	if len(kinds) > 0 {
+		switch kinds[0] {
+		case "recording":
+			w.Kind = WindowRecording
+		case "offsets":
+			w.Kind = WindowOffsets
+		case "from":
+			w.Kind = WindowTime
+		case "last":
+			w.Kind = WindowLast
+		}
+	}
+	if tn := x.get("topic"); tn != nil {
+		w.Topic = d.topicRef(tn, x.p("topic"))
+	} else if w.Kind != WindowRecording && w.Kind != "" {
+		d.errorf(x.n, x.path, "topic is required for a %s window", w.Kind)
+	}
+	w.Recording = x.str("recording")
+	if off := x.get("offsets"); off != nil {
+		w.Offsets = map[int32][2]int64{}
+		for _, p := range pairs(off) {
+			part, err := strconv.ParseInt(p.Key.Value, 10, 32)
+			if err != nil || part < 0 {
+				d.errorf(p.Key, x.p("offsets"), "partition %q must be a number", p.Key.Value)
+				continue
+			}
+			v := resolveAlias(p.Value)
+			if v == nil || v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
+				d.errorf(v, x.p("offsets")+"."+p.Key.Value, "must be [start, end)")
+				continue
+			}
+			start, err1 := strconv.ParseInt(v.Content[0].Value, 0, 64)
+			end, err2 := strconv.ParseInt(v.Content[1].Value, 0, 64)
+			switch {
+			case err1 != nil || err2 != nil || start < 0 || end < 0:
+				d.errorf(v, x.p("offsets")+"."+p.Key.Value, "offsets must be integers >= 0")
+			case start > end:
+				d.errorf(v, x.p("offsets")+"."+p.Key.Value, "start offset %d is after end offset %d", start, end)
+			default:
+				w.Offsets[int32(part)] = [2]int64{start, end}
+			}
+		}
+	}
+	w.From = d.timeSpec(x, "from")
+	w.To = d.timeSpec(x, "to")
+	if x.has("to") && !x.has("from") {
+		d.errorf(x.get("to"), x.p("to"), "to needs from")
+	}
+	if w.From != nil && w.To != nil && w.From.Absolute && w.To.Absolute && w.From.Time.After(w.To.Time) {
+		d.errorf(x.get("to"), x.p("to"), "%s is before from %s", w.To.Raw, w.From.Raw)
+	}
+	if w.From != nil && w.To != nil && !w.From.Absolute && !w.To.Absolute && w.From.Offset > w.To.Offset {
+		d.errorf(x.get("to"), x.p("to"), "%s is before from %s", w.To.Raw, w.From.Raw)
+	}
+	if x.has("last") {
+		if w.Last = d.duration(x, "last"); w.Last == 0 {
+			d.errorf(x.get("last"), x.p("last"), "must be greater than 0")
+		}
+	}
+	w.AllowPartial = x.boolean("allow-partial", false)
+	w.OnlyRecording = x.str("only-recording")
+	return w
+}
+
+func got(keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	return " (got " + strings.Join(keys, ", ") + ")"
+}
+
+func (d *decoder) decodeSafety(x m) {
+	sf := &d.s.Safety
+	sf.AllowCaptureHosts = x.boolean("allow-capture-hosts", false)
+	for _, n := range x.items("deny-targets") {
+		v := strings.TrimSpace(n.Value)
+		sf.DenyTargets = append(sf.DenyTargets, v)
+		if strings.Contains(v, "/") {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				d.errorf(n, x.p("deny-targets"), "invalid CIDR %q", v)
+				continue
+			}
+			sf.DenyPrefixes = append(sf.DenyPrefixes, p.Masked())
+			continue
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
+			ip = ip.Unmap()
+			sf.DenyPrefixes = append(sf.DenyPrefixes, netip.PrefixFrom(ip, ip.BitLen()))
+			continue
+		}
+		if !validHostname(v) {
+			d.errorf(n, x.p("deny-targets"), "%q is not a host name, IP or CIDR", v)
+			continue
+		}
+		sf.DenyHosts = append(sf.DenyHosts, strings.ToLower(strings.TrimSuffix(v, ".")))
+	}
+}
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$`)
+
+func validHostname(s string) bool { return len(s) <= 253 && hostnameRE.MatchString(s) }
+
+var sourceKinds = []string{"capture", "pcap", "gor", "window"}
+var sinkKinds = []string{"kafka", "http", "gor", "stdout"}
+
+func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Job {
+	j := &Job{Pos: d.pos(keyNode), Name: name, Index: index, Description: x.str("description"), Amplify: 1}
+	j.Needs = x.strs("needs")
+	j.Source = d.decodeSource(x.sub("source"))
+	if x.has("filter") {
+		j.Filter = d.compileExpr(x.get("filter"), x.p("filter"), exprBool)
+	}
+	if sm := x.sub("sample"); sm.n != nil {
+		j.Sample = &Sample{Percent: sm.number("percent", 100)}
+		if j.Sample.Percent <= 0 || j.Sample.Percent > 100 {
+			d.errorf(sm.get("percent"), sm.p("percent"), "must be a number in (0, 100]")
+		}
+		if sm.has("by") {
+			j.Sample.By = d.compileExpr(sm.get("by"), sm.p("by"), exprString)
+		}
+	}
+	j.Redact = d.decodeRedact(x.sub("redact"))
+	for i, item := range x.items("rewrite") {
+		j.Rewrite = append(j.Rewrite, d.decodeRewrite(d.mapping(item, fmt.Sprintf("%s[%d]", x.p("rewrite"), i))))
+	}
+	j.Sink = d.decodeSink(x.sub("sink"))
+	st := x.sub("stop")
+	j.Stop = Stop{After: d.duration(st, "after"), Requests: st.integer("requests", 0)}
+	if j.Stop.Requests < 0 {
+		d.errorf(st.get("requests"), st.p("requests"), "must be >= 1")
+	}
+	if sw := x.get("save-window"); sw != nil {
+		j.SaveWindow = sw.Value
+		if j.Sink.Kind != SinkKafka && j.Sink.Kind != "" {
+			d.errorf(sw, x.p("save-window"), "save-window needs a kafka sink (this job's sink is %s)", j.Sink.Kind)
+		}
+		if _, ok := d.s.Windows[sw.Value]; ok {
+			d.errorf(sw, x.p("save-window"), "%q is also a windows: key; saved recordings need their own names", sw.Value)
+		}
+	}
+	j.Speed = d.decodeSpeed(x.get("speed"), x.p("speed"))
+	if v := x.get("rate"); v != nil {
+		r, err := ParseRate(v.Value)
+		if err != nil {
+			d.errorf(v, x.p("rate"), "%v", err)
+		}
+		j.Rate = r
+	}
+	if v := x.get("amplify"); v != nil {
+		j.Amplify = int(x.integer("amplify", 0))
+		if j.Amplify < 1 {
+			d.errorf(v, x.p("amplify"), "must be an integer >= 1")
+			j.Amplify = 1
+		}
+	}
+	j.Loop = d.decodeLoop(x)
+	j.MaxGap = d.duration(x, "max-gap")
+	j.StartAt = d.timeSpec(x, "start-at")
+	if c := x.sub("compare"); c.n != nil {
+		j.Compare = &Compare{
+			Status:    c.boolean("status", true),
+			Headers:   c.strs("headers"),
+			Body:      c.boolean("body", true),
+			Ignore:    c.strs("ignore"),
+			Tolerance: c.number("tolerance", 0),
+		}
+		for _, n := range c.items("ignore") {
+			if !strings.HasPrefix(n.Value, "$") {
+				d.errorf(n, c.p("ignore"), "JSON path %q must start with $", n.Value)
+			}
+		}
+		if nz := c.sub("noise"); nz.n != nil {
+			j.Compare.Noise = d.targetRef(nz.get("target"), nz.p("target"))
+		}
+	}
+	rp := x.sub("report")
+	j.Report = Report{JSON: d.path(rp, "json"), HTML: d.path(rp, "html")}
+	for i, n := range x.items("assert") {
+		j.Assert = append(j.Assert, d.compileExpr(n, fmt.Sprintf("%s[%d]", x.p("assert"), i), exprAssert))
+	}
+	return j
+}
+
+func (d *decoder) decodeSource(x m) Source {
+	src := Source{Pos: d.pos(x.n)}
+	kinds := x.keys(sourceKinds...)
+	if x.n == nil {
+		return src
+	}
+	if len(kinds) != 1 {
+		d.errorf(x.n, x.path, "needs exactly one of %s%s", strings.Join(sourceKinds, ", "), got(kinds))
+		if len(kinds) == 0 {
+			return src
+		}
+	}
+	src.Kind = SourceKind(kinds[0])
+	c := x.sub(kinds[0])
+	switch src.Kind {
+	case SourceCapture:
+		cs := &CaptureSource{
+			Interface:   c.str("interface"),
+			Ports:       d.ports(c),
+			Hosts:       c.strs("hosts"),
+			Responses:   c.boolean("responses", true),
+			Snaplen:     int(c.integer("snaplen", 262144)),
+			RingSize:    64 << 20,
+			Promiscuous: c.boolean("promiscuous", false),
+			MaxBody:     d.size(c, "max-body"),
+		}
+		if c.has("ring-size") {
+			cs.RingSize = d.size(c, "ring-size")
+		}
+		for _, h := range c.items("hosts") {
+			if _, err := netip.ParseAddr(h.Value); err != nil && !validHostname(h.Value) {
+				if _, err := netip.ParsePrefix(h.Value); err != nil {
+					d.errorf(h, c.p("hosts"), "%q is not a host name, IP or CIDR", h.Value)
+				}
+			}
+		}
+		src.Capture = cs
+	case SourcePcap:
+		src.Pcap = &PcapSource{Path: d.path(c, "path"), Ports: d.ports(c), Responses: c.boolean("responses", true), MaxBody: d.size(c, "max-body")}
+	case SourceGor:
+		src.Gor = &GorSource{Path: d.path(c, "path")}
+	case SourceWindow:
+		src.Window = x.str("window")
+		src.WindowRef = d.s.Windows[src.Window]
+	}
+	return src
+}
+
+func (d *decoder) ports(x m) []int {
+	var out []int
+	for _, n := range x.items("ports") {
+		p, err := strconv.Atoi(n.Value)
+		if err != nil || p < 1 || p > 65535 {
+			d.errorf(n, x.p("ports"), "invalid port %q", n.Value)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (d *decoder) decodeSink(x m) Sink {
+	sk := Sink{Pos: d.pos(x.n)}
+	if x.n == nil {
+		return sk
+	}
+	kinds := x.keys(sinkKinds...)
+	if len(kinds) != 1 {
+		d.errorf(x.n, x.path, "needs exactly one of %s%s", strings.Join(sinkKinds, ", "), got(kinds))
+		if len(kinds) == 0 {
+			return sk
+		}
+	}
+	sk.Kind = SinkKind(kinds[0])
+	c := x.sub(kinds[0])
+	switch sk.Kind {
+	case SinkKafka:
+		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmpOr(c.str("compression"), d.s.Kafka.Compression)}
+	case SinkHTTP:
+		sk.HTTP = d.decodeHTTPSink(c)
+	case SinkGor:
+		sk.Gor = &GorSink{Path: d.path(c, "path")}
+	case SinkStdout:
+		sk.Stdout = &StdoutSink{Format: cmpOr(c.str("format"), "payload")}
+	}
+	return sk
+}
+
+func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
+	h := &HTTPSink{
+		Mode:         cmpOr(x.str("mode"), "mirror"),
+		Workers:      int(x.integer("workers", 32)),
+		Session:      x.boolean("session", false),
+		PreserveHost: x.boolean("preserve-host", false),
+		Timeout:      d.duration(x, "timeout"),
+	}
+	kinds := x.keys("target", "url", "targets")
+	if len(kinds) != 1 {
+		d.errorf(x.n, x.path, "needs exactly one of target, url, targets%s", got(kinds))
+	}
+	if x.has("mode") && !x.has("targets") {
+		d.errorf(x.get("mode"), x.p("mode"), "mode applies to targets: (several targets)")
+	}
+	if t := d.targetRef(x.get("target"), x.p("target")); t != nil {
+		h.Targets = append(h.Targets, t)
+	}
+	if v := x.get("url"); v != nil {
+		u, builtin, err := ParseTargetURL(v.Value)
+		if err != nil {
+			d.errorf(v, x.p("url"), "%v", err)
+		} else {
+			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: v.Value, URL: u, Builtin: builtin, Timeout: 10e9})
+		}
+	}
+	seen := map[string]bool{}
+	for _, n := range x.items("targets") {
+		if seen[n.Value] {
+			d.errorf(n, x.p("targets"), "target %q is listed twice", n.Value)
+			continue
+		}
+		seen[n.Value] = true
+		if t := d.targetRef(n, x.p("targets")); t != nil {
+			h.Targets = append(h.Targets, t)
+		}
+	}
+	return h
+}
+
+func (d *decoder) decodeRedact(x m) Redact {
+	r := Redact{
+		Defaults: x.boolean("defaults", true),
+		Headers:  x.strs("headers"),
+		Query:    x.strs("query"),
+		Form:     x.strs("form"),
+		JSON:     x.strs("json"),
+		Mode:     cmpOr(x.str("mode"), "mask"),
+		Mask:     cmpOr(x.str("mask"), "REDACTED"),
+		Key:      x.str("key"),
+	}
+	if x.has("mask") && x.str("mask") == "" {
+		r.Mask = ""
+	}
+	for _, n := range x.items("json") {
+		if !strings.HasPrefix(n.Value, "$") {
+			d.errorf(n, x.p("json"), "JSON path %q must start with $", n.Value)
+		}
+	}
+	for _, n := range x.items("patterns") {
+		re, err := regexp.Compile(n.Value)
+		if err != nil {
+			d.errorf(n, x.p("patterns"), "invalid regular expression: %v", err)
+			continue
+		}
+		r.Patterns = append(r.Patterns, re)
+		r.PatternsRaw = append(r.PatternsRaw, n.Value)
+	}
+	if r.Mode == "hash" && r.Key == "" {
+		d.errorf(x.get("mode"), x.p("mode"), "mode hash needs a key (redact.key)")
+	}
+	return r
+}
+
+var rewriteActions = []string{"set-header", "remove-header", "set-method", "set-path", "set-query", "remove-query", "set-host", "set-json", "remove-json", "drop"}
+
+func (d *decoder) decodeRewrite(x m) *Rewrite {
+	rw := &Rewrite{Pos: d.pos(x.n)}
+	if x.n == nil {
+		return rw
+	}
+	acts := x.keys(rewriteActions...)
+	if len(acts) != 1 {
+		d.errorf(x.n, x.path, "a rewrite step needs exactly one action of %s%s", strings.Join(rewriteActions, ", "), got(acts))
+		if len(acts) == 0 {
+			return rw
+		}
+	}
+	act := acts[0]
+	rw.Action = RewriteAction(act)
+	v := x.get(act)
+	switch rw.Action {
+	case SetHeader, SetQuery:
+		nv := x.sub(act)
+		rw.Name = nv.str("name")
+		if nv.has("value") {
+			rw.Value = d.compileExpr(nv.get("value"), nv.p("value"), exprString)
+		}
+	case RemoveHeader, RemoveQuery:
+		rw.Name = x.str(act)
+	case SetMethod, SetPath, SetHost:
+		rw.Value = d.compileExpr(v, x.p(act), exprString)
+	case SetJSON:
+		nv := x.sub(act)
+		rw.JSONPath = nv.str("path")
+		if nv.has("path") && !strings.HasPrefix(rw.JSONPath, "$") {
+			d.errorf(nv.get("path"), nv.p("path"), "JSON path %q must start with $", rw.JSONPath)
+		}
+		if nv.has("value") {
+			rw.Value = d.compileExpr(nv.get("value"), nv.p("value"), exprAny)
+		}
+	case RemoveJSON:
+		rw.JSONPath = x.str(act)
+		if !strings.HasPrefix(rw.JSONPath, "$") {
+			d.errorf(v, x.p(act), "JSON path %q must start with $", rw.JSONPath)
+		}
+	case Drop:
+		rw.Value = d.compileExpr(v, x.p(act), exprBool)
+	}
+	if x.has("if") {
+		rw.If = d.compileExpr(x.get("if"), x.p("if"), exprBool)
+	}
+	return rw
+}
+
+func (d *decoder) decodeSpeed(n *yaml.Node, path string) Speed {
+	if n == nil {
+		return Speed{Factor: 1}
+	}
+	if n.Kind == yaml.ScalarNode && n.Value == "max" {
+		return Speed{Max: true}
+	}
+	var f float64
+	switch v := scalarValue(n).(type) {
+	case int64:
+		f = float64(v)
+	case float64:
+		f = v
+	default:
+		if n.Kind == yaml.ScalarNode {
+			if pf, err := strconv.ParseFloat(strings.TrimSuffix(n.Value, "x"), 64); err == nil {
+				d.errorf(n, path, "must be a number between 0.01 and 1000 or \"max\" (write %v, not %q)", pf, n.Value)
+				return Speed{Factor: 1}
+			}
+		}
+		d.errorf(n, path, "must be a number between 0.01 and 1000 or \"max\"")
+		return Speed{Factor: 1}
+	}
+	if f < 0.01 || f > 1000 {
+		d.errorf(n, path, "must be a number between 0.01 and 1000 or \"max\" (got %v)", f)
+		return Speed{Factor: 1}
+	}
+	return Speed{Factor: f}
+}
+
+func (d *decoder) decodeLoop(x m) Loop {
+	n := x.get("loop")
+	if n == nil {
+		return Loop{Count: 1}
+	}
+	if n.Kind == yaml.MappingNode {
+		l := x.sub("loop")
+		dur := d.duration(l, "for")
+		if dur <= 0 && l.has("for") {
+			d.errorf(l.get("for"), l.p("for"), "must be greater than 0")
+		}
+		return Loop{For: dur}
+	}
+	c, ok := scalarValue(n).(int64)
+	if !ok || c < 1 {
+		d.errorf(n, x.p("loop"), "must be an integer >= 1 or {for: DURATION}")
+		return Loop{Count: 1}
+	}
+	return Loop{Count: int(c)}
+}
+
+// checkNeeds reports unknown needs and needs cycles (once per cycle).
+func (d *decoder) checkNeeds(jobs m) {
+	s := d.s
+	needNode := map[string][]*yaml.Node{}
+	for _, name := range s.JobNames {
+		jm := d.mapping(jobs.get(name), jobs.p(name))
+		for _, n := range jm.items("needs") {
+			needNode[name] = append(needNode[name], n)
+			if _, ok := s.Jobs[n.Value]; !ok {
+				d.errorf(n, jm.p("needs"), "unknown job %q%s", n.Value, known("jobs", s.JobNames))
+			}
+		}
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	reported := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		color[name] = grey
+		stack = append(stack, name)
+		for _, n := range needNode[name] {
+			next := n.Value
+			if _, ok := s.Jobs[next]; !ok {
+				continue
+			}
+			switch color[next] {
+			case white:
+				visit(next)
+			case grey:
+				i := slices.Index(stack, next)
+				cycle := append(slices.Clone(stack[i:]), next)
+				members := slices.Clone(stack[i:])
+				slices.Sort(members)
+				if key := strings.Join(members, "\x00"); !reported[key] {
+					reported[key] = true
+					d.errorf(n, "jobs."+name+".needs", "needs cycle: %s", strings.Join(cycle, " → "))
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[name] = black
+	}
+	for _, name := range s.JobNames {
+		if color[name] == white {
+			visit(name)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package scenario
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/exprenv"
+)
+
+// exprKind says which environment and result type an expression has.
+type exprKind int
+
+const (
+	exprBool   exprKind = iota // request env, bool (filter, drop, if)
+	exprString                 // request env, string (header/path/method/query/host values, sample by)
+	exprAny                    // request env, any (set-json value)
+	exprAssert                 // summary env, bool (assert)
+)
+
+func exprOptions(k exprKind) []expr.Option {
+	switch k {
+	case exprBool:
+		return append(exprenv.RequestOptions(), expr.AsBool())
+	case exprString:
+		return append(exprenv.RequestOptions(), expr.AsKind(reflect.String))
+	case exprAny:
+		return exprenv.RequestOptions()
+	default:
+		return append(exprenv.SummaryOptions(), expr.AsBool())
+	}
+}
+
+// compileExpr compiles the expression in scalar n. A compile error is
+// reported at the position inside the expression where possible.
+func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return nil
+	}
+	e := &Expr{Source: n.Value, Pos: d.pos(n)}
+	if strings.TrimSpace(n.Value) == "" {
+		d.errorf(n, path, "empty expression")
+		return e
+	}
+	p, err := expr.Compile(n.Value, exprOptions(k)...)
+	if err == nil && k == exprAssert {
+		err = exprenv.CheckLiterals(p)
+	}
+	if err != nil {
+		if n != nil && (d.sr.bad[n] || d.sr.above[n]) {
+			return e
+		}
+		pos, msg := d.pos(n), err.Error()
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			msg = fe.Message
+			pos = d.exprPos(n, fe.Line, fe.Column)
+		}
+		d.diags = append(d.diags, Diagnostic{pos, path + ": " + msg})
+		return e
+	}
+	e.Program = p
+	return e
+}
+
+// exprPos maps a position inside an expression (line 1-based, col 0-based
+// in runes) to the file, when the scalar's text on disk is known to match
+// its value: single-line plain or quoted scalars, and literal blocks.
+// Otherwise it is the scalar's position.
+func (d *decoder) exprPos(n *yaml.Node, line, col int) Pos {
+	base := d.pos(n)
+	if line < 1 || col < 0 || n.Line < 1 || n.Line > len(d.lines) {
+		return base
+	}
+	vlines := strings.Split(n.Value, "\n")
+	if line > len(vlines) {
+		return base
+	}
+	switch n.Style {
+	case 0, yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle, yaml.FlowStyle:
+		if line != 1 || len(vlines) != 1 {
+			return base
+		}
+		src := d.lines[n.Line-1]
+		start := runeOffset(src, n.Column-1)
+		if start < 0 {
+			return base
+		}
+		vr := []rune(n.Value)
+		if col > len(vr) {
+			col = len(vr)
+		}
+		var raw string
+		switch n.Style {
+		case yaml.SingleQuotedStyle:
+			raw = "'" + strings.ReplaceAll(string(vr[:col]), "'", "''")
+		case yaml.DoubleQuotedStyle:
+			raw = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(string(vr[:col]))
+		default:
+			raw = string(vr[:col])
+		}
+		if !strings.HasPrefix(src[start:], raw) {
+			return base
+		}
+		return Pos{d.file, n.Line, n.Column + utf8.RuneCountInString(raw)}
+	case yaml.LiteralStyle:
+		// content starts on the line after the indicator; its indentation
+		// is the first content line's
+		first, l := n.Line+1, n.Line+line
+		if l > len(d.lines) || first > len(d.lines) {
+			return base
+		}
+		indent := len(d.lines[first-1]) - len(strings.TrimLeft(d.lines[first-1], " "))
+		src := d.lines[l-1]
+		if len(src) < indent || strings.TrimRight(src[indent:], "\r") != vlines[line-1] {
+			return base
+		}
+		return Pos{d.file, l, indent + col + 1}
+	}
+	return base
+}
+
+// runeOffset returns the byte offset of the rune at index r in s, or -1.
+func runeOffset(s string, r int) int {
+	i := 0
+	for off := range s {
+		if i == r {
+			return off
+		}
+		i++
+	}
+	if i == r {
+		return len(s)
+	}
+	return -1
+}

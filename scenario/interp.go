@@ -1,0 +1,243 @@
+package scenario
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LookupFunc looks a variable up, like os.LookupEnv.
+type LookupFunc func(name string) (string, bool)
+
+// interpolate expands ${VAR}, ${VAR:-default}, ${VAR:?message} and $$ in s.
+// As in a shell, :- and :? treat an empty value as unset. Defaults may hold
+// further references. whole reports whether s was exactly one ${...}.
+func interpolate(s string, lookup LookupFunc) (out string, whole bool, err error) {
+	if !strings.Contains(s, "$") {
+		return s, false, nil
+	}
+	var b strings.Builder
+	i := 0
+	refs, literal := 0, false
+	for i < len(s) {
+		c := s[i]
+		if c != '$' {
+			b.WriteByte(c)
+			literal = true
+			i++
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '$' {
+			b.WriteByte('$')
+			literal = true
+			i += 2
+			continue
+		}
+		if i+1 >= len(s) || s[i+1] != '{' {
+			b.WriteByte('$')
+			literal = true
+			i++
+			continue
+		}
+		end := matchBrace(s, i+2)
+		if end < 0 {
+			return "", false, fmt.Errorf("unterminated ${ in %q", s)
+		}
+		v, err := expandRef(s[i+2:end], lookup)
+		if err != nil {
+			return "", false, err
+		}
+		b.WriteString(v)
+		refs++
+		i = end + 1
+	}
+	return b.String(), refs == 1 && !literal, nil
+}
+
+// matchBrace returns the index of the } closing the ${ whose body starts at
+// from, or -1.
+func matchBrace(s string, from int) int {
+	depth := 1
+	for j := from; j < len(s); j++ {
+		switch {
+		case s[j] == '$' && j+1 < len(s) && s[j+1] == '{':
+			depth++
+			j++
+		case s[j] == '}':
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+func expandRef(body string, lookup LookupFunc) (string, error) {
+	name, op, arg := body, "", ""
+	if i := strings.Index(body, ":"); i >= 0 {
+		name, op, arg = body[:i], body[i:min(i+2, len(body))], body[min(i+2, len(body)):]
+	}
+	if !validVarName(name) {
+		return "", fmt.Errorf("invalid variable reference ${%s}", body)
+	}
+	v, ok := lookup(name)
+	switch op {
+	case "":
+		if !ok {
+			return "", fmt.Errorf("${%s} is not set", name)
+		}
+		return v, nil
+	case ":-":
+		if ok && v != "" {
+			return v, nil
+		}
+		d, _, err := interpolate(arg, lookup)
+		return d, err
+	case ":?":
+		if ok && v != "" {
+			return v, nil
+		}
+		msg, _, err := interpolate(arg, lookup)
+		if err != nil {
+			return "", err
+		}
+		if msg == "" {
+			msg = fmt.Sprintf("${%s} is not set", name)
+		}
+		return "", fmt.Errorf("%s", msg)
+	}
+	return "", fmt.Errorf("invalid variable reference ${%s} (want ${%s}, ${%s:-default} or ${%s:?message})", body, name, name, name)
+}
+
+func validVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '-')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// interpolateTree expands references in every scalar (keys included) of the
+// tree in place. vars: entries are expanded from env first and then looked up
+// before env. A whole-reference plain scalar is re-typed from its new value
+// (so speed: ${SPEED:-2} is a number); other expanded scalars are strings.
+// changed collects the nodes whose text changed.
+func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed map[*yaml.Node]bool) Diagnostics {
+	var ds Diagnostics
+	expand := func(n *yaml.Node, lookup LookupFunc) {
+		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") || changed[n] {
+			return
+		}
+		out, whole, err := interpolate(n.Value, lookup)
+		if err != nil {
+			ds = append(ds, Diagnostic{Pos{file, n.Line, n.Column}, err.Error()})
+			return
+		}
+		if out == n.Value {
+			return
+		}
+		n.Value = out
+		changed[n] = true
+		if whole && n.Style == 0 {
+			n.Tag = ""
+			n.Tag = n.ShortTag()
+		} else {
+			n.Tag = "!!str"
+		}
+	}
+
+	vars := map[string]string{}
+	if varsNode, _ := lookup(root, "vars"); varsNode != nil {
+		for _, p := range pairs(varsNode) {
+			v := resolveAlias(p.Value)
+			if v == nil || v.Kind != yaml.ScalarNode {
+				continue
+			}
+			expand(v, env)
+			vars[p.Key.Value] = v.Value
+		}
+	}
+	lookupAll := func(name string) (string, bool) {
+		if v, ok := vars[name]; ok {
+			return v, true
+		}
+		return env(name)
+	}
+	walkNodes(root, func(n *yaml.Node) { expand(n, lookupAll) })
+	return ds
+}
+
+// readEnvFile parses KEY=VALUE lines: blank lines and # comments are
+// skipped, an optional "export " prefix is allowed, and values may be
+// wrapped in single or double quotes (double quotes understand \n, \" and \\).
+func readEnvFile(path string) (map[string]string, Diagnostics) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{Pos{File: path}, fmt.Sprintf("env file: %v", err)}}
+	}
+	vals := map[string]string{}
+	var ds Diagnostics
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		text = strings.TrimPrefix(text, "export ")
+		key, val, ok := strings.Cut(text, "=")
+		key = strings.TrimSpace(key)
+		if !ok || !validVarName(key) {
+			ds = append(ds, Diagnostic{Pos{path, line, 1}, fmt.Sprintf("env file: want KEY=VALUE, got %q", sc.Text())})
+			continue
+		}
+		val, err := unquoteEnv(strings.TrimSpace(val))
+		if err != nil {
+			ds = append(ds, Diagnostic{Pos{path, line, len(key) + 2}, "env file: " + err.Error()})
+			continue
+		}
+		vals[key] = val
+	}
+	if err := sc.Err(); err != nil {
+		ds = append(ds, Diagnostic{Pos{path, line + 1, 1}, fmt.Sprintf("env file: %v", err)})
+	}
+	return vals, ds
+}
+
+func unquoteEnv(v string) (string, error) {
+	if v == "" {
+		return v, nil
+	}
+	q := v[0]
+	if q != '"' && q != '\'' {
+		if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		return v, nil
+	}
+	end := strings.LastIndexByte(v, q)
+	if end == 0 {
+		return "", fmt.Errorf("unterminated quote in %s", v)
+	}
+	if rest := strings.TrimSpace(v[end+1:]); rest != "" && !strings.HasPrefix(rest, "#") {
+		return "", fmt.Errorf("unexpected text after closing quote: %q", rest)
+	}
+	body := v[1:end]
+	if q == '\'' {
+		return body, nil
+	}
+	r := strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`, `\t`, "\t")
+	return r.Replace(body), nil
+}

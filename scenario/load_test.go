@@ -1,0 +1,522 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) LookupFunc {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func mustLoad(t *testing.T, src string, opts Options) *Scenario {
+	t.Helper()
+	s, err := LoadBytes("s.yaml", []byte(src), opts)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return s
+}
+
+func TestExamplesValidate(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := Load(f, Options{Env: envOf(nil)}); err != nil {
+				t.Fatalf("%v", err)
+			}
+		})
+	}
+}
+
+func TestQuickstartModel(t *testing.T) {
+	s, err := Load("../examples/quickstart.yaml", Options{Env: envOf(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := filepath.Abs("../examples")
+	if s.Name != "quickstart" || !s.Kafka.Embedded || s.Kafka.Compression != "zstd" || s.Kafka.CatalogTopic != "replayctl.windows" {
+		t.Errorf("scenario/kafka: %+v", s.Kafka)
+	}
+	if s.Kafka.DataDir.IsSet() {
+		t.Errorf("data dir %q", s.Kafka.DataDir.Abs)
+	}
+	tp := s.Topics["traffic"]
+	if tp.Name != "quickstart-http" || tp.Partitions != 2 || !tp.Create || tp.ReplicationFactor != 1 {
+		t.Errorf("topic %+v", tp)
+	}
+	echo := s.Targets["echo"]
+	if echo.Builtin != "echo" || echo.Timeout != 2*time.Second {
+		t.Errorf("target %+v", echo)
+	}
+	rec, rep := s.Jobs["record"], s.Jobs["replay"]
+	if rec.Source.Kind != SourcePcap || rec.Source.Pcap.Path.Raw != "quickstart.pcap" || rec.Source.Pcap.Path.Abs != filepath.Join(dir, "quickstart.pcap") || rec.Source.Pcap.Ports[0] != 8080 {
+		t.Errorf("record source %+v %+v", rec.Source, rec.Source.Pcap)
+	}
+	if rec.Sink.Kind != SinkKafka || rec.Sink.Kafka.Topic != tp || rec.Sink.Kafka.Compression != "zstd" || rec.SaveWindow != "quickstart" {
+		t.Errorf("record sink %+v", rec.Sink)
+	}
+	if !rec.Redact.Defaults || rec.Redact.Mode != "mask" || rec.Redact.Mask != "REDACTED" {
+		t.Errorf("redact defaults %+v", rec.Redact)
+	}
+	if rep.Source.Kind != SourceWindow || rep.Source.Window != "quickstart" || rep.Source.WindowRef != nil {
+		t.Errorf("replay source %+v", rep.Source)
+	}
+	if rep.Speed != (Speed{Factor: 2}) || rep.Amplify != 1 || rep.Loop != (Loop{Count: 1}) {
+		t.Errorf("pacing %+v %v %+v", rep.Speed, rep.Amplify, rep.Loop)
+	}
+	if len(rep.Rewrite) != 1 || rep.Rewrite[0].Action != SetHeader || rep.Rewrite[0].Name != "X-Replay" || rep.Rewrite[0].Value.Program == nil {
+		t.Errorf("rewrite %+v", rep.Rewrite)
+	}
+	if h := rep.Sink.HTTP; h == nil || len(h.Targets) != 1 || h.Targets[0] != echo || h.Workers != 8 || h.Mode != "mirror" {
+		t.Errorf("http sink %+v", rep.Sink.HTTP)
+	}
+	if rep.Report.JSON.Abs != filepath.Join(dir, "reports/quickstart.json") || rep.Report.HTML.IsSet() {
+		t.Errorf("report %+v", rep.Report)
+	}
+	if len(rep.Assert) != 1 || rep.Assert[0].Program == nil || rep.Assert[0].Pos.Line != 22 || rep.Assert[0].Pos.Col != 14 {
+		t.Errorf("assert %+v", rep.Assert)
+	}
+	if rep.Pos.Line != 14 || rep.Sink.Pos.Line != 20 || rep.Source.Pos.Line != 16 {
+		t.Errorf("positions job %v sink %v source %v", rep.Pos, rep.Sink.Pos, rep.Source.Pos)
+	}
+	order, err := JobOrder(s, nil)
+	if err != nil || len(order) != 2 || order[0] != rec || order[1] != rep {
+		t.Errorf("JobOrder = %v, %v", order, err)
+	}
+}
+
+func TestFullModel(t *testing.T) {
+	s, err := Load("../examples/replay-window.yaml", Options{Env: envOf(map[string]string{"TARGET": "https://staging.internal:8443/base"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := s.Jobs["replay"]
+	if j.Speed.Factor != 4 || j.Rate.PerSecond != 500 || j.MaxGap != time.Second {
+		t.Errorf("pacing %+v %+v %v", j.Speed, j.Rate, j.MaxGap)
+	}
+	if u := s.Targets["staging"].URL; u.Host != "staging.internal:8443" || u.Scheme != "https" {
+		t.Errorf("target url %v", u)
+	}
+	if w := j.Source.WindowRef; w == nil || w.Kind != WindowRecording || w.Recording != "checkout-live" || w.Topic != s.Topics["traffic"] {
+		t.Errorf("window %+v", w)
+	}
+	if len(j.Rewrite) != 6 || j.Rewrite[2].If == nil || j.Rewrite[4].JSONPath != "$.user.id" || j.Rewrite[5].Action != Drop {
+		t.Errorf("rewrites %+v", j.Rewrite)
+	}
+	if j.Compare == nil || !j.Compare.Status || j.Compare.Headers[0] != "Content-Type" {
+		t.Errorf("compare %+v", j.Compare)
+	}
+	if !s.Safety.Denies("prod.example.com") || !s.Safety.Denies("api.prod.example.com") || !s.Safety.Denies("10.1.2.3") ||
+		s.Safety.Denies("127.0.0.1") || s.Safety.Denies("example.com") {
+		t.Errorf("safety %+v", s.Safety)
+	}
+
+	s, err = Load("../examples/time-range.yaml", Options{Env: envOf(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = s.Jobs["inspect"]
+	if !j.Speed.Max || j.Loop.Count != 2 || j.Sample.Percent != 10 || j.Sample.By == nil || j.Sink.Stdout.Format != "summary" {
+		t.Errorf("inspect %+v", j)
+	}
+	if w := s.Windows["recent"]; w.Kind != WindowLast || w.Last != 10*time.Minute || !w.AllowPartial {
+		t.Errorf("window %+v", w)
+	}
+
+	s, err = Load("../examples/record-live.yaml", Options{Env: envOf(map[string]string{"RECORD_FOR": "2m"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = s.Jobs["record"]
+	if c := j.Source.Capture; c == nil || c.Interface != "lo" || c.RingSize != 64<<20 || c.MaxBody != 1<<20 || c.Snaplen != 262144 {
+		t.Errorf("capture %+v", c)
+	}
+	if j.Stop.After != 2*time.Minute || len(j.Redact.Patterns) != 1 || s.Topics["traffic"].Config["retention.ms"] != "604800000" {
+		t.Errorf("record %+v", j)
+	}
+}
+
+const interpBase = `version: 1
+name: t
+vars:
+  target: ${TARGET:-http://127.0.0.1:8080}
+  greeting: hello-${WHO}
+targets:
+  t: {url: "${target}"}
+jobs:
+  j:
+    description: "${greeting} costs $$5, ${A:-${B:-nested}}"
+    source: {window: w}
+    speed: ${SPEED:-2}
+    sink: {http: {target: t}}
+`
+
+func TestInterpolation(t *testing.T) {
+	s := mustLoad(t, interpBase, Options{Env: envOf(map[string]string{"WHO": "bob"})})
+	if got := s.Targets["t"].URL.String(); got != "http://127.0.0.1:8080" {
+		t.Errorf("url %q", got)
+	}
+	if got := s.Jobs["j"].Description; got != "hello-bob costs $5, nested" {
+		t.Errorf("description %q", got)
+	}
+	if s.Jobs["j"].Speed.Factor != 2 || s.Vars["target"] != "http://127.0.0.1:8080" {
+		t.Errorf("speed %+v vars %v", s.Jobs["j"].Speed, s.Vars)
+	}
+	// process env wins over defaults; vars win over env
+	s = mustLoad(t, interpBase, Options{Env: envOf(map[string]string{"WHO": "x", "TARGET": "https://h:1", "SPEED": "0.5", "target": "ignored", "B": "b"})})
+	if s.Targets["t"].URL.String() != "https://h:1" || s.Jobs["j"].Speed.Factor != 0.5 || !strings.HasSuffix(s.Jobs["j"].Description, ", b") {
+		t.Errorf("with env: %v %+v %q", s.Targets["t"].URL, s.Jobs["j"].Speed, s.Jobs["j"].Description)
+	}
+	// a whole-reference value that is a word stays a string (and fails the schema)
+	ds := loadErr(t, interpBase, Options{Env: envOf(map[string]string{"WHO": "x", "SPEED": "fast"})})
+	wantDiag(t, ds, "12:12", "jobs.j.speed: must be a number")
+
+	tests := []struct {
+		name, src, at, fragment string
+	}{
+		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set"},
+		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "set NAME to the run name"},
+		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "need it"},
+		{"unterminated", "version: 1\nname: ${NAME\n", "2:7", "unterminated ${"},
+		{"bad name", "version: 1\nname: ${1X}\n", "2:7", "invalid variable reference"},
+		{"bad op", "version: 1\nname: ${X:=y}\n", "2:7", "invalid variable reference"},
+		{"in vars", "version: 1\nname: t\nvars: {a: \"${NOPE}\"}\n", "3:11", "${NOPE} is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := loadErr(t, tt.src, Options{Env: envOf(map[string]string{"EMPTY": ""})})
+			wantDiag(t, ds, tt.at, tt.fragment)
+		})
+	}
+}
+
+func TestInterpolateFunc(t *testing.T) {
+	env := envOf(map[string]string{"A": "1", "E": ""})
+	tests := []struct {
+		in, want string
+		whole    bool
+	}{
+		{"plain", "plain", false},
+		{"${A}", "1", true},
+		{"x${A}", "x1", false},
+		{"$$A", "$A", false},
+		{"$${A}", "${A}", false},
+		{"cost $5", "cost $5", false},
+		{"${E:-d}", "d", true},
+		{"${E}", "", true},
+		{"${Z:-}", "", true},
+		{"${Z:-a:b}", "a:b", true},
+		{"${Z:-${A}}", "1", true},
+		{"${A}${A}", "11", false},
+		{"$", "$", false},
+		{"$.card.number", "$.card.number", false},
+	}
+	for _, tt := range tests {
+		got, whole, err := interpolate(tt.in, env)
+		if err != nil || got != tt.want || whole != tt.whole {
+			t.Errorf("interpolate(%q) = %q, %v, %v; want %q, %v", tt.in, got, whole, err, tt.want, tt.whole)
+		}
+	}
+}
+
+const setBase = `version: 1
+name: t
+topics: {traffic: {name: x, config: {retention.ms: "1"}}}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+    speed: 2
+    assert: ['errors.rate < 0.01', 'requests.sent > 0']
+`
+
+func TestSet(t *testing.T) {
+	s := mustLoad(t, setBase, Options{Env: envOf(map[string]string{"N": "9"}), Set: []string{
+		"jobs.replay.speed=4",
+		"jobs.replay.amplify=3",
+		"jobs.replay.assert.0=errors.rate == 0",
+		"jobs.replay.assert.2=requests.ok > 1",
+		"jobs.replay.stop.requests=${N}",
+		"jobs.replay.description=\"42\"",
+		"topics.traffic.config.retention.ms=86400000",
+		"jobs.replay.sink.http.preserve-host=true",
+		"jobs.replay.needs=[]",
+	}})
+	j := s.Jobs["replay"]
+	if j.Speed.Factor != 4 || j.Amplify != 3 || j.Stop.Requests != 9 || j.Description != "42" || !j.Sink.HTTP.PreserveHost {
+		t.Errorf("job %+v", j)
+	}
+	if len(j.Assert) != 3 || j.Assert[0].Source != "errors.rate == 0" || j.Assert[2].Source != "requests.ok > 1" {
+		t.Errorf("asserts %+v", j.Assert)
+	}
+	if s.Topics["traffic"].Config["retention.ms"] != "86400000" {
+		t.Errorf("config %v", s.Topics["traffic"].Config)
+	}
+
+	tests := []struct {
+		set, fragment string
+	}{
+		{"jobs.replay.speed", "want path.to.key=value"},
+		{"=4", "empty path"},
+		{"jobs..speed=4", "empty path segment"},
+		{"jobs.replay.assert.7=true", "is not an index of the 2-item list"},
+		{"jobs.replay.assert.x=true", "is not an index"},
+		{"name.sub=x", "inside the scalar"},
+		{"jobs.replay.speed=[1", "value:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			ds := loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{tt.set}})
+			if len(ds) != 1 || !strings.Contains(ds[0].Message, "--set") || !strings.Contains(ds[0].Message, tt.fragment) || ds[0].File != "s.yaml" {
+				t.Errorf("got %v, want one --set error containing %q", ds, tt.fragment)
+			}
+		})
+	}
+	// a value set to something invalid is reported at the value it replaced
+	ds := loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
+	wantDiag(t, ds, "8:12", "jobs.replay.speed: must be a number")
+	// a new unknown key is reported by the schema
+	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.sped=3"}})
+	wantDiag(t, ds, "6:5", `unknown key "sped"`)
+}
+
+func TestEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".env")
+	content := "# comment\n\nWHO=file\nexport TARGET=\"http://127.0.0.1:7000\"\nSPEED='3'\nTRAIL=v # note\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := mustLoad(t, interpBase, Options{EnvFile: path, Env: envOf(map[string]string{"WHO": "process", "SPEED": "1"})})
+	if s.Targets["t"].URL.Port() != "7000" || s.Jobs["j"].Speed.Factor != 3 || !strings.HasPrefix(s.Jobs["j"].Description, "hello-file") {
+		t.Errorf("env file not applied: %v %+v %q", s.Targets["t"].URL, s.Jobs["j"].Speed, s.Jobs["j"].Description)
+	}
+	vals, ds := readEnvFile(path)
+	if len(ds) != 0 || vals["TRAIL"] != "v" || vals["SPEED"] != "3" {
+		t.Errorf("vals %v %v", vals, ds)
+	}
+
+	bad := filepath.Join(dir, "bad.env")
+	if err := os.WriteFile(bad, []byte("OK=1\nnot a line\nQ=\"open\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ds = loadErr(t, interpBase, Options{EnvFile: bad, Env: envOf(map[string]string{"WHO": "x"})})
+	wantDiag(t, ds, "2:1", "want KEY=VALUE")
+	wantDiag(t, ds, "3:3", "unterminated quote")
+	ds = loadErr(t, interpBase, Options{EnvFile: filepath.Join(dir, "missing.env"), Env: envOf(map[string]string{"WHO": "x"})})
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, "env file") {
+		t.Errorf("missing env file: %v", ds)
+	}
+}
+
+func TestManyErrorsAtOnce(t *testing.T) {
+	src := `version: 1
+name: t
+jobs:
+  a:
+    needs: [ghost]
+    source: {window: w}
+    sink: {kafka: {topic: nope}}
+    speed: 0
+    filter: 'req.nope'
+    colour: red
+  b:
+    source: {gor: {path: x}}
+    sink: {http: {}}
+    rate: lots
+`
+	ds := loadErr(t, src, Options{Env: envOf(nil)})
+	for _, w := range []struct{ at, frag string }{
+		{"5:13", `unknown job "ghost"`},
+		{"7:27", `unknown topic "nope"`},
+		{"8:12", "jobs.a.speed"},
+		{"9:18", "has no field nope"},
+		{"10:5", `unknown key "colour"`},
+		{"13:18", "needs exactly one of target, url, targets"},
+		{"14:11", "jobs.b.rate"},
+	} {
+		wantDiag(t, ds, w.at, w.frag)
+	}
+	if len(ds) != 7 {
+		t.Errorf("got %d diagnostics, want 7 (no duplicates):\n%v", len(ds), ds)
+	}
+	for i := 1; i < len(ds); i++ {
+		if ds[i].Line < ds[i-1].Line {
+			t.Errorf("not sorted: %v", ds)
+		}
+	}
+	text := ds.Error()
+	if !strings.HasPrefix(text, "s.yaml:5:13: jobs.a.needs: unknown job") || strings.Count(text, "\n") != 6 {
+		t.Errorf("Error() =\n%s", text)
+	}
+}
+
+func TestJobOrder(t *testing.T) {
+	src := `version: 1
+name: t
+jobs:
+  report: {needs: [replay], source: {window: w}, sink: {stdout: {}}}
+  replay: {needs: [record], source: {window: w}, sink: {stdout: {}}}
+  record: {source: {gor: {path: x}}, sink: {stdout: {}}}
+  other: {source: {gor: {path: x}}, sink: {stdout: {}}}
+`
+	s := mustLoad(t, src, Options{Env: envOf(nil)})
+	names := func(js []*Job) string {
+		var out []string
+		for _, j := range js {
+			out = append(out, j.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	order, err := JobOrder(s, nil)
+	if err != nil || names(order) != "record,replay,report,other" {
+		t.Errorf("order %s, %v", names(order), err)
+	}
+	order, err = JobOrder(s, []string{"report", "record"})
+	if err != nil || names(order) != "record,report" {
+		t.Errorf("only: %s, %v", names(order), err)
+	}
+	if _, err := JobOrder(s, []string{"nope"}); err == nil || !strings.Contains(err.Error(), `unknown job "nope"`) {
+		t.Errorf("unknown: %v", err)
+	}
+	s.Jobs["record"].Needs = []string{"report"}
+	if _, err := JobOrder(s, nil); err == nil || !strings.Contains(err.Error(), "needs cycle: report → replay → record → report") {
+		t.Errorf("cycle: %v", err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	sizes := map[string]int64{"64MiB": 64 << 20, "1MB": 1e6, "512KiB": 512 << 10, "100": 100, "1.5KiB": 1536, "2g": 2 << 30, "10 B": 10}
+	for in, want := range sizes {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1XB", "1e3"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+	rates := map[string]float64{"500/s": 500, "120/m": 2, " 1.5 / s ": 1.5}
+	for in, want := range rates {
+		if got, err := ParseRate(in); err != nil || got.PerSecond != want {
+			t.Errorf("ParseRate(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"500", "0/s", "5/h", "x/s"} {
+		if _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) succeeded", in)
+		}
+	}
+	if _, err := ParseDuration("-1s"); err == nil {
+		t.Error("negative duration accepted")
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	times := map[string]time.Time{
+		"now":                  now,
+		"-15m":                 now.Add(-15 * time.Minute),
+		"now-2h":               now.Add(-2 * time.Hour),
+		"+1h":                  now.Add(time.Hour),
+		"2026-11-26T10:00:00Z": time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
+	}
+	for in, want := range times {
+		ts, err := ParseTime(in)
+		if err != nil || !ts.Resolve(now).Equal(want) {
+			t.Errorf("ParseTime(%q) = %+v, %v", in, ts, err)
+		}
+	}
+	for _, in := range []string{"yesterday", "15m", "2026-11-26", "now-"} {
+		if _, err := ParseTime(in); err == nil {
+			t.Errorf("ParseTime(%q) succeeded", in)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), Options{})
+	var ds Diagnostics
+	if !errors.As(err, &ds) || len(ds) != 1 || !strings.Contains(ds[0].String(), "nope.yaml: read scenario") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestYAMLFeatures(t *testing.T) {
+	src := `version: 1
+name: t
+targets:
+  base: &base {url: "http://127.0.0.1:1", timeout: 3s}
+  copy: {<<: *base, url: "http://127.0.0.1:2"}
+jobs:
+  j:
+    source: {window: w}
+    sink: {http: {targets: [base, copy], mode: split}}
+    filter: >-
+      req.method == "GET"
+`
+	s := mustLoad(t, src, Options{Env: envOf(nil)})
+	if c := s.Targets["copy"]; c.Timeout != 3*time.Second || c.URL.Port() != "2" {
+		t.Errorf("merge key: %+v", c)
+	}
+	if h := s.Jobs["j"].Sink.HTTP; len(h.Targets) != 2 || h.Mode != "split" {
+		t.Errorf("targets %+v", h)
+	}
+	// alias bomb: bounded, no hang, no panic
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+	ds := loadErr(t, bomb, Options{Env: envOf(nil)})
+	if !strings.Contains(ds.Error(), "too large") {
+		t.Errorf("alias bomb: %v", ds)
+	}
+	// merge-key bomb: each level merges the previous one ten times
+	var b strings.Builder
+	b.WriteString("m0: &m0 {a: 1, b: 2}\n")
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&b, "m%d: &m%d {<<: [", i, i)
+		for k := 0; k < 10; k++ {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*m%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	loadErr(t, b.String(), Options{Env: envOf(nil)}) // bounded: returns, no panic
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, p := range []string{"../examples/quickstart.yaml", "../examples/replay-window.yaml", "../examples/time-range.yaml", "../examples/record-live.yaml"} {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(interpBase))
+	f.Add([]byte(setBase))
+	f.Add([]byte("version: 1\nname: ${X:-${Y:?m}}\njobs: {a: {needs: [a]}}\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("{<<: [*x]}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := LoadBytes("f.yaml", data, Options{Env: envOf(map[string]string{"X": "1"}), Set: []string{"jobs.a.speed=2"}})
+		if err == nil && s == nil {
+			t.Fatal("nil scenario without error")
+		}
+		if err != nil {
+			var ds Diagnostics
+			if !errors.As(err, &ds) || len(ds) == 0 {
+				t.Fatalf("error is not Diagnostics: %v", err)
+			}
+			for _, d := range ds {
+				if d.File != "f.yaml" || d.Message == "" {
+					t.Fatalf("bad diagnostic %#v", d)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,407 @@
+package scenario
+
+import (
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+)
+
+// Scenario is a loaded, validated scenario file. Maps are keyed by the YAML
+// key; the *Names slices give the keys in file order.
+type Scenario struct {
+	// File is the scenario file as given; Dir is the absolute directory
+	// relative paths are resolved against.
+	File        string
+	Dir         string
+	Version     int
+	Name        string
+	Description string
+	Vars        map[string]string
+	Kafka       Kafka
+	Topics      map[string]*Topic
+	TopicNames  []string
+	Windows     map[string]*Window
+	WindowNames []string
+	Targets     map[string]*Target
+	TargetNames []string
+	Safety      Safety
+	Jobs        map[string]*Job
+	JobNames    []string
+}
+
+// Path is a file path from the scenario: Raw as written, Abs resolved against
+// the scenario file's directory. The zero Path means "not set".
+type Path struct {
+	Raw string
+	Abs string
+}
+
+// IsSet reports whether the path was given.
+func (p Path) IsSet() bool { return p.Raw != "" }
+
+// String returns the absolute path.
+func (p Path) String() string { return p.Abs }
+
+// Kafka is the kafka: section, defaults applied.
+type Kafka struct {
+	Pos Pos
+	// Brokers is ["embedded"] (the default) or host:port addresses.
+	Brokers []string
+	// Embedded is true when Brokers is ["embedded"].
+	Embedded     bool
+	DataDir      Path   // unset: the engine uses .replayctl/data in the working directory
+	ClientID     string // default "replayctl"
+	Compression  string // none|gzip|snappy|lz4|zstd, default zstd
+	CatalogTopic string // default "replayctl.windows"
+	TLS          *TLS   // nil when absent
+	SASL         *SASL  // nil when absent
+}
+
+// TLS configures TLS to the brokers.
+type TLS struct {
+	Enabled            bool
+	CAFile             Path
+	CertFile           Path
+	KeyFile            Path
+	InsecureSkipVerify bool
+	ServerName         string
+}
+
+// SASL configures SASL authentication to the brokers.
+type SASL struct {
+	Mechanism string // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	Username  string
+	Password  string
+}
+
+// Topic is a topics: entry.
+type Topic struct {
+	Pos               Pos
+	Key               string // the topics: key jobs and windows refer to
+	Name              string // the Kafka topic name; defaults to Key
+	Partitions        int32  // default 1
+	ReplicationFactor int16  // default 1
+	Create            bool   // create the topic when missing; default false
+	Config            map[string]string
+}
+
+// WindowKind says how a window is declared.
+type WindowKind string
+
+// Window kinds.
+const (
+	WindowRecording WindowKind = "recording"
+	WindowOffsets   WindowKind = "offsets"
+	WindowTime      WindowKind = "time"
+	WindowLast      WindowKind = "last"
+)
+
+// Window is a windows: entry: exactly one of Recording, Offsets, From(+To)
+// or Last, as Kind says.
+type Window struct {
+	Pos           Pos
+	Name          string
+	Kind          WindowKind
+	Topic         *Topic // nil only for a recording window without topic
+	Recording     string
+	Offsets       map[int32][2]int64 // partition -> [start, end)
+	From          *TimeSpec
+	To            *TimeSpec // nil means now
+	Last          time.Duration
+	AllowPartial  bool
+	OnlyRecording string
+}
+
+// TimeSpec is a point in time: absolute (RFC 3339) or relative to the moment
+// it is resolved ("now", "-15m", "now-2h", "+5m").
+type TimeSpec struct {
+	Raw      string
+	Absolute bool
+	Time     time.Time     // when Absolute
+	Offset   time.Duration // from now, when not Absolute
+}
+
+// Resolve returns the time, relative specs counted from now.
+func (t *TimeSpec) Resolve(now time.Time) time.Time {
+	if t.Absolute {
+		return t.Time
+	}
+	return now.Add(t.Offset)
+}
+
+// Target is a targets: entry (or an inline http sink url).
+type Target struct {
+	Pos                Pos
+	Name               string
+	URL                *url.URL
+	Builtin            string        // "echo" for builtin:echo, else ""
+	Timeout            time.Duration // default 10s
+	InsecureSkipVerify bool
+	ServerName         string
+	CAFile             Path
+}
+
+// Safety is the safety: section.
+type Safety struct {
+	DenyTargets       []string       // as written
+	DenyPrefixes      []netip.Prefix // IPs and CIDRs among DenyTargets
+	DenyHosts         []string       // host names among DenyTargets, lower case
+	AllowCaptureHosts bool
+}
+
+// Denies reports whether host (a name or an IP, without port) is denied: an
+// IP inside a denied prefix, or a name equal to a denied name or below it.
+func (s Safety) Denies(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		for _, p := range s.DenyPrefixes {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, h := range s.DenyHosts {
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return true
+		}
+	}
+	return false
+}
+
+// Job is a jobs: entry, defaults applied.
+type Job struct {
+	Pos         Pos
+	Name        string
+	Index       int // position in the file
+	Description string
+	Needs       []string
+	Source      Source
+	Filter      *Expr // bool, request env; nil when absent
+	Sample      *Sample
+	Redact      Redact
+	Rewrite     []*Rewrite
+	Sink        Sink
+	Stop        Stop
+	SaveWindow  string
+	Speed       Speed
+	Rate        Rate
+	Amplify     int // default 1
+	Loop        Loop
+	MaxGap      time.Duration // 0: no cap
+	StartAt     *TimeSpec
+	Compare     *Compare
+	Report      Report
+	Assert      []*Expr // bool, summary env
+}
+
+// SourceKind names a source.
+type SourceKind string
+
+// Source kinds.
+const (
+	SourceCapture SourceKind = "capture"
+	SourcePcap    SourceKind = "pcap"
+	SourceGor     SourceKind = "gor"
+	SourceWindow  SourceKind = "window"
+)
+
+// Source is a job's source: Kind says which field is set.
+type Source struct {
+	Pos     Pos
+	Kind    SourceKind
+	Capture *CaptureSource
+	Pcap    *PcapSource
+	Gor     *GorSource
+	// Window is the window: value; WindowRef is the windows: entry it names,
+	// or nil when it names a saved recording.
+	Window    string
+	WindowRef *Window
+}
+
+// CaptureSource captures live from an interface.
+type CaptureSource struct {
+	Interface   string
+	Ports       []int
+	Hosts       []string
+	Responses   bool
+	Snaplen     int   // default 262144
+	RingSize    int64 // bytes, default 64MiB
+	Promiscuous bool
+	MaxBody     int64 // bytes, 0: unlimited
+}
+
+// PcapSource reads a pcap or pcapng file.
+type PcapSource struct {
+	Path      Path
+	Ports     []int
+	Responses bool
+	MaxBody   int64
+}
+
+// GorSource reads a GoReplay .gor file.
+type GorSource struct {
+	Path Path
+}
+
+// SinkKind names a sink.
+type SinkKind string
+
+// Sink kinds.
+const (
+	SinkKafka  SinkKind = "kafka"
+	SinkHTTP   SinkKind = "http"
+	SinkGor    SinkKind = "gor"
+	SinkStdout SinkKind = "stdout"
+)
+
+// Sink is a job's sink: Kind says which field is set.
+type Sink struct {
+	Pos    Pos
+	Kind   SinkKind
+	Kafka  *KafkaSink
+	HTTP   *HTTPSink
+	Gor    *GorSink
+	Stdout *StdoutSink
+}
+
+// KafkaSink writes to a topics: entry.
+type KafkaSink struct {
+	Topic       *Topic
+	Compression string // defaults to kafka.compression
+}
+
+// HTTPSink sends requests to HTTP targets.
+type HTTPSink struct {
+	// Targets are the resolved targets: one for target: or url:, several for
+	// targets:. An url: target is named by its URL.
+	Targets      []*Target
+	Mode         string // "mirror" (default: every target gets every request) or "split"
+	Workers      int    // default 32
+	Session      bool
+	PreserveHost bool
+	Timeout      time.Duration // 0: each target's own timeout
+}
+
+// GorSink writes a .gor file.
+type GorSink struct {
+	Path Path
+}
+
+// StdoutSink prints messages.
+type StdoutSink struct {
+	Format string // payload (default) | summary
+}
+
+// Expr is a compiled expression with its source and position.
+type Expr struct {
+	Source  string
+	Program *vm.Program
+	Pos     Pos
+}
+
+// Sample keeps a consistent-hash sample of requests.
+type Sample struct {
+	Percent float64 // (0, 100]
+	By      *Expr   // string, request env; nil: hash the connection ID
+}
+
+// Redact says what to redact before data leaves the host. Every job has one;
+// without a redact: block it is the defaults (Defaults true, mask mode).
+type Redact struct {
+	Defaults    bool // redact DefaultRedactHeaders; default true
+	Headers     []string
+	Query       []string
+	Form        []string
+	JSON        []string
+	Patterns    []*regexp.Regexp
+	PatternsRaw []string
+	Mode        string // mask (default) | hash
+	Mask        string // default "REDACTED"
+	Key         string // HMAC key for hash mode
+}
+
+// DefaultRedactHeaders are redacted when Redact.Defaults is true.
+var DefaultRedactHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization", "X-Api-Key"}
+
+// RewriteAction names a rewrite.
+type RewriteAction string
+
+// Rewrite actions.
+const (
+	SetHeader    RewriteAction = "set-header"
+	RemoveHeader RewriteAction = "remove-header"
+	SetMethod    RewriteAction = "set-method"
+	SetPath      RewriteAction = "set-path"
+	SetQuery     RewriteAction = "set-query"
+	RemoveQuery  RewriteAction = "remove-query"
+	SetHost      RewriteAction = "set-host"
+	SetJSON      RewriteAction = "set-json"
+	RemoveJSON   RewriteAction = "remove-json"
+	Drop         RewriteAction = "drop"
+)
+
+// Rewrite is one rewrite step.
+type Rewrite struct {
+	Pos    Pos
+	Action RewriteAction
+	// Name is the header or query parameter name (set-/remove-header,
+	// set-/remove-query).
+	Name string
+	// JSONPath is the JSON path of set-json and remove-json.
+	JSONPath string
+	// Value computes the new value: a string for set-header, set-method,
+	// set-path, set-query and set-host; any value for set-json; the bool
+	// condition for drop. Nil for remove-*.
+	Value *Expr
+	// If, when set, applies the step only where it is true.
+	If *Expr
+}
+
+// Stop ends a job; zero fields are unlimited.
+type Stop struct {
+	After    time.Duration
+	Requests int64
+}
+
+// Speed is the replay speed: Max sends as fast as possible, otherwise
+// Factor multiplies the recorded pace (default 1).
+type Speed struct {
+	Max    bool
+	Factor float64
+}
+
+// Rate caps the request rate; zero PerSecond means no cap.
+type Rate struct {
+	PerSecond float64
+}
+
+// Loop repeats a replay Count times (default 1), or for a duration when For
+// is set.
+type Loop struct {
+	Count int
+	For   time.Duration
+}
+
+// Compare compares replayed responses with the recorded ones.
+type Compare struct {
+	Status    bool
+	Headers   []string
+	Body      bool
+	Ignore    []string // JSON paths
+	Tolerance float64
+	// Noise, when set, replays to a second (reference) target to learn
+	// which differences are noise.
+	Noise *Target
+}
+
+// Report names the report files; zero Paths mean none.
+type Report struct {
+	JSON Path
+	HTML Path
+}

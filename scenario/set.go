@@ -1,0 +1,126 @@
+package scenario
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// applySet applies one --set path.to.key=value override to the tree. Path
+// segments are separated by '.'; in a mapping the longest run of segments
+// that names an existing key wins (so topics.t.config.retention.ms=1 finds
+// the key "retention.ms"); a numeric segment indexes a sequence (the length
+// appends). Missing mapping keys are created. The value is parsed as YAML.
+func applySet(root *yaml.Node, set string) error {
+	path, raw, ok := strings.Cut(set, "=")
+	if !ok {
+		return fmt.Errorf("--set %q: want path.to.key=value", set)
+	}
+	path = strings.TrimSpace(path)
+	if path == "" {
+		return fmt.Errorf("--set %q: empty path", set)
+	}
+	segs := strings.Split(path, ".")
+	for _, s := range segs {
+		if s == "" {
+			return fmt.Errorf("--set %q: empty path segment", set)
+		}
+	}
+	value, err := parseSetValue(raw)
+	if err != nil {
+		return fmt.Errorf("--set %q: value: %w", set, err)
+	}
+	n := root
+	for len(segs) > 0 {
+		n = resolveAlias(n)
+		if n == nil {
+			return fmt.Errorf("--set %q: unresolvable alias", set)
+		}
+		last := len(segs) == 1
+		switch n.Kind {
+		case yaml.MappingNode:
+			used, idx := 0, -1
+			for k := len(segs); k >= 1 && idx < 0; k-- {
+				key := strings.Join(segs[:k], ".")
+				for i := len(n.Content) - 2; i >= 0; i -= 2 {
+					if n.Content[i].Value == key {
+						idx, used = i+1, k
+						break
+					}
+				}
+			}
+			if idx < 0 {
+				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Line: n.Line, Column: n.Column}
+				var child *yaml.Node
+				if last {
+					child = value
+				} else {
+					child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+				}
+				place(child, n)
+				n.Content = append(n.Content, key, child)
+				idx, used = len(n.Content)-1, 1
+			} else if used == len(segs) {
+				place(value, n.Content[idx])
+				n.Content[idx] = value
+			}
+			segs = segs[used:]
+			n = n.Content[idx]
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(segs[0])
+			if err != nil || i < 0 || i > len(n.Content) {
+				return fmt.Errorf("--set %q: %q is not an index of the %d-item list at line %d", set, segs[0], len(n.Content), n.Line)
+			}
+			if i == len(n.Content) {
+				var child *yaml.Node
+				if last {
+					child = value
+				} else {
+					child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+				}
+				place(child, n)
+				n.Content = append(n.Content, child)
+			} else if last {
+				place(value, n.Content[i])
+				n.Content[i] = value
+			}
+			segs = segs[1:]
+			n = n.Content[i]
+		case yaml.ScalarNode:
+			if isNull(n) {
+				// an empty value (key:) becomes a mapping
+				n.Kind, n.Tag, n.Value, n.Style = yaml.MappingNode, "!!map", "", 0
+				continue
+			}
+			return fmt.Errorf("--set %q: %q is inside the scalar %q at line %d", set, segs[0], n.Value, n.Line)
+		default:
+			return fmt.Errorf("--set %q: cannot descend into YAML node kind %d", set, n.Kind)
+		}
+	}
+	return nil
+}
+
+// parseSetValue parses an override's value as one YAML value (scalar or flow
+// collection); an empty value is the empty string.
+func parseSetValue(raw string) (*yaml.Node, error) {
+	if strings.TrimSpace(raw) == "" {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: raw}, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: raw}, nil
+	}
+	return doc.Content[0], nil
+}
+
+// place gives an override's nodes the position of the node they replace (or
+// the mapping they join), so diagnostics still point into the file.
+func place(n, at *yaml.Node) {
+	line, col := at.Line, at.Column
+	walkNodes(n, func(c *yaml.Node) { c.Line, c.Column = line, col })
+}

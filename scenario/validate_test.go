@@ -1,0 +1,143 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// header is 4 lines; jobBody puts a job "j" on lines 5-6 and its body from
+// line 7, indented 4 spaces.
+const header = `version: 1
+name: t
+topics: {traffic: {name: x}}
+targets: {echo: {url: "builtin:echo"}, ref: {url: "http://127.0.0.1:9"}}
+`
+
+func jobBody(lines ...string) string {
+	return header + "jobs:\n  j:\n    " + strings.Join(lines, "\n    ") + "\n"
+}
+
+const replayJob = "source: {window: w}"
+const httpSink = "sink: {http: {target: echo}}"
+const kafkaSink = "sink: {kafka: {topic: traffic}}"
+
+func loadErr(t *testing.T, src string, opts Options) Diagnostics {
+	t.Helper()
+	s, err := LoadBytes("s.yaml", []byte(src), opts)
+	if err == nil {
+		t.Fatalf("loaded, want an error; scenario %+v", s)
+	}
+	var ds Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("error %T is not Diagnostics: %v", err, err)
+	}
+	return ds
+}
+
+func wantDiag(t *testing.T, ds Diagnostics, at, fragment string) {
+	t.Helper()
+	for _, d := range ds {
+		if fmt.Sprintf("%d:%d", d.Line, d.Col) == at && strings.Contains(d.Message, fragment) {
+			return
+		}
+	}
+	t.Errorf("no diagnostic at %s containing %q; got:\n%v", at, fragment, ds)
+}
+
+func TestValidationRules(t *testing.T) {
+	tests := []struct {
+		name, src, at, fragment string
+	}{
+		// schema
+		{"version", strings.Replace(jobBody(replayJob, httpSink), "version: 1", "version: 2", 1), "1:10", "version: must be 1"},
+		{"name pattern", strings.Replace(jobBody(replayJob, httpSink), "name: t", "name: Bad Name", 1), "2:7", "name: must match"},
+		{"missing required", "version: 1\nname: t\n", "1:1", `scenario: missing required key "jobs"`},
+		{"unknown key", jobBody(replayJob, httpSink, "sped: 2"), "9:5", `jobs.j.sped: unknown key "sped" (did you mean "speed"?)`},
+		{"wrong type", jobBody(replayJob, httpSink, "amplify: many"), "9:14", "jobs.j.amplify: must be an integer >= 1"},
+		{"missing sink", jobBody(replayJob), "7:5", `jobs.j: missing required key "sink"`},
+		{"two sources", jobBody("source: {window: w, gor: {path: x}}", httpSink), "7:13", "must have exactly one of capture, pcap, gor, window"},
+		{"two sinks", jobBody(replayJob, "sink: {stdout: {}, gor: {path: x}}"), "8:11", "must have exactly one of kafka, http, gor, stdout"},
+		{"bad job name", header + "jobs:\n  -bad: {source: {window: w}, sink: {stdout: {}}}\n", "6:3", `invalid name "-bad"`},
+		{"topic partitions", strings.Replace(jobBody(replayJob, httpSink), "{name: x}", "{name: x, partitions: 0}", 1), "3:41", "partitions: must be >= 1 (got 0)"},
+		// references
+		{"unknown kafka topic", jobBody("source: {gor: {path: x.gor}}", "sink: {kafka: {topic: nope}}"), "8:27", `unknown topic "nope" (topics: traffic)`},
+		{"unknown http target", jobBody(replayJob, "sink: {http: {target: nope}}"), "8:27", `unknown target "nope" (targets: echo, ref)`},
+		{"unknown targets item", jobBody(replayJob, "sink: {http: {targets: [echo, nope]}}"), "8:35", `unknown target "nope"`},
+		{"unknown window topic", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: nope, last: 5m}}\njobs:", 1), "5:22", `unknown topic "nope"`},
+		{"unknown need", jobBody("needs: [ghost]", replayJob, httpSink), "7:13", `unknown job "ghost"`},
+		{"unknown noise target", jobBody(replayJob, httpSink, "compare: {noise: {target: nope}}"), "9:31", `unknown target "nope"`},
+		{"needs cycle", header + "jobs:\n  a: {needs: [b], source: {window: w}, sink: {stdout: {}}}\n  b: {needs: [a], source: {window: w}, sink: {stdout: {}}}\n", "7:15", "needs cycle: a → b → a"},
+		{"self need", jobBody("needs: [j]", replayJob, httpSink), "7:13", "needs cycle: j → j"},
+		{"save-window is a windows key", strings.Replace(jobBody("source: {gor: {path: x}}", kafkaSink, "save-window: w"), "jobs:", "windows: {w: {recording: r}}\njobs:", 1), "10:18", `"w" is also a windows: key`},
+		{"save-window without kafka sink", jobBody(replayJob, httpSink, "save-window: s"), "9:18", "save-window needs a kafka sink"},
+		{"http sink none", jobBody(replayJob, "sink: {http: {workers: 2}}"), "8:18", "needs exactly one of target, url, targets"},
+		{"http sink two", jobBody(replayJob, "sink: {http: {target: echo, url: \"http://a\"}}"), "8:18", "(got target, url)"},
+		{"mode without targets", jobBody(replayJob, "sink: {http: {target: echo, mode: split}}"), "8:39", "mode applies to targets"},
+		// windows
+		{"window two kinds", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 5m, from: now}}\njobs:", 1), "5:14", "needs exactly one of recording, offsets, from, last (got from, last)"},
+		{"window without topic", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {last: 5m}}\njobs:", 1), "5:14", "topic is required for a last window"},
+		{"offsets start after end", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, offsets: {\"0\": [9, 1]}}}\njobs:", 1), "5:46", "start offset 9 is after end offset 1"},
+		{"bad time", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, from: yesterday}}\njobs:", 1), "5:37", `invalid time "yesterday"`},
+		{"to before from", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, from: \"2026-01-02T00:00:00Z\", to: \"2026-01-01T00:00:00Z\"}}\njobs:", 1), "5:65", "is before from"},
+		{"to without from", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 1m, to: now}}\njobs:", 1), "5:45", "to needs from"},
+		// values
+		{"bad duration", jobBody(replayJob, httpSink, "max-gap: 1 sec"), "9:14", "jobs.j.max-gap: must be a duration"},
+		{"bad duration semantic", jobBody(replayJob, httpSink, "stop: {after: 5parsecs}"), "9:19", `invalid duration "5parsecs"`},
+		{"bad size", jobBody("source: {capture: {interface: lo, ring-size: 64XB}}", kafkaSink), "7:50", `unknown unit "XB"`},
+		{"bad size shape", jobBody("source: {capture: {interface: lo, max-body: lots}}", kafkaSink), "7:49", "must be a size"},
+		{"bad rate", jobBody(replayJob, httpSink, "rate: fast"), "9:11", "must be a rate such as 500/s"},
+		{"zero rate", jobBody(replayJob, httpSink, "rate: 0/s"), "9:11", "must be greater than 0"},
+		{"speed too high", jobBody(replayJob, httpSink, "speed: 5000"), "9:12", `must be a number between 0.01 and 1000 or "max"`},
+		{"speed word", jobBody(replayJob, httpSink, "speed: fast"), "9:12", `must be a number between 0.01 and 1000 or "max"`},
+		{"amplify zero", jobBody(replayJob, httpSink, "amplify: 0"), "9:14", "must be an integer >= 1"},
+		{"loop zero", jobBody(replayJob, httpSink, "loop: 0"), "9:11", "must be an integer >= 1 or {for: DURATION}"},
+		{"loop for bad", jobBody(replayJob, httpSink, "loop: {for: ever}"), "9:11", "must be an integer >= 1 or {for: DURATION}"},
+		{"url scheme", strings.Replace(jobBody(replayJob, httpSink), `"http://127.0.0.1:9"`, `"ftp://x"`, 1), "4:51", `scheme "ftp" is not supported`},
+		{"url no host", strings.Replace(jobBody(replayJob, httpSink), `"http://127.0.0.1:9"`, `"http://"`, 1), "4:51", "has no host"},
+		{"url builtin", strings.Replace(jobBody(replayJob, httpSink), `"builtin:echo"`, `"builtin:void"`, 1), "4:23", "unknown builtin target"},
+		{"sink url", jobBody(replayJob, "sink: {http: {url: \"localhost:80\"}}"), "8:24", "scheme"},
+		{"cidr", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "safety: {deny-targets: [10.0.0.0/33]}\njobs:", 1), "5:25", `invalid CIDR "10.0.0.0/33"`},
+		{"deny target junk", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "safety: {deny-targets: [\"a b\"]}\njobs:", 1), "5:25", "is not a host name, IP or CIDR"},
+		{"start-at", jobBody(replayJob, httpSink, "start-at: tomorrow"), "9:15", `invalid time "tomorrow"`},
+		{"broker", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "kafka: {brokers: [\"nohost\"]}\njobs:", 1), "5:19", "must be host:port or embedded"},
+		{"redact hash without key", jobBody("source: {gor: {path: x}}", kafkaSink, "redact: {mode: hash}"), "9:20", "mode hash needs a key"},
+		{"redact pattern", jobBody("source: {gor: {path: x}}", kafkaSink, "redact: {patterns: ['(']}"), "9:25", "invalid regular expression"},
+		{"redact json path", jobBody("source: {gor: {path: x}}", kafkaSink, "redact: {json: [card]}"), "9:21", "must start with $"},
+		{"rewrite two actions", jobBody(replayJob, httpSink, "rewrite:", "  - {remove-header: X, remove-query: y}"), "10:9", "exactly one action"},
+		{"rewrite no action", jobBody(replayJob, httpSink, "rewrite:", "  - {if: 'true'}"), "10:9", "exactly one action"},
+		// expressions: position inside the expression
+		{"filter not bool", jobBody(replayJob, httpSink, "filter: 'req.method'"), "9:13", "jobs.j.filter: expected bool"},
+		{"filter type error", jobBody(replayJob, httpSink, "filter: 'req.method == 1'"), "9:25", "mismatched types string and int"},
+		{"filter plain scalar", jobBody(replayJob, httpSink, "filter: req.nope == 1"), "9:17", "has no field nope"},
+		{"filter double quoted", jobBody(replayJob, httpSink, `filter: "req.nope == 1"`), "9:18", "has no field nope"},
+		{"filter literal block", jobBody(replayJob, httpSink, "filter: |", "  req.method == \"GET\" &&", "    req.nope"), "11:13", "has no field nope"},
+		{"drop not bool", jobBody(replayJob, httpSink, "rewrite:", "  - drop: '1 + 1'"), "10:15", "expected bool"},
+		{"if not bool", jobBody(replayJob, httpSink, "rewrite:", "  - remove-header: X", "    if: 'req.path'"), "11:13", "expected bool"},
+		{"set-header value not string", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: X, value: '1'}"), "10:38", "jobs.j.rewrite[0].set-header.value: expected string"},
+		{"set-path syntax", jobBody(replayJob, httpSink, "rewrite:", "  - set-path: '\"/v2\" +'"), "10:26", "unexpected token EOF"},
+		{"sample by not string", jobBody(replayJob, httpSink, "sample: {percent: 10, by: 'len(req.body)'}"), "9:31", "expected string"},
+		{"assert not bool", jobBody(replayJob, httpSink, "assert: ['latency.p99']"), "9:14", "jobs.j.assert[0]: expected bool"},
+		{"assert bad field", jobBody(replayJob, httpSink, "assert: ['latency.p42 < duration(\"1s\")']"), "9:23", "p42"},
+		{"assert bad duration literal", jobBody(replayJob, httpSink, "assert: ['latency.p99 < duration(\"1 sec\")']"), "9:14", `duration("1 sec")`},
+		{"assert status string key", jobBody(replayJob, httpSink, `assert: ['status["200"] > 0']`), "9:22", "cannot use string"},
+		// YAML
+		{"syntax", "version: 1\nname: t\n  bad: indent\n", "3:1", "YAML syntax: mapping values are not allowed"},
+		{"duplicate key", jobBody(replayJob, httpSink, "speed: 1", "speed: 2"), "10:5", `duplicate key "speed" (first at line 9)`},
+		{"not a mapping", "- a\n- b\n", "1:1", "must be a mapping"},
+		{"empty", "", "1:1", "scenario is empty"},
+		{"two documents", jobBody(replayJob, httpSink) + "---\nversion: 1\n", "9:1", "one YAML document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := loadErr(t, tt.src, Options{Env: func(string) (string, bool) { return "", false }})
+			wantDiag(t, ds, tt.at, tt.fragment)
+			for _, d := range ds {
+				if d.File != "s.yaml" {
+					t.Errorf("diagnostic file %q, want s.yaml: %v", d.File, d)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,272 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits that keep hostile input (alias bombs, deep nesting) bounded.
+const (
+	maxDepth = 64
+	maxNodes = 200_000
+)
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML parses data into its document's root node. A syntax error
+// becomes a diagnostic with the line yaml.v3 reports.
+func parseYAML(file string, data []byte) (*yaml.Node, *Diagnostic) {
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var doc yaml.Node
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		return nil, &Diagnostic{Pos{file, 1, 1}, "scenario is empty"}
+	}
+	if err != nil {
+		return nil, yamlDiag(file, err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return nil, &Diagnostic{Pos{file, next.Line, next.Column}, "a scenario file holds one YAML document; found another"}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, yamlDiag(file, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil, &Diagnostic{Pos{file, 1, 1}, "scenario is empty"}
+		}
+		root = root.Content[0]
+	}
+	return root, nil
+}
+
+func yamlDiag(file string, err error) *Diagnostic {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Diagnostic{Pos{file, line, 1}, "YAML syntax: " + m[2]}
+	}
+	return &Diagnostic{Pos{file, 1, 1}, "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// resolveAlias follows alias nodes to the node they name.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxDepth; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		return nil
+	}
+	return n
+}
+
+// pair is one key and value of a mapping, merge keys expanded.
+type pair struct {
+	Key, Value *yaml.Node
+}
+
+// pairs returns a mapping's entries in order with YAML merge keys (<<)
+// expanded: merged entries come first, explicit entries override them.
+func pairs(n *yaml.Node) []pair {
+	budget := maxMerged
+	return pairsDepth(n, 0, &budget)
+}
+
+// maxMerged bounds the entries merge keys may pull into one mapping, so
+// nested merges of merges stay cheap.
+const maxMerged = 10_000
+
+func pairsDepth(n *yaml.Node, depth int, budget *int) []pair {
+	n = resolveAlias(n)
+	if n == nil || n.Kind != yaml.MappingNode || depth > maxDepth {
+		return nil
+	}
+	if *budget -= len(n.Content)/2 + 1; *budget < 0 {
+		return nil
+	}
+	var merged, own []pair
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			v = resolveAlias(v)
+			if v == nil {
+				continue
+			}
+			switch v.Kind {
+			case yaml.MappingNode:
+				merged = append(merged, pairsDepth(v, depth+1, budget)...)
+			case yaml.SequenceNode:
+				for _, m := range v.Content {
+					merged = append(merged, pairsDepth(m, depth+1, budget)...)
+				}
+			}
+			continue
+		}
+		own = append(own, pair{k, v})
+	}
+	if len(merged) == 0 {
+		return own
+	}
+	seen := make(map[string]bool, len(own))
+	for _, p := range own {
+		seen[p.Key.Value] = true
+	}
+	out := make([]pair, 0, len(merged)+len(own))
+	for _, p := range merged {
+		if !seen[p.Key.Value] {
+			out = append(out, p)
+			seen[p.Key.Value] = true
+		}
+	}
+	return append(out, own...)
+}
+
+// lookup returns the value and key nodes of key in mapping n (the last
+// one when the key repeats).
+func lookup(n *yaml.Node, key string) (value, keyNode *yaml.Node) {
+	for _, p := range pairs(n) {
+		if p.Key.Value == key {
+			value, keyNode = p.Value, p.Key
+		}
+	}
+	return resolveAlias(value), keyNode
+}
+
+// toAny converts a node tree into the JSON-like values the schema validator
+// takes: map[string]any, []any, string, int64, float64, bool, nil.
+func toAny(n *yaml.Node) (any, error) {
+	budget := maxNodes
+	return toAnyDepth(n, 0, &budget)
+}
+
+var errTooLarge = errors.New("scenario too large or too deeply nested (check YAML aliases)")
+
+func toAnyDepth(n *yaml.Node, depth int, budget *int) (any, error) {
+	*budget--
+	if depth > maxDepth || *budget < 0 {
+		return nil, errTooLarge
+	}
+	n = resolveAlias(n)
+	if n == nil {
+		return nil, errTooLarge
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return toAnyDepth(n.Content[0], depth+1, budget)
+	case yaml.MappingNode:
+		m := make(map[string]any)
+		for _, p := range pairs(n) {
+			v, err := toAnyDepth(p.Value, depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			m[p.Key.Value] = v
+		}
+		return m, nil
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := toAnyDepth(c, depth+1, budget)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, v)
+		}
+		return s, nil
+	case yaml.ScalarNode:
+		return scalarValue(n), nil
+	}
+	return nil, fmt.Errorf("unsupported YAML node kind %d", n.Kind)
+}
+
+// scalarValue types a scalar by its (resolved) tag. Timestamps stay strings;
+// NaN and infinities become strings so no consumer sees them as numbers.
+func scalarValue(n *yaml.Node) any {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!bool":
+		var b bool
+		if n.Decode(&b) == nil {
+			return b
+		}
+	case "!!int":
+		var i int64
+		if n.Decode(&i) == nil {
+			return i
+		}
+		var f float64
+		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f
+		}
+	case "!!float":
+		var f float64
+		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f
+		}
+	}
+	return n.Value
+}
+
+// isNull reports whether n is absent or a null scalar.
+func isNull(n *yaml.Node) bool {
+	n = resolveAlias(n)
+	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
+}
+
+// walkNodes calls fn once for every distinct node under n (aliases followed
+// once), depth-first, within the node budget.
+func walkNodes(n *yaml.Node, fn func(*yaml.Node)) {
+	seen := map[*yaml.Node]bool{}
+	var walk func(*yaml.Node, int)
+	walk = func(n *yaml.Node, depth int) {
+		if n == nil || seen[n] || depth > maxDepth || len(seen) > maxNodes {
+			return
+		}
+		seen[n] = true
+		fn(n)
+		if n.Kind == yaml.AliasNode {
+			walk(n.Alias, depth+1)
+			return
+		}
+		for _, c := range n.Content {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+}
+
+// duplicateKeys reports every mapping key that repeats within its mapping.
+func duplicateKeys(file string, root *yaml.Node) Diagnostics {
+	var ds Diagnostics
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		first := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Tag == "!!merge" {
+				continue
+			}
+			if f, ok := first[k.Value]; ok {
+				ds = append(ds, Diagnostic{Pos{file, k.Line, k.Column},
+					fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, f.Line)})
+				continue
+			}
+			first[k.Value] = k
+		}
+	})
+	return ds
+}

@@ -1,0 +1,221 @@
+package kafkasink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sinks/kafkasink"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func msg(i int) *message.Message {
+	return &message.Message{
+		Kind: message.Request, ID: fmt.Sprintf("id%d", i), ConnID: fmt.Sprintf("conn-%d", i%3),
+		Time: time.Date(2026, 2, 1, 0, 0, i, 1234567, time.UTC).UnixNano(),
+		Src:  netip.MustParseAddrPort("10.1.2.3:40000"), Dst: netip.MustParseAddrPort("10.9.9.9:8080"),
+		Raw: fmt.Appendf(nil, "GET /item/%d HTTP/1.1\r\nHost: shop\r\n\r\n", i),
+	}
+}
+
+func newClient(t testing.TB, target kafkatest.Target, compression string, timeout time.Duration) *kgo.Client {
+	t.Helper()
+	popts, err := kafkasink.ProducerOpts(compression, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target.Client(t, popts...)
+}
+
+func TestSinkWritesRecords(t *testing.T) {
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			topic := kafkatest.CreateTopic(t, target, 1)
+			cl := newClient(t, target, "zstd", 10*time.Second)
+			s := kafkasink.New(cl, topic, kafkasink.Options{RecordingID: "rec-7", Host: "web-1", MaxBuffered: 4, Logger: quiet})
+			for i := range 10 {
+				if err := s.Write(ctxT(t), msg(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			st := s.Stats()
+			if st["written"] != 10 || st["failed"] != 0 || st["bytes"] == 0 || st["partition-0"] != 10 || st["in-flight"] != 0 {
+				t.Fatalf("stats = %v", st)
+			}
+
+			rr, err := kafkaio.NewRangeReader(target.Opts(), topic, map[int32]kafkaio.OffsetRange{0: {Start: 0, End: 10}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rr.Close()
+			var recs []*kgo.Record
+			for !rr.Done() {
+				got, err := rr.Poll(ctxT(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs = append(recs, got...)
+			}
+			r := recs[4]
+			m := msg(4)
+			if string(r.Key) != m.ConnID || string(r.Value) != string(m.Payload()) || r.Timestamp.UnixMilli() != m.Time/1e6 {
+				t.Fatalf("record = key %q ts %v value %q", r.Key, r.Timestamp, r.Value)
+			}
+			h := map[string]string{}
+			for _, kv := range r.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			want := map[string]string{
+				kafkasink.HeaderRecording: "rec-7", kafkasink.HeaderKind: "request", kafkasink.HeaderHost: "web-1",
+				kafkasink.HeaderSrc: "10.1.2.3:40000", kafkasink.HeaderDst: "10.9.9.9:8080", kafkasink.HeaderConn: "conn-1",
+			}
+			for k, v := range want {
+				if h[k] != v {
+					t.Errorf("header %s = %q, want %q", k, h[k], v)
+				}
+			}
+			checkKcat(t, target, topic, m)
+		})
+	}
+}
+
+// checkKcat reads the topic with kcat and finds m's key, timestamp, headers and value.
+func checkKcat(t *testing.T, target kafkatest.Target, topic string, m *message.Message) {
+	kcat := kafkatest.RequireTool(t, "kcat")
+	if kcat == "" {
+		return
+	}
+	out, err := exec.CommandContext(ctxT(t), kcat, "-C", "-b", target.Addrs[0], "-t", topic, "-o", "beginning", "-e", "-q",
+		"-f", "%k|%T|%h|%s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -C: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("%s|%d|replayctl-recording=rec-7,replayctl-kind=request,replayctl-host=web-1,replayctl-src=10.1.2.3:40000,replayctl-dst=10.9.9.9:8080,replayctl-conn=%s|%s",
+		m.ConnID, m.Time/1e6, m.ConnID, m.Payload())
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("kcat output lacks\n%q\n---\n%s", want, out)
+	}
+}
+
+func TestSinkDeadBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	popts, err := kafkasink.ProducerOpts("none", 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(popts, kgo.SeedBrokers(addr))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s := kafkasink.New(cl, "nowhere", kafkasink.Options{MaxBuffered: 100, DeliveryTimeout: 500 * time.Millisecond, Logger: quiet})
+	start := time.Now()
+	for i := range 5 {
+		if err := s.Write(ctxT(t), msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.Close(ctxT(t))
+	if !errors.Is(err, kafkasink.ErrNotDelivered) || !strings.Contains(err.Error(), "5 of 5 records") {
+		t.Fatalf("Close = %v", err)
+	}
+	if st := s.Stats(); st["failed"] != 5 || st["written"] != 0 {
+		t.Fatalf("stats = %v", st)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("dead broker held Close for %v", d)
+	}
+	t.Logf("dead broker: %v after %v", err, time.Since(start).Round(time.Millisecond))
+}
+
+func TestWriteCancelledWhileFull(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	popts, _ := kafkasink.ProducerOpts("", 300*time.Millisecond)
+	cl, err := kgo.NewClient(append(popts, kgo.SeedBrokers(addr))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s := kafkasink.New(cl, "nowhere", kafkasink.Options{MaxBuffered: 1, DeliveryTimeout: 300 * time.Millisecond, Logger: quiet})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Write(ctx, msg(0)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// The buffer is full (1 in flight), so this Write waits and sees the cancel.
+	if err := s.Write(ctx, msg(1)); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write = %v", err)
+	}
+	_ = s.Close(ctxT(t))
+}
+
+func TestProducerOpts(t *testing.T) {
+	for _, c := range []string{"", "none", "gzip", "snappy", "lz4", "ZSTD"} {
+		if _, err := kafkasink.ProducerOpts(c, 0); err != nil {
+			t.Errorf("%q: %v", c, err)
+		}
+	}
+	if _, err := kafkasink.ProducerOpts("brotli", 0); err == nil {
+		t.Error("unknown compression accepted")
+	}
+	if _, err := kafkasink.ProducerOpts("", -time.Second); err == nil {
+		t.Error("negative timeout accepted")
+	}
+}
+
+func BenchmarkSink(b *testing.B) {
+	for _, target := range kafkatest.Brokers(b) {
+		b.Run(target.Name, func(b *testing.B) {
+			topic := kafkatest.CreateTopic(b, target, 4)
+			cl := newClient(b, target, "lz4", 30*time.Second)
+			s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet})
+			m := msg(1)
+			conns := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
+			ctx := context.Background()
+			b.SetBytes(int64(len(m.Payload())))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m.ConnID = conns[i%len(conns)]
+				if err := s.Write(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Close(ctxT(b)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

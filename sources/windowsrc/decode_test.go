@@ -1,0 +1,66 @@
+package windowsrc
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/replayctl/replayctl/message"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestDecodeJSONFormat(t *testing.T) {
+	v := []byte(`{"Req_URL":"/cart?id=1","Req_Type":"1","Req_ID":"abc","Req_Ts":"1700000000000000000","Req_Method":"POST","Req_Body":"x=1","Req_Headers":{"Host":"shop","Content-Length":"3"}}`)
+	m, _, err := decodeRecord(&kgo.Record{Value: v, Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "POST /cart?id=1 HTTP/1.1\r\nContent-Length: 3\r\nHost: shop\r\n\r\nx=1"
+	if m.Kind != message.Request || m.ID != "abc" || m.Time != 1700000000000000000 || string(m.Raw) != want || m.ConnID != "k" {
+		t.Fatalf("decoded %+v %q", m, m.Raw)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        error
+	}{
+		{"garbage", "hello", message.ErrBadPayload},
+		{"empty", "", message.ErrBadPayload},
+		{"json broken", `{"Req_Type":`, errBadJSON},
+		{"json missing fields", `{"Req_Type":"1"}`, errBadJSON},
+		{"json bad ts", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"x","Req_Method":"GET"}`, errBadJSON},
+		{"json space in url", `{"Req_URL":"/ a","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
+		{"json crlf in header", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET","Req_Headers":{"A":"b\r\nC: d"}}`, errBadJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := decodeRecord(&kgo.Record{Value: []byte(tt.value)}); !errors.Is(err, tt.want) {
+				t.Fatalf("error = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeBadHeaders(t *testing.T) {
+	r := &kgo.Record{Value: []byte("1 a 5 0\nGET / HTTP/1.1\r\n\r\n"), Headers: []kgo.RecordHeader{{Key: "replayctl-src", Value: []byte("nope")}, {Key: "replayctl-dst", Value: []byte("1.2.3.4:80")}}}
+	m, bad, err := decodeRecord(r)
+	if err != nil || bad != 1 || m.Dst.String() != "1.2.3.4:80" || m.Src.IsValid() {
+		t.Fatalf("decodeRecord = %+v, %d, %v", m, bad, err)
+	}
+}
+
+func FuzzDecodeValue(f *testing.F) {
+	f.Add([]byte("1 abc 1700000000000000000 0\nGET / HTTP/1.1\r\n\r\n"))
+	f.Add([]byte(`{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET","Req_Headers":{"H":"v"},"Req_Body":"b"}`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		m, err := decodeValue(v)
+		if err != nil {
+			return
+		}
+		if _, err := message.DecodePayload(m.Payload()); err != nil {
+			t.Fatalf("decoded message does not re-encode: %v", err)
+		}
+	})
+}

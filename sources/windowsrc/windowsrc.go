@@ -1,0 +1,203 @@
+// Package windowsrc reads a window — exact offset ranges of a Kafka topic —
+// and emits its messages merged across partitions by capture time.
+package windowsrc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sources"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Options configures a Source.
+type Options struct {
+	// OnlyRecording keeps only messages whose recording ID (record header)
+	// equals it; the others are counted as filtered.
+	OnlyRecording string
+	// AllowPartial reads what is left when retention deleted the start of a
+	// range, instead of failing.
+	AllowPartial bool
+	// Lookahead is how many messages a partition may buffer while the merge
+	// waits for another partition (default 1000); beyond it the partition's
+	// fetching pauses.
+	Lookahead int
+	// Logger receives bad records and partial-window notes (slog.Default when nil).
+	Logger *slog.Logger
+}
+
+// maxLoggedBad is how many bad records are logged one by one.
+const maxLoggedBad = 5
+
+// Source reads one window.
+type Source struct {
+	clientOpts []kgo.Opt
+	w          catalog.Window
+	opts       Options
+
+	mu    sync.Mutex
+	stats map[string]int64
+	notes []string
+}
+
+var _ sources.Source = (*Source)(nil)
+
+// New returns a source reading w with a client built from clientOpts
+// (kafkaio.Config.Opts). It does no I/O.
+func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
+	if opts.Lookahead <= 0 {
+		opts.Lookahead = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Source{clientOpts: clientOpts, w: w, opts: opts,
+		stats: map[string]int64{"messages": 0, "bad-records": 0, "filtered": 0, "bad-headers": 0}}
+}
+
+// Stats returns messages, bad-records, filtered, bad-headers and
+// read-partition-N (records read from partition N).
+func (s *Source) Stats() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int64, len(s.stats))
+	for k, v := range s.stats {
+		out[k] = v
+	}
+	return out
+}
+
+// Notes returns what AllowPartial skipped (one line per clamped partition).
+func (s *Source) Notes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.notes...)
+}
+
+func (s *Source) add(name string, n int64) {
+	s.mu.Lock()
+	s.stats[name] += n
+	s.mu.Unlock()
+}
+
+// Run checks the window against the log, then reads exactly [start, end) of
+// each partition and emits the messages ordered by capture time (ties by
+// partition; each partition's order is kept). An empty window returns nil at once.
+func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) error {
+	if s.w.Empty() {
+		return nil
+	}
+	ranges, err := s.check(ctx)
+	if err != nil {
+		return err
+	}
+	rr, err := kafkaio.NewRangeReader(s.clientOpts, s.w.Topic, ranges)
+	if err != nil {
+		return fmt.Errorf("window %q: %w", s.w.Name, err)
+	}
+	defer rr.Close()
+
+	parts := rr.Partitions()
+	bufs := make(map[int32][]*message.Message, len(parts))
+	for {
+		// Emit while every unfinished partition has a head.
+		for {
+			var best *message.Message
+			var bestP int32
+			ready := true
+			for _, p := range parts {
+				b := bufs[p]
+				if len(b) == 0 {
+					if !rr.PartitionDone(p) {
+						ready = false
+						break
+					}
+					continue
+				}
+				if best == nil || b[0].Time < best.Time {
+					best, bestP = b[0], p
+				}
+			}
+			if !ready {
+				break
+			}
+			if best == nil {
+				return nil // every partition finished and drained
+			}
+			b := bufs[bestP]
+			b[0] = nil
+			bufs[bestP] = b[1:]
+			if len(bufs[bestP]) <= s.opts.Lookahead/2 {
+				rr.Resume(bestP)
+			}
+			s.add("messages", 1)
+			if err := emit(best); err != nil {
+				return fmt.Errorf("window %q: %w", s.w.Name, err)
+			}
+		}
+		recs, err := rr.Poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("window %q: %w", s.w.Name, err)
+		}
+		for _, r := range recs {
+			s.add("read-partition-"+strconv.Itoa(int(r.Partition)), 1)
+			m, badHdr, err := decodeRecord(r)
+			if badHdr > 0 {
+				s.add("bad-headers", int64(badHdr))
+			}
+			if err != nil {
+				s.badRecord(r, err)
+				continue
+			}
+			if s.opts.OnlyRecording != "" && m.RecordingID != s.opts.OnlyRecording {
+				s.add("filtered", 1)
+				continue
+			}
+			bufs[r.Partition] = append(bufs[r.Partition], m)
+			if len(bufs[r.Partition]) >= s.opts.Lookahead {
+				rr.Pause(r.Partition)
+			}
+		}
+	}
+}
+
+func (s *Source) badRecord(r *kgo.Record, err error) {
+	s.mu.Lock()
+	s.stats["bad-records"]++
+	n := s.stats["bad-records"]
+	s.mu.Unlock()
+	if n <= maxLoggedBad {
+		s.opts.Logger.Warn("skipping Kafka record that is not a GoReplay message",
+			"window", s.w.Name, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+	}
+}
+
+// check validates the window's ranges against the log start and end offsets.
+func (s *Source) check(ctx context.Context) (map[int32]catalog.Range, error) {
+	cl, err := kgo.NewClient(s.clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("window %q: kafka client: %w", s.w.Name, err)
+	}
+	defer cl.Close()
+	ranges, notes, err := catalog.Check(ctx, kadm.NewClient(cl), s.w.Topic, s.w.Partitions, s.opts.AllowPartial)
+	if err != nil {
+		return nil, fmt.Errorf("window %q: %w", s.w.Name, err)
+	}
+	for _, n := range notes {
+		s.opts.Logger.Warn("window partly deleted by retention", "window", s.w.Name, "note", n)
+	}
+	s.mu.Lock()
+	s.notes = notes
+	s.mu.Unlock()
+	return ranges, nil
+}
