@@ -1,9 +1,10 @@
 # replayctl — build, test, demo, bench.
-GO        ?= go
-BIN       := bin/replayctl
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/replayctl/replayctl/cmd/replayctl/cli.Version=$(VERSION)
+GO         ?= go
+BIN        := bin/replayctl
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -X github.com/replayctl/replayctl/cmd/replayctl/cli.Version=$(VERSION)
 KAFKA_ADDR ?= 127.0.0.1:19092
+DEMO_DATA  := build/demo-data
 
 .PHONY: all build test test-short lint demo bench kafka-up kafka-down clean
 
@@ -12,9 +13,21 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/replayctl
 
-# The whole suite: embedded broker and a real single-node Apache Kafka (KRaft).
-test: lint
-	$(GO) test -count=1 ./...
+# The quickstart, end to end, on the embedded broker: record the bundled pcap
+# into Kafka as the window "quickstart", replay it at 2x against the built-in
+# echo target, then replay the same window once more.
+demo: build
+	rm -rf $(DEMO_DATA)
+	$(BIN) run examples/quickstart.yaml --data-dir $(DEMO_DATA)
+	@echo; echo "== the same recording, replayed again =="
+	$(BIN) run examples/quickstart.yaml --data-dir $(DEMO_DATA) --job replay
+	$(BIN) windows list --data-dir $(DEMO_DATA)
+
+# The whole suite: the embedded broker and a real single-node Apache Kafka
+# (KRaft, started by scripts/kafka-up on 127.0.0.1:19092 and left running;
+# `make kafka-down` stops it).
+test: lint build kafka-up
+	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) test -count=1 -timeout 12m ./...
 
 # Embedded broker only; no real Kafka needed.
 test-short:
@@ -25,5 +38,16 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Benchmarks against references measured in the same run; prints a table
+# and writes BENCHMARKS.md.
+bench: build kafka-up
+	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) run ./bench -out BENCHMARKS.md
+
+kafka-up:
+	scripts/kafka-up
+
+kafka-down:
+	scripts/kafka-down
+
 clean:
-	rm -rf bin build
+	rm -rf bin build .replayctl

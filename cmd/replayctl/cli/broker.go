@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/kafkaio"
+)
+
+func newBrokerCmd() *cobra.Command {
+	var listen, dataDir string
+	var partitions int32
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Kafka-protocol broker as a standalone server",
+		Long: `Broker runs replayctl's embedded Kafka-protocol broker (franz-go's kfake) until SIGINT or
+SIGTERM, keeping its data in --data-dir so that recordings survive restarts. Other replayctl
+processes (kafka.brokers: [127.0.0.1:9092]), kcat and GoReplay can reach it.`,
+		Example: `  replayctl broker --listen 127.0.0.1:9092 --data-dir .replayctl/data
+  kcat -L -b 127.0.0.1:9092`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			b, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{Listen: listen, DataDir: dataDir, Partitions: partitions})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "replayctl broker listening on %v (data dir %s); Ctrl-C stops it\n", b.Addrs(), dataDir)
+			<-ctx.Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "replayctl broker: stopping")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9092", "address to listen on")
+	cmd.Flags().StringVar(&dataDir, "data-dir", engine.DefaultDataDir, "directory that keeps topics and records across restarts")
+	cmd.Flags().Int32Var(&partitions, "partitions", 1, "default partition count of auto-created topics")
+	return cmd
+}

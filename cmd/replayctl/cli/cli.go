@@ -1,0 +1,147 @@
+// Package cli wires replayctl's commands to the engine: flags, exit codes and
+// output, no logic of its own.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// Version is set at build time with -ldflags.
+var Version = "dev"
+
+// Exit codes, as documented in DESIGN.md.
+const (
+	ExitOK        = 0
+	ExitRuntime   = 1
+	ExitInvalid   = 2
+	ExitAssertion = 3
+)
+
+// usageError marks a bad command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// Main runs replayctl with args and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, errorText(err))
+	return exitCode(err)
+}
+
+func errorText(err error) string {
+	var diags scenario.Diagnostics
+	if errors.As(err, &diags) {
+		return diags.Error()
+	}
+	return "replayctl: " + err.Error()
+}
+
+func exitCode(err error) int {
+	var (
+		diags  scenario.Diagnostics
+		usage  usageError
+		assert *engine.AssertionError
+	)
+	switch {
+	case errors.As(err, &assert):
+		return ExitAssertion
+	case errors.As(err, &diags), errors.As(err, &usage), errors.Is(err, engine.ErrInvalid):
+		return ExitInvalid
+	}
+	return ExitRuntime
+}
+
+// loadFlags are the flags every command that reads a scenario takes.
+type loadFlags struct {
+	set     []string
+	envFile string
+}
+
+func (f *loadFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a scalar: path.to.key=value (repeatable; the value is read as YAML)")
+	cmd.Flags().StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines from this file for ${VAR} interpolation (over the process environment)")
+}
+
+func (f *loadFlags) load(path string) (*scenario.Scenario, error) {
+	return scenario.Load(path, scenario.Options{Set: f.set, EnvFile: f.envFile})
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "replayctl",
+		Short: "Record production HTTP traffic into Kafka and replay any recording against any environment",
+		Long: `replayctl records real HTTP traffic off a network interface or a pcap file, stores it in Kafka,
+names slices of Kafka offsets as windows (recordings), and replays any window, at any time and as
+often as wanted, against any HTTP target: faster or slower, filtered, rewritten, amplified.
+
+Everything is declared in YAML scenario files:
+  replayctl validate scenario.yaml        check a scenario (CI)
+  replayctl run scenario.yaml             run its jobs in 'needs' order
+  replayctl run scenario.yaml --dry-run   print the compiled plan, send nothing
+  replayctl windows list                  list saved recordings
+
+Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an assertion failed.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newValidateCmd(),
+		newRunCmd(),
+		newSchemaCmd(),
+		newVersionCmd(),
+		newBrokerCmd(),
+		newWindowsCmd(),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a usage error (exit 2).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

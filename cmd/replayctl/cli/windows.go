@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// catalogFlags say which Kafka holds the windows catalog.
+type catalogFlags struct {
+	lf      loadFlags
+	file    string
+	brokers []string
+	dataDir string
+	output  string
+	verbose bool
+}
+
+func (f *catalogFlags) register(cmd *cobra.Command, output bool) {
+	cmd.Flags().StringVarP(&f.file, "file", "f", "", "use the kafka settings of this scenario")
+	cmd.Flags().StringSliceVar(&f.brokers, "brokers", nil, "Kafka brokers (default: the scenario's, else the embedded broker)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "embedded broker's data directory (default .replayctl/data)")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log connection details")
+	if output {
+		cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	}
+	f.lf.register(cmd)
+}
+
+func (f *catalogFlags) open(cmd *cobra.Command) (*engine.Catalog, error) {
+	if f.output != "" && f.output != "table" && f.output != "json" {
+		return nil, usageError{fmt.Errorf("--output %q: want table or json", f.output)}
+	}
+	var s *scenario.Scenario
+	if f.file != "" {
+		var err error
+		if s, err = f.lf.load(f.file); err != nil {
+			return nil, err
+		}
+	}
+	return engine.OpenCatalog(cmd.Context(), s, engine.Options{
+		Brokers: f.brokers, DataDir: f.dataDir, Err: cmd.ErrOrStderr(), Logger: newLogger(cmd.ErrOrStderr(), f.verbose),
+	})
+}
+
+func newWindowsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "windows",
+		Aliases: []string{"window", "recordings"},
+		Short:   "List, show and remove saved windows (recordings)",
+		Long: `A window is a recording: exact Kafka offset ranges of a topic plus metadata, saved under a
+name in the catalog topic (default replayctl.windows) by a record job's save-window. Any host
+that reaches the cluster sees the same windows.`,
+	}
+	cmd.AddCommand(newWindowsListCmd(), newWindowsShowCmd(), newWindowsRmCmd())
+	return cmd
+}
+
+func newWindowsListCmd() *cobra.Command {
+	var f catalogFlags
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List saved windows",
+		Example: `  replayctl windows list
+  replayctl windows list -f examples/quickstart.yaml -o json
+  replayctl windows list --brokers 127.0.0.1:9092`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ws, err := c.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), ws)
+			}
+			if len(ws) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "no saved windows in %s on %v\n", c.Topic(), c.Brokers)
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTOPIC\tPARTITIONS\tRECORDS\tREQUESTS\tCAPTURED\tSPAN\tSAVED")
+			for _, w := range ws {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", w.Name, w.Topic, len(w.Partitions), w.Records(), w.Requests,
+					timeText(w.StartedAt), span(w.StartedAt, w.EndedAt), timeText(w.CreatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func newWindowsShowCmd() *cobra.Command {
+	var f catalogFlags
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a saved window: offsets per partition and metadata",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			w, err := c.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), w)
+			}
+			showWindow(cmd.OutOrStdout(), w)
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func newWindowsRmCmd() *cobra.Command {
+	var f catalogFlags
+	cmd := &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"remove", "delete"},
+		Short:   "Remove saved windows (the records stay in their topic until retention)",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for _, name := range args {
+				if err := c.Remove(cmd.Context(), name); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed window %s\n", name)
+			}
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+func showWindow(out io.Writer, w catalog.Window) {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	row("name", w.Name)
+	row("topic", w.Topic)
+	var parts []string
+	for _, p := range w.SortedPartitions() {
+		r := w.Partitions[p]
+		parts = append(parts, fmt.Sprintf("%d:[%d,%d)", p, r.Start, r.End))
+	}
+	row("offsets", strings.Join(parts, " "))
+	row("records", fmt.Sprint(w.Records()))
+	row("requests", fmt.Sprint(w.Requests))
+	row("responses", fmt.Sprint(w.Responses))
+	row("captured", timeText(w.StartedAt)+" → "+timeText(w.EndedAt)+" ("+span(w.StartedAt, w.EndedAt)+")")
+	row("hosts", strings.Join(w.Hosts, ", "))
+	row("destinations", strings.Join(w.Destinations, ", "))
+	row("recording", w.RecordingID)
+	row("scenario", w.Scenario)
+	row("job", w.Job)
+	row("saved", timeText(w.CreatedAt))
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func span(a, b time.Time) string {
+	if a.IsZero() || b.IsZero() {
+		return "-"
+	}
+	return b.Sub(a).Round(time.Millisecond).String()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/replayctl/replayctl/capture"
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/sources"
+	"github.com/replayctl/replayctl/sources/capturesrc"
+	"github.com/replayctl/replayctl/sources/gorsrc"
+	"github.com/replayctl/replayctl/sources/pcapsrc"
+	"github.com/replayctl/replayctl/sources/windowsrc"
+)
+
+// hostname is the capturing host's name put on recorded messages.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}
+
+func ports(ps []int) []uint16 {
+	out := make([]uint16, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, uint16(p))
+	}
+	return out
+}
+
+func hostAddrs(hs []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, h := range hs {
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			return nil, fmt.Errorf("capture host %q: not an IP address", h)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// sourceFactory builds a fresh source each time it is called (a looped
+// replay reads its source again).
+type sourceFactory func() sources.Source
+
+// buildSource resolves a job's source. For window sources it resolves the
+// window once (saved recording, offsets, time range) and returns it too.
+func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactory, *catalog.Window, error) {
+	src := j.Source
+	switch src.Kind {
+	case scenario.SourcePcap:
+		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: hostname()}
+		path := src.Pcap.Path.Abs
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("%s: pcap source: %w", src.Pos, err)
+		}
+		return func() sources.Source { return pcapsrc.New(path, cfg) }, nil, nil
+	case scenario.SourceGor:
+		path := src.Gor.Path.Abs
+		return func() sources.Source { return gorsrc.New(path, r.log) }, nil, nil
+	case scenario.SourceCapture:
+		c := src.Capture
+		hosts, err := hostAddrs(c.Hosts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
+		}
+		cfg := capture.LiveConfig{
+			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: hostname()},
+			Snaplen:     c.Snaplen,
+			RingSize:    c.RingSize,
+			Promiscuous: c.Promiscuous,
+		}
+		iface := c.Interface
+		return func() sources.Source { return capturesrc.New(iface, cfg) }, nil, nil
+	case scenario.SourceWindow:
+		kc, err := r.kafka.get(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, opts, err := r.resolveWindow(ctx, kc, src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
+		}
+		opts.Logger = r.log
+		clientOpts := kc.opts
+		return func() sources.Source { return windowsrc.New(clientOpts, w, opts) }, &w, nil
+	}
+	return nil, nil, fmt.Errorf("%s: unknown source kind %q", src.Pos, src.Kind)
+}
+
+// resolveWindow turns a window source into exact offset ranges.
+func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.Source) (catalog.Window, windowsrc.Options, error) {
+	ref := src.WindowRef
+	if ref == nil || ref.Kind == scenario.WindowRecording {
+		name := src.Window
+		opts := windowsrc.Options{}
+		if ref != nil {
+			name = ref.Recording
+			opts.AllowPartial = ref.AllowPartial
+			opts.OnlyRecording = ref.OnlyRecording
+		}
+		w, err := kc.catalog.Get(ctx, name)
+		if err != nil {
+			return catalog.Window{}, opts, fmt.Errorf("window %q: %w", name, err)
+		}
+		if opts.OnlyRecording == "" {
+			// A saved window keeps only its own recording's records, even
+			// when other recordings wrote to the topic at the same time.
+			opts.OnlyRecording = w.RecordingID
+		}
+		ranges, notes, err := catalog.Check(ctx, kc.adm, w.Topic, w.Partitions, opts.AllowPartial)
+		if err != nil {
+			return catalog.Window{}, opts, fmt.Errorf("window %q: %w", name, err)
+		}
+		for _, n := range notes {
+			r.log.Warn("partial window", "window", name, "note", n)
+		}
+		w.Partitions = ranges
+		return w, opts, nil
+	}
+	opts := windowsrc.Options{AllowPartial: ref.AllowPartial, OnlyRecording: ref.OnlyRecording}
+	w := catalog.Window{Name: ref.Name, Topic: ref.Topic.Name}
+	var ranges map[int32]catalog.Range
+	now := time.Now()
+	switch ref.Kind {
+	case scenario.WindowOffsets:
+		ranges = map[int32]catalog.Range{}
+		for p, se := range ref.Offsets {
+			ranges[p] = catalog.Range{Start: se[0], End: se[1]}
+		}
+	case scenario.WindowTime, scenario.WindowLast:
+		from, to := now.Add(-ref.Last), now
+		if ref.Kind == scenario.WindowTime {
+			from = ref.From.Resolve(now)
+			if ref.To != nil {
+				to = ref.To.Resolve(now)
+			}
+		}
+		if !from.Before(to) {
+			return w, opts, fmt.Errorf("window %q: from %s is not before to %s", ref.Name, from.Format(time.RFC3339), to.Format(time.RFC3339))
+		}
+		rs, err := catalog.ResolveTimeRange(ctx, kc.adm, w.Topic, from, to)
+		if err != nil {
+			return w, opts, fmt.Errorf("window %q: %w", ref.Name, err)
+		}
+		ranges = rs
+		w.StartedAt, w.EndedAt = from, to
+	default:
+		return w, opts, fmt.Errorf("window %q: unknown kind %q", ref.Name, ref.Kind)
+	}
+	checked, notes, err := catalog.Check(ctx, kc.adm, w.Topic, ranges, opts.AllowPartial)
+	if err != nil {
+		return w, opts, fmt.Errorf("window %q: %w", ref.Name, err)
+	}
+	for _, n := range notes {
+		r.log.Warn("partial window", "window", ref.Name, "note", n)
+	}
+	w.Partitions = checked
+	w.Messages = w.Records()
+	return w, opts, nil
+}

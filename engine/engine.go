@@ -1,0 +1,182 @@
+// Package engine compiles a scenario into one pipeline per job and runs them:
+// a source (capture, pcap, gor file, Kafka window) feeds filters, redaction
+// and rewrites, pacing, and a sink (Kafka, HTTP targets, gor file, stdout);
+// stats, assertions and reports close each job.
+//
+// Lifecycle: Compile validates everything that can be known without I/O
+// (so `replayctl validate` is Compile without Run); Run starts the broker
+// connection when a job needs it, runs the jobs in `needs` order, and stops
+// at the first failing job.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/replayctl/replayctl/redact"
+	"github.com/replayctl/replayctl/rewrite"
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// ErrInvalid is wrapped by errors that mean the scenario or the command line
+// is invalid (exit code 2), as opposed to a runtime failure.
+var ErrInvalid = errors.New("invalid")
+
+// AssertionError reports the assertions that failed (exit code 3).
+type AssertionError struct {
+	Failed []string // "job: expression (detail)"
+}
+
+func (e *AssertionError) Error() string {
+	return fmt.Sprintf("%d assertion(s) failed:\n  %s", len(e.Failed), strings.Join(e.Failed, "\n  "))
+}
+
+// Progress says when to draw a progress bar.
+type Progress int
+
+// Progress modes.
+const (
+	ProgressAuto Progress = iota // on a terminal only
+	ProgressAlways
+	ProgressNever
+)
+
+// ParseProgress parses auto, always or never.
+func ParseProgress(s string) (Progress, error) {
+	switch s {
+	case "", "auto":
+		return ProgressAuto, nil
+	case "always":
+		return ProgressAlways, nil
+	case "never":
+		return ProgressNever, nil
+	}
+	return 0, fmt.Errorf("--progress %q: want auto, always or never", s)
+}
+
+// Options are the run's settings from the command line.
+type Options struct {
+	// Jobs restricts the run to these jobs (their needs must already be met).
+	Jobs []string
+	// DataDir overrides the embedded broker's data directory.
+	DataDir string
+	// Brokers overrides kafka.brokers.
+	Brokers []string
+	// Overwrite lets save-window replace a saved window of the same name.
+	Overwrite bool
+	// Out receives summaries and the plan; Err receives progress and logs.
+	Out, Err io.Writer
+	Logger   *slog.Logger
+	Verbose  bool
+	Progress Progress
+}
+
+func (o Options) withDefaults() Options {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Err == nil {
+		o.Err = os.Stderr
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(o.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return o
+}
+
+// Plan is a compiled scenario, ready to run.
+type Plan struct {
+	scn  *scenario.Scenario
+	opts Options
+	jobs []*jobPlan
+}
+
+// jobPlan is one compiled job.
+type jobPlan struct {
+	job      *scenario.Job
+	replay   bool // the sink sends HTTP requests
+	redactor *redact.Redactor
+	rewrite  []rewrite.Action
+}
+
+// Compile checks what the scenario loader cannot (safety rules, redaction
+// settings, rewrite paths, the --job selection) and returns the plan. Errors
+// are scenario.Diagnostics with positions, or wrap ErrInvalid.
+func Compile(s *scenario.Scenario, opts Options) (*Plan, error) {
+	opts = opts.withDefaults()
+	jobs, err := scenario.JobOrder(s, opts.Jobs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	p := &Plan{scn: s, opts: opts}
+	var diags scenario.Diagnostics
+	for _, j := range jobs {
+		jp, ds := compileJob(s, j)
+		diags = append(diags, ds...)
+		p.jobs = append(p.jobs, jp)
+	}
+	if len(diags) > 0 {
+		return nil, diags
+	}
+	return p, nil
+}
+
+func compileJob(s *scenario.Scenario, j *scenario.Job) (*jobPlan, scenario.Diagnostics) {
+	jp := &jobPlan{job: j, replay: j.Sink.Kind == scenario.SinkHTTP}
+	var diags scenario.Diagnostics
+	add := func(pos scenario.Pos, format string, args ...any) {
+		diags = append(diags, scenario.Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...)})
+	}
+	if jp.replay {
+		for _, t := range j.Sink.HTTP.Targets {
+			if t.Builtin == "" && s.Safety.Denies(t.URL.Hostname()) {
+				add(t.Pos, "target %q (%s) is refused by safety.deny-targets", t.Name, t.URL.Host)
+			}
+		}
+		if c := j.Compare; c != nil && c.Noise != nil && c.Noise.Builtin == "" && s.Safety.Denies(c.Noise.URL.Hostname()) {
+			add(c.Noise.Pos, "noise target %q (%s) is refused by safety.deny-targets", c.Noise.Name, c.Noise.URL.Host)
+		}
+	}
+	if !jp.replay {
+		r, err := redact.New(redactConfig(j.Redact))
+		if err != nil {
+			add(j.Pos, "job %q: redact: %v", j.Name, err)
+		}
+		jp.redactor = r
+	}
+	acts, ds := compileRewrites(j)
+	jp.rewrite = acts
+	diags = append(diags, ds...)
+	return jp, diags
+}
+
+func redactConfig(r scenario.Redact) redact.Config {
+	return redact.Config{
+		Headers:  r.Headers,
+		Defaults: r.Defaults,
+		Query:    r.Query,
+		Form:     r.Form,
+		JSON:     r.JSON,
+		Patterns: r.PatternsRaw,
+		Mode:     r.Mode,
+		Mask:     r.Mask,
+		Key:      []byte(r.Key),
+	}
+}
+
+// durationString prints a duration without trailing zero units ("2m", not "2m0s").
+func durationString(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine/echo"
+	"github.com/replayctl/replayctl/engine/pace"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/sinks/httpsink"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// targetURL returns the URL to send to: a builtin target is started on
+// first use and shared by the run's jobs.
+func (r *runner) targetURL(t *scenario.Target) (*url.URL, error) {
+	if t.Builtin == "" {
+		return t.URL, nil
+	}
+	if t.Builtin != "echo" {
+		return nil, fmt.Errorf("%s: unknown builtin target %q", t.Pos, t.Builtin)
+	}
+	e, ok := r.echos[t.Name]
+	if !ok {
+		var err error
+		if e, err = echo.Start(""); err != nil {
+			return nil, err
+		}
+		r.echos[t.Name] = e
+		r.log.Info("builtin:echo target started", "target", t.Name, "url", e.URL())
+	}
+	return url.Parse(e.URL())
+}
+
+// targetAddrs resolves a target URL to the IP:port pairs it reaches.
+func targetAddrs(ctx context.Context, u *url.URL) ([]netip.AddrPort, error) {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	p, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", u.Hostname(), err)
+	}
+	out := make([]netip.AddrPort, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(p)))
+	}
+	return out, nil
+}
+
+// guard enforces the safety rules before the first request: no denied
+// target, and no target the traffic was captured from unless allowed.
+type guard struct {
+	captured map[netip.AddrPort]string // target address → target name
+}
+
+func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls []*url.URL, w *catalog.Window) (*guard, error) {
+	safety := r.plan.scn.Safety
+	g := &guard{captured: map[netip.AddrPort]string{}}
+	for i, t := range targets {
+		addrs, err := targetAddrs(ctx, urls[i])
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.Name, err)
+		}
+		for _, a := range addrs {
+			if t.Builtin == "" && safety.Denies(a.Addr().String()) {
+				return nil, fmt.Errorf("%w: %s: target %q resolves to %s, refused by safety.deny-targets", ErrInvalid, t.Pos, t.Name, a.Addr())
+			}
+			g.captured[a] = t.Name
+		}
+	}
+	if safety.AllowCaptureHosts {
+		g.captured = nil
+		return g, nil
+	}
+	if w != nil {
+		for _, d := range w.Destinations {
+			ap, err := netip.ParseAddrPort(d)
+			if err != nil {
+				continue
+			}
+			if name, hit := g.captured[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; hit {
+				return nil, fmt.Errorf("%w: target %q (%s) is an address window %q was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended",
+					ErrInvalid, name, ap, w.Name)
+			}
+		}
+	}
+	return g, nil
+}
+
+// check refuses a message captured from one of the targets.
+func (g *guard) check(m *message.Message) error {
+	if g.captured == nil || !m.Dst.IsValid() {
+		return nil
+	}
+	if name, hit := g.captured[netip.AddrPortFrom(m.Dst.Addr().Unmap(), m.Dst.Port())]; hit {
+		return fmt.Errorf("%w: target %q (%s) is the address this traffic was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended",
+			ErrInvalid, name, m.Dst)
+	}
+	return nil
+}
+
+// runReplay sends a source's requests to HTTP targets on the recorded
+// timeline: filter → sample → rewrite → pace (speed, rate, max-gap, loop,
+// amplify) → sender; results feed the stats (and the comparison).
+func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error) {
+	j := jp.job
+	hs := j.Sink.HTTP
+	res := &jobResult{job: j, replay: true, started: time.Now()}
+	newSource, window, err := r.buildSource(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	res.window = window
+
+	urls := make([]*url.URL, len(hs.Targets))
+	targets := make([]httpsink.Target, len(hs.Targets))
+	for i, t := range hs.Targets {
+		u, err := r.targetURL(t)
+		if err != nil {
+			return nil, err
+		}
+		urls[i] = u
+		targets[i] = httpsink.Target{URL: u, Name: t.Name}
+	}
+	g, err := r.newGuard(ctx, hs.Targets, urls, window)
+	if err != nil {
+		return nil, err
+	}
+
+	speed := 0.0
+	if !j.Speed.Max {
+		speed = j.Speed.Factor
+	}
+	var startAt time.Time
+	if j.StartAt != nil {
+		startAt = j.StartAt.Resolve(time.Now())
+	}
+	pacer, err := pace.New(pace.Config{Speed: speed, Rate: j.Rate.PerSecond, MaxGap: j.MaxGap, StartAt: startAt})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, j.Pos, err)
+	}
+	rec := stats.New(stats.Config{Origin: pacer.Start()})
+	cmp, err := newComparison(r, j)
+	if err != nil {
+		return nil, err
+	}
+	first := hs.Targets[0]
+	timeout := hs.Timeout
+	if timeout == 0 {
+		timeout = first.Timeout
+	}
+	var completed atomic.Int64
+	sender, err := httpsink.New(httpsink.Config{
+		Targets:            targets,
+		Mode:               hs.Mode,
+		Workers:            hs.Workers,
+		Session:            hs.Session,
+		PreserveHost:       hs.PreserveHost,
+		Timeout:            timeout,
+		InsecureSkipVerify: first.InsecureSkipVerify,
+		ServerName:         first.ServerName,
+		CAFile:             first.CAFile.Abs,
+		KeepResponse:       cmp != nil,
+		OnResult: func(res httpsink.Result) {
+			rec.Record(res.Result)
+			completed.Add(1)
+			if cmp != nil {
+				cmp.replayed(res)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
+	}
+
+	c := newCounters()
+	st := newRequestStage(j, jp.rewrite, c, r.log)
+	var taken, scheduled int64
+	total := int64(0)
+	if window != nil {
+		total = window.Requests
+		if total == 0 {
+			total = window.Records()
+		}
+	}
+	emit := func(m *message.Message) error {
+		if m.Kind != message.Request {
+			if cmp != nil {
+				cmp.recorded(m)
+			}
+			return nil
+		}
+		if j.Stop.Requests > 0 && taken >= j.Stop.Requests {
+			return errStop
+		}
+		if err := g.check(m); err != nil {
+			return err
+		}
+		raw, keep := st.process(m)
+		if !keep {
+			return nil
+		}
+		taken++
+		at, err := pacer.Wait(ctx, m.Time)
+		if err != nil {
+			return err
+		}
+		if cmp != nil {
+			cmp.sent(m, raw)
+		}
+		for k := 0; k < max(j.Amplify, 1); k++ {
+			if err := sender.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
+				return err
+			}
+			scheduled++
+		}
+		return nil
+	}
+
+	jctx, cancel := jobContext(ctx, j)
+	defer cancel()
+	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
+		done := completed.Load()
+		s := fmt.Sprintf("%d sent", done)
+		if total > 0 && j.Loop.For == 0 {
+			all := total * int64(max(j.Loop.Count, 1)) * int64(max(j.Amplify, 1))
+			s = fmt.Sprintf("%s %d/%d", bar(done, all, 24), done, all)
+		}
+		return fmt.Sprintf("%s  %.0f req/s  errors %d", s, float64(done)/time.Since(res.started).Seconds(), rec.Summary().Errors)
+	})
+	var runErr error
+	loops := max(j.Loop.Count, 1)
+	for i := 0; ; i++ {
+		if j.Loop.For > 0 {
+			if time.Since(res.started) >= j.Loop.For {
+				break
+			}
+		} else if i >= loops {
+			break
+		}
+		if i > 0 {
+			pacer.Rebase()
+			c.add("loops", 1)
+		}
+		src := newSource()
+		runErr = src.Run(jctx, emit)
+		c.merge("source.", src.Stats())
+		if runErr != nil || jctx.Err() != nil {
+			break
+		}
+	}
+	stopProgress()
+	interrupted, runErr := sourceEnded(ctx, runErr)
+	res.interrupted = interrupted
+
+	dctx, dcancel := drainContext(ctx)
+	defer dcancel()
+	closeErr := sender.Close(dctx)
+	c.merge("sink.", sender.Stats())
+	res.counters = c.snapshot()
+	res.summary = rec.Summary()
+	res.elapsed = time.Since(res.started)
+	if cmp != nil {
+		res.diff = cmp.finish()
+	}
+	if runErr != nil {
+		return res, runErr
+	}
+	return res, closeErr
+}

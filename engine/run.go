@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine/echo"
+	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// errStop ends a source early when a stop condition is met; it is not a failure.
+var errStop = errors.New("stop condition reached")
+
+// ErrInterrupted is returned when the run was stopped by a signal: the job
+// that was running drained, flushed and reported; later jobs did not run.
+var ErrInterrupted = errors.New("interrupted")
+
+// runner holds what the jobs of one run share.
+type runner struct {
+	plan  *Plan
+	log   *slog.Logger
+	kafka *lazyKafka
+	echos map[string]*echo.Server // builtin:echo targets by name
+}
+
+// jobResult is what a job did, for the summary, the report and the asserts.
+type jobResult struct {
+	job         *scenario.Job
+	replay      bool
+	summary     stats.Summary // replay jobs
+	counters    map[string]int64
+	window      *catalog.Window // read (replay) or saved (record)
+	diff        any
+	started     time.Time
+	elapsed     time.Duration
+	interrupted bool
+	// record jobs
+	requests, responses, written, failed int64
+	sinkDesc                             string
+}
+
+// Run runs the plan's jobs in order. It stops at the first job that fails.
+// A failed assertion does not stop later jobs; Run then returns an
+// *AssertionError after all jobs ran.
+func (p *Plan) Run(ctx context.Context) error {
+	r := &runner{
+		plan:  p,
+		log:   p.opts.Logger,
+		kafka: &lazyKafka{ks: kafkaSettings(p.scn.Kafka, p.opts), log: p.opts.Logger},
+		echos: map[string]*echo.Server{},
+	}
+	defer r.close()
+	var failed []string
+	for _, jp := range p.jobs {
+		res, err := r.runJob(ctx, jp)
+		if res != nil {
+			printSummary(p.opts.Out, res)
+			if werr := writeReports(p.scn, res); werr != nil {
+				return werr
+			}
+			failed = append(failed, checkAssertions(p.opts.Out, res)...)
+		}
+		if err != nil {
+			return fmt.Errorf("job %s: %w", jp.job.Name, err)
+		}
+		if res != nil && res.interrupted {
+			return fmt.Errorf("job %s: %w (it drained and reported what it did; later jobs did not run)", jp.job.Name, ErrInterrupted)
+		}
+	}
+	if len(failed) > 0 {
+		return &AssertionError{Failed: failed}
+	}
+	return nil
+}
+
+func (r *runner) close() {
+	for _, e := range r.echos {
+		_ = e.Close()
+	}
+	r.kafka.close()
+}
+
+func (r *runner) runJob(ctx context.Context, jp *jobPlan) (*jobResult, error) {
+	if jp.replay {
+		return r.runReplay(ctx, jp)
+	}
+	return r.runRecord(ctx, jp)
+}
+
+// jobContext applies stop.after to ctx.
+func jobContext(ctx context.Context, j *scenario.Job) (context.Context, context.CancelFunc) {
+	if j.Stop.After > 0 {
+		return context.WithTimeout(ctx, j.Stop.After)
+	}
+	return context.WithCancel(ctx)
+}
+
+// sourceEnded sorts a source's return: nil when it ended normally (end of
+// input, stop condition, stop.after), interrupted when the parent context
+// was cancelled, or the error.
+func sourceEnded(parent context.Context, err error) (interrupted bool, _ error) {
+	switch {
+	case err == nil, errors.Is(err, errStop):
+		return false, nil
+	case parent.Err() != nil:
+		return true, nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return false, nil // stop.after
+	}
+	return false, err
+}
+
+// drainContext bounds the final flush of a job, even after an interrupt.
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}

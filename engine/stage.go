@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/httpraw"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/rewrite"
+	"github.com/replayctl/replayctl/sample"
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// counters are a job's named counts, safe for concurrent use.
+type counters struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func newCounters() *counters { return &counters{m: map[string]int64{}} }
+
+func (c *counters) add(name string, n int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[name] += n
+	return c.m[name]
+}
+
+func (c *counters) get(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name]
+}
+
+// merge adds another component's counters under a prefix ("source.", "sink.").
+func (c *counters) merge(prefix string, m map[string]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range m {
+		c.m[prefix+k] = v
+	}
+}
+
+func (c *counters) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// requestStage filters, samples and rewrites requests. It runs on the
+// source's goroutine.
+type requestStage struct {
+	filter   *vm.Program
+	percent  float64 // 0: no sampling
+	sampleBy *vm.Program
+	chain    []rewrite.Action
+	needJSON bool
+	c        *counters
+	log      *slog.Logger
+}
+
+func newRequestStage(j *scenario.Job, acts []rewrite.Action, c *counters, log *slog.Logger) *requestStage {
+	st := &requestStage{chain: acts, c: c, log: log}
+	var sources []string
+	if j.Filter != nil {
+		st.filter = j.Filter.Program
+		sources = append(sources, j.Filter.Source)
+	}
+	if j.Sample != nil {
+		st.percent = j.Sample.Percent
+		if j.Sample.By != nil {
+			st.sampleBy = j.Sample.By.Program
+			sources = append(sources, j.Sample.By.Source)
+		}
+	}
+	for _, rw := range j.Rewrite {
+		for _, e := range []*scenario.Expr{rw.Value, rw.If} {
+			if e != nil {
+				sources = append(sources, e.Source)
+			}
+		}
+	}
+	st.needJSON = strings.Contains(strings.Join(sources, "\n"), "json")
+	return st
+}
+
+// active reports whether the stage does anything.
+func (st *requestStage) active() bool {
+	return st.filter != nil || st.percent > 0 || len(st.chain) > 0
+}
+
+// warn logs the first few occurrences of a counted problem.
+func (st *requestStage) warn(counter, msg string, args ...any) {
+	if st.c.add(counter, 1) <= 5 {
+		st.log.Warn(msg, args...)
+	}
+}
+
+// process returns the request bytes to send, or keep=false when the request
+// is filtered out, sampled out, dropped by a rewrite, or cannot be processed
+// (each counted).
+func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
+	if !st.active() {
+		return m.Raw, true
+	}
+	var env *exprenv.RequestEnv
+	if st.filter != nil || st.sampleBy != nil {
+		r, err := httpraw.ParseRequest(m.Raw)
+		if err != nil {
+			st.warn("unparsable-requests", "request cannot be parsed; dropped", "id", m.ID, "err", err)
+			return nil, false
+		}
+		e := requestEnv(r, m, st.needJSON)
+		env = &e
+	}
+	if st.filter != nil {
+		out, err := expr.Run(st.filter, *env)
+		if err != nil {
+			st.warn("filter-errors", "filter failed; request dropped", "id", m.ID, "err", err)
+			return nil, false
+		}
+		if ok, _ := out.(bool); !ok {
+			st.c.add("filtered", 1)
+			return nil, false
+		}
+	}
+	if st.percent > 0 {
+		key := m.ConnID
+		if st.sampleBy != nil {
+			out, err := expr.Run(st.sampleBy, *env)
+			if err != nil {
+				st.warn("sample-errors", "sample key failed; request dropped", "id", m.ID, "err", err)
+				return nil, false
+			}
+			key, _ = out.(string)
+		}
+		if !sample.Keep(key, st.percent) {
+			st.c.add("sampled-out", 1)
+			return nil, false
+		}
+	}
+	if len(st.chain) == 0 {
+		return m.Raw, true
+	}
+	chain := rewrite.Chain{Actions: st.chain, Env: func(r *httpraw.Request) any { return requestEnv(r, m, st.needJSON) }}
+	out, dropped, err := chain.Apply(m.Raw)
+	switch {
+	case err != nil:
+		st.warn("rewrite-errors", "rewrite failed; request dropped", "id", m.ID, "err", err)
+		return nil, false
+	case dropped:
+		st.c.add("dropped", 1)
+		return nil, false
+	}
+	return out, true
+}

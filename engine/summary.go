@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
+)
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.3fms", float64(d)/1e6)
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// windowText renders a window's ranges: "topic 0:[0,120) 1:[0,80)".
+func windowText(w *catalog.Window) string {
+	var b strings.Builder
+	b.WriteString(w.Topic)
+	for _, p := range w.SortedPartitions() {
+		r := w.Partitions[p]
+		fmt.Fprintf(&b, " %d:[%d,%d)", p, r.Start, r.End)
+	}
+	return b.String()
+}
+
+// printSummary writes a job's summary table.
+func printSummary(out io.Writer, res *jobResult) {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	j := res.job
+	state := "done"
+	if res.interrupted {
+		state = "interrupted"
+	}
+	if res.replay {
+		s := res.summary
+		fmt.Fprintf(tw, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
+		if res.window != nil {
+			fmt.Fprintf(tw, "  window\t%s\t%s\n", res.window.Name, windowText(res.window))
+		}
+		fmt.Fprintf(tw, "  requests\tsent %d\tok %d\terrors %d\n", s.Sent, s.OK, s.Errors)
+		if len(s.Status) > 0 {
+			codes := make([]int, 0, len(s.Status))
+			for c := range s.Status {
+				codes = append(codes, c)
+			}
+			sort.Ints(codes)
+			parts := make([]string, len(codes))
+			for i, c := range codes {
+				parts[i] = fmt.Sprintf("%d: %d", c, s.Status[c])
+			}
+			fmt.Fprintf(tw, "  status\t%s\n", strings.Join(parts, "\t"))
+		}
+		if len(s.ErrorClasses) > 0 {
+			var parts []string
+			for _, k := range sortedKeys(s.ErrorClasses) {
+				parts = append(parts, fmt.Sprintf("%s: %d", k, s.ErrorClasses[k]))
+			}
+			fmt.Fprintf(tw, "  errors\t%s\n", strings.Join(parts, "\t"))
+		}
+		l := s.Latency
+		fmt.Fprintf(tw, "  latency\tp50 %s\tp90 %s\tp99 %s\tp99.9 %s\tmax %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
+		fmt.Fprintf(tw, "  rate\tscheduled %.1f/s\tachieved %.1f/s\n", s.Scheduled, s.Achieved)
+		fmt.Fprintf(tw, "  lateness\tp50 %s\tp99 %s\tmax %s\n", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
+	} else {
+		fmt.Fprintf(tw, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
+		fmt.Fprintf(tw, "  recorded\t%d requests\t%d responses\t→ %s\n", res.requests, res.responses, res.sinkDesc)
+		if res.failed > 0 {
+			fmt.Fprintf(tw, "  NOT WRITTEN\t%d messages\t(see the log for why)\n", res.failed)
+		}
+		if res.window != nil {
+			fmt.Fprintf(tw, "  window\t%s saved\t%s\n", res.window.Name, windowText(res.window))
+		}
+	}
+	printCounters(tw, res.counters)
+}
+
+// printCounters lists the non-zero counters that tell about losses and
+// changes; plain throughput counters are left to the report.
+func printCounters(w io.Writer, c map[string]int64) {
+	var parts []string
+	for _, k := range sortedKeys(c) {
+		if c[k] == 0 || strings.HasPrefix(k, "sink.partition-") {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", k, c[k]))
+	}
+	for len(parts) > 0 {
+		n := min(len(parts), 4)
+		fmt.Fprintf(w, "  counters\t%s\n", strings.Join(parts[:n], "\t"))
+		parts = parts[n:]
+	}
+}
+
+// assertEnv fills the assert environment from a job's results.
+func assertEnv(res *jobResult) exprenv.Summary {
+	var env exprenv.Summary
+	if res.replay {
+		s := res.summary
+		env.Requests = exprenv.Requests{Sent: int(s.Sent), OK: int(s.OK), Errors: int(s.Errors)}
+		env.Errors = exprenv.Errors{Count: int(s.Errors)}
+		if s.Sent > 0 {
+			env.Errors.Rate = float64(s.Errors) / float64(s.Sent)
+		}
+		env.Status = map[int]int{}
+		for k, v := range s.Status {
+			env.Status[k] = int(v)
+		}
+		env.Latency = exprenv.Latency{P50: s.Latency.P50, P90: s.Latency.P90, P99: s.Latency.P99, P999: s.Latency.P999, Max: s.Latency.Max, Mean: s.Latency.Mean}
+		env.Rate = exprenv.Rates{Scheduled: s.Scheduled, Achieved: s.Achieved}
+		env.Lateness = exprenv.Lateness{P50: s.Lateness.P50, P99: s.Lateness.P99, Max: s.Lateness.Max}
+		if d, ok := res.diff.(interface{ Figures() (int, int) }); ok {
+			compared, mismatches := d.Figures()
+			env.Diff = exprenv.Diff{Compared: compared, Mismatches: mismatches}
+			if compared > 0 {
+				env.Diff.Rate = float64(mismatches) / float64(compared)
+			}
+		}
+	} else {
+		sent := int(res.requests + res.responses)
+		env.Requests = exprenv.Requests{Sent: sent, OK: sent - int(res.failed), Errors: int(res.failed)}
+		env.Errors = exprenv.Errors{Count: int(res.failed)}
+		if sent > 0 {
+			env.Errors.Rate = float64(res.failed) / float64(sent)
+		}
+		env.Status = map[int]int{}
+	}
+	env.Duration = res.elapsed
+	return env
+}
+
+// checkAssertions evaluates a job's asserts, prints each verdict and returns
+// the failures.
+func checkAssertions(out io.Writer, res *jobResult) []string {
+	if len(res.job.Assert) == 0 {
+		return nil
+	}
+	env := assertEnv(res)
+	var failed []string
+	fmt.Fprintf(out, "  assertions\n")
+	for _, a := range res.job.Assert {
+		ok, detail := evalAssert(a, env)
+		mark := "ok  "
+		if !ok {
+			mark = "FAIL"
+			failed = append(failed, fmt.Sprintf("%s: job %s: %s%s", a.Pos, res.job.Name, a.Source, detail))
+		}
+		fmt.Fprintf(out, "    %s %s%s\n", mark, a.Source, detail)
+	}
+	return failed
+}
+
+func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
+	out, err := expr.Run(a.Program, env)
+	if err != nil {
+		return false, " (error: " + err.Error() + ")"
+	}
+	ok, isBool := out.(bool)
+	if !isBool {
+		return false, fmt.Sprintf(" (result %v is not a bool)", out)
+	}
+	return ok, ""
+}
+
+// jobReport is the JSON report of a job.
+func jobReport(res *jobResult) any {
+	if res.replay {
+		rep := res.summary.Report(res.job.Name)
+		if res.window != nil {
+			rep.Window = res.window
+		}
+		rep.Diff = res.diff
+		rep.Counters = res.counters
+		return rep
+	}
+	return struct {
+		Job       string           `json:"job"`
+		Requests  int64            `json:"requests"`
+		Responses int64            `json:"responses"`
+		Written   int64            `json:"written"`
+		Failed    int64            `json:"failed"`
+		Sink      string           `json:"sink"`
+		Window    *catalog.Window  `json:"window,omitempty"`
+		Counters  map[string]int64 `json:"counters"`
+		Duration  float64          `json:"duration_ms"`
+	}{res.job.Name, res.requests, res.responses, res.written, res.failed, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed)}
+}
+
+// writeReports writes the job's report files.
+func writeReports(s *scenario.Scenario, res *jobResult) error {
+	rp := res.job.Report
+	if rp.JSON.IsSet() {
+		data, err := json.MarshalIndent(jobReport(res), "", "  ")
+		if err != nil {
+			return fmt.Errorf("report %s: %w", rp.JSON.Raw, err)
+		}
+		if err := writeFile(rp.JSON.Abs, append(data, '\n')); err != nil {
+			return err
+		}
+	}
+	if rp.HTML.IsSet() {
+		if err := writeHTMLReport(s, res, rp.HTML.Abs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
