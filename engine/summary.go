@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -44,8 +43,10 @@ func windowText(w *catalog.Window) string {
 
 // printSummary writes a job's summary table.
 func printSummary(out io.Writer, res *jobResult) {
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	defer tw.Flush()
+	row := func(label, format string, args ...any) {
+		fmt.Fprintf(out, "  %-10s"+format, append([]any{label}, args...)...)
+	}
+	defer printCounters(out, res.counters)
 	j := res.job
 	state := "done"
 	if res.interrupted {
@@ -53,11 +54,11 @@ func printSummary(out io.Writer, res *jobResult) {
 	}
 	if res.replay {
 		s := res.summary
-		fmt.Fprintf(tw, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
+		fmt.Fprintf(out, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
 		if res.window != nil {
-			fmt.Fprintf(tw, "  window\t%s\t%s\n", res.window.Name, windowText(res.window))
+			row("window", "%s  %s\n", res.window.Name, windowText(res.window))
 		}
-		fmt.Fprintf(tw, "  requests\tsent %d\tok %d\terrors %d\n", s.Sent, s.OK, s.Errors)
+		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 		if len(s.Status) > 0 {
 			codes := make([]int, 0, len(s.Status))
 			for c := range s.Status {
@@ -68,46 +69,48 @@ func printSummary(out io.Writer, res *jobResult) {
 			for i, c := range codes {
 				parts[i] = fmt.Sprintf("%d: %d", c, s.Status[c])
 			}
-			fmt.Fprintf(tw, "  status\t%s\n", strings.Join(parts, "\t"))
+			row("status", "%s\n", strings.Join(parts, "  "))
 		}
 		if len(s.ErrorClasses) > 0 {
 			var parts []string
 			for _, k := range sortedKeys(s.ErrorClasses) {
 				parts = append(parts, fmt.Sprintf("%s: %d", k, s.ErrorClasses[k]))
 			}
-			fmt.Fprintf(tw, "  errors\t%s\n", strings.Join(parts, "\t"))
+			row("errors", "%s\n", strings.Join(parts, "  "))
 		}
 		l := s.Latency
-		fmt.Fprintf(tw, "  latency\tp50 %s\tp90 %s\tp99 %s\tp99.9 %s\tmax %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
-		fmt.Fprintf(tw, "  rate\tscheduled %.1f/s\tachieved %.1f/s\n", s.Scheduled, s.Achieved)
-		fmt.Fprintf(tw, "  lateness\tp50 %s\tp99 %s\tmax %s\n", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
+		row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
+		row("rate", "scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
+		row("lateness", "p50 %s  p99 %s  max %s\n", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
 	} else {
-		fmt.Fprintf(tw, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
-		fmt.Fprintf(tw, "  recorded\t%d requests\t%d responses\t→ %s\n", res.requests, res.responses, res.sinkDesc)
+		fmt.Fprintf(out, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
+		row("recorded", "%d requests  %d responses  → %s\n", res.requests, res.responses, res.sinkDesc)
 		if res.failed > 0 {
-			fmt.Fprintf(tw, "  NOT WRITTEN\t%d messages\t(see the log for why)\n", res.failed)
+			row("NOT WRITTEN", "%d messages  (see the log for why)\n", res.failed)
 		}
 		if res.window != nil {
-			fmt.Fprintf(tw, "  window\t%s saved\t%s\n", res.window.Name, windowText(res.window))
+			row("window", "%s saved  %s\n", res.window.Name, windowText(res.window))
 		}
 	}
-	printCounters(tw, res.counters)
 }
 
 // printCounters lists the non-zero counters that tell about losses and
 // changes; plain throughput counters are left to the report.
 func printCounters(w io.Writer, c map[string]int64) {
-	var parts []string
+	line := "  counters "
 	for _, k := range sortedKeys(c) {
-		if c[k] == 0 || strings.HasPrefix(k, "sink.partition-") {
+		if c[k] == 0 || strings.HasPrefix(k, "sink.partition-") || strings.HasPrefix(k, "source.read-partition-") {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %d", k, c[k]))
+		item := fmt.Sprintf(" %s=%d", k, c[k])
+		if len(line)+len(item) > 100 {
+			fmt.Fprintln(w, line)
+			line = "           "
+		}
+		line += item
 	}
-	for len(parts) > 0 {
-		n := min(len(parts), 4)
-		fmt.Fprintf(w, "  counters\t%s\n", strings.Join(parts[:n], "\t"))
-		parts = parts[n:]
+	if strings.TrimSpace(line) != "counters" && strings.TrimSpace(line) != "" {
+		fmt.Fprintln(w, line)
 	}
 }
 
