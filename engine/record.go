@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -104,9 +105,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	hosts, dests := map[string]bool{}, map[string]bool{}
 	dropped := map[string]bool{} // request IDs not recorded; their responses follow them
 	var first, last int64
+	var nreq, nresp atomic.Int64
 	emit := func(m *message.Message) error {
 		if m.Kind == message.Request {
-			if j.Stop.Requests > 0 && res.requests >= j.Stop.Requests {
+			if j.Stop.Requests > 0 && nreq.Load() >= j.Stop.Requests {
 				return errStop
 			}
 			raw, keep := st.process(m)
@@ -151,12 +153,12 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return err
 		}
 		if m.Kind == message.Request {
-			res.requests++
+			nreq.Add(1)
 			if m.Dst.IsValid() {
 				dests[m.Dst.String()] = true
 			}
 		} else {
-			res.responses++
+			nresp.Add(1)
 		}
 		if m.Host != "" {
 			hosts[m.Host] = true
@@ -170,11 +172,19 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 
 	jctx, cancel := jobContext(ctx, j)
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
-		return fmt.Sprintf("%d requests, %d responses recorded", res.requests, res.responses)
+		line := fmt.Sprintf("%d requests, %d responses recorded", nreq.Load(), nresp.Load())
+		st := src.Stats()
+		for _, k := range []string{"kernel-drops", "unparsable", "incomplete", "truncated", "streams-dropped", "bad-records", "bad-payloads"} {
+			if st[k] > 0 {
+				line += fmt.Sprintf(", %s %d", k, st[k])
+			}
+		}
+		return line
 	})
 	runErr := src.Run(jctx, emit)
 	cancel()
 	stopProgress()
+	res.requests, res.responses = nreq.Load(), nresp.Load()
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	res.interrupted = interrupted
 

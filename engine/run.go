@@ -56,7 +56,7 @@ func (p *Plan) Run(ctx context.Context) error {
 	}
 	defer r.close()
 	var failed []string
-	for _, jp := range p.jobs {
+	for i, jp := range p.jobs {
 		res, err := r.runJob(ctx, jp)
 		if res != nil {
 			printSummary(p.opts.Out, res)
@@ -69,6 +69,11 @@ func (p *Plan) Run(ctx context.Context) error {
 			return fmt.Errorf("job %s: %w", jp.job.Name, err)
 		}
 		if res != nil && res.interrupted {
+			if jp.job.Source.Kind == scenario.SourceCapture && i == len(p.jobs)-1 {
+				// A live capture has no end of its own: Ctrl-C is how it
+				// ends, and the recording it made is complete.
+				break
+			}
 			return fmt.Errorf("job %s: %w (it drained and reported what it did; later jobs did not run)", jp.job.Name, ErrInterrupted)
 		}
 	}

@@ -1,0 +1,125 @@
+package engine_test
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+)
+
+// replayYAML is a scenario replaying the .gor file rec.gor (in the scenario's
+// directory) to url, with extra job keys (YAML lines, unindented).
+func replayYAML(url, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\nname: t\ntargets:\n  app: {url: %q, timeout: 5s}\njobs:\n  replay:\n", url)
+	b.WriteString("    source: {gor: {path: rec.gor}}\n")
+	b.WriteString("    report: {json: report.json}\n")
+	hasSink := false
+	for _, l := range strings.Split(strings.TrimSpace(extra), "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		hasSink = hasSink || strings.HasPrefix(l, "sink:")
+		b.WriteString("    " + l + "\n")
+	}
+	if !hasSink {
+		b.WriteString("    sink: {http: {target: app, workers: 4}}\n")
+	}
+	return b.String()
+}
+
+// rel is approximately-equal within a relative tolerance.
+func rel(got, want, tol float64) bool {
+	return math.Abs(got-want) <= tol*want
+}
+
+func TestTimeline(t *testing.T) {
+	t.Parallel()
+	// 21 requests 12.5 ms apart: a 250 ms recording at 80 req/s.
+	const n = 21
+	recording := evenly(n, 12500*time.Microsecond)
+	// 5 requests, a 10 s idle gap, 5 more: max-gap must shorten the gap.
+	gappy := append(evenly(5, 10*time.Millisecond), evenly(5, 10*time.Millisecond)...)
+	for i := 5; i < 10; i++ {
+		gappy[i].at += 10*time.Second + 40*time.Millisecond
+	}
+	tests := []struct {
+		name      string
+		reqs      []req
+		extra     string
+		wantCount int
+		wantRate  float64 // scheduled req/s; 0: not checked
+	}{
+		{"speed 0.5", recording, "speed: 0.5", n, 40},
+		{"speed 1", recording, "speed: 1", n, 80},
+		{"speed 4", recording, "speed: 4", n, 320},
+		{"speed max", recording, "speed: max", n, 0},
+		// The rate cap spaces sends 20 ms apart whatever the timeline says.
+		{"rate cap over max", recording, "speed: max\nrate: 50/s", n, 50},
+		{"rate cap over speed 1", recording, "speed: 1\nrate: 50/s", n, 50},
+		// 40 ms + 50 ms (the 10 s gap, capped) + 40 ms: 9 intervals in 130 ms.
+		{"max-gap", gappy, "speed: 1\nmax-gap: 50ms", 10, 9 / 0.130},
+		{"amplify 3", recording, "speed: max\namplify: 3", 3 * n, 0},
+		{"loop 2", recording, "speed: max\nloop: 2", 2 * n, 0},
+		{"stop after 7 requests", recording, "speed: max\nstop: {requests: 7}", 7, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeGor(t, dir, "rec.gor", tc.reqs)
+			tg := newTarget(t)
+			res := run(t, dir, replayYAML(tg.URL(), tc.extra), engine.Options{})
+			if res.err != nil {
+				t.Fatalf("run: %v\n%s", res.err, res.out)
+			}
+			if got := tg.count(); got != tc.wantCount {
+				t.Errorf("target counted %d requests, want %d\n%s", got, tc.wantCount, res.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "report.json"))
+			if got := number(t, rep, "requests", "sent"); int(got) != tc.wantCount {
+				t.Errorf("report requests.sent = %v, want %d", got, tc.wantCount)
+			}
+			if got := number(t, rep, "requests", "ok"); int(got) != tc.wantCount {
+				t.Errorf("report requests.ok = %v, want %d", got, tc.wantCount)
+			}
+			if tc.wantRate > 0 {
+				if got := number(t, rep, "rate", "scheduled"); !rel(got, tc.wantRate, 0.01) {
+					t.Errorf("scheduled rate = %.2f/s, want %.2f/s", got, tc.wantRate)
+				}
+			}
+		})
+	}
+}
+
+// TestLoopFor checks that loop: {for: D} repeats whole passes and ends.
+func TestLoopFor(t *testing.T) {
+	t.Parallel()
+	const n = 5
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(n, 20*time.Millisecond)) // an 80 ms recording
+	tg := newTarget(t)
+	res := run(t, dir, replayYAML(tg.URL(), "speed: 1\nloop: {for: 300ms}"), engine.Options{})
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	got := tg.count()
+	if got < n || got%n != 0 {
+		t.Errorf("target counted %d requests, want a positive multiple of %d (whole passes)", got, n)
+	}
+	// Every pass sends the same paths in the same order.
+	reqs := tg.requests()
+	seen := map[string]int{}
+	for _, g := range reqs {
+		seen[g.Path]++
+	}
+	for i := range n {
+		if p := fmt.Sprintf("/r/%d", i); seen[p] != got/n {
+			t.Errorf("%s sent %d times, want %d", p, seen[p], got/n)
+		}
+	}
+}
