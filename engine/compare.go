@@ -1,24 +1,224 @@
 package engine
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"net/url"
+	"sync"
 
+	"github.com/replayctl/replayctl/compare"
+	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/sinks/httpsink"
 )
 
-// comparison joins replayed responses with recorded ones.
-type comparison struct{}
+// maxPendingCompares bounds the requests waiting for their recorded,
+// replayed (and reference) responses; beyond it comparisons are skipped and
+// counted.
+const maxPendingCompares = 100_000
 
-func newComparison(r *runner, j *scenario.Job) (*comparison, error) {
-	if j.Compare == nil {
-		return nil, nil
-	}
-	return nil, fmt.Errorf("%s: compare is not available yet", j.Pos)
+// comparison joins, per request ID, the recorded response (from the
+// source), the replayed response (from the target) and, with a noise
+// target, the reference response; when all have arrived it compares them.
+// Everything it skips is counted.
+type comparison struct {
+	cmp   *compare.Comparer
+	noise *compare.NoiseFilter // nil without a noise target
+	agg   *compare.Aggregator
+	ref   *httpsink.Sender // the noise target's sender
+	c     *counters
+
+	mu      sync.Mutex
+	pending map[string]*pendingCompare
 }
 
-func (c *comparison) recorded(m *message.Message)         {}
-func (c *comparison) sent(m *message.Message, raw []byte) {}
-func (c *comparison) replayed(res httpsink.Result)        {}
-func (c *comparison) finish() any                         { return nil }
+type pendingCompare struct {
+	endpoint  string
+	head      []byte // the request head, for examples
+	recorded  []byte
+	replayed  []byte
+	reference []byte
+	gotRep    bool
+	gotRef    bool
+	failed    bool // no usable replayed or reference response
+}
+
+// newComparison returns nil when the job does not compare.
+func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error) {
+	cfgIn := j.Compare
+	if cfgIn == nil {
+		return nil, nil
+	}
+	cmp, err := compare.New(compare.Config{Status: cfgIn.Status, Headers: cfgIn.Headers, Body: cfgIn.Body, Ignore: cfgIn.Ignore, Tolerance: cfgIn.Tolerance})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: compare: %w", ErrInvalid, j.Pos, err)
+	}
+	co := &comparison{cmp: cmp, agg: compare.NewAggregator(), c: c, pending: map[string]*pendingCompare{}}
+	if t := cfgIn.Noise; t != nil {
+		u, err := r.targetURL(t)
+		if err != nil {
+			return nil, err
+		}
+		co.noise = compare.NewNoiseFilter()
+		co.ref, err = httpsink.New(httpsink.Config{
+			Targets:            []httpsink.Target{{URL: u, Name: t.Name}},
+			Workers:            j.Sink.HTTP.Workers,
+			PreserveHost:       j.Sink.HTTP.PreserveHost,
+			Timeout:            t.Timeout,
+			InsecureSkipVerify: t.InsecureSkipVerify,
+			ServerName:         t.ServerName,
+			CAFile:             t.CAFile.Abs,
+			KeepResponse:       true,
+			OnResult:           co.referenced,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: noise target: %w", t.Pos, err)
+		}
+	}
+	return co, nil
+}
+
+// noiseURL is the reference target's URL, for the report.
+func (co *comparison) noiseURL(t *scenario.Target, r *runner) string {
+	u, err := r.targetURL(t)
+	if err != nil {
+		return t.Name
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+}
+
+// entry returns the pending comparison for id, creating it; nil when the
+// table is full.
+func (co *comparison) entry(id string) *pendingCompare {
+	p, ok := co.pending[id]
+	if !ok {
+		if len(co.pending) >= maxPendingCompares {
+			co.c.add("compare-skipped-overflow", 1)
+			return nil
+		}
+		p = &pendingCompare{}
+		co.pending[id] = p
+	}
+	return p
+}
+
+// sent registers a request about to be sent (and sends it to the noise
+// target).
+func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte) error {
+	method, path := "?", "?"
+	if r, err := httpraw.ParseRequest(raw); err == nil {
+		method, path = r.Method(), r.Path()
+	}
+	head := raw
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		head = raw[:i]
+	}
+	co.mu.Lock()
+	if p := co.entry(m.ID); p != nil && p.endpoint == "" {
+		p.endpoint = compare.Endpoint(method, path)
+		p.head = bytes.Clone(head)
+		if co.ref == nil {
+			p.gotRef = true
+		}
+	}
+	co.mu.Unlock()
+	if co.ref != nil {
+		return co.ref.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID})
+	}
+	return nil
+}
+
+// recorded registers a recorded response.
+func (co *comparison) recorded(m *message.Message) {
+	if m.Kind != message.Response {
+		return
+	}
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if p := co.entry(m.ID); p != nil && p.recorded == nil {
+		p.recorded = bytes.Clone(m.Raw)
+		co.ready(m.ID, p)
+	}
+}
+
+// replayed registers the target's answer (the first one, with amplify).
+func (co *comparison) replayed(res httpsink.Result) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	p := co.entry(res.ID)
+	if p == nil || p.gotRep {
+		return
+	}
+	p.gotRep = true
+	if res.Err != nil || res.Response == nil {
+		p.failed = true
+		co.c.add("compare-skipped-errors", 1)
+	} else {
+		p.replayed = res.Response
+	}
+	co.ready(res.ID, p)
+}
+
+// referenced registers the noise target's answer.
+func (co *comparison) referenced(res httpsink.Result) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	p := co.entry(res.ID)
+	if p == nil || p.gotRef {
+		return
+	}
+	p.gotRef = true
+	if res.Err != nil || res.Response == nil {
+		p.failed = true
+		co.c.add("compare-skipped-reference-errors", 1)
+	} else {
+		p.reference = res.Response
+	}
+	co.ready(res.ID, p)
+}
+
+// ready compares once every part has arrived. Called with mu held.
+func (co *comparison) ready(id string, p *pendingCompare) {
+	if p.endpoint == "" || p.recorded == nil || !p.gotRep || !p.gotRef {
+		return
+	}
+	delete(co.pending, id)
+	if p.failed {
+		return
+	}
+	res := co.cmp.Compare(p.recorded, p.replayed)
+	var noise []compare.Diff
+	if co.noise != nil {
+		co.noise.Learn(p.endpoint, co.cmp.Compare(p.recorded, p.reference))
+		var regs []compare.Diff
+		regs, noise = co.noise.Classify(p.endpoint, res)
+		res = compare.Result{Match: len(regs) == 0 && res.Omitted == 0, Diffs: regs, Omitted: res.Omitted}
+	}
+	co.agg.Add(p.endpoint, p.head, p.recorded, p.replayed, res, noise)
+}
+
+// finish waits for the noise target, counts what was never compared and
+// returns the diff summary.
+func (co *comparison) finish(ctx context.Context) *compare.DiffSummary {
+	if co.ref != nil {
+		_ = co.ref.Close(ctx)
+		co.c.merge("noise.", co.ref.Stats())
+	}
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	for _, p := range co.pending {
+		switch {
+		case p.endpoint == "":
+			// A recorded response whose request was filtered out or never sent.
+		case p.recorded == nil:
+			co.c.add("compare-no-recorded-response", 1)
+		default:
+			co.c.add("compare-incomplete", 1)
+		}
+	}
+	co.pending = nil
+	s := co.agg.Summary()
+	return &s
+}

@@ -143,6 +143,12 @@ func compileJob(s *scenario.Scenario, j *scenario.Job) (*jobPlan, scenario.Diagn
 		}
 	}
 	if !jp.replay {
+		if j.Report.HTML.IsSet() {
+			add(j.Pos, "job %q: report.html is for replay jobs (http sink); use report.json for a record job", j.Name)
+		}
+		if j.Compare != nil {
+			add(j.Pos, "job %q: compare needs an http sink: it compares replayed responses with recorded ones", j.Name)
+		}
 		r, err := redact.New(redactConfig(j.Redact))
 		if err != nil {
 			add(j.Pos, "job %q: redact: %v", j.Name, err)

@@ -1,11 +1,87 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
+	"math"
+	"time"
 
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
 )
 
+// reportData turns a replay job's results into the HTML report's data.
+func reportData(s *scenario.Scenario, res *jobResult) report.Data {
+	sum := res.summary
+	d := report.Data{
+		Job:         res.job.Name,
+		Scenario:    s.Name,
+		GeneratedAt: time.Now().UTC(),
+		DurationS:   res.elapsed.Seconds(),
+		Requests:    report.Totals{Sent: sum.Sent, OK: sum.OK, Errors: sum.Errors, ErrorClasses: sum.ErrorClasses},
+		Status:      sum.Status,
+		Latency: report.Quantiles{P50: stats.MS(sum.Latency.P50), P90: stats.MS(sum.Latency.P90), P99: stats.MS(sum.Latency.P99),
+			P999: stats.MS(sum.Latency.P999), Max: stats.MS(sum.Latency.Max)},
+		Rate:     report.Rate{Scheduled: sum.Scheduled, Achieved: sum.Achieved},
+		Lateness: report.Lateness{P50: stats.MS(sum.Lateness.P50), P99: stats.MS(sum.Lateness.P99), Max: stats.MS(sum.Lateness.Max)},
+		Diff:     res.diff,
+	}
+	if res.job.Sink.HTTP != nil {
+		for _, t := range res.job.Sink.HTTP.Targets {
+			if t.Builtin != "" {
+				d.Targets = append(d.Targets, t.Name+" (builtin:"+t.Builtin+")")
+			} else {
+				d.Targets = append(d.Targets, t.Name+" "+t.URL.String())
+			}
+		}
+	}
+	if w := res.window; w != nil {
+		rw := &report.Window{Name: w.Name, Topic: w.Topic, Partitions: map[int32]report.Range{}}
+		for p, r := range w.Partitions {
+			rw.Partitions[p] = report.Range{Start: r.Start, End: r.End}
+		}
+		d.Window = rw
+	}
+	for _, sec := range sum.Series {
+		width := sec.Width.Seconds()
+		if width <= 0 {
+			width = 1
+		}
+		d.Series = append(d.Series, report.Second{
+			T:        int(sec.At.Seconds()),
+			Requests: int64(float64(sec.Requests) / width),
+			Errors:   int64(float64(sec.Errors) / width),
+			P50:      stats.MS(sec.P50),
+			P99:      stats.MS(sec.P99),
+		})
+	}
+	for _, b := range sum.Histogram {
+		upper := stats.MS(b.Upper)
+		if b.Upper == 0 {
+			upper = posInf
+		}
+		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
+	}
+	env := assertEnv(res)
+	for _, a := range res.job.Assert {
+		ok, detail := evalAssert(a, env)
+		d.Assertions = append(d.Assertions, report.Assertion{Expr: a.Source, OK: ok, Detail: detail})
+	}
+	return d
+}
+
+var posInf = math.Inf(1)
+
+// writeHTMLReport writes a replay job's self-contained HTML report (record
+// jobs have no charts to show; their JSON report says what they did).
 func writeHTMLReport(s *scenario.Scenario, res *jobResult, path string) error {
-	return fmt.Errorf("html report %s: not available yet", path)
+	if !res.replay {
+		return fmt.Errorf("report %s: html reports are for replay jobs (job %s records)", path, res.job.Name)
+	}
+	var buf bytes.Buffer
+	if err := report.WriteHTML(&buf, reportData(s, res)); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return writeFile(path, buf.Bytes())
 }

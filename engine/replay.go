@@ -156,7 +156,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, j.Pos, err)
 	}
 	rec := stats.New(stats.Config{Origin: pacer.Start()})
-	cmp, err := newComparison(r, j)
+	c := newCounters()
+	cmp, err := newComparison(r, j, c)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +190,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
 
-	c := newCounters()
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	var taken, scheduled int64
 	total := int64(0)
@@ -222,7 +222,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return err
 		}
 		if cmp != nil {
-			cmp.sent(m, raw)
+			if err := cmp.sent(ctx, m, raw); err != nil {
+				return err
+			}
 		}
 		for k := 0; k < max(j.Amplify, 1); k++ {
 			if err := sender.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
@@ -277,7 +279,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	res.summary = rec.Summary()
 	res.elapsed = time.Since(res.started)
 	if cmp != nil {
-		res.diff = cmp.finish()
+		res.diff = cmp.finish(dctx)
 	}
 	if runErr != nil {
 		return res, runErr

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
@@ -34,8 +35,8 @@ type jobResult struct {
 	replay      bool
 	summary     stats.Summary // replay jobs
 	counters    map[string]int64
-	window      *catalog.Window // read (replay) or saved (record)
-	diff        any
+	window      *catalog.Window      // read (replay) or saved (record)
+	diff        *compare.DiffSummary // replay jobs with compare
 	started     time.Time
 	elapsed     time.Duration
 	interrupted bool

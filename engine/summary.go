@@ -82,6 +82,22 @@ func printSummary(out io.Writer, res *jobResult) {
 		row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
 		row("rate", "scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 		row("lateness", "p50 %s  p99 %s  max %s\n", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
+		if d := res.diff; d != nil {
+			row("diff", "compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
+			for i, e := range d.Endpoints {
+				if i == 5 || e.Mismatches == 0 {
+					break
+				}
+				var fields []string
+				for k, f := range e.TopFields {
+					if k == 3 {
+						break
+					}
+					fields = append(fields, fmt.Sprintf("%s (%d)", f.Field, f.Count))
+				}
+				row("", "%s: %d of %d differ: %s\n", e.Endpoint, e.Mismatches, e.Requests, strings.Join(fields, ", "))
+			}
+		}
 	} else {
 		fmt.Fprintf(out, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
 		row("recorded", "%d requests  %d responses  → %s\n", res.requests, res.responses, res.sinkDesc)
@@ -131,12 +147,8 @@ func assertEnv(res *jobResult) exprenv.Summary {
 		env.Latency = exprenv.Latency{P50: s.Latency.P50, P90: s.Latency.P90, P99: s.Latency.P99, P999: s.Latency.P999, Max: s.Latency.Max, Mean: s.Latency.Mean}
 		env.Rate = exprenv.Rates{Scheduled: s.Scheduled, Achieved: s.Achieved}
 		env.Lateness = exprenv.Lateness{P50: s.Lateness.P50, P99: s.Lateness.P99, Max: s.Lateness.Max}
-		if d, ok := res.diff.(interface{ Figures() (int, int) }); ok {
-			compared, mismatches := d.Figures()
-			env.Diff = exprenv.Diff{Compared: compared, Mismatches: mismatches}
-			if compared > 0 {
-				env.Diff.Rate = float64(mismatches) / float64(compared)
-			}
+		if d := res.diff; d != nil {
+			env.Diff = exprenv.Diff{Compared: int(d.Compared), Mismatches: int(d.Mismatches), Rate: d.Rate}
 		}
 	} else {
 		sent := int(res.requests + res.responses)
@@ -191,7 +203,9 @@ func jobReport(res *jobResult) any {
 		if res.window != nil {
 			rep.Window = res.window
 		}
-		rep.Diff = res.diff
+		if res.diff != nil {
+			rep.Diff = res.diff
+		}
 		rep.Counters = res.counters
 		return rep
 	}

@@ -173,3 +173,54 @@ func (h *Histogram) Quantiles() Quantiles {
 		Mean: h.Mean(),
 	}
 }
+
+// CountAtOrBelow returns how many values are at or below d (bucket
+// resolution: a bucket counts when its lowest value is at or below d).
+func (h *Histogram) CountAtOrBelow(d time.Duration) uint64 {
+	var n uint64
+	for i, c := range h.counts {
+		low, _ := h.bucket(h.lo + i)
+		if low > int64(d) {
+			break
+		}
+		n += c
+	}
+	return n
+}
+
+// LatencyBucket is one bar of a latency histogram: Count values above the
+// previous bucket's Upper and at or below Upper (Upper 0: the rest).
+type LatencyBucket struct {
+	Upper time.Duration
+	Count int64
+}
+
+// Buckets folds the histogram into readable 1-2-5 bounds (0.1 ms, 0.2 ms,
+// 0.5 ms, 1 ms, …) from the minimum to the maximum value seen.
+func (h *Histogram) Buckets() []LatencyBucket {
+	if h.n == 0 {
+		return nil
+	}
+	var out []LatencyBucket
+	var prev uint64
+	for decade := time.Duration(10 * time.Microsecond); ; decade *= 10 {
+		for _, m := range []time.Duration{1, 2, 5} {
+			bound := decade * m
+			cum := h.CountAtOrBelow(bound)
+			if cum == 0 && bound < time.Duration(h.min) {
+				continue
+			}
+			out = append(out, LatencyBucket{Upper: bound, Count: int64(cum - prev)})
+			prev = cum
+			if bound >= time.Duration(h.max) || cum == h.n {
+				if rest := h.n - cum; rest > 0 {
+					out = append(out, LatencyBucket{Count: int64(rest)})
+				}
+				return out
+			}
+		}
+		if decade > time.Hour {
+			return append(out, LatencyBucket{Count: int64(h.n - prev)})
+		}
+	}
+}

@@ -61,6 +61,8 @@ type Summary struct {
 	Duration          time.Duration
 	BytesOut, BytesIn int64
 	Series            []Second
+	// Histogram is the latency distribution in 1-2-5 buckets.
+	Histogram []LatencyBucket
 }
 
 // Config configures a Recorder.
@@ -287,6 +289,7 @@ func (r *Recorder) Summary() Summary {
 		Status:       maps.Clone(r.status),
 		ErrorClasses: maps.Clone(r.classes),
 		Latency:      r.latency.Quantiles(),
+		Histogram:    r.latency.Buckets(),
 		Lateness:     r.lateness.Quantiles(),
 		Scheduled:    rate(r.nSched, r.lastSched.Sub(r.firstSched)),
 		Achieved:     rate(r.sent, r.lastStart.Sub(r.firstStart)),

@@ -315,3 +315,37 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+func TestHistogramBuckets(t *testing.T) {
+	h := NewHistogram(Precise)
+	for _, d := range []time.Duration{150 * time.Microsecond, 300 * time.Microsecond, 300 * time.Microsecond, 3 * time.Millisecond, 40 * time.Millisecond} {
+		h.Record(d)
+	}
+	got := h.Buckets()
+	want := []LatencyBucket{
+		{Upper: 200 * time.Microsecond, Count: 1},
+		{Upper: 500 * time.Microsecond, Count: 2},
+		{Upper: time.Millisecond, Count: 0},
+		{Upper: 2 * time.Millisecond, Count: 0},
+		{Upper: 5 * time.Millisecond, Count: 1},
+		{Upper: 10 * time.Millisecond, Count: 0},
+		{Upper: 20 * time.Millisecond, Count: 0},
+		{Upper: 50 * time.Millisecond, Count: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("buckets = %v, want %v", got, want)
+	}
+	var total int64
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("bucket %d = %v, want %v", i, got[i], want[i])
+		}
+		total += got[i].Count
+	}
+	if total != 5 {
+		t.Errorf("total %d, want 5", total)
+	}
+	if NewHistogram(Precise).Buckets() != nil {
+		t.Error("empty histogram has buckets")
+	}
+}

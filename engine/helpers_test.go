@@ -30,8 +30,8 @@ import (
 	"github.com/replayctl/replayctl/sinks/gorsink"
 )
 
-// got is one request a target received.
-type got struct {
+// received is one request a target received.
+type received struct {
 	Raw     []byte // exactly as it arrived
 	Method  string
 	Path    string // request target (path and query)
@@ -46,7 +46,7 @@ type target struct {
 	t    testing.TB
 	ln   net.Listener
 	mu   sync.Mutex
-	reqs []got
+	reqs []received
 	wg   sync.WaitGroup
 }
 
@@ -97,7 +97,7 @@ func (tg *target) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		g := got{Raw: raw, Arrived: time.Now()}
+		g := received{Raw: raw, Arrived: time.Now()}
 		if r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw))); err == nil {
 			g.Method, g.Path, g.Header = r.Method, r.RequestURI, r.Header
 			g.Body, _ = io.ReadAll(r.Body)
@@ -183,10 +183,10 @@ func readRawRequest(br *bufio.Reader) ([]byte, error) {
 }
 
 // requests returns a copy of what the target received so far.
-func (tg *target) requests() []got {
+func (tg *target) requests() []received {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
-	return append([]got(nil), tg.reqs...)
+	return append([]received(nil), tg.reqs...)
 }
 
 func (tg *target) count() int {
@@ -385,10 +385,7 @@ func runCtx(t *testing.T, ctx context.Context, dir, yaml string, opts engine.Opt
 // compile loads and compiles; it fails the test on error.
 func compile(t *testing.T, dir, yaml string, opts *engine.Options) *engine.Plan {
 	t.Helper()
-	s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: noEnv})
-	if err != nil {
-		t.Fatalf("load scenario: %v\n%s", err, yaml)
-	}
+	s := loadScenario(t, dir, yaml)
 	if opts.DataDir == "" && len(opts.Brokers) == 0 {
 		opts.DataDir = filepath.Join(dir, "data")
 	}
@@ -403,6 +400,16 @@ func compile(t *testing.T, dir, yaml string, opts *engine.Options) *engine.Plan 
 		t.Fatalf("compile: %v", err)
 	}
 	return plan
+}
+
+// loadScenario loads the scenario text as dir/scenario.yaml.
+func loadScenario(t *testing.T, dir, yaml string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: noEnv})
+	if err != nil {
+		t.Fatalf("load scenario: %v\n%s", err, yaml)
+	}
+	return s
 }
 
 func noEnv(string) (string, bool) { return "", false }
@@ -435,7 +442,13 @@ func (w *testWriter) Write(p []byte) (int, error) {
 
 // unique returns a name for Kafka topics and windows no other test uses.
 func unique(t *testing.T, prefix string) string {
-	return prefix + "-" + strings.ToLower(strings.TrimPrefix(kafkatest.UniqueTopic(t), "replayctl-test-"))
+	name := strings.ToLower(strings.TrimPrefix(kafkatest.UniqueTopic(t), "replayctl-test-"))
+	return prefix + "-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
+			return r
+		}
+		return '_'
+	}, name)
 }
 
 // readReport decodes a JSON report file.
