@@ -79,7 +79,7 @@ func TestQuickstartModel(t *testing.T) {
 	if h := rep.Sink.HTTP; h == nil || len(h.Targets) != 1 || h.Targets[0] != echo || h.Workers != 8 || h.Mode != "mirror" {
 		t.Errorf("http sink %+v", rep.Sink.HTTP)
 	}
-	if rep.Report.JSON.Abs != filepath.Join(dir, "reports/quickstart.json") || rep.Report.HTML.IsSet() {
+	if rep.Report.JSON.Abs != filepath.Join(dir, "reports/quickstart.json") || rep.Report.HTML.Abs != filepath.Join(dir, "reports/quickstart.html") {
 		t.Errorf("report %+v", rep.Report)
 	}
 	if len(rep.Assert) != 1 || rep.Assert[0].Program == nil || rep.Assert[0].Pos.Line != 22 || rep.Assert[0].Pos.Col != 14 {
