@@ -61,7 +61,7 @@ func (p *Plan) Run(ctx context.Context) error {
 		res, err := r.runJob(ctx, jp)
 		if res != nil {
 			printSummary(p.opts.Out, res)
-			if werr := writeReports(p.scn, res); werr != nil {
+			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr
 			}
 			failed = append(failed, checkAssertions(p.opts.Out, res)...)

@@ -223,8 +223,18 @@ func jobReport(res *jobResult) any {
 }
 
 // writeReports writes the job's report files.
-func writeReports(s *scenario.Scenario, res *jobResult) error {
+func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err error) {
 	rp := res.job.Report
+	defer func() {
+		if err != nil {
+			return
+		}
+		for _, p := range []scenario.Path{rp.JSON, rp.HTML} {
+			if p.IsSet() {
+				fmt.Fprintf(out, "  %-10s%s\n", "report", p.Raw)
+			}
+		}
+	}()
 	if rp.JSON.IsSet() {
 		data, err := json.MarshalIndent(jobReport(res), "", "  ")
 		if err != nil {
