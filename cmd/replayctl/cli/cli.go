@@ -115,6 +115,7 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an asserti
 		newVersionCmd(),
 		newBrokerCmd(),
 		newWindowsCmd(),
+		newImportCmd(),
 	)
 	return root
 }

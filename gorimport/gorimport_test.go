@@ -1,0 +1,525 @@
+package gorimport
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// load converts args and loads the scenario as `replayctl run` would.
+func load(t *testing.T, args ...string) (*Result, *scenario.Scenario) {
+	t.Helper()
+	res, err := Convert(args)
+	if err != nil {
+		t.Fatalf("Convert(%q): %v", args, err)
+	}
+	s, err := scenario.LoadBytes("imported.yaml", res.YAML, scenario.Options{Env: noEnv})
+	if err != nil {
+		t.Fatalf("produced scenario does not validate: %v\n%s", err, res.YAML)
+	}
+	return res, s
+}
+
+func noEnv(string) (string, bool) { return "", false }
+
+// onlyJob returns the scenario's single job.
+func onlyJob(t *testing.T, s *scenario.Scenario) *scenario.Job {
+	t.Helper()
+	if len(s.JobNames) != 1 {
+		t.Fatalf("want 1 job, got %v", s.JobNames)
+	}
+	return s.Jobs[s.JobNames[0]]
+}
+
+func hasWarning(ws []string, sub string) bool {
+	for _, w := range ws {
+		if strings.Contains(w, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIssueExample converts the command line from the feature request.
+func TestIssueExample(t *testing.T) {
+	res, s := load(t, "--input-kafka-host", "k1:9092", "--input-kafka-topic", "traffic",
+		"--input-kafka-start-offset", "1200", "--input-kafka-end-offset", "9800",
+		"--output-http", "http://staging:8080", "--exit-after", "300s", "--http-set-header", "X-Replay: 1")
+	j := onlyJob(t, s)
+	if j.Name != "replay" || j.Source.Kind != scenario.SourceWindow || j.Sink.Kind != scenario.SinkHTTP {
+		t.Fatalf("job %s: %s -> %s", j.Name, j.Source.Kind, j.Sink.Kind)
+	}
+	w := j.Source.WindowRef
+	if w == nil || w.Kind != scenario.WindowOffsets || w.Topic.Name != "traffic" || w.Offsets[0] != [2]int64{1200, 9800} {
+		t.Fatalf("window: %+v", w)
+	}
+	if !reflect.DeepEqual(s.Kafka.Brokers, []string{"k1:9092"}) || j.Stop.After != 300*time.Second {
+		t.Errorf("brokers %v, stop %v", s.Kafka.Brokers, j.Stop.After)
+	}
+	if len(j.Rewrite) != 1 || j.Rewrite[0].Action != scenario.SetHeader || j.Rewrite[0].Name != "X-Replay" || j.Rewrite[0].Value.Source != `"1"` {
+		t.Errorf("rewrite: %+v", j.Rewrite)
+	}
+	tg := j.Sink.HTTP.Targets[0]
+	if tg.URL.String() != "http://staging:8080" || tg.Timeout != 5*time.Second {
+		t.Errorf("target: %s %v", tg.URL, tg.Timeout)
+	}
+	if !hasWarning(res.Warnings, "partition 0 only") || !strings.Contains(string(res.YAML), "# warning: --input-kafka-start-offset") {
+		t.Errorf("want the partition warning in Warnings and YAML:\n%s", res.YAML)
+	}
+	if !strings.Contains(s.Description, "--exit-after 300s --http-set-header 'X-Replay: 1'") {
+		t.Errorf("description: %q", s.Description)
+	}
+}
+
+// TestFlags checks each documented flag: YAML fragments, warnings, and the
+// loaded model.
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		yaml  []string // fragments of the YAML
+		warn  []string // fragments of some warning
+		check func(t *testing.T, s *scenario.Scenario, j *scenario.Job)
+	}{
+		{
+			name: "input-raw all interfaces",
+			args: []string{"--input-raw", ":8080", "--output-stdout"},
+			yaml: []string{"interface: any", "ports: [8080]", "responses: false", "stdout: {format: payload}"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				c := j.Source.Capture
+				if c.Interface != "any" || !reflect.DeepEqual(c.Ports, []int{8080}) || c.Responses || len(c.Hosts) != 0 {
+					t.Errorf("capture: %+v", c)
+				}
+				if j.Name != "print" || j.Sink.Stdout.Format != "payload" {
+					t.Errorf("job %s sink %+v", j.Name, j.Sink.Stdout)
+				}
+			},
+		},
+		{
+			name: "input-raw host and ports, capture options",
+			args: []string{"-input-raw", "10.1.2.3:80,8080", "-input-raw-track-response", "--input-raw-override-snaplen",
+				"--input-raw-buffer-size=4mb", "--input-raw-promisc", "--output-http", "http://staging:8080"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				c := j.Source.Capture
+				if c.Interface != "any" || !reflect.DeepEqual(c.Hosts, []string{"10.1.2.3"}) || !reflect.DeepEqual(c.Ports, []int{80, 8080}) {
+					t.Errorf("capture: %+v", c)
+				}
+				if !c.Responses || c.Snaplen != 65536 || c.RingSize != 4<<20 || !c.Promiscuous {
+					t.Errorf("capture options: %+v", c)
+				}
+				if j.Name != "mirror" {
+					t.Errorf("capture -> http job is %q, want mirror", j.Name)
+				}
+			},
+		},
+		{
+			name: "input-raw interface name",
+			args: []string{"--input-raw", "eth0:80", "--output-stdout"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Source.Capture.Interface != "eth0" {
+					t.Errorf("interface %q", j.Source.Capture.Interface)
+				}
+			},
+		},
+		{
+			name: "input-raw pcap_file engine",
+			args: []string{"--input-raw", "dump.pcap:8080", "--input-raw-engine", "pcap_file", "--output-http", "http://staging"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				p := j.Source.Pcap
+				if p == nil || p.Path.Raw != "dump.pcap" || !reflect.DeepEqual(p.Ports, []int{8080}) || p.Responses {
+					t.Errorf("pcap: %+v", p)
+				}
+			},
+		},
+		{
+			name: "input-raw bpf filter and random share",
+			args: []string{"--input-raw", ":80|25%", "--input-raw-bpf-filter", "dst port 80", "--output-stdout"},
+			warn: []string{`--input-raw-bpf-filter "dst port 80" not mapped`},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Sample == nil || j.Sample.Percent != 25 || j.Sample.By != nil {
+					t.Errorf("sample: %+v", j.Sample)
+				}
+			},
+		},
+		{
+			name: "input-file speed",
+			args: []string{"--input-file", "requests_*.gor|200%", "--output-http", "staging.com"},
+			yaml: []string{"gor: {path: requests_*.gor}", "speed: 2", "url: 'http://staging.com'"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Speed.Factor != 2 || j.Source.Gor.Path.Raw != "requests_*.gor" || j.Name != "replay" {
+					t.Errorf("job %s speed %+v source %+v", j.Name, j.Speed, j.Source.Gor)
+				}
+			},
+		},
+		{
+			name: "input-file slow, rate, max-wait",
+			args: []string{"--input-file", "a.gor|50%", "--input-file", "b.gor|100", "--input-file-max-wait", "1s", "--output-http", "http://t"},
+			warn: []string{"runs the 2 jobs one after another", "replayctl delays them"},
+			check: func(t *testing.T, s *scenario.Scenario, _ *scenario.Job) {
+				a, b := s.Jobs["replay"], s.Jobs["replay-2"]
+				if a.Speed.Factor != 0.5 || b.Rate.PerSecond != 100 || a.MaxGap != time.Second || b.MaxGap != time.Second {
+					t.Errorf("a %+v %v, b %+v", a.Speed, a.MaxGap, b.Rate)
+				}
+			},
+		},
+		{
+			name: "input-file loop bounded by exit-after",
+			args: []string{"--input-file", "r.gor", "--input-file-loop", "--exit-after", "30s", "--output-http", "http://t"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Loop.For != 30*time.Second || j.Stop.After != 30*time.Second {
+					t.Errorf("loop %+v stop %+v", j.Loop, j.Stop)
+				}
+			},
+		},
+		{
+			name: "input-file loop without exit-after",
+			args: []string{"--input-file", "r.gor", "--input-file-loop", "--output-http", "http://t"},
+			warn: []string{"loop: {for: 24h}"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Loop.For != 24*time.Hour {
+					t.Errorf("loop %+v", j.Loop)
+				}
+			},
+		},
+		{
+			name: "input-kafka without offsets",
+			args: []string{"--input-kafka-host", "k1:9092,k2:9092", "--input-kafka-topic", "logs", "--input-kafka-json-format", "--output-stdout"},
+			warn: []string{"follows the live end", "--input-kafka-json-format not mapped"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				w := j.Source.WindowRef
+				if w.Kind != scenario.WindowLast || w.Last != 15*time.Minute || !reflect.DeepEqual(s.Kafka.Brokers, []string{"k1:9092", "k2:9092"}) {
+					t.Errorf("window %+v brokers %v", w, s.Kafka.Brokers)
+				}
+			},
+		},
+		{
+			name: "input-kafka broker without port",
+			args: []string{"--input-kafka-host", "kafka", "--input-kafka-topic", "t", "--input-kafka-end-offset", "10", "--output-stdout"},
+			warn: []string{`broker "kafka" has no port`, "starts at offset 0"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if s.Kafka.Brokers[0] != "kafka:9092" || j.Source.WindowRef.Offsets[0] != [2]int64{0, 10} {
+					t.Errorf("brokers %v window %+v", s.Kafka.Brokers, j.Source.WindowRef)
+				}
+			},
+		},
+		{
+			name: "output-http mirror, workers, timeout, original host, skip verify",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://a:8080", "--output-http", "https://b",
+				"--output-http-workers", "20", "--output-http-timeout", "30s", "--http-original-host", "--output-http-skip-verify"},
+			yaml: []string{"targets: [a, b], mode: mirror"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				h := j.Sink.HTTP
+				if len(h.Targets) != 2 || h.Mode != "mirror" || h.Workers != 20 || !h.PreserveHost {
+					t.Errorf("http sink %+v", h)
+				}
+				for _, tg := range h.Targets {
+					if tg.Timeout != 30*time.Second || !tg.InsecureSkipVerify {
+						t.Errorf("target %s: timeout %v skip %v", tg.Name, tg.Timeout, tg.InsecureSkipVerify)
+					}
+				}
+			},
+		},
+		{
+			name: "output-http split",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://a", "--output-http", "http://b", "--split-output"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Sink.HTTP.Mode != "split" {
+					t.Errorf("mode %q", j.Sink.HTTP.Mode)
+				}
+			},
+		},
+		{
+			name: "output-http rate and share suffixes",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://a|100", "--output-http", "http://b|10%"},
+			check: func(t *testing.T, s *scenario.Scenario, _ *scenario.Job) {
+				a, b := s.Jobs["replay"], s.Jobs["replay-2"]
+				if a.Rate.PerSecond != 100 || a.Sample != nil || b.Sample == nil || b.Sample.Percent != 10 || b.Rate.PerSecond != 0 {
+					t.Errorf("a rate %v sample %+v; b rate %v sample %+v", a.Rate, a.Sample, b.Rate, b.Sample)
+				}
+			},
+		},
+		{
+			name: "output-file and track response",
+			args: []string{"--input-raw", ":80", "--input-raw-track-response", "--output-file", "requests.gor", "--output-http-track-response"},
+			warn: []string{"--output-http-track-response not mapped"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Sink.Gor.Path.Raw != "requests.gor" || j.Name != "save" || !j.Source.Capture.Responses {
+					t.Errorf("job %s sink %+v", j.Name, j.Sink.Gor)
+				}
+			},
+		},
+		{
+			name: "output-kafka records a window",
+			args: []string{"--input-raw", ":8080", "--output-kafka-host", "192.168.0.1:9092", "--output-kafka-topic", "kafka-log",
+				"--kafka-tls-ca-cert", "ca.pem", "--kafka-tls-client-cert", "c.pem", "--kafka-tls-client-key", "k.pem", "--exit-after", "1m"},
+			yaml: []string{"save-window: gor-recording", "kafka-log: {name: kafka-log}"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Name != "record" || j.Sink.Kafka.Topic.Name != "kafka-log" || j.SaveWindow != "gor-recording" || j.Stop.After != time.Minute {
+					t.Errorf("job %+v", j)
+				}
+				if s.Kafka.Brokers[0] != "192.168.0.1:9092" || s.Kafka.TLS == nil || s.Kafka.TLS.CAFile.Raw != "ca.pem" || s.Kafka.TLS.KeyFile.Raw != "k.pem" {
+					t.Errorf("kafka %+v tls %+v", s.Kafka, s.Kafka.TLS)
+				}
+			},
+		},
+		{
+			name: "output-null alone",
+			args: []string{"--input-raw", ":80", "--output-null"},
+			warn: []string{"no null sink"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Sink.Stdout.Format != "summary" {
+					t.Errorf("sink %+v", j.Sink.Stdout)
+				}
+			},
+		},
+		{
+			name: "set-header, set-param, literal url rewrite",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-set-header", "User-Agent: Gor",
+				"--http-set-param", "api_key=1", "--http-rewrite-url", "/v1/:/v2/", "--http-rewrite-url", "^/old$:/new",
+				"--http-rewrite-url", `/v1/user/([^\/]+)/ping:/v2/user/$1/ping`, "--http-rewrite-header", "Host: ^old.example.com$,new.example.com",
+				"--http-rewrite-header", "X-Env: prod,staging"},
+			warn: []string{`--http-rewrite-url "/v1/user/([^\\/]+)/ping:/v2/user/$1/ping" not mapped`, "first matching"},
+			yaml: []string{`- set-header: {name: User-Agent, value: '"Gor"'}`, `- set-query: {name: api_key, value: '"1"'}`,
+				`set-path: 'replace(req.path, "/v1/", "/v2/")'`},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				var acts []string
+				for _, r := range j.Rewrite {
+					acts = append(acts, string(r.Action))
+				}
+				want := []string{"set-header", "set-query", "set-path", "set-path", "set-host", "set-header"}
+				if !reflect.DeepEqual(acts, want) {
+					t.Fatalf("actions %v, want %v", acts, want)
+				}
+				req := exprenv.NewRequest("GET", "/old?x=1", "HTTP/1.1", map[string]string{"Host": "old.example.com", "X-Env": "prod-eu"}, nil, false)
+				env := exprenv.NewRequestEnv(req)
+				steps := []struct {
+					i      int
+					cond   bool
+					result string
+				}{{2, false, "/old"}, {3, true, "/new"}, {4, true, "new.example.com"}, {5, true, "staging-eu"}}
+				for _, st := range steps {
+					r := j.Rewrite[st.i]
+					if r.If != nil {
+						ok, err := expr.Run(r.If.Program, env)
+						if err != nil || ok != st.cond {
+							t.Errorf("step %d: if %s = %v, %v; want %v", st.i, r.If.Source, ok, err, st.cond)
+						}
+					}
+					got, err := expr.Run(r.Value.Program, env)
+					if err != nil || got != st.result {
+						t.Errorf("step %d: %s = %v, %v; want %q", st.i, r.Value.Source, got, err, st.result)
+					}
+				}
+			},
+		},
+		{
+			name: "header and param limiters",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-header-limiter", "X-User: 25%", "--http-param-limiter", "uid:1/4"},
+			warn: []string{`--http-param-limiter "uid:1/4" not mapped: a job samples by one key only`},
+			yaml: []string{`sample: {percent: 25, by: 'req.header("X-User")'}`},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Sample.Percent != 25 || j.Sample.By.Source != `req.header("X-User")` {
+					t.Errorf("sample %+v", j.Sample)
+				}
+			},
+		},
+		{
+			name: "param limiter",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-param-limiter", "user_id:10%"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Sample.Percent != 10 || j.Sample.By.Source != `req.param("user_id")` {
+					t.Errorf("sample %+v", j.Sample)
+				}
+			},
+		},
+		{
+			name: "not supported flags warn",
+			args: []string{"--input-raw", ":80", "--output-http", "http://t", "--middleware", "./mw.sh", "--output-tcp", "r:28020",
+				"--no-such-flag", "v", "--verbose", "--input-raw-realip-header", "X-Real-IP"},
+			warn: []string{`--middleware "./mw.sh" not mapped`, `--output-tcp "r:28020" not mapped`, `unknown gor flag --no-such-flag "v"`,
+				"--verbose not mapped", `--input-raw-realip-header "X-Real-IP" not mapped`},
+		},
+		{
+			name: "bool flag with false and deprecated aliases",
+			args: []string{"--input-file=r.gor", "--input-file-loop=false", "--output-http=http://t", "--output-http-method", "GET", "--output-http-header", "A: b"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Loop.For != 0 || j.Filter.Source != `req.method == "GET"` || j.Rewrite[0].Name != "A" {
+					t.Errorf("loop %+v filter %s", j.Loop, j.Filter.Source)
+				}
+			},
+		},
+		{
+			name: "positional argument stops gor's flags",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--split-output", "true", "--exit-after", "1s"},
+			warn: []string{`argument "true" is not a flag`},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Stop.After != 0 {
+					t.Errorf("flags after the positional argument were read: stop %v", j.Stop.After)
+				}
+			},
+		},
+		{
+			name: "dollar signs survive interpolation",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-allow-url", "^/a/${x}$$", "--http-set-header", "X-Cost: $$5 ${HOME}"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if j.Filter.Source != `req.url matches "^/a/${x}$$"` {
+					t.Errorf("filter %s", j.Filter.Source)
+				}
+				if j.Rewrite[0].Value.Source != `"$$5 ${HOME}"` {
+					t.Errorf("header value %s", j.Rewrite[0].Value.Source)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, s := load(t, tt.args...)
+			for _, f := range tt.yaml {
+				if !strings.Contains(string(res.YAML), f) {
+					t.Errorf("YAML lacks %q:\n%s", f, res.YAML)
+				}
+			}
+			for _, w := range tt.warn {
+				if !hasWarning(res.Warnings, w) {
+					t.Errorf("no warning with %q; warnings:\n%s", w, strings.Join(res.Warnings, "\n"))
+				}
+				if !strings.Contains(string(res.YAML), "# warning: ") {
+					t.Errorf("warnings missing from the YAML")
+				}
+			}
+			for _, w := range res.Warnings {
+				if !strings.Contains(string(res.YAML), "# warning: "+oneLine(w)+"\n") {
+					t.Errorf("warning %q missing from the YAML", w)
+				}
+			}
+			if tt.check != nil {
+				var j *scenario.Job
+				if len(s.JobNames) == 1 {
+					j = s.Jobs[s.JobNames[0]]
+				}
+				tt.check(t, s, j)
+			}
+		})
+	}
+}
+
+// TestFilters runs the produced filter on sample requests.
+func TestFilters(t *testing.T) {
+	type req struct {
+		method, uri string
+		headers     map[string]string
+		want        bool
+	}
+	tests := []struct {
+		name string
+		args []string
+		reqs []req
+	}{
+		{"allow-url", []string{"--http-allow-url", "/api"}, []req{
+			{"GET", "/api/users", nil, true},
+			{"GET", "/static/app.js", nil, false},
+		}},
+		{"allow-url any of several, anchored on the path", []string{"--http-allow-url", "^/api/", "--http-allow-url", "^/v2/"}, []req{
+			{"GET", "/api/x", map[string]string{"Host": "shop"}, true},
+			{"GET", "/v2/x", map[string]string{"Host": "shop"}, true},
+			{"GET", "/v3/api/", map[string]string{"Host": "shop"}, false},
+		}},
+		{"allow-url on the host", []string{"--http-allow-url", "^www\\."}, []req{
+			{"GET", "/", map[string]string{"Host": "www.shop.com"}, true},
+			{"GET", "/", map[string]string{"Host": "api.shop.com"}, false},
+		}},
+		{"disallow-url, all of them", []string{"--http-disallow-url", "/health", "--http-disallow-url", `\.js$`}, []req{
+			{"GET", "/health", nil, false},
+			{"GET", "/app.js", nil, false},
+			{"GET", "/api", nil, true},
+		}},
+		{"allow-method", []string{"--http-allow-method", "GET", "--http-allow-method", "OPTIONS"}, []req{
+			{"GET", "/", nil, true},
+			{"OPTIONS", "/", nil, true},
+			{"POST", "/", nil, false},
+		}},
+		{"allow and disallow headers", []string{"--http-allow-header", "api-version:^v1", "--http-disallow-header", "User-Agent: Replayed by Gor"}, []req{
+			{"GET", "/", map[string]string{"Api-Version": "v1.2", "User-Agent": "curl"}, true},
+			{"GET", "/", map[string]string{"Api-Version": "v2", "User-Agent": "curl"}, false},
+			{"GET", "/", map[string]string{"Api-Version": "v1", "User-Agent": "Replayed by Gor"}, false},
+		}},
+		{"method and url combined", []string{"--http-allow-method", "POST", "--http-allow-url", "^/a", "--http-allow-url", "^/b", "--http-disallow-url", "^/b/secret"}, []req{
+			{"POST", "/a", nil, true},
+			{"POST", "/b/ok", nil, true},
+			{"POST", "/b/secret", nil, false},
+			{"GET", "/a", nil, false},
+			{"POST", "/c", nil, false},
+		}},
+		{"basic auth", []string{"--http-basic-auth-filter", "^customer[0-9]"}, []req{
+			{"GET", "/", map[string]string{"Authorization": "Basic Y3VzdG9tZXIxOnB3"}, true}, // customer1:pw
+			{"GET", "/", map[string]string{"Authorization": "Basic YWRtaW46cHc="}, false},    // admin:pw
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, s := load(t, append([]string{"--input-file", "r.gor", "--output-http", "http://t"}, tt.args...)...)
+			j := onlyJob(t, s)
+			if j.Filter == nil {
+				t.Fatal("no filter")
+			}
+			for _, r := range tt.reqs {
+				env := exprenv.NewRequestEnv(exprenv.NewRequest(r.method, r.uri, "HTTP/1.1", r.headers, nil, false))
+				got, err := expr.Run(j.Filter.Program, env)
+				if err != nil || got != r.want {
+					t.Errorf("%s on %s %s %v = %v, %v; want %v", j.Filter.Source, r.method, r.uri, r.headers, got, err, r.want)
+				}
+			}
+		})
+	}
+}
+
+func TestConvertErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--input-raw", ":80", "--output-http"}, "flag needs an argument: --output-http"},
+		{[]string{"--input-raw"}, "flag needs an argument: --input-raw"},
+		{[]string{"--input-raw", ":80", "--output-stdout=maybe"}, "invalid boolean value"},
+		{[]string{"---input-raw", ":80"}, "bad flag syntax"},
+		{[]string{"--output-stdout"}, "no input"},
+		{[]string{"--input-raw", ":80"}, "no output"},
+		{[]string{"--input-raw", ":80", "--output-stdout", "--exit-after", "5 minutes"}, "invalid duration"},
+		{[]string{"--input-raw", "80", "--output-stdout"}, "want [host]:port"},
+		{[]string{"--input-raw", ":http", "--output-stdout"}, "invalid port"},
+		{[]string{"--input-raw", ":80|fast", "--output-stdout"}, "limit"},
+		{[]string{"--input-file", "r.gor|0%", "--output-stdout"}, "limit"},
+		{[]string{"--input-file", "r.gor|200000%", "--output-stdout"}, "out of range"},
+		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-allow-url", "("}, "invalid regular expression"},
+		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-set-header", "NoColon"}, "want 'Name: value'"},
+		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-header-limiter", "X: many"}, "percentage"},
+		{[]string{"--input-kafka-host", "k:9092", "--output-stdout"}, "--input-kafka-topic"},
+		{[]string{"--input-kafka-host", "k:9092", "--input-kafka-topic", "t", "--input-kafka-start-offset", "9", "--input-kafka-end-offset", "5", "--output-stdout"}, "after"},
+		{[]string{"--input-kafka-host", "k:x", "--input-kafka-topic", "t", "--output-stdout"}, "host:port"},
+		{[]string{"--input-file", "r.gor", "--output-http", "ftp://x"}, "not supported"},
+		{[]string{"--input-file", "r.gor", "--output-stdout", "--output-http-workers", "many"}, "integer"},
+		{[]string{"--input-file", "\xff", "--output-stdout"}, "UTF-8"},
+	}
+	for _, tt := range tests {
+		_, err := Convert(tt.args)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Convert(%q) = %v, want an error with %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestEveryFlagDocumented keeps docs/migration.md in step with the flag table.
+func TestEveryFlagDocumented(t *testing.T) {
+	doc := readDoc(t)
+	for name := range flags {
+		if !strings.Contains(doc, "`--"+name) {
+			t.Errorf("docs/migration.md does not mention --%s", name)
+		}
+	}
+}

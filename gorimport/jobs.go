@@ -1,0 +1,262 @@
+package gorimport
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// gorHTTPTimeout is gor's default --output-http-timeout.
+const gorHTTPTimeout = 5 * time.Second
+
+// sinks maps the outputs.
+func (c *conv) sinks() ([]sink, error) {
+	var out []sink
+	if len(c.https) > 0 {
+		hs, err := c.httpSinks()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hs...)
+	}
+	for _, f := range c.outFiles {
+		s := sink{kind: "gor", desc: "--output-file " + strconv.Quote(f.value+f.lim.String())}
+		if strings.TrimSpace(f.value) == "" {
+			return nil, fmt.Errorf("%s: want a file path", s.desc)
+		}
+		if strings.Contains(f.value, "%") {
+			c.warnf("%s: gor expands %%-placeholders and writes chunks (_0, _1, …); replayctl writes one file named as given", s.desc)
+		}
+		if strings.Contains(f.value, "://") {
+			c.warnf("%s: cloud storage paths are not supported", s.desc)
+		}
+		c.applyOutputLimit(&s, f.lim)
+		s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(f.value)))
+		out = append(out, s)
+	}
+	if c.stdout {
+		out = append(out, sink{kind: "stdout", desc: "--output-stdout",
+			node: set(mapNode(true), "stdout", set(mapNode(true), "format", strNode("payload")))})
+	}
+	if k := c.kout; k.host != "" || k.topic != "" {
+		if k.host == "" || k.topic == "" {
+			return nil, fmt.Errorf("a Kafka output needs both --output-kafka-host and --output-kafka-topic")
+		}
+		if err := c.useBrokers(k.host, "--output-kafka-host"); err != nil {
+			return nil, err
+		}
+		if k.json {
+			c.warnf("--output-kafka-json-format not mapped: replayctl writes GoReplay text payloads (readable by gor without the JSON flag)")
+		}
+		out = append(out, sink{kind: "kafka", desc: "--output-kafka-topic " + strconv.Quote(k.topic),
+			node: set(mapNode(true), "kafka", set(mapNode(true), "topic", strNode(c.topicKey(k.topic))))})
+	}
+	if c.null {
+		if len(out) == 0 {
+			c.warnf("--output-null: replayctl has no null sink; the job prints one summary line per message instead (stdout: {format: summary})")
+			out = append(out, sink{kind: "stdout", desc: "--output-null",
+				node: set(mapNode(true), "stdout", set(mapNode(true), "format", strNode("summary")))})
+		} else {
+			c.warnf("--output-null not mapped: the other outputs already receive the traffic")
+		}
+	}
+	return out, nil
+}
+
+// applyOutputLimit maps an output's "|N" (rate) or "|N%" (random share).
+func (c *conv) applyOutputLimit(s *sink, l limit) {
+	switch {
+	case !l.set:
+	case !l.percent:
+		s.rate = l.n
+	case l.n < 100:
+		s.sample = l.n
+	default:
+		c.warnf("%s: %s keeps all requests (on outputs gor's percentage is a share, not a speed)", s.desc, l)
+	}
+}
+
+// httpSinks maps the --output-http values to targets and HTTP sinks: one
+// sink with every target (mirror, or split with --split-output) when their
+// limits agree, else one sink per target.
+func (c *conv) httpSinks() ([]sink, error) {
+	var keys []string
+	sameLimit := true
+	for i, h := range c.https {
+		raw := strings.TrimSpace(h.value)
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw // as gor does
+		}
+		u, _, err := scenario.ParseTargetURL(raw)
+		if err != nil || u.Scheme == "builtin" {
+			if err == nil {
+				err = fmt.Errorf("not an http(s) URL")
+			}
+			return nil, fmt.Errorf("--output-http %q: %w", h.value, err)
+		}
+		key := c.uniqueKey("targets", sanitizeKey(u.Hostname(), "target"))
+		t := set(mapNode(true), "url", strNode(raw))
+		timeout := gorHTTPTimeout
+		if c.timeout > 0 {
+			timeout = c.timeout
+		}
+		set(t, "timeout", strNode(durationString(timeout)))
+		if c.skipVerify {
+			set(t, "insecure-skip-verify", boolNode(true))
+		}
+		set(c.targetsNode, key, t)
+		keys = append(keys, key)
+		if i > 0 && h.lim != c.https[0].lim {
+			sameLimit = false
+		}
+	}
+	mode := "mirror"
+	if c.split {
+		mode = "split"
+	}
+	if !sameLimit && c.split {
+		c.warnf("--split-output with different limits per --output-http: the limits were not mapped (one split sink has one rate)")
+	}
+	var out []sink
+	if sameLimit || c.split {
+		s := sink{kind: "http", desc: "--output-http " + strconv.Quote(c.https[0].value+c.https[0].lim.String())}
+		if sameLimit {
+			c.applyOutputLimit(&s, c.https[0].lim)
+		}
+		s.node = c.httpSinkNode(keys, mode)
+		return append(out, s), nil
+	}
+	for i, h := range c.https {
+		s := sink{kind: "http", desc: "--output-http " + strconv.Quote(h.value+h.lim.String())}
+		c.applyOutputLimit(&s, h.lim)
+		s.node = c.httpSinkNode(keys[i:i+1], mode)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (c *conv) httpSinkNode(keys []string, mode string) *yaml.Node {
+	h := mapNode(true)
+	if len(keys) == 1 {
+		set(h, "target", strNode(keys[0]))
+	} else {
+		set(h, "targets", strSeq(true, keys...))
+		set(h, "mode", strNode(mode))
+	}
+	switch {
+	case c.workers > 0:
+		set(h, "workers", intNode(int64(min(c.workers, 100000))))
+	case c.workers < 0:
+		c.warnf("--output-http-workers %d not mapped: must be > 0", c.workers)
+	}
+	if c.originalHost {
+		set(h, "preserve-host", boolNode(true))
+	}
+	if c.session {
+		set(h, "session", boolNode(true))
+	}
+	return set(mapNode(true), "http", h)
+}
+
+// durationString prints d without zero trailing units: 5m, not 5m0s.
+func durationString(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// job builds the job that sends src to snk.
+func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, by *hashLimiter) (string, *yaml.Node) {
+	base := map[string]string{"http": "replay", "kafka": "record", "gor": "save", "stdout": "print"}[snk.kind]
+	if snk.kind == "http" && src.label == "capture" {
+		base = "mirror"
+	}
+	name := c.uniqueKey("jobs", base)
+	j := mapNode(false)
+	set(j, "source", src.node)
+	if filter != "" {
+		set(j, "filter", exprNode(filter))
+	}
+	random := src.sample
+	if snk.sample > 0 {
+		if random > 0 {
+			random = random * snk.sample / 100
+		} else {
+			random = snk.sample
+		}
+	}
+	switch {
+	case by != nil:
+		key := "req.header(" + quoteExpr(by.name) + ")"
+		if by.param {
+			key = "req.param(" + quoteExpr(by.name) + ")"
+		}
+		set(j, "sample", set(set(mapNode(true), "percent", numNode(by.percent)), "by", exprNode(key)))
+		if random > 0 {
+			c.warnf("random %s%% share not mapped: a job samples by one key only (kept --%s %q)", fmtNum(random), by.flag, by.raw)
+		}
+	case random > 0:
+		// percent must be > 0 for the schema; a product that small is
+		// rounded up to the smallest share expressible.
+		set(j, "sample", set(mapNode(true), "percent", numNode(max(random, 0.0001))))
+	}
+	if len(rewrites) > 0 {
+		set(j, "rewrite", seqNode(false, rewrites...))
+	}
+	set(j, "sink", snk.node)
+	if c.exitAfter > 0 {
+		set(j, "stop", set(mapNode(true), "after", strNode(durationString(c.exitAfter))))
+	}
+	if snk.kind == "kafka" {
+		set(j, "save-window", strNode(c.uniqueKey("recordings", "gor-recording")))
+	}
+	rate := src.rate
+	if snk.rate > 0 && (rate == 0 || snk.rate < rate) {
+		rate = snk.rate
+	}
+	if snk.kind != "http" {
+		for _, f := range []struct {
+			set  bool
+			what string
+		}{
+			{src.speed > 0, "the speed of " + src.desc},
+			{rate > 0, "the rate limit of " + src.desc + " / " + snk.desc},
+			{src.loop, "--input-file-loop"},
+			{src.maxGap > 0, "--input-file-max-wait"},
+		} {
+			if f.set {
+				c.warnf("%s not mapped for job %s: speed, rate, loop and max-gap pace replays to HTTP targets; copies to %s run as fast as they can", f.what, name, snk.kind)
+			}
+		}
+		return name, j
+	}
+	if src.speed > 0 && src.speed != 1 {
+		set(j, "speed", numNode(src.speed))
+	}
+	if rate > 0 {
+		set(j, "rate", strNode(fmtNum(rate)+"/s"))
+		c.warnf("rate %s/s: gor drops requests above the limit; replayctl delays them to keep the rate", fmtNum(rate))
+	}
+	if src.loop {
+		d := c.exitAfter
+		if d == 0 {
+			d = 24 * time.Hour
+			c.warnf("--input-file-loop: gor loops until stopped; replayctl loops for a bounded time: loop: {for: 24h} (stop earlier with Ctrl-C, or --set jobs.%s.loop.for=1h)", name)
+		}
+		set(j, "loop", set(mapNode(true), "for", strNode(durationString(d))))
+	}
+	if src.maxGap > 0 {
+		set(j, "max-gap", strNode(durationString(src.maxGap)))
+	}
+	return name, j
+}

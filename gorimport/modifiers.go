@@ -1,0 +1,246 @@
+package gorimport
+
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// headerFilter is --http-allow-header / --http-disallow-header "Name: regexp".
+type headerFilter struct {
+	name, re string
+}
+
+// nameValue is --http-set-header "Name: value" or --http-set-param "k=v".
+type nameValue struct {
+	name, value string
+}
+
+// urlRewrite is --http-rewrite-url "regexp:target".
+type urlRewrite struct {
+	raw, re, target string
+}
+
+// headerRewrite is --http-rewrite-header "Name: regexp,target".
+type headerRewrite struct {
+	raw, name, re, target string
+}
+
+// hashLimiter is --http-header-limiter / --http-param-limiter "name: 25%".
+type hashLimiter struct {
+	flag, raw, name string
+	param           bool
+	percent         float64
+}
+
+func (c *conv) addRegexp(dst *[]string, flag, v string) error {
+	if _, err := regexp.Compile(v); err != nil {
+		return fmt.Errorf("--%s %q: invalid regular expression: %w", flag, v, err)
+	}
+	*dst = append(*dst, v)
+	return nil
+}
+
+func (c *conv) addHeaderFilter(dst *[]headerFilter, flag, v string) error {
+	name, re, ok := strings.Cut(v, ":")
+	name, re = strings.TrimSpace(name), strings.TrimSpace(re)
+	if !ok || name == "" {
+		return fmt.Errorf("--%s %q: want 'Header-Name: regexp'", flag, v)
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		return fmt.Errorf("--%s %q: invalid regular expression: %w", flag, v, err)
+	}
+	*dst = append(*dst, headerFilter{name, re})
+	return nil
+}
+
+func (c *conv) addURLRewrite(flag, v string) error {
+	re, target, ok := strings.Cut(v, ":")
+	if !ok {
+		return fmt.Errorf("--%s %q: want 'regexp:target' (ex. /v1/(.*):/v2/$1)", flag, v)
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		return fmt.Errorf("--%s %q: invalid regular expression: %w", flag, v, err)
+	}
+	c.urlRewrites = append(c.urlRewrites, urlRewrite{v, re, target})
+	return nil
+}
+
+func (c *conv) addHeaderRewrite(flag, v string) error {
+	name, rest, ok := strings.Cut(v, ":")
+	re, target, ok2 := strings.Cut(strings.TrimSpace(rest), ",")
+	name = strings.TrimSpace(name)
+	if !ok || !ok2 || name == "" {
+		return fmt.Errorf("--%s %q: want 'Header-Name: regexp,target'", flag, v)
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		return fmt.Errorf("--%s %q: invalid regular expression: %w", flag, v, err)
+	}
+	c.headerRewrites = append(c.headerRewrites, headerRewrite{v, name, re, target})
+	return nil
+}
+
+func (c *conv) addLimiter(flag, v string, param bool) error {
+	name, share, ok := strings.Cut(v, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return fmt.Errorf("--%s %q: want 'name: 25%%'", flag, v)
+	}
+	p, err := parsePercent(share)
+	if err != nil {
+		return fmt.Errorf("--%s %q: %w", flag, v, err)
+	}
+	c.limiters = append(c.limiters, hashLimiter{flag: flag, raw: v, name: name, param: param, percent: p})
+	return nil
+}
+
+// urlSubject is what an URL regexp is matched against. gor matches
+// --http-allow-url against the Host header and the request URI (older
+// versions: the request URI alone); a regexp anchored on a path ("^/") can
+// only mean the URI.
+func urlSubject(re string) string {
+	if strings.HasPrefix(re, "^/") {
+		return "req.url"
+	}
+	return "(req.host + req.url)"
+}
+
+// filterExpr combines the filtering flags into one boolean expression, or
+// "" when there are none. Each kind is one clause; clauses are and-ed.
+func (c *conv) filterExpr() string {
+	var clauses []string
+	switch len(c.methods) {
+	case 0:
+	case 1:
+		clauses = append(clauses, "req.method == "+quoteExpr(c.methods[0]))
+	default:
+		q := make([]string, len(c.methods))
+		for i, m := range c.methods {
+			q[i] = quoteExpr(m)
+		}
+		clauses = append(clauses, "req.method in ["+strings.Join(q, ", ")+"]")
+	}
+	if len(c.allowURL) > 0 {
+		var any []string
+		for _, re := range c.allowURL {
+			any = append(any, urlSubject(re)+" matches "+quoteExpr(re))
+		}
+		clauses = append(clauses, group(any, " || ", len(clauses) > 0 || len(c.disallowURL)+len(c.allowHeader)+len(c.disallowHeader)+len(c.basicAuth) > 0))
+	}
+	for _, re := range c.disallowURL {
+		clauses = append(clauses, "!("+urlSubject(re)+" matches "+quoteExpr(re)+")")
+	}
+	for _, h := range c.allowHeader {
+		clauses = append(clauses, "req.header("+quoteExpr(h.name)+") matches "+quoteExpr(h.re))
+	}
+	for _, h := range c.disallowHeader {
+		clauses = append(clauses, "!(req.header("+quoteExpr(h.name)+") matches "+quoteExpr(h.re)+")")
+	}
+	for _, re := range c.basicAuth {
+		clauses = append(clauses, `fromBase64(trimPrefix(req.header("Authorization"), "Basic ")) matches `+quoteExpr(re))
+	}
+	return strings.Join(clauses, " && ")
+}
+
+// group joins alternatives, in parentheses when there are several and the
+// result is and-ed with other clauses.
+func group(alts []string, sep string, paren bool) string {
+	s := strings.Join(alts, sep)
+	if len(alts) > 1 && paren {
+		return "(" + s + ")"
+	}
+	return s
+}
+
+// literalRegexp returns the string a regexp matches when it is a plain
+// literal (case-sensitive, no operators).
+func literalRegexp(re string) (string, bool) {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return "", false
+	}
+	r = r.Simplify()
+	if r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 {
+		return string(r.Rune), true
+	}
+	return "", false
+}
+
+// anchoredRegexp reports whether re can only match a whole string (^…$),
+// so that replacing its match replaces the whole value.
+func anchoredRegexp(re string) bool {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	r = r.Simplify()
+	if r.Op != syntax.OpConcat || len(r.Sub) < 2 {
+		return false
+	}
+	first, last := r.Sub[0].Op, r.Sub[len(r.Sub)-1].Op
+	return first == syntax.OpBeginText && last == syntax.OpEndText
+}
+
+// rewriteSteps turns the header/param setters and the URL and header
+// rewrites into rewrite: steps; rewrites that expr-lang cannot express
+// (regexp replacements with group references) are reported instead.
+func (c *conv) rewriteSteps() []*yaml.Node {
+	var steps []*yaml.Node
+	for _, h := range c.setHeaders {
+		nv := set(set(mapNode(true), "name", strNode(h.name)), "value", exprNode(quoteExpr(h.value)))
+		steps = append(steps, set(mapNode(false), "set-header", nv))
+	}
+	for _, p := range c.setParams {
+		nv := set(set(mapNode(true), "name", strNode(p.name)), "value", exprNode(quoteExpr(p.value)))
+		steps = append(steps, set(mapNode(false), "set-query", nv))
+	}
+	if len(c.urlRewrites) > 1 {
+		c.warnf("gor applies only the first matching --http-rewrite-url rule; replayctl applies every rule in order")
+	}
+	for _, u := range c.urlRewrites {
+		value, cond, ok := replacement("req.path", u.re, u.target)
+		if !ok || strings.Contains(u.target, "?") {
+			c.warnf("--http-rewrite-url %q not mapped: expr-lang has no regexp replacement; write a set-path step by hand (e.g. with split/join/replace)", u.raw)
+			continue
+		}
+		steps = append(steps, set(set(mapNode(false), "set-path", exprNode(value)), "if", exprNode(cond)))
+	}
+	for _, h := range c.headerRewrites {
+		subject := "req.header(" + quoteExpr(h.name) + ")"
+		value, cond, ok := replacement(subject, h.re, h.target)
+		if !ok {
+			c.warnf("--http-rewrite-header %q not mapped: expr-lang has no regexp replacement; write a set-header step by hand", h.raw)
+			continue
+		}
+		var step *yaml.Node
+		if strings.EqualFold(h.name, "Host") {
+			step = set(mapNode(false), "set-host", exprNode(value))
+		} else {
+			nv := set(set(mapNode(true), "name", strNode(h.name)), "value", exprNode(value))
+			step = set(mapNode(false), "set-header", nv)
+		}
+		steps = append(steps, set(step, "if", exprNode(cond)))
+	}
+	return steps
+}
+
+// replacement expresses gor's regexp.ReplaceAll(subject, re, target) in
+// expr-lang where it can: a literal regexp becomes replace(), a regexp that
+// matches the whole value becomes the literal target. Targets with $
+// references cannot be expressed.
+func replacement(subject, re, target string) (value, cond string, ok bool) {
+	if strings.Contains(target, "$") {
+		return "", "", false
+	}
+	if lit, isLit := literalRegexp(re); isLit && lit != "" {
+		return "replace(" + subject + ", " + quoteExpr(lit) + ", " + quoteExpr(target) + ")",
+			subject + " contains " + quoteExpr(lit), true
+	}
+	if anchoredRegexp(re) {
+		return quoteExpr(target), subject + " matches " + quoteExpr(re), true
+	}
+	return "", "", false
+}

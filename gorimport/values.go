@@ -1,0 +1,155 @@
+package gorimport
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// limit is a gor limiter suffix: "|N" (N per second) or "|N%".
+type limit struct {
+	set     bool
+	percent bool
+	n       float64
+}
+
+func (l limit) String() string {
+	switch {
+	case !l.set:
+		return ""
+	case l.percent:
+		return "|" + fmtNum(l.n) + "%"
+	}
+	return "|" + fmtNum(l.n)
+}
+
+// splitLimit splits "value|limit" at the first "|", as gor does, and
+// parses the limit strictly (gor reads a bad one as 0; here it is an error).
+func splitLimit(flag, v string) (string, limit, error) {
+	val, opt, ok := strings.Cut(v, "|")
+	if !ok {
+		return v, limit{}, nil
+	}
+	l := limit{set: true}
+	num := strings.TrimSpace(opt)
+	if strings.HasSuffix(num, "%") {
+		l.percent = true
+		num = strings.TrimSpace(strings.TrimSuffix(num, "%"))
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(n > 0) || math.IsInf(n, 0) {
+		return val, limit{}, fmt.Errorf("--%s %q: limit %q must be a number > 0, or a percentage such as 200%%", flag, v, opt)
+	}
+	l.n = n
+	return val, l, nil
+}
+
+func parseGoDuration(flag, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("--%s %q: invalid duration (want e.g. 30s, 5m)", flag, v)
+	}
+	return max(d, 0), nil
+}
+
+func parseInt(flag, v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("--%s %q: want an integer", flag, v)
+	}
+	return n, nil
+}
+
+func parseOffset(flag, v string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--%s %q: want an offset >= 0", flag, v)
+	}
+	return n, nil
+}
+
+var gorSizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$`)
+
+// gorSizeUnits are GoReplay's size units (binary multiples).
+var gorSizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+	"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
+}
+
+// parseGorSize parses a gor size ("2mb", "64kb", "1048576") into bytes.
+func parseGorSize(v string) (int64, error) {
+	m := gorSizeRE.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return 0, fmt.Errorf("invalid size (want e.g. 2mb or a number of bytes)")
+	}
+	unit, ok := gorSizeUnits[strings.ToLower(m[2])]
+	if !ok {
+		return 0, fmt.Errorf("invalid size unit %q (want kb, mb, gb)", m[2])
+	}
+	n, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || n*unit < 1 || n*unit > 1<<50 {
+		return 0, fmt.Errorf("size out of range")
+	}
+	return int64(n * unit), nil
+}
+
+// sizeString prints bytes as the largest exact binary unit: 64MiB, 3KiB, 1000.
+func sizeString(n int64) string {
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// parsePercent parses a gor limiter share: "25%" or the deprecated "1/4".
+func parsePercent(v string) (float64, error) {
+	v = strings.TrimSpace(v)
+	if num, ok := strings.CutSuffix(v, "%"); ok {
+		p, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || math.IsNaN(p) || math.IsInf(p, 0) {
+			return 0, fmt.Errorf("invalid percentage %q", v)
+		}
+		return p, nil
+	}
+	if a, b, ok := strings.Cut(v, "/"); ok {
+		num, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 64)
+		den, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 64)
+		if err1 != nil || err2 != nil || den == 0 {
+			return 0, fmt.Errorf("invalid fraction %q", v)
+		}
+		return float64(num) / float64(den) * 100, nil
+	}
+	return 0, fmt.Errorf("%q must be a percentage such as 25%%", v)
+}
+
+// fmtNum prints a number without exponent or trailing zeros.
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// shellJoin quotes args for display as a POSIX shell command line.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = shellQuote(a)
+	}
+	return strings.Join(out, " ")
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
