@@ -53,7 +53,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 	}
 	cmp, err := compare.New(compare.Config{Status: cfgIn.Status, Headers: cfgIn.Headers, Body: cfgIn.Body, Ignore: cfgIn.Ignore, Tolerance: cfgIn.Tolerance})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: compare: %w", ErrInvalid, j.Pos, err)
+		return nil, invalidf("%s: compare: %w", j.Pos, err)
 	}
 	co := &comparison{cmp: cmp, agg: compare.NewAggregator(), c: c, pending: map[string]*pendingCompare{}}
 	if t := cfgIn.Noise; t != nil {

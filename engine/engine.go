@@ -27,6 +27,18 @@ import (
 // is invalid (exit code 2), as opposed to a runtime failure.
 var ErrInvalid = errors.New("invalid")
 
+// invalidError marks err as meaning ErrInvalid without changing its text.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string        { return e.err.Error() }
+func (e invalidError) Unwrap() error        { return e.err }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// invalidf formats an error that wraps ErrInvalid.
+func invalidf(format string, args ...any) error {
+	return invalidError{fmt.Errorf(format, args...)}
+}
+
 // AssertionError reports the assertions that failed (exit code 3).
 type AssertionError struct {
 	Failed []string // "job: expression (detail)"
@@ -111,7 +123,7 @@ func Compile(s *scenario.Scenario, opts Options) (*Plan, error) {
 	opts = opts.withDefaults()
 	jobs, err := scenario.JobOrder(s, opts.Jobs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, invalidError{err}
 	}
 	p := &Plan{scn: s, opts: opts}
 	var diags scenario.Diagnostics

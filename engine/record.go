@@ -90,8 +90,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		kc, _ := r.kafka.get(ctx)
 		if !r.plan.opts.Overwrite {
 			if old, err := kc.catalog.Get(ctx, j.SaveWindow); err == nil {
-				return nil, fmt.Errorf("%w: window %q already exists (saved %s by job %s); use --overwrite to replace it",
-					ErrInvalid, j.SaveWindow, old.CreatedAt.Format(time.RFC3339), old.Job)
+				return nil, invalidf("window %q already exists (saved %s by job %s); use --overwrite to replace it", j.SaveWindow, old.CreatedAt.Format(time.RFC3339), old.Job)
 			}
 		}
 		if startOffsets, err = catalog.EndOffsets(ctx, kc.adm, sink.topic); err != nil {

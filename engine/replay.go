@@ -79,7 +79,7 @@ func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls 
 		}
 		for _, a := range addrs {
 			if t.Builtin == "" && safety.Denies(a.Addr().String()) {
-				return nil, fmt.Errorf("%w: %s: target %q resolves to %s, refused by safety.deny-targets", ErrInvalid, t.Pos, t.Name, a.Addr())
+				return nil, invalidf("%s: target %q resolves to %s, refused by safety.deny-targets", t.Pos, t.Name, a.Addr())
 			}
 			g.captured[a] = t.Name
 		}
@@ -95,8 +95,7 @@ func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls 
 				continue
 			}
 			if name, hit := g.captured[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; hit {
-				return nil, fmt.Errorf("%w: target %q (%s) is an address window %q was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended",
-					ErrInvalid, name, ap, w.Name)
+				return nil, invalidf("target %q (%s) is an address window %q was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended", name, ap, w.Name)
 			}
 		}
 	}
@@ -109,8 +108,7 @@ func (g *guard) check(m *message.Message) error {
 		return nil
 	}
 	if name, hit := g.captured[netip.AddrPortFrom(m.Dst.Addr().Unmap(), m.Dst.Port())]; hit {
-		return fmt.Errorf("%w: target %q (%s) is the address this traffic was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended",
-			ErrInvalid, name, m.Dst)
+		return invalidf("target %q (%s) is the address this traffic was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended", name, m.Dst)
 	}
 	return nil
 }
@@ -153,7 +151,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	pacer, err := pace.New(pace.Config{Speed: speed, Rate: j.Rate.PerSecond, MaxGap: j.MaxGap, StartAt: startAt})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, j.Pos, err)
+		return nil, invalidf("%s: %w", j.Pos, err)
 	}
 	rec := stats.New(stats.Config{Origin: pacer.Start()})
 	c := newCounters()
@@ -199,6 +197,17 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			total = window.Records()
 		}
 	}
+	// The job's context carries stop.after: it must also end a wait for
+	// the next scheduled send, not only the source.
+	jctx, cancel := jobContext(ctx, j)
+	defer cancel()
+	if j.Loop.For > 0 {
+		// loop: {for: D} ends the replay at D, even in the middle of a pass
+		// (a long recording would otherwise run far past D).
+		var cancelFor context.CancelFunc
+		jctx, cancelFor = context.WithTimeout(jctx, j.Loop.For)
+		defer cancelFor()
+	}
 	emit := func(m *message.Message) error {
 		if m.Kind != message.Request {
 			if cmp != nil {
@@ -217,7 +226,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		taken++
-		at, err := pacer.Wait(ctx, m.Time)
+		at, err := pacer.Wait(jctx, m.Time)
 		if err != nil {
 			return err
 		}
@@ -227,7 +236,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			}
 		}
 		for k := 0; k < max(j.Amplify, 1); k++ {
-			if err := sender.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
+			if err := sender.Send(jctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
 				return err
 			}
 			scheduled++
@@ -235,8 +244,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		return nil
 	}
 
-	jctx, cancel := jobContext(ctx, j)
-	defer cancel()
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
 		done := completed.Load()
 		s := fmt.Sprintf("%d sent", done)

@@ -154,7 +154,13 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 	if len(st.chain) == 0 {
 		return m.Raw, true
 	}
-	chain := rewrite.Chain{Actions: st.chain, Env: func(r *httpraw.Request) any { return requestEnv(r, m, st.needJSON) }}
+	chain := rewrite.Chain{
+		Actions: st.chain,
+		Env:     func(r *httpraw.Request) any { return requestEnv(r, m, st.needJSON) },
+		OnNotJSON: func(a rewrite.Action, err error) {
+			st.warn("rewrite-skipped-not-json", "body is not JSON; rewrite step skipped", "id", m.ID, "action", a.String(), "err", err)
+		},
+	}
 	out, dropped, err := chain.Apply(m.Raw)
 	switch {
 	case err != nil:

@@ -96,30 +96,77 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
-// TestLoopFor checks that loop: {for: D} repeats whole passes and ends.
+// TestLoopFor checks that loop: {for: D} repeats passes and ends at D, even
+// in the middle of a long pass.
 func TestLoopFor(t *testing.T) {
 	t.Parallel()
-	const n = 5
+	t.Run("short recording, several passes", func(t *testing.T) {
+		t.Parallel()
+		const n = 5
+		dir := t.TempDir()
+		writeGor(t, dir, "rec.gor", evenly(n, 20*time.Millisecond)) // an 80 ms recording
+		tg := newTarget(t)
+		res := run(t, dir, replayYAML(tg.URL(), "speed: 1\nloop: {for: 300ms}\nsink: {http: {target: app, workers: 1}}"), engine.Options{})
+		if res.err != nil {
+			t.Fatalf("run: %v\n%s", res.err, res.out)
+		}
+		reqs := tg.requests()
+		if len(reqs) < n {
+			t.Fatalf("target counted %d requests, want at least one whole pass of %d", len(reqs), n)
+		}
+		// Passes repeat the recording in order: /r/0 … /r/4, /r/0 …
+		for i, g := range reqs {
+			if want := fmt.Sprintf("/r/%d", i%n); g.Path != want {
+				t.Errorf("request %d = %s, want %s", i, g.Path, want)
+			}
+		}
+	})
+	t.Run("long recording, cut at D", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		writeGor(t, dir, "rec.gor", evenly(10, 10*time.Second)) // a 90 s recording
+		tg := newTarget(t)
+		done := make(chan result, 1)
+		go func() { done <- run(t, dir, replayYAML(tg.URL(), "speed: 1\nloop: {for: 300ms}"), engine.Options{}) }()
+		select {
+		case res := <-done:
+			if res.err != nil {
+				t.Fatalf("run: %v\n%s", res.err, res.out)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("loop: {for: 300ms} did not end a 90 s pass")
+		}
+		if n := tg.count(); n != 1 {
+			t.Errorf("target counted %d requests, want 1 (the next is due 10 s later)", n)
+		}
+	})
+}
+
+// TestStopAfterEndsAPacedWait checks that stop.after ends a replay that is
+// waiting for its next scheduled send, as a normal end (no error).
+func TestStopAfterEndsAPacedWait(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	writeGor(t, dir, "rec.gor", evenly(n, 20*time.Millisecond)) // an 80 ms recording
+	// Speed 0.01: the second request is due 100 s after the first.
+	writeGor(t, dir, "rec.gor", evenly(10, time.Second))
 	tg := newTarget(t)
-	res := run(t, dir, replayYAML(tg.URL(), "speed: 1\nloop: {for: 300ms}"), engine.Options{})
+	done := make(chan result, 1)
+	go func() {
+		done <- run(t, dir, replayYAML(tg.URL(), "speed: 0.01\nstop: {after: 300ms}"), engine.Options{})
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("stop.after did not end the replay waiting for its next send")
+	}
 	if res.err != nil {
 		t.Fatalf("run: %v\n%s", res.err, res.out)
 	}
-	got := tg.count()
-	if got < n || got%n != 0 {
-		t.Errorf("target counted %d requests, want a positive multiple of %d (whole passes)", got, n)
+	if strings.Contains(res.out, "interrupted") {
+		t.Errorf("stop.after is a normal end, not an interrupt:\n%s", res.out)
 	}
-	// Every pass sends the same paths in the same order.
-	reqs := tg.requests()
-	seen := map[string]int{}
-	for _, g := range reqs {
-		seen[g.Path]++
-	}
-	for i := range n {
-		if p := fmt.Sprintf("/r/%d", i); seen[p] != got/n {
-			t.Errorf("%s sent %d times, want %d", p, seen[p], got/n)
-		}
+	if n := tg.count(); n != 1 {
+		t.Errorf("target counted %d requests, want 1", n)
 	}
 }

@@ -5,6 +5,7 @@
 package rewrite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -51,6 +52,11 @@ type Chain struct {
 	Actions []Action
 	// Env builds the environment for the evaluators; nil passes a nil env.
 	Env EnvFunc
+	// OnNotJSON, when set, is called for a set-json or remove-json action on
+	// a body that is not JSON (or is content-encoded), and the chain goes on
+	// with the request unchanged by that action. When nil, such an action
+	// fails the chain with an error wrapping ErrNotJSON.
+	OnNotJSON func(a Action, err error)
 }
 
 // Apply parses raw, applies the actions and returns the edited request.
@@ -79,6 +85,10 @@ func (c *Chain) Apply(raw []byte) (out []byte, dropped bool, err error) {
 	}
 	for i, a := range c.Actions {
 		drop, err := a.Apply(r, envf)
+		if err != nil && c.OnNotJSON != nil && errors.Is(err, ErrNotJSON) {
+			c.OnNotJSON(a, err)
+			continue
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("rewrite: action %d (%s): %w", i+1, a, err)
 		}
@@ -321,6 +331,9 @@ func editJSON(r *httpraw.Request, fn func(doc any) (any, int, error)) error {
 	body, err := r.DecodedBody()
 	if err != nil {
 		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil // no body: nothing to edit
 	}
 	doc, err := jsonpath.Decode(body)
 	if err != nil {

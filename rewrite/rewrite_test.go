@@ -138,7 +138,7 @@ func TestErrors(t *testing.T) {
 		{"eval error", get, SetHost{Value: func(any) (any, error) { return nil, boom }}, "(set-host): value: boom"},
 		{"invalid header value", get, SetHeader{Name: "X", Value: lit("a\r\nb: c")}, "contains CR, LF or NUL"},
 		{"invalid path", get, SetPath{Value: lit("no-slash")}, "invalid path"},
-		{"not json", get, SetJSON{Path: jsonpath.MustCompile("$.a"), Value: lit(1)}, "body is not JSON"},
+		{"not json", "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", SetJSON{Path: jsonpath.MustCompile("$.a"), Value: lit(1)}, "body is not JSON"},
 		{"set-json in array", post, SetJSON{Path: jsonpath.MustCompile("$.id.x"), Value: lit(1)}, "cannot create"},
 		{"nil path", post, RemoveJSON{}, "no path"},
 		{"malformed request", "GET\r\n\r\n", RemoveHeader{Name: "X"}, "malformed request line"},
@@ -150,9 +150,25 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
-	_, _, err := (&Chain{Actions: []Action{RemoveJSON{Path: jsonpath.MustCompile("$.a")}}}).Apply([]byte(get))
+	text := "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+	_, _, err := (&Chain{Actions: []Action{RemoveJSON{Path: jsonpath.MustCompile("$.a")}}}).Apply([]byte(text))
 	if !errors.Is(err, ErrNotJSON) {
 		t.Fatalf("err = %v, want ErrNotJSON", err)
+	}
+	// Without a body there is nothing to edit: the request passes unchanged.
+	out, dropped, err := (&Chain{Actions: []Action{SetJSON{Path: jsonpath.MustCompile("$.a"), Value: lit(1)}}}).Apply([]byte(get))
+	if err != nil || dropped || string(out) != get {
+		t.Fatalf("no body: %q %v %v", out, dropped, err)
+	}
+	// With OnNotJSON the step is skipped, reported, and the chain goes on.
+	var skipped []string
+	c := &Chain{
+		Actions:   []Action{SetJSON{Path: jsonpath.MustCompile("$.a"), Value: lit(1)}, SetHeader{Name: "X-After", Value: lit("1")}},
+		OnNotJSON: func(a Action, err error) { skipped = append(skipped, a.String()) },
+	}
+	out, _, err = c.Apply([]byte(text))
+	if err != nil || len(skipped) != 1 || skipped[0] != "set-json $.a" || !strings.Contains(string(out), "X-After: 1\r\n") || !strings.HasSuffix(string(out), "hello") {
+		t.Fatalf("OnNotJSON: out %q skipped %v err %v", out, skipped, err)
 	}
 	gz := "POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"
 	_, _, err = (&Chain{Actions: []Action{RemoveJSON{Path: jsonpath.MustCompile("$.a")}}}).Apply([]byte(gz))

@@ -132,7 +132,9 @@ func validVarName(s string) bool {
 // before env. A whole-reference plain scalar is re-typed from its new value
 // (so speed: ${SPEED:-2} is a number); other expanded scalars are strings.
 // changed collects the nodes whose text changed.
-func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed map[*yaml.Node]bool) Diagnostics {
+// Scalars that could not be interpolated are added to failed, so later checks
+// do not report their raw ${…} text a second time.
+func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool) Diagnostics {
 	var ds Diagnostics
 	expand := func(n *yaml.Node, lookup LookupFunc) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") || changed[n] {
@@ -141,6 +143,7 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed map[*
 		out, whole, err := interpolate(n.Value, lookup)
 		if err != nil {
 			ds = append(ds, Diagnostic{Pos{file, n.Line, n.Column}, err.Error()})
+			failed[n] = true
 			return
 		}
 		if out == n.Value {

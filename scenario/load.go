@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -71,9 +72,16 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			return base(k)
 		}
 	}
-	ds = append(ds, interpolateTree(name, root, env, map[*yaml.Node]bool{})...)
+	failed := map[*yaml.Node]bool{}
+	ds = append(ds, interpolateTree(name, root, env, map[*yaml.Node]bool{}, failed)...)
 
 	sr := validateSchema(name, root)
+	for n := range failed {
+		// Its ${…} error is the one to read; the raw text's shape is not.
+		sr.bad[n] = true
+		pos := Pos{name, n.Line, n.Column}
+		sr.diags = slices.DeleteFunc(sr.diags, func(d Diagnostic) bool { return d.Pos == pos })
+	}
 	ds = append(ds, sr.diags...)
 
 	d := &decoder{

@@ -520,3 +520,24 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// A scalar whose ${VAR:?message} failed is reported once, by its message,
+// not again for the shape of its raw text.
+func TestFailedInterpolationReportedOnce(t *testing.T) {
+	src := "version: 1\nname: v\ntargets:\n  app: {url: \"${UNSET_XYZ:?set UNSET_XYZ}\", timeout: \"${UNSET_T:?need T}\"}\n" +
+		"jobs:\n  r:\n    source: {gor: {path: x.gor}}\n    sink: {http: {target: app}}\n"
+	_, err := LoadBytes("v.yaml", []byte(src), Options{Env: func(string) (string, bool) { return "", false }})
+	var ds Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []string{"v.yaml:4:14: set UNSET_XYZ", "v.yaml:4:54: need T"}
+	if len(ds) != len(want) {
+		t.Fatalf("diagnostics:\n%v\nwant %q", ds, want)
+	}
+	for i := range want {
+		if ds[i].String() != want[i] {
+			t.Errorf("diagnostic %d = %q, want %q", i, ds[i], want[i])
+		}
+	}
+}

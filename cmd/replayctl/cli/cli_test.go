@@ -1,0 +1,353 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var diagLine = regexp.MustCompile(`^(.+):(\d+):(\d+): (.+)$`)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := write(t, dir, "bad.yaml", `version: 1
+name: bad
+targets:
+  app: {url: "http://127.0.0.1:9", timeout: soon}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: fast
+    filter: 'req.method =='
+    sink: {http: {target: missing}}
+`)
+	good := write(t, dir, "good.yaml", `version: 1
+name: good
+targets:
+  app: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: 2
+    sink: {http: {target: app}}
+`)
+
+	t.Run("every problem with its position", func(t *testing.T) {
+		r := mustRun(t, ExitInvalid, "validate", bad)
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			m := diagLine.FindStringSubmatch(l)
+			if m == nil {
+				t.Errorf("stderr line %q is not FILE:LINE:COL: message", l)
+				continue
+			}
+			if m[1] != bad {
+				t.Errorf("diagnostic names file %q, want %q", m[1], bad)
+			}
+			lines = append(lines, l)
+		}
+		// The timeout (line 4), the speed (8), the filter (9) and the missing target (10).
+		for _, line := range []string{":4:", ":8:", ":9:", ":10:"} {
+			found := false
+			for _, l := range lines {
+				found = found || strings.Contains(l, line)
+			}
+			if !found {
+				t.Errorf("no diagnostic on line %s of bad.yaml in:\n%s", strings.Trim(line, ":"), r.stderr)
+			}
+		}
+	})
+	t.Run("valid file", func(t *testing.T) {
+		r := mustRun(t, ExitOK, "validate", good)
+		if strings.TrimSpace(r.stdout) != good+": ok" {
+			t.Errorf("stdout = %q, want %q", r.stdout, good+": ok")
+		}
+	})
+	t.Run("one bad file among good ones", func(t *testing.T) {
+		r := mustRun(t, ExitInvalid, "validate", good, bad)
+		if !strings.Contains(r.stdout, good+": ok") || !strings.Contains(r.stderr, bad+":4:") {
+			t.Errorf("want the good file ok and the bad one's diagnostics:\n%s", r)
+		}
+	})
+	t.Run("examples", func(t *testing.T) {
+		files, err := filepath.Glob(filepath.Join(repoRoot(), "examples", "*.yaml"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no examples: %v", err)
+		}
+		r := mustRun(t, ExitOK, append([]string{"validate"}, files...)...)
+		for _, f := range files {
+			if !strings.Contains(r.stdout, f+": ok") {
+				t.Errorf("%s not reported ok:\n%s", f, r)
+			}
+		}
+	})
+	t.Run("--set changes the outcome", func(t *testing.T) {
+		r := mustRun(t, ExitInvalid, "validate", good, "--set", "jobs.replay.speed=fast")
+		if !strings.Contains(r.stderr, "good.yaml:") {
+			t.Errorf("want a diagnostic for the overridden speed:\n%s", r)
+		}
+		mustRun(t, ExitOK, "validate", good, "--set", "jobs.replay.speed=max")
+		mustRun(t, ExitInvalid, "validate", bad, "--set", "jobs.replay.sink.http.target=app") // other problems remain
+	})
+	t.Run("--env-file supplies a required variable", func(t *testing.T) {
+		const v = "REPLAYCTL_CLI_TEST_TARGET_UNSET"
+		if os.Getenv(v) != "" {
+			t.Fatalf("%s must not be set", v)
+		}
+		f := write(t, dir, "env.yaml", `version: 1
+name: env
+targets:
+  app: {url: "${`+v+`:?set `+v+` to the target URL}"}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    sink: {http: {target: app}}
+`)
+		r := mustRun(t, ExitInvalid, "validate", f)
+		if !strings.Contains(r.stderr, "set "+v+" to the target URL") || !diagLine.MatchString(strings.Split(r.stderr, "\n")[0]) {
+			t.Errorf("want the ${VAR:?message} text at a position:\n%s", r)
+		}
+		env := write(t, dir, "test.env", v+"=http://127.0.0.1:9\n")
+		mustRun(t, ExitOK, "validate", f, "--env-file", env)
+	})
+	t.Run("usage errors", func(t *testing.T) {
+		mustRun(t, ExitInvalid, "validate", good, "--no-such-flag")
+		mustRun(t, ExitInvalid, "validate")
+		mustRun(t, ExitInvalid, "run")
+		mustRun(t, ExitInvalid, "run", good, good)
+		mustRun(t, ExitInvalid, "run", good, "--progress", "sometimes")
+		mustRun(t, ExitInvalid, "windows", "list", "-o", "yaml", "--data-dir", t.TempDir())
+	})
+	t.Run("missing file", func(t *testing.T) {
+		r := mustRun(t, ExitInvalid, "validate", filepath.Join(dir, "nope.yaml"))
+		if !strings.Contains(r.stderr, "nope.yaml") {
+			t.Errorf("want the missing file named:\n%s", r)
+		}
+	})
+}
+
+// pipelineYAML records rec.gor into a window and replays it to url.
+const pipelineYAML = `version: 1
+name: pipeline
+topics:
+  traffic: {name: pipeline-http, partitions: 2, create: true}
+targets:
+  app: {url: "%s"}
+jobs:
+  record:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: traffic}}
+    save-window: recent
+  replay:
+    needs: [record]
+    source: {window: recent}
+    speed: 4
+    sink: {http: {target: app, workers: 3}}
+    report: {json: out/report.json}
+    assert: ['%s']
+`
+
+func TestRunDryRunSendsNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 5, time.Millisecond)
+	tg := newTarget(t)
+	f := write(t, dir, "s.yaml", fmt.Sprintf(pipelineYAML, tg.URL(), "errors.rate == 0"))
+	data := filepath.Join(dir, "data")
+	r := mustRun(t, ExitOK, "run", f, "--dry-run", "--data-dir", data)
+	for _, want := range []string{
+		"job 1: record (record)", "job 2: replay (replay), needs record",
+		"speed 4x", "3 workers", `window "recent"`, `save as "recent"`,
+		"kafka topic pipeline-http (2 partitions)", "data dir " + data, "assert    errors.rate == 0",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = mustRun(t, ExitOK, "run", f, "--dry-run", "--data-dir", data, "--set", "jobs.replay.speed=max", "--job", "replay")
+	if !strings.Contains(r.stdout, "speed max") || strings.Contains(r.stdout, "(record)") {
+		t.Errorf("--set and --job do not show in the plan:\n%s", r.stdout)
+	}
+	if n := tg.count.Load(); n != 0 {
+		t.Errorf("a dry run sent %d requests", n)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("a dry run touched the data dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Errorf("a dry run wrote a report: %v", err)
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 5, time.Millisecond)
+	tg := newTarget(t)
+	t.Run("assertion failed", func(t *testing.T) {
+		f := write(t, dir, "assert.yaml", fmt.Sprintf(pipelineYAML, tg.URL(), "requests.sent > 1000"))
+		r := mustRun(t, ExitAssertion, "run", f, "--data-dir", filepath.Join(dir, "assert-data"))
+		if !strings.Contains(r.stdout, "FAIL requests.sent > 1000") || !strings.Contains(r.stderr, "assertion") {
+			t.Errorf("want the failed assertion in the summary and on stderr:\n%s", r)
+		}
+		if n := tg.count.Load(); n != 5 {
+			t.Errorf("target counted %d requests, want 5", n)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "out", "report.json")); err != nil {
+			t.Errorf("no report after a failed assertion: %v", err)
+		}
+	})
+	t.Run("input missing at run time", func(t *testing.T) {
+		f := copyExample(t, dir, "quickstart.yaml")
+		r := mustRun(t, ExitRuntime, "run", f, "--data-dir", filepath.Join(dir, "qs-data"), "--set", "jobs.record.source.pcap.path=missing.pcap")
+		if !strings.Contains(r.stderr, "missing.pcap") || !strings.Contains(r.stderr, "no such file") {
+			t.Errorf("want a message naming the missing file:\n%s", r)
+		}
+	})
+	t.Run("unreachable brokers", func(t *testing.T) {
+		f := write(t, dir, "unreachable.yaml", fmt.Sprintf(pipelineYAML, tg.URL(), "errors.rate == 0"))
+		r := mustRun(t, ExitRuntime, "run", f, "--brokers", "127.0.0.1:1")
+		if !strings.Contains(r.stderr, "127.0.0.1:1") || !strings.Contains(r.stderr, "do not answer") {
+			t.Errorf("want a message naming the unreachable brokers:\n%s", r)
+		}
+	})
+	t.Run("window not saved", func(t *testing.T) {
+		f := write(t, dir, "nowindow.yaml", fmt.Sprintf(pipelineYAML, tg.URL(), "errors.rate == 0"))
+		r := replayctl("run", f, "--job", "replay", "--data-dir", filepath.Join(dir, "empty-data"))
+		if r.code == ExitOK || !strings.Contains(r.stderr, `"recent"`) {
+			t.Errorf("replaying a window never saved: want a failure naming it:\n%s", r)
+		}
+	})
+}
+
+func TestSchemaVersionCompletion(t *testing.T) {
+	t.Parallel()
+	r := mustRun(t, ExitOK, "schema")
+	var schema map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &schema); err != nil {
+		t.Fatalf("schema is not JSON: %v", err)
+	}
+	if s, _ := schema["$schema"].(string); !strings.Contains(s, "2020-12") {
+		t.Errorf("$schema = %q, want draft 2020-12", s)
+	}
+	r = mustRun(t, ExitOK, "version")
+	if !strings.HasPrefix(r.stdout, "replayctl ") || len(strings.TrimSpace(r.stdout)) <= len("replayctl ") {
+		t.Errorf("version printed %q", r.stdout)
+	}
+	r = mustRun(t, ExitOK, "completion", "bash")
+	if !strings.Contains(r.stdout, "bash completion") || !strings.Contains(r.stdout, "replayctl") {
+		t.Errorf("completion bash printed %.200q", r.stdout)
+	}
+	mustRun(t, ExitOK, "--help")
+	mustRun(t, ExitInvalid, "version", "extra")
+}
+
+// TestQuickstart runs the quickstart as a new user would, then replays its
+// window again and manages the windows; against the embedded broker and,
+// when REPLAYCTL_TEST_KAFKA is set, the real one.
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	type setup struct {
+		name   string
+		conn   []string // --data-dir or --brokers (+ --set for unique names)
+		window string
+		topic  string
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	cases := []setup{{name: "embedded", conn: []string{"--data-dir", dataDir}, window: "quickstart", topic: "quickstart-http"}}
+	if brokers := realKafka(t); brokers != nil {
+		win, topic, cat := unique(t, "qs-win"), unique(t, "qs-topic"), unique(t, "qs-cat")
+		cases = append(cases, setup{name: "kafka", window: win, topic: topic, conn: []string{
+			"--brokers", strings.Join(brokers, ","),
+			"--set", "kafka.catalog-topic=" + cat,
+			"--set", "topics.traffic.name=" + topic,
+			"--set", "jobs.record.save-window=" + win,
+			"--set", "jobs.replay.source.window=" + win,
+		}})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			f := copyExample(t, dir, "quickstart.yaml")
+			copyExample(t, dir, "quickstart.pcap")
+			// The windows commands read the kafka settings from the scenario (-f).
+			win := append([]string{"-f", f}, c.conn...)
+
+			r := mustRun(t, ExitOK, append([]string{"run", f}, c.conn...)...)
+			for _, want := range []string{"job record: done", "200 requests", "job replay: done", "sent 200", "ok 200", "errors 0", "ok   errors.rate == 0"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("the summary lacks %q:\n%s", want, r)
+				}
+			}
+			rep := readJSON(t, filepath.Join(dir, "reports", "quickstart.json"))
+			if sent := rep["requests"].(map[string]any)["sent"]; sent != 200.0 {
+				t.Errorf("report requests.sent = %v, want 200", sent)
+			}
+			// Speed 2 over the recording's ~40 req/s: a scheduled ~80 req/s.
+			if s := rep["rate"].(map[string]any)["scheduled"].(float64); s < 70 || s > 90 {
+				t.Errorf("report rate.scheduled = %.1f/s, want about 80/s", s)
+			}
+
+			r = mustRun(t, ExitOK, append([]string{"run", f, "--job", "replay", "--set", "jobs.replay.speed=max"}, c.conn...)...)
+			if !strings.Contains(r.stdout, "sent 200") || strings.Contains(r.stdout, "job record") {
+				t.Errorf("the second replay did not send the same 200 requests (alone):\n%s", r)
+			}
+
+			r = mustRun(t, ExitOK, append([]string{"windows", "list"}, win...)...)
+			if !strings.Contains(r.stdout, c.window) || !strings.Contains(r.stdout, c.topic) || !strings.Contains(r.stdout, "NAME") {
+				t.Errorf("windows list:\n%s", r)
+			}
+			r = mustRun(t, ExitOK, append([]string{"windows", "list", "-o", "json"}, win...)...)
+			var ws []map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &ws); err != nil {
+				t.Fatalf("windows list -o json: %v\n%s", err, r.stdout)
+			}
+			found := false
+			for _, w := range ws {
+				if w["name"] == c.window {
+					found = true
+					if w["requests"] != 200.0 || w["topic"] != c.topic {
+						t.Errorf("window in JSON: %v", w)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("windows list -o json lacks %s:\n%s", c.window, r.stdout)
+			}
+			r = mustRun(t, ExitOK, append([]string{"windows", "show", c.window}, win...)...)
+			for _, want := range []string{"name", c.window, "offsets", "0:[0,", "requests", "200", "destinations", "127.0.0.1:8080"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("windows show lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			r = mustRun(t, ExitOK, append([]string{"windows", "rm", c.window}, win...)...)
+			if !strings.Contains(r.stdout, "removed window "+c.window) {
+				t.Errorf("windows rm:\n%s", r)
+			}
+			r = replayctl(append([]string{"windows", "show", c.window}, win...)...)
+			if r.code == ExitOK || !strings.Contains(r.stderr, c.window) {
+				t.Errorf("windows show after rm: want a failure naming the window:\n%s", r)
+			}
+		})
+	}
+}
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("report %s: %v", path, err)
+	}
+	return m
+}
