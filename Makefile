@@ -27,7 +27,7 @@ demo: build
 # (KRaft, started by scripts/kafka-up on 127.0.0.1:19092 and left running;
 # `make kafka-down` stops it).
 test: lint build kafka-up
-	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) test -count=1 -timeout 12m ./...
+	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) test -race -count=1 -timeout 12m ./...
 
 # Embedded broker only; no real Kafka needed.
 test-short:
