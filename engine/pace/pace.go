@@ -71,7 +71,9 @@ type Config struct {
 	// a 10s recorded gap is replayed as 1s, not 2s. 0 means no limit.
 	MaxGap time.Duration
 	// StartAt is the instant the first message is scheduled at; zero means
-	// Clock.Now() when New is called.
+	// Clock.Now() when the first message is scheduled, so that the source's
+	// start-up (connecting to Kafka, the first fetch) does not make the
+	// first messages late.
 	StartAt time.Time
 	// Clock gives the time and waits; nil means Real.
 	Clock Clock
@@ -127,16 +129,14 @@ func New(cfg Config) (*Pacer, error) {
 		p.maxGap = int64(float64(cfg.MaxGap) * cfg.Speed)
 	}
 	p.base = cfg.StartAt
-	if p.base.IsZero() {
-		p.base = p.clock.Now()
-	}
 	return p, nil
 }
 
 // Max reports whether the pacer runs at max speed (the timeline is ignored).
 func (p *Pacer) Max() bool { return p.speed == 0 }
 
-// Start returns the instant the current loop iteration starts at.
+// Start returns the instant the current loop iteration starts at: zero
+// before the first message when Config.StartAt was zero.
 func (p *Pacer) Start() time.Time { return p.base }
 
 // Schedule returns the send instant for the next message, whose capture time
@@ -144,6 +144,9 @@ func (p *Pacer) Start() time.Time { return p.base }
 // one are scheduled at its start. At max speed without a rate cap every
 // message is scheduled at the start (Wait then returns at once).
 func (p *Pacer) Schedule(captureTime int64) time.Time {
+	if p.base.IsZero() {
+		p.base = p.clock.Now()
+	}
 	if !p.started {
 		p.started, p.t0, p.hwm = true, captureTime, captureTime
 	}

@@ -66,6 +66,26 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// The schedule starts at the first message, not at New: a source that
+// takes a while to deliver its first message does not make it late.
+func TestStartsAtFirstMessage(t *testing.T) {
+	clock := NewManual(t0)
+	p, err := New(Config{Speed: 1, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Start().IsZero() {
+		t.Errorf("Start() before the first message = %v, want zero", p.Start())
+	}
+	clock.Advance(time.Second) // the source connects, fetches
+	if got, want := offsets(p, []int64{5_000 * ms, 5_100 * ms}), []float64{1000, 1100}; !slices.Equal(got, want) {
+		t.Errorf("scheduled %v ms, want %v", got, want)
+	}
+	if got := p.Start(); !got.Equal(t0.Add(time.Second)) {
+		t.Errorf("Start() = %v, want %v", got, t0.Add(time.Second))
+	}
+}
+
 func TestRebase(t *testing.T) {
 	tests := []struct {
 		name string

@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/kafkaio"
@@ -29,9 +31,24 @@ type Options struct {
 	// waits for another partition (default 1000); beyond it the partition's
 	// fetching pauses.
 	Lookahead int
+	// FetchMaxBytes bounds the bytes one fetch asks for, all partitions
+	// together (default 1 MiB); FetchMaxPartitionBytes bounds them per
+	// partition (default 256 KiB). They are sizes on the wire: compressed
+	// batches grow when decoded (zstd HTTP often 10–30x), and a fetch always
+	// returns at least one whole batch. Smaller values bound the memory of a
+	// replay whatever the window's size (with franz-go's defaults, 50 MiB and
+	// 1 MiB, decoded fetches held hundreds of MiB); larger ones mean fewer
+	// round trips to a distant broker.
+	FetchMaxBytes, FetchMaxPartitionBytes int32
 	// Logger receives bad records and partial-window notes (slog.Default when nil).
 	Logger *slog.Logger
 }
+
+// Default fetch sizes (see Options).
+const (
+	DefaultFetchMaxBytes          = 1 << 20
+	DefaultFetchMaxPartitionBytes = 256 << 10
+)
 
 // maxLoggedBad is how many bad records are logged one by one.
 const maxLoggedBad = 5
@@ -57,6 +74,12 @@ func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.FetchMaxBytes <= 0 {
+		opts.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if opts.FetchMaxPartitionBytes <= 0 {
+		opts.FetchMaxPartitionBytes = DefaultFetchMaxPartitionBytes
 	}
 	return &Source{clientOpts: clientOpts, w: w, opts: opts,
 		stats: map[string]int64{"messages": 0, "bad-records": 0, "filtered": 0, "bad-headers": 0}}
@@ -98,7 +121,7 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	if err != nil {
 		return err
 	}
-	rr, err := kafkaio.NewRangeReader(s.clientOpts, s.w.Topic, ranges)
+	rr, err := kafkaio.NewRangeReader(s.fetchOpts(), s.w.Topic, ranges)
 	if err != nil {
 		return fmt.Errorf("window %q: %w", s.w.Name, err)
 	}
@@ -169,6 +192,23 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 			}
 		}
 	}
+}
+
+// fetchMaxWait bounds how long the broker holds a fetch that finds no data.
+// A range reader only asks for offsets that exist, except in one race: the
+// client sends its next fetch for a partition whose range ends at the high
+// watermark before the reader has seen the range's last record and paused
+// it. With the 5 s default the broker then held that fetch, and the whole
+// replay with it (the client has one fetch in flight per broker), for 5 s.
+const fetchMaxWait = 10 * time.Millisecond
+
+// fetchOpts returns the client options with the fetch bounds appended
+// (later options override earlier ones).
+func (s *Source) fetchOpts() []kgo.Opt {
+	return append(slices.Clip(s.clientOpts),
+		kgo.FetchMaxBytes(s.opts.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(s.opts.FetchMaxPartitionBytes),
+		kgo.FetchMaxWait(fetchMaxWait))
 }
 
 func (s *Source) badRecord(r *kgo.Record, err error) {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+var fixedRows = []Row{
+	{Fig: "a", What: "replay throughput", Ours: "41 099 req/s", Ref: "wrk 54 689 req/s", Ratio: "0.75 (goal ≥ 0.5)", Verdict: Met},
+	{Fig: "b", What: "lateness p99", Ours: "21.3 ms", Ref: "0 ms", Ratio: "goal ≤ 5 ms", Verdict: NotMet},
+	{Fig: "d", What: "write | read", Ours: "1", Ref: "2", Ratio: "0.50", Verdict: Info},
+	{Fig: "e", What: "capture", Ours: "—", Ref: "—", Ratio: "—", Verdict: NotMeasured},
+}
+
+func TestRenderTable(t *testing.T) {
+	got := renderTable(fixedRows[:2])
+	want := "" +
+		"fig  what               replayctl     reference         ratio / goal       verdict\n" +
+		"---  -----------------  ------------  ----------------  -----------------  -------\n" +
+		"a    replay throughput  41 099 req/s  wrk 54 689 req/s  0.75 (goal ≥ 0.5)  MET\n" +
+		"b    lateness p99       21.3 ms       0 ms              goal ≤ 5 ms        NOT MET\n"
+	if got != want {
+		t.Errorf("renderTable:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestRenderMarkdown(t *testing.T) {
+	res := Results{
+		Date:    "2026-01-02 03:04 UTC",
+		Machine: Machine{CPUs: 2, CPUModel: "AMD EPYC", GoVersion: "go1.26.8", Kernel: "Linux 6.1"},
+		Quick:   true,
+		Rows:    fixedRows,
+		Notes:   []Note{{Fig: "a", Title: "Replay throughput", Lines: []string{"wrk -t2 -c32 -d5s"}}},
+		Elapsed: "3m2s",
+	}
+	md := renderMarkdown(res)
+	for _, want := range []string{
+		"# replayctl benchmarks\n",
+		"Quick run (`-quick`)",
+		"- date: 2026-01-02 03:04 UTC\n",
+		"- machine: 2 CPUs (AMD EPYC), Linux 6.1, go1.26.8\n",
+		"## How to read this\n",
+		"| fig | what | replayctl | reference | ratio / goal | verdict |\n| --- | --- | --- | --- | --- | --- |\n",
+		"| a | replay throughput | 41 099 req/s | wrk 54 689 req/s | 0.75 (goal ≥ 0.5) | **MET** |\n",
+		"| b | lateness p99 | 21.3 ms | 0 ms | goal ≤ 5 ms | **NOT MET** |\n",
+		`| d | write \| read | 1 | 2 | 0.50 | info |` + "\n",
+		"| e | capture | — | — | — | **NOT MEASURED** |\n",
+		"Goals: 1 met, 1 not met, 1 not measured.\n",
+		"### (a) Replay throughput\n\n- wrk -t2 -c32 -d5s\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if full := renderMarkdown(Results{Rows: fixedRows}); strings.Contains(full, "Quick run") {
+		t.Error("a full run is marked as quick")
+	}
+}
+
+func TestRatioRow(t *testing.T) {
+	tests := []struct {
+		name      string
+		ours, ref float64
+		goal      float64
+		want      Verdict
+		ratio     string
+	}{
+		{"above the goal", 41099, 54689, 0.5, Met, "0.75 (goal ≥ 0.5)"},
+		{"exactly the goal", 50, 100, 0.5, Met, "0.50 (goal ≥ 0.5)"},
+		{"below the goal", 400, 54689, 0.5, NotMet, "0.01 (goal ≥ 0.5)"},
+		{"no reference", 10, 0, 0.5, NotMeasured, "— (goal ≥ 0.5)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ratioRow("a", "x", tt.ours, tt.ref, "req/s", tt.goal)
+			if r.Verdict != tt.want || r.Ratio != tt.ratio {
+				t.Errorf("ratioRow(%v, %v) = %v %q, want %v %q", tt.ours, tt.ref, r.Verdict, r.Ratio, tt.want, tt.ratio)
+			}
+		})
+	}
+}
+
+func TestNum(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{0, "0.00"},
+		{1.234, "1.23"},
+		{12.34, "12.3"},
+		{999.6, "1 000"},
+		{1234567, "1 234 567"},
+		{-54689, "-54 689"},
+	}
+	for _, tt := range tests {
+		if got := num(tt.in); got != tt.want {
+			t.Errorf("num(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSelectFigures(t *testing.T) {
+	tests := []struct {
+		only    string
+		want    string
+		wantErr bool
+	}{
+		{"", "abcde", false},
+		{"c,a", "ac", false},
+		{" b , b ", "b", false},
+		{"a,z", "", true},
+	}
+	for _, tt := range tests {
+		fs, err := selectFigures(tt.only)
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("selectFigures(%q) error = %v, want error %v", tt.only, err, tt.wantErr)
+		}
+		var ids string
+		for _, f := range fs {
+			ids += f.id
+		}
+		if ids != tt.want {
+			t.Errorf("selectFigures(%q) = %q, want %q", tt.only, ids, tt.want)
+		}
+	}
+}
