@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/replayctl/replayctl/compare"
@@ -14,15 +14,28 @@ import (
 	"github.com/replayctl/replayctl/sinks/httpsink"
 )
 
-// maxPendingCompares bounds the requests waiting for their recorded,
-// replayed (and reference) responses; beyond it comparisons are skipped and
-// counted.
-const maxPendingCompares = 100_000
+// maxPendingCompares and maxPendingBytes bound the requests waiting for
+// their recorded, replayed (and reference) responses; beyond them
+// comparisons are skipped and counted.
+const (
+	maxPendingCompares = 100_000
+	maxPendingBytes    = 256 << 20
+)
+
+// The two reference answers of a request carry its ID with these suffixes.
+const (
+	refSuffixA = "\x00ref-a"
+	refSuffixB = "\x00ref-b"
+)
 
 // comparison joins, per request ID, the recorded response (from the
 // source), the replayed response (from the target) and, with a noise
-// target, the reference response; when all have arrived it compares them.
-// Everything it skips is counted.
+// target, two answers of the reference target to the same request; when all
+// have arrived it compares them. Fields that differ between the two
+// reference answers are noise for the request's endpoint (they change
+// between two replays of the same request against the same target), so the
+// same fields differing between the recording and the replay are not
+// regressions. Everything it skips is counted.
 type comparison struct {
 	cmp   *compare.Comparer
 	noise *compare.NoiseFilter // nil without a noise target
@@ -30,8 +43,10 @@ type comparison struct {
 	ref   *httpsink.Sender // the noise target's sender
 	c     *counters
 
-	mu      sync.Mutex
-	pending map[string]*pendingCompare
+	mu        sync.Mutex
+	pending   map[string]*pendingCompare
+	bytes     int64  // held by pending
+	discarded *idSet // requests not sent: their recorded responses are not kept
 }
 
 type pendingCompare struct {
@@ -39,10 +54,14 @@ type pendingCompare struct {
 	head      []byte // the request head, for examples
 	recorded  []byte
 	replayed  []byte
-	reference []byte
+	reference [2][]byte
 	gotRep    bool
-	gotRef    bool
+	refs      int  // reference answers arrived (0–2); 2 without a noise target
 	failed    bool // no usable replayed or reference response
+}
+
+func (p *pendingCompare) size() int64 {
+	return int64(len(p.head) + len(p.recorded) + len(p.replayed) + len(p.reference[0]) + len(p.reference[1]))
 }
 
 // newComparison returns nil when the job does not compare.
@@ -55,7 +74,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 	if err != nil {
 		return nil, invalidf("%s: compare: %w", j.Pos, err)
 	}
-	co := &comparison{cmp: cmp, agg: compare.NewAggregator(), c: c, pending: map[string]*pendingCompare{}}
+	co := &comparison{cmp: cmp, agg: compare.NewAggregator(), c: c, pending: map[string]*pendingCompare{}, discarded: newIDSet(100_000)}
 	if t := cfgIn.Noise; t != nil {
 		u, err := r.targetURL(t)
 		if err != nil {
@@ -80,21 +99,12 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 	return co, nil
 }
 
-// noiseURL is the reference target's URL, for the report.
-func (co *comparison) noiseURL(t *scenario.Target, r *runner) string {
-	u, err := r.targetURL(t)
-	if err != nil {
-		return t.Name
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-}
-
 // entry returns the pending comparison for id, creating it; nil when the
 // table is full.
 func (co *comparison) entry(id string) *pendingCompare {
 	p, ok := co.pending[id]
 	if !ok {
-		if len(co.pending) >= maxPendingCompares {
+		if len(co.pending) >= maxPendingCompares || co.bytes >= maxPendingBytes {
 			co.c.add("compare-skipped-overflow", 1)
 			return nil
 		}
@@ -119,15 +129,29 @@ func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte) 
 	if p := co.entry(m.ID); p != nil && p.endpoint == "" {
 		p.endpoint = compare.Endpoint(method, path)
 		p.head = bytes.Clone(head)
+		co.bytes += int64(len(p.head))
 		if co.ref == nil {
-			p.gotRef = true
+			p.refs = 2
 		}
 	}
 	co.mu.Unlock()
-	if co.ref != nil {
-		return co.ref.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID})
+	if co.ref == nil {
+		return nil
+	}
+	for _, suffix := range []string{refSuffixA, refSuffixB} {
+		if err := co.ref.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID + suffix, ID: m.ID + suffix}); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// discard notes a request that is not sent (filtered, sampled out,
+// dropped): its recorded response is not kept.
+func (co *comparison) discard(m *message.Message) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	co.discarded.add(m.ID)
 }
 
 // recorded registers a recorded response.
@@ -137,8 +161,13 @@ func (co *comparison) recorded(m *message.Message) {
 	}
 	co.mu.Lock()
 	defer co.mu.Unlock()
+	if co.discarded.take(m.ID) {
+		co.c.add("compare-responses-of-unsent-requests", 1)
+		return
+	}
 	if p := co.entry(m.ID); p != nil && p.recorded == nil {
 		p.recorded = bytes.Clone(m.Raw)
+		co.bytes += int64(len(p.recorded))
 		co.ready(m.ID, p)
 	}
 }
@@ -157,41 +186,48 @@ func (co *comparison) replayed(res httpsink.Result) {
 		co.c.add("compare-skipped-errors", 1)
 	} else {
 		p.replayed = res.Response
+		co.bytes += int64(len(p.replayed))
 	}
 	co.ready(res.ID, p)
 }
 
-// referenced registers the noise target's answer.
+// referenced registers one of the noise target's two answers.
 func (co *comparison) referenced(res httpsink.Result) {
+	id, which := strings.TrimSuffix(res.ID, refSuffixA), 0
+	if id == res.ID {
+		id, which = strings.TrimSuffix(res.ID, refSuffixB), 1
+	}
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	p := co.entry(res.ID)
-	if p == nil || p.gotRef {
+	p := co.entry(id)
+	if p == nil || p.reference[which] != nil || p.refs >= 2 {
 		return
 	}
-	p.gotRef = true
+	p.refs++
 	if res.Err != nil || res.Response == nil {
 		p.failed = true
 		co.c.add("compare-skipped-reference-errors", 1)
 	} else {
-		p.reference = res.Response
+		p.reference[which] = res.Response
+		co.bytes += int64(len(res.Response))
 	}
-	co.ready(res.ID, p)
+	co.ready(id, p)
 }
 
 // ready compares once every part has arrived. Called with mu held.
 func (co *comparison) ready(id string, p *pendingCompare) {
-	if p.endpoint == "" || p.recorded == nil || !p.gotRep || !p.gotRef {
+	if p.endpoint == "" || p.recorded == nil || !p.gotRep || p.refs < 2 {
 		return
 	}
 	delete(co.pending, id)
+	co.bytes -= p.size()
 	if p.failed {
 		return
 	}
 	res := co.cmp.Compare(p.recorded, p.replayed)
 	var noise []compare.Diff
 	if co.noise != nil {
-		co.noise.Learn(p.endpoint, co.cmp.Compare(p.recorded, p.reference))
+		co.noise.Learn(p.endpoint, co.cmp.Compare(p.reference[0], p.reference[1]))
 		var regs []compare.Diff
 		regs, noise = co.noise.Classify(p.endpoint, res)
 		res = compare.Result{Match: len(regs) == 0 && res.Omitted == 0, Diffs: regs, Omitted: res.Omitted}
@@ -211,7 +247,7 @@ func (co *comparison) finish(ctx context.Context) *compare.DiffSummary {
 	for _, p := range co.pending {
 		switch {
 		case p.endpoint == "":
-			// A recorded response whose request was filtered out or never sent.
+			co.c.add("compare-responses-of-unsent-requests", 1)
 		case p.recorded == nil:
 			co.c.add("compare-no-recorded-response", 1)
 		default:
@@ -219,6 +255,11 @@ func (co *comparison) finish(ctx context.Context) *compare.DiffSummary {
 		}
 	}
 	co.pending = nil
+	if co.noise != nil {
+		if n := co.noise.Dropped(); n > 0 {
+			co.c.add("compare-noise-fields-over-limit", n)
+		}
+	}
 	s := co.agg.Summary()
 	return &s
 }

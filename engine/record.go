@@ -102,7 +102,11 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	src := newSource()
 	hosts, dests := map[string]bool{}, map[string]bool{}
-	dropped := map[string]bool{} // request IDs not recorded; their responses follow them
+	dropped := newIDSet(100_000) // request IDs not recorded; their responses follow them
+	// Writes outlive a Ctrl-C or stop.after: what the source still hands
+	// over while it stops (held, sorted messages) must reach the sink. A
+	// stalled sink is bounded by its own delivery timeout.
+	writeCtx := context.WithoutCancel(ctx)
 	var first, last int64
 	var nreq, nresp atomic.Int64
 	emit := func(m *message.Message) error {
@@ -112,14 +116,11 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			}
 			raw, keep := st.process(m)
 			if !keep {
-				if len(dropped) < 1_000_000 {
-					dropped[m.ID] = true
-				}
+				dropped.add(m.ID)
 				return nil
 			}
 			m.Raw = raw
-		} else if dropped[m.ID] {
-			delete(dropped, m.ID)
+		} else if dropped.take(m.ID) {
 			c.add("responses-of-dropped-requests", 1)
 			return nil
 		}
@@ -136,7 +137,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 					r.log.Warn("message cannot be redacted; not recorded", "kind", m.Kind, "id", m.ID, "err", err)
 				}
 				if m.Kind == message.Request {
-					dropped[m.ID] = true
+					dropped.add(m.ID)
 				}
 				return nil
 			}
@@ -148,7 +149,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				c.add("redact-skipped-encoded-bodies", int64(counts.Skipped))
 			}
 		}
-		if err := sink.Write(ctx, m); err != nil {
+		if err := sink.Write(writeCtx, m); err != nil {
 			return err
 		}
 		if m.Kind == message.Request {
@@ -184,6 +185,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	cancel()
 	stopProgress()
 	res.requests, res.responses = nreq.Load(), nresp.Load()
+	if dropped.forgotten > 0 {
+		// Their responses, if any came later, were recorded.
+		c.add("dropped-ids-forgotten", dropped.forgotten)
+	}
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	res.interrupted = interrupted
 
@@ -194,7 +199,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		defer sink.client.Close()
 	}
 	sinkStats := sink.Stats()
-	res.written, res.failed = sinkStats["written"], sinkStats["failed"]
+	res.written, res.notWritten = sinkStats["written"], sinkStats["failed"]
 	c.merge("source.", src.Stats())
 	c.merge("sink.", sinkStats)
 	res.counters = c.snapshot()

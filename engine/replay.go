@@ -223,6 +223,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		raw, keep := st.process(m)
 		if !keep {
+			if cmp != nil {
+				cmp.discard(m)
+			}
 			return nil
 		}
 		taken++
@@ -269,7 +272,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		src := newSource()
 		runErr = src.Run(jctx, emit)
-		c.merge("source.", src.Stats())
+		c.addAll("source.", src.Stats())
 		if runErr != nil || jctx.Err() != nil {
 			break
 		}
@@ -282,12 +285,12 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	defer dcancel()
 	closeErr := sender.Close(dctx)
 	c.merge("sink.", sender.Stats())
-	res.counters = c.snapshot()
-	res.summary = rec.Summary()
-	res.elapsed = time.Since(res.started)
 	if cmp != nil {
 		res.diff = cmp.finish(dctx)
 	}
+	res.counters = c.snapshot()
+	res.summary = rec.Summary()
+	res.elapsed = time.Since(res.started)
 	if runErr != nil {
 		return res, runErr
 	}

@@ -40,9 +40,10 @@ type jobResult struct {
 	started     time.Time
 	elapsed     time.Duration
 	interrupted bool
+	failed      bool // the job returned an error
 	// record jobs
-	requests, responses, written, failed int64
-	sinkDesc                             string
+	requests, responses, written, notWritten int64
+	sinkDesc                                 string
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.
@@ -60,6 +61,7 @@ func (p *Plan) Run(ctx context.Context) error {
 	for i, jp := range p.jobs {
 		res, err := r.runJob(ctx, jp)
 		if res != nil {
+			res.failed = err != nil
 			printSummary(p.opts.Out, res)
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr

@@ -33,13 +33,17 @@ func (c *counters) add(name string, n int64) int64 {
 	return c.m[name]
 }
 
-func (c *counters) get(name string) int64 {
+// addAll adds another component's counters under a prefix, summing them
+// over the passes of a looped replay.
+func (c *counters) addAll(prefix string, m map[string]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[name]
+	for k, v := range m {
+		c.m[prefix+k] += v
+	}
 }
 
-// merge adds another component's counters under a prefix ("source.", "sink.").
+// merge sets another component's counters under a prefix ("source.", "sink.").
 func (c *counters) merge(prefix string, m map[string]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

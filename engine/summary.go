@@ -49,7 +49,10 @@ func printSummary(out io.Writer, res *jobResult) {
 	defer printCounters(out, res.counters)
 	j := res.job
 	state := "done"
-	if res.interrupted {
+	switch {
+	case res.failed:
+		state = "FAILED"
+	case res.interrupted:
 		state = "interrupted"
 	}
 	if res.replay {
@@ -101,8 +104,8 @@ func printSummary(out io.Writer, res *jobResult) {
 	} else {
 		fmt.Fprintf(out, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
 		row("recorded", "%d requests  %d responses  → %s\n", res.requests, res.responses, res.sinkDesc)
-		if res.failed > 0 {
-			row("NOT WRITTEN", "%d messages  (see the log for why)\n", res.failed)
+		if res.notWritten > 0 || res.written < res.requests+res.responses {
+			row("written", "%d of %d messages  (%d not delivered; see the log for why)\n", res.written, res.requests+res.responses, res.requests+res.responses-res.written)
 		}
 		if res.window != nil {
 			row("window", "%s saved  %s\n", res.window.Name, windowText(res.window))
@@ -152,10 +155,11 @@ func assertEnv(res *jobResult) exprenv.Summary {
 		}
 	} else {
 		sent := int(res.requests + res.responses)
-		env.Requests = exprenv.Requests{Sent: sent, OK: sent - int(res.failed), Errors: int(res.failed)}
-		env.Errors = exprenv.Errors{Count: int(res.failed)}
+		lost := sent - int(res.written)
+		env.Requests = exprenv.Requests{Sent: sent, OK: int(res.written), Errors: lost}
+		env.Errors = exprenv.Errors{Count: lost}
 		if sent > 0 {
-			env.Errors.Rate = float64(res.failed) / float64(sent)
+			env.Errors.Rate = float64(lost) / float64(sent)
 		}
 		env.Status = map[int]int{}
 	}
@@ -219,7 +223,7 @@ func jobReport(res *jobResult) any {
 		Window    *catalog.Window  `json:"window,omitempty"`
 		Counters  map[string]int64 `json:"counters"`
 		Duration  float64          `json:"duration_ms"`
-	}{res.job.Name, res.requests, res.responses, res.written, res.failed, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed)}
+	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed)}
 }
 
 // writeReports writes the job's report files.

@@ -1,0 +1,125 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sinks/gorsink"
+)
+
+// TestCompareFindsRegressionsNotNoise replays recorded production answers
+// against a candidate that changed in known ways and a reference that
+// answers like production but with a timestamp that changes every time: the
+// regressions are found, the timestamp is noise, nothing else is reported.
+func TestCompareFindsRegressionsNotNoise(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "prod.gor")
+	s, err := gorsink.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		id := fmt.Sprintf("%024x", i+1)
+		at := t0.Add(time.Duration(i) * 10 * time.Millisecond).UnixNano()
+		reqPath, body, status := fmt.Sprintf("/users/%d", 100+i), fmt.Sprintf(`{"id":%d,"plan":"pro","at":"2026-03-01T12:00:00Z"}`, 100+i), "200 OK"
+		if i%5 == 4 {
+			reqPath, body = "/health", `{"ok":true}`
+		}
+		resp := fmt.Sprintf("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", status, len(body), body)
+		for _, m := range []*message.Message{
+			{Kind: message.Request, ID: id, Time: at, Raw: []byte(get(reqPath))},
+			{Kind: message.Response, ID: id, Time: at + 1e6, Latency: 1e6, Raw: []byte(resp)},
+		} {
+			if err := s.Write(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	answer := func(candidate bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			now := fmt.Sprintf("%d", calls.Add(1))
+			if r.URL.Path == "/health" {
+				if candidate {
+					w.WriteHeader(503)
+				}
+				fmt.Fprint(w, `{"ok":true}`)
+				return
+			}
+			id := strings.TrimPrefix(r.URL.Path, "/users/")
+			if candidate {
+				fmt.Fprintf(w, `{"id":%s,"plan":"free","beta":true,"at":"%s"}`, id, now)
+				return
+			}
+			fmt.Fprintf(w, `{"id":%s,"plan":"pro","at":"%s"}`, id, now)
+		}
+	}
+	cand := httptest.NewServer(answer(true))
+	defer cand.Close()
+	ref := httptest.NewServer(answer(false))
+	defer ref.Close()
+
+	yaml := fmt.Sprintf(`version: 1
+name: cmp
+targets:
+  candidate: {url: %q}
+  reference: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: %s}}
+    speed: max
+    sink: {http: {target: candidate, workers: 4}}
+    compare: {status: true, body: true, noise: {target: reference}}
+    report: {json: report.json}
+    assert: ['diff.mismatches == 10', 'diff.compared == 10']
+`, cand.URL, ref.URL, path)
+	res := run(t, dir, yaml, engine.Options{})
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "report.json"))
+	diff := field(t, rep, "diff").(map[string]any)
+	if diff["compared"].(float64) != 10 || diff["mismatches"].(float64) != 10 {
+		t.Fatalf("diff = %v", diff)
+	}
+	got := map[string][]string{}
+	for _, e := range diff["endpoints"].([]any) {
+		e := e.(map[string]any)
+		for _, f := range e["top_fields"].([]any) {
+			got[e["endpoint"].(string)] = append(got[e["endpoint"].(string)], f.(map[string]any)["field"].(string))
+		}
+		slices.Sort(got[e["endpoint"].(string)])
+	}
+	want := map[string][]string{"GET /users/{id}": {"$.beta", "$.plan"}, "GET /health": {"status"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("regressions by endpoint = %v, want %v", got, want)
+	}
+	var noise []string
+	for _, f := range diff["noise_fields"].([]any) {
+		noise = append(noise, f.(string))
+	}
+	if !slices.Contains(noise, "GET /users/{id} $.at") {
+		t.Errorf("noise fields = %v, want the timestamp $.at", noise)
+	}
+	// Each request went once to the candidate and twice to the reference.
+	if n := calls.Load(); n != 30 {
+		t.Errorf("targets answered %d requests, want 30", n)
+	}
+	if !strings.Contains(res.out, "mismatches 10") {
+		t.Errorf("summary lacks the diff line:\n%s", res.out)
+	}
+}
