@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -68,6 +69,8 @@ func exitCode(err error) int {
 		return ExitAssertion
 	case errors.As(err, &diags), errors.As(err, &usage), errors.Is(err, engine.ErrInvalid):
 		return ExitInvalid
+	case strings.HasPrefix(err.Error(), "unknown command "), strings.HasPrefix(err.Error(), "unknown flag"):
+		return ExitInvalid
 	}
 	return ExitRuntime
 }
@@ -118,6 +121,19 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an asserti
 		newImportCmd(),
 	)
 	return root
+}
+
+// group makes cmd a command that only holds subcommands: without one it
+// prints its help; an unknown one is a usage error (exit 2).
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unknown command %q for %q; see %s --help", args[0], c.CommandPath(), c.CommandPath())}
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	return cmd
 }
 
 // exactArgs is cobra.ExactArgs with a usage error (exit 2).

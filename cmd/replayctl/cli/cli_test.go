@@ -351,3 +351,27 @@ func readJSON(t *testing.T, path string) map[string]any {
 	}
 	return m
 }
+
+// TestUsageErrors: a command line replayctl does not understand exits 2 and
+// says what was wrong; a group command without a subcommand shows its help.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"bogus"}, ExitInvalid, `unknown command "bogus"`},
+		{[]string{"windows", "bogus"}, ExitInvalid, `unknown command "bogus" for "replayctl windows"`},
+		{[]string{"import", "bogus"}, ExitInvalid, `unknown command "bogus" for "replayctl import"`},
+		{[]string{"--bogus"}, ExitInvalid, "unknown flag: --bogus"},
+		{[]string{"import", "gor"}, ExitInvalid, "give gor's arguments after --"},
+		{[]string{"import", "gor", "--", "--exit-after", "soon"}, ExitInvalid, "import gor"},
+		{[]string{"windows"}, ExitOK, "replayctl windows [command]"},
+		{[]string{"import"}, ExitOK, "replayctl import [command]"},
+	} {
+		r := mustRun(t, tc.code, tc.args...)
+		if !strings.Contains(r.stdout+r.stderr, tc.want) {
+			t.Errorf("%v: output lacks %q:\n%s", tc.args, tc.want, r)
+		}
+	}
+}

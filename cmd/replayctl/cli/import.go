@@ -14,7 +14,7 @@ func newImportCmd() *cobra.Command {
 		Short: "Convert other tools' command lines into scenarios",
 	}
 	cmd.AddCommand(newImportGorCmd())
-	return cmd
+	return group(cmd)
 }
 
 const importGorHelp = `Convert a GoReplay (gor) command line into an equivalent scenario, printed as YAML.

@@ -62,7 +62,7 @@ name in the catalog topic (default replayctl.windows) by a record job's save-win
 that reaches the cluster sees the same windows.`,
 	}
 	cmd.AddCommand(newWindowsListCmd(), newWindowsShowCmd(), newWindowsRmCmd())
-	return cmd
+	return group(cmd)
 }
 
 func newWindowsListCmd() *cobra.Command {
