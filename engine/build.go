@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/replayctl/replayctl/capture"
@@ -107,6 +109,9 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 			opts.OnlyRecording = ref.OnlyRecording
 		}
 		w, err := kc.catalog.Get(ctx, name)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return catalog.Window{}, opts, r.windowNotFound(ctx, kc, name, err)
+		}
 		if err != nil {
 			return catalog.Window{}, opts, fmt.Errorf("window %q: %w", name, err)
 		}
@@ -165,4 +170,26 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 	w.Partitions = checked
 	w.Messages = w.Records()
 	return w, opts, nil
+}
+
+// windowNotFound explains where a saved window was looked for and which
+// windows are there.
+func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string, err error) error {
+	where := fmt.Sprintf("brokers %s", strings.Join(kc.brokers, ","))
+	if kc.embedded != nil {
+		where = "the embedded broker's data dir " + r.kafka.ks.DataDir
+	}
+	msg := fmt.Sprintf("%v (looked in %s", err, where)
+	if ws, lerr := kc.catalog.List(ctx); lerr == nil {
+		var names []string
+		for _, w := range ws {
+			names = append(names, w.Name)
+		}
+		if len(names) == 0 {
+			msg += "; it has no saved windows: run the job that records it first, or pass --data-dir/--brokers"
+		} else {
+			msg += "; saved windows there: " + strings.Join(names, ", ")
+		}
+	}
+	return fmt.Errorf("%s)", msg)
 }

@@ -271,6 +271,8 @@ func TestSet(t *testing.T) {
 		{"jobs.replay.assert.7=true", "is not an index of the 2-item list"},
 		{"jobs.replay.assert.x=true", "is not an index"},
 		{"name.sub=x", "inside the scalar"},
+		{"jobs.nojob.speed=4", "there is no jobs.nojob (jobs: "},
+		{"targets.typo.url=http://x", "there is no targets.typo"},
 		{"jobs.replay.speed=[1", "value:"},
 	}
 	for _, tt := range tests {

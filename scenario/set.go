@@ -12,7 +12,8 @@ import (
 // segments are separated by '.'; in a mapping the longest run of segments
 // that names an existing key wins (so topics.t.config.retention.ms=1 finds
 // the key "retention.ms"); a numeric segment indexes a sequence (the length
-// appends). Missing mapping keys are created. The value is parsed as YAML.
+// appends). Missing mapping keys are created, except a new entry of jobs,
+// targets, topics or windows from a longer path. The value is parsed as YAML.
 func applySet(root *yaml.Node, set string) error {
 	path, raw, ok := strings.Cut(set, "=")
 	if !ok {
@@ -33,6 +34,7 @@ func applySet(root *yaml.Node, set string) error {
 		return fmt.Errorf("--set %q: value: %w", set, err)
 	}
 	n := root
+	var walked []string // the path segments consumed so far
 	for len(segs) > 0 {
 		n = resolveAlias(n)
 		if n == nil {
@@ -51,6 +53,14 @@ func applySet(root *yaml.Node, set string) error {
 					}
 				}
 			}
+			if idx < 0 && !last && len(walked) == 1 && namedCollections[walked[0]] {
+				// jobs.nojob.speed=4 would create a job with only a speed.
+				var names []string
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					names = append(names, n.Content[i].Value)
+				}
+				return fmt.Errorf("--set %q: there is no %s.%s (%s: %s)", set, walked[0], segs[0], walked[0], strings.Join(names, ", "))
+			}
 			if idx < 0 {
 				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Line: n.Line, Column: n.Column}
 				var child *yaml.Node
@@ -66,6 +76,7 @@ func applySet(root *yaml.Node, set string) error {
 				place(value, n.Content[idx])
 				n.Content[idx] = value
 			}
+			walked = append(walked, strings.Join(segs[:used], "."))
 			segs = segs[used:]
 			n = n.Content[idx]
 		case yaml.SequenceNode:
@@ -86,6 +97,7 @@ func applySet(root *yaml.Node, set string) error {
 				place(value, n.Content[i])
 				n.Content[i] = value
 			}
+			walked = append(walked, segs[0])
 			segs = segs[1:]
 			n = n.Content[i]
 		case yaml.ScalarNode:
@@ -101,6 +113,11 @@ func applySet(root *yaml.Node, set string) error {
 	}
 	return nil
 }
+
+// namedCollections are the top-level mappings whose keys are names the rest
+// of the scenario refers to: --set does not invent new entries in them from a
+// longer path (a typo in the name would silently create one).
+var namedCollections = map[string]bool{"jobs": true, "targets": true, "topics": true, "windows": true}
 
 // parseSetValue parses an override's value as one YAML value (scalar or flow
 // collection); an empty value is the empty string.
