@@ -137,8 +137,19 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 	switch ref.Kind {
 	case scenario.WindowOffsets:
 		ranges = map[int32]catalog.Range{}
+		if all, ok := ref.Offsets[scenario.AllPartitions]; ok {
+			ends, err := catalog.EndOffsets(ctx, kc.adm, w.Topic)
+			if err != nil {
+				return w, opts, fmt.Errorf("window %q: partitions of %s: %w", ref.Name, w.Topic, err)
+			}
+			for p := range ends {
+				ranges[p] = catalog.Range{Start: all[0], End: all[1]}
+			}
+		}
 		for p, se := range ref.Offsets {
-			ranges[p] = catalog.Range{Start: se[0], End: se[1]}
+			if p != scenario.AllPartitions {
+				ranges[p] = catalog.Range{Start: se[0], End: se[1]}
+			}
 		}
 	case scenario.WindowTime, scenario.WindowLast:
 		from, to := now.Add(-ref.Last), now

@@ -108,7 +108,11 @@ func describeSource(s scenario.Source) string {
 		case scenario.WindowOffsets:
 			var parts []string
 			for _, p := range sortedPartitions(ref.Offsets) {
-				parts = append(parts, fmt.Sprintf("%d:[%d,%d)", p, ref.Offsets[p][0], ref.Offsets[p][1]))
+				name := fmt.Sprint(p)
+				if p == scenario.AllPartitions {
+					name = "*"
+				}
+				parts = append(parts, fmt.Sprintf("%s:[%d,%d)", name, ref.Offsets[p][0], ref.Offsets[p][1]))
 			}
 			return fmt.Sprintf("window %s = topic %s %s", ref.Name, ref.Topic.Name, strings.Join(parts, " "))
 		case scenario.WindowTime:

@@ -498,11 +498,11 @@ func (c *conv) kafkaSource() (source, error) {
 		if *k.start > *k.end {
 			return s, fmt.Errorf("--input-kafka-start-offset %d is after --input-kafka-end-offset %d", *k.start, *k.end)
 		}
-		set(w, "offsets", set(mapNode(false), "0", seqNode(true, intNode(*k.start), intNode(*k.end))))
-		c.warnf("--input-kafka-start-offset/--input-kafka-end-offset: gor applies them to every partition; the window lists partition 0 only: add one [start, end) entry per partition of %q", k.topic)
+		// "*": the same range of every partition, as gor applies them.
+		set(w, "offsets", set(mapNode(false), "*", seqNode(true, intNode(*k.start), intNode(*k.end))))
 	case k.end != nil:
-		set(w, "offsets", set(mapNode(false), "0", seqNode(true, intNode(0), intNode(*k.end))))
-		c.warnf("--input-kafka-end-offset without a start offset: the window starts at offset 0 of partition 0; add the other partitions of %q", k.topic)
+		set(w, "offsets", set(mapNode(false), "*", seqNode(true, intNode(0), intNode(*k.end))))
+		c.warnf("--input-kafka-end-offset without a start offset: the window starts at offset 0 of every partition of %q", k.topic)
 	default:
 		set(w, "last", strNode("15m"))
 		if k.start != nil {

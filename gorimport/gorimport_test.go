@@ -56,7 +56,7 @@ func TestIssueExample(t *testing.T) {
 		t.Fatalf("job %s: %s -> %s", j.Name, j.Source.Kind, j.Sink.Kind)
 	}
 	w := j.Source.WindowRef
-	if w == nil || w.Kind != scenario.WindowOffsets || w.Topic.Name != "traffic" || w.Offsets[0] != [2]int64{1200, 9800} {
+	if w == nil || w.Kind != scenario.WindowOffsets || w.Topic.Name != "traffic" || w.Offsets[scenario.AllPartitions] != [2]int64{1200, 9800} {
 		t.Fatalf("window: %+v", w)
 	}
 	if !reflect.DeepEqual(s.Kafka.Brokers, []string{"k1:9092"}) || j.Stop.After != 300*time.Second {
@@ -69,8 +69,8 @@ func TestIssueExample(t *testing.T) {
 	if tg.URL.String() != "http://staging:8080" || tg.Timeout != 5*time.Second {
 		t.Errorf("target: %s %v", tg.URL, tg.Timeout)
 	}
-	if !hasWarning(res.Warnings, "partition 0 only") || !strings.Contains(string(res.YAML), "# warning: --input-kafka-start-offset") {
-		t.Errorf("want the partition warning in Warnings and YAML:\n%s", res.YAML)
+	if len(res.Warnings) != 0 || !strings.Contains(string(res.YAML), `'*': [1200, 9800]`) {
+		t.Errorf("want the range on every partition and no warning: %q\n%s", res.Warnings, res.YAML)
 	}
 	if !strings.Contains(s.Description, "--exit-after 300s --http-set-header 'X-Replay: 1'") {
 		t.Errorf("description: %q", s.Description)
@@ -203,7 +203,7 @@ func TestFlags(t *testing.T) {
 			args: []string{"--input-kafka-host", "kafka", "--input-kafka-topic", "t", "--input-kafka-end-offset", "10", "--output-stdout"},
 			warn: []string{`broker "kafka" has no port`, "starts at offset 0"},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
-				if s.Kafka.Brokers[0] != "kafka:9092" || j.Source.WindowRef.Offsets[0] != [2]int64{0, 10} {
+				if s.Kafka.Brokers[0] != "kafka:9092" || j.Source.WindowRef.Offsets[scenario.AllPartitions] != [2]int64{0, 10} {
 					t.Errorf("brokers %v window %+v", s.Kafka.Brokers, j.Source.WindowRef)
 				}
 			},
@@ -448,6 +448,10 @@ func TestFilters(t *testing.T) {
 			{"GET", "/", map[string]string{"Api-Version": "v1.2", "User-Agent": "curl"}, true},
 			{"GET", "/", map[string]string{"Api-Version": "v2", "User-Agent": "curl"}, false},
 			{"GET", "/", map[string]string{"Api-Version": "v1", "User-Agent": "Replayed by Gor"}, false},
+		}},
+		{"disallow header matching anything keeps requests without it", []string{"--http-disallow-header", "X-Debug: .*"}, []req{
+			{"GET", "/", nil, true},
+			{"GET", "/", map[string]string{"X-Debug": "1"}, false},
 		}},
 		{"method and url combined", []string{"--http-allow-method", "POST", "--http-allow-url", "^/a", "--http-allow-url", "^/b", "--http-disallow-url", "^/b/secret"}, []req{
 			{"POST", "/a", nil, true},

@@ -137,7 +137,9 @@ func (c *conv) filterExpr() string {
 		clauses = append(clauses, "req.header("+quoteExpr(h.name)+") matches "+quoteExpr(h.re))
 	}
 	for _, h := range c.disallowHeader {
-		clauses = append(clauses, "!(req.header("+quoteExpr(h.name)+") matches "+quoteExpr(h.re)+")")
+		// gor disallows a request only when the header is present and matches.
+		hdr := "req.header(" + quoteExpr(h.name) + ")"
+		clauses = append(clauses, "!("+hdr+` != "" && `+hdr+" matches "+quoteExpr(h.re)+")")
 	}
 	for _, re := range c.basicAuth {
 		clauses = append(clauses, `fromBase64(trimPrefix(req.header("Authorization"), "Basic ")) matches `+quoteExpr(re))

@@ -410,7 +410,10 @@ func (d *decoder) decodeWindow(name string, x m, keyNode *yaml.Node) *Window {
 		w.Offsets = map[int32][2]int64{}
 		for _, p := range pairs(off) {
 			part, err := strconv.ParseInt(p.Key.Value, 10, 32)
-			if err != nil || part < 0 {
+			if p.Key.Value == "*" {
+				part, err = int64(AllPartitions), nil
+			}
+			if err != nil || (part < 0 && part != int64(AllPartitions)) {
 				d.errorf(p.Key, x.p("offsets"), "partition %q must be a number", p.Key.Value)
 				continue
 			}

@@ -108,13 +108,18 @@ type Window struct {
 	Kind          WindowKind
 	Topic         *Topic // nil only for a recording window without topic
 	Recording     string
-	Offsets       map[int32][2]int64 // partition -> [start, end)
+	Offsets       map[int32][2]int64 // partition -> [start, end); AllPartitions ("*") for every other partition
 	From          *TimeSpec
 	To            *TimeSpec // nil means now
 	Last          time.Duration
 	AllowPartial  bool
 	OnlyRecording string
 }
+
+// AllPartitions is the Offsets key written "*": the range applies to every
+// partition of the topic not listed on its own (as GoReplay's single start
+// and end offsets do).
+const AllPartitions int32 = -1
 
 // TimeSpec is a point in time: absolute (RFC 3339) or relative to the moment
 // it is resolved ("now", "-15m", "now-2h", "+5m").
