@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,10 +40,60 @@ type RangeReader struct {
 	left   int
 }
 
-// NewRangeReader creates a consumer for ranges of topic. opts are the
-// connection options (Config.Opts); consumer options are added here. Empty
-// ranges are done from the start.
+// RangeOptions tunes how a RangeReader fetches; zero fields take the defaults.
+type RangeOptions struct {
+	// FetchMaxBytes bounds the bytes one fetch asks for, all partitions
+	// together (default DefaultRangeFetchMaxBytes); FetchMaxPartitionBytes
+	// bounds them per partition (default DefaultRangeFetchMaxPartitionBytes).
+	// They are sizes on the wire: compressed batches grow when decoded (zstd
+	// HTTP often 10–30x) and a fetch always returns at least one whole batch,
+	// so small values bound a reader's memory (franz-go's own defaults, 50 MiB
+	// and 1 MiB, held hundreds of MiB once decoded); larger ones mean fewer
+	// round trips to a distant broker.
+	FetchMaxBytes, FetchMaxPartitionBytes int32
+	// FetchMaxWait bounds how long the broker holds a fetch that finds no
+	// data (default DefaultRangeFetchMaxWait, at least 10 ms). A range reader asks only for
+	// offsets that exist, except in one race it cannot avoid with kgo's
+	// consumer: kgo sends the next fetch as soon as the previous one is
+	// polled, before the reader has seen that a partition's range ended at
+	// the high watermark, so that fetch asks for the partition's end. With
+	// the 5 s Kafka default the broker then held it, and every other
+	// partition on that broker with it (one fetch in flight per broker).
+	FetchMaxWait time.Duration
+}
+
+// Default RangeOptions.
+const (
+	DefaultRangeFetchMaxBytes          = 1 << 20
+	DefaultRangeFetchMaxPartitionBytes = 256 << 10
+	DefaultRangeFetchMaxWait           = 10 * time.Millisecond
+)
+
+func (o RangeOptions) withDefaults() RangeOptions {
+	if o.FetchMaxBytes <= 0 {
+		o.FetchMaxBytes = DefaultRangeFetchMaxBytes
+	}
+	if o.FetchMaxPartitionBytes <= 0 {
+		o.FetchMaxPartitionBytes = DefaultRangeFetchMaxPartitionBytes
+	}
+	if o.FetchMaxWait <= 0 {
+		o.FetchMaxWait = DefaultRangeFetchMaxWait
+	}
+	o.FetchMaxWait = max(o.FetchMaxWait, 10*time.Millisecond) // kgo's minimum
+	return o
+}
+
+// NewRangeReader creates a consumer for ranges of topic with the default
+// RangeOptions. opts are the connection options (Config.Opts); consumer
+// options are added here. Empty ranges are done from the start.
 func NewRangeReader(opts []kgo.Opt, topic string, ranges map[int32]OffsetRange) (*RangeReader, error) {
+	return NewRangeReaderWith(opts, topic, ranges, RangeOptions{})
+}
+
+// NewRangeReaderWith is NewRangeReader with fetch options; they override any
+// fetch options in opts.
+func NewRangeReaderWith(opts []kgo.Opt, topic string, ranges map[int32]OffsetRange, ro RangeOptions) (*RangeReader, error) {
+	ro = ro.withDefaults()
 	r := &RangeReader{topic: topic, ranges: ranges, done: map[int32]bool{}, paused: map[int32]bool{}}
 	offsets := map[int32]kgo.Offset{}
 	for p, rg := range ranges {
@@ -58,11 +110,14 @@ func NewRangeReader(opts []kgo.Opt, topic string, ranges map[int32]OffsetRange) 
 	if r.left == 0 {
 		return r, nil
 	}
-	all := append(append([]kgo.Opt(nil), opts...),
+	all := append(slices.Clip(opts),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(ro.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(ro.FetchMaxPartitionBytes),
+		kgo.FetchMaxWait(ro.FetchMaxWait),
 	)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {

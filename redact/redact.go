@@ -74,6 +74,7 @@ type Redactor struct {
 	form     map[string]bool
 	json     []*jsonpath.Path
 	patterns []*regexp.Regexp
+	names    []string // keys of headers, for the allocation-free fast path
 	hash     bool
 	mask     string
 	key      []byte
@@ -108,6 +109,9 @@ func New(cfg Config) (*Redactor, error) {
 		r.hash = true
 	default:
 		return nil, fmt.Errorf(`redact: unknown mode %q (want "mask" or "hash")`, cfg.Mode)
+	}
+	for h := range r.headers {
+		r.names = append(r.names, h)
 	}
 	for _, p := range cfg.JSON {
 		c, err := jsonpath.Compile(p)
@@ -145,7 +149,18 @@ type message interface {
 
 // Request redacts a raw request. When nothing matches, it returns raw itself.
 // A request that does not parse is an error: callers must not pass it on.
+//
+// A cheap scan first decides whether anything configured can match; when
+// nothing can, raw is returned without parsing or allocating (see clean).
 func (r *Redactor) Request(raw []byte) ([]byte, Counts, error) {
+	if r.clean(raw, true) {
+		return raw, Counts{}, nil
+	}
+	return r.request(raw)
+}
+
+// request is Request without the fast path.
+func (r *Redactor) request(raw []byte) ([]byte, Counts, error) {
 	var c Counts
 	req, err := httpraw.ParseRequest(raw)
 	if err != nil {
@@ -170,8 +185,16 @@ func (r *Redactor) Request(raw []byte) ([]byte, Counts, error) {
 }
 
 // Response redacts a raw response (headers and body). When nothing matches,
-// it returns raw itself.
+// it returns raw itself. It has the same fast path as Request.
 func (r *Redactor) Response(raw []byte) ([]byte, Counts, error) {
+	if r.clean(raw, false) {
+		return raw, Counts{}, nil
+	}
+	return r.response(raw)
+}
+
+// response is Response without the fast path.
+func (r *Redactor) response(raw []byte) ([]byte, Counts, error) {
 	var c Counts
 	resp, err := httpraw.ParseResponse(raw)
 	if err != nil {

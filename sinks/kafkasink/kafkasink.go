@@ -97,7 +97,9 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 }
 
 // ProducerOpts returns producer options: idempotent writes, acks=all, a 5 ms
-// linger, the given batch compression (none, gzip, snappy, lz4, zstd; ""
+// linger, franz-go's batch limit (about 1 MB before compression, so a batch
+// never decodes larger; smaller limits cost write throughput on a real
+// broker, see BenchmarkSinkBatchMax), the given batch compression (none, gzip, snappy, lz4, zstd; ""
 // is none) and request/retry timeouts derived from deliveryTimeout (default
 // 2 minutes when 0; pass the same value as Options.DeliveryTimeout).
 func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt, error) {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,27 +196,84 @@ func TestProducerOpts(t *testing.T) {
 	}
 }
 
+// httpMsg is a realistic captured GET request (about 480 bytes).
+func httpMsg() *message.Message {
+	m := msg(1)
+	m.Raw = []byte("GET /api/v1/products/1234?sort=price&page=3 HTTP/1.1\r\n" +
+		"Host: shop.example.com\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n" +
+		"Accept: application/json, text/plain, */*\r\n" +
+		"Accept-Language: en-US,en;q=0.9,fr;q=0.8\r\n" +
+		"Accept-Encoding: gzip, deflate, br\r\n" +
+		"Referer: https://shop.example.com/catalog?category=running\r\n" +
+		"X-Request-Id: 7f3c2a9e0b1d4e5f8a6b\r\n" +
+		"Cookie: session=REDACTED; theme=dark\r\n" +
+		"Connection: keep-alive\r\n\r\n")
+	return m
+}
+
+// batchStats records the size of the batches a producer writes.
+type batchStats struct {
+	n, records, uncompressed, compressed atomic.Int64
+}
+
+func (h *batchStats) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	h.n.Add(1)
+	h.records.Add(int64(m.NumRecords))
+	h.uncompressed.Add(int64(m.UncompressedBytes))
+	h.compressed.Add(int64(m.CompressedBytes))
+}
+
+// benchSink writes b.N copies of m (over 8 connection IDs) to a fresh topic of
+// 4 partitions and reports msgs/s and the mean batch size.
+func benchSink(b *testing.B, target kafkatest.Target, compression string, m *message.Message, extra ...kgo.Opt) {
+	topic := kafkatest.CreateTopic(b, target, 4)
+	popts, err := kafkasink.ProducerOpts(compression, 30*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bs batchStats
+	cl := target.Client(b, append(append(popts, kgo.WithHooks(&bs)), extra...)...)
+	s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet})
+	conns := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
+	ctx := context.Background()
+	b.SetBytes(int64(len(m.Payload())))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.ConnID = conns[i%len(conns)]
+		if err := s.Write(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(ctxT(b)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	if n := bs.n.Load(); n > 0 {
+		b.ReportMetric(float64(bs.uncompressed.Load())/float64(n)/1024, "KiB/batch")
+		b.ReportMetric(float64(bs.compressed.Load())/float64(n)/1024, "wire-KiB/batch")
+	}
+}
+
+// BenchmarkSink measures the sink with ProducerOpts as they are: small
+// messages with lz4, and realistic HTTP requests with zstd.
 func BenchmarkSink(b *testing.B) {
 	for _, target := range kafkatest.Brokers(b) {
 		b.Run(target.Name, func(b *testing.B) {
-			topic := kafkatest.CreateTopic(b, target, 4)
-			cl := newClient(b, target, "lz4", 30*time.Second)
-			s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet})
-			m := msg(1)
-			conns := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
-			ctx := context.Background()
-			b.SetBytes(int64(len(m.Payload())))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				m.ConnID = conns[i%len(conns)]
-				if err := s.Write(ctx, m); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := s.Close(ctxT(b)); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			b.Run("small-lz4", func(b *testing.B) { benchSink(b, target, "lz4", msg(1)) })
+			b.Run("http-zstd", func(b *testing.B) { benchSink(b, target, "zstd", httpMsg()) })
 		})
+	}
+}
+
+// BenchmarkSinkBatchMax compares producer batch size limits (the option
+// after ProducerOpts overrides its own) with realistic HTTP requests.
+func BenchmarkSinkBatchMax(b *testing.B) {
+	for _, target := range kafkatest.Brokers(b) {
+		for _, size := range []int32{64 << 10, 128 << 10, 256 << 10, 512 << 10, 1000012} {
+			b.Run(fmt.Sprintf("%s/%dKiB", target.Name, size>>10), func(b *testing.B) {
+				benchSink(b, target, "zstd", httpMsg(), kgo.ProducerBatchMaxBytes(size))
+			})
+		}
 	}
 }

@@ -22,10 +22,9 @@ func TestFetchBoundsDefaults(t *testing.T) {
 			if s.opts.FetchMaxBytes != tt.wantMax || s.opts.FetchMaxPartitionBytes != tt.wantPt {
 				t.Errorf("fetch bounds %d/%d, want %d/%d", s.opts.FetchMaxBytes, s.opts.FetchMaxPartitionBytes, tt.wantMax, tt.wantPt)
 			}
-			// The connection options come first, the fetch bounds (and the
-			// short fetch wait) after them, so they override.
-			if n := len(s.fetchOpts()); n != 3 {
-				t.Errorf("fetchOpts() has %d options, want 3", n)
+			ro := s.rangeOpts()
+			if ro.FetchMaxBytes != tt.wantMax || ro.FetchMaxPartitionBytes != tt.wantPt {
+				t.Errorf("range options %+v, want %d/%d", ro, tt.wantMax, tt.wantPt)
 			}
 		})
 	}

@@ -6,10 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/kafkaio"
@@ -38,7 +36,7 @@ type Options struct {
 	// returns at least one whole batch. Smaller values bound the memory of a
 	// replay whatever the window's size (with franz-go's defaults, 50 MiB and
 	// 1 MiB, decoded fetches held hundreds of MiB); larger ones mean fewer
-	// round trips to a distant broker.
+	// round trips to a distant broker. See kafkaio.RangeOptions.
 	FetchMaxBytes, FetchMaxPartitionBytes int32
 	// Logger receives bad records and partial-window notes (slog.Default when nil).
 	Logger *slog.Logger
@@ -46,8 +44,8 @@ type Options struct {
 
 // Default fetch sizes (see Options).
 const (
-	DefaultFetchMaxBytes          = 1 << 20
-	DefaultFetchMaxPartitionBytes = 256 << 10
+	DefaultFetchMaxBytes          = kafkaio.DefaultRangeFetchMaxBytes
+	DefaultFetchMaxPartitionBytes = kafkaio.DefaultRangeFetchMaxPartitionBytes
 )
 
 // maxLoggedBad is how many bad records are logged one by one.
@@ -121,7 +119,7 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	if err != nil {
 		return err
 	}
-	rr, err := kafkaio.NewRangeReader(s.fetchOpts(), s.w.Topic, ranges)
+	rr, err := kafkaio.NewRangeReaderWith(s.clientOpts, s.w.Topic, ranges, s.rangeOpts())
 	if err != nil {
 		return fmt.Errorf("window %q: %w", s.w.Name, err)
 	}
@@ -194,21 +192,9 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	}
 }
 
-// fetchMaxWait bounds how long the broker holds a fetch that finds no data.
-// A range reader only asks for offsets that exist, except in one race: the
-// client sends its next fetch for a partition whose range ends at the high
-// watermark before the reader has seen the range's last record and paused
-// it. With the 5 s default the broker then held that fetch, and the whole
-// replay with it (the client has one fetch in flight per broker), for 5 s.
-const fetchMaxWait = 10 * time.Millisecond
-
-// fetchOpts returns the client options with the fetch bounds appended
-// (later options override earlier ones).
-func (s *Source) fetchOpts() []kgo.Opt {
-	return append(slices.Clip(s.clientOpts),
-		kgo.FetchMaxBytes(s.opts.FetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(s.opts.FetchMaxPartitionBytes),
-		kgo.FetchMaxWait(fetchMaxWait))
+// rangeOpts returns the fetch options of the range reader.
+func (s *Source) rangeOpts() kafkaio.RangeOptions {
+	return kafkaio.RangeOptions{FetchMaxBytes: s.opts.FetchMaxBytes, FetchMaxPartitionBytes: s.opts.FetchMaxPartitionBytes}
 }
 
 func (s *Source) badRecord(r *kgo.Record, err error) {

@@ -1,0 +1,54 @@
+package kafkaio_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestRangeReaderOptionsPauseAtEnd reads a range that ends at partition 0's
+// high watermark while partition 1 is paused, with tiny fetches (one batch
+// each) and a fetch wait below kgo's minimum (clamped, not an error), then
+// resumes partition 1: every record comes exactly once.
+func TestRangeReaderOptionsPauseAtEnd(t *testing.T) {
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			topic := kafkatest.CreateTopic(t, target, 2)
+			cl := target.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			for i := range 6 {
+				produce(t, cl, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "p0-%d", i)})
+				produce(t, cl, &kgo.Record{Partition: 1, Value: fmt.Appendf(nil, "p1-%d", i)})
+			}
+			rr, err := kafkaio.NewRangeReaderWith(target.Opts(), topic,
+				map[int32]kafkaio.OffsetRange{0: {Start: 1, End: 6}, 1: {Start: 0, End: 4}},
+				kafkaio.RangeOptions{FetchMaxBytes: 1, FetchMaxPartitionBytes: 1, FetchMaxWait: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rr.Close()
+			rr.Pause(1)
+			var got []string
+			for !rr.Done() {
+				recs, err := rr.Poll(ctxT(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					got = append(got, string(r.Value))
+				}
+				if rr.PartitionDone(0) {
+					rr.Resume(1)
+				}
+			}
+			want := "p0-1,p0-2,p0-3,p0-4,p0-5,p1-0,p1-1,p1-2,p1-3"
+			if strings.Join(got, ",") != want {
+				t.Fatalf("read %v, want %s", got, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,387 @@
+package redact
+
+import "bytes"
+
+// The fast path. Most recorded messages carry nothing to redact, and parsing
+// them with httpraw costs dozens of allocations only to return the input. clean
+// scans the raw bytes once, without allocating, and answers true only when the
+// full path would return raw itself with zero counts and no error: the
+// message parses exactly as httpraw parses it (same start-line, header and
+// framing rules) and nothing configured can match. Anything unusual (obs-fold
+// lines, Content-Encoding with body rules, chunked bodies with body rules,
+// Content-Length forms httpraw accepts but this scan does not bother with)
+// answers false, and the full path decides. FuzzFastPathAgrees checks that
+// both paths agree.
+
+// clean reports whether raw, a request when isReq or else a response, is
+// left unchanged by r with zero counts and no error.
+func (r *Redactor) clean(raw []byte, isReq bool) bool {
+	line, b, ok := cutLine(raw)
+	if !ok {
+		return false
+	}
+	noBody := false
+	if isReq {
+		if !requestLine(line) {
+			return false
+		}
+		// The method and protocol cannot hold '?': any '?' is in the target.
+		if len(r.query) > 0 && bytes.IndexByte(line, '?') >= 0 {
+			return false
+		}
+	} else {
+		code, ok := statusLine(line)
+		if !ok {
+			return false
+		}
+		noBody = code < 200 || code == 204 || code == 304
+	}
+
+	// Header block, as httpraw.parseHead reads it.
+	var (
+		te, hasTE        = []byte(nil), false // value of the last Transfer-Encoding field
+		cl               = int64(-1)
+		clBad            bool // a Content-Length this scan does not accept
+		ce, formCT, jsCT bool
+	)
+	for {
+		line, rest, ok := cutLine(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		if len(line) == 0 {
+			break
+		}
+		if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, 0) >= 0 {
+			return false
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return false // obs-fold, or an error before any field
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !validToken(line[:colon]) {
+			return false
+		}
+		name, value := line[:colon], trimOWS(line[colon+1:])
+		if r.isHeader(name) {
+			return false
+		}
+		switch {
+		case equalFold(name, "transfer-encoding"):
+			te, hasTE = value, true
+		case equalFold(name, "content-length"):
+			if !contentLength(value, &cl) {
+				clBad = true
+			}
+		case equalFold(name, "content-type"):
+			formCT = formCT || containsFold(value, "x-www-form-urlencoded")
+			jsCT = jsCT || containsFold(value, "json")
+		case equalFold(name, "content-encoding"):
+			ce = true
+		}
+	}
+
+	// Body framing, as httpraw.frameBody does it.
+	body := b
+	bodyRules := len(r.form) > 0 || len(r.json) > 0 || len(r.patterns) > 0
+	switch {
+	case noBody:
+		return len(body) == 0
+	case hasTE:
+		if i := bytes.LastIndexByte(te, ','); i >= 0 {
+			te = te[i+1:]
+		}
+		if equalFold(trimOWS(te), "chunked") {
+			// The decoded body is not scanned here: with body rules the full
+			// path decides.
+			return validChunked(body) && !bodyRules
+		}
+		if isReq {
+			return false
+		}
+	default:
+		if clBad {
+			return false
+		}
+		switch {
+		case cl >= 0 && int64(len(body)) == cl:
+		case cl >= 0 && !isReq && len(body) == 0:
+		case cl >= 0:
+			return false
+		case isReq && len(body) != 0:
+			return false
+		}
+	}
+	if !bodyRules || len(body) == 0 {
+		return true
+	}
+	// Body rules and a body (not chunked): patterns always need the full path,
+	// an encoded body is counted as skipped, and form or JSON rules apply
+	// when the content type (or, for JSON, the body's first byte) says so.
+	switch {
+	case len(r.patterns) > 0, ce:
+		return false
+	case len(r.form) > 0 && formCT:
+		return false
+	case len(r.json) > 0 && (jsCT || looksJSON(body)):
+		return false
+	}
+	return true
+}
+
+// isHeader reports whether name (a token) is a configured header name.
+func (r *Redactor) isHeader(name []byte) bool {
+	for _, h := range r.names {
+		if len(h) == len(name) && equalFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// cutLine is httpraw's nextLine: the line without its ending and the rest.
+func cutLine(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return nil, b, false
+	}
+	end := i
+	if end > 0 && b[end-1] == '\r' {
+		end--
+	}
+	return b[:end], b[i+1:], true
+}
+
+// requestLine reports whether line is "METHOD TARGET HTTP/x.y" as httpraw
+// accepts it: exactly two spaces.
+func requestLine(line []byte) bool {
+	s1 := bytes.IndexByte(line, ' ')
+	if s1 < 0 {
+		return false
+	}
+	s2 := bytes.IndexByte(line[s1+1:], ' ')
+	if s2 < 0 {
+		return false
+	}
+	s2 += s1 + 1
+	if bytes.IndexByte(line[s2+1:], ' ') >= 0 {
+		return false
+	}
+	return validToken(line[:s1]) && validTarget(line[s1+1:s2]) && validProto(line[s2+1:])
+}
+
+// statusLine parses "HTTP/x.y CODE REASON" as httpraw accepts it.
+func statusLine(line []byte) (int, bool) {
+	proto, after, _ := bytes.Cut(line, []byte(" "))
+	code, reason, _ := bytes.Cut(after, []byte(" "))
+	if !validProto(proto) || len(code) != 3 || !digits(code) ||
+		bytes.IndexByte(reason, '\r') >= 0 || bytes.IndexByte(reason, 0) >= 0 {
+		return 0, false
+	}
+	return int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0'), true
+}
+
+// contentLength folds one Content-Length field value into *cl as httpraw
+// does (a list whose parts all agree with each other and with earlier
+// fields). It accepts only plain digit strings of up to 18 digits; anything
+// else (a sign, an overflow) is left to the full path.
+func contentLength(v []byte, cl *int64) bool {
+	for {
+		part, rest, more := bytes.Cut(v, []byte(","))
+		part = trimOWS(part)
+		if len(part) == 0 || len(part) > 18 || !digits(part) {
+			return false
+		}
+		var n int64
+		for _, c := range part {
+			n = n*10 + int64(c-'0')
+		}
+		if *cl >= 0 && n != *cl {
+			return false
+		}
+		*cl = n
+		if !more {
+			return true
+		}
+		v = rest
+	}
+}
+
+// validChunked reports whether b is a complete chunked body as httpraw's
+// dechunk accepts it: chunks, the last chunk, trailers, nothing after.
+func validChunked(b []byte) bool {
+	for {
+		line, rest, ok := cutLine(b)
+		if !ok {
+			return false
+		}
+		size := line
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			size = line[:i]
+		}
+		size = bytes.TrimRight(size, " \t")
+		n, ok := parseHex(size)
+		if !ok {
+			return false
+		}
+		b = rest
+		if n == 0 {
+			break
+		}
+		if n > int64(len(b)) {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case len(b) >= 2 && b[0] == '\r' && b[1] == '\n':
+			b = b[2:]
+		case len(b) >= 1 && b[0] == '\n':
+			b = b[1:]
+		default:
+			return false
+		}
+	}
+	for {
+		line, rest, ok := cutLine(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		if len(line) == 0 {
+			break
+		}
+		if c := bytes.IndexByte(line, ':'); c <= 0 && line[0] != ' ' && line[0] != '\t' {
+			return false
+		}
+	}
+	return len(b) == 0
+}
+
+// parseHex parses a chunk size: 1 to 15 hex digits.
+func parseHex(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// looksJSON is isJSON's sniffing for bodies without a media type.
+func looksJSON(body []byte) bool {
+	t := bytes.TrimLeft(body[:min(len(body), 64)], " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+// tokenChars marks the bytes of an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
+
+func validToken(s []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget rejects empty targets and any byte <= ' ' or DEL.
+func validTarget(s []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validProto accepts "HTTP/" followed by digits, '.' and digits.
+func validProto(s []byte) bool {
+	v, ok := bytes.CutPrefix(s, []byte("HTTP/"))
+	if !ok {
+		return false
+	}
+	major, minor, ok := bytes.Cut(v, []byte("."))
+	return ok && digits(major) && digits(minor)
+}
+
+func digits(s []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold compares b with lower, an ASCII lower-case string, ignoring ASCII case.
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether b contains lower (ASCII lower case),
+// ignoring ASCII case.
+func containsFold(b []byte, lower string) bool {
+	for i := 0; i+len(lower) <= len(b); i++ {
+		if equalFold(b[i:i+len(lower)], lower) {
+			return true
+		}
+	}
+	return false
+}
