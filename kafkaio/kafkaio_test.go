@@ -142,9 +142,6 @@ func TestEmbeddedListenAllInterfacesAdvertisesLoopback(t *testing.T) {
 
 func TestKcatMetadata(t *testing.T) {
 	kcat := kafkatest.RequireTool(t, "kcat")
-	if kcat == "" {
-		return
-	}
 	for _, target := range kafkatest.Brokers(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			topic := kafkatest.CreateTopic(t, target, 2)

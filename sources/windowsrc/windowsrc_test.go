@@ -234,9 +234,6 @@ func TestWindowFromTimeRange(t *testing.T) {
 
 func TestKcatProducedPayloads(t *testing.T) {
 	kcat := kafkatest.RequireTool(t, "kcat")
-	if kcat == "" {
-		return
-	}
 	for _, target := range kafkatest.Brokers(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			topic := kafkatest.CreateTopic(t, target, 1)
