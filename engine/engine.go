@@ -81,6 +81,9 @@ type Options struct {
 	Brokers []string
 	// Overwrite lets save-window replace a saved window of the same name.
 	Overwrite bool
+	// KeepHistory, with Overwrite, first saves the replaced window as
+	// NAME@<its save time> so that it can still be replayed.
+	KeepHistory bool
 	// Out receives summaries and the plan; Err receives progress and logs.
 	Out, Err io.Writer
 	Logger   *slog.Logger

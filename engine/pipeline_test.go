@@ -157,6 +157,16 @@ func TestRecordWindowReplay(t *testing.T) {
 					t.Errorf("overwritten window partition %d = [%d,%d), want [%d,%d)", p, r.Start, r.End, w.Partitions[p].End, ends[p])
 				}
 			}
+
+			// With KeepHistory the replaced window stays, renamed.
+			opts.KeepHistory = true
+			if res := run(t, dir, yaml, opts); res.err != nil {
+				t.Fatalf("third save-window with KeepHistory: %v\n%s", res.err, res.out)
+			}
+			kept, _ := openWindow(t, opts, yaml, dir, win+"@"+w3.CreatedAt.UTC().Format("20060102T150405Z"))
+			if fmt.Sprint(kept.Partitions) != fmt.Sprint(w3.Partitions) || kept.RecordingID != w3.RecordingID {
+				t.Errorf("kept window %v (%s), want the replaced one %v (%s)", kept.Partitions, kept.RecordingID, w3.Partitions, w3.RecordingID)
+			}
 		})
 	}
 }

@@ -88,9 +88,17 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	var startOffsets map[int32]int64
 	if j.SaveWindow != "" {
 		kc, _ := r.kafka.get(ctx)
-		if !r.plan.opts.Overwrite {
-			if old, err := kc.catalog.Get(ctx, j.SaveWindow); err == nil {
-				return nil, invalidf("window %q already exists (saved %s by job %s); use --overwrite to replace it", j.SaveWindow, old.CreatedAt.Format(time.RFC3339), old.Job)
+		if old, err := kc.catalog.Get(ctx, j.SaveWindow); err == nil {
+			switch {
+			case !r.plan.opts.Overwrite:
+				return nil, invalidf("window %q already exists (saved %s by job %s); use --overwrite to replace it, or --keep-history to keep it as %s", j.SaveWindow, old.CreatedAt.Format(time.RFC3339), old.Job, historyName(old))
+			case r.plan.opts.KeepHistory:
+				kept := old
+				kept.Name = historyName(old)
+				if err := kc.catalog.Save(ctx, kept, true); err != nil {
+					return nil, fmt.Errorf("keep window %q as %q: %w", old.Name, kept.Name, err)
+				}
+				r.log.Info("previous window kept", "window", kept.Name)
 			}
 		}
 		if startOffsets, err = catalog.EndOffsets(ctx, kc.adm, sink.topic); err != nil {
@@ -239,4 +247,9 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		res.window = &w
 	}
 	return res, nil
+}
+
+// historyName is the name a replaced window is kept under with --keep-history.
+func historyName(w catalog.Window) string {
+	return w.Name + "@" + w.CreatedAt.UTC().Format("20060102T150405Z")
 }

@@ -14,6 +14,7 @@ func newRunCmd() *cobra.Command {
 		dataDir   string
 		brokers   []string
 		overwrite bool
+		history   bool
 		verbose   bool
 		progress  string
 	)
@@ -38,15 +39,16 @@ reported. A failed assertion exits 3.`,
 				return usageError{err}
 			}
 			opts := engine.Options{
-				Jobs:      jobs,
-				DataDir:   dataDir,
-				Brokers:   brokers,
-				Overwrite: overwrite,
-				Out:       cmd.OutOrStdout(),
-				Err:       cmd.ErrOrStderr(),
-				Logger:    newLogger(cmd.ErrOrStderr(), verbose),
-				Verbose:   verbose,
-				Progress:  mode,
+				Jobs:        jobs,
+				DataDir:     dataDir,
+				Brokers:     brokers,
+				Overwrite:   overwrite || history,
+				KeepHistory: history,
+				Out:         cmd.OutOrStdout(),
+				Err:         cmd.ErrOrStderr(),
+				Logger:      newLogger(cmd.ErrOrStderr(), verbose),
+				Verbose:     verbose,
+				Progress:    mode,
 			}
 			plan, err := engine.Compile(s, opts)
 			if err != nil {
@@ -65,6 +67,7 @@ reported. A failed assertion exits 3.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded broker's data directory (default: kafka.data-dir, else .replayctl/data)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka brokers to use instead of the scenario's kafka.brokers")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace a saved window of the same name")
+	cmd.Flags().BoolVar(&history, "keep-history", false, "replace a saved window of the same name, keeping the old one as NAME@<save time>")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	return cmd
