@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/expr-lang/expr"
@@ -77,26 +76,25 @@ type requestStage struct {
 
 func newRequestStage(j *scenario.Job, acts []rewrite.Action, c *counters, log *slog.Logger) *requestStage {
 	st := &requestStage{chain: acts, c: c, log: log}
-	var sources []string
+	exprs := []*scenario.Expr{j.Filter}
 	if j.Filter != nil {
 		st.filter = j.Filter.Program
-		sources = append(sources, j.Filter.Source)
 	}
 	if j.Sample != nil {
 		st.percent = j.Sample.Percent
 		if j.Sample.By != nil {
 			st.sampleBy = j.Sample.By.Program
-			sources = append(sources, j.Sample.By.Source)
+			exprs = append(exprs, j.Sample.By)
 		}
 	}
 	for _, rw := range j.Rewrite {
-		for _, e := range []*scenario.Expr{rw.Value, rw.If} {
-			if e != nil {
-				sources = append(sources, e.Source)
-			}
+		exprs = append(exprs, rw.Value, rw.If)
+	}
+	for _, e := range exprs {
+		if e != nil && exprenv.UsesJSON(e.Program) {
+			st.needJSON = true
 		}
 	}
-	st.needJSON = strings.Contains(strings.Join(sources, "\n"), "json")
 	return st
 }
 

@@ -10,54 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 )
-
-// Speed is a replay speed: Max sends without waiting, otherwise the recorded
-// timeline is played Factor times faster (2 = twice as fast, 0.5 = half).
-type Speed struct {
-	Max    bool
-	Factor float64
-}
-
-// Float returns the speed as Config.Speed takes it: 0 for Max.
-func (s Speed) Float() float64 {
-	if s.Max {
-		return 0
-	}
-	return s.Factor
-}
-
-// String returns "max" or the factor ("2", "0.5").
-func (s Speed) String() string {
-	if s.Max {
-		return "max"
-	}
-	return strconv.FormatFloat(s.Factor, 'g', -1, 64)
-}
-
-// ParseSpeed parses "max", a positive factor ("2", "0.5", "4x") or a
-// percentage ("200%"). Anything else is an error, never silently ignored.
-func ParseSpeed(s string) (Speed, error) {
-	t := strings.TrimSpace(s)
-	if strings.EqualFold(t, "max") {
-		return Speed{Max: true}, nil
-	}
-	scale := 1.0
-	switch {
-	case strings.HasSuffix(t, "%"):
-		t, scale = strings.TrimSuffix(t, "%"), 0.01
-	case strings.HasSuffix(t, "x"), strings.HasSuffix(t, "X"):
-		t = t[:len(t)-1]
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
-		return Speed{}, fmt.Errorf("speed %q: want \"max\", a positive factor such as 2 or 0.5, or a percentage such as 200%%", s)
-	}
-	return Speed{Factor: f * scale}, nil
-}
 
 // Config configures a Pacer.
 type Config struct {

@@ -132,35 +132,6 @@ func TestNewRejects(t *testing.T) {
 	}
 }
 
-func TestParseSpeed(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Speed
-		ok   bool
-	}{
-		{"max", Speed{Max: true}, true},
-		{"MAX", Speed{Max: true}, true},
-		{"2", Speed{Factor: 2}, true},
-		{"0.5", Speed{Factor: 0.5}, true},
-		{"4x", Speed{Factor: 4}, true},
-		{"200%", Speed{Factor: 2}, true},
-		{"0", Speed{}, false},
-		{"-1", Speed{}, false},
-		{"fast", Speed{}, false},
-		{"NaN", Speed{}, false},
-		{"", Speed{}, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseSpeed(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseSpeed(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-	if s := (Speed{Max: true}); s.Float() != 0 || s.String() != "max" {
-		t.Errorf("max speed: %v %q", s.Float(), s.String())
-	}
-}
-
 func TestWaitManual(t *testing.T) {
 	clk := NewManual(t0)
 	p, err := New(Config{Speed: 1, Clock: clk})
