@@ -202,5 +202,7 @@ func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string,
 			msg += "; saved windows there: " + strings.Join(names, ", ")
 		}
 	}
-	return fmt.Errorf("%s)", msg)
+	// The scenario names a recording that is not there: a usage problem
+	// (exit 2), like an unknown reference, not a runtime failure.
+	return invalidf("%s)", msg)
 }

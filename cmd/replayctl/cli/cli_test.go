@@ -219,9 +219,9 @@ func TestRunExitCodes(t *testing.T) {
 	})
 	t.Run("window not saved", func(t *testing.T) {
 		f := write(t, dir, "nowindow.yaml", fmt.Sprintf(pipelineYAML, tg.URL(), "errors.rate == 0"))
-		r := replayctl("run", f, "--job", "replay", "--data-dir", filepath.Join(dir, "empty-data"))
-		if r.code == ExitOK || !strings.Contains(r.stderr, `"recent"`) {
-			t.Errorf("replaying a window never saved: want a failure naming it:\n%s", r)
+		r := mustRun(t, ExitInvalid, "run", f, "--job", "replay", "--data-dir", filepath.Join(dir, "empty-data"))
+		if !strings.Contains(r.stderr, `"recent"`) || !strings.Contains(r.stderr, "empty-data") || !strings.Contains(r.stderr, "no saved windows") {
+			t.Errorf("replaying a window never saved: want a usage error naming it and where it was looked for:\n%s", r)
 		}
 	})
 }
