@@ -194,7 +194,9 @@ func lineChart(title, xTitle, yTitle string, ss []series) template.HTML {
 		return empty(title, "No data")
 	}
 	if xMin == xMax {
-		xMin, xMax = xMin-1, xMax+1
+		// One point: time axes start at 0, so show [0, x+1] rather than
+		// negative seconds.
+		xMin, xMax = math.Max(0, xMin-1), xMax+1
 	}
 	var b svgBuilder
 	y := frame(&b, title, xTitle, yTitle, yMax)
