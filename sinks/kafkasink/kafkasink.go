@@ -37,6 +37,10 @@ type Options struct {
 	// MaxBuffered bounds the records in flight; Write blocks beyond it
 	// (default 10000).
 	MaxBuffered int
+	// MaxBufferedBytes bounds the bytes in flight (record value, key and
+	// headers); Write blocks beyond it (default 64 MiB). A record larger
+	// than the bound is still written, alone.
+	MaxBufferedBytes int64
 	// DeliveryTimeout bounds how long a record may take to be acknowledged,
 	// retries and metadata waits included (default 2 minutes). It is applied
 	// per record through a context: kgo's RecordDeliveryTimeout measures from
@@ -46,8 +50,22 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
+const DefaultMaxBufferedBytes = 64 << 20
+
 // deadlineBucket is how long records share one deadline context.
 const deadlineBucket = 100 * time.Millisecond
+
+// Close gives up in steps once the flush did not finish: kgo fails a record
+// whose context ended only at its next retry, so the flush waits closeGrace
+// past the last record's deadline; a safe abort then waits abortGrace for
+// requests still in flight; the promises of what an unsafe abort failed
+// have promiseGrace to run.
+const (
+	closeGrace   = 500 * time.Millisecond
+	abortGrace   = time.Second
+	promiseGrace = time.Second
+)
 
 // ErrNotDelivered is wrapped by Close when records could not be delivered.
 var ErrNotDelivered = errors.New("not delivered")
@@ -61,10 +79,17 @@ type Sink struct {
 	topic string
 	opts  Options
 	sem   chan struct{}
+	bsem  byteSem
 	wg    sync.WaitGroup
 
+	accepted, blocked               atomic.Int64 // Writes that returned nil; that waited
+	inFlightBytes, maxInFlightBytes atomic.Int64
+
+	// The delivery results; written and failed change under mu, so Close
+	// can settle the records still unresolved at once (final).
 	written, failed, bytes atomic.Int64
 	mu                     sync.Mutex
+	final                  bool
 	firstErr               error
 	perPartition           map[int32]int64
 
@@ -72,6 +97,7 @@ type Sink struct {
 	bucketCtx    context.Context
 	bucketStart  time.Time
 	bucketCancel []bucket
+	lastDeadline time.Time
 }
 
 type bucket struct {
@@ -87,13 +113,21 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 	if opts.MaxBuffered <= 0 {
 		opts.MaxBuffered = 10000
 	}
+	if opts.MaxBufferedBytes <= 0 {
+		opts.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
 	if opts.DeliveryTimeout <= 0 {
 		opts.DeliveryTimeout = 2 * time.Minute
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Sink{cl: cl, topic: topic, opts: opts, sem: make(chan struct{}, opts.MaxBuffered), perPartition: map[int32]int64{}}
+	return &Sink{
+		cl: cl, topic: topic, opts: opts,
+		sem:          make(chan struct{}, opts.MaxBuffered),
+		bsem:         byteSem{max: opts.MaxBufferedBytes},
+		perPartition: map[int32]int64{},
+	}
 }
 
 // ProducerOpts returns producer options: idempotent writes, acks=all, a 5 ms
@@ -167,43 +201,90 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	return r
 }
 
-// Write hands m to the producer. It blocks while MaxBuffered records are in
-// flight. Delivery errors are counted and reported by Close.
+// Write hands m to the producer. It blocks while MaxBuffered records or
+// MaxBufferedBytes bytes are in flight, and returns ctx's error if ctx ends
+// first (m is then not written and not counted). Delivery errors are counted
+// and reported by Close.
 func (s *Sink) Write(ctx context.Context, m *message.Message) error {
+	r := Record(s.topic, m, s.opts.RecordingID, s.opts.Host)
+	size := recordSize(r)
+	waited := false
 	select {
 	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("kafka sink: %w", ctx.Err())
+	default:
+		waited = true
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			s.blocked.Add(1)
+			return fmt.Errorf("kafka sink: %d records in flight: %w", len(s.sem), ctx.Err())
+		}
 	}
-	r := Record(s.topic, m, s.opts.RecordingID, s.opts.Host)
-	size := int64(len(r.Key) + len(r.Value))
+	weight := min(size, s.opts.MaxBufferedBytes)
+	bw, err := s.bsem.acquire(ctx, weight)
+	if waited || bw {
+		s.blocked.Add(1)
+	}
+	if err != nil {
+		<-s.sem
+		return fmt.Errorf("kafka sink: %d bytes in flight: %w", s.inFlightBytes.Load(), err)
+	}
+	if held := s.inFlightBytes.Add(size); held > s.maxInFlightBytes.Load() {
+		s.maxInFlightBytes.Store(held) // Write runs on one goroutine
+	}
 	r.Context = s.deadlineCtx(ctx)
+	s.accepted.Add(1)
 	s.wg.Add(1)
 	s.cl.Produce(r.Context, r, func(r *kgo.Record, err error) {
 		defer s.wg.Done()
-		defer func() { <-s.sem }()
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("no acknowledgement within the delivery timeout %v (broker unreachable or topic missing?): %w", s.opts.DeliveryTimeout, err)
-			}
-			n := s.failed.Add(1)
-			s.mu.Lock()
-			if s.firstErr == nil {
-				s.firstErr = err
-			}
-			s.mu.Unlock()
-			if n <= maxLoggedErrors {
-				s.opts.Logger.Warn("kafka record not delivered", "topic", s.topic, "err", err, "failed", n)
-			}
-			return
-		}
-		s.written.Add(1)
-		s.bytes.Add(size)
-		s.mu.Lock()
-		s.perPartition[r.Partition]++
-		s.mu.Unlock()
+		defer func() {
+			s.inFlightBytes.Add(-size)
+			s.bsem.release(weight)
+			<-s.sem
+		}()
+		s.settle(r, size, err)
 	})
 	return nil
+}
+
+// settle counts one delivery result, unless Close already counted the
+// record as failed.
+func (s *Sink) settle(r *kgo.Record, size int64, err error) {
+	s.mu.Lock()
+	if s.final {
+		s.mu.Unlock()
+		return
+	}
+	if err == nil {
+		s.written.Add(1)
+		s.bytes.Add(size)
+		s.perPartition[r.Partition]++
+		s.mu.Unlock()
+		return
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("no acknowledgement within the delivery timeout %v (broker unreachable or topic missing?): %w", s.opts.DeliveryTimeout, err)
+	case errors.Is(err, kgo.ErrAborting):
+		err = fmt.Errorf("no acknowledgement by the time the sink closed (delivery timeout %v or close deadline reached; broker unreachable?): %w", s.opts.DeliveryTimeout, err)
+	}
+	n := s.failed.Add(1)
+	if s.firstErr == nil {
+		s.firstErr = err
+	}
+	s.mu.Unlock()
+	if n <= maxLoggedErrors {
+		s.opts.Logger.Warn("kafka record not delivered", "topic", s.topic, "err", err, "failed", n)
+	}
+}
+
+// recordSize is what a record holds in memory: value, key and headers.
+func recordSize(r *kgo.Record) int64 {
+	n := len(r.Value) + len(r.Key)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
 }
 
 // deadlineCtx returns a context that ends DeliveryTimeout after now (within
@@ -225,28 +306,39 @@ func (s *Sink) deadlineCtx(ctx context.Context) context.Context {
 	}
 	deadline := now.Add(s.opts.DeliveryTimeout)
 	c, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	s.bucketCtx, s.bucketStart = c, now
+	s.bucketCtx, s.bucketStart, s.lastDeadline = c, now, deadline
 	s.bucketCancel = append(kept, bucket{deadline, cancel})
 	return c
 }
 
-// Close flushes the producer and waits for every delivery result, then
-// returns an error summarising failed records. It does not close the client.
+// Close flushes the producer and returns only when every record that Write
+// accepted (returned nil for) is settled: acknowledged (written) or counted
+// as failed. After Close, Stats()["written"] + Stats()["failed"] equals the
+// number of accepted Writes, and no delivery result comes later.
+//
+// The flush waits until ctx ends or until the last record's delivery
+// deadline (DeliveryTimeout after its Write) has passed, whichever is first;
+// then what is still buffered is aborted and counted as failed (a failed
+// record may still have reached the broker if its acknowledgement was lost).
+// Aborting takes at most abortGrace+promiseGrace (2 s) beyond that, so
+// Close returns within DeliveryTimeout + 2.5 s of the last Write even when
+// the broker is gone or stalled, and at most 2 s after ctx ends. Close
+// returns an error wrapping ErrNotDelivered when records failed. It does not
+// close the client; after an abort, close it rather than produce to the
+// same topic again.
 func (s *Sink) Close(ctx context.Context) error {
-	if err := s.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("kafka sink: flushing %s: %d records still in flight: %w", s.topic, len(s.sem), err)
+	defer s.cancelBuckets()
+	if s.accepted.Load() > 0 {
+		fctx, cancel := context.WithDeadline(ctx, s.lastDeadline.Add(closeGrace))
+		flushErr := s.cl.Flush(fctx)
+		cancel()
+		if flushErr != nil {
+			s.abort(ctx, flushErr)
+		}
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("kafka sink: waiting for delivery results: %w", ctx.Err())
+	if !s.waitPromises(promiseGrace) {
+		s.settleRest()
 	}
-	for _, b := range s.bucketCancel {
-		b.cancel()
-	}
-	s.bucketCancel, s.bucketCtx = nil, nil
 	if n := s.failed.Load(); n > 0 {
 		s.mu.Lock()
 		first := s.firstErr
@@ -256,13 +348,76 @@ func (s *Sink) Close(ctx context.Context) error {
 	return nil
 }
 
-// Stats returns written, failed, bytes, in-flight and partition-N counts.
+// abort fails the records still buffered after the flush ended with
+// flushErr: safely (after the requests in flight are answered) when that
+// takes less than abortGrace, else at once.
+func (s *Sink) abort(ctx context.Context, flushErr error) {
+	pending := s.pending()
+	s.opts.Logger.Warn("kafka sink: flush did not finish; aborting the records still buffered",
+		"topic", s.topic, "pending", pending, "err", flushErr)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
+	defer cancel()
+	if err := s.cl.AbortBufferedRecords(actx); err != nil {
+		s.cl.UnsafeAbortBufferedRecords()
+	}
+}
+
+// waitPromises waits up to d for every delivery callback to have run.
+func (s *Sink) waitPromises(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// settleRest counts the records whose delivery callback has not run as
+// failed; their callbacks, if they ever run, count nothing.
+func (s *Sink) settleRest() {
+	s.mu.Lock()
+	s.final = true
+	n := s.accepted.Load() - s.written.Load() - s.failed.Load()
+	if n > 0 {
+		s.failed.Add(n)
+		if s.firstErr == nil {
+			s.firstErr = fmt.Errorf("the Kafka client reported no delivery result for %d records %v after aborting them", n, promiseGrace)
+		}
+	}
+	s.mu.Unlock()
+	if n > 0 {
+		s.opts.Logger.Warn("kafka records without a delivery result counted as failed", "topic", s.topic, "records", n)
+	}
+}
+
+// pending is the number of accepted records not settled yet.
+func (s *Sink) pending() int64 {
+	return max(s.accepted.Load()-s.written.Load()-s.failed.Load(), 0)
+}
+
+func (s *Sink) cancelBuckets() {
+	for _, b := range s.bucketCancel {
+		b.cancel()
+	}
+	s.bucketCancel, s.bucketCtx = nil, nil
+}
+
+// Stats returns written, failed, bytes (written), in-flight (records not
+// settled), in-flight-bytes, max-in-flight-bytes, blocked (Writes that
+// waited for room) and partition-N counts.
 func (s *Sink) Stats() map[string]int64 {
 	st := map[string]int64{
-		"written":   s.written.Load(),
-		"failed":    s.failed.Load(),
-		"bytes":     s.bytes.Load(),
-		"in-flight": int64(len(s.sem)),
+		"written":             s.written.Load(),
+		"failed":              s.failed.Load(),
+		"bytes":               s.bytes.Load(),
+		"in-flight":           s.pending(),
+		"in-flight-bytes":     s.inFlightBytes.Load(),
+		"max-in-flight-bytes": s.maxInFlightBytes.Load(),
+		"blocked":             s.blocked.Load(),
 	}
 	s.mu.Lock()
 	for p, n := range s.perPartition {
