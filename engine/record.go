@@ -18,6 +18,10 @@ import (
 	"github.com/replayctl/replayctl/sinks/stdoutsink"
 )
 
+// deliveryTimeout bounds how long a recorded message may wait to be
+// acknowledged by Kafka before it is counted as not delivered.
+const deliveryTimeout = 30 * time.Second
+
 // recordSink is a job's non-HTTP sink and what the window bookkeeping needs.
 type recordSink struct {
 	sinks.Sink
@@ -41,7 +45,6 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		if compression == "" {
 			compression = r.plan.scn.Kafka.Compression
 		}
-		const deliveryTimeout = 30 * time.Second
 		popts, err := kafkasink.ProducerOpts(compression, deliveryTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
@@ -200,13 +203,18 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	res.interrupted = interrupted
 
-	dctx, dcancel := drainContext(ctx)
-	defer dcancel()
-	closeErr := sink.Close(dctx)
+	// The sink settles every record within its delivery timeout; the
+	// drain bound only guards against a sink that does not.
+	closeCtx, closeCancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout+10*time.Second)
+	closeErr := sink.Close(closeCtx)
+	closeCancel()
 	if sink.client != nil {
-		defer sink.client.Close()
+		sink.client.Close()
 	}
 	sinkStats := sink.Stats()
+	// The window is saved with a fresh bound, whatever the flush took.
+	dctx, dcancel := drainContext(ctx)
+	defer dcancel()
 	res.written, res.notWritten = sinkStats["written"], sinkStats["failed"]
 	c.merge("source.", src.Stats())
 	c.merge("sink.", sinkStats)

@@ -118,7 +118,8 @@ func printSummary(out io.Writer, res *jobResult) {
 func printCounters(w io.Writer, c map[string]int64) {
 	line := "  counters "
 	for _, k := range sortedKeys(c) {
-		if c[k] == 0 || strings.HasPrefix(k, "sink.partition-") || strings.HasPrefix(k, "source.read-partition-") {
+		if c[k] == 0 || strings.HasPrefix(k, "sink.partition-") || strings.HasPrefix(k, "source.read-partition-") ||
+			strings.HasSuffix(k, "in-flight-bytes") || k == "sink.queued" {
 			continue
 		}
 		item := fmt.Sprintf(" %s=%d", k, c[k])

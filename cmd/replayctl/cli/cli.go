@@ -40,6 +40,9 @@ func (e usageError) Unwrap() error { return e.err }
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	done := make(chan struct{})
+	defer close(done) // runs before stop: the watcher then knows it was no signal
+	go secondInterrupt(ctx, done, stderr)
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -48,6 +51,31 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, errorText(err))
 	return exitCode(err)
+}
+
+// secondInterrupt tells what the first Ctrl-C does and lets a second one
+// quit at once, for when draining waits on something that does not answer.
+func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer) {
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case <-done:
+		return // Main returned: not a signal
+	default:
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	fmt.Fprintln(stderr, "replayctl: stopping: draining, flushing and reporting (interrupt again to quit at once)")
+	select {
+	case <-done:
+	case <-again:
+		fmt.Fprintln(stderr, "replayctl: interrupted twice: quitting without draining")
+		os.Exit(130)
+	}
 }
 
 func errorText(err error) string {
