@@ -1,11 +1,10 @@
 package capture
 
 import (
-	"container/heap"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +43,10 @@ type Assembler struct {
 	tcp     layers.TCP
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	// The parser of the latest packet's first layer: a capture has one
+	// link type, so the map above is looked up only when it changes.
+	lastFirst  gopacket.LayerType
+	lastParser *gopacket.DecodingLayerParser
 
 	asm       *reassembly.Assembler
 	actx      captureContext
@@ -51,8 +54,10 @@ type Assembler struct {
 	dropped   map[streamKey]struct{}
 	idPrefix  string
 	idSeq     uint64
-	order     msgHeap
+	order     orderQueue
 	orderSeq  uint64
+	heldBytes int64     // bytes of the messages in order
+	heldCap   int64     // bound of heldBytes (maxHeldBytes; tests lower it)
 	now       time.Time // latest capture time seen
 	lastFlush time.Time
 }
@@ -73,6 +78,7 @@ func NewAssembler(cfg Config, emit func(*message.Message) error) *Assembler {
 		parsers: make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
 		dropped: make(map[streamKey]struct{}),
 		decoded: make([]gopacket.LayerType, 0, 8),
+		heldCap: maxHeldBytes,
 	}
 	a.anyPort = len(cfg.Ports) == 0
 	for _, p := range cfg.Ports {
@@ -109,12 +115,16 @@ func (a *Assembler) count(c counter, n int64) { a.counter[c].Add(n) }
 func (a *Assembler) SetKernelDrops(n int64) { a.counter[cKernelDrops].Store(n) }
 
 func (a *Assembler) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	if a.lastParser != nil && a.lastFirst == first {
+		return a.lastParser
+	}
 	p := a.parsers[first]
 	if p == nil {
 		p = gopacket.NewDecodingLayerParser(first, &a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.tcp)
 		p.IgnoreUnsupported = true
 		a.parsers[first] = p
 	}
+	a.lastFirst, a.lastParser = first, p
 	return p
 }
 
@@ -255,6 +265,21 @@ func (a *Assembler) Flush(now time.Time) error {
 	return a.err
 }
 
+// idle is Flush for a live capture, called every 100 ms of wall time:
+// held messages are released each time, connections expired once a second.
+func (a *Assembler) idle(now time.Time) error {
+	if a.closed {
+		return a.err
+	}
+	if now.Sub(a.lastFlush) >= time.Second {
+		return a.Flush(now)
+	}
+	if a.cfg.OrderWindow > 0 {
+		a.release(now.Add(-a.cfg.OrderWindow).UnixNano())
+	}
+	return a.err
+}
+
 // Close ends every connection (messages in progress are counted as
 // incomplete, responses read to the end of the stream are emitted) and
 // emits all held messages. It returns the first error emit returned.
@@ -296,43 +321,154 @@ func (a *Assembler) deliver(m *message.Message) {
 		return
 	}
 	a.orderSeq++
-	heap.Push(&a.order, heldMsg{m, a.orderSeq})
-	if a.order.Len() > maxHeld {
-		a.err = a.emit(heap.Pop(&a.order).(heldMsg).m)
+	a.order.push(heldMsg{time: m.Time, seq: a.orderSeq, m: m})
+	a.heldBytes += int64(len(m.Raw))
+	for a.err == nil && (a.order.len() > maxHeld || a.heldBytes > a.heldCap) {
+		a.err = a.emit(a.pop())
 	}
 }
 
-// maxHeld bounds the messages held for ordering.
-const maxHeld = 1 << 16
+// Bounds of the messages held for ordering: beyond them the oldest are
+// emitted before their OrderWindow is over.
+const (
+	maxHeld      = 1 << 16
+	maxHeldBytes = 64 << 20
+)
+
+func (a *Assembler) pop() *message.Message {
+	m := a.order.pop()
+	a.heldBytes -= int64(len(m.Raw))
+	return m
+}
 
 func (a *Assembler) release(upTo int64) {
-	for a.err == nil && a.order.Len() > 0 && a.order[0].m.Time <= upTo {
-		a.err = a.emit(heap.Pop(&a.order).(heldMsg).m)
+	for a.err == nil && a.order.len() > 0 && a.order.minTime() <= upTo {
+		a.err = a.emit(a.pop())
 	}
 }
 
+// heldMsg is a message held for ordering, with its sort key inline.
 type heldMsg struct {
-	m   *message.Message
-	seq uint64
+	time int64
+	seq  uint64
+	m    *message.Message
 }
 
+func (x *heldMsg) less(y *heldMsg) bool {
+	return x.time < y.time || x.time == y.time && x.seq < y.seq
+}
+
+// orderQueue sorts held messages by (time, seq). Messages complete nearly
+// in the order they started, so most go into a sorted queue, a few places
+// from its tail at most; the stragglers (slow uploads, long downloads) go
+// into a heap. The smallest message is at the head of one or the other.
+type orderQueue struct {
+	q    []heldMsg // q[head:] is sorted
+	head int
+	late msgHeap
+}
+
+// maxShift is how far from the tail of the queue a message may be
+// inserted; one that sorts earlier goes into the heap.
+const maxShift = 32
+
+func (o *orderQueue) len() int { return len(o.q) - o.head + len(o.late) }
+
+func (o *orderQueue) push(x heldMsg) {
+	i := len(o.q)
+	for i > o.head && x.less(&o.q[i-1]) {
+		i--
+		if len(o.q)-i > maxShift {
+			o.late.push(x)
+			return
+		}
+	}
+	if o.head > 1024 && o.head*2 >= len(o.q) {
+		// Reuse the consumed front of the slice.
+		n := copy(o.q, o.q[o.head:])
+		clear(o.q[n:])
+		o.q = o.q[:n]
+		i -= o.head
+		o.head = 0
+	}
+	o.q = append(o.q, heldMsg{})
+	copy(o.q[i+1:], o.q[i:])
+	o.q[i] = x
+}
+
+// first says whether the smallest message is at the head of the queue
+// (else at the top of the heap). The queue must not be empty.
+func (o *orderQueue) first() bool {
+	if len(o.late) == 0 {
+		return true
+	}
+	return o.head < len(o.q) && o.q[o.head].less(&o.late[0])
+}
+
+func (o *orderQueue) minTime() int64 {
+	if o.first() {
+		return o.q[o.head].time
+	}
+	return o.late[0].time
+}
+
+func (o *orderQueue) pop() *message.Message {
+	if !o.first() {
+		return o.late.pop()
+	}
+	m := o.q[o.head].m
+	o.q[o.head] = heldMsg{}
+	o.head++
+	if o.head == len(o.q) {
+		o.q, o.head = o.q[:0], 0
+	}
+	return m
+}
+
+// msgHeap is a binary min-heap of held messages by (time, seq).
 type msgHeap []heldMsg
 
-func (h msgHeap) Len() int { return len(h) }
-func (h msgHeap) Less(i, j int) bool {
-	if h[i].m.Time != h[j].m.Time {
-		return h[i].m.Time < h[j].m.Time
+func (h msgHeap) less(i, j int) bool { return h[i].less(&h[j]) }
+
+func (h *msgHeap) push(x heldMsg) {
+	*h = append(*h, x)
+	q := *h
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
 	}
-	return h[i].seq < h[j].seq
 }
-func (h msgHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *msgHeap) Push(x any)   { *h = append(*h, x.(heldMsg)) }
-func (h *msgHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = heldMsg{}
-	*h = old[:len(old)-1]
-	return x
+
+func (h *msgHeap) pop() *message.Message {
+	q := *h
+	m := q[0].m
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = heldMsg{}
+	q = q[:n]
+	*h = q
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		c := l
+		if r := l + 1; r < n && q.less(r, l) {
+			c = r
+		}
+		if !q.less(c, i) {
+			break
+		}
+		q[i], q[c] = q[c], q[i]
+		i = c
+	}
+	return m
 }
 
 // factory creates a conn per TCP connection for gopacket's reassembly.
@@ -370,7 +506,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	} else {
 		c.client, c.server = netip.AddrPortFrom(dstAddr, dp), netip.AddrPortFrom(srcAddr, sp)
 	}
-	c.id = fmt.Sprintf("%s-%s-%d", c.client, c.server, ac.GetCaptureInfo().Timestamp.UnixNano())
+	c.id = connID(c.client, c.server, ac.GetCaptureInfo().Timestamp.UnixNano())
 	for _, s := range []*splitter{&c.req, &c.resp} {
 		s.ev = c
 		s.maxBody = a.cfg.MaxBody
@@ -382,6 +518,18 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	a.count(cStreams, 1)
 	a.count(cStreamsActive, 1)
 	return c
+}
+
+// connID is "client-server-ns", ns the capture time of the connection's
+// first packet.
+func connID(client, server netip.AddrPort, ns int64) string {
+	b := make([]byte, 0, 64)
+	b = client.AppendTo(b)
+	b = append(b, '-')
+	b = server.AppendTo(b)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, ns, 10)
+	return string(b)
 }
 
 type pendingReq struct {
@@ -398,7 +546,8 @@ type conn struct {
 	id             string
 	firstIsClient  bool
 	req, resp      splitter
-	pending        []pendingReq
+	pending        []pendingReq // pending[phead:] await their responses
+	phead          int
 	reqID          string
 	respID         string
 	respReqTime    int64
@@ -465,20 +614,29 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 	if !s.isResp {
 		c.reqID = a.newID()
 		if a.cfg.Responses {
-			if len(c.pending) >= maxPending {
-				c.pending = c.pending[1:]
+			if len(c.pending)-c.phead >= maxPending {
+				c.popPending()
 				a.count(cPendingOverflow, 1)
 			}
-			c.pending = append(c.pending, pendingReq{id: c.reqID, time: s.start, method: string(h.method)})
+			if c.phead > 32 && c.phead*2 > len(c.pending) {
+				n := copy(c.pending, c.pending[c.phead:])
+				clear(c.pending[n:])
+				c.pending, c.phead = c.pending[:n], 0
+			}
+			c.pending = append(c.pending, pendingReq{id: c.reqID, time: s.start, method: methodString(h.method)})
 		}
 		return nil
 	}
 	var method []byte
-	if len(c.pending) > 0 {
-		p := c.pending[0]
-		c.pending[0] = pendingReq{}
-		c.pending = c.pending[1:]
-		c.respID, c.respReqTime, method = p.id, p.time, []byte(p.method)
+	if c.phead < len(c.pending) {
+		p := c.popPending()
+		c.respID, c.respReqTime = p.id, p.time
+		switch p.method {
+		case "HEAD":
+			method = methodHEAD
+		case "CONNECT":
+			method = methodCONNECT
+		}
 	} else {
 		a.count(cUnpaired, 1)
 		c.respID, c.respReqTime = a.newID(), s.start
@@ -490,6 +648,33 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 	}
 	return method
 }
+
+// popPending removes the oldest request awaiting a response.
+func (c *conn) popPending() pendingReq {
+	p := c.pending[c.phead]
+	c.pending[c.phead] = pendingReq{}
+	c.phead++
+	if c.phead == len(c.pending) {
+		c.pending, c.phead = c.pending[:0], 0
+	}
+	return p
+}
+
+// methodString returns m as a string, without allocating for the common
+// methods.
+func methodString(m []byte) string {
+	for _, k := range knownMethods {
+		if string(m) == k {
+			return k
+		}
+	}
+	return string(m)
+}
+
+// The methods that change how a response is delimited; never modified.
+var methodHEAD, methodCONNECT = []byte("HEAD"), []byte("CONNECT")
+
+var knownMethods = [...]string{"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS", "CONNECT"}
 
 func (c *conn) messageDone(s *splitter, raw []byte, start int64, truncated bool) {
 	m := &message.Message{

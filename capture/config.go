@@ -54,7 +54,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// OrderWindow holds complete messages up to this long (in capture time)
 	// to emit them sorted by capture time (default 1 s; negative: emit each
-	// message as soon as it is complete).
+	// message as soon as it is complete). At most 65536 messages and 64 MiB
+	// are held: beyond, the oldest are emitted early.
 	OrderWindow time.Duration
 	// Host is the capturing host's name, set on every message.
 	Host string

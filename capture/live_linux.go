@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
@@ -91,6 +93,16 @@ func (a *Assembler) Live(ctx context.Context, iface string, cfg LiveConfig) erro
 		return fmt.Errorf("capture: opening AF_PACKET socket on %q: %w", iface, err)
 	}
 	defer tp.Close()
+	if fo.dropOutgoingIfindex > 0 && !fo.dgram {
+		// On the loopback interface every packet is seen twice, outgoing
+		// then incoming: with PACKET_IGNORE_OUTGOING the kernel neither
+		// clones nor filters the outgoing copy for this socket, work done
+		// in the context of the traffic's senders. Where the option cannot
+		// be set, the BPF filter drops outgoing packets.
+		if err := ignoreOutgoing(tp); err != nil {
+			slog.Debug("capture: outgoing loopback packets left to the BPF filter", "err", err)
+		}
+	}
 	prog, err := buildFilter(fo)
 	if err != nil {
 		return fmt.Errorf("capture: building BPF filter: %w", err)
@@ -111,31 +123,60 @@ func (a *Assembler) Live(ctx context.Context, iface string, cfg LiveConfig) erro
 			a.SetKernelDrops(int64(s3.Drops()))
 		}
 	}
-	lastFlush := time.Now()
+	// The clock, the context and the idle work are looked at every
+	// tickEvery of packet time (the kernel's timestamps, wall clock) and
+	// on every poll timeout, not per packet.
+	const tickEvery = 10 * time.Millisecond
+	var lastTick, lastIdle time.Time
 	for {
-		if ctx.Err() != nil {
-			drops()
-			return a.Close()
-		}
 		data, ci, err := tp.ZeroCopyReadPacketData()
+		tick := false
 		switch {
 		case err == nil:
 			if err := a.Decode(data, ci, linkType); err != nil {
 				a.Close()
 				return err
 			}
+			if ci.Timestamp.Sub(lastTick) >= tickEvery {
+				lastTick, tick = ci.Timestamp, true
+			}
 		case errors.Is(err, afpacket.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
+			tick = true
 		default:
 			a.Close()
 			return fmt.Errorf("capture: reading %q: %w", iface, err)
 		}
-		if now := time.Now(); now.Sub(lastFlush) >= 100*time.Millisecond {
-			lastFlush = now
+		if !tick {
+			continue
+		}
+		if ctx.Err() != nil {
 			drops()
-			if err := a.Flush(now); err != nil {
+			return a.Close()
+		}
+		if now := time.Now(); now.Sub(lastIdle) >= 100*time.Millisecond {
+			lastIdle = now
+			drops()
+			if err := a.idle(now); err != nil {
 				a.Close()
 				return err
 			}
 		}
 	}
+}
+
+// packetIgnoreOutgoing is PACKET_IGNORE_OUTGOING (Linux 4.20+).
+const packetIgnoreOutgoing = 23
+
+// ignoreOutgoing sets PACKET_IGNORE_OUTGOING on tp's socket. afpacket does
+// not export the descriptor, so it is read by reflection; when that fails
+// the option is not set and the BPF filter drops outgoing packets instead.
+func ignoreOutgoing(tp *afpacket.TPacket) error {
+	f := reflect.ValueOf(tp).Elem().FieldByName("fd")
+	if !f.IsValid() || f.Kind() != reflect.Int || f.Int() <= 0 {
+		return errors.New("afpacket.TPacket has no socket descriptor field")
+	}
+	if err := syscall.SetsockoptInt(int(f.Int()), syscall.SOL_PACKET, packetIgnoreOutgoing, 1); err != nil {
+		return fmt.Errorf("setsockopt PACKET_IGNORE_OUTGOING: %w", err)
+	}
+	return nil
 }

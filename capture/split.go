@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"sync"
 )
 
 // Limits of the HTTP/1.x splitter that are not configurable: a start line or
@@ -46,8 +47,9 @@ type head struct {
 // tests implement it to collect messages.
 type splitEvents interface {
 	// headDone is called when a message's headers are complete. For a
-	// response it returns the method of the request it answers (nil when
-	// unknown) and whether the response opens a tunnel (CONNECT 2xx, 101).
+	// response it returns the method of the request it answers when that
+	// method changes how the response is delimited (HEAD, CONNECT), and
+	// may return nil otherwise or when it is unknown.
 	headDone(s *splitter, h *head) (reqMethod []byte)
 	// messageDone hands over a complete message; raw is owned by the callee.
 	messageDone(s *splitter, raw []byte, start int64, truncated bool)
@@ -67,9 +69,14 @@ type splitter struct {
 	total    *int64
 	totalCap int64
 
-	st        splitState
-	garbage   bool // inside a run of garbage already counted
+	st      splitState
+	garbage bool // inside a run of garbage already counted
+	// buf holds the message in progress. It is a scratch buffer from
+	// scratchPool (bufp points at it), returned when the message is done:
+	// the message itself gets an exact-size copy, so a held message costs
+	// its length, not the scratch buffer's capacity.
 	buf       []byte
+	bufp      *[]byte
 	start     int64
 	lineStart int // start of the current header line in buf
 	remain    int64
@@ -81,11 +88,32 @@ type splitter struct {
 	tunnel    bool // after this message the stream is not HTTP
 }
 
-func (s *splitter) reset() {
+// Scratch buffers: scratchSize fits the headers of almost every message;
+// buffers grown beyond scratchKeep are left to the garbage collector.
+const (
+	scratchSize = 2 << 10
+	scratchKeep = 64 << 10
+)
+
+var scratchPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, scratchSize)
+	return &b
+}}
+
+// release gives the scratch buffer back.
+func (s *splitter) release() {
 	if s.total != nil {
 		*s.total -= int64(cap(s.buf))
 	}
-	s.buf = nil
+	if s.bufp != nil && cap(s.buf) <= scratchKeep {
+		*s.bufp = s.buf[:0]
+		scratchPool.Put(s.bufp)
+	}
+	s.buf, s.bufp = nil, nil
+}
+
+func (s *splitter) reset() {
+	s.release()
 	s.lineStart = 0
 	s.remain = 0
 	s.bodyKept = 0
@@ -100,7 +128,8 @@ func (s *splitter) reset() {
 // keep appends header or start-line bytes to the message buffer.
 func (s *splitter) keep(b []byte) {
 	if s.buf == nil {
-		s.buf = make([]byte, 0, max(len(b), 1024))
+		s.bufp = scratchPool.Get().(*[]byte)
+		s.buf = (*s.bufp)[:0]
 		if s.total != nil {
 			*s.total += int64(cap(s.buf))
 		}
@@ -189,11 +218,14 @@ func (s *splitter) gap() {
 }
 
 func (s *splitter) done() {
+	// The message is handed over for good: it gets its own exact-size copy
+	// and the scratch buffer is reused, unless the buffer grew too big to be
+	// reused, in which case it is handed over as it is.
 	raw := s.buf
-	if s.total != nil {
-		*s.total -= int64(cap(raw))
+	if cap(raw) <= scratchKeep {
+		raw = bytes.Clone(raw)
 	}
-	s.buf = nil
+	s.release()
 	if s.truncated {
 		s.ev.count(cTruncated, 1)
 	}
