@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -112,7 +113,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	c := newCounters()
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	src := newSource()
-	hosts, dests := map[string]bool{}, map[string]bool{}
+	hosts, dests := map[string]bool{}, map[netip.AddrPort]bool{}
 	dropped := newIDSet(100_000) // request IDs not recorded; their responses follow them
 	// Writes outlive a Ctrl-C or stop.after: what the source still hands
 	// over while it stops (held, sorted messages) must reach the sink. A
@@ -166,7 +167,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if m.Kind == message.Request {
 			nreq.Add(1)
 			if m.Dst.IsValid() {
-				dests[m.Dst.String()] = true
+				dests[m.Dst] = true
 			}
 		} else {
 			nresp.Add(1)
@@ -243,7 +244,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			Requests:     res.requests,
 			Responses:    res.responses,
 			Hosts:        sortedKeys(hosts),
-			Destinations: sortedKeys(dests),
+			Destinations: addrStrings(dests),
 			CreatedAt:    time.Now().UTC(),
 		}
 		if first != 0 {
@@ -260,4 +261,14 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 // historyName is the name a replaced window is kept under with --keep-history.
 func historyName(w catalog.Window) string {
 	return w.Name + "@" + w.CreatedAt.UTC().Format("20060102T150405Z")
+}
+
+// addrStrings returns the addresses as sorted text.
+func addrStrings(set map[netip.AddrPort]bool) []string {
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return out
 }
