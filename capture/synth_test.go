@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -256,39 +255,5 @@ func TestMessageTime(t *testing.T) {
 	}
 	if want := "10.0.0.1:40000-10.0.0.2:8080-" + fmt.Sprint(start.Add(time.Millisecond).UnixNano()); msgs[0].ConnID != want {
 		t.Errorf("ConnID %q, want %q", msgs[0].ConnID, want)
-	}
-}
-
-// TestGarbageFlood sends garbage on many connections with MaxStreams 10:
-// at most 10 streams are tracked, the others are counted as dropped, the
-// garbage is counted, and memory stays bounded.
-func TestGarbageFlood(t *testing.T) {
-	var msgs int
-	a := NewAssembler(Config{Ports: []uint16{8080}, MaxStreams: 10, MaxBufferedBytes: 1 << 20}, func(*message.Message) error { msgs++; return nil })
-	garbage := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 300)
-	for i := range 100 {
-		f := newFlow(t, linkEthernet, fmt.Sprintf("10.0.%d.%d:%d", i/200, i%200+1, 30000+i), "10.9.9.9:8080")
-		for j := range 20 {
-			data, ci := f.packet(seg{true, uint32(j * len(garbage)), string(garbage), "A"})
-			if err := a.Decode(data, ci, layers.LinkTypeEthernet); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if a.total > 1<<20 {
-			t.Fatalf("buffered %d bytes", a.total)
-		}
-	}
-	st := a.Stats()
-	if st["streams"] != 10 || st["streams-dropped"] != 90 || st["streams-active"] != 10 || st["unparsable"] != 10 {
-		t.Errorf("stats %v", st)
-	}
-	// Garbage decoded as packets of unknown link type, and truncated packets.
-	a.Decode([]byte{1, 2, 3}, gopacket.CaptureInfo{}, layers.LinkTypeEthernet)
-	a.Decode([]byte{1, 2, 3}, gopacket.CaptureInfo{}, 9999)
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if st := a.Stats(); st["decode-errors"] != 2 || st["streams-active"] != 0 || msgs != 0 {
-		t.Errorf("after close: stats %v, %d messages", st, msgs)
 	}
 }

@@ -2,7 +2,11 @@
 # Regenerates the capture fixtures: for each, a loopback HTTP server
 # (fixtool serve) records the exact bytes of every connection into
 # NAME.golden.json while `tcpdump -i lo -w NAME.pcap -U port N` captures
-# the same traffic driven by curl, wrk or fixtool clients.
+# the same traffic driven by curl, wrk or fixtool clients. The pcapng
+# fixtures are written by Wireshark's tools: NAME.pcapng is
+# `editcap -F pcapng NAME.pcap NAME.pcapng`, and tshark.pcapng is captured
+# live by `tshark -i lo -w tshark.pcapng -f "tcp port N"` (tshark writes
+# pcapng by default).
 # Run as root: ./make-fixtures.sh [NAME...]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,10 +20,17 @@ fixture() {
 	[[ $host == *:* ]] && url="http://[$host]:$port"
 	local addr="$host:$port"
 	[[ $host == *:* ]] && addr="[$host]:$port"
-	rm -f "$name.pcap" "$name.golden.json"
-	tcpdump -i lo --immediate-mode -w "$name.pcap" -U -Z root "tcp port $port" 2>"/tmp/tcpdump-$name.log" &
-	local td=$!
-	for _ in $(seq 50); do grep -q "listening on" "/tmp/tcpdump-$name.log" && break; sleep 0.1; done
+	rm -f "$name.pcap" "$name.pcapng" "$name.golden.json"
+	local td
+	if [[ ${CAPTURER:-tcpdump} == tshark ]]; then
+		tshark -i lo -w "$name.pcapng" -f "tcp port $port" 2>"/tmp/tshark-$name.log" &
+		td=$!
+		for _ in $(seq 100); do grep -q "Capturing on" "/tmp/tshark-$name.log" && break; sleep 0.1; done
+	else
+		tcpdump -i lo --immediate-mode -w "$name.pcap" -U -Z root "tcp port $port" 2>"/tmp/tcpdump-$name.log" &
+		td=$!
+		for _ in $(seq 50); do grep -q "listening on" "/tmp/tcpdump-$name.log" && break; sleep 0.1; done
+	fi
 	/tmp/fixtool serve -addr "$addr" -golden "$name.golden.json" >"/tmp/fixtool-$name.log" &
 	local srv=$!
 	for _ in $(seq 50); do grep -q ready "/tmp/fixtool-$name.log" && break; sleep 0.1; done
@@ -33,6 +44,10 @@ fixture() {
 	kill -INT $srv; wait $srv
 	sleep 0.3
 	kill -INT $td; wait $td || true
+	[[ -f $name.pcapng ]] && chmod 644 "$name.pcapng"
+	if [[ -f $name.pcap ]]; then
+		editcap -F pcapng "$name.pcap" "$name.pcapng"
+	fi
 }
 
 want=" $* "
@@ -53,11 +68,14 @@ run http10 && fixture http10 127.0.0.1 18090 'curl -s --http1.0 URL/old'
 run ipv6 && fixture ipv6 ::1 18091 'curl -s -g URL/six'
 run large && fixture large 127.0.0.1 18092 'curl -s URL/large'
 run wrk && fixture wrk 127.0.0.1 18093 'wrk -c4 -t2 -d1s URL/slow'
+# Captured live by tshark instead of tcpdump: a pcapng file from the start.
+run tshark && CAPTURER=tshark fixture tshark 127.0.0.1 18094 \
+	'curl -s URL/one URL/two URL/three' 'curl -s -d "name=gopher&lang=go" URL/form'
 
 # The quickstart capture: ~200 requests on port 8080 over 4 keep-alive
 # connections, spread over ~5 s.
 if run quickstart; then
 	fixture quickstart 127.0.0.1 8080 '/tmp/fixtool load -addr ADDR -conns 4 -n 50 -every 100ms'
 	mv quickstart.pcap ../../examples/quickstart.pcap
-	rm -f quickstart.golden.json
+	rm -f quickstart.golden.json quickstart.pcapng
 fi
