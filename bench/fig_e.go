@@ -74,7 +74,7 @@ func figE(ctx context.Context, e *env) ([]Row, Note, error) {
 	variants := []variant{
 		{name: "null gor sink", sink: `gor: {path: /dev/null}`, lead: lead},
 		{name: "Kafka sink (embedded broker)", kafka: fmt.Sprintf("kafka: {brokers: [embedded], data-dir: %q}\ntopics:\n  traffic: {name: bench-capture, partitions: 4, create: true}\n", filepath.Join(e.tmp, "e-data")),
-			sink: `kafka: {topic: traffic}`, lead: lead + time.Second}, // the broker starts first
+			sink: `kafka: {topic: traffic}`, lead: lead + 2*time.Second}, // the broker starts (and creates the topic) before the capture opens its socket
 	}
 	for i, v := range variants {
 		report := filepath.Join(e.tmp, fmt.Sprintf("e-%d.json", i))
