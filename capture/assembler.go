@@ -50,8 +50,9 @@ type Assembler struct {
 
 	asm       *reassembly.Assembler
 	actx      captureContext
-	total     int64 // bytes buffered by the splitters
-	dropped   map[streamKey]struct{}
+	total     int64                  // bytes buffered by the splitters
+	dropped   map[streamKey]struct{} // connections refused for MaxStreams (current generation)
+	dropped0  map[streamKey]struct{} // the previous generation: at most 2×maxHeld remembered
 	idPrefix  string
 	idSeq     uint64
 	order     orderQueue
@@ -73,12 +74,13 @@ func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 func NewAssembler(cfg Config, emit func(*message.Message) error) *Assembler {
 	cfg = cfg.withDefaults()
 	a := &Assembler{
-		cfg:     cfg,
-		emit:    emit,
-		parsers: make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
-		dropped: make(map[streamKey]struct{}),
-		decoded: make([]gopacket.LayerType, 0, 8),
-		heldCap: maxHeldBytes,
+		cfg:      cfg,
+		emit:     emit,
+		parsers:  make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
+		dropped:  make(map[streamKey]struct{}),
+		dropped0: make(map[streamKey]struct{}),
+		decoded:  make([]gopacket.LayerType, 0, 8),
+		heldCap:  maxHeldBytes,
 	}
 	a.anyPort = len(cfg.Ports) == 0
 	for _, p := range cfg.Ports {
@@ -482,14 +484,23 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	}
 	if a.counter[cStreamsActive].Load() >= int64(a.cfg.MaxStreams) {
 		k := streamKey{netFlow, tcpFlow}
+		rk := streamKey{netFlow.Reverse(), tcpFlow.Reverse()}
 		_, seen := a.dropped[k]
-		if !seen {
-			_, seen = a.dropped[streamKey{netFlow.Reverse(), tcpFlow.Reverse()}]
+		if _, ok := a.dropped[rk]; ok {
+			seen = true
+		}
+		if _, ok := a.dropped0[k]; ok {
+			seen = true
+		}
+		if _, ok := a.dropped0[rk]; ok {
+			seen = true
 		}
 		if !seen {
 			a.count(cStreamsDropped, 1)
 			if len(a.dropped) >= maxHeld {
-				clear(a.dropped)
+				// Forget the oldest generation only: a connection refused
+				// recently is not counted twice.
+				a.dropped0, a.dropped = a.dropped, make(map[streamKey]struct{}, maxHeld/4)
 			}
 			a.dropped[k] = struct{}{}
 		}
