@@ -153,6 +153,7 @@ type conv struct {
 	jobNames                 map[string]int
 	windowsNode, targetsNode *yaml.Node
 	topicsNode               *yaml.Node
+	topicNodes               map[string]*yaml.Node // by topics: key
 	needKafka                bool
 	kafkaBrokers             []string
 	kafkaBrokersFrom         string
@@ -362,6 +363,14 @@ func (c *conv) rawSource(r rawInput) (source, error) {
 		return s, err
 	}
 	if c.rawEngine == "pcap_file" {
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{c.rawSnap, "--input-raw-override-snaplen"}, {c.rawPromisc, "--input-raw-promisc"}, {c.rawBuffer > 0, "--input-raw-buffer-size"}} {
+			if f.set {
+				c.warnf("%s not mapped: it tunes live capture, and --input-raw-engine pcap_file reads a file", f.name)
+			}
+		}
 		s.label = "pcap"
 		path, ports := r.addr, []int(nil)
 		if i := strings.LastIndexByte(r.addr, ':'); i > 0 {
@@ -489,9 +498,8 @@ func (c *conv) kafkaSource() (source, error) {
 		return s, err
 	}
 	if k.json {
-		c.warnf("--input-kafka-json-format not mapped: replayctl reads GoReplay text payloads only; re-record the topic without --output-kafka-json-format")
 	}
-	topic := c.topicKey(k.topic)
+	topic := c.topicKey(k.topic, false)
 	w := set(mapNode(false), "topic", strNode(topic))
 	switch {
 	case k.start != nil && k.end != nil:
@@ -575,14 +583,26 @@ func (c *conv) uniqueKey(section, base string) string {
 }
 
 // topicKey returns the topics: key for a Kafka topic name, declaring it once.
-func (c *conv) topicKey(name string) string {
+// A topic gor writes to is created when missing (create: true), as brokers
+// that auto-create topics do for gor.
+func (c *conv) topicKey(name string, written bool) string {
 	if k, ok := c.topicKeys[name]; ok {
+		if t := c.topicNodes[k]; written && get(t, "create") == nil {
+			set(t, "create", boolNode(true))
+		}
 		return k
 	}
 	k := c.uniqueKey("topics", sanitizeKey(name, "traffic"))
 	c.topicKeys[name] = k
 	t := mapNode(true)
 	set(t, "name", strNode(name))
+	if written {
+		set(t, "create", boolNode(true))
+	}
+	if c.topicNodes == nil {
+		c.topicNodes = map[string]*yaml.Node{}
+	}
+	c.topicNodes[k] = t
 	set(c.topicsNode, k, t)
 	return k
 }

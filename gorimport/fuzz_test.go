@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -37,7 +38,11 @@ func FuzzConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := scenario.LoadBytes("fuzz.yaml", res.YAML, scenario.Options{Env: noEnv}); err != nil {
+		s, err := scenario.LoadBytes("fuzz.yaml", res.YAML, scenario.Options{Env: noEnv})
+		if err == nil {
+			_, err = engine.Compile(s, engine.Options{})
+		}
+		if err != nil {
 			t.Fatalf("Convert(%q) produced an invalid scenario: %v\n%s", args, err, res.YAML)
 		}
 		for _, w := range res.Warnings {

@@ -9,6 +9,7 @@ import (
 	"github.com/expr-lang/expr"
 
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -20,6 +21,10 @@ func load(t *testing.T, args ...string) (*Result, *scenario.Scenario) {
 		t.Fatalf("Convert(%q): %v", args, err)
 	}
 	s, err := scenario.LoadBytes("imported.yaml", res.YAML, scenario.Options{Env: noEnv})
+	if err == nil {
+		// What `replayctl validate` checks beyond the loader.
+		_, err = engine.Compile(s, engine.Options{})
+	}
 	if err != nil {
 		t.Fatalf("produced scenario does not validate: %v\n%s", err, res.YAML)
 	}
@@ -190,7 +195,7 @@ func TestFlags(t *testing.T) {
 		{
 			name: "input-kafka without offsets",
 			args: []string{"--input-kafka-host", "k1:9092,k2:9092", "--input-kafka-topic", "logs", "--input-kafka-json-format", "--output-stdout"},
-			warn: []string{"follows the live end", "--input-kafka-json-format not mapped"},
+			warn: []string{"follows the live end"}, // the JSON format is read as it is
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
 				w := j.Source.WindowRef
 				if w.Kind != scenario.WindowLast || w.Last != 15*time.Minute || !reflect.DeepEqual(s.Kafka.Brokers, []string{"k1:9092", "k2:9092"}) {
@@ -258,9 +263,9 @@ func TestFlags(t *testing.T) {
 			name: "output-kafka records a window",
 			args: []string{"--input-raw", ":8080", "--output-kafka-host", "192.168.0.1:9092", "--output-kafka-topic", "kafka-log",
 				"--kafka-tls-ca-cert", "ca.pem", "--kafka-tls-client-cert", "c.pem", "--kafka-tls-client-key", "k.pem", "--exit-after", "1m"},
-			yaml: []string{"save-window: gor-recording", "kafka-log: {name: kafka-log}"},
+			yaml: []string{"save-window: gor-recording", "kafka-log: {name: kafka-log, create: true}"},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
-				if j.Name != "record" || j.Sink.Kafka.Topic.Name != "kafka-log" || j.SaveWindow != "gor-recording" || j.Stop.After != time.Minute {
+				if j.Name != "record" || j.Sink.Kafka.Topic.Name != "kafka-log" || !j.Sink.Kafka.Topic.Create || j.SaveWindow != "gor-recording" || j.Stop.After != time.Minute {
 					t.Errorf("job %+v", j)
 				}
 				if s.Kafka.Brokers[0] != "192.168.0.1:9092" || s.Kafka.TLS == nil || s.Kafka.TLS.CAFile.Raw != "ca.pem" || s.Kafka.TLS.KeyFile.Raw != "k.pem" {

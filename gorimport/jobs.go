@@ -54,7 +54,7 @@ func (c *conv) sinks() ([]sink, error) {
 			c.warnf("--output-kafka-json-format not mapped: replayctl writes GoReplay text payloads (readable by gor without the JSON flag)")
 		}
 		out = append(out, sink{kind: "kafka", desc: "--output-kafka-topic " + strconv.Quote(k.topic),
-			node: set(mapNode(true), "kafka", set(mapNode(true), "topic", strNode(c.topicKey(k.topic))))})
+			node: set(mapNode(true), "kafka", set(mapNode(true), "topic", strNode(c.topicKey(k.topic, true))))})
 	}
 	if c.null {
 		if len(out) == 0 {

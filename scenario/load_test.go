@@ -125,7 +125,7 @@ func TestFullModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	j = s.Jobs["inspect"]
-	if !j.Speed.Max || j.Loop.Count != 2 || j.Sample.Percent != 10 || j.Sample.By == nil || j.Sink.Stdout.Format != "summary" {
+	if j.Speed.Max || j.Speed.Factor != 1 || j.Loop.Count != 1 || j.Sample.Percent != 10 || j.Sample.By == nil || j.Filter == nil || j.Sink.Stdout.Format != "summary" {
 		t.Errorf("inspect %+v", j)
 	}
 	if w := s.Windows["recent"]; w.Kind != WindowLast || w.Last != 10*time.Minute || !w.AllowPartial {
@@ -260,6 +260,11 @@ func TestSet(t *testing.T) {
 	}
 	if s.Topics["traffic"].Config["retention.ms"] != "86400000" {
 		t.Errorf("config %v", s.Topics["traffic"].Config)
+	}
+	// A topic config that is not in the file yet is one dotted key too.
+	s = mustLoad(t, setBase, Options{Env: envOf(map[string]string{"N": "9"}), Set: []string{"topics.traffic.config.segment.bytes=1048576"}})
+	if s.Topics["traffic"].Config["segment.bytes"] != "1048576" {
+		t.Errorf("new config key: %v", s.Topics["traffic"].Config)
 	}
 
 	tests := []struct {

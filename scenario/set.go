@@ -61,6 +61,11 @@ func applySet(root *yaml.Node, set string) error {
 				}
 				return fmt.Errorf("--set %q: there is no %s.%s (%s: %s)", set, walked[0], segs[0], walked[0], strings.Join(names, ", "))
 			}
+			if idx < 0 && len(walked) == 3 && walked[0] == "topics" && walked[2] == "config" {
+				// Kafka topic configs are dotted names: retention.ms is one key.
+				segs = []string{strings.Join(segs, ".")}
+				last = true
+			}
 			if idx < 0 {
 				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Line: n.Line, Column: n.Column}
 				var child *yaml.Node
