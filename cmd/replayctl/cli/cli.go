@@ -69,7 +69,7 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
-	fmt.Fprintln(stderr, "replayctl: stopping: draining, flushing and reporting (interrupt again to quit at once)")
+	fmt.Fprintln(stderr, "replayctl: stopping cleanly (interrupt again to quit at once)")
 	select {
 	case <-done:
 	case <-again:
