@@ -20,7 +20,8 @@ func figE(ctx context.Context, e *env) ([]Row, Note, error) {
 	var note Note
 	load := e.dur(10*time.Second, 3*time.Second)
 	lead := time.Second // capture starts this long before wrk
-	stopAfter := load + lead + 2*time.Second
+	// The capture must outlive the load by a margin, whatever its head start.
+	stopAfter := func(lead time.Duration) time.Duration { return load + lead + 3*time.Second }
 	const conns = 32
 
 	tg, err := startTarget()
@@ -86,7 +87,7 @@ name: bench-capture
     sink: {%s}
     stop: {after: %s}
     report: {json: %q}
-`, v.kafka, tg.port(), v.sink, stopAfter, report))
+`, v.kafka, tg.port(), v.sink, stopAfter(v.lead), report))
 		if err != nil {
 			return rows, note, err
 		}
@@ -108,7 +109,7 @@ name: bench-capture
 		var runErr error
 		select {
 		case runErr = <-done:
-		case <-time.After(stopAfter + 30*time.Second):
+		case <-time.After(stopAfter(v.lead) + 30*time.Second):
 			runErr = fmt.Errorf("did not stop within %v after stop.after", 30*time.Second)
 			_ = e.procs.stop(cmd, syscall.SIGINT, 10*time.Second)
 		}
@@ -141,7 +142,7 @@ name: bench-capture
 		rows = append(rows, capRow, rateRow)
 		note.Lines = append(note.Lines,
 			fmt.Sprintf("With capture → %s: `replayctl run` of `source: {capture: {interface: lo, ports: [%d], responses: true}}`, `sink: {%s}`, `stop: {after: %s}`, started %s before wrk → %s req/s%s (alone: %s); the server counted %d requests, replayctl recorded %d requests and %d responses (%d written, %d failed); replayctl used %.1f CPU-seconds over %s (%.0f %% of one core), peak RSS %s MiB.",
-				v.name, tg.port(), v.sink, stopAfter, v.lead, num(w.Rate), errSuffix(w.Errors), num(ref()), served, rec.Requests, rec.Responses, rec.Written, rec.Failed,
+				v.name, tg.port(), v.sink, stopAfter(v.lead), v.lead, num(w.Rate), errSuffix(w.Errors), num(ref()), served, rec.Requests, rec.Responses, rec.Written, rec.Failed,
 				res.CPU.Seconds(), res.Elapsed.Round(100*time.Millisecond), 100*res.CPU.Seconds()/res.Elapsed.Seconds(), num(float64(res.MaxRSSKiB)/1024)),
 			"Capture counters: "+lossCounters(rec.Counters)+".")
 	}
