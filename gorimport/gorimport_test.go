@@ -8,8 +8,8 @@ import (
 
 	"github.com/expr-lang/expr"
 
-	"github.com/replayctl/replayctl/exprenv"
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/exprenv"
 	"github.com/replayctl/replayctl/scenario"
 )
 
