@@ -16,7 +16,7 @@ func dechunk(b []byte, decode bool) (data, trailers []byte, err error) {
 			sizeText = line[:i]
 		}
 		sizeText = bytes.TrimRight(sizeText, " \t")
-		size, ok := parseHex(sizeText)
+		size, ok := ParseChunkSize(sizeText)
 		if !ok {
 			return nil, nil, malformed("invalid chunk size line %q", clip(line))
 		}
@@ -63,8 +63,9 @@ func dechunk(b []byte, decode bool) (data, trailers []byte, err error) {
 	return data, start[: len(start)-len(b) : len(start)-len(b)], nil
 }
 
-// parseHex parses a chunk size: 1 to 15 hex digits (so it fits an int64).
-func parseHex(b []byte) (int64, bool) {
+// ParseChunkSize parses a chunk-size: 1 to 15 hex digits (so it fits an
+// int64), as httpraw's chunked framing accepts it.
+func ParseChunkSize(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 15 {
 		return 0, false
 	}

@@ -1,6 +1,10 @@
 package redact
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/replayctl/replayctl/httpraw"
+)
 
 // The fast path. Most recorded messages carry nothing to redact, and parsing
 // them with httpraw costs dozens of allocations only to return the input. clean
@@ -221,7 +225,7 @@ func validChunked(b []byte) bool {
 			size = line[:i]
 		}
 		size = bytes.TrimRight(size, " \t")
-		n, ok := parseHex(size)
+		n, ok := httpraw.ParseChunkSize(size)
 		if !ok {
 			return false
 		}
@@ -256,27 +260,6 @@ func validChunked(b []byte) bool {
 		}
 	}
 	return len(b) == 0
-}
-
-// parseHex parses a chunk size: 1 to 15 hex digits.
-func parseHex(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n<<4 | int64(c-'0')
-		case c >= 'a' && c <= 'f':
-			n = n<<4 | int64(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			n = n<<4 | int64(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, true
 }
 
 // looksJSON is isJSON's sniffing for bodies without a media type.
