@@ -85,6 +85,9 @@ func newWindowsListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if n := c.Invalid(); n > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d record(s) in %s are not windows and were skipped\n", n, c.Topic())
+			}
 			if f.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), ws)
 			}
