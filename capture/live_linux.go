@@ -127,10 +127,14 @@ func (a *Assembler) Live(ctx context.Context, iface string, cfg LiveConfig) erro
 	// tickEvery of packet time (the kernel's timestamps, wall clock) and
 	// on every poll timeout, not per packet.
 	const tickEvery = 10 * time.Millisecond
-	var lastTick, lastIdle time.Time
+	// When ctx ends, the packets the kernel already queued in the ring are
+	// still read (up to maxDrain, or until the ring is empty), so that a
+	// stop loses nothing that was captured.
+	const maxDrain = time.Second
+	var lastTick, lastIdle, drainUntil time.Time
 	for {
 		data, ci, err := tp.ZeroCopyReadPacketData()
-		tick := false
+		tick, empty := false, false
 		switch {
 		case err == nil:
 			if err := a.Decode(data, ci, linkType); err != nil {
@@ -141,7 +145,7 @@ func (a *Assembler) Live(ctx context.Context, iface string, cfg LiveConfig) erro
 				lastTick, tick = ci.Timestamp, true
 			}
 		case errors.Is(err, afpacket.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
-			tick = true
+			tick, empty = true, true
 		default:
 			a.Close()
 			return fmt.Errorf("capture: reading %q: %w", iface, err)
@@ -150,8 +154,14 @@ func (a *Assembler) Live(ctx context.Context, iface string, cfg LiveConfig) erro
 			continue
 		}
 		if ctx.Err() != nil {
-			drops()
-			return a.Close()
+			if drainUntil.IsZero() {
+				drainUntil = time.Now().Add(maxDrain)
+			}
+			if empty || time.Now().After(drainUntil) {
+				drops()
+				return a.Close()
+			}
+			continue
 		}
 		if now := time.Now(); now.Sub(lastIdle) >= 100*time.Millisecond {
 			lastIdle = now

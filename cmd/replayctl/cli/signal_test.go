@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -162,8 +163,10 @@ jobs:
 			_ = cmd.Wait()
 		}
 	})
-	// The capture is ready when its socket is open; give it a moment.
-	time.Sleep(time.Second)
+	// The capture is ready once its packet socket is open (and its ring
+	// and filter set up a moment later).
+	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
+	time.Sleep(300 * time.Millisecond)
 	const n = 7
 	client := &http.Client{Timeout: 5 * time.Second}
 	for i := 0; i < n; i++ {
@@ -199,4 +202,29 @@ func readWindow(t *testing.T, dataDir, name string) map[string]any {
 		t.Fatalf("windows show -o json: %v\n%s", err, r)
 	}
 	return w
+}
+
+// hasPacketSocket reports whether process pid holds an AF_PACKET socket
+// (listed in /proc/net/packet by inode).
+func hasPacketSocket(pid int) bool {
+	table, err := os.ReadFile("/proc/net/packet")
+	if err != nil {
+		return false
+	}
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			inodes["socket:["+f[len(f)-1]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[link] {
+			return true
+		}
+	}
+	return false
 }
