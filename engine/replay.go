@@ -189,7 +189,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
-	var taken, scheduled int64
+	var taken int64
 	total := int64(0)
 	if window != nil {
 		total = window.Requests
@@ -234,7 +234,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return err
 		}
 		if cmp != nil {
-			if err := cmp.sent(ctx, m, raw); err != nil {
+			if err := cmp.sent(jctx, m, raw); err != nil {
 				return err
 			}
 		}
@@ -242,7 +242,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			if err := sender.Send(jctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
 				return err
 			}
-			scheduled++
 		}
 		return nil
 	}
