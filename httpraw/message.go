@@ -59,6 +59,21 @@ type message struct {
 	isReq    bool
 }
 
+// rebuild returns the message with all edits applied behind the start line
+// start; without (effective) edits it is raw as parsed.
+func (m *message) rebuild(start []byte) []byte {
+	if !m.dirty {
+		return m.raw
+	}
+	n := len(start) + len(m.blank) + len(m.body)
+	for _, f := range m.fields {
+		n += len(f.raw)
+	}
+	out := append(make([]byte, 0, n), start...)
+	m.raw, m.dirty = m.appendRest(out), false
+	return m.raw
+}
+
 // parseError is a parse error; it matches ErrMalformed with errors.Is.
 type parseError struct{ msg string }
 

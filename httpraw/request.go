@@ -45,18 +45,7 @@ func ParseRequest(raw []byte) (*Request, error) {
 
 // Bytes returns the message with all edits applied. Without (effective) edits
 // it is the slice given to ParseRequest.
-func (r *Request) Bytes() []byte {
-	if !r.dirty {
-		return r.raw
-	}
-	n := len(r.start) + len(r.blank) + len(r.body)
-	for _, f := range r.fields {
-		n += len(f.raw)
-	}
-	out := append(make([]byte, 0, n), r.start...)
-	r.raw, r.dirty = r.appendRest(out), false
-	return r.raw
-}
+func (r *Request) Bytes() []byte { return r.rebuild(r.start) }
 
 // Method returns the request method.
 func (r *Request) Method() string { return r.method }

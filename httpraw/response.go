@@ -46,18 +46,7 @@ func ParseResponse(raw []byte) (*Response, error) {
 
 // Bytes returns the message with all edits applied. Without (effective) edits
 // it is the slice given to ParseResponse.
-func (r *Response) Bytes() []byte {
-	if !r.dirty {
-		return r.raw
-	}
-	n := len(r.start) + len(r.blank) + len(r.body)
-	for _, f := range r.fields {
-		n += len(f.raw)
-	}
-	out := append(make([]byte, 0, n), r.start...)
-	r.raw, r.dirty = r.appendRest(out), false
-	return r.raw
-}
+func (r *Response) Bytes() []byte { return r.rebuild(r.start) }
 
 // Proto returns the protocol version, such as "HTTP/1.1".
 func (r *Response) Proto() string { return r.proto }
