@@ -24,6 +24,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
@@ -415,22 +416,7 @@ func loadScenario(t *testing.T, dir, yaml string) *scenario.Scenario {
 func noEnv(string) (string, bool) { return "", false }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // testWriter sends logs to t.Log.
 type testWriter struct{ t *testing.T }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/gorfile"
+	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/message"
 )
@@ -201,24 +202,8 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use (a subprocess's
-// output read while it runs).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer = testutil.SyncBuffer
 
 // waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
