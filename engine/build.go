@@ -187,8 +187,11 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 // windows are there.
 func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string, err error) error {
 	where := fmt.Sprintf("brokers %s", strings.Join(kc.brokers, ","))
-	if kc.embedded != nil {
+	switch {
+	case kc.embedded != nil:
 		where = "the embedded broker's data dir " + r.kafka.ks.DataDir
+	case kc.servedBy.PID != 0:
+		where = fmt.Sprintf("the broker at %s that serves data dir %s", kc.servedBy.Addr, r.kafka.ks.DataDir)
 	}
 	msg := fmt.Sprintf("%v (looked in %s", err, where)
 	if ws, lerr := kc.catalog.List(ctx); lerr == nil {
