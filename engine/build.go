@@ -186,14 +186,7 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 // windowNotFound explains where a saved window was looked for and which
 // windows are there.
 func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string, err error) error {
-	where := fmt.Sprintf("brokers %s", strings.Join(kc.brokers, ","))
-	switch {
-	case kc.embedded != nil:
-		where = "the embedded broker's data dir " + r.kafka.ks.DataDir
-	case kc.servedBy.PID != 0:
-		where = fmt.Sprintf("the broker at %s that serves data dir %s", kc.servedBy.Addr, r.kafka.ks.DataDir)
-	}
-	msg := fmt.Sprintf("%v (looked in %s", err, where)
+	msg := fmt.Sprintf("%v (looked in %s", err, kc.where())
 	if ws, lerr := kc.catalog.List(ctx); lerr == nil {
 		var names []string
 		for _, w := range ws {

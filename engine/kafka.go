@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ const DefaultDataDir = ".replayctl/data"
 type kafkaConn struct {
 	embedded *kafkaio.Embedded
 	servedBy kafkaio.Holder // the `replayctl broker` connected to instead, if any
+	dataDir  string         // the embedded broker's, when embedded or servedBy
 	opts     []kgo.Opt      // connection options (brokers, TLS, SASL, client ID)
 	cl       *kgo.Client
 	adm      *kadm.Client
@@ -86,6 +88,9 @@ func (ks KafkaSettings) Embedded() bool {
 // brokers; it opens the windows catalog (creating its topic when missing).
 func connectKafka(ctx context.Context, ks KafkaSettings, log *slog.Logger) (*kafkaConn, error) {
 	kc := &kafkaConn{}
+	if ks.Embedded() {
+		kc.dataDir = ks.DataDir
+	}
 	cfg := ks.Config
 	if ks.Embedded() {
 		e, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: ks.DataDir, Command: ks.Command})
@@ -143,6 +148,18 @@ func connectKafka(ctx context.Context, ks KafkaSettings, log *slog.Logger) (*kaf
 	}
 	kc.catalog = cat
 	return kc, nil
+}
+
+// where says where the connection leads, for messages: the embedded
+// broker's data dir, the broker serving it, or the brokers.
+func (kc *kafkaConn) where() string {
+	switch {
+	case kc.embedded != nil:
+		return "the embedded broker's data dir " + kc.dataDir
+	case kc.servedBy.PID != 0:
+		return fmt.Sprintf("the broker at %s that serves data dir %s", kc.servedBy.Addr, kc.dataDir)
+	}
+	return "brokers " + strings.Join(kc.brokers, ",")
 }
 
 func (kc *kafkaConn) close() {
@@ -207,6 +224,10 @@ type Catalog struct {
 
 // Close closes the connection (and stops the embedded broker, if started).
 func (c *Catalog) Close() { c.kc.close() }
+
+// Where says where the catalog is, for messages ("the embedded broker's
+// data dir .replayctl/data", "brokers k1:9092").
+func (c *Catalog) Where() string { return c.kc.where() }
 
 // OpenCatalog connects as a run of s would (s may be nil: the embedded
 // broker and defaults) with the command line's overrides, and opens the

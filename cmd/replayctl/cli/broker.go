@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -26,8 +28,15 @@ broker) connect to it by themselves. A data dir held by another process is refus
   kcat -L -b 127.0.0.1:9092`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, _, err := net.SplitHostPort(listen); err != nil {
+				return usageError{fmt.Errorf("--listen %q: want host:port: %w", listen, err)}
+			}
 			ctx := cmd.Context()
 			b, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{Listen: listen, DataDir: dataDir, Partitions: partitions, Command: "replayctl broker", Serve: true})
+			var busy *kafkaio.BusyError
+			if errors.As(err, &busy) && busy.Holder.Addr != "" {
+				return fmt.Errorf("%w: one broker per data dir; use that one (--brokers %s)", err, busy.Holder.Addr)
+			}
 			if err != nil {
 				return err
 			}
