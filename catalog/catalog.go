@@ -38,6 +38,9 @@ type Catalog struct {
 	// of that name (DefaultClaimTTL when zero): a save that claimed a name
 	// and then died stops blocking it after ClaimTTL.
 	ClaimTTL time.Duration
+	// afterClaim, when set (tests), runs between a save's claim and the
+	// reading of the catalog that decides it.
+	afterClaim func()
 	// Invalid counts catalog records that did not decode (skipped by List).
 	invalid atomic.Int64
 }

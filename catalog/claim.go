@@ -124,6 +124,9 @@ func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, e
 	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return Saved{}, fmt.Errorf("saving window %q: claiming the name in %s: %w", w.Name, c.topic, err)
 	}
+	if c.afterClaim != nil {
+		c.afterClaim()
+	}
 	d, err := c.decide(ctx, mine, rec.Partition, rec.Offset, ttl)
 	if err != nil {
 		return Saved{}, fmt.Errorf("saving window %q: %w", w.Name, err)

@@ -16,7 +16,8 @@ import (
 )
 
 // TestConcurrentSavesOneWinner saves one name from two catalogs (two
-// clients, as two jobs would) at the same instant, 20 times per mode, on
+// clients, as two jobs would) at the same time (both claim before either
+// decides), 20 times per mode, on
 // the embedded broker and the real Kafka: exactly one save wins each time,
 // the other is told (ErrConflict or ErrExists) and replaced nothing, and
 // the catalog holds the winner's window.
@@ -33,6 +34,15 @@ func TestConcurrentSavesOneWinner(t *testing.T) {
 				return cat
 			}
 			cats := [2]*catalog.Catalog{open(), open()}
+			// Each round, both saves claim before either reads the catalog:
+			// they overlap however the goroutines are scheduled.
+			var claimed sync.WaitGroup
+			for _, c := range cats {
+				catalog.SetAfterClaim(c, func() {
+					claimed.Done()
+					claimed.Wait()
+				})
+			}
 			for _, mode := range []catalog.SaveMode{catalog.Create, catalog.Overwrite, catalog.KeepHistory} {
 				for round := range 20 {
 					name := fmt.Sprintf("race-%s-%d", mode, round)
@@ -40,10 +50,12 @@ func TestConcurrentSavesOneWinner(t *testing.T) {
 						// Replacing: an old window is there.
 						old := window(name)
 						old.RecordingID = "old"
+						claimed.Add(1)
 						if err := cats[0].Save(ctxT(t), old, false); err != nil {
 							t.Fatal(err)
 						}
 					}
+					claimed.Add(2)
 					var (
 						wg    sync.WaitGroup
 						start = make(chan struct{})
