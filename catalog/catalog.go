@@ -25,7 +25,7 @@ var ErrExists = errors.New("window already exists")
 
 // ErrConflict is wrapped by Save when another save of the same name, under
 // way at the same time, claimed the name first: nothing was replaced.
-var ErrConflict = errors.New("window saved concurrently")
+var ErrConflict = errors.New("another job won the window name")
 
 // Catalog keeps windows in a compacted topic: key = window name, value =
 // the window as JSON, a tombstone (nil value) removes it. Saves also write

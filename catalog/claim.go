@@ -58,6 +58,7 @@ type claim struct {
 	Host        string   `json:"host,omitempty"`
 	PID         int      `json:"pid,omitempty"`
 	Job         string   `json:"job,omitempty"`
+	Scenario    string   `json:"scenario,omitempty"`
 	RecordingID string   `json:"recording-id,omitempty"`
 }
 
@@ -110,7 +111,7 @@ func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, e
 	if ttl <= 0 {
 		ttl = DefaultClaimTTL
 	}
-	mine := claim{Name: w.Name, ID: newClaimID(), Mode: mode, PID: os.Getpid(), Job: w.Job, RecordingID: w.RecordingID}
+	mine := claim{Name: w.Name, ID: newClaimID(), Mode: mode, PID: os.Getpid(), Job: w.Job, Scenario: w.Scenario, RecordingID: w.RecordingID}
 	mine.Host, _ = os.Hostname()
 	value, err := json.Marshal(mine)
 	if err != nil {
@@ -201,7 +202,7 @@ func (c *Catalog) decide(ctx context.Context, mine claim, partition int32, offse
 			var lost error
 			switch {
 			case wait != nil && !r.Timestamp.After(wait.at.Add(ttl)):
-				lost = fmt.Errorf("%w: window %q is being saved at the same time by %s, which claimed the name first (offset %d of %s); nothing replaced",
+				lost = fmt.Errorf("%w: window %q was saved at the same time by %s, whose claim came first (offset %d of %s); nothing replaced",
 					ErrConflict, mine.Name, wait.who(), wait.offset, c.topic)
 			case cl.Mode == Create && current != nil:
 				lost = fmt.Errorf("%w: window %q already exists (saved %s by job %s); use --overwrite to replace it, or --keep-history to keep it as %s",
@@ -240,11 +241,13 @@ func (c *Catalog) decide(ctx context.Context, mine claim, partition int32, offse
 func (c claim) who() string {
 	s := "another save"
 	if c.Job != "" {
-		s += " (job " + c.Job
-		if c.Host != "" {
-			s += fmt.Sprintf(" on %s, pid %d", c.Host, c.PID)
+		s = "job " + c.Job
+		if c.Scenario != "" {
+			s += " of scenario " + c.Scenario
 		}
-		s += ")"
+	}
+	if c.Host != "" {
+		s += fmt.Sprintf(" (host %s, pid %d)", c.Host, c.PID)
 	}
 	return s
 }

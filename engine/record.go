@@ -245,7 +245,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		saved, err := kc.catalog.SaveAs(dctx, w, r.plan.opts.saveMode())
 		if errors.Is(err, catalog.ErrConflict) || errors.Is(err, catalog.ErrExists) {
-			return res, invalidf("save window: %w; this recording stays unnamed in %s", err, windowText(&w))
+			return res, invalidf("save window: %w; this recording stays in topic %s, unnamed", err, windowText(&w))
 		}
 		if err != nil {
 			return res, fmt.Errorf("save window: %w", err)
