@@ -185,6 +185,22 @@ func TestTwoRecordJobsOnOneDataDir(t *testing.T) {
 		check("after the broker stopped")
 	})
 
+	t.Run("a killed broker leaves no lock behind", func(t *testing.T) {
+		t.Parallel()
+		data := filepath.Join(t.TempDir(), "data")
+		broker, _ := startBroker(t, data)
+		if err := broker.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = broker.cmd.Wait()
+		// The kernel released its flock: the stale address in the lock file
+		// is not used, the data dir opens in-process.
+		r := mustRun(t, ExitOK, "windows", "list", "--data-dir", data)
+		if strings.Contains(r.stderr, "served by") {
+			t.Errorf("connected to a dead broker:\n%s", r)
+		}
+	})
+
 	t.Run("a run holds the data dir", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
