@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +78,7 @@ func TestExitCodes(t *testing.T) {
 		{"run, data dir held", []string{"run", good, "--data-dir", held}, ExitRuntime, "replayctl broker --data-dir " + held},
 		{"windows list, data dir held", []string{"windows", "list", "--data-dir", held}, ExitRuntime, "in use by another replayctl process"},
 		{"broker, data dir held", []string{"broker", "--listen", freePort(t), "--data-dir", held}, ExitRuntime, "replayctl run other.yaml"},
+		{"broker, port in use", []string{"broker", "--listen", tg.ln.Addr().String(), "--data-dir", filepath.Join(dir, "b2")}, ExitRuntime, "address already in use"},
 		// Other runtime failures.
 		{"run, input missing", []string{"run", good, "--data-dir", filepath.Join(dir, "d2"), "--set", "jobs.record.source.gor.path=none.gor"}, ExitRuntime, "none.gor"},
 		// Assertions.
@@ -94,5 +96,50 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("replayctl %s: stderr lacks %q\n%s", strings.Join(tc.args, " "), tc.want, r)
 			}
 		})
+	}
+	// A broker that could not start released its data dir.
+	mustRun(t, ExitOK, "windows", "list", "--data-dir", filepath.Join(dir, "b2"))
+}
+
+// TestCtrlCInterruptsARecordJob: Ctrl-C during a live capture that other
+// jobs need is an interrupted run (130), not the end of the recording; its
+// JSON report says interrupted, and the job that needs it does not run.
+// (A live capture that is the last job ends with Ctrl-C and exits 0:
+// TestCtrlCEndsALiveCapture.)
+func TestCtrlCInterruptsARecordJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tg := newTarget(t)
+	f := write(t, dir, "live.yaml", fmt.Sprintf(`version: 1
+name: live-then-replay
+topics:
+  traffic: {name: live-http, create: true}
+targets:
+  app: {url: %q}
+jobs:
+  record:
+    source: {capture: {interface: lo, ports: [%s]}}
+    sink: {kafka: {topic: traffic}}
+    stop: {after: 60s}
+    save-window: live
+    report: {json: out/record.json}
+  replay:
+    needs: [record]
+    source: {window: live}
+    sink: {http: {target: app}}
+`, tg.URL(), strings.Split(freePort(t), ":")[1]))
+	p := start(t, "run", f, "--data-dir", filepath.Join(dir, "data"))
+	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(p.cmd.Process.Pid) })
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitInterrupted, p)
+	}
+	if out := p.stdout.String(); !strings.Contains(out, "job record: interrupted") || strings.Contains(out, "job replay") {
+		t.Errorf("summary:\n%s", p)
+	}
+	if rep := readJSON(t, filepath.Join(dir, "out", "record.json")); rep["interrupted"] != true {
+		t.Errorf("record report interrupted = %v, want true", rep["interrupted"])
 	}
 }
