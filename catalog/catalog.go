@@ -31,9 +31,8 @@ var ErrConflict = errors.New("another job won the window name")
 // the window as JSON, a tombstone (nil value) removes it. Saves also write
 // claim records (see SaveAs), which readers skip.
 type Catalog struct {
-	cl         *kgo.Client
-	topic      string
-	partitions int
+	cl    *kgo.Client
+	topic string
 	// ClaimTTL is how long a save's claim on a name holds off other saves
 	// of that name (DefaultClaimTTL when zero): a save that claimed a name
 	// and then died stops blocking it after ClaimTTL.
@@ -55,11 +54,7 @@ func Open(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string) (
 	if _, err := kafkaio.EnsureTopic(ctx, adm, topic, 1, -1, map[string]string{"cleanup.policy": "compact"}); err != nil {
 		return nil, fmt.Errorf("opening window catalog: %w", err)
 	}
-	ends, err := EndOffsets(ctx, adm, topic)
-	if err != nil {
-		return nil, fmt.Errorf("opening window catalog: %w", err)
-	}
-	return &Catalog{cl: cl, topic: topic, partitions: len(ends)}, nil
+	return &Catalog{cl: cl, topic: topic}, nil
 }
 
 // Topic returns the catalog's topic.

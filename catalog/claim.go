@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -103,9 +104,13 @@ func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, e
 	if w.Topic == "" {
 		return Saved{}, fmt.Errorf("saving window %q: empty topic", w.Name)
 	}
-	if c.partitions > 1 {
+	ends, err := EndOffsets(ctx, kadm.NewClient(c.cl), c.topic)
+	if err != nil {
+		return Saved{}, fmt.Errorf("saving window %q: %w", w.Name, err)
+	}
+	if len(ends) > 1 {
 		return Saved{}, fmt.Errorf("saving window %q: catalog topic %s has %d partitions; it needs exactly 1, whose order decides between concurrent saves",
-			w.Name, c.topic, c.partitions)
+			w.Name, c.topic, len(ends))
 	}
 	ttl := c.ClaimTTL
 	if ttl <= 0 {

@@ -188,3 +188,18 @@ func TestRemoveThenSave(t *testing.T) {
 		t.Fatalf("save after remove: %v", err)
 	}
 }
+
+// TestSaveNeedsOnePartition: the catalog's order decides between saves, so
+// a catalog topic with more partitions is refused with a clear error.
+func TestSaveNeedsOnePartition(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	topic := kafkatest.CreateTopic(t, target, 2)
+	cl := target.Client(t)
+	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Save(ctxT(t), window("w"), false); err == nil || !strings.Contains(err.Error(), "has 2 partitions; it needs exactly 1") {
+		t.Fatalf("save to a 2-partition catalog = %v", err)
+	}
+}
