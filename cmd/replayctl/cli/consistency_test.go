@@ -185,6 +185,51 @@ func TestTwoRecordJobsOnOneDataDir(t *testing.T) {
 		check("after the broker stopped")
 	})
 
+	t.Run("no broker: two runs at once", func(t *testing.T) {
+		t.Parallel()
+		// The case of the bug report: two record jobs started together on
+		// one data dir. Each either records or is refused (exit 1), and
+		// every recording reported saved is there, intact.
+		dir := t.TempDir()
+		tg := newTarget(t)
+		const n = 300
+		jobs := map[string]string{}
+		for _, name := range []string{"a", "b"} {
+			writeGorPaths(t, filepath.Join(dir, name+".gor"), "/"+name, n)
+			jobs[name] = write(t, dir, name+".yaml", fmt.Sprintf(recordYAML, "rec-"+name, "traffic-"+name, name+".gor", "win-"+name, tg.URL()))
+		}
+		for round := range 3 {
+			data := filepath.Join(dir, fmt.Sprintf("data-%d", round))
+			procs := map[string]*proc{}
+			for _, name := range []string{"a", "b"} {
+				procs[name] = start(t, "run", jobs[name], "--job", "record", "--data-dir", data)
+			}
+			var saved []string
+			for name, p := range procs {
+				switch code := p.wait(t); code {
+				case ExitOK:
+					saved = append(saved, name)
+				case ExitRuntime:
+					if !strings.Contains(p.stderr.String(), "is in use by another replayctl process") {
+						t.Fatalf("round %d: %s refused without saying why:\n%s", round, name, p)
+					}
+				default:
+					t.Fatalf("round %d: %s exited %d\n%s", round, name, code, p)
+				}
+			}
+			if len(saved) == 0 {
+				t.Fatalf("round %d: neither run recorded", round)
+			}
+			for _, name := range saved {
+				before := tg.count.Load()
+				r := mustRun(t, ExitOK, "run", jobs[name], "--job", "replay", "--data-dir", data)
+				if got := tg.count.Load() - before; got != n {
+					t.Fatalf("round %d: win-%s, reported saved, replays %d requests, want %d\n%s", round, name, got, n, r)
+				}
+			}
+		}
+	})
+
 	t.Run("a killed broker leaves no lock behind", func(t *testing.T) {
 		t.Parallel()
 		data := filepath.Join(t.TempDir(), "data")
