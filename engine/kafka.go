@@ -88,11 +88,9 @@ func (ks KafkaSettings) Embedded() bool {
 // brokers; it opens the windows catalog (creating its topic when missing).
 func connectKafka(ctx context.Context, ks KafkaSettings, log *slog.Logger) (*kafkaConn, error) {
 	kc := &kafkaConn{}
-	if ks.Embedded() {
-		kc.dataDir = ks.DataDir
-	}
 	cfg := ks.Config
 	if ks.Embedded() {
+		kc.dataDir = ks.DataDir
 		e, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: ks.DataDir, Command: ks.Command})
 		var busy *kafkaio.BusyError
 		switch {
