@@ -23,11 +23,23 @@ var ErrNotFound = errors.New("window not found")
 // ErrExists is wrapped by Save when the name is taken and overwrite is off.
 var ErrExists = errors.New("window already exists")
 
+// ErrConflict is wrapped by Save when another save of the same name, under
+// way at the same time, claimed the name first: nothing was replaced.
+var ErrConflict = errors.New("another job won the window name")
+
 // Catalog keeps windows in a compacted topic: key = window name, value =
-// the window as JSON, a tombstone (nil value) removes it.
+// the window as JSON, a tombstone (nil value) removes it. Saves also write
+// claim records (see SaveAs), which readers skip.
 type Catalog struct {
 	cl    *kgo.Client
 	topic string
+	// ClaimTTL is how long a save's claim on a name holds off other saves
+	// of that name (DefaultClaimTTL when zero): a save that claimed a name
+	// and then died stops blocking it after ClaimTTL.
+	ClaimTTL time.Duration
+	// afterClaim, when set (tests), runs between a save's claim and the
+	// reading of the catalog that decides it.
+	afterClaim func()
 	// Invalid counts catalog records that did not decode (skipped by List).
 	invalid atomic.Int64
 }
@@ -48,37 +60,15 @@ func Open(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string) (
 // Topic returns the catalog's topic.
 func (c *Catalog) Topic() string { return c.topic }
 
-// Save stores w under w.Name. When the name is taken and overwrite is false
-// it returns an error wrapping ErrExists. A zero CreatedAt is set to now.
+// Save stores w under w.Name: SaveAs with Create (overwrite false) or
+// Overwrite.
 func (c *Catalog) Save(ctx context.Context, w Window, overwrite bool) error {
-	if w.Name == "" {
-		return errors.New("saving window: empty name")
+	mode := Create
+	if overwrite {
+		mode = Overwrite
 	}
-	if w.Topic == "" {
-		return fmt.Errorf("saving window %q: empty topic", w.Name)
-	}
-	if !overwrite {
-		old, err := c.Get(ctx, w.Name)
-		switch {
-		case err == nil:
-			return fmt.Errorf("%w: window %q already exists (saved %s); use --overwrite to replace it",
-				ErrExists, w.Name, old.CreatedAt.Format(time.RFC3339))
-		case !errors.Is(err, ErrNotFound):
-			return fmt.Errorf("saving window %q: %w", w.Name, err)
-		}
-	}
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = time.Now().UTC()
-	}
-	v, err := json.Marshal(w)
-	if err != nil {
-		return fmt.Errorf("saving window %q: %w", w.Name, err)
-	}
-	rec := &kgo.Record{Topic: c.topic, Key: []byte(w.Name), Value: v}
-	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("saving window %q to %s: %w", w.Name, c.topic, err)
-	}
-	return nil
+	_, err := c.SaveAs(ctx, w, mode)
+	return err
 }
 
 // Get returns the window called name, or an error wrapping ErrNotFound.
@@ -128,41 +118,55 @@ func (c *Catalog) Remove(ctx context.Context, name string) error {
 func (c *Catalog) Invalid() int64 { return c.invalid.Load() }
 
 func (c *Catalog) load(ctx context.Context) (map[string]Window, error) {
-	adm := kadm.NewClient(c.cl)
-	starts, err := StartOffsets(ctx, adm, c.topic)
+	ends, err := EndOffsets(ctx, kadm.NewClient(c.cl), c.topic)
 	if err != nil {
 		return nil, fmt.Errorf("reading window catalog: %w", err)
 	}
-	ends, err := EndOffsets(ctx, adm, c.topic)
-	if err != nil {
-		return nil, fmt.Errorf("reading window catalog: %w", err)
-	}
-	rr, err := kafkaio.NewRangeReader(c.cl.Opts(), c.topic, Between(starts, ends))
-	if err != nil {
-		return nil, fmt.Errorf("reading window catalog: %w", err)
-	}
-	defer rr.Close()
 	m := map[string]Window{}
 	var invalid int64
-	for !rr.Done() {
-		recs, err := rr.Poll(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading window catalog %s: %w", c.topic, err)
+	err = c.scan(ctx, ends, func(r *kgo.Record) {
+		if isClaim(r) {
+			return
 		}
-		for _, r := range recs {
-			name := string(r.Key)
-			if r.Value == nil {
-				delete(m, name)
-				continue
-			}
-			var w Window
-			if err := json.Unmarshal(r.Value, &w); err != nil || w.Name != name {
-				invalid++
-				continue
-			}
-			m[name] = w
+		name := string(r.Key)
+		if r.Value == nil {
+			delete(m, name)
+			return
 		}
+		var w Window
+		if err := json.Unmarshal(r.Value, &w); err != nil || w.Name != name {
+			invalid++
+			return
+		}
+		m[name] = w
+	})
+	if err != nil {
+		return nil, err
 	}
 	c.invalid.Store(invalid)
 	return m, nil
+}
+
+// scan calls fn for every record of the catalog from the log start up to
+// ends (exclusive), in offset order per partition.
+func (c *Catalog) scan(ctx context.Context, ends map[int32]int64, fn func(*kgo.Record)) error {
+	starts, err := StartOffsets(ctx, kadm.NewClient(c.cl), c.topic)
+	if err != nil {
+		return fmt.Errorf("reading window catalog: %w", err)
+	}
+	rr, err := kafkaio.NewRangeReader(c.cl.Opts(), c.topic, Between(starts, ends))
+	if err != nil {
+		return fmt.Errorf("reading window catalog: %w", err)
+	}
+	defer rr.Close()
+	for !rr.Done() {
+		recs, err := rr.Poll(ctx)
+		if err != nil {
+			return fmt.Errorf("reading window catalog %s: %w", c.topic, err)
+		}
+		for _, r := range recs {
+			fn(r)
+		}
+	}
+	return nil
 }

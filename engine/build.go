@@ -186,11 +186,7 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 // windowNotFound explains where a saved window was looked for and which
 // windows are there.
 func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string, err error) error {
-	where := fmt.Sprintf("brokers %s", strings.Join(kc.brokers, ","))
-	if kc.embedded != nil {
-		where = "the embedded broker's data dir " + r.kafka.ks.DataDir
-	}
-	msg := fmt.Sprintf("%v (looked in %s", err, where)
+	msg := fmt.Sprintf("%v (looked in %s", err, kc.where())
 	if ws, lerr := kc.catalog.List(ctx); lerr == nil {
 		var names []string
 		for _, w := range ws {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/redact"
 	"github.com/replayctl/replayctl/rewrite"
 	"github.com/replayctl/replayctl/scenario"
@@ -81,14 +82,26 @@ type Options struct {
 	Brokers []string
 	// Overwrite lets save-window replace a saved window of the same name.
 	Overwrite bool
-	// KeepHistory, with Overwrite, first saves the replaced window as
-	// NAME@<its save time> so that it can still be replayed.
+	// KeepHistory lets save-window replace a saved window of the same name
+	// after saving it as NAME@<its save time>, so that it can still be
+	// replayed. It implies Overwrite.
 	KeepHistory bool
 	// Out receives summaries and the plan; Err receives progress and logs.
 	Out, Err io.Writer
 	Logger   *slog.Logger
 	Verbose  bool
 	Progress Progress
+}
+
+// saveMode is how save-window treats a taken name.
+func (o Options) saveMode() catalog.SaveMode {
+	switch {
+	case o.KeepHistory:
+		return catalog.KeepHistory
+	case o.Overwrite:
+		return catalog.Overwrite
+	}
+	return catalog.Create
 }
 
 func (o Options) withDefaults() Options {

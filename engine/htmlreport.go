@@ -26,6 +26,8 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		Rate:     report.Rate{Scheduled: sum.Scheduled, Achieved: sum.Achieved},
 		Lateness: report.Lateness{P50: stats.MS(sum.Lateness.P50), P99: stats.MS(sum.Lateness.P99), Max: stats.MS(sum.Lateness.Max)},
 		Diff:     res.diff,
+		// A signal stopped the job: the verdict says so first.
+		Interrupted: res.interrupted,
 	}
 	if res.job.Sink.HTTP != nil {
 		for _, t := range res.job.Sink.HTTP.Targets {

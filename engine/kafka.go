@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +27,9 @@ const DefaultDataDir = ".replayctl/data"
 // the windows catalog.
 type kafkaConn struct {
 	embedded *kafkaio.Embedded
-	opts     []kgo.Opt // connection options (brokers, TLS, SASL, client ID)
+	servedBy kafkaio.Holder // the `replayctl broker` connected to instead, if any
+	dataDir  string         // the embedded broker's, when embedded or servedBy
+	opts     []kgo.Opt      // connection options (brokers, TLS, SASL, client ID)
 	cl       *kgo.Client
 	adm      *kadm.Client
 	catalog  *catalog.Catalog
@@ -38,11 +43,16 @@ type KafkaSettings struct {
 	DataDir      string
 	CatalogTopic string
 	Config       kafkaio.Config
+	// Command names the process in the data directory's lock file.
+	Command string
+	// Notice receives one line when the embedded broker's data directory
+	// is served by a `replayctl broker` and the run connects to it.
+	Notice io.Writer
 }
 
 // kafkaSettings resolves the scenario's kafka section and the overrides.
 func kafkaSettings(k scenario.Kafka, opts Options) KafkaSettings {
-	ks := KafkaSettings{Brokers: k.Brokers, CatalogTopic: k.CatalogTopic}
+	ks := KafkaSettings{Brokers: k.Brokers, CatalogTopic: k.CatalogTopic, Command: "replayctl run", Notice: opts.Err}
 	if len(opts.Brokers) > 0 {
 		ks.Brokers = opts.Brokers
 	}
@@ -80,13 +90,29 @@ func connectKafka(ctx context.Context, ks KafkaSettings, log *slog.Logger) (*kaf
 	kc := &kafkaConn{}
 	cfg := ks.Config
 	if ks.Embedded() {
-		e, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: ks.DataDir})
-		if err != nil {
+		kc.dataDir = ks.DataDir
+		e, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: ks.DataDir, Command: ks.Command})
+		var busy *kafkaio.BusyError
+		switch {
+		case errors.As(err, &busy) && busy.Holder.Addr != "":
+			// A `replayctl broker` serves this data directory: use it
+			// rather than open the same files twice.
+			cfg.Brokers = []string{busy.Holder.Addr}
+			kc.servedBy = busy.Holder
+			if ks.Notice != nil {
+				fmt.Fprintf(ks.Notice, "replayctl: data dir %s is served by `replayctl broker` (pid %d) at %s: connecting to it\n",
+					ks.DataDir, busy.Holder.PID, busy.Holder.Addr)
+			}
+			log.Info("connecting to the broker that serves the data dir", "addr", busy.Holder.Addr, "pid", busy.Holder.PID, "data-dir", ks.DataDir)
+		case busy != nil:
+			return nil, busy
+		case err != nil:
 			return nil, fmt.Errorf("embedded broker (data dir %s): %w", ks.DataDir, err)
+		default:
+			kc.embedded = e
+			cfg.Brokers = e.Addrs()
+			log.Info("embedded broker started", "addrs", e.Addrs(), "data-dir", ks.DataDir)
 		}
-		kc.embedded = e
-		cfg.Brokers = e.Addrs()
-		log.Info("embedded broker started", "addrs", e.Addrs(), "data-dir", ks.DataDir)
 	} else {
 		cfg.Brokers = ks.Brokers
 	}
@@ -101,6 +127,9 @@ func connectKafka(ctx context.Context, ks KafkaSettings, log *slog.Logger) (*kaf
 	defer cancel()
 	if err := kafkaio.Ping(pingCtx, opts...); err != nil {
 		kc.close()
+		if h := kc.servedBy; h.PID != 0 {
+			return nil, fmt.Errorf("the `replayctl broker` (pid %d) that holds data dir %s does not answer at %s: %w", h.PID, ks.DataDir, h.Addr, err)
+		}
 		return nil, fmt.Errorf("kafka brokers %v do not answer: %w", cfg.Brokers, err)
 	}
 	cl, err := kgo.NewClient(opts...)
@@ -117,6 +146,18 @@ func connectKafka(ctx context.Context, ks KafkaSettings, log *slog.Logger) (*kaf
 	}
 	kc.catalog = cat
 	return kc, nil
+}
+
+// where says where the connection leads, for messages: the embedded
+// broker's data dir, the broker serving it, or the brokers.
+func (kc *kafkaConn) where() string {
+	switch {
+	case kc.embedded != nil:
+		return "the embedded broker's data dir " + kc.dataDir
+	case kc.servedBy.PID != 0:
+		return fmt.Sprintf("the broker at %s that serves data dir %s", kc.servedBy.Addr, kc.dataDir)
+	}
+	return "brokers " + strings.Join(kc.brokers, ",")
 }
 
 func (kc *kafkaConn) close() {
@@ -182,6 +223,10 @@ type Catalog struct {
 // Close closes the connection (and stops the embedded broker, if started).
 func (c *Catalog) Close() { c.kc.close() }
 
+// Where says where the catalog is, for messages ("the embedded broker's
+// data dir .replayctl/data", "brokers k1:9092").
+func (c *Catalog) Where() string { return c.kc.where() }
+
 // OpenCatalog connects as a run of s would (s may be nil: the embedded
 // broker and defaults) with the command line's overrides, and opens the
 // windows catalog.
@@ -191,7 +236,9 @@ func OpenCatalog(ctx context.Context, s *scenario.Scenario, opts Options) (*Cata
 		k = s.Kafka
 	}
 	opts = opts.withDefaults()
-	kc, err := connectKafka(ctx, kafkaSettings(k, opts), opts.Logger)
+	ks := kafkaSettings(k, opts)
+	ks.Command = "replayctl windows"
+	kc, err := connectKafka(ctx, ks, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -92,18 +93,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	var startOffsets map[int32]int64
 	if j.SaveWindow != "" {
 		kc, _ := r.kafka.get(ctx)
-		if old, err := kc.catalog.Get(ctx, j.SaveWindow); err == nil {
-			switch {
-			case !r.plan.opts.Overwrite:
-				return nil, invalidf("window %q already exists (saved %s by job %s); use --overwrite to replace it, or --keep-history to keep it as %s", j.SaveWindow, old.CreatedAt.Format(time.RFC3339), old.Job, historyName(old))
-			case r.plan.opts.KeepHistory:
-				kept := old
-				kept.Name = historyName(old)
-				if err := kc.catalog.Save(ctx, kept, true); err != nil {
-					return nil, fmt.Errorf("keep window %q as %q: %w", old.Name, kept.Name, err)
-				}
-				r.log.Info("previous window kept", "window", kept.Name)
-			}
+		// Fail early when the name is taken; the save itself decides (see
+		// catalog.SaveAs), for jobs that save the same name concurrently.
+		if old, err := kc.catalog.Get(ctx, j.SaveWindow); err == nil && r.plan.opts.saveMode() == catalog.Create {
+			return nil, invalidf("window %q already exists (saved %s by job %s); use --overwrite to replace it, or --keep-history to keep it as %s", j.SaveWindow, old.CreatedAt.Format(time.RFC3339), old.Job, catalog.HistoryName(old))
 		}
 		if startOffsets, err = catalog.EndOffsets(ctx, kc.adm, sink.topic); err != nil {
 			return nil, fmt.Errorf("window start offsets: %w", err)
@@ -250,17 +243,19 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if first != 0 {
 			w.StartedAt, w.EndedAt = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
 		}
-		if err := kc.catalog.Save(dctx, w, r.plan.opts.Overwrite); err != nil {
+		saved, err := kc.catalog.SaveAs(dctx, w, r.plan.opts.saveMode())
+		if errors.Is(err, catalog.ErrConflict) || errors.Is(err, catalog.ErrExists) {
+			return res, invalidf("save window: %w; this recording stays in topic %s, unnamed", err, windowText(&w))
+		}
+		if err != nil {
 			return res, fmt.Errorf("save window: %w", err)
+		}
+		if saved.KeptAs != "" {
+			r.log.Info("previous window kept", "window", saved.KeptAs)
 		}
 		res.window = &w
 	}
 	return res, nil
-}
-
-// historyName is the name a replaced window is kept under with --keep-history.
-func historyName(w catalog.Window) string {
-	return w.Name + "@" + w.CreatedAt.UTC().Format("20060102T150405Z")
 }
 
 // addrStrings returns the addresses as sorted text.

@@ -212,6 +212,7 @@ func jobReport(res *jobResult) any {
 			rep.Diff = res.diff
 		}
 		rep.Counters = res.counters
+		rep.Interrupted = res.interrupted
 		return rep
 	}
 	return struct {
@@ -224,7 +225,9 @@ func jobReport(res *jobResult) any {
 		Window    *catalog.Window  `json:"window,omitempty"`
 		Counters  map[string]int64 `json:"counters"`
 		Duration  float64          `json:"duration_ms"`
-	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed)}
+		// Interrupted: a signal stopped the job before its end.
+		Interrupted bool `json:"interrupted"`
+	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed), res.interrupted}
 }
 
 // writeReports writes the job's report files.

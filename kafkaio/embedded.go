@@ -1,10 +1,11 @@
 package kafkaio
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -19,6 +20,13 @@ type EmbeddedOptions struct {
 	DataDir string
 	// Partitions is the default partition count of auto-created topics (1 when 0).
 	Partitions int32
+	// Command says who runs the broker, for the data directory's lock file
+	// ("replayctl run"); "replayctl" when empty.
+	Command string
+	// Serve writes the broker's address in the data directory's lock file,
+	// so that other processes on the same directory connect to it
+	// (`replayctl broker`) instead of failing with a *BusyError.
+	Serve bool
 }
 
 // Embedded is an in-process Kafka-protocol broker (franz-go's kfake) that
@@ -26,9 +34,13 @@ type EmbeddedOptions struct {
 type Embedded struct {
 	c     *kfake.Cluster
 	addrs []string
+	lock  *DataDirLock
 }
 
-// StartEmbedded starts one broker. ctx bounds the start only.
+// StartEmbedded starts one broker. ctx bounds the start only. With a data
+// directory it first takes the directory's lock: when another process (or
+// another broker of this one) holds it, it returns a *BusyError naming the
+// holder and, for a `replayctl broker`, its address.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -61,26 +73,38 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 			return ln, nil
 		}),
 	}
+	var lock *DataDirLock
 	if o.DataDir != "" {
-		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("embedded broker: data dir: %w", err)
+		h := Holder{Command: cmp.Or(o.Command, "replayctl"), Serving: o.Serve}
+		if lock, err = LockDataDir(ctx, o.DataDir, h); err != nil {
+			return nil, err
 		}
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("embedded broker: %w", err)
+		return nil, errors.Join(fmt.Errorf("embedded broker: %w", err), lock.Release())
 	}
-	return &Embedded{c: c, addrs: c.ListenAddrs()}, nil
+	e := &Embedded{c: c, addrs: c.ListenAddrs(), lock: lock}
+	if lock != nil && o.Serve && len(e.addrs) > 0 {
+		h := lock.holder
+		h.Addr = e.addrs[0]
+		if err := lock.Update(h); err != nil {
+			c.Close()
+			return nil, errors.Join(fmt.Errorf("embedded broker: %w", err), lock.Release())
+		}
+	}
+	return e, nil
 }
 
 // Addrs returns the broker addresses (host:port) clients should use.
 func (e *Embedded) Addrs() []string { return append([]string(nil), e.addrs...) }
 
-// Close stops the broker and, with a data directory, saves its state.
+// Close stops the broker and, with a data directory, saves its state and
+// releases the directory's lock.
 func (e *Embedded) Close() error {
 	e.c.Close()
-	return nil
+	return e.lock.Release()
 }
 
 // advertised reports a loopback address for a listener bound to all

@@ -46,6 +46,9 @@ type Data struct {
 	Diff      *compare.DiffSummary `json:"diff,omitempty"`
 	// Assertions are the job's assert results, in scenario order.
 	Assertions []Assertion `json:"assertions"`
+	// Interrupted is true when a signal stopped the job before its end:
+	// the figures cover what was done until then.
+	Interrupted bool `json:"interrupted"`
 }
 
 // Window names the Kafka offsets replayed.
@@ -164,7 +167,7 @@ type kv struct {
 type view struct {
 	D               Data
 	Title           string
-	Verdict         string // pass, fail, none
+	Verdict         string // pass, fail, none, interrupted
 	VerdictText     string
 	Generated       string
 	Duration        string
@@ -207,6 +210,8 @@ func build(d Data) view {
 		}
 	}
 	switch {
+	case d.Interrupted:
+		v.Verdict, v.VerdictText = "interrupted", "Interrupted"
 	case len(d.Assertions) == 0:
 		v.Verdict, v.VerdictText = "none", "No assertions"
 	case v.Failed == 0:

@@ -330,3 +330,23 @@ func TestChromiumRender(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteHTMLInterrupted: a job stopped by a signal says so in the
+// verdict, before its assertions' results.
+func TestWriteHTMLInterrupted(t *testing.T) {
+	d := sampleData(t)
+	d.Interrupted = true
+	page := render(t, d)
+	for _, want := range []string{`class="verdict interrupted"`, "Interrupted", "stopped by a signal before its end", "1 of 2 assertions failed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `class="verdict fail"`) {
+		t.Error("an interrupted job's verdict is not Interrupted")
+	}
+	data, err := json.Marshal(d)
+	if err != nil || !strings.Contains(string(data), `"interrupted":true`) {
+		t.Errorf("JSON = %s, %v; want interrupted true", data, err)
+	}
+}

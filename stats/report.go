@@ -20,6 +20,8 @@ type Report struct {
 	// Counters holds the sources' and sinks' Stats (drops, retries, …).
 	Counters map[string]int64 `json:"counters,omitempty"`
 	Series   []ReportSecond   `json:"series,omitempty"`
+	// Interrupted is true when a signal stopped the job before its end.
+	Interrupted bool `json:"interrupted"`
 }
 
 // ReportRequests counts requests: ok = a complete response arrived (any

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/scenario"
 )
@@ -22,12 +23,13 @@ import (
 // Version is set at build time with -ldflags.
 var Version = "dev"
 
-// Exit codes, as documented in DESIGN.md.
+// Exit codes, as documented in DESIGN.md and the README.
 const (
-	ExitOK        = 0
-	ExitRuntime   = 1
-	ExitInvalid   = 2
-	ExitAssertion = 3
+	ExitOK          = 0
+	ExitRuntime     = 1
+	ExitInvalid     = 2
+	ExitAssertion   = 3
+	ExitInterrupted = 130 // 128 + SIGINT, as shells report it
 )
 
 // usageError marks a bad command line (exit 2).
@@ -50,7 +52,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	fmt.Fprintln(stderr, errorText(err))
-	return exitCode(err)
+	code := exitCode(err)
+	if code == ExitRuntime && ctx.Err() != nil {
+		// A failure after SIGINT or SIGTERM (a connection cut short, a
+		// read cancelled) is the interrupt's doing.
+		code = ExitInterrupted
+	}
+	return code
 }
 
 // secondInterrupt tells what the first Ctrl-C does and lets a second one
@@ -74,7 +82,7 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 	case <-done:
 	case <-again:
 		fmt.Fprintln(stderr, "replayctl: interrupted twice: quitting without draining")
-		os.Exit(130)
+		os.Exit(ExitInterrupted)
 	}
 }
 
@@ -93,9 +101,15 @@ func exitCode(err error) int {
 		assert *engine.AssertionError
 	)
 	switch {
+	case errors.Is(err, engine.ErrInterrupted):
+		return ExitInterrupted
 	case errors.As(err, &assert):
 		return ExitAssertion
 	case errors.As(err, &diags), errors.As(err, &usage), errors.Is(err, engine.ErrInvalid):
+		return ExitInvalid
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrConflict):
+		// A window that is not there, or a name that is taken: the command
+		// line names the wrong window, as in `run`.
 		return ExitInvalid
 	case strings.HasPrefix(err.Error(), "unknown command "), strings.HasPrefix(err.Error(), "unknown flag"):
 		return ExitInvalid
@@ -132,7 +146,13 @@ Everything is declared in YAML scenario files:
   replayctl run scenario.yaml --dry-run   print the compiled plan, send nothing
   replayctl windows list                  list saved recordings
 
-Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an assertion failed.`,
+Exit codes:
+  0    done (also a live capture ended by Ctrl-C)
+  1    runtime failure: broker unreachable, data dir held by another process, I/O error
+  2    invalid scenario or usage: bad flags, unknown window, window name taken or saved
+       concurrently by another job
+  3    an assertion failed
+  130  interrupted by SIGINT or SIGTERM (the job drained and reported what it did)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -148,6 +168,14 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an asserti
 		newWindowsCmd(),
 		newImportCmd(),
 	)
+	// cobra's completion command, made strict like ours: an unknown shell
+	// is a usage error (exit 2), not its help with exit 0.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			group(c)
+		}
+	}
 	return root
 }
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/engine"
@@ -24,12 +26,20 @@ func newRunCmd() *cobra.Command {
 		Long: `Run compiles the scenario (validating everything first), then runs its jobs in 'needs' order,
 or only the jobs named with --job (whose needs must already be satisfied, for example by a saved
 window). Ctrl-C stops cleanly: stages drain and flush, windows are saved, and what was done is
-reported. A failed assertion exits 3.`,
+reported; an interrupted run exits 130, except a live capture that Ctrl-C ends as its last job
+(exit 0). A failed assertion exits 3.
+
+save-window refuses a name that is taken unless --overwrite (replace it) or --keep-history
+(replace it, keeping the old one as NAME@<save time>) is given. Of jobs saving one name at the
+same time, on any broker, exactly one wins; the others exit 2 and replace nothing.`,
 		Example: `  replayctl run examples/quickstart.yaml
   replayctl run scenario.yaml --job replay --set jobs.replay.speed=max
   replayctl run scenario.yaml --dry-run`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if overwrite && history {
+				return usageError{errors.New("--overwrite and --keep-history exclude each other: --keep-history already replaces the window (keeping the old one as NAME@<save time>)")}
+			}
 			s, err := lf.load(args[0])
 			if err != nil {
 				return err
@@ -42,7 +52,7 @@ reported. A failed assertion exits 3.`,
 				Jobs:        jobs,
 				DataDir:     dataDir,
 				Brokers:     brokers,
-				Overwrite:   overwrite || history,
+				Overwrite:   overwrite,
 				KeepHistory: history,
 				Out:         cmd.OutOrStdout(),
 				Err:         cmd.ErrOrStderr(),
@@ -66,8 +76,8 @@ reported. A failed assertion exits 3.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the compiled plan (stages and resolved settings) and send nothing")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded broker's data directory (default: kafka.data-dir, else .replayctl/data)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka brokers to use instead of the scenario's kafka.brokers")
-	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace a saved window of the same name")
-	cmd.Flags().BoolVar(&history, "keep-history", false, "replace a saved window of the same name, keeping the old one as NAME@<save time>")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace a saved window of the same name (not with --keep-history)")
+	cmd.Flags().BoolVar(&history, "keep-history", false, "replace a saved window of the same name, keeping the old one as NAME@<save time> (not with --overwrite)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	return cmd

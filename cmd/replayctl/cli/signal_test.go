@@ -78,7 +78,8 @@ func TestBrokerSubprocess(t *testing.T) {
 	}
 }
 
-// TestCtrlCStopsARun interrupts a slow replay with SIGINT.
+// TestCtrlCStopsARun interrupts a slow replay with SIGINT: it exits 130,
+// and its summary, JSON and HTML reports say it was interrupted.
 func TestCtrlCStopsARun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -94,7 +95,8 @@ jobs:
     source: {gor: {path: rec.gor}}
     speed: 0.01
     sink: {http: {target: app}}
-    report: {json: out/report.json}
+    report: {json: out/report.json, html: out/report.html}
+    assert: ['requests.sent >= 0']
 `, tg.URL()))
 	var stdout, stderr syncBuffer
 	cmd := exec.Command(binary, "run", f, "--data-dir", filepath.Join(dir, "data"))
@@ -113,8 +115,8 @@ jobs:
 		t.Fatal(err)
 	}
 	code := waitExit(t, cmd, 15*time.Second)
-	if code != ExitRuntime {
-		t.Errorf("exit code after SIGINT = %d, want %d", code, ExitRuntime)
+	if code != ExitInterrupted {
+		t.Errorf("exit code after SIGINT = %d, want %d", code, ExitInterrupted)
 	}
 	out := stdout.String()
 	if !strings.Contains(out, "job replay: interrupted") || !strings.Contains(out, "sent 1") {
@@ -126,7 +128,16 @@ jobs:
 	if n := tg.count.Load(); n != 1 {
 		t.Errorf("target counted %d requests, want 1", n)
 	}
-	readJSON(t, filepath.Join(dir, "out", "report.json"))
+	if rep := readJSON(t, filepath.Join(dir, "out", "report.json")); rep["interrupted"] != true {
+		t.Errorf("the JSON report has interrupted = %v, want true", rep["interrupted"])
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "out", "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), `class="verdict interrupted"`) || !strings.Contains(string(html), "stopped by a signal") {
+		t.Errorf("the HTML report's verdict does not say the run was interrupted")
+	}
 }
 
 // TestCtrlCEndsALiveCapture records live traffic on lo into Kafka and stops

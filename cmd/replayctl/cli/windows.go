@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -122,7 +123,7 @@ func newWindowsShowCmd() *cobra.Command {
 			defer c.Close()
 			w, err := c.Get(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return notFound(cmd, c, err)
 			}
 			if f.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), w)
@@ -150,7 +151,7 @@ func newWindowsRmCmd() *cobra.Command {
 			defer c.Close()
 			for _, name := range args {
 				if err := c.Remove(cmd.Context(), name); err != nil {
-					return err
+					return notFound(cmd, c, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed window %s\n", name)
 			}
@@ -159,6 +160,27 @@ func newWindowsRmCmd() *cobra.Command {
 	}
 	f.register(cmd, false)
 	return cmd
+}
+
+// notFound adds to an unknown window's error where it was looked for and
+// which windows are there (exit 2, as for a run that names it).
+func notFound(cmd *cobra.Command, c *engine.Catalog, err error) error {
+	if !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
+	ws, lerr := c.List(cmd.Context())
+	if lerr != nil {
+		return err
+	}
+	names := make([]string, 0, len(ws))
+	for _, w := range ws {
+		names = append(names, w.Name)
+	}
+	there := "it has no saved windows"
+	if len(names) > 0 {
+		there = "saved windows there: " + strings.Join(names, ", ")
+	}
+	return fmt.Errorf("%w (looked in %s; %s)", err, c.Where(), there)
 }
 
 func showWindow(out io.Writer, w catalog.Window) {
