@@ -258,7 +258,7 @@ func (r *Redactor) cutBody(out []byte, body int, c *Counts) []byte {
 		return out
 	}
 	c.BodiesCut++
-	return out[:len(out)-body : len(out)-body]
+	return out[: len(out)-body : len(out)-body]
 }
 
 // secret returns the replacement of v; values that are empty or already
