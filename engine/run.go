@@ -44,6 +44,7 @@ type jobResult struct {
 	// record jobs
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string
+	lost                                     map[string]int64 // by cause, and "total"
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.
