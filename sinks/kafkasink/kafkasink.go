@@ -241,6 +241,9 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 		add(HeaderDst, m.Dst.String())
 	}
 	add(HeaderConn, m.ConnID)
+	if m.Truncated {
+		add(kafkaio.HeaderTruncated, "1")
+	}
 	return r
 }
 
