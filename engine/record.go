@@ -439,10 +439,10 @@ func (s *recordSink) status() string {
 		return ""
 	}
 	var line string
-	if since, down := s.health.Unreachable(); down {
-		line += fmt.Sprintf(", broker unreachable for %s", time.Since(since).Truncate(time.Second))
-	}
 	st := s.kafka.Stats()
+	if since, down := s.health.Unreachable(); down {
+		line += fmt.Sprintf(", broker unreachable for %s (%d records waiting in memory)", time.Since(since).Truncate(time.Second), st["in-flight"])
+	}
 	if n := st["spool-records"]; n > 0 {
 		line += fmt.Sprintf(", %d spooled (%s)", n, byteText(st["spool-bytes"]))
 	}
