@@ -54,6 +54,8 @@ func printSummary(out io.Writer, res *jobResult) {
 		state = "FAILED"
 	case res.interrupted:
 		state = "interrupted"
+	case res.lost["total"] > 0:
+		state = "done, MESSAGES LOST"
 	}
 	if res.replay {
 		s := res.summary

@@ -496,7 +496,7 @@ func (s *Sink) cancelBuckets() {
 // max-in-flight-bytes, blocked (Writes that waited for room) and
 // partition-N counts; with a spool also spooled (records ever spooled),
 // spool-full (records lost to a full spool), spool-records and spool-bytes
-// (in the spool now) and spool-peak-bytes.
+// (in the spool now) and spool-peak-bytes (the most its files took on disk).
 func (s *Sink) Stats() map[string]int64 {
 	st := map[string]int64{
 		"written":             s.written.Load(),
@@ -513,7 +513,7 @@ func (s *Sink) Stats() map[string]int64 {
 		st["spooled"] = s.spooled.Load()
 		st["spool-full"] = s.spoolFull.Load()
 		st["spool-records"] = ss["records"]
-		st["spool-bytes"] = ss["disk-bytes"]
+		st["spool-bytes"] = ss["bytes"]
 		st["spool-peak-bytes"] = ss["peak-disk-bytes"]
 	}
 	s.mu.Lock()
