@@ -159,7 +159,15 @@ jobs:
 	wg.Wait()
 	time.Sleep(1500 * time.Millisecond) // the capture's ordering window
 	stopAt := time.Now()
-	runErr := e.procs.stop(cmd, syscall.SIGINT, 90*time.Second)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-time.After(90 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		runErr = fmt.Errorf("did not end within 90 s of SIGINT")
+	}
 	drainTime := time.Since(stopAt)
 	res := collect(cmd, out, errb, time.Since(t0))
 	served := tg.count()
