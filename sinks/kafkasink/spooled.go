@@ -234,11 +234,11 @@ func (s *Sink) closeSpool(ctx context.Context) {
 func appendRecord(b []byte, r *kgo.Record) []byte {
 	b = binary.AppendVarint(b, r.Timestamp.UnixNano())
 	b = appendBytes(b, r.Key, r.Key == nil)
-	b = appendBytes(b, r.Value, false)
+	b = appendBytes(b, r.Value, r.Value == nil)
 	b = binary.AppendUvarint(b, uint64(len(r.Headers)))
 	for _, h := range r.Headers {
 		b = appendBytes(b, []byte(h.Key), false)
-		b = appendBytes(b, h.Value, false)
+		b = appendBytes(b, h.Value, h.Value == nil)
 	}
 	return b
 }
@@ -290,7 +290,7 @@ func decodeRecord(b []byte) (*kgo.Record, error) {
 	for range nh {
 		k, ok1 := next()
 		v, ok2 := next()
-		if !ok1 || !ok2 {
+		if !ok1 || !ok2 || k == nil {
 			return nil, errSpoolRecord
 		}
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(k), Value: v})
