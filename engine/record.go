@@ -117,7 +117,15 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		// refused by the client alone, and counted as too-large.
 		health := kafkasink.NewHealth()
 		popts = append(popts, kgo.ProducerBatchMaxBytes(int32(min(limit, 1<<30))), kgo.WithHooks(health))
-		sp, err := spool.Open(r.spoolDir(j, recordingID), spool.Options{MaxBytes: j.Sink.Kafka.Spool.MaxBytes})
+		dir := r.spoolDir(j, recordingID)
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "*", "spool-*.seg")); len(left) > 0 {
+			// A recording that did not end cleanly (killed, power loss)
+			// left messages it never sent; they are not replayed into
+			// this one.
+			r.log.Warn("spool segments left by an earlier recording that did not end cleanly; their messages were not sent (remove them when done)",
+				"files", len(left), "first", left[0])
+		}
+		sp, err := spool.Open(dir, spool.Options{MaxBytes: j.Sink.Kafka.Spool.MaxBytes})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 		}
