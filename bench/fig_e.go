@@ -86,6 +86,7 @@ name: bench-capture
     source: {capture: {interface: lo, ports: [%d], responses: true}}
     sink: {%s}
     stop: {after: %s}
+    on-loss: warn # losses show in the captured/served row, not as a failed run
     report: {json: %q}
 `, v.kafka, tg.port(), v.sink, stopAfter(v.lead), report))
 		if err != nil {

@@ -53,6 +53,7 @@ var figures = []figure{
 	{"c", "Memory bounded while replaying large windows", figC},
 	{"d", "Kafka write and read throughput vs kcat", figD},
 	{"e", "Live capture overhead on lo", figE},
+	{"f", "Recording through a broker outage; the spool", figF},
 }
 
 func main() {
@@ -62,7 +63,8 @@ func main() {
 func run() (code int) {
 	out := flag.String("out", "", "write the Markdown report to this file (e.g. BENCHMARKS.md)")
 	quick := flag.Bool("quick", false, "smaller sizes and shorter loads, for a smoke run")
-	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e); default all")
+	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e,f); default all")
+	flag.DurationVar(&fOutage, "outage", fOutage, "how long figure f keeps the broker down (the issue's case: 60s)")
 	bin := flag.String("bin", "bin/replayctl", "the replayctl binary to drive (`make build`)")
 	flag.Parse()
 
@@ -150,7 +152,7 @@ func selectFigures(only string) ([]figure, error) {
 		id = strings.TrimSpace(id)
 		i := slices.IndexFunc(figures, func(f figure) bool { return f.id == id })
 		if i < 0 {
-			return nil, fmt.Errorf("-only: unknown figure %q (want a, b, c, d or e)", id)
+			return nil, fmt.Errorf("-only: unknown figure %q (want a, b, c, d, e or f)", id)
 		}
 		if !slices.ContainsFunc(out, func(f figure) bool { return f.id == id }) {
 			out = append(out, figures[i])

@@ -127,6 +127,7 @@ const (
 	cPendingOverflow
 	cUpgraded
 	cKernelDrops
+	cHeaderTooLong
 	nCounters
 )
 
@@ -151,6 +152,7 @@ var counterNames = [nCounters]string{
 	cPendingOverflow: "pending-overflow",
 	cUpgraded:        "upgraded",
 	cKernelDrops:     "kernel-drops",
+	cHeaderTooLong:   "header-too-long",
 }
 
 // Stats are the capture counters by name:
@@ -173,4 +175,6 @@ var counterNames = [nCounters]string{
 //	pending-overflow        requests forgotten because too many awaited answers
 //	upgraded                connections no longer HTTP (101, CONNECT)
 //	kernel-drops            packets the kernel dropped (live capture)
+//	header-too-long         messages abandoned because their header block
+//	                        passed 64 KiB (not recorded; not counted as unparsable)
 type Stats map[string]int64

@@ -187,6 +187,15 @@ func (s *splitter) bad(skipLine bool) {
 	}
 }
 
+// headerTooLong abandons a message whose header block passes maxHeader: it
+// is counted as header-too-long (not also as unparsable), and what follows
+// is skipped up to the next start line.
+func (s *splitter) headerTooLong(skipLine bool) {
+	s.ev.count(cHeaderTooLong, 1)
+	s.garbage = true
+	s.bad(skipLine)
+}
+
 // end is called when the stream direction ends (FIN, RST, idle expiry).
 func (s *splitter) end() {
 	switch s.st {
@@ -291,7 +300,7 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 			if i < 0 {
 				s.keep(data[off:])
 				if len(s.buf) > maxHeader {
-					s.bad(true)
+					s.headerTooLong(true)
 				}
 				return
 			}
@@ -303,7 +312,7 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 				continue
 			}
 			if len(s.buf) > maxHeader {
-				s.bad(false)
+				s.headerTooLong(false)
 				continue
 			}
 			s.lineStart = len(s.buf)

@@ -78,6 +78,10 @@ func TestSplitter(t *testing.T) {
 			want: []string{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}, counts: map[counter]int64{cInterim: 1}},
 		{name: "read to close", resp: true, methods: []string{"GET"}, in: "HTTP/1.0 200 OK\r\n\r\nall of it",
 			want: []string{"HTTP/1.0 200 OK\r\n\r\nall of it"}},
+		{name: "header block too long", in: "GET /big HTTP/1.1\r\nX-Big: " + strings.Repeat("a", maxHeader) + "\r\n\r\nGET /ok HTTP/1.1\r\n\r\n",
+			want: []string{"GET /ok HTTP/1.1\r\n\r\n"}, counts: map[counter]int64{cHeaderTooLong: 1, cUnparsable: 0}},
+		{name: "many header lines", in: "GET /big HTTP/1.1\r\n" + strings.Repeat("X-H: 0123456789\r\n", maxHeader/16) + "\r\nGET /ok HTTP/1.1\r\n\r\n",
+			want: []string{"GET /ok HTTP/1.1\r\n\r\n"}, counts: map[counter]int64{cHeaderTooLong: 1, cUnparsable: 0}},
 		{name: "upgrade", resp: true, methods: []string{"GET"}, in: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
 			want: []string{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"}},
 	}

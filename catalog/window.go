@@ -30,6 +30,11 @@ type Window struct {
 	Hosts        []string        `json:"hosts,omitempty"`
 	Destinations []string        `json:"destinations,omitempty"`
 	CreatedAt    time.Time       `json:"created-at,omitzero"`
+	// Partial is set when the recording lost messages; Lost says how many
+	// by cause (spool-full, too-large, undeliverable, unredactable,
+	// header-too-long: messages; kernel-drops: packets) and their total.
+	Partial bool             `json:"partial,omitempty"`
+	Lost    map[string]int64 `json:"lost,omitempty"`
 }
 
 // Records returns the number of offsets the window spans (an upper bound on

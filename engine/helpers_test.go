@@ -278,6 +278,13 @@ func writeGor(t *testing.T, dir, name string, reqs []req) string {
 // server carrying the requests (each answered 200) as an Ethernet pcap.
 func writePcap(t *testing.T, path string, server netip.AddrPort, reqs []req) {
 	t.Helper()
+	writePcapWith(t, path, server, reqs, nil)
+}
+
+// writePcapWith is writePcap with the responses given (resps[i] answers
+// reqs[i]; a missing one is a 200 "ok"). Segments are at most 60000 bytes.
+func writePcapWith(t *testing.T, path string, server netip.AddrPort, reqs []req, resps []string) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -329,11 +336,21 @@ func writePcap(t *testing.T, path string, server netip.AddrPort, reqs []req) {
 	write(0, true, "S", nil)
 	write(0, false, "SA", nil)
 	write(0, true, "A", nil)
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	segments := func(at time.Duration, fromClient bool, data []byte) {
+		for len(data) > 0 {
+			n := min(len(data), 60000)
+			write(at, fromClient, "A", data[:n])
+			data = data[n:]
+		}
+	}
 	var last time.Duration
-	for _, r := range reqs {
-		write(r.at, true, "A", []byte(r.raw))
-		write(r.at+time.Millisecond, false, "A", resp)
+	for i, r := range reqs {
+		resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+		if i < len(resps) {
+			resp = resps[i]
+		}
+		segments(r.at, true, []byte(r.raw))
+		segments(r.at+time.Millisecond, false, []byte(resp))
 		last = r.at + time.Millisecond
 	}
 	write(last+time.Millisecond, true, "FA", nil)

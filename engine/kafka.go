@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -190,26 +192,70 @@ func (l *lazyKafka) close() {
 }
 
 // ensureTopic creates a scenario topic when it is missing and create: true;
-// otherwise a missing topic is an error that says how to fix it.
-func (kc *kafkaConn) ensureTopic(ctx context.Context, t *scenario.Topic) error {
+// otherwise a missing topic is an error that says how to fix it. A topic it
+// creates gets max.message.bytes of at least minMessageBytes (unless the
+// scenario sets it). It returns whether it created the topic.
+func (kc *kafkaConn) ensureTopic(ctx context.Context, t *scenario.Topic, minMessageBytes int64) (bool, error) {
 	if t.Create {
-		created, err := kafkaio.EnsureTopic(ctx, kc.adm, t.Name, t.Partitions, t.ReplicationFactor, t.Config)
+		cfg := t.Config
+		if _, set := cfg["max.message.bytes"]; !set && minMessageBytes > kafkaDefaultMaxMessageBytes {
+			cfg = maps.Clone(cfg)
+			if cfg == nil {
+				cfg = map[string]string{}
+			}
+			cfg["max.message.bytes"] = strconv.FormatInt(minMessageBytes, 10)
+		}
+		created, err := kafkaio.EnsureTopic(ctx, kc.adm, t.Name, t.Partitions, t.ReplicationFactor, cfg)
 		if err != nil {
-			return fmt.Errorf("topic %s: %w", t.Name, err)
+			return false, fmt.Errorf("topic %s: %w", t.Name, err)
 		}
 		if created {
 			slog.Default().Debug("topic created", "topic", t.Name)
 		}
-		return nil
+		return created, nil
 	}
 	details, err := kc.adm.ListTopics(ctx, t.Name)
 	if err != nil {
-		return fmt.Errorf("topic %s: %w", t.Name, err)
+		return false, fmt.Errorf("topic %s: %w", t.Name, err)
 	}
 	if d, ok := details[t.Name]; !ok || d.Err != nil {
-		return fmt.Errorf("topic %s does not exist on %v (add create: true to topics.%s to create it)", t.Name, kc.brokers, t.Key)
+		return false, fmt.Errorf("topic %s does not exist on %v (add create: true to topics.%s to create it)", t.Name, kc.brokers, t.Key)
 	}
-	return nil
+	return false, nil
+}
+
+// kafkaDefaultMaxMessageBytes is Kafka's default message.max.bytes.
+const kafkaDefaultMaxMessageBytes = 1048588
+
+// maxMessageBytes reads the largest record batch topic takes: its
+// max.message.bytes, else the broker's message.max.bytes, else Kafka's
+// default.
+func (kc *kafkaConn) maxMessageBytes(ctx context.Context, topic string) (int64, error) {
+	rcs, err := kc.adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("topic %s: describe configs: %w", topic, err)
+	}
+	if rc, err := rcs.On(topic, nil); err == nil && rc.Err == nil {
+		for _, c := range rc.Configs {
+			if c.Key == "max.message.bytes" && c.Value != nil {
+				if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
+					return n, nil
+				}
+			}
+		}
+	}
+	if bcs, err := kc.adm.DescribeBrokerConfigs(ctx); err == nil {
+		for _, rc := range bcs {
+			for _, c := range rc.Configs {
+				if c.Key == "message.max.bytes" && c.Value != nil {
+					if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
+						return n, nil
+					}
+				}
+			}
+		}
+	}
+	return kafkaDefaultMaxMessageBytes, nil
 }
 
 // Catalog is an open windows catalog and the connection behind it.

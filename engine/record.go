@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,18 +20,64 @@ import (
 	"github.com/replayctl/replayctl/sinks/gorsink"
 	"github.com/replayctl/replayctl/sinks/kafkasink"
 	"github.com/replayctl/replayctl/sinks/stdoutsink"
+	"github.com/replayctl/replayctl/spool"
 )
-
-// deliveryTimeout bounds how long a recorded message may wait to be
-// acknowledged by Kafka before it is counted as not delivered.
-const deliveryTimeout = 30 * time.Second
 
 // recordSink is a job's non-HTTP sink and what the window bookkeeping needs.
 type recordSink struct {
 	sinks.Sink
 	desc   string
-	topic  string      // kafka sinks
-	client *kgo.Client // kafka sinks, closed after the sink
+	topic  string            // kafka sinks
+	client *kgo.Client       // kafka sinks, closed after the sink
+	kafka  *kafkasink.Sink   // kafka sinks
+	health *kafkasink.Health // kafka sinks
+	spool  *spool.Spool      // kafka sinks, closed after the sink
+}
+
+// deliveryTimeout is the scenario's kafka.delivery-timeout.
+func (r *runner) deliveryTimeout() time.Duration {
+	if d := r.plan.scn.Kafka.DeliveryTimeout; d > 0 {
+		return d
+	}
+	return scenario.DefaultDeliveryTimeout
+}
+
+// defaultMaxBody is the capture's body limit when max-body is not set.
+const defaultMaxBody = 1 << 20
+
+// messageOverhead is what a recorded message adds to its body in a Kafka
+// record batch, at most: the header block (64 KiB, the capture's limit),
+// the payload's first line, the record headers and the batch framing.
+const messageOverhead = 64<<10 + 8<<10
+
+// sourceMaxBody is the body limit of a capture or pcap source (ok false for
+// sources without one).
+func sourceMaxBody(j *scenario.Job) (n int64, ok bool) {
+	switch {
+	case j.Source.Capture != nil:
+		n = j.Source.Capture.MaxBody
+	case j.Source.Pcap != nil:
+		n = j.Source.Pcap.MaxBody
+	default:
+		return 0, false
+	}
+	if n <= 0 {
+		n = defaultMaxBody
+	}
+	return n, true
+}
+
+// spoolDir is where a kafka sink's spool keeps its segments: spool.dir, or
+// spool/ next to the embedded broker's data, or .replayctl/spool, in a
+// directory of the recording's own.
+func (r *runner) spoolDir(j *scenario.Job, recordingID string) string {
+	if d := j.Sink.Kafka.Spool.Dir; d.IsSet() {
+		return filepath.Join(d.Abs, recordingID)
+	}
+	if r.kafka.ks.Embedded() {
+		return filepath.Join(r.kafka.ks.DataDir, "spool", recordingID)
+	}
+	return filepath.Join(".replayctl", "spool", recordingID)
 }
 
 func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recordingID string) (*recordSink, error) {
@@ -40,23 +88,54 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 			return nil, err
 		}
 		t := j.Sink.Kafka.Topic
-		if err := kc.ensureTopic(ctx, t); err != nil {
+		maxBody, hasMaxBody := sourceMaxBody(j)
+		created, err := kc.ensureTopic(ctx, t, maxBody+messageOverhead)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
+		}
+		limit, err := kc.maxMessageBytes(ctx, t.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
+		}
+		if hasMaxBody && maxBody > limit {
+			how := "raise the topic's max.message.bytes or lower the source's max-body"
+			if created {
+				how = "remove max.message.bytes from topics." + t.Key + ".config or lower the source's max-body"
+			}
+			return nil, invalidf("%s: the source's max-body (%d bytes) is above what topic %s takes (max.message.bytes %d): messages near max-body would be refused; %s", j.Source.Pos, maxBody, t.Name, limit, how)
 		}
 		compression := j.Sink.Kafka.Compression
 		if compression == "" {
 			compression = r.plan.scn.Kafka.Compression
 		}
-		popts, err := kafkasink.ProducerOpts(compression, deliveryTimeout)
+		timeout := r.deliveryTimeout()
+		popts, err := kafkasink.ProducerOpts(compression, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
+		}
+		// A batch as large as the topic takes: a record larger than that is
+		// refused by the client alone, and counted as too-large.
+		health := kafkasink.NewHealth()
+		popts = append(popts, kgo.ProducerBatchMaxBytes(int32(min(limit, 1<<30))), kgo.WithHooks(health))
+		dir := r.spoolDir(j, recordingID)
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "*", "spool-*.seg")); len(left) > 0 {
+			// A recording that did not end cleanly (killed, power loss)
+			// left messages it never sent; they are not replayed into
+			// this one.
+			r.log.Warn("spool segments left by an earlier recording that did not end cleanly; their messages were not sent (remove them when done)",
+				"files", len(left), "first", left[0])
+		}
+		sp, err := spool.Open(dir, spool.Options{MaxBytes: j.Sink.Kafka.Spool.MaxBytes})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 		}
 		cl, err := kgo.NewClient(append(slices.Clone(kc.opts), popts...)...)
 		if err != nil {
+			_ = sp.Close()
 			return nil, fmt.Errorf("kafka producer: %w", err)
 		}
-		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: hostname(), DeliveryTimeout: deliveryTimeout, Logger: r.log})
-		return &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl}, nil
+		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: hostname(), DeliveryTimeout: timeout, Logger: r.log, Spool: sp, Health: health})
+		return &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl, kafka: s, health: health, spool: sp}, nil
 	case scenario.SinkGor:
 		s, err := gorsink.Create(j.Sink.Gor.Path.Abs)
 		if err != nil {
@@ -89,6 +168,14 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, err
 	}
+	sinkClosed := false
+	defer func() {
+		// Early returns: nothing was written, the sink closes at once.
+		if !sinkClosed {
+			_ = sink.Close(context.WithoutCancel(ctx))
+		}
+		sink.release()
+	}()
 	res.sinkDesc = sink.desc
 	var startOffsets map[int32]int64
 	if j.SaveWindow != "" {
@@ -131,7 +218,13 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		if jp.redactor != nil {
 			redactFn := jp.redactor.Request
-			if m.Kind != message.Request {
+			switch {
+			case m.Truncated && m.Kind == message.Request:
+				// Cut at max-body: the head is complete, the body is not.
+				redactFn = jp.redactor.RequestTruncated
+			case m.Truncated:
+				redactFn = jp.redactor.ResponseTruncated
+			case m.Kind != message.Request:
 				redactFn = jp.redactor.Response
 			}
 			out, counts, err := redactFn(m.Raw)
@@ -152,6 +245,9 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			}
 			if counts.Skipped > 0 {
 				c.add("redact-skipped-encoded-bodies", int64(counts.Skipped))
+			}
+			if counts.BodiesCut > 0 {
+				c.add("redact-truncated-bodies-cut", int64(counts.BodiesCut))
 			}
 		}
 		if err := sink.Write(writeCtx, m); err != nil {
@@ -179,16 +275,20 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
 		line := fmt.Sprintf("%d requests, %d responses recorded", nreq.Load(), nresp.Load())
 		st := src.Stats()
-		for _, k := range []string{"kernel-drops", "unparsable", "incomplete", "truncated", "streams-dropped", "bad-records", "bad-payloads"} {
+		for _, k := range []string{"kernel-drops", "unparsable", "header-too-long", "incomplete", "truncated", "streams-dropped", "bad-records", "bad-payloads"} {
 			if st[k] > 0 {
 				line += fmt.Sprintf(", %s %d", k, st[k])
 			}
 		}
-		return line
+		return line + sink.status()
 	})
 	runErr := src.Run(jctx, emit)
 	cancel()
 	stopProgress()
+	if sink.kafka != nil {
+		// What the close waits for, and how long it may still wait.
+		stopProgress = startProgress(r.plan.opts, j.Name, sink.closeStatus)
+	}
 	res.requests, res.responses = nreq.Load(), nresp.Load()
 	if dropped.forgotten > 0 {
 		// Their responses, if any came later, were recorded.
@@ -199,20 +299,27 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 
 	// The sink settles every record within its delivery timeout; the
 	// drain bound only guards against a sink that does not.
-	closeCtx, closeCancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout+10*time.Second)
+	closeCtx, closeCancel := context.WithTimeout(context.WithoutCancel(ctx), r.deliveryTimeout()+10*time.Second)
 	closeErr := sink.Close(closeCtx)
+	sinkClosed = true
 	closeCancel()
-	if sink.client != nil {
-		sink.client.Close()
+	stopProgress()
+	if errors.Is(closeErr, kafkasink.ErrNotDelivered) {
+		// Counted as lost (undeliverable, too-large) below, not a failure
+		// of the job: the window is saved, marked partial.
+		closeErr = nil
 	}
 	sinkStats := sink.Stats()
+	sink.release()
 	// The window is saved with a fresh bound, whatever the flush took.
 	dctx, dcancel := drainContext(ctx)
 	defer dcancel()
 	res.written, res.notWritten = sinkStats["written"], sinkStats["failed"]
-	c.merge("source.", src.Stats())
+	srcStats := src.Stats()
+	c.merge("source.", srcStats)
 	c.merge("sink.", sinkStats)
 	res.counters = c.snapshot()
+	res.lost = lostCounts(res.counters)
 	res.elapsed = time.Since(res.started)
 	if runErr != nil {
 		return res, fmt.Errorf("source: %w", runErr)
@@ -240,6 +347,9 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			Destinations: addrStrings(dests),
 			CreatedAt:    time.Now().UTC(),
 		}
+		if total := res.lost["total"]; total > 0 {
+			w.Partial, w.Lost = true, res.lost
+		}
 		if first != 0 {
 			w.StartedAt, w.EndedAt = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
 		}
@@ -255,7 +365,127 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		res.window = &w
 	}
+	if total := res.lost["total"]; total > 0 && j.OnLoss != "warn" {
+		return res, &LossError{Job: j.Name, Lost: res.lost}
+	}
 	return res, nil
+}
+
+// LossError reports a record job that lost messages without on-loss: warn
+// (exit code 1). What it recorded was saved, marked partial.
+type LossError struct {
+	Job  string
+	Lost map[string]int64 // by cause, and "total"
+}
+
+func (e *LossError) Error() string {
+	return fmt.Sprintf("%d message(s) lost (%s); the window, if any, is saved marked partial; on-loss: warn accepts losses", e.Lost["total"], lostText(e.Lost))
+}
+
+// lossCauses maps the counters that mean "not recorded" to their cause.
+// kernel-drops counts packets, the others messages.
+var lossCauses = []struct{ counter, cause string }{
+	{"sink.spool-full", "spool-full"},
+	{"sink.too-large", "too-large"},
+	{"sink.undeliverable", "undeliverable"},
+	{"source.kernel-drops", "kernel-drops"},
+	{"source.header-too-long", "header-too-long"},
+	{"unredactable-dropped", "unredactable"},
+}
+
+// lostCounts returns the losses by cause, and their total, from a record
+// job's counters. Truncation is not a loss: the message is kept, cut.
+func lostCounts(c map[string]int64) map[string]int64 {
+	lost := map[string]int64{}
+	var total int64
+	for _, lc := range lossCauses {
+		n := c[lc.counter]
+		if lc.cause == "undeliverable" {
+			n = c["sink.failed"] - c["sink.too-large"]
+		}
+		if n > 0 {
+			lost[lc.cause] = n
+			total += n
+		}
+	}
+	lost["total"] = total
+	return lost
+}
+
+// lostText renders the causes: "spool-full 12, too-large 1".
+func lostText(lost map[string]int64) string {
+	var parts []string
+	for _, lc := range lossCauses {
+		if n := lost[lc.cause]; n > 0 {
+			unit := ""
+			if lc.cause == "kernel-drops" {
+				unit = " packets"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d%s", lc.cause, n, unit))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// release closes the producer client and the spool (after Close).
+func (s *recordSink) release() {
+	if s.client != nil {
+		s.client.Close()
+		s.client = nil
+	}
+	if s.spool != nil {
+		_ = s.spool.Close()
+		s.spool = nil
+	}
+}
+
+// status is the sink's part of the live progress line: the broker's state
+// and what is spooled.
+func (s *recordSink) status() string {
+	if s.kafka == nil {
+		return ""
+	}
+	var line string
+	st := s.kafka.Stats()
+	if since, down := s.health.Unreachable(); down {
+		line += fmt.Sprintf(", broker unreachable for %s (%d records waiting in memory)", time.Since(since).Truncate(time.Second), st["in-flight"])
+	}
+	if n := st["spool-records"]; n > 0 {
+		line += fmt.Sprintf(", %d spooled (%s)", n, byteText(st["spool-bytes"]))
+	}
+	if n := st["spool-full"]; n > 0 {
+		line += fmt.Sprintf(", %d LOST (spool full)", n)
+	}
+	return line
+}
+
+// closeStatus says what the end of a record job waits for.
+func (s *recordSink) closeStatus() string {
+	st := s.kafka.Stats()
+	line := fmt.Sprintf("waiting for %d records to be acknowledged", st["in-flight"]+st["spool-records"])
+	if n := st["spool-records"]; n > 0 {
+		line += fmt.Sprintf(" (%d still spooled)", n)
+	}
+	if d := s.kafka.CloseDeadline(); !d.IsZero() {
+		line += fmt.Sprintf(", %s left", max(time.Until(d), 0).Round(time.Second))
+	}
+	if _, down := s.health.Unreachable(); down {
+		line += ", broker unreachable"
+	}
+	return line
+}
+
+// byteText renders a byte count: "512 B", "3.4 MB".
+func byteText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
 
 // addrStrings returns the addresses as sorted text.

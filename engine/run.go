@@ -44,6 +44,7 @@ type jobResult struct {
 	// record jobs
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string
+	lost                                     map[string]int64 // by cause, and "total"
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.
@@ -61,7 +62,8 @@ func (p *Plan) Run(ctx context.Context) error {
 	for i, jp := range p.jobs {
 		res, err := r.runJob(ctx, jp)
 		if res != nil {
-			res.failed = err != nil
+			var loss *LossError
+			res.failed = err != nil && !errors.As(err, &loss)
 			printSummary(p.opts.Out, res)
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr

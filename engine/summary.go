@@ -54,6 +54,8 @@ func printSummary(out io.Writer, res *jobResult) {
 		state = "FAILED"
 	case res.interrupted:
 		state = "interrupted"
+	case res.lost["total"] > 0:
+		state = "done, MESSAGES LOST"
 	}
 	if res.replay {
 		s := res.summary
@@ -107,8 +109,15 @@ func printSummary(out io.Writer, res *jobResult) {
 		if res.notWritten > 0 || res.written < res.requests+res.responses {
 			row("written", "%d of %d messages  (%d not delivered; see the log for why)\n", res.written, res.requests+res.responses, res.requests+res.responses-res.written)
 		}
+		if n := res.lost["total"]; n > 0 {
+			row("lost", "%s  (see the log; the window is marked partial)\n", lostText(res.lost))
+		}
 		if res.window != nil {
-			row("window", "%s saved  %s\n", res.window.Name, windowText(res.window))
+			mark := ""
+			if res.window.Partial {
+				mark = " (partial)"
+			}
+			row("window", "%s saved%s  %s\n", res.window.Name, mark, windowText(res.window))
 		}
 	}
 }
@@ -222,12 +231,13 @@ func jobReport(res *jobResult) any {
 		Written   int64            `json:"written"`
 		Failed    int64            `json:"failed"`
 		Sink      string           `json:"sink"`
+		Lost      map[string]int64 `json:"lost"`
 		Window    *catalog.Window  `json:"window,omitempty"`
 		Counters  map[string]int64 `json:"counters"`
 		Duration  float64          `json:"duration_ms"`
 		// Interrupted: a signal stopped the job before its end.
 		Interrupted bool `json:"interrupted"`
-	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed), res.interrupted}
+	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted}
 }
 
 // writeReports writes the job's report files.
@@ -268,4 +278,13 @@ func writeFile(path string, data []byte) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+// lostOrZero is a record job's losses for the JSON report: {"total": 0}
+// when nothing was lost.
+func lostOrZero(lost map[string]int64) map[string]int64 {
+	if lost == nil {
+		return map[string]int64{"total": 0}
+	}
+	return lost
 }

@@ -57,6 +57,7 @@ type message struct {
 	trailers []byte // chunked: trailer section including its final empty line
 	noBody   bool   // response status that cannot carry a body
 	isReq    bool
+	headOnly bool // parsed by Parse*Head: the body is kept as it is, unframed
 }
 
 // rebuild returns the message with all edits applied behind the start line
@@ -156,6 +157,9 @@ func (m *message) parseHead(b []byte) error {
 
 func (m *message) frameBody(b []byte) error {
 	m.body = b
+	if m.headOnly {
+		return nil
+	}
 	isReq := m.isReq
 	if m.noBody {
 		if len(b) != 0 {
@@ -363,6 +367,9 @@ func (m *message) DecodedBody() ([]byte, error) {
 // just gets the new bytes. Setting the body the message already has changes
 // nothing.
 func (m *message) SetBody(b []byte) error {
+	if m.headOnly {
+		return errors.New("httpraw: set body: the message was parsed without its body framing")
+	}
 	if m.noBody {
 		if len(b) == 0 {
 			return nil

@@ -21,7 +21,15 @@ type Request struct {
 
 // ParseRequest parses one complete request. The Request keeps references into
 // raw, which must not change while the Request is in use.
-func ParseRequest(raw []byte) (*Request, error) {
+func ParseRequest(raw []byte) (*Request, error) { return parseRequest(raw, false) }
+
+// ParseRequestHead parses a request's start line and header block and keeps
+// whatever follows as the body, without checking it against the framing
+// headers: for a message whose body was cut (truncated at a capture limit).
+// Header and target edits work; SetBody is refused.
+func ParseRequestHead(raw []byte) (*Request, error) { return parseRequest(raw, true) }
+
+func parseRequest(raw []byte, headOnly bool) (*Request, error) {
 	line, eol, rest, ok := nextLine(raw)
 	if !ok {
 		return nil, malformed("malformed request line %q: not terminated", clip(raw))
@@ -36,7 +44,7 @@ func ParseRequest(raw []byte) (*Request, error) {
 		target: string(parts[1]),
 		proto:  string(parts[2]),
 	}
-	r.raw, r.eol, r.isReq = raw, string(eol), true
+	r.raw, r.eol, r.isReq, r.headOnly = raw, string(eol), true, headOnly
 	if err := r.parseHead(rest); err != nil {
 		return nil, fmt.Errorf("%w (request %s %s)", err, r.method, clipString(r.target))
 	}

@@ -18,7 +18,12 @@ type Response struct {
 
 // ParseResponse parses one complete response. The Response keeps references
 // into raw, which must not change while the Response is in use.
-func ParseResponse(raw []byte) (*Response, error) {
+func ParseResponse(raw []byte) (*Response, error) { return parseResponse(raw, false) }
+
+// ParseResponseHead is ParseRequestHead for a response.
+func ParseResponseHead(raw []byte) (*Response, error) { return parseResponse(raw, true) }
+
+func parseResponse(raw []byte, headOnly bool) (*Response, error) {
 	line, eol, rest, ok := nextLine(raw)
 	if !ok {
 		return nil, malformed("malformed status line %q: not terminated", clip(raw))
@@ -36,7 +41,7 @@ func ParseResponse(raw []byte) (*Response, error) {
 		code:   code,
 		reason: string(reason),
 	}
-	r.raw, r.eol = raw, string(eol)
+	r.raw, r.eol, r.headOnly = raw, string(eol), headOnly
 	r.noBody = code < 200 || code == 204 || code == 304
 	if err := r.parseHead(rest); err != nil {
 		return nil, fmt.Errorf("%w (response %d)", err, code)

@@ -8,4 +8,7 @@ const (
 	HeaderSrc       = "replayctl-src"       // client address ip:port
 	HeaderDst       = "replayctl-dst"       // server address ip:port
 	HeaderConn      = "replayctl-conn"      // connection ID
+	// HeaderTruncated is "1" on a message whose body was cut at the
+	// capture's max-body (absent otherwise).
+	HeaderTruncated = "replayctl-truncated"
 )

@@ -52,6 +52,9 @@ type Counts struct {
 	JSON     int
 	Patterns int
 	Skipped  int
+	// BodiesCut counts bodies of truncated messages removed because body
+	// rules (form, json, patterns) cannot be applied to a partial body.
+	BodiesCut int
 }
 
 // Add adds o to c.
@@ -62,6 +65,7 @@ func (c *Counts) Add(o Counts) {
 	c.JSON += o.JSON
 	c.Patterns += o.Patterns
 	c.Skipped += o.Skipped
+	c.BodiesCut += o.BodiesCut
 }
 
 // Redacted returns the number of secrets replaced (Skipped not included).
@@ -207,6 +211,54 @@ func (r *Redactor) response(raw []byte) ([]byte, Counts, error) {
 		return nil, c, err
 	}
 	return resp.Bytes(), c, nil
+}
+
+// RequestTruncated redacts a request whose body was cut at a capture limit
+// (message.Truncated): its head must be complete. Headers and query are
+// redacted as by Request; the partial body is kept as it is, unless body
+// rules are configured: a partial body cannot be parsed to apply them, so it
+// is removed (Counts.BodiesCut). The framing headers are left as captured.
+func (r *Redactor) RequestTruncated(raw []byte) ([]byte, Counts, error) {
+	var c Counts
+	req, err := httpraw.ParseRequestHead(raw)
+	if err != nil {
+		return nil, c, fmt.Errorf("redact: %w", err)
+	}
+	if err := r.redactHeaders(req, &c); err != nil {
+		return nil, c, err
+	}
+	if len(r.query) > 0 {
+		q := req.Query()
+		if n := r.redactParams(q, r.query); n > 0 {
+			if err := req.SetRawQuery(q.String()); err != nil {
+				return nil, c, fmt.Errorf("redact: query: %w", err)
+			}
+			c.Query += n
+		}
+	}
+	return r.cutBody(req.Bytes(), len(req.Body()), &c), c, nil
+}
+
+// ResponseTruncated is RequestTruncated for a response.
+func (r *Redactor) ResponseTruncated(raw []byte) ([]byte, Counts, error) {
+	var c Counts
+	resp, err := httpraw.ParseResponseHead(raw)
+	if err != nil {
+		return nil, c, fmt.Errorf("redact: %w", err)
+	}
+	if err := r.redactHeaders(resp, &c); err != nil {
+		return nil, c, err
+	}
+	return r.cutBody(resp.Bytes(), len(resp.Body()), &c), c, nil
+}
+
+// cutBody removes the last body bytes of out when body rules are configured.
+func (r *Redactor) cutBody(out []byte, body int, c *Counts) []byte {
+	if body == 0 || len(r.form) == 0 && len(r.json) == 0 && len(r.patterns) == 0 {
+		return out
+	}
+	c.BodiesCut++
+	return out[: len(out)-body : len(out)-body]
 }
 
 // secret returns the replacement of v; values that are empty or already

@@ -286,6 +286,14 @@ func (d *decoder) decodeKafka(x m) {
 	k.ClientID = cmpOr(x.str("client-id"), "replayctl")
 	k.Compression = cmpOr(x.str("compression"), "zstd")
 	k.CatalogTopic = cmpOr(x.str("catalog-topic"), "replayctl.windows")
+	k.DeliveryTimeout = DefaultDeliveryTimeout
+	if x.has("delivery-timeout") {
+		k.DeliveryTimeout = d.duration(x, "delivery-timeout")
+		if v := x.get("delivery-timeout"); k.DeliveryTimeout <= 0 && v != nil {
+			d.errorf(v, x.p("delivery-timeout"), "must be a positive duration")
+			k.DeliveryTimeout = DefaultDeliveryTimeout
+		}
+	}
 	if t := x.sub("tls"); t.n != nil {
 		k.TLS = &TLS{
 			Enabled:            t.boolean("enabled", true),
@@ -532,6 +540,10 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 			d.errorf(sw, x.p("save-window"), "%q is also a windows: key; saved recordings need their own names", sw.Value)
 		}
 	}
+	j.OnLoss = cmpOr(x.str("on-loss"), "fail")
+	if v := x.get("on-loss"); v != nil && j.Sink.Kind == SinkHTTP {
+		d.errorf(v, x.p("on-loss"), "on-loss applies to record jobs (kafka, gor or stdout sink); this job replays to an http sink")
+	}
 	j.Speed = d.decodeSpeed(x.get("speed"), x.p("speed"))
 	if v := x.get("rate"); v != nil {
 		r, err := ParseRate(v.Value)
@@ -653,6 +665,15 @@ func (d *decoder) decodeSink(x m) Sink {
 	switch sk.Kind {
 	case SinkKafka:
 		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmpOr(c.str("compression"), d.s.Kafka.Compression)}
+		sp := c.sub("spool")
+		sk.Kafka.Spool = Spool{Dir: d.path(sp, "dir"), MaxBytes: DefaultSpoolBytes}
+		if sp.has("max-bytes") {
+			sk.Kafka.Spool.MaxBytes = d.size(sp, "max-bytes")
+			if v := sp.get("max-bytes"); sk.Kafka.Spool.MaxBytes < 64<<10 && v != nil {
+				d.errorf(v, sp.p("max-bytes"), "must be at least 64KiB")
+				sk.Kafka.Spool.MaxBytes = DefaultSpoolBytes
+			}
+		}
 	case SinkHTTP:
 		sk.HTTP = d.decodeHTTPSink(c)
 	case SinkGor:

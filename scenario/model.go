@@ -57,8 +57,11 @@ type Kafka struct {
 	ClientID     string // default "replayctl"
 	Compression  string // none|gzip|snappy|lz4|zstd, default zstd
 	CatalogTopic string // default "replayctl.windows"
-	TLS          *TLS   // nil when absent
-	SASL         *SASL  // nil when absent
+	// DeliveryTimeout bounds how long a record job waits, once its source
+	// ended, for its records to be acknowledged (default 30s).
+	DeliveryTimeout time.Duration
+	TLS             *TLS  // nil when absent
+	SASL            *SASL // nil when absent
 }
 
 // TLS configures TLS to the brokers.
@@ -194,6 +197,7 @@ type Job struct {
 	Sink        Sink
 	Stop        Stop
 	SaveWindow  string
+	OnLoss      string // "fail" (default) or "warn"
 	Speed       Speed
 	Rate        Rate
 	Amplify     int // default 1
@@ -279,7 +283,20 @@ type Sink struct {
 type KafkaSink struct {
 	Topic       *Topic
 	Compression string // defaults to kafka.compression
+	Spool       Spool
 }
+
+// Spool is a kafka sink's disk spool.
+type Spool struct {
+	Dir      Path  // unset: the engine's default (spool/ under the data dir)
+	MaxBytes int64 // default DefaultSpoolBytes
+}
+
+// DefaultSpoolBytes is the default bound of a kafka sink's spool.
+const DefaultSpoolBytes = 1 << 30
+
+// DefaultDeliveryTimeout is the default of kafka.delivery-timeout.
+const DefaultDeliveryTimeout = 30 * time.Second
 
 // HTTPSink sends requests to HTTP targets.
 type HTTPSink struct {

@@ -37,6 +37,17 @@ func (b *byteSem) acquire(ctx context.Context, n int64) (waited bool, err error)
 	return waited, nil
 }
 
+// tryAcquire takes n bytes when they are free, without waiting.
+func (b *byteSem) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
 // release gives back n bytes and wakes the waiters.
 func (b *byteSem) release(n int64) {
 	b.mu.Lock()

@@ -17,6 +17,8 @@ import (
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/sinks"
+	"github.com/replayctl/replayctl/spool"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -48,6 +50,18 @@ type Options struct {
 	DeliveryTimeout time.Duration
 	// Logger receives the first delivery errors (slog.Default when nil).
 	Logger *slog.Logger
+	// Spool, when set, takes the records the producer has no room for (or
+	// all of them while Health says the brokers are unreachable) instead of
+	// blocking Write; a drainer hands them over in order when there is
+	// room. A record that does not fit in the spool is lost and counted
+	// (spool-full). With a spool, a record waits for the broker as long as
+	// the sink is open: DeliveryTimeout bounds how long Close waits for the
+	// spool to drain and every record to be acknowledged. The sink does not
+	// close the spool.
+	Spool *spool.Spool
+	// Health, with a spool, says when the brokers are unreachable (nil:
+	// only the producer's room decides).
+	Health *Health
 }
 
 // DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
@@ -86,18 +100,38 @@ type Sink struct {
 	inFlightBytes, maxInFlightBytes atomic.Int64
 
 	// The delivery results; written and failed change under mu, so Close
-	// can settle the records still unresolved at once (final).
-	written, failed, bytes atomic.Int64
-	mu                     sync.Mutex
-	final                  bool
-	firstErr               error
-	perPartition           map[int32]int64
+	// can settle the records still unresolved at once (final). tooLarge
+	// counts the failed records the broker or client refused for their
+	// size.
+	written, failed, bytes, tooLarge atomic.Int64
+	mu                               sync.Mutex
+	final                            bool
+	firstErr                         error
+	perPartition                     map[int32]int64
 
 	// Deadline contexts shared by the records of one bucket (Write goroutine only).
 	bucketCtx    context.Context
 	bucketStart  time.Time
 	bucketCancel []bucket
 	lastDeadline time.Time
+
+	// With a spool: spooling is true from the first record spooled until
+	// the drainer finds the spool empty (smu guards it and the appends).
+	smu           sync.Mutex
+	spooling      bool
+	enc           []byte
+	spooled       atomic.Int64 // records ever spooled
+	spoolFull     atomic.Int64 // records lost to a full spool
+	kick          chan struct{}
+	stopDrain     chan struct{}
+	drainDone     chan struct{}
+	drainErr      error // under mu
+	drainCtx      context.Context
+	drainCancel   context.CancelFunc
+	liveCtx       context.Context // the records' context: ends at the close deadline
+	liveCancel    context.CancelFunc
+	closeDeadline atomic.Int64 // Unix ns; 0 until Close starts
+	closing       atomic.Bool
 }
 
 type bucket struct {
@@ -122,12 +156,21 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Sink{
+	s := &Sink{
 		cl: cl, topic: topic, opts: opts,
 		sem:          make(chan struct{}, opts.MaxBuffered),
 		bsem:         byteSem{max: opts.MaxBufferedBytes},
 		perPartition: map[int32]int64{},
 	}
+	if opts.Spool != nil {
+		s.kick = make(chan struct{}, 1)
+		s.stopDrain = make(chan struct{})
+		s.drainDone = make(chan struct{})
+		s.drainCtx, s.drainCancel = context.WithCancel(context.Background())
+		s.liveCtx, s.liveCancel = context.WithCancel(context.Background())
+		go s.drain()
+	}
+	return s
 }
 
 // ProducerOpts returns producer options: idempotent writes, acks=all, a 5 ms
@@ -198,6 +241,9 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 		add(HeaderDst, m.Dst.String())
 	}
 	add(HeaderConn, m.ConnID)
+	if m.Truncated {
+		add(kafkaio.HeaderTruncated, "1")
+	}
 	return r
 }
 
@@ -205,9 +251,14 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 // MaxBufferedBytes bytes are in flight, and returns ctx's error if ctx ends
 // first (m is then not written and not counted). Delivery errors are counted
 // and reported by Close.
+//
+// With a spool, Write does not block: see Options.Spool.
 func (s *Sink) Write(ctx context.Context, m *message.Message) error {
 	r := Record(s.topic, m, s.opts.RecordingID, s.opts.Host)
 	size := recordSize(r)
+	if s.opts.Spool != nil {
+		return s.writeSpooled(ctx, r, size)
+	}
 	waited := false
 	select {
 	case s.sem <- struct{}{}:
@@ -229,10 +280,23 @@ func (s *Sink) Write(ctx context.Context, m *message.Message) error {
 		<-s.sem
 		return fmt.Errorf("kafka sink: %d bytes in flight: %w", s.inFlightBytes.Load(), err)
 	}
-	if held := s.inFlightBytes.Add(size); held > s.maxInFlightBytes.Load() {
-		s.maxInFlightBytes.Store(held) // Write runs on one goroutine
+	s.produce(s.deadlineCtx(ctx), r, size, weight)
+	return nil
+}
+
+// produce hands r, its room in flight taken, to the producer.
+func (s *Sink) produce(ctx context.Context, r *kgo.Record, size, weight int64) {
+	held := s.inFlightBytes.Add(size)
+	for {
+		peak := s.maxInFlightBytes.Load()
+		if held <= peak || s.maxInFlightBytes.CompareAndSwap(peak, held) {
+			break
+		}
 	}
-	r.Context = s.deadlineCtx(ctx)
+	if s.opts.Spool != nil {
+		ctx = s.liveCtx
+	}
+	r.Context = ctx
 	s.accepted.Add(1)
 	s.wg.Add(1)
 	s.cl.Produce(r.Context, r, func(r *kgo.Record, err error) {
@@ -244,7 +308,6 @@ func (s *Sink) Write(ctx context.Context, m *message.Message) error {
 		}()
 		s.settle(r, size, err)
 	})
-	return nil
 }
 
 // settle counts one delivery result, unless Close already counted the
@@ -263,6 +326,11 @@ func (s *Sink) settle(r *kgo.Record, size int64, err error) {
 		return
 	}
 	switch {
+	case errors.Is(err, kerr.MessageTooLarge):
+		s.tooLarge.Add(1)
+		err = fmt.Errorf("record of %d bytes refused for its size (topic max.message.bytes): %w", size, err)
+	case s.opts.Spool != nil && errors.Is(err, context.Canceled):
+		err = fmt.Errorf("no acknowledgement within the delivery timeout %v after the sink closed (broker unreachable?): %w", s.opts.DeliveryTimeout, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("no acknowledgement within the delivery timeout %v (broker unreachable or topic missing?): %w", s.opts.DeliveryTimeout, err)
 	case errors.Is(err, kgo.ErrAborting):
@@ -326,8 +394,24 @@ func (s *Sink) deadlineCtx(ctx context.Context) context.Context {
 // returns an error wrapping ErrNotDelivered when records failed. It does not
 // close the client; after an abort, close it rather than produce to the
 // same topic again.
+//
+// With a spool, the delivery timeout counts from the call to Close: Close
+// first waits for the spool to drain, then for the acknowledgements, both
+// within DeliveryTimeout; what is still spooled or unacknowledged then is
+// counted as failed.
 func (s *Sink) Close(ctx context.Context) error {
 	defer s.cancelBuckets()
+	if s.opts.Spool != nil {
+		deadline := time.Now().Add(s.opts.DeliveryTimeout)
+		s.closeDeadline.Store(deadline.UnixNano())
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		s.closeSpool(dctx)
+		cancel()
+		s.lastDeadline = deadline
+		stop := time.AfterFunc(time.Until(deadline), s.liveCancel)
+		defer stop.Stop()
+		defer s.liveCancel()
+	}
 	if s.accepted.Load() > 0 {
 		fctx, cancel := context.WithDeadline(ctx, s.lastDeadline.Add(closeGrace))
 		flushErr := s.cl.Flush(fctx)
@@ -343,7 +427,8 @@ func (s *Sink) Close(ctx context.Context) error {
 		s.mu.Lock()
 		first := s.firstErr
 		s.mu.Unlock()
-		return fmt.Errorf("kafka sink: %d of %d records to %s: %w (first error: %w)", n, n+s.written.Load(), s.topic, ErrNotDelivered, first)
+		total := n + s.written.Load()
+		return fmt.Errorf("kafka sink: %d of %d records to %s: %w (first error: %w)", n, total, s.topic, ErrNotDelivered, first)
 	}
 	return nil
 }
@@ -406,18 +491,30 @@ func (s *Sink) cancelBuckets() {
 	s.bucketCancel, s.bucketCtx = nil, nil
 }
 
-// Stats returns written, failed, bytes (written), in-flight (records not
-// settled), in-flight-bytes, max-in-flight-bytes, blocked (Writes that
-// waited for room) and partition-N counts.
+// Stats returns written, failed (too-large included), too-large, bytes
+// (written), in-flight (records not settled), in-flight-bytes,
+// max-in-flight-bytes, blocked (Writes that waited for room) and
+// partition-N counts; with a spool also spooled (records ever spooled),
+// spool-full (records lost to a full spool), spool-records and spool-bytes
+// (in the spool now) and spool-peak-bytes (the most its files took on disk).
 func (s *Sink) Stats() map[string]int64 {
 	st := map[string]int64{
 		"written":             s.written.Load(),
 		"failed":              s.failed.Load(),
+		"too-large":           s.tooLarge.Load(),
 		"bytes":               s.bytes.Load(),
 		"in-flight":           s.pending(),
 		"in-flight-bytes":     s.inFlightBytes.Load(),
 		"max-in-flight-bytes": s.maxInFlightBytes.Load(),
 		"blocked":             s.blocked.Load(),
+	}
+	if sp := s.opts.Spool; sp != nil {
+		ss := sp.Stats()
+		st["spooled"] = s.spooled.Load()
+		st["spool-full"] = s.spoolFull.Load()
+		st["spool-records"] = ss["records"]
+		st["spool-bytes"] = ss["bytes"]
+		st["spool-peak-bytes"] = ss["peak-disk-bytes"]
 	}
 	s.mu.Lock()
 	for p, n := range s.perPartition {
@@ -425,4 +522,12 @@ func (s *Sink) Stats() map[string]int64 {
 	}
 	s.mu.Unlock()
 	return st
+}
+
+// CloseDeadline returns when Close gives up waiting (zero before Close).
+func (s *Sink) CloseDeadline() time.Time {
+	if ns := s.closeDeadline.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }

@@ -32,6 +32,8 @@ func decodeRecord(r *kgo.Record) (m *message.Message, badHeaders int, err error)
 			m.RecordingID = v
 		case kafkaio.HeaderHost:
 			m.Host = v
+		case kafkaio.HeaderTruncated:
+			m.Truncated = v == "1"
 		case kafkaio.HeaderConn:
 			if m.ConnID == "" {
 				m.ConnID = v

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sinks/kafkasink"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -63,4 +64,19 @@ func FuzzDecodeValue(f *testing.F) {
 			t.Fatalf("decoded message does not re-encode: %v", err)
 		}
 	})
+}
+
+// TestDecodeTruncated reads back the mark of a body cut at max-body, as
+// the Kafka sink writes it.
+func TestDecodeTruncated(t *testing.T) {
+	m := &message.Message{Kind: message.Response, ID: "a", Time: 5, Truncated: true, Raw: []byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")}
+	r := kafkasink.Record("t", m, "rec", "host")
+	got, _, err := decodeRecord(r)
+	if err != nil || !got.Truncated {
+		t.Fatalf("decodeRecord = %+v, %v", got, err)
+	}
+	m.Truncated = false
+	if got, _, _ := decodeRecord(kafkasink.Record("t", m, "rec", "host")); got.Truncated {
+		t.Fatal("a complete message decoded as truncated")
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -97,10 +99,10 @@ func newWindowsListCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tTOPIC\tPARTITIONS\tRECORDS\tREQUESTS\tCAPTURED\tSPAN\tSAVED")
+			fmt.Fprintln(tw, "NAME\tTOPIC\tPARTITIONS\tRECORDS\tREQUESTS\tCAPTURED\tSPAN\tSAVED\tLOST")
 			for _, w := range ws {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", w.Name, w.Topic, len(w.Partitions), w.Records(), w.Requests,
-					timeText(w.StartedAt), span(w.StartedAt, w.EndedAt), timeText(w.CreatedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", w.Name, w.Topic, len(w.Partitions), w.Records(), w.Requests,
+					timeText(w.StartedAt), span(w.StartedAt, w.EndedAt), timeText(w.CreatedAt), lostColumn(w))
 			}
 			return tw.Flush()
 		},
@@ -209,6 +211,33 @@ func showWindow(out io.Writer, w catalog.Window) {
 	row("scenario", w.Scenario)
 	row("job", w.Job)
 	row("saved", timeText(w.CreatedAt))
+	if w.Partial {
+		row("partial", "yes: "+lostDetail(w.Lost))
+	}
+}
+
+// lostColumn is the LOST column of windows list: "-" for a complete
+// recording, "12 (partial)" otherwise.
+func lostColumn(w catalog.Window) string {
+	if !w.Partial {
+		return "-"
+	}
+	return fmt.Sprintf("%d (partial)", w.Lost["total"])
+}
+
+// lostDetail renders a partial window's losses: "lost 12: spool-full 10, too-large 2".
+func lostDetail(lost map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(lost)) {
+		if k != "total" && lost[k] > 0 {
+			unit := ""
+			if k == "kernel-drops" {
+				unit = " packets"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d%s", k, lost[k], unit))
+		}
+	}
+	return fmt.Sprintf("lost %d: %s", lost["total"], strings.Join(parts, ", "))
 }
 
 func timeText(t time.Time) string {

@@ -1,0 +1,205 @@
+package engine_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/gorfile"
+)
+
+// TestTooLargeRecordCounted records a .gor file in which one request is
+// larger than the topic takes: that one is counted as lost (too-large), the
+// rest is saved as a partial window, and the run fails unless on-loss:
+// warn. Today one refused record fails the job and saves no window.
+func TestTooLargeRecordCounted(t *testing.T) {
+	for _, bc := range brokerCases(t) {
+		for _, onLoss := range []string{"", "warn"} {
+			t.Run(bc.name+"/on-loss="+onLoss, func(t *testing.T) {
+				dir := t.TempDir()
+				reqs := evenly(40, time.Millisecond)
+				big := "POST /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 40000\r\n\r\n" + strings.Repeat("u", 40000)
+				reqs[20].raw = big
+				writeGor(t, dir, "rec.gor", reqs)
+				topic, win := unique(t, "toolarge"), unique(t, "win")
+				job := ""
+				if onLoss != "" {
+					job = "\n    on-loss: " + onLoss
+				}
+				yaml := fmt.Sprintf(`version: 1
+name: too-large
+topics:
+  traffic: {name: %s, create: true, config: {max.message.bytes: "20000"}}
+jobs:
+  record:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: traffic}}
+    save-window: %s
+    report: {json: out/record.json}%s
+`, topic, win, job)
+				r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers})
+				var loss *engine.LossError
+				switch {
+				case onLoss == "" && !errors.As(r.err, &loss):
+					t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+				case onLoss == "warn" && r.err != nil:
+					t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+				}
+				if !strings.Contains(r.out, "lost") || !strings.Contains(r.out, "too-large 1") || !strings.Contains(r.out, "(partial)") {
+					t.Errorf("summary lacks the loss:\n%s", r.out)
+				}
+				rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+				if number(t, rep, "lost", "too-large") != 1 || number(t, rep, "lost", "total") != 1 {
+					t.Errorf("report lost = %v", field(t, rep, "lost"))
+				}
+				if field(t, rep, "window", "partial") != true || number(t, rep, "window", "messages") != 79 {
+					t.Errorf("report window = %v", field(t, rep, "window"))
+				}
+				if number(t, rep, "window", "lost", "too-large") != 1 {
+					t.Errorf("window lost = %v", field(t, rep, "window", "lost"))
+				}
+			})
+		}
+	}
+}
+
+// TestLargeBodyFitsCreatedTopic records a 1 MB response through the
+// default max-body: the topic replayctl creates takes it (today the
+// producer refuses it with MESSAGE_TOO_LARGE and no window is saved).
+func TestLargeBodyFitsCreatedTopic(t *testing.T) {
+	for _, bc := range brokerCases(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			server := netip.MustParseAddrPort("127.0.0.1:8080")
+			body := strings.Repeat("b", 1_000_000)
+			writePcapWith(t, filepath.Join(dir, "big.pcap"), server, []req{{at: 0, raw: get("/big")}, {at: time.Millisecond, raw: get("/small")}},
+				[]string{"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + body})
+			topic, win := unique(t, "bigbody"), unique(t, "win")
+			yaml := fmt.Sprintf(`version: 1
+name: big-body
+topics:
+  traffic: {name: %s, create: true}
+jobs:
+  record:
+    source: {pcap: {path: big.pcap, ports: [8080]}}
+    sink: {kafka: {topic: traffic}}
+    save-window: %s
+    report: {json: out/record.json}
+`, topic, win)
+			r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers})
+			if r.err != nil {
+				t.Fatalf("run: %v\n%s", r.err, r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "window", "messages") != 4 || number(t, rep, "lost", "total") != 0 {
+				t.Fatalf("report: window %v lost %v", field(t, rep, "window"), field(t, rep, "lost"))
+			}
+		})
+	}
+}
+
+// TestMaxBodyAboveTopicLimit refuses, before reading any packet, a
+// max-body that the topic cannot take: on a topic it would create with an
+// explicit limit, and on an existing topic.
+func TestMaxBodyAboveTopicLimit(t *testing.T) {
+	for _, bc := range brokerCases(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writePcap(t, filepath.Join(dir, "in.pcap"), netip.MustParseAddrPort("127.0.0.1:8080"), evenly(3, time.Millisecond))
+			topic := unique(t, "limit")
+			yaml := func(create, maxBody, config string) string {
+				return fmt.Sprintf(`version: 1
+name: limit
+topics:
+  traffic: {name: %s, create: %s%s}
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [8080], max-body: %s}}
+    sink: {kafka: {topic: traffic}}
+`, topic, create, config, maxBody)
+			}
+			opts := func() engine.Options {
+				return engine.Options{Brokers: bc.brokers, DataDir: filepath.Join(dir, "data")}
+			}
+			r := run(t, dir, yaml("true", "2MiB", `, config: {max.message.bytes: "1048588"}`), opts())
+			if !errors.Is(r.err, engine.ErrInvalid) || !strings.Contains(r.err.Error(), "max.message.bytes 1048588") {
+				t.Fatalf("max-body 2MiB on a topic created with 1048588: %v", r.err)
+			}
+			if strings.Contains(r.out, "recorded") {
+				t.Errorf("something was recorded:\n%s", r.out)
+			}
+			// The topic exists now, with its limit: a larger max-body is refused.
+			r = run(t, dir, yaml("false", "4MiB", ""), opts())
+			if !errors.Is(r.err, engine.ErrInvalid) || !strings.Contains(r.err.Error(), "raise the topic's max.message.bytes") {
+				t.Fatalf("max-body 4MiB on an existing topic: %v", r.err)
+			}
+			// One that fits records.
+			if r = run(t, dir, yaml("false", "512KiB", ""), opts()); r.err != nil {
+				t.Fatalf("max-body 512KiB: %v\n%s", r.err, r.out)
+			}
+		})
+	}
+}
+
+// TestTruncatedMessageRecorded records a response whose body passes
+// max-body: it is kept, cut, with its Set-Cookie redacted, instead of being
+// dropped as unredactable.
+func TestTruncatedMessageRecorded(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	writePcapWith(t, filepath.Join(dir, "in.pcap"), server,
+		[]req{{at: 0, raw: get("/page", "Cookie: sid=abc123")}, {at: time.Millisecond, raw: get("/next")}},
+		[]string{"HTTP/1.1 200 OK\r\nSet-Cookie: sid=secret42; Path=/\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("p", 5000)})
+	yaml := `version: 1
+name: truncated
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [8080], max-body: 1000}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}
+`
+	r := run(t, dir, yaml, engine.Options{})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+	if number(t, rep, "requests") != 2 || number(t, rep, "responses") != 2 || number(t, rep, "lost", "total") != 0 ||
+		number(t, rep, "counters", "source.truncated") != 1 {
+		t.Fatalf("report: %v", rep)
+	}
+	f, err := os.Open(filepath.Join(dir, "out.gor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gr, err := gorfile.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for {
+		p, _, err := gr.Next()
+		if err != nil {
+			break
+		}
+		s := string(p)
+		if strings.Contains(s, "secret42") || strings.Contains(s, "abc123") {
+			t.Errorf("a secret was recorded: %.200q", s)
+		}
+		if strings.Contains(s, "Set-Cookie: sid=REDACTED; Path=/") {
+			found = true
+			if body := s[strings.Index(s, "\r\n\r\n")+4:]; len(body) != 1000 {
+				t.Errorf("truncated body of %d bytes, want 1000", len(body))
+			}
+		}
+	}
+	if !found {
+		t.Error("the truncated response is not in the recording")
+	}
+}

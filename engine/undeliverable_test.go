@@ -1,0 +1,99 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/internal/testutil"
+	"github.com/replayctl/replayctl/kafkaio"
+)
+
+// TestBrokerGoneAtTheEnd captures live traffic on lo into a broker the test
+// stops before the capture ends: the end of the job says what it waits for
+// and how long it may still wait (kafka.delivery-timeout), then counts what
+// was not acknowledged as lost (undeliverable), and fails.
+func TestBrokerGoneAtTheEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dataDir := filepath.Join(t.TempDir(), "broker")
+	b, err := kafkaio.StartEmbedded(context.Background(), kafkaio.EmbeddedOptions{Listen: addr, DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })}
+	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(sl) }()
+	defer srv.Close()
+	port := sl.Addr().(*net.TCPAddr).Port
+
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`version: 1
+name: gone
+kafka: {brokers: [%s], delivery-timeout: 3s}
+topics:
+  traffic: {name: gone-http, create: true}
+jobs:
+  record:
+    source: {capture: {interface: lo, ports: [%d]}}
+    sink: {kafka: {topic: traffic, spool: {dir: spool}}}
+    stop: {after: 4s}
+    report: {json: out/record.json}
+`, addr, port)
+	var progress testutil.SyncBuffer
+	opts := engine.Options{Brokers: []string{addr}, Progress: engine.ProgressAlways, Err: &progress}
+	plan := compile(t, dir, yaml, &opts)
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(context.Background()) }()
+
+	time.Sleep(1500 * time.Millisecond) // the capture is open
+	_ = b.Close()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for i := range 20 {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/r/%d", port, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not end within 30 s")
+	}
+	out := opts.Out.(*testutil.SyncBuffer).String()
+	var loss *engine.LossError
+	if !errors.As(runErr, &loss) {
+		t.Fatalf("run = %v, want a loss\n%s", runErr, out)
+	}
+	p := progress.String()
+	if !strings.Contains(p, "records to be acknowledged") || !strings.Contains(p, "s left") || !strings.Contains(p, "broker unreachable") {
+		t.Errorf("the progress does not say what the end waits for:\n%q", p)
+	}
+	if !strings.Contains(out, "lost") || !strings.Contains(out, "undeliverable") {
+		t.Errorf("summary lacks the undeliverable messages:\n%s", out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+	if number(t, rep, "lost", "undeliverable") == 0 || number(t, rep, "written") != 0 {
+		t.Errorf("report: lost %v, written %v", field(t, rep, "lost"), field(t, rep, "written"))
+	}
+}

@@ -1,0 +1,337 @@
+// Package spool is a first-in first-out queue of byte records on disk,
+// bounded by bytes. A record pipeline puts what its sink cannot take right
+// now (a broker that is down or slow) into the spool instead of blocking, and
+// a drainer takes it out, in order, when the sink is back.
+//
+// Records are kept in segment files (spool-NNNNNNNN.seg) of at most
+// SegmentBytes each; a segment is removed once read to its end. Each record
+// is framed as a 4-byte big-endian length, a 4-byte CRC-32C of the data and
+// the data. Memory stays bounded whatever the spool holds: one write buffer
+// and one read buffer.
+//
+// A Spool is safe for one writer and one reader at the same time.
+package spool
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// ErrFull is returned by Append when the record would take the spool beyond
+// its byte bound. The record is not kept.
+var ErrFull = errors.New("spool full")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("spool closed")
+
+// DefaultSegmentBytes is the default size at which a segment is closed and
+// a new one started.
+const DefaultSegmentBytes = 16 << 20
+
+// frameHeader is the length and checksum before each record.
+const frameHeader = 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configures a Spool.
+type Options struct {
+	// MaxBytes bounds the bytes the spool's segment files take on disk
+	// (required). A segment partly read still counts in full until it is
+	// read to its end and removed.
+	MaxBytes int64
+	// SegmentBytes is the size at which a segment is closed and the next
+	// one started (default DefaultSegmentBytes, at most MaxBytes/4).
+	SegmentBytes int64
+}
+
+// Spool is a bounded on-disk FIFO of records.
+type Spool struct {
+	dir    string
+	max    int64
+	segMax int64
+
+	mu       sync.Mutex
+	closed   bool
+	segs     []*segment // oldest first; the last one is written
+	disk     int64      // bytes of all segment files
+	records  int64      // records appended and not read yet
+	data     int64      // their bytes (frames included)
+	next     int        // number of the next segment file
+	w        *bufio.Writer
+	wf       *os.File
+	appended int64 // records ever appended
+	read     int64 // records ever read
+	peak     int64 // largest disk use seen
+
+	// The reader's segment.
+	rf  *os.File
+	rb  *bufio.Reader
+	buf []byte
+}
+
+type segment struct {
+	path    string
+	size    int64 // bytes appended
+	flushed int64 // bytes flushed to the file
+	roff    int64 // bytes read
+}
+
+// Open creates a spool in dir, which is created when missing. Segment files
+// already in dir (left by a process that did not end cleanly) are not read
+// and are an error: the spool never mixes two recordings.
+func Open(dir string, o Options) (*Spool, error) {
+	if o.MaxBytes <= 0 {
+		return nil, fmt.Errorf("spool: max bytes must be positive, got %d", o.MaxBytes)
+	}
+	seg := o.SegmentBytes
+	if seg <= 0 {
+		seg = DefaultSegmentBytes
+	}
+	seg = max(min(seg, o.MaxBytes/4), 4<<10)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "spool-*.seg"))
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if len(old) > 0 {
+		return nil, fmt.Errorf("spool: %s already holds %d segment file(s) of another run", dir, len(old))
+	}
+	return &Spool{dir: dir, max: o.MaxBytes, segMax: seg}, nil
+}
+
+// Dir returns the spool's directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// Append adds a record at the end of the spool. It returns ErrFull (and
+// keeps nothing) when the record does not fit in the byte bound.
+func (s *Spool) Append(rec []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	n := int64(frameHeader + len(rec))
+	if s.disk+n > s.max {
+		return ErrFull
+	}
+	if s.wf == nil || s.segs[len(s.segs)-1].size+n > s.segMax && s.segs[len(s.segs)-1].size > 0 {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	var h [frameHeader]byte
+	binary.BigEndian.PutUint32(h[:4], uint32(len(rec)))
+	binary.BigEndian.PutUint32(h[4:], crc32.Checksum(rec, castagnoli))
+	if _, err := s.w.Write(h[:]); err != nil {
+		return fmt.Errorf("spool: write: %w", err)
+	}
+	if _, err := s.w.Write(rec); err != nil {
+		return fmt.Errorf("spool: write: %w", err)
+	}
+	seg := s.segs[len(s.segs)-1]
+	seg.size += n
+	s.disk += n
+	s.peak = max(s.peak, s.disk)
+	s.records++
+	s.data += n
+	s.appended++
+	return nil
+}
+
+// rotate closes the segment being written and starts the next one.
+func (s *Spool) rotate() error {
+	if s.wf != nil {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		if err := s.wf.Close(); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		s.wf = nil
+	}
+	path := filepath.Join(s.dir, fmt.Sprintf("spool-%08d.seg", s.next))
+	s.next++
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.wf = f
+	if s.w == nil {
+		s.w = bufio.NewWriterSize(f, 256<<10)
+	} else {
+		s.w.Reset(f)
+	}
+	s.segs = append(s.segs, &segment{path: path})
+	return nil
+}
+
+// flush writes the buffered bytes of the segment being written.
+func (s *Spool) flush() error {
+	if s.wf == nil || s.w.Buffered() == 0 {
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("spool: flush: %w", err)
+	}
+	seg := s.segs[len(s.segs)-1]
+	seg.flushed = seg.size
+	return nil
+}
+
+// Next returns the oldest record and removes it from the spool, or io.EOF
+// when the spool is empty. The record is valid until the next call.
+func (s *Spool) Next() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.records == 0 {
+		return nil, io.EOF
+	}
+	for {
+		seg := s.segs[0]
+		if seg.roff < seg.size {
+			break
+		}
+		// Read to its end: it is not the segment being written (records
+		// remain), so remove it.
+		if err := s.dropFirst(); err != nil {
+			return nil, err
+		}
+	}
+	seg := s.segs[0]
+	if len(s.segs) == 1 && seg.flushed < seg.size {
+		// The record is still in the write buffer.
+		if err := s.flush(); err != nil {
+			return nil, err
+		}
+	}
+	if s.rf == nil {
+		f, err := os.Open(seg.path)
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		s.rf = f
+		if s.rb == nil {
+			s.rb = bufio.NewReaderSize(f, 256<<10)
+		} else {
+			s.rb.Reset(f)
+		}
+	}
+	var h [frameHeader]byte
+	if _, err := io.ReadFull(s.rb, h[:]); err != nil {
+		return nil, fmt.Errorf("spool: %s at byte %d: %w", seg.path, seg.roff, err)
+	}
+	n := binary.BigEndian.Uint32(h[:4])
+	if int64(n)+frameHeader > seg.size-seg.roff {
+		return nil, fmt.Errorf("spool: %s at byte %d: record length %d beyond the segment", seg.path, seg.roff, n)
+	}
+	if cap(s.buf) < int(n) {
+		s.buf = make([]byte, n)
+	}
+	s.buf = s.buf[:n]
+	if _, err := io.ReadFull(s.rb, s.buf); err != nil {
+		return nil, fmt.Errorf("spool: %s at byte %d: %w", seg.path, seg.roff, err)
+	}
+	if crc32.Checksum(s.buf, castagnoli) != binary.BigEndian.Uint32(h[4:]) {
+		return nil, fmt.Errorf("spool: %s at byte %d: checksum mismatch", seg.path, seg.roff)
+	}
+	seg.roff += int64(n) + frameHeader
+	s.records--
+	s.data -= int64(n) + frameHeader
+	s.read++
+	// A segment read to its end is removed; the one being written only
+	// once it holds a quarter of a segment (so that a reader that keeps
+	// up with the writer does not create a file per record).
+	if seg.roff == seg.size && (len(s.segs) > 1 || seg.size >= s.segMax/4) {
+		if err := s.dropFirst(); err != nil {
+			return nil, err
+		}
+	}
+	return s.buf, nil
+}
+
+// dropFirst removes the oldest segment, read to its end.
+func (s *Spool) dropFirst() error {
+	seg := s.segs[0]
+	if s.rf != nil {
+		_ = s.rf.Close()
+		s.rf = nil
+	}
+	if err := os.Remove(seg.path); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.disk -= seg.size
+	s.segs = s.segs[1:]
+	if len(s.segs) == 0 {
+		// It was also the segment being written.
+		if s.wf != nil {
+			s.w.Reset(io.Discard)
+			_ = s.wf.Close()
+		}
+		s.wf = nil
+	}
+	return nil
+}
+
+// Len returns the number of records in the spool.
+func (s *Spool) Len() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records
+}
+
+// Stats returns records (in the spool now), bytes (their frames), disk-bytes
+// (the segment files), peak-disk-bytes, appended and read (ever).
+func (s *Spool) Stats() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]int64{
+		"records":         s.records,
+		"bytes":           s.data,
+		"disk-bytes":      s.disk,
+		"peak-disk-bytes": s.peak,
+		"appended":        s.appended,
+		"read":            s.read,
+	}
+}
+
+// Close closes the files and removes the segment files and the directory
+// (when it is empty). Records still in the spool are discarded: Len before
+// Close says how many.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.rf != nil {
+		errs = append(errs, s.rf.Close())
+	}
+	if s.wf != nil {
+		errs = append(errs, s.wf.Close())
+	}
+	for _, seg := range s.segs {
+		if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	s.segs, s.wf, s.rf = nil, nil, nil
+	_ = os.Remove(s.dir) // only when empty
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("spool: close: %w", err)
+	}
+	return nil
+}
