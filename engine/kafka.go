@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
