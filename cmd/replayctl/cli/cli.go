@@ -53,9 +53,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, errorText(err))
 	code := exitCode(err)
-	if code == ExitRuntime && ctx.Err() != nil {
+	var loss *engine.LossError
+	if code == ExitRuntime && ctx.Err() != nil && !errors.As(err, &loss) {
 		// A failure after SIGINT or SIGTERM (a connection cut short, a
-		// read cancelled) is the interrupt's doing.
+		// read cancelled) is the interrupt's doing; a recording that lost
+		// messages is not (Ctrl-C is how a live capture ends).
 		code = ExitInterrupted
 	}
 	return code
