@@ -124,7 +124,7 @@ type Redactor struct {
 
 	// defaults: DefaultNames are also JSON member names, at any depth.
 	defaults bool
-	userBody bool // the Config names form fields, JSON paths or patterns
+	userBody bool            // the Config names form fields, JSON paths or patterns
 	keys     map[string]bool // normName'd DefaultNames
 	// Name lists of query, form and keys for the fast path.
 	qnames, fnames, knames []string
