@@ -1,0 +1,105 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sinks/gorsink"
+)
+
+// defaultNameTraffic writes a .gor file whose secrets are only in places the
+// default names cover (a query parameter, a form field, JSON members, a
+// chunked trailer) and returns the path and the secrets.
+func defaultNameTraffic(t *testing.T, dir string) (string, []string) {
+	t.Helper()
+	secrets := []string{"qtoken-AAAA", "formpw-BBBB", "jsonrt-CCCC", "jsonsig-DDDD", "trailer-EEEE", "apikey-FFFF"}
+	form := "user=bob&passwd=formpw-BBBB"
+	js := `{"grant":"refresh","Refresh_Token":"jsonrt-CCCC","meta":[{"signature":"jsonsig-DDDD"}]}`
+	reqs := []string{
+		"GET /account?access_token=qtoken-AAAA&page=2&Api-Key=apikey-FFFF HTTP/1.1\r\nHost: shop.local\r\n\r\n",
+		"POST /login HTTP/1.1\r\nHost: shop.local\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + fmt.Sprint(len(form)) + "\r\n\r\n" + form,
+		"POST /oauth HTTP/1.1\r\nHost: shop.local\r\nContent-Type: application/json\r\nContent-Length: " + fmt.Sprint(len(js)) + "\r\n\r\n" + js,
+		"POST /upload HTTP/1.1\r\nHost: shop.local\r\nTransfer-Encoding: chunked\r\nTrailer: Authorization\r\n\r\n3\r\nabc\r\n0\r\nAuthorization: Bearer trailer-EEEE\r\n\r\n",
+	}
+	path := filepath.Join(dir, "defaults.gor")
+	s, err := gorsink.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs {
+		id := fmt.Sprintf("d%d", i)
+		t0 := int64(1_700_000_000_000_000_000 + i*1_000_000)
+		for _, m := range []*message.Message{
+			{Kind: message.Request, ID: id, Time: t0, Raw: []byte(r)},
+			{Kind: message.Response, ID: id, Time: t0 + 500_000, Latency: 500_000, Raw: []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")},
+		} {
+			if err := s.Write(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return path, secrets
+}
+
+// TestDefaultRedactionNeverReachesKafka records, with no redact: block, a
+// query-string token, a form password, JSON members and a trailer, dumps the
+// topic with kcat (embedded broker and real Kafka) and finds none of them;
+// with redact: {defaults: false} all of them are there, so the dump does
+// show what was recorded.
+func TestDefaultRedactionNeverReachesKafka(t *testing.T) {
+	kcat := kafkatest.RequireTool(t, "kcat")
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			gorPath, secrets := defaultNameTraffic(t, dir)
+			topic := kafkatest.UniqueTopic(t)
+			for _, defaults := range []bool{true, false} {
+				redact := ""
+				if !defaults {
+					redact = "    redact: {defaults: false}\n"
+				}
+				name := fmt.Sprintf("%s-%v", topic, defaults)
+				yaml := fmt.Sprintf(`version: 1
+name: default-names
+kafka: {brokers: [%s], catalog-topic: %s.windows}
+topics:
+  traffic: {name: %s, partitions: 1, create: true}
+jobs:
+  record:
+    source: {gor: {path: %s}}
+%s    sink: {kafka: {topic: traffic}}
+    save-window: w-%v
+`, strings.Join(target.Addrs, ","), topic, name, gorPath, redact, defaults)
+				if out, err := sfRun(t, dir, yaml, engine.Options{}); err != nil {
+					t.Fatalf("defaults %v: run: %v\n%s", defaults, err, out)
+				}
+				dump, err := exec.Command(kcat, "-C", "-b", target.Addrs[0], "-t", name, "-o", "beginning", "-e", "-q", "-f", "%s\n").CombinedOutput()
+				if err != nil {
+					t.Fatalf("kcat: %v\n%s", err, dump)
+				}
+				if n := bytes.Count(dump, []byte("HTTP/1.1")); n != 8 {
+					t.Fatalf("kcat read %d HTTP messages, want 8:\n%s", n, dump)
+				}
+				for _, secret := range secrets {
+					if found := bytes.Contains(dump, []byte(secret)); found == defaults {
+						t.Errorf("defaults %v: secret %q found in the topic: %v\n%s", defaults, secret, found, dump)
+					}
+				}
+				if defaults && !bytes.Contains(dump, []byte("GET /account?access_token=REDACTED&page=2&Api-Key=REDACTED HTTP/1.1")) {
+					t.Errorf("request line not redacted in place:\n%s", dump)
+				}
+			}
+		})
+	}
+}
