@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -101,5 +103,50 @@ jobs:
 				}
 			}
 		})
+	}
+}
+
+// TestUnredactableWarningHidesBytes: a message that cannot be parsed cannot
+// be redacted, is not recorded, and the warning about it shows none of its
+// bytes.
+func TestUnredactableWarningHidesBytes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.gor")
+	s, err := gorsink.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, raw := range []string{
+		"GET /?token=S3CRET-1 HTTP/1.1\r\nAuthorization: Bearer S3CRET-2\r\nbroken S3CRET-3\r\n\r\n",
+		"POST /login?token=S3CRET-4 HTTP/1.1\r\nContent-Length: S3CRET-5\r\n\r\n",
+		"GET /ok HTTP/1.1\r\nHost: h\r\n\r\n",
+	} {
+		if err := s.Write(context.Background(), &message.Message{Kind: message.Request, ID: fmt.Sprint(i), Time: int64(i + 1), Raw: []byte(raw)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`version: 1
+name: unredactable
+jobs:
+  copy:
+    source: {gor: {path: %s}}
+    sink: {gor: {path: out.gor}}
+`, path)
+	var logs syncBuffer
+	opts := engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	res := run(t, dir, yaml, opts)
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	text := logs.String() + res.out
+	if strings.Count(logs.String(), "cannot be redacted") != 2 || strings.Contains(text, "S3CRET") {
+		t.Fatalf("warnings (want 2, without message bytes):\n%s", text)
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "out.gor"))
+	if err != nil || bytes.Contains(out, []byte("S3CRET")) || !bytes.Contains(out, []byte("GET /ok")) {
+		t.Fatalf("out.gor: %v\n%s", err, out)
 	}
 }

@@ -349,3 +349,41 @@ func BenchmarkParseEdit(b *testing.B) {
 		_ = r.Bytes()
 	}
 }
+
+// TestErrorsHideMessageBytes: parse and edit errors say what is wrong and
+// where (line numbers, lengths), never the message's bytes, which may hold
+// secrets (they are logged when a message cannot be redacted).
+func TestErrorsHideMessageBytes(t *testing.T) {
+	for _, raw := range []string{
+		"GET /?token=S3CRET HTTP/1.1",
+		"GET /?token=S3CRET  HTTP/1.1\r\n\r\n",
+		"GET /?token=S3CRET HTTP/1.1\r\nAuthorization S3CRET\r\n\r\n",
+		"GET /?token=S3CRET HTTP/1.1\r\nAuthorization: Bearer S3CRET\x00\r\n\r\n",
+		"GET /?token=S3CRET HTTP/1.1\r\n S3CRET\r\n\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nContent-Length: S3CRET\r\n\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nTransfer-Encoding: S3CRET\r\n\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nS3CRET\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nS3CRET\r\n\r\n",
+		"HTTP/1.1 200 S3CRET\x00\r\n\r\n",
+		"HTTP/1.1 S3CRET",
+	} {
+		var err error
+		if strings.HasPrefix(raw, "HTTP/") {
+			_, err = ParseResponse([]byte(raw))
+		} else {
+			_, err = ParseRequest([]byte(raw))
+		}
+		if err == nil || strings.Contains(err.Error(), "S3CRET") {
+			t.Errorf("%q: error %v shows the message's bytes", raw, err)
+		}
+	}
+	r, err := ParseRequest([]byte("GET /p?token=S3CRET HTTP/1.1\r\nHost: h\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{r.SetMethod("S3CRET X"), r.SetTarget("/S3CRET x"), r.SetPath("/S3CRET?x"), r.SetRawQuery("S3CRET x"), r.SetHost("S3CRET/x")} {
+		if err == nil || strings.Contains(err.Error(), "S3CRET") {
+			t.Errorf("edit error %v shows the value", err)
+		}
+	}
+}
