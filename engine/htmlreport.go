@@ -75,13 +75,13 @@ var posInf = math.Inf(1)
 
 // writeHTMLReport writes a replay job's self-contained HTML report (record
 // jobs have no charts to show; their JSON report says what they did).
-func writeHTMLReport(s *scenario.Scenario, res *jobResult, path string) error {
+func writeHTMLReport(s *scenario.Scenario, res *jobResult, path scenario.Path) error {
 	if !res.replay {
-		return fmt.Errorf("report %s: html reports are for replay jobs (job %s records)", path, res.job.Name)
+		return fmt.Errorf("report %s: html reports are for replay jobs (job %s records)", path.Raw, res.job.Name)
 	}
 	var buf bytes.Buffer
 	if err := report.WriteHTML(&buf, reportData(s, res)); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
+		return fmt.Errorf("report %s: %w", path.Raw, err)
 	}
 	return writeFile(path, buf.Bytes())
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -245,24 +243,22 @@ func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err erro
 		if err != nil {
 			return fmt.Errorf("report %s: %w", rp.JSON.Raw, err)
 		}
-		if err := writeFile(rp.JSON.Abs, append(data, '\n')); err != nil {
+		if err := writeFile(rp.JSON, append(data, '\n')); err != nil {
 			return err
 		}
 	}
 	if rp.HTML.IsSet() {
-		if err := writeHTMLReport(s, res, rp.HTML.Abs); err != nil {
+		if err := writeHTMLReport(s, res, rp.HTML); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
+// writeFile writes a report file, contained as the scenario checked it.
+func writeFile(p scenario.Path, data []byte) error {
+	if err := p.WriteFile(data); err != nil {
+		return fmt.Errorf("report %s: %w", p.Raw, err)
 	}
 	return nil
 }

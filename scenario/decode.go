@@ -20,6 +20,14 @@ import (
 type decoder struct {
 	file  string
 	dir   string
+	// outDir is where written paths resolve (the scenario's directory or
+	// --output-dir, outDirFlag); allow are the --allow-paths directories.
+	outDir     string
+	outDirFlag bool
+	allow      []string
+	// restricted: env("NAME") may read only names envAllowed accepts.
+	restricted bool
+	envAllowed func(string) bool
 	lines []string
 	diags Diagnostics
 	sr    schemaResult
@@ -282,7 +290,7 @@ func (d *decoder) decodeKafka(x m) {
 	}
 	// Unset, the engine uses .replayctl/data in the working directory, so
 	// that every command run from one place sees the same recordings.
-	k.DataDir = d.path(x, "data-dir")
+	k.DataDir = d.outPath(x, "data-dir")
 	k.ClientID = cmpOr(x.str("client-id"), "replayctl")
 	k.Compression = cmpOr(x.str("compression"), "zstd")
 	k.CatalogTopic = cmpOr(x.str("catalog-topic"), "replayctl.windows")
@@ -568,7 +576,7 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		}
 	}
 	rp := x.sub("report")
-	j.Report = Report{JSON: d.path(rp, "json"), HTML: d.path(rp, "html")}
+	j.Report = Report{JSON: d.outPath(rp, "json"), HTML: d.outPath(rp, "html")}
 	for i, n := range x.items("assert") {
 		j.Assert = append(j.Assert, d.compileExpr(n, fmt.Sprintf("%s[%d]", x.p("assert"), i), exprAssert))
 	}
@@ -656,7 +664,7 @@ func (d *decoder) decodeSink(x m) Sink {
 	case SinkHTTP:
 		sk.HTTP = d.decodeHTTPSink(c)
 	case SinkGor:
-		sk.Gor = &GorSink{Path: d.path(c, "path")}
+		sk.Gor = &GorSink{Path: d.outPath(c, "path")}
 	case SinkStdout:
 		sk.Stdout = &StdoutSink{Format: cmpOr(c.str("format"), "payload")}
 	}

@@ -34,10 +34,14 @@ type Scenario struct {
 }
 
 // Path is a file path from the scenario: Raw as written, Abs resolved against
-// the scenario file's directory. The zero Path means "not set".
+// the scenario file's directory (or, for a path the scenario writes, the
+// output directory). The zero Path means "not set".
 type Path struct {
 	Raw string
 	Abs string
+	// Root is the directory a written path was checked to lie under (see
+	// Create); empty for paths the scenario only reads.
+	Root string
 }
 
 // IsSet reports whether the path was given.
