@@ -18,8 +18,8 @@ import (
 // every value and reference as it goes. Problems already reported by the
 // schema (at the same node, inside it or around it) are not repeated.
 type decoder struct {
-	file  string
-	dir   string
+	file string
+	dir  string
 	// outDir is where written paths resolve (the scenario's directory or
 	// --output-dir, outDirFlag); allow are the --allow-paths directories.
 	outDir     string
@@ -28,10 +28,10 @@ type decoder struct {
 	// restricted: env("NAME") may read only names envAllowed accepts.
 	restricted bool
 	envAllowed func(string) bool
-	lines []string
-	diags Diagnostics
-	sr    schemaResult
-	s     *Scenario
+	lines      []string
+	diags      Diagnostics
+	sr         schemaResult
+	s          *Scenario
 }
 
 // m is a mapping node with its display path.
