@@ -3,13 +3,16 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
@@ -148,5 +151,67 @@ jobs:
 	out, err := os.ReadFile(filepath.Join(dir, "out.gor"))
 	if err != nil || bytes.Contains(out, []byte("S3CRET")) || !bytes.Contains(out, []byte("GET /ok")) {
 		t.Fatalf("out.gor: %v\n%s", err, out)
+	}
+}
+
+// TestCaptureHostGuardAliases: the capture-host guard is not bypassed by
+// another name for this host: a pcap captured to 127.0.0.1:P is not replayed
+// to 0.0.0.0:P (which reaches the same server), 127.0.0.2:P, [::1]:P or
+// localhost:P, and a .gor file whose requests say Host: localhost:P is
+// not replayed to 127.0.0.1:P. Nothing reaches the server.
+func TestCaptureHostGuardAliases(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tg := newTarget(t)
+	server := netip.MustParseAddrPort(tg.Addr())
+	writePcap(t, filepath.Join(dir, "cap.pcap"), server, evenly(3, 5*time.Millisecond))
+	port := server.Port()
+	writeGor(t, dir, "local.gor", []req{{0, fmt.Sprintf("GET /x HTTP/1.1\r\nHost: localhost:%d\r\n\r\n", port)}})
+	for _, tc := range []struct{ source, url string }{
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://0.0.0.0:%[1]d"},
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://127.0.0.2:%[1]d"},
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://[::1]:%[1]d"},
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://localhost:%[1]d"},
+		{"{gor: {path: local.gor}}", "http://127.0.0.1:%[1]d"},
+	} {
+		src := strings.ReplaceAll(tc.source, "%[1]d", fmt.Sprint(port))
+		url := fmt.Sprintf(tc.url, port)
+		t.Run(url+" "+src, func(t *testing.T) {
+			yaml := fmt.Sprintf(`version: 1
+name: alias
+targets:
+  app: {url: %q}
+jobs:
+  replay:
+    source: %s
+    speed: max
+    sink: {http: {target: app}}
+`, url, src)
+			res := run(t, dir, yaml, engine.Options{})
+			if !errors.Is(res.err, engine.ErrInvalid) || !strings.Contains(res.err.Error(), "allow-capture-hosts") {
+				t.Fatalf("err = %v, want ErrInvalid naming allow-capture-hosts\n%s", res.err, res.out)
+			}
+		})
+	}
+	if n := tg.count(); n != 0 {
+		t.Fatalf("the server received %d requests", n)
+	}
+	// The same replay with allow-capture-hosts reaches it through 0.0.0.0.
+	yaml := fmt.Sprintf(`version: 1
+name: alias
+targets:
+  app: {url: "http://0.0.0.0:%d"}
+safety: {allow-capture-hosts: true}
+jobs:
+  replay:
+    source: {pcap: {path: cap.pcap, ports: [%d]}}
+    speed: max
+    sink: {http: {target: app}}
+`, port, port)
+	if res := run(t, dir, yaml, engine.Options{}); res.err != nil {
+		t.Fatalf("allowed: %v\n%s", res.err, res.out)
+	}
+	if n := tg.count(); n != 3 {
+		t.Fatalf("allowed: the server received %d requests, want 3", n)
 	}
 }
