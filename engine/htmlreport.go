@@ -63,11 +63,7 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		}
 		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
 	}
-	env := assertEnv(res)
-	for _, a := range res.job.Assert {
-		ok, detail := evalAssert(a, env)
-		d.Assertions = append(d.Assertions, report.Assertion{Expr: a.Source, OK: ok, Detail: detail})
-	}
+	d.Assertions = assertionResults(res)
 	return d
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -177,6 +178,9 @@ func checkAssertions(out io.Writer, res *jobResult) []string {
 	fmt.Fprintf(out, "  assertions\n")
 	for _, a := range res.job.Assert {
 		ok, detail := evalAssert(a, env)
+		if detail != "" {
+			detail = "  (" + detail + ")"
+		}
 		mark := "ok  "
 		if !ok {
 			mark = "FAIL"
@@ -187,16 +191,29 @@ func checkAssertions(out io.Writer, res *jobResult) []string {
 	return failed
 }
 
+// evalAssert evaluates an assert and says what it read: the actual values
+// ("latency.p99 = 312ms, want < 250ms"), or why it could not be evaluated.
 func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
 	out, err := expr.Run(a.Program, env)
 	if err != nil {
-		return false, " (error: " + err.Error() + ")"
+		return false, "error: " + err.Error()
 	}
 	ok, isBool := out.(bool)
 	if !isBool {
-		return false, fmt.Sprintf(" (result %v is not a bool)", out)
+		return false, fmt.Sprintf("result %v is not a bool", out)
 	}
-	return ok, ""
+	return ok, exprenv.Explain(a.Program, env)
+}
+
+// assertionResults evaluates a job's asserts for its reports.
+func assertionResults(res *jobResult) []report.Assertion {
+	var out []report.Assertion
+	env := assertEnv(res)
+	for _, a := range res.job.Assert {
+		ok, detail := evalAssert(a, env)
+		out = append(out, report.Assertion{Expr: a.Source, OK: ok, Detail: detail})
+	}
+	return out
 }
 
 // jobReport is the JSON report of a job.
@@ -210,7 +227,10 @@ func jobReport(res *jobResult) any {
 			rep.Diff = res.diff
 		}
 		rep.Counters = res.counters
-		return rep
+		return struct {
+			stats.Report
+			Assertions []report.Assertion `json:"assertions,omitempty"`
+		}{rep, assertionResults(res)}
 	}
 	return struct {
 		Job       string           `json:"job"`
@@ -222,7 +242,9 @@ func jobReport(res *jobResult) any {
 		Window    *catalog.Window  `json:"window,omitempty"`
 		Counters  map[string]int64 `json:"counters"`
 		Duration  float64          `json:"duration_ms"`
-	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed)}
+		// Assertions are the job's asserts with the values they read.
+		Assertions []report.Assertion `json:"assertions,omitempty"`
+	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, res.window, res.counters, stats.MS(res.elapsed), assertionResults(res)}
 }
 
 // writeReports writes the job's report files.
