@@ -28,6 +28,8 @@ type decoder struct {
 	// restricted: env("NAME") may read only names envAllowed accepts.
 	restricted bool
 	envAllowed func(string) bool
+	// inputs are the files read and interfaces captured on (CheckInputs).
+	inputs []input
 	lines      []string
 	diags      Diagnostics
 	sr         schemaResult
@@ -180,7 +182,9 @@ func (d *decoder) path(x m, key string) Path {
 	if !filepath.IsAbs(raw) {
 		abs = filepath.Join(d.dir, raw)
 	}
-	return Path{Raw: raw, Abs: abs}
+	p := Path{Raw: raw, Abs: abs}
+	d.noteInput(x.get(key), x.p(key), p)
+	return p
 }
 
 func (d *decoder) duration(x m, key string) time.Duration {
@@ -612,6 +616,7 @@ func (d *decoder) decodeSource(x m) Source {
 		if c.has("ring-size") {
 			cs.RingSize = d.size(c, "ring-size")
 		}
+		d.noteInterface(c.get("interface"), c.p("interface"))
 		for _, h := range c.items("hosts") {
 			if _, err := netip.ParseAddr(h.Value); err != nil && !validHostname(h.Value) {
 				if _, err := netip.ParsePrefix(h.Value); err != nil {

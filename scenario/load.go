@@ -161,6 +161,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	if len(ds) > 0 {
 		return nil, hideValues(ds, changed, orig).sorted()
 	}
+	d.s.Warnings = hideValues(checkInputs(d.inputs), changed, orig).sorted()
 	return d.s, nil
 }
 

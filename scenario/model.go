@@ -31,6 +31,10 @@ type Scenario struct {
 	Safety      Safety
 	Jobs        map[string]*Job
 	JobNames    []string
+	// Warnings are problems that do not make the scenario invalid: input
+	// files and capture interfaces missing on this host (they may exist
+	// where and when it runs), each at its position, message "warning: …".
+	Warnings Diagnostics
 }
 
 // Path is a file path from the scenario: Raw as written, Abs resolved against

@@ -90,3 +90,53 @@ func TestRestrictedRun(t *testing.T) {
 		t.Fatalf("target received %d requests, want 2", n)
 	}
 }
+
+// TestValidateWarnsAboutMissingInputs: validate names input files that do
+// not exist and capture interfaces this host does not have, each at its
+// position, as warnings: they may exist only where the scenario runs, so
+// the exit code stays 0.
+func TestValidateWarnsAboutMissingInputs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 1, time.Millisecond)
+	write(t, dir, "ca.pem", "not checked here")
+	f := write(t, dir, "inputs.yaml", `version: 1
+name: inputs
+kafka:
+  brokers: ["k1:9092"]
+  tls: {ca-file: ca.pem, cert-file: missing-cert.pem, key-file: missing-key.pem}
+topics: {t: {}}
+jobs:
+  live:
+    source: {capture: {interface: nosuch0, ports: [80]}}
+    sink: {kafka: {topic: t}}
+  lo:
+    source: {capture: {interface: lo, ports: [80]}}
+    sink: {kafka: {topic: t}}
+  file:
+    source: {pcap: {path: captures/missing.pcap}}
+    sink: {kafka: {topic: t}}
+  rotated:
+    source: {gor: {path: "requests_*.gor"}}
+    sink: {kafka: {topic: t}}
+  present:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: t}}
+`)
+	r := mustRun(t, ExitOK, "validate", f)
+	want := []string{
+		f + ":5:37: warning: kafka.tls.cert-file: missing-cert.pem: no such file or directory",
+		f + ":5:65: warning: kafka.tls.key-file: missing-key.pem: no such file or directory",
+		f + ":9:35: warning: jobs.live.source.capture.interface: interface nosuch0 does not exist on this host",
+		f + ":15:27: warning: jobs.file.source.pcap.path: captures/missing.pcap: no such file or directory",
+		f + ":18:26: warning: jobs.rotated.source.gor.path: no file matches requests_*.gor",
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r)
+		}
+	}
+	if n := strings.Count(r.stderr, "warning:"); n != len(want) || !strings.Contains(r.stdout, f+": ok") {
+		t.Errorf("want exactly %d warnings and ok:\n%s", len(want), r)
+	}
+}
