@@ -30,10 +30,10 @@ type decoder struct {
 	envAllowed func(string) bool
 	// inputs are the files read and interfaces captured on (CheckInputs).
 	inputs []input
-	lines      []string
-	diags      Diagnostics
-	sr         schemaResult
-	s          *Scenario
+	lines  []string
+	diags  Diagnostics
+	sr     schemaResult
+	s      *Scenario
 }
 
 // m is a mapping node with its display path.
