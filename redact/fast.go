@@ -166,7 +166,7 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 // paramsClean reports whether no '&'-separated parameter of q has a name
 // in names (normName'd); a name with '%' or '+' (which would decode) is
 // not clean.
-func (r *Redactor) paramsClean(q []byte, names []string) bool {
+func (r *Redactor) paramsClean(q []byte, names nameList) bool {
 	if len(names) == 0 {
 		return true
 	}
@@ -201,11 +201,11 @@ func (r *Redactor) keysClean(body []byte) bool {
 }
 
 // inNames reports whether normName(b) is one of names.
-func inNames(b []byte, names []string) bool {
-	for _, n := range names {
-		if len(n) != len(b) {
-			continue
-		}
+func inNames(b []byte, names nameList) bool {
+	if len(b) >= len(names) {
+		return false
+	}
+	for _, n := range names[len(b)] {
 		i := 0
 		for i < len(b) && normByte(b[i]) == n[i] {
 			i++

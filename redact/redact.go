@@ -127,7 +127,7 @@ type Redactor struct {
 	userBody bool            // the Config names form fields, JSON paths or patterns
 	keys     map[string]bool // normName'd DefaultNames
 	// Name lists of query, form and keys for the fast path.
-	qnames, fnames, knames []string
+	qnames, fnames, knames nameList
 }
 
 // New validates cfg and compiles its paths and patterns.
@@ -151,7 +151,7 @@ func New(cfg Config) (*Redactor, error) {
 			r.query[n], r.form[n], r.keys[n] = true, true, true
 		}
 	}
-	r.qnames, r.fnames, r.knames = setKeys(r.query), setKeys(r.form), setKeys(r.keys)
+	r.qnames, r.fnames, r.knames = newNameList(r.query), newNameList(r.form), newNameList(r.keys)
 	if r.mask == "" {
 		r.mask = "REDACTED"
 	}
@@ -196,12 +196,19 @@ func normSet(names []string) map[string]bool {
 	return m
 }
 
-func setKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
+// nameList holds normName'd names by length, for matching raw bytes
+// without allocating.
+type nameList [][]string
+
+func newNameList(m map[string]bool) nameList {
+	var l nameList
 	for k := range m {
-		out = append(out, k)
+		for len(l) <= len(k) {
+			l = append(l, nil)
+		}
+		l[len(k)] = append(l[len(k)], k)
 	}
-	return out
+	return l
 }
 
 func lowerSet(names []string) map[string]bool {
@@ -431,7 +438,9 @@ func (r *Redactor) redactBody(m message, c *Counts) error {
 			c.Form += n
 		}
 	}
-	if (len(r.json) > 0 || r.defaults) && isJSON(mt, out) {
+	// Without JSON paths, the scan for named members decides whether the
+	// body needs decoding at all.
+	if (len(r.json) > 0 || r.defaults && !r.keysClean(out)) && isJSON(mt, out) {
 		nb, n, err := r.redactJSON(out)
 		switch {
 		case err != nil && r.defaults:
