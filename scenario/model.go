@@ -327,7 +327,7 @@ type Sample struct {
 // Redact says what to redact before data leaves the host. Every job has one;
 // without a redact: block it is the defaults (Defaults true, mask mode).
 type Redact struct {
-	Defaults    bool // redact DefaultRedactHeaders; default true
+	Defaults    bool // redact DefaultRedactHeaders (also in chunked trailers) and redact.DefaultNames (query, form, JSON members); default true
 	Headers     []string
 	Query       []string
 	Form        []string
