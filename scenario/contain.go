@@ -95,7 +95,7 @@ func noLinks(root, rel string) error {
 			return fmt.Errorf("%s: %w", cur, err)
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("%s is a symbolic link; a scenario never writes through one", cur)
+			return fmt.Errorf("%s is a symbolic link; a contained scenario never goes through one", cur)
 		}
 		if i < len(parts)-1 && !fi.IsDir() {
 			return fmt.Errorf("%s is not a directory", cur)

@@ -245,3 +245,34 @@ jobs:
 		t.Fatalf("env file diagnostics:\n%s", ds.Error())
 	}
 }
+
+// TestRestrictedReads: a restricted scenario also reads only under its
+// directory (or the allowed ones), never through a symbolic link.
+func TestRestrictedReads(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	doc := "version: 1\nname: r\njobs:\n  copy:\n    source: {gor: {path: %s}}\n    sink: {stdout: {}}\n"
+	for _, tc := range []struct {
+		path string
+		opts Options
+		want string
+	}{
+		{"in.gor", Options{Restricted: true}, ""},
+		{"/etc/passwd", Options{Restricted: true}, "a restricted scenario reads only there"},
+		{"../x.gor", Options{Restricted: true}, "outside"},
+		{"linked/x.gor", Options{Restricted: true}, "symbolic link"},
+		{filepath.Join(outside, "x.gor"), Options{Restricted: true, AllowPaths: []string{outside}}, ""},
+		{"/etc/passwd", Options{}, ""},
+	} {
+		src := strings.Replace(doc, "%s", tc.path, 1)
+		_, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), tc.opts)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.path, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "s.yaml:5:26: jobs.copy.source.gor.path: ") || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: err = %v, want %q at 5:26", tc.path, err, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -183,6 +184,18 @@ func (d *decoder) path(x m, key string) Path {
 		abs = filepath.Join(d.dir, raw)
 	}
 	p := Path{Raw: raw, Abs: abs}
+	if d.restricted {
+		// A restricted scenario reads, too, only under its directory (or
+		// --output-dir, or --allow-paths).
+		if _, err := containedIn(filepath.Clean(abs), append([]string{d.dir, d.outDir}, d.allow...)); err != nil {
+			if errors.Is(err, errOutside) {
+				d.errorf(x.get(key), x.p(key), "%s is outside the scenario's directory %s; a restricted scenario reads only there (or under --output-dir or --allow-paths)", raw, d.dir)
+			} else {
+				d.errorf(x.get(key), x.p(key), "%v", err)
+			}
+			return Path{}
+		}
+	}
 	d.noteInput(x.get(key), x.p(key), p)
 	return p
 }

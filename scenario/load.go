@@ -29,8 +29,9 @@ type Options struct {
 	// ${VAR} only reads vars: entries, EnvFile variables and environment
 	// variables whose names match an EnvAllow pattern (path.Match syntax,
 	// "APP_*"); env("NAME") in expressions only literal names matching
-	// EnvAllow. Anything else is a validation error. The fleet's agents
-	// always load scenarios restricted.
+	// EnvAllow; and the files it reads are contained like the ones it
+	// writes (see contain.go). Anything else is a validation error. The
+	// fleet's agents always load scenarios restricted.
 	Restricted bool
 	EnvAllow   []string
 
