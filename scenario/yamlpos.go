@@ -71,7 +71,12 @@ var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '([^']*)' referenced`)
 
 // goccyPosition returns the position goccy/go-yaml gives the first syntax
 // error in data (0, 0 when it finds none).
-func goccyPosition(data []byte) (int, int) {
+func goccyPosition(data []byte) (l, c int) {
+	defer func() {
+		if recover() != nil {
+			l, c = 0, 0 // a second opinion is not worth a crash
+		}
+	}()
 	_, err := goccyparser.ParseBytes(data, 0)
 	var se *goccy.SyntaxError
 	if err == nil || !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil {
