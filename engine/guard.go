@@ -86,8 +86,11 @@ func (h *hostGuard) addName(target, host string, port uint16) {
 // local reports whether a capture made on capturingHost was made here; an
 // unknown host counts as here.
 func local(capturingHost string) bool {
-	return capturingHost == "" || capturingHost == hostname()
+	return capturingHost == "" || capturingHost == thisHost()
 }
+
+// thisHost is hostname(), read once (the guard asks for every message).
+var thisHost = sync.OnceValue(hostname)
 
 // hit returns the target a captured destination reaches, if any: exactly,
 // or as "this host" when the capture was local.

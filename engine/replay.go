@@ -95,7 +95,7 @@ func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls 
 		return g, nil
 	}
 	if w != nil {
-		isLocal := len(w.Hosts) == 0 || slices.Contains(w.Hosts, hostname())
+		isLocal := len(w.Hosts) == 0 || slices.Contains(w.Hosts, thisHost())
 		for _, d := range w.Destinations {
 			ap, err := netip.ParseAddrPort(d)
 			if err != nil {
