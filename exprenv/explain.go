@@ -164,12 +164,16 @@ func (e *explainer) eval(n ast.Node) (string, error) {
 	return FormatValue(v), nil
 }
 
-// FormatValue prints a summary value: durations rounded to 0.1 ms below a
-// second (to the ms above), floats with 4 significant digits.
+// FormatValue prints a summary value: durations rounded to the µs below a
+// millisecond, to 0.1 ms below a second and to the ms above; floats with 4
+// significant digits.
 func FormatValue(v any) string {
 	switch v := v.(type) {
 	case time.Duration:
-		if v < time.Second {
+		switch {
+		case v < time.Millisecond && v > -time.Millisecond:
+			return v.Round(time.Microsecond).String()
+		case v < time.Second && v > -time.Second:
 			return v.Round(100 * time.Microsecond).String()
 		}
 		return v.Round(time.Millisecond).String()

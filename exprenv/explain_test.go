@@ -26,6 +26,8 @@ func TestExplain(t *testing.T) {
 		{`duration < duration("1s")`, "duration = 2.345s, want < 1s"},
 		{`requests.ok / requests.sent > 0.99`, "requests.ok / requests.sent = 0.95, want > 0.99"},
 		{`len(status) > 5`, "len(status) = 2, want > 5"},
+		{`latency.p50 < duration("1us")`, "latency.p50 = 41.2ms, want < 1µs"},
+		{`latency.max == duration("0s")`, "latency.max = 0s, want == 0s"},
 		{`true`, ""},
 	} {
 		p, err := expr.Compile(tc.expr, append(SummaryOptions(), expr.AsBool())...)
