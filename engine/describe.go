@@ -212,7 +212,7 @@ func describeSink(s scenario.Sink) string {
 		for _, t := range h.Targets {
 			u := "builtin:" + t.Builtin
 			if t.Builtin == "" {
-				u = t.URL.String()
+				u = t.URL.Redacted()
 			}
 			ts = append(ts, fmt.Sprintf("%s %s", t.Name, u))
 		}

@@ -215,3 +215,46 @@ jobs:
 		t.Fatalf("allowed: the server received %d requests, want 3", n)
 	}
 }
+
+// TestTargetPasswordNotShown: a password in a target URL is not printed by
+// the plan, the summary or the HTML report.
+func TestTargetPasswordNotShown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(2, time.Millisecond))
+	tg := newTarget(t)
+	u := strings.Replace(tg.URL(), "http://", "http://user:S3CRETPW@", 1)
+	yaml := fmt.Sprintf(`version: 1
+name: pw
+targets:
+  app: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: app}}
+    report: {html: r.html}
+  inline:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {url: %q}}
+`, u, u)
+	var plan bytes.Buffer
+	compile(t, dir, yaml, &engine.Options{}).Describe(&plan)
+	res := run(t, dir, yaml, engine.Options{})
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "r.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"plan": plan.String(), "summary": res.out, "html": string(html)} {
+		if strings.Contains(text, "S3CRETPW") {
+			t.Errorf("%s shows the password:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(plan.String(), "user:xxxxx@") {
+		t.Errorf("plan does not show the redacted URL:\n%s", plan.String())
+	}
+}

@@ -193,7 +193,7 @@ func loadErrAt(t *testing.T, dir, src string, opts Options) Diagnostics {
 // TestValuesFromTheEnvironmentNotShown: a validation error about a scalar
 // that took a value from the environment names the variable, not the value.
 func TestValuesFromTheEnvironmentNotShown(t *testing.T) {
-	env := envOf(map[string]string{"BROKER": "s3cret-broker", "PORT": "s3cretport", "TARGET": "ftp://user:s3cretpw@h/", "SPEED": "s3cretfast",
+	env := envOf(map[string]string{"BROKER": "s3cret-broker", "PORT": "s3cretport", "TARGET": "ftp://s3cretuser@h/", "URL2": "http://u:s3cretpw@h:99999/", "SPEED": "s3cretfast",
 		"FILTER": `req.header("X") == "s3cretliteral" &&`})
 	doc := `version: 1
 name: hidden
@@ -201,6 +201,7 @@ kafka: {brokers: ["${BROKER}"]}
 topics: {t: {}}
 targets:
   a: {url: "${TARGET}"}
+  b: {url: "http://u:s3cretpw@h:99999/"}
 jobs:
   rec:
     source: {capture: {interface: lo, ports: ["${PORT}"]}}
@@ -216,7 +217,7 @@ jobs:
 	if strings.Contains(text, "s3cret") {
 		t.Fatalf("diagnostics show values from the environment:\n%s", text)
 	}
-	for _, want := range []string{"3:19", "6:12", "9:47", "10:13", "14:12"} {
+	for _, want := range []string{"3:19", "6:12", "7:12", "10:47", "11:13", "15:12"} {
 		found := false
 		for _, d := range ds {
 			found = found || strings.HasSuffix(d.Pos.String(), want)

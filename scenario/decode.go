@@ -712,7 +712,11 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		if err != nil {
 			d.errorf(v, x.p("url"), "%v", err)
 		} else {
-			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: v.Value, URL: u, Builtin: builtin, Timeout: 10e9})
+			name := v.Value
+			if u.User != nil {
+				name = u.Redacted() // the name is printed: not the password
+			}
+			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: name, URL: u, Builtin: builtin, Timeout: 10e9})
 		}
 	}
 	seen := map[string]bool{}
