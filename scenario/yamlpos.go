@@ -57,6 +57,8 @@ func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra strin
 		}
 		if ol, oc := unclosed(data, open, l, c); ol > 0 {
 			extra = fmt.Sprintf(" (the %c at line %d, column %d is not closed)", open, ol, oc)
+		} else if off := offsetOf(data, l, c); off < len(data) && data[off] == open {
+			extra = fmt.Sprintf(" (this %c is not closed)", open)
 		}
 	}
 	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
