@@ -140,7 +140,7 @@ func sortedPartitions(m map[int32][2]int64) []int32 {
 func describeRedact(r scenario.Redact) string {
 	var what []string
 	if r.Defaults {
-		what = append(what, "default headers")
+		what = append(what, "default headers and secret names (query, form, JSON, trailers)")
 	}
 	add := func(name string, items []string) {
 		if len(items) > 0 {
@@ -212,7 +212,7 @@ func describeSink(s scenario.Sink) string {
 		for _, t := range h.Targets {
 			u := "builtin:" + t.Builtin
 			if t.Builtin == "" {
-				u = t.URL.String()
+				u = t.URL.Redacted()
 			}
 			ts = append(ts, fmt.Sprintf("%s %s", t.Name, u))
 		}

@@ -34,7 +34,7 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 			if t.Builtin != "" {
 				d.Targets = append(d.Targets, t.Name+" (builtin:"+t.Builtin+")")
 			} else {
-				d.Targets = append(d.Targets, t.Name+" "+t.URL.String())
+				d.Targets = append(d.Targets, t.Name+" "+t.URL.Redacted())
 			}
 		}
 	}
@@ -65,11 +65,7 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		}
 		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
 	}
-	env := assertEnv(res)
-	for _, a := range res.job.Assert {
-		ok, detail := evalAssert(a, env)
-		d.Assertions = append(d.Assertions, report.Assertion{Expr: a.Source, OK: ok, Detail: detail})
-	}
+	d.Assertions = assertionResults(res)
 	return d
 }
 
@@ -77,13 +73,13 @@ var posInf = math.Inf(1)
 
 // writeHTMLReport writes a replay job's self-contained HTML report (record
 // jobs have no charts to show; their JSON report says what they did).
-func writeHTMLReport(s *scenario.Scenario, res *jobResult, path string) error {
+func writeHTMLReport(s *scenario.Scenario, res *jobResult, path scenario.Path) error {
 	if !res.replay {
-		return fmt.Errorf("report %s: html reports are for replay jobs (job %s records)", path, res.job.Name)
+		return fmt.Errorf("report %s: html reports are for replay jobs (job %s records)", path.Raw, res.job.Name)
 	}
 	var buf bytes.Buffer
 	if err := report.WriteHTML(&buf, reportData(s, res)); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
+		return fmt.Errorf("report %s: %w", path.Raw, err)
 	}
 	return writeFile(path, buf.Bytes())
 }

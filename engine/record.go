@@ -137,7 +137,7 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: hostname(), DeliveryTimeout: timeout, Logger: r.log, Spool: sp, Health: health})
 		return &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl, kafka: s, health: health, spool: sp}, nil
 	case scenario.SinkGor:
-		s, err := gorsink.Create(j.Sink.Gor.Path.Abs)
+		s, err := gorsink.Open(j.Sink.Gor.Path)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -65,13 +66,15 @@ func targetAddrs(ctx context.Context, u *url.URL) ([]netip.AddrPort, error) {
 
 // guard enforces the safety rules before the first request: no denied
 // target, and no target the traffic was captured from unless allowed.
+// (guard.go says what counts as the same address.)
 type guard struct {
-	captured map[netip.AddrPort]string // target address → target name
+	ctx context.Context
+	h   *hostGuard // nil: allow-capture-hosts
 }
 
 func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls []*url.URL, w *catalog.Window) (*guard, error) {
 	safety := r.plan.scn.Safety
-	g := &guard{captured: map[netip.AddrPort]string{}}
+	g := &guard{ctx: ctx, h: newHostGuard()}
 	for i, t := range targets {
 		addrs, err := targetAddrs(ctx, urls[i])
 		if err != nil {
@@ -81,21 +84,25 @@ func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls 
 			if t.Builtin == "" && safety.Denies(a.Addr().String()) {
 				return nil, invalidf("%s: target %q resolves to %s, refused by safety.deny-targets", t.Pos, t.Name, a.Addr())
 			}
-			g.captured[a] = t.Name
+			g.h.addTarget(t.Name, a)
+		}
+		if len(addrs) > 0 {
+			g.h.addName(t.Name, urls[i].Hostname(), addrs[0].Port())
 		}
 	}
 	if safety.AllowCaptureHosts {
-		g.captured = nil
+		g.h = nil
 		return g, nil
 	}
 	if w != nil {
+		isLocal := len(w.Hosts) == 0 || slices.Contains(w.Hosts, thisHost())
 		for _, d := range w.Destinations {
 			ap, err := netip.ParseAddrPort(d)
 			if err != nil {
 				continue
 			}
-			if name, hit := g.captured[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; hit {
-				return nil, invalidf("target %q (%s) is an address window %q was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended", name, ap, w.Name)
+			if name, hit := g.h.hit(ap, isLocal); hit {
+				return nil, invalidf("target %q reaches %s, an address window %q was captured from (on this host, 0.0.0.0, loopback and this host's addresses are one); replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended", name, ap, w.Name)
 			}
 		}
 	}
@@ -104,11 +111,11 @@ func (r *runner) newGuard(ctx context.Context, targets []*scenario.Target, urls 
 
 // check refuses a message captured from one of the targets.
 func (g *guard) check(m *message.Message) error {
-	if g.captured == nil || !m.Dst.IsValid() {
+	if g.h == nil {
 		return nil
 	}
-	if name, hit := g.captured[netip.AddrPortFrom(m.Dst.Addr().Unmap(), m.Dst.Port())]; hit {
-		return invalidf("target %q (%s) is the address this traffic was captured from; replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended", name, m.Dst)
+	if name, where, hit := g.h.messageHit(g.ctx, m); hit {
+		return invalidf("target %q reaches %s, where this traffic was captured (its destination, or its Host header); replaying there could hit production. Set safety.allow-capture-hosts: true if that is intended", name, where)
 	}
 	return nil
 }

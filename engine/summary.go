@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -188,6 +187,9 @@ func checkAssertions(out io.Writer, res *jobResult) []string {
 	fmt.Fprintf(out, "  assertions\n")
 	for _, a := range res.job.Assert {
 		ok, detail := evalAssert(a, env)
+		if detail != "" {
+			detail = "  (" + detail + ")"
+		}
 		mark := "ok  "
 		if !ok {
 			mark = "FAIL"
@@ -198,16 +200,29 @@ func checkAssertions(out io.Writer, res *jobResult) []string {
 	return failed
 }
 
+// evalAssert evaluates an assert and says what it read: the actual values
+// ("latency.p99 = 312ms, want < 250ms"), or why it could not be evaluated.
 func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
 	out, err := expr.Run(a.Program, env)
 	if err != nil {
-		return false, " (error: " + err.Error() + ")"
+		return false, "error: " + err.Error()
 	}
 	ok, isBool := out.(bool)
 	if !isBool {
-		return false, fmt.Sprintf(" (result %v is not a bool)", out)
+		return false, fmt.Sprintf("result %v is not a bool", out)
 	}
-	return ok, ""
+	return ok, exprenv.Explain(a.Program, env)
+}
+
+// assertionResults evaluates a job's asserts for its reports.
+func assertionResults(res *jobResult) []report.Assertion {
+	var out []report.Assertion
+	env := assertEnv(res)
+	for _, a := range res.job.Assert {
+		ok, detail := evalAssert(a, env)
+		out = append(out, report.Assertion{Expr: a.Source, OK: ok, Detail: detail})
+	}
+	return out
 }
 
 // jobReport is the JSON report of a job.
@@ -222,7 +237,10 @@ func jobReport(res *jobResult) any {
 		}
 		rep.Counters = res.counters
 		rep.Interrupted = res.interrupted
-		return rep
+		return struct {
+			stats.Report
+			Assertions []report.Assertion `json:"assertions,omitempty"`
+		}{rep, assertionResults(res)}
 	}
 	return struct {
 		Job       string           `json:"job"`
@@ -237,7 +255,9 @@ func jobReport(res *jobResult) any {
 		Duration  float64          `json:"duration_ms"`
 		// Interrupted: a signal stopped the job before its end.
 		Interrupted bool `json:"interrupted"`
-	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted}
+		// Assertions are the job's asserts with the values they read.
+		Assertions []report.Assertion `json:"assertions,omitempty"`
+	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted, assertionResults(res)}
 }
 
 // writeReports writes the job's report files.
@@ -258,24 +278,22 @@ func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err erro
 		if err != nil {
 			return fmt.Errorf("report %s: %w", rp.JSON.Raw, err)
 		}
-		if err := writeFile(rp.JSON.Abs, append(data, '\n')); err != nil {
+		if err := writeFile(rp.JSON, append(data, '\n')); err != nil {
 			return err
 		}
 	}
 	if rp.HTML.IsSet() {
-		if err := writeHTMLReport(s, res, rp.HTML.Abs); err != nil {
+		if err := writeHTMLReport(s, res, rp.HTML); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
+// writeFile writes a report file, contained as the scenario checked it.
+func writeFile(p scenario.Path, data []byte) error {
+	if err := p.WriteFile(data); err != nil {
+		return fmt.Errorf("report %s: %w", p.Raw, err)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ func dechunk(b []byte, decode bool) (data, trailers []byte, err error) {
 		sizeText = bytes.TrimRight(sizeText, " \t")
 		size, ok := ParseChunkSize(sizeText)
 		if !ok {
-			return nil, nil, malformed("invalid chunk size line %q", clip(line))
+			return nil, nil, malformed("invalid chunk size line (%d bytes)", len(line))
 		}
 		b = rest
 		if size == 0 {
@@ -51,7 +51,7 @@ func dechunk(b []byte, decode bool) (data, trailers []byte, err error) {
 			break
 		}
 		if c := bytes.IndexByte(line, ':'); c <= 0 && line[0] != ' ' && line[0] != '\t' {
-			return nil, nil, malformed("invalid trailer line %q", clip(line))
+			return nil, nil, malformed("invalid trailer line (%d bytes): want name: value", len(line))
 		}
 	}
 	if len(b) != 0 {

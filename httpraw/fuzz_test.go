@@ -65,6 +65,19 @@ func FuzzParseResponse(f *testing.F) {
 			}
 		}
 		_ = r.SetBody([]byte(value))
+		// Trailer edits keep the message parseable with the new value.
+		if tr := r.Trailers(); len(tr) > 0 {
+			i := len(value) % len(tr)
+			if err := r.SetTrailerAt(i, value); err == nil {
+				again, err := ParseResponse(append([]byte(nil), r.Bytes()...))
+				if err != nil {
+					t.Fatalf("after SetTrailerAt(%d, %q): %v\n%q", i, value, err, r.Bytes())
+				}
+				if got := again.Trailers(); len(got) != len(tr) || got[i].Value != trimOWS(value) {
+					t.Fatalf("after SetTrailerAt(%d, %q): trailers %q, were %q", i, value, got, tr)
+				}
+			}
+		}
 		if !bytes.Equal(raw, in) {
 			t.Fatal("edits modified the input slice")
 		}

@@ -349,3 +349,89 @@ func BenchmarkParseEdit(b *testing.B) {
 		_ = r.Bytes()
 	}
 }
+
+// TestErrorsHideMessageBytes: parse and edit errors say what is wrong and
+// where (line numbers, lengths), never the message's bytes, which may hold
+// secrets (they are logged when a message cannot be redacted).
+func TestErrorsHideMessageBytes(t *testing.T) {
+	for _, raw := range []string{
+		"GET /?token=S3CRET HTTP/1.1",
+		"GET /?token=S3CRET  HTTP/1.1\r\n\r\n",
+		"GET /?token=S3CRET HTTP/1.1\r\nAuthorization S3CRET\r\n\r\n",
+		"GET /?token=S3CRET HTTP/1.1\r\nAuthorization: Bearer S3CRET\x00\r\n\r\n",
+		"GET /?token=S3CRET HTTP/1.1\r\n S3CRET\r\n\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nContent-Length: S3CRET\r\n\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nTransfer-Encoding: S3CRET\r\n\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nS3CRET\r\n",
+		"POST /?token=S3CRET HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nS3CRET\r\n\r\n",
+		"HTTP/1.1 200 S3CRET\x00\r\n\r\n",
+		"HTTP/1.1 S3CRET",
+	} {
+		var err error
+		if strings.HasPrefix(raw, "HTTP/") {
+			_, err = ParseResponse([]byte(raw))
+		} else {
+			_, err = ParseRequest([]byte(raw))
+		}
+		if err == nil || strings.Contains(err.Error(), "S3CRET") {
+			t.Errorf("%q: error %v shows the message's bytes", raw, err)
+		}
+	}
+	r, err := ParseRequest([]byte("GET /p?token=S3CRET HTTP/1.1\r\nHost: h\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{r.SetMethod("S3CRET X"), r.SetTarget("/S3CRET x"), r.SetPath("/S3CRET?x"), r.SetRawQuery("S3CRET x"), r.SetHost("S3CRET/x")} {
+		if err == nil || strings.Contains(err.Error(), "S3CRET") {
+			t.Errorf("edit error %v shows the value", err)
+		}
+	}
+}
+
+func TestTrailers(t *testing.T) {
+	in := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-A: 1\r\nX-Sig: s\r\n  more\r\nX-B:2\n\r\n"
+	r, err := ParseResponse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.Trailers()
+	want := []Field{{"X-A", "1"}, {"X-Sig", "s more"}, {"X-B", "2"}}
+	if len(got) != len(want) {
+		t.Fatalf("trailers %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("trailers %v, want %v", got, want)
+		}
+	}
+	if err := r.SetTrailerAt(1, "REDACTED"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetTrailerAt(2, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetTrailerAt(0, "1"); err != nil { // unchanged
+		t.Fatal(err)
+	}
+	out := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-A: 1\r\nX-Sig: REDACTED\r\nX-B: x\n\r\n"
+	if string(r.Bytes()) != out {
+		t.Fatalf("got %q\nwant %q", r.Bytes(), out)
+	}
+	// A later SetBody keeps the edited trailers.
+	if err := r.SetBody([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if b := string(r.Bytes()); !strings.HasSuffix(b, "5\r\nhello\r\n0\r\nX-A: 1\r\nX-Sig: REDACTED\r\nX-B: x\n\r\n") {
+		t.Fatalf("after SetBody: %q", b)
+	}
+	if err := r.SetTrailerAt(3, "x"); err == nil {
+		t.Fatal("index out of range accepted")
+	}
+	if err := r.SetTrailerAt(0, "a\r\nb"); err == nil {
+		t.Fatal("CRLF in a trailer value accepted")
+	}
+	plain, _ := ParseResponse([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	if plain.Trailers() != nil {
+		t.Fatal("trailers on a message that is not chunked")
+	}
+}

@@ -101,7 +101,7 @@ func nextLine(b []byte) (line, eol, rest []byte, ok bool) {
 
 // parseHead parses the header block after the start line and frames the body.
 func (m *message) parseHead(b []byte) error {
-	for {
+	for ln := 2; ; ln++ { // ln: the line number in the message (the start line is 1)
 		line, eol, rest, ok := nextLine(b)
 		if !ok {
 			return malformed("header block not terminated by an empty line")
@@ -112,11 +112,11 @@ func (m *message) parseHead(b []byte) error {
 			break
 		}
 		if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, 0) >= 0 {
-			return malformed("header line %q contains CR or NUL", clip(line))
+			return malformed("header line %d contains CR or NUL", ln)
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(m.fields) == 0 {
-				return malformed("continuation line %q before any header", clip(line))
+				return malformed("continuation line %d before any header", ln)
 			}
 			f := &m.fields[len(m.fields)-1]
 			f.raw = f.raw[:len(f.raw)+len(line)+len(eol)] // raw lines are contiguous in the input
@@ -132,7 +132,7 @@ func (m *message) parseHead(b []byte) error {
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !validToken(string(line[:colon])) {
-			return malformed("header line %q: want name: value", clip(line))
+			return malformed("header line %d: want name: value", ln)
 		}
 		v := line[colon+1:]
 		n := 0
@@ -179,7 +179,7 @@ func (m *message) frameBody(b []byte) error {
 			return nil
 		}
 		if isReq {
-			return malformed("request Transfer-Encoding %q does not end with chunked", te)
+			return malformed("request Transfer-Encoding does not end with chunked")
 		}
 		return nil // response read until close
 	}
@@ -212,7 +212,7 @@ func (m *message) contentLength() (int64, bool, error) {
 			part = trimOWS(part)
 			n, err := strconv.ParseInt(part, 10, 64)
 			if err != nil || n < 0 || part == "" || part[0] == '+' {
-				return 0, false, malformed("invalid Content-Length %q", f.value)
+				return 0, false, malformed("invalid Content-Length (%d bytes): want digits", len(f.value))
 			}
 			if cl >= 0 && n != cl {
 				return 0, false, malformed("conflicting Content-Length values %d and %d", cl, n)

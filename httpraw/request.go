@@ -2,6 +2,7 @@ package httpraw
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -32,11 +33,11 @@ func ParseRequestHead(raw []byte) (*Request, error) { return parseRequest(raw, t
 func parseRequest(raw []byte, headOnly bool) (*Request, error) {
 	line, eol, rest, ok := nextLine(raw)
 	if !ok {
-		return nil, malformed("malformed request line %q: not terminated", clip(raw))
+		return nil, malformed("malformed request line (%d bytes): not terminated", len(raw))
 	}
 	parts := bytes.Split(line, []byte(" "))
 	if len(parts) != 3 || !validToken(string(parts[0])) || !validTarget(string(parts[1])) || !validProto(string(parts[2])) {
-		return nil, malformed("malformed request line %q: want METHOD TARGET HTTP/x.y", clip(line))
+		return nil, malformed("malformed request line (%d bytes, %d spaces): want METHOD TARGET HTTP/x.y", len(line), bytes.Count(line, []byte(" ")))
 	}
 	r := &Request{
 		start:  raw[: len(line)+len(eol) : len(line)+len(eol)],
@@ -46,7 +47,7 @@ func parseRequest(raw []byte, headOnly bool) (*Request, error) {
 	}
 	r.raw, r.eol, r.isReq, r.headOnly = raw, string(eol), true, headOnly
 	if err := r.parseHead(rest); err != nil {
-		return nil, fmt.Errorf("%w (request %s %s)", err, r.method, clipString(r.target))
+		return nil, fmt.Errorf("%w (request %s %s)", err, clipString(r.method), clipString(r.Path()))
 	}
 	return r, nil
 }
@@ -94,7 +95,7 @@ func (r *Request) Host() string {
 // SetMethod replaces the method.
 func (r *Request) SetMethod(method string) error {
 	if !validToken(method) {
-		return fmt.Errorf("httpraw: invalid method %q", method)
+		return fmt.Errorf("httpraw: invalid method (%d bytes): want a token", len(method))
 	}
 	if method != r.method {
 		r.method = method
@@ -106,7 +107,7 @@ func (r *Request) SetMethod(method string) error {
 // SetTarget replaces the whole request target.
 func (r *Request) SetTarget(target string) error {
 	if !validTarget(target) {
-		return fmt.Errorf("httpraw: invalid request target %q", target)
+		return fmt.Errorf("httpraw: invalid request target (%d bytes): empty, or with a space or control byte", len(target))
 	}
 	if target != r.target {
 		r.target = target
@@ -119,11 +120,11 @@ func (r *Request) SetTarget(target string) error {
 // scheme and authority of an absolute-form target). path must start with '/'.
 func (r *Request) SetPath(path string) error {
 	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") || !validTarget(path) {
-		return fmt.Errorf("httpraw: invalid path %q: want /… without spaces, '?' or '#'", path)
+		return fmt.Errorf("httpraw: invalid path (%d bytes): want /… without spaces, '?' or '#'", len(path))
 	}
 	t, ok := splitTarget(r.target)
 	if !ok {
-		return fmt.Errorf("httpraw: set path: target %q has no path", r.target)
+		return errors.New("httpraw: set path: the request target has no path (authority or asterisk form)")
 	}
 	t.path = path
 	return r.SetTarget(t.String())
@@ -132,11 +133,11 @@ func (r *Request) SetPath(path string) error {
 // SetRawQuery replaces the query string (without '?'); "" removes the '?'.
 func (r *Request) SetRawQuery(query string) error {
 	if query != "" && !validTarget(query) {
-		return fmt.Errorf("httpraw: invalid query %q", query)
+		return fmt.Errorf("httpraw: invalid query (%d bytes): with a space or control byte", len(query))
 	}
 	t, ok := splitTarget(r.target)
 	if !ok {
-		return fmt.Errorf("httpraw: set query: target %q has no path", r.target)
+		return errors.New("httpraw: set query: the request target has no path (authority or asterisk form)")
 	}
 	if t.query == query && t.hasQuery == (query != "") {
 		return nil
@@ -150,7 +151,7 @@ func (r *Request) SetRawQuery(query string) error {
 func (r *Request) SetQueryParam(name, value string) error {
 	t, ok := splitTarget(r.target)
 	if !ok {
-		return fmt.Errorf("httpraw: set query parameter: target %q has no path", r.target)
+		return errors.New("httpraw: set query parameter: the request target has no path (authority or asterisk form)")
 	}
 	q, changed := ParseQuery(t.query).Set(name, value)
 	if !changed {
@@ -177,7 +178,7 @@ func (r *Request) RemoveQueryParam(name string) int {
 // target, its authority (keeping any userinfo).
 func (r *Request) SetHost(host string) error {
 	if host == "" || strings.ContainsAny(host, "/?#@") || !validTarget(host) {
-		return fmt.Errorf("httpraw: invalid host %q", host)
+		return fmt.Errorf("httpraw: invalid host (%d bytes)", len(host))
 	}
 	if t, ok := splitTarget(r.target); ok && t.prefix != "" {
 		scheme, auth, _ := strings.Cut(t.prefix, "://")

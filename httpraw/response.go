@@ -26,13 +26,13 @@ func ParseResponseHead(raw []byte) (*Response, error) { return parseResponse(raw
 func parseResponse(raw []byte, headOnly bool) (*Response, error) {
 	line, eol, rest, ok := nextLine(raw)
 	if !ok {
-		return nil, malformed("malformed status line %q: not terminated", clip(raw))
+		return nil, malformed("malformed status line (%d bytes): not terminated", len(raw))
 	}
 	proto, after, _ := bytes.Cut(line, []byte(" "))
 	codeText, reason, _ := bytes.Cut(after, []byte(" "))
 	if !validProto(string(proto)) || len(codeText) != 3 || !digits(string(codeText)) ||
 		bytes.IndexByte(reason, '\r') >= 0 || bytes.IndexByte(reason, 0) >= 0 {
-		return nil, malformed("malformed status line %q: want HTTP/x.y CODE REASON", clip(line))
+		return nil, malformed("malformed status line (%d bytes): want HTTP/x.y CODE REASON", len(line))
 	}
 	code, _ := strconv.Atoi(string(codeText))
 	r := &Response{

@@ -116,31 +116,24 @@ func DecodePayload(p []byte) (*Message, error) {
 	hdr := p[:nl]
 	fields := bytes.Fields(hdr)
 	if len(fields) < 3 {
-		return nil, fmt.Errorf("%w: header %q has %d fields, want at least 3", ErrBadPayload, truncate(hdr), len(fields))
+		return nil, fmt.Errorf("%w: header line (%d bytes) has %d fields, want at least 3", ErrBadPayload, len(hdr), len(fields))
 	}
 	if len(fields[0]) != 1 || fields[0][0] < '1' || fields[0][0] > '3' {
-		return nil, fmt.Errorf("%w: type %q is not 1, 2 or 3", ErrBadPayload, truncate(fields[0]))
+		return nil, fmt.Errorf("%w: type field (%d bytes) is not 1, 2 or 3", ErrBadPayload, len(fields[0]))
 	}
 	m := &Message{Kind: Kind(fields[0][0] - '0'), ID: string(fields[1])}
 	t, err := strconv.ParseInt(string(fields[2]), 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: timestamp %q: not an integer", ErrBadPayload, truncate(fields[2]))
+		return nil, fmt.Errorf("%w: timestamp field (%d bytes): not an integer", ErrBadPayload, len(fields[2]))
 	}
 	m.Time = t
 	if len(fields) >= 4 {
 		l, err := strconv.ParseInt(string(fields[3]), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: latency %q: not an integer", ErrBadPayload, truncate(fields[3]))
+			return nil, fmt.Errorf("%w: latency field (%d bytes): not an integer", ErrBadPayload, len(fields[3]))
 		}
 		m.Latency = l
 	}
 	m.Raw = p[nl+1:]
 	return m, nil
-}
-
-func truncate(b []byte) string {
-	if len(b) > 40 {
-		return string(b[:40]) + "…"
-	}
-	return string(b)
 }

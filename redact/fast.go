@@ -29,9 +29,16 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 		if !requestLine(line) {
 			return false
 		}
-		// The method and protocol cannot hold '?': any '?' is in the target.
-		if len(r.query) > 0 && bytes.IndexByte(line, '?') >= 0 {
-			return false
+		// The method and protocol cannot hold '?': any '?' is in the
+		// target, and the query httpraw finds (if any) is what follows the
+		// first one.
+		if len(r.query) > 0 {
+			if q := bytes.IndexByte(line, '?'); q >= 0 {
+				end := bytes.LastIndexByte(line, ' ')
+				if end < q || !r.paramsClean(line[q+1:end], r.qnames) {
+					return false
+				}
+			}
 		}
 	} else {
 		code, ok := statusLine(line)
@@ -88,7 +95,10 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 
 	// Body framing, as httpraw.frameBody does it.
 	body := b
-	bodyRules := len(r.form) > 0 || len(r.json) > 0 || len(r.patterns) > 0
+	var (
+		decoded [64]byte // the first decoded bytes of a chunked body
+		nd      int
+	)
 	switch {
 	case noBody:
 		return len(body) == 0
@@ -97,9 +107,19 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 			te = te[i+1:]
 		}
 		if equalFold(trimOWS(te), "chunked") {
-			// The decoded body is not scanned here: with body rules the full
-			// path decides.
-			return validChunked(body) && !bodyRules
+			var ok bool
+			if nd, ok = r.validChunked(body, &decoded); !ok {
+				return false
+			}
+			// The decoded body is not scanned here: with rules that need
+			// it the full path decides.
+			switch {
+			case !r.userBody && !r.defaults, nd == 0:
+				return true
+			case r.userBody, formCT, jsCT:
+				return false
+			}
+			return !looksJSON(decoded[:nd])
 		}
 		if isReq {
 			return false
@@ -117,21 +137,84 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 			return false
 		}
 	}
-	if !bodyRules || len(body) == 0 {
+	if !r.userBody && !r.defaults || len(body) == 0 {
 		return true
 	}
-	// Body rules and a body (not chunked): patterns always need the full path,
+	// Rules and a body (not chunked): patterns always need the full path,
 	// an encoded body is counted as skipped, and form or JSON rules apply
 	// when the content type (or, for JSON, the body's first byte) says so.
+	js := jsCT || looksJSON(body)
+	if r.userBody {
+		switch {
+		case len(r.patterns) > 0, ce:
+			return false
+		case len(r.json) > 0 && js:
+			return false
+		}
+	}
 	switch {
-	case len(r.patterns) > 0, ce:
+	case ce:
+		return !formCT && !js
+	case formCT && !r.paramsClean(body, r.fnames):
 		return false
-	case len(r.form) > 0 && formCT:
-		return false
-	case len(r.json) > 0 && (jsCT || looksJSON(body)):
+	case js && r.defaults && !r.keysClean(body):
 		return false
 	}
 	return true
+}
+
+// paramsClean reports whether no '&'-separated parameter of q has a name
+// in names (normName'd); a name with '%' or '+' (which would decode) is
+// not clean.
+func (r *Redactor) paramsClean(q []byte, names nameList) bool {
+	if len(names) == 0 {
+		return true
+	}
+	for len(q) > 0 {
+		p := q
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			p, q = q[:i], q[i+1:]
+		} else {
+			q = nil
+		}
+		if i := bytes.IndexByte(p, '='); i >= 0 {
+			p = p[:i]
+		}
+		if bytes.IndexByte(p, '%') >= 0 || bytes.IndexByte(p, '+') >= 0 || inNames(p, names) {
+			return false
+		}
+	}
+	return true
+}
+
+// keysClean reports whether body has no JSON member named by r.keys, by
+// the scan the full path falls back on; a name with an escape is not clean.
+func (r *Redactor) keysClean(body []byte) bool {
+	clean := true
+	jsonKeys(body, func(key []byte, _ int) bool {
+		if bytes.IndexByte(key, '\\') >= 0 || inNames(key, r.knames) {
+			clean = false
+		}
+		return clean
+	})
+	return clean
+}
+
+// inNames reports whether normName(b) is one of names.
+func inNames(b []byte, names nameList) bool {
+	if len(b) >= len(names) {
+		return false
+	}
+	for _, n := range names[len(b)] {
+		i := 0
+		for i < len(b) && normByte(b[i]) == n[i] {
+			i++
+		}
+		if i == len(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // isHeader reports whether name (a token) is a configured header name.
@@ -213,12 +296,15 @@ func contentLength(v []byte, cl *int64) bool {
 }
 
 // validChunked reports whether b is a complete chunked body as httpraw's
-// dechunk accepts it: chunks, the last chunk, trailers, nothing after.
-func validChunked(b []byte) bool {
+// dechunk accepts it (chunks, the last chunk, trailers, nothing after) whose
+// trailer fields are not configured headers. It copies the first decoded
+// bytes into prefix and returns their count.
+func (r *Redactor) validChunked(b []byte, prefix *[64]byte) (int, bool) {
+	nd := 0
 	for {
 		line, rest, ok := cutLine(b)
 		if !ok {
-			return false
+			return 0, false
 		}
 		size := line
 		if i := bytes.IndexByte(line, ';'); i >= 0 {
@@ -227,15 +313,16 @@ func validChunked(b []byte) bool {
 		size = bytes.TrimRight(size, " \t")
 		n, ok := httpraw.ParseChunkSize(size)
 		if !ok {
-			return false
+			return 0, false
 		}
 		b = rest
 		if n == 0 {
 			break
 		}
 		if n > int64(len(b)) {
-			return false
+			return 0, false
 		}
+		nd += copy(prefix[nd:], b[:n])
 		b = b[n:]
 		switch {
 		case len(b) >= 2 && b[0] == '\r' && b[1] == '\n':
@@ -243,23 +330,27 @@ func validChunked(b []byte) bool {
 		case len(b) >= 1 && b[0] == '\n':
 			b = b[1:]
 		default:
-			return false
+			return 0, false
 		}
 	}
 	for {
 		line, rest, ok := cutLine(b)
 		if !ok {
-			return false
+			return 0, false
 		}
 		b = rest
 		if len(line) == 0 {
 			break
 		}
-		if c := bytes.IndexByte(line, ':'); c <= 0 && line[0] != ' ' && line[0] != '\t' {
-			return false
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 && line[0] != ' ' && line[0] != '\t' {
+			return 0, false
+		}
+		if c > 0 && line[0] != ' ' && line[0] != '\t' && r.isHeader(line[:c]) {
+			return 0, false
 		}
 	}
-	return len(b) == 0
+	return nd, len(b) == 0
 }
 
 // looksJSON is isJSON's sniffing for bodies without a media type.

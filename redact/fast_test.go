@@ -22,6 +22,9 @@ var agreeConfigs = []Config{
 	{Defaults: true, Query: []string{"token"}, Form: []string{"pw"}, JSON: []string{"$.pw"}, Patterns: []string{`\d{16}`}},
 	{Defaults: true, Mode: "hash", Key: []byte("k"), Query: []string{"t"}, Form: []string{"pw"}},
 	{Defaults: true, Mask: "REDACTED", JSON: []string{"$.token"}},
+	{Defaults: true, Headers: []string{"X-Sig"}},
+	{Defaults: true, Mode: "hash", Key: []byte("k")},
+	{Defaults: true, Mask: `"\\`},
 }
 
 // agreeSeeds are hand-made inputs around every rule the scan mirrors.
@@ -77,6 +80,26 @@ var agreeSeeds = []string{
 	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"token\":\"t\"}",
 	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nd\r\n{\"token\":\"t\"}\r\n0\r\n\r\n",
 	"HTTP/1.0 200 OK\nContent-Length: 2\n\nok",
+	// Default names: query, form, JSON members, trailers.
+	"GET /p?access_token=abc&x=1 HTTP/1.1\r\n\r\n", "GET /p?API-KEY=abc HTTP/1.1\r\n\r\n", "GET /p?%74oken=abc HTTP/1.1\r\n\r\n",
+	"GET /p?token HTTP/1.1\r\n\r\n", "GET /p?token= HTTP/1.1\r\n\r\n", "GET /p?+token=1 HTTP/1.1\r\n\r\n", "GET /p#f?sig=1 HTTP/1.1\r\n\r\n",
+	"GET http://h?password=1 HTTP/1.1\r\n\r\n", "GET h?password=1 HTTP/1.1\r\n\r\n", "GET a?b://h/?secret=1 HTTP/1.1\r\n\r\n",
+	"POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 21\r\n\r\nuser=a&password=b%20c",
+	"POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Encoding: gzip\r\nContent-Length: 10\r\n\r\npassword=b",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{\"user\":{\"Password\":\"x\",\"n\":[1,{\"sig\":2}]}}",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n{\"credentials\":{\"a\":1},\"token\":null}",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"token\":\"abc\",\"x\"",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{\"secret\": 12, [}",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"secret\": {\"a\":",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"tok\\u0065n\":1",
+	"POST / HTTP/1.1\r\nContent-Length: 15\r\n\r\n[{\"session\":\"\"}]",
+	"POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\n{ab",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nAuthorization: Bearer x\r\nX-Sig: s\r\n  folded\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nAuthorization: REDACTED\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n2\r\n{}\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nb\r\n{\"token\":1}\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + strings.Repeat(" ", 64) + "\r\n1\r\n{\r\n0\r\n\r\n",
 }
 
 // fixtureInputs returns the capture fixtures' byte streams and the messages
@@ -178,6 +201,13 @@ func agreeInputs(t testing.TB) []string {
 		req("/", "Content-Type: application/json\r\n", "{nope"),
 		"POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"pw\"\r\n6\r\n:\"abc\"\r\n1\r\n}\r\n0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc; Path=/; HttpOnly\r\nSet-Cookie: theme=dark\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"token\":\"t1\"}\n",
+		req("/p?a=1&access_token=abc&Refresh-Token=r&API_KEY=k", "", ""),
+		req("/login", "Content-Type: application/x-www-form-urlencoded\r\n", "user=ann&Password=hunter2&client_secret=s"),
+		req("/j", "Content-Type: application/json\r\n", `{"user":"ann","auth":{"Id_Token":"t","n":1},"list":[{"secret":42},{"session":null}],"note":"token"}`),
+		req("/j", "Content-Type: application/json\r\n", `{"password":"hunter2","token":12,"x":"`),
+		req("/j", "Content-Type: application/json\r\n", `{"a":1,"password":"hunt`),
+		req("/j", "", `{"a":1,"b":[true,null],"c":"x"}`),
+		req("/j", "Content-Type: application/x-www-form-urlencoded\r\n", "q=shoes&page=2"),
 	)
 	return ins
 }
@@ -220,7 +250,19 @@ func TestFastPathTaken(t *testing.T) {
 		{"body rules, no body", Config{Patterns: []string{"x"}, JSON: []string{"$.a"}}, benchRequest, true, true},
 		{"secret header", Config{Defaults: true}, secretRequest, true, false},
 		{"set-cookie", Config{Defaults: true}, secretResponse, false, false},
-		{"query", Config{Query: []string{"token"}}, "GET /p?a=1 HTTP/1.1\r\n\r\n", true, false},
+		{"query without secrets", Config{Query: []string{"token"}}, "GET /p?a=1 HTTP/1.1\r\n\r\n", true, true},
+		{"query", Config{Query: []string{"token"}}, "GET /p?a=1&Token=x HTTP/1.1\r\n\r\n", true, false},
+		{"default query name", Config{Defaults: true}, "GET /p?a=1&access_token=x HTTP/1.1\r\n\r\n", true, false},
+		{"encoded query name", Config{Defaults: true}, "GET /p?%61=1 HTTP/1.1\r\n\r\n", true, false},
+		{"form without secrets", Config{Defaults: true}, "POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nq=shoes", true, true},
+		{"form password", Config{Defaults: true}, "POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\npassword=x", true, false},
+		{"json member token", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"a\":{\"Id-Token\":1}}", false, false},
+		{"json escaped name", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{\"\\u0061\":1}", false, false},
+		{"json string value only", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n{\"a\":\"token\",\"b\":2}", false, true},
+		{"chunked json", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n {\r\n1\r\n}\r\n0\r\n\r\n", false, false},
+		{"trailer", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nauthorization: x\r\n\r\n", false, false},
+		{"harmless trailer", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n", false, true},
+		{"gzip body, no type", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc", false, true},
 		{"json body", Config{JSON: []string{"$.pw"}}, "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", true, false},
 		{"patterns and body", Config{Patterns: []string{"x"}}, "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", true, false},
 		{"malformed", Config{Defaults: true}, "GET / HTTP/1.1\r\nHost: h\r\n", true, false},

@@ -30,12 +30,55 @@ import (
 // DefaultHeaders are the header names Config.Defaults adds.
 var DefaultHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization", "X-Api-Key"}
 
+// DefaultNames are the query parameter, form field and JSON member names
+// whose values Config.Defaults redacts. Names match case-insensitively, with
+// '-' and '_' equal ("Api-Key" is "api_key").
+//
+// Source: the default denylist of Sentry's Python SDK (sentry_sdk/scrubber.py,
+// DEFAULT_DENYLIST, itself "stolen from relay", Sentry's server-side
+// scrubber), without x_forwarded_for (an address, not a secret), plus the
+// OAuth 2.0 / OpenID Connect token and client credentials (RFC 6749, OIDC
+// Core) and common request-signature parameters (AWS SigV4, GCS).
+var DefaultNames = []string{
+	// sentry_sdk/scrubber.py DEFAULT_DENYLIST
+	"password", "passwd", "secret", "api_key", "apikey", "auth", "credentials",
+	"mysql_pwd", "privatekey", "private_key", "token", "session",
+	"csrftoken", "sessionid", "x_csrftoken", "set_cookie", "cookie",
+	"authorization", "x_api_key", "aiohttp_session", "connect.sid",
+	"csrf_token", "csrf", "_csrf", "_csrf_token", "PHPSESSID", "_session",
+	"symfony", "user_session", "_xsrf", "XSRF-TOKEN",
+	// OAuth 2.0 and OpenID Connect
+	"access_token", "refresh_token", "id_token", "client_secret", "code_verifier",
+	// request signatures
+	"signature", "sig", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+}
+
+// normName folds a parameter or member name for matching against names:
+// ASCII lower case, '-' as '_'.
+func normName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = normByte(c)
+	}
+	return string(b)
+}
+
+func normByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '-':
+		return '_'
+	}
+	return c
+}
+
 // Config says what to redact and how.
 type Config struct {
-	Headers  []string // header names, case-insensitive
-	Defaults bool     // add DefaultHeaders
-	Query    []string // query parameter names in the request target, case-insensitive
-	Form     []string // field names of application/x-www-form-urlencoded bodies, case-insensitive
+	Headers  []string // header names, case-insensitive (request headers and chunked trailers)
+	Defaults bool     // add DefaultHeaders, and DefaultNames as query, form and JSON member names
+	Query    []string // query parameter names in the request target (case-insensitive, '-' = '_')
+	Form     []string // field names of application/x-www-form-urlencoded bodies (as Query)
 	JSON     []string // JSONPaths into JSON bodies
 	Patterns []string // regular expressions over the (de-chunked) body; with a group, only group 1 is replaced
 	Mode     string   // "mask" (default) or "hash"
@@ -74,30 +117,45 @@ func (c Counts) Redacted() int { return c.Headers + c.Query + c.Form + c.JSON + 
 // Redactor applies a Config; it is safe for concurrent use.
 type Redactor struct {
 	headers  map[string]bool // lower-case names
-	query    map[string]bool
-	form     map[string]bool
+	query    map[string]bool // normName'd names
+	form     map[string]bool // normName'd names
 	json     []*jsonpath.Path
 	patterns []*regexp.Regexp
 	names    []string // keys of headers, for the allocation-free fast path
 	hash     bool
 	mask     string
 	key      []byte
+
+	// defaults: DefaultNames are also JSON member names, at any depth.
+	defaults bool
+	userBody bool            // the Config names form fields, JSON paths or patterns
+	keys     map[string]bool // normName'd DefaultNames
+	// Name lists of query, form and keys for the fast path.
+	qnames, fnames, knames nameList
 }
 
 // New validates cfg and compiles its paths and patterns.
 func New(cfg Config) (*Redactor, error) {
 	r := &Redactor{
-		headers: lowerSet(cfg.Headers),
-		query:   lowerSet(cfg.Query),
-		form:    lowerSet(cfg.Form),
-		mask:    cfg.Mask,
-		key:     cfg.Key,
+		headers:  lowerSet(cfg.Headers),
+		query:    normSet(cfg.Query),
+		form:     normSet(cfg.Form),
+		keys:     map[string]bool{},
+		mask:     cfg.Mask,
+		key:      cfg.Key,
+		defaults: cfg.Defaults,
+		userBody: len(cfg.Form) > 0 || len(cfg.JSON) > 0 || len(cfg.Patterns) > 0,
 	}
 	if cfg.Defaults {
 		for _, h := range DefaultHeaders {
 			r.headers[strings.ToLower(h)] = true
 		}
+		for _, n := range DefaultNames {
+			n = normName(n)
+			r.query[n], r.form[n], r.keys[n] = true, true, true
+		}
 	}
+	r.qnames, r.fnames, r.knames = newNameList(r.query), newNameList(r.form), newNameList(r.keys)
 	if r.mask == "" {
 		r.mask = "REDACTED"
 	}
@@ -134,6 +192,29 @@ func New(cfg Config) (*Redactor, error) {
 	return r, nil
 }
 
+func normSet(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[normName(n)] = true
+	}
+	return m
+}
+
+// nameList holds normName'd names by length, for matching raw bytes
+// without allocating.
+type nameList [][]string
+
+func newNameList(m map[string]bool) nameList {
+	var l nameList
+	for k := range m {
+		for len(l) <= len(k) {
+			l = append(l, nil)
+		}
+		l[len(k)] = append(l[len(k)], k)
+	}
+	return l
+}
+
 func lowerSet(names []string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -149,6 +230,9 @@ type message interface {
 	SetHeaderAt(i int, value string) error
 	DecodedBody() ([]byte, error)
 	SetBody(b []byte) error
+	Chunked() bool
+	Trailers() []httpraw.Field
+	SetTrailerAt(i int, value string) error
 }
 
 // Request redacts a raw request. When nothing matches, it returns raw itself.
@@ -313,6 +397,23 @@ func (r *Redactor) redactHeaders(m message, c *Counts) error {
 		}
 		c.Headers += n
 	}
+	if !m.Chunked() {
+		return nil
+	}
+	// Trailer fields are header fields too (RFC 9110 section 6.5).
+	for i, f := range m.Trailers() {
+		if !r.headers[strings.ToLower(f.Name)] {
+			continue
+		}
+		v := r.secret(f.Value)
+		if v == f.Value {
+			continue
+		}
+		if err := m.SetTrailerAt(i, v); err != nil {
+			return fmt.Errorf("redact: trailer %d: %w", i, err)
+		}
+		c.Headers++
+	}
 	return nil
 }
 
@@ -346,7 +447,7 @@ func leadingSpace(s string) string { return s[:len(s)-len(strings.TrimLeft(s, " 
 func (r *Redactor) redactParams(q httpraw.Query, names map[string]bool) int {
 	n := 0
 	for i, p := range q {
-		if !names[strings.ToLower(p.Name())] {
+		if !names[normName(p.Name())] {
 			continue
 		}
 		old := p.Decoded()
@@ -359,7 +460,8 @@ func (r *Redactor) redactParams(q httpraw.Query, names map[string]bool) int {
 }
 
 func (r *Redactor) redactBody(m message, c *Counts) error {
-	if len(r.form) == 0 && len(r.json) == 0 && len(r.patterns) == 0 {
+	user := r.userBody
+	if !user && !r.defaults {
 		return nil
 	}
 	body, err := m.DecodedBody()
@@ -369,25 +471,42 @@ func (r *Redactor) redactBody(m message, c *Counts) error {
 	if len(body) == 0 {
 		return nil
 	}
-	if ce, ok := m.Header("Content-Encoding"); ok && !strings.EqualFold(ce, "identity") {
-		c.Skipped++ // skipped-encoded: we do not decompress, but we say so
-		return nil
-	}
 	ct, _ := m.Header("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
+	isForm := mt == "application/x-www-form-urlencoded"
+	if ce, ok := m.Header("Content-Encoding"); ok && !strings.EqualFold(ce, "identity") {
+		// We do not decompress, but we say so: always for rules the scenario
+		// names, and for the default names where they would have applied.
+		if user || isForm || isJSON(mt, body) {
+			c.Skipped++
+		}
+		return nil
+	}
 	out, changed := body, false
-	if len(r.form) > 0 && mt == "application/x-www-form-urlencoded" {
+	if len(r.form) > 0 && isForm {
 		q := httpraw.ParseQuery(string(out))
 		if n := r.redactParams(q, r.form); n > 0 {
 			out, changed = []byte(q.String()), true
 			c.Form += n
 		}
 	}
-	if len(r.json) > 0 && isJSON(mt, out) {
+	// Without JSON paths, the scan for named members decides whether the
+	// body needs decoding at all.
+	if (len(r.json) > 0 || r.defaults && !r.keysClean(out)) && isJSON(mt, out) {
 		nb, n, err := r.redactJSON(out)
-		if err != nil {
+		switch {
+		case err != nil && r.defaults:
+			// Not JSON after all (or cut short by max-body): members named
+			// as secrets are still found by their text.
+			var skipped bool
+			nb, n, skipped = r.redactJSONText(out)
+			if len(r.json) > 0 || skipped {
+				c.Skipped++
+			}
+		case err != nil:
 			c.Skipped++ // declared JSON that does not parse: patterns still run
-		} else if n > 0 {
+		}
+		if n > 0 {
 			out, changed = nb, true
 			c.JSON += n
 		}
@@ -424,6 +543,9 @@ func (r *Redactor) redactJSON(body []byte) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	changed := 0
+	if len(r.keys) > 0 {
+		doc = r.redactMembers(doc, &changed, 0)
+	}
 	for _, p := range r.json {
 		doc, _ = p.Map(doc, func(v any) any {
 			var s string
@@ -453,6 +575,161 @@ func (r *Redactor) redactJSON(body []byte) ([]byte, int, error) {
 	out, err := jsonpath.Encode(doc)
 	return out, changed, err
 }
+
+// redactMembers replaces the value of every object member whose name is one
+// of r.keys, at any depth.
+func (r *Redactor) redactMembers(v any, changed *int, depth int) any {
+	if depth > 10000 {
+		return v
+	}
+	switch v := v.(type) {
+	case jsonpath.Object:
+		for i, kv := range v {
+			if !r.keys[normName(kv.Key)] {
+				v[i].Value = r.redactMembers(kv.Value, changed, depth+1)
+				continue
+			}
+			if nv := r.secretValue(kv.Value); nv != kv.Value {
+				v[i].Value = nv
+				*changed++
+			}
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = r.redactMembers(e, changed, depth+1)
+		}
+	}
+	return v
+}
+
+// secretValue is secret for a decoded JSON value: strings are replaced,
+// other values (numbers, booleans, objects, arrays) by the replacement of
+// their JSON text; null stays null.
+func (r *Redactor) secretValue(v any) any {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = v
+	default:
+		b, err := jsonpath.Encode(v)
+		if err != nil {
+			return r.mask
+		}
+		s = string(b)
+	}
+	if nv := r.secret(s); nv != s {
+		return nv
+	}
+	return v
+}
+
+// redactJSONText redacts, in a body that does not parse as JSON, the string
+// and scalar values of members named by r.keys, found by the same scan as
+// the fast path. skipped reports a named member whose value is an object or
+// an array, which only a parse could redact.
+func (r *Redactor) redactJSONText(b []byte) (out []byte, n int, skipped bool) {
+	last := 0
+	jsonKeys(b, func(key []byte, after int) bool {
+		if !r.keys[normName(string(key))] {
+			return true
+		}
+		s := after
+		for s < len(b) && isJSONSpace(b[s]) {
+			s++
+		}
+		if s >= len(b) {
+			return true
+		}
+		var e int
+		var val string
+		switch c := b[s]; {
+		case c == '{' || c == '[':
+			skipped = true
+			return true
+		case c == '"':
+			e = stringEnd(b, s)
+			if e < 0 {
+				e = len(b)
+				val = string(b[s+1:])
+			} else {
+				val = string(b[s+1 : e])
+				e++
+			}
+		default:
+			e = s
+			for e < len(b) && !isJSONSpace(b[e]) && b[e] != ',' && b[e] != '}' && b[e] != ']' {
+				e++
+			}
+			val = string(b[s:e])
+			if val == "null" || val == "" {
+				return true
+			}
+		}
+		nv := r.secret(val)
+		if nv == val {
+			return true
+		}
+		enc, err := jsonpath.Encode(nv)
+		if err != nil {
+			return true
+		}
+		out = append(out, b[last:s]...)
+		out = append(out, enc...)
+		last = e
+		n++
+		return true
+	})
+	if n == 0 {
+		return b, 0, skipped
+	}
+	return append(out, b[last:]...), n, skipped
+}
+
+// jsonKeys calls fn for each member name in b: a string followed by
+// optional white space and a colon. key is the name's bytes between the
+// quotes (escapes not decoded), after the index following the colon. It
+// stops when fn returns false or at an unterminated string. For valid JSON
+// it finds exactly the object member names; for anything else it still
+// finds every "name": it can.
+func jsonKeys(b []byte, fn func(key []byte, after int) bool) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		e := stringEnd(b, i)
+		if e < 0 {
+			return
+		}
+		k := e + 1
+		for k < len(b) && isJSONSpace(b[k]) {
+			k++
+		}
+		if k < len(b) && b[k] == ':' {
+			if !fn(b[i+1:e], k+1) {
+				return
+			}
+		}
+		i = e
+	}
+}
+
+// stringEnd returns the index of the quote closing the string that starts
+// at b[s], or -1.
+func stringEnd(b []byte, s int) int {
+	for j := s + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return -1
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // redactPattern replaces each match of re (or its first group) in b.
 func (r *Redactor) redactPattern(re *regexp.Regexp, b []byte) ([]byte, int) {

@@ -223,3 +223,68 @@ func TestNewErrors(t *testing.T) {
 		t.Fatal("malformed request: no error")
 	}
 }
+
+// TestDefaultNames checks the names Defaults redacts beyond headers: query
+// parameters, form fields and JSON members (any depth, case-insensitive, '-'
+// as '_'), and header fields in chunked trailers; defaults: false keeps them.
+func TestDefaultNames(t *testing.T) {
+	chunked := func(body, trailers string) string {
+		return "POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n" + trailers + "\r\n"
+	}
+	for _, tc := range []struct {
+		name     string
+		in, want string
+		c        Counts
+	}{
+		{"query token", req("/p?a=1&access_token=abc&Refresh-Token=r&API_KEY=k", "", ""),
+			req("/p?a=1&access_token=REDACTED&Refresh-Token=REDACTED&API_KEY=REDACTED", "", ""), Counts{Query: 3}},
+		{"encoded query name", req("/p?%74oken=abc", "", ""), req("/p?%74oken=REDACTED", "", ""), Counts{Query: 1}},
+		{"query signature", req("http://h/p?X-Amz-Signature=ab12&sig=x", "", ""), req("http://h/p?X-Amz-Signature=REDACTED&sig=REDACTED", "", ""), Counts{Query: 2}},
+		{"form", req("/login", "Content-Type: application/x-www-form-urlencoded\r\n", "user=ann&Password=hunter2&client_secret=s"),
+			req("/login", "Content-Type: application/x-www-form-urlencoded\r\n", "user=ann&Password=REDACTED&client_secret=REDACTED"), Counts{Form: 2}},
+		{"json members", req("/j", "Content-Type: application/json\r\n", `{"user":"ann","auth":{"Id_Token":"t","n":1},"list":[{"secret":42},{"session":null}],"note":"token"}`),
+			req("/j", "Content-Type: application/json\r\n", `{"user":"ann","auth":"REDACTED","list":[{"secret":"REDACTED"},{"session":null}],"note":"token"}`), Counts{JSON: 2}},
+		{"json cut short", req("/j", "Content-Type: application/json\r\n", `{"password":"hunter2","token":12,"x":"`),
+			req("/j", "Content-Type: application/json\r\n", `{"password":"REDACTED","token":"REDACTED","x":"`), Counts{JSON: 2}},
+		{"json cut in a secret", req("/j", "Content-Type: application/json\r\n", `{"a":1,"password":"hunt`),
+			req("/j", "Content-Type: application/json\r\n", `{"a":1,"password":"REDACTED"`), Counts{JSON: 1}},
+		{"trailer", chunked("abc", "Authorization: Bearer x\r\nX-Checksum: 1\r\n"),
+			chunked("abc", "Authorization: REDACTED\r\nX-Checksum: 1\r\n"), Counts{Headers: 1}},
+		{"folded trailer", chunked("abc", "cookie: a=1\r\n b=2\r\n"), chunked("abc", "cookie: REDACTED\r\n"), Counts{Headers: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustNew(t, Config{Defaults: true})
+			out, c, err := r.Request([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.want || c != tc.c {
+				t.Fatalf("got %q %+v\nwant %q %+v", out, c, tc.want, tc.c)
+			}
+			if !strings.Contains(tc.name, "cut") {
+				readBack(t, out)
+			}
+			off, c, err := mustNew(t, Config{}).Request([]byte(tc.in))
+			if err != nil || string(off) != tc.in || c != (Counts{}) {
+				t.Fatalf("defaults off: %q %+v %v", off, c, err)
+			}
+		})
+	}
+}
+
+// TestDefaultNamesEncodedBody counts a compressed form or JSON body as
+// skipped (the default names could not be looked for) but not other
+// compressed bodies.
+func TestDefaultNamesEncodedBody(t *testing.T) {
+	r := mustNew(t, Config{Defaults: true})
+	for _, tc := range []struct {
+		ct   string
+		skip int
+	}{{"application/json", 1}, {"application/x-www-form-urlencoded", 1}, {"image/png", 0}} {
+		_, c, err := r.Response([]byte("HTTP/1.1 200 OK\r\nContent-Type: " + tc.ct + "\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc"))
+		if err != nil || c.Skipped != tc.skip {
+			t.Errorf("%s: %+v %v, want %d skipped", tc.ct, c, err, tc.skip)
+		}
+	}
+}

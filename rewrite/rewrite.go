@@ -133,7 +133,7 @@ func evalString(e Evaluator, env func() any) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("value is %T (%v), want string", v, v)
+		return "", fmt.Errorf("value is %T, want string", v)
 	}
 	return s, nil
 }

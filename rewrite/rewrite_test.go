@@ -132,7 +132,7 @@ func TestErrors(t *testing.T) {
 		action Action
 		want   string
 	}{
-		{"non-string header", get, SetHeader{Name: "X", Value: lit(42)}, "action 1 (set-header X): value is int (42), want string"},
+		{"non-string header", get, SetHeader{Name: "X", Value: lit(42)}, "action 1 (set-header X): value is int, want string"},
 		{"non-string path", get, SetPath{Value: lit(nil)}, "(set-path): value is <nil>"},
 		{"non-bool if", get, RemoveHeader{Name: "X", If: lit("yes")}, "if is string, want bool"},
 		{"eval error", get, SetHost{Value: func(any) (any, error) { return nil, boom }}, "(set-host): value: boom"},

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -18,12 +19,22 @@ import (
 // every value and reference as it goes. Problems already reported by the
 // schema (at the same node, inside it or around it) are not repeated.
 type decoder struct {
-	file  string
-	dir   string
-	lines []string
-	diags Diagnostics
-	sr    schemaResult
-	s     *Scenario
+	file string
+	dir  string
+	// outDir is where written paths resolve (the scenario's directory or
+	// --output-dir, outDirFlag); allow are the --allow-paths directories.
+	outDir     string
+	outDirFlag bool
+	allow      []string
+	// restricted: env("NAME") may read only names envAllowed accepts.
+	restricted bool
+	envAllowed func(string) bool
+	// inputs are the files read and interfaces captured on (CheckInputs).
+	inputs []input
+	lines  []string
+	diags  Diagnostics
+	sr     schemaResult
+	s      *Scenario
 }
 
 // m is a mapping node with its display path.
@@ -172,7 +183,21 @@ func (d *decoder) path(x m, key string) Path {
 	if !filepath.IsAbs(raw) {
 		abs = filepath.Join(d.dir, raw)
 	}
-	return Path{Raw: raw, Abs: abs}
+	p := Path{Raw: raw, Abs: abs}
+	if d.restricted {
+		// A restricted scenario reads, too, only under its directory (or
+		// --output-dir, or --allow-paths).
+		if _, err := containedIn(filepath.Clean(abs), append([]string{d.dir, d.outDir}, d.allow...)); err != nil {
+			if errors.Is(err, errOutside) {
+				d.errorf(x.get(key), x.p(key), "%s is outside the scenario's directory %s; a restricted scenario reads only there (or under --output-dir or --allow-paths)", raw, d.dir)
+			} else {
+				d.errorf(x.get(key), x.p(key), "%v", err)
+			}
+			return Path{}
+		}
+	}
+	d.noteInput(x.get(key), x.p(key), p)
+	return p
 }
 
 func (d *decoder) duration(x m, key string) time.Duration {
@@ -282,7 +307,7 @@ func (d *decoder) decodeKafka(x m) {
 	}
 	// Unset, the engine uses .replayctl/data in the working directory, so
 	// that every command run from one place sees the same recordings.
-	k.DataDir = d.path(x, "data-dir")
+	k.DataDir = d.outPath(x, "data-dir")
 	k.ClientID = cmpOr(x.str("client-id"), "replayctl")
 	k.Compression = cmpOr(x.str("compression"), "zstd")
 	k.CatalogTopic = cmpOr(x.str("catalog-topic"), "replayctl.windows")
@@ -580,7 +605,7 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		}
 	}
 	rp := x.sub("report")
-	j.Report = Report{JSON: d.path(rp, "json"), HTML: d.path(rp, "html")}
+	j.Report = Report{JSON: d.outPath(rp, "json"), HTML: d.outPath(rp, "html")}
 	for i, n := range x.items("assert") {
 		j.Assert = append(j.Assert, d.compileExpr(n, fmt.Sprintf("%s[%d]", x.p("assert"), i), exprAssert))
 	}
@@ -616,6 +641,7 @@ func (d *decoder) decodeSource(x m) Source {
 		if c.has("ring-size") {
 			cs.RingSize = d.size(c, "ring-size")
 		}
+		d.noteInterface(c.get("interface"), c.p("interface"))
 		for _, h := range c.items("hosts") {
 			if _, err := netip.ParseAddr(h.Value); err != nil && !validHostname(h.Value) {
 				if _, err := netip.ParsePrefix(h.Value); err != nil {
@@ -677,7 +703,7 @@ func (d *decoder) decodeSink(x m) Sink {
 	case SinkHTTP:
 		sk.HTTP = d.decodeHTTPSink(c)
 	case SinkGor:
-		sk.Gor = &GorSink{Path: d.path(c, "path")}
+		sk.Gor = &GorSink{Path: d.outPath(c, "path")}
 	case SinkStdout:
 		sk.Stdout = &StdoutSink{Format: cmpOr(c.str("format"), "payload")}
 	}
@@ -707,7 +733,11 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		if err != nil {
 			d.errorf(v, x.p("url"), "%v", err)
 		} else {
-			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: v.Value, URL: u, Builtin: builtin, Timeout: 10e9})
+			name := v.Value
+			if u.User != nil {
+				name = u.Redacted() // the name is printed: not the password
+			}
+			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: name, URL: u, Builtin: builtin, Timeout: 10e9})
 		}
 	}
 	seen := map[string]bool{}

@@ -2,12 +2,15 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
 
 	"github.com/replayctl/replayctl/exprenv"
@@ -51,6 +54,9 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 	if err == nil && k == exprAssert {
 		err = exprenv.CheckLiterals(p)
 	}
+	if err == nil && d.restricted && k != exprAssert {
+		err = checkEnvCalls(p, d.envAllowed)
+	}
 	if err != nil {
 		if n != nil && (d.sr.bad[n] || d.sr.above[n]) {
 			return e
@@ -66,6 +72,42 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 	}
 	e.Program = p
 	return e
+}
+
+// checkEnvCalls refuses, in a restricted scenario, env(…) calls whose
+// argument is not a literal name the restriction allows.
+func checkEnvCalls(p *vm.Program, allowed func(string) bool) error {
+	if p == nil || p.Node() == nil {
+		return nil
+	}
+	node := p.Node()
+	c := &envChecker{allowed: allowed}
+	ast.Walk(&node, c)
+	return c.err
+}
+
+type envChecker struct {
+	allowed func(string) bool
+	err     error
+}
+
+func (c *envChecker) Visit(n *ast.Node) {
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || c.err != nil {
+		return
+	}
+	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "env" {
+		return
+	}
+	if len(call.Arguments) == 1 {
+		if s, ok := call.Arguments[0].(*ast.StringNode); ok {
+			if !c.allowed(s.Value) {
+				c.err = fmt.Errorf("env(%q) cannot be read: a restricted scenario's expressions read only --env-allow names", s.Value)
+			}
+			return
+		}
+	}
+	c.err = errors.New("env(…) needs a literal name in a restricted scenario")
 }
 
 // exprPos maps a position inside an expression (line 1-based, col 0-based

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -134,13 +135,23 @@ func validVarName(s string) bool {
 // changed collects the nodes whose text changed.
 // Scalars that could not be interpolated are added to failed, so later checks
 // do not report their raw ${…} text a second time.
-func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool) Diagnostics {
+//
+// denied, when set, returns (and forgets) the variables a restricted lookup
+// refused since it was last called: a scalar that read one is an error.
+func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool, denied func() []string) Diagnostics {
 	var ds Diagnostics
 	expand := func(n *yaml.Node, lookup LookupFunc) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") || changed[n] {
 			return
 		}
 		out, whole, err := interpolate(n.Value, lookup)
+		if denied != nil {
+			names := denied()
+			slices.Sort(names)
+			if names = slices.Compact(names); len(names) > 0 {
+				err = fmt.Errorf("${%s} cannot be read: a restricted scenario reads only vars:, --env-file variables and those --env-allow names", strings.Join(names, "}, ${"))
+			}
+		}
 		if err != nil {
 			ds = append(ds, Diagnostic{Pos{file, n.Line, n.Column}, err.Error()})
 			failed[n] = true
@@ -203,7 +214,8 @@ func readEnvFile(path string) (map[string]string, Diagnostics) {
 		key, val, ok := strings.Cut(text, "=")
 		key = strings.TrimSpace(key)
 		if !ok || !validVarName(key) {
-			ds = append(ds, Diagnostic{Pos{path, line, 1}, fmt.Sprintf("env file: want KEY=VALUE, got %q", sc.Text())})
+			// The line is not shown: it may hold a secret.
+			ds = append(ds, Diagnostic{Pos{path, line, 1}, "env file: want KEY=VALUE (KEY: letters, digits, _, . or -, not starting with a digit)"})
 			continue
 		}
 		val, err := unquoteEnv(strings.TrimSpace(val))
@@ -232,10 +244,10 @@ func unquoteEnv(v string) (string, error) {
 	}
 	end := strings.LastIndexByte(v, q)
 	if end == 0 {
-		return "", fmt.Errorf("unterminated quote in %s", v)
+		return "", fmt.Errorf("unterminated quote (%c)", q)
 	}
 	if rest := strings.TrimSpace(v[end+1:]); rest != "" && !strings.HasPrefix(rest, "#") {
-		return "", fmt.Errorf("unexpected text after closing quote: %q", rest)
+		return "", fmt.Errorf("unexpected text after the closing quote")
 	}
 	body := v[1:end]
 	if q == '\'' {

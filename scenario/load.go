@@ -8,6 +8,7 @@ package scenario
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +24,33 @@ type Options struct {
 	Env LookupFunc
 	// EnvFile, when set, is a KEY=VALUE file overlaid on top of Env.
 	EnvFile string
+
+	// Restricted limits what the scenario may read from the environment:
+	// ${VAR} only reads vars: entries, EnvFile variables and environment
+	// variables whose names match an EnvAllow pattern (path.Match syntax,
+	// "APP_*"); env("NAME") in expressions only literal names matching
+	// EnvAllow; and the files it reads are contained like the ones it
+	// writes (see contain.go). Anything else is a validation error. The
+	// fleet's agents always load scenarios restricted.
+	Restricted bool
+	EnvAllow   []string
+
+	// OutputDir, when set, is the directory the paths the scenario writes
+	// (reports, gor sinks, kafka.data-dir) resolve against and must stay
+	// under, instead of the scenario file's directory. AllowPaths are more
+	// directories they may be under (the command line's --allow-paths).
+	OutputDir  string
+	AllowPaths []string
+}
+
+// envAllowed reports whether name matches one of the patterns.
+func envAllowed(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Load reads, checks and decodes the scenario file at path. On any problem
@@ -61,9 +89,11 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
+	var fileVals map[string]string
 	if opts.EnvFile != "" {
 		vals, eds := readEnvFile(opts.EnvFile)
 		ds = append(ds, eds...)
+		fileVals = vals
 		base := env
 		env = func(k string) (string, bool) {
 			if v, ok := vals[k]; ok {
@@ -72,8 +102,33 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			return base(k)
 		}
 	}
-	failed := map[*yaml.Node]bool{}
-	ds = append(ds, interpolateTree(name, root, env, map[*yaml.Node]bool{}, failed)...)
+	var denied func() []string
+	if opts.Restricted {
+		var names []string
+		base := env
+		env = func(k string) (string, bool) {
+			if _, ok := fileVals[k]; ok || envAllowed(opts.EnvAllow, k) {
+				return base(k)
+			}
+			names = append(names, k)
+			return "", false
+		}
+		denied = func() []string {
+			out := names
+			names = nil
+			return out
+		}
+	}
+	// The text of every scalar that holds a reference, before interpolation:
+	// diagnostics show it instead of the values read from the environment.
+	orig := map[*yaml.Node]string{}
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+			orig[n] = n.Value
+		}
+	})
+	failed, changed := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
+	ds = append(ds, interpolateTree(name, root, env, changed, failed, denied)...)
 
 	sr := validateSchema(name, root)
 	for n := range failed {
@@ -85,18 +140,91 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	ds = append(ds, sr.diags...)
 
 	d := &decoder{
-		file:  name,
-		dir:   dir,
-		lines: strings.Split(string(data), "\n"),
-		sr:    sr,
-		s:     &Scenario{File: name, Dir: dir},
+		file:       name,
+		dir:        dir,
+		outDir:     dir,
+		lines:      strings.Split(string(data), "\n"),
+		sr:         sr,
+		s:          &Scenario{File: name, Dir: dir},
+		restricted: opts.Restricted,
+		envAllowed: func(k string) bool { return envAllowed(opts.EnvAllow, k) },
+	}
+	if opts.OutputDir != "" {
+		d.outDir, d.outDirFlag = absClean(opts.OutputDir), true
+	}
+	for _, a := range opts.AllowPaths {
+		d.allow = append(d.allow, absClean(a))
 	}
 	if _, tooBig := toAny(root); tooBig == nil {
 		d.decodeScenario(root)
 	}
 	ds = append(ds, d.diags...)
 	if len(ds) > 0 {
-		return nil, ds.sorted()
+		return nil, hideValues(ds, changed, orig).sorted()
 	}
+	d.s.Warnings = hideValues(checkInputs(d.inputs), changed, orig).sorted()
 	return d.s, nil
+}
+
+func absClean(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
+// hideValues replaces, in every diagnostic, the values that ${…} references
+// put into scalars with the scalar's text as written ("${DB_PASSWORD}"), so
+// that an error says which variable, never its value. A value is replaced
+// where it stands as a whole word: anywhere on the scalar's own line, and
+// elsewhere when it is at least 6 bytes long.
+func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string) Diagnostics {
+	type hidden struct {
+		value, raw string
+		line       int
+	}
+	var hs []hidden
+	for n := range changed {
+		if raw, ok := orig[n]; ok && n.Value != "" && n.Value != raw && !strings.Contains(n.Value, "${") {
+			hs = append(hs, hidden{n.Value, raw, n.Line})
+		}
+	}
+	// Longer values first, so a value that contains another is replaced whole.
+	slices.SortFunc(hs, func(a, b hidden) int { return len(b.value) - len(a.value) })
+	out := make(Diagnostics, len(ds))
+	for i, d := range ds {
+		for _, h := range hs {
+			if d.Line == h.line || len(h.value) >= 6 {
+				d.Message = replaceWord(d.Message, h.value, h.raw)
+			}
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// replaceWord replaces the occurrences of old in s that are not part of a
+// longer word (letters, digits, '_').
+func replaceWord(s, old, repl string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		if (i > 0 && isWordByte(s[i-1]) && isWordByte(old[0])) || (end < len(s) && isWordByte(s[end]) && isWordByte(old[len(old)-1])) {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString(repl)
+		s = s[end:]
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -509,7 +510,12 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("version: 1\nname: ${X:-${Y:?m}}\njobs: {a: {needs: [a]}}\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("{<<: [*x]}"))
+	f.Add([]byte("version: 1\nname: x\njobs:\n  a:\n    needs: [b, c\n    sink: {}\n"))
+	f.Add([]byte("version: 1\njobs:\n  a:\n  \tb: 1\n"))
+	f.Add([]byte("version: 1\nname: \"abc\njobs: {}\n"))
+	f.Add([]byte("a: {b: [1, 2}\n# c [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1 // YAML breaks lines at CR too
 		s, err := LoadBytes("f.yaml", data, Options{Env: envOf(map[string]string{"X": "1"}), Set: []string{"jobs.a.speed=2"}})
 		if err == nil && s == nil {
 			t.Fatal("nil scenario without error")
@@ -520,7 +526,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("error is not Diagnostics: %v", err)
 			}
 			for _, d := range ds {
-				if d.File != "f.yaml" || d.Message == "" {
+				if d.File != "f.yaml" || d.Message == "" || d.Line > lines || (d.Line > 0 && d.Col < 1) {
 					t.Fatalf("bad diagnostic %#v", d)
 				}
 			}

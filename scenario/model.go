@@ -31,13 +31,21 @@ type Scenario struct {
 	Safety      Safety
 	Jobs        map[string]*Job
 	JobNames    []string
+	// Warnings are problems that do not make the scenario invalid: input
+	// files and capture interfaces missing on this host (they may exist
+	// where and when it runs), each at its position, message "warning: …".
+	Warnings Diagnostics
 }
 
 // Path is a file path from the scenario: Raw as written, Abs resolved against
-// the scenario file's directory. The zero Path means "not set".
+// the scenario file's directory (or, for a path the scenario writes, the
+// output directory). The zero Path means "not set".
 type Path struct {
 	Raw string
 	Abs string
+	// Root is the directory a written path was checked to lie under (see
+	// Create); empty for paths the scenario only reads.
+	Root string
 }
 
 // IsSet reports whether the path was given.
@@ -336,7 +344,7 @@ type Sample struct {
 // Redact says what to redact before data leaves the host. Every job has one;
 // without a redact: block it is the defaults (Defaults true, mask mode).
 type Redact struct {
-	Defaults    bool // redact DefaultRedactHeaders; default true
+	Defaults    bool // redact DefaultRedactHeaders (also in chunked trailers) and redact.DefaultNames (query, form, JSON members); default true
 	Headers     []string
 	Query       []string
 	Form        []string

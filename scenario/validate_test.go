@@ -130,7 +130,7 @@ func TestValidationRules(t *testing.T) {
 		{"assert bad duration literal", jobBody(replayJob, httpSink, "assert: ['latency.p99 < duration(\"1 sec\")']"), "9:14", `duration("1 sec")`},
 		{"assert status string key", jobBody(replayJob, httpSink, `assert: ['status["200"] > 0']`), "9:22", "cannot use string"},
 		// YAML
-		{"syntax", "version: 1\nname: t\n  bad: indent\n", "3:1", "YAML syntax: mapping values are not allowed"},
+		{"syntax", "version: 1\nname: t\n  bad: indent\n", "3:6", "YAML syntax: mapping values are not allowed"},
 		{"duplicate key", jobBody(replayJob, httpSink, "speed: 1", "speed: 2"), "10:5", `duplicate key "speed" (first at line 9)`},
 		{"not a mapping", "- a\n- b\n", "1:1", "must be a mapping"},
 		{"empty", "", "1:1", "scenario is empty"},

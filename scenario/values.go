@@ -103,6 +103,9 @@ func ParseTargetURL(s string) (*url.URL, string, error) {
 		}
 		return nil, "", fmt.Errorf("invalid URL %q: %v", s, err)
 	}
+	if _, ok := u.User.Password(); ok {
+		s = u.Redacted() // messages never show a password
+	}
 	switch u.Scheme {
 	case "http", "https":
 		if u.Host == "" || u.Hostname() == "" {

@@ -30,13 +30,13 @@ func parseYAML(file string, data []byte) (*yaml.Node, *Diagnostic) {
 		return nil, &Diagnostic{Pos{file, 1, 1}, "scenario is empty"}
 	}
 	if err != nil {
-		return nil, yamlDiag(file, err)
+		return nil, yamlDiag(file, data, err)
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
 		return nil, &Diagnostic{Pos{file, next.Line, next.Column}, "a scenario file holds one YAML document; found another"}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlDiag(file, err)
+		return nil, yamlDiag(file, data, err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
@@ -48,13 +48,18 @@ func parseYAML(file string, data []byte) (*yaml.Node, *Diagnostic) {
 	return root, nil
 }
 
-func yamlDiag(file string, err error) *Diagnostic {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Diagnostic{Pos{file, line, 1}, "YAML syntax: " + m[2]}
+// yamlDiag turns a yaml.v3 syntax error into a diagnostic at the position
+// of the problem (see locateSyntaxError): yaml.v3 only gives a line, often
+// the line of the enclosing structure, one line early.
+func yamlDiag(file string, data []byte, err error) *Diagnostic {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	return &Diagnostic{Pos{file, 1, 1}, "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	l, c, extra := locateSyntaxError(data, line, msg)
+	return &Diagnostic{Pos{file, l, c}, "YAML syntax: " + msg + extra}
 }
 
 // resolveAlias follows alias nodes to the node they name.

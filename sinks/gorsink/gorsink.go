@@ -36,6 +36,22 @@ func Create(path string) (*Sink, error) {
 	return &Sink{f: f, w: gorfile.NewWriter(f, strings.HasSuffix(path, ".gz"))}, nil
 }
 
+// Opener creates the file to write (scenario.Path is one: it creates
+// contained paths through an os.Root).
+type Opener interface {
+	Create() (*os.File, error)
+	String() string
+}
+
+// Open creates the file p names, as Create does for a path.
+func Open(p Opener) (*Sink, error) {
+	f, err := p.Create()
+	if err != nil {
+		return nil, fmt.Errorf("gor sink: %w", err)
+	}
+	return &Sink{f: f, w: gorfile.NewWriter(f, strings.HasSuffix(p.String(), ".gz"))}, nil
+}
+
 // Write appends m.
 func (s *Sink) Write(_ context.Context, m *message.Message) error {
 	if err := s.w.Write(m); err != nil {

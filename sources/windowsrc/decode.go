@@ -87,9 +87,10 @@ func decodeJSON(v []byte) (*message.Message, error) {
 	if j.ReqType == "" || j.ReqID == "" || j.ReqTs == "" || j.ReqMethod == "" || j.ReqURL == "" {
 		return nil, fmt.Errorf("%w: Req_Type, Req_ID, Req_Ts, Req_Method and Req_URL are required", errBadJSON)
 	}
-	for _, s := range []string{j.ReqType, j.ReqID, j.ReqTs, j.ReqMethod, j.ReqURL} {
+	for i, s := range []string{j.ReqType, j.ReqID, j.ReqTs, j.ReqMethod, j.ReqURL} {
 		if bytes.ContainsAny([]byte(s), " \r\n") {
-			return nil, fmt.Errorf("%w: field %q holds a space or line break", errBadJSON, s)
+			name := [...]string{"Req_Type", "Req_ID", "Req_Ts", "Req_Method", "Req_URL"}[i]
+			return nil, fmt.Errorf("%w: field %s holds a space or line break", errBadJSON, name)
 		}
 	}
 	var b bytes.Buffer

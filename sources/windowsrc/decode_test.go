@@ -2,6 +2,7 @@ package windowsrc
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/replayctl/replayctl/message"
@@ -31,13 +32,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"json broken", `{"Req_Type":`, errBadJSON},
 		{"json missing fields", `{"Req_Type":"1"}`, errBadJSON},
 		{"json bad ts", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"x","Req_Method":"GET"}`, errBadJSON},
-		{"json space in url", `{"Req_URL":"/ a","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
+		{"json space in url", `{"Req_URL":"/?token=S3CRET a","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
+		{"json space in id", `{"Req_URL":"/","Req_Type":"1","Req_ID":"S3CRET a","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
+		{"secret header line", "1 S3CRET", message.ErrBadPayload},
+		{"secret type", "S3CRET a 1\nGET / HTTP/1.1\r\n\r\n", message.ErrBadPayload},
 		{"json crlf in header", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET","Req_Headers":{"A":"b\r\nC: d"}}`, errBadJSON},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := decodeRecord(&kgo.Record{Value: []byte(tt.value)}); !errors.Is(err, tt.want) {
+			_, _, err := decodeRecord(&kgo.Record{Value: []byte(tt.value)})
+			if !errors.Is(err, tt.want) {
 				t.Fatalf("error = %v, want %v", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "S3CRET") {
+				t.Fatalf("error shows the record's bytes: %v", err)
 			}
 		})
 	}

@@ -17,8 +17,11 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check scenario files: schema, references, expressions, values",
 		Long: `Validate checks each scenario file without reading a packet or sending a byte: its shape
 against the JSON Schema, every reference (topics, windows, targets, jobs), 'needs' cycles,
-durations, rates, speeds, URLs and every expression. It prints every problem as
-FILE:LINE:COL: message and exits 2 when there is any.`,
+durations, rates, speeds, URLs and every expression, and that the paths the scenario writes stay
+under its directory (see --output-dir, --allow-paths). It prints every problem as
+FILE:LINE:COL: message and exits 2 when there is any. Input files (pcap, gor, TLS files) that do
+not exist and capture interfaces this host does not have are printed as FILE:LINE:COL: warning: …
+and do not change the exit code: they may exist only where and when the scenario runs.`,
 		Example: `  replayctl validate examples/*.yaml
   TARGET=http://127.0.0.1:9000 replayctl validate scenario.yaml --set jobs.replay.speed=4`,
 		Args: minArgs(1),
@@ -31,6 +34,9 @@ FILE:LINE:COL: message and exits 2 when there is any.`,
 					_, err = engine.Compile(s, engine.Options{})
 				}
 				var diags scenario.Diagnostics
+				if s != nil && len(s.Warnings) > 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), s.Warnings.Error())
+				}
 				switch {
 				case err == nil:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)

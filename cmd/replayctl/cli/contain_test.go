@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// containYAML replays rec.gor to a target and writes a JSON report at the
+// path given (line 9, column 20).
+const containYAML = `version: 1
+name: contained
+targets:
+  app: {url: "%s"}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    sink: {http: {target: app}}
+    report: {json: %s}
+`
+
+// TestContainedScenario: a scenario whose report escapes its directory with
+// ../ or through a symbolic link is refused at file:line:col with exit 2
+// before anything is sent, by validate and by run; --allow-paths lets the
+// first one through.
+func TestContainedScenario(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	outside := t.TempDir()
+	writeGor(t, dir, 3, time.Millisecond)
+	if err := os.Symlink(outside, filepath.Join(dir, "reports")); err != nil {
+		t.Fatal(err)
+	}
+	tg := newTarget(t)
+	for _, tc := range []struct{ name, report, want string }{
+		{"dot dot", "../escape.json", "is outside the scenario's directory"},
+		{"symlinked dir", "reports/escape.json", "is a symbolic link"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := write(t, dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml", fmt.Sprintf(containYAML, tg.URL(), tc.report))
+			for _, args := range [][]string{{"validate", f}, {"run", f, "--data-dir", filepath.Join(dir, "data")}} {
+				r := mustRun(t, ExitInvalid, args...)
+				if !strings.Contains(r.stderr, f+":9:20: jobs.replay.report.json: ") || !strings.Contains(r.stderr, tc.want) {
+					t.Errorf("%s: want %s:9:20 and %q:\n%s", args[0], f, tc.want, r)
+				}
+			}
+			if n := tg.count.Load(); n != 0 {
+				t.Fatalf("target received %d requests", n)
+			}
+			for _, p := range []string{filepath.Join(filepath.Dir(dir), "escape.json"), filepath.Join(outside, "escape.json")} {
+				if _, err := os.Stat(p); err == nil {
+					t.Fatalf("%s written", p)
+				}
+			}
+		})
+	}
+	t.Run("allowed", func(t *testing.T) {
+		f := write(t, dir, "allowed.yaml", fmt.Sprintf(containYAML, tg.URL(), filepath.Join(outside, "ok.json")))
+		mustRun(t, ExitInvalid, "validate", f)
+		mustRun(t, ExitOK, "run", f, "--allow-paths", outside, "--data-dir", filepath.Join(dir, "data"))
+		if n := tg.count.Load(); n != 3 {
+			t.Fatalf("target received %d requests, want 3", n)
+		}
+		if _, err := os.Stat(filepath.Join(outside, "ok.json")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRestrictedRun: --restricted refuses a ${VAR} not named by vars:,
+// --env-file or --env-allow (exit 2, nothing sent) and accepts it when allowed.
+func TestRestrictedRun(t *testing.T) {
+	dir := t.TempDir()
+	writeGor(t, dir, 2, time.Millisecond)
+	tg := newTarget(t)
+	t.Setenv("REPLAYCTL_TEST_TARGET", tg.URL())
+	f := write(t, dir, "r.yaml", fmt.Sprintf(containYAML, "${REPLAYCTL_TEST_TARGET}", "out/r.json"))
+	r := mustRun(t, ExitInvalid, "run", f, "--restricted")
+	if !strings.Contains(r.stderr, f+":4:14: ${REPLAYCTL_TEST_TARGET} cannot be read") {
+		t.Errorf("want the refused variable at 4:14:\n%s", r)
+	}
+	if n := tg.count.Load(); n != 0 {
+		t.Fatalf("target received %d requests", n)
+	}
+	mustRun(t, ExitOK, "run", f, "--restricted", "--env-allow", "REPLAYCTL_TEST_*")
+	if n := tg.count.Load(); n != 2 {
+		t.Fatalf("target received %d requests, want 2", n)
+	}
+}
+
+// TestValidateWarnsAboutMissingInputs: validate names input files that do
+// not exist and capture interfaces this host does not have, each at its
+// position, as warnings: they may exist only where the scenario runs, so
+// the exit code stays 0.
+func TestValidateWarnsAboutMissingInputs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 1, time.Millisecond)
+	write(t, dir, "ca.pem", "not checked here")
+	f := write(t, dir, "inputs.yaml", `version: 1
+name: inputs
+kafka:
+  brokers: ["k1:9092"]
+  tls: {ca-file: ca.pem, cert-file: missing-cert.pem, key-file: missing-key.pem}
+topics: {t: {}}
+jobs:
+  live:
+    source: {capture: {interface: nosuch0, ports: [80]}}
+    sink: {kafka: {topic: t}}
+  lo:
+    source: {capture: {interface: lo, ports: [80]}}
+    sink: {kafka: {topic: t}}
+  file:
+    source: {pcap: {path: captures/missing.pcap}}
+    sink: {kafka: {topic: t}}
+  rotated:
+    source: {gor: {path: "requests_*.gor"}}
+    sink: {kafka: {topic: t}}
+  present:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: t}}
+`)
+	r := mustRun(t, ExitOK, "validate", f)
+	want := []string{
+		f + ":5:37: warning: kafka.tls.cert-file: missing-cert.pem: no such file or directory",
+		f + ":5:65: warning: kafka.tls.key-file: missing-key.pem: no such file or directory",
+		f + ":9:35: warning: jobs.live.source.capture.interface: interface nosuch0 does not exist on this host",
+		f + ":15:27: warning: jobs.file.source.pcap.path: captures/missing.pcap: no such file or directory",
+		f + ":18:26: warning: jobs.rotated.source.gor.path: no file matches requests_*.gor",
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r)
+		}
+	}
+	if n := strings.Count(r.stderr, "warning:"); n != len(want) || !strings.Contains(r.stdout, f+": ok") {
+		t.Errorf("want exactly %d warnings and ok:\n%s", len(want), r)
+	}
+}

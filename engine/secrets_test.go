@@ -1,0 +1,260 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sinks/gorsink"
+)
+
+// defaultNameTraffic writes a .gor file whose secrets are only in places the
+// default names cover (a query parameter, a form field, JSON members, a
+// chunked trailer) and returns the path and the secrets.
+func defaultNameTraffic(t *testing.T, dir string) (string, []string) {
+	t.Helper()
+	secrets := []string{"qtoken-AAAA", "formpw-BBBB", "jsonrt-CCCC", "jsonsig-DDDD", "trailer-EEEE", "apikey-FFFF"}
+	form := "user=bob&passwd=formpw-BBBB"
+	js := `{"grant":"refresh","Refresh_Token":"jsonrt-CCCC","meta":[{"signature":"jsonsig-DDDD"}]}`
+	reqs := []string{
+		"GET /account?access_token=qtoken-AAAA&page=2&Api-Key=apikey-FFFF HTTP/1.1\r\nHost: shop.local\r\n\r\n",
+		"POST /login HTTP/1.1\r\nHost: shop.local\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + fmt.Sprint(len(form)) + "\r\n\r\n" + form,
+		"POST /oauth HTTP/1.1\r\nHost: shop.local\r\nContent-Type: application/json\r\nContent-Length: " + fmt.Sprint(len(js)) + "\r\n\r\n" + js,
+		"POST /upload HTTP/1.1\r\nHost: shop.local\r\nTransfer-Encoding: chunked\r\nTrailer: Authorization\r\n\r\n3\r\nabc\r\n0\r\nAuthorization: Bearer trailer-EEEE\r\n\r\n",
+	}
+	path := filepath.Join(dir, "defaults.gor")
+	s, err := gorsink.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs {
+		id := fmt.Sprintf("d%d", i)
+		t0 := int64(1_700_000_000_000_000_000 + i*1_000_000)
+		for _, m := range []*message.Message{
+			{Kind: message.Request, ID: id, Time: t0, Raw: []byte(r)},
+			{Kind: message.Response, ID: id, Time: t0 + 500_000, Latency: 500_000, Raw: []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")},
+		} {
+			if err := s.Write(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return path, secrets
+}
+
+// TestDefaultRedactionNeverReachesKafka records, with no redact: block, a
+// query-string token, a form password, JSON members and a trailer, dumps the
+// topic with kcat (embedded broker and real Kafka) and finds none of them;
+// with redact: {defaults: false} all of them are there, so the dump does
+// show what was recorded.
+func TestDefaultRedactionNeverReachesKafka(t *testing.T) {
+	kcat := kafkatest.RequireTool(t, "kcat")
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			gorPath, secrets := defaultNameTraffic(t, dir)
+			topic := kafkatest.UniqueTopic(t)
+			for _, defaults := range []bool{true, false} {
+				redact := ""
+				if !defaults {
+					redact = "    redact: {defaults: false}\n"
+				}
+				name := fmt.Sprintf("%s-%v", topic, defaults)
+				yaml := fmt.Sprintf(`version: 1
+name: default-names
+kafka: {brokers: [%s], catalog-topic: %s.windows}
+topics:
+  traffic: {name: %s, partitions: 1, create: true}
+jobs:
+  record:
+    source: {gor: {path: %s}}
+%s    sink: {kafka: {topic: traffic}}
+    save-window: w-%v
+`, strings.Join(target.Addrs, ","), topic, name, gorPath, redact, defaults)
+				if out, err := sfRun(t, dir, yaml, engine.Options{}); err != nil {
+					t.Fatalf("defaults %v: run: %v\n%s", defaults, err, out)
+				}
+				dump, err := exec.Command(kcat, "-C", "-b", target.Addrs[0], "-t", name, "-o", "beginning", "-e", "-q", "-f", "%s\n").CombinedOutput()
+				if err != nil {
+					t.Fatalf("kcat: %v\n%s", err, dump)
+				}
+				if n := bytes.Count(dump, []byte("HTTP/1.1")); n != 8 {
+					t.Fatalf("kcat read %d HTTP messages, want 8:\n%s", n, dump)
+				}
+				for _, secret := range secrets {
+					if found := bytes.Contains(dump, []byte(secret)); found == defaults {
+						t.Errorf("defaults %v: secret %q found in the topic: %v\n%s", defaults, secret, found, dump)
+					}
+				}
+				if defaults && !bytes.Contains(dump, []byte("GET /account?access_token=REDACTED&page=2&Api-Key=REDACTED HTTP/1.1")) {
+					t.Errorf("request line not redacted in place:\n%s", dump)
+				}
+			}
+		})
+	}
+}
+
+// TestUnredactableWarningHidesBytes: a message that cannot be parsed cannot
+// be redacted, is not recorded, and the warning about it shows none of its
+// bytes.
+func TestUnredactableWarningHidesBytes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.gor")
+	s, err := gorsink.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, raw := range []string{
+		"GET /?token=S3CRET-1 HTTP/1.1\r\nAuthorization: Bearer S3CRET-2\r\nbroken S3CRET-3\r\n\r\n",
+		"POST /login?token=S3CRET-4 HTTP/1.1\r\nContent-Length: S3CRET-5\r\n\r\n",
+		"GET /ok HTTP/1.1\r\nHost: h\r\n\r\n",
+	} {
+		if err := s.Write(context.Background(), &message.Message{Kind: message.Request, ID: fmt.Sprint(i), Time: int64(i + 1), Raw: []byte(raw)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`version: 1
+name: unredactable
+jobs:
+  copy:
+    source: {gor: {path: %s}}
+    sink: {gor: {path: out.gor}}
+`, path)
+	var logs syncBuffer
+	opts := engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	res := run(t, dir, yaml, opts)
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	text := logs.String() + res.out
+	if strings.Count(logs.String(), "cannot be redacted") != 2 || strings.Contains(text, "S3CRET") {
+		t.Fatalf("warnings (want 2, without message bytes):\n%s", text)
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "out.gor"))
+	if err != nil || bytes.Contains(out, []byte("S3CRET")) || !bytes.Contains(out, []byte("GET /ok")) {
+		t.Fatalf("out.gor: %v\n%s", err, out)
+	}
+}
+
+// TestCaptureHostGuardAliases: the capture-host guard is not bypassed by
+// another name for this host: a pcap captured to 127.0.0.1:P is not replayed
+// to 0.0.0.0:P (which reaches the same server), 127.0.0.2:P, [::1]:P or
+// localhost:P, and a .gor file whose requests say Host: localhost:P is
+// not replayed to 127.0.0.1:P. Nothing reaches the server.
+func TestCaptureHostGuardAliases(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tg := newTarget(t)
+	server := netip.MustParseAddrPort(tg.Addr())
+	writePcap(t, filepath.Join(dir, "cap.pcap"), server, evenly(3, 5*time.Millisecond))
+	port := server.Port()
+	writeGor(t, dir, "local.gor", []req{{0, fmt.Sprintf("GET /x HTTP/1.1\r\nHost: localhost:%d\r\n\r\n", port)}})
+	for _, tc := range []struct{ source, url string }{
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://0.0.0.0:%[1]d"},
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://127.0.0.2:%[1]d"},
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://[::1]:%[1]d"},
+		{"{pcap: {path: cap.pcap, ports: [%[1]d]}}", "http://localhost:%[1]d"},
+		{"{gor: {path: local.gor}}", "http://127.0.0.1:%[1]d"},
+	} {
+		src := strings.ReplaceAll(tc.source, "%[1]d", fmt.Sprint(port))
+		url := fmt.Sprintf(tc.url, port)
+		t.Run(url+" "+src, func(t *testing.T) {
+			yaml := fmt.Sprintf(`version: 1
+name: alias
+targets:
+  app: {url: %q}
+jobs:
+  replay:
+    source: %s
+    speed: max
+    sink: {http: {target: app}}
+`, url, src)
+			res := run(t, dir, yaml, engine.Options{})
+			if !errors.Is(res.err, engine.ErrInvalid) || !strings.Contains(res.err.Error(), "allow-capture-hosts") {
+				t.Fatalf("err = %v, want ErrInvalid naming allow-capture-hosts\n%s", res.err, res.out)
+			}
+		})
+	}
+	if n := tg.count(); n != 0 {
+		t.Fatalf("the server received %d requests", n)
+	}
+	// The same replay with allow-capture-hosts reaches it through 0.0.0.0.
+	yaml := fmt.Sprintf(`version: 1
+name: alias
+targets:
+  app: {url: "http://0.0.0.0:%d"}
+safety: {allow-capture-hosts: true}
+jobs:
+  replay:
+    source: {pcap: {path: cap.pcap, ports: [%d]}}
+    speed: max
+    sink: {http: {target: app}}
+`, port, port)
+	if res := run(t, dir, yaml, engine.Options{}); res.err != nil {
+		t.Fatalf("allowed: %v\n%s", res.err, res.out)
+	}
+	if n := tg.count(); n != 3 {
+		t.Fatalf("allowed: the server received %d requests, want 3", n)
+	}
+}
+
+// TestTargetPasswordNotShown: a password in a target URL is not printed by
+// the plan, the summary or the HTML report.
+func TestTargetPasswordNotShown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(2, time.Millisecond))
+	tg := newTarget(t)
+	u := strings.Replace(tg.URL(), "http://", "http://user:S3CRETPW@", 1)
+	yaml := fmt.Sprintf(`version: 1
+name: pw
+targets:
+  app: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: app}}
+    report: {html: r.html}
+  inline:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {url: %q}}
+`, u, u)
+	var plan bytes.Buffer
+	compile(t, dir, yaml, &engine.Options{}).Describe(&plan)
+	res := run(t, dir, yaml, engine.Options{})
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "r.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"plan": plan.String(), "summary": res.out, "html": string(html)} {
+		if strings.Contains(text, "S3CRETPW") {
+			t.Errorf("%s shows the password:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(plan.String(), "user:xxxxx@") {
+		t.Errorf("plan does not show the redacted URL:\n%s", plan.String())
+	}
+}

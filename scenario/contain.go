@@ -1,0 +1,158 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// A scenario is contained: every path it writes (reports, gor sinks, the
+// embedded broker's data-dir) resolves under the scenario's directory, or
+// Options.OutputDir when set, or one of Options.AllowPaths, and never
+// through a symbolic link below that directory. Load checks this before
+// anything runs (each existing component is looked at with Lstat), and
+// Path.Create and Path.WriteFile write through an os.Root opened on that
+// directory, so a link made later cannot lead outside either.
+
+// outPath is path for a file the scenario writes: a relative path resolves
+// against the output directory; the result must be contained (see above).
+// A path that is not is reported at its node and returned unset.
+func (d *decoder) outPath(x m, key string) Path {
+	v := x.get(key)
+	raw := x.str(key)
+	if raw == "" {
+		return Path{}
+	}
+	abs := raw
+	if !filepath.IsAbs(raw) {
+		abs = filepath.Join(d.outDir, raw)
+	}
+	abs = filepath.Clean(abs)
+	root, err := containedIn(abs, append([]string{d.outDir}, d.allow...))
+	if err != nil {
+		what := "the scenario's directory " + d.outDir
+		if d.outDirFlag {
+			what = "--output-dir " + d.outDir
+		}
+		if errors.Is(err, errOutside) {
+			d.errorf(v, x.p(key), "%s is outside %s; a scenario writes only there (or under a directory the command line allows with --allow-paths DIR)", raw, what)
+		} else {
+			d.errorf(v, x.p(key), "%v", err)
+		}
+		return Path{}
+	}
+	return Path{Raw: raw, Abs: abs, Root: root}
+}
+
+var errOutside = errors.New("outside the allowed directories")
+
+// containedIn returns the first of roots (absolute, clean) that abs lies
+// strictly under with no symbolic link on the way, or an error saying why
+// none does.
+func containedIn(abs string, roots []string) (string, error) {
+	var linkErr error
+	for _, root := range roots {
+		rel, ok := below(root, abs)
+		if !ok {
+			continue
+		}
+		if err := noLinks(root, rel); err != nil {
+			linkErr = err
+			continue
+		}
+		return root, nil
+	}
+	if linkErr != nil {
+		return "", linkErr
+	}
+	return "", errOutside
+}
+
+// below returns abs relative to root when abs is strictly under root.
+func below(root, abs string) (string, bool) {
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return rel, true
+}
+
+// noLinks checks each existing component of rel under root with Lstat: none
+// may be a symbolic link (or anything but a directory, before the last).
+func noLinks(root, rel string) error {
+	parts := strings.Split(rel, string(filepath.Separator))
+	cur := root
+	for i, p := range parts {
+		cur = filepath.Join(cur, p)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", cur, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link; a contained scenario never goes through one", cur)
+		}
+		if i < len(parts)-1 && !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", cur)
+		}
+	}
+	return nil
+}
+
+// openRoot opens p's root and returns it with p relative to it, after
+// checking again that no component is a symbolic link.
+func (p Path) openRoot() (*os.Root, string, error) {
+	rel, ok := below(p.Root, p.Abs)
+	if !ok {
+		return nil, "", fmt.Errorf("%s is outside %s", p.Raw, p.Root)
+	}
+	if err := noLinks(p.Root, rel); err != nil {
+		return nil, "", err
+	}
+	r, err := os.OpenRoot(p.Root)
+	if err != nil {
+		return nil, "", err
+	}
+	if dir := filepath.Dir(rel); dir != "." {
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			r.Close()
+			return nil, "", err
+		}
+	}
+	return r, rel, nil
+}
+
+// Create creates (or truncates) the file, making its directory. A contained
+// path (Root set) is created through an os.Root on Root.
+func (p Path) Create() (*os.File, error) {
+	if p.Root == "" {
+		if err := os.MkdirAll(filepath.Dir(p.Abs), 0o755); err != nil {
+			return nil, err
+		}
+		return os.Create(p.Abs)
+	}
+	r, rel, err := p.openRoot()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Create(rel)
+}
+
+// WriteFile writes data to the file as Create does.
+func (p Path) WriteFile(data []byte) error {
+	f, err := p.Create()
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

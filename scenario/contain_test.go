@@ -1,0 +1,279 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// containDoc is a scenario whose written paths are filled in: a replay with
+// JSON and HTML reports (lines 7 and 8) and a copy to a gor file (line 11).
+const containDoc = `version: 1
+name: contain
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    sink: {http: {url: "builtin:echo"}}
+    report:
+      json: %s
+      html: %s
+  copy:
+    source: {gor: {path: in.gor}}
+    sink: {gor: {path: %s}}
+`
+
+func loadContain(t *testing.T, dir, json, html, gor string, opts Options) (*Scenario, Diagnostics) {
+	t.Helper()
+	src := containDoc
+	for _, v := range []string{json, html, gor} {
+		src = strings.Replace(src, "%s", v, 1)
+	}
+	s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), opts)
+	if err == nil {
+		return s, nil
+	}
+	var ds Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("error %T: %v", err, err)
+	}
+	return nil, ds
+}
+
+func TestWrittenPathsContained(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "reports"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "x.json"), filepath.Join(dir, "reports", "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(outside, "r.json")
+	for _, tc := range []struct {
+		name            string
+		json, html, gor string
+		opts            Options
+		want            map[string]string // "line:col" → message fragment
+	}{
+		{"inside", "reports/r.json", "reports/sub/../r.html", "out/copy.gor", Options{}, nil},
+		{"dot dot", "../r.json", "reports/../../r.html", "../../copy.gor", Options{}, map[string]string{
+			"8:13": "../r.json is outside the scenario's directory " + dir, "9:13": "outside", "12:24": "outside"}},
+		{"absolute outside", abs, "r.html", "/tmp/copy.gor", Options{}, map[string]string{"8:13": "--allow-paths", "12:24": "outside"}},
+		{"allowed", abs, "r.html", filepath.Join(outside, "c.gor"), Options{AllowPaths: []string{outside}}, nil},
+		{"symlinked dir", "linked/r.json", "reports/r.html", "linked/deeper/c.gor", Options{}, map[string]string{
+			"8:13": filepath.Join(dir, "linked") + " is a symbolic link", "12:24": "symbolic link"}},
+		{"symlinked dir even when its target is allowed", "linked/r.json", "reports/r.html", "c.gor", Options{AllowPaths: []string{outside}}, map[string]string{
+			"8:13": "symbolic link"}},
+		{"symlinked file", "reports/link.json", "reports/r.html", "c.gor", Options{}, map[string]string{"8:13": "symbolic link"}},
+		{"output dir", "r.json", "r.html", "c.gor", Options{OutputDir: outside}, nil},
+		{"output dir escape", "../r.json", "r.html", filepath.Join(dir, "c.gor"), Options{OutputDir: outside}, map[string]string{
+			"8:13": "outside --output-dir " + outside, "12:24": "outside"}},
+		{"the directory itself", ".", "r.html", "c.gor", Options{}, map[string]string{"8:13": "outside"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ds := loadContain(t, dir, tc.json, tc.html, tc.gor, tc.opts)
+			if len(tc.want) == 0 {
+				if ds != nil {
+					t.Fatalf("refused:\n%v", ds)
+				}
+				base := dir
+				if tc.opts.OutputDir != "" {
+					base = tc.opts.OutputDir
+				}
+				if p := s.Jobs["replay"].Report.HTML; p.Abs != filepath.Join(base, filepath.Clean(tc.html)) || p.Root == "" {
+					t.Fatalf("html path %+v", p)
+				}
+				return
+			}
+			if len(ds) != len(tc.want) {
+				t.Fatalf("got %d diagnostics, want %d:\n%v", len(ds), len(tc.want), ds)
+			}
+			for _, d := range ds {
+				at := strings.TrimPrefix(d.Pos.String(), filepath.Join(dir, "s.yaml")+":")
+				if frag, ok := tc.want[at]; !ok || !strings.Contains(d.Message, frag) {
+					t.Errorf("unexpected %s (want at %s: %q)", d, at, frag)
+				}
+			}
+		})
+	}
+}
+
+// TestWriteThroughRoot: a link put in place after validation does not lead
+// the write outside.
+func TestWriteThroughRoot(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	s, ds := loadContain(t, dir, "reports/r.json", "r.html", "c.gor", Options{})
+	if ds != nil {
+		t.Fatal(ds)
+	}
+	p := s.Jobs["replay"].Report.JSON
+	if err := p.WriteFile([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "reports", "r.json")); err != nil || string(b) != "{}" {
+		t.Fatalf("written %q %v", b, err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "reports")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "reports")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteFile([]byte("{}")); err == nil {
+		t.Fatal("wrote through a symbolic link made after validation")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "r.json")); err == nil {
+		t.Fatal("file written outside")
+	}
+	g, err := s.Jobs["copy"].Sink.Gor.Path.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+}
+
+func TestRestrictedEnv(t *testing.T) {
+	env := envOf(map[string]string{"HOME": "/root", "APP_TARGET": "http://127.0.0.1:9", "SECRET_KEY": "k"})
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "agent.env")
+	if err := os.WriteFile(envFile, []byte("REDACT_KEY=fromfile\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doc := `version: 1
+name: r
+vars:
+  target: ${APP_TARGET}
+jobs:
+  record:
+    source: {gor: {path: in.gor}}
+    redact: {mode: hash, key: "${REDACT_KEY}"}
+    filter: %s
+    sink: {stdout: {}}
+  replay:
+    source: {gor: {path: in.gor}}
+    sink: {http: {url: "${target}"}}
+`
+	ok := strings.Replace(doc, "%s", `'env("APP_MODE") != "off"'`, 1)
+	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(ok), Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}}); err != nil {
+		t.Fatalf("allowed names refused: %v", err)
+	}
+	// Without the pattern, APP_TARGET and env("APP_MODE") are refused.
+	ds := loadErrAt(t, dir, ok, Options{Env: env, EnvFile: envFile, Restricted: true})
+	wantDiag(t, ds, "4:11", "${APP_TARGET} cannot be read")
+	wantDiag(t, ds, "9:13", `env("APP_MODE") cannot be read`)
+	// A default does not hide a refused read; env(...) with a computed name is refused.
+	bad := strings.Replace(strings.Replace(doc, "%s", `'env(req.path) == ""'`, 1), "${APP_TARGET}", "${HOME:-http://127.0.0.1:9}", 1)
+	ds = loadErrAt(t, dir, bad, Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}})
+	wantDiag(t, ds, "4:11", "${HOME} cannot be read")
+	wantDiag(t, ds, "9:13", "literal name")
+	// Not restricted, everything reads as before.
+	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(bad), Options{Env: env}); err == nil {
+		t.Fatal("REDACT_KEY is not set without the env file: want an error")
+	}
+}
+
+func loadErrAt(t *testing.T, dir, src string, opts Options) Diagnostics {
+	t.Helper()
+	_, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), opts)
+	var ds Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("want diagnostics, got %v", err)
+	}
+	for i := range ds {
+		ds[i].File = "s.yaml"
+	}
+	return ds
+}
+
+// TestValuesFromTheEnvironmentNotShown: a validation error about a scalar
+// that took a value from the environment names the variable, not the value.
+func TestValuesFromTheEnvironmentNotShown(t *testing.T) {
+	env := envOf(map[string]string{"BROKER": "s3cret-broker", "PORT": "s3cretport", "TARGET": "ftp://s3cretuser@h/", "URL2": "http://u:s3cretpw@h:99999/", "SPEED": "s3cretfast",
+		"FILTER": `req.header("X") == "s3cretliteral" &&`})
+	doc := `version: 1
+name: hidden
+kafka: {brokers: ["${BROKER}"]}
+topics: {t: {}}
+targets:
+  a: {url: "${TARGET}"}
+  b: {url: "http://u:s3cretpw@h:99999/"}
+jobs:
+  rec:
+    source: {capture: {interface: lo, ports: ["${PORT}"]}}
+    filter: ${FILTER}
+    sink: {kafka: {topic: t}}
+  replay:
+    source: {window: w}
+    speed: ${SPEED}
+    sink: {http: {target: a}}
+`
+	ds := loadErr(t, doc, Options{Env: env})
+	text := ds.Error()
+	if strings.Contains(text, "s3cret") {
+		t.Fatalf("diagnostics show values from the environment:\n%s", text)
+	}
+	for _, want := range []string{"3:19", "6:12", "7:12", "10:47", "11:13", "15:12"} {
+		found := false
+		for _, d := range ds {
+			found = found || strings.HasSuffix(d.Pos.String(), want)
+		}
+		if !found {
+			t.Errorf("no diagnostic at %s:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(text, "${BROKER}") || !strings.Contains(text, "${TARGET}") {
+		t.Errorf("diagnostics do not name the variables:\n%s", text)
+	}
+	// The env file's lines are not shown either.
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "x.env")
+	if err := os.WriteFile(envFile, []byte("PASSWORD s3cretA\nKEY=\"s3cretB\nTOKEN='x' s3cretC\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds = loadErr(t, "version: 1\nname: x\njobs: {}\n", Options{Env: env, EnvFile: envFile})
+	n := 0
+	for _, d := range ds {
+		if d.File == envFile {
+			n++
+		}
+	}
+	if n != 3 || strings.Contains(ds.Error(), "s3cret") {
+		t.Fatalf("env file diagnostics:\n%s", ds.Error())
+	}
+}
+
+// TestRestrictedReads: a restricted scenario also reads only under its
+// directory (or the allowed ones), never through a symbolic link.
+func TestRestrictedReads(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	doc := "version: 1\nname: r\njobs:\n  copy:\n    source: {gor: {path: %s}}\n    sink: {stdout: {}}\n"
+	for _, tc := range []struct {
+		path string
+		opts Options
+		want string
+	}{
+		{"in.gor", Options{Restricted: true}, ""},
+		{"/etc/passwd", Options{Restricted: true}, "a restricted scenario reads only there"},
+		{"../x.gor", Options{Restricted: true}, "outside"},
+		{"linked/x.gor", Options{Restricted: true}, "symbolic link"},
+		{filepath.Join(outside, "x.gor"), Options{Restricted: true, AllowPaths: []string{outside}}, ""},
+		{"/etc/passwd", Options{}, ""},
+	} {
+		src := strings.Replace(doc, "%s", tc.path, 1)
+		_, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), tc.opts)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.path, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "s.yaml:5:26: jobs.copy.source.gor.path: ") || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: err = %v, want %q at 5:26", tc.path, err, tc.want)
+		}
+	}
+}

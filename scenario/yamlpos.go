@@ -1,0 +1,191 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
+)
+
+// locateSyntaxError finds the line and column of a YAML syntax error that
+// yaml.v3 reported at line (0: unknown) with msg. yaml.v3 keeps the exact
+// position to itself and prints the line of the structure the error is in
+// (0-based, so one line early) or, for scanner errors, the problem's line.
+// So the text is parsed again with goccy/go-yaml, whose errors carry the
+// position of the token at fault; its answer is taken when it is not before
+// yaml.v3's line (the problem is never before the structure it is in), then
+// refined for the messages where the token is not the fault. extra, when
+// set, is more to say (where an unclosed flow collection was opened).
+func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra string) {
+	lines := strings.Split(string(data), "\n")
+	gl, gc := goccyPosition(data)
+	if gl > 0 && gl >= line {
+		l, c = gl, gc
+	} else if line > 0 {
+		l, c = line, firstNonBlank(lines, line)
+	} else {
+		l, c = 1, 1
+	}
+	switch {
+	case strings.HasPrefix(msg, "mapping values are not allowed"):
+		// The fault is the ':' of "key: value" where no mapping can start:
+		// on yaml.v3's line (a scanner error: its line is right).
+		if line > 0 && line <= len(lines) {
+			from := 0
+			if l == line {
+				from = c - 1
+			}
+			if i := colonAfter(lines[line-1], from); i >= 0 {
+				return line, i + 1, ""
+			}
+		}
+	case strings.HasPrefix(msg, "found character that cannot start any token"):
+		if line > 0 && line <= len(lines) && l != line {
+			l, c = line, firstNonBlank(lines, line)
+			if i := strings.IndexByte(lines[line-1], '\t'); i >= 0 {
+				c = i + 1
+			}
+		}
+	case strings.HasPrefix(msg, "did not find expected ',' or ']'"), strings.HasPrefix(msg, "did not find expected ',' or '}'"):
+		open := byte('[')
+		if strings.HasSuffix(msg, "'}'") {
+			open = '{'
+		}
+		if ol, oc := unclosed(data, open, l, c); ol > 0 {
+			extra = fmt.Sprintf(" (the %c at line %d, column %d is not closed)", open, ol, oc)
+		} else if off := offsetOf(data, l, c); off < len(data) && data[off] == open {
+			extra = fmt.Sprintf(" (this %c is not closed)", open)
+		}
+	}
+	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
+		if i := findAlias(data, m[1]); i >= 0 {
+			l, c = lineCol(data, i)
+		}
+	}
+	return l, c, extra
+}
+
+var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '([^']*)' referenced`)
+
+// goccyPosition returns the position goccy/go-yaml gives the first syntax
+// error in data (0, 0 when it finds none).
+func goccyPosition(data []byte) (l, c int) {
+	defer func() {
+		if recover() != nil {
+			l, c = 0, 0 // a second opinion is not worth a crash
+		}
+	}()
+	_, err := goccyparser.ParseBytes(data, 0)
+	var se *goccy.SyntaxError
+	if err == nil || !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil {
+		return 0, 0
+	}
+	return se.Token.Position.Line, se.Token.Position.Column
+}
+
+func firstNonBlank(lines []string, line int) int {
+	if line < 1 || line > len(lines) {
+		return 1
+	}
+	s := lines[line-1]
+	return len(s) - len(strings.TrimLeft(s, " \t")) + 1
+}
+
+// colonAfter returns the index of the first ':' at or after from in s that
+// is followed by a space, a tab or the end of the line, outside quotes.
+func colonAfter(s string, from int) int {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || s[i-1] == ' '):
+			return -1
+		case c == ':' && i >= from && (i+1 == len(s) || s[i+1] == ' ' || s[i+1] == '\t' || s[i+1] == '\r'):
+			return i
+		}
+	}
+	return -1
+}
+
+// unclosed returns the position of the last open bracket (not in a quoted
+// string or a comment) before line l, column c that is not closed there.
+func unclosed(data []byte, open byte, l, c int) (int, int) {
+	end := offsetOf(data, l, c)
+	closeB := byte(']')
+	if open == '{' {
+		closeB = '}'
+	}
+	var stack []int
+	var quote byte
+	for i := 0; i < end && i < len(data); i++ {
+		ch := data[i]
+		switch {
+		case quote != 0:
+			if ch == '\\' && quote == '"' {
+				i++
+			} else if ch == quote {
+				quote = 0
+			}
+		case ch == '"' || ch == '\'':
+			if i == 0 || bytes.IndexByte([]byte(" \t\n[{,:"), data[i-1]) >= 0 {
+				quote = ch
+			}
+		case ch == '#' && (i == 0 || data[i-1] == ' ' || data[i-1] == '\n'):
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+		case ch == open:
+			stack = append(stack, i)
+		case ch == closeB && len(stack) > 0:
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) == 0 {
+		return 0, 0
+	}
+	return lineCol(data, stack[len(stack)-1])
+}
+
+// findAlias returns the offset of the first alias *name in data.
+func findAlias(data []byte, name string) int {
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte("*"+name))
+		if j < 0 {
+			return -1
+		}
+		j += i
+		after := j + 1 + len(name)
+		if after >= len(data) || bytes.IndexByte([]byte(" \t\r\n,]}"), data[after]) >= 0 {
+			return j
+		}
+		i = j + 1
+	}
+}
+
+func offsetOf(data []byte, l, c int) int {
+	off := 0
+	for line := 1; line < l; line++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return len(data)
+		}
+		off += i + 1
+	}
+	return min(off+c-1, len(data))
+}
+
+func lineCol(data []byte, off int) (int, int) {
+	l := 1 + bytes.Count(data[:off], []byte("\n"))
+	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	return l, len([]rune(string(data[start:off]))) + 1
+}
