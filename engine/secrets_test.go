@@ -137,6 +137,7 @@ jobs:
   copy:
     source: {gor: {path: %s}}
     sink: {gor: {path: out.gor}}
+    on-loss: warn   # the two unparsable messages are losses (unredactable)
 `, path)
 	var logs syncBuffer
 	opts := engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -145,6 +146,9 @@ jobs:
 		t.Fatalf("run: %v\n%s", res.err, res.out)
 	}
 	text := logs.String() + res.out
+	if !strings.Contains(res.out, "unredactable 2") {
+		t.Errorf("summary does not count the 2 unredactable messages as lost:\n%s", res.out)
+	}
 	if strings.Count(logs.String(), "cannot be redacted") != 2 || strings.Contains(text, "S3CRET") {
 		t.Fatalf("warnings (want 2, without message bytes):\n%s", text)
 	}

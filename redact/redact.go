@@ -320,7 +320,7 @@ func (r *Redactor) RequestTruncated(raw []byte) ([]byte, Counts, error) {
 			c.Query += n
 		}
 	}
-	return r.cutBody(req.Bytes(), len(req.Body()), &c), c, nil
+	return r.cutBody(req.Bytes(), len(req.Body()), headerOf(req, "Content-Type"), encoded(req), &c), c, nil
 }
 
 // ResponseTruncated is RequestTruncated for a response.
@@ -333,16 +333,53 @@ func (r *Redactor) ResponseTruncated(raw []byte) ([]byte, Counts, error) {
 	if err := r.redactHeaders(resp, &c); err != nil {
 		return nil, c, err
 	}
-	return r.cutBody(resp.Bytes(), len(resp.Body()), &c), c, nil
+	return r.cutBody(resp.Bytes(), len(resp.Body()), headerOf(resp, "Content-Type"), encoded(resp), &c), c, nil
 }
 
-// cutBody removes the last body bytes of out when body rules are configured.
-func (r *Redactor) cutBody(out []byte, body int, c *Counts) []byte {
-	if body == 0 || len(r.form) == 0 && len(r.json) == 0 && len(r.patterns) == 0 {
+// cutBody handles the partial body (its last body bytes) of a truncated
+// message out. The scenario's own body rules (form fields, JSON paths,
+// patterns) need a whole body, so with them the partial body is removed
+// (Counts.BodiesCut). With the defaults alone, members and form fields named
+// as secrets are still found by their text and masked; a partial body whose
+// secret values cannot be told apart (a nested value under a secret name,
+// an encoded body) is removed too.
+func (r *Redactor) cutBody(out []byte, body int, ct string, enc bool, c *Counts) []byte {
+	if body == 0 || !r.userBody && !r.defaults {
 		return out
 	}
-	c.BodiesCut++
-	return out[: len(out)-body : len(out)-body]
+	head, b := out[:len(out)-body:len(out)-body], out[len(out)-body:]
+	cut := func() []byte {
+		c.BodiesCut++
+		return head
+	}
+	if r.userBody {
+		return cut()
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		if enc {
+			return cut()
+		}
+		q := httpraw.ParseQuery(string(b))
+		if n := r.redactParams(q, r.form); n > 0 {
+			c.Form += n
+			return append(head, q.String()...)
+		}
+	case isJSON(mt, b) && !r.keysClean(b):
+		if enc {
+			return cut()
+		}
+		nb, n, skipped := r.redactJSONText(b)
+		if skipped {
+			return cut()
+		}
+		if n > 0 {
+			c.JSON += n
+			return append(head, nb...)
+		}
+	}
+	return out
 }
 
 // secret returns the replacement of v; values that are empty or already
@@ -524,6 +561,18 @@ func (r *Redactor) redactBody(m message, c *Counts) error {
 		return fmt.Errorf("redact: body: %w", err)
 	}
 	return nil
+}
+
+// headerOf returns the value of header name in m, or "".
+func headerOf(m message, name string) string {
+	v, _ := m.Header(name)
+	return v
+}
+
+// encoded reports whether m's body has a Content-Encoding other than identity.
+func encoded(m message) bool {
+	ce, ok := m.Header("Content-Encoding")
+	return ok && !strings.EqualFold(ce, "identity")
 }
 
 func isJSON(mt string, body []byte) bool {
