@@ -1,0 +1,108 @@
+package runbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/shard"
+)
+
+func armedRec(run string, i, n int) shard.Record {
+	return shard.Record{RunID: run, Shard: i, Count: n, Nonce: NewNonce(), At: time.Now(), T0: int64(100 + i), Window: "fp", Margin: 200 * time.Millisecond}
+}
+
+func TestBarrierOverKafka(t *testing.T) {
+	for _, br := range kafkatest.Brokers(t) {
+		t.Run(br.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			topic := kafkatest.UniqueTopic(t)
+			run := "run-" + NewNonce()
+			const n = 4
+			starts := make([]shard.Start, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					time.Sleep(time.Duration(i) * 50 * time.Millisecond)
+					b, err := Open(ctx, br.Opts(), topic, nil)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer b.Close()
+					starts[i], errs[i] = b.Arm(ctx, armedRec(run, i, n), 20*time.Second)
+				})
+			}
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("shard %d: %v", i, errs[i])
+				}
+				if !starts[i].At.Equal(starts[0].At) || starts[i].T0 != 100 {
+					t.Fatalf("shard %d start %v T0 %d, shard 0 %v", i, starts[i].At, starts[i].T0, starts[0].At)
+				}
+			}
+			b, err := Open(ctx, br.Opts(), topic, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			// A second attempt at shard 2 of the same run: too late.
+			if _, err := b.Arm(ctx, armedRec(run, 2, n), 5*time.Second); !errors.Is(err, shard.ErrStarted) {
+				t.Fatalf("late shard: %v", err)
+			}
+			for i := range n {
+				if err := b.Publish(ctx, shard.Record{Kind: shard.KindResult, RunID: run, Shard: i, Count: n, Report: []byte(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs, bad, err := b.Records(ctx, run)
+			if err != nil || bad != 0 {
+				t.Fatal(err, bad)
+			}
+			var results int
+			for _, r := range recs {
+				if r.Kind == shard.KindResult {
+					results++
+				}
+			}
+			if len(recs) != 2*n+1 || results != n {
+				t.Fatalf("%d records, %d results", len(recs), results)
+			}
+		})
+	}
+}
+
+func TestArmTimeoutNamesMissingShards(t *testing.T) {
+	for _, br := range kafkatest.Brokers(t) {
+		t.Run(br.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			topic := kafkatest.UniqueTopic(t)
+			run := "run-" + NewNonce()
+			b, err := Open(ctx, br.Opts(), topic, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range 2 {
+				wg.Go(func() { _, errs[i] = b.Arm(ctx, armedRec(run, i*2, 4), 2*time.Second) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if !errors.Is(err, shard.ErrAborted) || !strings.Contains(err.Error(), "shards 1, 3 not armed after 2s") {
+					t.Fatalf("shard %d: %v", i*2, err)
+				}
+			}
+		})
+	}
+}
