@@ -89,6 +89,8 @@ type Options struct {
 	Logger   *slog.Logger
 	Verbose  bool
 	Progress Progress
+	// Shard, when set, runs the plan's one replay job as a shard of a run.
+	Shard *ShardOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -137,6 +139,11 @@ func Compile(s *scenario.Scenario, opts Options) (*Plan, error) {
 	}
 	if len(diags) > 0 {
 		return nil, diags
+	}
+	if opts.Shard != nil {
+		if err := checkShard(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -149,7 +149,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if j.StartAt != nil {
 		startAt = j.StartAt.Resolve(time.Now())
 	}
-	pacer, err := pace.New(pace.Config{Speed: speed, Rate: j.Rate.PerSecond, MaxGap: j.MaxGap, StartAt: startAt})
+	pacer, err := pace.New(pace.Config{Speed: speed, Rate: r.shard.rate(j.Rate.PerSecond), MaxGap: j.MaxGap, StartAt: r.shard.startAt(startAt, speed)})
 	if err != nil {
 		return nil, invalidf("%s: %w", j.Pos, err)
 	}
@@ -229,6 +229,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		taken++
+		if err := r.shard.arm(jctx, r, j, pacer, rec, m.Time, true); err != nil {
+			return err
+		}
 		at, err := pacer.Wait(jctx, m.Time)
 		if err != nil {
 			return err
@@ -276,6 +279,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			break
 		}
 	}
+	if runErr == nil {
+		runErr = r.shard.armIdle(jctx, r, j, pacer, rec)
+	}
 	stopProgress()
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	res.interrupted = interrupted
@@ -289,6 +295,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	res.counters = c.snapshot()
 	res.summary = rec.Summary()
+	state := rec.State()
+	res.state, res.shard = &state, r.shard.info(res.summary)
 	res.elapsed = time.Since(res.started)
 	if runErr != nil {
 		return res, runErr

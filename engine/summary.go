@@ -202,7 +202,7 @@ func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
 }
 
 // jobReport is the JSON report of a job.
-func jobReport(res *jobResult) any {
+func jobReport(s *scenario.Scenario, res *jobResult) any {
 	if res.replay {
 		rep := res.summary.Report(res.job.Name)
 		if res.window != nil {
@@ -212,6 +212,17 @@ func jobReport(res *jobResult) any {
 			rep.Diff = res.diff
 		}
 		rep.Counters = res.counters
+		rep.Scenario = s.Name
+		rep.Error, rep.Interrupted = res.errText, res.interrupted
+		env := assertEnv(res)
+		for _, a := range res.job.Assert {
+			ok, detail := evalAssert(a, env)
+			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Source, OK: ok, Detail: detail})
+		}
+		if res.shard != nil {
+			rep.Shard = res.shard
+		}
+		rep.State = res.state
 		return rep
 	}
 	return struct {
@@ -241,7 +252,7 @@ func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err erro
 		}
 	}()
 	if rp.JSON.IsSet() {
-		data, err := json.MarshalIndent(jobReport(res), "", "  ")
+		data, err := json.MarshalIndent(jobReport(s, res), "", "  ")
 		if err != nil {
 			return fmt.Errorf("report %s: %w", rp.JSON.Raw, err)
 		}

@@ -12,8 +12,6 @@ package runbus
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,12 +77,8 @@ func (b *Bus) Topic() string { return b.topic }
 // Close closes the connection.
 func (b *Bus) Close() { b.cl.Close() }
 
-// NewNonce returns a random nonce for a shard's armed record.
-func NewNonce() string {
-	var n [8]byte
-	_, _ = rand.Read(n[:])
-	return hex.EncodeToString(n[:])
-}
+// NewNonce returns a random nonce for a shard's records.
+func NewNonce() string { return shard.NewNonce() }
 
 func (b *Bus) produce(ctx context.Context, r shard.Record) error {
 	v, err := json.Marshal(r)

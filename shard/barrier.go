@@ -2,6 +2,8 @@ package shard
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,4 +208,11 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// NewNonce returns a random nonce for a shard's records.
+func NewNonce() string {
+	var n [8]byte
+	_, _ = rand.Read(n[:])
+	return hex.EncodeToString(n[:])
 }

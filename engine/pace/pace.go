@@ -134,6 +134,18 @@ func (p *Pacer) Schedule(captureTime int64) time.Time {
 	return at
 }
 
+// Align puts the first loop iteration on a timeline shared with other
+// pacers (the shards of a run): capture time t0 is scheduled at start, and
+// a message captured at t at start + (t − t0)/speed. Call it before the
+// first Schedule; captures earlier than t0 are scheduled at start.
+func (p *Pacer) Align(start time.Time, t0 int64) {
+	if p.any {
+		return
+	}
+	p.base = start
+	p.started, p.t0, p.hwm = true, t0, t0
+}
+
 // Rebase starts the next loop iteration: its first message is scheduled
 // after the last instant scheduled so far plus the first iteration's first
 // gap (between its first two messages), so loops run back to back with the

@@ -147,6 +147,7 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an asserti
 		newBrokerCmd(),
 		newWindowsCmd(),
 		newImportCmd(),
+		newReportCmd(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ func newRunCmd() *cobra.Command {
 		history   bool
 		verbose   bool
 		progress  string
+		sf        shardFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -27,7 +28,9 @@ window). Ctrl-C stops cleanly: stages drain and flush, windows are saved, and wh
 reported. A failed assertion exits 3.`,
 		Example: `  replayctl run examples/quickstart.yaml
   replayctl run scenario.yaml --job replay --set jobs.replay.speed=max
-  replayctl run scenario.yaml --dry-run`,
+  replayctl run scenario.yaml --dry-run
+  replayctl run scenario.yaml --job replay --shard 2/8 --run-id peak-1 --brokers k1:9092
+  replayctl run scenario.yaml --job replay --shard auto   # JOB_COMPLETION_INDEX, REPLAYCTL_SHARDS, REPLAYCTL_RUN_ID`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := lf.load(args[0])
@@ -50,13 +53,16 @@ reported. A failed assertion exits 3.`,
 				Verbose:     verbose,
 				Progress:    mode,
 			}
+			if opts.Shard, err = sf.options(); err != nil {
+				return err
+			}
 			plan, err := engine.Compile(s, opts)
 			if err != nil {
 				return err
 			}
 			if dryRun {
 				plan.Describe(cmd.OutOrStdout())
-				return nil
+				return plan.DescribeShard(cmd.Context(), cmd.OutOrStdout())
 			}
 			return plan.Run(cmd.Context())
 		},
@@ -70,5 +76,6 @@ reported. A failed assertion exits 3.`,
 	cmd.Flags().BoolVar(&history, "keep-history", false, "replace a saved window of the same name, keeping the old one as NAME@<save time>")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
+	sf.register(cmd)
 	return cmd
 }
