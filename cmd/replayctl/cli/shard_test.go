@@ -310,6 +310,15 @@ func TestShardsReplayEveryRequestOnce(t *testing.T) {
 			if f.Requests != m.Requests || f.Latency != m.Latency || f.Lateness != m.Lateness {
 				t.Fatalf("merge of the files differs from the merge of the topic:\n%+v\n%+v", f.Report.Requests, m.Report.Requests)
 			}
+			// The assertions hold or fail on the merged summary: exit 3.
+			var failing []string
+			for i, p := range files {
+				text := strings.ReplaceAll(mustRead(t, p), `"requests.sent \u003e 0"`, `"requests.sent \u003c 20000"`)
+				failing = append(failing, write(t, dir, fmt.Sprintf("failing/shard-%d.json", i), text))
+			}
+			if r3 := mustRun(t, ExitAssertion, append([]string{"report", "merge"}, failing...)...); !strings.Contains(r3.stdout, "FAIL requests.sent < 20000") {
+				t.Fatalf("the failing assertion is not shown:\n%s", r3)
+			}
 			// The merged latency histogram is the bucket sum of the shards'.
 			sum := map[uint64]uint64{}
 			for _, p := range files {
@@ -423,5 +432,69 @@ func TestShardKilledMidRun(t *testing.T) {
 	}
 	if m := readMerged(t, filepath.Join(dir, "merged.json")); m.Complete || len(m.Problems) == 0 {
 		t.Fatalf("merged report says complete: %+v", m.Problems)
+	}
+}
+
+// TestShardUsageErrors: bad --shard command lines exit 2 with a clear message.
+func TestShardUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	remote := shardScenario(t, dir, "127.0.0.1:1", "topic", map[int32]int64{0: 10}, "http://127.0.0.1:1", "speed: max", false)
+	embedded := write(t, dir, "embedded.yaml", strings.Replace(mustRead(t, remote), `kafka: {brokers: ["127.0.0.1:1"]}`, "kafka: {brokers: [embedded]}", 1))
+	t.Setenv("REPLAYCTL_RUN_ID", "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no run id", []string{"run", remote, "--shard", "1/2"}, nil, "needs a run ID (--run-id or REPLAYCTL_RUN_ID)"},
+		{"1-based index", []string{"run", remote, "--shard", "2/2", "--run-id", "r"}, nil, "indexes are 0-based, 0 to 1"},
+		{"run id alone", []string{"run", remote, "--run-id", "r"}, nil, "it goes with --shard"},
+		{"bad run id", []string{"run", remote, "--shard", "0/2", "--run-id", "a b"}, nil, "only letters"},
+		{"embedded broker", []string{"run", embedded, "--shard", "0/2", "--run-id", "r"}, nil, "the embedded broker is private"},
+		{"auto without env", []string{"run", remote, "--shard", "auto", "--run-id", "r"}, nil, "JOB_COMPLETION_INDEX"},
+		{"auto", []string{"run", embedded, "--shard", "auto"}, map[string]string{"JOB_COMPLETION_INDEX": "1", "REPLAYCTL_SHARDS": "3", "REPLAYCTL_RUN_ID": "r"}, "--shard 1/3: the shards"},
+		{"merge both", []string{"report", "merge", "--run", "r", "x.json"}, nil, "not both"},
+		{"merge nothing", []string{"report", "merge"}, nil, "name the run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			r := mustRun(t, ExitInvalid, tc.args...)
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("want %q in:\n%s", tc.want, r)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestShardArmTimeout: a shard whose peers never arm fails after
+// --arm-timeout, naming them, and tells the merge why.
+func TestShardArmTimeout(t *testing.T) {
+	br := shardBrokers(t)[0]
+	dir := t.TempDir()
+	topic, ends := produceWindow(t, br.addrs, windowSpec{partitions: 2, conns: 4, perConn: 5, every: time.Millisecond})
+	tg := newIDTarget(t, 0)
+	scn := shardScenario(t, dir, br.addrs, topic, ends, tg.URL(), "speed: max", false)
+	runID := unique(t, "run")
+	r := mustRun(t, ExitRuntime, "run", scn, "--job", "replay", "--shard", "0/3", "--run-id", runID, "--brokers", br.addrs, "--arm-timeout", "2s", "--progress", "never")
+	if !strings.Contains(r.stderr, "shards 1, 2 not armed after 2s") || tg.count.Load() != 0 {
+		t.Fatalf("want the missing shards named and nothing sent (sent %d):\n%s", tg.count.Load(), r)
+	}
+	m := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs)
+	for _, want := range []string{"shard 0 failed", "shards 1, 2 not armed", "shard 1 never reported", "shard 2 never reported"} {
+		if !strings.Contains(m.stdout, want) {
+			t.Fatalf("merge output lacks %q:\n%s", want, m)
+		}
 	}
 }
