@@ -61,6 +61,17 @@ func printSummary(out io.Writer, res *jobResult) {
 		if res.window != nil {
 			row("window", "%s  %s\n", res.window.Name, windowText(res.window))
 		}
+		if sh := res.shard; sh != nil {
+			skew := "–"
+			if sh.SkewMS != nil {
+				skew = fmt.Sprintf("%.3fms", *sh.SkewMS)
+			}
+			start := "not started"
+			if !sh.Start.IsZero() {
+				start = sh.Start.UTC().Format("15:04:05.000")
+			}
+			row("shard", "%d/%d of run %s  start %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
+		}
 		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 		if len(s.Status) > 0 {
 			codes := make([]int, 0, len(s.Status))

@@ -418,14 +418,20 @@ func TestShardKilledMidRun(t *testing.T) {
 	if err := procs[2].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range procs[:2] {
-		if code := waitExit(t, p.cmd, 2*time.Minute); code != 0 {
-			t.Fatalf("shard %d exited %d:\n%s\n%s", i, code, p.stdout.String(), p.stderr.String())
-		}
+	// Shard 1 is interrupted: it drains, reports what it did, and says so.
+	if err := procs[1].cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, procs[0].cmd, 2*time.Minute); code != 0 {
+		t.Fatalf("shard 0 exited %d:\n%s\n%s", code, procs[0].stdout.String(), procs[0].stderr.String())
+	}
+	if code := waitExit(t, procs[1].cmd, time.Minute); code == 0 {
+		t.Fatalf("the interrupted shard exited 0:\n%s", procs[1].stdout.String())
 	}
 	_ = procs[2].cmd.Wait()
 	r := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs, "--json", filepath.Join(dir, "merged.json"))
-	for _, want := range []string{"INCOMPLETE", "shard 2 never reported", "missing"} {
+	t.Logf("report merge of a run with a killed and an interrupted shard:\n%s", r)
+	for _, want := range []string{"INCOMPLETE", "shard 2 never reported", "missing", "shard 1 was interrupted"} {
 		if !strings.Contains(r.stdout+r.stderr, want) {
 			t.Fatalf("merge output lacks %q:\n%s", want, r)
 		}
