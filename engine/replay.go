@@ -229,7 +229,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		taken++
-		if err := r.shard.arm(jctx, r, j, pacer, rec, m.Time, true); err != nil {
+		// The barrier waits on ctx: stop.after bounds the sends, not the wait.
+		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, true); err != nil {
 			return err
 		}
 		at, err := pacer.Wait(jctx, m.Time)
@@ -279,8 +280,10 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			break
 		}
 	}
-	if runErr == nil {
-		runErr = r.shard.armIdle(jctx, r, j, pacer, rec)
+	if _, e := sourceEnded(ctx, runErr); e == nil && ctx.Err() == nil {
+		if err := r.shard.armIdle(ctx, r, j, pacer, rec); err != nil {
+			runErr = err
+		}
 	}
 	stopProgress()
 	interrupted, runErr := sourceEnded(ctx, runErr)

@@ -239,8 +239,9 @@ func cmpDur(a, b time.Duration) time.Duration {
 	return b
 }
 
-// armIdle arms a shard that ended without a request (an empty part), so
-// the other shards do not wait for it.
+// armIdle arms a shard that ended without a request (an empty part,
+// everything filtered, or stop.after before the first request), so the
+// other shards do not wait for it.
 func (s *shardRun) armIdle(ctx context.Context, r *runner, j *scenario.Job, p *pace.Pacer, rec *stats.Recorder) error {
 	if s == nil || s.armed || ctx.Err() != nil {
 		return nil
