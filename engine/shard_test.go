@@ -166,3 +166,53 @@ jobs:
 		t.Fatalf("%d shards have their first request due at the start, want the one holding the window's first", atStart)
 	}
 }
+
+// TestEmptyShardArms: a window of one connection split between two shards
+// leaves one shard nothing to send: it arms anyway, and the run completes.
+func TestEmptyShardArms(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := unique(t, "empty")
+	cl := br.Client(t)
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 1, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: time.Now().UnixNano(), Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("one-connection"), Value: m.Payload()}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: empty
+topics:
+  traffic: {name: %s}
+windows:
+  w: {topic: traffic, offsets: {"0": [0, 5]}}
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {window: w}
+    speed: max
+    sink: {http: {target: t, session: true}}
+`, topic, tg.URL())
+	bus := &memBus{}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: 2, RunID: "r2"}, Coordinator: bus, Margin: 50 * time.Millisecond, ArmTimeout: 20 * time.Second}
+			errs[i] = runCtx(t, ctx, t.TempDir(), yaml, engine.Options{Brokers: br.Addrs, Shard: so}).err
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("shards: %v, %v", errs[0], errs[1])
+	}
+	if tg.count() != 5 {
+		t.Fatalf("target received %d of 5", tg.count())
+	}
+}
