@@ -245,6 +245,9 @@ func build(d Data) view {
 	default:
 		v.Verdict, v.VerdictText = "fail", "Failed"
 	}
+	if len(d.Problems) > 0 {
+		v.Verdict, v.VerdictText = "fail", "Incomplete"
+	}
 	if !d.GeneratedAt.IsZero() {
 		v.Generated = d.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}

@@ -268,3 +268,27 @@ func TestMissingText(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"0/4", "3/4", "auto", "x", "1/", "/2", "-0/1", "99999999999999999999/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "auto" || strings.TrimSpace(s) == "auto" {
+			return // reads the environment
+		}
+		sp, err := Parse(s)
+		if err != nil {
+			if !errors.Is(err, ErrSpec) {
+				t.Fatalf("Parse(%q): error %v does not wrap ErrSpec", s, err)
+			}
+			return
+		}
+		if sp.Index < 0 || sp.Index >= sp.Count || sp.Count > MaxCount {
+			t.Fatalf("Parse(%q) = %+v accepted", s, sp)
+		}
+		if len(Plan(window(map[int32][2]int64{0: {0, 10}}), sp.Count)) != sp.Count {
+			t.Fatal("plan size")
+		}
+	})
+}
