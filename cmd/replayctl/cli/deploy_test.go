@@ -161,6 +161,7 @@ func TestKubernetesManifest(t *testing.T) {
 		sf.runID, _ = cmd.Flags().GetString("run-id")
 		sf.armTimeout, _ = cmd.Flags().GetDuration("arm-timeout")
 		sf.startMargin, _ = cmd.Flags().GetDuration("start-margin")
+		sf.runTopic, _ = cmd.Flags().GetString("run-topic")
 		so, err := sf.options()
 		if err != nil {
 			t.Fatalf("shard %d: %v", i, err)

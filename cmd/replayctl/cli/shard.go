@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/runbus"
 	"github.com/replayctl/replayctl/shard"
 )
 
@@ -17,6 +18,7 @@ type shardFlags struct {
 	runID       string
 	armTimeout  time.Duration
 	startMargin time.Duration
+	runTopic    string
 }
 
 func (f *shardFlags) register(cmd *cobra.Command) {
@@ -24,6 +26,7 @@ func (f *shardFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.runID, "run-id", "", "the run the shard belongs to: the shards meet under it on the run topic (default $"+shard.EnvRunID+")")
 	cmd.Flags().DurationVar(&f.armTimeout, "arm-timeout", engine.DefaultArmTimeout, "with --shard: fail the run when a shard has not armed after this long")
 	cmd.Flags().DurationVar(&f.startMargin, "start-margin", engine.DefaultStartMargin, "with --shard: the run starts this long after the last shard armed")
+	cmd.Flags().StringVar(&f.runTopic, "run-topic", runbus.DefaultTopic, "with --shard: the topic the shards meet on and publish their results to")
 }
 
 // options returns the shard options, nil without --shard.
@@ -48,5 +51,5 @@ func (f *shardFlags) options() (*engine.ShardOptions, error) {
 	if f.armTimeout <= 0 || f.startMargin < 0 {
 		return nil, usageError{errors.New("--arm-timeout must be positive and --start-margin not negative")}
 	}
-	return &engine.ShardOptions{Spec: sp, ArmTimeout: f.armTimeout, Margin: f.startMargin}, nil
+	return &engine.ShardOptions{Spec: sp, ArmTimeout: f.armTimeout, Margin: f.startMargin, RunTopic: f.runTopic}, nil
 }
