@@ -200,7 +200,8 @@ func startShards(t *testing.T, scn, brokers, runID string, n int, extra ...strin
 		p := &shardProc{}
 		args := append([]string{"run", scn, "--job", "replay", "--shard", fmt.Sprintf("%d/%d", i, n), "--run-id", runID,
 			"--brokers", brokers, "--progress", "never", "--arm-timeout", "90s",
-			"--set", fmt.Sprintf("jobs.replay.report.json=reports/shard-%d.json", i)}, extra...)
+			"--set", fmt.Sprintf("jobs.replay.report.json=reports/shard-%d.json", i),
+			"--set", fmt.Sprintf("jobs.replay.report.html=reports/shard-%d.html", i)}, extra...)
 		p.cmd = exec.Command(binary, args...)
 		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 		if err := p.cmd.Start(); err != nil {
@@ -300,6 +301,9 @@ func TestShardsReplayEveryRequestOnce(t *testing.T) {
 			html, _ := os.ReadFile(filepath.Join(dir, "merged.html"))
 			if !bytes.Contains(html, []byte("Shards of run")) {
 				t.Error("the merged HTML report has no shard table")
+			}
+			if own := mustRead(t, filepath.Join(dir, "reports", "shard-3.html")); !strings.Contains(own, "Shards of run") || !strings.Contains(own, runID) {
+				t.Error("a shard's own HTML report does not say which shard of which run it is")
 			}
 
 			// From the files: the same totals and state.
@@ -406,38 +410,41 @@ func TestShardsSplitPartitionsByKey(t *testing.T) {
 // TestShardKilledMidRun: a shard killed during the run never reports;
 // `report merge` names it and exits 1.
 func TestShardKilledMidRun(t *testing.T) {
-	br := shardBrokers(t)[0]
-	dir := t.TempDir()
-	// 3 000 requests over 6 s of recorded time, replayed at speed 1.
-	topic, ends := produceWindow(t, br.addrs, windowSpec{partitions: 3, conns: 30, perConn: 100, every: 2 * time.Millisecond})
-	tg := newIDTarget(t, 0)
-	scn := shardScenario(t, dir, br.addrs, topic, ends, tg.URL(), "speed: 1", false)
-	runID := unique(t, "run")
-	procs := startShards(t, scn, br.addrs, runID, 3)
-	waitFor(t, "the run to start", func() bool { return tg.count.Load() > 300 })
-	if err := procs[2].cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	// Shard 1 is interrupted: it drains, reports what it did, and says so.
-	if err := procs[1].cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitExit(t, procs[0].cmd, 2*time.Minute); code != 0 {
-		t.Fatalf("shard 0 exited %d:\n%s\n%s", code, procs[0].stdout.String(), procs[0].stderr.String())
-	}
-	if code := waitExit(t, procs[1].cmd, time.Minute); code == 0 {
-		t.Fatalf("the interrupted shard exited 0:\n%s", procs[1].stdout.String())
-	}
-	_ = procs[2].cmd.Wait()
-	r := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs, "--json", filepath.Join(dir, "merged.json"))
-	t.Logf("report merge of a run with a killed and an interrupted shard:\n%s", r)
-	for _, want := range []string{"INCOMPLETE", "shard 2 never reported", "missing", "shard 1 was interrupted"} {
-		if !strings.Contains(r.stdout+r.stderr, want) {
-			t.Fatalf("merge output lacks %q:\n%s", want, r)
-		}
-	}
-	if m := readMerged(t, filepath.Join(dir, "merged.json")); m.Complete || len(m.Problems) == 0 {
-		t.Fatalf("merged report says complete: %+v", m.Problems)
+	for _, br := range shardBrokers(t) {
+		t.Run(br.name, func(t *testing.T) {
+			dir := t.TempDir()
+			// 3 000 requests over 6 s of recorded time, replayed at speed 1.
+			topic, ends := produceWindow(t, br.addrs, windowSpec{partitions: 3, conns: 30, perConn: 100, every: 2 * time.Millisecond})
+			tg := newIDTarget(t, 0)
+			scn := shardScenario(t, dir, br.addrs, topic, ends, tg.URL(), "speed: 1", false)
+			runID := unique(t, "run")
+			procs := startShards(t, scn, br.addrs, runID, 3)
+			waitFor(t, "the run to start", func() bool { return tg.count.Load() > 300 })
+			if err := procs[2].cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			// Shard 1 is interrupted: it drains, reports what it did, and says so.
+			if err := procs[1].cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if code := waitExit(t, procs[0].cmd, 2*time.Minute); code != 0 {
+				t.Fatalf("shard 0 exited %d:\n%s\n%s", code, procs[0].stdout.String(), procs[0].stderr.String())
+			}
+			if code := waitExit(t, procs[1].cmd, time.Minute); code == 0 {
+				t.Fatalf("the interrupted shard exited 0:\n%s", procs[1].stdout.String())
+			}
+			_ = procs[2].cmd.Wait()
+			r := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs, "--json", filepath.Join(dir, "merged.json"))
+			t.Logf("report merge of a run with a killed and an interrupted shard:\n%s", r)
+			for _, want := range []string{"INCOMPLETE", "shard 2 never reported", "missing", "shard 1 was interrupted"} {
+				if !strings.Contains(r.stdout+r.stderr, want) {
+					t.Fatalf("merge output lacks %q:\n%s", want, r)
+				}
+			}
+			if m := readMerged(t, filepath.Join(dir, "merged.json")); m.Complete || len(m.Problems) == 0 {
+				t.Fatalf("merged report says complete: %+v", m.Problems)
+			}
+		})
 	}
 }
 
@@ -487,20 +494,23 @@ func mustRead(t *testing.T, path string) string {
 // TestShardArmTimeout: a shard whose peers never arm fails after
 // --arm-timeout, naming them, and tells the merge why.
 func TestShardArmTimeout(t *testing.T) {
-	br := shardBrokers(t)[0]
-	dir := t.TempDir()
-	topic, ends := produceWindow(t, br.addrs, windowSpec{partitions: 2, conns: 4, perConn: 5, every: time.Millisecond})
-	tg := newIDTarget(t, 0)
-	scn := shardScenario(t, dir, br.addrs, topic, ends, tg.URL(), "speed: max", false)
-	runID := unique(t, "run")
-	r := mustRun(t, ExitRuntime, "run", scn, "--job", "replay", "--shard", "0/3", "--run-id", runID, "--brokers", br.addrs, "--arm-timeout", "2s", "--progress", "never")
-	if !strings.Contains(r.stderr, "shards 1, 2 not armed after 2s") || tg.count.Load() != 0 {
-		t.Fatalf("want the missing shards named and nothing sent (sent %d):\n%s", tg.count.Load(), r)
-	}
-	m := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs)
-	for _, want := range []string{"shard 0 failed", "shards 1, 2 not armed", "shard 1 never reported", "shard 2 never reported"} {
-		if !strings.Contains(m.stdout, want) {
-			t.Fatalf("merge output lacks %q:\n%s", want, m)
-		}
+	for _, br := range shardBrokers(t) {
+		t.Run(br.name, func(t *testing.T) {
+			dir := t.TempDir()
+			topic, ends := produceWindow(t, br.addrs, windowSpec{partitions: 2, conns: 4, perConn: 5, every: time.Millisecond})
+			tg := newIDTarget(t, 0)
+			scn := shardScenario(t, dir, br.addrs, topic, ends, tg.URL(), "speed: max", false)
+			runID := unique(t, "run")
+			r := mustRun(t, ExitRuntime, "run", scn, "--job", "replay", "--shard", "0/3", "--run-id", runID, "--brokers", br.addrs, "--arm-timeout", "2s", "--progress", "never")
+			if !strings.Contains(r.stderr, "shards 1, 2 not armed after 2s") || tg.count.Load() != 0 {
+				t.Fatalf("want the missing shards named and nothing sent (sent %d):\n%s", tg.count.Load(), r)
+			}
+			m := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs)
+			for _, want := range []string{"shard 0 failed", "shards 1, 2 not armed", "shard 1 never reported", "shard 2 never reported"} {
+				if !strings.Contains(m.stdout, want) {
+					t.Fatalf("merge output lacks %q:\n%s", want, m)
+				}
+			}
+		})
 	}
 }
