@@ -113,9 +113,19 @@ const abortGrace = 15 * time.Second
 func (b *Bus) Arm(ctx context.Context, self shard.Record, timeout time.Duration) (shard.Start, error) {
 	self.Kind = shard.KindArmed
 	since := time.Now().Add(-timeout - 10*time.Minute)
-	offs, err := b.adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), b.topic)
-	if err == nil {
-		err = offs.Error()
+	var offs kadm.ListedOffsets
+	var err error
+	// Another shard may have just created the topic: its leader can take a
+	// moment to be known.
+	for try := 0; ; try++ {
+		offs, err = b.adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), b.topic)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil || try == 20 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
 		return shard.Start{}, fmt.Errorf("run topic %s: offsets: %w", b.topic, err)
