@@ -185,16 +185,28 @@ func runInputs(ctx context.Context, s *scenario.Scenario, opts engine.Options, t
 		if bad > 0 {
 			fmt.Fprintf(stderr, "replayctl: %d record(s) of run %s on %s are not run records (skipped)\n", bad, runID, topic)
 		}
+		// A shard's result is the one of the attempt that armed first (a
+		// later attempt at the same shard fails: its result must not
+		// replace the run's); without one, its last result.
+		armedBy := map[int]string{}
 		results := map[int]shard.Record{}
 		count := 0
 		var order []int
 		for _, r := range recs {
 			count = max(count, r.Count)
-			if r.Kind == shard.KindResult {
-				if _, seen := results[r.Shard]; !seen {
+			switch r.Kind {
+			case shard.KindArmed:
+				if _, ok := armedBy[r.Shard]; !ok {
+					armedBy[r.Shard] = r.Nonce
+				}
+			case shard.KindResult:
+				prev, seen := results[r.Shard]
+				if !seen {
 					order = append(order, r.Shard)
 				}
-				results[r.Shard] = r
+				if !seen || prev.Nonce != armedBy[r.Shard] || r.Nonce == armedBy[r.Shard] {
+					results[r.Shard] = r
+				}
 			}
 		}
 		if (count > 0 && len(results) >= count) || !time.Now().Before(deadline) {

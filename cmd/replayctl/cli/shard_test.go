@@ -306,6 +306,15 @@ func TestShardsReplayEveryRequestOnce(t *testing.T) {
 				t.Error("a shard's own HTML report does not say which shard of which run it is")
 			}
 
+			// A second attempt at shard 1 of the started run fails and
+			// sends nothing; the run's merge is unchanged.
+			late := mustRun(t, ExitRuntime, "run", scn, "--job", "replay", "--shard", "1/4", "--run-id", runID, "--brokers", br.addrs,
+				"--progress", "never", "--set", "jobs.replay.report.json=late/late.json")
+			if !strings.Contains(late.stderr, "a run ID is used once") || tg.count.Load() != total {
+				t.Fatalf("a late shard: sent %d more\n%s", tg.count.Load()-total, late)
+			}
+			mustRun(t, ExitOK, "report", "merge", "--run", runID, "--brokers", br.addrs)
+
 			// From the files: the same totals and state.
 			files, _ := filepath.Glob(filepath.Join(dir, "reports", "shard-*.json"))
 			fromFiles := filepath.Join(dir, "files.json")
