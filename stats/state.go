@@ -1,9 +1,12 @@
 package stats
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,17 +60,58 @@ type SecondState struct {
 // pairs in increasing index order. Count, SumNS, MinNS and MaxNS are the
 // exact count, sum, minimum and maximum.
 type HistogramState struct {
-	SubBits int         `json:"sub_bits"`
-	Count   uint64      `json:"count"`
-	SumNS   float64     `json:"sum_ns"`
-	MinNS   int64       `json:"min_ns"`
-	MaxNS   int64       `json:"max_ns"`
-	Buckets [][2]uint64 `json:"buckets"`
+	SubBits int     `json:"sub_bits"`
+	Count   uint64  `json:"count"`
+	SumNS   float64 `json:"sum_ns"`
+	MinNS   int64   `json:"min_ns"`
+	MaxNS   int64   `json:"max_ns"`
+	Buckets Buckets `json:"buckets"`
+}
+
+// Buckets are [index, count] pairs. In JSON they are one string of
+// "index:count" pairs separated by spaces ("1163:2 1164:5"), which stays
+// short and on one line in an indented report.
+type Buckets [][2]uint64
+
+// MarshalJSON writes the pairs as one string.
+func (b Buckets) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, 2+len(b)*10)
+	out = append(out, '"')
+	for i, p := range b {
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		out = strconv.AppendUint(out, p[0], 10)
+		out = append(out, ':')
+		out = strconv.AppendUint(out, p[1], 10)
+	}
+	return append(out, '"'), nil
+}
+
+// UnmarshalJSON reads the string MarshalJSON writes.
+func (b *Buckets) UnmarshalJSON(data []byte) error {
+	var text string
+	if err := json.Unmarshal(data, &text); err != nil {
+		return fmt.Errorf("histogram buckets: want a string of index:count pairs: %w", err)
+	}
+	fields := strings.Fields(text)
+	out := make(Buckets, 0, len(fields))
+	for _, f := range fields {
+		is, cs, ok := strings.Cut(f, ":")
+		i, err1 := strconv.ParseUint(is, 10, 64)
+		c, err2 := strconv.ParseUint(cs, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return fmt.Errorf("histogram buckets: %q is not index:count", f)
+		}
+		out = append(out, [2]uint64{i, c})
+	}
+	*b = out
+	return nil
 }
 
 // State returns h's lossless form.
 func (h *Histogram) State() HistogramState {
-	s := HistogramState{SubBits: int(h.bits), Count: h.n, SumNS: h.sum, MinNS: h.min, MaxNS: h.max, Buckets: [][2]uint64{}}
+	s := HistogramState{SubBits: int(h.bits), Count: h.n, SumNS: h.sum, MinNS: h.min, MaxNS: h.max, Buckets: Buckets{}}
 	for i, c := range h.counts {
 		if c > 0 {
 			s.Buckets = append(s.Buckets, [2]uint64{uint64(h.lo + i), c})

@@ -140,7 +140,8 @@ func FuzzHistogramFromState(f *testing.F) {
 	}
 	seed, _ := json.Marshal(h.State())
 	f.Add(seed)
-	f.Add([]byte(`{"sub_bits":7,"count":1,"buckets":[[4294967295,1]]}`))
+	f.Add([]byte(`{"sub_bits":7,"count":1,"buckets":"4294967295:1"}`))
+	f.Add([]byte(`{"sub_bits":5,"count":3,"buckets":"1:1 2:2"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s HistogramState
 		if json.Unmarshal(data, &s) != nil {
@@ -156,4 +157,21 @@ func FuzzHistogramFromState(f *testing.F) {
 			t.Fatalf("count %d became %d", s.Count, back.Count)
 		}
 	})
+}
+
+func TestBucketsJSON(t *testing.T) {
+	b := Buckets{{3, 1}, {1163, 25}}
+	data, err := json.Marshal(b)
+	if err != nil || string(data) != `"3:1 1163:25"` {
+		t.Fatalf("%s %v", data, err)
+	}
+	var back Buckets
+	if err := json.Unmarshal(data, &back); err != nil || !reflect.DeepEqual(back, b) {
+		t.Fatalf("%v %v", back, err)
+	}
+	for _, bad := range []string{`"3"`, `"3:x"`, `"-1:2"`, `[[1,2]]`} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
 }
