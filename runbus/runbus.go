@@ -112,27 +112,9 @@ const abortGrace = 15 * time.Second
 // decides, as for every other shard).
 func (b *Bus) Arm(ctx context.Context, self shard.Record, timeout time.Duration) (shard.Start, error) {
 	self.Kind = shard.KindArmed
-	since := time.Now().Add(-timeout - 10*time.Minute)
-	var offs kadm.ListedOffsets
-	var err error
-	// Another shard may have just created the topic: its leader can take a
-	// moment to be known.
-	for try := 0; ; try++ {
-		offs, err = b.adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), b.topic)
-		if err == nil {
-			err = offs.Error()
-		}
-		if err == nil || try == 20 || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	from, err := b.readFrom(ctx, time.Now().Add(-timeout-10*time.Minute))
 	if err != nil {
-		return shard.Start{}, fmt.Errorf("run topic %s: offsets: %w", b.topic, err)
-	}
-	from := map[int32]kgo.Offset{}
-	for p, o := range offs[b.topic] {
-		from[p] = kgo.NewOffset().At(o.Offset)
+		return shard.Start{}, err
 	}
 	cons, err := kgo.NewClient(append(slices.Clip(b.opts),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{b.topic: from}),
@@ -209,6 +191,49 @@ func (b *Bus) Arm(ctx context.Context, self shard.Record, timeout time.Duration)
 		aborted = true
 		deadline = time.Now().Add(abortGrace)
 	}
+}
+
+// readFrom returns, per partition, an offset at or before every record
+// written since `since` and every record written from now on: the first
+// offset at or after since, or, where the partition has none (kadm then
+// answers its end offset at a later instant, after which another shard's
+// record may already sit), the end offset listed before.
+func (b *Bus) readFrom(ctx context.Context, since time.Time) (map[int32]kgo.Offset, error) {
+	var ends, after kadm.ListedOffsets
+	var err error
+	// Another shard may have just created the topic: its leader can take a
+	// moment to be known.
+	for try := 0; ; try++ {
+		ends, err = b.adm.ListEndOffsets(ctx, b.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			after, err = b.adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), b.topic)
+			if err == nil {
+				err = after.Error()
+			}
+		}
+		if err == nil || try == 20 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run topic %s: offsets: %w", b.topic, err)
+	}
+	from := map[int32]kgo.Offset{}
+	for p, e := range ends[b.topic] {
+		o := e.Offset
+		if a, ok := after[b.topic][p]; ok && a.Offset >= 0 {
+			o = min(o, a.Offset)
+		}
+		from[p] = kgo.NewOffset().At(o)
+	}
+	if len(from) == 0 {
+		return nil, fmt.Errorf("run topic %s: no partition", b.topic)
+	}
+	return from, nil
 }
 
 // Records returns every record of run on the topic, in log order: a

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/shard"
@@ -104,5 +107,38 @@ func TestArmTimeoutNamesMissingShards(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadFromNeverSkipsARecord: the offset a shard starts reading the run
+// topic from is at or before a record another shard writes while it lists
+// offsets, also on a fresh, empty topic (where kadm answers "after this
+// millisecond" with an end offset taken later).
+func TestReadFromNeverSkipsARecord(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 30 {
+		b, err := Open(ctx, br.Opts(), kafkatest.UniqueTopic(t)+strconv.Itoa(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec *kgo.Record
+		var perr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			time.Sleep(time.Duration(i%5) * 200 * time.Microsecond)
+			rec = &kgo.Record{Topic: b.topic, Key: []byte("r"), Value: []byte("{}")}
+			perr = b.cl.ProduceSync(ctx, rec).FirstErr()
+		})
+		from, err := b.readFrom(ctx, time.Now().Add(-time.Minute))
+		wg.Wait()
+		b.Close()
+		if err != nil || perr != nil {
+			t.Fatal(err, perr)
+		}
+		if got := from[rec.Partition].EpochOffset().Offset; got > rec.Offset {
+			t.Fatalf("try %d: reading from offset %d skips the record at %d", i, got, rec.Offset)
+		}
 	}
 }
