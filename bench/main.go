@@ -54,6 +54,7 @@ var figures = []figure{
 	{"d", "Kafka write and read throughput vs kcat", figD},
 	{"e", "Live capture overhead on lo", figE},
 	{"f", "Recording through a broker outage; the spool", figF},
+	{"g", "Sharded replay: 2 shard processes vs 1 process on one window", figG},
 }
 
 func main() {
@@ -63,7 +64,7 @@ func main() {
 func run() (code int) {
 	out := flag.String("out", "", "write the Markdown report to this file (e.g. BENCHMARKS.md)")
 	quick := flag.Bool("quick", false, "smaller sizes and shorter loads, for a smoke run")
-	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e,f); default all")
+	only := flag.String("only", "", "comma-separated figures to run (a,b,c,...); default all")
 	flag.DurationVar(&fOutage, "outage", fOutage, "how long figure f keeps the broker down (the issue's case: 60s)")
 	bin := flag.String("bin", "bin/replayctl", "the replayctl binary to drive (`make build`)")
 	flag.Parse()

@@ -91,6 +91,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
 		opts.Logger = r.log
+		w, opts = r.shard.restrict(r, w, opts)
 		clientOpts := kc.opts
 		return func() sources.Source { return windowsrc.New(clientOpts, w, opts) }, &w, nil
 	}

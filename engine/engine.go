@@ -91,6 +91,8 @@ type Options struct {
 	Logger   *slog.Logger
 	Verbose  bool
 	Progress Progress
+	// Shard, when set, runs the plan's one replay job as a shard of a run.
+	Shard *ShardOptions
 }
 
 // saveMode is how save-window treats a taken name.
@@ -150,6 +152,11 @@ func Compile(s *scenario.Scenario, opts Options) (*Plan, error) {
 	}
 	if len(diags) > 0 {
 		return nil, diags
+	}
+	if opts.Shard != nil {
+		if err := checkShard(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

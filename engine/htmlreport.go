@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/replayctl/replayctl/report"
@@ -64,6 +65,21 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 			upper = posInf
 		}
 		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
+	}
+	if sh := res.shard; sh != nil {
+		// One shard of a run: its row says which part of the window it is.
+		parts := make([]string, len(sh.Parts))
+		for i, p := range sh.Parts {
+			parts[i] = p.String()
+		}
+		d.RunID = sh.RunID
+		d.Shards = []report.ShardRow{{Index: sh.Index, Host: sh.Host, Parts: strings.Join(parts, " "), Sent: sum.Sent, Errors: sum.Errors,
+			Rate: sum.Achieved, P99: stats.MS(sum.Latency.P99), SkewMS: sh.SkewMS, State: "ok"}}
+		if res.failed {
+			d.Shards[0].State = "failed: " + res.errText
+		} else if res.interrupted {
+			d.Shards[0].State = "interrupted"
+		}
 	}
 	d.Assertions = assertionResults(res)
 	return d

@@ -290,3 +290,7 @@ func OpenCatalog(ctx context.Context, s *scenario.Scenario, opts Options) (*Cata
 	}
 	return &Catalog{Catalog: kc.catalog, kc: kc, Brokers: kc.brokers}, nil
 }
+
+// ClientOpts returns the options of the connection (brokers, TLS, SASL),
+// for other clients of the same cluster (the run topic).
+func (c *Catalog) ClientOpts() []kgo.Opt { return c.kc.opts }

@@ -156,7 +156,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if j.StartAt != nil {
 		startAt = j.StartAt.Resolve(time.Now())
 	}
-	pacer, err := pace.New(pace.Config{Speed: speed, Rate: j.Rate.PerSecond, MaxGap: j.MaxGap, StartAt: startAt})
+	pacer, err := pace.New(pace.Config{Speed: speed, Rate: r.shard.rate(j.Rate.PerSecond), MaxGap: j.MaxGap, StartAt: r.shard.startAt(startAt, speed)})
 	if err != nil {
 		return nil, invalidf("%s: %w", j.Pos, err)
 	}
@@ -236,6 +236,10 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		taken++
+		// The barrier waits on ctx: stop.after bounds the sends, not the wait.
+		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, true); err != nil {
+			return err
+		}
 		at, err := pacer.Wait(jctx, m.Time)
 		if err != nil {
 			return err
@@ -283,6 +287,11 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			break
 		}
 	}
+	if _, e := sourceEnded(ctx, runErr); e == nil && ctx.Err() == nil {
+		if err := r.shard.armIdle(ctx, r, j, pacer, rec); err != nil {
+			runErr = err
+		}
+	}
 	stopProgress()
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	res.interrupted = interrupted
@@ -296,6 +305,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	res.counters = c.snapshot()
 	res.summary = rec.Summary()
+	state := rec.State()
+	res.state, res.shard = &state, r.shard.info(res.summary)
 	res.elapsed = time.Since(res.started)
 	if runErr != nil {
 		return res, runErr

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/shard"
 	"github.com/replayctl/replayctl/stats"
 )
 
@@ -27,6 +29,7 @@ type runner struct {
 	log   *slog.Logger
 	kafka *lazyKafka
 	echos map[string]*echo.Server // builtin:echo targets by name
+	shard *shardRun               // the sharded job's state; nil when not sharded
 }
 
 // jobResult is what a job did, for the summary, the report and the asserts.
@@ -37,6 +40,9 @@ type jobResult struct {
 	counters    map[string]int64
 	window      *catalog.Window      // read (replay) or saved (record)
 	diff        *compare.DiffSummary // replay jobs with compare
+	state       *stats.State         // replay jobs: the lossless stats
+	shard       *shard.Info          // sharded replay jobs
+	errText     string               // why the job failed
 	started     time.Time
 	elapsed     time.Duration
 	interrupted bool
@@ -56,6 +62,7 @@ func (p *Plan) Run(ctx context.Context) error {
 		log:   p.opts.Logger,
 		kafka: &lazyKafka{ks: kafkaSettings(p.scn.Kafka, p.opts), log: p.opts.Logger},
 		echos: map[string]*echo.Server{},
+		shard: newShardRun(p.opts.Shard),
 	}
 	defer r.close()
 	var failed []string
@@ -64,11 +71,20 @@ func (p *Plan) Run(ctx context.Context) error {
 		if res != nil {
 			var loss *LossError
 			res.failed = err != nil && !errors.As(err, &loss)
+			if err != nil {
+				res.errText = err.Error()
+			}
 			printSummary(p.opts.Out, res)
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr
 			}
+			if perr := r.publishShard(ctx, p.scn, res); perr != nil && err == nil {
+				err = perr
+			}
 			failed = append(failed, checkAssertions(p.opts.Out, res)...)
+		}
+		if err != nil || (res != nil && res.interrupted) {
+			r.abortShard(ctx, cmp.Or(err, ErrInterrupted))
 		}
 		if err != nil {
 			return fmt.Errorf("job %s: %w", jp.job.Name, err)
@@ -92,6 +108,7 @@ func (r *runner) close() {
 	for _, e := range r.echos {
 		_ = e.Close()
 	}
+	r.shard.close()
 	r.kafka.close()
 }
 

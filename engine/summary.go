@@ -62,6 +62,17 @@ func printSummary(out io.Writer, res *jobResult) {
 		if res.window != nil {
 			row("window", "%s  %s\n", res.window.Name, windowText(res.window))
 		}
+		if sh := res.shard; sh != nil {
+			skew := "–"
+			if sh.SkewMS != nil {
+				skew = fmt.Sprintf("%.3fms", *sh.SkewMS)
+			}
+			start := "not started"
+			if !sh.Start.IsZero() {
+				start = sh.Start.UTC().Format("15:04:05.000")
+			}
+			row("shard", "%d/%d of run %s  start %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
+		}
 		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 		if len(s.Status) > 0 {
 			codes := make([]int, 0, len(s.Status))
@@ -226,7 +237,7 @@ func assertionResults(res *jobResult) []report.Assertion {
 }
 
 // jobReport is the JSON report of a job.
-func jobReport(res *jobResult) any {
+func jobReport(s *scenario.Scenario, res *jobResult) any {
 	if res.replay {
 		rep := res.summary.Report(res.job.Name)
 		if res.window != nil {
@@ -236,11 +247,18 @@ func jobReport(res *jobResult) any {
 			rep.Diff = res.diff
 		}
 		rep.Counters = res.counters
-		rep.Interrupted = res.interrupted
-		return struct {
-			stats.Report
-			Assertions []report.Assertion `json:"assertions,omitempty"`
-		}{rep, assertionResults(res)}
+		rep.Scenario = s.Name
+		rep.Error, rep.Interrupted = res.errText, res.interrupted
+		env := assertEnv(res)
+		for _, a := range res.job.Assert {
+			ok, detail := evalAssert(a, env)
+			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Source, OK: ok, Detail: detail})
+		}
+		if res.shard != nil {
+			rep.Shard = res.shard
+		}
+		rep.State = res.state
+		return rep
 	}
 	return struct {
 		Job       string           `json:"job"`
@@ -274,7 +292,7 @@ func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err erro
 		}
 	}()
 	if rp.JSON.IsSet() {
-		data, err := json.MarshalIndent(jobReport(res), "", "  ")
+		data, err := json.MarshalIndent(jobReport(s, res), "", "  ")
 		if err != nil {
 			return fmt.Errorf("report %s: %w", rp.JSON.Raw, err)
 		}

@@ -49,6 +49,29 @@ type Data struct {
 	// Interrupted is true when a signal stopped the job before its end:
 	// the figures cover what was done until then.
 	Interrupted bool `json:"interrupted"`
+	// RunID and Shards: the run and one row per shard of a merged report.
+	RunID  string     `json:"run_id,omitempty"`
+	Shards []ShardRow `json:"shards,omitempty"`
+	// Problems (merged reports) lists what makes the run incomplete or
+	// failed: missing shards, failed or interrupted shards. Shown first.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// ShardRow is one shard of a merged report.
+type ShardRow struct {
+	Index  int    `json:"index"`
+	Host   string `json:"host,omitempty"`
+	Parts  string `json:"parts"`
+	Sent   int64  `json:"sent"`
+	Errors int64  `json:"errors"`
+	// Rate is the achieved rate (requests/s), P99 the latency p99 (ms),
+	// SkewMS the first send minus its due instant on the run's timeline
+	// (nil: the shard sent nothing or was not sharded).
+	Rate   float64  `json:"rate"`
+	P99    float64  `json:"p99"`
+	SkewMS *float64 `json:"skew_ms"`
+	// State is "ok", "failed: …", "interrupted" or "missing".
+	State string `json:"state"`
 }
 
 // Window names the Kafka offsets replayed.
@@ -121,6 +144,14 @@ func (b Bucket) MarshalJSON() ([]byte, error) {
 		upper = strconv.FormatFloat(b.UpperMs, 'g', -1, 64)
 	}
 	return fmt.Appendf(nil, `{"upper_ms":%s,"count":%d}`, upper, b.Count), nil
+}
+
+// SkewText formats SkewMS ("–" when absent).
+func (r ShardRow) SkewText() string {
+	if r.SkewMS == nil {
+		return "–"
+	}
+	return fmtMs(*r.SkewMS)
 }
 
 // Assertion is one evaluated assert expression.
@@ -218,6 +249,9 @@ func build(d Data) view {
 		v.Verdict, v.VerdictText = "pass", "Passed"
 	default:
 		v.Verdict, v.VerdictText = "fail", "Failed"
+	}
+	if len(d.Problems) > 0 {
+		v.Verdict, v.VerdictText = "fail", "Incomplete"
 	}
 	if !d.GeneratedAt.IsZero() {
 		v.Generated = d.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC")

@@ -20,8 +20,26 @@ type Report struct {
 	// Counters holds the sources' and sinks' Stats (drops, retries, …).
 	Counters map[string]int64 `json:"counters,omitempty"`
 	Series   []ReportSecond   `json:"series,omitempty"`
-	// Interrupted is true when a signal stopped the job before its end.
-	Interrupted bool `json:"interrupted"`
+	// Scenario is the scenario's name.
+	Scenario string `json:"scenario,omitempty"`
+	// Error says why the job failed (empty when it did not); Interrupted
+	// is set when a signal stopped it (it drained and reported).
+	Error       string `json:"error,omitempty"`
+	Interrupted bool   `json:"interrupted"`
+	// Assertions are the job's assert expressions and their verdicts.
+	Assertions []ReportAssertion `json:"assertions,omitempty"`
+	// Shard describes the shard of a run this report is of (sharded runs).
+	Shard any `json:"shard,omitempty"`
+	// State is the lossless content of the job's stats (histograms
+	// included), which `replayctl report merge` adds up exactly.
+	State *State `json:"state,omitempty"`
+}
+
+// ReportAssertion is one assert expression and its verdict.
+type ReportAssertion struct {
+	Expr   string `json:"expr"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // ReportRequests counts requests: ok = a complete response arrived (any

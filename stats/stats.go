@@ -58,7 +58,9 @@ type Summary struct {
 	// two sends or an empty span.
 	Scheduled, Achieved float64
 	// Duration runs from the first send to the end of the last response.
-	Duration          time.Duration
+	Duration time.Duration
+	// FirstSend is the earliest actual send (zero when nothing was sent).
+	FirstSend         time.Time
 	BytesOut, BytesIn int64
 	Series            []Second
 	// Histogram is the latency distribution in 1-2-5 buckets.
@@ -299,6 +301,7 @@ func (r *Recorder) Summary() Summary {
 	}
 	if !r.firstStart.IsZero() {
 		s.Duration = r.lastEnd.Sub(r.firstStart)
+		s.FirstSend = r.firstStart
 	}
 	for i, e := range r.series {
 		s.Series[i] = Second{At: time.Duration(i) * r.width, Width: r.width, Requests: e.requests, Errors: e.errors}

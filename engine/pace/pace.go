@@ -51,6 +51,7 @@ type Pacer struct {
 	hwm      int64     // highest capture time seen in this iteration
 	squeezed int64     // recorded ns removed by max-gap compression
 	count    int       // messages scheduled in this iteration
+	aligned  bool      // Align set t0; max-gap starts at the first message
 
 	firstGap  time.Duration // replay gap between the first two messages of the first iteration
 	haveFirst bool
@@ -104,6 +105,11 @@ func (p *Pacer) Schedule(captureTime int64) time.Time {
 	if !p.started {
 		p.started, p.t0, p.hwm = true, captureTime, captureTime
 	}
+	if p.aligned {
+		// The gap before this pacer's first message belongs to other
+		// pacers on the shared timeline: it is not squeezed.
+		p.aligned, p.hwm = false, max(captureTime, p.t0)
+	}
 	if captureTime > p.hwm {
 		if p.maxGap > 0 && captureTime-p.hwm > p.maxGap {
 			p.squeezed += captureTime - p.hwm - p.maxGap
@@ -132,6 +138,19 @@ func (p *Pacer) Schedule(captureTime int64) time.Time {
 	}
 	p.any = true
 	return at
+}
+
+// Align puts the first loop iteration on a timeline shared with other
+// pacers (the shards of a run): capture time t0 is scheduled at start, and
+// a message captured at t at start + (t − t0)/speed. Call it before the
+// first Schedule; captures earlier than t0 are scheduled at start. Max-gap
+// compression starts at this pacer's first message.
+func (p *Pacer) Align(start time.Time, t0 int64) {
+	if p.any {
+		return
+	}
+	p.base = start
+	p.started, p.t0, p.hwm, p.aligned = true, t0, t0, true
 }
 
 // Rebase starts the next loop iteration: its first message is scheduled

@@ -200,3 +200,34 @@ func BenchmarkRealClockLateness(b *testing.B) {
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(q(1), "max-µs")
 }
+
+// TestAlign: shards share one timeline: a pacer aligned on (start, t0)
+// schedules its first message by its capture time relative to t0, not at
+// the start.
+func TestAlign(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		speed  float64
+		maxGap time.Duration
+		at     []int64 // capture times (ns after t0)
+		want   []time.Duration
+	}{
+		{speed: 1, at: []int64{5e6, 7e6}, want: []time.Duration{5 * time.Millisecond, 7 * time.Millisecond}},
+		{speed: 2, at: []int64{10e6, 30e6}, want: []time.Duration{5 * time.Millisecond, 15 * time.Millisecond}},
+		{speed: 1, at: []int64{-3e6}, want: []time.Duration{0}},
+		// max-gap squeezes this pacer's own gaps, not the one before its first message
+		{speed: 1, maxGap: time.Millisecond, at: []int64{5e6, 9e6}, want: []time.Duration{5 * time.Millisecond, 6 * time.Millisecond}},
+	} {
+		p, err := New(Config{Speed: tc.speed, MaxGap: tc.maxGap, Clock: NewManual(start.Add(-time.Second))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const t0 = int64(1e18)
+		p.Align(start, t0)
+		for i, at := range tc.at {
+			if got := p.Schedule(t0 + at).Sub(start); got != tc.want[i] {
+				t.Errorf("speed %v message %d: scheduled at start+%v, want +%v", tc.speed, i, got, tc.want[i])
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@
 package windowsrc
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,11 @@ type Options struct {
 	FetchMaxBytes, FetchMaxPartitionBytes int32
 	// Logger receives bad records and partial-window notes (slog.Default when nil).
 	Logger *slog.Logger
+	// Select, when set, keeps only the records it selects, by partition and
+	// key (a shard's part of a window split by connection key): the record
+	// key, or when a record has none its connection ID, else its message
+	// ID. The others are counted as other-shard.
+	Select func(partition int32, key []byte) bool
 }
 
 // Default fetch sizes (see Options).
@@ -83,8 +89,9 @@ func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
 		stats: map[string]int64{"messages": 0, "bad-records": 0, "filtered": 0, "bad-headers": 0}}
 }
 
-// Stats returns messages, bad-records, filtered, bad-headers and
-// read-partition-N (records read from partition N).
+// Stats returns messages, bad-records, filtered, bad-headers,
+// read-partition-N (records read from partition N) and, with Select,
+// other-shard (records left to other shards).
 func (s *Source) Stats() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -172,12 +179,20 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 		}
 		for _, r := range recs {
 			s.add("read-partition-"+strconv.Itoa(int(r.Partition)), 1)
+			if s.opts.Select != nil && len(r.Key) > 0 && !s.opts.Select(r.Partition, r.Key) {
+				s.add("other-shard", 1)
+				continue
+			}
 			m, badHdr, err := decodeRecord(r)
 			if badHdr > 0 {
 				s.add("bad-headers", int64(badHdr))
 			}
 			if err != nil {
 				s.badRecord(r, err)
+				continue
+			}
+			if s.opts.Select != nil && len(r.Key) == 0 && !s.opts.Select(r.Partition, []byte(cmp.Or(m.ConnID, m.ID))) {
+				s.add("other-shard", 1)
 				continue
 			}
 			if s.opts.OnlyRecording != "" && m.RecordingID != s.opts.OnlyRecording {

@@ -298,3 +298,55 @@ func BenchmarkWindowRead(b *testing.B) {
 		})
 	}
 }
+
+// TestWindowSelect: a Select keeps a shard's key bucket; records without a
+// key are selected by their connection header; the rest are other-shard.
+func TestWindowSelect(t *testing.T) {
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			topic := kafkatest.UniqueTopic(t)
+			if _, err := target.Admin(t).CreateTopic(ctxT(t), 1, -1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			cl := manual(t, target)
+			var recs []*kgo.Record
+			for i := range 40 {
+				m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("id-%d", i), ConnID: fmt.Sprintf("conn-%d", i%8),
+					Time: base.Add(time.Duration(i) * time.Millisecond).UnixNano(), Raw: fmt.Appendf(nil, "GET /%d HTTP/1.1\r\n\r\n", i)}
+				r := kafkasink.Record(topic, m, "rec", "host-a")
+				if i%2 == 1 {
+					r.Key = nil // as some writers do: the connection is in the headers only
+				}
+				recs = append(recs, r)
+			}
+			if err := cl.ProduceSync(ctxT(t), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			w := catalog.Window{Name: "w", Topic: topic, Partitions: map[int32]catalog.Range{0: {Start: 0, End: 40}}}
+			seen := map[string]int{}
+			for bucket := range 2 {
+				sel := func(_ int32, key []byte) bool {
+					return int(key[len(key)-1]-'0')%2 == bucket // conn-N: N's parity
+				}
+				got, src, err := read(t, target, w, windowsrc.Options{Select: sel})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, g := range got {
+					seen[g]++
+				}
+				if st := src.Stats(); st["other-shard"] != 20 || st["messages"] != 20 {
+					t.Fatalf("bucket %d: stats %v", bucket, st)
+				}
+			}
+			if len(seen) != 40 {
+				t.Fatalf("the two buckets read %d distinct messages, want 40", len(seen))
+			}
+			for m, n := range seen {
+				if n != 1 {
+					t.Fatalf("%s read by %d buckets", m, n)
+				}
+			}
+		})
+	}
+}

@@ -181,6 +181,7 @@ Exit codes:
 		newBrokerCmd(),
 		newWindowsCmd(),
 		newImportCmd(),
+		newReportCmd(),
 	)
 	// cobra's completion command, made strict like ours: an unknown shell
 	// is a usage error (exit 2), not its help with exit 0.

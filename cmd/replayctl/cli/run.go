@@ -19,6 +19,7 @@ func newRunCmd() *cobra.Command {
 		history   bool
 		verbose   bool
 		progress  string
+		sf        shardFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -34,7 +35,9 @@ save-window refuses a name that is taken unless --overwrite (replace it) or --ke
 same time, on any broker, exactly one wins; the others exit 2 and replace nothing.`,
 		Example: `  replayctl run examples/quickstart.yaml
   replayctl run scenario.yaml --job replay --set jobs.replay.speed=max
-  replayctl run scenario.yaml --dry-run`,
+  replayctl run scenario.yaml --dry-run
+  replayctl run scenario.yaml --job replay --shard 2/8 --run-id peak-1 --brokers k1:9092
+  replayctl run scenario.yaml --job replay --shard auto   # JOB_COMPLETION_INDEX, REPLAYCTL_SHARDS, REPLAYCTL_RUN_ID`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if overwrite && history {
@@ -60,13 +63,16 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 				Verbose:     verbose,
 				Progress:    mode,
 			}
+			if opts.Shard, err = sf.options(); err != nil {
+				return err
+			}
 			plan, err := engine.Compile(s, opts)
 			if err != nil {
 				return err
 			}
 			if dryRun {
 				plan.Describe(cmd.OutOrStdout())
-				return nil
+				return plan.DescribeShard(cmd.Context(), cmd.OutOrStdout())
 			}
 			return plan.Run(cmd.Context())
 		},
@@ -80,5 +86,6 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 	cmd.Flags().BoolVar(&history, "keep-history", false, "replace a saved window of the same name, keeping the old one as NAME@<save time> (not with --overwrite)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
+	sf.register(cmd)
 	return cmd
 }

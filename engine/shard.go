@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine/echo"
+	"github.com/replayctl/replayctl/engine/pace"
+	"github.com/replayctl/replayctl/runbus"
+	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/shard"
+	"github.com/replayctl/replayctl/sources/windowsrc"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// ShardOptions run a plan's replay job as one shard of a run: the shard's
+// part of the window (shard.Plan), started with the other shards on one
+// instant (the barrier), its result published for `report merge`.
+type ShardOptions struct {
+	Spec shard.Spec
+	// ArmTimeout bounds the wait for every shard to arm (default
+	// DefaultArmTimeout); past it the run fails naming the missing shards.
+	ArmTimeout time.Duration
+	// Margin is added to the last armed instant to get the start (default
+	// DefaultStartMargin): time for every shard to read that last record.
+	Margin time.Duration
+	// Coordinator carries the barrier and the results; nil means the run
+	// topic (RunTopic, default runbus.DefaultTopic) over the run's Kafka
+	// connection.
+	Coordinator shard.Coordinator
+	RunTopic    string
+}
+
+// Defaults of ShardOptions.
+const (
+	DefaultArmTimeout  = 2 * time.Minute
+	DefaultStartMargin = time.Second
+)
+
+// checkShard checks the --shard selection against the plan: one replay job
+// reading a window, and a broker the shards share.
+func checkShard(p *Plan) error {
+	o := p.opts.Shard
+	if err := o.Spec.Validate(); err != nil {
+		return invalidError{err}
+	}
+	var names []string
+	for _, jp := range p.jobs {
+		names = append(names, jp.job.Name)
+	}
+	if len(p.jobs) != 1 || !p.jobs[0].replay || p.jobs[0].job.Source.Kind != scenario.SourceWindow {
+		return invalidf("--shard %s runs one replay job whose source is a window; this run has jobs %v: name it with --job", o.Spec, names)
+	}
+	if o.Coordinator == nil && o.Spec.Count > 1 && kafkaSettings(p.scn.Kafka, p.opts).Embedded() {
+		return invalidf("--shard %s: the shards of a run meet on a Kafka broker they all reach, and the embedded broker is private to one process: set kafka.brokers or --brokers (`replayctl broker` serves one)", o.Spec)
+	}
+	if o.ArmTimeout < 0 || o.Margin < 0 {
+		return invalidf("--arm-timeout and --start-margin must not be negative")
+	}
+	return nil
+}
+
+// shardRun is the state of the sharded job of a run. Its methods are no-ops
+// on a nil *shardRun (an unsharded run).
+type shardRun struct {
+	opts    ShardOptions
+	whole   catalog.Window
+	assign  shard.Assignment
+	fp      string
+	coord   shard.Coordinator
+	closeFn func()
+	nonce   string
+
+	explicit     time.Time // the job's start-at
+	speed        float64   // 0: max
+	armed        bool
+	armedAt      time.Time
+	start        shard.Start
+	firstPlanned time.Time
+}
+
+func newShardRun(o *ShardOptions) *shardRun {
+	if o == nil {
+		return nil
+	}
+	so := *o
+	if so.ArmTimeout == 0 {
+		so.ArmTimeout = DefaultArmTimeout
+	}
+	if so.Margin == 0 {
+		so.Margin = DefaultStartMargin
+	}
+	return &shardRun{opts: so, nonce: shard.NewNonce()}
+}
+
+// restrict cuts the resolved window down to the shard's part.
+func (s *shardRun) restrict(r *runner, w catalog.Window, opts windowsrc.Options) (catalog.Window, windowsrc.Options) {
+	if s == nil {
+		return w, opts
+	}
+	s.whole = w
+	s.fp = shard.Fingerprint(w)
+	s.assign = shard.Plan(w, s.opts.Spec.Count)[s.opts.Spec.Index]
+	if s.assign.Split() {
+		opts.Select = s.assign.Selects
+	}
+	r.log.Info("shard planned", "run", s.opts.Spec.RunID, "plan", s.assign.String(), "window", w.Name, "fingerprint", s.fp)
+	return s.assign.Window(w), opts
+}
+
+// rate divides the job's rate cap among the shards.
+func (s *shardRun) rate(perSecond float64) float64 {
+	if s == nil {
+		return perSecond
+	}
+	return perSecond / float64(s.opts.Spec.Count)
+}
+
+// startAt keeps the job's start-at for the barrier: the pacer of a shard
+// starts when the barrier says.
+func (s *shardRun) startAt(t time.Time, speed float64) time.Time {
+	if s == nil {
+		return t
+	}
+	s.explicit, s.speed = t, speed
+	return time.Time{}
+}
+
+// coordinator opens the run topic on first use.
+func (s *shardRun) coordinator(ctx context.Context, r *runner) (shard.Coordinator, error) {
+	if s.coord != nil {
+		return s.coord, nil
+	}
+	if s.opts.Coordinator != nil {
+		s.coord = s.opts.Coordinator
+		return s.coord, nil
+	}
+	kc, err := r.kafka.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := runbus.Open(ctx, kc.opts, s.opts.RunTopic, r.log)
+	if err != nil {
+		return nil, err
+	}
+	s.coord, s.closeFn = b, b.Close
+	return b, nil
+}
+
+func (s *shardRun) record(kind string) shard.Record {
+	sp := s.opts.Spec
+	return shard.Record{Kind: kind, RunID: sp.RunID, Shard: sp.Index, Count: sp.Count, Nonce: s.nonce, Host: hostname(), At: time.Now()}
+}
+
+// arm runs once, when the shard holds its first request (captured at t0,
+// or none: has false): it checks that the targets answer, publishes
+// "armed", waits for the barrier, puts the pacer and the stats on the
+// run's timeline and waits for the start instant.
+func (s *shardRun) arm(ctx context.Context, r *runner, j *scenario.Job, p *pace.Pacer, rec *stats.Recorder, t0 int64, has bool) error {
+	if s == nil || s.armed {
+		return nil
+	}
+	s.armed = true
+	sp := s.opts.Spec
+	coord, err := s.coordinator(ctx, r)
+	if err != nil {
+		return fmt.Errorf("shard %s of run %q: %w", sp, sp.RunID, err)
+	}
+	if err := s.dialTargets(ctx, r, j); err != nil {
+		a := s.record(shard.KindAbort)
+		a.Reason = err.Error()
+		_ = coord.Abort(context.WithoutCancel(ctx), a)
+		return fmt.Errorf("shard %s of run %q: %w", sp, sp.RunID, err)
+	}
+	self := s.record(shard.KindArmed)
+	self.Window, self.Margin, self.StartAt = s.fp, s.opts.Margin, s.explicit
+	if has {
+		self.T0 = t0
+	}
+	s.armedAt = self.At
+	r.log.Info("shard armed; waiting for the other shards", "run", sp.RunID, "shard", sp.String())
+	start, err := coord.Arm(ctx, self, s.opts.ArmTimeout)
+	if err != nil {
+		return fmt.Errorf("shard %s: %w", sp, err)
+	}
+	s.start = start
+	if start.T0 != 0 {
+		p.Align(start.At, start.T0)
+	}
+	rec.SetOrigin(start.At)
+	s.firstPlanned = start.At
+	if has && s.speed > 0 && t0 > start.T0 {
+		s.firstPlanned = start.At.Add(time.Duration(float64(t0-start.T0) / s.speed))
+	}
+	if late := time.Since(start.At); late > 0 {
+		r.log.Warn("the run's start instant had passed when the barrier completed: the first sends are late", "run", sp.RunID, "late", late.Round(time.Millisecond))
+	}
+	r.log.Info("run starts", "run", sp.RunID, "at", start.At.Format(time.RFC3339Nano), "in", time.Until(start.At).Round(time.Millisecond))
+	return pace.Real{}.SleepUntil(ctx, start.At)
+}
+
+// dialTargets opens (and closes) one connection to each target, so that a
+// shard that cannot reach its targets fails before the run starts.
+func (s *shardRun) dialTargets(ctx context.Context, r *runner, j *scenario.Job) error {
+	for _, t := range j.Sink.HTTP.Targets {
+		u, err := r.targetURL(t)
+		if err != nil {
+			return err
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443"}[u.Scheme]
+			if port == "" {
+				port = "80"
+			}
+		}
+		timeout := cmpDur(t.Timeout, 10*time.Second)
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		c, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("target %s does not answer: %w", t.Name, err)
+		}
+		_ = c.Close()
+	}
+	return nil
+}
+
+func cmpDur(a, b time.Duration) time.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}
+
+// armIdle arms a shard that ended without a request (an empty part,
+// everything filtered, or stop.after before the first request), so the
+// other shards do not wait for it.
+func (s *shardRun) armIdle(ctx context.Context, r *runner, j *scenario.Job, p *pace.Pacer, rec *stats.Recorder) error {
+	if s == nil || s.armed || ctx.Err() != nil {
+		return nil
+	}
+	return s.arm(ctx, r, j, p, rec, 0, false)
+}
+
+// info describes the shard for its report.
+func (s *shardRun) info(sum stats.Summary) *shard.Info {
+	if s == nil {
+		return nil
+	}
+	sp := s.opts.Spec
+	in := &shard.Info{RunID: sp.RunID, Index: sp.Index, Count: sp.Count, Host: hostname(), Parts: s.assign.Parts,
+		Fingerprint: s.fp, ArmedAt: s.armedAt, Start: s.start.At, T0: s.start.T0, FirstPlanned: s.firstPlanned, FirstSend: sum.FirstSend}
+	if in.Parts == nil {
+		in.Parts = []shard.Part{}
+	}
+	if s.whole.Topic != "" {
+		w := s.whole
+		in.Window = &w
+	}
+	if !sum.FirstSend.IsZero() && !s.firstPlanned.IsZero() {
+		skew := stats.MS(sum.FirstSend.Sub(s.firstPlanned))
+		in.SkewMS = &skew
+	}
+	return in
+}
+
+// publish sends the shard's report to the run topic.
+func (s *shardRun) publish(ctx context.Context, r *runner, report []byte) error {
+	if s == nil {
+		return nil
+	}
+	coord, err := s.coordinator(ctx, r)
+	if err != nil {
+		return fmt.Errorf("publishing the result of shard %s: %w", s.opts.Spec, err)
+	}
+	rec := s.record(shard.KindResult)
+	rec.Report = report
+	if err := coord.Publish(ctx, rec); err != nil {
+		return fmt.Errorf("publishing the result of shard %s: %w", s.opts.Spec, err)
+	}
+	return nil
+}
+
+func (s *shardRun) close() {
+	if s != nil && s.closeFn != nil {
+		s.closeFn()
+	}
+}
+
+// publishShard publishes a sharded replay job's report (the JSON report,
+// whether or not report.json is set) on the run topic.
+func (r *runner) publishShard(ctx context.Context, s *scenario.Scenario, res *jobResult) error {
+	if r.shard == nil || !res.replay {
+		return nil
+	}
+	data, err := json.Marshal(jobReport(s, res))
+	if err != nil {
+		return fmt.Errorf("shard result: %w", err)
+	}
+	pctx, cancel := drainContext(ctx)
+	defer cancel()
+	if err := r.shard.publish(pctx, r, data); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.plan.opts.Out, "  %-10sshard %s of run %s published on the run topic\n", "result", r.shard.opts.Spec, r.shard.opts.Spec.RunID)
+	return nil
+}
+
+// abortShard tells the other shards that this one failed before arming, so
+// that they fail at once instead of at --arm-timeout.
+func (r *runner) abortShard(ctx context.Context, cause error) {
+	s := r.shard
+	if s == nil || s.armed {
+		return
+	}
+	s.armed = true
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	coord, err := s.coordinator(actx, r)
+	if err != nil {
+		return
+	}
+	a := s.record(shard.KindAbort)
+	a.Reason = fmt.Sprintf("shard %s failed before arming: %v", s.opts.Spec, cause)
+	if err := coord.Abort(actx, a); err != nil {
+		r.log.Warn("could not tell the other shards that this one failed", "err", err)
+	}
+}
+
+// DescribeShard resolves the sharded job's window (it reads the catalog
+// and the topic's offsets) and prints what every shard of the run
+// replays, marking this one. It sends nothing.
+func (p *Plan) DescribeShard(ctx context.Context, w io.Writer) error {
+	o := p.opts.Shard
+	if o == nil {
+		return nil
+	}
+	r := &runner{plan: p, log: p.opts.Logger, kafka: &lazyKafka{ks: kafkaSettings(p.scn.Kafka, p.opts), log: p.opts.Logger}, echos: map[string]*echo.Server{}}
+	defer r.close()
+	kc, err := r.kafka.get(ctx)
+	if err != nil {
+		return err
+	}
+	j := p.jobs[0].job
+	win, _, err := r.resolveWindow(ctx, kc, j.Source)
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.Source.Pos, err)
+	}
+	sp := o.Spec
+	fmt.Fprintf(w, "\nrun %q, shard %s (0-based index): window %s, topic %s, %d records, fingerprint %s\n",
+		sp.RunID, sp, cmp.Or(win.Name, "(unnamed)"), win.Topic, win.Records(), shard.Fingerprint(win))
+	for _, a := range shard.Plan(win, sp.Count) {
+		mark := "  "
+		if a.Index == sp.Index {
+			mark = "→ "
+		}
+		fmt.Fprintf(w, "  %s%s\n", mark, a)
+	}
+	if j.Rate.PerSecond > 0 {
+		fmt.Fprintf(w, "  rate per shard: %.4g/s (%.4g/s divided among %d shards)\n", j.Rate.PerSecond/float64(sp.Count), j.Rate.PerSecond, sp.Count)
+	}
+	fmt.Fprintf(w, "  start: when all %d shards armed on topic %s (plus %s), unless start-at; arm timeout %s\n",
+		sp.Count, cmp.Or(o.RunTopic, runbus.DefaultTopic), durationString(cmpDur(o.Margin, DefaultStartMargin)), durationString(cmpDur(o.ArmTimeout, DefaultArmTimeout)))
+	return nil
+}

@@ -1,0 +1,218 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/report"
+	"github.com/replayctl/replayctl/shard"
+)
+
+// memBus is a shard.Coordinator in memory: what a control plane other than
+// the run topic (the fleet's) plugs into engine.ShardOptions.
+type memBus struct {
+	mu   sync.Mutex
+	recs []shard.Record
+}
+
+func (b *memBus) add(r shard.Record) {
+	b.mu.Lock()
+	b.recs = append(b.recs, r)
+	b.mu.Unlock()
+}
+
+func (b *memBus) Arm(ctx context.Context, self shard.Record, timeout time.Duration) (shard.Start, error) {
+	b.add(self)
+	deadline := time.Now().Add(timeout)
+	for {
+		bar := shard.NewBarrier(self)
+		b.mu.Lock()
+		for _, r := range b.recs {
+			bar.Observe(r)
+		}
+		b.mu.Unlock()
+		if bar.Done() {
+			return bar.Result()
+		}
+		if time.Now().After(deadline) {
+			return shard.Start{}, fmt.Errorf("%w: %s not armed", shard.ErrAborted, shard.MissingText(bar.Missing()))
+		}
+		select {
+		case <-ctx.Done():
+			return shard.Start{}, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func (b *memBus) Abort(_ context.Context, self shard.Record) error {
+	self.Kind = shard.KindAbort
+	b.add(self)
+	return nil
+}
+
+func (b *memBus) Publish(_ context.Context, r shard.Record) error {
+	b.add(r)
+	return nil
+}
+
+// TestShardsInProcess: three shards of a run in one process, coordinated by
+// an in-memory Coordinator, replay a 2-partition window on one timeline:
+// every request once, one start, and the shard holding the window's first
+// request sends it at the start.
+func TestShardsInProcess(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := unique(t, "shards")
+	cl := br.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 2, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	base := time.Now().Add(-time.Hour).UnixNano()
+	var recs []*kgo.Record
+	for i := range n {
+		conn := fmt.Sprintf("c%03d", i%30)
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: base + int64(i)*int64(time.Millisecond),
+			Raw: []byte(fmt.Sprintf("GET /r/%d HTTP/1.1\r\nHost: x\r\n\r\n", i))}
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % 30 % 2), Key: []byte(conn), Value: m.Payload()})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tg := newTarget(t)
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`version: 1
+name: shards
+topics:
+  traffic: {name: %s}
+windows:
+  w: {topic: traffic, offsets: {"0": [0, %d], "1": [0, %d]}}
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {window: w}
+    speed: 1
+    sink: {http: {target: t, workers: 4}}
+`, topic, n/2, n/2, tg.URL())
+	bus := &memBus{}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	outs := make([]string, 3)
+	for i := range 3 {
+		wg.Go(func() {
+			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: 3, RunID: "r1"}, Coordinator: bus, Margin: 100 * time.Millisecond}
+			res := runCtx(t, ctx, dir, yaml, engine.Options{Brokers: br.Addrs, Shard: so})
+			errs[i], outs[i] = res.err, res.out
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	if got := tg.count(); got != n {
+		t.Fatalf("target received %d requests, want %d", got, n)
+	}
+	seen := map[string]bool{}
+	for _, r := range tg.requests() {
+		line := r.Method + " " + r.Path
+		if seen[line] {
+			t.Fatalf("%s sent twice", line)
+		}
+		seen[line] = true
+	}
+	var inputs []*report.Input
+	for _, r := range bus.recs {
+		if r.Kind == shard.KindResult {
+			in, err := report.ParseInput(fmt.Sprint("shard ", r.Shard), r.Report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, in)
+		}
+	}
+	m, err := report.Merge(inputs, "r1")
+	if err != nil || !m.Complete() || m.Summary.Sent != n {
+		t.Fatalf("merge: %v complete %v sent %d", err, m != nil && m.Complete(), m.Summary.Sent)
+	}
+	start := inputs[0].Shard.Start
+	atStart := 0
+	for _, in := range inputs {
+		if !in.Shard.Start.Equal(start) {
+			t.Fatalf("shards started at %v and %v", start, in.Shard.Start)
+		}
+		if in.Shard.FirstPlanned.Equal(start) {
+			atStart++
+		}
+		if in.Shard.FirstPlanned.Before(start) || in.Shard.FirstPlanned.After(start.Add(200*time.Millisecond)) {
+			t.Fatalf("shard %d's first request due at start+%v", in.Shard.Index, in.Shard.FirstPlanned.Sub(start))
+		}
+	}
+	if atStart != 1 {
+		t.Fatalf("%d shards have their first request due at the start, want the one holding the window's first", atStart)
+	}
+}
+
+// TestEmptyShardArms: a window of one connection split between two shards
+// leaves one shard nothing to send: it arms anyway, and the run completes.
+func TestEmptyShardArms(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := unique(t, "empty")
+	cl := br.Client(t)
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 1, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: time.Now().UnixNano(), Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("one-connection"), Value: m.Payload()}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: empty
+topics:
+  traffic: {name: %s}
+windows:
+  w: {topic: traffic, offsets: {"0": [0, 5]}}
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {window: w}
+    speed: max
+    sink: {http: {target: t, session: true}}
+`, topic, tg.URL())
+	bus := &memBus{}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: 2, RunID: "r2"}, Coordinator: bus, Margin: 50 * time.Millisecond, ArmTimeout: 20 * time.Second}
+			errs[i] = runCtx(t, ctx, t.TempDir(), yaml, engine.Options{Brokers: br.Addrs, Shard: so}).err
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("shards: %v, %v", errs[0], errs[1])
+	}
+	if tg.count() != 5 {
+		t.Fatalf("target received %d of 5", tg.count())
+	}
+}

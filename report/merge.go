@@ -1,0 +1,407 @@
+package report
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/compare"
+	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/shard"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// Input is one replay JSON report to merge (a shard's, or any replay's):
+// the stats.Report shape with its members typed.
+type Input struct {
+	// Name says where the report came from (a file, the run topic).
+	Name string `json:"-"`
+	stats.Report
+	Window *catalog.Window      `json:"window"`
+	Diff   *compare.DiffSummary `json:"diff"`
+	Shard  *shard.Info          `json:"shard"`
+}
+
+// ParseInput reads a replay job's JSON report. It must carry the lossless
+// "state" member (the histograms), or it cannot be merged exactly.
+func ParseInput(name string, data []byte) (*Input, error) {
+	in := &Input{Name: name}
+	if err := json.Unmarshal(data, in); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON report: %w", name, err)
+	}
+	if in.Job == "" {
+		return nil, fmt.Errorf("%s: not a replay job's JSON report (no \"job\")", name)
+	}
+	if in.State == nil {
+		return nil, fmt.Errorf("%s: job %s's report has no \"state\" member (the histograms): it is a record job's report or from an older replayctl, and cannot be merged exactly", name, in.Job)
+	}
+	if in.Shard != nil && (in.Shard.Count < 1 || in.Shard.Index < 0 || in.Shard.Index >= in.Shard.Count) {
+		return nil, fmt.Errorf("%s: shard %d of %d is not a shard", name, in.Shard.Index, in.Shard.Count)
+	}
+	return in, nil
+}
+
+// MergedReport is the JSON report of a merge: the shape of a job's report
+// (totals, histograms' quantiles, state) plus the run and one row per shard.
+type MergedReport struct {
+	stats.Report
+	RunID string `json:"run_id,omitempty"`
+	// Complete is false when a shard is missing, failed or was interrupted;
+	// Problems says which.
+	Complete bool       `json:"complete"`
+	Problems []string   `json:"problems,omitempty"`
+	Shards   []ShardRow `json:"shards"`
+}
+
+// Merged is the exact merge of a run's reports.
+type Merged struct {
+	JSON    MergedReport
+	Summary stats.Summary
+	// Failed lists the assertions that do not hold on the merged summary.
+	Failed []string
+	// Notes are remarks that do not change the verdict (a shard reported twice).
+	Notes []string
+}
+
+// Complete reports whether every shard reported a finished run.
+func (m *Merged) Complete() bool { return m.JSON.Complete }
+
+// Merge adds reports up exactly: counters add, histograms add bucket by
+// bucket (stats.State), the diff's counts add. runID, when set, must be the
+// run of every sharded report. The run's shard count comes from the
+// reports; a shard with no report is missing (the merge is incomplete, and
+// the part of the window it had is named). Reports without a shard member
+// (independent replays) are merged as parts of one whole.
+func Merge(inputs []*Input, runID string) (*Merged, error) {
+	if len(inputs) == 0 {
+		return nil, errors.New("merge: no report")
+	}
+	first := inputs[0]
+	count, sharded := len(inputs), first.Shard != nil
+	if sharded {
+		count = first.Shard.Count
+		runID = cmp.Or(runID, first.Shard.RunID)
+	}
+	byIndex := map[int]*Input{}
+	var notes []string
+	for i, in := range inputs {
+		if in.Job != first.Job {
+			return nil, fmt.Errorf("merge: %s is job %q, %s job %q: merge one job's reports", in.Name, in.Job, first.Name, first.Job)
+		}
+		if (in.Shard != nil) != sharded {
+			return nil, fmt.Errorf("merge: %s and %s: one is a shard's report and the other is not", first.Name, in.Name)
+		}
+		idx := i
+		if sharded {
+			s := in.Shard
+			switch {
+			case s.RunID != runID:
+				return nil, fmt.Errorf("merge: %s is shard %d of run %q, not of run %q", in.Name, s.Index, s.RunID, runID)
+			case s.Count != count:
+				return nil, fmt.Errorf("merge: %s is shard %d of %d, %s of %d: one run has one shard count", in.Name, s.Index, s.Count, first.Name, count)
+			case s.Fingerprint != first.Shard.Fingerprint:
+				return nil, fmt.Errorf("merge: %s replayed window %s, %s window %s: shards of one run replay one window", in.Name, s.Fingerprint, first.Name, first.Shard.Fingerprint)
+			}
+			idx = s.Index
+		}
+		if prev, dup := byIndex[idx]; dup {
+			notes = append(notes, fmt.Sprintf("shard %d reported twice (%s and %s): the last one counts", idx, prev.Name, in.Name))
+		}
+		byIndex[idx] = in
+	}
+
+	var origin time.Time
+	for _, in := range byIndex {
+		if o := in.State.Origin; !o.IsZero() && (origin.IsZero() || o.Before(origin)) {
+			origin = o
+		}
+	}
+	rec := stats.New(stats.Config{Origin: origin})
+	counters := map[string]int64{}
+	var diff *compare.DiffSummary
+	var problems []string
+	var rows []ShardRow
+	window := first.Window
+	if sharded && first.Shard.Window != nil {
+		window = first.Shard.Window
+	}
+	var plan []shard.Assignment
+	if sharded && window != nil {
+		plan = shard.Plan(*window, count)
+	}
+	for idx := range count {
+		in, ok := byIndex[idx]
+		if !ok {
+			row := ShardRow{Index: idx, State: "missing"}
+			what := "its part of the window"
+			if plan != nil {
+				row.Parts = partsText(plan[idx].Parts)
+				what = "its part of the window (" + row.Parts + ")"
+			}
+			problems = append(problems, fmt.Sprintf("shard %d never reported: %s is missing from these totals", idx, what))
+			rows = append(rows, row)
+			continue
+		}
+		r, err := stats.FromState(*in.State, stats.Config{})
+		if err != nil {
+			return nil, fmt.Errorf("merge: %s: %w", in.Name, err)
+		}
+		rec.Merge(r)
+		for k, v := range in.Counters {
+			counters[k] += v
+		}
+		if in.Diff != nil {
+			diff = mergeDiff(diff, in.Diff)
+		}
+		s := r.Summary()
+		row := ShardRow{Index: idx, Sent: s.Sent, Errors: s.Errors, Rate: s.Achieved, P99: stats.MS(s.Latency.P99), State: "ok", Parts: "whole window"}
+		if in.Shard != nil {
+			row.Host, row.Parts, row.SkewMS = in.Shard.Host, partsText(in.Shard.Parts), in.Shard.SkewMS
+		}
+		switch {
+		case in.Error != "":
+			row.State = "failed: " + in.Error
+			problems = append(problems, fmt.Sprintf("shard %d failed: %s", idx, in.Error))
+		case in.Interrupted:
+			row.State = "interrupted"
+			problems = append(problems, fmt.Sprintf("shard %d was interrupted: it sent only part of its share", idx))
+		}
+		rows = append(rows, row)
+	}
+
+	sum := rec.Summary()
+	rep := sum.Report(first.Job)
+	rep.Scenario = first.Scenario
+	rep.Counters = counters
+	if window != nil {
+		rep.Window = window
+	}
+	if diff != nil {
+		rep.Diff = diff
+	}
+	state := rec.State()
+	rep.State = &state
+	m := &Merged{Summary: sum, Notes: notes}
+	env := summaryEnv(sum, diff)
+	for _, a := range firstAssertions(inputs) {
+		ok, detail := evalAssert(a.Expr, env)
+		rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, OK: ok, Detail: detail})
+		if !ok {
+			m.Failed = append(m.Failed, fmt.Sprintf("job %s (merged): %s%s", first.Job, a.Expr, detail))
+		}
+	}
+	if len(problems) > 0 {
+		rep.Error = "incomplete: " + strings.Join(problems, "; ")
+	}
+	m.JSON = MergedReport{Report: rep, RunID: runID, Complete: len(problems) == 0, Problems: problems, Shards: rows}
+	return m, nil
+}
+
+// firstAssertions returns the assertions of the first report that has any.
+func firstAssertions(inputs []*Input) []stats.ReportAssertion {
+	for _, in := range inputs {
+		if len(in.Assertions) > 0 {
+			return in.Assertions
+		}
+	}
+	return nil
+}
+
+func partsText(ps []shard.Part) string {
+	if len(ps) == 0 {
+		return "nothing"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, " ")
+}
+
+// mergeDiff adds b to a. Counts add exactly; an endpoint's top fields add
+// the counts each shard listed (a field below one shard's top list is not
+// counted there); examples are kept up to compare.MaxExamples.
+func mergeDiff(a, b *compare.DiffSummary) *compare.DiffSummary {
+	if a == nil {
+		a = &compare.DiffSummary{}
+	}
+	a.Compared += b.Compared
+	a.Mismatches += b.Mismatches
+	a.NoiseDiffs += b.NoiseDiffs
+	a.Rate = ratio(a.Mismatches, a.Compared)
+	fields := map[string]bool{}
+	for _, f := range append(a.NoiseFields, b.NoiseFields...) {
+		fields[f] = true
+	}
+	a.NoiseFields = slices.Sorted(maps.Keys(fields))
+	at := map[string]int{}
+	for i, e := range a.Endpoints {
+		at[e.Endpoint] = i
+	}
+	for _, e := range b.Endpoints {
+		i, ok := at[e.Endpoint]
+		if !ok {
+			e.TopFields = slices.Clone(e.TopFields)
+			e.Examples = slices.Clone(e.Examples)
+			at[e.Endpoint] = len(a.Endpoints)
+			a.Endpoints = append(a.Endpoints, e)
+			continue
+		}
+		x := &a.Endpoints[i]
+		x.Requests += e.Requests
+		x.Mismatches += e.Mismatches
+		x.NoiseDiffs += e.NoiseDiffs
+		x.Rate = ratio(x.Mismatches, x.Requests)
+		counts := map[string]int64{}
+		for _, f := range append(x.TopFields, e.TopFields...) {
+			counts[f.Field] += f.Count
+		}
+		x.TopFields = x.TopFields[:0]
+		for f, c := range counts {
+			x.TopFields = append(x.TopFields, compare.FieldCount{Field: f, Count: c})
+		}
+		slices.SortFunc(x.TopFields, func(p, q compare.FieldCount) int {
+			return cmp.Or(cmp.Compare(q.Count, p.Count), cmp.Compare(p.Field, q.Field))
+		})
+		x.TopFields = x.TopFields[:min(len(x.TopFields), compare.MaxTopFields)]
+		x.Examples = append(x.Examples, e.Examples...)
+		x.Examples = x.Examples[:min(len(x.Examples), compare.MaxExamples)]
+	}
+	slices.SortFunc(a.Endpoints, func(p, q compare.EndpointSummary) int {
+		return cmp.Or(cmp.Compare(q.Mismatches, p.Mismatches), cmp.Compare(p.Endpoint, q.Endpoint))
+	})
+	return a
+}
+
+// summaryEnv is the assert environment of a merged summary.
+func summaryEnv(s stats.Summary, d *compare.DiffSummary) exprenv.Summary {
+	env := exprenv.Summary{
+		Requests: exprenv.Requests{Sent: int(s.Sent), OK: int(s.OK), Errors: int(s.Errors)},
+		Errors:   exprenv.Errors{Count: int(s.Errors), Rate: ratio(s.Errors, s.Sent)},
+		Status:   map[int]int{},
+		Latency: exprenv.Latency{P50: s.Latency.P50, P90: s.Latency.P90, P99: s.Latency.P99, P999: s.Latency.P999,
+			Max: s.Latency.Max, Mean: s.Latency.Mean},
+		Rate:     exprenv.Rates{Scheduled: s.Scheduled, Achieved: s.Achieved},
+		Lateness: exprenv.Lateness{P50: s.Lateness.P50, P99: s.Lateness.P99, Max: s.Lateness.Max},
+		Duration: s.Duration,
+	}
+	for k, v := range s.Status {
+		env.Status[k] = int(v)
+	}
+	if d != nil {
+		env.Diff = exprenv.Diff{Compared: int(d.Compared), Mismatches: int(d.Mismatches), Rate: d.Rate}
+	}
+	return env
+}
+
+// evalAssert compiles and runs an assert expression on env.
+func evalAssert(src string, env exprenv.Summary) (bool, string) {
+	p, err := expr.Compile(src, append(exprenv.SummaryOptions(), expr.AsBool())...)
+	if err != nil {
+		return false, " (error: " + err.Error() + ")"
+	}
+	out, err := expr.Run(p, env)
+	if err != nil {
+		return false, " (error: " + err.Error() + ")"
+	}
+	ok, isBool := out.(bool)
+	if !isBool {
+		return false, fmt.Sprintf(" (result %v is not a bool)", out)
+	}
+	return ok, ""
+}
+
+// HTMLData returns the merged report as the HTML report's data.
+func (m *Merged) HTMLData() Data {
+	j, s := m.JSON, m.Summary
+	d := Data{
+		Job: j.Job + " (merged)", Scenario: j.Scenario, GeneratedAt: time.Now().UTC(), DurationS: s.Duration.Seconds(),
+		Requests: Totals{Sent: s.Sent, OK: s.OK, Errors: s.Errors, ErrorClasses: s.ErrorClasses},
+		Status:   s.Status,
+		Latency: Quantiles{P50: stats.MS(s.Latency.P50), P90: stats.MS(s.Latency.P90), P99: stats.MS(s.Latency.P99),
+			P999: stats.MS(s.Latency.P999), Max: stats.MS(s.Latency.Max)},
+		Rate:     Rate{Scheduled: s.Scheduled, Achieved: s.Achieved},
+		Lateness: Lateness{P50: stats.MS(s.Lateness.P50), P99: stats.MS(s.Lateness.P99), Max: stats.MS(s.Lateness.Max)},
+		RunID:    j.RunID, Shards: j.Shards, Problems: j.Problems,
+	}
+	if diff, ok := j.Diff.(*compare.DiffSummary); ok {
+		d.Diff = diff
+	}
+	if w, ok := j.Window.(*catalog.Window); ok {
+		rw := &Window{Name: w.Name, Topic: w.Topic, Partitions: map[int32]Range{}}
+		for p, r := range w.Partitions {
+			rw.Partitions[p] = Range{Start: r.Start, End: r.End}
+		}
+		d.Window = rw
+	}
+	for _, sec := range s.Series {
+		width := max(sec.Width.Seconds(), 1e-9)
+		d.Series = append(d.Series, Second{T: int(sec.At.Seconds()), Requests: int64(float64(sec.Requests) / width),
+			Errors: int64(float64(sec.Errors) / width), P50: stats.MS(sec.P50), P99: stats.MS(sec.P99)})
+	}
+	for _, b := range s.Histogram {
+		upper := stats.MS(b.Upper)
+		if b.Upper == 0 {
+			upper = math.Inf(1)
+		}
+		d.Histogram = append(d.Histogram, Bucket{UpperMs: upper, Count: b.Count})
+	}
+	for _, a := range j.Assertions {
+		d.Assertions = append(d.Assertions, Assertion{Expr: a.Expr, OK: a.OK, Detail: a.Detail})
+	}
+	return d
+}
+
+// WriteText prints the merged summary: totals, one line per shard, the
+// problems and the assertions.
+func (m *Merged) WriteText(w io.Writer) {
+	j, s := m.JSON, m.Summary
+	state := "complete"
+	if !j.Complete {
+		state = "INCOMPLETE"
+	}
+	fmt.Fprintf(w, "\njob %s merged from %d shard(s)", j.Job, len(j.Shards))
+	if j.RunID != "" {
+		fmt.Fprintf(w, " of run %s", j.RunID)
+	}
+	fmt.Fprintf(w, ": %s\n", state)
+	for _, p := range j.Problems {
+		fmt.Fprintf(w, "  !! %s\n", p)
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	fmt.Fprintf(w, "  requests  sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
+	l := s.Latency
+	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", fmtMs(stats.MS(l.P50)), fmtMs(stats.MS(l.P90)),
+		fmtMs(stats.MS(l.P99)), fmtMs(stats.MS(l.P999)), fmtMs(stats.MS(l.Max)))
+	fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
+	fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", fmtMs(stats.MS(s.Lateness.P50)), fmtMs(stats.MS(s.Lateness.P99)), fmtMs(stats.MS(s.Lateness.Max)))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  shard\tsent\terrors\trate/s\tp99\tskew\tstate\tpart")
+	for _, r := range j.Shards {
+		fmt.Fprintf(tw, "  %d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", r.Index, r.Sent, r.Errors, r.Rate, fmtMs(r.P99), r.SkewText(), r.State, r.Parts)
+	}
+	_ = tw.Flush()
+	if len(j.Assertions) > 0 {
+		fmt.Fprintln(w, "  assertions (on the merged summary)")
+		for _, a := range j.Assertions {
+			mark := "ok  "
+			if !a.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(w, "    %s %s%s\n", mark, a.Expr, a.Detail)
+		}
+	}
+}

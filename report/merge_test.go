@@ -1,0 +1,126 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/compare"
+	"github.com/replayctl/replayctl/shard"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// shardInput makes shard i of n's report, with sent results of latency lat,
+// through its JSON form.
+func shardInput(t *testing.T, run string, i, n, sent int, lat time.Duration, mutate func(*stats.Report)) *Input {
+	t.Helper()
+	w := catalog.Window{Topic: "t", Partitions: map[int32]catalog.Range{0: {Start: 0, End: 100}, 1: {Start: 0, End: 50}}}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rec := stats.New(stats.Config{Origin: start})
+	for k := range sent {
+		at := start.Add(time.Duration(k) * time.Millisecond)
+		rec.Record(stats.Result{Scheduled: at, Start: at, Latency: lat, Status: 200})
+	}
+	rep := rec.Summary().Report("replay")
+	st := rec.State()
+	rep.State = &st
+	rep.Counters = map[string]int64{"source.messages": int64(sent)}
+	rep.Assertions = []stats.ReportAssertion{{Expr: "requests.sent >= 30", OK: true}}
+	rep.Diff = &compare.DiffSummary{Compared: int64(sent), Mismatches: 1, Endpoints: []compare.EndpointSummary{
+		{Endpoint: "GET /a", Requests: int64(sent), Mismatches: 1, TopFields: []compare.FieldCount{{Field: "$.x", Count: 1}}}}}
+	skew := 0.5
+	rep.Shard = &shard.Info{RunID: run, Index: i, Count: n, Parts: shard.Plan(w, n)[i].Parts, Window: &w, Fingerprint: shard.Fingerprint(w), SkewMS: &skew}
+	if mutate != nil {
+		mutate(&rep)
+	}
+	data, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ParseInput("shard", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestMergeShards(t *testing.T) {
+	ins := []*Input{shardInput(t, "r", 1, 3, 20, 2*time.Millisecond, nil), shardInput(t, "r", 0, 3, 10, time.Millisecond, nil),
+		shardInput(t, "r", 2, 3, 5, 3*time.Millisecond, nil)}
+	m, err := Merge(ins, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := m.JSON
+	if !j.Complete || j.Requests.Sent != 35 || j.Counters["source.messages"] != 35 || len(j.Shards) != 3 || j.Shards[0].Sent != 10 || j.RunID != "r" {
+		t.Fatalf("merged %+v", j)
+	}
+	if d := j.Diff.(*compare.DiffSummary); d.Compared != 35 || d.Mismatches != 3 || d.Endpoints[0].TopFields[0].Count != 3 {
+		t.Fatalf("diff %+v", d)
+	}
+	if j.Assertions[0].OK != true || len(m.Failed) != 0 {
+		t.Fatalf("assertions %+v", j.Assertions)
+	}
+	var buf bytes.Buffer
+	m.WriteText(&buf)
+	if err := WriteHTML(&buf, m.HTMLData()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Shards of run") {
+		t.Fatal("no shard table")
+	}
+}
+
+func TestMergeIncompleteAndFailed(t *testing.T) {
+	ins := []*Input{
+		shardInput(t, "r", 0, 3, 10, time.Millisecond, nil),
+		shardInput(t, "r", 2, 3, 10, time.Millisecond, func(r *stats.Report) { r.Interrupted = true }),
+	}
+	m, err := Merge(ins, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := m.JSON
+	if j.Complete || len(j.Problems) != 2 || !strings.Contains(j.Problems[0], "shard 1 never reported: its part of the window (0:[0,100) key bucket 1/2)") ||
+		!strings.Contains(j.Problems[1], "shard 2 was interrupted") || j.Shards[1].State != "missing" {
+		t.Fatalf("problems %q shards %+v", j.Problems, j.Shards)
+	}
+	// The assertion fails on the merged 20 requests.
+	if len(m.Failed) != 1 {
+		t.Fatalf("failed %v", m.Failed)
+	}
+}
+
+func TestMergeRefusesMixedInputs(t *testing.T) {
+	for name, ins := range map[string][]*Input{
+		"runs":   {shardInput(t, "r", 0, 2, 1, 1, nil), shardInput(t, "q", 1, 2, 1, 1, nil)},
+		"counts": {shardInput(t, "r", 0, 2, 1, 1, nil), shardInput(t, "r", 1, 3, 1, 1, nil)},
+		"jobs":   {shardInput(t, "r", 0, 2, 1, 1, nil), shardInput(t, "r", 1, 2, 1, 1, func(r *stats.Report) { r.Job = "other" })},
+	} {
+		if _, err := Merge(ins, ""); err == nil {
+			t.Errorf("%s: merged", name)
+		}
+	}
+	if _, err := ParseInput("x", []byte(`{"job":"replay"}`)); err == nil || !strings.Contains(err.Error(), "no \"state\"") {
+		t.Fatalf("a report without state: %v", err)
+	}
+	dup, err := Merge([]*Input{shardInput(t, "r", 0, 1, 1, 1, nil), shardInput(t, "r", 0, 1, 2, 1, nil)}, "")
+	if err != nil || len(dup.Notes) != 1 || dup.JSON.Requests.Sent != 2 {
+		t.Fatalf("duplicate: %v %+v", err, dup)
+	}
+}
+
+func FuzzParseInput(f *testing.F) {
+	f.Add([]byte(`{"job":"replay","state":{"version":1,"width_ns":1000000000,"latency":{"sub_bits":7},"lateness":{"sub_bits":7}}}`))
+	f.Add([]byte(`{"job":"replay","shard":{"index":3,"count":2},"state":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := ParseInput("fuzz", data)
+		if err != nil {
+			return
+		}
+		_, _ = Merge([]*Input{in}, "")
+	})
+}

@@ -1,0 +1,33 @@
+package shard
+
+import (
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+)
+
+// Info describes what one shard of a run did: the "shard" member of its
+// JSON report, read back by `replayctl report merge`.
+type Info struct {
+	RunID string `json:"run_id"`
+	Index int    `json:"index"`
+	Count int    `json:"count"`
+	Host  string `json:"host,omitempty"`
+	// Parts are the shard's partitions, ranges and key buckets.
+	Parts []Part `json:"parts"`
+	// Window is the whole window the shards share, and Fingerprint its
+	// identity (Fingerprint).
+	Window      *catalog.Window `json:"window,omitempty"`
+	Fingerprint string          `json:"fingerprint"`
+	// ArmedAt is when this shard armed; Start the run's start instant;
+	// T0 the capture time (Unix ns) scheduled at Start.
+	ArmedAt time.Time `json:"armed_at,omitzero"`
+	Start   time.Time `json:"start,omitzero"`
+	T0      int64     `json:"t0,omitempty"`
+	// FirstPlanned is when the shard's first request was due on the shared
+	// timeline, FirstSend when it was actually sent; SkewMS is the
+	// difference in ms (absent when the shard sent nothing).
+	FirstPlanned time.Time `json:"first_planned,omitzero"`
+	FirstSend    time.Time `json:"first_send,omitzero"`
+	SkewMS       *float64  `json:"skew_ms,omitempty"`
+}
