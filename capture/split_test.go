@@ -41,6 +41,10 @@ type zeroTime struct{}
 
 func (zeroTime) at(int) int64 { return 0 }
 
+func (zeroTime) seg(int) uint64 { return 0 }
+
+func (zeroTime) ack(int) (uint32, bool) { return 0, false }
+
 func newSplitter(ev splitEvents, resp bool, maxBody int64) *splitter {
 	return &splitter{ev: ev, isResp: resp, maxBody: maxBody, maxKeep: maxBody + maxHeader}
 }

@@ -44,6 +44,12 @@ type flow struct {
 	client, server netip.AddrPort
 	cisn, sisn     uint32
 	ts             time.Time
+	// sent is how far each direction's stream went ([0] client, [1]
+	// server): a packet acknowledges what the other side sent before it.
+	sent [2]uint32
+	// ackOverride, when set, replaces the next packet's acknowledgement
+	// number (an offset in the other direction's stream).
+	ackOverride *uint32
 }
 
 func newFlow(t *testing.T, l link, client, server string) *flow {
@@ -60,9 +66,18 @@ type seg struct {
 
 // packet serializes one segment; it advances the clock by 1 ms.
 func (f *flow) packet(s seg) ([]byte, gopacket.CaptureInfo) {
-	src, dst, isn, ack := f.client, f.server, f.cisn, f.sisn+1
+	src, dst, isn, ack := f.client, f.server, f.cisn, f.sisn+1+f.sent[1]
+	me := 0
 	if !s.fromClient {
-		src, dst, isn, ack = f.server, f.client, f.sisn, f.cisn+1
+		src, dst, isn, ack = f.server, f.client, f.sisn, f.cisn+1+f.sent[0]
+		me = 1
+	}
+	if f.ackOverride != nil {
+		ack = isnOf(f, !s.fromClient) + 1 + *f.ackOverride
+		f.ackOverride = nil
+	}
+	if end := s.off + uint32(len(s.data)); end > f.sent[me] {
+		f.sent[me] = end
 	}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: isn + 1 + s.off, Window: 65535}
 	for _, c := range s.flags {
@@ -116,6 +131,15 @@ func (f *flow) packet(s seg) ([]byte, gopacket.CaptureInfo) {
 	}
 	f.ts = f.ts.Add(time.Millisecond)
 	return data, gopacket.CaptureInfo{Timestamp: f.ts, CaptureLength: len(data), Length: len(data)}
+}
+
+// isnOf is the initial sequence number of the client's direction (or the
+// server's).
+func isnOf(f *flow, client bool) uint32 {
+	if client {
+		return f.cisn
+	}
+	return f.sisn
 }
 
 func handshake() []seg {
