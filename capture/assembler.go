@@ -758,6 +758,10 @@ type pendingReq struct {
 	startSeq uint32 // of the request's first byte
 	endSeq   uint32 // after its last byte, when endOK
 	endOK    bool
+	// respAck is the ACK of the request's first segment: how much of the
+	// response stream the client had received when it sent the request.
+	respAck   uint32
+	respAckOK bool
 }
 
 // conn is one TCP connection: a splitter per direction and the requests
@@ -778,8 +782,12 @@ type conn struct {
 	fin            [2]bool // FIN seen: [0] from the client, [1] from the server
 	maxEnd         [2]uint32
 	maxEndOK       [2]bool
-	done           bool
-	sgt            sgTime
+	// peerAck[d] is the highest ACK the other side sent for direction d
+	// ([0] client → server).
+	peerAck   [2]uint32
+	peerAckOK [2]bool
+	done      bool
+	sgt       sgTime
 }
 
 // finBit is 1 when the direction (server → client when resp) saw a FIN,
@@ -827,6 +835,12 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 	if tcp.FIN {
 		c.fin[b2i(isResp)] = true
 	}
+	if tcp.ACK {
+		o := b2i(!isResp)
+		if !c.peerAckOK[o] || int32(tcp.Ack-c.peerAck[o]) > 0 {
+			c.peerAck[o], c.peerAckOK[o] = tcp.Ack, true
+		}
+	}
 	if nextSeq < 0 {
 		switch {
 		case tcp.SYN:
@@ -848,11 +862,21 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 		if !c.maxEndOK[d] || int32(end-c.maxEnd[d]) > 0 {
 			c.maxEnd[d], c.maxEndOK[d] = end, true
 		}
-		ahead := int32(uint32(nextSeq) - tcp.Seq)
-		if ahead < 0 && int64(int32(c.maxEnd[d]-uint32(nextSeq))) > c.a.cfg.MaxStreamBytes {
-			c.a.skipHole = true
-			c.a.asm.MaxBufferedPagesPerConnection = 1
-			c.a.count(cBufferOverflow, 1)
+		if ahead := int32(uint32(nextSeq) - tcp.Seq); ahead < 0 {
+			// Out of order: held behind a hole. The hole is skipped now
+			// when the receiver acknowledged bytes past it (they reached
+			// it: the capture lost them, no retransmission will come),
+			// or when too many bytes are held.
+			switch {
+			case c.peerAckOK[d] && int32(c.peerAck[d]-uint32(nextSeq)) > 0:
+				c.a.skipHole = true
+			case int64(int32(c.maxEnd[d]-uint32(nextSeq))) > c.a.cfg.MaxStreamBytes:
+				c.a.skipHole = true
+				c.a.count(cBufferOverflow, 1)
+			}
+			if c.a.skipHole {
+				c.a.asm.MaxBufferedPagesPerConnection = 1
+			}
 		}
 	}
 	return true
@@ -924,7 +948,8 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 				clear(c.pending[n:])
 				c.pending, c.phead = c.pending[:n], 0
 			}
-			c.pending = append(c.pending, pendingReq{id: c.reqID, time: s.start, method: methodString(h.method), startSeq: s.startSeq})
+			c.pending = append(c.pending, pendingReq{id: c.reqID, time: s.start, method: methodString(h.method), startSeq: s.startSeq,
+				respAck: s.startAck, respAckOK: s.startHasAck})
 		}
 		return nil
 	}
@@ -959,11 +984,13 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 // requests, so it is the oldest request awaiting one, provided the server
 // had begun reading it: the ACK of the response's first segment tells how
 // much of the request stream the server had received. When response bytes
-// were lost since the previous response (a hole, a capture started
-// mid-connection), responses may be missing: the request answered is then
-// the one whose end the ACK matches (the server had read exactly up to
-// it), else the latest one the server had begun reading. The requests
-// skipped are left without a response.
+// were lost since the previous response (a hole, a resync, a capture
+// started mid-connection), responses may be missing, answering the oldest
+// requests: a request sent after the client had received every byte before
+// this response (its own ACK says so) cannot have been answered by the
+// bytes lost, so the response answers it or an older one; the oldest such
+// request the server had begun reading is taken. The requests skipped are
+// left without a response.
 func (c *conn) answered(s *splitter) int {
 	lost := s.lost
 	s.lost = false
@@ -981,15 +1008,15 @@ func (c *conn) answered(s *splitter) int {
 		}
 		last = i
 	}
-	if last < 0 || !lost {
+	if last < 0 || !lost || !s.posOK {
 		return min(last, c.phead)
 	}
-	for i := last; i >= c.phead; i-- {
-		if p := &c.pending[i]; p.endOK && p.endSeq == ack {
+	for i := c.phead; i <= last; i++ {
+		if p := &c.pending[i]; p.respAckOK && int32(p.respAck-s.startSeq) >= 0 {
 			return i
 		}
 	}
-	return last
+	return c.phead
 }
 
 // popPending removes the oldest request awaiting a response.

@@ -117,6 +117,12 @@ type splitter struct {
 	candidate bool
 	segNew    bool
 	lastSeg   uint64
+	// lineResync: line starts are candidates too, not only segment
+	// starts. It holds after a parse error, when the stream was in sync up
+	// to the bad bytes; after a hole or a mid-stream start the bytes may be
+	// any body, binary or text, where a line that looks like a start line
+	// is no evidence.
+	lineResync bool
 }
 
 // Scratch buffers: scratchSize fits the headers of almost every message;
@@ -217,6 +223,7 @@ func (s *splitter) bad(atLine bool) {
 		s.ev.count(cUnparsable, 1)
 	}
 	s.resync(atLine)
+	s.lineResync = true
 	s.garbage = true
 }
 
@@ -226,6 +233,7 @@ func (s *splitter) resync(atLine bool) {
 	s.reset()
 	s.st = stResync
 	s.candidate = atLine
+	s.lineResync = false
 	s.lost = true
 }
 
@@ -376,9 +384,7 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 				}
 				s.start = ts.at(off)
 				s.startSeq = seq0 + uint32(off)
-				if s.isResp {
-					s.startAck, s.startHasAck = ts.ack(off)
-				}
+				s.startAck, s.startHasAck = ts.ack(off)
 			}
 			i := bytes.IndexByte(data[off:], '\n')
 			if i < 0 {
@@ -517,7 +523,7 @@ func (s *splitter) findStart(data []byte, off int, ts timeSource) int {
 			seg = ts.seg(off)
 			segStart = seg != ts.seg(off-1)
 		}
-		if s.candidate || segStart {
+		if s.candidate && s.lineResync || segStart {
 			// Empty lines before a message are allowed.
 			i := off
 			for i < len(data) && (data[i] == '\r' || data[i] == '\n') {
