@@ -594,7 +594,7 @@ func checkStart(b []byte, resp bool) int {
 		return startMore
 	}
 	var h head
-	if resp && !validStatusLine(b[:i+1], &h) || !resp && !validRequestLine(b[:i+1], &h) {
+	if resp && !validStatusLine(b[:i+1], &h) || !resp && (!validRequestLine(b[:i+1], &h) || !registeredMethod(h.method)) {
 		return startBad
 	}
 	rest := b[i+1:]
@@ -651,7 +651,31 @@ func startPrefixOK(b []byte, resp bool) bool {
 			return false
 		}
 	}
-	return true
+	if sp < len(b) {
+		return registeredMethod(b[:sp])
+	}
+	for _, m := range resyncMethods {
+		if strings.HasPrefix(m, string(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// resyncMethods are the methods a resynchronisation takes a request line
+// for: the registered ones in use (RFC 9110, 5789, WebDAV). Any token is a
+// method in a stream in sync, but after a hole "T /x HTTP/1.1" is likelier
+// the tail of a "GET" than a method T.
+var resyncMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "MKCALENDAR", "ACL", "PURGE"}
+
+func registeredMethod(m []byte) bool {
+	for _, k := range resyncMethods {
+		if string(m) == k {
+			return true
+		}
+	}
+	return false
 }
 
 // isTchar reports whether c may appear in a header field name (RFC 9110 §5.6.2).
@@ -766,11 +790,11 @@ func (s *splitter) framing() (int, int64, counter) {
 			for len(value) > 0 {
 				v := value
 				if k := bytes.IndexByte(value, ','); k >= 0 {
-					v, value = bytes.TrimSpace(value[:k]), value[k+1:]
+					v, value = value[:k], value[k+1:]
 				} else {
 					value = nil
 				}
-				n, ok := parseDecimal(v)
+				n, ok := parseDecimal(bytes.TrimSpace(v))
 				if !ok || length >= 0 && n != length {
 					return 0, 0, cBadContentLength
 				}
