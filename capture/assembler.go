@@ -63,7 +63,8 @@ type Assembler struct {
 	// telling segments apart, its ACK), which gopacket keeps with the
 	// bytes it buffers: contexts are cut from slabs.
 	ctxs      []pktCtx
-	serial    uint64
+	emptyCtx  pktCtx
+	serial    uint32
 	skipHole  bool                   // a connection buffered too many bytes: skip its hole now
 	closed1   map[uint64]closedConn  // connections ended recently (current generation)
 	closed0   map[uint64]closedConn  // the previous generation
@@ -88,29 +89,37 @@ type streamKey struct{ net, tcp gopacket.Flow }
 // 32 set when the ACK flag is): ScatterGather gives out nothing else per
 // byte.
 type pktCtx struct {
-	ts     time.Time
-	serial uint64
+	ns     int64 // capture time
+	serial uint32
 	seq    uint32
 	ack    uint32
 	hasAck bool
 }
 
 func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
-	ci := gopacket.CaptureInfo{Timestamp: c.ts, InterfaceIndex: int(c.serial), Length: int(c.seq), CaptureLength: int(c.ack)}
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, c.ns), InterfaceIndex: int(c.serial), Length: int(c.seq), CaptureLength: int(c.ack)}
 	if c.hasAck {
 		ci.CaptureLength |= 1 << 32
 	}
 	return ci
 }
 
+// newCtx returns the context of the packet being decoded. gopacket keeps
+// the context only with payload bytes it buffers or hands over: packets
+// without payload share one.
 func (a *Assembler) newCtx(ci gopacket.CaptureInfo) *pktCtx {
-	if len(a.ctxs) == cap(a.ctxs) {
-		a.ctxs = make([]pktCtx, 0, ctxSlab)
+	var c *pktCtx
+	if len(a.tcp.Payload) == 0 {
+		c = &a.emptyCtx
+	} else {
+		if len(a.ctxs) == cap(a.ctxs) {
+			a.ctxs = make([]pktCtx, 0, ctxSlab)
+		}
+		a.ctxs = a.ctxs[:len(a.ctxs)+1]
+		c = &a.ctxs[len(a.ctxs)-1]
 	}
-	a.ctxs = a.ctxs[:len(a.ctxs)+1]
-	c := &a.ctxs[len(a.ctxs)-1]
 	a.serial++
-	*c = pktCtx{ts: ci.Timestamp, serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
+	*c = pktCtx{ns: ci.Timestamp.UnixNano(), serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
 	return c
 }
 
