@@ -5,10 +5,8 @@ package capture
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -53,31 +49,6 @@ func (in *injector) write(t *testing.T, frame []byte) {
 	t.Helper()
 	if _, err := syscall.Write(in.fd, frame); err != nil {
 		t.Fatalf("writing a frame: %v", err)
-	}
-}
-
-// readFrames returns the frames of a pcap fixture.
-func readFrames(t *testing.T, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, data)
 	}
 }
 

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -359,6 +360,46 @@ func TestSplitterResync(t *testing.T) {
 		for k, v := range tt.counts {
 			if c.counts[k] != v {
 				t.Errorf("%s: %s = %d, want %d", tt.name, counterNames[k], c.counts[k], v)
+			}
+		}
+	}
+}
+
+// TestBPFFilterTunnels runs the kernel filter on the tunnelled packets of
+// the synthetic fixtures: accepted with decap, rejected without; a UDP
+// packet to another port is rejected either way.
+func TestBPFFilterTunnels(t *testing.T) {
+	for _, decap := range []bool{true, false} {
+		prog, err := buildFilter(filterOpts{ports: []uint16{9999}, decap: decap, snaplen: 65535})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins := make([]bpf.Instruction, len(prog))
+		for i, r := range prog {
+			ins[i] = r.Disassemble()
+		}
+		vm, err := bpf.NewVM(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"vxlan", "geneve", "gre", "erspan2", "erspan3"} {
+			frames := readFrames(t, filepath.Join("testdata", "synth-"+name+".pcap"))
+			for i, fr := range frames {
+				n, err := vm.Run(fr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (n > 0) != decap {
+					t.Errorf("decap=%v %s frame %d: accepted=%v", decap, name, i, n > 0)
+				}
+			}
+			// The same frame with the UDP destination port changed.
+			if name == "vxlan" || name == "geneve" {
+				fr := append([]byte(nil), frames[0]...)
+				fr[14+20+2], fr[14+20+3] = 0, 53
+				if n, _ := vm.Run(fr); n > 0 {
+					t.Errorf("decap=%v: UDP to port 53 accepted", decap)
+				}
 			}
 		}
 	}
