@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,5 +280,47 @@ func TestMessageTime(t *testing.T) {
 	}
 	if want := "10.0.0.1:40000-10.0.0.2:8080-" + fmt.Sprint(start.Add(time.Millisecond).UnixNano()); msgs[0].ConnID != want {
 		t.Errorf("ConnID %q, want %q", msgs[0].ConnID, want)
+	}
+}
+
+// TestBufferLimitInBytes holds bytes in 100-byte segments behind a hole
+// that is then filled: the per-connection limit (MaxStreamBytes, 3500)
+// counts bytes, not reassembly pages, so 2000 bytes held lose nothing. Past
+// the limit, the hole is skipped and counted, and the message after it is
+// whole.
+func TestBufferLimitInBytes(t *testing.T) {
+	req1 := "POST /a HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("a", 1000)
+	req2 := "POST /b HTTP/1.1\r\nContent-Length: 3000\r\n\r\n" + strings.Repeat("b", 3000)
+	stream := req1 + req2
+	for _, tt := range []struct {
+		name  string
+		held  int // bytes sent behind the hole before it is filled
+		gaps  int64
+		whole [2]bool
+	}{
+		{"within the limit", 2000, 0, [2]bool{true, true}},
+		{"over the limit", len(stream), 1, [2]bool{false, true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+			segs := handshake()
+			segs = append(segs, seg{true, 0, stream[:100], "A"})
+			for off := 200; off < 200+tt.held && off < len(stream); off += 100 {
+				segs = append(segs, seg{true, uint32(off), stream[off:min(off+100, len(stream))], "A"})
+			}
+			segs = append(segs, seg{true, 100, stream[100:200], "A"}) // the hole, filled
+			for off := 200 + tt.held; off < len(stream); off += 100 {
+				segs = append(segs, seg{true, uint32(off), stream[off:min(off+100, len(stream))], "A"})
+			}
+			msgs, st := run(t, Config{Ports: []uint16{8080}, MaxStreamBytes: 3500}, one(f, segs)...)
+			var whole [2]bool
+			for _, m := range msgs {
+				whole[0] = whole[0] || string(m.Raw) == req1
+				whole[1] = whole[1] || string(m.Raw) == req2
+			}
+			if st["gaps"] != tt.gaps || whole != tt.whole {
+				t.Errorf("gaps %d, whole requests %v; want %d, %v (stats %v)", st["gaps"], whole, tt.gaps, tt.whole, st)
+			}
+		})
 	}
 }
