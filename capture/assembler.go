@@ -655,11 +655,11 @@ func (a *Assembler) lateClosed(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP) 
 	if uint16(tcp.SrcPort) == cc.clientPort {
 		end, endOK = cc.cEnd, cc.cOK
 	}
-	if !endOK {
-		return true
-	}
+	// Bytes before the end are retransmissions; a connection expired while
+	// idle goes on at its end, and a direction that had sent nothing is not
+	// known.
 	d := int32(end - tcp.Seq)
-	return d >= 0 && d < 1<<30
+	return endOK && d > 0 && d < 1<<30
 }
 
 // rememberClosed keeps what is needed to recognise late packets of c.

@@ -324,3 +324,33 @@ func TestBufferLimitInBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleExpiryThenMore expires a keep-alive connection while idle, then
+// sends more on it: the next request is captured (not taken for a late
+// packet of the expired connection).
+func TestIdleExpiryThenMore(t *testing.T) {
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+	var msgs []*message.Message
+	a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true, IdleTimeout: time.Second}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+	send := func(segs ...seg) {
+		for _, s := range segs {
+			data, ci := f.packet(s)
+			if err := a.Decode(data, ci, layers.LinkTypeEthernet); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"})...)
+	f.ts = f.ts.Add(5 * time.Second)
+	if err := a.Flush(f.ts); err != nil {
+		t.Fatal(err)
+	}
+	send(seg{true, uint32(len(req1)), req1, "A"}, seg{false, uint32(len(resp1)), resp1, "A"})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Stats()
+	if len(msgs) != 4 || st["late-packets"] != 0 || st["streams"] != 2 || msgs[3].ID != msgs[2].ID {
+		t.Errorf("%d messages, stats %v", len(msgs), st)
+	}
+}
