@@ -63,7 +63,8 @@ type Assembler struct {
 	// telling segments apart, its ACK), which gopacket keeps with the
 	// bytes it buffers: contexts are cut from slabs.
 	ctxs      []pktCtx
-	emptyCtx  pktCtx
+	ctx       *pktCtx // the context given to the current packet
+	ctxKept   bool    // gopacket keeps it: the next packet needs another
 	serial    uint32
 	skipHole  bool                   // a connection buffered too many bytes: skip its hole now
 	closed1   map[uint64]closedConn  // connections ended recently (current generation)
@@ -105,22 +106,20 @@ func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
 }
 
 // newCtx returns the context of the packet being decoded. gopacket keeps
-// the context only with payload bytes it buffers or hands over: packets
-// without payload share one.
+// a context beyond the packet only with the bytes it buffers out of order:
+// the context of a packet taken in order is used again for the next one,
+// and conn.Accept sets ctxKept when the packet will be buffered.
 func (a *Assembler) newCtx(ci gopacket.CaptureInfo) *pktCtx {
-	var c *pktCtx
-	if len(a.tcp.Payload) == 0 {
-		c = &a.emptyCtx
-	} else {
+	if a.ctx == nil {
 		if len(a.ctxs) == cap(a.ctxs) {
 			a.ctxs = make([]pktCtx, 0, ctxSlab)
 		}
 		a.ctxs = a.ctxs[:len(a.ctxs)+1]
-		c = &a.ctxs[len(a.ctxs)-1]
+		a.ctx = &a.ctxs[len(a.ctxs)-1]
 	}
 	a.serial++
-	*c = pktCtx{ns: ci.Timestamp.UnixNano(), serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
-	return c
+	*a.ctx = pktCtx{ns: ci.Timestamp.UnixNano(), serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
+	return a.ctx
 }
 
 // closedConn is what is remembered of a connection that ended: the
@@ -260,6 +259,9 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 				tunnel = true
 			}
 		case layers.LayerTypeTCP:
+			if n <= 3 {
+				break // link, IP, TCP
+			}
 			for _, t := range a.decoded {
 				tunnel = tunnel || t == layers.LayerTypeVXLAN || t == layers.LayerTypeGeneve || t == layers.LayerTypeGRE
 			}
@@ -306,6 +308,9 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		a.now = ci.Timestamp
 	}
 	a.asm.AssembleWithContext(netFlow, &a.tcp, a.newCtx(ci))
+	if a.ctxKept {
+		a.ctx, a.ctxKept = nil, false
+	}
 	if a.skipHole {
 		a.skipHole = false
 		a.asm.MaxBufferedPagesPerConnection = 0
@@ -815,14 +820,30 @@ func b2i(b bool) int {
 	return 0
 }
 
-type sgTime struct{ sg reassembly.ScatterGather }
+// sgTime is the timeSource of a ScatterGather. A message start asks for
+// the time and the ACK of the same byte: the last lookup is kept.
+type sgTime struct {
+	sg    reassembly.ScatterGather
+	off   int
+	ci    gopacket.CaptureInfo
+	valid bool
+}
 
-func (t *sgTime) at(off int) int64 { return t.sg.CaptureInfo(off).Timestamp.UnixNano() }
+func (t *sgTime) set(sg reassembly.ScatterGather) { t.sg, t.valid = sg, false }
 
-func (t *sgTime) seg(off int) uint64 { return uint64(t.sg.CaptureInfo(off).InterfaceIndex) }
+func (t *sgTime) info(off int) *gopacket.CaptureInfo {
+	if !t.valid || t.off != off {
+		t.ci, t.off, t.valid = t.sg.CaptureInfo(off), off, true
+	}
+	return &t.ci
+}
+
+func (t *sgTime) at(off int) int64 { return t.info(off).Timestamp.UnixNano() }
+
+func (t *sgTime) seg(off int) uint64 { return uint64(t.info(off).InterfaceIndex) }
 
 func (t *sgTime) ack(off int) (uint32, bool) {
-	v := t.sg.CaptureInfo(off).CaptureLength
+	v := t.info(off).CaptureLength
 	return uint32(v), v>>32 != 0
 }
 
@@ -872,6 +893,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 			c.maxEnd[d], c.maxEndOK[d] = end, true
 		}
 		if ahead := int32(uint32(nextSeq) - tcp.Seq); ahead < 0 {
+			c.a.ctxKept = true
 			// Out of order: held behind a hole. The hole is skipped now
 			// when the receiver acknowledged bytes past it (they reached
 			// it: the capture lost them, no retransmission will come),
@@ -900,7 +922,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 	}
 	n, _ := sg.Lengths()
 	if !isResp || c.a.cfg.Responses {
-		c.sgt.sg = sg
+		c.sgt.set(sg)
 		switch {
 		case skip > 0:
 			c.a.count(cGaps, 1)
@@ -914,7 +936,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		if n > 0 {
 			s.feed(sg.Fetch(n), &c.sgt)
 		}
-		c.sgt.sg = nil
+		c.sgt.set(nil)
 	} else {
 		s.pos += uint32(max(skip, 0) + n)
 	}
