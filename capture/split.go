@@ -107,8 +107,9 @@ type splitter struct {
 	startSeq, endSeq uint32
 	startAck         uint32
 	startHasAck      bool
-	// lost is set when bytes were lost or skipped (a hole, a resync); the
-	// connection reads and clears it to pair responses.
+	// lost is set when whole messages may have been lost (a resync after a
+	// hole, a parse error or a mid-stream start); the connection reads and
+	// clears it to pair responses.
 	lost bool
 
 	// Resynchronisation (stResync): candidate says the next byte starts a
@@ -241,11 +242,10 @@ func (s *splitter) resync(atLine bool) {
 // delimited by the end of the stream is complete.
 func (s *splitter) end() { s.finish(true) }
 
-// endCut is called when the stream direction ends without a FIN (RST, idle
-// expiry, end of the capture): a response delimited by the end of the
-// stream is emitted truncated and counted incomplete.
-func (s *splitter) endCut() { s.finish(false) }
-
+// finish is called when the stream direction ends: with a FIN (fin), or
+// without (a RST, idle expiry, the end of the capture), when a response
+// delimited by the end of the stream is emitted truncated and counted
+// incomplete. A message in progress otherwise is counted incomplete.
 func (s *splitter) finish(fin bool) {
 	switch s.st {
 	case stToClose:
@@ -281,9 +281,8 @@ func (s *splitter) gap(n int) {
 	if s.st == stDead {
 		return
 	}
-	s.lost = true
 	end := s.pos // the sequence number after the hole
-	if n > 0 && s.posOK {
+	if n > 0 {
 		s.pos += uint32(n)
 	}
 	defer func() { s.segNew = true }()
