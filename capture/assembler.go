@@ -90,7 +90,7 @@ type streamKey struct{ net, tcp gopacket.Flow }
 // 32 set when the ACK flag is): ScatterGather gives out nothing else per
 // byte.
 type pktCtx struct {
-	ns     int64 // capture time
+	ts     time.Time
 	serial uint32
 	seq    uint32
 	ack    uint32
@@ -98,7 +98,7 @@ type pktCtx struct {
 }
 
 func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
-	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, c.ns), InterfaceIndex: int(c.serial), Length: int(c.seq), CaptureLength: int(c.ack)}
+	ci := gopacket.CaptureInfo{Timestamp: c.ts, InterfaceIndex: int(c.serial), Length: int(c.seq), CaptureLength: int(c.ack)}
 	if c.hasAck {
 		ci.CaptureLength |= 1 << 32
 	}
@@ -118,7 +118,7 @@ func (a *Assembler) newCtx(ci gopacket.CaptureInfo) *pktCtx {
 		a.ctx = &a.ctxs[len(a.ctxs)-1]
 	}
 	a.serial++
-	*a.ctx = pktCtx{ns: ci.Timestamp.UnixNano(), serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
+	*a.ctx = pktCtx{ts: ci.Timestamp, serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
 	return a.ctx
 }
 
