@@ -215,7 +215,7 @@ func check(path string, decodeAs []string, verbose bool) error {
 		}
 	}
 	fmt.Printf("%-48s %12s %12s %14s %14s %s\n", filepath.Base(path), fmt.Sprintf("%.0f/%.0f", tq, tr), fmt.Sprintf("%d/%d", oq, or),
-		fmt.Sprintf("%d/%d", same, pairs), fmt.Sprintf("%.3f ms", maxErr*1e3), strings.Join(c, " "))
+		fmt.Sprintf("%d/%d", same, pairs), fmt.Sprintf("%.1f µs", maxErr*1e6), strings.Join(c, " "))
 	return nil
 }
 
