@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,7 +85,8 @@ func pairing(msgs []*message.Message) []string {
 func TestLiveSameAsFile(t *testing.T) {
 	names := []string{"hole-length", "hole-chunk", "midstream-binary", "lost-response", "reorder", "rst-cut", "fin-retrans", "lenient",
 		"vxlan", "geneve", "gre", "erspan2", "erspan3"}
-	cfg := Config{Ports: []uint16{8080}, Responses: true}
+	// Hosts keeps out other traffic on lo's port 8080 (other tests, demos).
+	cfg := Config{Ports: []uint16{8080}, Hosts: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.77.0.2")}, Responses: true}
 	var want []*message.Message
 	wantSt := Stats{}
 	var frames [][]byte
