@@ -84,7 +84,7 @@ func pairing(msgs []*message.Message) []string {
 // retransmissions, lenient framing, and tunnels through the kernel filter).
 func TestLiveSameAsFile(t *testing.T) {
 	names := []string{"hole-length", "hole-chunk", "midstream-binary", "lost-response", "reorder", "rst-cut", "fin-retrans", "lenient",
-		"vxlan", "geneve", "gre", "erspan2", "erspan3"}
+		"vxlan", "geneve", "gre", "erspan1", "erspan2", "erspan3"}
 	// Hosts keeps out other traffic on lo's port 8080 (other tests, demos).
 	cfg := Config{Ports: []uint16{8080}, Hosts: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.77.0.2")}, Responses: true}
 	var want []*message.Message

@@ -382,7 +382,7 @@ func TestBPFFilterTunnels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{"vxlan", "geneve", "gre", "erspan2", "erspan3"} {
+		for _, name := range []string{"vxlan", "geneve", "gre", "erspan1", "erspan2", "erspan3"} {
 			frames := readFrames(t, filepath.Join("testdata", "synth-"+name+".pcap"))
 			for i, fr := range frames {
 				n, err := vm.Run(fr)

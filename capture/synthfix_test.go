@@ -115,7 +115,7 @@ func trim(b []byte) string {
 // tunnels) and checks it against its golden file.
 func TestSynthFixtures(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "synth-*.pcap"))
-	if err != nil || len(files) < 14 {
+	if err != nil || len(files) < 15 {
 		t.Fatalf("synthetic fixtures: %v, %v", files, err)
 	}
 	for _, f := range files {

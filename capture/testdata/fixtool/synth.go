@@ -449,6 +449,10 @@ var synthCases = []synthCase{
 	{"gre", tunnelCase("10.0.0.1:40012", func(frame []byte) []byte {
 		return serialize(outerEth(), outerIP(layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeTransparentEthernetBridging}, gopacket.Payload(frame))
 	})},
+	{"erspan1", tunnelCase("10.0.0.1:40015", func(frame []byte) []byte {
+		// Type I: GRE without a sequence number, the frame right after.
+		return serialize(outerEth(), outerIP(layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeERSPAN}, gopacket.Payload(frame))
+	})},
 	{"erspan2", tunnelCase("10.0.0.1:40013", func(frame []byte) []byte {
 		return serialize(outerEth(), outerIP(layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeERSPAN, SeqPresent: true, Seq: 7},
 			&layers.ERSPANII{Version: layers.ERSPANIIVersion, SessionID: 3}, gopacket.Payload(frame))
