@@ -59,9 +59,10 @@ type Assembler struct {
 	lastParser *gopacket.DecodingLayerParser
 
 	asm *reassembly.Assembler
-	// Each packet gets its own context (its capture time, a serial number
-	// telling segments apart, its ACK), which gopacket keeps with the
-	// bytes it buffers: contexts are cut from slabs.
+	// Each packet has a context (its capture time, a serial number telling
+	// segments apart, its ACK). gopacket keeps the context of a packet it
+	// buffers out of order with its bytes: such a packet keeps its own, cut
+	// from a slab; packets taken in order use the same one in turn.
 	ctxs      []pktCtx
 	ctx       *pktCtx // the context given to the current packet
 	ctxKept   bool    // gopacket keeps it: the next packet needs another
