@@ -19,7 +19,7 @@ import (
 // pageBytes is the page size of gopacket's reassembly buffers.
 const pageBytes = 1900
 
-// ctxSlab is how many packet contexts are allocated at once.
+// ctxSlab is how many packet contexts are allocated at once, at most.
 const ctxSlab = 256
 
 // Assembler turns packets into HTTP/1.x messages. Feed it packets with
@@ -113,7 +113,8 @@ func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
 func (a *Assembler) newCtx(ci gopacket.CaptureInfo) *pktCtx {
 	if a.ctx == nil {
 		if len(a.ctxs) == cap(a.ctxs) {
-			a.ctxs = make([]pktCtx, 0, ctxSlab)
+			// Slabs grow to ctxSlab: most Assemblers buffer few packets.
+			a.ctxs = make([]pktCtx, 0, min(max(2*cap(a.ctxs), 4), ctxSlab))
 		}
 		a.ctxs = a.ctxs[:len(a.ctxs)+1]
 		a.ctx = &a.ctxs[len(a.ctxs)-1]
