@@ -85,8 +85,10 @@ func pairing(msgs []*message.Message) []string {
 func TestLiveSameAsFile(t *testing.T) {
 	names := []string{"hole-length", "hole-chunk", "midstream-binary", "lost-response", "reorder", "rst-cut", "fin-retrans", "lenient",
 		"vxlan", "geneve", "gre", "erspan1", "erspan2", "erspan3"}
-	// Hosts keeps out other traffic on lo's port 8080 (other tests, demos).
-	cfg := Config{Ports: []uint16{8080}, Hosts: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.77.0.2")}, Responses: true}
+	// The fixtures' server port is not a common one and Hosts keeps out
+	// other traffic on it; the frames injected go to addresses no one
+	// else captures.
+	cfg := Config{Ports: []uint16{18180}, Hosts: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.77.0.2")}, Responses: true}
 	var want []*message.Message
 	wantSt := Stats{}
 	var frames [][]byte
@@ -140,7 +142,7 @@ func TestLiveSameAsFile(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("the live capture never saw a probe")
 		}
-		f := newFlow(t, linkEthernet, fmt.Sprintf("10.77.0.1:%d", 20000+i), "10.77.0.2:8080")
+		f := newFlow(t, linkEthernet, fmt.Sprintf("10.77.0.1:%d", 20000+i), "10.77.0.2:18180")
 		for _, s := range append(handshake(), seg{true, 0, "GET /probe HTTP/1.1\r\n\r\n", "A"}) {
 			data, _ := f.packet(s)
 			in.write(t, data)

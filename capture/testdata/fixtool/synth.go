@@ -260,7 +260,7 @@ var synthCases = []synthCase{
 	// next exchange on the connection is whole.
 	{"hole-length", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 3, "responses": 3, "gaps": 1, "incomplete": 1, "unanswered-requests": 0, "unpaired-responses": 0}
-		c := s.conn("10.0.0.1:40001", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40001", "10.0.0.2:18180")
 		c.handshake()
 		c.exchange(get("/one"), okResp("first"))
 		tq := c.write(true, get("/big"), 1448)
@@ -276,7 +276,7 @@ var synthCases = []synthCase{
 	// still read, so the message's end and the next exchange are found.
 	{"hole-chunk", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 2, "responses": 2, "gaps": 1, "incomplete": 1}
-		c := s.conn("10.0.0.1:40002", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40002", "10.0.0.2:18180")
 		c.handshake()
 		tq := c.write(true, get("/chunked"), 1448)
 		iq := c.expect("request", tq, get("/chunked"), false, -1)
@@ -293,7 +293,7 @@ var synthCases = []synthCase{
 	// lines inside the binary body are not taken for messages.
 	{"midstream-binary", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 2, "responses": 2, "incomplete": 1, "unparsable": 0, "unpaired-responses": 0}
-		c := s.conn("10.0.0.1:40003", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40003", "10.0.0.2:18180")
 		// Not captured: the handshake, a request and most of its response.
 		c.sent[0] = uint32(len(get("/photo.jpg")))
 		c.sent[1] = 3000
@@ -313,7 +313,7 @@ var synthCases = []synthCase{
 	// the request whose response was lost is counted unanswered.
 	{"lost-response", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 6, "responses": 5, "gaps": 1, "incomplete": 0, "unanswered-requests": 1, "unpaired-responses": 0}
-		c := s.conn("10.0.0.1:40004", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40004", "10.0.0.2:18180")
 		c.handshake()
 		for round := range 3 {
 			a, b := get(fmt.Sprintf("/r%d/a", round)), get(fmt.Sprintf("/r%d/b", round))
@@ -337,7 +337,7 @@ var synthCases = []synthCase{
 	// reassembly release it.
 	{"reorder", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 3, "responses": 3, "gaps": 0}
-		c := s.conn("10.0.0.1:40005", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40005", "10.0.0.2:18180")
 		c.handshake()
 		post := "POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 3000\r\n\r\n" + strings.Repeat("p", 3000)
 		// Segment 0 is captured first, then 2, then 1: 0 and 2 are
@@ -379,7 +379,7 @@ var synthCases = []synthCase{
 	// a sequence number outside the window) do not end the stream.
 	{"rst-cut", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 1, "responses": 1, "incomplete": 1, "bogus-rst": 2, "truncated": 0}
-		c := s.conn("10.0.0.1:40006", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40006", "10.0.0.2:18180")
 		c.handshake()
 		req := "GET /stream HTTP/1.0\r\nHost: shop.example\r\n\r\n"
 		tq := c.write(true, req, 1448)
@@ -396,7 +396,7 @@ var synthCases = []synthCase{
 	// retransmitted: they are late packets, not a new connection.
 	{"fin-retrans", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 1, "responses": 1, "streams": 1, "late-packets": 2}
-		c := s.conn("10.0.0.1:40007", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40007", "10.0.0.2:18180")
 		c.handshake()
 		req, resp := get("/once"), okResp("once")
 		c.exchange(req, resp)
@@ -410,7 +410,7 @@ var synthCases = []synthCase{
 	// framing is kept, so the next exchange is whole.
 	{"big", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 2, "responses": 2, "truncated": 1, "incomplete": 0}
-		c := s.conn("10.0.0.1:40008", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40008", "10.0.0.2:18180")
 		c.handshake()
 		tq := c.write(true, get("/big"), 1448)
 		iq := c.expect("request", tq, get("/big"), false, -1)
@@ -428,7 +428,7 @@ var synthCases = []synthCase{
 	// and the next request, at a segment start, is found.
 	{"lenient", func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 3, "responses": 4, "unparsable": 1, "refused-content-length": 1, "unpaired-responses": 1}
-		c := s.conn("10.0.0.1:40009", "10.0.0.2:8080")
+		c := s.conn("10.0.0.1:40009", "10.0.0.2:18180")
 		c.handshake()
 		c.exchange("GET   /spaces HTTP/1.1\r\nHost: x\r\n\r\n", okResp("spaces"))
 		c.exchange("POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked, \r\n\r\n3\r\nabc\n0\r\n\r\n",
@@ -495,7 +495,7 @@ func (u udpNoSum) SerializeTo(b gopacket.SerializeBuffer, opts gopacket.Serializ
 func tunnelCase(client string, wrap func([]byte) []byte) func(s *synth) {
 	return func(s *synth) {
 		s.golden.Stats = map[string]int{"requests": 2, "responses": 2, "decapsulated": 10}
-		c := s.conn(client, "10.0.0.2:8080")
+		c := s.conn(client, "10.0.0.2:18180")
 		c.wrap = wrap
 		c.handshake()
 		c.exchange(get("/mirrored"), okResp("seen through the tunnel"))
@@ -507,7 +507,7 @@ func tunnelCase(client string, wrap func([]byte) []byte) func(s *synth) {
 // writeSynth writes every synthetic fixture into dir.
 func writeSynth(dir string) error {
 	for _, sc := range synthCases {
-		s := &synth{name: sc.name, now: time.Unix(1_700_000_000, 123456789), golden: synthGolden{Port: 8080}}
+		s := &synth{name: sc.name, now: time.Unix(1_700_000_000, 123456789), golden: synthGolden{Port: 18180}}
 		sc.build(s)
 		if err := s.write(dir); err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
