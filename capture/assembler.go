@@ -2,6 +2,7 @@ package capture
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
 	"strconv"
@@ -18,6 +19,9 @@ import (
 // pageBytes is the page size of gopacket's reassembly buffers.
 const pageBytes = 1900
 
+// ctxSlab is how many packet contexts are allocated at once, at most.
+const ctxSlab = 256
+
 // Assembler turns packets into HTTP/1.x messages. Feed it packets with
 // Decode, call Flush now and then to expire idle connections and release
 // held messages, and Close at the end. It is not safe for concurrent use,
@@ -33,14 +37,20 @@ type Assembler struct {
 	anyPort bool
 	hosts   map[netip.Addr]struct{}
 
-	eth     layers.Ethernet
-	sll     layers.LinuxSLL
-	sll2    layers.LinuxSLL2
-	lo      layers.Loopback
-	dot1q   layers.Dot1Q
-	ip4     layers.IPv4
-	ip6     layers.IPv6
-	tcp     layers.TCP
+	eth   layers.Ethernet
+	sll   layers.LinuxSLL
+	sll2  layers.LinuxSLL2
+	lo    layers.Loopback
+	dot1q layers.Dot1Q
+	ip4   layers.IPv4
+	ip6   layers.IPv6
+	tcp   layers.TCP
+	// Tunnels, decoded unless Config.NoDecap.
+	udp     layers.UDP
+	vxlan   layers.VXLAN
+	geneve  layers.Geneve
+	gre     layers.GRE
+	erspan2 layers.ERSPANII
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 	// The parser of the latest packet's first layer: a capture has one
@@ -48,8 +58,18 @@ type Assembler struct {
 	lastFirst  gopacket.LayerType
 	lastParser *gopacket.DecodingLayerParser
 
-	asm       *reassembly.Assembler
-	actx      captureContext
+	asm *reassembly.Assembler
+	// Each packet has a context (its capture time, a serial number telling
+	// segments apart, its ACK). gopacket keeps the context of a packet it
+	// buffers out of order with its bytes: such a packet keeps its own, cut
+	// from a slab; packets taken in order use the same one in turn.
+	ctxs      []pktCtx
+	ctx       *pktCtx // the context given to the current packet
+	ctxKept   bool    // gopacket keeps it: the next packet needs another
+	serial    uint32
+	skipHole  bool                   // a connection buffered too many bytes: skip its hole now
+	closed1   map[uint64]closedConn  // connections ended recently (current generation)
+	closed0   map[uint64]closedConn  // the previous generation
 	total     int64                  // bytes buffered by the splitters
 	dropped   map[streamKey]struct{} // connections refused for MaxStreams (current generation)
 	dropped0  map[streamKey]struct{} // the previous generation: at most 2×maxHeld remembered
@@ -65,9 +85,62 @@ type Assembler struct {
 
 type streamKey struct{ net, tcp gopacket.Flow }
 
-type captureContext struct{ ci gopacket.CaptureInfo }
+// pktCtx is the AssemblerContext of one packet. Its CaptureInfo carries,
+// besides the timestamp, the packet's serial number (InterfaceIndex), the
+// sequence number of its payload (Length) and its ACK (CaptureLength, bit
+// 32 set when the ACK flag is): ScatterGather gives out nothing else per
+// byte.
+type pktCtx struct {
+	ts     time.Time
+	serial uint32
+	seq    uint32
+	ack    uint32
+	hasAck bool
+}
 
-func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
+	ci := gopacket.CaptureInfo{Timestamp: c.ts, InterfaceIndex: int(c.serial), Length: int(c.seq), CaptureLength: int(c.ack)}
+	if c.hasAck {
+		ci.CaptureLength |= 1 << 32
+	}
+	return ci
+}
+
+// newCtx returns the context of the packet being decoded. gopacket keeps
+// a context beyond the packet only with the bytes it buffers out of order:
+// the context of a packet taken in order is used again for the next one,
+// and conn.Accept sets ctxKept when the packet will be buffered.
+func (a *Assembler) newCtx(ci gopacket.CaptureInfo) *pktCtx {
+	if a.ctx == nil {
+		if len(a.ctxs) == cap(a.ctxs) {
+			// Slabs grow to ctxSlab: most Assemblers buffer few packets.
+			a.ctxs = make([]pktCtx, 0, min(max(2*cap(a.ctxs), 4), ctxSlab))
+		}
+		a.ctxs = a.ctxs[:len(a.ctxs)+1]
+		a.ctx = &a.ctxs[len(a.ctxs)-1]
+	}
+	a.serial++
+	*a.ctx = pktCtx{ts: ci.Timestamp, serial: a.serial, seq: a.tcp.Seq, ack: a.tcp.Ack, hasAck: a.tcp.ACK}
+	return a.ctx
+}
+
+// closedConn is what is remembered of a connection that ended: the
+// sequence numbers that end each direction, so that data retransmitted
+// after its end is not taken for a new connection.
+type closedConn struct {
+	clientPort uint16
+	cEnd, sEnd uint32
+	cOK, sOK   bool
+}
+
+// maxClosed bounds the connections remembered per generation (two are
+// kept): late packets come within seconds of the end of a connection.
+const maxClosed = 1 << 14
+
+// connHash identifies a connection whichever way a packet goes.
+func connHash(netFlow, tcpFlow gopacket.Flow) uint64 {
+	return netFlow.FastHash()*0x9e3779b97f4a7c15 ^ tcpFlow.FastHash()
+}
 
 // NewAssembler returns an Assembler that calls emit for each message. An
 // error from emit stops the Assembler: Decode, Flush and Close return it.
@@ -79,6 +152,8 @@ func NewAssembler(cfg Config, emit func(*message.Message) error) *Assembler {
 		parsers:  make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
 		dropped:  make(map[streamKey]struct{}),
 		dropped0: make(map[streamKey]struct{}),
+		closed1:  make(map[uint64]closedConn),
+		closed0:  make(map[uint64]closedConn),
 		decoded:  make([]gopacket.LayerType, 0, 8),
 		heldCap:  maxHeldBytes,
 	}
@@ -97,7 +172,8 @@ func NewAssembler(cfg Config, emit func(*message.Message) error) *Assembler {
 	a.idPrefix = hex.EncodeToString(b[:])
 
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(factory{a}))
-	a.asm.MaxBufferedPagesPerConnection = int(cfg.MaxStreamBytes/pageBytes) + 1
+	// The per-connection bound is in bytes (Config.MaxStreamBytes), kept by
+	// conn.Accept; the total bound is in gopacket's pages.
 	a.asm.MaxBufferedPagesTotal = int(cfg.MaxBufferedBytes/pageBytes) + 1
 	return a
 }
@@ -122,7 +198,11 @@ func (a *Assembler) parser(first gopacket.LayerType) *gopacket.DecodingLayerPars
 	}
 	p := a.parsers[first]
 	if p == nil {
-		p = gopacket.NewDecodingLayerParser(first, &a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.tcp)
+		ls := []gopacket.DecodingLayer{&a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.tcp}
+		if !a.cfg.NoDecap {
+			ls = append(ls, &a.udp, &a.vxlan, &a.geneve, &a.gre, &a.erspan2)
+		}
+		p = gopacket.NewDecodingLayerParser(first, ls...)
 		p.IgnoreUnsupported = true
 		a.parsers[first] = p
 	}
@@ -172,9 +252,27 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		return nil
 	}
 	err := a.parser(first).DecodeLayers(data, &a.decoded)
+	tunnel := false
+	if n := len(a.decoded); err == nil && n > 0 && !a.cfg.NoDecap {
+		switch a.decoded[n-1] {
+		case layers.LayerTypeGRE:
+			if inner, first, ok := erspan3(&a.gre); ok {
+				err = a.parser(first).DecodeLayers(inner, &a.decoded)
+				tunnel = true
+			}
+		case layers.LayerTypeTCP:
+			if n <= 3 {
+				break // link, IP, TCP
+			}
+			for _, t := range a.decoded {
+				tunnel = tunnel || t == layers.LayerTypeVXLAN || t == layers.LayerTypeGeneve || t == layers.LayerTypeGRE
+			}
+		}
+	}
 	var netFlow gopacket.Flow
 	var srcIP, dstIP []byte
 	hasNet, hasTCP := false, false
+	var netLayer gopacket.NetworkLayer
 	for _, t := range a.decoded {
 		switch t {
 		case layers.LayerTypeIPv4:
@@ -182,9 +280,9 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 				a.count(cFragments, 1)
 				return nil
 			}
-			netFlow, srcIP, dstIP, hasNet = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true
+			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true, &a.ip4
 		case layers.LayerTypeIPv6:
-			netFlow, srcIP, dstIP, hasNet = a.ip6.NetworkFlow(), a.ip6.SrcIP, a.ip6.DstIP, true
+			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip6.NetworkFlow(), a.ip6.SrcIP, a.ip6.DstIP, true, &a.ip6
 		case layers.LayerTypeTCP:
 			hasTCP = hasNet
 		}
@@ -201,11 +299,24 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		a.count(cIgnored, 1)
 		return nil
 	}
+	if tunnel {
+		a.count(cDecapsulated, 1)
+	}
+	if a.tcp.RST && !rstChecksumOK(&a.tcp, netLayer) {
+		a.count(cBogusRST, 1)
+		return nil
+	}
 	if ci.Timestamp.After(a.now) {
 		a.now = ci.Timestamp
 	}
-	a.actx.ci = ci
-	a.asm.AssembleWithContext(netFlow, &a.tcp, &a.actx)
+	a.asm.AssembleWithContext(netFlow, &a.tcp, a.newCtx(ci))
+	if a.ctxKept {
+		a.ctx, a.ctxKept = nil, false
+	}
+	if a.skipHole {
+		a.skipHole = false
+		a.asm.MaxBufferedPagesPerConnection = 0
+	}
 	if a.lastFlush.IsZero() {
 		a.lastFlush = a.now
 	}
@@ -482,6 +593,11 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 		// The tail of a connection we did not see: nothing to parse.
 		return nil
 	}
+	if !tcp.SYN && a.lateClosed(netFlow, tcpFlow, tcp) {
+		// Data retransmitted after the connection ended: not a new one.
+		a.count(cLatePackets, 1)
+		return nil
+	}
 	if a.counter[cStreamsActive].Load() >= int64(a.cfg.MaxStreams) {
 		k := streamKey{netFlow, tcpFlow}
 		rk := streamKey{netFlow.Reverse(), tcpFlow.Reverse()}
@@ -511,7 +627,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	serverIsDst, _ := a.classify(src.Raw(), dst.Raw(), sp, dp, tcp.SYN, tcp.ACK)
 	srcAddr, _ := netip.AddrFromSlice(src.Raw())
 	dstAddr, _ := netip.AddrFromSlice(dst.Raw())
-	c := &conn{a: a, firstIsClient: serverIsDst}
+	c := &conn{a: a, firstIsClient: serverIsDst, hash: connHash(netFlow, tcpFlow)}
 	if serverIsDst {
 		c.client, c.server = netip.AddrPortFrom(srcAddr, sp), netip.AddrPortFrom(dstAddr, dp)
 	} else {
@@ -526,9 +642,117 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 		s.totalCap = a.cfg.MaxBufferedBytes
 	}
 	c.resp.isResp = true
+	c.req.lost, c.resp.lost = false, false
 	a.count(cStreams, 1)
 	a.count(cStreamsActive, 1)
 	return c
+}
+
+// lateClosed says whether a packet belongs to a connection that ended
+// recently: its sequence number lies before the end of its direction.
+func (a *Assembler) lateClosed(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP) bool {
+	h := connHash(netFlow, tcpFlow)
+	cc, ok := a.closed1[h]
+	if !ok {
+		if cc, ok = a.closed0[h]; !ok {
+			return false
+		}
+	}
+	end, endOK := cc.sEnd, cc.sOK
+	if uint16(tcp.SrcPort) == cc.clientPort {
+		end, endOK = cc.cEnd, cc.cOK
+	}
+	// Bytes before the end are retransmissions; a connection expired while
+	// idle goes on at its end, and a direction that had sent nothing is not
+	// known.
+	d := int32(end - tcp.Seq)
+	return endOK && d > 0 && d < 1<<30
+}
+
+// rememberClosed keeps what is needed to recognise late packets of c.
+func (a *Assembler) rememberClosed(c *conn) {
+	if len(a.closed1) >= maxClosed {
+		a.closed0, a.closed1 = a.closed1, make(map[uint64]closedConn, maxClosed/4)
+	}
+	a.closed1[c.hash] = closedConn{clientPort: c.client.Port(),
+		cEnd: c.req.pos + uint32(c.finBit(false)), cOK: c.req.posOK,
+		sEnd: c.resp.pos + uint32(c.finBit(true)), sOK: c.resp.posOK}
+}
+
+// erspan3 opens an ERSPAN type III packet (GRE protocol 0x22EB), which
+// gopacket does not decode: a 12-byte header, 8 more with the O flag, then
+// an Ethernet frame (frame type 0) or an IP packet (2).
+func erspan3(g *layers.GRE) ([]byte, gopacket.LayerType, bool) {
+	p := g.Payload
+	if g.Protocol != 0x22EB || len(p) < 12 || p[0]>>4 != 2 {
+		return nil, 0, false
+	}
+	w := binary.BigEndian.Uint16(p[10:12])
+	n := 12
+	if w&1 != 0 {
+		n += 8
+	}
+	if len(p) < n {
+		return nil, 0, false
+	}
+	inner := p[n:]
+	switch (w >> 10) & 0x1f {
+	case 0:
+		return inner, layers.LayerTypeEthernet, true
+	case 2:
+		if first, ok := firstLayer(layers.LinkTypeRaw, inner); ok {
+			return inner, first, true
+		}
+	}
+	return nil, 0, false
+}
+
+// rstChecksumOK says whether a RST carries a valid TCP checksum, or the
+// partial one of a packet captured on its sending host before checksum
+// offload filled it in (the folded pseudo-header sum). A RST that fails is
+// not what the receiver saw: it must not end the stream.
+func rstChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
+	var sum uint32
+	var src, dst []byte
+	switch ip := net.(type) {
+	case *layers.IPv4:
+		src, dst = ip.SrcIP.To4(), ip.DstIP.To4()
+	case *layers.IPv6:
+		src, dst = ip.SrcIP.To16(), ip.DstIP.To16()
+	default:
+		return true
+	}
+	if src == nil || dst == nil {
+		return true
+	}
+	n := len(tcp.Contents) + len(tcp.Payload)
+	for _, b := range [][]byte{src, dst} {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+	}
+	sum += 6 + uint32(n)&0xffff + uint32(n)>>16
+	pseudo := sum
+	for _, b := range [][]byte{tcp.Contents, tcp.Payload} {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+		if len(b)%2 == 1 {
+			// Contents has an even length (a multiple of 4): only the
+			// payload can be odd, and it is last.
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	fold := func(x uint32) uint16 {
+		for x > 0xffff {
+			x = x&0xffff + x>>16
+		}
+		return uint16(x)
+	}
+	if fold(sum) == 0xffff {
+		return true
+	}
+	return tcp.Checksum == fold(pseudo)
 }
 
 // connID is "client-server-ns", ns the capture time of the connection's
@@ -544,9 +768,16 @@ func connID(client, server netip.AddrPort, ns int64) string {
 }
 
 type pendingReq struct {
-	id     string
-	time   int64
-	method string
+	id       string
+	time     int64
+	method   string
+	startSeq uint32 // of the request's first byte
+	endSeq   uint32 // after its last byte, when endOK
+	endOK    bool
+	// respAck is the ACK of the request's first segment: how much of the
+	// response stream the client had received when it sent the request.
+	respAck   uint32
+	respAckOK bool
 }
 
 // conn is one TCP connection: a splitter per direction and the requests
@@ -555,6 +786,7 @@ type conn struct {
 	a              *Assembler
 	client, server netip.AddrPort
 	id             string
+	hash           uint64
 	firstIsClient  bool
 	req, resp      splitter
 	pending        []pendingReq // pending[phead:] await their responses
@@ -563,57 +795,172 @@ type conn struct {
 	respID         string
 	respReqTime    int64
 	rst            bool
-	done           bool
-	sgt            sgTime
+	fin            [2]bool // FIN seen: [0] from the client, [1] from the server
+	maxEnd         [2]uint32
+	maxEndOK       [2]bool
+	// peerAck[d] is the highest ACK the other side sent for direction d
+	// ([0] client → server).
+	peerAck   [2]uint32
+	peerAckOK [2]bool
+	done      bool
+	sgt       sgTime
 }
 
-type sgTime struct{ sg reassembly.ScatterGather }
+// finBit is 1 when the direction (server → client when resp) saw a FIN,
+// which takes a sequence number.
+func (c *conn) finBit(resp bool) int {
+	if c.fin[b2i(resp)] {
+		return 1
+	}
+	return 0
+}
 
-func (t *sgTime) at(off int) int64 { return t.sg.CaptureInfo(off).Timestamp.UnixNano() }
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sgTime is the timeSource of a ScatterGather. A message start asks for
+// the time and the ACK of the same byte: the last lookup is kept.
+type sgTime struct {
+	sg    reassembly.ScatterGather
+	off   int
+	ci    gopacket.CaptureInfo
+	valid bool
+}
+
+func (t *sgTime) set(sg reassembly.ScatterGather) { t.sg, t.valid = sg, false }
+
+func (t *sgTime) info(off int) *gopacket.CaptureInfo {
+	if !t.valid || t.off != off {
+		t.ci, t.off, t.valid = t.sg.CaptureInfo(off), off, true
+	}
+	return &t.ci
+}
+
+func (t *sgTime) at(off int) int64 { return t.info(off).Timestamp.UnixNano() }
+
+func (t *sgTime) seg(off int) uint64 { return uint64(t.info(off).InterfaceIndex) }
+
+func (t *sgTime) ack(off int) (uint32, bool) {
+	v := t.info(off).CaptureLength
+	return uint32(v), v>>32 != 0
+}
 
 func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
-	if nextSeq < 0 && !tcp.SYN && len(tcp.Payload) > 0 {
-		// No SYN seen in this direction: start where the capture starts.
-		*start = true
+	isResp := (dir == reassembly.TCPDirClientToServer) != c.firstIsClient
+	s := &c.req
+	if isResp {
+		s = &c.resp
 	}
 	if tcp.RST {
+		// A RST ends the stream only at the sequence number expected
+		// (RFC 5961); gopacket ignores others, and so does the pairing.
+		if nextSeq >= 0 && reassembly.Sequence(tcp.Seq) != nextSeq {
+			c.a.count(cBogusRST, 1)
+			return false
+		}
 		c.rst = true
+	}
+	if tcp.FIN {
+		c.fin[b2i(isResp)] = true
+	}
+	if tcp.ACK {
+		o := b2i(!isResp)
+		if !c.peerAckOK[o] || int32(tcp.Ack-c.peerAck[o]) > 0 {
+			c.peerAck[o], c.peerAckOK[o] = tcp.Ack, true
+		}
+	}
+	if nextSeq < 0 {
+		switch {
+		case tcp.SYN:
+			s.pos, s.posOK = tcp.Seq+1, true
+		case len(tcp.Payload) > 0:
+			// No SYN seen in this direction: start where the capture
+			// starts, maybe inside a message.
+			*start = true
+			s.pos, s.posOK = tcp.Seq, true
+			s.resync(false)
+			s.segNew = true
+		}
+		return true
+	}
+	if n := len(tcp.Payload); n > 0 && c.a.cfg.MaxStreamBytes > 0 {
+		// The bytes gopacket buffers ahead of a hole are bounded in bytes:
+		// past MaxStreamBytes, the hole is skipped.
+		d, end := b2i(isResp), tcp.Seq+uint32(n)
+		if !c.maxEndOK[d] || int32(end-c.maxEnd[d]) > 0 {
+			c.maxEnd[d], c.maxEndOK[d] = end, true
+		}
+		if ahead := int32(uint32(nextSeq) - tcp.Seq); ahead < 0 {
+			c.a.ctxKept = true
+			// Out of order: held behind a hole. The hole is skipped now
+			// when the receiver acknowledged bytes past it (they reached
+			// it: the capture lost them, no retransmission will come),
+			// or when too many bytes are held.
+			switch {
+			case c.peerAckOK[d] && int32(c.peerAck[d]-uint32(nextSeq)) > 0:
+				c.a.skipHole = true
+			case int64(int32(c.maxEnd[d]-uint32(nextSeq))) > c.a.cfg.MaxStreamBytes:
+				c.a.skipHole = true
+				c.a.count(cBufferOverflow, 1)
+			}
+			if c.a.skipHole {
+				c.a.asm.MaxBufferedPagesPerConnection = 1
+			}
+		}
 	}
 	return true
 }
 
 func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
 	dir, _, end, skip := sg.Info()
-	isReq := (dir == reassembly.TCPDirClientToServer) == c.firstIsClient
-	s, other := &c.resp, &c.req
-	if isReq {
-		s, other = &c.req, &c.resp
+	isResp := (dir == reassembly.TCPDirClientToServer) != c.firstIsClient
+	s, other := &c.req, &c.resp
+	if isResp {
+		s, other = &c.resp, &c.req
 	}
-	if isReq || c.a.cfg.Responses {
-		if skip > 0 {
+	n, _ := sg.Lengths()
+	if !isResp || c.a.cfg.Responses {
+		c.sgt.set(sg)
+		switch {
+		case skip > 0:
 			c.a.count(cGaps, 1)
-			s.gap()
+			s.gap(skip)
+		case skip < 0 && n > 0:
+			// Delivered without a known start (flushed): resynchronise.
+			c.a.count(cGaps, 1)
+			s.pos, s.posOK = uint32(sg.CaptureInfo(0).Length), true
+			s.gap(0)
 		}
-		if n, _ := sg.Lengths(); n > 0 {
-			c.sgt.sg = sg
+		if n > 0 {
 			s.feed(sg.Fetch(n), &c.sgt)
-			c.sgt.sg = nil
 		}
+		c.sgt.set(nil)
+	} else {
+		s.pos += uint32(max(skip, 0) + n)
 	}
 	if end {
-		s.end()
+		s.finish(c.fin[b2i(isResp)])
 		if c.rst {
-			other.end()
+			other.finish(c.fin[b2i(!isResp)])
 		}
 	}
 }
 
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
-	c.req.end()
-	c.resp.end()
+	c.req.finish(c.fin[0])
+	c.resp.finish(c.fin[1])
 	if !c.done {
 		c.done = true
 		c.a.count(cStreamsActive, -1)
+		if n := len(c.pending) - c.phead; n > 0 {
+			c.a.count(cUnanswered, int64(n))
+		}
+		c.pending, c.phead = nil, 0
+		c.a.rememberClosed(c)
 	}
 	return true
 }
@@ -634,12 +981,17 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 				clear(c.pending[n:])
 				c.pending, c.phead = c.pending[:n], 0
 			}
-			c.pending = append(c.pending, pendingReq{id: c.reqID, time: s.start, method: methodString(h.method)})
+			c.pending = append(c.pending, pendingReq{id: c.reqID, time: s.start, method: methodString(h.method), startSeq: s.startSeq,
+				respAck: s.startAck, respAckOK: s.startHasAck})
 		}
 		return nil
 	}
 	var method []byte
-	if c.phead < len(c.pending) {
+	if k := c.answered(s); k >= 0 {
+		for c.phead < k {
+			c.popPending()
+			a.count(cUnanswered, 1)
+		}
 		p := c.popPending()
 		c.respID, c.respReqTime = p.id, p.time
 		switch p.method {
@@ -658,6 +1010,46 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 		c.req.st = stDead
 	}
 	return method
+}
+
+// answered returns the index in pending of the request the response whose
+// head s just read answers, or -1. Responses come in the order of their
+// requests, so it is the oldest request awaiting one, provided the server
+// had begun reading it: the ACK of the response's first segment tells how
+// much of the request stream the server had received. When response bytes
+// were lost since the previous response (a hole, a resync, a capture
+// started mid-connection), responses may be missing, answering the oldest
+// requests: a request sent after the client had received every byte before
+// this response (its own ACK says so) cannot have been answered by the
+// bytes lost, so the response answers it or an older one; the oldest such
+// request the server had begun reading is taken. The requests skipped are
+// left without a response.
+func (c *conn) answered(s *splitter) int {
+	lost := s.lost
+	s.lost = false
+	if c.phead == len(c.pending) {
+		return -1
+	}
+	if !s.startHasAck || !c.req.posOK {
+		return c.phead
+	}
+	ack := s.startAck
+	last := -1
+	for i := c.phead; i < len(c.pending); i++ {
+		if int32(c.pending[i].startSeq-ack) >= 0 {
+			break
+		}
+		last = i
+	}
+	if last < 0 || !lost || !s.posOK {
+		return min(last, c.phead)
+	}
+	for i := c.phead; i <= last; i++ {
+		if p := &c.pending[i]; p.respAckOK && int32(p.respAck-s.startSeq) >= 0 {
+			return i
+		}
+	}
+	return c.phead
 }
 
 // popPending removes the oldest request awaiting a response.
@@ -701,6 +1093,12 @@ func (c *conn) messageDone(s *splitter, raw []byte, start int64, truncated bool)
 	} else {
 		m.Kind, m.ID = message.Request, c.reqID
 		m.Src, m.Dst = c.client, c.server
+		for i := len(c.pending) - 1; i >= c.phead; i-- {
+			if p := &c.pending[i]; p.id == c.reqID {
+				p.endSeq, p.endOK = s.endSeq, true
+				break
+			}
+		}
 	}
 	c.a.deliver(m)
 }

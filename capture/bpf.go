@@ -16,7 +16,17 @@ type filterOpts struct {
 	// loopback interface shows each packet twice: outgoing and incoming).
 	dropOutgoingIfindex int
 	snaplen             uint32
+	// decap also accepts tunnels whose inner packets are decapsulated:
+	// GRE (ERSPAN), and UDP to or from the VXLAN and Geneve ports. Their
+	// inner ports are checked in user space.
+	decap bool
 }
+
+// UDP ports of the tunnels decapsulated.
+const (
+	portVXLAN  = 4789
+	portGeneve = 6081
+)
 
 // asm is a tiny assembler with forward labels for classic BPF.
 type asm struct {
@@ -67,7 +77,8 @@ func (a *asm) assemble() ([]bpf.RawInstruction, error) {
 
 // buildFilter compiles a classic BPF program that accepts TCP over IPv4 or
 // IPv6 to or from one of the ports (any TCP when ports is empty or too
-// long to test one by one), with or without a VLAN tag.
+// long to test one by one), with or without a VLAN tag, and with decap the
+// tunnels opened by the Assembler.
 func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
 	a := &asm{labels: map[string]int{}}
 	ports := o.ports
@@ -82,10 +93,26 @@ func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
 	}
 	a.label("start")
 	// ip emits the tests of an IPv4 or IPv6 packet whose header starts at l3.
+	// tunnel emits the tests of a packet that is not TCP (protocol in A):
+	// GRE is accepted, UDP is checked by udpPorts, others rejected.
+	tunnel := func(name string, udpPorts func()) {
+		a.label(name)
+		if !o.decap {
+			a.emit(bpf.RetConstant{Val: 0})
+			return
+		}
+		a.jump(bpf.JumpEqual, 47, "accept", "")
+		a.jump(bpf.JumpEqual, 17, "", "reject")
+		udpPorts()
+	}
+	udpPort := func() {
+		a.jump(bpf.JumpEqual, portVXLAN, "accept", "")
+		a.jump(bpf.JumpEqual, portGeneve, "accept", "reject")
+	}
 	ip4 := func(l3 uint32, name string) {
 		a.label(name)
 		a.emit(bpf.LoadAbsolute{Off: l3 + 9, Size: 1})
-		a.jump(bpf.JumpEqual, 6, "", "reject")
+		a.jump(bpf.JumpEqual, 6, "", name+"-tunnel")
 		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 2})
 		a.jump(bpf.JumpBitsSet, 0x1fff, "reject", "")
 		a.emit(bpf.LoadMemShift{Off: l3})
@@ -97,27 +124,38 @@ func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
 		}
 		if len(ports) == 0 {
 			a.emit(bpf.RetConstant{Val: o.snaplen})
-			return
+		} else {
+			ports4(0)
+			ports4(2)
+			a.emit(bpf.RetConstant{Val: 0})
 		}
-		ports4(0)
-		ports4(2)
-		a.emit(bpf.RetConstant{Val: 0})
+		tunnel(name+"-tunnel", func() {
+			a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 2})
+			a.jump(bpf.JumpBitsSet, 0x1fff, "reject", "")
+			a.emit(bpf.LoadMemShift{Off: l3})
+			a.emit(bpf.LoadIndirect{Off: l3 + 2, Size: 2})
+			udpPort()
+		})
 	}
 	ip6 := func(l3 uint32, name string) {
 		a.label(name)
 		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 1})
-		a.jump(bpf.JumpEqual, 6, "", "reject")
+		a.jump(bpf.JumpEqual, 6, "", name+"-tunnel")
 		if len(ports) == 0 {
 			a.emit(bpf.RetConstant{Val: o.snaplen})
-			return
-		}
-		for _, off := range []uint32{40, 42} {
-			a.emit(bpf.LoadAbsolute{Off: l3 + off, Size: 2})
-			for _, p := range ports {
-				a.jump(bpf.JumpEqual, uint32(p), "accept", "")
+		} else {
+			for _, off := range []uint32{40, 42} {
+				a.emit(bpf.LoadAbsolute{Off: l3 + off, Size: 2})
+				for _, p := range ports {
+					a.jump(bpf.JumpEqual, uint32(p), "accept", "")
+				}
 			}
+			a.emit(bpf.RetConstant{Val: 0})
 		}
-		a.emit(bpf.RetConstant{Val: 0})
+		tunnel(name+"-tunnel", func() {
+			a.emit(bpf.LoadAbsolute{Off: l3 + 42, Size: 2})
+			udpPort()
+		})
 	}
 	if o.dgram {
 		a.emit(bpf.LoadAbsolute{Off: 0, Size: 1})

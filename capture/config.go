@@ -7,7 +7,10 @@
 //
 // Pairing: the side whose port is in Config.Ports is the server; requests go
 // client → server, responses server → client, and responses are paired with
-// requests first-in first-out per connection (pipelining included). A paired
+// requests in order per connection (pipelining included), checked against
+// TCP sequence numbers: the ACK of a response's first segment says how much
+// of the request stream the server had read, so a lost response or request
+// does not shift the pairing of the ones after it. A paired
 // response carries its request's ID and Latency = response time − request
 // time. Interim 1xx responses (100 Continue, 103 Early Hints) are not emitted
 // and not paired: they are counted as interim-responses. 101 Switching
@@ -59,6 +62,12 @@ type Config struct {
 	OrderWindow time.Duration
 	// Host is the capturing host's name, set on every message.
 	Host string
+	// NoDecap turns off decapsulation. By default, packets mirrored
+	// through a tunnel are opened and the HTTP inside them captured: VXLAN
+	// (UDP port 4789, what AWS VPC Traffic Mirroring delivers), Geneve
+	// (UDP 6081), GRE, and ERSPAN types I, II and III over GRE; a live
+	// capture's kernel filter then lets these packets through too.
+	NoDecap bool
 }
 
 // LiveConfig configures a live AF_PACKET capture.
@@ -128,6 +137,13 @@ const (
 	cUpgraded
 	cKernelDrops
 	cHeaderTooLong
+	cUnanswered
+	cBadContentLength
+	cBadTransferEncoding
+	cBadHeader
+	cLatePackets
+	cBogusRST
+	cDecapsulated
 	nCounters
 )
 
@@ -152,7 +168,15 @@ var counterNames = [nCounters]string{
 	cPendingOverflow: "pending-overflow",
 	cUpgraded:        "upgraded",
 	cKernelDrops:     "kernel-drops",
-	cHeaderTooLong:   "header-too-long",
+
+	cUnanswered:          "unanswered-requests",
+	cBadContentLength:    "refused-content-length",
+	cBadTransferEncoding: "refused-transfer-encoding",
+	cBadHeader:           "refused-header-line",
+	cLatePackets:         "late-packets",
+	cBogusRST:            "bogus-rst",
+	cDecapsulated:        "decapsulated",
+	cHeaderTooLong:       "header-too-long",
 }
 
 // Stats are the capture counters by name:
@@ -166,9 +190,20 @@ var counterNames = [nCounters]string{
 //	streams-dropped         connections not tracked because of MaxStreams
 //	requests, responses     messages emitted
 //	unparsable              runs of bytes that are not HTTP/1.x (skipped)
-//	incomplete              messages cut by the end of their stream or a gap
+//	refused-content-length  of which: messages with two different or malformed
+//	                        Content-Lengths (framing them would desync)
+//	refused-transfer-encoding of which: requests with a transfer coding other
+//	                        than chunked
+//	refused-header-line     of which: header blocks with a line that is not a field
+//	incomplete              messages cut by the end of their stream, a gap or the
+//	                        start of the capture; those whose start was seen are
+//	                        emitted as a truncated prefix when their framing is
+//	                        known (a hole inside a body of known length, a
+//	                        response to close cut by a RST)
 //	truncated               messages whose body was cut at a limit
 //	unpaired-responses      responses without a request
+//	unanswered-requests     requests left without a response (their response
+//	                        was lost, or the connection ended first)
 //	interim-responses       1xx responses other than 101 (not emitted)
 //	gaps                    holes in a TCP stream (lost or unbuffered bytes)
 //	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes
@@ -177,4 +212,8 @@ var counterNames = [nCounters]string{
 //	kernel-drops            packets the kernel dropped (live capture)
 //	header-too-long         messages abandoned because their header block
 //	                        passed 64 KiB (not recorded; not counted as unparsable)
+//	late-packets            packets of a connection already closed (data
+//	                        retransmitted after both FINs), ignored
+//	bogus-rst               RSTs with a bad checksum or outside the window, ignored
+//	decapsulated            packets taken out of VXLAN, Geneve or GRE (ERSPAN)
 type Stats map[string]int64

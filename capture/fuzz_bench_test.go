@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -19,6 +20,29 @@ func FuzzAssembler(f *testing.F) {
 	for _, s := range append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"}) {
 		data, _ := fl.packet(s)
 		f.Add(data, data, uint16(1))
+	}
+	// Packets of the synthetic fixtures: tunnels, RSTs, holes.
+	for _, name := range []string{"vxlan", "geneve", "erspan2", "erspan3", "rst-cut", "hole-chunk"} {
+		fh, err := os.Open("testdata/synth-" + name + ".pcap")
+		if err != nil {
+			f.Fatal(err)
+		}
+		r, err := pcapgo.NewReader(fh)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var prev []byte
+		for {
+			data, _, err := r.ReadPacketData()
+			if err != nil {
+				break
+			}
+			if prev != nil && len(data) > 60 {
+				f.Add(prev, data, uint16(1))
+			}
+			prev = data
+		}
+		fh.Close()
 	}
 	f.Add([]byte{0, 0, 0, 2, 0x45}, []byte{}, uint16(0))
 	f.Add([]byte{0x60, 0, 0, 0}, []byte{0x45, 0}, uint16(101))

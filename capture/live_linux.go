@@ -57,7 +57,7 @@ func (a *Assembler) Live(ctx context.Context, iface string, cfg LiveConfig) erro
 		afpacket.OptBlockTimeout(10 * time.Millisecond),
 		afpacket.OptPollTimeout(100 * time.Millisecond),
 	}
-	fo := filterOpts{ports: cfg.Ports, snaplen: uint32(snaplen)}
+	fo := filterOpts{ports: cfg.Ports, snaplen: uint32(snaplen), decap: !cfg.NoDecap}
 	linkType := layers.LinkTypeEthernet
 	var loIndex int
 	if ifs, err := net.Interfaces(); err == nil {

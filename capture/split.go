@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -17,20 +18,27 @@ type splitState uint8
 
 const (
 	stIdle      splitState = iota // waiting for a start line
-	stSkipLine                    // discarding garbage up to the next '\n'
+	stResync                      // lost: looking for a checked start line at a line or segment start
 	stHeaders                     // reading header lines
 	stBody                        // Content-Length body, remain bytes left
 	stChunkSize                   // reading a chunk-size line
-	stChunkData                   // chunk data + CRLF, remain bytes left
+	stChunkData                   // chunk data, remain bytes left
+	stChunkEnd                    // the CRLF (or bare LF) after chunk data
 	stTrailers                    // reading trailer lines
 	stToClose                     // response body delimited by the end of the stream
 	stDead                        // upgraded or tunnelled: not HTTP any more
 )
 
-// timeSource gives the capture time (Unix ns) of the byte at off in the data
-// passed to feed.
+// timeSource tells about the packet that carried the byte at off in the
+// data passed to feed.
 type timeSource interface {
+	// at is its capture time (Unix ns).
 	at(off int) int64
+	// seg identifies the TCP segment: a byte whose seg differs from the
+	// previous byte's starts a segment.
+	seg(off int) uint64
+	// ack is the acknowledgement number the segment carried, if any.
+	ack(off int) (uint32, bool)
 }
 
 // head is what the splitter learnt from a message's start line and headers.
@@ -86,6 +94,36 @@ type splitter struct {
 	line      []byte // current chunk-size or trailer line
 	h         head
 	tunnel    bool // after this message the stream is not HTTP
+	// holed: bytes of the body were lost (a hole of known size inside a
+	// body whose length is known): the bytes after the hole are not kept,
+	// the framing is, and the message is emitted as a truncated prefix.
+	holed bool
+
+	// Position in the stream: pos is the TCP sequence number of the next
+	// byte fed (posOK when known); startSeq, endSeq and startAck are those
+	// of the message in progress or just done.
+	pos              uint32
+	posOK            bool
+	startSeq, endSeq uint32
+	startAck         uint32
+	startHasAck      bool
+	// lost is set when whole messages may have been lost (a resync after a
+	// hole, a parse error or a mid-stream start); the connection reads and
+	// clears it to pair responses.
+	lost bool
+
+	// Resynchronisation (stResync): candidate says the next byte starts a
+	// line; segNew says the next feed starts a segment; lastSeg is the
+	// segment of the last byte fed.
+	candidate bool
+	segNew    bool
+	lastSeg   uint64
+	// lineResync: line starts are candidates too, not only segment
+	// starts. It holds after a parse error, when the stream was in sync up
+	// to the bad bytes; after a hole or a mid-stream start the bytes may be
+	// any body, binary or text, where a line that looks like a start line
+	// is no evidence.
+	lineResync bool
 }
 
 // Scratch buffers: scratchSize fits the headers of almost every message;
@@ -122,6 +160,7 @@ func (s *splitter) reset() {
 	s.line = s.line[:0]
 	s.h = head{}
 	s.tunnel = false
+	s.holed = false
 	s.st = stIdle
 }
 
@@ -146,6 +185,9 @@ func (s *splitter) keep(b []byte) {
 // keepBody appends body bytes (chunk framing included) within the limits;
 // bytes beyond them are dropped and the message marked truncated.
 func (s *splitter) keepBody(b []byte) {
+	if s.holed {
+		return
+	}
 	room := s.maxBody - s.bodyKept
 	capped := false
 	if r := s.maxKeep - int64(len(s.buf)); r < room {
@@ -175,37 +217,56 @@ func (s *splitter) keepBody(b []byte) {
 }
 
 // bad abandons the message in progress as unparsable and resynchronises on
-// the next start line. skipLine says the current line is not consumed yet.
-func (s *splitter) bad(skipLine bool) {
+// the next checked start line. atLine says the next byte starts a line (the
+// bad line is consumed).
+func (s *splitter) bad(atLine bool) {
 	if !s.garbage {
 		s.ev.count(cUnparsable, 1)
 	}
-	s.reset()
+	s.resync(atLine)
+	s.lineResync = true
 	s.garbage = true
-	if skipLine {
-		s.st = stSkipLine
-	}
 }
 
 // headerTooLong abandons a message whose header block passes maxHeader: it
 // is counted as header-too-long (not also as unparsable), and what follows
-// is skipped up to the next start line.
-func (s *splitter) headerTooLong(skipLine bool) {
+// is skipped up to the next checked start line.
+func (s *splitter) headerTooLong(atLine bool) {
 	s.ev.count(cHeaderTooLong, 1)
 	s.garbage = true
-	s.bad(skipLine)
+	s.bad(atLine)
 }
 
-// end is called when the stream direction ends (FIN, RST, idle expiry).
-func (s *splitter) end() {
+// resync abandons the message in progress (already counted) and looks for
+// the next checked start line.
+func (s *splitter) resync(atLine bool) {
+	s.reset()
+	s.st = stResync
+	s.candidate = atLine
+	s.lineResync = false
+	s.lost = true
+}
+
+// end is called when the stream direction ends with a FIN: a response
+// delimited by the end of the stream is complete.
+func (s *splitter) end() { s.finish(true) }
+
+// finish is called when the stream direction ends: with a FIN (fin), or
+// without (a RST, idle expiry, the end of the capture), when a response
+// delimited by the end of the stream is emitted truncated and counted
+// incomplete. A message in progress otherwise is counted incomplete.
+func (s *splitter) finish(fin bool) {
 	switch s.st {
 	case stToClose:
-		s.done()
+		if !fin {
+			s.hole()
+		}
+		s.done(s.pos)
 	case stIdle:
 		if len(s.buf) > 0 {
 			s.ev.count(cIncomplete, 1)
 		}
-	case stDead, stSkipLine:
+	case stDead, stResync:
 	default:
 		s.ev.count(cIncomplete, 1)
 	}
@@ -213,20 +274,71 @@ func (s *splitter) end() {
 	s.garbage = false
 }
 
-// gap is called when bytes of the stream were lost: the message in
-// progress is incomplete and what follows is skipped up to a start line.
-func (s *splitter) gap() {
+// hole marks the message in progress as missing bytes of its body.
+func (s *splitter) hole() {
+	s.holed = true
+	s.truncated = true
+}
+
+// gap is called when n bytes of the stream were lost (n <= 0: an unknown
+// number). Inside a body whose length is known, the hole is skipped and the
+// framing kept: the message is emitted as the prefix before the hole,
+// truncated, and counted incomplete. Elsewhere the message in progress is
+// incomplete and the splitter resynchronises on the next checked start line
+// at a segment or line start.
+func (s *splitter) gap(n int) {
 	if s.st == stDead {
 		return
 	}
-	if s.st != stIdle && s.st != stSkipLine || len(s.buf) > 0 {
-		s.ev.count(cIncomplete, 1)
+	end := s.pos // the sequence number after the hole
+	if n > 0 {
+		s.pos += uint32(n)
 	}
-	s.reset()
-	s.garbage = true
+	defer func() { s.segNew = true }()
+	if n > 0 {
+		switch s.st {
+		case stBody, stChunkData:
+			if int64(n) < s.remain {
+				s.remain -= int64(n)
+				s.hole()
+				return
+			}
+			if int64(n) == s.remain {
+				s.remain = 0
+				s.hole()
+				if s.st == stBody {
+					s.done(s.pos)
+				} else {
+					s.st = stChunkEnd
+				}
+				return
+			}
+			if s.st == stBody {
+				// The message ends inside the hole; what follows it was
+				// lost up to the hole's end.
+				s.hole()
+				s.done(end + uint32(s.remain))
+				s.resync(false)
+				s.garbage = false
+				return
+			}
+		case stToClose:
+			s.hole()
+			return
+		}
+	}
+	if s.st != stIdle && s.st != stResync || len(s.buf) > 0 {
+		s.ev.count(cIncomplete, 1)
+		s.resync(false)
+		s.garbage = true // the bytes up to the next start belong to it
+		return
+	}
+	s.resync(false)
+	s.garbage = false
 }
 
-func (s *splitter) done() {
+// done hands over the message, which ends before the sequence number end.
+func (s *splitter) done(end uint32) {
 	// The message is handed over for good: it gets its own exact-size copy
 	// and the scratch buffer is reused, unless the buffer grew too big to be
 	// reused, in which case it is handed over as it is.
@@ -235,9 +347,13 @@ func (s *splitter) done() {
 		raw = bytes.Clone(raw)
 	}
 	s.release()
-	if s.truncated {
+	switch {
+	case s.holed:
+		s.ev.count(cIncomplete, 1)
+	case s.truncated:
 		s.ev.count(cTruncated, 1)
 	}
+	s.endSeq = end
 	tunnel := s.tunnel
 	s.ev.messageDone(s, raw, s.start, s.truncated)
 	s.reset()
@@ -250,18 +366,16 @@ func isTokenUpper(c byte) bool { return c >= 'A' && c <= 'Z' || c == '-' || c ==
 
 // feed parses data, which follows the bytes fed before.
 func (s *splitter) feed(data []byte, ts timeSource) {
+	seq0 := s.pos
+	s.pos += uint32(len(data))
 	off := 0
 	for off < len(data) {
 		switch s.st {
 		case stDead:
 			return
-		case stSkipLine:
-			i := bytes.IndexByte(data[off:], '\n')
-			if i < 0 {
-				return
-			}
-			off += i + 1
-			s.st = stIdle
+		case stResync:
+			off = s.findStart(data, off, ts)
+			s.segNew = false
 		case stIdle:
 			if len(s.buf) == 0 {
 				// Empty lines between messages are allowed (RFC 9112 §2.2).
@@ -269,27 +383,30 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 					off++
 				}
 				if off == len(data) {
-					return
+					continue
 				}
 				c := data[off]
 				if s.isResp && c != 'H' || !s.isResp && !isTokenUpper(c) {
-					s.bad(true)
+					s.bad(false)
 					continue
 				}
 				s.start = ts.at(off)
+				s.startSeq = seq0 + uint32(off)
+				s.startAck, s.startHasAck = ts.ack(off)
 			}
 			i := bytes.IndexByte(data[off:], '\n')
 			if i < 0 {
 				s.keep(data[off:])
 				if len(s.buf) > maxLine {
-					s.bad(true)
+					s.bad(false)
 				}
-				return
+				off = len(data)
+				continue
 			}
 			s.keep(data[off : off+i+1])
 			off += i + 1
 			if s.isResp && !validStatusLine(s.buf, &s.h) || !s.isResp && !validRequestLine(s.buf, &s.h) {
-				s.bad(false) // the line is consumed: look at the next one
+				s.bad(true) // the line is consumed: look at the next one
 				continue
 			}
 			s.garbage = false
@@ -300,19 +417,20 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 			if i < 0 {
 				s.keep(data[off:])
 				if len(s.buf) > maxHeader {
-					s.headerTooLong(true)
+					s.headerTooLong(false)
 				}
-				return
+				off = len(data)
+				continue
 			}
 			s.keep(data[off : off+i+1])
 			off += i + 1
 			line := s.buf[s.lineStart:]
 			if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
-				s.headersDone()
+				s.headersDone(seq0 + uint32(off))
 				continue
 			}
 			if len(s.buf) > maxHeader {
-				s.headerTooLong(false)
+				s.headerTooLong(true)
 				continue
 			}
 			s.lineStart = len(s.buf)
@@ -326,56 +444,260 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 			s.remain -= n
 			if s.remain == 0 {
 				if s.st == stBody {
-					s.done()
+					s.done(seq0 + uint32(off))
 				} else {
-					s.st = stChunkSize
+					s.st = stChunkEnd
 				}
 			}
+		case stChunkEnd:
+			// CRLF, or a bare LF as lenient servers accept.
+			c := data[off]
+			if c == '\r' && len(s.line) == 0 {
+				s.line = append(s.line, c)
+				s.keepBody(data[off : off+1])
+				off++
+				continue
+			}
+			if c != '\n' {
+				s.bad(false)
+				continue
+			}
+			s.line = s.line[:0]
+			s.keepBody(data[off : off+1])
+			off++
+			s.st = stChunkSize
 		case stChunkSize, stTrailers:
 			i := bytes.IndexByte(data[off:], '\n')
 			if i < 0 {
 				s.line = append(s.line, data[off:]...)
 				s.keepBody(data[off:])
 				if len(s.line) > maxLine {
-					s.bad(true)
+					s.bad(false)
 				}
-				return
+				off = len(data)
+				continue
 			}
 			s.line = append(s.line, data[off:off+i+1]...)
 			s.keepBody(data[off : off+i+1])
 			off += i + 1
 			if len(s.line) > maxLine {
-				s.bad(false)
+				s.bad(true)
 				continue
 			}
 			line := s.line
 			s.line = s.line[:0]
 			if s.st == stTrailers {
 				if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
-					s.done()
+					s.done(seq0 + uint32(off))
 				}
 				continue
 			}
 			size, ok := parseChunkSize(line)
 			if !ok {
-				s.bad(false)
+				s.bad(true)
 				continue
 			}
 			if size == 0 {
 				s.st = stTrailers
 				continue
 			}
-			s.remain = size + 2 // data and its CRLF
+			s.remain = size
 			s.st = stChunkData
 		case stToClose:
 			s.keepBody(data[off:])
-			return
+			off = len(data)
 		}
+	}
+	if s.st == stResync && len(data) > 0 {
+		s.lastSeg = ts.seg(len(data) - 1)
+		s.candidate = data[len(data)-1] == '\n'
+		s.segNew = false
 	}
 }
 
-// headersDone decides how the body is delimited (RFC 9112 §6.3).
-func (s *splitter) headersDone() {
+// findStart looks for the next checked start line in data from off, at a
+// line start or a TCP segment start, and returns its offset (then the
+// state is stIdle) or len(data). Bytes skipped are counted once per run:
+// as incomplete (the rest of a message whose start was lost) or, after a
+// parse error, already as unparsable.
+func (s *splitter) findStart(data []byte, off int, ts timeSource) int {
+	for off < len(data) {
+		seg := uint64(0)
+		segStart := false
+		if off == 0 {
+			seg = ts.seg(0)
+			segStart = s.segNew || seg != s.lastSeg
+		} else {
+			seg = ts.seg(off)
+			segStart = seg != ts.seg(off-1)
+		}
+		if s.candidate && s.lineResync || segStart {
+			// Empty lines before a message are allowed.
+			i := off
+			for i < len(data) && (data[i] == '\r' || data[i] == '\n') {
+				i++
+			}
+			if i == len(data) {
+				return len(data)
+			}
+			if checkStart(data[i:], s.isResp) != startBad {
+				s.st = stIdle
+				s.candidate = false
+				return i
+			}
+		}
+		if !s.garbage {
+			s.garbage = true
+			s.ev.count(cIncomplete, 1)
+		}
+		// The next candidate: the next line start or segment start.
+		next := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			next = off + i + 1
+		}
+		s.candidate = next < len(data)
+		if b := nextSegStart(ts, off, next, seg); b < next {
+			next, s.candidate = b, false
+		}
+		off = next
+	}
+	return off
+}
+
+// nextSegStart returns the first offset in (from, limit) where a segment
+// other than seg (that of byte from) starts, or limit. The bytes of one
+// segment are contiguous, so the search is a bisection.
+func nextSegStart(ts timeSource, from, limit int, seg uint64) int {
+	if limit-from <= 1 || ts.seg(limit-1) == seg {
+		return limit
+	}
+	lo, hi := from, limit-1 // seg(lo) == seg, seg(hi) != seg
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if ts.seg(mid) == seg {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
+
+// Results of checkStart.
+const (
+	startBad  = iota // not a message start
+	startOK          // a valid start line followed by the start of a header block
+	startMore        // valid as far as data goes
+)
+
+// checkStart says whether b begins with a message: a full valid status line
+// (responses) or request line (requests), followed by a header line start
+// ("name:") or the empty line that ends the header block.
+func checkStart(b []byte, resp bool) int {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		if len(b) > maxLine || !startPrefixOK(b, resp) {
+			return startBad
+		}
+		return startMore
+	}
+	var h head
+	if resp && !validStatusLine(b[:i+1], &h) || !resp && (!validRequestLine(b[:i+1], &h) || !registeredMethod(h.method)) {
+		return startBad
+	}
+	rest := b[i+1:]
+	if len(rest) == 0 {
+		return startMore
+	}
+	if rest[0] == '\n' || rest[0] == '\r' && (len(rest) == 1 || rest[1] == '\n') {
+		return startOK
+	}
+	for j, c := range rest {
+		if c == ':' && j > 0 {
+			return startOK
+		}
+		if !isTchar(c) || j > 256 {
+			return startBad
+		}
+	}
+	return startMore
+}
+
+// startPrefixOK says whether b, a start line without its end, can begin a
+// valid start line.
+func startPrefixOK(b []byte, resp bool) bool {
+	if resp {
+		const p = "HTTP/1.x 000 "
+		for i, c := range b {
+			switch {
+			case i == 7 || i >= 9 && i < 12:
+				if c < '0' || c > '9' {
+					return false
+				}
+			case i == 12:
+				if c != ' ' && c != '\r' {
+					return false
+				}
+			case c != p[i]:
+				return false
+			}
+			if i >= 12 {
+				break
+			}
+		}
+		return true
+	}
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 0 {
+		sp = len(b)
+	}
+	if sp == 0 || sp > 20 {
+		return false
+	}
+	for _, c := range b[:sp] {
+		if !isTokenUpper(c) {
+			return false
+		}
+	}
+	if sp < len(b) {
+		return registeredMethod(b[:sp])
+	}
+	for _, m := range resyncMethods {
+		if strings.HasPrefix(m, string(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// resyncMethods are the methods a resynchronisation takes a request line
+// for: the registered ones in use (RFC 9110, 5789, WebDAV). Any token is a
+// method in a stream in sync, but after a hole "T /x HTTP/1.1" is likelier
+// the tail of a "GET" than a method T.
+var resyncMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "MKCALENDAR", "ACL", "PURGE"}
+
+func registeredMethod(m []byte) bool {
+	for _, k := range resyncMethods {
+		if string(m) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// isTchar reports whether c may appear in a header field name (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// headersDone decides how the body is delimited (RFC 9112 §6.3); end is
+// the sequence number after the header block.
+func (s *splitter) headersDone(end uint32) {
 	const (
 		noBody = iota
 		byLength
@@ -383,9 +705,12 @@ func (s *splitter) headersDone() {
 		toClose
 	)
 	h := &s.h
-	framing, length, ok := s.framing()
-	if !ok {
-		s.bad(false)
+	framing, length, refused := s.framing()
+	if refused != 0 {
+		// The body cannot be delimited: counted with the reason, and the
+		// stream resynchronised on the next checked start line.
+		s.ev.count(refused, 1)
+		s.bad(true)
 		return
 	}
 	if s.isResp && h.status >= 100 && h.status < 200 && h.status != 101 {
@@ -420,7 +745,7 @@ func (s *splitter) headersDone() {
 	}
 	switch mode {
 	case noBody:
-		s.done()
+		s.done(end)
 	case byLength:
 		s.remain = length
 		s.st = stBody
@@ -432,9 +757,12 @@ func (s *splitter) headersDone() {
 }
 
 // framing reads the headers that delimit the body: it returns chunked,
-// byLength (with the length) or 0 when neither is present, and false when
-// they are malformed. It also fills the connection flags of s.h.
-func (s *splitter) framing() (int, int64, bool) {
+// byLength (with the length) or 0 when neither is present, and the counter
+// of the reason when they are malformed or contradictory (two different
+// Content-Lengths, a request with a transfer coding other than chunked):
+// framing them would desynchronise the stream. It also fills the connection
+// flags of s.h.
+func (s *splitter) framing() (int, int64, counter) {
 	const (
 		byLength = 1
 		chunked  = 2
@@ -461,24 +789,33 @@ func (s *splitter) framing() (int, int64, bool) {
 			if line[0] == ' ' || line[0] == '\t' {
 				continue // obsolete line folding
 			}
-			return 0, 0, false
+			return 0, 0, cBadHeader
 		}
 		name, value := line[:c], bytes.TrimSpace(line[c+1:])
 		switch {
 		case asciiEqualFold(name, "content-length"):
-			n, ok := parseDecimal(value)
-			if !ok || length >= 0 && n != length {
-				return 0, 0, false
+			// A list of identical values is one value (RFC 9110 §8.6).
+			for len(value) > 0 {
+				v := value
+				if k := bytes.IndexByte(value, ','); k >= 0 {
+					v, value = value[:k], value[k+1:]
+				} else {
+					value = nil
+				}
+				n, ok := parseDecimal(bytes.TrimSpace(v))
+				if !ok || length >= 0 && n != length {
+					return 0, 0, cBadContentLength
+				}
+				length = n
 			}
-			length = n
 		case asciiEqualFold(name, "transfer-encoding"):
-			last := value
-			if k := bytes.LastIndexByte(value, ','); k >= 0 {
-				last = bytes.TrimSpace(value[k+1:])
-			}
-			if asciiEqualFold(last, "chunked") {
+			// The last coding applied, empty list elements ignored.
+			last := lastListElem(value)
+			switch {
+			case len(last) == 0:
+			case asciiEqualFold(last, "chunked"):
 				te = chunked
-			} else {
+			default:
 				te = other
 			}
 		case asciiEqualFold(name, "connection"):
@@ -495,18 +832,39 @@ func (s *splitter) framing() (int, int64, bool) {
 	}
 	switch {
 	case te == chunked:
-		return chunked, 0, true
+		return chunked, 0, 0
 	case te == other:
 		// A request with a transfer coding other than chunked cannot be
 		// delimited; a response then runs to the end of the stream.
-		return 0, 0, s.isResp
+		if !s.isResp {
+			return 0, 0, cBadTransferEncoding
+		}
+		return 0, 0, 0
 	case length >= 0:
-		return byLength, length, true
+		return byLength, length, 0
 	}
-	return 0, 0, true
+	return 0, 0, 0
 }
 
-// validRequestLine checks "METHOD SP target SP HTTP/1.x CRLF".
+// lastListElem returns the last non-empty element of a comma-separated
+// list, trimmed.
+func lastListElem(v []byte) []byte {
+	for len(v) > 0 {
+		k := bytes.LastIndexByte(v, ',')
+		e := bytes.TrimSpace(v[k+1:])
+		if len(e) > 0 {
+			return e
+		}
+		if k < 0 {
+			break
+		}
+		v = v[:k]
+	}
+	return nil
+}
+
+// validRequestLine checks "METHOD SP target SP HTTP/1.x CRLF", accepting
+// runs of spaces between the three parts as common servers do.
 func validRequestLine(line []byte, h *head) bool {
 	sp := bytes.IndexByte(line, ' ')
 	if sp <= 0 || sp > 20 {
@@ -520,16 +878,23 @@ func validRequestLine(line []byte, h *head) bool {
 	h.method = line[:sp]
 	h.connect = string(h.method) == "CONNECT"
 	rest := line[sp+1:]
+	for len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
 	sp2 := bytes.IndexByte(rest, ' ')
 	if sp2 <= 0 {
 		return false
 	}
 	for _, c := range rest[:sp2] {
-		if c <= ' ' || c == 0x7f {
+		if c < ' ' || c == 0x7f {
 			return false
 		}
 	}
-	return validVersionEOL(rest[sp2+1:])
+	rest = rest[sp2+1:]
+	for len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	return validVersionEOL(rest)
 }
 
 // validVersionEOL checks "HTTP/1.x" followed by CRLF or LF.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,12 @@ type flow struct {
 	client, server netip.AddrPort
 	cisn, sisn     uint32
 	ts             time.Time
+	// sent is how far each direction's stream went ([0] client, [1]
+	// server): a packet acknowledges what the other side sent before it.
+	sent [2]uint32
+	// ackOverride, when set, replaces the next packet's acknowledgement
+	// number (an offset in the other direction's stream).
+	ackOverride *uint32
 }
 
 func newFlow(t *testing.T, l link, client, server string) *flow {
@@ -60,9 +67,18 @@ type seg struct {
 
 // packet serializes one segment; it advances the clock by 1 ms.
 func (f *flow) packet(s seg) ([]byte, gopacket.CaptureInfo) {
-	src, dst, isn, ack := f.client, f.server, f.cisn, f.sisn+1
+	src, dst, isn, ack := f.client, f.server, f.cisn, f.sisn+1+f.sent[1]
+	me := 0
 	if !s.fromClient {
-		src, dst, isn, ack = f.server, f.client, f.sisn, f.cisn+1
+		src, dst, isn, ack = f.server, f.client, f.sisn, f.cisn+1+f.sent[0]
+		me = 1
+	}
+	if f.ackOverride != nil {
+		ack = isnOf(f, !s.fromClient) + 1 + *f.ackOverride
+		f.ackOverride = nil
+	}
+	if end := s.off + uint32(len(s.data)); end > f.sent[me] {
+		f.sent[me] = end
 	}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: isn + 1 + s.off, Window: 65535}
 	for _, c := range s.flags {
@@ -116,6 +132,15 @@ func (f *flow) packet(s seg) ([]byte, gopacket.CaptureInfo) {
 	}
 	f.ts = f.ts.Add(time.Millisecond)
 	return data, gopacket.CaptureInfo{Timestamp: f.ts, CaptureLength: len(data), Length: len(data)}
+}
+
+// isnOf is the initial sequence number of the client's direction (or the
+// server's).
+func isnOf(f *flow, client bool) uint32 {
+	if client {
+		return f.cisn
+	}
+	return f.sisn
 }
 
 func handshake() []seg {
@@ -255,5 +280,77 @@ func TestMessageTime(t *testing.T) {
 	}
 	if want := "10.0.0.1:40000-10.0.0.2:8080-" + fmt.Sprint(start.Add(time.Millisecond).UnixNano()); msgs[0].ConnID != want {
 		t.Errorf("ConnID %q, want %q", msgs[0].ConnID, want)
+	}
+}
+
+// TestBufferLimitInBytes holds bytes in 100-byte segments behind a hole
+// that is then filled: the per-connection limit (MaxStreamBytes, 3500)
+// counts bytes, not reassembly pages, so 2000 bytes held lose nothing. Past
+// the limit, the hole is skipped and counted, and the message after it is
+// whole.
+func TestBufferLimitInBytes(t *testing.T) {
+	req1 := "POST /a HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("a", 1000)
+	req2 := "POST /b HTTP/1.1\r\nContent-Length: 3000\r\n\r\n" + strings.Repeat("b", 3000)
+	stream := req1 + req2
+	for _, tt := range []struct {
+		name  string
+		held  int // bytes sent behind the hole before it is filled
+		gaps  int64
+		whole [2]bool
+	}{
+		{"within the limit", 2000, 0, [2]bool{true, true}},
+		{"over the limit", len(stream), 1, [2]bool{false, true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+			segs := handshake()
+			segs = append(segs, seg{true, 0, stream[:100], "A"})
+			for off := 200; off < 200+tt.held && off < len(stream); off += 100 {
+				segs = append(segs, seg{true, uint32(off), stream[off:min(off+100, len(stream))], "A"})
+			}
+			segs = append(segs, seg{true, 100, stream[100:200], "A"}) // the hole, filled
+			for off := 200 + tt.held; off < len(stream); off += 100 {
+				segs = append(segs, seg{true, uint32(off), stream[off:min(off+100, len(stream))], "A"})
+			}
+			msgs, st := run(t, Config{Ports: []uint16{8080}, MaxStreamBytes: 3500}, one(f, segs)...)
+			var whole [2]bool
+			for _, m := range msgs {
+				whole[0] = whole[0] || string(m.Raw) == req1
+				whole[1] = whole[1] || string(m.Raw) == req2
+			}
+			if st["gaps"] != tt.gaps || whole != tt.whole {
+				t.Errorf("gaps %d, whole requests %v; want %d, %v (stats %v)", st["gaps"], whole, tt.gaps, tt.whole, st)
+			}
+		})
+	}
+}
+
+// TestIdleExpiryThenMore expires a keep-alive connection while idle, then
+// sends more on it: the next request is captured (not taken for a late
+// packet of the expired connection).
+func TestIdleExpiryThenMore(t *testing.T) {
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+	var msgs []*message.Message
+	a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true, IdleTimeout: time.Second}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+	send := func(segs ...seg) {
+		for _, s := range segs {
+			data, ci := f.packet(s)
+			if err := a.Decode(data, ci, layers.LinkTypeEthernet); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"})...)
+	f.ts = f.ts.Add(5 * time.Second)
+	if err := a.Flush(f.ts); err != nil {
+		t.Fatal(err)
+	}
+	send(seg{true, uint32(len(req1)), req1, "A"}, seg{false, uint32(len(resp1)), resp1, "A"})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Stats()
+	if len(msgs) != 4 || st["late-packets"] != 0 || st["streams"] != 2 || msgs[3].ID != msgs[2].ID {
+		t.Errorf("%d messages, stats %v", len(msgs), st)
 	}
 }

@@ -58,7 +58,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 	src := j.Source
 	switch src.Kind {
 	case scenario.SourcePcap:
-		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: hostname()}
+		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: hostname(), NoDecap: src.Pcap.Decap == "off"}
 		path := src.Pcap.Path.Abs
 		if _, err := os.Stat(path); err != nil {
 			return nil, nil, fmt.Errorf("%s: pcap source: %w", src.Pos, err)
@@ -74,7 +74,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
 		cfg := capture.LiveConfig{
-			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: hostname()},
+			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: hostname(), NoDecap: c.Decap == "off"},
 			Snaplen:     c.Snaplen,
 			RingSize:    c.RingSize,
 			Promiscuous: c.Promiscuous,

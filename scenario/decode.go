@@ -637,6 +637,7 @@ func (d *decoder) decodeSource(x m) Source {
 			RingSize:    64 << 20,
 			Promiscuous: c.boolean("promiscuous", false),
 			MaxBody:     d.size(c, "max-body"),
+			Decap:       cmpOr(c.str("decap"), "auto"),
 		}
 		if c.has("ring-size") {
 			cs.RingSize = d.size(c, "ring-size")
@@ -651,7 +652,8 @@ func (d *decoder) decodeSource(x m) Source {
 		}
 		src.Capture = cs
 	case SourcePcap:
-		src.Pcap = &PcapSource{Path: d.path(c, "path"), Ports: d.ports(c), Responses: c.boolean("responses", true), MaxBody: d.size(c, "max-body")}
+		src.Pcap = &PcapSource{Path: d.path(c, "path"), Ports: d.ports(c), Responses: c.boolean("responses", true), MaxBody: d.size(c, "max-body"),
+			Decap: cmpOr(c.str("decap"), "auto")}
 	case SourceGor:
 		src.Gor = &GorSource{Path: d.path(c, "path")}
 	case SourceWindow:

@@ -250,7 +250,8 @@ type CaptureSource struct {
 	Snaplen     int   // default 262144
 	RingSize    int64 // bytes, default 64MiB
 	Promiscuous bool
-	MaxBody     int64 // bytes, 0: unlimited
+	MaxBody     int64  // bytes, 0: unlimited
+	Decap       string // "auto" (default: tunnels are opened) or "off"
 }
 
 // PcapSource reads a pcap or pcapng file.
@@ -259,6 +260,7 @@ type PcapSource struct {
 	Ports     []int
 	Responses bool
 	MaxBody   int64
+	Decap     string // "auto" (default) or "off"
 }
 
 // GorSource reads a GoReplay .gor file.

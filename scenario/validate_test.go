@@ -148,3 +148,18 @@ func TestValidationRules(t *testing.T) {
 		})
 	}
 }
+
+// TestDecapKey reads decap on capture and pcap sources: auto by default,
+// off when asked, anything else refused where it is written.
+func TestDecapKey(t *testing.T) {
+	s := mustLoad(t, jobBody("source: {pcap: {path: x.pcap}}", kafkaSink), Options{})
+	if d := s.Jobs["j"].Source.Pcap.Decap; d != "auto" {
+		t.Errorf("pcap decap = %q, want auto", d)
+	}
+	s = mustLoad(t, jobBody("source: {capture: {interface: lo, decap: off}}", kafkaSink), Options{})
+	if d := s.Jobs["j"].Source.Capture.Decap; d != "off" {
+		t.Errorf("capture decap = %q, want off", d)
+	}
+	ds := loadErr(t, jobBody("source: {pcap: {path: x.pcap, decap: on}}", kafkaSink), Options{})
+	wantDiag(t, ds, "7:42", "decap: value must be one of 'auto', 'off'")
+}

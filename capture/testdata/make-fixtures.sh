@@ -72,6 +72,10 @@ run wrk && fixture wrk 127.0.0.1 18093 'wrk -c4 -t2 -d1s URL/slow'
 run tshark && CAPTURER=tshark fixture tshark 127.0.0.1 18094 \
 	'curl -s URL/one URL/two URL/three' 'curl -s -d "name=gopher&lang=go" URL/form'
 
+# The synthetic fixtures (no capture: packets built with gopacket), with
+# their golden files: synth-NAME.pcap, synth-NAME.golden.json.
+run synth && /tmp/fixtool synth -out .
+
 # The quickstart capture: ~200 requests on port 8080 over 4 keep-alive
 # connections, spread over ~5 s.
 if run quickstart; then

@@ -6,6 +6,7 @@
 //	fixtool serve -addr 127.0.0.1:18080 -golden x.golden.json   (until SIGINT)
 //	fixtool pipeline -addr 127.0.0.1:18080 -paths /a,/b,/c      (one write, then read all)
 //	fixtool load -addr 127.0.0.1:8080 -conns 4 -n 50 -every 100ms
+//	fixtool synth -out DIR                                      (the synth-*.pcap fixtures)
 package main
 
 import (
@@ -206,6 +207,7 @@ func main() {
 	conns := fs.Int("conns", 4, "connections (load)")
 	n := fs.Int("n", 50, "requests per connection (load)")
 	every := fs.Duration("every", 100*time.Millisecond, "interval (load)")
+	out := fs.String("out", ".", "directory of the synthetic fixtures (synth)")
 	fs.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
@@ -215,6 +217,8 @@ func main() {
 		err = pipeline(*addr, *paths)
 	case "load":
 		err = load(*addr, *conns, *n, *every)
+	case "synth":
+		err = writeSynth(*out)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
