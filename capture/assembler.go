@@ -28,6 +28,7 @@ type Assembler struct {
 	err     error // first error returned by emit; sticky
 	closed  bool
 	counter [nCounters]atomic.Int64
+	h2      h2counters
 
 	ports   [1024]uint64 // bitset of server ports
 	anyPort bool
@@ -108,6 +109,7 @@ func (a *Assembler) Stats() Stats {
 	for i := range nCounters {
 		s[counterNames[i]] = a.counter[i].Load()
 	}
+	a.h2.addTo(s)
 	return s
 }
 
@@ -511,7 +513,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	serverIsDst, _ := a.classify(src.Raw(), dst.Raw(), sp, dp, tcp.SYN, tcp.ACK)
 	srcAddr, _ := netip.AddrFromSlice(src.Raw())
 	dstAddr, _ := netip.AddrFromSlice(dst.Raw())
-	c := &conn{a: a, firstIsClient: serverIsDst}
+	c := &conn{a: a, firstIsClient: serverIsDst, midstream: !tcp.SYN}
 	if serverIsDst {
 		c.client, c.server = netip.AddrPortFrom(srcAddr, sp), netip.AddrPortFrom(dstAddr, dp)
 	} else {
@@ -524,6 +526,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 		s.maxKeep = a.cfg.MaxStreamBytes
 		s.total = &a.total
 		s.totalCap = a.cfg.MaxBufferedBytes
+		s.onDead = c.h2rest
 	}
 	c.resp.isResp = true
 	a.count(cStreams, 1)
@@ -565,6 +568,11 @@ type conn struct {
 	rst            bool
 	done           bool
 	sgt            sgTime
+	h2             *h2conn // the connection speaks HTTP/2 (h2.go)
+	sniffed        bool    // its first bytes were checked for HTTP/2
+	midstream      bool    // its first packet was not a SYN
+	sniffBuf       []byte  // first request bytes held until HTTP/2 can be told
+	sniffTime      int64
 }
 
 type sgTime struct{ sg reassembly.ScatterGather }
@@ -589,6 +597,9 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 	if isReq {
 		s, other = &c.req, &c.resp
 	}
+	if (c.h2 != nil || !c.sniffed) && c.h2Segment(isReq, sg, skip) {
+		return
+	}
 	if isReq || c.a.cfg.Responses {
 		if skip > 0 {
 			c.a.count(cGaps, 1)
@@ -609,6 +620,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 }
 
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	c.h2end()
 	c.req.end()
 	c.resp.end()
 	if !c.done {
@@ -688,6 +700,9 @@ var methodHEAD, methodCONNECT = []byte("HEAD"), []byte("CONNECT")
 var knownMethods = [...]string{"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS", "CONNECT"}
 
 func (c *conn) messageDone(s *splitter, raw []byte, start int64, truncated bool) {
+	if s.isResp && c.h2 == nil && c.h2Upgrade(raw) {
+		return
+	}
 	m := &message.Message{
 		ConnID:    c.id,
 		Time:      start,

@@ -86,6 +86,9 @@ type splitter struct {
 	line      []byte // current chunk-size or trailer line
 	h         head
 	tunnel    bool // after this message the stream is not HTTP
+	// onDead, when set, takes the bytes that follow the end of HTTP/1.x
+	// on the stream (after a 101) within the data being fed.
+	onDead func(s *splitter, data []byte, base int)
 }
 
 // Scratch buffers: scratchSize fits the headers of almost every message;
@@ -245,6 +248,9 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 	for off < len(data) {
 		switch s.st {
 		case stDead:
+			if s.onDead != nil {
+				s.onDead(s, data[off:], off)
+			}
 			return
 		case stSkipLine:
 			i := bytes.IndexByte(data[off:], '\n')

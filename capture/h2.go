@@ -1,0 +1,620 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gopacket/gopacket/reassembly"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/replayctl/replayctl/h2text"
+	"github.com/replayctl/replayctl/message"
+)
+
+// HTTP/2 (cleartext) capture. A connection becomes HTTP/2 when its client
+// sends the connection preface (prior knowledge, as gRPC without TLS does),
+// when its server's first bytes are a SETTINGS frame, when a request with
+// "Upgrade: h2c" is answered 101, or, for a connection whose start was not
+// captured, when its first bytes parse as HTTP/2 frames. Each direction has
+// its own framer (golang.org/x/net/http2) and its own HPACK decoder; every
+// stream gives one request and one response message in h2text's form.
+
+// h2Preface is the client connection preface (RFC 9113 §3.4).
+const h2Preface = http2.ClientPreface
+
+// h2counter names one HTTP/2 statistic; they are merged into Stats.
+type h2counter int
+
+const (
+	hConns h2counter = iota
+	hUpgrades
+	hMidstream
+	hStreams
+	hFrames
+	hFrameErrors
+	hBadPreface
+	hHPACKUnknown
+	hHPACKErrors
+	hRST
+	hGoAway
+	hPush
+	hUnrenderable
+	hUnknownStream
+	hLostSync
+	nH2Counters
+)
+
+var h2CounterNames = [nH2Counters]string{
+	hConns:         "h2-connections",
+	hUpgrades:      "h2c-upgrades",
+	hMidstream:     "h2-midstream-connections",
+	hStreams:       "h2-streams",
+	hFrames:        "h2-frames",
+	hFrameErrors:   "h2-frame-errors",
+	hBadPreface:    "h2-bad-preface",
+	hHPACKUnknown:  "h2-hpack-unknown",
+	hHPACKErrors:   "h2-hpack-errors",
+	hRST:           "h2-rst-stream",
+	hGoAway:        "h2-goaway",
+	hPush:          "h2-push-promises",
+	hUnrenderable:  "h2-unrenderable",
+	hUnknownStream: "h2-frames-unknown-stream",
+	hLostSync:      "h2-lost-sync",
+}
+
+type h2counters [nH2Counters]atomic.Int64
+
+func (h *h2counters) addTo(s Stats) {
+	for i := range nH2Counters {
+		s[h2CounterNames[i]] = h[i].Load()
+	}
+}
+
+// Limits of the HTTP/2 decoder.
+const (
+	h2MaxStreams     = 4096    // open streams tracked per connection
+	h2MaxHeaderBlock = 1 << 20 // bytes of one header block (HEADERS + CONTINUATION)
+	h2MaxFrame       = 1<<24 - 1
+)
+
+// h2conn decodes one HTTP/2 connection.
+type h2conn struct {
+	c         *conn
+	dir       [2]h2dir // 0: client → server, 1: server → client
+	streams   map[uint32]*h2stream
+	midstream bool // started without its preface: HPACK state unknown
+	closed    bool
+}
+
+// h2dir is one direction: frames are cut from the byte stream, then read
+// by a Framer, and header blocks decoded by the direction's HPACK decoder.
+type h2dir struct {
+	h          *h2conn
+	server     bool // server → client
+	preface    int  // bytes of the client preface still expected
+	buf        []byte
+	bufTime    int64
+	rd         bytes.Reader
+	fr         *http2.Framer
+	dec        *hpack.Decoder
+	block      []byte
+	blockID    uint32
+	blockEnd   bool // END_STREAM on the HEADERS frame
+	blockPush  bool // the block is a PUSH_PROMISE's
+	blockTime  int64
+	hpackBroke bool // HPACK state lost: every later header block is unknown
+	dead       bool // framing lost: nothing more is read
+}
+
+type h2half struct {
+	started, done, bad, truncated bool
+	time                          int64
+	fields                        []h2text.Field
+	body                          []byte
+	trailers                      []h2text.Field
+}
+
+type h2stream struct {
+	id        uint32
+	msgID     string
+	req, resp h2half
+}
+
+func newH2conn(c *conn, midstream bool) *h2conn {
+	h := &h2conn{c: c, streams: map[uint32]*h2stream{}, midstream: midstream}
+	for i := range h.dir {
+		d := &h.dir[i]
+		d.h = h
+		d.server = i == 1
+		d.fr = http2.NewFramer(nil, &d.rd)
+		d.dec = hpack.NewDecoder(4096, nil)
+		d.dec.SetMaxStringLength(int(h2MaxHeaderBlock))
+	}
+	if !midstream {
+		h.dir[0].preface = len(h2Preface)
+	}
+	c.a.h2count(hConns, 1)
+	if midstream {
+		c.a.h2count(hMidstream, 1)
+	}
+	return h
+}
+
+func (a *Assembler) h2count(c h2counter, n int64) { a.h2[c].Add(n) }
+
+// h2sniff decides, on a connection's first bytes, whether it is HTTP/2.
+// It returns true when the data was consumed as HTTP/2 (or held until
+// there are enough bytes to decide).
+func (c *conn) h2sniff(isReq bool, data []byte, ts timeSource) bool {
+	const line = "PRI * HTTP/2.0" // the preface's first line; "PRI" is no HTTP/1.x method
+	if !isReq && len(c.sniffBuf) > 0 {
+		return false // still waiting for the client's bytes
+	}
+	if isReq && len(c.sniffBuf)+len(data) < len(line) && strings.HasPrefix(line, string(c.sniffBuf)+string(data)) && len(data) > 0 {
+		// Too few bytes to tell: hold them.
+		if len(c.sniffBuf) == 0 {
+			c.sniffTime = ts.at(0)
+		}
+		c.sniffBuf = append(c.sniffBuf, data...)
+		return true
+	}
+	c.sniffed = true
+	held := c.sniffBuf
+	c.sniffBuf = nil
+	if len(held) > 0 {
+		data = append(held, data...)
+		ts = heldTime{held: len(held), t: c.sniffTime, rest: ts}
+	}
+	switch {
+	case isReq && len(data) >= len(line) && string(data[:len(line)]) == line:
+		c.h2 = newH2conn(c, false)
+	case !isReq && !c.midstream && len(data) >= 9 && data[3] == byte(http2.FrameSettings) && binary.BigEndian.Uint32(data[5:9])&0x7fffffff == 0 && data[0] == 0:
+		// The server speaks first (SETTINGS): the client preface follows.
+		c.h2 = newH2conn(c, false)
+	case c.midstream && looksLikeFrames(data):
+		c.h2 = newH2conn(c, true)
+	default:
+		if len(held) > 0 {
+			// Not HTTP/2: the HTTP/1.x splitter reads the held bytes; the
+			// caller feeds it the rest.
+			c.req.feed(held, ts)
+		}
+		return false
+	}
+	c.h2.feed(isReq, data, 0, ts)
+	return true
+}
+
+// heldTime gives the capture time of bytes held by h2sniff followed by
+// those of the current segment.
+type heldTime struct {
+	held int
+	t    int64
+	rest timeSource
+}
+
+func (h heldTime) at(off int) int64 {
+	if off < h.held {
+		return h.t
+	}
+	return h.rest.at(off - h.held)
+}
+
+// looksLikeFrames says whether data starts with HTTP/2 frame headers: a
+// known type, a length within the default maximum frame size (text such as
+// an HTTP/1.x start line gives millions), the reserved bit clear, and the
+// next frame, when data holds it, alike.
+func looksLikeFrames(data []byte) bool {
+	n := 0
+	for len(data) >= 9 && n < 2 {
+		length := int(data[0])<<16 | int(data[1])<<8 | int(data[2])
+		if length > 16384 || data[3] > byte(http2.FrameContinuation) || data[5]&0x80 != 0 {
+			return false
+		}
+		n++
+		if len(data) < 9+length {
+			break
+		}
+		data = data[9+length:]
+	}
+	return n > 0
+}
+
+// h2Upgrade reports whether raw is a 101 answer switching to h2c; then the
+// connection continues as HTTP/2 with stream 1 answering the upgraded
+// request (which was emitted as the HTTP/1.1 message it was).
+func (c *conn) h2Upgrade(raw []byte) bool {
+	if len(raw) < 12 || string(raw[9:12]) != "101" || !isH2CUpgrade(raw) {
+		return false
+	}
+	c.h2 = newH2conn(c, false)
+	c.a.h2count(hUpgrades, 1)
+	st := &h2stream{id: 1, msgID: c.respID}
+	st.req = h2half{started: true, done: true, time: c.respReqTime}
+	c.h2.streams[1] = st
+	c.a.h2count(hStreams, 1)
+	return true
+}
+
+// isH2CUpgrade finds an "Upgrade: h2c" field in a response head.
+func isH2CUpgrade(raw []byte) bool {
+	head := raw
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		head = raw[:i]
+	}
+	for _, line := range bytes.Split(head, []byte("\n")) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && asciiEqualFold(bytes.TrimSpace(name), "upgrade") && hasToken(bytes.TrimSpace(value), "h2c") {
+			return true
+		}
+	}
+	return false
+}
+
+// h2rest takes the bytes that followed a 101 in the same segment.
+func (c *conn) h2rest(s *splitter, data []byte, base int) {
+	if c.h2 != nil && len(data) > 0 {
+		c.h2.feed(!s.isResp, data, base, &c.sgt)
+	}
+}
+
+// feed parses data, the bytes of one direction following those fed before;
+// the capture time of data[i] is ts.at(base+i).
+func (h *h2conn) feed(isReq bool, data []byte, base int, ts timeSource) {
+	d := &h.dir[1]
+	if isReq {
+		d = &h.dir[0]
+	}
+	if d.dead || h.closed {
+		return
+	}
+	off := 0
+	if d.preface > 0 {
+		done := len(h2Preface) - d.preface
+		n := min(d.preface, len(data))
+		if string(data[:n]) != h2Preface[done:done+n] {
+			h.c.a.h2count(hBadPreface, 1)
+			d.kill()
+			return
+		}
+		d.preface -= n
+		off = n
+	}
+	for off < len(data) {
+		if len(d.buf) == 0 {
+			d.bufTime = ts.at(base + off)
+		}
+		need := 9
+		if len(d.buf) >= 9 {
+			need += int(d.buf[0])<<16 | int(d.buf[1])<<8 | int(d.buf[2])
+		}
+		n := min(need-len(d.buf), len(data)-off)
+		d.buf = append(d.buf, data[off:off+n]...)
+		off += n
+		if len(d.buf) == 9 && need == 9 {
+			if l := int(d.buf[0])<<16 | int(d.buf[1])<<8 | int(d.buf[2]); l > 0 {
+				continue // now read the payload
+			}
+		}
+		if len(d.buf) == need {
+			d.frame()
+			if d.dead {
+				return
+			}
+			if cap(d.buf) > 64<<10 {
+				d.buf = nil
+			} else {
+				d.buf = d.buf[:0]
+			}
+		}
+	}
+}
+
+// kill stops reading a direction whose framing is lost; the streams it was
+// carrying are incomplete.
+func (d *h2dir) kill() {
+	d.dead = true
+	d.buf = nil
+	h := d.h
+	for id, st := range h.streams {
+		half := &st.req
+		if d.server {
+			half = &st.resp
+		}
+		if half.started && !half.done {
+			h.c.count(cIncomplete, 1)
+			half.done, half.bad = true, true
+		}
+		if st.req.done && (st.resp.done || !h.c.a.cfg.Responses) {
+			delete(h.streams, id)
+		}
+	}
+}
+
+// frame reads the complete frame in d.buf.
+func (d *h2dir) frame() {
+	h, a := d.h, d.h.c.a
+	a.h2count(hFrames, 1)
+	d.rd.Reset(d.buf)
+	f, err := d.fr.ReadFrame()
+	if err != nil {
+		a.h2count(hFrameErrors, 1)
+		var ce http2.ConnectionError
+		if errors.As(err, &ce) && d.block != nil {
+			// A broken header block: the HPACK state is lost with it.
+			d.block = nil
+			d.hpackBroke = true
+		}
+		return
+	}
+	if d.server && !a.cfg.Responses {
+		if sf, ok := f.(*http2.SettingsFrame); ok {
+			d.settings(sf)
+		}
+		return
+	}
+	switch f := f.(type) {
+	case *http2.HeadersFrame:
+		d.block = append(d.block[:0], f.HeaderBlockFragment()...)
+		d.blockID, d.blockEnd, d.blockPush, d.blockTime = f.StreamID, f.StreamEnded(), false, d.bufTime
+		if f.HeadersEnded() {
+			d.headerBlock()
+		}
+	case *http2.PushPromiseFrame:
+		a.h2count(hPush, 1)
+		d.block = append(d.block[:0], f.HeaderBlockFragment()...)
+		d.blockID, d.blockEnd, d.blockPush, d.blockTime = f.StreamID, false, true, d.bufTime
+		if f.HeadersEnded() {
+			d.headerBlock()
+		}
+	case *http2.ContinuationFrame:
+		if len(d.block)+len(f.HeaderBlockFragment()) > h2MaxHeaderBlock {
+			a.h2count(hFrameErrors, 1)
+			d.block = nil
+			d.hpackBroke = true
+			return
+		}
+		d.block = append(d.block, f.HeaderBlockFragment()...)
+		if f.HeadersEnded() {
+			d.headerBlock()
+		}
+	case *http2.DataFrame:
+		st := h.streams[f.StreamID]
+		half := d.half(st)
+		if half == nil || !half.started || half.done {
+			a.h2count(hUnknownStream, 1)
+			return
+		}
+		if !half.bad {
+			room := a.cfg.MaxBody - int64(len(half.body))
+			data := f.Data()
+			if int64(len(data)) > room {
+				data = data[:max(room, 0)]
+				half.truncated = true
+			}
+			half.body = append(half.body, data...)
+		}
+		if f.StreamEnded() {
+			d.complete(st, half)
+		}
+	case *http2.RSTStreamFrame:
+		a.h2count(hRST, 1)
+		if st := h.streams[f.StreamID]; st != nil {
+			for _, half := range []*h2half{&st.req, &st.resp} {
+				if half.started && !half.done {
+					a.count(cIncomplete, 1)
+				}
+			}
+			delete(h.streams, f.StreamID)
+		}
+	case *http2.GoAwayFrame:
+		a.h2count(hGoAway, 1)
+	case *http2.SettingsFrame:
+		d.settings(f)
+	}
+}
+
+// settings applies a peer's SETTINGS_HEADER_TABLE_SIZE to the decoder of
+// the headers that peer receives: the other direction's.
+func (d *h2dir) settings(f *http2.SettingsFrame) {
+	if f.IsAck() {
+		return
+	}
+	other := &d.h.dir[0]
+	if !d.server {
+		other = &d.h.dir[1]
+	}
+	if v, ok := f.Value(http2.SettingHeaderTableSize); ok {
+		other.dec.SetAllowedMaxDynamicTableSize(v)
+	}
+}
+
+// half returns the part of st this direction carries.
+func (d *h2dir) half(st *h2stream) *h2half {
+	if st == nil {
+		return nil
+	}
+	if d.server {
+		return &st.resp
+	}
+	return &st.req
+}
+
+// headerBlock decodes a complete header block and gives it to its stream.
+func (d *h2dir) headerBlock() {
+	h, a := d.h, d.h.c.a
+	block := d.block
+	d.block = d.block[:0]
+	var fields []hpack.HeaderField
+	ok := !d.hpackBroke
+	if ok {
+		var err error
+		fields, err = d.dec.DecodeFull(block)
+		if err != nil {
+			// The decoder's table is now unknown: so is every later block.
+			d.hpackBroke, ok = true, false
+		}
+	}
+	if !ok {
+		if h.midstream {
+			a.h2count(hHPACKUnknown, 1)
+		} else {
+			a.h2count(hHPACKErrors, 1)
+		}
+	}
+	if d.blockPush {
+		return
+	}
+	st := h.streams[d.blockID]
+	if st == nil {
+		if d.server && h.c.a.cfg.Responses || !d.server {
+			if len(h.streams) >= h2MaxStreams {
+				a.count(cPendingOverflow, 1)
+				return
+			}
+			st = &h2stream{id: d.blockID}
+			if d.server {
+				// A response to a request we did not see.
+				a.count(cUnpaired, 1)
+				st.msgID = a.newID()
+				st.req = h2half{started: true, done: true, time: d.blockTime}
+			} else {
+				st.msgID = a.newID()
+			}
+			h.streams[d.blockID] = st
+			a.h2count(hStreams, 1)
+		}
+	}
+	half := d.half(st)
+	if half.done {
+		a.h2count(hUnknownStream, 1)
+		return
+	}
+	conv := make([]h2text.Field, len(fields))
+	for i, f := range fields {
+		conv[i] = h2text.Field{Name: f.Name, Value: f.Value}
+	}
+	switch {
+	case !half.started:
+		half.started, half.time, half.fields = true, d.blockTime, conv
+		if d.server && ok && len(conv) > 0 && conv[0].Name == ":status" && len(conv[0].Value) == 3 && conv[0].Value[0] == '1' {
+			// An interim response (100, 103): left out, like in HTTP/1.x.
+			a.count(cInterim, 1)
+			*half = h2half{}
+			return
+		}
+	default:
+		half.trailers = conv
+	}
+	if !ok {
+		half.bad = true
+	}
+	if d.blockEnd {
+		d.complete(st, half)
+	}
+}
+
+// complete emits a finished half of a stream.
+func (d *h2dir) complete(st *h2stream, half *h2half) {
+	h := d.h
+	c, a := h.c, h.c.a
+	half.done = true
+	if st.req.done && (st.resp.done || !a.cfg.Responses) {
+		delete(h.streams, st.id)
+	}
+	if half.bad {
+		return
+	}
+	var raw []byte
+	var err error
+	if d.server {
+		raw, err = h2text.AppendResponse(nil, half.fields, half.body, half.trailers)
+	} else {
+		raw, err = h2text.AppendRequest(nil, half.fields, half.body, half.trailers)
+	}
+	if err != nil {
+		a.h2count(hUnrenderable, 1)
+		return
+	}
+	m := &message.Message{ConnID: c.id, ID: st.msgID, Time: half.time, Raw: raw, Truncated: half.truncated, Host: a.cfg.Host}
+	if half.truncated {
+		a.count(cTruncated, 1)
+	}
+	if d.server {
+		m.Kind, m.Latency, m.Src, m.Dst = message.Response, half.time-st.req.time, c.server, c.client
+	} else {
+		m.Kind, m.Src, m.Dst = message.Request, c.client, c.server
+	}
+	*half = h2half{started: true, done: true, time: half.time}
+	a.deliver(m)
+}
+
+// gap is called when bytes of a direction were lost: its framing and HPACK
+// state are gone.
+func (h *h2conn) gap(isReq bool) {
+	d := &h.dir[1]
+	if isReq {
+		d = &h.dir[0]
+	}
+	if !d.dead {
+		h.c.a.h2count(hLostSync, 1)
+		d.kill()
+	}
+}
+
+// h2end is called when the connection ends.
+func (c *conn) h2end() {
+	if c.h2 != nil {
+		c.h2.close()
+	}
+	if len(c.sniffBuf) > 0 {
+		c.count(cIncomplete, 1)
+		c.sniffBuf = nil
+	}
+}
+
+// close ends the connection: streams in progress are incomplete.
+func (h *h2conn) close() {
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for _, st := range h.streams {
+		for _, half := range []*h2half{&st.req, &st.resp} {
+			if half.started && !half.done {
+				h.c.count(cIncomplete, 1)
+			}
+		}
+	}
+	h.streams = nil
+}
+
+// h2Segment takes a reassembled segment of a connection that is, or may
+// turn out to be, HTTP/2. It returns false when the HTTP/1.x splitters are
+// to read it.
+func (c *conn) h2Segment(isReq bool, sg reassembly.ScatterGather, skip int) bool {
+	n, _ := sg.Lengths()
+	if c.h2 == nil {
+		if n == 0 || skip > 0 {
+			return false
+		}
+		c.sgt.sg = sg
+		ok := c.h2sniff(isReq, sg.Fetch(n), &c.sgt)
+		c.sgt.sg = nil
+		return ok
+	}
+	if skip > 0 {
+		c.a.count(cGaps, 1)
+		c.h2.gap(isReq)
+	}
+	if n > 0 {
+		c.sgt.sg = sg
+		c.h2.feed(isReq, sg.Fetch(n), 0, &c.sgt)
+		c.sgt.sg = nil
+	}
+	return true
+}
