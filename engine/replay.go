@@ -165,7 +165,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		timeout = first.Timeout
 	}
 	var completed atomic.Int64
-	sender, err := httpsink.New(httpsink.Config{
+	sender, err := newReplaySender(hs, httpsink.Config{
 		Targets:            targets,
 		Mode:               hs.Mode,
 		Workers:            hs.Workers,

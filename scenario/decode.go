@@ -670,6 +670,11 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		Session:      x.boolean("session", false),
 		PreserveHost: x.boolean("preserve-host", false),
 		Timeout:      d.duration(x, "timeout"),
+		Protocol:     cmpOr(x.str("protocol"), ProtocolAuto),
+		MaxStreams:   int(x.integer("max-streams", 100)),
+	}
+	if x.has("max-streams") && h.Protocol == ProtocolHTTP1 {
+		d.errorf(x.get("max-streams"), x.p("max-streams"), "max-streams applies to HTTP/2 (protocol auto or h2)")
 	}
 	kinds := x.keys("target", "url", "targets")
 	if len(kinds) != 1 {

@@ -1,0 +1,158 @@
+// Package grpctest runs a real gRPC server (grpc-go's health service) on
+// loopback for tests and benchmarks: it records every call it receives
+// (method, metadata, request bytes) and can be told to answer one service
+// differently, so that a replay to it can be checked call by call and a
+// comparison can find the changed field.
+package grpctest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Call is one call a Server received.
+type Call struct {
+	Method   string            // full method, "/grpc.health.v1.Health/Check"
+	Metadata map[string]string // keys lower case, values joined by ", "
+	Request  []byte            // the request message, serialized
+}
+
+// Server is a recording health server.
+type Server struct {
+	grpc_health_v1.UnimplementedHealthServer
+	// Changed, when set, is a service whose Check answer is NOT_SERVING
+	// instead of SERVING.
+	Changed string
+	addr    string
+	srv     *grpc.Server
+	mu      sync.Mutex
+	calls   []Call
+}
+
+// Start listens on a free loopback port and serves until Stop.
+func Start(changed string) (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Changed: changed, addr: ln.Addr().String(), srv: grpc.NewServer()}
+	grpc_health_v1.RegisterHealthServer(s.srv, s)
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Stop stops the server.
+func (s *Server) Stop() { s.srv.Stop() }
+
+// Calls returns the calls received so far.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+func (s *Server) record(ctx context.Context, method string, req proto.Message) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	m := map[string]string{}
+	for k, v := range md {
+		m[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	b, _ := proto.Marshal(req)
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: method, Metadata: m, Request: b})
+	s.mu.Unlock()
+}
+
+// Check answers SERVING, NOT_SERVING for Changed, and NOT_FOUND for the
+// service "down".
+func (s *Server) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+	s.record(ctx, "/grpc.health.v1.Health/Check", req)
+	switch req.Service {
+	case "down":
+		return nil, status.Error(5, "unknown service down")
+	case s.Changed:
+		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING}, nil
+	}
+	return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
+}
+
+// Watch streams SERVING, NOT_SERVING, SERVING.
+func (s *Server) Watch(req *grpc_health_v1.HealthCheckRequest, st grpc_health_v1.Health_WatchServer) error {
+	s.record(st.Context(), "/grpc.health.v1.Health/Watch", req)
+	for _, v := range []grpc_health_v1.HealthCheckResponse_ServingStatus{1, 2, 1} {
+		if err := st.Send(&grpc_health_v1.HealthCheckResponse{Status: v}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load makes unary Check calls (service "svc-<i>", every tenth "down")
+// and streams server-streaming Watch calls over one connection to addr,
+// each with the metadata x-seq (a unique, sortable number) and x-tenant.
+func Load(ctx context.Context, addr string, unary, streams int) error {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	c := grpc_health_v1.NewHealthClient(cc)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for i := range unary {
+		svc := fmt.Sprintf("svc-%d", i)
+		if i%10 == 9 {
+			svc = "down"
+		}
+		mctx := metadata.AppendToOutgoingContext(ctx, "x-seq", fmt.Sprintf("u%05d", i), "x-tenant", "acme")
+		if _, err := c.Check(mctx, &grpc_health_v1.HealthCheckRequest{Service: svc}); err != nil && status.Code(err) != 5 {
+			return fmt.Errorf("check %d: %w", i, err)
+		}
+	}
+	for i := range streams {
+		mctx := metadata.AppendToOutgoingContext(ctx, "x-seq", fmt.Sprintf("w%05d", i), "x-tenant", "acme")
+		st, err := c.Watch(mctx, &grpc_health_v1.HealthCheckRequest{Service: "watched"})
+		if err != nil {
+			return fmt.Errorf("watch %d: %w", i, err)
+		}
+		for {
+			if _, err := st.Recv(); err == io.EOF {
+				break
+			} else if err != nil {
+				return fmt.Errorf("watch %d: %w", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// BySeq indexes calls by their x-seq metadata, sorted keys first.
+func BySeq(calls []Call) ([]string, map[string]Call) {
+	m := map[string]Call{}
+	var keys []string
+	for _, c := range calls {
+		k := c.Metadata["x-seq"]
+		if _, dup := m[k]; !dup {
+			keys = append(keys, k)
+		}
+		m[k] = c
+	}
+	sort.Strings(keys)
+	return keys, m
+}
