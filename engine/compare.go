@@ -51,6 +51,7 @@ type comparison struct {
 
 type pendingCompare struct {
 	endpoint  string
+	path      string // the request path (gRPC: the method)
 	head      []byte // the request head, for examples
 	recorded  []byte
 	replayed  []byte
@@ -70,7 +71,8 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 	if cfgIn == nil {
 		return nil, nil
 	}
-	cmp, err := compare.New(compare.Config{Status: cfgIn.Status, Headers: cfgIn.Headers, Body: cfgIn.Body, Ignore: cfgIn.Ignore, Tolerance: cfgIn.Tolerance})
+	cmp, err := compare.New(compare.Config{Status: cfgIn.Status, Headers: cfgIn.Headers, Body: cfgIn.Body, Ignore: cfgIn.Ignore, Tolerance: cfgIn.Tolerance,
+		GRPCDescriptors: cfgIn.GRPCDescriptors.Abs})
 	if err != nil {
 		return nil, invalidf("%s: compare: %w", j.Pos, err)
 	}
@@ -128,6 +130,7 @@ func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte) 
 	co.mu.Lock()
 	if p := co.entry(m.ID); p != nil && p.endpoint == "" {
 		p.endpoint = compare.Endpoint(method, path)
+		p.path = path
 		p.head = bytes.Clone(head)
 		co.bytes += int64(len(p.head))
 		if co.ref == nil {
@@ -224,10 +227,10 @@ func (co *comparison) ready(id string, p *pendingCompare) {
 	if p.failed {
 		return
 	}
-	res := co.cmp.Compare(p.recorded, p.replayed)
+	res := co.cmp.CompareRequest(p.path, p.recorded, p.replayed)
 	var noise []compare.Diff
 	if co.noise != nil {
-		co.noise.Learn(p.endpoint, co.cmp.Compare(p.reference[0], p.reference[1]))
+		co.noise.Learn(p.endpoint, co.cmp.CompareRequest(p.path, p.reference[0], p.reference[1]))
 		var regs []compare.Diff
 		regs, noise = co.noise.Classify(p.endpoint, res)
 		res = compare.Result{Match: len(regs) == 0 && res.Omitted == 0, Diffs: regs, Omitted: res.Omitted}

@@ -566,6 +566,9 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		if nz := c.sub("noise"); nz.n != nil {
 			j.Compare.Noise = d.targetRef(nz.get("target"), nz.p("target"))
 		}
+		if g := c.sub("grpc"); g.n != nil {
+			j.Compare.GRPCDescriptors = d.path(g, "descriptors")
+		}
 	}
 	rp := x.sub("report")
 	j.Report = Report{JSON: d.path(rp, "json"), HTML: d.path(rp, "html")}

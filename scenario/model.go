@@ -414,6 +414,9 @@ type Compare struct {
 	// Noise, when set, replays to a second (reference) target to learn
 	// which differences are noise.
 	Noise *Target
+	// GRPCDescriptors (grpc: {descriptors: FILE}) is a protobuf descriptor
+	// set: gRPC bodies are compared as JSON.
+	GRPCDescriptors Path
 }
 
 // Report names the report files; zero Paths mean none.

@@ -11,6 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
+
 	"github.com/replayctl/replayctl/internal/grpctest"
 )
 
@@ -18,8 +23,9 @@ import (
 // server-streaming calls over one HTTP/2 connection) with a live capture on
 // lo, then replays the window to a second gRPC server: every call arrives
 // with the same method, metadata and request bytes, the recorded and the
-// replayed answers are compared, and the one field the second server
-// answers differently is found.
+// replayed answers are compared with the health service's descriptor set,
+// and the one field the second server answers differently is found by its
+// JSON path.
 func TestGRPCLiveRecordReplay(t *testing.T) {
 	t.Parallel()
 	a, err := grpctest.Start("")
@@ -50,9 +56,15 @@ jobs:
     source: {window: grpc}
     speed: max
     sink: {http: {url: "http://%s", workers: 4, max-streams: 8}}
-    compare: {status: true, body: true, headers: [X-Replayctl-Trailer-grpc-status, grpc-status]}
+    compare: {status: true, body: true, grpc: {descriptors: health.binpb}}
     report: {json: report.json}
 `, port, b.Addr()))
+	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{protodesc.ToFileDescriptorProto(grpc_health_v1.File_grpc_health_v1_health_proto)}}
+	desc, err := proto.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "health.binpb", string(desc))
 	var stdout, stderr syncBuffer
 	cmd := exec.Command(binary, "run", f, "--job", "record", "-v", "--data-dir", data)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -102,6 +114,9 @@ jobs:
 	diff := rep["diff"].(map[string]any)
 	if diff["compared"] != float64(n) || diff["mismatches"] != float64(1) {
 		t.Errorf("diff: compared %v, mismatches %v; want %d and 1\n%s", diff["compared"], diff["mismatches"], n, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "$.status") {
+		t.Errorf("the diff does not name the changed field $.status:\n%s", r.stdout)
 	}
 	counters := rep["counters"].(map[string]any)
 	if counters["sink.h2.grpc-status-5"] != float64(unary/10) || counters["sink.h2.ok"] != float64(n) {
