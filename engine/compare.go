@@ -40,7 +40,7 @@ type comparison struct {
 	cmp   *compare.Comparer
 	noise *compare.NoiseFilter // nil without a noise target
 	agg   *compare.Aggregator
-	ref   *httpsink.Sender // the noise target's sender
+	ref   replaySender // the noise target's sender
 	c     *counters
 
 	mu        sync.Mutex
@@ -83,7 +83,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 			return nil, err
 		}
 		co.noise = compare.NewNoiseFilter()
-		co.ref, err = httpsink.New(httpsink.Config{
+		co.ref, err = newReplaySender(j.Sink.HTTP, httpsink.Config{
 			Targets:            []httpsink.Target{{URL: u, Name: t.Name}},
 			Workers:            j.Sink.HTTP.Workers,
 			PreserveHost:       j.Sink.HTTP.PreserveHost,
@@ -93,7 +93,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 			CAFile:             t.CAFile.Abs,
 			KeepResponse:       true,
 			OnResult:           co.referenced,
-		})
+		}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: noise target: %w", t.Pos, err)
 		}

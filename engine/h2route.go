@@ -25,16 +25,30 @@ type protoRouter struct {
 	h2 *h2sink.Sender
 }
 
-func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config) (replaySender, error) {
+// newReplaySender starts the senders the protocol needs; ps, when not nil,
+// gets every result with the protocol it went over.
+func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config, ps *protocolStats) (*protoRouter, error) {
 	p := &protoRouter{}
 	var err error
+	tag := func(proto string, cfg httpsink.Config) httpsink.Config {
+		if ps != nil {
+			next := cfg.OnResult
+			cfg.OnResult = func(r httpsink.Result) {
+				ps.record(proto, r)
+				if next != nil {
+					next(r)
+				}
+			}
+		}
+		return cfg
+	}
 	if hs.Protocol != scenario.ProtocolH2 {
-		if p.h1, err = httpsink.New(cfg); err != nil {
+		if p.h1, err = httpsink.New(tag(protoHTTP1, cfg)); err != nil {
 			return nil, err
 		}
 	}
 	if hs.Protocol != scenario.ProtocolHTTP1 {
-		if p.h2, err = h2sink.New(h2sink.Config{Config: cfg, MaxStreams: hs.MaxStreams}); err != nil {
+		if p.h2, err = h2sink.New(h2sink.Config{Config: tag(protoHTTP2, cfg), MaxStreams: hs.MaxStreams}); err != nil {
 			if p.h1 != nil {
 				_ = p.h1.Close(context.Background())
 			}
@@ -60,6 +74,14 @@ func (p *protoRouter) Close(ctx context.Context) error {
 		errs = append(errs, p.h2.Close(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// Methods returns the HTTP/2 sender's results by gRPC method.
+func (p *protoRouter) Methods() map[string]h2sink.MethodStats {
+	if p.h2 == nil {
+		return nil
+	}
+	return p.h2.Methods()
 }
 
 // Stats are the HTTP/1.x sender's counters, and the HTTP/2 sender's with

@@ -165,6 +165,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		timeout = first.Timeout
 	}
 	var completed atomic.Int64
+	ps := &protocolStats{}
 	sender, err := newReplaySender(hs, httpsink.Config{
 		Targets:            targets,
 		Mode:               hs.Mode,
@@ -183,7 +184,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				cmp.replayed(res)
 			}
 		},
-	})
+	}, ps)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
@@ -284,6 +285,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	defer dcancel()
 	closeErr := sender.Close(dctx)
 	c.merge("sink.", sender.Stats())
+	res.protocols, res.grpc = ps.summaries(), sender.Methods()
 	if cmp != nil {
 		res.diff = cmp.finish(dctx)
 	}

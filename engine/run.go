@@ -11,6 +11,7 @@ import (
 	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/sinks/h2sink"
 	"github.com/replayctl/replayctl/stats"
 )
 
@@ -44,6 +45,9 @@ type jobResult struct {
 	// record jobs
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string
+	// replay jobs: results by protocol and by gRPC method (breakdown.go)
+	protocols map[string]stats.Summary
+	grpc      map[string]h2sink.MethodStats
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.

@@ -108,6 +108,7 @@ type Sender struct {
 	sent, ok, errs, retries, bytesOut, bytesIn, invalid, skipped, queued, conns atomic.Int64
 	cmu                                                                         sync.Mutex
 	counts                                                                      map[string]int64 // errors-<class>, grpc-status-<code>
+	methods                                                                     methods
 }
 
 var _ sinks.Sink = (*Sender)(nil)
@@ -344,6 +345,10 @@ func (s *Sender) do(j job) {
 		r.Err = &classed{fmt.Errorf("send to %s: %w", t.name, err), "invalid-request"}
 		return
 	}
+	code := ""
+	if isGRPC(pr) {
+		defer func() { s.methods.record(pr.Path, code, r) }()
+	}
 	r.BytesOut = int64(len(j.req.Raw))
 	session := ""
 	if s.cfg.Session {
@@ -360,7 +365,8 @@ func (s *Sender) do(j job) {
 			r.Err = fmt.Errorf("connect to %s: %w", t.name, err)
 			return
 		}
-		retry := s.roundTrip(t, pc, pr, &r)
+		var retry bool
+		retry, code = s.roundTrip(t, pc, pr, &r)
 		t.pool.put(pc, session)
 		if !retry || attempt > 0 {
 			return
@@ -372,8 +378,9 @@ func (s *Sender) do(j job) {
 
 // roundTrip sends pr on pc and fills r. It returns true when the stream
 // was refused before the server processed it (the connection was going
-// away), so that it may be sent again on another connection.
-func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink.Result) bool {
+// away), so that it may be sent again on another connection, and the
+// answer's grpc-status.
+func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink.Result) (bool, string) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
 	authority := t.host
@@ -430,7 +437,7 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 	resp, err := pc.cc.RoundTrip(req)
 	if err != nil {
 		r.Err = s.classify(t, err)
-		return retryable(err)
+		return retryable(err), ""
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -439,7 +446,7 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 	if err != nil {
 		r.Err = s.classify(t, err)
 		r.Status = 0
-		return false
+		return false, ""
 	}
 	fields := []h2text.Field{{Name: ":status", Value: fmt.Sprint(resp.StatusCode)}}
 	fields = appendSorted(fields, resp.Header)
@@ -447,10 +454,11 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 	raw, err := h2text.AppendResponse(nil, fields, body, trailers)
 	if err != nil {
 		r.Err = &classed{fmt.Errorf("response from %s: %w", t.name, err), stats.ClassBadResponse}
-		return false
+		return false, ""
 	}
 	r.BytesIn = int64(len(raw))
-	if code := grpcStatus(resp); code != "" && code != "0" {
+	code := grpcStatus(resp)
+	if code != "" && code != "0" {
 		s.countKey("grpc-status-" + code)
 	}
 	if s.cfg.KeepResponse {
@@ -459,7 +467,7 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 		}
 		r.Response = raw
 	}
-	return false
+	return false, code
 }
 
 // grpcStatus is the grpc-status of an answer (trailer, or header of a

@@ -58,6 +58,9 @@ jobs:
     sink: {http: {url: "http://%s", workers: 4, max-streams: 8}}
     compare: {status: true, body: true, grpc: {descriptors: health.binpb}}
     report: {json: report.json}
+    assert:
+      - 'protocols["HTTP/2.0"].requests.sent == 43 && protocols["HTTP/2.0"].errors.count == 0'
+      - 'grpc["/grpc.health.v1.Health/Check"].grpc_status[5] == 4 && grpc["/grpc.health.v1.Health/Watch"].requests.ok == 3'
 `, port, b.Addr()))
 	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{protodesc.ToFileDescriptorProto(grpc_health_v1.File_grpc_health_v1_health_proto)}}
 	desc, err := proto.Marshal(set)
@@ -117,6 +120,13 @@ jobs:
 	}
 	if !strings.Contains(r.stdout, "$.status") {
 		t.Errorf("the diff does not name the changed field $.status:\n%s", r.stdout)
+	}
+	check := rep["grpc"].(map[string]any)["/grpc.health.v1.Health/Check"].(map[string]any)
+	if check["grpc_status"].(map[string]any)["0"] != float64(36) || check["requests"].(map[string]any)["sent"] != float64(unary) {
+		t.Errorf("report grpc breakdown: %v", rep["grpc"])
+	}
+	if !strings.Contains(r.stdout, "grpc      /grpc.health.v1.Health/Check: sent 40  errors 0") {
+		t.Errorf("summary without the gRPC method lines:\n%s", r.stdout)
 	}
 	counters := rep["counters"].(map[string]any)
 	if counters["sink.h2.grpc-status-5"] != float64(unary/10) || counters["sink.h2.ok"] != float64(n) {
