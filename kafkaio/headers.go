@@ -8,4 +8,5 @@ const (
 	HeaderSrc       = "replayctl-src"       // client address ip:port
 	HeaderDst       = "replayctl-dst"       // server address ip:port
 	HeaderConn      = "replayctl-conn"      // connection ID
+	HeaderProto     = "replayctl-proto"     // "HTTP/2.0" for messages captured from HTTP/2; absent for HTTP/1.x
 )
