@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/sinks/httpsink"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -151,4 +152,35 @@ func breakdownLines(res *jobResult) [][2]string {
 
 func partLine(s stats.Summary) string {
 	return "sent " + strconv.Itoa(int(s.Sent)) + "  errors " + strconv.Itoa(int(s.Errors)) + "  p99 " + ms(s.Latency.P99)
+}
+
+// breakdownRows are the HTML report's rows: one per protocol when both
+// were used, one per gRPC method.
+func breakdownRows(res *jobResult) []report.BreakdownRow {
+	row := func(kind, name string, s stats.Summary) report.BreakdownRow {
+		return report.BreakdownRow{Kind: kind, Name: name, Sent: s.Sent, OK: s.OK, Errors: s.Errors, P50: stats.MS(s.Latency.P50), P99: stats.MS(s.Latency.P99)}
+	}
+	var out []report.BreakdownRow
+	if len(res.protocols) > 1 {
+		for _, k := range sortedKeys(res.protocols) {
+			out = append(out, row("protocol", k, res.protocols[k]))
+		}
+	}
+	for _, k := range sortedKeys(res.grpc) {
+		m := res.grpc[k]
+		r := row("grpc", k, m.Summary)
+		codes := make([]int, 0, len(m.GRPCStatus))
+		for c := range m.GRPCStatus {
+			codes = append(codes, c)
+		}
+		sort.Ints(codes)
+		for i, c := range codes {
+			if i > 0 {
+				r.GRPCStatus += ", "
+			}
+			r.GRPCStatus += strconv.Itoa(c) + ": " + strconv.FormatInt(m.GRPCStatus[c], 10)
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -27,6 +27,7 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		Lateness: report.Lateness{P50: stats.MS(sum.Lateness.P50), P99: stats.MS(sum.Lateness.P99), Max: stats.MS(sum.Lateness.Max)},
 		Diff:     res.diff,
 	}
+	d.Breakdown = breakdownRows(res)
 	if res.job.Sink.HTTP != nil {
 		for _, t := range res.job.Sink.HTTP.Targets {
 			if t.Builtin != "" {

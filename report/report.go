@@ -46,6 +46,23 @@ type Data struct {
 	Diff      *compare.DiffSummary `json:"diff,omitempty"`
 	// Assertions are the job's assert results, in scenario order.
 	Assertions []Assertion `json:"assertions"`
+	// Breakdown has a row per protocol (when several were used) and per
+	// gRPC method.
+	Breakdown []BreakdownRow `json:"breakdown,omitempty"`
+}
+
+// BreakdownRow is the results of part of the requests: Kind "protocol"
+// (Name "HTTP/2.0", "HTTP/1.x") or "grpc" (Name "/pkg.Service/Method").
+type BreakdownRow struct {
+	Kind   string  `json:"kind"`
+	Name   string  `json:"name"`
+	Sent   int64   `json:"sent"`
+	OK     int64   `json:"ok"`
+	Errors int64   `json:"errors"`
+	P50    float64 `json:"p50"` // ms
+	P99    float64 `json:"p99"` // ms
+	// GRPCStatus lists the answers by grpc-status, as "0: 36, 5: 4".
+	GRPCStatus string `json:"grpc_status,omitempty"`
 }
 
 // Window names the Kafka offsets replayed.

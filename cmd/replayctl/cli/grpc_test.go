@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ jobs:
     speed: max
     sink: {http: {url: "http://%s", workers: 4, max-streams: 8}}
     compare: {status: true, body: true, grpc: {descriptors: health.binpb}}
-    report: {json: report.json}
+    report: {json: report.json, html: report.html}
     assert:
       - 'protocols["HTTP/2.0"].requests.sent == 43 && protocols["HTTP/2.0"].errors.count == 0'
       - 'grpc["/grpc.health.v1.Health/Check"].grpc_status[5] == 4 && grpc["/grpc.health.v1.Health/Watch"].requests.ok == 3'
@@ -127,6 +128,9 @@ jobs:
 	}
 	if !strings.Contains(r.stdout, "grpc      /grpc.health.v1.Health/Check: sent 40  errors 0") {
 		t.Errorf("summary without the gRPC method lines:\n%s", r.stdout)
+	}
+	if html, err := os.ReadFile(filepath.Join(dir, "report.html")); err != nil || !bytes.Contains(html, []byte("/grpc.health.v1.Health/Watch")) || !bytes.Contains(html, []byte("0: 36, 5: 4")) {
+		t.Errorf("the HTML report has no gRPC method rows (%v)", err)
 	}
 	counters := rep["counters"].(map[string]any)
 	if counters["sink.h2.grpc-status-5"] != float64(unary/10) || counters["sink.h2.ok"] != float64(n) {
