@@ -53,6 +53,7 @@ var figures = []figure{
 	{"c", "Memory bounded while replaying large windows", figC},
 	{"d", "Kafka write and read throughput vs kcat", figD},
 	{"e", "Live capture overhead on lo", figE},
+	{"f", "HTTP/2: replay vs h2load, capture CPU vs HTTP/1.x", figF},
 }
 
 func main() {
@@ -62,7 +63,7 @@ func main() {
 func run() (code int) {
 	out := flag.String("out", "", "write the Markdown report to this file (e.g. BENCHMARKS.md)")
 	quick := flag.Bool("quick", false, "smaller sizes and shorter loads, for a smoke run")
-	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e); default all")
+	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e,f); default all")
 	bin := flag.String("bin", "bin/replayctl", "the replayctl binary to drive (`make build`)")
 	flag.Parse()
 
