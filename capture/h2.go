@@ -106,12 +106,14 @@ type h2dir struct {
 	blockEnd   bool // END_STREAM on the HEADERS frame
 	blockPush  bool // the block is a PUSH_PROMISE's
 	blockTime  int64
-	hpackBroke bool // HPACK state lost: every later header block is unknown
-	dead       bool // framing lost: nothing more is read
+	hpackBroke bool  // HPACK state lost: every later header block is unknown
+	dead       bool  // framing lost: nothing more is read
+	kept       int64 // body bytes held by the open streams of this direction
 }
 
 type h2half struct {
 	started, done, bad, truncated bool
+	overflow                      bool // cut by MaxStreamBytes/MaxBufferedBytes (counted once)
 	time                          int64
 	fields                        []h2text.Field
 	body                          []byte
@@ -329,6 +331,7 @@ func (d *h2dir) kill() {
 			h.c.count(cIncomplete, 1)
 			half.done, half.bad = true, true
 		}
+		d.free(half)
 		if st.req.done && (st.resp.done || !h.c.a.cfg.Responses) {
 			delete(h.streams, id)
 		}
@@ -390,13 +393,7 @@ func (d *h2dir) frame() {
 			return
 		}
 		if !half.bad {
-			room := a.cfg.MaxBody - int64(len(half.body))
-			data := f.Data()
-			if int64(len(data)) > room {
-				data = data[:max(room, 0)]
-				half.truncated = true
-			}
-			half.body = append(half.body, data...)
+			d.keepBody(half, f.Data())
 		}
 		if f.StreamEnded() {
 			d.complete(st, half)
@@ -404,10 +401,11 @@ func (d *h2dir) frame() {
 	case *http2.RSTStreamFrame:
 		a.h2count(hRST, 1)
 		if st := h.streams[f.StreamID]; st != nil {
-			for _, half := range []*h2half{&st.req, &st.resp} {
+			for i, half := range []*h2half{&st.req, &st.resp} {
 				if half.started && !half.done {
 					a.count(cIncomplete, 1)
 				}
+				h.dir[i].free(half)
 			}
 			delete(h.streams, f.StreamID)
 		}
@@ -416,6 +414,42 @@ func (d *h2dir) frame() {
 	case *http2.SettingsFrame:
 		d.settings(f)
 	}
+}
+
+// keepBody appends DATA to a message within the limits: MaxBody for the
+// message, MaxStreamBytes for the direction's open streams together, and
+// MaxBufferedBytes for everything the capture holds; beyond them the body
+// is cut and the message marked truncated (and the cut counted as
+// buffer-overflow when a buffer limit, not MaxBody, caused it).
+func (d *h2dir) keepBody(half *h2half, data []byte) {
+	a := d.h.c.a
+	room := a.cfg.MaxBody - int64(len(half.body))
+	capped := false
+	if r := a.cfg.MaxStreamBytes - d.kept; r < room {
+		room, capped = r, true
+	}
+	if r := a.cfg.MaxBufferedBytes - a.total; r < room {
+		room, capped = r, true
+	}
+	if int64(len(data)) > room {
+		data = data[:max(room, 0)]
+		half.truncated = true
+		if capped && !half.overflow {
+			half.overflow = true
+			a.count(cBufferOverflow, 1)
+		}
+	}
+	half.body = append(half.body, data...)
+	d.kept += int64(len(data))
+	a.total += int64(len(data))
+}
+
+// free releases a message's body from the accounting.
+func (d *h2dir) free(half *h2half) {
+	n := int64(len(half.body))
+	d.kept -= n
+	d.h.c.a.total -= n
+	half.body = nil
 }
 
 // settings applies a peer's SETTINGS_HEADER_TABLE_SIZE to the decoder of
@@ -527,6 +561,7 @@ func (d *h2dir) complete(st *h2stream, half *h2half) {
 		delete(h.streams, st.id)
 	}
 	if half.bad {
+		d.free(half)
 		return
 	}
 	var raw []byte
@@ -538,6 +573,7 @@ func (d *h2dir) complete(st *h2stream, half *h2half) {
 	}
 	if err != nil {
 		a.h2count(hUnrenderable, 1)
+		d.free(half)
 		return
 	}
 	m := &message.Message{ConnID: c.id, ID: st.msgID, Time: half.time, Raw: raw, Truncated: half.truncated, Host: a.cfg.Host}
@@ -549,6 +585,7 @@ func (d *h2dir) complete(st *h2stream, half *h2half) {
 	} else {
 		m.Kind, m.Src, m.Dst = message.Request, c.client, c.server
 	}
+	d.free(half)
 	*half = h2half{started: true, done: true, time: half.time}
 	a.deliver(m)
 }
@@ -584,10 +621,11 @@ func (h *h2conn) close() {
 	}
 	h.closed = true
 	for _, st := range h.streams {
-		for _, half := range []*h2half{&st.req, &st.resp} {
+		for i, half := range []*h2half{&st.req, &st.resp} {
 			if half.started && !half.done {
 				h.c.count(cIncomplete, 1)
 			}
+			h.dir[i].free(half)
 		}
 	}
 	h.streams = nil

@@ -215,7 +215,7 @@ func TestH2Gap(t *testing.T) {
 
 // FuzzH2 feeds arbitrary bytes to both directions of an HTTP/2 connection,
 // after a real preface and in a mid-stream one: nothing panics, and what
-// is emitted parses as HTTP.
+// is emitted parses as HTTP, and every byte held is released at the end.
 func FuzzH2(f *testing.F) {
 	c, s := interleaved()
 	f.Add(c[len(http2.ClientPreface):], s, uint8(10))
@@ -248,6 +248,56 @@ func FuzzH2(f *testing.F) {
 			if err := a.Close(); err != nil {
 				t.Fatal(err)
 			}
+			if a.total != 0 {
+				t.Fatalf("%d bytes still accounted after the end", a.total)
+			}
 		}
 	})
+}
+
+// TestH2Bounds: the bodies held by a connection's open streams are bounded
+// by MaxStreamBytes (each cut counted, both messages marked truncated), and
+// all of them are released at the end.
+func TestH2Bounds(t *testing.T) {
+	cl, sv := newH2side(true), newH2side(false)
+	_ = sv.fr.WriteSettings()
+	post := func(id uint32) {
+		cl.headers(id, false, 0, ":method", "POST", ":scheme", "http", ":path", "/up", ":authority", "h")
+	}
+	post(1)
+	post(3)
+	chunk := bytes.Repeat([]byte("x"), 3000)
+	for range 3 {
+		_ = cl.fr.WriteData(1, false, chunk)
+		_ = cl.fr.WriteData(3, false, chunk)
+	}
+	_ = cl.fr.WriteData(1, true, nil)
+	_ = cl.fr.WriteData(3, true, nil)
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:50051")
+	var msgs []*message.Message
+	a := NewAssembler(Config{Responses: true, MaxBody: 1 << 20, MaxStreamBytes: 10000}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+	for _, s := range h2segs(cl.buf.Bytes(), sv.buf.Bytes(), 1000) {
+		data, ci := f.packet(s)
+		if err := a.Decode(data, ci, linkEthernet.linkType()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Stats()
+	if st["requests"] != 2 || st["truncated"] != 2 || st["buffer-overflow"] != 2 || a.total != 0 {
+		t.Fatalf("stats %v, %d bytes still accounted", st, a.total)
+	}
+	kept := 0
+	for _, m := range msgs {
+		r, err := httpraw.ParseRequest(m.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept += len(r.Body())
+	}
+	if kept != 10000 {
+		t.Errorf("bodies kept %d bytes, want the 10000 of MaxStreamBytes", kept)
+	}
 }
