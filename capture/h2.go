@@ -287,6 +287,18 @@ func (h *h2conn) feed(isReq bool, data []byte, base int, ts timeSource) {
 		off = n
 	}
 	for off < len(data) {
+		if len(d.buf) == 0 && len(data)-off >= 9 {
+			// A frame entirely within data is read where it is.
+			if end := off + 9 + (int(data[off])<<16 | int(data[off+1])<<8 | int(data[off+2])); end <= len(data) {
+				d.bufTime = ts.at(base + off)
+				d.frame(data[off:end])
+				if d.dead {
+					return
+				}
+				off = end
+				continue
+			}
+		}
 		if len(d.buf) == 0 {
 			d.bufTime = ts.at(base + off)
 		}
@@ -295,7 +307,21 @@ func (h *h2conn) feed(isReq bool, data []byte, base int, ts timeSource) {
 			need += int(d.buf[0])<<16 | int(d.buf[1])<<8 | int(d.buf[2])
 		}
 		n := min(need-len(d.buf), len(data)-off)
-		d.buf = append(d.buf, data[off:off+n]...)
+		if before := cap(d.buf); len(d.buf)+n > before {
+			// The partial frame is held: it counts against the capture's
+			// buffer limit like any buffered bytes.
+			a := h.c.a
+			if a.total+int64(need) > a.cfg.MaxBufferedBytes {
+				a.count(cBufferOverflow, 1)
+				h.c.a.h2count(hLostSync, 1)
+				d.kill()
+				return
+			}
+			d.buf = append(d.buf, data[off:off+n]...)
+			a.total += int64(cap(d.buf) - before)
+		} else {
+			d.buf = append(d.buf, data[off:off+n]...)
+		}
 		off += n
 		if len(d.buf) == 9 && need == 9 {
 			if l := int(d.buf[0])<<16 | int(d.buf[1])<<8 | int(d.buf[2]); l > 0 {
@@ -303,12 +329,12 @@ func (h *h2conn) feed(isReq bool, data []byte, base int, ts timeSource) {
 			}
 		}
 		if len(d.buf) == need {
-			d.frame()
+			d.frame(d.buf)
 			if d.dead {
 				return
 			}
 			if cap(d.buf) > 64<<10 {
-				d.buf = nil
+				d.releaseBuf()
 			} else {
 				d.buf = d.buf[:0]
 			}
@@ -320,7 +346,7 @@ func (h *h2conn) feed(isReq bool, data []byte, base int, ts timeSource) {
 // carrying are incomplete.
 func (d *h2dir) kill() {
 	d.dead = true
-	d.buf = nil
+	d.releaseBuf()
 	h := d.h
 	for id, st := range h.streams {
 		half := &st.req
@@ -338,11 +364,17 @@ func (d *h2dir) kill() {
 	}
 }
 
-// frame reads the complete frame in d.buf.
-func (d *h2dir) frame() {
+// releaseBuf gives back the partial-frame buffer.
+func (d *h2dir) releaseBuf() {
+	d.h.c.a.total -= int64(cap(d.buf))
+	d.buf = nil
+}
+
+// frame reads the complete frame b.
+func (d *h2dir) frame(b []byte) {
 	h, a := d.h, d.h.c.a
 	a.h2count(hFrames, 1)
-	d.rd.Reset(d.buf)
+	d.rd.Reset(b)
 	f, err := d.fr.ReadFrame()
 	if err != nil {
 		a.h2count(hFrameErrors, 1)
@@ -620,6 +652,8 @@ func (h *h2conn) close() {
 		return
 	}
 	h.closed = true
+	h.dir[0].releaseBuf()
+	h.dir[1].releaseBuf()
 	for _, st := range h.streams {
 		for i, half := range []*h2half{&st.req, &st.resp} {
 			if half.started && !half.done {

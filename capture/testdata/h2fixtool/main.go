@@ -144,7 +144,9 @@ func serveH2C(addr, out string) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: h2c.NewHandler(h, &http2.Server{})}
+	// The smallest frame size, so that a large header block goes on in
+	// CONTINUATION frames.
+	srv := &http.Server{Handler: h2c.NewHandler(h, &http2.Server{MaxReadFrameSize: 16384})}
 	go srv.Serve(ln)
 	waitSignal()
 	_ = srv.Close()
@@ -254,7 +256,7 @@ func grpcClient(addr string, n, watch int) error {
 
 // h2cClient sends n concurrent requests over one prior-knowledge HTTP/2
 // connection, so their frames interleave: bodies of 30 kB (flow control),
-// one header of 20 kB (CONTINUATION frames), request trailers on one.
+// one header of 30 kB (CONTINUATION frames), request trailers on one.
 func h2cClient(addr string, n int) error {
 	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, a)
@@ -276,7 +278,13 @@ func h2cClient(addr string, n int) error {
 			req.ContentLength = -1
 			req.Header.Set("X-Seq", fmt.Sprintf("c%03d", i+1))
 			if i == 1 {
-				req.Header.Set("X-Big", strings.Repeat("b", 20000))
+				// 30 kB that HPACK's Huffman code cannot shrink below one
+				// 16 kB frame: the block goes on in CONTINUATION frames.
+				big := make([]byte, 30000)
+				for k := range big {
+					big[k] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(k*7919+k/62)%62]
+				}
+				req.Header.Set("X-Big", string(big))
 			}
 			if i == 2 {
 				req.Trailer = http.Header{"X-Request-Trailer": {"done"}}
