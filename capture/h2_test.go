@@ -301,3 +301,50 @@ func TestH2Bounds(t *testing.T) {
 		t.Errorf("bodies kept %d bytes, want the 10000 of MaxStreamBytes", kept)
 	}
 }
+
+// TestH2Bidi: a bidirectional stream (gRPC bidi streaming) whose request
+// and response messages alternate gives one request with all the client's
+// messages and one response with all the server's, paired.
+func TestH2Bidi(t *testing.T) {
+	cl, sv := newH2side(true), newH2side(false)
+	_ = sv.fr.WriteSettings()
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:50051")
+	segs := handshake()
+	var coff, soff uint32
+	send := func(client bool, write func()) {
+		s := sv
+		off := &soff
+		if client {
+			s, off = cl, &coff
+		}
+		write()
+		b := s.buf.Bytes()
+		segs = append(segs, seg{fromClient: client, off: *off, data: string(b), flags: "A"})
+		*off += uint32(len(b))
+		s.buf.Reset()
+	}
+	send(false, func() {})
+	send(true, func() {
+		cl.headers(1, false, 0, ":method", "POST", ":scheme", "http", ":path", "/chat.Chat/Talk", ":authority", "h", "content-type", "application/grpc")
+		_ = cl.fr.WriteData(1, false, []byte("\x00\x00\x00\x00\x02hi"))
+	})
+	send(false, func() {
+		sv.headers(1, false, 0, ":status", "200", "content-type", "application/grpc")
+		_ = sv.fr.WriteData(1, false, []byte("\x00\x00\x00\x00\x03yo!"))
+	})
+	send(true, func() { _ = cl.fr.WriteData(1, true, []byte("\x00\x00\x00\x00\x03bye")) })
+	send(false, func() {
+		_ = sv.fr.WriteData(1, false, []byte("\x00\x00\x00\x00\x02ok"))
+		sv.headers(1, true, 0, "grpc-status", "0")
+	})
+	msgs, st := run(t, Config{Responses: true}, one(f, segs)...)
+	if st["requests"] != 1 || st["responses"] != 1 || len(msgs) != 2 {
+		t.Fatalf("stats %v", st)
+	}
+	req, resp := msgs[0], msgs[1]
+	if req.Kind != message.Request || resp.ID != req.ID || resp.Latency <= 0 ||
+		!strings.HasSuffix(string(req.Raw), "\r\n\r\n\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x03bye") ||
+		!strings.HasSuffix(string(resp.Raw), "X-Replayctl-Trailer-grpc-status: 0\r\n\r\n\x00\x00\x00\x00\x03yo!\x00\x00\x00\x00\x02ok") {
+		t.Fatalf("messages %q %q", req.Raw, resp.Raw)
+	}
+}
