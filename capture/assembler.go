@@ -597,7 +597,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 	if isReq {
 		s, other = &c.req, &c.resp
 	}
-	if (c.h2 != nil || !c.sniffed) && c.h2Segment(isReq, sg, skip) {
+	if (c.h2 != nil || !c.sniffed || isReq && !c.a.cfg.Responses) && c.h2Segment(isReq, sg, skip) {
 		return
 	}
 	if isReq || c.a.cfg.Responses {

@@ -45,6 +45,7 @@ const (
 	hUnrenderable
 	hUnknownStream
 	hLostSync
+	hPseudoDropped
 	nH2Counters
 )
 
@@ -64,6 +65,7 @@ var h2CounterNames = [nH2Counters]string{
 	hUnrenderable:  "h2-unrenderable",
 	hUnknownStream: "h2-frames-unknown-stream",
 	hLostSync:      "h2-lost-sync",
+	hPseudoDropped: "h2-pseudo-dropped",
 }
 
 type h2counters [nH2Counters]atomic.Int64
@@ -563,6 +565,13 @@ func (d *h2dir) headerBlock() {
 	conv := make([]h2text.Field, len(fields))
 	for i, f := range fields {
 		conv[i] = h2text.Field{Name: f.Name, Value: f.Value}
+		if len(f.Name) > 0 && f.Name[0] == ':' {
+			switch f.Name {
+			case ":method", ":path", ":authority", ":status", ":scheme":
+			default:
+				a.h2count(hPseudoDropped, 1) // not in the stored form
+			}
+		}
 	}
 	switch {
 	case !half.started:
@@ -670,6 +679,18 @@ func (h *h2conn) close() {
 // to read it.
 func (c *conn) h2Segment(isReq bool, sg reassembly.ScatterGather, skip int) bool {
 	n, _ := sg.Lengths()
+	if c.h2 == nil && c.sniffed {
+		// Without responses the 101 of an h2c upgrade is not seen: the
+		// client's preface, after HTTP/1.x requests, is the switch.
+		const line = "PRI * HTTP/2.0\r\n"
+		if skip > 0 || n < len(line) || string(sg.Fetch(len(line))) != line {
+			return false
+		}
+		c.h2 = newH2conn(c, false)
+		c.a.h2count(hUpgrades, 1)
+		c.req.reset()
+		c.req.st = stDead
+	}
 	if c.h2 == nil {
 		if n == 0 || skip > 0 {
 			return false

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -167,6 +168,10 @@ func TestH2Losses(t *testing.T) {
 			cl.headers(3, true, 0, ":method", "GET", ":path", "/a", ":authority", "h", "x-custom", "abc")
 			cl.headers(5, true, 0, ":method", "GET", ":path", "/b", ":authority", "h")
 		}, false, map[string]int64{"requests": 0, "h2-midstream-connections": 1, "h2-hpack-unknown": 2}},
+		{"extended-connect-protocol-counted", func(cl, sv *h2side) {
+			cl.headers(1, true, 0, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/chat", ":authority", "h")
+			sv.headers(1, true, 0, ":status", "200")
+		}, true, map[string]int64{"requests": 1, "responses": 1, "h2-pseudo-dropped": 1}},
 		{"midstream-decodable", func(cl, sv *h2side) {
 			cl.buf.Reset()
 			cl.headers(3, true, 0, ":method", "GET", ":path", "/a", ":authority", "h", "x-new", "1")
@@ -346,5 +351,43 @@ func TestH2Bidi(t *testing.T) {
 		!strings.HasSuffix(string(req.Raw), "\r\n\r\n\x00\x00\x00\x00\x02hi\x00\x00\x00\x00\x03bye") ||
 		!strings.HasSuffix(string(resp.Raw), "X-Replayctl-Trailer-grpc-status: 0\r\n\r\n\x00\x00\x00\x00\x03yo!\x00\x00\x00\x00\x02ok") {
 		t.Fatalf("messages %q %q", req.Raw, resp.Raw)
+	}
+}
+
+// TestH2CUpgrade: a connection switched by Upgrade: h2c gives the upgraded
+// request as the HTTP/1.1 message it was, answered by stream 1 in HTTP/2
+// form, then the HTTP/2 streams; without responses, the client's preface
+// is the switch.
+func TestH2CUpgrade(t *testing.T) {
+	const up = "GET /first HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"
+	cl, sv := newH2side(true), newH2side(false)
+	sv.buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+	_ = sv.fr.WriteSettings()
+	sv.headers(1, true, 0, ":status", "200", "x-first", "1")
+	_ = cl.fr.WriteSettings()
+	cl.headers(3, true, 0, ":method", "GET", ":scheme", "http", ":path", "/second", ":authority", "h")
+	first := sv.buf.String()
+	sv.headers(3, true, 0, ":status", "204")
+	second := sv.buf.String()[len(first):]
+	c := append([]byte(up), cl.buf.Bytes()...)
+	for _, responses := range []bool{true, false} {
+		f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+		segs := handshake()
+		segs = append(segs, seg{fromClient: true, data: up, flags: "A"}, seg{fromClient: false, data: first, flags: "A"},
+			seg{fromClient: true, off: uint32(len(up)), data: string(c[len(up):]), flags: "A"},
+			seg{fromClient: false, off: uint32(len(first)), data: second, flags: "A"})
+		msgs, st := run(t, Config{Responses: responses, Ports: []uint16{8080}}, one(f, segs)...)
+		var got []string
+		for _, m := range msgs {
+			line, _, _ := strings.Cut(string(m.Raw), "\r\n")
+			got = append(got, m.Kind.String()+" "+line)
+		}
+		want := "[request GET /first HTTP/1.1 response HTTP/2.0 200 OK request GET /second HTTP/2.0 response HTTP/2.0 204 No Content]"
+		if !responses {
+			want = "[request GET /first HTTP/1.1 request GET /second HTTP/2.0]"
+		}
+		if fmt.Sprint(got) != want || st["h2c-upgrades"] != 1 || st["unparsable"] != 0 || st["incomplete"] != 0 {
+			t.Errorf("responses %v: %v, stats %v", responses, got, st)
+		}
 	}
 }
