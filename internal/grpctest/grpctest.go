@@ -1,8 +1,9 @@
-// Package grpctest runs a real gRPC server (grpc-go's health service) on
-// loopback for tests and benchmarks: it records every call it receives
-// (method, metadata, request bytes) and can be told to answer one service
-// differently, so that a replay to it can be checked call by call and a
-// comparison can find the changed field.
+// Package grpctest runs a real gRPC server (grpc-go's health service, and
+// its reflection service for bidirectional streaming) on loopback for tests
+// and benchmarks: it records every call it receives (method, metadata,
+// request messages) and can be told to answer one service differently, so
+// that a replay to it can be checked call by call and a comparison can find
+// the changed field.
 package grpctest
 
 import (
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -48,8 +51,10 @@ func Start(changed string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Changed: changed, addr: ln.Addr().String(), srv: grpc.NewServer()}
+	s := &Server{Changed: changed, addr: ln.Addr().String()}
+	s.srv = grpc.NewServer(grpc.UnaryInterceptor(s.unary), grpc.StreamInterceptor(s.stream))
 	grpc_health_v1.RegisterHealthServer(s.srv, s)
+	reflection.RegisterV1(s.srv)
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
@@ -67,22 +72,50 @@ func (s *Server) Calls() []Call {
 	return append([]Call(nil), s.calls...)
 }
 
-func (s *Server) record(ctx context.Context, method string, req proto.Message) {
+// record adds a call with its request messages, serialized and
+// concatenated.
+func (s *Server) record(ctx context.Context, method string, reqs []byte) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	m := map[string]string{}
 	for k, v := range md {
 		m[strings.ToLower(k)] = strings.Join(v, ", ")
 	}
-	b, _ := proto.Marshal(req)
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: method, Metadata: m, Request: b})
+	s.calls = append(s.calls, Call{Method: method, Metadata: m, Request: reqs})
 	s.mu.Unlock()
+}
+
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	b, _ := proto.Marshal(req.(proto.Message))
+	s.record(ctx, info.FullMethod, b)
+	return h(ctx, req)
+}
+
+// recvStream keeps the messages a streaming call receives.
+type recvStream struct {
+	grpc.ServerStream
+	msgs []byte
+}
+
+func (r *recvStream) RecvMsg(m any) error {
+	err := r.ServerStream.RecvMsg(m)
+	if err == nil {
+		b, _ := proto.Marshal(m.(proto.Message))
+		r.msgs = append(r.msgs, b...)
+	}
+	return err
+}
+
+func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	rs := &recvStream{ServerStream: ss}
+	err := h(srv, rs)
+	s.record(ss.Context(), info.FullMethod, rs.msgs)
+	return err
 }
 
 // Check answers SERVING, NOT_SERVING for Changed, and NOT_FOUND for the
 // service "down".
 func (s *Server) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
-	s.record(ctx, "/grpc.health.v1.Health/Check", req)
 	switch req.Service {
 	case "down":
 		return nil, status.Error(5, "unknown service down")
@@ -94,7 +127,6 @@ func (s *Server) Check(ctx context.Context, req *grpc_health_v1.HealthCheckReque
 
 // Watch streams SERVING, NOT_SERVING, SERVING.
 func (s *Server) Watch(req *grpc_health_v1.HealthCheckRequest, st grpc_health_v1.Health_WatchServer) error {
-	s.record(st.Context(), "/grpc.health.v1.Health/Watch", req)
 	for _, v := range []grpc_health_v1.HealthCheckResponse_ServingStatus{1, 2, 1} {
 		if err := st.Send(&grpc_health_v1.HealthCheckResponse{Status: v}); err != nil {
 			return err
@@ -103,9 +135,11 @@ func (s *Server) Watch(req *grpc_health_v1.HealthCheckRequest, st grpc_health_v1
 	return nil
 }
 
-// Load makes unary Check calls (service "svc-<i>", every tenth "down")
-// and streams server-streaming Watch calls over one connection to addr,
-// each with the metadata x-seq (a unique, sortable number) and x-tenant.
+// Load makes unary Check calls (service "svc-<i>", every tenth "down"),
+// streams server-streaming Watch calls and as many bidirectional
+// reflection calls (two requests, two answers each) over one connection to
+// addr, each with the metadata x-seq (a unique, sortable number) and
+// x-tenant.
 func Load(ctx context.Context, addr string, unary, streams int) error {
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -137,6 +171,31 @@ func Load(ctx context.Context, addr string, unary, streams int) error {
 			} else if err != nil {
 				return fmt.Errorf("watch %d: %w", i, err)
 			}
+		}
+	}
+	rc := grpc_reflection_v1.NewServerReflectionClient(cc)
+	for i := range streams {
+		mctx := metadata.AppendToOutgoingContext(ctx, "x-seq", fmt.Sprintf("r%05d", i), "x-tenant", "acme")
+		st, err := rc.ServerReflectionInfo(mctx)
+		if err != nil {
+			return fmt.Errorf("reflection %d: %w", i, err)
+		}
+		for _, req := range []*grpc_reflection_v1.ServerReflectionRequest{
+			{MessageRequest: &grpc_reflection_v1.ServerReflectionRequest_ListServices{}},
+			{MessageRequest: &grpc_reflection_v1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "grpc.health.v1.Health"}},
+		} {
+			if err := st.Send(req); err != nil {
+				return fmt.Errorf("reflection %d: %w", i, err)
+			}
+			if _, err := st.Recv(); err != nil {
+				return fmt.Errorf("reflection %d: %w", i, err)
+			}
+		}
+		if err := st.CloseSend(); err != nil {
+			return fmt.Errorf("reflection %d: %w", i, err)
+		}
+		if _, err := st.Recv(); err != io.EOF {
+			return fmt.Errorf("reflection %d: end: %v", i, err)
 		}
 	}
 	return nil

@@ -20,9 +20,10 @@ import (
 	"github.com/replayctl/replayctl/internal/grpctest"
 )
 
-// TestGRPCLiveRecordReplay records a bounded gRPC client loop (unary and
-// server-streaming calls over one HTTP/2 connection) with a live capture on
-// lo, then replays the window to a second gRPC server: every call arrives
+// TestGRPCLiveRecordReplay records a bounded gRPC client loop (unary,
+// server-streaming and bidirectional calls over one HTTP/2 connection) with a live capture on
+// lo, with bidirectional streaming calls (grpc-go's reflection service),
+// then replays the window to a second gRPC server: every call arrives
 // with the same method, metadata and request bytes, the recorded and the
 // replayed answers are compared with the health service's descriptor set,
 // and the one field the second server answers differently is found by its
@@ -60,8 +61,9 @@ jobs:
     compare: {status: true, body: true, grpc: {descriptors: health.binpb}}
     report: {json: report.json, html: report.html}
     assert:
-      - 'protocols["HTTP/2.0"].requests.sent == 43 && protocols["HTTP/2.0"].errors.count == 0'
+      - 'protocols["HTTP/2.0"].requests.sent == 46 && protocols["HTTP/2.0"].errors.count == 0'
       - 'grpc["/grpc.health.v1.Health/Check"].grpc_status[5] == 4 && grpc["/grpc.health.v1.Health/Watch"].requests.ok == 3'
+      - 'grpc["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"].grpc_status[0] == 3'
 `, port, b.Addr()))
 	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{protodesc.ToFileDescriptorProto(grpc_health_v1.File_grpc_health_v1_health_proto)}}
 	desc, err := proto.Marshal(set)
@@ -94,7 +96,7 @@ jobs:
 	if code := waitExit(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("record: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
-	const n = unary + streams
+	const n = unary + 2*streams // Watch and bidirectional reflection calls
 	w := readWindow(t, data, "grpc")
 	if w["requests"] != float64(n) || w["messages"] != float64(2*n) {
 		t.Fatalf("window %v, want %d requests and %d messages\nstdout:\n%s", w, n, 2*n, stdout.String())
