@@ -108,9 +108,14 @@ type h2dir struct {
 	blockEnd   bool // END_STREAM on the HEADERS frame
 	blockPush  bool // the block is a PUSH_PROMISE's
 	blockTime  int64
-	hpackBroke bool  // HPACK state lost: every later header block is unknown
-	dead       bool  // framing lost: nothing more is read
-	kept       int64 // body bytes held by the open streams of this direction
+	hpackBroke bool           // HPACK state lost: every later header block is unknown
+	dead       bool           // framing lost: nothing more is read
+	kept       int64          // body bytes held by the open streams of this direction
+	fields     []h2text.Field // scratch: the fields of the block being decoded
+}
+
+func (d *h2dir) emit(f hpack.HeaderField) {
+	d.fields = append(d.fields, h2text.Field{Name: f.Name, Value: f.Value})
 }
 
 type h2half struct {
@@ -135,7 +140,7 @@ func newH2conn(c *conn, midstream bool) *h2conn {
 		d.h = h
 		d.server = i == 1
 		d.fr = http2.NewFramer(nil, &d.rd)
-		d.dec = hpack.NewDecoder(4096, nil)
+		d.dec = hpack.NewDecoder(4096, d.emit)
 		d.dec.SetMaxStringLength(int(h2MaxHeaderBlock))
 	}
 	if !midstream {
@@ -517,11 +522,13 @@ func (d *h2dir) headerBlock() {
 	h, a := d.h, d.h.c.a
 	block := d.block
 	d.block = d.block[:0]
-	var fields []hpack.HeaderField
+	d.fields = d.fields[:0]
 	ok := !d.hpackBroke
 	if ok {
-		var err error
-		fields, err = d.dec.DecodeFull(block)
+		_, err := d.dec.Write(block)
+		if err == nil {
+			err = d.dec.Close()
+		}
 		if err != nil {
 			// The decoder's table is now unknown: so is every later block.
 			d.hpackBroke, ok = true, false
@@ -562,9 +569,9 @@ func (d *h2dir) headerBlock() {
 		a.h2count(hUnknownStream, 1)
 		return
 	}
-	conv := make([]h2text.Field, len(fields))
-	for i, f := range fields {
-		conv[i] = h2text.Field{Name: f.Name, Value: f.Value}
+	conv := make([]h2text.Field, len(d.fields))
+	copy(conv, d.fields)
+	for _, f := range conv {
 		if len(f.Name) > 0 && f.Name[0] == ':' {
 			switch f.Name {
 			case ":method", ":path", ":authority", ":status", ":scheme":
@@ -605,12 +612,19 @@ func (d *h2dir) complete(st *h2stream, half *h2half) {
 		d.free(half)
 		return
 	}
-	var raw []byte
+	size := len(half.body) + 64
+	for _, f := range half.fields {
+		size += len(f.Name) + len(f.Value) + 4
+	}
+	for _, f := range half.trailers {
+		size += len(h2text.TrailerPrefix) + len(f.Name) + len(f.Value) + 4
+	}
+	raw := make([]byte, 0, size)
 	var err error
 	if d.server {
-		raw, err = h2text.AppendResponse(nil, half.fields, half.body, half.trailers)
+		raw, err = h2text.AppendResponse(raw, half.fields, half.body, half.trailers)
 	} else {
-		raw, err = h2text.AppendRequest(nil, half.fields, half.body, half.trailers)
+		raw, err = h2text.AppendRequest(raw, half.fields, half.body, half.trailers)
 	}
 	if err != nil {
 		a.h2count(hUnrenderable, 1)
