@@ -46,6 +46,7 @@ const (
 	hUnknownStream
 	hLostSync
 	hPseudoDropped
+	hWindowUpdates
 	nH2Counters
 )
 
@@ -66,6 +67,7 @@ var h2CounterNames = [nH2Counters]string{
 	hUnknownStream: "h2-frames-unknown-stream",
 	hLostSync:      "h2-lost-sync",
 	hPseudoDropped: "h2-pseudo-dropped",
+	hWindowUpdates: "h2-window-updates",
 }
 
 type h2counters [nH2Counters]atomic.Int64
@@ -450,6 +452,8 @@ func (d *h2dir) frame(b []byte) {
 		}
 	case *http2.GoAwayFrame:
 		a.h2count(hGoAway, 1)
+	case *http2.WindowUpdateFrame:
+		a.h2count(hWindowUpdates, 1) // flow control: read, counted, no effect on what was sent
 	case *http2.SettingsFrame:
 		d.settings(f)
 	}

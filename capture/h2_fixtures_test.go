@@ -87,6 +87,10 @@ func TestH2Fixtures(t *testing.T) {
 			if st["requests"] != int64(len(golden)) || st["responses"] != int64(len(golden)) {
 				t.Fatalf("requests %d, responses %d; the server saw %d", st["requests"], st["responses"], len(golden))
 			}
+			// tshark counts 18 WINDOW_UPDATE frames in grpc.pcap, 41 in h2c-prior.pcap.
+			if want := map[string]int64{"grpc": 18, "h2c-prior": 41}[name]; want > 0 && st["h2-window-updates"] != want {
+				t.Errorf("h2-window-updates = %d, want %d (tshark)", st["h2-window-updates"], want)
+			}
 			if name == "h2c-upgrade" && st["h2c-upgrades"] != 2 {
 				t.Errorf("h2c-upgrades = %d, want 2", st["h2c-upgrades"])
 			}
