@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/replayctl/replayctl/capture"
+	"github.com/replayctl/replayctl/message"
 )
 
 var fixedRows = []Row{
@@ -126,5 +131,32 @@ func TestSelectFigures(t *testing.T) {
 		if ids != tt.want {
 			t.Errorf("selectFigures(%q) = %q, want %q", tt.only, ids, tt.want)
 		}
+	}
+}
+
+// BenchmarkCaptureH2 reads the HTTP/2 and HTTP/1.1 pcaps of figure f
+// (profile with -cpuprofile to see where capture time goes).
+func BenchmarkCaptureH2(b *testing.B) {
+	for _, h2 := range []bool{false, true} {
+		path := filepath.Join(b.TempDir(), "c.pcap")
+		if err := writeCapturePcap(path, h2, 5000); err != nil {
+			b.Fatal(err)
+		}
+		name := "http1"
+		if h2 {
+			name = "h2"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				n := 0
+				if _, err := capture.ReadFile(context.Background(), path, capture.Config{Ports: []uint16{8080}, Responses: true}, func(*message.Message) error { n++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+				if n != 10000 {
+					b.Fatalf("%d messages", n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/msg")
+		})
 	}
 }

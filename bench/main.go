@@ -55,6 +55,7 @@ var figures = []figure{
 	{"e", "Live capture overhead on lo", figE},
 	{"f", "Recording through a broker outage; the spool", figF},
 	{"g", "Sharded replay: 2 shard processes vs 1 process on one window", figG},
+	{"h", "HTTP/2: replay vs h2load, capture CPU vs HTTP/1.x", figH},
 }
 
 func main() {

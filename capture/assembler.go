@@ -32,6 +32,7 @@ type Assembler struct {
 	err     error // first error returned by emit; sticky
 	closed  bool
 	counter [nCounters]atomic.Int64
+	h2      h2counters
 
 	ports   [1024]uint64 // bitset of server ports
 	anyPort bool
@@ -184,6 +185,7 @@ func (a *Assembler) Stats() Stats {
 	for i := range nCounters {
 		s[counterNames[i]] = a.counter[i].Load()
 	}
+	a.h2.addTo(s)
 	return s
 }
 
@@ -627,7 +629,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	serverIsDst, _ := a.classify(src.Raw(), dst.Raw(), sp, dp, tcp.SYN, tcp.ACK)
 	srcAddr, _ := netip.AddrFromSlice(src.Raw())
 	dstAddr, _ := netip.AddrFromSlice(dst.Raw())
-	c := &conn{a: a, firstIsClient: serverIsDst, hash: connHash(netFlow, tcpFlow)}
+	c := &conn{a: a, firstIsClient: serverIsDst, hash: connHash(netFlow, tcpFlow), midstream: !tcp.SYN}
 	if serverIsDst {
 		c.client, c.server = netip.AddrPortFrom(srcAddr, sp), netip.AddrPortFrom(dstAddr, dp)
 	} else {
@@ -640,6 +642,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 		s.maxKeep = a.cfg.MaxStreamBytes
 		s.total = &a.total
 		s.totalCap = a.cfg.MaxBufferedBytes
+		s.onDead = c.h2rest
 	}
 	c.resp.isResp = true
 	c.req.lost, c.resp.lost = false, false
@@ -800,10 +803,18 @@ type conn struct {
 	maxEndOK       [2]bool
 	// peerAck[d] is the highest ACK the other side sent for direction d
 	// ([0] client → server).
-	peerAck   [2]uint32
-	peerAckOK [2]bool
-	done      bool
-	sgt       sgTime
+	peerAck    [2]uint32
+	peerAckOK  [2]bool
+	done       bool
+	sgt        sgTime
+	h2         *h2conn // the connection speaks HTTP/2 (h2.go)
+	sniffed    bool    // its first bytes were checked for HTTP/2
+	midstream  bool    // its first packet was not a SYN
+	sniffBuf   []byte  // first request bytes held until HTTP/2 can be told
+	sniffTime  int64
+	sniffSeg   uint64 // the segment and ACK of the held bytes
+	sniffAck   uint32
+	sniffAckOK bool
 }
 
 // finBit is 1 when the direction (server → client when resp) saw a FIN,
@@ -923,6 +934,9 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		s, other = &c.resp, &c.req
 	}
 	n, _ := sg.Lengths()
+	if (c.h2 != nil || !c.sniffed || !isResp && !c.a.cfg.Responses) && c.h2Segment(!isResp, sg, skip) {
+		return
+	}
 	if !isResp || c.a.cfg.Responses {
 		c.sgt.set(sg)
 		switch {
@@ -951,6 +965,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 }
 
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	c.h2end()
 	c.req.finish(c.fin[0])
 	c.resp.finish(c.fin[1])
 	if !c.done {
@@ -1080,6 +1095,9 @@ var methodHEAD, methodCONNECT = []byte("HEAD"), []byte("CONNECT")
 var knownMethods = [...]string{"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS", "CONNECT"}
 
 func (c *conn) messageDone(s *splitter, raw []byte, start int64, truncated bool) {
+	if s.isResp && c.h2 == nil && c.h2Upgrade(raw) {
+		return
+	}
 	m := &message.Message{
 		ConnID:    c.id,
 		Time:      start,

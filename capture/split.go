@@ -124,6 +124,9 @@ type splitter struct {
 	// any body, binary or text, where a line that looks like a start line
 	// is no evidence.
 	lineResync bool
+	// onDead, when set, takes the bytes that follow the end of HTTP/1.x
+	// on the stream (after a 101) within the data being fed.
+	onDead func(s *splitter, data []byte, base int)
 }
 
 // Scratch buffers: scratchSize fits the headers of almost every message;
@@ -372,6 +375,9 @@ func (s *splitter) feed(data []byte, ts timeSource) {
 	for off < len(data) {
 		switch s.st {
 		case stDead:
+			if s.onDead != nil {
+				s.onDead(s, data[off:], off)
+			}
 			return
 		case stResync:
 			off = s.findStart(data, off, ts)

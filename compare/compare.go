@@ -54,6 +54,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/reflect/protoregistry"
+
 	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/jsonpath"
 )
@@ -100,6 +102,9 @@ type Config struct {
 	// Tolerance is the numeric tolerance, absolute or relative (see the
 	// package doc).
 	Tolerance float64 `json:"tolerance,omitempty" yaml:"tolerance"`
+	// GRPCDescriptors is a protobuf descriptor set file: gRPC bodies of the
+	// methods it describes are compared as JSON (see grpc.go).
+	GRPCDescriptors string `json:"grpc_descriptors,omitempty" yaml:"grpc-descriptors"`
 }
 
 // DefaultConfig compares status and body.
@@ -132,6 +137,7 @@ type Result struct {
 type Comparer struct {
 	cfg    Config
 	ignore []*jsonpath.Path
+	protos *protoregistry.Files // GRPCDescriptors, loaded
 }
 
 // New validates cfg and compiles its ignore patterns.
@@ -151,6 +157,12 @@ func New(cfg Config) (*Comparer, error) {
 			return nil, fmt.Errorf("compare: ignore pattern: %w", err)
 		}
 		c.ignore = append(c.ignore, cp)
+	}
+	if cfg.GRPCDescriptors != "" {
+		var err error
+		if c.protos, err = loadDescriptors(cfg.GRPCDescriptors); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -179,6 +191,12 @@ func (d *diffs) result() Result {
 // Compare compares two raw HTTP/1.x responses: the recorded one and the one
 // the target gave on replay.
 func (c *Comparer) Compare(recorded, replayed []byte) Result {
+	return c.CompareRequest("", recorded, replayed)
+}
+
+// CompareRequest is Compare for the answers to a request with the given
+// path: gRPC bodies are decoded by the called method's message type.
+func (c *Comparer) CompareRequest(path string, recorded, replayed []byte) Result {
 	var d diffs
 	rec, errRec := httpraw.ParseResponse(recorded)
 	rep, errRep := httpraw.ParseResponse(replayed)
@@ -194,6 +212,9 @@ func (c *Comparer) Compare(recorded, replayed []byte) Result {
 	if c.cfg.Status && rec.StatusCode() != rep.StatusCode() {
 		d.add(KindStatus, statusPath, strconv.Itoa(rec.StatusCode()), strconv.Itoa(rep.StatusCode()))
 	}
+	if c.cfg.Status {
+		c.compareGRPCStatus(&d, rec, rep)
+	}
 	for _, name := range c.cfg.Headers {
 		a, b := headerValue(rec, name), headerValue(rep, name)
 		if a != b {
@@ -201,7 +222,7 @@ func (c *Comparer) Compare(recorded, replayed []byte) Result {
 		}
 	}
 	if c.cfg.Body {
-		c.compareBody(&d, rec, rep)
+		c.compareBody(&d, path, rec, rep)
 	}
 	return d.result()
 }
@@ -214,7 +235,7 @@ func headerValue(r *httpraw.Response, name string) string {
 	return strings.Join(vs, ", ")
 }
 
-func (c *Comparer) compareBody(d *diffs, rec, rep *httpraw.Response) {
+func (c *Comparer) compareBody(d *diffs, path string, rec, rep *httpraw.Response) {
 	a, errA := body(rec)
 	b, errB := body(rep)
 	if errA != nil {
@@ -224,6 +245,9 @@ func (c *Comparer) compareBody(d *diffs, rec, rep *httpraw.Response) {
 		d.add(KindUnparsable, unparsableRepPath, "", clipString(errB.Error()))
 	}
 	if errA != nil || errB != nil {
+		return
+	}
+	if c.protos != nil && c.compareGRPCBody(d, path, rec, rep, a, b) {
 		return
 	}
 	if looksJSON(rec, a) && looksJSON(rep, b) {

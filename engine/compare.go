@@ -40,7 +40,7 @@ type comparison struct {
 	cmp   *compare.Comparer
 	noise *compare.NoiseFilter // nil without a noise target
 	agg   *compare.Aggregator
-	ref   *httpsink.Sender // the noise target's sender
+	ref   replaySender // the noise target's sender
 	c     *counters
 
 	mu        sync.Mutex
@@ -51,6 +51,7 @@ type comparison struct {
 
 type pendingCompare struct {
 	endpoint  string
+	path      string // the request path (gRPC: the method)
 	head      []byte // the request head, for examples
 	recorded  []byte
 	replayed  []byte
@@ -70,7 +71,8 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 	if cfgIn == nil {
 		return nil, nil
 	}
-	cmp, err := compare.New(compare.Config{Status: cfgIn.Status, Headers: cfgIn.Headers, Body: cfgIn.Body, Ignore: cfgIn.Ignore, Tolerance: cfgIn.Tolerance})
+	cmp, err := compare.New(compare.Config{Status: cfgIn.Status, Headers: cfgIn.Headers, Body: cfgIn.Body, Ignore: cfgIn.Ignore, Tolerance: cfgIn.Tolerance,
+		GRPCDescriptors: cfgIn.GRPCDescriptors.Abs})
 	if err != nil {
 		return nil, invalidf("%s: compare: %w", j.Pos, err)
 	}
@@ -81,7 +83,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 			return nil, err
 		}
 		co.noise = compare.NewNoiseFilter()
-		co.ref, err = httpsink.New(httpsink.Config{
+		co.ref, err = newReplaySender(j.Sink.HTTP, httpsink.Config{
 			Targets:            []httpsink.Target{{URL: u, Name: t.Name}},
 			Workers:            j.Sink.HTTP.Workers,
 			PreserveHost:       j.Sink.HTTP.PreserveHost,
@@ -91,7 +93,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 			CAFile:             t.CAFile.Abs,
 			KeepResponse:       true,
 			OnResult:           co.referenced,
-		})
+		}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: noise target: %w", t.Pos, err)
 		}
@@ -128,6 +130,7 @@ func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte) 
 	co.mu.Lock()
 	if p := co.entry(m.ID); p != nil && p.endpoint == "" {
 		p.endpoint = compare.Endpoint(method, path)
+		p.path = path
 		p.head = bytes.Clone(head)
 		co.bytes += int64(len(p.head))
 		if co.ref == nil {
@@ -224,10 +227,10 @@ func (co *comparison) ready(id string, p *pendingCompare) {
 	if p.failed {
 		return
 	}
-	res := co.cmp.Compare(p.recorded, p.replayed)
+	res := co.cmp.CompareRequest(p.path, p.recorded, p.replayed)
 	var noise []compare.Diff
 	if co.noise != nil {
-		co.noise.Learn(p.endpoint, co.cmp.Compare(p.reference[0], p.reference[1]))
+		co.noise.Learn(p.endpoint, co.cmp.CompareRequest(p.path, p.reference[0], p.reference[1]))
 		var regs []compare.Diff
 		regs, noise = co.noise.Classify(p.endpoint, res)
 		res = compare.Result{Match: len(regs) == 0 && res.Omitted == 0, Diffs: regs, Omitted: res.Omitted}

@@ -229,6 +229,9 @@ func describeSink(s scenario.Sink) string {
 		if h.Session {
 			out += ", sessions"
 		}
+		if h.Protocol != "" && h.Protocol != scenario.ProtocolAuto {
+			out += ", protocol " + h.Protocol
+		}
 		if h.PreserveHost {
 			out += ", preserve host"
 		} else {

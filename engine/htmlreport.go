@@ -30,6 +30,7 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		// A signal stopped the job: the verdict says so first.
 		Interrupted: res.interrupted,
 	}
+	d.Breakdown = breakdownRows(res)
 	if res.job.Sink.HTTP != nil {
 		for _, t := range res.job.Sink.HTTP.Targets {
 			if t.Builtin != "" {

@@ -172,7 +172,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		timeout = first.Timeout
 	}
 	var completed atomic.Int64
-	sender, err := httpsink.New(httpsink.Config{
+	ps := &protocolStats{}
+	sender, err := newReplaySender(hs, httpsink.Config{
 		Targets:            targets,
 		Mode:               hs.Mode,
 		Workers:            hs.Workers,
@@ -190,7 +191,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				cmp.replayed(res)
 			}
 		},
-	})
+	}, ps)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
@@ -300,6 +301,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	defer dcancel()
 	closeErr := sender.Close(dctx)
 	c.merge("sink.", sender.Stats())
+	res.protocols, res.grpc = ps.summaries(), sender.Methods()
 	if cmp != nil {
 		res.diff = cmp.finish(dctx)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/shard"
+	"github.com/replayctl/replayctl/sinks/h2sink"
 	"github.com/replayctl/replayctl/stats"
 )
 
@@ -51,6 +52,9 @@ type jobResult struct {
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string
 	lost                                     map[string]int64 // by cause, and "total"
+	// replay jobs: results by protocol and by gRPC method (breakdown.go)
+	protocols map[string]stats.Summary
+	grpc      map[string]h2sink.MethodStats
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.

@@ -97,6 +97,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
 		row("rate", "scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 		row("lateness", "p50 %s  p99 %s  max %s\n", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
+		for _, l := range breakdownLines(res) {
+			row(l[0], "%s\n", l[1])
+		}
 		if d := res.diff; d != nil {
 			row("diff", "compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
 			for i, e := range d.Endpoints {
@@ -173,6 +176,7 @@ func assertEnv(res *jobResult) exprenv.Summary {
 		if d := res.diff; d != nil {
 			env.Diff = exprenv.Diff{Compared: int(d.Compared), Mismatches: int(d.Mismatches), Rate: d.Rate}
 		}
+		addBreakdownEnv(&env, res)
 	} else {
 		sent := int(res.requests + res.responses)
 		lost := sent - int(res.written)
@@ -258,7 +262,7 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 			rep.Shard = res.shard
 		}
 		rep.State = res.state
-		return rep
+		return withBreakdown(rep, res)
 	}
 	return struct {
 		Job       string           `json:"job"`

@@ -19,6 +19,11 @@ import (
 //	lateness.p50 .p99 .max                             duration
 //	diff.compared, diff.mismatches int, diff.rate float
 //	duration                                           the run's wall time
+//	protocols["HTTP/2.0"], protocols["HTTP/1.x"]       a Breakdown of the requests sent over that protocol
+//	grpc["/pkg.Service/Method"]                        a Breakdown of one gRPC method's calls
+//
+// A Breakdown has requests, errors, status and latency as above, and
+// grpc_status[14] (answers by grpc-status; gRPC methods only).
 //
 // The builtin duration("250ms") still works: a call of duration is the
 // builtin, a bare duration is the wall time (see SummaryOptions).
@@ -31,6 +36,19 @@ type Summary struct {
 	Lateness Lateness      `expr:"lateness"`
 	Diff     Diff          `expr:"diff"`
 	Duration time.Duration `expr:"__duration"`
+	// Protocols and GRPC break the results down (HTTP/2 and gRPC).
+	Protocols map[string]Breakdown `expr:"protocols"`
+	GRPC      map[string]Breakdown `expr:"grpc"`
+}
+
+// Breakdown is the results of part of a job's requests: one protocol, or
+// one gRPC method.
+type Breakdown struct {
+	Requests   Requests    `expr:"requests"`
+	Errors     Errors      `expr:"errors"`
+	Status     map[int]int `expr:"status"`
+	GRPCStatus map[int]int `expr:"grpc_status"`
+	Latency    Latency     `expr:"latency"`
 }
 
 // Requests counts requests.

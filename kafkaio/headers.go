@@ -11,4 +11,5 @@ const (
 	// HeaderTruncated is "1" on a message whose body was cut at the
 	// capture's max-body (absent otherwise).
 	HeaderTruncated = "replayctl-truncated"
+	HeaderProto     = "replayctl-proto" // "HTTP/2.0" for messages captured from HTTP/2; absent for HTTP/1.x
 )

@@ -55,6 +55,9 @@ type Data struct {
 	// Problems (merged reports) lists what makes the run incomplete or
 	// failed: missing shards, failed or interrupted shards. Shown first.
 	Problems []string `json:"problems,omitempty"`
+	// Breakdown has a row per protocol (when several were used) and per
+	// gRPC method.
+	Breakdown []BreakdownRow `json:"breakdown,omitempty"`
 }
 
 // ShardRow is one shard of a merged report.
@@ -72,6 +75,20 @@ type ShardRow struct {
 	SkewMS *float64 `json:"skew_ms"`
 	// State is "ok", "failed: …", "interrupted" or "missing".
 	State string `json:"state"`
+}
+
+// BreakdownRow is the results of part of the requests: Kind "protocol"
+// (Name "HTTP/2.0", "HTTP/1.x") or "grpc" (Name "/pkg.Service/Method").
+type BreakdownRow struct {
+	Kind   string  `json:"kind"`
+	Name   string  `json:"name"`
+	Sent   int64   `json:"sent"`
+	OK     int64   `json:"ok"`
+	Errors int64   `json:"errors"`
+	P50    float64 `json:"p50"` // ms
+	P99    float64 `json:"p99"` // ms
+	// GRPCStatus lists the answers by grpc-status, as "0: 36, 5: 4".
+	GRPCStatus string `json:"grpc_status,omitempty"`
 }
 
 // Window names the Kafka offsets replayed.

@@ -603,6 +603,9 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		if nz := c.sub("noise"); nz.n != nil {
 			j.Compare.Noise = d.targetRef(nz.get("target"), nz.p("target"))
 		}
+		if g := c.sub("grpc"); g.n != nil {
+			j.Compare.GRPCDescriptors = d.path(g, "descriptors")
+		}
 	}
 	rp := x.sub("report")
 	j.Report = Report{JSON: d.outPath(rp, "json"), HTML: d.outPath(rp, "html")}
@@ -719,6 +722,11 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		Session:      x.boolean("session", false),
 		PreserveHost: x.boolean("preserve-host", false),
 		Timeout:      d.duration(x, "timeout"),
+		Protocol:     cmpOr(x.str("protocol"), ProtocolAuto),
+		MaxStreams:   int(x.integer("max-streams", 100)),
+	}
+	if x.has("max-streams") && h.Protocol == ProtocolHTTP1 {
+		d.errorf(x.get("max-streams"), x.p("max-streams"), "max-streams applies to HTTP/2 (protocol auto or h2)")
 	}
 	kinds := x.keys("target", "url", "targets")
 	if len(kinds) != 1 {

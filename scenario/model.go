@@ -318,7 +318,18 @@ type HTTPSink struct {
 	Session      bool
 	PreserveHost bool
 	Timeout      time.Duration // 0: each target's own timeout
+	// Protocol is ProtocolAuto (default), ProtocolHTTP1 or ProtocolH2.
+	Protocol   string
+	MaxStreams int // HTTP/2 streams at once per connection; default 100
 }
+
+// HTTP sink protocols: auto sends requests captured from HTTP/2 over
+// HTTP/2 and the others over HTTP/1.x; http1 and h2 send all over one.
+const (
+	ProtocolAuto  = "auto"
+	ProtocolHTTP1 = "http1"
+	ProtocolH2    = "h2"
+)
 
 // GorSink writes a .gor file.
 type GorSink struct {
@@ -430,6 +441,9 @@ type Compare struct {
 	// Noise, when set, replays to a second (reference) target to learn
 	// which differences are noise.
 	Noise *Target
+	// GRPCDescriptors (grpc: {descriptors: FILE}) is a protobuf descriptor
+	// set: gRPC bodies are compared as JSON.
+	GRPCDescriptors Path
 }
 
 // Report names the report files; zero Paths mean none.

@@ -75,6 +75,9 @@ func TestValidationRules(t *testing.T) {
 		{"http sink none", jobBody(replayJob, "sink: {http: {workers: 2}}"), "8:18", "needs exactly one of target, url, targets"},
 		{"http sink two", jobBody(replayJob, "sink: {http: {target: echo, url: \"http://a\"}}"), "8:18", "(got target, url)"},
 		{"mode without targets", jobBody(replayJob, "sink: {http: {target: echo, mode: split}}"), "8:39", "mode applies to targets"},
+		{"max-streams with http1", jobBody(replayJob, "sink: {http: {target: echo, protocol: http1, max-streams: 8}}"), "8:63", "max-streams applies to HTTP/2"},
+		{"unknown protocol", jobBody(replayJob, "sink: {http: {target: echo, protocol: h3}}"), "8:43", "must be one of 'auto', 'http1', 'h2'"},
+		{"grpc without descriptors", jobBody(replayJob, httpSink, "compare: {grpc: {}}"), "9:21", `missing required key "descriptors"`},
 		// windows
 		{"window two kinds", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 5m, from: now}}\njobs:", 1), "5:14", "needs exactly one of recording, offsets, from, last (got from, last)"},
 		{"window without topic", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {last: 5m}}\njobs:", 1), "5:14", "topic is required for a last window"},

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/replayctl/replayctl/h2text"
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/sinks"
@@ -30,6 +31,7 @@ const (
 	HeaderSrc       = kafkaio.HeaderSrc
 	HeaderDst       = kafkaio.HeaderDst
 	HeaderConn      = kafkaio.HeaderConn
+	HeaderProto     = kafkaio.HeaderProto
 )
 
 // Options configures a Sink.
@@ -243,6 +245,9 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	add(HeaderConn, m.ConnID)
 	if m.Truncated {
 		add(kafkaio.HeaderTruncated, "1")
+	}
+	if h2text.IsH2(m.Raw) {
+		add(HeaderProto, h2text.Proto)
 	}
 	return r
 }

@@ -1,0 +1,238 @@
+// Package h2text is the textual form replayctl stores HTTP/2 messages in: an
+// HTTP/1.1-style rendering with "HTTP/2.0" as the protocol, so that kcat
+// users can read a recorded stream and filter, rewrite, redact and compare
+// work on it unchanged. docs/http2.md describes the form; in short:
+//
+//	POST /grpc.health.v1.Health/Check HTTP/2.0\r\n     :method :path
+//	Host: 127.0.0.1:50051\r\n                          :authority (capital H: from the pseudo-header)
+//	content-type: application/grpc\r\n                 header fields in wire order, names as on
+//	te: trailers\r\n                                   the wire (lower case)
+//	Content-Length: 7\r\n                              capital C: added by replayctl (length of the DATA)
+//	X-Replayctl-Trailer-grpc-status: 0\r\n             a trailer field (after the body on the wire)
+//	\r\n
+//	<the DATA bytes, exactly, gRPC 5-byte framing included>
+//
+// A response starts "HTTP/2.0 <:status> <reason>" (the reason phrase is the
+// standard one; HTTP/2 has none). A lower-case content-length or host was on
+// the wire and is sent again on replay; the capitalised Host and
+// Content-Length lines are replayctl's and are not sent as header fields.
+package h2text
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/replayctl/replayctl/httpraw"
+)
+
+// Proto is the protocol name of the start line of an HTTP/2 message.
+const Proto = "HTTP/2.0"
+
+// TrailerPrefix prefixes the name of a trailer field rendered in the header
+// section.
+const TrailerPrefix = "X-Replayctl-Trailer-"
+
+// Field is one header field as decoded from HPACK.
+type Field struct{ Name, Value string }
+
+// ErrField is wrapped by the errors of fields that cannot be rendered as a
+// header line (a CR, LF or NUL in a value, an invalid name).
+var ErrField = errors.New("h2text: field cannot be rendered")
+
+// checkField refuses what would break the header-line form.
+func checkField(f Field) error {
+	if f.Name == "" {
+		return fmt.Errorf("%w: empty name", ErrField)
+	}
+	for i := 0; i < len(f.Name); i++ {
+		c := f.Name[i]
+		if c <= ' ' || c >= 0x7f || c == ':' {
+			return fmt.Errorf("%w: name %q", ErrField, f.Name)
+		}
+	}
+	if strings.ContainsAny(f.Value, "\r\n\x00") {
+		return fmt.Errorf("%w: value of %q holds CR, LF or NUL", ErrField, f.Name)
+	}
+	return nil
+}
+
+func appendField(dst []byte, name, value string) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, ": "...)
+	dst = append(dst, strings.Trim(value, " \t")...)
+	return append(dst, "\r\n"...)
+}
+
+// appendFields writes regular fields, Content-Length when the fields have
+// none and withLength is set, the trailers, and the blank line.
+func appendFields(dst []byte, fields []Field, body []byte, withLength bool, trailers []Field) ([]byte, error) {
+	hasLength := false
+	for _, f := range fields {
+		if f.Name[0] == ':' {
+			continue
+		}
+		if err := checkField(f); err != nil {
+			return dst, err
+		}
+		if f.Name == "content-length" {
+			hasLength = true
+		}
+		dst = appendField(dst, f.Name, f.Value)
+	}
+	if !hasLength && withLength {
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = append(dst, "\r\n"...)
+	}
+	for _, f := range trailers {
+		if f.Name != "" && f.Name[0] == ':' {
+			continue
+		}
+		if err := checkField(f); err != nil {
+			return dst, err
+		}
+		dst = appendField(dst, TrailerPrefix+f.Name, f.Value)
+	}
+	dst = append(dst, "\r\n"...)
+	return append(dst, body...), nil
+}
+
+func pseudo(fields []Field, name string) (string, bool) {
+	for _, f := range fields {
+		if f.Name == name {
+			return f.Value, true
+		}
+		if f.Name == "" || f.Name[0] != ':' {
+			break
+		}
+	}
+	return "", false
+}
+
+// AppendRequest renders a request stream: fields are the decoded header
+// block (pseudo-headers first), body the DATA bytes, trailers the trailer
+// block (nil when none).
+func AppendRequest(dst []byte, fields []Field, body []byte, trailers []Field) ([]byte, error) {
+	method, ok := pseudo(fields, ":method")
+	if !ok || method == "" || strings.ContainsAny(method, " \r\n") {
+		return dst, fmt.Errorf("%w: request without a valid :method", ErrField)
+	}
+	path, _ := pseudo(fields, ":path")
+	if method == "CONNECT" && path == "" {
+		path, _ = pseudo(fields, ":authority")
+	}
+	if path == "" || strings.ContainsAny(path, " \r\n\x00") {
+		return dst, fmt.Errorf("%w: request without a valid :path", ErrField)
+	}
+	dst = append(dst, method...)
+	dst = append(dst, ' ')
+	dst = append(dst, path...)
+	dst = append(dst, " HTTP/2.0\r\n"...)
+	if a, ok := pseudo(fields, ":authority"); ok {
+		if err := checkField(Field{"Host", a}); err != nil {
+			return dst, err
+		}
+		dst = appendField(dst, "Host", a)
+	}
+	return appendFields(dst, fields, body, len(body) > 0, trailers)
+}
+
+// AppendResponse renders a response stream like AppendRequest.
+func AppendResponse(dst []byte, fields []Field, body []byte, trailers []Field) ([]byte, error) {
+	st, ok := pseudo(fields, ":status")
+	code, err := strconv.Atoi(st)
+	if !ok || err != nil || len(st) != 3 || code < 100 {
+		return dst, fmt.Errorf("%w: response without a valid :status", ErrField)
+	}
+	dst = append(dst, "HTTP/2.0 "...)
+	dst = append(dst, st...)
+	if t := http.StatusText(code); t != "" {
+		dst = append(dst, ' ')
+		dst = append(dst, t...)
+	}
+	dst = append(dst, "\r\n"...)
+	noBody := code < 200 || code == 204 || code == 304
+	return appendFields(dst, fields, body, !noBody, trailers)
+}
+
+// IsH2 reports whether raw starts with the start line of an HTTP/2 message
+// in this form.
+func IsH2(raw []byte) bool {
+	line := raw
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+		line = raw[:i]
+	}
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return bytes.HasSuffix(line, []byte(" "+Proto)) || bytes.HasPrefix(line, []byte(Proto+" "))
+}
+
+// Request is a request ready to go out as an HTTP/2 stream.
+type Request struct {
+	Method, Authority, Path string
+	// Header holds the regular fields in order, names in lower case, without
+	// the fields HTTP/2 forbids (Connection and the like).
+	Header []Field
+	Body   []byte
+	// Trailer holds the trailer fields, in order.
+	Trailer []Field
+}
+
+// connection-specific fields that HTTP/2 forbids (RFC 9113 §8.2.2).
+var hopByHop = map[string]bool{
+	"connection": true, "proxy-connection": true, "keep-alive": true,
+	"transfer-encoding": true, "upgrade": true, "http2-settings": true,
+}
+
+// ParseRequest reads a request in this form, or an HTTP/1.x request, for
+// sending over HTTP/2. For an HTTP/2.0 request the capitalised Host and
+// Content-Length lines become :authority and the DATA length; for an
+// HTTP/1.x request any Host gives :authority, the connection-specific
+// fields are left out and a chunked body is decoded.
+func ParseRequest(raw []byte) (*Request, error) {
+	hr, err := httpraw.ParseRequest(raw)
+	if err != nil {
+		return nil, err
+	}
+	h2 := hr.Proto() == Proto
+	r := &Request{Method: hr.Method(), Path: hr.Target()}
+	if r.Body, err = hr.DecodedBody(); err != nil {
+		return nil, err
+	}
+	for _, f := range hr.Headers() {
+		switch {
+		case h2 && f.Name == "Host", !h2 && strings.EqualFold(f.Name, "host"):
+			if r.Authority == "" {
+				r.Authority = f.Value
+			}
+		case h2 && f.Name == "Content-Length":
+		case len(f.Name) > len(TrailerPrefix) && strings.EqualFold(f.Name[:len(TrailerPrefix)], TrailerPrefix):
+			r.Trailer = append(r.Trailer, Field{strings.ToLower(f.Name[len(TrailerPrefix):]), f.Value})
+		default:
+			name := strings.ToLower(f.Name)
+			if hopByHop[name] || name == "te" && !strings.EqualFold(f.Value, "trailers") {
+				continue
+			}
+			if !h2 && name == "content-length" && hr.Chunked() {
+				continue
+			}
+			r.Header = append(r.Header, Field{name, f.Value})
+		}
+	}
+	if !strings.HasPrefix(r.Path, "/") && r.Path != "*" && r.Method != "CONNECT" {
+		// An absolute-form target: keep its path and authority.
+		if i := strings.Index(r.Path, "://"); i >= 0 {
+			rest := r.Path[i+3:]
+			j := strings.IndexByte(rest, '/')
+			if j < 0 {
+				r.Authority, r.Path = rest, "/"
+			} else {
+				r.Authority, r.Path = rest[:j], rest[j:]
+			}
+		}
+	}
+	return r, nil
+}

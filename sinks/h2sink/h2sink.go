@@ -1,0 +1,570 @@
+// Package h2sink replays requests over HTTP/2: cleartext with prior
+// knowledge (h2c) to http:// targets, and over TLS with ALPN "h2" to
+// https:// targets. Requests come in h2text's form (as captured from
+// HTTP/2) or as HTTP/1.x bytes, which are sent as HTTP/2 streams (the
+// connection-specific fields left out). Bodies, gRPC framing included, go
+// out byte for byte; request trailers are sent as trailers.
+//
+// Many streams share a connection: up to MaxStreams at once each, so
+// Workers concurrent requests open about Workers/MaxStreams connections
+// per target. With Session, the streams of one recorded connection all go
+// over one replayed connection. Results are httpsink.Results, the response
+// rendered in h2text's form (header fields sorted by name: HTTP/2 header
+// order is not kept by the client), so compare reads them as it reads
+// HTTP/1.x answers.
+//
+// Errors are classified: rst-stream-<code> (RST_STREAM from the server,
+// e.g. rst-stream-refused_stream), goaway (the connection went away under
+// the stream), alpn (a TLS target that does not offer h2), and the
+// transport classes of stats.Classify. Answers with a grpc-status other
+// than 0 are counted by code (grpc-status-<code>).
+package h2sink
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/replayctl/replayctl/h2text"
+	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/sinks"
+	"github.com/replayctl/replayctl/sinks/httpsink"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// DefaultMaxStreams is the default of Config.MaxStreams.
+const DefaultMaxStreams = 100
+
+// maxSessions caps the open session connections per target; past it the
+// least recently used one is closed.
+const maxSessions = 1024
+
+// Config configures a Sender: the fields of an HTTP/1.x sender's Config
+// (Targets, Mode, Workers, Session, PreserveHost, Timeout, TLS settings,
+// QueueSize, KeepResponse, KeepLimit, OnResult) mean the same here.
+type Config struct {
+	httpsink.Config
+	// MaxStreams caps the concurrent streams per connection (default 100);
+	// the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it further.
+	MaxStreams int
+}
+
+// ErrNoH2 is returned when a TLS target does not negotiate h2 by ALPN.
+var ErrNoH2 = errors.New("target did not negotiate h2 (ALPN)")
+
+type classed struct {
+	err   error
+	class string
+}
+
+func (c *classed) Error() string    { return c.err.Error() }
+func (c *classed) Unwrap() error    { return c.err }
+func (c *classed) ErrClass() string { return c.class }
+
+type target struct {
+	name   string
+	addr   string // host:port to dial
+	host   string // :authority unless PreserveHost
+	scheme string
+	tls    *tls.Config
+	seed   uint64
+	pool   pool
+}
+
+type job struct {
+	req httpsink.Request
+	t   int
+}
+
+// Sender sends requests as HTTP/2 streams. Send from any number of
+// goroutines; Close once.
+type Sender struct {
+	cfg     Config
+	targets []*target
+	tr      *http2.Transport
+	dialer  net.Dialer
+	queue   chan job
+	ctx     context.Context
+	abort   context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.RWMutex
+	closed  bool
+
+	sent, ok, errs, retries, bytesOut, bytesIn, invalid, skipped, queued, conns atomic.Int64
+	cmu                                                                         sync.Mutex
+	counts                                                                      map[string]int64 // errors-<class>, grpc-status-<code>
+	methods                                                                     methods
+}
+
+var _ sinks.Sink = (*Sender)(nil)
+
+// New validates cfg, loads TLS material and starts the workers.
+func New(cfg Config) (*Sender, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("h2 sink: no target")
+	}
+	switch cfg.Mode {
+	case httpsink.ModeSingle:
+		if len(cfg.Targets) > 1 {
+			return nil, fmt.Errorf("h2 sink: %d targets need mode %q or %q", len(cfg.Targets), httpsink.ModeMirror, httpsink.ModeSplit)
+		}
+	case httpsink.ModeMirror, httpsink.ModeSplit:
+	default:
+		return nil, fmt.Errorf("h2 sink: unknown mode %q", cfg.Mode)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = httpsink.DefaultWorkers
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = httpsink.DefaultTimeout
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4 * cfg.Workers
+	}
+	if cfg.KeepLimit <= 0 {
+		cfg.KeepLimit = httpsink.DefaultKeepLimit
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("h2 sink: read CA file: %w", err)
+		}
+		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("h2 sink: CA file %s holds no PEM certificate", cfg.CAFile)
+		}
+	}
+	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
+	s.tr = &http2.Transport{AllowHTTP: true, DisableCompression: true, ReadIdleTimeout: 30 * time.Second, PingTimeout: cfg.Timeout}
+	names := map[string]bool{}
+	for i, t := range cfg.Targets {
+		u := t.URL
+		if u == nil || u.Host == "" {
+			return nil, fmt.Errorf("h2 sink: target %d: URL with a host required", i)
+		}
+		tt := &target{name: t.Name, host: u.Host, scheme: strings.ToLower(u.Scheme)}
+		if tt.name == "" {
+			tt.name = u.Host
+		}
+		if names[tt.name] {
+			return nil, fmt.Errorf("h2 sink: two targets named %q", tt.name)
+		}
+		names[tt.name] = true
+		port := u.Port()
+		switch tt.scheme {
+		case "http":
+			if port == "" {
+				port = "80"
+			}
+		case "https":
+			if port == "" {
+				port = "443"
+			}
+			sni := cfg.ServerName
+			if sni == "" {
+				sni = u.Hostname()
+			}
+			tt.tls = &tls.Config{ServerName: sni, InsecureSkipVerify: cfg.InsecureSkipVerify, RootCAs: roots,
+				NextProtos: []string{http2.NextProtoTLS, "http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(0)}
+		default:
+			return nil, fmt.Errorf("h2 sink: target %s: scheme %q is not http or https", u.Redacted(), u.Scheme)
+		}
+		tt.addr = net.JoinHostPort(u.Hostname(), port)
+		tt.seed = mix(hashString(tt.name))
+		tt.pool = pool{s: s, t: tt, sessions: map[string]*pconn{}}
+		s.targets = append(s.targets, tt)
+	}
+	s.ctx, s.abort = context.WithCancel(context.Background())
+	s.queue = make(chan job, cfg.QueueSize)
+	for range cfg.Workers {
+		s.wg.Go(func() {
+			for j := range s.queue {
+				s.do(j)
+			}
+		})
+	}
+	return s, nil
+}
+
+// Send queues req (once per target with mode mirror) and returns; it
+// blocks while the queue is full until ctx is done.
+func (s *Sender) Send(ctx context.Context, req httpsink.Request) error {
+	if len(req.Raw) == 0 {
+		s.invalid.Add(1)
+		return fmt.Errorf("h2 sink: request %q: %w", req.ID, httpsink.ErrEmptyRequest)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return httpsink.ErrClosed
+	}
+	switch s.cfg.Mode {
+	case httpsink.ModeMirror:
+		for t := range s.targets {
+			if err := s.enqueue(ctx, job{req, t}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case httpsink.ModeSplit:
+		key := req.ConnID
+		if key == "" {
+			key = req.ID
+		}
+		return s.enqueue(ctx, job{req, s.pick(key)})
+	}
+	return s.enqueue(ctx, job{req, 0})
+}
+
+func (s *Sender) enqueue(ctx context.Context, j job) error {
+	select {
+	case s.queue <- j:
+		s.queued.Add(1)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("h2 sink: queue request %q: %w", j.req.ID, ctx.Err())
+	}
+}
+
+// pick chooses a target by rendezvous hashing, like the HTTP/1.x sender.
+func (s *Sender) pick(key string) int {
+	h := hashString(key)
+	best, bestScore := 0, uint64(0)
+	for i, t := range s.targets {
+		if sc := mix(h ^ t.seed); i == 0 || sc > bestScore {
+			best, bestScore = i, sc
+		}
+	}
+	return best
+}
+
+// Write implements sinks.Sink: it sends a request message now; other
+// messages are skipped and counted.
+func (s *Sender) Write(ctx context.Context, m *message.Message) error {
+	if m.Kind != message.Request {
+		s.skipped.Add(1)
+		return nil
+	}
+	return s.Send(ctx, httpsink.Request{Raw: bytes.Clone(m.Raw), ConnID: m.ConnID, ID: m.ID, Scheduled: time.Now()})
+}
+
+// Close stops accepting requests and waits for every queued and in-flight
+// one; if ctx ends first, in-flight requests are aborted.
+func (s *Sender) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.abort()
+		<-done
+		err = fmt.Errorf("h2 sink: close: %w", ctx.Err())
+	}
+	s.abort()
+	for _, t := range s.targets {
+		t.pool.closeAll()
+	}
+	return err
+}
+
+// Stats returns the counters: sent, ok, errors, retries, bytes-out,
+// bytes-in (bytes of the textual form: HPACK and framing not counted),
+// queued, invalid, skipped-non-request, connections (opened),
+// errors-<class> and grpc-status-<code> (answers with a gRPC status other
+// than 0).
+func (s *Sender) Stats() map[string]int64 {
+	m := map[string]int64{
+		"sent":                s.sent.Load(),
+		"ok":                  s.ok.Load(),
+		"errors":              s.errs.Load(),
+		"retries":             s.retries.Load(),
+		"bytes-out":           s.bytesOut.Load(),
+		"bytes-in":            s.bytesIn.Load(),
+		"queued":              s.queued.Load(),
+		"invalid":             s.invalid.Load(),
+		"skipped-non-request": s.skipped.Load(),
+		"connections":         s.conns.Load(),
+	}
+	s.cmu.Lock()
+	for k, v := range s.counts {
+		m[k] = v
+	}
+	s.cmu.Unlock()
+	return m
+}
+
+func (s *Sender) countKey(k string) {
+	s.cmu.Lock()
+	s.counts[k]++
+	s.cmu.Unlock()
+}
+
+// do sends one request and delivers its result.
+func (s *Sender) do(j job) {
+	t := s.targets[j.t]
+	r := httpsink.Result{
+		Result:   stats.Result{Scheduled: j.req.Scheduled, Start: time.Now()},
+		Target:   t.name,
+		ID:       j.req.ID,
+		ConnID:   j.req.ConnID,
+		Expected: j.req.Expected,
+	}
+	defer s.finish(&r)
+	pr, err := h2text.ParseRequest(j.req.Raw)
+	if err != nil {
+		r.Err = &classed{fmt.Errorf("send to %s: %w", t.name, err), "invalid-request"}
+		return
+	}
+	code := ""
+	if isGRPC(pr) {
+		defer func() { s.methods.record(pr.Path, code, r) }()
+	}
+	r.BytesOut = int64(len(j.req.Raw))
+	session := ""
+	if s.cfg.Session {
+		session = j.req.ConnID
+	}
+	for attempt := 0; ; attempt++ {
+		if err := s.ctx.Err(); err != nil {
+			r.Err = fmt.Errorf("send to %s: %w", t.name, err)
+			return
+		}
+		pc, connect, err := t.pool.get(s.ctx, session)
+		r.Connect += connect
+		if err != nil {
+			r.Err = fmt.Errorf("connect to %s: %w", t.name, err)
+			return
+		}
+		var retry bool
+		retry, code = s.roundTrip(t, pc, pr, &r)
+		t.pool.put(pc, session)
+		if !retry || attempt > 0 {
+			return
+		}
+		r.Retried = true
+		r.Err = nil
+	}
+}
+
+// roundTrip sends pr on pc and fills r. It returns true when the stream
+// was refused before the server processed it (the connection was going
+// away), so that it may be sent again on another connection, and the
+// answer's grpc-status.
+func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink.Result) (bool, string) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+	defer cancel()
+	authority := t.host
+	if s.cfg.PreserveHost && pr.Authority != "" {
+		authority = pr.Authority
+	}
+	req := &http.Request{
+		Method:     pr.Method,
+		URL:        &url.URL{Scheme: t.scheme, Host: authority, Opaque: pr.Path},
+		Host:       authority,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     http.Header{},
+	}
+	if pr.Path == "*" || !strings.HasPrefix(pr.Path, "/") {
+		req.URL.Opaque = "/" + strings.TrimPrefix(pr.Path, "/")
+	}
+	hasLength := false
+	for _, f := range pr.Header {
+		if f.Name == "content-length" {
+			hasLength = true
+			continue
+		}
+		if f.Name == "host" {
+			continue
+		}
+		req.Header[f.Name] = append(req.Header[f.Name], f.Value)
+	}
+	if _, ok := req.Header["user-agent"]; ok {
+		req.Header["User-Agent"] = req.Header["user-agent"]
+		delete(req.Header, "user-agent")
+	} else {
+		req.Header["User-Agent"] = nil // no Go default
+	}
+	if len(pr.Body) > 0 || hasLength {
+		req.Body = io.NopCloser(bytes.NewReader(pr.Body))
+		req.ContentLength = -1 // no content-length unless recorded
+		if hasLength {
+			req.ContentLength = int64(len(pr.Body))
+		}
+	}
+	if len(pr.Trailer) > 0 {
+		req.Trailer = http.Header{}
+		for _, f := range pr.Trailer {
+			req.Trailer[http.CanonicalHeaderKey(f.Name)] = append(req.Trailer[http.CanonicalHeaderKey(f.Name)], f.Value)
+		}
+		if req.Body == nil {
+			req.Body = io.NopCloser(bytes.NewReader(nil))
+			req.ContentLength = -1
+		}
+	}
+	req = req.WithContext(ctx)
+	r.Start = time.Now()
+	resp, err := pc.cc.RoundTrip(req)
+	if err != nil {
+		r.Err = s.classify(t, err)
+		return retryable(err), ""
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.Latency = time.Since(r.Start)
+	r.Status = resp.StatusCode
+	if err != nil {
+		r.Err = s.classify(t, err)
+		r.Status = 0
+		return false, ""
+	}
+	fields := []h2text.Field{{Name: ":status", Value: fmt.Sprint(resp.StatusCode)}}
+	fields = appendSorted(fields, resp.Header)
+	trailers := appendSorted(nil, resp.Trailer)
+	raw, err := h2text.AppendResponse(nil, fields, body, trailers)
+	if err != nil {
+		r.Err = &classed{fmt.Errorf("response from %s: %w", t.name, err), stats.ClassBadResponse}
+		return false, ""
+	}
+	r.BytesIn = int64(len(raw))
+	code := grpcStatus(resp)
+	if code != "" && code != "0" {
+		s.countKey("grpc-status-" + code)
+	}
+	if s.cfg.KeepResponse {
+		if len(raw) > s.cfg.KeepLimit {
+			raw, r.ResponseTruncated = raw[:s.cfg.KeepLimit], true
+		}
+		r.Response = raw
+	}
+	return false, code
+}
+
+// grpcStatus is the grpc-status of an answer (trailer, or header of a
+// trailers-only answer), "" when none.
+func grpcStatus(resp *http.Response) string {
+	if v := resp.Trailer.Get("Grpc-Status"); v != "" {
+		return v
+	}
+	return resp.Header.Get("Grpc-Status")
+}
+
+func appendSorted(dst []h2text.Field, h http.Header) []h2text.Field {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range h[k] {
+			dst = append(dst, h2text.Field{Name: strings.ToLower(k), Value: v})
+		}
+	}
+	return dst
+}
+
+// Transport errors of x/net/http2 for streams the server never processed
+// (unexported there, so matched by text).
+var retryText = []string{"http2: client conn not usable", "http2: Transport received Server's graceful shutdown GOAWAY", "http2: client connection lost"}
+
+func retryable(err error) bool {
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		return se.Code == http2.ErrCodeRefusedStream
+	}
+	for _, t := range retryText[:2] {
+		if strings.Contains(err.Error(), t) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify wraps err with its class.
+func (s *Sender) classify(t *target, err error) error {
+	err = fmt.Errorf("send to %s: %w", t.name, err)
+	var se http2.StreamError
+	var ga http2.GoAwayError
+	switch {
+	case errors.As(err, &se):
+		return &classed{err, "rst-stream-" + strings.ToLower(se.Code.String())}
+	case errors.As(err, &ga), strings.Contains(err.Error(), "GOAWAY"):
+		return &classed{err, "goaway"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &classed{err, stats.ClassTimeout}
+	}
+	for _, txt := range retryText {
+		if strings.Contains(err.Error(), txt) {
+			return &classed{err, stats.ClassReset}
+		}
+	}
+	return err
+}
+
+func (s *Sender) finish(r *httpsink.Result) {
+	s.sent.Add(1)
+	s.bytesOut.Add(r.BytesOut)
+	s.bytesIn.Add(r.BytesIn)
+	if r.Retried {
+		s.retries.Add(1)
+	}
+	if r.Err == nil {
+		s.ok.Add(1)
+	} else {
+		s.errs.Add(1)
+		if r.ErrClass == "" {
+			r.ErrClass = stats.Classify(r.Err)
+		}
+		s.countKey("errors-" + r.ErrClass)
+	}
+	if s.cfg.OnResult != nil {
+		s.cfg.OnResult(*r)
+	}
+}
+
+func hashString(s string) uint64 { // FNV-1a
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func mix(x uint64) uint64 { // splitmix64 finalizer
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}

@@ -1,0 +1,173 @@
+package h2sink
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// pconn is one HTTP/2 connection and the streams it carries now.
+type pconn struct {
+	cc       *http2.ClientConn
+	inflight int
+	used     int64 // last use, for session eviction
+}
+
+// pool holds a target's connections: shared ones, filled up to MaxStreams
+// streams each, and one per recorded connection in session mode.
+type pool struct {
+	s        *Sender
+	t        *target
+	mu       sync.Mutex
+	dialMu   sync.Mutex // one dial at a time: waiting streams then share it
+	conns    []*pconn
+	sessions map[string]*pconn
+	clock    int64
+}
+
+// get returns a connection with room for one more stream (reserved), and
+// the time spent opening it when it is new.
+func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, error) {
+	if pc := p.reuse(session); pc != nil {
+		return pc, 0, nil
+	}
+	p.dialMu.Lock()
+	defer p.dialMu.Unlock()
+	if pc := p.reuse(session); pc != nil {
+		return pc, 0, nil // opened while this one waited
+	}
+	start := time.Now()
+	cc, err := p.dial(ctx)
+	connect := time.Since(start)
+	if err != nil {
+		return nil, connect, err
+	}
+	p.s.conns.Add(1)
+	pc := &pconn{cc: cc, inflight: 1}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if session != "" {
+		if old := p.sessions[session]; old != nil && old.inflight == 0 {
+			_ = old.cc.Close()
+		}
+		if len(p.sessions) >= maxSessions {
+			p.evict()
+		}
+		p.clock++
+		pc.used = p.clock
+		p.sessions[session] = pc
+	} else {
+		p.conns = append(p.conns, pc)
+	}
+	return pc, connect, nil
+}
+
+// reuse reserves a stream on an open connection, nil when none has room.
+func (p *pool) reuse(session string) *pconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if session != "" {
+		if pc := p.sessions[session]; pc != nil && pc.cc.CanTakeNewRequest() {
+			pc.inflight++
+			p.clock++
+			pc.used = p.clock
+			return pc
+		}
+		return nil
+	}
+	for _, pc := range p.conns {
+		if pc.inflight < p.s.cfg.MaxStreams && pc.cc.CanTakeNewRequest() {
+			pc.inflight++
+			return pc
+		}
+	}
+	return nil
+}
+
+// evict closes the least recently used idle session connection.
+func (p *pool) evict() {
+	var oldest string
+	min := int64(-1)
+	for k, pc := range p.sessions {
+		if pc.inflight == 0 && (min < 0 || pc.used < min) {
+			oldest, min = k, pc.used
+		}
+	}
+	if min >= 0 {
+		_ = p.sessions[oldest].cc.Close()
+		delete(p.sessions, oldest)
+	}
+}
+
+// put ends a stream on pc; a shared connection that went away is closed
+// once its last stream is done.
+func (p *pool) put(pc *pconn, session string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc.inflight--
+	if pc.inflight > 0 || pc.cc.CanTakeNewRequest() {
+		return
+	}
+	_ = pc.cc.Close()
+	if session != "" {
+		if p.sessions[session] == pc {
+			delete(p.sessions, session)
+		}
+		return
+	}
+	for i, c := range p.conns {
+		if c == pc {
+			p.conns = append(p.conns[:i], p.conns[i+1:]...)
+			break
+		}
+	}
+}
+
+func (p *pool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.conns {
+		_ = pc.cc.Close()
+	}
+	for _, pc := range p.sessions {
+		_ = pc.cc.Close()
+	}
+	p.conns, p.sessions = nil, map[string]*pconn{}
+}
+
+// dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
+// the HTTP/2 preface and settings.
+func (p *pool) dial(ctx context.Context) (*http2.ClientConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.s.cfg.Timeout)
+	defer cancel()
+	nc, err := p.s.dialer.DialContext(ctx, "tcp", p.t.addr)
+	if err != nil {
+		return nil, err
+	}
+	if p.t.tls != nil {
+		tc := tls.Client(nc, p.t.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			if strings.Contains(err.Error(), "no application protocol") {
+				return nil, &classed{fmt.Errorf("%s: %w: %w", p.t.addr, ErrNoH2, err), "alpn"}
+			}
+			return nil, err
+		}
+		if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+			_ = nc.Close()
+			return nil, &classed{fmt.Errorf("%s: %w", p.t.addr, ErrNoH2), "alpn"}
+		}
+		nc = tc
+	}
+	cc, err := p.s.tr.NewClientConn(nc)
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	return cc, nil
+}
