@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sync/atomic"
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
@@ -153,7 +152,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, invalidf("%s: %w", j.Pos, err)
 	}
-	rec := stats.New(stats.Config{Origin: pacer.Start()})
 	c := newCounters()
 	cmp, err := newComparison(r, j, c)
 	if err != nil {
@@ -164,11 +162,20 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if timeout == 0 {
 		timeout = first.Timeout
 	}
-	var completed atomic.Int64
+	// The model: a paced replay sends each request at its instant (open
+	// model: more connections when all are busy) unless workers is given;
+	// speed max keeps a fixed pool of workers busy (closed model).
+	open := (!pacer.Max() || j.Rate.PerSecond > 0) && !hs.WorkersSet
+	var onResult func(httpsink.Result)
+	if cmp != nil {
+		onResult = cmp.replayed
+	}
 	sender, err := httpsink.New(httpsink.Config{
 		Targets:            targets,
 		Mode:               hs.Mode,
 		Workers:            hs.Workers,
+		Open:               open,
+		MaxConnections:     hs.MaxConnections,
 		Session:            hs.Session,
 		PreserveHost:       hs.PreserveHost,
 		Timeout:            timeout,
@@ -176,17 +183,21 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		ServerName:         first.ServerName,
 		CAFile:             first.CAFile.Abs,
 		KeepResponse:       cmp != nil,
-		OnResult: func(res httpsink.Result) {
-			rec.Record(res.Result)
-			completed.Add(1)
-			if cmp != nil {
-				cmp.replayed(res)
-			}
-		},
+		OnResult:           onResult,
+		Stats:              stats.Config{Origin: pacer.Start()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
+	if open {
+		if n := sender.Stats()["max-connections"]; n < int64(hs.MaxConnections) {
+			r.log.Warn("the open model's connections are capped by the file-descriptor limit", "job", j.Name, "max-connections", n, "asked", hs.MaxConnections)
+		}
+	}
+	// Ctrl-C stops sending at once: what is queued is dropped (counted),
+	// only requests already on the wire are waited for.
+	stopOnInterrupt := context.AfterFunc(ctx, sender.Stop)
+	defer stopOnInterrupt()
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	var taken int64
@@ -247,13 +258,14 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
-		done := completed.Load()
+		st := sender.Stats()
+		done := st["sent"]
 		s := fmt.Sprintf("%d sent", done)
 		if total > 0 && j.Loop.For == 0 {
 			all := total * int64(max(j.Loop.Count, 1)) * int64(max(j.Amplify, 1))
 			s = fmt.Sprintf("%s %d/%d", bar(done, all, 24), done, all)
 		}
-		return fmt.Sprintf("%s  %.0f req/s  errors %d", s, float64(done)/time.Since(res.started).Seconds(), rec.Summary().Errors)
+		return fmt.Sprintf("%s  %.0f req/s  errors %d", s, float64(done)/time.Since(res.started).Seconds(), st["errors"])
 	})
 	var runErr error
 	loops := max(j.Loop.Count, 1)
@@ -288,7 +300,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		res.diff = cmp.finish(dctx)
 	}
 	res.counters = c.snapshot()
-	res.summary = rec.Summary()
+	res.summary = sender.Summary()
 	res.elapsed = time.Since(res.started)
 	if runErr != nil {
 		return res, runErr

@@ -665,11 +665,13 @@ func (d *decoder) decodeSink(x m) Sink {
 
 func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 	h := &HTTPSink{
-		Mode:         cmpOr(x.str("mode"), "mirror"),
-		Workers:      int(x.integer("workers", 32)),
-		Session:      x.boolean("session", false),
-		PreserveHost: x.boolean("preserve-host", false),
-		Timeout:      d.duration(x, "timeout"),
+		Mode:           cmpOr(x.str("mode"), "mirror"),
+		Workers:        int(x.integer("workers", 32)),
+		WorkersSet:     x.has("workers"),
+		MaxConnections: int(x.integer("max-connections", 10000)),
+		Session:        x.boolean("session", false),
+		PreserveHost:   x.boolean("preserve-host", false),
+		Timeout:        d.duration(x, "timeout"),
 	}
 	kinds := x.keys("target", "url", "targets")
 	if len(kinds) != 1 {

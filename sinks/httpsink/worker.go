@@ -7,10 +7,26 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/replayctl/replayctl/stats"
 )
+
+// writeBufSize is the write buffer: a request up to this size goes out in
+// one write of one copy; a larger one is written with writev (head edit and
+// body as they are, no copy) on plain TCP.
+const writeBufSize = 32 << 10
+
+// Buffers of the open model's connections, taken for one request and given
+// back after it: thousands of mostly idle connections do not each hold 48 KiB.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
+)
+
+// errStopped is the error of a request dropped by Stop before it was sent.
+var errStopped = fmt.Errorf("not sent: the replay was stopped: %w", context.Canceled)
 
 type conn struct {
 	nc   net.Conn
@@ -23,15 +39,36 @@ type sessionKey struct {
 }
 
 // worker sends one request at a time. It owns its connections: one pooled
-// keep-alive connection per target, plus one per open session.
+// keep-alive connection per target, plus one per open session. In the open
+// model a worker is one connection slot: it holds at most one connection
+// (to target t, or for one session) and gets its jobs from the pool.
 type worker struct {
 	s        *Sender
+	sh       *shard
 	conns    []*conn
 	sessions map[sessionKey]*conn
-	br       *bufio.Reader
+	br       *bufio.Reader // nil between requests in the open model
 	bw       *bufio.Writer
 	p        parser
 	n        int64
+
+	// open model, guarded by pool.mu except jobs' use
+	jobs    chan job
+	t       int
+	session *sessionKey // set for a session connection
+	pending int         // jobs dispatched to this worker and not done
+	idleAt  int64       // pool's sequence number when it last became idle
+	gone    bool        // removed from the pool (evicted or closing)
+}
+
+func (s *Sender) newWorker(i int) *worker {
+	return &worker{
+		s:        s,
+		sh:       s.shards[i%len(s.shards)],
+		conns:    make([]*conn, len(s.targets)),
+		sessions: map[sessionKey]*conn{},
+		p:        parser{keep: s.cfg.KeepResponse, limit: s.cfg.KeepLimit},
+	}
 }
 
 func (w *worker) run(own chan job) {
@@ -111,10 +148,27 @@ func (w *worker) do(j job) {
 		ConnID:   j.req.ConnID,
 		Expected: j.req.Expected,
 	}
+	if s.stopped.Load() {
+		s.dropped.Add(1)
+		r.Start = time.Time{}
+		r.Err = errStopped
+		w.finish(&r)
+		return
+	}
 	if err := s.ctx.Err(); err != nil {
 		r.Err = fmt.Errorf("send to %s: %w", t.name, err)
 		w.finish(&r)
 		return
+	}
+	if w.br == nil {
+		w.br = readers.Get().(*bufio.Reader)
+		w.bw = writers.Get().(*bufio.Writer)
+		defer func() {
+			w.br.Reset(nil)
+			readers.Put(w.br)
+			writers.Put(w.bw)
+			w.br, w.bw = nil, nil
+		}()
 	}
 	c, session := w.take(&j)
 	var resp response
@@ -164,22 +218,9 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 	if err := nc.SetDeadline(start.Add(s.cfg.Timeout)); err != nil {
 		return response{}, err
 	}
-	w.bw.Reset(nc)
-	raw := j.req.Raw
-	if !s.cfg.PreserveHost && j.info.hostStart >= 0 {
-		_, _ = w.bw.Write(raw[:j.info.hostStart])
-		_, _ = w.bw.WriteString(t.host)
-		_, _ = w.bw.Write(raw[j.info.hostEnd:])
-		r.BytesOut = int64(len(raw) - (j.info.hostEnd - j.info.hostStart) + len(t.host))
-	} else {
-		_, _ = w.bw.Write(raw)
-		r.BytesOut = int64(len(raw))
-	}
-	if err := w.bw.Flush(); err != nil {
-		w.bw.Reset(nil)
+	if err := w.write(nc, t, j, r); err != nil {
 		return response{}, fmt.Errorf("write request: %w", err)
 	}
-	w.bw.Reset(nil)
 	w.br.Reset(nc)
 	resp, err := w.p.read(j.info.head)
 	r.BytesIn = w.p.n
@@ -193,6 +234,38 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 		r.ResponseTruncated = w.p.trunc
 	}
 	return resp, nil
+}
+
+// write puts the request on nc: with the Host value replaced unless
+// PreserveHost. A request that fits the write buffer is copied into it and
+// written at once; a larger one on plain TCP goes out with writev (the
+// recorded bytes around the Host value and the new value, uncopied).
+func (w *worker) write(nc net.Conn, t *target, j *job, r *Result) error {
+	raw := j.req.Raw
+	edit := !w.s.cfg.PreserveHost && j.info.hostStart >= 0
+	r.BytesOut = int64(len(raw))
+	if edit {
+		r.BytesOut += int64(len(t.host) - (j.info.hostEnd - j.info.hostStart))
+	}
+	if _, plain := nc.(*net.TCPConn); plain && r.BytesOut > writeBufSize {
+		bufs := net.Buffers{raw}
+		if edit {
+			bufs = net.Buffers{raw[:j.info.hostStart], t.hostBytes, raw[j.info.hostEnd:]}
+		}
+		_, err := bufs.WriteTo(nc)
+		return err
+	}
+	w.bw.Reset(nc)
+	if edit {
+		_, _ = w.bw.Write(raw[:j.info.hostStart])
+		_, _ = w.bw.Write(t.hostBytes)
+		_, _ = w.bw.Write(raw[j.info.hostEnd:])
+	} else {
+		_, _ = w.bw.Write(raw)
+	}
+	err := w.bw.Flush()
+	w.bw.Reset(nil)
+	return err
 }
 
 // dial opens a connection to t: TCP with TCP_NODELAY, then TLS for https.
@@ -222,7 +295,7 @@ func (w *worker) finish(r *Result) {
 	if r.Err != nil {
 		r.ErrClass = stats.Classify(r.Err)
 	}
-	w.s.count(r)
+	w.sh.count(r)
 	if w.s.cfg.OnResult != nil {
 		w.s.cfg.OnResult(*r)
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/engine"
@@ -17,6 +19,7 @@ func newRunCmd() *cobra.Command {
 		history   bool
 		verbose   bool
 		progress  string
+		prof      profiles
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -58,7 +61,14 @@ reported. A failed assertion exits 3.`,
 				plan.Describe(cmd.OutOrStdout())
 				return nil
 			}
-			return plan.Run(cmd.Context())
+			if err := prof.start(); err != nil {
+				return err
+			}
+			runErr := plan.Run(cmd.Context())
+			if err := prof.stop(); err != nil {
+				return errors.Join(runErr, err)
+			}
+			return runErr
 		},
 	}
 	lf.register(cmd)
@@ -70,5 +80,7 @@ reported. A failed assertion exits 3.`,
 	cmd.Flags().BoolVar(&history, "keep-history", false, "replace a saved window of the same name, keeping the old one as NAME@<save time>")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
+	cmd.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (for `go tool pprof`)")
+	cmd.Flags().StringVar(&prof.mem, "memprofile", "", "write a memory profile (allocations and heap in use at the end) to this file")
 	return cmd
 }
