@@ -331,6 +331,9 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.stopped.Load() {
+		return fmt.Errorf("http sink: request %q: %w", req.ID, errStopped)
+	}
 	info := inspect(req.Raw)
 	if s.pool != nil {
 		return s.sendOpen(ctx, req, info)
