@@ -397,8 +397,9 @@ func (s *Sender) sendOpen(ctx context.Context, req Request, info reqInfo) error 
 	return s.pool.dispatch(ctx, job{req: req, info: info})
 }
 
-// Stop makes the sender drop every request not yet on the wire (each gets a
-// result of class "canceled" and counts as "dropped-on-stop"); requests
+// Stop makes the sender drop every request not yet on the wire: each counts
+// as "dropped-on-stop" (not as sent) and is given to OnResult with class
+// "canceled" and no Start; requests
 // already sent still get their response, within Timeout. Sends after Stop
 // fail. It is what an interrupt does: stop sending at once. Safe to call
 // more than once and concurrently with Send.

@@ -149,10 +149,12 @@ func (w *worker) do(j job) {
 		Expected: j.req.Expected,
 	}
 	if s.stopped.Load() {
+		// Not sent: counted as dropped-on-stop, not as a request sent.
 		s.dropped.Add(1)
-		r.Start = time.Time{}
-		r.Err = errStopped
-		w.finish(&r)
+		if s.cfg.OnResult != nil {
+			r.Start, r.Err, r.ErrClass = time.Time{}, errStopped, stats.ClassCanceled
+			s.cfg.OnResult(r)
+		}
 		return
 	}
 	if err := s.ctx.Err(); err != nil {
