@@ -85,6 +85,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
 		row("rate", "scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 		row("lateness", "p50 %s  p99 %s  max %s\n", ms(s.Lateness.P50), ms(s.Lateness.P99), ms(s.Lateness.Max))
+		if n := res.counters["sink.pool-exhausted"]; n > 0 {
+			row("", "pool-exhausted %d: requests that waited for a connection (all %d busy); raise max-connections or the file limit\n", n, res.counters["sink.max-connections"])
+		}
 		if d := res.diff; d != nil {
 			row("diff", "compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
 			for i, e := range d.Endpoints {

@@ -19,11 +19,39 @@ import (
 const writeBufSize = 32 << 10
 
 // Buffers of the open model's connections, taken for one request and given
-// back after it: thousands of mostly idle connections do not each hold 48 KiB.
+// back after it: thousands of mostly idle connections do not each hold
+// 48 KiB, and as many buffers exist as requests were ever in flight at once.
+// (A sync.Pool would be emptied by every GC and refilled by allocating,
+// which at thousands of requests per second is itself a GC load.)
 var (
-	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
+	readers = freeList[*bufio.Reader]{make: func() *bufio.Reader { return bufio.NewReaderSize(nil, readBufSize) }}
+	writers = freeList[*bufio.Writer]{make: func() *bufio.Writer { return bufio.NewWriterSize(nil, writeBufSize) }}
 )
+
+// freeList keeps values for reuse; it never shrinks.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []T
+	make  func() T
+}
+
+func (f *freeList[T]) get() T {
+	f.mu.Lock()
+	if n := len(f.items); n > 0 {
+		v := f.items[n-1]
+		f.items = f.items[:n-1]
+		f.mu.Unlock()
+		return v
+	}
+	f.mu.Unlock()
+	return f.make()
+}
+
+func (f *freeList[T]) put(v T) {
+	f.mu.Lock()
+	f.items = append(f.items, v)
+	f.mu.Unlock()
+}
 
 // errStopped is the error of a request dropped by Stop before it was sent.
 var errStopped = fmt.Errorf("not sent: the replay was stopped: %w", context.Canceled)
@@ -163,12 +191,12 @@ func (w *worker) do(j job) {
 		return
 	}
 	if w.br == nil {
-		w.br = readers.Get().(*bufio.Reader)
-		w.bw = writers.Get().(*bufio.Writer)
+		w.br = readers.get()
+		w.bw = writers.get()
 		defer func() {
 			w.br.Reset(nil)
-			readers.Put(w.br)
-			writers.Put(w.bw)
+			readers.put(w.br)
+			writers.put(w.bw)
 			w.br, w.bw = nil, nil
 		}()
 	}

@@ -1,0 +1,78 @@
+package engine_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+)
+
+// A recording replayed on its schedule to a slow target (15 ms per answer):
+// 600 requests 2.5 ms apart (400 req/s, about 6 answers pending at any
+// time). A paced replay without `workers` uses the open model: every
+// request is sent at its instant on whatever connection is free or a new
+// one, none is lost, and the lateness is recorded. Its bound (p99 < 50 ms,
+// ten times the `make bench` goal) is generous on purpose: the test runs
+// with -race on a shared 2-core machine where any goroutine can be
+// descheduled for tens of milliseconds; the real figure is a `make bench`
+// row, not an assertion here. With `workers: 2` (the closed model) the same
+// replay cannot keep up (2 connections, 15 ms each: 133 req/s), which the
+// test shows by the lateness alone, without bounding time.
+func TestSlowTargetOnSchedule(t *testing.T) {
+	t.Parallel()
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(15 * time.Millisecond)
+		served.Add(1)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	const n = 600
+	for _, tc := range []struct {
+		name, sink string
+		open       bool
+	}{
+		{"open", "sink: {http: {target: app}}", true},
+		{"closed", "sink: {http: {target: app, workers: 2}}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeGor(t, dir, "rec.gor", evenly(n, 2500*time.Microsecond))
+			before := served.Load()
+			res := run(t, dir, replayYAML(srv.URL, "speed: 1\n"+tc.sink), engine.Options{})
+			if res.err != nil {
+				t.Fatalf("run: %v\n%s", res.err, res.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "report.json"))
+			sent, ok := number(t, rep, "requests", "sent"), number(t, rep, "requests", "ok")
+			p99 := number(t, rep, "lateness", "p99")
+			t.Logf("%s: sent %v ok %v served %d; lateness p50 %.3f ms p99 %.3f ms; rate scheduled %.0f achieved %.0f; counters %v",
+				tc.name, sent, ok, served.Load()-before, number(t, rep, "lateness", "p50"), p99,
+				number(t, rep, "rate", "scheduled"), number(t, rep, "rate", "achieved"), field(t, rep, "counters"))
+			if sent != n || ok != n || served.Load()-before != n {
+				t.Errorf("sent %v ok %v served %d, want %d each", sent, ok, served.Load()-before, n)
+			}
+			if !tc.open {
+				// 600 requests through 2 connections of 15 ms take 4.5 s
+				// for a 1.5 s schedule: the last ones are seconds late.
+				if p99 < 500 {
+					t.Errorf("closed model with 2 workers: lateness p99 %.1f ms, expected it to fall behind", p99)
+				}
+				return
+			}
+			if p99 >= 50 {
+				t.Errorf("lateness p99 %.1f ms, want < 50 ms", p99)
+			}
+			if x := number(t, rep, "counters", "sink.pool-exhausted"); x != 0 {
+				t.Errorf("pool-exhausted %v, want 0", x)
+			}
+			if c := number(t, rep, "counters", "sink.connections-peak"); c < 3 {
+				t.Errorf("connections peak %v: the open model should have opened several", c)
+			}
+		})
+	}
+}
