@@ -37,6 +37,9 @@ type env struct {
 	kafka string // REPLAYCTL_TEST_KAFKA, may be empty
 	procs *procs
 	log   *slog.Logger
+	// aRate is figure (a)'s replay rate at speed max, once measured: the
+	// open-model figure replays at half of it.
+	aRate float64
 }
 
 // figure is one benchmark: it returns its rows and notes. An error means the
@@ -53,6 +56,7 @@ var figures = []figure{
 	{"c", "Memory bounded while replaying large windows", figC},
 	{"d", "Kafka write and read throughput vs kcat", figD},
 	{"e", "Live capture overhead on lo", figE},
+	{"o", "Open model: a paced replay to a slow target", figO},
 }
 
 func main() {
@@ -62,7 +66,7 @@ func main() {
 func run() (code int) {
 	out := flag.String("out", "", "write the Markdown report to this file (e.g. BENCHMARKS.md)")
 	quick := flag.Bool("quick", false, "smaller sizes and shorter loads, for a smoke run")
-	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e); default all")
+	only := flag.String("only", "", "comma-separated figures to run (a,b,c,d,e,o); default all")
 	bin := flag.String("bin", "bin/replayctl", "the replayctl binary to drive (`make build`)")
 	flag.Parse()
 
@@ -150,7 +154,7 @@ func selectFigures(only string) ([]figure, error) {
 		id = strings.TrimSpace(id)
 		i := slices.IndexFunc(figures, func(f figure) bool { return f.id == id })
 		if i < 0 {
-			return nil, fmt.Errorf("-only: unknown figure %q (want a, b, c, d or e)", id)
+			return nil, fmt.Errorf("-only: unknown figure %q (want a, b, c, d, e or o)", id)
 		}
 		if !slices.ContainsFunc(out, func(f figure) bool { return f.id == id }) {
 			out = append(out, figures[i])

@@ -277,3 +277,24 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// A request larger than the write buffer goes out with writev: the same
+// bytes, Host edited, in both models.
+func TestLargeRequestWritev(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 6000) // 96 000 bytes
+	raw := fmt.Sprintf("POST /up HTTP/1.1\r\nHost: prod.example\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	for _, open := range []bool{false, true} {
+		srv := newRawServer(t, answer(okResponse))
+		s, col := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Workers: 1, Open: open})
+		mustSend(t, s, Request{Raw: []byte(raw)})
+		mustClose(t, s)
+		want := strings.Replace(raw, "prod.example", srv.ln.Addr().String(), 1)
+		got := srv.received()
+		if len(got) != 1 || string(got[0].raw) != want {
+			t.Fatalf("open=%v: the server got %d requests; first %d bytes, want %d", open, len(got), len(got[0].raw), len(want))
+		}
+		if r := col.all(); len(r) != 1 || r[0].Err != nil || r[0].BytesOut != int64(len(want)) {
+			t.Errorf("open=%v: result %+v", open, r)
+		}
+	}
+}

@@ -192,12 +192,10 @@ func (w *worker) do(j job) {
 	}
 	if w.br == nil {
 		w.br = readers.get()
-		w.bw = writers.get()
 		defer func() {
 			w.br.Reset(nil)
 			readers.put(w.br)
-			writers.put(w.bw)
-			w.br, w.bw = nil, nil
+			w.br = nil
 		}()
 	}
 	c, session := w.take(&j)
@@ -285,16 +283,21 @@ func (w *worker) write(nc net.Conn, t *target, j *job, r *Result) error {
 		_, err := bufs.WriteTo(nc)
 		return err
 	}
-	w.bw.Reset(nc)
-	if edit {
-		_, _ = w.bw.Write(raw[:j.info.hostStart])
-		_, _ = w.bw.Write(t.hostBytes)
-		_, _ = w.bw.Write(raw[j.info.hostEnd:])
-	} else {
-		_, _ = w.bw.Write(raw)
+	bw := w.bw
+	if bw == nil { // open model: a buffer only while writing
+		bw = writers.get()
+		defer writers.put(bw)
 	}
-	err := w.bw.Flush()
-	w.bw.Reset(nil)
+	bw.Reset(nc)
+	if edit {
+		_, _ = bw.Write(raw[:j.info.hostStart])
+		_, _ = bw.Write(t.hostBytes)
+		_, _ = bw.Write(raw[j.info.hostEnd:])
+	} else {
+		_, _ = bw.Write(raw)
+	}
+	err := bw.Flush()
+	bw.Reset(nil)
 	return err
 }
 
