@@ -224,9 +224,12 @@ func TestStopDropsQueuedRequests(t *testing.T) {
 // A slow target (15 ms per answer) replayed on a fixed schedule of 400
 // requests 2.5 ms apart (400 req/s, about 6 in flight): the open model sends
 // every one, loses none, and records the lateness. The bound on lateness
-// p99 is generous (50 ms, ten times the goal of `make bench`) because this
-// runs with -race on a shared 2-core machine where a test can be descheduled
-// for tens of milliseconds; the figure itself is measured by `make bench`.
+// p99 (500 ms) only separates "on schedule" from "slipping": one connection
+// at a time would take 6 s for this 1 s schedule, seconds late. It is far
+// above the `make bench` goal (5 ms) on purpose: with -race on a shared
+// 2-core machine the test measured 1.3 ms when the machine was quiet and
+// 129 ms at a load average of 15, when any goroutine can wait that long for
+// a CPU. The figure itself is a `make bench` row.
 func TestOpenModelSlowTargetOnSchedule(t *testing.T) {
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -259,8 +262,8 @@ func TestOpenModelSlowTargetOnSchedule(t *testing.T) {
 	if sum.Sent != n || sum.OK != n || served.Load() != n || st["pool-exhausted"] != 0 {
 		t.Errorf("sent %d ok %d served %d pool-exhausted %d, want %d each (0 exhausted)", sum.Sent, sum.OK, served.Load(), st["pool-exhausted"], n)
 	}
-	if sum.Lateness.P99 > 50*time.Millisecond {
-		t.Errorf("lateness p99 %v > 50ms", sum.Lateness.P99)
+	if sum.Lateness.P99 > 500*time.Millisecond {
+		t.Errorf("lateness p99 %v > 500ms", sum.Lateness.P99)
 	}
 	// 15 ms answers to requests 2.5 ms apart need several connections at
 	// once: a closed pool of one would have fallen behind.
@@ -296,5 +299,80 @@ func TestLargeRequestWritev(t *testing.T) {
 		if r := col.all(); len(r) != 1 || r[0].Err != nil || r[0].BytesOut != int64(len(want)) {
 			t.Errorf("open=%v: result %+v", open, r)
 		}
+	}
+}
+
+// Mirror and split in the open model: every target gets its own
+// connections; split keeps a recorded connection on one target; sessions
+// keep each recorded connection on one connection per target.
+func TestOpenModelMirrorSplitSessions(t *testing.T) {
+	a, b := newRawServer(t, answer(okResponse)), newRawServer(t, answer(okResponse))
+	targets := []Target{{URL: a.url(), Name: "a"}, {URL: b.url(), Name: "b"}}
+	s, col := newSender(t, Config{Targets: targets, Mode: ModeMirror, Open: true, Session: true})
+	const conns, each = 5, 8
+	for i := range each {
+		for c := range conns {
+			mustSend(t, s, Request{Raw: []byte(fmt.Sprintf("GET /c%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", c, i)), ConnID: fmt.Sprint("c", c)})
+		}
+	}
+	mustClose(t, s)
+	for _, srv := range []*rawServer{a, b} {
+		if n := len(srv.received()); n != conns*each {
+			t.Errorf("mirror: a target got %d requests, want %d", n, conns*each)
+		}
+		if n := srv.accepted.Load(); n != conns {
+			t.Errorf("mirror with sessions: %d connections to a target, want %d (one per recorded connection)", n, conns)
+		}
+		next := map[int64]int{}
+		for _, r := range srv.received() {
+			var c, i int
+			if _, err := fmt.Sscanf(string(r.raw), "GET /c%d/%d ", &c, &i); err != nil {
+				t.Fatal(err)
+			}
+			if i != next[r.conn] {
+				t.Errorf("connection %d: request %d arrived, want %d", r.conn, i, next[r.conn])
+			}
+			next[r.conn] = i + 1
+		}
+	}
+	if n := len(col.all()); n != 2*conns*each {
+		t.Errorf("%d results", n)
+	}
+
+	s, col = newSender(t, Config{Targets: targets, Mode: ModeSplit, Open: true})
+	for i := range 100 {
+		mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ConnID: fmt.Sprint("c", i%20)})
+	}
+	mustClose(t, s)
+	where := map[string]string{}
+	for _, r := range col.all() {
+		if w, ok := where[r.ConnID]; ok && w != r.Target {
+			t.Errorf("split: connection %s went to %s and %s", r.ConnID, w, r.Target)
+		}
+		where[r.ConnID] = r.Target
+	}
+	if len(col.all()) != 100 {
+		t.Errorf("split: %d results", len(col.all()))
+	}
+}
+
+// At the cap, an idle connection of another target (or an idle session) is
+// closed to make room rather than waiting for a busy one.
+func TestOpenModelEvictsIdleAtTheCap(t *testing.T) {
+	a, b := newRawServer(t, answer(okResponse)), newRawServer(t, answer(okResponse))
+	targets := []Target{{URL: a.url(), Name: "a"}, {URL: b.url(), Name: "b"}}
+	s, col := newSender(t, Config{Targets: targets, Mode: ModeSplit, Open: true, MaxConnections: 1})
+	for i := range 40 {
+		mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ConnID: fmt.Sprint("c", i%4)})
+		waitFor(t, "the answer", func() bool { return len(col.all()) == i+1 })
+	}
+	mustClose(t, s)
+	for _, r := range col.all() {
+		if r.Err != nil {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	if st := s.Stats(); st["pool-exhausted"] != 0 || st["connections-peak"] != 1 {
+		t.Errorf("stats %v", st)
 	}
 }
