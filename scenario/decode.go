@@ -677,6 +677,10 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 	if len(kinds) != 1 {
 		d.errorf(x.n, x.path, "needs exactly one of target, url, targets%s", got(kinds))
 	}
+	if x.has("workers") && x.has("max-connections") {
+		d.errorf(x.get("max-connections"), x.p("max-connections"), "max-connections caps the open model and workers selects the closed model: set one of them")
+	}
+	h.MaxConnectionsSet = x.has("max-connections")
 	if x.has("mode") && !x.has("targets") {
 		d.errorf(x.get("mode"), x.p("mode"), "mode applies to targets: (several targets)")
 	}

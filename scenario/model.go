@@ -293,10 +293,11 @@ type HTTPSink struct {
 	Workers    int
 	WorkersSet bool
 	// MaxConnections caps the open model's connections (default 10000).
-	MaxConnections int
-	Session        bool
-	PreserveHost   bool
-	Timeout        time.Duration // 0: each target's own timeout
+	MaxConnections    int
+	MaxConnectionsSet bool
+	Session           bool
+	PreserveHost      bool
+	Timeout           time.Duration // 0: each target's own timeout
 }
 
 // GorSink writes a .gor file.

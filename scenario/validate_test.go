@@ -75,6 +75,8 @@ func TestValidationRules(t *testing.T) {
 		{"http sink none", jobBody(replayJob, "sink: {http: {workers: 2}}"), "8:18", "needs exactly one of target, url, targets"},
 		{"http sink two", jobBody(replayJob, "sink: {http: {target: echo, url: \"http://a\"}}"), "8:18", "(got target, url)"},
 		{"mode without targets", jobBody(replayJob, "sink: {http: {target: echo, mode: split}}"), "8:39", "mode applies to targets"},
+		{"workers and max-connections", jobBody(replayJob, "sink: {http: {target: echo, workers: 4, max-connections: 9}}"), "8:62", "max-connections caps the open model and workers selects the closed model"},
+		{"max-connections below 1", jobBody(replayJob, "sink: {http: {target: echo, max-connections: 0}}"), "8:50", "must be >= 1"},
 		// windows
 		{"window two kinds", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 5m, from: now}}\njobs:", 1), "5:14", "needs exactly one of recording, offsets, from, last (got from, last)"},
 		{"window without topic", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {last: 5m}}\njobs:", 1), "5:14", "topic is required for a last window"},
