@@ -45,7 +45,7 @@ jobs:
     needs: [record]
     source: {window: fidelity}
     speed: 1
-    sink: {http: {target: local, workers: 64}}
+    sink: {http: {target: local}}
     report: {json: %q}
 `, filepath.Join(e.tmp, "b-data"), tg.url(), gor, recJSON, repJSON))
 	if err != nil {
@@ -79,10 +79,11 @@ jobs:
 		fmt.Sprintf("Recording: a .gor file of %s GET requests with capture times 100 µs apart (%.2f s, %s req/s), recorded by a `replayctl run` record job (gor → kafka, embedded broker with a data dir, topic of 4 partitions, `save-window: fidelity`).",
 			num(float64(n)), float64(info.Last-info.First)/1e9, num(recorded)),
 		fmt.Sprintf("Record job report: %d requests, %d written, %d failed, in %.0f ms.", rec.Requests, rec.Written, rec.Failed, rec.DurationMS),
-		"Replay: the job `replay` of the same run, `source: {window: fidelity}`, `speed: 1`, `sink: {http: {target: local, workers: 64}}` to a loopback net/http server in the harness process.",
-		fmt.Sprintf("Replay report: sent %d, ok %d, errors %d; rate scheduled %s/s, achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms; the server counted %d.",
+		"Replay: the job `replay` of the same run, `source: {window: fidelity}`, `speed: 1`, `sink: {http: {target: local}}` (no `workers`: the open model) to a loopback net/http server in the harness process.",
+		fmt.Sprintf("Replay report: sent %d, ok %d, errors %d; rate scheduled %s/s, achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms; connections peak %d, pool-exhausted %d; the server counted %d.",
 			rep.Requests.Sent, rep.Requests.OK, rep.Requests.Errors, num(rep.Rate.Scheduled), num(rep.Rate.Achieved),
-			rep.Lateness.P50, rep.Lateness.P99, rep.Lateness.Max, rep.Latency.P50, rep.Latency.P99, tg.count()),
+			rep.Lateness.P50, rep.Lateness.P99, rep.Lateness.Max, rep.Latency.P50, rep.Latency.P99,
+			rep.Counters["sink.connections-peak"], rep.Counters["sink.pool-exhausted"], tg.count()),
 		fmt.Sprintf("Whole run (broker start, record, save, replay): %s.", run.Elapsed.Round(10*time.Millisecond)),
 		"GoReplay's Kafka input managed about 240 req/s replaying a 60 000 req/s recording (from the brief; not re-measured here).",
 	}
