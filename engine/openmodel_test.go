@@ -15,15 +15,15 @@ import (
 // 600 requests 2.5 ms apart (400 req/s, about 6 answers pending at any
 // time). A paced replay without `workers` uses the open model: every
 // request is sent at its instant on whatever connection is free or a new
-// one, none is lost, and the lateness is recorded. Its bound (p99 < 500 ms)
-// only separates "on schedule" from "slipping", far above the `make bench`
-// goal (5 ms) on purpose: the test runs with -race on a shared 2-core
-// machine where, at a load average of 15, a goroutine waited 129 ms for a
-// CPU (1.3 ms when quiet); the real figure is a `make bench` row. With
-// `workers: 2` (the closed model) the same replay cannot keep up (2
-// connections, 15 ms each: 133 req/s, 4.5 s for a 1.5 s schedule), which
-// the test shows by the lateness alone: seconds, a bound no machine can
-// beat.
+// one, none is lost, and the lateness is recorded. With `workers: 2` (the
+// closed model) the same replay cannot keep up: 2 connections of 15 ms are
+// 133 req/s, 4.5 s for a 1.5 s schedule, so its lateness p99 is about 3 s
+// on any machine. The open model's bound (p99 < 2 s) only separates the
+// two, far above the `make bench` goal (5 ms) on purpose: with -race on the
+// shared 2-core machine it measured 1.3 ms when quiet, 129 ms at a load
+// average of 15 and 904 ms at 28 (another process fuzzing), when any
+// goroutine, the pacing one included, waits that long for a CPU. The real
+// figure is a `make bench` row.
 func TestSlowTargetOnSchedule(t *testing.T) {
 	t.Parallel()
 	var served atomic.Int64
@@ -61,13 +61,13 @@ func TestSlowTargetOnSchedule(t *testing.T) {
 			if !tc.open {
 				// 600 requests through 2 connections of 15 ms take 4.5 s
 				// for a 1.5 s schedule: the last ones are seconds late.
-				if p99 < 1000 {
+				if p99 < 2500 {
 					t.Errorf("closed model with 2 workers: lateness p99 %.1f ms, expected it to fall behind", p99)
 				}
 				return
 			}
-			if p99 >= 500 {
-				t.Errorf("lateness p99 %.1f ms, want < 500 ms", p99)
+			if p99 >= 2000 {
+				t.Errorf("lateness p99 %.1f ms, want < 2 s", p99)
 			}
 			if x := number(t, rep, "counters", "sink.pool-exhausted"); x != 0 {
 				t.Errorf("pool-exhausted %v, want 0", x)

@@ -406,7 +406,7 @@ func (s *Sender) sendOpen(ctx context.Context, req Request, info reqInfo) error 
 func (s *Sender) Stop() {
 	s.stopped.Store(true)
 	if s.pool != nil {
-		s.pool.wake()
+		s.pool.stop()
 	}
 }
 

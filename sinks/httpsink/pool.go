@@ -4,34 +4,53 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // pool is the open model: connection slots (workers) started on demand, each
-// holding at most one connection, up to cap. An idle slot is reused (the most
-// recently idle first, so that few connections stay warm); when none is
-// idle, a new one is started; at the cap, the least recently idle slot of
-// another target or session is closed to make room, and when every slot is
-// busy the request waits for one (counted as pool-exhausted).
+// holding at most one connection, up to cap.
+//
+// A request goes to an idle connection of its target (the most recently
+// idle, so that few connections stay warm). When none is idle it waits in
+// its target's queue and a new connection is dialed for it; whichever comes
+// first — a busy connection freeing up or the new one — takes the oldest
+// waiting request, so a request never waits for a dial slower than an
+// answer, and a dial that lost the race leaves a spare idle connection. At
+// the cap, the least recently idle connection of another target or session
+// is closed to make room; when every connection is busy, the request waits
+// (counted as pool-exhausted) and Send blocks until a connection takes it.
+//
+// Sessions (Config.Session) have their own slots: a recorded connection's
+// requests queue on its replay connection, in order.
 type pool struct {
 	s *Sender
 
 	mu       sync.Mutex
 	cap      int
-	open     int // slots started and not evicted
+	open     int // slots started and not ended or evicted
 	peak     int
 	next     int         // slot number, for the shards
-	idle     [][]*worker // per target: idle non-session slots, most recent last
+	idle     [][]*worker // per target: idle pooled slots, most recent last
 	lru      list.List   // every idle slot, least recently idle first
 	elems    map[*worker]*list.Element
 	sessions map[sessionKey]*worker
-	all      map[*worker]struct{} // slots not evicted, for close
+	all      map[*worker]struct{} // slots not ended, for close
+	waitq    [][]queued           // per target: requests waiting for a connection, oldest first
+	dialing  []int                // per target: pooled slots dialing
+	seq      uint64               // requests queued so far
 	closed   bool
-	waiting  int           // Sends waiting for a slot
-	freed    chan struct{} // closed when a slot becomes idle or is closed, then replaced
+	waiting  int           // Sends blocked at the cap
+	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
 
 	opened, exhausted atomic.Int64
+}
+
+type queued struct {
+	j   job
+	seq uint64
 }
 
 // sessionQueue is how many requests of one recorded connection may wait for
@@ -46,6 +65,8 @@ func newPool(s *Sender) *pool {
 		elems:    map[*worker]*list.Element{},
 		sessions: map[sessionKey]*worker{},
 		all:      map[*worker]struct{}{},
+		waitq:    make([][]queued, len(s.targets)),
+		dialing:  make([]int, len(s.targets)),
 		freed:    make(chan struct{}),
 	}
 	if fd := fdLimit(); fd > 0 && fd-fdReserve < p.cap {
@@ -54,44 +75,126 @@ func newPool(s *Sender) *pool {
 	return p
 }
 
-// dispatch hands j to a slot: the recorded connection's own slot (sessions),
-// an idle slot of j's target, or a new one; at the cap it waits until a slot
-// frees, ctx ends or the sender stops.
+// dispatch hands j to a connection, or queues it for the next one; at the
+// cap it blocks until a connection takes it, ctx ends or the sender stops.
 func (p *pool) dispatch(ctx context.Context, j job) error {
-	session := p.s.cfg.Session && j.req.ConnID != ""
+	if p.s.stopped.Load() {
+		return fmt.Errorf("http sink: request %q: %w", j.req.ID, errStopped)
+	}
+	if p.s.cfg.Session && j.req.ConnID != "" {
+		return p.dispatchSession(ctx, j)
+	}
+	t := j.t
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if l := p.idle[t]; len(l) > 0 {
+		w := l[len(l)-1]
+		p.busyLocked(w)
+		p.mu.Unlock()
+		w.jobs <- j // an idle slot's queue is empty
+		return nil
+	}
+	p.seq++
+	seq := p.seq
+	p.waitq[t] = append(p.waitq[t], queued{j, seq})
+	p.fillLocked()
+	if p.dialing[t] >= len(p.waitq[t]) {
+		p.mu.Unlock() // a connection is on its way for every waiting request
+		return nil
+	}
+	// At the cap: wait until a connection takes the request.
+	p.exhausted.Add(1)
+	for p.queuedLocked(t, seq) {
+		p.waiting++
+		ch := p.freed
+		p.mu.Unlock()
+		var err error
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		p.mu.Lock()
+		p.waiting--
+		if err == nil && p.s.stopped.Load() {
+			err = errStopped
+		}
+		if err != nil && p.unqueueLocked(t, seq) {
+			p.mu.Unlock()
+			return fmt.Errorf("http sink: request %q waits for a connection (all %d busy): %w", j.req.ID, p.cap, err)
+		}
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// queuedLocked reports whether request seq still waits in t's queue.
+func (p *pool) queuedLocked(t int, seq uint64) bool {
+	q := p.waitq[t]
+	return len(q) > 0 && q[0].seq <= seq && q[len(q)-1].seq >= seq
+}
+
+// unqueueLocked removes request seq from t's queue; false if a connection
+// already took it.
+func (p *pool) unqueueLocked(t int, seq uint64) bool {
+	q := p.waitq[t]
+	i := slices.IndexFunc(q, func(e queued) bool { return e.seq == seq })
+	if i < 0 {
+		return false
+	}
+	p.waitq[t] = slices.Delete(q, i, i+1)
+	return true
+}
+
+// popLocked takes the oldest request waiting for target t.
+func (p *pool) popLocked(t int) (job, bool) {
+	q := p.waitq[t]
+	if len(q) == 0 {
+		return job{}, false
+	}
+	j := q[0].j
+	q[0] = queued{}
+	p.waitq[t] = q[1:]
+	p.wakeLocked()
+	return j, true
+}
+
+// fillLocked starts a dial for every waiting request that has none coming,
+// making room at the cap by closing idle connections.
+func (p *pool) fillLocked() {
+	for t := range p.waitq {
+		for len(p.waitq[t]) > p.dialing[t] {
+			if p.open >= p.cap && !p.evictLocked() {
+				break
+			}
+			p.startPooledLocked(t)
+		}
+	}
+}
+
+func (p *pool) dispatchSession(ctx context.Context, j job) error {
 	key := sessionKey{j.t, j.req.ConnID}
 	counted := false
 	for {
-		if p.s.stopped.Load() {
-			return fmt.Errorf("http sink: request %q: %w", j.req.ID, errStopped)
-		}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return ErrClosed
 		}
-		if session {
-			if w := p.sessions[key]; w != nil {
-				p.busyLocked(w)
-				p.mu.Unlock()
-				return p.feed(ctx, w, j)
-			}
-		} else if l := p.idle[j.t]; len(l) > 0 {
-			w := l[len(l)-1]
-			p.busyLocked(w)
-			p.mu.Unlock()
-			w.jobs <- j // an idle slot's queue is empty
-			return nil
-		}
-		if p.open >= p.cap {
+		w := p.sessions[key]
+		if w == nil && p.open >= p.cap {
 			p.evictLocked()
 		}
-		if p.open < p.cap {
-			w := p.startLocked(j.t, session, key)
+		if w == nil && p.open < p.cap {
+			w = p.startSessionLocked(key)
+		}
+		if w != nil {
 			p.busyLocked(w)
 			p.mu.Unlock()
-			w.jobs <- j
-			return nil
+			return p.feed(ctx, w, j)
 		}
 		if !counted {
 			counted = true
@@ -102,14 +205,16 @@ func (p *pool) dispatch(ctx context.Context, j job) error {
 		p.mu.Unlock()
 		select {
 		case <-ch:
-			p.mu.Lock()
-			p.waiting--
-			p.mu.Unlock()
 		case <-ctx.Done():
-			p.mu.Lock()
-			p.waiting--
-			p.mu.Unlock()
-			return fmt.Errorf("http sink: request %q waits for a connection (all %d busy): %w", j.req.ID, p.cap, ctx.Err())
+		}
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("http sink: request %q waits for a connection (all %d busy): %w", j.req.ID, p.cap, err)
+		}
+		if p.s.stopped.Load() {
+			return fmt.Errorf("http sink: request %q: %w", j.req.ID, errStopped)
 		}
 	}
 }
@@ -127,7 +232,7 @@ func (p *pool) feed(ctx context.Context, w *worker, j job) error {
 		return nil
 	case <-ctx.Done():
 		p.mu.Lock()
-		p.doneLocked(w)
+		p.sessionDoneLocked(w)
 		p.mu.Unlock()
 		return fmt.Errorf("http sink: queue request %q on its session: %w", j.req.ID, ctx.Err())
 	}
@@ -153,13 +258,8 @@ func (p *pool) busyLocked(w *worker) {
 	w.pending++
 }
 
-// doneLocked counts one job of w done; an idle slot goes back to the idle
-// lists, and a waiting Send is woken.
-func (p *pool) doneLocked(w *worker) {
-	w.pending--
-	if w.pending > 0 || w.gone {
-		return
-	}
+// idleLocked puts w on the idle lists.
+func (p *pool) idleLocked(w *worker) {
 	if w.session == nil {
 		p.idle[w.t] = append(p.idle[w.t], w)
 	}
@@ -167,21 +267,32 @@ func (p *pool) doneLocked(w *worker) {
 	p.wakeLocked()
 }
 
+// sessionDoneLocked counts one job of session slot w done.
+func (p *pool) sessionDoneLocked(w *worker) {
+	w.pending--
+	if w.pending > 0 || w.gone {
+		return
+	}
+	p.idleLocked(w)
+	p.fillLocked() // at the cap, a waiting request may take its place
+}
+
 // evictLocked closes the least recently idle slot, if any, to make room.
-func (p *pool) evictLocked() {
+func (p *pool) evictLocked() bool {
 	e := p.lru.Front()
 	if e == nil {
-		return
+		return false
 	}
 	w := e.Value.(*worker)
 	p.busyLocked(w) // off the idle lists
 	w.pending--
-	p.removeLocked(w)
+	p.endLocked(w)
+	close(w.jobs)
+	return true
 }
 
-// removeLocked takes w out of the pool and ends its goroutine once its
-// queue is done.
-func (p *pool) removeLocked(w *worker) {
+// endLocked takes w out of the pool.
+func (p *pool) endLocked(w *worker) {
 	if w.gone {
 		return
 	}
@@ -191,36 +302,93 @@ func (p *pool) removeLocked(w *worker) {
 	if w.session != nil {
 		delete(p.sessions, *w.session)
 	}
-	close(w.jobs)
+	p.wakeLocked()
 }
 
-func (p *pool) startLocked(t int, session bool, key sessionKey) *worker {
+func (p *pool) newSlotLocked(t int) *worker {
 	w := p.s.newWorker(p.next)
 	p.next++
 	w.t = t
-	if session {
-		w.jobs = make(chan job, sessionQueue)
-		w.session = &key
-		p.sessions[key] = w
-	} else {
-		w.jobs = make(chan job, 1)
-	}
 	p.open++
 	p.peak = max(p.peak, p.open)
 	p.all[w] = struct{}{}
 	p.opened.Add(1)
-	p.s.wg.Go(func() { p.run(w) })
 	return w
 }
 
-// run is a slot's goroutine: it sends its jobs one after the other on its
-// connection until the pool closes it.
-func (p *pool) run(w *worker) {
+func (p *pool) startPooledLocked(t int) {
+	w := p.newSlotLocked(t)
+	w.jobs = make(chan job, 1)
+	p.dialing[t]++
+	p.s.wg.Go(func() { p.runPooled(w) })
+}
+
+func (p *pool) startSessionLocked(key sessionKey) *worker {
+	w := p.newSlotLocked(key.t)
+	w.jobs = make(chan job, sessionQueue)
+	w.session = &key
+	p.sessions[key] = w
+	p.s.wg.Go(func() { p.runSession(w) })
+	return w
+}
+
+// runPooled is a pooled slot's goroutine: it dials, then sends the oldest
+// waiting request of its target, or waits idle to be handed one, until the
+// pool closes or evicts it. A failed dial fails the oldest waiting request
+// (the one it was dialed for, or an equivalent) and ends the slot.
+func (p *pool) runPooled(w *worker) {
+	defer w.closeAll()
+	t := w.t
+	t0 := time.Now()
+	nc, err := w.dial(&p.s.targets[t])
+	took := time.Since(t0)
+	p.mu.Lock()
+	p.dialing[t]--
+	if err != nil {
+		j, ok := p.popLocked(t)
+		p.endLocked(w)
+		p.fillLocked()
+		p.mu.Unlock()
+		if ok {
+			w.fail(&j, err, took)
+		}
+		return
+	}
+	w.conns[t] = &conn{nc: nc}
+	for {
+		if j, ok := p.popLocked(t); ok {
+			w.pending++
+			p.mu.Unlock()
+			w.do(j)
+			p.mu.Lock()
+			w.pending--
+			continue
+		}
+		if p.closed || w.gone {
+			p.endLocked(w)
+			p.mu.Unlock()
+			return
+		}
+		p.idleLocked(w)
+		p.mu.Unlock()
+		j, ok := <-w.jobs
+		if !ok {
+			return // evicted or closed
+		}
+		w.do(j)
+		p.mu.Lock()
+		w.pending--
+	}
+}
+
+// runSession is a session slot's goroutine: it sends its recorded
+// connection's requests in order until the pool closes or evicts it.
+func (p *pool) runSession(w *worker) {
 	defer w.closeAll()
 	for j := range w.jobs {
 		w.do(j)
 		p.mu.Lock()
-		p.doneLocked(w)
+		p.sessionDoneLocked(w)
 		p.mu.Unlock()
 	}
 }
@@ -232,22 +400,43 @@ func (p *pool) wakeLocked() {
 	}
 }
 
-// wake wakes Sends waiting for a slot (after Stop).
-func (p *pool) wake() {
+// stop drops the waiting requests (after Stop) and wakes blocked Sends.
+func (p *pool) stop() {
 	p.mu.Lock()
+	var dropped []job
+	for t, q := range p.waitq {
+		for _, e := range q {
+			dropped = append(dropped, e.j)
+		}
+		p.waitq[t] = nil
+	}
 	p.wakeLocked()
 	p.mu.Unlock()
+	for i := range dropped {
+		p.s.drop(&dropped[i])
+	}
 }
 
-// close ends every slot once its queued jobs are done.
+// close ends every slot once the requests queued for it are done: idle
+// and session slots now (sessions after their queue), busy and dialing
+// ones when they find nothing more to send.
 func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
 	for w := range p.all {
-		w.gone = true
-		close(w.jobs)
+		if w.session != nil || (w.pending == 0 && p.elems[w] != nil) {
+			if e := p.elems[w]; e != nil {
+				p.lru.Remove(e)
+				delete(p.elems, w)
+			}
+			w.gone = true
+			close(w.jobs)
+			delete(p.all, w)
+		}
 	}
-	clear(p.all)
+	for t := range p.idle {
+		p.idle[t] = nil
+	}
 	p.wakeLocked()
 }

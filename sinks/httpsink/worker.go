@@ -166,23 +166,46 @@ func (w *worker) put(j *job, c *conn, session bool) {
 	w.sessions[sessionKey{j.t, j.req.ConnID}] = c
 }
 
-func (w *worker) do(j job) {
-	s := w.s
-	t := &s.targets[j.t]
-	r := Result{
+// newResult starts j's result: sent now, unless told otherwise.
+func (s *Sender) newResult(j *job) Result {
+	return Result{
 		Result:   stats.Result{Scheduled: j.req.Scheduled, Start: time.Now()},
-		Target:   t.name,
+		Target:   s.targets[j.t].name,
 		ID:       j.req.ID,
 		ConnID:   j.req.ConnID,
 		Expected: j.req.Expected,
 	}
+}
+
+// drop accounts for j, not sent because of Stop: counted as
+// dropped-on-stop, not as a request sent.
+func (s *Sender) drop(j *job) {
+	s.dropped.Add(1)
+	if s.cfg.OnResult != nil {
+		r := s.newResult(j)
+		r.Start, r.Err, r.ErrClass = time.Time{}, errStopped, stats.ClassCanceled
+		s.cfg.OnResult(r)
+	}
+}
+
+// fail finishes j with the error of the connection opened for it.
+func (w *worker) fail(j *job, err error, connect time.Duration) {
+	if w.s.stopped.Load() {
+		w.s.drop(j)
+		return
+	}
+	r := w.s.newResult(j)
+	r.Connect = connect
+	r.Err = err
+	w.finish(&r)
+}
+
+func (w *worker) do(j job) {
+	s := w.s
+	t := &s.targets[j.t]
+	r := s.newResult(&j)
 	if s.stopped.Load() {
-		// Not sent: counted as dropped-on-stop, not as a request sent.
-		s.dropped.Add(1)
-		if s.cfg.OnResult != nil {
-			r.Start, r.Err, r.ErrClass = time.Time{}, errStopped, stats.ClassCanceled
-			s.cfg.OnResult(r)
-		}
+		s.drop(&j)
 		return
 	}
 	if err := s.ctx.Err(); err != nil {
