@@ -377,3 +377,28 @@ func TestOpenModelEvictsIdleAtTheCap(t *testing.T) {
 		t.Errorf("stats %v", st)
 	}
 }
+
+// A target that refuses connections: in the open model each request gets
+// the dial's error (connect-refused), none hangs waiting for a connection.
+func TestOpenModelTargetDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, "http://"+addr)}}, Open: true, MaxConnections: 2})
+	for i := range 20 {
+		mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ID: fmt.Sprint(i)})
+	}
+	mustClose(t, s)
+	st := s.Stats()
+	if st["sent"] != 20 || st["errors-connect-refused"] != 20 {
+		t.Errorf("stats %v", st)
+	}
+	for _, r := range col.all() {
+		if r.ErrClass != stats.ClassConnectRefused || r.Connect <= 0 {
+			t.Errorf("result %s: class %q connect %v", r.ID, r.ErrClass, r.Connect)
+		}
+	}
+}
