@@ -200,3 +200,19 @@ func BenchmarkRealClockLateness(b *testing.B) {
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(q(1), "max-µs")
 }
+
+func TestRealSleepUntilCoarse(t *testing.T) {
+	var c Real
+	target := c.Now().Add(3 * time.Millisecond)
+	if err := c.SleepUntilCoarse(context.Background(), target); err != nil {
+		t.Fatal(err)
+	}
+	if c.Now().Before(target) {
+		t.Error("returned before the target instant")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if err := c.SleepUntilCoarse(ctx, c.Now().Add(time.Hour)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("SleepUntilCoarse past deadline = %v", err)
+	}
+}
