@@ -18,9 +18,14 @@ import (
 // its target's queue and a new connection is dialed for it; whichever comes
 // first — a busy connection freeing up or the new one — takes the oldest
 // waiting request, so a request never waits for a dial slower than an
-// answer, and a dial that lost the race leaves a spare idle connection. At
-// the cap, the least recently idle connection of another target or session
-// is closed to make room; when every connection is busy, the request waits
+// answer, and a dial that lost the race leaves a spare idle connection.
+// Dials in progress are bounded (dialBudget: 16, or a quarter of the
+// connections open), so that after a stall of the process (a GC, a busy
+// machine) the requests that became due at once are taken by the
+// connections freeing up instead of each starting a dial; the pool still
+// grows by a quarter per dial round trip when the target is slow. At the
+// cap, the least recently idle connection of another target or session is
+// closed to make room; when every connection is busy, the request waits
 // (counted as pool-exhausted) and Send blocks until a connection takes it.
 //
 // Sessions (Config.Session) have their own slots: a recorded connection's
@@ -40,6 +45,7 @@ type pool struct {
 	all      map[*worker]struct{} // slots not ended, for close
 	waitq    [][]queued           // per target: requests waiting for a connection, oldest first
 	dialing  []int                // per target: pooled slots dialing
+	dials    int                  // pooled slots dialing, all targets
 	seq      uint64               // requests queued so far
 	closed   bool
 	waiting  int           // Sends blocked at the cap
@@ -101,8 +107,10 @@ func (p *pool) dispatch(ctx context.Context, j job) error {
 	seq := p.seq
 	p.waitq[t] = append(p.waitq[t], queued{j, seq})
 	p.fillLocked()
-	if p.dialing[t] >= len(p.waitq[t]) {
-		p.mu.Unlock() // a connection is on its way for every waiting request
+	if p.dialing[t] >= len(p.waitq[t]) || p.open < p.cap || p.lru.Len() > 0 {
+		// A connection is on its way for every waiting request, or will
+		// be when a dial ends: the first to free takes the oldest.
+		p.mu.Unlock()
 		return nil
 	}
 	// At the cap: wait until a connection takes the request.
@@ -166,7 +174,7 @@ func (p *pool) popLocked(t int) (job, bool) {
 // making room at the cap by closing idle connections.
 func (p *pool) fillLocked() {
 	for t := range p.waitq {
-		for len(p.waitq[t]) > p.dialing[t] {
+		for len(p.waitq[t]) > p.dialing[t] && p.dials < p.dialBudget() {
 			if p.open >= p.cap && !p.evictLocked() {
 				break
 			}
@@ -174,6 +182,9 @@ func (p *pool) fillLocked() {
 		}
 	}
 }
+
+// dialBudget is how many dials may be in progress at once.
+func (p *pool) dialBudget() int { return max(16, p.open/4) }
 
 func (p *pool) dispatchSession(ctx context.Context, j job) error {
 	key := sessionKey{j.t, j.req.ConnID}
@@ -320,6 +331,7 @@ func (p *pool) startPooledLocked(t int) {
 	w := p.newSlotLocked(t)
 	w.jobs = make(chan job, 1)
 	p.dialing[t]++
+	p.dials++
 	p.s.wg.Go(func() { p.runPooled(w) })
 }
 
@@ -344,6 +356,7 @@ func (p *pool) runPooled(w *worker) {
 	took := time.Since(t0)
 	p.mu.Lock()
 	p.dialing[t]--
+	p.dials--
 	if err != nil {
 		j, ok := p.popLocked(t)
 		p.endLocked(w)
@@ -358,6 +371,7 @@ func (p *pool) runPooled(w *worker) {
 	for {
 		if j, ok := p.popLocked(t); ok {
 			w.pending++
+			p.fillLocked() // a dial ended: the budget may allow another
 			p.mu.Unlock()
 			w.do(j)
 			p.mu.Lock()
@@ -370,6 +384,7 @@ func (p *pool) runPooled(w *worker) {
 			return
 		}
 		p.idleLocked(w)
+		p.fillLocked() // another target's waiting request may take its place
 		p.mu.Unlock()
 		j, ok := <-w.jobs
 		if !ok {
