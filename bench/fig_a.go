@@ -90,8 +90,8 @@ jobs:
 	note.Lines = []string{
 		fmt.Sprintf("Target: a net/http server in the harness process on %s answering `200 ok` (3-byte body).", tg.url()),
 		fmt.Sprintf("Reference: `%s` before the replay → %s req/s, the same after → %s req/s (%s%s); the reference is their mean, %s req/s. "+
-			"It sends the recording's first request (path `%s`, its 10 headers; wrk sets Host), so the server parses the same bytes as in the replay.",
-			w1.Command, num(w1.Rate), num(w2.Rate), num(float64(w1.Requests+w2.Requests))+" requests", errSuffix(w1.Errors+w2.Errors), num(ref), path),
+			"It sends the recording's first request (path `%s` and its %d headers besides Host, which wrk sets), so the server parses the same bytes as in the replay.",
+			w1.Command, num(w1.Rate), num(w2.Rate), num(float64(w1.Requests+w2.Requests))+" requests", errSuffix(w1.Errors+w2.Errors), num(ref), path, len(same)/2),
 		fmt.Sprintf("Plain `%s` → %s req/s (information: a 40-byte request, less work for the server).", plain.Command, num(plain.Rate)),
 		fmt.Sprintf("replayctl: `replayctl run --cpuprofile` of a scenario with `source: {gor: {path: requests.gor}}`, `speed: max`, `sink: {http: {target: local, workers: %d}}` (the closed model); "+
 			"the file holds %s GET requests (%.0f bytes each on average, 11 realistic headers, generated with gorsink, 2 000 recorded connections).",
