@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,8 @@ type pool struct {
 	dials    int                  // pooled slots dialing, all targets
 	seq      uint64               // requests queued so far
 	closed   bool
-	waiting  int           // Sends blocked at the cap
+	timer    *time.Timer // armed while requests wait: starts their dials after dialGrace
+	waiting  int         // Sends blocked at the cap
 	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
 
 	opened, exhausted atomic.Int64
@@ -57,7 +59,18 @@ type pool struct {
 type queued struct {
 	j   job
 	seq uint64
+	at  time.Time // when it was queued
 }
+
+// dialGrace is how long a waiting request gives the busy connections to
+// free before a connection is dialed for it. After a stall of the process
+// (a GC, a busy machine) many requests are due at once while the answers
+// that will free the connections are already in their socket buffers:
+// without this grace each request would start a dial, and the pool would
+// grow by thousands of connections it does not need. For a target that is
+// really slow it adds at most this much (plus a timer's slack) to the
+// lateness of a request that needs a new connection.
+const dialGrace = time.Millisecond
 
 // sessionQueue is how many requests of one recorded connection may wait for
 // its replay connection before Send blocks (keeping them in order).
@@ -105,8 +118,9 @@ func (p *pool) dispatch(ctx context.Context, j job) error {
 	}
 	p.seq++
 	seq := p.seq
-	p.waitq[t] = append(p.waitq[t], queued{j, seq})
+	p.waitq[t] = append(p.waitq[t], queued{j, seq, time.Now()})
 	p.fillLocked()
+	p.armLocked()
 	if p.dialing[t] >= len(p.waitq[t]) || p.open < p.cap || p.lru.Len() > 0 {
 		// A connection is on its way for every waiting request, or will
 		// be when a dial ends: the first to free takes the oldest.
@@ -173,14 +187,42 @@ func (p *pool) popLocked(t int) (job, bool) {
 // fillLocked starts a dial for every waiting request that has none coming,
 // making room at the cap by closing idle connections.
 func (p *pool) fillLocked() {
-	for t := range p.waitq {
-		for len(p.waitq[t]) > p.dialing[t] && p.dials < p.dialBudget() {
+	old := time.Now().Add(-dialGrace)
+	for t, q := range p.waitq {
+		// Requests that waited dialGrace, oldest first, get a dial each
+		// (the dials in progress count for the oldest); with no connection
+		// at all, or when closing, every waiting request is due.
+		due := len(q)
+		if p.open > 0 && !p.closed {
+			due = sort.Search(len(q), func(i int) bool { return q[i].at.After(old) })
+		}
+		for due > p.dialing[t] && p.dials < p.dialBudget() {
 			if p.open >= p.cap && !p.evictLocked() {
 				break
 			}
 			p.startPooledLocked(t)
 		}
 	}
+}
+
+// armLocked makes sure fillLocked runs again once the youngest waiting
+// request has waited dialGrace, while any request waits.
+func (p *pool) armLocked() {
+	if p.timer != nil || p.closed {
+		return
+	}
+	p.timer = time.AfterFunc(dialGrace, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.timer = nil
+		p.fillLocked()
+		for _, q := range p.waitq {
+			if len(q) > 0 {
+				p.armLocked()
+				break
+			}
+		}
+	})
 }
 
 // dialBudget is how many dials may be in progress at once.
@@ -439,6 +481,11 @@ func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.fillLocked() // no more grace: every waiting request gets its dial
 	for w := range p.all {
 		if w.session != nil || (w.pending == 0 && p.elems[w] != nil) {
 			if e := p.elems[w]; e != nil {
