@@ -49,8 +49,8 @@ type pool struct {
 	dials    int                  // pooled slots dialing, all targets
 	seq      uint64               // requests queued so far
 	closed   bool
-	timer    *time.Timer // armed while requests wait: starts their dials after dialGrace
-	waiting  int         // Sends blocked at the cap
+	timer    *time.Timer   // armed while requests wait: starts their dials after dialGrace
+	waiting  int           // Sends blocked at the cap
 	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
 
 	opened, exhausted atomic.Int64
