@@ -64,6 +64,7 @@ jobs:
 		return nil, note, err
 	}
 
+	served := tg.count()
 	// The same window once more in the closed model (workers: 64, the
 	// setting of this row before the open model), for comparison.
 	closedJSON := filepath.Join(e.tmp, "b-replay-closed.json")
@@ -97,7 +98,7 @@ jobs:
 		fmt.Sprintf("Replay report: sent %d, ok %d, errors %d; rate scheduled %s/s, achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms; connections peak %d, pool-exhausted %d; the server counted %d.",
 			rep.Requests.Sent, rep.Requests.OK, rep.Requests.Errors, num(rep.Rate.Scheduled), num(rep.Rate.Achieved),
 			rep.Lateness.P50, rep.Lateness.P99, rep.Lateness.Max, rep.Latency.P50, rep.Latency.P99,
-			rep.Counters["sink.connections-peak"], rep.Counters["sink.pool-exhausted"], tg.count()),
+			rep.Counters["sink.connections-peak"], rep.Counters["sink.pool-exhausted"], served),
 		fmt.Sprintf("Whole run (broker start, record, save, replay): %s.", run.Elapsed.Round(10*time.Millisecond)),
 		fmt.Sprintf("Closed model for comparison (`replayctl run --job replay --set jobs.replay.sink.http.workers=64`, the same window): sent %d, errors %d; achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms.",
 			closed.Requests.Sent, closed.Requests.Errors, num(closed.Rate.Achieved), closed.Lateness.P50, closed.Lateness.P99, closed.Lateness.Max, closed.Latency.P50, closed.Latency.P99),

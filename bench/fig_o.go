@@ -101,7 +101,7 @@ jobs:
 		fmt.Sprintf("Target: a net/http server in the harness process that sleeps %v before answering `200 ok`.", slowDelay),
 		fmt.Sprintf("Recording: a .gor file of %s GET requests %v apart (%s req/s, %.2f s), the same requests as (a).", num(float64(n)), step, num(info.RecordedRate), float64(info.Last-info.First)/1e9),
 		"replayctl: `replayctl run --cpuprofile` of `source: {gor: …}`, `speed: 1`, `sink: {http: {target: slow}}` (no `workers`: the open model, `max-connections` 10 000).",
-		fmt.Sprintf("Replay report: sent %d, ok %d, errors %d; rate scheduled %s/s, achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms; connections peak %d, opened %d, pool-exhausted %d; the server counted %d; CPU %s (%.1f µs per request), peak RSS %s MiB.",
+		fmt.Sprintf("Replay report: sent %d, ok %d, errors %d; rate scheduled %s/s, achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms; connections peak %d, opened %d, pool-exhausted %d; the server counted %d (a few may be wrk's last); CPU %s (%.1f µs per request), peak RSS %s MiB.",
 			rep.Requests.Sent, rep.Requests.OK, rep.Requests.Errors, num(rep.Rate.Scheduled), num(rep.Rate.Achieved),
 			rep.Lateness.P50, rep.Lateness.P99, rep.Lateness.Max, rep.Latency.P50, rep.Latency.P99,
 			rep.Counters["sink.connections-peak"], rep.Counters["sink.connections-opened"], rep.Counters["sink.pool-exhausted"], served,
