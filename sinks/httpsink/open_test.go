@@ -402,3 +402,42 @@ func TestOpenModelTargetDown(t *testing.T) {
 		}
 	}
 }
+
+// Connections idle for longer than idleTimeout are closed: after a burst
+// the pool shrinks back, and the next request simply opens one again.
+func TestOpenModelReapsIdleConnections(t *testing.T) {
+	was := idleTimeout
+	t.Cleanup(func() { idleTimeout = was }) // after the sender's Close (cleanups run last first)
+	idleTimeout = 100 * time.Millisecond
+	g := newGate()
+	srv := newRawServer(t, g.handle)
+	s, col := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Open: true})
+	raw := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	for i := range 5 {
+		mustSend(t, s, Request{Raw: raw, ID: fmt.Sprint(i)})
+		waitFor(t, "the request at the target", func() bool { return g.waiting.Load() == int64(i+1) })
+	}
+	for range 5 {
+		g.release <- struct{}{}
+	}
+	open := func() int {
+		s.pool.mu.Lock()
+		defer s.pool.mu.Unlock()
+		return s.pool.open
+	}
+	waitFor(t, "the idle connections to be closed", func() bool { return open() == 0 })
+	mustSend(t, s, Request{Raw: raw, ID: "again"})
+	g.release <- struct{}{}
+	mustClose(t, s)
+	if n := len(col.all()); n != 6 {
+		t.Errorf("%d results, want 6", n)
+	}
+	for _, r := range col.all() {
+		if r.Err != nil {
+			t.Errorf("result %s: %v", r.ID, r.Err)
+		}
+	}
+	if n := srv.accepted.Load(); n != 6 {
+		t.Errorf("%d connections, want 6 (5, reaped, then 1)", n)
+	}
+}

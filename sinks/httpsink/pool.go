@@ -50,6 +50,7 @@ type pool struct {
 	seq      uint64               // requests queued so far
 	closed   bool
 	timer    *time.Timer   // armed while requests wait: starts their dials after dialGrace
+	reaper   *time.Timer   // closes connections idle for idleTimeout
 	waiting  int           // Sends blocked at the cap
 	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
 
@@ -72,6 +73,13 @@ type queued struct {
 // lateness of a request that needs a new connection.
 const dialGrace = time.Millisecond
 
+// idleTimeout is how long a connection may stay idle before the pool closes
+// it: after a burst the pool shrinks back to what the traffic needs (the
+// most recently idle connections are reused first, so the extra ones age
+// out), and connections are closed by us before a server's own idle
+// timeout makes them stale.
+var idleTimeout = 2 * time.Second
+
 // sessionQueue is how many requests of one recorded connection may wait for
 // its replay connection before Send blocks (keeping them in order).
 const sessionQueue = 64
@@ -91,7 +99,28 @@ func newPool(s *Sender) *pool {
 	if fd := fdLimit(); fd > 0 && fd-fdReserve < p.cap {
 		p.cap = max(fd-fdReserve, 1)
 	}
+	p.mu.Lock() // reap reads p.reaper under the lock
+	p.reaper = time.AfterFunc(idleTimeout/4, p.reap)
+	p.mu.Unlock()
 	return p
+}
+
+// reap closes the connections idle for longer than idleTimeout, oldest
+// first, and runs again a quarter of idleTimeout later.
+func (p *pool) reap() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	old := time.Now().Add(-idleTimeout)
+	for e := p.lru.Front(); e != nil; e = p.lru.Front() {
+		if e.Value.(*worker).idleSince.After(old) {
+			break
+		}
+		p.evictLocked()
+	}
+	p.reaper.Reset(idleTimeout / 4)
 }
 
 // dispatch hands j to a connection, or queues it for the next one; at the
@@ -316,6 +345,7 @@ func (p *pool) idleLocked(w *worker) {
 	if w.session == nil {
 		p.idle[w.t] = append(p.idle[w.t], w)
 	}
+	w.idleSince = time.Now()
 	p.elems[w] = p.lru.PushBack(w)
 	p.wakeLocked()
 }
@@ -481,6 +511,7 @@ func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.reaper.Stop()
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil

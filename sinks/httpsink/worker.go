@@ -81,12 +81,12 @@ type worker struct {
 	n        int64
 
 	// open model, guarded by pool.mu except jobs' use
-	jobs    chan job
-	t       int
-	session *sessionKey // set for a session connection
-	pending int         // jobs dispatched to this worker and not done
-	idleAt  int64       // pool's sequence number when it last became idle
-	gone    bool        // removed from the pool (evicted or closing)
+	jobs      chan job
+	t         int
+	session   *sessionKey // set for a session connection
+	pending   int         // jobs dispatched to this worker and not done
+	idleSince time.Time   // when it last became idle
+	gone      bool        // removed from the pool (evicted or closing)
 }
 
 func (s *Sender) newWorker(i int) *worker {
