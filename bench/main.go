@@ -37,6 +37,9 @@ type env struct {
 	kafka string // REPLAYCTL_TEST_KAFKA, may be empty
 	procs *procs
 	log   *slog.Logger
+	// aRate is figure (a)'s replay rate at speed max, once measured: the
+	// open-model figure replays at half of it.
+	aRate float64
 }
 
 // figure is one benchmark: it returns its rows and notes. An error means the
@@ -56,6 +59,7 @@ var figures = []figure{
 	{"f", "Recording through a broker outage; the spool", figF},
 	{"g", "Sharded replay: 2 shard processes vs 1 process on one window", figG},
 	{"h", "HTTP/2: replay vs h2load, capture CPU vs HTTP/1.x", figH},
+	{"o", "Open model: a paced replay to a slow target", figO},
 }
 
 func main() {
@@ -154,7 +158,7 @@ func selectFigures(only string) ([]figure, error) {
 		id = strings.TrimSpace(id)
 		i := slices.IndexFunc(figures, func(f figure) bool { return f.id == id })
 		if i < 0 {
-			return nil, fmt.Errorf("-only: unknown figure %q (want a, b, c, d, e or f)", id)
+			return nil, fmt.Errorf("-only: unknown figure %q (want one of %s)", id, figureIDs())
 		}
 		if !slices.ContainsFunc(out, func(f figure) bool { return f.id == id }) {
 			out = append(out, figures[i])
@@ -202,4 +206,13 @@ func (e *env) dur(full, quick time.Duration) time.Duration {
 		return quick
 	}
 	return full
+}
+
+// figureIDs lists the figures' ids: "a, b, c".
+func figureIDs() string {
+	ids := make([]string, len(figures))
+	for i, f := range figures {
+		ids[i] = f.id
+	}
+	return strings.Join(ids, ", ")
 }

@@ -25,7 +25,11 @@ type target struct {
 
 var okBody = []byte("ok\n")
 
-func startTarget() (*target, error) {
+func startTarget() (*target, error) { return startTargetDelay(0) }
+
+// startTargetDelay starts a target that sleeps d before each answer (a
+// slow application: its latency is d plus the machine's).
+func startTargetDelay(d time.Duration) (*target, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
@@ -33,6 +37,9 @@ func startTarget() (*target, error) {
 	t := &target{ln: ln}
 	t.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			if d > 0 {
+				time.Sleep(d)
+			}
 			t.requests.Add(1)
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("Content-Length", "3")
@@ -67,10 +74,14 @@ type wrkResult struct {
 	Command  string
 }
 
-// wrk runs `wrk -t2 -cC -dD URL` and parses its output.
-func (e *env) wrk(ctx context.Context, url string, conns int, d time.Duration) (wrkResult, error) {
-	args := []string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", url}
+// wrk runs `wrk -t2 -cC -dD [extra...] URL` and parses its output.
+func (e *env) wrk(ctx context.Context, url string, conns int, d time.Duration, extra ...string) (wrkResult, error) {
+	args := append([]string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s"}, extra...)
+	args = append(args, url)
 	res := wrkResult{Command: "wrk " + strings.Join(args, " ")}
+	if len(extra) > 0 {
+		res.Command = fmt.Sprintf("wrk -t2 -c%d -d%ds -H… (the recording's %d headers) %s", conns, int(d.Seconds()), len(extra)/2, url)
+	}
 	ctx, cancel := context.WithTimeout(ctx, d+15*time.Second)
 	defer cancel()
 	cmd := exec.Command("wrk", args...)
@@ -106,4 +117,20 @@ func (e *env) wrk(ctx context.Context, url string, conns int, d time.Duration) (
 		return res, errors.New(res.Command + ": zero requests/s")
 	}
 	return res, nil
+}
+
+// sameRequest returns wrk arguments that send the generated recording's
+// first request (its path and every header but Host, which wrk sets) and
+// that path: the reference then costs the target what a replay costs it.
+func sameRequest() (path string, args []string) {
+	raw := string(request(0, "0123456789abcdef01234567"))
+	lines := strings.Split(strings.TrimSuffix(raw, "\r\n\r\n"), "\r\n")
+	path = strings.Fields(lines[0])[1]
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(strings.ToLower(l), "host:") {
+			continue
+		}
+		args = append(args, "-H", l)
+	}
+	return path, args
 }

@@ -54,7 +54,7 @@ func (p *Plan) Describe(w io.Writer) {
 		if jp.replay {
 			stage("pace", "%s", describePace(j))
 		}
-		stage("sink", "%s", describeSink(j.Sink))
+		stage("sink", "%s", describeSink(j))
 		var stops []string
 		if j.Stop.After > 0 {
 			stops = append(stops, "after "+durationString(j.Stop.After))
@@ -202,7 +202,8 @@ func describePace(j *scenario.Job) string {
 	return strings.Join(parts, ", ")
 }
 
-func describeSink(s scenario.Sink) string {
+func describeSink(j *scenario.Job) string {
+	s := j.Sink
 	switch s.Kind {
 	case scenario.SinkKafka:
 		return fmt.Sprintf("kafka topic %s (%d partitions)", s.Kafka.Topic.Name, s.Kafka.Topic.Partitions)
@@ -220,7 +221,11 @@ func describeSink(s scenario.Sink) string {
 		if len(h.Targets) > 1 {
 			out += ", " + h.Mode
 		}
-		out += fmt.Sprintf(", %d workers", h.Workers)
+		if (!j.Speed.Max || j.Rate.PerSecond > 0) && !h.WorkersSet {
+			out += fmt.Sprintf(", open model (each request at its instant, up to %d connections)", h.MaxConnections)
+		} else {
+			out += fmt.Sprintf(", closed model (%d workers)", h.Workers)
+		}
 		if h.Timeout > 0 {
 			out += ", timeout " + durationString(h.Timeout)
 		} else {

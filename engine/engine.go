@@ -173,6 +173,9 @@ func compileJob(s *scenario.Scenario, j *scenario.Job) (*jobPlan, scenario.Diagn
 				add(t.Pos, "target %q (%s) is refused by safety.deny-targets", t.Name, t.URL.Host)
 			}
 		}
+		if h := j.Sink.HTTP; h.MaxConnectionsSet && j.Speed.Max && j.Rate.PerSecond == 0 {
+			add(j.Sink.Pos, "job %q: max-connections caps the open model of paced replays; speed: max uses the closed model (workers)", j.Name)
+		}
 		if c := j.Compare; c != nil && c.Noise != nil && c.Noise.Builtin == "" && s.Safety.Denies(c.Noise.URL.Hostname()) {
 			add(c.Noise.Pos, "noise target %q (%s) is refused by safety.deny-targets", c.Noise.Name, c.Noise.URL.Host)
 		}

@@ -65,6 +65,15 @@ func (p *protoRouter) Send(ctx context.Context, req httpsink.Request) error {
 	return p.h1.Send(ctx, req)
 }
 
+// Stop stops taking requests: the HTTP/1.x sender drops what is queued
+// (counted); the HTTP/2 sender's queue is bounded by its streams and ends
+// with the job's context.
+func (p *protoRouter) Stop() {
+	if p.h1 != nil {
+		p.h1.Stop()
+	}
+}
+
 func (p *protoRouter) Close(ctx context.Context) error {
 	var errs []error
 	if p.h1 != nil {

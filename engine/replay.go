@@ -171,12 +171,19 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if timeout == 0 {
 		timeout = first.Timeout
 	}
+	// The model: a paced replay sends each request at its instant (open
+	// model: more connections when all are busy) unless workers is given;
+	// speed max keeps a fixed pool of workers busy (closed model).
+	open := (!pacer.Max() || j.Rate.PerSecond > 0) && !hs.WorkersSet
 	var completed atomic.Int64
 	ps := &protocolStats{}
 	sender, err := newReplaySender(hs, httpsink.Config{
 		Targets:            targets,
 		Mode:               hs.Mode,
 		Workers:            hs.Workers,
+		Open:               open,
+		MaxConnections:     hs.MaxConnections,
+		Stats:              stats.Config{Origin: pacer.Start()},
 		Session:            hs.Session,
 		PreserveHost:       hs.PreserveHost,
 		Timeout:            timeout,
@@ -195,6 +202,15 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
+	if open {
+		if n := sender.Stats()["max-connections"]; n > 0 && n < int64(hs.MaxConnections) {
+			r.log.Warn("the open model's connections are capped by the file-descriptor limit", "job", j.Name, "max-connections", n, "asked", hs.MaxConnections)
+		}
+	}
+	// Ctrl-C stops sending at once: what is queued is dropped (counted),
+	// only requests already on the wire are waited for.
+	stopOnInterrupt := context.AfterFunc(ctx, sender.Stop)
+	defer stopOnInterrupt()
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	var taken int64

@@ -100,6 +100,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		for _, l := range breakdownLines(res) {
 			row(l[0], "%s\n", l[1])
 		}
+		if n := res.counters["sink.pool-exhausted"]; n > 0 {
+			row("", "pool-exhausted %d: requests that waited for a connection (all %d busy); raise max-connections or the file limit\n", n, res.counters["sink.max-connections"])
+		}
 		if d := res.diff; d != nil {
 			row("diff", "compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
 			for i, e := range d.Endpoints {

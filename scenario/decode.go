@@ -717,13 +717,15 @@ func (d *decoder) decodeSink(x m) Sink {
 
 func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 	h := &HTTPSink{
-		Mode:         cmpOr(x.str("mode"), "mirror"),
-		Workers:      int(x.integer("workers", 32)),
-		Session:      x.boolean("session", false),
-		PreserveHost: x.boolean("preserve-host", false),
-		Timeout:      d.duration(x, "timeout"),
-		Protocol:     cmpOr(x.str("protocol"), ProtocolAuto),
-		MaxStreams:   int(x.integer("max-streams", 100)),
+		Mode:           cmpOr(x.str("mode"), "mirror"),
+		Workers:        int(x.integer("workers", 32)),
+		WorkersSet:     x.has("workers"),
+		MaxConnections: int(x.integer("max-connections", 10000)),
+		Session:        x.boolean("session", false),
+		PreserveHost:   x.boolean("preserve-host", false),
+		Timeout:        d.duration(x, "timeout"),
+		Protocol:       cmpOr(x.str("protocol"), ProtocolAuto),
+		MaxStreams:     int(x.integer("max-streams", 100)),
 	}
 	if x.has("max-streams") && h.Protocol == ProtocolHTTP1 {
 		d.errorf(x.get("max-streams"), x.p("max-streams"), "max-streams applies to HTTP/2 (protocol auto or h2)")
@@ -732,6 +734,10 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 	if len(kinds) != 1 {
 		d.errorf(x.n, x.path, "needs exactly one of target, url, targets%s", got(kinds))
 	}
+	if x.has("workers") && x.has("max-connections") {
+		d.errorf(x.get("max-connections"), x.p("max-connections"), "max-connections caps the open model and workers selects the closed model: set one of them")
+	}
+	h.MaxConnectionsSet = x.has("max-connections")
 	if x.has("mode") && !x.has("targets") {
 		d.errorf(x.get("mode"), x.p("mode"), "mode applies to targets: (several targets)")
 	}

@@ -312,12 +312,19 @@ const DefaultDeliveryTimeout = 30 * time.Second
 type HTTPSink struct {
 	// Targets are the resolved targets: one for target: or url:, several for
 	// targets:. An url: target is named by its URL.
-	Targets      []*Target
-	Mode         string // "mirror" (default: every target gets every request) or "split"
-	Workers      int    // default 32
-	Session      bool
-	PreserveHost bool
-	Timeout      time.Duration // 0: each target's own timeout
+	Targets []*Target
+	Mode    string // "mirror" (default: every target gets every request) or "split"
+	// Workers is the closed model's pool (default 32). A paced replay uses
+	// the open model unless workers is given (WorkersSet); speed max uses
+	// the closed model.
+	Workers    int
+	WorkersSet bool
+	// MaxConnections caps the open model's connections (default 10000).
+	MaxConnections    int
+	MaxConnectionsSet bool
+	Session           bool
+	PreserveHost      bool
+	Timeout           time.Duration // 0: each target's own timeout
 	// Protocol is ProtocolAuto (default), ProtocolHTTP1 or ProtocolH2.
 	Protocol   string
 	MaxStreams int // HTTP/2 streams at once per connection; default 100

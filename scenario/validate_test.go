@@ -78,6 +78,8 @@ func TestValidationRules(t *testing.T) {
 		{"max-streams with http1", jobBody(replayJob, "sink: {http: {target: echo, protocol: http1, max-streams: 8}}"), "8:63", "max-streams applies to HTTP/2"},
 		{"unknown protocol", jobBody(replayJob, "sink: {http: {target: echo, protocol: h3}}"), "8:43", "must be one of 'auto', 'http1', 'h2'"},
 		{"grpc without descriptors", jobBody(replayJob, httpSink, "compare: {grpc: {}}"), "9:21", `missing required key "descriptors"`},
+		{"workers and max-connections", jobBody(replayJob, "sink: {http: {target: echo, workers: 4, max-connections: 9}}"), "8:62", "max-connections caps the open model and workers selects the closed model"},
+		{"max-connections below 1", jobBody(replayJob, "sink: {http: {target: echo, max-connections: 0}}"), "8:50", "must be >= 1"},
 		// windows
 		{"window two kinds", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 5m, from: now}}\njobs:", 1), "5:14", "needs exactly one of recording, offsets, from, last (got from, last)"},
 		{"window without topic", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {last: 5m}}\njobs:", 1), "5:14", "topic is required for a last window"},

@@ -124,6 +124,14 @@ func New(cfg Config) *Recorder {
 	}
 }
 
+// Origin returns time zero of the series: Config.Origin, or the first
+// recorded Start; zero before anything was recorded.
+func (r *Recorder) Origin() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.origin
+}
+
 // Record adds one result.
 func (r *Recorder) Record(res Result) {
 	if res.Err != nil && res.ErrClass == "" {

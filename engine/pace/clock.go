@@ -58,6 +58,29 @@ func (Real) SleepUntil(ctx context.Context, t time.Time) error {
 	return ctx.Err()
 }
 
+// SleepUntilCoarse waits until t on a timer only, without the final spin:
+// it may return up to a timer's slack late (0.5–0.75 ms here), and costs no
+// CPU while it waits.
+func (Real) SleepUntilCoarse(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		tm.Stop()
+		return ctx.Err()
+	}
+}
+
+// coarseSleeper is a Clock that can also wait without spinning.
+type coarseSleeper interface {
+	SleepUntilCoarse(ctx context.Context, t time.Time) error
+}
+
 // Manual is a clock that moves only when told: SleepUntil jumps straight to
 // the target instant and returns. Safe for concurrent use. For tests.
 type Manual struct {

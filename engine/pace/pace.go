@@ -166,16 +166,31 @@ func (p *Pacer) Rebase() {
 	p.started, p.squeezed, p.count = false, 0, 0
 }
 
+// spinEvery is the shortest gap between two scheduled instants for which
+// Wait spins for precision (Real.SleepUntil): with closer messages the spin
+// would keep a core busy all the time (1 ms of spin per message), taking it
+// from the target and the sender; they are waited for on a timer alone
+// (at most a timer's slack late, 0.5–0.75 ms on the build machine), and
+// messages already due go out back to back.
+const spinEvery = 4 * SpinWindow
+
 // Wait schedules the next message and waits on the clock until its instant.
 // It returns the scheduled instant; at max speed without a rate cap that is
 // the clock's current time, so lateness measures only what follows.
 func (p *Pacer) Wait(ctx context.Context, captureTime int64) (time.Time, error) {
+	prev, had := p.last, p.any
 	at := p.Schedule(captureTime)
 	if p.speed == 0 && p.gap == 0 {
 		if err := ctx.Err(); err != nil {
 			return at, err
 		}
 		return p.clock.Now(), nil
+	}
+	if cs, ok := p.clock.(coarseSleeper); ok && had && at.Sub(prev) < spinEvery {
+		if err := cs.SleepUntilCoarse(ctx, at); err != nil {
+			return at, err
+		}
+		return at, nil
 	}
 	if err := p.clock.SleepUntil(ctx, at); err != nil {
 		return at, err

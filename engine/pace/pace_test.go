@@ -231,3 +231,19 @@ func TestAlign(t *testing.T) {
 		}
 	}
 }
+
+func TestRealSleepUntilCoarse(t *testing.T) {
+	var c Real
+	target := c.Now().Add(3 * time.Millisecond)
+	if err := c.SleepUntilCoarse(context.Background(), target); err != nil {
+		t.Fatal(err)
+	}
+	if c.Now().Before(target) {
+		t.Error("returned before the target instant")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if err := c.SleepUntilCoarse(ctx, c.Now().Add(time.Hour)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("SleepUntilCoarse past deadline = %v", err)
+	}
+}

@@ -4,6 +4,25 @@
 // PreserveHost is set (a minimal edit of that one line; a request without a
 // Host header is sent unchanged). Responses are read by a small parser of its
 // own (no net/http on the client side) over pooled keep-alive connections.
+//
+// Two models send the requests:
+//
+//   - closed (Config.Workers): a fixed pool of workers, each with one
+//     keep-alive connection per target, takes requests from a bounded queue.
+//     A request waits for a free worker, so the send rate follows the
+//     target's latency. This is how `speed: max` measures what a target
+//     takes.
+//   - open (Config.Open): each request is sent when Send is called (the
+//     pacer calls it at the request's scheduled instant) on an idle
+//     connection, or on a new one when every connection is busy, up to
+//     Config.MaxConnections (and the file-descriptor limit). Only when that
+//     cap is reached does a request wait for a connection; it is then counted
+//     as "pool-exhausted", and the wait shows as lateness. A slow target
+//     therefore does not delay the schedule.
+//
+// In both models, Session keeps a recorded connection's requests in order on
+// one replay connection. Results are counted in a few shards (no shared lock
+// on the hot path) and merged by Summary.
 package httpsink
 
 import (
@@ -17,9 +36,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/replayctl/replayctl/message"
@@ -38,6 +59,11 @@ const (
 const (
 	DefaultWorkers = 16
 	DefaultTimeout = 10 * time.Second
+	// DefaultMaxConnections caps the open model's connections.
+	DefaultMaxConnections = 10000
+	// fdReserve is how many file descriptors the open model leaves to the
+	// rest of the process (Kafka, files, the reference target).
+	fdReserve = 128
 	// maxSessions caps the open session connections per worker; past it the
 	// least recently used one is closed.
 	maxSessions = 64
@@ -54,7 +80,16 @@ type Target struct {
 type Config struct {
 	Targets []Target
 	Mode    string // "", "mirror" or "split"
-	Workers int    // concurrent requests (and connections per target); default 16
+	// Workers is the closed model's pool: concurrent requests (and
+	// connections per target); default 16. Ignored when Open is set.
+	Workers int
+	// Open selects the open model: a request is sent as soon as Send is
+	// called, on a new connection when all are busy.
+	Open bool
+	// MaxConnections caps the open model's connections (all targets and
+	// sessions together); default 10 000, and never more than the
+	// file-descriptor limit (raised to its hard limit) minus a reserve.
+	MaxConnections int
 	// Session sends all requests of one recorded ConnID, in order, over one
 	// replay connection (per target).
 	Session bool
@@ -76,6 +111,8 @@ type Config struct {
 	// OnResult receives every result. It is called from the worker
 	// goroutines, concurrently: it must be safe for that, and quick.
 	OnResult func(Result)
+	// Stats configures the recorders behind Summary.
+	Stats stats.Config
 }
 
 // Request is one request to replay.
@@ -117,8 +154,10 @@ type target struct {
 	name string
 	addr string // host:port to dial
 	host string // Host header value
-	tls  *tls.Config
-	seed uint64
+	// hostBytes is host as bytes, built once: the edit costs no conversion.
+	hostBytes []byte
+	tls       *tls.Config
+	seed      uint64
 }
 
 type job struct {
@@ -127,22 +166,37 @@ type job struct {
 	t    int
 }
 
-// Sender sends requests through a pool of workers. Send from any number of
+// Sender sends requests through a pool of workers (closed model) or of
+// connections opened on demand (open model). Send from any number of
 // goroutines; Close once.
 type Sender struct {
 	cfg     Config
 	targets []target
 	dialer  net.Dialer
-	shared  chan job
-	own     []chan job // per worker, session mode
+	shared  chan job   // closed model
+	own     []chan job // closed model: per worker, session mode
+	pool    *pool      // open model
 	ctx     context.Context
 	abort   context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.RWMutex
 	closed  bool
+	// stopped is set by Stop: requests not yet on the wire are dropped.
+	stopped atomic.Bool
 
-	sent, ok, errs, retries, bytesOut, bytesIn, invalid, skipped, queued atomic.Int64
-	classes                                                              [8]atomic.Int64 // by stats.Classes index
+	shards []*shard
+
+	invalid, skipped, queued, dropped atomic.Int64
+}
+
+// shard holds the counters and the recorder of some workers, so that
+// results are counted without a lock shared by all of them.
+type shard struct {
+	rec *stats.Recorder // has its own lock, shared only within the shard
+
+	sent, ok, errs, retries, bytesOut, bytesIn atomic.Int64
+	classes                                    [8]atomic.Int64 // by stats.Classes index
+	_                                          [64]byte        // keeps neighbours off this cache line
 }
 
 var _ sinks.Sink = (*Sender)(nil)
@@ -173,6 +227,9 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.KeepLimit <= 0 {
 		cfg.KeepLimit = DefaultKeepLimit
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
 	var roots *x509.CertPool
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -193,7 +250,7 @@ func New(cfg Config) (*Sender, error) {
 		if u == nil || u.Host == "" {
 			return nil, fmt.Errorf("http sink: target %d: URL with a host required", i)
 		}
-		tt := target{name: t.Name, host: u.Host}
+		tt := target{name: t.Name, host: u.Host, hostBytes: []byte(u.Host)}
 		if tt.name == "" {
 			tt.name = u.Host
 		}
@@ -230,6 +287,17 @@ func New(cfg Config) (*Sender, error) {
 		s.targets = append(s.targets, tt)
 	}
 	s.ctx, s.abort = context.WithCancel(context.Background())
+	n := 4 * runtime.GOMAXPROCS(0)
+	if !cfg.Open {
+		n = min(n, cfg.Workers)
+	}
+	for range n {
+		s.shards = append(s.shards, &shard{rec: stats.New(cfg.Stats)})
+	}
+	if cfg.Open {
+		s.pool = newPool(s)
+		return s, nil
+	}
 	s.shared = make(chan job, cfg.QueueSize)
 	if cfg.Session {
 		s.own = make([]chan job, cfg.Workers)
@@ -238,10 +306,9 @@ func New(cfg Config) (*Sender, error) {
 		}
 	}
 	for i := range cfg.Workers {
-		w := &worker{s: s, conns: make([]*conn, len(s.targets)), sessions: map[sessionKey]*conn{}}
+		w := s.newWorker(i)
 		w.br = bufio.NewReaderSize(nil, readBufSize)
-		w.bw = bufio.NewWriterSize(nil, 32<<10)
-		w.p = parser{keep: cfg.KeepResponse, limit: cfg.KeepLimit}
+		w.bw = bufio.NewWriterSize(nil, writeBufSize)
 		var own chan job
 		if s.own != nil {
 			own = s.own[i]
@@ -264,7 +331,13 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.stopped.Load() {
+		return fmt.Errorf("http sink: request %q: %w", req.ID, errStopped)
+	}
 	info := inspect(req.Raw)
+	if s.pool != nil {
+		return s.sendOpen(ctx, req, info)
+	}
 	q := s.shared
 	if s.own != nil && req.ConnID != "" {
 		q = s.own[hashString(req.ConnID)%uint64(len(s.own))]
@@ -303,6 +376,40 @@ func (s *Sender) enqueue(ctx context.Context, q chan job, j job) error {
 	}
 }
 
+// sendOpen dispatches req to the open model's pool, once per target with
+// mode mirror.
+func (s *Sender) sendOpen(ctx context.Context, req Request, info reqInfo) error {
+	switch s.cfg.Mode {
+	case ModeMirror:
+		for t := range s.targets {
+			if err := s.pool.dispatch(ctx, job{req: req, info: info, t: t}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case ModeSplit:
+		key := req.ConnID
+		if key == "" {
+			key = req.ID
+		}
+		return s.pool.dispatch(ctx, job{req: req, info: info, t: s.pick(key)})
+	}
+	return s.pool.dispatch(ctx, job{req: req, info: info})
+}
+
+// Stop makes the sender drop every request not yet on the wire: each counts
+// as "dropped-on-stop" (not as sent) and is given to OnResult with class
+// "canceled" and no Start; requests
+// already sent still get their response, within Timeout. Sends after Stop
+// fail. It is what an interrupt does: stop sending at once. Safe to call
+// more than once and concurrently with Send.
+func (s *Sender) Stop() {
+	s.stopped.Store(true)
+	if s.pool != nil {
+		s.pool.stop()
+	}
+}
+
 // pick chooses a target for key by rendezvous hashing: a key keeps its
 // target while targets are added or removed elsewhere in the list.
 func (s *Sender) pick(key string) int {
@@ -338,9 +445,13 @@ func (s *Sender) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	close(s.shared)
-	for _, q := range s.own {
-		close(q)
+	if s.pool != nil {
+		s.pool.close()
+	} else {
+		close(s.shared)
+		for _, q := range s.own {
+			close(q)
+		}
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -358,45 +469,113 @@ func (s *Sender) Close(ctx context.Context) error {
 
 // Stats returns the counters: sent (results), ok, errors, retries,
 // bytes-out, bytes-in, queued, invalid (empty requests refused by Send),
-// skipped-non-request, and errors-<class> for each class seen.
+// skipped-non-request, dropped-on-stop, errors-<class> for each class seen,
+// and for the open model max-connections (the effective cap),
+// connections-peak, connections-opened and pool-exhausted (requests that
+// waited for a connection because the cap was reached).
 func (s *Sender) Stats() map[string]int64 {
+	var sent, ok, errs, retries, out, in int64
+	var classes [8]int64
+	for _, sh := range s.shards {
+		sent += sh.sent.Load()
+		ok += sh.ok.Load()
+		errs += sh.errs.Load()
+		retries += sh.retries.Load()
+		out += sh.bytesOut.Load()
+		in += sh.bytesIn.Load()
+		for i := range classes {
+			classes[i] += sh.classes[i].Load()
+		}
+	}
 	m := map[string]int64{
-		"sent":                s.sent.Load(),
-		"ok":                  s.ok.Load(),
-		"errors":              s.errs.Load(),
-		"retries":             s.retries.Load(),
-		"bytes-out":           s.bytesOut.Load(),
-		"bytes-in":            s.bytesIn.Load(),
+		"sent":                sent,
+		"ok":                  ok,
+		"errors":              errs,
+		"retries":             retries,
+		"bytes-out":           out,
+		"bytes-in":            in,
 		"queued":              s.queued.Load(),
 		"invalid":             s.invalid.Load(),
 		"skipped-non-request": s.skipped.Load(),
+		"dropped-on-stop":     s.dropped.Load(),
 	}
 	for i, c := range stats.Classes {
-		if n := s.classes[i].Load(); n > 0 {
-			m["errors-"+c] = n
+		if classes[i] > 0 {
+			m["errors-"+c] = classes[i]
 		}
+	}
+	if p := s.pool; p != nil {
+		p.mu.Lock()
+		m["max-connections"] = int64(p.cap)
+		m["connections-peak"] = int64(p.peak)
+		p.mu.Unlock()
+		m["connections-opened"] = p.opened.Load()
+		m["pool-exhausted"] = p.exhausted.Load()
 	}
 	return m
 }
 
-func (s *Sender) count(r *Result) {
-	s.sent.Add(1)
-	s.bytesOut.Add(r.BytesOut)
-	s.bytesIn.Add(r.BytesIn)
+// Summary merges the results recorded by every shard.
+func (s *Sender) Summary() stats.Summary {
+	return s.Recorder().Summary()
+}
+
+// Recorder returns a new recorder holding every result recorded so far
+// (the shards merged, histograms bucket by bucket).
+func (s *Sender) Recorder() *stats.Recorder {
+	cfg := s.cfg.Stats
+	for _, sh := range s.shards {
+		if o := sh.rec.Origin(); !o.IsZero() && (cfg.Origin.IsZero() || o.Before(cfg.Origin)) {
+			cfg.Origin = o
+		}
+	}
+	out := stats.New(cfg)
+	for _, sh := range s.shards {
+		out.Merge(sh.rec)
+	}
+	return out
+}
+
+func (sh *shard) count(r *Result) {
+	sh.rec.Record(r.Result)
+	sh.sent.Add(1)
+	sh.bytesOut.Add(r.BytesOut)
+	sh.bytesIn.Add(r.BytesIn)
 	if r.Retried {
-		s.retries.Add(1)
+		sh.retries.Add(1)
 	}
 	if r.Err == nil {
-		s.ok.Add(1)
+		sh.ok.Add(1)
 		return
 	}
-	s.errs.Add(1)
+	sh.errs.Add(1)
 	for i, c := range stats.Classes {
 		if c == r.ErrClass || c == stats.ClassOther {
-			s.classes[i].Add(1)
+			sh.classes[i].Add(1)
 			return
 		}
 	}
+}
+
+// fdLimit raises the soft limit of open files to the hard limit (Go does
+// it at start-up too; this makes it explicit) and returns the soft limit,
+// 0 if unknown.
+func fdLimit() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	if lim.Cur < lim.Max {
+		raised := lim
+		raised.Cur = lim.Max
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			lim = raised
+		}
+	}
+	if lim.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(lim.Cur)
 }
 
 func hashString(s string) uint64 { // FNV-1a

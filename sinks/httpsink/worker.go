@@ -7,10 +7,54 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/replayctl/replayctl/stats"
 )
+
+// writeBufSize is the write buffer: a request up to this size goes out in
+// one write of one copy; a larger one is written with writev (head edit and
+// body as they are, no copy) on plain TCP.
+const writeBufSize = 32 << 10
+
+// Buffers of the open model's connections, taken for one request and given
+// back after it: thousands of mostly idle connections do not each hold
+// 48 KiB, and as many buffers exist as requests were ever in flight at once.
+// (A sync.Pool would be emptied by every GC and refilled by allocating,
+// which at thousands of requests per second is itself a GC load.)
+var (
+	readers = freeList[*bufio.Reader]{make: func() *bufio.Reader { return bufio.NewReaderSize(nil, readBufSize) }}
+	writers = freeList[*bufio.Writer]{make: func() *bufio.Writer { return bufio.NewWriterSize(nil, writeBufSize) }}
+)
+
+// freeList keeps values for reuse; it never shrinks.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []T
+	make  func() T
+}
+
+func (f *freeList[T]) get() T {
+	f.mu.Lock()
+	if n := len(f.items); n > 0 {
+		v := f.items[n-1]
+		f.items = f.items[:n-1]
+		f.mu.Unlock()
+		return v
+	}
+	f.mu.Unlock()
+	return f.make()
+}
+
+func (f *freeList[T]) put(v T) {
+	f.mu.Lock()
+	f.items = append(f.items, v)
+	f.mu.Unlock()
+}
+
+// errStopped is the error of a request dropped by Stop before it was sent.
+var errStopped = fmt.Errorf("not sent: the replay was stopped: %w", context.Canceled)
 
 type conn struct {
 	nc   net.Conn
@@ -23,15 +67,36 @@ type sessionKey struct {
 }
 
 // worker sends one request at a time. It owns its connections: one pooled
-// keep-alive connection per target, plus one per open session.
+// keep-alive connection per target, plus one per open session. In the open
+// model a worker is one connection slot: it holds at most one connection
+// (to target t, or for one session) and gets its jobs from the pool.
 type worker struct {
 	s        *Sender
+	sh       *shard
 	conns    []*conn
 	sessions map[sessionKey]*conn
-	br       *bufio.Reader
+	br       *bufio.Reader // nil between requests in the open model
 	bw       *bufio.Writer
 	p        parser
 	n        int64
+
+	// open model, guarded by pool.mu except jobs' use
+	jobs      chan job
+	t         int
+	session   *sessionKey // set for a session connection
+	pending   int         // jobs dispatched to this worker and not done
+	idleSince time.Time   // when it last became idle
+	gone      bool        // removed from the pool (evicted or closing)
+}
+
+func (s *Sender) newWorker(i int) *worker {
+	return &worker{
+		s:        s,
+		sh:       s.shards[i%len(s.shards)],
+		conns:    make([]*conn, len(s.targets)),
+		sessions: map[sessionKey]*conn{},
+		p:        parser{keep: s.cfg.KeepResponse, limit: s.cfg.KeepLimit},
+	}
 }
 
 func (w *worker) run(own chan job) {
@@ -101,20 +166,60 @@ func (w *worker) put(j *job, c *conn, session bool) {
 	w.sessions[sessionKey{j.t, j.req.ConnID}] = c
 }
 
-func (w *worker) do(j job) {
-	s := w.s
-	t := &s.targets[j.t]
-	r := Result{
+// newResult starts j's result: sent now, unless told otherwise.
+func (s *Sender) newResult(j *job) Result {
+	return Result{
 		Result:   stats.Result{Scheduled: j.req.Scheduled, Start: time.Now()},
-		Target:   t.name,
+		Target:   s.targets[j.t].name,
 		ID:       j.req.ID,
 		ConnID:   j.req.ConnID,
 		Expected: j.req.Expected,
+	}
+}
+
+// drop accounts for j, not sent because of Stop: counted as
+// dropped-on-stop, not as a request sent.
+func (s *Sender) drop(j *job) {
+	s.dropped.Add(1)
+	if s.cfg.OnResult != nil {
+		r := s.newResult(j)
+		r.Start, r.Err, r.ErrClass = time.Time{}, errStopped, stats.ClassCanceled
+		s.cfg.OnResult(r)
+	}
+}
+
+// fail finishes j with the error of the connection opened for it.
+func (w *worker) fail(j *job, err error, connect time.Duration) {
+	if w.s.stopped.Load() {
+		w.s.drop(j)
+		return
+	}
+	r := w.s.newResult(j)
+	r.Connect = connect
+	r.Err = err
+	w.finish(&r)
+}
+
+func (w *worker) do(j job) {
+	s := w.s
+	t := &s.targets[j.t]
+	r := s.newResult(&j)
+	if s.stopped.Load() {
+		s.drop(&j)
+		return
 	}
 	if err := s.ctx.Err(); err != nil {
 		r.Err = fmt.Errorf("send to %s: %w", t.name, err)
 		w.finish(&r)
 		return
+	}
+	if w.br == nil {
+		w.br = readers.get()
+		defer func() {
+			w.br.Reset(nil)
+			readers.put(w.br)
+			w.br = nil
+		}()
 	}
 	c, session := w.take(&j)
 	var resp response
@@ -164,22 +269,9 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 	if err := nc.SetDeadline(start.Add(s.cfg.Timeout)); err != nil {
 		return response{}, err
 	}
-	w.bw.Reset(nc)
-	raw := j.req.Raw
-	if !s.cfg.PreserveHost && j.info.hostStart >= 0 {
-		_, _ = w.bw.Write(raw[:j.info.hostStart])
-		_, _ = w.bw.WriteString(t.host)
-		_, _ = w.bw.Write(raw[j.info.hostEnd:])
-		r.BytesOut = int64(len(raw) - (j.info.hostEnd - j.info.hostStart) + len(t.host))
-	} else {
-		_, _ = w.bw.Write(raw)
-		r.BytesOut = int64(len(raw))
-	}
-	if err := w.bw.Flush(); err != nil {
-		w.bw.Reset(nil)
+	if err := w.write(nc, t, j, r); err != nil {
 		return response{}, fmt.Errorf("write request: %w", err)
 	}
-	w.bw.Reset(nil)
 	w.br.Reset(nc)
 	resp, err := w.p.read(j.info.head)
 	r.BytesIn = w.p.n
@@ -193,6 +285,43 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 		r.ResponseTruncated = w.p.trunc
 	}
 	return resp, nil
+}
+
+// write puts the request on nc: with the Host value replaced unless
+// PreserveHost. A request that fits the write buffer is copied into it and
+// written at once; a larger one on plain TCP goes out with writev (the
+// recorded bytes around the Host value and the new value, uncopied).
+func (w *worker) write(nc net.Conn, t *target, j *job, r *Result) error {
+	raw := j.req.Raw
+	edit := !w.s.cfg.PreserveHost && j.info.hostStart >= 0
+	r.BytesOut = int64(len(raw))
+	if edit {
+		r.BytesOut += int64(len(t.host) - (j.info.hostEnd - j.info.hostStart))
+	}
+	if _, plain := nc.(*net.TCPConn); plain && r.BytesOut > writeBufSize {
+		bufs := net.Buffers{raw}
+		if edit {
+			bufs = net.Buffers{raw[:j.info.hostStart], t.hostBytes, raw[j.info.hostEnd:]}
+		}
+		_, err := bufs.WriteTo(nc)
+		return err
+	}
+	bw := w.bw
+	if bw == nil { // open model: a buffer only while writing
+		bw = writers.get()
+		defer writers.put(bw)
+	}
+	bw.Reset(nc)
+	if edit {
+		_, _ = bw.Write(raw[:j.info.hostStart])
+		_, _ = bw.Write(t.hostBytes)
+		_, _ = bw.Write(raw[j.info.hostEnd:])
+	} else {
+		_, _ = bw.Write(raw)
+	}
+	err := bw.Flush()
+	bw.Reset(nil)
+	return err
 }
 
 // dial opens a connection to t: TCP with TCP_NODELAY, then TLS for https.
@@ -222,7 +351,7 @@ func (w *worker) finish(r *Result) {
 	if r.Err != nil {
 		r.ErrClass = stats.Classify(r.Err)
 	}
-	w.s.count(r)
+	w.sh.count(r)
 	if w.s.cfg.OnResult != nil {
 		w.s.cfg.OnResult(*r)
 	}

@@ -20,6 +20,7 @@ func newRunCmd() *cobra.Command {
 		verbose   bool
 		progress  string
 		sf        shardFlags
+		prof      profiles
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -74,7 +75,14 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 				plan.Describe(cmd.OutOrStdout())
 				return plan.DescribeShard(cmd.Context(), cmd.OutOrStdout())
 			}
-			return plan.Run(cmd.Context())
+			if err := prof.start(); err != nil {
+				return err
+			}
+			runErr := plan.Run(cmd.Context())
+			if err := prof.stop(); err != nil {
+				return errors.Join(runErr, err)
+			}
+			return runErr
 		},
 	}
 	lf.register(cmd)
@@ -87,5 +95,7 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	sf.register(cmd)
+	cmd.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (for `go tool pprof`)")
+	cmd.Flags().StringVar(&prof.mem, "memprofile", "", "write a memory profile (allocations and heap in use at the end) to this file")
 	return cmd
 }
