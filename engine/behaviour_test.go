@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,6 +257,78 @@ func TestInterruptDrainsAndReports(t *testing.T) {
 	rep := readReport(t, filepath.Join(dir, "report.json"))
 	if n := number(t, rep, "requests", "sent"); n != 1 {
 		t.Errorf("report requests.sent = %v, want 1", n)
+	}
+}
+
+// TestInterruptWhileWaitingForResponses: a signal that comes once every
+// request is sent, while the job waits for its responses, still interrupts
+// the run: the job says so and the jobs that need it do not run.
+func TestInterruptWhileWaitingForResponses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(1, time.Millisecond))
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // reads, never answers
+				defer c.Close()
+				n, _ := c.Read(make([]byte, 4096))
+				got.Add(int64(n))
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = silent.Close() })
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: t
+targets:
+  silent: {url: "http://%s", timeout: 3s}
+  app: {url: %q}
+jobs:
+  first:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: silent}}
+    report: {json: first.json}
+  second:
+    needs: [first]
+    source: {gor: {path: rec.gor}}
+    sink: {http: {target: app}}
+`, silent.Addr(), tg.URL())
+	opts := engine.Options{}
+	plan := compile(t, dir, yaml, &opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx) }()
+	waitFor(t, "the request at the silent target", func() bool { return got.Load() > 0 })
+	cancel()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if !errors.Is(err, engine.ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	out := opts.Out.(*syncBuffer).String()
+	if !strings.Contains(out, "job first: interrupted") {
+		t.Errorf("the summary does not say the first job was interrupted:\n%s", out)
+	}
+	if strings.Contains(out, "job second") || tg.count() != 0 {
+		t.Errorf("the job that needs the interrupted one ran (%d requests):\n%s", tg.count(), out)
+	}
+	if rep := readReport(t, filepath.Join(dir, "first.json")); rep["interrupted"] != true {
+		t.Errorf("report interrupted = %v, want true", rep["interrupted"])
 	}
 }
 

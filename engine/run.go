@@ -68,6 +68,12 @@ func (p *Plan) Run(ctx context.Context) error {
 	var failed []string
 	for i, jp := range p.jobs {
 		res, err := r.runJob(ctx, jp)
+		if res != nil && ctx.Err() != nil {
+			// A signal after the source had ended (while the job waited
+			// for responses or acknowledgements) interrupts it too: later
+			// jobs must not run, and the run exits 130.
+			res.interrupted = true
+		}
 		if res != nil {
 			var loss *LossError
 			res.failed = err != nil && !errors.As(err, &loss)
