@@ -257,19 +257,29 @@ func (r *Redactor) request(raw []byte) ([]byte, Counts, error) {
 	if err := r.redactHeaders(req, &c); err != nil {
 		return nil, c, err
 	}
-	if len(r.query) > 0 {
-		q := req.Query()
-		if n := r.redactParams(q, r.query); n > 0 {
-			if err := req.SetRawQuery(q.String()); err != nil {
-				return nil, c, fmt.Errorf("redact: query: %w", err)
-			}
-			c.Query += n
-		}
+	if err := r.redactQuery(req, &c); err != nil {
+		return nil, c, err
 	}
 	if err := r.redactBody(req, &c); err != nil {
 		return nil, c, err
 	}
 	return req.Bytes(), c, nil
+}
+
+// redactQuery masks the query parameters named by the rules (with the
+// defaults, those named as secrets) in req's target.
+func (r *Redactor) redactQuery(req *httpraw.Request, c *Counts) error {
+	if len(r.query) == 0 {
+		return nil
+	}
+	q := req.Query()
+	if n := r.redactParams(q, r.query); n > 0 {
+		if err := req.SetRawQuery(q.String()); err != nil {
+			return fmt.Errorf("redact: query: %w", err)
+		}
+		c.Query += n
+	}
+	return nil
 }
 
 // Response redacts a raw response (headers and body). When nothing matches,
@@ -311,14 +321,8 @@ func (r *Redactor) RequestTruncated(raw []byte) ([]byte, Counts, error) {
 	if err := r.redactHeaders(req, &c); err != nil {
 		return nil, c, err
 	}
-	if len(r.query) > 0 {
-		q := req.Query()
-		if n := r.redactParams(q, r.query); n > 0 {
-			if err := req.SetRawQuery(q.String()); err != nil {
-				return nil, c, fmt.Errorf("redact: query: %w", err)
-			}
-			c.Query += n
-		}
+	if err := r.redactQuery(req, &c); err != nil {
+		return nil, c, err
 	}
 	return r.cutBody(req.Bytes(), len(req.Body()), headerOf(req, "Content-Type"), encoded(req), &c), c, nil
 }
