@@ -80,6 +80,12 @@ func (p *Plan) Run(ctx context.Context) error {
 			if err != nil {
 				res.errText = err.Error()
 			}
+			if res.failed && res.lost["total"] > 0 && jp.job.OnLoss != "warn" {
+				// A record job that failed (its window not saved, say)
+				// after losing messages says both, and the loss keeps its
+				// exit code 1 even when Ctrl-C ended its live capture.
+				err = errors.Join(err, &LossError{Job: jp.job.Name, Lost: res.lost})
+			}
 			printSummary(p.opts.Out, res)
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr

@@ -120,7 +120,13 @@ func printSummary(out io.Writer, res *jobResult) {
 			row("written", "%d of %d messages  (%d not delivered; see the log for why)\n", res.written, res.requests+res.responses, res.requests+res.responses-res.written)
 		}
 		if n := res.lost["total"]; n > 0 {
-			row("lost", "%s  (see the log; the window is marked partial)\n", lostText(res.lost))
+			note := "no window saved"
+			if res.window != nil {
+				note = "the window is marked partial"
+			} else if res.job.SaveWindow == "" {
+				note = "see the log"
+			}
+			row("lost", "%s  (%s)\n", lostText(res.lost), note)
 		}
 		if res.window != nil {
 			mark := ""
