@@ -258,6 +258,11 @@ func TestInterruptDrainsAndReports(t *testing.T) {
 	if n := number(t, rep, "requests", "sent"); n != 1 {
 		t.Errorf("report requests.sent = %v, want 1", n)
 	}
+	// The scenario is outside the working directory: the summary gives
+	// the report's absolute path, not the scenario's relative one.
+	if !strings.Contains(out, "report    "+filepath.Join(dir, "report.json")+"\n") {
+		t.Errorf("the summary does not say where the report is:\n%s", out)
+	}
 }
 
 // TestInterruptWhileWaitingForResponses: a signal that comes once every

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -284,6 +286,18 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted, assertionResults(res)}
 }
 
+// displayPath is where a file written by the run is, as its user opens
+// it: relative to the working directory when under it, else absolute
+// (a report path in the scenario is relative to the scenario's directory).
+func displayPath(abs string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return rel
+		}
+	}
+	return abs
+}
+
 // writeReports writes the job's report files.
 func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err error) {
 	rp := res.job.Report
@@ -293,7 +307,7 @@ func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err erro
 		}
 		for _, p := range []scenario.Path{rp.JSON, rp.HTML} {
 			if p.IsSet() {
-				fmt.Fprintf(out, "  %-10s%s\n", "report", p.Raw)
+				fmt.Fprintf(out, "  %-10s%s\n", "report", displayPath(p.Abs))
 			}
 		}
 	}()
