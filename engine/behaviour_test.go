@@ -1,10 +1,10 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -272,26 +272,7 @@ func TestInterruptWhileWaitingForResponses(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeGor(t, dir, "rec.gor", evenly(1, time.Millisecond))
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got atomic.Int64
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			go func() { // reads, never answers
-				defer c.Close()
-				n, _ := c.Read(make([]byte, 4096))
-				got.Add(int64(n))
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = silent.Close() })
+	silent, got := newSilentTarget(t)
 	tg := newTarget(t)
 	yaml := fmt.Sprintf(`version: 1
 name: t
@@ -308,7 +289,7 @@ jobs:
     needs: [first]
     source: {gor: {path: rec.gor}}
     sink: {http: {target: app}}
-`, silent.Addr(), tg.URL())
+`, silent, tg.URL())
 	opts := engine.Options{}
 	plan := compile(t, dir, yaml, &opts)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -317,6 +298,7 @@ jobs:
 	go func() { done <- plan.Run(ctx) }()
 	waitFor(t, "the request at the silent target", func() bool { return got.Load() > 0 })
 	cancel()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(20 * time.Second):
@@ -335,6 +317,71 @@ jobs:
 	if rep := readReport(t, filepath.Join(dir, "first.json")); rep["interrupted"] != true {
 		t.Errorf("report interrupted = %v, want true", rep["interrupted"])
 	}
+}
+
+// TestInterruptDropsQueuedRequests: Ctrl-C while requests wait in the
+// sender's queue (one worker, held by a target that never answers) sends
+// none of them: only the request on the wire is waited for, up to its
+// timeout, and the dropped ones are counted.
+func TestInterruptDropsQueuedRequests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+	silent, got := newSilentTarget(t)
+	opts := engine.Options{}
+	plan := compile(t, dir, replayYAML("http://"+silent, "speed: max\nsink: {http: {target: app, workers: 1, timeout: 2s}}"), &opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx) }()
+	waitFor(t, "the first request", func() bool { return got.Load() > 0 })
+	time.Sleep(100 * time.Millisecond) // the others are queued
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if !errors.Is(err, engine.ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	out := opts.Out.(*syncBuffer).String()
+	if n := got.Load(); n != 1 || !strings.Contains(out, "sink.dropped-queued=4") || !strings.Contains(out, "sent 1 ") {
+		t.Errorf("the silent target got %d requests, want 1 (4 dropped):\n%s", n, out)
+	}
+}
+
+// newSilentTarget is a loopback server that reads requests and never
+// answers; it counts the request lines it received.
+func newSilentTarget(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					got.Add(int64(bytes.Count(buf[:n], []byte(" HTTP/1.1\r\n"))))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln.Addr().String(), &got
 }
 
 // waitFor polls cond for up to 20 s.

@@ -194,6 +194,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
+	// Ctrl-C stops the sends at once, also while the end waits for the
+	// queue: only the requests on the wire are waited for.
+	defer context.AfterFunc(ctx, sender.DropQueued)()
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	var taken int64

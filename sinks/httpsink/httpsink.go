@@ -143,6 +143,10 @@ type Sender struct {
 
 	sent, ok, errs, retries, bytesOut, bytesIn, invalid, skipped, queued atomic.Int64
 	classes                                                              [8]atomic.Int64 // by stats.Classes index
+
+	// dropping (DropQueued): the workers drop what is still queued.
+	dropping      atomic.Bool
+	droppedQueued atomic.Int64
 }
 
 var _ sinks.Sink = (*Sender)(nil)
@@ -356,9 +360,16 @@ func (s *Sender) Close(ctx context.Context) error {
 	}
 }
 
+// DropQueued makes the workers drop the requests still queued instead of
+// sending them (counted as dropped-queued, with no result); a request
+// already on the wire still gets its answer, up to the timeout. It is what
+// an interrupt does: Ctrl-C stops the sends at once. Safe at any time.
+func (s *Sender) DropQueued() { s.dropping.Store(true) }
+
 // Stats returns the counters: sent (results), ok, errors, retries,
 // bytes-out, bytes-in, queued, invalid (empty requests refused by Send),
-// skipped-non-request, and errors-<class> for each class seen.
+// skipped-non-request, dropped-queued (DropQueued), and errors-<class> for
+// each class seen.
 func (s *Sender) Stats() map[string]int64 {
 	m := map[string]int64{
 		"sent":                s.sent.Load(),
@@ -370,6 +381,7 @@ func (s *Sender) Stats() map[string]int64 {
 		"queued":              s.queued.Load(),
 		"invalid":             s.invalid.Load(),
 		"skipped-non-request": s.skipped.Load(),
+		"dropped-queued":      s.droppedQueued.Load(),
 	}
 	for i, c := range stats.Classes {
 		if n := s.classes[i].Load(); n > 0 {

@@ -103,6 +103,10 @@ func (w *worker) put(j *job, c *conn, session bool) {
 
 func (w *worker) do(j job) {
 	s := w.s
+	if s.dropping.Load() {
+		s.droppedQueued.Add(1)
+		return
+	}
 	t := &s.targets[j.t]
 	r := Result{
 		Result:   stats.Result{Scheduled: j.req.Scheduled, Start: time.Now()},
