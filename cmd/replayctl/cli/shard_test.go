@@ -519,6 +519,20 @@ func TestShardsMeetOnAServedDataDir(t *testing.T) {
 	tg.checkExactlyOnce(t, 20)
 }
 
+// TestMergeWaitInterrupted: Ctrl-C during report merge --wait says what it
+// was waiting for and exits 130.
+func TestMergeWaitInterrupted(t *testing.T) {
+	_, addr := startBroker(t, filepath.Join(t.TempDir(), "data"))
+	p := start(t, "report", "merge", "--run", unique(t, "run"), "--brokers", addr, "--wait", "1m")
+	time.Sleep(2 * time.Second) // it polls the run topic
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != ExitInterrupted || !strings.Contains(p.stderr.String(), "interrupted while waiting for the shards' results (no shard armed yet)") {
+		t.Fatalf("exit %d\n%s", code, p)
+	}
+}
+
 func mustRead(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
