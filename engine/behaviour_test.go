@@ -352,6 +352,46 @@ func TestInterruptDropsQueuedRequests(t *testing.T) {
 	}
 }
 
+// TestInterruptDropsQueuedNoiseRequests: the compare noise target's
+// sender stops at Ctrl-C as the main one does.
+func TestInterruptDropsQueuedNoiseRequests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+	silent, got := newSilentTarget(t)
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: t
+targets:
+  candidate: {url: %q}
+  reference: {url: "http://%s", timeout: 2s}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: candidate, workers: 1}}
+    compare: {status: true, noise: {target: reference}}
+`, tg.URL(), silent)
+	opts := engine.Options{}
+	plan := compile(t, dir, yaml, &opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx) }()
+	waitFor(t, "the first request at the reference", func() bool { return got.Load() > 0 })
+	time.Sleep(100 * time.Millisecond) // the others are queued
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	out := opts.Out.(*syncBuffer).String()
+	if n := got.Load(); n != 1 || !strings.Contains(out, "noise.dropped-queued=") {
+		t.Errorf("the reference got %d requests, want 1 (the queued ones dropped):\n%s", n, out)
+	}
+}
+
 // newSilentTarget is a loopback server that reads requests and never
 // answers; it counts the request lines it received.
 func newSilentTarget(t *testing.T) (string, *atomic.Int64) {

@@ -197,6 +197,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	// Ctrl-C stops the sends at once, also while the end waits for the
 	// queue: only the requests on the wire are waited for.
 	defer context.AfterFunc(ctx, sender.DropQueued)()
+	if cmp != nil && cmp.ref != nil {
+		defer context.AfterFunc(ctx, cmp.ref.DropQueued)()
+	}
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	var taken int64
