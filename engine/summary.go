@@ -69,11 +69,11 @@ func printSummary(out io.Writer, res *jobResult) {
 			if sh.SkewMS != nil {
 				skew = fmt.Sprintf("%.3fms", *sh.SkewMS)
 			}
-			start := "not started"
+			start := "the run never started"
 			if !sh.Start.IsZero() {
-				start = sh.Start.UTC().Format("15:04:05.000")
+				start = "start " + sh.Start.UTC().Format("15:04:05.000")
 			}
-			row("shard", "%d/%d of run %s  start %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
+			row("shard", "%d/%d of run %s  %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
 		}
 		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 		if len(s.Status) > 0 {
