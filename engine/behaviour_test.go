@@ -1,13 +1,16 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,6 +258,170 @@ func TestInterruptDrainsAndReports(t *testing.T) {
 	if n := number(t, rep, "requests", "sent"); n != 1 {
 		t.Errorf("report requests.sent = %v, want 1", n)
 	}
+	// The scenario is outside the working directory: the summary gives
+	// the report's absolute path, not the scenario's relative one.
+	if !strings.Contains(out, "report    "+filepath.Join(dir, "report.json")+"\n") {
+		t.Errorf("the summary does not say where the report is:\n%s", out)
+	}
+}
+
+// TestInterruptWhileWaitingForResponses: a signal that comes once every
+// request is sent, while the job waits for its responses, still interrupts
+// the run: the job says so and the jobs that need it do not run.
+func TestInterruptWhileWaitingForResponses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(1, time.Millisecond))
+	silent, got := newSilentTarget(t)
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: t
+targets:
+  silent: {url: "http://%s", timeout: 3s}
+  app: {url: %q}
+jobs:
+  first:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: silent}}
+    report: {json: first.json}
+  second:
+    needs: [first]
+    source: {gor: {path: rec.gor}}
+    sink: {http: {target: app}}
+`, silent, tg.URL())
+	opts := engine.Options{}
+	plan := compile(t, dir, yaml, &opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx) }()
+	waitFor(t, "the request at the silent target", func() bool { return got.Load() > 0 })
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if !errors.Is(err, engine.ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	out := opts.Out.(*syncBuffer).String()
+	if !strings.Contains(out, "job first: interrupted") {
+		t.Errorf("the summary does not say the first job was interrupted:\n%s", out)
+	}
+	if strings.Contains(out, "job second") || tg.count() != 0 {
+		t.Errorf("the job that needs the interrupted one ran (%d requests):\n%s", tg.count(), out)
+	}
+	if rep := readReport(t, filepath.Join(dir, "first.json")); rep["interrupted"] != true {
+		t.Errorf("report interrupted = %v, want true", rep["interrupted"])
+	}
+}
+
+// TestInterruptDropsQueuedRequests: Ctrl-C while requests wait in the
+// sender's queue (one worker, held by a target that never answers) sends
+// none of them: only the request on the wire is waited for, up to its
+// timeout, and the dropped ones are counted.
+func TestInterruptDropsQueuedRequests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+	silent, got := newSilentTarget(t)
+	opts := engine.Options{}
+	plan := compile(t, dir, replayYAML("http://"+silent, "speed: max\nsink: {http: {target: app, workers: 1, timeout: 2s}}"), &opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx) }()
+	waitFor(t, "the first request", func() bool { return got.Load() > 0 })
+	time.Sleep(100 * time.Millisecond) // the others are queued
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	if !errors.Is(err, engine.ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	out := opts.Out.(*syncBuffer).String()
+	if n := got.Load(); n != 1 || !strings.Contains(out, "sink.dropped-on-stop=4") || !strings.Contains(out, "sent 1 ") {
+		t.Errorf("the silent target got %d requests, want 1 (4 dropped):\n%s", n, out)
+	}
+}
+
+// TestInterruptDropsQueuedNoiseRequests: the compare noise target's
+// sender stops at Ctrl-C as the main one does.
+func TestInterruptDropsQueuedNoiseRequests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+	silent, got := newSilentTarget(t)
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: t
+targets:
+  candidate: {url: %q}
+  reference: {url: "http://%s", timeout: 2s}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: candidate, workers: 1}}
+    compare: {status: true, noise: {target: reference}}
+`, tg.URL(), silent)
+	opts := engine.Options{}
+	plan := compile(t, dir, yaml, &opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- plan.Run(ctx) }()
+	waitFor(t, "the first request at the reference", func() bool { return got.Load() > 0 })
+	time.Sleep(100 * time.Millisecond) // the others are queued
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	out := opts.Out.(*syncBuffer).String()
+	if n := got.Load(); n != 1 || !strings.Contains(out, "noise.dropped-on-stop=") {
+		t.Errorf("the reference got %d requests, want 1 (the queued ones dropped):\n%s", n, out)
+	}
+}
+
+// newSilentTarget is a loopback server that reads requests and never
+// answers; it counts the request lines it received.
+func newSilentTarget(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					got.Add(int64(bytes.Count(buf[:n], []byte(" HTTP/1.1\r\n"))))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln.Addr().String(), &got
 }
 
 // waitFor polls cond for up to 20 s.

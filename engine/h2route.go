@@ -15,6 +15,8 @@ type replaySender interface {
 	Send(ctx context.Context, req httpsink.Request) error
 	Close(ctx context.Context) error
 	Stats() map[string]int64
+	// Stop stops taking requests (Ctrl-C): what is queued is dropped.
+	Stop()
 }
 
 // protoRouter sends each request by the sink's protocol: "h2" all over
@@ -34,7 +36,9 @@ func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config, ps *protocolSta
 		if ps != nil {
 			next := cfg.OnResult
 			cfg.OnResult = func(r httpsink.Result) {
-				ps.record(proto, r)
+				if !r.Dropped() {
+					ps.record(proto, r)
+				}
 				if next != nil {
 					next(r)
 				}

@@ -147,6 +147,42 @@ jobs:
 	}
 }
 
+// TestMaxBodyTooLargeForKafka: a max-body no produce request can carry is
+// refused before the topic is created, and a topic whose limit is above
+// that (200 MiB) still records: the client's batches stay within one
+// request.
+func TestMaxBodyTooLargeForKafka(t *testing.T) {
+	for _, bc := range brokerCases(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writePcap(t, filepath.Join(dir, "in.pcap"), netip.MustParseAddrPort("127.0.0.1:8080"), evenly(3, time.Millisecond))
+			topic := unique(t, "huge")
+			yaml := func(maxBody, config string) string {
+				return fmt.Sprintf(`version: 1
+name: huge
+topics:
+  traffic: {name: %s, create: true%s}
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [8080], max-body: %s}}
+    sink: {kafka: {topic: traffic}}
+`, topic, config, maxBody)
+			}
+			opts := engine.Options{Brokers: bc.brokers, DataDir: filepath.Join(dir, "data")}
+			r := run(t, dir, yaml("100GiB", ""), opts)
+			if !errors.Is(r.err, engine.ErrInvalid) || !strings.Contains(r.err.Error(), "too large for Kafka") {
+				t.Fatalf("max-body 100GiB: %v\n%s", r.err, r.out)
+			}
+			if strings.Contains(r.out, "recorded") {
+				t.Errorf("something was recorded:\n%s", r.out)
+			}
+			if r = run(t, dir, yaml("1MiB", `, config: {max.message.bytes: "209715200"}`), opts); r.err != nil {
+				t.Fatalf("max-body 1MiB on a topic that takes 200 MiB: %v\n%s", r.err, r.out)
+			}
+		})
+	}
+}
+
 // TestTruncatedMessageRecorded records a response whose body passes
 // max-body: it is kept, cut, with its Set-Cookie redacted, instead of being
 // dropped as unredactable.

@@ -50,6 +50,11 @@ const defaultMaxBody = 1 << 20
 // the payload's first line, the record headers and the batch framing.
 const messageOverhead = 64<<10 + 8<<10
 
+// maxProduceBytes bounds one produce request, and so one record: Kafka's
+// default socket.request.max.bytes and franz-go's BrokerMaxWriteBytes (a
+// batch limit above it is a client configuration error), 100 MiB.
+const maxProduceBytes = 100 << 20
+
 // sourceMaxBody is the body limit of a capture or pcap source (ok false for
 // sources without one).
 func sourceMaxBody(j *scenario.Job) (n int64, ok bool) {
@@ -89,6 +94,9 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		}
 		t := j.Sink.Kafka.Topic
 		maxBody, hasMaxBody := sourceMaxBody(j)
+		if hasMaxBody && maxBody+messageOverhead > maxProduceBytes {
+			return nil, invalidf("%s: the source's max-body (%d bytes) is too large for Kafka: it can be at most %d bytes (one produce request carries at most %d bytes, %d of them for the message's head)", j.Source.Pos, maxBody, maxProduceBytes-messageOverhead, maxProduceBytes, messageOverhead)
+		}
 		created, err := kc.ensureTopic(ctx, t, maxBody+messageOverhead)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
@@ -116,7 +124,7 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		// A batch as large as the topic takes: a record larger than that is
 		// refused by the client alone, and counted as too-large.
 		health := kafkasink.NewHealth()
-		popts = append(popts, kgo.ProducerBatchMaxBytes(int32(min(limit, 1<<30))), kgo.WithHooks(health))
+		popts = append(popts, kgo.ProducerBatchMaxBytes(int32(min(limit, maxProduceBytes))), kgo.WithHooks(health))
 		dir := r.spoolDir(j, recordingID)
 		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "*", "spool-*.seg")); len(left) > 0 {
 			// A recording that did not end cleanly (killed, power loss)

@@ -192,8 +192,10 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		CAFile:             first.CAFile.Abs,
 		KeepResponse:       cmp != nil,
 		OnResult: func(res httpsink.Result) {
-			rec.Record(res.Result)
-			completed.Add(1)
+			if !res.Dropped() { // never sent (Ctrl-C): not a request of the run
+				rec.Record(res.Result)
+				completed.Add(1)
+			}
 			if cmp != nil {
 				cmp.replayed(res)
 			}
@@ -211,6 +213,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	// only requests already on the wire are waited for.
 	stopOnInterrupt := context.AfterFunc(ctx, sender.Stop)
 	defer stopOnInterrupt()
+	if cmp != nil && cmp.ref != nil {
+		defer context.AfterFunc(ctx, cmp.ref.Stop)()
+	}
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
 	var taken int64

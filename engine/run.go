@@ -72,11 +72,23 @@ func (p *Plan) Run(ctx context.Context) error {
 	var failed []string
 	for i, jp := range p.jobs {
 		res, err := r.runJob(ctx, jp)
+		if res != nil && ctx.Err() != nil {
+			// A signal after the source had ended (while the job waited
+			// for responses or acknowledgements) interrupts it too: later
+			// jobs must not run, and the run exits 130.
+			res.interrupted = true
+		}
 		if res != nil {
 			var loss *LossError
 			res.failed = err != nil && !errors.As(err, &loss)
 			if err != nil {
 				res.errText = err.Error()
+			}
+			if res.failed && res.lost["total"] > 0 && jp.job.OnLoss != "warn" {
+				// A record job that failed (its window not saved, say)
+				// after losing messages says both, and the loss keeps its
+				// exit code 1 even when Ctrl-C ended its live capture.
+				err = errors.Join(err, &LossError{Job: jp.job.Name, Lost: res.lost})
 			}
 			printSummary(p.opts.Out, res)
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {

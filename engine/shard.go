@@ -12,6 +12,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/engine/pace"
+	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/runbus"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/shard"
@@ -57,13 +58,20 @@ func checkShard(p *Plan) error {
 	if len(p.jobs) != 1 || !p.jobs[0].replay || p.jobs[0].job.Source.Kind != scenario.SourceWindow {
 		return invalidf("--shard %s runs one replay job whose source is a window; this run has jobs %v: name it with --job", o.Spec, names)
 	}
-	if o.Coordinator == nil && o.Spec.Count > 1 && kafkaSettings(p.scn.Kafka, p.opts).Embedded() {
+	if ks := kafkaSettings(p.scn.Kafka, p.opts); o.Coordinator == nil && o.Spec.Count > 1 && ks.Embedded() && !servedDataDir(ks.DataDir) {
 		return invalidf("--shard %s: the shards of a run meet on a Kafka broker they all reach, and the embedded broker is private to one process: set kafka.brokers or --brokers (`replayctl broker` serves one)", o.Spec)
 	}
 	if o.ArmTimeout < 0 || o.Margin < 0 {
 		return invalidf("--arm-timeout and --start-margin must not be negative")
 	}
 	return nil
+}
+
+// servedDataDir reports whether a `replayctl broker` serves the embedded
+// broker's data dir: the shards on this host then meet on it.
+func servedDataDir(dir string) bool {
+	_, ok := kafkaio.Served(dir)
+	return ok
 }
 
 // shardRun is the state of the sharded job of a run. Its methods are no-ops

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -67,11 +69,11 @@ func printSummary(out io.Writer, res *jobResult) {
 			if sh.SkewMS != nil {
 				skew = fmt.Sprintf("%.3fms", *sh.SkewMS)
 			}
-			start := "not started"
+			start := "the run never started"
 			if !sh.Start.IsZero() {
-				start = sh.Start.UTC().Format("15:04:05.000")
+				start = "start " + sh.Start.UTC().Format("15:04:05.000")
 			}
-			row("shard", "%d/%d of run %s  start %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
+			row("shard", "%d/%d of run %s  %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
 		}
 		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 		if len(s.Status) > 0 {
@@ -126,7 +128,13 @@ func printSummary(out io.Writer, res *jobResult) {
 			row("written", "%d of %d messages  (%d not delivered; see the log for why)\n", res.written, res.requests+res.responses, res.requests+res.responses-res.written)
 		}
 		if n := res.lost["total"]; n > 0 {
-			row("lost", "%s  (see the log; the window is marked partial)\n", lostText(res.lost))
+			note := "no window saved"
+			if res.window != nil {
+				note = "the window is marked partial"
+			} else if res.job.SaveWindow == "" {
+				note = "see the log"
+			}
+			row("lost", "%s  (%s)\n", lostText(res.lost), note)
 		}
 		if res.window != nil {
 			mark := ""
@@ -285,6 +293,18 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted, assertionResults(res)}
 }
 
+// displayPath is where a file written by the run is, as its user opens
+// it: relative to the working directory when under it, else absolute
+// (a report path in the scenario is relative to the scenario's directory).
+func displayPath(abs string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return rel
+		}
+	}
+	return abs
+}
+
 // writeReports writes the job's report files.
 func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err error) {
 	rp := res.job.Report
@@ -294,7 +314,7 @@ func writeReports(out io.Writer, s *scenario.Scenario, res *jobResult) (err erro
 		}
 		for _, p := range []scenario.Path{rp.JSON, rp.HTML} {
 			if p.IsSet() {
-				fmt.Fprintf(out, "  %-10s%s\n", "report", p.Raw)
+				fmt.Fprintf(out, "  %-10s%s\n", "report", displayPath(p.Abs))
 			}
 		}
 	}()

@@ -20,7 +20,9 @@ import (
 // TestBrokerGoneAtTheEnd captures live traffic on lo into a broker the test
 // stops before the capture ends: the end of the job says what it waits for
 // and how long it may still wait (kafka.delivery-timeout), then counts what
-// was not acknowledged as lost (undeliverable), and fails.
+// was not acknowledged as lost (undeliverable), and fails. Its window cannot
+// be saved either: the run's error says both, and is still a LossError (exit
+// 1, also when Ctrl-C ended the capture).
 func TestBrokerGoneAtTheEnd(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,6 +57,7 @@ jobs:
     source: {capture: {interface: lo, ports: [%d]}}
     sink: {kafka: {topic: traffic, spool: {dir: spool}}}
     stop: {after: 4s}
+    save-window: gone
     report: {json: out/record.json}
 `, addr, port)
 	var progress testutil.SyncBuffer
@@ -82,8 +85,11 @@ jobs:
 	}
 	out := opts.Out.(*testutil.SyncBuffer).String()
 	var loss *engine.LossError
-	if !errors.As(runErr, &loss) {
-		t.Fatalf("run = %v, want a loss\n%s", runErr, out)
+	if !errors.As(runErr, &loss) || !strings.Contains(runErr.Error(), "window end offsets") {
+		t.Fatalf("run = %v, want a loss and the window not saved\n%s", runErr, out)
+	}
+	if !strings.Contains(out, "FAILED") || !strings.Contains(out, "(no window saved)") {
+		t.Errorf("the summary does not say the job failed and saved no window:\n%s", out)
 	}
 	p := progress.String()
 	if !strings.Contains(p, "records to be acknowledged") || !strings.Contains(p, "s left") || !strings.Contains(p, "broker unreachable") {

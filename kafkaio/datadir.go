@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -137,6 +138,26 @@ func writeInPlace(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Served reports whether a `replayctl broker` serves dir, from its lock
+// file alone (it takes no lock): the file names a serving holder whose
+// process is alive. Connecting still decides; this is for a check made
+// before any broker starts (sharded runs need a broker other processes
+// reach).
+func Served(dir string) (Holder, bool) {
+	data, err := os.ReadFile(filepath.Join(dir, LockFile))
+	if err != nil {
+		return Holder{}, false
+	}
+	var h Holder
+	if json.Unmarshal(data, &h) != nil || h.PID == 0 || !h.Serving {
+		return Holder{}, false
+	}
+	if p, err := os.FindProcess(h.PID); err != nil || p.Signal(syscall.Signal(0)) != nil {
+		return Holder{}, false
+	}
+	return h, true
 }
 
 // readHolder reads the lock file of a held directory. The holder may be

@@ -120,6 +120,18 @@ func fixtureInputs(t testing.TB) []string {
 			t.Fatal(err)
 		}
 		var conns []struct{ C2S, S2C []byte }
+		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+			// The synthetic fixtures' goldens list the messages the
+			// capture emits rather than the connections' streams.
+			var golden struct{ Messages []struct{ Raw []byte } }
+			if err := json.Unmarshal(b, &golden); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			for _, m := range golden.Messages {
+				out = append(out, string(m.Raw))
+			}
+			continue
+		}
 		if err := json.Unmarshal(b, &conns); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}

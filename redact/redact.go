@@ -257,19 +257,29 @@ func (r *Redactor) request(raw []byte) ([]byte, Counts, error) {
 	if err := r.redactHeaders(req, &c); err != nil {
 		return nil, c, err
 	}
-	if len(r.query) > 0 {
-		q := req.Query()
-		if n := r.redactParams(q, r.query); n > 0 {
-			if err := req.SetRawQuery(q.String()); err != nil {
-				return nil, c, fmt.Errorf("redact: query: %w", err)
-			}
-			c.Query += n
-		}
+	if err := r.redactQuery(req, &c); err != nil {
+		return nil, c, err
 	}
 	if err := r.redactBody(req, &c); err != nil {
 		return nil, c, err
 	}
 	return req.Bytes(), c, nil
+}
+
+// redactQuery masks the query parameters named by the rules (with the
+// defaults, those named as secrets) in req's target.
+func (r *Redactor) redactQuery(req *httpraw.Request, c *Counts) error {
+	if len(r.query) == 0 {
+		return nil
+	}
+	q := req.Query()
+	if n := r.redactParams(q, r.query); n > 0 {
+		if err := req.SetRawQuery(q.String()); err != nil {
+			return fmt.Errorf("redact: query: %w", err)
+		}
+		c.Query += n
+	}
+	return nil
 }
 
 // Response redacts a raw response (headers and body). When nothing matches,
@@ -311,14 +321,8 @@ func (r *Redactor) RequestTruncated(raw []byte) ([]byte, Counts, error) {
 	if err := r.redactHeaders(req, &c); err != nil {
 		return nil, c, err
 	}
-	if len(r.query) > 0 {
-		q := req.Query()
-		if n := r.redactParams(q, r.query); n > 0 {
-			if err := req.SetRawQuery(q.String()); err != nil {
-				return nil, c, fmt.Errorf("redact: query: %w", err)
-			}
-			c.Query += n
-		}
+	if err := r.redactQuery(req, &c); err != nil {
+		return nil, c, err
 	}
 	return r.cutBody(req.Bytes(), len(req.Body()), headerOf(req, "Content-Type"), encoded(req), &c), c, nil
 }
@@ -597,25 +601,11 @@ func (r *Redactor) redactJSON(body []byte) ([]byte, int, error) {
 	}
 	for _, p := range r.json {
 		doc, _ = p.Map(doc, func(v any) any {
-			var s string
-			switch v := v.(type) {
-			case nil:
-				return nil
-			case string:
-				s = v
-			default:
-				b, err := jsonpath.Encode(v)
-				if err != nil {
-					return r.mask
-				}
-				s = string(b)
-			}
-			nv := r.secret(s)
-			if nv != s {
+			nv, ok := r.secretValue(v)
+			if ok {
 				changed++
-				return nv
 			}
-			return v
+			return nv
 		})
 	}
 	if changed == 0 {
@@ -638,7 +628,7 @@ func (r *Redactor) redactMembers(v any, changed *int, depth int) any {
 				v[i].Value = r.redactMembers(kv.Value, changed, depth+1)
 				continue
 			}
-			if nv := r.secretValue(kv.Value); nv != kv.Value {
+			if nv, ok := r.secretValue(kv.Value); ok {
 				v[i].Value = nv
 				*changed++
 			}
@@ -653,25 +643,25 @@ func (r *Redactor) redactMembers(v any, changed *int, depth int) any {
 
 // secretValue is secret for a decoded JSON value: strings are replaced,
 // other values (numbers, booleans, objects, arrays) by the replacement of
-// their JSON text; null stays null.
-func (r *Redactor) secretValue(v any) any {
+// their JSON text; null stays null. It reports whether v was replaced.
+func (r *Redactor) secretValue(v any) (any, bool) {
 	var s string
 	switch v := v.(type) {
 	case nil:
-		return nil
+		return nil, false
 	case string:
 		s = v
 	default:
 		b, err := jsonpath.Encode(v)
 		if err != nil {
-			return r.mask
+			return r.mask, true
 		}
 		s = string(b)
 	}
 	if nv := r.secret(s); nv != s {
-		return nv
+		return nv, true
 	}
-	return v
+	return v, false
 }
 
 // redactJSONText redacts, in a body that does not parse as JSON, the string

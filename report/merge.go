@@ -198,7 +198,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		ok, detail := evalAssert(a.Expr, env)
 		rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, OK: ok, Detail: detail})
 		if !ok {
-			m.Failed = append(m.Failed, fmt.Sprintf("job %s (merged): %s%s", first.Job, a.Expr, detail))
+			m.Failed = append(m.Failed, fmt.Sprintf("job %s (merged): %s%s", first.Job, a.Expr, inParens(detail)))
 		}
 	}
 	if len(problems) > 0 {
@@ -305,21 +305,31 @@ func summaryEnv(s stats.Summary, d *compare.DiffSummary) exprenv.Summary {
 	return env
 }
 
-// evalAssert compiles and runs an assert expression on env.
+// evalAssert compiles and runs an assert expression on env and says what
+// it read, as a run does ("latency.p99 = 312ms, want < 250ms").
 func evalAssert(src string, env exprenv.Summary) (bool, string) {
 	p, err := expr.Compile(src, append(exprenv.SummaryOptions(), expr.AsBool())...)
 	if err != nil {
-		return false, " (error: " + err.Error() + ")"
+		return false, "error: " + err.Error()
 	}
 	out, err := expr.Run(p, env)
 	if err != nil {
-		return false, " (error: " + err.Error() + ")"
+		return false, "error: " + err.Error()
 	}
 	ok, isBool := out.(bool)
 	if !isBool {
-		return false, fmt.Sprintf(" (result %v is not a bool)", out)
+		return false, fmt.Sprintf("result %v is not a bool", out)
 	}
-	return ok, ""
+	return ok, exprenv.Explain(p, env)
+}
+
+// inParens is an assertion's detail as the summary prints it after the
+// expression.
+func inParens(detail string) string {
+	if detail == "" {
+		return ""
+	}
+	return "  (" + detail + ")"
 }
 
 // HTMLData returns the merged report as the HTML report's data.
@@ -401,7 +411,7 @@ func (m *Merged) WriteText(w io.Writer) {
 			if !a.OK {
 				mark = "FAIL"
 			}
-			fmt.Fprintf(w, "    %s %s%s\n", mark, a.Expr, a.Detail)
+			fmt.Fprintf(w, "    %s %s%s\n", mark, a.Expr, inParens(a.Detail))
 		}
 	}
 }

@@ -88,9 +88,17 @@ func TestMergeIncompleteAndFailed(t *testing.T) {
 		!strings.Contains(j.Problems[1], "shard 2 was interrupted") || j.Shards[1].State != "missing" {
 		t.Fatalf("problems %q shards %+v", j.Problems, j.Shards)
 	}
-	// The assertion fails on the merged 20 requests.
-	if len(m.Failed) != 1 {
+	// The assertion fails on the merged 20 requests, and says what it read.
+	if len(m.Failed) != 1 || !strings.Contains(m.Failed[0], "(requests.sent = 20, want >= 30)") {
 		t.Fatalf("failed %v", m.Failed)
+	}
+	if d := j.Assertions[0].Detail; d != "requests.sent = 20, want >= 30" {
+		t.Errorf("the merged report's assertion detail is %q", d)
+	}
+	var out strings.Builder
+	m.WriteText(&out)
+	if !strings.Contains(out.String(), "FAIL requests.sent >= 30  (requests.sent = 20, want >= 30)") {
+		t.Errorf("summary:\n%s", out.String())
 	}
 }
 

@@ -171,6 +171,11 @@ jobs:
 	ds = loadErrAt(t, dir, bad, Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}})
 	wantDiag(t, ds, "4:11", "${HOME} cannot be read")
 	wantDiag(t, ds, "9:13", "literal name")
+	// The scalar that reads the refused vars: entry is not checked again
+	// with its raw ${…} text (no second error about the URL).
+	if len(ds) != 2 {
+		t.Errorf("want 2 diagnostics, got:\n%v", ds)
+	}
 	// Not restricted, everything reads as before.
 	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(bad), Options{Env: env}); err == nil {
 		t.Fatal("REDACT_KEY is not set without the env file: want an error")

@@ -46,6 +46,9 @@ func checkInputs(ins []input) Diagnostics {
 		var msg string
 		switch {
 		case in.iface:
+			if in.raw == "any" {
+				break // every interface (the capture's AF_PACKET "any")
+			}
 			if _, err := net.InterfaceByName(in.raw); err != nil {
 				msg = fmt.Sprintf("interface %s does not exist on this host (it must where the scenario runs)", in.raw)
 			}

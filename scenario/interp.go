@@ -140,11 +140,17 @@ func validVarName(s string) bool {
 // refused since it was last called: a scalar that read one is an error.
 func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool, denied func() []string) Diagnostics {
 	var ds Diagnostics
+	readFailed := false // the lookup read a vars: entry that failed (already reported)
 	expand := func(n *yaml.Node, lookup LookupFunc) {
 		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") || changed[n] {
 			return
 		}
+		readFailed = false
 		out, whole, err := interpolate(n.Value, lookup)
+		if readFailed {
+			failed[n] = true
+			return
+		}
 		if denied != nil {
 			names := denied()
 			slices.Sort(names)
@@ -171,6 +177,7 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, fail
 	}
 
 	vars := map[string]string{}
+	failedVars := map[string]bool{}
 	if varsNode, _ := lookup(root, "vars"); varsNode != nil {
 		for _, p := range pairs(varsNode) {
 			v := resolveAlias(p.Value)
@@ -179,9 +186,18 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, fail
 			}
 			expand(v, env)
 			vars[p.Key.Value] = v.Value
+			if failed[v] {
+				failedVars[p.Key.Value] = true
+			}
 		}
 	}
 	lookupAll := func(name string) (string, bool) {
+		if failedVars[name] {
+			// Its error is reported at the vars: entry; a scalar that
+			// reads it is not checked again with the raw ${…} text.
+			readFailed = true
+			return "", true
+		}
 		if v, ok := vars[name]; ok {
 			return v, true
 		}

@@ -144,6 +144,10 @@ type Result struct {
 	Expected          *message.Message
 }
 
+// Dropped reports whether the request was never sent: Stop dropped it from
+// the queue (counted as dropped-on-stop, not as a request sent).
+func (r *Result) Dropped() bool { return r.Start.IsZero() && errors.Is(r.Err, errStopped) }
+
 // ErrClosed is returned by Send after Close.
 var ErrClosed = errors.New("http sink closed")
 

@@ -465,6 +465,41 @@ func TestCloseCanceled(t *testing.T) {
 	}
 }
 
+// TestDropQueued: after Stop (Ctrl-C) the request on the wire gets
+// its answer, and the queued ones are dropped and counted, never sent.
+func TestDropQueued(t *testing.T) {
+	var arrived atomic.Int64
+	release := make(chan struct{})
+	srv := newRawServer(t, func(c net.Conn, _ []byte) bool {
+		arrived.Add(1)
+		<-release
+		_, err := c.Write([]byte(okResponse))
+		return err == nil
+	})
+	s, col := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Workers: 1, QueueSize: 10})
+	for range 10 {
+		mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")})
+	}
+	for deadline := time.Now().Add(10 * time.Second); arrived.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request did not arrive")
+		}
+	}
+	s.Stop()
+	close(release)
+	mustClose(t, s)
+	st := s.Stats()
+	var dropped int
+	for _, r := range col.all() {
+		if r.Dropped() {
+			dropped++
+		}
+	}
+	if n := arrived.Load(); n != 1 || st["sent"] != 1 || st["ok"] != 1 || st["dropped-on-stop"] != 9 || len(col.all()) != 10 || dropped != 9 {
+		t.Errorf("arrived %d, stats %v, %d results; want 1 answered and 9 dropped", n, st, len(col.all()))
+	}
+}
+
 func TestSendBackpressure(t *testing.T) {
 	release := make(chan struct{})
 	srv := newRawServer(t, func(c net.Conn, _ []byte) bool {

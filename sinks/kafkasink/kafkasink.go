@@ -341,14 +341,9 @@ func (s *Sink) settle(r *kgo.Record, size int64, err error) {
 	case errors.Is(err, kgo.ErrAborting):
 		err = fmt.Errorf("no acknowledgement by the time the sink closed (delivery timeout %v or close deadline reached; broker unreachable?): %w", s.opts.DeliveryTimeout, err)
 	}
-	n := s.failed.Add(1)
-	if s.firstErr == nil {
-		s.firstErr = err
-	}
+	n := s.countFailedLocked(err)
 	s.mu.Unlock()
-	if n <= maxLoggedErrors {
-		s.opts.Logger.Warn("kafka record not delivered", "topic", s.topic, "err", err, "failed", n)
-	}
+	s.logFailed(err, n)
 }
 
 // recordSize is what a record holds in memory: value, key and headers.

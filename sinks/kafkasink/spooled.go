@@ -179,11 +179,23 @@ func (s *Sink) acquire(ctx context.Context, weight int64) error {
 // fail counts one record as not delivered outside the producer.
 func (s *Sink) fail(err error) {
 	s.mu.Lock()
+	n := s.countFailedLocked(err)
+	s.mu.Unlock()
+	s.logFailed(err, n)
+}
+
+// countFailedLocked counts one record as not delivered, keeping the first
+// error, and returns the count so far. s.mu is held.
+func (s *Sink) countFailedLocked(err error) int64 {
 	n := s.failed.Add(1)
 	if s.firstErr == nil {
 		s.firstErr = err
 	}
-	s.mu.Unlock()
+	return n
+}
+
+// logFailed logs the n-th record not delivered, up to maxLoggedErrors.
+func (s *Sink) logFailed(err error, n int64) {
 	if n <= maxLoggedErrors {
 		s.opts.Logger.Warn("kafka record not delivered", "topic", s.topic, "err", err, "failed", n)
 	}

@@ -122,6 +122,9 @@ jobs:
   present:
     source: {gor: {path: rec.gor}}
     sink: {kafka: {topic: t}}
+  all:
+    source: {capture: {interface: any, ports: [80]}}
+    sink: {kafka: {topic: t}}
 `)
 	r := mustRun(t, ExitOK, "validate", f)
 	want := []string{

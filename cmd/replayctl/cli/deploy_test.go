@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/replayctl/replayctl/engine"
@@ -152,7 +153,7 @@ func TestKubernetesManifest(t *testing.T) {
 	}
 	for i := range n {
 		t.Setenv(shard.EnvIndex, strconv.Itoa(i))
-		s, err := (&loadFlags{}).load(cmd.Flags().Arg(0))
+		s, err := parsedLoadFlags(cmd).load(cmd.Flags().Arg(0))
 		if err != nil {
 			t.Fatalf("the scenario of the ConfigMap: %v", err)
 		}
@@ -198,4 +199,21 @@ func TestKubernetesManifest(t *testing.T) {
 	if f, _ := mcmd.Flags().GetString("file"); f != scnPath {
 		t.Fatalf("the merge reads the scenario at %q", f)
 	}
+	if _, err := parsedLoadFlags(mcmd).load(scnPath); err != nil {
+		t.Fatalf("the merge cannot load the scenario: %v", err)
+	}
+}
+
+// parsedLoadFlags are the scenario flags of a parsed command line, as the
+// command loads its scenario with them.
+func parsedLoadFlags(cmd *cobra.Command) *loadFlags {
+	f := &loadFlags{}
+	fs := cmd.Flags()
+	f.set, _ = fs.GetStringArray("set")
+	f.envFile, _ = fs.GetString("env-file")
+	f.restricted, _ = fs.GetBool("restricted")
+	f.envAllow, _ = fs.GetStringArray("env-allow")
+	f.outputDir, _ = fs.GetString("output-dir")
+	f.allowPaths, _ = fs.GetStringArray("allow-paths")
+	return f
 }

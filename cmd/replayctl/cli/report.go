@@ -228,7 +228,11 @@ func runInputs(ctx context.Context, s *scenario.Scenario, opts engine.Options, t
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			so := "no shard armed yet"
+			if count > 0 {
+				so = fmt.Sprintf("%d of %d so far", len(results), count)
+			}
+			return nil, fmt.Errorf("run %s: %w while waiting for the shards' results (%s)", runID, engine.ErrInterrupted, so)
 		case <-time.After(min(2*time.Second, time.Until(deadline))):
 		}
 	}

@@ -491,6 +491,48 @@ func TestShardUsageErrors(t *testing.T) {
 	}
 }
 
+// TestShardsMeetOnAServedDataDir: shards on the host of a `replayctl
+// broker` reach it through its data dir, as run and windows do, instead of
+// being refused as if the embedded broker were private to each.
+func TestShardsMeetOnAServedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(t.TempDir(), "data")
+	_, addr := startBroker(t, data)
+	topic, ends := produceWindow(t, addr, windowSpec{partitions: 2, conns: 4, perConn: 5, every: time.Millisecond})
+	tg := newIDTarget(t, 0)
+	scn := write(t, dir, "served.yaml", strings.Replace(mustRead(t, shardScenario(t, dir, addr, topic, ends, tg.URL(), "speed: max", false)),
+		fmt.Sprintf("kafka: {brokers: [%q]}", addr), "kafka: {brokers: [embedded]}", 1))
+	runID := unique(t, "run")
+	procs := make([]*proc, 2)
+	for i := range procs {
+		procs[i] = start(t, "run", scn, "--job", "replay", "--shard", fmt.Sprintf("%d/2", i), "--run-id", runID,
+			"--data-dir", data, "--progress", "never", "--arm-timeout", "60s", "--set", fmt.Sprintf("jobs.replay.report.json=reports/shard-%d.json", i))
+	}
+	for i, p := range procs {
+		if code := p.wait(t); code != ExitOK {
+			t.Fatalf("shard %d exited %d\n%s", i, code, p)
+		}
+		if !strings.Contains(p.stderr.String(), "is served by `replayctl broker`") {
+			t.Errorf("shard %d does not say it uses the data dir's broker:\n%s", i, p)
+		}
+	}
+	tg.checkExactlyOnce(t, 20)
+}
+
+// TestMergeWaitInterrupted: Ctrl-C during report merge --wait says what it
+// was waiting for and exits 130.
+func TestMergeWaitInterrupted(t *testing.T) {
+	_, addr := startBroker(t, filepath.Join(t.TempDir(), "data"))
+	p := start(t, "report", "merge", "--run", unique(t, "run"), "--brokers", addr, "--wait", "1m")
+	time.Sleep(2 * time.Second) // it polls the run topic
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != ExitInterrupted || !strings.Contains(p.stderr.String(), "interrupted while waiting for the shards' results (no shard armed yet)") {
+		t.Fatalf("exit %d\n%s", code, p)
+	}
+}
+
 func mustRead(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)

@@ -24,18 +24,8 @@ func TestBrokerSubprocess(t *testing.T) {
 	t.Parallel()
 	addr := freePort(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(binary, "broker", "--listen", addr, "--data-dir", dataDir)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	p := start(t, "broker", "--listen", addr, "--data-dir", dataDir)
+	cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
 	waitFor(t, "the broker to listen", func() bool { return strings.Contains(stdout.String(), "listening on") })
 	if !strings.Contains(stdout.String(), addr) {
 		t.Errorf("the broker does not say it listens on %s:\n%s", addr, stdout.String())
@@ -98,18 +88,8 @@ jobs:
     report: {json: out/report.json, html: out/report.html}
     assert: ['requests.sent >= 0']
 `, tg.URL()))
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(binary, "run", f, "--data-dir", filepath.Join(dir, "data"))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	p := start(t, "run", f, "--data-dir", filepath.Join(dir, "data"))
+	cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
 	waitFor(t, "the first request", func() bool { return tg.count.Load() >= 1 })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -162,18 +142,8 @@ jobs:
     stop: {after: 60s}
     save-window: live
 `, port))
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(binary, "run", f, "-v", "--data-dir", data)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	p := start(t, "run", f, "-v", "--data-dir", data)
+	cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
 	// The capture is ready once its packet socket is open (and its ring
 	// and filter set up a moment later).
 	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
