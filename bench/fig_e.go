@@ -191,7 +191,7 @@ func (e *env) tcpdump(ctx context.Context, port int, lead time.Duration, load fu
 // lossCounters lists the capture counters that tell about losses, zeros
 // included, so that "none" is visible.
 func lossCounters(c map[string]int64) string {
-	keys := []string{"source.kernel-drops", "source.unparsable", "source.incomplete", "source.gaps", "source.unpaired-responses",
+	keys := []string{"source.kernel-drops", "source.queue-overflow", "source.unparsable", "source.incomplete", "source.gaps", "source.unpaired-responses",
 		"source.streams-dropped", "source.buffer-overflow", "source.pending-overflow", "source.decode-errors"}
 	var parts []string
 	for _, k := range keys {
