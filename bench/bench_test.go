@@ -105,7 +105,7 @@ func TestSelectFigures(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{"", "abcde", false},
+		{"", "abcdef", false},
 		{"c,a", "ac", false},
 		{" b , b ", "b", false},
 		{"a,z", "", true},
