@@ -322,4 +322,5 @@ func BenchmarkSpoolDrain(b *testing.B) {
 		})
 	}
 }
+
 var benchMaxBuffered = 10000
