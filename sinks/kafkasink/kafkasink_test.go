@@ -299,7 +299,7 @@ func BenchmarkSpoolDrain(b *testing.B) {
 			}
 			defer sp.Close()
 			h.OnBrokerConnect(kgo.BrokerMetadata{}, 0, nil, errors.New("bench: held down"))
-			s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet, Spool: sp, Health: h, MaxBuffered: benchMaxBuffered})
+			s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet, Spool: sp, Health: h})
 			m := httpMsg()
 			conns := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
 			ctx := context.Background()
@@ -322,5 +322,3 @@ func BenchmarkSpoolDrain(b *testing.B) {
 		})
 	}
 }
-
-var benchMaxBuffered = 10000
