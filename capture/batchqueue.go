@@ -40,15 +40,18 @@ func newBatchQueue(n, size int, lc *LiveCounters) *batchQueue {
 }
 
 func (q *batchQueue) newBatch() *packetBatch {
-	return &packetBatch{buf: make([]byte, 0, q.size), pkts: make([]batchPacket, 0, liveBatchPackets)}
+	return &packetBatch{buf: make([]byte, 0, q.size), pkts: make([]batchPacket, 0, 256)}
 }
+
+// empty reports whether the batch being filled holds no packet.
+func (q *batchQueue) empty() bool { return len(q.cur.pkts) == 0 }
 
 // add copies data into the batch being filled. It returns false, copying
 // nothing, when the batch has no room left: flush, then add again. A packet
 // larger than a whole batch gets a batch of its own size.
 func (q *batchQueue) add(data []byte, ci gopacket.CaptureInfo) bool {
 	b := q.cur
-	if len(b.pkts) > 0 && (len(b.buf)+len(data) > cap(b.buf) || len(b.pkts) == cap(b.pkts)) {
+	if len(b.pkts) > 0 && (len(b.buf)+len(data) > cap(b.buf) || len(b.pkts) == liveBatchPackets) {
 		return false
 	}
 	off := len(b.buf)

@@ -76,16 +76,20 @@ type ringGeometry struct {
 const (
 	ringBlockSize    = 256 << 10
 	ringBlockTimeout = 100 * time.Millisecond
-	liveBatchBytes   = 1 << 20
-	liveBatchPackets = 4096
+	liveBatchBytes   = 256 << 10
+	liveBatchPackets = liveBatchBytes / 32
+	// liveBatchAge is how long (packet time) a batch fills before it is
+	// handed over anyway; it is handed over at once when the ring is empty.
+	liveBatchAge = 50 * time.Millisecond
 )
 
 // geometry sizes the ring from ring (bytes, default 32 MiB) and snaplen:
 // blocks of 256 KiB, or larger up to the snaplen (512 KiB for the default
 // 262144), retired after 100 ms, so that the default 64 MiB ring has 128
 // blocks and holds at least 12.8 s of traffic at a low rate (the 1 MiB
-// blocks retired every 10 ms of before held 640 ms); and a queue of batches
-// half the ring's size (at least 8 MiB) behind it.
+// blocks retired every 10 ms of before held 640 ms); and a queue of 256 KiB
+// batches as large as the ring (at least 8 MiB) behind it, allocated as it
+// fills.
 func geometry(ring int64, snaplen int) ringGeometry {
 	if ring <= 0 {
 		ring = 32 << 20
@@ -104,7 +108,7 @@ func geometry(ring int64, snaplen int) ringGeometry {
 	if g.numBlocks < 8 {
 		g.numBlocks = 8
 	}
-	q := ring / 2
+	q := ring
 	if q < 8<<20 {
 		q = 8 << 20
 	}
@@ -250,7 +254,7 @@ func readRing(ctx context.Context, tp *afpacket.TPacket, q *batchQueue, abort *a
 	// The clock, the context and the drop counter are looked at every
 	// tickEvery of packet time (the kernel's timestamps) and on every poll
 	// timeout, not per packet; a batch is handed over when full, after
-	// tickEvery, or when the ring is empty.
+	// liveBatchAge, or when the ring is empty.
 	const tickEvery = 10 * time.Millisecond
 	const maxDrain = time.Second
 	kernelDrops := func() {
@@ -259,7 +263,8 @@ func readRing(ctx context.Context, tp *afpacket.TPacket, q *batchQueue, abort *a
 		}
 	}
 	defer kernelDrops()
-	var lastTick, lastStats, drainUntil time.Time
+	defer q.flush()
+	var lastTick, lastStats, drainUntil, batchStart time.Time
 	for {
 		if abort.Load() {
 			return nil
@@ -268,8 +273,12 @@ func readRing(ctx context.Context, tp *afpacket.TPacket, q *batchQueue, abort *a
 		tick, empty := false, false
 		switch {
 		case err == nil:
+			if q.empty() {
+				batchStart = ci.Timestamp
+			}
 			if !q.add(data, ci) {
 				q.flush()
+				batchStart = ci.Timestamp
 				q.add(data, ci)
 			}
 			if ci.Timestamp.Sub(lastTick) >= tickEvery {
@@ -278,13 +287,14 @@ func readRing(ctx context.Context, tp *afpacket.TPacket, q *batchQueue, abort *a
 		case errors.Is(err, afpacket.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
 			tick, empty = true, true
 		default:
-			q.flush()
 			return err
 		}
 		if !tick {
 			continue
 		}
-		q.flush()
+		if empty || lastTick.Sub(batchStart) >= liveBatchAge {
+			q.flush()
+		}
 		if ctx.Err() != nil {
 			if drainUntil.IsZero() {
 				drainUntil = time.Now().Add(maxDrain)
