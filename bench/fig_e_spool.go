@@ -76,19 +76,35 @@ func (e *env) spoolThroughput(ctx context.Context, name, addr string, capRate fl
 		return nil, nil, err
 	}
 	defer func() { _ = sp.Close() }()
-	// The broker is up, but the sink is told it is not: every record goes
-	// through the spool and the drainer.
-	h.OnBrokerConnect(kgo.BrokerMetadata{}, 0, nil, errors.New("bench: broker held down"))
+	// The broker is up, but while the messages are written the sink is told
+	// every millisecond that it is not: every record goes through the
+	// spool, which the drainer empties meanwhile.
+	stop, held := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(held)
+		down := errors.New("bench: broker held down")
+		for {
+			h.OnBrokerConnect(kgo.BrokerMetadata{}, 0, nil, down)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
 	sink := kafkasink.New(cl, topic, kafkasink.Options{RecordingID: "rec-bench-e", Host: "bench", DeliveryTimeout: 60 * time.Second, Spool: sp, Health: h})
 	bounded, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	t0 := time.Now()
 	for _, m := range msgs {
 		if err := sink.Write(bounded, m); err != nil {
+			close(stop)
 			return nil, nil, err
 		}
 	}
 	writeTime := time.Since(t0)
+	close(stop)
+	<-held
 	err = sink.Close(bounded)
 	drainTime := time.Since(t0)
 	if err != nil {

@@ -298,7 +298,9 @@ func BenchmarkSpoolDrain(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer sp.Close()
-			h.OnBrokerConnect(kgo.BrokerMetadata{}, 0, nil, errors.New("bench: held down"))
+			// Health is held down while writing: every record goes through
+			// the spool, while the drainer empties it.
+			stopHold := holdDown(h)
 			s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet, Spool: sp, Health: h})
 			m := httpMsg()
 			conns := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
@@ -310,6 +312,7 @@ func BenchmarkSpoolDrain(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			stopHold()
 			if err := s.Close(ctxT(b)); err != nil {
 				b.Fatal(err)
 			}
@@ -321,4 +324,23 @@ func BenchmarkSpoolDrain(b *testing.B) {
 			b.ReportMetric(float64(st["spooled"]), "spooled")
 		})
 	}
+}
+
+// holdDown marks h unreachable every millisecond until the returned
+// function is called.
+func holdDown(h *kafkasink.Health) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	down := errors.New("bench: broker held down")
+	go func() {
+		defer close(done)
+		for {
+			h.OnBrokerConnect(kgo.BrokerMetadata{}, 0, nil, down)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }
