@@ -65,11 +65,10 @@ type Options struct {
 	Health *Health
 }
 
-// DefaultMaxBuffered is the default of Options.MaxBuffered: room for a
-// second of a fast capture in flight (records are small; the byte bound is
-// what limits memory), so that a broker busy for a moment does not send
-// the records through the spool.
-const DefaultMaxBuffered = 100_000
+// DefaultMaxBuffered is the default of Options.MaxBuffered. With a spool,
+// records beyond it wait on disk: an outage longer than a moment is spooled
+// rather than held in memory.
+const DefaultMaxBuffered = 10_000
 
 // DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
 const DefaultMaxBufferedBytes = 64 << 20
@@ -186,8 +185,9 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 const ProducerLinger = 50 * time.Millisecond
 
 // ProducerOpts returns producer options: idempotent writes, acks=all, a
-// ProducerLinger linger, room for DefaultMaxBuffered records, franz-go's batch limit (about 1 MB before compression, so a batch
-// never decodes larger; smaller limits cost write throughput on a real
+// ProducerLinger linger, room for DefaultMaxBuffered records, franz-go's
+// batch limit (about 1 MB before compression, so a batch never decodes
+// larger; smaller limits cost write throughput on a real
 // broker, see BenchmarkSinkBatchMax), the given batch compression (none, gzip, snappy, lz4, zstd; ""
 // is none) and request/retry timeouts derived from deliveryTimeout (default
 // 2 minutes when 0; pass the same value as Options.DeliveryTimeout).
