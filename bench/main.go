@@ -55,7 +55,7 @@ var figures = []figure{
 	{"b", "Timing fidelity at speed 1 through Kafka", figB},
 	{"c", "Memory bounded while replaying large windows", figC},
 	{"d", "Kafka write and read throughput vs kcat", figD},
-	{"e", "Live capture overhead on lo", figE},
+	{"e", "Live capture on lo: overhead, losses, capture → Kafka in another process, spool rates", figE},
 	{"f", "Recording through a broker outage; the spool", figF},
 	{"g", "Sharded replay: 2 shard processes vs 1 process on one window", figG},
 	{"h", "HTTP/2: replay vs h2load, capture CPU vs HTTP/1.x", figH},

@@ -283,7 +283,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
 		line := fmt.Sprintf("%d requests, %d responses recorded", nreq.Load(), nresp.Load())
 		st := src.Stats()
-		for _, k := range []string{"kernel-drops", "unparsable", "header-too-long", "incomplete", "truncated", "streams-dropped", "bad-records", "bad-payloads"} {
+		for _, k := range []string{"kernel-drops", "queue-overflow", "unparsable", "header-too-long", "incomplete", "truncated", "streams-dropped", "bad-records", "bad-payloads"} {
 			if st[k] > 0 {
 				line += fmt.Sprintf(", %s %d", k, st[k])
 			}
@@ -391,12 +391,13 @@ func (e *LossError) Error() string {
 }
 
 // lossCauses maps the counters that mean "not recorded" to their cause.
-// kernel-drops counts packets, the others messages.
+// kernel-drops and queue-overflow count packets, the others messages.
 var lossCauses = []struct{ counter, cause string }{
 	{"sink.spool-full", "spool-full"},
 	{"sink.too-large", "too-large"},
 	{"sink.undeliverable", "undeliverable"},
 	{"source.kernel-drops", "kernel-drops"},
+	{"source.queue-overflow", "queue-overflow"},
 	{"source.header-too-long", "header-too-long"},
 	{"unredactable-dropped", "unredactable"},
 }
@@ -426,7 +427,7 @@ func lostText(lost map[string]int64) string {
 	for _, lc := range lossCauses {
 		if n := lost[lc.cause]; n > 0 {
 			unit := ""
-			if lc.cause == "kernel-drops" {
+			if lc.cause == "kernel-drops" || lc.cause == "queue-overflow" {
 				unit = " packets"
 			}
 			parts = append(parts, fmt.Sprintf("%s %d%s", lc.cause, n, unit))

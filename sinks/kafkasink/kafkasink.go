@@ -39,7 +39,8 @@ type Options struct {
 	// RecordingID and Host are written as headers when the message has none.
 	RecordingID, Host string
 	// MaxBuffered bounds the records in flight; Write blocks beyond it
-	// (default 10000).
+	// (default DefaultMaxBuffered, which ProducerOpts gives the producer
+	// too: a larger value needs kgo.MaxBufferedRecords as large).
 	MaxBuffered int
 	// MaxBufferedBytes bounds the bytes in flight (record value, key and
 	// headers); Write blocks beyond it (default 64 MiB). A record larger
@@ -65,6 +66,11 @@ type Options struct {
 	// only the producer's room decides).
 	Health *Health
 }
+
+// DefaultMaxBuffered is the default of Options.MaxBuffered. With a spool,
+// records beyond it wait on disk: an outage longer than a moment is spooled
+// rather than held in memory.
+const DefaultMaxBuffered = 10_000
 
 // DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
 const DefaultMaxBufferedBytes = 64 << 20
@@ -147,7 +153,7 @@ var _ sinks.Sink = (*Sink)(nil)
 // connection options plus ProducerOpts.
 func New(cl *kgo.Client, topic string, opts Options) *Sink {
 	if opts.MaxBuffered <= 0 {
-		opts.MaxBuffered = 10000
+		opts.MaxBuffered = DefaultMaxBuffered
 	}
 	if opts.MaxBufferedBytes <= 0 {
 		opts.MaxBufferedBytes = DefaultMaxBufferedBytes
@@ -175,9 +181,15 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 	return s
 }
 
-// ProducerOpts returns producer options: idempotent writes, acks=all, a 5 ms
-// linger, franz-go's batch limit (about 1 MB before compression, so a batch
-// never decodes larger; smaller limits cost write throughput on a real
+// ProducerLinger is how long the producer waits to fill a batch. A
+// recording has no use for low latency: longer batches cost the client and
+// the broker less per record (fewer requests, better compression).
+const ProducerLinger = 50 * time.Millisecond
+
+// ProducerOpts returns producer options: idempotent writes, acks=all, a
+// ProducerLinger linger, room for DefaultMaxBuffered records, franz-go's
+// batch limit (about 1 MB before compression, so a batch never decodes
+// larger; smaller limits cost write throughput on a real
 // broker, see BenchmarkSinkBatchMax), the given batch compression (none, gzip, snappy, lz4, zstd; ""
 // is none) and request/retry timeouts derived from deliveryTimeout (default
 // 2 minutes when 0; pass the same value as Options.DeliveryTimeout).
@@ -205,7 +217,8 @@ func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt,
 	}
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerLinger(ProducerLinger),
+		kgo.MaxBufferedRecords(DefaultMaxBuffered),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProduceRequestTimeout(max(min(deliveryTimeout, 30*time.Second), time.Second)),
 		kgo.RetryTimeout(deliveryTimeout),

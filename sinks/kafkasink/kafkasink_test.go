@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/sinks/kafkasink"
+	"github.com/replayctl/replayctl/spool"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -276,4 +278,69 @@ func BenchmarkSinkBatchMax(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkSpoolDrain writes realistic HTTP requests through a spooled sink
+// whose health says the broker is down, so that they go through the spool
+// (the first MaxBuffered excepted): the rate is the drainer's.
+func BenchmarkSpoolDrain(b *testing.B) {
+	for _, target := range kafkatest.Brokers(b) {
+		b.Run(target.Name, func(b *testing.B) {
+			topic := kafkatest.CreateTopic(b, target, 4)
+			popts, err := kafkasink.ProducerOpts("zstd", 30*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := kafkasink.NewHealth()
+			cl := target.Client(b, append(popts, kgo.WithHooks(h))...)
+			sp, err := spool.Open(filepath.Join(b.TempDir(), "spool"), spool.Options{MaxBytes: 4 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sp.Close()
+			// Health is held down while writing: every record goes through
+			// the spool, while the drainer empties it.
+			stopHold := holdDown(h)
+			s := kafkasink.New(cl, topic, kafkasink.Options{Logger: quiet, Spool: sp, Health: h})
+			m := httpMsg()
+			conns := []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m.ConnID = conns[i%len(conns)]
+				if err := s.Write(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			stopHold()
+			if err := s.Close(ctxT(b)); err != nil {
+				b.Fatal(err)
+			}
+			st := s.Stats()
+			if st["written"] != int64(b.N) {
+				b.Fatalf("written %d of %d", st["written"], b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			b.ReportMetric(float64(st["spooled"]), "spooled")
+		})
+	}
+}
+
+// holdDown marks h unreachable every millisecond until the returned
+// function is called.
+func holdDown(h *kafkasink.Health) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	down := errors.New("bench: broker held down")
+	go func() {
+		defer close(done)
+		for {
+			h.OnBrokerConnect(kgo.BrokerMetadata{}, 0, nil, down)
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }

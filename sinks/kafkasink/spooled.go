@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/spool"
 )
 
@@ -267,12 +268,14 @@ func appendBytes(b, v []byte, isNil bool) []byte {
 var errSpoolRecord = errors.New("malformed spooled record")
 
 // decodeRecord is the inverse of appendRecord; the record owns its bytes.
+// It copies b once: key, value and header values are slices of that copy,
+// and the sink's own header keys are not allocated again.
 func decodeRecord(b []byte) (*kgo.Record, error) {
 	ts, n := binary.Varint(b)
 	if n <= 0 {
 		return nil, errSpoolRecord
 	}
-	b = b[n:]
+	b = append([]byte(nil), b[n:]...)
 	next := func() ([]byte, bool) {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n)+1 {
@@ -282,7 +285,7 @@ func decodeRecord(b []byte) (*kgo.Record, error) {
 		if l == 0 {
 			return nil, true
 		}
-		v := append([]byte{}, b[:l-1]...)
+		v := b[: l-1 : l-1]
 		b = b[l-1:]
 		return v, true
 	}
@@ -299,16 +302,32 @@ func decodeRecord(b []byte) (*kgo.Record, error) {
 		return nil, errSpoolRecord
 	}
 	b = b[n:]
+	if nh > 0 {
+		r.Headers = make([]kgo.RecordHeader, 0, nh)
+	}
 	for range nh {
 		k, ok1 := next()
 		v, ok2 := next()
 		if !ok1 || !ok2 || k == nil {
 			return nil, errSpoolRecord
 		}
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(k), Value: v})
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: headerKey(k), Value: v})
 	}
 	if len(b) != 0 {
 		return nil, errSpoolRecord
 	}
 	return r, nil
+}
+
+// knownHeaders are the header keys the sink writes.
+var knownHeaders = []string{HeaderRecording, HeaderKind, HeaderHost, HeaderSrc, HeaderDst, HeaderConn, kafkaio.HeaderTruncated}
+
+// headerKey returns k as a string, without allocating for a known key.
+func headerKey(k []byte) string {
+	for _, h := range knownHeaders {
+		if string(k) == h {
+			return h
+		}
+	}
+	return string(k)
 }

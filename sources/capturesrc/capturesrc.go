@@ -22,6 +22,7 @@ type Source struct {
 	iface string
 	cfg   capture.LiveConfig
 	asm   atomic.Pointer[capture.Assembler]
+	lc    capture.LiveCounters
 }
 
 var _ sources.Source = (*Source)(nil)
@@ -35,17 +36,19 @@ func New(iface string, cfg capture.LiveConfig) *Source {
 func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) error {
 	a := capture.NewAssembler(s.cfg.Config, emit)
 	s.asm.Store(a)
-	if err := a.Live(ctx, s.iface, s.cfg); err != nil {
+	if err := a.LiveCounted(ctx, s.iface, s.cfg, &s.lc); err != nil {
 		return fmt.Errorf("capture source: %w", err)
 	}
 	return ctx.Err()
 }
 
 // Stats returns the capture counters (see capture.Stats), kernel-drops
-// included.
+// and queue-overflow (see capture.LiveCounters) included.
 func (s *Source) Stats() map[string]int64 {
+	st := capture.Stats{}
 	if a := s.asm.Load(); a != nil {
-		return a.Stats()
+		st = a.Stats()
 	}
-	return map[string]int64{}
+	s.lc.AddTo(st)
+	return st
 }

@@ -231,7 +231,7 @@ func lostDetail(lost map[string]int64) string {
 	for _, k := range slices.Sorted(maps.Keys(lost)) {
 		if k != "total" && lost[k] > 0 {
 			unit := ""
-			if k == "kernel-drops" {
+			if k == "kernel-drops" || k == "queue-overflow" {
 				unit = " packets"
 			}
 			parts = append(parts, fmt.Sprintf("%s %d%s", k, lost[k], unit))
