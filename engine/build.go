@@ -19,8 +19,12 @@ import (
 	"github.com/replayctl/replayctl/sources/windowsrc"
 )
 
-// hostname is the capturing host's name put on recorded messages.
-func hostname() string {
+// hostname is the capturing host's name put on recorded messages:
+// Options.Host, else the OS host name.
+func (r *runner) hostname() string {
+	if r.plan.opts.Host != "" {
+		return r.plan.opts.Host
+	}
 	h, err := os.Hostname()
 	if err != nil {
 		return "unknown"
@@ -58,7 +62,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 	src := j.Source
 	switch src.Kind {
 	case scenario.SourcePcap:
-		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: hostname()}
+		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: r.hostname()}
 		path := src.Pcap.Path.Abs
 		if _, err := os.Stat(path); err != nil {
 			return nil, nil, fmt.Errorf("%s: pcap source: %w", src.Pos, err)
@@ -74,7 +78,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
 		cfg := capture.LiveConfig{
-			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: hostname()},
+			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: r.hostname()},
 			Snaplen:     c.Snaplen,
 			RingSize:    c.RingSize,
 			Promiscuous: c.Promiscuous,
@@ -91,6 +95,9 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
 		opts.Logger = r.log
+		if r.plan.opts.WindowRanges != nil {
+			w = restrictWindow(w, r.plan.opts.WindowRanges)
+		}
 		clientOpts := kc.opts
 		return func() sources.Source { return windowsrc.New(clientOpts, w, opts) }, &w, nil
 	}
@@ -205,4 +212,23 @@ func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string,
 	// The scenario names a recording that is not there: a usage problem
 	// (exit 2), like an unknown reference, not a runtime failure.
 	return invalidf("%s)", msg)
+}
+
+// restrictWindow keeps the part of w inside ranges (Options.WindowRanges):
+// partitions not named are dropped, named ones are cut to the intersection.
+func restrictWindow(w catalog.Window, ranges map[int32]catalog.Range) catalog.Window {
+	parts := make(map[int32]catalog.Range, len(ranges))
+	for p, r := range w.Partitions {
+		x, ok := ranges[p]
+		if !ok {
+			continue
+		}
+		cut := catalog.Range{Start: max(r.Start, x.Start), End: min(r.End, x.End)}
+		if cut.End < cut.Start {
+			cut.End = cut.Start
+		}
+		parts[p] = cut
+	}
+	w.Partitions = parts
+	return w
 }

@@ -18,9 +18,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/redact"
 	"github.com/replayctl/replayctl/rewrite"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // ErrInvalid is wrapped by errors that mean the scenario or the command line
@@ -89,6 +92,47 @@ type Options struct {
 	Logger   *slog.Logger
 	Verbose  bool
 	Progress Progress
+
+	// Host names the capturing host on recorded messages (default: the OS
+	// host name). A fleet agent passes its agent name.
+	Host string
+	// RecordingID, when set, is the recording ID record jobs write instead
+	// of a fresh one (several hosts recording one recording share it).
+	RecordingID string
+	// NoSaveWindow makes record jobs skip save-window: the caller saves one
+	// window for several hosts' records.
+	NoSaveWindow bool
+	// WindowRanges, when set, restricts window sources to these partitions
+	// and offset ranges (a part of the window replayed by one process).
+	WindowRanges map[int32]catalog.Range
+	// OnJobDone, when set, receives each job's outcome after its summary.
+	OnJobDone func(JobOutcome)
+	// OnProgress, when set, receives each running job's progress line
+	// every second.
+	OnProgress func(job, status string)
+	// Kafka, when set, replaces the scenario's Kafka connection (brokers,
+	// TLS, SASL): a fleet agent uses its own.
+	Kafka *kafkaio.Config
+}
+
+// JobOutcome is what a job did, for callers that publish results.
+type JobOutcome struct {
+	Job    string
+	Replay bool
+	// Failed is set when the job returned an error; Interrupted when its
+	// context was cancelled.
+	Failed, Interrupted bool
+	// FailedAssertions lists the job's assertions that were false.
+	FailedAssertions []string
+	// Record jobs.
+	Requests, Responses, Written, NotWritten int64
+	Hosts, Destinations                      []string
+	FirstCapture, LastCapture                time.Time
+	// Replay jobs.
+	Summary  stats.Summary
+	Window   *catalog.Window
+	Counters map[string]int64
+	Elapsed  time.Duration
 }
 
 func (o Options) withDefaults() Options {

@@ -54,7 +54,7 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		if err != nil {
 			return nil, fmt.Errorf("kafka producer: %w", err)
 		}
-		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: hostname(), DeliveryTimeout: deliveryTimeout, Logger: r.log})
+		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: r.hostname(), DeliveryTimeout: deliveryTimeout, Logger: r.log})
 		return &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl}, nil
 	case scenario.SinkGor:
 		s, err := gorsink.Create(j.Sink.Gor.Path.Abs)
@@ -83,14 +83,17 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, err
 	}
-	recordingID := "rec-" + time.Now().UTC().Format("20060102T150405Z") + "-" + message.NewID()[:8]
+	recordingID := r.plan.opts.RecordingID
+	if recordingID == "" {
+		recordingID = "rec-" + time.Now().UTC().Format("20060102T150405Z") + "-" + message.NewID()[:8]
+	}
 	sink, err := r.buildRecordSink(ctx, j, recordingID)
 	if err != nil {
 		return nil, err
 	}
 	res.sinkDesc = sink.desc
 	var startOffsets map[int32]int64
-	if j.SaveWindow != "" {
+	if j.SaveWindow != "" && !r.plan.opts.NoSaveWindow {
 		kc, _ := r.kafka.get(ctx)
 		if old, err := kc.catalog.Get(ctx, j.SaveWindow); err == nil {
 			switch {
@@ -221,13 +224,14 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	c.merge("sink.", sinkStats)
 	res.counters = c.snapshot()
 	res.elapsed = time.Since(res.started)
+	res.hosts, res.dests, res.first, res.last = sortedKeys(hosts), addrStrings(dests), first, last
 	if runErr != nil {
 		return res, fmt.Errorf("source: %w", runErr)
 	}
 	if closeErr != nil {
 		return res, closeErr
 	}
-	if j.SaveWindow != "" {
+	if j.SaveWindow != "" && !r.plan.opts.NoSaveWindow {
 		kc, _ := r.kafka.get(dctx)
 		endOffsets, err := catalog.EndOffsets(dctx, kc.adm, sink.topic)
 		if err != nil {

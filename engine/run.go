@@ -44,6 +44,23 @@ type jobResult struct {
 	// record jobs
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string
+	hosts, dests                             []string
+	first, last                              int64 // capture times (ns)
+}
+
+// outcome is the exported view of a job's result.
+func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
+	o := JobOutcome{
+		Job: res.job.Name, Replay: res.replay, Failed: res.failed, Interrupted: res.interrupted,
+		FailedAssertions: failedAsserts,
+		Requests:         res.requests, Responses: res.responses, Written: res.written, NotWritten: res.notWritten,
+		Hosts: res.hosts, Destinations: res.dests,
+		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
+	}
+	if res.first != 0 {
+		o.FirstCapture, o.LastCapture = time.Unix(0, res.first).UTC(), time.Unix(0, res.last).UTC()
+	}
+	return o
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.
@@ -66,7 +83,11 @@ func (p *Plan) Run(ctx context.Context) error {
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr
 			}
-			failed = append(failed, checkAssertions(p.opts.Out, res)...)
+			bad := checkAssertions(p.opts.Out, res)
+			failed = append(failed, bad...)
+			if p.opts.OnJobDone != nil {
+				p.opts.OnJobDone(res.outcome(bad))
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("job %s: %w", jp.job.Name, err)

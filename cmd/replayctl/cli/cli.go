@@ -91,8 +91,11 @@ func exitCode(err error) int {
 		diags  scenario.Diagnostics
 		usage  usageError
 		assert *engine.AssertionError
+		code   exitCodeError
 	)
 	switch {
+	case errors.As(err, &code):
+		return code.code
 	case errors.As(err, &assert):
 		return ExitAssertion
 	case errors.As(err, &diags), errors.As(err, &usage), errors.Is(err, engine.ErrInvalid):
@@ -147,6 +150,10 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an asserti
 		newBrokerCmd(),
 		newWindowsCmd(),
 		newImportCmd(),
+		newKeysCmd(),
+		newAgentCmd(),
+		newAgentsCmd(),
+		newJobsCmd(),
 	)
 	return root
 }
