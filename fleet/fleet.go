@@ -186,9 +186,9 @@ type Result struct {
 	LatencyMax   Duration         `json:"latency-max,omitempty"`
 	LatenessMax  Duration         `json:"lateness-max,omitempty"`
 	Failed       []string         `json:"failed-assertions,omitempty"`
-	FirstCapture time.Time `json:"first-capture,omitzero"`
-	LastCapture  time.Time `json:"last-capture,omitzero"`
-	Destinations []string  `json:"destinations,omitempty"`
+	FirstCapture time.Time        `json:"first-capture,omitzero"`
+	LastCapture  time.Time        `json:"last-capture,omitzero"`
+	Destinations []string         `json:"destinations,omitempty"`
 	// Both.
 	Counters map[string]int64 `json:"counters,omitempty"`
 	// Job records of record jobs: the window saved for every host.
