@@ -318,6 +318,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		if err != nil {
 			a.log.Warn("refusal not published", "job", id, "err", err)
 		}
+		a.finishJob(ctx, peek)
 	}
 	var spec Spec
 	if err := jr.Envelope.Open(a.cfg.Trust, &spec); err != nil {
