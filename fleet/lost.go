@@ -65,6 +65,19 @@ func (a *Agent) watchShards(ctx context.Context) {
 					spares = append(spares, h.Name)
 				}
 			}
+			// Another agent may have acted already: read what it wrote.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := a.bus.Sync(sctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if _, acted := a.bus.Status(lostKey(spec.JobID, i, attempt)); acted {
+				continue
+			}
+			if cur, ok := a.bus.Status(shardKey(spec.JobID, i)); ok && (cur.State.Final() || cur.Attempt != attempt) {
+				continue
+			}
 			reason := fmt.Sprintf("agent %s missed %d heartbeats", owner, LostAfterBeats)
 			if len(spares) == 0 {
 				if len(live) == 0 || live[0] != a.cfg.Name {
