@@ -405,7 +405,11 @@ func (c *Client) printJob(id string) {
 			}
 		}
 		if s.Progress != nil && s.Progress.Line != "" && !s.State.Final() {
-			detail = s.Progress.Line
+			if s.State == Lost {
+				detail += " (last progress: " + s.Progress.Line + ")"
+			} else {
+				detail = s.Progress.Line
+			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", part, s.Agent, s.State, s.Attempt, detail)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -300,7 +301,8 @@ func fleetSuite(t *testing.T, real string) {
 	e := setup(t, real)
 	s1, s2, target := newCounter(t), newCounter(t), newCounter(t)
 	web, load := "role=web-"+e.suffix, "role=load-"+e.suffix
-	e.agent(t, "web-1", web, "record", "--var", fmt.Sprintf("PORT=%d", s1.port))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.agent(t, "web-1", web, "record", "--var", fmt.Sprintf("PORT=%d", s1.port), "--metrics-listen", metricsAddr)
 	e.agent(t, "web-2", web, "record", "--var", fmt.Sprintf("PORT=%d", s2.port))
 	targetURL := fmt.Sprintf("TARGET=http://127.0.0.1:%d", target.port)
 	loads := map[string]*proc{}
@@ -308,6 +310,22 @@ func fleetSuite(t *testing.T, real string) {
 		loads[n] = e.agent(t, n, load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
 	}
 	e.waitAgents(t, 5)
+	ls, _ := runCmd(t, e.dir, append([]string{"agents", "ls"}, e.b()...)...)
+	if !regexp.MustCompile(`web-1-` + e.suffix + `\s+role=web-` + e.suffix + `\s+record\s+dev\s+\S+ ago\s+alive\s+-`).MatchString(ls) {
+		t.Fatalf("agents ls:\n%s", ls)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "replayctl_agent_heartbeats_total") {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	if out, code := runCmd(t, e.dir, "agent", "--brokers", e.brokers, "--name", "x", "--allow", "record", "--trust", e.pub, "--work-dir", "w", "--metrics-listen", "0.0.0.0:0"); code != 2 || !strings.Contains(out, "only a loopback address") {
+		t.Fatalf("metrics on a non-loopback address: exit %d\n%s", code, out)
+	}
 	rec := e.write(t, "record.yaml", recordScenario)
 	rep := e.write(t, "replay.yaml", replayScenario)
 
@@ -344,6 +362,15 @@ func fleetSuite(t *testing.T, real string) {
 	win, _ := runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers, "-o", "json")
 	if !strings.Contains(win, fmt.Sprintf(`"requests": %d`, served)) || !strings.Contains(win, "web-1-"+e.suffix) || !strings.Contains(win, "web-2-"+e.suffix) {
 		t.Fatalf("window (served %d):\n%s", served, win)
+	}
+
+	logs, _ := runCmd(t, e.dir, append([]string{"jobs", "logs", recID}, e.b()...)...)
+	if !strings.Contains(logs, "==> agent/web-1-"+e.suffix) || !strings.Contains(logs, "record") {
+		t.Fatalf("jobs logs:\n%s", logs)
+	}
+	list, _ := runCmd(t, e.dir, append([]string{"jobs", "ls"}, e.b()...)...)
+	if !regexp.MustCompile(recID + `\s+record\s+SUCCEEDED`).MatchString(list) {
+		t.Fatalf("jobs ls:\n%s", list)
 	}
 
 	// A sharded replay on 2 agents sends every request exactly once.
@@ -485,7 +512,7 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	}
 	_ = victim.cmd.Wait()
 	killed := time.Now()
-	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST`, 20*time.Second)
+	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST.*resuming from capture time`, 20*time.Second)
 	if d := time.Since(killed); d > fleet.LostAfter+3*time.Second {
 		t.Fatalf("LOST after %s", d)
 	}
