@@ -164,9 +164,9 @@ func (e *fleetEnv) b() []string { return []string{"--brokers", e.brokers} }
 func setup(t *testing.T, real string) *fleetEnv {
 	t.Helper()
 	e := &fleetEnv{dir: t.TempDir(), suffix: strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)}
-	if real != "" {
-		e.brokers = real
-	} else {
+	switch real {
+	case "none":
+	case "":
 		port := freePort(t)
 		e.brokers = fmt.Sprintf("127.0.0.1:%d", port)
 		startProc(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "4")
@@ -182,6 +182,8 @@ func setup(t *testing.T, real string) *fleetEnv {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	default:
+		e.brokers = real
 	}
 	for _, k := range []string{"trusted", "other"} {
 		if out, code := runCmd(t, e.dir, "keys", "new", filepath.Join(e.dir, "keys", k)); code != 0 {
