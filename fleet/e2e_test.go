@@ -305,7 +305,7 @@ func fleetSuite(t *testing.T, real string) {
 	web, load := "role=web-"+e.suffix, "role=load-"+e.suffix
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.agent(t, "web-1", web, "record", "--var", fmt.Sprintf("PORT=%d", s1.port), "--metrics-listen", metricsAddr)
-	e.agent(t, "web-2", web, "record", "--var", fmt.Sprintf("PORT=%d", s2.port))
+	web2 := e.agent(t, "web-2", web, "record", "--var", fmt.Sprintf("PORT=%d", s2.port))
 	targetURL := fmt.Sprintf("TARGET=http://127.0.0.1:%d", target.port)
 	loads := map[string]*proc{}
 	for _, n := range []string{"load-1", "load-2", "load-3"} {
@@ -407,9 +407,59 @@ func fleetSuite(t *testing.T, real string) {
 		t.Fatalf("failed assertion: exit %d, want 3:\n%s", code, out)
 	}
 
+	t.Run("idempotent", func(t *testing.T) { idempotent(t, e, rec, rep, recID, load) })
 	t.Run("refusals", func(t *testing.T) { refusals(t, e, rec, rep, web, load) })
 	t.Run("cancel", func(t *testing.T) { cancelJob(t, e, rep, load, target) })
 	t.Run("lost", func(t *testing.T) { lostShard(t, e, rep, load, target, loads, want) })
+	t.Run("silent", func(t *testing.T) { silentAgent(t, e, web, web2) })
+}
+
+// idempotent: a job ID submitted again, a cancel of a finished job and a
+// cancel retried with its command ID change nothing; an invalid scenario
+// exits 2 with --wait.
+func idempotent(t *testing.T, e *fleetEnv, rec, rep, recID, load string) {
+	out, code := runCmd(t, e.dir, append([]string{"jobs", "submit", rec, "--job", "record", "--on", "role=none", "--key", e.key, "--id", recID}, e.b()...)...)
+	if code != 0 || !strings.Contains(out, "already submitted (SUCCEEDED); not submitted again") {
+		t.Fatalf("submit again: %d\n%s", code, out)
+	}
+	for i := range 2 {
+		out, code = runCmd(t, e.dir, append([]string{"jobs", "cancel", recID, "--key", e.key, "--command-id", "c-" + e.suffix}, e.b()...)...)
+		want := []string{"is already SUCCEEDED", "command c-" + e.suffix + " already done"}[i]
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("cancel #%d: %d\n%s", i+1, code, out)
+		}
+	}
+	out, code = runCmd(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--key", e.key, "--wait", "--set", "jobs.replay.speed=fast"}, e.b()...)...)
+	if code != 2 || !strings.Contains(out, "invalid scenario") {
+		t.Fatalf("invalid scenario: exit %d, want 2\n%s", code, out)
+	}
+}
+
+// silentAgent: an agent that does not answer within 10 s is reported, the
+// others go on, and the window covers them; woken up, it does not run the
+// job the submitter gave up on.
+func silentAgent(t *testing.T, e *fleetEnv, web string, web2 *proc) {
+	file := e.write(t, "record-silent.yaml", strings.Replace(recordScenario, "save-window: fleet-SUFFIX", "save-window: fleet-SUFFIX-silent", 1))
+	id := "silent-" + e.suffix
+	if err := web2.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runCmd(t, e.dir, append([]string{"jobs", "submit", file, "--job", "record", "--on", web, "--for", "2s", "--key", e.key, "--id", id}, e.b()...)...)
+	_ = web2.cmd.Process.Signal(syscall.SIGCONT)
+	if code != 0 || !strings.Contains(out, "agent web-2-"+e.suffix+" did not answer within 10s; the others go on") {
+		t.Fatalf("submit: %d\n%s", code, out)
+	}
+	show := e.waitFor(t, id, `record  (FAILED|SUCCEEDED)`, 30*time.Second)
+	if !regexp.MustCompile(`agent/web-1-\S+\s+web-1-\S+\s+SUCCEEDED`).MatchString(show) ||
+		!regexp.MustCompile(`agent/web-2-\S+\s+web-2-\S+\s+FAILED\s+0\s+did not answer within 10s`).MatchString(show) ||
+		!strings.Contains(show, `window "fleet-`+e.suffix+`-silent" saved`) {
+		t.Fatalf("silent agent:\n%s", show)
+	}
+	time.Sleep(3 * time.Second) // web-2 reads the spec now: it must not run it
+	show, _ = runCmd(t, e.dir, append([]string{"jobs", "show", id}, e.b()...)...)
+	if !regexp.MustCompile(`agent/web-2-\S+\s+web-2-\S+\s+FAILED\s+0\s+did not answer`).MatchString(show) {
+		t.Fatalf("the woken agent ran the job:\n%s", show)
+	}
 }
 
 func refusals(t *testing.T, e *fleetEnv, rec, rep, web, load string) {
