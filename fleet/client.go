@@ -360,7 +360,7 @@ func ExitCode(js Status) int {
 	case AssertFailed:
 		return 3
 	}
-	if strings.Contains(js.Reason, "invalid scenario") {
+	if strings.Contains(js.Reason, "invalid scenario") || strings.Contains(js.Reason, "production guard") {
 		return 2
 	}
 	return 1
@@ -399,7 +399,8 @@ func (c *Client) printJob(id string) {
 		detail := s.Reason
 		if r := s.Result; r != nil {
 			if s.Kind == KindReplay {
-				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d %s", r.Sent, r.OK, r.Errors, detail))
+				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s %s", r.Sent, r.OK, r.Errors,
+					time.Duration(r.LatencyP50), time.Duration(r.LatencyP99), time.Duration(r.LatenessMax), detail))
 			} else {
 				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d %s", r.Requests, r.Responses, r.Written, r.NotWritten, detail))
 			}

@@ -416,7 +416,7 @@ func fleetSuite(t *testing.T, real string) {
 	}
 
 	t.Run("idempotent", func(t *testing.T) { idempotent(t, e, rec, rep, recID, load) })
-	t.Run("refusals", func(t *testing.T) { refusals(t, e, rec, rep, web, load) })
+	t.Run("refusals", func(t *testing.T) { refusals(t, e, rec, rep, load, s1.port) })
 	t.Run("cancel", func(t *testing.T) { cancelJob(t, e, rep, load, target) })
 	t.Run("lost", func(t *testing.T) { lostShard(t, e, rep, load, target, loads, want) })
 	t.Run("silent", func(t *testing.T) { silentAgent(t, e, web, web2) })
@@ -470,7 +470,7 @@ func silentAgent(t *testing.T, e *fleetEnv, web string, web2 *proc) {
 	}
 }
 
-func refusals(t *testing.T, e *fleetEnv, rec, rep, web, load string) {
+func refusals(t *testing.T, e *fleetEnv, rec, rep, load string, capturedPort int) {
 	recKind := e.write(t, "record-kind.yaml", strings.Replace(recordScenario, "save-window: fleet-SUFFIX", "save-window: fleet-SUFFIX-kind", 1))
 	submit := func(id string, args ...string) {
 		t.Helper()
@@ -489,6 +489,8 @@ func refusals(t *testing.T, e *fleetEnv, rec, rep, web, load string) {
 		{"kind", `kind record not allowed on this agent \(it allows replay\)`, []string{recKind, "--job", "record", "--on", load, "--key", e.key, "--for", "2s"}},
 		{"target", `target "target" \(127\.0\.0\.2:\d+\) is outside this agent's --allow-targets`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
 			"--set", "targets.target.url=http://127.0.0.2:1"}},
+		{"production-guard", `production guard or invalid job: .*captured from`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
+			"--set", fmt.Sprintf("targets.target.url=http://127.0.0.1:%d", capturedPort)}},
 	}
 	for _, c := range cases {
 		id := c.name + "-" + e.suffix
