@@ -114,6 +114,10 @@ type Options struct {
 	// captured before it (Unix ns) while keeping the timeline they would
 	// have had: a shard re-run elsewhere resumes where its first run was.
 	ResumeFrom int64
+	// DuplicatesBefore, with ResumeFrom, counts the requests sent again
+	// whose scheduled instant is before it ("possible-duplicates"): the
+	// earlier run may have sent them already.
+	DuplicatesBefore time.Time
 	// OnWatermark, when set, receives every second (with OnProgress) the
 	// capture time below which every request of a replay was answered
 	// (what ResumeFrom takes).

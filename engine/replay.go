@@ -248,6 +248,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if err != nil {
 			return err
 		}
+		if dup := r.plan.opts.DuplicatesBefore; r.plan.opts.ResumeFrom != 0 && at.Before(dup) {
+			c.add("possible-duplicates", int64(max(j.Amplify, 1)))
+		}
 		if cmp != nil {
 			if err := cmp.sent(jctx, m, raw); err != nil {
 				return err

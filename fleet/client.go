@@ -438,6 +438,11 @@ func (c *Client) printJob(id string) {
 			for _, k := range slices.Sorted(maps.Keys(r.ErrorClasses)) {
 				fmt.Fprintf(w, "    errors %s: %d\n", k, r.ErrorClasses[k])
 			}
+			for _, k := range []string{"possible-duplicates", "resume-skipped"} {
+				if v := r.Counters[k]; v > 0 {
+					fmt.Fprintf(w, "  %s: %d\n", k, v)
+				}
+			}
 			for _, f := range r.Failed {
 				fmt.Fprintf(w, "  assertion failed: %s\n", f)
 			}

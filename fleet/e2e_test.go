@@ -628,5 +628,12 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	if missing != 0 {
 		t.Fatalf("%d requests missing after the re-run (%d duplicates)\n%s", missing, dups, show)
 	}
-	t.Logf("kill -9: shard re-run on a spare, 0 missing, %d duplicates (sent by the killed agent before it died)", dups)
+	counted := 0
+	if m := regexp.MustCompile(`possible-duplicates: (\d+)`).FindStringSubmatch(show); m != nil {
+		counted, _ = strconv.Atoi(m[1])
+	}
+	if counted < dups {
+		t.Fatalf("%d duplicates, %d counted as possible duplicates in the report\n%s", dups, counted, show)
+	}
+	t.Logf("kill -9: shard re-run on a spare, 0 missing, %d duplicates, %d counted as possible duplicates", dups, counted)
 }

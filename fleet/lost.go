@@ -108,7 +108,8 @@ func (a *Agent) watchShards(ctx context.Context) {
 				lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
 			}
 			_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), lost)
-			a.start(ctx, spec, acc.offset, i, attempt+1, resume)
+			_, lastSeen, _ := a.bus.Agent(owner)
+			a.start(ctx, spec, acc.offset, i, attempt+1, resume, lastSeen)
 			busy = true
 		}
 	}
