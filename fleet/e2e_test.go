@@ -369,7 +369,11 @@ func fleetSuite(t *testing.T, real string) {
 		!strings.Contains(out, fmt.Sprintf("web-2-%s: %d requests", e.suffix, s2.total.Load())) {
 		t.Fatalf("served %d+%d; job:\n%s", s1.total.Load(), s2.total.Load(), out)
 	}
-	win, _ := runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers, "-o", "json")
+	win, _ := runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers)
+	if !strings.Contains(win, fmt.Sprintf("web-1-%s (%d requests), web-2-%s (%d requests)", e.suffix, s1.total.Load(), e.suffix, s2.total.Load())) {
+		t.Fatalf("windows show:\n%s", win)
+	}
+	win, _ = runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers, "-o", "json")
 	if !strings.Contains(win, fmt.Sprintf(`"requests": %d`, served)) || !strings.Contains(win, "web-1-"+e.suffix) || !strings.Contains(win, "web-2-"+e.suffix) {
 		t.Fatalf("window (served %d):\n%s", served, win)
 	}
