@@ -194,12 +194,22 @@ func (a *Agent) heartbeat() Heartbeat {
 func (a *Agent) heartbeats(ctx context.Context) {
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
-	var offset time.Duration
+	var (
+		offset  time.Duration
+		prevAt  time.Time // the At of the previous heartbeat
+		prevMid time.Time // the middle of its produce round trip
+	)
 	for {
+		// The agents topic uses LogAppendTime: the previous heartbeat, as
+		// read back, carries the broker's time of its append; against the
+		// middle of its round trip it gives the clock offset (ms precision).
+		if h, ts, ok := a.bus.Agent(a.cfg.Name); ok && !prevAt.IsZero() && h.At.Equal(prevAt) && !ts.IsZero() {
+			offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+		}
 		h := a.heartbeat()
 		h.ClockOffset = Duration(offset)
 		sent := time.Now()
-		r, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
+		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
 		acked := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -207,11 +217,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 			}
 			a.log.Warn("heartbeat not published", "err", err)
 		} else {
-			// A LogAppendTime topic returns the broker's time of the
-			// append: the offset is measured against the middle of the
-			// round trip (millisecond precision).
-			mid := sent.Add(acked.Sub(sent) / 2)
-			offset = r.Timestamp.Sub(mid)
+			prevAt, prevMid = h.At, sent.Add(acked.Sub(sent)/2)
 			a.cfg.Metrics.heartbeat()
 		}
 		select {
