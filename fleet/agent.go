@@ -54,7 +54,7 @@ type Agent struct {
 	// resumable holds the shards this agent was running when it stopped
 	// (status keys), until their spec comes by after a restart.
 	resumable map[string]bool
-	wg     sync.WaitGroup
+	wg        sync.WaitGroup
 }
 
 type agentRun struct {

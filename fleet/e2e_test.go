@@ -583,8 +583,8 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 	_ = victim.cmd.Wait()
 	loads[m[1]] = e.agent(parent, m[1], load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
 	show = e.waitFor(t, id, `replay  (SUCCEEDED|FAILED)`, 60*time.Second)
-	if !regexp.MustCompile(`shard/0\s+` + m[1] + `-\S+\s+SUCCEEDED\s+1`).MatchString(show) ||
-		!regexp.MustCompile(`shard/0/lost/0\s+` + m[1] + `-\S+\s+LOST\s+0\s+agent \S+ restarted; re-run here, resuming from capture time`).MatchString(show) ||
+	if !regexp.MustCompile(`shard/0\s+`+m[1]+`-\S+\s+SUCCEEDED\s+1`).MatchString(show) ||
+		!regexp.MustCompile(`shard/0/lost/0\s+`+m[1]+`-\S+\s+LOST\s+0\s+agent \S+ restarted; re-run here, resuming from capture time`).MatchString(show) ||
 		!strings.Contains(show, "replay  SUCCEEDED") {
 		t.Fatalf("restarted agent did not resume its shard:\n%s", show)
 	}
