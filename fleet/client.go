@@ -484,14 +484,24 @@ func (c *Client) Logs(id string) error {
 	return nil
 }
 
+// ForgetAfter is how long `agents ls` keeps showing an agent that stopped
+// or was lost (all of them with --all).
+const ForgetAfter = time.Hour
+
 // Agents prints the agents: name, labels, allowed kinds, version, last
-// heartbeat, running job.
-func (c *Client) Agents() {
+// heartbeat, running job. Agents silent for longer than ForgetAfter are
+// left out unless all is set.
+func (c *Client) Agents(all bool) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tCLOCK OFFSET\tADDRESSES")
+	hidden := 0
 	for _, h := range c.bus.Agents() {
 		_, ts, _ := c.bus.Agent(h.Name)
+		if !all && now.Sub(ts) > ForgetAfter {
+			hidden++
+			continue
+		}
 		state := "alive"
 		switch {
 		case h.Stopped:
@@ -507,6 +517,9 @@ func (c *Client) Agents() {
 			now.Sub(ts).Truncate(100*time.Millisecond), state, job, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
 	}
 	tw.Flush()
+	if hidden > 0 {
+		fmt.Fprintf(c.Out, "(%d agent(s) silent for more than %s not shown; --all shows them)\n", hidden, ForgetAfter)
+	}
 }
 
 // CancelJob publishes a signed cancel and waits (up to 10 s) until every
