@@ -434,7 +434,11 @@ func (c *Client) printJob(id string) {
 				}
 				fmt.Fprintf(w, ", status %s", strings.Join(parts, " "))
 			}
-			fmt.Fprintf(w, ", latency max %s, lateness max %s\n", time.Duration(r.LatencyMax), time.Duration(r.LatenessMax))
+			lmax := time.Duration(r.LatencyMax)
+			if len(r.Histogram) > 0 {
+				fmt.Fprintf(w, ", latency p50 ≤ %s, p99 ≤ %s (shards' histograms merged, 1-2-5 buckets)", bucketQuantile(r.Histogram, 0.5, lmax), bucketQuantile(r.Histogram, 0.99, lmax))
+			}
+			fmt.Fprintf(w, ", latency max %s, lateness max %s\n", lmax, time.Duration(r.LatenessMax))
 			for _, k := range slices.Sorted(maps.Keys(r.ErrorClasses)) {
 				fmt.Fprintf(w, "    errors %s: %d\n", k, r.ErrorClasses[k])
 			}
