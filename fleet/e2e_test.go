@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/replayctl/replayctl/fleet"
@@ -596,6 +597,43 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 	}
 }
 
+// lastHeartbeat returns the time of an agent's latest heartbeat.
+func lastHeartbeat(t *testing.T, e *fleetEnv, name string) time.Time {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(fleet.AgentsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, fleet.AgentsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(fleet.AgentsTopic, 0)
+	var last time.Time
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("agents topic not read to its end")
+		}
+		done := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == name {
+				var h fleet.Heartbeat
+				if json.Unmarshal(r.Value, &h) == nil {
+					last = h.At
+				}
+			}
+			done = done || r.Offset+1 >= end.Offset
+		})
+		if done {
+			return last
+		}
+	}
+}
+
 // statusRecord reads one record of the status topic.
 func statusRecord(t *testing.T, e *fleetEnv, key string) fleet.Status {
 	t.Helper()
@@ -647,11 +685,15 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	_ = victim.cmd.Wait()
 	killed := time.Now()
 	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST.*resuming from capture time`, 20*time.Second)
-	// Within 3 heartbeats (plus the half-second watch tick), by the time
-	// the LOST record was published.
-	if lost := statusRecord(t, e, "job/"+id+"/shard/0/lost/0"); lost.At.Sub(killed) > fleet.LostAfter+time.Second {
-		t.Fatalf("LOST %s after the kill", lost.At.Sub(killed))
+	// LOST once 3 heartbeats are missed: within LostAfter of the killed
+	// agent's last heartbeat (plus the half-second watch tick and some
+	// slack for a loaded machine), by the time the LOST record was published.
+	lost := statusRecord(t, e, "job/"+id+"/shard/0/lost/0")
+	last := lastHeartbeat(t, e, m[1]+"-"+e.suffix)
+	if d := lost.At.Sub(last); d < fleet.LostAfter || d > fleet.LostAfter+2*time.Second {
+		t.Fatalf("LOST %s after the last heartbeat (%s after the kill)", d, lost.At.Sub(killed))
 	}
+	t.Logf("LOST %s after the last heartbeat, %s after the kill", lost.At.Sub(last), lost.At.Sub(killed))
 	show = e.waitFor(t, id, `replay  (SUCCEEDED|FAILED)`, 60*time.Second)
 	if !strings.Contains(show, "replay  SUCCEEDED") || !regexp.MustCompile(`shard/0\s+load-\d-\S+\s+SUCCEEDED\s+1`).MatchString(show) {
 		t.Fatalf("lost shard not finished by a spare:\n%s", show)
