@@ -16,20 +16,23 @@ type Range = kafkaio.OffsetRange
 
 // Window is a named slice of a topic plus what is known about its content.
 type Window struct {
-	Name         string          `json:"name"`
-	Topic        string          `json:"topic"`
-	Partitions   map[int32]Range `json:"partitions"`
-	RecordingID  string          `json:"recording-id,omitempty"`
-	Scenario     string          `json:"scenario,omitempty"`
-	Job          string          `json:"job,omitempty"`
-	StartedAt    time.Time       `json:"started-at,omitzero"`
-	EndedAt      time.Time       `json:"ended-at,omitzero"`
-	Messages     int64           `json:"messages"`
-	Requests     int64           `json:"requests"`
-	Responses    int64           `json:"responses"`
-	Hosts        []string        `json:"hosts,omitempty"`
-	Destinations []string        `json:"destinations,omitempty"`
-	CreatedAt    time.Time       `json:"created-at,omitzero"`
+	Name        string          `json:"name"`
+	Topic       string          `json:"topic"`
+	Partitions  map[int32]Range `json:"partitions"`
+	RecordingID string          `json:"recording-id,omitempty"`
+	Scenario    string          `json:"scenario,omitempty"`
+	Job         string          `json:"job,omitempty"`
+	StartedAt   time.Time       `json:"started-at,omitzero"`
+	EndedAt     time.Time       `json:"ended-at,omitzero"`
+	Messages    int64           `json:"messages"`
+	Requests    int64           `json:"requests"`
+	Responses   int64           `json:"responses"`
+	Hosts       []string        `json:"hosts,omitempty"`
+	// HostRequests counts the requests each host recorded (windows
+	// recorded by several fleet agents).
+	HostRequests map[string]int64 `json:"host-requests,omitempty"`
+	Destinations []string         `json:"destinations,omitempty"`
+	CreatedAt    time.Time        `json:"created-at,omitzero"`
 	// Partial is set when the recording lost messages; Lost says how many
 	// by cause (spool-full, too-large, undeliverable, unredactable,
 	// header-too-long: messages; kernel-drops: packets) and their total.

@@ -19,7 +19,16 @@ import (
 	"github.com/replayctl/replayctl/sources/windowsrc"
 )
 
-// hostname is the capturing host's name put on recorded messages.
+// hostname is the capturing host's name put on recorded messages:
+// Options.Host, else the OS host name.
+func (r *runner) hostname() string {
+	if r.plan.opts.Host != "" {
+		return r.plan.opts.Host
+	}
+	return hostname()
+}
+
+// hostname is the OS host name ("unknown" when it cannot be read).
 func hostname() string {
 	h, err := os.Hostname()
 	if err != nil {
@@ -58,7 +67,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 	src := j.Source
 	switch src.Kind {
 	case scenario.SourcePcap:
-		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: hostname(), NoDecap: src.Pcap.Decap == "off"}
+		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: r.hostname(), NoDecap: src.Pcap.Decap == "off"}
 		path := src.Pcap.Path.Abs
 		if _, err := os.Stat(path); err != nil {
 			return nil, nil, fmt.Errorf("%s: pcap source: %w", src.Pos, err)
@@ -74,7 +83,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
 		cfg := capture.LiveConfig{
-			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: hostname(), NoDecap: c.Decap == "off"},
+			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: r.hostname(), NoDecap: c.Decap == "off"},
 			Snaplen:     c.Snaplen,
 			RingSize:    c.RingSize,
 			Promiscuous: c.Promiscuous,
@@ -92,6 +101,9 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 		}
 		opts.Logger = r.log
 		w, opts = r.shard.restrict(r, w, opts)
+		if r.plan.opts.WindowRanges != nil {
+			w = restrictWindow(w, r.plan.opts.WindowRanges)
+		}
 		clientOpts := kc.opts
 		return func() sources.Source { return windowsrc.New(clientOpts, w, opts) }, &w, nil
 	}
@@ -202,4 +214,32 @@ func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string,
 	// The scenario names a recording that is not there: a usage problem
 	// (exit 2), like an unknown reference, not a runtime failure.
 	return invalidf("%s)", msg)
+}
+
+// restrictWindow keeps the part of w inside ranges (Options.WindowRanges):
+// partitions not named are dropped, named ones are cut to the intersection.
+func restrictWindow(w catalog.Window, ranges map[int32]catalog.Range) catalog.Window {
+	all := w.Records()
+	parts := make(map[int32]catalog.Range, len(ranges))
+	for p, r := range w.Partitions {
+		x, ok := ranges[p]
+		if !ok {
+			continue
+		}
+		cut := catalog.Range{Start: max(r.Start, x.Start), End: min(r.End, x.End)}
+		if cut.End < cut.Start {
+			cut.End = cut.Start
+		}
+		parts[p] = cut
+	}
+	w.Partitions = parts
+	if all > 0 {
+		// Counts of the part kept, in proportion (exact for requests and
+		// responses recorded in pairs).
+		kept := w.Records()
+		w.Requests = w.Requests * kept / all
+		w.Responses = w.Responses * kept / all
+		w.Messages = w.Messages * kept / all
+	}
+	return w
 }

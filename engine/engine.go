@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/redact"
 	"github.com/replayctl/replayctl/rewrite"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // ErrInvalid is wrapped by errors that mean the scenario or the command line
@@ -93,6 +95,39 @@ type Options struct {
 	Progress Progress
 	// Shard, when set, runs the plan's one replay job as a shard of a run.
 	Shard *ShardOptions
+
+	// Host names the capturing host on recorded messages (default: the OS
+	// host name). A fleet agent passes its agent name.
+	Host string
+	// RecordingID, when set, is the recording ID record jobs write instead
+	// of a fresh one (several hosts recording one recording share it).
+	RecordingID string
+	// NoSaveWindow makes record jobs skip save-window: the caller saves one
+	// window for several hosts' records.
+	NoSaveWindow bool
+	// WindowRanges, when set, restricts window sources to these partitions
+	// and offset ranges (a part of the window replayed by one process).
+	WindowRanges map[int32]catalog.Range
+	// OnJobDone, when set, receives each job's outcome after its summary.
+	OnJobDone func(JobOutcome)
+	// OnProgress, when set, receives each running job's progress line
+	// every second.
+	OnProgress func(job, status string)
+	// ResumeFrom, when non-zero, makes replay jobs skip the requests
+	// captured before it (Unix ns) while keeping the timeline they would
+	// have had: a shard re-run elsewhere resumes where its first run was.
+	ResumeFrom int64
+	// DuplicatesBefore, with ResumeFrom, counts the requests sent again
+	// whose scheduled instant is before it ("possible-duplicates"): the
+	// earlier run may have sent them already.
+	DuplicatesBefore time.Time
+	// OnWatermark, when set, receives every second (with OnProgress) the
+	// capture time below which every request of a replay was answered
+	// (what ResumeFrom takes).
+	OnWatermark func(ns int64)
+	// Kafka, when set, replaces the scenario's Kafka connection (brokers,
+	// TLS, SASL): a fleet agent uses its own.
+	Kafka *kafkaio.Config
 }
 
 // saveMode is how save-window treats a taken name.
@@ -104,6 +139,26 @@ func (o Options) saveMode() catalog.SaveMode {
 		return catalog.Overwrite
 	}
 	return catalog.Create
+}
+
+// JobOutcome is what a job did, for callers that publish results.
+type JobOutcome struct {
+	Job    string
+	Replay bool
+	// Failed is set when the job returned an error; Interrupted when its
+	// context was cancelled.
+	Failed, Interrupted bool
+	// FailedAssertions lists the job's assertions that were false.
+	FailedAssertions []string
+	// Record jobs.
+	Requests, Responses, Written, NotWritten int64
+	Hosts, Destinations                      []string
+	FirstCapture, LastCapture                time.Time
+	// Replay jobs.
+	Summary  stats.Summary
+	Window   *catalog.Window
+	Counters map[string]int64
+	Elapsed  time.Duration
 }
 
 func (o Options) withDefaults() Options {

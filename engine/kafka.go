@@ -78,6 +78,11 @@ func kafkaSettings(k scenario.Kafka, opts Options) KafkaSettings {
 		cfg.SASL = &kafkaio.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password}
 	}
 	ks.Config = cfg
+	if opts.Kafka != nil {
+		ks.Config = *opts.Kafka
+		ks.Config.ClientID = k.ClientID
+		ks.Brokers = opts.Kafka.Brokers
+	}
 	return ks
 }
 

@@ -21,13 +21,14 @@ func isTerminal(w any) bool {
 // every 5 s with -v otherwise, nothing else.
 func startProgress(opts Options, job string, status func() string) (stop func()) {
 	bar := opts.Progress == ProgressAlways || (opts.Progress == ProgressAuto && isTerminal(opts.Err))
-	if !bar && !opts.Verbose {
+	if !bar && !opts.Verbose && opts.OnProgress == nil {
 		return func() {}
 	}
 	every := time.Second
-	if !bar {
+	if !bar && opts.OnProgress == nil {
 		every = 5 * time.Second
 	}
+	ticks := 0
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
@@ -43,11 +44,17 @@ func startProgress(opts Options, job string, status func() string) (stop func())
 				}
 				return
 			case <-t.C:
-				line := fmt.Sprintf("[%s %s] %s", job, time.Since(start).Truncate(time.Second), status())
-				if bar {
+				ticks++
+				st := status()
+				if opts.OnProgress != nil {
+					opts.OnProgress(job, st)
+				}
+				line := fmt.Sprintf("[%s %s] %s", job, time.Since(start).Truncate(time.Second), st)
+				switch {
+				case bar:
 					fmt.Fprintf(opts.Err, "\r\033[K%s", line)
-				} else {
-					opts.Logger.Info("progress", "job", job, "status", status())
+				case opts.Verbose && (opts.OnProgress == nil || ticks%5 == 0):
+					opts.Logger.Info("progress", "job", job, "status", st)
 				}
 			}
 		}

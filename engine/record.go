@@ -142,7 +142,7 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 			_ = sp.Close()
 			return nil, fmt.Errorf("kafka producer: %w", err)
 		}
-		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: hostname(), DeliveryTimeout: timeout, Logger: r.log, Spool: sp, Health: health})
+		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: r.hostname(), DeliveryTimeout: timeout, Logger: r.log, Spool: sp, Health: health})
 		return &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl, kafka: s, health: health, spool: sp}, nil
 	case scenario.SinkGor:
 		s, err := gorsink.Open(j.Sink.Gor.Path)
@@ -171,7 +171,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, err
 	}
-	recordingID := "rec-" + time.Now().UTC().Format("20060102T150405Z") + "-" + message.NewID()[:8]
+	recordingID := r.plan.opts.RecordingID
+	if recordingID == "" {
+		recordingID = "rec-" + time.Now().UTC().Format("20060102T150405Z") + "-" + message.NewID()[:8]
+	}
 	sink, err := r.buildRecordSink(ctx, j, recordingID)
 	if err != nil {
 		return nil, err
@@ -186,7 +189,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}()
 	res.sinkDesc = sink.desc
 	var startOffsets map[int32]int64
-	if j.SaveWindow != "" {
+	if j.SaveWindow != "" && !r.plan.opts.NoSaveWindow {
 		kc, _ := r.kafka.get(ctx)
 		// Fail early when the name is taken; the save itself decides (see
 		// catalog.SaveAs), for jobs that save the same name concurrently.
@@ -329,13 +332,14 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	res.counters = c.snapshot()
 	res.lost = lostCounts(res.counters)
 	res.elapsed = time.Since(res.started)
+	res.hosts, res.dests, res.first, res.last = sortedKeys(hosts), addrStrings(dests), first, last
 	if runErr != nil {
 		return res, fmt.Errorf("source: %w", runErr)
 	}
 	if closeErr != nil {
 		return res, closeErr
 	}
-	if j.SaveWindow != "" {
+	if j.SaveWindow != "" && !r.plan.opts.NoSaveWindow {
 		kc, _ := r.kafka.get(dctx)
 		endOffsets, err := catalog.EndOffsets(dctx, kc.adm, sink.topic)
 		if err != nil {

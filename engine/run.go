@@ -53,8 +53,25 @@ type jobResult struct {
 	sinkDesc                                 string
 	lost                                     map[string]int64 // by cause, and "total"
 	// replay jobs: results by protocol and by gRPC method (breakdown.go)
-	protocols map[string]stats.Summary
-	grpc      map[string]h2sink.MethodStats
+	protocols    map[string]stats.Summary
+	grpc         map[string]h2sink.MethodStats
+	hosts, dests []string
+	first, last  int64 // capture times (ns)
+}
+
+// outcome is the exported view of a job's result.
+func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
+	o := JobOutcome{
+		Job: res.job.Name, Replay: res.replay, Failed: res.failed, Interrupted: res.interrupted,
+		FailedAssertions: failedAsserts,
+		Requests:         res.requests, Responses: res.responses, Written: res.written, NotWritten: res.notWritten,
+		Hosts: res.hosts, Destinations: res.dests,
+		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
+	}
+	if res.first != 0 {
+		o.FirstCapture, o.LastCapture = time.Unix(0, res.first).UTC(), time.Unix(0, res.last).UTC()
+	}
+	return o
 }
 
 // Run runs the plan's jobs in order. It stops at the first job that fails.
@@ -97,7 +114,11 @@ func (p *Plan) Run(ctx context.Context) error {
 			if perr := r.publishShard(ctx, p.scn, res); perr != nil && err == nil {
 				err = perr
 			}
-			failed = append(failed, checkAssertions(p.opts.Out, res)...)
+			bad := checkAssertions(p.opts.Out, res)
+			failed = append(failed, bad...)
+			if p.opts.OnJobDone != nil {
+				p.opts.OnJobDone(res.outcome(bad))
+			}
 		}
 		if err != nil || (res != nil && res.interrupted) {
 			r.abortShard(ctx, cmp.Or(err, ErrInterrupted))

@@ -101,10 +101,13 @@ func exitCode(err error) int {
 		diags  scenario.Diagnostics
 		usage  usageError
 		assert *engine.AssertionError
+		code   exitCodeError
 	)
 	switch {
 	case errors.Is(err, engine.ErrInterrupted):
 		return ExitInterrupted
+	case errors.As(err, &code):
+		return code.code
 	case errors.As(err, &assert):
 		return ExitAssertion
 	case errors.As(err, &diags), errors.As(err, &usage), errors.Is(err, engine.ErrInvalid):
@@ -182,6 +185,10 @@ Exit codes:
 		newWindowsCmd(),
 		newImportCmd(),
 		newReportCmd(),
+		newKeysCmd(),
+		newAgentCmd(),
+		newAgentsCmd(),
+		newJobsCmd(),
 	)
 	// cobra's completion command, made strict like ours: an unknown shell
 	// is a usage error (exit 2), not its help with exit 0.

@@ -1,0 +1,954 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// AgentConfig configures an agent.
+type AgentConfig struct {
+	Name         string
+	Labels       Labels
+	Allow        []string // record, replay
+	Trust        []ed25519.PublicKey
+	Vars         map[string]string // the only values ${VAR} sees
+	WorkDir      string
+	AllowTargets []string // replay targets allowed (host:port patterns)
+	Kafka        kafkaio.Config
+	Version      string
+	Logger       *slog.Logger
+	Metrics      *Metrics // nil: none
+	// Load loads job scenarios restricted; nil means LoadRestricted.
+	Load Loader
+}
+
+// Agent takes signed jobs from the jobs topic and runs them.
+type Agent struct {
+	cfg AgentConfig
+	bus *Bus
+	log *slog.Logger
+
+	mu     sync.Mutex
+	runs   map[string]*agentRun // by status key
+	specs  map[string]accepted  // verified specs by job ID (replay jobs: spare takeover)
+	cancel map[string]bool      // job IDs cancelled
+	// resumable holds the shards this agent was running when it stopped
+	// (status keys), until their spec comes by after a restart.
+	resumable map[string]bool
+	wg        sync.WaitGroup
+}
+
+type agentRun struct {
+	jobID  string
+	shard  int // -1 for record jobs
+	cancel context.CancelFunc
+}
+
+type accepted struct {
+	spec   Spec
+	offset int64
+}
+
+// NewAgent checks the configuration.
+func NewAgent(cfg AgentConfig) (*Agent, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("agent: --name is required")
+	}
+	if len(cfg.Allow) == 0 {
+		return nil, errors.New("agent: --allow record, replay or both")
+	}
+	for _, k := range cfg.Allow {
+		if k != KindRecord && k != KindReplay {
+			return nil, fmt.Errorf("agent: --allow %q: want record or replay", k)
+		}
+	}
+	if len(cfg.Trust) == 0 {
+		return nil, errors.New("agent: --trust FILE is required (the public keys whose specs it runs)")
+	}
+	if cfg.WorkDir == "" {
+		return nil, errors.New("agent: --work-dir is required")
+	}
+	if slices.Contains(cfg.Allow, KindReplay) && len(cfg.AllowTargets) == 0 {
+		return nil, errors.New("agent: --allow replay needs --allow-targets PATTERN (the targets it may send to)")
+	}
+	abs, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.WorkDir = abs
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: work dir: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Load == nil {
+		cfg.Load = LoadRestricted
+	}
+	return &Agent{
+		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
+		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
+	}, nil
+}
+
+// Run heartbeats and takes jobs until ctx ends; then it cancels its runs,
+// waits for them to report, and says it stopped.
+func (a *Agent) Run(ctx context.Context) error {
+	bus, err := OpenBus(ctx, a.cfg.Kafka, a.log)
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	a.bus = bus
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bus.Sync(sctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	a.recoverStale(ctx, false)
+	hbDone := make(chan struct{})
+	hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { defer close(hbDone); a.heartbeats(hctx) }()
+	a.log.Info("agent started", "labels", a.cfg.Labels.String(), "allow", a.cfg.Allow)
+
+	var next int64
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	first := true
+	for ctx.Err() == nil {
+		changed := bus.Changed()
+		for _, jr := range bus.Jobs(next) {
+			a.handle(ctx, jr)
+			next = jr.Offset + 1
+		}
+		if first {
+			a.recoverStale(ctx, true) // shards whose spec did not come by
+			first = false
+		}
+		a.watchShards(ctx)
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+	a.mu.Lock()
+	for _, r := range a.runs {
+		r.cancel()
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+	stopHB()
+	<-hbDone
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	h := a.heartbeat()
+	h.Stopped = true
+	_, _ = bus.Publish(dctx, AgentsTopic, a.cfg.Name, h)
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// recoverStale marks runs this agent left unfinished (it was killed) as
+// failed, so that nobody waits for them. A replay shard is first kept for
+// resumeShard (onlyFail false); the pass after the jobs topic was read once
+// (onlyFail true) fails those whose spec did not come by.
+func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
+	for key, s := range a.bus.StatusPrefix("job/") {
+		if s.Agent != a.cfg.Name || s.State.Final() || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
+			continue
+		}
+		if !strings.Contains(key, "/agent/") && !strings.Contains(key, "/shard/") {
+			continue
+		}
+		if onlyFail && !a.resumable[key] {
+			continue
+		}
+		delete(a.resumable, key)
+		if s.Shard != nil && !onlyFail {
+			// A replay shard resumes here from its watermark when its
+			// spec comes by (resumeShard); failed after the first pass.
+			a.resumable[key] = true
+			continue
+		}
+		s.State, s.Reason, s.At = Failed, "agent "+a.cfg.Name+" restarted while the run was "+string(s.State), time.Time{}
+		if err := a.bus.PublishStatus(ctx, key, s); err != nil {
+			a.log.Warn("marking an unfinished run failed", "key", key, "err", err)
+		}
+	}
+}
+
+func (a *Agent) heartbeat() Heartbeat {
+	h := Heartbeat{
+		Name: a.cfg.Name, Labels: a.cfg.Labels, Version: a.cfg.Version, Allow: a.cfg.Allow,
+		Addrs: hostAddrs(), At: time.Now().UTC(),
+	}
+	a.mu.Lock()
+	for _, r := range a.runs {
+		h.Job, h.Shard = r.jobID, r.shard
+	}
+	a.mu.Unlock()
+	return h
+}
+
+func (a *Agent) heartbeats(ctx context.Context) {
+	t := time.NewTicker(HeartbeatInterval)
+	defer t.Stop()
+	var (
+		offset  time.Duration
+		prevAt  time.Time // the At of the previous heartbeat
+		prevMid time.Time // the middle of its produce round trip
+	)
+	for {
+		// The agents topic uses LogAppendTime: the previous heartbeat, as
+		// read back, carries the broker's time of its append; against the
+		// middle of its round trip it gives the clock offset (ms precision).
+		if h, ts, ok := a.bus.Agent(a.cfg.Name); ok && !prevAt.IsZero() && h.At.Equal(prevAt) && !ts.IsZero() {
+			offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+		}
+		h := a.heartbeat()
+		h.ClockOffset = Duration(offset)
+		sent := time.Now()
+		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
+		acked := time.Now()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Warn("heartbeat not published", "err", err)
+		} else {
+			prevAt, prevMid = h.At, sent.Add(acked.Sub(sent)/2)
+			a.cfg.Metrics.heartbeat()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// hostAddrs lists the host's non-loopback unicast addresses.
+func hostAddrs() []string {
+	var out []string
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, ad := range addrs {
+		if ipn, ok := ad.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			out = append(out, ipn.IP.String())
+		}
+	}
+	return out
+}
+
+// handle looks at one jobs-topic record.
+func (a *Agent) handle(ctx context.Context, jr JobRecord) {
+	if jr.Bad != "" {
+		return
+	}
+	switch jr.Envelope.Type {
+	case "cancel":
+		var c Cancel
+		if err := jr.Envelope.Open(a.cfg.Trust, &c); err != nil {
+			a.log.Warn("cancel refused", "key", jr.Key, "reason", err)
+			return
+		}
+		if time.Now().After(c.ExpiresAt) {
+			return
+		}
+		a.cancelJob(c.JobID)
+	case "spec":
+		a.handleSpec(ctx, jr)
+	}
+}
+
+func (a *Agent) cancelJob(jobID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cancel[jobID] {
+		return
+	}
+	a.cancel[jobID] = true
+	for _, r := range a.runs {
+		if r.jobID == jobID {
+			a.log.Info("cancelling", "job", jobID, "shard", r.shard)
+			r.cancel()
+		}
+	}
+}
+
+func (a *Agent) cancelled(jobID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cancel[jobID]
+}
+
+// addressed reports whether an (unverified) spec names this agent, or could
+// use it as a spare.
+func (a *Agent) addressed(s Spec) (named, spare bool) {
+	named = slices.Contains(s.Agents, a.cfg.Name)
+	spare = s.Kind == KindReplay && a.cfg.Labels.Matches(s.Selector) && slices.Contains(a.cfg.Allow, KindReplay)
+	return named, spare
+}
+
+func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
+	var peek Spec
+	if err := json.Unmarshal(jr.Envelope.Payload, &peek); err != nil || peek.JobID == "" {
+		return
+	}
+	named, spare := a.addressed(peek)
+	if !named && !spare {
+		return
+	}
+	id := peek.JobID
+	// Already handled (this record, before a restart)?
+	mine := a.myStatuses(id)
+	for _, s := range mine {
+		if s.SpecOffset == jr.Offset {
+			if !s.State.Final() || s.State == Lost {
+				a.rememberSpec(jr, peek)
+			}
+			if s.Shard != nil {
+				a.resumeShard(ctx, jr, *s.Shard)
+			}
+			return
+		}
+	}
+	refuse := func(reason string) {
+		if !named {
+			return
+		}
+		a.log.Warn("job refused", "job", id, "reason", reason)
+		a.cfg.Metrics.refused(reason)
+		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), Status{
+			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset,
+		})
+		if err != nil {
+			a.log.Warn("refusal not published", "job", id, "err", err)
+		}
+		a.finishJob(ctx, peek)
+	}
+	var spec Spec
+	if err := jr.Envelope.Open(a.cfg.Trust, &spec); err != nil {
+		refuse(err.Error())
+		return
+	}
+	if now := time.Now(); now.After(spec.ExpiresAt) {
+		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return
+	}
+	if len(mine) > 0 {
+		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[0].SpecOffset))
+		return
+	}
+	if js, ok := a.bus.Status(jobKey(id)); ok && js.SpecOffset != 0 && js.SpecOffset != jr.Offset {
+		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, js.SpecOffset, jr.Offset))
+		return
+	}
+	if spec.ScenarioHashMismatch() {
+		refuse("scenario text does not match its sha256")
+		return
+	}
+	if !slices.Contains(a.cfg.Allow, spec.Kind) {
+		refuse(fmt.Sprintf("kind %s not allowed on this agent (it allows %s)", spec.Kind, strings.Join(a.cfg.Allow, ", ")))
+		return
+	}
+	a.rememberSpec(jr, spec)
+	if !named {
+		return // a spare: it may take a lost shard later
+	}
+	switch spec.Kind {
+	case KindRecord:
+		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() {
+			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "reason", s.Reason)
+			return
+		}
+		a.start(ctx, spec, jr.Offset, -1, 0, 0, time.Time{})
+	case KindReplay:
+		for i, name := range spec.Agents {
+			if name == a.cfg.Name {
+				a.start(ctx, spec, jr.Offset, i, 0, 0, time.Time{})
+			}
+		}
+	}
+}
+
+// resumeShard re-runs, after a restart, a shard this agent was running:
+// from its last watermark, on the same timeline, as a spare would.
+func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
+	key := shardKey(jobIDOf(jr), shard)
+	if !a.resumable[key] {
+		return
+	}
+	delete(a.resumable, key)
+	var spec Spec
+	if err := jr.Envelope.Open(a.cfg.Trust, &spec); err != nil {
+		return
+	}
+	cur, ok := a.bus.Status(key)
+	js, _ := a.bus.Status(jobKey(spec.JobID))
+	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
+		return
+	}
+	var resume int64
+	lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, Shard: &shard, State: Lost, Attempt: cur.Attempt, SpecOffset: jr.Offset,
+		Reason: "agent " + a.cfg.Name + " restarted; re-run here"}
+	if cur.Progress != nil {
+		lost.Progress, resume = cur.Progress, cur.Progress.Watermark
+	}
+	if resume != 0 {
+		lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
+	}
+	_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, shard, cur.Attempt), lost)
+	a.log.Warn("resuming a shard after a restart", "job", spec.JobID, "shard", shard)
+	a.start(ctx, spec, jr.Offset, shard, cur.Attempt+1, resume, cur.At)
+}
+
+// jobIDOf reads the job ID of a jobs-topic record from its key.
+func jobIDOf(jr JobRecord) string {
+	_, id, _ := strings.Cut(jr.Key, "/")
+	return id
+}
+
+// ScenarioHashMismatch reports whether the spec's scenario text does not
+// hash to its SHA256.
+func (s Spec) ScenarioHashMismatch() bool { return ScenarioHash(s.Scenario) != s.SHA256 }
+
+func (a *Agent) rememberSpec(jr JobRecord, s Spec) {
+	if s.Kind != KindReplay {
+		return
+	}
+	a.mu.Lock()
+	a.specs[s.JobID] = accepted{spec: s, offset: jr.Offset}
+	a.mu.Unlock()
+}
+
+// myStatuses returns this agent's status records of a job (refusals too).
+func (a *Agent) myStatuses(id string) []Status {
+	var out []Status
+	for _, s := range a.bus.StatusPrefix(jobKey(id) + "/") {
+		if s.Agent == a.cfg.Name {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SpecOffset < out[j].SpecOffset })
+	return out
+}
+
+func (a *Agent) runKey(id string, shard int) string {
+	if shard < 0 {
+		return agentKey(id, a.cfg.Name)
+	}
+	return shardKey(id, shard)
+}
+
+// start runs one record job or one replay shard in the background.
+func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume int64, lastSeen time.Time) {
+	key := a.runKey(spec.JobID, shard)
+	rctx, cancel := context.WithCancel(ctx)
+	a.mu.Lock()
+	if _, busy := a.runs[key]; busy {
+		a.mu.Unlock()
+		cancel()
+		return
+	}
+	a.runs[key] = &agentRun{jobID: spec.JobID, shard: shard, cancel: cancel}
+	wasCancelled := a.cancel[spec.JobID]
+	a.mu.Unlock()
+	if wasCancelled {
+		cancel()
+	}
+	a.wg.Add(1)
+	a.cfg.Metrics.running(1)
+	go func() {
+		defer a.wg.Done()
+		defer a.cfg.Metrics.running(-1)
+		defer func() {
+			a.mu.Lock()
+			delete(a.runs, key)
+			a.mu.Unlock()
+			cancel()
+		}()
+		a.execute(rctx, spec, offset, shard, attempt, resume, lastSeen, key)
+	}()
+}
+
+// execute loads, checks and runs one job on this agent, publishing its
+// states: ARMED (compiled, connected), RUNNING, then a final state.
+func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume int64, lastSeen time.Time, key string) {
+	pub := context.WithoutCancel(ctx)
+	st := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, SpecOffset: offset, Attempt: attempt}
+	if shard >= 0 {
+		st.Shard = &shard
+	}
+	publish := func(s Status) {
+		s.At = time.Time{}
+		if err := a.bus.PublishStatus(pub, key, s); err != nil {
+			a.log.Warn("status not published", "key", key, "err", err)
+		}
+	}
+	logs := newMaskedLog(a.cfg.Vars)
+	fail := func(state State, reason string) {
+		st.State, st.Reason, st.Log = state, reason, logs.String()
+		publish(st)
+		a.log.Warn("job not run", "job", spec.JobID, "shard", shard, "state", state, "reason", reason)
+		a.cfg.Metrics.finished(state)
+		a.finishJob(pub, spec)
+	}
+	dir := filepath.Join(a.cfg.WorkDir, "jobs", spec.JobID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		fail(Failed, err.Error())
+		return
+	}
+	set := slices.Clone(spec.Set)
+	if spec.Replay != nil {
+		set = append(set, shardSets(spec.Job, spec.Replay)...)
+	}
+	file := spec.File
+	if file == "" {
+		file = "scenario.yaml"
+	}
+	s, err := a.cfg.Load(filepath.Join(dir, filepath.Base(file)), []byte(spec.Scenario), set, a.cfg.Vars, a.cfg.WorkDir)
+	if err != nil {
+		fail(Refused, "invalid scenario: "+logs.mask(err.Error()))
+		return
+	}
+	j := s.Jobs[spec.Job]
+	if j == nil {
+		fail(Refused, fmt.Sprintf("scenario has no job %q", spec.Job))
+		return
+	}
+	kind := KindRecord
+	if j.Sink.Kind == scenario.SinkHTTP {
+		kind = KindReplay
+	}
+	if kind != spec.Kind {
+		fail(Refused, fmt.Sprintf("job %q is a %s job, the spec says %s", spec.Job, kind, spec.Kind))
+		return
+	}
+	if kind == KindReplay {
+		for _, t := range j.Sink.HTTP.Targets {
+			if t.Builtin != "" {
+				continue
+			}
+			if !TargetAllowed(t.URL.Host, a.cfg.AllowTargets) {
+				fail(Refused, fmt.Sprintf("target %q (%s) is outside this agent's --allow-targets (%s)", t.Name, t.URL.Host, strings.Join(a.cfg.AllowTargets, ", ")))
+				return
+			}
+		}
+	}
+	var outcome *engine.JobOutcome
+	kcfg := a.cfg.Kafka
+	opts := engine.Options{
+		Jobs:     []string{spec.Job},
+		DataDir:  filepath.Join(a.cfg.WorkDir, "data"),
+		Kafka:    &kcfg,
+		Out:      logs,
+		Err:      logs,
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Progress: engine.ProgressNever,
+		Host:     a.cfg.Name,
+		OnJobDone: func(o engine.JobOutcome) {
+			outcome = &o
+		},
+	}
+	var wmark atomic.Int64
+	opts.OnWatermark = func(ns int64) { wmark.Store(ns) }
+	opts.OnProgress = func(job, line string) {
+		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line), Watermark: wmark.Load()}, ""
+		publish(st)
+	}
+	if resume != 0 {
+		if j.Loop.Count > 1 || j.Loop.For > 0 {
+			fmt.Fprintf(logs, "shard re-run from its start: a looping replay cannot resume mid-way\n")
+		} else {
+			opts.ResumeFrom = resume
+			// The lost agent may have sent until its next heartbeat was due.
+			opts.DuplicatesBefore = lastSeen.Add(HeartbeatInterval)
+			fmt.Fprintf(logs, "shard resumed from capture time %s on the same timeline (requests answered before it are not sent again)\n", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if spec.Recording != nil {
+		opts.RecordingID = spec.Recording.ID
+		opts.NoSaveWindow = true
+	}
+	if spec.Replay != nil && shard >= 0 && shard < len(spec.Replay.Shards) {
+		opts = shardOptions(opts, spec.Replay.Shards[shard])
+	}
+	plan, err := engine.Compile(s, opts)
+	if err != nil {
+		fail(Refused, "invalid scenario: "+logs.mask(err.Error()))
+		return
+	}
+	st.State = Armed
+	publish(st)
+	if ctx.Err() != nil {
+		fail(Cancelled, "cancelled before it started")
+		return
+	}
+	st.State = Running
+	publish(st)
+	a.log.Info("job running", "job", spec.JobID, "kind", spec.Kind, "shard", shard)
+	runErr := plan.Run(ctx)
+	st.Reason, st.Progress = "", nil
+	st.Result = resultOf(outcome)
+	var assertErr *engine.AssertionError
+	switch {
+	case a.cancelled(spec.JobID):
+		st.State, st.Reason = Cancelled, "cancelled by jobs cancel"
+	case runErr == nil, errors.Is(runErr, engine.ErrInterrupted) && ctx.Err() != nil:
+		st.State = Succeeded
+	case errors.As(runErr, &assertErr):
+		st.State, st.Reason = AssertFailed, strings.Join(assertErr.Failed, "; ")
+	case errors.Is(runErr, engine.ErrInvalid):
+		st.State, st.Reason = Refused, "production guard or invalid job: "+logs.mask(runErr.Error())
+	default:
+		st.State, st.Reason = Failed, logs.mask(runErr.Error())
+	}
+	if ctx.Err() != nil && st.State == Succeeded && !a.cancelled(spec.JobID) {
+		st.State, st.Reason = Cancelled, "agent stopped"
+	}
+	st.Log = logs.String()
+	publish(st)
+	a.cfg.Metrics.finished(st.State)
+	a.log.Info("job finished", "job", spec.JobID, "shard", shard, "state", st.State, "reason", st.Reason)
+	a.finishJob(pub, spec)
+}
+
+func resultOf(o *engine.JobOutcome) *Result {
+	if o == nil {
+		return nil
+	}
+	r := &Result{Counters: o.Counters, Failed: o.FailedAssertions}
+	if o.Replay {
+		s := o.Summary
+		r.Sent, r.OK, r.Errors, r.Status, r.ErrorClasses = s.Sent, s.OK, s.Errors, s.Status, s.ErrorClasses
+		r.LatencyP50, r.LatencyP99, r.LatencyMax = Duration(s.Latency.P50), Duration(s.Latency.P99), Duration(s.Latency.Max)
+		r.LatenessMax = Duration(s.Lateness.Max)
+		r.Histogram = s.Histogram
+	} else {
+		r.Requests, r.Responses, r.Written, r.NotWritten = o.Requests, o.Responses, o.Written, o.NotWritten
+		r.FirstCapture, r.LastCapture, r.Destinations = o.FirstCapture, o.LastCapture, o.Destinations
+	}
+	return r
+}
+
+// finishJob is called by every run that ends: the run that finds every part
+// of the job final publishes the job's own final status (and, for a record
+// job, saves its one window). Two runs ending together may both do it; the
+// window save is idempotent.
+func (a *Agent) finishJob(ctx context.Context, spec Spec) {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.bus.Sync(sctx); err != nil {
+		a.log.Warn("job status not settled", "job", spec.JobID, "err", err)
+		return
+	}
+	if js, ok := a.bus.Status(jobKey(spec.JobID)); ok && js.State.Final() {
+		return
+	}
+	parts := jobParts(a.bus, spec)
+	for _, p := range parts {
+		if !p.State.Final() {
+			return
+		}
+	}
+	js := Status{JobID: spec.JobID, Kind: spec.Kind, Agents: spec.Agents, Agent: a.cfg.Name}
+	if prev, ok := a.bus.Status(jobKey(spec.JobID)); ok {
+		js.SpecOffset = prev.SpecOffset
+	}
+	js.State, js.Reason = overall(parts)
+	res := &Result{HostCounts: map[string]int64{}}
+	ran := false
+	for _, p := range parts {
+		if p.Result == nil {
+			continue
+		}
+		ran = true
+		mergeResult(res, p.Result)
+		if spec.Kind == KindRecord {
+			res.HostCounts[p.Agent] += p.Result.Requests
+		}
+	}
+	if ran && spec.Kind == KindRecord && spec.Recording != nil && spec.Recording.Window != "" {
+		name, err := a.saveWindow(sctx, spec, parts, res)
+		if err != nil {
+			js.State, js.Reason = Failed, "window not saved: "+err.Error()
+		} else {
+			res.Window = name
+		}
+	}
+	js.Result = res
+	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {
+		a.log.Warn("job status not published", "job", spec.JobID, "err", err)
+	}
+}
+
+// jobParts returns a job's current per-agent or per-shard statuses; a part
+// not yet reported is PENDING.
+func jobParts(b *Bus, spec Spec) []Status {
+	var out []Status
+	if spec.Kind == KindRecord {
+		for _, name := range spec.Agents {
+			s, ok := b.Status(agentKey(spec.JobID, name))
+			if !ok {
+				// A refusal is this agent's final word.
+				for k, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
+					_ = k
+					s, ok = r, true
+				}
+			}
+			if !ok {
+				s = Status{JobID: spec.JobID, Agent: name, State: Pending}
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	for i, name := range spec.Agents {
+		s, ok := b.Status(shardKey(spec.JobID, i))
+		if !ok {
+			for _, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
+				s, ok = r, true
+			}
+		}
+		if !ok {
+			s = Status{JobID: spec.JobID, Agent: name, State: Pending}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// overall is a job's state from its parts' final states.
+func overall(parts []Status) (State, string) {
+	rank := map[State]int{Succeeded: 0, AssertFailed: 1, Cancelled: 2, Refused: 3, Failed: 4}
+	worst, why := Succeeded, []string{}
+	for _, p := range parts {
+		if rank[p.State] > rank[worst] {
+			worst = p.State
+		}
+		if p.State != Succeeded && p.Reason != "" {
+			who := p.Agent
+			if p.Shard != nil {
+				who = fmt.Sprintf("shard %d on %s", *p.Shard, p.Agent)
+			}
+			why = append(why, who+": "+p.Reason)
+		}
+	}
+	if worst == Refused {
+		worst = Failed
+	}
+	return worst, strings.Join(why, "; ")
+}
+
+func mergeResult(dst, r *Result) {
+	dst.Requests += r.Requests
+	dst.Responses += r.Responses
+	dst.Written += r.Written
+	dst.NotWritten += r.NotWritten
+	dst.Sent += r.Sent
+	dst.OK += r.OK
+	dst.Errors += r.Errors
+	for k, v := range r.Status {
+		if dst.Status == nil {
+			dst.Status = map[int]int64{}
+		}
+		dst.Status[k] += v
+	}
+	for k, v := range r.ErrorClasses {
+		if dst.ErrorClasses == nil {
+			dst.ErrorClasses = map[string]int64{}
+		}
+		dst.ErrorClasses[k] += v
+	}
+	for k, v := range r.Counters {
+		if dst.Counters == nil {
+			dst.Counters = map[string]int64{}
+		}
+		dst.Counters[k] += v
+	}
+	dst.LatencyMax = max(dst.LatencyMax, r.LatencyMax)
+	dst.LatenessMax = max(dst.LatenessMax, r.LatenessMax)
+	dst.Failed = append(dst.Failed, r.Failed...)
+	dst.Histogram = mergeBuckets(dst.Histogram, r.Histogram)
+	if !r.FirstCapture.IsZero() && (dst.FirstCapture.IsZero() || r.FirstCapture.Before(dst.FirstCapture)) {
+		dst.FirstCapture = r.FirstCapture
+	}
+	if r.LastCapture.After(dst.LastCapture) {
+		dst.LastCapture = r.LastCapture
+	}
+	for _, d := range r.Destinations {
+		if !slices.Contains(dst.Destinations, d) {
+			dst.Destinations = append(dst.Destinations, d)
+		}
+	}
+}
+
+// mergeBuckets adds two 1-2-5 latency histograms bucket by bucket (Upper 0,
+// "the rest", stays last).
+func mergeBuckets(a, b []stats.LatencyBucket) []stats.LatencyBucket {
+	if len(b) == 0 {
+		return a
+	}
+	sum := map[time.Duration]int64{}
+	for _, x := range append(slices.Clone(a), b...) {
+		sum[x.Upper] += x.Count
+	}
+	out := make([]stats.LatencyBucket, 0, len(sum))
+	for u, n := range sum {
+		out = append(out, stats.LatencyBucket{Upper: u, Count: n})
+	}
+	slices.SortFunc(out, func(x, y stats.LatencyBucket) int {
+		switch {
+		case x.Upper == y.Upper:
+			return 0
+		case x.Upper == 0:
+			return 1
+		case y.Upper == 0:
+			return -1
+		case x.Upper < y.Upper:
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// bucketQuantile returns the upper bound of the bucket holding quantile q
+// (max for the open last bucket), 0 for an empty histogram.
+func bucketQuantile(h []stats.LatencyBucket, q float64, max time.Duration) time.Duration {
+	var total int64
+	for _, b := range h {
+		total += b.Count
+	}
+	if total == 0 {
+		return 0
+	}
+	want := int64(q*float64(total) + 0.999999)
+	var cum int64
+	for _, b := range h {
+		cum += b.Count
+		if cum >= want {
+			if b.Upper == 0 || b.Upper > max {
+				return max
+			}
+			return b.Upper
+		}
+	}
+	return max
+}
+
+// saveWindow saves the one window of a multi-host recording: from the
+// offsets the submitter took before any agent wrote to the end offsets now
+// that every agent flushed.
+func (a *Agent) saveWindow(ctx context.Context, spec Spec, parts []Status, res *Result) (string, error) {
+	rp := spec.Recording
+	cat, err := catalog.Open(ctx, a.bus.Plain(), a.bus.Admin(), catalogTopic(spec.Scenario))
+	if err != nil {
+		return "", err
+	}
+	if old, err := cat.Get(ctx, rp.Window); err == nil {
+		if old.RecordingID == rp.ID {
+			return rp.Window, nil // saved by another agent that finished at the same time
+		}
+		return "", fmt.Errorf("window %q already exists (recording %s)", rp.Window, old.RecordingID)
+	}
+	end, err := catalog.EndOffsets(ctx, a.bus.Admin(), rp.Topic)
+	if err != nil {
+		return "", err
+	}
+	w := catalog.Window{
+		Name: rp.Window, Topic: rp.Topic, Partitions: catalog.Between(rp.Start, end),
+		RecordingID: rp.ID, Job: spec.Job, Requests: res.Requests, Responses: res.Responses, Messages: res.Written,
+		HostRequests: res.HostCounts, StartedAt: res.FirstCapture, EndedAt: res.LastCapture,
+		Destinations: slices.Sorted(slices.Values(res.Destinations)), CreatedAt: time.Now().UTC(),
+	}
+	for _, p := range parts {
+		if p.Result != nil && p.Result.Requests > 0 {
+			w.Hosts = append(w.Hosts, p.Agent)
+		}
+	}
+	if err := cat.Save(ctx, w, false); err != nil {
+		if old, gerr := cat.Get(ctx, rp.Window); gerr == nil && old.RecordingID == rp.ID {
+			return rp.Window, nil
+		}
+		return "", err
+	}
+	a.log.Info("window saved", "window", rp.Window, "hosts", w.Hosts, "requests", w.Requests)
+	return rp.Window, nil
+}
+
+// catalogTopic reads kafka.catalog-topic from a scenario's text (the
+// default when absent or unreadable).
+func catalogTopic(text string) string {
+	if info, err := peekScenario([]byte(text)); err == nil && info.Kafka.CatalogTopic != "" {
+		return info.Kafka.CatalogTopic
+	}
+	return catalog.DefaultTopic
+}
+
+// maskedLog collects a run's output with the agent's --var values masked.
+type maskedLog struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	masks []string
+}
+
+const maxLog = 64 << 10
+
+func newMaskedLog(vars map[string]string) *maskedLog {
+	l := &maskedLog{}
+	for _, v := range vars {
+		if len(v) >= 4 {
+			l.masks = append(l.masks, v)
+		}
+	}
+	sort.Slice(l.masks, func(i, j int) bool { return len(l.masks[i]) > len(l.masks[j]) })
+	return l
+}
+
+func (l *maskedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() < maxLog {
+		l.buf.Write(p[:min(len(p), maxLog-l.buf.Len())])
+	}
+	return len(p), nil
+}
+
+func (l *maskedLog) mask(s string) string {
+	for _, m := range l.masks {
+		s = strings.ReplaceAll(s, m, "***")
+	}
+	return s
+}
+
+func (l *maskedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mask(l.buf.String())
+}

@@ -1,0 +1,307 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/replayctl/replayctl/kafkaio"
+)
+
+// JobRecord is one record of the jobs topic, in topic order.
+type JobRecord struct {
+	Offset   int64
+	Key      string
+	Envelope Envelope
+	Bad      string // the value could not be decoded
+}
+
+// Bus reads the three fleet topics into memory and publishes to them. Every
+// process (agent, submitter, a listing) builds the same picture from them.
+type Bus struct {
+	cl    *kgo.Client // reads the fleet topics, publishes
+	plain *kgo.Client // no consumption: admin requests, the window catalog
+	adm   *kadm.Client
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every record read
+	pos     map[string]int64
+	agents  map[string]Heartbeat
+	agentTS map[string]time.Time // broker timestamps of the latest heartbeats
+	jobs    []JobRecord
+	status  map[string]Status
+	readErr error
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// OpenBus connects to Kafka, creates the fleet topics when missing and
+// starts reading them from the beginning.
+func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	opts, err := cfg.Opts()
+	if err != nil {
+		return nil, err
+	}
+	adminCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	adm := kadm.NewClient(adminCl)
+	for _, t := range []string{AgentsTopic, JobsTopic, StatusTopic} {
+		conf := map[string]string{"cleanup.policy": "compact"}
+		if t == AgentsTopic {
+			conf["message.timestamp.type"] = "LogAppendTime"
+		}
+		if _, err := kafkaio.EnsureTopic(ctx, adm, t, 1, -1, conf); err != nil {
+			adminCl.Close()
+			return nil, fmt.Errorf("fleet topics: %w", err)
+		}
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(opts),
+		kgo.ConsumeTopics(AgentsTopic, JobsTopic, StatusTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+	)...)
+	if err != nil {
+		adminCl.Close()
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	b := &Bus{
+		cl: cl, plain: adminCl, adm: adm, log: log,
+		changed: make(chan struct{}),
+		pos:     map[string]int64{},
+		agents:  map[string]Heartbeat{},
+		agentTS: map[string]time.Time{},
+		status:  map[string]Status{},
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go b.read(rctx)
+	return b, nil
+}
+
+// Close stops reading and closes the client.
+func (b *Bus) Close() {
+	b.cancel()
+	<-b.done
+	b.cl.Close()
+	b.plain.Close()
+}
+
+func (b *Bus) read(ctx context.Context) {
+	defer close(b.done)
+	for {
+		fs := b.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		for _, e := range fs.Errors() {
+			if errors.Is(e.Err, context.Canceled) {
+				return
+			}
+			b.log.Warn("fleet: reading a topic", "topic", e.Topic, "err", e.Err)
+		}
+		b.mu.Lock()
+		fs.EachRecord(b.apply)
+		ch := b.changed
+		b.changed = make(chan struct{})
+		b.mu.Unlock()
+		close(ch)
+	}
+}
+
+// apply updates the picture with one record; b.mu is held.
+func (b *Bus) apply(r *kgo.Record) {
+	b.pos[r.Topic] = r.Offset + 1
+	key := string(r.Key)
+	switch r.Topic {
+	case AgentsTopic:
+		if r.Value == nil {
+			delete(b.agents, key)
+			return
+		}
+		var h Heartbeat
+		if err := json.Unmarshal(r.Value, &h); err != nil {
+			b.log.Warn("fleet: bad heartbeat", "key", key, "err", err)
+			return
+		}
+		b.agents[key] = h
+		b.agentTS[key] = r.Timestamp
+	case JobsTopic:
+		jr := JobRecord{Offset: r.Offset, Key: key}
+		if r.Value != nil {
+			if err := json.Unmarshal(r.Value, &jr.Envelope); err != nil {
+				jr.Bad = err.Error()
+			}
+		} else {
+			jr.Bad = "tombstone"
+		}
+		b.jobs = append(b.jobs, jr)
+	case StatusTopic:
+		if r.Value == nil {
+			delete(b.status, key)
+			return
+		}
+		var s Status
+		if err := json.Unmarshal(r.Value, &s); err != nil {
+			b.log.Warn("fleet: bad status", "key", key, "err", err)
+			return
+		}
+		b.status[key] = s
+	}
+}
+
+// Sync waits until everything written to the fleet topics before the call
+// has been read.
+func (b *Bus) Sync(ctx context.Context) error {
+	ends, err := b.adm.ListEndOffsets(ctx, AgentsTopic, JobsTopic, StatusTopic)
+	if err != nil {
+		return fmt.Errorf("fleet: end offsets: %w", err)
+	}
+	want := map[string]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			want[o.Topic] = max(want[o.Topic], o.Offset)
+		}
+	})
+	for {
+		b.mu.Lock()
+		ok := true
+		for t, end := range want {
+			if b.pos[t] < end {
+				ok = false
+			}
+		}
+		ch := b.changed
+		b.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fleet: reading the topics: %w", ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// Changed returns a channel closed at the next record read.
+func (b *Bus) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
+}
+
+// Agents returns the latest heartbeat of every agent, sorted by name.
+func (b *Bus) Agents() []Heartbeat {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := slices.Collect(maps.Values(b.agents))
+	slices.SortFunc(out, func(a, c Heartbeat) int { return strings.Compare(a.Name, c.Name) })
+	return out
+}
+
+// AgentAlive reports whether an agent heartbeated within LostAfter of now
+// (by the broker's timestamp of its latest heartbeat) and did not stop.
+func (b *Bus) AgentAlive(name string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.agents[name]
+	if !ok || h.Stopped {
+		return false
+	}
+	return now.Sub(b.agentTS[name]) < LostAfter
+}
+
+// Agent returns one agent's latest heartbeat and the broker's timestamp of it.
+func (b *Bus) Agent(name string) (Heartbeat, time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.agents[name]
+	return h, b.agentTS[name], ok
+}
+
+// Jobs returns the jobs-topic records from offset from on.
+func (b *Bus) Jobs(from int64) []JobRecord {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(b.jobs, from, func(r JobRecord, off int64) int {
+		switch {
+		case r.Offset < off:
+			return -1
+		case r.Offset > off:
+			return 1
+		}
+		return 0
+	})
+	return slices.Clone(b.jobs[i:])
+}
+
+// Status returns one status record.
+func (b *Bus) Status(key string) (Status, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.status[key]
+	return s, ok
+}
+
+// StatusPrefix returns the status records whose keys start with prefix,
+// sorted by key.
+func (b *Bus) StatusPrefix(prefix string) map[string]Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string]Status{}
+	for k, s := range b.status {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// Publish writes v as JSON under key and waits for the broker's ack. It
+// returns the record as written (offset, timestamp).
+func (b *Bus) Publish(ctx context.Context, topic, key string, v any) (*kgo.Record, error) {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: encode %s: %w", key, err)
+	}
+	r := &kgo.Record{Topic: topic, Partition: 0, Key: []byte(key), Value: val}
+	if err := b.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return nil, fmt.Errorf("fleet: publish %s to %s: %w", key, topic, err)
+	}
+	return r, nil
+}
+
+// PublishStatus writes a status record.
+func (b *Bus) PublishStatus(ctx context.Context, key string, s Status) error {
+	if s.At.IsZero() {
+		s.At = time.Now().UTC()
+	}
+	_, err := b.Publish(ctx, StatusTopic, key, s)
+	return err
+}
+
+// Admin returns the bus's admin client (offsets of the data topics).
+func (b *Bus) Admin() *kadm.Client { return b.adm }
+
+// Plain returns a Kafka client that consumes nothing (for the catalog).
+func (b *Bus) Plain() *kgo.Client { return b.plain }

@@ -1,0 +1,212 @@
+// Package fleet runs replayctl jobs on many hosts through Kafka: agents open
+// no port, they heartbeat into a compacted topic (replayctl.agents), take
+// signed job specs from another (replayctl.jobs) and publish state, progress
+// and results to a third (replayctl.status). Any process that reads the
+// three topics knows the whole fleet, as Kafka Connect workers do.
+//
+// Topics (all compacted, one partition, created when missing):
+//
+//	replayctl.agents  key agent name          value Heartbeat
+//	replayctl.jobs    key "spec/<job>"         value Envelope (signed Spec)
+//	                  key "cancel/<job>"       value Envelope (signed Cancel)
+//	replayctl.status  key "job/<job>"          value Status (the job as a whole)
+//	                  key "job/<job>/agent/<a>" value Status (a record job on one agent)
+//	                  key "job/<job>/shard/<i>" value Status (a replay shard)
+//	                  key "job/<job>/refused/<a>/<offset>" value Status (a refused spec)
+//	                  key "cmd/<command>"      value Status (a command's outcome)
+//
+// engine knows nothing of this package.
+package fleet
+
+import (
+	"fmt"
+
+	"github.com/replayctl/replayctl/stats"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Default topic names.
+const (
+	AgentsTopic = "replayctl.agents"
+	JobsTopic   = "replayctl.jobs"
+	StatusTopic = "replayctl.status"
+)
+
+// HeartbeatInterval is how often agents heartbeat; an agent that misses
+// LostAfter heartbeats is lost.
+const (
+	HeartbeatInterval = 2 * time.Second
+	LostAfterBeats    = 3
+	// AnswerTimeout is how long a submitter waits for an agent to take a job.
+	AnswerTimeout = 10 * time.Second
+)
+
+// LostAfter is how long without a heartbeat makes an agent lost.
+const LostAfter = LostAfterBeats * HeartbeatInterval
+
+// State is a job's or a shard's state.
+type State string
+
+// States, in order; the last five are final.
+const (
+	Pending      State = "PENDING"
+	Assigned     State = "ASSIGNED"
+	Armed        State = "ARMED"
+	Running      State = "RUNNING"
+	Succeeded    State = "SUCCEEDED"
+	AssertFailed State = "ASSERT_FAILED"
+	Failed       State = "FAILED"
+	Cancelled    State = "CANCELLED"
+	Refused      State = "REFUSED" // a spec an agent would not run (never ran)
+	Lost         State = "LOST"    // a shard whose agent stopped heartbeating (re-run elsewhere)
+)
+
+// Final reports whether s is a state nothing follows.
+func (s State) Final() bool {
+	switch s {
+	case Succeeded, AssertFailed, Failed, Cancelled, Refused:
+		return true
+	}
+	return false
+}
+
+// Labels are an agent's key=value labels.
+type Labels map[string]string
+
+// ParseLabels reads "role=web,zone=a".
+func ParseLabels(s string) (Labels, error) {
+	l := Labels{}
+	if strings.TrimSpace(s) == "" {
+		return l, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q: want key=value", kv)
+		}
+		l[k] = v
+	}
+	return l, nil
+}
+
+// String prints labels sorted: "role=web,zone=a".
+func (l Labels) String() string {
+	keys := slices.Sorted(maps.Keys(l))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + l[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// Selector picks agents by labels: every key must have the value.
+type Selector = Labels
+
+// Matches reports whether labels satisfy the selector.
+func (l Labels) Matches(sel Selector) bool {
+	for k, v := range sel {
+		if l[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Heartbeat is an agent's record in the agents topic.
+type Heartbeat struct {
+	Name    string    `json:"name"`
+	Labels  Labels    `json:"labels"`
+	Version string    `json:"version"`
+	Allow   []string  `json:"allow"`
+	Addrs   []string  `json:"addrs"`
+	At      time.Time `json:"at"`
+	// ClockOffset is the broker's clock minus the agent's, measured from the
+	// broker timestamp of the agent's previous heartbeat (LogAppendTime
+	// topics) or of its produce acknowledgement.
+	ClockOffset Duration `json:"clock-offset"`
+	Job         string   `json:"job,omitempty"` // running job ID
+	Shard       int      `json:"shard,omitempty"`
+	Stopped     bool     `json:"stopped,omitempty"` // the agent stopped cleanly
+}
+
+// Allows reports whether the agent may run kind.
+func (h Heartbeat) Allows(kind string) bool { return slices.Contains(h.Allow, kind) }
+
+// Alive reports whether the agent heartbeated recently at now.
+func (h Heartbeat) Alive(now time.Time) bool {
+	return !h.Stopped && now.Sub(h.At) < LostAfter
+}
+
+// Status is a record of the status topic.
+type Status struct {
+	JobID   string    `json:"job-id"`
+	Kind    string    `json:"kind,omitempty"`
+	Agent   string    `json:"agent,omitempty"`
+	Shard   *int      `json:"shard,omitempty"`
+	State   State     `json:"state"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+	Agents  []string  `json:"agents,omitempty"` // job records: the agents assigned
+	Attempt int       `json:"attempt,omitempty"`
+	// SpecOffset is the jobs-topic offset of the spec an agent took, so a
+	// restarted agent knows that spec from a replay of it.
+	SpecOffset int64     `json:"spec-offset,omitempty"`
+	Progress   *Progress `json:"progress,omitempty"`
+	Result     *Result   `json:"result,omitempty"`
+	Log        string    `json:"log,omitempty"` // the run's output (vars' values masked)
+	CommandID  string    `json:"command-id,omitempty"`
+}
+
+// Progress is how far an agent is.
+type Progress struct {
+	Line  string `json:"line,omitempty"` // the run's progress line
+	Done  int64  `json:"done"`           // requests recorded or sent
+	Total int64  `json:"total"`          // replays: requests in the shard
+	// Watermark is the capture time (Unix ns) below which every request
+	// of a replay shard was answered: a re-run of the shard resumes there,
+	// on the same timeline.
+	Watermark int64 `json:"watermark,omitempty"`
+}
+
+// Result is what a finished run did.
+type Result struct {
+	// Record jobs.
+	Requests   int64 `json:"requests,omitempty"`
+	Responses  int64 `json:"responses,omitempty"`
+	Written    int64 `json:"written,omitempty"`
+	NotWritten int64 `json:"not-written,omitempty"`
+	// Replay jobs.
+	Sent         int64            `json:"sent,omitempty"`
+	OK           int64            `json:"ok,omitempty"`
+	Errors       int64            `json:"errors,omitempty"`
+	Status       map[int]int64    `json:"status,omitempty"`
+	ErrorClasses map[string]int64 `json:"error-classes,omitempty"`
+	LatencyP50   Duration         `json:"latency-p50,omitempty"`
+	LatencyP99   Duration         `json:"latency-p99,omitempty"`
+	LatencyMax   Duration         `json:"latency-max,omitempty"`
+	LatenessMax  Duration         `json:"lateness-max,omitempty"`
+	// Histogram is the latency distribution in 1-2-5 buckets; shards'
+	// histograms merge bucket by bucket (percentiles are never averaged).
+	Histogram    []stats.LatencyBucket `json:"histogram,omitempty"`
+	Failed       []string              `json:"failed-assertions,omitempty"`
+	FirstCapture time.Time             `json:"first-capture,omitzero"`
+	LastCapture  time.Time             `json:"last-capture,omitzero"`
+	Destinations []string              `json:"destinations,omitempty"`
+	// Both.
+	Counters map[string]int64 `json:"counters,omitempty"`
+	// Job records of record jobs: the window saved for every host.
+	Window     string           `json:"window,omitempty"`
+	HostCounts map[string]int64 `json:"host-requests,omitempty"`
+}
+
+// Key names of the status topic.
+func jobKey(id string) string              { return "job/" + id }
+func agentKey(id, agent string) string     { return "job/" + id + "/agent/" + agent }
+func shardKey(id string, shard int) string { return fmt.Sprintf("job/%s/shard/%d", id, shard) }
+func refusedKey(id, agent string, off int64) string {
+	return fmt.Sprintf("job/%s/refused/%s/%d", id, agent, off)
+}
+func cmdKey(id string) string { return "cmd/" + id }

@@ -1,0 +1,116 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// lostKey keeps the record of a shard lost at one attempt (the shard's own
+// key moves on to the spare's run).
+func lostKey(id string, shard, attempt int) string {
+	return fmt.Sprintf("job/%s/shard/%d/lost/%d", id, shard, attempt)
+}
+
+// watchShards finds replay shards whose agent stopped heartbeating (LOST
+// after LostAfterBeats missed heartbeats) and re-runs them on a spare: a
+// live, idle agent that matches the job's selector and allows replay. Every
+// agent computes the same choice from the same topics (the first spare by
+// name takes it), so no coordinator is needed. Without a spare, the first
+// live matching agent fails the shard and says why.
+func (a *Agent) watchShards(ctx context.Context) {
+	a.mu.Lock()
+	specs := make([]accepted, 0, len(a.specs))
+	for _, s := range a.specs {
+		specs = append(specs, s)
+	}
+	busy := len(a.runs) > 0
+	a.mu.Unlock()
+	now := time.Now()
+	for _, acc := range specs {
+		spec := acc.spec
+		if js, ok := a.bus.Status(jobKey(spec.JobID)); (ok && js.State.Final()) || a.cancelled(spec.JobID) {
+			a.mu.Lock()
+			delete(a.specs, spec.JobID)
+			a.mu.Unlock()
+			continue
+		}
+		if now.After(spec.ExpiresAt.Add(24 * time.Hour)) {
+			continue
+		}
+		for i := range spec.Agents {
+			owner, attempt := spec.Agents[i], 0
+			st, ok := a.bus.Status(shardKey(spec.JobID, i))
+			if ok {
+				if st.State.Final() {
+					continue
+				}
+				owner, attempt = st.Agent, st.Attempt
+			}
+			if owner == a.cfg.Name || a.bus.AgentAlive(owner, now) {
+				continue
+			}
+			var live, spares []string
+			for _, h := range a.bus.Agents() {
+				if !a.bus.AgentAlive(h.Name, now) || !h.Labels.Matches(spec.Selector) {
+					continue
+				}
+				live = append(live, h.Name)
+				idle := h.Job == ""
+				if h.Name == a.cfg.Name {
+					idle = !busy
+				}
+				if idle && h.Allows(KindReplay) && !slices.Contains(spec.Agents, h.Name) {
+					spares = append(spares, h.Name)
+				}
+			}
+			// Another agent may have acted already: read what it wrote.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := a.bus.Sync(sctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if _, acted := a.bus.Status(lostKey(spec.JobID, i, attempt)); acted {
+				continue
+			}
+			if cur, ok := a.bus.Status(shardKey(spec.JobID, i)); ok && (cur.State.Final() || cur.Attempt != attempt) {
+				continue
+			}
+			reason := fmt.Sprintf("agent %s missed %d heartbeats", owner, LostAfterBeats)
+			if len(spares) == 0 {
+				if len(live) == 0 || live[0] != a.cfg.Name {
+					continue
+				}
+				a.log.Warn("shard lost, no spare", "job", spec.JobID, "shard", i, "owner", owner)
+				sh := i
+				_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason, Attempt: attempt, SpecOffset: acc.offset})
+				_ = a.bus.PublishStatus(ctx, shardKey(spec.JobID, i), Status{
+					JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Failed, Attempt: attempt, SpecOffset: acc.offset,
+					Reason: reason + " and no spare agent matches " + spec.Selector.String() + " (live, idle, allowing replay)",
+				})
+				a.finishJob(ctx, spec)
+				continue
+			}
+			if spares[0] != a.cfg.Name || busy {
+				continue
+			}
+			a.log.Warn("shard lost, re-running it here", "job", spec.JobID, "shard", i, "owner", owner)
+			sh := i
+			lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason + "; re-run on " + a.cfg.Name, Attempt: attempt, SpecOffset: acc.offset}
+			var resume int64
+			if ok && st.Progress != nil {
+				lost.Progress = st.Progress
+				resume = st.Progress.Watermark
+			}
+			if resume != 0 {
+				lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
+			}
+			_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), lost)
+			_, lastSeen, _ := a.bus.Agent(owner)
+			a.start(ctx, spec, acc.offset, i, attempt+1, resume, lastSeen)
+			busy = true
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// scenarioInfo is what a submitter needs from a scenario before any agent
+// loads it: the names that tie the hosts' runs together. Agents validate the
+// whole scenario with their own vars; these names must not depend on them.
+type scenarioInfo struct {
+	Kafka struct {
+		CatalogTopic string `yaml:"catalog-topic"`
+	} `yaml:"kafka"`
+	Topics map[string]struct {
+		Name string `yaml:"name"`
+	} `yaml:"topics"`
+	Windows map[string]struct {
+		Recording string `yaml:"recording"`
+	} `yaml:"windows"`
+	Jobs map[string]struct {
+		Source     map[string]yaml.Node `yaml:"source"`
+		Sink       map[string]yaml.Node `yaml:"sink"`
+		SaveWindow string               `yaml:"save-window"`
+	} `yaml:"jobs"`
+}
+
+func peekScenario(text []byte) (*scenarioInfo, error) {
+	var info scenarioInfo
+	if err := yaml.Unmarshal(text, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// jobShape is what a submitter knows of the job it dispatches.
+type jobShape struct {
+	Kind   string
+	Topic  string // record jobs with a kafka sink: the topic's name
+	Window string // record: save-window; replay: the window source
+}
+
+// shapeOf reads a job's kind, topic and window from the scenario text.
+func shapeOf(text []byte, job string, set []string) (jobShape, error) {
+	for _, s := range set {
+		p, _, _ := strings.Cut(s, "=")
+		if strings.HasPrefix(p, "topics.") || p == "kafka.catalog-topic" ||
+			strings.HasPrefix(p, "jobs."+job+".sink") || strings.HasPrefix(p, "jobs."+job+".source") || p == "jobs."+job+".save-window" {
+			return jobShape{}, fmt.Errorf("--set %s: the fleet reads topics, sources, sinks and windows from the scenario text; edit the file instead", p)
+		}
+	}
+	info, err := peekScenario(text)
+	if err != nil {
+		return jobShape{}, fmt.Errorf("scenario: %w", err)
+	}
+	j, ok := info.Jobs[job]
+	if !ok {
+		return jobShape{}, fmt.Errorf("scenario has no job %q", job)
+	}
+	var sh jobShape
+	if _, ok := j.Sink["http"]; ok {
+		sh.Kind = KindReplay
+		w, ok := j.Source["window"]
+		if !ok || w.Kind != yaml.ScalarNode {
+			return sh, fmt.Errorf("job %q: a fleet replay reads a saved window (source: {window: NAME})", job)
+		}
+		sh.Window = w.Value
+		if decl, ok := info.Windows[w.Value]; ok {
+			if decl.Recording == "" {
+				return sh, fmt.Errorf("job %q: window %q: a fleet replay reads a saved recording (windows: {%s: {recording: NAME}})", job, w.Value, w.Value)
+			}
+			sh.Window = decl.Recording
+		}
+		return sh, nil
+	}
+	sh.Kind = KindRecord
+	sh.Window = j.SaveWindow
+	if k, ok := j.Sink["kafka"]; ok {
+		var ks struct {
+			Topic string `yaml:"topic"`
+		}
+		if err := k.Decode(&ks); err != nil {
+			return sh, fmt.Errorf("job %q: sink.kafka: %w", job, err)
+		}
+		t, ok := info.Topics[ks.Topic]
+		if !ok || t.Name == "" {
+			return sh, fmt.Errorf("job %q: sink topic %q is not in topics: with a name", job, ks.Topic)
+		}
+		sh.Topic = t.Name
+	}
+	if sh.Window != "" && sh.Topic == "" {
+		return sh, fmt.Errorf("job %q: save-window needs a kafka sink", job)
+	}
+	for _, s := range []string{sh.Topic, sh.Window} {
+		if strings.Contains(s, "${") {
+			return sh, fmt.Errorf("job %q: %q depends on agent vars; the fleet needs one name for every host", job, s)
+		}
+	}
+	return sh, nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,119 @@
+package fleet
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// Loader loads the scenario of a job for an agent, restricted: ${VAR} is
+// looked up in vars only (never the agent's environment) and every file path
+// must lie under workDir. file is the name the scenario gets (inside
+// workDir); errors are scenario diagnostics or plain errors that say why.
+//
+// LoadRestricted is the loader this package provides; the scenario package's
+// own restricted mode replaces it where it exists (one assignment).
+type Loader func(file string, text []byte, set []string, vars map[string]string, workDir string) (*scenario.Scenario, error)
+
+// envCall finds env("NAME") calls in expressions: they read the process
+// environment, which on an agent may hold what the job must not see.
+var envCall = regexp.MustCompile(`\benv\s*\(`)
+
+// LoadRestricted is the fleet's restricted scenario loader.
+func LoadRestricted(file string, text []byte, set []string, vars map[string]string, workDir string) (*scenario.Scenario, error) {
+	if loc := envCall.FindIndex(text); loc != nil {
+		line := 1 + strings.Count(string(text[:loc[0]]), "\n")
+		return nil, fmt.Errorf("%s:%d: env() in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)", file, line)
+	}
+	lookup := func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+	allow := make([]string, 0, len(vars))
+	for name := range vars {
+		allow = append(allow, name)
+	}
+	// The scenario loader's own restricted mode: ${VAR} only from the
+	// agent's --var values, written and read paths contained in workDir.
+	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: lookup, Restricted: true, EnvAllow: allow, OutputDir: workDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPaths(s, workDir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkPaths refuses a scenario that names a file outside workDir.
+func checkPaths(s *scenario.Scenario, workDir string) error {
+	root, err := filepath.Abs(workDir)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	check := func(what string, p scenario.Path) {
+		if !p.IsSet() {
+			return
+		}
+		abs, err := filepath.EvalSymlinks(filepath.Dir(p.Abs))
+		if err != nil {
+			abs = filepath.Dir(p.Abs) // not there yet: judge the path as written
+		}
+		abs = filepath.Join(abs, filepath.Base(p.Abs))
+		rel, err := filepath.Rel(root, abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+			bad = append(bad, fmt.Sprintf("%s %q", what, p.Raw))
+		}
+	}
+	k := s.Kafka
+	check("kafka.data-dir", k.DataDir)
+	if k.TLS != nil {
+		check("kafka.tls.ca-file", k.TLS.CAFile)
+		check("kafka.tls.cert-file", k.TLS.CertFile)
+		check("kafka.tls.key-file", k.TLS.KeyFile)
+	}
+	for _, t := range s.Targets {
+		check("targets."+t.Name+".ca-file", t.CAFile)
+	}
+	for _, j := range s.Jobs {
+		pre := "jobs." + j.Name + "."
+		if j.Source.Pcap != nil {
+			check(pre+"source.pcap.path", j.Source.Pcap.Path)
+		}
+		if j.Source.Gor != nil {
+			check(pre+"source.gor.path", j.Source.Gor.Path)
+		}
+		if j.Sink.Gor != nil {
+			check(pre+"sink.gor.path", j.Sink.Gor.Path)
+		}
+		check(pre+"report.json", j.Report.JSON)
+		check(pre+"report.html", j.Report.HTML)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("paths outside the agent's work directory %s: %s", root, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// TargetAllowed reports whether host:port (or host) matches one of the
+// patterns (path.Match syntax: "127.0.0.1:*", "*.staging.internal:8080").
+func TargetAllowed(hostport string, patterns []string) bool {
+	host := hostport
+	if h, _, ok := strings.Cut(hostport, ":"); ok && !strings.HasPrefix(hostport, "[") {
+		host = h
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, hostport); ok {
+			return true
+		}
+		if ok, _ := path.Match(p, host); ok && !strings.Contains(p, ":") {
+			return true
+		}
+	}
+	return false
+}

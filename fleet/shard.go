@@ -1,0 +1,87 @@
+package fleet
+
+// The shard-specific glue: how a replay job is cut into shards and how one
+// shard is handed to the engine. The shards branch (`replayctl run --shard
+// i/N --run-id`) replaces PlanShards and shardOptions with its planner and
+// its armed barrier; nothing else in this package depends on how shards are
+// made.
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine"
+)
+
+// ReplayPlan is what every shard of a replay job shares.
+type ReplayPlan struct {
+	Window  string      `json:"window"`
+	Topic   string      `json:"topic"`
+	Shards  []ShardPlan `json:"shards"`
+	StartAt time.Time   `json:"start-at"` // the one start instant of every shard
+}
+
+// ShardPlan is one disjoint part of the window.
+type ShardPlan struct {
+	Index   int                     `json:"index"`
+	Ranges  map[int32]catalog.Range `json:"ranges"`
+	Records int64                   `json:"records"`
+}
+
+// PlanShards cuts w into n disjoint shards of whole partitions, bin-packed by
+// record count (largest partition first onto the lightest shard), so that a
+// recorded connection (one key, one partition) is never split.
+func PlanShards(w catalog.Window, n int) ([]ShardPlan, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("shards: %d, want at least 1", n)
+	}
+	parts := w.SortedPartitions()
+	var nonEmpty []int32
+	for _, p := range parts {
+		if w.Partitions[p].Len() > 0 {
+			nonEmpty = append(nonEmpty, p)
+		}
+	}
+	if len(nonEmpty) < n {
+		return nil, fmt.Errorf("window %q has records in %d partition(s); %d shards need at least as many (shards are made of whole partitions)", w.Name, len(nonEmpty), n)
+	}
+	slices.SortStableFunc(nonEmpty, func(a, b int32) int {
+		la, lb := w.Partitions[a].Len(), w.Partitions[b].Len()
+		switch {
+		case la > lb:
+			return -1
+		case la < lb:
+			return 1
+		}
+		return int(a - b)
+	})
+	shards := make([]ShardPlan, n)
+	for i := range shards {
+		shards[i] = ShardPlan{Index: i, Ranges: map[int32]catalog.Range{}}
+	}
+	for _, p := range nonEmpty {
+		light := 0
+		for i := range shards {
+			if shards[i].Records < shards[light].Records {
+				light = i
+			}
+		}
+		shards[light].Ranges[p] = w.Partitions[p]
+		shards[light].Records += w.Partitions[p].Len()
+	}
+	return shards, nil
+}
+
+// shardOptions sets what makes an engine run replay one shard only.
+func shardOptions(opts engine.Options, sh ShardPlan) engine.Options {
+	opts.WindowRanges = sh.Ranges
+	return opts
+}
+
+// shardSets are the --set overrides every shard of a replay runs with: one
+// start instant, so a shard re-run elsewhere stays on the same timeline.
+func shardSets(job string, plan *ReplayPlan) []string {
+	return []string{fmt.Sprintf("jobs.%s.start-at=%s", job, plan.StartAt.UTC().Format(time.RFC3339Nano))}
+}

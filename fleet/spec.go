@@ -1,0 +1,262 @@
+package fleet
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Job kinds an agent may be allowed to run.
+const (
+	KindRecord = "record"
+	KindReplay = "replay"
+)
+
+// Spec is a job as submitted: what to run, where, and until when the spec
+// may be taken. It travels signed (Envelope) on the jobs topic.
+type Spec struct {
+	JobID     string    `json:"job-id"`
+	Kind      string    `json:"kind"` // record or replay
+	Job       string    `json:"job"`  // the scenario's job to run
+	Scenario  string    `json:"scenario"`
+	SHA256    string    `json:"scenario-sha256"`
+	File      string    `json:"file"` // the scenario's file name, for diagnostics
+	Set       []string  `json:"set,omitempty"`
+	Selector  Selector  `json:"selector"`
+	Agents    []string  `json:"agents"` // record: one run per agent; replay: the shards' first assignment
+	Shards    int       `json:"shards,omitempty"`
+	For       Duration  `json:"for,omitempty"`
+	IssuedAt  time.Time `json:"issued-at"`
+	ExpiresAt time.Time `json:"expires-at"`
+	Submitter string    `json:"submitter"`
+	// Record jobs: the one recording every agent writes.
+	Recording *RecordingPlan `json:"recording,omitempty"`
+	// Replay jobs: the shards and their one start instant.
+	Replay *ReplayPlan `json:"replay,omitempty"`
+}
+
+// RecordingPlan is what a multi-host record job shares.
+type RecordingPlan struct {
+	ID     string          `json:"id"`
+	Window string          `json:"window,omitempty"` // save-window name, "" for none
+	Topic  string          `json:"topic"`
+	Start  map[int32]int64 `json:"start"` // the topic's end offsets before any agent wrote
+}
+
+// Cancel is a signed request to stop a job on every agent.
+type Cancel struct {
+	CommandID string    `json:"command-id"`
+	JobID     string    `json:"job-id"`
+	IssuedAt  time.Time `json:"issued-at"`
+	ExpiresAt time.Time `json:"expires-at"`
+	Submitter string    `json:"submitter"`
+}
+
+// Duration is a time.Duration that reads and writes as text ("30m").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration written as text.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Envelope carries a signed payload (a Spec or a Cancel) on the jobs topic.
+// Payload is the exact bytes that were signed.
+type Envelope struct {
+	Type      string `json:"type"` // "spec" or "cancel"
+	Payload   []byte `json:"payload"`
+	Key       []byte `json:"key,omitempty"` // the signer's public key
+	Signature []byte `json:"signature,omitempty"`
+}
+
+// ScenarioHash returns the hex sha256 of a scenario's text.
+func ScenarioHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// Seal marshals v and signs it with key (nil key: unsigned, which every
+// agent refuses; used to prove that it does).
+func Seal(typ string, v any, key ed25519.PrivateKey) (Envelope, error) {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	env := Envelope{Type: typ, Payload: payload}
+	if key != nil {
+		env.Key = key.Public().(ed25519.PublicKey)
+		env.Signature = ed25519.Sign(key, payload)
+	}
+	return env, nil
+}
+
+// Refusal reasons an agent publishes.
+var (
+	ErrUnsigned     = errors.New("unsigned spec")
+	ErrUntrustedKey = errors.New("signed by a key this agent does not trust")
+	ErrBadSignature = errors.New("bad signature")
+	ErrExpired      = errors.New("expired")
+)
+
+// Open checks env's signature against the trusted keys and decodes its
+// payload into v.
+func (env Envelope) Open(trusted []ed25519.PublicKey, v any) error {
+	if len(env.Signature) == 0 {
+		return ErrUnsigned
+	}
+	if len(env.Key) != ed25519.PublicKeySize {
+		return ErrBadSignature
+	}
+	ok := false
+	for _, k := range trusted {
+		if bytes.Equal(k, env.Key) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w (key %s)", ErrUntrustedKey, Fingerprint(env.Key))
+	}
+	if !ed25519.Verify(ed25519.PublicKey(env.Key), env.Payload, env.Signature) {
+		return ErrBadSignature
+	}
+	if err := json.Unmarshal(env.Payload, v); err != nil {
+		return fmt.Errorf("decode %s: %w", env.Type, err)
+	}
+	return nil
+}
+
+// Fingerprint is a short, stable name for a public key.
+func Fingerprint(pub []byte) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// NewKeyPair writes a new Ed25519 key pair as PEM: the private key (PKCS #8)
+// to base+".key" with mode 0600 and the public key (PKIX) to base+".pub". It
+// refuses to overwrite either file.
+func NewKeyPair(base string) (pub ed25519.PublicKey, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(base); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeNew(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeNew(base+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write key: %w", err)
+	}
+	return f.Close()
+}
+
+// ReadPrivateKey reads a PEM private key written by NewKeyPair. It refuses a
+// file that others can read.
+func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("signing key %s: mode %v lets others read it; chmod 600 it", path, st.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("signing key %s: not a PEM PRIVATE KEY", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("signing key %s: not an Ed25519 key", path)
+	}
+	return ek, nil
+}
+
+// ReadTrusted reads the public keys of a trust file: one or more PEM PUBLIC
+// KEY blocks (a .pub file written by NewKeyPair, or several concatenated).
+func ReadTrusted(path string) ([]ed25519.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust file: %w", err)
+	}
+	var keys []ed25519.PublicKey
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("trust file %s: unexpected PEM block %q", path, b.Type)
+		}
+		k, err := x509.ParsePKIXPublicKey(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("trust file %s: %w", path, err)
+		}
+		ek, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("trust file %s: not an Ed25519 key", path)
+		}
+		keys = append(keys, ek)
+	}
+	if len(bytes.TrimSpace(data)) > 0 {
+		return nil, fmt.Errorf("trust file %s: text that is not a PEM block", path)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("trust file %s: no public key", path)
+	}
+	return keys, nil
+}
