@@ -154,6 +154,8 @@ Exit codes: 0 done, 1 runtime failure, 2 invalid scenario or usage, 3 an asserti
 		newAgentCmd(),
 		newAgentsCmd(),
 		newJobsCmd(),
+		newServeCmd(),
+		newTokensCmd(),
 	)
 	return root
 }

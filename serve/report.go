@@ -1,0 +1,117 @@
+package serve
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/report"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// MergedReport is a finished job's report: the merged figures (counters
+// added, maxima taken) and each part's own result. Percentiles are never
+// averaged: p50/p99 are the job's only where one shard ran; otherwise they
+// are each shard's, under parts.
+type MergedReport struct {
+	report.Data
+	ID     string        `json:"id"`
+	Kind   string        `json:"kind"`
+	State  fleet.State   `json:"state"`
+	Reason string        `json:"reason,omitempty"`
+	Result *fleet.Result `json:"result"`
+	Parts  []PartView    `json:"parts"`
+}
+
+func ms(d fleet.Duration) float64 { return float64(time.Duration(d)) / float64(time.Millisecond) }
+
+func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, bool) {
+	v, sp, ok := s.job(w, r)
+	if !ok {
+		return MergedReport{}, false
+	}
+	if !v.State.Final() {
+		fail(w, http.StatusConflict, "job %s is %s: its report comes when it ends", v.ID, v.State)
+		return MergedReport{}, false
+	}
+	res := v.Result
+	if res == nil {
+		res = &fleet.Result{}
+	}
+	m := MergedReport{ID: v.ID, Kind: v.Kind, State: v.State, Reason: v.Reason, Result: res, Parts: v.Parts}
+	d := &m.Data
+	d.Job, d.Scenario, d.GeneratedAt = v.Job, v.Scenario, time.Now().UTC()
+	d.Requests = report.Totals{Sent: res.Sent, OK: res.OK, Errors: res.Errors, ErrorClasses: res.ErrorClasses}
+	if v.Kind == fleet.KindRecord {
+		d.Requests.Sent = res.Requests
+		d.Requests.OK = res.Written
+	}
+	d.Status = res.Status
+	d.Latency.Max = ms(res.LatencyMax)
+	d.Lateness.Max = ms(res.LatenessMax)
+	var ran []PartView
+	for _, p := range v.Parts {
+		if p.Result != nil && p.Shard != nil {
+			ran = append(ran, p)
+		}
+	}
+	if len(ran) == 1 {
+		d.Latency.P50, d.Latency.P99 = ms(ran[0].Result.LatencyP50), ms(ran[0].Result.LatencyP99)
+	}
+	if sp != nil && sp.Replay != nil {
+		win := &report.Window{Name: sp.Replay.Window, Topic: sp.Replay.Topic, Partitions: map[int32]report.Range{}}
+		for _, sh := range sp.Replay.Shards {
+			for p, rg := range sh.Ranges {
+				win.Partitions[p] = report.Range{Start: rg.Start, End: rg.End}
+			}
+		}
+		d.Window = win
+		if sp.Replay.StartAt.Before(v.Updated) {
+			d.DurationS = v.Updated.Sub(sp.Replay.StartAt).Seconds()
+		}
+	}
+	for _, f := range res.Failed {
+		d.Assertions = append(d.Assertions, report.Assertion{Expr: f, OK: false, Detail: "false on a shard"})
+	}
+	if d.Status == nil {
+		d.Status = map[int]int64{}
+	}
+	return m, true
+}
+
+func (s *Server) reportJSON(w http.ResponseWriter, r *http.Request, _ Token) {
+	if m, ok := s.merged(w, r); ok {
+		writeJSON(w, http.StatusOK, m)
+	}
+}
+
+var recordPage = template.Must(template.New("record").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.ID}} · record</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:.3em .7em;text-align:left}</style></head>
+<body><h1>Record job {{.ID}}: {{.State}}</h1>
+{{with .Reason}}<p>{{.}}</p>{{end}}
+<table><tr><th>requests</th><td>{{.Result.Requests}}</td></tr><tr><th>responses</th><td>{{.Result.Responses}}</td></tr>
+<tr><th>written</th><td>{{.Result.Written}}</td></tr><tr><th>not written</th><td>{{.Result.NotWritten}}</td></tr>
+{{with .Result.Window}}<tr><th>window</th><td>{{.}}</td></tr>{{end}}</table>
+<h2>Hosts</h2><table><tr><th>part</th><th>agent</th><th>state</th><th>requests</th><th>reason</th></tr>
+{{range .Parts}}<tr><td>{{.Part}}</td><td>{{.Agent}}</td><td>{{.State}}</td><td>{{with .Result}}{{.Requests}}{{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
+</body></html>`))
+
+func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {
+	m, ok := s.merged(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	if m.Kind == fleet.KindRecord {
+		_ = recordPage.Execute(w, m)
+		return
+	}
+	if err := report.WriteHTML(w, m.Data); err != nil {
+		s.log.Warn("report", "err", err)
+	}
+}
