@@ -352,3 +352,21 @@ func getText(t *testing.T, url, token string) string {
 	}
 	return s
 }
+
+// TestServeListen: a non-loopback address is refused without TLS (exit 2)
+// unless --insecure-listen.
+func TestServeListen(t *testing.T) {
+	dir := t.TempDir()
+	out, code := runCmd(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0")
+	if code != 2 || !strings.Contains(out, "is not a loopback address") || !strings.Contains(out, "--tls-cert") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	out, code = runCmd(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--insecure-listen")
+	if code != 2 || strings.Contains(out, "loopback") || !strings.Contains(out, "--key") {
+		t.Errorf("with --insecure-listen: exit %d: %s", code, out)
+	}
+	out, code = runCmd(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--tls-cert", "c.pem")
+	if code != 2 || !strings.Contains(out, "go together") {
+		t.Errorf("half TLS: exit %d: %s", code, out)
+	}
+}

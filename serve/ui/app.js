@@ -191,6 +191,14 @@ async function pageAgents(_, signal) {
   signal.addEventListener('abort', () => clearInterval(timer));
 }
 
+// scenarioOptions lists valid scenarios first; an invalid one is shown,
+// disabled, with its first problem.
+function scenarioOptions(list) {
+  const sorted = list.slice().sort((a, b) => (b.valid - a.valid) || a.file.localeCompare(b.file));
+  return sorted.map(s => h('option', { value: s.file, disabled: !s.valid, title: s.valid ? '' : (s.problems || []).join('\n') },
+    s.file + (s.valid ? '' : ' (invalid: ' + (s.problems || []).length + ' problems)')));
+}
+
 function field(label, input, hint) {
   return h('label', {}, label, hint ? h('small', {}, hint) : '', input);
 }
@@ -208,7 +216,7 @@ async function submitJob(body, out) {
 async function pageNewRecording(_, signal) {
   const scenarios = (await api('GET', '/v1/scenarios', undefined, signal)).filter(s => s.jobs.some(j => j.kind === 'record'));
   if (!scenarios.length) { main.replaceChildren(h('h1', {}, 'New recording'), h('p', { class: 'muted' }, 'No scenario in the scenarios directory has a record job.')); return; }
-  const sc = h('select', { id: 'rec-scenario' }, scenarios.map(s => h('option', { value: s.file }, s.file)));
+  const sc = h('select', { id: 'rec-scenario' }, scenarioOptions(scenarios));
   const job = h('select', { id: 'rec-job' });
   const sel = h('input', { id: 'rec-selector', value: 'role=web', placeholder: 'role=web' });
   const dur = h('input', { id: 'rec-for', value: '30s', placeholder: '30s' });
@@ -239,7 +247,7 @@ async function pageNewReplay(pick, signal) {
   const replays = scenarios.filter(s => s.jobs.some(j => j.kind === 'replay'));
   if (!replays.length) { main.replaceChildren(h('h1', {}, 'New replay'), h('p', { class: 'muted' }, 'No scenario in the scenarios directory has a replay job.')); return; }
   const win = h('select', { id: 'rp-window' }, h('option', { value: '' }, '(the scenario\'s own)'), windows.map(w => h('option', { value: w.name, selected: w.name === pick }, w.name + ' · ' + w.requests + ' requests' + (w.partial ? ' · partial' : ''))));
-  const sc = h('select', { id: 'rp-scenario' }, replays.map(s => h('option', { value: s.file }, s.file)));
+  const sc = h('select', { id: 'rp-scenario' }, scenarioOptions(replays));
   const job = h('select', { id: 'rp-job' });
   const target = h('input', { id: 'rp-target', placeholder: 'http://127.0.0.1:8080' });
   const sel = h('input', { id: 'rp-selector', value: 'role=load' });
