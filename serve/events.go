@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/replayctl/replayctl/fleet"
 )
 
 // jobEvents streams a job's status records as server-sent events: every
@@ -33,6 +35,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, _ Token) {
 			after = n
 		}
 	}
+	spec, hasSpec := fleet.NewClient(s.bus, nil).SpecOf(id)
 	s.streams.Inc()
 	defer s.streams.Dec()
 	h := w.Header()
@@ -47,6 +50,11 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, _ Token) {
 	for {
 		evs, more := s.events.since(id, after)
 		for _, e := range evs {
+			if e.Progress != nil && hasSpec {
+				p := *e.Progress
+				shardTotal(&spec, e.Shard, &p)
+				e.Progress = &p
+			}
 			data, _ := json.Marshal(e)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Offset, e.Type, data)
 			after = e.Offset

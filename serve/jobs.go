@@ -98,7 +98,28 @@ func (s *Server) view(id string, js fleet.Status, spec *fleet.Spec, withParts bo
 		})
 	}
 	sort.SliceStable(v.Parts, func(i, j int) bool { return partOrder(v.Parts[i].Part) < partOrder(v.Parts[j].Part) })
+	for i := range v.Parts {
+		shardTotal(spec, v.Parts[i].Shard, v.Parts[i].Progress)
+	}
 	return v
+}
+
+// shardTotal scales a shard's total when its progress line counts the
+// whole window (the engine knows the window's requests, not the shard's):
+// the shard's share of the window's records, marked as an estimate.
+func shardTotal(spec *fleet.Spec, shard *int, p *PartProgress) {
+	if spec == nil || spec.Replay == nil || shard == nil || p == nil || p.Total == 0 || len(spec.Replay.Shards) < 2 || *shard >= len(spec.Replay.Shards) {
+		return
+	}
+	var all int64
+	for _, sh := range spec.Replay.Shards {
+		all += sh.Records
+	}
+	if all == 0 {
+		return
+	}
+	p.Total = max(p.Done, (p.Total*spec.Replay.Shards[*shard].Records+all/2)/all)
+	p.Estimated = true
 }
 
 // partOrder sorts shards by number, then agents, refusals, lost records.

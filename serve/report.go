@@ -3,8 +3,12 @@ package serve
 import (
 	"encoding/json"
 	"html/template"
+	"math"
 	"net/http"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/report"
@@ -24,6 +28,35 @@ type MergedReport struct {
 	Reason string        `json:"reason,omitempty"`
 	Result *fleet.Result `json:"result"`
 	Parts  []PartView    `json:"parts"`
+	// LatencyNote says which latency figures are the job's own.
+	LatencyNote string `json:"latency_note,omitempty"`
+}
+
+// assertions lists the job's assert expressions (from the scenario text the
+// spec carries) with their outcome: false where a shard reported it false.
+func assertions(sp *fleet.Spec, failed []string, state fleet.State) []report.Assertion {
+	var doc struct {
+		Jobs map[string]struct {
+			Assert []string `yaml:"assert"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
+		return nil
+	}
+	var out []report.Assertion
+	for _, expr := range doc.Jobs[sp.Job].Assert {
+		a := report.Assertion{Expr: expr, OK: true}
+		for _, f := range failed {
+			if strings.Contains(f, expr) {
+				a.OK, a.Detail = false, f
+			}
+		}
+		if a.OK && state != fleet.Succeeded && state != fleet.AssertFailed {
+			continue // not evaluated: the job did not run to its end
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func ms(d fleet.Duration) float64 { return float64(time.Duration(d)) / float64(time.Millisecond) }
@@ -73,8 +106,14 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 			d.DurationS = v.Updated.Sub(sp.Replay.StartAt).Seconds()
 		}
 	}
-	for _, f := range res.Failed {
-		d.Assertions = append(d.Assertions, report.Assertion{Expr: f, OK: false, Detail: "false on a shard"})
+	if d.DurationS > 0 && v.Kind == fleet.KindReplay {
+		d.Rate.Achieved = float64(res.Sent) / d.DurationS
+	}
+	if sp != nil {
+		d.Assertions = assertions(sp, res.Failed, v.State)
+	}
+	if len(ran) != 1 {
+		m.LatencyNote = "percentiles are not merged from shards' percentiles (never averaged): each shard's p50/p99 is under parts[].result; max is exact"
 	}
 	if d.Status == nil {
 		d.Status = map[int]int64{}
@@ -111,7 +150,14 @@ func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {
 		_ = recordPage.Execute(w, m)
 		return
 	}
-	if err := report.WriteHTML(w, m.Data); err != nil {
+	d := m.Data
+	// Figures the fleet's results do not carry show as "–", not as 0.
+	nan := math.NaN()
+	d.Latency.P90, d.Latency.P999, d.Lateness.P50, d.Lateness.P99, d.Rate.Scheduled = nan, nan, nan, nan, nan
+	if m.LatencyNote != "" {
+		d.Latency.P50, d.Latency.P99 = nan, nan
+	}
+	if err := report.WriteHTML(w, d); err != nil {
 		s.log.Warn("report", "err", err)
 	}
 }

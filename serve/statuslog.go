@@ -40,6 +40,8 @@ type PartProgress struct {
 	Line  string `json:"line,omitempty"`
 	Done  int64  `json:"done"`
 	Total int64  `json:"total"` // 0: unknown
+	// Estimated marks a shard's total taken as its share of the window.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 var (

@@ -321,7 +321,7 @@ function partRow(p) {
   return h('tr', { 'data-part': p.part },
     h('td', {}, p.part), h('td', {}, p.agent || '-'), h('td', {}, badge(p.state)),
     h('td', {}, h('div', { class: 'bar' + (p.state === 'SUCCEEDED' ? ' done' : ''), role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('span', { style: 'width:' + pct.toFixed(1) + '%' })),
-      h('div', { class: 'muted' }, pr.total > 0 ? pr.done + ' / ' + pr.total : (pr.done ? String(pr.done) : ''))),
+      h('div', { class: 'muted' }, pr.total > 0 ? pr.done + ' / ' + (pr.estimated ? '≈' : '') + pr.total : (pr.done ? String(pr.done) : ''))),
     h('td', {}, p.result ? (p.result.sent !== undefined && p.result.sent !== 0 ? 'sent ' + p.result.sent + ', errors ' + (p.result.errors || 0) : 'requests ' + (p.result.requests || 0)) : ''),
     h('td', { class: 'muted' }, p.reason || (pr.line || '')));
 }
@@ -368,7 +368,7 @@ async function pageJob(id, signal) {
   const showReport = async () => {
     try {
       const html = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.html', undefined, signal);
-      const frame = h('iframe', { class: 'report', id: 'report-frame', sandbox: '', title: 'report' });
+      const frame = h('iframe', { class: 'report', id: 'report-frame', sandbox: 'allow-same-origin', title: 'report' });
       frame.srcdoc = html;
       report.replaceChildren(h('h2', {}, 'Report ', h('a', { href: '#', onclick: async ev => { ev.preventDefault(); const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.json'); const w = h('pre', { class: 'cmd' }, JSON.stringify(j, null, 2)); report.append(w); } }, '(JSON)')), frame);
     } catch (err) { if (err.name !== 'AbortError') report.replaceChildren(errorBox(err)); }
