@@ -217,6 +217,7 @@ func (r *runner) windowNotFound(ctx context.Context, kc *kafkaConn, name string,
 // restrictWindow keeps the part of w inside ranges (Options.WindowRanges):
 // partitions not named are dropped, named ones are cut to the intersection.
 func restrictWindow(w catalog.Window, ranges map[int32]catalog.Range) catalog.Window {
+	all := w.Records()
 	parts := make(map[int32]catalog.Range, len(ranges))
 	for p, r := range w.Partitions {
 		x, ok := ranges[p]
@@ -230,5 +231,13 @@ func restrictWindow(w catalog.Window, ranges map[int32]catalog.Range) catalog.Wi
 		parts[p] = cut
 	}
 	w.Partitions = parts
+	if all > 0 {
+		// Counts of the part kept, in proportion (exact for requests and
+		// responses recorded in pairs).
+		kept := w.Records()
+		w.Requests = w.Requests * kept / all
+		w.Responses = w.Responses * kept / all
+		w.Messages = w.Messages * kept / all
+	}
 	return w
 }

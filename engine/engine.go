@@ -110,6 +110,18 @@ type Options struct {
 	// OnProgress, when set, receives each running job's progress line
 	// every second.
 	OnProgress func(job, status string)
+	// ResumeFrom, when non-zero, makes replay jobs skip the requests
+	// captured before it (Unix ns) while keeping the timeline they would
+	// have had: a shard re-run elsewhere resumes where its first run was.
+	ResumeFrom int64
+	// DuplicatesBefore, with ResumeFrom, counts the requests sent again
+	// whose scheduled instant is before it ("possible-duplicates"): the
+	// earlier run may have sent them already.
+	DuplicatesBefore time.Time
+	// OnWatermark, when set, receives every second (with OnProgress) the
+	// capture time below which every request of a replay was answered
+	// (what ResumeFrom takes).
+	OnWatermark func(ns int64)
 	// Kafka, when set, replaces the scenario's Kafka connection (brokers,
 	// TLS, SASL): a fleet agent uses its own.
 	Kafka *kafkaio.Config

@@ -165,6 +165,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		timeout = first.Timeout
 	}
 	var completed atomic.Int64
+	wm := newWatermark()
 	sender, err := httpsink.New(httpsink.Config{
 		Targets:            targets,
 		Mode:               hs.Mode,
@@ -179,6 +180,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		OnResult: func(res httpsink.Result) {
 			rec.Record(res.Result)
 			completed.Add(1)
+			wm.done(res.ID)
 			if cmp != nil {
 				cmp.replayed(res)
 			}
@@ -189,6 +191,10 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 
 	st := newRequestStage(j, jp.rewrite, c, r.log)
+	fanout := 1 // results per request sent
+	if hs.Mode != "split" {
+		fanout = len(targets)
+	}
 	var taken int64
 	total := int64(0)
 	if window != nil {
@@ -228,16 +234,29 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			}
 			return nil
 		}
+		if resume := r.plan.opts.ResumeFrom; resume != 0 && m.Time < resume {
+			// Answered in an earlier run: keep the timeline, send nothing.
+			pacer.Schedule(m.Time)
+			c.add("resume-skipped", 1)
+			if cmp != nil {
+				cmp.discard(m)
+			}
+			return nil
+		}
 		taken++
 		at, err := pacer.Wait(jctx, m.Time)
 		if err != nil {
 			return err
+		}
+		if dup := r.plan.opts.DuplicatesBefore; r.plan.opts.ResumeFrom != 0 && at.Before(dup) {
+			c.add("possible-duplicates", int64(max(j.Amplify, 1)))
 		}
 		if cmp != nil {
 			if err := cmp.sent(jctx, m, raw); err != nil {
 				return err
 			}
 		}
+		wm.sent(m.ID, m.Time, max(j.Amplify, 1)*fanout)
 		for k := 0; k < max(j.Amplify, 1); k++ {
 			if err := sender.Send(jctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
 				return err
@@ -247,6 +266,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
+		if r.plan.opts.OnWatermark != nil {
+			r.plan.opts.OnWatermark(wm.value())
+		}
 		done := completed.Load()
 		s := fmt.Sprintf("%d sent", done)
 		if total > 0 && j.Loop.For == 0 {

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
@@ -355,11 +356,11 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "reason", s.Reason)
 			return
 		}
-		a.start(ctx, spec, jr.Offset, -1, 0)
+		a.start(ctx, spec, jr.Offset, -1, 0, 0, time.Time{})
 	case KindReplay:
 		for i, name := range spec.Agents {
 			if name == a.cfg.Name {
-				a.start(ctx, spec, jr.Offset, i, 0)
+				a.start(ctx, spec, jr.Offset, i, 0, 0, time.Time{})
 			}
 		}
 	}
@@ -398,7 +399,7 @@ func (a *Agent) runKey(id string, shard int) string {
 }
 
 // start runs one record job or one replay shard in the background.
-func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attempt int) {
+func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume int64, lastSeen time.Time) {
 	key := a.runKey(spec.JobID, shard)
 	rctx, cancel := context.WithCancel(ctx)
 	a.mu.Lock()
@@ -424,13 +425,13 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 			a.mu.Unlock()
 			cancel()
 		}()
-		a.execute(rctx, spec, offset, shard, attempt, key)
+		a.execute(rctx, spec, offset, shard, attempt, resume, lastSeen, key)
 	}()
 }
 
 // execute loads, checks and runs one job on this agent, publishing its
 // states: ARMED (compiled, connected), RUNNING, then a final state.
-func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, key string) {
+func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume int64, lastSeen time.Time, key string) {
 	pub := context.WithoutCancel(ctx)
 	st := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, SpecOffset: offset, Attempt: attempt}
 	if shard >= 0 {
@@ -507,11 +508,22 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 			outcome = &o
 		},
 	}
-	progress := func(job, line string) {
-		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line)}, ""
+	var wmark atomic.Int64
+	opts.OnWatermark = func(ns int64) { wmark.Store(ns) }
+	opts.OnProgress = func(job, line string) {
+		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line), Watermark: wmark.Load()}, ""
 		publish(st)
 	}
-	opts.OnProgress = progress
+	if resume != 0 {
+		if j.Loop.Count > 1 || j.Loop.For > 0 {
+			fmt.Fprintf(logs, "shard re-run from its start: a looping replay cannot resume mid-way\n")
+		} else {
+			opts.ResumeFrom = resume
+			// The lost agent may have sent until its next heartbeat was due.
+			opts.DuplicatesBefore = lastSeen.Add(HeartbeatInterval)
+			fmt.Fprintf(logs, "shard resumed from capture time %s on the same timeline (requests answered before it are not sent again)\n", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
+		}
+	}
 	if spec.Recording != nil {
 		opts.RecordingID = spec.Recording.ID
 		opts.NoSaveWindow = true

@@ -386,7 +386,7 @@ func ExitCode(js Status) int {
 	case AssertFailed:
 		return 3
 	}
-	if strings.Contains(js.Reason, "invalid scenario") {
+	if strings.Contains(js.Reason, "invalid scenario") || strings.Contains(js.Reason, "production guard") {
 		return 2
 	}
 	return 1
@@ -425,13 +425,18 @@ func (c *Client) printJob(id string) {
 		detail := s.Reason
 		if r := s.Result; r != nil {
 			if s.Kind == KindReplay {
-				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d %s", r.Sent, r.OK, r.Errors, detail))
+				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s %s", r.Sent, r.OK, r.Errors,
+					time.Duration(r.LatencyP50), time.Duration(r.LatencyP99), time.Duration(r.LatenessMax), detail))
 			} else {
 				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d %s", r.Requests, r.Responses, r.Written, r.NotWritten, detail))
 			}
 		}
 		if s.Progress != nil && s.Progress.Line != "" && !s.State.Final() {
-			detail = s.Progress.Line
+			if s.State == Lost {
+				detail += " (last progress: " + s.Progress.Line + ")"
+			} else {
+				detail = s.Progress.Line
+			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", part, s.Agent, s.State, s.Attempt, detail)
 	}
@@ -458,6 +463,11 @@ func (c *Client) printJob(id string) {
 			fmt.Fprintf(w, ", latency max %s, lateness max %s\n", time.Duration(r.LatencyMax), time.Duration(r.LatenessMax))
 			for _, k := range slices.Sorted(maps.Keys(r.ErrorClasses)) {
 				fmt.Fprintf(w, "    errors %s: %d\n", k, r.ErrorClasses[k])
+			}
+			for _, k := range []string{"possible-duplicates", "resume-skipped"} {
+				if v := r.Counters[k]; v > 0 {
+					fmt.Fprintf(w, "  %s: %d\n", k, v)
+				}
 			}
 			for _, f := range r.Failed {
 				fmt.Fprintf(w, "  assertion failed: %s\n", f)

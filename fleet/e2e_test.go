@@ -2,8 +2,10 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,7 +36,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "replayctl")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/replayctl")
+	args := []string{"build", "-o", bin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/replayctl")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building replayctl:", err)
@@ -70,6 +76,9 @@ func startProc(t *testing.T, dir string, args ...string) *proc {
 				_ = p.cmd.Process.Kill()
 				<-done
 			}
+		}
+		if strings.Contains(p.out.String(), "DATA RACE") {
+			t.Errorf("data race in replayctl %s", strings.Join(args[:min(len(args), 5)], " "))
 		}
 		if t.Failed() {
 			t.Logf("%s output:\n%s", strings.Join(args[:min(len(args), 5)], " "), p.out.String())
@@ -163,9 +172,9 @@ func (e *fleetEnv) b() []string { return []string{"--brokers", e.brokers} }
 func setup(t *testing.T, real string) *fleetEnv {
 	t.Helper()
 	e := &fleetEnv{dir: t.TempDir(), suffix: strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)}
-	if real != "" {
-		e.brokers = real
-	} else {
+	switch real {
+	case "none":
+	case "":
 		port := freePort(t)
 		e.brokers = fmt.Sprintf("127.0.0.1:%d", port)
 		startProc(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "4")
@@ -181,6 +190,8 @@ func setup(t *testing.T, real string) *fleetEnv {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	default:
+		e.brokers = real
 	}
 	for _, k := range []string{"trusted", "other"} {
 		if out, code := runCmd(t, e.dir, "keys", "new", filepath.Join(e.dir, "keys", k)); code != 0 {
@@ -300,14 +311,31 @@ func fleetSuite(t *testing.T, real string) {
 	e := setup(t, real)
 	s1, s2, target := newCounter(t), newCounter(t), newCounter(t)
 	web, load := "role=web-"+e.suffix, "role=load-"+e.suffix
-	e.agent(t, "web-1", web, "record", "--var", fmt.Sprintf("PORT=%d", s1.port))
-	e.agent(t, "web-2", web, "record", "--var", fmt.Sprintf("PORT=%d", s2.port))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.agent(t, "web-1", web, "record", "--var", fmt.Sprintf("PORT=%d", s1.port), "--metrics-listen", metricsAddr)
+	web2 := e.agent(t, "web-2", web, "record", "--var", fmt.Sprintf("PORT=%d", s2.port))
 	targetURL := fmt.Sprintf("TARGET=http://127.0.0.1:%d", target.port)
 	loads := map[string]*proc{}
 	for _, n := range []string{"load-1", "load-2", "load-3"} {
 		loads[n] = e.agent(t, n, load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
 	}
 	e.waitAgents(t, 5)
+	ls, _ := runCmd(t, e.dir, append([]string{"agents", "ls"}, e.b()...)...)
+	if !regexp.MustCompile(`web-1-` + e.suffix + `\s+role=web-` + e.suffix + `\s+record\s+dev\s+\S+ ago\s+alive\s+-`).MatchString(ls) {
+		t.Fatalf("agents ls:\n%s", ls)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "replayctl_agent_heartbeats_total") {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	if out, code := runCmd(t, e.dir, "agent", "--brokers", e.brokers, "--name", "x", "--allow", "record", "--trust", e.pub, "--work-dir", "w", "--metrics-listen", "0.0.0.0:0"); code != 2 || !strings.Contains(out, "only a loopback address") {
+		t.Fatalf("metrics on a non-loopback address: exit %d\n%s", code, out)
+	}
 	rec := e.write(t, "record.yaml", recordScenario)
 	rep := e.write(t, "replay.yaml", replayScenario)
 
@@ -341,9 +369,22 @@ func fleetSuite(t *testing.T, real string) {
 		!strings.Contains(out, fmt.Sprintf("web-2-%s: %d requests", e.suffix, s2.total.Load())) {
 		t.Fatalf("served %d+%d; job:\n%s", s1.total.Load(), s2.total.Load(), out)
 	}
-	win, _ := runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers, "-o", "json")
+	win, _ := runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers)
+	if !strings.Contains(win, fmt.Sprintf("web-1-%s (%d requests), web-2-%s (%d requests)", e.suffix, s1.total.Load(), e.suffix, s2.total.Load())) {
+		t.Fatalf("windows show:\n%s", win)
+	}
+	win, _ = runCmd(t, e.dir, "windows", "show", "fleet-"+e.suffix, "--brokers", e.brokers, "-o", "json")
 	if !strings.Contains(win, fmt.Sprintf(`"requests": %d`, served)) || !strings.Contains(win, "web-1-"+e.suffix) || !strings.Contains(win, "web-2-"+e.suffix) {
 		t.Fatalf("window (served %d):\n%s", served, win)
+	}
+
+	logs, _ := runCmd(t, e.dir, append([]string{"jobs", "logs", recID}, e.b()...)...)
+	if !strings.Contains(logs, "==> agent/web-1-"+e.suffix) || !strings.Contains(logs, "record") {
+		t.Fatalf("jobs logs:\n%s", logs)
+	}
+	list, _ := runCmd(t, e.dir, append([]string{"jobs", "ls"}, e.b()...)...)
+	if !regexp.MustCompile(recID + `\s+record\s+SUCCEEDED`).MatchString(list) {
+		t.Fatalf("jobs ls:\n%s", list)
 	}
 
 	// A sharded replay on 2 agents sends every request exactly once.
@@ -378,12 +419,62 @@ func fleetSuite(t *testing.T, real string) {
 		t.Fatalf("failed assertion: exit %d, want 3:\n%s", code, out)
 	}
 
-	t.Run("refusals", func(t *testing.T) { refusals(t, e, rec, rep, web, load) })
+	t.Run("idempotent", func(t *testing.T) { idempotent(t, e, rec, rep, recID, load) })
+	t.Run("refusals", func(t *testing.T) { refusals(t, e, rec, rep, load, s1.port) })
 	t.Run("cancel", func(t *testing.T) { cancelJob(t, e, rep, load, target) })
 	t.Run("lost", func(t *testing.T) { lostShard(t, e, rep, load, target, loads, want) })
+	t.Run("silent", func(t *testing.T) { silentAgent(t, e, web, web2) })
 }
 
-func refusals(t *testing.T, e *fleetEnv, rec, rep, web, load string) {
+// idempotent: a job ID submitted again, a cancel of a finished job and a
+// cancel retried with its command ID change nothing; an invalid scenario
+// exits 2 with --wait.
+func idempotent(t *testing.T, e *fleetEnv, rec, rep, recID, load string) {
+	out, code := runCmd(t, e.dir, append([]string{"jobs", "submit", rec, "--job", "record", "--on", "role=none", "--key", e.key, "--id", recID}, e.b()...)...)
+	if code != 0 || !strings.Contains(out, "already submitted (SUCCEEDED); not submitted again") {
+		t.Fatalf("submit again: %d\n%s", code, out)
+	}
+	for i := range 2 {
+		out, code = runCmd(t, e.dir, append([]string{"jobs", "cancel", recID, "--key", e.key, "--command-id", "c-" + e.suffix}, e.b()...)...)
+		want := []string{"is already SUCCEEDED", "command c-" + e.suffix + " already done"}[i]
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("cancel #%d: %d\n%s", i+1, code, out)
+		}
+	}
+	out, code = runCmd(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--key", e.key, "--wait", "--set", "jobs.replay.speed=fast"}, e.b()...)...)
+	if code != 2 || !strings.Contains(out, "invalid scenario") {
+		t.Fatalf("invalid scenario: exit %d, want 2\n%s", code, out)
+	}
+}
+
+// silentAgent: an agent that does not answer within 10 s is reported, the
+// others go on, and the window covers them; woken up, it does not run the
+// job the submitter gave up on.
+func silentAgent(t *testing.T, e *fleetEnv, web string, web2 *proc) {
+	file := e.write(t, "record-silent.yaml", strings.Replace(recordScenario, "save-window: fleet-SUFFIX", "save-window: fleet-SUFFIX-silent", 1))
+	id := "silent-" + e.suffix
+	if err := web2.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runCmd(t, e.dir, append([]string{"jobs", "submit", file, "--job", "record", "--on", web, "--for", "2s", "--key", e.key, "--id", id}, e.b()...)...)
+	_ = web2.cmd.Process.Signal(syscall.SIGCONT)
+	if code != 0 || !strings.Contains(out, "agent web-2-"+e.suffix+" did not answer within 10s; the others go on") {
+		t.Fatalf("submit: %d\n%s", code, out)
+	}
+	show := e.waitFor(t, id, `record  (FAILED|SUCCEEDED)`, 30*time.Second)
+	if !regexp.MustCompile(`agent/web-1-\S+\s+web-1-\S+\s+SUCCEEDED`).MatchString(show) ||
+		!regexp.MustCompile(`agent/web-2-\S+\s+web-2-\S+\s+FAILED\s+0\s+did not answer within 10s`).MatchString(show) ||
+		!strings.Contains(show, `window "fleet-`+e.suffix+`-silent" saved`) {
+		t.Fatalf("silent agent:\n%s", show)
+	}
+	time.Sleep(3 * time.Second) // web-2 reads the spec now: it must not run it
+	show, _ = runCmd(t, e.dir, append([]string{"jobs", "show", id}, e.b()...)...)
+	if !regexp.MustCompile(`agent/web-2-\S+\s+web-2-\S+\s+FAILED\s+0\s+did not answer`).MatchString(show) {
+		t.Fatalf("the woken agent ran the job:\n%s", show)
+	}
+}
+
+func refusals(t *testing.T, e *fleetEnv, rec, rep, load string, capturedPort int) {
 	recKind := e.write(t, "record-kind.yaml", strings.Replace(recordScenario, "save-window: fleet-SUFFIX", "save-window: fleet-SUFFIX-kind", 1))
 	submit := func(id string, args ...string) {
 		t.Helper()
@@ -402,6 +493,8 @@ func refusals(t *testing.T, e *fleetEnv, rec, rep, web, load string) {
 		{"kind", `kind record not allowed on this agent \(it allows replay\)`, []string{recKind, "--job", "record", "--on", load, "--key", e.key, "--for", "2s"}},
 		{"target", `target "target" \(127\.0\.0\.2:\d+\) is outside this agent's --allow-targets`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
 			"--set", "targets.target.url=http://127.0.0.2:1"}},
+		{"production-guard", `production guard or invalid job: .*captured from`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
+			"--set", fmt.Sprintf("targets.target.url=http://127.0.0.1:%d", capturedPort)}},
 	}
 	for _, c := range cases {
 		id := c.name + "-" + e.suffix
@@ -465,6 +558,36 @@ func cancelJob(t *testing.T, e *fleetEnv, rep, load string, target *counter) {
 	e.waitFor(t, id, `replay  CANCELLED`, 20*time.Second)
 }
 
+// statusRecord reads one record of the status topic.
+func statusRecord(t *testing.T, e *fleetEnv, key string) fleet.Status {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ConsumeTopics(fleet.StatusTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no status %s", key)
+		}
+		var found *fleet.Status
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == key {
+				var s fleet.Status
+				if err := json.Unmarshal(r.Value, &s); err == nil {
+					found = &s
+				}
+			}
+		})
+		if found != nil {
+			return *found
+		}
+	}
+}
+
 func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loads map[string]*proc, want map[string]int) {
 	id := "lost-" + e.suffix
 	before := target.snapshot()
@@ -485,9 +608,11 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	}
 	_ = victim.cmd.Wait()
 	killed := time.Now()
-	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST`, 20*time.Second)
-	if d := time.Since(killed); d > fleet.LostAfter+3*time.Second {
-		t.Fatalf("LOST after %s", d)
+	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST.*resuming from capture time`, 20*time.Second)
+	// Within 3 heartbeats (plus the half-second watch tick), by the time
+	// the LOST record was published.
+	if lost := statusRecord(t, e, "job/"+id+"/shard/0/lost/0"); lost.At.Sub(killed) > fleet.LostAfter+time.Second {
+		t.Fatalf("LOST %s after the kill", lost.At.Sub(killed))
 	}
 	show = e.waitFor(t, id, `replay  (SUCCEEDED|FAILED)`, 60*time.Second)
 	if !strings.Contains(show, "replay  SUCCEEDED") || !regexp.MustCompile(`shard/0\s+load-\d-\S+\s+SUCCEEDED\s+1`).MatchString(show) {
@@ -507,5 +632,12 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	if missing != 0 {
 		t.Fatalf("%d requests missing after the re-run (%d duplicates)\n%s", missing, dups, show)
 	}
-	t.Logf("kill -9: shard re-run on a spare, 0 missing, %d duplicates (sent by the killed agent before it died)", dups)
+	counted := 0
+	if m := regexp.MustCompile(`possible-duplicates: (\d+)`).FindStringSubmatch(show); m != nil {
+		counted, _ = strconv.Atoi(m[1])
+	}
+	if counted < dups {
+		t.Fatalf("%d duplicates, %d counted as possible duplicates in the report\n%s", dups, counted, show)
+	}
+	t.Logf("kill -9: shard re-run on a spare, 0 missing, %d duplicates, %d counted as possible duplicates", dups, counted)
 }

@@ -163,9 +163,10 @@ type Progress struct {
 	Line  string `json:"line,omitempty"` // the run's progress line
 	Done  int64  `json:"done"`           // requests recorded or sent
 	Total int64  `json:"total"`          // replays: requests in the shard
-	// Committed is, per partition, the offset below which every request
-	// was sent (a replay shard re-run resumes there).
-	Committed map[int32]int64 `json:"committed,omitempty"`
+	// Watermark is the capture time (Unix ns) below which every request
+	// of a replay shard was answered: a re-run of the shard resumes there,
+	// on the same timeline.
+	Watermark int64 `json:"watermark,omitempty"`
 }
 
 // Result is what a finished run did.

@@ -99,11 +99,17 @@ func (a *Agent) watchShards(ctx context.Context) {
 			a.log.Warn("shard lost, re-running it here", "job", spec.JobID, "shard", i, "owner", owner)
 			sh := i
 			lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason + "; re-run on " + a.cfg.Name, Attempt: attempt}
+			var resume int64
 			if ok && st.Progress != nil {
 				lost.Progress = st.Progress
+				resume = st.Progress.Watermark
+			}
+			if resume != 0 {
+				lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
 			}
 			_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), lost)
-			a.start(ctx, spec, acc.offset, i, attempt+1)
+			_, lastSeen, _ := a.bus.Agent(owner)
+			a.start(ctx, spec, acc.offset, i, attempt+1, resume, lastSeen)
 			busy = true
 		}
 	}

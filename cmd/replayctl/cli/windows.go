@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -181,7 +183,15 @@ func showWindow(out io.Writer, w catalog.Window) {
 	row("requests", fmt.Sprint(w.Requests))
 	row("responses", fmt.Sprint(w.Responses))
 	row("captured", timeText(w.StartedAt)+" → "+timeText(w.EndedAt)+" ("+span(w.StartedAt, w.EndedAt)+")")
-	row("hosts", strings.Join(w.Hosts, ", "))
+	hosts := strings.Join(w.Hosts, ", ")
+	if len(w.HostRequests) > 0 {
+		var hs []string
+		for _, h := range slices.Sorted(maps.Keys(w.HostRequests)) {
+			hs = append(hs, fmt.Sprintf("%s (%d requests)", h, w.HostRequests[h]))
+		}
+		hosts = strings.Join(hs, ", ")
+	}
+	row("hosts", hosts)
 	row("destinations", strings.Join(w.Destinations, ", "))
 	row("recording", w.RecordingID)
 	row("scenario", w.Scenario)

@@ -1,0 +1,83 @@
+package fleet
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadRestricted(t *testing.T) {
+	work := t.TempDir()
+	t.Setenv("AGENT_SECRET", "from-the-environment")
+	base := `version: 1
+name: t
+kafka: {brokers: [embedded]}
+targets:
+  t: {url: "${TARGET}"}
+jobs:
+  replay:
+    source: {gor: {path: %s}}
+    sink: {http: {target: t}}
+`
+	vars := map[string]string{"TARGET": "http://127.0.0.1:9"}
+	tests := []struct {
+		name, path, extra string
+		vars              map[string]string
+		want              string // "" for success
+	}{
+		{"inside", "in.gor", "", vars, ""},
+		{"outside", "/etc/passwd", "", vars, "outside the agent's work directory"},
+		{"dot-dot", "../../../x.gor", "", vars, "outside the agent's work directory"},
+		{"env var not from agent vars", "in.gor", "", map[string]string{}, "TARGET"},
+		{"env() refused", "in.gor", "    rewrite:\n      - set-header: {name: X, value: 'env(\"AGENT_SECRET\")'}\n", vars, "env() in an expression"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := strings.Replace(base, "%s", tt.path, 1) + tt.extra
+			file := filepath.Join(work, "jobs", "j", "s.yaml")
+			_ = os.MkdirAll(filepath.Dir(file), 0o700)
+			_, err := LoadRestricted(file, []byte(text), nil, tt.vars, work)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// ${VAR} never reads the agent's environment.
+	text := strings.Replace(base, "%s", "in.gor", 1)
+	text = strings.Replace(text, "${TARGET}", "http://${AGENT_SECRET}:1", 1)
+	if _, err := LoadRestricted(filepath.Join(work, "s.yaml"), []byte(text), nil, vars, work); err == nil || strings.Contains(err.Error(), "from-the-environment") {
+		t.Fatalf("environment leaked or accepted: %v", err)
+	}
+}
+
+func TestTargetAllowed(t *testing.T) {
+	tests := []struct {
+		host     string
+		patterns []string
+		want     bool
+	}{
+		{"127.0.0.1:8080", []string{"127.0.0.1:*"}, true},
+		{"127.0.0.2:8080", []string{"127.0.0.1:*"}, false},
+		{"api.staging:443", []string{"*.staging"}, true},
+		{"api.prod:443", []string{"*.staging"}, false},
+		{"api.staging:443", []string{"*.staging:8080"}, false},
+		{"x:1", nil, false},
+	}
+	for _, tt := range tests {
+		if got := TargetAllowed(tt.host, tt.patterns); got != tt.want {
+			t.Errorf("TargetAllowed(%q, %q) = %v", tt.host, tt.patterns, got)
+		}
+	}
+}
+
+func TestMaskedLog(t *testing.T) {
+	l := newMaskedLog(map[string]string{"PASSWORD": "hunter22", "PORT": "80"})
+	_, _ = l.Write([]byte("connecting with hunter22 to port 80\n"))
+	if got := l.String(); strings.Contains(got, "hunter22") || !strings.Contains(got, "port 80") {
+		t.Fatalf("masked log: %q", got)
+	}
+}
