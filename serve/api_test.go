@@ -2,6 +2,9 @@ package serve_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"strconv"
 	"slices"
 	"strings"
 	"testing"
@@ -290,6 +293,61 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("record through the API", func(t *testing.T) {
+		app := newTarget(t)
+		port := app.url[strings.LastIndex(app.url, ":")+1:]
+		web := "role=web-" + e.suffix
+		e.recordAgent(t, "web-1-"+e.suffix, web, atoi(t, port))
+		waitAgents(t, a, read, 3)
+		id, win := "rec-"+e.suffix, "live-"+e.suffix
+		var v serve.JobView
+		body := map[string]any{"scenario": "record.yaml", "job": "record", "selector": map[string]string{"role": "web-" + e.suffix}, "for": "8s", "id": id}
+		if code := call(t, "POST", a+"/v1/jobs", record, body, &v); code != 201 || v.Kind != "record" || v.Window != win {
+			t.Fatalf("submit record: %d %+v", code, v)
+		}
+		waitJob(t, a, read, id, 20*time.Second, func(v serve.JobView) bool {
+			return len(v.Parts) > 0 && v.Parts[0].Progress != nil && strings.Contains(v.Parts[0].Progress.Line, "requests")
+		})
+		time.Sleep(500 * time.Millisecond) // the capture socket opens as the progress starts
+		client := &http.Client{Timeout: 5 * time.Second}
+		for i := range 30 {
+			resp, err := client.Get(fmt.Sprintf("%s/live/%d", app.url, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		v = waitJob(t, b, read, id, 40*time.Second, func(v serve.JobView) bool { return v.State.Final() })
+		if v.State != fleet.Succeeded || v.Result == nil || v.Result.Window != win || v.Result.Requests != 30 {
+			t.Fatalf("record job: %s %s %+v", v.State, v.Reason, v.Result)
+		}
+		var w serve.WindowView
+		if code := call(t, "GET", b+"/v1/windows/"+win, read, nil, &w); code != 200 || w.Requests != 30 || w.Partial || w.RecordedBy != id ||
+			!slices.Equal(w.Hosts, []string{"web-1-" + e.suffix}) || w.HostRequests["web-1-"+e.suffix] != 30 {
+			t.Errorf("window: %d %+v", code, w)
+		}
+		var rep serve.MergedReport
+		if code := call(t, "GET", a+"/v1/jobs/"+id+"/report.json", read, nil, &rep); code != 200 || rep.Result.Requests != 30 {
+			t.Errorf("record report: %d %+v", code, rep.Result)
+		}
+		if html := getText(t, a+"/v1/jobs/"+id+"/report.html", read); !strings.Contains(html, "Record job "+id) {
+			t.Errorf("record report html: %.200s", html)
+		}
+		// Saving the same window again is refused before anything runs.
+		body["id"] = id + "-again"
+		var er struct{ Error string }
+		if code := call(t, "POST", a+"/v1/jobs", record, body, &er); code != 400 || !strings.Contains(er.Error, "already exists") {
+			t.Errorf("second recording into %s: %d %q", win, code, er.Error)
+		}
+		// Delete needs record; then it is gone.
+		if code := call(t, "DELETE", a+"/v1/windows/"+win, record, nil, nil); code != 200 {
+			t.Errorf("delete: %d", code)
+		}
+		if code := call(t, "GET", b+"/v1/windows/"+win, read, nil, nil); code != 404 {
+			t.Errorf("deleted window: %d", code)
+		}
+	})
+
 	t.Run("gor compat", func(t *testing.T) {
 		gorCompat(t, e, a, b, admin, replay, "load-1-"+e.suffix)
 	})
@@ -341,6 +399,15 @@ func topicStates(t *testing.T, e *env, id string) []string {
 		})
 	}
 	return out
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func getText(t *testing.T, url, token string) string {

@@ -192,7 +192,12 @@ topics:
   traffic: {name: serve-live-SUFFIX, partitions: 2, create: true}
 jobs:
   record:
-    source: {capture: {interface: lo, ports: ["${PORT}"], responses: true}}
+    source:
+      capture:
+        interface: lo
+        ports:
+          - ${PORT}
+        responses: true
     sink: {kafka: {topic: traffic}}
     save-window: live-SUFFIX
 `
@@ -275,6 +280,13 @@ func (e *env) agent(t *testing.T, name, labels string) *proc {
 	t.Helper()
 	return startProc(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
 		"--allow", "replay", "--allow-targets", "127.0.0.1:*", "--trust", e.pub, "--work-dir", filepath.Join(e.dir, "work", name))
+}
+
+// recordAgent starts a record agent process capturing port on lo.
+func (e *env) recordAgent(t *testing.T, name, labels string, port int) *proc {
+	t.Helper()
+	return startProc(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
+		"--allow", "record", "--trust", e.pub, "--work-dir", filepath.Join(e.dir, "work", name), "--var", fmt.Sprintf("PORT=%d", port))
 }
 
 // server starts a serve instance in this process on a loopback port.
