@@ -2,8 +2,19 @@ package serve_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -348,6 +359,38 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("TLS listener", func(t *testing.T) {
+		certFile, keyFile, pool := selfSigned(t, e.dir)
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		startProc(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key,
+			"--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile)
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			req, _ := http.NewRequest("GET", "https://"+addr+"/v1/whoami", nil)
+			req.Header.Set("Authorization", "Bearer "+read)
+			resp, err := client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("https whoami: %d", resp.StatusCode)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("serve over TLS: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			code := resp.StatusCode
+			resp.Body.Close()
+			if code == 200 {
+				t.Error("plain HTTP answered on the TLS listener")
+			}
+		}
+	})
+
 	t.Run("gor compat", func(t *testing.T) {
 		gorCompat(t, e, a, b, admin, replay, "load-1-"+e.suffix)
 	})
@@ -399,6 +442,37 @@ func topicStates(t *testing.T, e *env, id string) []string {
 		})
 	}
 	return out
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "serve-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
 
 func atoi(t *testing.T, s string) int {

@@ -120,6 +120,15 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("target received %v\nwant exactly %v", got, want)
 	}
+	// Run again: the same range, once more, on the same agent.
+	var rr serve.JobView
+	if code := call(t, "POST", b+"/v1/jobs/"+v.ID+"/rerun", replay, nil, &rr); code != 201 || !slices.Equal(rr.Agents, []string{agent}) {
+		t.Fatalf("rerun: %d %+v", code, rr)
+	}
+	waitJob(t, a, admin, rr.ID, 60*time.Second, func(v serve.JobView) bool { return v.State == fleet.Succeeded })
+	if n := len(tg.got()); n != 40 {
+		t.Errorf("after the rerun the target got %d requests, want 40", n)
+	}
 
 	// stop cancels a running compat job.
 	if code := call(t, "POST", a+"/v1/compat/gor/start", replay, map[string]any{"config": config(0, 40, ""), "type": 0, "hosts": []string{agent}}, &v); code != 201 {
@@ -133,7 +142,7 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 		t.Fatalf("gor stop: %d %+v", code, stopped)
 	}
 	waitJob(t, a, admin, v.ID, 20*time.Second, func(v serve.JobView) bool { return v.State == fleet.Cancelled })
-	if n := len(tg.got()); n >= 20+40 {
+	if n := len(tg.got()); n >= 40+40 {
 		t.Errorf("the stopped job sent all its requests (%d in all)", n)
 	}
 }

@@ -435,6 +435,9 @@ func (s *Server) rerunJob(w http.ResponseWriter, r *http.Request, tok Token) {
 		return
 	}
 	b := SubmitBody{Scenario: sp.File, Job: sp.Job, Selector: sp.Selector, Shards: sp.Shards}
+	if len(b.Selector) == 0 {
+		b.Agents = sp.Agents // a job on named agents (gor compat) runs on them again
+	}
 	forSet := ""
 	if sp.For > 0 {
 		b.For = time.Duration(sp.For).String()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,6 +156,17 @@ func (l *statusLog) apply(r *kgo.Record) {
 		Offset: r.Offset, Type: typ, Key: key, Part: part, Agent: s.Agent, Shard: s.Shard, State: s.State,
 		Reason: s.Reason, Attempt: s.Attempt, At: s.At, Progress: progressOf(s.Progress), Result: s.Result,
 	})
+	if part == "job" && s.State.Final() {
+		// A finished job keeps its state changes; its progress reports
+		// are history nobody streams live any more.
+		evs := l.jobs[id][:0]
+		for _, e := range l.jobs[id] {
+			if e.Type == "state" {
+				evs = append(evs, e)
+			}
+		}
+		l.jobs[id] = slices.Clip(evs)
+	}
 }
 
 // since returns a job's events after offset after, and a channel closed
