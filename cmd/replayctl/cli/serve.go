@@ -108,7 +108,7 @@ record, replay or admin. It binds to loopback unless given TLS (--tls-cert/--tls
 			if err != nil {
 				return usageError{fmt.Errorf("--listen: %w", err)}
 			}
-			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 			scheme := "http"
 			if tlsCert != "" {
 				scheme = "https"
