@@ -250,6 +250,20 @@ func TestBrowser(t *testing.T) {
 	id := jobURL[strings.LastIndex(jobURL, "/")+1:]
 	run("open report", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, id)), chromedp.WaitVisible("#report-frame"), shot("11-finished-job"))
 
+	// Log out, log in with a record token, delete the recording.
+	run("log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
+	if left := get("token gone", chromedp.Evaluate[string](`String(sessionStorage.getItem('replayctl.token'))`)); left != "null" {
+		t.Errorf("token left in sessionStorage after logout: %q", left)
+	}
+	del := fmt.Sprintf(`button[data-window=%q]`, e.window)
+	run("delete recording", chromedp.SendKeys("#token", e.tok["record"]), chromedp.Click(`#login-form button[type="submit"]`),
+		chromedp.WaitVisible(del), chromedp.Click(del), chromedp.WaitVisible(del+`.danger`), shot("12-recording-delete-confirm"),
+		chromedp.Click(del), chromedp.WaitNotPresent(del), shot("13-recording-deleted"))
+	var w struct{}
+	if code := call(t, "GET", base+"/v1/windows/"+e.window, e.tok["read"], nil, &w); code != 404 {
+		t.Errorf("deleted window: %d", code)
+	}
+
 	if ps := probs.list(); len(ps) > 0 {
 		t.Errorf("console errors or failed requests:\n%s", strings.Join(ps, "\n"))
 	}

@@ -23,6 +23,14 @@ function h(tag, attrs, ...kids) {
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
+// can reports whether the logged-in token holds scope (the server checks
+// again; the UI only hides what would be refused).
+function can(scope) {
+  let scopes = [];
+  try { scopes = JSON.parse(sessionStorage.getItem(TOKEN_KEY + '.scopes') || '[]'); } catch (_) { /* none */ }
+  return scopes.includes('admin') || scopes.includes(scope) || (scope === 'read' && scopes.length > 0);
+}
+
 class APIError extends Error {
   constructor(status, body) {
     super((body && body.error) || ('HTTP ' + status));
@@ -139,6 +147,7 @@ async function pageLogin() {
     try {
       const me = await api('GET', '/v1/whoami');
       sessionStorage.setItem(TOKEN_KEY + '.name', me.name + ' (' + me.scopes.join(',') + ')');
+      sessionStorage.setItem(TOKEN_KEY + '.scopes', JSON.stringify(me.scopes));
       location.hash = '#/recordings';
     } catch (err) {
       sessionStorage.removeItem(TOKEN_KEY);
@@ -170,7 +179,7 @@ async function pageRecordings(_, signal) {
       h('td', {}, time(w['started-at']), h('div', { class: 'muted' }, span(w.span_ms))),
       h('td', { class: 'num' }, w.requests), h('td', { class: 'num' }, w.responses), h('td', { class: 'num' }, w.records),
       h('td', {}, hosts || '-'),
-      h('td', {}, h('a', { href: '#/new-replay/' + encodeURIComponent(w.name) }, 'Replay…'), ' ', del));
+      h('td', {}, can('replay') ? h('a', { href: '#/new-replay/' + encodeURIComponent(w.name) }, 'Replay…') : '', ' ', can('record') ? del : ''));
   });
   main.replaceChildren(h('h1', {}, 'Recordings'),
     ws.length ? h('table', { id: 'windows' }, h('tr', {}, ['Window', 'Topic', 'Captured / span', 'Requests', 'Responses', 'Records', 'Hosts', ''].map(t => h('th', {}, t))), rows)
@@ -346,7 +355,8 @@ async function pageJob(id, signal) {
   const render = () => {
     state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '');
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(partRow));
-    cancel.hidden = isFinal(job.state);
+    cancel.hidden = isFinal(job.state) || !can(job.kind);
+    rerun.hidden = !can(job.kind);
   };
   for (const p of job.parts) byPart.set(p.part, p);
   main.replaceChildren(
@@ -458,6 +468,7 @@ async function pageHistory(_, signal) {
 document.getElementById('logout').addEventListener('click', () => {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(TOKEN_KEY + '.name');
+  sessionStorage.removeItem(TOKEN_KEY + '.scopes');
   location.hash = '#/login';
 });
 window.addEventListener('hashchange', route);
