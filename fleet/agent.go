@@ -51,7 +51,10 @@ type Agent struct {
 	runs   map[string]*agentRun // by status key
 	specs  map[string]accepted  // verified specs by job ID (replay jobs: spare takeover)
 	cancel map[string]bool      // job IDs cancelled
-	wg     sync.WaitGroup
+	// resumable holds the shards this agent was running when it stopped
+	// (status keys), until their spec comes by after a restart.
+	resumable map[string]bool
+	wg        sync.WaitGroup
 }
 
 type agentRun struct {
@@ -103,7 +106,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	return &Agent{
 		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
-		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{},
+		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 	}, nil
 }
 
@@ -122,7 +125,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.recoverStale(ctx)
+	a.recoverStale(ctx, false)
 	hbDone := make(chan struct{})
 	hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { defer close(hbDone); a.heartbeats(hctx) }()
@@ -131,11 +134,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	var next int64
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	first := true
 	for ctx.Err() == nil {
 		changed := bus.Changed()
 		for _, jr := range bus.Jobs(next) {
 			a.handle(ctx, jr)
 			next = jr.Offset + 1
+		}
+		if first {
+			a.recoverStale(ctx, true) // shards whose spec did not come by
+			first = false
 		}
 		a.watchShards(ctx)
 		select {
@@ -162,13 +170,25 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // recoverStale marks runs this agent left unfinished (it was killed) as
-// failed, so that nobody waits for them.
-func (a *Agent) recoverStale(ctx context.Context) {
+// failed, so that nobody waits for them. A replay shard is first kept for
+// resumeShard (onlyFail false); the pass after the jobs topic was read once
+// (onlyFail true) fails those whose spec did not come by.
+func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 	for key, s := range a.bus.StatusPrefix("job/") {
-		if s.Agent != a.cfg.Name || s.State.Final() || s.State == Lost || strings.Contains(key, "/refused/") {
+		if s.Agent != a.cfg.Name || s.State.Final() || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
 			continue
 		}
 		if !strings.Contains(key, "/agent/") && !strings.Contains(key, "/shard/") {
+			continue
+		}
+		if onlyFail && !a.resumable[key] {
+			continue
+		}
+		delete(a.resumable, key)
+		if s.Shard != nil && !onlyFail {
+			// A replay shard resumes here from its watermark when its
+			// spec comes by (resumeShard); failed after the first pass.
+			a.resumable[key] = true
 			continue
 		}
 		s.State, s.Reason, s.At = Failed, "agent "+a.cfg.Name+" restarted while the run was "+string(s.State), time.Time{}
@@ -194,12 +214,22 @@ func (a *Agent) heartbeat() Heartbeat {
 func (a *Agent) heartbeats(ctx context.Context) {
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
-	var offset time.Duration
+	var (
+		offset  time.Duration
+		prevAt  time.Time // the At of the previous heartbeat
+		prevMid time.Time // the middle of its produce round trip
+	)
 	for {
+		// The agents topic uses LogAppendTime: the previous heartbeat, as
+		// read back, carries the broker's time of its append; against the
+		// middle of its round trip it gives the clock offset (ms precision).
+		if h, ts, ok := a.bus.Agent(a.cfg.Name); ok && !prevAt.IsZero() && h.At.Equal(prevAt) && !ts.IsZero() {
+			offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+		}
 		h := a.heartbeat()
 		h.ClockOffset = Duration(offset)
 		sent := time.Now()
-		r, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
+		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
 		acked := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -207,11 +237,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 			}
 			a.log.Warn("heartbeat not published", "err", err)
 		} else {
-			// A LogAppendTime topic returns the broker's time of the
-			// append: the offset is measured against the middle of the
-			// round trip (millisecond precision).
-			mid := sent.Add(acked.Sub(sent) / 2)
-			offset = r.Timestamp.Sub(mid)
+			prevAt, prevMid = h.At, sent.Add(acked.Sub(sent)/2)
 			a.cfg.Metrics.heartbeat()
 		}
 		select {
@@ -304,6 +330,9 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			if !s.State.Final() || s.State == Lost {
 				a.rememberSpec(jr, peek)
 			}
+			if s.Shard != nil {
+				a.resumeShard(ctx, jr, *s.Shard)
+			}
 			return
 		}
 	}
@@ -364,6 +393,43 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			}
 		}
 	}
+}
+
+// resumeShard re-runs, after a restart, a shard this agent was running:
+// from its last watermark, on the same timeline, as a spare would.
+func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
+	key := shardKey(jobIDOf(jr), shard)
+	if !a.resumable[key] {
+		return
+	}
+	delete(a.resumable, key)
+	var spec Spec
+	if err := jr.Envelope.Open(a.cfg.Trust, &spec); err != nil {
+		return
+	}
+	cur, ok := a.bus.Status(key)
+	js, _ := a.bus.Status(jobKey(spec.JobID))
+	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
+		return
+	}
+	var resume int64
+	lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, Shard: &shard, State: Lost, Attempt: cur.Attempt, SpecOffset: jr.Offset,
+		Reason: "agent " + a.cfg.Name + " restarted; re-run here"}
+	if cur.Progress != nil {
+		lost.Progress, resume = cur.Progress, cur.Progress.Watermark
+	}
+	if resume != 0 {
+		lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
+	}
+	_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, shard, cur.Attempt), lost)
+	a.log.Warn("resuming a shard after a restart", "job", spec.JobID, "shard", shard)
+	a.start(ctx, spec, jr.Offset, shard, cur.Attempt+1, resume, cur.At)
+}
+
+// jobIDOf reads the job ID of a jobs-topic record from its key.
+func jobIDOf(jr JobRecord) string {
+	_, id, _ := strings.Cut(jr.Key, "/")
+	return id
 }
 
 // ScenarioHashMismatch reports whether the spec's scenario text does not

@@ -422,6 +422,8 @@ func fleetSuite(t *testing.T, real string) {
 	t.Run("idempotent", func(t *testing.T) { idempotent(t, e, rec, rep, recID, load) })
 	t.Run("refusals", func(t *testing.T) { refusals(t, e, rec, rep, load, s1.port) })
 	t.Run("cancel", func(t *testing.T) { cancelJob(t, e, rep, load, target) })
+	parent := t
+	t.Run("restart", func(t *testing.T) { restartShard(t, parent, e, rep, load, target, loads, targetURL, want) })
 	t.Run("lost", func(t *testing.T) { lostShard(t, e, rep, load, target, loads, want) })
 	t.Run("silent", func(t *testing.T) { silentAgent(t, e, web, web2) })
 }
@@ -556,6 +558,42 @@ func cancelJob(t *testing.T, e *fleetEnv, rep, load string, target *counter) {
 		t.Fatalf("a request arrived %s after jobs cancel", last.Sub(start))
 	}
 	e.waitFor(t, id, `replay  CANCELLED`, 20*time.Second)
+}
+
+// restartShard: kill -9 of a replaying agent restarted at once: it resumes
+// its own shard from the watermark (before anyone declares it lost).
+func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *counter, loads map[string]*proc, targetURL string, want map[string]int) {
+	id := "restart-" + e.suffix
+	before := target.snapshot()
+	out, code := runCmd(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--id", id,
+		"--set", "jobs.replay.speed=0.5"}, e.b()...)...)
+	if code != 0 {
+		t.Fatalf("submit: %d\n%s", code, out)
+	}
+	show := e.waitFor(t, id, `shard/0 .*RUNNING`, 20*time.Second)
+	m := regexp.MustCompile(`shard/0\s+(load-\d)-`).FindStringSubmatch(show)
+	if m == nil {
+		t.Fatalf("shard 0's agent:\n%s", show)
+	}
+	time.Sleep(fleet.HeartbeatInterval + 4*time.Second)
+	victim := loads[m[1]]
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.cmd.Wait()
+	loads[m[1]] = e.agent(parent, m[1], load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
+	show = e.waitFor(t, id, `replay  (SUCCEEDED|FAILED)`, 60*time.Second)
+	if !regexp.MustCompile(`shard/0\s+`+m[1]+`-\S+\s+SUCCEEDED\s+1`).MatchString(show) ||
+		!regexp.MustCompile(`shard/0/lost/0\s+`+m[1]+`-\S+\s+LOST\s+0\s+agent \S+ restarted; re-run here, resuming from capture time`).MatchString(show) ||
+		!strings.Contains(show, "replay  SUCCEEDED") {
+		t.Fatalf("restarted agent did not resume its shard:\n%s", show)
+	}
+	after := target.snapshot()
+	for p, n := range want {
+		if got := after[p] - before[p]; got < n {
+			t.Fatalf("path %s: %d of %d after the restart\n%s", p, got, n, show)
+		}
+	}
 }
 
 // statusRecord reads one record of the status topic.

@@ -85,7 +85,7 @@ func (a *Agent) watchShards(ctx context.Context) {
 				}
 				a.log.Warn("shard lost, no spare", "job", spec.JobID, "shard", i, "owner", owner)
 				sh := i
-				_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason, Attempt: attempt})
+				_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason, Attempt: attempt, SpecOffset: acc.offset})
 				_ = a.bus.PublishStatus(ctx, shardKey(spec.JobID, i), Status{
 					JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Failed, Attempt: attempt, SpecOffset: acc.offset,
 					Reason: reason + " and no spare agent matches " + spec.Selector.String() + " (live, idle, allowing replay)",
@@ -98,7 +98,7 @@ func (a *Agent) watchShards(ctx context.Context) {
 			}
 			a.log.Warn("shard lost, re-running it here", "job", spec.JobID, "shard", i, "owner", owner)
 			sh := i
-			lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason + "; re-run on " + a.cfg.Name, Attempt: attempt}
+			lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason + "; re-run on " + a.cfg.Name, Attempt: attempt, SpecOffset: acc.offset}
 			var resume int64
 			if ok && st.Progress != nil {
 				lost.Progress = st.Progress
