@@ -72,6 +72,8 @@ func TestAPI(t *testing.T) {
 			{"no token gor", "POST", "/v1/compat/gor/start", "", map[string]any{"config": "", "hosts": []string{"x"}}, 401},
 			{"health is public", "GET", "/healthz", "", nil, 200},
 			{"openapi is public", "GET", "/v1/openapi.json", "", nil, 200},
+			{"unknown API route", "GET", "/v1/nope", read, nil, 404},
+			{"wrong method", "PUT", "/v1/jobs", read, nil, 405},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				if got := call(t, c.method, a+c.path, c.token, c.body, nil); got != c.want {

@@ -153,6 +153,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			rt.handler(s, w, r, tok)
 		})))
 	}
+	s.mux.Handle("GET /v1/", s.count("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "no API route %s %s (see /v1/openapi.json)", r.Method, r.URL.Path)
+	})))
 	sub, _ := fs.Sub(uiFiles, "ui")
 	static := http.FileServerFS(sub)
 	s.mux.Handle("GET /", s.count("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
