@@ -28,14 +28,22 @@ import (
 )
 
 // TestAPI runs the API against a `replayctl broker` subprocess, two replay
-// agent processes and two serve instances on loopback.
+// agent processes and two serve instances on loopback; with
+// REPLAYCTL_TEST_KAFKA set, against the real Kafka as well.
 func TestAPI(t *testing.T) {
-	e := setup(t)
+	t.Run("embedded", func(t *testing.T) { apiSuite(t, "") })
+	if real := os.Getenv("REPLAYCTL_TEST_KAFKA"); real != "" {
+		t.Run("kafka", func(t *testing.T) { apiSuite(t, real) })
+	}
+}
+
+func apiSuite(t *testing.T, real string) {
+	e := setup(t, real)
 	e.agent(t, "load-1-"+e.suffix, "role=load-"+e.suffix)
 	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
 	a, b := e.server(t), e.server(t)
 	admin, read, replay, record := e.tok["admin"], e.tok["read"], e.tok["replay"], e.tok["record"]
-	waitAgents(t, a, read, 2)
+	waitAgents(t, a, read, e.suffix, 2)
 	sel := map[string]string{"role": "load-" + e.suffix}
 	tg := newTarget(t)
 
@@ -44,7 +52,7 @@ func TestAPI(t *testing.T) {
 		if code := call(t, "GET", a+"/v1/jobs", read, nil, &js); code != 200 {
 			t.Fatalf("list jobs: %d", code)
 		}
-		return len(js)
+		return len(e.mine(js))
 	}
 
 	t.Run("auth", func(t *testing.T) {
@@ -146,7 +154,7 @@ func TestAPI(t *testing.T) {
 		if code := call(t, "POST", a+"/v1/jobs", replay, body, &v); code != 201 {
 			t.Fatalf("submit: %d %+v", code, v)
 		}
-		if v.Submitter != "token:replay-user (replayctl serve)" {
+		if v.Submitter != "token:replay-"+e.suffix+" (replayctl serve)" {
 			t.Errorf("submitter %q: the job records the token", v.Submitter)
 		}
 		if !strings.Contains(v.Command, "replayctl jobs submit replay.yaml --job replay --on role=load-"+e.suffix+" --shards 2") ||
@@ -207,6 +215,7 @@ func TestAPI(t *testing.T) {
 			}
 			return out
 		}
+		la, lb = e.mine(la), e.mine(lb)
 		if !slices.Equal(ids(la), ids(lb)) || !slices.Contains(ids(la), id+"/SUCCEEDED") {
 			t.Errorf("instances disagree:\n%v\n%v", ids(la), ids(lb))
 		}
@@ -265,8 +274,13 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("agents, windows, scenarios, metrics", func(t *testing.T) {
-		var as []serve.AgentView
-		call(t, "GET", a+"/v1/agents", read, nil, &as)
+		var all, as []serve.AgentView
+		call(t, "GET", a+"/v1/agents", read, nil, &all)
+		for _, ag := range all {
+			if strings.HasSuffix(ag.Name, e.suffix) {
+				as = append(as, ag)
+			}
+		}
 		if len(as) != 2 || as[0].Labels["role"] != "load-"+e.suffix || as[0].Health != "alive" {
 			t.Errorf("agents %+v", as)
 		}
@@ -311,7 +325,7 @@ func TestAPI(t *testing.T) {
 		port := app.url[strings.LastIndex(app.url, ":")+1:]
 		web := "role=web-" + e.suffix
 		e.recordAgent(t, "web-1-"+e.suffix, web, atoi(t, port))
-		waitAgents(t, a, read, 3)
+		waitAgents(t, a, read, e.suffix, 3)
 		id, win := "rec-"+e.suffix, "live-"+e.suffix
 		var v serve.JobView
 		body := map[string]any{"scenario": "record.yaml", "job": "record", "selector": map[string]string{"role": "web-" + e.suffix}, "for": "8s", "id": id}

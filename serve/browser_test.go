@@ -61,7 +61,7 @@ func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the browser test needs %s (Debian package chromium): %v", chromium, err)
 	}
-	e := setup(t)
+	e := setup(t, "")
 	e.agent(t, "load-1-"+e.suffix, "role=load-"+e.suffix)
 	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
 	tg := newTarget(t)
@@ -83,7 +83,7 @@ func TestBrowser(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitAgents(t, base, e.tok["read"], 2)
+	waitAgents(t, base, e.tok["read"], e.suffix, 2)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000), chromedp.Flag("disable-gpu", true))
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -142,6 +142,18 @@ func (tg *target) got() []string {
 	return append([]string(nil), tg.paths...)
 }
 
+// mine keeps the jobs this run's tokens submitted (a shared Kafka holds
+// other runs' jobs too).
+func (e *env) mine(js []serve.JobView) []serve.JobView {
+	var out []serve.JobView
+	for _, j := range js {
+		if strings.HasPrefix(j.Submitter, "token:") && strings.Contains(j.Submitter, "-"+e.suffix+" (replayctl serve") {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
 // env is a broker, keys, tokens, a scenarios directory with a recorded
 // window, agents, and serve instances.
 type env struct {
@@ -214,11 +226,14 @@ jobs:
 
 // setup starts a broker subprocess, records examples/quickstart.pcap into
 // it as a window, writes keys, tokens and the scenarios directory.
-func setup(t *testing.T) *env {
+func setup(t *testing.T, real string) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), suffix: strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36), tok: map[string]string{}}
-	e.brokers = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startProc(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "2")
+	e.brokers = real
+	if real == "" {
+		e.brokers = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		startProc(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "2")
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.Dial("tcp", e.brokers)
@@ -237,7 +252,7 @@ func setup(t *testing.T) *env {
 	e.key, e.pub = filepath.Join(e.dir, "keys", "serve.key"), filepath.Join(e.dir, "keys", "serve.pub")
 	e.tokens = filepath.Join(e.dir, "tokens.json")
 	for _, sc := range []string{"read", "record", "replay", "admin"} {
-		out, code := runCmd(t, e.dir, "tokens", "add", sc+"-user", "--scope", sc, "--tokens", e.tokens)
+		out, code := runCmd(t, e.dir, "tokens", "add", sc+"-"+e.suffix, "--scope", sc, "--tokens", e.tokens)
 		if code != 0 {
 			t.Fatalf("tokens add: %s", out)
 		}
@@ -360,8 +375,9 @@ func call(t *testing.T, method, url, token string, body any, out any) int {
 	return resp.StatusCode
 }
 
-// waitAgents waits until the API lists n live agents.
-func waitAgents(t *testing.T, base, token string, n int) {
+// waitAgents waits until the API lists n live agents of this run (their
+// names end with the suffix; a shared Kafka has others).
+func waitAgents(t *testing.T, base, token, suffix string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -369,7 +385,7 @@ func waitAgents(t *testing.T, base, token string, n int) {
 		call(t, "GET", base+"/v1/agents", token, nil, &as)
 		live := 0
 		for _, a := range as {
-			if a.Health == "alive" {
+			if a.Health == "alive" && strings.HasSuffix(a.Name, suffix) {
 				live++
 			}
 		}
