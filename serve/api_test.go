@@ -204,6 +204,19 @@ func apiSuite(t *testing.T, real string) {
 				t.Fatalf("events out of order at %d", i)
 			}
 		}
+		// A stream resumed after an event (Last-Event-ID) goes on from the
+		// next state change, from the other instance.
+		var states []sseEvent
+		for _, ev := range evs {
+			if ev.Type == "state" {
+				states = append(states, ev)
+			}
+		}
+		mid := len(states) / 2
+		rest := readEventsAfter(t, a+"/v1/jobs/"+id+"/events", read, states[mid].ID, 30*time.Second)
+		if len(rest) != len(states)-mid-1 || rest[0].ID != states[mid+1].ID {
+			t.Errorf("resumed after %s: %d events from %s, want %d from %s", states[mid].ID, len(rest), rest[0].ID, len(states)-mid-1, states[mid+1].ID)
+		}
 		// Both instances list the same jobs.
 		var la, lb []serve.JobView
 		call(t, "GET", a+"/v1/jobs", read, nil, &la)

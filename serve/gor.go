@@ -234,7 +234,14 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 		fail(w, http.StatusConflict, "%v; nothing started", err)
 		return
 	}
-	s.submit(w, r, tok, sub, text, http.StatusCreated)
+	rec := &statusRecorder{ResponseWriter: w}
+	s.submit(rec, r, tok, sub, text, http.StatusCreated)
+	if rec.code >= 400 {
+		// Nothing started: the window saved for it goes too.
+		if err := c.Remove(context.WithoutCancel(ctx), win.Name); err != nil {
+			s.log.Warn("gor compat: window of a refused job not removed", "window", win.Name, "err", err)
+		}
+	}
 }
 
 // setWindow turns the windows: entry key into {recording: name}.

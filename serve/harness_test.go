@@ -425,10 +425,19 @@ type sseEvent struct {
 // readEvents reads a job's events until "end" or the timeout.
 func readEvents(t *testing.T, url, token string, timeout time.Duration) []sseEvent {
 	t.Helper()
+	return readEventsAfter(t, url, token, "", timeout)
+}
+
+// readEventsAfter resumes a stream after the event lastID (Last-Event-ID).
+func readEventsAfter(t *testing.T, url, token, lastID string, timeout time.Duration) []sseEvent {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

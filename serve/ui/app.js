@@ -411,35 +411,45 @@ function order(part) {
 }
 
 // stream reads server-sent events with fetch (EventSource cannot send the
-// Authorization header).
+// Authorization header). A dropped connection (a serve instance restarting
+// behind a load balancer) is resumed from the last event ID.
 async function stream(path, signal, onEvent) {
-  let res;
-  try {
-    res = await fetch(path, { headers: { Authorization: 'Bearer ' + token(), Accept: 'text/event-stream' }, signal });
-  } catch (err) { if (err.name === 'AbortError') return; throw err; }
-  if (!res.ok) throw new APIError(res.status, await res.json());
-  const reader = res.body.getReader();
-  const dec = new TextDecoder();
-  let buf = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += dec.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const chunk = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        let type = 'message', data = '';
-        for (const line of chunk.split('\n')) {
-          if (line.startsWith('event: ')) type = line.slice(7);
-          else if (line.startsWith('data: ')) data += line.slice(6);
+  let lastId = '';
+  for (let attempt = 0; ; attempt++) {
+    const headers = { Authorization: 'Bearer ' + token(), Accept: 'text/event-stream' };
+    if (lastId) headers['Last-Event-ID'] = lastId;
+    try {
+      const res = await fetch(path, { headers, signal });
+      if (!res.ok) throw new APIError(res.status, await res.json());
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const chunk = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          let type = 'message', data = '', id = '';
+          for (const line of chunk.split('\n')) {
+            if (line.startsWith('event: ')) type = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+            else if (line.startsWith('id: ')) id = line.slice(4);
+          }
+          if (id) lastId = id;
+          if (data) await onEvent(type, data);
+          if (type === 'end') { await reader.cancel(); return; }
         }
-        if (data) await onEvent(type, data);
-        if (type === 'end') { await reader.cancel(); return; }
       }
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      if (err instanceof APIError || attempt >= 30) throw err;
     }
-  } catch (err) { if (err.name !== 'AbortError') throw err; }
+    await new Promise(r => setTimeout(r, 2000));
+    if (signal.aborted) return;
+  }
 }
 
 async function pageHistory(_, signal) {
