@@ -22,6 +22,7 @@ import (
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // AgentConfig configures an agent.
@@ -647,6 +648,7 @@ func resultOf(o *engine.JobOutcome) *Result {
 		r.Sent, r.OK, r.Errors, r.Status, r.ErrorClasses = s.Sent, s.OK, s.Errors, s.Status, s.ErrorClasses
 		r.LatencyP50, r.LatencyP99, r.LatencyMax = Duration(s.Latency.P50), Duration(s.Latency.P99), Duration(s.Latency.Max)
 		r.LatenessMax = Duration(s.Lateness.Max)
+		r.Histogram = s.Histogram
 	} else {
 		r.Requests, r.Responses, r.Written, r.NotWritten = o.Requests, o.Responses, o.Written, o.NotWritten
 		r.FirstCapture, r.LastCapture, r.Destinations = o.FirstCapture, o.LastCapture, o.Destinations
@@ -792,6 +794,7 @@ func mergeResult(dst, r *Result) {
 	dst.LatencyMax = max(dst.LatencyMax, r.LatencyMax)
 	dst.LatenessMax = max(dst.LatenessMax, r.LatenessMax)
 	dst.Failed = append(dst.Failed, r.Failed...)
+	dst.Histogram = mergeBuckets(dst.Histogram, r.Histogram)
 	if !r.FirstCapture.IsZero() && (dst.FirstCapture.IsZero() || r.FirstCapture.Before(dst.FirstCapture)) {
 		dst.FirstCapture = r.FirstCapture
 	}
@@ -803,6 +806,60 @@ func mergeResult(dst, r *Result) {
 			dst.Destinations = append(dst.Destinations, d)
 		}
 	}
+}
+
+// mergeBuckets adds two 1-2-5 latency histograms bucket by bucket (Upper 0,
+// "the rest", stays last).
+func mergeBuckets(a, b []stats.LatencyBucket) []stats.LatencyBucket {
+	if len(b) == 0 {
+		return a
+	}
+	sum := map[time.Duration]int64{}
+	for _, x := range append(slices.Clone(a), b...) {
+		sum[x.Upper] += x.Count
+	}
+	out := make([]stats.LatencyBucket, 0, len(sum))
+	for u, n := range sum {
+		out = append(out, stats.LatencyBucket{Upper: u, Count: n})
+	}
+	slices.SortFunc(out, func(x, y stats.LatencyBucket) int {
+		switch {
+		case x.Upper == y.Upper:
+			return 0
+		case x.Upper == 0:
+			return 1
+		case y.Upper == 0:
+			return -1
+		case x.Upper < y.Upper:
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// bucketQuantile returns the upper bound of the bucket holding quantile q
+// (max for the open last bucket), 0 for an empty histogram.
+func bucketQuantile(h []stats.LatencyBucket, q float64, max time.Duration) time.Duration {
+	var total int64
+	for _, b := range h {
+		total += b.Count
+	}
+	if total == 0 {
+		return 0
+	}
+	want := int64(q*float64(total) + 0.999999)
+	var cum int64
+	for _, b := range h {
+		cum += b.Count
+		if cum >= want {
+			if b.Upper == 0 || b.Upper > max {
+				return max
+			}
+			return b.Upper
+		}
+	}
+	return max
 }
 
 // saveWindow saves the one window of a multi-host recording: from the

@@ -460,7 +460,11 @@ func (c *Client) printJob(id string) {
 				}
 				fmt.Fprintf(w, ", status %s", strings.Join(parts, " "))
 			}
-			fmt.Fprintf(w, ", latency max %s, lateness max %s\n", time.Duration(r.LatencyMax), time.Duration(r.LatenessMax))
+			lmax := time.Duration(r.LatencyMax)
+			if len(r.Histogram) > 0 {
+				fmt.Fprintf(w, ", latency p50 ≤ %s, p99 ≤ %s (shards' histograms merged, 1-2-5 buckets)", bucketQuantile(r.Histogram, 0.5, lmax), bucketQuantile(r.Histogram, 0.99, lmax))
+			}
+			fmt.Fprintf(w, ", latency max %s, lateness max %s\n", lmax, time.Duration(r.LatenessMax))
 			for _, k := range slices.Sorted(maps.Keys(r.ErrorClasses)) {
 				fmt.Fprintf(w, "    errors %s: %d\n", k, r.ErrorClasses[k])
 			}
@@ -510,14 +514,24 @@ func (c *Client) Logs(id string) error {
 	return nil
 }
 
+// ForgetAfter is how long `agents ls` keeps showing an agent that stopped
+// or was lost (all of them with --all).
+const ForgetAfter = time.Hour
+
 // Agents prints the agents: name, labels, allowed kinds, version, last
-// heartbeat, running job.
-func (c *Client) Agents() {
+// heartbeat, running job. Agents silent for longer than ForgetAfter are
+// left out unless all is set.
+func (c *Client) Agents(all bool) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tCLOCK OFFSET\tADDRESSES")
+	hidden := 0
 	for _, h := range c.bus.Agents() {
 		_, ts, _ := c.bus.Agent(h.Name)
+		if !all && now.Sub(ts) > ForgetAfter {
+			hidden++
+			continue
+		}
 		state := "alive"
 		switch {
 		case h.Stopped:
@@ -533,6 +547,9 @@ func (c *Client) Agents() {
 			now.Sub(ts).Truncate(100*time.Millisecond), state, job, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
 	}
 	tw.Flush()
+	if hidden > 0 {
+		fmt.Fprintf(c.Out, "(%d agent(s) silent for more than %s not shown; --all shows them)\n", hidden, ForgetAfter)
+	}
 }
 
 // CancelJob publishes a signed cancel and waits (up to 10 s) until every

@@ -20,6 +20,8 @@ package fleet
 
 import (
 	"fmt"
+
+	"github.com/replayctl/replayctl/stats"
 	"maps"
 	"slices"
 	"strings"
@@ -186,10 +188,13 @@ type Result struct {
 	LatencyP99   Duration         `json:"latency-p99,omitempty"`
 	LatencyMax   Duration         `json:"latency-max,omitempty"`
 	LatenessMax  Duration         `json:"lateness-max,omitempty"`
-	Failed       []string         `json:"failed-assertions,omitempty"`
-	FirstCapture time.Time        `json:"first-capture,omitzero"`
-	LastCapture  time.Time        `json:"last-capture,omitzero"`
-	Destinations []string         `json:"destinations,omitempty"`
+	// Histogram is the latency distribution in 1-2-5 buckets; shards'
+	// histograms merge bucket by bucket (percentiles are never averaged).
+	Histogram    []stats.LatencyBucket `json:"histogram,omitempty"`
+	Failed       []string              `json:"failed-assertions,omitempty"`
+	FirstCapture time.Time             `json:"first-capture,omitzero"`
+	LastCapture  time.Time             `json:"last-capture,omitzero"`
+	Destinations []string              `json:"destinations,omitempty"`
 	// Both.
 	Counters map[string]int64 `json:"counters,omitempty"`
 	// Job records of record jobs: the window saved for every host.

@@ -187,7 +187,10 @@ Prometheus metrics on a loopback address when asked).`,
 
 func newAgentsCmd() *cobra.Command {
 	agents := group(&cobra.Command{Use: "agents", Short: "The fleet's agents"})
-	var kf kafkaFlags
+	var (
+		kf  kafkaFlags
+		all bool
+	)
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List agents: name, labels, allowed kinds, version, last heartbeat, running job",
@@ -198,11 +201,12 @@ func newAgentsCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			c.Agents()
+			c.Agents(all)
 			return nil
 		},
 	}
 	kf.register(ls)
+	ls.Flags().BoolVar(&all, "all", false, "also agents silent for more than an hour")
 	agents.AddCommand(ls)
 	return agents
 }
