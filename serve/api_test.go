@@ -243,6 +243,15 @@ func apiSuite(t *testing.T, real string) {
 		if rep.Window == nil || rep.Window.Name != e.window {
 			t.Errorf("report window %+v", rep.Window)
 		}
+		// Two shards: the latency histogram is the shards' merged bucket by
+		// bucket, and p50/p99 are read from it (never averaged).
+		var inHist int64
+		for _, b := range rep.Histogram {
+			inHist += b.Count
+		}
+		if inHist != 200 || rep.Latency.P50 <= 0 || rep.Latency.P99 < rep.Latency.P50 || rep.Latency.Max <= 0 || !strings.Contains(rep.LatencyNote, "upper bounds") {
+			t.Errorf("merged latency: %d in the histogram, %+v, note %q", inHist, rep.Latency, rep.LatencyNote)
+		}
 		html := getText(t, a+"/v1/jobs/"+id+"/report.html", read)
 		if !strings.Contains(html, "<html") || !strings.Contains(html, "200") {
 			t.Errorf("report.html: %.300s", html)

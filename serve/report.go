@@ -91,8 +91,21 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 			ran = append(ran, p)
 		}
 	}
-	if len(ran) == 1 {
+	for _, b := range res.Histogram {
+		upper := math.Inf(1)
+		if b.Upper > 0 {
+			upper = float64(b.Upper) / float64(time.Millisecond)
+		}
+		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
+	}
+	switch {
+	case len(ran) == 1:
 		d.Latency.P50, d.Latency.P99 = ms(ran[0].Result.LatencyP50), ms(ran[0].Result.LatencyP99)
+	case len(res.Histogram) > 0:
+		lmax := time.Duration(res.LatencyMax)
+		d.Latency.P50 = ms(fleet.Duration(fleet.BucketQuantile(res.Histogram, 0.5, lmax)))
+		d.Latency.P99 = ms(fleet.Duration(fleet.BucketQuantile(res.Histogram, 0.99, lmax)))
+		m.LatencyNote = "p50 and p99 are upper bounds: the bucket of the shards' merged 1-2-5 latency histogram that holds them (percentiles are never averaged); each shard's own are under parts[].result; max is exact"
 	}
 	if sp != nil && sp.Replay != nil {
 		win := &report.Window{Name: sp.Replay.Window, Topic: sp.Replay.Topic, Partitions: map[int32]report.Range{}}
@@ -112,7 +125,7 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 	if sp != nil {
 		d.Assertions = assertions(sp, res.Failed, v.State)
 	}
-	if len(ran) != 1 {
+	if len(ran) > 1 && len(res.Histogram) == 0 {
 		m.LatencyNote = "percentiles are not merged from shards' percentiles (never averaged): each shard's p50/p99 is under parts[].result; max is exact"
 	}
 	if d.Status == nil {
@@ -154,7 +167,7 @@ func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {
 	// Figures the fleet's results do not carry show as "–", not as 0.
 	nan := math.NaN()
 	d.Latency.P90, d.Latency.P999, d.Lateness.P50, d.Lateness.P99, d.Rate.Scheduled = nan, nan, nan, nan, nan
-	if m.LatencyNote != "" {
+	if m.LatencyNote != "" && len(d.Histogram) == 0 {
 		d.Latency.P50, d.Latency.P99 = nan, nan
 	}
 	if err := report.WriteHTML(w, d); err != nil {
