@@ -27,6 +27,23 @@ import (
 type Client struct {
 	bus *Bus
 	Out io.Writer
+	// Submitter, when set, is who signs (recorded in specs and cancels);
+	// by default the OS user and host name.
+	Submitter string
+}
+
+// NewClient is a client over a bus that is already open (a server shares
+// one bus between requests, each with its own output).
+func NewClient(bus *Bus, out io.Writer) *Client { return &Client{bus: bus, Out: out} }
+
+// Bus returns the client's bus.
+func (c *Client) Bus() *Bus { return c.bus }
+
+func (c *Client) submitter() string {
+	if c.Submitter != "" {
+		return c.Submitter
+	}
+	return submitter()
 }
 
 // Connect opens the bus and reads the topics up to their current end.
@@ -68,6 +85,9 @@ type SubmitRequest struct {
 	Key      ed25519.PrivateKey
 	JobID    string        // "" for a new one
 	TTL      time.Duration // how long agents may take the spec; 0 means 5m
+	// Agents, when set, restricts the job to these agents (by name) among
+	// those the selector matches.
+	Agents []string
 }
 
 // NewID returns a fresh ID with a prefix.
@@ -109,6 +129,9 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	now := time.Now().UTC()
 	var candidates []string
 	for _, h := range c.bus.Agents() {
+		if len(req.Agents) > 0 && !slices.Contains(req.Agents, h.Name) {
+			continue
+		}
 		if c.bus.AgentAlive(h.Name, now) && h.Labels.Matches(req.Selector) {
 			if shape.Kind == KindReplay && !h.Allows(KindReplay) {
 				continue
@@ -126,7 +149,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	spec := Spec{
 		JobID: req.JobID, Kind: shape.Kind, Job: req.Job, Scenario: string(req.Text), SHA256: ScenarioHash(string(req.Text)),
 		File: req.File, Set: slices.Clone(req.Set), Selector: req.Selector, For: Duration(req.For),
-		IssuedAt: now, ExpiresAt: now.Add(ttl), Submitter: submitter(),
+		IssuedAt: now, ExpiresAt: now.Add(ttl), Submitter: c.submitter(),
 	}
 	if spec.JobID == "" {
 		spec.JobID = NewID("job")
@@ -271,6 +294,9 @@ func (c *Client) finishIfDone(ctx context.Context, spec Spec) {
 	a := &Agent{cfg: AgentConfig{Name: "submitter"}, bus: c.bus, log: slog.New(slog.DiscardHandler)}
 	a.finishJob(sctx, spec)
 }
+
+// SpecOf returns a job's spec as published (unverified: for display).
+func (c *Client) SpecOf(id string) (Spec, bool) { return c.spec(id) }
 
 // spec returns a job's spec as published (unverified: for display).
 func (c *Client) spec(id string) (Spec, bool) {
@@ -548,7 +574,7 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 		return c.bus.PublishStatus(ctx, cmdKey(commandID), outcome)
 	}
 	now := time.Now().UTC()
-	env, err := Seal("cancel", Cancel{CommandID: commandID, JobID: id, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Submitter: submitter()}, key)
+	env, err := Seal("cancel", Cancel{CommandID: commandID, JobID: id, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Submitter: c.submitter()}, key)
 	if err != nil {
 		return err
 	}

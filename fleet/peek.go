@@ -45,8 +45,20 @@ type jobShape struct {
 
 // shapeOf reads a job's kind, topic and window from the scenario text.
 func shapeOf(text []byte, job string, set []string) (jobShape, error) {
+	// The window a job reads or saves may be chosen per submission (the
+	// agents apply the same --set); everything else that names topics stays
+	// in the text.
+	window, saveWindow := "", ""
 	for _, s := range set {
-		p, _, _ := strings.Cut(s, "=")
+		p, v, _ := strings.Cut(s, "=")
+		switch p {
+		case "jobs." + job + ".source.window":
+			window = v
+			continue
+		case "jobs." + job + ".save-window":
+			saveWindow = v
+			continue
+		}
 		if strings.HasPrefix(p, "topics.") || p == "kafka.catalog-topic" ||
 			strings.HasPrefix(p, "jobs."+job+".sink") || strings.HasPrefix(p, "jobs."+job+".source") || p == "jobs."+job+".save-window" {
 			return jobShape{}, fmt.Errorf("--set %s: the fleet reads topics, sources, sinks and windows from the scenario text; edit the file instead", p)
@@ -64,6 +76,9 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 	if _, ok := j.Sink["http"]; ok {
 		sh.Kind = KindReplay
 		w, ok := j.Source["window"]
+		if window != "" && ok {
+			w = yaml.Node{Kind: yaml.ScalarNode, Value: window}
+		}
 		if !ok || w.Kind != yaml.ScalarNode {
 			return sh, fmt.Errorf("job %q: a fleet replay reads a saved window (source: {window: NAME})", job)
 		}
@@ -78,6 +93,9 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 	}
 	sh.Kind = KindRecord
 	sh.Window = j.SaveWindow
+	if saveWindow != "" {
+		sh.Window = saveWindow
+	}
 	if k, ok := j.Sink["kafka"]; ok {
 		var ks struct {
 			Topic string `yaml:"topic"`

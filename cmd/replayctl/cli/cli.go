@@ -189,6 +189,8 @@ Exit codes:
 		newAgentCmd(),
 		newAgentsCmd(),
 		newJobsCmd(),
+		newServeCmd(),
+		newTokensCmd(),
 	)
 	// cobra's completion command, made strict like ours: an unknown shell
 	// is a usage error (exit 2), not its help with exit 0.

@@ -1,0 +1,270 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// artifacts is where the browser test keeps its screenshots:
+// $REPLAYCTL_ARTIFACTS, else serve/testdata/artifacts (gitignored).
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("REPLAYCTL_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("testdata", "artifacts")
+	}
+	dir = filepath.Join(dir, "browser")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// problems collects console errors, exceptions and failed requests.
+type problems struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (p *problems) add(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.all = append(p.all, fmt.Sprintf(format, args...))
+}
+
+func (p *problems) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.all...)
+}
+
+// TestBrowser drives the web UI in the installed Chromium (headless):
+// log in with a token, start a sharded replay from the New replay form
+// against a loopback target with two agents, watch the progress bars move
+// without a reload, cancel a second job, open a finished job's report.
+// Every page is kept as a screenshot; any console error or failed request
+// fails the test.
+func TestBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("the browser test needs %s (Debian package chromium): %v", chromium, err)
+	}
+	e := setup(t, "")
+	e.agent(t, "load-1-"+e.suffix, "role=load-"+e.suffix)
+	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
+	tg := newTarget(t)
+	// The real command, as a user runs it.
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startProc(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key, "--listen", addr)
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not answer /healthz")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitAgents(t, base, e.tok["read"], e.suffix, 2)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000), chromedp.Flag("disable-gpu", true))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer acancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer tcancel()
+
+	var probs problems
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				probs.add("console.%s: %s", ev.Type, strings.Join(args, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			desc := ""
+			if ev.ExceptionDetails.Exception != nil {
+				desc = ev.ExceptionDetails.Exception.Description
+			}
+			probs.add("exception: %s %s", ev.ExceptionDetails.Text, desc)
+		case *log.EventEntryAdded:
+			if ev.Entry.Level == log.EntryLevelError {
+				probs.add("log %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+			}
+		case *network.EventLoadingFailed:
+			// A stream the page closes itself (leaving a job page) is
+			// cancelled, not failed.
+			if !ev.Canceled {
+				probs.add("request failed: %s %s", ev.ErrorText, ev.BlockedReason)
+			}
+		case *network.EventResponseReceived:
+			if ev.Response.Status >= 400 {
+				probs.add("HTTP %d: %s", ev.Response.Status, ev.Response.URL)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	dir := artifacts(t)
+	type step = chromedp.Action[chromedp.Void]
+	shot := func(name string) step {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+		})
+	}
+	set := func(sel, value string) step {
+		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q;
+			el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); return true })()`, sel, value)))
+			return err
+		})
+	}
+	run := func(what string, actions ...step) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v (problems so far: %v)", what, err, probs.list())
+		}
+	}
+	get := func(what string, a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+
+	// Log in.
+	run("login page", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#login-form"), shot("01-login"))
+	run("log in", chromedp.SendKeys("#token", e.tok["replay"]), chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#windows"),
+		chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, e.window)), shot("02-recordings"))
+	stored := get("token kept in sessionStorage", chromedp.Evaluate[string](`sessionStorage.getItem('replayctl.token')`))
+	if stored != e.tok["replay"] {
+		t.Fatalf("sessionStorage token %q", stored)
+	}
+	run("agents", chromedp.Navigate(base+"/#/agents"), chromedp.WaitVisible("#agents"),
+		chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, "load-2-"+e.suffix)), shot("03-agents"))
+	run("new recording", chromedp.Navigate(base+"/#/new-recording"), chromedp.WaitVisible("#rec-form"), set("#rec-selector", "role=web"),
+		set("#rec-window", "peak-"+e.suffix), shot("04-new-recording"))
+	recCmd := get("record command", chromedp.Text("#rec-command"))
+	if !strings.Contains(recCmd, "replayctl jobs submit record.yaml --job record --on role=web --for 30s --set jobs.record.save-window=peak-"+e.suffix) {
+		t.Errorf("record command %q", recCmd)
+	}
+
+	// New replay: two shards on the two agents, at 20/s (about 5 s each).
+	sel := "role=load-" + e.suffix
+	run("new replay", chromedp.Navigate(base+"/#/new-replay/"+e.window), chromedp.WaitVisible("#rp-form"), set("#rp-scenario", "replay.yaml"),
+		set(`input[data-set="vars.target"]`, tg.url), set("#rp-selector", sel), set("#rp-shards", "2"), set("#rp-rate", "20/s"), shot("05-new-replay"))
+	cmd := get("command", chromedp.Text("#rp-command"))
+	want := fmt.Sprintf("replayctl jobs submit replay.yaml --job replay --on %s --shards 2 --set vars.target=%s --set jobs.replay.rate=20/s --set jobs.replay.source.window=%s", sel, tg.url, e.window)
+	if cmd != want {
+		t.Errorf("command line shown:\n%s\nwant\n%s", cmd, want)
+	}
+	run("start", chromedp.Click("#rp-start"), chromedp.WaitVisible("#parts-table"), chromedp.WaitVisible(`//tr[@data-part="shard/1"]`))
+	get("mark the page", chromedp.Evaluate[string](`window.__noReload = "yes"`))
+	jobURL := get("job url", chromedp.Location())
+	// The bars move without a reload.
+	seen := map[string]bool{}
+	mid := false
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		vals, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[role=progressbar]')].map(b => b.getAttribute('aria-valuenow'))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state := get("state", chromedp.Text("#job-state"))
+		for _, v := range vals {
+			seen[v] = true
+			if v != "0" && v != "100" && !mid {
+				mid = true
+				run("mid screenshot", shot("06-job-progress"))
+			}
+		}
+		if strings.HasPrefix(state, "SUCCEEDED") {
+			break
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	if !mid || len(seen) < 3 {
+		t.Errorf("progress values seen %v: want bars between 0 and 100 on the way", seen)
+	}
+	run("report inline", chromedp.WaitVisible("#report-frame"))
+	if still := get("no reload", chromedp.Evaluate[string](`String(window.__noReload)`)); still != "yes" {
+		t.Error("the job page reloaded")
+	}
+	// The report is rendered in the page, not only loaded.
+	var shown string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		shown = get("report content", chromedp.Evaluate[string](`(() => { const d = document.querySelector('#report-frame').contentDocument; return d && d.body ? d.body.innerText : '' })()`))
+		if strings.Contains(shown, "200") {
+			break
+		}
+	}
+	if !strings.Contains(shown, "200") {
+		t.Errorf("report shown: %.300q", shown)
+	}
+	run("report screenshot", shot("07-job-report"))
+	if n := tg.total.Load(); n != 200 {
+		t.Errorf("target got %d requests, want 200", n)
+	}
+
+	// A second, slow replay, cancelled from its page.
+	run("slow replay", chromedp.Navigate(base+"/#/new-replay/"+e.window), chromedp.WaitVisible("#rp-form"), set("#rp-scenario", "replay.yaml"),
+		set(`input[data-set="vars.target"]`, tg.url), set("#rp-selector", sel), set("#rp-rate", "2/s"),
+		chromedp.Click("#rp-start"), chromedp.WaitVisible("#parts-table"),
+		chromedp.WaitVisible(`//tr[@data-part="shard/0"]//span[contains(@class,"RUNNING")]`))
+	run("cancel", chromedp.Click("#cancel"), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="CANCELLED"]`), shot("08-job-cancelled"))
+
+	// History, filtered; then a finished job's report from there.
+	run("history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"), shot("09-history"))
+	run("filter", set("#f-state", "SUCCEEDED"), chromedp.WaitNotPresent(`//table[@id="jobs"]//span[text()="CANCELLED"]`), shot("10-history-succeeded"))
+	id := jobURL[strings.LastIndex(jobURL, "/")+1:]
+	run("open report", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, id)), chromedp.WaitVisible("#report-frame"), shot("11-finished-job"))
+
+	// Log out, log in with a record token, delete the recording.
+	run("log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
+	if left := get("token gone", chromedp.Evaluate[string](`String(sessionStorage.getItem('replayctl.token'))`)); left != "null" {
+		t.Errorf("token left in sessionStorage after logout: %q", left)
+	}
+	del := fmt.Sprintf(`button[data-window=%q]`, e.window)
+	run("delete recording", chromedp.SendKeys("#token", e.tok["record"]), chromedp.Click(`#login-form button[type="submit"]`),
+		chromedp.WaitVisible(del), chromedp.Click(del), chromedp.WaitVisible(del+`.danger`), shot("12-recording-delete-confirm"),
+		chromedp.Click(del), chromedp.WaitNotPresent(del), shot("13-recording-deleted"))
+	var w struct{}
+	if code := call(t, "GET", base+"/v1/windows/"+e.window, e.tok["read"], nil, &w); code != 404 {
+		t.Errorf("deleted window: %d", code)
+	}
+
+	if ps := probs.list(); len(ps) > 0 {
+		t.Errorf("console errors or failed requests:\n%s", strings.Join(ps, "\n"))
+	}
+}

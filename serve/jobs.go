@@ -1,0 +1,499 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/replayctl/replayctl/fleet"
+)
+
+// JobView is a job as the API shows it: its spec's public parts, its state
+// and every part (agent or shard) with its progress.
+type JobView struct {
+	ID        string            `json:"id"`
+	Kind      string            `json:"kind"`
+	State     fleet.State       `json:"state"`
+	Reason    string            `json:"reason,omitempty"`
+	Updated   time.Time         `json:"updated"`
+	Scenario  string            `json:"scenario,omitempty"`
+	Job       string            `json:"job,omitempty"`
+	Selector  map[string]string `json:"selector,omitempty"`
+	Agents    []string          `json:"agents,omitempty"`
+	Shards    int               `json:"shards,omitempty"`
+	Set       []string          `json:"set,omitempty"`
+	Window    string            `json:"window,omitempty"`
+	Recording string            `json:"recording,omitempty"`
+	Submitter string            `json:"submitter,omitempty"`
+	IssuedAt  time.Time         `json:"issued_at,omitzero"`
+	Parts     []PartView        `json:"parts"`
+	Result    *fleet.Result     `json:"result,omitempty"`
+	Command   string            `json:"command,omitempty"` // the equivalent replayctl command line
+}
+
+// PartView is one agent's run of a record job, or one shard of a replay.
+type PartView struct {
+	Part     string        `json:"part"`
+	Agent    string        `json:"agent,omitempty"`
+	Shard    *int          `json:"shard,omitempty"`
+	State    fleet.State   `json:"state"`
+	Reason   string        `json:"reason,omitempty"`
+	Attempt  int           `json:"attempt,omitempty"`
+	Progress *PartProgress `json:"progress,omitempty"`
+	Result   *fleet.Result `json:"result,omitempty"`
+}
+
+// specIndex maps job IDs to their published specs (the one the job's
+// status names, else the latest).
+func (s *Server) specIndex() map[string]fleet.Spec {
+	out := map[string]fleet.Spec{}
+	for _, jr := range s.bus.Jobs(0) {
+		if jr.Bad != "" || jr.Envelope.Type != "spec" || !strings.HasPrefix(jr.Key, "spec/") {
+			continue
+		}
+		id := strings.TrimPrefix(jr.Key, "spec/")
+		if js, ok := s.bus.Status("job/" + id); ok && js.SpecOffset != 0 && js.SpecOffset != jr.Offset {
+			if _, have := out[id]; have {
+				continue
+			}
+		}
+		var sp fleet.Spec
+		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err == nil {
+			out[id] = sp
+		}
+	}
+	return out
+}
+
+func (s *Server) view(id string, js fleet.Status, spec *fleet.Spec, withParts bool) JobView {
+	v := JobView{ID: id, Kind: js.Kind, State: js.State, Reason: js.Reason, Updated: js.At, Agents: js.Agents, Result: js.Result, Parts: []PartView{}}
+	if spec != nil {
+		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, spec.Set
+		v.Submitter, v.IssuedAt = spec.Submitter, spec.IssuedAt
+		if spec.Replay != nil {
+			v.Window = spec.Replay.Window
+		}
+		if spec.Recording != nil {
+			v.Window, v.Recording = spec.Recording.Window, spec.Recording.ID
+		}
+		v.Command = commandLine(*spec)
+	}
+	if !withParts {
+		return v
+	}
+	all := s.bus.StatusPrefix("job/" + id + "/")
+	for _, k := range slices.Sorted(maps.Keys(all)) {
+		p := all[k]
+		v.Parts = append(v.Parts, PartView{
+			Part: strings.TrimPrefix(k, "job/"+id+"/"), Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
+			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result,
+		})
+	}
+	sort.SliceStable(v.Parts, func(i, j int) bool { return partOrder(v.Parts[i].Part) < partOrder(v.Parts[j].Part) })
+	for i := range v.Parts {
+		shardTotal(spec, v.Parts[i].Shard, v.Parts[i].Progress)
+	}
+	return v
+}
+
+// shardTotal scales a shard's total when its progress line counts the
+// whole window (the engine knows the window's requests, not the shard's):
+// the shard's share of the window's records, marked as an estimate.
+func shardTotal(spec *fleet.Spec, shard *int, p *PartProgress) {
+	if spec == nil || spec.Replay == nil || shard == nil || p == nil || p.Total == 0 || len(spec.Replay.Shards) < 2 || *shard >= len(spec.Replay.Shards) {
+		return
+	}
+	var all int64
+	for _, sh := range spec.Replay.Shards {
+		all += sh.Records
+	}
+	if all == 0 {
+		return
+	}
+	p.Total = max(p.Done, (p.Total*spec.Replay.Shards[*shard].Records+all/2)/all)
+	p.Estimated = true
+}
+
+// partOrder sorts shards by number, then agents, refusals, lost records.
+func partOrder(p string) string {
+	if rest, ok := strings.CutPrefix(p, "shard/"); ok {
+		n, tail, _ := strings.Cut(rest, "/")
+		i, _ := strconv.Atoi(n)
+		return fmt.Sprintf("0%08d/%s", i, tail)
+	}
+	return "1" + p
+}
+
+// commandLine is the `replayctl jobs submit` command equivalent to a spec.
+func commandLine(sp fleet.Spec) string {
+	args := []string{"replayctl", "jobs", "submit", shellQuote(sp.File), "--job", shellQuote(sp.Job), "--on", shellQuote(fleet.Labels(sp.Selector).String())}
+	if sp.Shards > 1 {
+		args = append(args, "--shards", strconv.Itoa(sp.Shards))
+	}
+	forSet := ""
+	if sp.For > 0 {
+		args = append(args, "--for", time.Duration(sp.For).String())
+		forSet = fmt.Sprintf("jobs.%s.stop.after=%s", sp.Job, time.Duration(sp.For))
+	}
+	for _, st := range sp.Set {
+		if st == forSet {
+			continue
+		}
+		args = append(args, "--set", shellQuote(st))
+	}
+	return strings.Join(args, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@+%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
+	if err := s.sync(r.Context()); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	q := r.URL.Query()
+	specs := s.specIndex()
+	out := []JobView{}
+	for k, js := range s.bus.StatusPrefix("job/") {
+		if strings.Count(k, "/") != 1 {
+			continue
+		}
+		id := strings.TrimPrefix(k, "job/")
+		var sp *fleet.Spec
+		if x, ok := specs[id]; ok {
+			sp = &x
+		}
+		v := s.view(id, js, sp, false)
+		if f := q.Get("scenario"); f != "" && v.Scenario != f {
+			continue
+		}
+		if f := q.Get("state"); f != "" && !strings.EqualFold(string(v.State), f) {
+			continue
+		}
+		if f := q.Get("window"); f != "" && v.Window != f {
+			continue
+		}
+		if f := q.Get("kind"); f != "" && v.Kind != f {
+			continue
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].IssuedAt, out[j].IssuedAt
+		if a.Equal(b) {
+			return out[i].ID > out[j].ID
+		}
+		return a.After(b)
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// job returns a job's view, or answers 404.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *fleet.Spec, bool) {
+	id := r.PathValue("id")
+	if err := s.sync(r.Context()); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+		return JobView{}, nil, false
+	}
+	js, ok := s.bus.Status("job/" + id)
+	if !ok {
+		fail(w, http.StatusNotFound, "no job %q", id)
+		return JobView{}, nil, false
+	}
+	var sp *fleet.Spec
+	if x, ok := fleet.NewClient(s.bus, nil).SpecOf(id); ok {
+		sp = &x
+	}
+	return s.view(id, js, sp, true), sp, true
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ Token) {
+	if v, _, ok := s.job(w, r); ok {
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, _ Token) {
+	v, _, ok := s.job(w, r)
+	if !ok {
+		return
+	}
+	var buf bytes.Buffer
+	if err := fleet.NewClient(s.bus, &buf).Logs(v.ID); err != nil {
+		fail(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// SubmitBody is a job submission.
+type SubmitBody struct {
+	Scenario string            `json:"scenario"`           // a file in the scenarios directory
+	Job      string            `json:"job"`                // the scenario's job
+	Vars     map[string]string `json:"vars,omitempty"`     // vars overrides (--set vars.NAME=VALUE)
+	Set      []string          `json:"set,omitempty"`      // --set PATH=VALUE overrides
+	Selector map[string]string `json:"selector,omitempty"` // agents by labels
+	Agents   []string          `json:"agents,omitempty"`   // restrict to these agents by name
+	Shards   int               `json:"shards,omitempty"`
+	Window   string            `json:"window,omitempty"` // replay: the recording to read; record: the window to save
+	For      string            `json:"for,omitempty"`    // record: stop after
+	ID       string            `json:"id,omitempty"`     // a job ID of the caller's: submitting it twice is a 409
+}
+
+func (s *Server) submitJob(w http.ResponseWriter, r *http.Request, tok Token) {
+	var b SubmitBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	text, err := s.dir.read(b.Scenario)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	s.submit(w, r, tok, b, text, http.StatusCreated)
+}
+
+var jobIDRe = regexpMust(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// submit validates a job and publishes it; text is the scenario's text.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b SubmitBody, text []byte, okCode int) {
+	if b.Job == "" {
+		fail(w, http.StatusBadRequest, "job is required (the scenario's job to run)")
+		return
+	}
+	if len(b.Selector) == 0 && len(b.Agents) == 0 {
+		fail(w, http.StatusBadRequest, "selector (agent labels) or agents (names) is required")
+		return
+	}
+	if b.ID != "" && !jobIDRe.MatchString(b.ID) {
+		fail(w, http.StatusBadRequest, "id %q: letters, digits, '.', '_', '-' (up to 128)", b.ID)
+		return
+	}
+	if b.Shards < 0 || b.Shards > 256 {
+		fail(w, http.StatusBadRequest, "shards %d: want 1 to 256", b.Shards)
+		return
+	}
+	var forDur time.Duration
+	if b.For != "" {
+		d, err := time.ParseDuration(b.For)
+		if err != nil || d <= 0 {
+			fail(w, http.StatusBadRequest, "for %q: want a positive duration such as 30s or 10m", b.For)
+			return
+		}
+		forDur = d
+	}
+	info := describeScenario(b.Scenario, text)
+	ji := slices.IndexFunc(info.Jobs, func(j JobInfo) bool { return j.Name == b.Job })
+	if ji < 0 {
+		names := make([]string, len(info.Jobs))
+		for i, j := range info.Jobs {
+			names[i] = j.Name
+		}
+		fail(w, http.StatusBadRequest, "scenario %s has no job %q (jobs: %s)", b.Scenario, b.Job, strings.Join(names, ", "))
+		return
+	}
+	kind := info.Jobs[ji].Kind
+	if !need(w, tok, kind) {
+		return
+	}
+	set := slices.Clone(b.Set)
+	for _, k := range slices.Sorted(maps.Keys(b.Vars)) {
+		set = append(set, "vars."+k+"="+b.Vars[k])
+	}
+	if b.Window != "" {
+		if kind == fleet.KindReplay {
+			set = append(set, "jobs."+b.Job+".source.window="+b.Window)
+		} else {
+			set = append(set, "jobs."+b.Job+".save-window="+b.Window)
+		}
+	}
+	for _, st := range set {
+		if !strings.Contains(st, "=") {
+			fail(w, http.StatusBadRequest, "set %q: want PATH=VALUE", st)
+			return
+		}
+	}
+	if _, problems, _ := validate(b.Scenario, text, set); len(problems) > 0 {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("invalid scenario %s (%d problems)", b.Scenario, len(problems)), Problems: problems})
+		return
+	}
+	if err := s.sync(r.Context()); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	if b.ID != "" {
+		if js, ok := s.bus.Status("job/" + b.ID); ok {
+			fail(w, http.StatusConflict, "job %s was already submitted (%s); nothing started", b.ID, js.State)
+			return
+		}
+	}
+	now := time.Now()
+	var live []string
+	for _, h := range s.bus.Agents() {
+		if len(b.Agents) > 0 && !slices.Contains(b.Agents, h.Name) {
+			continue
+		}
+		if s.bus.AgentAlive(h.Name, now) && fleet.Labels(h.Labels).Matches(b.Selector) && h.Allows(kind) {
+			live = append(live, h.Name)
+		}
+	}
+	who := fleet.Labels(b.Selector).String()
+	if len(b.Agents) > 0 {
+		who = strings.TrimPrefix(who+" among "+strings.Join(b.Agents, ","), " among ")
+	}
+	if len(live) == 0 {
+		fail(w, http.StatusUnprocessableEntity, "no live agent matches %s and allows %s; nothing started", who, kind)
+		return
+	}
+	if kind == fleet.KindReplay && max(b.Shards, 1) > len(live) {
+		fail(w, http.StatusUnprocessableEntity, "%d shards need %d live agents matching %s that allow replay; %d do (%s); nothing started", b.Shards, b.Shards, who, len(live), strings.Join(live, ", "))
+		return
+	}
+	var out bytes.Buffer
+	c := fleet.NewClient(s.bus, &out)
+	c.Submitter = "token:" + tok.Name + " (replayctl serve)"
+	id, err := c.Submit(r.Context(), fleet.SubmitRequest{
+		File: b.Scenario, Text: text, Job: b.Job, Selector: b.Selector, Set: set, Shards: b.Shards, For: forDur,
+		Key: s.cfg.Key, JobID: b.ID, Agents: b.Agents,
+	})
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, fleet.ErrUsage) {
+			code = http.StatusBadRequest
+		}
+		fail(w, code, "%v; nothing started", err)
+		return
+	}
+	s.submits.WithLabelValues(kind).Inc()
+	s.log.Info("job submitted", "job", id, "kind", kind, "token", tok.Name)
+	_ = s.sync(r.Context())
+	js, _ := s.bus.Status("job/" + id)
+	sp, _ := c.SpecOf(id)
+	v := s.view(id, js, &sp, true)
+	writeJSON(w, okCode, struct {
+		JobView
+		Output string `json:"output"`
+	}{v, out.String()})
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, tok Token) {
+	v, _, ok := s.job(w, r)
+	if !ok {
+		return
+	}
+	if !need(w, tok, v.Kind) {
+		return
+	}
+	var out bytes.Buffer
+	c := fleet.NewClient(s.bus, &out)
+	c.Submitter = "token:" + tok.Name + " (replayctl serve)"
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 20*time.Second)
+	defer cancel()
+	err := c.CancelJob(ctx, v.ID, "", s.cfg.Key)
+	_ = s.sync(ctx)
+	v2, _, _ := s.job(httpDiscard{}, r)
+	resp := struct {
+		JobView
+		Output string `json:"output"`
+		Error  string `json:"error,omitempty"`
+	}{JobView: v2, Output: out.String()}
+	if err != nil {
+		resp.Error = err.Error()
+		writeJSON(w, http.StatusBadGateway, resp)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) rerunJob(w http.ResponseWriter, r *http.Request, tok Token) {
+	v, sp, ok := s.job(w, r)
+	if !ok {
+		return
+	}
+	if sp == nil {
+		fail(w, http.StatusConflict, "job %s has no spec to run again", v.ID)
+		return
+	}
+	if sp.ScenarioHashMismatch() {
+		fail(w, http.StatusConflict, "job %s: its scenario text does not match its sha256", v.ID)
+		return
+	}
+	b := SubmitBody{Scenario: sp.File, Job: sp.Job, Selector: sp.Selector, Shards: sp.Shards}
+	if len(b.Selector) == 0 {
+		b.Agents = sp.Agents // a job on named agents (gor compat) runs on them again
+	}
+	forSet := ""
+	if sp.For > 0 {
+		b.For = time.Duration(sp.For).String()
+		forSet = fmt.Sprintf("jobs.%s.stop.after=%s", sp.Job, time.Duration(sp.For))
+	}
+	for _, st := range sp.Set {
+		if st != forSet {
+			b.Set = append(b.Set, st)
+		}
+	}
+	s.submit(w, r, tok, b, []byte(sp.Scenario), http.StatusCreated)
+}
+
+// httpDiscard is a ResponseWriter for internal lookups.
+type httpDiscard struct{}
+
+func (httpDiscard) Header() http.Header         { return http.Header{} }
+func (httpDiscard) Write(b []byte) (int, error) { return len(b), nil }
+func (httpDiscard) WriteHeader(int)             {}
+
+// AgentView is an agent as the API shows it.
+type AgentView struct {
+	Name          string            `json:"name"`
+	Labels        map[string]string `json:"labels"`
+	Allow         []string          `json:"allow"`
+	Version       string            `json:"version"`
+	Health        string            `json:"health"` // alive, lost, stopped
+	LastHeartbeat time.Time         `json:"last_heartbeat"`
+	Job           string            `json:"job,omitempty"`
+	Shard         int               `json:"shard,omitempty"`
+	ClockOffset   string            `json:"clock_offset"`
+	Addrs         []string          `json:"addrs,omitempty"`
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
+	if err := s.sync(r.Context()); err != nil {
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	now := time.Now()
+	out := []AgentView{}
+	for _, h := range s.bus.Agents() {
+		_, ts, _ := s.bus.Agent(h.Name)
+		health := "alive"
+		switch {
+		case h.Stopped:
+			health = "stopped"
+		case !s.bus.AgentAlive(h.Name, now):
+			health = "lost"
+		}
+		labels := map[string]string(h.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		out = append(out, AgentView{Name: h.Name, Labels: labels, Allow: h.Allow, Version: h.Version, Health: health,
+			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

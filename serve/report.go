@@ -1,0 +1,176 @@
+package serve
+
+import (
+	"encoding/json"
+	"html/template"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/report"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// MergedReport is a finished job's report: the merged figures (counters
+// added, maxima taken) and each part's own result. Percentiles are never
+// averaged: p50/p99 are the job's only where one shard ran; otherwise they
+// are each shard's, under parts.
+type MergedReport struct {
+	report.Data
+	ID     string        `json:"id"`
+	Kind   string        `json:"kind"`
+	State  fleet.State   `json:"state"`
+	Reason string        `json:"reason,omitempty"`
+	Result *fleet.Result `json:"result"`
+	Parts  []PartView    `json:"parts"`
+	// LatencyNote says which latency figures are the job's own.
+	LatencyNote string `json:"latency_note,omitempty"`
+}
+
+// assertions lists the job's assert expressions (from the scenario text the
+// spec carries) with their outcome: false where a shard reported it false.
+func assertions(sp *fleet.Spec, failed []string, state fleet.State) []report.Assertion {
+	var doc struct {
+		Jobs map[string]struct {
+			Assert []string `yaml:"assert"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
+		return nil
+	}
+	var out []report.Assertion
+	for _, expr := range doc.Jobs[sp.Job].Assert {
+		a := report.Assertion{Expr: expr, OK: true}
+		for _, f := range failed {
+			if strings.Contains(f, expr) {
+				a.OK, a.Detail = false, f
+			}
+		}
+		if a.OK && state != fleet.Succeeded && state != fleet.AssertFailed {
+			continue // not evaluated: the job did not run to its end
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func ms(d fleet.Duration) float64 { return float64(time.Duration(d)) / float64(time.Millisecond) }
+
+func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, bool) {
+	v, sp, ok := s.job(w, r)
+	if !ok {
+		return MergedReport{}, false
+	}
+	if !v.State.Final() {
+		fail(w, http.StatusConflict, "job %s is %s: its report comes when it ends", v.ID, v.State)
+		return MergedReport{}, false
+	}
+	res := v.Result
+	if res == nil {
+		res = &fleet.Result{}
+	}
+	m := MergedReport{ID: v.ID, Kind: v.Kind, State: v.State, Reason: v.Reason, Result: res, Parts: v.Parts}
+	d := &m.Data
+	d.Job, d.Scenario, d.GeneratedAt = v.Job, v.Scenario, time.Now().UTC()
+	d.Requests = report.Totals{Sent: res.Sent, OK: res.OK, Errors: res.Errors, ErrorClasses: res.ErrorClasses}
+	if v.Kind == fleet.KindRecord {
+		d.Requests.Sent = res.Requests
+		d.Requests.OK = res.Written
+	}
+	d.Status = res.Status
+	d.Latency.Max = ms(res.LatencyMax)
+	d.Lateness.Max = ms(res.LatenessMax)
+	var ran []PartView
+	for _, p := range v.Parts {
+		if p.Result != nil && p.Shard != nil {
+			ran = append(ran, p)
+		}
+	}
+	for _, b := range res.Histogram {
+		upper := math.Inf(1)
+		if b.Upper > 0 {
+			upper = float64(b.Upper) / float64(time.Millisecond)
+		}
+		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
+	}
+	switch {
+	case len(ran) == 1:
+		d.Latency.P50, d.Latency.P99 = ms(ran[0].Result.LatencyP50), ms(ran[0].Result.LatencyP99)
+	case len(res.Histogram) > 0:
+		lmax := time.Duration(res.LatencyMax)
+		d.Latency.P50 = ms(fleet.Duration(fleet.BucketQuantile(res.Histogram, 0.5, lmax)))
+		d.Latency.P99 = ms(fleet.Duration(fleet.BucketQuantile(res.Histogram, 0.99, lmax)))
+		m.LatencyNote = "p50 and p99 are upper bounds: the bucket of the shards' merged 1-2-5 latency histogram that holds them (percentiles are never averaged); each shard's own are under parts[].result; max is exact"
+	}
+	if sp != nil && sp.Replay != nil {
+		win := &report.Window{Name: sp.Replay.Window, Topic: sp.Replay.Topic, Partitions: map[int32]report.Range{}}
+		for _, sh := range sp.Replay.Shards {
+			for p, rg := range sh.Ranges {
+				win.Partitions[p] = report.Range{Start: rg.Start, End: rg.End}
+			}
+		}
+		d.Window = win
+		if sp.Replay.StartAt.Before(v.Updated) {
+			d.DurationS = v.Updated.Sub(sp.Replay.StartAt).Seconds()
+		}
+	}
+	if d.DurationS > 0 && v.Kind == fleet.KindReplay {
+		d.Rate.Achieved = float64(res.Sent) / d.DurationS
+	}
+	if sp != nil {
+		d.Assertions = assertions(sp, res.Failed, v.State)
+	}
+	if len(ran) > 1 && len(res.Histogram) == 0 {
+		m.LatencyNote = "percentiles are not merged from shards' percentiles (never averaged): each shard's p50/p99 is under parts[].result; max is exact"
+	}
+	if d.Status == nil {
+		d.Status = map[int]int64{}
+	}
+	return m, true
+}
+
+func (s *Server) reportJSON(w http.ResponseWriter, r *http.Request, _ Token) {
+	if m, ok := s.merged(w, r); ok {
+		writeJSON(w, http.StatusOK, m)
+	}
+}
+
+var recordPage = template.Must(template.New("record").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.ID}} · record</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:.3em .7em;text-align:left}</style></head>
+<body><h1>Record job {{.ID}}: {{.State}}</h1>
+{{with .Reason}}<p>{{.}}</p>{{end}}
+<table><tr><th>requests</th><td>{{.Result.Requests}}</td></tr><tr><th>responses</th><td>{{.Result.Responses}}</td></tr>
+<tr><th>written</th><td>{{.Result.Written}}</td></tr><tr><th>not written</th><td>{{.Result.NotWritten}}</td></tr>
+{{with .Result.Window}}<tr><th>window</th><td>{{.}}</td></tr>{{end}}</table>
+<h2>Hosts</h2><table><tr><th>part</th><th>agent</th><th>state</th><th>requests</th><th>reason</th></tr>
+{{range .Parts}}<tr><td>{{.Part}}</td><td>{{.Agent}}</td><td>{{.State}}</td><td>{{with .Result}}{{.Requests}}{{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
+</body></html>`))
+
+func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {
+	m, ok := s.merged(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	if m.Kind == fleet.KindRecord {
+		_ = recordPage.Execute(w, m)
+		return
+	}
+	d := m.Data
+	// Figures the fleet's results do not carry show as "–", not as 0.
+	nan := math.NaN()
+	d.Latency.P90, d.Latency.P999, d.Lateness.P50, d.Lateness.P99, d.Rate.Scheduled = nan, nan, nan, nan, nan
+	if m.LatencyNote != "" && len(d.Histogram) == 0 {
+		d.Latency.P50, d.Latency.P99 = nan, nan
+	}
+	if err := report.WriteHTML(w, d); err != nil {
+		s.log.Warn("report", "err", err)
+	}
+}

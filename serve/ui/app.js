@@ -1,0 +1,485 @@
+// replayctl web UI: plain JavaScript, no build step, no external resource.
+// Every call goes to the /v1 API with the bearer token kept in sessionStorage.
+'use strict';
+
+const TOKEN_KEY = 'replayctl.token';
+const main = document.getElementById('main');
+let pageAbort = null; // aborts the current page's streams and timers
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === undefined || kid === null || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+// can reports whether the logged-in token holds scope (the server checks
+// again; the UI only hides what would be refused).
+function can(scope) {
+  let scopes = [];
+  try { scopes = JSON.parse(sessionStorage.getItem(TOKEN_KEY + '.scopes') || '[]'); } catch (_) { /* none */ }
+  return scopes.includes('admin') || scopes.includes(scope) || (scope === 'read' && scopes.length > 0);
+}
+
+class APIError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || ('HTTP ' + status));
+    this.status = status;
+    this.problems = (body && body.problems) || [];
+  }
+}
+
+async function api(method, path, body, signal) {
+  const opts = { method, headers: { Authorization: 'Bearer ' + token() }, signal };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  const type = res.headers.get('Content-Type') || '';
+  const data = type.includes('json') ? await res.json() : await res.text();
+  if (res.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    location.hash = '#/login';
+    throw new APIError(401, data);
+  }
+  if (!res.ok) throw new APIError(res.status, data);
+  return data;
+}
+
+function errorBox(err) {
+  return h('div', { class: 'error', role: 'alert' }, err.message, err.problems && err.problems.length ? '\n' + err.problems.join('\n') : '');
+}
+
+function toast(msg) {
+  const t = document.getElementById('toast');
+  t.textContent = msg;
+  t.hidden = false;
+  setTimeout(() => { t.hidden = true; }, 3000);
+}
+
+function badge(text, cls) { return h('span', { class: 'badge ' + (cls || text) }, text); }
+
+function ago(ts) {
+  const s = Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000);
+  if (s < 60) return s.toFixed(1) + ' s ago';
+  if (s < 3600) return Math.round(s / 60) + ' min ago';
+  return Math.round(s / 3600) + ' h ago';
+}
+
+function time(ts) { return ts && !ts.startsWith('0001') ? new Date(ts).toLocaleString() : '-'; }
+
+function span(ms) {
+  if (!ms) return '-';
+  if (ms < 1000) return ms + ' ms';
+  if (ms < 120000) return (ms / 1000).toFixed(1) + ' s';
+  return (ms / 60000).toFixed(1) + ' min';
+}
+
+function labels(obj) { return Object.keys(obj || {}).sort().map(k => k + '=' + obj[k]).join(','); }
+
+function parseLabels(s) {
+  const out = {};
+  for (const kv of s.split(',').map(x => x.trim()).filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error('labels: want key=value, got "' + kv + '"');
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+function quote(s) {
+  return /^[A-Za-z0-9_\-./=:,@+%]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+}
+
+// commandLine mirrors the server's: the replayctl command a submission equals.
+function commandLine(b) {
+  const args = ['replayctl', 'jobs', 'submit', quote(b.scenario), '--job', quote(b.job), '--on', quote(labels(b.selector))];
+  if (b.shards > 1) args.push('--shards', String(b.shards));
+  if (b.for) args.push('--for', b.for);
+  const sets = (b.set || []).slice();
+  if (b.window) sets.push('jobs.' + b.job + (b.kind === 'replay' ? '.source.window=' : '.save-window=') + b.window);
+  for (const s of sets) args.push('--set', quote(s));
+  return args.join(' ');
+}
+
+// ---- pages ----
+
+const pages = {
+  login: pageLogin, recordings: pageRecordings, agents: pageAgents, 'new-recording': pageNewRecording,
+  'new-replay': pageNewReplay, job: pageJob, history: pageHistory,
+};
+
+async function route() {
+  if (pageAbort) pageAbort.abort();
+  pageAbort = new AbortController();
+  const [name, arg] = location.hash.replace(/^#\//, '').split('/');
+  const page = pages[name] ? name : 'recordings';
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
+  if (!token() && page !== 'login') { location.hash = '#/login'; return; }
+  document.getElementById('logout').hidden = !token();
+  document.getElementById('who').textContent = sessionStorage.getItem(TOKEN_KEY + '.name') || '';
+  main.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  try {
+    await pages[page](decodeURIComponent(arg || ''), pageAbort.signal);
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    main.replaceChildren(errorBox(err));
+  }
+}
+
+async function pageLogin() {
+  const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', placeholder: 'rpl_…', required: true });
+  const msg = h('div');
+  const form = h('form', { class: 'card login', id: 'login-form', onsubmit: async ev => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    try {
+      const me = await api('GET', '/v1/whoami');
+      sessionStorage.setItem(TOKEN_KEY + '.name', me.name + ' (' + me.scopes.join(',') + ')');
+      sessionStorage.setItem(TOKEN_KEY + '.scopes', JSON.stringify(me.scopes));
+      location.hash = '#/recordings';
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      msg.replaceChildren(errorBox(err));
+    }
+  } },
+  h('h1', {}, 'Log in'),
+  h('label', {}, 'API token', h('small', {}, 'made by replayctl tokens add NAME --scope …; kept in this tab only'), input),
+  h('p', {}, h('button', { type: 'submit' }, 'Log in')), msg);
+  main.replaceChildren(form);
+  input.focus();
+}
+
+async function pageRecordings(_, signal) {
+  const ws = await api('GET', '/v1/windows', undefined, signal);
+  const rows = ws.map(w => {
+    const del = h('button', { class: 'secondary', type: 'button', 'data-window': w.name, onclick: async () => {
+      if (del.dataset.armed !== '1') { del.dataset.armed = '1'; del.textContent = 'Confirm delete'; del.className = 'danger'; return; }
+      try { await api('DELETE', '/v1/windows/' + encodeURIComponent(w.name)); toast('Removed ' + w.name); route(); }
+      catch (err) { main.prepend(errorBox(err)); }
+    } }, 'Delete');
+    const hosts = Object.keys(w['host-requests'] || {}).length
+      ? Object.entries(w['host-requests']).map(([k, v]) => k + ': ' + v).join(', ')
+      : (w.hosts || []).join(', ');
+    return h('tr', {},
+      h('td', {}, h('strong', {}, w.name), w.partial ? [' ', badge('partial', 'partial')] : '',
+        w.partial ? h('div', { class: 'muted' }, (w.partial_reasons || []).join('; ')) : ''),
+      h('td', {}, w.topic),
+      h('td', {}, time(w['started-at']), h('div', { class: 'muted' }, span(w.span_ms))),
+      h('td', { class: 'num' }, w.requests), h('td', { class: 'num' }, w.responses), h('td', { class: 'num' }, w.records),
+      h('td', {}, hosts || '-'),
+      h('td', {}, can('replay') ? h('a', { href: '#/new-replay/' + encodeURIComponent(w.name) }, 'Replay…') : '', ' ', can('record') ? del : ''));
+  });
+  main.replaceChildren(h('h1', {}, 'Recordings'),
+    ws.length ? h('table', { id: 'windows' }, h('tr', {}, ['Window', 'Topic', 'Captured / span', 'Requests', 'Responses', 'Records', 'Hosts', ''].map(t => h('th', {}, t))), rows)
+      : h('p', { class: 'muted' }, 'No recordings yet: start one from New recording.'));
+}
+
+async function pageAgents(_, signal) {
+  const render = agents => h('table', { id: 'agents' },
+    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Version'].map(t => h('th', {}, t))),
+    agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', {}, labels(a.labels)), h('td', {}, (a.allow || []).join(', ')),
+      h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
+      h('td', {}, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'), h('td', {}, a.version))));
+  const box = h('div', {}, render(await api('GET', '/v1/agents', undefined, signal)));
+  main.replaceChildren(h('h1', {}, 'Agents'), box);
+  const timer = setInterval(async () => {
+    try { box.replaceChildren(render(await api('GET', '/v1/agents', undefined, signal))); } catch (_) { clearInterval(timer); }
+  }, 2000);
+  signal.addEventListener('abort', () => clearInterval(timer));
+}
+
+// scenarioOptions lists valid scenarios first; an invalid one is shown,
+// disabled, with its first problem.
+function scenarioOptions(list) {
+  const sorted = list.slice().sort((a, b) => (b.valid - a.valid) || a.file.localeCompare(b.file));
+  return sorted.map(s => h('option', { value: s.file, disabled: !s.valid, title: s.valid ? '' : (s.problems || []).join('\n') },
+    s.file + (s.valid ? '' : ' (invalid: ' + (s.problems || []).length + ' problems)')));
+}
+
+function field(label, input, hint) {
+  return h('label', {}, label, hint ? h('small', {}, hint) : '', input);
+}
+
+async function submitJob(body, out) {
+  out.replaceChildren(h('p', { class: 'muted' }, 'Validating and submitting…'));
+  try {
+    const job = await api('POST', '/v1/jobs', body);
+    location.hash = '#/job/' + encodeURIComponent(job.id);
+  } catch (err) {
+    out.replaceChildren(errorBox(err));
+  }
+}
+
+async function pageNewRecording(_, signal) {
+  const scenarios = (await api('GET', '/v1/scenarios', undefined, signal)).filter(s => s.jobs.some(j => j.kind === 'record'));
+  if (!scenarios.length) { main.replaceChildren(h('h1', {}, 'New recording'), h('p', { class: 'muted' }, 'No scenario in the scenarios directory has a record job.')); return; }
+  const sc = h('select', { id: 'rec-scenario' }, scenarioOptions(scenarios));
+  const job = h('select', { id: 'rec-job' });
+  const sel = h('input', { id: 'rec-selector', value: 'role=web', placeholder: 'role=web' });
+  const dur = h('input', { id: 'rec-for', value: '30s', placeholder: '30s' });
+  const win = h('input', { id: 'rec-window', placeholder: 'checkout-peak' });
+  const cmd = h('pre', { class: 'cmd', id: 'rec-command' });
+  const out = h('div');
+  const fill = () => {
+    const s = scenarios.find(x => x.file === sc.value);
+    job.replaceChildren(...s.jobs.filter(j => j.kind === 'record').map(j => h('option', { value: j.name }, j.name)));
+    const j = s.jobs.find(x => x.name === job.value);
+    win.placeholder = (j && j.window) || 'window name';
+    preview();
+  };
+  const body = () => ({ scenario: sc.value, job: job.value, kind: 'record', selector: parseLabels(sel.value), for: dur.value.trim(), window: win.value.trim() || undefined });
+  const preview = () => { try { cmd.textContent = commandLine(body()); } catch (err) { cmd.textContent = err.message; } };
+  sc.addEventListener('change', fill);
+  for (const el of [job, sel, dur, win]) el.addEventListener('input', preview);
+  fill();
+  main.replaceChildren(h('h1', {}, 'New recording'),
+    h('form', { class: 'card', id: 'rec-form', onsubmit: ev => { ev.preventDefault(); const b = body(); delete b.kind; submitJob(b, out); } },
+      h('div', { class: 'grid' }, field('Scenario', sc), field('Record job', job), field('Hosts (agent labels)', sel, 'every live agent matching records'),
+        field('Duration', dur, 'stop after'), field('Window name', win, 'saved when the last host flushed')),
+      h('h2', {}, 'Equivalent command'), cmd, h('p', {}, h('button', { type: 'submit' }, 'Start recording'))), out);
+}
+
+async function pageNewReplay(pick, signal) {
+  const [scenarios, windows] = await Promise.all([api('GET', '/v1/scenarios', undefined, signal), api('GET', '/v1/windows', undefined, signal)]);
+  const replays = scenarios.filter(s => s.jobs.some(j => j.kind === 'replay'));
+  if (!replays.length) { main.replaceChildren(h('h1', {}, 'New replay'), h('p', { class: 'muted' }, 'No scenario in the scenarios directory has a replay job.')); return; }
+  const win = h('select', { id: 'rp-window' }, h('option', { value: '' }, '(the scenario\'s own)'), windows.map(w => h('option', { value: w.name, selected: w.name === pick }, w.name + ' · ' + w.requests + ' requests' + (w.partial ? ' · partial' : ''))));
+  const sc = h('select', { id: 'rp-scenario' }, scenarioOptions(replays));
+  const job = h('select', { id: 'rp-job' });
+  const target = h('input', { id: 'rp-target', placeholder: 'http://127.0.0.1:8080' });
+  const sel = h('input', { id: 'rp-selector', value: 'role=load' });
+  const shards = h('input', { id: 'rp-shards', type: 'number', min: 1, max: 256, value: 1 });
+  const dur = h('input', { id: 'rp-duration', placeholder: 'the whole window' });
+  const params = h('div', { class: 'grid', id: 'rp-params' });
+  const extra = h('input', { id: 'rp-extra', placeholder: 'jobs.replay.sink.http.workers=32; …' });
+  const cmd = h('pre', { class: 'cmd', id: 'rp-command' });
+  const out = h('div');
+  let inputs = [];
+  const current = () => replays.find(x => x.file === sc.value);
+  const currentJob = () => current().jobs.find(x => x.name === job.value);
+  const fillParams = () => {
+    const s = current(), j = currentJob();
+    target.placeholder = j && j.target ? 'target ' + j.target : '';
+    target.disabled = !(j && j.target && !j.target.includes('://'));
+    inputs = [];
+    const kids = [];
+    for (const v of s.vars) {
+      const el = h('input', { 'data-set': 'vars.' + v.name, 'data-default': v.value, value: v.default, placeholder: v.value });
+      inputs.push(el);
+      kids.push(field('var ' + v.name, el, 'default ' + (v.default || '(none)')));
+    }
+    for (const k of ['speed', 'rate', 'amplify', 'loop', 'max-gap']) {
+      const now = (j && j.pacing[k]) || '';
+      const el = h('input', { 'data-set': 'jobs.' + job.value + '.' + k, 'data-default': now, value: now, placeholder: { speed: '1, 2, max', rate: '500/s', amplify: '1', loop: '1', 'max-gap': '1s' }[k], id: 'rp-' + k });
+      inputs.push(el);
+      kids.push(field(k, el, now ? 'scenario: ' + now : 'not set'));
+    }
+    params.replaceChildren(...kids);
+    for (const el of inputs) el.addEventListener('input', preview);
+    preview();
+  };
+  const fillJobs = () => {
+    job.replaceChildren(...current().jobs.filter(j => j.kind === 'replay').map(j => h('option', { value: j.name }, j.name)));
+    fillParams();
+  };
+  const body = () => {
+    const set = [];
+    for (const el of inputs) {
+      const v = el.value.trim();
+      const key = el.dataset.set;
+      const isVar = key.startsWith('vars.');
+      const unchanged = isVar ? (v === el.dataset.default || v === '' || v === (current().vars.find(x => 'vars.' + x.name === key) || {}).default) : v === el.dataset.default;
+      if (v !== '' && !unchanged) set.push(key + '=' + v);
+    }
+    const j = currentJob();
+    if (target.value.trim() && j && j.target) set.push('targets.' + j.target + '.url=' + target.value.trim());
+    if (dur.value.trim()) set.push('jobs.' + job.value + '.stop.after=' + dur.value.trim());
+    for (const s of extra.value.split(';').map(x => x.trim()).filter(Boolean)) set.push(s);
+    return { scenario: sc.value, job: job.value, kind: 'replay', selector: parseLabels(sel.value), shards: Math.max(1, parseInt(shards.value, 10) || 1), set, window: win.value || undefined };
+  };
+  const preview = () => { try { cmd.textContent = commandLine(body()); } catch (err) { cmd.textContent = err.message; } };
+  sc.addEventListener('change', fillJobs);
+  job.addEventListener('change', fillParams);
+  for (const el of [win, target, sel, shards, dur, extra]) el.addEventListener('input', preview);
+  win.addEventListener('change', preview);
+  fillJobs();
+  main.replaceChildren(h('h1', {}, 'New replay'),
+    h('form', { class: 'card', id: 'rp-form', onsubmit: ev => { ev.preventDefault(); const b = body(); delete b.kind; submitJob(b, out); } },
+      h('div', { class: 'grid' }, field('Recording', win), field('Scenario', sc), field('Replay job', job), field('Target URL', target, 'overrides the job\'s target'),
+        field('Load agents (labels)', sel), field('Shards', shards, 'one agent each'), field('Duration', dur, 'stop after, e.g. 30s')),
+      h('h2', {}, 'Parameters'), params,
+      h('div', { class: 'grid' }, field('Extra --set', extra, 'PATH=VALUE; separated by ;')),
+      h('h2', {}, 'Equivalent command'), cmd, h('p', {}, h('button', { type: 'submit', id: 'rp-start' }, 'Start replay'))), out);
+}
+
+function partRow(p) {
+  const pr = p.progress || {};
+  const pct = pr.total > 0 ? Math.min(100, 100 * pr.done / pr.total) : (p.state === 'SUCCEEDED' ? 100 : 0);
+  return h('tr', { 'data-part': p.part },
+    h('td', {}, p.part), h('td', {}, p.agent || '-'), h('td', {}, badge(p.state)),
+    h('td', {}, h('div', { class: 'bar' + (p.state === 'SUCCEEDED' ? ' done' : ''), role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('span', { style: 'width:' + pct.toFixed(1) + '%' })),
+      h('div', { class: 'muted' }, pr.total > 0 ? pr.done + ' / ' + (pr.estimated ? '≈' : '') + pr.total : (pr.done ? String(pr.done) : ''))),
+    h('td', {}, p.result ? (p.result.sent !== undefined && p.result.sent !== 0 ? 'sent ' + p.result.sent + ', errors ' + (p.result.errors || 0) : 'requests ' + (p.result.requests || 0)) : ''),
+    h('td', { class: 'muted' }, p.reason || (pr.line || '')));
+}
+
+async function pageJob(id, signal) {
+  let job = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
+  const state = h('span', { id: 'job-state' });
+  const parts = h('tbody', { id: 'parts' });
+  const report = h('div', { id: 'report' });
+  const msg = h('div');
+  const log = h('ol', { id: 'events', class: 'muted' });
+  const cancel = h('button', { class: 'danger', type: 'button', id: 'cancel', onclick: async () => {
+    cancel.disabled = true;
+    try { await api('POST', '/v1/jobs/' + encodeURIComponent(id) + '/cancel'); toast('Cancelled ' + id); }
+    catch (err) { msg.replaceChildren(errorBox(err)); cancel.disabled = false; }
+  } }, 'Cancel');
+  const rerun = h('button', { class: 'secondary', type: 'button', onclick: async () => {
+    try { const j = await api('POST', '/v1/jobs/' + encodeURIComponent(id) + '/rerun'); location.hash = '#/job/' + encodeURIComponent(j.id); }
+    catch (err) { msg.replaceChildren(errorBox(err)); }
+  } }, 'Run again');
+  const byPart = new Map();
+  const render = () => {
+    state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '');
+    parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(partRow));
+    cancel.hidden = isFinal(job.state) || !can(job.kind);
+    rerun.hidden = !can(job.kind);
+  };
+  for (const p of job.parts) byPart.set(p.part, p);
+  main.replaceChildren(
+    h('h1', {}, 'Job ', h('code', {}, job.id), ' ', state),
+    h('div', { class: 'card' },
+      h('div', { class: 'grid' },
+        h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), (job.scenario || '-') + ' · ' + (job.job || '')),
+        h('div', {}, h('div', { class: 'muted' }, 'Agents'), labels(job.selector) || '-', ' → ', (job.agents || []).join(', ')),
+        h('div', {}, h('div', { class: 'muted' }, 'Window'), job.window || '-'),
+        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), job.submitter || '-', h('div', { class: 'muted' }, time(job.issued_at)))),
+      job.command ? [h('h2', {}, 'Command'), h('pre', { class: 'cmd' }, job.command)] : '',
+      h('p', { class: 'row' }, cancel, rerun)),
+    msg,
+    h('h2', {}, 'Progress'),
+    h('table', { id: 'parts-table' }, h('thead', {}, h('tr', {}, ['Part', 'Agent', 'State', 'Progress', 'Result', 'Detail'].map(t => h('th', {}, t)))), parts),
+    report,
+    h('h2', {}, 'Events'), log);
+  render();
+  const showReport = async () => {
+    try {
+      const html = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.html', undefined, signal);
+      const frame = h('iframe', { class: 'report', id: 'report-frame', sandbox: 'allow-same-origin', title: 'report' });
+      frame.srcdoc = html;
+      report.replaceChildren(h('h2', {}, 'Report ', h('a', { href: '#', onclick: async ev => { ev.preventDefault(); const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.json'); const w = h('pre', { class: 'cmd' }, JSON.stringify(j, null, 2)); report.append(w); } }, '(JSON)')), frame);
+    } catch (err) { if (err.name !== 'AbortError') report.replaceChildren(errorBox(err)); }
+  };
+  if (isFinal(job.state)) { await showReport(); return; }
+  await stream('/v1/jobs/' + encodeURIComponent(id) + '/events', signal, async (type, data) => {
+    if (type === 'end') {
+      job = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
+      for (const p of job.parts) byPart.set(p.part, p);
+      render();
+      await showReport();
+      return;
+    }
+    const e = JSON.parse(data);
+    if (type === 'state') log.append(h('li', {}, new Date(e.at).toLocaleTimeString() + ' ' + e.part + (e.agent ? ' (' + e.agent + ')' : '') + ' → ' + e.state + (e.reason ? ': ' + e.reason : '')));
+    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; }
+    else {
+      const old = byPart.get(e.part) || {};
+      byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result }));
+    }
+    render();
+  });
+}
+
+function isFinal(s) { return ['SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED', 'REFUSED'].includes(s); }
+
+function order(part) {
+  const m = /^shard\/(\d+)(.*)$/.exec(part);
+  return m ? '0' + m[1].padStart(8, '0') + m[2] : '1' + part;
+}
+
+// stream reads server-sent events with fetch (EventSource cannot send the
+// Authorization header). A dropped connection (a serve instance restarting
+// behind a load balancer) is resumed from the last event ID.
+async function stream(path, signal, onEvent) {
+  let lastId = '';
+  for (let attempt = 0; ; attempt++) {
+    const headers = { Authorization: 'Bearer ' + token(), Accept: 'text/event-stream' };
+    if (lastId) headers['Last-Event-ID'] = lastId;
+    try {
+      const res = await fetch(path, { headers, signal });
+      if (!res.ok) throw new APIError(res.status, await res.json());
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const chunk = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          let type = 'message', data = '', id = '';
+          for (const line of chunk.split('\n')) {
+            if (line.startsWith('event: ')) type = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+            else if (line.startsWith('id: ')) id = line.slice(4);
+          }
+          if (id) lastId = id;
+          if (data) await onEvent(type, data);
+          if (type === 'end') { await reader.cancel(); return; }
+        }
+      }
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      if (err instanceof APIError || attempt >= 30) throw err;
+    }
+    await new Promise(r => setTimeout(r, 2000));
+    if (signal.aborted) return;
+  }
+}
+
+async function pageHistory(_, signal) {
+  const q = new URLSearchParams(location.hash.split('?')[1] || '');
+  const [scenarios, windows] = await Promise.all([api('GET', '/v1/scenarios', undefined, signal), api('GET', '/v1/windows', undefined, signal)]);
+  const sc = h('select', { id: 'f-scenario' }, h('option', { value: '' }, 'any scenario'), scenarios.map(s => h('option', { value: s.file, selected: s.file === q.get('scenario') }, s.file)));
+  const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), ['PENDING', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED'].map(s => h('option', { value: s, selected: s === q.get('state') }, s)));
+  const wn = h('select', { id: 'f-window' }, h('option', { value: '' }, 'any window'), windows.map(w => h('option', { value: w.name, selected: w.name === q.get('window') }, w.name)));
+  const table = h('div');
+  const load = async () => {
+    const p = new URLSearchParams();
+    if (sc.value) p.set('scenario', sc.value);
+    if (st.value) p.set('state', st.value);
+    if (wn.value) p.set('window', wn.value);
+    const jobs = await api('GET', '/v1/jobs?' + p, undefined, signal);
+    table.replaceChildren(jobs.length ? h('table', { id: 'jobs' }, h('tr', {}, ['Job', 'Kind', 'State', 'Scenario', 'Window', 'Agents', 'Submitted'].map(t => h('th', {}, t))),
+      jobs.map(j => h('tr', {}, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state)),
+        h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
+        h('td', {}, time(j.issued_at), h('div', { class: 'muted' }, j.submitter || ''))))) : h('p', { class: 'muted' }, 'No job matches.'));
+  };
+  for (const el of [sc, st, wn]) el.addEventListener('change', () => load().catch(err => table.replaceChildren(errorBox(err))));
+  main.replaceChildren(h('h1', {}, 'History'), h('div', { class: 'card row' }, sc, st, wn), table);
+  await load();
+}
+
+document.getElementById('logout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(TOKEN_KEY + '.name');
+  sessionStorage.removeItem(TOKEN_KEY + '.scopes');
+  location.hash = '#/login';
+});
+window.addEventListener('hashchange', route);
+route();

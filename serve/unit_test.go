@@ -1,0 +1,190 @@
+package serve
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestOpenAPIMatchesRoutes checks openapi.json against the routes the
+// server registers, both ways: every route is documented, every documented
+// operation is served, with the same scope.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Paths   map[string]map[string]struct {
+			Security []map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	documented := map[string]string{}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			scope := ""
+			for _, s := range op.Security {
+				if sc := s["bearer"]; len(sc) > 0 {
+					scope = sc[0]
+				}
+			}
+			documented[strings.ToUpper(method)+" "+path] = scope
+		}
+	}
+	served := map[string]string{}
+	for _, r := range routes {
+		served[r.method+" "+r.pattern] = r.scope
+	}
+	for k, scope := range served {
+		d, ok := documented[k]
+		if !ok {
+			t.Errorf("route %s is not in openapi.json", k)
+		} else if d != scope {
+			t.Errorf("%s: openapi says scope %q, the server %q", k, d, scope)
+		}
+	}
+	for k := range documented {
+		if _, ok := served[k]; !ok {
+			t.Errorf("openapi.json documents %s, which the server does not serve", k)
+		}
+	}
+	if len(served) != len(routes) {
+		t.Errorf("duplicate routes")
+	}
+}
+
+func TestScenarioDirContained(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "scenarios")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "team"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("version: 1\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "team", "b.yml"), []byte("version: 1\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644))
+	must(os.WriteFile(filepath.Join(base, "secret.yaml"), []byte("password: x\n"), 0o644))
+	must(os.Symlink(filepath.Join(base, "secret.yaml"), filepath.Join(dir, "out.yaml")))
+	must(os.Symlink("a.yaml", filepath.Join(dir, "in.yaml"))) // relative, inside
+	must(os.Symlink(base, filepath.Join(dir, "up")))
+	d, err := openScenarioDir(dir)
+	must(err)
+	defer d.root.Close()
+	files, err := d.list()
+	must(err)
+	if want := []string{"a.yaml", "in.yaml", "team/b.yml"}; !slices.Equal(files, want) {
+		t.Errorf("list %v, want %v", files, want)
+	}
+	for _, name := range []string{"a.yaml", "team/b.yml", "in.yaml"} {
+		if _, err := d.read(name); err != nil {
+			t.Errorf("read %s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"../secret.yaml", "out.yaml", "up/secret.yaml", filepath.Join(base, "secret.yaml"), "team/../../secret.yaml", "notes.txt", "", "team"} {
+		if data, err := d.read(name); err == nil {
+			t.Errorf("read %q: %q, want a refusal", name, data)
+		}
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"--input-kafka-host 'k1:9092,k2:9092' --output-http http://x", []string{"--input-kafka-host", "k1:9092,k2:9092", "--output-http", "http://x"}, ""},
+		{`gor --http-set-header "X-A: b c" --x=y`, []string{"--http-set-header", "X-A: b c", "--x=y"}, ""},
+		{`/usr/bin/gor a\ b "q\"d"`, []string{"a b", `q"d`}, ""},
+		{"a ; rm -rf /", nil, "no shell"},
+		{"a $(id)", nil, "no shell"},
+		{"a `id`", nil, "no shell"},
+		{"a | b", nil, "no shell"},
+		{"'open", nil, "unterminated"},
+		{"", nil, ""},
+	} {
+		got, err := splitArgs(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%q: %q %v, want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func FuzzSplitArgs(f *testing.F) {
+	for _, s := range []string{"--a 'b c' \"d\\\"e\"", "gor x\\ y", "'", "a;b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args, err := splitArgs(s)
+		if err != nil {
+			return
+		}
+		for _, a := range args {
+			if strings.ContainsAny(a, "\x00") && !strings.Contains(s, "\x00") {
+				t.Fatalf("%q: NUL from nowhere in %q", s, a)
+			}
+		}
+	})
+}
+
+func TestTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	secret, err := AddToken(path, "alice", []string{ScopeReplay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), secret) || !strings.Contains(string(data), HashToken(secret)) {
+		t.Fatalf("the file must hold the hash only:\n%s", data)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode().Perm())
+	}
+	if _, err := AddToken(path, "alice", []string{ScopeRead}); err == nil {
+		t.Error("a second alice was accepted")
+	}
+	if _, err := AddToken(path, "../x", []string{ScopeRead}); err == nil {
+		t.Error("a bad name was accepted")
+	}
+	if _, err := ParseScopes([]string{"read,write"}); err == nil {
+		t.Error("scope write accepted")
+	}
+	s := &tokenStore{path: path}
+	tok, ok, err := s.lookup(secret)
+	if err != nil || !ok || tok.Name != "alice" {
+		t.Fatalf("lookup: %v %v %v", tok, ok, err)
+	}
+	for scope, want := range map[string]bool{ScopeRead: true, ScopeReplay: true, ScopeRecord: false, ScopeAdmin: false} {
+		if tok.Has(scope) != want {
+			t.Errorf("replay token Has(%s) = %v", scope, !want)
+		}
+	}
+	if (Token{Scopes: []string{ScopeAdmin}}).Has(ScopeRecord) != true {
+		t.Error("admin lacks record")
+	}
+	if _, ok, _ := s.lookup(secret + "x"); ok {
+		t.Error("a wrong token was accepted")
+	}
+	// A removal is seen at once by a store that already read the file.
+	if err := RemoveToken(path, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.lookup(secret); ok {
+		t.Error("a removed token still works")
+	}
+}
