@@ -166,8 +166,17 @@ jobs:
 	ds := loadErrAt(t, dir, ok, Options{Env: env, EnvFile: envFile, Restricted: true})
 	wantDiag(t, ds, "4:11", "${APP_TARGET} cannot be read")
 	wantDiag(t, ds, "9:13", `env("APP_MODE") cannot be read`)
-	// A default does not hide a refused read; env(...) with a computed name is refused.
-	bad := strings.Replace(strings.Replace(doc, "%s", `'env(req.path) == ""'`, 1), "${APP_TARGET}", "${HOME:-http://127.0.0.1:9}", 1)
+	// A refused variable reads as unset: its default applies (HOME's
+	// value is not read), and env(...) with a computed name is refused.
+	withDefault := strings.Replace(ok, "${APP_TARGET}", "${HOME:-http://127.0.0.1:9}", 1)
+	s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(withDefault), Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}})
+	if err != nil {
+		t.Fatalf("a refused variable with a default: %v", err)
+	}
+	if got := s.Vars["target"]; got != "http://127.0.0.1:9" {
+		t.Errorf("target = %q, want the default (HOME is refused)", got)
+	}
+	bad := strings.Replace(strings.Replace(doc, "%s", `'env(req.path) == ""'`, 1), "${APP_TARGET}", "${HOME}", 1)
 	ds = loadErrAt(t, dir, bad, Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}})
 	wantDiag(t, ds, "4:11", "${HOME} cannot be read")
 	wantDiag(t, ds, "9:13", "literal name")

@@ -137,7 +137,8 @@ func validVarName(s string) bool {
 // do not report their raw ${…} text a second time.
 //
 // denied, when set, returns (and forgets) the variables a restricted lookup
-// refused since it was last called: a scalar that read one is an error.
+// refused since it was last called: a scalar that needed one (no default)
+// is an error that says why.
 func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool, denied func() []string) Diagnostics {
 	var ds Diagnostics
 	readFailed := false // the lookup read a vars: entry that failed (already reported)
@@ -154,7 +155,9 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, fail
 		if denied != nil {
 			names := denied()
 			slices.Sort(names)
-			if names = slices.Compact(names); len(names) > 0 {
+			// A refused variable reads as unset: its default applies, and
+			// only a reference without one is an error.
+			if names = slices.Compact(names); len(names) > 0 && err != nil {
 				err = fmt.Errorf("${%s} cannot be read: a restricted scenario reads only vars:, --env-file variables and those --env-allow names", strings.Join(names, "}, ${"))
 			}
 		}
