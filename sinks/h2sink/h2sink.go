@@ -191,7 +191,7 @@ func New(cfg Config) (*Sender, error) {
 			return nil, fmt.Errorf("h2 sink: target %s: scheme %q is not http or https", u.Redacted(), u.Scheme)
 		}
 		tt.addr = net.JoinHostPort(u.Hostname(), port)
-		tt.seed = mix(hashString(tt.name))
+		tt.seed = httpsink.TargetSeed(tt.name)
 		tt.pool = pool{s: s, t: tt, sessions: map[string]*pconn{}}
 		s.targets = append(s.targets, tt)
 	}
@@ -247,16 +247,9 @@ func (s *Sender) enqueue(ctx context.Context, j job) error {
 	}
 }
 
-// pick chooses a target by rendezvous hashing, like the HTTP/1.x sender.
+// pick chooses a target by rendezvous hashing, as the HTTP/1.x sender does.
 func (s *Sender) pick(key string) int {
-	h := hashString(key)
-	best, bestScore := 0, uint64(0)
-	for i, t := range s.targets {
-		if sc := mix(h ^ t.seed); i == 0 || sc > bestScore {
-			best, bestScore = i, sc
-		}
-	}
-	return best
+	return httpsink.Rendezvous(key, len(s.targets), func(i int) uint64 { return s.targets[i].seed })
 }
 
 // Write implements sinks.Sink: it sends a request message now; other
@@ -550,21 +543,4 @@ func (s *Sender) finish(r *httpsink.Result) {
 	if s.cfg.OnResult != nil {
 		s.cfg.OnResult(*r)
 	}
-}
-
-func hashString(s string) uint64 { // FNV-1a
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-func mix(x uint64) uint64 { // splitmix64 finalizer
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }

@@ -287,7 +287,7 @@ func New(cfg Config) (*Sender, error) {
 			return nil, fmt.Errorf("http sink: target %s: scheme %q is not http or https", u.Redacted(), u.Scheme)
 		}
 		tt.addr = net.JoinHostPort(u.Hostname(), port)
-		tt.seed = mix(hashString(tt.name))
+		tt.seed = TargetSeed(tt.name)
 		s.targets = append(s.targets, tt)
 	}
 	s.ctx, s.abort = context.WithCancel(context.Background())
@@ -417,10 +417,20 @@ func (s *Sender) Stop() {
 // pick chooses a target for key by rendezvous hashing: a key keeps its
 // target while targets are added or removed elsewhere in the list.
 func (s *Sender) pick(key string) int {
+	return Rendezvous(key, len(s.targets), func(i int) uint64 { return s.targets[i].seed })
+}
+
+// TargetSeed is the rendezvous-hashing seed of a target's name.
+func TargetSeed(name string) uint64 { return mix(hashString(name)) }
+
+// Rendezvous returns which of n targets (their seeds from TargetSeed) key
+// goes to: the highest score of key mixed with each seed. A key keeps its
+// target while other targets come and go; the HTTP/2 sender uses it too.
+func Rendezvous(key string, n int, seed func(i int) uint64) int {
 	h := hashString(key)
 	best, bestScore := 0, uint64(0)
-	for i, t := range s.targets {
-		if sc := mix(h ^ t.seed); i == 0 || sc > bestScore {
+	for i := range n {
+		if sc := mix(h ^ seed(i)); i == 0 || sc > bestScore {
 			best, bestScore = i, sc
 		}
 	}
