@@ -27,8 +27,8 @@ jobs:
 		want              string // "" for success
 	}{
 		{"inside", "in.gor", "", vars, ""},
-		{"outside", "/etc/passwd", "", vars, "outside the agent's work directory"},
-		{"dot-dot", "../../../x.gor", "", vars, "outside the agent's work directory"},
+		{"outside", "/etc/passwd", "", vars, "is outside the scenario's directory"},
+		{"dot-dot", "../../../x.gor", "", vars, "is outside the scenario's directory"},
 		{"env var not from agent vars", "in.gor", "", map[string]string{}, "TARGET"},
 		{"env() refused", "in.gor", "    rewrite:\n      - set-header: {name: X, value: 'env(\"AGENT_SECRET\")'}\n", vars, "env() in an expression"},
 	}
