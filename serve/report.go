@@ -33,19 +33,24 @@ type MergedReport struct {
 	LatencyNote string `json:"latency_note,omitempty"`
 }
 
-// assertions lists the job's assert expressions (from the scenario text the
-// spec carries) with their outcome: false where a shard reported it false.
-func assertions(sp *fleet.Spec, failed []string, state fleet.State) []report.Assertion {
+// assertions lists the job's assert expressions (those the result was
+// evaluated with, else the scenario text the spec carries) with their
+// outcome on the merged summary.
+func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.Assertion {
 	var doc struct {
 		Jobs map[string]struct {
 			Assert []string `yaml:"assert"`
 		} `yaml:"jobs"`
 	}
-	if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
-		return nil
+	exprs, failed := res.Asserts, res.Failed
+	if len(exprs) == 0 {
+		if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
+			return nil
+		}
+		exprs = doc.Jobs[sp.Job].Assert
 	}
 	var out []report.Assertion
-	for _, expr := range doc.Jobs[sp.Job].Assert {
+	for _, expr := range exprs {
 		a := report.Assertion{Expr: expr, OK: true}
 		for _, f := range failed {
 			if strings.Contains(f, expr) {
@@ -137,7 +142,7 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 		d.Rate.Achieved = sum.Achieved
 	}
 	if sp != nil {
-		d.Assertions = assertions(sp, res.Failed, v.State)
+		d.Assertions = assertions(sp, res, v.State)
 	}
 	if len(ran) > 1 && !exact {
 		m.LatencyNote = "percentiles are not merged from shards' percentiles (never averaged): each shard's p50/p99 is under parts[].result; max is exact"
