@@ -159,6 +159,12 @@ type JobOutcome struct {
 	Window   *catalog.Window
 	Counters map[string]int64
 	Elapsed  time.Duration
+	// State is the replay's lossless stats (histograms bucket by bucket):
+	// States of shards merge exactly (report.Merge).
+	State *stats.State
+	// Asserts are the job's assert expressions, for a caller that
+	// evaluates them on a merged summary.
+	Asserts []string
 }
 
 func (o Options) withDefaults() Options {

@@ -67,6 +67,10 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		Requests:         res.requests, Responses: res.responses, Written: res.written, NotWritten: res.notWritten,
 		Hosts: res.hosts, Destinations: res.dests,
 		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
+		State: res.state,
+	}
+	for _, a := range res.job.Assert {
+		o.Asserts = append(o.Asserts, a.Source)
 	}
 	if res.first != 0 {
 		o.FirstCapture, o.LastCapture = time.Unix(0, res.first).UTC(), time.Unix(0, res.last).UTC()

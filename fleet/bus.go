@@ -26,6 +26,10 @@ type JobRecord struct {
 	Bad      string // the value could not be decoded
 }
 
+// MaxStatusBytes bounds one record of the status topic (a shard's result
+// with its lossless stats), as runbus bounds a shard's report.
+const MaxStatusBytes = 16 << 20
+
 // Bus reads the three fleet topics into memory and publishes to them. Every
 // process (agent, submitter, a listing) builds the same picture from them.
 type Bus struct {
@@ -67,6 +71,10 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 		if t == AgentsTopic {
 			conf["message.timestamp.type"] = "LogAppendTime"
 		}
+		if t == StatusTopic {
+			// A shard's result carries its lossless stats (histograms).
+			conf["max.message.bytes"] = fmt.Sprint(MaxStatusBytes)
+		}
 		if _, err := kafkaio.EnsureTopic(ctx, adm, t, 1, -1, conf); err != nil {
 			adminCl.Close()
 			return nil, fmt.Errorf("fleet topics: %w", err)
@@ -78,6 +86,8 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(MaxStatusBytes),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.NoCompression()),
 	)...)
 	if err != nil {
 		adminCl.Close()

@@ -460,11 +460,24 @@ func (c *Client) printJob(id string) {
 				}
 				fmt.Fprintf(w, ", status %s", strings.Join(parts, " "))
 			}
-			lmax := time.Duration(r.LatencyMax)
-			if len(r.Histogram) > 0 {
-				fmt.Fprintf(w, ", latency p50 ≤ %s, p99 ≤ %s (shards' histograms merged, 1-2-5 buckets)", bucketQuantile(r.Histogram, 0.5, lmax), bucketQuantile(r.Histogram, 0.99, lmax))
+			fmt.Fprintf(w, "\n")
+			if s, ok := r.Summary(); ok {
+				// Exact: the shards' histograms merged bucket by bucket.
+				l := s.Latency
+				fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (exact, shards merged)\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+				fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", s.Lateness.P50, s.Lateness.P99, s.Lateness.Max)
+				fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
+			} else {
+				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", time.Duration(r.LatencyMax), time.Duration(r.LatenessMax))
 			}
-			fmt.Fprintf(w, ", latency max %s, lateness max %s\n", lmax, time.Duration(r.LatenessMax))
+			// The job's assertions, evaluated on the merged summary.
+			for _, a := range r.Asserts {
+				line := "ok   " + a
+				if i := slices.IndexFunc(r.Failed, func(f string) bool { return strings.Contains(f, a) }); i >= 0 {
+					line = "FAIL " + r.Failed[i]
+				}
+				fmt.Fprintf(w, "  assert %s\n", line)
+			}
 			for _, k := range slices.Sorted(maps.Keys(r.ErrorClasses)) {
 				fmt.Fprintf(w, "    errors %s: %d\n", k, r.ErrorClasses[k])
 			}
@@ -473,8 +486,10 @@ func (c *Client) printJob(id string) {
 					fmt.Fprintf(w, "  %s: %d\n", k, v)
 				}
 			}
-			for _, f := range r.Failed {
-				fmt.Fprintf(w, "  assertion failed: %s\n", f)
+			if len(r.Asserts) == 0 {
+				for _, f := range r.Failed {
+					fmt.Fprintf(w, "  assertion failed: %s\n", f)
+				}
 			}
 		}
 	}

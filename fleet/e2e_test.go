@@ -388,8 +388,11 @@ func fleetSuite(t *testing.T, real string) {
 		t.Fatalf("jobs ls:\n%s", list)
 	}
 
-	// A sharded replay on 2 agents sends every request exactly once.
-	out, code = runCmd(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--wait"}, e.b()...)...)
+	// A sharded replay on 2 agents sends every request exactly once. Its
+	// assertion holds only on the merged summary (each shard sent a part).
+	sentAll := fmt.Sprintf("requests.sent == %d", served)
+	out, code = runCmd(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--wait",
+		"--set", "jobs.replay.assert.1=" + sentAll}, e.b()...)...)
 	if code != 0 {
 		t.Fatalf("sharded replay exit %d:\n%s", code, out)
 	}
@@ -409,14 +412,16 @@ func fleetSuite(t *testing.T, real string) {
 			t.Fatalf("path %s: target got %d, want %d", p, got[p], n)
 		}
 	}
-	if !strings.Contains(out, fmt.Sprintf("merged: sent %d, ok %d, errors 0", served, served)) {
+	if !strings.Contains(out, fmt.Sprintf("merged: sent %d, ok %d, errors 0", served, served)) ||
+		!regexp.MustCompile(`latency   p50 \S+  p90 \S+  p99 \S+  p99.9 \S+  max \S+ \(exact, shards merged\)`).MatchString(out) ||
+		!strings.Contains(out, "assert ok   "+sentAll) {
 		t.Fatalf("merged summary:\n%s", out)
 	}
 
 	// --wait exits 3 when an assertion fails.
 	out, code = runCmd(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--wait",
 		"--set", "jobs.replay.assert.0=requests.sent < 0", "--set", "jobs.replay.speed=max"}, e.b()...)...)
-	if code != 3 || !strings.Contains(out, "ASSERT_FAILED") {
+	if code != 3 || !strings.Contains(out, "ASSERT_FAILED") || !strings.Contains(out, "assert FAIL job replay (merged): requests.sent < 0") {
 		t.Fatalf("failed assertion: exit %d, want 3:\n%s", code, out)
 	}
 

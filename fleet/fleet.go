@@ -185,16 +185,23 @@ type Result struct {
 	Status       map[int]int64    `json:"status,omitempty"`
 	ErrorClasses map[string]int64 `json:"error-classes,omitempty"`
 	LatencyP50   Duration         `json:"latency-p50,omitempty"`
+	LatencyP90   Duration         `json:"latency-p90,omitempty"`
 	LatencyP99   Duration         `json:"latency-p99,omitempty"`
 	LatencyMax   Duration         `json:"latency-max,omitempty"`
 	LatenessMax  Duration         `json:"lateness-max,omitempty"`
-	// Histogram is the latency distribution in 1-2-5 buckets; shards'
-	// histograms merge bucket by bucket (percentiles are never averaged).
-	Histogram    []stats.LatencyBucket `json:"histogram,omitempty"`
-	Failed       []string              `json:"failed-assertions,omitempty"`
-	FirstCapture time.Time             `json:"first-capture,omitzero"`
-	LastCapture  time.Time             `json:"last-capture,omitzero"`
-	Destinations []string              `json:"destinations,omitempty"`
+	// Histogram is the latency distribution in 1-2-5 buckets (for display).
+	Histogram []stats.LatencyBucket `json:"histogram,omitempty"`
+	// State is the run's lossless stats (histograms bucket by bucket): a
+	// job's result is its shards' States merged exactly (report.Merge), so
+	// its percentiles are those of one run that sent every request.
+	State *stats.State `json:"state,omitempty"`
+	// Asserts are the job's assert expressions; a job's assertions are
+	// evaluated on the merged summary, never on a shard's own.
+	Asserts      []string  `json:"asserts,omitempty"`
+	Failed       []string  `json:"failed-assertions,omitempty"`
+	FirstCapture time.Time `json:"first-capture,omitzero"`
+	LastCapture  time.Time `json:"last-capture,omitzero"`
+	Destinations []string  `json:"destinations,omitempty"`
 	// Both.
 	Counters map[string]int64 `json:"counters,omitempty"`
 	// Job records of record jobs: the window saved for every host.

@@ -1,12 +1,9 @@
 package fleet
 
 import (
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/replayctl/replayctl/catalog"
-	"github.com/replayctl/replayctl/stats"
 )
 
 func TestPlanShards(t *testing.T) {
@@ -51,27 +48,5 @@ func TestPlanShards(t *testing.T) {
 	}
 	if _, err := PlanShards(w, 0); err == nil {
 		t.Fatal("0 shards")
-	}
-}
-
-func TestMergeBuckets(t *testing.T) {
-	ms := time.Millisecond
-	a := []stats.LatencyBucket{{Upper: ms, Count: 90}, {Upper: 2 * ms, Count: 10}}
-	b := []stats.LatencyBucket{{Upper: 2 * ms, Count: 50}, {Upper: 5 * ms, Count: 49}, {Count: 1}}
-	m := mergeBuckets(a, b)
-	want := []stats.LatencyBucket{{Upper: ms, Count: 90}, {Upper: 2 * ms, Count: 60}, {Upper: 5 * ms, Count: 49}, {Count: 1}}
-	if !slices.Equal(m, want) {
-		t.Fatalf("merged %v, want %v", m, want)
-	}
-	for _, tt := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.3, ms}, {0.5, 2 * ms}, {0.99, 5 * ms}, {1, 7 * ms}} {
-		if got := bucketQuantile(m, tt.q, 7*ms); got != tt.want {
-			t.Errorf("q%.2f = %s, want %s", tt.q, got, tt.want)
-		}
-	}
-	if bucketQuantile(nil, 0.5, ms) != 0 {
-		t.Error("empty histogram")
 	}
 }

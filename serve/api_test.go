@@ -25,6 +25,7 @@ import (
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/serve"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // TestAPI runs the API against a `replayctl broker` subprocess, two replay
@@ -243,13 +244,16 @@ func apiSuite(t *testing.T, real string) {
 		if rep.Window == nil || rep.Window.Name != e.window {
 			t.Errorf("report window %+v", rep.Window)
 		}
-		// Two shards: the latency histogram is the shards' merged bucket by
-		// bucket, and p50/p99 are read from it (never averaged).
+		// Two shards: their lossless stats are merged bucket by bucket, so
+		// every percentile is exact (never averaged): the same as rebuilt
+		// from the merged state.
 		var inHist int64
 		for _, b := range rep.Histogram {
 			inHist += b.Count
 		}
-		if inHist != 200 || rep.Latency.P50 <= 0 || rep.Latency.P99 < rep.Latency.P50 || rep.Latency.Max <= 0 || !strings.Contains(rep.LatencyNote, "upper bounds") {
+		sum, exact := rep.Result.Summary()
+		if inHist != 200 || !exact || rep.Latency.P50 <= 0 || rep.Latency.P90 < rep.Latency.P50 || rep.Latency.P99 < rep.Latency.P90 || rep.Latency.Max <= 0 ||
+			rep.Latency.P99 != stats.MS(sum.Latency.P99) || rep.Latency.P50 != stats.MS(sum.Latency.P50) || sum.Sent != 200 || !strings.Contains(rep.LatencyNote, "exact") {
 			t.Errorf("merged latency: %d in the histogram, %+v, note %q", inHist, rep.Latency, rep.LatencyNote)
 		}
 		html := getText(t, a+"/v1/jobs/"+id+"/report.html", read)

@@ -12,14 +12,15 @@ import (
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/report"
+	"github.com/replayctl/replayctl/stats"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-// MergedReport is a finished job's report: the merged figures (counters
-// added, maxima taken) and each part's own result. Percentiles are never
-// averaged: p50/p99 are the job's only where one shard ran; otherwise they
-// are each shard's, under parts.
+// MergedReport is a finished job's report: the merged figures and each
+// part's own result. A replay's figures come from its shards' lossless
+// stats merged bucket by bucket (fleet.MergeShards), so its percentiles are
+// exact; percentiles are never averaged.
 type MergedReport struct {
 	report.Data
 	ID     string        `json:"id"`
@@ -32,19 +33,24 @@ type MergedReport struct {
 	LatencyNote string `json:"latency_note,omitempty"`
 }
 
-// assertions lists the job's assert expressions (from the scenario text the
-// spec carries) with their outcome: false where a shard reported it false.
-func assertions(sp *fleet.Spec, failed []string, state fleet.State) []report.Assertion {
+// assertions lists the job's assert expressions (those the result was
+// evaluated with, else the scenario text the spec carries) with their
+// outcome on the merged summary.
+func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.Assertion {
 	var doc struct {
 		Jobs map[string]struct {
 			Assert []string `yaml:"assert"`
 		} `yaml:"jobs"`
 	}
-	if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
-		return nil
+	exprs, failed := res.Asserts, res.Failed
+	if len(exprs) == 0 {
+		if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
+			return nil
+		}
+		exprs = doc.Jobs[sp.Job].Assert
 	}
 	var out []report.Assertion
-	for _, expr := range doc.Jobs[sp.Job].Assert {
+	for _, expr := range exprs {
 		a := report.Assertion{Expr: expr, OK: true}
 		for _, f := range failed {
 			if strings.Contains(f, expr) {
@@ -91,7 +97,12 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 			ran = append(ran, p)
 		}
 	}
-	for _, b := range res.Histogram {
+	sum, exact := res.Summary()
+	hist := res.Histogram
+	if exact {
+		hist = sum.Histogram
+	}
+	for _, b := range hist {
 		upper := math.Inf(1)
 		if b.Upper > 0 {
 			upper = float64(b.Upper) / float64(time.Millisecond)
@@ -99,13 +110,18 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
 	}
 	switch {
+	case exact:
+		// The shards' lossless stats merged bucket by bucket (fleet.MergeShards):
+		// the percentiles of one run that sent every request.
+		l := sum.Latency
+		d.Latency = report.Quantiles{P50: stats.MS(l.P50), P90: stats.MS(l.P90), P99: stats.MS(l.P99), P999: stats.MS(l.P999), Max: stats.MS(l.Max)}
+		d.Lateness = report.Lateness{P50: stats.MS(sum.Lateness.P50), P99: stats.MS(sum.Lateness.P99), Max: stats.MS(sum.Lateness.Max)}
+		d.Rate.Scheduled = sum.Scheduled
+		if len(ran) > 1 {
+			m.LatencyNote = "exact: the shards' histograms merged bucket by bucket (never averaged), as one run that sent every request"
+		}
 	case len(ran) == 1:
 		d.Latency.P50, d.Latency.P99 = ms(ran[0].Result.LatencyP50), ms(ran[0].Result.LatencyP99)
-	case len(res.Histogram) > 0:
-		lmax := time.Duration(res.LatencyMax)
-		d.Latency.P50 = ms(fleet.Duration(fleet.BucketQuantile(res.Histogram, 0.5, lmax)))
-		d.Latency.P99 = ms(fleet.Duration(fleet.BucketQuantile(res.Histogram, 0.99, lmax)))
-		m.LatencyNote = "p50 and p99 are upper bounds: the bucket of the shards' merged 1-2-5 latency histogram that holds them (percentiles are never averaged); each shard's own are under parts[].result; max is exact"
 	}
 	if sp != nil && sp.Replay != nil {
 		win := &report.Window{Name: sp.Replay.Window, Topic: sp.Replay.Topic, Partitions: map[int32]report.Range{}}
@@ -122,10 +138,13 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 	if d.DurationS > 0 && v.Kind == fleet.KindReplay {
 		d.Rate.Achieved = float64(res.Sent) / d.DurationS
 	}
-	if sp != nil {
-		d.Assertions = assertions(sp, res.Failed, v.State)
+	if exact && sum.Achieved > 0 {
+		d.Rate.Achieved = sum.Achieved
 	}
-	if len(ran) > 1 && len(res.Histogram) == 0 {
+	if sp != nil {
+		d.Assertions = assertions(sp, res, v.State)
+	}
+	if len(ran) > 1 && !exact {
 		m.LatencyNote = "percentiles are not merged from shards' percentiles (never averaged): each shard's p50/p99 is under parts[].result; max is exact"
 	}
 	if d.Status == nil {
@@ -164,11 +183,14 @@ func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {
 		return
 	}
 	d := m.Data
-	// Figures the fleet's results do not carry show as "–", not as 0.
-	nan := math.NaN()
-	d.Latency.P90, d.Latency.P999, d.Lateness.P50, d.Lateness.P99, d.Rate.Scheduled = nan, nan, nan, nan, nan
-	if m.LatencyNote != "" && len(d.Histogram) == 0 {
-		d.Latency.P50, d.Latency.P99 = nan, nan
+	if _, exact := m.Result.Summary(); !exact {
+		// Figures a result without its lossless stats does not carry show
+		// as "–", not as 0.
+		nan := math.NaN()
+		d.Latency.P90, d.Latency.P999, d.Lateness.P50, d.Lateness.P99, d.Rate.Scheduled = nan, nan, nan, nan, nan
+		if m.LatencyNote != "" {
+			d.Latency.P50, d.Latency.P99 = nan, nan
+		}
 	}
 	if err := report.WriteHTML(w, d); err != nil {
 		s.log.Warn("report", "err", err)

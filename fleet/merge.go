@@ -1,0 +1,72 @@
+package fleet
+
+import (
+	"fmt"
+
+	"github.com/replayctl/replayctl/report"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// MergeShards merges the results of a replay job's shards exactly, with the
+// code `replayctl report merge` uses (report.Merge): counters add, the
+// lossless stats (stats.State) add bucket by bucket, so the merged
+// percentiles are those of one run that sent every request; the job's
+// assertions are evaluated on the merged summary (Result.Failed). Parts
+// without a result (never ran) are left out; a result without its State
+// (an older agent) cannot be merged exactly and is an error.
+func MergeShards(job string, parts []Status) (*Result, error) {
+	var inputs []*report.Input
+	for i, p := range parts {
+		r := p.Result
+		if r == nil {
+			continue
+		}
+		name := fmt.Sprintf("part %d (%s)", i, p.Agent)
+		if p.Shard != nil {
+			name = fmt.Sprintf("shard %d (%s)", *p.Shard, p.Agent)
+		}
+		if r.State == nil {
+			return nil, fmt.Errorf("%s: its result has no lossless stats (an agent older than this replayctl?)", name)
+		}
+		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters}}
+		for _, a := range r.Asserts {
+			in.Assertions = append(in.Assertions, stats.ReportAssertion{Expr: a})
+		}
+		inputs = append(inputs, in)
+	}
+	if len(inputs) == 0 {
+		return &Result{}, nil
+	}
+	m, err := report.Merge(inputs, "")
+	if err != nil {
+		return nil, err
+	}
+	return resultOfSummary(m.Summary, m.JSON.State, m.JSON.Counters, inputs[0].Report.Assertions, m.Failed), nil
+}
+
+// resultOfSummary is a replay's Result from its summary and lossless state.
+func resultOfSummary(s stats.Summary, st *stats.State, counters map[string]int64, asserts []stats.ReportAssertion, failed []string) *Result {
+	r := &Result{
+		Sent: s.Sent, OK: s.OK, Errors: s.Errors, Status: s.Status, ErrorClasses: s.ErrorClasses,
+		LatencyP50: Duration(s.Latency.P50), LatencyP90: Duration(s.Latency.P90), LatencyP99: Duration(s.Latency.P99),
+		LatencyMax: Duration(s.Latency.Max), LatenessMax: Duration(s.Lateness.Max),
+		Histogram: s.Histogram, State: st, Counters: counters, Failed: failed,
+	}
+	for _, a := range asserts {
+		r.Asserts = append(r.Asserts, a.Expr)
+	}
+	return r
+}
+
+// Summary rebuilds the full summary (every percentile, lateness, rate) of a
+// replay result from its lossless stats; ok is false when it has none.
+func (r *Result) Summary() (stats.Summary, bool) {
+	if r == nil || r.State == nil {
+		return stats.Summary{}, false
+	}
+	rec, err := stats.FromState(*r.State, stats.Config{})
+	if err != nil {
+		return stats.Summary{}, false
+	}
+	return rec.Summary(), true
+}
