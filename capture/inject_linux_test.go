@@ -33,7 +33,7 @@ func newInjector(t *testing.T, iface string) *injector {
 	proto := int(htons(syscall.ETH_P_ALL))
 	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, proto)
 	if err != nil {
-		t.Skipf("AF_PACKET socket: %v (needs CAP_NET_RAW)", err)
+		t.Fatalf("AF_PACKET socket: %v (the live capture tests need CAP_NET_RAW: run them as root, as make test and CI do)", err)
 	}
 	if err := syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: ni.Index}); err != nil {
 		syscall.Close(fd)
