@@ -309,9 +309,9 @@ func (r *Redactor) response(raw []byte) ([]byte, Counts, error) {
 
 // RequestTruncated redacts a request whose body was cut at a capture limit
 // (message.Truncated): its head must be complete. Headers and query are
-// redacted as by Request; the partial body is kept as it is, unless body
-// rules are configured: a partial body cannot be parsed to apply them, so it
-// is removed (Counts.BodiesCut). The framing headers are left as captured.
+// redacted as by Request; the partial body is handled by cutBody (default
+// secret names masked by their text; removed when the scenario's own body
+// rules would have to parse it). The framing headers are left as captured.
 func (r *Redactor) RequestTruncated(raw []byte) ([]byte, Counts, error) {
 	var c Counts
 	req, err := httpraw.ParseRequestHead(raw)
@@ -515,7 +515,7 @@ func (r *Redactor) redactBody(m message, c *Counts) error {
 	ct, _ := m.Header("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
 	isForm := mt == "application/x-www-form-urlencoded"
-	if ce, ok := m.Header("Content-Encoding"); ok && !strings.EqualFold(ce, "identity") {
+	if encoded(m) {
 		// We do not decompress, but we say so: always for rules the scenario
 		// names, and for the default names where they would have applied.
 		if user || isForm || isJSON(mt, body) {

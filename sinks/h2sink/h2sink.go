@@ -24,14 +24,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -142,18 +140,9 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
-	var roots *x509.CertPool
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("h2 sink: read CA file: %w", err)
-		}
-		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("h2 sink: CA file %s holds no PEM certificate", cfg.CAFile)
-		}
+	roots, err := httpsink.CAPool(cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("h2 sink: %w", err)
 	}
 	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
 	s.tr = &http2.Transport{AllowHTTP: true, DisableCompression: true, ReadIdleTimeout: 30 * time.Second, PingTimeout: cfg.Timeout}

@@ -234,18 +234,9 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
-	var roots *x509.CertPool
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("http sink: read CA file: %w", err)
-		}
-		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("http sink: CA file %s holds no PEM certificate", cfg.CAFile)
-		}
+	roots, err := CAPool(cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("http sink: %w", err)
 	}
 	s := &Sender{cfg: cfg, dialer: net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
 	names := map[string]bool{}
@@ -418,6 +409,26 @@ func (s *Sender) Stop() {
 // target while targets are added or removed elsewhere in the list.
 func (s *Sender) pick(key string) int {
 	return Rendezvous(key, len(s.targets), func(i int) uint64 { return s.targets[i].seed })
+}
+
+// CAPool returns the system roots plus the PEM certificates of file, or nil
+// (the system roots) when file is empty.
+func CAPool(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", file)
+	}
+	return roots, nil
 }
 
 // TargetSeed is the rendezvous-hashing seed of a target's name.
