@@ -51,11 +51,11 @@ func TestFleetSecure(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(work, "quickstart.pcap"), pcap, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProc(t, e.dir, append([]string{"agent", "--name", "both-" + e.suffix, "--labels", "role=both-" + e.suffix, "--allow", "record,replay",
+	bin.Start(t, e.dir, append([]string{"agent", "--name", "both-" + e.suffix, "--labels", "role=both-" + e.suffix, "--allow", "record,replay",
 		"--trust", e.pub, "--work-dir", work, "--allow-targets", "127.0.0.1:*", "--var", "PCAP=" + filepath.Join(work, "quickstart.pcap")}, conn...)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, _ := runCmd(t, e.dir, append([]string{"agents", "ls"}, conn...)...)
+		out, _ := bin.Run(t, e.dir, append([]string{"agents", "ls"}, conn...)...)
 		if regexp.MustCompile(`both-` + e.suffix + `\s.*alive`).MatchString(out) {
 			break
 		}
@@ -65,11 +65,11 @@ func TestFleetSecure(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	file := e.write(t, "secure.yaml", securePcapScenario)
-	out, code := runCmd(t, e.dir, append([]string{"jobs", "submit", file, "--job", "record", "--on", "role=both-" + e.suffix, "--key", e.key, "--wait"}, conn...)...)
+	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", file, "--job", "record", "--on", "role=both-" + e.suffix, "--key", e.key, "--wait"}, conn...)...)
 	if code != 0 || !strings.Contains(out, "recorded: 200 requests, 200 responses") || !strings.Contains(out, `window "fleet-secure" saved`) {
 		t.Fatalf("record over TLS/SASL: exit %d\n%s", code, out)
 	}
-	out, code = runCmd(t, e.dir, append([]string{"jobs", "submit", file, "--job", "replay", "--on", "role=both-" + e.suffix, "--key", e.key, "--wait"}, conn...)...)
+	out, code = bin.Run(t, e.dir, append([]string{"jobs", "submit", file, "--job", "replay", "--on", "role=both-" + e.suffix, "--key", e.key, "--wait"}, conn...)...)
 	if code != 0 || !strings.Contains(out, "merged: sent 200, ok 200, errors 0") {
 		t.Fatalf("replay over TLS/SASL: exit %d\n%s", code, out)
 	}

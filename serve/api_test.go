@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/serve"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -403,8 +404,8 @@ func apiSuite(t *testing.T, real string) {
 
 	t.Run("TLS listener", func(t *testing.T) {
 		certFile, keyFile, pool := selfSigned(t, e.dir)
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		startProc(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key,
+		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		bin.Start(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key,
 			"--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile)
 		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		deadline := time.Now().Add(30 * time.Second)
@@ -540,15 +541,15 @@ func getText(t *testing.T, url, token string) string {
 // unless --insecure-listen.
 func TestServeListen(t *testing.T) {
 	dir := t.TempDir()
-	out, code := runCmd(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0")
+	out, code := bin.Run(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0")
 	if code != 2 || !strings.Contains(out, "is not a loopback address") || !strings.Contains(out, "--tls-cert") {
 		t.Errorf("exit %d: %s", code, out)
 	}
-	out, code = runCmd(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--insecure-listen")
+	out, code = bin.Run(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--insecure-listen")
 	if code != 2 || strings.Contains(out, "loopback") || !strings.Contains(out, "--key") {
 		t.Errorf("with --insecure-listen: exit %d: %s", code, out)
 	}
-	out, code = runCmd(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--tls-cert", "c.pem")
+	out, code = bin.Run(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--tls-cert", "c.pem")
 	if code != 2 || !strings.Contains(out, "go together") {
 		t.Errorf("half TLS: exit %d: %s", code, out)
 	}

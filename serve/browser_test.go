@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/replayctl/replayctl/internal/testutil"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -66,8 +68,8 @@ func TestBrowser(t *testing.T) {
 	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
 	tg := newTarget(t)
 	// The real command, as a user runs it.
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startProc(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key, "--listen", addr)
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	bin.Start(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key, "--listen", addr)
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {

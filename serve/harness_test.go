@@ -5,20 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,83 +26,18 @@ import (
 )
 
 // bin is the replayctl binary the broker and agent processes run.
-var bin string
+var bin testutil.Bin
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "serve-e2e-")
+	b, cleanup, err := testutil.BuildReplayctl("../cmd/replayctl", false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "replayctl")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/replayctl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building replayctl:", err)
-		os.Exit(1)
-	}
+	bin = b
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
-}
-
-type proc struct {
-	cmd *exec.Cmd
-	out *testutil.SyncBuffer
-}
-
-func startProc(t *testing.T, dir string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), out: &testutil.SyncBuffer{}}
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = p.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-done
-			}
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", strings.Join(args[:min(len(args), 5)], " "), p.out.String())
-		}
-	})
-	return p
-}
-
-func runCmd(t *testing.T, dir string, args ...string) (string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("replayctl %v: %v", args, err)
-	}
-	return string(out), code
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // target is a loopback HTTP server that records what it served.
@@ -231,8 +163,8 @@ func setup(t *testing.T, real string) *env {
 	e := &env{dir: t.TempDir(), suffix: strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36), tok: map[string]string{}}
 	e.brokers = real
 	if real == "" {
-		e.brokers = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		startProc(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "2")
+		e.brokers = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		bin.Start(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "2")
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -246,13 +178,13 @@ func setup(t *testing.T, real string) *env {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if out, code := runCmd(t, e.dir, "keys", "new", filepath.Join(e.dir, "keys", "serve")); code != 0 {
+	if out, code := bin.Run(t, e.dir, "keys", "new", filepath.Join(e.dir, "keys", "serve")); code != 0 {
 		t.Fatalf("keys new: %s", out)
 	}
 	e.key, e.pub = filepath.Join(e.dir, "keys", "serve.key"), filepath.Join(e.dir, "keys", "serve.pub")
 	e.tokens = filepath.Join(e.dir, "tokens.json")
 	for _, sc := range []string{"read", "record", "replay", "admin"} {
-		out, code := runCmd(t, e.dir, "tokens", "add", sc+"-"+e.suffix, "--scope", sc, "--tokens", e.tokens)
+		out, code := bin.Run(t, e.dir, "tokens", "add", sc+"-"+e.suffix, "--scope", sc, "--tokens", e.tokens)
 		if code != 0 {
 			t.Fatalf("tokens add: %s", out)
 		}
@@ -268,7 +200,7 @@ func setup(t *testing.T, real string) *env {
 	if err := os.WriteFile(seed, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, code := runCmd(t, e.dir, "run", seed, "--brokers", e.brokers); code != 0 {
+	if out, code := bin.Run(t, e.dir, "run", seed, "--brokers", e.brokers); code != 0 {
 		t.Fatalf("recording the seed window: %d\n%s", code, out)
 	}
 	e.scenarios = filepath.Join(e.dir, "scenarios")
@@ -291,16 +223,16 @@ func (e *env) write(t *testing.T, name, text string) {
 }
 
 // agent starts a replay agent process.
-func (e *env) agent(t *testing.T, name, labels string) *proc {
+func (e *env) agent(t *testing.T, name, labels string) *testutil.Proc {
 	t.Helper()
-	return startProc(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
+	return bin.Start(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
 		"--allow", "replay", "--allow-targets", "127.0.0.1:*", "--trust", e.pub, "--work-dir", filepath.Join(e.dir, "work", name))
 }
 
 // recordAgent starts a record agent process capturing port on lo.
-func (e *env) recordAgent(t *testing.T, name, labels string, port int) *proc {
+func (e *env) recordAgent(t *testing.T, name, labels string, port int) *testutil.Proc {
 	t.Helper()
-	return startProc(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
+	return bin.Start(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
 		"--allow", "record", "--trust", e.pub, "--work-dir", filepath.Join(e.dir, "work", name), "--var", fmt.Sprintf("PORT=%d", port))
 }
 

@@ -1,0 +1,101 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/replayctl/replayctl/engine"
+)
+
+// TestRecordOlderThanRetention records a capture of months ago (t0) into a
+// topic that keeps records for 7 days: Kafka would delete them at its next
+// retention check, so the job refuses the first message, says why and how
+// to keep them, and writes nothing. The same recording into a topic that
+// keeps records for ever (the embedded broker's default and the test
+// broker's) is saved.
+func TestRecordOlderThanRetention(t *testing.T) {
+	for _, bc := range brokerCases(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+			yaml := func(topic, config string) string {
+				return fmt.Sprintf(`version: 1
+name: retention
+topics:
+  traffic: {name: %s, create: true%s}
+jobs:
+  record:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: traffic}}
+    save-window: %s
+`, topic, config, unique(t, "win"))
+			}
+			opts := engine.Options{Brokers: bc.brokers, DataDir: dir + "/data"}
+
+			week := unique(t, "week")
+			r := run(t, dir, yaml(week, `, config: {retention.ms: "604800000"}`), opts)
+			if r.err == nil {
+				t.Fatalf("recording a capture of %s into a topic keeping 7 days succeeded:\n%s", t0.Format(time.DateOnly), r.out)
+			}
+			for _, want := range []string{"retention.ms 604800000", "captured at 2026-03-01T12:00:00Z", "nothing was recorded", "topics.traffic.config.retention.ms", week} {
+				if !strings.Contains(r.err.Error(), want) {
+					t.Errorf("error lacks %q: %v", want, r.err)
+				}
+			}
+			if n := topicRecords(t, bc.brokers, dir, week); n != 0 {
+				t.Errorf("%d records written to %s, want none", n, week)
+			}
+
+			kept := unique(t, "kept")
+			if r := run(t, dir, yaml(kept, ""), opts); r.err != nil {
+				t.Fatalf("recording into a topic with the broker's default retention: %v\n%s", r.err, r.out)
+			}
+			if n := topicRecords(t, bc.brokers, dir, kept); n != 10 {
+				t.Errorf("%d records in %s, want the 5 requests and their 5 responses", n, kept)
+			}
+		})
+	}
+}
+
+// topicRecords counts the records of topic (end − start offsets) on the
+// brokers, or on the embedded broker of dataDir when brokers is empty.
+func topicRecords(t *testing.T, brokers []string, dir, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(brokers) == 0 {
+		cat, err := engine.OpenCatalog(ctx, nil, engine.Options{DataDir: dir + "/data"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cat.Close()
+		brokers = cat.Brokers
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok {
+			n += o.Offset - s.Offset
+		}
+	})
+	return n
+}
