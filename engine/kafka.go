@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/kafkaio"
@@ -232,35 +233,95 @@ func (kc *kafkaConn) ensureTopic(ctx context.Context, t *scenario.Topic, minMess
 // kafkaDefaultMaxMessageBytes is Kafka's default message.max.bytes.
 const kafkaDefaultMaxMessageBytes = 1048588
 
-// maxMessageBytes reads the largest record batch topic takes: its
-// max.message.bytes, else the broker's message.max.bytes, else Kafka's
-// default.
-func (kc *kafkaConn) maxMessageBytes(ctx context.Context, topic string) (int64, error) {
+// topicLimits are the configs of a topic that decide whether a recording
+// fits in it and stays there.
+type topicLimits struct {
+	// maxMessageBytes is the largest record batch the topic takes.
+	maxMessageBytes int64
+	// retention is how long the topic keeps a record after its timestamp
+	// (the capture time); 0 when it keeps records for ever.
+	retention time.Duration
+}
+
+// topicLimits reads topic's max.message.bytes (else the broker's
+// message.max.bytes, else Kafka's default) and its retention.ms (the
+// topic's value or the broker default it reports; 0, no limit known, when
+// the broker reports none: a topic just created by another process, or a
+// user not allowed to describe it).
+func (kc *kafkaConn) topicLimits(ctx context.Context, topic string) (topicLimits, error) {
+	var lim topicLimits
 	rcs, err := kc.adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
-		return 0, fmt.Errorf("topic %s: describe configs: %w", topic, err)
+		return lim, fmt.Errorf("topic %s: describe configs: %w", topic, err)
 	}
 	if rc, err := rcs.On(topic, nil); err == nil && rc.Err == nil {
+		retentionRank := 100
 		for _, c := range rc.Configs {
-			if c.Key == "max.message.bytes" && c.Value != nil {
-				if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
-					return n, nil
-				}
+			if c.Value == nil {
+				continue
 			}
-		}
-	}
-	if bcs, err := kc.adm.DescribeBrokerConfigs(ctx); err == nil {
-		for _, rc := range bcs {
-			for _, c := range rc.Configs {
-				if c.Key == "message.max.bytes" && c.Value != nil {
-					if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
-						return n, nil
+			n, err := strconv.ParseInt(*c.Value, 10, 64)
+			if err != nil {
+				continue
+			}
+			switch c.Key {
+			case "max.message.bytes":
+				if n > 0 {
+					lim.maxMessageBytes = n
+				}
+			case "retention.ms", "log.retention.ms":
+				// Kafka reports the effective retention.ms; the embedded
+				// broker reports the default, the broker's log.retention.ms
+				// and the topic's own: the most specific source wins.
+				if r := configRank(c.Source); r < retentionRank {
+					retentionRank = r
+					switch {
+					case n < 0:
+						lim.retention = 0 // for ever
+					case n == 0:
+						lim.retention = time.Millisecond // deleted at once
+					default:
+						lim.retention = time.Duration(n) * time.Millisecond
 					}
 				}
 			}
 		}
 	}
-	return kafkaDefaultMaxMessageBytes, nil
+	if lim.maxMessageBytes > 0 {
+		return lim, nil
+	}
+	lim.maxMessageBytes = kafkaDefaultMaxMessageBytes
+	if bcs, err := kc.adm.DescribeBrokerConfigs(ctx); err == nil {
+		for _, rc := range bcs {
+			for _, c := range rc.Configs {
+				if c.Key == "message.max.bytes" && c.Value != nil {
+					if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
+						lim.maxMessageBytes = n
+						return lim, nil
+					}
+				}
+			}
+		}
+	}
+	return lim, nil
+}
+
+// configRank orders config sources from the most specific (a topic's own
+// setting) to the least (Kafka's default).
+func configRank(src kmsg.ConfigSource) int {
+	switch src {
+	case kmsg.ConfigSourceDynamicTopicConfig:
+		return 1
+	case kmsg.ConfigSourceDynamicBrokerConfig:
+		return 2
+	case kmsg.ConfigSourceDynamicDefaultBrokerConfig:
+		return 3
+	case kmsg.ConfigSourceStaticBrokerConfig:
+		return 4
+	case kmsg.ConfigSourceDefaultConfig:
+		return 5
+	}
+	return 6
 }
 
 // Catalog is an open windows catalog and the connection behind it.

@@ -32,6 +32,40 @@ type recordSink struct {
 	kafka  *kafkasink.Sink   // kafka sinks
 	health *kafkasink.Health // kafka sinks
 	spool  *spool.Spool      // kafka sinks, closed after the sink
+	// kept is the oldest capture time (unix ns) the topic keeps for at
+	// least retentionMargin; 0 when it keeps records for ever (kafka sinks).
+	kept      int64
+	retention time.Duration
+	topicKey  string
+	pos       scenario.Pos
+}
+
+// sinkRefusal is an error of the record pipeline's own, not of the source
+// that handed the message over.
+type sinkRefusal struct{ err error }
+
+func (e *sinkRefusal) Error() string { return e.err.Error() }
+func (e *sinkRefusal) Unwrap() error { return e.err }
+
+// retentionMargin is how long a recorded message must outlive its write
+// before the topic's retention deletes it: a message older than that is
+// refused, not written to vanish at the broker's next retention check.
+const retentionMargin = time.Hour
+
+// checkRetention refuses a message the topic would delete soon after it is
+// written, because its capture time is older than the topic's retention.
+func (s *recordSink) checkRetention(m *message.Message, written int64) error {
+	if s.kept == 0 || m.Time == 0 || m.Time >= s.kept {
+		return nil
+	}
+	done := "nothing was recorded"
+	if written > 0 {
+		done = fmt.Sprintf("the %d messages written before it will be deleted too", written)
+	}
+	return fmt.Errorf("%s: a message captured at %s is older than topic %s keeps records (retention.ms %d: %s): Kafka would delete it, and the recording with it, at its next retention check; %s. "+
+		"Give the topic a longer retention (retention.ms -1 keeps records for ever: topics.%s.config.retention.ms: \"-1\" when replayctl creates it, "+
+		"or kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config retention.ms=-1), or record into another topic",
+		s.pos, time.Unix(0, m.Time).UTC().Format(time.RFC3339), s.topic, s.retention.Milliseconds(), s.retention, done, s.topicKey, s.topic)
 }
 
 // deliveryTimeout is the scenario's kafka.delivery-timeout.
@@ -101,10 +135,11 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 		}
-		limit, err := kc.maxMessageBytes(ctx, t.Name)
+		lim, err := kc.topicLimits(ctx, t.Name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 		}
+		limit := lim.maxMessageBytes
 		if hasMaxBody && maxBody > limit {
 			how := "raise the topic's max.message.bytes or lower the source's max-body"
 			if created {
@@ -143,7 +178,12 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 			return nil, fmt.Errorf("kafka producer: %w", err)
 		}
 		s := kafkasink.New(cl, t.Name, kafkasink.Options{RecordingID: recordingID, Host: r.hostname(), DeliveryTimeout: timeout, Logger: r.log, Spool: sp, Health: health})
-		return &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl, kafka: s, health: health, spool: sp}, nil
+		rs := &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl, kafka: s, health: health, spool: sp,
+			retention: lim.retention, topicKey: t.Key, pos: j.Sink.Pos}
+		if lim.retention > 0 {
+			rs.kept = time.Now().Add(retentionMargin - lim.retention).UnixNano()
+		}
+		return rs, nil
 	case scenario.SinkGor:
 		s, err := gorsink.Open(j.Sink.Gor.Path)
 		if err != nil {
@@ -261,6 +301,9 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				c.add("redact-truncated-bodies-cut", int64(counts.BodiesCut))
 			}
 		}
+		if err := sink.checkRetention(m, nreq.Load()+nresp.Load()); err != nil {
+			return &sinkRefusal{err}
+		}
 		if err := sink.Write(writeCtx, m); err != nil {
 			return err
 		}
@@ -333,6 +376,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	res.lost = lostCounts(res.counters)
 	res.elapsed = time.Since(res.started)
 	res.hosts, res.dests, res.first, res.last = sortedKeys(hosts), addrStrings(dests), first, last
+	var sinkErr *sinkRefusal
+	if errors.As(runErr, &sinkErr) {
+		return res, sinkErr.err
+	}
 	if runErr != nil {
 		return res, fmt.Errorf("source: %w", runErr)
 	}

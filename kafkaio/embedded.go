@@ -61,6 +61,11 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(int(parts)),
 		kfake.ClusterID("replayctl-embedded"),
+		// The embedded broker is the tool's own store of recordings: it
+		// keeps them until their windows are deleted, whatever their capture
+		// time (a pcap from last month must not vanish at the next
+		// retention check). A topic's own retention.ms still applies.
+		kfake.BrokerConfigs(map[string]string{"log.retention.ms": "-1"}),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			ln, err := net.Listen(network, listen)
 			if err != nil {

@@ -66,6 +66,9 @@ func Secure(tb testing.TB, topics ...string) SecureTarget {
 		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, "127.0.0.1:0") }),
 		kfake.AllowAutoTopicCreation(),
+		// Fixtures carry capture times of months ago: keep records for
+		// ever, as the embedded broker and the test Kafka do.
+		kfake.BrokerConfigs(map[string]string{"log.retention.ms": "-1"}),
 	}
 	for _, m := range SASLMechanisms {
 		opts = append(opts, kfake.Superuser(m, st.User(m), st.Password(m)))
