@@ -75,7 +75,7 @@ func (s *Sink) writeSpooled(ctx context.Context, r *kgo.Record, size int64) erro
 	if !s.spooling {
 		if _, down := s.opts.Health.Unreachable(); !down && s.tryAcquire(weight) {
 			s.smu.Unlock()
-			s.produce(ctx, r, size, weight)
+			s.produce(ctx, r, size)
 			return nil
 		}
 		s.spooling = true
@@ -159,7 +159,7 @@ func (s *Sink) drain() {
 			s.fail(fmt.Errorf("spooled record not sent before the delivery timeout %v (broker unreachable?): %w", s.opts.DeliveryTimeout, err))
 			continue
 		}
-		s.produce(s.liveCtx, r, size, weight)
+		s.produce(s.liveCtx, r, size)
 	}
 }
 
