@@ -204,7 +204,14 @@ func (a *Assembler) parser(first gopacket.LayerType) *gopacket.DecodingLayerPars
 		if !a.cfg.NoDecap {
 			ls = append(ls, &a.udp, &a.vxlan, &a.geneve, &a.gre, &a.erspan2)
 		}
-		p = gopacket.NewDecodingLayerParser(first, ls...)
+		// A sparse container (a slice indexed by layer type, the largest
+		// here 276) looks decoders up without hashing, as a map does.
+		var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+		for _, l := range ls {
+			dlc = dlc.Put(l)
+		}
+		p = gopacket.NewDecodingLayerParser(first)
+		p.SetDecodingLayerContainer(dlc)
 		p.IgnoreUnsupported = true
 		a.parsers[first] = p
 	}

@@ -309,7 +309,7 @@ func (d *decoder) decodeKafka(x m) {
 	// that every command run from one place sees the same recordings.
 	k.DataDir = d.outPath(x, "data-dir")
 	k.ClientID = cmpOr(x.str("client-id"), "replayctl")
-	k.Compression = cmpOr(x.str("compression"), "zstd")
+	k.Compression = cmpOr(x.str("compression"), DefaultCompression)
 	k.CatalogTopic = cmpOr(x.str("catalog-topic"), "replayctl.windows")
 	k.DeliveryTimeout = DefaultDeliveryTimeout
 	if x.has("delivery-timeout") {

@@ -44,7 +44,7 @@ func TestQuickstartModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir, _ := filepath.Abs("../examples")
-	if s.Name != "quickstart" || !s.Kafka.Embedded || s.Kafka.Compression != "zstd" || s.Kafka.CatalogTopic != "replayctl.windows" {
+	if s.Name != "quickstart" || !s.Kafka.Embedded || s.Kafka.Compression != "lz4" || s.Kafka.CatalogTopic != "replayctl.windows" {
 		t.Errorf("scenario/kafka: %+v", s.Kafka)
 	}
 	if s.Kafka.DataDir.IsSet() {
@@ -62,7 +62,7 @@ func TestQuickstartModel(t *testing.T) {
 	if rec.Source.Kind != SourcePcap || rec.Source.Pcap.Path.Raw != "quickstart.pcap" || rec.Source.Pcap.Path.Abs != filepath.Join(dir, "quickstart.pcap") || rec.Source.Pcap.Ports[0] != 8080 {
 		t.Errorf("record source %+v %+v", rec.Source, rec.Source.Pcap)
 	}
-	if rec.Sink.Kind != SinkKafka || rec.Sink.Kafka.Topic != tp || rec.Sink.Kafka.Compression != "zstd" || rec.SaveWindow != "quickstart" {
+	if rec.Sink.Kind != SinkKafka || rec.Sink.Kafka.Topic != tp || rec.Sink.Kafka.Compression != "lz4" || rec.SaveWindow != "quickstart" {
 		t.Errorf("record sink %+v", rec.Sink)
 	}
 	if !rec.Redact.Defaults || rec.Redact.Mode != "mask" || rec.Redact.Mask != "REDACTED" {

@@ -63,7 +63,7 @@ type Kafka struct {
 	Embedded     bool
 	DataDir      Path   // unset: the engine uses .replayctl/data in the working directory
 	ClientID     string // default "replayctl"
-	Compression  string // none|gzip|snappy|lz4|zstd, default zstd
+	Compression  string // none|gzip|snappy|lz4|zstd, default DefaultCompression
 	CatalogTopic string // default "replayctl.windows"
 	// DeliveryTimeout bounds how long a record job waits, once its source
 	// ended, for its records to be acknowledged (default 30s).
@@ -307,6 +307,12 @@ const DefaultSpoolBytes = 1 << 30
 
 // DefaultDeliveryTimeout is the default of kafka.delivery-timeout.
 const DefaultDeliveryTimeout = 30 * time.Second
+
+// DefaultCompression is kafka.compression when unset: lz4 costs a live
+// capture about 1 µs less CPU per request than zstd (the profile of
+// capture → Kafka put zstd at a fifth of the process), for batches about
+// 1.5× larger on the broker.
+const DefaultCompression = "lz4"
 
 // HTTPSink sends requests to HTTP targets.
 type HTTPSink struct {

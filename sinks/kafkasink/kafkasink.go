@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +117,7 @@ type Sink struct {
 	final                            bool
 	firstErr                         error
 	perPartition                     map[int32]int64
+	promiseFn                        func(*kgo.Record, error) // s.promise
 
 	// Deadline contexts shared by the records of one bucket (Write goroutine only).
 	bucketCtx    context.Context
@@ -170,6 +172,7 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 		bsem:         byteSem{max: opts.MaxBufferedBytes},
 		perPartition: map[int32]int64{},
 	}
+	s.promiseFn = s.promise
 	if opts.Spool != nil {
 		s.kick = make(chan struct{}, 1)
 		s.stopDrain = make(chan struct{})
@@ -226,6 +229,12 @@ func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt,
 }
 
 // Record builds the Kafka record for m (exported for tools and tests).
+//
+// It allocates three times whatever the message: the record with room for
+// every header the sink writes, and one buffer holding the value (the
+// GoReplay payload), the key and the header values, each a full slice of
+// its own part (appending to one reallocates it rather than overwriting the
+// next).
 func Record(topic string, m *message.Message, recordingID, host string) *kgo.Record {
 	if m.RecordingID != "" {
 		recordingID = m.RecordingID
@@ -233,36 +242,65 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	if m.Host != "" {
 		host = m.Host
 	}
-	r := &kgo.Record{
-		Topic:     topic,
-		Value:     m.Payload(),
-		Timestamp: time.Unix(0, m.Time),
-	}
+	box := &recordBox{}
+	r := &box.r
+	r.Topic = topic
+	r.Timestamp = time.Unix(0, m.Time)
+	kind := m.Kind.String()
+	// The payload's header line takes at most 4 integers of 20 digits and
+	// separators, an address with its port at most 63 bytes with a zone
+	// shorter than 16 (longer ones grow the buffer once).
+	size := len(m.Raw) + len(m.ID) + 64 + 2*len(m.ConnID) + len(recordingID) + len(kind) + len(host) + 2*64 + 1 + len(h2text.Proto)
+	b := make([]byte, 0, size)
+	b = message.AppendPayload(b, m)
+	r.Value = b[:len(b):len(b)]
 	if m.ConnID != "" {
-		r.Key = []byte(m.ConnID)
+		n := len(b)
+		b = append(b, m.ConnID...)
+		r.Key = b[n:len(b):len(b)]
 	}
-	add := func(k, v string) {
+	headers := box.h[:0]
+	add := func(k string, v []byte) {
+		headers = append(headers, kgo.RecordHeader{Key: k, Value: v})
+	}
+	addString := func(k, v string) {
 		if v != "" {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			n := len(b)
+			b = append(b, v...)
+			add(k, b[n:len(b):len(b)])
 		}
 	}
-	add(HeaderRecording, recordingID)
-	add(HeaderKind, m.Kind.String())
-	add(HeaderHost, host)
-	if m.Src.IsValid() {
-		add(HeaderSrc, m.Src.String())
+	addString(HeaderRecording, recordingID)
+	addString(HeaderKind, kind)
+	addString(HeaderHost, host)
+	for _, x := range [...]struct {
+		k string
+		a netip.AddrPort
+	}{{HeaderSrc, m.Src}, {HeaderDst, m.Dst}} {
+		if x.a.IsValid() {
+			n := len(b)
+			b = x.a.AppendTo(b)
+			add(x.k, b[n:len(b):len(b)])
+		}
 	}
-	if m.Dst.IsValid() {
-		add(HeaderDst, m.Dst.String())
-	}
-	add(HeaderConn, m.ConnID)
+	addString(HeaderConn, m.ConnID)
 	if m.Truncated {
-		add(kafkaio.HeaderTruncated, "1")
+		addString(kafkaio.HeaderTruncated, "1")
 	}
 	if h2text.IsH2(m.Raw) {
-		add(HeaderProto, h2text.Proto)
+		addString(HeaderProto, h2text.Proto)
+	}
+	if len(headers) > 0 {
+		r.Headers = headers[:len(headers):len(headers)]
 	}
 	return r
+}
+
+// recordBox is a record with room for the headers Record writes: one
+// allocation for both.
+type recordBox struct {
+	r kgo.Record
+	h [8]kgo.RecordHeader
 }
 
 // Write hands m to the producer. It blocks while MaxBuffered records or
@@ -298,12 +336,12 @@ func (s *Sink) Write(ctx context.Context, m *message.Message) error {
 		<-s.sem
 		return fmt.Errorf("kafka sink: %d bytes in flight: %w", s.inFlightBytes.Load(), err)
 	}
-	s.produce(s.deadlineCtx(ctx), r, size, weight)
+	s.produce(s.deadlineCtx(ctx), r, size)
 	return nil
 }
 
 // produce hands r, its room in flight taken, to the producer.
-func (s *Sink) produce(ctx context.Context, r *kgo.Record, size, weight int64) {
+func (s *Sink) produce(ctx context.Context, r *kgo.Record, size int64) {
 	held := s.inFlightBytes.Add(size)
 	for {
 		peak := s.maxInFlightBytes.Load()
@@ -317,15 +355,21 @@ func (s *Sink) produce(ctx context.Context, r *kgo.Record, size, weight int64) {
 	r.Context = ctx
 	s.accepted.Add(1)
 	s.wg.Add(1)
-	s.cl.Produce(r.Context, r, func(r *kgo.Record, err error) {
-		defer s.wg.Done()
-		defer func() {
-			s.inFlightBytes.Add(-size)
-			s.bsem.release(weight)
-			<-s.sem
-		}()
-		s.settle(r, size, err)
-	})
+	s.cl.Produce(r.Context, r, s.promiseFn)
+}
+
+// promise is every record's delivery callback (one func value for all:
+// a closure per record cost an allocation). The record's size and weight
+// are computed again from its bytes, which the producer does not change.
+func (s *Sink) promise(r *kgo.Record, err error) {
+	defer s.wg.Done()
+	size := recordSize(r)
+	defer func() {
+		s.inFlightBytes.Add(-size)
+		s.bsem.release(min(size, s.opts.MaxBufferedBytes))
+		<-s.sem
+	}()
+	s.settle(r, size, err)
 }
 
 // settle counts one delivery result, unless Close already counted the

@@ -75,7 +75,7 @@ func (s *Sink) writeSpooled(ctx context.Context, r *kgo.Record, size int64) erro
 	if !s.spooling {
 		if _, down := s.opts.Health.Unreachable(); !down && s.tryAcquire(weight) {
 			s.smu.Unlock()
-			s.produce(ctx, r, size, weight)
+			s.produce(ctx, r, size)
 			return nil
 		}
 		s.spooling = true
@@ -159,7 +159,7 @@ func (s *Sink) drain() {
 			s.fail(fmt.Errorf("spooled record not sent before the delivery timeout %v (broker unreachable?): %w", s.opts.DeliveryTimeout, err))
 			continue
 		}
-		s.produce(s.liveCtx, r, size, weight)
+		s.produce(s.liveCtx, r, size)
 	}
 }
 
@@ -269,7 +269,8 @@ var errSpoolRecord = errors.New("malformed spooled record")
 
 // decodeRecord is the inverse of appendRecord; the record owns its bytes.
 // It copies b once: key, value and header values are slices of that copy,
-// and the sink's own header keys are not allocated again.
+// and the sink's own header keys are not allocated again; the record and
+// up to 8 headers are one allocation.
 func decodeRecord(b []byte) (*kgo.Record, error) {
 	ts, n := binary.Varint(b)
 	if n <= 0 {
@@ -289,7 +290,9 @@ func decodeRecord(b []byte) (*kgo.Record, error) {
 		b = b[l-1:]
 		return v, true
 	}
-	r := &kgo.Record{Timestamp: time.Unix(0, ts)}
+	box := &recordBox{}
+	r := &box.r
+	r.Timestamp = time.Unix(0, ts)
 	var ok bool
 	if r.Key, ok = next(); !ok {
 		return nil, errSpoolRecord
@@ -302,8 +305,11 @@ func decodeRecord(b []byte) (*kgo.Record, error) {
 		return nil, errSpoolRecord
 	}
 	b = b[n:]
-	if nh > 0 {
+	switch {
+	case nh > uint64(len(box.h)):
 		r.Headers = make([]kgo.RecordHeader, 0, nh)
+	case nh > 0:
+		r.Headers = box.h[:0:nh] // the sink's own records: no other allocation
 	}
 	for range nh {
 		k, ok1 := next()
