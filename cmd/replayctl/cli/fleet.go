@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/internal/gctune"
 	"github.com/replayctl/replayctl/kafkaio"
 )
 
@@ -126,6 +127,7 @@ Prometheus metrics on a loopback address when asked).`,
       --trust fleet.pub --var IFACE=eth0 --var PORT=8080 --work-dir /var/lib/replayctl`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			gctune.Apply()
 			cfg, err := kf.config()
 			if err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/internal/gctune"
 )
 
 func newRunCmd() *cobra.Command {
@@ -78,6 +79,7 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 			if err := prof.start(); err != nil {
 				return err
 			}
+			gctune.Apply()
 			runErr := plan.Run(cmd.Context())
 			if err := prof.stop(); err != nil {
 				return errors.Join(runErr, err)
