@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -21,6 +23,11 @@ const slowDelay = 15 * time.Millisecond
 func figO(ctx context.Context, e *env) ([]Row, Note, error) {
 	var note Note
 	rate := e.aRate / 2
+	what := "half of (a)"
+	if e.oRate > 0 {
+		rate, what = e.oRate, "-o-rate"
+		note.Lines = append(note.Lines, fmt.Sprintf("Rate set with -o-rate: %s req/s (not half of (a)).", num(rate)))
+	}
 	if rate <= 0 {
 		// Figure (a) did not run: measure its rate with a short replay.
 		r, err := e.maxRate(ctx)
@@ -62,11 +69,17 @@ jobs:
 	}
 	conns := int(math.Ceil(2 * rate * slowDelay.Seconds()))
 	path, same := sameRequest()
-	w, err := e.wrk(ctx, tg.url()+path, conns, e.dur(5*time.Second, 2*time.Second), same...)
-	if err != nil {
-		return nil, note, err
+	var w wrkResult
+	if e.oRef {
+		w, err = e.wrk(ctx, tg.url()+path, conns, e.dur(5*time.Second, 2*time.Second), same...)
+		if err != nil {
+			return nil, note, err
+		}
 	}
 	before := tg.count()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		note.Lines = append(note.Lines, "Load average when the replay started (the machine is shared): "+strings.Join(strings.Fields(string(b))[:3], " ")+".")
+	}
 	profile := filepath.Join(e.tmp, "o-cpu.prof")
 	run, err := e.replayctl(ctx, 2*time.Minute, "run", scn, "--progress", "never", "--cpuprofile", profile)
 	if err != nil {
@@ -78,14 +91,18 @@ jobs:
 		return nil, note, err
 	}
 
+	ref := fmt.Sprintf("wrk -c%d %s req/s", conns, num(w.Rate))
+	if !e.oRef {
+		ref = "not measured (-o-ref=false)"
+	}
 	ratio := 0.0
 	if rep.Rate.Scheduled > 0 {
 		ratio = rep.Rate.Achieved / rep.Rate.Scheduled
 	}
 	rateRow := Row{Fig: "o",
-		What:    fmt.Sprintf("open model: %s requests at %s req/s (half of (a)) to a %v target, speed 1: achieved rate", num(float64(n)), num(rate), slowDelay),
+		What:    fmt.Sprintf("open model: %s requests at %s req/s (%s) to a %v target, speed 1: achieved rate", num(float64(n)), num(rate), what, slowDelay),
 		Ours:    num(rep.Rate.Achieved) + " req/s",
-		Ref:     fmt.Sprintf("wrk -c%d %s req/s", conns, num(w.Rate)),
+		Ref:     ref,
 		Ratio:   fmt.Sprintf("%.3f of scheduled (goal ≥ 0.99)", ratio),
 		Verdict: verdict(ratio >= 0.99 && rep.Requests.Sent == int64(n) && rep.Requests.Errors == 0),
 	}
