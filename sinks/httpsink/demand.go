@@ -1,0 +1,126 @@
+package httpsink
+
+import (
+	"time"
+)
+
+// demand estimates how many connections the open model needs, by Little's
+// law: the requests scheduled within the last "latency" (the time an answer
+// takes, measured) are the ones in flight if every request is on time. The
+// pool dials a connection for a waiting request only while it has fewer
+// than that (plus headroom, boundHeadroom); beyond it the request waits for
+// a busy connection to free, and the wait shows as lateness (and is counted
+// as connections-bounded). This keeps a stall — of the target, of this
+// process, of the machine — from opening thousands of connections: each new
+// connection costs CPU on both sides and makes the stall worse (the open
+// model's collapse to max-connections), while the answers that will free
+// the connections are already on their way.
+//
+// The count is taken on the schedule's timeline (Request.Scheduled, or the
+// dispatch time when it has none), so a late pacer, dispatching a backlog
+// at once, does not look like more demand; a recorded burst (many requests
+// scheduled at the same instant) does, as it should.
+type demand struct {
+	origin time.Time // scheduled instant of bucket 0
+	head   int64     // newest bucket index seen
+	counts [demandBuckets]int32
+
+	// latency estimate: answers' latencies averaged over latWindow; the
+	// estimate is the lowest of the last latWindows averages (see lat).
+	lat      time.Duration // 0 until the first window closes
+	wins     [latWindows]time.Duration
+	nwin     int // windows closed so far
+	latSum   time.Duration
+	latN     int
+	latStart time.Time
+}
+
+const (
+	demandBucket  = time.Millisecond
+	demandBuckets = 4096 // the last ~4 s of schedule; longer latencies count all of it
+	latWindow     = 20 * time.Millisecond
+	latWindows    = 50 // the estimate looks back latWindows × latWindow (1 s)
+	// boundHeadroom: the pool may hold this many connections more than the
+	// estimate, plus half the estimate (latencies vary within a window,
+	// answers are read a little after they arrive).
+	boundHeadroom = 16
+)
+
+// scheduled counts one request scheduled at at.
+func (d *demand) scheduled(at time.Time) {
+	if d.origin.IsZero() {
+		d.origin = at
+	}
+	i := int64(at.Sub(d.origin) / demandBucket)
+	if i < 0 {
+		i = 0 // earlier than the first: counts in the first bucket
+	}
+	if i > d.head {
+		// Clear the buckets skipped (at most the whole ring).
+		for k := d.head + 1; k <= i && k <= d.head+demandBuckets; k++ {
+			d.counts[k%demandBuckets] = 0
+		}
+		d.head = i
+	}
+	if i > d.head-demandBuckets {
+		d.counts[i%demandBuckets]++
+	}
+}
+
+// answered records how long one request held its connection (its answer's
+// latency, or the time until it failed: Little's law counts both), at now.
+//
+// The estimate is the lowest average of the 20 ms windows of the
+// last second: slow to rise, quick to fall. A stall — of this process, the
+// machine, the target — makes every answer of a few windows late, and the
+// answers that will free the connections are already on their way; it must
+// not multiply the connections (each costs CPU on both sides, and makes the
+// stall worse: the open model's collapse). A target that really becomes
+// slower raises every window, and the estimate follows within a second;
+// meanwhile half the estimate again is headroom, and requests beyond it
+// wait, late and counted.
+func (d *demand) answered(lat time.Duration, now time.Time) {
+	if lat <= 0 {
+		return
+	}
+	if d.latN == 0 {
+		d.latStart = now
+	}
+	d.latSum += lat
+	d.latN++
+	if now.Sub(d.latStart) < latWindow {
+		return
+	}
+	d.wins[d.nwin%latWindows] = d.latSum / time.Duration(d.latN)
+	d.nwin++
+	d.latSum, d.latN = 0, 0
+	d.lat = d.wins[0]
+	for _, w := range d.wins[:min(d.nwin, latWindows)] {
+		d.lat = min(d.lat, w)
+	}
+}
+
+// inFlight is how many of the requests scheduled so far fall within the
+// latency estimate before the newest: those that would be in flight now.
+// ok is false while there is no latency estimate yet (no bound then).
+func (d *demand) inFlight() (n int, ok bool) {
+	if d.lat <= 0 || d.origin.IsZero() {
+		return 0, false
+	}
+	k := int64(d.lat/demandBucket) + 1 // the newest bucket is partly elapsed
+	k = min(k, demandBuckets, d.head+1)
+	for i := d.head; i > d.head-k; i-- {
+		n += int(d.counts[i%demandBuckets])
+	}
+	return n, true
+}
+
+// bound is how many pooled connections the demand justifies; ok is false
+// while unknown (before the first answers).
+func (d *demand) bound() (int, bool) {
+	n, ok := d.inFlight()
+	if !ok {
+		return 0, false
+	}
+	return n + n/2 + boundHeadroom, true
+}
