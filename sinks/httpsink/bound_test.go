@@ -71,9 +71,9 @@ func TestDemandInFlight(t *testing.T) {
 	}
 }
 
-// The latency estimate is the lowest 20 ms window average of the last
+// The latency estimate is the median 20 ms window average of the last
 // second: a stall of a few windows does not raise it, a target that stays
-// slower for a second does; a faster target lowers it at once.
+// slower for half a second does, and so does a faster one.
 func TestDemandLatencyEstimate(t *testing.T) {
 	var d demand
 	now := t0
@@ -89,7 +89,7 @@ func TestDemandLatencyEstimate(t *testing.T) {
 	if d.lat != 0 {
 		t.Fatal("an estimate before any answer")
 	}
-	feed(15*time.Millisecond, 5)
+	feed(15*time.Millisecond, latWindows)
 	if d.lat != 15*time.Millisecond {
 		t.Fatalf("estimate %v after 15 ms answers", d.lat)
 	}
@@ -97,13 +97,13 @@ func TestDemandLatencyEstimate(t *testing.T) {
 	if d.lat != 15*time.Millisecond {
 		t.Errorf("estimate %v after a stall of 10 windows, want it unchanged (15ms)", d.lat)
 	}
-	feed(60*time.Millisecond, latWindows) // the target is slower for a second
+	feed(60*time.Millisecond, latWindows/2+1) // the target is slower for half a second
 	if d.lat != 60*time.Millisecond {
-		t.Errorf("estimate %v after a second of 60 ms answers, want 60ms", d.lat)
+		t.Errorf("estimate %v after half a second of 60 ms answers, want 60ms", d.lat)
 	}
-	feed(5*time.Millisecond, 1)
+	feed(5*time.Millisecond, latWindows/2+1)
 	if d.lat != 5*time.Millisecond {
-		t.Errorf("estimate %v after a window of 5 ms answers, want 5ms", d.lat)
+		t.Errorf("estimate %v after half a second of 5 ms answers, want 5ms", d.lat)
 	}
 }
 

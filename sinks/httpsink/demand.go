@@ -1,6 +1,7 @@
 package httpsink
 
 import (
+	"slices"
 	"time"
 )
 
@@ -26,7 +27,7 @@ type demand struct {
 	counts [demandBuckets]int32
 
 	// latency estimate: answers' latencies averaged over latWindow; the
-	// estimate is the lowest of the last latWindows averages (see lat).
+	// estimate is the median of the last latWindows averages (see answered).
 	lat      time.Duration // 0 until the first window closes
 	wins     [latWindows]time.Duration
 	nwin     int // windows closed so far
@@ -70,15 +71,15 @@ func (d *demand) scheduled(at time.Time) {
 // answered records how long one request held its connection (its answer's
 // latency, or the time until it failed: Little's law counts both), at now.
 //
-// The estimate is the lowest average of the 20 ms windows of the
-// last second: slow to rise, quick to fall. A stall — of this process, the
-// machine, the target — makes every answer of a few windows late, and the
-// answers that will free the connections are already on their way; it must
-// not multiply the connections (each costs CPU on both sides, and makes the
-// stall worse: the open model's collapse). A target that really becomes
-// slower raises every window, and the estimate follows within a second;
-// meanwhile half the estimate again is headroom, and requests beyond it
-// wait, late and counted.
+// The estimate is the median of the average latencies of the 20 ms windows
+// of the last second. A stall — of this process, the machine, the target —
+// makes every answer of a few windows late, and the answers that will free
+// the connections are already on their way; it must not multiply the
+// connections (each costs CPU on both sides, and makes the stall worse: the
+// open model's collapse). A target that really becomes slower raises most
+// windows, and the estimate follows within half a second; meanwhile half
+// the estimate again is headroom, and requests beyond it wait, late and
+// counted.
 func (d *demand) answered(lat time.Duration, now time.Time) {
 	if lat <= 0 {
 		return
@@ -94,10 +95,10 @@ func (d *demand) answered(lat time.Duration, now time.Time) {
 	d.wins[d.nwin%latWindows] = d.latSum / time.Duration(d.latN)
 	d.nwin++
 	d.latSum, d.latN = 0, 0
-	d.lat = d.wins[0]
-	for _, w := range d.wins[:min(d.nwin, latWindows)] {
-		d.lat = min(d.lat, w)
-	}
+	var s [latWindows]time.Duration
+	n := copy(s[:], d.wins[:min(d.nwin, latWindows)])
+	slices.Sort(s[:n])
+	d.lat = s[n/2]
 }
 
 // inFlight is how many of the requests scheduled so far fall within the
