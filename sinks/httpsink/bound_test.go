@@ -71,9 +71,9 @@ func TestDemandInFlight(t *testing.T) {
 	}
 }
 
-// The latency estimate is the median 20 ms window average of the last
+// The latency estimate is the lowest 20 ms window average of the last
 // second: a stall of a few windows does not raise it, a target that stays
-// slower for half a second does, and so does a faster one.
+// slower for a second does; a faster target lowers it at once.
 func TestDemandLatencyEstimate(t *testing.T) {
 	var d demand
 	now := t0
@@ -97,13 +97,18 @@ func TestDemandLatencyEstimate(t *testing.T) {
 	if d.lat != 15*time.Millisecond {
 		t.Errorf("estimate %v after a stall of 10 windows, want it unchanged (15ms)", d.lat)
 	}
-	feed(60*time.Millisecond, latWindows/2+1) // the target is slower for half a second
-	if d.lat != 60*time.Millisecond {
-		t.Errorf("estimate %v after half a second of 60 ms answers, want 60ms", d.lat)
+	feed(15*time.Millisecond, latWindows)
+	feed(60*time.Millisecond, latWindows-1)
+	if d.lat != 15*time.Millisecond {
+		t.Errorf("estimate %v after 60 ms answers for less than a second, want it unchanged (15ms)", d.lat)
 	}
-	feed(5*time.Millisecond, latWindows/2+1)
+	feed(60*time.Millisecond, 1) // the target is slower for a second
+	if d.lat != 60*time.Millisecond {
+		t.Errorf("estimate %v after a second of 60 ms answers, want 60ms", d.lat)
+	}
+	feed(5*time.Millisecond, 1)
 	if d.lat != 5*time.Millisecond {
-		t.Errorf("estimate %v after half a second of 5 ms answers, want 5ms", d.lat)
+		t.Errorf("estimate %v after a window of 5 ms answers, want 5ms", d.lat)
 	}
 }
 
