@@ -64,7 +64,7 @@ func TestDemandInFlight(t *testing.T) {
 			if !ok || n != tc.want {
 				t.Fatalf("in flight %d (ok %v), want %d", n, ok, tc.want)
 			}
-			if want := n + n/2 + boundHeadroom; !bok || b != want {
+			if want := 2*n + boundHeadroom; !bok || b != want {
 				t.Errorf("bound %d, want %d", b, want)
 			}
 		})
@@ -114,7 +114,7 @@ func TestDemandLatencyEstimate(t *testing.T) {
 
 // The bound on a manual clock: requests 1 ms apart to a target that holds
 // every answer, with a latency estimate of 5 ms, need 6 connections (Little's
-// law), so the pool stops at 6 + 3 + 16 = 25: the others wait for a busy
+// law), so the pool stops at 2 × 6 + 16 = 28: the others wait for a busy
 // connection — Send returns at once (not at the cap: not pool-exhausted),
 // they are counted as connections-bounded, and once answers come they go
 // out on the connections that free up, late (their lateness is the wait).
@@ -125,7 +125,7 @@ func TestOpenModelBoundHoldsDials(t *testing.T) {
 	s.pool.mu.Lock()
 	s.pool.dem.lat = 5 * time.Millisecond
 	s.pool.mu.Unlock()
-	const n, bound = 40, 25
+	const n, bound = 40, 28
 	clock := pace.NewManual(t0)
 	p, err := pace.New(pace.Config{Speed: 1, Clock: clock})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 // law: the requests scheduled within the last "latency" (the time an answer
 // takes, measured) are the ones in flight if every request is on time. The
 // pool dials a connection for a waiting request only while it has fewer
-// than that (plus headroom, boundHeadroom); beyond it the request waits for
+// than twice that (plus boundHeadroom); beyond it the request waits for
 // a busy connection to free, and the wait shows as lateness (and is counted
 // as connections-bounded). This keeps a stall — of the target, of this
 // process, of the machine — from opening thousands of connections: each new
@@ -41,9 +41,10 @@ const (
 	demandBuckets = 4096 // the last ~4 s of schedule; longer latencies count all of it
 	latWindow     = 20 * time.Millisecond
 	latWindows    = 50 // the estimate looks back latWindows × latWindow (1 s)
-	// boundHeadroom: the pool may hold this many connections more than the
-	// estimate, plus half the estimate (latencies vary within a window,
-	// answers are read a little after they arrive).
+	// boundHeadroom: the pool may hold this many connections more than
+	// twice the estimate (latencies vary, a target warming up or slowing
+	// down is slower than the estimate for a while, answers are read a
+	// little after they arrive).
 	boundHeadroom = 16
 )
 
@@ -82,8 +83,8 @@ func (d *demand) scheduled(at time.Time) {
 // the open model's collapse (measured: with the median, 10 000 connections
 // at 22k req/s on a loaded machine; with the lowest, about 500). A target
 // that really becomes slower raises every window, and the estimate follows
-// within a second; meanwhile half the estimate again is headroom, and
-// requests beyond it wait, late and counted.
+// within a second; meanwhile the estimate again is headroom, and requests
+// beyond it wait, late and counted.
 func (d *demand) answered(lat time.Duration, now time.Time) {
 	if lat <= 0 {
 		return
@@ -124,5 +125,5 @@ func (d *demand) bound() (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	return n + n/2 + boundHeadroom, true
+	return 2*n + boundHeadroom, true
 }

@@ -276,9 +276,9 @@ func (p *pool) complete(w *worker, res *Result) bool {
 
 // runDirect is a direct pooled slot's goroutine, after its dial: it sends
 // the oldest waiting request of its target itself, or waits idle on the
-// connection for a request written by Send, until the pool closes or
-// evicts it, or the connection ends. Called with p.mu held; returns with
-// it released.
+// connection for a request written by Send, then reads the answer, until
+// the pool closes or evicts it, or the connection ends. Called with p.mu
+// held; returns with it released.
 func (p *pool) runDirect(w *worker) {
 	t := w.t
 	var res Result
@@ -291,41 +291,39 @@ func (p *pool) runDirect(w *worker) {
 		}
 	}
 	for {
-		if j, ok := p.popLocked(t); ok {
+		if j, ok := p.popLocked(t); ok && (p.s.stopped.Load() || p.s.ctx.Err() != nil) {
+			// Not sent: worker.do drops it (Stop) or fails it (Close
+			// gave up waiting).
 			w.pending++
+			p.mu.Unlock()
+			finish()
+			w.do(j)
+			p.mu.Lock()
+			w.pending--
+			continue
+		} else if ok {
+			// The oldest waiting request goes out at once, as Send would
+			// on an idle connection; the last result is finished after
+			// (OnResult may wait on locks of its own).
+			w.pending++
+			w.armLocked(&j)
+			p.fillLocked()
+			p.mu.Unlock()
+			p.sendDirect(w)
+			finish()
+		} else {
+			if p.closed || w.gone {
+				p.endLocked(w)
+				p.mu.Unlock()
+				_ = w.d.nc.Close()
+				finish()
+				return
+			}
+			p.idleLocked(w)
 			p.fillLocked()
 			p.mu.Unlock()
 			finish()
-			w.conns[t] = &conn{nc: w.d.nc}
-			w.do(j)
-			c := w.conns[t]
-			p.mu.Lock()
-			p.dem.answered(w.lastLat, time.Now())
-			w.pending--
-			if c == nil || !w.setDirect(c.nc) {
-				if c != nil {
-					_ = c.nc.Close()
-				}
-				w.conns[t] = nil
-				p.endLocked(w)
-				p.fillLocked()
-				p.mu.Unlock()
-				return
-			}
-			w.conns[t] = nil
-			continue
 		}
-		if p.closed || w.gone {
-			p.endLocked(w)
-			p.mu.Unlock()
-			_ = w.d.nc.Close()
-			finish()
-			return
-		}
-		p.idleLocked(w)
-		p.fillLocked()
-		p.mu.Unlock()
-		finish()
 		for {
 			w.waitIdle()
 			if w.d.armed.Load() {

@@ -23,7 +23,7 @@ import (
 // Dials in progress are bounded (dialBudget: 16, or a quarter of the
 // connections open), and so are the pooled connections, by what the
 // schedule needs (demand: the requests scheduled within the last latency,
-// by Little's law, plus half again and 16): after a stall of the process,
+// by Little's law, twice, plus 16): after a stall of the process,
 // the machine or the target, the requests that became due at once are
 // taken by the connections freeing up instead of each starting a dial (a
 // request that waits because of that bound is counted as
