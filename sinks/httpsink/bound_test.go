@@ -278,3 +278,20 @@ func TestOpenModelLargeRequestOnIdleConnection(t *testing.T) {
 		}
 	}
 }
+
+// A direct connection idle for longer than Timeout stays usable: the last
+// request's deadline, passing while idle, is not an error.
+func TestOpenModelIdleLongerThanTimeout(t *testing.T) {
+	srv := newRawServer(t, answer(okResponse))
+	s, col := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Open: true, Timeout: 50 * time.Millisecond})
+	raw := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	for i := range 3 {
+		mustSend(t, s, Request{Raw: raw, ID: fmt.Sprint(i)})
+		waitFor(t, "the answer", func() bool { return len(col.all()) == i+1 })
+		time.Sleep(150 * time.Millisecond)
+	}
+	mustClose(t, s)
+	if st := s.Stats(); st["ok"] != 3 || st["retries"] != 0 || srv.accepted.Load() != 1 {
+		t.Errorf("ok %d retries %d connections %d; want 3, 0, 1", st["ok"], st["retries"], srv.accepted.Load())
+	}
+}
