@@ -71,9 +71,9 @@ func TestDemandInFlight(t *testing.T) {
 	}
 }
 
-// The latency estimate is the lowest 20 ms window average of the last
-// second: a stall of a few windows does not raise it, a target that stays
-// slower for a second does; a faster target lowers it at once.
+// The latency estimate is the lowest 20 ms window average of the last 250
+// windows (5 s): a stall of a few windows does not raise it, a target that
+// stays slower for all of them does; a faster target lowers it at once.
 func TestDemandLatencyEstimate(t *testing.T) {
 	var d demand
 	now := t0
@@ -100,11 +100,11 @@ func TestDemandLatencyEstimate(t *testing.T) {
 	feed(15*time.Millisecond, latWindows)
 	feed(60*time.Millisecond, latWindows-1)
 	if d.lat != 15*time.Millisecond {
-		t.Errorf("estimate %v after 60 ms answers for less than a second, want it unchanged (15ms)", d.lat)
+		t.Errorf("estimate %v after 60 ms answers for less than 5 s, want it unchanged (15ms)", d.lat)
 	}
-	feed(60*time.Millisecond, 1) // the target is slower for a second
+	feed(60*time.Millisecond, 1) // the target is slower for 5 s
 	if d.lat != 60*time.Millisecond {
-		t.Errorf("estimate %v after a second of 60 ms answers, want 60ms", d.lat)
+		t.Errorf("estimate %v after 5 s of 60 ms answers, want 60ms", d.lat)
 	}
 	feed(5*time.Millisecond, 1)
 	if d.lat != 5*time.Millisecond {

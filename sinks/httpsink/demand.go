@@ -40,7 +40,7 @@ const (
 	demandBucket  = time.Millisecond
 	demandBuckets = 4096 // the last ~4 s of schedule; longer latencies count all of it
 	latWindow     = 20 * time.Millisecond
-	latWindows    = 50 // the estimate looks back latWindows × latWindow (1 s)
+	latWindows    = 250 // the estimate looks back latWindows × latWindow (5 s of answers)
 	// boundHeadroom: the pool may hold this many connections more than
 	// twice the estimate (latencies vary, a target warming up or slowing
 	// down is slower than the estimate for a while, answers are read a
@@ -72,19 +72,22 @@ func (d *demand) scheduled(at time.Time) {
 // answered records how long one request held its connection (its answer's
 // latency, or the time until it failed: Little's law counts both), at now.
 //
-// The estimate is the lowest of the average latencies of the 20 ms windows
-// of the last second: the target's latency without queueing (as TCP Vegas
+// The estimate is the lowest of the average latencies of the last 250
+// windows of 20 ms with answers (5 s of answers): the target's latency
+// without queueing (as TCP Vegas
 // takes the lowest round trip as the base): slow to rise, quick to fall.
 // Latency above it is waiting somewhere — in the target's queue, in a
 // stalled process, on a busy machine — and more connections do not shorten
 // that wait, they lengthen it: each costs CPU on both sides, and the
 // answers that will free the connections are already on their way. A
 // median or a mean follows that wait up, and the pool with it, which is
-// the open model's collapse (measured: with the median, 10 000 connections
-// at 22k req/s on a loaded machine; with the lowest, about 500). A target
-// that really becomes slower raises every window, and the estimate follows
-// within a second; meanwhile the estimate again is headroom, and requests
-// beyond it wait, late and counted.
+// the open model's collapse; so does the lowest over a window shorter than
+// the machine's slow spells (measured at 22k req/s on a loaded 2-core
+// machine: the median of 1 s, and twice in three runs the lowest of 1 s,
+// ran to 10 000 connections; the lowest of 5 s stayed at 536–1 072). A
+// target that really becomes slower raises every window, and the estimate
+// follows within 5 s; meanwhile the estimate again is headroom, and
+// requests beyond it wait, late and counted.
 func (d *demand) answered(lat time.Duration, now time.Time) {
 	if lat <= 0 {
 		return
