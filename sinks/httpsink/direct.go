@@ -136,12 +136,11 @@ func (w *worker) armLocked(j *job) {
 	_ = d.nc.SetDeadline(d.res.Start.Add(w.s.cfg.Timeout))
 }
 
-// sendDirect writes w's armed request (after armLocked, outside the lock).
-// A write error closes the connection, which wakes the reader; it reports
-// the error (or retries on a new connection, for a stale one).
-func (p *pool) sendDirect(w *worker) {
-	d := w.d
-	j := &d.cur
+// sendDirect writes j, just armed on w, on nc, w's connection (both read
+// by the caller under the lock: once the answer is in, w may be armed
+// again). A write error closes the connection, which wakes the reader; it
+// reports the error (or retries on a new connection, for a stale one).
+func (p *pool) sendDirect(w *worker, j *job, nc net.Conn) {
 	t := &p.s.targets[j.t]
 	raw := j.req.Raw
 	edit := !p.s.cfg.PreserveHost && j.info.hostStart >= 0
@@ -149,7 +148,6 @@ func (p *pool) sendDirect(w *worker) {
 	if edit {
 		size += len(t.host) - (j.info.hostEnd - j.info.hostStart)
 	}
-	nc := d.nc
 	if size > directMax {
 		// Written by a goroutine of its own: it may block.
 		var bufs net.Buffers
@@ -257,9 +255,10 @@ func (p *pool) complete(w *worker, res *Result) bool {
 			r.Err = fmt.Errorf("%s %s: %w", t.name, t.addr, err)
 			break
 		}
-		if resp.keepAlive && !j.info.close && w.br.Buffered() == 0 && w.setDirect(nc) {
-			keep = true
-		} else {
+		p.mu.Lock() // writeFailed reads d.nc
+		keep = resp.keepAlive && !j.info.close && w.br.Buffered() == 0 && w.setDirect(nc)
+		p.mu.Unlock()
+		if !keep {
 			_ = nc.Close()
 		}
 		*res = *r
@@ -307,9 +306,10 @@ func (p *pool) runDirect(w *worker) {
 			// (OnResult may wait on locks of its own).
 			w.pending++
 			w.armLocked(&j)
+			nc := w.d.nc
 			p.fillLocked()
 			p.mu.Unlock()
-			p.sendDirect(w)
+			p.sendDirect(w, &j, nc)
 			finish()
 		} else {
 			if p.closed || w.gone {

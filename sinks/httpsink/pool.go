@@ -171,8 +171,9 @@ func (p *pool) dispatch(ctx context.Context, j job) error {
 		p.busyLocked(w)
 		if w.d != nil {
 			w.armLocked(&j)
+			nc := w.d.nc
 			p.mu.Unlock()
-			p.sendDirect(w)
+			p.sendDirect(w, &j, nc)
 			return nil
 		}
 		p.mu.Unlock()
