@@ -41,7 +41,7 @@ func figO(ctx context.Context, e *env) ([]Row, Note, error) {
 	step := time.Duration(float64(time.Second) / rate)
 	n := int(span/step) + 1
 
-	tg, err := startTargetDelay(slowDelay)
+	tg, err := startSlowTarget(slowDelay)
 	if err != nil {
 		return nil, note, err
 	}
@@ -115,7 +115,7 @@ jobs:
 		Ratio: "—", Verdict: Info}
 	cpuPerReq := float64(run.CPU.Microseconds()) / float64(max(rep.Requests.Sent, 1))
 	note.Lines = append(note.Lines,
-		fmt.Sprintf("Target: a net/http server in the harness process that sleeps %v before answering `200 ok`.", slowDelay),
+		fmt.Sprintf("Target: a small HTTP/1.1 server in the harness process that answers `200 ok` %v after reading each request (a goroutine per connection reads, one goroutine writes the answers as they fall due; net/http with a sleep per request served only 16–38k req/s here even to wrk, below the rates asked).", slowDelay),
 		fmt.Sprintf("Recording: a .gor file of %s GET requests %v apart (%s req/s, %.2f s), the same requests as (a).", num(float64(n)), step, num(info.RecordedRate), float64(info.Last-info.First)/1e9),
 		"replayctl: `replayctl run --cpuprofile` of `source: {gor: …}`, `speed: 1`, `sink: {http: {target: slow}}` (no `workers`: the open model, `max-connections` 10 000).",
 		fmt.Sprintf("Replay report: sent %d, ok %d, errors %d; rate scheduled %s/s, achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms; connections peak %d, opened %d, pool-exhausted %d; the server counted %d (a few may be wrk's last); CPU %s (%.1f µs per request), peak RSS %s MiB.",
