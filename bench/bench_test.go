@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/replayctl/replayctl/capture"
 	"github.com/replayctl/replayctl/message"
@@ -158,5 +163,42 @@ func BenchmarkCaptureH2(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/msg")
 		})
+	}
+}
+
+// The open-model figure's target answers each request of a keep-alive
+// connection 200, its delay after reading it.
+func TestSlowTarget(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	tg, err := startSlowTarget(delay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.close()
+	c, err := net.Dial("tcp", tg.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	br := bufio.NewReader(c)
+	for i, req := range []string{
+		"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+	} {
+		t0 := time.Now()
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if took := time.Since(t0); resp.StatusCode != 200 || string(body) != "ok\n" || took < delay {
+			t.Errorf("request %d: status %d body %q after %v (want 200 \"ok\\n\" after ≥ %v)", i, resp.StatusCode, body, took, delay)
+		}
+	}
+	if n := tg.count(); n != 2 {
+		t.Errorf("count %d, want 2", n)
 	}
 }

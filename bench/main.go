@@ -40,6 +40,10 @@ type env struct {
 	// aRate is figure (a)'s replay rate at speed max, once measured: the
 	// open-model figure replays at half of it.
 	aRate float64
+	// oRate, when set (-o-rate), is the open-model figure's rate instead.
+	oRate float64
+	// oRef runs figure o's wrk reference (-o-ref=false skips it).
+	oRef bool
 }
 
 // figure is one benchmark: it returns its rows and notes. An error means the
@@ -72,6 +76,8 @@ func run() (code int) {
 	only := flag.String("only", "", "comma-separated figures to run (a,b,c,...); default all")
 	flag.DurationVar(&fOutage, "outage", fOutage, "how long figure f keeps the broker down (the issue's case: 60s)")
 	bin := flag.String("bin", "bin/replayctl", "the replayctl binary to drive (`make build`)")
+	oRef := flag.Bool("o-ref", true, "figure o measures its wrk reference on the slow target (false: only the replay, for quick iterations)")
+	oRate := flag.Float64("o-rate", 0, "figure o replays at this rate (req/s) instead of half of (a)'s")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -93,7 +99,7 @@ func run() (code int) {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	e := &env{quick: *quick, bin: binPath, tmp: tmp, kafka: strings.TrimSpace(os.Getenv("REPLAYCTL_TEST_KAFKA")), procs: newProcs(), log: log}
+	e := &env{quick: *quick, bin: binPath, tmp: tmp, kafka: strings.TrimSpace(os.Getenv("REPLAYCTL_TEST_KAFKA")), procs: newProcs(), log: log, oRate: *oRate, oRef: *oRef}
 	cleanup := func() {
 		e.procs.killAll()
 		if err := os.RemoveAll(tmp); err != nil {

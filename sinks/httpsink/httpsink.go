@@ -496,8 +496,10 @@ func (s *Sender) Close(ctx context.Context) error {
 // bytes-out, bytes-in, queued, invalid (empty requests refused by Send),
 // skipped-non-request, dropped-on-stop, errors-<class> for each class seen,
 // and for the open model max-connections (the effective cap),
-// connections-peak, connections-opened and pool-exhausted (requests that
-// waited for a connection because the cap was reached).
+// connections-peak, connections-opened, pool-exhausted (requests that
+// waited for a connection because the cap was reached) and
+// connections-bounded (requests that waited for a busy connection because
+// the connections open were already what the schedule needs: see demand).
 func (s *Sender) Stats() map[string]int64 {
 	var sent, ok, errs, retries, out, in int64
 	var classes [8]int64
@@ -536,6 +538,7 @@ func (s *Sender) Stats() map[string]int64 {
 		p.mu.Unlock()
 		m["connections-opened"] = p.opened.Load()
 		m["pool-exhausted"] = p.exhausted.Load()
+		m["connections-bounded"] = p.bounded.Load()
 	}
 	return m
 }

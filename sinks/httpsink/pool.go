@@ -21,16 +21,21 @@ import (
 // waiting request, so a request never waits for a dial slower than an
 // answer, and a dial that lost the race leaves a spare idle connection.
 // Dials in progress are bounded (dialBudget: 16, or a quarter of the
-// connections open), so that after a stall of the process (a GC, a busy
-// machine) the requests that became due at once are taken by the
-// connections freeing up instead of each starting a dial; the pool still
-// grows by a quarter per dial round trip when the target is slow. At the
+// connections open), and so are the pooled connections, by what the
+// schedule needs (demand: the requests scheduled within the last latency,
+// by Little's law, twice, plus 16): after a stall of the process,
+// the machine or the target, the requests that became due at once are
+// taken by the connections freeing up instead of each starting a dial (a
+// request that waits because of that bound is counted as
+// connections-bounded; its wait is its lateness). At the
 // cap, the least recently idle connection of another target or session is
 // closed to make room; when every connection is busy, the request waits
 // (counted as pool-exhausted) and Send blocks until a connection takes it.
 //
 // Sessions (Config.Session) have their own slots: a recorded connection's
-// requests queue on its replay connection, in order.
+// requests queue on its replay connection, in order. Pooled slots on plain
+// TCP are direct (direct.go): Send writes the request itself on an idle
+// one, and the slot's goroutine wakes only for the answer.
 type pool struct {
 	s *Sender
 
@@ -53,8 +58,11 @@ type pool struct {
 	reaper   *time.Timer   // closes connections idle for idleTimeout
 	waiting  int           // Sends blocked at the cap
 	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
+	pooled   int           // pooled slots open (dialing included), the ones dem bounds
+	dem      demand        // connections the schedule needs (Little's law)
+	heldSeq  []uint64      // per target: waiting requests up to this seq were counted as bounded
 
-	opened, exhausted atomic.Int64
+	opened, exhausted, bounded atomic.Int64
 }
 
 type queued struct {
@@ -94,34 +102,49 @@ func newPool(s *Sender) *pool {
 		all:      map[*worker]struct{}{},
 		waitq:    make([][]queued, len(s.targets)),
 		dialing:  make([]int, len(s.targets)),
+		heldSeq:  make([]uint64, len(s.targets)),
 		freed:    make(chan struct{}),
 	}
 	if fd := fdLimit(); fd > 0 && fd-fdReserve < p.cap {
 		p.cap = max(fd-fdReserve, 1)
 	}
 	p.mu.Lock() // reap reads p.reaper under the lock
-	p.reaper = time.AfterFunc(idleTimeout/4, p.reap)
+	p.reaper = time.AfterFunc(reapEvery, p.reap)
 	p.mu.Unlock()
 	return p
 }
 
 // reap closes the connections idle for longer than idleTimeout, oldest
-// first, and runs again a quarter of idleTimeout later.
+// first, and runs again reapEvery later. It closes at most reapMax (or an
+// eighth of the connections open) at a time: closing thousands at once (a
+// burst's connections, all idle since the same moment) is a stall of its
+// own for both sides, and the pool shrinks back smoothly.
 func (p *pool) reap() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return
 	}
 	old := time.Now().Add(-idleTimeout)
-	for e := p.lru.Front(); e != nil; e = p.lru.Front() {
+	var shut []func()
+	for e := p.lru.Front(); e != nil && len(shut) < max(reapMax, p.open/8); e = p.lru.Front() {
 		if e.Value.(*worker).idleSince.After(old) {
 			break
 		}
-		p.evictLocked()
+		shut = append(shut, p.unlinkOldestLocked())
 	}
-	p.reaper.Reset(idleTimeout / 4)
+	p.reaper.Reset(reapEvery)
+	p.mu.Unlock()
+	for _, f := range shut {
+		f()
+	}
 }
+
+// How often reap runs, and how many it closes at least each time.
+const (
+	reapEvery = 100 * time.Millisecond
+	reapMax   = 32
+)
 
 // dispatch hands j to a connection, or queues it for the next one; at the
 // cap it blocks until a connection takes it, ctx ends or the sender stops.
@@ -133,14 +156,26 @@ func (p *pool) dispatch(ctx context.Context, j job) error {
 		return p.dispatchSession(ctx, j)
 	}
 	t := j.t
+	at := j.req.Scheduled
+	if at.IsZero() {
+		at = time.Now()
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return ErrClosed
 	}
+	p.dem.scheduled(at)
 	if l := p.idle[t]; len(l) > 0 {
 		w := l[len(l)-1]
 		p.busyLocked(w)
+		if w.d != nil {
+			w.armLocked(&j)
+			nc := w.d.nc
+			p.mu.Unlock()
+			p.sendDirect(w, &j, nc)
+			return nil
+		}
 		p.mu.Unlock()
 		w.jobs <- j // an idle slot's queue is empty
 		return nil
@@ -226,12 +261,36 @@ func (p *pool) fillLocked() {
 			due = sort.Search(len(q), func(i int) bool { return q[i].at.After(old) })
 		}
 		for due > p.dialing[t] && p.dials < p.dialBudget() {
+			if p.overBoundLocked() {
+				p.heldLocked(t, due)
+				break
+			}
 			if p.open >= p.cap && !p.evictLocked() {
 				break
 			}
 			p.startPooledLocked(t)
 		}
 	}
+}
+
+// overBoundLocked reports whether the pooled connections are as many as
+// the schedule's demand justifies (demand.bound): a waiting request then
+// waits for a busy connection instead of a dial.
+func (p *pool) overBoundLocked() bool {
+	b, ok := p.dem.bound()
+	return ok && p.pooled >= b
+}
+
+// heldLocked counts as bounded the requests among the first due waiting
+// for t that get no dial because of the bound, each once.
+func (p *pool) heldLocked(t, due int) {
+	q := p.waitq[t][p.dialing[t]:due]
+	if len(q) == 0 || q[len(q)-1].seq <= p.heldSeq[t] {
+		return
+	}
+	i := sort.Search(len(q), func(i int) bool { return q[i].seq > p.heldSeq[t] })
+	p.bounded.Add(int64(len(q) - i))
+	p.heldSeq[t] = q[len(q)-1].seq
 }
 
 // armLocked makes sure fillLocked runs again once the youngest waiting
@@ -362,16 +421,27 @@ func (p *pool) sessionDoneLocked(w *worker) {
 
 // evictLocked closes the least recently idle slot, if any, to make room.
 func (p *pool) evictLocked() bool {
-	e := p.lru.Front()
-	if e == nil {
+	if p.lru.Len() == 0 {
 		return false
 	}
-	w := e.Value.(*worker)
+	p.unlinkOldestLocked()()
+	return true
+}
+
+// unlinkOldestLocked takes the least recently idle slot (there is one) out
+// of the pool and returns what ends it: closing its connection, which the
+// caller may do after releasing the lock.
+func (p *pool) unlinkOldestLocked() func() {
+	w := p.lru.Front().Value.(*worker)
 	p.busyLocked(w) // off the idle lists
 	w.pending--
 	p.endLocked(w)
 	close(w.jobs)
-	return true
+	if d := w.d; d != nil {
+		nc := d.nc
+		return func() { _ = nc.Close() } // wakes its goroutine
+	}
+	return func() {}
 }
 
 // endLocked takes w out of the pool.
@@ -381,6 +451,9 @@ func (p *pool) endLocked(w *worker) {
 	}
 	w.gone = true
 	p.open--
+	if w.session == nil {
+		p.pooled--
+	}
 	delete(p.all, w)
 	if w.session != nil {
 		delete(p.sessions, *w.session)
@@ -402,6 +475,7 @@ func (p *pool) newSlotLocked(t int) *worker {
 func (p *pool) startPooledLocked(t int) {
 	w := p.newSlotLocked(t)
 	w.jobs = make(chan job, 1)
+	p.pooled++
 	p.dialing[t]++
 	p.dials++
 	p.s.wg.Go(func() { p.runPooled(w) })
@@ -439,6 +513,10 @@ func (p *pool) runPooled(w *worker) {
 		}
 		return
 	}
+	if w.setDirect(nc) {
+		p.runDirect(w)
+		return
+	}
 	w.conns[t] = &conn{nc: nc}
 	for {
 		if j, ok := p.popLocked(t); ok {
@@ -447,6 +525,7 @@ func (p *pool) runPooled(w *worker) {
 			p.mu.Unlock()
 			w.do(j)
 			p.mu.Lock()
+			p.dem.answered(w.lastLat, time.Now())
 			w.pending--
 			continue
 		}
@@ -464,6 +543,7 @@ func (p *pool) runPooled(w *worker) {
 		}
 		w.do(j)
 		p.mu.Lock()
+		p.dem.answered(w.lastLat, time.Now())
 		w.pending--
 	}
 }
@@ -525,6 +605,9 @@ func (p *pool) close() {
 			}
 			w.gone = true
 			close(w.jobs)
+			if w.d != nil {
+				_ = w.d.nc.Close() // wakes its goroutine
+			}
 			delete(p.all, w)
 		}
 	}

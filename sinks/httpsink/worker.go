@@ -83,10 +83,12 @@ type worker struct {
 	// open model, guarded by pool.mu except jobs' use
 	jobs      chan job
 	t         int
-	session   *sessionKey // set for a session connection
-	pending   int         // jobs dispatched to this worker and not done
-	idleSince time.Time   // when it last became idle
-	gone      bool        // removed from the pool (evicted or closing)
+	session   *sessionKey   // set for a session connection
+	pending   int           // jobs dispatched to this worker and not done
+	idleSince time.Time     // when it last became idle
+	lastLat   time.Duration // how long its last request held the connection (0 if not sent)
+	gone      bool          // removed from the pool (evicted or closing)
+	d         *directState  // a direct slot (plain TCP, pooled): see direct.go
 }
 
 func (s *Sender) newWorker(i int) *worker {
@@ -348,6 +350,10 @@ func (w *worker) dial(t *target) (net.Conn, error) {
 }
 
 func (w *worker) finish(r *Result) {
+	w.lastLat = 0
+	if !r.Start.IsZero() {
+		w.lastLat = time.Since(r.Start) // failures too: they hold a connection as long
+	}
 	if r.Err != nil {
 		r.ErrClass = stats.Classify(r.Err)
 	}
