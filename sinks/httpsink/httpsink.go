@@ -180,6 +180,8 @@ type Sender struct {
 	shared  chan job   // closed model
 	own     []chan job // closed model: per worker, session mode
 	pool    *pool      // open model
+	loops   []*evloop  // closed model on plain TCP without sessions
+	lq      *jobQueue  // the loops' queue
 	ctx     context.Context
 	abort   context.CancelFunc
 	wg      sync.WaitGroup
@@ -294,6 +296,13 @@ func New(cfg Config) (*Sender, error) {
 		return s, nil
 	}
 	s.shared = make(chan job, cfg.QueueSize)
+	if s.useLoops() {
+		s.lq = newJobQueue(cfg.QueueSize)
+		if err := s.startLoops(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if cfg.Session {
 		s.own = make([]chan job, cfg.Workers)
 		for i := range s.own {
@@ -356,6 +365,14 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 }
 
 func (s *Sender) enqueue(ctx context.Context, q chan job, j job) error {
+	if s.lq != nil {
+		if err := s.lq.put(ctx, j); err != nil {
+			return fmt.Errorf("http sink: queue request %q: %w", j.req.ID, err)
+		}
+		s.queued.Add(1)
+		s.wakeLoops()
+		return nil
+	}
 	select {
 	case q <- j:
 		s.queued.Add(1)
@@ -403,6 +420,21 @@ func (s *Sender) Stop() {
 	if s.pool != nil {
 		s.pool.stop()
 	}
+	s.kickLoops()
+}
+
+// useLoops tells whether the closed model runs on event loops: plain-TCP
+// targets, no sessions (TLS and sessions keep the worker goroutines).
+func (s *Sender) useLoops() bool {
+	if !loopSupported || s.cfg.Open || s.cfg.Session {
+		return false
+	}
+	for _, t := range s.targets {
+		if t.tls != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // pick chooses a target for key by rendezvous hashing: a key keeps its
@@ -476,6 +508,10 @@ func (s *Sender) Close(ctx context.Context) error {
 		close(s.shared)
 		for _, q := range s.own {
 			close(q)
+		}
+		if s.lq != nil {
+			s.lq.close()
+			s.kickLoops()
 		}
 	}
 	s.mu.Unlock()
@@ -559,6 +595,17 @@ func (s *Sender) Recorder() *stats.Recorder {
 		out.Merge(sh.rec)
 	}
 	return out
+}
+
+// finish classifies r's error, counts r in sh and hands it to OnResult.
+func (s *Sender) finish(sh *shard, r *Result) {
+	if r.Err != nil {
+		r.ErrClass = stats.Classify(r.Err)
+	}
+	sh.count(r)
+	if s.cfg.OnResult != nil {
+		s.cfg.OnResult(*r)
+	}
 }
 
 func (sh *shard) count(r *Result) {

@@ -347,12 +347,4 @@ func (w *worker) dial(t *target) (net.Conn, error) {
 	return tc, nil
 }
 
-func (w *worker) finish(r *Result) {
-	if r.Err != nil {
-		r.ErrClass = stats.Classify(r.Err)
-	}
-	w.sh.count(r)
-	if w.s.cfg.OnResult != nil {
-		w.s.cfg.OnResult(*r)
-	}
-}
+func (w *worker) finish(r *Result) { w.s.finish(w.sh, r) }
