@@ -564,9 +564,7 @@ func (l *evloop) read(sl *lslot, hup bool) {
 			l.complete(sl, true)
 			return
 		}
-		sl.wr += n
-		k, done, err := sl.p.feed(sl.buf[sl.rd:sl.wr])
-		sl.rd += k
+		done, err := sl.parse(n)
 		if err != nil {
 			l.fail(sl, fmt.Errorf("read response: %w", err), true)
 			return
@@ -575,20 +573,32 @@ func (l *evloop) read(sl *lslot, hup bool) {
 			l.complete(sl, hup)
 			return
 		}
-		switch {
-		case sl.rd == sl.wr:
-			sl.rd, sl.wr = 0, 0
-		case sl.wr == len(sl.buf) && sl.rd == 0:
-			l.fail(sl, fmt.Errorf("read response: %w", errLineTooLong(len(sl.buf))), true)
-			return
-		case sl.wr == len(sl.buf):
-			sl.wr = copy(sl.buf, sl.buf[sl.rd:sl.wr])
-			sl.rd = 0
-		}
 		if n < room && !hup {
 			return
 		}
 	}
+}
+
+// parse feeds the n bytes just read into buf[wr:] to the parser. What is
+// left unparsed (a partial line) moves to the front of the buffer; a line
+// that fills the whole buffer is an error, as with read's bufio.Reader.
+func (sl *lslot) parse(n int) (bool, error) {
+	sl.wr += n
+	k, done, err := sl.p.feed(sl.buf[sl.rd:sl.wr])
+	sl.rd += k
+	if err != nil || done {
+		return done, err
+	}
+	switch {
+	case sl.rd == sl.wr:
+		sl.rd, sl.wr = 0, 0
+	case sl.wr == len(sl.buf) && sl.rd == 0:
+		return false, errLineTooLong(len(sl.buf))
+	case sl.wr == len(sl.buf):
+		sl.wr = copy(sl.buf, sl.buf[sl.rd:sl.wr])
+		sl.rd = 0
+	}
+	return false, nil
 }
 
 // complete ends sl's round trip with its response; the connection goes

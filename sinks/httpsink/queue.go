@@ -5,11 +5,9 @@ import (
 	"sync"
 )
 
-// jobQueue is the event loops' bounded queue. Unlike a channel, a Send
-// blocked on a full queue is woken only once the loops have taken half of
-// it, so at full speed the sending goroutine parks and wakes once per half
-// queue, not once per request; the loops take requests in batches under
-// one lock.
+// jobQueue is the event loops' bounded queue. The loops take requests in
+// batches under one lock, and a Send blocked on a full queue is woken once
+// per batch taken (a channel wakes it per request).
 type jobQueue struct {
 	mu      sync.Mutex
 	ring    []job
@@ -63,7 +61,7 @@ func (q *jobQueue) take(dst []job, k int) (out []job, closed bool) {
 		q.head = (q.head + 1) % len(q.ring)
 		q.n--
 	}
-	if q.waiters > 0 && q.n <= len(q.ring)/2 {
+	if q.waiters > 0 && q.n < len(q.ring) {
 		q.signal()
 	}
 	closed = q.closed && q.n == 0
