@@ -11,7 +11,10 @@
 //     keep-alive connection per target, takes requests from a bounded queue.
 //     A request waits for a free worker, so the send rate follows the
 //     target's latency. This is how `speed: max` measures what a target
-//     takes.
+//     takes. On Linux, with plain-TCP targets and no sessions, the workers
+//     are slots of GOMAXPROCS epoll event loops (loop.go): no goroutine
+//     parks and wakes per request. TLS targets and sessions use worker
+//     goroutines.
 //   - open (Config.Open): each request is sent when Send is called (the
 //     pacer calls it at the request's scheduled instant) on an idle
 //     connection, or on a new one when every connection is busy, up to
