@@ -42,6 +42,7 @@ type evloop struct {
 	epfile *os.File        // epfd in Go's poller
 	rc     syscall.RawConn // epfile's
 	dl     time.Time       // epfile's read deadline
+	next   time.Time       // no request in flight has a deadline before it
 	kickfd int             // eventfd: Send, Close and Stop wake a loop waiting for requests
 	kickMu sync.Mutex
 	down   bool // kickfd is closed (guarded by kickMu)
@@ -266,11 +267,9 @@ func (l *evloop) pull() int {
 // wait parks until an event is ready or the earliest deadline of a
 // request in flight passes (then it returns no event).
 func (l *evloop) wait() (int, error) {
-	var want time.Time
-	for _, sl := range l.slots {
-		if sl.active && (want.IsZero() || sl.deadline.Before(want)) {
-			want = sl.deadline
-		}
+	want := l.next
+	if l.busy == 0 {
+		want = time.Time{}
 	}
 	// The deadline set only moves earlier, or on once it has passed: at
 	// worst a wake finds nothing expired and sets the next one.
@@ -362,7 +361,7 @@ func (l *evloop) attempt(sl *lslot, c *lconn) {
 		return
 	}
 	sl.dialed = time.Now()
-	sl.deadline = sl.dialed.Add(l.s.cfg.Timeout)
+	l.setDeadline(sl, sl.dialed.Add(l.s.cfg.Timeout))
 	sl.addrIdx = 0
 	l.dial(sl)
 }
@@ -484,7 +483,7 @@ func (l *evloop) send(sl *lslot, c *lconn) {
 	t := &s.targets[j.t]
 	sl.c, c.slot = c, sl
 	sl.start = time.Now()
-	sl.deadline = sl.start.Add(s.cfg.Timeout)
+	l.setDeadline(sl, sl.start.Add(s.cfg.Timeout))
 	sl.p.reset(nil)
 	sl.p.begin(j.info.head)
 	sl.rd, sl.wr = 0, 0
@@ -652,12 +651,32 @@ func (l *evloop) fail(sl *lslot, err error, timed bool) {
 	l.done(sl)
 }
 
-// expire fails the requests (and connects) past their deadline.
+// setDeadline sets sl's deadline and keeps l.next at or before it.
+func (l *evloop) setDeadline(sl *lslot, d time.Time) {
+	sl.deadline = d
+	if l.next.IsZero() || d.Before(l.next) {
+		l.next = d
+	}
+}
+
+// expire fails the requests (and connects) past their deadline. The slots
+// are looked at only once the earliest deadline set may have passed.
 func (l *evloop) expire() {
-	if l.busy == 0 {
+	if l.busy == 0 || l.next.IsZero() {
 		return
 	}
 	now := time.Now()
+	if now.Before(l.next) {
+		return
+	}
+	defer func() {
+		l.next = time.Time{}
+		for _, sl := range l.slots {
+			if sl.active && (l.next.IsZero() || sl.deadline.Before(l.next)) {
+				l.next = sl.deadline
+			}
+		}
+	}()
 	for _, sl := range l.slots {
 		if !sl.active || now.Before(sl.deadline) || sl.c == nil {
 			continue
