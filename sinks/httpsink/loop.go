@@ -3,6 +3,7 @@
 package httpsink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -611,7 +612,7 @@ func (l *evloop) complete(sl *lslot, hup bool) {
 	r.Latency = time.Since(sl.start)
 	r.Status = resp.status
 	if s.cfg.KeepResponse {
-		r.Response = append([]byte(nil), sl.p.out...)
+		r.Response = bytes.Clone(sl.p.out)
 		r.ResponseTruncated = sl.p.trunc
 	}
 	c := sl.c
