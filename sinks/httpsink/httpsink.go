@@ -11,7 +11,10 @@
 //     keep-alive connection per target, takes requests from a bounded queue.
 //     A request waits for a free worker, so the send rate follows the
 //     target's latency. This is how `speed: max` measures what a target
-//     takes.
+//     takes. On Linux, with plain-TCP targets and no sessions, the workers
+//     are slots of GOMAXPROCS epoll event loops (loop.go): no goroutine
+//     parks and wakes per request. TLS targets and sessions use worker
+//     goroutines.
 //   - open (Config.Open): each request is sent when Send is called (the
 //     pacer calls it at the request's scheduled instant) on an idle
 //     connection, or on a new one when every connection is busy, up to
@@ -180,6 +183,8 @@ type Sender struct {
 	shared  chan job   // closed model
 	own     []chan job // closed model: per worker, session mode
 	pool    *pool      // open model
+	loops   []*evloop  // closed model on plain TCP without sessions
+	lq      *jobQueue  // the loops' queue
 	ctx     context.Context
 	abort   context.CancelFunc
 	wg      sync.WaitGroup
@@ -294,6 +299,13 @@ func New(cfg Config) (*Sender, error) {
 		return s, nil
 	}
 	s.shared = make(chan job, cfg.QueueSize)
+	if s.useLoops() {
+		s.lq = newJobQueue(cfg.QueueSize)
+		if err := s.startLoops(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if cfg.Session {
 		s.own = make([]chan job, cfg.Workers)
 		for i := range s.own {
@@ -356,6 +368,14 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 }
 
 func (s *Sender) enqueue(ctx context.Context, q chan job, j job) error {
+	if s.lq != nil {
+		if err := s.lq.put(ctx, j); err != nil {
+			return fmt.Errorf("http sink: queue request %q: %w", j.req.ID, err)
+		}
+		s.queued.Add(1)
+		s.wakeLoops()
+		return nil
+	}
 	select {
 	case q <- j:
 		s.queued.Add(1)
@@ -403,6 +423,21 @@ func (s *Sender) Stop() {
 	if s.pool != nil {
 		s.pool.stop()
 	}
+	s.kickLoops()
+}
+
+// useLoops tells whether the closed model runs on event loops: plain-TCP
+// targets, no sessions (TLS and sessions keep the worker goroutines).
+func (s *Sender) useLoops() bool {
+	if !loopSupported || s.cfg.Open || s.cfg.Session {
+		return false
+	}
+	for _, t := range s.targets {
+		if t.tls != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // pick chooses a target for key by rendezvous hashing: a key keeps its
@@ -476,6 +511,10 @@ func (s *Sender) Close(ctx context.Context) error {
 		close(s.shared)
 		for _, q := range s.own {
 			close(q)
+		}
+		if s.lq != nil {
+			s.lq.close()
+			s.kickLoops()
 		}
 	}
 	s.mu.Unlock()
@@ -562,6 +601,17 @@ func (s *Sender) Recorder() *stats.Recorder {
 		out.Merge(sh.rec)
 	}
 	return out
+}
+
+// finish classifies r's error, counts r in sh and hands it to OnResult.
+func (s *Sender) finish(sh *shard, r *Result) {
+	if r.Err != nil {
+		r.ErrClass = stats.Classify(r.Err)
+	}
+	sh.count(r)
+	if s.cfg.OnResult != nil {
+		s.cfg.OnResult(*r)
+	}
 }
 
 func (sh *shard) count(r *Result) {

@@ -80,15 +80,43 @@ func inspect(raw []byte) reqInfo {
 	return info
 }
 
-// parser reads HTTP/1.x responses from a bufio.Reader without allocating.
+// parser parses HTTP/1.x responses without allocating. It is a state
+// machine fed with bytes as they arrive (feed, then eof at the end of the
+// connection), so the same code serves the goroutine workers, which read
+// through a bufio.Reader (read), and the event loop, which reads
+// nonblocking sockets into a buffer of its own.
 type parser struct {
-	br    *bufio.Reader
-	keep  bool   // keep the bytes of the final response in out
-	limit int    // keep at most this many bytes
-	out   []byte // kept bytes
-	trunc bool   // out was cut at limit
-	n     int64  // bytes consumed
+	br    *bufio.Reader // read's source
+	keep  bool          // keep the bytes of the final response in out
+	limit int           // keep at most this many bytes
+	out   []byte        // kept bytes
+	trunc bool          // out was cut at limit
+	n     int64         // bytes consumed
+
+	// the response being parsed
+	st                  pstate
+	head                bool // answer to a HEAD request: no body
+	resp                response
+	http11, chunked, te bool
+	closing, keepHdr    bool
+	length, rem         int64 // Content-Length; body or chunk bytes left
+	lines               int   // header or trailer lines so far
 }
+
+// pstate is where the parser is in a response.
+type pstate uint8
+
+const (
+	stStatus    pstate = iota // status line
+	stHeader                  // header lines
+	stBody                    // rem body bytes (Content-Length)
+	stChunkSize               // chunk-size line
+	stChunkData               // rem chunk bytes
+	stChunkEnd                // the CRLF after a chunk
+	stTrailer                 // trailer lines
+	stToEOF                   // body up to the end of the connection
+	stDone                    // the final response is complete
+)
 
 // response is what read learns about a final response.
 type response struct {
@@ -100,8 +128,15 @@ func badf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{stats.ErrBadResponse}, args...)...)
 }
 
+// reset starts a response read from br (nil for feed), counting and
+// keeping from zero.
 func (p *parser) reset(br *bufio.Reader) {
 	p.br, p.out, p.trunc, p.n = br, p.out[:0], false, 0
+}
+
+// begin starts parsing the response to a request (head: method HEAD).
+func (p *parser) begin(head bool) {
+	p.st, p.head, p.resp = stStatus, head, response{}
 }
 
 func (p *parser) save(b []byte) {
@@ -115,172 +150,166 @@ func (p *parser) save(b []byte) {
 	p.out = append(p.out, b...)
 }
 
-// line returns the next line, LF included; it is valid until the next read.
-func (p *parser) line() ([]byte, error) {
-	l, err := p.br.ReadSlice('\n')
-	p.n += int64(len(l))
-	p.save(l)
-	switch {
-	case err == nil:
-		return l, nil
-	case errors.Is(err, bufio.ErrBufferFull):
-		return nil, badf("line longer than %d bytes", p.br.Size())
-	case err == io.EOF && p.n > 0:
-		return nil, io.ErrUnexpectedEOF
-	}
-	return nil, err
+// take accounts for consumed bytes.
+func (p *parser) take(b []byte) {
+	p.n += int64(len(b))
+	p.save(b)
 }
 
-// skip consumes n body bytes.
-func (p *parser) skip(n int64) error {
-	for n > 0 {
-		k := int(min(n, readBufSize))
-		var (
-			m   int
-			err error
-		)
-		if p.keep {
-			var b []byte
-			b, err = p.br.Peek(min(k, max(p.br.Buffered(), 1)))
-			m = len(b)
-			p.save(b)
-			_, _ = p.br.Discard(m)
-		} else {
-			m, err = p.br.Discard(k)
-		}
-		p.n += int64(m)
-		n -= int64(m)
-		if err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
-}
+// errLineTooLong is the error of a line that does not fit the read buffer.
+func errLineTooLong(size int) error { return badf("line longer than %d bytes", size) }
 
-// toEOF consumes the body up to the end of the connection.
-func (p *parser) toEOF() error {
-	for {
-		b, err := p.br.Peek(1)
-		if len(b) > 0 {
-			m := p.br.Buffered()
-			if p.keep {
-				b, _ = p.br.Peek(m)
-				p.save(b)
-			}
-			_, _ = p.br.Discard(m)
-			p.n += int64(m)
-			continue
-		}
-		if err == io.EOF {
-			return nil
-		}
-		return err
-	}
-}
-
-// read reads one final response to a request (head: method HEAD), skipping
-// 1xx interim responses other than 101.
+// read reads one final response to a request (head: method HEAD) from
+// p.br, skipping 1xx interim responses other than 101. It returns once the
+// response is complete, reading nothing past it.
 func (p *parser) read(head bool) (response, error) {
+	p.begin(head)
 	for {
-		if p.keep {
-			p.out, p.trunc = p.out[:0], false
-		}
-		l, err := p.line()
-		if err != nil {
-			return response{}, err
-		}
-		l = trimCR(l[:len(l)-1])
-		// HTTP/1.x SP 3DIGIT [SP reason]
-		if len(l) < 12 || string(l[:7]) != "HTTP/1." || !isDigit(l[7]) || l[8] != ' ' ||
-			!isDigit(l[9]) || !isDigit(l[10]) || !isDigit(l[11]) || (len(l) > 12 && l[12] != ' ') {
-			return response{}, badf("status line %q", clip(l))
-		}
-		r := response{status: int(l[9]-'0')*100 + int(l[10]-'0')*10 + int(l[11]-'0')}
-		if r.status < 100 {
-			return response{}, badf("status code %d", r.status)
-		}
-		http11 := l[7] != '0'
-		var (
-			length           int64 = -1
-			chunked, te      bool
-			closing, keepHdr bool
-		)
-		for i := 0; ; i++ {
-			if i == maxHeaderLines {
-				return response{}, badf("more than %d header lines", maxHeaderLines)
-			}
-			h, err := p.line()
+		if n := p.br.Buffered(); n > 0 {
+			b, _ := p.br.Peek(n)
+			k, done, err := p.feed(b)
+			_, _ = p.br.Discard(k)
 			if err != nil {
 				return response{}, err
 			}
-			h = trimCR(h[:len(h)-1])
-			if len(h) == 0 {
-				break
-			}
-			if h[0] == ' ' || h[0] == '\t' {
-				continue // obsolete line folding: part of the previous value
-			}
-			c := bytes.IndexByte(h, ':')
-			if c <= 0 {
-				return response{}, badf("header line %q", clip(h))
-			}
-			name, value := h[:c], bytes.Trim(h[c+1:], " \t")
-			switch {
-			case equalFold(name, "content-length"):
-				v, ok := parseLength(value)
-				if !ok || (length >= 0 && v != length) {
-					return response{}, badf("content-length %q", clip(value))
-				}
-				length = v
-			case equalFold(name, "transfer-encoding"):
-				te = true
-				chunked = false
-				forTokens(value, func(tok []byte) { chunked = equalFold(tok, "chunked") })
-			case equalFold(name, "connection"):
-				forTokens(value, func(tok []byte) {
-					if equalFold(tok, "close") {
-						closing = true
-					} else if equalFold(tok, "keep-alive") {
-						keepHdr = true
-					}
-				})
+			if done {
+				return p.resp, nil
 			}
 		}
-		if r.status < 200 && r.status != 101 {
-			continue // interim response (100 Continue, 103 Early Hints)
+		// More bytes are needed: those left are a partial line.
+		have := p.br.Buffered()
+		_, err := p.br.Peek(have + 1)
+		if p.br.Buffered() > have {
+			continue
 		}
-		r.keepAlive = !closing && (http11 || keepHdr)
 		switch {
-		case r.status == 101:
-			r.keepAlive = false // the connection now speaks another protocol
-			return r, nil
-		case head || r.status == 204 || r.status == 304:
-			return r, nil
-		case chunked:
-			return r, p.chunked()
-		case te:
-			r.keepAlive = false
-			return r, p.toEOF()
-		case length >= 0:
-			return r, p.skip(length)
-		default:
-			r.keepAlive = false
-			return r, p.toEOF()
+		case err == nil:
+			continue
+		case errors.Is(err, bufio.ErrBufferFull):
+			return response{}, errLineTooLong(p.br.Size())
+		case err == io.EOF:
+			if err := p.eof(have > 0); err != nil {
+				return response{}, err
+			}
+			return p.resp, nil
+		}
+		return response{}, err
+	}
+}
+
+// eof ends the response at the end of the connection; partial tells that
+// bytes of an incomplete line were left unconsumed. It returns nil when the
+// body runs to the end of the connection, io.EOF when no byte of a response
+// came, io.ErrUnexpectedEOF otherwise.
+func (p *parser) eof(partial bool) error {
+	switch {
+	case p.st == stToEOF:
+		p.st = stDone
+		return nil
+	case p.n == 0 && !partial:
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// feed parses the bytes of b and returns how many it consumed and whether
+// the final response is complete (then nothing past it is consumed). When
+// it is not, the bytes left (a partial line) must be offered again with
+// more after them.
+func (p *parser) feed(b []byte) (int, bool, error) {
+	off := 0
+	for {
+		switch p.st {
+		case stDone:
+			return off, true, nil
+		case stToEOF:
+			p.take(b[off:])
+			return len(b), false, nil
+		case stBody, stChunkData:
+			k := int(min(p.rem, int64(len(b)-off)))
+			p.take(b[off : off+k])
+			off += k
+			p.rem -= int64(k)
+			if p.rem > 0 {
+				return off, false, nil
+			}
+			if p.st == stBody {
+				p.st = stDone
+				return off, true, nil
+			}
+			p.st = stChunkEnd
+			continue
+		}
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return off, false, nil
+		}
+		l := b[off : off+i+1]
+		if p.st == stStatus && p.keep {
+			p.out, p.trunc = p.out[:0], false
+		}
+		p.take(l)
+		off += i + 1
+		if err := p.line(trimCR(l[:len(l)-1])); err != nil {
+			return off, false, err
 		}
 	}
 }
 
-// chunked consumes a chunked body and its trailers.
-func (p *parser) chunked() error {
-	for {
-		l, err := p.line()
-		if err != nil {
-			return err
+// line moves the parser on by one line (without its line end).
+func (p *parser) line(l []byte) error {
+	switch p.st {
+	case stStatus:
+		// HTTP/1.x SP 3DIGIT [SP reason]
+		if len(l) < 12 || string(l[:7]) != "HTTP/1." || !isDigit(l[7]) || l[8] != ' ' ||
+			!isDigit(l[9]) || !isDigit(l[10]) || !isDigit(l[11]) || (len(l) > 12 && l[12] != ' ') {
+			return badf("status line %q", clip(l))
 		}
-		l = trimCR(l[:len(l)-1])
+		p.resp = response{status: int(l[9]-'0')*100 + int(l[10]-'0')*10 + int(l[11]-'0')}
+		if p.resp.status < 100 {
+			return badf("status code %d", p.resp.status)
+		}
+		p.http11 = l[7] != '0'
+		p.length, p.chunked, p.te, p.closing, p.keepHdr, p.lines = -1, false, false, false, false, 0
+		p.st = stHeader
+	case stHeader:
+		if p.lines == maxHeaderLines {
+			return badf("more than %d header lines", maxHeaderLines)
+		}
+		p.lines++
+		if len(l) == 0 {
+			p.endHead()
+			return nil
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			return nil // obsolete line folding: part of the previous value
+		}
+		c := bytes.IndexByte(l, ':')
+		if c <= 0 {
+			return badf("header line %q", clip(l))
+		}
+		name, value := l[:c], bytes.Trim(l[c+1:], " \t")
+		switch {
+		case equalFold(name, "content-length"):
+			v, ok := parseLength(value)
+			if !ok || (p.length >= 0 && v != p.length) {
+				return badf("content-length %q", clip(value))
+			}
+			p.length = v
+		case equalFold(name, "transfer-encoding"):
+			p.te = true
+			p.chunked = false
+			forTokens(value, func(tok []byte) { p.chunked = equalFold(tok, "chunked") })
+		case equalFold(name, "connection"):
+			forTokens(value, func(tok []byte) {
+				if equalFold(tok, "close") {
+					p.closing = true
+				} else if equalFold(tok, "keep-alive") {
+					p.keepHdr = true
+				}
+			})
+		}
+	case stChunkSize:
 		if i := bytes.IndexAny(l, "; \t"); i >= 0 {
 			l = l[:i]
 		}
@@ -296,29 +325,54 @@ func (p *parser) chunked() error {
 			size = size<<4 | int64(d)
 		}
 		if size == 0 {
-			for i := 0; ; i++ {
-				if i == maxHeaderLines {
-					return badf("more than %d trailer lines", maxHeaderLines)
-				}
-				t, err := p.line()
-				if err != nil {
-					return err
-				}
-				if len(trimCR(t[:len(t)-1])) == 0 {
-					return nil
-				}
-			}
+			p.st, p.lines = stTrailer, 0
+		} else {
+			p.st, p.rem = stChunkData, size
 		}
-		if err := p.skip(size); err != nil {
-			return err
-		}
-		end, err := p.line()
-		if err != nil {
-			return err
-		}
-		if len(trimCR(end[:len(end)-1])) != 0 {
+	case stChunkEnd:
+		if len(l) != 0 {
 			return badf("chunk not followed by CRLF")
 		}
+		p.st = stChunkSize
+	case stTrailer:
+		if p.lines == maxHeaderLines {
+			return badf("more than %d trailer lines", maxHeaderLines)
+		}
+		p.lines++
+		if len(l) == 0 {
+			p.st = stDone
+		}
+	}
+	return nil
+}
+
+// endHead decides, at the end of a response head, what comes next: another
+// response (1xx interim ones other than 101 are skipped), a body, or the end.
+func (p *parser) endHead() {
+	r := &p.resp
+	if r.status < 200 && r.status != 101 {
+		p.st = stStatus // interim response (100 Continue, 103 Early Hints)
+		return
+	}
+	r.keepAlive = !p.closing && (p.http11 || p.keepHdr)
+	switch {
+	case r.status == 101:
+		r.keepAlive = false // the connection now speaks another protocol
+		p.st = stDone
+	case p.head || r.status == 204 || r.status == 304:
+		p.st = stDone
+	case p.chunked:
+		p.st = stChunkSize
+	case p.te:
+		r.keepAlive = false
+		p.st = stToEOF
+	case p.length > 0:
+		p.st, p.rem = stBody, p.length
+	case p.length == 0:
+		p.st = stDone
+	default:
+		r.keepAlive = false
+		p.st = stToEOF
 	}
 }
 

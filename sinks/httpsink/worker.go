@@ -354,11 +354,5 @@ func (w *worker) finish(r *Result) {
 	if !r.Start.IsZero() {
 		w.lastLat = time.Since(r.Start) // failures too: they hold a connection as long
 	}
-	if r.Err != nil {
-		r.ErrClass = stats.Classify(r.Err)
-	}
-	w.sh.count(r)
-	if w.s.cfg.OnResult != nil {
-		w.s.cfg.OnResult(*r)
-	}
+	w.s.finish(w.sh, r)
 }
