@@ -45,14 +45,18 @@ func (w *watermark) done(id string) {
 }
 
 // value returns the capture time below which every request emitted so far
-// was answered (0 before the first).
+// was answered (0 before the first). With nothing in flight it is the last
+// request's own capture time, not just after it: a request captured at the
+// same instant (a burst in a pcap of microseconds, a .gor file) may not be
+// emitted yet, and a resumed run must send it; the last one is sent again
+// instead (counted as a possible duplicate).
 func (w *watermark) value() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.any {
 		return 0
 	}
-	low := w.last + 1
+	low := w.last
 	for _, e := range w.inflight {
 		low = min(low, e.time)
 	}
