@@ -326,6 +326,12 @@ func (l *evloop) event(ev unix.EpollEvent) {
 		return
 	}
 	if len(sl.wbufs) > 0 {
+		if hup || ev.Events&unix.EPOLLIN != 0 {
+			// An answer before the whole request is out (413 after the
+			// head): edge-triggered, no second edge comes for it, so it is
+			// read once the write is done.
+			c.stirred = true
+		}
 		if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.write(sl)
 		}

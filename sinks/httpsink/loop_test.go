@@ -239,6 +239,36 @@ func TestLoopFailures(t *testing.T) {
 	}
 }
 
+// TestLoopEarlyAnswer: a server that answers a large upload after its head
+// (413) and then reads the body: the answer arrives while the loop is still
+// writing, and is read when the write is done, not left to the timeout.
+func TestLoopEarlyAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		w.(http.Flusher).Flush()
+		_, _ = io.Copy(io.Discard, r.Body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	s, col := newSender(t, Config{Targets: []Target{{URL: &url.URL{Scheme: "http", Host: ln.Addr().String()}}}, Workers: 1, Timeout: 5 * time.Second})
+	if s.loops == nil {
+		t.Fatal("no event loop")
+	}
+	mustSend(t, s, Request{Raw: []byte("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000\r\n\r\n" + strings.Repeat("u", 8_000_000))})
+	mustClose(t, s)
+	res := col.all()
+	if len(res) != 1 || res[0].Err != nil || res[0].Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("results %+v", res)
+	}
+	if res[0].Latency >= 5*time.Second {
+		t.Errorf("answered at the timeout: %v", res[0].Latency)
+	}
+}
+
 // TestLoopStopDropsAtOnce: Stop drops the queued requests at once, even
 // while every slot waits for an answer that never comes; the requests on
 // the wire end at their timeout.
