@@ -48,7 +48,7 @@ func (e *sinkRefusal) Error() string { return e.err.Error() }
 func (e *sinkRefusal) Unwrap() error { return e.err }
 
 // retentionMargin is how long a recorded message must outlive its write
-// before the topic's retention deletes it: a message older than that is
+// (at most half the topic's retention) before the topic's retention deletes it: a message older than that is
 // refused, not written to vanish at the broker's next retention check.
 const retentionMargin = time.Hour
 
@@ -181,7 +181,10 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		rs := &recordSink{Sink: s, desc: "kafka topic " + t.Name, topic: t.Name, client: cl, kafka: s, health: health, spool: sp,
 			retention: lim.retention, topicKey: t.Key, pos: j.Sink.Pos}
 		if lim.retention > 0 {
-			rs.kept = time.Now().Add(retentionMargin - lim.retention).UnixNano()
+			// A short retention (an hour or less) gets half of it as the
+			// margin: a message captured now is always kept.
+			margin := min(retentionMargin, lim.retention/2)
+			rs.kept = time.Now().Add(margin - lim.retention).UnixNano()
 		}
 		return rs, nil
 	case scenario.SinkGor:

@@ -52,6 +52,18 @@ jobs:
 				t.Errorf("%d records written to %s, want none", n, week)
 			}
 
+			// Live traffic into a topic keeping 10 minutes is kept: the
+			// margin is half the retention, not an hour.
+			short := unique(t, "short")
+			now := evenly(3, time.Millisecond)
+			for i := range now {
+				now[i].at += time.Since(t0) // captured now
+			}
+			writeGor(t, dir, "now.gor", now)
+			if r := run(t, dir, strings.Replace(yaml(short, `, config: {retention.ms: "600000"}`), "rec.gor", "now.gor", 1), opts); r.err != nil {
+				t.Fatalf("recording a capture of now into a topic keeping 10 minutes: %v\n%s", r.err, r.out)
+			}
+
 			kept := unique(t, "kept")
 			if r := run(t, dir, yaml(kept, ""), opts); r.err != nil {
 				t.Fatalf("recording into a topic with the broker's default retention: %v\n%s", r.err, r.out)
