@@ -261,7 +261,10 @@ func (p *pool) fillLocked() {
 			due = sort.Search(len(q), func(i int) bool { return q[i].at.After(old) })
 		}
 		for due > p.dialing[t] && p.dials < p.dialBudget() {
-			if p.overBoundLocked() {
+			if p.overBoundLocked() && (!p.closed || p.dialing[t] > 0 || p.hasSlotLocked(t)) {
+				// Closing, a target with no connection at all gets one
+				// whatever the bound (global: other targets' connections
+				// may fill it), or its waiting requests would never go.
 				p.heldLocked(t, due)
 				break
 			}
@@ -279,6 +282,17 @@ func (p *pool) fillLocked() {
 func (p *pool) overBoundLocked() bool {
 	b, ok := p.dem.bound()
 	return ok && p.pooled >= b
+}
+
+// hasSlotLocked reports whether a pooled slot of target t is open (idle or
+// busy), one that will take t's waiting requests as it frees.
+func (p *pool) hasSlotLocked(t int) bool {
+	for w := range p.all {
+		if w.t == t && w.session == nil && !w.gone {
+			return true
+		}
+	}
+	return false
 }
 
 // heldLocked counts as bounded the requests among the first due waiting
