@@ -498,7 +498,9 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 	id := "restart-" + e.suffix
 	before := target.snapshot()
 	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--id", id,
-		"--set", "jobs.replay.speed=0.5"}, e.b()...)...)
+		// Slow enough that the kill below comes mid-shard whatever the
+		// recording's span (at 0.5 a short one could finish first).
+		"--set", "jobs.replay.speed=0.25"}, e.b()...)...)
 	if code != 0 {
 		t.Fatalf("submit: %d\n%s", code, out)
 	}
@@ -599,7 +601,9 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	id := "lost-" + e.suffix
 	before := target.snapshot()
 	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--id", id,
-		"--set", "jobs.replay.speed=0.5"}, e.b()...)...)
+		// Slow enough that the kill below comes mid-shard whatever the
+		// recording's span (at 0.5 a short one could finish first).
+		"--set", "jobs.replay.speed=0.25"}, e.b()...)...)
 	if code != 0 {
 		t.Fatalf("submit: %d\n%s", code, out)
 	}
