@@ -28,17 +28,7 @@ import (
 // bin is the replayctl binary every process of these tests runs.
 var bin testutil.Bin
 
-func TestMain(m *testing.M) {
-	b, cleanup, err := testutil.BuildReplayctl("../cmd/replayctl", raceBuild)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = b
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m, "../cmd/replayctl", raceBuild, &bin) }
 
 // counter is a loopback HTTP server that counts what it served, by path.
 type counter struct {

@@ -28,17 +28,7 @@ import (
 // bin is the replayctl binary the broker and agent processes run.
 var bin testutil.Bin
 
-func TestMain(m *testing.M) {
-	b, cleanup, err := testutil.BuildReplayctl("../cmd/replayctl", false)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = b
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m, "../cmd/replayctl", false, &bin) }
 
 // target is a loopback HTTP server that records what it served.
 type target struct {

@@ -109,3 +109,18 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Main is a TestMain body for tests that run replayctl as a process: it
+// builds the command at pkg into *bin (see BuildReplayctl), runs the tests,
+// removes the binary and exits with the tests' code.
+func Main(m *testing.M, pkg string, race bool, bin *Bin) {
+	b, cleanup, err := BuildReplayctl(pkg, race)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = b
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
