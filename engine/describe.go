@@ -222,7 +222,11 @@ func describeSink(j *scenario.Job) string {
 			out += ", " + h.Mode
 		}
 		if (!j.Speed.Max || j.Rate.PerSecond > 0) && !h.WorkersSet {
-			out += fmt.Sprintf(", open model (each request at its instant, up to %d connections)", h.MaxConnections)
+			out += fmt.Sprintf(", open model (each request at its instant, up to %d connections", h.MaxConnections)
+			if h.MinConnections > 0 {
+				out += fmt.Sprintf(", %d per target opened ahead", h.MinConnections)
+			}
+			out += ")"
 		} else {
 			out += fmt.Sprintf(", closed model (%d workers)", h.Workers)
 		}

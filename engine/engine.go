@@ -237,6 +237,9 @@ func compileJob(s *scenario.Scenario, j *scenario.Job) (*jobPlan, scenario.Diagn
 		if h := j.Sink.HTTP; h.MaxConnectionsSet && j.Speed.Max && j.Rate.PerSecond == 0 {
 			add(j.Sink.Pos, "job %q: max-connections caps the open model of paced replays; speed: max uses the closed model (workers)", j.Name)
 		}
+		if h := j.Sink.HTTP; h.MinConnections > 0 && j.Speed.Max && j.Rate.PerSecond == 0 {
+			add(j.Sink.Pos, "job %q: min-connections opens the open model's connections ahead for a paced replay; speed: max uses the closed model (workers)", j.Name)
+		}
 		if c := j.Compare; c != nil && c.Noise != nil && c.Noise.Builtin == "" && s.Safety.Denies(c.Noise.URL.Hostname()) {
 			add(c.Noise.Pos, "noise target %q (%s) is refused by safety.deny-targets", c.Noise.Name, c.Noise.URL.Host)
 		}

@@ -69,6 +69,15 @@ func (p *protoRouter) Send(ctx context.Context, req httpsink.Request) error {
 	return p.h1.Send(ctx, req)
 }
 
+// Preconnect opens the HTTP/1.x sender's connections ahead
+// (min-connections); the HTTP/2 sender opens its own as streams need them.
+func (p *protoRouter) Preconnect(ctx context.Context) (open, asked int, err error) {
+	if p.h1 == nil {
+		return 0, 0, nil
+	}
+	return p.h1.Preconnect(ctx)
+}
+
 // Stop stops taking requests: the HTTP/1.x sender drops what is queued
 // (counted); the HTTP/2 sender's queue is bounded by its streams and ends
 // with the job's context.

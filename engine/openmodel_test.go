@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func TestSlowTargetOnSchedule(t *testing.T) {
 		open       bool
 	}{
 		{"open", "sink: {http: {target: app}}", true},
+		{"open, connections opened ahead", "sink: {http: {target: app, min-connections: 8}}", true},
 		{"closed", "sink: {http: {target: app, workers: 2}}", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +76,11 @@ func TestSlowTargetOnSchedule(t *testing.T) {
 			}
 			if c := number(t, rep, "counters", "sink.connections-peak"); c < 3 {
 				t.Errorf("connections peak %v: the open model should have opened several", c)
+			}
+			if strings.Contains(tc.sink, "min-connections") {
+				if c := number(t, rep, "counters", "sink.connections-preopened"); c != 8 {
+					t.Errorf("connections opened ahead: %v, want 8", c)
+				}
 			}
 		})
 	}

@@ -184,6 +184,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		Workers:            hs.Workers,
 		Open:               open,
 		MaxConnections:     hs.MaxConnections,
+		MinConnections:     hs.MinConnections,
 		Stats:              stats.Config{Origin: pacer.Start()},
 		Session:            hs.Session,
 		PreserveHost:       hs.PreserveHost,
@@ -209,6 +210,17 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if open {
 		if n := sender.Stats()["max-connections"]; n > 0 && n < int64(hs.MaxConnections) {
 			r.log.Warn("the open model's connections are capped by the file-descriptor limit", "job", j.Name, "max-connections", n, "asked", hs.MaxConnections)
+		}
+	}
+	if open && hs.MinConnections > 0 {
+		t0 := time.Now()
+		n, asked, err := sender.Preconnect(ctx)
+		if err != nil && ctx.Err() == nil {
+			// Not fatal: the requests to a target that cannot be reached
+			// fail one by one, counted, as they would without this.
+			r.log.Warn("could not open every connection ahead", "job", j.Name, "open", n, "asked", asked, "err", err)
+		} else {
+			r.log.Info("connections opened ahead", "job", j.Name, "open", n, "took", time.Since(t0).Round(time.Millisecond))
 		}
 	}
 	// Ctrl-C stops sending at once: what is queued is dropped (counted),

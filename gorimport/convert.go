@@ -130,6 +130,7 @@ type conv struct {
 	split        bool
 	session      bool
 	workers      int
+	workersMin   int // --output-http-workers-min: sink http.min-connections
 	timeout      time.Duration
 	trackResp    bool
 	originalHost bool
@@ -288,6 +289,7 @@ func (c *conv) orphans(sinks []sink) {
 		{c.fileLoop, "--input-file-loop", hasFile, "--input-file"},
 		{c.fileMaxWait > 0, "--input-file-max-wait", hasFile, "--input-file"},
 		{c.workers != 0, "--output-http-workers", hasHTTP, "--output-http"},
+		{c.workersMin != 0, "--output-http-workers-min", hasHTTP, "--output-http"},
 		{c.timeout > 0, "--output-http-timeout", hasHTTP, "--output-http"},
 		{c.originalHost, "--http-original-host", hasHTTP, "--output-http"},
 		{c.skipVerify, "--output-http-skip-verify", hasHTTP, "--output-http"},

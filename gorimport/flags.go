@@ -163,7 +163,11 @@ func init() {
 		"output-http-track-response": boolean(func(c *conv, _ string, b bool) error { c.trackResp = b; return nil }),
 		"http-original-host":         boolean(func(c *conv, _ string, b bool) error { c.originalHost = b; return nil }),
 		"output-http-skip-verify":    boolean(func(c *conv, _ string, b bool) error { c.skipVerify = b; return nil }),
-		"output-http-workers-min":    ignored(valueFlag, "replayctl runs a fixed pool of workers (sink http.workers)"),
+		"output-http-workers-min": str(func(c *conv, name, v string) error {
+			n, err := parseInt(name, v)
+			c.workersMin = n
+			return err
+		}),
 		"output-http-worker-timeout": ignored(valueFlag, "replayctl runs a fixed pool of workers"),
 		"output-http-queue-len":      ignored(valueFlag, "replayctl schedules every request; lateness is reported instead of queueing"),
 		"output-http-redirects":      ignored(valueFlag, "replayctl never follows redirects; the status is recorded"),

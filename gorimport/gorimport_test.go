@@ -231,6 +231,26 @@ func TestFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "output-http-workers-min: connections opened ahead",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://a:8080", "--output-http-workers-min", "50"},
+			yaml: []string{"min-connections: 50"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if h := j.Sink.HTTP; h.MinConnections != 50 || h.WorkersSet {
+					t.Errorf("http sink %+v", h)
+				}
+			},
+		},
+		{
+			name: "output-http-workers-min with workers: the closed model has no minimum",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://a:8080", "--output-http-workers", "8", "--output-http-workers-min", "50"},
+			warn: []string{"--output-http-workers-min 50 not mapped: --output-http-workers selects replayctl's closed model"},
+			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
+				if h := j.Sink.HTTP; h.MinConnections != 0 || h.Workers != 8 {
+					t.Errorf("http sink %+v", h)
+				}
+			},
+		},
+		{
 			name: "output-http split",
 			args: []string{"--input-file", "r.gor", "--output-http", "http://a", "--output-http", "http://b", "--split-output"},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {

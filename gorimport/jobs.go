@@ -154,6 +154,19 @@ func (c *conv) httpSinkNode(keys []string, mode string) *yaml.Node {
 	case c.workers < 0:
 		c.warnf("--output-http-workers %d not mapped: must be > 0", c.workers)
 	}
+	switch {
+	case c.workersMin == 0:
+	case c.workersMin < 0:
+		c.warnf("--output-http-workers-min %d not mapped: must be > 0", c.workersMin)
+	case c.workers != 0:
+		c.warnf("--output-http-workers-min %d not mapped: --output-http-workers selects replayctl's closed model (a fixed pool of workers), which has no minimum", c.workersMin)
+	case c.session:
+		c.warnf("--output-http-workers-min %d not mapped: with --recognize-tcp-sessions each recorded connection gets its own replay connection", c.workersMin)
+	default:
+		// gor's pool starts with that many workers; the open model opens
+		// that many connections to each target before the first request.
+		set(h, "min-connections", intNode(int64(min(c.workersMin, 10000))))
+	}
 	if c.originalHost {
 		set(h, "preserve-host", boolNode(true))
 	}

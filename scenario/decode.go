@@ -721,6 +721,7 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		Workers:        int(x.integer("workers", 32)),
 		WorkersSet:     x.has("workers"),
 		MaxConnections: int(x.integer("max-connections", 10000)),
+		MinConnections: int(x.integer("min-connections", 0)),
 		Session:        x.boolean("session", false),
 		PreserveHost:   x.boolean("preserve-host", false),
 		Timeout:        d.duration(x, "timeout"),
@@ -738,6 +739,18 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		d.errorf(x.get("max-connections"), x.p("max-connections"), "max-connections caps the open model and workers selects the closed model: set one of them")
 	}
 	h.MaxConnectionsSet = x.has("max-connections")
+	if v := x.get("min-connections"); v != nil {
+		switch {
+		case x.has("workers"):
+			d.errorf(v, x.p("min-connections"), "min-connections opens the open model's connections ahead and workers selects the closed model: set one of them")
+		case h.Session:
+			d.errorf(v, x.p("min-connections"), "min-connections opens pooled connections; with session: true each recorded connection gets its own, opened when it starts")
+		case h.Protocol == ProtocolH2:
+			d.errorf(v, x.p("min-connections"), "min-connections opens HTTP/1.x connections; protocol h2 multiplexes requests on a few connections of its own")
+		case h.MinConnections > h.MaxConnections:
+			d.errorf(v, x.p("min-connections"), "min-connections (%d) is more than max-connections (%d)", h.MinConnections, h.MaxConnections)
+		}
+	}
 	if x.has("mode") && !x.has("targets") {
 		d.errorf(x.get("mode"), x.p("mode"), "mode applies to targets: (several targets)")
 	}

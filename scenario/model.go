@@ -328,9 +328,12 @@ type HTTPSink struct {
 	// MaxConnections caps the open model's connections (default 10000).
 	MaxConnections    int
 	MaxConnectionsSet bool
-	Session           bool
-	PreserveHost      bool
-	Timeout           time.Duration // 0: each target's own timeout
+	// MinConnections (open model): connections opened to each target
+	// before the first request and kept open however long they idle.
+	MinConnections int
+	Session        bool
+	PreserveHost   bool
+	Timeout        time.Duration // 0: each target's own timeout
 	// Protocol is ProtocolAuto (default), ProtocolHTTP1 or ProtocolH2.
 	Protocol   string
 	MaxStreams int // HTTP/2 streams at once per connection; default 100

@@ -80,6 +80,11 @@ func TestValidationRules(t *testing.T) {
 		{"grpc without descriptors", jobBody(replayJob, httpSink, "compare: {grpc: {}}"), "9:21", `missing required key "descriptors"`},
 		{"workers and max-connections", jobBody(replayJob, "sink: {http: {target: echo, workers: 4, max-connections: 9}}"), "8:62", "max-connections caps the open model and workers selects the closed model"},
 		{"max-connections below 1", jobBody(replayJob, "sink: {http: {target: echo, max-connections: 0}}"), "8:50", "must be >= 1"},
+		{"workers and min-connections", jobBody(replayJob, "sink: {http: {target: echo, workers: 4, min-connections: 9}}"), "8:62", "min-connections opens the open model's connections ahead and workers selects the closed model"},
+		{"min-connections with sessions", jobBody(replayJob, "sink: {http: {target: echo, session: true, min-connections: 9}}"), "8:65", "with session: true each recorded connection gets its own"},
+		{"min-connections with h2", jobBody(replayJob, "sink: {http: {target: echo, protocol: h2, min-connections: 9}}"), "8:64", "min-connections opens HTTP/1.x connections"},
+		{"min-connections over max-connections", jobBody(replayJob, "sink: {http: {target: echo, max-connections: 4, min-connections: 9}}"), "8:70", "min-connections (9) is more than max-connections (4)"},
+		{"min-connections below 0", jobBody(replayJob, "sink: {http: {target: echo, min-connections: -1}}"), "8:50", "must be >= 0"},
 		// windows
 		{"window two kinds", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 5m, from: now}}\njobs:", 1), "5:14", "needs exactly one of recording, offsets, from, last (got from, last)"},
 		{"window without topic", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {last: 5m}}\njobs:", 1), "5:14", "topic is required for a last window"},

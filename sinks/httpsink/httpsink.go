@@ -93,6 +93,12 @@ type Config struct {
 	// sessions together); default 10 000, and never more than the
 	// file-descriptor limit (raised to its hard limit) minus a reserve.
 	MaxConnections int
+	// MinConnections (open model) is how many connections to each target
+	// Preconnect opens before the first request, and how many the pool
+	// keeps open however long they stay idle (as a connection pool's
+	// minimum idle, or k6's preAllocatedVUs). 0: connections open only as
+	// requests need them.
+	MinConnections int
 	// Session sends all requests of one recorded ConnID, in order, over one
 	// replay connection (per target).
 	Session bool
@@ -412,6 +418,23 @@ func (s *Sender) sendOpen(ctx context.Context, req Request, info reqInfo) error 
 	return s.pool.dispatch(ctx, job{req: req, info: info})
 }
 
+// Preconnect opens Config.MinConnections connections to each target (open
+// model; nothing otherwise) and waits until they are open or failed, or
+// ctx ends. It returns how many are open and were asked for; err is the
+// first failed dial (the connections that did open stay) or ctx's error.
+// Call it before the first Send: a paced replay's first requests then find
+// connections instead of each waiting for a dial.
+func (s *Sender) Preconnect(ctx context.Context) (open, asked int, err error) {
+	if s.pool == nil || s.cfg.MinConnections <= 0 {
+		return 0, 0, nil
+	}
+	open, asked, err = s.pool.preconnect(ctx, s.cfg.MinConnections)
+	if err != nil {
+		err = fmt.Errorf("http sink: open %d connections per target ahead: %w", s.cfg.MinConnections, err)
+	}
+	return open, asked, err
+}
+
 // Stop makes the sender drop every request not yet on the wire: each counts
 // as "dropped-on-stop" (not as sent) and is given to OnResult with class
 // "canceled" and no Start; requests
@@ -574,6 +597,9 @@ func (s *Sender) Stats() map[string]int64 {
 		p.mu.Lock()
 		m["max-connections"] = int64(p.cap)
 		m["connections-peak"] = int64(p.peak)
+		if p.preOpen > 0 {
+			m["connections-preopened"] = int64(p.preOpen)
+		}
 		p.mu.Unlock()
 		m["connections-opened"] = p.opened.Load()
 		m["pool-exhausted"] = p.exhausted.Load()

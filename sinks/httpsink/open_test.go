@@ -441,3 +441,90 @@ func TestOpenModelReapsIdleConnections(t *testing.T) {
 		t.Errorf("%d connections, want 6 (5, reaped, then 1)", n)
 	}
 }
+
+// MinConnections: Preconnect opens that many connections to each target
+// before any request, the requests that follow use them (no dial while
+// fewer are in flight), and the reaper keeps them open however long they
+// stay idle; connections opened beyond them are reaped as usual.
+func TestOpenModelPreconnect(t *testing.T) {
+	was := idleTimeout
+	t.Cleanup(func() { idleTimeout = was })
+	idleTimeout = 50 * time.Millisecond
+	g := newGate()
+	srvA, srvB := newRawServer(t, g.handle), newRawServer(t, g.handle)
+	const minN = 6
+	s, col := newSender(t, Config{Targets: []Target{{URL: srvA.url(), Name: "a"}, {URL: srvB.url(), Name: "b"}},
+		Mode: ModeMirror, Open: true, MinConnections: minN})
+	open, asked, err := s.Preconnect(context.Background())
+	if err != nil || open != 2*minN || asked != 2*minN {
+		t.Fatalf("Preconnect: %d open of %d, %v; want %d of %d", open, asked, err, 2*minN, 2*minN)
+	}
+	waitFor(t, "the targets to accept", func() bool { return srvA.accepted.Load() == minN && srvB.accepted.Load() == minN })
+	raw := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	// minN+2 requests held by the targets at once: minN on the connections
+	// opened ahead, then two new ones per target.
+	for i := range minN + 2 {
+		mustSend(t, s, Request{Raw: raw, ID: fmt.Sprint(i)})
+		waitFor(t, "the request at both targets", func() bool { return g.waiting.Load() == int64(2*(i+1)) })
+		if i < minN {
+			if a, b := srvA.accepted.Load(), srvB.accepted.Load(); a != minN || b != minN {
+				t.Fatalf("request %d dialed: %d and %d connections, want %d each", i, a, b, minN)
+			}
+		}
+	}
+	for range 2 * (minN + 2) {
+		g.release <- struct{}{}
+	}
+	waitFor(t, "the answers", func() bool { return len(col.all()) == 2*(minN+2) })
+	pooled := func() (int, int) {
+		s.pool.mu.Lock()
+		defer s.pool.mu.Unlock()
+		return s.pool.pooledT[0], s.pool.pooledT[1]
+	}
+	waitFor(t, "the connections beyond the minimum to be reaped", func() bool { a, b := pooled(); return a == minN && b == minN })
+	time.Sleep(5 * idleTimeout) // many reaper rounds: the minimum stays
+	if a, b := pooled(); a != minN || b != minN {
+		t.Errorf("after idling: %d and %d connections open, want %d each", a, b, minN)
+	}
+	mustClose(t, s)
+	if a, b := srvA.accepted.Load(), srvB.accepted.Load(); a != minN+2 || b != minN+2 {
+		t.Errorf("%d and %d connections in all, want %d each", a, b, minN+2)
+	}
+	for _, r := range col.all() {
+		if r.Err != nil {
+			t.Errorf("result %s: %v", r.ID, r.Err)
+		}
+	}
+}
+
+// Preconnect to a target that refuses connections says so; the requests
+// that follow fail as they would have anyway, each counted.
+func TestOpenModelPreconnectRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, "http://"+addr)}}, Open: true, MinConnections: 4})
+	open, asked, err := s.Preconnect(context.Background())
+	if open != 0 || asked != 4 || err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Preconnect: %d open of %d, %v; want 0 of 4 and a refused dial", open, asked, err)
+	}
+	mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ID: "1"})
+	mustClose(t, s)
+	if st := s.Stats(); st["sent"] != 1 || st["errors-connect-refused"] != 1 || len(col.all()) != 1 {
+		t.Errorf("stats %v, %d results", st, len(col.all()))
+	}
+}
+
+// Preconnect never goes past max-connections (all targets together).
+func TestOpenModelPreconnectCapped(t *testing.T) {
+	srv := newRawServer(t, answer(okResponse))
+	s, _ := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Open: true, MinConnections: 10, MaxConnections: 3})
+	open, asked, err := s.Preconnect(context.Background())
+	if err != nil || open != 3 || asked != 3 {
+		t.Fatalf("Preconnect: %d open of %d, %v; want 3 of 3", open, asked, err)
+	}
+	mustClose(t, s)
+}

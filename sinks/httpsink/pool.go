@@ -32,6 +32,10 @@ import (
 // closed to make room; when every connection is busy, the request waits
 // (counted as pool-exhausted) and Send blocks until a connection takes it.
 //
+// With Config.MinConnections, preconnect opens that many pooled
+// connections to each target before the first request, and the reaper
+// keeps that many open.
+//
 // Sessions (Config.Session) have their own slots: a recorded connection's
 // requests queue on its replay connection, in order. Pooled slots on plain
 // TCP are direct (direct.go): Send writes the request itself on an idle
@@ -59,6 +63,9 @@ type pool struct {
 	waiting  int           // Sends blocked at the cap
 	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
 	pooled   int           // pooled slots open (dialing included), the ones dem bounds
+	pooledT  []int         // per target: pooled slots open (the reaper keeps MinConnections)
+	preErr   error         // the first failed dial of preconnect
+	preOpen  int           // connections preconnect opened
 	dem      demand        // connections the schedule needs (Little's law)
 	heldSeq  []uint64      // per target: waiting requests up to this seq were counted as bounded
 
@@ -103,6 +110,7 @@ func newPool(s *Sender) *pool {
 		waitq:    make([][]queued, len(s.targets)),
 		dialing:  make([]int, len(s.targets)),
 		heldSeq:  make([]uint64, len(s.targets)),
+		pooledT:  make([]int, len(s.targets)),
 		freed:    make(chan struct{}),
 	}
 	if fd := fdLimit(); fd > 0 && fd-fdReserve < p.cap {
@@ -127,11 +135,17 @@ func (p *pool) reap() {
 	}
 	old := time.Now().Add(-idleTimeout)
 	var shut []func()
-	for e := p.lru.Front(); e != nil && len(shut) < max(reapMax, p.open/8); e = p.lru.Front() {
-		if e.Value.(*worker).idleSince.After(old) {
+	for e := p.lru.Front(); e != nil && len(shut) < max(reapMax, p.open/8); {
+		w, next := e.Value.(*worker), e.Next()
+		if w.idleSince.After(old) {
 			break
 		}
-		shut = append(shut, p.unlinkOldestLocked())
+		if w.session == nil && p.pooledT[w.t] <= p.s.cfg.MinConnections {
+			e = next // its target keeps MinConnections open
+			continue
+		}
+		shut = append(shut, p.unlinkLocked(w))
+		e = next
 	}
 	p.reaper.Reset(reapEvery)
 	p.mu.Unlock()
@@ -327,6 +341,57 @@ func (p *pool) armLocked() {
 	})
 }
 
+// preconnect opens up to n pooled connections to each target before the
+// first request (MinConnections), at most preconnectDials dialing at once,
+// and waits for them: at the schedule's start every request would
+// otherwise find no connection and wait for a dial, on a small machine for
+// tens of milliseconds (hundreds of dials at once). It returns how many
+// are open, how many were asked for, and the first dial error.
+func (p *pool) preconnect(ctx context.Context, n int) (open, asked int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for t := range p.waitq {
+		want := min(n, p.cap-p.open+p.pooledT[t]) // never past the cap
+		asked += want
+		for p.pooledT[t] < want && !p.closed && ctx.Err() == nil {
+			if p.dials < preconnectDials {
+				p.startPooledLocked(t)
+				continue
+			}
+			p.waitFreedLocked(ctx)
+		}
+	}
+	for p.dials > 0 && !p.closed && ctx.Err() == nil {
+		p.waitFreedLocked(ctx)
+	}
+	for t := range p.waitq {
+		open += p.pooledT[t] - p.dialing[t]
+	}
+	p.preOpen = open
+	if err = p.preErr; err == nil {
+		err = ctx.Err()
+	}
+	return open, asked, err
+}
+
+// preconnectDials bounds the dials of preconnect in progress at once (the
+// target's accept queue, and a far target's SYNs, need not see thousands).
+const preconnectDials = 64
+
+// waitFreedLocked releases the lock until a slot frees, becomes idle or
+// ends (wakeLocked), or ctx ends.
+func (p *pool) waitFreedLocked(ctx context.Context) {
+	p.waiting++
+	ch := p.freed
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	p.waiting--
+}
+
 // dialBudget is how many dials may be in progress at once.
 func (p *pool) dialBudget() int { return max(16, p.open/4) }
 
@@ -446,7 +511,12 @@ func (p *pool) evictLocked() bool {
 // of the pool and returns what ends it: closing its connection, which the
 // caller may do after releasing the lock.
 func (p *pool) unlinkOldestLocked() func() {
-	w := p.lru.Front().Value.(*worker)
+	return p.unlinkLocked(p.lru.Front().Value.(*worker))
+}
+
+// unlinkLocked takes idle slot w out of the pool and returns what ends it
+// (as unlinkOldestLocked).
+func (p *pool) unlinkLocked(w *worker) func() {
 	p.busyLocked(w) // off the idle lists
 	w.pending--
 	p.endLocked(w)
@@ -467,6 +537,7 @@ func (p *pool) endLocked(w *worker) {
 	p.open--
 	if w.session == nil {
 		p.pooled--
+		p.pooledT[w.t]--
 	}
 	delete(p.all, w)
 	if w.session != nil {
@@ -490,6 +561,7 @@ func (p *pool) startPooledLocked(t int) {
 	w := p.newSlotLocked(t)
 	w.jobs = make(chan job, 1)
 	p.pooled++
+	p.pooledT[t]++
 	p.dialing[t]++
 	p.dials++
 	p.s.wg.Go(func() { p.runPooled(w) })
@@ -519,6 +591,9 @@ func (p *pool) runPooled(w *worker) {
 	p.dials--
 	if err != nil {
 		j, ok := p.popLocked(t)
+		if !ok && p.preErr == nil {
+			p.preErr = err // a dial of preconnect: no request waited for it
+		}
 		p.endLocked(w)
 		p.fillLocked()
 		p.mu.Unlock()
