@@ -75,7 +75,8 @@ jobs:
 		return nil, note, err
 	}
 	before := served.Load()
-	run, err := e.replayctl(ctx, e.dur(3*time.Minute, time.Minute), "run", scn, "--progress", "never")
+	profile := filepath.Join(e.tmp, "h-cpu.prof")
+	run, err := e.replayctl(ctx, e.dur(3*time.Minute, time.Minute), "run", scn, "--progress", "never", "--cpuprofile", profile)
 	if err != nil {
 		return nil, note, err
 	}
@@ -97,6 +98,7 @@ jobs:
 			"(`GET /api/… HTTP/2.0` + 8 header fields); report: sent %d, ok %d, errors %d, achieved %s req/s, p50 %.3f ms, p99 %.3f ms; server counted %d; connections opened %d; wall %s, CPU %s.",
 			conns*streams, streams, num(float64(n)), rep.Requests.Sent, rep.Requests.OK, rep.Requests.Errors, num(rep.Rate.Achieved), rep.Latency.P50, rep.Latency.P99,
 			served.Load()-before, rep.Counters["sink.h2.connections"]+rep.Counters["sink.connections"], run.Elapsed.Round(10*time.Millisecond), run.CPU.Round(10*time.Millisecond)),
+		"Flame graph of the replay (CPU profile, `go tool pprof -top`): " + e.flameSummary(ctx, profile, 8),
 	}
 
 	// Capture CPU per message: the same requests and responses as HTTP/1.1

@@ -75,6 +75,7 @@ func run() (code int) {
 	quick := flag.Bool("quick", false, "smaller sizes and shorter loads, for a smoke run")
 	only := flag.String("only", "", "comma-separated figures to run (a,b,c,...); default all")
 	flag.DurationVar(&fOutage, "outage", fOutage, "how long figure f keeps the broker down (the issue's case: 60s)")
+	keep := flag.Bool("keep", false, "keep the temporary directory (scenarios, reports, CPU profiles) for a closer look")
 	bin := flag.String("bin", "bin/replayctl", "the replayctl binary to drive (`make build`)")
 	oRef := flag.Bool("o-ref", true, "figure o measures its wrk reference on the slow target (false: only the replay, for quick iterations)")
 	oRate := flag.Float64("o-rate", 0, "figure o replays at this rate (req/s) instead of half of (a)'s")
@@ -102,6 +103,10 @@ func run() (code int) {
 	e := &env{quick: *quick, bin: binPath, tmp: tmp, kafka: strings.TrimSpace(os.Getenv("REPLAYCTL_TEST_KAFKA")), procs: newProcs(), log: log, oRate: *oRate, oRef: *oRef}
 	cleanup := func() {
 		e.procs.killAll()
+		if *keep {
+			log.Info("temp dir kept (-keep): scenarios, reports, CPU profiles", "dir", tmp)
+			return
+		}
 		if err := os.RemoveAll(tmp); err != nil {
 			log.Warn("temp dir not removed", "dir", tmp, "err", err)
 		}
