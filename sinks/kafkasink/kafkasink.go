@@ -70,8 +70,11 @@ type Options struct {
 
 // DefaultMaxBuffered is the default of Options.MaxBuffered. With a spool,
 // records beyond it wait on disk: an outage longer than a moment is spooled
-// rather than held in memory.
-const DefaultMaxBuffered = 10_000
+// rather than held in memory. It is large enough for a healthy broker's
+// slow first second (a topic just created, its leader elected) at a capture
+// of 60 000 messages/s: with 10 000, a quarter of such a run went through
+// the spool for nothing. DefaultMaxBufferedBytes bounds the memory.
+const DefaultMaxBuffered = 100_000
 
 // DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
 const DefaultMaxBufferedBytes = 64 << 20
