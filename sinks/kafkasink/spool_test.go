@@ -54,7 +54,7 @@ func (b *restartable) stop() {
 }
 
 // spooledSink builds a producer with health hooks and a spooled sink.
-func spooledSink(t *testing.T, addr, topic string, maxSpool int64, maxBuffered int) (*kafkasink.Sink, *spool.Spool, *kgo.Client) {
+func spooledSink(t *testing.T, addr, topic string, maxSpool int64, maxBuffered int) (*kafkasink.Sink, *kafkasink.Health, *kgo.Client) {
 	t.Helper()
 	popts, err := kafkasink.ProducerOpts("none", 20*time.Second)
 	if err != nil {
@@ -71,7 +71,7 @@ func spooledSink(t *testing.T, addr, topic string, maxSpool int64, maxBuffered i
 	}
 	t.Cleanup(func() { _ = sp.Close() })
 	s := kafkasink.New(cl, topic, kafkasink.Options{DeliveryTimeout: 20 * time.Second, MaxBuffered: maxBuffered, Logger: quiet, Spool: sp, Health: h})
-	return s, sp, cl
+	return s, h, cl
 }
 
 // readAll reads every record of topic from the start.
@@ -148,6 +148,55 @@ func TestSpoolRidesOutAnOutage(t *testing.T) {
 			t.Fatalf("connection %s: record %d after %d", r.Key, i, prev)
 		}
 		last[string(r.Key)] = i
+	}
+}
+
+// TestSpoolKeepsAnOutageOnDisk writes during an outage with the default
+// room in flight (100 000 records): what comes while the brokers are
+// unreachable stays in the spool, the drainer keeping only a few records
+// in flight to learn when they are back. (It used to move the spool back
+// into memory as fast as the room allowed, the broker still down.)
+func TestSpoolKeepsAnOutageOnDisk(t *testing.T) {
+	b := newRestartable(t)
+	topic := kafkatest.CreateTopic(t, kafkatest.Target{Name: "embedded", Addrs: []string{b.addr}}, 2)
+	s, h, cl := spooledSink(t, b.addr, topic, 64<<20, 0)
+	defer cl.Close()
+	if err := s.Write(ctxT(t), msg(0)); err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	first := 1 // records written before the outage was noticed
+	for ; ; first++ {
+		if _, down := h.Unreachable(); down {
+			break
+		}
+		if first > 2000 {
+			t.Fatal("the sink never found the broker unreachable")
+		}
+		if err := s.Write(ctxT(t), msg(first)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	const during = 5000
+	for i := range during {
+		if err := s.Write(ctxT(t), msg(first+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // the drainer's chance to move the spool into memory
+	st := s.Stats()
+	t.Logf("broker down: %v", st)
+	if st["in-flight"] > 1000+int64(first) || st["spool-records"] < during-1000 {
+		t.Fatalf("the outage waits in memory, not on disk: %d records in flight, %d spooled", st["in-flight"], st["spool-records"])
+	}
+	b.start()
+	if err := s.Close(ctxT(t)); err != nil {
+		t.Fatalf("Close: %v (stats %v)", err, s.Stats())
+	}
+	st = s.Stats()
+	if want := int64(first + during); st["written"] != want || st["failed"] != 0 || st["spool-records"] != 0 {
+		t.Fatalf("after Close: %v, want %d written", st, want)
 	}
 }
 

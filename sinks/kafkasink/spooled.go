@@ -121,6 +121,7 @@ func (s *Sink) tryAcquire(weight int64) bool {
 func (s *Sink) drain() {
 	defer close(s.drainDone)
 	for {
+		s.waitOutage()
 		b, err := s.opts.Spool.Next()
 		if errors.Is(err, io.EOF) {
 			s.smu.Lock()
@@ -160,6 +161,34 @@ func (s *Sink) drain() {
 			continue
 		}
 		s.produce(s.liveCtx, r, size)
+	}
+}
+
+// outageInFlight is how many records the drainer keeps in flight while the
+// brokers are unreachable: enough for the producer to keep trying them (a
+// batch written is how the sink learns the brokers are back), few enough
+// that an outage waits on disk, not in memory.
+const outageInFlight = 1000
+
+// waitOutage waits while the brokers are unreachable and outageInFlight
+// records are in flight, or until the drain is cancelled. Without it the
+// drainer would move the spool back into memory as fast as the in-flight
+// room allows, the broker still down.
+func (s *Sink) waitOutage() {
+	var tick *time.Ticker
+	for {
+		if _, down := s.opts.Health.Unreachable(); !down || len(s.sem) < outageInFlight {
+			break
+		}
+		if tick == nil {
+			tick = time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+		}
+		select {
+		case <-tick.C:
+		case <-s.drainCtx.Done():
+			return
+		}
 	}
 }
 
