@@ -132,7 +132,7 @@ jobs:
 
 	note.Lines = []string{
 		fmt.Sprintf("Broker: `replayctl broker --listen %s --data-dir TMP` as a subprocess (its memory is not counted).", addr),
-		"Each window: a .gor file of N GET requests recorded by `replayctl run --job record` (gor → kafka, topic of 4 partitions, `save-window`), then replayed by a separate `replayctl run --job replay` (`source: {window: …}`, `speed: max`, 32 workers) to a loopback net/http server; peak RSS is the replay process's `rusage.ru_maxrss`.",
+		"Each window: a .gor file of N GET requests recorded by `replayctl run --job record` (gor → kafka, topic of 4 partitions, `save-window`), then replayed by a separate `replayctl run --job replay` (`source: {window: …}`, `speed: max`, 32 workers) to a loopback net/http server; peak RSS is the replay process's VmHWM, read from `/proc/PID/status` every 10 ms while it runs (its `rusage.ru_maxrss` would include the harness's own RSS: Linux records the parent's peak at the exec of a vforked child).",
 	}
 	if reason != "" {
 		note.Lines = append(note.Lines, reason)

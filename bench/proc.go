@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,7 +35,60 @@ func (p *procs) start(cmd *exec.Cmd) error {
 	p.mu.Lock()
 	p.live[cmd.Process.Pid] = cmd
 	p.mu.Unlock()
+	watchRSS(cmd.Process.Pid)
 	return nil
+}
+
+// rssPeaks holds, by process ID, the highest VmHWM (KiB) read from
+// /proc/PID/status while the process ran. The child's rusage.ru_maxrss
+// cannot be used: Go starts children with vfork, and Linux records the
+// parent's peak at exec into the child's ru_maxrss, so every child reported
+// at least the harness's own RSS (a replay using 58 MiB showed 738 MiB).
+var rssPeaks sync.Map // int → *atomic.Int64
+
+// rssPoll is how often a child's VmHWM is read; VmHWM only grows, so the
+// last read misses at most what the child grew in its last rssPoll.
+const rssPoll = 10 * time.Millisecond
+
+// watchRSS reads pid's VmHWM until the process has ended.
+func watchRSS(pid int) {
+	peak := new(atomic.Int64)
+	rssPeaks.Store(pid, peak)
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	go func() {
+		for {
+			kib, ok := readHWM(path)
+			if !ok {
+				return // ended (a zombie has no Vm lines) or reaped
+			}
+			peak.Store(max(peak.Load(), kib))
+			time.Sleep(rssPoll)
+		}
+	}()
+}
+
+// readHWM returns the VmHWM line of a /proc/PID/status file, in KiB.
+func readHWM(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nVmHWM:"))
+	if !ok {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(line)), " kB"), 10, 64)
+	return kib, err == nil
+}
+
+// peakRSS returns the highest VmHWM read for pid (0 if none was) and forgets it.
+func peakRSS(pid int) int64 {
+	v, ok := rssPeaks.LoadAndDelete(pid)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
 }
 
 // wait waits for cmd and stops tracking it.
@@ -85,7 +140,7 @@ func (p *procs) killAll() {
 type runResult struct {
 	Stdout, Stderr string
 	Elapsed        time.Duration
-	MaxRSSKiB      int64         // peak resident set size of the process, KiB
+	MaxRSSKiB      int64         // peak resident set size of the process (VmHWM), KiB
 	CPU            time.Duration // user + system CPU time of the process
 }
 
@@ -136,9 +191,7 @@ func (e *env) replayctlCmd(args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buf
 func collect(cmd *exec.Cmd, out, errb *bytes.Buffer, elapsed time.Duration) runResult {
 	res := runResult{Stdout: out.String(), Stderr: errb.String(), Elapsed: elapsed}
 	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.MaxRSSKiB = ru.Maxrss
-		}
+		res.MaxRSSKiB = peakRSS(cmd.Process.Pid)
 		res.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	return res
