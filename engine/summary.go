@@ -105,6 +105,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		if n := res.counters["sink.pool-exhausted"]; n > 0 {
 			row("", "pool-exhausted %d: requests that waited for a connection (all %d busy); raise max-connections or the file limit\n", n, res.counters["sink.max-connections"])
 		}
+		if n := res.counters["sink.connections-bounded"]; n > 0 {
+			row("", "connections-bounded %d: requests that waited for a busy connection rather than dial one more (the pool holds about twice what the schedule needs at the target's latency); their wait is in the lateness\n", n)
+		}
 		if d := res.diff; d != nil {
 			row("diff", "compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
 			for i, e := range d.Endpoints {

@@ -1,0 +1,43 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// TestSummarySaysWhyRequestsWaited: a replay whose requests waited for a
+// connection says so, and why, in its summary, not only in a counter.
+func TestSummarySaysWhyRequestsWaited(t *testing.T) {
+	tests := []struct {
+		name     string
+		counters map[string]int64
+		want     []string
+		not      []string
+	}{
+		{"none waited", map[string]int64{"sink.sent": 10}, nil, []string{"pool-exhausted", "connections-bounded"}},
+		{"at max-connections", map[string]int64{"sink.pool-exhausted": 7, "sink.max-connections": 100},
+			[]string{"pool-exhausted 7: requests that waited for a connection (all 100 busy)"}, []string{"connections-bounded 0"}},
+		{"bounded by the schedule's need", map[string]int64{"sink.connections-bounded": 42},
+			[]string{"connections-bounded 42: requests that waited for a busy connection", "lateness"}, []string{"pool-exhausted"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			printSummary(&b, &jobResult{job: &scenario.Job{Name: "replay"}, replay: true, counters: tt.counters})
+			out := b.String()
+			body, _, _ := strings.Cut(out, "counters")
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("summary lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(body, w) {
+					t.Errorf("summary says %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
