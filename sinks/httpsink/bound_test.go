@@ -123,7 +123,7 @@ func TestOpenModelBoundHoldsDials(t *testing.T) {
 	srv := newRawServer(t, g.handle)
 	s, col := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Open: true})
 	s.pool.mu.Lock()
-	s.pool.dem.lat = 5 * time.Millisecond
+	s.pool.dem[0].lat = 5 * time.Millisecond
 	s.pool.mu.Unlock()
 	const n, bound = 40, 28
 	clock := pace.NewManual(t0)
@@ -173,6 +173,83 @@ func TestOpenModelBoundHoldsDials(t *testing.T) {
 	}
 	if a := srv.accepted.Load(); a != bound {
 		t.Errorf("%d connections in all, want %d", a, bound)
+	}
+}
+
+// TestOpenModelBoundPerTarget: in a split, a slow target whose requests
+// are all held (by a gate) fills its own bound, not a shared one: the fast
+// target's requests that come afterwards still get a connection and their
+// answers at once. (With one bound for the pool, the slow target's 28
+// connections filled it and the fast target's requests waited, unsent,
+// until the slow target answered.)
+func TestOpenModelBoundPerTarget(t *testing.T) {
+	g := newGate()
+	slow := newRawServer(t, g.handle)
+	fast := newRawServer(t, func(c net.Conn, _ []byte) bool {
+		_, err := c.Write([]byte(okResponse))
+		return err == nil
+	})
+	s, col := newSender(t, Config{Targets: []Target{{Name: "slow", URL: slow.url()}, {Name: "fast", URL: fast.url()}}, Mode: ModeSplit, Open: true})
+	t.Cleanup(func() { // on failure too: the slow target's handlers must end
+		for range 64 {
+			g.release <- struct{}{}
+		}
+	})
+	s.pool.mu.Lock()
+	for i := range s.pool.dem {
+		s.pool.dem[i].lat = 5 * time.Millisecond
+	}
+	s.pool.mu.Unlock()
+	// Connection IDs that the split sends to each target.
+	var toSlow, toFast []string
+	for i := 0; len(toSlow) < 40 || len(toFast) < 5; i++ {
+		id := fmt.Sprintf("c%d", i)
+		if s.targets[s.pick(id)].name == "slow" {
+			toSlow = append(toSlow, id)
+		} else {
+			toFast = append(toFast, id)
+		}
+	}
+	const nSlow, nFast, bound = 40, 5, 28
+	clock := pace.NewManual(t0)
+	p, err := pace.New(pace.Config{Speed: 1, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	for i := range nSlow + nFast {
+		at, err := p.Wait(context.Background(), int64(i)*int64(time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < nSlow {
+			mustSend(t, s, Request{Raw: raw, ID: fmt.Sprint("slow-", i), ConnID: toSlow[i], Scheduled: at})
+			if i < bound {
+				waitFor(t, fmt.Sprintf("request %d at the slow target", i), func() bool { return g.waiting.Load() == int64(i+1) })
+			}
+			continue
+		}
+		mustSend(t, s, Request{Raw: raw, ID: fmt.Sprint("fast-", i), ConnID: toFast[i-nSlow], Scheduled: at})
+	}
+	waitFor(t, "the fast target's answers while the slow one holds its requests", func() bool { return len(col.all()) == nFast })
+	if a := slow.accepted.Load(); a != bound {
+		t.Errorf("%d connections to the slow target, want %d (its bound)", a, bound)
+	}
+	for range nSlow {
+		g.release <- struct{}{}
+	}
+	mustClose(t, s)
+	res := col.all()
+	if len(res) != nSlow+nFast {
+		t.Fatalf("%d results, want %d", len(res), nSlow+nFast)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Errorf("request %s: %v", r.ID, r.Err)
+		}
+	}
+	if st := s.Stats(); st["connections-bounded"] != nSlow-bound {
+		t.Errorf("connections-bounded %d, want %d (the slow target's)", st["connections-bounded"], nSlow-bound)
 	}
 }
 

@@ -355,7 +355,7 @@ func (p *pool) runDirect(w *worker) {
 		keep := p.complete(w, &res)
 		done = true
 		p.mu.Lock()
-		p.dem.answered(time.Since(res.Start), time.Now())
+		p.dem[w.t].answered(time.Since(res.Start), time.Now())
 		w.pending--
 		if !keep {
 			p.endLocked(w)

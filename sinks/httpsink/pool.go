@@ -21,9 +21,9 @@ import (
 // waiting request, so a request never waits for a dial slower than an
 // answer, and a dial that lost the race leaves a spare idle connection.
 // Dials in progress are bounded (dialBudget: 16, or a quarter of the
-// connections open), and so are the pooled connections, by what the
-// schedule needs (demand: the requests scheduled within the last latency,
-// by Little's law, twice, plus 16): after a stall of the process,
+// connections open), and so are each target's pooled connections, by what
+// its schedule needs (demand: the requests scheduled for it within its last
+// latency, by Little's law, twice, plus 16): after a stall of the process,
 // the machine or the target, the requests that became due at once are
 // taken by the connections freeing up instead of each starting a dial (a
 // request that waits because of that bound is counted as
@@ -62,11 +62,10 @@ type pool struct {
 	reaper   *time.Timer   // closes connections idle for idleTimeout
 	waiting  int           // Sends blocked at the cap
 	freed    chan struct{} // closed when a queued request is taken or a slot frees, then replaced
-	pooled   int           // pooled slots open (dialing included), the ones dem bounds
-	pooledT  []int         // per target: pooled slots open (the reaper keeps MinConnections)
+	pooledT  []int         // per target: pooled slots open, dialing included (dem bounds them; the reaper keeps MinConnections)
 	preErr   error         // the first failed dial of preconnect
 	preOpen  int           // connections preconnect opened
-	dem      demand        // connections the schedule needs (Little's law)
+	dem      []demand      // per target: connections its schedule needs (Little's law)
 	heldSeq  []uint64      // per target: waiting requests up to this seq were counted as bounded
 
 	opened, exhausted, bounded atomic.Int64
@@ -111,6 +110,7 @@ func newPool(s *Sender) *pool {
 		dialing:  make([]int, len(s.targets)),
 		heldSeq:  make([]uint64, len(s.targets)),
 		pooledT:  make([]int, len(s.targets)),
+		dem:      make([]demand, len(s.targets)),
 		freed:    make(chan struct{}),
 	}
 	if fd := fdLimit(); fd > 0 && fd-fdReserve < p.cap {
@@ -179,7 +179,7 @@ func (p *pool) dispatch(ctx context.Context, j job) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	p.dem.scheduled(at)
+	p.dem[t].scheduled(at)
 	if l := p.idle[t]; len(l) > 0 {
 		w := l[len(l)-1]
 		p.busyLocked(w)
@@ -275,10 +275,7 @@ func (p *pool) fillLocked() {
 			due = sort.Search(len(q), func(i int) bool { return q[i].at.After(old) })
 		}
 		for due > p.dialing[t] && p.dials < p.dialBudget() {
-			if p.overBoundLocked() && (!p.closed || p.dialing[t] > 0 || p.hasSlotLocked(t)) {
-				// Closing, a target with no connection at all gets one
-				// whatever the bound (global: other targets' connections
-				// may fill it), or its waiting requests would never go.
+			if p.overBoundLocked(t) {
 				p.heldLocked(t, due)
 				break
 			}
@@ -290,23 +287,14 @@ func (p *pool) fillLocked() {
 	}
 }
 
-// overBoundLocked reports whether the pooled connections are as many as
-// the schedule's demand justifies (demand.bound): a waiting request then
-// waits for a busy connection instead of a dial.
-func (p *pool) overBoundLocked() bool {
-	b, ok := p.dem.bound()
-	return ok && p.pooled >= b
-}
-
-// hasSlotLocked reports whether a pooled slot of target t is open (idle or
-// busy), one that will take t's waiting requests as it frees.
-func (p *pool) hasSlotLocked(t int) bool {
-	for w := range p.all {
-		if w.t == t && w.session == nil && !w.gone {
-			return true
-		}
-	}
-	return false
+// overBoundLocked reports whether target t's pooled connections are as
+// many as its schedule's demand justifies (demand.bound): a waiting request
+// then waits for a busy connection instead of a dial. Each target has its
+// own demand and latency, so a fast target in a mirror or split never
+// holds a slow one's connections down, nor the other way round.
+func (p *pool) overBoundLocked(t int) bool {
+	b, ok := p.dem[t].bound()
+	return ok && p.pooledT[t] >= b
 }
 
 // heldLocked counts as bounded the requests among the first due waiting
@@ -536,7 +524,6 @@ func (p *pool) endLocked(w *worker) {
 	w.gone = true
 	p.open--
 	if w.session == nil {
-		p.pooled--
 		p.pooledT[w.t]--
 	}
 	delete(p.all, w)
@@ -560,7 +547,6 @@ func (p *pool) newSlotLocked(t int) *worker {
 func (p *pool) startPooledLocked(t int) {
 	w := p.newSlotLocked(t)
 	w.jobs = make(chan job, 1)
-	p.pooled++
 	p.pooledT[t]++
 	p.dialing[t]++
 	p.dials++
@@ -614,7 +600,7 @@ func (p *pool) runPooled(w *worker) {
 			p.mu.Unlock()
 			w.do(j)
 			p.mu.Lock()
-			p.dem.answered(w.lastLat, time.Now())
+			p.dem[w.t].answered(w.lastLat, time.Now())
 			w.pending--
 			continue
 		}
@@ -632,7 +618,7 @@ func (p *pool) runPooled(w *worker) {
 		}
 		w.do(j)
 		p.mu.Lock()
-		p.dem.answered(w.lastLat, time.Now())
+		p.dem[w.t].answered(w.lastLat, time.Now())
 		w.pending--
 	}
 }
