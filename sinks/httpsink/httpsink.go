@@ -450,9 +450,13 @@ func (s *Sender) Stop() {
 }
 
 // useLoops tells whether the closed model runs on event loops: plain-TCP
-// targets, no sessions (TLS and sessions keep the worker goroutines).
+// targets, no sessions (TLS and sessions keep the worker goroutines), and
+// no KeepResponse: OnResult runs on the goroutine that read the answer, and
+// a caller keeping responses does work there (a replay's compare: parses and
+// diffs both bodies), which on a loop would delay every other request of
+// that loop and inflate their latency.
 func (s *Sender) useLoops() bool {
-	if !loopSupported || s.cfg.Open || s.cfg.Session {
+	if !loopSupported || s.cfg.Open || s.cfg.Session || s.cfg.KeepResponse {
 		return false
 	}
 	for _, t := range s.targets {

@@ -36,6 +36,7 @@ func TestLoopUsedForPlainClosedModel(t *testing.T) {
 		{"plain and tls", Config{Targets: []Target{{URL: plain, Name: "a"}, {URL: tls, Name: "b"}}, Mode: ModeSplit}, false},
 		{"sessions", Config{Targets: []Target{{URL: plain}}, Session: true}, false},
 		{"open", Config{Targets: []Target{{URL: plain}}, Open: true}, false},
+		{"responses kept (compare)", Config{Targets: []Target{{URL: plain}}, Workers: 5, KeepResponse: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
