@@ -384,9 +384,10 @@ func (l *evloop) dial(sl *lslot) {
 		return
 	}
 	a := addrs[sl.addrIdx]
-	family, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()})
-	if !a.Addr().Is4() && !a.Addr().Is4In6() {
-		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
+	family, sa, err := sockaddr(a)
+	if err != nil {
+		l.connectFailed(sl, a, err)
+		return
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -418,6 +419,28 @@ func (l *evloop) dial(sl *lslot) {
 	sl.c = c
 }
 
+// sockaddr returns the socket family and address for a, with an IPv6
+// zone (fe80::1%eth0, or a numeric zone) as its scope ID.
+func sockaddr(a netip.AddrPort) (int, unix.Sockaddr, error) {
+	ip := a.Addr()
+	if ip.Is4() || ip.Is4In6() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(a.Port()), Addr: ip.Unmap().As4()}, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(a.Port()), Addr: ip.As16()}
+	if z := ip.Zone(); z != "" {
+		if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.ZoneId = uint32(n)
+		} else {
+			ifi, err := net.InterfaceByName(z)
+			if err != nil {
+				return 0, nil, fmt.Errorf("zone %q: %w", z, err)
+			}
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return unix.AF_INET6, sa, nil
+}
+
 // resolve returns the addresses of target t, looked up once per loop (and
 // again after a connection to it failed).
 func (l *evloop) resolve(t int) ([]netip.AddrPort, error) {
@@ -432,6 +455,11 @@ func (l *evloop) resolve(t int) ([]netip.AddrPort, error) {
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
 		return nil, fmt.Errorf("port %q: %w", portStr, err)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		// An address (no lookup); the resolver would drop an IPv6 zone.
+		l.addrs[t] = []netip.AddrPort{netip.AddrPortFrom(ip.Unmap(), uint16(port))}
+		return l.addrs[t], nil
 	}
 	ctx, cancel := context.WithTimeout(l.s.ctx, l.s.cfg.Timeout)
 	defer cancel()

@@ -12,12 +12,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/replayctl/replayctl/stats"
 )
@@ -393,4 +396,78 @@ func FuzzParserFeed(f *testing.F) {
 			t.Fatalf("feed: %+v n %d kept %q; read: %+v n %d kept %q", sl.p.resp, sl.p.n, sl.p.out, wr, want.n, want.out)
 		}
 	})
+}
+
+// TestLoopSockaddr: the loop's own connect passes an IPv6 zone as the scope
+// ID (by interface name or number) and maps IPv4 as IPv4.
+func TestLoopSockaddr(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		addr   string
+		family int
+		zone   uint32
+		err    bool
+	}{
+		{"127.0.0.1:80", unix.AF_INET, 0, false},
+		{"[::ffff:127.0.0.1]:80", unix.AF_INET, 0, false},
+		{"[::1]:80", unix.AF_INET6, 0, false},
+		{"[fe80::1%lo]:80", unix.AF_INET6, uint32(lo.Index), false},
+		{"[fe80::1%7]:80", unix.AF_INET6, 7, false},
+		{"[fe80::1%no-such-interface]:80", 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			family, sa, err := sockaddr(netip.MustParseAddrPort(tt.addr))
+			if tt.err {
+				if err == nil {
+					t.Fatalf("no error for %s", tt.addr)
+				}
+				return
+			}
+			if err != nil || family != tt.family {
+				t.Fatalf("family %d, err %v; want %d", family, err, tt.family)
+			}
+			if s6, ok := sa.(*unix.SockaddrInet6); ok && s6.ZoneId != tt.zone {
+				t.Errorf("scope ID %d, want %d", s6.ZoneId, tt.zone)
+			}
+			if s4, ok := sa.(*unix.SockaddrInet4); ok && (s4.Port != 80 || s4.Addr != [4]byte{127, 0, 0, 1}) {
+				t.Errorf("IPv4 sockaddr %+v", s4)
+			}
+		})
+	}
+}
+
+// TestLoopIPv6ZoneTarget replays through the loop to a target given as
+// [::1%lo]: the address with its zone is used as it is, not looked up.
+func TestLoopIPv6ZoneTarget(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	u := &url.URL{Scheme: "http", Host: fmt.Sprintf("[::1%%lo]:%d", port)}
+	s, col := newSender(t, Config{Targets: []Target{{URL: u}}, Workers: 2})
+	if !s.useLoops() {
+		t.Fatal("not on the event loops")
+	}
+	for i := range 5 {
+		mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ID: strconv.Itoa(i)})
+	}
+	mustClose(t, s)
+	for _, r := range col.all() {
+		if r.Err != nil || r.Status != 200 {
+			t.Errorf("request %s: status %d, %v", r.ID, r.Status, r.Err)
+		}
+	}
+	if n := len(col.all()); n != 5 {
+		t.Errorf("%d results, want 5", n)
+	}
 }
