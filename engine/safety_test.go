@@ -210,42 +210,31 @@ jobs:
 	}
 }
 
-// TestMinConnectionsNeedsTheOpenModel: min-connections on a speed-max
-// replay (the closed model) would be ignored; it is an error instead.
-func TestMinConnectionsNeedsTheOpenModel(t *testing.T) {
-	dir := t.TempDir()
-	gorPath, _ := sfSecretTraffic(t, dir)
-	yaml := fmt.Sprintf(`version: 1
-name: model
-jobs:
-  replay:
-    source: {gor: {path: %s}}
-    speed: max
-    sink: {http: {url: "http://127.0.0.1:9", min-connections: 100}}
-`, gorPath)
-	_, err := sfRun(t, dir, yaml, engine.Options{})
-	var diags scenario.Diagnostics
-	if !errors.As(err, &diags) || len(diags) != 1 || !strings.Contains(diags[0].Message, "min-connections opens the open model's connections ahead") || diags[0].Line != 7 {
-		t.Fatalf("error = %v, want one diagnostic at line 7 about min-connections", err)
+// TestConnectionKeysNeedTheOpenModel: min-connections and max-connections
+// on a speed-max replay (the closed model) would be ignored; each is an
+// error at its line instead.
+func TestConnectionKeysNeedTheOpenModel(t *testing.T) {
+	tests := []struct{ key, want string }{
+		{"min-connections", "min-connections opens the open model's connections ahead"},
+		{"max-connections", "max-connections caps the open model"},
 	}
-}
-
-// TestMaxConnectionsNeedsTheOpenModel: max-connections on a speed-max
-// replay (the closed model) would be ignored; it is an error instead.
-func TestMaxConnectionsNeedsTheOpenModel(t *testing.T) {
-	dir := t.TempDir()
-	gorPath, _ := sfSecretTraffic(t, dir)
-	yaml := fmt.Sprintf(`version: 1
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			dir := t.TempDir()
+			gorPath, _ := sfSecretTraffic(t, dir)
+			yaml := fmt.Sprintf(`version: 1
 name: model
 jobs:
   replay:
     source: {gor: {path: %s}}
     speed: max
-    sink: {http: {url: "http://127.0.0.1:9", max-connections: 100}}
-`, gorPath)
-	_, err := sfRun(t, dir, yaml, engine.Options{})
-	var diags scenario.Diagnostics
-	if !errors.As(err, &diags) || len(diags) != 1 || !strings.Contains(diags[0].Message, "max-connections caps the open model") || diags[0].Line != 7 {
-		t.Fatalf("error = %v, want one diagnostic at line 7 about max-connections", err)
+    sink: {http: {url: "http://127.0.0.1:9", %s: 100}}
+`, gorPath, tt.key)
+			_, err := sfRun(t, dir, yaml, engine.Options{})
+			var diags scenario.Diagnostics
+			if !errors.As(err, &diags) || len(diags) != 1 || !strings.Contains(diags[0].Message, tt.want) || diags[0].Line != 7 {
+				t.Fatalf("error = %v, want one diagnostic at line 7: %s", err, tt.want)
+			}
+		})
 	}
 }

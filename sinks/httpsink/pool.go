@@ -408,15 +408,7 @@ func (p *pool) dispatchSession(ctx context.Context, j job) error {
 			counted = true
 			p.exhausted.Add(1)
 		}
-		p.waiting++
-		ch := p.freed
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		p.mu.Lock()
-		p.waiting--
+		p.waitFreedLocked(ctx)
 		p.mu.Unlock()
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("http sink: request %q waits for a connection (all %d busy): %w", j.req.ID, p.cap, err)
