@@ -327,6 +327,28 @@ func TestOpenModelDirectStaleRetry(t *testing.T) {
 	}
 }
 
+// TestOpenModelNoRetryOnFreshConnection: a target that closes a connection
+// dialed for a request, without an answer, gets that request once: it is
+// the target's answer, not a stale connection (a second send would repeat
+// a request the target may have acted on).
+func TestOpenModelNoRetryOnFreshConnection(t *testing.T) {
+	h := &perConn{answer: 0}
+	srv := newRawServer(t, h.handle)
+	s, col := newSender(t, Config{Targets: []Target{{URL: srv.url()}}, Open: true})
+	mustSend(t, s, Request{Raw: []byte("POST /pay HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), ID: "0"})
+	mustClose(t, s)
+	res := col.all()
+	if len(res) != 1 || res[0].Err == nil || res[0].Retried {
+		t.Fatalf("results %+v: want one failed request, not retried", res)
+	}
+	if a := srv.accepted.Load(); a != 1 {
+		t.Errorf("%d connections, want 1 (sent once)", a)
+	}
+	if st := s.Stats(); st["retries"] != 0 {
+		t.Errorf("retries %d, want 0", st["retries"])
+	}
+}
+
 // On an idle connection, a request too large for one direct write goes out
 // whole (written by a goroutine of its own), Host edited.
 func TestOpenModelLargeRequestOnIdleConnection(t *testing.T) {

@@ -54,6 +54,12 @@ type directState struct {
 	preOff int
 	preN   int
 	preErr error
+	// used: the connection sat idle or answered before the request now
+	// armed. Only then is a reset or an end with nothing read a stale
+	// connection worth sending to again; on a connection dialed for this
+	// request it is the target's answer (a second send would repeat a
+	// request the target may have acted on).
+	used bool
 }
 
 // setDirect makes w a direct slot on nc, if nc is plain TCP.
@@ -70,7 +76,7 @@ func (w *worker) setDirect(nc net.Conn) bool {
 		w.d = &directState{}
 		w.d.readFn = w.readPre
 	}
-	w.d.nc, w.d.rc = nc, rc
+	w.d.nc, w.d.rc, w.d.used = nc, rc, false
 	return true
 }
 
@@ -238,7 +244,8 @@ func (p *pool) complete(w *worker, res *Result) bool {
 			r.ResponseTruncated = w.p.trunc
 		}
 		keep = resp.keepAlive && !j.info.close && w.br.Buffered() == 0 && d.preOff == d.preN
-	case w.p.n == 0 && stats.Classify(err) == stats.ClassReset || w.p.n == 0 && errors.Is(err, io.EOF):
+		d.used = true
+	case d.used && w.p.n == 0 && (stats.Classify(err) == stats.ClassReset || errors.Is(err, io.EOF)):
 		// Stale: once more on a new connection.
 		_ = c.Close()
 		r.Retried = true
@@ -257,6 +264,7 @@ func (p *pool) complete(w *worker, res *Result) bool {
 		}
 		p.mu.Lock() // writeFailed reads d.nc
 		keep = resp.keepAlive && !j.info.close && w.br.Buffered() == 0 && w.setDirect(nc)
+		d.used = true // it answered
 		p.mu.Unlock()
 		if !keep {
 			_ = nc.Close()
@@ -320,6 +328,7 @@ func (p *pool) runDirect(w *worker) {
 				return
 			}
 			p.idleLocked(w)
+			w.d.used = true
 			p.fillLocked()
 			p.mu.Unlock()
 			finish()
