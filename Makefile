@@ -44,7 +44,7 @@ bench: build kafka-up
 	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) run ./bench -out BENCHMARKS.md
 
 kafka-up:
-	scripts/kafka-up
+	KAFKA_PORT=$(lastword $(subst :, ,$(KAFKA_ADDR))) scripts/kafka-up
 
 kafka-down:
 	scripts/kafka-down
