@@ -106,6 +106,37 @@ func (m *Message) Payload() []byte {
 	return AppendPayload(make([]byte, 0, len(m.Raw)+64), m)
 }
 
+// headerFields is room for the fields of a payload's header line without
+// an allocation (GoReplay writes 3 or 4).
+const headerFields = 8
+
+// splitFields appends the fields of line, separated by white space as
+// bytes.Fields separates them, to dst (an allocation only past its
+// capacity, or for a line with non-ASCII bytes).
+func splitFields(dst [][]byte, line []byte) [][]byte {
+	start := -1
+	for i, c := range line {
+		if c >= 0x80 {
+			return append(dst[:0], bytes.Fields(line)...)
+		}
+		if asciiSpace[c] {
+			if start >= 0 {
+				dst = append(dst, line[start:i:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		dst = append(dst, line[start:len(line):len(line)])
+	}
+	return dst
+}
+
+// asciiSpace is bytes.Fields's ASCII white space.
+var asciiSpace = [128]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
 // DecodePayload parses a GoReplay payload into a message. The raw bytes alias
 // p. Only the header fields are checked; the HTTP bytes are kept as they are.
 func DecodePayload(p []byte) (*Message, error) {
@@ -114,7 +145,8 @@ func DecodePayload(p []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: no header line", ErrBadPayload)
 	}
 	hdr := p[:nl]
-	fields := bytes.Fields(hdr)
+	var buf [headerFields][]byte
+	fields := splitFields(buf[:0], hdr)
 	if len(fields) < 3 {
 		return nil, fmt.Errorf("%w: header line (%d bytes) has %d fields, want at least 3", ErrBadPayload, len(hdr), len(fields))
 	}

@@ -51,7 +51,24 @@ func TestDecodePayloadErrors(t *testing.T) {
 func FuzzDecodePayload(f *testing.F) {
 	f.Add([]byte("1 abc 1700000000000000000 0\nGET / HTTP/1.1\r\n\r\n"))
 	f.Add([]byte("2 x 1 2\n"))
+	f.Add([]byte("1\ta\v7 \r9\n"))
+	f.Add([]byte("1 \xc2\xa0a 7\nGET"))
+	f.Add([]byte("1 a b c d e f g h i j 1\n"))
 	f.Fuzz(func(t *testing.T, p []byte) {
+		if nl := bytes.IndexByte(p, '\n'); nl >= 0 {
+			// The header's fields split as bytes.Fields splits them.
+			want := bytes.Fields(p[:nl])
+			var buf [headerFields][]byte
+			got := splitFields(buf[:0], p[:nl])
+			if len(got) != len(want) {
+				t.Fatalf("splitFields(%q): %d fields, bytes.Fields %d", p[:nl], len(got), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("splitFields(%q) field %d = %q, bytes.Fields %q", p[:nl], i, got[i], want[i])
+				}
+			}
+		}
 		m, err := DecodePayload(p)
 		if err != nil {
 			return
@@ -64,4 +81,14 @@ func FuzzDecodePayload(f *testing.F) {
 			t.Fatalf("round trip changed the message")
 		}
 	})
+}
+
+func BenchmarkDecodePayload(b *testing.B) {
+	p := []byte("1 8a3f0c2e9b7d41d6a5e0 1700000000000000000 0\nGET /api/v1/products/0?sort=price&page=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodePayload(p); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
