@@ -2,8 +2,11 @@ package httpsink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -444,7 +447,7 @@ func TestOpenModelReapsIdleConnections(t *testing.T) {
 
 // MinConnections: Preconnect opens that many connections to each target
 // before any request, the requests that follow use them (no dial while
-// fewer are in flight), and the reaper keeps them open however long they
+// fewer are in flight), and the reaper does not close them however long they
 // stay idle; connections opened beyond them are reaped as usual.
 func TestOpenModelPreconnect(t *testing.T) {
 	was := idleTimeout
@@ -497,25 +500,67 @@ func TestOpenModelPreconnect(t *testing.T) {
 	}
 }
 
-// Preconnect to a target that refuses connections says so; the requests
-// that follow fail as they would have anyway, each counted.
+// Preconnect to a target that refuses connections, or closes each one it
+// accepts, says so and returns, however many connections were asked for
+// (more than preconnectDials once looped for ever: each failed slot made
+// room for another dial); the requests that follow fail as they would have
+// anyway, each counted.
 func TestOpenModelPreconnectRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, n := range []int{4, 3 * preconnectDials} {
+		t.Run(fmt.Sprintf("min-connections %d", n), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			_ = ln.Close()
+			s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, "http://"+addr)}}, Open: true, MinConnections: n})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			open, asked, err := s.Preconnect(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("Preconnect dialed until its context ended (%v)", err)
+			}
+			if open != 0 || asked != n || err == nil || !strings.Contains(err.Error(), "refused") {
+				t.Fatalf("Preconnect: %d open of %d, %v; want 0 of %d and a refused dial", open, asked, err, n)
+			}
+			mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ID: "1"})
+			mustClose(t, s)
+			if st := s.Stats(); st["sent"] != 1 || st["errors-connect-refused"] != 1 || len(col.all()) != 1 {
+				t.Errorf("stats %v, %d results", st, len(col.all()))
+			}
+		})
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, "http://"+addr)}}, Open: true, MinConnections: 4})
-	open, asked, err := s.Preconnect(context.Background())
-	if open != 0 || asked != 4 || err == nil || !strings.Contains(err.Error(), "refused") {
-		t.Fatalf("Preconnect: %d open of %d, %v; want 0 of 4 and a refused dial", open, asked, err)
-	}
-	mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ID: "1"})
-	mustClose(t, s)
-	if st := s.Stats(); st["sent"] != 1 || st["errors-connect-refused"] != 1 || len(col.all()) != 1 {
-		t.Errorf("stats %v, %d results", st, len(col.all()))
-	}
+	t.Run("accepts and closes", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				_ = c.Close()
+			}
+		}()
+		defer ln.Close()
+		const n = 3 * preconnectDials
+		s, _ := newSender(t, Config{Targets: []Target{{URL: mustURL(t, "http://"+ln.Addr().String())}}, Open: true, MinConnections: n})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, asked, err := s.Preconnect(ctx)
+		if asked != n || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Preconnect: asked %d, %v; want %d asked and no wait to the deadline", asked, err, n)
+		}
+		if a := accepted.Load(); a > n {
+			t.Errorf("%d connections dialed, want at most %d", a, n)
+		}
+		mustClose(t, s)
+	})
 }
 
 // Preconnect never goes past max-connections (all targets together).
@@ -527,4 +572,35 @@ func TestOpenModelPreconnectCapped(t *testing.T) {
 		t.Fatalf("Preconnect: %d open of %d, %v; want 3 of 3", open, asked, err)
 	}
 	mustClose(t, s)
+}
+
+// TestOpenModelNoRetryOnFreshTLSConnection: on an https:// target (worker
+// goroutines, not direct sends) a reset of a connection dialed for the
+// request is the target's answer too: the request is sent once.
+func TestOpenModelNoRetryOnFreshTLSConnection(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		if tc, ok := c.(*tls.Conn).NetConn().(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, not a TLS close
+		}
+		_ = c.Close()
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, srv.URL)}}, Open: true, InsecureSkipVerify: true})
+	mustSend(t, s, Request{Raw: []byte("POST /pay HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), ID: "0"})
+	mustClose(t, s)
+	res := col.all()
+	if len(res) != 1 || res[0].Err == nil || res[0].Retried {
+		t.Fatalf("results %+v: want one failed request, not retried", res)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("the target got the request %d times, want 1", n)
+	}
 }

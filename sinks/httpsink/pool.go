@@ -341,9 +341,13 @@ func (p *pool) preconnect(ctx context.Context, n int) (open, asked int, err erro
 	for t := range p.waitq {
 		want := min(n, p.cap-p.open+p.pooledT[t]) // never past the cap
 		asked += want
-		for p.pooledT[t] < want && !p.closed && ctx.Err() == nil {
+		// Each connection is dialed once: a target that refuses, or
+		// closes what it accepts, ends its slots and would otherwise be
+		// dialed for ever. After a failed dial no more are started.
+		for started := p.pooledT[t]; started < want && p.preErr == nil && !p.closed && ctx.Err() == nil; {
 			if p.dials < preconnectDials {
 				p.startPooledLocked(t)
+				started++
 				continue
 			}
 			p.waitFreedLocked(ctx)
@@ -584,7 +588,7 @@ func (p *pool) runPooled(w *worker) {
 		p.runDirect(w)
 		return
 	}
-	w.conns[t] = &conn{nc: nc}
+	w.conns[t] = &conn{nc: nc, dialed: true}
 	for {
 		if j, ok := p.popLocked(t); ok {
 			w.pending++
@@ -600,6 +604,9 @@ func (p *pool) runPooled(w *worker) {
 			p.endLocked(w)
 			p.mu.Unlock()
 			return
+		}
+		if c := w.conns[t]; c != nil {
+			c.dialed = false // it idles: it may go stale
 		}
 		p.idleLocked(w)
 		p.fillLocked() // another target's waiting request may take its place

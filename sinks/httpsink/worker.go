@@ -59,6 +59,10 @@ var errStopped = fmt.Errorf("not sent: the replay was stopped: %w", context.Canc
 type conn struct {
 	nc   net.Conn
 	used int64 // last use (worker's request counter), for LRU eviction
+	// dialed: opened for the request about to use it (the open model dials
+	// before it takes a request); a reset on it is the target's answer,
+	// not a stale connection, and is not retried.
+	dialed bool
 }
 
 type sessionKey struct {
@@ -226,8 +230,11 @@ func (w *worker) do(j job) {
 	c, session := w.take(&j)
 	var resp response
 	for attempt := 0; ; attempt++ {
-		fresh := c == nil
-		if fresh {
+		fresh := c == nil || c.dialed // no earlier request on it: a reset is not staleness
+		if c != nil {
+			c.dialed = false
+		}
+		if c == nil {
 			t0 := time.Now()
 			nc, err := w.dial(t)
 			r.Connect += time.Since(t0)
