@@ -329,7 +329,7 @@ type HTTPSink struct {
 	MaxConnections    int
 	MaxConnectionsSet bool
 	// MinConnections (open model): connections opened to each target
-	// before the first request and kept open however long they idle.
+	// before the first request and never closed for idling.
 	MinConnections int
 	Session        bool
 	PreserveHost   bool

@@ -95,9 +95,10 @@ type Config struct {
 	MaxConnections int
 	// MinConnections (open model) is how many connections to each target
 	// Preconnect opens before the first request, and how many the pool
-	// keeps open however long they stay idle (as a connection pool's
-	// minimum idle, or k6's preAllocatedVUs). 0: connections open only as
-	// requests need them.
+	// never closes for idling (as a connection pool's minimum idle, or k6's
+	// preAllocatedVUs); one the target closes is not opened again ahead,
+	// only when a request needs it. 0: connections open only as requests
+	// need them.
 	MinConnections int
 	// Session sends all requests of one recorded ConnID, in order, over one
 	// replay connection (per target).
