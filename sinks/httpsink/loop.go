@@ -428,17 +428,34 @@ func sockaddr(a netip.AddrPort) (int, unix.Sockaddr, error) {
 	}
 	sa := &unix.SockaddrInet6{Port: int(a.Port()), Addr: ip.As16()}
 	if z := ip.Zone(); z != "" {
-		if n, err := strconv.ParseUint(z, 10, 32); err == nil {
-			sa.ZoneId = uint32(n)
-		} else {
-			ifi, err := net.InterfaceByName(z)
-			if err != nil {
-				return 0, nil, fmt.Errorf("zone %q: %w", z, err)
-			}
-			sa.ZoneId = uint32(ifi.Index)
+		id, err := zoneID(z)
+		if err != nil {
+			return 0, nil, err
 		}
+		sa.ZoneId = id
 	}
 	return unix.AF_INET6, sa, nil
+}
+
+// zoneIDs caches zoneID's interface lookups (a netlink dump each, on the
+// loop's goroutine otherwise at every dial).
+var zoneIDs sync.Map // string → uint32
+
+// zoneID returns the scope ID of an IPv6 zone: a number, or an interface
+// name.
+func zoneID(z string) (uint32, error) {
+	if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	if v, ok := zoneIDs.Load(z); ok {
+		return v.(uint32), nil
+	}
+	ifi, err := net.InterfaceByName(z)
+	if err != nil {
+		return 0, fmt.Errorf("zone %q: %w", z, err)
+	}
+	zoneIDs.Store(z, uint32(ifi.Index))
+	return uint32(ifi.Index), nil
 }
 
 // resolve returns the addresses of target t, looked up once per loop (and
