@@ -116,6 +116,9 @@ jobs:
 		return nil, note, err
 	}
 
+	if l.run.MaxRSSKiB == 0 || s.run.MaxRSSKiB == 0 {
+		return nil, note, fmt.Errorf("no peak RSS read for a replay (large %d KiB, small %d KiB): it ended before /proc was read", l.run.MaxRSSKiB, s.run.MaxRSSKiB)
+	}
 	ratio := float64(l.run.MaxRSSKiB) / float64(s.run.MaxRSSKiB)
 	row := Row{Fig: "c", What: fmt.Sprintf("replay process peak RSS, window of %s vs %s requests (speed max)", num(float64(large)), num(float64(small))),
 		Ours:  fmt.Sprintf("%s MiB (%s req)", num(float64(l.run.MaxRSSKiB)/1024), num(float64(large))),

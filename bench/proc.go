@@ -44,7 +44,17 @@ func (p *procs) start(cmd *exec.Cmd) error {
 // cannot be used: Go starts children with vfork, and Linux records the
 // parent's peak at exec into the child's ru_maxrss, so every child reported
 // at least the harness's own RSS (a replay using 58 MiB showed 738 MiB).
-var rssPeaks sync.Map // int → *atomic.Int64
+var rssPeaks sync.Map // int → *rssWatch
+
+// rssWatch is one child's VmHWM poller.
+type rssWatch struct {
+	peak atomic.Int64
+	done chan struct{}
+	once sync.Once
+}
+
+// stop ends the polling (the child was waited for: its PID may be reused).
+func (w *rssWatch) stop() { w.once.Do(func() { close(w.done) }) }
 
 // rssPoll is how often a child's VmHWM is read; VmHWM only grows, so the
 // last read misses at most what the child grew in its last rssPoll.
@@ -52,17 +62,23 @@ const rssPoll = 10 * time.Millisecond
 
 // watchRSS reads pid's VmHWM until the process has ended.
 func watchRSS(pid int) {
-	peak := new(atomic.Int64)
-	rssPeaks.Store(pid, peak)
+	w := &rssWatch{done: make(chan struct{})}
+	rssPeaks.Store(pid, w)
 	path := fmt.Sprintf("/proc/%d/status", pid)
 	go func() {
+		t := time.NewTicker(rssPoll)
+		defer t.Stop()
 		for {
 			kib, ok := readHWM(path)
 			if !ok {
 				return // ended (a zombie has no Vm lines) or reaped
 			}
-			peak.Store(max(peak.Load(), kib))
-			time.Sleep(rssPoll)
+			w.peak.Store(max(w.peak.Load(), kib))
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+			}
 		}
 	}()
 }
@@ -88,12 +104,17 @@ func peakRSS(pid int) int64 {
 	if !ok {
 		return 0
 	}
-	return v.(*atomic.Int64).Load()
+	w := v.(*rssWatch)
+	w.stop()
+	return w.peak.Load()
 }
 
 // wait waits for cmd and stops tracking it.
 func (p *procs) wait(cmd *exec.Cmd) error {
 	err := cmd.Wait()
+	if v, ok := rssPeaks.Load(cmd.Process.Pid); ok {
+		v.(*rssWatch).stop()
+	}
 	p.mu.Lock()
 	delete(p.live, cmd.Process.Pid)
 	p.mu.Unlock()
