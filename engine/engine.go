@@ -113,18 +113,20 @@ type Options struct {
 	// OnProgress, when set, receives each running job's progress line
 	// every second.
 	OnProgress func(job, status string)
-	// ResumeFrom, when non-zero, makes replay jobs skip the requests
-	// captured before it (Unix ns) while keeping the timeline they would
+	// Resume, when set, makes replay jobs skip the requests before its
+	// position ("resume-skipped") while keeping the timeline they would
 	// have had: a shard re-run elsewhere resumes where its first run was.
-	ResumeFrom int64
-	// DuplicatesBefore, with ResumeFrom, counts the requests sent again
-	// whose scheduled instant is before it ("possible-duplicates"): the
-	// earlier run may have sent them already.
+	// The source must emit the same requests in the same order (a window
+	// does; a looping replay by duration does not).
+	Resume *ResumePoint
+	// DuplicatesBefore, with Resume, counts the requests sent again whose
+	// scheduled instant is before it ("possible-duplicates"): the earlier
+	// run may have sent them already.
 	DuplicatesBefore time.Time
-	// OnWatermark, when set, receives every second (with OnProgress) the
-	// capture time below which every request of a replay was answered
-	// (what ResumeFrom takes).
-	OnWatermark func(ns int64)
+	// OnResumePoint, when set, receives every second (with OnProgress) the
+	// point before which every request of a replay was answered (what
+	// Resume takes).
+	OnResumePoint func(ResumePoint)
 	// Kafka, when set, replaces the scenario's Kafka connection (brokers,
 	// TLS, SASL): a fleet agent uses its own.
 	Kafka *kafkaio.Config

@@ -237,6 +237,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		fanout = len(targets)
 	}
 	var taken int64
+	var position int64 // the next request's index in the source's order (see ResumePoint)
 	total := int64(0)
 	if window != nil {
 		total = window.Requests
@@ -265,26 +266,31 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if j.Stop.Requests > 0 && taken >= j.Stop.Requests {
 			return errStop
 		}
+		pos := position
+		position++
+		wm.handling(pos, m.Time)
 		if err := g.check(m); err != nil {
 			return err
 		}
 		raw, keep := st.process(m)
 		if !keep {
+			wm.handled(pos)
 			if cmp != nil {
 				cmp.discard(m)
 			}
 			return nil
 		}
-		if resume := r.plan.opts.ResumeFrom; resume != 0 && m.Time < resume {
+		taken++ // a request skipped below was taken by the earlier run
+		if resume := r.plan.opts.Resume; resume != nil && pos < resume.Position {
 			// Answered in an earlier run: keep the timeline, send nothing.
 			pacer.Schedule(m.Time)
 			c.add("resume-skipped", 1)
+			wm.handled(pos)
 			if cmp != nil {
 				cmp.discard(m)
 			}
 			return nil
 		}
-		taken++
 		// The barrier waits on ctx: stop.after bounds the sends, not the wait.
 		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, true); err != nil {
 			return err
@@ -293,7 +299,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if err != nil {
 			return err
 		}
-		if dup := r.plan.opts.DuplicatesBefore; r.plan.opts.ResumeFrom != 0 && at.Before(dup) {
+		if dup := r.plan.opts.DuplicatesBefore; r.plan.opts.Resume != nil && at.Before(dup) {
 			c.add("possible-duplicates", int64(max(j.Amplify, 1)))
 		}
 		if cmp != nil {
@@ -301,7 +307,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				return err
 			}
 		}
-		wm.sent(m.ID, m.Time, max(j.Amplify, 1)*fanout)
+		wm.sent(m.ID, pos, m.Time, max(j.Amplify, 1)*fanout)
 		for k := 0; k < max(j.Amplify, 1); k++ {
 			if err := sender.Send(jctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
 				return err
@@ -311,8 +317,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
-		if r.plan.opts.OnWatermark != nil {
-			r.plan.opts.OnWatermark(wm.value())
+		if r.plan.opts.OnResumePoint != nil {
+			r.plan.opts.OnResumePoint(wm.value())
 		}
 		done := completed.Load()
 		s := fmt.Sprintf("%d sent", done)

@@ -2,35 +2,68 @@ package engine
 
 import "sync"
 
-// watermark tracks the capture times of requests handed to the sender and
-// not yet answered, so that a replay can say up to which capture time every
-// request is done: a run resumed from there (Options.ResumeFrom) re-sends
-// only what was in flight. Messages reach it in capture-time order (a window
-// source merges partitions by capture time).
+// ResumePoint is where a replay that stopped part-way resumes: every request
+// before Position, counted in the order the source emits them, was answered.
+// A position, not a capture time: a window's partitions are in the order the
+// brokers received the records (several hosts, connections that finish out
+// of order), so its merged stream is deterministic but not sorted by capture
+// time, and a request captured before one already answered may still be to
+// come.
+type ResumePoint struct {
+	// Position is the index (from 0, in the source's order, before any
+	// filter) of the first request not known to be answered.
+	Position int64
+	// Time is that request's capture time (Unix ns) when known (0 when it
+	// is the next one and not read yet): for people, not for resuming.
+	Time int64
+}
+
+// watermark tracks the requests handed to the sender and not yet answered,
+// so that a replay can say up to which position of its source every request
+// is done: a run resumed there (Options.Resume) re-sends only what was in
+// flight, or after it.
 type watermark struct {
 	mu       sync.Mutex
 	inflight map[string]*wmEntry
-	last     int64 // capture time of the last request emitted
-	any      bool
+	next     int64 // the request being handled, or the next one to come
+	nextTime int64 // its capture time, 0 before it is read
 }
 
 type wmEntry struct {
+	pos  int64
 	time int64
 	left int // results still expected (targets × amplify)
 }
 
 func newWatermark() *watermark { return &watermark{inflight: map[string]*wmEntry{}} }
 
-// sent records a request expecting n results.
-func (w *watermark) sent(id string, t int64, n int) {
+// handling records that the request at pos (captured at t) is being
+// handled: not answered, perhaps waiting for its scheduled instant.
+func (w *watermark) handling(pos, t int64) {
+	w.mu.Lock()
+	w.next, w.nextTime = pos, t
+	w.mu.Unlock()
+}
+
+// handled records that the request at pos needs nothing more than what
+// was sent for it: it was filtered out or skipped, or sent (see sent).
+func (w *watermark) handled(pos int64) {
+	w.mu.Lock()
+	w.next, w.nextTime = pos+1, 0
+	w.mu.Unlock()
+}
+
+// sent records that the request at pos was handed to the sender and
+// expects n results.
+func (w *watermark) sent(id string, pos, t int64, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.next, w.nextTime = pos+1, 0
 	if e, ok := w.inflight[id]; ok {
-		e.left += n // the same ID again (amplify, a loop): keep the earliest time
+		e.left += n // the same ID again (amplify, a loop): keep the earliest
 		return
 	}
-	w.inflight[id] = &wmEntry{time: t, left: n}
-	w.last, w.any = t, true
+	w.inflight[id] = &wmEntry{pos: pos, time: t, left: n}
 }
 
 // done records one result of a request.
@@ -44,21 +77,15 @@ func (w *watermark) done(id string) {
 	}
 }
 
-// value returns the capture time below which every request emitted so far
-// was answered (0 before the first). With nothing in flight it is the last
-// request's own capture time, not just after it: a request captured at the
-// same instant (a burst in a pcap of microseconds, a .gor file) may not be
-// emitted yet, and a resumed run must send it; the last one is sent again
-// instead (counted as a possible duplicate).
-func (w *watermark) value() int64 {
+// value returns the position before which every request was answered.
+func (w *watermark) value() ResumePoint {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.any {
-		return 0
-	}
-	low := w.last
+	low := ResumePoint{Position: w.next, Time: w.nextTime}
 	for _, e := range w.inflight {
-		low = min(low, e.time)
+		if e.pos < low.Position {
+			low = ResumePoint{Position: e.pos, Time: e.time}
+		}
 	}
 	return low
 }

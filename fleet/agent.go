@@ -186,7 +186,7 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 		}
 		delete(a.resumable, key)
 		if s.Shard != nil && !onlyFail {
-			// A replay shard resumes here from its watermark when its
+			// A replay shard resumes here from its resume point when its
 			// spec comes by (resumeShard); failed after the first pass.
 			a.resumable[key] = true
 			continue
@@ -385,18 +385,18 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "reason", s.Reason)
 			return
 		}
-		a.start(ctx, spec, jr.Offset, -1, 0, 0, time.Time{})
+		a.start(ctx, spec, jr.Offset, -1, 0, nil, time.Time{})
 	case KindReplay:
 		for i, name := range spec.Agents {
 			if name == a.cfg.Name {
-				a.start(ctx, spec, jr.Offset, i, 0, 0, time.Time{})
+				a.start(ctx, spec, jr.Offset, i, 0, nil, time.Time{})
 			}
 		}
 	}
 }
 
 // resumeShard re-runs, after a restart, a shard this agent was running:
-// from its last watermark, on the same timeline, as a spare would.
+// from its last resume point, on the same timeline, as a spare would.
 func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	key := shardKey(jobIDOf(jr), shard)
 	if !a.resumable[key] {
@@ -412,15 +412,16 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
 		return
 	}
-	var resume int64
 	lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, Shard: &shard, State: Lost, Attempt: cur.Attempt, SpecOffset: jr.Offset,
 		Reason: "agent " + a.cfg.Name + " restarted; re-run here"}
+	resume := &Resume{}
 	if cur.Progress != nil {
-		lost.Progress, resume = cur.Progress, cur.Progress.Watermark
+		lost.Progress = cur.Progress
+		if cur.Progress.Resume != nil {
+			resume = cur.Progress.Resume
+		}
 	}
-	if resume != 0 {
-		lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
-	}
+	lost.Reason += ", resuming " + resume.String()
 	_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, shard, cur.Attempt), lost)
 	a.log.Warn("resuming a shard after a restart", "job", spec.JobID, "shard", shard)
 	a.start(ctx, spec, jr.Offset, shard, cur.Attempt+1, resume, cur.At)
@@ -465,7 +466,10 @@ func (a *Agent) runKey(id string, shard int) string {
 }
 
 // start runs one record job or one replay shard in the background.
-func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume int64, lastSeen time.Time) {
+//
+// resume is nil for a first run; for a re-run it is where to resume (At 0:
+// from the start), and what it sends may have been sent before.
+func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time) {
 	key := a.runKey(spec.JobID, shard)
 	rctx, cancel := context.WithCancel(ctx)
 	a.mu.Lock()
@@ -497,7 +501,7 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 
 // execute loads, checks and runs one job on this agent, publishing its
 // states: ARMED (compiled, connected), RUNNING, then a final state.
-func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume int64, lastSeen time.Time, key string) {
+func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time, key string) {
 	pub := context.WithoutCancel(ctx)
 	st := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, SpecOffset: offset, Attempt: attempt}
 	if shard >= 0 {
@@ -574,20 +578,24 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 			outcome = &o
 		},
 	}
-	var wmark atomic.Int64
-	opts.OnWatermark = func(ns int64) { wmark.Store(ns) }
+	var point atomic.Pointer[engine.ResumePoint]
+	opts.OnResumePoint = func(p engine.ResumePoint) { point.Store(&p) }
 	opts.OnProgress = func(job, line string) {
-		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line), Watermark: wmark.Load()}, ""
+		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line)}, ""
+		if p := point.Load(); p != nil {
+			st.Progress.Resume = &Resume{At: p.Position, Time: p.Time}
+		}
 		publish(st)
 	}
-	if resume != 0 {
+	if resume != nil {
+		// The lost agent may have sent until its next heartbeat was due.
+		opts.DuplicatesBefore = lastSeen.Add(HeartbeatInterval)
+		opts.Resume = &engine.ResumePoint{}
 		if j.Loop.Count > 1 || j.Loop.For > 0 {
 			fmt.Fprintf(logs, "shard re-run from its start: a looping replay cannot resume mid-way\n")
 		} else {
-			opts.ResumeFrom = resume
-			// The lost agent may have sent until its next heartbeat was due.
-			opts.DuplicatesBefore = lastSeen.Add(HeartbeatInterval)
-			fmt.Fprintf(logs, "shard resumed from capture time %s on the same timeline (requests answered before it are not sent again)\n", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
+			opts.Resume.Position = resume.At
+			fmt.Fprintf(logs, "shard resumed %s on the same timeline (requests answered before it are not sent again)\n", resume)
 		}
 	}
 	if spec.Recording != nil {

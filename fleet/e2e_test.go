@@ -483,7 +483,7 @@ func cancelJob(t *testing.T, e *fleetEnv, rep, load string, target *counter) {
 }
 
 // restartShard: kill -9 of a replaying agent restarted at once: it resumes
-// its own shard from the watermark (before anyone declares it lost).
+// its own shard from its resume point (before anyone declares it lost).
 func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *counter, loads map[string]*testutil.Proc, targetURL string, want map[string]int) {
 	id := "restart-" + e.suffix
 	before := target.snapshot()
@@ -508,7 +508,7 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 	loads[m[1]] = e.agent(parent, m[1], load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
 	show = e.waitFor(t, id, `replay  (SUCCEEDED|FAILED)`, 60*time.Second)
 	if !regexp.MustCompile(`shard/0\s+`+m[1]+`-\S+\s+SUCCEEDED\s+1`).MatchString(show) ||
-		!regexp.MustCompile(`shard/0/lost/0\s+`+m[1]+`-\S+\s+LOST\s+0\s+agent \S+ restarted; re-run here, resuming from capture time`).MatchString(show) ||
+		!regexp.MustCompile(`shard/0/lost/0\s+`+m[1]+`-\S+\s+LOST\s+0\s+agent \S+ restarted; re-run here, resuming at request \d+`).MatchString(show) ||
 		!strings.Contains(show, "replay  SUCCEEDED") {
 		t.Fatalf("restarted agent did not resume its shard:\n%s", show)
 	}
@@ -609,7 +609,7 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	}
 	_ = victim.Cmd.Wait()
 	killed := time.Now()
-	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST.*resuming from capture time`, 20*time.Second)
+	show = e.waitFor(t, id, `shard/0/lost/0 .*LOST.*resuming at request \d+`, 20*time.Second)
 	// LOST once 3 heartbeats are missed: within LostAfter of the killed
 	// agent's last heartbeat (plus the half-second watch tick and some
 	// slack for a loaded machine), by the time the LOST record was published.

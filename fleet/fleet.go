@@ -165,10 +165,33 @@ type Progress struct {
 	Line  string `json:"line,omitempty"` // the run's progress line
 	Done  int64  `json:"done"`           // requests recorded or sent
 	Total int64  `json:"total"`          // replays: requests in the shard
-	// Watermark is the capture time (Unix ns) below which every request
-	// of a replay shard was answered: a re-run of the shard resumes there,
-	// on the same timeline.
-	Watermark int64 `json:"watermark,omitempty"`
+	// Resume is where a re-run of a replay shard starts, on the same
+	// timeline: every request before it was answered.
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Resume is a point in a replay shard's requests, in the order its window
+// emits them (fixed for a window; not capture-time order: the brokers hold
+// records in the order they arrived from several hosts).
+type Resume struct {
+	// At is the index (from 0) of the first request not known to be
+	// answered: the ones before it are not sent again.
+	At int64 `json:"at"`
+	// Time is that request's capture time (Unix ns) when it was known: for
+	// people, not for resuming.
+	Time int64 `json:"time,omitempty"`
+}
+
+// String says where a re-run starts, for a status reason or a log.
+func (r *Resume) String() string {
+	if r == nil || r.At == 0 {
+		return "from the shard's first request"
+	}
+	s := fmt.Sprintf("at request %d (the %d before it were answered)", r.At+1, r.At)
+	if r.Time != 0 {
+		s = fmt.Sprintf("at request %d, captured %s (the %d before it were answered)", r.At+1, time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), r.At)
+	}
+	return s
 }
 
 // Result is what a finished run did.

@@ -99,14 +99,14 @@ func (a *Agent) watchShards(ctx context.Context) {
 			a.log.Warn("shard lost, re-running it here", "job", spec.JobID, "shard", i, "owner", owner)
 			sh := i
 			lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason + "; re-run on " + a.cfg.Name, Attempt: attempt, SpecOffset: acc.offset}
-			var resume int64
+			resume := &Resume{}
 			if ok && st.Progress != nil {
 				lost.Progress = st.Progress
-				resume = st.Progress.Watermark
+				if st.Progress.Resume != nil {
+					resume = st.Progress.Resume
+				}
 			}
-			if resume != 0 {
-				lost.Reason += fmt.Sprintf(", resuming from capture time %s", time.Unix(0, resume).UTC().Format(time.RFC3339Nano))
-			}
+			lost.Reason += ", resuming " + resume.String()
 			_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), lost)
 			_, lastSeen, _ := a.bus.Agent(owner)
 			a.start(ctx, spec, acc.offset, i, attempt+1, resume, lastSeen)
