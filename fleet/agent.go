@@ -679,6 +679,7 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 		a.log.Warn("job status not settled", "job", spec.JobID, "err", err)
 		return
 	}
+	a.awaitAssigned(sctx, spec.JobID)
 	if js, ok := a.bus.Status(jobKey(spec.JobID)); ok && js.State.Final() {
 		return
 	}
@@ -728,6 +729,33 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 	js.Result = res
 	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {
 		a.log.Warn("job status not published", "job", spec.JobID, "err", err)
+	}
+}
+
+// assignWait bounds how long a job's final status waits for the
+// submitter's ASSIGNED (see awaitAssigned).
+const assignWait = 10 * time.Second
+
+// awaitAssigned waits, up to assignWait, while the job's status is the
+// submitter's first write (PENDING): its second (ASSIGNED, written once the
+// spec is on the jobs topic) would replace a final status written before
+// it, and the job would never end. A submitter that died between the two
+// does not hold the job longer than that.
+func (a *Agent) awaitAssigned(ctx context.Context, jobID string) {
+	deadline := time.NewTimer(assignWait)
+	defer deadline.Stop()
+	for {
+		changed := a.bus.Changed()
+		if js, ok := a.bus.Status(jobKey(jobID)); !ok || js.State != Pending {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

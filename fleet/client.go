@@ -207,6 +207,11 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	if testHookAfterSpec != nil {
+		testHookAfterSpec(spec.JobID)
+	}
+	// An agent that ends the job at once (a refusal) waits for this write
+	// before it writes the final status (Agent.awaitAssigned).
 	js.State, js.SpecOffset = Assigned, rec.Offset
 	if err := c.bus.PublishStatus(ctx, jobKey(spec.JobID), js); err != nil {
 		return "", err
@@ -226,8 +231,15 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 		fmt.Fprintf(c.Out, "every shard starts at %s\n", spec.Replay.StartAt.Format(time.RFC3339Nano))
 	}
 	c.awaitAnswers(ctx, spec)
+	// Every agent may have ended already (refused, say), its final job
+	// status written before ASSIGNED above replaced it: settle it again.
+	c.finishIfDone(ctx, spec)
 	return spec.JobID, nil
 }
+
+// testHookAfterSpec, set by tests, runs between the spec's publication and
+// the job's ASSIGNED status.
+var testHookAfterSpec func(jobID string)
 
 // startLead is how far ahead a replay's one start instant is set, so that
 // every shard has connected and prefetched before it.
@@ -265,9 +277,6 @@ func (c *Client) awaitAnswers(ctx context.Context, spec Spec) {
 					})
 				}
 			}
-			if spec.Kind == KindRecord {
-				c.finishIfDone(ctx, spec)
-			}
 			return
 		}
 		select {
@@ -278,8 +287,10 @@ func (c *Client) awaitAnswers(ctx context.Context, spec Spec) {
 	}
 }
 
-// finishIfDone publishes a record job's final status when every agent has
-// ended before the submitter marked the silent ones (nobody else would).
+// finishIfDone publishes a job's final status when every part has ended
+// and the job's status is not final: the agents ended before the submitter
+// marked the silent ones, or wrote the final status before the submitter's
+// ASSIGNED replaced it (nobody else would write it).
 func (c *Client) finishIfDone(ctx context.Context, spec Spec) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
