@@ -268,7 +268,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		pos := position
 		position++
-		wm.handling(pos, m.Time)
+		wm.handling(m.Time)
 		if err := g.check(m); err != nil {
 			return err
 		}

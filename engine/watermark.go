@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // ResumePoint is where a replay that stopped part-way resumes: every request
 // before Position, counted in the order the source emits them, was answered.
@@ -25,8 +28,8 @@ type ResumePoint struct {
 type watermark struct {
 	mu       sync.Mutex
 	inflight map[string]*wmEntry
-	next     int64 // the request being handled, or the next one to come
-	nextTime int64 // its capture time, 0 before it is read
+	next     int64        // the request being handled, or the next one to come
+	nextTime atomic.Int64 // capture time of the request being handled (no lock: for people only)
 }
 
 type wmEntry struct {
@@ -37,19 +40,19 @@ type wmEntry struct {
 
 func newWatermark() *watermark { return &watermark{inflight: map[string]*wmEntry{}} }
 
-// handling records that the request at pos (captured at t) is being
-// handled: not answered, perhaps waiting for its scheduled instant.
-func (w *watermark) handling(pos, t int64) {
-	w.mu.Lock()
-	w.next, w.nextTime = pos, t
-	w.mu.Unlock()
-}
+// handling records the capture time of the request being handled (the
+// one at next: not answered, perhaps waiting for its scheduled instant).
+// No lock: it runs once per request on the one goroutine that also calls
+// sent and handled (which clear it under the lock), and the time is for
+// people.
+func (w *watermark) handling(t int64) { w.nextTime.Store(t) }
 
 // handled records that the request at pos needs nothing more than what
 // was sent for it: it was filtered out or skipped, or sent (see sent).
 func (w *watermark) handled(pos int64) {
 	w.mu.Lock()
-	w.next, w.nextTime = pos+1, 0
+	w.next = pos + 1
+	w.nextTime.Store(0)
 	w.mu.Unlock()
 }
 
@@ -58,7 +61,8 @@ func (w *watermark) handled(pos int64) {
 func (w *watermark) sent(id string, pos, t int64, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.next, w.nextTime = pos+1, 0
+	w.next = pos + 1
+	w.nextTime.Store(0)
 	if e, ok := w.inflight[id]; ok {
 		e.left += n // the same ID again (amplify, a loop): keep the earliest
 		return
@@ -81,7 +85,10 @@ func (w *watermark) done(id string) {
 func (w *watermark) value() ResumePoint {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	low := ResumePoint{Position: w.next, Time: w.nextTime}
+	low := ResumePoint{Position: w.next}
+	if t := w.nextTime.Load(); t > 0 {
+		low.Time = t
+	}
 	for _, e := range w.inflight {
 		if e.pos < low.Position {
 			low = ResumePoint{Position: e.pos, Time: e.time}

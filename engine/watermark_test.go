@@ -11,13 +11,13 @@ func TestWatermark(t *testing.T) {
 	if got := w.value(); got != (ResumePoint{}) {
 		t.Fatalf("before any request: %+v", got)
 	}
-	w.handling(0, 10)
+	w.handling(10)
 	if got := w.value(); got != (ResumePoint{Position: 0, Time: 10}) {
 		t.Fatalf("first request waiting for its instant: %+v", got)
 	}
 	w.sent("a", 0, 10, 1)
 	w.sent("b", 1, 20, 2) // two targets
-	w.handling(2, 5)      // filtered out below
+	w.handling(5)         // filtered out below
 	w.handled(2)
 	w.sent("c", 3, 30, 1)
 	if got := w.value(); got != (ResumePoint{Position: 0, Time: 10}) {
@@ -50,7 +50,7 @@ func TestWatermarkOutOfCaptureOrder(t *testing.T) {
 	w := newWatermark()
 	w.sent("x", 0, 1000, 1) // captured at 1000
 	w.done("x")
-	w.handling(1, 1500) // waiting for its scheduled instant
+	w.handling(1500) // waiting for its scheduled instant
 	// Still to come: position 2, captured at 500.
 	got := w.value()
 	if got != (ResumePoint{Position: 1, Time: 1500}) {
