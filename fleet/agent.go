@@ -414,13 +414,8 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	}
 	lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, Shard: &shard, State: Lost, Attempt: cur.Attempt, SpecOffset: jr.Offset,
 		Reason: "agent " + a.cfg.Name + " restarted; re-run here"}
-	resume := &Resume{}
-	if cur.Progress != nil {
-		lost.Progress = cur.Progress
-		if cur.Progress.Resume != nil {
-			resume = cur.Progress.Resume
-		}
-	}
+	lost.Progress = cur.Progress
+	resume := resumeOf(cur.Progress)
 	lost.Reason += ", resuming " + resume.String()
 	_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, shard, cur.Attempt), lost)
 	a.log.Warn("resuming a shard after a restart", "job", spec.JobID, "shard", shard)

@@ -182,6 +182,15 @@ type Resume struct {
 	Time int64 `json:"time,omitempty"`
 }
 
+// resumeOf returns where a re-run of a shard whose last progress was p
+// starts: from its resume point, or from the start when none was published.
+func resumeOf(p *Progress) *Resume {
+	if p == nil || p.Resume == nil {
+		return &Resume{}
+	}
+	return p.Resume
+}
+
 // String says where a re-run starts, for a status reason or a log.
 func (r *Resume) String() string {
 	if r == nil || r.At == 0 {

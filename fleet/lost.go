@@ -99,13 +99,10 @@ func (a *Agent) watchShards(ctx context.Context) {
 			a.log.Warn("shard lost, re-running it here", "job", spec.JobID, "shard", i, "owner", owner)
 			sh := i
 			lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason + "; re-run on " + a.cfg.Name, Attempt: attempt, SpecOffset: acc.offset}
-			resume := &Resume{}
-			if ok && st.Progress != nil {
+			if ok {
 				lost.Progress = st.Progress
-				if st.Progress.Resume != nil {
-					resume = st.Progress.Resume
-				}
 			}
+			resume := resumeOf(lost.Progress)
 			lost.Reason += ", resuming " + resume.String()
 			_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), lost)
 			_, lastSeen, _ := a.bus.Agent(owner)
