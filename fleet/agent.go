@@ -747,6 +747,7 @@ func (a *Agent) awaitAssigned(ctx context.Context, jobID string) {
 		select {
 		case <-changed:
 		case <-deadline.C:
+			a.log.Warn("the submitter did not mark the job ASSIGNED; writing its final status anyway", "job", jobID, "waited", assignWait)
 			return
 		case <-ctx.Done():
 			return
