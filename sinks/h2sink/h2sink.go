@@ -419,6 +419,12 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 	resp, err := pc.cc.RoundTrip(req)
 	if err != nil {
 		r.Err = s.classify(t, err)
+		if strings.Contains(err.Error(), retryText[0]) && pc.cc.State().Closing {
+			// The connection was unusable before the stream was sent:
+			// the server's GOAWAY (or a failed health check) got there
+			// first, so this is the server going away, not a reset.
+			r.Err = &classed{fmt.Errorf("send to %s: %w", t.name, err), "goaway"}
+		}
 		return retryable(err), ""
 	}
 	body, err := io.ReadAll(resp.Body)
