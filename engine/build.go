@@ -110,6 +110,18 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 	return nil, nil, fmt.Errorf("%s: unknown source kind %q", src.Pos, src.Kind)
 }
 
+// reorderOpt is a window's reorder for windowsrc: unset is its default,
+// 0s is off.
+func reorderOpt(d *time.Duration) time.Duration {
+	switch {
+	case d == nil:
+		return 0
+	case *d == 0:
+		return -1
+	}
+	return *d
+}
+
 // resolveWindow turns a window source into exact offset ranges.
 func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.Source) (catalog.Window, windowsrc.Options, error) {
 	ref := src.WindowRef
@@ -120,6 +132,7 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 			name = ref.Recording
 			opts.AllowPartial = ref.AllowPartial
 			opts.OnlyRecording = ref.OnlyRecording
+			opts.Reorder = reorderOpt(ref.Reorder)
 		}
 		w, err := kc.catalog.Get(ctx, name)
 		if errors.Is(err, catalog.ErrNotFound) {
@@ -143,7 +156,7 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 		w.Partitions = ranges
 		return w, opts, nil
 	}
-	opts := windowsrc.Options{AllowPartial: ref.AllowPartial, OnlyRecording: ref.OnlyRecording}
+	opts := windowsrc.Options{AllowPartial: ref.AllowPartial, OnlyRecording: ref.OnlyRecording, Reorder: reorderOpt(ref.Reorder)}
 	w := catalog.Window{Name: ref.Name, Topic: ref.Topic.Name}
 	var ranges map[int32]catalog.Range
 	now := time.Now()

@@ -485,6 +485,10 @@ func (d *decoder) decodeWindow(name string, x m, keyNode *yaml.Node) *Window {
 	}
 	w.AllowPartial = x.boolean("allow-partial", false)
 	w.OnlyRecording = x.str("only-recording")
+	if x.has("reorder") {
+		d := d.duration(x, "reorder")
+		w.Reorder = &d
+	}
 	return w
 }
 

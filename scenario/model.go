@@ -125,6 +125,9 @@ type Window struct {
 	Last          time.Duration
 	AllowPartial  bool
 	OnlyRecording string
+	// Reorder is the capture time held back to put messages in
+	// capture-time order (nil: the source's default; 0: off).
+	Reorder *time.Duration
 }
 
 // AllPartitions is the Offsets key written "*": the range applies to every

@@ -92,6 +92,7 @@ func TestValidationRules(t *testing.T) {
 		{"bad time", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, from: yesterday}}\njobs:", 1), "5:37", `invalid time "yesterday"`},
 		{"to before from", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, from: \"2026-01-02T00:00:00Z\", to: \"2026-01-01T00:00:00Z\"}}\njobs:", 1), "5:65", "is before from"},
 		{"to without from", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 1m, to: now}}\njobs:", 1), "5:45", "to needs from"},
+		{"negative reorder", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "windows: {w: {topic: traffic, last: 1m, reorder: -1s}}\njobs:", 1), "5:50", "must be a duration"},
 		// values
 		{"bad duration", jobBody(replayJob, httpSink, "max-gap: 1 sec"), "9:14", "jobs.j.max-gap: must be a duration"},
 		{"bad duration semantic", jobBody(replayJob, httpSink, "stop: {after: 5parsecs}"), "9:19", `invalid duration "5parsecs"`},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/kafkaio"
@@ -30,6 +31,14 @@ type Options struct {
 	// waits for another partition (default 1000); beyond it the partition's
 	// fetching pauses.
 	Lookahead int
+	// Reorder is how much capture time the source holds messages back to
+	// release them in capture-time order across the partitions' arrival
+	// orders (default DefaultReorder; negative: off, arrival order merged
+	// by partition heads). ReorderMax bounds the messages held (default
+	// DefaultReorderMax); a message captured longer before than either
+	// allows comes out late, counted as out-of-order and told in Notes.
+	Reorder    time.Duration
+	ReorderMax int
 	// FetchMaxBytes bounds the bytes one fetch asks for, all partitions
 	// together (default 1 MiB); FetchMaxPartitionBytes bounds them per
 	// partition (default 256 KiB). They are sizes on the wire: compressed
@@ -52,6 +61,14 @@ type Options struct {
 const (
 	DefaultFetchMaxBytes          = kafkaio.DefaultRangeFetchMaxBytes
 	DefaultFetchMaxPartitionBytes = kafkaio.DefaultRangeFetchMaxPartitionBytes
+)
+
+// Reorder defaults (see Options.Reorder): a second of capture time covers
+// producers' batching and hosts' clock offsets; 50 000 messages are a
+// second at 50 000 messages/s, about 50 MiB of HTTP messages of 1 KiB.
+const (
+	DefaultReorder    = time.Second
+	DefaultReorderMax = 50_000
 )
 
 // maxLoggedBad is how many bad records are logged one by one.
@@ -79,6 +96,12 @@ func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Reorder == 0 {
+		opts.Reorder = DefaultReorder
+	}
+	if opts.ReorderMax <= 0 {
+		opts.ReorderMax = DefaultReorderMax
+	}
 	if opts.FetchMaxBytes <= 0 {
 		opts.FetchMaxBytes = DefaultFetchMaxBytes
 	}
@@ -86,12 +109,13 @@ func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
 		opts.FetchMaxPartitionBytes = DefaultFetchMaxPartitionBytes
 	}
 	return &Source{clientOpts: clientOpts, w: w, opts: opts,
-		stats: map[string]int64{"messages": 0, "bad-records": 0, "filtered": 0, "bad-headers": 0}}
+		stats: map[string]int64{"messages": 0, "bad-records": 0, "filtered": 0, "bad-headers": 0, "reordered": 0, "out-of-order": 0}}
 }
 
 // Stats returns messages, bad-records, filtered, bad-headers,
-// read-partition-N (records read from partition N) and, with Select,
-// other-shard (records left to other shards).
+// read-partition-N (records read from partition N), reordered and
+// out-of-order (see Options.Reorder; out-of-order-max-ms when there were
+// any) and, with Select, other-shard (records left to other shards).
 func (s *Source) Stats() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,6 +158,17 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 
 	parts := rr.Partitions()
 	bufs := make(map[int32][]*message.Message, len(parts))
+	ro := newReorder(max(int64(s.opts.Reorder), 0), s.opts.ReorderMax)
+	defer s.noteOrder(ro)
+	release := func(all bool) error {
+		for all && ro.held() > 0 || ro.ready() {
+			s.add("messages", 1)
+			if err := emit(ro.pop()); err != nil {
+				return fmt.Errorf("window %q: %w", s.w.Name, err)
+			}
+		}
+		return nil
+	}
 	for {
 		// Emit while every unfinished partition has a head.
 		for {
@@ -157,7 +192,7 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 				break
 			}
 			if best == nil {
-				return nil // every partition finished and drained
+				return release(true) // every partition finished and drained
 			}
 			b := bufs[bestP]
 			b[0] = nil
@@ -165,9 +200,9 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 			if len(bufs[bestP]) <= s.opts.Lookahead/2 {
 				rr.Resume(bestP)
 			}
-			s.add("messages", 1)
-			if err := emit(best); err != nil {
-				return fmt.Errorf("window %q: %w", s.w.Name, err)
+			ro.push(best)
+			if err := release(false); err != nil {
+				return err
 			}
 		}
 		recs, err := rr.Poll(ctx)
@@ -205,6 +240,26 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 			}
 		}
 	}
+}
+
+// noteOrder counts what the reorder buffer did: reordered (put back in
+// place), out-of-order (released after a message captured later) and
+// out-of-order-max-ms (the largest such inversion), and warns of the last.
+func (s *Source) noteOrder(ro *reorder) {
+	s.add("reordered", ro.reordered)
+	if ro.late == 0 {
+		return
+	}
+	worst := time.Duration(ro.worstLate)
+	s.add("out-of-order", ro.late)
+	s.add("out-of-order-max-ms", worst.Milliseconds())
+	held := "reordering off"
+	if ro.hold > 0 {
+		held = fmt.Sprintf("the window holds %v or %d messages to reorder", time.Duration(ro.hold), ro.max)
+	}
+	s.opts.Logger.Warn("messages out of capture-time order: a paced replay sends them late",
+		"window", s.w.Name, "out-of-order", ro.late, "by-up-to", worst, "reorder", held,
+		"hint", "another host's late delivery or a spool drained after an outage; a larger reorder on the window holds more")
 }
 
 // rangeOpts returns the fetch options of the range reader.

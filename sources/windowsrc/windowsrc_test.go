@@ -83,18 +83,35 @@ func TestWindowExactMerged(t *testing.T) {
 				2: {Start: 1, End: 4}, // 2, 3, 0
 				3: {Start: 0, End: 0},
 			}}
-			want := "p2-2,p2-3,p2-0,p1-5,p0-10,p1-15,p0-20,p1-25,p0-30,p0-40"
-			for i := range 2 { // reading twice gives the same sequence
-				ids, src, err := read(t, target, w, windowsrc.Options{Lookahead: 2})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := strings.Join(ids, ","); got != want {
-					t.Fatalf("read %d: %s\nwant    %s", i, got, want)
-				}
-				st := src.Stats()
-				if st["messages"] != 10 || st["read-partition-0"] != 4 || st["read-partition-1"] != 3 || st["read-partition-2"] != 3 || st["bad-records"] != 0 {
-					t.Fatalf("stats = %v", st)
+			for _, c := range []struct {
+				name            string
+				opts            windowsrc.Options
+				want            string
+				reordered, late int64
+				lateMS          int64
+			}{
+				// The default reorder puts p2-0 (captured 3 ms before p2-3 but
+				// written after it) back in place.
+				{"default", windowsrc.Options{Lookahead: 2}, "p2-0,p2-2,p2-3,p1-5,p0-10,p1-15,p0-20,p1-25,p0-30,p0-40", 1, 0, 0},
+				// Off: the partitions' heads are merged, each partition's
+				// order kept, and the inversion counted.
+				{"off", windowsrc.Options{Lookahead: 2, Reorder: -1}, "p2-2,p2-3,p2-0,p1-5,p0-10,p1-15,p0-20,p1-25,p0-30,p0-40", 0, 1, 3},
+				// One message held: p2-2 is gone before p2-0 is read.
+				{"max 1", windowsrc.Options{Lookahead: 2, ReorderMax: 1}, "p2-2,p2-0,p2-3,p1-5,p0-10,p1-15,p0-20,p1-25,p0-30,p0-40", 1, 1, 2},
+			} {
+				for i := range 2 { // reading twice gives the same sequence
+					ids, src, err := read(t, target, w, c.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := strings.Join(ids, ","); got != c.want {
+						t.Fatalf("%s, read %d: %s\nwant    %s", c.name, i, got, c.want)
+					}
+					st := src.Stats()
+					if st["messages"] != 10 || st["read-partition-0"] != 4 || st["read-partition-1"] != 3 || st["read-partition-2"] != 3 || st["bad-records"] != 0 ||
+						st["reordered"] != c.reordered || st["out-of-order"] != c.late || st["out-of-order-max-ms"] != c.lateMS {
+						t.Fatalf("%s: stats = %v", c.name, st)
+					}
 				}
 			}
 
