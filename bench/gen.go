@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,6 +18,11 @@ type gorSpec struct {
 	Requests int
 	Step     time.Duration // capture-time spacing of consecutive requests
 	Conns    int           // distinct recorded connections (ConnID, source port)
+	// Lag, when set, writes the odd connections' messages (a second
+	// capturing host) as if they reached the broker Lag after the even
+	// ones captured at the same time: the file, and so each partition it is
+	// recorded into, is in arrival order, not capture order.
+	Lag time.Duration
 }
 
 // gorInfo is what was written.
@@ -71,6 +78,15 @@ func writeGor(path string, spec gorSpec, start time.Time) (gorInfo, error) {
 	conns := max(spec.Conns, 1)
 	dst := netip.MustParseAddrPort("10.20.0.10:8080")
 	t0 := start.UnixNano()
+	type arrival struct {
+		at int64
+		m  *message.Message
+	}
+	var lagged []arrival
+	write := func(m *message.Message) error {
+		info.Bytes += int64(len(m.Raw))
+		return s.Write(ctx, m)
+	}
 	for i := range spec.Requests {
 		c := i % conns
 		id := message.NewID()
@@ -83,15 +99,29 @@ func writeGor(path string, spec gorSpec, start time.Time) (gorInfo, error) {
 			Dst:    dst,
 			Raw:    request(i, id),
 		}
-		info.Bytes += int64(len(m.Raw))
-		if err := s.Write(ctx, m); err != nil {
-			_ = s.Close(ctx)
-			return info, err
-		}
 		if i == 0 {
 			info.First = m.Time
 		}
 		info.Last = m.Time
+		if spec.Lag > 0 {
+			at := m.Time
+			if c%2 == 1 {
+				at += int64(spec.Lag)
+			}
+			lagged = append(lagged, arrival{at, m})
+			continue
+		}
+		if err := write(m); err != nil {
+			_ = s.Close(ctx)
+			return info, err
+		}
+	}
+	slices.SortStableFunc(lagged, func(a, b arrival) int { return cmp.Compare(a.at, b.at) })
+	for _, a := range lagged {
+		if err := write(a.m); err != nil {
+			_ = s.Close(ctx)
+			return info, err
+		}
 	}
 	if err := s.Close(ctx); err != nil {
 		return info, fmt.Errorf("gor file %s: %w", path, err)
