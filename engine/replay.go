@@ -16,6 +16,7 @@ import (
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/sinks/httpsink"
+	"github.com/replayctl/replayctl/sources"
 	"github.com/replayctl/replayctl/stats"
 )
 
@@ -238,6 +239,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	var taken int64
 	var position int64 // the next request's index in the source's order (see ResumePoint)
+	var resumeAt int64 // requests before it were answered by an earlier run
 	total := int64(0)
 	if window != nil {
 		total = window.Requests
@@ -281,7 +283,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		taken++ // a request skipped below was taken by the earlier run
-		if resume := r.plan.opts.Resume; resume != nil && pos < resume.Position {
+		if pos < resumeAt {
 			// Answered in an earlier run: keep the timeline, send nothing.
 			pacer.Schedule(m.Time)
 			c.add("resume-skipped", 1)
@@ -343,6 +345,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			c.add("loops", 1)
 		}
 		src := newSource()
+		if i == 0 {
+			resumeAt = r.resumeAt(j, src, wm)
+		}
 		runErr = src.Run(jctx, emit)
 		c.addAll("source.", src.Stats())
 		if runErr != nil || jctx.Err() != nil {
@@ -375,4 +380,33 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		return res, runErr
 	}
 	return res, closeErr
+}
+
+// resumeAt returns the position the replay resumes at (Options.Resume) for
+// its source src, and notes src's order in wm: a resume point counted in
+// another order (other reorder settings, another version) is not used, the
+// run starts from its first request.
+func (r *runner) resumeAt(j *scenario.Job, src sources.Source, wm *watermark) int64 {
+	order := ""
+	if o, ok := src.(sources.Ordered); ok {
+		order = o.Order()
+	}
+	wm.setOrder(order)
+	resume := r.plan.opts.Resume
+	if resume == nil || resume.Position == 0 {
+		return 0
+	}
+	if resume.Order != order {
+		r.log.Warn("resume point not used: it counts requests in another order of the source; the replay starts from its first request",
+			"job", j.Name, "resume-at", resume.Position, "its-order", orNone(resume.Order), "source-order", orNone(order))
+		return 0
+	}
+	return resume.Position
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

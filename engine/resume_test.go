@@ -83,3 +83,30 @@ func TestResumeByPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeOtherOrder: a resume point counted in another order of the
+// source (other reorder settings, an earlier version) is not used: the
+// run starts from its first request rather than skip the wrong ones.
+func TestResumeOtherOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+	tg := newTarget(t)
+	yaml := replayYAML(tg.URL(), "speed: max")
+	for _, c := range []struct {
+		order string
+		sent  int
+	}{{"window v1: an order this gor source does not have", 5}, {"", 2}} {
+		before := len(tg.requests())
+		res := run(t, dir, yaml, engine.Options{Resume: &engine.ResumePoint{Position: 3, Order: c.order}, DuplicatesBefore: time.Now().Add(time.Hour)})
+		if res.err != nil {
+			t.Fatalf("resumed run: %v\n%s", res.err, res.out)
+		}
+		if got := len(tg.requests()) - before; got != c.sent {
+			t.Fatalf("order %q: sent %d, want %d\n%s", c.order, got, c.sent, res.out)
+		}
+		if skipped := strings.Contains(res.out, "resume-skipped=3"); skipped != (c.sent == 2) {
+			t.Fatalf("order %q: resume-skipped shown %v\n%s", c.order, skipped, res.out)
+		}
+	}
+}

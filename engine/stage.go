@@ -9,6 +9,8 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/replayctl/replayctl/report"
+
 	"github.com/replayctl/replayctl/exprenv"
 	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/message"
@@ -38,7 +40,7 @@ func (c *counters) addAll(prefix string, m map[string]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, v := range m {
-		c.m[prefix+k] += v
+		report.AddCounter(c.m, prefix+k, v)
 	}
 }
 

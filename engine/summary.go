@@ -103,7 +103,11 @@ func printSummary(out io.Writer, res *jobResult) {
 			row(l[0], "%s\n", l[1])
 		}
 		if n := res.counters["source.out-of-order"]; n > 0 {
-			row("", "out-of-order %d: messages read after ones captured up to %dms later than them, sent late (another host's late delivery, a spool drained after an outage); a larger reorder on the window holds more\n", n, res.counters["source.out-of-order-max-ms"])
+			by := "under 1ms"
+			if d := res.counters["source.out-of-order-max-ms"]; d > 0 {
+				by = fmt.Sprintf("up to %dms", d)
+			}
+			row("", "out-of-order %d: requests read after ones captured %s later than them, sent late (another host's late delivery, a spool drained after an outage); a larger reorder on the window holds more\n", n, by)
 		}
 		if n := res.counters["sink.pool-exhausted"]; n > 0 {
 			row("", "pool-exhausted %d: requests that waited for a connection (all %d busy); raise max-connections or the file limit\n", n, res.counters["sink.max-connections"])

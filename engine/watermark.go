@@ -9,9 +9,9 @@ import (
 // before Position, counted in the order the source emits them, was answered.
 // A position, not a capture time: a window's partitions are in the order the
 // brokers received the records (several hosts, connections that finish out
-// of order), so its merged stream is deterministic but not sorted by capture
-// time, and a request captured before one already answered may still be to
-// come.
+// of order), and even put back in capture-time order (windowsrc's reorder)
+// a request read late may come out after one already answered: the stream
+// is deterministic, not strictly sorted by capture time.
 type ResumePoint struct {
 	// Position is the index (from 0, in the source's order, before any
 	// filter) of the first request not known to be answered.
@@ -19,6 +19,11 @@ type ResumePoint struct {
 	// Time is that request's capture time (Unix ns) when known (0 when it
 	// is the next one and not read yet): for people, not for resuming.
 	Time int64
+	// Order is the source's order the position counts in
+	// (sources.Ordered; "" for a source whose order has no settings). A
+	// resume point of another order is not used: the run starts from its
+	// first request (and counts possible duplicates).
+	Order string
 }
 
 // watermark tracks the requests handed to the sender and not yet answered,
@@ -28,6 +33,7 @@ type ResumePoint struct {
 type watermark struct {
 	mu       sync.Mutex
 	inflight map[string]*wmEntry
+	order    string       // the source's order (ResumePoint.Order), set before the first request
 	next     int64        // the request being handled, or the next one to come
 	nextTime atomic.Int64 // capture time of the request being handled (no lock: for people only)
 }
@@ -39,6 +45,13 @@ type wmEntry struct {
 }
 
 func newWatermark() *watermark { return &watermark{inflight: map[string]*wmEntry{}} }
+
+// setOrder notes the source's order (ResumePoint.Order).
+func (w *watermark) setOrder(order string) {
+	w.mu.Lock()
+	w.order = order
+	w.mu.Unlock()
+}
 
 // handling records the capture time of the request being handled (the
 // one at next: not answered, perhaps waiting for its scheduled instant).
@@ -85,13 +98,13 @@ func (w *watermark) done(id string) {
 func (w *watermark) value() ResumePoint {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	low := ResumePoint{Position: w.next}
+	low := ResumePoint{Position: w.next, Order: w.order}
 	if t := w.nextTime.Load(); t > 0 {
 		low.Time = t
 	}
 	for _, e := range w.inflight {
 		if e.pos < low.Position {
-			low = ResumePoint{Position: e.pos, Time: e.time}
+			low = ResumePoint{Position: e.pos, Time: e.time, Order: w.order}
 		}
 	}
 	return low

@@ -21,6 +21,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -578,7 +579,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	opts.OnProgress = func(job, line string) {
 		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line)}, ""
 		if p := point.Load(); p != nil {
-			st.Progress.Resume = &Resume{At: p.Position, Time: p.Time}
+			st.Progress.Resume = &Resume{At: p.Position, Time: p.Time, Order: p.Order}
 		}
 		publish(st)
 	}
@@ -589,7 +590,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		if j.Loop.Count > 1 || j.Loop.For > 0 {
 			fmt.Fprintf(logs, "shard re-run from its start: a looping replay cannot resume mid-way\n")
 		} else {
-			opts.Resume.Position = resume.At
+			opts.Resume.Position, opts.Resume.Order = resume.At, resume.Order
 			fmt.Fprintf(logs, "shard resumed %s on the same timeline (requests answered before it are not sent again)\n", resume)
 		}
 	}
@@ -824,7 +825,7 @@ func mergeResult(dst, r *Result) {
 		if dst.Counters == nil {
 			dst.Counters = map[string]int64{}
 		}
-		dst.Counters[k] += v
+		report.AddCounter(dst.Counters, k, v)
 	}
 	if !r.FirstCapture.IsZero() && (dst.FirstCapture.IsZero() || r.FirstCapture.Before(dst.FirstCapture)) {
 		dst.FirstCapture = r.FirstCapture

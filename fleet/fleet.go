@@ -171,8 +171,8 @@ type Progress struct {
 }
 
 // Resume is a point in a replay shard's requests, in the order its window
-// emits them (fixed for a window; not capture-time order: the brokers hold
-// records in the order they arrived from several hosts).
+// emits them (fixed for a window and its reorder settings, named by Order;
+// capture-time order as far as the reorder buffer could restore it).
 type Resume struct {
 	// At is the index (from 0) of the first request not known to be
 	// answered: the ones before it are not sent again.
@@ -180,6 +180,10 @@ type Resume struct {
 	// Time is that request's capture time (Unix ns) when it was known: for
 	// people, not for resuming.
 	Time int64 `json:"time,omitempty"`
+	// Order is the source's order At counts in (engine.ResumePoint.Order):
+	// a re-run whose source has another order starts from the first
+	// request instead.
+	Order string `json:"order,omitempty"`
 }
 
 // resumeOf returns where a re-run of a shard whose last progress was p

@@ -159,7 +159,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		}
 		rec.Merge(r)
 		for k, v := range in.Counters {
-			counters[k] += v
+			AddCounter(counters, k, v)
 		}
 		if in.Diff != nil {
 			diff = mergeDiff(diff, in.Diff)

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +132,19 @@ func FuzzParseInput(f *testing.F) {
 		}
 		_, _ = Merge([]*Input{in}, "")
 	})
+}
+
+func TestAddCounter(t *testing.T) {
+	m := map[string]int64{}
+	for _, c := range []struct {
+		k string
+		v int64
+	}{{"source.messages", 3}, {"source.messages", 4}, {"source.out-of-order-max-ms", 90}, {"source.out-of-order-max-ms", 40},
+		{"sink.connections-peak", 5}, {"sink.connections-peak", 7}, {"sink.max-connections", 100}, {"sink.max-connections", 100}} {
+		AddCounter(m, c.k, c.v)
+	}
+	want := map[string]int64{"source.messages": 7, "source.out-of-order-max-ms": 90, "sink.connections-peak": 7, "sink.max-connections": 100}
+	if !maps.Equal(m, want) {
+		t.Fatalf("got %v, want %v", m, want)
+	}
 }

@@ -22,3 +22,11 @@ type Source interface {
 	// safe to call concurrently with Run. Names are kebab-case.
 	Stats() map[string]int64
 }
+
+// Ordered is a Source whose order of messages depends on its settings (or
+// on how the version of replayctl that reads it sorts them). Order names
+// that order: a position counted in one order (a resume point) means the
+// same message only in a source with the same Order.
+type Ordered interface {
+	Order() string
+}

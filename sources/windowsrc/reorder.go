@@ -2,6 +2,7 @@ package windowsrc
 
 import (
 	"container/heap"
+	"math"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -12,29 +13,37 @@ import (
 // (measured: half of the requests 26 ms early on average, 81 ms at most,
 // with two capture processes under wrk), and a spool drained after an
 // outage arrives minutes late. Sent in that order, a paced replay sends each
-// inverted request late. reorder holds messages until one captured hold
-// later has been read, or until max are held, and releases them
-// oldest first (ties in arrival order). Its output depends on its input
-// alone, never on timing, so a window read twice comes out the same and a
-// resume position means the same request.
+// inverted request late. reorder holds each message until the message read
+// last was captured more than hold after it, or until more than max
+// messages or maxBytes bytes are held, and releases them oldest first (ties
+// in arrival order). When no message arrives more than hold after a
+// message captured later, the output is sorted. It compares with the
+// message read last, not the latest capture time seen, so that one record
+// with a time far ahead (a host's clock step) flushes what is held once
+// instead of turning the reordering off for the rest of the window. Its
+// output depends on its input alone, never on timing, so a window read
+// twice comes out the same and a resume position means the same request.
 //
 // Messages in arrival order (the usual case) go through a FIFO; only the
-// inverted ones go through a heap.
+// inverted ones go through a heap. The counters are of requests: only
+// their order paces a replay.
 type reorder struct {
-	hold int64 // capture time held back, ns; 0 passes messages through
-	max  int   // messages held at most
+	hold     int64 // capture time held back, ns; 0 passes messages through
+	max      int   // messages held at most
+	maxBytes int64 // bytes (raw HTTP) held at most
 
-	fifo    []entry // ascending; fifo[head:] is live
-	head    int
-	inv     entryHeap
-	seq     uint64
-	maxSeen int64
+	fifo  []entry // ascending; fifo[head:] is live
+	head  int
+	inv   entryHeap
+	seq   uint64
+	last  int64 // capture time of the message read last
+	bytes int64 // held
 
-	lastOut   int64
+	lastOut   int64 // the latest capture time of a request released
 	anyOut    bool
-	late      int64 // released after a message captured later than them
+	late      int64 // requests released after a request captured later
 	worstLate int64 // ns: the largest such inversion
-	reordered int64 // taken out of arrival order and put in place
+	reordered int64 // requests read after a request captured later
 }
 
 type entry struct {
@@ -60,8 +69,13 @@ func (h *entryHeap) Pop() any {
 	return e
 }
 
-func newReorder(hold int64, max int) *reorder {
-	return &reorder{hold: hold, max: max}
+func newReorder(hold int64, max int, maxBytes int64) *reorder {
+	return &reorder{hold: hold, max: max, maxBytes: maxBytes}
+}
+
+// after reports whether a is more than d after b, without overflow.
+func after(a, b, d int64) bool {
+	return a > b && uint64(a-b) > uint64(d)
 }
 
 // held is how many messages wait.
@@ -75,19 +89,22 @@ func (r *reorder) push(m *message.Message) {
 		r.fifo = append(r.fifo, e)
 	} else {
 		heap.Push(&r.inv, e)
-		r.reordered++
+		if m.Kind == message.Request {
+			r.reordered++
+		}
 	}
-	r.maxSeen = max(r.maxSeen, m.Time)
+	r.last = m.Time
+	r.bytes += int64(len(m.Raw))
 }
 
-// ready reports whether the oldest held message may go: a message
-// captured more than hold after it has been read, or max are held.
+// ready reports whether the oldest held message may go: the message read
+// last was captured more than hold after it, or too much is held.
 func (r *reorder) ready() bool {
 	n := r.held()
 	if n == 0 {
 		return false
 	}
-	return r.hold == 0 || n > r.max || r.maxSeen-r.peek().m.Time > r.hold
+	return r.hold == 0 || n > r.max || r.bytes > r.maxBytes || after(r.last, r.peek().m.Time, r.hold)
 }
 
 func (r *reorder) peek() entry {
@@ -119,10 +136,15 @@ func (r *reorder) pop() *message.Message {
 			r.fifo, r.head = r.fifo[:n], 0
 		}
 	}
+	r.bytes -= int64(len(e.m.Raw))
+	if e.m.Kind != message.Request {
+		return e.m
+	}
 	t := e.m.Time
 	if r.anyOut && t < r.lastOut {
 		r.late++
-		r.worstLate = max(r.worstLate, r.lastOut-t)
+		d := uint64(r.lastOut - t)
+		r.worstLate = max(r.worstLate, int64(min(d, math.MaxInt64)))
 	}
 	if !r.anyOut || t > r.lastOut {
 		r.lastOut = t

@@ -1,6 +1,7 @@
 package windowsrc
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -13,7 +14,7 @@ import (
 func runReorder(ro *reorder, times []int64) []int64 {
 	var out []int64
 	for i, t := range times {
-		ro.push(&message.Message{Time: t, ID: string(rune('a' + i%26))})
+		ro.push(&message.Message{Kind: message.Request, Time: t, ID: string(rune('a' + i%26))})
 		for ro.ready() {
 			out = append(out, ro.pop().Time)
 		}
@@ -41,9 +42,14 @@ func TestReorder(t *testing.T) {
 		{"off", 0, 100, []int64{5, 6, 1, 7}, []int64{5, 6, 1, 7}, 1, 5, 0},
 		{"bounded by max", 1000, 2, []int64{5, 6, 7, 1, 8}, []int64{5, 1, 6, 7, 8}, 1, 4, 1},
 		{"empty", 10, 100, nil, nil, 0, 0, 0},
+		// One record far ahead (a host's clock step) flushes what is held
+		// once; the reordering goes on after it.
+		{"far-future outlier", 10, 100, []int64{100, 101, math.MaxInt64, 105, 103, 104, 102, 106}, []int64{100, 101, 102, 103, 104, 105, 106, math.MaxInt64}, 0, 0, 5},
+		// Extreme times do not overflow the comparisons.
+		{"extremes", 10, 100, []int64{math.MinInt64, 5, math.MaxInt64, math.MinInt64}, []int64{math.MinInt64, 5, math.MinInt64, math.MaxInt64}, 1, math.MaxInt64, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ro := newReorder(c.hold, c.max)
+			ro := newReorder(c.hold, c.max, math.MaxInt64)
 			got := runReorder(ro, c.in)
 			if !slices.Equal(got, c.want) || ro.late != c.late || ro.worstLate != c.worst || ro.reordered != c.reordered {
 				t.Fatalf("got %v late %d worst %d reordered %d, want %v late %d worst %d reordered %d",
@@ -53,17 +59,41 @@ func TestReorder(t *testing.T) {
 	}
 }
 
+// TestReorderBounds: the bytes bound releases like the count bound, and
+// responses are reordered but not counted (only requests pace a replay).
+func TestReorderBounds(t *testing.T) {
+	ro := newReorder(1000, 100, 10)
+	var got []int64
+	for _, x := range []struct {
+		t    int64
+		kind message.Kind
+	}{{5, message.Request}, {6, message.Response}, {1, message.Response}, {7, message.Request}, {2, message.Request}} {
+		ro.push(&message.Message{Kind: x.kind, Time: x.t, Raw: []byte("0123")})
+		for ro.ready() {
+			got = append(got, ro.pop().Time)
+		}
+	}
+	for ro.held() > 0 {
+		got = append(got, ro.pop().Time)
+	}
+	// 12 bytes held at the third push: the oldest (1) goes, then 5 at the
+	// fourth; 2, a request read after 5, comes out after it (late by 3).
+	if !slices.Equal(got, []int64{1, 5, 2, 6, 7}) || ro.late != 1 || ro.worstLate != 3 || ro.reordered != 1 {
+		t.Fatalf("got %v late %d worst %d reordered %d", got, ro.late, ro.worstLate, ro.reordered)
+	}
+}
+
 // TestReorderTies: equal capture times keep their arrival order, whether
 // they went through the FIFO or the heap.
 func TestReorderTies(t *testing.T) {
-	ro := newReorder(100, 1000)
+	ro := newReorder(100, 1000, math.MaxInt64)
 	var ids []string
 	in := []struct {
 		t  int64
 		id string
 	}{{10, "a"}, {20, "b"}, {10, "c"}, {10, "d"}, {20, "e"}, {5, "f"}}
 	for _, x := range in {
-		ro.push(&message.Message{Time: x.t, ID: x.id})
+		ro.push(&message.Message{Kind: message.Request, Time: x.t, ID: x.id})
 	}
 	for ro.held() > 0 {
 		ids = append(ids, ro.pop().ID)
@@ -94,8 +124,8 @@ func TestReorderProperties(t *testing.T) {
 			in[i] = m.t
 		}
 		max := 1 << 20
-		got := runReorder(newReorder(hold, max), in)
-		again := runReorder(newReorder(hold, max), in)
+		got := runReorder(newReorder(hold, max, math.MaxInt64), in)
+		again := runReorder(newReorder(hold, max, math.MaxInt64), in)
 		want := slices.Clone(in)
 		slices.Sort(want)
 		if !slices.Equal(got, want) || !slices.Equal(got, again) {
@@ -111,7 +141,7 @@ func FuzzReorder(f *testing.F) {
 		for i, x := range b {
 			in[i] = int64(x)
 		}
-		ro := newReorder(int64(hold), int(max)+1)
+		ro := newReorder(int64(hold), int(max)+1, math.MaxInt64)
 		got := runReorder(ro, in)
 		a, c := slices.Clone(in), slices.Clone(got)
 		slices.Sort(a)

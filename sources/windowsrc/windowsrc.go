@@ -33,12 +33,15 @@ type Options struct {
 	Lookahead int
 	// Reorder is how much capture time the source holds messages back to
 	// release them in capture-time order across the partitions' arrival
-	// orders (default DefaultReorder; negative: off, arrival order merged
-	// by partition heads). ReorderMax bounds the messages held (default
-	// DefaultReorderMax); a message captured longer before than either
-	// allows comes out late, counted as out-of-order and told in Notes.
-	Reorder    time.Duration
-	ReorderMax int
+	// orders (default DefaultReorder; negative: off, the partitions' heads
+	// merged by capture time, each partition's order kept). ReorderMax and
+	// ReorderMaxBytes (raw HTTP bytes) bound what is held (defaults
+	// DefaultReorderMax, DefaultReorderMaxBytes). A request captured longer
+	// before than they allow comes out late: counted as out-of-order (see
+	// Stats) and warned of in the log.
+	Reorder         time.Duration
+	ReorderMax      int
+	ReorderMaxBytes int64
 	// FetchMaxBytes bounds the bytes one fetch asks for, all partitions
 	// together (default 1 MiB); FetchMaxPartitionBytes bounds them per
 	// partition (default 256 KiB). They are sizes on the wire: compressed
@@ -65,10 +68,12 @@ const (
 
 // Reorder defaults (see Options.Reorder): a second of capture time covers
 // producers' batching and hosts' clock offsets; 50 000 messages are a
-// second at 50 000 messages/s, about 50 MiB of HTTP messages of 1 KiB.
+// second at 50 000 messages/s, and 64 MiB bounds them when their bodies
+// are large.
 const (
-	DefaultReorder    = time.Second
-	DefaultReorderMax = 50_000
+	DefaultReorder         = time.Second
+	DefaultReorderMax      = 50_000
+	DefaultReorderMaxBytes = 64 << 20
 )
 
 // maxLoggedBad is how many bad records are logged one by one.
@@ -85,7 +90,19 @@ type Source struct {
 	notes []string
 }
 
-var _ sources.Source = (*Source)(nil)
+var (
+	_ sources.Source  = (*Source)(nil)
+	_ sources.Ordered = (*Source)(nil)
+)
+
+// Order names the order Run emits messages in (see sources.Ordered): it
+// changes with the reorder settings.
+func (s *Source) Order() string {
+	if s.opts.Reorder < 0 {
+		return "window v2: partition heads by capture time"
+	}
+	return fmt.Sprintf("window v2: capture time, reorder %v, %d messages, %d bytes", s.opts.Reorder, s.opts.ReorderMax, s.opts.ReorderMaxBytes)
+}
 
 // New returns a source reading w with a client built from clientOpts
 // (kafkaio.Config.Opts). It does no I/O.
@@ -102,6 +119,9 @@ func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
 	if opts.ReorderMax <= 0 {
 		opts.ReorderMax = DefaultReorderMax
 	}
+	if opts.ReorderMaxBytes <= 0 {
+		opts.ReorderMaxBytes = DefaultReorderMaxBytes
+	}
 	if opts.FetchMaxBytes <= 0 {
 		opts.FetchMaxBytes = DefaultFetchMaxBytes
 	}
@@ -113,9 +133,11 @@ func New(clientOpts []kgo.Opt, w catalog.Window, opts Options) *Source {
 }
 
 // Stats returns messages, bad-records, filtered, bad-headers,
-// read-partition-N (records read from partition N), reordered and
-// out-of-order (see Options.Reorder; out-of-order-max-ms when there were
-// any) and, with Select, other-shard (records left to other shards).
+// read-partition-N (records read from partition N), reordered (requests
+// read after a request captured later), out-of-order (those of them still
+// released after a request captured later: see Options.Reorder) with
+// out-of-order-max-ms (the largest such inversion) and, with Select,
+// other-shard (records left to other shards).
 func (s *Source) Stats() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,8 +162,9 @@ func (s *Source) add(name string, n int64) {
 }
 
 // Run checks the window against the log, then reads exactly [start, end) of
-// each partition and emits the messages ordered by capture time (ties by
-// partition; each partition's order is kept). An empty window returns nil at once.
+// each partition, merges the partitions' heads by capture time and emits
+// the messages in capture-time order through the reorder buffer (see
+// Options.Reorder; ties in the order read). An empty window returns nil at once.
 func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) error {
 	if s.w.Empty() {
 		return nil
@@ -158,7 +181,7 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 
 	parts := rr.Partitions()
 	bufs := make(map[int32][]*message.Message, len(parts))
-	ro := newReorder(max(int64(s.opts.Reorder), 0), s.opts.ReorderMax)
+	ro := newReorder(max(int64(s.opts.Reorder), 0), s.opts.ReorderMax, s.opts.ReorderMaxBytes)
 	defer s.noteOrder(ro)
 	release := func(all bool) error {
 		for all && ro.held() > 0 || ro.ready() {
@@ -242,9 +265,8 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	}
 }
 
-// noteOrder counts what the reorder buffer did: reordered (put back in
-// place), out-of-order (released after a message captured later) and
-// out-of-order-max-ms (the largest such inversion), and warns of the last.
+// noteOrder counts what the reorder buffer did (see Stats) and warns of
+// the requests it could not put back in order.
 func (s *Source) noteOrder(ro *reorder) {
 	s.add("reordered", ro.reordered)
 	if ro.late == 0 {
@@ -255,9 +277,9 @@ func (s *Source) noteOrder(ro *reorder) {
 	s.add("out-of-order-max-ms", worst.Milliseconds())
 	held := "reordering off"
 	if ro.hold > 0 {
-		held = fmt.Sprintf("the window holds %v or %d messages to reorder", time.Duration(ro.hold), ro.max)
+		held = fmt.Sprintf("the window holds %v, %d messages or %d MiB to reorder", time.Duration(ro.hold), ro.max, ro.maxBytes>>20)
 	}
-	s.opts.Logger.Warn("messages out of capture-time order: a paced replay sends them late",
+	s.opts.Logger.Warn("requests out of capture-time order: a paced replay sends them late",
 		"window", s.w.Name, "out-of-order", ro.late, "by-up-to", worst, "reorder", held,
 		"hint", "another host's late delivery or a spool drained after an outage; a larger reorder on the window holds more")
 }
