@@ -83,9 +83,14 @@ func writeGor(path string, spec gorSpec, start time.Time) (gorInfo, error) {
 		m  *message.Message
 	}
 	var lagged []arrival
+	// write writes m, closing the file when it fails.
 	write := func(m *message.Message) error {
 		info.Bytes += int64(len(m.Raw))
-		return s.Write(ctx, m)
+		if err := s.Write(ctx, m); err != nil {
+			_ = s.Close(ctx)
+			return err
+		}
+		return nil
 	}
 	for i := range spec.Requests {
 		c := i % conns
@@ -112,14 +117,12 @@ func writeGor(path string, spec gorSpec, start time.Time) (gorInfo, error) {
 			continue
 		}
 		if err := write(m); err != nil {
-			_ = s.Close(ctx)
 			return info, err
 		}
 	}
 	slices.SortStableFunc(lagged, func(a, b arrival) int { return cmp.Compare(a.at, b.at) })
 	for _, a := range lagged {
 		if err := write(a.m); err != nil {
-			_ = s.Close(ctx)
 			return info, err
 		}
 	}

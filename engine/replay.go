@@ -346,7 +346,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		src := newSource()
 		if i == 0 {
-			resumeAt = r.resumeAt(j, src, wm)
+			resumeAt = r.resumePosition(j, src, wm)
 		}
 		runErr = src.Run(jctx, emit)
 		c.addAll("source.", src.Stats())
@@ -382,11 +382,11 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	return res, closeErr
 }
 
-// resumeAt returns the position the replay resumes at (Options.Resume) for
-// its source src, and notes src's order in wm: a resume point counted in
-// another order (other reorder settings, another version) is not used, the
-// run starts from its first request.
-func (r *runner) resumeAt(j *scenario.Job, src sources.Source, wm *watermark) int64 {
+// resumePosition returns the position the replay resumes at
+// (Options.Resume) for its source src, and notes src's order in wm: a
+// resume point counted in another order (other reorder settings, another
+// version) is not used, the run starts from its first request.
+func (r *runner) resumePosition(j *scenario.Job, src sources.Source, wm *watermark) int64 {
 	order := ""
 	if o, ok := src.(sources.Ordered); ok {
 		order = o.Order()

@@ -107,13 +107,15 @@ func (r *reorder) ready() bool {
 	return r.hold == 0 || n > r.max || r.bytes > r.maxBytes || after(r.last, r.peek().m.Time, r.hold)
 }
 
+// heapFirst reports whether the oldest held message is in the heap rather
+// than at the head of the FIFO; held() must be > 0.
+func (r *reorder) heapFirst() bool {
+	return len(r.inv) > 0 && (r.head == len(r.fifo) || r.inv[0].before(r.fifo[r.head]))
+}
+
+// peek returns the oldest held message; held() must be > 0.
 func (r *reorder) peek() entry {
-	switch {
-	case len(r.inv) == 0:
-		return r.fifo[r.head]
-	case r.head == len(r.fifo):
-		return r.inv[0]
-	case r.inv[0].before(r.fifo[r.head]):
+	if r.heapFirst() {
 		return r.inv[0]
 	}
 	return r.fifo[r.head]
@@ -122,7 +124,7 @@ func (r *reorder) peek() entry {
 // pop releases the oldest held message; held() must be > 0.
 func (r *reorder) pop() *message.Message {
 	var e entry
-	if len(r.inv) > 0 && (r.head == len(r.fifo) || r.inv[0].before(r.fifo[r.head])) {
+	if r.heapFirst() {
 		e = heap.Pop(&r.inv).(entry)
 	} else {
 		e = r.fifo[r.head]

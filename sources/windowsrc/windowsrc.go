@@ -184,7 +184,7 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	ro := newReorder(max(int64(s.opts.Reorder), 0), s.opts.ReorderMax, s.opts.ReorderMaxBytes)
 	defer s.noteOrder(ro)
 	release := func(all bool) error {
-		for all && ro.held() > 0 || ro.ready() {
+		for (all && ro.held() > 0) || ro.ready() {
 			s.add("messages", 1)
 			if err := emit(ro.pop()); err != nil {
 				return fmt.Errorf("window %q: %w", s.w.Name, err)
