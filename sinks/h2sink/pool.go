@@ -164,9 +164,10 @@ func (p *pool) dial(ctx context.Context) (*http2.ClientConn, error) {
 		}
 		nc = tc
 	}
-	cc, err := p.s.tr.NewClientConn(nc)
+	bc := newBatchConn(nc)
+	cc, err := p.s.tr.NewClientConn(bc)
 	if err != nil {
-		_ = nc.Close()
+		_ = bc.Close()
 		return nil, err
 	}
 	return cc, nil
