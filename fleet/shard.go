@@ -1,10 +1,10 @@
 package fleet
 
 // The shard-specific glue: how a replay job is cut into shards and how one
-// shard is handed to the engine. The shards branch (`replayctl run --shard
-// i/N --run-id`) replaces PlanShards and shardOptions with its planner and
-// its armed barrier; nothing else in this package depends on how shards are
-// made.
+// shard is handed to the engine. `replayctl run --shard i/N --run-id` has a
+// key-hash planner (package shard) and an armed barrier; moving the fleet
+// onto them replaces PlanShards, shardOptions and the fixed start lead, and
+// nothing else in this package depends on how shards are made.
 
 import (
 	"fmt"
