@@ -197,21 +197,21 @@ const ProducerLinger = 50 * time.Millisecond
 // batch limit (about 1 MB before compression, so a batch never decodes
 // larger; smaller limits cost write throughput on a real
 // broker, see BenchmarkSinkBatchMax), the given batch compression (none, gzip, snappy, lz4, zstd; ""
-// is none) and request/retry timeouts derived from deliveryTimeout (default
+// is none; lz4 frames without the content checksum, see lz4Compressor) and request/retry timeouts derived from deliveryTimeout (default
 // 2 minutes when 0; pass the same value as Options.DeliveryTimeout).
 func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt, error) {
-	var codec kgo.CompressionCodec
+	var compress kgo.Opt
 	switch strings.ToLower(compression) {
 	case "", "none":
-		codec = kgo.NoCompression()
+		compress = kgo.ProducerBatchCompression(kgo.NoCompression())
 	case "gzip":
-		codec = kgo.GzipCompression()
+		compress = kgo.ProducerBatchCompression(kgo.GzipCompression())
 	case "snappy":
-		codec = kgo.SnappyCompression()
+		compress = kgo.ProducerBatchCompression(kgo.SnappyCompression())
 	case "lz4":
-		codec = kgo.Lz4Compression()
+		compress = kgo.WithCompressor(newLZ4Compressor())
 	case "zstd":
-		codec = kgo.ZstdCompression()
+		compress = kgo.ProducerBatchCompression(kgo.ZstdCompression())
 	default:
 		return nil, fmt.Errorf("kafka sink: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", compression)
 	}
@@ -225,7 +225,7 @@ func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(ProducerLinger),
 		kgo.MaxBufferedRecords(DefaultMaxBuffered),
-		kgo.ProducerBatchCompression(codec),
+		compress,
 		kgo.ProduceRequestTimeout(max(min(deliveryTimeout, 30*time.Second), time.Second)),
 		kgo.RetryTimeout(deliveryTimeout),
 	}, nil

@@ -49,59 +49,73 @@ func newClient(t testing.TB, target kafkatest.Target, compression string, timeou
 	return target.Client(t, popts...)
 }
 
+// TestSinkWritesRecords writes with the codecs whose compressor is not
+// franz-go's own (lz4: frames without the content checksum) and one that is
+// (zstd), and reads back with franz-go, the broker (the real one validates
+// every batch by decompressing it) and kcat (librdkafka).
 func TestSinkWritesRecords(t *testing.T) {
 	for _, target := range kafkatest.Brokers(t) {
-		t.Run(target.Name, func(t *testing.T) {
-			topic := kafkatest.CreateTopic(t, target, 1)
-			cl := newClient(t, target, "zstd", 10*time.Second)
-			s := kafkasink.New(cl, topic, kafkasink.Options{RecordingID: "rec-7", Host: "web-1", MaxBuffered: 4, Logger: quiet})
-			for i := range 10 {
-				if err := s.Write(ctxT(t), msg(i)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.Close(ctxT(t)); err != nil {
-				t.Fatal(err)
-			}
-			st := s.Stats()
-			if st["written"] != 10 || st["failed"] != 0 || st["bytes"] == 0 || st["partition-0"] != 10 || st["in-flight"] != 0 {
-				t.Fatalf("stats = %v", st)
-			}
-
-			rr, err := kafkaio.NewRangeReader(target.Opts(), topic, map[int32]kafkaio.OffsetRange{0: {Start: 0, End: 10}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rr.Close()
-			var recs []*kgo.Record
-			for !rr.Done() {
-				got, err := rr.Poll(ctxT(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				recs = append(recs, got...)
-			}
-			r := recs[4]
-			m := msg(4)
-			if string(r.Key) != m.ConnID || string(r.Value) != string(m.Payload()) || r.Timestamp.UnixMilli() != m.Time/1e6 {
-				t.Fatalf("record = key %q ts %v value %q", r.Key, r.Timestamp, r.Value)
-			}
-			h := map[string]string{}
-			for _, kv := range r.Headers {
-				h[kv.Key] = string(kv.Value)
-			}
-			want := map[string]string{
-				kafkasink.HeaderRecording: "rec-7", kafkasink.HeaderKind: "request", kafkasink.HeaderHost: "web-1",
-				kafkasink.HeaderSrc: "10.1.2.3:40000", kafkasink.HeaderDst: "10.9.9.9:8080", kafkasink.HeaderConn: "conn-1",
-			}
-			for k, v := range want {
-				if h[k] != v {
-					t.Errorf("header %s = %q, want %q", k, h[k], v)
-				}
-			}
-			checkKcat(t, target, topic, m)
-		})
+		for _, compression := range []struct {
+			name  string
+			codec uint8 // kgo.RecordAttrs.CompressionType
+		}{{"zstd", 4}, {"lz4", 3}} {
+			t.Run(target.Name+"/"+compression.name, func(t *testing.T) { testSinkWritesRecords(t, target, compression.name, compression.codec) })
+		}
 	}
+}
+
+func testSinkWritesRecords(t *testing.T, target kafkatest.Target, compression string, codec uint8) {
+	topic := kafkatest.CreateTopic(t, target, 1)
+	cl := newClient(t, target, compression, 10*time.Second)
+	s := kafkasink.New(cl, topic, kafkasink.Options{RecordingID: "rec-7", Host: "web-1", MaxBuffered: 4, Logger: quiet})
+	for i := range 10 {
+		if err := s.Write(ctxT(t), msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st["written"] != 10 || st["failed"] != 0 || st["bytes"] == 0 || st["partition-0"] != 10 || st["in-flight"] != 0 {
+		t.Fatalf("stats = %v", st)
+	}
+
+	rr, err := kafkaio.NewRangeReader(target.Opts(), topic, map[int32]kafkaio.OffsetRange{0: {Start: 0, End: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	var recs []*kgo.Record
+	for !rr.Done() {
+		got, err := rr.Poll(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, got...)
+	}
+	r := recs[4]
+	if got := r.Attrs.CompressionType(); got != codec {
+		t.Errorf("batch compression type = %d, want %d (%s)", got, codec, compression)
+	}
+	m := msg(4)
+	if string(r.Key) != m.ConnID || string(r.Value) != string(m.Payload()) || r.Timestamp.UnixMilli() != m.Time/1e6 {
+		t.Fatalf("record = key %q ts %v value %q", r.Key, r.Timestamp, r.Value)
+	}
+	h := map[string]string{}
+	for _, kv := range r.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	want := map[string]string{
+		kafkasink.HeaderRecording: "rec-7", kafkasink.HeaderKind: "request", kafkasink.HeaderHost: "web-1",
+		kafkasink.HeaderSrc: "10.1.2.3:40000", kafkasink.HeaderDst: "10.9.9.9:8080", kafkasink.HeaderConn: "conn-1",
+	}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("header %s = %q, want %q", k, h[k], v)
+		}
+	}
+	checkKcat(t, target, topic, m)
 }
 
 // checkKcat reads the topic with kcat and finds m's key, timestamp, headers and value.
