@@ -202,3 +202,34 @@ func TestSlowTarget(t *testing.T) {
 		t.Errorf("count %d, want 2", n)
 	}
 }
+
+func TestSharesOf(t *testing.T) {
+	top := `Showing nodes accounting for 4.32s, 100% of 4.32s total
+      flat  flat%   sum%        cum   cum%
+     0.08s  1.85%  1.85%      3.10s 71.76%  github.com/replayctl/replayctl/capture.(*Assembler).consume
+     0.03s  0.69%  2.54%      0.26s  6.02%  github.com/replayctl/replayctl/redact.(*Redactor).Response
+     0.01s  0.23%  2.77%      0.12s  2.78%  github.com/replayctl/replayctl/redact.(*Redactor).Request
+         0     0%  2.77%      0.67s 15.51%  github.com/twmb/franz-go/pkg/kgo.(*broker).handleReqs
+`
+	parts := []cpuPart{
+		{"capture", []string{"capture.(*Assembler).consume"}},
+		{"redaction", []string{"redact.(*Redactor).Request", "redact.(*Redactor).Response"}},
+		{"absent", []string{"kfake.(*Cluster).run"}},
+		{"franz", []string{"kgo.(*broker).handleReqs"}},
+	}
+	for _, tc := range []struct {
+		name, top string
+		parts     []cpuPart
+		want      string
+	}{
+		{"named frames, summed, absent ones left out", top, parts, "capture 71.8 %; redaction 8.8 %; franz 15.5 %"},
+		{"no frame found", top, parts[2:3], "none of the named frames is in the profile"},
+		{"empty output", "", parts, "none of the named frames is in the profile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sharesOf(tc.top, tc.parts); got != tc.want {
+				t.Errorf("sharesOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

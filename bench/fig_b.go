@@ -80,7 +80,8 @@ windows:
 	if err != nil {
 		return nil, note, err
 	}
-	run, err := e.replayctl(ctx, 2*time.Minute, "run", scn, "--progress", "never")
+	profile := filepath.Join(e.tmp, "b-cpu.prof")
+	run, err := e.replayctl(ctx, 2*time.Minute, "run", scn, "--progress", "never", "--cpuprofile", profile)
 	if err != nil {
 		return nil, note, err
 	}
@@ -142,6 +143,7 @@ windows:
 			rep.Lateness.P50, rep.Lateness.P99, rep.Lateness.Max, rep.Latency.P50, rep.Latency.P99,
 			rep.Counters["sink.connections-peak"], rep.Counters["sink.pool-exhausted"], served),
 		fmt.Sprintf("Whole run (broker start, record, save, replay): %s.", run.Elapsed.Round(10*time.Millisecond)),
+		"Flame graph of the whole run (`--cpuprofile`: the embedded broker, the record job and the paced replay): " + e.flameSummary(ctx, profile, 8),
 		fmt.Sprintf("Closed model for comparison (`replayctl run --job replay --set jobs.replay.sink.http.workers=64`, the same window): sent %d, errors %d; achieved %s/s; lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms; latency p50 %.3f ms, p99 %.3f ms.",
 			closed.Requests.Sent, closed.Requests.Errors, num(closed.Rate.Achieved), closed.Lateness.P50, closed.Lateness.P99, closed.Lateness.Max, closed.Latency.P50, closed.Latency.P99),
 		fmt.Sprintf("Two hosts: the same %s requests in a .gor file written in arrival order (the odd connections' messages %v behind the even ones captured at the same time), recorded by the job `record-two` into the same topic (`save-window: fidelity-two`) and replayed at speed 1 twice: `source: {window: fidelity-two}` (reorder 1 s, the default): sent %d, lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms, out of order %d, put back in place %d; a window `{recording: fidelity-two, reorder: 0s}`: sent %d, lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms, out of order %d (up to %d ms).",

@@ -73,6 +73,8 @@ jobs:
 		rep          replayReport
 		recRun, run  runResult
 		recordedWith time.Duration
+		// the replay's profiles (--cpuprofile, --memprofile)
+		cpuProfile, memProfile string
 	}
 	measure := func(name string, n int) (result, error) {
 		r := result{n: n}
@@ -90,7 +92,9 @@ jobs:
 		if err := readJSON(filepath.Join(e.tmp, "c-"+name+"-record.json"), &r.rec); err != nil {
 			return r, err
 		}
-		if r.run, err = e.replayctl(ctx, 5*time.Minute, "run", scn, "--job", "replay", "--progress", "never"); err != nil {
+		r.cpuProfile, r.memProfile = filepath.Join(e.tmp, "c-"+name+"-cpu.prof"), filepath.Join(e.tmp, "c-"+name+"-mem.prof")
+		if r.run, err = e.replayctl(ctx, 5*time.Minute, "run", scn, "--job", "replay", "--progress", "never",
+			"--cpuprofile", r.cpuProfile, "--memprofile", r.memProfile); err != nil {
 			return r, err
 		}
 		if err := readJSON(filepath.Join(e.tmp, "c-"+name+"-replay.json"), &r.rep); err != nil {
@@ -144,7 +148,9 @@ jobs:
 		note.Lines = append(note.Lines, fmt.Sprintf("%s requests: recorded in %s (%d written, %d failed); replay sent %d, ok %d, errors %d, achieved %s req/s, wall time %s, peak RSS %s MiB (record process: %s MiB).",
 			num(float64(r.n)), r.recRun.Elapsed.Round(100*time.Millisecond), r.rec.Written, r.rec.Failed,
 			r.rep.Requests.Sent, r.rep.Requests.OK, r.rep.Requests.Errors, num(r.rep.Rate.Achieved),
-			r.run.Elapsed.Round(100*time.Millisecond), num(float64(r.run.MaxRSSKiB)/1024), num(float64(r.recRun.MaxRSSKiB)/1024)))
+			r.run.Elapsed.Round(100*time.Millisecond), num(float64(r.run.MaxRSSKiB)/1024), num(float64(r.recRun.MaxRSSKiB)/1024)),
+			fmt.Sprintf("%s-request replay, heap profile (`--memprofile`, `go tool pprof -sample_index=alloc_space -top`): %s", num(float64(r.n)), e.allocSummary(ctx, r.memProfile, 6)),
+			fmt.Sprintf("%s-request replay, flame graph (`--cpuprofile`): %s", num(float64(r.n)), e.flameSummary(ctx, r.cpuProfile, 6)))
 	}
 	return []Row{row, rateRow}, note, nil
 }

@@ -79,7 +79,7 @@ func figD(ctx context.Context, e *env) ([]Row, Note, error) {
 	note.Lines = append([]string{
 		fmt.Sprintf("Payloads: %s GoReplay payloads of realistic GET requests (%d bytes on average, value = payload, key = connection ID), compression %s for both writers, topics of 4 partitions created fresh for each measurement.",
 			num(float64(n)), avgPayload(msgs), dCompression),
-		"replayctl write: `kafkasink.New` with `kafkasink.ProducerOpts(\"zstd\", 30s)` (idempotent, acks=all, linger 5 ms) plus 6 headers per record; timed from the first Write to the end of Close (every record acknowledged).",
+		"replayctl write: `kafkasink.New` with `kafkasink.ProducerOpts(\"zstd\", 30s)` (idempotent, acks=all, linger 50 ms: `kafkasink.ProducerLinger`; kcat below lingers 5 ms) plus 6 headers per record; timed from the first Write to the end of Close (every record acknowledged).",
 		fmt.Sprintf("Reference write: `kcat -P -b BROKER -t TOPIC -l FILE -K '\\x1f' -D '\\x1e' -z %s -X linger.ms=5` (librdkafka: acks=all by default), same payloads and keys, timed from start to exit.", dCompression),
 		"replayctl read: `windowsrc` over the exact window [start, end) the write produced (merge by capture time, payload decode), timed from Run to its return; reference read: `kcat -C -b BROKER -t TOPIC -o beginning -e -q -X fetch.wait.max.ms=10` of the same records to /dev/null (the short fetch wait spares kcat a 500 ms long poll before it sees the end).",
 		"No goal is set for (d): the rows are information next to kcat (librdkafka, C). The embedded broker runs in the harness process, so its CPU use counts against the replayctl side and kcat alike.",

@@ -140,7 +140,8 @@ name: bench-capture
 			return rows, note, err
 		}
 		start := tg.count()
-		cmd, out, errb := e.replayctlCmd("run", scn, "--progress", "never")
+		profile := filepath.Join(e.tmp, fmt.Sprintf("e-cpu-%d.prof", i))
+		cmd, out, errb := e.replayctlCmd("run", scn, "--progress", "never", "--cpuprofile", profile)
 		t0 := time.Now()
 		if err := e.procs.start(cmd); err != nil {
 			return rows, note, err
@@ -209,10 +210,12 @@ name: bench-capture
 			rows = append(rows, capRow, rateRow)
 		}
 		note.Lines = append(note.Lines,
-			fmt.Sprintf("With capture → %s: `replayctl run` of `source: {capture: {interface: lo, ports: [%d], responses: true}}`, `sink: {%s}`, `stop: {after: %s}`, started %s before wrk → %s req/s%s (alone: %s); the server counted %d requests, replayctl recorded %d requests and %d responses (%d written, %d failed); replayctl used %.1f CPU-seconds over %s (%.0f %% of one core, %.1f µs per captured request), peak RSS %s MiB.",
+			fmt.Sprintf("With capture → %s: `replayctl run --cpuprofile` of `source: {capture: {interface: lo, ports: [%d], responses: true}}`, `sink: {%s}`, `stop: {after: %s}`, started %s before wrk → %s req/s%s (alone: %s); the server counted %d requests, replayctl recorded %d requests and %d responses (%d written, %d failed); replayctl used %.1f CPU-seconds over %s (%.0f %% of one core, %.1f µs per captured request), peak RSS %s MiB.",
 				v.name, tg.port(), v.sink, stopAfter(v.lead), v.lead, num(w.Rate), errSuffix(w.Errors), num(ref()), served, rec.Requests, rec.Responses, rec.Written, rec.Failed,
 				res.CPU.Seconds(), res.Elapsed.Round(100*time.Millisecond), 100*res.CPU.Seconds()/res.Elapsed.Seconds(), perReq, num(float64(res.MaxRSSKiB)/1024)),
-			"Capture counters: "+lossCounters(rec.Counters)+".")
+			"Capture counters: "+lossCounters(rec.Counters)+".",
+			"Where its CPU went (`--cpuprofile`, `go tool pprof -top -cum`; shares of the samples, an \"of which\" part is inside the one before it): "+e.cpuShares(ctx, profile, captureParts)+".",
+			"Flame graph (the widest frames): "+e.flameSummary(ctx, profile, 8))
 		if v.spool {
 			// The capture rate of (d): messages recorded per second of load.
 			capRate := float64(rec.Requests+rec.Responses) / load.Seconds()

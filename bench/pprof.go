@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,11 +42,24 @@ func (e *env) flameSummary(ctx context.Context, profile string, n int) string {
 	return fmt.Sprintf("top flat: %s. Top cumulative: %s.", strings.Join(flat, "; "), strings.Join(below, "; "))
 }
 
-func pprofTop(ctx context.Context, bin, profile string, cum bool, n int) ([]string, error) {
+// allocSummary reads a heap profile written by `replayctl run --memprofile`
+// and returns the n functions that allocated the most bytes over the run.
+func (e *env) allocSummary(ctx context.Context, profile string, n int) string {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	top, err := pprofTop(ctx, e.bin, profile, false, n, "-sample_index=alloc_space")
+	if err != nil {
+		return "profile not read: " + err.Error()
+	}
+	return "most bytes allocated: " + strings.Join(top, "; ") + "."
+}
+
+func pprofTop(ctx context.Context, bin, profile string, cum bool, n int, extra ...string) ([]string, error) {
 	args := []string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n)}
 	if cum {
 		args = append(args, "-cum")
 	}
+	args = append(args, extra...)
 	args = append(args, bin, profile)
 	out, err := exec.CommandContext(ctx, "go", args...).Output()
 	if err != nil {
@@ -68,4 +82,72 @@ func pprofTop(ctx context.Context, bin, profile string, cum bool, n int) ([]stri
 		rows = append(rows, fmt.Sprintf("`%s` %s%%", strings.TrimSpace(fn), pct))
 	}
 	return rows, nil
+}
+
+// cpuPart names a part of a profile by the frames whose cumulative share
+// makes it up (summed: list frames that do not call each other).
+type cpuPart struct {
+	label  string
+	frames []string // function names after the last '/', as pprof prints them
+}
+
+// captureParts are the parts of a capture process's CPU that the notes of
+// figure e name: the capture goroutine and, nested in it, redaction and the
+// sink; the Kafka client's own goroutines; the in-process broker; GC.
+var captureParts = []cpuPart{
+	{"the capture goroutine: ring, decoding, reassembly, HTTP splitting, redaction and the sink's Write (`capture.(*Assembler).consume`)", []string{"capture.(*Assembler).consume"}},
+	{"of which redaction (`redact.(*Redactor).Request`, `.Response`)", []string{"redact.(*Redactor).Request", "redact.(*Redactor).Response"}},
+	{"of which the sink's Write (`kafkasink.(*Sink).Write`, `gorsink.(*Sink).Write`)", []string{"kafkasink.(*Sink).Write", "gorsink.(*Sink).Write"}},
+	{"of which building the Kafka record (`kafkasink.Record`)", []string{"kafkasink.Record"}},
+	{"franz-go encoding and compressing batches (`kgo.(*broker).handleReqs`)", []string{"kgo.(*broker).handleReqs"}},
+	{"of which lz4 (`kgo.(*compressor).Compress`)", []string{"kgo.(*compressor).Compress"}},
+	{"franz-go finishing promises (`kgo.(*producer).finishPromises`)", []string{"kgo.(*producer).finishPromises"}},
+	{"the in-process broker (`kfake.(*Cluster).run`)", []string{"kfake.(*Cluster).run"}},
+	{"GC workers (`runtime.gcBgMarkWorker`)", []string{"runtime.gcBgMarkWorker"}},
+}
+
+// cpuShares reads a CPU profile and says which share of its samples each
+// part took (parts with no samples are left out), e.g. "the capture
+// goroutine 72 %; of which redaction 8.8 %; …".
+func (e *env) cpuShares(ctx context.Context, profile string, parts []cpuPart) string {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", e.bin, profile).Output()
+	if err != nil {
+		return "profile not read: " + err.Error()
+	}
+	return sharesOf(string(out), parts)
+}
+
+// sharesOf sums, for each part, the cumulative percentages its frames have
+// in the output of `go tool pprof -top -cum`.
+func sharesOf(top string, parts []cpuPart) string {
+	cum := map[string]float64{}
+	for _, l := range strings.Split(top, "\n") {
+		m := pprofLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		fn := strings.TrimSpace(m[3])
+		if i := strings.LastIndex(fn, "/"); i >= 0 {
+			fn = fn[i+1:]
+		}
+		if pct, err := strconv.ParseFloat(m[2], 64); err == nil {
+			cum[fn] = pct
+		}
+	}
+	var said []string
+	for _, p := range parts {
+		sum := 0.0
+		for _, f := range p.frames {
+			sum += cum[f]
+		}
+		if sum > 0 {
+			said = append(said, fmt.Sprintf("%s %.1f %%", p.label, sum))
+		}
+	}
+	if len(said) == 0 {
+		return "none of the named frames is in the profile"
+	}
+	return strings.Join(said, "; ")
 }
