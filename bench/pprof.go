@@ -100,7 +100,7 @@ var captureParts = []cpuPart{
 	{"of which the sink's Write (`kafkasink.(*Sink).Write`, `gorsink.(*Sink).Write`)", []string{"kafkasink.(*Sink).Write", "gorsink.(*Sink).Write"}},
 	{"of which building the Kafka record (`kafkasink.Record`)", []string{"kafkasink.Record"}},
 	{"franz-go encoding and compressing batches (`kgo.(*broker).handleReqs`)", []string{"kgo.(*broker).handleReqs"}},
-	{"of which lz4 (`kgo.(*compressor).Compress`)", []string{"kgo.(*compressor).Compress"}},
+	{"of which compressing (`kafkasink.(*lz4Compressor).Compress`, `kgo.(*compressor).Compress`)", []string{"kafkasink.(*lz4Compressor).Compress", "kgo.(*compressor).Compress"}},
 	{"franz-go finishing promises (`kgo.(*producer).finishPromises`)", []string{"kgo.(*producer).finishPromises"}},
 	{"the in-process broker (`kfake.(*Cluster).run`)", []string{"kfake.(*Cluster).run"}},
 	{"GC workers (`runtime.gcBgMarkWorker`)", []string{"runtime.gcBgMarkWorker"}},
