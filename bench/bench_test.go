@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -231,5 +232,30 @@ func TestSharesOf(t *testing.T) {
 				t.Errorf("sharesOf = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       time.Duration
+		ok         bool
+	}{
+		{"plain", "1234 (java) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 60 0 100 0 0", 2810 * time.Millisecond, true},
+		{"name with spaces and parentheses", "77 (a (b) c) R 1 77 77 0 -1 0 0 0 0 0 7 3 0 0", 100 * time.Millisecond, true},
+		{"truncated", "77 (x) R 1 2", 0, false},
+		{"no name", "garbage", 0, false},
+		{"not numbers", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 u s 0 0", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseStatCPU(tc.stat)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("parseStatCPU = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	// And a live process: this one has used some CPU.
+	if d, ok := procCPU(os.Getpid()); !ok || d < 0 {
+		t.Errorf("procCPU(self) = %v, %v", d, ok)
 	}
 }

@@ -92,8 +92,10 @@ func figE(ctx context.Context, e *env) ([]Row, Note, error) {
 		lead              time.Duration
 		// goalD: the broker runs in another process: wrk's rate and
 		// replayctl's CPU per request are goal (d).
-		goalD  bool
-		broker func() (addr string, stop func(), err error)
+		goalD bool
+		// broker starts the variant's broker in another process; pid is
+		// 0 when it is not known (its CPU is then not measured).
+		broker func() (addr string, pid int, stop func(), err error)
 		// spool: measure the spool's write and drain rates on this
 		// variant's broker, against its capture rate (goal (e)).
 		spool bool
@@ -106,23 +108,24 @@ func figE(ctx context.Context, e *env) ([]Row, Note, error) {
 		{name: "Kafka sink (embedded broker, in process)", kafka: kafkaScn("embedded", "e-data"),
 			sink: `kafka: {topic: traffic}`, lead: lead + 2*time.Second}, // the broker starts (and creates the topic) before the capture opens its socket
 		{name: "Kafka sink (`replayctl broker` subprocess)", sink: `kafka: {topic: traffic}`, lead: lead + time.Second, goalD: true, spool: true,
-			broker: func() (string, func(), error) { return e.startBroker(ctx, filepath.Join(e.tmp, "e-broker")) }},
+			broker: func() (string, int, func(), error) { return e.startBroker(ctx, filepath.Join(e.tmp, "e-broker")) }},
 	}
 	if e.kafka != "" {
 		variants = append(variants, variant{name: "Kafka sink (Kafka " + e.kafka + ")", sink: `kafka: {topic: traffic}`, lead: lead + time.Second, goalD: true,
-			broker: func() (string, func(), error) { return e.kafka, func() {}, nil }})
+			broker: func() (string, int, func(), error) { return e.kafka, kafkaPID(), func() {}, nil }})
 	}
 	for i, v := range variants {
 		report := filepath.Join(e.tmp, fmt.Sprintf("e-%d.json", i))
 		kafkaLine := v.kafka
 		var stopBroker func()
 		var brokerAddr string
+		brokerPID := 0
 		if v.broker != nil {
-			addr, stop, err := v.broker()
+			addr, pid, stop, err := v.broker()
 			if err != nil {
 				return rows, note, err
 			}
-			stopBroker = stop
+			stopBroker, brokerPID = stop, pid
 			kafkaLine = kafkaScn(addr, fmt.Sprintf("e-data-%d", i))
 			brokerAddr = addr
 		}
@@ -154,6 +157,7 @@ name: bench-capture
 			return rows, note, fmt.Errorf("capture (%s) ended before the load: %v\n%s", v.name, err, tail(res.Stderr+res.Stdout, 10))
 		case <-time.After(v.lead):
 		}
+		brokerCPU0, brokerKnown := procCPU(brokerPID)
 		w, werr := e.wrk(ctx, tg.url()+"/", conns, load)
 		var runErr error
 		select {
@@ -163,6 +167,7 @@ name: bench-capture
 			_ = e.procs.stop(cmd, syscall.SIGINT, 10*time.Second)
 		}
 		res := collect(cmd, out, errb, time.Since(t0))
+		brokerCPU1, brokerStill := procCPU(brokerPID)
 		served := tg.count() - start
 		if werr != nil {
 			return rows, note, werr
@@ -214,6 +219,7 @@ name: bench-capture
 				v.name, tg.port(), v.sink, stopAfter(v.lead), v.lead, num(w.Rate), errSuffix(w.Errors), num(ref()), served, rec.Requests, rec.Responses, rec.Written, rec.Failed,
 				res.CPU.Seconds(), res.Elapsed.Round(100*time.Millisecond), 100*res.CPU.Seconds()/res.Elapsed.Seconds(), perReq, num(float64(res.MaxRSSKiB)/1024)),
 			"Capture counters: "+lossCounters(rec.Counters)+".",
+			brokerCPULine(v.broker != nil, brokerPID, brokerKnown && brokerStill, brokerCPU1-brokerCPU0, res.CPU, rec.Requests),
 			"Where its CPU went (`--cpuprofile`, `go tool pprof -top -cum`; shares of the samples, an \"of which\" part is inside the one before it): "+e.cpuShares(ctx, profile, captureParts)+".",
 			"Flame graph (the widest frames): "+e.flameSummary(ctx, profile, 8))
 		if v.spool {
@@ -303,4 +309,36 @@ func lossCounters(c map[string]int64) string {
 	}
 	sort.Strings(other)
 	return strings.Join(append(parts, other...), ", ")
+}
+
+// brokerCPULine tells the CPU the broker process used from the start of
+// the load to the end of the capture: on a shared machine it comes out of
+// wrk's rate as much as the capture's own does.
+func brokerCPULine(apart bool, pid int, known bool, broker, capture time.Duration, requests int64) string {
+	switch {
+	case !apart:
+		return "Broker CPU: none apart (no broker, or the embedded one in replayctl's process, counted in its CPU)."
+	case pid == 0:
+		return "Broker CPU: not measured (its pid is unknown: build/kafka/kafka.pid is not there)."
+	case !known || requests == 0:
+		return fmt.Sprintf("Broker CPU: not measured (pid %d could not be read before and after the load).", pid)
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(requests) }
+	return fmt.Sprintf("Broker CPU (pid %d, /proc/PID/stat, from the start of the load to the capture's end): %.1f CPU-seconds, %.1f µs per captured request; capture and broker together: %.1f µs per request.",
+		pid, broker.Seconds(), per(broker), per(broker+capture))
+}
+
+// kafkaPID is the pid of the real Kafka broker `make kafka-up` started
+// (build/kafka/kafka.pid, from the repository root where `make bench` runs
+// the harness), or 0.
+func kafkaPID() int {
+	b, err := os.ReadFile(filepath.Join("build", "kafka", "kafka.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }

@@ -19,21 +19,23 @@ import (
 
 // startBroker starts a `replayctl broker` subprocess on a free port and
 // returns its address and a function that stops it.
-func (e *env) startBroker(ctx context.Context, dataDir string) (string, func(), error) {
+// startBroker starts `replayctl broker` on a free port and returns its
+// address, its pid and a function that stops it.
+func (e *env) startBroker(ctx context.Context, dataDir string) (string, int, func(), error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd, out, errb := e.replayctlCmd("broker", "--listen", addr, "--data-dir", dataDir)
 	if err := e.procs.start(cmd); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := waitTCP(ctx, addr, 20*time.Second); err != nil {
 		_ = e.procs.stop(cmd, syscall.SIGKILL, time.Second)
-		return "", nil, fmt.Errorf("replayctl broker: %w\n%s%s", err, out, errb)
+		return "", 0, nil, fmt.Errorf("replayctl broker: %w\n%s%s", err, out, errb)
 	}
-	return addr, func() { _ = e.procs.stop(cmd, syscall.SIGTERM, 10*time.Second) }, nil
+	return addr, cmd.Process.Pid, func() { _ = e.procs.stop(cmd, syscall.SIGTERM, 10*time.Second) }, nil
 }
 
 // spoolThroughput measures goal (e) on the broker at addr: fig d's
