@@ -112,7 +112,7 @@ func figE(ctx context.Context, e *env) ([]Row, Note, error) {
 	}
 	if e.kafka != "" {
 		variants = append(variants, variant{name: "Kafka sink (Kafka " + e.kafka + ")", sink: `kafka: {topic: traffic}`, lead: lead + time.Second, goalD: true,
-			broker: func() (string, int, func(), error) { return e.kafka, kafkaPID(), func() {}, nil }})
+			broker: func() (string, int, func(), error) { return e.kafka, kafkaPID(e.kafka), func() {}, nil }})
 	}
 	for i, v := range variants {
 		report := filepath.Join(e.tmp, fmt.Sprintf("e-%d.json", i))
@@ -319,7 +319,7 @@ func brokerCPULine(apart bool, pid int, known bool, broker, capture time.Duratio
 	case !apart:
 		return "Broker CPU: none apart (no broker, or the embedded one in replayctl's process, counted in its CPU)."
 	case pid == 0:
-		return "Broker CPU: not measured (its pid is unknown: build/kafka/kafka.pid is not there)."
+		return "Broker CPU: not measured (its pid is unknown: not a broker `make kafka-up` started from this checkout)."
 	case !known || requests == 0:
 		return fmt.Sprintf("Broker CPU: not measured (pid %d could not be read before and after the load).", pid)
 	}
@@ -328,10 +328,16 @@ func brokerCPULine(apart bool, pid int, known bool, broker, capture time.Duratio
 		pid, broker.Seconds(), per(broker), per(broker+capture))
 }
 
-// kafkaPID is the pid of the real Kafka broker `make kafka-up` started
-// (build/kafka/kafka.pid, from the repository root where `make bench` runs
-// the harness), or 0.
-func kafkaPID() int {
+// kafkaPID is the pid of the real Kafka broker at addr if `make kafka-up`
+// started it from this checkout (build/kafka/kafka.pid, and addr in its
+// server.properties; the harness runs from the repository root), or 0: a
+// broker started some other way is not measured rather than mistaken for
+// another process.
+func kafkaPID(addr string) int {
+	props, err := os.ReadFile(filepath.Join("build", "kafka", "server.properties"))
+	if err != nil || !strings.Contains(string(props), "advertised.listeners=PLAINTEXT://"+addr+"\n") {
+		return 0
+	}
 	b, err := os.ReadFile(filepath.Join("build", "kafka", "kafka.pid"))
 	if err != nil {
 		return 0
