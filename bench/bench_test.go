@@ -209,7 +209,7 @@ func TestSharesOf(t *testing.T) {
       flat  flat%   sum%        cum   cum%
      0.08s  1.85%  1.85%      3.10s 71.76%  github.com/replayctl/replayctl/capture.(*Assembler).consume
      0.03s  0.69%  2.54%      0.26s  6.02%  github.com/replayctl/replayctl/redact.(*Redactor).Response
-     0.01s  0.23%  2.77%      0.12s  2.78%  github.com/replayctl/replayctl/redact.(*Redactor).Request
+     0.01s  0.23%  2.77%      0.12s  2.78%  github.com/replayctl/replayctl/redact.(*Redactor).Request (inline)
          0     0%  2.77%      0.67s 15.51%  github.com/twmb/franz-go/pkg/kgo.(*broker).handleReqs
 `
 	parts := []cpuPart{

@@ -158,6 +158,7 @@ name: bench-capture
 		case <-time.After(v.lead):
 		}
 		brokerCPU0, brokerKnown := procCPU(brokerPID)
+		captureCPU0, captureKnown := procCPU(cmd.Process.Pid)
 		w, werr := e.wrk(ctx, tg.url()+"/", conns, load)
 		var runErr error
 		select {
@@ -200,7 +201,7 @@ name: bench-capture
 		if v.goalD {
 			rateRow.What = "(d) " + rateRow.What
 			rateRow.Ratio = fmt.Sprintf("%.1f %% lower (goal ≤ 15 %%)", 100*(1-w.Rate/ref()))
-			cpuRow := Row{Fig: "e", What: "(d) replayctl CPU per captured request → " + v.name + " vs tcpdump writing a pcap (µs/request)",
+			cpuRow := Row{Fig: "e", What: "(d) replayctl CPU per captured request (run with --cpuprofile) → " + v.name + " vs tcpdump writing a pcap (µs/request)",
 				Ours: fmt.Sprintf("%.1f µs", perReq), Ref: fmt.Sprintf("%.1f µs (tcpdump -w file)", tdCPUPerReq)}
 			if tdCPUPerReq > 0 {
 				cpuRow.Ratio = fmt.Sprintf("%.2f (goal ≤ 1)", perReq/tdCPUPerReq)
@@ -219,7 +220,7 @@ name: bench-capture
 				v.name, tg.port(), v.sink, stopAfter(v.lead), v.lead, num(w.Rate), errSuffix(w.Errors), num(ref()), served, rec.Requests, rec.Responses, rec.Written, rec.Failed,
 				res.CPU.Seconds(), res.Elapsed.Round(100*time.Millisecond), 100*res.CPU.Seconds()/res.Elapsed.Seconds(), perReq, num(float64(res.MaxRSSKiB)/1024)),
 			"Capture counters: "+lossCounters(rec.Counters)+".",
-			brokerCPULine(v.broker != nil, brokerPID, brokerKnown && brokerStill, brokerCPU1-brokerCPU0, res.CPU, rec.Requests),
+			brokerCPULine(v.broker != nil, brokerPID, brokerKnown && brokerStill && captureKnown, brokerCPU1-brokerCPU0, res.CPU-captureCPU0, rec.Requests),
 			"Where its CPU went (`--cpuprofile`, `go tool pprof -top -cum`; shares of the samples, an \"of which\" part is inside the one before it): "+e.cpuShares(ctx, profile, captureParts)+".",
 			"Flame graph (the widest frames): "+e.flameSummary(ctx, profile, 8))
 		if v.spool {
@@ -311,21 +312,23 @@ func lossCounters(c map[string]int64) string {
 	return strings.Join(append(parts, other...), ", ")
 }
 
-// brokerCPULine tells the CPU the broker process used from the start of
-// the load to the end of the capture: on a shared machine it comes out of
-// wrk's rate as much as the capture's own does.
+// brokerCPULine tells the CPU the broker process and the capture used from
+// the start of the load to the end of the capture: on a shared machine the
+// broker's comes out of wrk's rate as much as the capture's own does.
 func brokerCPULine(apart bool, pid int, known bool, broker, capture time.Duration, requests int64) string {
 	switch {
 	case !apart:
 		return "Broker CPU: none apart (no broker, or the embedded one in replayctl's process, counted in its CPU)."
 	case pid == 0:
 		return "Broker CPU: not measured (its pid is unknown: not a broker `make kafka-up` started from this checkout)."
-	case !known || requests == 0:
-		return fmt.Sprintf("Broker CPU: not measured (pid %d could not be read before and after the load).", pid)
+	case !known:
+		return fmt.Sprintf("Broker CPU: not measured (/proc/PID/stat of the broker, pid %d, or of the capture could not be read before and after the load).", pid)
+	case requests == 0:
+		return "Broker CPU: not given per request (no request was captured)."
 	}
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(requests) }
-	return fmt.Sprintf("Broker CPU (pid %d, /proc/PID/stat, from the start of the load to the capture's end): %.1f CPU-seconds, %.1f µs per captured request; capture and broker together: %.1f µs per request.",
-		pid, broker.Seconds(), per(broker), per(broker+capture))
+	return fmt.Sprintf("Broker CPU (pid %d, /proc/PID/stat, from the start of the load to the capture's end): %.1f CPU-seconds, %.1f µs per captured request; over the same span the capture used %.1f µs per request, together %.1f µs.",
+		pid, broker.Seconds(), per(broker), per(capture), per(broker+capture))
 }
 
 // kafkaPID is the pid of the real Kafka broker at addr if `make kafka-up`

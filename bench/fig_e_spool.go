@@ -17,8 +17,6 @@ import (
 	"github.com/replayctl/replayctl/spool"
 )
 
-// startBroker starts a `replayctl broker` subprocess on a free port and
-// returns its address and a function that stops it.
 // startBroker starts `replayctl broker` on a free port and returns its
 // address, its pid and a function that stops it.
 func (e *env) startBroker(ctx context.Context, dataDir string) (string, int, func(), error) {

@@ -99,10 +99,10 @@ var captureParts = []cpuPart{
 	{"of which redaction (`redact.(*Redactor).Request`, `.Response`)", []string{"redact.(*Redactor).Request", "redact.(*Redactor).Response"}},
 	{"of which the sink's Write (`kafkasink.(*Sink).Write`, `gorsink.(*Sink).Write`)", []string{"kafkasink.(*Sink).Write", "gorsink.(*Sink).Write"}},
 	{"of which building the Kafka record (`kafkasink.Record`)", []string{"kafkasink.Record"}},
-	{"franz-go encoding and compressing batches (`kgo.(*broker).handleReqs`)", []string{"kgo.(*broker).handleReqs"}},
+	{"franz-go encoding, compressing and writing batches (`kgo.(*broker).handleReqs`)", []string{"kgo.(*broker).handleReqs"}},
 	{"of which compressing (`kafkasink.(*lz4Compressor).Compress`, `kgo.(*compressor).Compress`)", []string{"kafkasink.(*lz4Compressor).Compress", "kgo.(*compressor).Compress"}},
 	{"franz-go finishing promises (`kgo.(*producer).finishPromises`)", []string{"kgo.(*producer).finishPromises"}},
-	{"the in-process broker (`kfake.(*Cluster).run`)", []string{"kfake.(*Cluster).run"}},
+	{"the in-process broker (`kfake.(*Cluster).run`, `kfake.(*clientConn).read`, `.write`)", []string{"kfake.(*Cluster).run", "kfake.(*clientConn).read", "kfake.(*clientConn).write"}},
 	{"GC workers (`runtime.gcBgMarkWorker`)", []string{"runtime.gcBgMarkWorker"}},
 }
 
@@ -129,6 +129,8 @@ func sharesOf(top string, parts []cpuPart) string {
 			continue
 		}
 		fn := strings.TrimSpace(m[3])
+		// pprof marks inlined frames: "pkg.f (inline)", "(partial-inline)".
+		fn = strings.TrimSuffix(strings.TrimSuffix(fn, " (inline)"), " (partial-inline)")
 		if i := strings.LastIndex(fn, "/"); i >= 0 {
 			fn = fn[i+1:]
 		}

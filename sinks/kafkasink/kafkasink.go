@@ -200,20 +200,15 @@ const ProducerLinger = 50 * time.Millisecond
 // is none; lz4 frames without the content checksum, see lz4Compressor) and request/retry timeouts derived from deliveryTimeout (default
 // 2 minutes when 0; pass the same value as Options.DeliveryTimeout).
 func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt, error) {
-	var compress kgo.Opt
-	switch strings.ToLower(compression) {
-	case "", "none":
-		compress = kgo.ProducerBatchCompression(kgo.NoCompression())
-	case "gzip":
-		compress = kgo.ProducerBatchCompression(kgo.GzipCompression())
-	case "snappy":
-		compress = kgo.ProducerBatchCompression(kgo.SnappyCompression())
-	case "lz4":
-		compress = kgo.WithCompressor(newLZ4Compressor())
-	case "zstd":
-		compress = kgo.ProducerBatchCompression(kgo.ZstdCompression())
-	default:
-		return nil, fmt.Errorf("kafka sink: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", compression)
+	comp, err := Compressor(compression)
+	if err != nil {
+		return nil, err
+	}
+	// Without a compressor franz-go would pick its default codec (snappy):
+	// "none" is said explicitly.
+	compress := kgo.ProducerBatchCompression(kgo.NoCompression())
+	if comp != nil {
+		compress = kgo.WithCompressor(comp)
 	}
 	if deliveryTimeout < 0 {
 		return nil, fmt.Errorf("kafka sink: negative delivery timeout %v", deliveryTimeout)
@@ -229,6 +224,32 @@ func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt,
 		kgo.ProduceRequestTimeout(max(min(deliveryTimeout, 30*time.Second), time.Second)),
 		kgo.RetryTimeout(deliveryTimeout),
 	}, nil
+}
+
+// Compressor returns the batch compressor the sink's producer uses for a
+// compression name (none, gzip, snappy, lz4, zstd, any case; "" is none),
+// nil for none: franz-go's, except lz4 (see lz4Compressor).
+func Compressor(compression string) (kgo.Compressor, error) {
+	var codec kgo.CompressionCodec
+	switch strings.ToLower(compression) {
+	case "", "none":
+		return nil, nil
+	case "lz4":
+		return newLZ4Compressor(), nil
+	case "gzip":
+		codec = kgo.GzipCompression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	default:
+		return nil, fmt.Errorf("kafka sink: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", compression)
+	}
+	c, err := kgo.DefaultCompressor(codec)
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: %s compressor: %w", compression, err)
+	}
+	return c, nil
 }
 
 // Record builds the Kafka record for m (exported for tools and tests).
