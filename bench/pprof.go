@@ -55,18 +55,16 @@ func (e *env) allocSummary(ctx context.Context, profile string, n int) string {
 }
 
 func pprofTop(ctx context.Context, bin, profile string, cum bool, n int, extra ...string) ([]string, error) {
-	args := []string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n)}
+	flags := []string{"-top", fmt.Sprintf("-nodecount=%d", n)}
 	if cum {
-		args = append(args, "-cum")
+		flags = append(flags, "-cum")
 	}
-	args = append(args, extra...)
-	args = append(args, bin, profile)
-	out, err := exec.CommandContext(ctx, "go", args...).Output()
+	out, err := runPprof(ctx, bin, profile, append(flags, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("go tool pprof: %w", err)
+		return nil, err
 	}
 	var rows []string
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(out, "\n") {
 		m := pprofLine.FindStringSubmatch(l)
 		if m == nil {
 			continue
@@ -112,11 +110,21 @@ var captureParts = []cpuPart{
 func (e *env) cpuShares(ctx context.Context, profile string, parts []cpuPart) string {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", e.bin, profile).Output()
+	out, err := runPprof(ctx, e.bin, profile, "-top", "-cum", "-nodecount=100000")
 	if err != nil {
 		return "profile not read: " + err.Error()
 	}
-	return sharesOf(string(out), parts)
+	return sharesOf(out, parts)
+}
+
+// runPprof runs `go tool pprof FLAGS BIN PROFILE` and returns its output.
+func runPprof(ctx context.Context, bin, profile string, flags ...string) (string, error) {
+	args := append(append([]string{"tool", "pprof"}, flags...), bin, profile)
+	out, err := exec.CommandContext(ctx, "go", args...).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %w", err)
+	}
+	return string(out), nil
 }
 
 // sharesOf sums, for each part, the cumulative percentages its frames have

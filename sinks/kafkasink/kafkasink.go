@@ -195,10 +195,11 @@ const ProducerLinger = 50 * time.Millisecond
 // ProducerOpts returns producer options: idempotent writes, acks=all, a
 // ProducerLinger linger, room for DefaultMaxBuffered records, franz-go's
 // batch limit (about 1 MB before compression, so a batch never decodes
-// larger; smaller limits cost write throughput on a real
-// broker, see BenchmarkSinkBatchMax), the given batch compression (none, gzip, snappy, lz4, zstd; ""
-// is none; lz4 frames without the content checksum, see lz4Compressor) and request/retry timeouts derived from deliveryTimeout (default
-// 2 minutes when 0; pass the same value as Options.DeliveryTimeout).
+// larger; smaller limits cost write throughput on a real broker, see
+// BenchmarkSinkBatchMax), the batch compressor Compressor returns for
+// compression, and request/retry timeouts derived from deliveryTimeout
+// (default 2 minutes when 0; pass the same value as
+// Options.DeliveryTimeout).
 func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt, error) {
 	comp, err := Compressor(compression)
 	if err != nil {
