@@ -100,8 +100,16 @@ func figE(ctx context.Context, e *env) ([]Row, Note, error) {
 		// variant's broker, against its capture rate (goal (e)).
 		spool bool
 	}
+	var topics []string // created on the real Kafka; the others go with their data directories
+	defer func() {
+		if e.kafka != "" {
+			dropTopics(e.kafka, topics...)
+		}
+	}()
 	kafkaScn := func(brokers string, dir string) string {
-		return fmt.Sprintf("kafka: {brokers: [%s], data-dir: %q}\ntopics:\n  traffic: {name: bench-capture-%d, partitions: 4, create: true}\n", brokers, filepath.Join(e.tmp, dir), time.Now().UnixNano())
+		topic := fmt.Sprintf("bench-capture-%d", time.Now().UnixNano())
+		topics = append(topics, topic)
+		return fmt.Sprintf("kafka: {brokers: [%s], data-dir: %q}\ntopics:\n  traffic: {name: %s, partitions: 4, create: true}\n", brokers, filepath.Join(e.tmp, dir), topic)
 	}
 	variants := []variant{
 		{name: "null gor sink", sink: `gor: {path: /dev/null}`, lead: lead},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -46,6 +47,9 @@ func figG(ctx context.Context, e *env) ([]Row, Note, error) {
 		where = "a `replayctl broker` process"
 	}
 	topic := fmt.Sprintf("bench-f-%d", time.Now().UnixNano())
+	if e.kafka != "" {
+		defer dropTopics(e.kafka, topic)
+	}
 	ends, err := fWindow(ctx, brokers, topic, n, parts)
 	if err != nil {
 		return nil, note, err
@@ -198,4 +202,26 @@ func slicesValues(m map[int32]int64) []int64 {
 		out = append(out, v)
 	}
 	return out
+}
+
+// dropTopics deletes topics the bench created on the shared Kafka at brokers,
+// so that runs do not pile them up there; a failure is told, not fatal.
+func dropTopics(brokers string, topics ...string) {
+	if len(topics) == 0 {
+		return
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ClientID("replayctl-bench"))
+	if err == nil {
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var resp kadm.DeleteTopicResponses
+		resp, err = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+		if err == nil {
+			err = resp.Error()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: the topics %s stay on %s: %v\n", strings.Join(topics, ", "), brokers, err)
+	}
 }

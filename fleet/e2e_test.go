@@ -23,6 +23,7 @@ import (
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/internal/testutil"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 )
 
 // bin is the replayctl binary every process of these tests runs.
@@ -107,6 +108,7 @@ func setup(t *testing.T, real string) *fleetEnv {
 		}
 	default:
 		e.brokers = real
+		kafkatest.DropTopicsAfter(t, strings.Split(real, ","), "-"+e.suffix)
 	}
 	for _, k := range []string{"trusted", "other"} {
 		if out, code := bin.Run(t, e.dir, "keys", "new", filepath.Join(e.dir, "keys", k)); code != 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/serve"
 )
 
@@ -152,6 +153,9 @@ func setup(t *testing.T, real string) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), suffix: strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36), tok: map[string]string{}}
 	e.brokers = real
+	if real != "" {
+		kafkatest.DropTopicsAfter(t, strings.Split(real, ","), "-"+e.suffix)
+	}
 	if real == "" {
 		e.brokers = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		bin.Start(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "2")

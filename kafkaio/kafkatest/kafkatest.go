@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +75,77 @@ func Brokers(tb testing.TB) []Target {
 			tb.Fatalf("%s=%s is set but Kafka does not answer within 10s: %v (start it with scripts/kafka-up)", EnvKafka, env, err)
 		}
 		targets = append(targets, Target{Name: "kafka", Addrs: addrs})
+		DropTopicsAfter(tb, addrs, testName(tb)+"-")
 	}
 	return targets
+}
+
+// DropTopicsAfter deletes, when tb ends, the topics tb left on the shared
+// real Kafka at addrs: those that were not there when it began and whose name
+// holds mark (case aside). Brokers calls it with tb's name as UniqueTopic
+// writes it; tests that name their topics otherwise pass their own mark. The
+// embedded brokers go with their directories; the shared one would otherwise
+// keep every topic of every run.
+func DropTopicsAfter(tb testing.TB, addrs []string, mark string) {
+	tb.Helper()
+	before, err := listTopics(addrs)
+	if err != nil {
+		tb.Logf("listing the topics of %v (they stay after the test): %v", addrs, err)
+		return
+	}
+	mark = strings.ToLower(mark)
+	tb.Cleanup(func() {
+		after, err := listTopics(addrs)
+		if err != nil {
+			tb.Logf("listing the topics of %v to delete this test's: %v", addrs, err)
+			return
+		}
+		var drop []string
+		for _, t := range after {
+			if !slices.Contains(before, t) && strings.Contains(strings.ToLower(t), mark) {
+				drop = append(drop, t)
+			}
+		}
+		if len(drop) == 0 {
+			return
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID("replayctl-test"))
+		if err != nil {
+			tb.Logf("deleting this test's topics: %v", err)
+			return
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := kadm.NewClient(cl).DeleteTopics(ctx, drop...)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			tb.Logf("deleting this test's %d topics (they stay on %v): %v", len(drop), addrs, err)
+		}
+	})
+}
+
+// listTopics returns the names of the topics on addrs, internal ones left out.
+func listTopics(addrs []string) ([]string, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID("replayctl-test"))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return details.Names(), nil
+}
+
+// testName is tb's name as UniqueTopic writes it into a topic's name.
+func testName(tb testing.TB) string {
+	return strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(tb.Name())
 }
 
 // Embedded starts an embedded broker on dir, closed by tb.Cleanup.
@@ -93,7 +163,7 @@ func Embedded(tb testing.TB, dir string) Target {
 func UniqueTopic(tb testing.TB) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	name := strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(tb.Name())
+	name := testName(tb)
 	if len(name) > 120 {
 		name = name[:120]
 	}
