@@ -111,6 +111,9 @@ func init() {
 
 		"input-file": str(func(c *conv, name, v string) error {
 			path, lim, err := splitLimit(name, v)
+			if err == nil {
+				path, err = filePath(name, path)
+			}
 			c.files = append(c.files, fileInput{path: path, lim: lim})
 			return err
 		}),
@@ -181,6 +184,9 @@ func init() {
 
 		"output-file": str(func(c *conv, name, v string) error {
 			p, lim, err := splitLimit(name, v)
+			if err == nil {
+				p, err = filePath(name, p)
+			}
 			c.outFiles = append(c.outFiles, limited{value: p, lim: lim})
 			return err
 		}),

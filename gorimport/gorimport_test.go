@@ -534,6 +534,11 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"--input-file", "r.gor", "--output-http", "ftp://x"}, "not supported"},
 		{[]string{"--input-file", "r.gor", "--output-stdout", "--output-http-workers", "many"}, "integer"},
 		{[]string{"--input-file", "\xff", "--output-stdout"}, "UTF-8"},
+		{[]string{"--input-file", "r.gor", "--output-file", "."}, "names a directory"},
+		{[]string{"--input-file", "r.gor", "--output-file", "out/"}, "names a directory"},
+		{[]string{"--input-file", "r.gor", "--output-file", "a/.."}, "names a directory"},
+		{[]string{"--input-file", "..|50%", "--output-stdout"}, "names a directory"},
+		{[]string{"--input-file", "", "--output-stdout"}, "names a directory"},
 	}
 	for _, tt := range tests {
 		_, err := Convert(tt.args)

@@ -3,6 +3,8 @@ package gorimport
 import (
 	"fmt"
 	"math"
+	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +47,16 @@ func splitLimit(flag, v string) (string, limit, error) {
 	}
 	l.n = n
 	return val, l, nil
+}
+
+// filePath checks that a --input-file or --output-file value names a file:
+// not empty, and not a directory such as ".", ".." or "dir/".
+func filePath(flag, p string) (string, error) {
+	if clean := path.Clean(filepath.ToSlash(p)); p == "" || clean == "." || clean == ".." || clean == "/" ||
+		strings.HasSuffix(clean, "/..") || strings.HasSuffix(p, "/") {
+		return p, fmt.Errorf("--%s %q: names a directory, not a file", flag, p)
+	}
+	return p, nil
 }
 
 func parseGoDuration(flag, v string) (time.Duration, error) {
