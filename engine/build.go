@@ -61,9 +61,17 @@ func hostAddrs(hs []string) ([]netip.Addr, error) {
 // replay reads its source again).
 type sourceFactory func() sources.Source
 
+// sourceWindow is the window a replay reads, with what it lacks of its
+// recording (a partial save, records gone by retention), told in the
+// summary and the report.
+type sourceWindow struct {
+	catalog.Window
+	notes []string
+}
+
 // buildSource resolves a job's source. For window sources it resolves the
 // window once (saved recording, offsets, time range) and returns it too.
-func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactory, *catalog.Window, error) {
+func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactory, *sourceWindow, error) {
 	src := j.Source
 	switch src.Kind {
 	case scenario.SourcePcap:
@@ -95,7 +103,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 		if err != nil {
 			return nil, nil, err
 		}
-		w, opts, err := r.resolveWindow(ctx, kc, src)
+		w, opts, notes, err := r.resolveWindow(ctx, kc, src)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
@@ -105,7 +113,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			w = restrictWindow(w, r.plan.opts.WindowRanges)
 		}
 		clientOpts := kc.opts
-		return func() sources.Source { return windowsrc.New(clientOpts, w, opts) }, &w, nil
+		return func() sources.Source { return windowsrc.New(clientOpts, w, opts) }, &sourceWindow{Window: w, notes: notes}, nil
 	}
 	return nil, nil, fmt.Errorf("%s: unknown source kind %q", src.Pos, src.Kind)
 }
@@ -122,8 +130,9 @@ func reorderOpt(d *time.Duration) time.Duration {
 	return *d
 }
 
-// resolveWindow turns a window source into exact offset ranges.
-func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.Source) (catalog.Window, windowsrc.Options, error) {
+// resolveWindow turns a window source into exact offset ranges, and says
+// what the window lacks of its recording (each note also logged).
+func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.Source) (catalog.Window, windowsrc.Options, []string, error) {
 	ref := src.WindowRef
 	if ref == nil || ref.Kind == scenario.WindowRecording {
 		name := src.Window
@@ -136,10 +145,10 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 		}
 		w, err := kc.catalog.Get(ctx, name)
 		if errors.Is(err, catalog.ErrNotFound) {
-			return catalog.Window{}, opts, r.windowNotFound(ctx, kc, name, err)
+			return catalog.Window{}, opts, nil, r.windowNotFound(ctx, kc, name, err)
 		}
 		if err != nil {
-			return catalog.Window{}, opts, fmt.Errorf("window %q: %w", name, err)
+			return catalog.Window{}, opts, nil, fmt.Errorf("window %q: %w", name, err)
 		}
 		if opts.OnlyRecording == "" {
 			// A saved window keeps only its own recording's records, even
@@ -148,13 +157,16 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 		}
 		ranges, notes, err := catalog.Check(ctx, kc.adm, w.Topic, w.Partitions, opts.AllowPartial)
 		if err != nil {
-			return catalog.Window{}, opts, fmt.Errorf("window %q: %w", name, err)
+			return catalog.Window{}, opts, nil, fmt.Errorf("window %q: %w", name, err)
+		}
+		if w.Partial {
+			notes = append([]string{fmt.Sprintf("saved partial: its recording lost %d message(s) (%s)", w.Lost["total"], lostText(w.Lost))}, notes...)
 		}
 		for _, n := range notes {
 			r.log.Warn("partial window", "window", name, "note", n)
 		}
 		w.Partitions = ranges
-		return w, opts, nil
+		return w, opts, notes, nil
 	}
 	opts := windowsrc.Options{AllowPartial: ref.AllowPartial, OnlyRecording: ref.OnlyRecording, Reorder: reorderOpt(ref.Reorder)}
 	w := catalog.Window{Name: ref.Name, Topic: ref.Topic.Name}
@@ -166,7 +178,7 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 		if all, ok := ref.Offsets[scenario.AllPartitions]; ok {
 			ends, err := catalog.EndOffsets(ctx, kc.adm, w.Topic)
 			if err != nil {
-				return w, opts, fmt.Errorf("window %q: partitions of %s: %w", ref.Name, w.Topic, err)
+				return w, opts, nil, fmt.Errorf("window %q: partitions of %s: %w", ref.Name, w.Topic, err)
 			}
 			for p := range ends {
 				ranges[p] = catalog.Range{Start: all[0], End: all[1]}
@@ -186,27 +198,27 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 			}
 		}
 		if !from.Before(to) {
-			return w, opts, fmt.Errorf("window %q: from %s is not before to %s", ref.Name, from.Format(time.RFC3339), to.Format(time.RFC3339))
+			return w, opts, nil, fmt.Errorf("window %q: from %s is not before to %s", ref.Name, from.Format(time.RFC3339), to.Format(time.RFC3339))
 		}
 		rs, err := catalog.ResolveTimeRange(ctx, kc.adm, w.Topic, from, to)
 		if err != nil {
-			return w, opts, fmt.Errorf("window %q: %w", ref.Name, err)
+			return w, opts, nil, fmt.Errorf("window %q: %w", ref.Name, err)
 		}
 		ranges = rs
 		w.StartedAt, w.EndedAt = from, to
 	default:
-		return w, opts, fmt.Errorf("window %q: unknown kind %q", ref.Name, ref.Kind)
+		return w, opts, nil, fmt.Errorf("window %q: unknown kind %q", ref.Name, ref.Kind)
 	}
 	checked, notes, err := catalog.Check(ctx, kc.adm, w.Topic, ranges, opts.AllowPartial)
 	if err != nil {
-		return w, opts, fmt.Errorf("window %q: %w", ref.Name, err)
+		return w, opts, nil, fmt.Errorf("window %q: %w", ref.Name, err)
 	}
 	for _, n := range notes {
 		r.log.Warn("partial window", "window", ref.Name, "note", n)
 	}
 	w.Partitions = checked
 	w.Messages = w.Records()
-	return w, opts, nil
+	return w, opts, notes, nil
 }
 
 // windowNotFound explains where a saved window was looked for and which

@@ -32,18 +32,26 @@ func TestTooLargeRecordCounted(t *testing.T) {
 				if onLoss != "" {
 					job = "\n    on-loss: " + onLoss
 				}
+				tg := newTarget(t)
 				yaml := fmt.Sprintf(`version: 1
 name: too-large
 topics:
   traffic: {name: %s, create: true, config: {max.message.bytes: "20000"}}
+targets:
+  app: {url: %q}
 jobs:
   record:
     source: {gor: {path: rec.gor}}
     sink: {kafka: {topic: traffic}}
     save-window: %s
     report: {json: out/record.json}%s
-`, topic, win, job)
-				r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers})
+  replay:
+    source: {window: %[3]s}
+    speed: max
+    sink: {http: {target: app}}
+    report: {json: out/replay.json}
+`, topic, tg.URL(), win, job)
+				r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers, Jobs: []string{"record"}})
 				var loss *engine.LossError
 				switch {
 				case onLoss == "" && !errors.As(r.err, &loss):
@@ -63,6 +71,27 @@ jobs:
 				}
 				if number(t, rep, "window", "lost", "too-large") != 1 {
 					t.Errorf("window lost = %v", field(t, rep, "window", "lost"))
+				}
+				// The window counts what it holds, not what was captured.
+				if number(t, rep, "window", "requests") != 39 || number(t, rep, "window", "responses") != 40 {
+					t.Errorf("window requests %v responses %v, want 39 and 40 (one request was refused)", field(t, rep, "window", "requests"), field(t, rep, "window", "responses"))
+				}
+
+				// Its replay says the window is partial, and why.
+				r = run(t, dir, yaml, engine.Options{Brokers: bc.brokers, Jobs: []string{"replay"}})
+				if r.err != nil {
+					t.Fatalf("replay: %v\n%s", r.err, r.out)
+				}
+				gap := "saved partial: its recording lost 1 message(s) (too-large 1)"
+				if !strings.Contains(r.out, "(PARTIAL window)") || !strings.Contains(r.out, "partial   "+gap) {
+					t.Errorf("the replay's summary does not say its window is partial:\n%s", r.out)
+				}
+				rep = readReport(t, filepath.Join(dir, "out", "replay.json"))
+				if gaps, _ := field(t, rep, "source_gaps").([]any); len(gaps) != 1 || gaps[0] != gap {
+					t.Errorf("replay report source_gaps = %v, want [%q]", field(t, rep, "source_gaps"), gap)
+				}
+				if n := number(t, rep, "requests", "sent"); n != 39 {
+					t.Errorf("replay sent %v requests, want the window's 39", n)
 				}
 			})
 		}

@@ -396,15 +396,17 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return res, fmt.Errorf("window end offsets: %w", err)
 		}
 		w := catalog.Window{
-			Name:         j.SaveWindow,
-			Topic:        sink.topic,
-			Partitions:   catalog.Between(startOffsets, endOffsets),
-			RecordingID:  recordingID,
-			Scenario:     r.plan.scn.Name,
-			Job:          j.Name,
-			Messages:     res.written,
-			Requests:     res.requests,
-			Responses:    res.responses,
+			Name:        j.SaveWindow,
+			Topic:       sink.topic,
+			Partitions:  catalog.Between(startOffsets, endOffsets),
+			RecordingID: recordingID,
+			Scenario:    r.plan.scn.Name,
+			Job:         j.Name,
+			Messages:    res.written,
+			// What the window holds, not what was captured: the
+			// difference is in Lost.
+			Requests:     sinkStats["written-requests"],
+			Responses:    sinkStats["written-responses"],
 			Hosts:        sortedKeys(hosts),
 			Destinations: addrStrings(dests),
 			CreatedAt:    time.Now().UTC(),

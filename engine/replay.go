@@ -132,7 +132,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, err
 	}
-	res.window = window
+	if window != nil {
+		res.window, res.windowNotes = &window.Window, window.notes
+	}
 
 	urls := make([]*url.URL, len(hs.Targets))
 	targets := make([]httpsink.Target, len(hs.Targets))
@@ -144,7 +146,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		urls[i] = u
 		targets[i] = httpsink.Target{URL: u, Name: t.Name}
 	}
-	g, err := r.newGuard(ctx, hs.Targets, urls, window)
+	g, err := r.newGuard(ctx, hs.Targets, urls, res.window)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ type jobResult struct {
 	summary     stats.Summary // replay jobs
 	counters    map[string]int64
 	window      *catalog.Window      // read (replay) or saved (record)
+	windowNotes []string             // replay jobs: what the window lacks of its recording
 	diff        *compare.DiffSummary // replay jobs with compare
 	state       *stats.State         // replay jobs: the lossless stats
 	shard       *shard.Info          // sharded replay jobs

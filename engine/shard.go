@@ -357,7 +357,7 @@ func (p *Plan) DescribeShard(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	j := p.jobs[0].job
-	win, _, err := r.resolveWindow(ctx, kc, j.Source)
+	win, _, _, err := r.resolveWindow(ctx, kc, j.Source)
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.Source.Pos, err)
 	}

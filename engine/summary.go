@@ -57,12 +57,17 @@ func printSummary(out io.Writer, res *jobResult) {
 		state = "interrupted"
 	case res.lost["total"] > 0:
 		state = "done, MESSAGES LOST"
+	case len(res.windowNotes) > 0:
+		state = "done (PARTIAL window)"
 	}
 	if res.replay {
 		s := res.summary
 		fmt.Fprintf(out, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
 		if res.window != nil {
 			row("window", "%s  %s\n", res.window.Name, windowText(res.window))
+		}
+		for _, n := range res.windowNotes {
+			row("partial", "%s\n", n)
 		}
 		if sh := res.shard; sh != nil {
 			skew := "–"
@@ -268,6 +273,7 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 		if res.window != nil {
 			rep.Window = res.window
 		}
+		rep.SourceGaps = res.windowNotes
 		if res.diff != nil {
 			rep.Diff = res.diff
 		}

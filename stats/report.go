@@ -16,7 +16,10 @@ type Report struct {
 	DurationMS   float64          `json:"duration_ms"`
 	Bytes        ReportBytes      `json:"bytes"`
 	Window       any              `json:"window"`
-	Diff         any              `json:"diff,omitempty"`
+	// SourceGaps says what the replayed window lacks of its recording (a
+	// window saved partial, records gone by retention), one line each.
+	SourceGaps []string `json:"source_gaps,omitempty"`
+	Diff       any      `json:"diff,omitempty"`
 	// Counters holds the sources' and sinks' Stats (drops, retries, …).
 	Counters map[string]int64 `json:"counters,omitempty"`
 	Series   []ReportSecond   `json:"series,omitempty"`

@@ -116,6 +116,10 @@ type Sink struct {
 	// counts the failed records the broker or client refused for their
 	// size.
 	written, failed, bytes, tooLarge atomic.Int64
+	// writtenRequests and writtenResponses count the written records by
+	// their kind header (a window tells what it holds, not what was
+	// captured).
+	writtenRequests, writtenResponses atomic.Int64
 	mu                               sync.Mutex
 	final                            bool
 	firstErr                         error
@@ -321,6 +325,22 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	return r
 }
 
+// recordKind returns the kind r's kind header names, 0 without one.
+func recordKind(r *kgo.Record) message.Kind {
+	for _, h := range r.Headers {
+		if h.Key == HeaderKind {
+			switch string(h.Value) {
+			case "request":
+				return message.Request
+			case "response":
+				return message.Response
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
 // recordBox is a record with room for the headers Record writes: one
 // allocation for both.
 type recordBox struct {
@@ -407,6 +427,12 @@ func (s *Sink) settle(r *kgo.Record, size int64, err error) {
 	}
 	if err == nil {
 		s.written.Add(1)
+		switch recordKind(r) {
+		case message.Request:
+			s.writtenRequests.Add(1)
+		case message.Response:
+			s.writtenResponses.Add(1)
+		}
 		s.bytes.Add(size)
 		s.perPartition[r.Partition]++
 		s.mu.Unlock()
@@ -573,7 +599,8 @@ func (s *Sink) cancelBuckets() {
 	s.bucketCancel, s.bucketCtx = nil, nil
 }
 
-// Stats returns written, failed (too-large included), too-large, bytes
+// Stats returns written (and of those written-requests and
+// written-responses), failed (too-large included), too-large, bytes
 // (written), in-flight (records not settled), in-flight-bytes,
 // max-in-flight-bytes, blocked (Writes that waited for room) and
 // partition-N counts; with a spool also spooled (records ever spooled),
@@ -582,6 +609,8 @@ func (s *Sink) cancelBuckets() {
 func (s *Sink) Stats() map[string]int64 {
 	st := map[string]int64{
 		"written":             s.written.Load(),
+		"written-requests":    s.writtenRequests.Load(),
+		"written-responses":   s.writtenResponses.Load(),
 		"failed":              s.failed.Load(),
 		"too-large":           s.tooLarge.Load(),
 		"bytes":               s.bytes.Load(),

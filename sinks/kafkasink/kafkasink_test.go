@@ -69,7 +69,11 @@ func testSinkWritesRecords(t *testing.T, target kafkatest.Target, compression st
 	cl := newClient(t, target, compression, 10*time.Second)
 	s := kafkasink.New(cl, topic, kafkasink.Options{RecordingID: "rec-7", Host: "web-1", MaxBuffered: 4, Logger: quiet})
 	for i := range 10 {
-		if err := s.Write(ctxT(t), msg(i)); err != nil {
+		m := msg(i)
+		if i%3 == 2 {
+			m.Kind = message.Response
+		}
+		if err := s.Write(ctxT(t), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +81,8 @@ func testSinkWritesRecords(t *testing.T, target kafkatest.Target, compression st
 		t.Fatal(err)
 	}
 	st := s.Stats()
-	if st["written"] != 10 || st["failed"] != 0 || st["bytes"] == 0 || st["partition-0"] != 10 || st["in-flight"] != 0 {
+	if st["written"] != 10 || st["written-requests"] != 7 || st["written-responses"] != 3 ||
+		st["failed"] != 0 || st["bytes"] == 0 || st["partition-0"] != 10 || st["in-flight"] != 0 {
 		t.Fatalf("stats = %v", st)
 	}
 
