@@ -120,11 +120,11 @@ type Sink struct {
 	// their kind header (a window tells what it holds, not what was
 	// captured).
 	writtenRequests, writtenResponses atomic.Int64
-	mu                               sync.Mutex
-	final                            bool
-	firstErr                         error
-	perPartition                     map[int32]int64
-	promiseFn                        func(*kgo.Record, error) // s.promise
+	mu                                sync.Mutex
+	final                             bool
+	firstErr                          error
+	perPartition                      map[int32]int64
+	promiseFn                         func(*kgo.Record, error) // s.promise
 
 	// Deadline contexts shared by the records of one bucket (Write goroutine only).
 	bucketCtx    context.Context
