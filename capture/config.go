@@ -144,6 +144,7 @@ const (
 	cLatePackets
 	cBogusRST
 	cDecapsulated
+	cFileCutShort
 	nCounters
 )
 
@@ -177,12 +178,15 @@ var counterNames = [nCounters]string{
 	cBogusRST:            "bogus-rst",
 	cDecapsulated:        "decapsulated",
 	cHeaderTooLong:       "header-too-long",
+	cFileCutShort:        "file-cut-short",
 }
 
 // Stats are the capture counters by name:
 //
 //	packets, bytes          packets and bytes read
 //	decode-errors           packets whose layers could not be decoded
+//	file-cut-short          a pcap file that ends in the middle of a packet:
+//	                        1, that packet is lost (the rest is kept)
 //	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
 //	ip-fragments            IPv4 fragments (not reassembled, ignored)
 //	streams                 TCP connections seen

@@ -93,7 +93,8 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 			// A file cut short (a capture still being written, a copy
 			// interrupted) ends the input; what was read is kept.
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				a.count(cDecodeErrors, 1)
+				// Counted as a loss (file-cut-short) by the record job.
+				a.count(cFileCutShort, 1)
 				break
 			}
 			a.Close()

@@ -280,3 +280,41 @@ func TestQuickstartPcap(t *testing.T) {
 		t.Errorf("quickstart: %d messages over %d connections, stats %v", n, conns, st)
 	}
 }
+
+// TestFileCutShort reads fixtures cut in the middle of their last packet, as
+// a copy interrupted or a capture still being written leaves them: what came
+// before is kept, and the lost packet is counted (file-cut-short), not taken
+// for a decoding error.
+func TestFileCutShort(t *testing.T) {
+	for _, ext := range []string{".pcap", ".pcapng"} {
+		t.Run(ext, func(t *testing.T) {
+			cfg := Config{Ports: []uint16{18081}, Responses: true}
+			full, err := os.ReadFile(filepath.Join("testdata", "get"+ext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, wholeSt, _ := readFixture(t, "get", ext, cfg)
+			cut := filepath.Join(t.TempDir(), "cut"+ext)
+			if err := os.WriteFile(cut, full[:len(full)-7], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var msgs []*message.Message
+			st, err := ReadFile(context.Background(), cut, cfg, func(m *message.Message) error {
+				msgs = append(msgs, m)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("ReadFile: %v", err)
+			}
+			if st["file-cut-short"] != 1 || st["decode-errors"] != 0 || wholeSt["file-cut-short"] != 0 {
+				t.Errorf("stats %v (whole file: %v), want file-cut-short 1 and no decode error", st, wholeSt)
+			}
+			if st["packets"] != wholeSt["packets"]-1 {
+				t.Errorf("%d packets read, want all %d but the cut one", st["packets"], wholeSt["packets"]-1)
+			}
+			if len(msgs) == 0 || len(msgs) > len(whole) {
+				t.Errorf("%d messages from the cut file, %d from the whole one", len(msgs), len(whole))
+			}
+		})
+	}
+}

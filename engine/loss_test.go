@@ -268,3 +268,49 @@ jobs:
 		t.Error("the truncated response is not in the recording")
 	}
 }
+
+// TestPcapCutShortIsLoss records a pcap file cut in the middle of its last
+// packet: the packets before it are recorded, and the cut one is a loss
+// (file-cut-short) that fails the job unless on-loss says warn.
+func TestPcapCutShortIsLoss(t *testing.T) {
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			server := netip.MustParseAddrPort("127.0.0.1:8080")
+			pcap := filepath.Join(dir, "cut.pcap")
+			writePcap(t, pcap, server, evenly(10, time.Millisecond))
+			b, err := os.ReadFile(pcap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(pcap, b[:len(b)-5], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: cut
+jobs:
+  record:
+    source: {pcap: {path: cut.pcap, ports: [8080]}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+			var loss *engine.LossError
+			switch {
+			case onLoss == "" && !errors.As(r.err, &loss):
+				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+			case onLoss == "warn" && r.err != nil:
+				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+			}
+			if !strings.Contains(r.out, "file-cut-short 1 packet (the pcap file ends in the middle of it)") {
+				t.Errorf("the summary does not say the file is cut short:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "lost", "file-cut-short") != 1 || number(t, rep, "requests") < 9 {
+				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
+			}
+		})
+	}
+}

@@ -447,13 +447,15 @@ func (e *LossError) Error() string {
 }
 
 // lossCauses maps the counters that mean "not recorded" to their cause.
-// kernel-drops and queue-overflow count packets, the others messages.
+// kernel-drops, queue-overflow and file-cut-short count packets, the
+// others messages.
 var lossCauses = []struct{ counter, cause string }{
 	{"sink.spool-full", "spool-full"},
 	{"sink.too-large", "too-large"},
 	{"sink.undeliverable", "undeliverable"},
 	{"source.kernel-drops", "kernel-drops"},
 	{"source.queue-overflow", "queue-overflow"},
+	{"source.file-cut-short", "file-cut-short"},
 	{"source.header-too-long", "header-too-long"},
 	{"unredactable-dropped", "unredactable"},
 }
@@ -483,8 +485,11 @@ func lostText(lost map[string]int64) string {
 	for _, lc := range lossCauses {
 		if n := lost[lc.cause]; n > 0 {
 			unit := ""
-			if lc.cause == "kernel-drops" || lc.cause == "queue-overflow" {
+			switch lc.cause {
+			case "kernel-drops", "queue-overflow":
 				unit = " packets"
+			case "file-cut-short":
+				unit = " packet (the pcap file ends in the middle of it)"
 			}
 			parts = append(parts, fmt.Sprintf("%s %d%s", lc.cause, n, unit))
 		}
