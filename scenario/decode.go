@@ -573,6 +573,9 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 	if v := x.get("on-loss"); v != nil && j.Sink.Kind == SinkHTTP {
 		d.errorf(v, x.p("on-loss"), "on-loss applies to record jobs (kafka, gor or stdout sink); this job replays to an http sink")
 	}
+	if v := x.get("redact"); v != nil && j.Sink.Kind == SinkHTTP {
+		d.errorf(v, x.p("redact"), "redact applies to record jobs: it runs before a message leaves the host, and a replay sends what was recorded (redacted then); to change what a replay sends, use rewrite")
+	}
 	j.Speed = d.decodeSpeed(x.get("speed"), x.p("speed"))
 	if v := x.get("rate"); v != nil {
 		r, err := ParseRate(v.Value)

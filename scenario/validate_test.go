@@ -101,6 +101,7 @@ func TestValidationRules(t *testing.T) {
 		{"bad rate", jobBody(replayJob, httpSink, "rate: fast"), "9:11", "must be a rate such as 500/s"},
 		{"on-loss value", jobBody("source: {gor: {path: x}}", kafkaSink, "on-loss: ignore"), "9:14", "on-loss"},
 		{"on-loss on a replay", jobBody(replayJob, httpSink, "on-loss: warn"), "9:14", "on-loss applies to record jobs"},
+		{"redact on a replay", jobBody(replayJob, httpSink, "redact: {defaults: false}"), "9:13", "redact applies to record jobs"},
 		{"spool unknown key", jobBody("source: {gor: {path: x}}", "sink: {kafka: {topic: traffic, spool: {size: 1GiB}}}"), "8:44", `unknown key "size"`},
 		{"spool too small", jobBody("source: {gor: {path: x}}", "sink: {kafka: {topic: traffic, spool: {max-bytes: 1KiB}}}"), "8:55", "must be at least 64KiB"},
 		{"spool bad size", jobBody("source: {gor: {path: x}}", "sink: {kafka: {topic: traffic, spool: {max-bytes: lots}}}"), "8:55", "size"},
