@@ -82,7 +82,9 @@ func (m *Merged) Complete() bool { return m.JSON.Complete }
 // run of every sharded report. The run's shard count comes from the
 // reports; a shard with no report is missing (the merge is incomplete, and
 // the part of the window it had is named). Reports without a shard member
-// (independent replays) are merged as parts of one whole.
+// (independent replays) are merged as parts of one whole. One report given
+// twice (the same file, or a copy: the same identity) is refused, since it
+// would count twice.
 func Merge(inputs []*Input, runID string) (*Merged, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("merge: no report")
@@ -94,6 +96,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		runID = cmp.Or(runID, first.Shard.RunID)
 	}
 	byIndex := map[int]*Input{}
+	seen := map[identity]int{}
 	var notes []string
 	for i, in := range inputs {
 		if in.Job != first.Job {
@@ -114,6 +117,13 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 				return nil, fmt.Errorf("merge: %s replayed window %s, %s window %s: shards of one run replay one window", in.Name, s.Fingerprint, first.Name, first.Shard.Fingerprint)
 			}
 			idx = s.Index
+		}
+		if id, ok := reportIdentity(in); ok {
+			if j, dup := seen[id]; dup {
+				return nil, fmt.Errorf("merge: %s (input %d) and %s (input %d) are one report given twice (%s): it would count twice; give each report once",
+					inputs[j].Name, j+1, in.Name, i+1, id.describe())
+			}
+			seen[id] = i
 		}
 		if prev, dup := byIndex[idx]; dup {
 			notes = append(notes, fmt.Sprintf("shard %d reported twice (%s and %s): the last one counts", idx, prev.Name, in.Name))
@@ -206,6 +216,59 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	}
 	m.JSON = MergedReport{Report: rep, RunID: runID, Complete: len(problems) == 0, Problems: problems, Shards: rows}
 	return m, nil
+}
+
+// identity tells one report from another: the job; for a shard's report,
+// its run, index and arming instant (one attempt at that shard); and the
+// wall-clock instants (ns) of the first request sent, the last one sent and
+// the last response, with the count of requests. Two different replays
+// never share all of these, so two inputs with one identity are one report
+// given twice (the same file, or a copy of it).
+type identity struct {
+	job, run                  string
+	index                     int
+	armed                     int64
+	first, lastStart, lastEnd int64
+	sent                      int64
+}
+
+// reportIdentity returns in's identity; ok is false when nothing tells it
+// apart from another report: an unsharded report that sent nothing (it adds
+// no request to the merge either).
+func reportIdentity(in *Input) (id identity, ok bool) {
+	id = identity{job: in.Job, index: -1}
+	if st := in.State; st != nil {
+		id.first, id.lastStart, id.lastEnd, id.sent = unixNano(st.FirstStart), unixNano(st.LastStart), unixNano(st.LastEnd), st.Sent
+	}
+	if s := in.Shard; s != nil {
+		id.run, id.index, id.armed = s.RunID, s.Index, unixNano(s.ArmedAt)
+	}
+	return id, id.first != 0 || id.armed != 0
+}
+
+// unixNano is t in ns since the epoch, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// describe says which report id is, for the error of one given twice.
+func (id identity) describe() string {
+	var parts []string
+	if id.index >= 0 {
+		parts = append(parts, fmt.Sprintf("shard %d of run %q", id.index, id.run))
+		if id.armed != 0 {
+			parts = append(parts, "armed at "+time.Unix(0, id.armed).UTC().Format(time.RFC3339Nano))
+		}
+	} else {
+		parts = append(parts, fmt.Sprintf("job %q", id.job))
+	}
+	if id.first != 0 {
+		parts = append(parts, fmt.Sprintf("%d request(s), the first sent at %s", id.sent, time.Unix(0, id.first).UTC().Format(time.RFC3339Nano)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // firstAssertions returns the assertions of the first report that has any.

@@ -18,8 +18,13 @@ import (
 // through its JSON form.
 func shardInput(t *testing.T, run string, i, n, sent int, lat time.Duration, mutate func(*stats.Report)) *Input {
 	t.Helper()
+	return reportInput(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), run, i, n, sent, lat, mutate)
+}
+
+// reportInput is shardInput for a run that started at start.
+func reportInput(t *testing.T, start time.Time, run string, i, n, sent int, lat time.Duration, mutate func(*stats.Report)) *Input {
+	t.Helper()
 	w := catalog.Window{Topic: "t", Partitions: map[int32]catalog.Range{0: {Start: 0, End: 100}, 1: {Start: 0, End: 50}}}
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rec := stats.New(stats.Config{Origin: start})
 	for k := range sent {
 		at := start.Add(time.Duration(k) * time.Millisecond)
@@ -119,6 +124,89 @@ func TestMergeRefusesMixedInputs(t *testing.T) {
 	dup, err := Merge([]*Input{shardInput(t, "r", 0, 1, 1, 1, nil), shardInput(t, "r", 0, 1, 2, 1, nil)}, "")
 	if err != nil || len(dup.Notes) != 1 || dup.JSON.Requests.Sent != 2 {
 		t.Fatalf("duplicate: %v %+v", err, dup)
+	}
+}
+
+// TestMergeNeverCountsAReportTwice: one report given twice (the same file,
+// or a copy of it) is refused, naming both inputs, sharded or not; distinct
+// reports merge: shards of one run, unsharded reports of one job (parts of
+// one whole, as documented), two attempts at one shard (the last counts).
+func TestMergeNeverCountsAReportTwice(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	unsharded := func(r *stats.Report) { r.Shard = nil }
+	named := func(name string, in *Input) *Input {
+		c := *in
+		c.Name = name
+		return &c
+	}
+	// reparsed is a copy of in's report, read back from its JSON.
+	reparsed := func(name string, in *Input) *Input {
+		data, err := json.MarshalIndent(in, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseInput(name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	run := named("r.json", reportInput(t, t0, "", 0, 1, 200, time.Millisecond, unsharded))
+	other := named("other.json", reportInput(t, t0.Add(time.Hour), "", 0, 1, 50, time.Millisecond, unsharded))
+	s0 := named("shard-0.json", reportInput(t, t0, "r", 0, 2, 30, time.Millisecond, nil))
+	s1 := named("shard-1.json", reportInput(t, t0, "r", 1, 2, 20, time.Millisecond, nil))
+	armedAt := func(at time.Time) func(*stats.Report) {
+		return func(r *stats.Report) { r.Shard.(*shard.Info).ArmedAt = at }
+	}
+	attempt1 := named("attempt-1.json", reportInput(t, t0, "r", 0, 2, 30, time.Millisecond, armedAt(t0)))
+	attempt2 := named("attempt-2.json", reportInput(t, t0, "r", 0, 2, 30, time.Millisecond, armedAt(t0.Add(time.Second))))
+	empty := func(name string) *Input { return named(name, reportInput(t, t0, "", 0, 1, 0, 0, unsharded)) }
+
+	for _, tc := range []struct {
+		name   string
+		inputs []*Input
+		// wantErr: the error says all of these; else the merge sent
+		// wantSent, complete, with wantNotes notes.
+		wantErr   []string
+		wantSent  int64
+		wantNotes int
+	}{
+		{name: "same report twice", inputs: []*Input{run, run},
+			wantErr: []string{"r.json (input 1) and r.json (input 2) are one report given twice", `job "replay", 200 request(s), the first sent at 2026-01-01T00:00:00Z`, "it would count twice"}},
+		{name: "a copy of a report", inputs: []*Input{run, reparsed("copy/r.json", run)},
+			wantErr: []string{"r.json (input 1) and copy/r.json (input 2) are one report given twice"}},
+		{name: "a report among others given twice", inputs: []*Input{run, other, reparsed("again.json", run)},
+			wantErr: []string{"r.json (input 1) and again.json (input 3) are one report given twice"}},
+		{name: "same shard's report twice", inputs: []*Input{s0, s1, reparsed("shard-0-copy.json", s0)},
+			wantErr: []string{"shard-0.json (input 1) and shard-0-copy.json (input 3) are one report given twice", `shard 0 of run "r"`}},
+		{name: "same attempt at a shard twice", inputs: []*Input{attempt1, s1, attempt1},
+			wantErr: []string{"attempt-1.json (input 1) and attempt-1.json (input 3)", "armed at 2026-01-01T00:00:00Z"}},
+		{name: "two shards of one run", inputs: []*Input{s0, s1}, wantSent: 50},
+		{name: "two attempts at one shard: the last counts", inputs: []*Input{attempt1, s1, attempt2}, wantSent: 50, wantNotes: 1},
+		{name: "one report", inputs: []*Input{run}, wantSent: 200},
+		{name: "unsharded reports of two runs of one job", inputs: []*Input{run, other}, wantSent: 250},
+		{name: "reports that sent nothing", inputs: []*Input{empty("a.json"), empty("b.json"), run}, wantSent: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Merge(tc.inputs, "")
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("merged: sent %d, complete %t, notes %q", m.JSON.Requests.Sent, m.JSON.Complete, m.Notes)
+				}
+				for _, want := range tc.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("the error lacks %q: %v", want, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j := m.JSON; j.Requests.Sent != tc.wantSent || m.Summary.Sent != tc.wantSent || !j.Complete || len(m.Notes) != tc.wantNotes {
+				t.Fatalf("sent %d (summary %d), complete %t, notes %q; want sent %d, complete, %d note(s)", j.Requests.Sent, m.Summary.Sent, j.Complete, m.Notes, tc.wantSent, tc.wantNotes)
+			}
+		})
 	}
 }
 

@@ -49,8 +49,10 @@ func newReportMergeCmd() *cobra.Command {
 histograms add bucket by bucket (never averaged percentiles), and the job's assertions are
 evaluated on the merged summary. With --run it reads the shards' results from the run topic
 (replayctl.runs on the scenario's brokers, or --brokers); with FILE... it reads shards' JSON
-reports (report.json of each shard). A shard that never reported makes the merge incomplete:
-it is named, and merge exits 1. A failed assertion exits 3.`,
+reports (report.json of each shard), or any replay reports of one job, merged as parts of one
+whole. One report given twice (the same file, or a copy) is refused: it would count twice.
+A shard that never reported makes the merge incomplete: it is named, and merge exits 1. A
+failed assertion exits 3.`,
 		Example: `  replayctl report merge --run peak-1 --brokers k1:9092 --json merged.json --html merged.html
   replayctl report merge --run peak-1 -f scenario.yaml --wait 10m
   replayctl report merge reports/shard-*.json --html merged.html`,
