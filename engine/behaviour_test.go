@@ -83,6 +83,32 @@ func readGor(t *testing.T, path string) []*message.Message {
 	return out
 }
 
+// TestTargetDownFailsWithoutAsserts: a replay in which no request got a
+// response fails (exit 1), naming the error classes, unless asserts say
+// what the job expects.
+func TestTargetDownFailsWithoutAsserts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(6, time.Millisecond))
+	url := "http://" + closedAddr(t)
+	res := run(t, dir, replayYAML(url, "speed: max"), engine.Options{})
+	if res.err == nil || !strings.Contains(res.err.Error(), "none of the 6 requests got a response (connect-refused 6)") {
+		t.Fatalf("err = %v, want the job to fail naming connect-refused\n%s", res.err, res.out)
+	}
+	if errors.Is(res.err, engine.ErrInvalid) || !strings.Contains(res.out, "FAILED") {
+		t.Errorf("want a runtime failure shown in the summary:\n%s", res.out)
+	}
+	if n := number(t, readReport(t, filepath.Join(dir, "report.json")), "requests", "errors"); n != 6 {
+		t.Errorf("report requests.errors = %v, want 6", n)
+	}
+
+	// The job says a dead target is what it tests: it passes.
+	res = run(t, dir, replayYAML(url, "speed: max\nassert: ['errors.rate == 1']"), engine.Options{})
+	if res.err != nil {
+		t.Fatalf("with assert errors.rate == 1: %v\n%s", res.err, res.out)
+	}
+}
+
 func TestTargetDownCountsErrorsAndFailsAssert(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

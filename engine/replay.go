@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -381,7 +383,26 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if runErr != nil {
 		return res, runErr
 	}
+	if closeErr == nil && ctx.Err() == nil {
+		closeErr = noAnswer(j, res.summary)
+	}
 	return res, closeErr
+}
+
+// noAnswer fails a replay in which requests were sent and not one got a
+// response (a target down, a wrong address), unless the job has asserts:
+// they decide what such a run means. Without them the run would pass
+// having measured nothing.
+func noAnswer(j *scenario.Job, s stats.Summary) error {
+	if s.Sent == 0 || s.OK > 0 || len(j.Assert) > 0 {
+		return nil
+	}
+	classes := make([]string, 0, len(s.ErrorClasses))
+	for _, c := range slices.Sorted(maps.Keys(s.ErrorClasses)) {
+		classes = append(classes, fmt.Sprintf("%s %d", c, s.ErrorClasses[c]))
+	}
+	return fmt.Errorf("none of the %d requests got a response (%s): the target did not answer, nothing was measured; a job that means to test that says so with an assert, such as 'errors.rate == 1'",
+		s.Sent, strings.Join(classes, ", "))
 }
 
 // resumePosition returns the position the replay resumes at
