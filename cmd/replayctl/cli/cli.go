@@ -165,7 +165,9 @@ Everything is declared in YAML scenario files:
 
 Exit codes:
   0    done (also a live capture ended by Ctrl-C)
-  1    runtime failure: broker unreachable, data dir held by another process, I/O error
+  1    runtime failure: a record job lost messages (unless on-loss: warn), no request of
+       a replay got a response (unless it has asserts), broker unreachable, data dir
+       held by another process, I/O error
   2    invalid scenario or usage: bad flags, unknown window, window name taken or saved
        concurrently by another job
   3    an assertion failed
