@@ -167,7 +167,7 @@ func describeRewrite(rw *scenario.Rewrite) string {
 		out += " " + rw.JSONPath
 	}
 	if rw.Value != nil {
-		out += " = " + rw.Value.Source
+		out += " = " + rw.ShownValue() // a credential's literals masked
 	}
 	if rw.If != nil {
 		out += " if " + rw.If.Source
@@ -213,7 +213,7 @@ func describeSink(j *scenario.Job) string {
 		for _, t := range h.Targets {
 			u := "builtin:" + t.Builtin
 			if t.Builtin == "" {
-				u = t.URL.Redacted()
+				u = scenario.MaskURL(t.URL.String()) // no password, no token
 			}
 			ts = append(ts, fmt.Sprintf("%s %s", t.Name, u))
 		}

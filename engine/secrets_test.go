@@ -262,3 +262,59 @@ jobs:
 		t.Errorf("plan does not show the redacted URL:\n%s", plan.String())
 	}
 }
+
+// TestPlanMasksCredentials: the plan (--dry-run) shows the credentials a
+// scenario writes masked: rewrites that set a secret header, query parameter
+// or JSON member, and target URLs' passwords and secret query parameters.
+func TestPlanMasksCredentials(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, rewrite, url, want string
+	}{
+		{"bearer header", `{set-header: {name: Authorization, value: '"Bearer S3CRETTOKEN"'}}`, "", `set-header Authorization = "Bearer xxxxx"`},
+		{"proxy header", `{set-header: {name: Proxy-Authorization, value: '"Basic S3CRET"'}}`, "", `set-header Proxy-Authorization = "Basic xxxxx"`},
+		{"cookie", `{set-header: {name: Cookie, value: '"sid=S3CRET"'}}`, "", `set-header Cookie = "xxxxx"`},
+		{"token-named header", `{set-header: {name: X-Upstream-Token, value: "'S3CRET'"}}`, "", `set-header X-Upstream-Token = 'xxxxx'`},
+		{"env name kept", `{set-header: {name: X-Api-Key, value: 'env("API_KEY")'}}`, "", `set-header X-Api-Key = env("API_KEY")`},
+		{"query", `{set-query: {name: access_token, value: '"S3CRET"'}}`, "", `set-query access_token = "xxxxx"`},
+		{"json", `{set-json: {path: $.password, value: '"S3CRET"'}}`, "", `set-json $.password = "xxxxx"`},
+		{"plain header shown", `{set-header: {name: X-Tenant, value: '"acme"'}}`, "", `set-header X-Tenant = "acme"`},
+		{"target url", "", "http://admin:S3CRETPW@127.0.0.1:9001/?api_key=S3CRETQ&v=2", "http t http://admin:xxxxx@127.0.0.1:9001/?api_key=xxxxx&v=2,"},
+		{"inline url", "", "inline:http://127.0.0.1:9001/?sig=S3CRET", "http http://127.0.0.1:9001/?sig=xxxxx http://127.0.0.1:9001/?sig=xxxxx,"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			target := "http://127.0.0.1:9001"
+			sink := "{http: {target: t}}"
+			if u, ok := strings.CutPrefix(tt.url, "inline:"); ok {
+				sink = fmt.Sprintf("{http: {url: %q}}", u)
+			} else if tt.url != "" {
+				target = tt.url
+			}
+			rewrite := "[]"
+			if tt.rewrite != "" {
+				rewrite = "[" + tt.rewrite + "]"
+			}
+			yaml := fmt.Sprintf(`version: 1
+name: creds
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    rewrite: %s
+    sink: %s
+`, target, rewrite, sink)
+			var plan bytes.Buffer
+			compile(t, dir, yaml, &engine.Options{}).Describe(&plan)
+			if strings.Contains(plan.String(), "S3CRET") {
+				t.Errorf("the plan shows a secret:\n%s", plan.String())
+			}
+			if !strings.Contains(plan.String(), tt.want) {
+				t.Errorf("the plan lacks %q:\n%s", tt.want, plan.String())
+			}
+		})
+	}
+}

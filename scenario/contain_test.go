@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,6 +259,36 @@ jobs:
 	}
 	if n != 3 || strings.Contains(ds.Error(), "s3cret") {
 		t.Fatalf("env file diagnostics:\n%s", ds.Error())
+	}
+}
+
+// TestURLFromTheEnvironmentShowsVariable: an error about a URL that came
+// from ${VAR} shows ${VAR} (as the README's Safety section says), not the
+// URL with its password masked; a password written in the file stays masked.
+func TestURLFromTheEnvironmentShowsVariable(t *testing.T) {
+	env := envOf(map[string]string{"UNSET_URL": "ftp://tok:S3CRET@x", "PW": "S3CRETPW", "HOST": "h:99999",
+		"BAD": "http://admin:S3CRETPW@127.0.0.1:x1", "Q": "S3CRETQ"})
+	tests := []struct {
+		url, want string
+	}{
+		{"${UNSET_URL}", `URL "${UNSET_URL}": scheme "ftp" is not supported`},
+		{"${BAD}", `invalid URL "${BAD}": invalid port ":x1" after host`},
+		{"http://a:${PW}@h:99999/", `URL "http://a:${PW}@h:99999/" has an invalid port`},
+		{"http://a:${PW}@${HOST}/", `URL "http://a:${PW}@${HOST}/" has an invalid port`},
+		{"http://a:S3CRETLIT@${HOST}/", `URL "http://a:xxxxx@${HOST}/" has an invalid port`},
+		{"http://a:x${PW}@${HOST}/", `URL "http://a:xxxxx@${HOST}/" has an invalid port`},
+		{"http://${HOST}/?token=${Q}", `URL "http://${HOST}/?token=${Q}" has an invalid port`},
+		{"http://${HOST}/?token=S3CRETLIT&u=${Q}", `URL "http://${HOST}/?token=xxxxx&u=${Q}" has an invalid port`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			doc := fmt.Sprintf("version: 1\nname: u\ntargets:\n  a: {url: %q}\njobs: {}\n", tt.url)
+			ds := loadErr(t, doc, Options{Env: env})
+			if strings.Contains(ds.Error(), "S3CRET") {
+				t.Errorf("the error shows a secret:\n%s", ds.Error())
+			}
+			wantDiag(t, ds, "4:12", "targets.a.url: "+tt.want)
+		})
 	}
 }
 

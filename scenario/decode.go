@@ -769,10 +769,7 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		if err != nil {
 			d.errorf(v, x.p("url"), "%v", err)
 		} else {
-			name := v.Value
-			if u.User != nil {
-				name = u.Redacted() // the name is printed: not the password
-			}
+			name := MaskURL(v.Value) // the name is printed: not the password or a token
 			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: name, URL: u, Builtin: builtin, Timeout: 10e9})
 		}
 	}

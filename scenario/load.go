@@ -177,7 +177,9 @@ func absClean(p string) string {
 // put into scalars with the scalar's text as written ("${DB_PASSWORD}"), so
 // that an error says which variable, never its value. A value is replaced
 // where it stands as a whole word: anywhere on the scalar's own line, and
-// elsewhere when it is at least 6 bytes long.
+// elsewhere when it is at least 6 bytes long. A URL value is also replaced
+// in its masked form (MaskURL), by its text masked the same way, except for
+// secrets written as ${VAR}: those are shown as written.
 func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string) Diagnostics {
 	type hidden struct {
 		value, raw string
@@ -187,6 +189,10 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	for n := range changed {
 		if raw, ok := orig[n]; ok && n.Value != "" && n.Value != raw && !strings.Contains(n.Value, "${") {
 			hs = append(hs, hidden{n.Value, raw, n.Line})
+			if m := MaskURL(n.Value); m != n.Value {
+				// A URL is shown masked (ParseTargetURL): so is its text.
+				hs = append(hs, hidden{m, maskURLText(raw), n.Line})
+			}
 		}
 	}
 	// Longer values first, so a value that contains another is replaced whole.

@@ -297,6 +297,50 @@ func TestSet(t *testing.T) {
 	wantDiag(t, ds, "6:5", `unknown key "sped"`)
 }
 
+// TestSetErrorsHideValues: a --set error names the override by its path and
+// a scalar in the way by its path and position: it quotes neither the
+// scalar's value nor the override's value (either may be a password).
+func TestSetErrorsHideValues(t *testing.T) {
+	const doc = `version: 1
+name: t
+kafka:
+  brokers: ["S3CRETHOST:9092"]
+  sasl: {mechanism: SCRAM-SHA-256, username: bob, password: "S3CRETSASL"}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {url: "http://u:S3CRETURL@127.0.0.1:1"}}
+`
+	tests := []struct {
+		set, want string
+	}{
+		{"kafka.sasl.password.x=1", `--set "kafka.sasl.password.x": "x" is inside the scalar kafka.sasl.password (line 5, column 61)`},
+		{"kafka.sasl.password.x.y=S3CRETNEW", `--set "kafka.sasl.password.x.y": "x" is inside the scalar kafka.sasl.password (line 5, column 61)`},
+		{"jobs.replay.sink.http.url.user=S3CRETNEW", `"user" is inside the scalar jobs.replay.sink.http.url (line 9, column 24)`},
+		{"kafka.brokers.0.x=1", `"x" is inside the scalar kafka.brokers.0 (line 4, column 13)`},
+		{"kafka.sasl.password=[S3CRETNEW", `--set "kafka.sasl.password": value: yaml:`},
+		{"kafka.brokers.9=S3CRETNEW", `--set "kafka.brokers.9": "9" is not an index of the 1-item list at line 4`},
+		{"=S3CRETNEW", "--set with an empty path"},
+		{"kafka..sasl=S3CRETNEW", `--set "kafka..sasl": empty path segment`},
+		{"targets.nope.url=http://u:S3CRETNEW@h", `--set "targets.nope.url": there is no targets.nope`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			_, err := LoadBytes("s.yaml", []byte(doc), Options{Env: envOf(nil), Set: []string{tt.set}})
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			text := err.Error()
+			if strings.Contains(text, "S3CRET") {
+				t.Errorf("the error shows a value:\n%s", text)
+			}
+			if !strings.Contains(text, tt.want) {
+				t.Errorf("error:\n%s\nwant it to contain\n%s", text, tt.want)
+			}
+		})
+	}
+}
+
 func TestEnvFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ".env")

@@ -14,6 +14,10 @@ import (
 // the key "retention.ms"); a numeric segment indexes a sequence (the length
 // appends). Missing mapping keys are created, except a new entry of jobs,
 // targets, topics or windows from a longer path. The value is parsed as YAML.
+//
+// Errors name the override by its path and the nodes by their paths and
+// lines: they never quote the override's value or a value in the file (either
+// may be a secret).
 func applySet(root *yaml.Node, set string) error {
 	path, raw, ok := strings.Cut(set, "=")
 	if !ok {
@@ -21,8 +25,9 @@ func applySet(root *yaml.Node, set string) error {
 	}
 	path = strings.TrimSpace(path)
 	if path == "" {
-		return fmt.Errorf("--set %q: empty path", set)
+		return fmt.Errorf("--set with an empty path (want path.to.key=value)")
 	}
+	set = path // what errors show: the value may be a secret
 	segs := strings.Split(path, ".")
 	for _, s := range segs {
 		if s == "" {
@@ -111,7 +116,12 @@ func applySet(root *yaml.Node, set string) error {
 				n.Kind, n.Tag, n.Value, n.Style = yaml.MappingNode, "!!map", "", 0
 				continue
 			}
-			return fmt.Errorf("--set %q: %q is inside the scalar %q at line %d", set, segs[0], n.Value, n.Line)
+			// The scalar's value is not shown: it may be a password.
+			at := strings.Join(walked, ".")
+			if at == "" {
+				at = "(root)"
+			}
+			return fmt.Errorf("--set %q: %q is inside the scalar %s (line %d, column %d)", set, segs[0], at, n.Line, n.Column)
 		default:
 			return fmt.Errorf("--set %q: cannot descend into YAML node kind %d", set, n.Kind)
 		}

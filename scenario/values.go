@@ -93,18 +93,18 @@ func ParseTime(s string) (*TimeSpec, error) {
 }
 
 // ParseTargetURL parses a target URL: http or https with a host, or
-// builtin:echo. It returns the builtin's name for builtin URLs.
+// builtin:echo. It returns the builtin's name for builtin URLs. Its errors
+// show the URL as MaskURL masks it, parsed or not, and never wrap net/url's
+// error (which holds the URL as written).
 func ParseTargetURL(s string) (*url.URL, string, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
+	s = MaskURL(s) // messages never show a password or a token
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, "", fmt.Errorf("invalid URL %q: %v", s, err)
-	}
-	if _, ok := u.User.Password(); ok {
-		s = u.Redacted() // messages never show a password
+		return nil, "", fmt.Errorf("invalid URL %q: %s", s, maskDetail(err.Error(), s))
 	}
 	switch u.Scheme {
 	case "http", "https":

@@ -143,6 +143,16 @@ func describeScenario(file string, text []byte) ScenarioInfo {
 			} else if strings.Contains(v.Value, "${") {
 				vi.Default = ""
 			}
+			// Shown on the page and in the API: never a credential.
+			vi.Value, vi.Default = scenario.MaskURL(vi.Value), scenario.MaskURL(vi.Default)
+			if scenario.SecretName(vi.Name) && vi.Default != "" {
+				vi.Default = scenario.Mask
+				if m := defaultRef.FindStringSubmatchIndex(vi.Value); m != nil {
+					vi.Value = vi.Value[:m[2]] + scenario.Mask + vi.Value[m[3]:]
+				} else {
+					vi.Value = scenario.Mask
+				}
+			}
 			info.Vars = append(info.Vars, vi)
 		}
 	}
@@ -171,7 +181,7 @@ func describeScenario(file string, text []byte) ScenarioInfo {
 			_ = h.Decode(&hs)
 			ji.Target = hs.Target
 			if ji.Target == "" {
-				ji.Target = hs.URL
+				ji.Target = scenario.MaskURL(hs.URL)
 			}
 			if w, ok := j.Source["window"]; ok && w.Kind == yaml.ScalarNode {
 				ji.Window = w.Value

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,5 +187,37 @@ func TestTokens(t *testing.T) {
 	}
 	if _, ok, _ := s.lookup(secret); ok {
 		t.Error("a removed token still works")
+	}
+}
+
+// TestDescribeScenarioMasksSecrets: the scenarios API (and the page built
+// on it) never shows a credential written in a scenario: a URL's password or
+// token, or the default of a variable whose name says it is secret.
+func TestDescribeScenarioMasksSecrets(t *testing.T) {
+	text := []byte(`version: 1
+name: s
+vars:
+  API_TOKEN: ${API_TOKEN:-s3cret-default}
+  UPSTREAM: http://admin:pw123@10.0.0.1/?api_key=k3y
+  SPEED: "2"
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {url: "http://u:pw456@127.0.0.1:9/?token=t0k"}}
+`)
+	info := describeScenario("s.yaml", text)
+	out := fmt.Sprintf("%+v", info)
+	for _, secret := range []string{"s3cret-default", "pw123", "k3y", "pw456", "t0k"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the description shows %q: %s", secret, out)
+		}
+	}
+	for _, v := range info.Vars {
+		if v.Name == "SPEED" && (v.Value != "2" || v.Default != "2") {
+			t.Errorf("a plain variable is masked: %+v", v)
+		}
+		if v.Name == "API_TOKEN" && (v.Value != "${API_TOKEN:-xxxxx}" || v.Default != "xxxxx") {
+			t.Errorf("API_TOKEN shown as %+v", v)
+		}
 	}
 }
