@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -350,6 +352,13 @@ func OpenCatalog(ctx context.Context, s *scenario.Scenario, opts Options) (*Cata
 	opts = opts.withDefaults()
 	ks := kafkaSettings(k, opts)
 	ks.Command = "replayctl windows"
+	if ks.Embedded() {
+		// Reading the catalog of a data dir that is not there would create
+		// an empty one, and say "no saved windows" of a mistyped path.
+		if _, err := os.Stat(ks.DataDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, invalidf("no data dir %s: nothing was recorded there with the embedded broker (check --data-dir, or give --brokers)", ks.DataDir)
+		}
+	}
 	kc, err := connectKafka(ctx, ks, opts.Logger)
 	if err != nil {
 		return nil, err

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -185,6 +187,93 @@ func TestRunDryRunSendsNothing(t *testing.T) {
 	}
 }
 
+// TestSecretsNotEchoed runs the binary: validate, --set and --dry-run never
+// print a password, token or secret query value the scenario or the
+// environment holds; a value from ${VAR} is shown as ${VAR}.
+func TestSecretsNotEchoed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 1, time.Millisecond)
+	sec := write(t, dir, "sec.yaml", `version: 1
+name: sec
+kafka:
+  brokers: ["127.0.0.1:1"]
+  sasl: {mechanism: SCRAM-SHA-256, username: bob, password: "S3CRETSASL"}
+targets:
+  t: {url: "http://admin:S3CRETPW@127.0.0.1:9001/?api_key=S3CRETQ", timeout: 1s}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    rewrite:
+      - set-header: {name: Authorization, value: '"Bearer S3CRETTOKEN"'}
+    sink: {http: {target: t}}
+`)
+	pw := write(t, dir, "pw.yaml", `version: 1
+name: pw
+targets:
+  t: {url: "http://admin:S3CRETPW@127.0.0.1:99999", timeout: 2s}
+  u: {url: "http://admin:S3CRETPW@127.0.0.1:x1", timeout: 2s}
+  v: {url: "http://admin:S3CRETPW@127.0.0.1 :80", timeout: 2s}
+  w: {url: "${UNSET_URL}", timeout: 2s}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    sink: {http: {target: t}}
+`)
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		want []string
+	}{
+		{"validate bad URLs", []string{"validate", pw}, []string{"UNSET_URL=ftp://tok:S3CRET@x"}, ExitInvalid, []string{
+			`pw.yaml:5:12: targets.u.url: invalid URL "http://admin:xxxxx@127.0.0.1:x1": invalid port ":x1" after host`,
+			`pw.yaml:6:12: targets.v.url: invalid URL "http://admin:xxxxx@127.0.0.1 :80"`,
+			`pw.yaml:4:12: targets.t.url: URL "http://admin:xxxxx@127.0.0.1:99999" has an invalid port`,
+			`pw.yaml:7:12: targets.w.url: URL "${UNSET_URL}": scheme "ftp" is not supported`,
+		}},
+		{"--set into a secret scalar", []string{"validate", sec, "--set", "kafka.sasl.password.x=1"}, nil, ExitInvalid, []string{
+			`--set "kafka.sasl.password.x": "x" is inside the scalar kafka.sasl.password (line 5`,
+		}},
+		{"--set with a bad value", []string{"validate", sec, "--set", "kafka.sasl.password=[S3CRETNEW"}, nil, ExitInvalid, []string{
+			`--set "kafka.sasl.password": value:`,
+		}},
+		{"dry run", []string{"run", sec, "--dry-run"}, nil, ExitOK, []string{
+			`rewrite   set-header Authorization = "Bearer xxxxx"`,
+			"sink      http t http://admin:xxxxx@127.0.0.1:9001/?api_key=xxxxx,",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(binary, tt.args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			if strings.Contains(string(out), "S3CRET") {
+				t.Errorf("the output shows a secret:\n%s", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("the output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
 func TestRunExitCodes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -222,6 +311,18 @@ func TestRunExitCodes(t *testing.T) {
 		r := mustRun(t, ExitInvalid, "run", f, "--job", "replay", "--data-dir", filepath.Join(dir, "empty-data"))
 		if !strings.Contains(r.stderr, `"recent"`) || !strings.Contains(r.stderr, "empty-data") || !strings.Contains(r.stderr, "no saved windows") {
 			t.Errorf("replaying a window never saved: want a usage error naming it and where it was looked for:\n%s", r)
+		}
+	})
+	t.Run("windows of a data dir that is not there", func(t *testing.T) {
+		typo := filepath.Join(dir, "no-such-data")
+		for _, args := range [][]string{{"windows", "list"}, {"windows", "show", "x"}, {"windows", "rm", "x"}} {
+			r := mustRun(t, ExitInvalid, append(args, "--data-dir", typo)...)
+			if !strings.Contains(r.stderr, "no data dir "+typo) {
+				t.Errorf("%v: want an error naming the missing data dir:\n%s", args, r)
+			}
+		}
+		if _, err := os.Stat(typo); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the windows commands created the data dir they were pointed at: %v", err)
 		}
 	})
 }
