@@ -461,3 +461,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestEnvUnsetRefused: a run whose job calls env("NAME") for a variable that
+// is not set is refused before anything is sent (env() would read "" and
+// send "Bearer "); set, even to "", it runs.
+func TestEnvUnsetRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(3, time.Millisecond))
+	tg := newTarget(t)
+	yaml := replayYAML(tg.URL(), "speed: max\nrewrite:\n  - set-header: {name: Authorization, value: '\"Bearer \" + env(\"REPLAYCTL_TEST_UNSET_TOKEN\")'}")
+	res := run(t, dir, yaml, engine.Options{})
+	if !errors.Is(res.err, engine.ErrInvalid) || !strings.Contains(res.err.Error(), `env("REPLAYCTL_TEST_UNSET_TOKEN"): REPLAYCTL_TEST_UNSET_TOKEN is not set`) {
+		t.Fatalf("err = %v, want ErrInvalid naming the unset variable\n%s", res.err, res.out)
+	}
+	if n := tg.count(); n != 0 {
+		t.Fatalf("the target received %d requests from a refused run", n)
+	}
+	t.Setenv("REPLAYCTL_TEST_UNSET_TOKEN", "")
+	if res := run(t, dir, yaml, engine.Options{}); res.err != nil {
+		t.Fatalf("with the variable set to \"\": %v\n%s", res.err, res.out)
+	}
+	if n := tg.count(); n != 3 {
+		t.Errorf("the target received %d requests, want 3", n)
+	}
+}

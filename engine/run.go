@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
@@ -83,6 +85,9 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 // A failed assertion does not stop later jobs; Run then returns an
 // *AssertionError after all jobs ran.
 func (p *Plan) Run(ctx context.Context) error {
+	if err := p.checkEnvRefs(); err != nil {
+		return err
+	}
 	r := &runner{
 		plan:  p,
 		log:   p.opts.Logger,
@@ -187,4 +192,24 @@ func sourceEnded(parent context.Context, err error) (interrupted bool, _ error) 
 // drainContext bounds the final flush of a job, even after an interrupt.
 func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// checkEnvRefs refuses a run whose jobs call env("NAME") for a variable that
+// is not set: the expression would read "" (an Authorization header of
+// "Bearer ", say) without a word. A variable set to "" is accepted.
+func (p *Plan) checkEnvRefs() error {
+	runs := map[string]bool{}
+	for _, jp := range p.jobs {
+		runs[jp.job.Name] = true
+	}
+	var missing []string
+	for _, r := range p.scn.EnvRefs {
+		if _, ok := os.LookupEnv(r.Name); !ok && (r.Job == "" || runs[r.Job]) {
+			missing = append(missing, fmt.Sprintf("%s: env(%q): %s is not set", r.Pos, r.Name, r.Name))
+		}
+	}
+	if len(missing) > 0 {
+		return invalidf("%s (env() would read it as \"\"; set it, to an empty value if that is what is meant)", strings.Join(missing, "; "))
+	}
+	return nil
 }

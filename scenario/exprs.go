@@ -71,7 +71,41 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 		return e
 	}
 	e.Program = p
+	if k != exprAssert {
+		job := ""
+		if rest, ok := strings.CutPrefix(path, "jobs."); ok {
+			job, _, _ = strings.Cut(rest, ".")
+		}
+		for _, name := range envNames(p) {
+			d.s.EnvRefs = append(d.s.EnvRefs, EnvRef{Name: name, Job: job, Pos: e.Pos})
+		}
+	}
 	return e
+}
+
+// envNames returns the literal names of p's env("NAME") calls.
+func envNames(p *vm.Program) []string {
+	if p == nil || p.Node() == nil {
+		return nil
+	}
+	node := p.Node()
+	c := &envNameCollector{}
+	ast.Walk(&node, c)
+	return c.names
+}
+
+type envNameCollector struct{ names []string }
+
+func (c *envNameCollector) Visit(n *ast.Node) {
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || len(call.Arguments) != 1 {
+		return
+	}
+	if id, ok := call.Callee.(*ast.IdentifierNode); ok && id.Value == "env" {
+		if s, ok := call.Arguments[0].(*ast.StringNode); ok {
+			c.names = append(c.names, s.Value)
+		}
+	}
 }
 
 // checkEnvCalls refuses, in a restricted scenario, env(…) calls whose

@@ -162,7 +162,17 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	if len(ds) > 0 {
 		return nil, hideValues(ds, changed, orig).sorted()
 	}
-	d.s.Warnings = hideValues(checkInputs(d.inputs), changed, orig).sorted()
+	ws := checkInputs(d.inputs)
+	lookup := opts.Env
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	for _, r := range d.s.EnvRefs {
+		if _, ok := lookup(r.Name); !ok {
+			ws = append(ws, Diagnostic{r.Pos, fmt.Sprintf("warning: env(%q): %s is not set here; it must be where the scenario runs (run refuses an unset one: env() would read it as \"\")", r.Name, r.Name)})
+		}
+	}
+	d.s.Warnings = hideValues(ws, changed, orig).sorted()
 	return d.s, nil
 }
 

@@ -280,6 +280,7 @@ func TestSet(t *testing.T) {
 		{"jobs.nojob.speed=4", "there is no jobs.nojob (jobs: "},
 		{"targets.typo.url=http://x", "there is no targets.typo"},
 		{"jobs.replay.speed=[1", "value:"},
+		{"vars.TARGET=http://x", "declares no variable TARGET (it has no vars:)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -289,8 +290,17 @@ func TestSet(t *testing.T) {
 			}
 		})
 	}
+	// a typo in a variable's name is an error that names the right one
+	withVars := strings.Replace(setBase, "jobs:", "vars: {TARGET: http://a, SPEED: 2}\njobs:", 1)
+	ds := loadErr(t, withVars, Options{Env: envOf(nil), Set: []string{"vars.TARGT=http://b"}})
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, `declares no variable TARGT (did you mean "TARGET"?) (vars: TARGET, SPEED)`) {
+		t.Errorf("vars typo: got %v", ds)
+	}
+	if s := mustLoad(t, withVars, Options{Env: envOf(nil), Set: []string{"vars.TARGET=http://b"}}); s.Vars["TARGET"] != "http://b" {
+		t.Errorf("vars.TARGET = %q, want the override", s.Vars["TARGET"])
+	}
 	// a value set to something invalid is reported at the value it replaced
-	ds := loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
+	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
 	wantDiag(t, ds, "8:12", "jobs.replay.speed: must be a number")
 	// a new unknown key is reported by the schema
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.sped=3"}})
@@ -596,5 +606,34 @@ func TestFailedInterpolationReportedOnce(t *testing.T) {
 		if ds[i].String() != want[i] {
 			t.Errorf("diagnostic %d = %q, want %q", i, ds[i], want[i])
 		}
+	}
+}
+
+// TestEnvRefsUnsetWarn: env("NAME") calls are collected with their job and
+// position, and validate warns of those whose variable is not set here.
+func TestEnvRefsUnsetWarn(t *testing.T) {
+	src := `version: 1
+name: e
+targets: {t: {url: "http://127.0.0.1:1"}}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {target: t}}
+    filter: 'env("SET_ONE") != "x"'
+    rewrite:
+      - set-header: {name: Authorization, value: '"Bearer " + env("UNSET_ONE")'}
+`
+	s := mustLoad(t, src, Options{Env: envOf(map[string]string{"SET_ONE": ""})})
+	want := []EnvRef{{Name: "SET_ONE", Job: "replay"}, {Name: "UNSET_ONE", Job: "replay"}}
+	if len(s.EnvRefs) != 2 {
+		t.Fatalf("EnvRefs = %+v, want %+v", s.EnvRefs, want)
+	}
+	for i, r := range s.EnvRefs {
+		if r.Name != want[i].Name || r.Job != want[i].Job || r.Pos.Line == 0 {
+			t.Errorf("EnvRefs[%d] = %+v, want %+v at a position", i, r, want[i])
+		}
+	}
+	if len(s.Warnings) != 1 || s.Warnings[0].Line != 10 || !strings.Contains(s.Warnings[0].Message, `env("UNSET_ONE"): UNSET_ONE is not set here`) {
+		t.Errorf("warnings = %v, want one for UNSET_ONE at line 10", s.Warnings)
 	}
 }

@@ -35,6 +35,17 @@ type Scenario struct {
 	// files and capture interfaces missing on this host (they may exist
 	// where and when it runs), each at its position, message "warning: …".
 	Warnings Diagnostics
+	// EnvRefs are the env("NAME") calls with a literal name in the
+	// scenario's expressions: a run refuses those its jobs make whose
+	// variable is not set (env() of an unset variable is "").
+	EnvRefs []EnvRef
+}
+
+// EnvRef is one env("NAME") call in an expression of job Job.
+type EnvRef struct {
+	Name string
+	Job  string
+	Pos  Pos
 }
 
 // Path is a file path from the scenario: Raw as written, Abs resolved against

@@ -66,6 +66,22 @@ func applySet(root *yaml.Node, set string) error {
 				}
 				return fmt.Errorf("--set %q: there is no %s.%s (%s: %s)", set, walked[0], segs[0], walked[0], strings.Join(names, ", "))
 			}
+			if idx < 0 && len(walked) == 1 && walked[0] == "vars" {
+				// vars.TARGT=… would add a variable nothing reads and leave
+				// TARGET as it was.
+				var names []string
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					names = append(names, n.Content[i].Value)
+				}
+				msg := fmt.Sprintf("--set %q: the scenario declares no variable %s", set, segs[0])
+				if len(names) == 0 {
+					return fmt.Errorf("%s (it has no vars:)", msg)
+				}
+				if s := suggest(segs[0], names); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				return fmt.Errorf("%s (vars: %s)", msg, strings.Join(names, ", "))
+			}
 			if idx < 0 && len(walked) == 3 && walked[0] == "topics" && walked[2] == "config" {
 				// Kafka topic configs are dotted names: retention.ms is one key.
 				segs = []string{strings.Join(segs, ".")}
