@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -67,6 +68,7 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 			msg = fe.Message
 			pos = d.exprPos(n, fe.Line, fe.Column)
 		}
+		msg = explainUnknown(msg, k)
 		d.diags = append(d.diags, Diagnostic{pos, path + ": " + msg})
 		return e
 	}
@@ -214,4 +216,68 @@ func runeOffset(s string, r int) int {
 		return len(s)
 	}
 	return -1
+}
+
+var (
+	noFieldRE     = regexp.MustCompile(`^type exprenv\.(\w+) has no field (\w+)$`)
+	unknownNameRE = regexp.MustCompile(`^unknown name (\w+)$`)
+)
+
+// explainUnknown rewrites expr's messages about unknown names in the words
+// of the scenario: the names there are (the expression language's, not Go's
+// types) and the likely one for a typo.
+func explainUnknown(msg string, k exprKind) string {
+	root := reflect.TypeFor[exprenv.RequestEnv]()
+	if k == exprAssert {
+		root = reflect.TypeFor[exprenv.Summary]()
+	}
+	if m := noFieldRE.FindStringSubmatch(msg); m != nil {
+		if fields, ok := exprFields(root, m[1], map[reflect.Type]bool{}); ok {
+			return unknownText(fmt.Sprintf("no field %s", m[2]), m[2], fields)
+		}
+	}
+	if m := unknownNameRE.FindStringSubmatch(msg); m != nil {
+		names, _ := exprFields(root, root.Name(), map[reflect.Type]bool{})
+		if k == exprAssert {
+			names = append(names, "duration")
+		}
+		return unknownText(msg, m[1], names)
+	}
+	return msg
+}
+
+func unknownText(msg, name string, names []string) string {
+	if s := suggest(name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return fmt.Sprintf("%s; there are: %s", msg, strings.Join(names, ", "))
+}
+
+// exprFields returns the expression names of the fields of the struct type
+// named name, found from t.
+func exprFields(t reflect.Type, name string, seen map[reflect.Type]bool) ([]string, bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Map || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return nil, false
+	}
+	seen[t] = true
+	if t.Name() == name {
+		var names []string
+		for f := range t.Fields() {
+			if tag := f.Tag.Get("expr"); tag != "" && !strings.HasPrefix(tag, "__") {
+				names = append(names, tag)
+			}
+		}
+		return names, true
+	}
+	for f := range t.Fields() {
+		if f.IsExported() {
+			if names, ok := exprFields(f.Type, name, seen); ok {
+				return names, true
+			}
+		}
+	}
+	return nil, false
 }

@@ -401,7 +401,7 @@ jobs:
 		{"5:13", `unknown job "ghost"`},
 		{"7:27", `unknown topic "nope"`},
 		{"8:12", "jobs.a.speed"},
-		{"9:18", "has no field nope"},
+		{"9:18", "no field nope; there are: method, path"},
 		{"10:5", `unknown key "colour"`},
 		{"13:18", "needs exactly one of target, url, targets"},
 		{"14:11", "jobs.b.rate"},

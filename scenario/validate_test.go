@@ -129,9 +129,9 @@ func TestValidationRules(t *testing.T) {
 		// expressions: position inside the expression
 		{"filter not bool", jobBody(replayJob, httpSink, "filter: 'req.method'"), "9:13", "jobs.j.filter: expected bool"},
 		{"filter type error", jobBody(replayJob, httpSink, "filter: 'req.method == 1'"), "9:25", "mismatched types string and int"},
-		{"filter plain scalar", jobBody(replayJob, httpSink, "filter: req.nope == 1"), "9:17", "has no field nope"},
-		{"filter double quoted", jobBody(replayJob, httpSink, `filter: "req.nope == 1"`), "9:18", "has no field nope"},
-		{"filter literal block", jobBody(replayJob, httpSink, "filter: |", "  req.method == \"GET\" &&", "    req.nope"), "11:13", "has no field nope"},
+		{"filter plain scalar", jobBody(replayJob, httpSink, "filter: req.nope == 1"), "9:17", "no field nope; there are: method, path"},
+		{"filter double quoted", jobBody(replayJob, httpSink, `filter: "req.nope == 1"`), "9:18", "no field nope; there are: method, path"},
+		{"filter literal block", jobBody(replayJob, httpSink, "filter: |", "  req.method == \"GET\" &&", "    req.nope"), "11:13", "no field nope; there are: method, path"},
 		{"drop not bool", jobBody(replayJob, httpSink, "rewrite:", "  - drop: '1 + 1'"), "10:15", "expected bool"},
 		{"if not bool", jobBody(replayJob, httpSink, "rewrite:", "  - remove-header: X", "    if: 'req.path'"), "11:13", "expected bool"},
 		{"set-header value not string", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: X, value: '1'}"), "10:38", "jobs.j.rewrite[0].set-header.value: expected string"},
@@ -139,6 +139,9 @@ func TestValidationRules(t *testing.T) {
 		{"sample by not string", jobBody(replayJob, httpSink, "sample: {percent: 10, by: 'len(req.body)'}"), "9:31", "expected string"},
 		{"assert not bool", jobBody(replayJob, httpSink, "assert: ['latency.p99']"), "9:14", "jobs.j.assert[0]: expected bool"},
 		{"assert bad field", jobBody(replayJob, httpSink, "assert: ['latency.p42 < duration(\"1s\")']"), "9:23", "p42"},
+		{"assert field typo", jobBody(replayJob, httpSink, "assert: ['errors.rat < 0.1']"), "9:22", `no field rat (did you mean "rate"?); there are: count, rate`},
+		{"assert name typo", jobBody(replayJob, httpSink, "assert: ['latncy.p99 < duration(\"1s\")']"), "9:15", `unknown name latncy (did you mean "latency"?); there are: requests, errors`},
+		{"filter field typo", jobBody(replayJob, httpSink, "filter: 'req.methd == \"GET\"'"), "9:18", `no field methd (did you mean "method"?)`},
 		{"assert bad duration literal", jobBody(replayJob, httpSink, "assert: ['latency.p99 < duration(\"1 sec\")']"), "9:14", `duration("1 sec")`},
 		{"assert status string key", jobBody(replayJob, httpSink, `assert: ['status["200"] > 0']`), "9:22", "cannot use string"},
 		// YAML

@@ -183,7 +183,7 @@ Prometheus metrics on a loopback address when asked).`,
 	fl.StringVar(&workDir, "work-dir", "", "directory jobs may read and write under")
 	fl.StringSliceVar(&targets, "allow-targets", nil, "replay targets allowed, host[:port] patterns (127.0.0.1:*, *.staging:8080)")
 	fl.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus /metrics on this loopback address (127.0.0.1:9464)")
-	fl.BoolVarP(&verbose, "verbose", "v", true, "log jobs taken, refused and finished")
+	fl.BoolVarP(&verbose, "verbose", "v", true, "log jobs taken, refused and finished (on by default: --verbose=false logs warnings and errors only)")
 	return cmd
 }
 

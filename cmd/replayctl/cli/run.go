@@ -97,7 +97,7 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress and counters while running")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	sf.register(cmd)
-	cmd.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (for `go tool pprof`)")
+	cmd.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
 	cmd.Flags().StringVar(&prof.mem, "memprofile", "", "write a memory profile (allocations and heap in use at the end) to this file")
 	return cmd
 }
