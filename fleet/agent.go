@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -56,6 +57,13 @@ type Agent struct {
 	// (status keys), until their spec comes by after a restart.
 	resumable map[string]bool
 	wg        sync.WaitGroup
+
+	// pub is the context of the runs' own publications (their states, the
+	// job's final status): not cancelled with a run, but when the agent
+	// stops waiting for its runs (stopPublishing).
+	pub            context.Context
+	stopPublishing context.CancelFunc
+	lastBeat       atomic.Pointer[time.Time] // when the latest heartbeat was acknowledged
 }
 
 type agentRun struct {
@@ -105,9 +113,11 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if cfg.Load == nil {
 		cfg.Load = LoadRestricted
 	}
+	pub, stopPublishing := context.WithCancel(context.Background())
 	return &Agent{
 		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
+		pub: pub, stopPublishing: stopPublishing,
 	}, nil
 }
 
@@ -153,21 +163,58 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+	a.stop(bus, stopHB, hbDone)
+	return nil
+}
+
+// The stop's bounds, whatever Kafka's state (kafkaio.ProduceBounded
+// honours its context even for a record the broker may have read). A run
+// ends on its own bounds (a record job drains within kafka.delivery-timeout
+// and counts what it could not deliver), and each of its status
+// publications waits statusPublishWait at most; Run waits stopRunsWait for
+// the runs, then the final heartbeat waits finalBeatWait for its ack. With
+// no run going, an agent whose Kafka is gone exits about 8 s after SIGTERM.
+const (
+	statusPublishWait = 10 * time.Second
+	stopRunsWait      = 90 * time.Second
+	finalBeatWait     = 5 * time.Second
+)
+
+// stop cancels the runs, waits (bounded) for them to report, stops the
+// heartbeats and publishes the final "stopped" heartbeat. What it could
+// not do is logged.
+func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}) {
+	stopped := time.Now()
 	a.mu.Lock()
 	for _, r := range a.runs {
 		r.cancel()
 	}
 	a.mu.Unlock()
-	a.wg.Wait()
+	defer a.stopPublishing()
+	runsDone := make(chan struct{})
+	go func() { a.wg.Wait(); close(runsDone) }()
+	select {
+	case <-runsDone:
+	case <-time.After(stopRunsWait):
+		a.mu.Lock()
+		keys := slices.Sorted(maps.Keys(a.runs))
+		a.mu.Unlock()
+		a.log.Warn(fmt.Sprintf("runs not ended %s after the stop: exiting without them; their final status may be missing", stopRunsWait), "runs", keys)
+	}
 	stopHB()
 	<-hbDone
-	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	dctx, dcancel := context.WithTimeout(context.Background(), finalBeatWait)
 	defer dcancel()
 	h := a.heartbeat()
 	h.Stopped = true
-	_, _ = bus.Publish(dctx, AgentsTopic, a.cfg.Name, h)
-	a.log.Info("agent stopped")
-	return nil
+	if _, err := bus.Publish(dctx, AgentsTopic, a.cfg.Name, h); err != nil {
+		lost := ""
+		if last := a.lastBeat.Load(); last != nil {
+			lost = " (at " + last.Add(LostAfter).UTC().Format("15:04:05Z") + ")"
+		}
+		a.log.Warn(fmt.Sprintf("could not publish the final heartbeat: %v; the fleet will see this agent as lost, not stopped, %s after its last heartbeat%s", err, LostAfter, lost))
+	}
+	a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
 }
 
 // recoverStale marks runs this agent left unfinished (it was killed) as
@@ -239,6 +286,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 			a.log.Warn("heartbeat not published", "err", err)
 		} else {
 			prevAt, prevMid = h.At, sent.Add(acked.Sub(sent)/2)
+			a.lastBeat.Store(&acked)
 			a.cfg.Metrics.heartbeat()
 		}
 		select {
@@ -498,15 +546,17 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 // execute loads, checks and runs one job on this agent, publishing its
 // states: ARMED (compiled, connected), RUNNING, then a final state.
 func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time, key string) {
-	pub := context.WithoutCancel(ctx)
+	pub := a.pub // a cancelled run still reports how it ended
 	st := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, SpecOffset: offset, Attempt: attempt}
 	if shard >= 0 {
 		st.Shard = &shard
 	}
 	publish := func(s Status) {
 		s.At = time.Time{}
-		if err := a.bus.PublishStatus(pub, key, s); err != nil {
-			a.log.Warn("status not published", "key", key, "err", err)
+		pctx, cancel := context.WithTimeout(pub, statusPublishWait)
+		defer cancel()
+		if err := a.bus.PublishStatus(pctx, key, s); err != nil {
+			a.log.Warn("status not published", "key", key, "state", s.State, "err", err)
 		}
 	}
 	logs := newMaskedLog(a.cfg.Vars)

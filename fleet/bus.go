@@ -287,15 +287,16 @@ func (b *Bus) StatusPrefix(prefix string) map[string]Status {
 	return out
 }
 
-// Publish writes v as JSON under key and waits for the broker's ack. It
-// returns the record as written (offset, timestamp).
+// Publish writes v as JSON under key and waits for the broker's ack, or
+// for ctx to end (see kafkaio.ProduceBounded: then the client's buffered
+// records are aborted). It returns the record as written (offset, timestamp).
 func (b *Bus) Publish(ctx context.Context, topic, key string, v any) (*kgo.Record, error) {
 	val, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: encode %s: %w", key, err)
 	}
 	r := &kgo.Record{Topic: topic, Partition: 0, Key: []byte(key), Value: val}
-	if err := b.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+	if err := kafkaio.ProduceBounded(ctx, b.cl, r); err != nil {
 		return nil, fmt.Errorf("fleet: publish %s to %s: %w", key, topic, err)
 	}
 	return r, nil

@@ -271,10 +271,16 @@ func (c *Client) awaitAnswers(ctx context.Context, spec Spec) {
 				name := spec.Agents[i]
 				fmt.Fprintf(c.Out, "agent %s did not answer within %s; the others go on\n", name, AnswerTimeout)
 				if spec.Kind == KindRecord {
-					_ = c.bus.PublishStatus(context.WithoutCancel(ctx), agentKey(spec.JobID, name), Status{
+					// Also after an interrupt, but bounded: Kafka may be gone.
+					pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+					err := c.bus.PublishStatus(pctx, agentKey(spec.JobID, name), Status{
 						JobID: spec.JobID, Kind: spec.Kind, Agent: name, State: Failed,
 						Reason: fmt.Sprintf("did not answer within %s", AnswerTimeout),
 					})
+					cancel()
+					if err != nil {
+						fmt.Fprintf(c.Out, "could not mark agent %s FAILED (the job waits for it): %v\n", name, err)
+					}
 				}
 			}
 			return

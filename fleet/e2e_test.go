@@ -78,7 +78,8 @@ type fleetEnv struct {
 	key     string // trusted signing key
 	other   string // a key agents do not trust
 	pub     string
-	suffix  string // makes labels, names and topics unique per run
+	suffix  string         // makes labels, names and topics unique per run
+	broker  *testutil.Proc // the `replayctl broker` subprocess (nil with the real Kafka)
 }
 
 func (e *fleetEnv) b() []string { return []string{"--brokers", e.brokers} }
@@ -93,7 +94,7 @@ func setup(t *testing.T, real string) *fleetEnv {
 	case "":
 		port := testutil.FreePort(t)
 		e.brokers = fmt.Sprintf("127.0.0.1:%d", port)
-		bin.Start(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "4")
+		e.broker = bin.Start(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "4")
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			c, err := net.Dial("tcp", e.brokers)

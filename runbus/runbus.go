@@ -87,7 +87,7 @@ func (b *Bus) produce(ctx context.Context, r shard.Record) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := b.cl.ProduceSync(pctx, &kgo.Record{Topic: b.topic, Key: []byte(r.RunID), Value: v}).FirstErr(); err != nil {
+	if err := kafkaio.ProduceBounded(pctx, b.cl, &kgo.Record{Topic: b.topic, Key: []byte(r.RunID), Value: v}); err != nil {
 		return fmt.Errorf("run topic %s: publish %s of shard %d: %w", b.topic, r.Kind, r.Shard, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/shard"
 )
@@ -140,5 +141,52 @@ func TestReadFromNeverSkipsARecord(t *testing.T) {
 		if got := from[rec.Partition].EpochOffset().Offset; got > rec.Offset {
 			t.Fatalf("try %d: reading from offset %d skips the record at %d", i, got, rec.Offset)
 		}
+	}
+}
+
+// TestPublishBoundedWhenBrokerGone: a record sent to a broker that then
+// died is never answered, and franz-go, idempotent, waits for that answer
+// for ever whatever the context. The run topic's publications end with
+// their context anyway, saying so.
+func TestPublishBoundedWhenBrokerGone(t *testing.T) {
+	e, err := kafkaio.StartEmbedded(context.Background(), kafkaio.EmbeddedOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closeOnce sync.Once
+	stop := func() { closeOnce.Do(func() { _ = e.Close() }) }
+	t.Cleanup(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := Open(ctx, []kgo.Opt{kgo.SeedBrokers(e.Addrs()...)}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	run := "run-" + NewNonce()
+	res := shard.Record{Kind: shard.KindResult, RunID: run, Shard: 0, Count: 1, Report: []byte(`{}`)}
+	if err := b.Publish(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	time.Sleep(200 * time.Millisecond)
+	const wait = time.Second
+	for _, kind := range []string{"result", "abort"} {
+		start := time.Now()
+		pctx, pcancel := context.WithTimeout(ctx, wait)
+		if kind == "result" {
+			err = b.Publish(pctx, res)
+		} else {
+			err = b.Abort(pctx, res)
+		}
+		pcancel()
+		took := time.Since(start)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not acknowledged by Kafka within") {
+			t.Fatalf("%s published to a dead broker: %v", kind, err)
+		}
+		if took > wait+10*time.Second { // bounded: the context, a second of grace, a second after the abort, and slack for a loaded machine
+			t.Fatalf("%s: %s to give up, for a %s context", kind, took, wait)
+		}
+		t.Logf("%s: gave up after %s: %v", kind, took.Round(time.Millisecond), err)
 	}
 }
