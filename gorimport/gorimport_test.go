@@ -539,6 +539,7 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"--input-file", "r.gor", "--output-file", "a/.."}, "names a directory"},
 		{[]string{"--input-file", "..|50%", "--output-stdout"}, "names a directory"},
 		{[]string{"--input-file", "", "--output-stdout"}, "names a directory"},
+		{[]string{"--input-file", "r.gor", "--output-file", "0\x00"}, "NUL byte"},
 	}
 	for _, tt := range tests {
 		_, err := Convert(tt.args)

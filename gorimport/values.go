@@ -50,11 +50,14 @@ func splitLimit(flag, v string) (string, limit, error) {
 }
 
 // filePath checks that a --input-file or --output-file value names a file:
-// not empty, and not a directory such as ".", ".." or "dir/".
+// not empty, not a directory such as ".", ".." or "dir/", no NUL byte.
 func filePath(flag, p string) (string, error) {
 	if clean := path.Clean(filepath.ToSlash(p)); p == "" || clean == "." || clean == ".." || clean == "/" ||
 		strings.HasSuffix(clean, "/..") || strings.HasSuffix(p, "/") {
 		return p, fmt.Errorf("--%s %q: names a directory, not a file", flag, p)
+	}
+	if strings.ContainsRune(p, 0) {
+		return p, fmt.Errorf("--%s %q: a file name cannot hold a NUL byte", flag, p)
 	}
 	return p, nil
 }
