@@ -79,8 +79,9 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	}
 	ds := duplicateKeys(name, root)
 
-	for _, set := range opts.Set {
-		if err := applySet(root, set); err != nil {
+	replaced := map[[2]int]int{} // the positions of values --set replaced
+	for i, set := range opts.Set {
+		if err := applySet(root, set, i, func(line, col int) { replaced[[2]int{line, col}] = i }); err != nil {
 			ds = append(ds, Diagnostic{Pos{File: name}, err.Error()})
 		}
 	}
@@ -160,7 +161,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	}
 	ds = append(ds, d.diags...)
 	if len(ds) > 0 {
-		return nil, hideValues(ds, changed, orig).sorted()
+		return nil, setNotes(hideValues(ds, changed, orig), opts.Set, replaced).sorted()
 	}
 	ws := checkInputs(d.inputs)
 	lookup := opts.Env
@@ -172,7 +173,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			ws = append(ws, Diagnostic{r.Pos, fmt.Sprintf("warning: env(%q): %s is not set here; it must be where the scenario runs (run refuses an unset one: env() would read it as \"\")", r.Name, r.Name)})
 		}
 	}
-	d.s.Warnings = hideValues(ws, changed, orig).sorted()
+	d.s.Warnings = setNotes(hideValues(ws, changed, orig), opts.Set, replaced).sorted()
 	return d.s, nil
 }
 

@@ -302,9 +302,12 @@ func TestSet(t *testing.T) {
 	// a value set to something invalid is reported at the value it replaced
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
 	wantDiag(t, ds, "8:12", "jobs.replay.speed: must be a number")
+	wantDiag(t, ds, "8:12", "(the value of --set jobs.replay.speed)")
 	// a new unknown key is reported by the schema
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.sped=3"}})
-	wantDiag(t, ds, "6:5", `unknown key "sped"`)
+	if len(ds) != 1 || ds[0].String() != `s.yaml: --set jobs.replay.sped: unknown key "sped" (did you mean "speed"?)` {
+		t.Errorf("a key --set created is told as the override's, not at a line of the file: %v", ds)
+	}
 }
 
 // TestSetErrorsHideValues: a --set error names the override by its path and

@@ -18,7 +18,12 @@ import (
 // Errors name the override by its path and the nodes by their paths and
 // lines: they never quote the override's value or a value in the file (either
 // may be a secret).
-func applySet(root *yaml.Node, set string) error {
+//
+// Nodes it creates have no line: their Column is index+1 (setMark), so that
+// Load names the override in diagnostics about them (see setNotes).
+// onReplace, when not nil, is told the position of a value the override
+// replaced (the new value takes it).
+func applySet(root *yaml.Node, set string, index int, onReplace func(line, col int)) error {
 	path, raw, ok := strings.Cut(set, "=")
 	if !ok {
 		return fmt.Errorf("--set %q: want path.to.key=value", set)
@@ -88,17 +93,20 @@ func applySet(root *yaml.Node, set string) error {
 				last = true
 			}
 			if idx < 0 {
-				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Line: n.Line, Column: n.Column}
+				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Column: setMark(index)}
 				var child *yaml.Node
 				if last {
 					child = value
 				} else {
 					child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 				}
-				place(child, n)
+				placeSet(child, index)
 				n.Content = append(n.Content, key, child)
 				idx, used = len(n.Content)-1, 1
 			} else if used == len(segs) {
+				if onReplace != nil {
+					onReplace(n.Content[idx].Line, n.Content[idx].Column)
+				}
 				place(value, n.Content[idx])
 				n.Content[idx] = value
 			}
@@ -117,9 +125,12 @@ func applySet(root *yaml.Node, set string) error {
 				} else {
 					child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 				}
-				place(child, n)
+				placeSet(child, index)
 				n.Content = append(n.Content, child)
 			} else if last {
+				if onReplace != nil {
+					onReplace(n.Content[i].Line, n.Content[i].Column)
+				}
 				place(value, n.Content[i])
 				n.Content[i] = value
 			}
@@ -168,6 +179,36 @@ func parseSetValue(raw string) (*yaml.Node, error) {
 
 // place gives an override's nodes the position of the node they replace (or
 // the mapping they join), so diagnostics still point into the file.
+// setMark is the Column of the nodes the index-th --set creates (they have
+// no line in the file).
+func setMark(index int) int { return index + 1 }
+
+// placeSet marks n and its children as created by the index-th --set.
+func placeSet(n *yaml.Node, index int) {
+	walkNodes(n, func(c *yaml.Node) { c.Line, c.Column = 0, setMark(index) })
+}
+
+// setNotes names the override in the diagnostics about nodes an override
+// created (no line, Column setMark(i)): "--set jobs.replay.sped: …", and in
+// those at a value an override replaced (replaced: its line and column →
+// the override's index): "… (the value of --set jobs.replay.speed)".
+func setNotes(ds Diagnostics, sets []string, replaced map[[2]int]int) Diagnostics {
+	pathOf := func(i int) string {
+		path, _, _ := strings.Cut(sets[i], "=")
+		return strings.TrimSpace(path)
+	}
+	for i, d := range ds {
+		if d.Line == 0 && d.Col >= 1 && d.Col <= len(sets) {
+			path := pathOf(d.Col - 1)
+			ds[i].Col = 0
+			ds[i].Message = fmt.Sprintf("--set %s: %s", path, strings.TrimPrefix(d.Message, path+": "))
+		} else if j, ok := replaced[[2]int{d.Line, d.Col}]; ok && d.Line > 0 {
+			ds[i].Message += fmt.Sprintf(" (the value of --set %s)", pathOf(j))
+		}
+	}
+	return ds
+}
+
 func place(n, at *yaml.Node) {
 	line, col := at.Line, at.Column
 	walkNodes(n, func(c *yaml.Node) { c.Line, c.Column = line, col })
