@@ -57,8 +57,10 @@ func checkInputs(ins []input) Diagnostics {
 				msg = fmt.Sprintf("no file matches %s (yet: it must when the scenario runs)", in.raw)
 			}
 		default:
-			if _, err := os.Stat(in.abs); err != nil {
+			if fi, err := os.Stat(in.abs); err != nil {
 				msg = fmt.Sprintf("%s: %v (it must exist when the scenario runs)", in.raw, pathErr(err))
+			} else if fi.IsDir() {
+				msg = fmt.Sprintf("%s is a directory, not a file", in.raw)
 			}
 		}
 		if msg != "" {

@@ -125,7 +125,13 @@ jobs:
   all:
     source: {capture: {interface: any, ports: [80]}}
     sink: {kafka: {topic: t}}
+  folder:
+    source: {pcap: {path: captures}}
+    sink: {kafka: {topic: t}}
 `)
+	if err := os.Mkdir(filepath.Join(dir, "captures"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	r := mustRun(t, ExitOK, "validate", f)
 	want := []string{
 		f + ":5:37: warning: kafka.tls.cert-file: missing-cert.pem: no such file or directory",
@@ -133,6 +139,7 @@ jobs:
 		f + ":9:35: warning: jobs.live.source.capture.interface: interface nosuch0 does not exist on this host",
 		f + ":15:27: warning: jobs.file.source.pcap.path: captures/missing.pcap: no such file or directory",
 		f + ":18:26: warning: jobs.rotated.source.gor.path: no file matches requests_*.gor",
+		f + ":27:27: warning: jobs.folder.source.pcap.path: captures is a directory, not a file",
 	}
 	for _, w := range want {
 		if !strings.Contains(r.stderr, w) {
