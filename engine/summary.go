@@ -19,17 +19,8 @@ import (
 	"github.com/replayctl/replayctl/stats"
 )
 
-func ms(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0"
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.3fms", float64(d)/1e6)
-	case d < 10*time.Second:
-		return fmt.Sprintf("%.1fms", float64(d)/1e6)
-	}
-	return d.Round(time.Millisecond).String()
-}
+// ms writes a latency as every terminal summary does.
+func ms(d time.Duration) string { return stats.DurationText(d) }
 
 // windowText renders a window's ranges: "topic 0:[0,120) 1:[0,80)".
 func windowText(w *catalog.Window) string {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // Client is what the jobs and agents commands use: it reads the fleet
@@ -443,7 +444,7 @@ func (c *Client) printJob(id string) {
 		if r := s.Result; r != nil {
 			if s.Kind == KindReplay {
 				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s %s", r.Sent, r.OK, r.Errors,
-					time.Duration(r.LatencyP50), time.Duration(r.LatencyP99), time.Duration(r.LatenessMax), detail))
+					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), detail))
 			} else {
 				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d %s", r.Requests, r.Responses, r.Written, r.NotWritten, detail))
 			}
@@ -481,11 +482,12 @@ func (c *Client) printJob(id string) {
 			if s, ok := r.Summary(); ok {
 				// Exact: the shards' histograms merged bucket by bucket.
 				l := s.Latency
-				fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (exact, shards merged)\n", l.P50, l.P90, l.P99, l.P999, l.Max)
-				fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", s.Lateness.P50, s.Lateness.P99, s.Lateness.Max)
+				d := stats.DurationText
+				fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (exact, shards merged)\n", d(l.P50), d(l.P90), d(l.P99), d(l.P999), d(l.Max))
+				fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", d(s.Lateness.P50), d(s.Lateness.P99), d(s.Lateness.Max))
 				fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 			} else {
-				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", time.Duration(r.LatencyMax), time.Duration(r.LatenessMax))
+				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", stats.DurationText(time.Duration(r.LatencyMax)), stats.DurationText(time.Duration(r.LatenessMax)))
 			}
 			// The job's assertions, evaluated on the merged summary.
 			for _, a := range r.Asserts {

@@ -457,14 +457,14 @@ func (m *Merged) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  requests  sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 	l := s.Latency
-	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", fmtMs(stats.MS(l.P50)), fmtMs(stats.MS(l.P90)),
-		fmtMs(stats.MS(l.P99)), fmtMs(stats.MS(l.P999)), fmtMs(stats.MS(l.Max)))
+	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", stats.DurationText(l.P50), stats.DurationText(l.P90),
+		stats.DurationText(l.P99), stats.DurationText(l.P999), stats.DurationText(l.Max))
 	fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
-	fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", fmtMs(stats.MS(s.Lateness.P50)), fmtMs(stats.MS(s.Lateness.P99)), fmtMs(stats.MS(s.Lateness.Max)))
+	fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", stats.DurationText(s.Lateness.P50), stats.DurationText(s.Lateness.P99), stats.DurationText(s.Lateness.Max))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  shard\tsent\terrors\trate/s\tp99\tskew\tstate\tpart")
 	for _, r := range j.Shards {
-		fmt.Fprintf(tw, "  %d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", r.Index, r.Sent, r.Errors, r.Rate, fmtMs(r.P99), r.SkewText(), r.State, r.Parts)
+		fmt.Fprintf(tw, "  %d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", r.Index, r.Sent, r.Errors, r.Rate, stats.DurationText(time.Duration(r.P99*float64(time.Millisecond))), r.SkewText(), r.State, r.Parts)
 	}
 	_ = tw.Flush()
 	if len(j.Assertions) > 0 {

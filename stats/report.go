@@ -1,6 +1,9 @@
 package stats
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Report is the JSON report of one job (the shape DESIGN.md names). The
 // engine fills Job, Window, Diff and Counters; the rest comes from a Summary.
@@ -95,6 +98,21 @@ type ReportSecond struct {
 
 // MS converts a duration to float milliseconds.
 func MS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// DurationText is how every summary on a terminal writes a latency: in
+// milliseconds ("0.133ms" below 1 ms, "12.5ms" below 10 s), as a duration
+// from 10 s ("12s"), and "0" for none.
+func DurationText(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.3fms", float64(d)/1e6)
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	}
+	return d.Round(time.Millisecond).String()
+}
 
 // Report shapes s as the JSON report of job; Window, Diff and Counters are
 // left for the caller.
