@@ -358,6 +358,9 @@ func (d *decoder) decodeTopic(key string, x m, keyNode *yaml.Node) *Topic {
 	for _, p := range pairs(x.get("config")) {
 		if v := resolveAlias(p.Value); v != nil && v.Kind == yaml.ScalarNode {
 			t.Config[p.Key.Value] = v.Value
+			if msg := checkTopicConfig(p.Key.Value, v.Value); msg != "" {
+				d.errorf(v, x.p("config")+"."+p.Key.Value, "%s", msg)
+			}
 		}
 	}
 	return t

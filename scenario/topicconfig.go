@@ -1,0 +1,103 @@
+package scenario
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// topicConfigKind is what a Kafka topic config's value must be.
+type topicConfigKind int
+
+const (
+	cfgLong   topicConfigKind = iota // an integer (ms, bytes, counts); -1 allowed where Kafka allows it
+	cfgRatio                         // a number between 0 and 1
+	cfgBool                          // true or false
+	cfgList                          // a comma-separated list or free text (not checked)
+	cfgChoice                        // one of choices
+)
+
+type topicConfig struct {
+	kind    topicConfigKind
+	choices []string
+}
+
+// topicConfigs are Apache Kafka's topic-level configs (Kafka 3.x and 4.x):
+// a key outside them, or a value of the wrong kind, is refused by a real
+// broker when the topic is created and quietly kept by the embedded one.
+var topicConfigs = map[string]topicConfig{
+	"cleanup.policy":                          {kind: cfgList},
+	"compression.type":                        {kind: cfgChoice, choices: []string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}},
+	"compression.gzip.level":                  {kind: cfgLong},
+	"compression.lz4.level":                   {kind: cfgLong},
+	"compression.zstd.level":                  {kind: cfgLong},
+	"delete.retention.ms":                     {kind: cfgLong},
+	"file.delete.delay.ms":                    {kind: cfgLong},
+	"flush.messages":                          {kind: cfgLong},
+	"flush.ms":                                {kind: cfgLong},
+	"follower.replication.throttled.replicas": {kind: cfgList},
+	"index.interval.bytes":                    {kind: cfgLong},
+	"leader.replication.throttled.replicas":   {kind: cfgList},
+	"local.retention.bytes":                   {kind: cfgLong},
+	"local.retention.ms":                      {kind: cfgLong},
+	"max.compaction.lag.ms":                   {kind: cfgLong},
+	"max.message.bytes":                       {kind: cfgLong},
+	"message.downconversion.enable":           {kind: cfgBool},
+	"message.format.version":                  {kind: cfgList},
+	"message.timestamp.after.max.ms":          {kind: cfgLong},
+	"message.timestamp.before.max.ms":         {kind: cfgLong},
+	"message.timestamp.difference.max.ms":     {kind: cfgLong},
+	"message.timestamp.type":                  {kind: cfgChoice, choices: []string{"CreateTime", "LogAppendTime"}},
+	"min.cleanable.dirty.ratio":               {kind: cfgRatio},
+	"min.compaction.lag.ms":                   {kind: cfgLong},
+	"min.insync.replicas":                     {kind: cfgLong},
+	"preallocate":                             {kind: cfgBool},
+	"remote.log.copy.disable":                 {kind: cfgBool},
+	"remote.log.delete.on.disable":            {kind: cfgBool},
+	"remote.storage.enable":                   {kind: cfgBool},
+	"retention.bytes":                         {kind: cfgLong},
+	"retention.ms":                            {kind: cfgLong},
+	"segment.bytes":                           {kind: cfgLong},
+	"segment.index.bytes":                     {kind: cfgLong},
+	"segment.jitter.ms":                       {kind: cfgLong},
+	"segment.ms":                              {kind: cfgLong},
+	"unclean.leader.election.enable":          {kind: cfgBool},
+}
+
+// checkTopicConfig returns why value is not a valid value of the topic
+// config key, or "" when it is.
+func checkTopicConfig(key, value string) string {
+	c, ok := topicConfigs[key]
+	if !ok {
+		names := make([]string, 0, len(topicConfigs))
+		for k := range topicConfigs {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		if s := suggest(key, names); s != "" {
+			return fmt.Sprintf("%q is not a Kafka topic config (did you mean %q?)", key, s)
+		}
+		return fmt.Sprintf("%q is not a Kafka topic config (see the topic configs of the Kafka documentation)", key)
+	}
+	v := strings.TrimSpace(value)
+	switch c.kind {
+	case cfgLong:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return fmt.Sprintf("%s must be an integer (Kafka's unit: ms or bytes), not %q", key, value)
+		}
+	case cfgRatio:
+		if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 || f > 1 {
+			return fmt.Sprintf("%s must be a number between 0 and 1, not %q", key, value)
+		}
+	case cfgBool:
+		if v != "true" && v != "false" {
+			return fmt.Sprintf("%s must be true or false, not %q", key, value)
+		}
+	case cfgChoice:
+		if !slices.Contains(c.choices, v) {
+			return fmt.Sprintf("%s must be one of %s, not %q", key, strings.Join(c.choices, ", "), value)
+		}
+	}
+	return ""
+}
