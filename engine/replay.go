@@ -262,6 +262,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		jctx, cancelFor = context.WithTimeout(jctx, j.Loop.For)
 		defer cancelFor()
 	}
+	var refusal error // the capture-host guard's, when it refused a message
 	emit := func(m *message.Message) error {
 		if m.Kind != message.Request {
 			if cmp != nil {
@@ -276,6 +277,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		position++
 		wm.handling(m.Time)
 		if err := g.check(m); err != nil {
+			refusal = err // told as it is, not wrapped in the source's reading error
 			return err
 		}
 		raw, keep := st.process(m)
@@ -365,6 +367,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	stopProgress()
 	interrupted, runErr := sourceEnded(ctx, runErr)
+	if refusal != nil && runErr != nil {
+		runErr = refusal
+	}
 	res.interrupted = interrupted
 
 	dctx, dcancel := drainContext(ctx)

@@ -190,10 +190,19 @@ jobs:
     source: %s
     speed: max
     sink: {http: {target: app}}
+    assert: ['errors.rate == 0']
 `, url, src)
 			res := run(t, dir, yaml, engine.Options{})
 			if !errors.Is(res.err, engine.ErrInvalid) || !strings.Contains(res.err.Error(), "allow-capture-hosts") {
 				t.Fatalf("err = %v, want ErrInvalid naming allow-capture-hosts\n%s", res.err, res.out)
+			}
+			// The refusal is told as it is, and the figures of a job that
+			// did not run get no verdict.
+			if !strings.HasPrefix(res.err.Error(), `job replay: target "app" reaches`) {
+				t.Errorf("err = %v, want the guard's refusal first", res.err)
+			}
+			if !strings.Contains(res.out, "--   errors.rate == 0  (not evaluated: the job failed)") {
+				t.Errorf("a refused job's assertions were evaluated:\n%s", res.out)
 			}
 		})
 	}
