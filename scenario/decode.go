@@ -681,7 +681,7 @@ func (d *decoder) ports(x m) []int {
 	for _, n := range x.items("ports") {
 		p, err := strconv.Atoi(n.Value)
 		if err != nil || p < 1 || p > 65535 {
-			d.errorf(n, x.p("ports"), "invalid port %q", n.Value)
+			d.errorf(n, x.p("ports"), "must be a port number 1..65535, not %q", n.Value)
 			continue
 		}
 		out = append(out, p)
