@@ -477,11 +477,19 @@ func TestEnvUnsetRefused(t *testing.T) {
 	if n := tg.count(); n != 0 {
 		t.Fatalf("the target received %d requests from a refused run", n)
 	}
+	// A condition may read an unset variable: it is not refused.
+	cond := replayYAML(tg.URL(), "speed: max\nfilter: 'env(\"REPLAYCTL_TEST_UNSET_DEBUG\") != \"1\"'")
+	if res := run(t, dir, cond, engine.Options{}); res.err != nil {
+		t.Fatalf("a filter reading an unset variable: %v\n%s", res.err, res.out)
+	}
+	if n := tg.count(); n != 3 {
+		t.Fatalf("the target received %d requests, want 3", n)
+	}
 	t.Setenv("REPLAYCTL_TEST_UNSET_TOKEN", "")
 	if res := run(t, dir, yaml, engine.Options{}); res.err != nil {
 		t.Fatalf("with the variable set to \"\": %v\n%s", res.err, res.out)
 	}
-	if n := tg.count(); n != 3 {
-		t.Errorf("the target received %d requests, want 3", n)
+	if n := tg.count(); n != 6 {
+		t.Errorf("the target received %d requests, want 6", n)
 	}
 }

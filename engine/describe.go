@@ -36,12 +36,12 @@ func (p *Plan) Describe(w io.Writer) {
 		}
 		stage("source", "%s", describeSource(j.Source))
 		if j.Filter != nil {
-			stage("filter", "%s", j.Filter.Source)
+			stage("filter", "%s", scenario.MaskCondition(j.Filter.Source))
 		}
 		if j.Sample != nil {
 			by := "connection"
 			if j.Sample.By != nil {
-				by = j.Sample.By.Source
+				by = scenario.MaskCondition(j.Sample.By.Source)
 			}
 			stage("sample", "keep %g%% by %s", j.Sample.Percent, by)
 		}
@@ -170,7 +170,7 @@ func describeRewrite(rw *scenario.Rewrite) string {
 		out += " = " + rw.ShownValue() // a credential's literals masked
 	}
 	if rw.If != nil {
-		out += " if " + rw.If.Source
+		out += " if " + scenario.MaskCondition(rw.If.Source)
 	}
 	return out
 }

@@ -194,9 +194,10 @@ func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
-// checkEnvRefs refuses a run whose jobs call env("NAME") for a variable that
-// is not set: the expression would read "" (an Authorization header of
-// "Bearer ", say) without a word. A variable set to "" is accepted.
+// checkEnvRefs refuses a run whose jobs send a value made with env("NAME")
+// of a variable that is not set: it would read "" (an Authorization header
+// of "Bearer ", say) without a word. A variable set to "" is accepted, and
+// conditions (filter, if) may read an unset one.
 func (p *Plan) checkEnvRefs() error {
 	runs := map[string]bool{}
 	for _, jp := range p.jobs {
@@ -204,7 +205,7 @@ func (p *Plan) checkEnvRefs() error {
 	}
 	var missing []string
 	for _, r := range p.scn.EnvRefs {
-		if _, ok := os.LookupEnv(r.Name); !ok && (r.Job == "" || runs[r.Job]) {
+		if _, ok := os.LookupEnv(r.Name); !ok && r.Value && (r.Job == "" || runs[r.Job]) {
 			missing = append(missing, fmt.Sprintf("%s: env(%q): %s is not set", r.Pos, r.Name, r.Name))
 		}
 	}

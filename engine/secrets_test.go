@@ -288,6 +288,8 @@ func TestPlanMasksCredentials(t *testing.T) {
 		{"query", `{set-query: {name: access_token, value: '"S3CRET"'}}`, "", `set-query access_token = "xxxxx"`},
 		{"json", `{set-json: {path: $.password, value: '"S3CRET"'}}`, "", `set-json $.password = "xxxxx"`},
 		{"plain header shown", `{set-header: {name: X-Tenant, value: '"acme"'}}`, "", `set-header X-Tenant = "acme"`},
+		{"if on a secret header", `{set-header: {name: X-Who, value: '"admin"'}, if: 'req.header("Authorization") == "Bearer S3CRET"'}`, "", `if req.header("Authorization") == "Bearer xxxxx"`},
+		{"pwd-named json", `{set-json: {path: $.db_pwd, value: '"S3CRET"'}}`, "", `set-json $.db_pwd = "xxxxx"`},
 		{"target url", "", "http://admin:S3CRETPW@127.0.0.1:9001/?api_key=S3CRETQ&v=2", "http t http://admin:xxxxx@127.0.0.1:9001/?api_key=xxxxx&v=2,"},
 		{"inline url", "", "inline:http://127.0.0.1:9001/?sig=S3CRET", "http http://127.0.0.1:9001/?sig=xxxxx http://127.0.0.1:9001/?sig=xxxxx,"},
 	}

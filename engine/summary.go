@@ -63,7 +63,7 @@ func printSummary(out io.Writer, res *jobResult) {
 		if sh := res.shard; sh != nil {
 			skew := "–"
 			if sh.SkewMS != nil {
-				skew = fmt.Sprintf("%.3fms", *sh.SkewMS)
+				skew = ms(stats.MSDuration(*sh.SkewMS))
 			}
 			start := "the run never started"
 			if !sh.Start.IsZero() {

@@ -464,7 +464,7 @@ func (m *Merged) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  shard\tsent\terrors\trate/s\tp99\tskew\tstate\tpart")
 	for _, r := range j.Shards {
-		fmt.Fprintf(tw, "  %d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", r.Index, r.Sent, r.Errors, r.Rate, stats.DurationText(time.Duration(r.P99*float64(time.Millisecond))), r.SkewText(), r.State, r.Parts)
+		fmt.Fprintf(tw, "  %d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", r.Index, r.Sent, r.Errors, r.Rate, stats.DurationText(stats.MSDuration(r.P99)), skewText(r), r.State, r.Parts)
 	}
 	_ = tw.Flush()
 	if len(j.Assertions) > 0 {
@@ -477,4 +477,12 @@ func (m *Merged) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "    %s %s%s\n", mark, a.Expr, inParens(a.Detail))
 		}
 	}
+}
+
+// skewText writes a shard's start skew as the terminal writes durations.
+func skewText(r ShardRow) string {
+	if r.SkewMS == nil {
+		return "–"
+	}
+	return stats.DurationText(stats.MSDuration(*r.SkewMS))
 }

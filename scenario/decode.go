@@ -21,6 +21,9 @@ import (
 type decoder struct {
 	file string
 	dir  string
+	// warnings are problems that do not make the scenario invalid (see
+	// Scenario.Warnings); inputs adds those about missing files.
+	warnings Diagnostics
 	// outDir is where written paths resolve (the scenario's directory or
 	// --output-dir, outDirFlag); allow are the --allow-paths directories.
 	outDir     string
@@ -358,7 +361,11 @@ func (d *decoder) decodeTopic(key string, x m, keyNode *yaml.Node) *Topic {
 	for _, p := range pairs(x.get("config")) {
 		if v := resolveAlias(p.Value); v != nil && v.Kind == yaml.ScalarNode {
 			t.Config[p.Key.Value] = v.Value
-			if msg := checkTopicConfig(p.Key.Value, v.Value); msg != "" {
+			switch msg, warning := checkTopicConfig(p.Key.Value, v.Value); {
+			case msg == "":
+			case warning:
+				d.warnings = append(d.warnings, Diagnostic{d.pos(p.Key), "warning: " + x.p("config") + "." + p.Key.Value + ": " + msg})
+			default:
 				d.errorf(v, x.p("config")+"."+p.Key.Value, "%s", msg)
 			}
 		}
@@ -708,6 +715,7 @@ func (d *decoder) decodeSink(x m) Sink {
 		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmpOr(c.str("compression"), d.s.Kafka.Compression)}
 		sp := c.sub("spool")
 		sk.Kafka.Spool = Spool{Dir: d.path(sp, "dir"), MaxBytes: DefaultSpoolBytes}
+		d.forgetInput(sk.Kafka.Spool.Dir) // a directory the spool creates, not a file it reads
 		if sp.has("max-bytes") {
 			sk.Kafka.Spool.MaxBytes = d.size(sp, "max-bytes")
 			if v := sp.get("max-bytes"); sk.Kafka.Spool.MaxBytes < 64<<10 && v != nil {

@@ -79,7 +79,7 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 			job, _, _ = strings.Cut(rest, ".")
 		}
 		for _, name := range envNames(p) {
-			d.s.EnvRefs = append(d.s.EnvRefs, EnvRef{Name: name, Job: job, Pos: e.Pos})
+			d.s.EnvRefs = append(d.s.EnvRefs, EnvRef{Name: name, Job: job, Pos: e.Pos, Value: k != exprBool})
 		}
 	}
 	return e

@@ -163,14 +163,18 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	if len(ds) > 0 {
 		return nil, setNotes(hideValues(ds, changed, orig), opts.Set, replaced).sorted()
 	}
-	ws := checkInputs(d.inputs)
+	ws := append(d.warnings, checkInputs(d.inputs)...)
 	lookup := opts.Env
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	for _, r := range d.s.EnvRefs {
 		if _, ok := lookup(r.Name); !ok {
-			ws = append(ws, Diagnostic{r.Pos, fmt.Sprintf("warning: env(%q): %s is not set here; it must be where the scenario runs (run refuses an unset one: env() would read it as \"\")", r.Name, r.Name)})
+			msg := fmt.Sprintf("warning: env(%q): %s is not set here; env() reads an unset variable as \"\"", r.Name, r.Name)
+			if r.Value {
+				msg += " (run refuses it in a value a job sends: set it where the scenario runs)"
+			}
+			ws = append(ws, Diagnostic{r.Pos, msg})
 		}
 	}
 	d.s.Warnings = setNotes(hideValues(ws, changed, orig), opts.Set, replaced).sorted()

@@ -299,6 +299,12 @@ func TestSet(t *testing.T) {
 	if s := mustLoad(t, withVars, Options{Env: envOf(nil), Set: []string{"vars.TARGET=http://b"}}); s.Vars["TARGET"] != "http://b" {
 		t.Errorf("vars.TARGET = %q, want the override", s.Vars["TARGET"])
 	}
+	// a name the file reads as ${NAME} without declaring it takes an override
+	// (serve's API passes an agent's variables so)
+	reads := strings.Replace(setBase, `url: "http://127.0.0.1:1"`, `url: "${UPSTREAM}"`, 1)
+	if s := mustLoad(t, reads, Options{Env: envOf(nil), Set: []string{"vars.UPSTREAM=http://127.0.0.1:2"}}); s.Jobs["replay"].Sink.HTTP.Targets[0].URL.Host != "127.0.0.1:2" {
+		t.Errorf("vars.UPSTREAM of a ${UPSTREAM} the file reads: target %+v", s.Jobs["replay"].Sink.HTTP.Targets[0].URL)
+	}
 	// a value set to something invalid is reported at the value it replaced
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
 	wantDiag(t, ds, "8:12", "jobs.replay.speed: must be a number")
@@ -638,5 +644,17 @@ jobs:
 	}
 	if len(s.Warnings) != 1 || s.Warnings[0].Line != 10 || !strings.Contains(s.Warnings[0].Message, `env("UNSET_ONE"): UNSET_ONE is not set here`) {
 		t.Errorf("warnings = %v, want one for UNSET_ONE at line 10", s.Warnings)
+	}
+}
+
+// TestTopicConfigUnknownWarns: a topic config key Apache Kafka does not know
+// is a warning (another broker's, or a newer one), with the likely key; a
+// boolean takes any case.
+func TestTopicConfigUnknownWarns(t *testing.T) {
+	src := strings.Replace(setBase, `config: {retention.ms: "1"}`, `config: {retension.ms: "1", confluent.placement.constraints: "{}", preallocate: "TRUE"}`, 1)
+	s := mustLoad(t, src, Options{Env: envOf(nil)})
+	if len(s.Warnings) != 2 || !strings.Contains(s.Warnings.Error(), `topics.traffic.config.retension.ms: "retension.ms" is not an Apache Kafka topic config (did you mean "retention.ms"?)`) ||
+		!strings.Contains(s.Warnings.Error(), `confluent.placement.constraints`) {
+		t.Errorf("warnings = %v", s.Warnings)
 	}
 }

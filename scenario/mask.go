@@ -27,7 +27,7 @@ var secretNames = func() map[string]bool {
 }()
 
 // secretParts make any name that contains one of them secret.
-var secretParts = []string{"token", "secret", "password", "passwd", "key", "auth", "credential", "session", "cookie", "signature"}
+var secretParts = []string{"token", "secret", "password", "passwd", "pass", "pwd", "key", "auth", "credential", "session", "cookie", "signature"}
 
 // foldName folds a name as the redact package matches names: ASCII lower
 // case, '-' and '_' alike.
@@ -119,6 +119,20 @@ func maskURL(s string, keep func(secret string) bool) string {
 	if j := strings.IndexByte(auth, '/'); j >= 0 {
 		auth = auth[:j]
 	}
+	if !strings.Contains(auth, "@") && strings.Contains(auth, ":") {
+		if _, err := url.Parse(s); err != nil {
+			// Unparseable, maybe for a password holding '/'
+			// ("http://u:Zm9v/YmFy@h/"): the user info then runs to the
+			// last '@' before the query.
+			end := len(rest)
+			if q := strings.IndexAny(rest, "?#"); q >= 0 {
+				end = q
+			}
+			if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+				auth = rest[:at+1]
+			}
+		}
+	}
 	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
 		// Without "://" too: "user:pw@host" parses as scheme "user".
 		if user, pw, ok := strings.Cut(auth[:at], ":"); ok {
@@ -192,10 +206,42 @@ func maskDetail(detail, shown string) string {
 // not values.
 func MaskExpr(src string, secret bool) string {
 	var b strings.Builder
+	last := 0
+	eachLiteral(src, func(start, end int, body string, name bool) {
+		shown := body
+		switch {
+		case name:
+		case secret:
+			shown = maskCredential(body)
+		case strings.Contains(body, "://"):
+			shown = MaskURL(body)
+		}
+		b.WriteString(src[last:start])
+		b.WriteString(shown)
+		last = end
+	})
+	b.WriteString(src[last:])
+	return b.String()
+}
+
+// MaskCondition is MaskExpr for a condition (filter, if): its literals are
+// all masked when it reads a header or parameter with a secret name
+// (req.header("Authorization") == "Bearer …"), else only URLs' secrets.
+func MaskCondition(src string) string {
+	secret := false
+	eachLiteral(src, func(_, _ int, body string, name bool) {
+		secret = secret || (name && SecretName(body))
+	})
+	return MaskExpr(src, secret)
+}
+
+// eachLiteral calls fn with the body of every string literal of an
+// expression, its bounds in src ([start, end) of the body, quotes outside)
+// and whether it is the name argument of env(), header() or param().
+func eachLiteral(src string, fn func(start, end int, body string, name bool)) {
 	for i := 0; i < len(src); {
 		c := src[i]
 		if c != '"' && c != '\'' && c != '`' {
-			b.WriteByte(c)
 			i++
 			continue
 		}
@@ -206,23 +252,10 @@ func MaskExpr(src string, secret bool) string {
 			}
 			end++
 		}
-		body := src[i+1 : min(end, len(src))]
-		shown := body
-		switch {
-		case nameArg(src[:i]):
-		case secret:
-			shown = maskCredential(body)
-		case strings.Contains(body, "://"):
-			shown = MaskURL(body)
-		}
-		b.WriteByte(c)
-		b.WriteString(shown)
-		if end < len(src) {
-			b.WriteByte(c)
-		}
+		end = min(end, len(src))
+		fn(i+1, end, src[i+1:end], nameArg(src[:i]))
 		i = end + 1
 	}
-	return b.String()
 }
 
 // nameArg reports whether a string literal after before is the argument of

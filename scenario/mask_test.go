@@ -60,7 +60,9 @@ func TestMaskURL(t *testing.T) {
 		{"http://admin@h/", "http://admin@h/"}, // a user name alone is kept, as net/url keeps it
 		{"http://admin:@h/", "http://admin:xxxxx@h/"},
 		{"http://a:p@ss@h/x@y", "http://a:xxxxx@h/x@y"},
-		{"http://a:p/ss@h", "http://a:p/ss@h"}, // the '/' ends the authority
+		{"http://a:p/ss@h", "http://a:xxxxx@h"},                                        // unparseable: a password may hold '/'
+		{"http://deploy:Zm9v/YmFy@api.example/x", "http://deploy:xxxxx@api.example/x"}, // base64
+		{"http://host:8080/a@b", "http://host:8080/a@b"},                               // parses: '@' in the path
 		{"http://h/?x=1&Access-Token=t&sig=s&signature=&page=2", "http://h/?x=1&Access-Token=xxxxx&sig=xxxxx&signature=&page=2"},
 		{"http://h/?X-Amz-Signature=abc&my_secret_id=1&q", "http://h/?X-Amz-Signature=xxxxx&my_secret_id=xxxxx&q"},
 		{"http://h/?api%5Fkey=k", "http://h/?api%5Fkey=xxxxx"},

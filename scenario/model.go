@@ -36,16 +36,19 @@ type Scenario struct {
 	// where and when it runs), each at its position, message "warning: …".
 	Warnings Diagnostics
 	// EnvRefs are the env("NAME") calls with a literal name in the
-	// scenario's expressions: a run refuses those its jobs make whose
-	// variable is not set (env() of an unset variable is "").
+	// scenario's expressions: a run refuses those in values its jobs send
+	// whose variable is not set (env() of an unset variable is "").
 	EnvRefs []EnvRef
 }
 
-// EnvRef is one env("NAME") call in an expression of job Job.
+// EnvRef is one env("NAME") call in an expression of job Job. Value says
+// it is in a value the job sends (a rewrite's value, sample.by), not in a
+// condition (filter, if), where an unset variable may be meant.
 type EnvRef struct {
-	Name string
-	Job  string
-	Pos  Pos
+	Name  string
+	Job   string
+	Pos   Pos
+	Value bool
 }
 
 // Path is a file path from the scenario: Raw as written, Abs resolved against

@@ -71,9 +71,10 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 				}
 				return fmt.Errorf("--set %q: there is no %s.%s (%s: %s)", set, walked[0], segs[0], walked[0], strings.Join(names, ", "))
 			}
-			if idx < 0 && len(walked) == 1 && walked[0] == "vars" {
+			if idx < 0 && len(walked) == 1 && walked[0] == "vars" && !referenced(root)[segs[0]] {
 				// vars.TARGT=… would add a variable nothing reads and leave
-				// TARGET as it was.
+				// TARGET as it was. A name the file reads as ${NAME} is
+				// fine: the override gives it its value.
 				var names []string
 				for i := 0; i+1 < len(n.Content); i += 2 {
 					names = append(names, n.Content[i].Value)
@@ -212,4 +213,19 @@ func setNotes(ds Diagnostics, sets []string, replaced map[[2]int]int) Diagnostic
 func place(n, at *yaml.Node) {
 	line, col := at.Line, at.Column
 	walkNodes(n, func(c *yaml.Node) { c.Line, c.Column = line, col })
+}
+
+// referenced returns the names the scalars under root read as ${NAME}.
+func referenced(root *yaml.Node) map[string]bool {
+	names := map[string]bool{}
+	record := func(k string) (string, bool) {
+		names[k] = true
+		return "", true
+	}
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+			_, _, _ = interpolate(n.Value, record)
+		}
+	})
+	return names
 }

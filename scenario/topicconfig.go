@@ -66,20 +66,33 @@ var topicConfigs = map[string]topicConfig{
 }
 
 // checkTopicConfig returns why value is not a valid value of the topic
-// config key, or "" when it is.
-func checkTopicConfig(key, value string) string {
+// config key ("" when it is), and whether that is only a warning: a key
+// Apache Kafka does not know may be a newer one or another broker's
+// (confluent.*, redpanda.*), which a real broker refuses at creation if it
+// does not know it either.
+func checkTopicConfig(key, value string) (msg string, warning bool) {
 	c, ok := topicConfigs[key]
 	if !ok {
+		return unknownTopicConfig(key), true
+	}
+	return checkTopicConfigValue(key, value, c), false
+}
+
+func unknownTopicConfig(key string) string {
+	{
 		names := make([]string, 0, len(topicConfigs))
 		for k := range topicConfigs {
 			names = append(names, k)
 		}
 		slices.Sort(names)
 		if s := suggest(key, names); s != "" {
-			return fmt.Sprintf("%q is not a Kafka topic config (did you mean %q?)", key, s)
+			return fmt.Sprintf("%q is not an Apache Kafka topic config (did you mean %q?)", key, s)
 		}
-		return fmt.Sprintf("%q is not a Kafka topic config (see the topic configs of the Kafka documentation)", key)
+		return fmt.Sprintf("%q is not an Apache Kafka topic config; a broker that does not know it refuses the topic", key)
 	}
+}
+
+func checkTopicConfigValue(key, value string, c topicConfig) string {
 	v := strings.TrimSpace(value)
 	switch c.kind {
 	case cfgLong:
@@ -91,7 +104,7 @@ func checkTopicConfig(key, value string) string {
 			return fmt.Sprintf("%s must be a number between 0 and 1, not %q", key, value)
 		}
 	case cfgBool:
-		if v != "true" && v != "false" {
+		if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
 			return fmt.Sprintf("%s must be true or false, not %q", key, value)
 		}
 	case cfgChoice:

@@ -99,16 +99,23 @@ type ReportSecond struct {
 // MS converts a duration to float milliseconds.
 func MS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// MSDuration turns milliseconds (the reports' unit) back into a duration.
+func MSDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
 // DurationText is how every summary on a terminal writes a latency: in
 // milliseconds ("0.133ms" below 1 ms, "12.5ms" below 10 s), as a duration
 // from 10 s ("12s"), and "0" for none.
 func DurationText(d time.Duration) string {
+	abs := d
+	if abs < 0 {
+		abs = -d // a skew may be negative
+	}
 	switch {
 	case d == 0:
 		return "0"
-	case d < time.Millisecond:
+	case abs < time.Millisecond:
 		return fmt.Sprintf("%.3fms", float64(d)/1e6)
-	case d < 10*time.Second:
+	case abs < 10*time.Second:
 		return fmt.Sprintf("%.1fms", float64(d)/1e6)
 	}
 	return d.Round(time.Millisecond).String()

@@ -128,6 +128,12 @@ jobs:
   folder:
     source: {pcap: {path: captures}}
     sink: {kafka: {topic: t}}
+  spooled:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: t, spool: {dir: captures}}}
+  spooled-new:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: t, spool: {dir: spool-not-yet}}}
 `)
 	if err := os.Mkdir(filepath.Join(dir, "captures"), 0o755); err != nil {
 		t.Fatal(err)
