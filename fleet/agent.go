@@ -2,8 +2,11 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +56,8 @@ type Agent struct {
 	runs   map[string]*agentRun // by status key
 	specs  map[string]accepted  // verified specs by job ID (replay jobs: spare takeover)
 	cancel map[string]bool      // job IDs cancelled
+	// cancelledBy names who signed each job's cancel, for its reason.
+	cancelledBy map[string]string
 	// resumable holds the shards this agent was running when it stopped
 	// (status keys), until their spec comes by after a restart.
 	resumable map[string]bool
@@ -64,6 +69,38 @@ type Agent struct {
 	pub            context.Context
 	stopPublishing context.CancelFunc
 	lastBeat       atomic.Pointer[time.Time] // when the latest heartbeat was acknowledged
+
+	// instance is this process's random ID, in its heartbeats: two
+	// processes given one --name are two instances.
+	instance string
+	// sent holds the At of this process's recent heartbeats (by Unix ns):
+	// a heartbeat of its name with another At is another process's.
+	sent map[int64]time.Time
+	// beatNow asks for a heartbeat at once (another process of this name
+	// published a stopped heartbeat).
+	beatNow chan struct{}
+	// The other process using this agent's name (a.mu): the At of the
+	// latest heartbeat of the name looked at, when a live one of the other
+	// process was last seen (zero: none), and that heartbeat.
+	twinAt, twinSeen, twinLogged time.Time
+	twinBeat                     Heartbeat
+	// cancelsRefused holds the command IDs of the untrusted cancels this
+	// agent reported (a.mu), so that it reports each once.
+	cancelsRefused map[string]bool
+}
+
+// agentBeat is a heartbeat as an agent publishes it: with the ID of its
+// process (Instance), which tells two processes given one --name apart.
+type agentBeat struct {
+	Heartbeat
+	Instance string `json:"instance"`
+}
+
+// newInstanceID returns a random ID for one agent process.
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 type agentRun struct {
@@ -118,6 +155,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 		pub: pub, stopPublishing: stopPublishing,
+		instance: newInstanceID(), sent: map[int64]time.Time{}, beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
 	}, nil
 }
 
@@ -136,11 +174,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Before its first heartbeat: another process may use this name.
+	if err := a.checkName(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil // stopped while checking: it never heartbeat
+	}
 	a.recoverStale(ctx, false)
 	hbDone := make(chan struct{})
 	hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { defer close(hbDone); a.heartbeats(hctx) }()
-	a.log.Info("agent started", "labels", a.cfg.Labels.String(), "allow", a.cfg.Allow)
+	a.log.Info("agent started", "labels", a.cfg.Labels.String(), "allow", a.cfg.Allow, "instance", a.instance)
 
 	var next int64
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -156,6 +201,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.recoverStale(ctx, true) // shards whose spec did not come by
 			first = false
 		}
+		a.watchTwin(time.Now())
 		a.watchShards(ctx)
 		select {
 		case <-ctx.Done():
@@ -171,12 +217,13 @@ func (a *Agent) Run(ctx context.Context) error {
 // honours its context even for a record the broker may have read). A run
 // ends on its own bounds (a record job drains within kafka.delivery-timeout
 // and counts what it could not deliver), and each of its status
-// publications waits statusPublishWait at most; Run waits stopRunsWait for
-// the runs, then the final heartbeat waits finalBeatWait for its ack. With
+// publications waits statusPublishWait at most; Run waits for the runs
+// (saying so every stopRunsTell), then the final heartbeat waits
+// finalBeatWait for its ack. With
 // no run going, an agent whose Kafka is gone exits about 8 s after SIGTERM.
 const (
 	statusPublishWait = 10 * time.Second
-	stopRunsWait      = 90 * time.Second
+	stopRunsTell      = 15 * time.Second
 	finalBeatWait     = 5 * time.Second
 )
 
@@ -193,21 +240,37 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 	defer a.stopPublishing()
 	runsDone := make(chan struct{})
 	go func() { a.wg.Wait(); close(runsDone) }()
-	select {
-	case <-runsDone:
-	case <-time.After(stopRunsWait):
-		a.mu.Lock()
-		keys := slices.Sorted(maps.Keys(a.runs))
-		a.mu.Unlock()
-		a.log.Warn(fmt.Sprintf("runs not ended %s after the stop: exiting without them; their final status may be missing", stopRunsWait), "runs", keys)
+	// A run ends on its own bounds (a record job drains within its
+	// kafka.delivery-timeout, however long the scenario sets it): leaving
+	// earlier would lose what it still holds. What it waits for is told.
+	tick := time.NewTicker(stopRunsTell)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-runsDone:
+			waiting = false
+		case <-tick.C:
+			a.mu.Lock()
+			keys := slices.Sorted(maps.Keys(a.runs))
+			a.mu.Unlock()
+			a.log.Warn(fmt.Sprintf("stopping: waiting for runs to drain (%s since the stop; a record job ends within its kafka.delivery-timeout)", time.Since(stopped).Round(time.Second)), "runs", keys)
+		}
 	}
 	stopHB()
 	<-hbDone
+	if twin, ok := a.twin(time.Now()); ok {
+		// Its stopped heartbeat would make the other process, still
+		// heartbeating under the same name, look stopped.
+		a.log.Warn(fmt.Sprintf("no stopped heartbeat published: another agent process named %s (%s) is heartbeating, and the fleet would take it for stopped", a.cfg.Name, describeBeat(twin)))
+		a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
+		return
+	}
 	dctx, dcancel := context.WithTimeout(context.Background(), finalBeatWait)
 	defer dcancel()
 	h := a.heartbeat()
 	h.Stopped = true
-	if _, err := bus.Publish(dctx, AgentsTopic, a.cfg.Name, h); err != nil {
+	a.noteSent(h.At)
+	if _, err := bus.Publish(dctx, AgentsTopic, a.cfg.Name, agentBeat{h, a.instance}); err != nil {
 		lost := ""
 		if last := a.lastBeat.Load(); last != nil {
 			lost = " (at " + last.Add(LostAfter).UTC().Format("15:04:05Z") + ")"
@@ -276,8 +339,9 @@ func (a *Agent) heartbeats(ctx context.Context) {
 		}
 		h := a.heartbeat()
 		h.ClockOffset = Duration(offset)
+		a.noteSent(h.At)
 		sent := time.Now()
-		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
+		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, agentBeat{h, a.instance})
 		acked := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -293,6 +357,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.beatNow:
 		}
 	}
 }
@@ -312,6 +377,137 @@ func hostAddrs() []string {
 	return out
 }
 
+// nameCheckSlack is how late after HeartbeatInterval a live process's next
+// heartbeat may come: at start, a live heartbeat of the agent's name not
+// followed by another within both is taken for a process that is gone
+// (killed before its stopped heartbeat), so that an agent restarted at
+// once still resumes its shards before it is declared lost (LostAfter).
+const nameCheckSlack = 1500 * time.Millisecond
+
+// checkName refuses to start when another process heartbeats under this
+// agent's name: two processes with one name would both take the specs that
+// name it, and each one's heartbeats and statuses would be taken for the
+// other's. The latest heartbeat of the name may also be this agent's own
+// previous process, killed before its stopped heartbeat: a live process
+// heartbeats every HeartbeatInterval, so checkName waits for the next one.
+func (a *Agent) checkName(ctx context.Context) error {
+	h, ts, ok := a.bus.Agent(a.cfg.Name)
+	if !ok {
+		return nil
+	}
+	a.mu.Lock()
+	a.twinAt = h.At // the heartbeats to come are what tells
+	a.mu.Unlock()
+	if !a.bus.AgentAlive(a.cfg.Name, time.Now()) {
+		return nil
+	}
+	limit := HeartbeatInterval + nameCheckSlack
+	wait := min(max(time.Until(ts.Add(limit)), time.Second), limit)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		changed := a.bus.Changed()
+		cur, _, _ := a.bus.Agent(a.cfg.Name)
+		if !cur.At.Equal(h.At) {
+			a.mu.Lock()
+			a.twinAt = cur.At
+			a.mu.Unlock()
+			if cur.Stopped {
+				return nil // it stopped
+			}
+			return fmt.Errorf("agent: another agent process named %s is running (%s): it heartbeat %s ago and again now; agent names must be unique in the fleet, so this one does not start (give it another --name, or stop the other first)",
+				a.cfg.Name, describeBeat(cur), time.Since(ts).Round(100*time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-timer.C:
+			a.log.Info(fmt.Sprintf("the latest heartbeat of %s (%s ago) was not followed by another: its process is gone; starting", a.cfg.Name, time.Since(ts).Round(100*time.Millisecond)))
+			return nil
+		}
+	}
+}
+
+// describeBeat tells which process a heartbeat is from, for people.
+func describeBeat(h Heartbeat) string {
+	addrs := strings.Join(h.Addrs, ",")
+	if addrs == "" {
+		addrs = "none"
+	}
+	return fmt.Sprintf("labels %s, addresses %s, version %s", h.Labels.String(), addrs, h.Version)
+}
+
+// sentKeep bounds how long an agent remembers its heartbeats (sent): far
+// longer than LostAfter, the age past which a heartbeat no longer counts.
+const sentKeep = 10 * LostAfter
+
+// noteSent remembers a heartbeat of this process, before it is published.
+func (a *Agent) noteSent(at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent[at.UnixNano()] = at
+	for k, t := range a.sent {
+		if at.Sub(t) > sentKeep {
+			delete(a.sent, k)
+		}
+	}
+}
+
+// watchTwin looks at the latest heartbeat of the agent's name: one this
+// process did not send is another process's. A live one is logged as an
+// error (again every twinLogEvery while it goes on) and, while it goes on,
+// this agent takes no new job (twin); a stopped one made the fleet take
+// this agent for stopped, so it heartbeats again at once.
+func (a *Agent) watchTwin(now time.Time) {
+	h, ts, ok := a.bus.Agent(a.cfg.Name)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.twinSeen.IsZero() && now.Sub(a.twinSeen) >= LostAfter {
+		a.log.Warn(fmt.Sprintf("no heartbeat from the other agent process named %s for %s: taking jobs again", a.cfg.Name, LostAfter), "instance", a.instance)
+		a.twinSeen, a.twinLogged = time.Time{}, time.Time{}
+	}
+	if !ok || h.At.Equal(a.twinAt) {
+		return
+	}
+	a.twinAt = h.At
+	if _, mine := a.sent[h.At.UnixNano()]; mine {
+		return
+	}
+	if h.Stopped {
+		a.log.Error(fmt.Sprintf("another agent process named %s (%s) published a stopped heartbeat: heartbeating at once, or the fleet would take this one for stopped", a.cfg.Name, describeBeat(h)), "instance", a.instance)
+		a.twinSeen, a.twinLogged = time.Time{}, time.Time{}
+		select {
+		case a.beatNow <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if now.Sub(ts) >= LostAfter {
+		return
+	}
+	a.twinSeen, a.twinBeat = now, h
+	if a.twinLogged.IsZero() || now.Sub(a.twinLogged) >= twinLogEvery {
+		a.twinLogged = now
+		a.log.Error(fmt.Sprintf("another agent process is named %s (%s; this one: labels %s): agent names must be unique in the fleet; this one takes no new job until one of them stops", a.cfg.Name, describeBeat(h), a.cfg.Labels.String()), "instance", a.instance)
+	}
+}
+
+// twinLogEvery is how often the error of a second process with the agent's
+// name is logged again while it goes on.
+const twinLogEvery = 30 * time.Second
+
+// twin returns the heartbeat of the other process using this agent's name,
+// when one was seen within LostAfter of now.
+func (a *Agent) twin(now time.Time) (Heartbeat, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.twinSeen.IsZero() || now.Sub(a.twinSeen) >= LostAfter {
+		return Heartbeat{}, false
+	}
+	return a.twinBeat, true
+}
+
 // handle looks at one jobs-topic record.
 func (a *Agent) handle(ctx context.Context, jr JobRecord) {
 	if jr.Bad != "" {
@@ -321,31 +517,84 @@ func (a *Agent) handle(ctx context.Context, jr JobRecord) {
 	case "cancel":
 		var c Cancel
 		if err := jr.Envelope.Open(a.cfg.Trust, &c); err != nil {
-			a.log.Warn("cancel refused", "key", jr.Key, "reason", err)
+			a.refuseCancel(ctx, jr, err)
 			return
 		}
 		if time.Now().After(c.ExpiresAt) {
 			return
 		}
-		a.cancelJob(c.JobID)
+		a.cancelJob(c.JobID, c.Submitter)
 	case "spec":
 		a.handleSpec(ctx, jr)
 	}
 }
 
-func (a *Agent) cancelJob(jobID string) {
+// cancelRefusedKey is the status key of an agent's refusal of a cancel
+// command: `jobs cancel` reads the refusals of its command ID.
+func cancelRefusedKey(commandID, agent string) string {
+	return cmdKey(commandID) + "/refused/" + agent
+}
+
+// refuseCancel publishes why this agent does not obey a cancel (its
+// signature), under its command ID, for the canceller to read. Only the
+// agents of the job answer, once per command ID (the status topic
+// remembers it across restarts), and not for a job already ended or a
+// cancel expired: nobody waits for those.
+func (a *Agent) refuseCancel(ctx context.Context, jr JobRecord, why error) {
+	var c Cancel // unverified: to say what was refused, never to act
+	if err := json.Unmarshal(jr.Envelope.Payload, &c); err != nil || c.CommandID == "" || c.JobID == "" {
+		a.mu.Lock()
+		logged := a.cancelsRefused[jr.Key]
+		a.cancelsRefused[jr.Key] = true
+		a.mu.Unlock()
+		if !logged {
+			a.log.Warn("cancel refused (no command ID or job ID to report it under)", "key", jr.Key, "reason", why)
+		}
+		return
+	}
+	js, ok := a.bus.Status(jobKey(c.JobID))
+	if !ok || js.State.Final() || time.Now().After(c.ExpiresAt) {
+		return
+	}
+	if !slices.Contains(js.Agents, a.cfg.Name) && len(a.myStatuses(c.JobID)) == 0 {
+		return // not an agent of the job
+	}
+	key := cancelRefusedKey(c.CommandID, a.cfg.Name)
+	a.mu.Lock()
+	done := a.cancelsRefused[c.CommandID]
+	a.cancelsRefused[c.CommandID] = true
+	a.mu.Unlock()
+	if _, published := a.bus.Status(key); done || published {
+		return
+	}
+	reason := "cancel refused: " + why.Error()
+	a.log.Warn("cancel refused", "job", c.JobID, "command", c.CommandID, "reason", why)
+	err := a.bus.PublishStatus(ctx, key, Status{JobID: c.JobID, CommandID: c.CommandID, Agent: a.cfg.Name, State: Refused, Reason: reason})
+	if err != nil {
+		a.log.Warn("cancel refusal not published", "job", c.JobID, "command", c.CommandID, "err", err)
+	}
+}
+
+func (a *Agent) cancelJob(jobID, by string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cancel[jobID] {
 		return
 	}
-	a.cancel[jobID] = true
+	a.cancel[jobID], a.cancelledBy[jobID] = true, by
 	for _, r := range a.runs {
 		if r.jobID == jobID {
 			a.log.Info("cancelling", "job", jobID, "shard", r.shard)
 			r.cancel()
 		}
 	}
+}
+
+// canceller names who cancelled jobID, as its cancel was signed.
+func (a *Agent) canceller(jobID string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return cmp.Or(a.cancelledBy[jobID], "jobs cancel")
 }
 
 func (a *Agent) cancelled(jobID string) bool {
@@ -355,7 +604,8 @@ func (a *Agent) cancelled(jobID string) bool {
 }
 
 // addressed reports whether an (unverified) spec names this agent, or could
-// use it as a spare.
+// use it as a spare. A name is not enough to run it (handleSpec): this
+// agent's labels must match the spec's selector too.
 func (a *Agent) addressed(s Spec) (named, spare bool) {
 	named = slices.Contains(s.Agents, a.cfg.Name)
 	spare = s.Kind == KindReplay && a.cfg.Labels.Matches(s.Selector) && slices.Contains(a.cfg.Allow, KindReplay)
@@ -404,6 +654,15 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(err.Error())
 		return
 	}
+	if named && spec.Kind == KindRecord {
+		// The submitter marked this agent FAILED when it did not answer in
+		// time (it was stopped, say): the others went on without it. That
+		// status is this agent's too (in mine), but no run of it.
+		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() && s.SpecOffset == 0 {
+			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "state", s.State, "reason", s.Reason)
+			return
+		}
+	}
 	if now := time.Now(); now.After(spec.ExpiresAt) {
 		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 		return
@@ -424,16 +683,26 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(fmt.Sprintf("kind %s not allowed on this agent (it allows %s)", spec.Kind, strings.Join(a.cfg.Allow, ", ")))
 		return
 	}
+	if named {
+		if twin, ok := a.twin(time.Now()); ok {
+			refuse(fmt.Sprintf("two agent processes are named %s (this one: labels %s; the other: %s): neither is known to be the one the submitter chose, so this one takes no new job until one of them stops",
+				a.cfg.Name, a.cfg.Labels.String(), describeBeat(twin)))
+			return
+		}
+	}
+	if !a.cfg.Labels.Matches(spec.Selector) {
+		// The spec names this agent, chosen by the labels in heartbeats of
+		// its name: another process's, or this one's before a restart.
+		refuse(fmt.Sprintf("the job's selector %s does not match this agent's labels %s (the submitter chose %s by the labels of another agent process of that name, or of this one before a restart)",
+			spec.Selector.String(), a.cfg.Labels.String(), a.cfg.Name))
+		return
+	}
 	a.rememberSpec(jr, spec)
 	if !named {
 		return // a spare: it may take a lost shard later
 	}
 	switch spec.Kind {
 	case KindRecord:
-		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() {
-			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "reason", s.Reason)
-			return
-		}
 		a.start(ctx, spec, jr.Offset, -1, 0, nil, time.Time{})
 	case KindReplay:
 		for i, name := range spec.Agents {
@@ -451,11 +720,17 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	if !a.resumable[key] {
 		return
 	}
-	delete(a.resumable, key)
+	// A shard not resumed stays resumable: recoverStale fails it.
 	var spec Spec
 	if err := jr.Envelope.Open(a.cfg.Trust, &spec); err != nil {
 		return
 	}
+	if !a.cfg.Labels.Matches(spec.Selector) {
+		a.log.Warn("shard not resumed: the job's selector does not match this agent's labels (restarted with other labels)", "job", spec.JobID, "shard", shard,
+			"selector", spec.Selector.String(), "labels", a.cfg.Labels.String())
+		return
+	}
+	delete(a.resumable, key)
 	cur, ok := a.bus.Status(key)
 	js, _ := a.bus.Status(jobKey(spec.JobID))
 	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
@@ -671,7 +946,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	var assertErr *engine.AssertionError
 	switch {
 	case a.cancelled(spec.JobID):
-		st.State, st.Reason = Cancelled, "cancelled by jobs cancel"
+		st.State, st.Reason = Cancelled, "cancelled by "+a.canceller(spec.JobID)
 	case runErr == nil, errors.Is(runErr, engine.ErrInterrupted) && ctx.Err() != nil:
 		st.State = Succeeded
 	case errors.As(runErr, &assertErr) && spec.Kind == KindReplay && st.Result != nil && st.Result.State != nil:

@@ -43,6 +43,9 @@ type Bus struct {
 	pos     map[string]int64
 	agents  map[string]Heartbeat
 	agentTS map[string]time.Time // broker timestamps of the latest heartbeats
+	// live holds, by agent name, the latest live heartbeat of each of its
+	// processes (by instance) and its broker timestamp.
+	live    map[string]map[string]liveBeat
 	jobs    []JobRecord
 	status  map[string]Status
 	readErr error
@@ -100,6 +103,7 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 		pos:     map[string]int64{},
 		agents:  map[string]Heartbeat{},
 		agentTS: map[string]time.Time{},
+		live:    map[string]map[string]liveBeat{},
 		status:  map[string]Status{},
 		cancel:  cancel,
 		done:    make(chan struct{}),
@@ -153,8 +157,8 @@ func (b *Bus) apply(r *kgo.Record) {
 			b.log.Warn("fleet: bad heartbeat", "key", key, "err", err)
 			return
 		}
-		b.agents[key] = h
-		b.agentTS[key] = r.Timestamp
+		b.agents[key], b.agentTS[key] = h, r.Timestamp
+		b.applyInstance(key, h, r.Timestamp)
 	case JobsTopic:
 		jr := JobRecord{Offset: r.Offset, Key: key}
 		if r.Value != nil {
@@ -176,6 +180,42 @@ func (b *Bus) apply(r *kgo.Record) {
 			return
 		}
 		b.status[key] = s
+	}
+}
+
+// liveBeat is a heartbeat and its broker timestamp.
+type liveBeat struct {
+	h  Heartbeat
+	ts time.Time
+}
+
+// applyInstance keeps a stopped heartbeat of one process of a name from
+// hiding another process of that name that still heartbeats: the name's
+// heartbeat is then the latest of the live one. b.mu is held.
+func (b *Bus) applyInstance(name string, h Heartbeat, ts time.Time) {
+	procs := b.live[name]
+	if procs == nil {
+		procs = map[string]liveBeat{}
+		b.live[name] = procs
+	}
+	for inst, o := range procs {
+		if ts.Sub(o.ts) >= LostAfter {
+			delete(procs, inst)
+		}
+	}
+	if !h.Stopped {
+		procs[h.Instance] = liveBeat{h, ts}
+		return
+	}
+	delete(procs, h.Instance)
+	var best liveBeat
+	for _, o := range procs {
+		if o.ts.After(best.ts) {
+			best = o
+		}
+	}
+	if !best.ts.IsZero() {
+		b.agents[name], b.agentTS[name] = best.h, best.ts
 	}
 }
 

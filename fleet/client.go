@@ -12,14 +12,18 @@ import (
 	"maps"
 	"os"
 	"os/user"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
 
@@ -91,6 +95,317 @@ type SubmitRequest struct {
 	Agents []string
 }
 
+// ErrConflict marks a job ID already submitted with another spec (the
+// API's 409); ErrNoAgent a job that no live agent matching its selector
+// allows (the API's 422). Errors marked with either are usage errors too.
+var (
+	ErrConflict = errors.New("job ID already submitted with another spec")
+	ErrNoAgent  = errors.New("no live agent can run the job")
+)
+
+// submitErr is a usage error of one more kind (ErrConflict, ErrNoAgent).
+type submitErr struct {
+	error
+	kind error
+}
+
+func (e submitErr) Unwrap() []error { return []error{e.error, ErrUsage, e.kind} }
+
+// InvalidScenarioError is a submission whose scenario an agent would refuse
+// as invalid whatever its --var values: every problem, FILE:LINE:COL:
+// message. It is a usage error.
+type InvalidScenarioError struct {
+	File     string
+	Problems []string
+}
+
+func (e *InvalidScenarioError) Error() string {
+	return fmt.Sprintf("invalid scenario %s (%s):\n%s", e.File, plural(len(e.Problems), "problem"), strings.Join(e.Problems, "\n"))
+}
+
+// Unwrap makes it a usage error.
+func (e *InvalidScenarioError) Unwrap() error { return ErrUsage }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// MaxShards is the most shards a replay job is cut into.
+const MaxShards = 256
+
+// JobIDPattern is what a job ID given by the submitter must look like.
+var JobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// unsetVar is the loader's diagnostic for a ${VAR} with no value and no
+// default: a value each agent supplies (its --var), not a problem.
+var unsetVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\} is not set$`)
+
+// Checked is what CheckSubmit found of a submission.
+type Checked struct {
+	Kind string   // KindRecord or KindReplay
+	Set  []string // the overrides the agents apply: the request's, then stop.after for For
+	// Vars are the ${VAR}s with no default: each agent supplies them (its
+	// --var). While there are any, the scenario is loaded but not compiled
+	// here (the agents compile it with their values).
+	Vars  []string
+	shape jobShape
+}
+
+// CheckSubmit checks a submission without the fleet: what `replayctl serve`
+// answers 400 to and `jobs submit` exits 2 for. The request (checkRequest),
+// and the scenario as the agents load it: with the same overrides and no
+// environment (a ${VAR} without a default is the agents' --var, not a
+// problem), then compiled as `replayctl validate` does when no such var is
+// left. Relative paths in the scenario resolve against File's directory. An
+// invalid scenario is an *InvalidScenarioError; every error is a usage
+// error (ErrUsage).
+func CheckSubmit(req SubmitRequest) (Checked, error) {
+	if err := checkFields(req); err != nil {
+		return Checked{}, err
+	}
+	file := req.File
+	if file == "" {
+		file = "scenario.yaml"
+	}
+	s, problems, vars := loadForSubmit(file, req.Text, submitSet(req))
+	if len(problems) > 0 {
+		return Checked{Vars: vars}, &InvalidScenarioError{File: file, Problems: problems}
+	}
+	chk, err := checkRequest(req)
+	if err != nil {
+		return chk, err
+	}
+	chk.Vars = vars
+	if s != nil {
+		if _, err := engine.Compile(s, engine.Options{Jobs: []string{req.Job}}); err != nil {
+			var ds scenario.Diagnostics
+			if errors.As(err, &ds) {
+				problems = make([]string, len(ds))
+				for i, d := range ds {
+					problems[i] = d.String()
+				}
+			} else {
+				problems = []string{file + ": " + err.Error()}
+			}
+			return chk, &InvalidScenarioError{File: file, Problems: problems}
+		}
+	}
+	return chk, nil
+}
+
+// checkFields checks a request's fields: the job, a selector or agent
+// names, the ID's form, the shards (0 means 1), For and TTL (0 means the
+// default) not negative, every override PATH=VALUE.
+func checkFields(req SubmitRequest) error {
+	switch {
+	case req.Job == "":
+		return usagef("a job is required (the scenario's job to run)")
+	case len(req.Selector) == 0 && len(req.Agents) == 0:
+		return usagef("a selector (agent labels: role=web) or agent names are required")
+	case req.JobID != "" && !JobIDPattern.MatchString(req.JobID):
+		return usagef("job ID %q: letters, digits, '.', '_', '-' (up to 128), starting with a letter or digit", req.JobID)
+	case req.Shards < 0 || req.Shards > MaxShards:
+		return usagef("shards %d: want 1 to %d", req.Shards, MaxShards)
+	case req.For < 0:
+		return usagef("for %s: want a positive duration such as 30s or 10m", req.For)
+	case req.TTL < 0:
+		return usagef("ttl %s: want a positive duration such as 5m (how long agents may take the spec)", req.TTL)
+	}
+	for _, st := range req.Set {
+		if p, _, ok := strings.Cut(st, "="); !ok || p == "" {
+			return usagef("--set %q: want PATH=VALUE", st)
+		}
+	}
+	return nil
+}
+
+// submitSet is the overrides the agents apply: the request's, then
+// stop.after for For.
+func submitSet(req SubmitRequest) []string {
+	set := slices.Clone(req.Set)
+	if req.For > 0 {
+		set = append(set, fmt.Sprintf("jobs.%s.stop.after=%s", req.Job, req.For))
+	}
+	return set
+}
+
+// checkRequest is CheckSubmit without loading the scenario (whose paths
+// depend on where its file is, which only the caller knows: jobs submit
+// runs CheckSubmit, serve its own check in its scenarios directory): the
+// fields, the job's kind and names (shapeOf), --shards only for a replay
+// and For only for a record job.
+func checkRequest(req SubmitRequest) (Checked, error) {
+	if err := checkFields(req); err != nil {
+		return Checked{}, err
+	}
+	if info, err := peekScenario(req.Text); err == nil {
+		if _, ok := info.Jobs[req.Job]; !ok {
+			return Checked{}, usagef("scenario has no job %q (jobs: %s)", req.Job, strings.Join(slices.Sorted(maps.Keys(info.Jobs)), ", "))
+		}
+	}
+	shape, err := shapeOf(req.Text, req.Job, req.Set)
+	if err != nil {
+		return Checked{}, usageErr{err}
+	}
+	chk := Checked{Kind: shape.Kind, Set: submitSet(req), shape: shape}
+	if req.Shards > 1 && shape.Kind != KindReplay {
+		return chk, usagef("--shards applies to replay jobs; job %q records", req.Job)
+	}
+	if req.For > 0 && shape.Kind != KindRecord {
+		return chk, usagef("--for applies to record jobs; job %q replays (its window sets its length)", req.Job)
+	}
+	return chk, nil
+}
+
+// loadForSubmit loads a scenario as a submitter sees it: with no
+// environment at all (the submitter's is not the agents'), so a ${VAR}
+// without a default is a value each agent supplies rather than a problem.
+// It returns the scenario (nil while such a var is left, or on problems),
+// every other problem as FILE:LINE:COL: message, and the vars.
+func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, []string, []string) {
+	var problems []string
+	if loc := envCall.FindIndex(text); loc != nil {
+		line := 1 + strings.Count(string(text[:loc[0]]), "\n")
+		col := 1 + loc[0] - (strings.LastIndexByte(string(text[:loc[0]]), '\n') + 1)
+		problems = append(problems, fmt.Sprintf("%s:%d:%d: env() in an expression reads the agent's environment; agents refuse it (pass values with the agents' --var)", file, line, col))
+	}
+	none := func(string) (string, bool) { return "", false }
+	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: none})
+	if err == nil {
+		if len(problems) > 0 {
+			return nil, problems, nil
+		}
+		return s, nil, nil
+	}
+	var ds scenario.Diagnostics
+	if !errors.As(err, &ds) {
+		return nil, append(problems, file+": "+err.Error()), nil
+	}
+	var vars []string
+	for _, d := range ds {
+		if m := unsetVar.FindStringSubmatch(d.Message); m != nil {
+			if !slices.Contains(vars, m[1]) {
+				vars = append(vars, m[1])
+			}
+			continue
+		}
+		problems = append(problems, d.String())
+	}
+	return nil, problems, vars
+}
+
+// specDiff names briefly how a submission differs from a job's spec ("" if
+// it does not): the scenario text, the job, the overrides, the selector,
+// the shards, For.
+func specDiff(old Spec, req SubmitRequest, chk Checked) string {
+	var diffs []string
+	add := func(what, was, now string) {
+		if was != now {
+			diffs = append(diffs, fmt.Sprintf("%s %s, now %s", what, orNone(was), orNone(now)))
+		}
+	}
+	if old.SHA256 != ScenarioHash(string(req.Text)) {
+		diffs = append(diffs, fmt.Sprintf("scenario text sha256 %.12s…, now %.12s…", old.SHA256, ScenarioHash(string(req.Text))))
+	}
+	add("job", old.Job, req.Job)
+	add("kind", old.Kind, chk.Kind)
+	add("selector", old.Selector.String(), req.Selector.String())
+	shards := 0
+	if chk.Kind == KindReplay {
+		shards = max(req.Shards, 1)
+	}
+	add("shards", strconv.Itoa(old.Shards), strconv.Itoa(shards))
+	add("for", durText(time.Duration(old.For)), durText(req.For))
+	// The overrides given, without the one For adds (compared above).
+	given := func(set []string, job string, d time.Duration) []string {
+		forSet := fmt.Sprintf("jobs.%s.stop.after=%s", job, d)
+		return slices.DeleteFunc(slices.Clone(set), func(s string) bool { return d > 0 && s == forSet })
+	}
+	if was, now := given(old.Set, old.Job, time.Duration(old.For)), given(chk.Set, req.Job, req.For); !slices.Equal(was, now) {
+		diffs = append(diffs, fmt.Sprintf("--set [%s], now [%s]", strings.Join(was, " "), strings.Join(now, " ")))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func orNone(s string) string {
+	if s == "" || s == "0" {
+		return "none"
+	}
+	return s
+}
+
+func durText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// who is the agents a request addresses, for messages.
+func (c *Client) who(req SubmitRequest) string {
+	who := req.Selector.String()
+	if len(req.Agents) > 0 {
+		who = strings.TrimPrefix(who+" among "+strings.Join(req.Agents, ","), " among ")
+	}
+	return who
+}
+
+// candidates returns the live agents that match a request's selector (and
+// names) and allow kind, by name. When there is none it says which agents
+// match and what they allow (an ErrNoAgent usage error): there is no
+// waiting for agents that are not up yet.
+func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]string, error) {
+	var live, matching []string
+	older := 0
+	for _, h := range c.bus.Agents() {
+		if len(req.Agents) > 0 && !slices.Contains(req.Agents, h.Name) {
+			continue
+		}
+		if !h.Labels.Matches(req.Selector) {
+			continue
+		}
+		alive := c.bus.AgentAlive(h.Name, now)
+		if alive && h.Allows(kind) {
+			live = append(live, h.Name)
+			continue
+		}
+		_, ts, _ := c.bus.Agent(h.Name)
+		if !alive && now.Sub(ts) > ForgetAfter {
+			older++
+			continue
+		}
+		state := "alive"
+		switch {
+		case h.Stopped:
+			state = "stopped"
+		case !alive:
+			state = "lost"
+		}
+		allow := strings.Join(h.Allow, ", ")
+		if allow == "" {
+			allow = "nothing"
+		}
+		matching = append(matching, fmt.Sprintf("%s (%s, allows %s)", h.Name, state, allow))
+	}
+	if len(live) > 0 {
+		return live, nil
+	}
+	if older > 0 {
+		matching = append(matching, fmt.Sprintf("%d silent for more than %s", older, ForgetAfter))
+	}
+	if len(matching) == 0 {
+		return nil, submitErr{fmt.Errorf("no agent matches %s (replayctl agents ls)", c.who(req)), ErrNoAgent}
+	}
+	const most = 10
+	if len(matching) > most {
+		matching = append(matching[:most], fmt.Sprintf("%d more", len(matching)-most))
+	}
+	return nil, submitErr{fmt.Errorf("no live agent matching %s allows %s; matching: %s (replayctl agents ls)", c.who(req), kind, strings.Join(matching, "; ")), ErrNoAgent}
+}
+
 // NewID returns a fresh ID with a prefix.
 func NewID(prefix string) string {
 	var b [4]byte
@@ -109,39 +424,58 @@ func submitter() string {
 
 // Submit signs and publishes a job, then waits (up to AnswerTimeout) for
 // every chosen agent to take it, reporting those that do not answer. It
-// returns the job ID.
+// returns the job ID. See SubmitJob for what it checks first.
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) {
-	shape, err := shapeOf(req.Text, req.Job, req.Set)
+	out, err := c.SubmitJob(ctx, req)
+	return out.ID, err
+}
+
+// Submitted is the outcome of SubmitJob.
+type Submitted struct {
+	ID string
+	// Existing is set when the request's JobID was already submitted with
+	// the same spec: nothing was published (a retry is idempotent).
+	Existing bool
+	// State is an existing job's state.
+	State State
+}
+
+// SubmitJob is Submit, telling also whether the job already existed. Before
+// it publishes anything it refuses (with ErrUsage) what an agent would
+// refuse every time or what cannot run at all: the request's fields, kind
+// and names (CheckSubmit without loading the scenario: its caller checks it,
+// with CheckSubmit or where its file is), a
+// JobID already submitted with another spec (also ErrConflict: the same
+// spec again is not submitted again), and a job no live agent matching the
+// selector allows (also ErrNoAgent, naming the agents that match and what
+// they allow), or a replay with more shards than such agents.
+func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, error) {
+	chk, err := checkRequest(req)
 	if err != nil {
-		return "", usageErr{err}
+		return Submitted{}, err
 	}
-	if req.Shards > 1 && shape.Kind != KindReplay {
-		return "", usagef("--shards applies to replay jobs; job %q records", req.Job)
-	}
-	if req.For > 0 && shape.Kind != KindRecord {
-		return "", usagef("--for applies to record jobs; job %q replays (its window sets its length)", req.Job)
-	}
+	shape := chk.shape
 	if req.JobID != "" {
 		if js, ok := c.bus.Status(jobKey(req.JobID)); ok {
+			if old, ok := c.spec(req.JobID); ok {
+				if diff := specDiff(old, req, chk); diff != "" {
+					return Submitted{}, submitErr{fmt.Errorf("job %s was already submitted (%s) with another spec (%s); another job needs another ID",
+						req.JobID, js.State, diff), ErrConflict}
+				}
+			}
 			fmt.Fprintf(c.Out, "job %s was already submitted (%s); not submitted again\n", req.JobID, js.State)
-			return req.JobID, nil
+			return Submitted{ID: req.JobID, Existing: true, State: js.State}, nil
 		}
 	}
 	now := time.Now().UTC()
-	var candidates []string
-	for _, h := range c.bus.Agents() {
-		if len(req.Agents) > 0 && !slices.Contains(req.Agents, h.Name) {
-			continue
-		}
-		if c.bus.AgentAlive(h.Name, now) && h.Labels.Matches(req.Selector) {
-			if shape.Kind == KindReplay && !h.Allows(KindReplay) {
-				continue
-			}
-			candidates = append(candidates, h.Name)
-		}
+	candidates, err := c.candidates(req, shape.Kind, now)
+	if err != nil {
+		return Submitted{}, err
 	}
-	if len(candidates) == 0 {
-		return "", fmt.Errorf("no live agent matches %s%s (replayctl agents ls)", req.Selector.String(), map[bool]string{true: " and allows replay"}[shape.Kind == KindReplay])
+	if shape.Kind == KindReplay && max(req.Shards, 1) > len(candidates) {
+		n := max(req.Shards, 1)
+		return Submitted{}, submitErr{fmt.Errorf("%d shards need %d live agents matching %s that allow replay; %d do: %s",
+			n, n, c.who(req), len(candidates), strings.Join(candidates, ", ")), ErrNoAgent}
 	}
 	ttl := req.TTL
 	if ttl == 0 {
@@ -149,7 +483,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	}
 	spec := Spec{
 		JobID: req.JobID, Kind: shape.Kind, Job: req.Job, Scenario: string(req.Text), SHA256: ScenarioHash(string(req.Text)),
-		File: req.File, Set: slices.Clone(req.Set), Selector: req.Selector, For: Duration(req.For),
+		File: req.File, Set: slices.Clone(chk.Set), Selector: req.Selector, For: Duration(req.For),
 		IssuedAt: now, ExpiresAt: now.Add(ttl), Submitter: c.submitter(),
 	}
 	if spec.JobID == "" {
@@ -158,17 +492,14 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	switch shape.Kind {
 	case KindRecord:
 		spec.Agents = candidates
-		if req.For > 0 {
-			spec.Set = append(spec.Set, fmt.Sprintf("jobs.%s.stop.after=%s", req.Job, req.For))
-		}
 		rp := &RecordingPlan{ID: NewID("rec"), Window: shape.Window, Topic: shape.Topic, Start: map[int32]int64{}}
 		if shape.Window != "" {
 			cat, err := catalog.Open(ctx, c.bus.Plain(), c.bus.Admin(), catalogTopic(string(req.Text)))
 			if err != nil {
-				return "", err
+				return Submitted{}, err
 			}
 			if old, err := cat.Get(ctx, shape.Window); err == nil {
-				return "", usagef("window %q already exists (saved %s); remove it (replayctl windows rm) or record under another name", shape.Window, old.CreatedAt.Format(time.RFC3339))
+				return Submitted{}, usagef("window %q already exists (saved %s); remove it (replayctl windows rm) or record under another name", shape.Window, old.CreatedAt.Format(time.RFC3339))
 			}
 			if start, err := catalog.EndOffsets(ctx, c.bus.Admin(), shape.Topic); err == nil {
 				rp.Start = start
@@ -179,18 +510,15 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 		n := max(req.Shards, 1)
 		cat, err := catalog.Open(ctx, c.bus.Plain(), c.bus.Admin(), catalogTopic(string(req.Text)))
 		if err != nil {
-			return "", err
+			return Submitted{}, err
 		}
 		w, err := cat.Get(ctx, shape.Window)
 		if err != nil {
-			return "", usagef("window %q: %v", shape.Window, err)
+			return Submitted{}, usagef("window %q: %v", shape.Window, err)
 		}
 		shards, err := PlanShards(w, n)
 		if err != nil {
-			return "", usageErr{err}
-		}
-		if len(candidates) < n {
-			return "", fmt.Errorf("%d shards need %d live agents matching %s that allow replay; %d do: %s", n, n, req.Selector.String(), len(candidates), strings.Join(candidates, ", "))
+			return Submitted{}, usageErr{err}
 		}
 		spec.Agents = candidates[:n]
 		spec.Shards = n
@@ -198,15 +526,15 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	}
 	env, err := Seal("spec", spec, req.Key)
 	if err != nil {
-		return "", err
+		return Submitted{}, err
 	}
 	js := Status{JobID: spec.JobID, Kind: spec.Kind, State: Pending, Agents: spec.Agents}
 	if err := c.bus.PublishStatus(ctx, jobKey(spec.JobID), js); err != nil {
-		return "", err
+		return Submitted{}, err
 	}
 	rec, err := c.bus.Publish(ctx, JobsTopic, "spec/"+spec.JobID, env)
 	if err != nil {
-		return "", err
+		return Submitted{}, err
 	}
 	if testHookAfterSpec != nil {
 		testHookAfterSpec(spec.JobID)
@@ -215,7 +543,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	// before it writes the final status (Agent.awaitAssigned).
 	js.State, js.SpecOffset = Assigned, rec.Offset
 	if err := c.bus.PublishStatus(ctx, jobKey(spec.JobID), js); err != nil {
-		return "", err
+		return Submitted{}, err
 	}
 	fmt.Fprintf(c.Out, "job %s: %s job %q on %s\n", spec.JobID, spec.Kind, spec.Job, strings.Join(spec.Agents, ", "))
 	if spec.Recording != nil {
@@ -235,7 +563,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	// Every agent may have ended already (refused, say), its final job
 	// status written before ASSIGNED above replaced it: settle it again.
 	c.finishIfDone(ctx, spec)
-	return spec.JobID, nil
+	return Submitted{ID: spec.JobID}, nil
 }
 
 // testHookAfterSpec, set by tests, runs between the spec's publication and
@@ -617,18 +945,31 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		running := 0
+		// An agent that does not obey the cancel (its signature) says why.
+		refused := c.bus.StatusPrefix(cmdKey(commandID) + "/refused/")
+		running, stuck := 0, 0
 		for _, p := range c.parts(id) {
 			if !p.State.Final() && p.State != Lost {
 				running++
+				if _, ok := refused[cmdKey(commandID)+"/refused/"+p.Agent]; ok {
+					stuck++
+				}
 			}
+		}
+		var why []string
+		for _, k := range slices.Sorted(maps.Keys(refused)) {
+			why = append(why, refused[k].Agent+": "+refused[k].Reason)
 		}
 		if running == 0 {
 			outcome.State, outcome.Reason = Succeeded, "every run stopped"
 			break
 		}
+		if stuck == running {
+			outcome.State, outcome.Reason = Refused, strings.Join(why, "; ")
+			break
+		}
 		if time.Now().After(deadline) {
-			outcome.State, outcome.Reason = Failed, fmt.Sprintf("%d run(s) still not stopped after 10s", running)
+			outcome.State, outcome.Reason = Failed, strings.Join(append([]string{fmt.Sprintf("%d run(s) still not stopped after 10s", running)}, why...), "; ")
 			break
 		}
 		select {

@@ -130,6 +130,9 @@ type Heartbeat struct {
 	Job         string   `json:"job,omitempty"` // running job ID
 	Shard       int      `json:"shard,omitempty"`
 	Stopped     bool     `json:"stopped,omitempty"` // the agent stopped cleanly
+	// Instance is the random ID of the agent's process: two processes
+	// given one name have two.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Allows reports whether the agent may run kind.

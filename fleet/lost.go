@@ -20,6 +20,10 @@ func lostKey(id string, shard, attempt int) string {
 // name takes it), so no coordinator is needed. Without a spare, the first
 // live matching agent fails the shard and says why.
 func (a *Agent) watchShards(ctx context.Context) {
+	if _, ok := a.twin(time.Now()); ok {
+		// Two processes of one name would both act on a lost shard.
+		return
+	}
 	a.mu.Lock()
 	specs := make([]accepted, 0, len(a.specs))
 	for _, s := range a.specs {

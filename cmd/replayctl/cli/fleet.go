@@ -80,6 +80,23 @@ func (f *kafkaFlags) connect(cmd *cobra.Command) (*fleet.Client, error) {
 	return fleet.Connect(cmd.Context(), cfg, cmd.OutOrStdout(), newLogger(cmd.ErrOrStderr(), false))
 }
 
+// notSubmitted is a submission's error: its usage errors (exit 2) were
+// found before anything was published, and say so.
+func notSubmitted(err error) error {
+	if !errors.Is(err, fleet.ErrUsage) {
+		return err
+	}
+	var inv *fleet.InvalidScenarioError
+	if errors.As(err, &inv) {
+		n := fmt.Sprintf("%d problems", len(inv.Problems))
+		if len(inv.Problems) == 1 {
+			n = "1 problem"
+		}
+		return usageError{fmt.Errorf("invalid scenario %s (%s); nothing submitted:\n%s", inv.File, n, strings.Join(inv.Problems, "\n"))}
+	}
+	return usageError{fmt.Errorf("%w; nothing submitted", err)}
+}
+
 // fleetErr maps the fleet's usage errors to exit code 2.
 func fleetErr(err error) error {
 	if errors.Is(err, fleet.ErrUsage) {
@@ -301,9 +318,15 @@ and publishes it to replayctl.jobs. A record job starts on every live agent matc
 into one topic under one recording ID; when the last agent has flushed, that agent saves ONE window
 for every host's records (from the offsets taken here before any agent wrote). A replay job is cut
 into --shards parts of the window, one per matching agent, all starting at one instant. An agent
-that does not answer within 10 s is reported and the others go on. With --wait, submit follows the
-job, prints progress and the merged result, and exits like run: 0 done, 1 failed, 2 invalid,
-3 an assertion failed.`,
+that does not answer within 10 s is reported and the others go on.
+
+Before it publishes anything, submit refuses (exit 2) what the agents would refuse every time:
+the scenario loaded with the --set overrides as an agent loads it (a ${VAR} without a default is
+the agents' --var) and compiled, each problem as FILE:LINE:COL: message; a --shards, --for or
+--ttl out of range; a job that no live agent matching --on allows (it names the agents that
+match and what they allow); an --id already submitted with another spec (the same spec again
+does nothing). With --wait, submit follows the job, prints progress and the merged result, and
+exits like run: 0 done, 1 failed, 2 invalid, 3 an assertion failed.`,
 		Example: `  replayctl jobs submit capture.yaml --job record --on role=web --for 30m --key fleet.key
   replayctl jobs submit replay.yaml --job replay --on role=load --shards 4 --wait`,
 		Args: exactArgs(1),
@@ -315,29 +338,49 @@ job, prints progress and the merged result, and exits like run: 0 done, 1 failed
 			if err != nil {
 				return usageError{err}
 			}
-			var key ed25519.PrivateKey
-			if !unsigned {
-				if key, err = readKey(keyFile); err != nil {
-					return err
-				}
+			fl := cmd.Flags()
+			switch {
+			case len(sel) == 0:
+				return usageError{fmt.Errorf("--on %q: want labels the agents have, key=value[,key=value]", on)}
+			case shards < 1 || shards > fleet.MaxShards:
+				return usageError{fmt.Errorf("--shards %d: want 1 to %d", shards, fleet.MaxShards)}
+			case fl.Changed("for") && forDur <= 0:
+				return usageError{fmt.Errorf("--for %s: want a positive duration such as 30s or 10m", forDur)}
+			case ttl <= 0:
+				return usageError{fmt.Errorf("--ttl %s: want a positive duration such as 5m (how long agents may take the spec)", ttl)}
 			}
 			text, err := os.ReadFile(args[0])
 			if err != nil {
 				return usageError{err}
+			}
+			req := fleet.SubmitRequest{
+				File: args[0], Text: text, Job: job, Selector: sel, Set: set, Shards: shards, For: forDur,
+				JobID: jobID, TTL: ttl,
+			}
+			// What the agents would refuse whatever their --var values, and
+			// what the API answers 400 to: refused here, before anything is
+			// published (the fleet's checks follow once connected).
+			if _, err := fleet.CheckSubmit(req); err != nil {
+				return notSubmitted(err)
+			}
+			if !unsigned {
+				if req.Key, err = readKey(keyFile); err != nil {
+					return err
+				}
 			}
 			c, err := kf.connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			id, err := c.Submit(cmd.Context(), fleet.SubmitRequest{
-				File: args[0], Text: text, Job: job, Selector: sel, Set: set, Shards: shards, For: forDur,
-				Key: key, JobID: jobID, TTL: ttl,
-			})
+			sub, err := c.SubmitJob(cmd.Context(), req)
 			if err != nil {
-				return fleetErr(err)
+				return notSubmitted(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "submitted %s\n", id)
+			id := sub.ID
+			if !sub.Existing {
+				fmt.Fprintf(cmd.OutOrStdout(), "submitted %s\n", id)
+			}
 			if !wait {
 				return nil
 			}
@@ -362,7 +405,7 @@ job, prints progress and the merged result, and exits like run: 0 done, 1 failed
 	fl.IntVar(&shards, "shards", 1, "replay jobs: cut the window into this many shards, one per agent")
 	fl.DurationVar(&forDur, "for", 0, "record jobs: stop after this long (sets stop.after)")
 	fl.StringVar(&keyFile, "key", "", "signing key (replayctl keys new); default $REPLAYCTL_KEY")
-	fl.StringVar(&jobID, "id", "", "job ID (default: a new one); submitting an ID again does nothing")
+	fl.StringVar(&jobID, "id", "", "job ID (default: a new one); the same spec again under an ID does nothing, another spec is refused")
 	fl.DurationVar(&ttl, "ttl", 5*time.Minute, "how long agents may take the spec before it expires")
 	fl.BoolVar(&wait, "wait", false, "follow the job to its end and exit like run (0/1/2/3)")
 	fl.BoolVar(&unsigned, "unsigned", false, "publish the spec unsigned (agents refuse it; to check that they do)")
