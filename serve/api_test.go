@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,6 +116,12 @@ func apiSuite(t *testing.T, real string) {
 			{"too many shards", map[string]any{"scenario": "replay.yaml", "job": "replay", "selector": sel, "shards": 3}, 422, "3 shards need 3 live agents"},
 			{"unknown window", map[string]any{"scenario": "replay.yaml", "job": "replay", "selector": sel, "window": "ghost-" + e.suffix}, 400, "ghost-"},
 			{"huge body", `{"scenario": "replay.yaml", "job": "replay", "set": ["` + strings.Repeat("x", 100<<10) + `"]}`, 413, "over 65536 bytes"},
+			// Written paths resolve against the scenario's directory in
+			// --scenarios (not serve's working directory), and no answer
+			// says where serve's files are.
+			{"write path out of the scenario's directory", map[string]any{"scenario": "replay.yaml", "job": "replay", "selector": sel, "set": []string{"jobs.replay.report.json=../r.json"}}, 400, "../r.json is outside the scenario's directory .;"},
+			{"write path in the scenario's directory", map[string]any{"scenario": "replay.yaml", "job": "replay", "selector": map[string]string{"role": "ghost"}, "set": []string{"jobs.replay.report.json=" + filepath.Join(e.scenarios, "reports", "r.json")}}, 422, "no live agent matches role=ghost"},
+			{"write path of a scenario in a subdirectory", map[string]any{"scenario": "broken/broken.yaml", "job": "replay", "selector": sel, "set": []string{"jobs.replay.report.json=" + filepath.Join(e.scenarios, "r.json")}}, 400, "r.json is outside the scenario's directory broken;"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				var er struct {
@@ -128,6 +135,9 @@ func apiSuite(t *testing.T, real string) {
 				}
 				if c.name == "invalid scenario" && len(er.Problems) < 3 {
 					t.Errorf("want every problem with its position, got %q", er.Problems)
+				}
+				if cwd, _ := os.Getwd(); c.name != "absolute path" && (strings.Contains(all, e.dir) || strings.Contains(all, cwd)) {
+					t.Errorf("the answer shows where serve's files are (%s, %s): %q", e.dir, cwd, all)
 				}
 			})
 		}
@@ -200,6 +210,26 @@ func apiSuite(t *testing.T, real string) {
 				t.Errorf("%s states %v", sh, seq)
 			}
 			t.Logf("%s: %d progress events", sh, progress)
+		}
+		// A shard's progress total is the one its agent reports (the
+		// engine counts the shard's requests), not scaled again.
+		totals := 0
+		for _, ev := range evs {
+			p := ev.Data.Progress
+			if p == nil || ev.Data.Shard == nil {
+				continue
+			}
+			m := regexp.MustCompile(`(\d+)/(\d+)`).FindStringSubmatch(p.Line)
+			if m == nil {
+				continue
+			}
+			totals++
+			if p.Total != int64(atoi(t, m[2])) || p.Done != int64(atoi(t, m[1])) || !p.Estimated {
+				t.Errorf("%s progress %d of %d (estimated %v), its line says %s/%s: %q", ev.Data.Part, p.Done, p.Total, p.Estimated, m[1], m[2], p.Line)
+			}
+		}
+		if totals == 0 {
+			t.Errorf("no shard progress with a total among %d events", len(evs))
 		}
 		for i := 1; i < len(evs); i++ {
 			if evs[i].Data.Offset <= evs[i-1].Data.Offset {
@@ -298,6 +328,14 @@ func apiSuite(t *testing.T, real string) {
 			t.Fatalf("cancel: %d %+v", code, v)
 		}
 		waitJob(t, a, read, id, 20*time.Second, func(v serve.JobView) bool { return v.State == fleet.Cancelled })
+		// A final job is not cancelled again: 409.
+		var er struct{ Error string }
+		if code := call(t, "POST", a+"/v1/jobs/"+id+"/cancel", replay, nil, &er); code != 409 || !strings.Contains(er.Error, "already CANCELLED") {
+			t.Errorf("cancelling a cancelled job: %d %q", code, er.Error)
+		}
+		if code := call(t, "POST", b+"/v1/jobs/dup-"+e.suffix+"/cancel", replay, nil, &er); code != 409 || !strings.Contains(er.Error, "is already") {
+			t.Errorf("cancelling a finished job: %d %q", code, er.Error)
+		}
 	})
 
 	t.Run("agents, windows, scenarios, metrics", func(t *testing.T) {
@@ -343,6 +381,45 @@ func apiSuite(t *testing.T, real string) {
 		for _, want := range []string{`replayctl_serve_requests_total{code="201",route="/v1/jobs"}`, `replayctl_serve_jobs_submitted_total{kind="replay"}`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+
+	t.Run("secrets are masked", func(t *testing.T) {
+		e.write(t, "secrets.yaml", secretsYAML)
+		t.Cleanup(func() { os.Remove(filepath.Join(e.scenarios, "secrets.yaml")) })
+		withPW := strings.Replace(tg.url, "http://", "http://svc:TopSecretPW@", 1)
+		apiID, cliID := "sec-api-"+e.suffix, "sec-cli-"+e.suffix
+		body := map[string]any{"scenario": "secrets.yaml", "job": "replay", "selector": sel, "id": apiID,
+			"vars": map[string]string{"secret": "VarSecretValue99", "target": withPW}}
+		var v serve.JobView
+		if code := call(t, "POST", a+"/v1/jobs", replay, body, &v); code != 201 {
+			t.Fatalf("submit: %d %+v", code, v)
+		}
+		// The same through the command line, as a user runs it.
+		if out, code := bin.Run(t, e.dir, "jobs", "submit", filepath.Join(e.scenarios, "secrets.yaml"), "--job", "replay", "--on", "role=load-"+e.suffix,
+			"--set", "targets.t.url="+withPW, "--set", "vars.secret=VarSecretValue99", "--id", cliID, "--key", e.key, "--brokers", e.brokers); code != 0 {
+			t.Fatalf("jobs submit: %d %s", code, out)
+		}
+		for _, id := range []string{apiID, cliID} {
+			waitJob(t, a, read, id, 60*time.Second, func(v serve.JobView) bool { return v.State.Final() })
+			var one serve.JobView
+			call(t, "GET", b+"/v1/jobs/"+id, read, nil, &one)
+			if !strings.Contains(one.Command, "--set vars.secret=xxxxx") || !strings.Contains(one.Command, "svc:xxxxx@127.0.0.1:") || !slices.Contains(one.Set, "vars.secret=xxxxx") {
+				t.Errorf("%s: command %q, set %q", id, one.Command, one.Set)
+			}
+		}
+		for _, path := range []string{"/v1/jobs/" + apiID, "/v1/jobs/" + cliID, "/v1/jobs?scenario=secrets.yaml", "/v1/jobs"} {
+			text := getText(t, b+path, read)
+			for _, secret := range []string{"VarSecretValue99", "TopSecretPW"} {
+				if strings.Contains(text, secret) {
+					t.Errorf("GET %s shows %s: %.600s", path, secret, text)
+				}
+			}
+		}
+		for _, st := range v.Set {
+			if strings.Contains(st, "VarSecretValue99") || strings.Contains(st, "TopSecretPW") {
+				t.Errorf("the submit answer shows %q", st)
 			}
 		}
 	})
@@ -552,5 +629,21 @@ func TestServeListen(t *testing.T) {
 	out, code = bin.Run(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", dir+"/t.json", "--listen", "0.0.0.0:0", "--tls-cert", "c.pem")
 	if code != 2 || !strings.Contains(out, "go together") {
 		t.Errorf("half TLS: exit %d: %s", code, out)
+	}
+}
+
+// TestServeTokensMissing: serve does not start with a --tokens file that
+// does not exist (every call would be a 401): it says so and exits non-zero.
+func TestServeTokensMissing(t *testing.T) {
+	dir := t.TempDir()
+	if out, code := bin.Run(t, dir, "keys", "new", filepath.Join(dir, "serve")); code != 0 {
+		t.Fatalf("keys new: %s", out)
+	}
+	missing := filepath.Join(dir, "nope", "tokens.json")
+	start := time.Now()
+	out, code := bin.Run(t, dir, "serve", "--brokers", "127.0.0.1:1", "--scenarios", dir, "--tokens", missing, "--key", filepath.Join(dir, "serve.key"),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)))
+	if code == 0 || !strings.Contains(out, "tokens file "+missing+" does not exist") || !strings.Contains(out, "replayctl tokens add") {
+		t.Errorf("exit %d after %s: %s", code, time.Since(start).Round(time.Millisecond), out)
 	}
 }

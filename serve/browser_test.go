@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -198,10 +199,31 @@ func TestBrowser(t *testing.T) {
 	// The bars move without a reload.
 	seen := map[string]bool{}
 	mid := false
+	// Each shard's figures ("12 / ≈66") are those of its progress line
+	// ("12/66"): the shard's own total, not scaled again.
+	totals, wrong := 0, map[string]bool{}
+	figures := regexp.MustCompile(`^(\d+) / ≈(\d+)$`)
+	inLine := regexp.MustCompile(`\s(\d+)/(\d+)\s`)
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		vals, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[role=progressbar]')].map(b => b.getAttribute('aria-valuenow'))`))
 		if err != nil {
 			t.Fatal(err)
+		}
+		rows, err := chromedp.Run(ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll('#parts tr[data-part^="shard/"]')].map(r =>
+			[r.dataset.part, r.cells[3].querySelector('.muted').textContent, r.cells[5].textContent])`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			f, l := figures.FindStringSubmatch(r[1]), inLine.FindStringSubmatch(r[2])
+			if f == nil || l == nil {
+				continue
+			}
+			totals++
+			if (f[1] != l[1] || f[2] != l[2]) && !wrong[r[0]] {
+				wrong[r[0]] = true
+				t.Errorf("%s shows %q beside its progress line %q", r[0], r[1], r[2])
+			}
 		}
 		state := get("state", chromedp.Text("#job-state"))
 		for _, v := range vals {
@@ -218,6 +240,9 @@ func TestBrowser(t *testing.T) {
 	}
 	if !mid || len(seen) < 3 {
 		t.Errorf("progress values seen %v: want bars between 0 and 100 on the way", seen)
+	}
+	if totals == 0 {
+		t.Error("no shard showed its progress figures beside a progress line")
 	}
 	run("report inline", chromedp.WaitVisible("#report-frame"))
 	if still := get("no reload", chromedp.Evaluate[string](`String(window.__noReload)`)); still != "yes" {

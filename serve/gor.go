@@ -209,7 +209,7 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 	sub := SubmitBody{Scenario: "compat-gor.yaml", Job: "replay", Agents: b.Hosts, ID: id}
 	// Validate before saving anything.
-	if _, problems, _ := validate(sub.Scenario, text, nil); len(problems) > 0 {
+	if _, problems, _ := validate(s.dir.path, sub.Scenario, text, nil); len(problems) > 0 {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "the gor command line maps to an invalid scenario; nothing started", Problems: problems})
 		return
 	}

@@ -121,6 +121,24 @@ jobs:
     assert: ['errors.rate < 0.01']
 `
 
+// secretsYAML replays with a secret var and a target URL that may carry a
+// password (the secrets test writes it, then removes it).
+const secretsYAML = `version: 1
+name: secrets
+vars:
+  target: ${TARGET:-http://127.0.0.1:9}
+  secret: ${SECRET:-none}
+windows:
+  recorded: {recording: WINDOW}
+targets:
+  t: {url: "${target}", timeout: 5s}
+jobs:
+  replay:
+    source: {window: recorded}
+    rate: 400/s
+    sink: {http: {target: t, workers: 4}}
+`
+
 const recordYAML = `version: 1
 name: capture
 topics:

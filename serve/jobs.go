@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/scenario"
 )
 
 // JobView is a job as the API shows it: its spec's public parts, its state
@@ -76,7 +79,7 @@ func (s *Server) specIndex() map[string]fleet.Spec {
 func (s *Server) view(id string, js fleet.Status, spec *fleet.Spec, withParts bool) JobView {
 	v := JobView{ID: id, Kind: js.Kind, State: js.State, Reason: js.Reason, Updated: js.At, Agents: js.Agents, Result: js.Result, Parts: []PartView{}}
 	if spec != nil {
-		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, spec.Set
+		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
 		v.Submitter, v.IssuedAt = spec.Submitter, spec.IssuedAt
 		if spec.Replay != nil {
 			v.Window = spec.Replay.Window
@@ -104,21 +107,15 @@ func (s *Server) view(id string, js fleet.Status, spec *fleet.Spec, withParts bo
 	return v
 }
 
-// shardTotal scales a shard's total when its progress line counts the
-// whole window (the engine knows the window's requests, not the shard's):
-// the shard's share of the window's records, marked as an estimate.
+// shardTotal marks a shard's progress total as an estimate. The engine
+// already counts a shard's own requests (its window restricted to the shard,
+// the counts scaled by the shard's share of the records: see
+// shard.Assignment.Window), so the total is shown as the agent reports it,
+// never scaled again.
 func shardTotal(spec *fleet.Spec, shard *int, p *PartProgress) {
-	if spec == nil || spec.Replay == nil || shard == nil || p == nil || p.Total == 0 || len(spec.Replay.Shards) < 2 || *shard >= len(spec.Replay.Shards) {
+	if spec == nil || spec.Replay == nil || shard == nil || p == nil || p.Total == 0 || len(spec.Replay.Shards) < 2 {
 		return
 	}
-	var all int64
-	for _, sh := range spec.Replay.Shards {
-		all += sh.Records
-	}
-	if all == 0 {
-		return
-	}
-	p.Total = max(p.Done, (p.Total*spec.Replay.Shards[*shard].Records+all/2)/all)
 	p.Estimated = true
 }
 
@@ -132,7 +129,8 @@ func partOrder(p string) string {
 	return "1" + p
 }
 
-// commandLine is the `replayctl jobs submit` command equivalent to a spec.
+// commandLine is the `replayctl jobs submit` command equivalent to a spec,
+// with the secrets in its --set values masked (maskSet).
 func commandLine(sp fleet.Spec) string {
 	args := []string{"replayctl", "jobs", "submit", shellQuote(sp.File), "--job", shellQuote(sp.Job), "--on", shellQuote(fleet.Labels(sp.Selector).String())}
 	if sp.Shards > 1 {
@@ -147,9 +145,67 @@ func commandLine(sp fleet.Spec) string {
 		if st == forSet {
 			continue
 		}
-		args = append(args, "--set", shellQuote(st))
+		args = append(args, "--set", shellQuote(maskSet(st)))
 	}
 	return strings.Join(args, " ")
+}
+
+// maskSets returns the --set overrides as the API shows them (maskSet).
+func maskSets(sets []string) []string {
+	if sets == nil {
+		return nil
+	}
+	out := make([]string, len(sets))
+	for i, st := range sets {
+		out[i] = maskSet(st)
+	}
+	return out
+}
+
+// maskSet returns a --set PATH=VALUE override as the API and the UI show it,
+// masked as /v1/scenarios masks a scenario: the whole value when the path's
+// last segment is a secret name (vars.api_token, kafka.sasl.password) or
+// when the value is a YAML mapping with a member of a secret name
+// ({user: u, password: p}); else the URL passwords and secret query values
+// in it (scenario.MaskURL). A job's spec keeps the values: a rerun
+// submits them again.
+func maskSet(st string) string {
+	path, value, ok := strings.Cut(st, "=")
+	if !ok || value == "" {
+		return st
+	}
+	name := strings.TrimSpace(path)
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	if scenario.SecretName(name) || secretMember(value) {
+		return path + "=" + scenario.Mask
+	}
+	return path + "=" + scenario.MaskURL(value)
+}
+
+// secretMember reports whether a --set value is YAML holding a mapping
+// member of a secret name (scenario.SecretName), at any depth.
+func secretMember(value string) bool {
+	if !strings.ContainsAny(value, "{:") {
+		return false
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal([]byte(value), &doc) != nil {
+		return false
+	}
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if scenario.SecretName(n.Content[i].Value) {
+					return true
+				}
+			}
+		}
+		return slices.ContainsFunc(n.Content, walk)
+	}
+	return walk(&doc)
 }
 
 func shellQuote(s string) string {
@@ -269,7 +325,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request, tok Token) {
 	s.submit(w, r, tok, b, text, http.StatusCreated)
 }
 
-var jobIDRe = regexpMust(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+var jobIDRe = fleet.JobIDPattern
 
 // submit validates a job and publishes it; text is the scenario's text.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b SubmitBody, text []byte, okCode int) {
@@ -285,8 +341,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 		fail(w, http.StatusBadRequest, "id %q: letters, digits, '.', '_', '-' (up to 128)", b.ID)
 		return
 	}
-	if b.Shards < 0 || b.Shards > 256 {
-		fail(w, http.StatusBadRequest, "shards %d: want 1 to 256", b.Shards)
+	if b.Shards < 0 || b.Shards > fleet.MaxShards {
+		fail(w, http.StatusBadRequest, "shards %d: want 1 to %d", b.Shards, fleet.MaxShards)
 		return
 	}
 	var forDur time.Duration
@@ -298,7 +354,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 		}
 		forDur = d
 	}
-	info := describeScenario(b.Scenario, text)
+	info := describeScenario(s.dir.path, b.Scenario, text)
 	ji := slices.IndexFunc(info.Jobs, func(j JobInfo) bool { return j.Name == b.Job })
 	if ji < 0 {
 		names := make([]string, len(info.Jobs))
@@ -329,7 +385,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 			return
 		}
 	}
-	if _, problems, _ := validate(b.Scenario, text, set); len(problems) > 0 {
+	if _, problems, _ := validate(s.dir.path, b.Scenario, text, set); len(problems) > 0 {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("invalid scenario %s (%d problems)", b.Scenario, len(problems)), Problems: problems})
 		return
 	}
@@ -374,7 +430,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 	})
 	if err != nil {
 		code := http.StatusBadGateway
-		if errors.Is(err, fleet.ErrUsage) {
+		switch {
+		case errors.Is(err, fleet.ErrConflict):
+			code = http.StatusConflict
+		case errors.Is(err, fleet.ErrNoAgent):
+			code = http.StatusUnprocessableEntity
+		case errors.Is(err, fleet.ErrUsage):
 			code = http.StatusBadRequest
 		}
 		fail(w, code, "%v; nothing started", err)
@@ -398,6 +459,10 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, tok Token) {
 		return
 	}
 	if !need(w, tok, v.Kind) {
+		return
+	}
+	if v.State.Final() {
+		fail(w, http.StatusConflict, "job %s is already %s; nothing to cancel", v.ID, v.State)
 		return
 	}
 	var out bytes.Buffer

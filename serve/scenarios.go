@@ -121,9 +121,11 @@ var PacingKeys = []string{"speed", "rate", "amplify", "loop", "max-gap"}
 
 var defaultRef = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:-(.*)\}$`)
 
-func describeScenario(file string, text []byte) ScenarioInfo {
+// describeScenario describes the scenario file (a slash-separated name in
+// dir, the scenarios directory) whose text is text.
+func describeScenario(dir, file string, text []byte) ScenarioInfo {
 	info := ScenarioInfo{File: file, Vars: []VarInfo{}, Jobs: []JobInfo{}}
-	_, problems, agentVars := validate(file, text, nil)
+	_, problems, agentVars := validate(dir, file, text, nil)
 	info.Valid, info.Problems, info.AgentVars = len(problems) == 0, problems, agentVars
 	var doc struct {
 		Name string               `yaml:"name"`
@@ -207,16 +209,26 @@ var unsetVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\} is not set$`)
 // validate loads a scenario as serve sees it: with no environment at all
 // (serve's own environment is not the agents'), so a ${VAR} without a
 // default is a value each agent supplies (its --var) rather than a problem.
-// It returns every other problem as FILE:LINE:COL: message.
-func validate(file string, text []byte, set []string) (*scenario.Scenario, []string, []string) {
+// file is the scenario's slash-separated name in dir, the scenarios
+// directory (absolute): relative paths in it resolve against the file's own
+// directory there, as they do for `replayctl run`, never against serve's
+// working directory. It returns every other problem as FILE:LINE:COL:
+// message, FILE being file and every path under dir shown relative to dir
+// (shownPaths).
+func validate(dir, file string, text []byte, set []string) (*scenario.Scenario, []string, []string) {
 	none := func(string) (string, bool) { return "", false }
-	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: none})
+	local := filepath.FromSlash(file)
+	if !filepath.IsLocal(local) {
+		local = filepath.Base(local) // a rerun's spec may name a file from elsewhere
+	}
+	name := filepath.Join(dir, local)
+	s, err := scenario.LoadBytes(name, text, scenario.Options{Set: set, Env: none})
 	if err == nil {
 		return s, nil, nil
 	}
 	var ds scenario.Diagnostics
 	if !errors.As(err, &ds) {
-		return nil, []string{file + ": " + err.Error()}, nil
+		return nil, []string{file + ": " + shownPaths(err.Error(), dir)}, nil
 	}
 	var problems, vars []string
 	for _, d := range ds {
@@ -226,9 +238,48 @@ func validate(file string, text []byte, set []string) (*scenario.Scenario, []str
 			}
 			continue
 		}
+		if d.File == name {
+			d.File = file
+		} else {
+			d.File = shownPaths(d.File, dir)
+		}
+		d.Message = shownPaths(d.Message, dir)
 		problems = append(problems, d.String())
 	}
 	return nil, problems, vars
 }
 
-func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+// shownPaths rewrites the paths under dir (the scenarios directory,
+// absolute) in msg as relative to it, and dir itself as ".": what serve
+// answers never says where its files are.
+func shownPaths(msg, dir string) string {
+	dir = filepath.Clean(dir)
+	if dir == string(filepath.Separator) {
+		return msg
+	}
+	pathByte := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-~+@", c) >= 0 || c >= 0x80
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, dir)
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		j := i + len(dir)
+		if i > 0 && (pathByte(msg[i-1]) || msg[i-1] == filepath.Separator) || j < len(msg) && pathByte(msg[j]) {
+			// Part of another name (/x/scenarios2, /a/x/scenarios).
+			b.WriteString(msg[:j])
+			msg = msg[j:]
+			continue
+		}
+		b.WriteString(msg[:i])
+		msg = msg[j:]
+		if len(msg) > 1 && msg[0] == filepath.Separator && pathByte(msg[1]) {
+			msg = msg[1:] // dir/a/b is a/b
+		} else {
+			b.WriteByte('.')
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -107,11 +108,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.TokensFile == "" {
 		return nil, errors.New("serve: --tokens FILE is required (replayctl tokens add NAME --scope … --tokens FILE)")
 	}
-	dir, err := openScenarioDir(cfg.ScenarioDir)
-	if err != nil {
-		return nil, err
+	// A missing file would hold no token: every call would be a 401, with
+	// nothing saying why. It is made by the first `replayctl tokens add`.
+	if _, err := os.Stat(cfg.TokensFile); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("serve: tokens file %s does not exist (every API call would be refused): create it with replayctl tokens add NAME --scope … --tokens %s", cfg.TokensFile, cfg.TokensFile)
 	}
 	if _, err := ReadTokens(cfg.TokensFile); err != nil {
+		return nil, err
+	}
+	dir, err := openScenarioDir(cfg.ScenarioDir)
+	if err != nil {
 		return nil, err
 	}
 	bus, err := fleet.OpenBus(ctx, cfg.Kafka, cfg.Logger)

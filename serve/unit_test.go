@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/replayctl/replayctl/fleet"
 )
 
 // TestOpenAPIMatchesRoutes checks openapi.json against the routes the
@@ -205,7 +207,7 @@ jobs:
     source: {window: w}
     sink: {http: {url: "http://u:pw456@127.0.0.1:9/?token=t0k"}}
 `)
-	info := describeScenario("s.yaml", text)
+	info := describeScenario(t.TempDir(), "s.yaml", text)
 	out := fmt.Sprintf("%+v", info)
 	for _, secret := range []string{"s3cret-default", "pw123", "k3y", "pw456", "t0k"} {
 		if strings.Contains(out, secret) {
@@ -219,5 +221,81 @@ jobs:
 		if v.Name == "API_TOKEN" && (v.Value != "${API_TOKEN:-xxxxx}" || v.Default != "xxxxx") {
 			t.Errorf("API_TOKEN shown as %+v", v)
 		}
+	}
+}
+
+// TestShardTotalIsTheShards: the engine's progress total of a shard is
+// already the shard's own (its restricted window's requests): the job page
+// shows it as the agent reports it, marked an estimate, never scaled again
+// by the shard's share (a 2-shard replay showed "0 / ≈32" beside "0/66").
+func TestShardTotalIsTheShards(t *testing.T) {
+	spec := &fleet.Spec{Kind: fleet.KindReplay, Replay: &fleet.ReplayPlan{Shards: []fleet.ShardPlan{{Index: 0, Records: 134}, {Index: 1, Records: 266}}}}
+	for i, total := range []int64{66, 134} {
+		shard := i
+		p := progressOf(&fleet.Progress{Line: fmt.Sprintf("[%s] 0/%d  0 req/s  errors 0", strings.Repeat(" ", 24), total)})
+		shardTotal(spec, &shard, p)
+		if p.Done != 0 || p.Total != total || !p.Estimated {
+			t.Errorf("shard %d: %+v, want 0 of ≈%d (the line's)", i, p, total)
+		}
+	}
+	// A shard that sent more than the estimate keeps its figures.
+	shard := 1
+	p := &PartProgress{Done: 140, Total: 134}
+	shardTotal(spec, &shard, p)
+	if p.Done != 140 || p.Total != 134 {
+		t.Errorf("past the estimate: %+v", p)
+	}
+	// Not a shard of a sharded replay: nothing is estimated.
+	one := &fleet.Spec{Kind: fleet.KindReplay, Replay: &fleet.ReplayPlan{Shards: []fleet.ShardPlan{{Records: 400}}}}
+	shard = 0
+	p = &PartProgress{Done: 5, Total: 200}
+	shardTotal(one, &shard, p)
+	if p.Total != 200 || p.Estimated {
+		t.Errorf("one shard: %+v", p)
+	}
+}
+
+// TestJobViewMasksSecrets: a job's --set values are shown (set, command)
+// with URL passwords and secret query values masked, and the whole value
+// of a --set whose last path segment is a secret name; the spec keeps them.
+func TestJobViewMasksSecrets(t *testing.T) {
+	spec := &fleet.Spec{File: "replay.yaml", Job: "replay", Kind: fleet.KindReplay, Selector: fleet.Selector{"role": "load"}, Shards: 2,
+		Set: []string{
+			"vars.secret=VarSecretValue99",
+			"targets.t.url=http://svc:TopSecretPW@127.0.0.1:19000",
+			"kafka.sasl.password=SaslPw77",
+			"jobs.replay.sink.http.headers.X-Api-Key=HeaderKey55",
+			"vars.target=http://127.0.0.1:9/?api_key=QueryKey44&x=1",
+			"kafka.sasl={mechanism: PLAIN, user: u, password: FlowPw33}",
+			"vars.API_TOKEN=",
+			"jobs.replay.rate=100/s",
+			"vars.target=http://user@127.0.0.1:9/path",
+		}}
+	v := (&Server{}).view("j1", fleet.Status{Kind: fleet.KindReplay, State: fleet.Running}, spec, false)
+	shown := strings.Join(v.Set, "\n") + "\n" + v.Command
+	for _, secret := range []string{"VarSecretValue99", "TopSecretPW", "SaslPw77", "HeaderKey55", "QueryKey44", "FlowPw33"} {
+		if strings.Contains(shown, secret) {
+			t.Errorf("the job view shows %q:\n%s", secret, shown)
+		}
+	}
+	want := []string{
+		"vars.secret=xxxxx",
+		"targets.t.url=http://svc:xxxxx@127.0.0.1:19000",
+		"kafka.sasl.password=xxxxx",
+		"jobs.replay.sink.http.headers.X-Api-Key=xxxxx",
+		"vars.target=http://127.0.0.1:9/?api_key=xxxxx&x=1",
+		"kafka.sasl=xxxxx",
+		"vars.API_TOKEN=",
+		"jobs.replay.rate=100/s",
+		"vars.target=http://user@127.0.0.1:9/path",
+	}
+	if !slices.Equal(v.Set, want) {
+		t.Errorf("set:\n%q\nwant\n%q", v.Set, want)
+	}
+	if c := "replayctl jobs submit replay.yaml --job replay --on role=load --shards 2 --set vars.secret=xxxxx --set targets.t.url=http://svc:xxxxx@127.0.0.1:19000 --set kafka.sasl.password=xxxxx"; !strings.HasPrefix(v.Command, c) {
+		t.Errorf("command %q\nwant it to start %q", v.Command, c)
+	}
+	if !strings.Contains(spec.Set[0], "VarSecretValue99") {
+		t.Error("the spec lost its value (a rerun submits it again)")
 	}
 }

@@ -136,7 +136,7 @@ func (s *Server) listScenarios(w http.ResponseWriter, _ *http.Request, _ Token) 
 			out = append(out, ScenarioInfo{File: f, Problems: []string{err.Error()}, Vars: []VarInfo{}, Jobs: []JobInfo{}})
 			continue
 		}
-		out = append(out, describeScenario(f, text))
+		out = append(out, describeScenario(s.dir.path, f, text))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
