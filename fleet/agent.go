@@ -209,8 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
-	a.stop(bus, stopHB, hbDone)
-	return nil
+	return a.stop(bus, stopHB, hbDone)
 }
 
 // The stop's bounds, whatever Kafka's state (kafkaio.ProduceBounded
@@ -218,19 +217,21 @@ func (a *Agent) Run(ctx context.Context) error {
 // ends on its own bounds (a record job drains within kafka.delivery-timeout
 // and counts what it could not deliver), and each of its status
 // publications waits statusPublishWait at most; Run waits for the runs
-// (saying so every stopRunsTell), then the final heartbeat waits
+// (saying so every stopRunsTell; stopRunsCap at most, then it leaves them
+// and fails), then the final heartbeat waits
 // finalBeatWait for its ack. With
 // no run going, an agent whose Kafka is gone exits about 8 s after SIGTERM.
 const (
 	statusPublishWait = 10 * time.Second
 	stopRunsTell      = 15 * time.Second
+	stopRunsCap       = 15 * time.Minute
 	finalBeatWait     = 5 * time.Second
 )
 
 // stop cancels the runs, waits (bounded) for them to report, stops the
 // heartbeats and publishes the final "stopped" heartbeat. What it could
 // not do is logged.
-func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}) {
+func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}) error {
 	stopped := time.Now()
 	a.mu.Lock()
 	for _, r := range a.runs {
@@ -245,6 +246,9 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 	// earlier would lose what it still holds. What it waits for is told.
 	tick := time.NewTicker(stopRunsTell)
 	defer tick.Stop()
+	var leftErr error
+	giveUp := time.NewTimer(stopRunsCap)
+	defer giveUp.Stop()
 	for waiting := true; waiting; {
 		select {
 		case <-runsDone:
@@ -254,6 +258,15 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 			keys := slices.Sorted(maps.Keys(a.runs))
 			a.mu.Unlock()
 			a.log.Warn(fmt.Sprintf("stopping: waiting for runs to drain (%s since the stop; a record job ends within its kafka.delivery-timeout)", time.Since(stopped).Round(time.Second)), "runs", keys)
+		case <-giveUp.C:
+			// A run that outlives this ignores its context: leaving is
+			// the lesser harm, and it is told and fails the exit code.
+			a.mu.Lock()
+			keys := slices.Sorted(maps.Keys(a.runs))
+			a.mu.Unlock()
+			leftErr = fmt.Errorf("stopped with runs not drained after %s: %s (what they still held is lost; their final status may be missing)", stopRunsCap, strings.Join(keys, ", "))
+			a.log.Error(leftErr.Error())
+			waiting = false
 		}
 	}
 	stopHB()
@@ -263,7 +276,7 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 		// heartbeating under the same name, look stopped.
 		a.log.Warn(fmt.Sprintf("no stopped heartbeat published: another agent process named %s (%s) is heartbeating, and the fleet would take it for stopped", a.cfg.Name, describeBeat(twin)))
 		a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
-		return
+		return leftErr
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), finalBeatWait)
 	defer dcancel()
@@ -278,6 +291,7 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 		a.log.Warn(fmt.Sprintf("could not publish the final heartbeat: %v; the fleet will see this agent as lost, not stopped, %s after its last heartbeat%s", err, LostAfter, lost))
 	}
 	a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
+	return leftErr
 }
 
 // recoverStale marks runs this agent left unfinished (it was killed) as

@@ -210,7 +210,10 @@ func (b *Bus) applyInstance(name string, h Heartbeat, ts time.Time) {
 	delete(procs, h.Instance)
 	var best liveBeat
 	for _, o := range procs {
-		if o.ts.After(best.ts) {
+		// Only a process that heartbeated lately is live: one that went
+		// quiet (killed, then replaced by the process now stopping) is not
+		// brought back.
+		if ts.Sub(o.ts) <= 2*HeartbeatInterval && o.ts.After(best.ts) {
 			best = o
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 )
 
+// TestStoppedTwinDoesNotHideLiveProcess: of two processes named web-1, the
+// one that stops does not make the other, still heartbeating, look stopped.
 func TestStoppedTwinDoesNotHideLiveProcess(t *testing.T) {
 	f := newIDFleet(t)
 	pubBeat := func(inst string, stopped bool) {
@@ -27,5 +29,24 @@ func TestStoppedTwinDoesNotHideLiveProcess(t *testing.T) {
 	_ = f.bus.Sync(f.ctx)
 	if f.bus.AgentAlive("web-1", time.Now()) {
 		t.Fatal("alive after both stopped")
+	}
+}
+
+// TestStoppedAfterKilledTwin: a process that went quiet (killed, then
+// replaced by one that stops soon after) is not brought back as live by
+// the replacement's stopped heartbeat.
+func TestStoppedAfterKilledTwin(t *testing.T) {
+	b := &Bus{live: map[string]map[string]liveBeat{}, agents: map[string]Heartbeat{}, agentTS: map[string]time.Time{}}
+	t0 := time.Now()
+	beat := func(inst string, stopped bool, at time.Time) {
+		h := Heartbeat{Name: "web-1", Instance: inst, Stopped: stopped, At: at}
+		b.agents["web-1"], b.agentTS["web-1"] = h, at
+		b.applyInstance("web-1", h, at)
+	}
+	beat("killed", false, t0)
+	beat("new", false, t0.Add(4*time.Second))
+	beat("new", true, t0.Add(5*time.Second))
+	if h := b.agents["web-1"]; h.Instance != "new" || !h.Stopped {
+		t.Fatalf("web-1 = %+v, want the new process's stopped heartbeat", h)
 	}
 }

@@ -139,10 +139,6 @@ const MaxShards = 256
 // JobIDPattern is what a job ID given by the submitter must look like.
 var JobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// unsetVar is the loader's diagnostic for a ${VAR} with no value and no
-// default: a value each agent supplies (its --var), not a problem.
-var unsetVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\} is not set$`)
-
 // Checked is what CheckSubmit found of a submission.
 type Checked struct {
 	Kind string   // KindRecord or KindReplay
@@ -273,7 +269,8 @@ func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, 
 		problems = append(problems, fmt.Sprintf("%s:%d:%d: env() in an expression reads the agent's environment; agents refuse it (pass values with the agents' --var)", file, line, col))
 	}
 	none := func(string) (string, bool) { return "", false }
-	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: none})
+	unset := map[scenario.Pos]string{} // the agents' --var supply these
+	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: none, OnUnset: func(pos scenario.Pos, name string) { unset[pos] = name }})
 	if err == nil {
 		if len(problems) > 0 {
 			return nil, problems, nil
@@ -286,9 +283,9 @@ func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, 
 	}
 	var vars []string
 	for _, d := range ds {
-		if m := unsetVar.FindStringSubmatch(d.Message); m != nil {
-			if !slices.Contains(vars, m[1]) {
-				vars = append(vars, m[1])
+		if v, ok := unset[d.Pos]; ok {
+			if !slices.Contains(vars, v) {
+				vars = append(vars, v)
 			}
 			continue
 		}

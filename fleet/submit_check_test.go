@@ -57,6 +57,15 @@ func TestCheckSubmit(t *testing.T) {
 	if chk, err := CheckSubmit(rep); err != nil || chk.Kind != KindReplay || !slices.Equal(chk.Vars, []string{"TARGET"}) {
 		t.Fatalf("replay: %+v %v", chk, err)
 	}
+	// Every form of a variable the agents supply: a name with '.' or '-',
+	// and ${NAME:?message}, whose diagnostic is the message.
+	for _, ref := range []string{"${app.target}", "${APP-TARGET}", "${TARGET:?give the agents --var TARGET}"} {
+		r := rep
+		r.Text = replayText(ref, "1")
+		if chk, err := CheckSubmit(r); err != nil || len(chk.Vars) != 1 {
+			t.Errorf("replay to %s: %+v %v", ref, chk, err)
+		}
+	}
 	with := func(base SubmitRequest, f func(*SubmitRequest)) SubmitRequest { f(&base); return base }
 	for _, c := range []struct {
 		name string

@@ -3,6 +3,7 @@ package scenario
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -90,7 +91,7 @@ func expandRef(body string, lookup LookupFunc) (string, error) {
 	switch op {
 	case "":
 		if !ok {
-			return "", fmt.Errorf("${%s} is not set", name)
+			return "", &unsetVarError{name, fmt.Sprintf("${%s} is not set", name)}
 		}
 		return v, nil
 	case ":-":
@@ -110,7 +111,7 @@ func expandRef(body string, lookup LookupFunc) (string, error) {
 		if msg == "" {
 			msg = fmt.Sprintf("${%s} is not set", name)
 		}
-		return "", fmt.Errorf("%s", msg)
+		return "", &unsetVarError{name, msg}
 	}
 	return "", fmt.Errorf("invalid variable reference ${%s} (want ${%s}, ${%s:-default} or ${%s:?message})", body, name, name, name)
 }
@@ -139,7 +140,13 @@ func validVarName(s string) bool {
 // denied, when set, returns (and forgets) the variables a restricted lookup
 // refused since it was last called: a scalar that needed one (no default)
 // is an error that says why.
-func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool, denied func() []string) Diagnostics {
+// unsetVarError is a reference to a variable with no value and no default:
+// "${NAME} is not set", or the message of ${NAME:?message}.
+type unsetVarError struct{ name, msg string }
+
+func (e *unsetVarError) Error() string { return e.msg }
+
+func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool, denied func() []string, onUnset func(Pos, string)) Diagnostics {
 	var ds Diagnostics
 	readFailed := false // the lookup read a vars: entry that failed (already reported)
 	expand := func(n *yaml.Node, lookup LookupFunc) {
@@ -162,6 +169,10 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, fail
 			}
 		}
 		if err != nil {
+			var unset *unsetVarError
+			if onUnset != nil && errors.As(err, &unset) {
+				onUnset(Pos{file, n.Line, n.Column}, unset.name)
+			}
 			ds = append(ds, Diagnostic{Pos{file, n.Line, n.Column}, err.Error()})
 			failed[n] = true
 			return

@@ -22,6 +22,11 @@ type Options struct {
 	Set []string
 	// Env looks variables up; nil means os.LookupEnv.
 	Env LookupFunc
+	// OnUnset, when not nil, is told of every ${NAME} with no value and no
+	// default (${NAME}, or ${NAME:?message}), at the position of the
+	// diagnostic that reports it: a caller whose variables come later (the
+	// fleet's agents, with their --var) may leave those diagnostics out.
+	OnUnset func(pos Pos, name string)
 	// EnvFile, when set, is a KEY=VALUE file overlaid on top of Env.
 	EnvFile string
 
@@ -129,7 +134,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		}
 	})
 	failed, changed := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
-	ds = append(ds, interpolateTree(name, root, env, changed, failed, denied)...)
+	ds = append(ds, interpolateTree(name, root, env, changed, failed, denied, opts.OnUnset)...)
 
 	sr := validateSchema(name, root)
 	for n := range failed {

@@ -178,7 +178,7 @@ func maskSet(st string) string {
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
 		name = name[i+1:]
 	}
-	if scenario.SecretName(name) || secretMember(value) {
+	if scenario.SecretName(name) || credentialText(value) || secretMember(value) {
 		return path + "=" + scenario.Mask
 	}
 	return path + "=" + scenario.MaskURL(value)
@@ -196,16 +196,41 @@ func secretMember(value string) bool {
 	}
 	var walk func(n *yaml.Node) bool
 	walk = func(n *yaml.Node) bool {
-		if n.Kind == yaml.MappingNode {
+		switch n.Kind {
+		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				if scenario.SecretName(n.Content[i].Value) {
+				k, v := n.Content[i].Value, n.Content[i+1]
+				// {name: Authorization, value: …}: a rewrite of a secret header.
+				if scenario.SecretName(k) || k == "name" && v.Kind == yaml.ScalarNode && scenario.SecretName(v.Value) {
 					return true
 				}
 			}
+		case yaml.ScalarNode:
+			return credentialText(n.Value)
 		}
 		return slices.ContainsFunc(n.Content, walk)
 	}
 	return walk(&doc)
+}
+
+// credentialText reports whether a value reads as a credential: an
+// authentication scheme and its secret ("Bearer abc", quoted or not, as an
+// expression's literal), or a header line of a secret name
+// ("Authorization: Bearer abc").
+func credentialText(v string) bool {
+	v = strings.Trim(strings.TrimSpace(v), `"'`+"`")
+	if name, rest, ok := strings.Cut(v, ":"); ok && !strings.Contains(name, " ") && strings.TrimSpace(rest) != "" && scenario.SecretName(name) {
+		return true
+	}
+	word, rest, ok := strings.Cut(v, " ")
+	if !ok || strings.TrimSpace(rest) == "" {
+		return false
+	}
+	switch strings.ToLower(word) {
+	case "bearer", "basic", "token", "digest", "negotiate", "apikey", "dpop":
+		return true
+	}
+	return false
 }
 
 func shellQuote(s string) string {

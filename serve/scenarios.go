@@ -204,8 +204,6 @@ func describeScenario(dir, file string, text []byte) ScenarioInfo {
 	return info
 }
 
-var unsetVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\} is not set$`)
-
 // validate loads a scenario as serve sees it: with no environment at all
 // (serve's own environment is not the agents'), so a ${VAR} without a
 // default is a value each agent supplies (its --var) rather than a problem.
@@ -217,12 +215,13 @@ var unsetVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\} is not set$`)
 // (shownPaths).
 func validate(dir, file string, text []byte, set []string) (*scenario.Scenario, []string, []string) {
 	none := func(string) (string, bool) { return "", false }
+	unset := map[scenario.Pos]string{} // the agents' --var supply these
 	local := filepath.FromSlash(file)
 	if !filepath.IsLocal(local) {
 		local = filepath.Base(local) // a rerun's spec may name a file from elsewhere
 	}
 	name := filepath.Join(dir, local)
-	s, err := scenario.LoadBytes(name, text, scenario.Options{Set: set, Env: none})
+	s, err := scenario.LoadBytes(name, text, scenario.Options{Set: set, Env: none, OnUnset: func(pos scenario.Pos, name string) { unset[pos] = name }})
 	if err == nil {
 		return s, nil, nil
 	}
@@ -232,9 +231,9 @@ func validate(dir, file string, text []byte, set []string) (*scenario.Scenario, 
 	}
 	var problems, vars []string
 	for _, d := range ds {
-		if m := unsetVar.FindStringSubmatch(d.Message); m != nil {
-			if !slices.Contains(vars, m[1]) {
-				vars = append(vars, m[1])
+		if v, ok := unset[d.Pos]; ok {
+			if !slices.Contains(vars, v) {
+				vars = append(vars, v)
 			}
 			continue
 		}

@@ -299,3 +299,25 @@ func TestJobViewMasksSecrets(t *testing.T) {
 		t.Error("the spec lost its value (a rerun submits it again)")
 	}
 }
+
+// TestMaskSetCredentials: --set values that carry a credential are masked
+// in what the API shows, whatever the path's last segment says.
+func TestMaskSetCredentials(t *testing.T) {
+	for _, st := range []string{
+		`jobs.replay.rewrite.0.set-header.value="Bearer abc123"`,
+		`jobs.replay.rewrite.0.set-header.value='"Bearer abc123"'`,
+		`jobs.replay.rewrite.0={set-header: {name: Authorization, value: '"Bearer abc123"'}}`,
+		`jobs.replay.headers=["Authorization: Bearer abc123"]`,
+		`vars.api_token=abc123`,
+		`targets.t.url=http://u:abc123@h/`,
+	} {
+		if got := maskSet(st); strings.Contains(got, "abc123") {
+			t.Errorf("maskSet(%s) = %s", st, got)
+		}
+	}
+	for _, st := range []string{`jobs.replay.speed=2`, `vars.greeting=hello world`, `jobs.replay.rewrite.0.set-header.value="acme"`} {
+		if got := maskSet(st); got != st {
+			t.Errorf("maskSet(%s) = %s, want it as it is", st, got)
+		}
+	}
+}
