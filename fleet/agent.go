@@ -73,9 +73,6 @@ type Agent struct {
 	// instance is this process's random ID, in its heartbeats: two
 	// processes given one --name are two instances.
 	instance string
-	// sent holds the At of this process's recent heartbeats (by Unix ns):
-	// a heartbeat of its name with another At is another process's.
-	sent map[int64]time.Time
 	// beatNow asks for a heartbeat at once (another process of this name
 	// published a stopped heartbeat).
 	beatNow chan struct{}
@@ -87,13 +84,6 @@ type Agent struct {
 	// cancelsRefused holds the command IDs of the untrusted cancels this
 	// agent reported (a.mu), so that it reports each once.
 	cancelsRefused map[string]bool
-}
-
-// agentBeat is a heartbeat as an agent publishes it: with the ID of its
-// process (Instance), which tells two processes given one --name apart.
-type agentBeat struct {
-	Heartbeat
-	Instance string `json:"instance"`
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -155,7 +145,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 		pub: pub, stopPublishing: stopPublishing,
-		instance: newInstanceID(), sent: map[int64]time.Time{}, beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
+		instance: newInstanceID(), beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
 	}, nil
 }
 
@@ -282,8 +272,7 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 	defer dcancel()
 	h := a.heartbeat()
 	h.Stopped = true
-	a.noteSent(h.At)
-	if _, err := bus.Publish(dctx, AgentsTopic, a.cfg.Name, agentBeat{h, a.instance}); err != nil {
+	if _, err := bus.Publish(dctx, AgentsTopic, a.cfg.Name, h); err != nil {
 		lost := ""
 		if last := a.lastBeat.Load(); last != nil {
 			lost = " (at " + last.Add(LostAfter).UTC().Format("15:04:05Z") + ")"
@@ -326,7 +315,7 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 func (a *Agent) heartbeat() Heartbeat {
 	h := Heartbeat{
 		Name: a.cfg.Name, Labels: a.cfg.Labels, Version: a.cfg.Version, Allow: a.cfg.Allow,
-		Addrs: hostAddrs(), At: time.Now().UTC(),
+		Addrs: hostAddrs(), At: time.Now().UTC(), Instance: a.instance,
 	}
 	a.mu.Lock()
 	for _, r := range a.runs {
@@ -353,9 +342,8 @@ func (a *Agent) heartbeats(ctx context.Context) {
 		}
 		h := a.heartbeat()
 		h.ClockOffset = Duration(offset)
-		a.noteSent(h.At)
 		sent := time.Now()
-		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, agentBeat{h, a.instance})
+		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
 		acked := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -452,22 +440,6 @@ func describeBeat(h Heartbeat) string {
 	return fmt.Sprintf("labels %s, addresses %s, version %s", h.Labels.String(), addrs, h.Version)
 }
 
-// sentKeep bounds how long an agent remembers its heartbeats (sent): far
-// longer than LostAfter, the age past which a heartbeat no longer counts.
-const sentKeep = 10 * LostAfter
-
-// noteSent remembers a heartbeat of this process, before it is published.
-func (a *Agent) noteSent(at time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sent[at.UnixNano()] = at
-	for k, t := range a.sent {
-		if at.Sub(t) > sentKeep {
-			delete(a.sent, k)
-		}
-	}
-}
-
 // watchTwin looks at the latest heartbeat of the agent's name: one this
 // process did not send is another process's. A live one is logged as an
 // error (again every twinLogEvery while it goes on) and, while it goes on,
@@ -485,7 +457,7 @@ func (a *Agent) watchTwin(now time.Time) {
 		return
 	}
 	a.twinAt = h.At
-	if _, mine := a.sent[h.At.UnixNano()]; mine {
+	if h.Instance == a.instance {
 		return
 	}
 	if h.Stopped {

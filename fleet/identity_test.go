@@ -130,13 +130,13 @@ func (f *idFleet) submit(t *testing.T, id string, sel Selector, agents ...string
 func (f *idFleet) beat(t *testing.T, name string, labels Labels, stopped bool) {
 	t.Helper()
 	h := Heartbeat{Name: name, Labels: labels, Version: "other", Allow: []string{KindRecord}, Addrs: []string{"192.0.2.7"}, At: time.Now().UTC(), Stopped: stopped}
-	if _, err := f.bus.Publish(f.ctx, AgentsTopic, name, agentBeat{h, "other-process"}); err != nil {
+	if _, err := f.bus.Publish(f.ctx, AgentsTopic, name, withInstance(h, "other-process")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // beats reads every heartbeat record of name in the agents topic.
-func (f *idFleet) beats(t *testing.T, name string) []agentBeat {
+func (f *idFleet) beats(t *testing.T, name string) []Heartbeat {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.ConsumeTopics(AgentsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -148,7 +148,7 @@ func (f *idFleet) beats(t *testing.T, name string) []agentBeat {
 		t.Fatal(err)
 	}
 	end, _ := ends.Lookup(AgentsTopic, 0)
-	var out []agentBeat
+	var out []Heartbeat
 	for next := int64(0); next < end.Offset; {
 		fs := cl.PollFetches(f.ctx)
 		if f.ctx.Err() != nil {
@@ -156,7 +156,7 @@ func (f *idFleet) beats(t *testing.T, name string) []agentBeat {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
-			var b agentBeat
+			var b Heartbeat
 			if string(r.Key) == name && json.Unmarshal(r.Value, &b) == nil {
 				out = append(out, b)
 			}
@@ -378,4 +378,9 @@ func TestGaveUpNotRefusedAsReplayed(t *testing.T) {
 	if s, _ := f.bus.Status(agentKey("j-silent", "web-1")); s.State != Failed || s.Reason != "did not answer within 10s" {
 		t.Fatalf("agent part: %s %s", s.State, s.Reason)
 	}
+}
+
+func withInstance(h Heartbeat, instance string) Heartbeat {
+	h.Instance = instance
+	return h
 }
