@@ -207,21 +207,9 @@ func slicesValues(m map[int32]int64) []int64 {
 // dropTopics deletes topics the bench created on the shared Kafka at brokers,
 // so that runs do not pile them up there; a failure is told, not fatal.
 func dropTopics(brokers string, topics ...string) {
-	if len(topics) == 0 {
-		return
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ClientID("replayctl-bench"))
-	if err == nil {
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var resp kadm.DeleteTopicResponses
-		resp, err = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
-		if err == nil {
-			err = resp.Error()
-		}
-	}
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := kafkaio.DeleteTopics(ctx, strings.Split(brokers, ","), topics...); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: the topics %s stay on %s: %v\n", strings.Join(topics, ", "), brokers, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // EnsureTopic creates topic name unless it exists. It reports whether it
@@ -69,4 +70,27 @@ func waitTopic(ctx context.Context, adm *kadm.Client, name string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// DeleteTopics deletes topics on the brokers at addrs (a short-lived
+// client of its own); a topic already gone is not an error.
+func DeleteTopics(ctx context.Context, addrs []string, topics ...string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID("replayctl"))
+	if err != nil {
+		return fmt.Errorf("delete topics: %w", err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+	if err == nil {
+		for _, r := range resp {
+			if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+				err = fmt.Errorf("delete topic %s: %w", r.Topic, r.Err)
+				break
+			}
+		}
+	}
+	return err
 }

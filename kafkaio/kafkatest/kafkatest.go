@@ -109,19 +109,9 @@ func DropTopicsAfter(tb testing.TB, addrs []string, mark string) {
 		if len(drop) == 0 {
 			return
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID("replayctl-test"))
-		if err != nil {
-			tb.Logf("deleting this test's topics: %v", err)
-			return
-		}
-		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		resp, err := kadm.NewClient(cl).DeleteTopics(ctx, drop...)
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
+		if err := kafkaio.DeleteTopics(ctx, addrs, drop...); err != nil {
 			tb.Logf("deleting this test's %d topics (they stay on %v): %v", len(drop), addrs, err)
 		}
 	})
