@@ -107,7 +107,7 @@ func (c *Catalog) Remove(ctx context.Context, name string) error {
 		return err
 	}
 	rec := &kgo.Record{Topic: c.topic, Key: []byte(name)}
-	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := kafkaio.ProduceBounded(ctx, c.cl, rec); err != nil {
 		return fmt.Errorf("removing window %q from %s: %w", name, c.topic, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -127,7 +128,7 @@ func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, e
 		Topic: c.topic, Key: []byte(claimPrefix + w.Name), Value: value, Timestamp: claimed,
 		Headers: []kgo.RecordHeader{{Key: claimHeader, Value: []byte("claim")}},
 	}
-	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := kafkaio.ProduceBounded(ctx, c.cl, rec); err != nil {
 		return Saved{}, fmt.Errorf("saving window %q: claiming the name in %s: %w", w.Name, c.topic, err)
 	}
 	if c.afterClaim != nil {
@@ -170,7 +171,7 @@ func (c *Catalog) put(ctx context.Context, w Window) error {
 		return err
 	}
 	rec := &kgo.Record{Topic: c.topic, Key: []byte(w.Name), Value: v}
-	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	if err := kafkaio.ProduceBounded(ctx, c.cl, rec); err != nil {
 		return fmt.Errorf("writing to %s: %w", c.topic, err)
 	}
 	return nil
