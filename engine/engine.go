@@ -247,36 +247,8 @@ func compileJob(s *scenario.Scenario, j *scenario.Job) (*jobPlan, scenario.Diagn
 		}
 	}
 	if !jp.replay {
-		if j.Report.HTML.IsSet() {
-			add(j.Pos, "job %q: report.html is for replay jobs (http sink); use report.json for a record job", j.Name)
-		}
-		if j.Compare != nil {
-			add(j.Pos, "job %q: compare needs an http sink: it compares replayed responses with recorded ones", j.Name)
-		}
-		// Pacing shapes what is sent to targets; a job that records or
-		// copies messages takes them as fast as they come.
-		var pacing []string
-		if j.Speed.Max || j.Speed.Factor != 1 {
-			pacing = append(pacing, "speed")
-		}
-		if j.Rate.PerSecond > 0 {
-			pacing = append(pacing, "rate")
-		}
-		if j.Amplify > 1 {
-			pacing = append(pacing, "amplify")
-		}
-		if j.Loop.Count > 1 || j.Loop.For > 0 {
-			pacing = append(pacing, "loop")
-		}
-		if j.MaxGap > 0 {
-			pacing = append(pacing, "max-gap")
-		}
-		if j.StartAt != nil {
-			pacing = append(pacing, "start-at")
-		}
-		if len(pacing) > 0 {
-			add(j.Pos, "job %q: %s apply to replays (an http sink); this job copies messages to its %s sink as they come", j.Name, strings.Join(pacing, ", "), j.Sink.Kind)
-		}
+		// Pacing, compare and report.html on such a job are refused by
+		// the loader (scenario.checkReplayOnly), at their keys.
 		r, err := redact.New(redactConfig(j.Redact))
 		if err != nil {
 			add(j.Pos, "job %q: redact: %v", j.Name, err)

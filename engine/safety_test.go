@@ -188,28 +188,6 @@ jobs:
 	}
 }
 
-// TestPacingOnlyForReplays: speed, loop and the other pacing settings on a
-// job that copies messages (no http sink) are a validation error, not
-// silently ignored.
-func TestPacingOnlyForReplays(t *testing.T) {
-	dir := t.TempDir()
-	gorPath, _ := sfSecretTraffic(t, dir)
-	yaml := fmt.Sprintf(`version: 1
-name: pacing
-jobs:
-  copy:
-    source: {gor: {path: %s}}
-    speed: max
-    loop: 2
-    sink: {stdout: {}}
-`, gorPath)
-	_, err := sfRun(t, dir, yaml, engine.Options{})
-	var diags scenario.Diagnostics
-	if !errors.As(err, &diags) || len(diags) != 1 || !strings.Contains(diags[0].Message, "speed, loop apply to replays") || diags[0].Line != 4 {
-		t.Fatalf("error = %v, want one diagnostic at line 4 about speed and loop", err)
-	}
-}
-
 // TestConnectionKeysNeedTheOpenModel: min-connections and max-connections
 // on a speed-max replay (the closed model) would be ignored; each is an
 // error at its line instead.

@@ -626,10 +626,38 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 	}
 	rp := x.sub("report")
 	j.Report = Report{JSON: d.outPath(rp, "json"), HTML: d.outPath(rp, "html")}
+	if j.Sink.Kind != SinkHTTP && j.Sink.Kind != "" {
+		d.checkReplayOnly(j, x, rp)
+	}
 	for i, n := range x.items("assert") {
 		j.Assert = append(j.Assert, d.compileExpr(n, fmt.Sprintf("%s[%d]", x.p("assert"), i), exprAssert))
 	}
 	return j
+}
+
+// checkReplayOnly reports, each at its own key, the settings of a job that
+// copies messages (a kafka, gor or stdout sink) that only a replay (an http
+// sink) would use: accepted, they would be silently ignored.
+func (d *decoder) checkReplayOnly(j *Job, x, report m) {
+	pacing := map[string]bool{
+		"speed":    j.Speed.Max || j.Speed.Factor != 1,
+		"rate":     j.Rate.PerSecond > 0,
+		"amplify":  j.Amplify > 1,
+		"loop":     j.Loop.Count > 1 || j.Loop.For > 0,
+		"max-gap":  j.MaxGap > 0,
+		"start-at": j.StartAt != nil,
+	}
+	for _, key := range []string{"speed", "rate", "amplify", "loop", "max-gap", "start-at"} {
+		if pacing[key] {
+			d.errorf(x.get(key), x.p(key), "pacing applies to replays (an http sink); this job copies messages to its %s sink as fast as they come", j.Sink.Kind)
+		}
+	}
+	if j.Compare != nil {
+		d.errorf(x.get("compare"), x.p("compare"), "needs an http sink: it compares replayed responses with the recorded ones; this job's sink is %s", j.Sink.Kind)
+	}
+	if v := report.get("html"); v != nil {
+		d.errorf(v, report.p("html"), "the HTML report is for replay jobs (an http sink); a job with a %s sink writes report.json", j.Sink.Kind)
+	}
 }
 
 func (d *decoder) decodeSource(x m) Source {
