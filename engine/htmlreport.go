@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -20,16 +19,11 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		Scenario:    s.Name,
 		GeneratedAt: time.Now().UTC(),
 		DurationS:   res.elapsed.Seconds(),
-		Requests:    report.Totals{Sent: sum.Sent, OK: sum.OK, Errors: sum.Errors, ErrorClasses: sum.ErrorClasses},
-		Status:      sum.Status,
-		Latency: report.Quantiles{P50: stats.MS(sum.Latency.P50), P90: stats.MS(sum.Latency.P90), P99: stats.MS(sum.Latency.P99),
-			P999: stats.MS(sum.Latency.P999), Max: stats.MS(sum.Latency.Max)},
-		Rate:     report.Rate{Scheduled: sum.Scheduled, Achieved: sum.Achieved},
-		Lateness: report.Lateness{P50: stats.MS(sum.Lateness.P50), P99: stats.MS(sum.Lateness.P99), Max: stats.MS(sum.Lateness.Max)},
-		Diff:     res.diff,
+		Diff:        res.diff,
 		// A signal stopped the job: the verdict says so first.
 		Interrupted: res.interrupted,
 	}
+	d.SetFigures(sum)
 	d.Breakdown = breakdownRows(res)
 	if res.job.Sink.HTTP != nil {
 		for _, t := range res.job.Sink.HTTP.Targets {
@@ -46,26 +40,6 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 			rw.Partitions[p] = report.Range{Start: r.Start, End: r.End}
 		}
 		d.Window = rw
-	}
-	for _, sec := range sum.Series {
-		width := sec.Width.Seconds()
-		if width <= 0 {
-			width = 1
-		}
-		d.Series = append(d.Series, report.Second{
-			T:        int(sec.At.Seconds()),
-			Requests: int64(float64(sec.Requests) / width),
-			Errors:   int64(float64(sec.Errors) / width),
-			P50:      stats.MS(sec.P50),
-			P99:      stats.MS(sec.P99),
-		})
-	}
-	for _, b := range sum.Histogram {
-		upper := stats.MS(b.Upper)
-		if b.Upper == 0 {
-			upper = posInf
-		}
-		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
 	}
 	if sh := res.shard; sh != nil {
 		// One shard of a run: its row says which part of the window it is.
@@ -85,8 +59,6 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 	d.Assertions = assertionResults(res)
 	return d
 }
-
-var posInf = math.Inf(1)
 
 // writeHTMLReport writes a replay job's self-contained HTML report (record
 // jobs have no charts to show; their JSON report says what they did).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -400,14 +399,9 @@ func (m *Merged) HTMLData() Data {
 	j, s := m.JSON, m.Summary
 	d := Data{
 		Job: j.Job + " (merged)", Scenario: j.Scenario, GeneratedAt: time.Now().UTC(), DurationS: s.Duration.Seconds(),
-		Requests: Totals{Sent: s.Sent, OK: s.OK, Errors: s.Errors, ErrorClasses: s.ErrorClasses},
-		Status:   s.Status,
-		Latency: Quantiles{P50: stats.MS(s.Latency.P50), P90: stats.MS(s.Latency.P90), P99: stats.MS(s.Latency.P99),
-			P999: stats.MS(s.Latency.P999), Max: stats.MS(s.Latency.Max)},
-		Rate:     Rate{Scheduled: s.Scheduled, Achieved: s.Achieved},
-		Lateness: Lateness{P50: stats.MS(s.Lateness.P50), P99: stats.MS(s.Lateness.P99), Max: stats.MS(s.Lateness.Max)},
-		RunID:    j.RunID, Shards: j.Shards, Problems: j.Problems,
+		RunID: j.RunID, Shards: j.Shards, Problems: j.Problems,
 	}
+	d.SetFigures(s)
 	if diff, ok := j.Diff.(*compare.DiffSummary); ok {
 		d.Diff = diff
 	}
@@ -417,18 +411,6 @@ func (m *Merged) HTMLData() Data {
 			rw.Partitions[p] = Range{Start: r.Start, End: r.End}
 		}
 		d.Window = rw
-	}
-	for _, sec := range s.Series {
-		width := max(sec.Width.Seconds(), 1e-9)
-		d.Series = append(d.Series, Second{T: int(sec.At.Seconds()), Requests: int64(float64(sec.Requests) / width),
-			Errors: int64(float64(sec.Errors) / width), P50: stats.MS(sec.P50), P99: stats.MS(sec.P99)})
-	}
-	for _, b := range s.Histogram {
-		upper := stats.MS(b.Upper)
-		if b.Upper == 0 {
-			upper = math.Inf(1)
-		}
-		d.Histogram = append(d.Histogram, Bucket{UpperMs: upper, Count: b.Count})
 	}
 	for _, a := range j.Assertions {
 		d.Assertions = append(d.Assertions, Assertion{Expr: a.Expr, OK: a.OK, Detail: a.Detail})

@@ -287,9 +287,18 @@ func apiSuite(t *testing.T, real string) {
 			rep.Latency.P99 != stats.MS(sum.Latency.P99) || rep.Latency.P50 != stats.MS(sum.Latency.P50) || sum.Sent != 200 || !strings.Contains(rep.LatencyNote, "exact") {
 			t.Errorf("merged latency: %d in the histogram, %+v, note %q", inHist, rep.Latency, rep.LatencyNote)
 		}
+		// The merged per-second series: every request in it, and the
+		// page draws it (before, the page showed "No data" there).
+		var inSeries float64
+		for _, sec := range sum.Series {
+			inSeries += float64(sec.Requests)
+		}
+		if len(rep.Series) == 0 || len(rep.Series) != len(sum.Series) || inSeries != 200 {
+			t.Errorf("merged series: %d entries (%d in the merged stats, %v requests), want the merged stats' series of 200 requests", len(rep.Series), len(sum.Series), inSeries)
+		}
 		html := getText(t, a+"/v1/jobs/"+id+"/report.html", read)
-		if !strings.Contains(html, "<html") || !strings.Contains(html, "200") {
-			t.Errorf("report.html: %.300s", html)
+		if !strings.Contains(html, "<html") || !strings.Contains(html, "200") || strings.Count(html, "<polyline") < 2 {
+			t.Errorf("report.html without its per-second lines: %.300s", html)
 		}
 		// History filters.
 		var byWin []serve.JobView

@@ -12,7 +12,6 @@ import (
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/report"
-	"github.com/replayctl/replayctl/stats"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -98,30 +97,29 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 		}
 	}
 	sum, exact := res.Summary()
-	hist := res.Histogram
-	if exact {
-		hist = sum.Histogram
-	}
-	for _, b := range hist {
-		upper := math.Inf(1)
-		if b.Upper > 0 {
-			upper = float64(b.Upper) / float64(time.Millisecond)
-		}
-		d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
-	}
 	switch {
 	case exact:
 		// The shards' lossless stats merged bucket by bucket (fleet.MergeShards):
-		// the percentiles of one run that sent every request.
-		l := sum.Latency
-		d.Latency = report.Quantiles{P50: stats.MS(l.P50), P90: stats.MS(l.P90), P99: stats.MS(l.P99), P999: stats.MS(l.P999), Max: stats.MS(l.Max)}
-		d.Lateness = report.Lateness{P50: stats.MS(sum.Lateness.P50), P99: stats.MS(sum.Lateness.P99), Max: stats.MS(sum.Lateness.Max)}
-		d.Rate.Scheduled = sum.Scheduled
+		// the figures of one run that sent every request, per-second series
+		// and histogram included.
+		var fig report.Data
+		fig.SetFigures(sum)
+		d.Latency, d.Lateness, d.Rate.Scheduled = fig.Latency, fig.Lateness, fig.Rate.Scheduled
+		d.Series, d.Histogram = fig.Series, fig.Histogram
 		if len(ran) > 1 {
 			m.LatencyNote = "exact: the shards' histograms merged bucket by bucket (never averaged), as one run that sent every request"
 		}
 	case len(ran) == 1:
 		d.Latency.P50, d.Latency.P99 = ms(ran[0].Result.LatencyP50), ms(ran[0].Result.LatencyP99)
+	}
+	if !exact {
+		for _, b := range res.Histogram {
+			upper := math.Inf(1)
+			if b.Upper > 0 {
+				upper = float64(b.Upper) / float64(time.Millisecond)
+			}
+			d.Histogram = append(d.Histogram, report.Bucket{UpperMs: upper, Count: b.Count})
+		}
 	}
 	if sp != nil && sp.Replay != nil {
 		win := &report.Window{Name: sp.Replay.Window, Topic: sp.Replay.Topic, Partitions: map[int32]report.Range{}}
