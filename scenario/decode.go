@@ -38,6 +38,9 @@ type decoder struct {
 	diags  Diagnostics
 	sr     schemaResult
 	s      *Scenario
+	// secretSrc holds, by position, the source of a credential's value
+	// whose diagnostics must not quote its words (maskSecretSources).
+	secretSrc map[Pos]string
 }
 
 // m is a mapping node with its display path.
@@ -465,10 +468,13 @@ func (d *decoder) decodeWindow(name string, x m, keyNode *yaml.Node) *Window {
 				d.errorf(v, x.p("offsets")+"."+p.Key.Value, "must be [start, end)")
 				continue
 			}
-			start, err1 := strconv.ParseInt(v.Content[0].Value, 0, 64)
-			end, err2 := strconv.ParseInt(v.Content[1].Value, 0, 64)
+			start, ok1 := scalarValue(resolveAlias(v.Content[0])).(int64)
+			end, ok2 := scalarValue(resolveAlias(v.Content[1])).(int64)
+			_, dup := w.Offsets[int32(part)]
 			switch {
-			case err1 != nil || err2 != nil || start < 0 || end < 0:
+			case dup:
+				d.errorf(p.Key, x.p("offsets"), "partition %d is given twice", part)
+			case !ok1 || !ok2 || start < 0 || end < 0:
 				d.errorf(v, x.p("offsets")+"."+p.Key.Value, "offsets must be integers >= 0")
 			case start > end:
 				d.errorf(v, x.p("offsets")+"."+p.Key.Value, "start offset %d is after end offset %d", start, end)
@@ -881,7 +887,9 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 	case SetHeader, SetQuery:
 		nv := x.sub(act)
 		rw.Name = nv.str("name")
-		if nv.has("value") {
+		if nv.has("value") && SecretName(rw.Name) {
+			rw.Value = d.compileSecretExpr(nv.get("value"), nv.p("value"), exprString)
+		} else if nv.has("value") {
 			rw.Value = d.compileExpr(nv.get("value"), nv.p("value"), exprString)
 		}
 	case RemoveHeader, RemoveQuery:

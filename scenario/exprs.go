@@ -42,6 +42,72 @@ func exprOptions(k exprKind) []expr.Option {
 
 // compileExpr compiles the expression in scalar n. A compile error is
 // reported at the position inside the expression where possible.
+// compileSecretExpr is compileExpr for the value of a credential (set-header
+// Authorization, say): its errors do not quote the source's words, which
+// may be the secret itself (value: 'Bearer abc…' without the inner quotes).
+func (d *decoder) compileSecretExpr(n *yaml.Node, path string, k exprKind) *Expr {
+	before := len(d.diags)
+	e := d.compileExpr(n, path, k)
+	for i := before; i < len(d.diags); i++ {
+		if d.secretSrc == nil {
+			d.secretSrc = map[Pos]string{}
+		}
+		d.secretSrc[d.diags[i].Pos] = e.Source
+	}
+	return e
+}
+
+// maskSecretSources masks, in the diagnostics at a credential's value, the
+// words of its source (after hideValues has named the variables in it).
+func maskSecretSources(ds Diagnostics, srcs map[Pos]string) Diagnostics {
+	for i, d := range ds {
+		if src, ok := srcs[d.Pos]; ok {
+			ds[i].Message = maskSourceWords(d.Message, src)
+			if !strings.ContainsAny(src, `"'`+"`") {
+				ds[i].Message += ` (a text value needs quotes inside the YAML ones: '"Bearer …"'; this value is a credential's, so its words are not shown)`
+			}
+		}
+	}
+	return ds
+}
+
+// maskSourceWords replaces in msg every word of at least 4 bytes that is
+// also a word of src by xxxxx.
+func maskSourceWords(msg, src string) string {
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(src, func(r rune) bool {
+		return r < 0x80 && !isWordByte(byte(r)) && r != '-' && r != '.' && r != '/' && r != '+' && r != '='
+	}) {
+		if len(w) >= 4 {
+			words[w] = true
+			for _, part := range strings.FieldsFunc(w, func(r rune) bool { return r == '.' || r == '-' || r == '/' || r == '+' || r == '=' }) {
+				if len(part) >= 4 {
+					words[part] = true
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		if !isWordByte(msg[i]) {
+			b.WriteByte(msg[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(msg) && isWordByte(msg[j]) {
+			j++
+		}
+		if words[msg[i:j]] {
+			b.WriteString("xxxxx")
+		} else {
+			b.WriteString(msg[i:j])
+		}
+		i = j
+	}
+	return b.String()
+}
+
 func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return nil

@@ -146,7 +146,10 @@ type unsetVarError struct{ name, msg string }
 
 func (e *unsetVarError) Error() string { return e.msg }
 
-func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, failed map[*yaml.Node]bool, denied func() []string, onUnset func(Pos, string)) Diagnostics {
+// varValue is a variable's value that ${NAME} put into a scalar.
+type varValue struct{ name, value string }
+
+func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, whole, failed map[*yaml.Node]bool, values map[*yaml.Node][]varValue, denied func() []string, onUnset func(Pos, string)) Diagnostics {
 	var ds Diagnostics
 	readFailed := false // the lookup read a vars: entry that failed (already reported)
 	expand := func(n *yaml.Node, lookup LookupFunc) {
@@ -154,7 +157,14 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, fail
 			return
 		}
 		readFailed = false
-		out, whole, err := interpolate(n.Value, lookup)
+		var read []varValue
+		out, isWhole, err := interpolate(n.Value, func(name string) (string, bool) {
+			v, ok := lookup(name)
+			if ok && v != "" {
+				read = append(read, varValue{name, v})
+			}
+			return v, ok
+		})
 		if readFailed {
 			failed[n] = true
 			return
@@ -182,7 +192,9 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, fail
 		}
 		n.Value = out
 		changed[n] = true
-		if whole && n.Style == 0 {
+		whole[n] = isWhole
+		values[n] = read
+		if isWhole && n.Style == 0 {
 			n.Tag = ""
 			n.Tag = n.ShortTag()
 		} else {

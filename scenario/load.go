@@ -133,10 +133,32 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			orig[n] = n.Value
 		}
 	})
-	failed, changed := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
-	ds = append(ds, interpolateTree(name, root, env, changed, failed, denied, opts.OnUnset)...)
+	failed, changed, whole := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
+	values := map[*yaml.Node][]varValue{}
+	ds = append(ds, interpolateTree(name, root, env, changed, whole, failed, values, denied, opts.OnUnset)...)
 
 	sr := validateSchema(name, root)
+	// A value read whole from ${VAR} takes the type the field needs: a
+	// password of 123456 or a token "true" stays the string it is, and
+	// workers: "${N}" (quoted, as a flow collection needs it) is a number.
+	retagged := false
+	for n := range sr.wantString {
+		if whole[n] && n.Tag != "!!str" {
+			n.Tag, retagged = "!!str", true
+		}
+	}
+	for n := range sr.wantScalar {
+		if whole[n] {
+			// Resolved as if written plain: the quotes were for YAML.
+			n.Tag, n.Style = "", 0
+			if n.Tag = n.ShortTag(); n.Tag != "!!str" {
+				retagged = true
+			}
+		}
+	}
+	if retagged {
+		sr = validateSchema(name, root)
+	}
 	for n := range failed {
 		// Its ${…} error is the one to read; the raw text's shape is not.
 		sr.bad[n] = true
@@ -166,7 +188,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	}
 	ds = append(ds, d.diags...)
 	if len(ds) > 0 {
-		return nil, setNotes(hideValues(ds, changed, orig), opts.Set, replaced).sorted()
+		return nil, setNotes(maskSecretSources(hideValues(ds, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
 	}
 	ws := append(d.warnings, checkInputs(d.inputs)...)
 	lookup := opts.Env
@@ -182,7 +204,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			ws = append(ws, Diagnostic{r.Pos, msg})
 		}
 	}
-	d.s.Warnings = setNotes(hideValues(ws, changed, orig), opts.Set, replaced).sorted()
+	d.s.Warnings = setNotes(maskSecretSources(hideValues(ws, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
 	return d.s, nil
 }
 
@@ -199,8 +221,12 @@ func absClean(p string) string {
 // where it stands as a whole word: anywhere on the scalar's own line, and
 // elsewhere when it is at least 6 bytes long. A URL value is also replaced
 // in its masked form (MaskURL), by its text masked the same way, except for
-// secrets written as ${VAR}: those are shown as written.
-func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string) Diagnostics {
+// secrets written as ${VAR}: those are shown as written. Each variable's
+// own value is replaced the same way by ${NAME} (a scalar may hold several,
+// or text around one: '"Bearer " + ${TOKEN}'), and so is any word of at
+// least 6 bytes that is part of the value (of at least 8) of a variable with
+// a secret's name (an expression error quotes a JWT up to its first dot).
+func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string, values map[*yaml.Node][]varValue) Diagnostics {
 	type hidden struct {
 		value, raw string
 		line       int
@@ -215,6 +241,16 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 			}
 		}
 	}
+	var long []hidden // values whose fragments are hidden too
+	for n, vs := range values {
+		for _, v := range vs {
+			h := hidden{v.value, "${" + v.name + "}", n.Line}
+			hs = append(hs, h)
+			if len(v.value) >= 8 && SecretName(v.name) {
+				long = append(long, h)
+			}
+		}
+	}
 	// Longer values first, so a value that contains another is replaced whole.
 	slices.SortFunc(hs, func(a, b hidden) int { return len(b.value) - len(a.value) })
 	out := make(Diagnostics, len(ds))
@@ -224,9 +260,41 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 				d.Message = replaceWord(d.Message, h.value, h.raw)
 			}
 		}
+		for _, h := range long {
+			d.Message = hideFragments(d.Message, h.value, h.raw)
+		}
+		if i := strings.Index(d.Message, "unknown name ${"); i >= 0 {
+			name, _, _ := strings.Cut(d.Message[i+len("unknown name ${"):], "}")
+			d.Message += fmt.Sprintf(` (${%s} pastes its value into the expression as code: for text, write it inside the quotes, "…${%s}", or use env("%s"))`, name, name, name)
+		}
 		out[i] = d
 	}
 	return out
+}
+
+// hideFragments replaces by repl every word of s (letters, digits, '_',
+// '-', '+', '/', '=') of at least 6 bytes that is part of value.
+func hideFragments(s, value, repl string) string {
+	isTok := func(c byte) bool { return isWordByte(c) || c == '-' || c == '+' || c == '/' || c == '=' }
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if !isTok(s[i]) {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isTok(s[j]) {
+			j++
+		}
+		if w := s[i:j]; len(w) >= 6 && strings.Contains(value, w) {
+			b.WriteString(repl)
+		} else {
+			b.WriteString(w)
+		}
+		i = j
+	}
+	return b.String()
 }
 
 // replaceWord replaces the occurrences of old in s that are not part of a

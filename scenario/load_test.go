@@ -279,7 +279,10 @@ func TestSet(t *testing.T) {
 		{"name.sub=x", "inside the scalar"},
 		{"jobs.nojob.speed=4", "there is no jobs.nojob (jobs: "},
 		{"targets.typo.url=http://x", "there is no targets.typo"},
-		{"jobs.replay.speed=[1", "value:"},
+		{"jobs.replay.speed=[1", "the value is not valid YAML"},
+		{"jobs.replay.speed=&a 2", "the value holds a YAML anchor (&) or alias (*)"},
+		{"jobs.new={source: {window: w}, sink: {stdout: {}}}", "there is no jobs.new (jobs: "},
+		{"targets.new={url: http://x}", "there is no targets.new"},
 		{"vars.TARGET=http://x", "declares no variable TARGET (it has no vars:)"},
 	}
 	for _, tt := range tests {
@@ -316,6 +319,72 @@ func TestSet(t *testing.T) {
 	}
 }
 
+// TestSetSecretIsText: a --set of a password takes the text given, which
+// read as YAML would be an alias, an anchor or a number.
+func TestSetSecretIsText(t *testing.T) {
+	const doc = `version: 1
+name: t
+kafka:
+  brokers: ["127.0.0.1:9092"]
+  sasl: {mechanism: SCRAM-SHA-256, username: bob, password: "old"}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+`
+	for _, pw := range []string{"*Hunter2secret", "&abc def", "123456", "[x", "true"} {
+		s, err := LoadBytes("s.yaml", []byte(doc), Options{Env: envOf(nil), Set: []string{"kafka.sasl.password=" + pw}})
+		if err != nil {
+			t.Errorf("password %q: %v", pw, err)
+			continue
+		}
+		if s.Kafka.SASL.Password != pw {
+			t.Errorf("password %q read as %q", pw, s.Kafka.SASL.Password)
+		}
+	}
+}
+
+// TestExpressionErrorsHideValues: an expression with a ${VAR} in its code
+// (not in a string) fails to compile; the error names the variable, never
+// its value or a part of it (a JWT up to its first dot), and says how to
+// write it.
+func TestExpressionErrorsHideValues(t *testing.T) {
+	src := header + `jobs:
+  j:
+    source: {window: w}
+    sink: {http: {target: echo}}
+    rewrite:
+      - set-header: {name: Authorization, value: '"Bearer " + ${STAGING_TOKEN}'}
+      - set-header: {name: X-Sig, value: '${JWT_SECRET} + "x"'}
+windows:
+  w: {topic: traffic, last: 1h}
+`
+	env := map[string]string{"STAGING_TOKEN": "ghp_abcdEFGH1234secret", "JWT_SECRET": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"}
+	ds := loadErr(t, src, Options{Env: envOf(env)})
+	text := ds.Error()
+	for _, leak := range []string{"ghp_abcd", "eyJhbGci", "eyJzdWIi"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("the error shows a value (%s):\n%s", leak, text)
+		}
+	}
+	wantDiag(t, ds, "10:63", "unknown name ${STAGING_TOKEN}")
+	wantDiag(t, ds, "10:63", `write it inside the quotes, "…${STAGING_TOKEN}", or use env("STAGING_TOKEN")`)
+	wantDiag(t, ds, "11:43", "unknown name ${JWT_SECRET}")
+
+	// A credential written without its inner quotes: the error does not
+	// quote it, and says what is missing.
+	lit := strings.Replace(src, `'"Bearer " + ${STAGING_TOKEN}'`, `'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln'`, 1)
+	lit = strings.Replace(lit, `{name: X-Sig, value: '${JWT_SECRET} + "x"'}`, `{name: X-Api-Key, value: 'sk_live_51HxQ2abcdef'}`, 1)
+	ds = loadErr(t, lit, Options{Env: envOf(nil)})
+	for _, leak := range []string{"eyJhbGci", "sk_live"} {
+		if strings.Contains(ds.Error(), leak) {
+			t.Errorf("the error shows a value (%s):\n%s", leak, ds)
+		}
+	}
+	wantDiag(t, ds, "10:58", `a text value needs quotes inside the YAML ones: '"Bearer …"'`)
+	wantDiag(t, ds, "11:47", "unknown name xxxxx")
+}
+
 // TestSetErrorsHideValues: a --set error names the override by its path and
 // a scalar in the way by its path and position: it quotes neither the
 // scalar's value nor the override's value (either may be a password).
@@ -337,7 +406,8 @@ jobs:
 		{"kafka.sasl.password.x.y=S3CRETNEW", `--set "kafka.sasl.password.x.y": "x" is inside the scalar kafka.sasl.password (line 5, column 61)`},
 		{"jobs.replay.sink.http.url.user=S3CRETNEW", `"user" is inside the scalar jobs.replay.sink.http.url (line 9, column 24)`},
 		{"kafka.brokers.0.x=1", `"x" is inside the scalar kafka.brokers.0 (line 4, column 13)`},
-		{"kafka.sasl.password=[S3CRETNEW", `--set "kafka.sasl.password": value: yaml:`},
+		{"jobs.replay.sink.http.url=[S3CRETNEW", `--set "jobs.replay.sink.http.url": the value is not valid YAML`},
+		{"jobs.replay.sink.http.url=*S3CRETNEW", `--set "jobs.replay.sink.http.url": the value is not valid YAML`},
 		{"kafka.brokers.9=S3CRETNEW", `--set "kafka.brokers.9": "9" is not an index of the 1-item list at line 4`},
 		{"=S3CRETNEW", "--set with an empty path"},
 		{"kafka..sasl=S3CRETNEW", `--set "kafka..sasl": empty path segment`},

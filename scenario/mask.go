@@ -201,8 +201,8 @@ func maskDetail(detail, shown string) string {
 
 // MaskExpr returns an expression's source with the string literals that
 // could be credentials masked (see maskCredential): all of them when secret,
-// else only the user info passwords and secret parameters of the URLs in
-// them. The names passed to env(), header() and param() are kept: they are
+// else only the user info passwords and secret parameters of the URLs and
+// paths with a query in them. The names passed to env(), header() and param() are kept: they are
 // not values.
 func MaskExpr(src string, secret bool) string {
 	var b strings.Builder
@@ -213,7 +213,8 @@ func MaskExpr(src string, secret bool) string {
 		case name:
 		case secret:
 			shown = maskCredential(body)
-		case strings.Contains(body, "://"):
+		case strings.Contains(body, "://"), strings.Contains(body, "?"):
+			// A URL, or a path with a query: "/login?token=…".
 			shown = MaskURL(body)
 		}
 		b.WriteString(src[last:start])

@@ -132,3 +132,26 @@ func TestRewriteShownValue(t *testing.T) {
 		t.Errorf("remove-header shows %q", got)
 	}
 }
+
+func TestMaskExpr(t *testing.T) {
+	tests := []struct {
+		src    string
+		secret bool
+		want   string
+	}{
+		{`"Bearer " + env("TOKEN")`, true, `"Bearer " + env("TOKEN")`},
+		{`"Bearer abc.def"`, true, `"Bearer xxxxx"`},
+		{`"/login?token=Hunter2&next=/home"`, false, `"/login?token=xxxxx&next=/home"`},
+		{`"http://u:pw@h/x?api_key=k1"`, false, `"http://u:xxxxx@h/x?api_key=xxxxx"`},
+		{`"/plain/path"`, false, `"/plain/path"`},
+		{`req.header("Authorization") == "Bearer abc"`, false, `req.header("Authorization") == "Bearer abc"`},
+	}
+	for _, tt := range tests {
+		if got := MaskExpr(tt.src, tt.secret); got != tt.want {
+			t.Errorf("MaskExpr(%s, %v) = %s, want %s", tt.src, tt.secret, got, tt.want)
+		}
+	}
+	if got := MaskCondition(`req.header("Authorization") == "Bearer abc"`); got != `req.header("Authorization") == "Bearer xxxxx"` {
+		t.Errorf("MaskCondition = %s", got)
+	}
+}

@@ -60,12 +60,15 @@ type schemaResult struct {
 	diags Diagnostics
 	bad   map[*yaml.Node]bool // nodes with errors, and their descendants
 	above map[*yaml.Node]bool // ancestors of nodes with errors
+	// wantString and wantScalar hold the scalars whose error is that they
+	// must be a string, or a number or boolean but are a string.
+	wantString, wantScalar map[*yaml.Node]bool
 }
 
 // validateSchema validates the tree against the embedded schema and maps
 // every leaf error to the node it is about.
 func validateSchema(file string, root *yaml.Node) schemaResult {
-	res := schemaResult{bad: map[*yaml.Node]bool{}, above: map[*yaml.Node]bool{}}
+	res := schemaResult{bad: map[*yaml.Node]bool{}, above: map[*yaml.Node]bool{}, wantString: map[*yaml.Node]bool{}, wantScalar: map[*yaml.Node]bool{}}
 	sch, doc, err := compiledSchema()
 	if err != nil {
 		res.diags = Diagnostics{{Pos{file, 1, 1}, err.Error()}}
@@ -178,6 +181,13 @@ func (m *errMapper) emitAt(loc []string, key, msg string, e *jsonschema.Validati
 		walkNodes(node, func(n *yaml.Node) { m.res.bad[n] = true })
 	} else {
 		m.res.bad[at] = true
+	}
+	if k, ok := e.ErrorKind.(*kind.Type); ok && at == node && node.Kind == yaml.ScalarNode {
+		if slices.Contains(k.Want, "string") {
+			m.res.wantString[node] = true
+		} else if k.Got == "string" {
+			m.res.wantScalar[node] = true
+		}
 	}
 	m.res.diags = append(m.res.diags, Diagnostic{Pos{m.file, at.Line, at.Column}, path + ": " + msg})
 }

@@ -39,9 +39,16 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 			return fmt.Errorf("--set %q: empty path segment", set)
 		}
 	}
-	value, err := parseSetValue(raw)
-	if err != nil {
-		return fmt.Errorf("--set %q: value: %w", set, err)
+	var (
+		value *yaml.Node
+		err   error
+	)
+	if SecretName(segs[len(segs)-1]) {
+		// A password is the text given: *Hunter2 or &x y read as YAML
+		// would be an alias, an anchor or a number.
+		value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: raw}
+	} else if value, err = parseSetValue(raw); err != nil {
+		return fmt.Errorf("--set %q: %w", set, err)
 	}
 	n := root
 	var walked []string // the path segments consumed so far
@@ -63,8 +70,9 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 					}
 				}
 			}
-			if idx < 0 && !last && len(walked) == 1 && namedCollections[walked[0]] {
-				// jobs.nojob.speed=4 would create a job with only a speed.
+			if idx < 0 && len(walked) == 1 && namedCollections[walked[0]] {
+				// jobs.nojob.speed=4 would create a job with only a speed,
+				// and jobs.new={…} a job the file does not have.
 				var names []string
 				for i := 0; i+1 < len(n.Content); i += 2 {
 					names = append(names, n.Content[i].Value)
@@ -170,12 +178,31 @@ func parseSetValue(raw string) (*yaml.Node, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
-		return nil, err
+		// yaml's message may quote the value (an anchor's name, say).
+		return nil, fmt.Errorf("the value is not valid YAML%s; quote it to pass it as text: --set 'PATH=\"…\"'", yamlErrWhere(err))
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: raw}, nil
 	}
+	anchored := false
+	walkNodes(doc.Content[0], func(n *yaml.Node) { anchored = anchored || n.Anchor != "" || n.Kind == yaml.AliasNode })
+	if anchored {
+		// "&x y" would silently be y.
+		return nil, fmt.Errorf("the value holds a YAML anchor (&) or alias (*); quote it to pass it as text: --set 'PATH=\"…\"'")
+	}
 	return doc.Content[0], nil
+}
+
+// yamlErrWhere is the position part of a YAML error (" at line 1"), without
+// its text, which may quote the value.
+func yamlErrWhere(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, _, ok := strings.Cut(rest, ":"); ok {
+			return " (line " + n + " of the value)"
+		}
+	}
+	return ""
 }
 
 // place gives an override's nodes the position of the node they replace (or

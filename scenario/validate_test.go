@@ -104,6 +104,7 @@ func TestValidationRules(t *testing.T) {
 		{"topic config not a number", strings.Replace(jobBody(replayJob, httpSink), "{name: x}", "{name: x, config: {retention.ms: abc}}", 1), "3:52", `retention.ms must be an integer`},
 		{"topic config choice", strings.Replace(jobBody(replayJob, httpSink), "{name: x}", "{name: x, config: {message.timestamp.type: Now}}", 1), "3:62", `must be one of CreateTime, LogAppendTime`},
 		{"redact on a replay", jobBody(replayJob, httpSink, "redact: {defaults: false}"), "9:13", "redact applies to record jobs"},
+		{"partition given twice", header + "windows:\n  w: {topic: traffic, offsets: {\"1\": [0, 100], \"01\": [5, 6]}}\njobs:\n  j:\n    source: {window: w}\n    " + httpSink + "\n", "6:48", "windows.w.offsets: partition 1 is given twice"},
 		{"speed on a copy", jobBody("source: {gor: {path: x}}", kafkaSink, "speed: 2"), "9:12", "jobs.j.speed: pacing applies to replays"},
 		{"rate on a copy", jobBody("source: {gor: {path: x}}", kafkaSink, "rate: 10/s"), "9:11", "jobs.j.rate: pacing applies to replays"},
 		{"amplify on a copy", jobBody("source: {gor: {path: x}}", kafkaSink, "amplify: 3"), "9:14", "jobs.j.amplify: pacing applies to replays"},
@@ -187,4 +188,66 @@ func TestDecapKey(t *testing.T) {
 	}
 	ds := loadErr(t, jobBody("source: {pcap: {path: x.pcap, decap: on}}", kafkaSink), Options{})
 	wantDiag(t, ds, "7:42", "decap: value must be one of 'auto', 'off'")
+}
+
+// TestIntegralFloats: 8.0 and 1e3 are integers (JSON Schema counts them
+// so, and every editor checking the schema passes them): a field taking an
+// integer takes their value, instead of its default.
+func TestIntegralFloats(t *testing.T) {
+	src := header + `jobs:
+  j:
+    source: {window: w}
+    sink: {http: {target: echo, workers: 8.0, max-streams: 10.0}}
+    stop: {requests: 1e3}
+    amplify: 2.0
+    loop: 3.0
+windows:
+  w: {topic: traffic, offsets: {"0": [0, 100.0]}}
+`
+	s, err := LoadBytes("s.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := s.Jobs["j"]
+	h := j.Sink.HTTP
+	if h.Workers != 8 || h.MaxStreams != 10 || j.Stop.Requests != 1000 || j.Amplify != 2 || j.Loop.Count != 3 {
+		t.Errorf("workers %d, max-streams %d, stop.requests %d, amplify %d, loop %d; want 8, 10, 1000, 2, 3",
+			h.Workers, h.MaxStreams, j.Stop.Requests, j.Amplify, j.Loop.Count)
+	}
+	if got := s.Windows["w"].Offsets[0]; got != [2]int64{0, 100} {
+		t.Errorf("offsets %v, want [0 100]", got)
+	}
+}
+
+// TestWholeReferenceTakesTheFieldsType: a value read whole from ${VAR}
+// takes the type it reads as where a number will do (workers: ${N}), and
+// stays a string where only a string will do: a password of 123456, true,
+// 0x1F or ~ is that text, not an error "must be a string (got number)",
+// and workers: "${N}" (quoted, as a flow collection needs) is a number.
+func TestWholeReferenceTakesTheFieldsType(t *testing.T) {
+	src := header + `kafka:
+  brokers: [127.0.0.1:9092]
+  sasl:
+    mechanism: PLAIN
+    username: u
+    password: ${PW}
+jobs:
+  j:
+    source: {gor: {path: x.gor}}
+    sink: {http: {target: echo, workers: "${N}"}}
+`
+	for _, pw := range []string{"123456", "true", "0x1F", "~", "1.5", ""} {
+		env := map[string]string{"PW": pw, "N": "7"}
+		s, err := LoadBytes("s.yaml", []byte(src), Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+		if err != nil {
+			t.Errorf("PW=%q: %v", pw, err)
+			continue
+		}
+		if got := s.Kafka.SASL.Password; got != pw {
+			t.Errorf("PW=%q: password %q", pw, got)
+		}
+		if w := s.Jobs["j"].Sink.HTTP.Workers; w != 7 {
+			t.Errorf("workers %d, want 7", w)
+		}
+	}
 }

@@ -218,6 +218,12 @@ func scalarValue(n *yaml.Node) any {
 	case "!!float":
 		var f float64
 		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				// 8.0 and 1e3 are integers, as JSON Schema (and so every
+				// editor checking the schema) counts them: a field that
+				// takes an integer takes them as 8 and 1000.
+				return int64(f)
+			}
 			return f
 		}
 	}

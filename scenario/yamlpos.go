@@ -55,6 +55,10 @@ func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra strin
 		if strings.HasSuffix(msg, "'}'") {
 			open = '{'
 		}
+		if rl, rc := unquotedRefInFlow(data, l, c); rl > 0 {
+			// ${ in a flow collection opens one: the brackets look balanced.
+			return rl, rc, " (a ${VAR} reference in a [ ] or { } collection must be quoted: \"${VAR}\")"
+		}
 		if ol, oc := unclosed(data, open, l, c); ol > 0 {
 			extra = fmt.Sprintf(" (the %c at line %d, column %d is not closed)", open, ol, oc)
 		} else if off := offsetOf(data, l, c); off < len(data) && data[off] == open {
@@ -154,6 +158,40 @@ func unclosed(data []byte, open byte, l, c int) (int, int) {
 		return 0, 0
 	}
 	return lineCol(data, stack[len(stack)-1])
+}
+
+// unquotedRefInFlow returns the position of the first ${ (not in a quoted
+// string or a comment) inside a flow collection before line l, column c.
+func unquotedRefInFlow(data []byte, l, c int) (int, int) {
+	end := offsetOf(data, l, c)
+	depth := 0
+	var quote byte
+	for i := 0; i < end && i < len(data); i++ {
+		ch := data[i]
+		switch {
+		case quote != 0:
+			if ch == '\\' && quote == '"' {
+				i++
+			} else if ch == quote {
+				quote = 0
+			}
+		case ch == '"' || ch == '\'':
+			if i == 0 || bytes.IndexByte([]byte(" \t\n[{,:"), data[i-1]) >= 0 {
+				quote = ch
+			}
+		case ch == '#' && (i == 0 || data[i-1] == ' ' || data[i-1] == '\n'):
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+		case ch == '$' && depth > 0 && i+1 < len(data) && data[i+1] == '{':
+			return lineCol(data, i)
+		case ch == '[' || ch == '{':
+			depth++
+		case (ch == ']' || ch == '}') && depth > 0:
+			depth--
+		}
+	}
+	return 0, 0
 }
 
 // findAlias returns the offset of the first alias *name in data.

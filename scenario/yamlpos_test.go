@@ -21,6 +21,8 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 		{"duplicate key", "version: 1\nname: a\nname: b\n", "3:1", `duplicate key "name" (first at line 2)`},
 		{"unclosed flow sequence", "version: 1\nname: x\njobs:\n  a:\n    needs: [b, c\n    sink: {}\n", "6:5", "the [ at line 5, column 12 is not closed"},
 		{"unclosed flow mapping", "version: 1\nsafety: {deny-targets: [a], allow-capture-hosts: true\nname: x\n", "3:1", "the { at line 2, column 9 is not closed"},
+		{"unquoted reference in a flow mapping", "version: 1\nname: x\njobs: {a: {sink: {http: {target: t, workers: ${N}}}}}\n", "3:46", "a ${VAR} reference in a [ ] or { } collection must be quoted"},
+		{"unquoted reference in a flow sequence", "version: 1\nname: x\njobs:\n  a:\n    needs: [b, ${JOB}]\n", "5:16", "must be quoted"},
 		{"unclosed flow at the end", "version: 1\nname: x\njobs: {a: {needs: [b, c\n", "3:19", "this [ is not closed"},
 		{"item where a key goes", "jobs:\n  - a\n  b: 1\n", "3:3", "did not find expected '-' indicator"},
 		{"unknown alias", "version: 1\nname: *nope\n", "2:7", "unknown anchor 'nope'"},

@@ -237,8 +237,8 @@ jobs:
 		{"--set into a secret scalar", []string{"validate", sec, "--set", "kafka.sasl.password.x=1"}, nil, ExitInvalid, []string{
 			`--set "kafka.sasl.password.x": "x" is inside the scalar kafka.sasl.password (line 5`,
 		}},
-		{"--set with a bad value", []string{"validate", sec, "--set", "kafka.sasl.password=[S3CRETNEW"}, nil, ExitInvalid, []string{
-			`--set "kafka.sasl.password": value:`,
+		{"--set with a bad value", []string{"validate", sec, "--set", "kafka.brokers.0=[S3CRETNEW"}, nil, ExitInvalid, []string{
+			`--set "kafka.brokers.0": the value is not valid YAML`,
 		}},
 		{"dry run", []string{"run", sec, "--dry-run"}, nil, ExitOK, []string{
 			`rewrite   set-header Authorization = "Bearer xxxxx"`,
