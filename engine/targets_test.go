@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,5 +136,29 @@ func TestTargetsSinkTimeoutOverrides(t *testing.T) {
 	rep := readReport(t, filepath.Join(dir, "report.json"))
 	if ok, errs := number(t, rep, "requests", "ok"), number(t, rep, "requests", "errors"); ok != 2 || errs != 2 {
 		t.Errorf("requests ok %v, errors %v; want 2 and 2 (the slow target's timed out)", ok, errs)
+	}
+}
+
+// TestPlanShowsEachTargetsTimeout: the plan (--dry-run) shows each
+// target's own timeout, or the sink's when it overrides them.
+func TestPlanShowsEachTargetsTimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, "rec.gor", evenly(1, time.Millisecond))
+	slow := newSlowTLSTarget(t, 0)
+	for _, tc := range []struct {
+		sink string
+		want []string
+	}{
+		{"{http: {targets: [fast, slow], mode: mirror}}", []string{"fast http://127.0.0.1:9 (timeout 300ms)", "slow " + slow.srv.URL + " (timeout 5s)"}},
+		{"{http: {targets: [fast, slow], mode: mirror, timeout: 2s}}", []string{"fast http://127.0.0.1:9, slow " + slow.srv.URL + ", mirror", ", timeout 2s"}},
+	} {
+		var plan bytes.Buffer
+		compile(t, dir, targetsYAML("http://127.0.0.1:9", slow, tc.sink), &engine.Options{}).Describe(&plan)
+		for _, w := range tc.want {
+			if !strings.Contains(plan.String(), w) {
+				t.Errorf("sink %s: the plan does not say %q:\n%s", tc.sink, w, plan.String())
+			}
+		}
 	}
 }
