@@ -84,15 +84,11 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 		}
 		co.noise = compare.NewNoiseFilter()
 		co.ref, err = newReplaySender(j.Sink.HTTP, httpsink.Config{
-			Targets:            []httpsink.Target{{URL: u, Name: t.Name}},
-			Workers:            j.Sink.HTTP.Workers,
-			PreserveHost:       j.Sink.HTTP.PreserveHost,
-			Timeout:            t.Timeout,
-			InsecureSkipVerify: t.InsecureSkipVerify,
-			ServerName:         t.ServerName,
-			CAFile:             t.CAFile.Abs,
-			KeepResponse:       true,
-			OnResult:           co.referenced,
+			Targets:      []httpsink.Target{sinkTarget(t, u, t.Timeout)},
+			Workers:      j.Sink.HTTP.Workers,
+			PreserveHost: j.Sink.HTTP.PreserveHost,
+			KeepResponse: true,
+			OnResult:     co.referenced,
 		}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: noise target: %w", t.Pos, err)

@@ -209,11 +209,22 @@ func describeSink(j *scenario.Job) string {
 		return fmt.Sprintf("kafka topic %s (%d partitions)", s.Kafka.Topic.Name, s.Kafka.Topic.Partitions)
 	case scenario.SinkHTTP:
 		h := s.HTTP
+		// One timeout for all (the sink's, or the targets' when they share
+		// it) is said once; different ones each after its target.
+		timeout := targetTimeout(h, h.Targets[0])
+		for _, t := range h.Targets[1:] {
+			if targetTimeout(h, t) != timeout {
+				timeout = 0
+			}
+		}
 		var ts []string
 		for _, t := range h.Targets {
 			u := "builtin:" + t.Builtin
 			if t.Builtin == "" {
 				u = scenario.MaskURL(t.URL.String()) // no password, no token
+			}
+			if timeout == 0 {
+				u += " (timeout " + durationString(targetTimeout(h, t)) + ")"
 			}
 			ts = append(ts, fmt.Sprintf("%s %s", t.Name, u))
 		}
@@ -230,10 +241,8 @@ func describeSink(j *scenario.Job) string {
 		} else {
 			out += fmt.Sprintf(", closed model (%d workers)", h.Workers)
 		}
-		if h.Timeout > 0 {
-			out += ", timeout " + durationString(h.Timeout)
-		} else {
-			out += ", timeout " + durationString(h.Targets[0].Timeout)
+		if timeout > 0 {
+			out += ", timeout " + durationString(timeout)
 		}
 		if h.Session {
 			out += ", sessions"

@@ -22,6 +22,22 @@ import (
 	"github.com/replayctl/replayctl/stats"
 )
 
+// targetTimeout is target t's timeout in http sink hs: the sink's timeout,
+// when set, overrides every target's own.
+func targetTimeout(hs *scenario.HTTPSink, t *scenario.Target) time.Duration {
+	if hs.Timeout > 0 {
+		return hs.Timeout
+	}
+	return t.Timeout
+}
+
+// sinkTarget is target t, sent to at u, for an http sink: its own TLS
+// settings and the given timeout.
+func sinkTarget(t *scenario.Target, u *url.URL, timeout time.Duration) httpsink.Target {
+	return httpsink.Target{URL: u, Name: t.Name, Timeout: timeout,
+		InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName, CAFile: t.CAFile.Abs}
+}
+
 // targetURL returns the URL to send to: a builtin target is started on
 // first use and shared by the run's jobs.
 func (r *runner) targetURL(t *scenario.Target) (*url.URL, error) {
@@ -146,7 +162,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil, err
 		}
 		urls[i] = u
-		targets[i] = httpsink.Target{URL: u, Name: t.Name}
+		targets[i] = sinkTarget(t, u, targetTimeout(hs, t))
 	}
 	g, err := r.newGuard(ctx, hs.Targets, urls, res.window)
 	if err != nil {
@@ -171,11 +187,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, err
 	}
-	first := hs.Targets[0]
-	timeout := hs.Timeout
-	if timeout == 0 {
-		timeout = first.Timeout
-	}
 	// The model: a paced replay sends each request at its instant (open
 	// model: more connections when all are busy) unless workers is given;
 	// speed max keeps a fixed pool of workers busy (closed model).
@@ -184,20 +195,16 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	wm := newWatermark()
 	ps := &protocolStats{}
 	sender, err := newReplaySender(hs, httpsink.Config{
-		Targets:            targets,
-		Mode:               hs.Mode,
-		Workers:            hs.Workers,
-		Open:               open,
-		MaxConnections:     hs.MaxConnections,
-		MinConnections:     hs.MinConnections,
-		Stats:              stats.Config{Origin: pacer.Start()},
-		Session:            hs.Session,
-		PreserveHost:       hs.PreserveHost,
-		Timeout:            timeout,
-		InsecureSkipVerify: first.InsecureSkipVerify,
-		ServerName:         first.ServerName,
-		CAFile:             first.CAFile.Abs,
-		KeepResponse:       cmp != nil,
+		Targets:        targets,
+		Mode:           hs.Mode,
+		Workers:        hs.Workers,
+		Open:           open,
+		MaxConnections: hs.MaxConnections,
+		MinConnections: hs.MinConnections,
+		Stats:          stats.Config{Origin: pacer.Start()},
+		Session:        hs.Session,
+		PreserveHost:   hs.PreserveHost,
+		KeepResponse:   cmp != nil,
 		OnResult: func(res httpsink.Result) {
 			if !res.Dropped() { // never sent (Ctrl-C): not a request of the run
 				rec.Record(res.Result)

@@ -228,7 +228,7 @@ func (s *shardRun) dialTargets(ctx context.Context, r *runner, j *scenario.Job) 
 				port = "80"
 			}
 		}
-		timeout := cmpDur(t.Timeout, 10*time.Second)
+		timeout := cmpDur(targetTimeout(j.Sink.HTTP, t), 10*time.Second)
 		dctx, cancel := context.WithTimeout(ctx, timeout)
 		c, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 		cancel()

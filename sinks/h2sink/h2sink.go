@@ -22,6 +22,7 @@ package h2sink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,8 +54,9 @@ const DefaultMaxStreams = 100
 const maxSessions = 1024
 
 // Config configures a Sender: the fields of an HTTP/1.x sender's Config
-// (Targets, Mode, Workers, Session, PreserveHost, Timeout, TLS settings,
-// QueueSize, KeepResponse, KeepLimit, OnResult) mean the same here.
+// (Targets with their timeouts and TLS settings, Mode, Workers, Session,
+// PreserveHost, Timeout, QueueSize, KeepResponse, KeepLimit, OnResult) mean
+// the same here.
 type Config struct {
 	httpsink.Config
 	// MaxStreams caps the concurrent streams per connection (default 100);
@@ -75,13 +77,14 @@ func (c *classed) Unwrap() error    { return c.err }
 func (c *classed) ErrClass() string { return c.class }
 
 type target struct {
-	name   string
-	addr   string // host:port to dial
-	host   string // :authority unless PreserveHost
-	scheme string
-	tls    *tls.Config
-	seed   uint64
-	pool   pool
+	name    string
+	addr    string // host:port to dial
+	host    string // :authority unless PreserveHost
+	scheme  string
+	tls     *tls.Config
+	timeout time.Duration // httpsink.Target.Timeout or Config.Timeout
+	seed    uint64
+	pool    pool
 }
 
 type job struct {
@@ -140,19 +143,24 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
-	roots, err := httpsink.CAPool(cfg.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("h2 sink: %w", err)
-	}
-	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
-	s.tr = &http2.Transport{AllowHTTP: true, DisableCompression: true, ReadIdleTimeout: 30 * time.Second, PingTimeout: cfg.Timeout}
+	// No dialer timeout: each dial's context carries its target's.
+	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{KeepAlive: 30 * time.Second}}
+	// One transport for every target: its pings wait as long as the
+	// slowest target's timeout, so as not to drop a slower target's
+	// connections that are alive.
+	ping := cfg.Timeout
 	names := map[string]bool{}
+	cas := httpsink.CAPools{}
 	for i, t := range cfg.Targets {
 		u := t.URL
 		if u == nil || u.Host == "" {
 			return nil, fmt.Errorf("h2 sink: target %d: URL with a host required", i)
 		}
-		tt := &target{name: t.Name, host: u.Host, scheme: strings.ToLower(u.Scheme)}
+		tt := &target{name: t.Name, host: u.Host, scheme: strings.ToLower(u.Scheme), timeout: t.Timeout}
+		if tt.timeout <= 0 {
+			tt.timeout = cfg.Timeout
+		}
+		ping = max(ping, tt.timeout)
 		if tt.name == "" {
 			tt.name = u.Host
 		}
@@ -170,11 +178,11 @@ func New(cfg Config) (*Sender, error) {
 			if port == "" {
 				port = "443"
 			}
-			sni := cfg.ServerName
-			if sni == "" {
-				sni = u.Hostname()
+			roots, err := cas.Get(t.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("h2 sink: target %s: %w", tt.name, err)
 			}
-			tt.tls = &tls.Config{ServerName: sni, InsecureSkipVerify: cfg.InsecureSkipVerify, RootCAs: roots,
+			tt.tls = &tls.Config{ServerName: cmp.Or(t.ServerName, u.Hostname()), InsecureSkipVerify: t.InsecureSkipVerify, RootCAs: roots,
 				NextProtos: []string{http2.NextProtoTLS, "http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(0)}
 		default:
 			return nil, fmt.Errorf("h2 sink: target %s: scheme %q is not http or https", u.Redacted(), u.Scheme)
@@ -184,6 +192,7 @@ func New(cfg Config) (*Sender, error) {
 		tt.pool = pool{s: s, t: tt, sessions: map[string]*pconn{}}
 		s.targets = append(s.targets, tt)
 	}
+	s.tr = &http2.Transport{AllowHTTP: true, DisableCompression: true, ReadIdleTimeout: 30 * time.Second, PingTimeout: ping}
 	s.ctx, s.abort = context.WithCancel(context.Background())
 	s.queue = make(chan job, cfg.QueueSize)
 	for range cfg.Workers {
@@ -363,7 +372,7 @@ func (s *Sender) do(j job) {
 // away), so that it may be sent again on another connection, and the
 // answer's grpc-status.
 func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink.Result) (bool, string) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(s.ctx, t.timeout)
 	defer cancel()
 	authority := t.host
 	if s.cfg.PreserveHost && pr.Authority != "" {

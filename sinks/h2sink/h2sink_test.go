@@ -246,7 +246,7 @@ func TestTLS(t *testing.T) {
 	}
 	u, _ := url.Parse(srv.URL)
 	frame := "\x00\x00\x00\x00\x01z"
-	_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, CAFile: ca, ServerName: "example.com"}},
+	_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u, CAFile: ca, ServerName: "example.com"}}}},
 		httpsink.Request{ID: "1", Raw: render(t, grpcReq("/pkg.Svc/Do", frame), frame, nil)})
 	if st["ok"] != 1 || len(rec.reqs) != 1 || rec.reqs[0].proto != "HTTP/2.0" || rec.reqs[0].body != frame {
 		t.Fatalf("TLS h2: stats %v, received %+v", st, rec.reqs)
@@ -257,7 +257,7 @@ func TestTLS(t *testing.T) {
 	h1.StartTLS()
 	defer h1.Close()
 	u1, _ := url.Parse(h1.URL)
-	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u1}}, InsecureSkipVerify: true}},
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u1, InsecureSkipVerify: true}}}},
 		httpsink.Request{ID: "1", Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")})
 	if st["errors-alpn"] != 1 || !strings.Contains(res[0].Err.Error(), "ALPN") {
 		t.Fatalf("TLS without h2: stats %v, err %v", st, res[0].Err)

@@ -143,7 +143,7 @@ func (p *pool) closeAll() {
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
 // the HTTP/2 preface and settings.
 func (p *pool) dial(ctx context.Context) (*http2.ClientConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.t.timeout)
 	defer cancel()
 	nc, err := p.s.dialer.DialContext(ctx, "tcp", p.t.addr)
 	if err != nil {

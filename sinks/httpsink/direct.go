@@ -139,7 +139,7 @@ func (w *worker) armLocked(j *job) {
 	d.armed.Store(true)
 	// The deadline covers the write and the answer; set under the lock so
 	// that the reader, seeing the slot busy, never reads with the last one.
-	_ = d.nc.SetDeadline(d.res.Start.Add(w.s.cfg.Timeout))
+	_ = d.nc.SetDeadline(d.res.Start.Add(w.s.targets[j.t].timeout))
 }
 
 // sendDirect writes j, just armed on w, on nc, w's connection (both read
@@ -206,7 +206,7 @@ func (p *pool) complete(w *worker, res *Result) bool {
 	j := &d.cur
 	r := &d.res
 	t := &p.s.targets[j.t]
-	if d.preErr != nil && errors.Is(d.preErr, os.ErrDeadlineExceeded) && time.Now().Before(r.Start.Add(p.s.cfg.Timeout)) {
+	if d.preErr != nil && errors.Is(d.preErr, os.ErrDeadlineExceeded) && time.Now().Before(r.Start.Add(t.timeout)) {
 		d.preErr = nil // the idle wait's old deadline, not this request's
 	}
 	w.br = readers.get()

@@ -31,6 +31,7 @@ package httpsink
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -72,11 +73,19 @@ const (
 	maxSessions = 64
 )
 
-// Target is one HTTP target. Only its scheme, host and port are used: the
-// request target (path) is the recorded one.
+// Target is one HTTP target. Only its URL's scheme, host and port are used:
+// the request target (path) is the recorded one. Its timeout and TLS
+// settings apply to it alone.
 type Target struct {
 	URL  *url.URL
 	Name string // tags results; default URL.Host
+	// Timeout bounds connecting to this target (dial + TLS) and,
+	// separately, each request to it (write + full response); default
+	// Config.Timeout.
+	Timeout            time.Duration
+	InsecureSkipVerify bool
+	ServerName         string // TLS SNI and verified name; default the URL's host
+	CAFile             string // PEM CA certificates trusted besides the system's
 }
 
 // Config configures a Sender.
@@ -105,12 +114,9 @@ type Config struct {
 	Session bool
 	// PreserveHost keeps the recorded Host header.
 	PreserveHost bool
-	// Timeout bounds connecting (dial + TLS) and, separately, each request
-	// (write + full response); default 10s.
-	Timeout            time.Duration
-	InsecureSkipVerify bool
-	ServerName         string // TLS SNI and verified name; default the target URL's host
-	CAFile             string // PEM CA certificates trusted besides the system's
+	// Timeout is the timeout of the targets without one of their own
+	// (Target.Timeout); default 10s.
+	Timeout time.Duration
 	// QueueSize bounds the requests waiting for a worker (backpressure);
 	// default 4 × Workers.
 	QueueSize int
@@ -171,6 +177,7 @@ type target struct {
 	// hostBytes is host as bytes, built once: the edit costs no conversion.
 	hostBytes []byte
 	tls       *tls.Config
+	timeout   time.Duration // Target.Timeout or Config.Timeout
 	seed      uint64
 }
 
@@ -246,18 +253,19 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
-	roots, err := CAPool(cfg.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("http sink: %w", err)
-	}
-	s := &Sender{cfg: cfg, dialer: net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
+	// No dialer timeout: each dial's context carries its target's.
+	s := &Sender{cfg: cfg, dialer: net.Dialer{KeepAlive: 30 * time.Second}}
 	names := map[string]bool{}
+	cas := CAPools{}
 	for i, t := range cfg.Targets {
 		u := t.URL
 		if u == nil || u.Host == "" {
 			return nil, fmt.Errorf("http sink: target %d: URL with a host required", i)
 		}
-		tt := target{name: t.Name, host: u.Host, hostBytes: []byte(u.Host)}
+		tt := target{name: t.Name, host: u.Host, hostBytes: []byte(u.Host), timeout: t.Timeout}
+		if tt.timeout <= 0 {
+			tt.timeout = cfg.Timeout
+		}
 		if tt.name == "" {
 			tt.name = u.Host
 		}
@@ -275,13 +283,13 @@ func New(cfg Config) (*Sender, error) {
 			if port == "" {
 				port = "443"
 			}
-			sni := cfg.ServerName
-			if sni == "" {
-				sni = u.Hostname()
+			roots, err := cas.Get(t.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("http sink: target %s: %w", tt.name, err)
 			}
 			tt.tls = &tls.Config{
-				ServerName:         sni,
-				InsecureSkipVerify: cfg.InsecureSkipVerify,
+				ServerName:         cmp.Or(t.ServerName, u.Hostname()),
+				InsecureSkipVerify: t.InsecureSkipVerify,
 				RootCAs:            roots,
 				NextProtos:         []string{"http/1.1"},
 				ClientSessionCache: tls.NewLRUClientSessionCache(0),
@@ -438,10 +446,10 @@ func (s *Sender) Preconnect(ctx context.Context) (open, asked int, err error) {
 
 // Stop makes the sender drop every request not yet on the wire: each counts
 // as "dropped-on-stop" (not as sent) and is given to OnResult with class
-// "canceled" and no Start; requests
-// already sent still get their response, within Timeout. Sends after Stop
-// fail. It is what an interrupt does: stop sending at once. Safe to call
-// more than once and concurrently with Send.
+// "canceled" and no Start; requests already sent still get their response,
+// within their target's timeout. Sends after Stop fail. It is what an
+// interrupt does: stop sending at once. Safe to call more than once and
+// concurrently with Send.
 func (s *Sender) Stop() {
 	s.stopped.Store(true)
 	if s.pool != nil {
@@ -494,6 +502,22 @@ func CAPool(file string) (*x509.CertPool, error) {
 	return roots, nil
 }
 
+// CAPools loads each CA file once, for the targets that share it.
+type CAPools map[string]*x509.CertPool
+
+// Get returns CAPool(file), loaded on the first call for file.
+func (c CAPools) Get(file string) (*x509.CertPool, error) {
+	if p, ok := c[file]; ok {
+		return p, nil
+	}
+	p, err := CAPool(file)
+	if err != nil {
+		return nil, err
+	}
+	c[file] = p
+	return p, nil
+}
+
 // TargetSeed is the rendezvous-hashing seed of a target's name.
 func TargetSeed(name string) uint64 { return mix(hashString(name)) }
 
@@ -524,8 +548,8 @@ func (s *Sender) Write(ctx context.Context, m *message.Message) error {
 
 // Close stops accepting requests and waits until every queued and in-flight
 // request has its result. If ctx ends first, queued requests are dropped
-// with class "canceled" (in-flight ones end within Timeout) and Close
-// returns ctx.Err() once the workers are done.
+// with class "canceled" (in-flight ones end within their target's timeout)
+// and Close returns ctx.Err() once the workers are done.
 func (s *Sender) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {

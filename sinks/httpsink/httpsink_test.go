@@ -368,22 +368,21 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name  string
-		cfg   Config
-		class string
+		name   string
+		target Target
+		class  string
 	}{
-		{"verified with CA", Config{CAFile: ca}, ""},
-		{"verified with CA and server name", Config{CAFile: ca, ServerName: "example.com"}, ""},
-		{"wrong server name", Config{CAFile: ca, ServerName: "wrong.example"}, stats.ClassTLS},
-		{"unknown authority", Config{}, stats.ClassTLS},
-		{"insecure skip verify", Config{InsecureSkipVerify: true}, ""},
+		{"verified with CA", Target{CAFile: ca}, ""},
+		{"verified with CA and server name", Target{CAFile: ca, ServerName: "example.com"}, ""},
+		{"wrong server name", Target{CAFile: ca, ServerName: "wrong.example"}, stats.ClassTLS},
+		{"unknown authority", Target{}, stats.ClassTLS},
+		{"insecure skip verify", Target{InsecureSkipVerify: true}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.Targets = []Target{{URL: u}}
-			cfg.KeepResponse = true
-			s, col := newSender(t, cfg)
+			target := tt.target
+			target.URL = u
+			s, col := newSender(t, Config{Targets: []Target{target}, KeepResponse: true})
 			mustSend(t, s, Request{Raw: []byte("GET / HTTP/1.1\r\nHost: prod.example\r\n\r\n")})
 			mustClose(t, s)
 			r := col.all()[0]
@@ -395,7 +394,7 @@ func TestTLS(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(Config{Targets: []Target{{URL: u}}, CAFile: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
+	if _, err := New(Config{Targets: []Target{{URL: u, CAFile: filepath.Join(t.TempDir(), "missing.pem")}}}); err == nil {
 		t.Error("missing CA file accepted")
 	}
 }

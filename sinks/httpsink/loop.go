@@ -368,7 +368,7 @@ func (l *evloop) attempt(sl *lslot, c *lconn) {
 		return
 	}
 	sl.dialed = time.Now()
-	l.setDeadline(sl, sl.dialed.Add(l.s.cfg.Timeout))
+	l.setDeadline(sl, sl.dialed.Add(l.s.targets[sl.j.t].timeout))
 	sl.addrIdx = 0
 	l.dial(sl)
 }
@@ -478,7 +478,7 @@ func (l *evloop) resolve(t int) ([]netip.AddrPort, error) {
 		l.addrs[t] = []netip.AddrPort{netip.AddrPortFrom(ip.Unmap(), uint16(port))}
 		return l.addrs[t], nil
 	}
-	ctx, cancel := context.WithTimeout(l.s.ctx, l.s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(l.s.ctx, l.s.targets[t].timeout)
 	defer cancel()
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
@@ -535,7 +535,7 @@ func (l *evloop) send(sl *lslot, c *lconn) {
 	t := &s.targets[j.t]
 	sl.c, c.slot = c, sl
 	sl.start = time.Now()
-	l.setDeadline(sl, sl.start.Add(s.cfg.Timeout))
+	l.setDeadline(sl, sl.start.Add(t.timeout))
 	sl.p.reset(nil)
 	sl.p.begin(j.info.head)
 	sl.rd, sl.wr = 0, 0

@@ -593,7 +593,7 @@ func TestOpenModelNoRetryOnFreshTLSConnection(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	defer srv.Close()
-	s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, srv.URL)}}, Open: true, InsecureSkipVerify: true})
+	s, col := newSender(t, Config{Targets: []Target{{URL: mustURL(t, srv.URL), InsecureSkipVerify: true}}, Open: true})
 	mustSend(t, s, Request{Raw: []byte("POST /pay HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), ID: "0"})
 	mustClose(t, s)
 	res := col.all()

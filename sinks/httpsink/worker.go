@@ -275,7 +275,7 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 	start := time.Now()
 	w.p.reset(w.br)
 	r.BytesIn = 0
-	if err := nc.SetDeadline(start.Add(s.cfg.Timeout)); err != nil {
+	if err := nc.SetDeadline(start.Add(t.timeout)); err != nil {
 		return response{}, err
 	}
 	if err := w.write(nc, t, j, r); err != nil {
@@ -336,7 +336,7 @@ func (w *worker) write(nc net.Conn, t *target, j *job, r *Result) error {
 // dial opens a connection to t: TCP with TCP_NODELAY, then TLS for https.
 func (w *worker) dial(t *target) (net.Conn, error) {
 	s := w.s
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(s.ctx, t.timeout)
 	defer cancel()
 	nc, err := s.dialer.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
