@@ -949,6 +949,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		switch {
 		case skip > 0:
 			c.a.count(cGaps, 1)
+			c.a.count(cHoles, 1)
 			s.gap(skip)
 		case skip < 0 && n > 0:
 			// Delivered without a known start (flushed): resynchronise.

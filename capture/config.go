@@ -145,6 +145,7 @@ const (
 	cBogusRST
 	cDecapsulated
 	cFileCutShort
+	cHoles
 	nCounters
 )
 
@@ -179,6 +180,7 @@ var counterNames = [nCounters]string{
 	cDecapsulated:        "decapsulated",
 	cHeaderTooLong:       "header-too-long",
 	cFileCutShort:        "file-cut-short",
+	cHoles:               "holes",
 }
 
 // Stats are the capture counters by name:
@@ -209,7 +211,11 @@ var counterNames = [nCounters]string{
 //	unanswered-requests     requests left without a response (their response
 //	                        was lost, or the connection ended first)
 //	interim-responses       1xx responses other than 101 (not emitted)
-//	gaps                    holes in a TCP stream (lost or unbuffered bytes)
+//	gaps                    holes in a TCP stream (lost or unbuffered bytes),
+//	                        and data of a connection whose start was not seen
+//	holes                   of which: holes after the stream's start was
+//	                        seen: bytes that were on the wire and are not in
+//	                        the capture (a loss)
 //	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes
 //	pending-overflow        requests forgotten because too many awaited answers
 //	upgraded                connections no longer HTTP (101, CONNECT)

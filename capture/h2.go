@@ -738,6 +738,7 @@ func (c *conn) h2Segment(isReq bool, sg reassembly.ScatterGather, skip int) bool
 	}
 	if skip > 0 {
 		c.a.count(cGaps, 1)
+		c.a.count(cHoles, 1)
 		c.h2.gap(isReq)
 	}
 	if n > 0 {

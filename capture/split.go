@@ -269,6 +269,20 @@ func (s *splitter) finish(fin bool) {
 		if len(s.buf) > 0 {
 			s.ev.count(cIncomplete, 1)
 		}
+	case stBody, stChunkSize, stChunkData, stChunkEnd, stTrailers:
+		if s.isResp {
+			// The stream ended (its end, a RST, the end of the capture)
+			// in the body of a response whose head is whole: it is
+			// emitted as the prefix seen, cut (counted incomplete), as
+			// a hole inside a body is, so its request is answered (its
+			// status is known). A request cut so was never whole on the
+			// wire, and a replay could not send it: it is counted
+			// incomplete only.
+			s.hole()
+			s.done(s.pos)
+			return
+		}
+		s.ev.count(cIncomplete, 1)
 	case stDead, stResync:
 	default:
 		s.ev.count(cIncomplete, 1)

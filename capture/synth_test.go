@@ -354,3 +354,60 @@ func TestIdleExpiryThenMore(t *testing.T) {
 		t.Errorf("%d messages, stats %v", len(msgs), st)
 	}
 }
+
+// TestHolesAreLossesMidstreamIsNot: a hole in a stream whose start was seen
+// (bytes on the wire the capture lacks) counts in holes, the loss the record
+// job reports; a connection first seen in its middle counts in gaps only.
+// A response whose head is whole and whose body the capture's end cuts is
+// emitted cut, so its request is answered.
+func TestHolesAreLossesMidstreamIsNot(t *testing.T) {
+	cfg := Config{Ports: []uint16{80}, Responses: true}
+	const body = "0123456789"
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n" + body + body + body
+	head := len(resp) - 30
+	tests := []struct {
+		name                   string
+		segs                   []seg
+		holes, gaps, responses int64
+		unanswered, incomplete int64
+		wantRespPrefix         string
+		wantTruncated          bool
+	}{
+		{"hole in a body", append(handshake(),
+			seg{fromClient: true, data: req1, flags: "A"},
+			seg{fromClient: false, data: resp[:head+10], flags: "A"},
+			// resp[head+10:head+20] never captured
+			seg{fromClient: false, off: uint32(head + 20), data: resp[head+20:], flags: "A"},
+		), 1, 1, 1, 0, 1, resp[:head+10], true},
+		{"midstream", []seg{
+			{fromClient: false, off: 100, data: "tail of an earlier body", flags: "A"},
+			{fromClient: true, off: 50, data: req1, flags: "A"},
+			{fromClient: false, off: 123, data: resp, flags: "A"},
+		}, 0, 0, 1, 0, 1, resp, false},
+		{"response cut by the end of the capture", append(handshake(),
+			seg{fromClient: true, data: req1, flags: "A"},
+			seg{fromClient: false, data: resp[:head+10], flags: "A"},
+		), 0, 0, 1, 0, 1, resp[:head+10], true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:80")
+			msgs, st := run(t, cfg, one(f, tt.segs)...)
+			var resps []*message.Message
+			for _, m := range msgs {
+				if m.Kind == message.Response {
+					resps = append(resps, m)
+				}
+			}
+			if st["holes"] != tt.holes || st["gaps"] < tt.gaps || int64(len(resps)) != tt.responses ||
+				st["unanswered-requests"] != tt.unanswered || st["incomplete"] != tt.incomplete {
+				t.Errorf("holes %d gaps %d responses %d unanswered %d incomplete %d; want %d, >= %d, %d, %d, %d",
+					st["holes"], st["gaps"], len(resps), st["unanswered-requests"], st["incomplete"],
+					tt.holes, tt.gaps, tt.responses, tt.unanswered, tt.incomplete)
+			}
+			if len(resps) == 1 && (string(resps[0].Raw) != tt.wantRespPrefix || resps[0].Truncated != tt.wantTruncated) {
+				t.Errorf("response %q truncated %v, want %q truncated %v", resps[0].Raw, resps[0].Truncated, tt.wantRespPrefix, tt.wantTruncated)
+			}
+		})
+	}
+}

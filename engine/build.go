@@ -160,7 +160,7 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 			return catalog.Window{}, opts, nil, fmt.Errorf("window %q: %w", name, err)
 		}
 		if w.Partial {
-			notes = append([]string{fmt.Sprintf("saved partial: its recording lost %d message(s) (%s)", w.Lost["total"], lostText(w.Lost))}, notes...)
+			notes = append([]string{"saved partial: its recording lost " + lostText(w.Lost)}, notes...)
 		}
 		for _, n := range notes {
 			r.log.Warn("partial window", "window", name, "note", n)

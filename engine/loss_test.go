@@ -82,7 +82,7 @@ jobs:
 				if r.err != nil {
 					t.Fatalf("replay: %v\n%s", r.err, r.out)
 				}
-				gap := "saved partial: its recording lost 1 message(s) (too-large 1)"
+				gap := "saved partial: its recording lost too-large 1 message"
 				if !strings.Contains(r.out, "(PARTIAL window)") || !strings.Contains(r.out, "partial   "+gap) {
 					t.Errorf("the replay's summary does not say its window is partial:\n%s", r.out)
 				}
@@ -310,6 +310,61 @@ jobs:
 			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
 			if number(t, rep, "lost", "file-cut-short") != 1 || number(t, rep, "requests") < 9 {
 				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
+			}
+		})
+	}
+}
+
+// TestPcapHoleIsLoss records a pcap with a hole inside a response body
+// (bytes that were on the wire and are not in the file): the response is
+// kept cut, and the hole is a loss (capture-gaps) that fails the job unless
+// on-loss says warn. A connection picked up in its middle is not a loss.
+func TestPcapHoleIsLoss(t *testing.T) {
+	src, err := filepath.Abs("../capture/testdata/synth-hole-length.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid, err := filepath.Abs("../capture/testdata/synth-midstream-binary.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, pcap string
+		lost       bool
+	}{{"hole", src, true}, {"midstream", mid, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			data, err := os.ReadFile(tc.pcap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "in.pcap"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := run(t, dir, `version: 1
+name: hole
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [18180], responses: true}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}
+`, engine.Options{})
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			var loss *engine.LossError
+			if !tc.lost {
+				if r.err != nil || number(t, rep, "lost", "total") != 0 {
+					t.Fatalf("run = %v, lost %v; want nothing lost\n%s", r.err, field(t, rep, "lost"), r.out)
+				}
+				return
+			}
+			if !errors.As(r.err, &loss) {
+				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+			}
+			if !strings.Contains(r.out, "capture-gaps 1 hole (bytes that were on the wire are not in the capture") {
+				t.Errorf("the summary does not name the hole:\n%s", r.out)
+			}
+			if number(t, rep, "lost", "capture-gaps") != 1 || number(t, rep, "responses") != 3 {
+				t.Errorf("report lost %v, responses %v", field(t, rep, "lost"), field(t, rep, "responses"))
 			}
 		})
 	}

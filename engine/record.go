@@ -443,11 +443,12 @@ type LossError struct {
 }
 
 func (e *LossError) Error() string {
-	return fmt.Sprintf("%d message(s) lost (%s); the window, if any, is saved marked partial; on-loss: warn accepts losses", e.Lost["total"], lostText(e.Lost))
+	return fmt.Sprintf("the recording is incomplete: %s; the window, if any, is saved marked partial; on-loss: warn accepts losses", lostText(e.Lost))
 }
 
 // lossCauses maps the counters that mean "not recorded" to their cause.
-// kernel-drops, queue-overflow and file-cut-short count packets, the
+// kernel-drops, queue-overflow and file-cut-short count packets,
+// capture-gaps holes in connections, streams-dropped connections, the
 // others messages.
 var lossCauses = []struct{ counter, cause string }{
 	{"sink.spool-full", "spool-full"},
@@ -457,6 +458,8 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.queue-overflow", "queue-overflow"},
 	{"source.file-cut-short", "file-cut-short"},
 	{"source.header-too-long", "header-too-long"},
+	{"source.holes", "capture-gaps"},
+	{"source.streams-dropped", "streams-dropped"},
 	{"unredactable-dropped", "unredactable"},
 }
 
@@ -479,20 +482,30 @@ func lostCounts(c map[string]int64) map[string]int64 {
 	return lost
 }
 
-// lostText renders the causes: "spool-full 12, too-large 1".
+// lostText renders the causes with their units: "spool-full 12 messages,
+// kernel-drops 3 packets".
 func lostText(lost map[string]int64) string {
 	var parts []string
 	for _, lc := range lossCauses {
-		if n := lost[lc.cause]; n > 0 {
-			unit := ""
-			switch lc.cause {
-			case "kernel-drops", "queue-overflow":
-				unit = " packets"
-			case "file-cut-short":
-				unit = " packet (the pcap file ends in the middle of it)"
-			}
-			parts = append(parts, fmt.Sprintf("%s %d%s", lc.cause, n, unit))
+		n := lost[lc.cause]
+		if n <= 0 {
+			continue
 		}
+		unit, why := "message", ""
+		switch lc.cause {
+		case "kernel-drops", "queue-overflow":
+			unit = "packet"
+		case "file-cut-short":
+			unit, why = "packet", " (the pcap file ends in the middle of it)"
+		case "capture-gaps":
+			unit, why = "hole", " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
+		case "streams-dropped":
+			unit, why = "connection", " (not tracked: past the capture's connection limit)"
+		}
+		if n != 1 {
+			unit += "s"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d %s%s", lc.cause, n, unit, why))
 	}
 	return strings.Join(parts, ", ")
 }
