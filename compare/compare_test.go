@@ -290,3 +290,27 @@ func FuzzCompare(f *testing.F) {
 		}
 	})
 }
+
+// TestCompareCut: a recorded response whose body was cut when recorded is
+// compared on its status and headers, never on its body (whole, it would
+// be "unparsable:recorded"; cut at a JSON value, a body diff).
+func TestCompareCut(t *testing.T) {
+	c := mustNew(t, Config{Status: true, Body: true, Headers: []string{"X-Version"}})
+	full := resp(200, "application/json", `{"items":[1,2,3],"total":3}`, "X-Version: 7")
+	cut := full[:len(full)-10]
+	if r := c.CompareRequest("/", cut, full); r.Match {
+		t.Fatalf("CompareRequest of a cut body matched: %+v", r)
+	}
+	if r := c.CompareCut("/", cut, full); !r.Match {
+		t.Errorf("CompareCut of the same answer: %+v", r.Diffs)
+	}
+	other := resp(500, "application/json", `{"error":"x"}`, "X-Version: 8")
+	r := c.CompareCut("/", cut, other)
+	kinds := map[string]bool{}
+	for _, d := range r.Diffs {
+		kinds[d.Kind] = true
+	}
+	if r.Match || !kinds[KindStatus] || !kinds[KindHeader] || len(r.Diffs) != 2 {
+		t.Errorf("CompareCut of another status and header: %+v, want a status and a header diff only", r.Diffs)
+	}
+}

@@ -369,3 +369,53 @@ jobs:
 		})
 	}
 }
+
+// TestCutRequestsNotReplayed records a POST whose body max-body cuts: the
+// record job says a replay will not send it, and the replay does not (sent
+// as recorded, its Content-Length promises bytes that never come and the
+// target waits for them until the timeout); it says so as what the window
+// lacks, and the other requests are sent.
+func TestCutRequestsNotReplayed(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	writePcapWith(t, filepath.Join(dir, "in.pcap"), server,
+		[]req{{at: 0, raw: post("/upload", strings.Repeat("u", 5000))}, {at: time.Millisecond, raw: get("/after")}}, nil)
+	tg := newTarget(t)
+	topic, win := unique(t, "cut"), unique(t, "win")
+	yaml := fmt.Sprintf(`version: 1
+name: cut
+topics:
+  traffic: {name: %s, create: true}
+targets:
+  app: {url: %q, timeout: 30s}
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [8080], max-body: 1000}}
+    sink: {kafka: {topic: traffic}}
+    save-window: %s
+  replay:
+    needs: [record]
+    source: {window: %[3]s}
+    speed: max
+    sink: {http: {target: app}}
+    report: {json: out/replay.json}
+`, topic, tg.URL(), win)
+	r := run(t, dir, yaml, engine.Options{})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.out)
+	}
+	if !strings.Contains(r.out, "1 request(s) recorded with their body cut (max-body, or bytes the capture lost): a replay does not send them") {
+		t.Errorf("the record summary does not say the request is cut:\n%s", r.out)
+	}
+	got := tg.requests()
+	if len(got) != 1 || got[0].Path != "/after" {
+		t.Fatalf("target got %d requests (%v), want /after only", len(got), got)
+	}
+	if !strings.Contains(r.out, "done (PARTIAL window)") || !strings.Contains(r.out, "1 request(s) not sent: their bodies were cut when recorded") {
+		t.Errorf("the replay summary does not say a request was not sent:\n%s", r.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "replay.json"))
+	if gaps, _ := field(t, rep, "source_gaps").([]any); len(gaps) != 1 || number(t, rep, "counters", "not-sent-body-cut") != 1 {
+		t.Errorf("report source_gaps %v, counters %v", field(t, rep, "source_gaps"), field(t, rep, "counters"))
+	}
+}

@@ -315,6 +315,9 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			if m.Dst.IsValid() {
 				dests[m.Dst] = true
 			}
+			if m.Truncated {
+				c.add("requests-body-cut", 1)
+			}
 		} else {
 			nresp.Add(1)
 		}

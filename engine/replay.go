@@ -288,6 +288,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return err
 		}
 		raw, keep := st.process(m)
+		if keep && m.Truncated {
+			// Its body was cut when recorded (max-body, or a hole): its
+			// head promises bytes it does not have, and a target would
+			// wait for them. Counted, and told in the summary.
+			c.add("not-sent-body-cut", 1)
+			keep = false
+		}
 		if !keep {
 			wm.handled(pos)
 			if cmp != nil {
@@ -388,6 +395,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		res.diff = cmp.finish(dctx)
 	}
 	res.counters = c.snapshot()
+	if n := res.counters["not-sent-body-cut"]; n > 0 {
+		res.windowNotes = append(res.windowNotes, fmt.Sprintf("%d request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come", n))
+	}
 	res.summary = rec.Summary()
 	state := rec.State()
 	res.state, res.shard = &state, r.shard.info(res.summary)
