@@ -322,3 +322,59 @@ func TestRestrictedReads(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolDirContained: a kafka sink's spool.dir is written, so it is
+// contained like the other written paths: refused at its node when it
+// leaves the scenario's directory or goes through a symbolic link.
+// Unset, it is the engine's default (under the data dir), not checked here.
+func TestSpoolDirContained(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	doc := "version: 1\nname: spool\ntopics: {t: {}}\njobs:\n  rec:\n    source: {gor: {path: in.gor}}\n    sink: {kafka: {topic: t, spool: {dir: %s}}}\n"
+	for _, tc := range []struct {
+		name, dir string
+		opts      Options
+		want      string // message fragment at 7:43; "" for accepted
+		abs, root string // accepted: the resolved Path
+	}{
+		{"inside", "spool", Options{}, "", filepath.Join(dir, "spool"), dir},
+		{"the directory itself", ".", Options{}, "", dir, dir},
+		{"restricted", "spool/sub", Options{Restricted: true}, "", filepath.Join(dir, "spool", "sub"), dir},
+		{"unset", "", Options{Restricted: true}, "", "", ""},
+		{"dot dot", "../escaped-spool", Options{}, "../escaped-spool is outside the scenario's directory " + dir + "; a scenario writes only there", "", ""},
+		{"absolute outside", "/etc/cron.d", Options{}, "/etc/cron.d is outside the scenario's directory " + dir, "", ""},
+		{"symlinked dir", "linked", Options{}, filepath.Join(dir, "linked") + " is a symbolic link", "", ""},
+		{"under a symlinked dir", "linked/spool", Options{}, filepath.Join(dir, "linked") + " is a symbolic link", "", ""},
+		{"symlinked even when allowed", "linked", Options{AllowPaths: []string{outside}}, "symbolic link", "", ""},
+		{"allowed", filepath.Join(outside, "spool"), Options{AllowPaths: []string{outside}}, "", filepath.Join(outside, "spool"), outside},
+		{"output dir", "spool", Options{OutputDir: outside}, "", filepath.Join(outside, "spool"), outside},
+		{"output dir escape", "../spool", Options{OutputDir: outside}, "outside --output-dir " + outside, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(doc, "%s", tc.dir, 1)
+			if tc.dir == "" {
+				src = strings.Replace(doc, ", spool: {dir: %s}", "", 1)
+			}
+			s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), tc.opts)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				p := s.Jobs["rec"].Sink.Kafka.Spool.Dir
+				if p.Abs != tc.abs || p.Root != tc.root {
+					t.Fatalf("spool dir %+v, want Abs %s, Root %s", p, tc.abs, tc.root)
+				}
+				return
+			}
+			var ds Diagnostics
+			if !errors.As(err, &ds) || len(ds) != 1 {
+				t.Fatalf("want one diagnostic, got %v", err)
+			}
+			if want := filepath.Join(dir, "s.yaml") + ":7:43: jobs.rec.sink.kafka.spool.dir: "; !strings.HasPrefix(ds[0].String(), want) || !strings.Contains(ds[0].Message, tc.want) {
+				t.Fatalf("got %s\nwant %s… %q", ds[0], want, tc.want)
+			}
+		})
+	}
+}

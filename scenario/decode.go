@@ -190,7 +190,7 @@ func (d *decoder) path(x m, key string) Path {
 	if d.restricted {
 		// A restricted scenario reads, too, only under its directory (or
 		// --output-dir, or --allow-paths).
-		if _, err := containedIn(filepath.Clean(abs), append([]string{d.dir, d.outDir}, d.allow...)); err != nil {
+		if _, err := containedIn(filepath.Clean(abs), append([]string{d.dir, d.outDir}, d.allow...), false); err != nil {
 			if errors.Is(err, errOutside) {
 				d.errorf(x.get(key), x.p(key), "%s is outside the scenario's directory %s; a restricted scenario reads only there (or under --output-dir or --allow-paths)", raw, d.dir)
 			} else {
@@ -742,8 +742,9 @@ func (d *decoder) decodeSink(x m) Sink {
 	case SinkKafka:
 		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmpOr(c.str("compression"), d.s.Kafka.Compression)}
 		sp := c.sub("spool")
-		sk.Kafka.Spool = Spool{Dir: d.path(sp, "dir"), MaxBytes: DefaultSpoolBytes}
-		d.forgetInput(sk.Kafka.Spool.Dir) // a directory the spool creates, not a file it reads
+		// A directory the spool creates and writes: contained like the
+		// files the scenario writes.
+		sk.Kafka.Spool = Spool{Dir: d.outDirPath(sp, "dir"), MaxBytes: DefaultSpoolBytes}
 		if sp.has("max-bytes") {
 			sk.Kafka.Spool.MaxBytes = d.size(sp, "max-bytes")
 			if v := sp.get("max-bytes"); sk.Kafka.Spool.MaxBytes < 64<<10 && v != nil {

@@ -315,7 +315,7 @@ type KafkaSink struct {
 
 // Spool is a kafka sink's disk spool.
 type Spool struct {
-	Dir      Path  // unset: the engine's default (spool/ under the data dir)
+	Dir      Path  // contained like a written path (Root set); unset: the engine's default (spool/ under the data dir)
 	MaxBytes int64 // default DefaultSpoolBytes
 }
 
