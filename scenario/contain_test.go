@@ -378,3 +378,60 @@ func TestSpoolDirContained(t *testing.T) {
 		})
 	}
 }
+
+// TestRestrictedGlobs: in a restricted scenario every file a glob matches
+// is checked like a literal path: a match that is a symbolic link, or lies
+// under one, is refused at the path's node, naming the matched file.
+func TestRestrictedGlobs(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret.gor")
+	for _, f := range []string{secret, filepath.Join(dir, "r", "ok.gor")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "r", "in.gor")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "ln1")); err != nil {
+		t.Fatal(err)
+	}
+	doc := "version: 1\nname: r\njobs:\n  copy:\n    source: {gor: {path: %s}}\n    sink: {stdout: {}}\n"
+	restricted := Options{Restricted: true}
+	for _, tc := range []struct {
+		name, path string
+		opts       Options
+		want       string // at 5:26; "" for accepted
+	}{
+		{"symlinked file", `"r/*.gor"`, restricted, "r/*.gor matches " + filepath.Join(dir, "r", "in.gor") + ": " + filepath.Join(dir, "r", "in.gor") + " is a symbolic link"},
+		{"symlinked directory", `"ln?/secret.gor"`, restricted, "ln?/secret.gor matches " + filepath.Join(dir, "ln1", "secret.gor") + ": " + filepath.Join(dir, "ln1") + " is a symbolic link"},
+		{"any directory", `"*/secret.gor"`, restricted, "symbolic link"},
+		{"symlinked file, absolute pattern", `"` + filepath.Join(dir, "r", "[i]n.gor") + `"`, restricted, "symbolic link"},
+		{"plain files only", `"r/ok*.gor"`, restricted, ""},
+		{"no match yet", `"later-*.gor"`, restricted, ""},
+		{"not restricted", `"r/*.gor"`, Options{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(doc, "%s", tc.path, 1)), tc.opts)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if p := s.Jobs["copy"].Source.Gor.Path; tc.opts.Restricted != (p.Root == dir) {
+					t.Fatalf("path %+v: Root must be the scenario's directory when restricted", p)
+				}
+				return
+			}
+			var ds Diagnostics
+			if !errors.As(err, &ds) || len(ds) != 1 {
+				t.Fatalf("want one diagnostic, got %v", err)
+			}
+			if want := filepath.Join(dir, "s.yaml") + ":5:26: jobs.copy.source.gor.path: "; !strings.HasPrefix(ds[0].String(), want) || !strings.Contains(ds[0].Message, tc.want) {
+				t.Fatalf("got %s\nwant %s… %q", ds[0], want, tc.want)
+			}
+		})
+	}
+}

@@ -57,8 +57,10 @@ type EnvRef struct {
 type Path struct {
 	Raw string
 	Abs string
-	// Root is the directory a written path was checked to lie under (see
-	// Create); empty for paths the scenario only reads.
+	// Root is the directory a contained path was checked to lie under: a
+	// written one's (see Create), and, in a restricted scenario, a read
+	// one's, which its reader opens through an os.Root on Root. Empty for
+	// the paths an unrestricted scenario reads.
 	Root string
 }
 
