@@ -92,3 +92,74 @@ func TestRestrictedReadsThroughRoot(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolDirContained records a .gor file into the embedded broker through
+// a kafka sink whose spool.dir is under the scenario's directory: it is
+// created there, through an os.Root on that directory. A spool.dir replaced
+// by a link to a directory outside between Load and Run is refused, and
+// nothing is created outside. The default spool (under kafka.data-dir, or
+// --data-dir) is accepted.
+func TestSpoolDirContained(t *testing.T) {
+	for _, tc := range []struct {
+		name, kafka, spool string
+		link               bool
+		want               string
+	}{
+		{"inside", "", ", spool: {dir: spool}", false, ""},
+		{"default under kafka.data-dir", "kafka: {data-dir: data}\n", "", false, ""},
+		{"linked after load", "", ", spool: {dir: spool}", true, "is a symbolic link"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, outside := t.TempDir(), t.TempDir()
+			writeGor(t, dir, "rec.gor", evenly(5, time.Millisecond))
+			yaml := fmt.Sprintf(`version: 1
+name: spool
+%stopics:
+  traffic: {name: %s, create: true}
+jobs:
+  record:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: traffic%s}}
+`, tc.kafka, unique(t, "spool"), tc.spool)
+			s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: noEnv})
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			opts := engine.Options{Out: &syncBuffer{}, Err: &testWriter{t: t}}
+			if tc.kafka == "" {
+				opts.DataDir = filepath.Join(dir, "data")
+			}
+			plan, err := engine.Compile(s, opts)
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			if tc.link {
+				if err := os.Symlink(outside, filepath.Join(dir, "spool")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			err = plan.Run(ctx)
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Fatalf("%d entries created outside", len(ents))
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("run: %v", err)
+				}
+				spoolDir := filepath.Join(dir, "spool")
+				if tc.spool == "" {
+					spoolDir = filepath.Join(dir, "data", "spool")
+				}
+				if fi, err := os.Lstat(spoolDir); err != nil || !fi.IsDir() {
+					t.Fatalf("spool directory %s: %v", spoolDir, err)
+				}
+				return
+			}
+			if want := filepath.Join(dir, "spool") + " " + tc.want; err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("run = %v, want %q", err, want)
+			}
+		})
+	}
+}
