@@ -76,13 +76,26 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 	switch src.Kind {
 	case scenario.SourcePcap:
 		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: r.hostname(), NoDecap: src.Pcap.Decap == "off"}
-		path := src.Pcap.Path.Abs
+		path, root := src.Pcap.Path.Abs, src.Pcap.Path.Root
+		if root != "" {
+			// A restricted scenario's file, read through an os.Root on
+			// the directory it was checked to be under.
+			f, err := sources.OpenIn(root, path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: pcap source: %w", src.Pos, err)
+			}
+			f.Close()
+			return func() sources.Source { return pcapsrc.NewWithin(root, path, cfg) }, nil, nil
+		}
 		if _, err := os.Stat(path); err != nil {
 			return nil, nil, fmt.Errorf("%s: pcap source: %w", src.Pos, err)
 		}
 		return func() sources.Source { return pcapsrc.New(path, cfg) }, nil, nil
 	case scenario.SourceGor:
-		path := src.Gor.Path.Abs
+		path, root := src.Gor.Path.Abs, src.Gor.Path.Root
+		if root != "" {
+			return func() sources.Source { return gorsrc.NewWithin(root, path, r.log) }, nil, nil
+		}
 		return func() sources.Source { return gorsrc.New(path, r.log) }, nil, nil
 	case scenario.SourceCapture:
 		c := src.Capture

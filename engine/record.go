@@ -108,15 +108,25 @@ func sourceMaxBody(j *scenario.Job) (n int64, ok bool) {
 
 // spoolDir is where a kafka sink's spool keeps its segments: spool.dir, or
 // spool/ next to the embedded broker's data, or .replayctl/spool, in a
-// directory of the recording's own.
-func (r *runner) spoolDir(j *scenario.Job, recordingID string) string {
+// directory of the recording's own. root is the directory the spool must
+// stay under (it is created through an os.Root on it): the one spool.dir,
+// or kafka.data-dir, was checked to be contained in; "" for the defaults
+// the command line decides (--data-dir, the working directory).
+func (r *runner) spoolDir(j *scenario.Job, recordingID string) (dir, root string, err error) {
 	if d := j.Sink.Kafka.Spool.Dir; d.IsSet() {
-		return filepath.Join(d.Abs, recordingID)
+		// A link put in place since the scenario was loaded is refused.
+		if err := d.Recheck(); err != nil {
+			return "", "", err
+		}
+		return filepath.Join(d.Abs, recordingID), d.Root, nil
 	}
 	if r.kafka.ks.Embedded() {
-		return filepath.Join(r.kafka.ks.DataDir, "spool", recordingID)
+		if k := r.plan.scn.Kafka.DataDir; k.IsSet() && k.Abs == r.kafka.ks.DataDir {
+			root = k.Root
+		}
+		return filepath.Join(r.kafka.ks.DataDir, "spool", recordingID), root, nil
 	}
-	return filepath.Join(".replayctl", "spool", recordingID)
+	return filepath.Join(".replayctl", "spool", recordingID), "", nil
 }
 
 func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recordingID string) (*recordSink, error) {
@@ -160,7 +170,10 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		// refused by the client alone, and counted as too-large.
 		health := kafkasink.NewHealth()
 		popts = append(popts, kgo.ProducerBatchMaxBytes(int32(min(limit, maxProduceBytes))), kgo.WithHooks(health))
-		dir := r.spoolDir(j, recordingID)
+		dir, root, err := r.spoolDir(j, recordingID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: spool: %w", j.Sink.Pos, err)
+		}
 		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "*", "spool-*.seg")); len(left) > 0 {
 			// A recording that did not end cleanly (killed, power loss)
 			// left messages it never sent; they are not replayed into
@@ -168,7 +181,7 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 			r.log.Warn("spool segments left by an earlier recording that did not end cleanly; their messages were not sent (remove them when done)",
 				"files", len(left), "first", left[0])
 		}
-		sp, err := spool.Open(dir, spool.Options{MaxBytes: j.Sink.Kafka.Spool.MaxBytes})
+		sp, err := spool.Open(dir, spool.Options{MaxBytes: j.Sink.Kafka.Spool.MaxBytes, Root: root})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 		}

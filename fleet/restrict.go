@@ -91,6 +91,9 @@ func checkPaths(s *scenario.Scenario, workDir string) error {
 		if j.Sink.Gor != nil {
 			check(pre+"sink.gor.path", j.Sink.Gor.Path)
 		}
+		if j.Sink.Kafka != nil {
+			check(pre+"sink.kafka.spool.dir", j.Sink.Kafka.Spool.Dir)
+		}
 		check(pre+"report.json", j.Report.JSON)
 		check(pre+"report.html", j.Report.HTML)
 	}

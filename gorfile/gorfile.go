@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -139,6 +140,29 @@ func Expand(pattern string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gorfile: pattern %q: %w", pattern, err)
 	}
+	return rotationOrder(pattern, files)
+}
+
+// ExpandFS is Expand in fsys: pattern and the names returned are
+// slash-separated paths in fsys (fs.Glob's). In an os.Root's FS, a glob
+// does not look through a symbolic link that leads outside the root.
+func ExpandFS(fsys fs.FS, pattern string) ([]string, error) {
+	if !strings.ContainsAny(pattern, "*?[") {
+		if _, err := fs.Stat(fsys, pattern); err != nil {
+			return nil, fmt.Errorf("gorfile: %w", err)
+		}
+		return []string{pattern}, nil
+	}
+	files, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("gorfile: pattern %q: %w", pattern, err)
+	}
+	return rotationOrder(pattern, files)
+}
+
+// rotationOrder sorts the files a pattern matched in GoReplay's order;
+// none is an error.
+func rotationOrder(pattern string, files []string) ([]string, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("gorfile: no file matches %q", pattern)
 	}

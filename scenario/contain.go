@@ -10,17 +10,24 @@ import (
 )
 
 // A scenario is contained: every path it writes (reports, gor sinks, the
-// embedded broker's data-dir) resolves under the scenario's directory, or
+// embedded broker's data-dir, kafka sinks' spool.dir) resolves under the scenario's directory, or
 // Options.OutputDir when set, or one of Options.AllowPaths, and never
 // through a symbolic link below that directory. Load checks this before
 // anything runs (each existing component is looked at with Lstat), and
 // Path.Create and Path.WriteFile write through an os.Root opened on that
-// directory, so a link made later cannot lead outside either.
+// directory (as the spool does on Path.Root), so a link made later cannot
+// lead outside either.
 
 // outPath is path for a file the scenario writes: a relative path resolves
 // against the output directory; the result must be contained (see above).
 // A path that is not is reported at its node and returned unset.
-func (d *decoder) outPath(x m, key string) Path {
+func (d *decoder) outPath(x m, key string) Path { return d.written(x, key, false) }
+
+// outDirPath is outPath for a directory the scenario writes files into
+// (spool.dir): it may also be the output directory itself.
+func (d *decoder) outDirPath(x m, key string) Path { return d.written(x, key, true) }
+
+func (d *decoder) written(x m, key string, dir bool) Path {
 	v := x.get(key)
 	raw := x.str(key)
 	if raw == "" {
@@ -31,7 +38,7 @@ func (d *decoder) outPath(x m, key string) Path {
 		abs = filepath.Join(d.outDir, raw)
 	}
 	abs = filepath.Clean(abs)
-	root, err := containedIn(abs, append([]string{d.outDir}, d.allow...))
+	root, err := containedIn(abs, append([]string{d.outDir}, d.allow...), dir)
 	if err != nil {
 		what := "the scenario's directory " + d.outDir
 		if d.outDirFlag {
@@ -50,11 +57,14 @@ func (d *decoder) outPath(x m, key string) Path {
 var errOutside = errors.New("outside the allowed directories")
 
 // containedIn returns the first of roots (absolute, clean) that abs lies
-// strictly under with no symbolic link on the way, or an error saying why
-// none does.
-func containedIn(abs string, roots []string) (string, error) {
+// strictly under (or is, when orRoot) with no symbolic link on the way, or
+// an error saying why none does.
+func containedIn(abs string, roots []string, orRoot bool) (string, error) {
 	var linkErr error
 	for _, root := range roots {
+		if orRoot && abs == root {
+			return root, nil
+		}
 		rel, ok := below(root, abs)
 		if !ok {
 			continue
@@ -102,6 +112,20 @@ func noLinks(root, rel string) error {
 		}
 	}
 	return nil
+}
+
+// Recheck checks again, for a contained path (Root set), that it lies under
+// Root with no symbolic link on the way (or is Root); a link made since Load
+// is refused. Create does this by itself.
+func (p Path) Recheck() error {
+	if p.Root == "" || p.Abs == p.Root {
+		return nil
+	}
+	rel, ok := below(p.Root, p.Abs)
+	if !ok {
+		return fmt.Errorf("%s is outside %s", p.Raw, p.Root)
+	}
+	return noLinks(p.Root, rel)
 }
 
 // openRoot opens p's root and returns it with p relative to it, after

@@ -322,3 +322,116 @@ func TestRestrictedReads(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolDirContained: a kafka sink's spool.dir is written, so it is
+// contained like the other written paths: refused at its node when it
+// leaves the scenario's directory or goes through a symbolic link.
+// Unset, it is the engine's default (under the data dir), not checked here.
+func TestSpoolDirContained(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	doc := "version: 1\nname: spool\ntopics: {t: {}}\njobs:\n  rec:\n    source: {gor: {path: in.gor}}\n    sink: {kafka: {topic: t, spool: {dir: %s}}}\n"
+	for _, tc := range []struct {
+		name, dir string
+		opts      Options
+		want      string // message fragment at 7:43; "" for accepted
+		abs, root string // accepted: the resolved Path
+	}{
+		{"inside", "spool", Options{}, "", filepath.Join(dir, "spool"), dir},
+		{"the directory itself", ".", Options{}, "", dir, dir},
+		{"restricted", "spool/sub", Options{Restricted: true}, "", filepath.Join(dir, "spool", "sub"), dir},
+		{"unset", "", Options{Restricted: true}, "", "", ""},
+		{"dot dot", "../escaped-spool", Options{}, "../escaped-spool is outside the scenario's directory " + dir + "; a scenario writes only there", "", ""},
+		{"absolute outside", "/etc/cron.d", Options{}, "/etc/cron.d is outside the scenario's directory " + dir, "", ""},
+		{"symlinked dir", "linked", Options{}, filepath.Join(dir, "linked") + " is a symbolic link", "", ""},
+		{"under a symlinked dir", "linked/spool", Options{}, filepath.Join(dir, "linked") + " is a symbolic link", "", ""},
+		{"symlinked even when allowed", "linked", Options{AllowPaths: []string{outside}}, "symbolic link", "", ""},
+		{"allowed", filepath.Join(outside, "spool"), Options{AllowPaths: []string{outside}}, "", filepath.Join(outside, "spool"), outside},
+		{"output dir", "spool", Options{OutputDir: outside}, "", filepath.Join(outside, "spool"), outside},
+		{"output dir escape", "../spool", Options{OutputDir: outside}, "outside --output-dir " + outside, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(doc, "%s", tc.dir, 1)
+			if tc.dir == "" {
+				src = strings.Replace(doc, ", spool: {dir: %s}", "", 1)
+			}
+			s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), tc.opts)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				p := s.Jobs["rec"].Sink.Kafka.Spool.Dir
+				if p.Abs != tc.abs || p.Root != tc.root {
+					t.Fatalf("spool dir %+v, want Abs %s, Root %s", p, tc.abs, tc.root)
+				}
+				return
+			}
+			var ds Diagnostics
+			if !errors.As(err, &ds) || len(ds) != 1 {
+				t.Fatalf("want one diagnostic, got %v", err)
+			}
+			if want := filepath.Join(dir, "s.yaml") + ":7:43: jobs.rec.sink.kafka.spool.dir: "; !strings.HasPrefix(ds[0].String(), want) || !strings.Contains(ds[0].Message, tc.want) {
+				t.Fatalf("got %s\nwant %s… %q", ds[0], want, tc.want)
+			}
+		})
+	}
+}
+
+// TestRestrictedGlobs: in a restricted scenario every file a glob matches
+// is checked like a literal path: a match that is a symbolic link, or lies
+// under one, is refused at the path's node, naming the matched file.
+func TestRestrictedGlobs(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret.gor")
+	for _, f := range []string{secret, filepath.Join(dir, "r", "ok.gor")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "r", "in.gor")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "ln1")); err != nil {
+		t.Fatal(err)
+	}
+	doc := "version: 1\nname: r\njobs:\n  copy:\n    source: {gor: {path: %s}}\n    sink: {stdout: {}}\n"
+	restricted := Options{Restricted: true}
+	for _, tc := range []struct {
+		name, path string
+		opts       Options
+		want       string // at 5:26; "" for accepted
+	}{
+		{"symlinked file", `"r/*.gor"`, restricted, "r/*.gor matches " + filepath.Join(dir, "r", "in.gor") + ": " + filepath.Join(dir, "r", "in.gor") + " is a symbolic link"},
+		{"symlinked directory", `"ln?/secret.gor"`, restricted, "ln?/secret.gor matches " + filepath.Join(dir, "ln1", "secret.gor") + ": " + filepath.Join(dir, "ln1") + " is a symbolic link"},
+		{"any directory", `"*/secret.gor"`, restricted, "symbolic link"},
+		{"symlinked file, absolute pattern", `"` + filepath.Join(dir, "r", "[i]n.gor") + `"`, restricted, "symbolic link"},
+		{"plain files only", `"r/ok*.gor"`, restricted, ""},
+		{"no match yet", `"later-*.gor"`, restricted, ""},
+		{"not restricted", `"r/*.gor"`, Options{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(doc, "%s", tc.path, 1)), tc.opts)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if p := s.Jobs["copy"].Source.Gor.Path; tc.opts.Restricted != (p.Root == dir) {
+					t.Fatalf("path %+v: Root must be the scenario's directory when restricted", p)
+				}
+				return
+			}
+			var ds Diagnostics
+			if !errors.As(err, &ds) || len(ds) != 1 {
+				t.Fatalf("want one diagnostic, got %v", err)
+			}
+			if want := filepath.Join(dir, "s.yaml") + ":5:26: jobs.copy.source.gor.path: "; !strings.HasPrefix(ds[0].String(), want) || !strings.Contains(ds[0].Message, tc.want) {
+				t.Fatalf("got %s\nwant %s… %q", ds[0], want, tc.want)
+			}
+		})
+	}
+}

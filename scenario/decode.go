@@ -180,6 +180,12 @@ func (x m) keys(names ...string) []string {
 	return out
 }
 
+// path is a file the scenario reads, resolved against the scenario's
+// directory. A restricted scenario reads only under its directory (or
+// --output-dir, or --allow-paths), never through a symbolic link: the path,
+// and each file it matches when it is a glob, is checked as a written path
+// is (see contain.go), and the directory it lies under is kept in Root for
+// the reader to open it through an os.Root on it.
 func (d *decoder) path(x m, key string) Path {
 	raw := x.str(key)
 	if raw == "" {
@@ -191,16 +197,32 @@ func (d *decoder) path(x m, key string) Path {
 	}
 	p := Path{Raw: raw, Abs: abs}
 	if d.restricted {
-		// A restricted scenario reads, too, only under its directory (or
-		// --output-dir, or --allow-paths).
-		if _, err := containedIn(filepath.Clean(abs), append([]string{d.dir, d.outDir}, d.allow...)); err != nil {
+		roots := append([]string{d.dir, d.outDir}, d.allow...)
+		what := raw // what is outside: the path, or a file it matches
+		root, err := containedIn(filepath.Clean(abs), roots, false)
+		if err == nil && strings.ContainsAny(raw, "*?[") {
+			// Each file the glob matches now; a file that matches later
+			// is opened through an os.Root on root, which no link leaves.
+			matches, _ := filepath.Glob(filepath.Clean(abs))
+			for _, match := range matches {
+				if _, err = containedIn(match, roots, false); err != nil {
+					what = raw + " matches " + match + ", which"
+					if !errors.Is(err, errOutside) {
+						err = fmt.Errorf("%s matches %s: %w", raw, match, err)
+					}
+					break
+				}
+			}
+		}
+		if err != nil {
 			if errors.Is(err, errOutside) {
-				d.errorf(x.get(key), x.p(key), "%s is outside the scenario's directory %s; a restricted scenario reads only there (or under --output-dir or --allow-paths)", raw, d.dir)
+				d.errorf(x.get(key), x.p(key), "%s is outside the scenario's directory %s; a restricted scenario reads only there (or under --output-dir or --allow-paths)", what, d.dir)
 			} else {
 				d.errorf(x.get(key), x.p(key), "%v", err)
 			}
 			return Path{}
 		}
+		p.Root = root
 	}
 	d.noteInput(x.get(key), x.p(key), p)
 	return p
@@ -748,8 +770,9 @@ func (d *decoder) decodeSink(x m) Sink {
 	case SinkKafka:
 		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmpOr(c.str("compression"), d.s.Kafka.Compression)}
 		sp := c.sub("spool")
-		sk.Kafka.Spool = Spool{Dir: d.path(sp, "dir"), MaxBytes: DefaultSpoolBytes}
-		d.forgetInput(sk.Kafka.Spool.Dir) // a directory the spool creates, not a file it reads
+		// A directory the spool creates and writes: contained like the
+		// files the scenario writes.
+		sk.Kafka.Spool = Spool{Dir: d.outDirPath(sp, "dir"), MaxBytes: DefaultSpoolBytes}
 		if sp.has("max-bytes") {
 			sk.Kafka.Spool.MaxBytes = d.size(sp, "max-bytes")
 			if v := sp.get("max-bytes"); sk.Kafka.Spool.MaxBytes < 64<<10 && v != nil {

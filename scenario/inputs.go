@@ -20,14 +20,6 @@ type input struct {
 	iface bool
 }
 
-// forgetInput drops p, just resolved by d.path (which notes every path as
-// a file the scenario reads), from those files.
-func (d *decoder) forgetInput(p Path) {
-	if n := len(d.inputs); p.IsSet() && n > 0 && !d.inputs[n-1].iface && d.inputs[n-1].abs == p.Abs {
-		d.inputs = d.inputs[:n-1]
-	}
-}
-
 // noteInput records a file the scenario reads.
 func (d *decoder) noteInput(n *yaml.Node, path string, p Path) {
 	if n == nil || !p.IsSet() {

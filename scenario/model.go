@@ -57,8 +57,10 @@ type EnvRef struct {
 type Path struct {
 	Raw string
 	Abs string
-	// Root is the directory a written path was checked to lie under (see
-	// Create); empty for paths the scenario only reads.
+	// Root is the directory a contained path was checked to lie under: a
+	// written one's (see Create), and, in a restricted scenario, a read
+	// one's, which its reader opens through an os.Root on Root. Empty for
+	// the paths an unrestricted scenario reads.
 	Root string
 }
 
@@ -315,7 +317,7 @@ type KafkaSink struct {
 
 // Spool is a kafka sink's disk spool.
 type Spool struct {
-	Dir      Path  // unset: the engine's default (spool/ under the data dir)
+	Dir      Path  // contained like a written path (Root set); unset: the engine's default (spool/ under the data dir)
 	MaxBytes int64 // default DefaultSpoolBytes
 }
 

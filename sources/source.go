@@ -5,6 +5,10 @@ package sources
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -29,4 +33,34 @@ type Source interface {
 // same message only in a source with the same Order.
 type Ordered interface {
 	Order() string
+}
+
+// Within returns name (absolute) relative to root, when it lies under it.
+func Within(root, name string) (string, error) {
+	rel, err := filepath.Rel(root, name)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%s is outside %s; a restricted scenario reads only there", name, root)
+	}
+	return rel, nil
+}
+
+// OpenIn opens the file name (absolute, under root) for reading through an
+// os.Root opened on root: no symbolic link, however old, leads it outside
+// root. The sources of a restricted scenario open their files so (root is
+// scenario.Path.Root).
+func OpenIn(root, name string) (*os.File, error) {
+	rel, err := Within(root, name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := r.Open(rel)
+	if err != nil {
+		return nil, fmt.Errorf("%s not read: a restricted scenario reads only under %s: %w", name, root, err)
+	}
+	return f, nil
 }

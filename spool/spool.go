@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -49,11 +51,24 @@ type Options struct {
 	// SegmentBytes is the size at which a segment is closed and the next
 	// one started (default DefaultSegmentBytes, at most MaxBytes/4).
 	SegmentBytes int64
+	// Root, when set, is a directory the spool's directory must lie under
+	// (a scenario's spool.dir lies under the directory it was checked to be
+	// contained in): the directory is created through an os.Root opened on
+	// Root, so no symbolic link leads it outside Root. The segment files are
+	// always created, read and removed through an os.Root opened on the
+	// spool's directory.
+	Root string
 }
 
 // Spool is a bounded on-disk FIFO of records.
 type Spool struct {
-	dir    string
+	dir string
+	// root is opened on dir: every segment file goes through it. parent,
+	// when Options.Root was set, is opened on Root, with rel the spool's
+	// directory in it (Close removes it through parent).
+	root   *os.Root
+	parent *os.Root
+	rel    string
 	max    int64
 	segMax int64
 
@@ -77,15 +92,17 @@ type Spool struct {
 }
 
 type segment struct {
-	path    string
-	size    int64 // bytes appended
-	flushed int64 // bytes flushed to the file
-	roff    int64 // bytes read
+	name    string // in the spool's directory
+	path    string // for errors
+	size    int64  // bytes appended
+	flushed int64  // bytes flushed to the file
+	roff    int64  // bytes read
 }
 
-// Open creates a spool in dir, which is created when missing. Segment files
-// already in dir (left by a process that did not end cleanly) are not read
-// and are an error: the spool never mixes two recordings.
+// Open creates a spool in dir, which is created when missing (under
+// Options.Root, through an os.Root on it, when set). Segment files already
+// in dir (left by a process that did not end cleanly) are not read and are
+// an error: the spool never mixes two recordings.
 func Open(dir string, o Options) (*Spool, error) {
 	if o.MaxBytes <= 0 {
 		return nil, fmt.Errorf("spool: max bytes must be positive, got %d", o.MaxBytes)
@@ -95,17 +112,63 @@ func Open(dir string, o Options) (*Spool, error) {
 		seg = DefaultSegmentBytes
 	}
 	seg = max(min(seg, o.MaxBytes/4), 4<<10)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	s := &Spool{dir: dir, max: o.MaxBytes, segMax: seg}
+	if err := s.openDir(o.Root); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	old, err := filepath.Glob(filepath.Join(dir, "spool-*.seg"))
+	old, err := fs.Glob(s.root.FS(), "spool-*.seg")
+	if err == nil && len(old) > 0 {
+		err = fmt.Errorf("%s already holds %d segment file(s) of another run", dir, len(old))
+	}
 	if err != nil {
+		s.closeRoots()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	if len(old) > 0 {
-		return nil, fmt.Errorf("spool: %s already holds %d segment file(s) of another run", dir, len(old))
+	return s, nil
+}
+
+// openDir creates the spool's directory (through an os.Root on root when
+// set) and opens s.root on it.
+func (s *Spool) openDir(root string) error {
+	if root == "" {
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			return err
+		}
+		r, err := os.OpenRoot(s.dir)
+		if err != nil {
+			return err
+		}
+		s.root = r
+		return nil
 	}
-	return &Spool{dir: dir, max: o.MaxBytes, segMax: seg}, nil
+	rel, err := filepath.Rel(root, s.dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return fmt.Errorf("%s is outside %s", s.dir, root)
+	}
+	p, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	if err := p.MkdirAll(rel, 0o700); err != nil {
+		p.Close()
+		return fmt.Errorf("%s: %w", s.dir, err)
+	}
+	r, err := p.OpenRoot(rel)
+	if err != nil {
+		p.Close()
+		return fmt.Errorf("%s: %w", s.dir, err)
+	}
+	s.root, s.parent, s.rel = r, p, rel
+	return nil
+}
+
+// closeRoots closes s.root and s.parent.
+func (s *Spool) closeRoots() error {
+	err := s.root.Close()
+	if s.parent != nil {
+		err = errors.Join(err, s.parent.Close())
+	}
+	return err
 }
 
 // Dir returns the spool's directory.
@@ -158,9 +221,10 @@ func (s *Spool) rotate() error {
 		}
 		s.wf = nil
 	}
-	path := filepath.Join(s.dir, fmt.Sprintf("spool-%08d.seg", s.next))
+	name := fmt.Sprintf("spool-%08d.seg", s.next)
+	path := filepath.Join(s.dir, name)
 	s.next++
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := s.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -170,7 +234,7 @@ func (s *Spool) rotate() error {
 	} else {
 		s.w.Reset(f)
 	}
-	s.segs = append(s.segs, &segment{path: path})
+	s.segs = append(s.segs, &segment{name: name, path: path})
 	return nil
 }
 
@@ -217,7 +281,7 @@ func (s *Spool) Next() ([]byte, error) {
 		}
 	}
 	if s.rf == nil {
-		f, err := os.Open(seg.path)
+		f, err := s.root.Open(seg.name)
 		if err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
@@ -268,7 +332,7 @@ func (s *Spool) dropFirst() error {
 		_ = s.rf.Close()
 		s.rf = nil
 	}
-	if err := os.Remove(seg.path); err != nil {
+	if err := s.root.Remove(seg.name); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	s.disk -= seg.size
@@ -324,12 +388,18 @@ func (s *Spool) Close() error {
 		errs = append(errs, s.wf.Close())
 	}
 	for _, seg := range s.segs {
-		if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.root.Remove(seg.name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
 	s.segs, s.wf, s.rf = nil, nil, nil
-	_ = os.Remove(s.dir) // only when empty
+	// The directory goes only when empty.
+	if s.parent != nil {
+		_ = s.parent.Remove(s.rel)
+	} else {
+		_ = os.Remove(s.dir)
+	}
+	errs = append(errs, s.closeRoots())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("spool: close: %w", err)
 	}

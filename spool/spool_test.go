@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -192,4 +193,56 @@ func BenchmarkAppendNext(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRoot: with Options.Root, the spool's directory and files stay under
+// Root: a symbolic link on the way (to the directory or to one above it)
+// that leads outside is refused, and nothing is created there.
+func TestRoot(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, dir, want string }{
+		{"link above", filepath.Join(root, "linked", "rec-1"), "escapes"},
+		{"link is the directory", filepath.Join(root, "linked"), "escapes"},
+		{"outside", filepath.Join(outside, "rec-1"), "is outside " + root},
+		{"dot dot", filepath.Join(root, "..", filepath.Base(outside), "rec-1"), "is outside " + root},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(tc.dir, Options{MaxBytes: 1 << 20, Root: root})
+			if err == nil {
+				s.Close()
+				t.Fatalf("opened %s", tc.dir)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Fatalf("%d entries created outside", len(ents))
+			}
+		})
+	}
+	t.Run("inside", func(t *testing.T) {
+		dir := filepath.Join(root, "spool", "rec-1")
+		s, err := Open(dir, Options{MaxBytes: 1 << 20, Root: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(rec(1, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Next(); err != nil || !bytes.Equal(got, rec(1, 100)) {
+			t.Fatalf("next = %.12q, %v", got, err)
+		}
+		if files, _ := filepath.Glob(filepath.Join(dir, "spool-*.seg")); len(files) != 1 {
+			t.Fatalf("segment files %v", files)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("directory left after Close: %v", err)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/replayctl/replayctl/gorfile"
@@ -19,6 +20,7 @@ import (
 // Source reads .gor files to their end.
 type Source struct {
 	pattern string
+	root    string // when set, files are found and opened through an os.Root on it
 	log     *slog.Logger
 
 	messages, bad, files atomic.Int64
@@ -34,15 +36,32 @@ func New(pattern string, log *slog.Logger) *Source {
 	return &Source{pattern: pattern, log: log}
 }
 
+// NewWithin returns a source over the file or glob pattern (absolute) that
+// finds and opens its files through an os.Root on root, the directory a
+// restricted scenario reads under: a symbolic link that leads outside root,
+// made before or after the scenario was checked, is not followed.
+func NewWithin(root, pattern string, log *slog.Logger) *Source {
+	s := New(pattern, log)
+	s.root = root
+	return s
+}
+
 // Run emits every payload of every file in order. A payload that does not
 // decode is counted as bad-payloads and logged; it does not stop the run.
 func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) error {
+	if s.root != "" {
+		return s.runWithin(ctx, emit)
+	}
 	files, err := gorfile.Expand(s.pattern)
 	if err != nil {
 		return err
 	}
 	for _, name := range files {
-		if err := s.readFile(ctx, name, emit); err != nil {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("gor source: %w", err)
+		}
+		if err := s.readFile(ctx, f, name, emit); err != nil {
 			return err
 		}
 		s.files.Add(1)
@@ -50,11 +69,37 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	return nil
 }
 
-func (s *Source) readFile(ctx context.Context, name string, emit func(*message.Message) error) error {
-	f, err := os.Open(name)
+// runWithin is Run through an os.Root on s.root.
+func (s *Source) runWithin(ctx context.Context, emit func(*message.Message) error) error {
+	rel, err := sources.Within(s.root, s.pattern)
 	if err != nil {
 		return fmt.Errorf("gor source: %w", err)
 	}
+	r, err := os.OpenRoot(s.root)
+	if err != nil {
+		return fmt.Errorf("gor source: %w", err)
+	}
+	defer r.Close()
+	files, err := gorfile.ExpandFS(r.FS(), filepath.ToSlash(rel))
+	if err != nil {
+		return fmt.Errorf("gor source: %s not read: a restricted scenario reads only under %s, through no link that leads outside: %w", s.pattern, s.root, err)
+	}
+	for _, name := range files {
+		name = filepath.FromSlash(name)
+		f, err := r.Open(name)
+		if err != nil {
+			return fmt.Errorf("gor source: %s not read: a restricted scenario reads only under %s: %w", filepath.Join(s.root, name), s.root, err)
+		}
+		if err := s.readFile(ctx, f, filepath.Join(s.root, name), emit); err != nil {
+			return err
+		}
+		s.files.Add(1)
+	}
+	return nil
+}
+
+// readFile reads f (named name), and closes it.
+func (s *Source) readFile(ctx context.Context, f *os.File, name string, emit func(*message.Message) error) error {
 	defer f.Close()
 	r, err := gorfile.NewReader(f)
 	if err != nil {

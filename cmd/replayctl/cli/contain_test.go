@@ -156,3 +156,52 @@ jobs:
 		t.Errorf("want exactly %d warnings and ok:\n%s", len(want), r)
 	}
 }
+
+// TestContainedSpoolAndGlobs: validate and run refuse, at file:line:col with
+// exit 2 and before anything is created or read, a spool.dir outside the
+// scenario's directory or through a symbolic link, and, with --restricted,
+// a gor glob that matches a symbolic link or goes through a symlinked
+// directory.
+func TestContainedSpoolAndGlobs(t *testing.T) {
+	t.Parallel()
+	dir, outside := t.TempDir(), t.TempDir()
+	writeGor(t, dir, 2, time.Millisecond)
+	secret := writeGor(t, outside, 2, time.Millisecond)
+	if err := os.Symlink(outside, filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "r"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "r", "in.gor")); err != nil {
+		t.Fatal(err)
+	}
+	const doc = "version: 1\nname: c\ntopics: {t: {}}\njobs:\n  record:\n    source: {gor: {path: %q}}\n    sink: {kafka: {topic: t, spool: {dir: %s}}}\n"
+	for _, tc := range []struct {
+		name, source, spool string
+		flags               []string
+		at, want            string
+	}{
+		{"spool dot dot", "rec.gor", "../escaped-spool", nil, ":7:43: jobs.record.sink.kafka.spool.dir: ", "../escaped-spool is outside the scenario's directory"},
+		{"spool absolute", "rec.gor", filepath.Join(outside, "spool"), nil, ":7:43: jobs.record.sink.kafka.spool.dir: ", "is outside the scenario's directory"},
+		{"spool symlinked", "rec.gor", "linked", nil, ":7:43: jobs.record.sink.kafka.spool.dir: ", filepath.Join(dir, "linked") + " is a symbolic link"},
+		{"glob matches a link", "r/*.gor", "spool", []string{"--restricted"}, ":6:26: jobs.record.source.gor.path: ", "r/*.gor matches " + filepath.Join(dir, "r", "in.gor")},
+		{"glob through a linked dir", "linke?/rec.gor", "spool", []string{"--restricted"}, ":6:26: jobs.record.source.gor.path: ", filepath.Join(dir, "linked") + " is a symbolic link"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := write(t, dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml", fmt.Sprintf(doc, tc.source, tc.spool))
+			for _, args := range [][]string{{"validate", f}, {"run", f, "--data-dir", filepath.Join(dir, "data")}} {
+				r := mustRun(t, ExitInvalid, append(args, tc.flags...)...)
+				if !strings.Contains(r.stderr, f+tc.at) || !strings.Contains(r.stderr, tc.want) {
+					t.Errorf("%s: want %s%s… %q:\n%s", args[0], f, tc.at, tc.want, r)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escaped-spool")); err == nil {
+				t.Fatal("escaped-spool created")
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 1 {
+				t.Fatalf("%d entries outside, want only rec.gor", len(ents))
+			}
+		})
+	}
+}
