@@ -75,7 +75,8 @@ type LiveConfig struct {
 	Config
 	// Snaplen is the bytes captured per packet (default 262144).
 	Snaplen int
-	// RingSize is the kernel ring buffer size in bytes (default 32 MiB).
+	// RingSize is the kernel ring buffer size in bytes (default
+	// DefaultRingSize).
 	RingSize int64
 	// Promiscuous puts the interface in promiscuous mode.
 	Promiscuous bool
@@ -148,6 +149,10 @@ const (
 	cHoles
 	nCounters
 )
+
+// DefaultRingSize is the kernel ring's size when Config.RingSize is 0, as
+// the scenario language's default.
+const DefaultRingSize = 64 << 20
 
 var counterNames = [nCounters]string{
 	cPackets:         "packets",

@@ -83,7 +83,7 @@ const (
 	liveBatchAge = 50 * time.Millisecond
 )
 
-// geometry sizes the ring from ring (bytes, default 32 MiB) and snaplen:
+// geometry sizes the ring from ring (bytes, default DefaultRingSize) and snaplen:
 // blocks of 256 KiB, or larger up to the snaplen (512 KiB for the default
 // 262144), retired after 100 ms, so that the default 64 MiB ring has 128
 // blocks and holds at least 12.8 s of traffic at a low rate (the 1 MiB
@@ -92,7 +92,7 @@ const (
 // fills.
 func geometry(ring int64, snaplen int) ringGeometry {
 	if ring <= 0 {
-		ring = 32 << 20
+		ring = DefaultRingSize
 	}
 	g := ringGeometry{blockSize: ringBlockSize, blockTimeout: ringBlockTimeout, batchBytes: liveBatchBytes}
 	// A frame larger than the block cannot be captured whole: the kernel

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/jsonpath"
 )
 
 // decoder turns the validated node tree into the typed model, checking
@@ -330,7 +332,11 @@ func (d *decoder) decodeKafka(x m) {
 		}
 		host, port, err := net.SplitHostPort(b.Value)
 		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			d.errorf(b, x.p("brokers"), "broker %q must be host:port or embedded", b.Value)
+			hint := ""
+			if strings.Contains(b.Value, "@") {
+				hint = " (a broker's credentials go under kafka.sasl, not in its address)"
+			}
+			d.errorf(b, x.p("brokers"), "broker %q must be host:port or embedded%s", MaskURL(b.Value), hint)
 		}
 	}
 	// Unset, the engine uses .replayctl/data in the working directory, so
@@ -546,7 +552,11 @@ func (d *decoder) decodeSafety(x m) {
 		if strings.Contains(v, "/") {
 			p, err := netip.ParsePrefix(v)
 			if err != nil {
-				d.errorf(n, x.p("deny-targets"), "invalid CIDR %q", v)
+				if strings.Contains(v, "://") {
+					d.errorf(n, x.p("deny-targets"), "%q is a URL; deny-targets takes host names, IPs and CIDRs (prod.example.com, 10.0.0.0/8)", MaskURL(v))
+				} else {
+					d.errorf(n, x.p("deny-targets"), "invalid CIDR %q", MaskURL(v))
+				}
 				continue
 			}
 			sf.DenyPrefixes = append(sf.DenyPrefixes, p.Masked())
@@ -558,7 +568,7 @@ func (d *decoder) decodeSafety(x m) {
 			continue
 		}
 		if !validHostname(v) {
-			d.errorf(n, x.p("deny-targets"), "%q is not a host name, IP or CIDR", v)
+			d.errorf(n, x.p("deny-targets"), "%q is not a host name, IP or CIDR", MaskURL(v))
 			continue
 		}
 		sf.DenyHosts = append(sf.DenyHosts, strings.ToLower(strings.TrimSuffix(v, ".")))
@@ -641,9 +651,7 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 			Tolerance: c.number("tolerance", 0),
 		}
 		for _, n := range c.items("ignore") {
-			if !strings.HasPrefix(n.Value, "$") {
-				d.errorf(n, c.p("ignore"), "JSON path %q must start with $", n.Value)
-			}
+			d.checkJSONPath(n, c.p("ignore"))
 		}
 		if nz := c.sub("noise"); nz.n != nil {
 			j.Compare.Noise = d.targetRef(nz.get("target"), nz.p("target"))
@@ -688,6 +696,21 @@ func (d *decoder) checkReplayOnly(j *Job, x, report m) {
 	}
 }
 
+// checkJSONPath reports, at n, a JSON path that does not start with $ or
+// does not compile: at validate time, not when a job first uses it.
+func (d *decoder) checkJSONPath(n *yaml.Node, path string) {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return
+	}
+	if !strings.HasPrefix(n.Value, "$") {
+		d.errorf(n, path, "JSON path %q must start with $", n.Value)
+		return
+	}
+	if _, err := jsonpath.Compile(n.Value); err != nil {
+		d.errorf(n, path, "invalid JSON path %q: %v", n.Value, strings.TrimPrefix(err.Error(), "jsonpath: "))
+	}
+}
+
 func (d *decoder) decodeSource(x m) Source {
 	src := Source{Pos: d.pos(x.n)}
 	kinds := x.keys(sourceKinds...)
@@ -717,6 +740,12 @@ func (d *decoder) decodeSource(x m) Source {
 		}
 		if c.has("ring-size") {
 			cs.RingSize = d.size(c, "ring-size")
+			if cs.RingSize < 1<<20 {
+				// The ring is made of 256 KiB or larger blocks; 0 would be
+				// read as the default, which the plan would not show.
+				d.errorf(c.get("ring-size"), c.p("ring-size"), "must be at least 1MiB (default 64MiB)")
+				cs.RingSize = 64 << 20
+			}
 		}
 		d.noteInterface(c.get("interface"), c.p("interface"))
 		for _, h := range c.items("hosts") {
@@ -870,9 +899,7 @@ func (d *decoder) decodeRedact(x m) Redact {
 		r.Mask = ""
 	}
 	for _, n := range x.items("json") {
-		if !strings.HasPrefix(n.Value, "$") {
-			d.errorf(n, x.p("json"), "JSON path %q must start with $", n.Value)
-		}
+		d.checkJSONPath(n, x.p("json"))
 	}
 	for _, n := range x.items("patterns") {
 		re, err := regexp.Compile(n.Value)
@@ -922,17 +949,15 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 	case SetJSON:
 		nv := x.sub(act)
 		rw.JSONPath = nv.str("path")
-		if nv.has("path") && !strings.HasPrefix(rw.JSONPath, "$") {
-			d.errorf(nv.get("path"), nv.p("path"), "JSON path %q must start with $", rw.JSONPath)
+		if nv.has("path") {
+			d.checkJSONPath(nv.get("path"), nv.p("path"))
 		}
 		if nv.has("value") {
 			rw.Value = d.compileExpr(nv.get("value"), nv.p("value"), exprAny)
 		}
 	case RemoveJSON:
 		rw.JSONPath = x.str(act)
-		if !strings.HasPrefix(rw.JSONPath, "$") {
-			d.errorf(v, x.p(act), "JSON path %q must start with $", rw.JSONPath)
-		}
+		d.checkJSONPath(v, x.p(act))
 	case Drop:
 		rw.Value = d.compileExpr(v, x.p(act), exprBool)
 	}
@@ -999,12 +1024,31 @@ func (d *decoder) checkNeeds(jobs m) {
 	needNode := map[string][]*yaml.Node{}
 	for _, name := range s.JobNames {
 		jm := d.mapping(jobs.get(name), jobs.p(name))
+		seen := map[string]bool{}
 		for _, n := range jm.items("needs") {
 			needNode[name] = append(needNode[name], n)
 			if _, ok := s.Jobs[n.Value]; !ok {
 				d.errorf(n, jm.p("needs"), "unknown job %q%s", n.Value, known("jobs", s.JobNames))
+			} else if seen[n.Value] {
+				d.errorf(n, jm.p("needs"), "job %q is listed twice", n.Value)
 			}
+			seen[n.Value] = true
 		}
+	}
+	// Two jobs saving one window: the second would replace the first's
+	// (or fail, in the default mode) in the same run.
+	savedBy := map[string]string{}
+	for _, name := range s.JobNames {
+		j := s.Jobs[name]
+		if j == nil || j.SaveWindow == "" {
+			continue
+		}
+		if other, ok := savedBy[j.SaveWindow]; ok {
+			jm := d.mapping(jobs.get(name), jobs.p(name))
+			d.errorf(jm.get("save-window"), jm.p("save-window"), "job %q saves window %q too; each recording needs its own name", other, j.SaveWindow)
+			continue
+		}
+		savedBy[j.SaveWindow] = name
 	}
 	const (
 		white = iota

@@ -136,6 +136,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	failed, changed, whole := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
 	values := map[*yaml.Node][]varValue{}
 	ds = append(ds, interpolateTree(name, root, env, changed, whole, failed, values, denied, opts.OnUnset)...)
+	ds = append(ds, duplicateReadKeys(name, root, changed, orig)...)
 
 	sr := validateSchema(name, root)
 	// A value read whole from ${VAR} takes the type the field needs: a

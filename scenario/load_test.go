@@ -262,6 +262,12 @@ func TestSet(t *testing.T) {
 	if s.Topics["traffic"].Config["retention.ms"] != "86400000" {
 		t.Errorf("config %v", s.Topics["traffic"].Config)
 	}
+	// A list the job does not have yet: its first item makes one.
+	noAsserts := strings.Replace(setBase, "    assert: ['errors.rate < 0.01', 'requests.sent > 0']\n", "", 1)
+	s = mustLoad(t, noAsserts, Options{Env: envOf(nil), Set: []string{"jobs.replay.assert.0=errors.rate == 0"}})
+	if a := s.Jobs["replay"].Assert; len(a) != 1 || a[0].Source != "errors.rate == 0" {
+		t.Errorf("assert.0 on a job without assert: %+v", a)
+	}
 	// A topic config that is not in the file yet is one dotted key too.
 	s = mustLoad(t, setBase, Options{Env: envOf(map[string]string{"N": "9"}), Set: []string{"topics.traffic.config.segment.bytes=1048576"}})
 	if s.Topics["traffic"].Config["segment.bytes"] != "1048576" {
@@ -728,3 +734,4 @@ func TestTopicConfigUnknownWarns(t *testing.T) {
 		t.Errorf("warnings = %v", s.Warnings)
 	}
 }
+

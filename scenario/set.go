@@ -104,9 +104,13 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 			if idx < 0 {
 				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Column: setMark(index)}
 				var child *yaml.Node
-				if last {
+				switch {
+				case last:
 					child = value
-				} else {
+				case segs[1] == "0":
+					// jobs.replay.assert.0=… on a job without assert: a list.
+					child = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+				default:
 					child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 				}
 				placeSet(child, index)

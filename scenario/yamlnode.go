@@ -258,6 +258,40 @@ func walkNodes(n *yaml.Node, fn func(*yaml.Node)) {
 	walk(n, 0)
 }
 
+// duplicateReadKeys reports the mapping keys that repeat once ${…} is read
+// in them ("${JOB:-replay}" next to "replay"): one of the two would be
+// silently lost. orig is each changed key's text as written.
+func duplicateReadKeys(file string, root *yaml.Node, changed map[*yaml.Node]bool, orig map[*yaml.Node]string) Diagnostics {
+	var ds Diagnostics
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		first := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Tag == "!!merge" {
+				continue
+			}
+			f, ok := first[k.Value]
+			if !ok {
+				first[k.Value] = k
+				continue
+			}
+			if !changed[k] && !changed[f] {
+				continue // reported before interpolation
+			}
+			text := k.Value
+			if raw, ok := orig[k]; ok && changed[k] {
+				text = raw
+			}
+			ds = append(ds, Diagnostic{Pos{file, k.Line, k.Column},
+				fmt.Sprintf("duplicate key: %s reads the same as the key at line %d, column %d; one of them would be lost", text, f.Line, f.Column)})
+		}
+	})
+	return ds
+}
+
 // duplicateKeys reports every mapping key that repeats within its mapping.
 func duplicateKeys(file string, root *yaml.Node) Diagnostics {
 	var ds Diagnostics
