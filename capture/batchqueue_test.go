@@ -93,7 +93,7 @@ func TestRingGeometry(t *testing.T) {
 	}{
 		{ring: 64 << 20, snaplen: 262144, blocks: 128, block: 512 << 10, minHold: 12 * time.Second},
 		{ring: 64 << 20, snaplen: 65535, blocks: 256, block: 256 << 10, minHold: 25 * time.Second},
-		{ring: 0, snaplen: 1500, blocks: 128, block: 256 << 10, minHold: 12 * time.Second},
+		{ring: 0, snaplen: 1500, blocks: 256, block: 256 << 10, minHold: 25 * time.Second}, // DefaultRingSize
 		{ring: 1 << 20, snaplen: 1500, blocks: 8, block: 256 << 10, minHold: 800 * time.Millisecond},
 	}
 	for _, tt := range tests {

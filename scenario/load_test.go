@@ -734,4 +734,3 @@ func TestTopicConfigUnknownWarns(t *testing.T) {
 		t.Errorf("warnings = %v", s.Warnings)
 	}
 }
-
