@@ -210,7 +210,9 @@ var counterNames = [nCounters]string{
 //	                        start of the capture; those whose start was seen are
 //	                        emitted as a truncated prefix when their framing is
 //	                        known (a hole inside a body of known length, a
-//	                        response to close cut by a RST)
+//	                        response to close cut by a RST, a response whose
+//	                        head is whole cut by the end of its stream or of
+//	                        the capture)
 //	truncated               messages whose body was cut at a limit
 //	unpaired-responses      responses without a request
 //	unanswered-requests     requests left without a response (their response
