@@ -142,6 +142,9 @@ func printSummary(out io.Writer, res *jobResult) {
 			}
 			row("lost", "%s  (%s)\n", lostText(res.lost), note)
 		}
+		if n := res.counters["source.unparsable"]; n > 0 {
+			row("", "unparsable %d: runs of bytes that are not HTTP (TLS, another protocol) were skipped; a source's ports: reads only the HTTP ones\n", n)
+		}
 		if n := res.counters["requests-body-cut"]; n > 0 {
 			row("cut", "%d request(s) recorded with their body cut (max-body, or bytes the capture lost): a replay does not send them; a larger max-body keeps them whole\n", n)
 		}
