@@ -31,6 +31,7 @@ type Assembler struct {
 	emit    func(*message.Message) error
 	err     error // first error returned by emit; sticky
 	closed  bool
+	closing bool // in Close: holes handed over now are not losses (holeLost)
 	counter [nCounters]atomic.Int64
 	h2      h2counters
 
@@ -409,10 +410,19 @@ func (a *Assembler) Close() error {
 	if a.closed {
 		return a.err
 	}
+	a.closing = true
 	a.asm.FlushAll()
 	a.release(1<<63 - 1)
 	a.closed = true
 	return a.err
+}
+
+// holeLost says whether a hole now skipped in a stream is a loss (the
+// holes counter): not while closing, where data held behind a segment that
+// was only late or reordered at the capture's end is handed over, nor in
+// bytes that are not HTTP (notHTTP: TLS on a captured port, a tunnel).
+func (a *Assembler) holeLost(notHTTP bool) bool {
+	return !a.closing && !notHTTP
 }
 
 func (a *Assembler) newID() string {
@@ -949,7 +959,9 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		switch {
 		case skip > 0:
 			c.a.count(cGaps, 1)
-			c.a.count(cHoles, 1)
+			if c.a.holeLost(s.garbage || s.st == stDead) {
+				c.a.count(cHoles, 1)
+			}
 			s.gap(skip)
 		case skip < 0 && n > 0:
 			// Delivered without a known start (flushed): resynchronise.

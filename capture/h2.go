@@ -738,7 +738,9 @@ func (c *conn) h2Segment(isReq bool, sg reassembly.ScatterGather, skip int) bool
 	}
 	if skip > 0 {
 		c.a.count(cGaps, 1)
-		c.a.count(cHoles, 1)
+		if c.a.holeLost(!isReq && !c.a.cfg.Responses) {
+			c.a.count(cHoles, 1) // in a direction recorded
+		}
 		c.h2.gap(isReq)
 	}
 	if n > 0 {

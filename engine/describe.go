@@ -92,7 +92,11 @@ func describeSource(s scenario.Source) string {
 		return "gor " + s.Gor.Path.Abs
 	case scenario.SourceCapture:
 		c := s.Capture
-		out := fmt.Sprintf("capture on %s, ports %v, responses %t, snaplen %d, ring %d MiB", c.Interface, c.Ports, c.Responses, c.Snaplen, c.RingSize>>20)
+		ring := fmt.Sprintf("%d MiB", c.RingSize>>20)
+		if c.RingSize%(1<<20) != 0 {
+			ring = fmt.Sprintf("%d KiB", c.RingSize>>10)
+		}
+		out := fmt.Sprintf("capture on %s, ports %v, responses %t, snaplen %d, ring %s", c.Interface, c.Ports, c.Responses, c.Snaplen, ring)
 		if len(c.Hosts) > 0 {
 			out += ", hosts " + strings.Join(c.Hosts, ",")
 		}

@@ -287,13 +287,16 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			refusal = err // told as it is, not wrapped in the source's reading error
 			return err
 		}
-		raw, keep := st.process(m)
-		if keep && m.Truncated {
+		var raw []byte
+		keep := !m.Truncated
+		if !keep {
 			// Its body was cut when recorded (max-body, or a hole): its
 			// head promises bytes it does not have, and a target would
-			// wait for them. Counted, and told in the summary.
+			// wait for them (nor can a filter or a rewrite read it).
+			// Counted, and told in the summary.
 			c.add("not-sent-body-cut", 1)
-			keep = false
+		} else {
+			raw, keep = st.process(m)
 		}
 		if !keep {
 			wm.handled(pos)
@@ -396,7 +399,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	res.counters = c.snapshot()
 	if n := res.counters["not-sent-body-cut"]; n > 0 {
-		res.windowNotes = append(res.windowNotes, fmt.Sprintf("%d request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come", n))
+		res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come", n))
 	}
 	res.summary = rec.Summary()
 	state := rec.State()

@@ -43,6 +43,7 @@ type jobResult struct {
 	counters    map[string]int64
 	window      *catalog.Window      // read (replay) or saved (record)
 	windowNotes []string             // replay jobs: what the window lacks of its recording
+	notSent     []string             // replay jobs: requests of the window not sent, and why
 	diff        *compare.DiffSummary // replay jobs with compare
 	state       *stats.State         // replay jobs: the lossless stats
 	shard       *shard.Info          // sharded replay jobs

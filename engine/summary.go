@@ -60,6 +60,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		for _, n := range res.windowNotes {
 			row("partial", "%s\n", n)
 		}
+		for _, n := range res.notSent {
+			row("not sent", "%s\n", n)
+		}
 		if sh := res.shard; sh != nil {
 			skew := "–"
 			if sh.SkewMS != nil {
@@ -291,6 +294,7 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 			rep.Window = res.window
 		}
 		rep.SourceGaps = res.windowNotes
+		rep.NotSent = res.notSent
 		if res.diff != nil {
 			rep.Diff = res.diff
 		}

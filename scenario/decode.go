@@ -740,10 +740,10 @@ func (d *decoder) decodeSource(x m) Source {
 		}
 		if c.has("ring-size") {
 			cs.RingSize = d.size(c, "ring-size")
-			if cs.RingSize < 1<<20 {
+			if cs.RingSize < 256<<10 {
 				// The ring is made of 256 KiB or larger blocks; 0 would be
 				// read as the default, which the plan would not show.
-				d.errorf(c.get("ring-size"), c.p("ring-size"), "must be at least 1MiB (default 64MiB)")
+				d.errorf(c.get("ring-size"), c.p("ring-size"), "must be at least 256KiB, one block of the ring (default 64MiB)")
 				cs.RingSize = 64 << 20
 			}
 		}

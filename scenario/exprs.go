@@ -72,7 +72,8 @@ func maskSecretSources(ds Diagnostics, srcs map[Pos]string) Diagnostics {
 }
 
 // maskSourceWords replaces in msg every word of at least 4 bytes that is
-// also a word of src by xxxxx.
+// a word of src or part of one (the expression lexer quotes prefixes:
+// "1234567890a" of 1234567890abcdef) by xxxxx.
 func maskSourceWords(msg, src string) string {
 	words := map[string]bool{}
 	for _, w := range strings.FieldsFunc(src, func(r rune) bool {
@@ -98,7 +99,7 @@ func maskSourceWords(msg, src string) string {
 		for j < len(msg) && isWordByte(msg[j]) {
 			j++
 		}
-		if words[msg[i:j]] {
+		if w := msg[i:j]; len(w) >= 4 && partOfAny(w, words) {
 			b.WriteString("xxxxx")
 		} else {
 			b.WriteString(msg[i:j])
@@ -346,4 +347,13 @@ func exprFields(t reflect.Type, name string, seen map[reflect.Type]bool) ([]stri
 		}
 	}
 	return nil, false
+}
+
+func partOfAny(w string, words map[string]bool) bool {
+	for s := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
 }

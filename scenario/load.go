@@ -223,31 +223,36 @@ func absClean(p string) string {
 // elsewhere when it is at least 6 bytes long. A URL value is also replaced
 // in its masked form (MaskURL), by its text masked the same way, except for
 // secrets written as ${VAR}: those are shown as written. Each variable's
-// own value is replaced the same way by ${NAME} (a scalar may hold several,
-// or text around one: '"Bearer " + ${TOKEN}'), and so is any word of at
-// least 6 bytes that is part of the value (of at least 8) of a variable with
-// a secret's name (an expression error quotes a JWT up to its first dot).
+// own value is replaced by ${NAME} in the diagnostics at its scalar's line
+// (a scalar may hold several, or text around one: '"Bearer " + ${TOKEN}'),
+// and everywhere when the variable has a secret's name; there, any word of
+// at least 6 bytes that is part of such a value (of at least 8) and not of
+// the scalar as written is too (an expression error quotes a JWT up to its
+// first dot).
 func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string, values map[*yaml.Node][]varValue) Diagnostics {
 	type hidden struct {
 		value, raw string
 		line       int
+		ownLine    bool   // replaced on the scalar's line only
+		written    string // the scalar as written (fragments it holds are the author's)
 	}
 	var hs []hidden
 	for n := range changed {
 		if raw, ok := orig[n]; ok && n.Value != "" && n.Value != raw && !strings.Contains(n.Value, "${") {
-			hs = append(hs, hidden{n.Value, raw, n.Line})
+			hs = append(hs, hidden{value: n.Value, raw: raw, line: n.Line})
 			if m := MaskURL(n.Value); m != n.Value {
 				// A URL is shown masked (ParseTargetURL): so is its text.
-				hs = append(hs, hidden{m, maskURLText(raw), n.Line})
+				hs = append(hs, hidden{value: m, raw: maskURLText(raw), line: n.Line})
 			}
 		}
 	}
-	var long []hidden // values whose fragments are hidden too
+	var long []hidden // secrets whose fragments are hidden too
 	for n, vs := range values {
 		for _, v := range vs {
-			h := hidden{v.value, "${" + v.name + "}", n.Line}
+			secret := SecretName(v.name)
+			h := hidden{value: v.value, raw: "${" + v.name + "}", line: n.Line, ownLine: !secret, written: orig[n]}
 			hs = append(hs, h)
-			if len(v.value) >= 8 && SecretName(v.name) {
+			if len(v.value) >= 8 && secret {
 				long = append(long, h)
 			}
 		}
@@ -257,12 +262,14 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	out := make(Diagnostics, len(ds))
 	for i, d := range ds {
 		for _, h := range hs {
-			if d.Line == h.line || len(h.value) >= 6 {
+			if d.Line == h.line || (len(h.value) >= 6 && !h.ownLine) {
 				d.Message = replaceWord(d.Message, h.value, h.raw)
 			}
 		}
 		for _, h := range long {
-			d.Message = hideFragments(d.Message, h.value, h.raw)
+			if d.Line == h.line {
+				d.Message = hideFragments(d.Message, h.value, h.raw, h.written)
+			}
 		}
 		if i := strings.Index(d.Message, "unknown name ${"); i >= 0 {
 			name, _, _ := strings.Cut(d.Message[i+len("unknown name ${"):], "}")
@@ -274,8 +281,9 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 }
 
 // hideFragments replaces by repl every word of s (letters, digits, '_',
-// '-', '+', '/', '=') of at least 6 bytes that is part of value.
-func hideFragments(s, value, repl string) string {
+// '-', '+', '/', '=') of at least 6 bytes that is part of value and not of
+// written (the scalar as its author wrote it).
+func hideFragments(s, value, repl, written string) string {
 	isTok := func(c byte) bool { return isWordByte(c) || c == '-' || c == '+' || c == '/' || c == '=' }
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -288,7 +296,7 @@ func hideFragments(s, value, repl string) string {
 		for j < len(s) && isTok(s[j]) {
 			j++
 		}
-		if w := s[i:j]; len(w) >= 6 && strings.Contains(value, w) {
+		if w := s[i:j]; len(w) >= 6 && strings.Contains(value, w) && !strings.Contains(written, w) {
 			b.WriteString(repl)
 		} else {
 			b.WriteString(w)

@@ -264,6 +264,12 @@ func TestSet(t *testing.T) {
 	}
 	// A list the job does not have yet: its first item makes one.
 	noAsserts := strings.Replace(setBase, "    assert: ['errors.rate < 0.01', 'requests.sent > 0']\n", "", 1)
+	// A key whose name only looks like a secret's is read as YAML:
+	// session is a boolean.
+	s = mustLoad(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.sink.http.session=true"}})
+	if !s.Jobs["replay"].Sink.HTTP.Session {
+		t.Error("--set jobs.replay.sink.http.session=true did not set session")
+	}
 	s = mustLoad(t, noAsserts, Options{Env: envOf(nil), Set: []string{"jobs.replay.assert.0=errors.rate == 0"}})
 	if a := s.Jobs["replay"].Assert; len(a) != 1 || a[0].Source != "errors.rate == 0" {
 		t.Errorf("assert.0 on a job without assert: %+v", a)
@@ -389,6 +395,41 @@ windows:
 	}
 	wantDiag(t, ds, "10:58", `a text value needs quotes inside the YAML ones: '"Bearer …"'`)
 	wantDiag(t, ds, "11:47", "unknown name xxxxx")
+
+	// The lexer quotes a prefix of a token: it is masked too.
+	for _, cred := range []string{"Bearer 1234567890abcdef.deadbeefcafe", "Bearer 0x1fabcdef99zz"} {
+		ds = loadErr(t, strings.Replace(src, `'"Bearer " + ${STAGING_TOKEN}'`, "'"+cred+"'", 1), Options{Env: envOf(env)})
+		for _, leak := range []string{"1234567890", "deadbeef", "1fabcdef"} {
+			if strings.Contains(ds.Error(), leak) {
+				t.Errorf("%s: the error shows a part of it (%s):\n%s", cred, leak, ds)
+			}
+		}
+	}
+}
+
+// TestHidingDoesNotOvermask: hiding the variables' values leaves the rest
+// of a message alone: words that are only parts of a secret elsewhere in
+// the file, and a plain variable's value on another line.
+func TestHidingDoesNotOvermask(t *testing.T) {
+	src := `version: 1
+name: t
+description: "${ENV} replay"
+kafka:
+  brokers: [127.0.0.1:9092]
+  sasl: {mechanism: PLAIN, username: u, password: "${KAFKA_PASSWORD}"}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {target: staging}}
+windows:
+  w: {topic: traffic, last: 1h}
+topics: {traffic: {name: x}}
+`
+	ds := loadErr(t, src, Options{Env: envOf(map[string]string{"ENV": "staging", "KAFKA_PASSWORD": "replay-target-2024"})})
+	wantDiag(t, ds, "10:27", `jobs.replay.sink.http.target: unknown target "staging"`)
+	if strings.Contains(ds.Error(), "${") {
+		t.Errorf("a value was hidden where it was not one:\n%s", ds)
+	}
 }
 
 // TestSetErrorsHideValues: a --set error names the override by its path and

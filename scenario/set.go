@@ -43,7 +43,7 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 		value *yaml.Node
 		err   error
 	)
-	if SecretName(segs[len(segs)-1]) {
+	if credentialKeys[strings.ToLower(segs[len(segs)-1])] {
 		// A password is the text given: *Hunter2 or &x y read as YAML
 		// would be an alias, an anchor or a number.
 		value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: raw}
@@ -208,6 +208,10 @@ func yamlErrWhere(err error) string {
 	}
 	return ""
 }
+
+// credentialKeys are the scenario keys that hold a credential as text: a
+// --set of one takes the value as given (*Hunter2 would be a YAML alias).
+var credentialKeys = map[string]bool{"password": true, "username": true, "key": true}
 
 // place gives an override's nodes the position of the node they replace (or
 // the mapping they join), so diagnostics still point into the file.

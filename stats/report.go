@@ -22,7 +22,10 @@ type Report struct {
 	// SourceGaps says what the replayed window lacks of its recording (a
 	// window saved partial, records gone by retention), one line each.
 	SourceGaps []string `json:"source_gaps,omitempty"`
-	Diff       any      `json:"diff,omitempty"`
+	// NotSent says which requests of the window were not sent, and why
+	// (bodies cut when recorded), one line each.
+	NotSent []string `json:"not_sent,omitempty"`
+	Diff    any      `json:"diff,omitempty"`
 	// Counters holds the sources' and sinks' Stats (drops, retries, …).
 	Counters map[string]int64 `json:"counters,omitempty"`
 	Series   []ReportSecond   `json:"series,omitempty"`
