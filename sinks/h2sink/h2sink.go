@@ -386,7 +386,10 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 		ProtoMajor: 2,
 		Header:     http.Header{},
 	}
-	if pr.Path == "*" || !strings.HasPrefix(pr.Path, "/") {
+	switch {
+	case pr.Path == "*" && pr.Method == "OPTIONS":
+		// Asterisk-form: ":path: *" (RFC 9113 §8.3.1), not "/*".
+	case pr.Path == "*" || !strings.HasPrefix(pr.Path, "/"):
 		req.URL.Opaque = "/" + strings.TrimPrefix(pr.Path, "/")
 	}
 	hasLength := false
