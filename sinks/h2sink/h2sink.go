@@ -3,7 +3,8 @@
 // https:// targets. Requests come in h2text's form (as captured from
 // HTTP/2) or as HTTP/1.x bytes, which are sent as HTTP/2 streams (the
 // connection-specific fields left out). Bodies, gRPC framing included, go
-// out byte for byte; request trailers are sent as trailers.
+// out byte for byte; request trailers (an HTTP/1.x chunked body's
+// included) are sent as trailers.
 //
 // Many streams share a connection: up to MaxStreams at once each, so
 // Workers concurrent requests open about Workers/MaxStreams connections
@@ -398,7 +399,9 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 			hasLength = true
 			continue
 		}
-		if f.Name == "host" {
+		if f.Name == "host" || f.Name == "trailer" && len(pr.Trailer) > 0 {
+			// With trailers, x/net declares them in a trailer field of its
+			// own: the recorded one would be a second.
 			continue
 		}
 		req.Header[f.Name] = append(req.Header[f.Name], f.Value)
