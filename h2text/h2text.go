@@ -215,7 +215,9 @@ func ParseRequest(raw []byte) (*Request, error) {
 	if r.Body, err = hr.DecodedBody(); err != nil {
 		return nil, err
 	}
-	for _, f := range hr.Headers() {
+	hdrs := hr.Headers()
+	r.Header = make([]Field, 0, len(hdrs))
+	for _, f := range hdrs {
 		switch {
 		case h2 && f.Name == "Host", !h2 && strings.EqualFold(f.Name, "host"):
 			if r.Authority == "" {

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -379,13 +380,14 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 	if s.cfg.PreserveHost && pr.Authority != "" {
 		authority = pr.Authority
 	}
-	req := &http.Request{
+	// A value: WithContext below makes the one that escapes.
+	req := http.Request{
 		Method:     pr.Method,
 		URL:        &url.URL{Scheme: t.scheme, Host: authority, Opaque: pr.Path},
 		Host:       authority,
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
-		Header:     http.Header{},
+		Header:     make(http.Header, len(pr.Header)+1),
 	}
 	switch {
 	case pr.Path == "*" && pr.Method == "OPTIONS":
@@ -394,6 +396,9 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 		req.URL.Opaque = "/" + strings.TrimPrefix(pr.Path, "/")
 	}
 	hasLength := false
+	// The values, one backing array for all: a field's first value is a
+	// one-element slice of it (capped, so that a second value copies).
+	vals := make([]string, 0, len(pr.Header))
 	for _, f := range pr.Header {
 		if f.Name == "content-length" {
 			hasLength = true
@@ -404,7 +409,12 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 			// own: the recorded one would be a second.
 			continue
 		}
-		req.Header[f.Name] = append(req.Header[f.Name], f.Value)
+		if vv, ok := req.Header[f.Name]; ok {
+			req.Header[f.Name] = append(vv, f.Value)
+			continue
+		}
+		vals = append(vals, f.Value)
+		req.Header[f.Name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if _, ok := req.Header["user-agent"]; ok {
 		req.Header["User-Agent"] = req.Header["user-agent"]
@@ -429,9 +439,8 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 			req.ContentLength = -1
 		}
 	}
-	req = req.WithContext(ctx)
 	r.Start = time.Now()
-	resp, err := pc.cc.RoundTrip(req)
+	resp, err := pc.cc.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		r.Err = s.classify(t, err)
 		if strings.Contains(err.Error(), retryText[0]) && pc.cc.State().Closing {
@@ -451,7 +460,8 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 		r.Status = 0
 		return false, ""
 	}
-	fields := []h2text.Field{{Name: ":status", Value: fmt.Sprint(resp.StatusCode)}}
+	fields := make([]h2text.Field, 1, 1+len(resp.Header))
+	fields[0] = h2text.Field{Name: ":status", Value: strconv.Itoa(resp.StatusCode)}
 	fields = appendSorted(fields, resp.Header)
 	trailers := appendSorted(nil, resp.Trailer)
 	raw, err := h2text.AppendResponse(nil, fields, body, trailers)
@@ -483,18 +493,38 @@ func grpcStatus(resp *http.Response) string {
 }
 
 func appendSorted(dst []h2text.Field, h http.Header) []h2text.Field {
-	names := make([]string, 0, len(h))
+	var buf [16]string
+	names := buf[:0]
 	for k := range h {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		name, ok := lowerNames[k]
+		if !ok {
+			name = strings.ToLower(k)
+		}
 		for _, v := range h[k] {
-			dst = append(dst, h2text.Field{Name: strings.ToLower(k), Value: v})
+			dst = append(dst, h2text.Field{Name: name, Value: v})
 		}
 	}
 	return dst
 }
+
+// lowerNames maps the canonical form of common response field names (as
+// x/net gives them) to their lower case, which is then not allocated.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"accept-ranges", "access-control-allow-origin", "age", "allow", "cache-control",
+		"content-disposition", "content-encoding", "content-language", "content-length", "content-location",
+		"content-range", "content-type", "date", "etag", "expires", "grpc-encoding", "grpc-message",
+		"grpc-status", "grpc-status-details-bin", "last-modified", "link", "location", "retry-after", "server",
+		"set-cookie", "strict-transport-security", "vary", "via", "www-authenticate", "x-content-type-options",
+		"x-frame-options", "x-request-id"} {
+		m[http.CanonicalHeaderKey(n)] = n
+	}
+	return m
+}()
 
 // Transport errors of x/net/http2 for streams the server never processed
 // (unexported there, so matched by text).
