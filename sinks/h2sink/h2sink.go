@@ -31,6 +31,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
 	"strconv"
@@ -291,7 +292,8 @@ func (s *Sender) Close(ctx context.Context) error {
 }
 
 // Stats returns the counters: sent, ok, errors, retries, bytes-out,
-// bytes-in (bytes of the textual form: HPACK and framing not counted),
+// bytes-in (bytes of the textual form: HPACK and framing not counted;
+// bytes-out only for the requests whose HEADERS went on a connection),
 // queued, invalid, skipped-non-request, connections (opened),
 // errors-<class> and grpc-status-<code> (answers with a gRPC status other
 // than 0).
@@ -342,7 +344,6 @@ func (s *Sender) do(j job) {
 	if isGRPC(pr) {
 		defer func() { s.methods.record(pr.Path, code, r) }()
 	}
-	r.BytesOut = int64(len(j.req.Raw))
 	session := ""
 	if s.cfg.Session {
 		session = j.req.ConnID
@@ -359,7 +360,7 @@ func (s *Sender) do(j job) {
 			return
 		}
 		var retry bool
-		retry, code = s.roundTrip(t, pc, pr, &r)
+		retry, code = s.roundTrip(t, pc, pr, int64(len(j.req.Raw)), &r)
 		t.pool.put(pc, session)
 		if !retry || attempt > 0 {
 			return
@@ -369,13 +370,28 @@ func (s *Sender) do(j job) {
 	}
 }
 
+// headersTrace notes that a stream's HEADERS went on its connection.
+type headersTrace struct {
+	trace httptrace.ClientTrace
+	wrote atomic.Bool
+}
+
 // roundTrip sends pr on pc and fills r. It returns true when the stream
 // was refused before the server processed it (the connection was going
 // away), so that it may be sent again on another connection, and the
-// answer's grpc-status.
-func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink.Result) (bool, string) {
+// answer's grpc-status. r.BytesOut grows by size (the request's) when its
+// HEADERS were written to the connection (once per attempt that was).
+func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64, r *httpsink.Result) (bool, string) {
 	ctx, cancel := context.WithTimeout(s.ctx, t.timeout)
 	defer cancel()
+	ht := &headersTrace{}
+	ht.trace.WroteHeaders = func() { ht.wrote.Store(true) }
+	ctx = httptrace.WithClientTrace(ctx, &ht.trace)
+	defer func() {
+		if ht.wrote.Load() {
+			r.BytesOut += size
+		}
+	}()
 	authority := t.host
 	if s.cfg.PreserveHost && pr.Authority != "" {
 		authority = pr.Authority
@@ -441,6 +457,10 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 	}
 	r.Start = time.Now()
 	resp, err := pc.cc.RoundTrip(req.WithContext(ctx))
+	if err == nil {
+		// Answered, so sent, even if x/net has not called WroteHeaders yet.
+		ht.wrote.Store(true)
+	}
 	if err != nil {
 		r.Err = s.classify(t, err)
 		if strings.Contains(err.Error(), retryText[0]) && pc.cc.State().Closing {

@@ -138,3 +138,34 @@ func TestChunkedTrailersOnTheWire(t *testing.T) {
 		t.Fatalf("last frame %+v, want trailers x-t: tv with END_STREAM", last)
 	}
 }
+
+// TestBytesOutOnlyWritten: requests that never reach a connection (the
+// port is closed) count no bytes out; requests sent count theirs.
+func TestBytesOutOnlyWritten(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, _ := url.Parse("http://" + ln.Addr().String())
+	ln.Close()
+	raw := []byte("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+	var reqs []httpsink.Request
+	for range 8 {
+		reqs = append(reqs, httpsink.Request{ID: "r", Raw: raw})
+	}
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: closed}}, Timeout: 2 * time.Second}}, reqs...)
+	if st["errors-connect-refused"] != 8 || st["bytes-out"] != 0 {
+		t.Fatalf("closed port: stats %v", st)
+	}
+	for _, r := range res {
+		if r.BytesOut != 0 {
+			t.Fatalf("closed port: result counts %d bytes out", r.BytesOut)
+		}
+	}
+
+	_, u := h2cServer(t)
+	_, st = run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}}}, reqs...)
+	if st["ok"] != 8 || st["bytes-out"] != int64(8*len(raw)) {
+		t.Fatalf("open port: stats %v, want bytes-out %d", st, 8*len(raw))
+	}
+}
