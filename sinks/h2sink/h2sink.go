@@ -16,8 +16,9 @@
 //
 // Errors are classified: rst-stream-<code> (RST_STREAM from the server,
 // e.g. rst-stream-refused_stream), goaway (the connection went away under
-// the stream), alpn (a TLS target that does not offer h2), and the
-// transport classes of stats.Classify. Answers with a grpc-status other
+// the stream), alpn (a TLS target that does not offer h2), bad-response
+// (a target that answers in HTTP/1.x: ErrHTTP1Answer, logged once per
+// target), and the transport classes of stats.Classify. Answers with a grpc-status other
 // than 0 are counted by code (grpc-status-<code>).
 package h2sink
 
@@ -29,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -65,10 +67,17 @@ type Config struct {
 	// MaxStreams caps the concurrent streams per connection (default 100);
 	// the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it further.
 	MaxStreams int
+	// Logger gets the warnings (a target that answers in HTTP/1.x);
+	// nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrNoH2 is returned when a TLS target does not negotiate h2 by ALPN.
 var ErrNoH2 = errors.New("target did not negotiate h2 (ALPN)")
+
+// ErrHTTP1Answer is wrapped by the errors (class bad-response) of the
+// streams of a connection whose server answered in HTTP/1.x.
+var ErrHTTP1Answer = errors.New("target answered in HTTP/1.x")
 
 type classed struct {
 	err   error
@@ -88,6 +97,7 @@ type target struct {
 	timeout time.Duration // httpsink.Target.Timeout or Config.Timeout
 	seed    uint64
 	pool    pool
+	warned  atomic.Bool // ErrHTTP1Answer logged
 }
 
 type job struct {
@@ -145,6 +155,9 @@ func New(cfg Config) (*Sender, error) {
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	// No dialer timeout: each dial's context carries its target's.
 	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{KeepAlive: 30 * time.Second}}
@@ -462,6 +475,10 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 		ht.wrote.Store(true)
 	}
 	if err != nil {
+		if line := pc.bc.http1Answer(); line != "" {
+			r.Err = s.http1Answer(t, line)
+			return false, ""
+		}
 		r.Err = s.classify(t, err)
 		if strings.Contains(err.Error(), retryText[0]) && pc.cc.State().Closing {
 			// The connection was unusable before the stream was sent:
@@ -561,6 +578,20 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// http1Answer is the error of a stream whose server answered in HTTP/1.x
+// (its status line line); the first one of each target is logged.
+func (s *Sender) http1Answer(t *target, line string) error {
+	hint := "h2c with prior knowledge needs a server that speaks HTTP/2 without TLS"
+	if t.tls != nil {
+		hint = "the server chose h2 by ALPN, then answered in HTTP/1.x"
+	}
+	if t.warned.CompareAndSwap(false, true) {
+		s.cfg.Logger.Warn("h2 sink: the target answered in HTTP/1.x, not HTTP/2; its requests fail as bad-response",
+			"target", t.name, "answer", line, "hint", hint)
+	}
+	return &classed{fmt.Errorf("send to %s: %w (%q), not HTTP/2: %s", t.name, ErrHTTP1Answer, line, hint), stats.ClassBadResponse}
 }
 
 // classify wraps err with its class.

@@ -1,10 +1,17 @@
 package h2sink
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +19,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/replayctl/replayctl/sinks/httpsink"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // TestOptionsAsterisk: "OPTIONS * HTTP/1.1" goes out with :path "*"
@@ -168,4 +176,108 @@ func TestBytesOutOnlyWritten(t *testing.T) {
 	if st["ok"] != 8 || st["bytes-out"] != int64(8*len(raw)) {
 		t.Fatalf("open port: stats %v, want bytes-out %d", st, 8*len(raw))
 	}
+}
+
+// TestHTTP1Answer: a target that answers the h2c preface in HTTP/1.1 is a
+// bad-response that says so, and is logged once, whether it keeps the
+// connection open or closes it, or its answer comes in pieces; so is Go's
+// HTTP/1.x-only server.
+func TestHTTP1Answer(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer string
+		keepOpen     bool
+		split        int
+	}{
+		{"400 then close", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", false, 0},
+		{"200 kept open", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true, 0},
+		{"status line in two reads", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", true, 4},
+		{"Go HTTP/1.x server", "", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var u *url.URL
+			if tc.answer == "" {
+				srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+				defer srv.Close()
+				u, _ = url.Parse(srv.URL)
+			} else {
+				u = rawServer(t, tc.answer, tc.split, tc.keepOpen)
+			}
+			var logs syncBuffer
+			start := time.Now()
+			res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 3 * time.Second},
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+				httpsink.Request{ID: "1", Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+				httpsink.Request{ID: "2", Raw: []byte("GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")})
+			if st["errors-"+stats.ClassBadResponse] != 2 || st["errors"] != 2 || len(res) != 2 {
+				t.Fatalf("stats %v", st)
+			}
+			for _, r := range res {
+				if r.ErrClass != stats.ClassBadResponse || r.Err == nil || !strings.Contains(r.Err.Error(), "HTTP/1.1") ||
+					!strings.Contains(r.Err.Error(), "not HTTP/2") || !errors.Is(r.Err, ErrHTTP1Answer) {
+					t.Errorf("result: class %q, err %v", r.ErrClass, r.Err)
+				}
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v: the HTTP/1.x answer should fail the stream at once, not at the timeout", d)
+			}
+			if n := strings.Count(logs.String(), "answered in HTTP/1.x"); n != 1 {
+				t.Errorf("logged %d times, want once: %s", n, logs.String())
+			}
+		})
+	}
+}
+
+// rawServer answers every connection's first line with answer (in two
+// writes when split > 0), then closes it or reads until the client does.
+func rawServer(t *testing.T, answer string, split int, keepOpen bool) *url.URL {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := br.ReadString('\n'); err != nil { // "PRI * HTTP/2.0"
+					return
+				}
+				if split > 0 {
+					_, _ = io.WriteString(c, answer[:split])
+					time.Sleep(50 * time.Millisecond)
+					_, _ = io.WriteString(c, answer[split:])
+				} else {
+					_, _ = io.WriteString(c, answer)
+				}
+				if keepOpen {
+					_, _ = io.Copy(io.Discard, br)
+				}
+			}()
+		}
+	}()
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	return u
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
