@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/replayctl/replayctl/httpraw"
 )
 
@@ -177,8 +179,18 @@ type Request struct {
 	// the fields HTTP/2 forbids (Connection and the like).
 	Header []Field
 	Body   []byte
-	// Trailer holds the trailer fields, in order.
+	// Trailer holds the trailer fields, in order, names in lower case,
+	// without the fields a trailer may not carry (RFC 9110 §6.5.1: framing,
+	// routing, authentication, request modifiers and content metadata, such
+	// as Content-Length, Host, Authorization, TE, Trailer, Content-Type) nor
+	// the connection-specific ones.
 	Trailer []Field
+}
+
+// trailerOK says whether a trailer field named name (lower case) may go
+// out in an HTTP/2 trailer section.
+func trailerOK(name string) bool {
+	return !hopByHop[name] && name != "" && name[0] != ':' && httpguts.ValidTrailerHeader(name)
 }
 
 // connection-specific fields that HTTP/2 forbids (RFC 9113 §8.2.2).
@@ -191,7 +203,8 @@ var hopByHop = map[string]bool{
 // sending over HTTP/2. For an HTTP/2.0 request the capitalised Host and
 // Content-Length lines become :authority and the DATA length; for an
 // HTTP/1.x request any Host gives :authority, the connection-specific
-// fields are left out and a chunked body is decoded.
+// fields are left out, a chunked body is decoded and its trailer section
+// gives the trailers. Trailer fields that may not be trailers are left out.
 func ParseRequest(raw []byte) (*Request, error) {
 	hr, err := httpraw.ParseRequest(raw)
 	if err != nil {
@@ -202,7 +215,9 @@ func ParseRequest(raw []byte) (*Request, error) {
 	if r.Body, err = hr.DecodedBody(); err != nil {
 		return nil, err
 	}
-	for _, f := range hr.Headers() {
+	hdrs := hr.Headers()
+	r.Header = make([]Field, 0, len(hdrs))
+	for _, f := range hdrs {
 		switch {
 		case h2 && f.Name == "Host", !h2 && strings.EqualFold(f.Name, "host"):
 			if r.Authority == "" {
@@ -210,7 +225,9 @@ func ParseRequest(raw []byte) (*Request, error) {
 			}
 		case h2 && f.Name == "Content-Length":
 		case len(f.Name) > len(TrailerPrefix) && strings.EqualFold(f.Name[:len(TrailerPrefix)], TrailerPrefix):
-			r.Trailer = append(r.Trailer, Field{strings.ToLower(f.Name[len(TrailerPrefix):]), f.Value})
+			if name := strings.ToLower(f.Name[len(TrailerPrefix):]); trailerOK(name) {
+				r.Trailer = append(r.Trailer, Field{name, f.Value})
+			}
 		default:
 			name := strings.ToLower(f.Name)
 			if hopByHop[name] || name == "te" && !strings.EqualFold(f.Value, "trailers") {
@@ -220,6 +237,17 @@ func ParseRequest(raw []byte) (*Request, error) {
 				continue
 			}
 			r.Header = append(r.Header, Field{name, f.Value})
+		}
+	}
+	if !h2 && hr.Chunked() {
+		for _, f := range hr.Trailers() {
+			name := strings.ToLower(f.Name)
+			if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(f.Value) {
+				return nil, fmt.Errorf("h2text: invalid trailer field %q", f.Name)
+			}
+			if trailerOK(name) {
+				r.Trailer = append(r.Trailer, Field{name, f.Value})
+			}
 		}
 	}
 	if !strings.HasPrefix(r.Path, "/") && r.Path != "*" && r.Method != "CONNECT" {

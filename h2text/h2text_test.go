@@ -116,3 +116,30 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestParseRequestTrailers: a chunked HTTP/1.x request's trailer section
+// gives the trailers, less the fields a trailer may not carry; so do the
+// trailers of the HTTP/2 form.
+func TestParseRequestTrailers(t *testing.T) {
+	h1 := "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n" +
+		"2\r\nhi\r\n0\r\nX-T: tv\r\nContent-Length: 2\r\nConnection: close\r\nTE: trailers\r\nAuthorization: x\r\nGrpc-Status: 0\r\n\r\n"
+	r, err := ParseRequest([]byte(h1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fields("x-t", "tv", "grpc-status", "0")
+	if string(r.Body) != "hi" || len(r.Trailer) != len(want) || r.Trailer[0] != want[0] || r.Trailer[1] != want[1] ||
+		len(r.Header) != 1 || r.Header[0] != (Field{"trailer", "X-T"}) {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := ParseRequest([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Name: v\r\n\r\n")); err == nil {
+		t.Fatal("a trailer name that is not a token parsed")
+	}
+	if r, err := ParseRequest([]byte("POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")); err != nil || r.Trailer != nil {
+		t.Fatalf("no trailers: %+v, %v", r, err)
+	}
+	raw, _ := AppendRequest(nil, fields(":method", "POST", ":path", "/", ":authority", "a"), []byte("x"), fields("grpc-status", "0", "content-length", "1"))
+	if r, err := ParseRequest(raw); err != nil || len(r.Trailer) != 1 || r.Trailer[0] != (Field{"grpc-status", "0"}) {
+		t.Fatalf("HTTP/2 form: %+v, %v", r, err)
+	}
+}

@@ -1,11 +1,13 @@
 package h2sink
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +21,15 @@ const closeDrain = time.Second
 
 // errBatchClosed is what a Write after Close returns.
 var errBatchClosed = errors.New("h2 sink: connection closed")
+
+// http1Prefix starts an HTTP/1.x answer. An HTTP/2 server's first bytes
+// are a frame header (SETTINGS), whose length would then be over 4 MiB.
+var http1Prefix = []byte("HTTP/1.")
+
+// errHTTP1Read is what Read returns once the peer's first bytes are an
+// HTTP/1.x answer: x/net's reader then fails the streams at once, where
+// it would wait for the megabytes of a frame that never comes.
+var errHTTP1Read = errors.New("h2 sink: the peer answered in HTTP/1.x, not HTTP/2")
 
 // batchConn coalesces the writes of concurrent streams into fewer system
 // calls. x/net's client writes and flushes once per request under its
@@ -37,10 +48,16 @@ type batchConn struct {
 	err     error      // the first write error, or errBatchClosed
 	closing bool
 	done    chan struct{} // the writer goroutine ended
+
+	// Read side (x/net's one reader goroutine): sniffed counts the first
+	// bytes read that match http1Prefix, -1 once they do not or did.
+	sniffed int
+	h1      atomic.Pointer[string] // the status line of an HTTP/1.x answer
 }
 
 // newBatchConn wraps c and starts its writer. A *tls.Conn keeps its
-// ConnectionState visible, which x/net reads.
+// ConnectionState visible, which x/net reads. batchOf gives the
+// *batchConn of what it returns.
 func newBatchConn(c net.Conn) net.Conn {
 	b := &batchConn{Conn: c, done: make(chan struct{})}
 	b.wake = sync.NewCond(&b.mu)
@@ -50,6 +67,48 @@ func newBatchConn(c net.Conn) net.Conn {
 		return &batchTLSConn{batchConn: b, tc: tc}
 	}
 	return b
+}
+
+// Read reads from the connection; when the peer's first bytes are an
+// HTTP/1.x answer, it notes its status line and fails with errHTTP1Read.
+func (b *batchConn) Read(p []byte) (int, error) {
+	n, err := b.Conn.Read(p)
+	if b.sniffed >= 0 && n > 0 {
+		if line, ok := b.sniff(p[:n]); ok {
+			b.h1.Store(&line)
+			return 0, errHTTP1Read
+		}
+	}
+	return n, err
+}
+
+// sniff matches p, the next bytes read, against http1Prefix; it returns
+// the answer's status line once the whole prefix matched.
+func (b *batchConn) sniff(p []byte) (string, bool) {
+	k := min(len(http1Prefix)-b.sniffed, len(p))
+	if !bytes.Equal(p[:k], http1Prefix[b.sniffed:b.sniffed+k]) {
+		b.sniffed = -1
+		return "", false
+	}
+	b.sniffed += k
+	if b.sniffed < len(http1Prefix) {
+		return "", false
+	}
+	b.sniffed = -1
+	rest := p[k:]
+	if i := bytes.IndexAny(rest, "\r\n"); i >= 0 {
+		rest = rest[:i]
+	}
+	return string(http1Prefix) + string(rest[:min(len(rest), 64)]), true
+}
+
+// http1Answer is the status line the peer answered in HTTP/1.x, "" when
+// it did not.
+func (b *batchConn) http1Answer() string {
+	if l := b.h1.Load(); l != nil {
+		return *l
+	}
+	return ""
 }
 
 // Write appends p to the bytes the writer sends next. It waits only while
@@ -119,6 +178,14 @@ func (b *batchConn) Close() error {
 	b.room.Broadcast()
 	b.mu.Unlock()
 	return b.Conn.Close()
+}
+
+// batchOf is the *batchConn of a connection newBatchConn returned.
+func batchOf(c net.Conn) *batchConn {
+	if t, ok := c.(*batchTLSConn); ok {
+		return t.batchConn
+	}
+	return c.(*batchConn)
 }
 
 // batchTLSConn is a batchConn over TLS.

@@ -3,7 +3,8 @@
 // https:// targets. Requests come in h2text's form (as captured from
 // HTTP/2) or as HTTP/1.x bytes, which are sent as HTTP/2 streams (the
 // connection-specific fields left out). Bodies, gRPC framing included, go
-// out byte for byte; request trailers are sent as trailers.
+// out byte for byte; request trailers (an HTTP/1.x chunked body's
+// included) are sent as trailers.
 //
 // Many streams share a connection: up to MaxStreams at once each, so
 // Workers concurrent requests open about Workers/MaxStreams connections
@@ -15,8 +16,9 @@
 //
 // Errors are classified: rst-stream-<code> (RST_STREAM from the server,
 // e.g. rst-stream-refused_stream), goaway (the connection went away under
-// the stream), alpn (a TLS target that does not offer h2), and the
-// transport classes of stats.Classify. Answers with a grpc-status other
+// the stream), alpn (a TLS target that does not offer h2), bad-response
+// (a target that answers in HTTP/1.x: ErrHTTP1Answer, logged once per
+// target), and the transport classes of stats.Classify. Answers with a grpc-status other
 // than 0 are counted by code (grpc-status-<code>).
 package h2sink
 
@@ -28,10 +30,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,10 +67,17 @@ type Config struct {
 	// MaxStreams caps the concurrent streams per connection (default 100);
 	// the server's SETTINGS_MAX_CONCURRENT_STREAMS caps it further.
 	MaxStreams int
+	// Logger gets the warnings (a target that answers in HTTP/1.x);
+	// nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrNoH2 is returned when a TLS target does not negotiate h2 by ALPN.
 var ErrNoH2 = errors.New("target did not negotiate h2 (ALPN)")
+
+// ErrHTTP1Answer is wrapped by the errors (class bad-response) of the
+// streams of a connection whose server answered in HTTP/1.x.
+var ErrHTTP1Answer = errors.New("target answered in HTTP/1.x")
 
 type classed struct {
 	err   error
@@ -85,6 +97,7 @@ type target struct {
 	timeout time.Duration // httpsink.Target.Timeout or Config.Timeout
 	seed    uint64
 	pool    pool
+	warned  atomic.Bool // ErrHTTP1Answer logged
 }
 
 type job struct {
@@ -142,6 +155,9 @@ func New(cfg Config) (*Sender, error) {
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	// No dialer timeout: each dial's context carries its target's.
 	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{KeepAlive: 30 * time.Second}}
@@ -289,7 +305,8 @@ func (s *Sender) Close(ctx context.Context) error {
 }
 
 // Stats returns the counters: sent, ok, errors, retries, bytes-out,
-// bytes-in (bytes of the textual form: HPACK and framing not counted),
+// bytes-in (bytes of the textual form: HPACK and framing not counted;
+// bytes-out only for the requests whose HEADERS went on a connection),
 // queued, invalid, skipped-non-request, connections (opened),
 // errors-<class> and grpc-status-<code> (answers with a gRPC status other
 // than 0).
@@ -340,7 +357,6 @@ func (s *Sender) do(j job) {
 	if isGRPC(pr) {
 		defer func() { s.methods.record(pr.Path, code, r) }()
 	}
-	r.BytesOut = int64(len(j.req.Raw))
 	session := ""
 	if s.cfg.Session {
 		session = j.req.ConnID
@@ -357,7 +373,7 @@ func (s *Sender) do(j job) {
 			return
 		}
 		var retry bool
-		retry, code = s.roundTrip(t, pc, pr, &r)
+		retry, code = s.roundTrip(t, pc, pr, int64(len(j.req.Raw)), &r)
 		t.pool.put(pc, session)
 		if !retry || attempt > 0 {
 			return
@@ -367,38 +383,67 @@ func (s *Sender) do(j job) {
 	}
 }
 
+// headersTrace notes that a stream's HEADERS went on its connection.
+type headersTrace struct {
+	trace httptrace.ClientTrace
+	wrote atomic.Bool
+}
+
 // roundTrip sends pr on pc and fills r. It returns true when the stream
 // was refused before the server processed it (the connection was going
 // away), so that it may be sent again on another connection, and the
-// answer's grpc-status.
-func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink.Result) (bool, string) {
+// answer's grpc-status. r.BytesOut grows by size (the request's) when its
+// HEADERS were written to the connection (once per attempt that was).
+func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64, r *httpsink.Result) (bool, string) {
 	ctx, cancel := context.WithTimeout(s.ctx, t.timeout)
 	defer cancel()
+	ht := &headersTrace{}
+	ht.trace.WroteHeaders = func() { ht.wrote.Store(true) }
+	ctx = httptrace.WithClientTrace(ctx, &ht.trace)
+	defer func() {
+		if ht.wrote.Load() {
+			r.BytesOut += size
+		}
+	}()
 	authority := t.host
 	if s.cfg.PreserveHost && pr.Authority != "" {
 		authority = pr.Authority
 	}
-	req := &http.Request{
+	// A value: WithContext below makes the one that escapes.
+	req := http.Request{
 		Method:     pr.Method,
 		URL:        &url.URL{Scheme: t.scheme, Host: authority, Opaque: pr.Path},
 		Host:       authority,
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
-		Header:     http.Header{},
+		Header:     make(http.Header, len(pr.Header)+1),
 	}
-	if pr.Path == "*" || !strings.HasPrefix(pr.Path, "/") {
+	switch {
+	case pr.Path == "*" && pr.Method == "OPTIONS":
+		// Asterisk-form: ":path: *" (RFC 9113 §8.3.1), not "/*".
+	case pr.Path == "*" || !strings.HasPrefix(pr.Path, "/"):
 		req.URL.Opaque = "/" + strings.TrimPrefix(pr.Path, "/")
 	}
 	hasLength := false
+	// The values, one backing array for all: a field's first value is a
+	// one-element slice of it (capped, so that a second value copies).
+	vals := make([]string, 0, len(pr.Header))
 	for _, f := range pr.Header {
 		if f.Name == "content-length" {
 			hasLength = true
 			continue
 		}
-		if f.Name == "host" {
+		if f.Name == "host" || f.Name == "trailer" && len(pr.Trailer) > 0 {
+			// With trailers, x/net declares them in a trailer field of its
+			// own: the recorded one would be a second.
 			continue
 		}
-		req.Header[f.Name] = append(req.Header[f.Name], f.Value)
+		if vv, ok := req.Header[f.Name]; ok {
+			req.Header[f.Name] = append(vv, f.Value)
+			continue
+		}
+		vals = append(vals, f.Value)
+		req.Header[f.Name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if _, ok := req.Header["user-agent"]; ok {
 		req.Header["User-Agent"] = req.Header["user-agent"]
@@ -423,10 +468,17 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 			req.ContentLength = -1
 		}
 	}
-	req = req.WithContext(ctx)
 	r.Start = time.Now()
-	resp, err := pc.cc.RoundTrip(req)
+	resp, err := pc.cc.RoundTrip(req.WithContext(ctx))
+	if err == nil {
+		// Answered, so sent, even if x/net has not called WroteHeaders yet.
+		ht.wrote.Store(true)
+	}
 	if err != nil {
+		if line := pc.bc.http1Answer(); line != "" {
+			r.Err = s.http1Answer(t, line)
+			return false, ""
+		}
 		r.Err = s.classify(t, err)
 		if strings.Contains(err.Error(), retryText[0]) && pc.cc.State().Closing {
 			// The connection was unusable before the stream was sent:
@@ -445,7 +497,8 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, r *httpsink
 		r.Status = 0
 		return false, ""
 	}
-	fields := []h2text.Field{{Name: ":status", Value: fmt.Sprint(resp.StatusCode)}}
+	fields := make([]h2text.Field, 1, 1+len(resp.Header))
+	fields[0] = h2text.Field{Name: ":status", Value: strconv.Itoa(resp.StatusCode)}
 	fields = appendSorted(fields, resp.Header)
 	trailers := appendSorted(nil, resp.Trailer)
 	raw, err := h2text.AppendResponse(nil, fields, body, trailers)
@@ -477,18 +530,38 @@ func grpcStatus(resp *http.Response) string {
 }
 
 func appendSorted(dst []h2text.Field, h http.Header) []h2text.Field {
-	names := make([]string, 0, len(h))
+	var buf [16]string
+	names := buf[:0]
 	for k := range h {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		name, ok := lowerNames[k]
+		if !ok {
+			name = strings.ToLower(k)
+		}
 		for _, v := range h[k] {
-			dst = append(dst, h2text.Field{Name: strings.ToLower(k), Value: v})
+			dst = append(dst, h2text.Field{Name: name, Value: v})
 		}
 	}
 	return dst
 }
+
+// lowerNames maps the canonical form of common response field names (as
+// x/net gives them) to their lower case, which is then not allocated.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"accept-ranges", "access-control-allow-origin", "age", "allow", "cache-control",
+		"content-disposition", "content-encoding", "content-language", "content-length", "content-location",
+		"content-range", "content-type", "date", "etag", "expires", "grpc-encoding", "grpc-message",
+		"grpc-status", "grpc-status-details-bin", "last-modified", "link", "location", "retry-after", "server",
+		"set-cookie", "strict-transport-security", "vary", "via", "www-authenticate", "x-content-type-options",
+		"x-frame-options", "x-request-id"} {
+		m[http.CanonicalHeaderKey(n)] = n
+	}
+	return m
+}()
 
 // Transport errors of x/net/http2 for streams the server never processed
 // (unexported there, so matched by text).
@@ -505,6 +578,20 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// http1Answer is the error of a stream whose server answered in HTTP/1.x
+// (its status line line); the first one of each target is logged.
+func (s *Sender) http1Answer(t *target, line string) error {
+	hint := "h2c with prior knowledge needs a server that speaks HTTP/2 without TLS"
+	if t.tls != nil {
+		hint = "the server chose h2 by ALPN, then answered in HTTP/1.x"
+	}
+	if t.warned.CompareAndSwap(false, true) {
+		s.cfg.Logger.Warn("h2 sink: the target answered in HTTP/1.x, not HTTP/2; its requests fail as bad-response",
+			"target", t.name, "answer", line, "hint", hint)
+	}
+	return &classed{fmt.Errorf("send to %s: %w (%q), not HTTP/2: %s", t.name, ErrHTTP1Answer, line, hint), stats.ClassBadResponse}
 }
 
 // classify wraps err with its class.

@@ -14,6 +14,7 @@ import (
 // pconn is one HTTP/2 connection and the streams it carries now.
 type pconn struct {
 	cc       *http2.ClientConn
+	bc       *batchConn // cc's connection
 	inflight int
 	used     int64 // last use, for session eviction
 }
@@ -42,13 +43,13 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 		return pc, 0, nil // opened while this one waited
 	}
 	start := time.Now()
-	cc, err := p.dial(ctx)
+	cc, bc, err := p.dial(ctx)
 	connect := time.Since(start)
 	if err != nil {
 		return nil, connect, err
 	}
 	p.s.conns.Add(1)
-	pc := &pconn{cc: cc, inflight: 1}
+	pc := &pconn{cc: cc, bc: bc, inflight: 1}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if session != "" {
@@ -142,25 +143,25 @@ func (p *pool) closeAll() {
 
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
 // the HTTP/2 preface and settings.
-func (p *pool) dial(ctx context.Context) (*http2.ClientConn, error) {
+func (p *pool) dial(ctx context.Context) (*http2.ClientConn, *batchConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.timeout)
 	defer cancel()
 	nc, err := p.s.dialer.DialContext(ctx, "tcp", p.t.addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.t.tls != nil {
 		tc := tls.Client(nc, p.t.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
 			if strings.Contains(err.Error(), "no application protocol") {
-				return nil, &classed{fmt.Errorf("%s: %w: %w", p.t.addr, ErrNoH2, err), "alpn"}
+				return nil, nil, &classed{fmt.Errorf("%s: %w: %w", p.t.addr, ErrNoH2, err), "alpn"}
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
 			_ = nc.Close()
-			return nil, &classed{fmt.Errorf("%s: %w", p.t.addr, ErrNoH2), "alpn"}
+			return nil, nil, &classed{fmt.Errorf("%s: %w", p.t.addr, ErrNoH2), "alpn"}
 		}
 		nc = tc
 	}
@@ -168,7 +169,7 @@ func (p *pool) dial(ctx context.Context) (*http2.ClientConn, error) {
 	cc, err := p.s.tr.NewClientConn(bc)
 	if err != nil {
 		_ = bc.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return cc, nil
+	return cc, batchOf(bc), nil
 }
