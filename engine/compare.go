@@ -90,7 +90,7 @@ func newComparison(r *runner, j *scenario.Job, c *counters) (*comparison, error)
 			PreserveHost: j.Sink.HTTP.PreserveHost,
 			KeepResponse: true,
 			OnResult:     co.referenced,
-		}, nil)
+		}, nil, r.log)
 		if err != nil {
 			return nil, fmt.Errorf("%s: noise target: %w", t.Pos, err)
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/replayctl/replayctl/h2text"
 	"github.com/replayctl/replayctl/scenario"
@@ -28,8 +29,9 @@ type protoRouter struct {
 }
 
 // newReplaySender starts the senders the protocol needs; ps, when not nil,
-// gets every result with the protocol it went over.
-func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config, ps *protocolStats) (*protoRouter, error) {
+// gets every result with the protocol it went over; log gets the senders'
+// warnings.
+func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config, ps *protocolStats, log *slog.Logger) (*protoRouter, error) {
 	p := &protoRouter{}
 	var err error
 	tag := func(proto string, cfg httpsink.Config) httpsink.Config {
@@ -52,7 +54,7 @@ func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config, ps *protocolSta
 		}
 	}
 	if hs.Protocol != scenario.ProtocolHTTP1 {
-		if p.h2, err = h2sink.New(h2sink.Config{Config: tag(protoHTTP2, cfg), MaxStreams: hs.MaxStreams}); err != nil {
+		if p.h2, err = h2sink.New(h2sink.Config{Config: tag(protoHTTP2, cfg), MaxStreams: hs.MaxStreams, Logger: log}); err != nil {
 			if p.h1 != nil {
 				_ = p.h1.Close(context.Background())
 			}

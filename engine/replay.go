@@ -215,7 +215,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				cmp.replayed(res)
 			}
 		},
-	}, ps)
+	}, ps, r.log)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 	}
