@@ -130,6 +130,8 @@ func TestValidationRules(t *testing.T) {
 		{"needs twice", header + "jobs:\n  a:\n    " + replayJob + "\n    " + httpSink + "\n  b:\n    needs: [a, a]\n    " + replayJob + "\n    " + httpSink + "\n", "10:16", `job "a" is listed twice`},
 		{"one window saved twice", header + "jobs:\n  a:\n    source: {gor: {path: x}}\n    " + kafkaSink + "\n    save-window: w1\n  b:\n    source: {gor: {path: y}}\n    " + kafkaSink + "\n    save-window: w1\n", "13:18", `job "a" saves window "w1" too`},
 		{"ring too small", jobBody("source: {capture: {interface: lo, ring-size: 100KiB}}", kafkaSink), "7:50", "must be at least 256KiB"},
+		{"merge of a scalar", strings.Replace(jobBody(replayJob, httpSink), "name: t\n", "name: t\n<<: 5\n", 1), "3:5", "a merge key (<<) takes a mapping or a list of mappings"},
+		{"merge of a list of scalars", jobBody("<<: [1, 2]", replayJob, httpSink), "7:9", "a merge key (<<) takes a mapping"},
 		{"zero rate", jobBody(replayJob, httpSink, "rate: 0/s"), "9:11", "must be a rate greater than 0"},
 		{"speed too high", jobBody(replayJob, httpSink, "speed: 5000"), "9:12", `must be a number between 0.01 and 1000 or "max"`},
 		{"speed word", jobBody(replayJob, httpSink, "speed: fast"), "9:12", `must be a number between 0.01 and 1000 or "max"`},

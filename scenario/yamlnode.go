@@ -292,7 +292,9 @@ func duplicateReadKeys(file string, root *yaml.Node, changed map[*yaml.Node]bool
 	return ds
 }
 
-// duplicateKeys reports every mapping key that repeats within its mapping.
+// duplicateKeys reports every mapping key that repeats within its mapping,
+// and every merge key (<<) whose value is not a mapping or a list of them
+// (the merge would silently add nothing).
 func duplicateKeys(file string, root *yaml.Node) Diagnostics {
 	var ds Diagnostics
 	walkNodes(root, func(n *yaml.Node) {
@@ -303,6 +305,11 @@ func duplicateKeys(file string, root *yaml.Node) Diagnostics {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Tag == "!!merge" {
+				if !mergeable(n.Content[i+1]) {
+					v := n.Content[i+1]
+					ds = append(ds, Diagnostic{Pos{file, v.Line, v.Column},
+						"a merge key (<<) takes a mapping or a list of mappings, such as *defaults"})
+				}
 				continue
 			}
 			if f, ok := first[k.Value]; ok {
@@ -314,4 +321,24 @@ func duplicateKeys(file string, root *yaml.Node) Diagnostics {
 		}
 	})
 	return ds
+}
+
+// mergeable says whether v may follow a merge key: a mapping, or a list of
+// mappings (aliases resolved).
+func mergeable(v *yaml.Node) bool {
+	v = resolveAlias(v)
+	switch {
+	case v == nil:
+		return false
+	case v.Kind == yaml.MappingNode:
+		return true
+	case v.Kind == yaml.SequenceNode:
+		for _, m := range v.Content {
+			if m = resolveAlias(m); m == nil || m.Kind != yaml.MappingNode {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
