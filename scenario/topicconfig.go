@@ -16,32 +16,36 @@ const (
 	cfgBool                          // true or false
 	cfgList                          // a comma-separated list or free text (not checked)
 	cfgChoice                        // one of choices
+	cfgPolicy                        // cleanup.policy: delete, compact, or both separated by a comma
 )
 
 type topicConfig struct {
 	kind    topicConfigKind
 	choices []string
+	// min is the least value of a cfgLong (0 unless set; anyInt: any).
+	min    int64
+	anyInt bool
 }
 
 // topicConfigs are Apache Kafka's topic-level configs (Kafka 3.x and 4.x):
 // a key outside them, or a value of the wrong kind, is refused by a real
 // broker when the topic is created and quietly kept by the embedded one.
 var topicConfigs = map[string]topicConfig{
-	"cleanup.policy":                          {kind: cfgList},
+	"cleanup.policy":                          {kind: cfgPolicy},
 	"compression.type":                        {kind: cfgChoice, choices: []string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}},
-	"compression.gzip.level":                  {kind: cfgLong},
-	"compression.lz4.level":                   {kind: cfgLong},
-	"compression.zstd.level":                  {kind: cfgLong},
+	"compression.gzip.level":                  {kind: cfgLong, anyInt: true},
+	"compression.lz4.level":                   {kind: cfgLong, anyInt: true},
+	"compression.zstd.level":                  {kind: cfgLong, anyInt: true},
 	"delete.retention.ms":                     {kind: cfgLong},
 	"file.delete.delay.ms":                    {kind: cfgLong},
-	"flush.messages":                          {kind: cfgLong},
+	"flush.messages":                          {kind: cfgLong, min: 1},
 	"flush.ms":                                {kind: cfgLong},
 	"follower.replication.throttled.replicas": {kind: cfgList},
 	"index.interval.bytes":                    {kind: cfgLong},
 	"leader.replication.throttled.replicas":   {kind: cfgList},
-	"local.retention.bytes":                   {kind: cfgLong},
-	"local.retention.ms":                      {kind: cfgLong},
-	"max.compaction.lag.ms":                   {kind: cfgLong},
+	"local.retention.bytes":                   {kind: cfgLong, min: -2},
+	"local.retention.ms":                      {kind: cfgLong, min: -2},
+	"max.compaction.lag.ms":                   {kind: cfgLong, min: 1},
 	"max.message.bytes":                       {kind: cfgLong},
 	"message.downconversion.enable":           {kind: cfgBool},
 	"message.format.version":                  {kind: cfgList},
@@ -51,17 +55,17 @@ var topicConfigs = map[string]topicConfig{
 	"message.timestamp.type":                  {kind: cfgChoice, choices: []string{"CreateTime", "LogAppendTime"}},
 	"min.cleanable.dirty.ratio":               {kind: cfgRatio},
 	"min.compaction.lag.ms":                   {kind: cfgLong},
-	"min.insync.replicas":                     {kind: cfgLong},
+	"min.insync.replicas":                     {kind: cfgLong, min: 1},
 	"preallocate":                             {kind: cfgBool},
 	"remote.log.copy.disable":                 {kind: cfgBool},
 	"remote.log.delete.on.disable":            {kind: cfgBool},
 	"remote.storage.enable":                   {kind: cfgBool},
-	"retention.bytes":                         {kind: cfgLong},
-	"retention.ms":                            {kind: cfgLong},
-	"segment.bytes":                           {kind: cfgLong},
-	"segment.index.bytes":                     {kind: cfgLong},
+	"retention.bytes":                         {kind: cfgLong, min: -1},
+	"retention.ms":                            {kind: cfgLong, min: -1},
+	"segment.bytes":                           {kind: cfgLong, min: 14},
+	"segment.index.bytes":                     {kind: cfgLong, min: 4},
 	"segment.jitter.ms":                       {kind: cfgLong},
-	"segment.ms":                              {kind: cfgLong},
+	"segment.ms":                              {kind: cfgLong, min: 1},
 	"unclean.leader.election.enable":          {kind: cfgBool},
 }
 
@@ -96,8 +100,18 @@ func checkTopicConfigValue(key, value string, c topicConfig) string {
 	v := strings.TrimSpace(value)
 	switch c.kind {
 	case cfgLong:
-		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
 			return fmt.Sprintf("%s must be an integer (Kafka's unit: ms or bytes), not %q", key, value)
+		}
+		if !c.anyInt && n < c.min {
+			return fmt.Sprintf("%s must be at least %d, not %q", key, c.min, value)
+		}
+	case cfgPolicy:
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "delete" && p != "compact" {
+				return fmt.Sprintf("%s must be delete, compact or \"delete,compact\", not %q", key, value)
+			}
 		}
 	case cfgRatio:
 		if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 || f > 1 {
