@@ -21,8 +21,9 @@ type replaySender interface {
 }
 
 // protoRouter sends each request by the sink's protocol: "h2" all over
-// HTTP/2, "http1" all over HTTP/1.x, "auto" the requests captured from
-// HTTP/2 (h2text's form) over HTTP/2 and the others over HTTP/1.x.
+// HTTP/2, "http1" all over HTTP/1.x (those captured from HTTP/2 converted
+// to HTTP/1.1 by prepare), "auto" the requests captured from HTTP/2
+// (h2text's form) over HTTP/2 and the others over HTTP/1.x.
 type protoRouter struct {
 	h1 *httpsink.Sender
 	h2 *h2sink.Sender
@@ -64,6 +65,34 @@ func newReplaySender(hs *scenario.HTTPSink, cfg httpsink.Config, ps *protocolSta
 	return p, nil
 }
 
+// Not-sent counters of prepare's refusals.
+const (
+	notSentGRPC  = "not-sent-grpc-over-http1"
+	notSentH2Bad = "not-sent-h2-unconvertible"
+)
+
+// prepare returns what to give Send for raw, once per request (amplify and
+// mirror targets share it): a request captured from HTTP/2 that goes to
+// the HTTP/1.x sender (protocol http1) becomes an HTTP/1.1 request
+// (h2text.AppendHTTP1); the others are raw itself. A request that cannot
+// go is not to be sent: notSent names its counter (notSentGRPC for gRPC,
+// which has no HTTP/1.x form) and err says why.
+func (p *protoRouter) prepare(raw []byte) (out []byte, notSent string, err error) {
+	if p.h2 != nil || !h2text.IsH2(raw) {
+		return raw, "", nil
+	}
+	out, err = h2text.AppendHTTP1(make([]byte, 0, len(raw)+64), raw)
+	switch {
+	case errors.Is(err, h2text.ErrGRPC):
+		return nil, notSentGRPC, err
+	case err != nil:
+		return nil, notSentH2Bad, err
+	}
+	return out, "", nil
+}
+
+// Send sends req by its protocol; a request from HTTP/2 for the HTTP/1.x
+// sender has been through prepare.
 func (p *protoRouter) Send(ctx context.Context, req httpsink.Request) error {
 	if p.h2 != nil && (p.h1 == nil || h2text.IsH2(req.Raw)) {
 		return p.h2.Send(ctx, req)

@@ -91,7 +91,7 @@ func (tg *target) accept() {
 
 func (tg *target) serve(c net.Conn) {
 	defer c.Close()
-	br := bufio.NewReader(c)
+	br := bufio.NewReaderSize(c, 64<<10) // header lines up to 64 kB (a 30 kB one in h2c-prior.pcap)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		raw, err := readRawRequest(br)

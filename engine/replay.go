@@ -295,8 +295,17 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			// wait for them (nor can a filter or a rewrite read it).
 			// Counted, and told in the summary.
 			c.add("not-sent-body-cut", 1)
-		} else {
-			raw, keep = st.process(m)
+		} else if raw, keep = st.process(m); keep {
+			// Protocol http1: a request from HTTP/2 becomes HTTP/1.1 here,
+			// once; one that cannot (gRPC) is counted and told.
+			var notSent string
+			var err error
+			if raw, notSent, err = sender.prepare(raw); notSent != "" {
+				keep = false
+				if c.add(notSent, 1) == 1 {
+					r.log.Warn("a request captured from HTTP/2 is not sent over HTTP/1.x", "job", j.Name, "id", m.ID, "err", err)
+				}
+			}
 		}
 		if !keep {
 			wm.handled(pos)
@@ -400,6 +409,12 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	res.counters = c.snapshot()
 	if n := res.counters["not-sent-body-cut"]; n > 0 {
 		res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come", n))
+	}
+	if n := res.counters[notSentGRPC]; n > 0 {
+		res.notSent = append(res.notSent, fmt.Sprintf("%d gRPC request(s) not sent: protocol http1 cannot carry gRPC, which needs HTTP/2 (use protocol auto or h2)", n))
+	}
+	if n := res.counters[notSentH2Bad]; n > 0 {
+		res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) captured from HTTP/2 not sent: they could not be converted to HTTP/1.1 for protocol http1 (the first one's error is in the log)", n))
 	}
 	res.summary = rec.Summary()
 	state := rec.State()

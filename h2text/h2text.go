@@ -16,6 +16,9 @@
 // standard one; HTTP/2 has none). A lower-case content-length or host was on
 // the wire and is sent again on replay; the capitalised Host and
 // Content-Length lines are replayctl's and are not sent as header fields.
+//
+// ParseRequest reads a request for sending over HTTP/2; AppendHTTP1 turns
+// one into an HTTP/1.1 request for a server that speaks HTTP/1.x.
 package h2text
 
 import (
@@ -263,4 +266,190 @@ func ParseRequest(raw []byte) (*Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// ErrGRPC is returned by AppendHTTP1 for a gRPC request (content type
+// application/grpc, application/grpc+proto, …): gRPC needs HTTP/2 (its
+// status travels in trailers, its framing in DATA), so it has no HTTP/1.x
+// form. gRPC-Web (application/grpc-web…) is made for HTTP/1.1 and is not
+// refused.
+var ErrGRPC = errors.New("h2text: a gRPC request cannot go over HTTP/1.x (it needs HTTP/2)")
+
+// IsGRPC reports whether a content type is gRPC's (application/grpc, alone
+// or followed by "+" or ";"), not gRPC-Web's.
+func IsGRPC(contentType string) bool {
+	const p = "application/grpc"
+	if len(contentType) < len(p) || !strings.EqualFold(contentType[:len(p)], p) {
+		return false
+	}
+	rest := contentType[len(p):]
+	return rest == "" || rest[0] == '+' || rest[0] == ';' || rest[0] == ' '
+}
+
+// isTrailerField reports whether name is a trailer rendered in the header
+// section (TrailerPrefix, in any case), and returns the trailer's name.
+func isTrailerField(name string) (string, bool) {
+	if len(name) < len(TrailerPrefix) || !strings.EqualFold(name[:len(TrailerPrefix)], TrailerPrefix) {
+		return "", false
+	}
+	return name[len(TrailerPrefix):], true
+}
+
+// http1Skip reports whether a header field of the stored form stays out of
+// the HTTP/1.1 header section AppendHTTP1 writes: the fields it writes
+// itself (Host, framing, the trailer declaration), the trailers, and what
+// is connection-specific.
+func http1Skip(f httpraw.Field) bool {
+	if _, ok := isTrailerField(f.Name); ok {
+		return true
+	}
+	if strings.EqualFold(f.Name, "te") {
+		return !strings.EqualFold(f.Value, "trailers")
+	}
+	for _, name := range http1Own {
+		if strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// http1Own are the fields AppendHTTP1 leaves out whatever their value: it
+// writes Host and the framing itself, and the rest are connection-specific
+// (hopByHop).
+var http1Own = []string{"host", "content-length", "trailer",
+	"connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "http2-settings"}
+
+// AppendHTTP1 appends to dst the HTTP/1.1 request equivalent to raw, a
+// request in this form ("METHOD PATH HTTP/2.0"), for a server that speaks
+// HTTP/1.x:
+//
+//   - the start line is "METHOD PATH HTTP/1.1";
+//   - Host is the capitalised Host line (:authority), or else the first
+//     host field of the wire; there is always one (empty without an
+//     authority, as RFC 9112 §3.2 asks);
+//   - the regular fields follow in order, names as stored (HTTP/1.x names
+//     are case-insensitive), several cookie fields joined into one with
+//     "; " (RFC 9113 §8.2.3); connection-specific fields, a te other than
+//     "trailers", the recorded content-length and trailer fields and the
+//     X-Replayctl-Trailer- lines are left out;
+//   - without trailers the body is framed by Content-Length, the body's
+//     length (written for an empty body when the stream had a
+//     content-length or the method is POST, PUT or PATCH);
+//   - with trailers (those a trailer may carry, as for HTTP/2, see
+//     Request.Trailer) the body is chunked ("Transfer-Encoding: chunked",
+//     the trailers declared by a Trailer field) and the trailers follow
+//     the last chunk.
+//
+// A gRPC request is refused with ErrGRPC; raw that does not parse, is not
+// in this form, or has a field value with a control byte, is an error.
+func AppendHTTP1(dst, raw []byte) ([]byte, error) {
+	hr, err := httpraw.ParseRequest(raw)
+	if err != nil {
+		return dst, err
+	}
+	if hr.Proto() != Proto {
+		return dst, fmt.Errorf("h2text: %s request, want %s", hr.Proto(), Proto)
+	}
+	body, err := hr.DecodedBody()
+	if err != nil {
+		return dst, err
+	}
+	hdrs := hr.Headers()
+	host, hostSet, hadLength := "", false, false
+	ntrailers := 0
+	for _, f := range hdrs {
+		if !httpguts.ValidHeaderFieldValue(f.Value) {
+			// As x/net refuses it for HTTP/2 (a control byte).
+			return dst, fmt.Errorf("%w: value of %q", ErrField, f.Name)
+		}
+		switch {
+		case f.Name == "Host":
+			if !hostSet {
+				host, hostSet = f.Value, true
+			}
+		case strings.EqualFold(f.Name, "content-type"):
+			if IsGRPC(f.Value) {
+				return dst, ErrGRPC
+			}
+		case strings.EqualFold(f.Name, "content-length"):
+			hadLength = true
+		default:
+			if name, ok := isTrailerField(f.Name); ok && trailerOK(strings.ToLower(name)) {
+				ntrailers++
+			}
+		}
+	}
+	if !hostSet {
+		for _, f := range hdrs {
+			if strings.EqualFold(f.Name, "host") {
+				host = f.Value
+				break
+			}
+		}
+	}
+
+	dst = append(dst, hr.Method()...)
+	dst = append(dst, ' ')
+	dst = append(dst, hr.Target()...)
+	dst = append(dst, " HTTP/1.1\r\nHost: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\n"...)
+	cookies := false
+	for i, f := range hdrs {
+		if http1Skip(f) {
+			continue
+		}
+		if strings.EqualFold(f.Name, "cookie") {
+			if cookies {
+				continue
+			}
+			cookies = true
+			dst = append(dst, f.Name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, f.Value...)
+			for _, g := range hdrs[i+1:] {
+				if strings.EqualFold(g.Name, "cookie") {
+					dst = append(dst, "; "...)
+					dst = append(dst, g.Value...)
+				}
+			}
+			dst = append(dst, "\r\n"...)
+			continue
+		}
+		dst = appendField(dst, f.Name, f.Value)
+	}
+	if ntrailers == 0 {
+		if m := hr.Method(); len(body) > 0 || hadLength || m == "POST" || m == "PUT" || m == "PATCH" {
+			dst = append(dst, "Content-Length: "...)
+			dst = strconv.AppendInt(dst, int64(len(body)), 10)
+			dst = append(dst, "\r\n"...)
+		}
+		dst = append(dst, "\r\n"...)
+		return append(dst, body...), nil
+	}
+	dst = append(dst, "Transfer-Encoding: chunked\r\nTrailer: "...)
+	sep := false
+	for _, f := range hdrs {
+		if name, ok := isTrailerField(f.Name); ok && trailerOK(strings.ToLower(name)) {
+			if sep {
+				dst = append(dst, ", "...)
+			}
+			dst, sep = append(dst, name...), true
+		}
+	}
+	dst = append(dst, "\r\n\r\n"...)
+	if len(body) > 0 {
+		dst = strconv.AppendInt(dst, int64(len(body)), 16)
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, body...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "0\r\n"...)
+	for _, f := range hdrs {
+		if name, ok := isTrailerField(f.Name); ok && trailerOK(strings.ToLower(name)) {
+			dst = appendField(dst, name, f.Value)
+		}
+	}
+	return append(dst, "\r\n"...), nil
 }
