@@ -287,7 +287,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			refusal = err // told as it is, not wrapped in the source's reading error
 			return err
 		}
-		raw, keep := st.process(m)
+		raw, keep, keepHost := st.processHost(m)
 		if keep && m.Truncated {
 			// Its body was cut when recorded (max-body, or a hole): its
 			// head promises bytes it does not have, and a target would
@@ -325,13 +325,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			c.add("possible-duplicates", int64(max(j.Amplify, 1)))
 		}
 		if cmp != nil {
-			if err := cmp.sent(jctx, m, raw); err != nil {
+			if err := cmp.sent(jctx, m, raw, keepHost); err != nil {
 				return err
 			}
 		}
 		wm.sent(m.ID, pos, m.Time, max(j.Amplify, 1)*fanout)
 		for k := 0; k < max(j.Amplify, 1); k++ {
-			if err := sender.Send(jctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
+			if err := sender.Send(jctx, httpsink.Request{Raw: raw, KeepHost: keepHost, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
 				return err
 			}
 		}

@@ -1,8 +1,8 @@
 // Package httpsink replays raw HTTP/1.x requests to one or more targets,
 // byte for byte: the bytes on the wire are the request bytes it is given,
 // except the Host header's value, replaced by the target's host unless
-// PreserveHost is set (a minimal edit of that one line; a request without a
-// Host header is sent unchanged). Responses are read by a small parser of its
+// PreserveHost (or the request's KeepHost) is set (a minimal edit of that
+// one line; a request without a Host header is sent unchanged). Responses are read by a small parser of its
 // own (no net/http on the client side) over pooled keep-alive connections.
 //
 // Two models send the requests:
@@ -135,7 +135,10 @@ type Config struct {
 type Request struct {
 	// Raw is the request as it goes on the wire (Host aside). The sender
 	// keeps it until the result is delivered: do not modify it after Send.
-	Raw       []byte
+	Raw []byte
+	// KeepHost sends Raw's Host as it is, as Config.PreserveHost does for
+	// every request: its Host was set on purpose (a rewrite's set-host).
+	KeepHost  bool
 	ConnID    string // recorded connection: session routing and split hashing
 	ID        string // message ID, copied to the result
 	Scheduled time.Time
@@ -357,6 +360,9 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 		return fmt.Errorf("http sink: request %q: %w", req.ID, errStopped)
 	}
 	info := inspect(req.Raw)
+	if s.cfg.PreserveHost || req.KeepHost {
+		info.hostStart, info.hostEnd = -1, -1 // no Host to replace
+	}
 	if s.pool != nil {
 		return s.sendOpen(ctx, req, info)
 	}

@@ -20,9 +20,12 @@ const (
 
 // reqInfo is what the sender needs to know about a raw request.
 type reqInfo struct {
-	head      bool // method HEAD: the response has no body
-	close     bool // the request asks the server to close after responding
-	hostStart int  // value span of the first Host header, -1 if none
+	head  bool // method HEAD: the response has no body
+	close bool // the request asks the server to close after responding
+	// hostStart, hostEnd: the value span of the first Host header, which
+	// the sender replaces with the target's; -1 when there is none, or
+	// when the Host is kept (Send).
+	hostStart int
 	hostEnd   int
 }
 
