@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,37 @@ func TestRewrittenHostReachesTheTarget(t *testing.T) {
 	compile(t, dir, replayYAML("http://127.0.0.1:9", `rewrite: [{set-host: '"rewritten.example"'}]`), &engine.Options{}).Describe(&plan)
 	if want := "host set by the rewrite (set-host), not the target's"; !strings.Contains(plan.String(), want) {
 		t.Errorf("the plan does not say %q:\n%s", want, plan.String())
+	}
+}
+
+// TestAbsoluteFormRetargeted: with the Host rewritten to the target, an
+// absolute-form request target (as a proxy receives) names the target too
+// (RFC 9112 §3.2.2: the server goes by the request line's authority), with
+// the target's scheme; preserve-host: true keeps both as recorded.
+func TestAbsoluteFormRetargeted(t *testing.T) {
+	t.Parallel()
+	const abs = "GET http://orig.example:18101/c60/abs?q=1 HTTP/1.1\r\nHost: orig.example:18101\r\nAccept: */*\r\n\r\n"
+	for _, preserve := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preserve-host=%t", preserve), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeGor(t, dir, "rec.gor", []req{{0, abs}, {time.Millisecond, get("/origin")}})
+			tg := newTarget(t)
+			res := run(t, dir, replayYAML(tg.URL(), fmt.Sprintf("speed: max\nsink: {http: {target: app, workers: 1, preserve-host: %t}}", preserve)), engine.Options{})
+			if res.err != nil {
+				t.Fatalf("run: %v\n%s", res.err, res.out)
+			}
+			got := tg.requests()
+			if len(got) != 2 {
+				t.Fatalf("target got %d requests, want 2", len(got))
+			}
+			want := abs
+			if !preserve {
+				want = strings.ReplaceAll(abs, "orig.example:18101", tg.Addr())
+			}
+			if string(got[0].Raw) != want {
+				t.Errorf("on the wire\n%q\nwant\n%q", got[0].Raw, want)
+			}
+		})
 	}
 }

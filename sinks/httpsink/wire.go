@@ -20,8 +20,9 @@ const (
 
 // reqInfo is what the sender needs to know about a raw request.
 type reqInfo struct {
-	head  bool // method HEAD: the response has no body
-	close bool // the request asks the server to close after responding
+	head     bool // method HEAD: the response has no body
+	close    bool // the request asks the server to close after responding
+	absolute bool // the request target is absolute-form (scheme://authority…)
 	// hostStart, hostEnd: the value span of the first Host header, which
 	// the sender replaces with the target's; -1 when there is none, or
 	// when the Host is kept (Send).
@@ -40,6 +41,14 @@ func inspect(raw []byte) reqInfo {
 	line := trimCR(raw[:nl])
 	sp := bytes.IndexByte(line, ' ')
 	info.head = sp == 4 && string(line[:4]) == "HEAD"
+	if sp > 0 {
+		target := line[sp+1:]
+		if i := bytes.IndexByte(target, ' '); i >= 0 {
+			target = target[:i]
+		}
+		i := bytes.Index(target, []byte("://"))
+		info.absolute = i > 0 && bytes.IndexAny(target[:i], "/?#") < 0
+	}
 	http10 := bytes.HasSuffix(line, []byte("HTTP/1.0"))
 	keepAlive := false
 	for pos := nl + 1; pos < len(raw); {

@@ -113,6 +113,20 @@ func TestReadResponseSequence(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"GET http://h:1/p HTTP/1.1\r\nHost: h:1\r\n\r\n": true,
+		"GET HTTPS://h?q HTTP/1.1\r\n\r\n":               true,
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\n":              false,
+		"GET /p?u=http://x HTTP/1.1\r\n\r\n":             false,
+		"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n":  false,
+		"OPTIONS * HTTP/1.1\r\n\r\n":                     false,
+		"GET http://h/p\r\n":                             true, // HTTP/0.9-like: no version
+		"GET\r\n":                                        false,
+	} {
+		if got := inspect([]byte(raw)).absolute; got != want {
+			t.Errorf("inspect(%q): absolute %v, want %v", raw, got, want)
+		}
+	}
 	tests := []struct {
 		raw   string
 		head  bool
