@@ -217,7 +217,7 @@ func (p *pool) complete(w *worker, res *Result) bool {
 	}()
 	w.p.reset(w.br)
 	w.br.Reset((*preRead)(w))
-	resp, err := w.p.read(j.info.head)
+	resp, err := w.p.read(j.info.method)
 	r.BytesIn = w.p.n
 	r.BytesOut = int64(len(j.req.Raw))
 	if j.info.hostStart >= 0 {

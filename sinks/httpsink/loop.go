@@ -537,7 +537,7 @@ func (l *evloop) send(sl *lslot, c *lconn) {
 	sl.start = time.Now()
 	l.setDeadline(sl, sl.start.Add(t.timeout))
 	sl.p.reset(nil)
-	sl.p.begin(j.info.head)
+	sl.p.begin(j.info.method)
 	sl.rd, sl.wr = 0, 0
 	sl.r.BytesIn = 0
 	raw := j.req.Raw

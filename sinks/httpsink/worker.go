@@ -282,7 +282,7 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 		return response{}, fmt.Errorf("write request: %w", err)
 	}
 	w.br.Reset(nc)
-	resp, err := w.p.read(j.info.head)
+	resp, err := w.p.read(j.info.method)
 	r.BytesIn = w.p.n
 	r.Latency = time.Since(start)
 	if err != nil {
