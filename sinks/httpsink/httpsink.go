@@ -3,8 +3,9 @@
 // except the Host header's value, replaced by the target's host unless
 // PreserveHost (or the request's KeepHost) is set (a minimal edit of that
 // one line; a request without a Host header is sent without one), and,
-// then too, the scheme and authority of an absolute-form request target. Responses are read by a small parser of its
-// own (no net/http on the client side) over pooled keep-alive connections.
+// then too, the scheme and authority of an absolute-form request target.
+// Responses are read by a small parser of its own (no net/http on the
+// client side) over pooled keep-alive connections.
 //
 // Two models send the requests:
 //

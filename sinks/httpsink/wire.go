@@ -55,7 +55,7 @@ func inspect(raw []byte) reqInfo {
 	case sp == 7 && string(line[:7]) == "CONNECT":
 		info.method = methodConnect
 	}
-	if sp > 0 {
+	if sp > 0 && sp+1 < len(line) && line[sp+1] != '/' { // not origin-form
 		target := line[sp+1:]
 		if i := bytes.IndexByte(target, ' '); i >= 0 {
 			target = target[:i]
