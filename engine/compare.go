@@ -114,8 +114,8 @@ func (co *comparison) entry(id string) *pendingCompare {
 }
 
 // sent registers a request about to be sent (and sends it to the noise
-// target).
-func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte) error {
+// target, keepHost as to the targets).
+func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte, keepHost bool) error {
 	method, path := "?", "?"
 	if r, err := httpraw.ParseRequest(raw); err == nil {
 		method, path = r.Method(), r.Path()
@@ -139,7 +139,7 @@ func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte) 
 		return nil
 	}
 	for _, suffix := range []string{refSuffixA, refSuffixB} {
-		if err := co.ref.Send(ctx, httpsink.Request{Raw: raw, ConnID: m.ConnID + suffix, ID: m.ID + suffix}); err != nil {
+		if err := co.ref.Send(ctx, httpsink.Request{Raw: raw, KeepHost: keepHost, ConnID: m.ConnID + suffix, ID: m.ID + suffix}); err != nil {
 			return err
 		}
 	}

@@ -257,7 +257,7 @@ func describeSink(j *scenario.Job) string {
 		if h.PreserveHost {
 			out += ", preserve host"
 		} else {
-			out += ", host rewritten to the target"
+			out += ", " + describeHost(j.Rewrite)
 		}
 		return out
 	case scenario.SinkGor:
@@ -270,6 +270,36 @@ func describeSink(j *scenario.Job) string {
 		return "stdout (" + f + ")"
 	}
 	return string(s.Kind)
+}
+
+// describeHost tells which Host an http sink without preserve-host sends:
+// the target's, except where a rewrite sets it (set-host, set-header Host):
+// that Host is sent as it is.
+func describeHost(rws []*scenario.Rewrite) string {
+	var setters []string
+	always := ""
+	for _, rw := range rws {
+		var what string
+		switch {
+		case rw.Action == scenario.SetHost:
+			what = string(rw.Action)
+		case rw.Action == scenario.SetHeader && strings.EqualFold(rw.Name, "Host"):
+			what = string(rw.Action) + " " + rw.Name
+		default:
+			continue
+		}
+		setters = append(setters, what)
+		if rw.If == nil && always == "" {
+			always = what
+		}
+	}
+	switch {
+	case always != "":
+		return "host set by the rewrite (" + always + "), not the target's"
+	case len(setters) > 0:
+		return "host rewritten to the target, except where a rewrite sets it (" + strings.Join(setters, ", ") + ")"
+	}
+	return "host rewritten to the target"
 }
 
 func describeCompare(c *scenario.Compare) string {

@@ -288,6 +288,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return err
 		}
 		var raw []byte
+		var keepHost bool
 		keep := !m.Truncated
 		if !keep {
 			// Its body was cut when recorded (max-body, or a hole): its
@@ -295,7 +296,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			// wait for them (nor can a filter or a rewrite read it).
 			// Counted, and told in the summary.
 			c.add("not-sent-body-cut", 1)
-		} else if raw, keep = st.process(m); keep {
+		} else if raw, keep, keepHost = st.processHost(m); keep {
 			// Protocol http1: a request from HTTP/2 becomes HTTP/1.1 here,
 			// once; one that cannot (gRPC) is counted and told.
 			var notSent string
@@ -337,13 +338,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			c.add("possible-duplicates", int64(max(j.Amplify, 1)))
 		}
 		if cmp != nil {
-			if err := cmp.sent(jctx, m, raw); err != nil {
+			if err := cmp.sent(jctx, m, raw, keepHost); err != nil {
 				return err
 			}
 		}
 		wm.sent(m.ID, pos, m.Time, max(j.Amplify, 1)*fanout)
 		for k := 0; k < max(j.Amplify, 1); k++ {
-			if err := sender.Send(jctx, httpsink.Request{Raw: raw, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
+			if err := sender.Send(jctx, httpsink.Request{Raw: raw, KeepHost: keepHost, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
 				return err
 			}
 		}

@@ -74,6 +74,7 @@ type requestStage struct {
 	needJSON bool
 	c        *counters
 	log      *slog.Logger
+	hostSet  bool // the last request's Host was set by the chain (see processHost)
 }
 
 func newRequestStage(j *scenario.Job, acts []rewrite.Action, c *counters, log *slog.Logger) *requestStage {
@@ -165,7 +166,8 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 			st.warn("rewrite-skipped-not-json", "body is not JSON; rewrite step skipped", "id", m.ID, "action", a.String(), "err", err)
 		},
 	}
-	out, dropped, err := chain.Apply(m.Raw)
+	out, hostSet, dropped, err := chain.ApplyHost(m.Raw)
+	st.hostSet = hostSet
 	switch {
 	case err != nil:
 		st.warn("rewrite-errors", "rewrite failed; request dropped", "id", m.ID, "err", err)
@@ -175,4 +177,13 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// processHost is process that also reports whether the rewrite chain set
+// the request's Host (set-host, set-header Host): a replay sends that Host,
+// not the target's.
+func (st *requestStage) processHost(m *message.Message) (raw []byte, keep, hostSet bool) {
+	st.hostSet = false
+	raw, keep = st.process(m)
+	return raw, keep, keep && st.hostSet
 }

@@ -190,6 +190,18 @@ func TestRequestEdits(t *testing.T) {
 		{"host absolute-form", "GET http://u@old:1/p?q HTTP/1.1\r\nHost: old:1\r\n\r\n",
 			func(r *Request) error { return r.SetHost("new:2") },
 			"GET http://u@new:2/p?q HTTP/1.1\r\nHost: new:2\r\n\r\n"},
+		{"retarget absolute-form", "GET http://u@old:1/p?q HTTP/1.1\r\nHost: old:1\r\nhost: dup\r\n\r\n",
+			func(r *Request) error { return r.Retarget("https", "new:2") },
+			"GET https://u@new:2/p?q HTTP/1.1\r\nHost: new:2\r\nhost: dup\r\n\r\n"},
+		{"retarget absolute-form without Host", "GET HTTP://old/p HTTP/1.0\r\nAccept: */*\r\n\r\n",
+			func(r *Request) error { return r.Retarget("http", "new:2") },
+			"GET http://new:2/p HTTP/1.0\r\nAccept: */*\r\n\r\n"},
+		{"retarget origin-form", getReq,
+			func(r *Request) error { return r.Retarget("http", "127.0.0.1:9") },
+			strings.Replace(getReq, "shop.local", "127.0.0.1:9", 1)},
+		{"retarget authority-form", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+			func(r *Request) error { return r.Retarget("http", "new:2") },
+			"CONNECT h:443 HTTP/1.1\r\nHost: new:2\r\n\r\n"},
 		{"path absolute-form", "GET http://h?q=1 HTTP/1.1\r\n\r\n",
 			func(r *Request) error { return r.SetPath("/x") },
 			"GET http://h/x?q=1 HTTP/1.1\r\n\r\n"},
@@ -260,6 +272,33 @@ func TestNoOpEdits(t *testing.T) {
 	}
 }
 
+// TestHostSet: an edit of the Host header is told, even one that keeps its
+// value; other edits are not.
+func TestHostSet(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit func(r *Request) error
+		want bool
+	}{
+		"set-host":           {func(r *Request) error { return r.SetHost("a") }, true},
+		"same host":          {func(r *Request) error { return r.SetHost("shop.local") }, true},
+		"set-header host":    {func(r *Request) error { return r.SetHeader("hOsT", "a") }, true},
+		"set-header-at host": {func(r *Request) error { return r.SetHeaderAt(0, "a") }, true},
+		"retarget":           {func(r *Request) error { return r.Retarget("http", "a") }, true},
+		"other header":       {func(r *Request) error { return r.SetHeader("X-Host", "a") }, false},
+		"other header at":    {func(r *Request) error { return r.SetHeaderAt(1, "a") }, false},
+		"path":               {func(r *Request) error { return r.SetPath("/x") }, false},
+		"failed":             {func(r *Request) error { _ = r.SetHost("a/b"); return nil }, false},
+	} {
+		r := mustReq(t, getReq)
+		if err := tc.edit(r); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r.HostSet() != tc.want {
+			t.Errorf("%s: HostSet %v, want %v", name, r.HostSet(), tc.want)
+		}
+	}
+}
+
 func TestEditErrors(t *testing.T) {
 	r := mustReq(t, getReq)
 	for name, err := range map[string]error{
@@ -269,6 +308,8 @@ func TestEditErrors(t *testing.T) {
 		"relative path":    r.SetPath("api"),
 		"path with query":  r.SetPath("/a?b"),
 		"bad host":         r.SetHost("a/b"),
+		"retarget host":    r.Retarget("http", "a@b"),
+		"retarget scheme":  r.Retarget("1http", "b"),
 		"index":            r.SetHeaderAt(99, "x"),
 	} {
 		if err == nil {

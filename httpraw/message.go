@@ -58,6 +58,7 @@ type message struct {
 	noBody   bool   // response status that cannot carry a body
 	isReq    bool
 	headOnly bool // parsed by Parse*Head: the body is kept as it is, unframed
+	hostSet  bool // an edit set the Host header (see Request.HostSet)
 }
 
 // rebuild returns the message with all edits applied behind the start line
@@ -274,6 +275,7 @@ func (m *message) SetHeader(name, value string) error {
 	if err := checkField(name, value); err != nil {
 		return err
 	}
+	m.hostSet = m.hostSet || m.isReq && strings.EqualFold(name, "Host")
 	first := -1
 	for i := 0; i < len(m.fields); i++ {
 		if !strings.EqualFold(m.fields[i].name, name) {
@@ -307,6 +309,7 @@ func (m *message) SetHeaderAt(i int, value string) error {
 	if err := checkField(m.fields[i].name, value); err != nil {
 		return err
 	}
+	m.hostSet = m.hostSet || m.isReq && strings.EqualFold(m.fields[i].name, "Host")
 	m.setFieldValue(i, value)
 	return nil
 }

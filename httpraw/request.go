@@ -176,23 +176,55 @@ func (r *Request) RemoveQueryParam(name string) int {
 
 // SetHost sets the Host header (see SetHeader) and, for an absolute-form
 // target, its authority (keeping any userinfo).
-func (r *Request) SetHost(host string) error {
+func (r *Request) SetHost(host string) error { return r.setHost("", host, true) }
+
+// Retarget points the request at another server, as a replay to a target
+// does: an absolute-form target gets scheme and host as its scheme and
+// authority (keeping any userinfo), and the first Host header, when there
+// is one, gets host as its value (in place, as SetHeaderAt; a request
+// without one is left without). Origin-form, authority-form (CONNECT) and
+// asterisk-form targets are left as they are.
+func (r *Request) Retarget(scheme, host string) error {
+	if !validScheme(scheme) {
+		return fmt.Errorf("httpraw: invalid scheme (%d bytes)", len(scheme))
+	}
+	return r.setHost(scheme, host, false)
+}
+
+// setHost sets an absolute-form target's authority to host (keeping any
+// userinfo) and, unless scheme is "", its scheme; then the Host header:
+// with all set SetHeader does, or, without all, the first one's value
+// alone, when there is one.
+func (r *Request) setHost(scheme, host string, all bool) error {
 	if host == "" || strings.ContainsAny(host, "/?#@") || !validTarget(host) {
 		return fmt.Errorf("httpraw: invalid host (%d bytes)", len(host))
 	}
 	if t, ok := splitTarget(r.target); ok && t.prefix != "" {
-		scheme, auth, _ := strings.Cut(t.prefix, "://")
-		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
-			host = auth[:at+1] + host
+		old, auth, _ := strings.Cut(t.prefix, "://")
+		if scheme == "" {
+			scheme = old
 		}
-		t.prefix = scheme + "://" + host
+		userinfo := auth[:strings.LastIndexByte(auth, '@')+1]
+		t.prefix = scheme + "://" + userinfo + host
 		if err := r.SetTarget(t.String()); err != nil {
 			return err
 		}
-		host = host[strings.LastIndexByte(host, '@')+1:]
 	}
-	return r.SetHeader("Host", host)
+	if all {
+		return r.SetHeader("Host", host)
+	}
+	for i, f := range r.fields {
+		if strings.EqualFold(f.name, "Host") {
+			return r.SetHeaderAt(i, host)
+		}
+	}
+	return nil
 }
+
+// HostSet reports whether an edit set the Host header (SetHost, or
+// SetHeader or SetHeaderAt of Host), even to the value it had: the request
+// then says which Host it is for.
+func (r *Request) HostSet() bool { return r.hostSet }
 
 func (r *Request) rebuildStart() {
 	r.start = []byte(r.method + " " + r.target + " " + r.proto + r.eol)
@@ -252,6 +284,21 @@ func validTarget(s string) bool {
 	}
 	return true
 }
+
+// validScheme accepts an RFC 3986 scheme: a letter, then letters, digits,
+// '+', '-' and '.'.
+func validScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		letter := c >= 'a' && c <= 'z'
+		if !letter && (i == 0 || !isDigit(s[i]) && s[i] != '+' && s[i] != '-' && s[i] != '.') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // validProto accepts "HTTP/" followed by digits, '.' and digits.
 func validProto(s string) bool {

@@ -63,12 +63,21 @@ type Chain struct {
 // dropped is true when a Drop action fired (out is then nil). A chain that
 // changes nothing returns raw itself. Errors name the failing action.
 func (c *Chain) Apply(raw []byte) (out []byte, dropped bool, err error) {
+	out, _, dropped, err = c.ApplyHost(raw)
+	return out, dropped, err
+}
+
+// ApplyHost is Apply that also reports whether an action set the Host
+// header (set-host, or set-header of Host, its if: true), even to the
+// value it had: the request is then meant for that Host, which a replay
+// sends instead of its target's.
+func (c *Chain) ApplyHost(raw []byte) (out []byte, hostSet, dropped bool, err error) {
 	if len(c.Actions) == 0 {
-		return raw, false, nil
+		return raw, false, false, nil
 	}
 	r, err := httpraw.ParseRequest(raw)
 	if err != nil {
-		return nil, false, fmt.Errorf("rewrite: %w", err)
+		return nil, false, false, fmt.Errorf("rewrite: %w", err)
 	}
 	var (
 		env    any
@@ -90,13 +99,13 @@ func (c *Chain) Apply(raw []byte) (out []byte, dropped bool, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("rewrite: action %d (%s): %w", i+1, a, err)
+			return nil, false, false, fmt.Errorf("rewrite: action %d (%s): %w", i+1, a, err)
 		}
 		if drop {
-			return nil, true, nil
+			return nil, false, true, nil
 		}
 	}
-	return r.Bytes(), false, nil
+	return r.Bytes(), r.HostSet(), false, nil
 }
 
 // when evaluates an optional condition; nil is true.
@@ -255,7 +264,8 @@ func (a RemoveQuery) Apply(r *httpraw.Request, env func() any) (bool, error) {
 }
 
 // SetHost sets the Host header (and an absolute-form target's authority) to
-// the string Value.
+// the string Value. A request whose Host a chain set is sent with it (see
+// ApplyHost), as is one whose Host a SetHeader set.
 type SetHost struct {
 	Value Evaluator
 	If    Evaluator

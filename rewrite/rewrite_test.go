@@ -189,3 +189,32 @@ func TestChunkedJSON(t *testing.T) {
 		t.Fatalf("got %q", out)
 	}
 }
+
+// TestApplyHostTellsAHostSet: a chain tells when one of its actions set the
+// Host (set-host, set-header of Host in any case, even to the value it had),
+// not when the action's if: was false or another header was set.
+func TestApplyHostTellsAHostSet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		acts []Action
+		want bool
+	}{
+		{"set-host", []Action{SetHost{Value: lit("a.example")}}, true},
+		{"set-host same value", []Action{SetHost{Value: lit("prod.local")}}, true},
+		{"set-header host", []Action{SetHeader{Name: "hOST", Value: lit("a.example")}}, true},
+		{"set-host if false", []Action{SetHost{Value: lit("a.example"), If: lit(false)}}, false},
+		{"set-header host if false", []Action{SetHeader{Name: "Host", Value: lit("a"), If: lit(false)}}, false},
+		{"other edits", []Action{SetHeader{Name: "X-Host", Value: lit("a")}, SetPath{Value: lit("/x")}, RemoveHeader{Name: "Host"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Chain{Actions: tc.acts, Env: envOf}
+			_, hostSet, dropped, err := c.ApplyHost([]byte(get))
+			if err != nil || dropped {
+				t.Fatalf("err %v dropped %v", err, dropped)
+			}
+			if hostSet != tc.want {
+				t.Errorf("host set %v, want %v", hostSet, tc.want)
+			}
+		})
+	}
+}

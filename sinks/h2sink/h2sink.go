@@ -373,7 +373,7 @@ func (s *Sender) do(j job) {
 			return
 		}
 		var retry bool
-		retry, code = s.roundTrip(t, pc, pr, int64(len(j.req.Raw)), &r)
+		retry, code = s.roundTrip(t, pc, pr, int64(len(j.req.Raw)), j.req.KeepHost, &r)
 		t.pool.put(pc, session)
 		if !retry || attempt > 0 {
 			return
@@ -394,7 +394,7 @@ type headersTrace struct {
 // away), so that it may be sent again on another connection, and the
 // answer's grpc-status. r.BytesOut grows by size (the request's) when its
 // HEADERS were written to the connection (once per attempt that was).
-func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64, r *httpsink.Result) (bool, string) {
+func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64, keepHost bool, r *httpsink.Result) (bool, string) {
 	ctx, cancel := context.WithTimeout(s.ctx, t.timeout)
 	defer cancel()
 	ht := &headersTrace{}
@@ -406,7 +406,8 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 		}
 	}()
 	authority := t.host
-	if s.cfg.PreserveHost && pr.Authority != "" {
+	if (s.cfg.PreserveHost || keepHost) && pr.Authority != "" {
+		// preserve-host, or a rewrite set the Host (Request.KeepHost).
 		authority = pr.Authority
 	}
 	// A value: WithContext below makes the one that escapes.

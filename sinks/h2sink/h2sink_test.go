@@ -271,3 +271,23 @@ func fields(kv ...string) []h2text.Field {
 	}
 	return out
 }
+
+// TestKeepHost: a request whose Host a rewrite set (Request.KeepHost) keeps
+// its :authority; the others get the target's.
+func TestKeepHost(t *testing.T) {
+	rec, u := h2cServer(t)
+	reqs := []httpsink.Request{
+		{ID: "kept", KeepHost: true, Raw: render(t, fields(":method", "GET", ":path", "/kept", ":authority", "rewritten.example:8443"), "", nil)},
+		{ID: "target", Raw: render(t, fields(":method", "GET", ":path", "/target", ":authority", "recorded.example"), "", nil)},
+	}
+	if _, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1}}, reqs...); st["ok"] != 2 {
+		t.Fatalf("stats %v", st)
+	}
+	hosts := map[string]string{}
+	for _, s := range rec.reqs {
+		hosts[s.uri] = s.host
+	}
+	if hosts["/kept"] != "rewritten.example:8443" || hosts["/target"] != u.Host {
+		t.Errorf(":authority as received: %v, want /kept rewritten.example:8443 and /target %s", hosts, u.Host)
+	}
+}

@@ -149,7 +149,7 @@ func (w *worker) armLocked(j *job) {
 func (p *pool) sendDirect(w *worker, j *job, nc net.Conn) {
 	t := &p.s.targets[j.t]
 	raw := j.req.Raw
-	edit := !p.s.cfg.PreserveHost && j.info.hostStart >= 0
+	edit := j.info.hostStart >= 0
 	size := len(raw)
 	if edit {
 		size += len(t.host) - (j.info.hostEnd - j.info.hostStart)
@@ -217,10 +217,10 @@ func (p *pool) complete(w *worker, res *Result) bool {
 	}()
 	w.p.reset(w.br)
 	w.br.Reset((*preRead)(w))
-	resp, err := w.p.read(j.info.head)
+	resp, err := w.p.read(j.info.method)
 	r.BytesIn = w.p.n
 	r.BytesOut = int64(len(j.req.Raw))
-	if !p.s.cfg.PreserveHost && j.info.hostStart >= 0 {
+	if j.info.hostStart >= 0 {
 		r.BytesOut += int64(len(t.host) - (j.info.hostEnd - j.info.hostStart))
 	}
 	r.Latency = time.Since(r.Start)

@@ -1,9 +1,11 @@
 // Package httpsink replays raw HTTP/1.x requests to one or more targets,
 // byte for byte: the bytes on the wire are the request bytes it is given,
 // except the Host header's value, replaced by the target's host unless
-// PreserveHost is set (a minimal edit of that one line; a request without a
-// Host header is sent unchanged). Responses are read by a small parser of its
-// own (no net/http on the client side) over pooled keep-alive connections.
+// PreserveHost (or the request's KeepHost) is set (a minimal edit of that
+// one line; a request without a Host header is sent without one), and,
+// then too, the scheme and authority of an absolute-form request target.
+// Responses are read by a small parser of its own (no net/http on the
+// client side) over pooled keep-alive connections.
 //
 // Two models send the requests:
 //
@@ -47,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/sinks"
 	"github.com/replayctl/replayctl/stats"
@@ -135,7 +138,10 @@ type Config struct {
 type Request struct {
 	// Raw is the request as it goes on the wire (Host aside). The sender
 	// keeps it until the result is delivered: do not modify it after Send.
-	Raw       []byte
+	Raw []byte
+	// KeepHost sends Raw's Host as it is, as Config.PreserveHost does for
+	// every request: its Host was set on purpose (a rewrite's set-host).
+	KeepHost  bool
 	ConnID    string // recorded connection: session routing and split hashing
 	ID        string // message ID, copied to the result
 	Scheduled time.Time
@@ -171,9 +177,10 @@ var ErrClosed = errors.New("http sink closed")
 var ErrEmptyRequest = errors.New("empty request")
 
 type target struct {
-	name string
-	addr string // host:port to dial
-	host string // Host header value
+	name   string
+	scheme string // "http" or "https": of an absolute-form request target
+	addr   string // host:port to dial
+	host   string // Host header value, and authority of an absolute-form request target
 	// hostBytes is host as bytes, built once: the edit costs no conversion.
 	hostBytes []byte
 	tls       *tls.Config
@@ -262,7 +269,7 @@ func New(cfg Config) (*Sender, error) {
 		if u == nil || u.Host == "" {
 			return nil, fmt.Errorf("http sink: target %d: URL with a host required", i)
 		}
-		tt := target{name: t.Name, host: u.Host, hostBytes: []byte(u.Host), timeout: t.Timeout}
+		tt := target{name: t.Name, scheme: strings.ToLower(u.Scheme), host: u.Host, hostBytes: []byte(u.Host), timeout: t.Timeout}
 		if tt.timeout <= 0 {
 			tt.timeout = cfg.Timeout
 		}
@@ -274,7 +281,7 @@ func New(cfg Config) (*Sender, error) {
 		}
 		names[tt.name] = true
 		port := u.Port()
-		switch strings.ToLower(u.Scheme) {
+		switch tt.scheme {
 		case "http":
 			if port == "" {
 				port = "80"
@@ -357,6 +364,9 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 		return fmt.Errorf("http sink: request %q: %w", req.ID, errStopped)
 	}
 	info := inspect(req.Raw)
+	if s.cfg.PreserveHost || req.KeepHost {
+		info.hostStart, info.hostEnd, info.absolute = -1, -1, false // nothing to retarget
+	}
 	if s.pool != nil {
 		return s.sendOpen(ctx, req, info)
 	}
@@ -367,7 +377,7 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 	switch s.cfg.Mode {
 	case ModeMirror:
 		for t := range s.targets {
-			if err := s.enqueue(ctx, q, job{req: req, info: info, t: t}); err != nil {
+			if err := s.enqueue(ctx, q, s.job(req, info, t)); err != nil {
 				return err
 			}
 		}
@@ -377,9 +387,27 @@ func (s *Sender) Send(ctx context.Context, req Request) error {
 		if key == "" {
 			key = req.ID
 		}
-		return s.enqueue(ctx, q, job{req: req, info: info, t: s.pick(key)})
+		return s.enqueue(ctx, q, s.job(req, info, s.pick(key)))
 	}
-	return s.enqueue(ctx, q, job{req: req, info: info})
+	return s.enqueue(ctx, q, s.job(req, info, 0))
+}
+
+// job is req's job for target t. An absolute-form request (as proxies
+// receive) whose Host is not kept gets, besides the target's Host, the
+// target's scheme and authority in its request line, which is what a
+// server goes by (RFC 9112 §3.2.2): edited in a copy, as set-host edits it
+// (httpraw), since that form is rare. The origin-form requests, nearly
+// all, only get the Host value replaced on the wire, uncopied.
+func (s *Sender) job(req Request, info reqInfo, t int) job {
+	if info.absolute {
+		tg := &s.targets[t]
+		if r, err := httpraw.ParseRequestHead(req.Raw); err == nil && r.Retarget(tg.scheme, tg.host) == nil {
+			req.Raw = r.Bytes()
+			info = inspect(req.Raw)
+			info.hostStart, info.hostEnd, info.absolute = -1, -1, false // done
+		}
+	}
+	return job{req: req, info: info, t: t}
 }
 
 func (s *Sender) enqueue(ctx context.Context, q chan job, j job) error {
@@ -412,7 +440,7 @@ func (s *Sender) sendOpen(ctx context.Context, req Request, info reqInfo) error 
 	switch s.cfg.Mode {
 	case ModeMirror:
 		for t := range s.targets {
-			if err := s.pool.dispatch(ctx, job{req: req, info: info, t: t}); err != nil {
+			if err := s.pool.dispatch(ctx, s.job(req, info, t)); err != nil {
 				return err
 			}
 		}
@@ -422,9 +450,9 @@ func (s *Sender) sendOpen(ctx context.Context, req Request, info reqInfo) error 
 		if key == "" {
 			key = req.ID
 		}
-		return s.pool.dispatch(ctx, job{req: req, info: info, t: s.pick(key)})
+		return s.pool.dispatch(ctx, s.job(req, info, s.pick(key)))
 	}
-	return s.pool.dispatch(ctx, job{req: req, info: info})
+	return s.pool.dispatch(ctx, s.job(req, info, 0))
 }
 
 // Preconnect opens Config.MinConnections connections to each target (open

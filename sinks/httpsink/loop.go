@@ -537,11 +537,11 @@ func (l *evloop) send(sl *lslot, c *lconn) {
 	sl.start = time.Now()
 	l.setDeadline(sl, sl.start.Add(t.timeout))
 	sl.p.reset(nil)
-	sl.p.begin(j.info.head)
+	sl.p.begin(j.info.method)
 	sl.rd, sl.wr = 0, 0
 	sl.r.BytesIn = 0
 	raw := j.req.Raw
-	if !s.cfg.PreserveHost && j.info.hostStart >= 0 {
+	if j.info.hostStart >= 0 {
 		sl.iov = [3][]byte{raw[:j.info.hostStart], t.hostBytes, raw[j.info.hostEnd:]}
 		sl.wbufs = sl.iov[:3]
 		sl.r.BytesOut = int64(len(raw) + len(t.host) - (j.info.hostEnd - j.info.hostStart))

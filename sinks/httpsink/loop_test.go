@@ -360,16 +360,18 @@ func FuzzParserFeed(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", readBufSize) + "\r\n\r\n",
 		"HTTP/1.1 200 OK\nContent-Length: 3\n\nabcEXTRA",
 	} {
-		f.Add([]byte(s), uint8(7), false)
+		f.Add([]byte(s), uint8(7), uint8(methodOther))
 	}
-	f.Fuzz(func(t *testing.T, in []byte, piece uint8, head bool) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), uint8(5), uint8(methodConnect))
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8, m uint8) {
+		meth := method(m % 3)
 		want := parser{keep: true, limit: 1 << 10}
 		want.reset(bufio.NewReaderSize(bytes.NewReader(in), readBufSize))
-		wr, werr := want.read(head)
+		wr, werr := want.read(meth)
 
 		sl := &lslot{p: parser{keep: true, limit: 1 << 10}, buf: make([]byte, readBufSize)}
 		sl.p.reset(nil)
-		sl.p.begin(head)
+		sl.p.begin(meth)
 		var (
 			done bool
 			err  error

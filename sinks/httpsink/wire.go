@@ -18,11 +18,24 @@ const (
 	DefaultKeepLimit = 1 << 20
 )
 
+// method is what the response parser needs to know of a request's method.
+type method uint8
+
+const (
+	methodOther   method = iota
+	methodHead           // HEAD: the response has no body
+	methodConnect        // CONNECT: a 2xx response is a head alone, then a tunnel
+)
+
 // reqInfo is what the sender needs to know about a raw request.
 type reqInfo struct {
-	head      bool // method HEAD: the response has no body
-	close     bool // the request asks the server to close after responding
-	hostStart int  // value span of the first Host header, -1 if none
+	method   method
+	close    bool // the request asks the server to close after responding
+	absolute bool // the request target is absolute-form (scheme://authority…)
+	// hostStart, hostEnd: the value span of the first Host header, which
+	// the sender replaces with the target's; -1 when there is none, or
+	// when the Host is kept (Send).
+	hostStart int
 	hostEnd   int
 }
 
@@ -36,7 +49,20 @@ func inspect(raw []byte) reqInfo {
 	}
 	line := trimCR(raw[:nl])
 	sp := bytes.IndexByte(line, ' ')
-	info.head = sp == 4 && string(line[:4]) == "HEAD"
+	switch {
+	case sp == 4 && string(line[:4]) == "HEAD":
+		info.method = methodHead
+	case sp == 7 && string(line[:7]) == "CONNECT":
+		info.method = methodConnect
+	}
+	if sp > 0 && sp+1 < len(line) && line[sp+1] != '/' { // not origin-form
+		target := line[sp+1:]
+		if i := bytes.IndexByte(target, ' '); i >= 0 {
+			target = target[:i]
+		}
+		i := bytes.Index(target, []byte("://"))
+		info.absolute = i > 0 && bytes.IndexAny(target[:i], "/?#") < 0
+	}
 	http10 := bytes.HasSuffix(line, []byte("HTTP/1.0"))
 	keepAlive := false
 	for pos := nl + 1; pos < len(raw); {
@@ -95,7 +121,7 @@ type parser struct {
 
 	// the response being parsed
 	st                  pstate
-	head                bool // answer to a HEAD request: no body
+	method              method // of the request answered
 	resp                response
 	http11, chunked, te bool
 	closing, keepHdr    bool
@@ -134,9 +160,9 @@ func (p *parser) reset(br *bufio.Reader) {
 	p.br, p.out, p.trunc, p.n = br, p.out[:0], false, 0
 }
 
-// begin starts parsing the response to a request (head: method HEAD).
-func (p *parser) begin(head bool) {
-	p.st, p.head, p.resp = stStatus, head, response{}
+// begin starts parsing the response to a request with method m.
+func (p *parser) begin(m method) {
+	p.st, p.method, p.resp = stStatus, m, response{}
 }
 
 func (p *parser) save(b []byte) {
@@ -159,11 +185,11 @@ func (p *parser) take(b []byte) {
 // errLineTooLong is the error of a line that does not fit the read buffer.
 func errLineTooLong(size int) error { return badf("line longer than %d bytes", size) }
 
-// read reads one final response to a request (head: method HEAD) from
-// p.br, skipping 1xx interim responses other than 101. It returns once the
+// read reads one final response to a request with method m from p.br,
+// skipping 1xx interim responses other than 101. It returns once the
 // response is complete, reading nothing past it.
-func (p *parser) read(head bool) (response, error) {
-	p.begin(head)
+func (p *parser) read(m method) (response, error) {
+	p.begin(m)
 	for {
 		if n := p.br.Buffered(); n > 0 {
 			b, _ := p.br.Peek(n)
@@ -359,7 +385,13 @@ func (p *parser) endHead() {
 	case r.status == 101:
 		r.keepAlive = false // the connection now speaks another protocol
 		p.st = stDone
-	case p.head || r.status == 204 || r.status == 304:
+	case p.method == methodConnect && r.status < 300:
+		// The connection is now a tunnel (RFC 9110 §9.3.6): the answer
+		// ends at its head, whatever its Content-Length or
+		// Transfer-Encoding, and the connection carries no other request.
+		r.keepAlive = false
+		p.st = stDone
+	case p.method == methodHead || r.status == 204 || r.status == 304:
 		p.st = stDone
 	case p.chunked:
 		p.st = stChunkSize

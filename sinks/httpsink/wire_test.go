@@ -14,7 +14,7 @@ func TestReadResponse(t *testing.T) {
 	tests := []struct {
 		name      string
 		in        string
-		head      bool
+		method    method
 		status    int
 		keepAlive bool
 		kept      string // "" = the whole input
@@ -25,11 +25,17 @@ func TestReadResponse(t *testing.T) {
 		{name: "no reason", in: "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", status: 200, keepAlive: true},
 		{name: "chunked with trailers", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n", status: 200, keepAlive: true},
 		{name: "chunked beats length", in: "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", status: 200, keepAlive: true},
-		{name: "head has no body", in: "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", head: true, status: 200, keepAlive: true},
+		{name: "head has no body", in: "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", method: methodHead, status: 200, keepAlive: true},
 		{name: "204", in: "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", status: 204, keepAlive: true},
 		{name: "304", in: "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", status: 304, keepAlive: true},
 		{name: "100 continue skipped", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", status: 201, keepAlive: true, kept: "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"},
 		{name: "101 switching", in: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", status: 101},
+		{name: "connect established", in: "HTTP/1.1 200 Connection established\r\n\r\n", method: methodConnect, status: 200},
+		{name: "connect 2xx ignores length", in: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", method: methodConnect, status: 200},
+		{name: "connect 2xx ignores chunked", in: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", method: methodConnect, status: 200},
+		{name: "connect after interim", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", method: methodConnect, status: 200, kept: "HTTP/1.1 200 OK\r\n\r\n"},
+		{name: "connect refused has a body", in: "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 4\r\n\r\nauth", method: methodConnect, status: 407, keepAlive: true},
+		{name: "connect refused by 304", in: "HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n", method: methodConnect, status: 304, keepAlive: true},
 		{name: "read to close", in: "HTTP/1.1 200 OK\r\n\r\nall of it until EOF", status: 200},
 		{name: "http/1.0 closes", in: "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", status: 200},
 		{name: "http/1.0 keep-alive", in: "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx", status: 200, keepAlive: true},
@@ -57,7 +63,7 @@ func TestReadResponse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := parser{keep: true, limit: DefaultKeepLimit}
 			p.reset(bufio.NewReaderSize(strings.NewReader(tt.in), readBufSize))
-			r, err := p.read(tt.head)
+			r, err := p.read(tt.method)
 			if got := stats.Classify(err); got != tt.class {
 				t.Fatalf("error %v (class %q), want class %q", err, got, tt.class)
 			}
@@ -85,7 +91,7 @@ func TestReadResponseKeepLimit(t *testing.T) {
 	in := "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("b", 100)
 	p := parser{keep: true, limit: 50}
 	p.reset(bufio.NewReaderSize(strings.NewReader(in), readBufSize))
-	if _, err := p.read(false); err != nil {
+	if _, err := p.read(methodOther); err != nil {
 		t.Fatal(err)
 	}
 	if string(p.out) != in[:50] || !p.trunc || p.n != int64(len(in)) {
@@ -102,7 +108,7 @@ func TestReadResponseSequence(t *testing.T) {
 	var p parser
 	for i, want := range []int{200, 202} {
 		p.reset(br)
-		r, err := p.read(false)
+		r, err := p.read(methodOther)
 		if err != nil || r.status != want {
 			t.Fatalf("response %d: %v %v", i, r.status, err)
 		}
@@ -113,6 +119,20 @@ func TestReadResponseSequence(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"GET http://h:1/p HTTP/1.1\r\nHost: h:1\r\n\r\n": true,
+		"GET HTTPS://h?q HTTP/1.1\r\n\r\n":               true,
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\n":              false,
+		"GET /p?u=http://x HTTP/1.1\r\n\r\n":             false,
+		"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n":  false,
+		"OPTIONS * HTTP/1.1\r\n\r\n":                     false,
+		"GET http://h/p\r\n":                             true, // HTTP/0.9-like: no version
+		"GET\r\n":                                        false,
+	} {
+		if got := inspect([]byte(raw)).absolute; got != want {
+			t.Errorf("inspect(%q): absolute %v, want %v", raw, got, want)
+		}
+	}
 	tests := []struct {
 		raw   string
 		head  bool
@@ -121,6 +141,7 @@ func TestInspect(t *testing.T) {
 	}{
 		{"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", false, false, "a.example"},
 		{"HEAD /x HTTP/1.1\r\nhOsT:   spaced.example  \r\n\r\n", true, false, "spaced.example"},
+		{"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", false, false, "h:443"},
 		{"GET / HTTP/1.1\r\nX: 1\r\nHost: first\r\nHost: second\r\n\r\n", false, false, "first"},
 		{"GET / HTTP/1.1\r\nHost:\r\n\r\n", false, false, ""},
 		{"GET / HTTP/1.0\r\n\r\n", false, true, "-"},
@@ -136,8 +157,19 @@ func TestInspect(t *testing.T) {
 		if info.hostStart >= 0 {
 			host = tt.raw[info.hostStart:info.hostEnd]
 		}
-		if info.head != tt.head || info.close != tt.close || host != tt.host {
-			t.Errorf("inspect(%q) = head %v close %v host %q; want %v %v %q", tt.raw, info.head, info.close, host, tt.head, tt.close, tt.host)
+		if (info.method == methodHead) != tt.head || info.close != tt.close || host != tt.host {
+			t.Errorf("inspect(%q) = method %d close %v host %q; want head %v %v %q", tt.raw, info.method, info.close, host, tt.head, tt.close, tt.host)
+		}
+	}
+	for raw, want := range map[string]method{
+		"CONNECT h:443 HTTP/1.1\r\n\r\n":  methodConnect,
+		"HEAD / HTTP/1.1\r\n\r\n":         methodHead,
+		"GET / HTTP/1.1\r\n\r\n":          methodOther,
+		"CONNECTX h:443 HTTP/1.1\r\n\r\n": methodOther,
+		"connect h:443 HTTP/1.1\r\n\r\n":  methodOther, // methods are case-sensitive
+	} {
+		if got := inspect([]byte(raw)).method; got != want {
+			t.Errorf("inspect(%q): method %d, want %d", raw, got, want)
 		}
 	}
 }
@@ -151,13 +183,14 @@ func FuzzReadResponse(f *testing.F) {
 		"HTTP/1.1 304 Not Modified\r\n\r\n",
 		"garbage",
 	} {
-		f.Add([]byte(s), false)
+		f.Add([]byte(s), uint8(methodOther))
 	}
-	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), true)
-	f.Fuzz(func(t *testing.T, data []byte, head bool) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), uint8(methodHead))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), uint8(methodConnect))
+	f.Fuzz(func(t *testing.T, data []byte, m uint8) {
 		p := parser{keep: true, limit: 64}
 		p.reset(bufio.NewReaderSize(bytes.NewReader(data), readBufSize))
-		r, err := p.read(head)
+		r, err := p.read(method(m % 3))
 		if p.n > int64(len(data)) {
 			t.Fatalf("consumed %d of %d bytes", p.n, len(data))
 		}

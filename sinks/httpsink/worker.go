@@ -282,7 +282,7 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 		return response{}, fmt.Errorf("write request: %w", err)
 	}
 	w.br.Reset(nc)
-	resp, err := w.p.read(j.info.head)
+	resp, err := w.p.read(j.info.method)
 	r.BytesIn = w.p.n
 	r.Latency = time.Since(start)
 	if err != nil {
@@ -296,13 +296,13 @@ func (w *worker) roundTrip(nc net.Conn, t *target, j *job, r *Result) (response,
 	return resp, nil
 }
 
-// write puts the request on nc: with the Host value replaced unless
-// PreserveHost. A request that fits the write buffer is copied into it and
+// write puts the request on nc: with the Host value replaced unless it is
+// kept (PreserveHost, KeepHost). A request that fits the write buffer is copied into it and
 // written at once; a larger one on plain TCP goes out with writev (the
 // recorded bytes around the Host value and the new value, uncopied).
 func (w *worker) write(nc net.Conn, t *target, j *job, r *Result) error {
 	raw := j.req.Raw
-	edit := !w.s.cfg.PreserveHost && j.info.hostStart >= 0
+	edit := j.info.hostStart >= 0
 	r.BytesOut = int64(len(raw))
 	if edit {
 		r.BytesOut += int64(len(t.host) - (j.info.hostEnd - j.info.hostStart))
