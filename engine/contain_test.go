@@ -163,3 +163,45 @@ jobs:
 		})
 	}
 }
+
+// TestRestrictedRecheckReads: a restricted scenario's CA file swapped for a
+// link leading out of its directory between Load and Run is refused before
+// anything runs (the TLS library reads it by path).
+func TestRestrictedRecheckReads(t *testing.T) {
+	for _, swap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("swapped=%t", swap), func(t *testing.T) {
+			dir, outside := t.TempDir(), t.TempDir()
+			for _, d := range []string{dir, outside} {
+				if err := os.WriteFile(filepath.Join(d, "ca.pem"), []byte("not a certificate"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			writeGor(t, dir, "in.gor", evenly(1, time.Millisecond))
+			yaml := "version: 1\nname: restricted\ntargets:\n  t: {url: \"https://127.0.0.1:9\", ca-file: ca.pem}\njobs:\n  replay:\n    source: {gor: {path: in.gor}}\n    sink: {http: {target: t}}\n"
+			s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: noEnv, Restricted: true})
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			var out syncBuffer
+			plan, err := engine.Compile(s, engine.Options{DataDir: filepath.Join(dir, "data"), Out: &out, Err: &testWriter{t: t}})
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			if swap {
+				if err := os.Remove(filepath.Join(dir, "ca.pem")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(filepath.Join(outside, "ca.pem"), filepath.Join(dir, "ca.pem")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = plan.Run(ctx)
+			refused := err != nil && strings.Contains(err.Error(), "ca.pem not read: a restricted scenario reads only under its directory")
+			if refused != swap {
+				t.Fatalf("run = %v; want refused=%t", err, swap)
+			}
+		})
+	}
+}

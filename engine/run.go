@@ -89,6 +89,9 @@ func (p *Plan) Run(ctx context.Context) error {
 	if err := p.checkEnvRefs(); err != nil {
 		return err
 	}
+	if err := recheckReads(p.scn); err != nil {
+		return err
+	}
 	r := &runner{
 		plan:  p,
 		log:   p.opts.Logger,
@@ -212,6 +215,43 @@ func (p *Plan) checkEnvRefs() error {
 	}
 	if len(missing) > 0 {
 		return invalidf("%s (env() would read it as \"\"; set it, to an empty value if that is what is meant)", strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// recheckReads checks again, for a restricted scenario, the files it reads
+// outside its jobs' sources (CA files, client certificates, descriptor
+// sets): a symbolic link made since Load that leads out of its directory is
+// refused before anything runs. (The sources open their files through an
+// os.Root; these are read by libraries that take a path.)
+func recheckReads(s *scenario.Scenario) error {
+	var paths []scenario.Path
+	if t := s.Kafka.TLS; t != nil {
+		paths = append(paths, t.CAFile, t.CertFile, t.KeyFile)
+	}
+	for _, t := range s.Targets {
+		paths = append(paths, t.CAFile)
+	}
+	for _, j := range s.Jobs {
+		if h := j.Sink.HTTP; h != nil {
+			for _, t := range h.Targets {
+				paths = append(paths, t.CAFile)
+			}
+		}
+		if c := j.Compare; c != nil {
+			paths = append(paths, c.GRPCDescriptors)
+			if c.Noise != nil {
+				paths = append(paths, c.Noise.CAFile)
+			}
+		}
+	}
+	for _, p := range paths {
+		if !p.IsSet() {
+			continue
+		}
+		if err := p.Recheck(); err != nil {
+			return invalidf("%s not read: a restricted scenario reads only under its directory: %w", p.Raw, err)
+		}
 	}
 	return nil
 }
