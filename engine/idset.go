@@ -33,3 +33,6 @@ func (s *idSet) take(id string) bool {
 	}
 	return false
 }
+
+// len is the number of IDs remembered.
+func (s *idSet) len() int { return len(s.cur) + len(s.prev) }

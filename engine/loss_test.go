@@ -426,3 +426,33 @@ jobs:
 		t.Errorf("report not_sent %v, counters %v", field(t, rep, "not_sent"), field(t, rep, "counters"))
 	}
 }
+
+// TestStopRequestsKeepsTheirResponses: stop.requests ends a record job at
+// its N requests with their responses: a pipelined request seen before the
+// Nth's response is counted (not recorded), and the source stops once the
+// response came, instead of dropping it.
+func TestStopRequestsKeepsTheirResponses(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	two := "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none" + "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo"
+	writePcapWith(t, filepath.Join(dir, "in.pcap"), server, []req{{at: 0, raw: get("/1") + get("/2")}}, []string{two})
+	r := run(t, dir, `version: 1
+name: stop
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [8080], responses: true}}
+    sink: {gor: {path: out.gor}}
+    stop: {requests: 1}
+    report: {json: out/record.json}
+`, engine.Options{})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+	if number(t, rep, "requests") != 1 || number(t, rep, "responses") != 1 || number(t, rep, "counters", "requests-after-stop") != 1 {
+		t.Errorf("report: requests %v responses %v counters %v", field(t, rep, "requests"), field(t, rep, "responses"), field(t, rep, "counters"))
+	}
+	if !strings.Contains(r.out, "stopped   at stop.requests 1; 1 request(s) seen after it not recorded") {
+		t.Errorf("the summary does not say where it stopped:\n%s", r.out)
+	}
+}

@@ -268,10 +268,41 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	writeCtx := context.WithoutCancel(ctx)
 	var first, last int64
 	var nreq, nresp atomic.Int64
+	jctx, cancel := jobContext(ctx, j)
+	// stop.requests: the source stops once the responses of the requests
+	// recorded came (awaiting: the recorded requests not answered yet), or
+	// stopGrace after the limit (capture time, or wall time when no packet
+	// comes); requests seen meanwhile are counted, not recorded.
+	sctx, stopSource := context.WithCancelCause(jctx)
+	defer stopSource(nil)
+	var awaiting *idSet
+	if j.Stop.Requests > 0 && recordsResponses(j.Source) {
+		awaiting = newIDSet(100_000)
+	}
+	var stopping bool
+	var stopTime int64
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
 	emit := func(m *message.Message) error {
+		if stopping && m.Time-stopTime > int64(stopGrace) {
+			return errStop
+		}
 		if m.Kind == message.Request {
 			if j.Stop.Requests > 0 && nreq.Load() >= j.Stop.Requests {
-				return errStop
+				c.add("requests-after-stop", 1)
+				dropped.add(m.ID)
+				if !stopping {
+					stopping, stopTime = true, m.Time
+					if awaiting == nil || awaiting.len() == 0 {
+						return errStop // nothing to wait for
+					}
+					graceTimer = time.AfterFunc(stopGrace, func() { stopSource(errStop) })
+				}
+				return nil
 			}
 			raw, keep := st.process(m)
 			if !keep {
@@ -323,6 +354,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if err := sink.Write(writeCtx, m); err != nil {
 			return err
 		}
+		answeredAll := false
 		if m.Kind == message.Request {
 			nreq.Add(1)
 			if m.Dst.IsValid() {
@@ -331,8 +363,14 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			if m.Truncated {
 				c.add("requests-body-cut", 1)
 			}
+			if awaiting != nil {
+				awaiting.add(m.ID)
+			}
 		} else {
 			nresp.Add(1)
+			if awaiting != nil && awaiting.take(m.ID) {
+				answeredAll = stopping && awaiting.len() == 0
+			}
 		}
 		if m.Host != "" {
 			hosts[m.Host] = true
@@ -341,10 +379,12 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			first = m.Time
 		}
 		last = max(last, m.Time)
+		if answeredAll {
+			return errStop
+		}
 		return nil
 	}
 
-	jctx, cancel := jobContext(ctx, j)
 	stopProgress := startProgress(r.plan.opts, j.Name, func() string {
 		line := fmt.Sprintf("%d requests, %d responses recorded", nreq.Load(), nresp.Load())
 		st := src.Stats()
@@ -355,7 +395,17 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		return line + sink.status()
 	})
-	runErr := src.Run(jctx, emit)
+	runErr := src.Run(sctx, emit)
+	if runErr != nil && errors.Is(context.Cause(sctx), errStop) && !errors.Is(runErr, errStop) && ctx.Err() == nil {
+		runErr = errStop // the grace after stop.requests ended
+	}
+	if stopping && awaiting != nil && nresp.Load() > 0 {
+		// (A source that gave no response at all, a gor file of requests,
+		// had none to miss.)
+		if n := awaiting.len(); n > 0 {
+			c.add("stop-responses-missing", int64(n))
+		}
+	}
 	cancel()
 	stopProgress()
 	if sink.kafka != nil {
@@ -460,6 +510,22 @@ type LossError struct {
 
 func (e *LossError) Error() string {
 	return fmt.Sprintf("the recording is incomplete: %s; the window, if any, is saved marked partial; on-loss: warn accepts losses", lostText(e.Lost))
+}
+
+// stopGrace is how long a record job stopped by stop.requests waits for
+// the responses of the requests it recorded.
+const stopGrace = 2 * time.Second
+
+// recordsResponses says whether src hands over responses (a capture or a
+// pcap without responses: false does not).
+func recordsResponses(src scenario.Source) bool {
+	switch {
+	case src.Capture != nil:
+		return src.Capture.Responses
+	case src.Pcap != nil:
+		return src.Pcap.Responses
+	}
+	return true
 }
 
 // lossCauses maps the counters that mean "not recorded" to their cause.

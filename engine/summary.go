@@ -145,6 +145,13 @@ func printSummary(out io.Writer, res *jobResult) {
 			}
 			row("lost", "%s  (%s)\n", lostText(res.lost), note)
 		}
+		if n := res.counters["requests-after-stop"]; n > 0 {
+			line := fmt.Sprintf("at stop.requests %d; %d request(s) seen after it not recorded", res.job.Stop.Requests, n)
+			if m := res.counters["stop-responses-missing"]; m > 0 {
+				line += fmt.Sprintf("; %d response(s) of the recorded ones did not come within %s", m, stopGrace)
+			}
+			row("stopped", "%s\n", line)
+		}
 		if n := res.counters["source.unparsable"]; n > 0 {
 			row("", "unparsable %d: runs of bytes that are not HTTP (TLS, another protocol) were skipped; a source's ports: reads only the HTTP ones\n", n)
 		}
