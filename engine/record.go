@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -433,6 +434,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		closeErr = nil
 	}
 	sinkStats := sink.Stats()
+	var acked map[int32]int64 // where the records written lie, from their acknowledgements
+	if sink.kafka != nil {
+		acked = sink.kafka.AckedEnd()
+	}
 	sink.release()
 	// The window is saved with a fresh bound, whatever the flush took.
 	dctx, dcancel := drainContext(ctx)
@@ -459,7 +464,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		kc, _ := r.kafka.get(dctx)
 		endOffsets, err := catalog.EndOffsets(dctx, kc.adm, sink.topic)
 		if err != nil {
-			return res, fmt.Errorf("window end offsets: %w", err)
+			return res, fmt.Errorf("window end offsets: %w%s", err, writtenAt(sink.topic, startOffsets, acked, res.written))
 		}
 		w := catalog.Window{
 			Name:        j.SaveWindow,
@@ -510,6 +515,26 @@ type LossError struct {
 
 func (e *LossError) Error() string {
 	return fmt.Sprintf("the recording is incomplete: %s; the window, if any, is saved marked partial; on-loss: warn accepts losses", lostText(e.Lost))
+}
+
+// writtenAt tells where the records written lie when the window cannot be
+// saved: the offsets at the start and after the last acknowledged record,
+// as a windows: entry that replays them.
+func writtenAt(topic string, start, acked map[int32]int64, written int64) string {
+	if written == 0 || len(acked) == 0 {
+		return ""
+	}
+	parts := slices.Sorted(maps.Keys(acked))
+	var b strings.Builder
+	fmt.Fprintf(&b, "; the %d record(s) written are in topic %s; a windows: entry replays them: {topic: %s, offsets: {", written, topic, topic)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "\"%d\": [%d, %d]", p, start[p], acked[p])
+	}
+	b.WriteString("}}")
+	return b.String()
 }
 
 // stopGrace is how long a record job stopped by stop.requests waits for

@@ -145,6 +145,15 @@ func printSummary(out io.Writer, res *jobResult) {
 			}
 			row("lost", "%s  (%s)\n", lostText(res.lost), note)
 		}
+		if n := res.counters["sink.spooled"]; n > 0 {
+			line := fmt.Sprintf("%d record(s) waited in the disk spool (peak %.1f MiB) while the brokers were unreachable or could not keep up", n, float64(res.counters["sink.spool-peak-bytes"])/(1<<20))
+			if left := res.counters["sink.spool-records"]; left > 0 {
+				line += fmt.Sprintf("; %d are still in it", left)
+			} else {
+				line += "; all were delivered"
+			}
+			row("spooled", "%s\n", line)
+		}
 		if n := res.counters["requests-after-stop"]; n > 0 {
 			line := fmt.Sprintf("at stop.requests %d; %d request(s) seen after it not recorded", res.job.Stop.Requests, n)
 			if m := res.counters["stop-responses-missing"]; m > 0 {

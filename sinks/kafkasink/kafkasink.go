@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -124,6 +125,7 @@ type Sink struct {
 	final                             bool
 	firstErr                          error
 	perPartition                      map[int32]int64
+	endOffset                         map[int32]int64          // per partition, after the last record acknowledged
 	promiseFn                         func(*kgo.Record, error) // s.promise
 
 	// Deadline contexts shared by the records of one bucket (Write goroutine only).
@@ -178,6 +180,7 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 		sem:          make(chan struct{}, opts.MaxBuffered),
 		bsem:         byteSem{max: opts.MaxBufferedBytes},
 		perPartition: map[int32]int64{},
+		endOffset:    map[int32]int64{},
 	}
 	s.promiseFn = s.promise
 	if opts.Spool != nil {
@@ -435,6 +438,9 @@ func (s *Sink) settle(r *kgo.Record, size int64, err error) {
 		}
 		s.bytes.Add(size)
 		s.perPartition[r.Partition]++
+		if r.Offset+1 > s.endOffset[r.Partition] {
+			s.endOffset[r.Partition] = r.Offset + 1
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -597,6 +603,15 @@ func (s *Sink) cancelBuckets() {
 		b.cancel()
 	}
 	s.bucketCancel, s.bucketCtx = nil, nil
+}
+
+// AckedEnd returns, per partition, the offset after the last record the
+// brokers acknowledged: with the offsets at the start, where a recording
+// lies when the brokers cannot be asked any more.
+func (s *Sink) AckedEnd() map[int32]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.endOffset)
 }
 
 // Stats returns written (and of those written-requests and

@@ -214,6 +214,9 @@ jobs:
 				if !strings.Contains(stderr.String(), "broker unreachable") {
 					t.Errorf("the progress never said the broker was unreachable:\n%s", stderr.String())
 				}
+				if !strings.Contains(stdout.String(), "while the brokers were unreachable or could not keep up; all were delivered") {
+					t.Errorf("the summary does not say the spool absorbed an outage:\n%s", stdout.String())
+				}
 				return
 			}
 			if !w.Partial || w.Lost["spool-full"] == 0 || w.Lost["total"] != w.Lost["spool-full"] || w.Messages+w.Lost["spool-full"] != 2*served {
