@@ -80,6 +80,10 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		return nil, Diagnostics{*diag}
 	}
 	if root.Kind != yaml.MappingNode {
+		if isNull(root) {
+			// An empty document ("---"): yaml places it past the text.
+			return nil, Diagnostics{{Pos{name, 1, 1}, "scenario: the document is empty; want a mapping of keys (version, name, jobs, …)"}}
+		}
 		return nil, Diagnostics{{Pos{name, root.Line, root.Column}, "scenario: must be a mapping of keys (version, name, jobs, …)"}}
 	}
 	ds := duplicateKeys(name, root)
