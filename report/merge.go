@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,19 @@ type Input struct {
 // ParseInput reads a replay job's JSON report. It must carry the lossless
 // "state" member (the histograms), or it cannot be merged exactly.
 func ParseInput(name string, data []byte) (*Input, error) {
+	// A record job's report has requests as a number, and written and
+	// sink members: say so rather than fail to read it as a replay's.
+	var probe struct {
+		Job      string          `json:"job"`
+		Requests json.RawMessage `json:"requests"`
+		Written  json.RawMessage `json:"written"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON report: %w", name, err)
+	}
+	if probe.Job != "" && (isNumber(probe.Requests) || probe.Written != nil) {
+		return nil, fmt.Errorf("%s is a record job's report; report merge takes replay reports", name)
+	}
 	in := &Input{Name: name}
 	if err := json.Unmarshal(data, in); err != nil {
 		return nil, fmt.Errorf("%s: not a JSON report: %w", name, err)
@@ -49,6 +63,12 @@ func ParseInput(name string, data []byte) (*Input, error) {
 		return nil, fmt.Errorf("%s: shard %d of %d is not a shard", name, in.Shard.Index, in.Shard.Count)
 	}
 	return in, nil
+}
+
+// isNumber reports whether raw is a JSON number.
+func isNumber(raw json.RawMessage) bool {
+	b := bytes.TrimSpace(raw)
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9')
 }
 
 // MergedReport is the JSON report of a merge: the shape of a job's report

@@ -236,3 +236,20 @@ func TestAddCounter(t *testing.T) {
 		t.Fatalf("got %v, want %v", m, want)
 	}
 }
+
+// TestParseInputRefusesARecordJobsReport: a record job's report is named
+// as such, not a raw JSON error.
+func TestParseInputRefusesARecordJobsReport(t *testing.T) {
+	for name, data := range map[string]string{
+		"record":              `{"job":"record","requests":2000,"responses":2000,"written":4000,"failed":0,"sink":"kafka topic t","lost":{"total":0},"window":{"name":"full1","topic":"t","partitions":{"0":{"start":0,"end":4000}}},"counters":{},"duration_ms":12,"interrupted":false}`,
+		"record, no requests": `{"job":"record","requests":0,"responses":0,"written":0,"failed":0,"sink":"kafka topic t","lost":{"total":0},"counters":{},"interrupted":false}`,
+	} {
+		_, err := ParseInput("full1.json", []byte(data))
+		if err == nil || err.Error() != "full1.json is a record job's report; report merge takes replay reports" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ParseInput("x.json", []byte(`[1]`)); err == nil || !strings.Contains(err.Error(), "x.json: not a JSON report") {
+		t.Errorf("an array: %v", err)
+	}
+}
