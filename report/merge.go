@@ -458,6 +458,13 @@ func (m *Merged) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 	fmt.Fprintf(w, "  requests  sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
+	if len(s.Status) > 0 {
+		parts := make([]string, 0, len(s.Status))
+		for _, c := range slices.Sorted(maps.Keys(s.Status)) {
+			parts = append(parts, fmt.Sprintf("%d: %d", c, s.Status[c]))
+		}
+		fmt.Fprintf(w, "  status    %s\n", strings.Join(parts, "  "))
+	}
 	l := s.Latency
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", stats.DurationText(l.P50), stats.DurationText(l.P90),
 		stats.DurationText(l.P99), stats.DurationText(l.P999), stats.DurationText(l.Max))

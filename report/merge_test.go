@@ -237,6 +237,43 @@ func TestAddCounter(t *testing.T) {
 	}
 }
 
+// TestMergeSummaryHasStatus: the merged summary has the status line of a
+// run's summary (status code: count, by code).
+func TestMergeSummaryHasStatus(t *testing.T) {
+	ins := []*Input{shardInput(t, "r", 0, 2, 10, time.Millisecond, nil), shardInput(t, "r", 1, 2, 5, time.Millisecond, nil)}
+	m, err := Merge(ins, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	m.WriteText(&out)
+	if !strings.Contains(out.String(), "\n  requests  sent 15  ok 15  errors 0\n  status    200: 15\n") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+	// Several codes, in order, as a run prints them.
+	rec := stats.New(stats.Config{})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, code := range []int{503, 200, 200, 404} {
+		rec.Record(stats.Result{Scheduled: at.Add(time.Duration(i)), Start: at.Add(time.Duration(i)), Latency: time.Millisecond, Status: code})
+	}
+	st := rec.State()
+	r := rec.Summary().Report("replay")
+	r.State = &st
+	data, _ := json.Marshal(r)
+	in, err := ParseInput("x.json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = Merge([]*Input{in}, ""); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	m.WriteText(&out)
+	if !strings.Contains(out.String(), "\n  status    200: 2  404: 1  503: 1\n") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
+
 // TestParseInputRefusesARecordJobsReport: a record job's report is named
 // as such, not a raw JSON error.
 func TestParseInputRefusesARecordJobsReport(t *testing.T) {
