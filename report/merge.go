@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,19 @@ type Input struct {
 // ParseInput reads a replay job's JSON report. It must carry the lossless
 // "state" member (the histograms), or it cannot be merged exactly.
 func ParseInput(name string, data []byte) (*Input, error) {
+	// A record job's report has requests as a number, and written and
+	// sink members: say so rather than fail to read it as a replay's.
+	var probe struct {
+		Job      string          `json:"job"`
+		Requests json.RawMessage `json:"requests"`
+		Written  json.RawMessage `json:"written"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON report: %w", name, err)
+	}
+	if probe.Job != "" && (isNumber(probe.Requests) || probe.Written != nil) {
+		return nil, fmt.Errorf("%s is a record job's report; report merge takes replay reports", name)
+	}
 	in := &Input{Name: name}
 	if err := json.Unmarshal(data, in); err != nil {
 		return nil, fmt.Errorf("%s: not a JSON report: %w", name, err)
@@ -49,6 +63,12 @@ func ParseInput(name string, data []byte) (*Input, error) {
 		return nil, fmt.Errorf("%s: shard %d of %d is not a shard", name, in.Shard.Index, in.Shard.Count)
 	}
 	return in, nil
+}
+
+// isNumber reports whether raw is a JSON number.
+func isNumber(raw json.RawMessage) bool {
+	b := bytes.TrimSpace(raw)
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9')
 }
 
 // MergedReport is the JSON report of a merge: the shape of a job's report
@@ -77,13 +97,18 @@ type Merged struct {
 func (m *Merged) Complete() bool { return m.JSON.Complete }
 
 // Merge adds reports up exactly: counters add, histograms add bucket by
-// bucket (stats.State), the diff's counts add. runID, when set, must be the
-// run of every sharded report. The run's shard count comes from the
-// reports; a shard with no report is missing (the merge is incomplete, and
-// the part of the window it had is named). Reports without a shard member
-// (independent replays) are merged as parts of one whole. One report given
-// twice (the same file, or a copy: the same identity) is refused, since it
-// would count twice.
+// bucket (stats.State), the diff's counts add. The reports must be parts of
+// one whole: the shards of one run (runID, when set, must be their run; the
+// shard count comes from the reports), or unsharded reports of disjoint
+// parts of one window (one name, topic and recording). Reports of different
+// windows or runs, and reports whose parts of the window overlap, are
+// refused naming two of them: their sum would be of no one replay, or
+// count requests twice. One report given twice (the same file, or a copy:
+// the same identity) is refused too. Unsharded reports without a window (a
+// file or capture source) cannot be checked so: they are added up as
+// given, and a note says so. A shard with no report is missing (the merge
+// is incomplete, and the part of the window it had is named); with a shard
+// missing or failed the assertions are not evaluated, as for a failed job.
 func Merge(inputs []*Input, runID string) (*Merged, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("merge: no report")
@@ -93,6 +118,12 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	if sharded {
 		count = first.Shard.Count
 		runID = cmp.Or(runID, first.Shard.RunID)
+	}
+	index := func(i int, in *Input) int {
+		if sharded {
+			return in.Shard.Index
+		}
+		return i
 	}
 	byIndex := map[int]*Input{}
 	seen := map[identity]int{}
@@ -104,7 +135,6 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		if (in.Shard != nil) != sharded {
 			return nil, fmt.Errorf("merge: %s and %s: one is a shard's report and the other is not", first.Name, in.Name)
 		}
-		idx := i
 		if sharded {
 			s := in.Shard
 			switch {
@@ -115,7 +145,6 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 			case s.Fingerprint != first.Shard.Fingerprint:
 				return nil, fmt.Errorf("merge: %s replayed window %s, %s window %s: shards of one run replay one window", in.Name, s.Fingerprint, first.Name, first.Shard.Fingerprint)
 			}
-			idx = s.Index
 		}
 		if id, ok := reportIdentity(in); ok {
 			if j, dup := seen[id]; dup {
@@ -124,10 +153,29 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 			}
 			seen[id] = i
 		}
+		if err := sameWindow(first, in); err != nil {
+			return nil, err
+		}
+		idx := index(i, in)
 		if prev, dup := byIndex[idx]; dup {
 			notes = append(notes, fmt.Sprintf("shard %d reported twice (%s and %s): the last one counts", idx, prev.Name, in.Name))
 		}
 		byIndex[idx] = in
+	}
+	// The reports that count, in input order.
+	var kept []*Input
+	taken := map[int]bool{}
+	for i, in := range inputs {
+		if idx := index(i, in); byIndex[idx] == in && !taken[idx] {
+			taken[idx] = true
+			kept = append(kept, in)
+		}
+	}
+	if err := checkOverlap(kept); err != nil {
+		return nil, err
+	}
+	if !sharded && len(kept) > 1 && first.Window == nil {
+		notes = append(notes, "these reports name no window (a file or capture source): whether they are disjoint parts of one whole cannot be checked; they are added up as given")
 	}
 
 	var origin time.Time
@@ -142,13 +190,19 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	var problems []string
 	var rows []ShardRow
 	window := first.Window
-	if sharded && first.Shard.Window != nil {
+	switch {
+	case sharded && first.Shard.Window != nil:
 		window = first.Shard.Window
+	case !sharded:
+		var gaps []string
+		window, gaps = unionWindow(kept)
+		notes = append(notes, gaps...)
 	}
 	var plan []shard.Assignment
 	if sharded && window != nil {
 		plan = shard.Plan(*window, count)
 	}
+	partial, interrupted := false, false // partial: a report missing or of a failed job
 	for idx := range count {
 		in, ok := byIndex[idx]
 		if !ok {
@@ -160,6 +214,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 			}
 			problems = append(problems, fmt.Sprintf("shard %d never reported: %s is missing from these totals", idx, what))
 			rows = append(rows, row)
+			partial = true
 			continue
 		}
 		r, err := stats.FromState(*in.State, stats.Config{})
@@ -177,15 +232,19 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		row := ShardRow{Index: idx, Sent: s.Sent, Errors: s.Errors, Rate: s.Achieved, P99: stats.MS(s.Latency.P99), State: "ok", Parts: "whole window"}
 		if in.Shard != nil {
 			row.Host, row.Parts, row.SkewMS = in.Shard.Host, partsText(in.Shard.Parts), in.Shard.SkewMS
+		} else if in.Window != nil {
+			row.Parts = partsText(coverage(in))
 		}
 		switch {
 		case in.Error != "":
 			row.State = "failed: " + in.Error
 			problems = append(problems, fmt.Sprintf("shard %d failed: %s", idx, in.Error))
+			partial = true
 		case in.Interrupted:
 			row.State = "interrupted"
 			problems = append(problems, fmt.Sprintf("shard %d was interrupted: it sent only part of its share", idx))
 		}
+		interrupted = interrupted || in.Interrupted
 		rows = append(rows, row)
 	}
 
@@ -196,6 +255,15 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	if window != nil {
 		rep.Window = window
 	}
+	label := func(in *Input) string {
+		if in.Shard != nil {
+			return fmt.Sprintf("shard %d", in.Shard.Index)
+		}
+		return in.Name
+	}
+	rep.SourceGaps = unionLines(kept, label, func(in *Input) []string { return in.SourceGaps })
+	rep.NotSent = unionLines(kept, label, func(in *Input) []string { return in.NotSent })
+	rep.Interrupted = interrupted
 	if diff != nil {
 		rep.Diff = diff
 	}
@@ -204,6 +272,12 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	m := &Merged{Summary: sum, Notes: notes}
 	env := summaryEnv(sum, diff)
 	for _, a := range firstAssertions(inputs) {
+		if partial {
+			// The totals miss part of the window: a verdict on them would
+			// mislead ("ok errors.rate < 0.01" of a run that sent nothing).
+			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, Detail: notEvaluated})
+			continue
+		}
 		ok, detail := evalAssert(a.Expr, env)
 		rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, OK: ok, Detail: detail})
 		if !ok {
@@ -215,6 +289,179 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	}
 	m.JSON = MergedReport{Report: rep, RunID: runID, Complete: len(problems) == 0, Problems: problems, Shards: rows}
 	return m, nil
+}
+
+// notEvaluated is the verdict of every assertion of a merge that misses
+// part of the window (a shard missing or failed).
+const notEvaluated = "not evaluated: the merge misses part of the window (a shard failed or never reported)"
+
+// windowOf is the whole window in replayed (part of): its run's window
+// for a shard's report, else the report's window; nil when the report
+// names none (a file or capture source, or a shard's report of an older
+// replayctl).
+func windowOf(in *Input) *catalog.Window {
+	if in.Shard != nil {
+		return in.Shard.Window
+	}
+	return in.Window
+}
+
+// describeWindow names w for the errors of a merge.
+func describeWindow(w *catalog.Window) string {
+	if w == nil {
+		return "no window (a file or capture source)"
+	}
+	s := fmt.Sprintf("window %q (topic %s", w.Name, w.Topic)
+	if w.RecordingID != "" {
+		s += ", recording " + w.RecordingID
+	}
+	return s + ")"
+}
+
+// sameWindow checks that in replayed (part of) the window first did: one
+// name, topic and recording. (Shards' windows also have one fingerprint,
+// checked by Merge.)
+func sameWindow(first, in *Input) error {
+	a, b := windowOf(first), windowOf(in)
+	if first.Shard != nil && (a == nil || b == nil) {
+		return nil // an older shard's report: its fingerprint says enough
+	}
+	if a == nil && b == nil {
+		return nil
+	}
+	if a == nil || b == nil || a.Name != b.Name || a.Topic != b.Topic || a.RecordingID != b.RecordingID {
+		return fmt.Errorf("merge: %s replayed %s, %s %s: reports of different windows are not parts of one whole; merge the shards of one run, or disjoint parts of one window",
+			first.Name, describeWindow(a), in.Name, describeWindow(b))
+	}
+	return nil
+}
+
+// coverage is what in replayed of its window: a shard's parts, or every
+// partition of an unsharded report's window (none without a window).
+func coverage(in *Input) []shard.Part {
+	if in.Shard != nil {
+		return in.Shard.Parts
+	}
+	if in.Window == nil {
+		return nil
+	}
+	var out []shard.Part
+	for _, p := range in.Window.SortedPartitions() {
+		if r := in.Window.Partitions[p]; r.Len() > 0 {
+			out = append(out, shard.Part{Partition: p, Range: r, Buckets: 1})
+		}
+	}
+	return out
+}
+
+// common returns what parts a and b both cover (ok false: nothing): the
+// offsets of one partition both ranges hold, unless both keep different
+// key buckets of it (into as many buckets).
+func common(a, b shard.Part) (shard.Part, bool) {
+	start, end := max(a.Range.Start, b.Range.Start), min(a.Range.End, b.Range.End)
+	if a.Partition != b.Partition || start >= end {
+		return shard.Part{}, false
+	}
+	c := shard.Part{Partition: a.Partition, Range: catalog.Range{Start: start, End: end}, Buckets: 1}
+	if !a.Whole() && !b.Whole() && a.Buckets == b.Buckets {
+		if a.Bucket != b.Bucket {
+			return shard.Part{}, false
+		}
+		c.Bucket, c.Buckets = a.Bucket, a.Buckets
+	}
+	return c, true
+}
+
+// checkOverlap refuses reports that replayed some part of the window
+// twice: those requests would count twice.
+func checkOverlap(kept []*Input) error {
+	covers := make([][]shard.Part, len(kept))
+	for i, in := range kept {
+		covers[i] = coverage(in)
+	}
+	for i := range kept {
+		for j := i + 1; j < len(kept); j++ {
+			for _, a := range covers[i] {
+				for _, b := range covers[j] {
+					if c, ok := common(a, b); ok {
+						return fmt.Errorf("merge: %s and %s both replayed %s of %s: parts that overlap would count those requests twice; merge the shards of one run, or disjoint parts of one window, each once",
+							kept[i].Name, kept[j].Name, c, describeWindow(windowOf(kept[i])))
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// unionWindow is the window unsharded reports replayed disjoint parts of:
+// their windows' partition ranges joined, counts added. A partition whose
+// parts leave a gap gets the range spanning them, and a note says which
+// offsets no report replayed.
+func unionWindow(kept []*Input) (*catalog.Window, []string) {
+	if len(kept) == 0 || kept[0].Window == nil {
+		return nil, nil
+	}
+	if len(kept) == 1 {
+		return kept[0].Window, nil
+	}
+	w := *kept[0].Window
+	w.Partitions = map[int32]catalog.Range{}
+	w.Messages, w.Requests, w.Responses = 0, 0, 0
+	ranges := map[int32][]catalog.Range{}
+	for _, in := range kept {
+		for p, r := range in.Window.Partitions {
+			if _, ok := w.Partitions[p]; !ok {
+				w.Partitions[p] = r
+			}
+			if r.Len() > 0 {
+				ranges[p] = append(ranges[p], r)
+			}
+		}
+		w.Messages += in.Window.Messages
+		w.Requests += in.Window.Requests
+		w.Responses += in.Window.Responses
+	}
+	var notes []string
+	for _, p := range slices.Sorted(maps.Keys(ranges)) {
+		rs := ranges[p]
+		slices.SortFunc(rs, func(a, b catalog.Range) int { return cmp.Compare(a.Start, b.Start) })
+		span := rs[0]
+		for _, r := range rs[1:] {
+			if r.Start > span.End {
+				notes = append(notes, fmt.Sprintf("no report replayed offsets [%d,%d) of partition %d: the merged window spans them, its totals do not", span.End, r.Start, p))
+			}
+			span.End = max(span.End, r.End)
+		}
+		w.Partitions[p] = span
+	}
+	return &w, notes
+}
+
+// unionLines joins the reports' lines (source_gaps, not_sent): a line
+// every report has once, one only some have prefixed with its report's
+// label.
+func unionLines(kept []*Input, label func(*Input) string, lines func(*Input) []string) []string {
+	has := map[string]int{}
+	for _, in := range kept {
+		for _, l := range slices.Compact(slices.Sorted(slices.Values(lines(in)))) {
+			has[l]++
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, in := range kept {
+		for _, l := range lines(in) {
+			if has[l] < len(kept) {
+				l = label(in) + ": " + l
+			}
+			if !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 // identity tells one report from another: the job; for a shard's report,
@@ -399,7 +646,7 @@ func (m *Merged) HTMLData() Data {
 	j, s := m.JSON, m.Summary
 	d := Data{
 		Job: j.Job + " (merged)", Scenario: j.Scenario, GeneratedAt: time.Now().UTC(), DurationS: s.Duration.Seconds(),
-		RunID: j.RunID, Shards: j.Shards, Problems: j.Problems,
+		RunID: j.RunID, Shards: j.Shards, Problems: j.Problems, Interrupted: j.Interrupted,
 	}
 	d.SetFigures(s)
 	if diff, ok := j.Diff.(*compare.DiffSummary); ok {
@@ -423,8 +670,11 @@ func (m *Merged) HTMLData() Data {
 func (m *Merged) WriteText(w io.Writer) {
 	j, s := m.JSON, m.Summary
 	state := "complete"
-	if !j.Complete {
+	switch {
+	case !j.Complete:
 		state = "INCOMPLETE"
+	case len(j.SourceGaps) > 0:
+		state = "complete (PARTIAL window)"
 	}
 	fmt.Fprintf(w, "\njob %s merged from %d shard(s)", j.Job, len(j.Shards))
 	if j.RunID != "" {
@@ -437,7 +687,20 @@ func (m *Merged) WriteText(w io.Writer) {
 	for _, n := range m.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
+	for _, g := range j.SourceGaps {
+		fmt.Fprintf(w, "  partial   %s\n", g)
+	}
+	for _, n := range j.NotSent {
+		fmt.Fprintf(w, "  not sent  %s\n", n)
+	}
 	fmt.Fprintf(w, "  requests  sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
+	if len(s.Status) > 0 {
+		parts := make([]string, 0, len(s.Status))
+		for _, c := range slices.Sorted(maps.Keys(s.Status)) {
+			parts = append(parts, fmt.Sprintf("%d: %d", c, s.Status[c]))
+		}
+		fmt.Fprintf(w, "  status    %s\n", strings.Join(parts, "  "))
+	}
 	l := s.Latency
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", stats.DurationText(l.P50), stats.DurationText(l.P90),
 		stats.DurationText(l.P99), stats.DurationText(l.P999), stats.DurationText(l.Max))
@@ -453,7 +716,10 @@ func (m *Merged) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "  assertions (on the merged summary)")
 		for _, a := range j.Assertions {
 			mark := "ok  "
-			if !a.OK {
+			switch {
+			case a.Detail == notEvaluated:
+				mark = "--  "
+			case !a.OK:
 				mark = "FAIL"
 			}
 			fmt.Fprintf(w, "    %s %s%s\n", mark, a.Expr, inParens(a.Detail))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,14 +95,30 @@ func TestMergeIncompleteAndFailed(t *testing.T) {
 		!strings.Contains(j.Problems[1], "shard 2 was interrupted") || j.Shards[1].State != "missing" {
 		t.Fatalf("problems %q shards %+v", j.Problems, j.Shards)
 	}
-	// The assertion fails on the merged 20 requests, and says what it read.
+	// A shard is missing: the assertion is not evaluated on the 20 requests
+	// of the others.
+	if len(m.Failed) != 0 || j.Assertions[0].OK || j.Assertions[0].Detail != notEvaluated {
+		t.Fatalf("failed %v, assertions %+v", m.Failed, j.Assertions)
+	}
+	var out strings.Builder
+	m.WriteText(&out)
+	if !strings.Contains(out.String(), "    --   requests.sent >= 30  ("+notEvaluated+")") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+
+	// Every shard reported: the assertion fails on the merged 20 requests,
+	// and says what it read.
+	ins = []*Input{shardInput(t, "r", 0, 2, 10, time.Millisecond, nil), shardInput(t, "r", 1, 2, 10, time.Millisecond, nil)}
+	if m, err = Merge(ins, "r"); err != nil {
+		t.Fatal(err)
+	}
 	if len(m.Failed) != 1 || !strings.Contains(m.Failed[0], "(requests.sent = 20, want >= 30)") {
 		t.Fatalf("failed %v", m.Failed)
 	}
-	if d := j.Assertions[0].Detail; d != "requests.sent = 20, want >= 30" {
+	if d := m.JSON.Assertions[0].Detail; d != "requests.sent = 20, want >= 30" {
 		t.Errorf("the merged report's assertion detail is %q", d)
 	}
-	var out strings.Builder
+	out.Reset()
 	m.WriteText(&out)
 	if !strings.Contains(out.String(), "FAIL requests.sent >= 30  (requests.sent = 20, want >= 30)") {
 		t.Errorf("summary:\n%s", out.String())
@@ -129,8 +146,9 @@ func TestMergeRefusesMixedInputs(t *testing.T) {
 
 // TestMergeNeverCountsAReportTwice: one report given twice (the same file,
 // or a copy of it) is refused, naming both inputs, sharded or not; distinct
-// reports merge: shards of one run, unsharded reports of one job (parts of
-// one whole, as documented), two attempts at one shard (the last counts).
+// reports merge: shards of one run, unsharded reports of one job without a
+// window (added as given, with a note), two attempts at one shard (the last
+// counts).
 func TestMergeNeverCountsAReportTwice(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	unsharded := func(r *stats.Report) { r.Shard = nil }
@@ -184,8 +202,8 @@ func TestMergeNeverCountsAReportTwice(t *testing.T) {
 		{name: "two shards of one run", inputs: []*Input{s0, s1}, wantSent: 50},
 		{name: "two attempts at one shard: the last counts", inputs: []*Input{attempt1, s1, attempt2}, wantSent: 50, wantNotes: 1},
 		{name: "one report", inputs: []*Input{run}, wantSent: 200},
-		{name: "unsharded reports of two runs of one job", inputs: []*Input{run, other}, wantSent: 250},
-		{name: "reports that sent nothing", inputs: []*Input{empty("a.json"), empty("b.json"), run}, wantSent: 200},
+		{name: "unsharded reports of two runs of one job", inputs: []*Input{run, other}, wantSent: 250, wantNotes: 1},
+		{name: "reports that sent nothing", inputs: []*Input{empty("a.json"), empty("b.json"), run}, wantSent: 200, wantNotes: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Merge(tc.inputs, "")
@@ -234,5 +252,254 @@ func TestAddCounter(t *testing.T) {
 	want := map[string]int64{"source.messages": 7, "source.out-of-order-max-ms": 90, "sink.connections-peak": 7, "sink.max-connections": 100}
 	if !maps.Equal(m, want) {
 		t.Fatalf("got %v, want %v", m, want)
+	}
+}
+
+// windowInput is an unsharded replay's report of window w (its name in
+// the merge: name), started at start.
+func windowInput(t *testing.T, name string, w *catalog.Window, start time.Time, sent int, mutate func(*stats.Report)) *Input {
+	t.Helper()
+	in := reportInput(t, start, "", 0, 1, sent, time.Millisecond, func(r *stats.Report) {
+		r.Shard = nil
+		if w != nil {
+			r.Window = w
+		}
+		if mutate != nil {
+			mutate(r)
+		}
+	})
+	in.Name = name
+	return in
+}
+
+// TestMergeRefusesWhatIsNotOneWhole: reports of different windows, of
+// different runs, or whose parts overlap are refused (exit 2 at the CLI),
+// naming both inputs; disjoint parts of one window merge.
+func TestMergeRefusesWhatIsNotOneWhole(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	win := func(name, topic, rec string, parts map[int32]catalog.Range) *catalog.Window {
+		return &catalog.Window{Name: name, Topic: topic, RecordingID: rec, Partitions: parts, Requests: 4000}
+	}
+	whole := map[int32]catalog.Range{0: {Start: 0, End: 4000}}
+	small := win("small", "traffic", "rec-1", whole)
+	full1 := win("full1", "traffic", "rec-2", map[int32]catalog.Range{0: {Start: 4000, End: 8000}})
+	sharded := func(name, run string, i, n int, mutate func(*shard.Info)) *Input {
+		in := reportInput(t, t0.Add(time.Duration(i)*time.Minute), run, i, n, 10, time.Millisecond, func(r *stats.Report) {
+			if mutate != nil {
+				mutate(r.Shard.(*shard.Info))
+			}
+		})
+		in.Name = name
+		return in
+	}
+	renamed := func(s *shard.Info) { w := *s.Window; w.Name = "other"; s.Window = &w }
+	sameParts := func(s *shard.Info) { s.Parts = shard.Plan(*s.Window, s.Count)[0].Parts }
+
+	for _, tc := range []struct {
+		name    string
+		inputs  []*Input
+		wantErr []string
+		// else: merged, complete, with this window and these requests
+		wantSent   int64
+		wantWindow map[int32]catalog.Range
+		wantNotes  int
+	}{
+		{name: "two windows", inputs: []*Input{windowInput(t, "small.json", small, t0, 40, nil), windowInput(t, "full1.json", full1, t0.Add(time.Minute), 20, nil)},
+			wantErr: []string{"small.json replayed window \"small\"", "full1.json window \"full1\"", "different windows"}},
+		{name: "one window's name, another recording", inputs: []*Input{windowInput(t, "a.json", small, t0, 40, nil),
+			windowInput(t, "b.json", win("small", "traffic", "rec-9", whole), t0.Add(time.Minute), 40, nil)},
+			wantErr: []string{"a.json", "b.json", "recording rec-9", "different windows"}},
+		{name: "one window's name, another topic", inputs: []*Input{windowInput(t, "a.json", small, t0, 40, nil),
+			windowInput(t, "b.json", win("small", "other", "rec-1", whole), t0.Add(time.Minute), 40, nil)},
+			wantErr: []string{"a.json", "b.json", "topic other", "different windows"}},
+		{name: "a window and a file source", inputs: []*Input{windowInput(t, "a.json", small, t0, 40, nil), windowInput(t, "gor.json", nil, t0.Add(time.Minute), 40, nil)},
+			wantErr: []string{"a.json", "gor.json", "no window", "different windows"}},
+		{name: "one window replayed twice", inputs: []*Input{windowInput(t, "a.json", small, t0, 40, nil), windowInput(t, "c.json", small, t0.Add(time.Minute), 40, nil)},
+			wantErr: []string{"a.json and c.json both replayed 0:[0,4000) of window \"small\"", "count those requests twice"}},
+		{name: "overlapping ranges", inputs: []*Input{
+			windowInput(t, "a.json", win("w", "traffic", "", map[int32]catalog.Range{0: {Start: 0, End: 100}, 1: {Start: 0, End: 100}}), t0, 40, nil),
+			windowInput(t, "b.json", win("w", "traffic", "", map[int32]catalog.Range{1: {Start: 99, End: 200}}), t0.Add(time.Minute), 40, nil)},
+			wantErr: []string{"a.json and b.json both replayed 1:[99,100)"}},
+		{name: "shards of different runs", inputs: []*Input{sharded("s0.json", "r", 0, 2, nil), sharded("s1.json", "q", 1, 2, nil)},
+			wantErr: []string{"s1.json", `run "q"`, `run "r"`}},
+		{name: "shards of windows of different names", inputs: []*Input{sharded("s0.json", "r", 0, 2, nil), sharded("s1.json", "r", 1, 2, renamed)},
+			wantErr: []string{"s0.json", "s1.json", `window "other"`, "different windows"}},
+		{name: "shards whose parts overlap", inputs: []*Input{sharded("s0.json", "r", 0, 2, nil), sharded("s1.json", "r", 1, 2, sameParts)},
+			wantErr: []string{"s0.json and s1.json both replayed 0:[0,100)"}},
+		{name: "disjoint parts of one window", inputs: []*Input{
+			windowInput(t, "p0.json", win("w", "traffic", "", map[int32]catalog.Range{0: {Start: 0, End: 100}}), t0, 40, nil),
+			windowInput(t, "p1.json", win("w", "traffic", "", map[int32]catalog.Range{1: {Start: 0, End: 100}, 0: {Start: 100, End: 100}}), t0.Add(time.Minute), 20, nil)},
+			wantSent: 60, wantWindow: map[int32]catalog.Range{0: {Start: 0, End: 100}, 1: {Start: 0, End: 100}}},
+		{name: "one window's report", inputs: []*Input{windowInput(t, "a.json", small, t0, 40, nil)}, wantSent: 40, wantWindow: whole},
+		{name: "file sources: not checked, said so", inputs: []*Input{windowInput(t, "a.json", nil, t0, 40, nil), windowInput(t, "b.json", nil, t0.Add(time.Minute), 40, nil)},
+			wantSent: 80, wantNotes: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Merge(tc.inputs, "")
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("merged: sent %d, complete %t, window %v", m.JSON.Requests.Sent, m.JSON.Complete, m.JSON.Window)
+				}
+				for _, want := range tc.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("the error lacks %q: %v", want, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := m.JSON
+			if j.Requests.Sent != tc.wantSent || !j.Complete || len(m.Notes) != tc.wantNotes {
+				t.Fatalf("sent %d, complete %t, notes %q; want %d, complete, %d note(s)", j.Requests.Sent, j.Complete, m.Notes, tc.wantSent, tc.wantNotes)
+			}
+			if tc.wantWindow != nil {
+				w, ok := j.Window.(*catalog.Window)
+				if !ok || !maps.Equal(w.Partitions, tc.wantWindow) {
+					t.Fatalf("window %+v, want partitions %v", j.Window, tc.wantWindow)
+				}
+			}
+		})
+	}
+}
+
+// TestMergeKeepsSourceGapsAndNotSent: the merged report keeps what the
+// window lacks (source_gaps) and what was not sent (not_sent): lines every
+// shard has once, the others with their shard; the summary prints them.
+func TestMergeKeepsSourceGapsAndNotSent(t *testing.T) {
+	gap := "saved partial: its recording lost 12 (spool-full 12)"
+	ins := []*Input{
+		shardInput(t, "r", 0, 2, 10, time.Millisecond, func(r *stats.Report) {
+			r.SourceGaps = []string{gap}
+			r.NotSent = []string{"3 request(s) not sent: their bodies were cut when recorded"}
+		}),
+		shardInput(t, "r", 1, 2, 10, time.Millisecond, func(r *stats.Report) { r.SourceGaps = []string{gap} }),
+	}
+	m, err := Merge(ins, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := m.JSON
+	if !slices.Equal(j.SourceGaps, []string{gap}) || !slices.Equal(j.NotSent, []string{"shard 0: 3 request(s) not sent: their bodies were cut when recorded"}) {
+		t.Fatalf("source_gaps %q, not_sent %q", j.SourceGaps, j.NotSent)
+	}
+	data, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"source_gaps":["saved partial`) || !strings.Contains(string(data), `"not_sent":["shard 0: 3 request(s)`) {
+		t.Fatalf("merged JSON: %s", data)
+	}
+	var out strings.Builder
+	m.WriteText(&out)
+	for _, want := range []string{": complete (PARTIAL window)", "  partial   " + gap + "\n", "  not sent  shard 0: 3 request(s) not sent"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestMergeVerdictsNeedTheWholeRun: with a shard missing or failed the
+// merged totals miss part of the window, so the assertions are not
+// evaluated (none fails, none holds), as for one failed job; an
+// interrupted shard makes the merged report interrupted.
+func TestMergeVerdictsNeedTheWholeRun(t *testing.T) {
+	failed := func(r *stats.Report) { r.Error = "shards 1, 2 not armed after 2s" }
+	for _, tc := range []struct {
+		name            string
+		inputs          []*Input
+		wantEvaluated   bool
+		wantInterrupted bool
+	}{
+		{name: "a shard missing", inputs: []*Input{shardInput(t, "r", 0, 2, 40, time.Millisecond, nil)}},
+		{name: "a shard failed", inputs: []*Input{shardInput(t, "r", 0, 2, 40, time.Millisecond, nil), shardInput(t, "r", 1, 2, 0, 0, failed)}},
+		{name: "the only shard that reported failed, having sent nothing", inputs: []*Input{shardInput(t, "r", 0, 3, 0, 0, failed)}},
+		{name: "a shard interrupted", inputs: []*Input{shardInput(t, "r", 0, 2, 40, time.Millisecond, nil),
+			shardInput(t, "r", 1, 2, 10, time.Millisecond, func(r *stats.Report) { r.Interrupted = true })},
+			wantEvaluated: true, wantInterrupted: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Merge(tc.inputs, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := m.JSON
+			if j.Complete || j.Interrupted != tc.wantInterrupted {
+				t.Fatalf("complete %t, interrupted %t; want incomplete, interrupted %t", j.Complete, j.Interrupted, tc.wantInterrupted)
+			}
+			var out strings.Builder
+			m.WriteText(&out)
+			if len(j.Assertions) != 1 {
+				t.Fatalf("assertions %+v", j.Assertions)
+			}
+			a := j.Assertions[0]
+			notEvaluated := !a.OK && strings.HasPrefix(a.Detail, "not evaluated") && len(m.Failed) == 0 &&
+				strings.Contains(out.String(), "    --   requests.sent >= 30  (not evaluated")
+			if notEvaluated == tc.wantEvaluated {
+				t.Fatalf("assertion %+v, failed %q, want evaluated %t; summary:\n%s", a, m.Failed, tc.wantEvaluated, out.String())
+			}
+			if !tc.wantEvaluated && strings.Contains(out.String(), "ok   requests.sent") {
+				t.Fatalf("a verdict on part of the run:\n%s", out.String())
+			}
+			var h bytes.Buffer
+			if err := WriteHTML(&h, m.HTMLData()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestMergeSummaryHasStatus: the merged summary has the status line of a
+// run's summary (status code: count, by code).
+func TestMergeSummaryHasStatus(t *testing.T) {
+	ins := []*Input{shardInput(t, "r", 0, 2, 10, time.Millisecond, nil), shardInput(t, "r", 1, 2, 5, time.Millisecond, nil)}
+	m, err := Merge(ins, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	m.WriteText(&out)
+	if !strings.Contains(out.String(), "\n  requests  sent 15  ok 15  errors 0\n  status    200: 15\n") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+	// Several codes, in order, as a run prints them.
+	rec := stats.New(stats.Config{})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, code := range []int{503, 200, 200, 404} {
+		rec.Record(stats.Result{Scheduled: at.Add(time.Duration(i)), Start: at.Add(time.Duration(i)), Latency: time.Millisecond, Status: code})
+	}
+	st := rec.State()
+	r := rec.Summary().Report("replay")
+	r.State = &st
+	data, _ := json.Marshal(r)
+	in, err := ParseInput("x.json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = Merge([]*Input{in}, ""); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	m.WriteText(&out)
+	if !strings.Contains(out.String(), "\n  status    200: 2  404: 1  503: 1\n") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
+
+// TestParseInputRefusesARecordJobsReport: a record job's report is named
+// as such, not a raw JSON error.
+func TestParseInputRefusesARecordJobsReport(t *testing.T) {
+	for name, data := range map[string]string{
+		"record":              `{"job":"record","requests":2000,"responses":2000,"written":4000,"failed":0,"sink":"kafka topic t","lost":{"total":0},"window":{"name":"full1","topic":"t","partitions":{"0":{"start":0,"end":4000}}},"counters":{},"duration_ms":12,"interrupted":false}`,
+		"record, no requests": `{"job":"record","requests":0,"responses":0,"written":0,"failed":0,"sink":"kafka topic t","lost":{"total":0},"counters":{},"interrupted":false}`,
+	} {
+		_, err := ParseInput("full1.json", []byte(data))
+		if err == nil || err.Error() != "full1.json is a record job's report; report merge takes replay reports" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ParseInput("x.json", []byte(`[1]`)); err == nil || !strings.Contains(err.Error(), "x.json: not a JSON report") {
+		t.Errorf("an array: %v", err)
 	}
 }

@@ -48,11 +48,15 @@ func newReportMergeCmd() *cobra.Command {
 		Long: `Merge adds up the reports of the shards of a run exactly: counters add, latency and lateness
 histograms add bucket by bucket (never averaged percentiles), and the job's assertions are
 evaluated on the merged summary. With --run it reads the shards' results from the run topic
-(replayctl.runs on the scenario's brokers, or --brokers); with FILE... it reads shards' JSON
-reports (report.json of each shard), or any replay reports of one job, merged as parts of one
-whole. One report given twice (the same file, or a copy) is refused: it would count twice.
-A shard that never reported makes the merge incomplete: it is named, and merge exits 1. A
-failed assertion exits 3.`,
+(replayctl.runs on the scenario's brokers, or --brokers); with FILE... it reads replay JSON
+reports: the shards' of one run (report.json of each shard), or unsharded replays of disjoint
+parts of one window. Reports of different windows or runs, reports whose parts overlap (one
+window replayed twice), one report given twice (the same file, or a copy) and a record job's
+report are refused, naming the files (exit 2): their sum would be of no one replay, or count
+requests twice. Reports of a file or capture source name no window: they are added up as
+given, and a note says it cannot be checked. A shard that never reported or failed makes the
+merge incomplete: it is named, the assertions are not evaluated, and merge exits 1 (also for
+an interrupted shard). A failed assertion exits 3.`,
 		Example: `  replayctl report merge --run peak-1 --brokers k1:9092 --json merged.json --html merged.html
   replayctl report merge --run peak-1 -f scenario.yaml --wait 10m
   replayctl report merge reports/shard-*.json --html merged.html`,

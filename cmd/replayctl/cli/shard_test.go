@@ -450,8 +450,8 @@ func TestShardKilledMidRun(t *testing.T) {
 					t.Fatalf("merge output lacks %q:\n%s", want, r)
 				}
 			}
-			if m := readMerged(t, filepath.Join(dir, "merged.json")); m.Complete || len(m.Problems) == 0 {
-				t.Fatalf("merged report says complete: %+v", m.Problems)
+			if m := readMerged(t, filepath.Join(dir, "merged.json")); m.Complete || len(m.Problems) == 0 || !m.Interrupted {
+				t.Fatalf("merged report says complete or not interrupted: interrupted %t, problems %+v", m.Interrupted, m.Problems)
 			}
 		})
 	}
@@ -557,10 +557,15 @@ func TestShardArmTimeout(t *testing.T) {
 				t.Fatalf("want the missing shards named and nothing sent (sent %d):\n%s", tg.count.Load(), r)
 			}
 			m := mustRun(t, ExitRuntime, "report", "merge", "--run", runID, "--brokers", br.addrs)
-			for _, want := range []string{"shard 0 failed", "shards 1, 2 not armed", "shard 1 never reported", "shard 2 never reported"} {
+			for _, want := range []string{"shard 0 failed", "shards 1, 2 not armed", "shard 1 never reported", "shard 2 never reported",
+				// No verdict on a run that sent nothing.
+				"    --   errors.rate < 0.01  (not evaluated: ", "    --   requests.sent > 0  (not evaluated: "} {
 				if !strings.Contains(m.stdout, want) {
 					t.Fatalf("merge output lacks %q:\n%s", want, m)
 				}
+			}
+			if strings.Contains(m.stdout, "ok   errors.rate") {
+				t.Fatalf("a verdict on nothing:\n%s", m)
 			}
 		})
 	}
