@@ -144,18 +144,25 @@ func newWindowsRmCmd() *cobra.Command {
 		Use:     "rm NAME...",
 		Aliases: []string{"remove", "delete"},
 		Short:   "Remove saved windows (the records stay in their topic until retention)",
-		Args:    minArgs(1),
+		Long: `Remove saved windows from the catalog: all of them or, when one of the names is not saved,
+none (exit 2, naming each unknown one). The records stay in their topic until retention.`,
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			// All or none: an unknown name removes nothing.
+			if err := c.Remove(cmd.Context(), args...); err != nil {
+				return notFound(cmd, c, err)
+			}
+			said := map[string]bool{}
 			for _, name := range args {
-				if err := c.Remove(cmd.Context(), name); err != nil {
-					return notFound(cmd, c, err)
+				if !said[name] {
+					said[name] = true
+					fmt.Fprintf(cmd.OutOrStdout(), "removed window %s\n", name)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "removed window %s\n", name)
 			}
 			return nil
 		},
