@@ -36,12 +36,30 @@ func (f *catalogFlags) register(cmd *cobra.Command, output bool) {
 	if output {
 		cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	}
-	f.lf.register(cmd)
+	// How -f's scenario is read, as run reads it: only its kafka settings
+	// are used, and nothing is written where it writes.
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.lf.set, "set", nil, "with -f: override a scalar of the scenario, path.to.key=value (repeatable), as run does")
+	fl.StringVar(&f.lf.envFile, "env-file", "", "with -f: KEY=VALUE lines for the scenario's ${VAR} interpolation, as run reads them")
+	fl.BoolVar(&f.lf.restricted, "restricted", false, "with -f: read the scenario as run --restricted does (${VAR} only from vars:, --env-file and --env-allow; files only under its directory)")
+	fl.StringArrayVar(&f.lf.envAllow, "env-allow", nil, "with -f --restricted: environment variables the scenario may read, by name or pattern (repeatable)")
+	fl.StringVar(&f.lf.outputDir, "output-dir", "", "with -f: the --output-dir the scenario is run with: its relative kafka.data-dir is there")
+	fl.StringArrayVar(&f.lf.allowPaths, "allow-paths", nil, "with -f: the --allow-paths the scenario is run with (repeatable): a scenario whose paths lie outside its directory does not load without them")
 }
+
+// scenarioFlags say how -f's scenario is read: without -f they mean nothing.
+var scenarioFlags = []string{"set", "env-file", "restricted", "env-allow", "output-dir", "allow-paths"}
 
 func (f *catalogFlags) open(cmd *cobra.Command) (*engine.Catalog, error) {
 	if f.output != "" && f.output != "table" && f.output != "json" {
 		return nil, usageError{fmt.Errorf("--output %q: want table or json", f.output)}
+	}
+	if f.file == "" {
+		for _, name := range scenarioFlags {
+			if cmd.Flags().Changed(name) {
+				return nil, usageError{fmt.Errorf("--%s says how the scenario of -f is read: give -f FILE, or leave --%s out", name, name)}
+			}
+		}
 	}
 	var s *scenario.Scenario
 	if f.file != "" {
