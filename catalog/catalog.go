@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,17 +103,50 @@ func (c *Catalog) List(ctx context.Context) ([]Window, error) {
 	return out, nil
 }
 
-// Remove deletes the window called name (a tombstone), or returns an error
-// wrapping ErrNotFound.
-func (c *Catalog) Remove(ctx context.Context, name string) error {
-	if _, err := c.Get(ctx, name); err != nil {
+// Remove deletes the windows called names (a tombstone each), all or none:
+// every name is looked up first, and when one is not in the catalog nothing
+// is removed and the error, wrapping ErrNotFound, names every unknown one.
+// A name given twice is removed once.
+func (c *Catalog) Remove(ctx context.Context, names ...string) error {
+	m, err := c.load(ctx)
+	if err != nil {
 		return err
 	}
-	rec := &kgo.Record{Topic: c.topic, Key: []byte(name)}
-	if err := kafkaio.ProduceBounded(ctx, c.cl, rec); err != nil {
-		return fmt.Errorf("removing window %q from %s: %w", name, c.topic, err)
+	var unknown []string
+	seen := map[string]bool{}
+	var recs []*kgo.Record
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if _, ok := m[name]; !ok {
+			unknown = append(unknown, strconv.Quote(name))
+			continue
+		}
+		recs = append(recs, &kgo.Record{Topic: c.topic, Key: []byte(name)})
 	}
-	return nil
+	switch {
+	case len(unknown) == 1:
+		return fmt.Errorf("%w: no window %s in catalog %s", ErrNotFound, unknown[0], c.topic)
+	case len(unknown) > 1:
+		return fmt.Errorf("%w: no windows %s in catalog %s", ErrNotFound, strings.Join(unknown, ", "), c.topic)
+	}
+	// Produced together, the tombstones of the one-partition topic leave
+	// in one batch as a rule.
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i, rec := range recs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := kafkaio.ProduceBounded(ctx, c.cl, rec); err != nil {
+				errs[i] = fmt.Errorf("removing window %q from %s: %w", rec.Key, c.topic, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Invalid returns how many catalog records List skipped because they did

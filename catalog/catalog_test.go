@@ -106,6 +106,38 @@ func TestCatalogSaveGetListRemove(t *testing.T) {
 	}
 }
 
+// TestRemoveSeveralAllOrNone: Remove of several names looks every one up
+// first; with one unknown it removes nothing and names each unknown one.
+func TestRemoveSeveralAllOrNone(t *testing.T) {
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			cl := target.Client(t)
+			cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), kafkatest.UniqueTopic(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []string{"a", "b", "c"} {
+				if err := cat.Save(ctxT(t), window(n), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = cat.Remove(ctxT(t), "a", "nosuch", "b", "gone")
+			if !errors.Is(err, catalog.ErrNotFound) || !strings.Contains(err.Error(), `no windows "nosuch", "gone" in catalog`) {
+				t.Fatalf("Remove with unknown names = %v", err)
+			}
+			if ws, err := cat.List(ctxT(t)); err != nil || len(ws) != 3 {
+				t.Fatalf("after a refused Remove, List = %+v, %v; want a, b, c", ws, err)
+			}
+			if err := cat.Remove(ctxT(t), "a", "c", "a"); err != nil {
+				t.Fatal(err)
+			}
+			if ws, err := cat.List(ctxT(t)); err != nil || len(ws) != 1 || ws[0].Name != "b" {
+				t.Fatalf("after Remove a c a, List = %+v, %v; want b", ws, err)
+			}
+		})
+	}
+}
+
 func TestCatalogSurvivesEmbeddedRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := ctxT(t)

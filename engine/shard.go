@@ -51,12 +51,27 @@ func checkShard(p *Plan) error {
 	if err := o.Spec.Validate(); err != nil {
 		return invalidError{err}
 	}
-	var names []string
-	for _, jp := range p.jobs {
-		names = append(names, jp.job.Name)
-	}
 	if len(p.jobs) != 1 || !p.jobs[0].replay || p.jobs[0].job.Source.Kind != scenario.SourceWindow {
-		return invalidf("--shard %s runs one replay job whose source is a window; this run has jobs %v: name it with --job", o.Spec, names)
+		var names []string
+		for _, jp := range p.jobs {
+			names = append(names, jp.job.Name)
+		}
+		why := fmt.Sprintf("this run has jobs %v: name the replay job with --job", names)
+		if len(p.opts.Jobs) > 0 {
+			why = fmt.Sprintf("--job selects jobs %v: name only the replay job", names)
+		}
+		if len(p.jobs) == 1 {
+			j := p.jobs[0].job
+			switch {
+			case j.Sink.Kind == scenario.SinkKafka:
+				why = fmt.Sprintf("job %q records (it has no window to cut into shards)", j.Name)
+			case !p.jobs[0].replay:
+				why = fmt.Sprintf("job %q sends no HTTP requests (its sink is %s)", j.Name, j.Sink.Kind)
+			default:
+				why = fmt.Sprintf("job %q replays a %s source, not a window (only a window's offsets are cut into shards)", j.Name, j.Source.Kind)
+			}
+		}
+		return invalidf("--shard needs a replay job whose source is a window; %s", why)
 	}
 	if ks := kafkaSettings(p.scn.Kafka, p.opts); o.Coordinator == nil && o.Spec.Count > 1 && ks.Embedded() && !servedDataDir(ks.DataDir) {
 		return invalidf("--shard %s: the shards of a run meet on a Kafka broker they all reach, and the embedded broker is private to one process: set kafka.brokers or --brokers (`replayctl broker` serves one)", o.Spec)

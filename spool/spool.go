@@ -124,7 +124,34 @@ func Open(dir string, o Options) (*Spool, error) {
 		s.closeRoots()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	openMu.Lock()
+	opened[s] = struct{}{}
+	openMu.Unlock()
 	return s, nil
+}
+
+// The spools open in this process, for Opened.
+var (
+	openMu sync.Mutex
+	opened = map[*Spool]struct{}{}
+)
+
+// Opened returns the spools of this process not closed yet (by Close or
+// Leave): what a process that must quit at once leaves on disk.
+func Opened() []*Spool {
+	openMu.Lock()
+	defer openMu.Unlock()
+	out := make([]*Spool, 0, len(opened))
+	for s := range opened {
+		out = append(out, s)
+	}
+	return out
+}
+
+func forget(s *Spool) {
+	openMu.Lock()
+	delete(opened, s)
+	openMu.Unlock()
 }
 
 // openDir creates the spool's directory (through an os.Root on root when
@@ -376,10 +403,15 @@ func (s *Spool) Stats() map[string]int64 {
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.closeLocked()
+}
+
+func (s *Spool) closeLocked() error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	forget(s)
 	var errs []error
 	if s.rf != nil {
 		errs = append(errs, s.rf.Close())
@@ -404,4 +436,39 @@ func (s *Spool) Close() error {
 		return fmt.Errorf("spool: close: %w", err)
 	}
 	return nil
+}
+
+// Leave is Close for a process about to quit without draining the spool:
+// the records still in it stay on disk, in its segment files (the write
+// buffer is flushed to them first), and Leave returns how many there are
+// and their bytes (frames included). An empty spool is removed, as Close
+// removes it. After Leave, Append and Next return ErrClosed. No spool reads
+// the segment files left again: Open refuses a directory holding some.
+func (s *Spool) Leave() (records, bytes int64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, 0, ErrClosed
+	}
+	if s.records == 0 {
+		return 0, 0, s.closeLocked()
+	}
+	s.closed = true
+	forget(s)
+	var errs []error
+	if err := s.flush(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.rf != nil {
+		errs = append(errs, s.rf.Close())
+	}
+	if s.wf != nil {
+		errs = append(errs, s.wf.Close())
+	}
+	s.segs, s.wf, s.rf = nil, nil, nil
+	errs = append(errs, s.closeRoots())
+	if err := errors.Join(errs...); err != nil {
+		return s.records, s.data, fmt.Errorf("spool: leave: %w", err)
+	}
+	return s.records, s.data, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -245,4 +246,73 @@ func TestRoot(t *testing.T) {
 			t.Fatalf("directory left after Close: %v", err)
 		}
 	})
+}
+
+// TestLeave: Leave keeps the records not read on disk, flushed, says how
+// many there are, and forgets the spool (Opened); an empty spool is removed.
+func TestLeave(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	s, err := Open(dir, Options{MaxBytes: 1 << 30, SegmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !slices.Contains(Opened(), s) {
+		t.Fatal("Opened lacks an open spool")
+	}
+	const n, size = 100, 1000
+	for i := range n {
+		if err := s.Append(rec(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		if _, err := s.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records, bytes, err := s.Leave()
+	if err != nil || records != n-10 || bytes != (n-10)*(size+frameHeader) {
+		t.Fatalf("Leave = %d records, %d bytes, %v; want %d, %d", records, bytes, err, n-10, (n-10)*(size+frameHeader))
+	}
+	if slices.Contains(Opened(), s) {
+		t.Fatal("Opened still has a spool left")
+	}
+	if err := s.Append(rec(0, 10)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Leave = %v", err)
+	}
+	// Every record appended is on disk (the write buffer was flushed).
+	files, _ := filepath.Glob(filepath.Join(dir, "spool-*.seg"))
+	var disk int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		disk += st.Size()
+	}
+	if len(files) == 0 || disk < bytes || disk > n*(size+frameHeader) {
+		t.Fatalf("%d segment files of %d bytes left, want the %d bytes not read among at most %d", len(files), disk, bytes, n*(size+frameHeader))
+	}
+	if _, err := Open(dir, Options{MaxBytes: 1 << 30}); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Fatalf("Open on a spool left = %v", err)
+	}
+
+	empty := filepath.Join(t.TempDir(), "empty")
+	e, err := Open(empty, Options{MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Append(rec(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if records, _, err := e.Leave(); records != 0 || err != nil {
+		t.Fatalf("Leave of an empty spool = %d, %v", records, err)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an empty spool left its directory: %v", err)
+	}
 }

@@ -10,14 +10,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/spool"
 )
 
 // Version is set at build time with -ldflags.
@@ -84,8 +87,59 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 	case <-done:
 	case <-again:
 		fmt.Fprintln(stderr, "replayctl: interrupted twice: quitting without draining")
+		leaveSpools(stderr)
 		os.Exit(ExitInterrupted)
 	}
+}
+
+// leaveSpools says, for a process quitting without draining, what each
+// record job's spool leaves on disk and where. Nothing sends it later: a
+// record job's spool is a directory of its own, and the next record job
+// spooling beside it only warns that it is there.
+func leaveSpools(stderr io.Writer) {
+	for _, sp := range spool.Opened() {
+		dir := sp.Dir()
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		type left struct {
+			records, bytes int64
+			err            error
+		}
+		done := make(chan left, 1)
+		go func() {
+			n, b, err := sp.Leave()
+			done <- left{n, b, err}
+		}()
+		var l left
+		select {
+		case l = <-done:
+		case <-time.After(5 * time.Second):
+			fmt.Fprintf(stderr, "replayctl: the spool %s did not answer within 5s; what it holds stays there, not sent to Kafka\n", dir)
+			continue
+		}
+		if l.err != nil {
+			fmt.Fprintf(stderr, "replayctl: spool %s: %v\n", dir, l.err)
+		}
+		if l.records == 0 {
+			continue
+		}
+		fmt.Fprintf(stderr, "replayctl: %d records (%s) stay in the spool %s, not sent to Kafka; no later run sends them (a record job spooling in %s warns that they are there): remove the directory when done with them\n",
+			l.records, byteText(l.bytes), dir, filepath.Dir(dir))
+	}
+}
+
+// byteText renders a byte count: "512 B", "3.4 MiB".
+func byteText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
 
 func errorText(err error) string {

@@ -462,6 +462,7 @@ func TestShardUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	remote := shardScenario(t, dir, "127.0.0.1:1", "topic", map[int32]int64{0: 10}, "http://127.0.0.1:1", "speed: max", false)
 	embedded := write(t, dir, "embedded.yaml", strings.Replace(mustRead(t, remote), `kafka: {brokers: ["127.0.0.1:1"]}`, "kafka: {brokers: [embedded]}", 1))
+	pipeline := write(t, dir, "pipeline.yaml", fmt.Sprintf(pipelineYAML, "http://127.0.0.1:1", "errors.rate == 0"))
 	t.Setenv("REPLAYCTL_RUN_ID", "")
 	for _, tc := range []struct {
 		name string
@@ -474,6 +475,10 @@ func TestShardUsageErrors(t *testing.T) {
 		{"run id alone", []string{"run", remote, "--run-id", "r"}, nil, "it goes with --shard"},
 		{"bad run id", []string{"run", remote, "--shard", "0/2", "--run-id", "a b"}, nil, "only letters"},
 		{"embedded broker", []string{"run", embedded, "--shard", "0/2", "--run-id", "r"}, nil, "the embedded broker is private"},
+		{"a record job", []string{"run", pipeline, "--job", "record", "--shard", "0/2", "--run-id", "x"}, nil,
+			`--shard needs a replay job whose source is a window; job "record" records (it has no window to cut into shards)`},
+		{"two jobs", []string{"run", pipeline, "--shard", "0/2", "--run-id", "x"}, nil, "this run has jobs [record replay]: name the replay job with --job"},
+		{"two jobs named", []string{"run", pipeline, "--job", "record", "--job", "replay", "--shard", "0/2", "--run-id", "x"}, nil, "--job selects jobs [record replay]: name only the replay job"},
 		{"auto without env", []string{"run", remote, "--shard", "auto", "--run-id", "r"}, nil, "JOB_COMPLETION_INDEX"},
 		{"auto", []string{"run", embedded, "--shard", "auto"}, map[string]string{"JOB_COMPLETION_INDEX": "1", "REPLAYCTL_SHARDS": "3", "REPLAYCTL_RUN_ID": "r"}, "--shard 1/3: the shards"},
 		{"merge both", []string{"report", "merge", "--run", "r", "x.json"}, nil, "not both"},

@@ -36,12 +36,30 @@ func (f *catalogFlags) register(cmd *cobra.Command, output bool) {
 	if output {
 		cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	}
-	f.lf.register(cmd)
+	// How -f's scenario is read, as run reads it: only its kafka settings
+	// are used, and nothing is written where it writes.
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.lf.set, "set", nil, "with -f: override a scalar of the scenario, path.to.key=value (repeatable), as run does")
+	fl.StringVar(&f.lf.envFile, "env-file", "", "with -f: KEY=VALUE lines for the scenario's ${VAR} interpolation, as run reads them")
+	fl.BoolVar(&f.lf.restricted, "restricted", false, "with -f: read the scenario as run --restricted does (${VAR} only from vars:, --env-file and --env-allow; files only under its directory)")
+	fl.StringArrayVar(&f.lf.envAllow, "env-allow", nil, "with -f --restricted: environment variables the scenario may read, by name or pattern (repeatable)")
+	fl.StringVar(&f.lf.outputDir, "output-dir", "", "with -f: the --output-dir the scenario is run with: its relative kafka.data-dir is there")
+	fl.StringArrayVar(&f.lf.allowPaths, "allow-paths", nil, "with -f: the --allow-paths the scenario is run with (repeatable): a scenario whose paths lie outside its directory does not load without them")
 }
+
+// scenarioFlags say how -f's scenario is read: without -f they mean nothing.
+var scenarioFlags = []string{"set", "env-file", "restricted", "env-allow", "output-dir", "allow-paths"}
 
 func (f *catalogFlags) open(cmd *cobra.Command) (*engine.Catalog, error) {
 	if f.output != "" && f.output != "table" && f.output != "json" {
 		return nil, usageError{fmt.Errorf("--output %q: want table or json", f.output)}
+	}
+	if f.file == "" {
+		for _, name := range scenarioFlags {
+			if cmd.Flags().Changed(name) {
+				return nil, usageError{fmt.Errorf("--%s says how the scenario of -f is read: give -f FILE, or leave --%s out", name, name)}
+			}
+		}
 	}
 	var s *scenario.Scenario
 	if f.file != "" {
@@ -144,18 +162,25 @@ func newWindowsRmCmd() *cobra.Command {
 		Use:     "rm NAME...",
 		Aliases: []string{"remove", "delete"},
 		Short:   "Remove saved windows (the records stay in their topic until retention)",
-		Args:    minArgs(1),
+		Long: `Remove saved windows from the catalog: all of them or, when one of the names is not saved,
+none (exit 2, naming each unknown one). The records stay in their topic until retention.`,
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			// All or none: an unknown name removes nothing.
+			if err := c.Remove(cmd.Context(), args...); err != nil {
+				return notFound(cmd, c, err)
+			}
+			said := map[string]bool{}
 			for _, name := range args {
-				if err := c.Remove(cmd.Context(), name); err != nil {
-					return notFound(cmd, c, err)
+				if !said[name] {
+					said[name] = true
+					fmt.Fprintf(cmd.OutOrStdout(), "removed window %s\n", name)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "removed window %s\n", name)
 			}
 			return nil
 		},

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	be "encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSecondCtrlCLeavesTheSpool: a second Ctrl-C during a live capture
+// whose broker went down quits at once (130) and says how many records,
+// of how many bytes, stay in the spool and in which directory; they are
+// there. The next record job spooling beside it does not send them: it
+// warns that they are there and leaves them.
+func TestSecondCtrlCLeavesTheSpool(t *testing.T) {
+	b := startBrokerProc(t)
+	tg := newTarget(t)
+	port := tg.ln.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	writeGor(t, dir, 3, time.Millisecond)
+	f := write(t, dir, "live.yaml", fmt.Sprintf(`version: 1
+name: quit
+kafka: {brokers: [%s], delivery-timeout: 120s}
+topics:
+  traffic: {name: quit-http, create: true}
+jobs:
+  record:
+    source: {capture: {interface: lo, ports: [%d], responses: true}}
+    sink: {kafka: {topic: traffic, spool: {dir: spool}}}
+    stop: {after: 90s}
+  again:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: traffic, spool: {dir: spool}}}
+`, b.addr, port))
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(binary, "run", f, "--job", "record", "-v")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
+	time.Sleep(500 * time.Millisecond)
+	b.stop()
+	// More messages than the drainer keeps in flight while the broker is
+	// down (1 000): the rest waits in the spool.
+	stopLoad := make(chan struct{})
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		load(tg.URL(), 1500, stopLoad)
+	}()
+	time.Sleep(3 * time.Second)
+	close(stopLoad)
+	<-loaded
+	time.Sleep(1500 * time.Millisecond) // past the capture's 1 s ordering window
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first Ctrl-C to be told", func() bool { return strings.Contains(stderr.String(), "interrupt again to quit at once") })
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd, 30*time.Second); code != ExitInterrupted {
+		t.Fatalf("exit %d after two SIGINTs, want %d\nstderr:\n%s", code, ExitInterrupted, stderr.String())
+	}
+	m := regexp.MustCompile(`replayctl: (\d+) records \(([0-9.]+ [KMG]?i?B)\) stay in the spool (\S+), not sent to Kafka; no later run sends them \(a record job spooling in (\S+) warns that they are there\)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("the second Ctrl-C does not say what stays in the spool, and where:\n%s", stderr.String())
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	left, spoolDir := m[3], m[4]
+	if want := filepath.Join(dir, "spool"); spoolDir != want || filepath.Dir(left) != want {
+		t.Errorf("spool directory %s in %s, want one in %s", left, spoolDir, want)
+	}
+	frames := countFrames(t, left)
+	t.Logf("%s; %d records in the segment files", m[0], frames)
+	if n == 0 || frames < n {
+		t.Fatalf("%d records said to stay in %s, %d there", n, left, frames)
+	}
+
+	// The next record job with that spool: it warns, sends nothing of them.
+	b.start()
+	r := mustRun(t, ExitOK, "run", f, "--job", "again")
+	if !strings.Contains(r.stderr, "spool segments left by an earlier recording") || !strings.Contains(r.stderr, left) {
+		t.Errorf("the next run does not warn about the segments left:\n%s", r)
+	}
+	if got := countFrames(t, left); got != frames {
+		t.Errorf("the next run changed the segments left: %d records, was %d", got, frames)
+	}
+}
+
+// countFrames counts the records in the spool segment files of dir.
+func countFrames(t *testing.T, dir string) int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "spool-*.seg"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no segment files in %s (%v)", dir, err)
+	}
+	var n int64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(data) >= 8 {
+			size := int(be.BigEndian.Uint32(data[:4]))
+			if 8+size > len(data) {
+				t.Fatalf("%s: a record cut short", f)
+			}
+			data = data[8+size:]
+			n++
+		}
+	}
+	return n
+}
