@@ -92,6 +92,9 @@ type Barrier struct {
 	done  bool
 	start Start
 	err   error
+	// seenSelf is set once this attempt's own armed record came back: a
+	// conflicting record before it may be from an earlier use of the run ID.
+	seenSelf bool
 }
 
 // NewBarrier returns a barrier for the shard that armed with self.
@@ -126,16 +129,25 @@ func (b *Barrier) Observe(r Record) bool {
 		return b.done
 	}
 	switch r.Kind {
+	case KindResult:
+		// A result is published after its shard's start, which every shard
+		// decides at the last armed record: one read before this barrier
+		// decides is from a run that started without this attempt.
+		return b.fail(fmt.Errorf("%w: run %q already ran (shard %d published its result at %s, from %s); a run ID is used once: pick a new one",
+			ErrStarted, r.RunID, r.Shard, r.At.Format(time.RFC3339), cmpOr(r.Host, "?")))
 	case KindAbort:
 		who := "shard " + strconv.Itoa(r.Shard)
-		return b.fail(fmt.Errorf("%w: %s gave run %q up: %s", ErrAborted, who, r.RunID, r.Reason))
+		return b.fail(fmt.Errorf("%w: %s gave run %q up: %s%s", ErrAborted, who, r.RunID, r.Reason, b.reuseHint()))
 	case KindArmed:
+		if r.Shard == b.self.Shard && r.Nonce == b.self.Nonce {
+			b.seenSelf = true
+		}
 	default:
 		return false
 	}
 	if r.Count != b.self.Count {
-		return b.fail(fmt.Errorf("%w: shard %d of run %q armed as one of %d shards, this one (shard %d) as one of %d: every shard of a run needs the same count",
-			ErrAborted, r.Shard, r.RunID, r.Count, b.self.Shard, b.self.Count))
+		return b.fail(fmt.Errorf("%w: shard %d of run %q armed as one of %d shards, this one (shard %d) as one of %d: every shard of a run needs the same count%s",
+			ErrAborted, r.Shard, r.RunID, r.Count, b.self.Shard, b.self.Count, b.reuseHint()))
 	}
 	if r.Shard < 0 || r.Shard >= r.Count {
 		return false
@@ -158,6 +170,15 @@ func (b *Barrier) Observe(r Record) bool {
 			ErrStarted, b.self.RunID, b.self.Shard, cmpOr(mine.Host, "?"), mine.At.Format(time.RFC3339Nano), b.start.At.Format(time.RFC3339Nano))
 	}
 	return true
+}
+
+// reuseHint is added to a conflict read before this attempt's own armed
+// record: that record may be left over from an earlier run with this ID.
+func (b *Barrier) reuseHint() string {
+	if b.seenSelf {
+		return ""
+	}
+	return fmt.Sprintf(" (read before this shard's own armed record: if run ID %q was used before, that is the earlier run; a run ID is used once: pick a new one)", b.self.RunID)
 }
 
 // ComputeStart is the start every shard computes from the run's armed

@@ -191,7 +191,7 @@ func TestBarrier(t *testing.T) {
 	b := NewBarrier(self)
 	recs := []Record{
 		armed(0, 3, "a", t0),
-		{Kind: KindResult, RunID: "r", Shard: 2},
+		{Kind: "note", RunID: "r", Shard: 2}, // a kind this version does not know: ignored
 		armed(0, 3, "a2", t0.Add(time.Hour)), // a restart: ignored
 		{Kind: KindArmed, RunID: "other", Shard: 2, Count: 3},
 		self,
@@ -235,6 +235,14 @@ func TestBarrierFailures(t *testing.T) {
 		{"count", []Record{armed(0, 3, "a", t0)}, ErrAborted, "same count"},
 		{"window", []Record{func() Record { r := armed(0, 2, "a", t0); r.Window = "x"; return r }()}, ErrAborted, "different window"},
 		{"late", []Record{armed(0, 2, "a", t0), armed(1, 2, "old", t0), armed(1, 2, "me", t0)}, ErrStarted, "used once"},
+		// A run ID used again after a long run: its armed records are older
+		// than the read window, its result is not, so it comes before the
+		// decision and this attempt is not part of that run.
+		{"reused", []Record{{Kind: KindResult, RunID: "r", Shard: 0, At: t0, Host: "h0"}, armed(0, 2, "a", t0), armed(1, 2, "me", t0)}, ErrStarted, "already ran (shard 0 published its result"},
+		// Conflicts read before this attempt's own record say the run ID
+		// may be reused; after it, they do not.
+		{"count-before-self", []Record{armed(0, 3, "a", t0)}, ErrAborted, "if run ID \"r\" was used before"},
+		{"abort-before-self", []Record{{Kind: KindAbort, RunID: "r", Shard: 0, Reason: "x"}}, ErrAborted, "a run ID is used once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBarrier(armed(1, 2, "me", t0))
@@ -247,6 +255,14 @@ func TestBarrierFailures(t *testing.T) {
 			}
 		})
 	}
+	t.Run("count-after-self", func(t *testing.T) {
+		b := NewBarrier(armed(1, 2, "me", t0))
+		b.Observe(armed(1, 2, "me", t0))
+		b.Observe(armed(0, 3, "a", t0))
+		if _, err := b.Result(); !errors.Is(err, ErrAborted) || strings.Contains(err.Error(), "used before") {
+			t.Fatalf("err %v; want ErrAborted without the reuse hint", err)
+		}
+	})
 }
 
 func TestComputeStartExplicit(t *testing.T) {
