@@ -40,11 +40,14 @@ func Convert(args []string) (*Result, error) {
 	}
 	c := &conv{args: args}
 	if err := c.parseArgs(args); err != nil {
-		return nil, err
+		return nil, c.hideErr(err)
 	}
 	doc, err := c.build()
 	if err != nil {
-		return nil, err
+		return nil, c.hideErr(err)
+	}
+	for i, w := range c.warns {
+		c.warns[i] = c.hide(w)
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# Converted from a GoReplay command line by `replayctl import gor`.\n")
@@ -158,6 +161,10 @@ type conv struct {
 	needKafka                bool
 	kafkaBrokers             []string
 	kafkaBrokersFrom         string
+
+	// hidden maps each flag value that holds a secret to its masked form
+	// (noteSecret); the description and the warnings show the masked one.
+	hidden map[string]string
 }
 
 // warnf records a warning once.
@@ -245,7 +252,11 @@ func (c *conv) build() (*yaml.Node, error) {
 	doc := mapNode(false)
 	set(doc, "version", intNode(1))
 	set(doc, "name", strNode("imported-gor"))
-	set(doc, "description", strNode("Converted from: gor "+shellJoin(c.args)))
+	shown := make([]string, len(c.args))
+	for i, a := range c.args {
+		shown[i] = c.hide(a)
+	}
+	set(doc, "description", strNode("Converted from: gor "+shellJoin(shown)))
 	if c.needKafka {
 		k := set(mapNode(false), "brokers", strSeq(true, c.kafkaBrokers...))
 		if c.tls.ca != "" || c.tls.cert != "" || c.tls.key != "" {

@@ -302,6 +302,7 @@ func (c *conv) parseArgs(args []string) error {
 				i++
 			}
 			if hasValue {
+				c.noteSecret(name, value)
 				c.warnf("unknown gor flag --%s %q not mapped", name, value)
 			} else {
 				c.warnf("unknown gor flag --%s not mapped", name)
@@ -330,6 +331,7 @@ func (c *conv) parseArgs(args []string) error {
 			value = args[i]
 			i++
 		}
+		c.noteSecret(name, value)
 		if err := spec.apply(c, name, value); err != nil {
 			return err
 		}

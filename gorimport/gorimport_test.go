@@ -558,3 +558,52 @@ func TestEveryFlagDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsNotEchoed: the description, the warnings and the errors never
+// show a credential in clear where replayctl's tools mask it (URL
+// passwords, secret headers and parameters, the basic-auth regexp); the
+// scenario's fields keep them, to run.
+func TestSecretsNotEchoed(t *testing.T) {
+	base := []string{"--input-file", "r.gor"}
+	tests := []struct {
+		name    string
+		args    []string
+		secrets []string
+		shown   string // in the description
+	}{
+		{"URL password", []string{"--output-http", "http://user:s3cretpw@127.0.0.1:8080"}, []string{"s3cretpw"}, "http://user:xxxxx@127.0.0.1:8080"},
+		{"URL password with a limit", []string{"--output-http", "http://user:s3cretpw@h:8080|10"}, []string{"s3cretpw"}, "http://user:xxxxx@h:8080|10"},
+		{"URL password, -flag=value", []string{"--output-http=http://user:s3cretpw@h:8080"}, []string{"s3cretpw"}, "--output-http=http://user:xxxxx@h:8080"},
+		{"Authorization header", []string{"--output-http", "http://t", "--http-set-header", "Authorization: Bearer tok.en123"}, []string{"tok.en123"}, "Authorization: Bearer xxxxx"},
+		{"API key header", []string{"--output-http", "http://t", "--http-set-header", "X-Api-Key:k3y-value"}, []string{"k3y-value"}, "X-Api-Key: xxxxx"},
+		{"header rewrite, not mapped", []string{"--output-http", "http://t", "--http-rewrite-header", "Authorization: Bearer o.ld,Bearer n3wtoken"}, []string{"o.ld", "n3wtoken"}, "Authorization: Bearer xxxxx"},
+		{"basic-auth filter", []string{"--output-http", "http://t", "--http-basic-auth-filter", "^admin:hunter2$"}, []string{"hunter2"}, "--http-basic-auth-filter xxxxx"},
+		{"secret parameter", []string{"--output-http", "http://t", "--http-set-param", "api_key=K1234"}, []string{"K1234"}, "api_key=xxxxx"},
+		{"secret query parameter", []string{"--output-http", "http://t/?token=qwerty1&x=1"}, []string{"qwerty1"}, "token=xxxxx&x=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, s := load(t, append(append([]string(nil), base...), tt.args...)...)
+			var comments []string
+			for _, l := range strings.Split(string(res.YAML), "\n") {
+				if strings.HasPrefix(l, "#") {
+					comments = append(comments, l)
+				}
+			}
+			echoed := s.Description + "\n" + strings.Join(res.Warnings, "\n") + "\n" + strings.Join(comments, "\n")
+			for _, sec := range tt.secrets {
+				if strings.Contains(echoed, sec) {
+					t.Errorf("%q echoed in clear:\n%s", sec, echoed)
+				}
+			}
+			if !strings.Contains(s.Description, tt.shown) {
+				t.Errorf("description %q does not show %q", s.Description, tt.shown)
+			}
+		})
+	}
+	// An error quoting the value masks it too.
+	_, err := Convert([]string{"--input-file", "r.gor", "--output-http", "ftp://u:s3cretpw@h/"})
+	if err == nil || strings.Contains(err.Error(), "s3cretpw") {
+		t.Errorf("error = %v, want one without the password", err)
+	}
+}

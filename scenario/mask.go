@@ -65,6 +65,10 @@ var authSchemes = map[string]bool{
 	"aws4-hmac-sha256": true,
 }
 
+// MaskCredential is maskCredential: "Bearer abc" is "Bearer xxxxx",
+// anything else not empty is "xxxxx".
+func MaskCredential(v string) string { return maskCredential(v) }
+
 // maskCredential masks a credential value, keeping a leading authentication
 // scheme: "Bearer abc" is "Bearer xxxxx", "Bearer " stays as it is (it holds
 // no secret), anything else is "xxxxx". The empty string stays empty.
