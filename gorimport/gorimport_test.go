@@ -488,6 +488,16 @@ func TestFilters(t *testing.T) {
 		{"basic auth", []string{"--http-basic-auth-filter", "^customer[0-9]"}, []req{
 			{"GET", "/", map[string]string{"Authorization": "Basic Y3VzdG9tZXIxOnB3"}, true}, // customer1:pw
 			{"GET", "/", map[string]string{"Authorization": "Basic YWRtaW46cHc="}, false},    // admin:pw
+			// gor checks Basic credentials only: the other requests pass.
+			{"GET", "/", nil, true},
+			{"GET", "/", map[string]string{"Authorization": "Bearer abc.def"}, true},
+			{"GET", "/", map[string]string{"Authorization": "Basic !!!"}, false},
+			{"GET", "/", map[string]string{"Authorization": "Basic Y3VzdG9tZXIxOnB3", "X-A": "1"}, true},
+		}},
+		{"basic auth and method", []string{"--http-allow-method", "GET", "--http-basic-auth-filter", "^customer[0-9]"}, []req{
+			{"GET", "/", nil, true},
+			{"POST", "/", nil, false},
+			{"GET", "/", map[string]string{"Authorization": "Basic YWRtaW46cHc="}, false},
 		}},
 	}
 	for _, tt := range tests {

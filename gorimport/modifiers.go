@@ -142,10 +142,19 @@ func (c *conv) filterExpr() string {
 		clauses = append(clauses, "!("+hdr+` != "" && `+hdr+" matches "+quoteExpr(h.re)+")")
 	}
 	for _, re := range c.basicAuth {
-		clauses = append(clauses, `fromBase64(trimPrefix(req.header("Authorization"), "Basic ")) matches `+quoteExpr(re))
+		// gor checks only requests whose Authorization is "Basic …": the
+		// others pass. A credential that is not valid base64 cannot be
+		// decoded (fromBase64 would fail the filter): it is refused.
+		auth := `req.header("Authorization")`
+		clauses = append(clauses, "(!("+auth+` startsWith "Basic ") || (`+auth+" matches "+quoteExpr(basicAuthRE)+
+			" && fromBase64(trimPrefix("+auth+`, "Basic ")) matches `+quoteExpr(re)+"))")
 	}
 	return strings.Join(clauses, " && ")
 }
+
+// basicAuthRE matches an Authorization value "Basic " + standard base64
+// that fromBase64 decodes without an error.
+const basicAuthRE = `^Basic (?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`
 
 // group joins alternatives, in parentheses when there are several and the
 // result is and-ed with other clauses.
