@@ -53,7 +53,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 
 // Next returns the next raw payload (valid until the following call), its
 // byte offset in the (decompressed) stream, or io.EOF at the end. A final
-// payload without a trailing separator is returned as well.
+// payload without a trailing separator (or without the separator's final
+// newline) is returned as well.
 func (r *Reader) Next() ([]byte, int64, error) {
 	r.buf = r.buf[:0]
 	start := r.off
@@ -72,10 +73,14 @@ func (r *Reader) Next() ([]byte, int64, error) {
 			}
 			continue
 		case errors.Is(err, io.EOF):
-			if len(bytes.TrimSpace(r.buf)) == 0 {
+			// A stream cut right before the separator's final newline
+			// (a copy of a file being written) still ends its payload
+			// there: the separator's bytes are not part of the message.
+			p := bytes.TrimSuffix(r.buf, sep[:len(sep)-1])
+			if len(bytes.TrimSpace(p)) == 0 {
 				return nil, start, io.EOF
 			}
-			return r.buf, start, nil
+			return p, start, nil
 		default:
 			return nil, start, fmt.Errorf("gorfile: read: %w", err)
 		}

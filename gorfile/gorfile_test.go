@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/replayctl/replayctl/message"
@@ -85,10 +86,23 @@ func TestGoReplayWrittenFile(t *testing.T) {
 	if len(got) != 2 || got[1] != "2 7c0e0a0a00000001 1700000000001000000 1000000\nHTTP/1.1 204 No Content\r\n\r\n" {
 		t.Fatalf("got %q", got)
 	}
-	// No trailing separator on the last payload.
-	got = readAll(t, []byte("1 a 1 0\nGET / HTTP/1.1\r\n\r\n"))
-	if len(got) != 1 {
-		t.Fatalf("unterminated last payload: %q", got)
+	// The last payload without its separator, or cut inside it.
+	const req = "1 a 1 0\nGET / HTTP/1.1\r\n\r\n"
+	for _, tt := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"no separator", req, []string{req}},
+		{"separator without its final newline", req + strings.TrimSuffix(Separator, "\n"), []string{req}},
+		{"two payloads, the last cut before the final newline", req + Separator + req + strings.TrimSuffix(Separator, "\n"), []string{req, req}},
+		{"CRLF body before the separator", req + "a\r\n" + Separator, []string{req + "a\r\n"}},
+		{"monkeys in a body, not on a line of their own", req + "x🐵🙈🙉\n🐵🙈🙉y\n" + Separator, []string{req + "x🐵🙈🙉\n🐵🙈🙉y\n"}},
+		{"monkeys line ending in CRLF is body", req + "\n🐵🙈🙉\r\nz" + Separator, []string{req + "\n🐵🙈🙉\r\nz"}},
+		{"only a cut separator", strings.TrimSuffix(Separator, "\n"), nil},
+	} {
+		if got := readAll(t, []byte(tt.data)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 
