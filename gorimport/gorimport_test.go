@@ -617,3 +617,28 @@ func TestSecretsNotEchoed(t *testing.T) {
 		t.Errorf("error = %v, want one without the password", err)
 	}
 }
+
+// TestRedactionWarned: gor copies Authorization and cookies as captured;
+// the jobs that write a copy mask them, which the import says.
+func TestRedactionWarned(t *testing.T) {
+	tests := []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--input-file", "r.gor", "--output-file", "out.gor"}, true},
+		{[]string{"--input-raw", ":80", "--output-kafka-host", "k:9092", "--output-kafka-topic", "t"}, true},
+		{[]string{"--input-file", "r.gor", "--output-stdout"}, true},
+		{[]string{"--input-file", "r.gor", "--output-http", "http://t"}, false},
+	}
+	for _, tt := range tests {
+		res, s := load(t, tt.args...)
+		if got := hasWarning(res.Warnings, "redact: {defaults: false}"); got != tt.warn {
+			t.Errorf("%q: redaction warned = %v, want %v: %q", tt.args, got, tt.warn, res.Warnings)
+		}
+		for _, name := range s.JobNames {
+			if j := s.Jobs[name]; tt.warn != (j.Sink.Kind == scenario.SinkHTTP) && !j.Redact.Defaults {
+				t.Errorf("%q: job %s does not redact by default", tt.args, name)
+			}
+		}
+	}
+}

@@ -188,6 +188,9 @@ func durationString(d time.Duration) string {
 	return s
 }
 
+// nonHTTPJobKinds names the jobs whose sink is not an HTTP target.
+const nonHTTPJobKinds = "record, save and print"
+
 // job builds the job that sends src to snk.
 func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, by *hashLimiter) (string, *yaml.Node) {
 	base := map[string]string{"http": "replay", "kafka": "record", "gor": "save", "stdout": "print"}[snk.kind]
@@ -238,6 +241,10 @@ func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, b
 		rate = snk.rate
 	}
 	if snk.kind != "http" {
+		// gor copies what it captured; a record job masks credentials
+		// before anything is written (the engine's default redaction).
+		c.warnf("gor writes requests and responses as captured; replayctl masks the values of the %s headers and of secret query, form and JSON fields in what its %s jobs write (a replay of the copy sends them masked): add redact: {defaults: false} to a job to keep them",
+			strings.Join(scenario.DefaultRedactHeaders, ", "), nonHTTPJobKinds)
 		for _, f := range []struct {
 			set  bool
 			what string
