@@ -190,7 +190,12 @@ func init() {
 			c.outFiles = append(c.outFiles, limited{value: p, lim: lim})
 			return err
 		}),
-		"output-file-append":         ignored(boolFlag, "the gor sink writes one file per run"),
+		"output-file-append": boolean(func(c *conv, name string, b bool) error {
+			if b {
+				c.warnf("--%s not mapped: the gor sink overwrites its file at each run (what gor appended to is lost): give each run its own file (requests_1.gor, requests_2.gor, …) and read them back together with a glob (gor: {path: 'requests_*.gor'})", name)
+			}
+			return nil
+		}),
 		"output-file-flush-interval": ignored(valueFlag, "the gor sink flushes on its own schedule and at the end"),
 		"output-file-size-limit":     ignored(valueFlag, "the gor sink writes one file without chunks"),
 		"output-file-queue-limit":    ignored(valueFlag, "the gor sink writes one file without chunks"),

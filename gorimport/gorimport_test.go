@@ -642,3 +642,24 @@ func TestRedactionWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputFileAppendWarned: gor appends to an existing --output-file with
+// --output-file-append; the gor sink overwrites it, which the warning says.
+func TestOutputFileAppendWarned(t *testing.T) {
+	for _, tt := range []struct {
+		flag string
+		warn bool
+	}{
+		{"--output-file-append", true},
+		{"--output-file-append=true", true},
+		{"--output-file-append=false", false},
+	} {
+		res, _ := load(t, "--input-file", "r.gor", "--output-file", "out.gor", tt.flag)
+		if got := hasWarning(res.Warnings, "overwrites its file"); got != tt.warn {
+			t.Errorf("%s: overwrite warned = %v, want %v: %q", tt.flag, got, tt.warn, res.Warnings)
+		}
+		if hasWarning(res.Warnings, "=false") {
+			t.Errorf("%s: warned about a flag that changes nothing: %q", tt.flag, res.Warnings)
+		}
+	}
+}
