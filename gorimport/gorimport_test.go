@@ -474,6 +474,15 @@ func TestFilters(t *testing.T) {
 			{"GET", "/", map[string]string{"Api-Version": "v2", "User-Agent": "curl"}, false},
 			{"GET", "/", map[string]string{"Api-Version": "v1", "User-Agent": "Replayed by Gor"}, false},
 		}},
+		{"allow header matching anything drops requests without it", []string{"--http-allow-header", "X-Tenant: .*"}, []req{
+			{"GET", "/", nil, false},
+			{"GET", "/", map[string]string{"X-Tenant": "a"}, true},
+		}},
+		{"allow header that may be empty", []string{"--http-allow-header", "X-V: ^v?[0-9]*$", "--http-allow-method", "GET"}, []req{
+			{"GET", "/", nil, false},
+			{"GET", "/", map[string]string{"X-V": "v2"}, true},
+			{"POST", "/", map[string]string{"X-V": "v2"}, false},
+		}},
 		{"disallow header matching anything keeps requests without it", []string{"--http-disallow-header", "X-Debug: .*"}, []req{
 			{"GET", "/", nil, true},
 			{"GET", "/", map[string]string{"X-Debug": "1"}, false},

@@ -134,7 +134,10 @@ func (c *conv) filterExpr() string {
 		clauses = append(clauses, "!("+urlSubject(re)+" matches "+quoteExpr(re)+")")
 	}
 	for _, h := range c.allowHeader {
-		clauses = append(clauses, "req.header("+quoteExpr(h.name)+") matches "+quoteExpr(h.re))
+		// gor drops a request without the header (or with it empty)
+		// even when the regexp matches the empty string.
+		hdr := "req.header(" + quoteExpr(h.name) + ")"
+		clauses = append(clauses, "("+hdr+` != "" && `+hdr+" matches "+quoteExpr(h.re)+")")
 	}
 	for _, h := range c.disallowHeader {
 		// gor disallows a request only when the header is present and matches.
