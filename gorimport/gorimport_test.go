@@ -327,7 +327,7 @@ func TestFlags(t *testing.T) {
 					i      int
 					cond   bool
 					result string
-				}{{2, false, "/old"}, {3, true, "/new"}, {4, true, "new.example.com"}, {5, true, "staging-eu"}}
+				}{{2, false, "/old"}, {3, false, "/new"}, {4, true, "new.example.com"}, {5, true, "staging-eu"}}
 				for _, st := range steps {
 					r := j.Rewrite[st.i]
 					if r.If != nil {
@@ -669,6 +669,55 @@ func TestOutputFileAppendWarned(t *testing.T) {
 		}
 		if hasWarning(res.Warnings, "=false") {
 			t.Errorf("%s: warned about a flag that changes nothing: %q", tt.flag, res.Warnings)
+		}
+	}
+}
+
+// TestURLRewriteMatchesTheURI: gor matches --http-rewrite-url against the
+// request URI, query included, and replaces the whole URI.
+func TestURLRewriteMatchesTheURI(t *testing.T) {
+	tests := []struct {
+		rule     string
+		uri      string
+		rewrites bool
+		path     string // the new path, when rewritten
+		warn     string
+	}{
+		{"^/old$:/new", "/old", true, "/new", ""},
+		{"^/old$:/new", "/old?x=1", false, "", ""},
+		{"^/old/[a-z]+$:/new", "/old/abc?x=1", false, "", ""},
+		{"^/old.*$:/new", "/old?x=1", true, "/new", "its query dropped"},
+		{"/v1/:/v2/", "/v1/a?x=1", true, "/v2/a", ""},
+		{`/a\?b=1:/c`, "/a?b=1", false, "", "not mapped"},
+	}
+	for _, tt := range tests {
+		res, s := load(t, "--input-file", "r.gor", "--output-http", "http://t", "--http-rewrite-url", tt.rule)
+		if tt.warn != "" && !hasWarning(res.Warnings, tt.warn) {
+			t.Errorf("%s: no warning with %q: %q", tt.rule, tt.warn, res.Warnings)
+		}
+		if tt.warn == "" && len(res.Warnings) > 0 {
+			t.Errorf("%s: warnings %q", tt.rule, res.Warnings)
+		}
+		j := onlyJob(t, s)
+		if len(j.Rewrite) == 0 {
+			if tt.rewrites {
+				t.Errorf("%s: not mapped", tt.rule)
+			}
+			continue
+		}
+		r := j.Rewrite[0]
+		_, query, _ := strings.Cut(tt.uri, "?")
+		env := exprenv.NewRequestEnv(exprenv.NewRequest("GET", tt.uri, "HTTP/1.1", nil, nil, false))
+		ok, err := expr.Run(r.If.Program, env)
+		if err != nil || ok != tt.rewrites {
+			t.Errorf("%s on %s: if %s = %v, %v; want %v", tt.rule, tt.uri, r.If.Source, ok, err, tt.rewrites)
+			continue
+		}
+		if tt.rewrites {
+			got, err := expr.Run(r.Value.Program, env)
+			if err != nil || got != tt.path {
+				t.Errorf("%s on %s: %s = %v, %v; want %q (query %q kept)", tt.rule, tt.uri, r.Value.Source, got, err, tt.path, query)
+			}
 		}
 	}
 }

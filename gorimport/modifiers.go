@@ -215,16 +215,27 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 		c.warnf("gor applies only the first matching --http-rewrite-url rule; replayctl applies every rule in order")
 	}
 	for _, u := range c.urlRewrites {
-		value, cond, ok := replacement("req.path", u.re, u.target)
+		// gor matches the request URI (path and query) and replaces it
+		// whole; set-path replaces the path and keeps the query. A
+		// literal is replaced in the path; a regexp anchored on both ends
+		// is matched against req.url, as gor matches it ("^/old$" leaves
+		// "/old?x=1" alone).
+		value, cond, ok := replacement("req.path", "req.url", u.re, u.target)
+		if lit, isLit := literalRegexp(u.re); ok && isLit && strings.Contains(lit, "?") {
+			ok = false // a query is not in req.path
+		}
 		if !ok || strings.Contains(u.target, "?") {
 			c.warnf("--http-rewrite-url %q not mapped: expr-lang has no regexp replacement; write a set-path step by hand (e.g. with split/join/replace)", u.raw)
 			continue
+		}
+		if _, isLit := literalRegexp(u.re); !isLit && mayMatchQuery(u.re) {
+			c.warnf("--http-rewrite-url %q: a request URI with a query that the regexp matches is replaced whole by gor (its query dropped); replayctl replaces the path and keeps the query", u.raw)
 		}
 		steps = append(steps, set(set(mapNode(false), "set-path", exprNode(value)), "if", exprNode(cond)))
 	}
 	for _, h := range c.headerRewrites {
 		subject := "req.header(" + quoteExpr(h.name) + ")"
-		value, cond, ok := replacement(subject, h.re, h.target)
+		value, cond, ok := replacement(subject, subject, h.re, h.target)
 		if !ok {
 			c.warnf("--http-rewrite-header %q not mapped: expr-lang has no regexp replacement; write a set-header step by hand", h.raw)
 			continue
@@ -243,9 +254,10 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 
 // replacement expresses gor's regexp.ReplaceAll(subject, re, target) in
 // expr-lang where it can: a literal regexp becomes replace(), a regexp that
-// matches the whole value becomes the literal target. Targets with $
-// references cannot be expressed.
-func replacement(subject, re, target string) (value, cond string, ok bool) {
+// matches the whole value becomes the literal target when matched against
+// whole (the value gor matches). Targets with $ references cannot be
+// expressed.
+func replacement(subject, whole, re, target string) (value, cond string, ok bool) {
 	if strings.Contains(target, "$") {
 		return "", "", false
 	}
@@ -254,7 +266,43 @@ func replacement(subject, re, target string) (value, cond string, ok bool) {
 			subject + " contains " + quoteExpr(lit), true
 	}
 	if anchoredRegexp(re) {
-		return quoteExpr(target), subject + " matches " + quoteExpr(re), true
+		return quoteExpr(target), whole + " matches " + quoteExpr(re), true
 	}
 	return "", "", false
+}
+
+// mayMatchQuery reports whether re may match a string holding '?' (a
+// request URI with a query): it has '?' in a literal or a character class,
+// or matches any character.
+func mayMatchQuery(re string) bool {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return true
+	}
+	var walk func(*syntax.Regexp) bool
+	walk = func(r *syntax.Regexp) bool {
+		switch r.Op {
+		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+			return true
+		case syntax.OpLiteral:
+			for _, c := range r.Rune {
+				if c == '?' {
+					return true
+				}
+			}
+		case syntax.OpCharClass:
+			for i := 0; i+1 < len(r.Rune); i += 2 {
+				if r.Rune[i] <= '?' && '?' <= r.Rune[i+1] {
+					return true
+				}
+			}
+		}
+		for _, sub := range r.Sub {
+			if walk(sub) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(r.Simplify())
 }
