@@ -455,9 +455,19 @@ func TestFilters(t *testing.T) {
 			{"GET", "/v2/x", map[string]string{"Host": "shop"}, true},
 			{"GET", "/v3/api/", map[string]string{"Host": "shop"}, false},
 		}},
-		{"allow-url on the host", []string{"--http-allow-url", "^www\\."}, []req{
-			{"GET", "/", map[string]string{"Host": "www.shop.com"}, true},
+		// gor 1.x matches the request URI, not the Host (proto.Path).
+		{"allow-url is not matched against the host", []string{"--http-allow-url", "^www\\."}, []req{
+			{"GET", "/", map[string]string{"Host": "www.shop.com"}, false},
+			{"GET", "/www.x", map[string]string{"Host": "www.shop.com"}, false},
+		}},
+		{"unanchored allow-url ignores the host", []string{"--http-allow-url", "api"}, []req{
 			{"GET", "/", map[string]string{"Host": "api.shop.com"}, false},
+			{"GET", "/v1/api?x=1", map[string]string{"Host": "www.shop.com"}, true},
+			{"GET", "/v1?q=api", map[string]string{"Host": "www.shop.com"}, true},
+		}},
+		{"disallow-url ignores the host", []string{"--http-disallow-url", "internal"}, []req{
+			{"GET", "/users", map[string]string{"Host": "internal.corp"}, true},
+			{"GET", "/internal/x", map[string]string{"Host": "www.corp"}, false},
 		}},
 		{"disallow-url, all of them", []string{"--http-disallow-url", "/health", "--http-disallow-url", `\.js$`}, []req{
 			{"GET", "/health", nil, false},
@@ -718,6 +728,18 @@ func TestURLRewriteMatchesTheURI(t *testing.T) {
 			if err != nil || got != tt.path {
 				t.Errorf("%s on %s: %s = %v, %v; want %q (query %q kept)", tt.rule, tt.uri, r.Value.Source, got, err, tt.path, query)
 			}
+		}
+	}
+}
+
+func TestHostRegexpWarned(t *testing.T) {
+	for _, tt := range []struct {
+		re   string
+		warn bool
+	}{{`^www\.`, true}, {"^api.example.com/", true}, {"^/api", false}, {"api", false}, {"(?i)^WWW", false}} {
+		res, _ := load(t, "--input-file", "r.gor", "--output-http", "http://t", "--http-allow-url", tt.re)
+		if got := hasWarning(res.Warnings, "matches no request"); got != tt.warn {
+			t.Errorf("%s: warned %v, want %v: %q", tt.re, got, tt.warn, res.Warnings)
 		}
 	}
 }

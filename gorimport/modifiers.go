@@ -97,20 +97,46 @@ func (c *conv) addLimiter(flag, v string, param bool) error {
 	return nil
 }
 
-// urlSubject is what an URL regexp is matched against. gor matches
-// --http-allow-url against the Host header and the request URI (older
-// versions: the request URI alone); a regexp anchored on a path ("^/") can
-// only mean the URI.
-func urlSubject(re string) string {
-	if strings.HasPrefix(re, "^/") {
-		return "req.url"
+// urlSubject is what an URL regexp is matched against: gor 1.x matches
+// --http-allow-url and --http-disallow-url against the request URI (path
+// and query, proto.Path), not the Host header, whatever its help text
+// ("full url with domain") says; only the 0.x releases prefixed the Host.
+func urlSubject(string) string { return "req.url" }
+
+// hostAnchored reports whether re is anchored at the start on something
+// other than '/' ("^www\."): matched against a request URI, which starts
+// with '/', it matches nothing.
+func hostAnchored(re string) bool {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return false
 	}
-	return "(req.host + req.url)"
+	r = r.Simplify()
+	if r.Op != syntax.OpConcat || len(r.Sub) < 2 || r.Sub[0].Op != syntax.OpBeginText {
+		return false
+	}
+	first := r.Sub[1]
+	return first.Op == syntax.OpLiteral && len(first.Rune) > 0 && first.Rune[0] != '/' && first.Flags&syntax.FoldCase == 0
+}
+
+// warnHostRegexps reports URL regexps that look written for a Host prefix.
+func (c *conv) warnHostRegexps() {
+	for _, f := range []struct {
+		flag string
+		res  []string
+	}{{"--http-allow-url", c.allowURL}, {"--http-disallow-url", c.disallowURL}} {
+		for _, re := range f.res {
+			if hostAnchored(re) {
+				c.warnf("%s %q: gor matches it against the request URI (/path?query), never the Host, so it matches no request, and neither does the filter; to filter on the host write filter: 'req.host matches …'", f.flag, re)
+			}
+		}
+	}
 }
 
 // filterExpr combines the filtering flags into one boolean expression, or
 // "" when there are none. Each kind is one clause; clauses are and-ed.
 func (c *conv) filterExpr() string {
+	c.warnHostRegexps()
 	var clauses []string
 	switch len(c.methods) {
 	case 0:
