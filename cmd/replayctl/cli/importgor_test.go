@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/replayctl/replayctl/gorfile"
+)
+
+// gorRequest is one request of a .gor file written the way GoReplay
+// writes it: "1 <id> <ns> <latency>\n" + raw HTTP + separator.
+type gorRequest struct {
+	method, uri string
+	headers     []string // "Name: value"
+	body        string
+}
+
+// writeGoReplayFile writes reqs 100 ms apart, each with its response, as
+// GoReplay's file output does, and returns the file's bytes.
+func writeGoReplayFile(t *testing.T, path string, reqs []gorRequest) []byte {
+	t.Helper()
+	var b strings.Builder
+	const t0 = int64(1772366400000000000)
+	for i, r := range reqs {
+		at := t0 + int64(i)*100e6
+		fmt.Fprintf(&b, "1 %024x %d 0\n%s %s HTTP/1.1\r\nHost: prod.shop.example\r\n", i+1, at, r.method, r.uri)
+		for _, h := range r.headers {
+			b.WriteString(h + "\r\n")
+		}
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(r.body), r.body)
+		b.WriteString(gorfile.Separator)
+		fmt.Fprintf(&b, "2 %024x %d 1000000\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", i+1, at+1e6)
+		b.WriteString(gorfile.Separator)
+	}
+	data := []byte(b.String())
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// recorder is a loopback HTTP server that keeps "METHOD URI" of each
+// request, and the headers and bodies asked for.
+type recorder struct {
+	mu   sync.Mutex
+	got  []string
+	hdrs map[string]http.Header
+	body map[string]string
+}
+
+func newRecorder(t *testing.T) (*recorder, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &recorder{hdrs: map[string]http.Header{}, body: map[string]string{}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		key := r.Method + " " + r.RequestURI
+		rc.mu.Lock()
+		rc.got = append(rc.got, key)
+		rc.hdrs[key] = r.Header.Clone()
+		rc.body[key] = string(body)
+		rc.mu.Unlock()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return rc, "http://" + ln.Addr().String()
+}
+
+// TestImportGorRuns converts gor command lines over a .gor file written
+// as GoReplay writes it, validates and runs the scenario against a
+// loopback server, and checks that the server sees what gor would send.
+func TestImportGorRuns(t *testing.T) {
+	const (
+		customer = "Basic Y3VzdG9tZXIxOnB3" // customer1:pw
+		admin    = "Basic YWRtaW46cHc="     // admin:pw
+	)
+	// A binary body with the separator's bytes (not on a line of their
+	// own) and CRLFs.
+	binBody := "\x00\x01\r\n🐵🙈🙉\r\n\n🐵🙈🙉x\xff\r\n"
+	reqs := []gorRequest{
+		{"GET", "/users", nil, ""},
+		{"GET", "/internal/x", []string{"Authorization: Bearer t0ken"}, ""},
+		{"POST", "/api/upload", []string{"Authorization: " + customer, "X-Tenant: a"}, binBody},
+		{"GET", "/api/admin", []string{"Authorization: " + admin}, ""},
+		{"GET", "/old", []string{"X-Tenant: b"}, ""},
+		{"GET", "/old?x=1", nil, ""},
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+		warn string // in the import's stderr
+	}{
+		{"no filter", nil, []string{"GET /users", "GET /internal/x", "POST /api/upload", "GET /api/admin", "GET /old", "GET /old?x=1"}, ""},
+		{"basic-auth filter checks Basic credentials only", []string{"--http-basic-auth-filter", "^customer"},
+			[]string{"GET /users", "GET /internal/x", "POST /api/upload", "GET /old", "GET /old?x=1"}, ""},
+		{"allow-header drops requests without the header", []string{"--http-allow-header", "X-Tenant: .*"},
+			[]string{"POST /api/upload", "GET /old"}, ""},
+		{"disallow-url matches the URI, not the host", []string{"--http-disallow-url", "internal|shop"},
+			[]string{"GET /users", "POST /api/upload", "GET /api/admin", "GET /old", "GET /old?x=1"}, ""},
+		{"allow-url anchored on a host matches nothing", []string{"--http-allow-url", `^prod\.`}, nil, "matches no request"},
+		{"anchored url rewrite leaves a URI with a query alone", []string{"--http-rewrite-url", "^/old$:/new", "--http-allow-url", "^/(old|new)"},
+			[]string{"GET /new", "GET /old?x=1"}, ""},
+		{"speed, set-header", []string{"--http-set-header", "X-Replay: 1", "--http-allow-method", "POST"},
+			[]string{"POST /api/upload"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeGoReplayFile(t, filepath.Join(dir, "requests.gor"), reqs)
+			rc, url := newRecorder(t)
+			args := append([]string{"import", "gor", "--", "--input-file", "requests.gor|400%", "--output-http", url}, tt.args...)
+			imp := mustRun(t, ExitOK, args...)
+			if tt.warn != "" && !strings.Contains(imp.stderr, tt.warn) {
+				t.Errorf("import warnings lack %q:\n%s", tt.warn, imp.stderr)
+			}
+			scen := write(t, dir, "imported.yaml", imp.stdout)
+			mustRun(t, ExitOK, "validate", scen)
+			r := replayctl("run", scen)
+			if r.code != ExitOK && len(tt.want) > 0 {
+				t.Fatalf("run: %s\n%s", r, imp.stdout)
+			}
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			if !reflect.DeepEqual(rc.got, tt.want) {
+				t.Fatalf("target saw %q, want %q\nscenario:\n%s", rc.got, tt.want, imp.stdout)
+			}
+			if h, ok := rc.hdrs["POST /api/upload"]; ok {
+				if b := rc.body["POST /api/upload"]; b != binBody {
+					t.Errorf("body %q, want %q", b, binBody)
+				}
+				if h.Get("Authorization") != customer {
+					t.Errorf("Authorization %q, want %q", h.Get("Authorization"), customer)
+				}
+				if strings.Contains(strings.Join(tt.args, " "), "X-Replay") && h.Get("X-Replay") != "1" {
+					t.Errorf("X-Replay %q, want 1", h.Get("X-Replay"))
+				}
+			}
+		})
+	}
+}
+
+// TestGorFileCutBeforeFinalNewline reads a .gor file copied while gor
+// was writing it: its last separator lacks the final newline. Replayed,
+// the last request reaches the target with its body; copied to a .gor
+// file, it is kept byte for byte (not dropped as a body longer than its
+// Content-Length).
+func TestGorFileCutBeforeFinalNewline(t *testing.T) {
+	dir := t.TempDir()
+	body := "a=1\r\nx🐵🙈🙉"
+	last := "1 " + strings.Repeat("0", 23) + "2 1772366400100000000 0\nPOST /last HTTP/1.1\r\nHost: prod.shop.example\r\nContent-Length: " +
+		fmt.Sprint(len(body)) + "\r\n\r\n" + body
+	data := "1 " + strings.Repeat("0", 23) + "1 1772366400000000000 0\nGET /first HTTP/1.1\r\nHost: prod.shop.example\r\n\r\n" + gorfile.Separator +
+		last + strings.TrimSuffix(gorfile.Separator, "\n")
+	write(t, dir, "requests.gor", data)
+
+	rc, url := newRecorder(t)
+	imp := mustRun(t, ExitOK, "import", "gor", "--", "--input-file", "requests.gor", "--output-http", url)
+	mustRun(t, ExitOK, "run", write(t, dir, "replay.yaml", imp.stdout))
+	rc.mu.Lock()
+	if want := []string{"GET /first", "POST /last"}; !reflect.DeepEqual(rc.got, want) {
+		t.Errorf("target saw %q, want %q", rc.got, want)
+	}
+	if got := rc.body["POST /last"]; got != body {
+		t.Errorf("last body %q, want %q", got, body)
+	}
+	rc.mu.Unlock()
+
+	imp = mustRun(t, ExitOK, "import", "gor", "--", "--input-file", "requests.gor", "--output-file", "copy.gor")
+	r := mustRun(t, ExitOK, "run", write(t, dir, "copy.yaml", imp.stdout))
+	out, err := os.ReadFile(filepath.Join(dir, "copy.gor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(out), last+gorfile.Separator) {
+		t.Errorf("copy.gor does not end with the last request:\n%q\nrun:\n%s", out, r)
+	}
+}
