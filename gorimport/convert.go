@@ -510,6 +510,9 @@ func (c *conv) kafkaSource() (source, error) {
 	if err := c.useBrokers(k.host, "--input-kafka-host"); err != nil {
 		return s, err
 	}
+	if err := checkTopic("--input-kafka-topic", k.topic); err != nil {
+		return s, err
+	}
 	if k.json {
 	}
 	topic := c.topicKey(k.topic, false)
@@ -593,6 +596,16 @@ func (c *conv) uniqueKey(section, base string) string {
 	}
 	c.usedKeys[section+"/"+k] = true
 	return k
+}
+
+var kafkaTopicRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+
+// checkTopic refuses a name Kafka refuses (gor would fail on it too).
+func checkTopic(flag, name string) error {
+	if !kafkaTopicRE.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("%s %q: not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . _ -, not . or ..)", flag, name)
+	}
+	return nil
 }
 
 // topicKey returns the topics: key for a Kafka topic name, declaring it once.

@@ -50,6 +50,9 @@ func (c *conv) sinks() ([]sink, error) {
 		if err := c.useBrokers(k.host, "--output-kafka-host"); err != nil {
 			return nil, err
 		}
+		if err := checkTopic("--output-kafka-topic", k.topic); err != nil {
+			return nil, err
+		}
 		if k.json {
 			c.warnf("--output-kafka-json-format not mapped: replayctl writes GoReplay text payloads (readable by gor without the JSON flag)")
 		}
