@@ -493,7 +493,8 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return res, invalidf("save window: %w; this recording stays in topic %s, unnamed", err, windowText(&w))
 		}
 		if err != nil {
-			return res, fmt.Errorf("save window: %w", err)
+			// Nothing names the records written: say where they lie.
+			return res, fmt.Errorf("save window: %w; this recording stays in topic %s, unnamed", err, windowText(&w))
 		}
 		if saved.KeptAs != "" {
 			r.log.Info("previous window kept", "window", saved.KeptAs)
