@@ -493,7 +493,8 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return res, invalidf("save window: %w; this recording stays in topic %s, unnamed", err, windowText(&w))
 		}
 		if err != nil {
-			return res, fmt.Errorf("save window: %w", err)
+			// Nothing names the records written: say where they lie.
+			return res, fmt.Errorf("save window: %w; this recording stays in topic %s, unnamed", err, windowText(&w))
 		}
 		if saved.KeptAs != "" {
 			r.log.Info("previous window kept", "window", saved.KeptAs)
@@ -641,7 +642,7 @@ func (s *recordSink) status() string {
 		line += fmt.Sprintf(", broker unreachable for %s (%d records waiting in memory)", time.Since(since).Truncate(time.Second), st["in-flight"])
 	}
 	if n := st["spool-records"]; n > 0 {
-		line += fmt.Sprintf(", %d spooled (%s)", n, byteText(st["spool-bytes"]))
+		line += fmt.Sprintf(", %d spooled (%s)", n, ByteText(st["spool-bytes"]))
 	}
 	if n := st["spool-full"]; n > 0 {
 		line += fmt.Sprintf(", %d LOST (spool full)", n)
@@ -665,8 +666,8 @@ func (s *recordSink) closeStatus() string {
 	return line
 }
 
-// byteText renders a byte count: "512 B", "3.4 MB".
-func byteText(n int64) string {
+// ByteText renders a byte count: "512 B", "3.4 MiB".
+func ByteText(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)

@@ -125,6 +125,12 @@ func (p *Plan) Run(ctx context.Context) error {
 			if werr := writeReports(p.opts.Out, p.scn, res); werr != nil {
 				return werr
 			}
+			if err != nil || res.interrupted {
+				// A shard that never armed tells the others first: a
+				// result read before the run starts means the run ID
+				// already ran (shard.Barrier), not why this one gave up.
+				r.abortShard(ctx, cmp.Or(err, ErrInterrupted))
+			}
 			if perr := r.publishShard(ctx, p.scn, res); perr != nil && err == nil {
 				err = perr
 			}

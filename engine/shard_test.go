@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -214,5 +215,62 @@ jobs:
 	}
 	if tg.count() != 5 {
 		t.Fatalf("target received %d of 5", tg.count())
+	}
+}
+
+// TestShardAbortBeforeResult: a shard interrupted before it armed tells
+// the other shards first (an abort), then publishes its result: a shard
+// still waiting at the barrier reads why the run was given up, not that
+// the run "already ran" (a result read before the start means that).
+func TestShardAbortBeforeResult(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := unique(t, "preabort")
+	cl := br.Client(t)
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 1, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", 1), Time: time.Now().UnixNano(), Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("c"), Value: m.Payload()}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tg := newTarget(t)
+	yaml := fmt.Sprintf(`version: 1
+name: preabort
+topics:
+  traffic: {name: %s}
+windows:
+  w: {topic: traffic, offsets: {"0": [0, 1]}}
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {window: w}
+    filter: 'req.path == "/never"'
+    loop: {for: 1m}
+    sink: {http: {target: t}}
+`, topic, tg.URL())
+	bus := &memBus{}
+	// Interrupted while it reads its window again and again, holding no
+	// request yet: it never arms.
+	cctx, ccancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer ccancel()
+	so := &engine.ShardOptions{Spec: shard.Spec{Index: 0, Count: 2, RunID: "r3"}, Coordinator: bus, Margin: 50 * time.Millisecond, ArmTimeout: 5 * time.Second}
+	res := runCtx(t, cctx, t.TempDir(), yaml, engine.Options{Brokers: br.Addrs, Shard: so})
+	if res.err == nil {
+		t.Fatalf("an interrupted shard succeeded\n%s", res.out)
+	}
+	var kinds []string
+	for _, r := range bus.recs {
+		kinds = append(kinds, r.Kind)
+	}
+	t.Logf("records: %v (err %v)", kinds, res.err)
+	bar := shard.NewBarrier(shard.Record{Kind: shard.KindArmed, RunID: "r3", Shard: 1, Count: 2, Nonce: "other"})
+	for _, r := range bus.recs {
+		bar.Observe(r)
+	}
+	if _, err := bar.Result(); !errors.Is(err, shard.ErrAborted) {
+		t.Fatalf("the other shard reads %v from %v; want the abort (ErrAborted)", err, kinds)
 	}
 }

@@ -147,9 +147,15 @@ func printSummary(out io.Writer, res *jobResult) {
 		}
 		if n := res.counters["sink.spooled"]; n > 0 {
 			line := fmt.Sprintf("%d record(s) waited in the disk spool (peak %.1f MiB) while the brokers were unreachable or could not keep up", n, float64(res.counters["sink.spool-peak-bytes"])/(1<<20))
-			if left := res.counters["sink.spool-records"]; left > 0 {
-				line += fmt.Sprintf("; %d are still in it", left)
-			} else {
+			switch undelivered := res.lost["undeliverable"]; {
+			case res.counters["sink.spool-records"] > 0:
+				line += fmt.Sprintf("; %d are still in it", res.counters["sink.spool-records"])
+			case undelivered > 0:
+				// What was still spooled at the delivery timeout was
+				// taken out and counted undeliverable: the spool is
+				// empty, and not all of it reached Kafka.
+				line += fmt.Sprintf("; not all reached Kafka: %d record(s) undeliverable (see lost)", undelivered)
+			default:
 				line += "; all were delivered"
 			}
 			row("spooled", "%s\n", line)

@@ -41,3 +41,29 @@ func TestSummarySaysWhyRequestsWaited(t *testing.T) {
 		})
 	}
 }
+
+// TestSummarySpooledNotAllDelivered: a record job whose spooled records
+// were still waiting at the delivery timeout (taken out of the spool and
+// counted undeliverable) does not say they were all delivered.
+func TestSummarySpooledNotAllDelivered(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		counters map[string]int64
+		want     string
+	}{
+		{"delivered", map[string]int64{"sink.spooled": 50}, "all were delivered"},
+		{"left in it", map[string]int64{"sink.spooled": 50, "sink.spool-records": 7}, "7 are still in it"},
+		{"undeliverable", map[string]int64{"sink.spooled": 50, "sink.failed": 30}, "not all reached Kafka: 30 record(s) undeliverable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			printSummary(&b, &jobResult{job: &scenario.Job{Name: "record"}, counters: tt.counters, lost: lostCounts(tt.counters)})
+			out := b.String()
+			line := out[strings.Index(out, "spooled"):]
+			line, _, _ = strings.Cut(line, "\n")
+			if !strings.Contains(line, tt.want) {
+				t.Fatalf("spooled line %q, want %q\n%s", line, tt.want, out)
+			}
+		})
+	}
+}

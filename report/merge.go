@@ -235,14 +235,20 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		} else if in.Window != nil {
 			row.Parts = partsText(coverage(in))
 		}
+		// An unsharded report is named by its input: its index is only
+		// its place among them, no shard of a run.
+		who := fmt.Sprintf("shard %d", idx)
+		if !sharded {
+			who = in.Name
+		}
 		switch {
 		case in.Error != "":
 			row.State = "failed: " + in.Error
-			problems = append(problems, fmt.Sprintf("shard %d failed: %s", idx, in.Error))
+			problems = append(problems, fmt.Sprintf("%s failed: %s", who, in.Error))
 			partial = true
 		case in.Interrupted:
 			row.State = "interrupted"
-			problems = append(problems, fmt.Sprintf("shard %d was interrupted: it sent only part of its share", idx))
+			problems = append(problems, fmt.Sprintf("%s was interrupted: it sent only part of its share", who))
 		}
 		interrupted = interrupted || in.Interrupted
 		rows = append(rows, row)

@@ -503,3 +503,24 @@ func TestParseInputRefusesARecordJobsReport(t *testing.T) {
 		t.Errorf("an array: %v", err)
 	}
 }
+
+// TestMergeNamesUnshardedProblemsByInput: an unsharded report that failed
+// or was interrupted is named by its input, not as a "shard" of a run that
+// has none.
+func TestMergeNamesUnshardedProblemsByInput(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := func(start, end int64) *catalog.Window {
+		return &catalog.Window{Name: "w", Topic: "traffic", RecordingID: "rec", Partitions: map[int32]catalog.Range{0: {Start: start, End: end}}}
+	}
+	a := windowInput(t, "a.json", w(0, 100), t0, 10, nil)
+	b := windowInput(t, "b.json", w(100, 200), t0.Add(time.Minute), 10, func(r *stats.Report) { r.Error = "target down" })
+	c := windowInput(t, "c.json", w(200, 300), t0.Add(2*time.Minute), 10, func(r *stats.Report) { r.Interrupted = true })
+	m, err := Merge([]*Input{a, b, c}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"b.json failed: target down", "c.json was interrupted: it sent only part of its share"}
+	if !slices.Equal(m.JSON.Problems, want) {
+		t.Fatalf("problems %q, want %q", m.JSON.Problems, want)
+	}
+}

@@ -40,8 +40,6 @@ func exprOptions(k exprKind) []expr.Option {
 	}
 }
 
-// compileExpr compiles the expression in scalar n. A compile error is
-// reported at the position inside the expression where possible.
 // compileSecretExpr is compileExpr for the value of a credential (set-header
 // Authorization, say): its errors do not quote the source's words, which
 // may be the secret itself (value: 'Bearer abc…' without the inner quotes).
@@ -109,6 +107,8 @@ func maskSourceWords(msg, src string) string {
 	return b.String()
 }
 
+// compileExpr compiles the expression in scalar n. A compile error is
+// reported at the position inside the expression where possible.
 func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return nil

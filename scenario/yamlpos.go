@@ -124,36 +124,20 @@ func colonAfter(s string, from int) int {
 // unclosed returns the position of the last open bracket (not in a quoted
 // string or a comment) before line l, column c that is not closed there.
 func unclosed(data []byte, open byte, l, c int) (int, int) {
-	end := offsetOf(data, l, c)
 	closeB := byte(']')
 	if open == '{' {
 		closeB = '}'
 	}
 	var stack []int
-	var quote byte
-	for i := 0; i < end && i < len(data); i++ {
-		ch := data[i]
+	scanPlain(data, offsetOf(data, l, c), func(i int, ch byte) bool {
 		switch {
-		case quote != 0:
-			if ch == '\\' && quote == '"' {
-				i++
-			} else if ch == quote {
-				quote = 0
-			}
-		case ch == '"' || ch == '\'':
-			if i == 0 || bytes.IndexByte([]byte(" \t\n[{,:"), data[i-1]) >= 0 {
-				quote = ch
-			}
-		case ch == '#' && (i == 0 || data[i-1] == ' ' || data[i-1] == '\n'):
-			for i < len(data) && data[i] != '\n' {
-				i++
-			}
 		case ch == open:
 			stack = append(stack, i)
 		case ch == closeB && len(stack) > 0:
 			stack = stack[:len(stack)-1]
 		}
-	}
+		return false
+	})
 	if len(stack) == 0 {
 		return 0, 0
 	}
@@ -163,8 +147,28 @@ func unclosed(data []byte, open byte, l, c int) (int, int) {
 // unquotedRefInFlow returns the position of the first ${ (not in a quoted
 // string or a comment) inside a flow collection before line l, column c.
 func unquotedRefInFlow(data []byte, l, c int) (int, int) {
-	end := offsetOf(data, l, c)
-	depth := 0
+	depth, at := 0, -1
+	scanPlain(data, offsetOf(data, l, c), func(i int, ch byte) bool {
+		switch {
+		case ch == '$' && depth > 0 && i+1 < len(data) && data[i+1] == '{':
+			at = i
+			return true
+		case ch == '[' || ch == '{':
+			depth++
+		case (ch == ']' || ch == '}') && depth > 0:
+			depth--
+		}
+		return false
+	})
+	if at < 0 {
+		return 0, 0
+	}
+	return lineCol(data, at)
+}
+
+// scanPlain calls f with each byte of data before end (and within data)
+// that is not in a quoted string or a comment, until f returns true.
+func scanPlain(data []byte, end int, f func(i int, ch byte) (stop bool)) {
 	var quote byte
 	for i := 0; i < end && i < len(data); i++ {
 		ch := data[i]
@@ -183,15 +187,12 @@ func unquotedRefInFlow(data []byte, l, c int) (int, int) {
 			for i < len(data) && data[i] != '\n' {
 				i++
 			}
-		case ch == '$' && depth > 0 && i+1 < len(data) && data[i+1] == '{':
-			return lineCol(data, i)
-		case ch == '[' || ch == '{':
-			depth++
-		case (ch == ']' || ch == '}') && depth > 0:
-			depth--
+		default:
+			if f(i, ch) {
+				return
+			}
 		}
 	}
-	return 0, 0
 }
 
 // findAlias returns the offset of the first alias *name in data.

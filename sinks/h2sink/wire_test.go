@@ -2,7 +2,6 @@ package h2sink
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,13 +10,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/sinks/httpsink"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -202,7 +201,7 @@ func TestHTTP1Answer(t *testing.T) {
 			} else {
 				u = rawServer(t, tc.answer, tc.split, tc.keepOpen)
 			}
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			start := time.Now()
 			res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 3 * time.Second},
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))},
@@ -262,22 +261,4 @@ func rawServer(t *testing.T, answer string, split int, keepOpen bool) *url.URL {
 	}()
 	u, _ := url.Parse("http://" + ln.Addr().String())
 	return u
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

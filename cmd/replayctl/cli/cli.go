@@ -125,21 +125,8 @@ func leaveSpools(stderr io.Writer) {
 			continue
 		}
 		fmt.Fprintf(stderr, "replayctl: %d records (%s) stay in the spool %s, not sent to Kafka; no later run sends them (a record job spooling in %s warns that they are there): remove the directory when done with them\n",
-			l.records, byteText(l.bytes), dir, filepath.Dir(dir))
+			l.records, engine.ByteText(l.bytes), dir, filepath.Dir(dir))
 	}
-}
-
-// byteText renders a byte count: "512 B", "3.4 MiB".
-func byteText(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
 
 func errorText(err error) string {
