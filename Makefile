@@ -6,7 +6,7 @@ LDFLAGS    := -X github.com/replayctl/replayctl/cmd/replayctl/cli.Version=$(VERS
 KAFKA_ADDR ?= 127.0.0.1:19092
 DEMO_DATA  := build/demo-data
 
-.PHONY: all build test test-short lint demo bench kafka-up kafka-down clean
+.PHONY: all build deps test test-short lint demo bench kafka-up kafka-down clean
 
 all: build
 
@@ -23,10 +23,16 @@ demo: build
 	$(BIN) run examples/quickstart.yaml --data-dir $(DEMO_DATA) --job replay
 	$(BIN) windows list --data-dir $(DEMO_DATA)
 
+# The tools the tests and the bench use (kcat, tcpdump, tshark, wrk, curl, h2load,
+# chromium, Java, Maven): installs the missing ones from Debian when run as root,
+# otherwise names them and fails.
+deps:
+	scripts/deps
+
 # The whole suite: the embedded broker and a real single-node Apache Kafka
 # (KRaft, started by scripts/kafka-up on 127.0.0.1:19092 and left running;
 # `make kafka-down` stops it).
-test: lint build kafka-up
+test: deps lint build kafka-up
 	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) test -race -count=1 -timeout 12m ./...
 
 # Embedded broker only; no real Kafka needed.
@@ -40,7 +46,7 @@ lint:
 
 # Benchmarks against references measured in the same run; prints a table
 # and writes BENCHMARKS.md.
-bench: build kafka-up
+bench: deps build kafka-up
 	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) run ./bench -out BENCHMARKS.md
 
 kafka-up:
