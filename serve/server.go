@@ -166,8 +166,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	static := http.FileServerFS(sub)
 	s.mux.Handle("GET /", s.count("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
 		static.ServeHTTP(w, r)
 	})))
 	return s, nil
@@ -181,7 +179,27 @@ func (s *Server) Close() {
 }
 
 // Handler is the API and the UI.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return secureHeaders(s.mux) }
+
+// apiCSP is the policy of every answer but the UI's own files: an answer is
+// data (JSON, text, an event stream, a report page with no script), never a
+// page that runs anything or that another site may frame.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// secureHeaders sets the headers every answer carries, errors included:
+// browsers never sniff a type (a job's logs or an error naming a window are
+// text, whatever bytes a Kafka record put in them), and no other site
+// frames serve. Handlers that serve pages set their own policy over this.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Content-Security-Policy", apiCSP)
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
 
 type statusRecorder struct {
 	http.ResponseWriter
