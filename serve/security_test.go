@@ -1,10 +1,32 @@
 package serve_test
 
 import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/serve"
 )
+
+// bus opens the fleet topics as anyone who may write to Kafka does.
+func (e *env) bus(t *testing.T) *fleet.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := fleet.OpenBus(ctx, e.kafka(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
 
 // TestServeSecurity checks serve against hostile input: a `replayctl broker`
 // subprocess, one replay agent and a serve instance on loopback.
@@ -12,7 +34,12 @@ func TestServeSecurity(t *testing.T) {
 	e := setup(t, "")
 	e.agent(t, "sec-1-"+e.suffix, "role=sec-"+e.suffix)
 	a := e.server(t)
-	read := e.tok["read"]
+	read, replay, admin := e.tok["read"], e.tok["replay"], e.tok["admin"]
+	_ = replay
+	sel := map[string]string{"role": "sec-" + e.suffix}
+	tg := newTarget(t)
+	bus := e.bus(t)
+	ctx := context.Background()
 	waitAgents(t, a, read, e.suffix, 1)
 
 	t.Run("every answer says nosniff and may not be framed", func(t *testing.T) {
@@ -43,6 +70,47 @@ func TestServeSecurity(t *testing.T) {
 			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
 				t.Errorf("%s %s (%d): Content-Security-Policy %q, want frame-ancestors 'none'", c.method, c.path, resp.StatusCode, csp)
 			}
+		}
+	})
+
+	// A spec on the jobs topic is only as trusted as its signature: anyone
+	// who may write to Kafka can publish one, with any scenario text. Run
+	// again must not sign such a text with serve's key (agents would run
+	// it), nor take a scenario from anywhere but the scenarios directory.
+	t.Run("run again signs only what serve signed", func(t *testing.T) {
+		text := strings.NewReplacer("WINDOW", e.window, "http://127.0.0.1:9", tg.url).Replace(replayYAML)
+		_, rogue, _ := ed25519.GenerateKey(rand.Reader)
+		for _, c := range []struct {
+			name string
+			key  ed25519.PrivateKey
+		}{{"unsigned", nil}, {"signed by another key", rogue}} {
+			t.Run(c.name, func(t *testing.T) {
+				id := "forged-" + strings.ReplaceAll(c.name, " ", "-") + "-" + e.suffix
+				now := time.Now().UTC()
+				sp := fleet.Spec{JobID: id, Kind: fleet.KindReplay, Job: "replay", Scenario: text, SHA256: fleet.ScenarioHash(text),
+					File: "not-in-the-directory.yaml", Selector: sel, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Submitter: "mallory"}
+				env, err := fleet.Seal("spec", sp, c.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := bus.Publish(ctx, fleet.JobsTopic, "spec/"+id, env); err != nil {
+					t.Fatal(err)
+				}
+				if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Refused, Reason: "unsigned spec", At: now}); err != nil {
+					t.Fatal(err)
+				}
+				var v serve.JobView
+				waitJob(t, a, read, id, 30*time.Second, func(v serve.JobView) bool { return v.State == fleet.Refused })
+				var er struct{ Error, ID string }
+				code := call(t, "POST", a+"/v1/jobs/"+id+"/rerun", admin, nil, &er)
+				if code != http.StatusConflict || !strings.Contains(er.Error, "not signed by this serve's key") {
+					t.Errorf("rerun of a spec serve did not sign: %d %+v, want 409", code, er)
+				}
+				if er.ID != "" {
+					call(t, "GET", a+"/v1/jobs/"+er.ID, read, nil, &v)
+					t.Errorf("serve signed and published a forged spec as job %s (%s)", er.ID, v.State)
+				}
+			})
 		}
 	})
 }
