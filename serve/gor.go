@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -274,6 +275,11 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
+	type outcome struct {
+		ID    string `json:"id"`
+		Error string `json:"error,omitempty"`
+	}
+	out := []outcome{}
 	var ids []string
 	for k, js := range s.bus.StatusPrefix("job/gor-") {
 		if strings.Count(k, "/") != 1 || js.State.Final() {
@@ -281,17 +287,23 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		}
 		id := strings.TrimPrefix(k, "job/")
 		if b.ID != "" {
-			if id == b.ID {
-				ids = append(ids, id)
+			if id != b.ID {
+				continue
 			}
+		} else if !slices.ContainsFunc(js.Agents, func(a string) bool { return slices.Contains(b.Hosts, a) }) {
 			continue
 		}
-		for _, a := range js.Agents {
-			if containsStr(b.Hosts, a) {
-				ids = append(ids, id)
-				break
+		// A gor-… ID says nothing of the job's kind (any submitter may
+		// choose it): the token needs the job's own scope, as for cancel.
+		if !tok.Has(js.Kind) {
+			if b.ID != "" {
+				need(w, tok, js.Kind)
+				return
 			}
+			out = append(out, outcome{ID: id, Error: fmt.Sprintf("not stopped: token %q lacks scope %q", tok.Name, js.Kind)})
+			continue
 		}
+		ids = append(ids, id)
 	}
 	if b.ID != "" && len(ids) == 0 {
 		if _, ok := s.bus.Status("job/" + b.ID); !ok {
@@ -299,11 +311,6 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 			return
 		}
 	}
-	type outcome struct {
-		ID    string `json:"id"`
-		Error string `json:"error,omitempty"`
-	}
-	out := []outcome{}
 	for _, id := range ids {
 		c := fleet.NewClient(s.bus, &strings.Builder{})
 		c.Submitter = "token:" + tok.Name + " (replayctl serve, gor compat)"
@@ -314,13 +321,4 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		out = append(out, o)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stopped": out})
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -35,7 +35,6 @@ func TestServeSecurity(t *testing.T) {
 	e.agent(t, "sec-1-"+e.suffix, "role=sec-"+e.suffix)
 	a := e.server(t)
 	read, replay, admin := e.tok["read"], e.tok["replay"], e.tok["admin"]
-	_ = replay
 	sel := map[string]string{"role": "sec-" + e.suffix}
 	tg := newTarget(t)
 	bus := e.bus(t)
@@ -111,6 +110,34 @@ func TestServeSecurity(t *testing.T) {
 					t.Errorf("serve signed and published a forged spec as job %s (%s)", er.ID, v.State)
 				}
 			})
+		}
+	})
+
+	// gor/stop takes scope replay: it stops only replay jobs, whatever their
+	// ID (a record token may submit a record job called gor-…).
+	t.Run("gor stop stops only what the token may cancel", func(t *testing.T) {
+		id, host := "gor-rec-"+e.suffix, "rec-host-"+e.suffix
+		if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindRecord, State: fleet.Running, Agents: []string{host}, At: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		waitJob(t, a, read, id, 30*time.Second, func(v serve.JobView) bool { return v.State == fleet.Running })
+		var er struct{ Error string }
+		if code := call(t, "POST", a+"/v1/compat/gor/stop", replay, map[string]any{"id": id}, &er); code != http.StatusForbidden || !strings.Contains(er.Error, `lacks scope "record"`) {
+			t.Errorf("gor stop of a record job by ID with a replay token: %d %q, want 403", code, er.Error)
+		}
+		var out struct {
+			Stopped []struct{ ID, Error string }
+		}
+		if code := call(t, "POST", a+"/v1/compat/gor/stop", replay, map[string]any{"hosts": []string{host}}, &out); code != 200 || len(out.Stopped) != 1 || !strings.Contains(out.Stopped[0].Error, `lacks scope "record"`) {
+			t.Errorf("gor stop of a record job by host with a replay token: %d %+v, want it named, not stopped", code, out)
+		}
+		if err := bus.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, jr := range bus.Jobs(0) {
+			if jr.Key == "cancel/"+id {
+				t.Errorf("a cancel of record job %s was published for a replay token", id)
+			}
 		}
 	})
 }
