@@ -132,7 +132,8 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 	root := doc.Content[0]
 	var sc struct {
-		Topics map[string]struct {
+		Description string `yaml:"description"`
+		Topics      map[string]struct {
 			Name string `yaml:"name"`
 		} `yaml:"topics"`
 		Windows map[string]struct {
@@ -193,7 +194,14 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 	// gor applies the same range to every partition; a range past a
 	// partition's end is refused rather than waited for.
-	win := catalog.Window{Name: "gor-" + strings.TrimPrefix(id, "gor-"), Topic: topic, Partitions: map[int32]catalog.Range{}, Job: "compat-gor", Scenario: "gor " + b.Config, CreatedAt: time.Now().UTC()}
+	// The window names the command line as import gor shows it (URL
+	// passwords, secret headers and values masked): any read token lists
+	// windows.
+	shown, ok := strings.CutPrefix(sc.Description, "Converted from: ")
+	if !ok {
+		shown = "gor (compat)"
+	}
+	win := catalog.Window{Name: "gor-" + strings.TrimPrefix(id, "gor-"), Topic: topic, Partitions: map[int32]catalog.Range{}, Job: "compat-gor", Scenario: shown, CreatedAt: time.Now().UTC()}
 	for p, end := range ends {
 		if rng[1] > end {
 			fail(w, http.StatusBadRequest, "gor config: --input-kafka-end-offset %d is past the end of %s partition %d (%d); nothing started", rng[1], topic, p, end)

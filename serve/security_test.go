@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -139,5 +140,38 @@ func TestServeSecurity(t *testing.T) {
 				t.Errorf("a cancel of record job %s was published for a replay token", id)
 			}
 		}
+	})
+
+	// A gor command line may carry a target's password or an
+	// Authorization header: the window saved for it (GET /v1/windows, any
+	// read token) shows the command line masked, as import gor does.
+	t.Run("gor compat window keeps no secret of the command line", func(t *testing.T) {
+		id := "gor-sec-" + e.suffix
+		u := strings.Replace(tg.url, "http://", "http://ops:hunter2-"+e.suffix+"@", 1)
+		config := fmt.Sprintf("--input-kafka-host k1:9092 --input-kafka-topic serve-http-%s --input-kafka-start-offset 0 --input-kafka-end-offset 1 --output-http %s --output-http-header 'Authorization: Bearer s3cret-%s' --exit-after 30s", e.suffix, u, e.suffix)
+		raw := map[string]any{}
+		code := call(t, "POST", a+"/v1/compat/gor/start", replay, map[string]any{"config": config, "hosts": []string{"sec-1-" + e.suffix}, "id": id}, &raw)
+		if code != http.StatusCreated {
+			t.Fatalf("gor start: %d %v", code, raw)
+		}
+		for _, path := range []string{"/v1/windows/gor-sec-" + e.suffix, "/v1/windows", "/v1/jobs/" + id} {
+			req, _ := http.NewRequest("GET", a+path, nil)
+			req.Header.Set("Authorization", "Bearer "+read)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("GET %s: %d", path, resp.StatusCode)
+			}
+			for _, secret := range []string{"hunter2-" + e.suffix, "s3cret-" + e.suffix} {
+				if strings.Contains(string(body), secret) {
+					t.Errorf("GET %s shows %q:\n%s", path, secret, body)
+				}
+			}
+		}
+		waitJob(t, a, read, id, 60*time.Second, func(v serve.JobView) bool { return v.State.Final() })
 	})
 }
