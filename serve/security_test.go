@@ -1,13 +1,17 @@
 package serve_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +177,53 @@ func TestServeSecurity(t *testing.T) {
 			}
 		}
 		waitJob(t, a, read, id, 60*time.Second, func(v serve.JobView) bool { return v.State.Final() })
+	})
+
+	// ReadHeaderTimeout covers headers only: a client trickling a body
+	// must not hold its connection (and a goroutine) for ever.
+	t.Run("a slow body is cut", func(t *testing.T) {
+		slow := e.server(t, func(c *serve.Config) { c.BodyTimeout = time.Second })
+		for _, c := range []struct{ name, head, part string }{
+			{"content-length", "Content-Length: 200\r\n", `{"scenario": "replay.yaml"`},
+			{"chunked", "Transfer-Encoding: chunked\r\n", "5\r\n{\"a\":\r\n"},
+			{"a page that reads no body", "Content-Length: 200000\r\n", "x"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				conn, err := net.Dial("tcp", strings.TrimPrefix(slow, "http://"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				method, path := "POST", "/v1/jobs"
+				if strings.HasPrefix(c.name, "a page") {
+					method, path = "GET", "/"
+				}
+				fmt.Fprintf(conn, method+" "+path+" HTTP/1.1\r\nHost: serve\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n%s\r\n%s", admin, c.head, c.part)
+				start := time.Now()
+				_ = conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("no answer %s after a partial body: %v", time.Since(start).Round(time.Millisecond), err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if method == "GET" {
+					// The page is answered; the connection then closes
+					// once the rest of the body does not come.
+					if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Errorf("the connection stays open %s after the answer (%v)", time.Since(start).Round(time.Millisecond), err)
+					}
+					return
+				}
+				if resp.StatusCode != http.StatusRequestTimeout {
+					t.Errorf("%d %s, want 408", resp.StatusCode, body)
+				}
+			})
+		}
+		// A body sent in time is read whole.
+		body := map[string]any{"scenario": "replay.yaml", "job": "replay", "selector": map[string]string{"role": "ghost"}}
+		var er struct{ Error string }
+		if code := call(t, "POST", slow+"/v1/jobs", admin, body, &er); code != http.StatusUnprocessableEntity {
+			t.Errorf("a whole body: %d %q, want 422", code, er.Error)
+		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,11 @@ type Config struct {
 	Logger      *slog.Logger
 	// MaxBody bounds request bodies (default 1 MiB).
 	MaxBody int64
+	// BodyTimeout bounds the time a client takes to send a request body
+	// (default 30s): the listener's ReadHeaderTimeout covers only the
+	// headers, and a body sent a byte a minute would hold its connection
+	// for ever.
+	BodyTimeout time.Duration
 	// Version is reported by /healthz.
 	Version string
 }
@@ -101,6 +107,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = 30 * time.Second
 	}
 	if cfg.Key == nil {
 		return nil, errors.New("serve: a signing key is required (agents run only signed specs)")
@@ -179,7 +188,13 @@ func (s *Server) Close() {
 }
 
 // Handler is the API and the UI.
-func (s *Server) Handler() http.Handler { return secureHeaders(s.mux) }
+func (s *Server) Handler() http.Handler {
+	h := secureHeaders(s.mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.bodyDeadline(w, r)
+		h.ServeHTTP(w, r)
+	})
+}
 
 // apiCSP is the policy of every answer but the UI's own files: an answer is
 // data (JSON, text, an event stream, a report page with no script), never a
@@ -219,6 +234,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return r.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
@@ -312,6 +330,37 @@ func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, tok Token) {
 	writeJSON(w, http.StatusOK, map[string]any{"name": tok.Name, "scopes": tok.Scopes})
 }
 
+// bodyDeadline gives a request with a body BodyTimeout to send all of it:
+// reading past the deadline fails, and the connection is closed. Once the
+// body is read to its end, the deadline is lifted, so that it cuts neither
+// a long answer nor the server's watch for the client going away.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) != nil {
+		return
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+}
+
+// deadlineBody lifts the read deadline once the body is read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
 // decode reads a JSON body strictly: bounded, no unknown field, one value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
@@ -321,6 +370,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			fail(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", tooBig.Limit)
+			return false
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.Header().Set("Connection", "close")
+			fail(w, http.StatusRequestTimeout, "request body not received within %s", s.cfg.BodyTimeout)
 			return false
 		}
 		fail(w, http.StatusBadRequest, "malformed JSON body: %v", err)
