@@ -12,11 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/serve"
 )
 
@@ -224,6 +226,45 @@ func TestServeSecurity(t *testing.T) {
 		var er struct{ Error string }
 		if code := call(t, "POST", slow+"/v1/jobs", admin, body, &er); code != http.StatusUnprocessableEntity {
 			t.Errorf("a whole body: %d %q, want 422", code, er.Error)
+		}
+	})
+
+	// /healthz needs no token: it says whether Kafka answers, not where
+	// Kafka is or what it said (serve's log has that).
+	t.Run("healthz shows no broker address to anyone", func(t *testing.T) {
+		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		broker := bin.Start(t, e.dir, "broker", "--listen", addr, "--data-dir", filepath.Join(e.dir, "broker-health"), "--partitions", "1")
+		other := *e
+		other.brokers = addr
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("broker did not start")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		base := other.server(t)
+		var ok map[string]string
+		if code := call(t, "GET", base+"/healthz", "", nil, &ok); code != 200 {
+			t.Fatalf("healthz: %d %v", code, ok)
+		}
+		_ = broker.Cmd.Process.Kill()
+		_ = broker.Cmd.Wait()
+		var down map[string]string
+		code := call(t, "GET", base+"/healthz", "", nil, &down)
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("healthz with the broker down: %d %v", code, down)
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		for k, v := range down {
+			if strings.Contains(v, port) || strings.Contains(v, "dial") {
+				t.Errorf("healthz %s = %q: an unauthenticated answer names the broker", k, v)
+			}
 		}
 	})
 }

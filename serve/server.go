@@ -315,7 +315,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Token) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.bus.Sync(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "kafka unreachable", "error": err.Error()})
+		// Anyone may ask: the answer does not say where Kafka is or what
+		// it said (broker addresses, listener names); the log does.
+		s.log.Warn("healthz: kafka unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "kafka unreachable", "error": "the fleet topics cannot be read (see serve's log)"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
