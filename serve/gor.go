@@ -303,12 +303,12 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		}
 		// A gor-… ID says nothing of the job's kind (any submitter may
 		// choose it): the token needs the job's own scope, as for cancel.
-		if !tok.Has(js.Kind) {
+		if scope := kindScope(js.Kind); !tok.Has(scope) {
 			if b.ID != "" {
-				need(w, tok, js.Kind)
+				need(w, tok, scope)
 				return
 			}
-			out = append(out, outcome{ID: id, Error: fmt.Sprintf("not stopped: token %q lacks scope %q", tok.Name, js.Kind)})
+			out = append(out, outcome{ID: id, Error: fmt.Sprintf("not stopped: token %q lacks scope %q", tok.Name, scope)})
 			continue
 		}
 		ids = append(ids, id)

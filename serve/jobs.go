@@ -484,7 +484,14 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, tok Token) {
 	if !ok {
 		return
 	}
-	if !need(w, tok, v.Kind) {
+	// The kind, and so the scope, is the signed spec's when serve signed
+	// it; else the status topic's, which anyone with write access to Kafka
+	// writes: only record and replay are kinds (kindScope).
+	kind := v.Kind
+	if sp, err := s.ownSpec(v.ID); err == nil {
+		kind = sp.Kind
+	}
+	if !need(w, tok, kindScope(kind)) {
 		return
 	}
 	if v.State.Final() {
@@ -548,6 +555,15 @@ func (s *Server) rerunJob(w http.ResponseWriter, r *http.Request, tok Token) {
 		}
 	}
 	s.submit(w, r, tok, b, []byte(sp.Scenario), http.StatusCreated)
+}
+
+// kindScope is the scope that acts on a job of kind: record or replay, and
+// admin for anything else a status record may say ("read", "").
+func kindScope(kind string) string {
+	if kind == fleet.KindRecord || kind == fleet.KindReplay {
+		return kind
+	}
+	return ScopeAdmin
 }
 
 // ownSpec returns a job's spec (the one its status names, else the latest

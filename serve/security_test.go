@@ -267,4 +267,32 @@ func TestServeSecurity(t *testing.T) {
 			}
 		}
 	})
+
+	// Cancel needs the scope of the job's kind, record or replay. The kind
+	// comes from the status topic, which anyone with write access to Kafka
+	// writes: a status saying kind "read" must not let a read token cancel
+	// (serve would sign the cancel).
+	t.Run("cancel needs a record or replay scope whatever the status says", func(t *testing.T) {
+		for _, kind := range []string{"read", "", "admin"} {
+			id := "odd-kind-" + kind + "-" + e.suffix
+			if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: kind, State: fleet.Running, Agents: []string{"x"}, At: time.Now().UTC()}); err != nil {
+				t.Fatal(err)
+			}
+			gid := "gor-odd-kind-" + kind + "-" + e.suffix
+			if err := bus.PublishStatus(ctx, "job/"+gid, fleet.Status{JobID: gid, Kind: kind, State: fleet.Running, Agents: []string{"x"}, At: time.Now().UTC()}); err != nil {
+				t.Fatal(err)
+			}
+			waitJob(t, a, read, id, 30*time.Second, func(v serve.JobView) bool { return v.State == fleet.Running })
+			var er struct{ Error string }
+			if code := call(t, "POST", a+"/v1/jobs/"+id+"/cancel", read, nil, &er); code != http.StatusForbidden {
+				t.Errorf("kind %q: a read token cancels: %d %q, want 403", kind, code, er.Error)
+			}
+			if code := call(t, "POST", a+"/v1/jobs/"+id+"/cancel", replay, nil, &er); code != http.StatusForbidden {
+				t.Errorf("kind %q: a replay token cancels: %d %q, want 403", kind, code, er.Error)
+			}
+			if code := call(t, "POST", a+"/v1/compat/gor/stop", replay, map[string]any{"id": gid}, &er); code != http.StatusForbidden {
+				t.Errorf("kind %q: a replay token stops it through gor/stop: %d %q, want 403", kind, code, er.Error)
+			}
+		}
+	})
 }
