@@ -3,6 +3,7 @@ package fleet
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -49,8 +50,13 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 	// agents apply the same --set); everything else that names topics stays
 	// in the text.
 	window, saveWindow := "", ""
+	// What the names come from may be set neither itself nor by replacing
+	// a mapping that holds it (jobs.JOB={…}, jobs={…}, topics={…},
+	// kafka={…}): the agents apply the same --set.
+	fixed := []string{"topics", "kafka.catalog-topic", "jobs." + job + ".sink", "jobs." + job + ".source", "jobs." + job + ".save-window"}
 	for _, s := range set {
 		p, v, _ := strings.Cut(s, "=")
+		p = strings.TrimSpace(p) // as scenario's --set reads it
 		switch p {
 		case "jobs." + job + ".source.window":
 			window = v
@@ -59,8 +65,7 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 			saveWindow = v
 			continue
 		}
-		if strings.HasPrefix(p, "topics.") || p == "kafka.catalog-topic" ||
-			strings.HasPrefix(p, "jobs."+job+".sink") || strings.HasPrefix(p, "jobs."+job+".source") || p == "jobs."+job+".save-window" {
+		if slices.ContainsFunc(fixed, func(f string) bool { return strings.HasPrefix(p, f) || strings.HasPrefix(f, p+".") }) {
 			return jobShape{}, fmt.Errorf("--set %s: the fleet reads topics, sources, sinks and windows from the scenario text; edit the file instead", p)
 		}
 	}

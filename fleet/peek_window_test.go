@@ -38,4 +38,29 @@ jobs:
 	if _, err := shapeOf(text, "replay", []string{"jobs.replay.sink.http.url=http://x"}); err == nil {
 		t.Error("--set of a sink accepted")
 	}
+	// Nor by replacing what holds it: a job, every job, every topic, the
+	// kafka mapping (the agents would apply it; the spec's topic and window
+	// would not be those the job writes), nor with a space before the path
+	// (the agents trim it).
+	for _, c := range []struct{ job, set string }{
+		{"record", "jobs.record={source: {capture: {interface: any, ports: [22]}}, sink: {kafka: {topic: traffic}}}"},
+		{"record", "jobs={record: {source: {pcap: {path: b.pcap}}, sink: {kafka: {topic: traffic}}}}"},
+		{"record", "topics={traffic: {name: replayctl.jobs}}"},
+		{"record", "topics.traffic={name: replayctl.jobs}"},
+		{"record", "kafka={catalog-topic: other}"},
+		{"record", " jobs.record.sink.kafka.topic=other"},
+		{"record", "jobs.record.source ={pcap: {path: b.pcap}}"},
+		{"replay", "jobs.replay={source: {window: recorded}, sink: {http: {url: 'http://x'}}}"},
+		{"replay", "\tjobs.replay.sink.http.url=http://x"},
+	} {
+		if _, err := shapeOf(text, c.job, []string{c.set}); err == nil {
+			t.Errorf("%s: --set %q accepted: it replaces the job's source, sink or topics", c.job, c.set)
+		}
+	}
+	// What serve's forms set stays accepted.
+	for _, set := range []string{"jobs.replay.speed=2", "jobs.replay.stop.after=30s", "vars.target=http://x", "kafka.brokers=[k:9092]"} {
+		if _, err := shapeOf(text, "replay", []string{set}); err != nil {
+			t.Errorf("--set %q: %v", set, err)
+		}
+	}
 }

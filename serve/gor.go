@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,7 +132,8 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 	root := doc.Content[0]
 	var sc struct {
-		Topics map[string]struct {
+		Description string `yaml:"description"`
+		Topics      map[string]struct {
 			Name string `yaml:"name"`
 		} `yaml:"topics"`
 		Windows map[string]struct {
@@ -192,7 +194,14 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 	// gor applies the same range to every partition; a range past a
 	// partition's end is refused rather than waited for.
-	win := catalog.Window{Name: "gor-" + strings.TrimPrefix(id, "gor-"), Topic: topic, Partitions: map[int32]catalog.Range{}, Job: "compat-gor", Scenario: "gor " + b.Config, CreatedAt: time.Now().UTC()}
+	// The window names the command line as import gor shows it (URL
+	// passwords, secret headers and values masked): any read token lists
+	// windows.
+	shown, ok := strings.CutPrefix(sc.Description, "Converted from: ")
+	if !ok {
+		shown = "gor (compat)"
+	}
+	win := catalog.Window{Name: "gor-" + strings.TrimPrefix(id, "gor-"), Topic: topic, Partitions: map[int32]catalog.Range{}, Job: "compat-gor", Scenario: shown, CreatedAt: time.Now().UTC()}
 	for p, end := range ends {
 		if rng[1] > end {
 			fail(w, http.StatusBadRequest, "gor config: --input-kafka-end-offset %d is past the end of %s partition %d (%d); nothing started", rng[1], topic, p, end)
@@ -274,6 +283,11 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
+	type outcome struct {
+		ID    string `json:"id"`
+		Error string `json:"error,omitempty"`
+	}
+	out := []outcome{}
 	var ids []string
 	for k, js := range s.bus.StatusPrefix("job/gor-") {
 		if strings.Count(k, "/") != 1 || js.State.Final() {
@@ -281,17 +295,23 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		}
 		id := strings.TrimPrefix(k, "job/")
 		if b.ID != "" {
-			if id == b.ID {
-				ids = append(ids, id)
+			if id != b.ID {
+				continue
 			}
+		} else if !slices.ContainsFunc(js.Agents, func(a string) bool { return slices.Contains(b.Hosts, a) }) {
 			continue
 		}
-		for _, a := range js.Agents {
-			if containsStr(b.Hosts, a) {
-				ids = append(ids, id)
-				break
+		// A gor-… ID says nothing of the job's kind (any submitter may
+		// choose it): the token needs the job's own scope, as for cancel.
+		if scope := kindScope(js.Kind); !tok.Has(scope) {
+			if b.ID != "" {
+				need(w, tok, scope)
+				return
 			}
+			out = append(out, outcome{ID: id, Error: fmt.Sprintf("not stopped: token %q lacks scope %q", tok.Name, scope)})
+			continue
 		}
+		ids = append(ids, id)
 	}
 	if b.ID != "" && len(ids) == 0 {
 		if _, ok := s.bus.Status("job/" + b.ID); !ok {
@@ -299,11 +319,6 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 			return
 		}
 	}
-	type outcome struct {
-		ID    string `json:"id"`
-		Error string `json:"error,omitempty"`
-	}
-	out := []outcome{}
 	for _, id := range ids {
 		c := fleet.NewClient(s.bus, &strings.Builder{})
 		c.Submitter = "token:" + tok.Name + " (replayctl serve, gor compat)"
@@ -314,13 +329,4 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		out = append(out, o)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stopped": out})
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

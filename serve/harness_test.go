@@ -249,7 +249,7 @@ func (e *env) recordAgent(t *testing.T, name, labels string, port int) *testutil
 }
 
 // server starts a serve instance in this process on a loopback port.
-func (e *env) server(t *testing.T) string {
+func (e *env) server(t *testing.T, opts ...func(*serve.Config)) string {
 	t.Helper()
 	key, err := fleet.ReadPrivateKey(e.key)
 	if err != nil {
@@ -257,8 +257,12 @@ func (e *env) server(t *testing.T) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := serve.New(ctx, serve.Config{Kafka: e.kafka(), ScenarioDir: e.scenarios, TokensFile: e.tokens, Key: key,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBody: 64 << 10, Version: "test"})
+	cfg := serve.Config{Kafka: e.kafka(), ScenarioDir: e.scenarios, TokensFile: e.tokens, Key: key,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBody: 64 << 10, Version: "test"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := serve.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"maps"
@@ -483,7 +484,14 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, tok Token) {
 	if !ok {
 		return
 	}
-	if !need(w, tok, v.Kind) {
+	// The kind, and so the scope, is the signed spec's when serve signed
+	// it; else the status topic's, which anyone with write access to Kafka
+	// writes: only record and replay are kinds (kindScope).
+	kind := v.Kind
+	if sp, err := s.ownSpec(v.ID); err == nil {
+		kind = sp.Kind
+	}
+	if !need(w, tok, kindScope(kind)) {
 		return
 	}
 	if v.State.Final() {
@@ -512,12 +520,20 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, tok Token) {
 }
 
 func (s *Server) rerunJob(w http.ResponseWriter, r *http.Request, tok Token) {
-	v, sp, ok := s.job(w, r)
+	v, shown, ok := s.job(w, r)
 	if !ok {
 		return
 	}
-	if sp == nil {
+	if shown == nil {
 		fail(w, http.StatusConflict, "job %s has no spec to run again", v.ID)
+		return
+	}
+	// Anyone who may write to Kafka can publish a spec, with any scenario
+	// text: serve signs again only a spec it signed itself (whose text came
+	// from its scenarios directory and passed its checks).
+	sp, err := s.ownSpec(v.ID)
+	if err != nil {
+		fail(w, http.StatusConflict, "job %s cannot run again: its spec is not signed by this serve's key (%v); submit its scenario instead", v.ID, err)
 		return
 	}
 	if sp.ScenarioHashMismatch() {
@@ -539,6 +555,44 @@ func (s *Server) rerunJob(w http.ResponseWriter, r *http.Request, tok Token) {
 		}
 	}
 	s.submit(w, r, tok, b, []byte(sp.Scenario), http.StatusCreated)
+}
+
+// kindScope is the scope that acts on a job of kind: record or replay, and
+// admin for anything else a status record may say ("read", "").
+func kindScope(kind string) string {
+	if kind == fleet.KindRecord || kind == fleet.KindReplay {
+		return kind
+	}
+	return ScopeAdmin
+}
+
+// ownSpec returns a job's spec (the one its status names, else the latest
+// published) once its signature is checked against serve's own key.
+func (s *Server) ownSpec(id string) (*fleet.Spec, error) {
+	var env *fleet.Envelope
+	js, hasStatus := s.bus.Status("job/" + id)
+	for _, jr := range s.bus.Jobs(0) {
+		if jr.Bad != "" || jr.Key != "spec/"+id || jr.Envelope.Type != "spec" {
+			continue
+		}
+		e := jr.Envelope
+		env = &e
+		if hasStatus && js.SpecOffset == jr.Offset {
+			break
+		}
+	}
+	if env == nil {
+		return nil, errors.New("missing")
+	}
+	pub := s.cfg.Key.Public().(ed25519.PublicKey)
+	var sp fleet.Spec
+	if err := env.Open([]ed25519.PublicKey{pub}, &sp); err != nil {
+		return nil, err
+	}
+	if sp.JobID != id {
+		return nil, fmt.Errorf("the spec of job %q", sp.JobID)
+	}
+	return &sp, nil
 }
 
 // httpDiscard is a ResponseWriter for internal lookups.

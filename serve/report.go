@@ -175,7 +175,7 @@ func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
 	if m.Kind == fleet.KindRecord {
 		_ = recordPage.Execute(w, m)
 		return

@@ -40,7 +40,7 @@ var errNoScenario = errors.New("no such scenario")
 // read returns a scenario's text; name is a slash-separated path inside the
 // directory.
 func (d *scenarioDir) read(name string) ([]byte, error) {
-	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || !isScenarioName(name) {
+	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) || !isScenarioName(name) || inHiddenDir(name) {
 		return nil, fmt.Errorf("%w %q: a .yaml or .yml file inside the scenarios directory", errNoScenario, name)
 	}
 	data, err := d.root.ReadFile(filepath.FromSlash(name))
@@ -51,6 +51,13 @@ func (d *scenarioDir) read(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w %q: %v", errNoScenario, name, err)
 	}
 	return data, nil
+}
+
+// inHiddenDir reports whether a slash-separated name is in a hidden
+// directory (.git, .github/workflows): list skips them, so read does too.
+func inHiddenDir(name string) bool {
+	dir := path.Dir(path.Clean(name))
+	return dir != "." && slices.ContainsFunc(strings.Split(dir, "/"), func(s string) bool { return strings.HasPrefix(s, ".") })
 }
 
 func isScenarioName(name string) bool {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,11 @@ type Config struct {
 	Logger      *slog.Logger
 	// MaxBody bounds request bodies (default 1 MiB).
 	MaxBody int64
+	// BodyTimeout bounds the time a client takes to send a request body
+	// (default 30s): the listener's ReadHeaderTimeout covers only the
+	// headers, and a body sent a byte a minute would hold its connection
+	// for ever.
+	BodyTimeout time.Duration
 	// Version is reported by /healthz.
 	Version string
 }
@@ -102,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
 	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = 30 * time.Second
+	}
 	if cfg.Key == nil {
 		return nil, errors.New("serve: a signing key is required (agents run only signed specs)")
 	}
@@ -166,8 +175,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	static := http.FileServerFS(sub)
 	s.mux.Handle("GET /", s.count("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
 		static.ServeHTTP(w, r)
 	})))
 	return s, nil
@@ -181,7 +188,33 @@ func (s *Server) Close() {
 }
 
 // Handler is the API and the UI.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler {
+	h := secureHeaders(s.mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.bodyDeadline(w, r)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// apiCSP is the policy of every answer but the UI's own files: an answer is
+// data (JSON, text, an event stream, a report page with no script), never a
+// page that runs anything or that another site may frame.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// secureHeaders sets the headers every answer carries, errors included:
+// browsers never sniff a type (a job's logs or an error naming a window are
+// text, whatever bytes a Kafka record put in them), and no other site
+// frames serve. Handlers that serve pages set their own policy over this.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Content-Security-Policy", apiCSP)
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
 
 type statusRecorder struct {
 	http.ResponseWriter
@@ -201,6 +234,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return r.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
@@ -279,7 +315,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Token) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.bus.Sync(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "kafka unreachable", "error": err.Error()})
+		// Anyone may ask: the answer does not say where Kafka is or what
+		// it said (broker addresses, listener names); the log does.
+		s.log.Warn("healthz: kafka unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "kafka unreachable", "error": "the fleet topics cannot be read (see serve's log)"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
@@ -294,6 +333,37 @@ func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, tok Token) {
 	writeJSON(w, http.StatusOK, map[string]any{"name": tok.Name, "scopes": tok.Scopes})
 }
 
+// bodyDeadline gives a request with a body BodyTimeout to send all of it:
+// reading past the deadline fails, and the connection is closed. Once the
+// body is read to its end, the deadline is lifted, so that it cuts neither
+// a long answer nor the server's watch for the client going away.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) != nil {
+		return
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+}
+
+// deadlineBody lifts the read deadline once the body is read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
 // decode reads a JSON body strictly: bounded, no unknown field, one value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
@@ -303,6 +373,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			fail(w, http.StatusRequestEntityTooLarge, "request body over %d bytes", tooBig.Limit)
+			return false
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.Header().Set("Connection", "close")
+			fail(w, http.StatusRequestTimeout, "request body not received within %s", s.cfg.BodyTimeout)
 			return false
 		}
 		fail(w, http.StatusBadRequest, "malformed JSON body: %v", err)

@@ -79,6 +79,12 @@ func TestScenarioDirContained(t *testing.T) {
 	must(os.Symlink(filepath.Join(base, "secret.yaml"), filepath.Join(dir, "out.yaml")))
 	must(os.Symlink("a.yaml", filepath.Join(dir, "in.yaml"))) // relative, inside
 	must(os.Symlink(base, filepath.Join(dir, "up")))
+	// A hidden directory (a checkout's .github, .git) is not listed: its
+	// files are not scenarios to run either.
+	must(os.MkdirAll(filepath.Join(dir, ".github", "workflows"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, ".github", "workflows", "ci.yml"), []byte("on: push\n"), 0o644))
+	must(os.MkdirAll(filepath.Join(dir, "team", ".private"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "team", ".private", "c.yaml"), []byte("version: 1\n"), 0o644))
 	d, err := openScenarioDir(dir)
 	must(err)
 	defer d.root.Close()
@@ -92,7 +98,7 @@ func TestScenarioDirContained(t *testing.T) {
 			t.Errorf("read %s: %v", name, err)
 		}
 	}
-	for _, name := range []string{"../secret.yaml", "out.yaml", "up/secret.yaml", filepath.Join(base, "secret.yaml"), "team/../../secret.yaml", "notes.txt", "", "team"} {
+	for _, name := range []string{"../secret.yaml", "out.yaml", "up/secret.yaml", filepath.Join(base, "secret.yaml"), "team/../../secret.yaml", "notes.txt", "", "team", ".github/workflows/ci.yml", "team/.private/c.yaml", "./.github/workflows/ci.yml"} {
 		if data, err := d.read(name); err == nil {
 			t.Errorf("read %q: %q, want a refusal", name, data)
 		}
