@@ -158,3 +158,41 @@ func FuzzEnvelopeOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenTypeSigned: the envelope's type is outside the signature, so the
+// payload names it. A signed spec (any reader of the jobs topic has one)
+// republished as a "cancel" would otherwise decode as a cancel of its own
+// job (job-id and expires-at are common to both), signed by a trusted key.
+func TestOpenTypeSigned(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	trusted := []ed25519.PublicKey{pub}
+	now := time.Now()
+	spec := Spec{JobID: "j1", Kind: KindReplay, Scenario: "version: 1", SHA256: ScenarioHash("version: 1"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	signed, err := Seal("spec", spec, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asCancel := signed
+	asCancel.Type = "cancel"
+	var c Cancel
+	if err := asCancel.Open(trusted, &c); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("a spec published as a cancel opened: %v (cancel %+v)", err, c)
+	}
+	cancel, err := Seal("cancel", Cancel{CommandID: "c1", JobID: "j1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asSpec := cancel
+	asSpec.Type = "spec"
+	var s Spec
+	if err := asSpec.Open(trusted, &s); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("a cancel published as a spec opened: %v", err)
+	}
+	// As signed, each opens.
+	if err := cancel.Open(trusted, &c); err != nil || c.JobID != "j1" {
+		t.Fatalf("cancel: %v %+v", err, c)
+	}
+	if err := signed.Open(trusted, &s); err != nil || s.JobID != "j1" {
+		t.Fatalf("spec: %v %+v", err, s)
+	}
+}
