@@ -621,6 +621,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			return
 		}
 	}
+	verified := false
 	refuse := func(reason string) {
 		if !named {
 			return
@@ -633,6 +634,14 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		if err != nil {
 			a.log.Warn("refusal not published", "job", id, "err", err)
 		}
+		// An unverified spec says nothing true about the job it names (its
+		// agents, kind, shards): anyone who writes to the jobs topic can
+		// publish one under a running job's ID. The job is settled from it
+		// only when the submitter recorded this very record as the job's
+		// spec (a spec signed by a key this agent does not trust).
+		if !verified && !a.isJobSpec(ctx, id, jr.Offset) {
+			return
+		}
 		a.finishJob(ctx, peek)
 	}
 	var spec Spec
@@ -640,6 +649,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(err.Error())
 		return
 	}
+	verified = true
 	if named && spec.Kind == KindRecord {
 		// The submitter marked this agent FAILED when it did not answer in
 		// time (it was stopped, say): the others went on without it. That
@@ -657,8 +667,8 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[0].SpecOffset))
 		return
 	}
-	if js, ok := a.bus.Status(jobKey(id)); ok && js.SpecOffset != 0 && js.SpecOffset != jr.Offset {
-		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, js.SpecOffset, jr.Offset))
+	if off, known := specOffset(a.bus, id); known && off != jr.Offset {
+		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, off, jr.Offset))
 		return
 	}
 	if spec.ScenarioHashMismatch() {
@@ -697,6 +707,27 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			}
 		}
 	}
+}
+
+// isJobSpec reports whether the job's status (the submitter's ASSIGNED,
+// waited for as finishJob does) names the jobs-topic record at offset as
+// the job's spec.
+func (a *Agent) isJobSpec(ctx context.Context, id string, offset int64) bool {
+	wctx, cancel := context.WithTimeout(ctx, assignWait)
+	defer cancel()
+	a.awaitAssigned(wctx, id)
+	off, known := specOffset(a.bus, id)
+	return known && off == offset
+}
+
+// specOffset returns the jobs-topic offset of a job's spec, as its status
+// records it (known once the submitter wrote ASSIGNED: 0 is an offset too).
+func specOffset(b *Bus, id string) (int64, bool) {
+	js, ok := b.Status(jobKey(id))
+	if !ok || js.State == Pending {
+		return 0, false
+	}
+	return js.SpecOffset, true
 }
 
 // resumeShard re-runs, after a restart, a shard this agent was running:
@@ -1068,18 +1099,28 @@ func (a *Agent) awaitAssigned(ctx context.Context, jobID string) {
 }
 
 // jobParts returns a job's current per-agent or per-shard statuses; a part
-// not yet reported is PENDING.
+// not yet reported is PENDING. An agent's refusal counts only when it
+// refused the job's spec (the offset in the job's status, once known), not
+// a copy or a forgery published under the job's ID later.
 func jobParts(b *Bus, spec Spec) []Status {
 	var out []Status
+	off, known := specOffset(b, spec.JobID)
+	refusal := func(name string) (Status, bool) {
+		var s Status
+		ok := false
+		for _, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
+			if !known || r.SpecOffset == off {
+				s, ok = r, true
+			}
+		}
+		return s, ok
+	}
 	if spec.Kind == KindRecord {
 		for _, name := range spec.Agents {
 			s, ok := b.Status(agentKey(spec.JobID, name))
 			if !ok {
 				// A refusal is this agent's final word.
-				for k, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
-					_ = k
-					s, ok = r, true
-				}
+				s, ok = refusal(name)
 			}
 			if !ok {
 				s = Status{JobID: spec.JobID, Agent: name, State: Pending}
@@ -1091,9 +1132,7 @@ func jobParts(b *Bus, spec Spec) []Status {
 	for i, name := range spec.Agents {
 		s, ok := b.Status(shardKey(spec.JobID, i))
 		if !ok {
-			for _, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
-				s, ok = r, true
-			}
+			s, ok = refusal(name)
 		}
 		if !ok {
 			s = Status{JobID: spec.JobID, Agent: name, State: Pending}
