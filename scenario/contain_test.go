@@ -435,3 +435,34 @@ func TestRestrictedGlobs(t *testing.T) {
 		})
 	}
 }
+
+// TestRestrictedEnvIndirect: a restricted scenario reaches env() only as
+// env("NAME") with an allowed literal name: not through a variable holding
+// the function, nor through $env.
+func TestRestrictedEnvIndirect(t *testing.T) {
+	env := envOf(map[string]string{})
+	dir := t.TempDir()
+	doc := `version: 1
+name: r
+jobs:
+  record:
+    source: {gor: {path: in.gor}}
+    filter: %s
+    sink: {stdout: {}}
+`
+	for _, expr := range []string{
+		`'let f = env; f("SECRET_KEY") != ""'`,
+		`'$env.env("SECRET_KEY") != ""'`,
+		`'let e = $env; e.env("SECRET_KEY") != ""'`,
+		`'let f = get($env, "e" + "nv"); f("SECRET_KEY") != ""'`,
+	} {
+		ds := loadErrAt(t, dir, strings.Replace(doc, "%s", expr, 1), Options{Env: env, Restricted: true, EnvAllow: []string{"APP_*"}})
+		if !strings.Contains(ds.Error(), "env") {
+			t.Errorf("%s: %v", expr, ds)
+		}
+	}
+	// An allowed call still compiles.
+	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(doc, "%s", `'env("APP_MODE") != "off"'`, 1)), Options{Env: env, Restricted: true, EnvAllow: []string{"APP_*"}}); err != nil {
+		t.Fatalf("allowed call refused: %v", err)
+	}
+}
