@@ -81,3 +81,51 @@ func TestMaskedLog(t *testing.T) {
 		t.Fatalf("masked log: %q", got)
 	}
 }
+
+// TestLoadRestrictedEnvIndirect: env() reads the agent's process
+// environment; the textual check for "env(" is not what refuses it. Every
+// way of reaching the function is refused: through a variable, through
+// $env, behind a comment, and in a --set override.
+func TestLoadRestrictedEnvIndirect(t *testing.T) {
+	work := t.TempDir()
+	t.Setenv("AGENT_SECRET", "from-the-environment")
+	t.Setenv("TARGET", "http://the-environment-not-the-var:1")
+	base := `version: 1
+name: t
+kafka: {brokers: [embedded]}
+targets:
+  t: {url: "${TARGET}"}
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    sink: {http: {target: t}}
+`
+	vars := map[string]string{"TARGET": "http://127.0.0.1:9"}
+	header := func(expr string) string {
+		return base + "    rewrite:\n      - set-header: {name: X, value: '" + expr + "'}\n"
+	}
+	tests := []struct {
+		name, text string
+		set        []string
+	}{
+		{"through a variable", header(`let f = env; f("AGENT_SECRET")`), nil},
+		{"through $env", header(`$env.env/**/("AGENT_SECRET")`), nil},
+		{"through get($env)", header(`let f = get($env, "e" + "nv"); f("AGENT_SECRET")`), nil},
+		{"behind a comment, a --var name", header(`env/**/("TARGET")`), nil},
+		{"in a --set override", base, []string{`jobs.replay.filter=env("TARGET") != ""`}},
+		{"yaml escape", base + "    filter: \"\\x65nv(\\\"TARGET\\\") != ''\"\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(work, "jobs", "j", "s.yaml")
+			_ = os.MkdirAll(filepath.Dir(file), 0o700)
+			_, err := LoadRestricted(file, []byte(tt.text), tt.set, vars, work)
+			if err == nil || !strings.Contains(err.Error(), "env") {
+				t.Fatalf("accepted (or refused for another reason): %v", err)
+			}
+			if strings.Contains(err.Error(), "from-the-environment") || strings.Contains(err.Error(), "the-environment-not-the-var") {
+				t.Fatalf("the error shows the environment: %v", err)
+			}
+		})
+	}
+}
