@@ -843,16 +843,29 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	if shard >= 0 {
 		st.Shard = &shard
 	}
+	logs := newMaskedLog(a.cfg.Vars)
 	publish := func(s Status) {
 		s.At = time.Time{}
+		// What is published never shows the agent's --var values: a
+		// reason may quote a value read from one (a target's host, an
+		// assertion's text).
+		s.Reason = logs.mask(s.Reason)
+		if s.Result != nil && len(s.Result.Failed) > 0 {
+			r := *s.Result
+			r.Failed = make([]string, len(s.Result.Failed))
+			for i, f := range s.Result.Failed {
+				r.Failed[i] = logs.mask(f)
+			}
+			s.Result = &r
+		}
 		pctx, cancel := context.WithTimeout(pub, statusPublishWait)
 		defer cancel()
 		if err := a.bus.PublishStatus(pctx, key, s); err != nil {
 			a.log.Warn("status not published", "key", key, "state", s.State, "err", err)
 		}
 	}
-	logs := newMaskedLog(a.cfg.Vars)
 	fail := func(state State, reason string) {
+		reason = logs.mask(reason)
 		st.State, st.Reason, st.Log = state, reason, logs.String()
 		publish(st)
 		a.log.Warn("job not run", "job", spec.JobID, "shard", shard, "state", state, "reason", reason)
@@ -984,7 +997,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	st.Log = logs.String()
 	publish(st)
 	a.cfg.Metrics.finished(st.State)
-	a.log.Info("job finished", "job", spec.JobID, "shard", shard, "state", st.State, "reason", st.Reason)
+	a.log.Info("job finished", "job", spec.JobID, "shard", shard, "state", st.State, "reason", logs.mask(st.Reason))
 	a.finishJob(pub, spec)
 }
 
@@ -1063,6 +1076,13 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 		} else {
 			res.Window = name
 		}
+	}
+	// The merged assertions' verdicts and the parts' reasons may quote
+	// values of this agent's --var (the parts' own are masked by theirs).
+	masks := newMaskedLog(a.cfg.Vars)
+	js.Reason = masks.mask(js.Reason)
+	for i, f := range res.Failed {
+		res.Failed[i] = masks.mask(f)
 	}
 	js.Result = res
 	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {
