@@ -904,12 +904,21 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		return
 	}
 	if kind == KindReplay {
-		for _, t := range j.Sink.HTTP.Targets {
+		targets := slices.Clone(j.Sink.HTTP.Targets)
+		what := "target"
+		if j.Compare != nil && j.Compare.Noise != nil {
+			// The noise target is sent every request too.
+			targets = append(targets, j.Compare.Noise)
+		}
+		for i, t := range targets {
 			if t.Builtin != "" {
 				continue
 			}
+			if i == len(j.Sink.HTTP.Targets) {
+				what = "compare noise target"
+			}
 			if !TargetAllowed(t.URL.Host, a.cfg.AllowTargets) {
-				fail(Refused, fmt.Sprintf("target %q (%s) is outside this agent's --allow-targets (%s)", t.Name, t.URL.Host, strings.Join(a.cfg.AllowTargets, ", ")))
+				fail(Refused, fmt.Sprintf("%s %q (%s) is outside this agent's --allow-targets (%s)", what, t.Name, t.URL.Host, strings.Join(a.cfg.AllowTargets, ", ")))
 				return
 			}
 		}

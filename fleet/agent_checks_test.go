@@ -71,6 +71,28 @@ func (f *idFleet) submitReplay(t *testing.T, id, agent, text string) Status {
 	return s
 }
 
+// TestNoiseTargetAllowed: a replay's compare noise target is sent every
+// request too; it must be inside --allow-targets like the sink's targets.
+func TestNoiseTargetAllowed(t *testing.T) {
+	f := newIDFleet(t)
+	_, work := f.replayAgent(t, "load-1", nil)
+	text := `version: 1
+name: noise
+targets:
+  t: {url: "http://127.0.0.1:9"}
+  ref: {url: "http://192.0.2.1:80"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    sink: {http: {target: t}}
+    compare: {noise: {target: ref}}
+`
+	s := f.submitReplay(t, "j-noise", "load-1", text)
+	if s.State != Refused || !strings.Contains(s.Reason, "192.0.2.1:80") || !strings.Contains(s.Reason, "--allow-targets") {
+		t.Fatalf("shard %s %q, want REFUSED: the noise target is outside --allow-targets", s.State, s.Reason)
+	}
+}
+
 // TestRefusalMasksVars: a refusal's reason is published; the agent's --var
 // values in it are masked, as in its log.
 func TestRefusalMasksVars(t *testing.T) {
