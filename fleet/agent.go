@@ -84,6 +84,10 @@ type Agent struct {
 	// cancelsRefused holds the command IDs of the untrusted cancels this
 	// agent reported (a.mu), so that it reports each once.
 	cancelsRefused map[string]bool
+	// malformedN counts the malformed jobs-topic records read;
+	// malformedLogged is when one was last logged (a.mu).
+	malformedN      atomic.Int64
+	malformedLogged time.Time
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -494,8 +498,73 @@ func (a *Agent) twin(now time.Time) (Heartbeat, bool) {
 	return a.twinBeat, true
 }
 
+// checkJobRecord says why a jobs-topic record is malformed ("" when it is
+// not): a value that is no envelope, an unknown type, a spec whose payload
+// does not decode or has no job ID, or a spec under another key than
+// spec/<its job ID> (a copy published to replace another job's spec when
+// the topic is compacted). A tombstone is not malformed.
+func checkJobRecord(jr JobRecord) string {
+	switch {
+	case jr.Bad == tombstone:
+		return ""
+	case jr.Bad != "":
+		return "not a job envelope: " + jr.Bad
+	}
+	switch jr.Envelope.Type {
+	case "cancel":
+		return "" // refuseCancel reports what it cannot act on
+	case "spec":
+		var peek Spec
+		if err := json.Unmarshal(jr.Envelope.Payload, &peek); err != nil {
+			return "spec payload: " + err.Error()
+		}
+		if peek.JobID == "" {
+			return "spec without a job ID"
+		}
+		if jr.Key != "spec/"+peek.JobID {
+			return fmt.Sprintf("spec of job %q under key %q (want spec/%s)", peek.JobID, jr.Key, peek.JobID)
+		}
+		return ""
+	}
+	return fmt.Sprintf("unknown envelope type %q", jr.Envelope.Type)
+}
+
+// malformedLogEvery bounds how often malformed jobs-topic records are
+// logged (each is counted: Malformed, and the agent's metrics).
+const malformedLogEvery = 10 * time.Second
+
+// Malformed returns how many malformed jobs-topic records this agent read.
+func (a *Agent) Malformed() int64 { return a.malformedN.Load() }
+
+func (a *Agent) malformed(jr JobRecord, why string) {
+	n := a.malformedN.Add(1)
+	a.cfg.Metrics.malformed()
+	a.mu.Lock()
+	now := time.Now()
+	logIt := now.Sub(a.malformedLogged) >= malformedLogEvery
+	if logIt {
+		a.malformedLogged = now
+	}
+	a.mu.Unlock()
+	if logIt {
+		a.log.Warn("malformed record on the jobs topic ignored", "offset", jr.Offset, "key", truncate(jr.Key, 200), "reason", truncate(why, 500), "malformed-so-far", n)
+	}
+}
+
+// truncate shortens s (untrusted text) for a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 // handle looks at one jobs-topic record.
 func (a *Agent) handle(ctx context.Context, jr JobRecord) {
+	if why := checkJobRecord(jr); why != "" {
+		a.malformed(jr, why)
+		return
+	}
 	if jr.Bad != "" {
 		return
 	}

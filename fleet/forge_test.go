@@ -1,8 +1,12 @@
 package fleet
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestUnsignedSpecDoesNotEndAJob: anyone who can write to the jobs topic
@@ -67,5 +71,48 @@ func TestJobPartsIgnoresRefusalsOfOtherCopies(t *testing.T) {
 	}
 	if p := jobParts(f.bus, spec); len(p) != 1 || p[0].State != Refused || p[0].SpecOffset != off {
 		t.Fatalf("parts: %+v, want web-1 REFUSED (its refusal of the job's spec)", p)
+	}
+}
+
+// TestMalformedJobRecords: what anyone can write to the jobs topic — a
+// value that is no envelope, an unknown type, a spec payload that does not
+// decode, a signed spec under another job's key — is counted and logged,
+// never run, and the agent goes on taking jobs.
+func TestMalformedJobRecords(t *testing.T) {
+	f := newIDFleet(t)
+	a := f.agent(t, "web-1", Labels{"role": "web"})
+	f.waitAlive(t, "web-1")
+	raw := func(key string, value []byte) {
+		t.Helper()
+		if err := f.bus.cl.ProduceSync(f.ctx, &kgo.Record{Topic: JobsTopic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw("spec/x", []byte("not json"))
+	raw("spec/x", []byte(`{"type":"exec","payload":"eyJ4IjoxfQ=="}`))
+	raw("spec/x", []byte(`{"type":"spec","payload":"WzEsMiwz"}`)) // [1,2,3]
+	raw("spec/x", []byte(`{"type":"spec","payload":"e30="}`))     // {}: no job ID
+	now := time.Now().UTC()
+	moved, err := Seal("spec", Spec{JobID: "j-moved", Kind: KindRecord, Job: "record", Scenario: assignScenario, SHA256: ScenarioHash(assignScenario),
+		Selector: Selector{"role": "web"}, Agents: []string{"web-1"}, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}, f.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(moved)
+	raw("spec/j-other", b)
+	// A good job after them is still taken (its run fails: "run by the test").
+	f.submit(t, "j-good", Selector{"role": "web"}, "web-1")
+	waitFor(t, 15*time.Second, "the good job taken", func() bool {
+		s, ok := f.bus.Status(agentKey("j-good", "web-1"))
+		return ok && s.State.Final()
+	})
+	if n := a.Malformed(); n != 5 {
+		t.Fatalf("malformed records counted: %d, want 5\n%s", n, a.log.String())
+	}
+	if !strings.Contains(a.log.String(), "malformed record on the jobs topic ignored") {
+		t.Fatalf("not logged:\n%s", a.log.String())
+	}
+	if got := f.bus.StatusPrefix(jobKey("j-moved")); len(got) > 0 {
+		t.Fatalf("a spec under another job's key was acted on: %+v", got)
 	}
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -195,4 +196,41 @@ func TestOpenTypeSigned(t *testing.T) {
 	if err := signed.Open(trusted, &s); err != nil || s.JobID != "j1" {
 		t.Fatalf("spec: %v %+v", err, s)
 	}
+}
+
+// FuzzJobRecord: any value on the jobs topic is decoded, judged and opened
+// without a panic; what it accepts as a trusted spec was signed by the
+// trusted key, as its own type, under its own job's key.
+func FuzzJobRecord(f *testing.F) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now()
+	good, _ := Seal("spec", Spec{JobID: "x", Kind: KindRecord, ExpiresAt: now.Add(time.Hour)}, priv)
+	cancel, _ := Seal("cancel", Cancel{CommandID: "c", JobID: "x", ExpiresAt: now.Add(time.Hour)}, priv)
+	for _, env := range []Envelope{good, cancel} {
+		b, _ := json.Marshal(env)
+		f.Add("spec/x", b)
+	}
+	f.Add("spec/x", []byte(`{"type":"spec","payload":"e30="}`))
+	f.Add("spec/x", []byte(`null`))
+	f.Add("", []byte(`{"type":1}`))
+	f.Fuzz(func(t *testing.T, key string, value []byte) {
+		jr := decodeJobRecord(1, key, value)
+		why := checkJobRecord(jr)
+		if jr.Bad != "" {
+			return
+		}
+		var s Spec
+		if err := jr.Envelope.Open([]ed25519.PublicKey{pub}, &s); err != nil {
+			return
+		}
+		if !ed25519.Verify(pub, jr.Envelope.Payload, jr.Envelope.Signature) {
+			t.Fatal("opened a payload the trusted key did not sign")
+		}
+		if jr.Envelope.Type == "spec" && why == "" && key != "spec/"+s.JobID {
+			t.Fatalf("spec of %q accepted under key %q", s.JobID, key)
+		}
+		if s.Type != jr.Envelope.Type {
+			t.Fatalf("opened a %q signed as %q", jr.Envelope.Type, s.Type)
+		}
+	})
 }
