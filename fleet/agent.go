@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1337,20 +1339,36 @@ func catalogTopic(text string) string {
 	return catalog.DefaultTopic
 }
 
-// maskedLog collects a run's output with the agent's --var values masked.
+// maskedLog collects a run's output with the agent's --var values masked:
+// as written, and escaped the ways a log line, JSON or a URL may show them.
+// The size limit never cuts a value in two unmasked halves: the text is
+// kept whole a little past the limit, masked, then cut, and a cut that ends
+// in the start of a value drops that start.
 type maskedLog struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	masks []string
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	masks     []string
+	truncated bool
+	longest   int
 }
 
 const maxLog = 64 << 10
 
 func newMaskedLog(vars map[string]string) *maskedLog {
 	l := &maskedLog{}
+	seen := map[string]bool{}
 	for _, v := range vars {
-		if len(v) >= 4 {
-			l.masks = append(l.masks, v)
+		if len(v) < 4 {
+			continue
+		}
+		q := strconv.Quote(v)
+		j, _ := json.Marshal(v)
+		for _, m := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+			if !seen[m] {
+				seen[m] = true
+				l.masks = append(l.masks, m)
+				l.longest = max(l.longest, len(m))
+			}
 		}
 	}
 	sort.Slice(l.masks, func(i, j int) bool { return len(l.masks[i]) > len(l.masks[j]) })
@@ -1360,8 +1378,14 @@ func newMaskedLog(vars map[string]string) *maskedLog {
 func (l *maskedLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf.Len() < maxLog {
-		l.buf.Write(p[:min(len(p), maxLog-l.buf.Len())])
+	limit := maxLog + l.longest
+	if room := limit - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+		if len(p) > room {
+			l.truncated = true
+		}
+	} else if len(p) > 0 {
+		l.truncated = true
 	}
 	return len(p), nil
 }
@@ -1376,5 +1400,19 @@ func (l *maskedLog) mask(s string) string {
 func (l *maskedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.mask(l.buf.String())
+	s := l.mask(l.buf.String())
+	if !l.truncated && len(s) <= maxLog {
+		return s
+	}
+	s = s[:min(len(s), maxLog)]
+	// The cut may end inside a value: drop its start.
+	for _, m := range l.masks {
+		for k := len(m) - 1; k > 0; k-- {
+			if strings.HasSuffix(s, m[:k]) {
+				s = s[:len(s)-k]
+				break
+			}
+		}
+	}
+	return s + "\n[log truncated]\n"
 }

@@ -1,6 +1,9 @@
 package fleet
 
 import (
+	"encoding/json"
+	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,5 +130,27 @@ jobs:
 				t.Fatalf("the error shows the environment: %v", err)
 			}
 		})
+	}
+}
+
+// TestMaskedLogEdges: a --var value cut by the log's size limit, or written
+// escaped (a quoted log value, JSON, a URL), is masked too.
+func TestMaskedLogEdges(t *testing.T) {
+	const secret = `s3cr3t-"pass\word"`
+	l := newMaskedLog(map[string]string{"TOKEN": secret})
+	_, _ = l.Write([]byte(strings.Repeat("x", maxLog-6) + secret + "\n"))
+	got := l.String()
+	for k := 4; k <= len(secret); k++ {
+		if strings.Contains(got, secret[:k]) {
+			t.Fatalf("the log shows %q of the secret (truncated at %d bytes)", secret[:k], len(got))
+		}
+	}
+	l = newMaskedLog(map[string]string{"TOKEN": secret})
+	slog.New(slog.NewTextHandler(l, nil)).Warn("failed", "err", "token "+secret+" refused")
+	b, _ := json.Marshal(secret)
+	_, _ = l.Write(append(b, '\n'))
+	_, _ = l.Write([]byte("http://u:" + url.QueryEscape(secret) + "@h/ and " + url.PathEscape(secret) + "\n"))
+	if got := l.String(); strings.Contains(got, "s3cr3t") {
+		t.Fatalf("escaped secret shown:\n%s", got)
 	}
 }
