@@ -466,3 +466,35 @@ jobs:
 		t.Fatalf("allowed call refused: %v", err)
 	}
 }
+
+// TestRestrictedReadDotDotThroughLink: containment judges a read path
+// cleaned ("/dir/linked/../x" is "/dir/x"), so the path a reader opens is the cleaned
+// one too: the kernel would follow the link first and "linked/.." would be
+// the link's parent, outside the directory.
+func TestRestrictedReadDotDotThroughLink(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(filepath.Join(outside, "sub"), filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	doc := `version: 1
+name: r
+targets:
+  t: {url: "https://127.0.0.1:9", ca-file: DIR/linked/../ca.pem}
+jobs:
+  replay:
+    source: {gor: {path: DIR/linked/../in.gor}}
+    sink: {http: {target: t}}
+    compare: {grpc: {descriptors: DIR/linked/../d.pb}}
+`
+	doc = strings.ReplaceAll(doc, "DIR", dir)
+	s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(doc), Options{Restricted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := s.Jobs["replay"]
+	for what, p := range map[string]Path{"gor": j.Source.Gor.Path, "ca-file": s.Targets["t"].CAFile, "descriptors": j.Compare.GRPCDescriptors} {
+		if p.Abs != filepath.Join(dir, filepath.Base(p.Raw)) {
+			t.Errorf("%s: Abs %q, want %q (as judged)", what, p.Abs, filepath.Join(dir, filepath.Base(p.Raw)))
+		}
+	}
+}
