@@ -710,7 +710,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		// publish one under a running job's ID. The job is settled from it
 		// only when the submitter recorded this very record as the job's
 		// spec (a spec signed by a key this agent does not trust).
-		if !verified && !a.isJobSpec(ctx, id, jr.Offset) {
+		if !verified && !a.isJobSpec(id, jr.Offset) {
 			return
 		}
 		a.finishJob(ctx, peek)
@@ -780,13 +780,12 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	}
 }
 
-// isJobSpec reports whether the job's status (the submitter's ASSIGNED,
-// waited for as finishJob does) names the jobs-topic record at offset as
-// the job's spec.
-func (a *Agent) isJobSpec(ctx context.Context, id string, offset int64) bool {
-	wctx, cancel := context.WithTimeout(ctx, assignWait)
-	defer cancel()
-	a.awaitAssigned(wctx, id)
+// isJobSpec reports whether the job's status (the submitter's ASSIGNED)
+// names the jobs-topic record at offset as the job's spec. It does not wait
+// for ASSIGNED (a forged spec reusing the ID of a job left PENDING would
+// hold the agent assignWait each): when it is not there yet, the submitter
+// settles the job once every agent answered (Client.finishIfDone).
+func (a *Agent) isJobSpec(id string, offset int64) bool {
 	off, known := specOffset(a.bus, id)
 	return known && off == offset
 }

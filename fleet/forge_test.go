@@ -116,3 +116,35 @@ func TestMalformedJobRecords(t *testing.T) {
 		t.Fatalf("a spec under another job's key was acted on: %+v", got)
 	}
 }
+
+// TestForgedSpecsDoNotStallAgent: unsigned specs reusing the ID of a job
+// left PENDING (its submitter died before ASSIGNED) are refused at once:
+// the agent does not wait for an ASSIGNED that never comes for each of
+// them, and takes the next good job without delay.
+func TestForgedSpecsDoNotStallAgent(t *testing.T) {
+	f := newIDFleet(t)
+	if err := f.bus.PublishStatus(f.ctx, jobKey("j-stuck"), Status{JobID: "j-stuck", Kind: KindRecord, State: Pending, Agents: []string{"web-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.agent(t, "web-1", Labels{"role": "web"})
+	f.waitAlive(t, "web-1")
+	start := time.Now()
+	for range 3 {
+		forged, err := Seal("spec", Spec{JobID: "j-stuck", Kind: KindRecord, Job: "record", Agents: []string{"web-1"}, Selector: Selector{"role": "web"},
+			ExpiresAt: time.Now().Add(time.Hour)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.bus.Publish(f.ctx, JobsTopic, "spec/j-stuck", forged); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.submit(t, "j-next", Selector{"role": "web"}, "web-1")
+	waitFor(t, 30*time.Second, "the next job taken", func() bool {
+		s, ok := f.bus.Status(agentKey("j-next", "web-1"))
+		return ok && s.State.Final()
+	})
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("the next job was taken after %s: forged specs stalled the agent\n%s", d.Round(time.Millisecond), a.log.String())
+	}
+}
