@@ -520,8 +520,10 @@ func checkJobRecord(jr JobRecord) string {
 		if err := json.Unmarshal(jr.Envelope.Payload, &peek); err != nil {
 			return "spec payload: " + err.Error()
 		}
-		if peek.JobID == "" {
-			return "spec without a job ID"
+		if !JobIDPattern.MatchString(peek.JobID) {
+			// A job ID names a directory under the work dir and the
+			// status keys of the job ("a/agent/b", "../x" would not).
+			return fmt.Sprintf("spec with job ID %q (want letters, digits, '.', '_', '-', up to 128)", truncate(peek.JobID, 200))
 		}
 		if jr.Key != "spec/"+peek.JobID {
 			return fmt.Sprintf("spec of job %q under key %q (want spec/%s)", peek.JobID, jr.Key, peek.JobID)
@@ -700,7 +702,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		a.log.Warn("job refused", "job", id, "reason", reason)
 		a.cfg.Metrics.refused(reason)
 		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), Status{
-			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset,
+			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset, Unverified: !verified,
 		})
 		if err != nil {
 			a.log.Warn("refusal not published", "job", id, "err", err)
@@ -734,8 +736,11 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 		return
 	}
-	if len(mine) > 0 {
-		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[0].SpecOffset))
+	// What this agent did with the job's ID before: refusals of specs
+	// that did not verify (anyone may publish one ahead of a job) do not
+	// count.
+	if i := slices.IndexFunc(mine, func(s Status) bool { return !s.Unverified }); i >= 0 {
+		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[i].SpecOffset))
 		return
 	}
 	if off, known := specOffset(a.bus, id); known && off != jr.Offset {

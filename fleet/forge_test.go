@@ -148,3 +148,44 @@ func TestForgedSpecsDoNotStallAgent(t *testing.T) {
 		t.Fatalf("the next job was taken after %s: forged specs stalled the agent\n%s", d.Round(time.Millisecond), a.log.String())
 	}
 }
+
+// TestForgedSpecBeforeJob: an unsigned spec published ahead of a job under
+// the job's (predictable: jobs submit --id) ID, or under an ID that nests
+// it ("<id>/x"), is refused; that refusal does not make the agent refuse
+// the real job later as "already taken".
+func TestForgedSpecBeforeJob(t *testing.T) {
+	f := newIDFleet(t)
+	a := f.agent(t, "web-1", Labels{"role": "web"})
+	f.waitAlive(t, "web-1")
+	for _, id := range []string{"nightly-1", "nightly-1/agent/x"} {
+		forged, err := Seal("spec", Spec{JobID: id, Kind: KindRecord, Job: "record", Agents: []string{"web-1"}, Selector: Selector{"role": "web"},
+			ExpiresAt: time.Now().Add(time.Hour)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, forged); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 15*time.Second, "the forged spec refused", func() bool {
+		return len(f.bus.StatusPrefix(jobKey("nightly-1")+"/refused/web-1/")) > 0
+	})
+	f.submit(t, "nightly-1", Selector{"role": "web"}, "web-1")
+	var s Status
+	waitFor(t, 15*time.Second, "the real job taken", func() bool {
+		var ok bool
+		s, ok = f.bus.Status(agentKey("nightly-1", "web-1"))
+		return ok && s.State.Final()
+	})
+	if !strings.Contains(s.Reason, "run by the test") {
+		t.Fatalf("the real job: %s %q\n%s", s.State, s.Reason, a.log.String())
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for k, r := range f.bus.StatusPrefix(jobKey("nightly-1") + "/") {
+		if strings.Contains(r.Reason, "replayed") {
+			t.Fatalf("%s: %s", k, r.Reason)
+		}
+	}
+}
