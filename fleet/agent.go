@@ -46,7 +46,14 @@ type AgentConfig struct {
 	Metrics      *Metrics // nil: none
 	// Load loads job scenarios restricted; nil means LoadRestricted.
 	Load Loader
+	// MaxRun, when positive, bounds how long one job or shard runs here
+	// (--max-run): a run still going then is stopped as a cancel stops it
+	// (a record job drains and its window is saved) and ends CANCELLED.
+	MaxRun time.Duration
 }
+
+// errMaxRun ends a run that reached AgentConfig.MaxRun.
+var errMaxRun = errors.New("the agent's --max-run was reached")
 
 // Agent takes signed jobs from the jobs topic and runs them.
 type Agent struct {
@@ -128,6 +135,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.WorkDir == "" {
 		return nil, errors.New("agent: --work-dir is required")
+	}
+	if cfg.MaxRun < 0 {
+		return nil, fmt.Errorf("agent: --max-run %s: want a positive duration (or 0: no limit)", cfg.MaxRun)
 	}
 	if slices.Contains(cfg.Allow, KindReplay) && len(cfg.AllowTargets) == 0 {
 		return nil, errors.New("agent: --allow replay needs --allow-targets PATTERN (the targets it may send to)")
@@ -1054,13 +1064,21 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	st.State = Running
 	publish(st)
 	a.log.Info("job running", "job", spec.JobID, "kind", spec.Kind, "shard", shard)
-	runErr := plan.Run(ctx)
+	runCtx, endRun := ctx, context.CancelFunc(func() {})
+	if a.cfg.MaxRun > 0 {
+		runCtx, endRun = context.WithTimeoutCause(ctx, a.cfg.MaxRun, errMaxRun)
+	}
+	runErr := plan.Run(runCtx)
+	overRun := ctx.Err() == nil && errors.Is(context.Cause(runCtx), errMaxRun)
+	endRun()
 	st.Reason, st.Progress = "", nil
 	st.Result = resultOf(outcome)
 	var assertErr *engine.AssertionError
 	switch {
 	case a.cancelled(spec.JobID):
 		st.State, st.Reason = Cancelled, "cancelled by "+a.canceller(spec.JobID)
+	case overRun:
+		st.State, st.Reason = Cancelled, fmt.Sprintf("stopped: it ran for this agent's --max-run %s", a.cfg.MaxRun)
 	case runErr == nil, errors.Is(runErr, engine.ErrInterrupted) && ctx.Err() != nil:
 		st.State = Succeeded
 	case errors.As(runErr, &assertErr) && spec.Kind == KindReplay && st.Result != nil && st.Result.State != nil:

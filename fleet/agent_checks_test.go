@@ -3,13 +3,17 @@ package fleet
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/replayctl/replayctl/gorfile"
 	"github.com/replayctl/replayctl/internal/testutil"
 )
 
@@ -120,5 +124,54 @@ jobs:
 	}
 	if strings.Contains(a.log.String(), token) {
 		t.Fatalf("agent log shows the token:\n%s", a.log.String())
+	}
+}
+
+// TestMaxRun: a job that would run for an hour (a replay looping for 1h)
+// is stopped at the agent's --max-run and ends CANCELLED, saying why.
+func TestMaxRun(t *testing.T) {
+	f := newIDFleet(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	work := filepath.Join(t.TempDir(), "work")
+	log := &testutil.SyncBuffer{}
+	a, err := NewAgent(AgentConfig{
+		Name: "load-1", Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
+		WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg, MaxRun: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
+	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	actx, stop := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
+	})
+	f.waitAlive(t, "load-1")
+	text := `version: 1
+name: forever
+targets:
+  t: {url: "` + srv.URL + `"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    loop: {for: 1h}
+    sink: {http: {target: t}}
+`
+	start := time.Now()
+	s := f.submitReplay(t, "j-forever", "load-1", text)
+	if s.State != Cancelled || !strings.Contains(s.Reason, "--max-run 2s") || time.Since(start) > 15*time.Second {
+		t.Fatalf("shard %s %q after %s, want CANCELLED at --max-run", s.State, s.Reason, time.Since(start).Round(time.Millisecond))
 	}
 }
