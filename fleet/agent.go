@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +46,14 @@ type AgentConfig struct {
 	Metrics      *Metrics // nil: none
 	// Load loads job scenarios restricted; nil means LoadRestricted.
 	Load Loader
+	// MaxRun, when positive, bounds how long one job or shard runs here
+	// (--max-run): a run still going then is stopped as a cancel stops it
+	// (a record job drains and its window is saved) and ends CANCELLED.
+	MaxRun time.Duration
 }
+
+// errMaxRun ends a run that reached AgentConfig.MaxRun.
+var errMaxRun = errors.New("the agent's --max-run was reached")
 
 // Agent takes signed jobs from the jobs topic and runs them.
 type Agent struct {
@@ -84,6 +93,10 @@ type Agent struct {
 	// cancelsRefused holds the command IDs of the untrusted cancels this
 	// agent reported (a.mu), so that it reports each once.
 	cancelsRefused map[string]bool
+	// malformedN counts the malformed jobs-topic records read;
+	// malformedLogged is when one was last logged (a.mu).
+	malformedN      atomic.Int64
+	malformedLogged time.Time
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -122,6 +135,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.WorkDir == "" {
 		return nil, errors.New("agent: --work-dir is required")
+	}
+	if cfg.MaxRun < 0 {
+		return nil, fmt.Errorf("agent: --max-run %s: want a positive duration (or 0: no limit)", cfg.MaxRun)
 	}
 	if slices.Contains(cfg.Allow, KindReplay) && len(cfg.AllowTargets) == 0 {
 		return nil, errors.New("agent: --allow replay needs --allow-targets PATTERN (the targets it may send to)")
@@ -494,8 +510,75 @@ func (a *Agent) twin(now time.Time) (Heartbeat, bool) {
 	return a.twinBeat, true
 }
 
+// checkJobRecord says why a jobs-topic record is malformed ("" when it is
+// not): a value that is no envelope, an unknown type, a spec whose payload
+// does not decode or has no job ID, or a spec under another key than
+// spec/<its job ID> (a copy published to replace another job's spec when
+// the topic is compacted). A tombstone is not malformed.
+func checkJobRecord(jr JobRecord) string {
+	switch {
+	case jr.Bad == tombstone:
+		return ""
+	case jr.Bad != "":
+		return "not a job envelope: " + jr.Bad
+	}
+	switch jr.Envelope.Type {
+	case "cancel":
+		return "" // refuseCancel reports what it cannot act on
+	case "spec":
+		var peek Spec
+		if err := json.Unmarshal(jr.Envelope.Payload, &peek); err != nil {
+			return "spec payload: " + err.Error()
+		}
+		if !JobIDPattern.MatchString(peek.JobID) {
+			// A job ID names a directory under the work dir and the
+			// status keys of the job ("a/agent/b", "../x" would not).
+			return fmt.Sprintf("spec with job ID %q (want letters, digits, '.', '_', '-', up to 128)", truncate(peek.JobID, 200))
+		}
+		if jr.Key != "spec/"+peek.JobID {
+			return fmt.Sprintf("spec of job %q under key %q (want spec/%s)", peek.JobID, jr.Key, peek.JobID)
+		}
+		return ""
+	}
+	return fmt.Sprintf("unknown envelope type %q", jr.Envelope.Type)
+}
+
+// malformedLogEvery bounds how often malformed jobs-topic records are
+// logged (each is counted: Malformed, and the agent's metrics).
+const malformedLogEvery = 10 * time.Second
+
+// Malformed returns how many malformed jobs-topic records this agent read.
+func (a *Agent) Malformed() int64 { return a.malformedN.Load() }
+
+func (a *Agent) malformed(jr JobRecord, why string) {
+	n := a.malformedN.Add(1)
+	a.cfg.Metrics.malformed()
+	a.mu.Lock()
+	now := time.Now()
+	logIt := now.Sub(a.malformedLogged) >= malformedLogEvery
+	if logIt {
+		a.malformedLogged = now
+	}
+	a.mu.Unlock()
+	if logIt {
+		a.log.Warn("malformed record on the jobs topic ignored", "offset", jr.Offset, "key", truncate(jr.Key, 200), "reason", truncate(why, 500), "malformed-so-far", n)
+	}
+}
+
+// truncate shortens s (untrusted text) for a log line.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
 // handle looks at one jobs-topic record.
 func (a *Agent) handle(ctx context.Context, jr JobRecord) {
+	if why := checkJobRecord(jr); why != "" {
+		a.malformed(jr, why)
+		return
+	}
 	if jr.Bad != "" {
 		return
 	}
@@ -621,6 +704,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			return
 		}
 	}
+	verified := false
 	refuse := func(reason string) {
 		if !named {
 			return
@@ -628,10 +712,18 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		a.log.Warn("job refused", "job", id, "reason", reason)
 		a.cfg.Metrics.refused(reason)
 		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), Status{
-			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset,
+			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset, Unverified: !verified,
 		})
 		if err != nil {
 			a.log.Warn("refusal not published", "job", id, "err", err)
+		}
+		// An unverified spec says nothing true about the job it names (its
+		// agents, kind, shards): anyone who writes to the jobs topic can
+		// publish one under a running job's ID. The job is settled from it
+		// only when the submitter recorded this very record as the job's
+		// spec (a spec signed by a key this agent does not trust).
+		if !verified && !a.isJobSpec(id, jr.Offset) {
+			return
 		}
 		a.finishJob(ctx, peek)
 	}
@@ -640,6 +732,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(err.Error())
 		return
 	}
+	verified = true
 	if named && spec.Kind == KindRecord {
 		// The submitter marked this agent FAILED when it did not answer in
 		// time (it was stopped, say): the others went on without it. That
@@ -653,12 +746,15 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 		return
 	}
-	if len(mine) > 0 {
-		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[0].SpecOffset))
+	// What this agent did with the job's ID before: refusals of specs
+	// that did not verify (anyone may publish one ahead of a job) do not
+	// count.
+	if i := slices.IndexFunc(mine, func(s Status) bool { return !s.Unverified }); i >= 0 {
+		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[i].SpecOffset))
 		return
 	}
-	if js, ok := a.bus.Status(jobKey(id)); ok && js.SpecOffset != 0 && js.SpecOffset != jr.Offset {
-		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, js.SpecOffset, jr.Offset))
+	if off, known := specOffset(a.bus, id); known && off != jr.Offset {
+		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, off, jr.Offset))
 		return
 	}
 	if spec.ScenarioHashMismatch() {
@@ -697,6 +793,26 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			}
 		}
 	}
+}
+
+// isJobSpec reports whether the job's status (the submitter's ASSIGNED)
+// names the jobs-topic record at offset as the job's spec. It does not wait
+// for ASSIGNED (a forged spec reusing the ID of a job left PENDING would
+// hold the agent assignWait each): when it is not there yet, the submitter
+// settles the job once every agent answered (Client.finishIfDone).
+func (a *Agent) isJobSpec(id string, offset int64) bool {
+	off, known := specOffset(a.bus, id)
+	return known && off == offset
+}
+
+// specOffset returns the jobs-topic offset of a job's spec, as its status
+// records it (known once the submitter wrote ASSIGNED: 0 is an offset too).
+func specOffset(b *Bus, id string) (int64, bool) {
+	js, ok := b.Status(jobKey(id))
+	if !ok || js.State == Pending {
+		return 0, false
+	}
+	return js.SpecOffset, true
 }
 
 // resumeShard re-runs, after a restart, a shard this agent was running:
@@ -812,16 +928,29 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	if shard >= 0 {
 		st.Shard = &shard
 	}
+	logs := newMaskedLog(a.cfg.Vars)
 	publish := func(s Status) {
 		s.At = time.Time{}
+		// What is published never shows the agent's --var values: a
+		// reason may quote a value read from one (a target's host, an
+		// assertion's text).
+		s.Reason = logs.mask(s.Reason)
+		if s.Result != nil && len(s.Result.Failed) > 0 {
+			r := *s.Result
+			r.Failed = make([]string, len(s.Result.Failed))
+			for i, f := range s.Result.Failed {
+				r.Failed[i] = logs.mask(f)
+			}
+			s.Result = &r
+		}
 		pctx, cancel := context.WithTimeout(pub, statusPublishWait)
 		defer cancel()
 		if err := a.bus.PublishStatus(pctx, key, s); err != nil {
 			a.log.Warn("status not published", "key", key, "state", s.State, "err", err)
 		}
 	}
-	logs := newMaskedLog(a.cfg.Vars)
 	fail := func(state State, reason string) {
+		reason = logs.mask(reason)
 		st.State, st.Reason, st.Log = state, reason, logs.String()
 		publish(st)
 		a.log.Warn("job not run", "job", spec.JobID, "shard", shard, "state", state, "reason", reason)
@@ -860,12 +989,21 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		return
 	}
 	if kind == KindReplay {
-		for _, t := range j.Sink.HTTP.Targets {
+		targets := slices.Clone(j.Sink.HTTP.Targets)
+		what := "target"
+		if j.Compare != nil && j.Compare.Noise != nil {
+			// The noise target is sent every request too.
+			targets = append(targets, j.Compare.Noise)
+		}
+		for i, t := range targets {
 			if t.Builtin != "" {
 				continue
 			}
+			if i == len(j.Sink.HTTP.Targets) {
+				what = "compare noise target"
+			}
 			if !TargetAllowed(t.URL.Host, a.cfg.AllowTargets) {
-				fail(Refused, fmt.Sprintf("target %q (%s) is outside this agent's --allow-targets (%s)", t.Name, t.URL.Host, strings.Join(a.cfg.AllowTargets, ", ")))
+				fail(Refused, fmt.Sprintf("%s %q (%s) is outside this agent's --allow-targets (%s)", what, t.Name, t.URL.Host, strings.Join(a.cfg.AllowTargets, ", ")))
 				return
 			}
 		}
@@ -926,13 +1064,21 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	st.State = Running
 	publish(st)
 	a.log.Info("job running", "job", spec.JobID, "kind", spec.Kind, "shard", shard)
-	runErr := plan.Run(ctx)
+	runCtx, endRun := ctx, context.CancelFunc(func() {})
+	if a.cfg.MaxRun > 0 {
+		runCtx, endRun = context.WithTimeoutCause(ctx, a.cfg.MaxRun, errMaxRun)
+	}
+	runErr := plan.Run(runCtx)
+	overRun := ctx.Err() == nil && errors.Is(context.Cause(runCtx), errMaxRun)
+	endRun()
 	st.Reason, st.Progress = "", nil
 	st.Result = resultOf(outcome)
 	var assertErr *engine.AssertionError
 	switch {
 	case a.cancelled(spec.JobID):
 		st.State, st.Reason = Cancelled, "cancelled by "+a.canceller(spec.JobID)
+	case overRun:
+		st.State, st.Reason = Cancelled, fmt.Sprintf("stopped: it ran for this agent's --max-run %s", a.cfg.MaxRun)
 	case runErr == nil, errors.Is(runErr, engine.ErrInterrupted) && ctx.Err() != nil:
 		st.State = Succeeded
 	case errors.As(runErr, &assertErr) && spec.Kind == KindReplay && st.Result != nil && st.Result.State != nil:
@@ -953,7 +1099,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	st.Log = logs.String()
 	publish(st)
 	a.cfg.Metrics.finished(st.State)
-	a.log.Info("job finished", "job", spec.JobID, "shard", shard, "state", st.State, "reason", st.Reason)
+	a.log.Info("job finished", "job", spec.JobID, "shard", shard, "state", st.State, "reason", logs.mask(st.Reason))
 	a.finishJob(pub, spec)
 }
 
@@ -1033,6 +1179,13 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			res.Window = name
 		}
 	}
+	// The merged assertions' verdicts and the parts' reasons may quote
+	// values of this agent's --var (the parts' own are masked by theirs).
+	masks := newMaskedLog(a.cfg.Vars)
+	js.Reason = masks.mask(js.Reason)
+	for i, f := range res.Failed {
+		res.Failed[i] = masks.mask(f)
+	}
 	js.Result = res
 	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {
 		a.log.Warn("job status not published", "job", spec.JobID, "err", err)
@@ -1068,18 +1221,28 @@ func (a *Agent) awaitAssigned(ctx context.Context, jobID string) {
 }
 
 // jobParts returns a job's current per-agent or per-shard statuses; a part
-// not yet reported is PENDING.
+// not yet reported is PENDING. An agent's refusal counts only when it
+// refused the job's spec (the offset in the job's status, once known), not
+// a copy or a forgery published under the job's ID later.
 func jobParts(b *Bus, spec Spec) []Status {
 	var out []Status
+	off, known := specOffset(b, spec.JobID)
+	refusal := func(name string) (Status, bool) {
+		var s Status
+		ok := false
+		for _, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
+			if !known || r.SpecOffset == off {
+				s, ok = r, true
+			}
+		}
+		return s, ok
+	}
 	if spec.Kind == KindRecord {
 		for _, name := range spec.Agents {
 			s, ok := b.Status(agentKey(spec.JobID, name))
 			if !ok {
 				// A refusal is this agent's final word.
-				for k, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
-					_ = k
-					s, ok = r, true
-				}
+				s, ok = refusal(name)
 			}
 			if !ok {
 				s = Status{JobID: spec.JobID, Agent: name, State: Pending}
@@ -1091,9 +1254,7 @@ func jobParts(b *Bus, spec Spec) []Status {
 	for i, name := range spec.Agents {
 		s, ok := b.Status(shardKey(spec.JobID, i))
 		if !ok {
-			for _, r := range b.StatusPrefix(jobKey(spec.JobID) + "/refused/" + name + "/") {
-				s, ok = r, true
-			}
+			s, ok = refusal(name)
 		}
 		if !ok {
 			s = Status{JobID: spec.JobID, Agent: name, State: Pending}
@@ -1200,20 +1361,36 @@ func catalogTopic(text string) string {
 	return catalog.DefaultTopic
 }
 
-// maskedLog collects a run's output with the agent's --var values masked.
+// maskedLog collects a run's output with the agent's --var values masked:
+// as written, and escaped the ways a log line, JSON or a URL may show them.
+// The size limit never cuts a value in two unmasked halves: the text is
+// kept whole a little past the limit, masked, then cut, and a cut that ends
+// in the start of a value drops that start.
 type maskedLog struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	masks []string
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	masks     []string
+	truncated bool
+	longest   int
 }
 
 const maxLog = 64 << 10
 
 func newMaskedLog(vars map[string]string) *maskedLog {
 	l := &maskedLog{}
+	seen := map[string]bool{}
 	for _, v := range vars {
-		if len(v) >= 4 {
-			l.masks = append(l.masks, v)
+		if len(v) < 4 {
+			continue
+		}
+		q := strconv.Quote(v)
+		j, _ := json.Marshal(v)
+		for _, m := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+			if !seen[m] {
+				seen[m] = true
+				l.masks = append(l.masks, m)
+				l.longest = max(l.longest, len(m))
+			}
 		}
 	}
 	sort.Slice(l.masks, func(i, j int) bool { return len(l.masks[i]) > len(l.masks[j]) })
@@ -1223,8 +1400,14 @@ func newMaskedLog(vars map[string]string) *maskedLog {
 func (l *maskedLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf.Len() < maxLog {
-		l.buf.Write(p[:min(len(p), maxLog-l.buf.Len())])
+	limit := maxLog + l.longest
+	if room := limit - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+		if len(p) > room {
+			l.truncated = true
+		}
+	} else if len(p) > 0 {
+		l.truncated = true
 	}
 	return len(p), nil
 }
@@ -1239,5 +1422,19 @@ func (l *maskedLog) mask(s string) string {
 func (l *maskedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.mask(l.buf.String())
+	s := l.mask(l.buf.String())
+	if !l.truncated && len(s) <= maxLog {
+		return s
+	}
+	s = s[:min(len(s), maxLog)]
+	// The cut may end inside a value: drop its start.
+	for _, m := range l.masks {
+		for k := len(m) - 1; k > 0; k-- {
+			if strings.HasSuffix(s, m[:k]) {
+				s = s[:len(s)-k]
+				break
+			}
+		}
+	}
+	return s + "\n[log truncated]\n"
 }

@@ -160,15 +160,7 @@ func (b *Bus) apply(r *kgo.Record) {
 		b.agents[key], b.agentTS[key] = h, r.Timestamp
 		b.applyInstance(key, h, r.Timestamp)
 	case JobsTopic:
-		jr := JobRecord{Offset: r.Offset, Key: key}
-		if r.Value != nil {
-			if err := json.Unmarshal(r.Value, &jr.Envelope); err != nil {
-				jr.Bad = err.Error()
-			}
-		} else {
-			jr.Bad = "tombstone"
-		}
-		b.jobs = append(b.jobs, jr)
+		b.jobs = append(b.jobs, decodeJobRecord(r.Offset, key, r.Value))
 	case StatusTopic:
 		if r.Value == nil {
 			delete(b.status, key)
@@ -182,6 +174,24 @@ func (b *Bus) apply(r *kgo.Record) {
 		b.status[key] = s
 	}
 }
+
+// decodeJobRecord decodes one record of the jobs topic; what cannot be
+// decoded is marked Bad (a tombstone too), never an error or a panic.
+func decodeJobRecord(offset int64, key string, value []byte) JobRecord {
+	jr := JobRecord{Offset: offset, Key: key}
+	if value == nil {
+		jr.Bad = tombstone
+		return jr
+	}
+	if err := json.Unmarshal(value, &jr.Envelope); err != nil {
+		jr.Bad = err.Error()
+	}
+	return jr
+}
+
+// tombstone is JobRecord.Bad of a record without a value (compaction's
+// deletes, not a malformed record).
+const tombstone = "tombstone"
 
 // liveBeat is a heartbeat and its broker timestamp.
 type liveBeat struct {

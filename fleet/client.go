@@ -272,6 +272,13 @@ func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, 
 	unset := map[scenario.Pos]string{} // the agents' --var supply these
 	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: none, OnUnset: func(pos scenario.Pos, name string) { unset[pos] = name }})
 	if err == nil {
+		if len(problems) == 0 {
+			// env() the text check above does not see (a --set override,
+			// a YAML escape): agents refuse every call the scenario has.
+			for _, r := range s.EnvRefs {
+				problems = append(problems, fmt.Sprintf("%s: env(%q) in an expression reads the agent's environment; agents refuse it (pass values with the agents' --var)", r.Pos, r.Name))
+			}
+		}
 		if len(problems) > 0 {
 			return nil, problems, nil
 		}

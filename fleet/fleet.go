@@ -156,7 +156,11 @@ type Status struct {
 	Attempt int       `json:"attempt,omitempty"`
 	// SpecOffset is the jobs-topic offset of the spec an agent took, so a
 	// restarted agent knows that spec from a replay of it.
-	SpecOffset int64     `json:"spec-offset,omitempty"`
+	SpecOffset int64 `json:"spec-offset,omitempty"`
+	// Unverified marks the refusal of a spec whose signature did not
+	// verify: anyone may publish one, so it says nothing of the job whose
+	// ID it names (it does not make the job's real spec a replay).
+	Unverified bool      `json:"unverified,omitempty"`
 	Progress   *Progress `json:"progress,omitempty"`
 	Result     *Result   `json:"result,omitempty"`
 	Log        string    `json:"log,omitempty"` // the run's output (vars' values masked)

@@ -19,6 +19,7 @@ type Metrics struct {
 	runs       prometheus.Gauge
 	finishes   *prometheus.CounterVec
 	refusals   prometheus.Counter
+	malformedN prometheus.Counter
 }
 
 // NewMetrics registers the agent's metrics.
@@ -33,8 +34,10 @@ func NewMetrics() *Metrics {
 			Name: "replayctl_agent_runs_finished_total", Help: "Runs finished, by final state."}, []string{"state"}),
 		refusals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "replayctl_agent_refusals_total", Help: "Job specs refused (see replayctl jobs show for reasons)."}),
+		malformedN: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "replayctl_agent_jobs_malformed_total", Help: "Malformed records read on the jobs topic (ignored)."}),
 	}
-	m.reg.MustRegister(m.heartbeats, m.runs, m.finishes, m.refusals,
+	m.reg.MustRegister(m.heartbeats, m.runs, m.finishes, m.refusals, m.malformedN,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -60,6 +63,12 @@ func (m *Metrics) finished(s State) {
 func (m *Metrics) refused(string) {
 	if m != nil {
 		m.refusals.Inc()
+	}
+}
+
+func (m *Metrics) malformed() {
+	if m != nil {
+		m.malformedN.Inc()
 	}
 }
 

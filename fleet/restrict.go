@@ -43,6 +43,15 @@ func LoadRestricted(file string, text []byte, set []string, vars map[string]stri
 	if err != nil {
 		return nil, err
 	}
+	// The text check above misses env() written otherwise (a YAML escape,
+	// a comment before the parenthesis, a --set override); the scenario
+	// names every call it compiled, and the restricted mode refuses every
+	// indirect way to the function. env() of a --var's name would read the
+	// agent's environment, not the --var.
+	if len(s.EnvRefs) > 0 {
+		r := s.EnvRefs[0]
+		return nil, fmt.Errorf("%s: env(%q) in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)", r.Pos, r.Name)
+	}
 	if err := checkPaths(s, workDir); err != nil {
 		return nil, err
 	}

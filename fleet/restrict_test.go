@@ -1,6 +1,9 @@
 package fleet
 
 import (
+	"encoding/json"
+	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +82,75 @@ func TestMaskedLog(t *testing.T) {
 	_, _ = l.Write([]byte("connecting with hunter22 to port 80\n"))
 	if got := l.String(); strings.Contains(got, "hunter22") || !strings.Contains(got, "port 80") {
 		t.Fatalf("masked log: %q", got)
+	}
+}
+
+// TestLoadRestrictedEnvIndirect: env() reads the agent's process
+// environment; the textual check for "env(" is not what refuses it. Every
+// way of reaching the function is refused: through a variable, through
+// $env, behind a comment, and in a --set override.
+func TestLoadRestrictedEnvIndirect(t *testing.T) {
+	work := t.TempDir()
+	t.Setenv("AGENT_SECRET", "from-the-environment")
+	t.Setenv("TARGET", "http://the-environment-not-the-var:1")
+	base := `version: 1
+name: t
+kafka: {brokers: [embedded]}
+targets:
+  t: {url: "${TARGET}"}
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    sink: {http: {target: t}}
+`
+	vars := map[string]string{"TARGET": "http://127.0.0.1:9"}
+	header := func(expr string) string {
+		return base + "    rewrite:\n      - set-header: {name: X, value: '" + expr + "'}\n"
+	}
+	tests := []struct {
+		name, text string
+		set        []string
+	}{
+		{"through a variable", header(`let f = env; f("AGENT_SECRET")`), nil},
+		{"through $env", header(`$env.env/**/("AGENT_SECRET")`), nil},
+		{"through get($env)", header(`let f = get($env, "e" + "nv"); f("AGENT_SECRET")`), nil},
+		{"behind a comment, a --var name", header(`env/**/("TARGET")`), nil},
+		{"in a --set override", base, []string{`jobs.replay.filter=env("TARGET") != ""`}},
+		{"yaml escape", base + "    filter: \"\\x65nv(\\\"TARGET\\\") != ''\"\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(work, "jobs", "j", "s.yaml")
+			_ = os.MkdirAll(filepath.Dir(file), 0o700)
+			_, err := LoadRestricted(file, []byte(tt.text), tt.set, vars, work)
+			if err == nil || !strings.Contains(err.Error(), "env") {
+				t.Fatalf("accepted (or refused for another reason): %v", err)
+			}
+			if strings.Contains(err.Error(), "from-the-environment") || strings.Contains(err.Error(), "the-environment-not-the-var") {
+				t.Fatalf("the error shows the environment: %v", err)
+			}
+		})
+	}
+}
+
+// TestMaskedLogEdges: a --var value cut by the log's size limit, or written
+// escaped (a quoted log value, JSON, a URL), is masked too.
+func TestMaskedLogEdges(t *testing.T) {
+	const secret = `s3cr3t-"pass\word"`
+	l := newMaskedLog(map[string]string{"TOKEN": secret})
+	_, _ = l.Write([]byte(strings.Repeat("x", maxLog-6) + secret + "\n"))
+	got := l.String()
+	for k := 4; k <= len(secret); k++ {
+		if strings.Contains(got, secret[:k]) {
+			t.Fatalf("the log shows %q of the secret (truncated at %d bytes)", secret[:k], len(got))
+		}
+	}
+	l = newMaskedLog(map[string]string{"TOKEN": secret})
+	slog.New(slog.NewTextHandler(l, nil)).Warn("failed", "err", "token "+secret+" refused")
+	b, _ := json.Marshal(secret)
+	_, _ = l.Write(append(b, '\n'))
+	_, _ = l.Write([]byte("http://u:" + url.QueryEscape(secret) + "@h/ and " + url.PathEscape(secret) + "\n"))
+	if got := l.String(); strings.Contains(got, "s3cr3t") {
+		t.Fatalf("escaped secret shown:\n%s", got)
 	}
 }

@@ -25,6 +25,10 @@ const (
 // Spec is a job as submitted: what to run, where, and until when the spec
 // may be taken. It travels signed (Envelope) on the jobs topic.
 type Spec struct {
+	// Type is the envelope type the spec was signed as ("spec"; set by
+	// Seal): the signature covers it, so a spec cannot be presented as
+	// another kind of command.
+	Type      string    `json:"type,omitempty"`
 	JobID     string    `json:"job-id"`
 	Kind      string    `json:"kind"` // record or replay
 	Job       string    `json:"job"`  // the scenario's job to run
@@ -55,6 +59,7 @@ type RecordingPlan struct {
 
 // Cancel is a signed request to stop a job on every agent.
 type Cancel struct {
+	Type      string    `json:"type,omitempty"` // "cancel", set by Seal (see Spec.Type)
 	CommandID string    `json:"command-id"`
 	JobID     string    `json:"job-id"`
 	IssuedAt  time.Time `json:"issued-at"`
@@ -99,7 +104,29 @@ func ScenarioHash(text string) string {
 
 // Seal marshals v and signs it with key (nil key: unsigned, which every
 // agent refuses; used to prove that it does).
+//
+// The payload names typ (Spec.Type, Cancel.Type), so that the signature
+// covers it: Open refuses an envelope whose type is not the one signed (a
+// signed spec republished as a cancel of its own job, say).
 func Seal(typ string, v any, key ed25519.PrivateKey) (Envelope, error) {
+	switch x := v.(type) {
+	case Spec:
+		x.Type = typ
+		v = x
+	case *Spec:
+		c := *x
+		c.Type = typ
+		v = c
+	case Cancel:
+		x.Type = typ
+		v = x
+	case *Cancel:
+		c := *x
+		c.Type = typ
+		v = c
+	default:
+		return Envelope{}, fmt.Errorf("seal %s: cannot sign a %T", typ, v)
+	}
 	payload, err := json.Marshal(v)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
@@ -118,6 +145,7 @@ var (
 	ErrUntrustedKey = errors.New("signed by a key this agent does not trust")
 	ErrBadSignature = errors.New("bad signature")
 	ErrExpired      = errors.New("expired")
+	ErrWrongType    = errors.New("signed as another type")
 )
 
 // Open checks env's signature against the trusted keys and decodes its
@@ -141,6 +169,17 @@ func (env Envelope) Open(trusted []ed25519.PublicKey, v any) error {
 	}
 	if !ed25519.Verify(ed25519.PublicKey(env.Key), env.Payload, env.Signature) {
 		return ErrBadSignature
+	}
+	// The envelope's type is outside the signature: the signed payload
+	// says what it is.
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(env.Payload, &head); err != nil {
+		return fmt.Errorf("decode %s: %w", env.Type, err)
+	}
+	if head.Type != env.Type {
+		return fmt.Errorf("%w: the payload was signed as %q, published as %q", ErrWrongType, head.Type, env.Type)
 	}
 	if err := json.Unmarshal(env.Payload, v); err != nil {
 		return fmt.Errorf("decode %s: %w", env.Type, err)

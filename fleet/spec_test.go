@@ -3,6 +3,7 @@ package fleet
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -155,6 +156,81 @@ func FuzzEnvelopeOpen(f *testing.F) {
 		err := Envelope{Type: "spec", Payload: payload, Signature: sig, Key: key}.Open([]ed25519.PublicKey{pub}, &s)
 		if err == nil && !ed25519.Verify(pub, payload, sig) {
 			t.Fatal("accepted a payload the trusted key did not sign")
+		}
+	})
+}
+
+// TestOpenTypeSigned: the envelope's type is outside the signature, so the
+// payload names it. A signed spec (any reader of the jobs topic has one)
+// republished as a "cancel" would otherwise decode as a cancel of its own
+// job (job-id and expires-at are common to both), signed by a trusted key.
+func TestOpenTypeSigned(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	trusted := []ed25519.PublicKey{pub}
+	now := time.Now()
+	spec := Spec{JobID: "j1", Kind: KindReplay, Scenario: "version: 1", SHA256: ScenarioHash("version: 1"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	signed, err := Seal("spec", spec, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asCancel := signed
+	asCancel.Type = "cancel"
+	var c Cancel
+	if err := asCancel.Open(trusted, &c); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("a spec published as a cancel opened: %v (cancel %+v)", err, c)
+	}
+	cancel, err := Seal("cancel", Cancel{CommandID: "c1", JobID: "j1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asSpec := cancel
+	asSpec.Type = "spec"
+	var s Spec
+	if err := asSpec.Open(trusted, &s); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("a cancel published as a spec opened: %v", err)
+	}
+	// As signed, each opens.
+	if err := cancel.Open(trusted, &c); err != nil || c.JobID != "j1" {
+		t.Fatalf("cancel: %v %+v", err, c)
+	}
+	if err := signed.Open(trusted, &s); err != nil || s.JobID != "j1" {
+		t.Fatalf("spec: %v %+v", err, s)
+	}
+}
+
+// FuzzJobRecord: any value on the jobs topic is decoded, judged and opened
+// without a panic; what it accepts as a trusted spec was signed by the
+// trusted key, as its own type, under its own job's key.
+func FuzzJobRecord(f *testing.F) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now()
+	good, _ := Seal("spec", Spec{JobID: "x", Kind: KindRecord, ExpiresAt: now.Add(time.Hour)}, priv)
+	cancel, _ := Seal("cancel", Cancel{CommandID: "c", JobID: "x", ExpiresAt: now.Add(time.Hour)}, priv)
+	for _, env := range []Envelope{good, cancel} {
+		b, _ := json.Marshal(env)
+		f.Add("spec/x", b)
+	}
+	f.Add("spec/x", []byte(`{"type":"spec","payload":"e30="}`))
+	f.Add("spec/x", []byte(`null`))
+	f.Add("", []byte(`{"type":1}`))
+	f.Fuzz(func(t *testing.T, key string, value []byte) {
+		jr := decodeJobRecord(1, key, value)
+		why := checkJobRecord(jr)
+		if jr.Bad != "" {
+			return
+		}
+		var s Spec
+		if err := jr.Envelope.Open([]ed25519.PublicKey{pub}, &s); err != nil {
+			return
+		}
+		if !ed25519.Verify(pub, jr.Envelope.Payload, jr.Envelope.Signature) {
+			t.Fatal("opened a payload the trusted key did not sign")
+		}
+		if jr.Envelope.Type == "spec" && why == "" && key != "spec/"+s.JobID {
+			t.Fatalf("spec of %q accepted under key %q", s.JobID, key)
+		}
+		if s.Type != jr.Envelope.Type {
+			t.Fatalf("opened a %q signed as %q", jr.Envelope.Type, s.Type)
 		}
 	})
 }

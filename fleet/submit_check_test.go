@@ -94,6 +94,10 @@ func TestCheckSubmit(t *testing.T) {
 		{"env()", with(rep, func(r *SubmitRequest) {
 			r.Text = []byte(strings.Replace(string(replayText("${TARGET}", "1")), "speed: 1", "speed: 1\n    assert: ['env(\"X\") == \"\"']", 1))
 		}), dir + "/rep.yaml:10:15: env() in an expression reads the agent's environment"},
+		{"env() in a --set", with(rep, func(r *SubmitRequest) {
+			r.Text = replayText("http://127.0.0.1:1", "1")
+			r.Set = []string{`jobs.replay.filter=env("X") != ""`}
+		}), dir + `/rep.yaml: env("X") in an expression reads the agent's environment`},
 	} {
 		_, err := CheckSubmit(c.req)
 		if err == nil || !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want) {

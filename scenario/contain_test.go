@@ -435,3 +435,66 @@ func TestRestrictedGlobs(t *testing.T) {
 		})
 	}
 }
+
+// TestRestrictedEnvIndirect: a restricted scenario reaches env() only as
+// env("NAME") with an allowed literal name: not through a variable holding
+// the function, nor through $env.
+func TestRestrictedEnvIndirect(t *testing.T) {
+	env := envOf(map[string]string{})
+	dir := t.TempDir()
+	doc := `version: 1
+name: r
+jobs:
+  record:
+    source: {gor: {path: in.gor}}
+    filter: %s
+    sink: {stdout: {}}
+`
+	for _, expr := range []string{
+		`'let f = env; f("SECRET_KEY") != ""'`,
+		`'$env.env("SECRET_KEY") != ""'`,
+		`'let e = $env; e.env("SECRET_KEY") != ""'`,
+		`'let f = get($env, "e" + "nv"); f("SECRET_KEY") != ""'`,
+	} {
+		ds := loadErrAt(t, dir, strings.Replace(doc, "%s", expr, 1), Options{Env: env, Restricted: true, EnvAllow: []string{"APP_*"}})
+		if !strings.Contains(ds.Error(), "env") {
+			t.Errorf("%s: %v", expr, ds)
+		}
+	}
+	// An allowed call still compiles.
+	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(doc, "%s", `'env("APP_MODE") != "off"'`, 1)), Options{Env: env, Restricted: true, EnvAllow: []string{"APP_*"}}); err != nil {
+		t.Fatalf("allowed call refused: %v", err)
+	}
+}
+
+// TestRestrictedReadDotDotThroughLink: containment judges a read path
+// cleaned ("/dir/linked/../x" is "/dir/x"), so the path a reader opens is the cleaned
+// one too: the kernel would follow the link first and "linked/.." would be
+// the link's parent, outside the directory.
+func TestRestrictedReadDotDotThroughLink(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(filepath.Join(outside, "sub"), filepath.Join(dir, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	doc := `version: 1
+name: r
+targets:
+  t: {url: "https://127.0.0.1:9", ca-file: DIR/linked/../ca.pem}
+jobs:
+  replay:
+    source: {gor: {path: DIR/linked/../in.gor}}
+    sink: {http: {target: t}}
+    compare: {grpc: {descriptors: DIR/linked/../d.pb}}
+`
+	doc = strings.ReplaceAll(doc, "DIR", dir)
+	s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(doc), Options{Restricted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := s.Jobs["replay"]
+	for what, p := range map[string]Path{"gor": j.Source.Gor.Path, "ca-file": s.Targets["t"].CAFile, "descriptors": j.Compare.GRPCDescriptors} {
+		if p.Abs != filepath.Join(dir, filepath.Base(p.Raw)) {
+			t.Errorf("%s: Abs %q, want %q (as judged)", what, p.Abs, filepath.Join(dir, filepath.Base(p.Raw)))
+		}
+	}
+}

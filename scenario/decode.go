@@ -197,6 +197,9 @@ func (d *decoder) path(x m, key string) Path {
 	if !filepath.IsAbs(raw) {
 		abs = filepath.Join(d.dir, raw)
 	}
+	// Cleaned, as it is judged: "dir/link/../x" is judged "dir/x", and a
+	// reader given it as written would follow the link before the "..".
+	abs = filepath.Clean(abs)
 	p := Path{Raw: raw, Abs: abs}
 	if d.restricted {
 		roots := append([]string{d.dir, d.outDir}, d.allow...)

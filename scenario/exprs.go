@@ -178,39 +178,66 @@ func (c *envNameCollector) Visit(n *ast.Node) {
 }
 
 // checkEnvCalls refuses, in a restricted scenario, env(…) calls whose
-// argument is not a literal name the restriction allows.
+// argument is not a literal name the restriction allows, and every other way
+// of reaching the function: env named other than as such a call's callee
+// (let f = env; f(name)) and $env (the environment itself: $env.env(name),
+// get($env, "env")).
 func checkEnvCalls(p *vm.Program, allowed func(string) bool) error {
 	if p == nil || p.Node() == nil {
 		return nil
 	}
 	node := p.Node()
-	c := &envChecker{allowed: allowed}
+	c := &envChecker{allowed: allowed, called: map[*ast.IdentifierNode]bool{}}
 	ast.Walk(&node, c)
-	return c.err
+	if c.err != nil {
+		return c.err
+	}
+	for _, id := range c.named {
+		if !c.called[id] {
+			return errors.New("env is only called, with a literal name, in a restricted scenario")
+		}
+	}
+	return nil
 }
 
 type envChecker struct {
 	allowed func(string) bool
 	err     error
+	// named holds every identifier env; called those that are the callee
+	// of an allowed env("NAME") call (the walk visits a callee before its
+	// call).
+	named  []*ast.IdentifierNode
+	called map[*ast.IdentifierNode]bool
 }
 
 func (c *envChecker) Visit(n *ast.Node) {
-	call, ok := (*n).(*ast.CallNode)
-	if !ok || c.err != nil {
+	if c.err != nil {
 		return
 	}
-	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "env" {
-		return
-	}
-	if len(call.Arguments) == 1 {
-		if s, ok := call.Arguments[0].(*ast.StringNode); ok {
-			if !c.allowed(s.Value) {
-				c.err = fmt.Errorf("env(%q) cannot be read: a restricted scenario's expressions read only --env-allow names", s.Value)
-			}
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode:
+		switch x.Value {
+		case "env":
+			c.named = append(c.named, x)
+		case "$env":
+			c.err = errors.New("$env cannot be used in a restricted scenario (it reaches env())")
+		}
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok || id.Value != "env" {
 			return
 		}
+		if len(x.Arguments) == 1 {
+			if s, ok := x.Arguments[0].(*ast.StringNode); ok {
+				if !c.allowed(s.Value) {
+					c.err = fmt.Errorf("env(%q) cannot be read: a restricted scenario's expressions read only --env-allow names", s.Value)
+				}
+				c.called[id] = true
+				return
+			}
+		}
+		c.err = errors.New("env(…) needs a literal name in a restricted scenario")
 	}
-	c.err = errors.New("env(…) needs a literal name in a restricted scenario")
 }
 
 // exprPos maps a position inside an expression (line 1-based, col 0-based

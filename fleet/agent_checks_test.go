@@ -1,0 +1,177 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/gorfile"
+	"github.com/replayctl/replayctl/internal/testutil"
+)
+
+// replayAgent starts an agent that allows replay jobs to 127.0.0.1 and
+// loads scenarios with LoadRestricted; it returns its work directory.
+func (f *idFleet) replayAgent(t *testing.T, name string, vars map[string]string) (*idAgent, string) {
+	t.Helper()
+	work := filepath.Join(t.TempDir(), "work")
+	log := &testutil.SyncBuffer{}
+	a, err := NewAgent(AgentConfig{
+		Name: name, Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
+		Vars: vars, WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg,
+		Logger: slog.New(slog.NewTextHandler(log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "in.gor"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	actx, stop := context.WithCancel(f.ctx)
+	ia := &idAgent{Agent: a, log: log, stop: stop, done: make(chan error, 1)}
+	go func() { ia.done <- a.Run(actx) }()
+	t.Cleanup(func() {
+		stop()
+		<-ia.done
+		if t.Failed() {
+			t.Logf("agent %s log:\n%s", name, log.String())
+		}
+	})
+	f.waitAlive(t, name)
+	return ia, work
+}
+
+// submitReplay publishes a signed replay spec of text naming agent (one
+// shard, no window plan) and returns the status of its shard once final.
+func (f *idFleet) submitReplay(t *testing.T, id, agent, text string) Status {
+	t.Helper()
+	now := time.Now().UTC()
+	spec := Spec{JobID: id, Kind: KindReplay, Job: "replay", Scenario: text, SHA256: ScenarioHash(text),
+		Selector: Selector{"role": "load"}, Agents: []string{agent}, Shards: 1, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test"}
+	env, err := Seal("spec", spec, f.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindReplay, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
+		t.Fatal(err)
+	}
+	var s Status
+	waitFor(t, 20*time.Second, "the shard's final state", func() bool {
+		var ok bool
+		s, ok = f.bus.Status(shardKey(id, 0))
+		return ok && s.State.Final()
+	})
+	return s
+}
+
+// TestNoiseTargetAllowed: a replay's compare noise target is sent every
+// request too; it must be inside --allow-targets like the sink's targets.
+func TestNoiseTargetAllowed(t *testing.T) {
+	f := newIDFleet(t)
+	_, work := f.replayAgent(t, "load-1", nil)
+	text := `version: 1
+name: noise
+targets:
+  t: {url: "http://127.0.0.1:9"}
+  ref: {url: "http://192.0.2.1:80"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    sink: {http: {target: t}}
+    compare: {noise: {target: ref}}
+`
+	s := f.submitReplay(t, "j-noise", "load-1", text)
+	if s.State != Refused || !strings.Contains(s.Reason, "192.0.2.1:80") || !strings.Contains(s.Reason, "--allow-targets") {
+		t.Fatalf("shard %s %q, want REFUSED: the noise target is outside --allow-targets", s.State, s.Reason)
+	}
+}
+
+// TestRefusalMasksVars: a refusal's reason is published; the agent's --var
+// values in it are masked, as in its log.
+func TestRefusalMasksVars(t *testing.T) {
+	f := newIDFleet(t)
+	const token = "tok-s3cr3t-value"
+	a, work := f.replayAgent(t, "load-1", map[string]string{"TOKEN": token})
+	text := `version: 1
+name: leak
+targets:
+  t: {url: "http://${TOKEN}.example:80"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    sink: {http: {target: t}}
+`
+	s := f.submitReplay(t, "j-leak", "load-1", text)
+	if s.State != Refused || strings.Contains(s.Reason, token) || strings.Contains(s.Log, token) {
+		t.Fatalf("shard %s, reason %q, log %q: want REFUSED, the token masked", s.State, s.Reason, s.Log)
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if js, _ := f.bus.Status(jobKey("j-leak")); strings.Contains(js.Reason, token) {
+		t.Fatalf("job status shows the token: %q", js.Reason)
+	}
+	if strings.Contains(a.log.String(), token) {
+		t.Fatalf("agent log shows the token:\n%s", a.log.String())
+	}
+}
+
+// TestMaxRun: a job that would run for an hour (a replay looping for 1h)
+// is stopped at the agent's --max-run and ends CANCELLED, saying why.
+func TestMaxRun(t *testing.T) {
+	f := newIDFleet(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	work := filepath.Join(t.TempDir(), "work")
+	log := &testutil.SyncBuffer{}
+	a, err := NewAgent(AgentConfig{
+		Name: "load-1", Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
+		WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg, MaxRun: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
+	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	actx, stop := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
+	})
+	f.waitAlive(t, "load-1")
+	text := `version: 1
+name: forever
+targets:
+  t: {url: "` + srv.URL + `"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    loop: {for: 1h}
+    sink: {http: {target: t}}
+`
+	start := time.Now()
+	s := f.submitReplay(t, "j-forever", "load-1", text)
+	if s.State != Cancelled || !strings.Contains(s.Reason, "--max-run 2s") || time.Since(start) > 15*time.Second {
+		t.Fatalf("shard %s %q after %s, want CANCELLED at --max-run", s.State, s.Reason, time.Since(start).Round(time.Millisecond))
+	}
+}
