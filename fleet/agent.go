@@ -1002,7 +1002,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 			if i == len(j.Sink.HTTP.Targets) {
 				what = "compare noise target"
 			}
-			if !TargetAllowed(t.URL.Host, a.cfg.AllowTargets) {
+			if !TargetAllowed(TargetHostPort(t.URL), a.cfg.AllowTargets) {
 				fail(Refused, fmt.Sprintf("%s %q (%s) is outside this agent's --allow-targets (%s)", what, t.Name, t.URL.Host, strings.Join(a.cfg.AllowTargets, ", ")))
 				return
 			}

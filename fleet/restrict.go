@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -114,18 +116,50 @@ func checkPaths(s *scenario.Scenario, workDir string) error {
 
 // TargetAllowed reports whether host:port (or host) matches one of the
 // patterns (path.Match syntax: "127.0.0.1:*", "*.staging.internal:8080").
+// A pattern without a port matches the host whatever its port. An IPv6
+// literal in brackets ("[::1]:*", "[fd00::1]") is read literally, not as a
+// character class. hostport should carry its port (TargetHostPort).
 func TargetAllowed(hostport string, patterns []string) bool {
 	host := hostport
-	if h, _, ok := strings.Cut(hostport, ":"); ok && !strings.HasPrefix(hostport, "[") {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
 	}
 	for _, p := range patterns {
+		p, withPort := targetPattern(p)
 		if ok, _ := path.Match(p, hostport); ok {
 			return true
 		}
-		if ok, _ := path.Match(p, host); ok && !strings.Contains(p, ":") {
+		if ok, _ := path.Match(p, host); ok && !withPort {
 			return true
 		}
 	}
 	return false
+}
+
+// targetPattern escapes a leading bracketed IPv6 literal of an
+// --allow-targets pattern and tells whether the pattern names a port.
+func targetPattern(p string) (string, bool) {
+	if strings.HasPrefix(p, "[") {
+		if end := strings.Index(p, "]"); end > 0 && strings.Contains(p[1:end], ":") {
+			return `\[` + p[1:end] + `\]` + p[end+1:], strings.Contains(p[end+1:], ":")
+		}
+	}
+	return p, strings.Contains(p, ":")
+}
+
+// TargetHostPort is a target URL's host:port, with the scheme's default
+// port (443 for https, 80 otherwise) when the URL names none, so that a
+// "host:*" pattern matches http://host/ too.
+func TargetHostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -69,10 +69,41 @@ func TestTargetAllowed(t *testing.T) {
 		{"api.prod:443", []string{"*.staging"}, false},
 		{"api.staging:443", []string{"*.staging:8080"}, false},
 		{"x:1", nil, false},
+		// IPv6 literals are read literally, not as a character class.
+		{"[::1]:8080", []string{"[::1]:*"}, true},
+		{"[::1]:8080", []string{"[::1]"}, true},
+		{"[::1]:8080", []string{"[::1]:9090"}, false},
+		{"1:8080", []string{"[::1]:*"}, false},
+		{"[fd00::2]:80", []string{"[fd00::1]:*"}, false},
+		// A pattern without a port matches any port of its host.
+		{"api.staging:80", []string{"api.staging"}, true},
 	}
 	for _, tt := range tests {
 		if got := TargetAllowed(tt.host, tt.patterns); got != tt.want {
 			t.Errorf("TargetAllowed(%q, %q) = %v", tt.host, tt.patterns, got)
+		}
+	}
+}
+
+func TestTargetHostPort(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"http://api.staging.internal/", "api.staging.internal:80"},
+		{"https://api.staging.internal", "api.staging.internal:443"},
+		{"http://api.staging.internal:8080/x", "api.staging.internal:8080"},
+		{"http://[::1]/", "[::1]:80"},
+		{"https://[::1]:8443/", "[::1]:8443"},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := TargetHostPort(u); got != tt.want {
+			t.Errorf("TargetHostPort(%q) = %q, want %q", tt.url, got, tt.want)
+		}
+		// The agent's own example pattern matches a URL without a port.
+		if strings.HasPrefix(tt.want, "api.") && !TargetAllowed(TargetHostPort(u), []string{"*.staging.internal:*"}) {
+			t.Errorf("%q is not allowed by *.staging.internal:*", tt.url)
 		}
 	}
 }
