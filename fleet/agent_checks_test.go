@@ -34,16 +34,7 @@ func (f *idFleet) replayAgent(t *testing.T, name string, vars map[string]string)
 	if err := os.WriteFile(filepath.Join(work, "in.gor"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	actx, stop := context.WithCancel(f.ctx)
-	ia := &idAgent{Agent: a, log: log, stop: stop, done: make(chan error, 1)}
-	go func() { ia.done <- a.Run(actx) }()
-	t.Cleanup(func() {
-		stop()
-		<-ia.done
-		if t.Failed() {
-			t.Logf("agent %s log:\n%s", name, log.String())
-		}
-	})
+	ia := f.run(t, name, a, log)
 	f.waitAlive(t, name)
 	return ia, work
 }

@@ -69,6 +69,12 @@ func (f *idFleet) agent(t *testing.T, name string, labels Labels) *idAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f.run(t, name, a, log)
+}
+
+// run runs a in the test until it ends; its log is shown if the test fails.
+func (f *idFleet) run(t *testing.T, name string, a *Agent, log *testutil.SyncBuffer) *idAgent {
+	t.Helper()
 	actx, stop := context.WithCancel(f.ctx)
 	ia := &idAgent{Agent: a, log: log, stop: stop, done: make(chan error, 1)}
 	go func() { ia.done <- a.Run(actx) }()

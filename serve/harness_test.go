@@ -178,18 +178,7 @@ func setup(t *testing.T, real string) *env {
 		e.brokers = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		bin.Start(t, e.dir, "broker", "--listen", e.brokers, "--data-dir", filepath.Join(e.dir, "broker"), "--partitions", "2")
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.Dial("tcp", e.brokers)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("broker did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitListening(t, e.brokers)
 	if out, code := bin.Run(t, e.dir, "keys", "new", filepath.Join(e.dir, "keys", "serve")); code != 0 {
 		t.Fatalf("keys new: %s", out)
 	}

@@ -236,18 +236,7 @@ func TestServeSecurity(t *testing.T) {
 		broker := bin.Start(t, e.dir, "broker", "--listen", addr, "--data-dir", filepath.Join(e.dir, "broker-health"), "--partitions", "1")
 		other := *e
 		other.brokers = addr
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("broker did not start")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		testutil.WaitListening(t, addr)
 		base := other.server(t)
 		var ok map[string]string
 		if code := call(t, "GET", base+"/healthz", "", nil, &ok); code != 200 {

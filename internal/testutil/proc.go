@@ -110,6 +110,24 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// WaitListening waits until something accepts TCP connections on addr,
+// failing the test after 15 s.
+func WaitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s after 15s: %v", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Main is a TestMain body for tests that run replayctl as a process: it
 // builds the command at pkg into *bin (see BuildReplayctl), runs the tests,
 // removes the binary and exits with the tests' code.
