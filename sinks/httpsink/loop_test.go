@@ -447,7 +447,7 @@ func TestLoopSockaddr(t *testing.T) {
 func TestLoopIPv6ZoneTarget(t *testing.T) {
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
+		t.Fatalf("no IPv6 loopback (::1 on lo) to listen on: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	srv.Listener.Close()
