@@ -21,10 +21,16 @@ var headerValueFlags = map[string]bool{
 // warnings show it, with the credentials replayctl's own tools mask
 // replaced by scenario.Mask: URL passwords and secret query parameters
 // (scenario.MaskURL), the values of secret headers (Authorization: Bearer
-// xxxxx) and parameters, and the whole --http-basic-auth-filter regexp
-// (it matches "user:password").
+// xxxxx) and parameters, the whole --http-basic-auth-filter regexp
+// (it matches "user:password"), and the arguments of a --middleware
+// command (they are where such programs take their keys: --token=…).
 func shownValue(flag, v string) string {
 	switch {
+	case flag == "middleware":
+		if prog, args, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.TrimSpace(args) != "" {
+			return prog + " " + scenario.Mask
+		}
+		return v
 	case flag == "http-basic-auth-filter":
 		if v == "" {
 			return v
