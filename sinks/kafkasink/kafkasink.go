@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +184,9 @@ func New(cl *kgo.Client, topic string, opts Options) *Sink {
 		endOffset:    map[int32]int64{},
 	}
 	s.promiseFn = s.promise
+	openMu.Lock()
+	open[s] = struct{}{}
+	openMu.Unlock()
 	if opts.Spool != nil {
 		s.kick = make(chan struct{}, 1)
 		s.stopDrain = make(chan struct{})
@@ -515,6 +519,11 @@ func (s *Sink) deadlineCtx(ctx context.Context) context.Context {
 // counted as failed.
 func (s *Sink) Close(ctx context.Context) error {
 	defer s.cancelBuckets()
+	defer func() {
+		openMu.Lock()
+		delete(open, s)
+		openMu.Unlock()
+	}()
 	if s.opts.Spool != nil {
 		deadline := time.Now().Add(s.opts.DeliveryTimeout)
 		s.closeDeadline.Store(deadline.UnixNano())
@@ -591,6 +600,37 @@ func (s *Sink) settleRest() {
 	if n > 0 {
 		s.opts.Logger.Warn("kafka records without a delivery result counted as failed", "topic", s.topic, "records", n)
 	}
+}
+
+// The sinks not closed yet, for Unacknowledged.
+var (
+	openMu sync.Mutex
+	open   = map[*Sink]struct{}{}
+)
+
+// Unacked is what one open sink has handed to the producer without a
+// delivery result yet.
+type Unacked struct {
+	Topic          string
+	Records, Bytes int64
+}
+
+// Unacknowledged lists, for each sink of this process not closed yet and
+// with records in flight, how many records (and bytes) the producer holds
+// without an acknowledgement: what a process quitting at once leaves
+// unsure (they may be in the topic or lost). Records in a sink's spool are
+// not among them: the spool tells its own (spool.Opened).
+func Unacknowledged() []Unacked {
+	openMu.Lock()
+	defer openMu.Unlock()
+	var out []Unacked
+	for s := range open {
+		if n := s.pending(); n > 0 {
+			out = append(out, Unacked{Topic: s.topic, Records: n, Bytes: s.inFlightBytes.Load()})
+		}
+	}
+	slices.SortFunc(out, func(a, b Unacked) int { return strings.Compare(a.Topic, b.Topic) })
+	return out
 }
 
 // pending is the number of accepted records not settled yet.

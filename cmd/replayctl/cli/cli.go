@@ -20,6 +20,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/scenario"
+	"github.com/replayctl/replayctl/sinks/kafkasink"
 	"github.com/replayctl/replayctl/spool"
 )
 
@@ -88,6 +89,7 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 	case <-again:
 		fmt.Fprintln(stderr, "replayctl: interrupted twice: quitting without draining")
 		leaveSpools(stderr)
+		tellUnacknowledged(stderr)
 		os.Exit(ExitInterrupted)
 	}
 }
@@ -126,6 +128,17 @@ func leaveSpools(stderr io.Writer) {
 		}
 		fmt.Fprintf(stderr, "replayctl: %d records (%s) stay in the spool %s, not sent to Kafka; no later run sends them (a record job spooling in %s warns that they are there): remove the directory when done with them\n",
 			l.records, engine.ByteText(l.bytes), dir, filepath.Dir(dir))
+	}
+}
+
+// tellUnacknowledged says, for a process quitting without draining, how
+// many records each Kafka sink had handed to the producer without an
+// acknowledgement: no spool count includes them, and whether they reached the
+// topic is unknown.
+func tellUnacknowledged(stderr io.Writer) {
+	for _, u := range kafkasink.Unacknowledged() {
+		fmt.Fprintf(stderr, "replayctl: %d records (%s) handed to Kafka for the topic %s had no acknowledgement: some may be in the topic, the others are lost (no spool count above includes them)\n",
+			u.Records, engine.ByteText(u.Bytes), u.Topic)
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 
 // TestSecondCtrlCLeavesTheSpool: a second Ctrl-C during a live capture
 // whose broker went down quits at once (130) and says how many records,
-// of how many bytes, stay in the spool and in which directory; they are
-// there. The next record job spooling beside it does not send them: it
+// of how many bytes, stay in the spool and in which directory (they are
+// there), and how many the producer held without an acknowledgement. The next record job spooling beside it does not send them: it
 // warns that they are there and leaves them.
 func TestSecondCtrlCLeavesTheSpool(t *testing.T) {
 	b := startBrokerProc(t)
@@ -92,6 +92,16 @@ jobs:
 	t.Logf("%s; %d records in the segment files", m[0], frames)
 	if n == 0 || frames < n {
 		t.Fatalf("%d records said to stay in %s, %d there", n, left, frames)
+	}
+	// The records the drainer had handed to the producer (up to 1 000
+	// while the broker is down) are in no spool: they are told apart.
+	u := regexp.MustCompile(`replayctl: (\d+) records \([0-9.]+ [KMG]?i?B\) handed to Kafka for the topic quit-http had no acknowledgement: some may be in the topic, the others are lost`).FindStringSubmatch(stderr.String())
+	if u == nil {
+		t.Fatalf("the second Ctrl-C does not say what the producer held unacknowledged:\n%s", stderr.String())
+	}
+	t.Log(u[0])
+	if inFlight, _ := strconv.ParseInt(u[1], 10, 64); inFlight == 0 {
+		t.Errorf("0 records said to be unacknowledged, want the drainer's in flight:\n%s", stderr.String())
 	}
 
 	// The next record job with that spool: it warns, sends nothing of them.
