@@ -53,11 +53,10 @@ func checkField(f Field) error {
 	if f.Name == "" {
 		return fmt.Errorf("%w: empty name", ErrField)
 	}
-	for i := 0; i < len(f.Name); i++ {
-		c := f.Name[i]
-		if c <= ' ' || c >= 0x7f || c == ':' {
-			return fmt.Errorf("%w: name %q", ErrField, f.Name)
-		}
+	// A token (RFC 9110 §5.1), as httpraw reads it back: HPACK itself
+	// would carry any bytes, "a/b" or "a(b)" included.
+	if !httpguts.ValidHeaderFieldName(f.Name) {
+		return fmt.Errorf("%w: name %q", ErrField, f.Name)
 	}
 	if strings.ContainsAny(f.Value, "\r\n\x00") {
 		return fmt.Errorf("%w: value of %q holds CR, LF or NUL", ErrField, f.Name)

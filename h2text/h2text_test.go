@@ -36,6 +36,10 @@ func TestRender(t *testing.T) {
 		{"no method", true, fields(":path", "/"), "", nil, "", true},
 		{"CR in a value", true, fields(":method", "GET", ":path", "/", "x", "a\r\nb"), "", nil, "", true},
 		{"bad status", false, fields(":status", "2000"), "", nil, "", true},
+		{"name not a token", true, fields(":method", "GET", ":path", "/", "a/b", "1"), "", nil, "", true},
+		{"trailer name not a token", false, fields(":status", "200"), "", fields("x(y)", "1"), "", true},
+		{"empty trailer value", false, fields(":status", "200"), "", fields("grpc-message", ""),
+			"HTTP/2.0 200 OK\r\nContent-Length: 0\r\nX-Replayctl-Trailer-grpc-message: \r\n\r\n", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
