@@ -456,3 +456,52 @@ jobs:
 		t.Errorf("the summary does not say where it stopped:\n%s", r.out)
 	}
 }
+
+// TestH2UnrenderableIsLoss records an HTTP/2 capture one of whose
+// responses carries a field name that is not a token (x/y): the stored
+// form cannot hold it, so that response is not recorded, and that is a
+// loss (h2-unrenderable) told in the summary and the report, failing the
+// job unless on-loss says warn. The other messages are recorded.
+func TestH2UnrenderableIsLoss(t *testing.T) {
+	src, err := filepath.Abs("../capture/testdata/synth-h2-unrenderable.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "in.pcap"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: h2-loss
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [18180], responses: true}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+			var loss *engine.LossError
+			switch {
+			case onLoss == "" && !errors.As(r.err, &loss):
+				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+			case onLoss == "warn" && r.err != nil:
+				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+			}
+			if !strings.Contains(r.out, "h2-unrenderable 1 message (HTTP/2 messages whose fields cannot be written as header lines") {
+				t.Errorf("the summary does not name the message lost:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "lost", "h2-unrenderable") != 1 || number(t, rep, "requests") != 2 || number(t, rep, "responses") != 1 {
+				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
+			}
+		})
+	}
+}

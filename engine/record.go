@@ -556,8 +556,8 @@ func recordsResponses(src scenario.Source) bool {
 
 // lossCauses maps the counters that mean "not recorded" to their cause.
 // kernel-drops, queue-overflow and file-cut-short count packets,
-// capture-gaps holes in connections, streams-dropped connections, the
-// others messages.
+// capture-gaps holes in connections, streams-dropped connections,
+// h2-hpack-errors HTTP/2 header blocks, the others messages.
 var lossCauses = []struct{ counter, cause string }{
 	{"sink.spool-full", "spool-full"},
 	{"sink.too-large", "too-large"},
@@ -568,6 +568,8 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.header-too-long", "header-too-long"},
 	{"source.holes", "capture-gaps"},
 	{"source.streams-dropped", "streams-dropped"},
+	{"source.h2-hpack-errors", "h2-hpack-errors"},
+	{"source.h2-unrenderable", "h2-unrenderable"},
 	{"unredactable-dropped", "unredactable"},
 }
 
@@ -609,6 +611,10 @@ func lostText(lost map[string]int64) string {
 			unit, why = "hole", " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
 		case "streams-dropped":
 			unit, why = "connection", " (not tracked: past the capture's connection limit)"
+		case "h2-hpack-errors":
+			unit, why = "header block", " (HTTP/2 header blocks that do not decode on a connection seen from its start: their messages, and the later ones of that direction, are not recorded)"
+		case "h2-unrenderable":
+			why = " (HTTP/2 messages whose fields cannot be written as header lines: a CR or LF in a value, a name that is not a token, no :method)"
 		}
 		if n != 1 {
 			unit += "s"

@@ -440,6 +440,7 @@ var synthCases = []synthCase{
 		c.exchange(get("/after"), okResp("after"))
 		c.close()
 	}},
+	{"h2-unrenderable", h2Unrenderable},
 	{"vxlan", tunnelCase("10.0.0.1:40010", func(frame []byte) []byte {
 		return serialize(outerEth(), outerIP(layers.IPProtocolUDP), udp(4789), &layers.VXLAN{ValidIDFlag: true, VNI: 42}, gopacket.Payload(frame))
 	})},
