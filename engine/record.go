@@ -357,7 +357,18 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		answeredAll := false
 		if m.Kind == message.Request {
-			nreq.Add(1)
+			n := nreq.Add(1)
+			if n == j.Stop.Requests && !stopping {
+				// The limit is reached: wait for the answers of what was
+				// recorded (stopGrace at most), whether or not more
+				// traffic comes to say so.
+				stopping, stopTime = true, m.Time
+				if awaiting == nil {
+					defer stopSource(errStop) // nothing to wait for; this one is recorded
+				} else {
+					graceTimer = time.AfterFunc(stopGrace, func() { stopSource(errStop) })
+				}
+			}
 			if m.Dst.IsValid() {
 				dests[m.Dst] = true
 			}
@@ -420,6 +431,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	res.interrupted = interrupted
+	res.atLimit = stopping
 
 	// The sink settles every record within its delivery timeout; the
 	// drain bound only guards against a sink that does not.

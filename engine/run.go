@@ -51,6 +51,7 @@ type jobResult struct {
 	started     time.Time
 	elapsed     time.Duration
 	interrupted bool
+	atLimit     bool // record jobs: stopped at stop.requests
 	failed      bool // the job returned an error
 	// record jobs
 	requests, responses, written, notWritten int64

@@ -160,8 +160,11 @@ func printSummary(out io.Writer, res *jobResult) {
 			}
 			row("spooled", "%s\n", line)
 		}
-		if n := res.counters["requests-after-stop"]; n > 0 {
-			line := fmt.Sprintf("at stop.requests %d; %d request(s) seen after it not recorded", res.job.Stop.Requests, n)
+		if n := res.counters["requests-after-stop"]; n > 0 || res.atLimit {
+			line := fmt.Sprintf("at stop.requests %d", res.job.Stop.Requests)
+			if n > 0 {
+				line += fmt.Sprintf("; %d request(s) seen after it not recorded", n)
+			}
 			if m := res.counters["stop-responses-missing"]; m > 0 {
 				line += fmt.Sprintf("; %d response(s) of the recorded ones did not come within %s", m, stopGrace)
 			}

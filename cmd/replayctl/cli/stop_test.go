@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -142,5 +144,56 @@ jobs:
 			}
 			t.Logf("exit %d after %v; counters %v", code, took.Round(time.Millisecond), counters)
 		})
+	}
+}
+
+// TestStopRequestsTrafficEndsAtTheLimit: a live capture with stop.requests
+// 3 sees exactly 3 exchanges and then no traffic: it stops once their
+// responses are recorded, without waiting for a fourth request to tell it
+// the limit was reached (stop.after, 60 s, is only the test's bound).
+func TestStopRequestsTrafficEndsAtTheLimit(t *testing.T) {
+	tg := newTarget(t)
+	port := tg.ln.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	f := write(t, dir, "three.yaml", fmt.Sprintf(`version: 1
+name: three
+jobs:
+  record:
+    source: {capture: {interface: lo, ports: [%d], responses: true}}
+    sink: {gor: {path: out.gor}}
+    stop: {requests: 3, after: 60s}
+`, port))
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(binary, "run", f, "--progress", "never")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
+	time.Sleep(300 * time.Millisecond)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := range 3 {
+		resp, err := client.Get(fmt.Sprintf("%s/three/%d", tg.URL(), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	sent := time.Now()
+	if code := waitExit(t, cmd, 45*time.Second); code != ExitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("ended %v after the third exchange", time.Since(sent).Round(time.Millisecond))
+	out := stdout.String()
+	if !strings.Contains(out, "recorded  3 requests  3 responses") || !strings.Contains(out, "stopped   at stop.requests 3\n") {
+		t.Errorf("the summary does not say 3 exchanges were recorded and the job stopped at the limit:\n%s", out)
 	}
 }
