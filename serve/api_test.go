@@ -147,6 +147,10 @@ func apiSuite(t *testing.T, real string) {
 		if code := call(t, "POST", a+"/v1/jobs", replay, body, &v); code != 201 {
 			t.Fatalf("first submission: %d %+v", code, v)
 		}
+		// serve signed it: its submitter is verified.
+		if !v.Verified || v.Submitter != "token:replay-"+e.suffix+" (replayctl serve)" || v.Unverified != "" {
+			t.Errorf("a job serve signed: verified %v, submitter %q (%q)", v.Verified, v.Submitter, v.Unverified)
+		}
 		var er struct{ Error string }
 		if code := call(t, "POST", b+"/v1/jobs", replay, body, &er); code != 409 || !strings.Contains(er.Error, "already submitted") {
 			t.Errorf("duplicate: %d %q", code, er.Error)

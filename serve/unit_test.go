@@ -277,7 +277,7 @@ func TestJobViewMasksSecrets(t *testing.T) {
 			"jobs.replay.rate=100/s",
 			"vars.target=http://user@127.0.0.1:9/path",
 		}}
-	v := (&Server{}).view("j1", fleet.Status{Kind: fleet.KindReplay, State: fleet.Running}, spec, false)
+	v := (&Server{}).view("j1", fleet.Status{Kind: fleet.KindReplay, State: fleet.Running}, &shownSpec{Spec: *spec}, false)
 	shown := strings.Join(v.Set, "\n") + "\n" + v.Command
 	for _, secret := range []string{"VarSecretValue99", "TopSecretPW", "SaslPw77", "HeaderKey55", "QueryKey44", "FlowPw33"} {
 		if strings.Contains(shown, secret) {

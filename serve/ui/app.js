@@ -70,6 +70,19 @@ function toast(msg) {
 
 function badge(text, cls) { return h('span', { class: 'badge ' + (cls || text) }, text); }
 
+// submitter shows who submitted a job: the name only when the spec's
+// signature verified against a key serve trusts (the API gives no
+// submitter otherwise); else an "unverified" badge, and what the spec
+// claims in quotes, never as the submitter.
+function submitter(j, long) {
+  if (j.verified) {
+    return h('span', { class: 'submitter', title: 'signature verified (key ' + j.signer + ')' }, j.submitter || '-', ' ', badge('verified', 'verified'));
+  }
+  return h('span', { class: 'submitter', title: 'not verified: ' + (j.unverified || 'unknown') }, badge('unverified', 'unverified'),
+    j.claimed_submitter ? h('span', { class: 'muted' }, ' claims "' + j.claimed_submitter + '"') : '',
+    long ? h('div', { class: 'muted' }, j.unverified || '') : '');
+}
+
 function ago(ts) {
   const s = Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000);
   if (s < 60) return s.toFixed(1) + ' s ago';
@@ -366,7 +379,7 @@ async function pageJob(id, signal) {
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), (job.scenario || '-') + ' · ' + (job.job || '')),
         h('div', {}, h('div', { class: 'muted' }, 'Agents'), labels(job.selector) || '-', ' → ', (job.agents || []).join(', ')),
         h('div', {}, h('div', { class: 'muted' }, 'Window'), job.window || '-'),
-        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), job.submitter || '-', h('div', { class: 'muted' }, time(job.issued_at)))),
+        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, time(job.issued_at)))),
       job.command ? [h('h2', {}, 'Command'), h('pre', { class: 'cmd' }, job.command)] : '',
       h('p', { class: 'row' }, cancel, rerun)),
     msg,
@@ -468,7 +481,7 @@ async function pageHistory(_, signal) {
     table.replaceChildren(jobs.length ? h('table', { id: 'jobs' }, h('tr', {}, ['Job', 'Kind', 'State', 'Scenario', 'Window', 'Agents', 'Submitted'].map(t => h('th', {}, t))),
       jobs.map(j => h('tr', {}, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state)),
         h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
-        h('td', {}, time(j.issued_at), h('div', { class: 'muted' }, j.submitter || ''))))) : h('p', { class: 'muted' }, 'No job matches.'));
+        h('td', {}, time(j.issued_at), h('div', {}, submitter(j, false)))))) : h('p', { class: 'muted' }, 'No job matches.'));
   };
   for (const el of [sc, st, wn]) el.addEventListener('change', () => load().catch(err => table.replaceChildren(errorBox(err))));
   main.replaceChildren(h('h1', {}, 'History'), h('div', { class: 'card row' }, sc, st, wn), table);
