@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/serve"
 )
@@ -66,6 +67,9 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 		return fmt.Sprintf("--input-kafka-host '%s' --input-kafka-topic %s --input-kafka-start-offset %d --input-kafka-end-offset %d --output-http %s --exit-after 30s%s",
 			e.brokers, topic, start, end, tg.url, extra)
 	}
+	onTopic := func(name string) string {
+		return strings.Replace(config(0, 1, ""), "--input-kafka-topic "+topic, "--input-kafka-topic "+name, 1)
+	}
 	count := func() int {
 		var js []serve.JobView
 		call(t, "GET", a+"/v1/jobs", admin, nil, &js)
@@ -85,6 +89,12 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 		{"unknown host", map[string]any{"config": config(10, 30, ""), "type": 0, "hosts": []string{"ghost"}}, 422, "no live agent named ghost"},
 		{"past the end", map[string]any{"config": config(10, 90, ""), "type": 0, "hosts": []string{agent}}, 400, "past the end"},
 		{"malformed", `{"config": 3}`, 400, "malformed JSON"},
+		// The fleet's own topics (signed specs, statuses, the catalog) and
+		// Kafka's are not traffic to replay to a target.
+		{"the fleet's jobs topic", map[string]any{"config": onTopic(fleet.JobsTopic), "type": 0, "hosts": []string{agent}}, 400, `topic "replayctl.jobs" is not traffic`},
+		{"the fleet's status topic", map[string]any{"config": onTopic(fleet.StatusTopic), "type": 0, "hosts": []string{agent}}, 400, `topic "replayctl.status" is not traffic`},
+		{"the window catalog", map[string]any{"config": onTopic(catalog.DefaultTopic), "type": 0, "hosts": []string{agent}}, 400, `topic "replayctl.windows" is not traffic`},
+		{"Kafka's offsets", map[string]any{"config": onTopic("__consumer_offsets"), "type": 0, "hosts": []string{agent}}, 400, `topic "__consumer_offsets" is not traffic`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var er struct {
@@ -145,4 +155,5 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 	if n := len(tg.got()); n >= 40+40 {
 		t.Errorf("the stopped job sent all its requests (%d in all)", n)
 	}
+
 }
