@@ -360,3 +360,21 @@ func TestReservedTopics(t *testing.T) {
 		}
 	}
 }
+
+// TestGorID: gor/start and gor/stop name a compat job alike.
+func TestGorID(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"nightly-42", "gor-nightly-42"},
+		{"gor-nightly-42", "gor-nightly-42"},
+		{"gor-", "gor-"},
+		{"gor", "gor-gor"},
+		{"GOR-x", "gor-GOR-x"},
+	} {
+		if got := gorID(c.in); got != c.want {
+			t.Errorf("gorID(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if id := gorID(""); !strings.HasPrefix(id, "gor-") || !jobIDRe.MatchString(id) || id == gorID("") {
+		t.Errorf("a new compat job ID %q", id)
+	}
+}
