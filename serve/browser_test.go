@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -311,8 +312,35 @@ func TestBrowser(t *testing.T) {
 	if by := get("job submitter", chromedp.Text(".submitter")); !strings.Contains(by, "unverified") || !strings.Contains(by, "unsigned spec") {
 		t.Errorf("the Job page of an unsigned spec says submitted by %q", by)
 	}
+
+	// History in pages of two: More appends the next page (the oldest
+	// job), once, then goes.
+	listed := func() []string {
+		t.Helper()
+		ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)`))
+		if err != nil {
+			t.Fatalf("listed jobs: %v", err)
+		}
+		return ids
+	}
+	run("history in pages", chromedp.Navigate(base+"/#/history?limit=2"), chromedp.WaitVisible("#jobs-more"), shot("10-history-page-1"))
+	first := listed()
+	if len(first) != 2 || first[0] != forged {
+		t.Errorf("the first page of 2 lists %v, want %s first", first, forged)
+	}
+	run("more", chromedp.Click("#jobs-more"), chromedp.WaitVisible(`//table[@id="jobs"]/tbody/tr[3]`), chromedp.WaitNotVisible("#jobs-more"), shot("10-history-page-2"))
+	all := listed()
+	if len(all) != 3 || all[2] != id || !slices.Equal(all[:2], first) {
+		t.Errorf("after More: %v, want %v then %s", all, first, id)
+	}
+	if n := get("count", chromedp.Text("#jobs-count")); n != "3 jobs" {
+		t.Errorf("count %q, want 3 jobs", n)
+	}
 	run("back to history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"))
 	run("filter", set("#f-state", "SUCCEEDED"), chromedp.WaitNotPresent(`//table[@id="jobs"]//span[text()="CANCELLED"]`), shot("10-history-succeeded"))
+	if ids := listed(); len(ids) != 1 || ids[0] != id {
+		t.Errorf("SUCCEEDED jobs listed: %v, want [%s]", ids, id)
+	}
 	run("open report", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, id)), chromedp.WaitVisible("#report-frame"), shot("11-finished-job"))
 
 	// Log out, log in with a record token, delete the recording.

@@ -72,7 +72,7 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 	}
 	count := func() int {
 		var js []serve.JobView
-		call(t, "GET", a+"/v1/jobs", admin, nil, &js)
+		listAll(t, a+"/v1/jobs?limit=500", admin, &js)
 		return len(e.mine(js))
 	}
 	before := count()

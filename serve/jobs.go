@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -343,46 +345,151 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// Pages of GET /v1/jobs: limit jobs (DefaultJobsLimit unless asked, at
+// most MaxJobsLimit), newest first.
+const (
+	DefaultJobsLimit = 50
+	MaxJobsLimit     = 500
+)
+
+// jobCursor is a place in the list of jobs, which is ordered by the time
+// the spec was issued, newest first, then by job ID, descending: a job's
+// place never moves as jobs come, so a page asked for "before" a cursor
+// neither repeats nor skips a job however many were submitted since.
+type jobCursor struct {
+	at time.Time
+	id string
+}
+
+// before reports whether a sorts before b (a is newer).
+func (a jobCursor) before(b jobCursor) bool {
+	if a.at.Equal(b.at) {
+		return a.id > b.id
+	}
+	return a.at.After(b.at)
+}
+
+// String is the cursor as the before parameter takes it: opaque to
+// clients, who take it from a Link header. The time is written as Unix
+// seconds and nanoseconds: a spec may say any time, years before 0 or past
+// 9999 included, which RFC 3339 cannot write.
+func (a jobCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%09d %s", a.at.Unix(), a.at.Nanosecond(), a.id))
+}
+
+func parseJobCursor(s string) (jobCursor, error) {
+	bad := fmt.Errorf("before %q: not a cursor of GET /v1/jobs (take it from the Link header)", s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return jobCursor{}, bad
+	}
+	at, id, ok := strings.Cut(string(raw), " ")
+	secs, nanos, ok2 := strings.Cut(at, ".")
+	if !ok || !ok2 || id == "" || len(nanos) != 9 {
+		return jobCursor{}, bad
+	}
+	sec, err1 := strconv.ParseInt(secs, 10, 64)
+	nsec, err2 := strconv.ParseUint(nanos, 10, 32)
+	if err1 != nil || err2 != nil {
+		return jobCursor{}, bad
+	}
+	return jobCursor{at: time.Unix(sec, int64(nsec)), id: id}, nil
+}
+
+// pageOf reads the limit and before parameters.
+func pageOf(q url.Values) (int, *jobCursor, error) {
+	limit := DefaultJobsLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxJobsLimit {
+			return 0, nil, fmt.Errorf("limit %q: want 1 to %d", v, MaxJobsLimit)
+		}
+		limit = n
+	}
+	if !q.Has("before") {
+		return limit, nil, nil
+	}
+	c, err := parseJobCursor(q.Get("before"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return limit, &c, nil
+}
+
+// listJobs answers a page of jobs, newest first, filtered by scenario,
+// state, window and kind; a Link header (rel="next") names the next page
+// when there is one. Only the page's specs are verified.
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
+	q := r.URL.Query()
+	limit, after, err := pageOf(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	if err := s.sync(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	q := r.URL.Query()
 	specs := s.specIndex()
-	out := []JobView{}
+	type listed struct {
+		at  jobCursor
+		js  fleet.Status
+		rec *jobSpec
+	}
+	var all []listed
 	for k, js := range s.bus.StatusPrefix("job/") {
 		if strings.Count(k, "/") != 1 {
 			continue
 		}
-		id := strings.TrimPrefix(k, "job/")
-		var shown *shownSpec
-		if x, ok := specs[id]; ok {
-			shown = s.verifiedSpec(id, x)
+		l := listed{at: jobCursor{id: strings.TrimPrefix(k, "job/")}, js: js}
+		var spec *fleet.Spec
+		if x, ok := specs[l.at.id]; ok {
+			l.rec, spec = &x, &x.spec
+			l.at.at = x.spec.IssuedAt
 		}
-		v := s.view(id, js, shown, false)
-		if f := q.Get("scenario"); f != "" && v.Scenario != f {
+		if !jobMatches(q, js, spec) || after != nil && !after.before(l.at) {
 			continue
 		}
-		if f := q.Get("state"); f != "" && !strings.EqualFold(string(v.State), f) {
-			continue
-		}
-		if f := q.Get("window"); f != "" && v.Window != f {
-			continue
-		}
-		if f := q.Get("kind"); f != "" && v.Kind != f {
-			continue
-		}
-		out = append(out, v)
+		all = append(all, l)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].IssuedAt, out[j].IssuedAt
-		if a.Equal(b) {
-			return out[i].ID > out[j].ID
+	sort.Slice(all, func(i, j int) bool { return all[i].at.before(all[j].at) })
+	if len(all) > limit {
+		all = all[:limit]
+		next := maps.Clone(q)
+		next.Set("before", all[limit-1].at.String())
+		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
+	}
+	out := make([]JobView, len(all))
+	for i, l := range all {
+		var shown *shownSpec
+		if l.rec != nil {
+			shown = s.verifiedSpec(l.at.id, *l.rec)
 		}
-		return a.After(b)
-	})
+		out[i] = s.view(l.at.id, l.js, shown, false)
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// jobMatches applies the list's filters to a job (spec nil: none
+// published).
+func jobMatches(q url.Values, js fleet.Status, spec *fleet.Spec) bool {
+	var file, window string
+	if spec != nil {
+		file, window = spec.File, specWindow(spec)
+	}
+	if f := q.Get("scenario"); f != "" && file != f {
+		return false
+	}
+	if f := q.Get("state"); f != "" && !strings.EqualFold(string(js.State), f) {
+		return false
+	}
+	if f := q.Get("window"); f != "" && window != f {
+		return false
+	}
+	if f := q.Get("kind"); f != "" && js.Kind != f {
+		return false
+	}
+	return true
 }
 
 // job returns a job's view, or answers 404.
