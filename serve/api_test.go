@@ -52,9 +52,7 @@ func apiSuite(t *testing.T, real string) {
 
 	jobCount := func() int {
 		var js []serve.JobView
-		if code := call(t, "GET", a+"/v1/jobs", read, nil, &js); code != 200 {
-			t.Fatalf("list jobs: %d", code)
-		}
+		listAll(t, a+"/v1/jobs?limit=500", read, &js)
 		return len(e.mine(js))
 	}
 
@@ -146,6 +144,10 @@ func apiSuite(t *testing.T, real string) {
 		var v serve.JobView
 		if code := call(t, "POST", a+"/v1/jobs", replay, body, &v); code != 201 {
 			t.Fatalf("first submission: %d %+v", code, v)
+		}
+		// serve signed it: its submitter is verified.
+		if !v.Verified || v.Submitter != "token:replay-"+e.suffix+" (replayctl serve)" || v.Unverified != "" {
+			t.Errorf("a job serve signed: verified %v, submitter %q (%q)", v.Verified, v.Submitter, v.Unverified)
 		}
 		var er struct{ Error string }
 		if code := call(t, "POST", b+"/v1/jobs", replay, body, &er); code != 409 || !strings.Contains(er.Error, "already submitted") {
@@ -485,6 +487,99 @@ func apiSuite(t *testing.T, real string) {
 		}
 		if code := call(t, "GET", b+"/v1/windows/"+win, read, nil, nil); code != 404 {
 			t.Errorf("deleted window: %d", code)
+		}
+	})
+
+	// GET /v1/jobs answers pages, newest first; the Link header names the
+	// next one, with the same filters. A page asked for after jobs came
+	// continues where the last one ended: no job twice, none skipped.
+	t.Run("jobs in pages", func(t *testing.T) {
+		q := "/v1/jobs?window=" + e.window
+		var whole []serve.JobView
+		if n := listAll(t, a+q+"&limit=500", read, &whole); n != 1 || len(whole) < 3 {
+			t.Fatalf("%d pages, %d jobs of window %s: want one page of 3 or more", n, len(whole), e.window)
+		}
+		ids := func(js []serve.JobView) []string {
+			out := make([]string, len(js))
+			for i, j := range js {
+				out[i] = j.ID
+			}
+			return out
+		}
+		if !slices.IsSortedFunc(whole, func(x, y serve.JobView) int { return y.IssuedAt.Compare(x.IssuedAt) }) {
+			t.Errorf("not newest first: %v", ids(whole))
+		}
+		var paged []serve.JobView
+		if n := listAll(t, b+q+"&limit=1", read, &paged); n != len(whole) || !slices.Equal(ids(paged), ids(whole)) {
+			t.Errorf("pages of one (%d) on the other instance: %v, want %v", n, ids(paged), ids(whole))
+		}
+
+		// A job submitted between two pages is on neither.
+		req, _ := http.NewRequest("GET", a+q+"&limit=1", nil)
+		req.Header.Set("Authorization", "Bearer "+read)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		next := nextLink(resp.Header)
+		if !strings.Contains(next, "window="+e.window) || !strings.Contains(next, "limit=1") || !strings.Contains(next, "before=") {
+			t.Fatalf("Link %q: want the next page with the same filters", resp.Header.Values("Link"))
+		}
+		bus := e.bus(t)
+		ctx := context.Background()
+		newer := "newer-" + e.suffix
+		now := time.Now().UTC()
+		env, err := fleet.Seal("spec", fleet.Spec{JobID: newer, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", IssuedAt: now, ExpiresAt: now,
+			Replay: &fleet.ReplayPlan{Window: e.window}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bus.Publish(ctx, fleet.JobsTopic, "spec/"+newer, env); err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.PublishStatus(ctx, "job/"+newer, fleet.Status{JobID: newer, Kind: fleet.KindReplay, State: fleet.Refused, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		var page2, first []serve.JobView
+		call(t, "GET", b+next, read, nil, &page2)
+		call(t, "GET", a+q+"&limit=1", read, nil, &first)
+		if len(page2) != 1 || page2[0].ID != whole[1].ID || len(first) != 1 || first[0].ID != newer {
+			t.Errorf("after job %s came: the next page %v, want [%s]; the first %v, want [%s]", newer, ids(page2), whole[1].ID, ids(first), newer)
+		}
+
+		// The default page: DefaultJobsLimit jobs, then the rest. Jobs
+		// without a spec (a status anyone wrote) come last, by ID.
+		kind := "paging-" + e.suffix
+		var want []string
+		for i := range serve.DefaultJobsLimit + 3 {
+			id := fmt.Sprintf("page-%s-%03d", e.suffix, i)
+			want = append([]string{id}, want...)
+			if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: kind, State: fleet.Refused, At: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var page []serve.JobView
+		if code := call(t, "GET", a+"/v1/jobs?kind="+kind, read, nil, &page); code != 200 || len(page) != serve.DefaultJobsLimit {
+			t.Errorf("the first page: %d, %d jobs, want %d", code, len(page), serve.DefaultJobsLimit)
+		}
+		var every []serve.JobView
+		if n := listAll(t, a+"/v1/jobs?kind="+kind, read, &every); n != 2 || !slices.Equal(ids(every), want) {
+			t.Errorf("%d pages: %v\nwant 2 pages: %v", n, ids(every), want)
+		}
+
+		for _, c := range []struct{ query, text string }{
+			{"limit=0", "limit \"0\": want 1 to 500"},
+			{"limit=501", "want 1 to 500"},
+			{"limit=ten", "want 1 to 500"},
+			{"before=", "not a cursor"},
+			{"before=%21%21", "not a cursor"},
+			{"before=bm90IGEgY3Vyc29y", "not a cursor"}, // "not a cursor"
+		} {
+			var er struct{ Error string }
+			if code := call(t, "GET", a+"/v1/jobs?"+c.query, read, nil, &er); code != 400 || !strings.Contains(er.Error, c.text) {
+				t.Errorf("%s: %d %q, want 400 with %q", c.query, code, er.Error, c.text)
+			}
 		}
 	})
 

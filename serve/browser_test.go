@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/internal/testutil"
 )
 
@@ -271,10 +273,74 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(`//tr[@data-part="shard/0"]//span[contains(@class,"RUNNING")]`))
 	run("cancel", chromedp.Click("#cancel"), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="CANCELLED"]`), shot("08-job-cancelled"))
 
+	// A spec anyone with write access to Kafka published, naming a
+	// submitter: History and its Job page mark it unverified and never
+	// show that name as the submitter.
+	forged := "forged-" + e.suffix
+	now := time.Now().UTC()
+	fs := fleet.Spec{JobID: forged, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Selector: fleet.Selector{"role": "nobody"},
+		IssuedAt: now, ExpiresAt: now.Add(time.Minute), Submitter: "token:admin-" + e.suffix + " (replayctl serve)"}
+	env, err := fleet.Seal("spec", fs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := e.bus(t)
+	if _, err := bus.Publish(context.Background(), fleet.JobsTopic, "spec/"+forged, env); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.PublishStatus(context.Background(), "job/"+forged, fleet.Status{JobID: forged, Kind: fleet.KindReplay, State: fleet.Running, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	row := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
+
 	// History, filtered; then a finished job's report from there.
-	run("history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"), shot("09-history"))
-	run("filter", set("#f-state", "SUCCEEDED"), chromedp.WaitNotPresent(`//table[@id="jobs"]//span[text()="CANCELLED"]`), shot("10-history-succeeded"))
+	run("history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"), chromedp.WaitVisible(row(forged)), shot("09-history"))
 	id := jobURL[strings.LastIndex(jobURL, "/")+1:]
+	for _, c := range []struct{ id, badge, shown, hidden string }{
+		{id, "verified", "token:replay-" + e.suffix + " (replayctl serve)", ""},
+		{forged, "unverified", `claims "token:admin-` + e.suffix, "token:admin-" + e.suffix + " (replayctl serve) verified"},
+	} {
+		got := get("submitter of "+c.id, chromedp.Evaluate[string](fmt.Sprintf(`(() => { const r = document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+			const s = r && r.querySelector('.submitter'); return s ? s.querySelector('.badge').className + '|' + s.textContent : '' })()`, row(c.id))))
+		cls, text, _ := strings.Cut(got, "|")
+		if cls != "badge "+c.badge || !strings.Contains(text, c.shown) || (c.hidden != "" && strings.Contains(text, c.hidden)) {
+			t.Errorf("History shows job %s submitted by %q (badge %q): want badge %q with %q", c.id, text, cls, c.badge, c.shown)
+		}
+	}
+	run("unverified job", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, forged)), chromedp.WaitVisible("#parts-table"),
+		chromedp.WaitVisible(`//span[@class="submitter"]/span[@class="badge unverified"]`), shot("09b-unverified-job"))
+	if by := get("job submitter", chromedp.Text(".submitter")); !strings.Contains(by, "unverified") || !strings.Contains(by, "unsigned spec") {
+		t.Errorf("the Job page of an unsigned spec says submitted by %q", by)
+	}
+
+	// History in pages of two: More appends the next page (the oldest
+	// job), once, then goes.
+	listed := func() []string {
+		t.Helper()
+		ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)`))
+		if err != nil {
+			t.Fatalf("listed jobs: %v", err)
+		}
+		return ids
+	}
+	run("history in pages", chromedp.Navigate(base+"/#/history?limit=2"), chromedp.WaitVisible("#jobs-more"), shot("10-history-page-1"))
+	first := listed()
+	if len(first) != 2 || first[0] != forged {
+		t.Errorf("the first page of 2 lists %v, want %s first", first, forged)
+	}
+	run("more", chromedp.Click("#jobs-more"), chromedp.WaitVisible(`//table[@id="jobs"]/tbody/tr[3]`), chromedp.WaitNotVisible("#jobs-more"), shot("10-history-page-2"))
+	all := listed()
+	if len(all) != 3 || all[2] != id || !slices.Equal(all[:2], first) {
+		t.Errorf("after More: %v, want %v then %s", all, first, id)
+	}
+	if n := get("count", chromedp.Text("#jobs-count")); n != "3 jobs" {
+		t.Errorf("count %q, want 3 jobs", n)
+	}
+	run("back to history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"))
+	run("filter", set("#f-state", "SUCCEEDED"), chromedp.WaitNotPresent(`//table[@id="jobs"]//span[text()="CANCELLED"]`), shot("10-history-succeeded"))
+	if ids := listed(); len(ids) != 1 || ids[0] != id {
+		t.Errorf("SUCCEEDED jobs listed: %v, want [%s]", ids, id)
+	}
 	run("open report", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, id)), chromedp.WaitVisible("#report-frame"), shot("11-finished-job"))
 
 	// Log out, log in with a record token, delete the recording.

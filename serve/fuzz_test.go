@@ -3,6 +3,7 @@ package serve
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/gorimport"
@@ -59,5 +60,30 @@ func FuzzMaskSet(f *testing.F) {
 			t.Fatalf("maskSet(%q) = %q: a secret name's value shows", st, got)
 		}
 		_ = commandLine(fleet.Spec{File: "f.yaml", Job: "j", Set: []string{st}})
+	})
+}
+
+// FuzzJobCursor feeds GET /v1/jobs's before parameter (any read token
+// sends it) to its parser: nothing may panic, and a cursor it reads writes
+// back as one that reads the same.
+func FuzzJobCursor(f *testing.F) {
+	for _, s := range []string{
+		jobCursor{at: time.Date(2026, 12, 6, 21, 0, 4, 5, time.UTC), id: "job-1"}.String(),
+		jobCursor{id: "a b"}.String(), "", "!!", "bm90IGEgY3Vyc29y", "MS4wMDAwMDAwMDAg", "LTEuMDAwMDAwMDAwIHg",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parseJobCursor(s)
+		if err != nil {
+			return
+		}
+		again, err := parseJobCursor(c.String())
+		if err != nil || !again.at.Equal(c.at) || again.id != c.id {
+			t.Fatalf("cursor %q read as %+v, written as %q, read back as %+v (%v)", s, c, c.String(), again, err)
+		}
+		if c.before(c) {
+			t.Fatalf("%+v sorts before itself", c)
+		}
 	})
 }

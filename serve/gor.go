@@ -166,15 +166,16 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	if topic == "" {
 		topic = decl.Topic
 	}
+	if reservedTopic(topic) {
+		fail(w, http.StatusBadRequest, "gor config: topic %q is not traffic: topics named %s… are replayctl's own (jobs, statuses, the window catalog) and __… Kafka's; the compat endpoint replays none of them; nothing started", topic, reservedTopicPrefix)
+		return
+	}
 	if !need(w, tok, fleet.KindReplay) {
 		return
 	}
-	id := b.ID
-	if id == "" {
-		id = fleet.NewID("gor")
-	}
+	id := gorID(b.ID)
 	if !jobIDRe.MatchString(id) {
-		fail(w, http.StatusBadRequest, "id %q: letters, digits, '.', '_', '-'", id)
+		fail(w, http.StatusBadRequest, "id %q: letters, digits, '.', '_', '-' (job %q: up to 128)", b.ID, id)
 		return
 	}
 	if err := s.sync(r.Context()); err != nil {
@@ -201,7 +202,7 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	if !ok {
 		shown = "gor (compat)"
 	}
-	win := catalog.Window{Name: "gor-" + strings.TrimPrefix(id, "gor-"), Topic: topic, Partitions: map[int32]catalog.Range{}, Job: "compat-gor", Scenario: shown, CreatedAt: time.Now().UTC()}
+	win := catalog.Window{Name: id, Topic: topic, Partitions: map[int32]catalog.Range{}, Job: "compat-gor", Scenario: shown, CreatedAt: time.Now().UTC()}
 	for p, end := range ends {
 		if rng[1] > end {
 			fail(w, http.StatusBadRequest, "gor config: --input-kafka-end-offset %d is past the end of %s partition %d (%d); nothing started", rng[1], topic, p, end)
@@ -253,6 +254,34 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 }
 
+// reservedTopicPrefix begins the names of replayctl's own topics: the
+// fleet's (fleet.AgentsTopic, fleet.JobsTopic, fleet.StatusTopic), the
+// shard barrier's (runbus.DefaultTopic) and the window catalog's
+// (catalog.DefaultTopic). It is taken from the fleet's topic names;
+// TestReservedTopics checks that every one of them has it.
+var reservedTopicPrefix = fleet.JobsTopic[:strings.IndexByte(fleet.JobsTopic, '.')+1]
+
+// reservedTopic reports whether a topic is none of gor compat's to read:
+// replayctl's own (signed specs, statuses, results, the catalog) or
+// Kafka's internal ones (__consumer_offsets, __transaction_state).
+func reservedTopic(topic string) bool {
+	return strings.HasPrefix(topic, reservedTopicPrefix) || strings.HasPrefix(topic, "__")
+}
+
+// gorID is the job ID of a compat job: gor-<the caller's id> (an id that
+// starts with gor- as it is), else a new gor-… one. gor/stop finds compat
+// jobs by that prefix and takes the caller's id in either form, and the
+// window saved for the job has the same name.
+func gorID(id string) string {
+	switch {
+	case id == "":
+		return fleet.NewID("gor")
+	case strings.HasPrefix(id, "gor-"):
+		return id
+	}
+	return "gor-" + id
+}
+
 // setWindow turns the windows: entry key into {recording: name}.
 func setWindow(root *yaml.Node, key, name string) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -289,13 +318,17 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 	}
 	out := []outcome{}
 	var ids []string
+	want := ""
+	if b.ID != "" {
+		want = gorID(b.ID) // as gor/start named it
+	}
 	for k, js := range s.bus.StatusPrefix("job/gor-") {
 		if strings.Count(k, "/") != 1 || js.State.Final() {
 			continue
 		}
 		id := strings.TrimPrefix(k, "job/")
-		if b.ID != "" {
-			if id != b.ID {
+		if want != "" {
+			if id != want {
 				continue
 			}
 		} else if !slices.ContainsFunc(js.Agents, func(a string) bool { return slices.Contains(b.Hosts, a) }) {
@@ -313,9 +346,9 @@ func (s *Server) gorStop(w http.ResponseWriter, r *http.Request, tok Token) {
 		}
 		ids = append(ids, id)
 	}
-	if b.ID != "" && len(ids) == 0 {
-		if _, ok := s.bus.Status("job/" + b.ID); !ok {
-			fail(w, http.StatusNotFound, "no compat job %q", b.ID)
+	if want != "" && len(ids) == 0 {
+		if _, ok := s.bus.Status("job/" + want); !ok {
+			fail(w, http.StatusNotFound, "no compat job %q (job %s)", b.ID, want)
 			return
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/serve"
 )
@@ -66,9 +67,12 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 		return fmt.Sprintf("--input-kafka-host '%s' --input-kafka-topic %s --input-kafka-start-offset %d --input-kafka-end-offset %d --output-http %s --exit-after 30s%s",
 			e.brokers, topic, start, end, tg.url, extra)
 	}
+	onTopic := func(name string) string {
+		return strings.Replace(config(0, 1, ""), "--input-kafka-topic "+topic, "--input-kafka-topic "+name, 1)
+	}
 	count := func() int {
 		var js []serve.JobView
-		call(t, "GET", a+"/v1/jobs", admin, nil, &js)
+		listAll(t, a+"/v1/jobs?limit=500", admin, &js)
 		return len(e.mine(js))
 	}
 	before := count()
@@ -85,6 +89,13 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 		{"unknown host", map[string]any{"config": config(10, 30, ""), "type": 0, "hosts": []string{"ghost"}}, 422, "no live agent named ghost"},
 		{"past the end", map[string]any{"config": config(10, 90, ""), "type": 0, "hosts": []string{agent}}, 400, "past the end"},
 		{"malformed", `{"config": 3}`, 400, "malformed JSON"},
+		// The fleet's own topics (signed specs, statuses, the catalog) and
+		// Kafka's are not traffic to replay to a target.
+		{"the fleet's jobs topic", map[string]any{"config": onTopic(fleet.JobsTopic), "type": 0, "hosts": []string{agent}}, 400, `topic "replayctl.jobs" is not traffic`},
+		{"the fleet's status topic", map[string]any{"config": onTopic(fleet.StatusTopic), "type": 0, "hosts": []string{agent}}, 400, `topic "replayctl.status" is not traffic`},
+		{"the window catalog", map[string]any{"config": onTopic(catalog.DefaultTopic), "type": 0, "hosts": []string{agent}}, 400, `topic "replayctl.windows" is not traffic`},
+		{"Kafka's offsets", map[string]any{"config": onTopic("__consumer_offsets"), "type": 0, "hosts": []string{agent}}, 400, `topic "__consumer_offsets" is not traffic`},
+		{"an id too long with gor-", map[string]any{"config": config(10, 30, ""), "type": 0, "hosts": []string{agent}, "id": strings.Repeat("x", 127)}, 400, "up to 128"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var er struct {
@@ -145,4 +156,30 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 	if n := len(tg.got()); n >= 40+40 {
 		t.Errorf("the stopped job sent all its requests (%d in all)", n)
 	}
+
+	// A caller's own id without gor-: the job and its window are gor-<id>,
+	// and stop takes the id as the caller gave it.
+	own := "nightly-" + e.suffix
+	if code := call(t, "POST", a+"/v1/compat/gor/start", replay, map[string]any{"config": config(0, 40, ""), "type": 0, "hosts": []string{agent}, "id": own}, &v); code != 201 || v.ID != "gor-"+own {
+		t.Fatalf("gor start with id %s: %d, job %q", own, code, v.ID)
+	}
+	var win serve.WindowView
+	if code := call(t, "GET", a+"/v1/windows/gor-"+own, admin, nil, &win); code != 200 || win.Topic != topic {
+		t.Errorf("window gor-%s: %d %+v", own, code, win)
+	}
+	for _, id := range []string{own, "gor-" + own} {
+		var er struct{ Error string }
+		if code := call(t, "POST", b+"/v1/compat/gor/start", replay, map[string]any{"config": config(0, 40, ""), "type": 0, "hosts": []string{agent}, "id": id}, &er); code != 409 || !strings.Contains(er.Error, "gor-"+own+" was already submitted") {
+			t.Errorf("gor start again with id %s: %d %q, want 409", id, code, er.Error)
+		}
+	}
+	waitJob(t, a, admin, v.ID, 30*time.Second, func(v serve.JobView) bool { return len(v.Parts) > 0 && v.Parts[0].State == fleet.Running })
+	var er struct{ Error string }
+	if code := call(t, "POST", b+"/v1/compat/gor/stop", replay, map[string]any{"id": "ghost-" + e.suffix}, &er); code != 404 || !strings.Contains(er.Error, "no compat job") {
+		t.Errorf("gor stop of an unknown id: %d %q, want 404", code, er.Error)
+	}
+	if code := call(t, "POST", b+"/v1/compat/gor/stop", replay, map[string]any{"id": own}, &stopped); code != 200 || len(stopped.Stopped) != 1 || stopped.Stopped[0].ID != "gor-"+own || stopped.Stopped[0].Error != "" {
+		t.Fatalf("gor stop with id %s: %d %+v", own, code, stopped)
+	}
+	waitJob(t, a, admin, v.ID, 20*time.Second, func(v serve.JobView) bool { return v.State == fleet.Cancelled })
 }

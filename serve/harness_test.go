@@ -312,6 +312,50 @@ func call(t *testing.T, method, url, token string, body any, out any) int {
 	return resp.StatusCode
 }
 
+// nextLink is the rel="next" URL of a Link header, or "".
+func nextLink(h http.Header) string {
+	for _, l := range h.Values("Link") {
+		for _, part := range strings.Split(l, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if ok && strings.TrimSpace(params) == `rel="next"` {
+				return strings.Trim(strings.TrimSpace(target), "<>")
+			}
+		}
+	}
+	return ""
+}
+
+// listAll gets every page of GET /v1/jobs from url (following the Link
+// headers) and returns the number of pages.
+func listAll(t *testing.T, url, token string, out *[]serve.JobView) int {
+	t.Helper()
+	base := url[:strings.Index(url, "/v1/")]
+	*out = nil
+	for pages := 1; ; pages++ {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []serve.JobView
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+		}
+		*out = append(*out, page...)
+		next := nextLink(resp.Header)
+		if next == "" {
+			return pages
+		}
+		if pages > 1000 {
+			t.Fatalf("GET %s: more than 1000 pages", url)
+		}
+		url = base + next
+	}
+}
+
 // waitAgents waits until the API lists n live agents of this run (their
 // names end with the suffix; a shared Kafka has others).
 func waitAgents(t *testing.T, base, token, suffix string, n int) {

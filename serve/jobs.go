@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,11 +38,21 @@ type JobView struct {
 	Set       []string          `json:"set,omitempty"`
 	Window    string            `json:"window,omitempty"`
 	Recording string            `json:"recording,omitempty"`
-	Submitter string            `json:"submitter,omitempty"`
-	IssuedAt  time.Time         `json:"issued_at,omitzero"`
-	Parts     []PartView        `json:"parts"`
-	Result    *fleet.Result     `json:"result,omitempty"`
-	Command   string            `json:"command,omitempty"` // the equivalent replayctl command line
+	// Submitter is the spec's submitter once its signature verified
+	// (Verified); anyone who may write to Kafka publishes specs, so an
+	// unverified one's is only ClaimedSubmitter.
+	Submitter string `json:"submitter,omitempty"`
+	// Verified: the spec's signature verified against a key this serve
+	// trusts (its own --key, the --trust keys), for this job ID. Signer is
+	// that key's fingerprint; Unverified says why not.
+	Verified         bool          `json:"verified"`
+	Signer           string        `json:"signer,omitempty"`
+	Unverified       string        `json:"unverified,omitempty"`
+	ClaimedSubmitter string        `json:"claimed_submitter,omitempty"`
+	IssuedAt         time.Time     `json:"issued_at,omitzero"`
+	Parts            []PartView    `json:"parts"`
+	Result           *fleet.Result `json:"result,omitempty"`
+	Command          string        `json:"command,omitempty"` // the equivalent replayctl command line
 }
 
 // PartView is one agent's run of a record job, or one shard of a replay.
@@ -55,38 +67,117 @@ type PartView struct {
 	Result   *fleet.Result `json:"result,omitempty"`
 }
 
+// jobSpec is a job's spec record on the jobs topic, decoded but not
+// verified.
+type jobSpec struct {
+	spec fleet.Spec
+	env  fleet.Envelope
+}
+
+// shownSpec is a job's spec as the API shows it, with whether its
+// signature verified (verifiedSpec).
+type shownSpec struct {
+	fleet.Spec
+	verified bool
+	signer   string // the verifying key's fingerprint
+	why      string // why it did not verify
+}
+
 // specIndex maps job IDs to their published specs (the one the job's
-// status names, else the latest).
-func (s *Server) specIndex() map[string]fleet.Spec {
-	out := map[string]fleet.Spec{}
+// status names, else the latest), decoded but not verified.
+func (s *Server) specIndex() map[string]jobSpec {
+	out := map[string]jobSpec{}
+	named := map[string]bool{}
 	for _, jr := range s.bus.Jobs(0) {
-		if jr.Bad != "" || jr.Envelope.Type != "spec" || !strings.HasPrefix(jr.Key, "spec/") {
+		if jr.Bad != "" || jr.Envelope.Type != "spec" {
 			continue
 		}
-		id := strings.TrimPrefix(jr.Key, "spec/")
-		if js, ok := s.bus.Status("job/" + id); ok && js.SpecOffset != 0 && js.SpecOffset != jr.Offset {
-			if _, have := out[id]; have {
-				continue
-			}
+		id, ok := strings.CutPrefix(jr.Key, "spec/")
+		if !ok || named[id] {
+			continue
 		}
 		var sp fleet.Spec
-		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err == nil {
-			out[id] = sp
+		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
+			continue
+		}
+		out[id] = jobSpec{spec: sp, env: jr.Envelope}
+		if js, ok := s.bus.Status("job/" + id); ok && js.SpecOffset != 0 && js.SpecOffset == jr.Offset {
+			named[id] = true
 		}
 	}
 	return out
 }
 
-func (s *Server) view(id string, js fleet.Status, spec *fleet.Spec, withParts bool) JobView {
-	v := JobView{ID: id, Kind: js.Kind, State: js.State, Reason: js.Reason, Updated: js.At, Agents: js.Agents, Result: js.Result, Parts: []PartView{}}
-	if spec != nil {
-		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
-		v.Submitter, v.IssuedAt = spec.Submitter, spec.IssuedAt
-		if spec.Replay != nil {
-			v.Window = spec.Replay.Window
+// specOf returns one job's spec as specIndex picks it.
+func (s *Server) specOf(id string) (jobSpec, bool) {
+	var out jobSpec
+	found := false
+	js, hasStatus := s.bus.Status("job/" + id)
+	for _, jr := range s.bus.Jobs(0) {
+		if jr.Bad != "" || jr.Envelope.Type != "spec" || jr.Key != "spec/"+id {
+			continue
 		}
+		var sp fleet.Spec
+		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
+			continue
+		}
+		out, found = jobSpec{spec: sp, env: jr.Envelope}, true
+		if hasStatus && js.SpecOffset != 0 && js.SpecOffset == jr.Offset {
+			break
+		}
+	}
+	return out, found
+}
+
+// trusted is the keys whose specs serve shows as verified: its own and
+// the --trust ones.
+func (s *Server) trusted() []ed25519.PublicKey {
+	keys := []ed25519.PublicKey{s.cfg.Key.Public().(ed25519.PublicKey)}
+	return append(keys, s.cfg.Trust...)
+}
+
+// verifiedSpec checks a job's spec record as an agent would (fleet's
+// Envelope.Open: signed, by a trusted key, as a spec) and that it was signed
+// for this job ID (a signed spec republished under another job's key
+// verifies, but says nothing of that job). Only a verified spec's
+// submitter is shown as the submitter.
+func (s *Server) verifiedSpec(id string, r jobSpec) *shownSpec {
+	out := &shownSpec{Spec: r.spec}
+	var signed fleet.Spec
+	err := r.env.Open(s.trusted(), &signed)
+	switch {
+	case err != nil:
+		out.why = err.Error()
+		if errors.Is(err, fleet.ErrUntrustedKey) {
+			out.why = fmt.Sprintf("signed by a key this serve does not trust (key %s)", fleet.Fingerprint(r.env.Key))
+		}
+	case signed.JobID != id:
+		out.why = fmt.Sprintf("signed for job %q, published as job %q", signed.JobID, id)
+	default:
+		out.Spec, out.verified, out.signer = signed, true, fleet.Fingerprint(r.env.Key)
+	}
+	return out
+}
+
+// view is a job as the API shows it; shown is its spec (nil: none
+// published).
+func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bool) JobView {
+	v := JobView{ID: id, Kind: js.Kind, State: js.State, Reason: js.Reason, Updated: js.At, Agents: js.Agents, Result: js.Result, Parts: []PartView{},
+		Unverified: "no spec of this job on the jobs topic"}
+	var spec *fleet.Spec
+	if shown != nil {
+		spec = &shown.Spec
+		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
+		v.IssuedAt = spec.IssuedAt
+		v.Verified, v.Signer, v.Unverified = shown.verified, shown.signer, shown.why
+		if shown.verified {
+			v.Submitter = spec.Submitter
+		} else {
+			v.ClaimedSubmitter = spec.Submitter
+		}
+		v.Window = specWindow(spec)
 		if spec.Recording != nil {
-			v.Window, v.Recording = spec.Recording.Window, spec.Recording.ID
+			v.Recording = spec.Recording.ID
 		}
 		v.Command = commandLine(*spec)
 	}
@@ -106,6 +197,17 @@ func (s *Server) view(id string, js fleet.Status, spec *fleet.Spec, withParts bo
 		shardTotal(spec, v.Parts[i].Shard, v.Parts[i].Progress)
 	}
 	return v
+}
+
+// specWindow is the window a job reads (replay) or saves (record).
+func specWindow(spec *fleet.Spec) string {
+	switch {
+	case spec.Recording != nil:
+		return spec.Recording.Window
+	case spec.Replay != nil:
+		return spec.Replay.Window
+	}
+	return ""
 }
 
 // shardTotal marks a shard's progress total as an estimate. The engine
@@ -243,46 +345,151 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// Pages of GET /v1/jobs: limit jobs (DefaultJobsLimit unless asked, at
+// most MaxJobsLimit), newest first.
+const (
+	DefaultJobsLimit = 50
+	MaxJobsLimit     = 500
+)
+
+// jobCursor is a place in the list of jobs, which is ordered by the time
+// the spec was issued, newest first, then by job ID, descending: a job's
+// place never moves as jobs come, so a page asked for "before" a cursor
+// neither repeats nor skips a job however many were submitted since.
+type jobCursor struct {
+	at time.Time
+	id string
+}
+
+// before reports whether a sorts before b (a is newer).
+func (a jobCursor) before(b jobCursor) bool {
+	if a.at.Equal(b.at) {
+		return a.id > b.id
+	}
+	return a.at.After(b.at)
+}
+
+// String is the cursor as the before parameter takes it: opaque to
+// clients, who take it from a Link header. The time is written as Unix
+// seconds and nanoseconds: a spec may say any time, years before 0 or past
+// 9999 included, which RFC 3339 cannot write.
+func (a jobCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%09d %s", a.at.Unix(), a.at.Nanosecond(), a.id))
+}
+
+func parseJobCursor(s string) (jobCursor, error) {
+	bad := fmt.Errorf("before %q: not a cursor of GET /v1/jobs (take it from the Link header)", s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return jobCursor{}, bad
+	}
+	at, id, ok := strings.Cut(string(raw), " ")
+	secs, nanos, ok2 := strings.Cut(at, ".")
+	if !ok || !ok2 || id == "" || len(nanos) != 9 {
+		return jobCursor{}, bad
+	}
+	sec, err1 := strconv.ParseInt(secs, 10, 64)
+	nsec, err2 := strconv.ParseUint(nanos, 10, 32)
+	if err1 != nil || err2 != nil {
+		return jobCursor{}, bad
+	}
+	return jobCursor{at: time.Unix(sec, int64(nsec)), id: id}, nil
+}
+
+// pageOf reads the limit and before parameters.
+func pageOf(q url.Values) (int, *jobCursor, error) {
+	limit := DefaultJobsLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxJobsLimit {
+			return 0, nil, fmt.Errorf("limit %q: want 1 to %d", v, MaxJobsLimit)
+		}
+		limit = n
+	}
+	if !q.Has("before") {
+		return limit, nil, nil
+	}
+	c, err := parseJobCursor(q.Get("before"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return limit, &c, nil
+}
+
+// listJobs answers a page of jobs, newest first, filtered by scenario,
+// state, window and kind; a Link header (rel="next") names the next page
+// when there is one. Only the page's specs are verified.
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
+	q := r.URL.Query()
+	limit, after, err := pageOf(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	if err := s.sync(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	q := r.URL.Query()
 	specs := s.specIndex()
-	out := []JobView{}
+	type listed struct {
+		at  jobCursor
+		js  fleet.Status
+		rec *jobSpec
+	}
+	var all []listed
 	for k, js := range s.bus.StatusPrefix("job/") {
 		if strings.Count(k, "/") != 1 {
 			continue
 		}
-		id := strings.TrimPrefix(k, "job/")
-		var sp *fleet.Spec
-		if x, ok := specs[id]; ok {
-			sp = &x
+		l := listed{at: jobCursor{id: strings.TrimPrefix(k, "job/")}, js: js}
+		var spec *fleet.Spec
+		if x, ok := specs[l.at.id]; ok {
+			l.rec, spec = &x, &x.spec
+			l.at.at = x.spec.IssuedAt
 		}
-		v := s.view(id, js, sp, false)
-		if f := q.Get("scenario"); f != "" && v.Scenario != f {
+		if !jobMatches(q, js, spec) || after != nil && !after.before(l.at) {
 			continue
 		}
-		if f := q.Get("state"); f != "" && !strings.EqualFold(string(v.State), f) {
-			continue
-		}
-		if f := q.Get("window"); f != "" && v.Window != f {
-			continue
-		}
-		if f := q.Get("kind"); f != "" && v.Kind != f {
-			continue
-		}
-		out = append(out, v)
+		all = append(all, l)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].IssuedAt, out[j].IssuedAt
-		if a.Equal(b) {
-			return out[i].ID > out[j].ID
+	sort.Slice(all, func(i, j int) bool { return all[i].at.before(all[j].at) })
+	if len(all) > limit {
+		all = all[:limit]
+		next := maps.Clone(q)
+		next.Set("before", all[limit-1].at.String())
+		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
+	}
+	out := make([]JobView, len(all))
+	for i, l := range all {
+		var shown *shownSpec
+		if l.rec != nil {
+			shown = s.verifiedSpec(l.at.id, *l.rec)
 		}
-		return a.After(b)
-	})
+		out[i] = s.view(l.at.id, l.js, shown, false)
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// jobMatches applies the list's filters to a job (spec nil: none
+// published).
+func jobMatches(q url.Values, js fleet.Status, spec *fleet.Spec) bool {
+	var file, window string
+	if spec != nil {
+		file, window = spec.File, specWindow(spec)
+	}
+	if f := q.Get("scenario"); f != "" && file != f {
+		return false
+	}
+	if f := q.Get("state"); f != "" && !strings.EqualFold(string(js.State), f) {
+		return false
+	}
+	if f := q.Get("window"); f != "" && window != f {
+		return false
+	}
+	if f := q.Get("kind"); f != "" && js.Kind != f {
+		return false
+	}
+	return true
 }
 
 // job returns a job's view, or answers 404.
@@ -297,11 +504,15 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *fleet.Sp
 		fail(w, http.StatusNotFound, "no job %q", id)
 		return JobView{}, nil, false
 	}
-	var sp *fleet.Spec
-	if x, ok := fleet.NewClient(s.bus, nil).SpecOf(id); ok {
-		sp = &x
+	var (
+		shown *shownSpec
+		sp    *fleet.Spec
+	)
+	if x, ok := s.specOf(id); ok {
+		shown = s.verifiedSpec(id, x)
+		sp = &shown.Spec
 	}
-	return s.view(id, js, sp, true), sp, true
+	return s.view(id, js, shown, true), sp, true
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -471,8 +682,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 	s.log.Info("job submitted", "job", id, "kind", kind, "token", tok.Name)
 	_ = s.sync(r.Context())
 	js, _ := s.bus.Status("job/" + id)
-	sp, _ := c.SpecOf(id)
-	v := s.view(id, js, &sp, true)
+	var shown *shownSpec
+	if x, ok := s.specOf(id); ok {
+		shown = s.verifiedSpec(id, x)
+	}
+	v := s.view(id, js, shown, true)
 	writeJSON(w, okCode, struct {
 		JobView
 		Output string `json:"output"`
@@ -567,26 +781,16 @@ func kindScope(kind string) string {
 }
 
 // ownSpec returns a job's spec (the one its status names, else the latest
-// published) once its signature is checked against serve's own key.
+// published: the one the API shows) once its signature is checked against
+// serve's own key.
 func (s *Server) ownSpec(id string) (*fleet.Spec, error) {
-	var env *fleet.Envelope
-	js, hasStatus := s.bus.Status("job/" + id)
-	for _, jr := range s.bus.Jobs(0) {
-		if jr.Bad != "" || jr.Key != "spec/"+id || jr.Envelope.Type != "spec" {
-			continue
-		}
-		e := jr.Envelope
-		env = &e
-		if hasStatus && js.SpecOffset == jr.Offset {
-			break
-		}
-	}
-	if env == nil {
+	r, ok := s.specOf(id)
+	if !ok {
 		return nil, errors.New("missing")
 	}
 	pub := s.cfg.Key.Public().(ed25519.PublicKey)
 	var sp fleet.Spec
-	if err := env.Open([]ed25519.PublicKey{pub}, &sp); err != nil {
+	if err := r.env.Open([]ed25519.PublicKey{pub}, &sp); err != nil {
 		return nil, err
 	}
 	if sp.JobID != id {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,13 +84,25 @@ func TestServeSecurity(t *testing.T) {
 	// who may write to Kafka can publish one, with any scenario text. Run
 	// again must not sign such a text with serve's key (agents would run
 	// it), nor take a scenario from anywhere but the scenarios directory.
+	//
+	// Nor may the API or the UI show such a spec's submitter as the
+	// submitter: only a spec whose signature verifies against serve's key
+	// or a --trust key names one.
+	_, rogue, _ := ed25519.GenerateKey(rand.Reader)
+	_, cliKey, _ := ed25519.GenerateKey(rand.Reader)
+	trusting := e.server(t, func(c *serve.Config) { c.Trust = []ed25519.PublicKey{cliKey.Public().(ed25519.PublicKey)} })
 	t.Run("run again signs only what serve signed", func(t *testing.T) {
 		text := strings.NewReplacer("WINDOW", e.window, "http://127.0.0.1:9", tg.url).Replace(replayYAML)
-		_, rogue, _ := ed25519.GenerateKey(rand.Reader)
 		for _, c := range []struct {
-			name string
-			key  ed25519.PrivateKey
-		}{{"unsigned", nil}, {"signed by another key", rogue}} {
+			name     string
+			key      ed25519.PrivateKey
+			verified bool   // on the serve that trusts cliKey
+			why      string // on the one that does not
+		}{
+			{"unsigned", nil, false, "unsigned spec"},
+			{"signed by another key", rogue, false, "signed by a key this serve does not trust"},
+			{"signed by a trusted key", cliKey, true, "signed by a key this serve does not trust"},
+		} {
 			t.Run(c.name, func(t *testing.T) {
 				id := "forged-" + strings.ReplaceAll(c.name, " ", "-") + "-" + e.suffix
 				now := time.Now().UTC()
@@ -107,8 +120,36 @@ func TestServeSecurity(t *testing.T) {
 				}
 				var v serve.JobView
 				waitJob(t, a, read, id, 30*time.Second, func(v serve.JobView) bool { return v.State == fleet.Refused })
+				// Who submitted it: verified or only claimed, alike in the
+				// job and in the list, on either instance.
+				for _, srv := range []struct {
+					base     string
+					verified bool
+					why      string
+				}{{a, false, c.why}, {trusting, c.verified, ""}} {
+					var one serve.JobView
+					if code := call(t, "GET", srv.base+"/v1/jobs/"+id, read, nil, &one); code != 200 {
+						t.Fatalf("GET job: %d", code)
+					}
+					var list []serve.JobView
+					listAll(t, srv.base+"/v1/jobs?state=REFUSED", read, &list)
+					i := slices.IndexFunc(list, func(j serve.JobView) bool { return j.ID == id })
+					if i < 0 {
+						t.Fatalf("job %s is not listed", id)
+					}
+					for where, got := range map[string]serve.JobView{"job": one, "list": list[i]} {
+						switch {
+						case got.Verified != srv.verified || !strings.Contains(got.Unverified, srv.why):
+							t.Errorf("%s on %s: verified %v (%q), want %v (%q)", where, srv.base, got.Verified, got.Unverified, srv.verified, srv.why)
+						case srv.verified && (got.Submitter != "mallory" || got.Signer != fleet.Fingerprint(cliKey.Public().(ed25519.PublicKey))):
+							t.Errorf("%s: a verified spec shows submitter %q signer %q", where, got.Submitter, got.Signer)
+						case !srv.verified && (got.Submitter != "" || got.ClaimedSubmitter != "mallory"):
+							t.Errorf("%s: an unverified spec shows submitter %q (claimed %q): want none, claimed mallory", where, got.Submitter, got.ClaimedSubmitter)
+						}
+					}
+				}
 				var er struct{ Error, ID string }
-				code := call(t, "POST", a+"/v1/jobs/"+id+"/rerun", admin, nil, &er)
+				code := call(t, "POST", trusting+"/v1/jobs/"+id+"/rerun", admin, nil, &er)
 				if code != http.StatusConflict || !strings.Contains(er.Error, "not signed by this serve's key") {
 					t.Errorf("rerun of a spec serve did not sign: %d %+v, want 409", code, er)
 				}

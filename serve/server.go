@@ -35,7 +35,11 @@ type Config struct {
 	ScenarioDir string
 	TokensFile  string
 	Key         ed25519.PrivateKey // signs job specs and cancels
-	Logger      *slog.Logger
+	// Trust are further keys whose specs are shown as verified (those
+	// `replayctl jobs submit` signs, which agents trust with --trust):
+	// serve signs nothing with them, and runs again only what Key signed.
+	Trust  []ed25519.PublicKey
+	Logger *slog.Logger
 	// MaxBody bounds request bodies (default 1 MiB).
 	MaxBody int64
 	// BodyTimeout bounds the time a client takes to send a request body

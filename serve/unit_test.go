@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/runbus"
 )
 
 // TestOpenAPIMatchesRoutes checks openapi.json against the routes the
@@ -277,7 +279,7 @@ func TestJobViewMasksSecrets(t *testing.T) {
 			"jobs.replay.rate=100/s",
 			"vars.target=http://user@127.0.0.1:9/path",
 		}}
-	v := (&Server{}).view("j1", fleet.Status{Kind: fleet.KindReplay, State: fleet.Running}, spec, false)
+	v := (&Server{}).view("j1", fleet.Status{Kind: fleet.KindReplay, State: fleet.Running}, &shownSpec{Spec: *spec}, false)
 	shown := strings.Join(v.Set, "\n") + "\n" + v.Command
 	for _, secret := range []string{"VarSecretValue99", "TopSecretPW", "SaslPw77", "HeaderKey55", "QueryKey44", "FlowPw33"} {
 		if strings.Contains(shown, secret) {
@@ -325,5 +327,54 @@ func TestMaskSetCredentials(t *testing.T) {
 		if got := maskSet(st); got != st {
 			t.Errorf("maskSet(%s) = %s, want it as it is", st, got)
 		}
+	}
+}
+
+// TestReservedTopics: gor compat reads no topic of replayctl's own, named
+// as the fleet names its topics, nor Kafka's internal ones.
+func TestReservedTopics(t *testing.T) {
+	if reservedTopicPrefix != "replayctl." {
+		t.Errorf("reserved prefix %q", reservedTopicPrefix)
+	}
+	for _, c := range []struct {
+		topic    string
+		reserved bool
+	}{
+		{fleet.AgentsTopic, true},
+		{fleet.JobsTopic, true},
+		{fleet.StatusTopic, true},
+		{runbus.DefaultTopic, true},
+		{catalog.DefaultTopic, true},
+		{"replayctl.anything-later", true},
+		{"__consumer_offsets", true},
+		{"__transaction_state", true},
+		{"traffic", false},
+		{"replayctl", false},
+		{"replayctl-http", false},
+		{"Replayctl.jobs", false}, // another topic: names are case-sensitive
+		{"app.replayctl.jobs", false},
+		{"_schemas", false},
+	} {
+		if got := reservedTopic(c.topic); got != c.reserved {
+			t.Errorf("reservedTopic(%q) = %v, want %v", c.topic, got, c.reserved)
+		}
+	}
+}
+
+// TestGorID: gor/start and gor/stop name a compat job alike.
+func TestGorID(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"nightly-42", "gor-nightly-42"},
+		{"gor-nightly-42", "gor-nightly-42"},
+		{"gor-", "gor-"},
+		{"gor", "gor-gor"},
+		{"GOR-x", "gor-GOR-x"},
+	} {
+		if got := gorID(c.in); got != c.want {
+			t.Errorf("gorID(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if id := gorID(""); !strings.HasPrefix(id, "gor-") || !jobIDRe.MatchString(id) || id == gorID("") {
+		t.Errorf("a new compat job ID %q", id)
 	}
 }

@@ -32,9 +32,9 @@ func (s *Server) catalog(ctx context.Context) (*catalog.Catalog, error) {
 // windowViews describes windows with their recording jobs.
 func (s *Server) windowViews(ws []catalog.Window) []WindowView {
 	byRec := map[string]string{}
-	for id, sp := range s.specIndex() {
-		if sp.Recording != nil {
-			byRec[sp.Recording.ID] = id
+	for id, r := range s.specIndex() {
+		if r.spec.Recording != nil {
+			byRec[r.spec.Recording.ID] = id
 		}
 	}
 	out := make([]WindowView, 0, len(ws))

@@ -40,6 +40,11 @@ class APIError extends Error {
 }
 
 async function api(method, path, body, signal) {
+  return (await request(method, path, body, signal)).data;
+}
+
+// request is api() with the response, for its headers.
+async function request(method, path, body, signal) {
   const opts = { method, headers: { Authorization: 'Bearer ' + token() }, signal };
   if (body !== undefined) {
     opts.headers['Content-Type'] = 'application/json';
@@ -54,7 +59,14 @@ async function api(method, path, body, signal) {
     throw new APIError(401, data);
   }
   if (!res.ok) throw new APIError(res.status, data);
-  return data;
+  return { data, res };
+}
+
+// nextPage is the URL of a list's next page (its Link header's
+// rel="next"), or null on the last page.
+function nextPage(res) {
+  const m = /<([^>]*)>\s*;\s*rel="next"/.exec(res.headers.get('Link') || '');
+  return m ? m[1] : null;
 }
 
 function errorBox(err) {
@@ -69,6 +81,19 @@ function toast(msg) {
 }
 
 function badge(text, cls) { return h('span', { class: 'badge ' + (cls || text) }, text); }
+
+// submitter shows who submitted a job: the name only when the spec's
+// signature verified against a key serve trusts (the API gives no
+// submitter otherwise); else an "unverified" badge, and what the spec
+// claims in quotes, never as the submitter.
+function submitter(j, long) {
+  if (j.verified) {
+    return h('span', { class: 'submitter', title: 'signature verified (key ' + j.signer + ')' }, j.submitter || '-', ' ', badge('verified', 'verified'));
+  }
+  return h('span', { class: 'submitter', title: 'not verified: ' + (j.unverified || 'unknown') }, badge('unverified', 'unverified'),
+    j.claimed_submitter ? h('span', { class: 'muted' }, ' claims "' + j.claimed_submitter + '"') : '',
+    long ? h('div', { class: 'muted' }, j.unverified || '') : '');
+}
 
 function ago(ts) {
   const s = Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000);
@@ -123,7 +148,7 @@ const pages = {
 async function route() {
   if (pageAbort) pageAbort.abort();
   pageAbort = new AbortController();
-  const [name, arg] = location.hash.replace(/^#\//, '').split('/');
+  const [name, arg] = location.hash.replace(/^#\//, '').split('?')[0].split('/');
   const page = pages[name] ? name : 'recordings';
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === page);
   if (!token() && page !== 'login') { location.hash = '#/login'; return; }
@@ -366,7 +391,7 @@ async function pageJob(id, signal) {
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), (job.scenario || '-') + ' · ' + (job.job || '')),
         h('div', {}, h('div', { class: 'muted' }, 'Agents'), labels(job.selector) || '-', ' → ', (job.agents || []).join(', ')),
         h('div', {}, h('div', { class: 'muted' }, 'Window'), job.window || '-'),
-        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), job.submitter || '-', h('div', { class: 'muted' }, time(job.issued_at)))),
+        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, time(job.issued_at)))),
       job.command ? [h('h2', {}, 'Command'), h('pre', { class: 'cmd' }, job.command)] : '',
       h('p', { class: 'row' }, cancel, rerun)),
     msg,
@@ -459,16 +484,40 @@ async function pageHistory(_, signal) {
   const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), ['PENDING', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED'].map(s => h('option', { value: s, selected: s === q.get('state') }, s)));
   const wn = h('select', { id: 'f-window' }, h('option', { value: '' }, 'any window'), windows.map(w => h('option', { value: w.name, selected: w.name === q.get('window') }, w.name)));
   const table = h('div');
+  const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state)),
+    h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
+    h('td', {}, time(j.issued_at), h('div', {}, submitter(j, false))));
+  // The API answers a page of jobs, newest first, and names the next one
+  // (Link): More appends it. #/history?limit=N asks for pages of N.
   const load = async () => {
     const p = new URLSearchParams();
     if (sc.value) p.set('scenario', sc.value);
     if (st.value) p.set('state', st.value);
     if (wn.value) p.set('window', wn.value);
-    const jobs = await api('GET', '/v1/jobs?' + p, undefined, signal);
-    table.replaceChildren(jobs.length ? h('table', { id: 'jobs' }, h('tr', {}, ['Job', 'Kind', 'State', 'Scenario', 'Window', 'Agents', 'Submitted'].map(t => h('th', {}, t))),
-      jobs.map(j => h('tr', {}, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state)),
-        h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
-        h('td', {}, time(j.issued_at), h('div', { class: 'muted' }, j.submitter || ''))))) : h('p', { class: 'muted' }, 'No job matches.'));
+    if (q.get('limit')) p.set('limit', q.get('limit'));
+    const first = await request('GET', '/v1/jobs?' + p, undefined, signal);
+    if (!first.data.length) { table.replaceChildren(h('p', { class: 'muted' }, 'No job matches.')); return; }
+    const seen = new Set();
+    const rows = h('tbody');
+    const count = h('span', { class: 'muted', id: 'jobs-count' });
+    const more = h('button', { type: 'button', class: 'secondary', id: 'jobs-more' }, 'More');
+    let next = null;
+    const add = page => {
+      // A job is listed once, even if it moved between two pages.
+      rows.append(...page.data.filter(j => !seen.has(j.id)).map(j => { seen.add(j.id); return row(j); }));
+      next = nextPage(page.res);
+      more.hidden = !next;
+      count.textContent = seen.size + (next ? ' newest jobs shown' : (seen.size === 1 ? ' job' : ' jobs'));
+    };
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      try { add(await request('GET', next, undefined, signal)); }
+      catch (err) { if (err.name !== 'AbortError') table.append(errorBox(err)); }
+      more.disabled = false;
+    });
+    add(first);
+    table.replaceChildren(h('table', { id: 'jobs' }, h('thead', {}, h('tr', {}, ['Job', 'Kind', 'State', 'Scenario', 'Window', 'Agents', 'Submitted'].map(t => h('th', {}, t)))), rows),
+      h('p', { class: 'row' }, more, count));
   };
   for (const el of [sc, st, wn]) el.addEventListener('change', () => load().catch(err => table.replaceChildren(errorBox(err))));
   main.replaceChildren(h('h1', {}, 'History'), h('div', { class: 'card row' }, sc, st, wn), table);

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/serve"
 )
 
@@ -55,6 +57,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		kf                       kafkaFlags
 		dir, listen, tokens, key string
+		trust                    string
 		tlsCert, tlsKey          string
 		insecure, verbose        bool
 		maxBody                  int64
@@ -96,9 +99,15 @@ record, replay or admin. It binds to loopback unless given TLS (--tls-cert/--tls
 			if err != nil {
 				return err
 			}
+			var trusted []ed25519.PublicKey
+			if trust != "" {
+				if trusted, err = fleet.ReadTrusted(trust); err != nil {
+					return usageError{err}
+				}
+			}
 			log := newLogger(cmd.ErrOrStderr(), verbose)
 			srv, err := serve.New(cmd.Context(), serve.Config{
-				Kafka: cfg, ScenarioDir: dir, TokensFile: tokens, Key: k, Logger: log, MaxBody: maxBody, Version: Version,
+				Kafka: cfg, ScenarioDir: dir, TokensFile: tokens, Key: k, Trust: trusted, Logger: log, MaxBody: maxBody, Version: Version,
 			})
 			if err != nil {
 				return err
@@ -139,6 +148,7 @@ record, replay or admin. It binds to loopback unless given TLS (--tls-cert/--tls
 	fl.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (loopback unless --tls-cert/--tls-key or --insecure-listen)")
 	fl.StringVar(&tokens, "tokens", "", "tokens file (replayctl tokens add); shared by every serve instance; default $REPLAYCTL_TOKENS")
 	fl.StringVar(&key, "key", "", "signing key for job specs (replayctl keys new); default $REPLAYCTL_KEY")
+	fl.StringVar(&trust, "trust", "", "file of PEM public keys (as an agent's --trust) whose job specs the API and UI show as verified, besides --key's")
 	fl.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fl.StringVar(&tlsKey, "tls-key", "", "serve HTTPS with this key (PEM)")
 	fl.BoolVar(&insecure, "insecure-listen", false, "allow a non-loopback --listen without TLS")
