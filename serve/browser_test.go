@@ -312,6 +312,10 @@ func TestBrowser(t *testing.T) {
 	if by := get("job submitter", chromedp.Text(".submitter")); !strings.Contains(by, "unverified") || !strings.Contains(by, "unsigned spec") {
 		t.Errorf("the Job page of an unsigned spec says submitted by %q", by)
 	}
+	runAgain := `String([...document.querySelectorAll("button")].some(b => b.textContent === "Run again" && !b.hidden))`
+	if get("run again shown", chromedp.Evaluate[string](runAgain)) == "true" {
+		t.Error("the Job page of an unsigned spec offers Run again (serve signs again only what it signed)")
+	}
 
 	// History in pages of two: More appends the next page (the oldest
 	// job), once, then goes.
@@ -342,6 +346,9 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("SUCCEEDED jobs listed: %v, want [%s]", ids, id)
 	}
 	run("open report", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, id)), chromedp.WaitVisible("#report-frame"), shot("11-finished-job"))
+	if get("run again shown", chromedp.Evaluate[string](runAgain)) != "true" {
+		t.Error("the Job page of a job serve submitted does not offer Run again")
+	}
 
 	// Log out, log in with a record token, delete the recording.
 	run("log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))

@@ -45,14 +45,17 @@ type JobView struct {
 	// Verified: the spec's signature verified against a key this serve
 	// trusts (its own --key, the --trust keys), for this job ID. Signer is
 	// that key's fingerprint; Unverified says why not.
-	Verified         bool          `json:"verified"`
-	Signer           string        `json:"signer,omitempty"`
-	Unverified       string        `json:"unverified,omitempty"`
-	ClaimedSubmitter string        `json:"claimed_submitter,omitempty"`
-	IssuedAt         time.Time     `json:"issued_at,omitzero"`
-	Parts            []PartView    `json:"parts"`
-	Result           *fleet.Result `json:"result,omitempty"`
-	Command          string        `json:"command,omitempty"` // the equivalent replayctl command line
+	Verified         bool   `json:"verified"`
+	Signer           string `json:"signer,omitempty"`
+	Unverified       string `json:"unverified,omitempty"`
+	ClaimedSubmitter string `json:"claimed_submitter,omitempty"`
+	// Rerunnable: serve's own key signed the spec, so POST …/rerun may
+	// sign it again (it signs no other).
+	Rerunnable bool          `json:"rerunnable"`
+	IssuedAt   time.Time     `json:"issued_at,omitzero"`
+	Parts      []PartView    `json:"parts"`
+	Result     *fleet.Result `json:"result,omitempty"`
+	Command    string        `json:"command,omitempty"` // the equivalent replayctl command line
 }
 
 // PartView is one agent's run of a record job, or one shard of a replay.
@@ -170,6 +173,9 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
 		v.IssuedAt = spec.IssuedAt
 		v.Verified, v.Signer, v.Unverified = shown.verified, shown.signer, shown.why
+		if shown.verified && s.cfg.Key != nil {
+			v.Rerunnable = shown.signer == fleet.Fingerprint(s.cfg.Key.Public().(ed25519.PublicKey))
+		}
 		if shown.verified {
 			v.Submitter = spec.Submitter
 		} else {

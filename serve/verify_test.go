@@ -62,6 +62,9 @@ func TestVerifiedSpec(t *testing.T) {
 			if v.Verified != c.ok || !strings.Contains(v.Unverified, c.why) || (c.ok && v.Unverified != "") {
 				t.Errorf("verified %v %q, want %v %q", v.Verified, v.Unverified, c.ok, c.why)
 			}
+			if want := c.ok && c.env.Key != nil && fleet.Fingerprint(c.env.Key) == fleet.Fingerprint(own.Public().(ed25519.PublicKey)); v.Rerunnable != want {
+				t.Errorf("rerunnable %v, want %v (only what serve's own key signed)", v.Rerunnable, want)
+			}
 			if c.ok {
 				if v.Submitter != spec.Submitter || v.ClaimedSubmitter != "" || v.Signer != fleet.Fingerprint(c.env.Key) {
 					t.Errorf("submitter %q claimed %q signer %q", v.Submitter, v.ClaimedSubmitter, v.Signer)

@@ -381,7 +381,7 @@ async function pageJob(id, signal) {
     state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '');
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(partRow));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
-    rerun.hidden = !can(job.kind);
+    rerun.hidden = !can(job.kind) || !job.rerunnable; // serve signs again only what it signed
   };
   for (const p of job.parts) byPart.set(p.part, p);
   main.replaceChildren(
