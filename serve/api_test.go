@@ -468,6 +468,27 @@ func apiSuite(t *testing.T, real string) {
 			!slices.Equal(w.Hosts, []string{"web-1-" + e.suffix}) || w.HostRequests["web-1-"+e.suffix] != 30 {
 			t.Errorf("window: %d %+v", code, w)
 		}
+		// An unsigned spec naming the window's recording, with a failed
+		// status: it neither claims the window nor marks it partial.
+		forged := "forged-rec-" + e.suffix
+		now := time.Now().UTC()
+		fs := fleet.Spec{JobID: forged, Kind: fleet.KindRecord, Job: "record", File: "record.yaml", Selector: fleet.Selector{"role": "nobody"},
+			IssuedAt: now, ExpiresAt: now.Add(time.Minute), Recording: &fleet.RecordingPlan{ID: w.RecordingID, Window: win, Topic: w.Topic}}
+		fenv, err := fleet.Seal("spec", fs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bus := e.bus(t)
+		if _, err := bus.Publish(context.Background(), fleet.JobsTopic, "spec/"+forged, fenv); err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.PublishStatus(context.Background(), "job/"+forged, fleet.Status{JobID: forged, Kind: fleet.KindRecord, State: fleet.Failed, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		waitJob(t, b, read, forged, 20*time.Second, func(v serve.JobView) bool { return v.State == fleet.Failed })
+		if code := call(t, "GET", b+"/v1/windows/"+win, read, nil, &w); code != 200 || w.Partial || w.RecordedBy != id {
+			t.Errorf("after a forged spec naming its recording, the window is: %d partial %v %v, recorded by %q (want %s)", code, w.Partial, w.PartialReasons, w.RecordedBy, id)
+		}
 		var rep serve.MergedReport
 		if code := call(t, "GET", a+"/v1/jobs/"+id+"/report.json", read, nil, &rep); code != 200 || rep.Result.Requests != 30 {
 			t.Errorf("record report: %d %+v", code, rep.Result)

@@ -31,10 +31,15 @@ func (s *Server) catalog(ctx context.Context) (*catalog.Catalog, error) {
 
 // windowViews describes windows with their recording jobs.
 func (s *Server) windowViews(ws []catalog.Window) []WindowView {
+	// Only a verified spec ties a window to its job: anyone who may write
+	// to Kafka could publish one naming a window's recording ID, to mark
+	// it partial or claim it.
 	byRec := map[string]string{}
 	for id, r := range s.specIndex() {
 		if r.spec.Recording != nil {
-			byRec[r.spec.Recording.ID] = id
+			if sp := s.verifiedSpec(id, r); sp.verified && sp.Recording != nil {
+				byRec[sp.Recording.ID] = id
+			}
 		}
 	}
 	out := make([]WindowView, 0, len(ws))
