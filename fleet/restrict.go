@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -25,11 +26,27 @@ type Loader func(file string, text []byte, set []string, vars map[string]string,
 // environment, which on an agent may hold what the job must not see.
 var envCall = regexp.MustCompile(`\benv\s*\(`)
 
+// envRefused is why an env() call is refused, after where it is and what
+// it is ("env()" found in the text, `env("NAME")` compiled): the agents'
+// LoadRestricted and the submitter's check (loadForSubmit) say the same.
+const envRefused = "in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)"
+
+// envRefusal is the refusal of an env() call at where (FILE:LINE[:COL]).
+// name is the variable's name when the call was compiled, "" when it was
+// found in the scenario's text.
+func envRefusal(where, name string) string {
+	call := "env()"
+	if name != "" {
+		call = fmt.Sprintf("env(%q)", name)
+	}
+	return fmt.Sprintf("%s: %s %s", where, call, envRefused)
+}
+
 // LoadRestricted is the fleet's restricted scenario loader.
 func LoadRestricted(file string, text []byte, set []string, vars map[string]string, workDir string) (*scenario.Scenario, error) {
 	if loc := envCall.FindIndex(text); loc != nil {
 		line := 1 + strings.Count(string(text[:loc[0]]), "\n")
-		return nil, fmt.Errorf("%s:%d: env() in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)", file, line)
+		return nil, errors.New(envRefusal(fmt.Sprintf("%s:%d", file, line), ""))
 	}
 	lookup := func(name string) (string, bool) {
 		v, ok := vars[name]
@@ -52,7 +69,7 @@ func LoadRestricted(file string, text []byte, set []string, vars map[string]stri
 	// agent's environment, not the --var.
 	if len(s.EnvRefs) > 0 {
 		r := s.EnvRefs[0]
-		return nil, fmt.Errorf("%s: env(%q) in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)", r.Pos, r.Name)
+		return nil, errors.New(envRefusal(r.Pos.String(), r.Name))
 	}
 	if err := checkPaths(s, workDir); err != nil {
 		return nil, err

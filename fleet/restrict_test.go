@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/url"
 	"os"
@@ -183,5 +184,46 @@ func TestMaskedLogEdges(t *testing.T) {
 	_, _ = l.Write([]byte("http://u:" + url.QueryEscape(secret) + "@h/ and " + url.PathEscape(secret) + "\n"))
 	if got := l.String(); strings.Contains(got, "s3cr3t") {
 		t.Fatalf("escaped secret shown:\n%s", got)
+	}
+}
+
+// TestEnvRefusalOneMessage: the agents (LoadRestricted) and the submitter
+// (CheckSubmit) refuse env() with one message, the same words whether the
+// call is found in the text or only compiled (a --set override).
+func TestEnvRefusalOneMessage(t *testing.T) {
+	work := t.TempDir()
+	file := filepath.Join(work, "s.yaml")
+	base := `version: 1
+name: t
+kafka: {brokers: [embedded]}
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    sink: {http: {target: t}}
+`
+	tests := []struct {
+		name, text string
+		set        []string
+		call       string
+	}{
+		{"in the text", base + "    filter: 'env(\"X\") != \"\"'\n", nil, "env()"},
+		{"in a --set override", base, []string{`jobs.replay.filter=env("X") != ""`}, `env("X")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.call + " " + envRefused
+			// X is a --var: env("X") would read the environment, not it.
+			_, err := LoadRestricted(file, []byte(tt.text), tt.set, map[string]string{"X": "v"}, work)
+			if err == nil || !strings.HasPrefix(err.Error(), file+":") || !strings.HasSuffix(err.Error(), ": "+want) {
+				t.Errorf("agent: %v, want %s:…: %s", err, file, want)
+			}
+			_, err = CheckSubmit(SubmitRequest{File: file, Text: []byte(tt.text), Set: tt.set, Job: "replay", Selector: Selector{"role": "x"}})
+			var inv *InvalidScenarioError
+			if !errors.As(err, &inv) || len(inv.Problems) != 1 || !strings.HasPrefix(inv.Problems[0], file+":") || !strings.HasSuffix(inv.Problems[0], ": "+want) {
+				t.Errorf("submitter: %v, want one problem %s:…: %s", err, file, want)
+			}
+		})
 	}
 }
