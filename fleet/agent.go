@@ -60,6 +60,9 @@ type Agent struct {
 	cfg AgentConfig
 	bus *Bus
 	log *slog.Logger
+	// secrets masks cfg.Vars' values in what the agent publishes (built
+	// once: the values do not change).
+	secrets *secretMasks
 
 	mu     sync.Mutex
 	runs   map[string]*agentRun // by status key
@@ -158,7 +161,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	pub, stopPublishing := context.WithCancel(context.Background())
 	return &Agent{
-		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
+		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name), secrets: newSecretMasks(cfg.Vars),
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 		pub: pub, stopPublishing: stopPublishing,
 		instance: newInstanceID(), beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
@@ -928,7 +931,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	if shard >= 0 {
 		st.Shard = &shard
 	}
-	logs := newMaskedLog(a.cfg.Vars)
+	logs := newMaskedLog(a.secrets)
 	publish := func(s Status) {
 		s.At = time.Time{}
 		// What is published never shows the agent's --var values: a
@@ -1181,10 +1184,9 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 	}
 	// The merged assertions' verdicts and the parts' reasons may quote
 	// values of this agent's --var (the parts' own are masked by theirs).
-	masks := newMaskedLog(a.cfg.Vars)
-	js.Reason = masks.mask(js.Reason)
+	js.Reason = a.secrets.mask(js.Reason)
 	for i, f := range res.Failed {
-		res.Failed[i] = masks.mask(f)
+		res.Failed[i] = a.secrets.mask(f)
 	}
 	js.Result = res
 	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {
@@ -1361,23 +1363,18 @@ func catalogTopic(text string) string {
 	return catalog.DefaultTopic
 }
 
-// maskedLog collects a run's output with the agent's --var values masked:
-// as written, and escaped the ways a log line, JSON or a URL may show them.
-// The size limit never cuts a value in two unmasked halves: the text is
-// kept whole a little past the limit, masked, then cut, and a cut that ends
-// in the start of a value drops that start.
-type maskedLog struct {
-	mu        sync.Mutex
-	buf       bytes.Buffer
-	masks     []string
-	truncated bool
-	longest   int
+// secretMasks are the forms of an agent's --var values that its published
+// text never shows: each value as written, and escaped the ways a log line,
+// JSON or a URL may show it, longest first. The values are fixed for the
+// agent's life, so NewAgent builds them once. A nil *secretMasks masks
+// nothing.
+type secretMasks struct {
+	masks   []string
+	longest int // the longest mask's length
 }
 
-const maxLog = 64 << 10
-
-func newMaskedLog(vars map[string]string) *maskedLog {
-	l := &maskedLog{}
+func newSecretMasks(vars map[string]string) *secretMasks {
+	m := &secretMasks{}
 	seen := map[string]bool{}
 	for _, v := range vars {
 		if len(v) < 4 {
@@ -1385,16 +1382,47 @@ func newMaskedLog(vars map[string]string) *maskedLog {
 		}
 		q := strconv.Quote(v)
 		j, _ := json.Marshal(v)
-		for _, m := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
-			if !seen[m] {
-				seen[m] = true
-				l.masks = append(l.masks, m)
-				l.longest = max(l.longest, len(m))
+		for _, f := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+			if !seen[f] {
+				seen[f] = true
+				m.masks = append(m.masks, f)
+				m.longest = max(m.longest, len(f))
 			}
 		}
 	}
-	sort.Slice(l.masks, func(i, j int) bool { return len(l.masks[i]) > len(l.masks[j]) })
-	return l
+	sort.Slice(m.masks, func(i, j int) bool { return len(m.masks[i]) > len(m.masks[j]) })
+	return m
+}
+
+// mask replaces every form of a --var value in s.
+func (m *secretMasks) mask(s string) string {
+	if m == nil {
+		return s
+	}
+	for _, f := range m.masks {
+		s = strings.ReplaceAll(s, f, "***")
+	}
+	return s
+}
+
+// maskedLog collects a run's output with the agent's --var values masked
+// (secretMasks). The size limit never cuts a value in two unmasked halves:
+// the text is kept whole a little past the limit, masked, then cut, and a
+// cut that ends in the start of a value drops that start.
+type maskedLog struct {
+	*secretMasks
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	truncated bool
+}
+
+const maxLog = 64 << 10
+
+func newMaskedLog(m *secretMasks) *maskedLog {
+	if m == nil {
+		m = &secretMasks{}
+	}
+	return &maskedLog{secretMasks: m}
 }
 
 func (l *maskedLog) Write(p []byte) (int, error) {
@@ -1410,13 +1438,6 @@ func (l *maskedLog) Write(p []byte) (int, error) {
 		l.truncated = true
 	}
 	return len(p), nil
-}
-
-func (l *maskedLog) mask(s string) string {
-	for _, m := range l.masks {
-		s = strings.ReplaceAll(s, m, "***")
-	}
-	return s
 }
 
 func (l *maskedLog) String() string {
