@@ -279,6 +279,8 @@ func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, 
 				problems = append(problems, envRefusal(r.Pos.String(), r.Name))
 			}
 		}
+		// Topics the agents refuse to let a job read or write.
+		problems = append(problems, checkTopics(s)...)
 		if len(problems) > 0 {
 			return nil, problems, nil
 		}
