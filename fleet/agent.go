@@ -100,6 +100,12 @@ type Agent struct {
 	// malformedLogged is when one was last logged (a.mu).
 	malformedN      atomic.Int64
 	malformedLogged time.Time
+	// refusals bounds the refusals of unverified input published
+	// (ratelimit.go); suppressedN counts those it held back, and
+	// suppressedLogged is when that was last logged (a.mu).
+	refusals         *refusalLimit
+	suppressedN      atomic.Int64
+	suppressedLogged time.Time
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -165,6 +171,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 		pub: pub, stopPublishing: stopPublishing,
 		instance: newInstanceID(), beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
+		refusals: newRefusalLimit(refusalBurst, refusalEvery),
 	}, nil
 }
 
@@ -284,7 +291,7 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 		// Its stopped heartbeat would make the other process, still
 		// heartbeating under the same name, look stopped.
 		a.log.Warn(fmt.Sprintf("no stopped heartbeat published: another agent process named %s (%s) is heartbeating, and the fleet would take it for stopped", a.cfg.Name, describeBeat(twin)))
-		a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
+		a.logStopped(stopped)
 		return leftErr
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), finalBeatWait)
@@ -298,8 +305,20 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 		}
 		a.log.Warn(fmt.Sprintf("could not publish the final heartbeat: %v; the fleet will see this agent as lost, not stopped, %s after its last heartbeat%s", err, LostAfter, lost))
 	}
-	a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
+	a.logStopped(stopped)
 	return leftErr
+}
+
+// logStopped says the agent stopped, and what it held back.
+func (a *Agent) logStopped(stopped time.Time) {
+	args := []any{"after", time.Since(stopped).Round(time.Millisecond)}
+	if n := a.suppressedN.Load(); n > 0 {
+		args = append(args, "refusals-not-published", n)
+	}
+	if n := a.malformedN.Load(); n > 0 {
+		args = append(args, "malformed-records", n)
+	}
+	a.log.Info("agent stopped", args...)
 }
 
 // recoverStale marks runs this agent left unfinished (it was killed) as
@@ -639,6 +658,9 @@ func (a *Agent) refuseCancel(ctx context.Context, jr JobRecord, why error) {
 	if _, published := a.bus.Status(key); done || published {
 		return
 	}
+	if !a.mayPublishRefusal("cancel " + c.CommandID + " of job " + c.JobID) {
+		return
+	}
 	reason := "cancel refused: " + why.Error()
 	a.log.Warn("cancel refused", "job", c.JobID, "command", c.CommandID, "reason", why)
 	err := a.bus.PublishStatus(ctx, key, Status{JobID: c.JobID, CommandID: c.CommandID, Agent: a.cfg.Name, State: Refused, Reason: reason})
@@ -712,8 +734,16 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		if !named {
 			return
 		}
-		a.log.Warn("job refused", "job", id, "reason", reason)
 		a.cfg.Metrics.refused(reason)
+		// Anyone who writes to the jobs topic can publish a spec that
+		// does not verify, or a copy of a signed one: their refusals
+		// are rate-limited (counted when held back).
+		if !verified || a.isCopy(id, jr.Offset) {
+			if !a.mayPublishRefusal("spec of job " + id + " at offset " + strconv.FormatInt(jr.Offset, 10)) {
+				return
+			}
+		}
+		a.log.Warn("job refused", "job", id, "reason", reason)
 		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), Status{
 			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset, Unverified: !verified,
 		})
@@ -806,6 +836,13 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 func (a *Agent) isJobSpec(id string, offset int64) bool {
 	off, known := specOffset(a.bus, id)
 	return known && off == offset
+}
+
+// isCopy reports whether the job's status names another jobs-topic record
+// than the one at offset as the job's spec: this one is a copy.
+func (a *Agent) isCopy(id string, offset int64) bool {
+	off, known := specOffset(a.bus, id)
+	return known && off != offset
 }
 
 // specOffset returns the jobs-topic offset of a job's spec, as its status

@@ -20,6 +20,7 @@ type Metrics struct {
 	finishes   *prometheus.CounterVec
 	refusals   prometheus.Counter
 	malformedN prometheus.Counter
+	suppressed prometheus.Counter
 }
 
 // NewMetrics registers the agent's metrics.
@@ -36,8 +37,10 @@ func NewMetrics() *Metrics {
 			Name: "replayctl_agent_refusals_total", Help: "Job specs refused (see replayctl jobs show for reasons)."}),
 		malformedN: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "replayctl_agent_jobs_malformed_total", Help: "Malformed records read on the jobs topic (ignored)."}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "replayctl_agent_refusals_suppressed_total", Help: "Refusals of unverified specs and cancels not published to the status topic (rate limit); they were refused all the same."}),
 	}
-	m.reg.MustRegister(m.heartbeats, m.runs, m.finishes, m.refusals, m.malformedN,
+	m.reg.MustRegister(m.heartbeats, m.runs, m.finishes, m.refusals, m.malformedN, m.suppressed,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,4 +108,10 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, <-chan erro
 		_ = srv.Shutdown(sctx)
 	}()
 	return ln.Addr(), errc, nil
+}
+
+func (m *Metrics) refusalSuppressed() {
+	if m != nil {
+		m.suppressed.Inc()
+	}
 }
