@@ -46,11 +46,21 @@ type AgentConfig struct {
 	Metrics      *Metrics // nil: none
 	// Load loads job scenarios restricted; nil means LoadRestricted.
 	Load Loader
+	// MaxConcurrent bounds the jobs or shards that run here at once
+	// (--max-concurrent; 0 means DefaultMaxConcurrent). One taken beyond it
+	// is QUEUED: it waits, in the order taken, for a run to end, and is
+	// never dropped (a cancel or the agent's stop ends it CANCELLED).
+	MaxConcurrent int
 	// MaxRun, when positive, bounds how long one job or shard runs here
 	// (--max-run): a run still going then is stopped as a cancel stops it
 	// (a record job drains and its window is saved) and ends CANCELLED.
 	MaxRun time.Duration
 }
+
+// DefaultMaxConcurrent is AgentConfig.MaxConcurrent's default: a record
+// job captures and a replay shard sends as fast as its host allows, so a
+// few at once already share the host's CPUs and network.
+const DefaultMaxConcurrent = 4
 
 // errMaxRun ends a run that reached AgentConfig.MaxRun.
 var errMaxRun = errors.New("the agent's --max-run was reached")
@@ -64,10 +74,14 @@ type Agent struct {
 	// once: the values do not change).
 	secrets *secretMasks
 
-	mu     sync.Mutex
-	runs   map[string]*agentRun // by status key
-	specs  map[string]accepted  // verified specs by job ID (replay jobs: spare takeover)
-	cancel map[string]bool      // job IDs cancelled
+	mu   sync.Mutex
+	runs map[string]*agentRun // by status key, queued ones too
+	// active counts the runs that hold a slot (at most MaxConcurrent);
+	// queue holds the others, in the order taken.
+	active int
+	queue  []*agentRun
+	specs  map[string]accepted // verified specs by job ID (replay jobs: spare takeover)
+	cancel map[string]bool     // job IDs cancelled
 	// cancelledBy names who signed each job's cancel, for its reason.
 	cancelledBy map[string]string
 	// resumable holds the shards this agent was running when it stopped
@@ -119,6 +133,13 @@ type agentRun struct {
 	jobID  string
 	shard  int // -1 for record jobs
 	cancel context.CancelFunc
+	// slot is closed when the run may start; granted says it holds one
+	// of the agent's MaxConcurrent slots (a.mu).
+	slot    chan struct{}
+	granted bool
+	// When it was queued: the runs going and those ahead of it then.
+	queued         bool
+	running, ahead int
 }
 
 type accepted struct {
@@ -144,6 +165,12 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.WorkDir == "" {
 		return nil, errors.New("agent: --work-dir is required")
+	}
+	if cfg.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("agent: --max-concurrent %d: want 1 or more (how many jobs or shards run here at once)", cfg.MaxConcurrent)
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if cfg.MaxRun < 0 {
 		return nil, fmt.Errorf("agent: --max-run %s: want a positive duration (or 0: no limit)", cfg.MaxRun)
@@ -357,7 +384,9 @@ func (a *Agent) heartbeat() Heartbeat {
 	}
 	a.mu.Lock()
 	for _, r := range a.runs {
-		h.Job, h.Shard = r.jobID, r.shard
+		if h.Job == "" || r.granted {
+			h.Job, h.Shard = r.jobID, r.shard // a running one, if any
+		}
 	}
 	a.mu.Unlock()
 	return h
@@ -939,30 +968,76 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 		cancel()
 		return
 	}
-	a.runs[key] = &agentRun{jobID: spec.JobID, shard: shard, cancel: cancel}
+	r := &agentRun{jobID: spec.JobID, shard: shard, cancel: cancel, slot: make(chan struct{})}
+	a.runs[key] = r
+	a.queue = append(a.queue, r)
+	a.cfg.Metrics.queued(1)
+	if a.grant(); !r.granted {
+		r.queued, r.running, r.ahead = true, a.active, len(a.queue)-1
+	}
 	wasCancelled := a.cancel[spec.JobID]
 	a.mu.Unlock()
 	if wasCancelled {
 		cancel()
 	}
 	a.wg.Add(1)
-	a.cfg.Metrics.running(1)
 	go func() {
 		defer a.wg.Done()
-		defer a.cfg.Metrics.running(-1)
 		defer func() {
 			a.mu.Lock()
 			delete(a.runs, key)
+			a.release(r)
 			a.mu.Unlock()
 			cancel()
 		}()
-		a.execute(rctx, spec, offset, shard, attempt, resume, lastSeen, key)
+		a.execute(rctx, spec, offset, shard, attempt, resume, lastSeen, key, r)
 	}()
+}
+
+// grant gives free slots to the runs queued first (a.mu held).
+func (a *Agent) grant() {
+	for a.active < a.cfg.MaxConcurrent && len(a.queue) > 0 {
+		r := a.queue[0]
+		a.queue = a.queue[1:]
+		a.active++
+		r.granted = true
+		close(r.slot)
+		a.cfg.Metrics.queued(-1)
+		a.cfg.Metrics.running(1)
+	}
+}
+
+// release frees an ended run's slot, or its place in the queue, and gives
+// the slot to the next (a.mu held).
+func (a *Agent) release(r *agentRun) {
+	if r.granted {
+		r.granted = false
+		a.active--
+		a.cfg.Metrics.running(-1)
+	} else if i := slices.Index(a.queue, r); i >= 0 {
+		a.queue = slices.Delete(a.queue, i, i+1)
+		a.cfg.Metrics.queued(-1)
+	}
+	a.grant()
+}
+
+// awaitSlot waits until a queued run may start; false when ctx ended
+// first (a cancel, the agent's stop).
+func awaitSlot(ctx context.Context, r *agentRun) bool {
+	select {
+	case <-r.slot:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // execute loads, checks and runs one job on this agent, publishing its
 // states: ARMED (compiled, connected), RUNNING, then a final state.
-func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time, key string) {
+//
+// Past its checks (what it refuses, it refuses at once), a run beyond the
+// agent's MaxConcurrent is QUEUED until a run ends.
+func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time, key string, r *agentRun) {
 	pub := a.pub // a cancelled run still reports how it ended
 	st := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, SpecOffset: offset, Attempt: attempt}
 	if shard >= 0 {
@@ -1047,6 +1122,22 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 				return
 			}
 		}
+	}
+	if r.queued {
+		st.State = Queued
+		st.Reason = fmt.Sprintf("waiting: %d runs going on this agent (its --max-concurrent %d), %d queued ahead of this one", r.running, a.cfg.MaxConcurrent, r.ahead)
+		publish(st)
+		a.log.Info("job queued", "job", spec.JobID, "shard", shard, "running", r.running, "ahead", r.ahead)
+		if !awaitSlot(ctx, r) {
+			if a.cancelled(spec.JobID) {
+				fail(Cancelled, "cancelled by "+a.canceller(spec.JobID)+" while it was queued")
+			} else {
+				fail(Cancelled, "agent stopped while it was queued")
+			}
+			return
+		}
+		st.Reason = ""
+		a.log.Info("job dequeued", "job", spec.JobID, "shard", shard)
 	}
 	var outcome *engine.JobOutcome
 	kcfg := a.cfg.Kafka

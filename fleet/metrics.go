@@ -17,6 +17,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	heartbeats prometheus.Counter
 	runs       prometheus.Gauge
+	queuedN    prometheus.Gauge
 	finishes   *prometheus.CounterVec
 	refusals   prometheus.Counter
 	malformedN prometheus.Counter
@@ -31,6 +32,8 @@ func NewMetrics() *Metrics {
 			Name: "replayctl_agent_heartbeats_total", Help: "Heartbeats published."}),
 		runs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "replayctl_agent_runs", Help: "Jobs or shards running on this agent."}),
+		queuedN: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replayctl_agent_runs_queued", Help: "Jobs or shards taken by this agent and waiting for a free run (--max-concurrent)."}),
 		finishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replayctl_agent_runs_finished_total", Help: "Runs finished, by final state."}, []string{"state"}),
 		refusals: prometheus.NewCounter(prometheus.CounterOpts{
@@ -40,7 +43,7 @@ func NewMetrics() *Metrics {
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "replayctl_agent_refusals_suppressed_total", Help: "Refusals of unverified specs and cancels not published to the status topic (rate limit); they were refused all the same."}),
 	}
-	m.reg.MustRegister(m.heartbeats, m.runs, m.finishes, m.refusals, m.malformedN, m.suppressed,
+	m.reg.MustRegister(m.heartbeats, m.runs, m.queuedN, m.finishes, m.refusals, m.malformedN, m.suppressed,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,5 +116,11 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, <-chan erro
 func (m *Metrics) refusalSuppressed() {
 	if m != nil {
 		m.suppressed.Inc()
+	}
+}
+
+func (m *Metrics) queued(d float64) {
+	if m != nil {
+		m.queuedN.Add(d)
 	}
 }
