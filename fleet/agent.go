@@ -766,8 +766,10 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		a.cfg.Metrics.refused(reason)
 		// Anyone who writes to the jobs topic can publish a spec that
 		// does not verify, or a copy of a signed one: their refusals
-		// are rate-limited (counted when held back).
-		if !verified || a.isCopy(id, jr.Offset) {
+		// are rate-limited (counted when held back). The record the
+		// job's submitter named as its spec is always answered (signed
+		// by a key this agent does not trust, say).
+		if (!verified && !a.isJobSpec(id, jr.Offset)) || a.isCopy(id, jr.Offset) {
 			if !a.mayPublishRefusal("spec of job " + id + " at offset " + strconv.FormatInt(jr.Offset, 10)) {
 				return
 			}

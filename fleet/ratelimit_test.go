@@ -181,6 +181,41 @@ func TestUnverifiedRefusalsBounded(t *testing.T) {
 			if c := strings.Count(log.String(), "beyond the rate limit"); c > 1+int(time.Since(start)/suppressedLogEvery) {
 				t.Fatalf("suppression logged %d times (at most every %s)", c, suppressedLogEvery)
 			}
+			// The limit spent, a job's own spec (the record its
+			// submitter named) signed by a key the agent does not trust
+			// is still answered: its submitter waits for that.
+			ends, err := f.bus.Admin().ListEndOffsets(f.ctx, JobsTopic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end, _ := ends.Lookup(JobsTopic, 0)
+			if err := f.bus.PublishStatus(f.ctx, jobKey("j-own"), Status{JobID: "j-own", Kind: KindRecord, State: Assigned, Agents: []string{"web-1"}, SpecOffset: end.Offset}); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.bus.Sync(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			own, err := Seal("spec", Spec{JobID: "j-own", Kind: KindRecord, Job: "record", Agents: []string{"web-1"}, Selector: Selector{"role": "web"},
+				IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, rogue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/j-own", own); err != nil || rec.Offset != end.Offset {
+				t.Fatalf("spec at offset %d (want %d): %v", rec.Offset, end.Offset, err)
+			}
+			var r Status
+			waitFor(t, 15*time.Second, "the refusal of the job's own spec", func() bool {
+				var ok bool
+				r, ok = f.bus.Status(refusedKey("j-own", "web-1", end.Offset))
+				return ok
+			})
+			if !r.Unverified || !strings.Contains(r.Reason, "signed by a key this agent does not trust") {
+				t.Fatalf("refusal of the job's own spec: %+v", r)
+			}
+			if a.RefusalsSuppressed() != suppressed {
+				t.Fatalf("suppressed %d, then %d", suppressed, a.RefusalsSuppressed())
+			}
 		})
 	}
 }
