@@ -972,10 +972,15 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 	}
 	r := &agentRun{jobID: spec.JobID, shard: shard, cancel: cancel, slot: make(chan struct{})}
 	a.runs[key] = r
-	a.queue = append(a.queue, r)
-	a.cfg.Metrics.queued(1)
-	if a.grant(); !r.granted {
-		r.queued, r.running, r.ahead = true, a.active, len(a.queue)-1
+	if a.active < a.cfg.MaxConcurrent && len(a.queue) == 0 {
+		a.active++
+		r.granted = true
+		close(r.slot)
+		a.cfg.Metrics.running(1)
+	} else {
+		r.queued, r.running, r.ahead = true, a.active, len(a.queue)
+		a.queue = append(a.queue, r)
+		a.cfg.Metrics.queued(1)
 	}
 	wasCancelled := a.cancel[spec.JobID]
 	a.mu.Unlock()
@@ -996,7 +1001,7 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 	}()
 }
 
-// grant gives free slots to the runs queued first (a.mu held).
+// grant gives the slots freed to the runs queued first (a.mu held).
 func (a *Agent) grant() {
 	for a.active < a.cfg.MaxConcurrent && len(a.queue) > 0 {
 		r := a.queue[0]

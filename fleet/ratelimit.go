@@ -10,9 +10,10 @@ import (
 // a cancel that does not verify) are each a status-topic record written by
 // every agent the input names: a forger's one record would be N. An agent
 // publishes such refusals at most refusalBurst at once, then one every
-// refusalEvery; the others are refused all the same, counted (Agent.
-// RefusalsSuppressed, replayctl_agent_refusals_suppressed_total) and logged
-// at most every suppressedLogEvery.
+// refusalEvery; the others are refused all the same, counted
+// (RefusalsSuppressed, replayctl_agent_refusals_suppressed_total) and
+// logged at most every suppressedLogEvery. The record a job's submitter
+// named as its spec is always answered.
 const (
 	refusalBurst       = 10
 	refusalEvery       = 6 * time.Second
