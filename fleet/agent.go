@@ -46,11 +46,21 @@ type AgentConfig struct {
 	Metrics      *Metrics // nil: none
 	// Load loads job scenarios restricted; nil means LoadRestricted.
 	Load Loader
+	// MaxConcurrent bounds the jobs or shards that run here at once
+	// (--max-concurrent; 0 means DefaultMaxConcurrent). One taken beyond it
+	// is QUEUED: it waits, in the order taken, for a run to end, and is
+	// never dropped (a cancel or the agent's stop ends it CANCELLED).
+	MaxConcurrent int
 	// MaxRun, when positive, bounds how long one job or shard runs here
 	// (--max-run): a run still going then is stopped as a cancel stops it
 	// (a record job drains and its window is saved) and ends CANCELLED.
 	MaxRun time.Duration
 }
+
+// DefaultMaxConcurrent is AgentConfig.MaxConcurrent's default: a record
+// job captures and a replay shard sends as fast as its host allows, so a
+// few at once already share the host's CPUs and network.
+const DefaultMaxConcurrent = 4
 
 // errMaxRun ends a run that reached AgentConfig.MaxRun.
 var errMaxRun = errors.New("the agent's --max-run was reached")
@@ -60,11 +70,18 @@ type Agent struct {
 	cfg AgentConfig
 	bus *Bus
 	log *slog.Logger
+	// secrets masks cfg.Vars' values in what the agent publishes (built
+	// once: the values do not change).
+	secrets *secretMasks
 
-	mu     sync.Mutex
-	runs   map[string]*agentRun // by status key
-	specs  map[string]accepted  // verified specs by job ID (replay jobs: spare takeover)
-	cancel map[string]bool      // job IDs cancelled
+	mu   sync.Mutex
+	runs map[string]*agentRun // by status key, queued ones too
+	// active counts the runs that hold a slot (at most MaxConcurrent);
+	// queue holds the others, in the order taken.
+	active int
+	queue  []*agentRun
+	specs  map[string]accepted // verified specs by job ID (replay jobs: spare takeover)
+	cancel map[string]bool     // job IDs cancelled
 	// cancelledBy names who signed each job's cancel, for its reason.
 	cancelledBy map[string]string
 	// resumable holds the shards this agent was running when it stopped
@@ -97,6 +114,12 @@ type Agent struct {
 	// malformedLogged is when one was last logged (a.mu).
 	malformedN      atomic.Int64
 	malformedLogged time.Time
+	// refusals bounds the refusals of unverified input published
+	// (ratelimit.go); suppressedN counts those it held back, and
+	// suppressedLogged is when that was last logged (a.mu).
+	refusals         *refusalLimit
+	suppressedN      atomic.Int64
+	suppressedLogged time.Time
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -110,6 +133,13 @@ type agentRun struct {
 	jobID  string
 	shard  int // -1 for record jobs
 	cancel context.CancelFunc
+	// slot is closed when the run may start; granted says it holds one
+	// of the agent's MaxConcurrent slots (a.mu).
+	slot    chan struct{}
+	granted bool
+	// When it was queued: the runs going and those ahead of it then.
+	queued         bool
+	running, ahead int
 }
 
 type accepted struct {
@@ -136,6 +166,12 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if cfg.WorkDir == "" {
 		return nil, errors.New("agent: --work-dir is required")
 	}
+	if cfg.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("agent: --max-concurrent %d: want 1 or more (how many jobs or shards run here at once)", cfg.MaxConcurrent)
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
 	if cfg.MaxRun < 0 {
 		return nil, fmt.Errorf("agent: --max-run %s: want a positive duration (or 0: no limit)", cfg.MaxRun)
 	}
@@ -158,10 +194,11 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	pub, stopPublishing := context.WithCancel(context.Background())
 	return &Agent{
-		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name),
+		cfg: cfg, log: cfg.Logger.With("agent", cfg.Name), secrets: newSecretMasks(cfg.Vars),
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 		pub: pub, stopPublishing: stopPublishing,
 		instance: newInstanceID(), beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
+		refusals: newRefusalLimit(refusalBurst, refusalEvery),
 	}, nil
 }
 
@@ -281,7 +318,7 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 		// Its stopped heartbeat would make the other process, still
 		// heartbeating under the same name, look stopped.
 		a.log.Warn(fmt.Sprintf("no stopped heartbeat published: another agent process named %s (%s) is heartbeating, and the fleet would take it for stopped", a.cfg.Name, describeBeat(twin)))
-		a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
+		a.logStopped(stopped)
 		return leftErr
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), finalBeatWait)
@@ -295,8 +332,20 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 		}
 		a.log.Warn(fmt.Sprintf("could not publish the final heartbeat: %v; the fleet will see this agent as lost, not stopped, %s after its last heartbeat%s", err, LostAfter, lost))
 	}
-	a.log.Info("agent stopped", "after", time.Since(stopped).Round(time.Millisecond))
+	a.logStopped(stopped)
 	return leftErr
+}
+
+// logStopped says the agent stopped, and what it held back.
+func (a *Agent) logStopped(stopped time.Time) {
+	args := []any{"after", time.Since(stopped).Round(time.Millisecond)}
+	if n := a.suppressedN.Load(); n > 0 {
+		args = append(args, "refusals-not-published", n)
+	}
+	if n := a.malformedN.Load(); n > 0 {
+		args = append(args, "malformed-records", n)
+	}
+	a.log.Info("agent stopped", args...)
 }
 
 // recoverStale marks runs this agent left unfinished (it was killed) as
@@ -335,7 +384,9 @@ func (a *Agent) heartbeat() Heartbeat {
 	}
 	a.mu.Lock()
 	for _, r := range a.runs {
-		h.Job, h.Shard = r.jobID, r.shard
+		if h.Job == "" || r.granted {
+			h.Job, h.Shard = r.jobID, r.shard // a running one, if any
+		}
 	}
 	a.mu.Unlock()
 	return h
@@ -636,6 +687,9 @@ func (a *Agent) refuseCancel(ctx context.Context, jr JobRecord, why error) {
 	if _, published := a.bus.Status(key); done || published {
 		return
 	}
+	if !a.mayPublishRefusal("cancel " + c.CommandID + " of job " + c.JobID) {
+		return
+	}
 	reason := "cancel refused: " + why.Error()
 	a.log.Warn("cancel refused", "job", c.JobID, "command", c.CommandID, "reason", why)
 	err := a.bus.PublishStatus(ctx, key, Status{JobID: c.JobID, CommandID: c.CommandID, Agent: a.cfg.Name, State: Refused, Reason: reason})
@@ -709,8 +763,18 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		if !named {
 			return
 		}
-		a.log.Warn("job refused", "job", id, "reason", reason)
 		a.cfg.Metrics.refused(reason)
+		// Anyone who writes to the jobs topic can publish a spec that
+		// does not verify, or a copy of a signed one: their refusals
+		// are rate-limited (counted when held back). The record the
+		// job's submitter named as its spec is always answered (signed
+		// by a key this agent does not trust, say).
+		if (!verified && !a.isJobSpec(id, jr.Offset)) || a.isCopy(id, jr.Offset) {
+			if !a.mayPublishRefusal("spec of job " + id + " at offset " + strconv.FormatInt(jr.Offset, 10)) {
+				return
+			}
+		}
+		a.log.Warn("job refused", "job", id, "reason", reason)
 		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), Status{
 			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset, Unverified: !verified,
 		})
@@ -803,6 +867,13 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 func (a *Agent) isJobSpec(id string, offset int64) bool {
 	off, known := specOffset(a.bus, id)
 	return known && off == offset
+}
+
+// isCopy reports whether the job's status names another jobs-topic record
+// than the one at offset as the job's spec: this one is a copy.
+func (a *Agent) isCopy(id string, offset int64) bool {
+	off, known := specOffset(a.bus, id)
+	return known && off != offset
 }
 
 // specOffset returns the jobs-topic offset of a job's spec, as its status
@@ -899,36 +970,87 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 		cancel()
 		return
 	}
-	a.runs[key] = &agentRun{jobID: spec.JobID, shard: shard, cancel: cancel}
+	r := &agentRun{jobID: spec.JobID, shard: shard, cancel: cancel, slot: make(chan struct{})}
+	a.runs[key] = r
+	if a.active < a.cfg.MaxConcurrent && len(a.queue) == 0 {
+		a.active++
+		r.granted = true
+		close(r.slot)
+		a.cfg.Metrics.running(1)
+	} else {
+		r.queued, r.running, r.ahead = true, a.active, len(a.queue)
+		a.queue = append(a.queue, r)
+		a.cfg.Metrics.queued(1)
+	}
 	wasCancelled := a.cancel[spec.JobID]
 	a.mu.Unlock()
 	if wasCancelled {
 		cancel()
 	}
 	a.wg.Add(1)
-	a.cfg.Metrics.running(1)
 	go func() {
 		defer a.wg.Done()
-		defer a.cfg.Metrics.running(-1)
 		defer func() {
 			a.mu.Lock()
 			delete(a.runs, key)
+			a.release(r)
 			a.mu.Unlock()
 			cancel()
 		}()
-		a.execute(rctx, spec, offset, shard, attempt, resume, lastSeen, key)
+		a.execute(rctx, spec, offset, shard, attempt, resume, lastSeen, key, r)
 	}()
+}
+
+// grant gives the slots freed to the runs queued first (a.mu held).
+func (a *Agent) grant() {
+	for a.active < a.cfg.MaxConcurrent && len(a.queue) > 0 {
+		r := a.queue[0]
+		a.queue = a.queue[1:]
+		a.active++
+		r.granted = true
+		close(r.slot)
+		a.cfg.Metrics.queued(-1)
+		a.cfg.Metrics.running(1)
+	}
+}
+
+// release frees an ended run's slot, or its place in the queue, and gives
+// the slot to the next (a.mu held).
+func (a *Agent) release(r *agentRun) {
+	if r.granted {
+		r.granted = false
+		a.active--
+		a.cfg.Metrics.running(-1)
+	} else if i := slices.Index(a.queue, r); i >= 0 {
+		a.queue = slices.Delete(a.queue, i, i+1)
+		a.cfg.Metrics.queued(-1)
+	}
+	a.grant()
+}
+
+// awaitSlot waits until a queued run may start; false when ctx ended
+// first (a cancel, the agent's stop).
+func awaitSlot(ctx context.Context, r *agentRun) bool {
+	select {
+	case <-r.slot:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // execute loads, checks and runs one job on this agent, publishing its
 // states: ARMED (compiled, connected), RUNNING, then a final state.
-func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time, key string) {
+//
+// Past its checks (what it refuses, it refuses at once), a run beyond the
+// agent's MaxConcurrent is QUEUED until a run ends.
+func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, attempt int, resume *Resume, lastSeen time.Time, key string, r *agentRun) {
 	pub := a.pub // a cancelled run still reports how it ended
 	st := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, SpecOffset: offset, Attempt: attempt}
 	if shard >= 0 {
 		st.Shard = &shard
 	}
-	logs := newMaskedLog(a.cfg.Vars)
+	logs := newMaskedLog(a.secrets)
 	publish := func(s Status) {
 		s.At = time.Time{}
 		// What is published never shows the agent's --var values: a
@@ -1007,6 +1129,22 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 				return
 			}
 		}
+	}
+	if r.queued {
+		st.State = Queued
+		st.Reason = fmt.Sprintf("waiting: %d runs going on this agent (its --max-concurrent %d), %d queued ahead of this one", r.running, a.cfg.MaxConcurrent, r.ahead)
+		publish(st)
+		a.log.Info("job queued", "job", spec.JobID, "shard", shard, "running", r.running, "ahead", r.ahead)
+		if !awaitSlot(ctx, r) {
+			if a.cancelled(spec.JobID) {
+				fail(Cancelled, "cancelled by "+a.canceller(spec.JobID)+" while it was queued")
+			} else {
+				fail(Cancelled, "agent stopped while it was queued")
+			}
+			return
+		}
+		st.Reason = ""
+		a.log.Info("job dequeued", "job", spec.JobID, "shard", shard)
 	}
 	var outcome *engine.JobOutcome
 	kcfg := a.cfg.Kafka
@@ -1181,10 +1319,9 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 	}
 	// The merged assertions' verdicts and the parts' reasons may quote
 	// values of this agent's --var (the parts' own are masked by theirs).
-	masks := newMaskedLog(a.cfg.Vars)
-	js.Reason = masks.mask(js.Reason)
+	js.Reason = a.secrets.mask(js.Reason)
 	for i, f := range res.Failed {
-		res.Failed[i] = masks.mask(f)
+		res.Failed[i] = a.secrets.mask(f)
 	}
 	js.Result = res
 	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {
@@ -1361,23 +1498,18 @@ func catalogTopic(text string) string {
 	return catalog.DefaultTopic
 }
 
-// maskedLog collects a run's output with the agent's --var values masked:
-// as written, and escaped the ways a log line, JSON or a URL may show them.
-// The size limit never cuts a value in two unmasked halves: the text is
-// kept whole a little past the limit, masked, then cut, and a cut that ends
-// in the start of a value drops that start.
-type maskedLog struct {
-	mu        sync.Mutex
-	buf       bytes.Buffer
-	masks     []string
-	truncated bool
-	longest   int
+// secretMasks are the forms of an agent's --var values that its published
+// text never shows: each value as written, and escaped the ways a log line,
+// JSON or a URL may show it, longest first. The values are fixed for the
+// agent's life, so NewAgent builds them once. A nil *secretMasks masks
+// nothing.
+type secretMasks struct {
+	masks   []string
+	longest int // the longest mask's length
 }
 
-const maxLog = 64 << 10
-
-func newMaskedLog(vars map[string]string) *maskedLog {
-	l := &maskedLog{}
+func newSecretMasks(vars map[string]string) *secretMasks {
+	m := &secretMasks{}
 	seen := map[string]bool{}
 	for _, v := range vars {
 		if len(v) < 4 {
@@ -1385,16 +1517,47 @@ func newMaskedLog(vars map[string]string) *maskedLog {
 		}
 		q := strconv.Quote(v)
 		j, _ := json.Marshal(v)
-		for _, m := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
-			if !seen[m] {
-				seen[m] = true
-				l.masks = append(l.masks, m)
-				l.longest = max(l.longest, len(m))
+		for _, f := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+			if !seen[f] {
+				seen[f] = true
+				m.masks = append(m.masks, f)
+				m.longest = max(m.longest, len(f))
 			}
 		}
 	}
-	sort.Slice(l.masks, func(i, j int) bool { return len(l.masks[i]) > len(l.masks[j]) })
-	return l
+	sort.Slice(m.masks, func(i, j int) bool { return len(m.masks[i]) > len(m.masks[j]) })
+	return m
+}
+
+// mask replaces every form of a --var value in s.
+func (m *secretMasks) mask(s string) string {
+	if m == nil {
+		return s
+	}
+	for _, f := range m.masks {
+		s = strings.ReplaceAll(s, f, "***")
+	}
+	return s
+}
+
+// maskedLog collects a run's output with the agent's --var values masked
+// (secretMasks). The size limit never cuts a value in two unmasked halves:
+// the text is kept whole a little past the limit, masked, then cut, and a
+// cut that ends in the start of a value drops that start.
+type maskedLog struct {
+	*secretMasks
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	truncated bool
+}
+
+const maxLog = 64 << 10
+
+func newMaskedLog(m *secretMasks) *maskedLog {
+	if m == nil {
+		m = &secretMasks{}
+	}
+	return &maskedLog{secretMasks: m}
 }
 
 func (l *maskedLog) Write(p []byte) (int, error) {
@@ -1410,13 +1573,6 @@ func (l *maskedLog) Write(p []byte) (int, error) {
 		l.truncated = true
 	}
 	return len(p), nil
-}
-
-func (l *maskedLog) mask(s string) string {
-	for _, m := range l.masks {
-		s = strings.ReplaceAll(s, m, "***")
-	}
-	return s
 }
 
 func (l *maskedLog) String() string {

@@ -266,7 +266,7 @@ func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, 
 	if loc := envCall.FindIndex(text); loc != nil {
 		line := 1 + strings.Count(string(text[:loc[0]]), "\n")
 		col := 1 + loc[0] - (strings.LastIndexByte(string(text[:loc[0]]), '\n') + 1)
-		problems = append(problems, fmt.Sprintf("%s:%d:%d: env() in an expression reads the agent's environment; agents refuse it (pass values with the agents' --var)", file, line, col))
+		problems = append(problems, envRefusal(fmt.Sprintf("%s:%d:%d", file, line, col), ""))
 	}
 	none := func(string) (string, bool) { return "", false }
 	unset := map[scenario.Pos]string{} // the agents' --var supply these
@@ -276,9 +276,11 @@ func loadForSubmit(file string, text []byte, set []string) (*scenario.Scenario, 
 			// env() the text check above does not see (a --set override,
 			// a YAML escape): agents refuse every call the scenario has.
 			for _, r := range s.EnvRefs {
-				problems = append(problems, fmt.Sprintf("%s: env(%q) in an expression reads the agent's environment; agents refuse it (pass values with the agents' --var)", r.Pos, r.Name))
+				problems = append(problems, envRefusal(r.Pos.String(), r.Name))
 			}
 		}
+		// Topics the agents refuse to let a job read or write.
+		problems = append(problems, checkTopics(s)...)
 		if len(problems) > 0 {
 			return nil, problems, nil
 		}

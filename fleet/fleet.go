@@ -54,6 +54,7 @@ type State string
 const (
 	Pending      State = "PENDING"
 	Assigned     State = "ASSIGNED"
+	Queued       State = "QUEUED" // taken, waiting for a free run on its agent (--max-concurrent)
 	Armed        State = "ARMED"
 	Running      State = "RUNNING"
 	Succeeded    State = "SUCCEEDED"

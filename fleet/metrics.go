@@ -17,9 +17,11 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	heartbeats prometheus.Counter
 	runs       prometheus.Gauge
+	queuedN    prometheus.Gauge
 	finishes   *prometheus.CounterVec
 	refusals   prometheus.Counter
 	malformedN prometheus.Counter
+	suppressed prometheus.Counter
 }
 
 // NewMetrics registers the agent's metrics.
@@ -30,14 +32,18 @@ func NewMetrics() *Metrics {
 			Name: "replayctl_agent_heartbeats_total", Help: "Heartbeats published."}),
 		runs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "replayctl_agent_runs", Help: "Jobs or shards running on this agent."}),
+		queuedN: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replayctl_agent_runs_queued", Help: "Jobs or shards taken by this agent and waiting for a free run (--max-concurrent)."}),
 		finishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replayctl_agent_runs_finished_total", Help: "Runs finished, by final state."}, []string{"state"}),
 		refusals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "replayctl_agent_refusals_total", Help: "Job specs refused (see replayctl jobs show for reasons)."}),
 		malformedN: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "replayctl_agent_jobs_malformed_total", Help: "Malformed records read on the jobs topic (ignored)."}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "replayctl_agent_refusals_suppressed_total", Help: "Refusals of unverified specs and cancels not published to the status topic (rate limit); they were refused all the same."}),
 	}
-	m.reg.MustRegister(m.heartbeats, m.runs, m.finishes, m.refusals, m.malformedN,
+	m.reg.MustRegister(m.heartbeats, m.runs, m.queuedN, m.finishes, m.refusals, m.malformedN, m.suppressed,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,4 +111,16 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, <-chan erro
 		_ = srv.Shutdown(sctx)
 	}()
 	return ln.Addr(), errc, nil
+}
+
+func (m *Metrics) refusalSuppressed() {
+	if m != nil {
+		m.suppressed.Inc()
+	}
+}
+
+func (m *Metrics) queued(d float64) {
+	if m != nil {
+		m.queuedN.Add(d)
+	}
 }

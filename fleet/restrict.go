@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/runbus"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -25,11 +29,27 @@ type Loader func(file string, text []byte, set []string, vars map[string]string,
 // environment, which on an agent may hold what the job must not see.
 var envCall = regexp.MustCompile(`\benv\s*\(`)
 
+// envRefused is why an env() call is refused, after where it is and what
+// it is ("env()" found in the text, `env("NAME")` compiled): the agents'
+// LoadRestricted and the submitter's check (loadForSubmit) say the same.
+const envRefused = "in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)"
+
+// envRefusal is the refusal of an env() call at where (FILE:LINE[:COL]).
+// name is the variable's name when the call was compiled, "" when it was
+// found in the scenario's text.
+func envRefusal(where, name string) string {
+	call := "env()"
+	if name != "" {
+		call = fmt.Sprintf("env(%q)", name)
+	}
+	return fmt.Sprintf("%s: %s %s", where, call, envRefused)
+}
+
 // LoadRestricted is the fleet's restricted scenario loader.
 func LoadRestricted(file string, text []byte, set []string, vars map[string]string, workDir string) (*scenario.Scenario, error) {
 	if loc := envCall.FindIndex(text); loc != nil {
 		line := 1 + strings.Count(string(text[:loc[0]]), "\n")
-		return nil, fmt.Errorf("%s:%d: env() in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)", file, line)
+		return nil, errors.New(envRefusal(fmt.Sprintf("%s:%d", file, line), ""))
 	}
 	lookup := func(name string) (string, bool) {
 		v, ok := vars[name]
@@ -52,12 +72,58 @@ func LoadRestricted(file string, text []byte, set []string, vars map[string]stri
 	// agent's environment, not the --var.
 	if len(s.EnvRefs) > 0 {
 		r := s.EnvRefs[0]
-		return nil, fmt.Errorf("%s: env(%q) in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)", r.Pos, r.Name)
+		return nil, errors.New(envRefusal(r.Pos.String(), r.Name))
 	}
 	if err := checkPaths(s, workDir); err != nil {
 		return nil, err
 	}
+	if problems := checkTopics(s); len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "\n"))
+	}
 	return s, nil
+}
+
+// ReservedTopicPrefix begins the names of the topics replayctl keeps its
+// own state in: the fleet's (AgentsTopic, JobsTopic, StatusTopic), the
+// shard barrier's (replayctl.runs) and the window catalog's
+// (replayctl.windows).
+const ReservedTopicPrefix = "replayctl."
+
+// fleetTopics says what each of the fleet's own topics holds.
+var fleetTopics = map[string]string{
+	AgentsTopic:         "the fleet's agents topic (heartbeats)",
+	JobsTopic:           "the fleet's jobs topic (signed job specs and cancels)",
+	StatusTopic:         "the fleet's status topic (every job's state and result)",
+	runbus.DefaultTopic: "the shard barrier's topic (armed shards and their results)",
+}
+
+// checkTopics refuses a scenario whose data topics (its topics: entries,
+// which its jobs write to and read windows from) are topics replayctl keeps
+// its own state in (ReservedTopicPrefix), or whose kafka.catalog-topic is
+// one of the fleet's own topics: a job run by an agent would read the
+// fleet's jobs and statuses, or write into them (a record job's traffic,
+// a window saved into the status topic), or change their configuration
+// (a topic created or altered with config). It returns one problem per
+// topic, FILE:LINE:COL: message.
+func checkTopics(s *scenario.Scenario) []string {
+	var problems []string
+	for _, key := range s.TopicNames {
+		t := s.Topics[key]
+		if t == nil || !strings.HasPrefix(t.Name, ReservedTopicPrefix) {
+			continue
+		}
+		what := cmp.Or(fleetTopics[t.Name], "a topic replayctl keeps its own state in")
+		if t.Name == s.Kafka.CatalogTopic || t.Name == catalog.DefaultTopic {
+			what = "the window catalog's topic"
+		}
+		problems = append(problems, fmt.Sprintf("%s: topics.%s: Kafka topic %q is %s; a job may not read or write the topics named %s* (agents refuse it: give the topic another name)",
+			t.Pos, key, t.Name, what, ReservedTopicPrefix))
+	}
+	if what, ok := fleetTopics[s.Kafka.CatalogTopic]; ok {
+		problems = append(problems, fmt.Sprintf("%s: kafka.catalog-topic: Kafka topic %q is %s; windows may not be saved into it (agents refuse it: use the default %s or another name)",
+			s.Kafka.Pos, s.Kafka.CatalogTopic, what, catalog.DefaultTopic))
+	}
+	return problems
 }
 
 // checkPaths refuses a scenario that names a file outside workDir.

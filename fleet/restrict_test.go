@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/url"
 	"os"
@@ -109,10 +111,45 @@ func TestTargetHostPort(t *testing.T) {
 }
 
 func TestMaskedLog(t *testing.T) {
-	l := newMaskedLog(map[string]string{"PASSWORD": "hunter22", "PORT": "80"})
+	l := newMaskedLog(newSecretMasks(map[string]string{"PASSWORD": "hunter22", "PORT": "80"}))
 	_, _ = l.Write([]byte("connecting with hunter22 to port 80\n"))
 	if got := l.String(); strings.Contains(got, "hunter22") || !strings.Contains(got, "port 80") {
 		t.Fatalf("masked log: %q", got)
+	}
+}
+
+// TestSecretMasks: the agent's masks, built once, hide every form of a
+// --var value of 4 bytes or more; no masks (the submitter's finishJob) hide
+// nothing.
+func TestSecretMasks(t *testing.T) {
+	const secret = `pa ss/"w"`
+	tests := []struct {
+		name  string
+		masks *secretMasks
+		in    string
+		want  string
+	}{
+		{"as written", newSecretMasks(map[string]string{"P": secret}), "x " + secret + " y", "x *** y"},
+		{"quoted", newSecretMasks(map[string]string{"P": secret}), `msg="pa ss/\"w\""`, `msg="***"`},
+		{"query", newSecretMasks(map[string]string{"P": secret}), "?p=pa+ss%2F%22w%22", "?p=***"},
+		{"path", newSecretMasks(map[string]string{"P": secret}), "/pa%20ss%2F%22w%22", "/***"},
+		{"short values kept", newSecretMasks(map[string]string{"PORT": "80"}), "port 80", "port 80"},
+		{"nil masks nothing", nil, "x " + secret, "x " + secret},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.masks.mask(tt.in); got != tt.want {
+				t.Errorf("mask(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+	a, err := NewAgent(AgentConfig{Name: "a", Allow: []string{KindRecord}, Trust: []ed25519.PublicKey{make([]byte, ed25519.PublicKeySize)},
+		WorkDir: t.TempDir(), Vars: map[string]string{"P": secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.secrets.mask(secret); got != "***" {
+		t.Errorf("the agent's masks: %q", got)
 	}
 }
 
@@ -168,7 +205,7 @@ jobs:
 // escaped (a quoted log value, JSON, a URL), is masked too.
 func TestMaskedLogEdges(t *testing.T) {
 	const secret = `s3cr3t-"pass\word"`
-	l := newMaskedLog(map[string]string{"TOKEN": secret})
+	l := newMaskedLog(newSecretMasks(map[string]string{"TOKEN": secret}))
 	_, _ = l.Write([]byte(strings.Repeat("x", maxLog-6) + secret + "\n"))
 	got := l.String()
 	for k := 4; k <= len(secret); k++ {
@@ -176,12 +213,53 @@ func TestMaskedLogEdges(t *testing.T) {
 			t.Fatalf("the log shows %q of the secret (truncated at %d bytes)", secret[:k], len(got))
 		}
 	}
-	l = newMaskedLog(map[string]string{"TOKEN": secret})
+	l = newMaskedLog(newSecretMasks(map[string]string{"TOKEN": secret}))
 	slog.New(slog.NewTextHandler(l, nil)).Warn("failed", "err", "token "+secret+" refused")
 	b, _ := json.Marshal(secret)
 	_, _ = l.Write(append(b, '\n'))
 	_, _ = l.Write([]byte("http://u:" + url.QueryEscape(secret) + "@h/ and " + url.PathEscape(secret) + "\n"))
 	if got := l.String(); strings.Contains(got, "s3cr3t") {
 		t.Fatalf("escaped secret shown:\n%s", got)
+	}
+}
+
+// TestEnvRefusalOneMessage: the agents (LoadRestricted) and the submitter
+// (CheckSubmit) refuse env() with one message, the same words whether the
+// call is found in the text or only compiled (a --set override).
+func TestEnvRefusalOneMessage(t *testing.T) {
+	work := t.TempDir()
+	file := filepath.Join(work, "s.yaml")
+	base := `version: 1
+name: t
+kafka: {brokers: [embedded]}
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    sink: {http: {target: t}}
+`
+	tests := []struct {
+		name, text string
+		set        []string
+		call       string
+	}{
+		{"in the text", base + "    filter: 'env(\"X\") != \"\"'\n", nil, "env()"},
+		{"in a --set override", base, []string{`jobs.replay.filter=env("X") != ""`}, `env("X")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.call + " " + envRefused
+			// X is a --var: env("X") would read the environment, not it.
+			_, err := LoadRestricted(file, []byte(tt.text), tt.set, map[string]string{"X": "v"}, work)
+			if err == nil || !strings.HasPrefix(err.Error(), file+":") || !strings.HasSuffix(err.Error(), ": "+want) {
+				t.Errorf("agent: %v, want %s:…: %s", err, file, want)
+			}
+			_, err = CheckSubmit(SubmitRequest{File: file, Text: []byte(tt.text), Set: tt.set, Job: "replay", Selector: Selector{"role": "x"}})
+			var inv *InvalidScenarioError
+			if !errors.As(err, &inv) || len(inv.Problems) != 1 || !strings.HasPrefix(inv.Problems[0], file+":") || !strings.HasSuffix(inv.Problems[0], ": "+want) {
+				t.Errorf("submitter: %v, want one problem %s:…: %s", err, file, want)
+			}
+		})
 	}
 }

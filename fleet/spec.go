@@ -102,31 +102,30 @@ func ScenarioHash(text string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Seal marshals v and signs it with key (nil key: unsigned, which every
-// agent refuses; used to prove that it does).
+// sealable is what Seal signs: a command whose payload names its type.
+type sealable interface {
+	// typed returns a copy of the command with its Type set to typ.
+	typed(typ string) any
+}
+
+func (s Spec) typed(typ string) any   { s.Type = typ; return s }
+func (c Cancel) typed(typ string) any { c.Type = typ; return c }
+
+// Seal marshals v (a Spec or a Cancel, or a pointer to one) and signs it
+// with key (nil key: unsigned, which every agent refuses; used to prove
+// that it does).
 //
 // The payload names typ (Spec.Type, Cancel.Type), so that the signature
 // covers it: Open refuses an envelope whose type is not the one signed (a
 // signed spec republished as a cancel of its own job, say).
 func Seal(typ string, v any, key ed25519.PrivateKey) (Envelope, error) {
-	switch x := v.(type) {
-	case Spec:
-		x.Type = typ
-		v = x
-	case *Spec:
-		c := *x
-		c.Type = typ
-		v = c
-	case Cancel:
-		x.Type = typ
-		v = x
-	case *Cancel:
-		c := *x
-		c.Type = typ
-		v = c
-	default:
+	// A pointer's method set holds the value methods: *Spec and *Cancel
+	// are sealable too, and typed gives back a copy.
+	s, ok := v.(sealable)
+	if !ok {
 		return Envelope{}, fmt.Errorf("seal %s: cannot sign a %T", typ, v)
 	}
+	v = s.typed(typ)
 	payload, err := json.Marshal(v)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)

@@ -234,3 +234,48 @@ func FuzzJobRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestSealForms: Seal signs a Spec or a Cancel, given as a value or a
+// pointer, with the type it is sealed as in its payload; the caller's value
+// is not changed. Anything else is refused.
+func TestSealForms(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	spec := &Spec{JobID: "j1", Kind: KindRecord}
+	cancel := &Cancel{CommandID: "c1", JobID: "j1"}
+	tests := []struct {
+		name, typ string
+		v         any
+		wantErr   string
+	}{
+		{"spec", "spec", *spec, ""},
+		{"*spec", "spec", spec, ""},
+		{"cancel", "cancel", *cancel, ""},
+		{"*cancel", "cancel", cancel, ""},
+		{"other type", "spec", map[string]string{"job-id": "j1"}, "seal spec: cannot sign a map[string]string"},
+		{"nil", "cancel", nil, "seal cancel: cannot sign a <nil>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := Seal(tt.typ, tt.v, priv)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Seal: %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var head struct {
+				Type  string `json:"type"`
+				JobID string `json:"job-id"`
+			}
+			if err := json.Unmarshal(env.Payload, &head); err != nil || head.Type != tt.typ || head.JobID != "j1" || env.Type != tt.typ {
+				t.Fatalf("payload %s (envelope type %q): %v", env.Payload, env.Type, err)
+			}
+		})
+	}
+	if spec.Type != "" || cancel.Type != "" {
+		t.Fatalf("Seal changed the caller's values: %q %q", spec.Type, cancel.Type)
+	}
+}

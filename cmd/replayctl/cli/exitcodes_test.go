@@ -38,6 +38,8 @@ func TestExitCodes(t *testing.T) {
 	t.Cleanup(func() { _ = lock.Release() })
 
 	unreachable := "127.0.0.1:1"
+	mustRun(t, ExitOK, "keys", "new", filepath.Join(dir, "keys", "fleet"))
+	agent := []string{"agent", "--brokers", unreachable, "--name", "a", "--allow", "record", "--trust", filepath.Join(dir, "keys", "fleet.pub"), "--work-dir", filepath.Join(dir, "work")}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -59,6 +61,8 @@ func TestExitCodes(t *testing.T) {
 		{"bad --output", []string{"windows", "list", "-o", "yaml", "--data-dir", empty}, ExitInvalid, "want table or json"},
 		{"bad --listen", []string{"broker", "--listen", "nonsense", "--data-dir", filepath.Join(dir, "b")}, ExitInvalid, "want host:port"},
 		{"import gor without arguments", []string{"import", "gor"}, ExitInvalid, "give gor's arguments after --"},
+		{"agent --max-concurrent 0", append(agent, "--max-concurrent", "0"), ExitInvalid, "--max-concurrent 0: want 1 or more"},
+		{"agent --max-concurrent -1", append(agent, "--max-concurrent", "-1"), ExitInvalid, "--max-concurrent -1: want 1 or more"},
 		// Invalid scenarios.
 		{"validate an invalid scenario", []string{"validate", bad}, ExitInvalid, "bad.yaml:6:"},
 		{"run an invalid scenario", []string{"run", bad, "--data-dir", empty}, ExitInvalid, "bad.yaml:6:"},

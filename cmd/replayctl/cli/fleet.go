@@ -130,6 +130,7 @@ func newAgentCmd() *cobra.Command {
 		name, labels, trust    string
 		workDir, metricsListen string
 		maxRun                 time.Duration
+		maxConcurrent          int
 		allow, vars, targets   []string
 		verbose                bool
 	)
@@ -161,6 +162,9 @@ Prometheus metrics on a loopback address when asked).`,
 			if err != nil {
 				return usageError{err}
 			}
+			if maxConcurrent < 1 {
+				return usageError{fmt.Errorf("--max-concurrent %d: want 1 or more (how many jobs or shards run here at once)", maxConcurrent)}
+			}
 			vm := map[string]string{}
 			for _, v := range vars {
 				k, val, ok := strings.Cut(v, "=")
@@ -176,7 +180,7 @@ Prometheus metrics on a loopback address when asked).`,
 			metrics := fleet.NewMetrics()
 			a, err := fleet.NewAgent(fleet.AgentConfig{
 				Name: name, Labels: lbl, Allow: allow, Trust: keys, Vars: vm, WorkDir: workDir,
-				AllowTargets: targets, Kafka: cfg, Version: Version, Logger: log, Metrics: metrics, MaxRun: maxRun,
+				AllowTargets: targets, Kafka: cfg, Version: Version, Logger: log, Metrics: metrics, MaxRun: maxRun, MaxConcurrent: maxConcurrent,
 			})
 			if err != nil {
 				return usageError{err}
@@ -200,6 +204,7 @@ Prometheus metrics on a loopback address when asked).`,
 	fl.StringArrayVar(&vars, "var", nil, "NAME=VALUE for ${NAME} in job scenarios (repeatable); the only values jobs see")
 	fl.StringVar(&workDir, "work-dir", "", "directory jobs may read and write under")
 	fl.StringSliceVar(&targets, "allow-targets", nil, "replay targets allowed, host[:port] patterns (127.0.0.1:*, *.staging:8080)")
+	fl.IntVar(&maxConcurrent, "max-concurrent", fleet.DefaultMaxConcurrent, "jobs or shards run here at once; more wait QUEUED, in the order taken, until one ends")
 	fl.DurationVar(&maxRun, "max-run", 0, "stop a job or shard that runs longer than this here, as a cancel does (0: no limit)")
 	fl.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus /metrics on this loopback address (127.0.0.1:9464)")
 	fl.BoolVarP(&verbose, "verbose", "v", true, "log jobs taken, refused and finished (on by default: --verbose=false logs warnings and errors only)")

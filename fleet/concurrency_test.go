@@ -1,0 +1,196 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/gorfile"
+	"github.com/replayctl/replayctl/internal/testutil"
+)
+
+// publishReplay publishes a signed replay spec of text naming agent (one
+// shard, no window plan) and its ASSIGNED status, as jobs submit does.
+func (f *idFleet) publishReplay(t *testing.T, id, agent, text string) {
+	t.Helper()
+	now := time.Now().UTC()
+	spec := Spec{JobID: id, Kind: KindReplay, Job: "replay", Scenario: text, SHA256: ScenarioHash(text),
+		Selector: Selector{"role": "load"}, Agents: []string{agent}, Shards: 1, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test"}
+	env, err := Seal("spec", spec, f.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindReplay, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cancel publishes a signed cancel of a job, as jobs cancel does.
+func (f *idFleet) cancel(t *testing.T, id string) {
+	t.Helper()
+	now := time.Now().UTC()
+	env, err := Seal("cancel", Cancel{CommandID: "cancel-" + id, JobID: id, IssuedAt: now, ExpiresAt: now.Add(time.Minute), Submitter: "tester"}, f.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.bus.Publish(f.ctx, JobsTopic, "cancel/"+id, env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitShard waits until shard 0 of job id is in state and returns it.
+func (f *idFleet) waitShard(t *testing.T, id string, state State) Status {
+	t.Helper()
+	var s Status
+	waitFor(t, 20*time.Second, fmt.Sprintf("job %s %s", id, state), func() bool {
+		var ok bool
+		s, ok = f.bus.Status(shardKey(id, 0))
+		return ok && s.State == state
+	})
+	return s
+}
+
+// gaugeValue reads a gauge of m as /metrics shows it.
+func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
+	t.Helper()
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
+}
+
+// TestMaxConcurrent: an agent runs at most --max-concurrent jobs at once;
+// the ones it takes beyond that are QUEUED (saying why and how many are
+// ahead), start in the order taken as runs end, and are never dropped: a
+// cancel or the agent's stop ends a queued one CANCELLED, saying so.
+func TestMaxConcurrent(t *testing.T) {
+	f := newIDFleet(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	work := filepath.Join(t.TempDir(), "work")
+	log := &testutil.SyncBuffer{}
+	m := NewMetrics()
+	a, err := NewAgent(AgentConfig{
+		Name: "load-1", Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
+		WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg, MaxConcurrent: 2, Metrics: m,
+		Logger: slog.New(slog.NewTextHandler(log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
+	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ia := f.run(t, "load-1", a, log)
+	f.waitAlive(t, "load-1")
+	// Every 10 ms: the runs holding a slot, at most 2 ever.
+	var most atomic.Int64
+	sctx, stopSampling := context.WithCancel(f.ctx)
+	defer stopSampling()
+	go func() {
+		for sctx.Err() == nil {
+			a.mu.Lock()
+			n := int64(a.active)
+			a.mu.Unlock()
+			if n > most.Load() {
+				most.Store(n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	text := `version: 1
+name: forever
+targets:
+  t: {url: "` + srv.URL + `"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    loop: {for: 1h}
+    sink: {http: {target: t}}
+`
+	for _, id := range []string{"j1", "j2", "j3", "j4"} {
+		f.publishReplay(t, id, "load-1", text)
+	}
+	f.waitShard(t, "j1", Running)
+	f.waitShard(t, "j2", Running)
+	for _, c := range []struct {
+		id, want string
+	}{
+		{"j3", "waiting: 2 runs going on this agent (its --max-concurrent 2), 0 queued ahead of this one"},
+		{"j4", "waiting: 2 runs going on this agent (its --max-concurrent 2), 1 queued ahead of this one"},
+	} {
+		if s := f.waitShard(t, c.id, Queued); s.Reason != c.want {
+			t.Errorf("%s QUEUED %q, want %q", c.id, s.Reason, c.want)
+		}
+	}
+	waitFor(t, 5*time.Second, "the metrics", func() bool {
+		return gaugeValue(t, m, "replayctl_agent_runs") == 2 && gaugeValue(t, m, "replayctl_agent_runs_queued") == 2
+	})
+
+	// A queued job cancelled ends CANCELLED without running.
+	f.cancel(t, "j4")
+	if s := f.waitShard(t, "j4", Cancelled); s.Reason != "cancelled by tester while it was queued" {
+		t.Errorf("j4: %q", s.Reason)
+	}
+	if s, _ := f.bus.Status(shardKey("j3", 0)); s.State != Queued {
+		t.Fatalf("j3 %s %q, want still QUEUED", s.State, s.Reason)
+	}
+	// A run that ends gives its slot to the first queued.
+	f.cancel(t, "j1")
+	f.waitShard(t, "j1", Cancelled)
+	if s := f.waitShard(t, "j3", Running); s.Reason != "" {
+		t.Errorf("j3 RUNNING with reason %q", s.Reason)
+	}
+	f.publishReplay(t, "j5", "load-1", text)
+	f.waitShard(t, "j5", Queued)
+
+	// The agent's stop ends the runs and the queued alike.
+	ia.stop()
+	if err := <-ia.done; err != nil {
+		t.Fatal(err)
+	}
+	ia.done <- nil
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id, want string
+	}{{"j2", "agent stopped"}, {"j3", "agent stopped"}, {"j5", "agent stopped while it was queued"}} {
+		if s, _ := f.bus.Status(shardKey(c.id, 0)); s.State != Cancelled || s.Reason != c.want {
+			t.Errorf("%s %s %q, want CANCELLED %q", c.id, s.State, s.Reason, c.want)
+		}
+	}
+	for _, id := range []string{"j4", "j5"} {
+		if strings.Contains(log.String(), `msg="job running" agent=load-1 job=`+id) {
+			t.Errorf("%s ran:\n%s", id, log.String())
+		}
+	}
+	if n := most.Load(); n != 2 {
+		t.Errorf("at most %d runs at once, want 2", n)
+	}
+	if r, q := gaugeValue(t, m, "replayctl_agent_runs"), gaugeValue(t, m, "replayctl_agent_runs_queued"); r != 0 || q != 0 {
+		t.Errorf("after the stop: %v running, %v queued", r, q)
+	}
+}

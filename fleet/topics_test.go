@@ -1,0 +1,109 @@
+package fleet
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFleetTopicsRefused: a scenario whose data topics (topics: entries)
+// are topics replayctl keeps its own state in (replayctl.*), or whose
+// catalog is one of the fleet's topics, is refused by the agents
+// (LoadRestricted) and by the submitter (CheckSubmit), saying which topic,
+// where, and why; however the name is reached (a --set, a --var).
+func TestFleetTopicsRefused(t *testing.T) {
+	work := t.TempDir()
+	file := filepath.Join(work, "s.yaml")
+	scenario := func(kafka, topic string) string {
+		return `version: 1
+name: t
+kafka: {brokers: [embedded]` + kafka + `}
+topics:
+  traffic: {name: "` + topic + `", create: true}
+jobs:
+  record:
+    source: {pcap: {path: in.pcap}}
+    sink: {kafka: {topic: traffic}}
+`
+	}
+	vars := map[string]string{"TOPIC": "replayctl.status"}
+	tests := []struct {
+		name, text string
+		set        []string
+		want       []string // nil: accepted
+	}{
+		{"a data topic", scenario("", "http-traffic"), nil, nil},
+		{"a name like the fleet's", scenario("", "replayctl-jobs"), nil, nil},
+		{"another catalog", scenario(", catalog-topic: replayctl.windows-staging", "http-traffic"), nil, nil},
+		{"the jobs topic", scenario("", "replayctl.jobs"), nil,
+			[]string{`s.yaml:5:3: topics.traffic: Kafka topic "replayctl.jobs" is the fleet's jobs topic (signed job specs and cancels); a job may not read or write the topics named replayctl.*`}},
+		{"the status topic", scenario("", "replayctl.status"), nil, []string{`"replayctl.status" is the fleet's status topic`}},
+		{"the agents topic", scenario("", "replayctl.agents"), nil, []string{`"replayctl.agents" is the fleet's agents topic`}},
+		{"the shard barrier", scenario("", "replayctl.runs"), nil, []string{`"replayctl.runs" is the shard barrier's topic`}},
+		{"the window catalog", scenario("", "replayctl.windows"), nil, []string{`"replayctl.windows" is the window catalog's topic`}},
+		{"any replayctl.* topic", scenario("", "replayctl.other"), nil, []string{`"replayctl.other" is a topic replayctl keeps its own state in`}},
+		{"through --set", scenario("", "http-traffic"), []string{"topics.traffic.name=replayctl.jobs"}, []string{`topics.traffic: Kafka topic "replayctl.jobs" is the fleet's jobs topic`}},
+		{"the catalog in the status topic", scenario(", catalog-topic: replayctl.status", "http-traffic"), nil,
+			[]string{`kafka.catalog-topic: Kafka topic "replayctl.status" is the fleet's status topic (every job's state and result); windows may not be saved into it`}},
+		{"both", scenario(", catalog-topic: replayctl.jobs", "replayctl.status"), nil,
+			[]string{`topics.traffic: Kafka topic "replayctl.status"`, `kafka.catalog-topic: Kafka topic "replayctl.jobs"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadRestricted(file, []byte(tt.text), tt.set, vars, work)
+			switch {
+			case tt.want == nil && err != nil:
+				t.Fatalf("agent refused: %v", err)
+			case tt.want != nil && err == nil:
+				t.Fatalf("agent accepted, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("agent: %v\nwant %q", err, w)
+				}
+			}
+			_, err = CheckSubmit(SubmitRequest{File: file, Text: []byte(tt.text), Set: tt.set, Job: "record", Selector: Selector{"role": "x"}})
+			var inv *InvalidScenarioError
+			switch {
+			case tt.want == nil && err != nil:
+				t.Fatalf("submitter refused: %v", err)
+			case tt.want != nil && (!errors.As(err, &inv) || len(inv.Problems) != len(tt.want)):
+				t.Fatalf("submitter: %v, want %d problem(s)", err, len(tt.want))
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("submitter: %v\nwant %q", err, w)
+				}
+			}
+		})
+	}
+	// A --var the name comes from: only the agent knows it.
+	text := scenario("", "${TOPIC}")
+	if _, err := LoadRestricted(file, []byte(text), nil, vars, work); err == nil || !strings.Contains(err.Error(), `"replayctl.status" is the fleet's status topic`) {
+		t.Errorf("a --var's topic: %v", err)
+	}
+}
+
+// TestAgentRefusesFleetTopics: an agent refuses a signed job whose
+// scenario names the fleet's status topic as a data topic, before it runs,
+// and its published reason says which topic and why.
+func TestAgentRefusesFleetTopics(t *testing.T) {
+	f := newIDFleet(t)
+	_, work := f.replayAgent(t, "load-1", nil)
+	text := `version: 1
+name: into-the-status-topic
+topics:
+  out: {name: replayctl.status, create: true, config: {retention.ms: "1000"}}
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    sink: {http: {target: t}}
+`
+	s := f.submitReplay(t, "j-topics", "load-1", text)
+	if s.State != Refused || !strings.Contains(s.Reason, `topics.out: Kafka topic "replayctl.status" is the fleet's status topic`) {
+		t.Fatalf("shard %s %q, want REFUSED naming the status topic", s.State, s.Reason)
+	}
+}
