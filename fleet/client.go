@@ -35,6 +35,9 @@ type Client struct {
 	// Submitter, when set, is who signs (recorded in specs and cancels);
 	// by default the OS user and host name.
 	Submitter string
+	// Trust, when set, are the keys Show checks a spec's signature
+	// against: only a verified spec's submitter is shown as such.
+	Trust []ed25519.PublicKey
 }
 
 // NewClient is a client over a bus that is already open (a server shares
@@ -652,20 +655,50 @@ func (c *Client) SpecOf(id string) (Spec, bool) { return c.spec(id) }
 
 // spec returns a job's spec as published (unverified: for display).
 func (c *Client) spec(id string) (Spec, bool) {
+	s, _, ok := c.specRecord(id)
+	return s, ok
+}
+
+// specRecord is spec with the envelope it came in (not verified).
+func (c *Client) specRecord(id string) (Spec, Envelope, bool) {
 	var out Spec
+	var env Envelope
 	found := false
 	for _, jr := range c.bus.Jobs(0) {
 		if jr.Key == "spec/"+id && jr.Envelope.Type == "spec" {
 			var s Spec
 			if err := jsonUnmarshal(jr.Envelope.Payload, &s); err == nil {
-				out, found = s, true
+				out, env, found = s, jr.Envelope, true
 				if js, ok := c.bus.Status(jobKey(id)); ok && js.SpecOffset == jr.Offset {
-					return s, true
+					return s, env, true
 				}
 			}
 		}
 	}
-	return out, found
+	return out, env, found
+}
+
+// submittedBy says who submitted a job as far as its spec's signature
+// shows it: anyone who may write to Kafka publishes specs, so the
+// submitter a spec names is only a claim until it verifies against the
+// client's Trust keys.
+func (c *Client) submittedBy(id string, spec Spec, env Envelope) string {
+	switch {
+	case len(env.Signature) == 0:
+		return fmt.Sprintf("claims %q (UNVERIFIED: unsigned spec)", spec.Submitter)
+	case len(c.Trust) == 0:
+		return fmt.Sprintf("claims %q (signed by key %s; not checked: --trust FILE checks it)", spec.Submitter, Fingerprint(env.Key))
+	}
+	var signed Spec
+	if err := env.Open(c.Trust, &signed); errors.Is(err, ErrUntrustedKey) {
+		return fmt.Sprintf("claims %q (UNVERIFIED: signed by key %s, not one of --trust)", spec.Submitter, Fingerprint(env.Key))
+	} else if err != nil {
+		return fmt.Sprintf("claims %q (UNVERIFIED: %v)", spec.Submitter, err)
+	}
+	if signed.JobID != id {
+		return fmt.Sprintf("claims %q (UNVERIFIED: signed for job %q)", spec.Submitter, signed.JobID)
+	}
+	return fmt.Sprintf("%s (signature verified: key %s)", signed.Submitter, Fingerprint(env.Key))
 }
 
 // Wait follows a job until it is final, printing progress every second,
@@ -758,9 +791,10 @@ func (c *Client) printJob(id string) {
 	js, _ := c.bus.Status(jobKey(id))
 	w := c.Out
 	fmt.Fprintf(w, "job %s  %s  %s\n", id, js.Kind, js.State)
-	if spec, ok := c.spec(id); ok {
-		fmt.Fprintf(w, "  scenario %s (sha256 %s…) job %q on %s, submitted %s by %s, expires %s\n",
-			spec.File, spec.SHA256[:12], spec.Job, spec.Selector.String(), spec.IssuedAt.Format(time.RFC3339), spec.Submitter, spec.ExpiresAt.Format(time.RFC3339))
+	if spec, env, ok := c.specRecord(id); ok {
+		fmt.Fprintf(w, "  scenario %s (sha256 %.12s…) job %q on %s, submitted %s, expires %s\n",
+			spec.File, spec.SHA256, spec.Job, spec.Selector.String(), spec.IssuedAt.Format(time.RFC3339), spec.ExpiresAt.Format(time.RFC3339))
+		fmt.Fprintf(w, "  submitted by %s\n", c.submittedBy(id, spec, env))
 		if spec.Recording != nil {
 			fmt.Fprintf(w, "  recording %s into %s\n", spec.Recording.ID, spec.Recording.Topic)
 		}

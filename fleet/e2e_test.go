@@ -393,9 +393,12 @@ func silentAgent(t *testing.T, e *fleetEnv, web string, web2 *testutil.Proc) {
 		t.Fatalf("silent agent:\n%s", show)
 	}
 	time.Sleep(3 * time.Second) // web-2 reads the spec now: it must not run it
-	show, _ = bin.Run(t, e.dir, append([]string{"jobs", "show", id}, e.b()...)...)
+	show, _ = bin.Run(t, e.dir, append([]string{"jobs", "show", id, "--trust", e.pub}, e.b()...)...)
 	if !regexp.MustCompile(`agent/web-2-\S+\s+web-2-\S+\s+FAILED\s+0\s+did not answer`).MatchString(show) {
 		t.Fatalf("the woken agent ran the job:\n%s", show)
+	}
+	if !regexp.MustCompile(`\n  submitted by \S.* \(signature verified: key ed25519:[0-9a-f]{16}\)\n`).MatchString(show) {
+		t.Errorf("jobs show --trust does not say the spec's signature verified:\n%s", show)
 	}
 }
 

@@ -246,7 +246,6 @@ func newJobsCmd() *cobra.Command {
 		run        func(cmd *cobra.Command, c *fleet.Client, args []string) error
 	}{
 		{"ls", "List jobs, newest first", 0, func(_ *cobra.Command, c *fleet.Client, _ []string) error { c.List(); return nil }},
-		{"show ID", "A job: its state, every agent's or shard's state and reason, the result", 1, func(_ *cobra.Command, c *fleet.Client, a []string) error { return c.Show(a[0]) }},
 		{"logs ID", "The output of every run of a job (vars' values masked)", 1, func(_ *cobra.Command, c *fleet.Client, a []string) error { return c.Logs(a[0]) }},
 	} {
 		var kf kafkaFlags
@@ -265,6 +264,7 @@ func newJobsCmd() *cobra.Command {
 		kf.register(cmd)
 		jobs.AddCommand(cmd)
 	}
+	jobs.AddCommand(newJobsShowCmd())
 	var (
 		kf      kafkaFlags
 		keyFile string
@@ -292,6 +292,43 @@ func newJobsCmd() *cobra.Command {
 	cancel.Flags().StringVar(&cmdID, "command-id", "", "ID of this command (a retry with the same ID only reports the outcome)")
 	jobs.AddCommand(cancel)
 	return jobs
+}
+
+func newJobsShowCmd() *cobra.Command {
+	var (
+		kf    kafkaFlags
+		trust string
+	)
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "A job: its state, every agent's or shard's state and reason, the result",
+		Long: `A job: its spec, its state, every agent's or shard's state and reason, the result.
+
+Anyone who may write to the jobs topic can publish a spec naming any submitter: the
+submitter is shown as such only when the spec's signature verifies against a key of
+--trust (the agents' trust file); otherwise it is a claim, marked UNVERIFIED or not
+checked.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var keys []ed25519.PublicKey
+			if trust != "" {
+				var err error
+				if keys, err = fleet.ReadTrusted(trust); err != nil {
+					return usageError{err}
+				}
+			}
+			c, err := kf.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.Trust = keys
+			return fleetErr(c.Show(args[0]))
+		},
+	}
+	kf.register(cmd)
+	cmd.Flags().StringVar(&trust, "trust", "", "file of PEM public keys (as an agent's --trust) to verify the spec's signature against")
+	return cmd
 }
 
 func readKey(path string) (ed25519.PrivateKey, error) {
