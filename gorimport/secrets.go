@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/replayctl/replayctl/scenario"
 )
@@ -27,8 +28,10 @@ var headerValueFlags = map[string]bool{
 func shownValue(flag, v string) string {
 	switch {
 	case flag == "middleware":
-		if prog, args, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.TrimSpace(args) != "" {
-			return prog + " " + scenario.Mask
+		// The program, then its arguments after any white space.
+		t := strings.TrimSpace(v)
+		if i := strings.IndexFunc(t, unicode.IsSpace); i > 0 {
+			return t[:i] + " " + scenario.Mask
 		}
 		return v
 	case flag == "http-basic-auth-filter":
