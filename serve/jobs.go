@@ -104,7 +104,9 @@ func (s *Server) specIndex() map[string]jobSpec {
 			continue
 		}
 		out[id] = jobSpec{spec: sp, env: jr.Envelope}
-		if js, ok := s.bus.Status("job/" + id); ok && js.SpecOffset != 0 && js.SpecOffset == jr.Offset {
+		// Past PENDING, the job's status names its spec's offset (0 is an
+		// offset too).
+		if js, ok := s.bus.Status("job/" + id); ok && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
 			named[id] = true
 		}
 	}
@@ -125,7 +127,7 @@ func (s *Server) specOf(id string) (jobSpec, bool) {
 			continue
 		}
 		out, found = jobSpec{spec: sp, env: jr.Envelope}, true
-		if hasStatus && js.SpecOffset != 0 && js.SpecOffset == jr.Offset {
+		if hasStatus && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
 			break
 		}
 	}
