@@ -748,7 +748,8 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	// Already handled (this record, before a restart)?
 	mine := a.myStatuses(id)
 	for _, s := range mine {
-		if s.SpecOffset == jr.Offset {
+		// (A submitter's give-up status names no offset: not a run.)
+		if s.SpecOffset == jr.Offset && !s.GaveUp {
 			if !s.State.Final() || s.State == Lost {
 				a.rememberSpec(jr, peek)
 			}
@@ -800,8 +801,9 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	if named && spec.Kind == KindRecord {
 		// The submitter marked this agent FAILED when it did not answer in
 		// time (it was stopped, say): the others went on without it. That
-		// status is this agent's too (in mine), but no run of it.
-		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() && s.SpecOffset == 0 {
+		// status is this agent's too (in mine), but no run of it. (Not
+		// told by SpecOffset 0: a spec may sit at offset 0.)
+		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() && s.GaveUp {
 			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "state", s.State, "reason", s.Reason)
 			return
 		}

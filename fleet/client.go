@@ -612,7 +612,7 @@ func (c *Client) awaitAnswers(ctx context.Context, spec Spec) {
 					// Also after an interrupt, but bounded: Kafka may be gone.
 					pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 					err := c.bus.PublishStatus(pctx, agentKey(spec.JobID, name), Status{
-						JobID: spec.JobID, Kind: spec.Kind, Agent: name, State: Failed,
+						JobID: spec.JobID, Kind: spec.Kind, Agent: name, State: Failed, GaveUp: true,
 						Reason: fmt.Sprintf("did not answer within %s", AnswerTimeout),
 					})
 					cancel()

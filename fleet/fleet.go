@@ -161,11 +161,15 @@ type Status struct {
 	// Unverified marks the refusal of a spec whose signature did not
 	// verify: anyone may publish one, so it says nothing of the job whose
 	// ID it names (it does not make the job's real spec a replay).
-	Unverified bool      `json:"unverified,omitempty"`
-	Progress   *Progress `json:"progress,omitempty"`
-	Result     *Result   `json:"result,omitempty"`
-	Log        string    `json:"log,omitempty"` // the run's output (vars' values masked)
-	CommandID  string    `json:"command-id,omitempty"`
+	Unverified bool `json:"unverified,omitempty"`
+	// GaveUp marks the status a submitter wrote for an agent that did not
+	// answer a record job in time: the others went on without it, and it
+	// must not run the job when it wakes.
+	GaveUp    bool      `json:"gave-up,omitempty"`
+	Progress  *Progress `json:"progress,omitempty"`
+	Result    *Result   `json:"result,omitempty"`
+	Log       string    `json:"log,omitempty"` // the run's output (vars' values masked)
+	CommandID string    `json:"command-id,omitempty"`
 }
 
 // Progress is how far an agent is.

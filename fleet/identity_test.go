@@ -364,10 +364,9 @@ func TestUntrustedCancelReported(t *testing.T) {
 // taken by this agent": it never was.
 func TestGaveUpNotRefusedAsReplayed(t *testing.T) {
 	f := newIDFleet(t)
-	f.submit(t, "j-before", Selector{"role": "other"}, "other-1") // the spec below is not at offset 0
-	f.submit(t, "j-silent", Selector{"role": "web"}, "web-1")
+	f.submit(t, "j-silent", Selector{"role": "web"}, "web-1") // at offset 0
 	if err := f.bus.PublishStatus(f.ctx, agentKey("j-silent", "web-1"), Status{JobID: "j-silent", Kind: KindRecord, Agent: "web-1", State: Failed,
-		Reason: "did not answer within 10s"}); err != nil {
+		Reason: "did not answer within 10s", GaveUp: true}); err != nil {
 		t.Fatal(err)
 	}
 	a := f.agent(t, "web-1", Labels{"role": "web"}) // woken up: reads the spec now

@@ -88,7 +88,7 @@ func TestUnverifiedRefusalsBounded(t *testing.T) {
 		{
 			name: "copies of a signed spec",
 			setup: func(t *testing.T, f *idFleet) Envelope {
-				f.submit(t, "j-before", Selector{"role": "other"}, "other-1") // the real spec is not at offset 0
+				// The real spec at offset 0: its copies are replays all the same.
 				f.submit(t, "j-real", Selector{"role": "web"}, "web-1")
 				waitFor(t, 15*time.Second, "the real job run", func() bool {
 					s, ok := f.bus.Status(agentKey("j-real", "web-1"))
