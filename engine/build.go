@@ -143,6 +143,14 @@ func reorderOpt(d *time.Duration) time.Duration {
 	return *d
 }
 
+// deniedTopic is Options.DeniedTopic's verdict on topic (nil without one).
+func (r *runner) deniedTopic(topic string) error {
+	if r.plan.opts.DeniedTopic == nil {
+		return nil
+	}
+	return r.plan.opts.DeniedTopic(topic)
+}
+
 // resolveWindow turns a window source into exact offset ranges, and says
 // what the window lacks of its recording (each note also logged).
 func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.Source) (catalog.Window, windowsrc.Options, []string, error) {
@@ -162,6 +170,9 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 		}
 		if err != nil {
 			return catalog.Window{}, opts, nil, fmt.Errorf("window %q: %w", name, err)
+		}
+		if err := r.deniedTopic(w.Topic); err != nil {
+			return catalog.Window{}, opts, nil, fmt.Errorf("window %q: topic %s: %w", name, w.Topic, err)
 		}
 		if opts.OnlyRecording == "" {
 			// A saved window keeps only its own recording's records, even
@@ -183,6 +194,9 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 	}
 	opts := windowsrc.Options{AllowPartial: ref.AllowPartial, OnlyRecording: ref.OnlyRecording, Reorder: reorderOpt(ref.Reorder)}
 	w := catalog.Window{Name: ref.Name, Topic: ref.Topic.Name}
+	if err := r.deniedTopic(w.Topic); err != nil {
+		return w, opts, nil, fmt.Errorf("window %q: topic %s: %w", ref.Name, w.Topic, err)
+	}
 	var ranges map[int32]catalog.Range
 	now := time.Now()
 	switch ref.Kind {

@@ -108,6 +108,11 @@ type Options struct {
 	// WindowRanges, when set, restricts window sources to these partitions
 	// and offset ranges (a part of the window replayed by one process).
 	WindowRanges map[int32]catalog.Range
+	// DeniedTopic, when set, is asked about the topic of each window a job
+	// reads, as resolved at run time (a saved window's topic comes from the
+	// catalog, not the scenario): an error refuses the window. A caller
+	// that runs others' scenarios keeps them off its own topics with it.
+	DeniedTopic func(topic string) error
 	// OnJobDone, when set, receives each job's outcome after its summary.
 	OnJobDone func(JobOutcome)
 	// OnProgress, when set, receives each running job's progress line

@@ -1159,6 +1159,9 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Progress: engine.ProgressNever,
 		Host:     a.cfg.Name,
+		// A saved window's topic comes from the catalog at run time,
+		// past the scenario's checks (checkTopics).
+		DeniedTopic: deniedTopic,
 		OnJobDone: func(o engine.JobOutcome) {
 			outcome = &o
 		},

@@ -126,6 +126,21 @@ func checkTopics(s *scenario.Scenario) []string {
 	return problems
 }
 
+// deniedTopic refuses, at run time, a window on a topic replayctl keeps
+// its own state in (ReservedTopicPrefix) or one of Kafka's internal
+// topics (__…): a catalog entry anyone with write access to Kafka may have
+// written names its topic.
+func deniedTopic(topic string) error {
+	switch {
+	case strings.HasPrefix(topic, ReservedTopicPrefix):
+		return fmt.Errorf("%s; agents do not read the topics named %s* (replayctl keeps its own state there)",
+			cmp.Or(fleetTopics[topic], "a topic replayctl keeps its own state in"), ReservedTopicPrefix)
+	case strings.HasPrefix(topic, "__"):
+		return fmt.Errorf("one of Kafka's internal topics; agents do not read them")
+	}
+	return nil
+}
+
 // checkPaths refuses a scenario that names a file outside workDir.
 func checkPaths(s *scenario.Scenario, workDir string) error {
 	root, err := filepath.Abs(workDir)

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"github.com/replayctl/replayctl/catalog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,5 +106,44 @@ jobs:
 	s := f.submitReplay(t, "j-topics", "load-1", text)
 	if s.State != Refused || !strings.Contains(s.Reason, `topics.out: Kafka topic "replayctl.status" is the fleet's status topic`) {
 		t.Fatalf("shard %s %q, want REFUSED naming the status topic", s.State, s.Reason)
+	}
+}
+
+// TestAgentRefusesWindowOnFleetTopic: a saved window whose topic is one of
+// the fleet's (a catalog entry anyone with write access to Kafka may
+// write) is refused when the agent resolves it at run time: the scenario
+// names only the window, so its load-time checks cannot see the topic.
+func TestAgentRefusesWindowOnFleetTopic(t *testing.T) {
+	f := newIDFleet(t)
+	f.replayAgent(t, "load-1", nil)
+	cat, err := catalog.Open(f.ctx, f.bus.Plain(), f.bus.Admin(), catalog.DefaultTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []catalog.Window{
+		{Name: "sneaky", Topic: StatusTopic, Partitions: map[int32]catalog.Range{0: {Start: 0, End: 10}}},
+		{Name: "offsets", Topic: "__consumer_offsets", Partitions: map[int32]catalog.Range{0: {Start: 0, End: 10}}},
+	} {
+		if err := cat.Save(f.ctx, w, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ window, want string }{
+		{"sneaky", `window "sneaky": topic replayctl.status: the fleet's status topic (every job's state and result); agents do not read the topics named replayctl.*`},
+		{"offsets", `window "offsets": topic __consumer_offsets: one of Kafka's internal topics; agents do not read them`},
+	} {
+		text := `version: 1
+name: from-a-window
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {window: ` + c.window + `}
+    sink: {http: {target: t}}
+`
+		s := f.submitReplay(t, "j-"+c.window, "load-1", text)
+		if s.State != Failed || !strings.Contains(s.Reason, c.want) {
+			t.Errorf("shard %s %q, want FAILED with %q", s.State, s.Reason, c.want)
+		}
 	}
 }
