@@ -137,9 +137,8 @@ type agentRun struct {
 	// of the agent's MaxConcurrent slots (a.mu).
 	slot    chan struct{}
 	granted bool
-	// When it was queued: the runs going and those ahead of it then.
-	queued         bool
-	running, ahead int
+	// queued: it had to wait for a slot when it was taken.
+	queued bool
 }
 
 type accepted struct {
@@ -980,7 +979,7 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 		close(r.slot)
 		a.cfg.Metrics.running(1)
 	} else {
-		r.queued, r.running, r.ahead = true, a.active, len(a.queue)
+		r.queued = true
 		a.queue = append(a.queue, r)
 		a.cfg.Metrics.queued(1)
 	}
@@ -1133,10 +1132,17 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		}
 	}
 	if r.queued {
-		st.State = Queued
-		st.Reason = fmt.Sprintf("waiting: %d runs going on this agent (its --max-concurrent %d), %d queued ahead of this one", r.running, a.cfg.MaxConcurrent, r.ahead)
-		publish(st)
-		a.log.Info("job queued", "job", spec.JobID, "shard", shard, "running", r.running, "ahead", r.ahead)
+		// Still waiting? A slot may have come while the scenario was
+		// checked: then it is not said to be queued, with stale counts.
+		a.mu.Lock()
+		granted, running, ahead := r.granted, a.active, max(slices.Index(a.queue, r), 0)
+		a.mu.Unlock()
+		if !granted {
+			st.State = Queued
+			st.Reason = fmt.Sprintf("waiting: %d runs going on this agent (its --max-concurrent %d), %d queued ahead of this one", running, a.cfg.MaxConcurrent, ahead)
+			publish(st)
+			a.log.Info("job queued", "job", spec.JobID, "shard", shard, "running", running, "ahead", ahead)
+		}
 		if !awaitSlot(ctx, r) {
 			if a.cancelled(spec.JobID) {
 				fail(Cancelled, "cancelled by "+a.canceller(spec.JobID)+" while it was queued")
