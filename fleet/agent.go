@@ -120,6 +120,9 @@ type Agent struct {
 	refusals         *refusalLimit
 	suppressedN      atomic.Int64
 	suppressedLogged time.Time
+	// held are refusals waiting for their job's status (retryHeld), by
+	// the offset of the spec they refuse (a.mu).
+	held map[int64]heldRefusal
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -245,6 +248,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.watchTwin(time.Now())
 		a.watchShards(ctx)
+		a.retryHeld(ctx)
 		select {
 		case <-ctx.Done():
 		case <-changed:
@@ -769,15 +773,21 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		// are rate-limited (counted when held back). The record the
 		// job's submitter named as its spec is always answered (signed
 		// by a key this agent does not trust, say).
+		st := Status{JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset, Unverified: !verified}
 		if (!verified && !a.isJobSpec(id, jr.Offset)) || a.isCopy(id, jr.Offset) {
-			if !a.mayPublishRefusal("spec of job " + id + " at offset " + strconv.FormatInt(jr.Offset, 10)) {
+			what := "spec of job " + id + " at offset " + strconv.FormatInt(jr.Offset, 10)
+			if !a.takeRefusalToken() {
+				// The job's status may not name its spec yet (PENDING):
+				// it waits for it, not to hold back a job's own spec.
+				if _, known := specOffset(a.bus, id); known || !a.jobPending(id) ||
+					!a.holdRefusal(heldRefusal{offset: jr.Offset, st: st, peek: peek, what: what, since: time.Now()}) {
+					a.suppressed(what)
+				}
 				return
 			}
 		}
 		a.log.Warn("job refused", "job", id, "reason", reason)
-		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), Status{
-			JobID: id, Kind: peek.Kind, Agent: a.cfg.Name, State: Refused, Reason: reason, SpecOffset: jr.Offset, Unverified: !verified,
-		})
+		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), st)
 		if err != nil {
 			a.log.Warn("refusal not published", "job", id, "err", err)
 		}
@@ -868,6 +878,13 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 func (a *Agent) isJobSpec(id string, offset int64) bool {
 	off, known := specOffset(a.bus, id)
 	return known && off == offset
+}
+
+// jobPending reports whether the job's status is PENDING: its submitter
+// has not written the spec's offset yet.
+func (a *Agent) jobPending(id string) bool {
+	js, ok := a.bus.Status(jobKey(id))
+	return ok && js.State == Pending
 }
 
 // isCopy reports whether the job's status names another jobs-topic record

@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -66,22 +68,100 @@ func (a *Agent) RefusalsSuppressed() int64 { return a.suppressedN.Load() }
 // it refuses, for the log) may be published now; when not, it is counted,
 // and logged at most every suppressedLogEvery.
 func (a *Agent) mayPublishRefusal(what string) bool {
+	if a.takeRefusalToken() {
+		return true
+	}
+	a.suppressed(what)
+	return false
+}
+
+// takeRefusalToken takes one of the rate limit's tokens, if there is one.
+func (a *Agent) takeRefusalToken() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refusals.allow(time.Now())
+}
+
+// suppressed counts a refusal not published (what it refuses, for the
+// log), logged at most every suppressedLogEvery.
+func (a *Agent) suppressed(what string) {
 	now := time.Now()
 	a.mu.Lock()
-	ok := a.refusals.allow(now)
-	logIt := !ok && now.Sub(a.suppressedLogged) >= suppressedLogEvery
+	logIt := now.Sub(a.suppressedLogged) >= suppressedLogEvery
 	if logIt {
 		a.suppressedLogged = now
 	}
 	a.mu.Unlock()
-	if ok {
-		return true
-	}
 	n := a.suppressedN.Add(1)
 	a.cfg.Metrics.refusalSuppressed()
 	if logIt {
 		a.log.Warn("refusals of unverified specs and cancels beyond the rate limit are not published to the status topic (they are refused all the same)",
 			"limit", a.refusals.String(), "last", truncate(what, 200), "suppressed-so-far", n)
 	}
-	return false
+}
+
+// A refusal the rate limit would hold back, of a spec whose job is still
+// PENDING (its submitter writes the spec, then ASSIGNED naming the spec's
+// offset), waits up to heldFor for the job's status: if that names this
+// record as the job's spec, the refusal is published (a job's own spec is
+// always answered: its submitter waits for it); otherwise it is counted as
+// suppressed. At most maxHeld wait at once; beyond, suppressed at once.
+const (
+	heldFor = 20 * time.Second
+	maxHeld = 64
+)
+
+// heldRefusal is a refusal waiting for its job's status.
+type heldRefusal struct {
+	offset int64
+	st     Status
+	peek   Spec
+	what   string
+	since  time.Time
+}
+
+// holdRefusal keeps a refusal for retryHeld; false when maxHeld wait.
+func (a *Agent) holdRefusal(h heldRefusal) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.held) >= maxHeld {
+		return false
+	}
+	if a.held == nil {
+		a.held = map[int64]heldRefusal{}
+	}
+	a.held[h.offset] = h
+	return true
+}
+
+// retryHeld publishes each held refusal whose job's status now names its
+// record as the job's spec (and settles the job, as refuse does), and
+// counts as suppressed those that another record is the spec of, or that
+// waited heldFor.
+func (a *Agent) retryHeld(ctx context.Context) {
+	a.mu.Lock()
+	if len(a.held) == 0 {
+		a.mu.Unlock()
+		return
+	}
+	held := maps.Clone(a.held)
+	a.mu.Unlock()
+	for off, h := range held {
+		spec, known := specOffset(a.bus, h.st.JobID)
+		switch {
+		case known && spec == off:
+			a.log.Warn("job refused", "job", h.st.JobID, "reason", h.st.Reason)
+			if err := a.bus.PublishStatus(ctx, refusedKey(h.st.JobID, a.cfg.Name, off), h.st); err != nil {
+				a.log.Warn("refusal not published", "job", h.st.JobID, "err", err)
+			}
+			a.finishJob(ctx, h.peek)
+		case known || time.Since(h.since) > heldFor:
+			a.suppressed(h.what)
+		default:
+			continue
+		}
+		a.mu.Lock()
+		delete(a.held, off)
+		a.mu.Unlock()
+	}
 }
