@@ -34,6 +34,10 @@ var envCall = regexp.MustCompile(`\benv\s*\(`)
 // LoadRestricted and the submitter's check (loadForSubmit) say the same.
 const envRefused = "in an expression reads the agent's environment; agents refuse it (pass values with the agent's --var)"
 
+// loaderEnvRefusal is the scenario loader's refusal of env("NAME") in a
+// restricted scenario.
+var loaderEnvRefusal = regexp.MustCompile(`^(.*?)env\(("(?:[^"\\]|\\.)*")\) cannot be read: a restricted scenario's expressions read only --env-allow names$`)
+
 // envRefusal is the refusal of an env() call at where (FILE:LINE[:COL]).
 // name is the variable's name when the call was compiled, "" when it was
 // found in the scenario's text.
@@ -62,6 +66,18 @@ func LoadRestricted(file string, text []byte, set []string, vars map[string]stri
 	// The scenario loader's own restricted mode: ${VAR} only from the
 	// agent's --var values, written and read paths contained in workDir.
 	s, err := scenario.LoadBytes(file, text, scenario.Options{Set: set, Env: lookup, Restricted: true, EnvAllow: allow, OutputDir: workDir})
+	var diags scenario.Diagnostics
+	if errors.As(err, &diags) {
+		// The loader's own refusal of env() (an escaped call the text
+		// check missed) names replayctl run's --env-allow; agents have
+		// none: theirs says what agents do.
+		for i, d := range diags {
+			if m := loaderEnvRefusal.FindStringSubmatch(d.Message); m != nil {
+				diags[i].Message = m[1] + "env(" + m[2] + ") " + envRefused
+			}
+		}
+		return nil, diags
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -246,6 +246,8 @@ jobs:
 	}{
 		{"in the text", base + "    filter: 'env(\"X\") != \"\"'\n", nil, "env()"},
 		{"in a --set override", base, []string{`jobs.replay.filter=env("X") != ""`}, `env("X")`},
+		{"not a --var, in a --set override", base, []string{`jobs.replay.filter=env("HOME") != ""`}, `env("HOME")`},
+		{"not a --var, escaped in the text", base + "    filter: \"\\x65nv(\\\"HOME\\\") != ''\"\n", nil, `env("HOME")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
