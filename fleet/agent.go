@@ -283,7 +283,12 @@ func (a *Agent) stop(bus *Bus, stopHB context.CancelFunc, hbDone <-chan struct{}
 	for _, r := range a.runs {
 		r.cancel()
 	}
+	held := slices.Collect(maps.Values(a.held))
+	a.held = nil
 	a.mu.Unlock()
+	for _, h := range held {
+		a.suppressed(h.what) // refusals still waiting for their job's status: not published
+	}
 	defer a.stopPublishing()
 	runsDone := make(chan struct{})
 	go func() { a.wg.Wait(); close(runsDone) }()
@@ -752,7 +757,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	mine := a.myStatuses(id)
 	for _, s := range mine {
 		// (A submitter's give-up status names no offset: not a run.)
-		if s.SpecOffset == jr.Offset && !s.GaveUp {
+		if s.SpecOffset == jr.Offset && !gaveUp(s) {
 			if !s.State.Final() || s.State == Lost {
 				a.rememberSpec(jr, peek)
 			}
@@ -777,13 +782,19 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		if (!verified && !a.isJobSpec(id, jr.Offset)) || a.isCopy(id, jr.Offset) {
 			what := "spec of job " + id + " at offset " + strconv.FormatInt(jr.Offset, 10)
 			if !a.takeRefusalToken() {
-				// The job's status may not name its spec yet (PENDING):
-				// it waits for it, not to hold back a job's own spec.
-				if _, known := specOffset(a.bus, id); known || !a.jobPending(id) ||
-					!a.holdRefusal(heldRefusal{offset: jr.Offset, st: st, peek: peek, what: what, since: time.Now()}) {
+				// One read of the job's status (it may have changed since
+				// the checks above): a status naming this record makes it
+				// the job's own spec, answered; a PENDING one does not name
+				// its spec yet, so the refusal waits for it (retryHeld).
+				js, ok := a.bus.Status(jobKey(id))
+				switch {
+				case ok && js.State != Pending && js.SpecOffset == jr.Offset:
+				case ok && js.State == Pending && a.holdRefusal(heldRefusal{offset: jr.Offset, st: st, peek: peek, what: what, since: time.Now()}):
+					return
+				default:
 					a.suppressed(what)
+					return
 				}
-				return
 			}
 		}
 		a.log.Warn("job refused", "job", id, "reason", reason)
@@ -812,7 +823,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		// time (it was stopped, say): the others went on without it. That
 		// status is this agent's too (in mine), but no run of it. (Not
 		// told by SpecOffset 0: a spec may sit at offset 0.)
-		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() && s.GaveUp {
+		if s, ok := a.bus.Status(agentKey(id, a.cfg.Name)); ok && s.State.Final() && gaveUp(s) {
 			a.log.Warn("job not run: the submitter gave up on this agent", "job", id, "state", s.State, "reason", s.Reason)
 			return
 		}
@@ -880,11 +891,11 @@ func (a *Agent) isJobSpec(id string, offset int64) bool {
 	return known && off == offset
 }
 
-// jobPending reports whether the job's status is PENDING: its submitter
-// has not written the spec's offset yet.
-func (a *Agent) jobPending(id string) bool {
-	js, ok := a.bus.Status(jobKey(id))
-	return ok && js.State == Pending
+// gaveUp reports whether s is the status a submitter wrote for an agent
+// that did not answer in time: marked so (GaveUp), or, from a submitter
+// older than that mark, its reason (no agent writes that one).
+func gaveUp(s Status) bool {
+	return s.GaveUp || s.State == Failed && s.SpecOffset == 0 && strings.HasPrefix(s.Reason, "did not answer within ")
 }
 
 // isCopy reports whether the job's status names another jobs-topic record
@@ -1183,8 +1194,9 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		Progress: engine.ProgressNever,
 		Host:     a.cfg.Name,
 		// A saved window's topic comes from the catalog at run time,
-		// past the scenario's checks (checkTopics).
-		DeniedTopic: deniedTopic,
+		// past the scenario's checks (checkTopics); a signed replay plan
+		// names the one its window was on when submitted.
+		DeniedTopic: planTopic(spec.Replay),
 		OnJobDone: func(o engine.JobOutcome) {
 			outcome = &o
 		},

@@ -669,7 +669,7 @@ func (c *Client) specRecord(id string) (Spec, Envelope, bool) {
 			var s Spec
 			if err := jsonUnmarshal(jr.Envelope.Payload, &s); err == nil {
 				out, env, found = s, jr.Envelope, true
-				if js, ok := c.bus.Status(jobKey(id)); ok && js.SpecOffset == jr.Offset {
+				if off, known := specOffset(c.bus, id); known && off == jr.Offset {
 					return s, env, true
 				}
 			}

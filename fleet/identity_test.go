@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -363,25 +364,31 @@ func TestUntrustedCancelReported(t *testing.T) {
 // stopped) does not run it and does not publish that it was "already
 // taken by this agent": it never was.
 func TestGaveUpNotRefusedAsReplayed(t *testing.T) {
-	f := newIDFleet(t)
-	f.submit(t, "j-silent", Selector{"role": "web"}, "web-1") // at offset 0
-	if err := f.bus.PublishStatus(f.ctx, agentKey("j-silent", "web-1"), Status{JobID: "j-silent", Kind: KindRecord, Agent: "web-1", State: Failed,
-		Reason: "did not answer within 10s", GaveUp: true}); err != nil {
-		t.Fatal(err)
-	}
-	a := f.agent(t, "web-1", Labels{"role": "web"}) // woken up: reads the spec now
-	waitFor(t, 15*time.Second, "word of the job", func() bool {
-		return strings.Contains(a.log.String(), "job not run: the submitter gave up on this agent") ||
-			len(f.bus.StatusPrefix(jobKey("j-silent")+"/refused/")) > 0
-	})
-	if err := f.bus.Sync(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	for k, s := range f.bus.StatusPrefix(jobKey("j-silent") + "/refused/") {
-		t.Fatalf("%s: %s %s", k, s.State, s.Reason)
-	}
-	if s, _ := f.bus.Status(agentKey("j-silent", "web-1")); s.State != Failed || s.Reason != "did not answer within 10s" {
-		t.Fatalf("agent part: %s %s", s.State, s.Reason)
+	// A submitter marks its give-up (gave-up); one from before that mark
+	// says it only by its reason.
+	for _, marked := range []bool{true, false} {
+		t.Run(fmt.Sprintf("gave-up=%v", marked), func(t *testing.T) {
+			f := newIDFleet(t)
+			f.submit(t, "j-silent", Selector{"role": "web"}, "web-1") // at offset 0
+			if err := f.bus.PublishStatus(f.ctx, agentKey("j-silent", "web-1"), Status{JobID: "j-silent", Kind: KindRecord, Agent: "web-1", State: Failed,
+				Reason: "did not answer within 10s", GaveUp: marked}); err != nil {
+				t.Fatal(err)
+			}
+			a := f.agent(t, "web-1", Labels{"role": "web"}) // woken up: reads the spec now
+			waitFor(t, 15*time.Second, "word of the job", func() bool {
+				return strings.Contains(a.log.String(), "job not run: the submitter gave up on this agent") ||
+					len(f.bus.StatusPrefix(jobKey("j-silent")+"/refused/")) > 0
+			})
+			if err := f.bus.Sync(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			for k, s := range f.bus.StatusPrefix(jobKey("j-silent") + "/refused/") {
+				t.Fatalf("%s: %s %s", k, s.State, s.Reason)
+			}
+			if s, _ := f.bus.Status(agentKey("j-silent", "web-1")); s.State != Failed || s.Reason != "did not answer within 10s" {
+				t.Fatalf("agent part: %s %s", s.State, s.Reason)
+			}
+		})
 	}
 }
 

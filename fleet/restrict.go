@@ -157,6 +157,23 @@ func deniedTopic(topic string) error {
 	return nil
 }
 
+// planTopic is deniedTopic, and for a replay with a signed plan, the
+// refusal of any other topic than the plan's: anyone with write access to
+// Kafka may rewrite a window's catalog entry to point at another topic
+// (another team's recording, say), and the signed offset ranges would then
+// be read there.
+func planTopic(plan *ReplayPlan) func(string) error {
+	if plan == nil || plan.Topic == "" {
+		return deniedTopic
+	}
+	return func(topic string) error {
+		if topic != plan.Topic {
+			return fmt.Errorf("the job's signed plan reads the topic %s (window %s): its catalog entry changed since the job was submitted", plan.Topic, plan.Window)
+		}
+		return deniedTopic(topic)
+	}
+}
+
 // checkPaths refuses a scenario that names a file outside workDir.
 func checkPaths(s *scenario.Scenario, workDir string) error {
 	root, err := filepath.Abs(workDir)
