@@ -43,27 +43,8 @@ func (f *idFleet) replayAgent(t *testing.T, name string, vars map[string]string)
 // shard, no window plan) and returns the status of its shard once final.
 func (f *idFleet) submitReplay(t *testing.T, id, agent, text string) Status {
 	t.Helper()
-	now := time.Now().UTC()
-	spec := Spec{JobID: id, Kind: KindReplay, Job: "replay", Scenario: text, SHA256: ScenarioHash(text),
-		Selector: Selector{"role": "load"}, Agents: []string{agent}, Shards: 1, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test"}
-	env, err := Seal("spec", spec, f.priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindReplay, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
-		t.Fatal(err)
-	}
-	var s Status
-	waitFor(t, 20*time.Second, "the shard's final state", func() bool {
-		var ok bool
-		s, ok = f.bus.Status(shardKey(id, 0))
-		return ok && s.State.Final()
-	})
-	return s
+	f.publishReplay(t, id, agent, text)
+	return f.finalShard(t, id)
 }
 
 // TestNoiseTargetAllowed: a replay's compare noise target is sent every

@@ -18,24 +18,48 @@ import (
 	"github.com/replayctl/replayctl/internal/testutil"
 )
 
-// publishReplay publishes a signed replay spec of text naming agent (one
-// shard, no window plan) and its ASSIGNED status, as jobs submit does.
-func (f *idFleet) publishReplay(t *testing.T, id, agent, text string) {
-	t.Helper()
+// replaySpec is a replay spec of text naming agent (one shard, no window
+// plan), as jobs submit writes it.
+func replaySpec(id, agent, text string) Spec {
 	now := time.Now().UTC()
-	spec := Spec{JobID: id, Kind: KindReplay, Job: "replay", Scenario: text, SHA256: ScenarioHash(text),
+	return Spec{JobID: id, Kind: KindReplay, Job: "replay", Scenario: text, SHA256: ScenarioHash(text),
 		Selector: Selector{"role": "load"}, Agents: []string{agent}, Shards: 1, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test"}
+}
+
+// publishSpec publishes spec signed by the fleet's key, and its ASSIGNED
+// status naming it, as jobs submit does.
+func (f *idFleet) publishSpec(t *testing.T, spec Spec) {
+	t.Helper()
 	env, err := Seal("spec", spec, f.priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, env)
+	rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+spec.JobID, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindReplay, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
+	if err := f.bus.PublishStatus(f.ctx, jobKey(spec.JobID), Status{JobID: spec.JobID, Kind: spec.Kind, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// publishReplay publishes a signed replay spec of text naming agent (one
+// shard, no window plan) and its ASSIGNED status, as jobs submit does.
+func (f *idFleet) publishReplay(t *testing.T, id, agent, text string) {
+	t.Helper()
+	f.publishSpec(t, replaySpec(id, agent, text))
+}
+
+// finalShard waits until shard 0 of job id is final and returns it.
+func (f *idFleet) finalShard(t *testing.T, id string) Status {
+	t.Helper()
+	var s Status
+	waitFor(t, 30*time.Second, "the shard's final state", func() bool {
+		var ok bool
+		s, ok = f.bus.Status(shardKey(id, 0))
+		return ok && s.State.Final()
+	})
+	return s
 }
 
 // cancel publishes a signed cancel of a job, as jobs cancel does.
@@ -66,17 +90,7 @@ func (f *idFleet) waitShard(t *testing.T, id string, state State) Status {
 // gaugeValue reads a gauge of m as /metrics shows it.
 func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
 	t.Helper()
-	fams, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no gauge %s", name)
-	return 0
+	return metricValue(t, m, name).GetGauge().GetValue()
 }
 
 // TestMaxConcurrent: an agent runs at most --max-concurrent jobs at once;

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"log/slog"
 	"path/filepath"
 	"regexp"
@@ -222,15 +223,21 @@ func TestUnverifiedRefusalsBounded(t *testing.T) {
 // counterValue reads a counter of m as /metrics shows it.
 func counterValue(t *testing.T, m *Metrics, name string) float64 {
 	t.Helper()
+	return metricValue(t, m, name).GetCounter().GetValue()
+}
+
+// metricValue is the one metric of m named name, as /metrics shows it.
+func metricValue(t *testing.T, m *Metrics, name string) *dto.Metric {
+	t.Helper()
 	fams, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range fams {
 		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
+			return f.GetMetric()[0]
 		}
 	}
-	t.Fatalf("no counter %s", name)
-	return 0
+	t.Fatalf("no metric %s", name)
+	return nil
 }

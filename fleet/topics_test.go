@@ -164,28 +164,11 @@ func TestAgentKeepsToThePlanTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := "version: 1\nname: w\ntargets:\n  t: {url: \"http://127.0.0.1:9\"}\njobs:\n  replay:\n    source: {window: w}\n    sink: {http: {target: t}}\n"
-	now := time.Now().UTC()
-	id := "j-plan"
-	spec := Spec{JobID: id, Kind: KindReplay, Job: "replay", Scenario: text, SHA256: ScenarioHash(text),
-		Selector: Selector{"role": "load"}, Agents: []string{"load-1"}, Shards: 1, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test",
-		Replay: &ReplayPlan{Window: "w", Topic: "legit", StartAt: now.Add(time.Second), Shards: []ShardPlan{{Index: 0, Ranges: map[int32]catalog.Range{0: {Start: 0, End: 10}}, Records: 10}}}}
-	env, err := Seal("spec", spec, f.priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindReplay, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
-		t.Fatal(err)
-	}
-	var s Status
-	waitFor(t, 30*time.Second, "the shard's final state", func() bool {
-		var ok bool
-		s, ok = f.bus.Status(shardKey(id, 0))
-		return ok && s.State.Final()
-	})
+	spec := replaySpec("j-plan", "load-1", text)
+	spec.Replay = &ReplayPlan{Window: "w", Topic: "legit", StartAt: time.Now().Add(time.Second),
+		Shards: []ShardPlan{{Index: 0, Ranges: map[int32]catalog.Range{0: {Start: 0, End: 10}}, Records: 10}}}
+	f.publishSpec(t, spec)
+	s := f.finalShard(t, "j-plan")
 	want := `window "w": topic someone-elses-topic: the job's signed plan reads the topic legit (window w): its catalog entry changed since the job was submitted`
 	if s.State != Failed || !strings.Contains(s.Reason, want) {
 		t.Errorf("shard %s %q, want FAILED with %q", s.State, s.Reason, want)
