@@ -148,13 +148,21 @@ func checkTopics(s *scenario.Scenario) []string {
 // written names its topic.
 func deniedTopic(topic string) error {
 	switch {
+	case !ReservedTopic(topic):
+		return nil
 	case strings.HasPrefix(topic, ReservedTopicPrefix):
 		return fmt.Errorf("%s; agents do not read the topics named %s* (replayctl keeps its own state there)",
 			cmp.Or(fleetTopics[topic], "a topic replayctl keeps its own state in"), ReservedTopicPrefix)
-	case strings.HasPrefix(topic, "__"):
+	default:
 		return fmt.Errorf("one of Kafka's internal topics; agents do not read them")
 	}
-	return nil
+}
+
+// ReservedTopic reports whether topic holds no traffic to replay:
+// replayctl's own state (ReservedTopicPrefix: signed specs, statuses, the
+// catalog) or Kafka's internal topics (__consumer_offsets, …).
+func ReservedTopic(topic string) bool {
+	return strings.HasPrefix(topic, ReservedTopicPrefix) || strings.HasPrefix(topic, "__")
 }
 
 // planTopic is deniedTopic, and for a replay with a signed plan, the

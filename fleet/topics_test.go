@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/runbus"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -172,5 +173,37 @@ func TestAgentKeepsToThePlanTopic(t *testing.T) {
 	want := `window "w": topic someone-elses-topic: the job's signed plan reads the topic legit (window w): its catalog entry changed since the job was submitted`
 	if s.State != Failed || !strings.Contains(s.Reason, want) {
 		t.Errorf("shard %s %q, want FAILED with %q", s.State, s.Reason, want)
+	}
+}
+
+// TestReservedTopics: replayctl's own topics (the fleet's, the shard
+// barrier's, the catalog's) and Kafka's internal ones are reserved: agents
+// and serve's gor compat read none of them.
+func TestReservedTopics(t *testing.T) {
+	if ReservedTopicPrefix != "replayctl." {
+		t.Errorf("reserved prefix %q", ReservedTopicPrefix)
+	}
+	for _, c := range []struct {
+		topic    string
+		reserved bool
+	}{
+		{AgentsTopic, true},
+		{JobsTopic, true},
+		{StatusTopic, true},
+		{runbus.DefaultTopic, true},
+		{catalog.DefaultTopic, true},
+		{"replayctl.anything-later", true},
+		{"__consumer_offsets", true},
+		{"__transaction_state", true},
+		{"traffic", false},
+		{"replayctl", false},
+		{"replayctl-http", false},
+		{"Replayctl.jobs", false}, // another topic: names are case-sensitive
+		{"app.replayctl.jobs", false},
+		{"_schemas", false},
+	} {
+		if got := ReservedTopic(c.topic); got != c.reserved {
+			t.Errorf("ReservedTopic(%q) = %v, want %v", c.topic, got, c.reserved)
+		}
 	}
 }

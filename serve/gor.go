@@ -166,8 +166,8 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 	if topic == "" {
 		topic = decl.Topic
 	}
-	if reservedTopic(topic) {
-		fail(w, http.StatusBadRequest, "gor config: topic %q is not traffic: topics named %s… are replayctl's own (jobs, statuses, the window catalog) and __… Kafka's; the compat endpoint replays none of them; nothing started", topic, reservedTopicPrefix)
+	if fleet.ReservedTopic(topic) {
+		fail(w, http.StatusBadRequest, "gor config: topic %q is not traffic: topics named %s… are replayctl's own (jobs, statuses, the window catalog) and __… Kafka's; the compat endpoint replays none of them; nothing started", topic, fleet.ReservedTopicPrefix)
 		return
 	}
 	if !need(w, tok, fleet.KindReplay) {
@@ -252,20 +252,6 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 			s.log.Warn("gor compat: window of a refused job not removed", "window", win.Name, "err", err)
 		}
 	}
-}
-
-// reservedTopicPrefix begins the names of replayctl's own topics: the
-// fleet's (fleet.AgentsTopic, fleet.JobsTopic, fleet.StatusTopic), the
-// shard barrier's (runbus.DefaultTopic) and the window catalog's
-// (catalog.DefaultTopic). It is taken from the fleet's topic names;
-// TestReservedTopics checks that every one of them has it.
-var reservedTopicPrefix = fleet.JobsTopic[:strings.IndexByte(fleet.JobsTopic, '.')+1]
-
-// reservedTopic reports whether a topic is none of gor compat's to read:
-// replayctl's own (signed specs, statuses, results, the catalog) or
-// Kafka's internal ones (__consumer_offsets, __transaction_state).
-func reservedTopic(topic string) bool {
-	return strings.HasPrefix(topic, reservedTopicPrefix) || strings.HasPrefix(topic, "__")
 }
 
 // gorID is the job ID of a compat job: gor-<the caller's id> (an id that

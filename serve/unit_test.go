@@ -9,9 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
-	"github.com/replayctl/replayctl/runbus"
 )
 
 // TestOpenAPIMatchesRoutes checks openapi.json against the routes the
@@ -326,37 +324,6 @@ func TestMaskSetCredentials(t *testing.T) {
 	for _, st := range []string{`jobs.replay.speed=2`, `vars.greeting=hello world`, `jobs.replay.rewrite.0.set-header.value="acme"`} {
 		if got := maskSet(st); got != st {
 			t.Errorf("maskSet(%s) = %s, want it as it is", st, got)
-		}
-	}
-}
-
-// TestReservedTopics: gor compat reads no topic of replayctl's own, named
-// as the fleet names its topics, nor Kafka's internal ones.
-func TestReservedTopics(t *testing.T) {
-	if reservedTopicPrefix != "replayctl." {
-		t.Errorf("reserved prefix %q", reservedTopicPrefix)
-	}
-	for _, c := range []struct {
-		topic    string
-		reserved bool
-	}{
-		{fleet.AgentsTopic, true},
-		{fleet.JobsTopic, true},
-		{fleet.StatusTopic, true},
-		{runbus.DefaultTopic, true},
-		{catalog.DefaultTopic, true},
-		{"replayctl.anything-later", true},
-		{"__consumer_offsets", true},
-		{"__transaction_state", true},
-		{"traffic", false},
-		{"replayctl", false},
-		{"replayctl-http", false},
-		{"Replayctl.jobs", false}, // another topic: names are case-sensitive
-		{"app.replayctl.jobs", false},
-		{"_schemas", false},
-	} {
-		if got := reservedTopic(c.topic); got != c.reserved {
-			t.Errorf("reservedTopic(%q) = %v, want %v", c.topic, got, c.reserved)
 		}
 	}
 }
