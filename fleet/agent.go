@@ -789,7 +789,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 				js, ok := a.bus.Status(jobKey(id))
 				switch {
 				case ok && js.State != Pending && js.SpecOffset == jr.Offset:
-				case ok && js.State == Pending && a.holdRefusal(heldRefusal{offset: jr.Offset, st: st, peek: peek, what: what, since: time.Now()}):
+				case ok && js.State == Pending && a.holdRefusal(heldRefusal{st: st, peek: peek, what: what, since: time.Now()}):
 					return
 				default:
 					a.suppressed(what)
@@ -797,11 +797,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 				}
 			}
 		}
-		a.log.Warn("job refused", "job", id, "reason", reason)
-		err := a.bus.PublishStatus(ctx, refusedKey(id, a.cfg.Name, jr.Offset), st)
-		if err != nil {
-			a.log.Warn("refusal not published", "job", id, "err", err)
-		}
+		a.publishRefusal(ctx, st)
 		// An unverified spec says nothing true about the job it names (its
 		// agents, kind, shards): anyone who writes to the jobs topic can
 		// publish one under a running job's ID. The job is settled from it
@@ -889,6 +885,15 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 func (a *Agent) isJobSpec(id string, offset int64) bool {
 	off, known := specOffset(a.bus, id)
 	return known && off == offset
+}
+
+// publishRefusal logs and publishes the refusal st of the spec at
+// st.SpecOffset.
+func (a *Agent) publishRefusal(ctx context.Context, st Status) {
+	a.log.Warn("job refused", "job", st.JobID, "reason", st.Reason)
+	if err := a.bus.PublishStatus(ctx, refusedKey(st.JobID, a.cfg.Name, st.SpecOffset), st); err != nil {
+		a.log.Warn("refusal not published", "job", st.JobID, "err", err)
+	}
 }
 
 // gaveUp reports whether s is the status a submitter wrote for an agent

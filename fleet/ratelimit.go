@@ -113,11 +113,10 @@ const (
 
 // heldRefusal is a refusal waiting for its job's status.
 type heldRefusal struct {
-	offset int64
-	st     Status
-	peek   Spec
-	what   string
-	since  time.Time
+	st    Status
+	peek  Spec
+	what  string
+	since time.Time
 }
 
 // holdRefusal keeps a refusal for retryHeld; false when maxHeld wait.
@@ -130,7 +129,7 @@ func (a *Agent) holdRefusal(h heldRefusal) bool {
 	if a.held == nil {
 		a.held = map[int64]heldRefusal{}
 	}
-	a.held[h.offset] = h
+	a.held[h.st.SpecOffset] = h
 	return true
 }
 
@@ -150,10 +149,7 @@ func (a *Agent) retryHeld(ctx context.Context) {
 		spec, known := specOffset(a.bus, h.st.JobID)
 		switch {
 		case known && spec == off:
-			a.log.Warn("job refused", "job", h.st.JobID, "reason", h.st.Reason)
-			if err := a.bus.PublishStatus(ctx, refusedKey(h.st.JobID, a.cfg.Name, off), h.st); err != nil {
-				a.log.Warn("refusal not published", "job", h.st.JobID, "err", err)
-			}
+			a.publishRefusal(ctx, h.st)
 			a.finishJob(ctx, h.peek)
 		case known || time.Since(h.since) > heldFor:
 			a.suppressed(h.what)
