@@ -79,8 +79,14 @@ type Assembler struct {
 	idSeq     uint64
 	order     orderQueue
 	orderSeq  uint64
-	heldBytes int64     // bytes of the messages in order
-	heldCap   int64     // bound of heldBytes (maxHeldBytes; tests lower it)
+	heldBytes int64 // bytes of the messages in order
+	heldCap   int64 // bound of heldBytes (maxHeldBytes; tests lower it)
+	// The messages delivered and not yet emitted (held in order, or in an
+	// emit that has not returned), readable from any goroutine: what
+	// quitting at once loses (Unemitted).
+	// messages counts requests in its high 32 bits, responses in its low
+	// ones: one atomic add per message.
+	unemitted struct{ messages, bytes atomic.Int64 }
 	now       time.Time // latest capture time seen
 	lastFlush time.Time
 }
@@ -448,16 +454,43 @@ func (a *Assembler) deliver(m *message.Message) {
 	if a.err != nil {
 		return
 	}
+	a.hold(m, 1)
 	if a.cfg.OrderWindow < 0 {
-		a.err = a.emit(m)
+		a.err = a.emitHeld(m)
 		return
 	}
 	a.orderSeq++
 	a.order.push(heldMsg{time: m.Time, seq: a.orderSeq, m: m})
 	a.heldBytes += int64(len(m.Raw))
 	for a.err == nil && (a.order.len() > maxHeld || a.heldBytes > a.heldCap) {
-		a.err = a.emit(a.pop())
+		a.err = a.emitHeld(a.pop())
 	}
+}
+
+// hold counts m (sign 1) or uncounts it (sign -1) among the unemitted.
+func (a *Assembler) hold(m *message.Message, sign int64) {
+	one := int64(1)
+	if m.Kind == message.Request {
+		one <<= 32
+	}
+	a.unemitted.messages.Add(sign * one)
+	a.unemitted.bytes.Add(sign * int64(len(m.Raw)))
+}
+
+// emitHeld emits a delivered message: it stays among the unemitted until
+// emit returns (a sink's Write may block).
+func (a *Assembler) emitHeld(m *message.Message) error {
+	err := a.emit(m)
+	a.hold(m, -1)
+	return err
+}
+
+// Unemitted returns the messages delivered and not yet emitted: held to
+// sort them by capture time, or handed to an emit that has not returned.
+// It may be called from any goroutine.
+func (a *Assembler) Unemitted() (requests, responses, bytes int64) {
+	n := a.unemitted.messages.Load()
+	return n >> 32, int64(int32(n)), a.unemitted.bytes.Load()
 }
 
 // Bounds of the messages held for ordering: beyond them the oldest are
@@ -475,7 +508,7 @@ func (a *Assembler) pop() *message.Message {
 
 func (a *Assembler) release(upTo int64) {
 	for a.err == nil && a.order.len() > 0 && a.order.minTime() <= upTo {
-		a.err = a.emit(a.pop())
+		a.err = a.emitHeld(a.pop())
 	}
 }
 

@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"sync/atomic"
+
 	"github.com/gopacket/gopacket"
 )
 
@@ -28,6 +30,9 @@ type batchQueue struct {
 	cur  *packetBatch
 	size int
 	lc   *LiveCounters
+	// queued counts the packets handed to the assembler and not decoded
+	// yet: what quitting at once loses of what was read from the ring.
+	queued atomic.Int64
 }
 
 func newBatchQueue(n, size int, lc *LiveCounters) *batchQueue {
@@ -67,11 +72,14 @@ func (q *batchQueue) flush() {
 	if len(b.pkts) == 0 {
 		return
 	}
+	n := int64(len(b.pkts))
+	q.queued.Add(n) // before the assembler can take it
 	select {
 	case q.full <- b:
 		q.lc.Batches.Add(1)
 	default:
-		q.lc.QueueOverflow.Add(int64(len(b.pkts)))
+		q.queued.Add(-n)
+		q.lc.QueueOverflow.Add(n)
 		b.buf, b.pkts = b.buf[:0], b.pkts[:0]
 		return
 	}

@@ -195,6 +195,7 @@ func (a *Assembler) LiveCounted(ctx context.Context, iface string, cfg LiveConfi
 	// Packets queued before the filter was attached are drained by the
 	// port classification in Decode.
 	q := newBatchQueue(g.queueBatches, g.batchBytes, lc)
+	defer track(iface, a, q, lc)()
 	var abort atomic.Bool
 	readErr := make(chan error, 1)
 	go func() {
@@ -206,6 +207,7 @@ func (a *Assembler) LiveCounted(ctx context.Context, iface string, cfg LiveConfi
 		// emit failed: stop the reader and let it go.
 		abort.Store(true)
 		for b := range q.full {
+			q.queued.Add(-int64(len(b.pkts)))
 			q.release(b)
 		}
 		<-readErr
@@ -232,7 +234,10 @@ func (a *Assembler) consume(q *batchQueue, linkType layers.LinkType) error {
 			}
 			for i := range b.pkts {
 				p := &b.pkts[i]
-				if err := a.Decode(b.buf[p.off:p.end:p.end], p.ci, linkType); err != nil {
+				err := a.Decode(b.buf[p.off:p.end:p.end], p.ci, linkType)
+				q.queued.Add(-1)
+				if err != nil {
+					q.queued.Add(-int64(len(b.pkts) - i - 1))
 					q.release(b)
 					return err
 				}

@@ -1,10 +1,12 @@
 package capture
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -65,6 +67,44 @@ func TestOrderQueue(t *testing.T) {
 			check(1 << 62)
 			if o.len() != 0 || len(out) != 5000 {
 				t.Fatalf("left %d, out %d", o.len(), len(out))
+			}
+		})
+	}
+}
+
+// TestUnemitted: a message counts as unemitted from its delivery until its
+// emit returns, whether held for ordering or emitted at once, and nothing
+// stays counted once the assembler is closed.
+func TestUnemitted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+	}{{"emitted at once", -1}, {"held to sort", time.Second}} {
+		window := tc.window
+		t.Run(tc.name, func(t *testing.T) {
+			var a *Assembler
+			var emitted int
+			var sawReqs, sawResps int64
+			a = NewAssembler(Config{Ports: []uint16{18084}, Responses: true, OrderWindow: window}, func(m *message.Message) error {
+				emitted++
+				reqs, resps, bytes := a.Unemitted()
+				if reqs+resps < 1 || bytes < int64(len(m.Raw)) {
+					t.Errorf("in emit: %d requests, %d responses, %d bytes unemitted; want at least this message's %d bytes", reqs, resps, bytes, len(m.Raw))
+				}
+				sawReqs, sawResps = max(sawReqs, reqs), max(sawResps, resps)
+				return nil
+			})
+			if err := a.ReadFile(context.Background(), "testdata/keepalive.pcap"); err != nil {
+				t.Fatal(err)
+			}
+			if emitted == 0 {
+				t.Fatal("nothing emitted")
+			}
+			if reqs, resps, bytes := a.Unemitted(); reqs != 0 || resps != 0 || bytes != 0 {
+				t.Errorf("after Close: %d requests, %d responses, %d bytes unemitted, want 0", reqs, resps, bytes)
+			}
+			if window >= 0 && (sawReqs == 0 || sawResps == 0) {
+				t.Errorf("held for ordering: at most %d requests and %d responses seen unemitted, want both kinds held", sawReqs, sawResps)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/replayctl/replayctl/capture"
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/scenario"
@@ -88,9 +89,29 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 	case <-done:
 	case <-again:
 		fmt.Fprintln(stderr, "replayctl: interrupted twice: quitting without draining")
+		tellCaptures(stderr)
 		leaveSpools(stderr)
 		tellUnacknowledged(stderr)
 		os.Exit(ExitInterrupted)
+	}
+}
+
+// tellCaptures says, for a process quitting without draining, what each
+// live capture loses: the messages parsed and not yet handed to the sink,
+// the packets read and not yet parsed, and the packets lost before (no
+// summary tells them now).
+func tellCaptures(stderr io.Writer) {
+	for _, p := range capture.InProgress() {
+		if !p.Lost() {
+			continue
+		}
+		fmt.Fprintf(stderr, "replayctl: the capture on %s loses %d requests and %d responses (%s) parsed but not yet handed to the sink, and %d packets read but not yet parsed (no count below includes them)",
+			p.Interface, p.Requests, p.Responses, engine.ByteText(p.Bytes), p.Packets)
+		if p.KernelDrops+p.QueueOverflow > 0 {
+			fmt.Fprintf(stderr, "; it had lost %d packets before (kernel-drops %d, queue-overflow %d)",
+				p.KernelDrops+p.QueueOverflow, p.KernelDrops, p.QueueOverflow)
+		}
+		fmt.Fprintln(stderr)
 	}
 }
 

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	be "encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,4 +141,99 @@ func countFrames(t *testing.T, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// TestSecondCtrlCTellsTheCapturesLoss: a record job writing to stdout
+// whose reader stopped reading blocks in the sink's Write; the capture then
+// holds parsed messages, and packets read but not parsed as traffic goes
+// on. A second Ctrl-C quits at once (130) and says how many it loses.
+func TestSecondCtrlCTellsTheCapturesLoss(t *testing.T) {
+	tg := newTarget(t)
+	port := tg.ln.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	f := write(t, dir, "live.yaml", fmt.Sprintf(`version: 1
+name: quit-capture
+jobs:
+  record:
+    source: {capture: {interface: lo, ports: [%d], responses: true}}
+    sink: {stdout: {}}
+    stop: {after: 90s}
+`, port))
+	// stdout is a pipe nobody reads: the sink blocks once its 64 KiB are full.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	var stderr syncBuffer
+	cmd := exec.Command(binary, "run", f, "--job", "record")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = pw, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
+	time.Sleep(300 * time.Millisecond)
+	// 100 POSTs of 64 KiB: 6.4 MiB of messages, a hundred times the pipe's room.
+	body := bytes.Repeat([]byte("x"), 64<<10)
+	const posts = 100
+	for i := range posts {
+		resp, err := http.Post(fmt.Sprintf("%s/upload/%d", tg.URL(), i), "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	time.Sleep(1500 * time.Millisecond) // past the capture's 1 s ordering window: the capture waits on the sink
+	// What comes now is read from the ring and queued, not parsed.
+	const gets = 20
+	for i := range gets {
+		resp, err := http.Get(fmt.Sprintf("%s/after/%d", tg.URL(), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	time.Sleep(300 * time.Millisecond) // the reader hands over a batch within liveBatchAge
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first Ctrl-C to be told", func() bool { return strings.Contains(stderr.String(), "interrupt again to quit at once") })
+	time.Sleep(1500 * time.Millisecond) // the ring drained
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd, 30*time.Second); code != ExitInterrupted {
+		t.Fatalf("exit %d after two SIGINTs, want %d\nstderr:\n%s", code, ExitInterrupted, stderr.String())
+	}
+	m := regexp.MustCompile(`replayctl: the capture on lo loses (\d+) requests and (\d+) responses \(([0-9.]+ [KMG]?i?B)\) parsed but not yet handed to the sink, and (\d+) packets read but not yet parsed \(no count below includes them\)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("the second Ctrl-C does not say what the capture loses:\n%s", stderr.String())
+	}
+	t.Log(m[0])
+	reqs, _ := strconv.Atoi(m[1])
+	resps, _ := strconv.Atoi(m[2])
+	pkts, _ := strconv.Atoi(m[4])
+	// The pipe took at most its 64 KiB, one message: the others are in the
+	// capture, parsed or not.
+	if reqs+resps == 0 || reqs > posts || resps > posts {
+		t.Errorf("%d requests and %d responses said lost by the capture, want most of the %d exchanges", reqs, resps, posts)
+	}
+	// The GETs' packets (2 or more each on the kept-alive connection: the
+	// request, the response) wait behind the blocked sink.
+	if pkts < 2*gets || reqs > posts+gets {
+		t.Errorf("%d packets said read and not parsed, want at least %d (the %d GETs after the sink blocked)", pkts, 2*gets, gets)
+	}
+	if strings.Count(stderr.String(), "the capture on") != 1 {
+		t.Errorf("the capture's loss told more than once:\n%s", stderr.String())
+	}
 }
