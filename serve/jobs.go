@@ -71,7 +71,7 @@ type PartView struct {
 }
 
 // jobSpec is a job's spec record on the jobs topic, decoded but not
-// verified.
+// verified: spec is env's payload decoded.
 type jobSpec struct {
 	spec fleet.Spec
 	env  fleet.Envelope
@@ -146,22 +146,36 @@ func (s *Server) trusted() []ed25519.PublicKey {
 // for this job ID (a signed spec republished under another job's key
 // verifies, but says nothing of that job). Only a verified spec's
 // submitter is shown as the submitter.
+//
+// The verdict is kept (verdictCache) under the envelope's hash, the job ID
+// and the trusted keys: a spec listed again is not verified again. r.spec
+// is the decoding of r.env's payload (specIndex, specOf), which is what
+// Open decodes: the spec shown is the one signed.
 func (s *Server) verifiedSpec(id string, r jobSpec) *shownSpec {
-	out := &shownSpec{Spec: r.spec}
-	var signed fleet.Spec
-	err := r.env.Open(s.trusted(), &signed)
-	switch {
-	case err != nil:
-		out.why = err.Error()
-		if errors.Is(err, fleet.ErrUntrustedKey) {
-			out.why = fmt.Sprintf("signed by a key this serve does not trust (key %s)", fleet.Fingerprint(r.env.Key))
-		}
-	case signed.JobID != id:
-		out.why = fmt.Sprintf("signed for job %q, published as job %q", signed.JobID, id)
-	default:
-		out.Spec, out.verified, out.signer = signed, true, fleet.Fingerprint(r.env.Key)
+	trusted := s.trusted()
+	k := verdictKeyOf(id, r.env, trusted)
+	v, ok := s.verdicts.get(k)
+	if !ok {
+		v = checkSpec(id, r.env, trusted)
+		s.verdicts.checks.Add(1)
+		s.verdicts.put(k, v)
 	}
-	return out
+	return &shownSpec{Spec: r.spec, verified: v.verified, signer: v.signer, why: v.why}
+}
+
+// checkSpec verifies one spec envelope for job id against the trusted keys.
+func checkSpec(id string, env fleet.Envelope, trusted []ed25519.PublicKey) verdict {
+	var signed fleet.Spec
+	err := env.Open(trusted, &signed)
+	switch {
+	case err == nil && signed.JobID == id:
+		return verdict{verified: true, signer: fleet.Fingerprint(env.Key)}
+	case err == nil:
+		return verdict{why: fmt.Sprintf("signed for job %q, published as job %q", signed.JobID, id)}
+	case errors.Is(err, fleet.ErrUntrustedKey):
+		return verdict{why: fmt.Sprintf("signed by a key this serve does not trust (key %s)", fleet.Fingerprint(env.Key))}
+	}
+	return verdict{why: err.Error()}
 }
 
 // view is a job as the API shows it; shown is its spec (nil: none
