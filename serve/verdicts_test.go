@@ -1,14 +1,19 @@
 package serve
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/kafkaio"
 )
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -172,6 +177,62 @@ func BenchmarkVerifiedSpec(b *testing.B) {
 			if !s.verifiedSpec("j1", r).verified {
 				b.Fatal("not verified")
 			}
+		}
+	})
+}
+
+// BenchmarkListJobs: GET /v1/jobs?limit=500 over 500 jobs on an embedded
+// broker, every spec's signature checked on each request (the verdicts
+// dropped before each, as serve did before it kept them) and with the
+// verdicts kept.
+func BenchmarkListJobs(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = br.Close() }()
+	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: br.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bus.Close()
+	own := newKey(b)
+	now := time.Now().UTC()
+	scenario := strings.Repeat("# a scenario of a few KiB\n", 160)
+	const jobs = 500
+	for i := range jobs {
+		id := fmt.Sprintf("bench-%03d", i)
+		sp := fleet.Spec{JobID: id, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Scenario: scenario, SHA256: fleet.ScenarioHash(scenario),
+			Submitter: "token:alice (replayctl serve)", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+		if _, err := bus.Publish(ctx, fleet.JobsTopic, "spec/"+id, sealSpec(b, sp, own).env); err != nil {
+			b.Fatal(err)
+		}
+		if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Pending, At: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := &Server{cfg: Config{Key: own}, bus: bus}
+	list := func(b *testing.B) {
+		w := httptest.NewRecorder()
+		s.listJobs(w, httptest.NewRequest("GET", "/v1/jobs?limit=500", nil), Token{})
+		if w.Code != 200 || !strings.Contains(w.Body.String(), `"id": "bench-000"`) {
+			b.Fatalf("GET /v1/jobs: %d %.200s", w.Code, w.Body.String())
+		}
+	}
+	b.Run("checked", func(b *testing.B) {
+		for b.Loop() {
+			s.verdicts.mu.Lock()
+			s.verdicts.order, s.verdicts.byKey = nil, nil
+			s.verdicts.mu.Unlock()
+			list(b)
+		}
+	})
+	b.Run("kept", func(b *testing.B) {
+		list(b)
+		for b.Loop() {
+			list(b)
 		}
 	})
 }
