@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -527,8 +528,9 @@ func apiSuite(t *testing.T, real string) {
 			}
 			return out
 		}
-		if !slices.IsSortedFunc(whole, func(x, y serve.JobView) int { return y.IssuedAt.Compare(x.IssuedAt) }) {
-			t.Errorf("not newest first: %v", ids(whole))
+		if slices.ContainsFunc(whole, func(v serve.JobView) bool { return v.SpecOffset == nil }) ||
+			!slices.IsSortedFunc(whole, func(x, y serve.JobView) int { return cmp.Compare(*y.SpecOffset, *x.SpecOffset) }) {
+			t.Errorf("not newest first (by spec_offset): %v", ids(whole))
 		}
 		var paged []serve.JobView
 		if n := listAll(t, b+q+"&limit=1", read, &paged); n != len(whole) || !slices.Equal(ids(paged), ids(whole)) {

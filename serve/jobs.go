@@ -51,8 +51,13 @@ type JobView struct {
 	ClaimedSubmitter string `json:"claimed_submitter,omitempty"`
 	// Rerunnable: serve's own key signed the spec, so POST …/rerun may
 	// sign it again (it signs no other).
-	Rerunnable bool          `json:"rerunnable"`
+	Rerunnable bool `json:"rerunnable"`
+	// IssuedAt is the time the spec says it was issued: its signer's
+	// word when Verified, anyone's otherwise. Jobs are listed by
+	// SpecOffset, the place of the spec shown on the jobs topic, which
+	// the broker gives (nil: no spec).
 	IssuedAt   time.Time     `json:"issued_at,omitzero"`
+	SpecOffset *int64        `json:"spec_offset,omitempty"`
 	Parts      []PartView    `json:"parts"`
 	Result     *fleet.Result `json:"result,omitempty"`
 	Command    string        `json:"command,omitempty"` // the equivalent replayctl command line
@@ -71,16 +76,18 @@ type PartView struct {
 }
 
 // jobSpec is a job's spec record on the jobs topic, decoded but not
-// verified.
+// verified: spec is env's payload decoded, offset the record's offset.
 type jobSpec struct {
-	spec fleet.Spec
-	env  fleet.Envelope
+	spec   fleet.Spec
+	env    fleet.Envelope
+	offset int64
 }
 
 // shownSpec is a job's spec as the API shows it, with whether its
 // signature verified (verifiedSpec).
 type shownSpec struct {
 	fleet.Spec
+	offset   int64 // on the jobs topic
 	verified bool
 	signer   string // the verifying key's fingerprint
 	why      string // why it did not verify
@@ -103,7 +110,7 @@ func (s *Server) specIndex() map[string]jobSpec {
 		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
 			continue
 		}
-		out[id] = jobSpec{spec: sp, env: jr.Envelope}
+		out[id] = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset}
 		// Past PENDING, the job's status names its spec's offset (0 is an
 		// offset too).
 		if js, ok := s.bus.Status("job/" + id); ok && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
@@ -126,7 +133,7 @@ func (s *Server) specOf(id string) (jobSpec, bool) {
 		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
 			continue
 		}
-		out, found = jobSpec{spec: sp, env: jr.Envelope}, true
+		out, found = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset}, true
 		if hasStatus && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
 			break
 		}
@@ -146,22 +153,36 @@ func (s *Server) trusted() []ed25519.PublicKey {
 // for this job ID (a signed spec republished under another job's key
 // verifies, but says nothing of that job). Only a verified spec's
 // submitter is shown as the submitter.
+//
+// The verdict is kept (verdictCache) under the envelope's hash, the job ID
+// and the trusted keys: a spec listed again is not verified again. r.spec
+// is the decoding of r.env's payload (specIndex, specOf), which is what
+// Open decodes: the spec shown is the one signed.
 func (s *Server) verifiedSpec(id string, r jobSpec) *shownSpec {
-	out := &shownSpec{Spec: r.spec}
-	var signed fleet.Spec
-	err := r.env.Open(s.trusted(), &signed)
-	switch {
-	case err != nil:
-		out.why = err.Error()
-		if errors.Is(err, fleet.ErrUntrustedKey) {
-			out.why = fmt.Sprintf("signed by a key this serve does not trust (key %s)", fleet.Fingerprint(r.env.Key))
-		}
-	case signed.JobID != id:
-		out.why = fmt.Sprintf("signed for job %q, published as job %q", signed.JobID, id)
-	default:
-		out.Spec, out.verified, out.signer = signed, true, fleet.Fingerprint(r.env.Key)
+	trusted := s.trusted()
+	k := verdictKeyOf(id, r.env, trusted)
+	v, ok := s.verdicts.get(k)
+	if !ok {
+		v = checkSpec(id, r.env, trusted)
+		s.verdicts.checks.Add(1)
+		s.verdicts.put(k, v)
 	}
-	return out
+	return &shownSpec{Spec: r.spec, offset: r.offset, verified: v.verified, signer: v.signer, why: v.why}
+}
+
+// checkSpec verifies one spec envelope for job id against the trusted keys.
+func checkSpec(id string, env fleet.Envelope, trusted []ed25519.PublicKey) verdict {
+	var signed fleet.Spec
+	err := env.Open(trusted, &signed)
+	switch {
+	case err == nil && signed.JobID == id:
+		return verdict{verified: true, signer: fleet.Fingerprint(env.Key)}
+	case err == nil:
+		return verdict{why: fmt.Sprintf("signed for job %q, published as job %q", signed.JobID, id)}
+	case errors.Is(err, fleet.ErrUntrustedKey):
+		return verdict{why: fmt.Sprintf("signed by a key this serve does not trust (key %s)", fleet.Fingerprint(env.Key))}
+	}
+	return verdict{why: err.Error()}
 }
 
 // view is a job as the API shows it; shown is its spec (nil: none
@@ -173,7 +194,7 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 	if shown != nil {
 		spec = &shown.Spec
 		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
-		v.IssuedAt = spec.IssuedAt
+		v.IssuedAt, v.SpecOffset = spec.IssuedAt, &shown.offset
 		v.Verified, v.Signer, v.Unverified = shown.verified, shown.signer, shown.why
 		if shown.verified && s.cfg.Key != nil {
 			v.Rerunnable = shown.signer == fleet.Fingerprint(s.cfg.Key.Public().(ed25519.PublicKey))
@@ -360,48 +381,54 @@ const (
 	MaxJobsLimit     = 500
 )
 
-// jobCursor is a place in the list of jobs, which is ordered by the time
-// the spec was issued, newest first, then by job ID, descending: a job's
-// place never moves as jobs come, so a page asked for "before" a cursor
-// neither repeats nor skips a job however many were submitted since.
+// jobCursor is a place in the list of jobs, which is ordered by the offset
+// of the job's spec on the jobs topic (the one the API shows), newest
+// first, then by job ID, descending; jobs with no spec come last (pos -1).
+// The broker gives offsets: a spec publisher chooses its IssuedAt (years
+// ahead, to pin a forged job atop History) and its record's timestamp (the
+// jobs topic keeps the producer's CreateTime), never its offset. A job's
+// place does not move as jobs come (only when the spec shown changes: a
+// PENDING job's spec published again), so a page asked for "before" a
+// cursor neither repeats nor skips a job however many were submitted since.
 type jobCursor struct {
-	at time.Time
-	id string
+	pos int64
+	id  string
 }
+
+// noSpec is the place of a job with no spec on the jobs topic.
+const noSpec = -1
 
 // before reports whether a sorts before b (a is newer).
 func (a jobCursor) before(b jobCursor) bool {
-	if a.at.Equal(b.at) {
+	if a.pos == b.pos {
 		return a.id > b.id
 	}
-	return a.at.After(b.at)
+	return a.pos > b.pos
 }
 
 // String is the cursor as the before parameter takes it: opaque to
-// clients, who take it from a Link header. The time is written as Unix
-// seconds and nanoseconds: a spec may say any time, years before 0 or past
-// 9999 included, which RFC 3339 cannot write.
+// clients, who take it from a Link header.
 func (a jobCursor) String() string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%09d %s", a.at.Unix(), a.at.Nanosecond(), a.id))
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d %s", a.pos, a.id))
 }
 
+// parseJobCursor reads a cursor. One written by a serve that ordered jobs
+// by IssuedAt ("SECONDS.NANOSECONDS ID") is not one.
 func parseJobCursor(s string) (jobCursor, error) {
 	bad := fmt.Errorf("before %q: not a cursor of GET /v1/jobs (take it from the Link header)", s)
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return jobCursor{}, bad
 	}
-	at, id, ok := strings.Cut(string(raw), " ")
-	secs, nanos, ok2 := strings.Cut(at, ".")
-	if !ok || !ok2 || id == "" || len(nanos) != 9 {
+	pos, id, ok := strings.Cut(string(raw), " ")
+	if !ok || id == "" {
 		return jobCursor{}, bad
 	}
-	sec, err1 := strconv.ParseInt(secs, 10, 64)
-	nsec, err2 := strconv.ParseUint(nanos, 10, 32)
-	if err1 != nil || err2 != nil {
+	n, err := strconv.ParseInt(pos, 10, 64)
+	if err != nil || n < noSpec || strconv.FormatInt(n, 10) != pos {
 		return jobCursor{}, bad
 	}
-	return jobCursor{at: time.Unix(sec, int64(nsec)), id: id}, nil
+	return jobCursor{pos: n, id: id}, nil
 }
 
 // pageOf reads the limit and before parameters.
@@ -449,11 +476,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		if strings.Count(k, "/") != 1 {
 			continue
 		}
-		l := listed{at: jobCursor{id: strings.TrimPrefix(k, "job/")}, js: js}
+		l := listed{at: jobCursor{pos: noSpec, id: strings.TrimPrefix(k, "job/")}, js: js}
 		var spec *fleet.Spec
 		if x, ok := specs[l.at.id]; ok {
 			l.rec, spec = &x, &x.spec
-			l.at.at = x.spec.IssuedAt
+			l.at.pos = x.offset
 		}
 		if !jobMatches(q, js, spec) || after != nil && !after.before(l.at) {
 			continue

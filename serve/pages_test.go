@@ -1,40 +1,48 @@
 package serve
 
 import (
+	"encoding/base64"
+	"math"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
-// TestJobCursor: a cursor reads back as written, whatever the job ID and
-// the time's zone, and orders jobs newest first, then by ID descending.
+// TestJobCursor: a cursor reads back as written, whatever the job ID, and
+// orders jobs by their spec's offset on the jobs topic, newest first, then
+// by ID descending, jobs with no spec last. A cursor of a serve that
+// ordered by the time a spec claimed is not one.
 func TestJobCursor(t *testing.T) {
-	at := time.Date(2026, 12, 6, 21, 0, 4, 123456789, time.FixedZone("x", 2*3600))
 	for _, c := range []jobCursor{
-		{at: at, id: "job-20261206T210004-e54b4ce1"},
-		{at: at, id: "a job id with spaces / and slashes"},
-		{at: time.Time{}, id: "status-only"},
-		{at: time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("y", 3600)), id: "year -1 in UTC"},
-		{at: time.Date(9999, 12, 31, 23, 30, 0, 999999999, time.FixedZone("z", -3600)), id: "year 10000 in UTC"},
+		{pos: 1234, id: "job-20261206T210004-e54b4ce1"},
+		{pos: 0, id: "a job id with spaces / and slashes"},
+		{pos: noSpec, id: "status-only"},
+		{pos: math.MaxInt64, id: "the last offset"},
 	} {
 		got, err := parseJobCursor(c.String())
-		if err != nil || !got.at.Equal(c.at) || got.id != c.id {
+		if err != nil || got != c {
 			t.Errorf("%+v read back as %+v (%v)", c, got, err)
 		}
 	}
-	later := at.Add(time.Nanosecond)
+	for _, raw := range []string{
+		"1733519204.123456789 job-1", // by IssuedAt, before offsets
+		"-2 job-1", "+5 job-1", "07 job-1", "-0 job-1", "5", "5 ", " job-1", "x job-1",
+	} {
+		if c, err := parseJobCursor(base64.RawURLEncoding.EncodeToString([]byte(raw))); err == nil {
+			t.Errorf("%q read as %+v", raw, c)
+		}
+	}
 	for _, c := range []struct {
 		a, b jobCursor
 		want bool
 	}{
-		{jobCursor{later, "a"}, jobCursor{at, "b"}, true},
-		{jobCursor{at, "b"}, jobCursor{later, "a"}, false},
-		{jobCursor{at, "b"}, jobCursor{at, "a"}, true},
-		{jobCursor{at, "a"}, jobCursor{at, "b"}, false},
-		{jobCursor{at, "a"}, jobCursor{at, "a"}, false},
-		{jobCursor{at, "a"}, jobCursor{time.Time{}, "z"}, true},
-		{jobCursor{at.UTC(), "b"}, jobCursor{at, "a"}, true}, // one instant, two zones
+		{jobCursor{8, "a"}, jobCursor{7, "b"}, true},
+		{jobCursor{7, "b"}, jobCursor{8, "a"}, false},
+		{jobCursor{7, "b"}, jobCursor{7, "a"}, true},
+		{jobCursor{7, "a"}, jobCursor{7, "b"}, false},
+		{jobCursor{7, "a"}, jobCursor{7, "a"}, false},
+		{jobCursor{0, "a"}, jobCursor{noSpec, "z"}, true},
+		{jobCursor{noSpec, "z"}, jobCursor{noSpec, "a"}, true},
 	} {
 		if got := c.a.before(c.b); got != c.want {
 			t.Errorf("%+v before %+v = %v, want %v", c.a, c.b, got, c.want)
@@ -43,7 +51,7 @@ func TestJobCursor(t *testing.T) {
 }
 
 func TestPageOf(t *testing.T) {
-	cur := jobCursor{at: time.Unix(1_800_000_000, 0), id: "j1"}
+	cur := jobCursor{pos: 1_800_000, id: "j1"}
 	for _, c := range []struct {
 		query  string
 		limit  int
@@ -62,7 +70,7 @@ func TestPageOf(t *testing.T) {
 		{"limit=", 0, nil, ""}, // empty: the default
 		{"before=", 0, nil, "not a cursor"},
 		{"before=%25%25", 0, nil, "not a cursor"},
-		{"before=" + jobCursor{at: cur.at}.String(), 0, nil, "not a cursor"}, // no ID
+		{"before=" + jobCursor{pos: cur.pos}.String(), 0, nil, "not a cursor"}, // no ID
 	} {
 		q, err := url.ParseQuery(c.query)
 		if err != nil {
@@ -80,7 +88,7 @@ func TestPageOf(t *testing.T) {
 			if limit != DefaultJobsLimit || before != nil {
 				t.Errorf("%q: %d %v", c.query, limit, before)
 			}
-		case limit != c.limit || (before == nil) != (c.before == nil) || before != nil && (!before.at.Equal(c.before.at) || before.id != c.before.id):
+		case limit != c.limit || (before == nil) != (c.before == nil) || before != nil && *before != *c.before:
 			t.Errorf("%q: %d %+v, want %d %+v", c.query, limit, before, c.limit, c.before)
 		}
 	}

@@ -64,6 +64,8 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	submits *prometheus.CounterVec
 	streams prometheus.Gauge
+	// verdicts keeps whether job specs verified (verifiedSpec).
+	verdicts verdictCache
 }
 
 //go:embed openapi.json
@@ -152,7 +154,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "replayctl_serve_requests_total", Help: "API requests by route and status code."}, []string{"route", "code"})
 	s.submits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "replayctl_serve_jobs_submitted_total", Help: "Jobs submitted through the API, by kind."}, []string{"kind"})
 	s.streams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "replayctl_serve_event_streams", Help: "Open job event streams."})
-	s.reg.MustRegister(s.reqs, s.submits, s.streams, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	verdicts := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verifications_total", Help: "Job spec signatures checked: once per spec envelope and set of trusted keys while its verdict is kept."},
+			func() float64 { return float64(s.verdicts.checks.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verdict_hits_total", Help: "Job specs shown with a verdict kept from an earlier check."},
+			func() float64 { return float64(s.verdicts.hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verdicts_evicted_total", Help: fmt.Sprintf("Verdicts dropped, least recently used first, to keep at most %d.", verdictCacheSize)},
+			func() float64 { return float64(s.verdicts.evicted.Load()) }),
+	}
+	s.reg.MustRegister(append(verdicts, s.reqs, s.submits, s.streams, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))...)
 	s.mux = http.NewServeMux()
 	for _, rt := range routes {
 		rt := rt

@@ -33,10 +33,17 @@ func (s *Server) catalog(ctx context.Context) (*catalog.Catalog, error) {
 func (s *Server) windowViews(ws []catalog.Window) []WindowView {
 	// Only a verified spec ties a window to its job: anyone who may write
 	// to Kafka could publish one naming a window's recording ID, to mark
-	// it partial or claim it.
+	// it partial or claim it. Only the specs naming one of these windows'
+	// recordings are verified.
+	recs := map[string]bool{}
+	for _, w := range ws {
+		if w.RecordingID != "" {
+			recs[w.RecordingID] = true
+		}
+	}
 	byRec := map[string]string{}
 	for id, r := range s.specIndex() {
-		if r.spec.Recording != nil {
+		if r.spec.Recording != nil && recs[r.spec.Recording.ID] {
 			if sp := s.verifiedSpec(id, r); sp.verified && sp.Recording != nil {
 				byRec[sp.Recording.ID] = id
 			}
