@@ -34,8 +34,7 @@ type Window struct {
 	Destinations []string         `json:"destinations,omitempty"`
 	CreatedAt    time.Time        `json:"created-at,omitzero"`
 	// Partial is set when the recording lost messages; Lost says how many
-	// by cause (spool-full, too-large, undeliverable, unredactable,
-	// header-too-long: messages; kernel-drops: packets) and their total.
+	// by cause, each in its unit (LossUnit), and LostTotal their sum.
 	Partial bool             `json:"partial,omitempty"`
 	Lost    map[string]int64 `json:"lost,omitempty"`
 }

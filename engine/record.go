@@ -600,12 +600,12 @@ func lostCounts(c map[string]int64) map[string]int64 {
 			total += n
 		}
 	}
-	lost["total"] = total
+	lost[catalog.LostTotal] = total
 	return lost
 }
 
-// lostText renders the causes with their units: "spool-full 12 messages,
-// kernel-drops 3 packets".
+// lostText renders the causes with their units (catalog.LossUnit) and
+// what they mean: "spool-full 12 messages, kernel-drops 3 packets".
 func lostText(lost map[string]int64) string {
 	var parts []string
 	for _, lc := range lossCauses {
@@ -613,25 +613,20 @@ func lostText(lost map[string]int64) string {
 		if n <= 0 {
 			continue
 		}
-		unit, why := "message", ""
+		why := ""
 		switch lc.cause {
-		case "kernel-drops", "queue-overflow":
-			unit = "packet"
 		case "file-cut-short":
-			unit, why = "packet", " (the pcap file ends in the middle of it)"
+			why = " (the pcap file ends in the middle of it)"
 		case "capture-gaps":
-			unit, why = "hole", " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
+			why = " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
 		case "streams-dropped":
-			unit, why = "connection", " (not tracked: past the capture's connection limit)"
+			why = " (not tracked: past the capture's connection limit)"
 		case "h2-hpack-errors":
-			unit, why = "header block", " (HTTP/2 header blocks that do not decode on a connection seen from its start: their messages, and the later ones of that direction, are not recorded)"
+			why = " (HTTP/2 header blocks that do not decode on a connection seen from its start: their messages, and the later ones of that direction, are not recorded)"
 		case "h2-unrenderable":
 			why = " (HTTP/2 messages whose fields cannot be written as header lines: a CR or LF in a value, a name that is not a token, no :method)"
 		}
-		if n != 1 {
-			unit += "s"
-		}
-		parts = append(parts, fmt.Sprintf("%s %d %s%s", lc.cause, n, unit, why))
+		parts = append(parts, fmt.Sprintf("%s %s%s", lc.cause, catalog.Count(n, catalog.LossUnit(lc.cause)), why))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -250,27 +250,24 @@ func showWindow(out io.Writer, w catalog.Window) {
 }
 
 // lostColumn is the LOST column of windows list: "-" for a complete
-// recording, "12 (partial)" otherwise.
+// recording, "12 messages, 3 packets (partial)" otherwise.
 func lostColumn(w catalog.Window) string {
 	if !w.Partial {
 		return "-"
 	}
-	return fmt.Sprintf("%d (partial)", w.Lost["total"])
+	if by := catalog.LostByUnit(w.Lost); by != "" {
+		return by + " (partial)"
+	}
+	return "partial"
 }
 
-// lostDetail renders a partial window's losses: "lost 12: spool-full 10, too-large 2".
+// lostDetail renders a partial window's losses by cause, with their
+// units: "lost kernel-drops 3 packets, spool-full 10 messages".
 func lostDetail(lost map[string]int64) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(lost)) {
-		if k != "total" && lost[k] > 0 {
-			unit := ""
-			if k == "kernel-drops" || k == "queue-overflow" {
-				unit = " packets"
-			}
-			parts = append(parts, fmt.Sprintf("%s %d%s", k, lost[k], unit))
-		}
+	if text := catalog.LostText(lost); text != "" {
+		return "lost " + text
 	}
-	return fmt.Sprintf("lost %d: %s", lost["total"], strings.Join(parts, ", "))
+	return "lost (causes not recorded)"
 }
 
 func timeText(t time.Time) string {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replayctl/replayctl/catalog"
 )
 
 // TestWindowsRmAllOrNone: `windows rm` with an unknown name among known
@@ -92,5 +94,32 @@ func TestWindowsScenarioFlags(t *testing.T) {
 	}
 	if r := mustRun(t, ExitOK, "windows", "list", "-f", f, "--data-dir", data, "--allow-paths", elsewhere); !strings.Contains(r.stdout, "recent") {
 		t.Errorf("windows list -f --allow-paths:\n%s", r)
+	}
+}
+
+// TestLostColumn: a partial window's losses are told in their units, never
+// as one total adding packets to messages.
+func TestLostColumn(t *testing.T) {
+	tests := []struct {
+		name         string
+		w            catalog.Window
+		column, show string
+	}{
+		{"complete", catalog.Window{}, "-", ""},
+		{"messages and packets", catalog.Window{Partial: true, Lost: map[string]int64{"spool-full": 10, "too-large": 2, "kernel-drops": 3, "total": 15}},
+			"12 messages, 3 packets (partial)", "lost kernel-drops 3 packets, spool-full 10 messages, too-large 2 messages"},
+		{"causes not recorded", catalog.Window{Partial: true}, "partial", "lost (causes not recorded)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lostColumn(tc.w); got != tc.column {
+				t.Errorf("LOST column %q, want %q", got, tc.column)
+			}
+			if tc.w.Partial {
+				if got := lostDetail(tc.w.Lost); got != tc.show {
+					t.Errorf("windows show: %q, want %q", got, tc.show)
+				}
+			}
+		})
 	}
 }
