@@ -18,8 +18,9 @@ type WindowView struct {
 	catalog.Window
 	Records int64 `json:"records"`
 	SpanMs  int64 `json:"span_ms"`
-	// Partial marks a window whose recording job did not end well on every
-	// host: PartialReasons says which and why.
+	// Partial marks a window whose recording lost messages (the catalog's
+	// Partial, which this field shadows in JSON) or whose recording job
+	// did not end well on every host: PartialReasons says which and why.
 	Partial        bool     `json:"partial"`
 	PartialReasons []string `json:"partial_reasons,omitempty"`
 	RecordedBy     string   `json:"recorded_by,omitempty"` // the fleet job
@@ -51,7 +52,14 @@ func (s *Server) windowViews(ws []catalog.Window) []WindowView {
 	}
 	out := make([]WindowView, 0, len(ws))
 	for _, w := range ws {
-		v := WindowView{Window: w, Records: w.Records()}
+		v := WindowView{Window: w, Records: w.Records(), Partial: w.Partial}
+		if w.Partial {
+			why := catalog.LostText(w.Lost)
+			if why == "" {
+				why = "causes not recorded"
+			}
+			v.PartialReasons = append(v.PartialReasons, "the recording lost "+why)
+		}
 		if !w.StartedAt.IsZero() && !w.EndedAt.IsZero() {
 			v.SpanMs = w.EndedAt.Sub(w.StartedAt).Milliseconds()
 		}
