@@ -476,7 +476,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		kc, _ := r.kafka.get(dctx)
 		endOffsets, err := catalog.EndOffsets(dctx, kc.adm, sink.topic)
 		if err != nil {
-			return res, fmt.Errorf("window end offsets: %w%s", err, writtenAt(sink.topic, startOffsets, acked, res.written))
+			return res, fmt.Errorf("window end offsets: %w%s", err, writtenAt(sink.topic, sink.topicKey, recordingID, startOffsets, acked, res.written))
 		}
 		w := catalog.Window{
 			Name:        j.SaveWindow,
@@ -532,21 +532,28 @@ func (e *LossError) Error() string {
 
 // writtenAt tells where the records written lie when the window cannot be
 // saved: the offsets at the start and after the last acknowledged record,
-// as a windows: entry that replays them.
-func writtenAt(topic string, start, acked map[int32]int64, written int64) string {
+// as an entry of the scenario's windows: (its topics: key) that replays
+// them. The ranges hold whatever else was written to the topic meanwhile
+// (another host, another job): the entry keeps only this recording's
+// records (only-recording), as a saved window does.
+func writtenAt(topic, topicKey, recordingID string, start, acked map[int32]int64, written int64) string {
 	if written == 0 || len(acked) == 0 {
 		return ""
 	}
 	parts := slices.Sorted(maps.Keys(acked))
 	var b strings.Builder
-	fmt.Fprintf(&b, "; the %d record(s) written are in topic %s; a windows: entry replays them: {topic: %s, offsets: {", written, topic, topic)
+	fmt.Fprintf(&b, "; the %d record(s) written are in topic %s; this windows: entry replays them: {topic: %s, offsets: {", written, topic, topicKey)
 	for i, p := range parts {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "\"%d\": [%d, %d]", p, start[p], acked[p])
 	}
-	b.WriteString("}}")
+	b.WriteString("}")
+	if recordingID != "" {
+		fmt.Fprintf(&b, ", only-recording: %s", recordingID)
+	}
+	b.WriteString("}")
 	return b.String()
 }
 

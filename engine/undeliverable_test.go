@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,8 +100,17 @@ jobs:
 	if !errors.As(runErr, &loss) || !strings.Contains(runErr.Error(), "window end offsets") {
 		t.Fatalf("run = %v, want a loss and the window not saved\n%s", runErr, out)
 	}
-	if !strings.Contains(runErr.Error(), "record(s) written are in topic gone-http; a windows: entry replays them: {topic: gone-http, offsets: {\"0\": [0, 10]}}") {
-		t.Errorf("the error does not say where the 10 records written lie: %v", runErr)
+	// The entry keeps only this recording's records: the ranges hold
+	// whatever else was written to the topic meanwhile.
+	entry := regexp.MustCompile(`record\(s\) written are in topic gone-http; this windows: entry replays them: (\{topic: traffic, offsets: \{"0": \[0, 10\]\}, only-recording: rec-[0-9TZ]+-[0-9a-f]{8}\})`).FindStringSubmatch(runErr.Error())
+	if entry == nil {
+		t.Errorf("the error does not say where the 10 records written lie, as a windows: entry of this recording: %v", runErr)
+	} else {
+		// The entry, pasted into the scenario, is a window that replays them.
+		s := loadScenario(t, dir, yaml+"windows:\n  written: "+entry[1]+"\n")
+		if w := s.Windows["written"]; w == nil || w.OnlyRecording == "" || w.Topic == nil || w.Topic.Name != "gone-http" {
+			t.Errorf("the entry %s pasted into a scenario: %+v", entry[1], w)
+		}
 	}
 	if !strings.Contains(out, "FAILED") || !strings.Contains(out, "(no window saved)") {
 		t.Errorf("the summary does not say the job failed and saved no window:\n%s", out)
