@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +29,20 @@ type proc struct {
 // of the test if it still runs.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startIn(t, "", nil, args...)
+}
+
+// startIn is start in dir (empty: the test's working directory), with
+// stdout, when not nil, taking the process's standard output instead of
+// p.stdout.
+func startIn(t *testing.T, dir string, stdout io.Writer, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...)}
+	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if stdout != nil {
+		p.cmd.Stdout = stdout
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +52,17 @@ func start(t *testing.T, args ...string) *proc {
 			_ = p.cmd.Wait()
 		}
 	})
+	return p
+}
+
+// startCapture is startIn for a run whose job captures live: it returns
+// once the capture's packet socket is open and settle has passed (the ring
+// and its filter are set up a moment after the socket).
+func startCapture(t *testing.T, dir string, stdout io.Writer, settle time.Duration, args ...string) *proc {
+	t.Helper()
+	p := startIn(t, dir, stdout, args...)
+	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(p.cmd.Process.Pid) })
+	time.Sleep(settle)
 	return p
 }
 

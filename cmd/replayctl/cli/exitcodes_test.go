@@ -132,8 +132,7 @@ jobs:
     source: {window: live}
     sink: {http: {target: app}}
 `, tg.URL(), strings.Split(freePort(t), ":")[1]))
-	p := start(t, "run", f, "--data-dir", filepath.Join(dir, "data"))
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(p.cmd.Process.Pid) })
+	p := startCapture(t, "", nil, 0, "run", f, "--data-dir", filepath.Join(dir, "data"))
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -71,20 +70,8 @@ jobs:
 		t.Fatal(err)
 	}
 	write(t, dir, "health.binpb", string(desc))
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(binary, "run", f, "--job", "record", "-v", "--data-dir", data)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
-	time.Sleep(300 * time.Millisecond)
+	p := startCapture(t, "", nil, 300*time.Millisecond, "run", f, "--job", "record", "-v", "--data-dir", data)
+	cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
 	const unary, streams = 40, 3
 	if err := grpctest.Load(context.Background(), a.Addr(), unary, streams); err != nil {
 		t.Fatal(err)

@@ -153,21 +153,8 @@ jobs:
     save-window: outage%s
     report: {json: out/record.json}
 `, b.addr, port, spool, onLoss))
-			var stdout, stderr syncBuffer
-			cmd := exec.Command(binary, "run", f, "-v")
-			cmd.Dir = dir
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				}
-			})
-			waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
-			time.Sleep(500 * time.Millisecond)
+			p := startCapture(t, dir, nil, 500*time.Millisecond, "run", f, "-v")
+			cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
 
 			stopLoad := make(chan struct{})
 			var served, failed int64

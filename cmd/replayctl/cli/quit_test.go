@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -43,21 +42,8 @@ jobs:
     source: {gor: {path: rec.gor}}
     sink: {kafka: {topic: traffic, spool: {dir: spool}}}
 `, b.addr, port))
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(binary, "run", f, "--job", "record", "-v")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
-	time.Sleep(500 * time.Millisecond)
+	p := startCapture(t, dir, nil, 500*time.Millisecond, "run", f, "--job", "record", "-v")
+	cmd, stderr := p.cmd, &p.stderr
 	b.stop()
 	// More messages than the drainer keeps in flight while the broker is
 	// down (1 000): the rest waits in the spool.
@@ -165,22 +151,9 @@ jobs:
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	var stderr syncBuffer
-	cmd := exec.Command(binary, "run", f, "--job", "record")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = pw, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startCapture(t, dir, pw, 300*time.Millisecond, "run", f, "--job", "record")
 	pw.Close()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
-	time.Sleep(300 * time.Millisecond)
+	cmd, stderr := p.cmd, &p.stderr
 	// 100 POSTs of 64 KiB: 6.4 MiB of messages, a hundred times the pipe's room.
 	body := bytes.Repeat([]byte("x"), 64<<10)
 	const posts = 100

@@ -142,12 +142,8 @@ jobs:
     stop: {after: 60s}
     save-window: live
 `, port))
-	p := start(t, "run", f, "-v", "--data-dir", data)
+	p := startCapture(t, "", nil, 300*time.Millisecond, "run", f, "-v", "--data-dir", data)
 	cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
-	// The capture is ready once its packet socket is open (and its ring
-	// and filter set up a moment later).
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
-	time.Sleep(300 * time.Millisecond)
 	const n = 7
 	client := &http.Client{Timeout: 5 * time.Second}
 	for i := 0; i < n; i++ {

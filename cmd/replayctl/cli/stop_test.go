@@ -163,21 +163,8 @@ jobs:
     sink: {gor: {path: out.gor}}
     stop: {requests: 3, after: 60s}
 `, port))
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(binary, "run", f, "--progress", "never")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(cmd.Process.Pid) })
-	time.Sleep(300 * time.Millisecond)
+	p := startCapture(t, dir, nil, 300*time.Millisecond, "run", f, "--progress", "never")
+	cmd, stdout, stderr := p.cmd, &p.stdout, &p.stderr
 	client := &http.Client{Timeout: 5 * time.Second}
 	for i := range 3 {
 		resp, err := client.Get(fmt.Sprintf("%s/three/%d", tg.URL(), i))
