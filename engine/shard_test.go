@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -272,5 +273,107 @@ jobs:
 	}
 	if _, err := bar.Result(); !errors.Is(err, shard.ErrAborted) {
 		t.Fatalf("the other shard reads %v from %v; want the abort (ErrAborted)", err, kinds)
+	}
+}
+
+// TestShardsStartAtPassed: two shards whose start-at had passed when the
+// last of them armed (a shard queued on a busy agent, say) start together
+// at the last armed instant plus the margin, each saying so, instead of
+// sending at once every request that fell due meanwhile: their lateness
+// stays small.
+func TestShardsStartAtPassed(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := unique(t, "late-start")
+	cl := br.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 2, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// 200 requests 10 ms apart: 2 s of timeline.
+	const n = 200
+	base := time.Now().Add(-time.Hour).UnixNano()
+	var recs []*kgo.Record
+	for i := range n {
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: base + int64(i)*int64(10*time.Millisecond),
+			Raw: []byte(fmt.Sprintf("GET /r/%d HTTP/1.1\r\nHost: x\r\n\r\n", i))}
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % 2), Key: []byte(fmt.Sprint("c", i%10)), Value: m.Payload()})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tg := newTarget(t)
+	dir := t.TempDir()
+	startAt := time.Now().Add(-3 * time.Second).UTC()
+	yaml := fmt.Sprintf(`version: 1
+name: late
+topics:
+  traffic: {name: %s}
+windows:
+  w: {topic: traffic, offsets: {"0": [0, %d], "1": [0, %d]}}
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {window: w}
+    speed: 1
+    start-at: %s
+    sink: {http: {target: t}}
+`, topic, n/2, n/2, tg.URL(), startAt.Format(time.RFC3339Nano))
+	bus := &memBus{}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	outs := make([]string, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: 2, RunID: "late"}, Coordinator: bus, Margin: 200 * time.Millisecond}
+			res := runCtx(t, ctx, dir, yaml, engine.Options{Brokers: br.Addrs, Shard: so})
+			errs[i], outs[i] = res.err, res.out
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
+		}
+		if !strings.Contains(outs[i], "postponed") || !strings.Contains(outs[i], "had passed when the last shard armed") {
+			t.Errorf("shard %d's summary does not say its start was postponed:\n%s", i, outs[i])
+		}
+	}
+	if got := tg.count(); got != n {
+		t.Fatalf("target received %d requests, want %d", got, n)
+	}
+	var start time.Time
+	var inputs []*report.Input
+	for _, r := range bus.recs {
+		if r.Kind != shard.KindResult {
+			continue
+		}
+		in, err := report.ParseInput(fmt.Sprint("shard ", r.Shard), r.Report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, in)
+		sh := in.Shard
+		if !sh.PlannedStart.Equal(startAt) || !sh.Start.After(startAt) {
+			t.Errorf("shard %d: start %v, planned %v; want later than the start-at %v, which it keeps", sh.Index, sh.Start, sh.PlannedStart, startAt)
+		}
+		if start.IsZero() {
+			start = sh.Start
+		} else if !sh.Start.Equal(start) {
+			t.Errorf("shards started at %v and %v", start, sh.Start)
+		}
+		// Sent from the start-at, the first requests would be 3 s late.
+		if p99 := in.Lateness.P99; p99 > 500 {
+			t.Errorf("shard %d: lateness p99 %.1f ms: it sent what fell due before it started", sh.Index, p99)
+		}
+	}
+	// The merged report says it once.
+	m, err := report.Merge(inputs, "late")
+	if err != nil || !m.Complete() {
+		t.Fatalf("merge: %v", err)
+	}
+	if notes := strings.Join(m.Notes, "\n"); strings.Count(notes, "had passed when the last shard armed") != 1 {
+		t.Errorf("merged notes do not say once that the start was postponed:\n%s", notes)
 	}
 }

@@ -198,6 +198,9 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		window, gaps = unionWindow(kept)
 		notes = append(notes, gaps...)
 	}
+	if sharded {
+		notes = append(notes, postponedNote(kept)...)
+	}
 	var plan []shard.Assignment
 	if sharded && window != nil {
 		plan = shard.Plan(*window, count)
@@ -739,4 +742,16 @@ func skewText(r ShardRow) string {
 		return "–"
 	}
 	return stats.DurationText(stats.MSDuration(*r.SkewMS))
+}
+
+// postponedNote says, once, that the run's start-at had passed when the
+// last shard armed and when the shards started instead.
+func postponedNote(in []*Input) []string {
+	for _, x := range in {
+		if sh := x.Shard; sh != nil && !sh.PlannedStart.IsZero() && !sh.Start.IsZero() {
+			return []string{fmt.Sprintf("the run's start-at %s had passed when the last shard armed: every shard started at %s, %s later, rather than send at once what fell due meanwhile",
+				sh.PlannedStart.UTC().Format(time.RFC3339Nano), sh.Start.UTC().Format(time.RFC3339Nano), sh.Start.Sub(sh.PlannedStart).Round(time.Millisecond))}
+		}
+	}
+	return nil
 }

@@ -52,6 +52,11 @@ type Record struct {
 // at At + (t_i − T0)/speed.
 type Start struct {
 	At time.Time
+	// Planned is the run's explicit start-at when it had passed before the
+	// last shard armed (zero otherwise): the run starts at At instead, the
+	// last armed instant plus the margin, every shard at once, rather than
+	// every shard sending at once what fell due meanwhile.
+	Planned time.Time
 	// T0 is the earliest first-request capture time of all shards (the
 	// timeline's origin); 0 when no shard has a request.
 	T0 int64
@@ -183,8 +188,10 @@ func (b *Barrier) reuseHint() string {
 
 // ComputeStart is the start every shard computes from the run's armed
 // records (indexes 0..count-1): the explicit start-at if any shard has one
-// (the latest), else the latest armed instant plus the largest margin; T0
-// is the earliest non-zero first-request time.
+// (the latest) and it had not passed when the last shard armed, else the
+// latest armed instant plus the largest margin (Planned then keeps the
+// start-at that had passed); T0 is the earliest non-zero first-request
+// time.
 func ComputeStart(armed map[int]Record, count int) Start {
 	s := Start{Armed: make([]Record, 0, count)}
 	var last, explicit time.Time
@@ -204,7 +211,11 @@ func ComputeStart(armed map[int]Record, count int) Start {
 		}
 	}
 	s.At = last.Add(margin)
-	if !explicit.IsZero() {
+	switch {
+	case explicit.IsZero():
+	case explicit.Before(last):
+		s.Planned = explicit
+	default:
 		s.At = explicit
 	}
 	return s

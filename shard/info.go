@@ -24,6 +24,9 @@ type Info struct {
 	ArmedAt time.Time `json:"armed_at,omitzero"`
 	Start   time.Time `json:"start,omitzero"`
 	T0      int64     `json:"t0,omitempty"`
+	// PlannedStart is the run's start-at when it had passed before the
+	// last shard armed: the run started at Start instead (Start.Planned).
+	PlannedStart time.Time `json:"planned_start,omitzero"`
 	// FirstPlanned is when the shard's first request was due on the shared
 	// timeline, FirstSend when it was actually sent; SkewMS is the
 	// difference in ms (absent when the shard sent nothing).

@@ -265,14 +265,35 @@ func TestBarrierFailures(t *testing.T) {
 	})
 }
 
+// TestComputeStartExplicit: the explicit start-at is the start while it
+// has not passed when the last shard arms; past that, the start is the
+// last armed instant plus the margin, and Planned keeps the start-at (the
+// shards do not send at once what fell due meanwhile).
 func TestComputeStartExplicit(t *testing.T) {
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	a := armed(0, 2, "a", at.Add(-time.Minute))
-	a.StartAt = at
-	b := armed(1, 2, "b", at.Add(-time.Minute))
-	b.StartAt = at
-	if s := ComputeStart(map[int]Record{0: a, 1: b}, 2); !s.At.Equal(at) {
-		t.Fatalf("start %v, want the explicit %v", s.At, at)
+	const margin = time.Second
+	tests := []struct {
+		name           string
+		armedA, armedB time.Duration // before (−) or after at
+		start, planned time.Time
+	}{
+		{"both armed ahead", -time.Minute, -time.Minute, at, time.Time{}},
+		{"last armed just ahead", -time.Minute, -time.Millisecond, at, time.Time{}},
+		{"last armed at the start-at", -time.Minute, 0, at, time.Time{}},
+		{"one armed 3m late (queued)", -time.Minute, 3 * time.Minute, at.Add(3*time.Minute + margin), at},
+		{"both late", time.Second, 2 * time.Second, at.Add(2*time.Second + margin), at},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := armed(0, 2, "a", at.Add(tc.armedA))
+			a.StartAt, a.Margin = at, margin
+			b := armed(1, 2, "b", at.Add(tc.armedB))
+			b.StartAt, b.Margin = at, margin
+			s := ComputeStart(map[int]Record{0: a, 1: b}, 2)
+			if !s.At.Equal(tc.start) || !s.Planned.Equal(tc.planned) {
+				t.Fatalf("start %v planned %v, want %v planned %v", s.At, s.Planned, tc.start, tc.planned)
+			}
+		})
 	}
 }
 
