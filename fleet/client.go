@@ -92,7 +92,7 @@ type SubmitRequest struct {
 	For      time.Duration // record jobs: stop after
 	Key      ed25519.PrivateKey
 	JobID    string        // "" for a new one
-	TTL      time.Duration // how long agents may take the spec; 0 means 5m
+	TTL      time.Duration // how long agents may take the spec; 0 means DefaultTTL, at most MaxTTL
 	// Agents, when set, restricts the job to these agents (by name) among
 	// those the selector matches.
 	Agents []string
@@ -196,8 +196,9 @@ func CheckSubmit(req SubmitRequest) (Checked, error) {
 }
 
 // checkFields checks a request's fields: the job, a selector or agent
-// names, the ID's form, the shards (0 means 1), For and TTL (0 means the
-// default) not negative, every override PATH=VALUE.
+// names, the ID's form, the shards (0 means 1), For not negative, TTL (0
+// means the default) not negative nor over MaxTTL, every override
+// PATH=VALUE.
 func checkFields(req SubmitRequest) error {
 	switch {
 	case req.Job == "":
@@ -212,6 +213,8 @@ func checkFields(req SubmitRequest) error {
 		return usagef("for %s: want a positive duration such as 30s or 10m", req.For)
 	case req.TTL < 0:
 		return usagef("ttl %s: want a positive duration such as 5m (how long agents may take the spec)", req.TTL)
+	case req.TTL > MaxTTL:
+		return usagef("ttl %s: more than the maximum %s (agents refuse a spec valid for longer than their --max-spec-ttl, %s by default)", req.TTL, MaxTTL, DefaultMaxSpecTTL)
 	}
 	for _, st := range req.Set {
 		if p, _, ok := strings.Cut(st, "="); !ok || p == "" {
@@ -488,7 +491,7 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 	}
 	ttl := req.TTL
 	if ttl == 0 {
-		ttl = 5 * time.Minute
+		ttl = DefaultTTL
 	}
 	spec := Spec{
 		JobID: req.JobID, Kind: shape.Kind, Job: req.Job, Scenario: string(req.Text), SHA256: ScenarioHash(string(req.Text)),
@@ -976,7 +979,7 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 		return c.bus.PublishStatus(ctx, cmdKey(commandID), outcome)
 	}
 	now := time.Now().UTC()
-	env, err := Seal("cancel", Cancel{CommandID: commandID, JobID: id, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Submitter: c.submitter()}, key)
+	env, err := Seal("cancel", Cancel{CommandID: commandID, JobID: id, IssuedAt: now, ExpiresAt: now.Add(CancelTTL), Submitter: c.submitter()}, key)
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,8 @@ func replaySpec(id, agent, text string) Spec {
 }
 
 // publishSpec publishes spec signed by the fleet's key, and its ASSIGNED
-// status naming it, as jobs submit does.
-func (f *idFleet) publishSpec(t *testing.T, spec Spec) {
+// status naming it, as jobs submit does; it returns the spec's offset.
+func (f *idFleet) publishSpec(t *testing.T, spec Spec) int64 {
 	t.Helper()
 	env, err := Seal("spec", spec, f.priv)
 	if err != nil {
@@ -41,6 +41,7 @@ func (f *idFleet) publishSpec(t *testing.T, spec Spec) {
 	if err := f.bus.PublishStatus(f.ctx, jobKey(spec.JobID), Status{JobID: spec.JobID, Kind: spec.Kind, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
 		t.Fatal(err)
 	}
+	return rec.Offset
 }
 
 // publishReplay publishes a signed replay spec of text naming agent (one
