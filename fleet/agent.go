@@ -1223,7 +1223,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		// A saved window's topic comes from the catalog at run time,
 		// past the scenario's checks (checkTopics); a signed replay plan
 		// names the one its window was on when submitted.
-		DeniedTopic: planTopic(spec.Replay),
+		DeniedTopic: planTopic(spec.Replay, s.Kafka.CatalogTopic),
 		OnJobDone: func(o engine.JobOutcome) {
 			outcome = &o
 		},
