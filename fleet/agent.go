@@ -410,6 +410,7 @@ func (a *Agent) heartbeat() Heartbeat {
 			h.Job, h.Shard = r.jobID, r.shard // a running one, if any
 		}
 	}
+	h.Running, h.Queued, h.MaxConcurrent = a.active, len(a.queue), a.cfg.MaxConcurrent
 	a.mu.Unlock()
 	return h
 }

@@ -929,7 +929,7 @@ const ForgetAfter = time.Hour
 func (c *Client) Agents(all bool) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tCLOCK OFFSET\tADDRESSES")
+	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tCLOCK OFFSET\tADDRESSES")
 	hidden := 0
 	for _, h := range c.bus.Agents() {
 		_, ts, _ := c.bus.Agent(h.Name)
@@ -948,8 +948,13 @@ func (c *Client) Agents(all bool) {
 		if job == "" {
 			job = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
-			now.Sub(ts).Truncate(100*time.Millisecond), state, job, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
+		// An agent older than the counts does not say them.
+		running, queued := "-", "-"
+		if h.MaxConcurrent > 0 {
+			running, queued = fmt.Sprintf("%d/%d", h.Running, h.MaxConcurrent), strconv.Itoa(h.Queued)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
+			now.Sub(ts).Truncate(100*time.Millisecond), state, job, running, queued, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
 	}
 	tw.Flush()
 	if hidden > 0 {
