@@ -235,11 +235,11 @@ func fleetSuite(t *testing.T, real string) {
 	targetURL := fmt.Sprintf("TARGET=http://127.0.0.1:%d", target.port)
 	loads := map[string]*testutil.Proc{}
 	for _, n := range []string{"load-1", "load-2", "load-3"} {
-		loads[n] = e.agent(t, n, load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
+		loads[n] = e.agent(t, n, load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL, "--max-spec-ttl", "1h")
 	}
 	e.waitAgents(t, 5)
 	ls, _ := bin.Run(t, e.dir, append([]string{"agents", "ls"}, e.b()...)...)
-	if !regexp.MustCompile(`web-1-` + e.suffix + `\s+role=web-` + e.suffix + `\s+record\s+dev\s+\S+ ago\s+alive\s+-`).MatchString(ls) {
+	if !regexp.MustCompile(`web-1-` + e.suffix + `\s+role=web-` + e.suffix + `\s+record\s+dev\s+\S+ ago\s+alive\s+-\s+0/4\s+0\s`).MatchString(ls) {
 		t.Fatalf("agents ls:\n%s", ls)
 	}
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
@@ -417,6 +417,8 @@ func refusals(t *testing.T, e *fleetEnv, rec, rep, load string, capturedPort int
 		{"unsigned", `REFUSED\s+0\s+unsigned spec`, []string{rep, "--job", "replay", "--on", load, "--unsigned"}},
 		{"other-key", `signed by a key this agent does not trust`, []string{rep, "--job", "replay", "--on", load, "--key", e.other}},
 		{"expired", `expired: the spec expired at`, []string{rep, "--job", "replay", "--on", load, "--key", e.key, "--ttl", "1ns"}},
+		{"ttl", `valid for too long: valid for 2h0m0s \(issued \S+, expires \S+\), more than this agent's --max-spec-ttl 1h0m0s`,
+			[]string{rep, "--job", "replay", "--on", load, "--key", e.key, "--ttl", "2h"}},
 		{"target", `target "target" \(127\.0\.0\.2:\d+\) is outside this agent's --allow-targets`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
 			"--set", "targets.target.url=http://127.0.0.2:1"}},
 		{"production-guard", `production guard or invalid job: .*captured from`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
