@@ -411,6 +411,7 @@ func (a *Agent) heartbeat() Heartbeat {
 		}
 	}
 	h.Running, h.Queued, h.MaxConcurrent = a.active, len(a.queue), a.cfg.MaxConcurrent
+	h.MaxSpecTTL = Duration(a.cfg.MaxSpecTTL)
 	a.mu.Unlock()
 	return h
 }

@@ -418,6 +418,30 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 	return nil, submitErr{fmt.Errorf("no live agent matching %s allows %s; matching: %s (replayctl agents ls)", c.who(req), kind, strings.Join(matching, "; ")), ErrNoAgent}
 }
 
+// checkTTL refuses (ErrUsage) a spec's TTL longer than the --max-spec-ttl
+// that the heartbeat of one of the agents it names states: that agent
+// would refuse the spec. (An agent older than that field states none.)
+func (c *Client) checkTTL(agents []string, ttl time.Duration) error {
+	var over []string
+	var lowest time.Duration
+	for _, name := range agents {
+		h, _, ok := c.bus.Agent(name)
+		bound := time.Duration(h.MaxSpecTTL)
+		if !ok || bound <= 0 || ttl <= bound {
+			continue
+		}
+		over = append(over, fmt.Sprintf("%s's is %s", name, bound))
+		if lowest == 0 || bound < lowest {
+			lowest = bound
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return usagef("ttl %s: more than the --max-spec-ttl of agents the job would run on (%s); they would refuse the spec: give a ttl of %s or less",
+		ttl, strings.Join(over, ", "), lowest)
+}
+
 // NewID returns a fresh ID with a prefix.
 func NewID(prefix string) string {
 	var b [4]byte
@@ -460,7 +484,8 @@ type Submitted struct {
 // JobID already submitted with another spec (also ErrConflict: the same
 // spec again is not submitted again), and a job no live agent matching the
 // selector allows (also ErrNoAgent, naming the agents that match and what
-// they allow), or a replay with more shards than such agents.
+// they allow), or a replay with more shards than such agents, and a TTL
+// longer than the --max-spec-ttl a chosen agent's heartbeat states.
 func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	chk, err := checkRequest(req)
 	if err != nil {
@@ -535,6 +560,9 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 		spec.Agents = candidates[:n]
 		spec.Shards = n
 		spec.Replay = &ReplayPlan{Window: w.Name, Topic: w.Topic, Shards: shards, StartAt: now.Add(startLead)}
+	}
+	if err := c.checkTTL(spec.Agents, ttl); err != nil {
+		return Submitted{}, err
 	}
 	env, err := Seal("spec", spec, req.Key)
 	if err != nil {

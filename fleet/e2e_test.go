@@ -417,8 +417,6 @@ func refusals(t *testing.T, e *fleetEnv, rec, rep, load string, capturedPort int
 		{"unsigned", `REFUSED\s+0\s+unsigned spec`, []string{rep, "--job", "replay", "--on", load, "--unsigned"}},
 		{"other-key", `signed by a key this agent does not trust`, []string{rep, "--job", "replay", "--on", load, "--key", e.other}},
 		{"expired", `expired: the spec expired at`, []string{rep, "--job", "replay", "--on", load, "--key", e.key, "--ttl", "1ns"}},
-		{"ttl", `valid for too long: valid for 2h0m0s \(issued \S+, expires \S+\), more than this agent's --max-spec-ttl 1h0m0s`,
-			[]string{rep, "--job", "replay", "--on", load, "--key", e.key, "--ttl", "2h"}},
 		{"target", `target "target" \(127\.0\.0\.2:\d+\) is outside this agent's --allow-targets`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
 			"--set", "targets.target.url=http://127.0.0.2:1"}},
 		{"production-guard", `production guard or invalid job: .*captured from`, []string{rep, "--job", "replay", "--on", load, "--key", e.key,
@@ -431,6 +429,12 @@ func refusals(t *testing.T, e *fleetEnv, rec, rep, load string, capturedPort int
 		if !strings.Contains(out, "REFUSED") {
 			t.Fatalf("%s:\n%s", c.name, out)
 		}
+	}
+	// A --ttl over the agents' --max-spec-ttl (their heartbeats state it):
+	// refused before anything is published, naming the agents' bound.
+	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", "--id", "ttl-" + e.suffix, rep, "--job", "replay", "--on", load, "--key", e.key, "--ttl", "2h"}, e.b()...)...)
+	if code != 2 || !regexp.MustCompile(`ttl 2h0m0s: more than the --max-spec-ttl of agents the job would run on \(load-\d-`+e.suffix+`'s is 1h0m0s\); .*nothing submitted`).MatchString(out) {
+		t.Fatalf("submit --ttl 2h: exit %d\n%s", code, out)
 	}
 	// Replayed: the same signed spec published again is refused.
 	id := "replayed-" + e.suffix

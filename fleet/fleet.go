@@ -134,10 +134,13 @@ type Heartbeat struct {
 	// its MaxConcurrent slots and those QUEUED for one. MaxConcurrent is
 	// the agent's --max-concurrent; 0 in a heartbeat of an agent older
 	// than these fields (which then say nothing).
-	Running       int  `json:"running,omitempty"`
-	Queued        int  `json:"queued,omitempty"`
-	MaxConcurrent int  `json:"max-concurrent,omitempty"`
-	Stopped       bool `json:"stopped,omitempty"` // the agent stopped cleanly
+	Running       int `json:"running,omitempty"`
+	Queued        int `json:"queued,omitempty"`
+	MaxConcurrent int `json:"max-concurrent,omitempty"`
+	// MaxSpecTTL is the agent's --max-spec-ttl: a submitter refuses a
+	// longer TTL for a job that names it (0 from an older agent).
+	MaxSpecTTL Duration `json:"max-spec-ttl,omitempty"`
+	Stopped    bool     `json:"stopped,omitempty"` // the agent stopped cleanly
 	// Instance is the random ID of the agent's process: two processes
 	// given one name have two.
 	Instance string `json:"instance,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/gorfile"
+	"github.com/replayctl/replayctl/internal/testutil"
+	"github.com/replayctl/replayctl/scenario"
 )
 
 // TestCheckValidity: a command is refused when it is valid for longer than
@@ -228,5 +231,52 @@ jobs:
 	cancel(t, "c-ok", now2, now2.Add(CancelTTL))
 	if s := f.waitShard(t, "j-run", Cancelled); s.Reason != "cancelled by tester" {
 		t.Errorf("shard CANCELLED %q", s.Reason)
+	}
+}
+
+// TestSubmitRefusesTTLOverAgentBound: an agent's heartbeat states its
+// --max-spec-ttl; a submission whose TTL is longer for a job that would
+// run on it is refused (a usage error, nothing published) rather than
+// refused by the agent; one within it is submitted.
+func TestSubmitRefusesTTLOverAgentBound(t *testing.T) {
+	f := newIDFleet(t)
+	log := &testutil.SyncBuffer{}
+	a, err := NewAgent(AgentConfig{
+		Name: "web-1", Labels: Labels{"role": "assign"}, Allow: []string{KindRecord}, Trust: []ed25519.PublicKey{f.pub},
+		WorkDir: filepath.Join(t.TempDir(), "work"), Kafka: f.cfg, Logger: slog.New(slog.NewTextHandler(log, nil)), MaxSpecTTL: time.Hour,
+		Load: func(string, []byte, []string, map[string]string, string) (*scenario.Scenario, error) {
+			return nil, errors.New("run by the test")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, "web-1", a, log)
+	f.waitAlive(t, "web-1")
+	waitFor(t, 3*HeartbeatInterval, "a heartbeat stating the bound", func() bool {
+		h, _, _ := f.bus.Agent("web-1")
+		return time.Duration(h.MaxSpecTTL) == time.Hour
+	})
+	var out strings.Builder
+	c := &Client{bus: f.bus, Out: &out}
+	req := SubmitRequest{Text: []byte(assignScenario), Job: "record", Selector: Selector{"role": "assign"}, Key: f.priv, JobID: "j-long", TTL: 2 * time.Hour}
+	_, err = c.SubmitJob(f.ctx, req)
+	want := "ttl 2h0m0s: more than the --max-spec-ttl of agents the job would run on (web-1's is 1h0m0s); they would refuse the spec: give a ttl of 1h0m0s or less"
+	if !errors.Is(err, ErrUsage) || err.Error() != want {
+		t.Fatalf("submit with a 2h TTL: %v\nwant the usage error %q", err, want)
+	}
+	if _, published := f.bus.Status(jobKey("j-long")); published {
+		t.Fatal("the refused submission published the job")
+	}
+	req.JobID, req.TTL = "j-hour", time.Hour
+	if _, err := c.SubmitJob(f.ctx, req); err != nil {
+		t.Fatalf("submit with a 1h TTL: %v", err)
+	}
+	js, _ := f.bus.Status(jobKey("j-hour"))
+	if js.State == Pending || len(js.Agents) != 1 {
+		t.Fatalf("job j-hour %s %v, want it assigned to web-1", js.State, js.Agents)
+	}
+	if strings.Contains(log.String(), "valid for too long") {
+		t.Fatalf("the agent refused the 1h spec:\n%s", log.String())
 	}
 }

@@ -378,7 +378,8 @@ that does not answer within 10 s is reported and the others go on.
 Before it publishes anything, submit refuses (exit 2) what the agents would refuse every time:
 the scenario loaded with the --set overrides as an agent loads it (a ${VAR} without a default is
 the agents' --var) and compiled, each problem as FILE:LINE:COL: message; a --shards, --for or
---ttl out of range; a job that no live agent matching --on allows (it names the agents that
+--ttl out of range (at most 24h, and no more than the --max-spec-ttl of the agents chosen, which
+their heartbeats state); a job that no live agent matching --on allows (it names the agents that
 match and what they allow); an --id already submitted with another spec (the same spec again
 does nothing). With --wait, submit follows the job, prints progress and the merged result, and
 exits like run: 0 done, 1 failed, 2 invalid, 3 an assertion failed.`,
