@@ -55,6 +55,13 @@ type AgentConfig struct {
 	// (--max-run): a run still going then is stopped as a cancel stops it
 	// (a record job drains and its window is saved) and ends CANCELLED.
 	MaxRun time.Duration
+	// MaxSpecTTL bounds how long a spec or cancel it takes may be valid
+	// (--max-spec-ttl; 0 means DefaultMaxSpecTTL; from CancelTTL to
+	// MaxTTL): one whose ExpiresAt - IssuedAt is longer, or whose IssuedAt
+	// lies more than ClockSkew ahead of the agent's clock, is refused. A
+	// signed command is runnable by whoever re-publishes it until it
+	// expires; this bounds how long a captured one stays so.
+	MaxSpecTTL time.Duration
 }
 
 // DefaultMaxConcurrent is AgentConfig.MaxConcurrent's default: a record
@@ -173,6 +180,13 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.MaxConcurrent == 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.MaxSpecTTL == 0 {
+		cfg.MaxSpecTTL = DefaultMaxSpecTTL
+	}
+	if cfg.MaxSpecTTL < CancelTTL || cfg.MaxSpecTTL > MaxTTL {
+		return nil, fmt.Errorf("agent: --max-spec-ttl %s: want %s to %s (jobs submit signs specs for at most %s, jobs cancel its cancels for %s)",
+			cfg.MaxSpecTTL, CancelTTL, MaxTTL, MaxTTL, CancelTTL)
 	}
 	if cfg.MaxRun < 0 {
 		return nil, fmt.Errorf("agent: --max-run %s: want a positive duration (or 0: no limit)", cfg.MaxRun)
@@ -396,6 +410,8 @@ func (a *Agent) heartbeat() Heartbeat {
 			h.Job, h.Shard = r.jobID, r.shard // a running one, if any
 		}
 	}
+	h.Running, h.Queued, h.MaxConcurrent = a.active, len(a.queue), a.cfg.MaxConcurrent
+	h.MaxSpecTTL = Duration(a.cfg.MaxSpecTTL)
 	a.mu.Unlock()
 	return h
 }
@@ -648,7 +664,12 @@ func (a *Agent) handle(ctx context.Context, jr JobRecord) {
 			a.refuseCancel(ctx, jr, err)
 			return
 		}
-		if time.Now().After(c.ExpiresAt) {
+		now := time.Now()
+		if now.After(c.ExpiresAt) {
+			return
+		}
+		if err := checkValidity(c.IssuedAt, c.ExpiresAt, now, a.cfg.MaxSpecTTL); err != nil {
+			a.refuseCancel(ctx, jr, err)
 			return
 		}
 		a.cancelJob(c.JobID, c.Submitter)
@@ -826,6 +847,9 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	}
 	if now := time.Now(); now.After(spec.ExpiresAt) {
 		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return
+	} else if err := checkValidity(spec.IssuedAt, spec.ExpiresAt, now, a.cfg.MaxSpecTTL); err != nil {
+		refuse(err.Error())
 		return
 	}
 	// What this agent did with the job's ID before: refusals of specs
@@ -1201,7 +1225,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		// A saved window's topic comes from the catalog at run time,
 		// past the scenario's checks (checkTopics); a signed replay plan
 		// names the one its window was on when submitted.
-		DeniedTopic: planTopic(spec.Replay),
+		DeniedTopic: planTopic(spec.Replay, s.Kafka.CatalogTopic),
 		OnJobDone: func(o engine.JobOutcome) {
 			outcome = &o
 		},

@@ -21,13 +21,21 @@ import (
 // loads scenarios with LoadRestricted; it returns its work directory.
 func (f *idFleet) replayAgent(t *testing.T, name string, vars map[string]string) (*idAgent, string) {
 	t.Helper()
+	return f.replayAgentWith(t, name, func(c *AgentConfig) { c.Vars = vars })
+}
+
+// replayAgentWith is replayAgent with its configuration changed by mod.
+func (f *idFleet) replayAgentWith(t *testing.T, name string, mod func(*AgentConfig)) (*idAgent, string) {
+	t.Helper()
 	work := filepath.Join(t.TempDir(), "work")
 	log := &testutil.SyncBuffer{}
-	a, err := NewAgent(AgentConfig{
+	cfg := AgentConfig{
 		Name: name, Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
-		Vars: vars, WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg,
+		WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg,
 		Logger: slog.New(slog.NewTextHandler(log, nil)),
-	})
+	}
+	mod(&cfg)
+	a, err := NewAgent(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

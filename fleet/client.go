@@ -92,7 +92,7 @@ type SubmitRequest struct {
 	For      time.Duration // record jobs: stop after
 	Key      ed25519.PrivateKey
 	JobID    string        // "" for a new one
-	TTL      time.Duration // how long agents may take the spec; 0 means 5m
+	TTL      time.Duration // how long agents may take the spec; 0 means DefaultTTL, at most MaxTTL
 	// Agents, when set, restricts the job to these agents (by name) among
 	// those the selector matches.
 	Agents []string
@@ -196,8 +196,9 @@ func CheckSubmit(req SubmitRequest) (Checked, error) {
 }
 
 // checkFields checks a request's fields: the job, a selector or agent
-// names, the ID's form, the shards (0 means 1), For and TTL (0 means the
-// default) not negative, every override PATH=VALUE.
+// names, the ID's form, the shards (0 means 1), For not negative, TTL (0
+// means the default) not negative nor over MaxTTL, every override
+// PATH=VALUE.
 func checkFields(req SubmitRequest) error {
 	switch {
 	case req.Job == "":
@@ -212,6 +213,8 @@ func checkFields(req SubmitRequest) error {
 		return usagef("for %s: want a positive duration such as 30s or 10m", req.For)
 	case req.TTL < 0:
 		return usagef("ttl %s: want a positive duration such as 5m (how long agents may take the spec)", req.TTL)
+	case req.TTL > MaxTTL:
+		return usagef("ttl %s: more than the maximum %s (agents refuse a spec valid for longer than their --max-spec-ttl, %s by default)", req.TTL, MaxTTL, DefaultMaxSpecTTL)
 	}
 	for _, st := range req.Set {
 		if p, _, ok := strings.Cut(st, "="); !ok || p == "" {
@@ -415,6 +418,30 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 	return nil, submitErr{fmt.Errorf("no live agent matching %s allows %s; matching: %s (replayctl agents ls)", c.who(req), kind, strings.Join(matching, "; ")), ErrNoAgent}
 }
 
+// checkTTL refuses (ErrUsage) a spec's TTL longer than the --max-spec-ttl
+// that the heartbeat of one of the agents it names states: that agent
+// would refuse the spec. (An agent older than that field states none.)
+func (c *Client) checkTTL(agents []string, ttl time.Duration) error {
+	var over []string
+	var lowest time.Duration
+	for _, name := range agents {
+		h, _, ok := c.bus.Agent(name)
+		bound := time.Duration(h.MaxSpecTTL)
+		if !ok || bound <= 0 || ttl <= bound {
+			continue
+		}
+		over = append(over, fmt.Sprintf("%s's is %s", name, bound))
+		if lowest == 0 || bound < lowest {
+			lowest = bound
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return usagef("ttl %s: more than the --max-spec-ttl of agents the job would run on (%s); they would refuse the spec: give a ttl of %s or less",
+		ttl, strings.Join(over, ", "), lowest)
+}
+
 // NewID returns a fresh ID with a prefix.
 func NewID(prefix string) string {
 	var b [4]byte
@@ -457,7 +484,8 @@ type Submitted struct {
 // JobID already submitted with another spec (also ErrConflict: the same
 // spec again is not submitted again), and a job no live agent matching the
 // selector allows (also ErrNoAgent, naming the agents that match and what
-// they allow), or a replay with more shards than such agents.
+// they allow), or a replay with more shards than such agents, and a TTL
+// longer than the --max-spec-ttl a chosen agent's heartbeat states.
 func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, error) {
 	chk, err := checkRequest(req)
 	if err != nil {
@@ -488,7 +516,7 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 	}
 	ttl := req.TTL
 	if ttl == 0 {
-		ttl = 5 * time.Minute
+		ttl = DefaultTTL
 	}
 	spec := Spec{
 		JobID: req.JobID, Kind: shape.Kind, Job: req.Job, Scenario: string(req.Text), SHA256: ScenarioHash(string(req.Text)),
@@ -532,6 +560,9 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 		spec.Agents = candidates[:n]
 		spec.Shards = n
 		spec.Replay = &ReplayPlan{Window: w.Name, Topic: w.Topic, Shards: shards, StartAt: now.Add(startLead)}
+	}
+	if err := c.checkTTL(spec.Agents, ttl); err != nil {
+		return Submitted{}, err
 	}
 	env, err := Seal("spec", spec, req.Key)
 	if err != nil {
@@ -926,7 +957,7 @@ const ForgetAfter = time.Hour
 func (c *Client) Agents(all bool) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tCLOCK OFFSET\tADDRESSES")
+	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tCLOCK OFFSET\tADDRESSES")
 	hidden := 0
 	for _, h := range c.bus.Agents() {
 		_, ts, _ := c.bus.Agent(h.Name)
@@ -945,8 +976,13 @@ func (c *Client) Agents(all bool) {
 		if job == "" {
 			job = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
-			now.Sub(ts).Truncate(100*time.Millisecond), state, job, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
+		// An agent older than the counts does not say them.
+		running, queued := "-", "-"
+		if h.MaxConcurrent > 0 {
+			running, queued = fmt.Sprintf("%d/%d", h.Running, h.MaxConcurrent), strconv.Itoa(h.Queued)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
+			now.Sub(ts).Truncate(100*time.Millisecond), state, job, running, queued, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
 	}
 	tw.Flush()
 	if hidden > 0 {
@@ -976,7 +1012,7 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 		return c.bus.PublishStatus(ctx, cmdKey(commandID), outcome)
 	}
 	now := time.Now().UTC()
-	env, err := Seal("cancel", Cancel{CommandID: commandID, JobID: id, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute), Submitter: c.submitter()}, key)
+	env, err := Seal("cancel", Cancel{CommandID: commandID, JobID: id, IssuedAt: now, ExpiresAt: now.Add(CancelTTL), Submitter: c.submitter()}, key)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,8 +28,8 @@ func replaySpec(id, agent, text string) Spec {
 }
 
 // publishSpec publishes spec signed by the fleet's key, and its ASSIGNED
-// status naming it, as jobs submit does.
-func (f *idFleet) publishSpec(t *testing.T, spec Spec) {
+// status naming it, as jobs submit does; it returns the spec's offset.
+func (f *idFleet) publishSpec(t *testing.T, spec Spec) int64 {
 	t.Helper()
 	env, err := Seal("spec", spec, f.priv)
 	if err != nil {
@@ -41,6 +42,7 @@ func (f *idFleet) publishSpec(t *testing.T, spec Spec) {
 	if err := f.bus.PublishStatus(f.ctx, jobKey(spec.JobID), Status{JobID: spec.JobID, Kind: spec.Kind, State: Assigned, Agents: spec.Agents, SpecOffset: rec.Offset}); err != nil {
 		t.Fatal(err)
 	}
+	return rec.Offset
 }
 
 // publishReplay publishes a signed replay spec of text naming agent (one
@@ -162,6 +164,17 @@ jobs:
 	waitFor(t, 5*time.Second, "the metrics", func() bool {
 		return gaugeValue(t, m, "replayctl_agent_runs") == 2 && gaugeValue(t, m, "replayctl_agent_runs_queued") == 2
 	})
+	// The heartbeats say it too, and agents ls shows it.
+	waitFor(t, 3*HeartbeatInterval, "a heartbeat with 2 running and 2 queued", func() bool {
+		h, _, _ := f.bus.Agent("load-1")
+		return h.Running == 2 && h.Queued == 2 && h.MaxConcurrent == 2
+	})
+	var ls strings.Builder
+	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	if !regexp.MustCompile(`(?m)^NAME .* JOB +RUNNING +QUEUED +CLOCK OFFSET`).MatchString(ls.String()) ||
+		!regexp.MustCompile(`(?m)^load-1 +role=load +replay +\S* +\S+ ago +alive +j[12] +2/2 +2 `).MatchString(ls.String()) {
+		t.Errorf("agents ls does not show 2 of 2 running and 2 queued:\n%s", ls.String())
+	}
 
 	// A queued job cancelled ends CANCELLED without running.
 	f.cancel(t, "j4")
@@ -206,5 +219,20 @@ jobs:
 	}
 	if r, q := gaugeValue(t, m, "replayctl_agent_runs"), gaugeValue(t, m, "replayctl_agent_runs_queued"); r != 0 || q != 0 {
 		t.Errorf("after the stop: %v running, %v queued", r, q)
+	}
+}
+
+// TestAgentsListOlderHeartbeat: a heartbeat without the run counts (an
+// agent older than them) shows "-" for them in agents ls, not 0 queued.
+func TestAgentsListOlderHeartbeat(t *testing.T) {
+	f := newIDFleet(t)
+	f.beat(t, "old-1", Labels{"role": "web"}, false)
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ls strings.Builder
+	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	if !regexp.MustCompile(`(?m)^old-1 +role=web +record +other +\S+ ago +alive +- +- +- `).MatchString(ls.String()) {
+		t.Errorf("agents ls:\n%s", ls.String())
 	}
 }

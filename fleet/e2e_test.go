@@ -235,11 +235,11 @@ func fleetSuite(t *testing.T, real string) {
 	targetURL := fmt.Sprintf("TARGET=http://127.0.0.1:%d", target.port)
 	loads := map[string]*testutil.Proc{}
 	for _, n := range []string{"load-1", "load-2", "load-3"} {
-		loads[n] = e.agent(t, n, load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL)
+		loads[n] = e.agent(t, n, load, "replay", "--allow-targets", "127.0.0.1:*", "--var", targetURL, "--max-spec-ttl", "1h")
 	}
 	e.waitAgents(t, 5)
 	ls, _ := bin.Run(t, e.dir, append([]string{"agents", "ls"}, e.b()...)...)
-	if !regexp.MustCompile(`web-1-` + e.suffix + `\s+role=web-` + e.suffix + `\s+record\s+dev\s+\S+ ago\s+alive\s+-`).MatchString(ls) {
+	if !regexp.MustCompile(`web-1-` + e.suffix + `\s+role=web-` + e.suffix + `\s+record\s+dev\s+\S+ ago\s+alive\s+-\s+0/4\s+0\s`).MatchString(ls) {
 		t.Fatalf("agents ls:\n%s", ls)
 	}
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
@@ -429,6 +429,12 @@ func refusals(t *testing.T, e *fleetEnv, rec, rep, load string, capturedPort int
 		if !strings.Contains(out, "REFUSED") {
 			t.Fatalf("%s:\n%s", c.name, out)
 		}
+	}
+	// A --ttl over the agents' --max-spec-ttl (their heartbeats state it):
+	// refused before anything is published, naming the agents' bound.
+	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", "--id", "ttl-" + e.suffix, rep, "--job", "replay", "--on", load, "--key", e.key, "--ttl", "2h"}, e.b()...)...)
+	if code != 2 || !regexp.MustCompile(`ttl 2h0m0s: more than the --max-spec-ttl of agents the job would run on \(load-\d-`+e.suffix+`'s is 1h0m0s\); .*nothing submitted`).MatchString(out) {
+		t.Fatalf("submit --ttl 2h: exit %d\n%s", code, out)
 	}
 	// Replayed: the same signed spec published again is refused.
 	id := "replayed-" + e.suffix

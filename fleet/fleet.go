@@ -130,7 +130,17 @@ type Heartbeat struct {
 	ClockOffset Duration `json:"clock-offset"`
 	Job         string   `json:"job,omitempty"` // running job ID
 	Shard       int      `json:"shard,omitempty"`
-	Stopped     bool     `json:"stopped,omitempty"` // the agent stopped cleanly
+	// Running and Queued count the agent's jobs or shards holding one of
+	// its MaxConcurrent slots and those QUEUED for one. MaxConcurrent is
+	// the agent's --max-concurrent; 0 in a heartbeat of an agent older
+	// than these fields (which then say nothing).
+	Running       int `json:"running,omitempty"`
+	Queued        int `json:"queued,omitempty"`
+	MaxConcurrent int `json:"max-concurrent,omitempty"`
+	// MaxSpecTTL is the agent's --max-spec-ttl: a submitter refuses a
+	// longer TTL for a job that names it (0 from an older agent).
+	MaxSpecTTL Duration `json:"max-spec-ttl,omitempty"`
+	Stopped    bool     `json:"stopped,omitempty"` // the agent stopped cleanly
 	// Instance is the random ID of the agent's process: two processes
 	// given one name have two.
 	Instance string `json:"instance,omitempty"`

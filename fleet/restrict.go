@@ -115,25 +115,30 @@ var fleetTopics = map[string]string{
 
 // checkTopics refuses a scenario whose data topics (its topics: entries,
 // which its jobs write to and read windows from) are topics replayctl keeps
-// its own state in (ReservedTopicPrefix), or whose kafka.catalog-topic is
+// its own state in (ReservedTopicPrefix) or its window catalog (its
+// kafka.catalog-topic, whatever its name), or whose kafka.catalog-topic is
 // one of the fleet's own topics: a job run by an agent would read the
-// fleet's jobs and statuses, or write into them (a record job's traffic,
-// a window saved into the status topic), or change their configuration
-// (a topic created or altered with config). It returns one problem per
-// topic, FILE:LINE:COL: message.
+// fleet's jobs, statuses or windows, or write into them (a record job's
+// traffic, a window saved into the status topic), or change their
+// configuration (a topic created or altered with config). It returns one
+// problem per topic, FILE:LINE:COL: message.
 func checkTopics(s *scenario.Scenario) []string {
 	var problems []string
 	for _, key := range s.TopicNames {
 		t := s.Topics[key]
-		if t == nil || !strings.HasPrefix(t.Name, ReservedTopicPrefix) {
-			continue
+		switch {
+		case t == nil:
+		case strings.HasPrefix(t.Name, ReservedTopicPrefix):
+			what := cmp.Or(fleetTopics[t.Name], "a topic replayctl keeps its own state in")
+			if t.Name == s.Kafka.CatalogTopic || t.Name == catalog.DefaultTopic {
+				what = "the window catalog's topic"
+			}
+			problems = append(problems, fmt.Sprintf("%s: topics.%s: Kafka topic %q is %s; a job may not read or write the topics named %s* (agents refuse it: give the topic another name)",
+				t.Pos, key, t.Name, what, ReservedTopicPrefix))
+		case t.Name == s.Kafka.CatalogTopic:
+			problems = append(problems, fmt.Sprintf("%s: topics.%s: Kafka topic %q is the window catalog's topic (kafka.catalog-topic); a job may not read or write it as traffic (agents refuse it: give the topic or the catalog another name)",
+				t.Pos, key, t.Name))
 		}
-		what := cmp.Or(fleetTopics[t.Name], "a topic replayctl keeps its own state in")
-		if t.Name == s.Kafka.CatalogTopic || t.Name == catalog.DefaultTopic {
-			what = "the window catalog's topic"
-		}
-		problems = append(problems, fmt.Sprintf("%s: topics.%s: Kafka topic %q is %s; a job may not read or write the topics named %s* (agents refuse it: give the topic another name)",
-			t.Pos, key, t.Name, what, ReservedTopicPrefix))
 	}
 	if what, ok := fleetTopics[s.Kafka.CatalogTopic]; ok {
 		problems = append(problems, fmt.Sprintf("%s: kafka.catalog-topic: Kafka topic %q is %s; windows may not be saved into it (agents refuse it: use the default %s or another name)",
@@ -165,20 +170,33 @@ func ReservedTopic(topic string) bool {
 	return strings.HasPrefix(topic, ReservedTopicPrefix) || strings.HasPrefix(topic, "__")
 }
 
-// planTopic is deniedTopic, and for a replay with a signed plan, the
+// catalogDenied is deniedTopic, and the refusal of the scenario's own
+// window catalog (its kafka.catalog-topic, which may be named anything):
+// it holds windows, not traffic.
+func catalogDenied(catalogTopic string) func(string) error {
+	return func(topic string) error {
+		if topic == catalogTopic && !ReservedTopic(topic) {
+			return fmt.Errorf("the window catalog's topic (kafka.catalog-topic); agents do not read it as traffic")
+		}
+		return deniedTopic(topic)
+	}
+}
+
+// planTopic is catalogDenied, and for a replay with a signed plan, the
 // refusal of any other topic than the plan's: anyone with write access to
 // Kafka may rewrite a window's catalog entry to point at another topic
 // (another team's recording, say), and the signed offset ranges would then
 // be read there.
-func planTopic(plan *ReplayPlan) func(string) error {
+func planTopic(plan *ReplayPlan, catalogTopic string) func(string) error {
+	denied := catalogDenied(catalogTopic)
 	if plan == nil || plan.Topic == "" {
-		return deniedTopic
+		return denied
 	}
 	return func(topic string) error {
 		if topic != plan.Topic {
 			return fmt.Errorf("the job's signed plan reads the topic %s (window %s): its catalog entry changed since the job was submitted", plan.Topic, plan.Window)
 		}
-		return deniedTopic(topic)
+		return denied(topic)
 	}
 }
 

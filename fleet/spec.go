@@ -145,7 +145,50 @@ var (
 	ErrBadSignature = errors.New("bad signature")
 	ErrExpired      = errors.New("expired")
 	ErrWrongType    = errors.New("signed as another type")
+	ErrTooLong      = errors.New("valid for too long")
+	ErrIssuedAhead  = errors.New("issued in the future")
 )
+
+// Bounds of a signed command's validity (ExpiresAt - IssuedAt). A signed
+// spec or cancel is runnable by whoever re-publishes it until it expires,
+// and an agent refuses one valid for longer than its --max-spec-ttl
+// (DefaultMaxSpecTTL, at most MaxTTL, at least CancelTTL) or issued
+// further in the future than ClockSkew.
+const (
+	// MaxTTL is the longest a spec may be valid: jobs submit refuses a
+	// longer --ttl, and it is DefaultMaxSpecTTL.
+	MaxTTL = 24 * time.Hour
+	// DefaultMaxSpecTTL is AgentConfig.MaxSpecTTL's default.
+	DefaultMaxSpecTTL = MaxTTL
+	// DefaultTTL is how long a spec is valid when its submitter does not
+	// say (jobs submit --ttl).
+	DefaultTTL = 5 * time.Minute
+	// CancelTTL is how long a cancel (jobs cancel) is valid; an agent's
+	// --max-spec-ttl may not be shorter, or it would refuse every cancel.
+	CancelTTL = 10 * time.Minute
+	// ClockSkew is how far ahead of an agent's clock a command's IssuedAt
+	// may lie (the submitter's clock may run ahead of the agent's).
+	ClockSkew = 2 * time.Minute
+)
+
+// checkValidity says why an agent whose bound is maxTTL may not take, at
+// now, a command issued at issued that expires at expires (nil: it may).
+// Expiry itself is checked apart (ErrExpired).
+func checkValidity(issued, expires, now time.Time, maxTTL time.Duration) error {
+	const at = time.RFC3339
+	switch {
+	case issued.IsZero():
+		return fmt.Errorf("%w: it has no issued-at time (expires %s), so its validity is unbounded; this agent's --max-spec-ttl is %s",
+			ErrTooLong, expires.UTC().Format(at), maxTTL)
+	case issued.After(now.Add(ClockSkew)):
+		return fmt.Errorf("%w: issued at %s, %s ahead of this agent's clock (now %s), more than the %s of clock skew it allows",
+			ErrIssuedAhead, issued.UTC().Format(at), issued.Sub(now).Round(time.Second), now.UTC().Format(at), ClockSkew)
+	case expires.Sub(issued) > maxTTL:
+		return fmt.Errorf("%w: valid for %s (issued %s, expires %s), more than this agent's --max-spec-ttl %s",
+			ErrTooLong, expires.Sub(issued), issued.UTC().Format(at), expires.UTC().Format(at), maxTTL)
+	}
+	return nil
+}
 
 // Open checks env's signature against the trusted keys and decodes its
 // payload into v.

@@ -57,6 +57,11 @@ func TestCheckSubmit(t *testing.T) {
 	if chk, err := CheckSubmit(rep); err != nil || chk.Kind != KindReplay || !slices.Equal(chk.Vars, []string{"TARGET"}) {
 		t.Fatalf("replay: %+v %v", chk, err)
 	}
+	r = rep
+	r.TTL = MaxTTL
+	if _, err := CheckSubmit(r); err != nil {
+		t.Fatalf("replay with the longest TTL: %v", err)
+	}
 	// Every form of a variable the agents supply: a name with '.' or '-',
 	// and ${NAME:?message}, whose diagnostic is the message.
 	for _, ref := range []string{"${app.target}", "${APP-TARGET}", "${TARGET:?give the agents --var TARGET}"} {
@@ -80,6 +85,9 @@ func TestCheckSubmit(t *testing.T) {
 		{"too many shards", with(rep, func(r *SubmitRequest) { r.Shards = 257 }), "shards 257: want 1 to 256"},
 		{"negative for", with(rec, func(r *SubmitRequest) { r.For = -time.Second }), "for -1s: want a positive duration"},
 		{"negative ttl", with(rep, func(r *SubmitRequest) { r.TTL = -time.Minute }), "ttl -1m0s: want a positive duration"},
+		{"ttl over the maximum", with(rep, func(r *SubmitRequest) { r.TTL = MaxTTL + time.Second }),
+			"ttl 24h0m1s: more than the maximum 24h0m0s (agents refuse a spec valid for longer than their --max-spec-ttl, 24h0m0s by default)"},
+		{"a century's ttl", with(rep, func(r *SubmitRequest) { r.TTL = 100 * 365 * 24 * time.Hour }), "ttl 876000h0m0s: more than the maximum 24h0m0s"},
 		{"set without =", with(rep, func(r *SubmitRequest) { r.Set = []string{"jobs.replay.speed"} }), `--set "jobs.replay.speed": want PATH=VALUE`},
 		{"shards of a record", with(rec, func(r *SubmitRequest) { r.Shards = 2 }), "--shards applies to replay jobs"},
 		{"for of a replay", with(rep, func(r *SubmitRequest) { r.For = time.Second }), "--for applies to record jobs"},

@@ -11,8 +11,9 @@ import (
 )
 
 // TestFleetTopicsRefused: a scenario whose data topics (topics: entries)
-// are topics replayctl keeps its own state in (replayctl.*), or whose
-// catalog is one of the fleet's topics, is refused by the agents
+// are topics replayctl keeps its own state in (replayctl.*) or its own
+// window catalog (a kafka.catalog-topic of any name), or whose catalog is
+// one of the fleet's topics, is refused by the agents
 // (LoadRestricted) and by the submitter (CheckSubmit), saying which topic,
 // where, and why; however the name is reached (a --set, a --var).
 func TestFleetTopicsRefused(t *testing.T) {
@@ -30,7 +31,7 @@ jobs:
     sink: {kafka: {topic: traffic}}
 `
 	}
-	vars := map[string]string{"TOPIC": "replayctl.status"}
+	vars := map[string]string{"TOPIC": "replayctl.status", "CATALOG": "team-windows"}
 	tests := []struct {
 		name, text string
 		set        []string
@@ -51,6 +52,13 @@ jobs:
 			[]string{`kafka.catalog-topic: Kafka topic "replayctl.status" is the fleet's status topic (every job's state and result); windows may not be saved into it`}},
 		{"both", scenario(", catalog-topic: replayctl.jobs", "replayctl.status"), nil,
 			[]string{`topics.traffic: Kafka topic "replayctl.status"`, `kafka.catalog-topic: Kafka topic "replayctl.jobs"`}},
+		{"the scenario's own catalog", scenario(", catalog-topic: team-windows", "team-windows"), nil,
+			[]string{`s.yaml:5:3: topics.traffic: Kafka topic "team-windows" is the window catalog's topic (kafka.catalog-topic); a job may not read or write it as traffic (agents refuse it: give the topic or the catalog another name)`}},
+		{"its own catalog through --set", scenario(", catalog-topic: team-windows", "http-traffic"), []string{"topics.traffic.name=team-windows"},
+			[]string{`topics.traffic: Kafka topic "team-windows" is the window catalog's topic (kafka.catalog-topic)`}},
+		{"the catalog moved onto the data topic by --set", scenario("", "team-windows"), []string{"kafka.catalog-topic=team-windows"},
+			[]string{`topics.traffic: Kafka topic "team-windows" is the window catalog's topic (kafka.catalog-topic)`}},
+		{"another scenario's catalog name", scenario(", catalog-topic: team-windows", "team-windows-2"), nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +94,10 @@ jobs:
 	if _, err := LoadRestricted(file, []byte(text), nil, vars, work); err == nil || !strings.Contains(err.Error(), `"replayctl.status" is the fleet's status topic`) {
 		t.Errorf("a --var's topic: %v", err)
 	}
+	text = scenario(`, catalog-topic: "${CATALOG}"`, "team-windows")
+	if _, err := LoadRestricted(file, []byte(text), nil, vars, work); err == nil || !strings.Contains(err.Error(), `"team-windows" is the window catalog's topic (kafka.catalog-topic)`) {
+		t.Errorf("a --var's catalog: %v", err)
+	}
 }
 
 // TestAgentRefusesFleetTopics: an agent refuses a signed job whose
@@ -108,6 +120,61 @@ jobs:
 	s := f.submitReplay(t, "j-topics", "load-1", text)
 	if s.State != Refused || !strings.Contains(s.Reason, `topics.out: Kafka topic "replayctl.status" is the fleet's status topic`) {
 		t.Fatalf("shard %s %q, want REFUSED naming the status topic", s.State, s.Reason)
+	}
+}
+
+// TestAgentRefusesCatalogAsData: an agent refuses a signed job whose data
+// topic is the scenario's own window catalog, named as the scenario likes
+// (kafka.catalog-topic), as it refuses the replayctl.* topics.
+func TestAgentRefusesCatalogAsData(t *testing.T) {
+	f := newIDFleet(t)
+	_, work := f.replayAgent(t, "load-1", nil)
+	text := `version: 1
+name: into-the-catalog
+kafka: {catalog-topic: team-windows}
+topics:
+  out: {name: team-windows, create: true}
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
+    sink: {http: {target: t}}
+`
+	s := f.submitReplay(t, "j-catalog", "load-1", text)
+	if s.State != Refused || !strings.Contains(s.Reason, `topics.out: Kafka topic "team-windows" is the window catalog's topic (kafka.catalog-topic)`) {
+		t.Fatalf("shard %s %q, want REFUSED naming the catalog's topic", s.State, s.Reason)
+	}
+}
+
+// TestAgentRefusesWindowOnCatalogTopic: a window of a custom catalog whose
+// catalog entry (anyone with write access to Kafka may write one) names
+// the catalog's own topic is refused when the agent resolves it at run
+// time, as a window on a replayctl.* topic is.
+func TestAgentRefusesWindowOnCatalogTopic(t *testing.T) {
+	f := newIDFleet(t)
+	f.replayAgent(t, "load-1", nil)
+	cat, err := catalog.Open(f.ctx, f.bus.Plain(), f.bus.Admin(), "team-windows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Save(f.ctx, catalog.Window{Name: "itself", Topic: "team-windows", Partitions: map[int32]catalog.Range{0: {Start: 0, End: 10}}}, true); err != nil {
+		t.Fatal(err)
+	}
+	text := `version: 1
+name: from-the-catalog
+kafka: {catalog-topic: team-windows}
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {window: itself}
+    sink: {http: {target: t}}
+`
+	s := f.submitReplay(t, "j-itself", "load-1", text)
+	want := `window "itself": topic team-windows: the window catalog's topic (kafka.catalog-topic); agents do not read it as traffic`
+	if s.State != Failed || !strings.Contains(s.Reason, want) {
+		t.Errorf("shard %s %q, want FAILED with %q", s.State, s.Reason, want)
 	}
 }
 

@@ -178,7 +178,9 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("sessionStorage token %q", stored)
 	}
 	run("agents", chromedp.Navigate(base+"/#/agents"), chromedp.WaitVisible("#agents"),
-		chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, "load-2-"+e.suffix)), shot("03-agents"))
+		chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, "load-2-"+e.suffix)),
+		// Its runs, from its heartbeat: idle, of its --max-concurrent 4.
+		chromedp.WaitVisible(fmt.Sprintf(`//tr[td/strong[text()=%q]]/td[text()="0/4 running, 0 queued"]`, "load-2-"+e.suffix)), shot("03-agents"))
 	run("new recording", chromedp.Navigate(base+"/#/new-recording"), chromedp.WaitVisible("#rec-form"), set("#rec-selector", "role=web"),
 		set("#rec-window", "peak-"+e.suffix), shot("04-new-recording"))
 	recCmd := get("record command", chromedp.Text("#rec-command"))

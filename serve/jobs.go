@@ -853,6 +853,12 @@ type AgentView struct {
 	Shard         int               `json:"shard,omitempty"`
 	ClockOffset   string            `json:"clock_offset"`
 	Addrs         []string          `json:"addrs,omitempty"`
+	// Running and Queued count the agent's jobs or shards going and
+	// QUEUED (waiting for one of its MaxConcurrent slots), as its latest
+	// heartbeat says; all three are absent for an agent older than them.
+	Running       *int `json:"running,omitempty"`
+	Queued        *int `json:"queued,omitempty"`
+	MaxConcurrent *int `json:"max_concurrent,omitempty"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -875,8 +881,12 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		out = append(out, AgentView{Name: h.Name, Labels: labels, Allow: h.Allow, Version: h.Version, Health: health,
-			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs})
+		v := AgentView{Name: h.Name, Labels: labels, Allow: h.Allow, Version: h.Version, Health: health,
+			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
+		if h.MaxConcurrent > 0 {
+			v.Running, v.Queued, v.MaxConcurrent = &h.Running, &h.Queued, &h.MaxConcurrent
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

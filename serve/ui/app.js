@@ -213,10 +213,11 @@ async function pageRecordings(_, signal) {
 
 async function pageAgents(_, signal) {
   const render = agents => h('table', { id: 'agents' },
-    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Version'].map(t => h('th', {}, t))),
+    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Runs', 'Version'].map(t => h('th', {}, t))),
     agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', {}, labels(a.labels)), h('td', {}, (a.allow || []).join(', ')),
       h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
-      h('td', {}, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'), h('td', {}, a.version))));
+      h('td', {}, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'),
+      h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'), h('td', {}, a.version))));
   const box = h('div', {}, render(await api('GET', '/v1/agents', undefined, signal)));
   main.replaceChildren(h('h1', {}, 'Agents'), box);
   const timer = setInterval(async () => {

@@ -63,6 +63,10 @@ func TestExitCodes(t *testing.T) {
 		{"import gor without arguments", []string{"import", "gor"}, ExitInvalid, "give gor's arguments after --"},
 		{"agent --max-concurrent 0", append(agent, "--max-concurrent", "0"), ExitInvalid, "--max-concurrent 0: want 1 or more"},
 		{"agent --max-concurrent -1", append(agent, "--max-concurrent", "-1"), ExitInvalid, "--max-concurrent -1: want 1 or more"},
+		{"agent --max-spec-ttl over the maximum", append(agent, "--max-spec-ttl", "25h"), ExitInvalid, "--max-spec-ttl 25h0m0s: want 10m0s to 24h0m0s"},
+		{"agent --max-spec-ttl under a cancel's", append(agent, "--max-spec-ttl", "5m"), ExitInvalid, "--max-spec-ttl 5m0s: want 10m0s to 24h0m0s (jobs submit signs specs for at most 24h0m0s, jobs cancel its cancels for 10m0s)"},
+		{"jobs submit --ttl over the maximum", []string{"jobs", "submit", good, "--job", "replay", "--on", "role=x", "--ttl", "876000h", "--brokers", unreachable}, ExitInvalid,
+			"--ttl 876000h0m0s: more than the maximum 24h0m0s (agents refuse a spec valid for longer than their --max-spec-ttl, 24h0m0s by default)"},
 		// Invalid scenarios.
 		{"validate an invalid scenario", []string{"validate", bad}, ExitInvalid, "bad.yaml:6:"},
 		{"run an invalid scenario", []string{"run", bad, "--data-dir", empty}, ExitInvalid, "bad.yaml:6:"},

@@ -129,7 +129,7 @@ func newAgentCmd() *cobra.Command {
 		kf                     kafkaFlags
 		name, labels, trust    string
 		workDir, metricsListen string
-		maxRun                 time.Duration
+		maxRun, maxSpecTTL     time.Duration
 		maxConcurrent          int
 		allow, vars, targets   []string
 		verbose                bool
@@ -141,7 +141,11 @@ func newAgentCmd() *cobra.Command {
 specs from replayctl.jobs and publishes states, progress and results to replayctl.status. It runs
 scenarios only, restricted: ${VAR} comes from its own --var values, files stay under --work-dir,
 replay targets must match --allow-targets. It listens on nothing (--metrics-listen serves
-Prometheus metrics on a loopback address when asked).`,
+Prometheus metrics on a loopback address when asked).
+
+A signed spec can be run by whoever re-publishes it until it expires: the agent refuses a spec
+(or cancel) valid for longer than --max-spec-ttl (expires-at minus issued-at), or issued more
+than 2m ahead of its clock, and publishes why.`,
 		Example: `  replayctl agent --brokers k1:9092 --name web-1 --labels role=web,zone=a --allow record \
       --trust fleet.pub --var IFACE=eth0 --var PORT=8080 --work-dir /var/lib/replayctl`,
 		Args: exactArgs(0),
@@ -165,6 +169,10 @@ Prometheus metrics on a loopback address when asked).`,
 			if maxConcurrent < 1 {
 				return usageError{fmt.Errorf("--max-concurrent %d: want 1 or more (how many jobs or shards run here at once)", maxConcurrent)}
 			}
+			if maxSpecTTL < fleet.CancelTTL || maxSpecTTL > fleet.MaxTTL {
+				return usageError{fmt.Errorf("--max-spec-ttl %s: want %s to %s (jobs submit signs specs for at most %s, jobs cancel its cancels for %s)",
+					maxSpecTTL, fleet.CancelTTL, fleet.MaxTTL, fleet.MaxTTL, fleet.CancelTTL)}
+			}
 			vm := map[string]string{}
 			for _, v := range vars {
 				k, val, ok := strings.Cut(v, "=")
@@ -181,6 +189,7 @@ Prometheus metrics on a loopback address when asked).`,
 			a, err := fleet.NewAgent(fleet.AgentConfig{
 				Name: name, Labels: lbl, Allow: allow, Trust: keys, Vars: vm, WorkDir: workDir,
 				AllowTargets: targets, Kafka: cfg, Version: Version, Logger: log, Metrics: metrics, MaxRun: maxRun, MaxConcurrent: maxConcurrent,
+				MaxSpecTTL: maxSpecTTL,
 			})
 			if err != nil {
 				return usageError{err}
@@ -206,6 +215,8 @@ Prometheus metrics on a loopback address when asked).`,
 	fl.StringSliceVar(&targets, "allow-targets", nil, "replay targets allowed, host[:port] patterns (127.0.0.1:*, *.staging:8080)")
 	fl.IntVar(&maxConcurrent, "max-concurrent", fleet.DefaultMaxConcurrent, "jobs or shards run here at once; more wait QUEUED, in the order taken, until one ends")
 	fl.DurationVar(&maxRun, "max-run", 0, "stop a job or shard that runs longer than this here, as a cancel does (0: no limit)")
+	fl.DurationVar(&maxSpecTTL, "max-spec-ttl", fleet.DefaultMaxSpecTTL,
+		fmt.Sprintf("refuse a spec or cancel valid for longer than this (expires-at minus issued-at; %s to %s), or issued more than %s ahead of this host's clock", fleet.CancelTTL, fleet.MaxTTL, fleet.ClockSkew))
 	fl.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus /metrics on this loopback address (127.0.0.1:9464)")
 	fl.BoolVarP(&verbose, "verbose", "v", true, "log jobs taken, refused and finished (on by default: --verbose=false logs warnings and errors only)")
 	return cmd
@@ -219,7 +230,7 @@ func newAgentsCmd() *cobra.Command {
 	)
 	ls := &cobra.Command{
 		Use:   "ls",
-		Short: "List agents: name, labels, allowed kinds, version, last heartbeat, running job",
+		Short: "List agents: name, labels, allowed kinds, version, last heartbeat, running job, runs going and queued",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := kf.connect(cmd)
@@ -367,7 +378,8 @@ that does not answer within 10 s is reported and the others go on.
 Before it publishes anything, submit refuses (exit 2) what the agents would refuse every time:
 the scenario loaded with the --set overrides as an agent loads it (a ${VAR} without a default is
 the agents' --var) and compiled, each problem as FILE:LINE:COL: message; a --shards, --for or
---ttl out of range; a job that no live agent matching --on allows (it names the agents that
+--ttl out of range (at most 24h, and no more than the --max-spec-ttl of the agents chosen, which
+their heartbeats state); a job that no live agent matching --on allows (it names the agents that
 match and what they allow); an --id already submitted with another spec (the same spec again
 does nothing). With --wait, submit follows the job, prints progress and the merged result, and
 exits like run: 0 done, 1 failed, 2 invalid, 3 an assertion failed.`,
@@ -392,6 +404,8 @@ exits like run: 0 done, 1 failed, 2 invalid, 3 an assertion failed.`,
 				return usageError{fmt.Errorf("--for %s: want a positive duration such as 30s or 10m", forDur)}
 			case ttl <= 0:
 				return usageError{fmt.Errorf("--ttl %s: want a positive duration such as 5m (how long agents may take the spec)", ttl)}
+			case ttl > fleet.MaxTTL:
+				return usageError{fmt.Errorf("--ttl %s: more than the maximum %s (agents refuse a spec valid for longer than their --max-spec-ttl, %s by default)", ttl, fleet.MaxTTL, fleet.DefaultMaxSpecTTL)}
 			}
 			text, err := os.ReadFile(args[0])
 			if err != nil {
@@ -450,7 +464,7 @@ exits like run: 0 done, 1 failed, 2 invalid, 3 an assertion failed.`,
 	fl.DurationVar(&forDur, "for", 0, "record jobs: stop after this long (sets stop.after)")
 	fl.StringVar(&keyFile, "key", "", "signing key (replayctl keys new); default $REPLAYCTL_KEY")
 	fl.StringVar(&jobID, "id", "", "job ID (default: a new one); the same spec again under an ID does nothing, another spec is refused")
-	fl.DurationVar(&ttl, "ttl", 5*time.Minute, "how long agents may take the spec before it expires")
+	fl.DurationVar(&ttl, "ttl", fleet.DefaultTTL, fmt.Sprintf("how long agents may take the spec before it expires (at most %s; an agent refuses a spec valid for longer than its --max-spec-ttl)", fleet.MaxTTL))
 	fl.BoolVar(&wait, "wait", false, "follow the job to its end and exit like run (0/1/2/3)")
 	fl.BoolVar(&unsigned, "unsigned", false, "publish the spec unsigned (agents refuse it; to check that they do)")
 	_ = fl.MarkHidden("unsigned")

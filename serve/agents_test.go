@@ -1,0 +1,75 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/kafkaio"
+)
+
+// TestAgentsShowRuns: /v1/agents shows how many jobs or shards each agent
+// runs and has QUEUED, and its --max-concurrent, as its latest heartbeat
+// says; an agent whose heartbeats are older than those counts shows none
+// of them (not 0 queued).
+func TestAgentsShowRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: b.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	now := time.Now().UTC()
+	for _, h := range []fleet.Heartbeat{
+		{Name: "busy", Allow: []string{fleet.KindReplay}, At: now, Job: "j1", Running: 2, Queued: 3, MaxConcurrent: 2},
+		{Name: "idle", Allow: []string{fleet.KindReplay}, At: now, MaxConcurrent: 4},
+		{Name: "older", Allow: []string{fleet.KindRecord}, At: now},
+	} {
+		if _, err := bus.Publish(ctx, fleet.AgentsTopic, h.Name, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Server{bus: bus}
+	rec := httptest.NewRecorder()
+	s.listAgents(rec, httptest.NewRequest(http.MethodGet, "/v1/agents", nil), Token{})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /v1/agents: %d %s", rec.Code, rec.Body)
+	}
+	var raw []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range raw {
+		var runs []string
+		for _, k := range []string{"running", "queued", "max_concurrent"} {
+			if v, ok := a[k]; ok {
+				runs = append(runs, fmt.Sprint(k, "=", v))
+			}
+		}
+		got[a["name"].(string)] = strings.Join(runs, " ")
+	}
+	for name, want := range map[string]string{
+		"busy":  "running=2 queued=3 max_concurrent=2",
+		"idle":  "running=0 queued=0 max_concurrent=4",
+		"older": "",
+	} {
+		if g, ok := got[name]; !ok || g != want {
+			t.Errorf("agent %s: %q, want %q (all: %v)", name, g, want, got)
+		}
+	}
+}
