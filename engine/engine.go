@@ -159,8 +159,12 @@ type JobOutcome struct {
 	FailedAssertions []string
 	// Record jobs.
 	Requests, Responses, Written, NotWritten int64
-	Hosts, Destinations                      []string
-	FirstCapture, LastCapture                time.Time
+	// Lost is what a record job could not record, by cause and "total"
+	// (catalog.LostTotal), each in its unit (catalog.LossUnit); nil when
+	// nothing was lost.
+	Lost                      map[string]int64
+	Hosts, Destinations       []string
+	FirstCapture, LastCapture time.Time
 	// Replay jobs.
 	Summary  stats.Summary
 	Window   *catalog.Window

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -73,6 +74,9 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		Hosts: res.hosts, Destinations: res.dests,
 		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
 		State: res.state,
+	}
+	if res.lost[catalog.LostTotal] > 0 {
+		o.Lost = maps.Clone(res.lost)
 	}
 	for _, a := range res.job.Assert {
 		o.Asserts = append(o.Asserts, a.Source)

@@ -814,7 +814,7 @@ func (c *Client) printJob(id string) {
 				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s %s", r.Sent, r.OK, r.Errors,
 					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), detail))
 			} else {
-				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d %s", r.Requests, r.Responses, r.Written, r.NotWritten, detail))
+				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d%s %s", r.Requests, r.Responses, r.Written, r.NotWritten, lostDetail(r.Lost), detail))
 			}
 		}
 		if s.Progress != nil && s.Progress.Line != "" && !s.State.Final() {
@@ -833,7 +833,14 @@ func (c *Client) printJob(id string) {
 			for _, h := range slices.Sorted(maps.Keys(r.HostCounts)) {
 				fmt.Fprintf(w, "    %s: %d requests\n", h, r.HostCounts[h])
 			}
-			if r.Window != "" {
+			lost := r.Lost[catalog.LostTotal] > 0
+			if lost {
+				fmt.Fprintf(w, "  LOST: %s\n", catalog.LostText(r.Lost))
+			}
+			switch {
+			case r.Window != "" && lost:
+				fmt.Fprintf(w, "  window %q saved PARTIAL: one window for every host, with what they lost\n", r.Window)
+			case r.Window != "":
 				fmt.Fprintf(w, "  window %q saved: one window for every host\n", r.Window)
 			}
 		} else {
@@ -1030,4 +1037,13 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 		return errors.New(outcome.Reason)
 	}
 	return nil
+}
+
+// lostDetail is a record part's losses for its row of jobs show: empty
+// when it lost nothing.
+func lostDetail(lost map[string]int64) string {
+	if lost[catalog.LostTotal] <= 0 {
+		return ""
+	}
+	return " LOST " + catalog.LostText(lost)
 }

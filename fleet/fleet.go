@@ -226,6 +226,11 @@ type Result struct {
 	Responses  int64 `json:"responses,omitempty"`
 	Written    int64 `json:"written,omitempty"`
 	NotWritten int64 `json:"not-written,omitempty"`
+	// Lost is what the recording could not record, by cause and "total"
+	// (catalog.LostTotal), each in its unit (catalog.LossUnit): a job's is
+	// its agents' added up, and its window is saved partial with it. Nil
+	// when nothing was lost.
+	Lost map[string]int64 `json:"lost,omitempty"`
 	// Replay jobs.
 	Sent         int64            `json:"sent,omitempty"`
 	OK           int64            `json:"ok,omitempty"`
