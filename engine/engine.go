@@ -166,10 +166,15 @@ type JobOutcome struct {
 	Hosts, Destinations       []string
 	FirstCapture, LastCapture time.Time
 	// Replay jobs.
-	Summary  stats.Summary
-	Window   *catalog.Window
-	Counters map[string]int64
-	Elapsed  time.Duration
+	Summary stats.Summary
+	// SourceGaps says what the replayed window lacks of its recording (a
+	// window saved partial, records gone by retention), NotSent which of
+	// its requests were not sent and why, a line each (the JSON report's
+	// source_gaps and not_sent).
+	SourceGaps, NotSent []string
+	Window              *catalog.Window
+	Counters            map[string]int64
+	Elapsed             time.Duration
 	// State is the replay's lossless stats (histograms bucket by bucket):
 	// States of shards merge exactly (report.Merge).
 	State *stats.State

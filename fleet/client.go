@@ -854,6 +854,12 @@ func (c *Client) printJob(id string) {
 				fmt.Fprintf(w, ", status %s", strings.Join(parts, " "))
 			}
 			fmt.Fprintf(w, "\n")
+			for _, g := range r.SourceGaps {
+				fmt.Fprintf(w, "  partial   %s\n", g)
+			}
+			for _, n := range r.NotSent {
+				fmt.Fprintf(w, "  not sent  %s\n", n)
+			}
 			if s, ok := r.Summary(); ok {
 				// Exact: the shards' histograms merged bucket by bucket.
 				l := s.Latency

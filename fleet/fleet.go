@@ -244,6 +244,13 @@ type Result struct {
 	LatenessMax  Duration         `json:"lateness-max,omitempty"`
 	// Histogram is the latency distribution in 1-2-5 buckets (for display).
 	Histogram []stats.LatencyBucket `json:"histogram,omitempty"`
+	// SourceGaps says what the replayed window lacks of its recording (a
+	// window saved partial: its losses; records gone by retention), NotSent
+	// which of its requests were not sent and why, a line each, as a run's
+	// JSON report's source_gaps and not_sent; a job's are its shards' (a
+	// line only some shards have names them).
+	SourceGaps []string `json:"source-gaps,omitempty"`
+	NotSent    []string `json:"not-sent,omitempty"`
 	// State is the run's lossless stats (histograms bucket by bucket): a
 	// job's result is its shards' States merged exactly (report.Merge), so
 	// its percentiles are those of one run that sent every request.

@@ -2,15 +2,22 @@ package fleet
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/internal/testutil"
+	"github.com/replayctl/replayctl/message"
 )
 
 // TestMultiHostRecordingLossMarksWindowPartial: a record job on two agents,
@@ -99,5 +106,57 @@ jobs:
 	}
 	if !w.Partial || w.Lost["file-cut-short"] != 1 || w.Lost[catalog.LostTotal] != 1 {
 		t.Errorf("window partial %v, lost %v; want partial with file-cut-short 1 (web-2's)", w.Partial, w.Lost)
+	}
+}
+
+// TestReplayOfPartialWindowSaysSo: a fleet replay of a window saved partial
+// says so in the job's merged result (its source gaps, as a run's JSON
+// report has them) and in jobs show, as `replayctl run` and `report merge`
+// do ("done (PARTIAL window)", partial lines): the shards' own logs were
+// the only place it was said.
+func TestReplayOfPartialWindowSaysSo(t *testing.T) {
+	f := newIDFleet(t)
+	f.replayAgent(t, "load-1", nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	if _, err := f.bus.Admin().CreateTopic(f.ctx, 1, 1, nil, "partial-http"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	for i := range 2 {
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("r%d", i), Time: now + int64(i)*int64(time.Millisecond),
+			Raw: []byte(fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i))}
+		if err := f.bus.Plain().ProduceSync(f.ctx, &kgo.Record{Topic: "partial-http", Value: m.Payload()}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat, err := catalog.Open(f.ctx, f.bus.Plain(), f.bus.Admin(), catalog.DefaultTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Save(f.ctx, catalog.Window{Name: "part", Topic: "partial-http", Partitions: map[int32]catalog.Range{0: {Start: 0, End: 2}},
+		Requests: 2, Messages: 2, Partial: true, Lost: map[string]int64{"spool-full": 3, catalog.LostTotal: 3}}, false); err != nil {
+		t.Fatal(err)
+	}
+	text := "version: 1\nname: part\ntargets:\n  t: {url: \"" + srv.URL + "\"}\njobs:\n  replay:\n    source: {window: part}\n    speed: max\n    sink: {http: {target: t}}\n"
+	f.publishReplay(t, "j-part", "load-1", text)
+	var js Status
+	waitFor(t, 30*time.Second, "the job's final status", func() bool {
+		var ok bool
+		js, ok = f.bus.Status(jobKey("j-part"))
+		return ok && js.State.Final()
+	})
+	if js.State != Succeeded || js.Result == nil || js.Result.Sent != 2 {
+		t.Fatalf("job %s %q, result %+v; want SUCCEEDED, 2 sent", js.State, js.Reason, js.Result)
+	}
+	gap := "saved partial: its recording lost spool-full 3 messages"
+	res, _ := json.Marshal(js.Result)
+	if !strings.Contains(string(res), gap) {
+		t.Errorf("the job's result does not say the window is partial (%q):\n%s", gap, res)
+	}
+	var show strings.Builder
+	(&Client{bus: f.bus, Out: &show}).printJob("j-part")
+	if !strings.Contains(show.String(), "  partial   "+gap+"\n") {
+		t.Errorf("jobs show has no partial line:\n%s", show.String())
 	}
 }
