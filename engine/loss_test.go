@@ -49,7 +49,7 @@ jobs:
     source: {window: %[3]s}
     speed: max
     sink: {http: {target: app}}
-    report: {json: out/replay.json}
+    report: {json: out/replay.json, html: out/replay.html}
 `, topic, tg.URL(), win, job)
 				r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers, Jobs: []string{"record"}})
 				var loss *engine.LossError
@@ -92,6 +92,13 @@ jobs:
 				}
 				if n := number(t, rep, "requests", "sent"); n != 39 {
 					t.Errorf("replay sent %v requests, want the window's 39", n)
+				}
+				html, err := os.ReadFile(filepath.Join(dir, "out", "replay.html"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(html), "Partial window") || !strings.Contains(string(html), "<li>"+gap+"</li>") {
+					t.Errorf("the replay's HTML report does not say its window is partial (%q)", gap)
 				}
 			})
 		}
