@@ -512,3 +512,51 @@ jobs:
 		})
 	}
 }
+
+// TestGorBadPayloadIsLoss records a .gor file with a payload that does not
+// decode (a damaged file, another tool's bytes): the others are recorded,
+// and the one skipped is a loss (bad-payloads) that fails the job unless
+// on-loss says warn; it was a counter alone, the window saved complete.
+func TestGorBadPayloadIsLoss(t *testing.T) {
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeGor(t, dir, "in.gor", evenly(10, time.Millisecond))
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("not a payload header\nGET / HTTP/1.1\r\n\r\n" + gorfile.Separator); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: bad-payload
+jobs:
+  record:
+    source: {gor: {path: in.gor}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+			var loss *engine.LossError
+			switch {
+			case onLoss == "" && !errors.As(r.err, &loss):
+				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+			case onLoss == "warn" && r.err != nil:
+				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+			}
+			if !strings.Contains(r.out, "bad-payloads 1 message (payloads of the .gor file that do not decode)") {
+				t.Errorf("the summary does not say a payload was skipped:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "lost", "bad-payloads") != 1 || number(t, rep, "lost", "total") != 1 || number(t, rep, "requests") != 10 {
+				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
+			}
+		})
+	}
+}
