@@ -160,3 +160,30 @@ func TestReplayOfPartialWindowSaysSo(t *testing.T) {
 		t.Errorf("jobs show has no partial line:\n%s", show.String())
 	}
 }
+
+// TestJobsShowAssertionsOnlyOnAWholeRun: a replay job that did not run to
+// its end (a shard failed or was cancelled) has merged totals that miss
+// part of its window: jobs show does not print its assertions as holding
+// on them ("assert ok"), as report merge and serve's report do not.
+func TestJobsShowAssertionsOnlyOnAWholeRun(t *testing.T) {
+	f := newIDFleet(t)
+	zero, one := 0, 1
+	for key, st := range map[string]Status{
+		jobKey("j-half"): {JobID: "j-half", Kind: KindReplay, State: Failed, Agents: []string{"load-1", "load-2"}, Reason: "shard 1 on load-2: target unreachable",
+			Result: &Result{Sent: 10, OK: 10, Asserts: []string{"errors.rate < 0.01", "latency.p99 < duration(\"250ms\")"}}},
+		shardKey("j-half", 0): {JobID: "j-half", Kind: KindReplay, Agent: "load-1", Shard: &zero, State: Succeeded, Result: &Result{Sent: 10, OK: 10}},
+		shardKey("j-half", 1): {JobID: "j-half", Kind: KindReplay, Agent: "load-2", Shard: &one, State: Failed, Reason: "target unreachable"},
+	} {
+		if err := f.bus.PublishStatus(f.ctx, key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var show strings.Builder
+	(&Client{bus: f.bus, Out: &show}).printJob("j-half")
+	if strings.Contains(show.String(), "assert ok") || !strings.Contains(show.String(), "  assert --   errors.rate < 0.01  (not evaluated: the job did not run to its end)\n") {
+		t.Errorf("jobs show of a FAILED job prints its assertions as evaluated:\n%s", show.String())
+	}
+}
