@@ -913,7 +913,17 @@ func (c *Client) List() {
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tKIND\tSTATE\tAGENTS\tUPDATED\tREASON")
 	for _, s := range jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, s.State, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), s.Reason)
+		reason := s.Reason
+		if r := s.Result; r != nil && r.Lost[catalog.LostTotal] > 0 {
+			// A recording that lost anything says so, even SUCCEEDED
+			// (on-loss: warn).
+			lost := "LOST " + catalog.LostText(r.Lost)
+			if reason != "" {
+				lost += "; " + reason
+			}
+			reason = lost
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, s.State, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), reason)
 	}
 	tw.Flush()
 }

@@ -93,6 +93,11 @@ jobs:
 			t.Errorf("jobs show has no %q:\n%s", want, show.String())
 		}
 	}
+	var ls strings.Builder
+	(&Client{bus: f.bus, Out: &ls}).List()
+	if !strings.Contains(ls.String(), "LOST file-cut-short 1 packet") {
+		t.Errorf("jobs ls does not say the recording lost anything:\n%s", ls.String())
+	}
 	cat, err := catalog.Open(f.ctx, f.bus.Plain(), f.bus.Admin(), catalog.DefaultTopic)
 	if err != nil {
 		t.Fatal(err)
