@@ -17,7 +17,8 @@ const LostTotal = "total"
 // kernel-drops, queue-overflow and file-cut-short, "hole" for
 // capture-gaps, "connection" for streams-dropped, "header block" for
 // h2-hpack-errors, "message" for the others (spool-full, too-large,
-// undeliverable, unredactable, header-too-long, h2-unrenderable).
+// undeliverable, unredactable, header-too-long, bad-payloads,
+// h2-unrenderable).
 func LossUnit(cause string) string {
 	switch cause {
 	case "kernel-drops", "queue-overflow", "file-cut-short":

@@ -159,13 +159,22 @@ type JobOutcome struct {
 	FailedAssertions []string
 	// Record jobs.
 	Requests, Responses, Written, NotWritten int64
-	Hosts, Destinations                      []string
-	FirstCapture, LastCapture                time.Time
+	// Lost is what a record job could not record, by cause and "total"
+	// (catalog.LostTotal), each in its unit (catalog.LossUnit); nil when
+	// nothing was lost.
+	Lost                      map[string]int64
+	Hosts, Destinations       []string
+	FirstCapture, LastCapture time.Time
 	// Replay jobs.
-	Summary  stats.Summary
-	Window   *catalog.Window
-	Counters map[string]int64
-	Elapsed  time.Duration
+	Summary stats.Summary
+	// SourceGaps says what the replayed window lacks of its recording (a
+	// window saved partial, records gone by retention), NotSent which of
+	// its requests were not sent and why, a line each (the JSON report's
+	// source_gaps and not_sent).
+	SourceGaps, NotSent []string
+	Window              *catalog.Window
+	Counters            map[string]int64
+	Elapsed             time.Duration
 	// State is the replay's lossless stats (histograms bucket by bucket):
 	// States of shards merge exactly (report.Merge).
 	State *stats.State

@@ -22,6 +22,8 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		Diff:        res.diff,
 		// A signal stopped the job: the verdict says so first.
 		Interrupted: res.interrupted,
+		SourceGaps:  res.windowNotes,
+		NotSent:     res.notSent,
 	}
 	d.SetFigures(sum)
 	d.Breakdown = breakdownRows(res)

@@ -49,7 +49,7 @@ jobs:
     source: {window: %[3]s}
     speed: max
     sink: {http: {target: app}}
-    report: {json: out/replay.json}
+    report: {json: out/replay.json, html: out/replay.html}
 `, topic, tg.URL(), win, job)
 				r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers, Jobs: []string{"record"}})
 				var loss *engine.LossError
@@ -92,6 +92,13 @@ jobs:
 				}
 				if n := number(t, rep, "requests", "sent"); n != 39 {
 					t.Errorf("replay sent %v requests, want the window's 39", n)
+				}
+				html, err := os.ReadFile(filepath.Join(dir, "out", "replay.html"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(html), "Partial window") || !strings.Contains(string(html), "<li>"+gap+"</li>") {
+					t.Errorf("the replay's HTML report does not say its window is partial (%q)", gap)
 				}
 			})
 		}
@@ -501,6 +508,54 @@ jobs:
 			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
 			if number(t, rep, "lost", "h2-unrenderable") != 1 || number(t, rep, "requests") != 2 || number(t, rep, "responses") != 1 {
 				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
+			}
+		})
+	}
+}
+
+// TestGorBadPayloadIsLoss records a .gor file with a payload that does not
+// decode (a damaged file, another tool's bytes): the others are recorded,
+// and the one skipped is a loss (bad-payloads) that fails the job unless
+// on-loss says warn; it was a counter alone, the window saved complete.
+func TestGorBadPayloadIsLoss(t *testing.T) {
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeGor(t, dir, "in.gor", evenly(10, time.Millisecond))
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("not a payload header\nGET / HTTP/1.1\r\n\r\n" + gorfile.Separator); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: bad-payload
+jobs:
+  record:
+    source: {gor: {path: in.gor}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+			var loss *engine.LossError
+			switch {
+			case onLoss == "" && !errors.As(r.err, &loss):
+				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+			case onLoss == "warn" && r.err != nil:
+				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+			}
+			if !strings.Contains(r.out, "bad-payloads 1 message (payloads of the .gor file that do not decode)") {
+				t.Errorf("the summary does not say a payload was skipped:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "lost", "bad-payloads") != 1 || number(t, rep, "lost", "total") != 1 || number(t, rep, "requests") != 10 {
+				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
 			}
 		})
 	}

@@ -585,6 +585,7 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.queue-overflow", "queue-overflow"},
 	{"source.file-cut-short", "file-cut-short"},
 	{"source.header-too-long", "header-too-long"},
+	{"source.bad-payloads", "bad-payloads"},
 	{"source.holes", "capture-gaps"},
 	{"source.streams-dropped", "streams-dropped"},
 	{"source.h2-hpack-errors", "h2-hpack-errors"},
@@ -624,6 +625,8 @@ func lostText(lost map[string]int64) string {
 		switch lc.cause {
 		case "file-cut-short":
 			why = " (the pcap file ends in the middle of it)"
+		case "bad-payloads":
+			why = " (payloads of the .gor file that do not decode)"
 		case "capture-gaps":
 			why = " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
 		case "streams-dropped":

@@ -417,6 +417,12 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if n := res.counters[notSentH2Bad]; n > 0 {
 		res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) captured from HTTP/2 not sent: they could not be converted to HTTP/1.1 for protocol http1 (the first one's error is in the log)", n))
 	}
+	if n := res.counters["source.bad-records"]; n > 0 {
+		res.notSent = append(res.notSent, fmt.Sprintf("%d record(s) of the window not sent: they are not GoReplay messages (the first ones are in the log)", n))
+	}
+	if n := res.counters["source.bad-payloads"]; n > 0 {
+		res.notSent = append(res.notSent, fmt.Sprintf("%d payload(s) of the .gor file not sent: they do not decode (the first ones are in the log)", n))
+	}
 	res.summary = rec.Summary()
 	state := rec.State()
 	res.state, res.shard = &state, r.shard.info(res.summary)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -72,7 +73,10 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		Requests:         res.requests, Responses: res.responses, Written: res.written, NotWritten: res.notWritten,
 		Hosts: res.hosts, Destinations: res.dests,
 		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
-		State: res.state,
+		State: res.state, SourceGaps: res.windowNotes, NotSent: res.notSent,
+	}
+	if res.lost[catalog.LostTotal] > 0 {
+		o.Lost = maps.Clone(res.lost)
 	}
 	for _, a := range res.job.Assert {
 		o.Asserts = append(o.Asserts, a.Source)

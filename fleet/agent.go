@@ -1321,8 +1321,9 @@ func resultOf(o *engine.JobOutcome) *Result {
 		r.LatencyP50, r.LatencyP90, r.LatencyP99 = Duration(s.Latency.P50), Duration(s.Latency.P90), Duration(s.Latency.P99)
 		r.LatencyMax, r.LatenessMax = Duration(s.Latency.Max), Duration(s.Lateness.Max)
 		r.Histogram, r.State, r.Asserts = s.Histogram, o.State, o.Asserts
+		r.SourceGaps, r.NotSent = o.SourceGaps, o.NotSent
 	} else {
-		r.Requests, r.Responses, r.Written, r.NotWritten = o.Requests, o.Responses, o.Written, o.NotWritten
+		r.Requests, r.Responses, r.Written, r.NotWritten, r.Lost = o.Requests, o.Responses, o.Written, o.NotWritten, o.Lost
 		r.FirstCapture, r.LastCapture, r.Destinations = o.FirstCapture, o.LastCapture, o.Destinations
 	}
 	return r
@@ -1499,6 +1500,12 @@ func mergeResult(dst, r *Result) {
 	dst.Responses += r.Responses
 	dst.Written += r.Written
 	dst.NotWritten += r.NotWritten
+	for cause, n := range r.Lost {
+		if dst.Lost == nil {
+			dst.Lost = map[string]int64{}
+		}
+		dst.Lost[cause] += n
+	}
 	for k, v := range r.Counters {
 		if dst.Counters == nil {
 			dst.Counters = map[string]int64{}
@@ -1547,6 +1554,11 @@ func (a *Agent) saveWindow(ctx context.Context, spec Spec, parts []Status, res *
 		if p.Result != nil && p.Result.Requests > 0 {
 			w.Hosts = append(w.Hosts, p.Agent)
 		}
+	}
+	if res.Lost[catalog.LostTotal] > 0 {
+		// One host's losses make the whole recording partial, as a
+		// window saved by `replayctl run` is.
+		w.Partial, w.Lost = true, maps.Clone(res.Lost)
 	}
 	if err := cat.Save(ctx, w, false); err != nil {
 		if old, gerr := cat.Get(ctx, rp.Window); gerr == nil && old.RecordingID == rp.ID {

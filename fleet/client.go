@@ -845,7 +845,7 @@ func (c *Client) printJob(id string) {
 				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s %s", r.Sent, r.OK, r.Errors,
 					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), detail))
 			} else {
-				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d %s", r.Requests, r.Responses, r.Written, r.NotWritten, detail))
+				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d%s %s", r.Requests, r.Responses, r.Written, r.NotWritten, lostDetail(r.Lost), detail))
 			}
 		}
 		if s.Progress != nil && s.Progress.Line != "" && !s.State.Final() {
@@ -864,7 +864,14 @@ func (c *Client) printJob(id string) {
 			for _, h := range slices.Sorted(maps.Keys(r.HostCounts)) {
 				fmt.Fprintf(w, "    %s: %d requests\n", h, r.HostCounts[h])
 			}
-			if r.Window != "" {
+			lost := r.Lost[catalog.LostTotal] > 0
+			if lost {
+				fmt.Fprintf(w, "  LOST: %s\n", catalog.LostText(r.Lost))
+			}
+			switch {
+			case r.Window != "" && lost:
+				fmt.Fprintf(w, "  window %q saved PARTIAL: one window for every host, with what they lost\n", r.Window)
+			case r.Window != "":
 				fmt.Fprintf(w, "  window %q saved: one window for every host\n", r.Window)
 			}
 		} else {
@@ -878,6 +885,12 @@ func (c *Client) printJob(id string) {
 				fmt.Fprintf(w, ", status %s", strings.Join(parts, " "))
 			}
 			fmt.Fprintf(w, "\n")
+			for _, g := range r.SourceGaps {
+				fmt.Fprintf(w, "  partial   %s\n", g)
+			}
+			for _, n := range r.NotSent {
+				fmt.Fprintf(w, "  not sent  %s\n", n)
+			}
 			if s, ok := r.Summary(); ok {
 				// Exact: the shards' histograms merged bucket by bucket.
 				l := s.Latency
@@ -888,11 +901,17 @@ func (c *Client) printJob(id string) {
 			} else {
 				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", stats.DurationText(time.Duration(r.LatencyMax)), stats.DurationText(time.Duration(r.LatenessMax)))
 			}
-			// The job's assertions, evaluated on the merged summary.
+			// The job's assertions, evaluated on the merged summary; one
+			// that holds on the totals of a job that did not run to its end
+			// (a shard failed, was cancelled or never ran) holds on part of
+			// the window only, so it is not said to hold.
+			whole := js.State == Succeeded || js.State == AssertFailed
 			for _, a := range r.Asserts {
 				line := "ok   " + a
 				if i := slices.IndexFunc(r.Failed, func(f string) bool { return strings.Contains(f, a) }); i >= 0 {
 					line = "FAIL " + r.Failed[i]
+				} else if !whole {
+					line = "--   " + a + "  (not evaluated: the job did not run to its end)"
 				}
 				fmt.Fprintf(w, "  assert %s\n", line)
 			}
@@ -925,7 +944,17 @@ func (c *Client) List() {
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tKIND\tSTATE\tAGENTS\tUPDATED\tREASON")
 	for _, s := range jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, s.State, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), s.Reason)
+		reason := s.Reason
+		if r := s.Result; r != nil && r.Lost[catalog.LostTotal] > 0 {
+			// A recording that lost anything says so, even SUCCEEDED
+			// (on-loss: warn).
+			lost := "LOST " + catalog.LostText(r.Lost)
+			if reason != "" {
+				lost += "; " + reason
+			}
+			reason = lost
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, s.State, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), reason)
 	}
 	tw.Flush()
 }
@@ -1066,4 +1095,13 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 		return errors.New(outcome.Reason)
 	}
 	return nil
+}
+
+// lostDetail is a record part's losses for its row of jobs show: empty
+// when it lost nothing.
+func lostDetail(lost map[string]int64) string {
+	if lost[catalog.LostTotal] <= 0 {
+		return ""
+	}
+	return " LOST " + catalog.LostText(lost)
 }

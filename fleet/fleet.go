@@ -236,6 +236,11 @@ type Result struct {
 	Responses  int64 `json:"responses,omitempty"`
 	Written    int64 `json:"written,omitempty"`
 	NotWritten int64 `json:"not-written,omitempty"`
+	// Lost is what the recording could not record, by cause and "total"
+	// (catalog.LostTotal), each in its unit (catalog.LossUnit): a job's is
+	// its agents' added up, and its window is saved partial with it. Nil
+	// when nothing was lost.
+	Lost map[string]int64 `json:"lost,omitempty"`
 	// Replay jobs.
 	Sent         int64            `json:"sent,omitempty"`
 	OK           int64            `json:"ok,omitempty"`
@@ -249,6 +254,13 @@ type Result struct {
 	LatenessMax  Duration         `json:"lateness-max,omitempty"`
 	// Histogram is the latency distribution in 1-2-5 buckets (for display).
 	Histogram []stats.LatencyBucket `json:"histogram,omitempty"`
+	// SourceGaps says what the replayed window lacks of its recording (a
+	// window saved partial: its losses; records gone by retention), NotSent
+	// which of its requests were not sent and why, a line each, as a run's
+	// JSON report's source_gaps and not_sent; a job's are its shards' (a
+	// line only some shards have names them).
+	SourceGaps []string `json:"source-gaps,omitempty"`
+	NotSent    []string `json:"not-sent,omitempty"`
 	// State is the run's lossless stats (histograms bucket by bucket): a
 	// job's result is its shards' States merged exactly (report.Merge), so
 	// its percentiles are those of one run that sent every request.

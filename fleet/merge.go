@@ -28,7 +28,7 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 		if r.State == nil {
 			return nil, fmt.Errorf("%s: its result has no lossless stats (an agent older than this replayctl?)", name)
 		}
-		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters}}
+		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}}
 		for _, a := range r.Asserts {
 			in.Assertions = append(in.Assertions, stats.ReportAssertion{Expr: a})
 		}
@@ -41,7 +41,10 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return resultOfSummary(m.Summary, m.JSON.State, m.JSON.Counters, inputs[0].Report.Assertions, m.Failed), nil
+	r := resultOfSummary(m.Summary, m.JSON.State, m.JSON.Counters, inputs[0].Report.Assertions, m.Failed)
+	// A line only some shards have is prefixed with the shard's name.
+	r.SourceGaps, r.NotSent = m.JSON.SourceGaps, m.JSON.NotSent
+	return r, nil
 }
 
 // resultOfSummary is a replay's Result from its summary and lossless state.

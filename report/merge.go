@@ -656,6 +656,7 @@ func (m *Merged) HTMLData() Data {
 	d := Data{
 		Job: j.Job + " (merged)", Scenario: j.Scenario, GeneratedAt: time.Now().UTC(), DurationS: s.Duration.Seconds(),
 		RunID: j.RunID, Shards: j.Shards, Problems: j.Problems, Interrupted: j.Interrupted,
+		SourceGaps: j.SourceGaps, NotSent: j.NotSent,
 	}
 	d.SetFigures(s)
 	if diff, ok := j.Diff.(*compare.DiffSummary); ok {

@@ -398,6 +398,17 @@ func TestMergeKeepsSourceGapsAndNotSent(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
 	}
+	// The merged HTML report says it too (report merge --html, and the
+	// job report serve and its web UI show).
+	var html bytes.Buffer
+	if err := WriteHTML(&html, m.HTMLData()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Partial window", "<li>" + gap + "</li>", "<li>shard 0: 3 request(s) not sent: their bodies were cut when recorded</li>"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("the merged HTML report lacks %q", want)
+		}
+	}
 }
 
 // TestMergeVerdictsNeedTheWholeRun: with a shard missing or failed the

@@ -55,6 +55,12 @@ type Data struct {
 	// Problems (merged reports) lists what makes the run incomplete or
 	// failed: missing shards, failed or interrupted shards. Shown first.
 	Problems []string `json:"problems,omitempty"`
+	// SourceGaps says what the replayed window lacks of its recording (a
+	// window saved partial: its losses; records gone by retention), NotSent
+	// which of its requests were not sent and why, a line each (the JSON
+	// report's source_gaps and not_sent). Shown after Problems.
+	SourceGaps []string `json:"source_gaps,omitempty"`
+	NotSent    []string `json:"not_sent,omitempty"`
 	// Breakdown has a row per protocol (when several were used) and per
 	// gRPC method.
 	Breakdown []BreakdownRow `json:"breakdown,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/serve"
 )
@@ -66,5 +67,51 @@ func TestLossyWindowIsPartial(t *testing.T) {
 	}
 	if seen != 2 {
 		t.Errorf("GET /v1/windows lists %d of the 2 windows", seen)
+	}
+}
+
+// TestJobReportsTellLosses: a finished fleet job's report (report.html,
+// which the web UI shows, and report.json) says what a replay's window
+// lacks and what it did not send, and what a recording lost, by host: its
+// result's source-gaps, not-sent and lost were only in the raw result.
+func TestJobReportsTellLosses(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	l := startLoopback(t, target)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	const gap = "saved partial: its recording lost spool-full 3 messages"
+	const notSent = "1 request(s) not sent: their bodies were cut when recorded"
+	rep, rec := "gaps-"+l.suffix, "lossy-rec-"+l.suffix
+	lost := map[string]int64{"file-cut-short": 1, catalog.LostTotal: 1}
+	for key, st := range map[string]fleet.Status{
+		"job/" + rep: {JobID: rep, Kind: fleet.KindReplay, State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Sent: 2, OK: 2, SourceGaps: []string{gap}, NotSent: []string{notSent}}},
+		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Succeeded, Agents: []string{"web-1", "web-2"}, At: now,
+			Result: &fleet.Result{Requests: 6, Responses: 6, Written: 12, Window: "lossy", Lost: lost}},
+		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Requests: 3, Responses: 3, Written: 6}},
+		"job/" + rec + "/agent/web-2": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-2", State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Requests: 3, Responses: 3, Written: 6, Lost: lost}},
+	} {
+		if err := l.bus.PublishStatus(ctx, key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	html := getText(t, l.base+"/v1/jobs/"+rep+"/report.html", l.read)
+	for _, want := range []string{"Partial window", "<li>" + gap + "</li>", "<li>" + notSent + "</li>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("replay report.html lacks %q", want)
+		}
+	}
+	var m serve.MergedReport
+	if code := call(t, "GET", l.base+"/v1/jobs/"+rep+"/report.json", l.read, nil, &m); code != 200 || len(m.SourceGaps) != 1 || m.SourceGaps[0] != gap || len(m.NotSent) != 1 {
+		t.Errorf("replay report.json: %d source_gaps %q not_sent %q", code, m.SourceGaps, m.NotSent)
+	}
+	html = getText(t, l.base+"/v1/jobs/"+rec+"/report.html", l.read)
+	for _, want := range []string{"<th>lost</th><td>file-cut-short 1 packet</td>", "<th>window</th><td>lossy (saved partial)</td>", "<td>web-2</td><td>SUCCEEDED</td><td>3</td><td>file-cut-short 1 packet</td>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("record report.html lacks %q:\n%s", want, html)
+		}
 	}
 }

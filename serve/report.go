@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/report"
 )
@@ -88,6 +89,7 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 		d.Requests.OK = res.Written
 	}
 	d.Status = res.Status
+	d.SourceGaps, d.NotSent = res.SourceGaps, res.NotSent
 	d.Latency.Max = ms(res.LatencyMax)
 	d.Lateness.Max = ms(res.LatenessMax)
 	var ran []PartView
@@ -157,16 +159,19 @@ func (s *Server) reportJSON(w http.ResponseWriter, r *http.Request, _ Token) {
 	}
 }
 
-var recordPage = template.Must(template.New("record").Parse(`<!doctype html>
+// recordPage is a record job's report: what it recorded and lost, and by
+// which host.
+var recordPage = template.Must(template.New("record").Funcs(template.FuncMap{"lost": catalog.LostText}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.ID}} · record</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:.3em .7em;text-align:left}</style></head>
 <body><h1>Record job {{.ID}}: {{.State}}</h1>
 {{with .Reason}}<p>{{.}}</p>{{end}}
 <table><tr><th>requests</th><td>{{.Result.Requests}}</td></tr><tr><th>responses</th><td>{{.Result.Responses}}</td></tr>
 <tr><th>written</th><td>{{.Result.Written}}</td></tr><tr><th>not written</th><td>{{.Result.NotWritten}}</td></tr>
-{{with .Result.Window}}<tr><th>window</th><td>{{.}}</td></tr>{{end}}</table>
-<h2>Hosts</h2><table><tr><th>part</th><th>agent</th><th>state</th><th>requests</th><th>reason</th></tr>
-{{range .Parts}}<tr><td>{{.Part}}</td><td>{{.Agent}}</td><td>{{.State}}</td><td>{{with .Result}}{{.Requests}}{{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
+{{with lost .Result.Lost}}<tr><th>lost</th><td>{{.}}</td></tr>{{end}}
+{{with .Result.Window}}<tr><th>window</th><td>{{.}}{{if lost $.Result.Lost}} (saved partial){{end}}</td></tr>{{end}}</table>
+<h2>Hosts</h2><table><tr><th>part</th><th>agent</th><th>state</th><th>requests</th><th>lost</th><th>reason</th></tr>
+{{range .Parts}}<tr><td>{{.Part}}</td><td>{{.Agent}}</td><td>{{.State}}</td><td>{{with .Result}}{{.Requests}}{{end}}</td><td>{{with .Result}}{{lost .Lost}}{{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
 </body></html>`))
 
 func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request, _ Token) {

@@ -1,0 +1,94 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/gorfile"
+	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/message"
+)
+
+// TestUndecodableInputNotSent: a replay whose input holds what does not
+// decode (a window's record that is no GoReplay message, a .gor payload
+// that does not parse) sends the rest and says what it skipped on its not
+// sent line and in its report's not_sent: it was a counter alone.
+func TestUndecodableInputNotSent(t *testing.T) {
+	br := kafkatest.Brokers(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := unique(t, "undecodable")
+	cl := br.Client(t)
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 1, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: time.Now().UnixNano(), Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+		value := m.Payload()
+		if i == 1 {
+			value = []byte(`{"not":"a GoReplay message"}`)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("c"), Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	path := writeGor(t, dir, "in.gor", evenly(2, time.Millisecond))
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("not a payload header\nGET / HTTP/1.1\r\n\r\n" + gorfile.Separator); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, source, line string }{
+		{"window", "{window: w}", "1 record(s) of the window not sent: they are not GoReplay messages (the first ones are in the log)"},
+		{"gor", "{gor: {path: in.gor}}", "1 payload(s) of the .gor file not sent: they do not decode (the first ones are in the log)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tg := newTarget(t)
+			yaml := fmt.Sprintf(`version: 1
+name: undecodable
+topics:
+  traffic: {name: %s}
+windows:
+  w: {topic: traffic, offsets: {"0": [0, 3]}}
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: %s
+    speed: max
+    sink: {http: {target: t}}
+    report: {json: out/replay.json}
+`, topic, tg.URL(), c.source)
+			r := run(t, dir, yaml, engine.Options{Brokers: br.Addrs})
+			if r.err != nil {
+				t.Fatalf("run: %v\n%s", r.err, r.out)
+			}
+			if tg.count() != 2 {
+				t.Errorf("target received %d requests, want 2", tg.count())
+			}
+			if !strings.Contains(r.out, "not sent  "+c.line+"\n") {
+				t.Errorf("the summary has no not sent line %q:\n%s", c.line, r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "replay.json"))
+			if ns, _ := field(t, rep, "not_sent").([]any); len(ns) != 1 || ns[0] != c.line {
+				t.Errorf("report not_sent %v, want [%q]", field(t, rep, "not_sent"), c.line)
+			}
+		})
+	}
+}
