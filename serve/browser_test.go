@@ -56,49 +56,34 @@ func (p *problems) list() []string {
 	return append([]string(nil), p.all...)
 }
 
-// TestBrowser drives the web UI in the installed Chromium (headless):
-// log in with a token, start a sharded replay from the New replay form
-// against a loopback target with two agents, watch the progress bars move
-// without a reload, cancel a second job, open a finished job's report.
-// Every page is kept as a screenshot; any console error or failed request
-// fails the test.
-func TestBrowser(t *testing.T) {
+// step is one browser action.
+type step = chromedp.Action[chromedp.Void]
+
+// browser is a headless Chromium a test drives, with every console error,
+// exception, failed request and HTTP error answer it saw (probs).
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	probs *problems
+	dir   string // screenshots
+}
+
+// newBrowser starts the installed Chromium (1280×1000), for 4 minutes at
+// most; it closes when the test ends.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the browser test needs %s (Debian package chromium): %v", chromium, err)
 	}
-	e := setup(t, "")
-	e.agent(t, "load-1-"+e.suffix, "role=load-"+e.suffix)
-	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
-	tg := newTarget(t)
-	// The real command, as a user runs it.
-	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	bin.Start(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key, "--listen", addr)
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve did not answer /healthz")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	waitAgents(t, base, e.tok["read"], e.suffix, 2)
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000), chromedp.Flag("disable-gpu", true))
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
+	t.Cleanup(acancel)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, tcancel := context.WithTimeout(ctx, 4*time.Minute)
-	defer tcancel()
+	t.Cleanup(tcancel)
 
-	var probs problems
+	probs := &problems{}
 	err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventConsoleAPICalled:
@@ -134,40 +119,90 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting %s: %v", chromium, err)
 	}
-	dir := artifacts(t)
-	type step = chromedp.Action[chromedp.Void]
-	shot := func(name string) step {
-		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
-		})
-	}
-	set := func(sel, value string) step {
-		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q;
-			el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); return true })()`, sel, value)))
-			return err
-		})
-	}
-	run := func(what string, actions ...step) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 45*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v (problems so far: %v)", what, err, probs.list())
-		}
-	}
-	get := func(what string, a chromedp.Action[string]) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, a)
+	return &browser{t: t, ctx: ctx, probs: probs, dir: artifacts(t)}
+}
+
+// shot keeps the page as a screenshot, name.png in the artifacts.
+func (b *browser) shot(name string) step {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
-			t.Fatalf("%s: %v", what, err)
+			return err
 		}
-		return v
+		return os.WriteFile(filepath.Join(b.dir, name+".png"), buf, 0o644)
+	})
+}
+
+// set types value into the field sel, as input and change events tell.
+func (b *browser) set(sel, value string) step {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q;
+		el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); return true })()`, sel, value)))
+		return err
+	})
+}
+
+// run does actions within 45 s, or fails the test.
+func (b *browser) run(what string, actions ...step) {
+	b.t.Helper()
+	sctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v (problems so far: %v)", what, err, b.probs.list())
 	}
+}
+
+// get runs an action that answers a string, or fails the test.
+func (b *browser) get(what string, a chromedp.Action[string]) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, a)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// clean fails the test on any console error or failed request seen.
+func (b *browser) clean() {
+	b.t.Helper()
+	if ps := b.probs.list(); len(ps) > 0 {
+		b.t.Errorf("console errors or failed requests:\n%s", strings.Join(ps, "\n"))
+	}
+}
+
+// TestBrowser drives the web UI in the installed Chromium (headless):
+// log in with a token, start a sharded replay from the New replay form
+// against a loopback target with two agents, watch the progress bars move
+// without a reload, cancel a second job, open a finished job's report.
+// Every page is kept as a screenshot; any console error or failed request
+// fails the test.
+func TestBrowser(t *testing.T) {
+	e := setup(t, "")
+	e.agent(t, "load-1-"+e.suffix, "role=load-"+e.suffix)
+	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
+	tg := newTarget(t)
+	// The real command, as a user runs it.
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	bin.Start(t, e.dir, "serve", "--brokers", e.brokers, "--scenarios", e.scenarios, "--tokens", e.tokens, "--key", e.key, "--listen", addr)
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not answer /healthz")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitAgents(t, base, e.tok["read"], e.suffix, 2)
+
+	b := newBrowser(t)
+	ctx, run, get, set, shot := b.ctx, b.run, b.get, b.set, b.shot
 
 	// Log in.
 	run("login page", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#login-form"), shot("01-login"))
@@ -366,7 +401,5 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("deleted window: %d", code)
 	}
 
-	if ps := probs.list(); len(ps) > 0 {
-		t.Errorf("console errors or failed requests:\n%s", strings.Join(ps, "\n"))
-	}
+	b.clean()
 }
