@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/scenario"
 )
@@ -60,7 +61,9 @@ type JobView struct {
 	SpecOffset *int64        `json:"spec_offset,omitempty"`
 	Parts      []PartView    `json:"parts"`
 	Result     *fleet.Result `json:"result,omitempty"`
-	Command    string        `json:"command,omitempty"` // the equivalent replayctl command line
+	// LostText is what a record job lost, all hosts added up (lostText).
+	LostText string `json:"lost_text,omitempty"`
+	Command  string `json:"command,omitempty"` // the equivalent replayctl command line
 }
 
 // PartView is one agent's run of a record job, or one shard of a replay.
@@ -73,6 +76,24 @@ type PartView struct {
 	Attempt  int           `json:"attempt,omitempty"`
 	Progress *PartProgress `json:"progress,omitempty"`
 	Result   *fleet.Result `json:"result,omitempty"`
+	// LostText is what this part (an agent's part of a recording) lost
+	// (lostText).
+	LostText string `json:"lost_text,omitempty"`
+}
+
+// lostText is what a recording lost, by cause in its unit, as jobs show
+// prints it on its LOST line (catalog.LostText): "kernel-drops 3 packets,
+// spool-full 12 messages"; empty when it lost nothing. The web UI shows it
+// as it is, so the units have one source.
+func lostText(r *fleet.Result) string {
+	if r == nil {
+		return ""
+	}
+	text := catalog.LostText(r.Lost)
+	if n := r.Lost[catalog.LostTotal]; text == "" && n > 0 {
+		text = fmt.Sprintf("causes not recorded (total %d)", n)
+	}
+	return text
 }
 
 // jobSpec is a job's spec record on the jobs topic, decoded but not
@@ -188,7 +209,7 @@ func checkSpec(id string, env fleet.Envelope, trusted []ed25519.PublicKey) verdi
 // view is a job as the API shows it; shown is its spec (nil: none
 // published).
 func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bool) JobView {
-	v := JobView{ID: id, Kind: js.Kind, State: js.State, Reason: js.Reason, Updated: js.At, Agents: js.Agents, Result: js.Result, Parts: []PartView{},
+	v := JobView{ID: id, Kind: js.Kind, State: js.State, Reason: js.Reason, Updated: js.At, Agents: js.Agents, Result: js.Result, LostText: lostText(js.Result), Parts: []PartView{},
 		Unverified: "no spec of this job on the jobs topic"}
 	var spec *fleet.Spec
 	if shown != nil {
@@ -218,7 +239,7 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		p := all[k]
 		v.Parts = append(v.Parts, PartView{
 			Part: strings.TrimPrefix(k, "job/"+id+"/"), Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
-			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result,
+			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
 		})
 	}
 	sort.SliceStable(v.Parts, func(i, j int) bool { return partOrder(v.Parts[i].Part) < partOrder(v.Parts[j].Part) })

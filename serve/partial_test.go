@@ -73,7 +73,8 @@ func TestLossyWindowIsPartial(t *testing.T) {
 // TestJobReportsTellLosses: a finished fleet job's report (report.html,
 // which the web UI shows, and report.json) says what a replay's window
 // lacks and what it did not send, and what a recording lost, by host: its
-// result's source-gaps, not-sent and lost were only in the raw result.
+// result's source-gaps, not-sent and lost were only in the raw result. The
+// job, its parts and its events carry what they lost as text (lost_text).
 func TestJobReportsTellLosses(t *testing.T) {
 	target := kafkatest.Brokers(t)[0]
 	l := startLoopback(t, target)
@@ -107,6 +108,26 @@ func TestJobReportsTellLosses(t *testing.T) {
 	var m serve.MergedReport
 	if code := call(t, "GET", l.base+"/v1/jobs/"+rep+"/report.json", l.read, nil, &m); code != 200 || len(m.SourceGaps) != 1 || m.SourceGaps[0] != gap || len(m.NotSent) != 1 {
 		t.Errorf("replay report.json: %d source_gaps %q not_sent %q", code, m.SourceGaps, m.NotSent)
+	}
+	// The job and the part that lost say what, in units (lost_text: the
+	// web UI shows it as it is), in GET /v1/jobs/{id} and in its events.
+	const lostText = "file-cut-short 1 packet"
+	var jv serve.JobView
+	if code := call(t, "GET", l.base+"/v1/jobs/"+rec, l.read, nil, &jv); code != 200 {
+		t.Fatalf("GET /v1/jobs/%s: %d", rec, code)
+	}
+	if jv.LostText != lostText {
+		t.Errorf("job %s lost_text %q, want %q", rec, jv.LostText, lostText)
+	}
+	for _, p := range jv.Parts {
+		if want := map[string]string{"agent/web-2": lostText}[p.Part]; p.LostText != want {
+			t.Errorf("part %s lost_text %q, want %q", p.Part, p.LostText, want)
+		}
+	}
+	for _, e := range readEvents(t, l.base+"/v1/jobs/"+rec+"/events", l.read, 20*time.Second) {
+		if want := map[string]string{"job": lostText, "agent/web-2": lostText}[e.Data.Part]; e.Data.LostText != want {
+			t.Errorf("event of %s: lost_text %q, want %q", e.Data.Part, e.Data.LostText, want)
+		}
 	}
 	html = getText(t, l.base+"/v1/jobs/"+rec+"/report.html", l.read)
 	for _, want := range []string{"<th>lost</th><td>file-cut-short 1 packet</td>", "<th>window</th><td>lossy (saved partial)</td>", "<td>web-2</td><td>SUCCEEDED</td><td>3</td><td>file-cut-short 1 packet</td>"} {

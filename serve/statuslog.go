@@ -34,6 +34,9 @@ type Event struct {
 	At       time.Time     `json:"at"`
 	Progress *PartProgress `json:"progress,omitempty"`
 	Result   *fleet.Result `json:"result,omitempty"`
+	// LostText is what the result says the recording lost (lostText), as
+	// GET /v1/jobs/{id} gives it for the job and each part.
+	LostText string `json:"lost_text,omitempty"`
 }
 
 // PartProgress is a run's progress with its figures read out.
@@ -155,6 +158,7 @@ func (l *statusLog) apply(r *kgo.Record) {
 	l.jobs[id] = append(l.jobs[id], Event{
 		Offset: r.Offset, Type: typ, Key: key, Part: part, Agent: s.Agent, Shard: s.Shard, State: s.State,
 		Reason: s.Reason, Attempt: s.Attempt, At: s.At, Progress: progressOf(s.Progress), Result: s.Result,
+		LostText: lostText(s.Result),
 	})
 	if part == "job" && s.State.Final() {
 		// A finished job keeps its state changes; its progress reports

@@ -350,14 +350,30 @@ async function pageNewReplay(pick, signal) {
       h('h2', {}, 'Equivalent command'), cmd, h('p', {}, h('button', { type: 'submit', id: 'rp-start' }, 'Start replay'))), out);
 }
 
-function partRow(p) {
+// partResult is a part's Result cell: what it did and what it lost, in the
+// API's words: a record part's lost_text (by cause, in each cause's unit:
+// serve renders it, as jobs show does), a replay shard's source-gaps (what
+// its window lacks of its recording: a window saved partial) and not-sent
+// lines.
+function partResult(p, kind) {
+  const r = p.result;
+  if (!r) return '';
+  return [
+    kind === 'replay' || r.sent ? 'sent ' + (r.sent || 0) + ', errors ' + (r.errors || 0) : 'requests ' + (r.requests || 0),
+    p.lost_text ? h('div', { class: 'loss' }, 'lost: ' + p.lost_text) : '',
+    ...(r['source-gaps'] || []).map(g => h('div', { class: 'loss' }, 'partial window: ' + g)),
+    ...(r['not-sent'] || []).map(n => h('div', { class: 'loss' }, n)),
+  ];
+}
+
+function partRow(p, kind) {
   const pr = p.progress || {};
   const pct = pr.total > 0 ? Math.min(100, 100 * pr.done / pr.total) : (p.state === 'SUCCEEDED' ? 100 : 0);
   return h('tr', { 'data-part': p.part },
     h('td', {}, p.part), h('td', {}, p.agent || '-'), h('td', {}, badge(p.state)),
     h('td', {}, h('div', { class: 'bar' + (p.state === 'SUCCEEDED' ? ' done' : ''), role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('span', { style: 'width:' + pct.toFixed(1) + '%' })),
       h('div', { class: 'muted' }, pr.total > 0 ? pr.done + ' / ' + (pr.estimated ? '≈' : '') + pr.total : (pr.done ? String(pr.done) : ''))),
-    h('td', {}, p.result ? (p.result.sent !== undefined && p.result.sent !== 0 ? 'sent ' + p.result.sent + ', errors ' + (p.result.errors || 0) : 'requests ' + (p.result.requests || 0)) : ''),
+    h('td', {}, partResult(p, kind)),
     h('td', { class: 'muted' }, p.reason || (pr.line || '')));
 }
 
@@ -379,8 +395,9 @@ async function pageJob(id, signal) {
   } }, 'Run again');
   const byPart = new Map();
   const render = () => {
-    state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '');
-    parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(partRow));
+    state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '',
+      job.lost_text ? h('span', { class: 'loss', id: 'job-lost' }, ' lost: ' + job.lost_text) : '');
+    parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(p => partRow(p, job.kind)));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
     rerun.hidden = !can(job.kind) || !job.rerunnable; // serve signs again only what it signed
   };
@@ -420,10 +437,10 @@ async function pageJob(id, signal) {
     }
     const e = JSON.parse(data);
     if (type === 'state') log.append(h('li', {}, new Date(e.at).toLocaleTimeString() + ' ' + e.part + (e.agent ? ' (' + e.agent + ')' : '') + ' → ' + e.state + (e.reason ? ': ' + e.reason : '')));
-    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; }
+    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; job.lost_text = e.lost_text; }
     else {
       const old = byPart.get(e.part) || {};
-      byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result }));
+      byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text }));
     }
     render();
   });

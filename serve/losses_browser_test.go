@@ -1,0 +1,103 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+)
+
+// TestBrowserShowsLosses: the Job page's parts table says what each host of
+// a recording lost, by cause in its unit ("lost: kernel-drops 3 packets"),
+// in the host's Result cell, and the job's header says what the job lost
+// in all, SUCCEEDED under on-loss: warn included; a replay shard whose
+// window was saved partial says so, and what it did not send. The jobs are
+// signed specs and the statuses agents publish; the pages are reached by
+// clicks from History, in Chromium, with no console error.
+func TestBrowserShowsLosses(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	l := startLoopback(t, target)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	rec, rep := "lossy-rec-"+l.suffix, "gappy-rep-"+l.suffix
+	const gap = "saved partial: its recording lost kernel-drops 3 packets, spool-full 12 messages"
+	const notSent = "1 request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come"
+	web2 := map[string]int64{"kernel-drops": 3, "spool-full": 12, catalog.LostTotal: 15}
+	for _, sp := range []fleet.Spec{
+		{JobID: rec, Kind: fleet.KindRecord, Job: "record", File: "record.yaml", Selector: fleet.Selector{"role": "web"},
+			Recording: &fleet.RecordingPlan{ID: "r-" + l.suffix, Window: "peak-" + l.suffix}},
+		{JobID: rep, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Selector: fleet.Selector{"role": "load"}, Shards: 2},
+	} {
+		sp.IssuedAt, sp.ExpiresAt, sp.Submitter = now, now.Add(time.Minute), "token:ci (replayctl serve)"
+		l.publish(t, sp.JobID, sp.Kind, seal(t, sp, l.key))
+	}
+	one, two := 0, 1
+	for key, st := range map[string]fleet.Status{
+		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Succeeded, Agents: []string{"web-1", "web-2"}, At: now,
+			Result: &fleet.Result{Requests: 6, Responses: 6, Written: 12, Window: "peak-" + l.suffix, Lost: web2}},
+		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Requests: 3, Responses: 3, Written: 6}},
+		"job/" + rec + "/agent/web-2": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-2", State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Requests: 3, Responses: 3, Written: 6, Lost: web2}},
+		"job/" + rep: {JobID: rep, Kind: fleet.KindReplay, State: fleet.Succeeded, Agents: []string{"load-1", "load-2"}, At: now,
+			Result: &fleet.Result{Sent: 5, OK: 5, SourceGaps: []string{gap}, NotSent: []string{notSent}}},
+		"job/" + rep + "/shard/0": {JobID: rep, Kind: fleet.KindReplay, Agent: "load-1", Shard: &one, State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Sent: 2, OK: 2, SourceGaps: []string{gap}, NotSent: []string{notSent}}},
+		"job/" + rep + "/shard/1": {JobID: rep, Kind: fleet.KindReplay, Agent: "load-2", Shard: &two, State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Sent: 3, OK: 3}},
+	} {
+		if err := l.bus.PublishStatus(ctx, key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b := newBrowser(t)
+	cell := func(part string) string {
+		t.Helper()
+		return b.get("result of "+part, chromedp.Text(fmt.Sprintf(`#parts tr[data-part=%q] td:nth-child(5)`, part)))
+	}
+	b.run("log in", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", l.read),
+		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
+	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"),
+		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)))
+
+	// A recording: one host lost packets and messages, the other nothing.
+	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-2"]`),
+		chromedp.WaitVisible("#report-frame"), b.shot("losses-01-record-job"))
+	if got, want := cell("agent/web-2"), "requests 3\nlost: kernel-drops 3 packets, spool-full 12 messages"; got != want {
+		t.Errorf("web-2's Result cell reads %q, want %q", got, want)
+	}
+	if got := cell("agent/web-1"); got != "requests 3" {
+		t.Errorf("web-1 (lost nothing) reads %q, want %q", got, "requests 3")
+	}
+	if got, want := b.get("job state", chromedp.Text("#job-state")), "SUCCEEDED lost: kernel-drops 3 packets, spool-full 12 messages"; got != want {
+		t.Errorf("the job's state reads %q, want %q", got, want)
+	}
+
+	// A replay of a partial window: the shard that read it says so.
+	b.run("back to history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rep)),
+		chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rep)), chromedp.WaitVisible(`#parts tr[data-part="shard/1"]`),
+		chromedp.WaitVisible("#report-frame"), b.shot("losses-02-replay-job"))
+	if got, want := cell("shard/0"), "sent 2, errors 0\npartial window: "+gap+"\n"+notSent; got != want {
+		t.Errorf("shard 0's Result cell reads %q, want %q", got, want)
+	}
+	if got := cell("shard/1"); got != "sent 3, errors 0" {
+		t.Errorf("shard 1 (a complete read) reads %q", got)
+	}
+	// The long lines wrap in their cell: the page does not scroll sideways.
+	if wide := b.get("page width", chromedp.Evaluate[string](`String(document.documentElement.scrollWidth > document.documentElement.clientWidth)`)); wide != "false" {
+		t.Error("the Job page scrolls sideways with a shard's partial-window lines")
+	}
+	if strings.Contains(cell("shard/1"), "partial") {
+		t.Error("a shard that read all its window says partial")
+	}
+	b.clean()
+}
