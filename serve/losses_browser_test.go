@@ -18,7 +18,8 @@ import (
 // a recording lost, by cause in its unit ("lost: kernel-drops 3 packets"),
 // in the host's Result cell, and the job's header says what the job lost
 // in all, SUCCEEDED under on-loss: warn included; a replay shard whose
-// window was saved partial says so, and what it did not send. The jobs are
+// window was saved partial says so, and what it did not send. History says
+// it of each job beside its state. The jobs are
 // signed specs and the statuses agents publish; the pages are reached by
 // clicks from History, in Chromium, with no console error.
 func TestBrowserShowsLosses(t *testing.T) {
@@ -68,6 +69,20 @@ func TestBrowserShowsLosses(t *testing.T) {
 		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
 	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"),
 		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)))
+
+	// History says what each job lost or lacks beside its state: a
+	// SUCCEEDED recording lost data too.
+	histRow := func(id string) string {
+		t.Helper()
+		return b.get("history row of "+id, chromedp.Text(fmt.Sprintf(`#jobs tr[data-job=%q] td:nth-child(3)`, id)))
+	}
+	b.run("history screenshot", b.shot("losses-00-history"))
+	if got, want := histRow(rec), "SUCCEEDED\nlost: kernel-drops 3 packets, spool-full 12 messages"; got != want {
+		t.Errorf("History shows the lossy recording as %q, want %q", got, want)
+	}
+	if got, want := histRow(rep), "SUCCEEDED\npartial window"; got != want {
+		t.Errorf("History shows the replay of a partial window as %q, want %q", got, want)
+	}
 
 	// A recording: one host lost packets and messages, the other nothing.
 	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-2"]`),

@@ -366,6 +366,16 @@ function partResult(p, kind) {
   ];
 }
 
+// lossNote says what a job lost (a recording's lost_text) or lacks (a
+// replay of a partial window: its result's source-gaps), whatever its
+// state: a SUCCEEDED job under on-loss: warn lost data too.
+function lossNote(j, tag) {
+  const gaps = (j.result && j.result['source-gaps']) || [];
+  if (j.lost_text) return h(tag, { class: 'loss job-loss' }, ' lost: ' + j.lost_text);
+  if (gaps.length) return h(tag, { class: 'loss job-loss', title: gaps.join('\n') }, ' partial window');
+  return '';
+}
+
 function partRow(p, kind) {
   const pr = p.progress || {};
   const pct = pr.total > 0 ? Math.min(100, 100 * pr.done / pr.total) : (p.state === 'SUCCEEDED' ? 100 : 0);
@@ -396,7 +406,7 @@ async function pageJob(id, signal) {
   const byPart = new Map();
   const render = () => {
     state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '',
-      job.lost_text ? h('span', { class: 'loss', id: 'job-lost' }, ' lost: ' + job.lost_text) : '');
+      lossNote(job, 'span'));
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(p => partRow(p, job.kind)));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
     rerun.hidden = !can(job.kind) || !job.rerunnable; // serve signs again only what it signed
@@ -437,7 +447,7 @@ async function pageJob(id, signal) {
     }
     const e = JSON.parse(data);
     if (type === 'state') log.append(h('li', {}, new Date(e.at).toLocaleTimeString() + ' ' + e.part + (e.agent ? ' (' + e.agent + ')' : '') + ' → ' + e.state + (e.reason ? ': ' + e.reason : '')));
-    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; job.lost_text = e.lost_text; }
+    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
     else {
       const old = byPart.get(e.part) || {};
       byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text }));
@@ -502,7 +512,7 @@ async function pageHistory(_, signal) {
   const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), ['PENDING', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED'].map(s => h('option', { value: s, selected: s === q.get('state') }, s)));
   const wn = h('select', { id: 'f-window' }, h('option', { value: '' }, 'any window'), windows.map(w => h('option', { value: w.name, selected: w.name === q.get('window') }, w.name)));
   const table = h('div');
-  const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state)),
+  const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state), lossNote(j, 'div')),
     h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
     h('td', {}, time(j.issued_at), h('div', {}, submitter(j, false))));
   // The API answers a page of jobs, newest first, and names the next one
