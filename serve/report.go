@@ -163,7 +163,7 @@ func (s *Server) reportJSON(w http.ResponseWriter, r *http.Request, _ Token) {
 // which host.
 var recordPage = template.Must(template.New("record").Funcs(template.FuncMap{"lost": catalog.LostText}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.ID}} · record</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:.3em .7em;text-align:left}</style></head>
+<style>body{font:14px system-ui,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:.3em .7em;text-align:left}td:last-child{overflow-wrap:anywhere}</style></head>
 <body><h1>Record job {{.ID}}: {{.State}}</h1>
 {{with .Reason}}<p>{{.}}</p>{{end}}
 <table><tr><th>requests</th><td>{{.Result.Requests}}</td></tr><tr><th>responses</th><td>{{.Result.Responses}}</td></tr>

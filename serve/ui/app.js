@@ -198,7 +198,7 @@ async function pageRecordings(_, signal) {
       ? Object.entries(w['host-requests']).map(([k, v]) => k + ': ' + v).join(', ')
       : (w.hosts || []).join(', ');
     return h('tr', {},
-      h('td', {}, h('strong', {}, w.name), w.partial ? [' ', badge('partial', 'partial')] : '',
+      h('td', { class: 'wrap' }, h('strong', {}, w.name), w.partial ? [' ', badge('partial', 'partial')] : '',
         w.partial ? h('div', { class: 'muted' }, (w.partial_reasons || []).join('; ')) : ''),
       h('td', {}, w.topic),
       h('td', {}, time(w['started-at']), h('div', { class: 'muted' }, span(w.span_ms))),
@@ -214,10 +214,10 @@ async function pageRecordings(_, signal) {
 async function pageAgents(_, signal) {
   const render = agents => h('table', { id: 'agents' },
     h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Runs', 'Version'].map(t => h('th', {}, t))),
-    agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', {}, labels(a.labels)), h('td', {}, (a.allow || []).join(', ')),
+    agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels)), h('td', {}, (a.allow || []).join(', ')),
       h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
-      h('td', {}, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'),
-      h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'), h('td', {}, a.version))));
+      h('td', { class: 'wrap' }, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'),
+      h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'), h('td', { class: 'wrap' }, a.version))));
   const box = h('div', {}, render(await api('GET', '/v1/agents', undefined, signal)));
   main.replaceChildren(h('h1', {}, 'Agents'), box);
   const timer = setInterval(async () => {
@@ -383,8 +383,8 @@ function partRow(p, kind) {
     h('td', {}, p.part), h('td', {}, p.agent || '-'), h('td', {}, badge(p.state)),
     h('td', {}, h('div', { class: 'bar' + (p.state === 'SUCCEEDED' ? ' done' : ''), role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('span', { style: 'width:' + pct.toFixed(1) + '%' })),
       h('div', { class: 'muted' }, pr.total > 0 ? pr.done + ' / ' + (pr.estimated ? '≈' : '') + pr.total : (pr.done ? String(pr.done) : ''))),
-    h('td', {}, partResult(p, kind)),
-    h('td', { class: 'muted' }, p.reason || (pr.line || '')));
+    h('td', { class: 'wrap' }, partResult(p, kind)),
+    h('td', { class: 'muted wrap' }, p.reason || (pr.line || '')));
 }
 
 async function pageJob(id, signal) {

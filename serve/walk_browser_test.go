@@ -1,0 +1,108 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/fleet"
+)
+
+// TestBrowserWalk walks every page as a new user would, in Chromium, over
+// a fleet with long values: an agent with long labels, a job ID and a
+// version; a window with a long name and every loss cause; a job with a
+// long reason, a host that lost by every cause and a reason with no space
+// to break at. No page scrolls sideways, and short values are not broken
+// to make room. No console error.
+func TestBrowserWalk(t *testing.T) {
+	e := setup(t, "")
+	base := e.server(t)
+	b := newBrowser(t)
+	b.run("log in", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", e.tok["admin"]),
+		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#windows"))
+
+	bus := e.bus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	for _, h := range []fleet.Heartbeat{
+		{Name: "busy-" + e.suffix, Labels: fleet.Labels{"role": "load", "zone": "eu-west-1a-" + strings.Repeat("long", 12), "team": "checkout-platform-reliability"},
+			Allow: []string{fleet.KindReplay, fleet.KindRecord}, At: now, Job: "job-" + strings.Repeat("0123456789abcdef", 6), Running: 2, Queued: 3, MaxConcurrent: 2, Version: "v1.2.3-45-gdeadbeef-dirty"},
+		{Name: "idle-" + e.suffix, Allow: []string{fleet.KindReplay}, At: now, MaxConcurrent: 4},
+		{Name: "older-" + e.suffix, Allow: []string{fleet.KindRecord}, At: now},
+	} {
+		if _, err := bus.Publish(ctx, fleet.AgentsTopic, h.Name, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat, err := catalog.Open(ctx, bus.Plain(), bus.Admin(), catalog.DefaultTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	every := map[string]int64{"kernel-drops": 123456, "queue-overflow": 7, "file-cut-short": 1, "capture-gaps": 3, "streams-dropped": 12, "h2-hpack-errors": 2,
+		"spool-full": 99999, "too-large": 4, "undeliverable": 5, "unredactable": 6, "header-too-long": 8, "bad-payloads": 9, "h2-unrenderable": 10, catalog.LostTotal: 223524}
+	lossy := "lossy_" + e.suffix + "_" + strings.Repeat("0123456789", 6)
+	if err := cat.Save(ctx, catalog.Window{Name: lossy, Topic: "traffic_" + e.suffix + "_" + strings.Repeat("abcdefghij", 5),
+		Partitions: map[int32]catalog.Range{0: {Start: 0, End: 10}}, Requests: 5, Responses: 5, Partial: true, Lost: every,
+		Hosts: []string{"web-1.example.internal", "web-2.example.internal"}, StartedAt: now.Add(-time.Minute), EndedAt: now}, false); err != nil {
+		t.Fatal(err)
+	}
+	rec := "walk-rec-" + e.suffix
+	noSpace := strings.Repeat("averyverylongtokenwithoutspaces", 6)
+	for key, st := range map[string]fleet.Status{
+		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Failed, Reason: "web-3: " + strings.Repeat("a long error message ", 10),
+			Agents: []string{"web-1", "web-3"}, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
+		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
+		"job/" + rec + "/agent/web-3": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-3", State: fleet.Failed, Reason: noSpace, At: now},
+	} {
+		if err := bus.PublishStatus(ctx, key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	sideways := func(page string) {
+		t.Helper()
+		if w := b.get("page width", chromedp.Evaluate[string](`document.documentElement.scrollWidth + '/' + document.documentElement.clientWidth`)); func() bool {
+			var sw, cw int
+			_, _ = fmt.Sscanf(w, "%d/%d", &sw, &cw)
+			return sw > cw
+		}() {
+			t.Errorf("the %s page scrolls sideways (scroll/client width %s)", page, w)
+		}
+	}
+	b.run("agents", chromedp.Click(`#nav a[data-page="agents"]`), chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()="busy-%s"]`, e.suffix)), b.shot("walk-02-agents"))
+	sideways("Agents")
+	if got := b.get("busy's runs", chromedp.Text(fmt.Sprintf(`//tr[td/strong[text()="busy-%s"]]/td[7]`, e.suffix))); got != "2/2 running, 3 queued" {
+		t.Errorf("busy agent's runs %q", got)
+	}
+	if got := b.get("older's runs", chromedp.Text(fmt.Sprintf(`//tr[td/strong[text()="older-%s"]]/td[7]`, e.suffix))); got != "-" {
+		t.Errorf("an agent older than the counts shows runs %q, want -", got)
+	}
+	b.run("recordings", chromedp.Click(`#nav a[data-page="recordings"]`), chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, lossy)), b.shot("walk-03-recordings"))
+	sideways("Recordings")
+	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), b.shot("walk-04-history"))
+	sideways("History")
+
+	// A failed recording with long reasons and every loss.
+	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-3"]`),
+		chromedp.WaitVisible("#report-frame"), b.shot("walk-05-record-job"))
+	sideways("Job")
+	if wide := b.get("report width", chromedp.Evaluate[string](`(() => { const d = document.querySelector('#report-frame').contentDocument.documentElement;
+		return String(d.scrollWidth > d.clientWidth) })()`)); wide != "false" {
+		t.Error("the record job's report scrolls sideways in its frame")
+	}
+	if got := b.get("web-1's part", chromedp.Text(`#parts tr[data-part="agent/web-1"] td:nth-child(1)`)); got != "agent/web-1" {
+		t.Errorf("the Part cell reads %q: a short value is broken", got)
+	}
+
+	b.run("new replay", chromedp.Navigate(base+"/#/new-replay/"+lossy), chromedp.WaitVisible("#rp-form"), b.shot("walk-07-new-replay-partial"))
+	sideways("New replay")
+	b.run("new recording", chromedp.Click(`#nav a[data-page="new-recording"]`), chromedp.WaitVisible("#rec-form"), b.shot("walk-08-new-recording"))
+	sideways("New recording")
+	b.clean()
+}
