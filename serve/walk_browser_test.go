@@ -18,13 +18,17 @@ import (
 // version; a window with a long name and every loss cause; a job with a
 // long reason, a host that lost by every cause and a reason with no space
 // to break at. No page scrolls sideways, and short values are not broken
-// to make room. No console error.
+// to make room. A page with nothing to list says so (no agent yet, a job no
+// agent has taken, a job with no spec); a finished job shows its event
+// log. No console error.
 func TestBrowserWalk(t *testing.T) {
 	e := setup(t, "")
 	base := e.server(t)
 	b := newBrowser(t)
 	b.run("log in", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", e.tok["admin"]),
 		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#windows"))
+	// No agent has sent a heartbeat yet.
+	b.run("no agents", chromedp.Click(`#nav a[data-page="agents"]`), chromedp.WaitVisible("#no-agents"), b.shot("walk-01-no-agents"))
 
 	bus := e.bus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -52,13 +56,14 @@ func TestBrowserWalk(t *testing.T) {
 		Hosts: []string{"web-1.example.internal", "web-2.example.internal"}, StartedAt: now.Add(-time.Minute), EndedAt: now}, false); err != nil {
 		t.Fatal(err)
 	}
-	rec := "walk-rec-" + e.suffix
+	rec, pend := "walk-rec-"+e.suffix, "walk-pending-"+e.suffix
 	noSpace := strings.Repeat("averyverylongtokenwithoutspaces", 6)
 	for key, st := range map[string]fleet.Status{
 		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Failed, Reason: "web-3: " + strings.Repeat("a long error message ", 10),
 			Agents: []string{"web-1", "web-3"}, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
 		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
 		"job/" + rec + "/agent/web-3": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-3", State: fleet.Failed, Reason: noSpace, At: now},
+		"job/" + pend:                 {JobID: pend, Kind: fleet.KindReplay, State: fleet.Pending, At: now},
 	} {
 		if err := bus.PublishStatus(ctx, key, st); err != nil {
 			t.Fatal(err)
@@ -75,7 +80,7 @@ func TestBrowserWalk(t *testing.T) {
 			t.Errorf("the %s page scrolls sideways (scroll/client width %s)", page, w)
 		}
 	}
-	b.run("agents", chromedp.Click(`#nav a[data-page="agents"]`), chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()="busy-%s"]`, e.suffix)), b.shot("walk-02-agents"))
+	b.run("agents", chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()="busy-%s"]`, e.suffix)), b.shot("walk-02-agents"))
 	sideways("Agents")
 	if got := b.get("busy's runs", chromedp.Text(fmt.Sprintf(`//tr[td/strong[text()="busy-%s"]]/td[7]`, e.suffix))); got != "2/2 running, 3 queued" {
 		t.Errorf("busy agent's runs %q", got)
@@ -90,7 +95,7 @@ func TestBrowserWalk(t *testing.T) {
 
 	// A failed recording with long reasons and every loss.
 	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-3"]`),
-		chromedp.WaitVisible("#report-frame"), b.shot("walk-05-record-job"))
+		chromedp.WaitVisible("#report-frame"), chromedp.WaitVisible(`//ol[@id="events"]/li[contains(., "job → FAILED")]`), b.shot("walk-05-record-job"))
 	sideways("Job")
 	if wide := b.get("report width", chromedp.Evaluate[string](`(() => { const d = document.querySelector('#report-frame').contentDocument.documentElement;
 		return String(d.scrollWidth > d.clientWidth) })()`)); wide != "false" {
@@ -98,6 +103,15 @@ func TestBrowserWalk(t *testing.T) {
 	}
 	if got := b.get("web-1's part", chromedp.Text(`#parts tr[data-part="agent/web-1"] td:nth-child(1)`)); got != "agent/web-1" {
 		t.Errorf("the Part cell reads %q: a short value is broken", got)
+	}
+
+	// A job no agent has taken.
+	b.run("pending job", chromedp.Navigate(base+"/#/job/"+pend), chromedp.WaitVisible("#no-parts"), b.shot("walk-06-pending-job"))
+	if got := b.get("no parts", chromedp.Text("#no-parts")); got != "No part yet: no agent has taken this job." {
+		t.Errorf("a job with no part says %q", got)
+	}
+	if got := b.get("job fields", chromedp.Evaluate[string](`[...document.querySelectorAll('.card .grid > div')].slice(1, 3).map(d => d.lastChild.textContent).join('|')`)); got != "-|-" {
+		t.Errorf("Scenario and Agents of a job with no spec read %q, want -|-", got)
 	}
 
 	b.run("new replay", chromedp.Navigate(base+"/#/new-replay/"+lossy), chromedp.WaitVisible("#rp-form"), b.shot("walk-07-new-replay-partial"))

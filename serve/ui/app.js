@@ -212,12 +212,12 @@ async function pageRecordings(_, signal) {
 }
 
 async function pageAgents(_, signal) {
-  const render = agents => h('table', { id: 'agents' },
+  const render = agents => !agents.length ? h('p', { class: 'muted', id: 'no-agents' }, 'No agent has sent a heartbeat: start one on each host with replayctl agent --brokers … --labels role=… --allow record|replay --trust serve.pub.') : h('table', { id: 'agents' },
     h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Runs', 'Version'].map(t => h('th', {}, t))),
-    agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels)), h('td', {}, (a.allow || []).join(', ')),
+    agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels) || '-'), h('td', {}, (a.allow || []).join(', ') || '-'),
       h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
       h('td', { class: 'wrap' }, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'),
-      h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'), h('td', { class: 'wrap' }, a.version))));
+      h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'), h('td', { class: 'wrap' }, a.version || '-'))));
   const box = h('div', {}, render(await api('GET', '/v1/agents', undefined, signal)));
   main.replaceChildren(h('h1', {}, 'Agents'), box);
   const timer = setInterval(async () => {
@@ -408,6 +408,7 @@ async function pageJob(id, signal) {
     state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '',
       lossNote(job, 'span'));
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(p => partRow(p, job.kind)));
+    if (!byPart.size) parts.append(h('tr', { id: 'no-parts' }, h('td', { colspan: 6, class: 'muted' }, isFinal(job.state) ? 'No agent ran any part of this job.' : 'No part yet: no agent has taken this job.')));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
     rerun.hidden = !can(job.kind) || !job.rerunnable; // serve signs again only what it signed
   };
@@ -416,8 +417,8 @@ async function pageJob(id, signal) {
     h('h1', {}, 'Job ', h('code', {}, job.id), ' ', state),
     h('div', { class: 'card' },
       h('div', { class: 'grid' },
-        h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), (job.scenario || '-') + ' · ' + (job.job || '')),
-        h('div', {}, h('div', { class: 'muted' }, 'Agents'), labels(job.selector) || '-', ' → ', (job.agents || []).join(', ')),
+        h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), job.scenario ? job.scenario + ' · ' + (job.job || '') : '-'),
+        h('div', {}, h('div', { class: 'muted' }, 'Agents'), [labels(job.selector), (job.agents || []).join(', ')].filter(Boolean).join(' → ') || '-'),
         h('div', {}, h('div', { class: 'muted' }, 'Window'), job.window || '-'),
         h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, time(job.issued_at)))),
       job.command ? [h('h2', {}, 'Command'), h('pre', { class: 'cmd' }, job.command)] : '',
@@ -436,7 +437,14 @@ async function pageJob(id, signal) {
       report.replaceChildren(h('h2', {}, 'Report ', h('a', { href: '#', onclick: async ev => { ev.preventDefault(); const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.json'); const w = h('pre', { class: 'cmd' }, JSON.stringify(j, null, 2)); report.append(w); } }, '(JSON)')), frame);
     } catch (err) { if (err.name !== 'AbortError') report.replaceChildren(errorBox(err)); }
   };
-  if (isFinal(job.state)) { await showReport(); return; }
+  const logEvent = e => log.append(h('li', {}, new Date(e.at).toLocaleTimeString() + ' ' + e.part + (e.agent ? ' (' + e.agent + ')' : '') + ' → ' + e.state + (e.reason ? ': ' + e.reason : '')));
+  if (isFinal(job.state)) {
+    // A finished job's log is its state changes, which the stream replays
+    // before it ends.
+    await showReport();
+    await stream('/v1/jobs/' + encodeURIComponent(id) + '/events', signal, async (type, data) => { if (type === 'state') logEvent(JSON.parse(data)); });
+    return;
+  }
   await stream('/v1/jobs/' + encodeURIComponent(id) + '/events', signal, async (type, data) => {
     if (type === 'end') {
       job = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
@@ -446,7 +454,7 @@ async function pageJob(id, signal) {
       return;
     }
     const e = JSON.parse(data);
-    if (type === 'state') log.append(h('li', {}, new Date(e.at).toLocaleTimeString() + ' ' + e.part + (e.agent ? ' (' + e.agent + ')' : '') + ' → ' + e.state + (e.reason ? ': ' + e.reason : '')));
+    if (type === 'state') logEvent(e);
     if (e.part === 'job') { job.state = e.state; job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
     else {
       const old = byPart.get(e.part) || {};
