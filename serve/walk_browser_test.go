@@ -20,7 +20,8 @@ import (
 // to break at. No page scrolls sideways, and short values are not broken
 // to make room. A page with nothing to list says so (no agent yet, a job no
 // agent has taken, a job with no spec); a finished job shows its event
-// log. No console error.
+// log; New replay says what a partial recording lacks once it is picked.
+// No console error.
 func TestBrowserWalk(t *testing.T) {
 	e := setup(t, "")
 	base := e.server(t)
@@ -114,8 +115,20 @@ func TestBrowserWalk(t *testing.T) {
 		t.Errorf("Scenario and Agents of a job with no spec read %q, want -|-", got)
 	}
 
+	// New replay: the partial recording picked says what it lacks; the
+	// complete one says nothing.
 	b.run("new replay", chromedp.Navigate(base+"/#/new-replay/"+lossy), chromedp.WaitVisible("#rp-form"), b.shot("walk-07-new-replay-partial"))
 	sideways("New replay")
+	note := b.get("partial note", chromedp.Evaluate[string](`(document.querySelector('#rp-window-note') || {}).textContent || ''`))
+	for _, want := range []string{"Partial: the recording lost ", "kernel-drops 123456 packets", "spool-full 99999 messages"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("New replay of a partial recording says %q, want %q in it", note, want)
+		}
+	}
+	b.run("complete window", b.set("#rp-window", e.window))
+	if note := b.get("note gone", chromedp.Evaluate[string](`(document.querySelector('#rp-window-note') || {}).textContent || ''`)); note != "" {
+		t.Errorf("New replay of a complete recording says %q", note)
+	}
 	b.run("new recording", chromedp.Click(`#nav a[data-page="new-recording"]`), chromedp.WaitVisible("#rec-form"), b.shot("walk-08-new-recording"))
 	sideways("New recording")
 	b.clean()

@@ -282,6 +282,14 @@ async function pageNewReplay(pick, signal) {
   const replays = scenarios.filter(s => s.jobs.some(j => j.kind === 'replay'));
   if (!replays.length) { main.replaceChildren(h('h1', {}, 'New replay'), h('p', { class: 'muted' }, 'No scenario in the scenarios directory has a replay job.')); return; }
   const win = h('select', { id: 'rp-window' }, h('option', { value: '' }, '(the scenario\'s own)'), windows.map(w => h('option', { value: w.name, selected: w.name === pick }, w.name + ' · ' + w.requests + ' requests' + (w.partial ? ' · partial' : ''))));
+  // A partial recording says what it lacks before it is replayed.
+  const winNote = h('div', { class: 'loss', id: 'rp-window-note' });
+  const noteWindow = () => {
+    const w = windows.find(x => x.name === win.value);
+    winNote.textContent = w && w.partial ? 'Partial: ' + ((w.partial_reasons || []).join('; ') || 'the recording is incomplete') + '. The replay sends only what was recorded.' : '';
+  };
+  win.addEventListener('change', noteWindow);
+  noteWindow();
   const sc = h('select', { id: 'rp-scenario' }, scenarioOptions(replays));
   const job = h('select', { id: 'rp-job' });
   const target = h('input', { id: 'rp-target', placeholder: 'http://127.0.0.1:8080' });
@@ -343,7 +351,7 @@ async function pageNewReplay(pick, signal) {
   fillJobs();
   main.replaceChildren(h('h1', {}, 'New replay'),
     h('form', { class: 'card', id: 'rp-form', onsubmit: ev => { ev.preventDefault(); const b = body(); delete b.kind; submitJob(b, out); } },
-      h('div', { class: 'grid' }, field('Recording', win), field('Scenario', sc), field('Replay job', job), field('Target URL', target, 'overrides the job\'s target'),
+      h('div', { class: 'grid' }, field('Recording', h('span', { class: 'stack' }, win, winNote)), field('Scenario', sc), field('Replay job', job), field('Target URL', target, 'overrides the job\'s target'),
         field('Load agents (labels)', sel), field('Shards', shards, 'one agent each'), field('Duration', dur, 'stop after, e.g. 30s')),
       h('h2', {}, 'Parameters'), params,
       h('div', { class: 'grid' }, field('Extra --set', extra, 'PATH=VALUE; separated by ;')),
