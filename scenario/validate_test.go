@@ -175,6 +175,8 @@ func TestValidationRules(t *testing.T) {
 		{"assert status string key", jobBody(replayJob, httpSink, `assert: ['status["200"] > 0']`), "9:22", "cannot use string"},
 		// YAML
 		{"syntax", "version: 1\nname: t\n  bad: indent\n", "3:6", "YAML syntax: mapping values are not allowed"},
+		{"tab indent", "version: 1\nname: t\njobs:\n  j:\n\tsource: {gor: {path: x}}\n", "5:1", "a tab: YAML indents with spaces only"},
+		{"tab after spaces", "version: 1\nname: t\njobs:\n  j:\n  \tsource: {gor: {path: x}}\n", "5:3", "a tab: YAML indents with spaces only"},
 		{"duplicate key", jobBody(replayJob, httpSink, "speed: 1", "speed: 2"), "10:5", `duplicate key "speed" (first at line 9)`},
 		{"not a mapping", "- a\n- b\n", "1:1", "must be a mapping"},
 		{"empty", "", "1:1", "scenario is empty"},
