@@ -315,6 +315,9 @@ func runeOffset(s string, r int) int {
 var (
 	noFieldRE     = regexp.MustCompile(`^type exprenv\.(\w+) has no field (\w+)$`)
 	unknownNameRE = regexp.MustCompile(`^unknown name (\w+)$`)
+	// durationMismatchRE matches expr's error for a duration compared with
+	// a number, either way round.
+	durationMismatchRE = regexp.MustCompile(`\(mismatched types (time\.Duration and (int|float64)|(int|float64) and time\.Duration)\)$`)
 )
 
 // explainUnknown rewrites expr's messages about unknown names in the words
@@ -329,6 +332,11 @@ func explainUnknown(msg string, k exprKind) string {
 		if fields, ok := exprFields(root, m[1], map[reflect.Type]bool{}); ok {
 			return unknownText(fmt.Sprintf("no field %s", m[2]), m[2], fields)
 		}
+	}
+	if k == exprAssert && durationMismatchRE.MatchString(msg) {
+		// latency.p99 < 250: expr says "time.Duration and int", not what
+		// to write instead.
+		return msg + `: compare a duration with a duration, such as duration("250ms")`
 	}
 	if m := unknownNameRE.FindStringSubmatch(msg); m != nil {
 		names, _ := exprFields(root, root.Name(), map[reflect.Type]bool{})

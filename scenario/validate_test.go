@@ -173,6 +173,8 @@ func TestValidationRules(t *testing.T) {
 		{"filter field typo", jobBody(replayJob, httpSink, "filter: 'req.methd == \"GET\"'"), "9:18", `no field methd (did you mean "method"?)`},
 		{"assert bad duration literal", jobBody(replayJob, httpSink, "assert: ['latency.p99 < duration(\"1 sec\")']"), "9:14", `duration("1 sec")`},
 		{"assert status string key", jobBody(replayJob, httpSink, `assert: ['status["200"] > 0']`), "9:22", "cannot use string"},
+		{"assert duration against number", jobBody(replayJob, httpSink, "assert: ['latency.p99 < 250']"), "9:27", `(mismatched types time.Duration and int): compare a duration with a duration, such as duration("250ms")`},
+		{"assert number against duration", jobBody(replayJob, httpSink, "assert: ['250 > lateness.max']"), "9:19", `compare a duration with a duration, such as duration("250ms")`},
 		// YAML
 		{"syntax", "version: 1\nname: t\n  bad: indent\n", "3:6", "YAML syntax: mapping values are not allowed"},
 		{"tab indent", "version: 1\nname: t\njobs:\n  j:\n\tsource: {gor: {path: x}}\n", "5:1", "a tab: YAML indents with spaces only"},
