@@ -775,3 +775,41 @@ func TestTopicConfigUnknownWarns(t *testing.T) {
 		t.Errorf("warnings = %v", s.Warnings)
 	}
 }
+
+// TestSetErrorsDoNotQuoteTheValue: an error about a value --set gave, at a
+// key the file has or one the override created, names the override and
+// never quotes its value, as README's Safety promises (a value on a command
+// line may be a secret).
+func TestSetErrorsDoNotQuoteTheValue(t *testing.T) {
+	tests := []struct {
+		set, fragment string
+	}{
+		{"jobs.replay.sink.http.workers=7777777", "--set jobs.replay.sink.http.workers: must be <= 100000 (got …)"},
+		{"jobs.replay.sink.http.max-connections=-424242", "--set jobs.replay.sink.http.max-connections: must be >= 1 (got …)"},
+		{"topics.traffic.partitions=99999999", "must be <= 100000 (got …) (the value of --set topics.traffic.partitions)"},
+		{"jobs.replay.sink.http.url=Hunter2host", `"…"`},
+		{"jobs.replay.sink.http.protocol=Hunter2proto", "protocol: value must be one of"},
+		{"jobs.replay.start-at=Hunter2time", `invalid time "…"`},
+		{"jobs.replay.sink.http.workers=Hunter2", "must be an integer (got string)"},
+	}
+	base := strings.Replace(setBase, "source: {window: w}", "source: {window: w}\n    start-at: now", 1)
+	base = strings.Replace(base, "topics: {traffic: {name: x,", "topics: {traffic: {name: x, partitions: 2,", 1)
+	base = strings.Replace(base, "jobs:", "windows: {w: {topic: traffic, last: 1h}}\njobs:", 1)
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			ds := loadErr(t, base, Options{Env: envOf(nil), Set: []string{tt.set}})
+			_, value, _ := strings.Cut(tt.set, "=")
+			value = strings.TrimPrefix(value, "-")
+			if strings.Contains(ds.Error(), value) {
+				t.Errorf("the error quotes the value of --set %s:\n%v", tt.set, ds)
+			}
+			found := false
+			for _, d := range ds {
+				found = found || strings.Contains(d.Message, tt.fragment)
+			}
+			if !found {
+				t.Errorf("no diagnostic containing %q; got:\n%v", tt.fragment, ds)
+			}
+		})
+	}
+}
