@@ -184,7 +184,7 @@ func TestInterpolation(t *testing.T) {
 	tests := []struct {
 		name, src, at, fragment string
 	}{
-		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set"},
+		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${NAME:-…}"},
 		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "set NAME to the run name"},
 		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "need it"},
 		{"unterminated", "version: 1\nname: ${NAME\n", "2:7", "unterminated ${"},
