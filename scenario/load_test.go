@@ -432,6 +432,26 @@ topics: {traffic: {name: x}}
 	}
 }
 
+// TestShortValueHiddenOnlyInItsOwnError: a short value read from ${VAR}
+// (partitions: ${P} with P=0) is hidden in the errors about its scalar, not
+// in another scalar's error on the same line, whose text it would garble
+// ("a-z ${P}-9" for "a-z 0-9").
+func TestShortValueHiddenOnlyInItsOwnError(t *testing.T) {
+	src := `version: 1
+name: t
+topics: {t: {name: "${TN}", partitions: "${P}"}}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+windows:
+  w: {topic: t, last: 1h}
+`
+	ds := loadErr(t, src, Options{Env: envOf(map[string]string{"TN": "bad topic!", "P": "0"})})
+	wantDiag(t, ds, "3:20", "must be a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -")
+	wantDiag(t, ds, "3:41", "topics.t.partitions: must be >= 1 (got ${P})")
+}
+
 // TestSetErrorsHideValues: a --set error names the override by its path and
 // a scalar in the way by its path and position: it quotes neither the
 // scalar's value nor the override's value (either may be a password).
