@@ -748,3 +748,20 @@ func TestHostRegexpWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestExitAfterNotPositiveWarned: gor stops only after a positive
+// --exit-after; a zero or negative one maps to no stop:, and a negative one
+// (a typo, surely) is said so rather than dropped silently.
+func TestExitAfterNotPositiveWarned(t *testing.T) {
+	res, s := load(t, "--input-file", "r.gor", "--output-http", "http://h", "--exit-after", "-5s")
+	if j := onlyJob(t, s); j.Stop.After != 0 {
+		t.Errorf("stop.after = %v, want none", j.Stop.After)
+	}
+	if !hasWarning(res.Warnings, `--exit-after "-5s" not mapped`) {
+		t.Errorf("a negative --exit-after is not warned about: %q", res.Warnings)
+	}
+	res, _ = load(t, "--input-file", "r.gor", "--output-http", "http://h", "--exit-after", "0")
+	if hasWarning(res.Warnings, "exit-after") {
+		t.Errorf("--exit-after 0 (gor's default: no limit) warned about: %q", res.Warnings)
+	}
+}
