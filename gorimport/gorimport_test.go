@@ -765,3 +765,28 @@ func TestExitAfterNotPositiveWarned(t *testing.T) {
 		t.Errorf("--exit-after 0 (gor's default: no limit) warned about: %q", res.Warnings)
 	}
 }
+
+// TestOutputFileOutsideWarned: the scenario writes only under its own
+// directory, so an --output-file elsewhere (an absolute path, as gor scripts
+// have them) needs --allow-paths: the importer says so, since the scenario
+// would not pass validate without it.
+func TestOutputFileOutsideWarned(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		warn bool
+	}{
+		{"/var/log/gor/requests.gor", true},
+		{"../requests.gor", true},
+		{"sub/../../requests.gor", true},
+		{"requests.gor", false},
+		{"sub/requests.gor", false},
+	} {
+		res, err := Convert([]string{"--input-file", "r.gor", "--output-file", tt.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hasWarning(res.Warnings, "--allow-paths"); got != tt.warn {
+			t.Errorf("--output-file %s: warned %v, want %v: %q", tt.path, got, tt.warn, res.Warnings)
+		}
+	}
+}
