@@ -73,11 +73,15 @@ func maskSecretSources(ds Diagnostics, srcs map[Pos]string) Diagnostics {
 // a word of src or part of one (the expression lexer quotes prefixes:
 // "1234567890a" of 1234567890abcdef) by xxxxx.
 func maskSourceWords(msg, src string) string {
+	names := map[string]bool{} // env("NAME") names are not secrets: the plan shows them too
+	for _, m := range envCallRE.FindAllStringSubmatch(src, -1) {
+		names[m[1]] = true
+	}
 	words := map[string]bool{}
 	for _, w := range strings.FieldsFunc(src, func(r rune) bool {
 		return r < 0x80 && !isWordByte(byte(r)) && r != '-' && r != '.' && r != '/' && r != '+' && r != '='
 	}) {
-		if len(w) >= 4 {
+		if len(w) >= 4 && !names[w] {
 			words[w] = true
 			for _, part := range strings.FieldsFunc(w, func(r rune) bool { return r == '.' || r == '-' || r == '/' || r == '+' || r == '=' }) {
 				if len(part) >= 4 {
@@ -106,6 +110,10 @@ func maskSourceWords(msg, src string) string {
 	}
 	return b.String()
 }
+
+// envCallRE matches an env("NAME") call with a literal name (the name in
+// group 1), as an expression's source has it.
+var envCallRE = regexp.MustCompile(`\benv\(\s*["'\x60](\w+)["'\x60]\s*\)`)
 
 // compileExpr compiles the expression in scalar n. A compile error is
 // reported at the position inside the expression where possible.
