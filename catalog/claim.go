@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/replayctl/replayctl/kafkaio"
@@ -101,6 +102,9 @@ func HistoryName(w Window) string {
 func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, error) {
 	if w.Name == "" {
 		return Saved{}, errors.New("saving window: empty name")
+	}
+	if strings.HasPrefix(w.Name, claimPrefix) {
+		return Saved{}, fmt.Errorf("saving window %q: %q starts the keys of the catalog's claims: a window of that name would be taken for a claim; choose another name", w.Name, claimPrefix)
 	}
 	if w.Topic == "" {
 		return Saved{}, fmt.Errorf("saving window %q: empty topic", w.Name)

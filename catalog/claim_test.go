@@ -203,3 +203,26 @@ func TestSaveNeedsOnePartition(t *testing.T) {
 		t.Fatalf("save to a 2-partition catalog = %v", err)
 	}
 }
+
+// TestSaveRefusesAClaimKey: a window named with the claims' key prefix
+// would be read as a claim (never listed, compacted away by the claims of
+// the name after the prefix): it is refused before anything is written.
+func TestSaveRefusesAClaimKey(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	topic := kafkatest.UniqueTopic(t)
+	cl := target.Client(t)
+	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Save(ctxT(t), window("replayctl.claim/w"), false); err == nil || !strings.Contains(err.Error(), `"replayctl.claim/" starts the keys of the catalog's claims`) {
+		t.Fatalf("save of a claim key = %v", err)
+	}
+	ws, err := cat.List(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 0 {
+		t.Errorf("catalog holds %v after a refused save", ws)
+	}
+}

@@ -619,6 +619,9 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		if _, ok := d.s.Windows[sw.Value]; ok {
 			d.errorf(sw, x.p("save-window"), "%q is also a windows: key; saved recordings need their own names", sw.Value)
 		}
+		if strings.HasPrefix(sw.Value, reservedWindowPrefix) {
+			d.errorf(sw, x.p("save-window"), "%q starts the keys of the catalog's claims: a window of that name would be taken for a claim (never listed, and compacted away); choose another name", reservedWindowPrefix)
+		}
 	}
 	j.OnLoss = cmpOr(x.str("on-loss"), "fail")
 	if v := x.get("on-loss"); v != nil && j.Sink.Kind == SinkHTTP {
@@ -1093,3 +1096,7 @@ func (d *decoder) checkNeeds(jobs m) {
 		}
 	}
 }
+
+// reservedWindowPrefix starts the catalog's claim keys (catalog.claimPrefix):
+// no window may be named so.
+const reservedWindowPrefix = "replayctl.claim/"

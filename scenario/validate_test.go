@@ -150,6 +150,7 @@ func TestValidationRules(t *testing.T) {
 		{"broker with credentials", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "kafka: {brokers: [\"admin:Hunter2pw@k1:9092\"]}\njobs:", 1), "5:19", `broker "admin:xxxxx@k1:9092" must be host:port or embedded (a broker's credentials go under kafka.sasl`},
 		{"deny-target URL", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "safety: {deny-targets: [\"https://admin:Hunter2pw@prod.example.com\"]}\njobs:", 1), "5:25", `"https://admin:xxxxx@prod.example.com" is a URL; deny-targets takes host names`},
 		{"broker", strings.Replace(jobBody(replayJob, httpSink), "jobs:", "kafka: {brokers: [\"nohost\"]}\njobs:", 1), "5:19", "must be host:port or embedded"},
+		{"save-window reserved name", jobBody("source: {gor: {path: x}}", kafkaSink, "save-window: replayctl.claim/w"), "9:18", `"replayctl.claim/" starts the keys of the catalog's claims`},
 		{"redact hash without key", jobBody("source: {gor: {path: x}}", kafkaSink, "redact: {mode: hash}"), "9:20", "mode hash needs a key"},
 		{"redact pattern", jobBody("source: {gor: {path: x}}", kafkaSink, "redact: {patterns: ['(']}"), "9:25", "invalid regular expression"},
 		{"redact json path", jobBody("source: {gor: {path: x}}", kafkaSink, "redact: {json: [card]}"), "9:21", "must start with $"},
