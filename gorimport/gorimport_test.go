@@ -613,6 +613,8 @@ func TestSecretsNotEchoed(t *testing.T) {
 		{"secret parameter", []string{"--output-http", "http://t", "--http-set-param", "api_key=K1234"}, []string{"K1234"}, "api_key=xxxxx"},
 		{"secret query parameter", []string{"--output-http", "http://t/?token=qwerty1&x=1"}, []string{"qwerty1"}, "token=xxxxx&x=1"},
 		{"middleware arguments after a tab", []string{"--output-http", "http://t", "--middleware", "mw\t--token=Qq81z"}, []string{"Qq81z"}, "--middleware 'mw xxxxx'"},
+		{"unknown flag with a secret's name", []string{"--output-http", "http://t", "--api-token", "Sup3rSecret"}, []string{"Sup3rSecret"}, "--api-token xxxxx"},
+		{"unknown flag with a secret's name, -flag=value", []string{"--output-http", "http://t", "--input-kafka-sasl-password=pw123456"}, []string{"pw123456"}, "--input-kafka-sasl-password=xxxxx"},
 		{"middleware arguments", []string{"--output-http", "http://t", "--middleware", "python3 mw.py --api-key=Zk93x -H 'Authorization: Bearer t0k'"}, []string{"Zk93x", "t0k", "mw.py"}, "--middleware 'python3 xxxxx'"},
 	}
 	for _, tt := range tests {
