@@ -62,6 +62,7 @@ func maskSecretSources(ds Diagnostics, srcs map[Pos]string) Diagnostics {
 		if src, ok := srcs[d.Pos]; ok {
 			ds[i].Message = maskSourceWords(d.Message, src)
 			if !strings.ContainsAny(src, `"'`+"`") {
+				ds[i].Message = textHintRE.ReplaceAllString(ds[i].Message, "")
 				ds[i].Message += ` (a text value needs quotes inside the YAML ones: '"Bearer …"'; this value is a credential's, so its words are not shown)`
 			}
 		}
@@ -144,6 +145,15 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 			pos = d.exprPos(n, fe.Line, fe.Column)
 		}
 		msg = explainUnknown(msg, k)
+		if (k == exprString || k == exprAny) && unknownNameRE.MatchString(fe0(err)) && !strings.Contains(msg, "did you mean") {
+			// value: staging, as gor's --http-set-header 'X-Env: staging'
+			// would have it: the word is read as a name.
+			name := unknownNameRE.FindStringSubmatch(fe0(err))[1]
+			msg += fmt.Sprintf(textHint, name)
+		}
+		if strings.HasPrefix(msg, `unexpected token Operator("=")`) && strings.Contains(n.Value, "=~") {
+			msg += ` (expr-lang has no =~: write X matches "REGEXP")`
+		}
 		d.diags = append(d.diags, Diagnostic{pos, path + ": " + msg})
 		return e
 	}
@@ -158,6 +168,22 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 		}
 	}
 	return e
+}
+
+// textHint follows "unknown name NAME" in a string expression: NAME was
+// likely meant as text. textHintRE finds it, for the hints that replace it
+// (a credential's, a ${VAR}'s).
+const textHint = ` (a text value needs quotes inside the YAML ones: '"%s"')`
+
+var textHintRE = regexp.MustCompile(` \(a text value needs quotes inside the YAML ones: '"[^']*"'\)`)
+
+// fe0 is the message of an expr compile error, without its position.
+func fe0(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	return err.Error()
 }
 
 // envNames returns the literal names of p's env("NAME") calls.

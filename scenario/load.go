@@ -300,6 +300,7 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 		}
 		if i := strings.Index(d.Message, "unknown name ${"); i >= 0 {
 			name, _, _ := strings.Cut(d.Message[i+len("unknown name ${"):], "}")
+			d.Message = textHintRE.ReplaceAllString(d.Message, "")
 			d.Message += fmt.Sprintf(` (${%s} pastes its value into the expression as code: for text, write it inside the quotes, "…${%s}", or use env("%s"))`, name, name, name)
 		}
 		out[i] = d
