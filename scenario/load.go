@@ -192,6 +192,9 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		d.decodeScenario(root)
 	}
 	ds = append(ds, d.diags...)
+	for i := range ds {
+		ds[i].Message += d.hints[ds[i].Pos]
+	}
 	if len(ds) > 0 {
 		return nil, setNotes(maskSecretSources(hideValues(ds, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
 	}

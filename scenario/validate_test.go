@@ -137,6 +137,8 @@ func TestValidationRules(t *testing.T) {
 		{"zero rate", jobBody(replayJob, httpSink, "rate: 0/s"), "9:11", "must be a rate greater than 0"},
 		{"speed too high", jobBody(replayJob, httpSink, "speed: 5000"), "9:12", `must be a number between 0.01 and 1000 or "max"`},
 		{"speed word", jobBody(replayJob, httpSink, "speed: fast"), "9:12", `must be a number between 0.01 and 1000 or "max"`},
+		{"speed as gor writes it", jobBody(replayJob, httpSink, "speed: 200%"), "9:12", `must be a number between 0.01 and 1000 or "max" (gor's 200% is speed: 2)`},
+		{"speed with x", jobBody(replayJob, httpSink, "speed: 2x"), "9:12", `must be a number between 0.01 and 1000 or "max" (write 2, not "2x")`},
 		{"amplify zero", jobBody(replayJob, httpSink, "amplify: 0"), "9:14", "must be an integer >= 1"},
 		{"loop zero", jobBody(replayJob, httpSink, "loop: 0"), "9:11", "must be an integer >= 1 or {for: DURATION}"},
 		{"loop for bad", jobBody(replayJob, httpSink, "loop: {for: ever}"), "9:11", "must be an integer >= 1 or {for: DURATION}"},
