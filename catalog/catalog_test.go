@@ -244,6 +244,11 @@ func TestResolveTimeRangeAndCheck(t *testing.T) {
 					t.Errorf("Check %s accepted", name)
 				}
 			}
+			// A range past the end says what to do about it.
+			_, _, err = catalog.Check(ctxT(t), adm, topic, map[int32]catalog.Range{0: {Start: 4, End: 11}}, false)
+			if err == nil || !strings.Contains(err.Error(), "partition 0: range ends at offset 11 but the partition ends at 10; the window reaches past what the topic holds (end offsets are exclusive; a topic deleted and created again since starts at 0): end the range at most at the partition's end, or use from/to or last:") {
+				t.Errorf("Check past end = %v", err)
+			}
 		})
 	}
 }

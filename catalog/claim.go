@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/replayctl/replayctl/kafkaio"
@@ -81,7 +82,8 @@ type Saved struct {
 	KeptAs string
 }
 
-// HistoryName is the name a replaced window is kept under with KeepHistory.
+// HistoryName is the name a replaced window is kept under with KeepHistory
+// (SaveAs adds -2, -3, … when a window kept before has it).
 func HistoryName(w Window) string {
 	return w.Name + "@" + w.CreatedAt.UTC().Format("20060102T150405Z")
 }
@@ -101,6 +103,9 @@ func HistoryName(w Window) string {
 func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, error) {
 	if w.Name == "" {
 		return Saved{}, errors.New("saving window: empty name")
+	}
+	if strings.HasPrefix(w.Name, claimPrefix) {
+		return Saved{}, fmt.Errorf("saving window %q: %q starts the keys of the catalog's claims: a window of that name would be taken for a claim; choose another name", w.Name, claimPrefix)
 	}
 	if w.Topic == "" {
 		return Saved{}, fmt.Errorf("saving window %q: empty topic", w.Name)
@@ -149,7 +154,20 @@ func (c *Catalog) SaveAs(ctx context.Context, w Window, mode SaveMode) (Saved, e
 	out := Saved{Replaced: d.current}
 	if mode == KeepHistory && d.current != nil {
 		kept := *d.current
+		// Windows of one name saved within a second share their
+		// HistoryName: a copy kept before is not overwritten. Only the
+		// claim's winner keeps a copy, so no other save picks the same.
+		saved, err := c.load(ctx)
+		if err != nil {
+			return Saved{}, fmt.Errorf("saving window %q: %w", w.Name, err)
+		}
 		kept.Name = HistoryName(kept)
+		for i := 2; ; i++ {
+			if _, taken := saved[kept.Name]; !taken {
+				break
+			}
+			kept.Name = fmt.Sprintf("%s-%d", HistoryName(*d.current), i)
+		}
 		if err := c.put(ctx, kept); err != nil {
 			return Saved{}, fmt.Errorf("saving window %q: keeping the replaced one as %q: %w", w.Name, kept.Name, err)
 		}

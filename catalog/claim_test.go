@@ -203,3 +203,69 @@ func TestSaveNeedsOnePartition(t *testing.T) {
 		t.Fatalf("save to a 2-partition catalog = %v", err)
 	}
 }
+
+// TestSaveRefusesAClaimKey: a window named with the claims' key prefix
+// would be read as a claim (never listed, compacted away by the claims of
+// the name after the prefix): it is refused before anything is written.
+func TestSaveRefusesAClaimKey(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	topic := kafkatest.UniqueTopic(t)
+	cl := target.Client(t)
+	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Save(ctxT(t), window("replayctl.claim/w"), false); err == nil || !strings.Contains(err.Error(), `"replayctl.claim/" starts the keys of the catalog's claims`) {
+		t.Fatalf("save of a claim key = %v", err)
+	}
+	ws, err := cat.List(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 0 {
+		t.Errorf("catalog holds %v after a refused save", ws)
+	}
+}
+
+// TestKeepHistoryWithinOneSecond: windows of one name saved within one
+// second have one NAME@<save time>; each --keep-history save keeps the
+// window it replaces under a name of its own (NAME@<save time>-2, …)
+// instead of overwriting the copy kept before it.
+func TestKeepHistoryWithinOneSecond(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	topic := kafkatest.UniqueTopic(t)
+	cl := target.Client(t)
+	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 0, 0, 2, 0, time.UTC)
+	var kept []string
+	for i := range 4 {
+		w := window("w")
+		w.RecordingID = fmt.Sprintf("rec-%d", i)
+		w.CreatedAt = at.Add(time.Duration(i) * 100 * time.Millisecond)
+		s, err := cat.SaveAs(ctxT(t), w, catalog.KeepHistory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.KeptAs != "" {
+			kept = append(kept, s.KeptAs)
+		}
+	}
+	want := []string{"w@20261207T000002Z", "w@20261207T000002Z-2", "w@20261207T000002Z-3"}
+	if fmt.Sprint(kept) != fmt.Sprint(want) {
+		t.Errorf("kept as %v, want %v", kept, want)
+	}
+	ws, err := cat.List(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []string
+	for _, w := range ws {
+		recs = append(recs, w.Name+"="+w.RecordingID)
+	}
+	if got := strings.Join(recs, " "); got != "w=rec-3 w@20261207T000002Z=rec-0 w@20261207T000002Z-2=rec-1 w@20261207T000002Z-3=rec-2" {
+		t.Errorf("catalog holds %s", got)
+	}
+}

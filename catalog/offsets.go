@@ -106,6 +106,7 @@ func Check(ctx context.Context, adm *kadm.Client, topic string, ranges map[int32
 	out := make(map[int32]Range, len(ranges))
 	var problems, notes []string
 	var gone int64
+	pastEnd := false
 	for _, p := range ps {
 		r := ranges[p]
 		if r.Start < 0 || r.End < r.Start {
@@ -124,6 +125,7 @@ func Check(ctx context.Context, adm *kadm.Client, topic string, ranges map[int32
 		}
 		if r.End > le {
 			problems = append(problems, fmt.Sprintf("partition %d: range ends at offset %d but the partition ends at %d", p, r.End, le))
+			pastEnd = true
 			continue
 		}
 		if r.Start < ls {
@@ -141,8 +143,11 @@ func Check(ctx context.Context, adm *kadm.Client, topic string, ranges map[int32
 	}
 	if len(problems) > 0 {
 		hint := ""
+		if pastEnd {
+			hint = "; the window reaches past what the topic holds (end offsets are exclusive; a topic deleted and created again since starts at 0): end the range at most at the partition's end, or use from/to or last:"
+		}
 		if gone > 0 {
-			hint = fmt.Sprintf("; %d records deleted by retention (allow-partial reads what is left)", gone)
+			hint += fmt.Sprintf("; %d records deleted by retention (allow-partial reads what is left)", gone)
 		}
 		return nil, notes, fmt.Errorf("window on %s does not match the log: %s%s", topic, strings.Join(problems, "; "), hint)
 	}

@@ -72,7 +72,9 @@ type FieldCount struct {
 // Example is one mismatching response pair. Texts are truncated to
 // MaxExampleBytes (then Truncated is set) and made valid UTF-8.
 type Example struct {
-	// Request is the recorded request's head (request line and headers).
+	// Request is the request's head (request line and headers) as sent,
+	// after the rewrites; the engine masks its credentials (see
+	// engine.maskHead).
 	Request        string `json:"request"`
 	RecordedStatus int    `json:"recorded_status"`
 	ReplayedStatus int    `json:"replayed_status"`

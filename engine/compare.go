@@ -128,7 +128,7 @@ func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte, 
 	if p := co.entry(m.ID); p != nil && p.endpoint == "" {
 		p.endpoint = compare.Endpoint(method, path)
 		p.path = path
-		p.head = bytes.Clone(head)
+		p.head = maskHead(head)
 		co.bytes += int64(len(p.head))
 		if co.ref == nil {
 			p.refs = 2
@@ -269,4 +269,33 @@ func (co *comparison) finish(ctx context.Context) *compare.DiffSummary {
 	}
 	s := co.agg.Summary()
 	return &s
+}
+
+// maskHead returns a copy of a request head for a diff example, with the
+// values of credential headers (scenario.SecretName: Authorization, Cookie,
+// X-Api-Key, any name holding token, secret, key, auth, …) and of secret
+// query parameters masked as the plan masks them: the head is the request
+// as sent, after the rewrites that put working credentials back in.
+func maskHead(head []byte) []byte {
+	lines := strings.Split(string(head), "\n")
+	for i, l := range lines {
+		cr := strings.HasSuffix(l, "\r")
+		l = strings.TrimSuffix(l, "\r")
+		if i == 0 {
+			if method, rest, ok := strings.Cut(l, " "); ok {
+				target, proto, _ := strings.Cut(rest, " ")
+				l = method + " " + scenario.MaskURL(target)
+				if proto != "" {
+					l += " " + proto
+				}
+			}
+		} else if name, value, ok := strings.Cut(l, ":"); ok && scenario.SecretName(name) {
+			l = name + ": " + scenario.MaskCredential(strings.TrimSpace(value))
+		}
+		if cr {
+			l += "\r"
+		}
+		lines[i] = l
+	}
+	return []byte(strings.Join(lines, "\n"))
 }

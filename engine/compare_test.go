@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -121,5 +122,58 @@ jobs:
 	}
 	if !strings.Contains(res.out, "mismatches 10") {
 		t.Errorf("summary lacks the diff line:\n%s", res.out)
+	}
+}
+
+// TestCompareExamplesMaskCredentials: a diff example shows the request as
+// sent, after the rewrites, which is where working credentials go back in
+// (set-header Authorization = "Bearer " + env("STAGING_TOKEN")): the JSON
+// and HTML reports mask the values of credential headers and of secret
+// query parameters, as the plan does, and keep the rest of the head.
+func TestCompareExamplesMaskCredentials(t *testing.T) {
+	dir := t.TempDir()
+	path := writeGor(t, dir, "rec.gor", []req{{0, get("/users/1?x=1", "Cookie: sid=Hunter2cookie")}, {time.Millisecond, get("/users/2")}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "changed")
+	}))
+	defer srv.Close()
+	yaml := fmt.Sprintf(`version: 1
+name: cmp
+targets:
+  candidate: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: %s}}
+    speed: max
+    rewrite:
+      - set-header: {name: Authorization, value: '"Bearer Hunter2bearer"'}
+      - set-header: {name: X-Session-Token, value: '"Hunter2session"'}
+      - set-header: {name: X-Trace, value: '"trace-1"'}
+      - set-query: {name: api_key, value: '"Hunter2query"'}
+    sink: {http: {target: candidate, workers: 1}}
+    compare: {status: true, body: true}
+    report: {json: report.json, html: report.html}
+`, srv.URL, path)
+	res := run(t, dir, yaml, engine.Options{})
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "report.json"))
+	diff := field(t, rep, "diff").(map[string]any)
+	ex := diff["endpoints"].([]any)[0].(map[string]any)["examples"].([]any)[0].(map[string]any)
+	head := ex["request"].(string)
+	for _, want := range []string{"Authorization: Bearer xxxxx", "X-Session-Token: xxxxx", "X-Trace: trace-1", "api_key=xxxxx", "Host: "} {
+		if !strings.Contains(head, want) {
+			t.Errorf("example request lacks %q:\n%s", want, head)
+		}
+	}
+	for _, f := range []string{"report.json", "report.html"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "Hunter2") {
+			t.Errorf("%s shows a credential the rewrites set", f)
+		}
 	}
 }

@@ -160,10 +160,16 @@ func TestRecordWindowReplay(t *testing.T) {
 
 			// With KeepHistory the replaced window stays, renamed.
 			opts.KeepHistory = true
-			if res := run(t, dir, yaml, opts); res.err != nil {
+			res = run(t, dir, yaml, opts)
+			if res.err != nil {
 				t.Fatalf("third save-window with KeepHistory: %v\n%s", res.err, res.out)
 			}
-			kept, _ := openWindow(t, opts, yaml, dir, win+"@"+w3.CreatedAt.UTC().Format("20060102T150405Z"))
+			keptAs := win + "@" + w3.CreatedAt.UTC().Format("20060102T150405Z")
+			// The summary says where the replaced window went.
+			if !strings.Contains(res.out, "kept      the window it replaced, as "+keptAs) {
+				t.Errorf("the summary does not name the kept window %s:\n%s", keptAs, res.out)
+			}
+			kept, _ := openWindow(t, opts, yaml, dir, keptAs)
 			if fmt.Sprint(kept.Partitions) != fmt.Sprint(w3.Partitions) || kept.RecordingID != w3.RecordingID {
 				t.Errorf("kept window %v (%s), want the replaced one %v (%s)", kept.Partitions, kept.RecordingID, w3.Partitions, w3.RecordingID)
 			}

@@ -510,6 +510,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		if saved.KeptAs != "" {
 			r.log.Info("previous window kept", "window", saved.KeptAs)
+			res.keptAs = saved.KeptAs
 		}
 		res.window = &w
 	}

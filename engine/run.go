@@ -43,6 +43,7 @@ type jobResult struct {
 	summary     stats.Summary // replay jobs
 	counters    map[string]int64
 	window      *catalog.Window      // read (replay) or saved (record)
+	keptAs      string               // record jobs: where --keep-history kept the window replaced
 	windowNotes []string             // replay jobs: what the window lacks of its recording
 	notSent     []string             // replay jobs: requests of the window not sent, and why
 	diff        *compare.DiffSummary // replay jobs with compare

@@ -186,6 +186,9 @@ func printSummary(out io.Writer, res *jobResult) {
 				mark = " (partial)"
 			}
 			row("window", "%s saved%s  %s\n", res.window.Name, mark, windowText(res.window))
+			if res.keptAs != "" {
+				row("kept", "the window it replaced, as %s\n", res.keptAs)
+			}
 		}
 	}
 }

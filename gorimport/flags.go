@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // flagKind says how a gor flag takes its value, as Go's flag package does.
@@ -52,6 +53,10 @@ func init() {
 		// general
 		"exit-after": str(func(c *conv, name, v string) error {
 			d, err := parseGoDuration(name, v)
+			if raw, _ := time.ParseDuration(strings.TrimSpace(v)); err == nil && raw < 0 {
+				// gor stops only after a positive one, as after none.
+				c.warnf("--%s %q not mapped: gor never stops on a negative duration; no stop: is written", name, v)
+			}
 			c.exitAfter = d
 			return err
 		}),

@@ -613,6 +613,8 @@ func TestSecretsNotEchoed(t *testing.T) {
 		{"secret parameter", []string{"--output-http", "http://t", "--http-set-param", "api_key=K1234"}, []string{"K1234"}, "api_key=xxxxx"},
 		{"secret query parameter", []string{"--output-http", "http://t/?token=qwerty1&x=1"}, []string{"qwerty1"}, "token=xxxxx&x=1"},
 		{"middleware arguments after a tab", []string{"--output-http", "http://t", "--middleware", "mw\t--token=Qq81z"}, []string{"Qq81z"}, "--middleware 'mw xxxxx'"},
+		{"unknown flag with a secret's name", []string{"--output-http", "http://t", "--api-token", "Sup3rSecret"}, []string{"Sup3rSecret"}, "--api-token xxxxx"},
+		{"unknown flag with a secret's name, -flag=value", []string{"--output-http", "http://t", "--input-kafka-sasl-password=pw123456"}, []string{"pw123456"}, "--input-kafka-sasl-password=xxxxx"},
 		{"middleware arguments", []string{"--output-http", "http://t", "--middleware", "python3 mw.py --api-key=Zk93x -H 'Authorization: Bearer t0k'"}, []string{"Zk93x", "t0k", "mw.py"}, "--middleware 'python3 xxxxx'"},
 	}
 	for _, tt := range tests {
@@ -745,6 +747,48 @@ func TestHostRegexpWarned(t *testing.T) {
 		res, _ := load(t, "--input-file", "r.gor", "--output-http", "http://t", "--http-allow-url", tt.re)
 		if got := hasWarning(res.Warnings, "matches no request"); got != tt.warn {
 			t.Errorf("%s: warned %v, want %v: %q", tt.re, got, tt.warn, res.Warnings)
+		}
+	}
+}
+
+// TestExitAfterNotPositiveWarned: gor stops only after a positive
+// --exit-after; a zero or negative one maps to no stop:, and a negative one
+// (a typo, surely) is said so rather than dropped silently.
+func TestExitAfterNotPositiveWarned(t *testing.T) {
+	res, s := load(t, "--input-file", "r.gor", "--output-http", "http://h", "--exit-after", "-5s")
+	if j := onlyJob(t, s); j.Stop.After != 0 {
+		t.Errorf("stop.after = %v, want none", j.Stop.After)
+	}
+	if !hasWarning(res.Warnings, `--exit-after "-5s" not mapped`) {
+		t.Errorf("a negative --exit-after is not warned about: %q", res.Warnings)
+	}
+	res, _ = load(t, "--input-file", "r.gor", "--output-http", "http://h", "--exit-after", "0")
+	if hasWarning(res.Warnings, "exit-after") {
+		t.Errorf("--exit-after 0 (gor's default: no limit) warned about: %q", res.Warnings)
+	}
+}
+
+// TestOutputFileOutsideWarned: the scenario writes only under its own
+// directory, so an --output-file elsewhere (an absolute path, as gor scripts
+// have them) needs --allow-paths: the importer says so, since the scenario
+// would not pass validate without it.
+func TestOutputFileOutsideWarned(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		warn bool
+	}{
+		{"/var/log/gor/requests.gor", true},
+		{"../requests.gor", true},
+		{"sub/../../requests.gor", true},
+		{"requests.gor", false},
+		{"sub/requests.gor", false},
+	} {
+		res, err := Convert([]string{"--input-file", "r.gor", "--output-file", tt.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hasWarning(res.Warnings, "--allow-paths"); got != tt.warn {
+			t.Errorf("--output-file %s: warned %v, want %v: %q", tt.path, got, tt.warn, res.Warnings)
 		}
 	}
 }

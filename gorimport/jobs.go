@@ -2,6 +2,7 @@ package gorimport
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,11 @@ func (c *conv) sinks() ([]sink, error) {
 		}
 		if strings.Contains(f.value, "://") {
 			c.warnf("%s: cloud storage paths are not supported", s.desc)
+		}
+		if p := filepath.Clean(f.value); !strings.Contains(f.value, "://") && (filepath.IsAbs(p) || p == ".." || strings.HasPrefix(p, ".."+string(filepath.Separator))) {
+			// validate and run refuse it otherwise: a scenario writes
+			// only under its own directory.
+			c.warnf("%s: the file is outside the scenario's directory, where a scenario writes: run the scenario with --allow-paths %s, or write the file beside it", s.desc, filepath.Dir(p))
 		}
 		c.applyOutputLimit(&s, f.lim)
 		s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(f.value)))

@@ -24,7 +24,8 @@ var headerValueFlags = map[string]bool{
 // (scenario.MaskURL), the values of secret headers (Authorization: Bearer
 // xxxxx) and parameters, the whole --http-basic-auth-filter regexp
 // (it matches "user:password"), and the arguments of a --middleware
-// command (they are where such programs take their keys: --token=…).
+// command (they are where such programs take their keys: --token=…), and
+// the value of an unknown flag whose name is a secret's (--api-token).
 func shownValue(flag, v string) string {
 	switch {
 	case flag == "middleware":
@@ -51,6 +52,11 @@ func shownValue(flag, v string) string {
 			return name + "=" + scenario.Mask
 		}
 		return v
+	}
+	if _, known := flags[flag]; !known && v != "" && scenario.SecretName(flag) {
+		// An unknown flag named as a secret (--api-token, --…-password)
+		// is taken to hold one.
+		return scenario.Mask
 	}
 	if strings.Contains(v, "://") || strings.Contains(v, "@") || strings.Contains(v, "?") {
 		return scenario.MaskURL(v)

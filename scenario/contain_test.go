@@ -192,6 +192,28 @@ jobs:
 	}
 }
 
+// TestRestrictedEnvNameInCredentialShown: a credential's value is a secret
+// expression whose words errors do not show, but the name in its
+// env("NAME") is not a secret (README: env("NAME") names are kept): the
+// error that refuses it names it, so that it can be allowed.
+func TestRestrictedEnvNameInCredentialShown(t *testing.T) {
+	dir := t.TempDir()
+	doc := `version: 1
+name: r
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    rewrite:
+      - set-header: {name: Authorization, value: '"Bearer " + env("STAGING_TOKEN")'}
+    sink: {http: {url: "http://127.0.0.1:9"}}
+`
+	ds := loadErrAt(t, dir, doc, Options{Env: envOf(map[string]string{"STAGING_TOKEN": "Hunter2tok"}), Restricted: true})
+	wantDiag(t, ds, "7:50", `env("STAGING_TOKEN") cannot be read`)
+	if strings.Contains(ds.Error(), "Hunter2") {
+		t.Errorf("the error shows the variable's value:\n%v", ds)
+	}
+}
+
 func loadErrAt(t *testing.T, dir, src string, opts Options) Diagnostics {
 	t.Helper()
 	_, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), opts)

@@ -43,6 +43,9 @@ type decoder struct {
 	// secretSrc holds, by position, the source of a credential's value
 	// whose diagnostics must not quote its words (maskSecretSources).
 	secretSrc map[Pos]string
+	// hints are more to say (with a leading space) after the schema's
+	// diagnostic at a position, which the decoder does not repeat.
+	hints map[Pos]string
 }
 
 // m is a mapping node with its display path.
@@ -61,6 +64,18 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 
 // errorf reports a problem at n, unless the schema already reported one
 // there, inside it or inside a node it is part of.
+// hintf adds to the schema's diagnostic about n (when there is one) what
+// the decoder knows of the likely fix.
+func (d *decoder) hintf(n *yaml.Node, format string, args ...any) {
+	if n == nil || !d.sr.bad[n] {
+		return
+	}
+	if d.hints == nil {
+		d.hints = map[Pos]string{}
+	}
+	d.hints[d.pos(n)] = fmt.Sprintf(format, args...)
+}
+
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	if n != nil && (d.sr.bad[n] || d.sr.above[n]) {
 		return
@@ -619,6 +634,9 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		if _, ok := d.s.Windows[sw.Value]; ok {
 			d.errorf(sw, x.p("save-window"), "%q is also a windows: key; saved recordings need their own names", sw.Value)
 		}
+		if strings.HasPrefix(sw.Value, reservedWindowPrefix) {
+			d.errorf(sw, x.p("save-window"), "%q starts the keys of the catalog's claims: a window of that name would be taken for a claim (never listed, and compacted away); choose another name", reservedWindowPrefix)
+		}
 	}
 	j.OnLoss = cmpOr(x.str("on-loss"), "fail")
 	if v := x.get("on-loss"); v != nil && j.Sink.Kind == SinkHTTP {
@@ -985,8 +1003,20 @@ func (d *decoder) decodeSpeed(n *yaml.Node, path string) Speed {
 		f = v
 	default:
 		if n.Kind == yaml.ScalarNode {
-			if pf, err := strconv.ParseFloat(strings.TrimSuffix(n.Value, "x"), 64); err == nil {
-				d.errorf(n, path, "must be a number between 0.01 and 1000 or \"max\" (write %v, not %q)", pf, n.Value)
+			v := strings.TrimSpace(n.Value)
+			hint := ""
+			if pct, ok := strings.CutSuffix(v, "%"); ok {
+				// gor's --input-file 'x.gor|200%'
+				if pf, err := strconv.ParseFloat(pct, 64); err == nil {
+					hint = fmt.Sprintf(" (gor's %s is speed: %v)", v, pf/100)
+				}
+			} else if pf, err := strconv.ParseFloat(strings.TrimSuffix(v, "x"), 64); err == nil {
+				hint = fmt.Sprintf(" (write %v, not %q)", pf, v)
+			}
+			if hint != "" {
+				// The schema has said it (a string is not a number).
+				d.hintf(n, "%s", hint)
+				d.errorf(n, path, "must be a number between 0.01 and 1000 or \"max\"%s", hint)
 				return Speed{Factor: 1}
 			}
 		}
@@ -1093,3 +1123,7 @@ func (d *decoder) checkNeeds(jobs m) {
 		}
 	}
 }
+
+// reservedWindowPrefix starts the catalog's claim keys (catalog.claimPrefix):
+// no window may be named so.
+const reservedWindowPrefix = "replayctl.claim/"

@@ -62,6 +62,7 @@ func maskSecretSources(ds Diagnostics, srcs map[Pos]string) Diagnostics {
 		if src, ok := srcs[d.Pos]; ok {
 			ds[i].Message = maskSourceWords(d.Message, src)
 			if !strings.ContainsAny(src, `"'`+"`") {
+				ds[i].Message = textHintRE.ReplaceAllString(ds[i].Message, "")
 				ds[i].Message += ` (a text value needs quotes inside the YAML ones: '"Bearer …"'; this value is a credential's, so its words are not shown)`
 			}
 		}
@@ -73,11 +74,15 @@ func maskSecretSources(ds Diagnostics, srcs map[Pos]string) Diagnostics {
 // a word of src or part of one (the expression lexer quotes prefixes:
 // "1234567890a" of 1234567890abcdef) by xxxxx.
 func maskSourceWords(msg, src string) string {
+	names := map[string]bool{} // env("NAME") names are not secrets: the plan shows them too
+	for _, m := range envCallRE.FindAllStringSubmatch(src, -1) {
+		names[m[1]] = true
+	}
 	words := map[string]bool{}
 	for _, w := range strings.FieldsFunc(src, func(r rune) bool {
 		return r < 0x80 && !isWordByte(byte(r)) && r != '-' && r != '.' && r != '/' && r != '+' && r != '='
 	}) {
-		if len(w) >= 4 {
+		if len(w) >= 4 && !names[w] {
 			words[w] = true
 			for _, part := range strings.FieldsFunc(w, func(r rune) bool { return r == '.' || r == '-' || r == '/' || r == '+' || r == '=' }) {
 				if len(part) >= 4 {
@@ -106,6 +111,10 @@ func maskSourceWords(msg, src string) string {
 	}
 	return b.String()
 }
+
+// envCallRE matches an env("NAME") call with a literal name (the name in
+// group 1), as an expression's source has it.
+var envCallRE = regexp.MustCompile(`\benv\(\s*["'\x60](\w+)["'\x60]\s*\)`)
 
 // compileExpr compiles the expression in scalar n. A compile error is
 // reported at the position inside the expression where possible.
@@ -136,6 +145,15 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 			pos = d.exprPos(n, fe.Line, fe.Column)
 		}
 		msg = explainUnknown(msg, k)
+		if (k == exprString || k == exprAny) && unknownNameRE.MatchString(fe0(err)) && !strings.Contains(msg, "did you mean") {
+			// value: staging, as gor's --http-set-header 'X-Env: staging'
+			// would have it: the word is read as a name.
+			name := unknownNameRE.FindStringSubmatch(fe0(err))[1]
+			msg += fmt.Sprintf(textHint, name)
+		}
+		if strings.HasPrefix(msg, `unexpected token Operator("=")`) && strings.Contains(n.Value, "=~") {
+			msg += ` (expr-lang has no =~: write X matches "REGEXP")`
+		}
 		d.diags = append(d.diags, Diagnostic{pos, path + ": " + msg})
 		return e
 	}
@@ -150,6 +168,22 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 		}
 	}
 	return e
+}
+
+// textHint follows "unknown name NAME" in a string expression: NAME was
+// likely meant as text. textHintRE finds it, for the hints that replace it
+// (a credential's, a ${VAR}'s).
+const textHint = ` (a text value needs quotes inside the YAML ones: '"%s"')`
+
+var textHintRE = regexp.MustCompile(` \(a text value needs quotes inside the YAML ones: '"[^']*"'\)`)
+
+// fe0 is the message of an expr compile error, without its position.
+func fe0(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	return err.Error()
 }
 
 // envNames returns the literal names of p's env("NAME") calls.
@@ -315,6 +349,9 @@ func runeOffset(s string, r int) int {
 var (
 	noFieldRE     = regexp.MustCompile(`^type exprenv\.(\w+) has no field (\w+)$`)
 	unknownNameRE = regexp.MustCompile(`^unknown name (\w+)$`)
+	// durationMismatchRE matches expr's error for a duration compared with
+	// a number, either way round.
+	durationMismatchRE = regexp.MustCompile(`\(mismatched types (time\.Duration and (int|float64)|(int|float64) and time\.Duration)\)$`)
 )
 
 // explainUnknown rewrites expr's messages about unknown names in the words
@@ -329,6 +366,11 @@ func explainUnknown(msg string, k exprKind) string {
 		if fields, ok := exprFields(root, m[1], map[reflect.Type]bool{}); ok {
 			return unknownText(fmt.Sprintf("no field %s", m[2]), m[2], fields)
 		}
+	}
+	if k == exprAssert && durationMismatchRE.MatchString(msg) {
+		// latency.p99 < 250: expr says "time.Duration and int", not what
+		// to write instead.
+		return msg + `: compare a duration with a duration, such as duration("250ms")`
 	}
 	if m := unknownNameRE.FindStringSubmatch(msg); m != nil {
 		names, _ := exprFields(root, root.Name(), map[reflect.Type]bool{})

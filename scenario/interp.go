@@ -91,7 +91,7 @@ func expandRef(body string, lookup LookupFunc) (string, error) {
 	switch op {
 	case "":
 		if !ok {
-			return "", &unsetVarError{name, fmt.Sprintf("${%s} is not set", name)}
+			return "", &unsetVarError{name, unsetText(name)}
 		}
 		return v, nil
 	case ":-":
@@ -109,11 +109,16 @@ func expandRef(body string, lookup LookupFunc) (string, error) {
 			return "", err
 		}
 		if msg == "" {
-			msg = fmt.Sprintf("${%s} is not set", name)
+			msg = unsetText(name)
 		}
 		return "", &unsetVarError{name, msg}
 	}
 	return "", fmt.Errorf("invalid variable reference ${%s} (want ${%s}, ${%s:-default} or ${%s:?message})", body, name, name, name)
+}
+
+// unsetText is the error for ${NAME} without a value: what to do about it.
+func unsetText(name string) string {
+	return fmt.Sprintf("${%s} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${%s:-…}", name, name)
 }
 
 func validVarName(s string) bool {

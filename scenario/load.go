@@ -192,6 +192,9 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		d.decodeScenario(root)
 	}
 	ds = append(ds, d.diags...)
+	for i := range ds {
+		ds[i].Message += d.hints[ds[i].Pos]
+	}
 	if len(ds) > 0 {
 		return nil, setNotes(maskSecretSources(hideValues(ds, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
 	}
@@ -223,8 +226,9 @@ func absClean(p string) string {
 // hideValues replaces, in every diagnostic, the values that ${…} references
 // put into scalars with the scalar's text as written ("${DB_PASSWORD}"), so
 // that an error says which variable, never its value. A value is replaced
-// where it stands as a whole word: anywhere on the scalar's own line, and
-// elsewhere when it is at least 6 bytes long. A URL value is also replaced
+// where it stands as a whole word: anywhere on the scalar's own line (a
+// value shorter than 6 bytes, unless a secret's, only in the diagnostics
+// within the scalar), and elsewhere when it is at least 6 bytes long. A URL value is also replaced
 // in its masked form (MaskURL), by its text masked the same way, except for
 // secrets written as ${VAR}: those are shown as written. Each variable's
 // own value is replaced by ${NAME} in the diagnostics at its scalar's line
@@ -237,16 +241,37 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	type hidden struct {
 		value, raw string
 		line       int
+		col, end   int    // the columns the scalar spans on its line (end: past it, allowing for quotes)
 		ownLine    bool   // replaced on the scalar's line only
+		secret     bool   // read from a variable with a secret's name: replaced anywhere on its line
 		written    string // the scalar as written (fragments it holds are the author's)
+	}
+	// A value shorter than 6 bytes that is not a secret's is replaced only
+	// in the diagnostics within its scalar (a "0" elsewhere on the line is
+	// another scalar's, or the message's own text: "A-Z a-z 0-9").
+	within := func(d Diagnostic, h hidden) bool {
+		return d.Line == h.line && (len(h.value) >= 6 || h.secret || d.Col == 0 || d.Col >= h.col && d.Col < h.end)
+	}
+	readsSecret := func(n *yaml.Node) bool {
+		for _, v := range values[n] {
+			if SecretName(v.name) {
+				return true
+			}
+		}
+		return false
+	}
+	span := func(n *yaml.Node) (int, int) {
+		return n.Column, n.Column + len(orig[n]) + 3
 	}
 	var hs []hidden
 	for n := range changed {
 		if raw, ok := orig[n]; ok && n.Value != "" && n.Value != raw && !strings.Contains(n.Value, "${") {
-			hs = append(hs, hidden{value: n.Value, raw: raw, line: n.Line})
+			col, end := span(n)
+			secret := readsSecret(n)
+			hs = append(hs, hidden{value: n.Value, raw: raw, line: n.Line, col: col, end: end, secret: secret})
 			if m := MaskURL(n.Value); m != n.Value {
 				// A URL is shown masked (ParseTargetURL): so is its text.
-				hs = append(hs, hidden{value: m, raw: maskURLText(raw), line: n.Line})
+				hs = append(hs, hidden{value: m, raw: maskURLText(raw), line: n.Line, col: col, end: end, secret: secret})
 			}
 		}
 	}
@@ -254,7 +279,8 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	for n, vs := range values {
 		for _, v := range vs {
 			secret := SecretName(v.name)
-			h := hidden{value: v.value, raw: "${" + v.name + "}", line: n.Line, ownLine: !secret, written: orig[n]}
+			col, end := span(n)
+			h := hidden{value: v.value, raw: "${" + v.name + "}", line: n.Line, col: col, end: end, ownLine: !secret, secret: secret, written: orig[n]}
 			hs = append(hs, h)
 			if len(v.value) >= 8 && secret {
 				long = append(long, h)
@@ -266,7 +292,7 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	out := make(Diagnostics, len(ds))
 	for i, d := range ds {
 		for _, h := range hs {
-			if d.Line == h.line || (len(h.value) >= 6 && !h.ownLine) {
+			if within(d, h) || (len(h.value) >= 6 && !h.ownLine) {
 				d.Message = replaceWord(d.Message, h.value, h.raw)
 			}
 		}
@@ -277,6 +303,7 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 		}
 		if i := strings.Index(d.Message, "unknown name ${"); i >= 0 {
 			name, _, _ := strings.Cut(d.Message[i+len("unknown name ${"):], "}")
+			d.Message = textHintRE.ReplaceAllString(d.Message, "")
 			d.Message += fmt.Sprintf(` (${%s} pastes its value into the expression as code: for text, write it inside the quotes, "…${%s}", or use env("%s"))`, name, name, name)
 		}
 		out[i] = d

@@ -184,7 +184,7 @@ func TestInterpolation(t *testing.T) {
 	tests := []struct {
 		name, src, at, fragment string
 	}{
-		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set"},
+		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${NAME:-…}"},
 		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "set NAME to the run name"},
 		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "need it"},
 		{"unterminated", "version: 1\nname: ${NAME\n", "2:7", "unterminated ${"},
@@ -430,6 +430,26 @@ topics: {traffic: {name: x}}
 	if strings.Contains(ds.Error(), "${") {
 		t.Errorf("a value was hidden where it was not one:\n%s", ds)
 	}
+}
+
+// TestShortValueHiddenOnlyInItsOwnError: a short value read from ${VAR}
+// (partitions: ${P} with P=0) is hidden in the errors about its scalar, not
+// in another scalar's error on the same line, whose text it would garble
+// ("a-z ${P}-9" for "a-z 0-9").
+func TestShortValueHiddenOnlyInItsOwnError(t *testing.T) {
+	src := `version: 1
+name: t
+topics: {t: {name: "${TN}", partitions: "${P}"}}
+jobs:
+  replay:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+windows:
+  w: {topic: t, last: 1h}
+`
+	ds := loadErr(t, src, Options{Env: envOf(map[string]string{"TN": "bad topic!", "P": "0"})})
+	wantDiag(t, ds, "3:20", "must be a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -")
+	wantDiag(t, ds, "3:41", "topics.t.partitions: must be >= 1 (got ${P})")
 }
 
 // TestSetErrorsHideValues: a --set error names the override by its path and
@@ -773,5 +793,43 @@ func TestTopicConfigUnknownWarns(t *testing.T) {
 	if len(s.Warnings) != 2 || !strings.Contains(s.Warnings.Error(), `topics.traffic.config.retension.ms: "retension.ms" is not an Apache Kafka topic config (did you mean "retention.ms"?)`) ||
 		!strings.Contains(s.Warnings.Error(), `confluent.placement.constraints`) {
 		t.Errorf("warnings = %v", s.Warnings)
+	}
+}
+
+// TestSetErrorsDoNotQuoteTheValue: an error about a value --set gave, at a
+// key the file has or one the override created, names the override and
+// never quotes its value, as README's Safety promises (a value on a command
+// line may be a secret).
+func TestSetErrorsDoNotQuoteTheValue(t *testing.T) {
+	tests := []struct {
+		set, fragment string
+	}{
+		{"jobs.replay.sink.http.workers=7777777", "--set jobs.replay.sink.http.workers: must be <= 100000 (got …)"},
+		{"jobs.replay.sink.http.max-connections=-424242", "--set jobs.replay.sink.http.max-connections: must be >= 1 (got …)"},
+		{"topics.traffic.partitions=99999999", "must be <= 100000 (got …) (the value of --set topics.traffic.partitions)"},
+		{"jobs.replay.sink.http.url=Hunter2host", `"…"`},
+		{"jobs.replay.sink.http.protocol=Hunter2proto", "protocol: value must be one of"},
+		{"jobs.replay.start-at=Hunter2time", `invalid time "…"`},
+		{"jobs.replay.sink.http.workers=Hunter2", "must be an integer (got string)"},
+	}
+	base := strings.Replace(setBase, "source: {window: w}", "source: {window: w}\n    start-at: now", 1)
+	base = strings.Replace(base, "topics: {traffic: {name: x,", "topics: {traffic: {name: x, partitions: 2,", 1)
+	base = strings.Replace(base, "jobs:", "windows: {w: {topic: traffic, last: 1h}}\njobs:", 1)
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			ds := loadErr(t, base, Options{Env: envOf(nil), Set: []string{tt.set}})
+			_, value, _ := strings.Cut(tt.set, "=")
+			value = strings.TrimPrefix(value, "-")
+			if strings.Contains(ds.Error(), value) {
+				t.Errorf("the error quotes the value of --set %s:\n%v", tt.set, ds)
+			}
+			found := false
+			for _, d := range ds {
+				found = found || strings.Contains(d.Message, tt.fragment)
+			}
+			if !found {
+				t.Errorf("no diagnostic containing %q; got:\n%v", tt.fragment, ds)
+			}
+		})
 	}
 }

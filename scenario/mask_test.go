@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -153,5 +154,21 @@ func TestMaskExpr(t *testing.T) {
 	}
 	if got := MaskCondition(`req.header("Authorization") == "Bearer abc"`); got != `req.header("Authorization") == "Bearer xxxxx"` {
 		t.Errorf("MaskCondition = %s", got)
+	}
+}
+
+// TestParseTargetURLHostPort: a host:port without a scheme (as gor's
+// --output-http takes it) is told so, with the URL to write, whatever
+// net/url makes of it (a scheme "staging", or no parse at all).
+func TestParseTargetURLHostPort(t *testing.T) {
+	for _, hp := range []string{"staging:8080", "127.0.0.1:8080", "[::1]:8080", "shop.example.com:443"} {
+		_, _, err := ParseTargetURL(hp)
+		want := fmt.Sprintf("URL %q has no scheme: write http://%s (or https://)", hp, hp)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %s", hp, err, want)
+		}
+	}
+	if _, _, err := ParseTargetURL("builtin:echo"); err != nil {
+		t.Errorf("builtin:echo: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -237,12 +238,46 @@ func setNotes(ds Diagnostics, sets []string, replaced map[[2]int]int) Diagnostic
 		if d.Line == 0 && d.Col >= 1 && d.Col <= len(sets) {
 			path := pathOf(d.Col - 1)
 			ds[i].Col = 0
-			ds[i].Message = fmt.Sprintf("--set %s: %s", path, strings.TrimPrefix(d.Message, path+": "))
+			msg := hideSetValue(strings.TrimPrefix(d.Message, path+": "), sets[d.Col-1])
+			ds[i].Message = fmt.Sprintf("--set %s: %s", path, msg)
 		} else if j, ok := replaced[[2]int{d.Line, d.Col}]; ok && d.Line > 0 {
-			ds[i].Message += fmt.Sprintf(" (the value of --set %s)", pathOf(j))
+			ds[i].Message = hideSetValue(d.Message, sets[j]) + fmt.Sprintf(" (the value of --set %s)", pathOf(j))
 		}
 	}
 	return ds
+}
+
+// gotRE matches the "(got …)" a range or type error ends with.
+var gotRE = regexp.MustCompile(`\(got ([^()]*)\)`)
+
+// hideSetValue replaces, in msg (a diagnostic about the value of set), the
+// quoted texts that are the override's value or one of its scalars ("…"),
+// and a "(got N)" that is a number or such a scalar ("(got …)"): errors
+// never quote what a --set gave. A "(got string)" names a type and stays.
+func hideSetValue(msg, set string) string {
+	_, raw, _ := strings.Cut(set, "=")
+	vals := map[string]bool{raw: true, strings.TrimSpace(raw): true}
+	if v, err := parseSetValue(raw); err == nil {
+		walkNodes(v, func(n *yaml.Node) {
+			if n.Kind == yaml.ScalarNode {
+				vals[n.Value] = true
+			}
+		})
+	}
+	delete(vals, "")
+	msg = quotedRE.ReplaceAllStringFunc(msg, func(q string) string {
+		if u, err := strconv.Unquote(q); err == nil && vals[u] {
+			return `"…"`
+		}
+		return q
+	})
+	return gotRE.ReplaceAllStringFunc(msg, func(g string) string {
+		got := gotRE.FindStringSubmatch(g)[1]
+		if _, err := strconv.ParseFloat(got, 64); err == nil || vals[got] {
+			return "(got …)"
+		}
+		return g
+	})
 }
 
 func place(n, at *yaml.Node) {

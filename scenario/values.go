@@ -92,11 +92,20 @@ func ParseTime(s string) (*TimeSpec, error) {
 	return nil, fmt.Errorf("invalid time %q (want RFC 3339 such as 2026-11-26T10:00:00Z, or relative: now, -15m, now-2h)", s)
 }
 
+// hostPortRE matches a host name, IPv4 or bracketed IPv6 address and a port,
+// without a scheme.
+var hostPortRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):[0-9]{1,5}$`)
+
 // ParseTargetURL parses a target URL: http or https with a host, or
 // builtin:echo. It returns the builtin's name for builtin URLs. Its errors
 // show the URL as MaskURL masks it, parsed or not, and never wrap net/url's
 // error (which holds the URL as written).
 func ParseTargetURL(s string) (*url.URL, string, error) {
+	if t := strings.TrimSpace(s); hostPortRE.MatchString(t) {
+		// host:port, as gor's --output-http takes it: net/url reads a
+		// scheme "staging", or fails on "127.0.0.1:8080".
+		return nil, "", fmt.Errorf("URL %q has no scheme: write http://%s (or https://)", t, t)
+	}
 	u, err := url.Parse(strings.TrimSpace(s))
 	s = MaskURL(s) // messages never show a password or a token
 	if err != nil {

@@ -50,6 +50,9 @@ func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra strin
 				c = i + 1
 			}
 		}
+		if off := offsetOf(data, l, c); off < len(data) && data[off] == '\t' {
+			extra = " (a tab: YAML indents with spaces only; replace it with spaces)"
+		}
 	case strings.HasPrefix(msg, "did not find expected ',' or ']'"), strings.HasPrefix(msg, "did not find expected ',' or '}'"):
 		open := byte('[')
 		if strings.HasSuffix(msg, "'}'") {

@@ -216,7 +216,20 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.allowPaths, "allow-paths", nil, "also let the scenario write under this directory (repeatable)")
 }
 
+// check refuses flags that would change nothing: --env-allow narrows only
+// what a --restricted scenario reads (without it the whole environment is
+// readable, whatever --env-allow says).
+func (f *loadFlags) check() error {
+	if len(f.envAllow) > 0 && !f.restricted {
+		return usageError{errors.New("--env-allow applies only with --restricted (without it ${VAR} and env() read the whole environment): add --restricted, or leave --env-allow out")}
+	}
+	return nil
+}
+
 func (f *loadFlags) load(path string) (*scenario.Scenario, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	return scenario.Load(path, scenario.Options{
 		Set: f.set, EnvFile: f.envFile,
 		Restricted: f.restricted, EnvAllow: f.envAllow,

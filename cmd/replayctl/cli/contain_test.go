@@ -205,3 +205,27 @@ func TestContainedSpoolAndGlobs(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvAllowNeedsRestricted: --env-allow only narrows what a restricted
+// scenario reads; without --restricted it would change nothing (the whole
+// environment stays readable), so it is refused as a usage error (exit 2)
+// by every command that takes it, rather than ignored.
+func TestEnvAllowNeedsRestricted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 3, time.Millisecond)
+	f := write(t, dir, "s.yaml", fmt.Sprintf(pipelineYAML, "http://127.0.0.1:9", "errors.rate == 0"))
+	data := filepath.Join(dir, "data")
+	for _, args := range [][]string{
+		{"validate", f, "--env-allow", "APP_*"},
+		{"run", f, "--dry-run", "--env-allow", "APP_*"},
+		{"windows", "list", "-f", f, "--env-allow", "APP_*", "--data-dir", data},
+		{"report", "merge", "--run", "r1", "-f", f, "--env-allow", "APP_*", "--data-dir", data},
+	} {
+		r := mustRun(t, ExitInvalid, args...)
+		if !strings.Contains(r.stderr, "--env-allow applies only with --restricted") {
+			t.Errorf("replayctl %s: stderr does not say why:\n%s", strings.Join(args, " "), r)
+		}
+	}
+	mustRun(t, ExitOK, "validate", f, "--restricted", "--env-allow", "APP_*")
+}

@@ -29,6 +29,10 @@ func newReportCmd() *cobra.Command {
 	return cmd
 }
 
+// runFlags say how merge --run reads the run topic: with FILE... they mean
+// nothing.
+var runFlags = []string{"file", "brokers", "data-dir", "run-topic", "wait"}
+
 func newReportMergeCmd() *cobra.Command {
 	var (
 		lf       loadFlags
@@ -64,6 +68,20 @@ an interrupted shard). A failed assertion exits 3.`,
 			ctx := cmd.Context()
 			var inputs []*report.Input
 			var err error
+			if runID == "" && len(args) > 0 {
+				for _, name := range runFlags {
+					if cmd.Flags().Changed(name) {
+						return usageError{fmt.Errorf("--%s says how --run reads the run topic: merging FILE... it would change nothing; leave it out", name)}
+					}
+				}
+			}
+			if file == "" {
+				for _, name := range scenarioFlags {
+					if cmd.Flags().Changed(name) {
+						return usageError{fmt.Errorf("--%s says how the scenario of -f is read: give -f FILE (with --run), or leave --%s out", name, name)}
+					}
+				}
+			}
 			switch {
 			case runID != "" && len(args) > 0:
 				return usageError{errors.New("merge either --run ID (from the run topic) or FILE... (JSON reports), not both")}

@@ -141,3 +141,36 @@ jobs:
 		})
 	}
 }
+
+// TestReportMergeRefusesFlagsThatChangeNothing: with FILE... the flags that
+// say how --run reads the run topic, and without -f those that say how the
+// scenario of -f is read, would be ignored: they are usage errors (exit 2)
+// that say so, as windows refuses its scenario flags without -f.
+func TestReportMergeRefusesFlagsThatChangeNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := write(t, dir, "s.yaml", fmt.Sprintf(pipelineYAML, "http://127.0.0.1:9", "errors.rate == 0"))
+	files := []string{filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-f", f}, "--file says how --run reads the run topic"},
+		{[]string{"--brokers", "127.0.0.1:1"}, "--brokers says how --run reads the run topic"},
+		{[]string{"--data-dir", dir}, "--data-dir says how --run reads the run topic"},
+		{[]string{"--wait", "5s"}, "--wait says how --run reads the run topic"},
+		{[]string{"--run-topic", "t"}, "--run-topic says how --run reads the run topic"},
+		{[]string{"--set", "a.b=c"}, "--set says how the scenario of -f is read"},
+		{[]string{"--output-dir", dir}, "--output-dir says how the scenario of -f is read"},
+		{[]string{"--restricted"}, "--restricted says how the scenario of -f is read"},
+	} {
+		r := mustRun(t, ExitInvalid, append(append([]string{"report", "merge"}, files...), tc.args...)...)
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: want %q in:\n%s", tc.args, tc.want, r)
+		}
+	}
+	r := mustRun(t, ExitInvalid, "report", "merge", "--run", "r1", "--data-dir", filepath.Join(dir, "data"), "--env-file", filepath.Join(dir, "x.env"))
+	if !strings.Contains(r.stderr, "--env-file says how the scenario of -f is read") {
+		t.Errorf("--run without -f, with --env-file:\n%s", r)
+	}
+}

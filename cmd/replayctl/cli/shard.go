@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -34,6 +35,19 @@ func (f *shardFlags) options() (*engine.ShardOptions, error) {
 	if f.shard == "" {
 		if f.runID != "" {
 			return nil, usageError{errors.New("--run-id names the run of a shard: it goes with --shard")}
+		}
+		// Tuning of a sharded run: without --shard it would be ignored.
+		for _, o := range []struct {
+			name string
+			set  bool
+		}{
+			{"--arm-timeout", f.armTimeout != engine.DefaultArmTimeout},
+			{"--start-margin", f.startMargin != engine.DefaultStartMargin},
+			{"--run-topic", f.runTopic != runbus.DefaultTopic},
+		} {
+			if o.set {
+				return nil, usageError{fmt.Errorf("%s tunes a sharded run: it goes with --shard", o.name)}
+			}
 		}
 		return nil, nil
 	}

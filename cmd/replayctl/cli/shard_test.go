@@ -575,3 +575,24 @@ func TestShardArmTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestShardFlagsNeedShard: --arm-timeout, --start-margin and --run-topic
+// tune a sharded run; without --shard they would be ignored, so they are
+// refused (exit 2), as --run-id is.
+func TestShardFlagsNeedShard(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 3, time.Millisecond)
+	f := write(t, dir, "s.yaml", fmt.Sprintf(pipelineYAML, "http://127.0.0.1:9", "errors.rate == 0"))
+	for _, args := range [][]string{
+		{"--run-id", "r1"},
+		{"--arm-timeout", "5s"},
+		{"--start-margin", "2s"},
+		{"--run-topic", "t"},
+	} {
+		r := mustRun(t, ExitInvalid, append([]string{"run", f, "--dry-run"}, args...)...)
+		if want := args[0] + " "; !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "goes with --shard") {
+			t.Errorf("%v: want %q and \"goes with --shard\" in:\n%s", args, want, r)
+		}
+	}
+}

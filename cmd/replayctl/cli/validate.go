@@ -26,6 +26,9 @@ and do not change the exit code: they may exist only where and when the scenario
   TARGET=http://127.0.0.1:9000 replayctl validate scenario.yaml --set jobs.replay.speed=4`,
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := lf.check(); err != nil {
+				return err
+			}
 			var all scenario.Diagnostics
 			var other []error
 			for _, path := range args {
