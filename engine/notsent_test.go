@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,4 +92,82 @@ jobs:
 			}
 		})
 	}
+}
+
+// TestRequestsDroppedOnErrorsAreLoss: a replay whose rewrite fails on some
+// of its requests sends the others, says how many it did not send and why
+// (state, not sent line, report), and fails with exit 1 unless on-loss:
+// warn; it exited 0 with a counter alone, sending nothing at all when the
+// rewrite failed on every request. A record job whose filter fails on a
+// message counts it lost.
+func TestRequestsDroppedOnErrorsAreLoss(t *testing.T) {
+	dir := t.TempDir()
+	writeGor(t, dir, "in.gor", evenly(4, time.Millisecond))
+	// The rewrite fails on requests without X-N: the paths /r/1 and /r/3.
+	rewrite := `rewrite:
+      - set-header: {name: X-Twice, value: 'string(int(req.path == "/r/1" || req.path == "/r/3" ? "x" : "2") * 2)'}`
+	const line = "2 request(s) not sent: the rewrite failed on them (rewrite-errors; the first errors are in the log)"
+	for _, onLoss := range []string{"", "on-loss: warn"} {
+		t.Run(cmpOr(onLoss, "default"), func(t *testing.T) {
+			tg := newTarget(t)
+			yaml := fmt.Sprintf(`version: 1
+name: dropped
+targets:
+  t: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: in.gor}}
+    speed: max
+    %s
+    sink: {http: {target: t}}
+    report: {json: out/replay.json}
+    %s
+`, tg.URL(), rewrite, onLoss)
+			r := run(t, dir, yaml, engine.Options{})
+			var loss *engine.LossError
+			switch {
+			case onLoss == "" && (!errors.As(r.err, &loss) || !strings.Contains(r.err.Error(), "2 request(s) of the input not sent because of errors: rewrite-errors 2 (the rewrite failed on them); on-loss: warn accepts that")):
+				t.Errorf("run = %v, want the requests not sent as a loss", r.err)
+			case onLoss != "" && r.err != nil:
+				t.Errorf("run with %s = %v, want no error", onLoss, r.err)
+			}
+			if tg.count() != 2 {
+				t.Errorf("target received %d requests, want the 2 the rewrite did not fail on", tg.count())
+			}
+			if !strings.Contains(r.out, "done, REQUESTS NOT SENT") || !strings.Contains(r.out, "not sent  "+line+"\n") {
+				t.Errorf("the summary does not say what was not sent:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "replay.json"))
+			if ns, _ := field(t, rep, "not_sent").([]any); len(ns) != 1 || ns[0] != line {
+				t.Errorf("report not_sent %v, want [%q]", field(t, rep, "not_sent"), line)
+			}
+		})
+	}
+
+	t.Run("record", func(t *testing.T) {
+		yaml := `version: 1
+name: dropped-record
+jobs:
+  record:
+    source: {gor: {path: in.gor}}
+    filter: 'int(req.path == "/r/1" ? "x" : "1") == 1'
+    sink: {gor: {path: out/rec.gor}}
+    report: {json: out/record.json}
+`
+		r := run(t, dir, yaml, engine.Options{})
+		var loss *engine.LossError
+		if !errors.As(r.err, &loss) || loss.Lost["filter-errors"] != 1 {
+			t.Fatalf("run = %v, want filter-errors 1 lost", r.err)
+		}
+		if !strings.Contains(r.out, "filter-errors 1 message (requests dropped: the filter failed on them; the first errors are in the log)") {
+			t.Errorf("the summary's lost line does not say the filter failed:\n%s", r.out)
+		}
+	})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -520,15 +520,34 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	return res, nil
 }
 
-// LossError reports a record job that lost messages without on-loss: warn
-// (exit code 1). What it recorded was saved, marked partial.
+// LossError reports a record job that lost messages, or a replay that
+// could not send requests of its input because of errors (Replay), without
+// on-loss: warn (exit code 1). What a record job recorded was saved,
+// marked partial.
 type LossError struct {
-	Job  string
-	Lost map[string]int64 // by cause, and "total"
+	Job    string
+	Lost   map[string]int64 // by cause, and "total"
+	Replay bool
 }
 
 func (e *LossError) Error() string {
+	if e.Replay {
+		return fmt.Sprintf("%d request(s) of the input not sent because of errors: %s; on-loss: warn accepts that",
+			e.Lost[catalog.LostTotal], notSentErrorsText(e.Lost))
+	}
 	return fmt.Sprintf("the recording is incomplete: %s; the window, if any, is saved marked partial; on-loss: warn accepts losses", lostText(e.Lost))
+}
+
+// notSentErrorsText renders a replay's requests dropped on errors, by
+// cause: "rewrite-errors 3 (the rewrite failed on them)".
+func notSentErrorsText(dropped map[string]int64) string {
+	var parts []string
+	for _, se := range stageErrors {
+		if n := dropped[se.counter]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", se.counter, n, se.what))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // writtenAt tells where the records written lie when the window cannot be
@@ -592,6 +611,10 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.h2-hpack-errors", "h2-hpack-errors"},
 	{"source.h2-unrenderable", "h2-unrenderable"},
 	{"unredactable-dropped", "unredactable"},
+	{"unparsable-requests", "unparsable-requests"},
+	{"filter-errors", "filter-errors"},
+	{"sample-errors", "sample-errors"},
+	{"rewrite-errors", "rewrite-errors"},
 }
 
 // lostCounts returns the losses by cause, and their total, from a record
@@ -636,6 +659,12 @@ func lostText(lost map[string]int64) string {
 			why = " (HTTP/2 header blocks that do not decode on a connection seen from its start: their messages, and the later ones of that direction, are not recorded)"
 		case "h2-unrenderable":
 			why = " (HTTP/2 messages whose fields cannot be written as header lines: a CR or LF in a value, a name that is not a token, no :method)"
+		default:
+			for _, se := range stageErrors {
+				if se.counter == lc.cause {
+					why = " (requests dropped: " + se.what + "; the first errors are in the log)"
+				}
+			}
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", lc.cause, catalog.Count(n, catalog.LossUnit(lc.cause)), why))
 	}

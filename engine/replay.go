@@ -423,6 +423,20 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if n := res.counters["source.bad-payloads"]; n > 0 {
 		res.notSent = append(res.notSent, fmt.Sprintf("%d payload(s) of the .gor file not sent: they do not decode (the first ones are in the log)", n))
 	}
+	// Requests dropped because the request or an expression failed on it:
+	// not the scenario's choice, a loss unless it says on-loss: warn.
+	var dropped map[string]int64
+	for _, se := range stageErrors {
+		if n := res.counters[se.counter]; n > 0 {
+			res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) not sent: %s (%s; the first errors are in the log)", n, se.what, se.counter))
+			if dropped == nil {
+				dropped = map[string]int64{}
+			}
+			dropped[se.counter] = n
+			dropped[catalog.LostTotal] += n
+		}
+	}
+	res.droppedOnError = dropped[catalog.LostTotal]
 	res.summary = rec.Summary()
 	state := rec.State()
 	res.state, res.shard = &state, r.shard.info(res.summary)
@@ -432,6 +446,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 	if closeErr == nil && ctx.Err() == nil {
 		closeErr = noAnswer(j, res.summary)
+	}
+	if closeErr == nil && ctx.Err() == nil && dropped != nil && j.OnLoss != "warn" {
+		closeErr = &LossError{Job: j.Name, Lost: dropped, Replay: true}
 	}
 	return res, closeErr
 }

@@ -106,6 +106,17 @@ func (st *requestStage) active() bool {
 	return st.filter != nil || st.percent > 0 || len(st.chain) > 0
 }
 
+// stageErrors are the counters of the requests a job's stages dropped
+// because the request or an expression failed on it, not by the
+// scenario's choice (filter, sample, drop): what a record job did not
+// record and a replay did not send. What says why, of the requests.
+var stageErrors = []struct{ counter, what string }{
+	{"unparsable-requests", "they cannot be parsed as HTTP requests"},
+	{"filter-errors", "the filter failed on them"},
+	{"sample-errors", "the sample key failed on them"},
+	{"rewrite-errors", "the rewrite failed on them"},
+}
+
 // warn logs the first few occurrences of a counted problem.
 func (st *requestStage) warn(counter, msg string, args ...any) {
 	if st.c.add(counter, 1) <= 5 {

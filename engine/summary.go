@@ -48,6 +48,8 @@ func printSummary(out io.Writer, res *jobResult) {
 		state = "interrupted"
 	case res.lost["total"] > 0:
 		state = "done, MESSAGES LOST"
+	case res.droppedOnError > 0:
+		state = "done, REQUESTS NOT SENT"
 	case len(res.windowNotes) > 0:
 		state = "done (PARTIAL window)"
 	}

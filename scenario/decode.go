@@ -639,9 +639,6 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 		}
 	}
 	j.OnLoss = cmpOr(x.str("on-loss"), "fail")
-	if v := x.get("on-loss"); v != nil && j.Sink.Kind == SinkHTTP {
-		d.errorf(v, x.p("on-loss"), "on-loss applies to record jobs (kafka, gor or stdout sink); this job replays to an http sink")
-	}
 	if v := x.get("redact"); v != nil && j.Sink.Kind == SinkHTTP {
 		d.errorf(v, x.p("redact"), "redact applies to record jobs: it runs before a message leaves the host, and a replay sends what was recorded (redacted then); to change what a replay sends, use rewrite")
 	}

@@ -224,7 +224,7 @@ type Job struct {
 	Sink        Sink
 	Stop        Stop
 	SaveWindow  string
-	OnLoss      string // "fail" (default) or "warn"
+	OnLoss      string // "fail" (default) or "warn": a record job's losses, a replay's requests dropped on errors
 	Speed       Speed
 	Rate        Rate
 	Amplify     int // default 1

@@ -100,7 +100,6 @@ func TestValidationRules(t *testing.T) {
 		{"bad size shape", jobBody("source: {capture: {interface: lo, max-body: lots}}", kafkaSink), "7:49", "must be a size"},
 		{"bad rate", jobBody(replayJob, httpSink, "rate: fast"), "9:11", "must be a rate greater than 0 such as 500/s"},
 		{"on-loss value", jobBody("source: {gor: {path: x}}", kafkaSink, "on-loss: ignore"), "9:14", "on-loss"},
-		{"on-loss on a replay", jobBody(replayJob, httpSink, "on-loss: warn"), "9:14", "on-loss applies to record jobs"},
 		{"topic config negative", strings.Replace(jobBody(replayJob, httpSink), "{name: x}", "{name: x, config: {segment.bytes: -5}}", 1), "3:53", `segment.bytes must be at least 14`},
 		{"cleanup policy", strings.Replace(jobBody(replayJob, httpSink), "{name: x}", "{name: x, config: {cleanup.policy: foo}}", 1), "3:54", `cleanup.policy must be delete, compact or "delete,compact"`},
 		{"topic config not a number", strings.Replace(jobBody(replayJob, httpSink), "{name: x}", "{name: x, config: {retention.ms: abc}}", 1), "3:52", `retention.ms must be an integer`},
