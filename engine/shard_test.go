@@ -68,6 +68,30 @@ func (b *memBus) Publish(_ context.Context, r shard.Record) error {
 	return nil
 }
 
+// runShards runs count shards of run runID of the scenario in this
+// process, coordinated by bus, and returns each one's output; a shard
+// that fails fails the test.
+func runShards(t *testing.T, ctx context.Context, brokers []string, dir, yaml string, bus *memBus, runID string, count int, margin time.Duration) []string {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, count)
+	outs := make([]string, count)
+	for i := range count {
+		wg.Go(func() {
+			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: count, RunID: runID}, Coordinator: bus, Margin: margin}
+			res := runCtx(t, ctx, dir, yaml, engine.Options{Brokers: brokers, Shard: so})
+			errs[i], outs[i] = res.err, res.out
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	return outs
+}
+
 // TestShardsInProcess: three shards of a run in one process, coordinated by
 // an in-memory Coordinator, replay a 2-partition window on one timeline:
 // every request once, one start, and the shard holding the window's first
@@ -110,22 +134,7 @@ jobs:
     sink: {http: {target: t, workers: 4}}
 `, topic, n/2, n/2, tg.URL())
 	bus := &memBus{}
-	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	outs := make([]string, 3)
-	for i := range 3 {
-		wg.Go(func() {
-			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: 3, RunID: "r1"}, Coordinator: bus, Margin: 100 * time.Millisecond}
-			res := runCtx(t, ctx, dir, yaml, engine.Options{Brokers: br.Addrs, Shard: so})
-			errs[i], outs[i] = res.err, res.out
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
-		}
-	}
+	runShards(t, ctx, br.Addrs, dir, yaml, bus, "r1", 3, 100*time.Millisecond)
 	if got := tg.count(); got != n {
 		t.Fatalf("target received %d requests, want %d", got, n)
 	}
@@ -321,21 +330,8 @@ jobs:
     sink: {http: {target: t}}
 `, topic, n/2, n/2, tg.URL(), startAt.Format(time.RFC3339Nano))
 	bus := &memBus{}
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	outs := make([]string, 2)
-	for i := range 2 {
-		wg.Go(func() {
-			so := &engine.ShardOptions{Spec: shard.Spec{Index: i, Count: 2, RunID: "late"}, Coordinator: bus, Margin: 200 * time.Millisecond}
-			res := runCtx(t, ctx, dir, yaml, engine.Options{Brokers: br.Addrs, Shard: so})
-			errs[i], outs[i] = res.err, res.out
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("shard %d: %v\n%s", i, err, outs[i])
-		}
+	outs := runShards(t, ctx, br.Addrs, dir, yaml, bus, "late", 2, 200*time.Millisecond)
+	for i := range outs {
 		if !strings.Contains(outs[i], "postponed") || !strings.Contains(outs[i], "had passed when the last shard armed") {
 			t.Errorf("shard %d's summary does not say its start was postponed:\n%s", i, outs[i])
 		}
