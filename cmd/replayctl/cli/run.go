@@ -45,6 +45,10 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 			if overwrite && history {
 				return usageError{errors.New("--overwrite and --keep-history exclude each other: --keep-history already replaces the window (keeping the old one as NAME@<save time>)")}
 			}
+			if dryRun && (prof.cpu != "" || prof.mem != "") {
+				// The profile would silently not be written.
+				return usageError{errors.New("--cpuprofile and --memprofile profile a run: --dry-run runs nothing")}
+			}
 			s, err := lf.load(args[0])
 			if err != nil {
 				return err

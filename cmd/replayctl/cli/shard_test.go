@@ -596,3 +596,23 @@ func TestShardFlagsNeedShard(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunRefusesProfiles: a dry run runs nothing, so a profile asked of
+// it would silently not be written: --cpuprofile and --memprofile with
+// --dry-run are refused (exit 2), and no file appears.
+func TestDryRunRefusesProfiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 3, time.Millisecond)
+	f := write(t, dir, "s.yaml", fmt.Sprintf(pipelineYAML, "http://127.0.0.1:9", "errors.rate == 0"))
+	for _, flag := range []string{"--cpuprofile", "--memprofile"} {
+		prof := filepath.Join(dir, flag[2:]+".prof")
+		r := mustRun(t, ExitInvalid, "run", f, "--dry-run", flag, prof)
+		if !strings.Contains(r.stderr, "--dry-run runs nothing") {
+			t.Errorf("%s with --dry-run: want the refusal in:\n%s", flag, r)
+		}
+		if _, err := os.Stat(prof); err == nil {
+			t.Errorf("%s with --dry-run wrote %s", flag, prof)
+		}
+	}
+}
