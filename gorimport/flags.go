@@ -124,7 +124,7 @@ func init() {
 		}),
 		"input-file-loop": boolean(func(c *conv, _ string, b bool) error { c.fileLoop = b; return nil }),
 		"input-file-max-wait": str(func(c *conv, name, v string) error {
-			d, err := parseGoDuration(name, v)
+			d, err := c.duration(name, v)
 			c.fileMaxWait = d
 			return err
 		}),
@@ -164,7 +164,7 @@ func init() {
 			return err
 		}),
 		"output-http-timeout": str(func(c *conv, name, v string) error {
-			d, err := parseGoDuration(name, v)
+			d, err := c.duration(name, v)
 			c.timeout = d
 			return err
 		}),

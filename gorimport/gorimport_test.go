@@ -792,3 +792,19 @@ func TestOutputFileOutsideWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeDurationsWarned: a negative --output-http-timeout or
+// --input-file-max-wait is taken as unset, and said so rather than clamped
+// silently.
+func TestNegativeDurationsWarned(t *testing.T) {
+	for _, flag := range []string{"--output-http-timeout", "--input-file-max-wait"} {
+		res, _ := load(t, "--input-file", "r.gor", "--output-http", "http://h", flag, "-1s")
+		if !hasWarning(res.Warnings, flag+` "-1s" is negative: taken as 0 (unset)`) {
+			t.Errorf("a negative %s is not warned about: %q", flag, res.Warnings)
+		}
+		res, _ = load(t, "--input-file", "r.gor", "--output-http", "http://h", flag, "2s")
+		if hasWarning(res.Warnings, flag) {
+			t.Errorf("%s 2s warned about: %q", flag, res.Warnings)
+		}
+	}
+}

@@ -70,6 +70,16 @@ func parseGoDuration(flag, v string) (time.Duration, error) {
 	return max(d, 0), nil
 }
 
+// duration is parseGoDuration for a flag whose negative value gor would
+// take as it is: it is taken as 0 (unset), and said so.
+func (c *conv) duration(flag, v string) (time.Duration, error) {
+	d, err := parseGoDuration(flag, v)
+	if raw, _ := time.ParseDuration(strings.TrimSpace(v)); err == nil && raw < 0 {
+		c.warnf("--%s %q is negative: taken as 0 (unset)", flag, v)
+	}
+	return d, err
+}
+
 func parseInt(flag, v string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
