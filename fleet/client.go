@@ -891,6 +891,12 @@ func (c *Client) printJob(id string) {
 			for _, n := range r.NotSent {
 				fmt.Fprintf(w, "  not sent  %s\n", n)
 			}
+			if n := r.Counters["sink.dropped-on-stop"]; n > 0 {
+				// A cancel, a stop or --max-run ended the shards with
+				// requests still queued: the state says stopped, this how
+				// much of the window was not sent.
+				fmt.Fprintf(w, "  not sent  %d request(s) queued when the run was stopped (sink.dropped-on-stop)\n", n)
+			}
 			if s, ok := r.Summary(); ok {
 				// Exact: the shards' histograms merged bucket by bucket.
 				l := s.Latency

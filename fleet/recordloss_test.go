@@ -192,3 +192,22 @@ func TestJobsShowAssertionsOnlyOnAWholeRun(t *testing.T) {
 		t.Errorf("jobs show of a FAILED job prints its assertions as evaluated:\n%s", show.String())
 	}
 }
+
+// TestJobsShowDroppedOnStop: a replay job cancelled with requests still
+// queued says how many it did not send (sink.dropped-on-stop), not only
+// that it was cancelled.
+func TestJobsShowDroppedOnStop(t *testing.T) {
+	f := newIDFleet(t)
+	if err := f.bus.PublishStatus(f.ctx, jobKey("j-stopped"), Status{JobID: "j-stopped", Kind: KindReplay, State: Cancelled, Agents: []string{"load-1"},
+		Reason: "cancelled by alice", Result: &Result{Sent: 40, OK: 40, Counters: map[string]int64{"sink.dropped-on-stop": 960}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var show strings.Builder
+	(&Client{bus: f.bus, Out: &show}).printJob("j-stopped")
+	if !strings.Contains(show.String(), "  not sent  960 request(s) queued when the run was stopped (sink.dropped-on-stop)\n") {
+		t.Errorf("jobs show of a cancelled replay does not say what it did not send:\n%s", show.String())
+	}
+}
