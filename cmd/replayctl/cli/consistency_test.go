@@ -56,12 +56,13 @@ func startIn(t *testing.T, dir string, stdout io.Writer, args ...string) *proc {
 }
 
 // startCapture is startIn for a run whose job captures live: it returns
-// once the capture's packet socket is open and settle has passed (the ring
-// and its filter are set up a moment after the socket).
+// once the capture's packet ring is mapped (captureReady) and settle has
+// passed (its BPF filter is attached a moment later; packets before it are
+// classified by port).
 func startCapture(t *testing.T, dir string, stdout io.Writer, settle time.Duration, args ...string) *proc {
 	t.Helper()
 	p := startIn(t, dir, stdout, args...)
-	waitFor(t, "the capture's packet socket", func() bool { return hasPacketSocket(p.cmd.Process.Pid) })
+	waitFor(t, "the capture's packet ring", func() bool { return captureReady(p.cmd.Process.Pid) })
 	time.Sleep(settle)
 	return p
 }
@@ -303,7 +304,7 @@ jobs:
 			}
 		}
 		mustRun(t, ExitRuntime, "windows", "list", "--data-dir", data)
-		waitFor(t, "the first run's capture", func() bool { return hasPacketSocket(first.cmd.Process.Pid) })
+		waitFor(t, "the first run's capture", func() bool { return captureReady(first.cmd.Process.Pid) })
 		if err := first.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}

@@ -181,9 +181,13 @@ func readWindow(t *testing.T, dataDir, name string) map[string]any {
 	return w
 }
 
-// hasPacketSocket reports whether process pid holds an AF_PACKET socket
-// (listed in /proc/net/packet by inode).
-func hasPacketSocket(pid int) bool {
+// captureReady reports whether process pid holds an AF_PACKET socket
+// (listed in /proc/net/packet by inode) whose ring is mapped (a
+// socket:[inode] line in /proc/PID/maps): gopacket binds the socket and
+// sets up the ring before it maps it, so from then on the ring receives
+// every packet. The socket alone appears earlier: on a loaded machine the
+// ring's allocation took long enough for a whole load to pass unseen.
+func captureReady(pid int) bool {
 	table, err := os.ReadFile("/proc/net/packet")
 	if err != nil {
 		return false
@@ -194,12 +198,12 @@ func hasPacketSocket(pid int) bool {
 			inodes["socket:["+f[len(f)-1]+"]"] = true
 		}
 	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		return false
 	}
-	for _, fd := range fds {
-		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[link] {
+	for _, line := range strings.Split(string(maps), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && inodes[f[len(f)-1]] {
 			return true
 		}
 	}
