@@ -73,6 +73,12 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 	if err != nil {
 		return jobShape{}, fmt.Errorf("scenario: %w", err)
 	}
+	if c := info.Kafka.CatalogTopic; strings.Contains(c, "${") {
+		// The submitter and the agent saving a recording's window open the
+		// catalog by the name in the text: it must be the one every host
+		// resolves.
+		return jobShape{}, fmt.Errorf("kafka.catalog-topic %q depends on agent vars or the environment; the fleet needs one catalog for every host: write its name out", c)
+	}
 	j, ok := info.Jobs[job]
 	if !ok {
 		return jobShape{}, fmt.Errorf("scenario has no job %q", job)

@@ -1,6 +1,9 @@
 package fleet
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A submission may choose the window a job reads or saves with --set (serve's
 // New replay and New recording pages do); the agents apply the same --set.
@@ -61,6 +64,33 @@ jobs:
 	for _, set := range []string{"jobs.replay.speed=2", "jobs.replay.stop.after=30s", "vars.target=http://x", "kafka.brokers=[k:9092]"} {
 		if _, err := shapeOf(text, "replay", []string{set}); err != nil {
 			t.Errorf("--set %q: %v", set, err)
+		}
+	}
+}
+
+// TestShapeOfCatalogTopicWrittenOut: the submitter and the agent that saves
+// a recording's window open the catalog by the name in the scenario text;
+// a kafka.catalog-topic of ${VAR} would be a topic named "${VAR}" to them
+// and another to the engine, so a fleet job refuses it, record and replay
+// alike.
+func TestShapeOfCatalogTopicWrittenOut(t *testing.T) {
+	for _, job := range []string{"record", "replay"} {
+		text := []byte(`version: 1
+kafka: {catalog-topic: "${CATALOG}"}
+topics:
+  traffic: {name: http-traffic}
+jobs:
+  record:
+    source: {pcap: {path: a.pcap}}
+    sink: {kafka: {topic: traffic}}
+    save-window: peak
+  replay:
+    source: {window: peak}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+`)
+		_, err := shapeOf(text, job, nil)
+		if err == nil || !strings.Contains(err.Error(), `kafka.catalog-topic "${CATALOG}" depends on agent vars or the environment`) {
+			t.Errorf("%s: %v, want the catalog topic refused", job, err)
 		}
 	}
 }
