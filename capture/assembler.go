@@ -454,7 +454,7 @@ func (a *Assembler) deliver(m *message.Message) {
 	if a.err != nil {
 		return
 	}
-	a.hold(m, 1)
+	a.hold(m.Kind, len(m.Raw), 1)
 	if a.cfg.OrderWindow < 0 {
 		a.err = a.emitHeld(m)
 		return
@@ -467,21 +467,23 @@ func (a *Assembler) deliver(m *message.Message) {
 	}
 }
 
-// hold counts m (sign 1) or uncounts it (sign -1) among the unemitted.
-func (a *Assembler) hold(m *message.Message, sign int64) {
+// hold counts m (sign 1) or uncounts it (sign -1) among the unemitted,
+// as kind and size (emit may change m.Raw: uncount what was counted).
+func (a *Assembler) hold(kind message.Kind, size int, sign int64) {
 	one := int64(1)
-	if m.Kind == message.Request {
+	if kind == message.Request {
 		one <<= 32
 	}
 	a.unemitted.messages.Add(sign * one)
-	a.unemitted.bytes.Add(sign * int64(len(m.Raw)))
+	a.unemitted.bytes.Add(sign * int64(size))
 }
 
 // emitHeld emits a delivered message: it stays among the unemitted until
 // emit returns (a sink's Write may block).
 func (a *Assembler) emitHeld(m *message.Message) error {
+	kind, size := m.Kind, len(m.Raw) // as deliver counted it; emit may rewrite m.Raw
 	err := a.emit(m)
-	a.hold(m, -1)
+	a.hold(kind, size, -1)
 	return err
 }
 

@@ -74,12 +74,14 @@ func TestOrderQueue(t *testing.T) {
 
 // TestUnemitted: a message counts as unemitted from its delivery until its
 // emit returns, whether held for ordering or emitted at once, and nothing
-// stays counted once the assembler is closed.
+// stays counted once the assembler is closed, even when emit changed the
+// message's bytes.
 func TestUnemitted(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		window time.Duration
-	}{{"emitted at once", -1}, {"held to sort", time.Second}} {
+		name    string
+		window  time.Duration
+		rewrite bool // emit changes m.Raw, as a record job's rewrite and redaction do
+	}{{"emitted at once", -1, false}, {"held to sort", time.Second, false}, {"emit rewrites the message", time.Second, true}} {
 		window := tc.window
 		t.Run(tc.name, func(t *testing.T) {
 			var a *Assembler
@@ -92,6 +94,9 @@ func TestUnemitted(t *testing.T) {
 					t.Errorf("in emit: %d requests, %d responses, %d bytes unemitted; want at least this message's %d bytes", reqs, resps, bytes, len(m.Raw))
 				}
 				sawReqs, sawResps = max(sawReqs, reqs), max(sawResps, resps)
+				if tc.rewrite {
+					m.Raw = append([]byte("X-Rewritten: a longer head than before\r\n"), m.Raw...)
+				}
 				return nil
 			})
 			if err := a.ReadFile(context.Background(), "testdata/keepalive.pcap"); err != nil {

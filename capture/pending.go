@@ -13,7 +13,10 @@ import (
 type Pending struct {
 	// Interface is the interface captured on ("any" for all).
 	Interface string
-	// Packets were read from the kernel's ring and not parsed yet.
+	// Packets were read from the kernel's ring, handed to the assembler
+	// and not parsed yet. The batch the reader is still filling (at most
+	// liveBatchAge of packets; empty once a Ctrl-C's drain is over) is not
+	// counted: only its goroutine may read it.
 	Packets int64
 	// Requests and Responses were parsed and not handed to the sink yet
 	// (held to sort them by capture time, or in a sink's Write that has
