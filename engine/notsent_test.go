@@ -18,6 +18,7 @@ import (
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/report"
 )
 
 // TestUndecodableInputNotSent: a replay whose input holds what does not
@@ -126,7 +127,7 @@ jobs:
 			r := run(t, dir, yaml, engine.Options{})
 			var loss *engine.LossError
 			switch {
-			case onLoss == "" && (!errors.As(r.err, &loss) || !strings.Contains(r.err.Error(), "2 request(s) of the input not sent because of errors: rewrite-errors 2 (the rewrite failed on them); on-loss: warn accepts that")):
+			case onLoss == "" && (!errors.As(r.err, &loss) || !strings.Contains(r.err.Error(), "2 request(s) not sent because of errors: rewrite-errors 2 (the rewrite failed on them); on-loss: warn accepts that")):
 				t.Errorf("run = %v, want the requests not sent as a loss", r.err)
 			case onLoss != "" && r.err != nil:
 				t.Errorf("run with %s = %v, want no error", onLoss, r.err)
@@ -140,6 +141,23 @@ jobs:
 			rep := readReport(t, filepath.Join(dir, "out", "replay.json"))
 			if ns, _ := field(t, rep, "not_sent").([]any); len(ns) != 1 || ns[0] != line {
 				t.Errorf("report not_sent %v, want [%q]", field(t, rep, "not_sent"), line)
+			}
+			// The replay did its work: report merge (a sharded run's
+			// shards) takes it as complete, its asserts judged, not as a
+			// shard that failed.
+			data, err := os.ReadFile(filepath.Join(dir, "out", "replay.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := report.ParseInput("replay.json", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Error != "" {
+				t.Errorf("report error %q: report merge would take the replay for a failed shard", in.Error)
+			}
+			if m, err := report.Merge([]*report.Input{in}, ""); err != nil || !m.Complete() {
+				t.Errorf("report merge: %v, complete %v", err, m != nil && m.Complete())
 			}
 		})
 	}

@@ -532,7 +532,7 @@ type LossError struct {
 
 func (e *LossError) Error() string {
 	if e.Replay {
-		return fmt.Sprintf("%d request(s) of the input not sent because of errors: %s; on-loss: warn accepts that",
+		return fmt.Sprintf("%d request(s) not sent because of errors: %s; on-loss: warn accepts that",
 			e.Lost[catalog.LostTotal], notSentErrorsText(e.Lost))
 	}
 	return fmt.Sprintf("the recording is incomplete: %s; the window, if any, is saved marked partial; on-loss: warn accepts losses", lostText(e.Lost))

@@ -908,16 +908,17 @@ func (c *Client) printJob(id string) {
 				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", stats.DurationText(time.Duration(r.LatencyMax)), stats.DurationText(time.Duration(r.LatenessMax)))
 			}
 			// The job's assertions, evaluated on the merged summary; one
-			// that holds on the totals of a job that did not run to its end
-			// (a shard failed, was cancelled or never ran) holds on part of
-			// the window only, so it is not said to hold.
+			// that holds on the totals of a job that failed or was
+			// cancelled (a shard failed, was cancelled or never ran: the
+			// totals miss part of the window; or dropped requests on
+			// errors) is not said to hold.
 			whole := js.State == Succeeded || js.State == AssertFailed
 			for _, a := range r.Asserts {
 				line := "ok   " + a
 				if i := slices.IndexFunc(r.Failed, func(f string) bool { return strings.Contains(f, a) }); i >= 0 {
 					line = "FAIL " + r.Failed[i]
 				} else if !whole {
-					line = "--   " + a + "  (not evaluated: the job did not run to its end)"
+					line = "--   " + a + "  (not evaluated: the job " + strings.ToLower(string(js.State)) + ")"
 				}
 				fmt.Fprintf(w, "  assert %s\n", line)
 			}

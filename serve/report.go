@@ -58,7 +58,7 @@ func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.A
 			}
 		}
 		if a.OK && state != fleet.Succeeded && state != fleet.AssertFailed {
-			continue // not evaluated: the job did not run to its end
+			continue // not evaluated: the job failed or was cancelled
 		}
 		out = append(out, a)
 	}
