@@ -643,9 +643,16 @@ func (d *h2dir) complete(st *h2stream, half *h2half) {
 	}
 	raw := make([]byte, 0, size)
 	var err error
-	if d.server {
+	if !half.truncated {
+		// A whole message's content-length frames its DATA; a cut one's
+		// is the one on the wire.
+		err = h2text.LengthFrames(half.fields, len(half.body), d.server)
+	}
+	switch {
+	case err != nil:
+	case d.server:
 		raw, err = h2text.AppendResponse(raw, half.fields, half.body, half.trailers)
-	} else {
+	default:
 		raw, err = h2text.AppendRequest(raw, half.fields, half.body, half.trailers)
 	}
 	if err != nil {

@@ -391,3 +391,56 @@ func TestH2CUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// TestH2ContentLength: a whole message whose content-length does not frame
+// its DATA is malformed (RFC 9113 §8.1.1) and counted unrenderable, a loss;
+// one whose body was cut at MaxBody keeps the content-length of the wire
+// and is recorded, marked truncated.
+func TestH2ContentLength(t *testing.T) {
+	tests := []struct {
+		name         string
+		length       string
+		data         int
+		maxBody      int64
+		requests     int64
+		truncated    int64
+		unrenderable int64
+	}{
+		{"frames its DATA", "3000", 3000, 1 << 20, 1, 0, 0},
+		{"announces more than its DATA", "5000", 3000, 1 << 20, 0, 0, 1},
+		{"empty", "", 3000, 1 << 20, 0, 0, 1},
+		{"body cut at max-body", "3000", 3000, 1000, 1, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, sv := newH2side(true), newH2side(false)
+			_ = sv.fr.WriteSettings()
+			cl.headers(1, false, 0, ":method", "POST", ":scheme", "http", ":path", "/up", ":authority", "h", "content-length", tc.length)
+			_ = cl.fr.WriteData(1, true, bytes.Repeat([]byte("x"), tc.data))
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:50051")
+			var msgs []*message.Message
+			a := NewAssembler(Config{Responses: true, MaxBody: tc.maxBody}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+			for _, s := range h2segs(cl.buf.Bytes(), sv.buf.Bytes(), 1000) {
+				data, ci := f.packet(s)
+				if err := a.Decode(data, ci, linkEthernet.linkType()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats()
+			if st["requests"] != tc.requests || st["truncated"] != tc.truncated || st["h2-unrenderable"] != tc.unrenderable {
+				t.Fatalf("requests %d truncated %d h2-unrenderable %d, want %d %d %d (stats %v)",
+					st["requests"], st["truncated"], st["h2-unrenderable"], tc.requests, tc.truncated, tc.unrenderable, st)
+			}
+			for _, m := range msgs {
+				if !m.Truncated {
+					if _, err := httpraw.ParseRequest(m.Raw); err != nil {
+						t.Errorf("recorded %q does not parse: %v", m.Raw[:min(len(m.Raw), 200)], err)
+					}
+				}
+			}
+		})
+	}
+}

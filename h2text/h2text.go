@@ -64,6 +64,43 @@ func checkField(f Field) error {
 	return nil
 }
 
+// contentLength reads a content-length field's value: one length, or a
+// list that agrees (as httpraw reads it back).
+func contentLength(value string) (int64, error) {
+	want := int64(-1)
+	for part := range strings.SplitSeq(value, ",") {
+		part = strings.Trim(part, " \t")
+		v, err := strconv.ParseInt(part, 10, 64)
+		if err != nil || v < 0 || part == "" || part[0] == '+' || (want >= 0 && v != want) {
+			return 0, fmt.Errorf("%w: content-length %q is not one length", ErrField, value)
+		}
+		want = v
+	}
+	return want, nil
+}
+
+// LengthFrames reports (ErrField) a content-length field among fields that
+// does not frame the n bytes of DATA of a whole message: RFC 9113 §8.1.1
+// calls it malformed, and rendered, its head would promise bytes that are
+// not there. A response may announce a length and carry none (to HEAD, a
+// 304). A message whose body was cut when captured is not whole: its
+// content-length is the one on the wire.
+func LengthFrames(fields []Field, n int, response bool) error {
+	for _, f := range fields {
+		if f.Name != "content-length" {
+			continue
+		}
+		want, err := contentLength(f.Value)
+		if err != nil {
+			return err
+		}
+		if want != int64(n) && !(response && n == 0) {
+			return fmt.Errorf("%w: content-length %d does not frame the %d bytes of DATA", ErrField, want, n)
+		}
+	}
+	return nil
+}
+
 func appendField(dst []byte, name, value string) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, ": "...)
@@ -76,13 +113,16 @@ func appendField(dst []byte, name, value string) []byte {
 func appendFields(dst []byte, fields []Field, body []byte, withLength bool, trailers []Field) ([]byte, error) {
 	hasLength := false
 	for _, f := range fields {
-		if f.Name[0] == ':' {
+		if f.Name != "" && f.Name[0] == ':' {
 			continue
 		}
 		if err := checkField(f); err != nil {
 			return dst, err
 		}
 		if f.Name == "content-length" {
+			if _, err := contentLength(f.Value); err != nil {
+				return dst, err
+			}
 			hasLength = true
 		}
 		dst = appendField(dst, f.Name, f.Value)
@@ -122,14 +162,14 @@ func pseudo(fields []Field, name string) (string, bool) {
 // block (nil when none).
 func AppendRequest(dst []byte, fields []Field, body []byte, trailers []Field) ([]byte, error) {
 	method, ok := pseudo(fields, ":method")
-	if !ok || method == "" || strings.ContainsAny(method, " \r\n") {
+	if !ok || !httpguts.ValidHeaderFieldName(method) { // a token, as a request line's method
 		return dst, fmt.Errorf("%w: request without a valid :method", ErrField)
 	}
 	path, _ := pseudo(fields, ":path")
 	if method == "CONNECT" && path == "" {
 		path, _ = pseudo(fields, ":authority")
 	}
-	if path == "" || strings.ContainsAny(path, " \r\n\x00") {
+	if !validTarget(path) {
 		return dst, fmt.Errorf("%w: request without a valid :path", ErrField)
 	}
 	dst = append(dst, method...)
@@ -160,7 +200,27 @@ func AppendResponse(dst []byte, fields []Field, body []byte, trailers []Field) (
 	}
 	dst = append(dst, "\r\n"...)
 	noBody := code < 200 || code == 204 || code == 304
+	if noBody && len(body) > 0 {
+		// RFC 9110 §6.4.1: these carry no content; DATA makes the
+		// response malformed (RFC 9113 §8.1.1), and its rendering would
+		// not parse back.
+		return dst, fmt.Errorf("%w: status %d carries no content, but %d bytes of DATA came", ErrField, code, len(body))
+	}
 	return appendFields(dst, fields, body, !noBody, trailers)
+}
+
+// validTarget reports whether a request line can carry s as its target:
+// not empty, no control byte, space or DEL (as httpraw reads it back).
+func validTarget(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // IsH2 reports whether raw starts with the start line of an HTTP/2 message

@@ -1,6 +1,8 @@
 package h2text
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,5 +147,105 @@ func TestParseRequestTrailers(t *testing.T) {
 	raw, _ := AppendRequest(nil, fields(":method", "POST", ":path", "/", ":authority", "a"), []byte("x"), fields("grpc-status", "0", "content-length", "1"))
 	if r, err := ParseRequest(raw); err != nil || len(r.Trailer) != 1 || r.Trailer[0] != (Field{"grpc-status", "0"}) {
 		t.Fatalf("HTTP/2 form: %+v, %v", r, err)
+	}
+}
+
+// TestContentLengthMustFrameTheData: a content-length field that is not
+// one length makes the message unrenderable; one that does not frame the
+// DATA bytes of a whole message is refused by LengthFrames (RFC 9113
+// §8.1.1: malformed), and a response may announce a length and carry none
+// (to HEAD). FuzzH2 found "content-length: " rendered into a head httpraw
+// refused.
+func TestContentLengthMustFrameTheData(t *testing.T) {
+	req := []Field{{":method", "POST"}, {":path", "/"}, {":authority", "a"}}
+	resp := []Field{{":status", "200"}}
+	tests := []struct {
+		name     string
+		response bool
+		value    string
+		body     string
+		renders  bool // one length: rendered
+		frames   bool // and it frames the DATA of a whole message
+	}{
+		{"request, length of the DATA", false, "3", "abc", true, true},
+		{"request, a list that agrees", false, "3, 3", "abc", true, true},
+		{"request, empty", false, "", "abc", false, false},
+		{"request, not a number", false, "x", "abc", false, false},
+		{"request, plus sign", false, "+3", "abc", false, false},
+		{"request, a list that disagrees", false, "3, 4", "abc", false, false},
+		{"request, more than the DATA (a cut body, or malformed)", false, "5", "abc", true, false},
+		{"request, announced, no DATA", false, "5", "", true, false},
+		{"response, length of the DATA", true, "3", "abc", true, true},
+		{"response to HEAD: announced, no DATA", true, "5", "", true, true},
+		{"response, less than the DATA", true, "2", "abc", true, false},
+		{"response, empty", true, "", "", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := append(slices.Clone(req), Field{"content-length", tc.value})
+			render, parse := AppendRequest, func(b []byte) error { _, err := httpraw.ParseRequest(b); return err }
+			if tc.response {
+				fs = append(slices.Clone(resp), Field{"content-length", tc.value})
+				render, parse = AppendResponse, func(b []byte) error { _, err := httpraw.ParseResponse(b); return err }
+			}
+			out, err := render(nil, fs, []byte(tc.body), nil)
+			if tc.renders != (err == nil) || (err != nil && !errors.Is(err, ErrField)) {
+				t.Fatalf("rendered %q, err %v; want rendered %v", out, err, tc.renders)
+			}
+			err = LengthFrames(fs, len(tc.body), tc.response)
+			if tc.frames != (err == nil) || (err != nil && !errors.Is(err, ErrField)) {
+				t.Fatalf("LengthFrames: %v, want frames %v", err, tc.frames)
+			}
+			if tc.frames {
+				if err := parse(out); err != nil {
+					t.Fatalf("rendered %q does not parse: %v", out, err)
+				}
+			}
+		})
+	}
+}
+
+// TestEmptyFieldName: HPACK carries a field with an empty name; rendering
+// it is refused (ErrField), not a panic. FuzzH2 found the panic.
+func TestEmptyFieldName(t *testing.T) {
+	if _, err := AppendRequest(nil, []Field{{":method", "GET"}, {":path", "/"}, {"", "x"}}, nil, nil); !errors.Is(err, ErrField) {
+		t.Errorf("request: %v, want ErrField", err)
+	}
+	if _, err := AppendResponse(nil, []Field{{":status", "200"}, {"", "x"}}, nil, nil); !errors.Is(err, ErrField) {
+		t.Errorf("response: %v, want ErrField", err)
+	}
+}
+
+// TestNoContentStatusWithData: a 1xx, 204 or 304 response carries no
+// content; one with DATA is refused (ErrField), as httpraw would refuse
+// its rendering. FuzzH2 found a 304 with 4 bytes.
+func TestNoContentStatusWithData(t *testing.T) {
+	for _, st := range []string{"103", "204", "304"} {
+		if _, err := AppendResponse(nil, []Field{{":status", st}}, []byte("0000"), nil); !errors.Is(err, ErrField) {
+			t.Errorf("%s with DATA: %v, want ErrField", st, err)
+		}
+		if _, err := AppendResponse(nil, []Field{{":status", st}}, nil, nil); err != nil {
+			t.Errorf("%s without DATA: %v", st, err)
+		}
+	}
+}
+
+// TestRequestLine: a :method that is not a token or a :path with a
+// control byte, a space or DEL cannot be a request line; refused
+// (ErrField). FuzzH2 found a :path with \x01.
+func TestRequestLine(t *testing.T) {
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/a\x01b"}, {"GET", "/a b"}, {"GET", "/a\x7f"}, {"GET", ""}, {"G(T", "/"}, {"", "/"}, {"G\tT", "/"},
+	} {
+		if out, err := AppendRequest(nil, []Field{{":method", c.method}, {":path", c.path}}, nil, nil); !errors.Is(err, ErrField) {
+			t.Errorf("%q %q rendered %q (%v), want ErrField", c.method, c.path, out, err)
+		}
+	}
+	out, err := AppendRequest(nil, []Field{{":method", "GET"}, {":path", "/a?b=%20&c=[1]"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := httpraw.ParseRequest(out); err != nil {
+		t.Errorf("%q: %v", out, err)
 	}
 }
