@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -109,7 +110,7 @@ func TestRequestsDroppedOnErrorsAreLoss(t *testing.T) {
       - set-header: {name: X-Twice, value: 'string(int(req.path == "/r/1" || req.path == "/r/3" ? "x" : "2") * 2)'}`
 	const line = "2 request(s) not sent: the rewrite failed on them (rewrite-errors; the first errors are in the log)"
 	for _, onLoss := range []string{"", "on-loss: warn"} {
-		t.Run(cmpOr(onLoss, "default"), func(t *testing.T) {
+		t.Run(cmp.Or(onLoss, "default"), func(t *testing.T) {
 			tg := newTarget(t)
 			yaml := fmt.Sprintf(`version: 1
 name: dropped
@@ -181,11 +182,4 @@ jobs:
 			t.Errorf("the summary's lost line does not say the filter failed:\n%s", r.out)
 		}
 	})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

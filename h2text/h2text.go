@@ -169,7 +169,7 @@ func AppendRequest(dst []byte, fields []Field, body []byte, trailers []Field) ([
 	if method == "CONNECT" && path == "" {
 		path, _ = pseudo(fields, ":authority")
 	}
-	if !validTarget(path) {
+	if !httpraw.ValidTarget(path) {
 		return dst, fmt.Errorf("%w: request without a valid :path", ErrField)
 	}
 	dst = append(dst, method...)
@@ -207,20 +207,6 @@ func AppendResponse(dst []byte, fields []Field, body []byte, trailers []Field) (
 		return dst, fmt.Errorf("%w: status %d carries no content, but %d bytes of DATA came", ErrField, code, len(body))
 	}
 	return appendFields(dst, fields, body, !noBody, trailers)
-}
-
-// validTarget reports whether a request line can carry s as its target:
-// not empty, no control byte, space or DEL (as httpraw reads it back).
-func validTarget(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // IsH2 reports whether raw starts with the start line of an HTTP/2 message

@@ -36,7 +36,7 @@ func parseRequest(raw []byte, headOnly bool) (*Request, error) {
 		return nil, malformed("malformed request line (%d bytes): not terminated", len(raw))
 	}
 	parts := bytes.Split(line, []byte(" "))
-	if len(parts) != 3 || !validToken(string(parts[0])) || !validTarget(string(parts[1])) || !validProto(string(parts[2])) {
+	if len(parts) != 3 || !validToken(string(parts[0])) || !ValidTarget(string(parts[1])) || !validProto(string(parts[2])) {
 		return nil, malformed("malformed request line (%d bytes, %d spaces): want METHOD TARGET HTTP/x.y", len(line), bytes.Count(line, []byte(" ")))
 	}
 	r := &Request{
@@ -106,7 +106,7 @@ func (r *Request) SetMethod(method string) error {
 
 // SetTarget replaces the whole request target.
 func (r *Request) SetTarget(target string) error {
-	if !validTarget(target) {
+	if !ValidTarget(target) {
 		return fmt.Errorf("httpraw: invalid request target (%d bytes): empty, or with a space or control byte", len(target))
 	}
 	if target != r.target {
@@ -119,7 +119,7 @@ func (r *Request) SetTarget(target string) error {
 // SetPath replaces the path of the target and keeps its query (and the
 // scheme and authority of an absolute-form target). path must start with '/'.
 func (r *Request) SetPath(path string) error {
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") || !validTarget(path) {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") || !ValidTarget(path) {
 		return fmt.Errorf("httpraw: invalid path (%d bytes): want /… without spaces, '?' or '#'", len(path))
 	}
 	t, ok := splitTarget(r.target)
@@ -132,7 +132,7 @@ func (r *Request) SetPath(path string) error {
 
 // SetRawQuery replaces the query string (without '?'); "" removes the '?'.
 func (r *Request) SetRawQuery(query string) error {
-	if query != "" && !validTarget(query) {
+	if query != "" && !ValidTarget(query) {
 		return fmt.Errorf("httpraw: invalid query (%d bytes): with a space or control byte", len(query))
 	}
 	t, ok := splitTarget(r.target)
@@ -196,7 +196,7 @@ func (r *Request) Retarget(scheme, host string) error {
 // with all set SetHeader does, or, without all, the first one's value
 // alone, when there is one.
 func (r *Request) setHost(scheme, host string, all bool) error {
-	if host == "" || strings.ContainsAny(host, "/?#@") || !validTarget(host) {
+	if host == "" || strings.ContainsAny(host, "/?#@") || !ValidTarget(host) {
 		return fmt.Errorf("httpraw: invalid host (%d bytes)", len(host))
 	}
 	if t, ok := splitTarget(r.target); ok && t.prefix != "" {
@@ -272,8 +272,9 @@ func splitTarget(s string) (target, bool) {
 	return t, true
 }
 
-// validTarget rejects empty targets and any byte <= ' ' or DEL.
-func validTarget(s string) bool {
+// ValidTarget reports whether a request line can carry s as its target:
+// not empty, no byte <= ' ' (controls, space) or DEL.
+func ValidTarget(s string) bool {
 	if s == "" {
 		return false
 	}
