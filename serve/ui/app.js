@@ -200,7 +200,7 @@ async function pageRecordings(_, signal) {
     return h('tr', {},
       h('td', { class: 'wrap' }, h('strong', {}, w.name), w.partial ? [' ', badge('partial', 'partial')] : '',
         w.partial ? h('div', { class: 'muted' }, (w.partial_reasons || []).join('; ')) : ''),
-      h('td', {}, w.topic),
+      h('td', { class: 'wrap' }, w.topic),
       h('td', {}, time(w['started-at']), h('div', { class: 'muted' }, span(w.span_ms))),
       h('td', { class: 'num' }, w.requests), h('td', { class: 'num' }, w.responses), h('td', { class: 'num' }, w.records),
       h('td', {}, hosts || '-'),
