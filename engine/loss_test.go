@@ -52,13 +52,7 @@ jobs:
     report: {json: out/replay.json, html: out/replay.html}
 `, topic, tg.URL(), win, job)
 				r := run(t, dir, yaml, engine.Options{Brokers: bc.brokers, Jobs: []string{"record"}})
-				var loss *engine.LossError
-				switch {
-				case onLoss == "" && !errors.As(r.err, &loss):
-					t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
-				case onLoss == "warn" && r.err != nil:
-					t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
-				}
+				wantLoss(t, r, onLoss)
 				if !strings.Contains(r.out, "lost") || !strings.Contains(r.out, "too-large 1") || !strings.Contains(r.out, "(partial)") {
 					t.Errorf("summary lacks the loss:\n%s", r.out)
 				}
@@ -304,13 +298,7 @@ jobs:
     source: {pcap: {path: cut.pcap, ports: [8080]}}
     sink: {gor: {path: out.gor}}
     report: {json: out/record.json}`+job+"\n", engine.Options{})
-			var loss *engine.LossError
-			switch {
-			case onLoss == "" && !errors.As(r.err, &loss):
-				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
-			case onLoss == "warn" && r.err != nil:
-				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
-			}
+			wantLoss(t, r, onLoss)
 			if !strings.Contains(r.out, "file-cut-short 1 packet (the pcap file ends in the middle of it)") {
 				t.Errorf("the summary does not say the file is cut short:\n%s", r.out)
 			}
@@ -495,13 +483,7 @@ jobs:
     source: {pcap: {path: in.pcap, ports: [18180], responses: true}}
     sink: {gor: {path: out.gor}}
     report: {json: out/record.json}`+job+"\n", engine.Options{})
-			var loss *engine.LossError
-			switch {
-			case onLoss == "" && !errors.As(r.err, &loss):
-				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
-			case onLoss == "warn" && r.err != nil:
-				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
-			}
+			wantLoss(t, r, onLoss)
 			if !strings.Contains(r.out, "h2-unrenderable 1 message (HTTP/2 messages whose fields cannot be written as header lines") {
 				t.Errorf("the summary does not name the message lost:\n%s", r.out)
 			}
@@ -543,13 +525,7 @@ jobs:
     source: {gor: {path: in.gor}}
     sink: {gor: {path: out.gor}}
     report: {json: out/record.json}`+job+"\n", engine.Options{})
-			var loss *engine.LossError
-			switch {
-			case onLoss == "" && !errors.As(r.err, &loss):
-				t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
-			case onLoss == "warn" && r.err != nil:
-				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
-			}
+			wantLoss(t, r, onLoss)
 			if !strings.Contains(r.out, "bad-payloads 1 message (payloads of the .gor file that do not decode)") {
 				t.Errorf("the summary does not say a payload was skipped:\n%s", r.out)
 			}
@@ -558,5 +534,18 @@ jobs:
 				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
 			}
 		})
+	}
+}
+
+// wantLoss checks how a record job that lost messages ended: with a
+// LossError (exit 1) without on-loss, without an error under on-loss: warn.
+func wantLoss(t *testing.T, r result, onLoss string) {
+	t.Helper()
+	var loss *engine.LossError
+	switch {
+	case onLoss == "" && !errors.As(r.err, &loss):
+		t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
+	case onLoss == "warn" && r.err != nil:
+		t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
 	}
 }

@@ -68,6 +68,30 @@ func (b *memBus) Publish(_ context.Context, r shard.Record) error {
 	return nil
 }
 
+// produceShardWindow writes n GETs of /r/0.. every `every` of capture time
+// on conns connections (conn c on partition c%2) to a new 2-partition
+// topic named after prefix, and returns the topic.
+func produceShardWindow(t *testing.T, ctx context.Context, br kafkatest.Target, prefix string, n, conns int, every time.Duration) string {
+	t.Helper()
+	topic := unique(t, prefix)
+	cl := br.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 2, -1, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour).UnixNano()
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		conn := i % conns
+		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: base + int64(i)*int64(every),
+			Raw: []byte(fmt.Sprintf("GET /r/%d HTTP/1.1\r\nHost: x\r\n\r\n", i))}
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(conn % 2), Key: fmt.Appendf(nil, "c%03d", conn), Value: m.Payload()})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return topic
+}
+
 // runShards runs count shards of run runID of the scenario in this
 // process, coordinated by bus, and returns each one's output; a shard
 // that fails fails the test.
@@ -100,23 +124,8 @@ func TestShardsInProcess(t *testing.T) {
 	br := kafkatest.Brokers(t)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topic := unique(t, "shards")
-	cl := br.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 2, -1, nil); err != nil {
-		t.Fatal(err)
-	}
 	const n = 300
-	base := time.Now().Add(-time.Hour).UnixNano()
-	var recs []*kgo.Record
-	for i := range n {
-		conn := fmt.Sprintf("c%03d", i%30)
-		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: base + int64(i)*int64(time.Millisecond),
-			Raw: []byte(fmt.Sprintf("GET /r/%d HTTP/1.1\r\nHost: x\r\n\r\n", i))}
-		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % 30 % 2), Key: []byte(conn), Value: m.Payload()})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	topic := produceShardWindow(t, ctx, br, "shards", n, 30, time.Millisecond)
 	tg := newTarget(t)
 	dir := t.TempDir()
 	yaml := fmt.Sprintf(`version: 1
@@ -294,23 +303,9 @@ func TestShardsStartAtPassed(t *testing.T) {
 	br := kafkatest.Brokers(t)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topic := unique(t, "late-start")
-	cl := br.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), topic, 2, -1, nil); err != nil {
-		t.Fatal(err)
-	}
 	// 200 requests 10 ms apart: 2 s of timeline.
 	const n = 200
-	base := time.Now().Add(-time.Hour).UnixNano()
-	var recs []*kgo.Record
-	for i := range n {
-		m := &message.Message{Kind: message.Request, ID: fmt.Sprintf("%024x", i+1), Time: base + int64(i)*int64(10*time.Millisecond),
-			Raw: []byte(fmt.Sprintf("GET /r/%d HTTP/1.1\r\nHost: x\r\n\r\n", i))}
-		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % 2), Key: []byte(fmt.Sprint("c", i%10)), Value: m.Payload()})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	topic := produceShardWindow(t, ctx, br, "late-start", n, 10, 10*time.Millisecond)
 	tg := newTarget(t)
 	dir := t.TempDir()
 	startAt := time.Now().Add(-3 * time.Second).UTC()
