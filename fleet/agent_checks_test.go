@@ -123,11 +123,7 @@ func TestMaxRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UnixNano()
-	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
-	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTwoRequests(t, work)
 	actx, stop := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()
@@ -139,19 +135,35 @@ func TestMaxRun(t *testing.T) {
 		}
 	})
 	f.waitAlive(t, "load-1")
-	text := `version: 1
+	text := foreverReplay(work, srv.URL)
+	start := time.Now()
+	s := f.submitReplay(t, "j-forever", "load-1", text)
+	if s.State != Cancelled || !strings.Contains(s.Reason, "--max-run 2s") || time.Since(start) > 15*time.Second {
+		t.Fatalf("shard %s %q after %s, want CANCELLED at --max-run", s.State, s.Reason, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// writeTwoRequests writes in.gor in work: two GETs 100 ms apart, captured now.
+func writeTwoRequests(t *testing.T, work string) {
+	t.Helper()
+	now := time.Now().UnixNano()
+	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
+	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foreverReplay is a scenario whose replay loops work's in.gor to target
+// for an hour: a run that goes on until it is stopped.
+func foreverReplay(work, target string) string {
+	return `version: 1
 name: forever
 targets:
-  t: {url: "` + srv.URL + `"}
+  t: {url: "` + target + `"}
 jobs:
   replay:
     source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
     loop: {for: 1h}
     sink: {http: {target: t}}
 `
-	start := time.Now()
-	s := f.submitReplay(t, "j-forever", "load-1", text)
-	if s.State != Cancelled || !strings.Contains(s.Reason, "--max-run 2s") || time.Since(start) > 15*time.Second {
-		t.Fatalf("shard %s %q after %s, want CANCELLED at --max-run", s.State, s.Reason, time.Since(start).Round(time.Millisecond))
-	}
 }

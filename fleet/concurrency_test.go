@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replayctl/replayctl/gorfile"
 	"github.com/replayctl/replayctl/internal/testutil"
 )
 
@@ -114,11 +112,7 @@ func TestMaxConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UnixNano()
-	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
-	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTwoRequests(t, work)
 	ia := f.run(t, "load-1", a, log)
 	f.waitAlive(t, "load-1")
 	// Every 10 ms: the runs holding a slot, at most 2 ever.
@@ -136,16 +130,7 @@ func TestMaxConcurrent(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	text := `version: 1
-name: forever
-targets:
-  t: {url: "` + srv.URL + `"}
-jobs:
-  replay:
-    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
-    loop: {for: 1h}
-    sink: {http: {target: t}}
-`
+	text := foreverReplay(work, srv.URL)
 	for _, id := range []string{"j1", "j2", "j3", "j4"} {
 		f.publishReplay(t, id, "load-1", text)
 	}

@@ -177,21 +177,8 @@ func TestCancelValidityBounded(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(srv.Close)
 	_, work := f.replayAgentWith(t, "load-1", func(c *AgentConfig) { c.MaxSpecTTL = time.Hour })
-	now := time.Now().UnixNano()
-	gor := fmt.Sprintf("1 a1 %d 0\nGET / HTTP/1.1\r\nHost: x\r\n\r\n%s1 a2 %d 0\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n%s", now, gorfile.Separator, now+int64(100*time.Millisecond), gorfile.Separator)
-	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	text := `version: 1
-name: forever
-targets:
-  t: {url: "` + srv.URL + `"}
-jobs:
-  replay:
-    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
-    loop: {for: 1h}
-    sink: {http: {target: t}}
-`
+	writeTwoRequests(t, work)
+	text := foreverReplay(work, srv.URL)
 	f.publishReplay(t, "j-run", "load-1", text)
 	f.waitShard(t, "j-run", Running)
 	cancel := func(t *testing.T, cmd string, issued, expires time.Time) {
