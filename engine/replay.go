@@ -436,7 +436,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			dropped[catalog.LostTotal] += n
 		}
 	}
-	res.droppedOnError = dropped[catalog.LostTotal]
 	res.summary = rec.Summary()
 	state := rec.State()
 	res.state, res.shard = &state, r.shard.info(res.summary)

@@ -42,22 +42,19 @@ type jobResult struct {
 	replay      bool
 	summary     stats.Summary // replay jobs
 	counters    map[string]int64
-	window      *catalog.Window // read (replay) or saved (record)
-	keptAs      string          // record jobs: where --keep-history kept the window replaced
-	windowNotes []string        // replay jobs: what the window lacks of its recording
-	notSent     []string        // replay jobs: requests of the window not sent, and why
-	// droppedOnError counts a replay's requests dropped because the request
-	// or an expression failed on it (stageErrors).
-	droppedOnError int64
-	diff           *compare.DiffSummary // replay jobs with compare
-	state          *stats.State         // replay jobs: the lossless stats
-	shard          *shard.Info          // sharded replay jobs
-	errText        string               // why the job failed
-	started        time.Time
-	elapsed        time.Duration
-	interrupted    bool
-	atLimit        bool // record jobs: stopped at stop.requests
-	failed         bool // the job returned an error
+	window      *catalog.Window      // read (replay) or saved (record)
+	keptAs      string               // record jobs: where --keep-history kept the window replaced
+	windowNotes []string             // replay jobs: what the window lacks of its recording
+	notSent     []string             // replay jobs: requests of the window not sent, and why
+	diff        *compare.DiffSummary // replay jobs with compare
+	state       *stats.State         // replay jobs: the lossless stats
+	shard       *shard.Info          // sharded replay jobs
+	errText     string               // why the job failed
+	started     time.Time
+	elapsed     time.Duration
+	interrupted bool
+	atLimit     bool // record jobs: stopped at stop.requests
+	failed      bool // the job returned an error
 	// record jobs
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string

@@ -117,6 +117,16 @@ var stageErrors = []struct{ counter, what string }{
 	{"rewrite-errors", "the rewrite failed on them"},
 }
 
+// droppedOnError counts the requests the stages dropped on errors
+// (stageErrors) among a job's counters.
+func droppedOnError(counters map[string]int64) int64 {
+	var n int64
+	for _, se := range stageErrors {
+		n += counters[se.counter]
+	}
+	return n
+}
+
 // warn logs the first few occurrences of a counted problem.
 func (st *requestStage) warn(counter, msg string, args ...any) {
 	if st.c.add(counter, 1) <= 5 {
