@@ -2,7 +2,6 @@ package h2sink
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"net"
 	"runtime"
@@ -27,14 +26,13 @@ var errBatchClosed = errors.New("h2 sink: connection closed")
 var http1Prefix = []byte("HTTP/1.")
 
 // errHTTP1Read is what Read returns once the peer's first bytes are an
-// HTTP/1.x answer: x/net's reader then fails the streams at once, where
+// HTTP/1.x answer: the reader then fails the streams at once, where
 // it would wait for the megabytes of a frame that never comes.
 var errHTTP1Read = errors.New("h2 sink: the peer answered in HTTP/1.x, not HTTP/2")
 
 // batchConn coalesces the writes of concurrent streams into fewer system
-// calls. x/net's client writes and flushes once per request under its
-// connection's write lock, so a busy connection costs one write(2) per
-// request; here Write only appends to a buffer and a writer goroutine
+// calls: a busy connection would cost one write(2) per frame; here Write
+// only appends to a buffer and a writer goroutine
 // sends whatever gathered while the previous write was in the kernel, as
 // h2load does once per turn of its event loop. The bytes and their order
 // are unchanged. A failed write is returned by every later Write, and the
@@ -49,23 +47,18 @@ type batchConn struct {
 	closing bool
 	done    chan struct{} // the writer goroutine ended
 
-	// Read side (x/net's one reader goroutine): sniffed counts the first
+	// Read side (the connection's one reader goroutine): sniffed counts the first
 	// bytes read that match http1Prefix, -1 once they do not or did.
 	sniffed int
 	h1      atomic.Pointer[string] // the status line of an HTTP/1.x answer
 }
 
-// newBatchConn wraps c and starts its writer. A *tls.Conn keeps its
-// ConnectionState visible, which x/net reads. batchOf gives the
-// *batchConn of what it returns.
-func newBatchConn(c net.Conn) net.Conn {
+// newBatchConn wraps c and starts its writer.
+func newBatchConn(c net.Conn) *batchConn {
 	b := &batchConn{Conn: c, done: make(chan struct{})}
 	b.wake = sync.NewCond(&b.mu)
 	b.room = sync.NewCond(&b.mu)
 	go b.writer()
-	if tc, ok := c.(*tls.Conn); ok {
-		return &batchTLSConn{batchConn: b, tc: tc}
-	}
 	return b
 }
 
@@ -179,20 +172,3 @@ func (b *batchConn) Close() error {
 	b.mu.Unlock()
 	return b.Conn.Close()
 }
-
-// batchOf is the *batchConn of a connection newBatchConn returned.
-func batchOf(c net.Conn) *batchConn {
-	if t, ok := c.(*batchTLSConn); ok {
-		return t.batchConn
-	}
-	return c.(*batchConn)
-}
-
-// batchTLSConn is a batchConn over TLS.
-type batchTLSConn struct {
-	*batchConn
-	tc *tls.Conn
-}
-
-// ConnectionState is the TLS connection's.
-func (b *batchTLSConn) ConnectionState() tls.ConnectionState { return b.tc.ConnectionState() }

@@ -2,12 +2,10 @@ package h2sink
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,27 +146,5 @@ func TestBatchConnBoundedWhenPeerStalls(t *testing.T) {
 	case <-blocked:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a Write waiting for room did not return after Close")
-	}
-}
-
-// TestBatchConnTLSState: over TLS the wrapper still answers
-// ConnectionState, which x/net reads to fill Response.TLS.
-func TestBatchConnTLSState(t *testing.T) {
-	srv := httptest.NewUnstartedServer(nil)
-	srv.TLS = &tls.Config{NextProtos: []string{"h2"}}
-	srv.StartTLS()
-	defer srv.Close()
-	tc, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc := newBatchConn(tc)
-	defer bc.Close()
-	cs, ok := bc.(interface{ ConnectionState() tls.ConnectionState })
-	if !ok {
-		t.Fatal("no ConnectionState over TLS")
-	}
-	if p := cs.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("negotiated %q", p)
 	}
 }

@@ -9,17 +9,25 @@
 // Many streams share a connection: up to MaxStreams at once each, so
 // Workers concurrent requests open about Workers/MaxStreams connections
 // per target. With Session, the streams of one recorded connection all go
-// over one replayed connection. Results are httpsink.Results, the response
-// rendered in h2text's form (header fields sorted by name: HTTP/2 header
-// order is not kept by the client), so compare reads them as it reads
+// over one replayed connection. The HTTP/2 client is the package's own
+// (clientConn: x/net's Framer and HPACK, without its Transport): the
+// recorded fields go out in their order, repeated names as recorded, with
+// no field added, and no goroutine is started per stream. Results are
+// httpsink.Results, the response rendered in h2text's form with its fields
+// in the order the server sent them, so compare reads them as it reads
 // HTTP/1.x answers.
 //
 // Errors are classified: rst-stream-<code> (RST_STREAM from the server,
 // e.g. rst-stream-refused_stream), goaway (the connection went away under
-// the stream), alpn (a TLS target that does not offer h2), bad-response
-// (a target that answers in HTTP/1.x: ErrHTTP1Answer, logged once per
-// target), and the transport classes of stats.Classify. Answers with a grpc-status other
-// than 0 are counted by code (grpc-status-<code>).
+// the stream), reset (the connection ended under it), alpn (a TLS target
+// that does not offer h2), bad-response (a target that answers in
+// HTTP/1.x: ErrHTTP1Answer, logged once per target; or a malformed
+// answer), invalid-request (a field HTTP/2 cannot carry), and the
+// transport classes of stats.Classify. A stream the server did not process
+// (REFUSED_STREAM, above a GOAWAY's last stream) is sent once more on
+// another connection. A request that times out makes its connection send
+// a PING; no answer within the timeout closes it. Answers with a
+// grpc-status other than 0 are counted by code (grpc-status-<code>).
 package h2sink
 
 import (
@@ -29,13 +37,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptrace"
-	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +113,6 @@ type job struct {
 type Sender struct {
 	cfg     Config
 	targets []*target
-	tr      *http2.Transport
 	dialer  net.Dialer
 	queue   chan job
 	ctx     context.Context
@@ -161,10 +163,6 @@ func New(cfg Config) (*Sender, error) {
 	}
 	// No dialer timeout: each dial's context carries its target's.
 	s := &Sender{cfg: cfg, counts: map[string]int64{}, dialer: net.Dialer{KeepAlive: 30 * time.Second}}
-	// One transport for every target: its pings wait as long as the
-	// slowest target's timeout, so as not to drop a slower target's
-	// connections that are alive.
-	ping := cfg.Timeout
 	names := map[string]bool{}
 	cas := httpsink.CAPools{}
 	for i, t := range cfg.Targets {
@@ -176,7 +174,6 @@ func New(cfg Config) (*Sender, error) {
 		if tt.timeout <= 0 {
 			tt.timeout = cfg.Timeout
 		}
-		ping = max(ping, tt.timeout)
 		if tt.name == "" {
 			tt.name = u.Host
 		}
@@ -208,7 +205,6 @@ func New(cfg Config) (*Sender, error) {
 		tt.pool = pool{s: s, t: tt, sessions: map[string]*pconn{}}
 		s.targets = append(s.targets, tt)
 	}
-	s.tr = &http2.Transport{AllowHTTP: true, DisableCompression: true, ReadIdleTimeout: 30 * time.Second, PingTimeout: ping}
 	s.ctx, s.abort = context.WithCancel(context.Background())
 	s.queue = make(chan job, cfg.QueueSize)
 	for range cfg.Workers {
@@ -383,12 +379,6 @@ func (s *Sender) do(j job) {
 	}
 }
 
-// headersTrace notes that a stream's HEADERS went on its connection.
-type headersTrace struct {
-	trace httptrace.ClientTrace
-	wrote atomic.Bool
-}
-
 // roundTrip sends pr on pc and fills r. It returns true when the stream
 // was refused before the server processed it (the connection was going
 // away), so that it may be sent again on another connection, and the
@@ -397,112 +387,37 @@ type headersTrace struct {
 func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64, keepHost bool, r *httpsink.Result) (bool, string) {
 	ctx, cancel := context.WithTimeout(s.ctx, t.timeout)
 	defer cancel()
-	ht := &headersTrace{}
-	ht.trace.WroteHeaders = func() { ht.wrote.Store(true) }
-	ctx = httptrace.WithClientTrace(ctx, &ht.trace)
-	defer func() {
-		if ht.wrote.Load() {
-			r.BytesOut += size
-		}
-	}()
 	authority := t.host
 	if (s.cfg.PreserveHost || keepHost) && pr.Authority != "" {
 		// preserve-host, or a rewrite set the Host (Request.KeepHost).
 		authority = pr.Authority
 	}
-	// A value: WithContext below makes the one that escapes.
-	req := http.Request{
-		Method:     pr.Method,
-		URL:        &url.URL{Scheme: t.scheme, Host: authority, Opaque: pr.Path},
-		Host:       authority,
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     make(http.Header, len(pr.Header)+1),
-	}
-	switch {
-	case pr.Path == "*" && pr.Method == "OPTIONS":
-		// Asterisk-form: ":path: *" (RFC 9113 §8.3.1), not "/*".
-	case pr.Path == "*" || !strings.HasPrefix(pr.Path, "/"):
-		req.URL.Opaque = "/" + strings.TrimPrefix(pr.Path, "/")
-	}
-	hasLength := false
-	// The values, one backing array for all: a field's first value is a
-	// one-element slice of it (capped, so that a second value copies).
-	vals := make([]string, 0, len(pr.Header))
+	req := outRequest{pr: pr, authority: authority, scheme: t.scheme}
 	for _, f := range pr.Header {
-		if f.Name == "content-length" {
-			hasLength = true
-			continue
-		}
-		if f.Name == "host" || f.Name == "trailer" && len(pr.Trailer) > 0 {
-			// With trailers, x/net declares them in a trailer field of its
-			// own: the recorded one would be a second.
-			continue
-		}
-		if vv, ok := req.Header[f.Name]; ok {
-			req.Header[f.Name] = append(vv, f.Value)
-			continue
-		}
-		vals = append(vals, f.Value)
-		req.Header[f.Name] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	if _, ok := req.Header["user-agent"]; ok {
-		req.Header["User-Agent"] = req.Header["user-agent"]
-		delete(req.Header, "user-agent")
-	} else {
-		req.Header["User-Agent"] = nil // no Go default
-	}
-	if len(pr.Body) > 0 || hasLength {
-		req.Body = io.NopCloser(bytes.NewReader(pr.Body))
-		req.ContentLength = -1 // no content-length unless recorded
-		if hasLength {
-			req.ContentLength = int64(len(pr.Body))
-		}
-	}
-	if len(pr.Trailer) > 0 {
-		req.Trailer = http.Header{}
-		for _, f := range pr.Trailer {
-			req.Trailer[http.CanonicalHeaderKey(f.Name)] = append(req.Trailer[http.CanonicalHeaderKey(f.Name)], f.Value)
-		}
-		if req.Body == nil {
-			req.Body = io.NopCloser(bytes.NewReader(nil))
-			req.ContentLength = -1
-		}
+		req.hasLength = req.hasLength || f.Name == "content-length"
 	}
 	r.Start = time.Now()
-	resp, err := pc.cc.RoundTrip(req.WithContext(ctx))
-	if err == nil {
-		// Answered, so sent, even if x/net has not called WroteHeaders yet.
-		ht.wrote.Store(true)
+	resp, wrote, err := pc.cc.roundTrip(ctx, &req)
+	if wrote {
+		r.BytesOut += size
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		pc.cc.healthCheck(t.timeout)
 	}
 	if err != nil {
-		if line := pc.bc.http1Answer(); line != "" {
+		if line := pc.cc.bc.http1Answer(); line != "" {
 			r.Err = s.http1Answer(t, line)
 			return false, ""
 		}
 		r.Err = s.classify(t, err)
-		if strings.Contains(err.Error(), retryText[0]) && pc.cc.State().Closing {
-			// The connection was unusable before the stream was sent:
-			// the server's GOAWAY (or a failed health check) got there
-			// first, so this is the server going away, not a reset.
-			r.Err = &classed{fmt.Errorf("send to %s: %w", t.name, err), "goaway"}
-		}
 		return retryable(err), ""
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	r.Latency = time.Since(r.Start)
-	r.Status = resp.StatusCode
-	if err != nil {
-		r.Err = s.classify(t, err)
-		r.Status = 0
-		return false, ""
-	}
-	fields := make([]h2text.Field, 1, 1+len(resp.Header))
-	fields[0] = h2text.Field{Name: ":status", Value: strconv.Itoa(resp.StatusCode)}
-	fields = appendSorted(fields, resp.Header)
-	trailers := appendSorted(nil, resp.Trailer)
-	raw, err := h2text.AppendResponse(nil, fields, body, trailers)
+	r.Status = resp.status
+	fields := make([]h2text.Field, 0, 1+len(resp.header))
+	fields = append(fields, h2text.Field{Name: ":status", Value: strconv.Itoa(resp.status)})
+	fields = append(fields, resp.header...)
+	raw, err := h2text.AppendResponse(nil, fields, resp.body, resp.trailer)
 	if err != nil {
 		r.Err = &classed{fmt.Errorf("response from %s: %w", t.name, err), stats.ClassBadResponse}
 		return false, ""
@@ -523,62 +438,30 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 
 // grpcStatus is the grpc-status of an answer (trailer, or header of a
 // trailers-only answer), "" when none.
-func grpcStatus(resp *http.Response) string {
-	if v := resp.Trailer.Get("Grpc-Status"); v != "" {
-		return v
-	}
-	return resp.Header.Get("Grpc-Status")
-}
-
-func appendSorted(dst []h2text.Field, h http.Header) []h2text.Field {
-	var buf [16]string
-	names := buf[:0]
-	for k := range h {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		name, ok := lowerNames[k]
-		if !ok {
-			name = strings.ToLower(k)
-		}
-		for _, v := range h[k] {
-			dst = append(dst, h2text.Field{Name: name, Value: v})
+func grpcStatus(resp *response) string {
+	for _, fields := range [][]h2text.Field{resp.trailer, resp.header} {
+		for _, f := range fields {
+			if f.Name == "grpc-status" {
+				return f.Value
+			}
 		}
 	}
-	return dst
+	return ""
 }
 
-// lowerNames maps the canonical form of common response field names (as
-// x/net gives them) to their lower case, which is then not allocated.
-var lowerNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{"accept-ranges", "access-control-allow-origin", "age", "allow", "cache-control",
-		"content-disposition", "content-encoding", "content-language", "content-length", "content-location",
-		"content-range", "content-type", "date", "etag", "expires", "grpc-encoding", "grpc-message",
-		"grpc-status", "grpc-status-details-bin", "last-modified", "link", "location", "retry-after", "server",
-		"set-cookie", "strict-transport-security", "vary", "via", "www-authenticate", "x-content-type-options",
-		"x-frame-options", "x-request-id"} {
-		m[http.CanonicalHeaderKey(n)] = n
-	}
-	return m
-}()
-
-// Transport errors of x/net/http2 for streams the server never processed
-// (unexported there, so matched by text).
-var retryText = []string{"http2: client conn not usable", "http2: Transport received Server's graceful shutdown GOAWAY", "http2: client connection lost"}
-
+// retryable reports whether err ended a stream the server never
+// processed: refused (RST_STREAM REFUSED_STREAM), above a GOAWAY's last
+// stream, or not opened because the connection was no longer usable.
 func retryable(err error) bool {
 	var se http2.StreamError
-	if errors.As(err, &se) {
+	var ga *goAwayError
+	switch {
+	case errors.As(err, &se):
 		return se.Code == http2.ErrCodeRefusedStream
+	case errors.As(err, &ga):
+		return !ga.processed
 	}
-	for _, t := range retryText[:2] {
-		if strings.Contains(err.Error(), t) {
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, errNotUsable)
 }
 
 // http1Answer is the error of a stream whose server answered in HTTP/1.x
@@ -599,19 +482,19 @@ func (s *Sender) http1Answer(t *target, line string) error {
 func (s *Sender) classify(t *target, err error) error {
 	err = fmt.Errorf("send to %s: %w", t.name, err)
 	var se http2.StreamError
-	var ga http2.GoAwayError
+	var ga *goAwayError
+	var inv *invalidFieldError
 	switch {
+	case errors.As(err, &inv):
+		return err // its own class
 	case errors.As(err, &se):
 		return &classed{err, "rst-stream-" + strings.ToLower(se.Code.String())}
-	case errors.As(err, &ga), strings.Contains(err.Error(), "GOAWAY"):
+	case errors.As(err, &ga):
 		return &classed{err, "goaway"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &classed{err, stats.ClassTimeout}
-	}
-	for _, txt := range retryText {
-		if strings.Contains(err.Error(), txt) {
-			return &classed{err, stats.ClassReset}
-		}
+	case errors.Is(err, errConnLost), errors.Is(err, errNotUsable):
+		return &classed{err, stats.ClassReset}
 	}
 	return err
 }

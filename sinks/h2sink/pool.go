@@ -13,8 +13,7 @@ import (
 
 // pconn is one HTTP/2 connection and the streams it carries now.
 type pconn struct {
-	cc       *http2.ClientConn
-	bc       *batchConn // cc's connection
+	cc       *clientConn
 	inflight int
 	used     int64 // last use, for session eviction
 }
@@ -43,18 +42,19 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 		return pc, 0, nil // opened while this one waited
 	}
 	start := time.Now()
-	cc, bc, err := p.dial(ctx)
+	cc, err := p.dial(ctx)
 	connect := time.Since(start)
 	if err != nil {
 		return nil, connect, err
 	}
 	p.s.conns.Add(1)
-	pc := &pconn{cc: cc, bc: bc, inflight: 1}
+	cc.reserveNew()
+	pc := &pconn{cc: cc, inflight: 1}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if session != "" {
 		if old := p.sessions[session]; old != nil && old.inflight == 0 {
-			_ = old.cc.Close()
+			old.cc.close()
 		}
 		if len(p.sessions) >= maxSessions {
 			p.evict()
@@ -69,11 +69,12 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 }
 
 // reuse reserves a stream on an open connection, nil when none has room.
+// Shared connections the server closed while idle are dropped.
 func (p *pool) reuse(session string) *pconn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if session != "" {
-		if pc := p.sessions[session]; pc != nil && pc.cc.CanTakeNewRequest() {
+		if pc := p.sessions[session]; pc != nil && pc.cc.tryReserve() {
 			pc.inflight++
 			p.clock++
 			pc.used = p.clock
@@ -81,13 +82,22 @@ func (p *pool) reuse(session string) *pconn {
 		}
 		return nil
 	}
+	live := p.conns[:0]
+	var found *pconn
 	for _, pc := range p.conns {
-		if pc.inflight < p.s.cfg.MaxStreams && pc.cc.CanTakeNewRequest() {
+		if pc.inflight == 0 && pc.cc.idle() {
+			pc.cc.close()
+			continue
+		}
+		live = append(live, pc)
+		if found == nil && pc.inflight < p.s.cfg.MaxStreams && pc.cc.tryReserve() {
 			pc.inflight++
-			return pc
+			found = pc
 		}
 	}
-	return nil
+	clear(p.conns[len(live):])
+	p.conns = live
+	return found
 }
 
 // evict closes the least recently used idle session connection.
@@ -100,7 +110,7 @@ func (p *pool) evict() {
 		}
 	}
 	if min >= 0 {
-		_ = p.sessions[oldest].cc.Close()
+		p.sessions[oldest].cc.close()
 		delete(p.sessions, oldest)
 	}
 }
@@ -111,10 +121,11 @@ func (p *pool) put(pc *pconn, session string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pc.inflight--
-	if pc.inflight > 0 || pc.cc.CanTakeNewRequest() {
+	pc.cc.release()
+	if pc.inflight > 0 || !pc.cc.idle() {
 		return
 	}
-	_ = pc.cc.Close()
+	pc.cc.close()
 	if session != "" {
 		if p.sessions[session] == pc {
 			delete(p.sessions, session)
@@ -133,43 +144,43 @@ func (p *pool) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pc := range p.conns {
-		_ = pc.cc.Close()
+		pc.cc.close()
 	}
 	for _, pc := range p.sessions {
-		_ = pc.cc.Close()
+		pc.cc.close()
 	}
 	p.conns, p.sessions = nil, map[string]*pconn{}
 }
 
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
 // the HTTP/2 preface and settings.
-func (p *pool) dial(ctx context.Context) (*http2.ClientConn, *batchConn, error) {
+func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.timeout)
 	defer cancel()
 	nc, err := p.s.dialer.DialContext(ctx, "tcp", p.t.addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if p.t.tls != nil {
 		tc := tls.Client(nc, p.t.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
 			if strings.Contains(err.Error(), "no application protocol") {
-				return nil, nil, &classed{fmt.Errorf("%s: %w: %w", p.t.addr, ErrNoH2, err), "alpn"}
+				return nil, &classed{fmt.Errorf("%s: %w: %w", p.t.addr, ErrNoH2, err), "alpn"}
 			}
-			return nil, nil, err
+			return nil, err
 		}
 		if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
 			_ = nc.Close()
-			return nil, nil, &classed{fmt.Errorf("%s: %w", p.t.addr, ErrNoH2), "alpn"}
+			return nil, &classed{fmt.Errorf("%s: %w", p.t.addr, ErrNoH2), "alpn"}
 		}
 		nc = tc
 	}
 	bc := newBatchConn(nc)
-	cc, err := p.s.tr.NewClientConn(bc)
+	cc, err := newClientConn(bc)
 	if err != nil {
 		_ = bc.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return cc, batchOf(bc), nil
+	return cc, nil
 }

@@ -1,0 +1,757 @@
+package h2sink
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/replayctl/replayctl/h2text"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// The settings this client advertises. The receive windows are x/net's
+// Transport's (4 MiB a stream, 1 GiB the connection), given back once half
+// is used.
+const (
+	streamWindow  = 4 << 20
+	connWindow    = 1 << 30
+	maxReadFrame  = 1 << 20
+	maxHeaderList = 10 << 20
+	// initialMaxStreams caps the streams opened before the server's
+	// SETTINGS say how many it takes (as x/net does).
+	initialMaxStreams = 100
+	// maxStreamID is the last client stream ID (RFC 9113 §5.1.1).
+	maxStreamID = 1<<31 - 1
+)
+
+// errConnLost is wrapped by the error of a stream whose connection ended
+// under it (class reset).
+var errConnLost = errors.New("h2 sink: connection lost")
+
+// errNotUsable is the error of a stream that could not be opened: the
+// connection was closing or had no stream ID left. Nothing was sent, so
+// the request may go on another connection.
+var errNotUsable = errors.New("h2 sink: connection not usable")
+
+// goAwayError is the error of a stream the server's GOAWAY ended: not
+// processed (retryable) when its ID is above the GOAWAY's last stream ID.
+type goAwayError struct {
+	code      http2.ErrCode
+	debug     string
+	processed bool
+}
+
+func (e *goAwayError) Error() string {
+	s := fmt.Sprintf("server sent GOAWAY (%v)", e.code)
+	if e.debug != "" {
+		s += fmt.Sprintf(", debug %q", e.debug)
+	}
+	if !e.processed {
+		s += ": the stream was not processed"
+	}
+	return s
+}
+
+// response is a stream's answer: the final header section in wire order,
+// the body, and the trailers.
+type response struct {
+	status  int
+	header  []h2text.Field
+	body    []byte
+	trailer []h2text.Field
+}
+
+// stream is one request/response exchange on a clientConn.
+type stream struct {
+	id         uint32
+	sendWindow int64 // the server's window for this stream's DATA
+	resp       response
+	gotHeaders bool
+	unacked    int // DATA bytes received and not yet given back
+	sentEnd    bool
+	done       chan struct{} // closed when the response ended or failed
+	err        error
+}
+
+// clientConn is one HTTP/2 connection of the sender's own client, which
+// replaces x/net's Transport on the send path: header fields go out in the
+// order recorded, no goroutine is started per stream, and the answer's
+// fields come back in the order the server sent them. x/net's Framer and
+// HPACK do the framing and the header compression.
+//
+// One reader goroutine reads every frame; streams write their frames under
+// wmu. Lock order: wmu, then mu.
+type clientConn struct {
+	bc *batchConn
+	fr *http2.Framer
+
+	wmu  sync.Mutex // the framer's write side, henc and hbuf
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+
+	mu            sync.Mutex
+	streams       map[uint32]*stream
+	nextID        uint32
+	reserved      int   // streams taken by tryReserve, not yet released
+	maxStreams    int   // the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	initialWindow int64 // the server's SETTINGS_INITIAL_WINDOW_SIZE
+	sendWindow    int64 // the server's connection window for our DATA
+	maxFrame      int   // the server's SETTINGS_MAX_FRAME_SIZE
+	unacked       int   // connection DATA bytes received, not given back
+	flow          chan struct{}
+	goAway        *http2.GoAwayFrame // the last one received, nil before
+	closing       bool               // GOAWAY received or Close called
+	err           error              // set when the connection ended
+	pinging       bool               // a health check's PING is unanswered
+	settings      bool               // the server's first SETTINGS came
+}
+
+// newClientConn starts HTTP/2 on bc: it writes the preface, the settings
+// and the connection window, and starts the reader. It does not wait for
+// the server's settings.
+func newClientConn(bc *batchConn) (*clientConn, error) {
+	cc := &clientConn{
+		bc:            bc,
+		streams:       map[uint32]*stream{},
+		nextID:        1,
+		maxStreams:    initialMaxStreams,
+		initialWindow: 65535,
+		sendWindow:    65535,
+		maxFrame:      16384,
+		flow:          make(chan struct{}),
+	}
+	cc.fr = http2.NewFramer(bc, bufio.NewReaderSize(bc, 64<<10))
+	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	cc.fr.MaxHeaderListSize = maxHeaderList
+	cc.fr.SetMaxReadFrameSize(maxReadFrame)
+	cc.henc = hpack.NewEncoder(&cc.hbuf)
+	if _, err := bc.Write([]byte(http2.ClientPreface)); err != nil {
+		return nil, err
+	}
+	if err := cc.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
+		http2.Setting{ID: http2.SettingMaxFrameSize, Val: maxReadFrame},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList},
+	); err != nil {
+		return nil, err
+	}
+	if err := cc.fr.WriteWindowUpdate(0, connWindow-65535); err != nil {
+		return nil, err
+	}
+	go cc.read()
+	return cc, nil
+}
+
+// canTakeNewRequest reports whether a stream could be opened now.
+func (cc *clientConn) canTakeNewRequest() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.usable() && cc.reserved < cc.maxStreams
+}
+
+func (cc *clientConn) usable() bool {
+	return !cc.closing && cc.err == nil && int64(cc.nextID)+2*int64(cc.reserved) <= maxStreamID
+}
+
+// tryReserve takes a stream slot, false when the connection has none.
+func (cc *clientConn) tryReserve() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.usable() || cc.reserved >= cc.maxStreams {
+		return false
+	}
+	cc.reserved++
+	return true
+}
+
+// reserveNew takes the first slot of a connection just opened, whether
+// or not it is still usable (roundTrip then says why not).
+func (cc *clientConn) reserveNew() {
+	cc.mu.Lock()
+	cc.reserved++
+	cc.mu.Unlock()
+}
+
+// release gives back a slot tryReserve or reserveNew took.
+func (cc *clientConn) release() {
+	cc.mu.Lock()
+	cc.reserved--
+	cc.mu.Unlock()
+}
+
+// idle reports whether the connection is done with: unusable, and no
+// stream on it.
+func (cc *clientConn) idle() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return !cc.usable() && cc.reserved == 0
+}
+
+// close sends GOAWAY and closes the connection; streams still open fail.
+func (cc *clientConn) close() {
+	cc.mu.Lock()
+	first := !cc.closing
+	cc.closing = true
+	cc.mu.Unlock()
+	if first {
+		cc.wmu.Lock()
+		_ = cc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+		cc.wmu.Unlock()
+	}
+	_ = cc.bc.Close()
+}
+
+// outRequest is a request as it goes out: pr with the authority and
+// scheme it is sent with.
+type outRequest struct {
+	pr        *h2text.Request
+	authority string
+	scheme    string
+	hasLength bool // a content-length field was recorded
+}
+
+// roundTrip sends req as a new stream (its slot reserved) and waits for
+// the answer. wrote reports whether its HEADERS went on the connection.
+func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *response, wrote bool, err error) {
+	pr := req.pr
+	endAfterHeaders := len(pr.Body) == 0 && len(pr.Trailer) == 0
+	st := &stream{done: make(chan struct{})}
+
+	cc.wmu.Lock()
+	cc.mu.Lock()
+	if !cc.usable() {
+		err := cc.unusableErr()
+		cc.mu.Unlock()
+		cc.wmu.Unlock()
+		return nil, false, err
+	}
+	st.id = cc.nextID
+	cc.nextID += 2
+	st.sendWindow = cc.initialWindow
+	st.sentEnd = endAfterHeaders
+	cc.streams[st.id] = st
+	maxFrame := cc.maxFrame
+	cc.mu.Unlock()
+	block, err := cc.encodeHeaders(req)
+	if err == nil {
+		err = cc.writeHeaderBlock(st.id, block, endAfterHeaders, maxFrame)
+	}
+	cc.wmu.Unlock()
+	if err != nil {
+		cc.forget(st)
+		var invalid *invalidFieldError
+		if errors.As(err, &invalid) {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("%w: %w", errNotUsable, err)
+	}
+	wrote = true
+
+	if !endAfterHeaders {
+		if err := cc.writeBody(ctx, st, pr); err != nil {
+			cc.cancel(st)
+			return nil, wrote, err
+		}
+	}
+	select {
+	case <-st.done:
+	case <-ctx.Done():
+		cc.cancel(st)
+		return nil, wrote, ctx.Err()
+	}
+	if st.err != nil {
+		return nil, wrote, st.err
+	}
+	return &st.resp, wrote, nil
+}
+
+// unusableErr is why no stream can be opened now.
+func (cc *clientConn) unusableErr() error {
+	switch {
+	case cc.err != nil:
+		return fmt.Errorf("%w: %w", errNotUsable, cc.err)
+	case cc.goAway != nil:
+		return &goAwayError{code: cc.goAway.ErrCode, debug: string(cc.goAway.DebugData())}
+	}
+	return errNotUsable
+}
+
+// invalidFieldError is a header field that may not go out in HTTP/2.
+type invalidFieldError struct{ name string }
+
+func (e *invalidFieldError) Error() string {
+	return fmt.Sprintf("invalid HTTP/2 header field %q", e.name)
+}
+func (e *invalidFieldError) ErrClass() string { return "invalid-request" }
+
+// encodeHeaders HPACK-encodes req's header section into hbuf (under wmu)
+// and returns it: the pseudo-header fields, then the recorded fields in
+// their order. With trailers, a trailer field declares their names (the
+// recorded one could name fields left out).
+func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
+	pr := req.pr
+	cc.hbuf.Reset()
+	write := func(name, value string) { _ = cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value}) }
+	write(":method", pr.Method)
+	if pr.Method != "CONNECT" {
+		write(":scheme", req.scheme)
+	}
+	write(":authority", req.authority)
+	if pr.Method != "CONNECT" {
+		write(":path", requestPath(pr))
+	}
+	for _, f := range pr.Header {
+		if f.Name == "content-length" {
+			continue // written below with the body's length
+		}
+		if f.Name == "trailer" && len(pr.Trailer) > 0 {
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(f.Name) || strings.ToLower(f.Name) != f.Name || !httpguts.ValidHeaderFieldValue(f.Value) {
+			return nil, &invalidFieldError{f.Name}
+		}
+		write(f.Name, f.Value)
+	}
+	if req.hasLength {
+		write("content-length", strconv.Itoa(len(pr.Body)))
+	}
+	if len(pr.Trailer) > 0 {
+		var names []string
+		for _, f := range pr.Trailer {
+			if !httpguts.ValidHeaderFieldName(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
+				return nil, &invalidFieldError{f.Name}
+			}
+			if !slices.Contains(names, f.Name) {
+				names = append(names, f.Name)
+			}
+		}
+		write("trailer", strings.Join(names, ","))
+	}
+	return cc.hbuf.Bytes(), nil
+}
+
+// requestPath is the :path of pr: asterisk-form only for OPTIONS (RFC
+// 9113 §8.3.1), otherwise a path starting with "/".
+func requestPath(pr *h2text.Request) string {
+	switch {
+	case pr.Path == "*" && pr.Method == "OPTIONS":
+		return "*"
+	case pr.Path == "*" || !strings.HasPrefix(pr.Path, "/"):
+		return "/" + strings.TrimPrefix(pr.Path, "/")
+	}
+	return pr.Path
+}
+
+// writeHeaderBlock writes a header block as HEADERS and CONTINUATION
+// frames of at most maxFrame bytes (under wmu).
+func (cc *clientConn) writeHeaderBlock(id uint32, block []byte, endStream bool, maxFrame int) error {
+	first := block[:min(len(block), maxFrame)]
+	rest := block[len(first):]
+	if err := cc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(rest) == 0}); err != nil {
+		return err
+	}
+	for len(rest) > 0 {
+		chunk := rest[:min(len(rest), maxFrame)]
+		rest = rest[len(chunk):]
+		if err := cc.fr.WriteContinuation(id, len(rest) == 0, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBody writes pr's body as DATA frames within the server's flow
+// control windows, then its trailers; the last frame ends the stream. It
+// stops early when the stream ended (the answer came first, or a reset).
+func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Request) error {
+	body := pr.Body
+	noTrailers := len(pr.Trailer) == 0
+	for len(body) > 0 {
+		n, wait, err := cc.takeWindow(st, len(body))
+		if err != nil || n < 0 {
+			return err // n < 0: the stream ended, its answer stands
+		}
+		if n == 0 {
+			select {
+			case <-wait:
+			case <-st.done:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		chunk := body[:n]
+		body = body[n:]
+		end := len(body) == 0 && noTrailers
+		cc.wmu.Lock()
+		err = cc.fr.WriteData(st.id, end, chunk)
+		cc.wmu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errConnLost, err)
+		}
+	}
+	if noTrailers {
+		cc.markSentEnd(st)
+		return nil
+	}
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock()
+	cc.hbuf.Reset()
+	for _, f := range pr.Trailer {
+		_ = cc.henc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value})
+	}
+	cc.mu.Lock()
+	maxFrame := cc.maxFrame
+	cc.mu.Unlock()
+	if err := cc.writeHeaderBlock(st.id, cc.hbuf.Bytes(), true, maxFrame); err != nil {
+		return fmt.Errorf("%w: %w", errConnLost, err)
+	}
+	cc.markSentEnd(st)
+	return nil
+}
+
+// takeWindow takes up to want bytes of send window for st: n > 0 bytes
+// taken; n == 0 none now, wait until wait is closed; n < 0 the stream has
+// ended. err: the connection failed.
+func (cc *clientConn) takeWindow(st *stream, want int) (n int, wait <-chan struct{}, err error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	select {
+	case <-st.done:
+		return -1, nil, st.err
+	default:
+	}
+	if cc.err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", errConnLost, cc.err)
+	}
+	n = int(min(int64(want), int64(cc.maxFrame), cc.sendWindow, st.sendWindow))
+	if n <= 0 || !cc.settings {
+		// Before its SETTINGS, the server's windows are not known: Go's
+		// server, for one, holds a client to a smaller window it
+		// announces before the client could read it.
+		return 0, cc.flow, nil
+	}
+	cc.sendWindow -= int64(n)
+	st.sendWindow -= int64(n)
+	return n, nil, nil
+}
+
+func (cc *clientConn) markSentEnd(st *stream) {
+	cc.mu.Lock()
+	st.sentEnd = true
+	cc.mu.Unlock()
+}
+
+// forget drops a stream that never went out.
+func (cc *clientConn) forget(st *stream) {
+	cc.mu.Lock()
+	delete(cc.streams, st.id)
+	cc.mu.Unlock()
+}
+
+// cancel ends st from our side: RST_STREAM CANCEL unless the stream has
+// ended both ways.
+func (cc *clientConn) cancel(st *stream) {
+	cc.mu.Lock()
+	_, open := cc.streams[st.id]
+	delete(cc.streams, st.id)
+	usable := cc.err == nil
+	cc.mu.Unlock()
+	if open && usable {
+		cc.wmu.Lock()
+		_ = cc.fr.WriteRSTStream(st.id, http2.ErrCodeCancel)
+		cc.wmu.Unlock()
+	}
+}
+
+// finish ends st with err (nil: its answer is whole). Under mu.
+func (cc *clientConn) finish(st *stream, err error) {
+	delete(cc.streams, st.id)
+	st.err = err
+	close(st.done)
+}
+
+// read reads frames until the connection ends, then fails the streams
+// still open.
+func (cc *clientConn) read() {
+	var err error
+	for {
+		var f http2.Frame
+		f, err = cc.fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				// A malformed header section: that stream fails, the
+				// connection goes on.
+				cc.streamError(se)
+				continue
+			}
+			break
+		}
+		if err = cc.handle(f); err != nil {
+			break
+		}
+	}
+	cc.mu.Lock()
+	if cc.err == nil {
+		cc.err = err
+	}
+	var fail error = fmt.Errorf("%w: %w", errConnLost, err)
+	if cc.goAway != nil && cc.goAway.ErrCode != http2.ErrCodeNo {
+		fail = &goAwayError{code: cc.goAway.ErrCode, debug: string(cc.goAway.DebugData()), processed: true}
+	}
+	for _, st := range cc.streams {
+		cc.finish(st, fail)
+	}
+	close(cc.flow)
+	cc.flow = make(chan struct{})
+	cc.mu.Unlock()
+	_ = cc.bc.Close()
+}
+
+// streamError fails the stream of se and resets it.
+func (cc *clientConn) streamError(se http2.StreamError) {
+	cc.mu.Lock()
+	if st := cc.streams[se.StreamID]; st != nil {
+		cc.finish(st, se)
+	}
+	cc.mu.Unlock()
+	cc.wmu.Lock()
+	_ = cc.fr.WriteRSTStream(se.StreamID, se.Code)
+	cc.wmu.Unlock()
+}
+
+// handle processes one frame; an error ends the connection.
+func (cc *clientConn) handle(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return cc.onHeaders(f)
+	case *http2.DataFrame:
+		return cc.onData(f)
+	case *http2.RSTStreamFrame:
+		cc.mu.Lock()
+		if st := cc.streams[f.StreamID]; st != nil {
+			cc.finish(st, http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode})
+		}
+		cc.mu.Unlock()
+	case *http2.SettingsFrame:
+		return cc.onSettings(f)
+	case *http2.WindowUpdateFrame:
+		cc.mu.Lock()
+		if f.StreamID == 0 {
+			cc.sendWindow += int64(f.Increment)
+		} else if st := cc.streams[f.StreamID]; st != nil {
+			st.sendWindow += int64(f.Increment)
+		}
+		cc.wakeWriters()
+		cc.mu.Unlock()
+	case *http2.PingFrame:
+		if f.IsAck() {
+			cc.mu.Lock()
+			cc.pinging = false
+			cc.mu.Unlock()
+			return nil
+		}
+		cc.wmu.Lock()
+		err := cc.fr.WritePing(true, f.Data)
+		cc.wmu.Unlock()
+		return err
+	case *http2.GoAwayFrame:
+		cc.mu.Lock()
+		cc.goAway = f
+		cc.closing = true
+		for id, st := range cc.streams {
+			if id > f.LastStreamID {
+				cc.finish(st, &goAwayError{code: f.ErrCode, debug: string(f.DebugData())})
+			}
+		}
+		cc.mu.Unlock()
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	return nil
+}
+
+// wakeWriters wakes the streams waiting for send window. Under mu.
+func (cc *clientConn) wakeWriters() {
+	close(cc.flow)
+	cc.flow = make(chan struct{})
+}
+
+func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	var tableSize uint32
+	var setTable bool
+	cc.mu.Lock()
+	cc.settings = true
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		switch s.ID {
+		case http2.SettingMaxConcurrentStreams:
+			cc.maxStreams = int(min(s.Val, 1<<20))
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - cc.initialWindow
+			cc.initialWindow = int64(s.Val)
+			for _, st := range cc.streams {
+				st.sendWindow += delta
+			}
+		case http2.SettingMaxFrameSize:
+			cc.maxFrame = int(s.Val)
+		case http2.SettingHeaderTableSize:
+			tableSize, setTable = s.Val, true
+		}
+		return nil
+	})
+	cc.wakeWriters()
+	cc.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock()
+	if setTable {
+		cc.henc.SetMaxDynamicTableSize(tableSize)
+	}
+	return cc.fr.WriteSettingsAck()
+}
+
+func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	st := cc.streams[f.StreamID]
+	if st == nil {
+		return nil // a stream we reset
+	}
+	if st.gotHeaders {
+		if !f.StreamEnded() {
+			cc.finish(st, &classed{errors.New("trailers without END_STREAM"), stats.ClassBadResponse})
+			return nil
+		}
+		st.resp.trailer = appendFields(nil, f.RegularFields())
+		cc.endResponse(st)
+		return nil
+	}
+	status, err := strconv.Atoi(f.PseudoValue("status"))
+	if err != nil || status < 100 || status > 999 {
+		cc.finish(st, &classed{fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")), stats.ClassBadResponse})
+		return nil
+	}
+	if status < 200 {
+		if f.StreamEnded() {
+			cc.finish(st, &classed{fmt.Errorf("malformed response: %d with END_STREAM", status), stats.ClassBadResponse})
+		}
+		return nil // informational: the final answer follows
+	}
+	st.gotHeaders = true
+	st.resp.status = status
+	st.resp.header = appendFields(make([]h2text.Field, 0, len(f.Fields)), f.RegularFields())
+	if f.StreamEnded() {
+		cc.endResponse(st)
+	}
+	return nil
+}
+
+// endResponse ends st with its whole answer; a request still being sent
+// is reset (RFC 9113 §8.1: the answer stands). Under mu.
+func (cc *clientConn) endResponse(st *stream) {
+	reset := !st.sentEnd
+	cc.finish(st, nil)
+	if reset {
+		go func() { // not under mu: writes take wmu first
+			cc.wmu.Lock()
+			_ = cc.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
+			cc.wmu.Unlock()
+		}()
+	}
+}
+
+func appendFields(dst []h2text.Field, fields []hpack.HeaderField) []h2text.Field {
+	for _, f := range fields {
+		dst = append(dst, h2text.Field{Name: f.Name, Value: f.Value})
+	}
+	return dst
+}
+
+// onData keeps a DATA frame's bytes and gives the window back once half
+// of it is used.
+func (cc *clientConn) onData(f *http2.DataFrame) error {
+	n := int(f.Length)
+	var connInc, streamInc uint32
+	cc.mu.Lock()
+	cc.unacked += n
+	if cc.unacked >= connWindow/2 {
+		connInc, cc.unacked = uint32(cc.unacked), 0
+	}
+	st := cc.streams[f.StreamID]
+	if st != nil {
+		if !st.gotHeaders {
+			cc.finish(st, &classed{errors.New("DATA before the response's HEADERS"), stats.ClassBadResponse})
+			st = nil
+		} else {
+			st.resp.body = append(st.resp.body, f.Data()...)
+			if f.StreamEnded() {
+				cc.endResponse(st)
+				st = nil
+			} else if st.unacked += n; st.unacked >= streamWindow/2 {
+				streamInc, st.unacked = uint32(st.unacked), 0
+			}
+		}
+	}
+	cc.mu.Unlock()
+	if connInc == 0 && streamInc == 0 {
+		return nil
+	}
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock()
+	if connInc > 0 {
+		if err := cc.fr.WriteWindowUpdate(0, connInc); err != nil {
+			return err
+		}
+	}
+	if streamInc > 0 {
+		return cc.fr.WriteWindowUpdate(f.StreamID, streamInc)
+	}
+	return nil
+}
+
+// healthCheck runs after a stream timed out: it sends a PING (unless one
+// is unanswered), and closes the connection (its streams fail as reset)
+// if no answer comes within d, so that later requests do not go to a dead
+// connection.
+func (cc *clientConn) healthCheck(d time.Duration) {
+	cc.mu.Lock()
+	if cc.pinging || cc.err != nil {
+		cc.mu.Unlock()
+		return
+	}
+	cc.pinging = true
+	cc.mu.Unlock()
+	cc.wmu.Lock()
+	err := cc.fr.WritePing(false, [8]byte{'r', 'e', 'p', 'l', 'a', 'y'})
+	cc.wmu.Unlock()
+	if err != nil {
+		return
+	}
+	time.AfterFunc(d, func() {
+		cc.mu.Lock()
+		dead := cc.pinging && cc.err == nil
+		cc.mu.Unlock()
+		if dead {
+			_ = cc.bc.Close()
+		}
+	})
+}

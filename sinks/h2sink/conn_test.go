@@ -1,0 +1,282 @@
+package h2sink
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/replayctl/replayctl/httpraw"
+	"github.com/replayctl/replayctl/sinks/httpsink"
+	"github.com/replayctl/replayctl/stats"
+)
+
+// frameConn is one connection of a frameServer: its framer, and a header
+// encoder for the answers.
+type frameConn struct {
+	n    int // the connection's number, from 1
+	fr   *http2.Framer
+	hbuf bytes.Buffer
+	henc *hpack.Encoder
+}
+
+// headers writes a header block of name/value pairs on stream id.
+func (c *frameConn) headers(id uint32, end bool, kv ...string) error {
+	c.hbuf.Reset()
+	for i := 0; i+1 < len(kv); i += 2 {
+		_ = c.henc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+	}
+	return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: end, EndHeaders: true})
+}
+
+// frameServer is an HTTP/2 server at the frame level: it reads the
+// preface, sends its SETTINGS, acks the client's, and hands every other
+// frame to handle; handle returning false closes the connection. It
+// returns the target URL and the count of connections accepted.
+func frameServer(t *testing.T, handle func(c *frameConn, f http2.Frame) bool) (*url.URL, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var accepted atomic.Int64
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := int(accepted.Add(1))
+			wg.Go(func() {
+				defer nc.Close()
+				if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+					return
+				}
+				c := &frameConn{n: n, fr: http2.NewFramer(nc, nc)}
+				c.henc = hpack.NewEncoder(&c.hbuf)
+				c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+				_ = c.fr.WriteSettings()
+				for {
+					f, err := c.fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					if s, ok := f.(*http2.SettingsFrame); ok {
+						if !s.IsAck() {
+							_ = c.fr.WriteSettingsAck()
+						}
+						continue
+					}
+					if !handle(c, f) {
+						return
+					}
+				}
+			})
+		}
+	})
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	return u, &accepted
+}
+
+// TestFieldOrderOnTheWire: the recorded header fields go out in their
+// order (repeated names included, not merged), after the pseudo-header
+// fields, and the answer's fields come back in the order the server sent
+// them.
+func TestFieldOrderOnTheWire(t *testing.T) {
+	got := make(chan []hpack.HeaderField, 1)
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			got <- h.Fields
+			_ = c.headers(h.StreamID, true, ":status", "200", "x-zeta", "1", "set-cookie", "b=2", "content-type", "text/plain", "set-cookie", "a=1")
+		}
+		return true
+	})
+	raw := render(t, fields(":method", "GET", ":path", "/o", ":authority", "x",
+		"x-zeta", "z", "cookie", "b=2", "accept", "*/*", "cookie", "a=1", "user-agent", "app/1"), "", nil)
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
+		httpsink.Request{ID: "1", Raw: raw})
+	if st["ok"] != 1 {
+		t.Fatalf("stats %v, result %+v", st, res)
+	}
+	var sent []string
+	for _, f := range <-got {
+		sent = append(sent, f.Name+"="+f.Value)
+	}
+	want := []string{":method=GET", ":scheme=http", ":authority=" + u.Host, ":path=/o",
+		"x-zeta=z", "cookie=b=2", "accept=*/*", "cookie=a=1", "user-agent=app/1"}
+	if strings.Join(sent, " ") != strings.Join(want, " ") {
+		t.Errorf("fields on the wire:\n got %v\nwant %v", sent, want)
+	}
+	resp, err := httpraw.ParseResponse(res[0].Response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []string
+	for _, f := range resp.Headers() {
+		if f.Name != "Content-Length" { // h2text's own line
+			back = append(back, f.Name+"="+f.Value)
+		}
+	}
+	if want := "x-zeta=1 set-cookie=b=2 content-type=text/plain set-cookie=a=1"; strings.Join(back, " ") != want {
+		t.Errorf("answer's fields: got %v, want %s", back, want)
+	}
+}
+
+// TestFlowControl: bodies larger than every window the server offers go
+// out whole (the client waits for WINDOW_UPDATE), and answers larger than
+// the client's stream window come back whole (the client gives it back).
+func TestFlowControl(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 9<<16) // 9 MiB
+	srv := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(500)
+			return
+		}
+		if r.URL.Path == "/big" {
+			_, _ = w.Write(big)
+			return
+		}
+		sum := sha256.Sum256(body)
+		fmt.Fprintf(w, "%d %x", len(body), sum[:8])
+	}), &http2.Server{MaxUploadBufferPerStream: 16 << 10, MaxUploadBufferPerConnection: 64 << 10}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+
+	var reqs []httpsink.Request
+	var wantSums []string
+	for i := range 4 {
+		body := bytes.Repeat([]byte{byte('a' + i)}, (1<<20)+i*977)
+		sum := sha256.Sum256(body)
+		wantSums = append(wantSums, fmt.Sprintf("%d %x", len(body), sum[:8]))
+		reqs = append(reqs, httpsink.Request{ID: strconv.Itoa(i),
+			Raw: render(t, fields(":method", "POST", ":path", "/up", ":authority", "x", "content-length", strconv.Itoa(len(body))), string(body), nil)})
+	}
+	reqs = append(reqs, httpsink.Request{ID: "big", Raw: render(t, fields(":method", "GET", ":path", "/big", ":authority", "x"), "", nil)})
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 5, Timeout: 20 * time.Second, KeepLimit: 16 << 20}}, reqs...)
+	if st["ok"] != 5 || st["connections"] != 1 {
+		t.Fatalf("stats %v", st)
+	}
+	for _, r := range res {
+		resp, err := httpraw.ParseResponse(r.Response)
+		if err != nil {
+			t.Fatalf("%s: %v", r.ID, err)
+		}
+		if r.ID == "big" {
+			if !bytes.Equal(resp.Body(), big) {
+				t.Errorf("big answer: %d bytes, want %d", len(resp.Body()), len(big))
+			}
+			continue
+		}
+		i, _ := strconv.Atoi(r.ID)
+		if got := string(resp.Body()); got != wantSums[i] {
+			t.Errorf("request %s: server read %q, want %q", r.ID, got, wantSums[i])
+		}
+	}
+}
+
+// TestGracefulGoAway: a GOAWAY whose last stream ID is below a stream's
+// means the server did not process it: that request goes again on a new
+// connection, and the one processed gets its answer.
+func TestGracefulGoAway(t *testing.T) {
+	u, accepted := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		h, ok := f.(*http2.MetaHeadersFrame)
+		if !ok {
+			return true
+		}
+		if c.n == 1 && h.StreamID == 1 {
+			return true // answered once stream 3 came
+		}
+		if c.n == 1 && h.StreamID == 3 {
+			_ = c.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+			_ = c.headers(1, true, ":status", "200", "x-conn", "1")
+			time.Sleep(50 * time.Millisecond)
+			return false
+		}
+		_ = c.headers(h.StreamID, true, ":status", "200", "x-conn", strconv.Itoa(c.n))
+		return true
+	})
+	var reqs []httpsink.Request
+	for i := range 2 {
+		reqs = append(reqs, httpsink.Request{ID: strconv.Itoa(i), Raw: render(t, fields(":method", "GET", ":path", "/"+strconv.Itoa(i), ":authority", "x"), "", nil)})
+	}
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 2, Timeout: 5 * time.Second}}, reqs...)
+	if st["ok"] != 2 || st["retries"] != 1 || st["errors"] != 0 || accepted.Load() != 2 {
+		t.Fatalf("stats %v, connections accepted %d, results %+v", st, accepted.Load(), res)
+	}
+}
+
+// TestDeadConnectionIsDropped: a server that stops answering anything
+// (not even PING) makes a request time out; the connection is then
+// checked with a PING and closed when no answer comes, so that the next
+// request dials a new one instead of waiting on the dead one.
+func TestDeadConnectionIsDropped(t *testing.T) {
+	u, accepted := frameServer(t, func(*frameConn, http2.Frame) bool { return true })
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httpsink.Request{ID: "1", Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)}
+	if err := s.Send(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	// The first request times out at 300 ms, its PING at 600 ms.
+	time.Sleep(900 * time.Millisecond)
+	if err := s.Send(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st["errors-"+stats.ClassTimeout] != 2 || st["connections"] != 2 || accepted.Load() != 2 {
+		t.Fatalf("stats %v, connections accepted %d: want two timeouts on two connections", st, accepted.Load())
+	}
+}
+
+// TestInformationalAndContinuation: a header section larger than a frame
+// goes out as HEADERS and CONTINUATION; an informational answer (103)
+// before the final one is skipped.
+func TestInformationalAndContinuation(t *testing.T) {
+	long := strings.Repeat("v", 40<<10)
+	got := make(chan string, 1)
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			for _, hf := range h.Fields {
+				if hf.Name == "x-long" {
+					got <- hf.Value
+				}
+			}
+			_ = c.headers(h.StreamID, false, ":status", "103", "link", "</a.css>; rel=preload")
+			_ = c.headers(h.StreamID, true, ":status", "204", "x-final", "yes")
+		}
+		return true
+	})
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
+		httpsink.Request{ID: "1", Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x", "x-long", long), "", nil)})
+	if st["ok"] != 1 || res[0].Status != 204 {
+		t.Fatalf("stats %v, result %+v", st, res)
+	}
+	if v := <-got; v != long {
+		t.Errorf("x-long arrived with %d bytes, want %d", len(v), len(long))
+	}
+	if r := string(res[0].Response); strings.Contains(r, "link") || !strings.Contains(r, "x-final: yes") {
+		t.Errorf("response %q: want the final answer only", r)
+	}
+}
