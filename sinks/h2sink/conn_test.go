@@ -2,6 +2,7 @@ package h2sink
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/net/http2/h2c"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/replayctl/replayctl/h2text"
 	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/sinks/httpsink"
 	"github.com/replayctl/replayctl/stats"
@@ -278,5 +280,81 @@ func TestInformationalAndContinuation(t *testing.T) {
 	}
 	if r := string(res[0].Response); strings.Contains(r, "link") || !strings.Contains(r, "x-final: yes") {
 		t.Errorf("response %q: want the final answer only", r)
+	}
+}
+
+// FuzzClientConnAnswer: whatever bytes a server answers with before it
+// closes the connection, the stream ends (answered or failed) without a
+// panic or a hang.
+func FuzzClientConnAnswer(f *testing.F) {
+	frames := func(write func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer)) []byte {
+		var out, hb bytes.Buffer
+		fr := http2.NewFramer(&out, nil)
+		write(fr, hpack.NewEncoder(&hb), &hb)
+		return out.Bytes()
+	}
+	block := func(enc *hpack.Encoder, hb *bytes.Buffer, kv ...string) []byte {
+		hb.Reset()
+		for i := 0; i+1 < len(kv); i += 2 {
+			_ = enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+		}
+		return bytes.Clone(hb.Bytes())
+	}
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "200", "a", "b"), EndHeaders: true})
+		_ = fr.WriteData(1, false, []byte("hel"))
+		_ = fr.WriteWindowUpdate(0, 100)
+		_ = fr.WriteWindowUpdate(1, 100)
+		_ = fr.WriteData(1, true, []byte("lo"))
+	}))
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "103"), EndHeaders: true})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "200"), EndHeaders: true})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, "grpc-status", "0"), EndStream: true, EndHeaders: true})
+	}))
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16384}, http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
+		_ = fr.WritePing(false, [8]byte{1})
+		_ = fr.WriteRSTStream(1, http2.ErrCodeRefusedStream)
+		_ = fr.WriteGoAway(0, http2.ErrCodeNo, []byte("bye"))
+	}))
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteData(1, true, []byte("data first"))
+		_ = fr.WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 2, BlockFragment: block(enc, hb, ":method", "GET"), EndHeaders: true})
+	}))
+	f.Add([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+	f.Fuzz(fuzzAnswer)
+}
+
+func fuzzAnswer(t *testing.T, answer []byte) {
+	client, server := net.Pipe()
+	defer server.Close()
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+	go func() {
+		// The answer, then the end of the connection: every stream ends
+		// then, if the answer did not end it.
+		_, _ = server.Write(answer)
+		_ = server.Close()
+	}()
+	cc, err := newClientConn(newBatchConn(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.close()
+	cc.reserveNew()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	pr := &h2text.Request{Method: "POST", Path: "/", Header: []h2text.Field{{Name: "content-length", Value: "5"}}, Body: []byte("hello"),
+		Trailer: []h2text.Field{{Name: "x-t", Value: "1"}}}
+	start := time.Now()
+	resp, _, err := cc.roundTrip(ctx, &outRequest{pr: pr, authority: "x", scheme: "http", hasLength: true})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("roundTrip took %v", d)
+	}
+	if err == nil && (resp == nil || resp.status < 200) {
+		t.Fatalf("no error and answer %+v", resp)
 	}
 }
