@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,7 +142,7 @@ an interrupted shard). A failed assertion exits 3.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "  report    %s\n", htmlOut)
 			}
 			if !m.Complete() {
-				return fmt.Errorf("run %s is INCOMPLETE: %s; the totals above miss part of the window", cmpOr(m.JSON.RunID, "(files)"), joinProblems(m.JSON.Problems))
+				return fmt.Errorf("run %s is INCOMPLETE: %s; the totals above miss part of the window", cmp.Or(m.JSON.RunID, "(files)"), joinProblems(m.JSON.Problems))
 			}
 			if len(m.Failed) > 0 {
 				return &engine.AssertionError{Failed: m.Failed}
@@ -160,13 +161,6 @@ an interrupted shard). A failed assertion exits 3.`,
 	cmd.Flags().StringVar(&htmlOut, "html", "", "write the merged HTML report here")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log what is read")
 	return cmd
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func joinProblems(ps []string) string {
