@@ -879,3 +879,13 @@ func TestSetErrorsQuoteThePath(t *testing.T) {
 		})
 	}
 }
+
+// TestSetWarningSaysThePathOnce: a warning about a key a --set created
+// reads as a warning of that override, its path said once.
+func TestSetWarningSaysThePathOnce(t *testing.T) {
+	s := mustLoad(t, setBase, Options{Env: envOf(nil), Set: []string{"topics.traffic.config.retention.mss=1"}})
+	want := `s.yaml: warning: --set "topics.traffic.config.retention.mss": "retention.mss" is not an Apache Kafka topic config (did you mean "retention.ms"?)`
+	if len(s.Warnings) != 1 || s.Warnings[0].String() != want {
+		t.Errorf("warnings:\n got %v\nwant %s", s.Warnings, want)
+	}
+}

@@ -273,8 +273,14 @@ func setNotes(ds Diagnostics, sets []string, replaced map[[2]int]int) Diagnostic
 		if d.Line == 0 && d.Col >= 1 && d.Col <= len(sets) {
 			path := pathOf(d.Col - 1)
 			ds[i].Col = 0
-			msg := hideSetValue(strings.TrimPrefix(d.Message, path+": "), sets[d.Col-1])
+			// A warning stays one: "warning: --set "PATH": …", its path
+			// said once.
+			msg, warning := strings.CutPrefix(d.Message, "warning: ")
+			msg = hideSetValue(strings.TrimPrefix(msg, path+": "), sets[d.Col-1])
 			ds[i].Message = fmt.Sprintf("--set %q: %s", path, msg)
+			if warning {
+				ds[i].Message = "warning: " + ds[i].Message
+			}
 		} else if j, ok := replaced[[2]int{d.Line, d.Col}]; ok && d.Line > 0 {
 			ds[i].Message = hideSetValue(d.Message, sets[j]) + fmt.Sprintf(" (the value of --set %q)", pathOf(j))
 		}
