@@ -153,7 +153,7 @@ an interrupted shard). A failed assertion exits 3.`,
 	lf.register(cmd)
 	cmd.Flags().StringVar(&runID, "run", "", "merge the results of this run from the run topic")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "scenario whose kafka section says how to reach the brokers (with --run)")
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded broker's data directory (with --run and no brokers)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded broker's data directory, with --run and no brokers (default: the -f scenario's kafka.data-dir, else .replayctl/data)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka brokers holding the run topic (with --run)")
 	cmd.Flags().StringVar(&runTopic, "run-topic", runbus.DefaultTopic, "the run topic (with --run)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "with --run: wait up to this long for every shard's result (a merge Job started with the shards)")

@@ -32,7 +32,7 @@ type catalogFlags struct {
 func (f *catalogFlags) register(cmd *cobra.Command, output bool) {
 	cmd.Flags().StringVarP(&f.file, "file", "f", "", "use the kafka settings of this scenario")
 	cmd.Flags().StringSliceVar(&f.brokers, "brokers", nil, "Kafka brokers (default: the scenario's, else the embedded broker)")
-	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "embedded broker's data directory (default .replayctl/data)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "embedded broker's data directory (default: the -f scenario's kafka.data-dir, else .replayctl/data)")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log connection details")
 	if output {
 		cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")

@@ -218,3 +218,30 @@ func TestCapturedColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestDataDirHelpSaysTheScenarios: the help of --data-dir says what the
+// commands do: with -f and no --data-dir they open the scenario's
+// kafka.data-dir, not .replayctl/data.
+func TestDataDirHelpSaysTheScenarios(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"windows", "list"}, {"windows", "show"}, {"windows", "rm"}, {"report", "merge"}} {
+		help := mustRun(t, ExitOK, append(args, "--help")...).stdout
+		line := ""
+		for _, l := range strings.Split(help, "\n") {
+			if strings.Contains(l, "--data-dir ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "default: the -f scenario's kafka.data-dir, else .replayctl/data") {
+			t.Errorf("%s --help: %q", strings.Join(args, " "), line)
+		}
+	}
+	dir := t.TempDir()
+	writeGor(t, dir, 3, time.Millisecond)
+	f := write(t, dir, "s.yaml", strings.Replace(fmt.Sprintf(pipelineYAML, "http://127.0.0.1:1", "errors.rate == 0"),
+		"topics:", "kafka: {data-dir: d2}\ntopics:", 1))
+	mustRun(t, ExitOK, "run", f, "--job", "record", "--progress", "never")
+	if r := mustRun(t, ExitOK, "windows", "list", "-f", f); !strings.Contains(r.stdout, "recent") {
+		t.Errorf("windows list -f of a scenario with kafka.data-dir:\n%s", r)
+	}
+}
