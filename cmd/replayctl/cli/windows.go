@@ -96,6 +96,11 @@ func newWindowsListCmd() *cobra.Command {
 		Example: `  replayctl windows list
   replayctl windows list -f examples/quickstart.yaml -o json
   replayctl windows list --brokers 127.0.0.1:9092`,
+		Long: `List the saved windows, one a line: NAME, TOPIC, PARTITIONS, RECORDS (the offsets the window
+spans), REQUESTS, CAPTURED (the first capture time; "+N bogus" when N messages have a capture
+time that cannot be real, as a .gor file can have them, and "unknown (bogus)" when none has a
+real one), SPAN (to the last capture time), SAVED, and LOST ("-", or what a partial recording
+lost, by unit). -o json gives every field.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.open(cmd)

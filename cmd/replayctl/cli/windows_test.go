@@ -245,3 +245,15 @@ func TestDataDirHelpSaysTheScenarios(t *testing.T) {
 		t.Errorf("windows list -f of a scenario with kafka.data-dir:\n%s", r)
 	}
 }
+
+// TestWindowsListHelpSaysTheColumns: windows list --help says what its
+// columns hold, a capture time that is bogus too.
+func TestWindowsListHelpSaysTheColumns(t *testing.T) {
+	t.Parallel()
+	help := strings.Join(strings.Fields(mustRun(t, ExitOK, "windows", "list", "--help").stdout), " ")
+	for _, want := range []string{"RECORDS (the offsets the window spans)", `"+N bogus"`, `"unknown (bogus)"`, "SPAN (to the last capture time)", "LOST"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("windows list --help lacks %q:\n%s", want, help)
+		}
+	}
+}
