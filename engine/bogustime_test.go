@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -28,22 +27,7 @@ func TestRecordBogusCaptureTimes(t *testing.T) {
 			writeGor(t, dir, "rec.gor", reqs)
 			tg := newTarget(t)
 			win := unique(t, "bogus")
-			yaml := fmt.Sprintf(`version: 1
-name: bogus-times
-topics:
-  traffic: {name: %s, create: true}
-jobs:
-  record:
-    source: {gor: {path: rec.gor}}
-    sink: {kafka: {topic: traffic}}
-    save-window: %s
-  replay:
-    needs: [record]
-    source: {window: %s}
-    speed: 1
-    max-gap: 10ms
-    sink: {http: {url: %q}}
-`, unique(t, "bogus"), win, win, tg.URL())
+			yaml := strings.Replace(kafkaYAML(unique(t, "catalog"), unique(t, "bogus"), win, tg.URL(), ""), "speed: max", "speed: 1\n    max-gap: 10ms", 1)
 			var logs syncBuffer
 			opts := engine.Options{Brokers: bc.brokers, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 			r := run(t, dir, yaml, opts)
@@ -88,26 +72,11 @@ func TestReplayBogusTimesWithoutMaxGap(t *testing.T) {
 	reqs[2].at = 200 * 365 * 24 * time.Hour
 	writeGor(t, dir, "rec.gor", reqs)
 	tg := newTarget(t)
-	const yaml = `version: 1
-name: bogus-times
-topics:
-  traffic: {name: traffic, create: true}
-jobs:
-  record:
-    source: {gor: {path: rec.gor}}
-    sink: {kafka: {topic: traffic}}
-    save-window: w
-  replay:
-    needs: [record]
-    source: {window: w}
-    speed: %s
-    stop: {requests: 2}
-    sink: {http: {url: %q}}
-`
 	for _, speed := range []string{"1", "max"} {
 		var logs syncBuffer
 		opts := engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), DataDir: t.TempDir()}
-		if r := run(t, dir, fmt.Sprintf(yaml, speed, tg.URL()), opts); r.err != nil {
+		yaml := strings.Replace(kafkaYAML("catalog", "traffic", "w", tg.URL(), ""), "speed: max", "speed: "+speed+"\n    stop: {requests: 2}", 1)
+		if r := run(t, dir, yaml, opts); r.err != nil {
 			t.Fatalf("speed %s: %v\n%s", speed, r.err, r.out)
 		}
 		warned := strings.Contains(logs.String(), "a paced replay waits out the gaps to them, which may be years; set max-gap")

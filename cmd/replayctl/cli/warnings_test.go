@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,24 +15,18 @@ func TestRunPrintsWarnings(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeGor(t, dir, 3, time.Millisecond)
-	f := write(t, dir, "s.yaml", `version: 1
-name: warnings
-topics:
-  traffic: {name: warned, create: true, config: {retention.mss: "3600000"}}
-jobs:
-  record:
-    source: {gor: {path: rec.gor}}
-    filter: 'env("REPLAYCTL_TEST_UNSET_NAME") == ""'
-    sink: {kafka: {topic: traffic}}
-`)
+	scn := fmt.Sprintf(pipelineYAML, "http://127.0.0.1:1", "errors.rate == 0")
+	scn = strings.Replace(scn, "create: true}", `create: true, config: {retention.mss: "3600000"}}`, 1)
+	scn = strings.Replace(scn, "    sink: {kafka:", "    filter: 'env(\"REPLAYCTL_TEST_UNSET_NAME\") == \"\"'\n    sink: {kafka:", 1)
+	f := write(t, dir, "s.yaml", scn)
 	want := []string{
-		f + `:4:50: warning: topics.traffic.config.retention.mss: "retention.mss" is not an Apache Kafka topic config (did you mean "retention.ms"?)`,
-		f + `:8:13: warning: env("REPLAYCTL_TEST_UNSET_NAME"): REPLAYCTL_TEST_UNSET_NAME is not set here`,
+		f + `:4:72: warning: topics.traffic.config.retention.mss: "retention.mss" is not an Apache Kafka topic config (did you mean "retention.ms"?)`,
+		f + `:10:13: warning: env("REPLAYCTL_TEST_UNSET_NAME"): REPLAYCTL_TEST_UNSET_NAME is not set here`,
 	}
 	for _, args := range [][]string{
 		{"validate", f},
 		{"run", f, "--dry-run"},
-		{"run", f, "--data-dir", dir + "/data", "--progress", "never"},
+		{"run", f, "--job", "record", "--data-dir", dir + "/data", "--progress", "never"},
 	} {
 		r := mustRun(t, ExitOK, args...)
 		for _, w := range want {
