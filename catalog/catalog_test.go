@@ -260,3 +260,35 @@ func TestBetween(t *testing.T) {
 		t.Fatalf("Between = %v, want %v", got, want)
 	}
 }
+
+// TestNoTopic: offsets, time ranges and checks of a topic the brokers do
+// not have say so in words (ErrNoTopic), not as Kafka's
+// UNKNOWN_TOPIC_OR_PARTITION ("this server does not host this
+// topic-partition") with the instant asked.
+func TestNoTopic(t *testing.T) {
+	for _, target := range kafkatest.Brokers(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			cl := target.Client(t)
+			adm := kadm.NewClient(cl)
+			topic := kafkatest.UniqueTopic(t)
+			now := time.Now()
+			for name, call := range map[string]func() error{
+				"end offsets": func() error { _, err := catalog.EndOffsets(ctxT(t), adm, topic); return err },
+				"time range": func() error {
+					_, err := catalog.ResolveTimeRange(ctxT(t), adm, topic, now.Add(-time.Hour), now)
+					return err
+				},
+				"check": func() error {
+					_, _, err := catalog.Check(ctxT(t), adm, topic, map[int32]catalog.Range{0: {Start: 0, End: 1}}, false)
+					return err
+				},
+			} {
+				err := call()
+				want := "topic " + topic + " does not exist on these brokers: nothing was recorded into it there"
+				if !errors.Is(err, catalog.ErrNoTopic) || err.Error() != want {
+					t.Errorf("%s: %v, want %q", name, err, want)
+				}
+			}
+		})
+	}
+}

@@ -2,12 +2,14 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // EndOffsets returns the end offset (high watermark) of every partition of
@@ -23,16 +25,35 @@ func StartOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int3
 	return offsets(l, err, topic, "start")
 }
 
+// ErrNoTopic is what the error about a topic the brokers do not have is
+// (errors.Is).
+var ErrNoTopic = errors.New("no such topic")
+
+// noTopicError says that a topic is not on the brokers, in words: Kafka's
+// UNKNOWN_TOPIC_OR_PARTITION says only that "this server does not host
+// this topic-partition".
+type noTopicError struct{ topic string }
+
+func (e noTopicError) Error() string {
+	return fmt.Sprintf("topic %s does not exist on these brokers: nothing was recorded into it there", e.topic)
+}
+
+func (e noTopicError) Is(target error) bool { return target == ErrNoTopic }
+
+func noTopic(topic string) error { return noTopicError{topic} }
+
 func offsets(l kadm.ListedOffsets, err error, topic, what string) (map[int32]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing %s offsets of %s: %w", what, topic, err)
 	}
-	if err := l.Error(); err != nil {
+	if err := l.Error(); errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, noTopic(topic)
+	} else if err != nil {
 		return nil, fmt.Errorf("listing %s offsets of %s: %w", what, topic, err)
 	}
 	ps, ok := l[topic]
 	if !ok || len(ps) == 0 {
-		return nil, fmt.Errorf("listing %s offsets of %s: topic not found", what, topic)
+		return nil, noTopic(topic)
 	}
 	out := make(map[int32]int64, len(ps))
 	for p, o := range ps {
@@ -77,7 +98,9 @@ func ResolveTimeRange(ctx context.Context, adm *kadm.Client, topic string, from,
 func afterMilli(ctx context.Context, adm *kadm.Client, topic string, t time.Time) (map[int32]int64, error) {
 	l, err := adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topic)
 	out, err := offsets(l, err, topic, "timestamp")
-	if err != nil {
+	if errors.Is(err, ErrNoTopic) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("%w (at %s)", err, t.Format(time.RFC3339Nano))
 	}
 	return out, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/message"
 )
 
 // Range is the half-open offset range [Start, End) of one partition.
@@ -22,12 +23,18 @@ type Window struct {
 	RecordingID string          `json:"recording-id,omitempty"`
 	Scenario    string          `json:"scenario,omitempty"`
 	Job         string          `json:"job,omitempty"`
-	StartedAt   time.Time       `json:"started-at,omitzero"`
-	EndedAt     time.Time       `json:"ended-at,omitzero"`
-	Messages    int64           `json:"messages"`
-	Requests    int64           `json:"requests"`
-	Responses   int64           `json:"responses"`
-	Hosts       []string        `json:"hosts,omitempty"`
+	// StartedAt and EndedAt are the first and last capture times of the
+	// messages, leaving out the bogus ones (zero when all are).
+	StartedAt time.Time `json:"started-at,omitzero"`
+	EndedAt   time.Time `json:"ended-at,omitzero"`
+	// BogusTimes counts the messages whose capture time cannot be real
+	// (message.BogusTime, as a .gor file can have them): they are in the
+	// window and replay, but StartedAt and EndedAt leave them out.
+	BogusTimes int64    `json:"bogus-times,omitempty"`
+	Messages   int64    `json:"messages"`
+	Requests   int64    `json:"requests"`
+	Responses  int64    `json:"responses"`
+	Hosts      []string `json:"hosts,omitempty"`
 	// HostRequests counts the requests each host recorded (windows
 	// recorded by several fleet agents).
 	HostRequests map[string]int64 `json:"host-requests,omitempty"`
@@ -47,6 +54,19 @@ func (w Window) Records() int64 {
 		n += r.Len()
 	}
 	return n
+}
+
+// TimesBogus reports whether StartedAt or EndedAt cannot be a real capture
+// time as of the window's save (message.BogusTime): a window saved before
+// BogusTimes was counted took a .gor file's bogus times as they came (1970,
+// 2255).
+func (w Window) TimesBogus() bool {
+	ref := w.CreatedAt
+	if ref.IsZero() {
+		ref = time.Now()
+	}
+	return !w.StartedAt.IsZero() && message.BogusTime(w.StartedAt, ref) ||
+		!w.EndedAt.IsZero() && message.BogusTime(w.EndedAt, ref)
 }
 
 // Empty reports whether every partition range is empty.

@@ -93,10 +93,19 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 		return func() sources.Source { return pcapsrc.New(path, cfg) }, nil, nil
 	case scenario.SourceGor:
 		path, root := src.Gor.Path.Abs, src.Gor.Path.Root
-		if root != "" {
-			return func() sources.Source { return gorsrc.NewWithin(root, path, r.log) }, nil, nil
+		newGor := func() *gorsrc.Source {
+			if root != "" {
+				// As a pcap's: through an os.Root on its directory.
+				return gorsrc.NewWithin(root, path, r.log)
+			}
+			return gorsrc.New(path, r.log)
 		}
-		return func() sources.Source { return gorsrc.New(path, r.log) }, nil, nil
+		// A missing file is told at the scenario's line, before the job
+		// starts, as a pcap's is.
+		if err := newGor().Check(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
+		}
+		return func() sources.Source { return newGor() }, nil, nil
 	case scenario.SourceCapture:
 		c := src.Capture
 		hosts, err := hostAddrs(c.Hosts)

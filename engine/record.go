@@ -63,10 +63,16 @@ func (s *recordSink) checkRetention(m *message.Message, written int64) error {
 	if written > 0 {
 		done = fmt.Sprintf("the %d messages written before it will be deleted too", written)
 	}
-	return fmt.Errorf("%s: a message captured at %s is older than topic %s keeps records (retention.ms %d: %s): Kafka would delete it, and the recording with it, at its next retention check; %s. "+
+	at := time.Unix(0, m.Time).UTC()
+	what := "captured at " + at.Format(time.RFC3339)
+	if message.BogusTime(at, time.Now()) {
+		// A .gor file's zero or garbage: the date itself means nothing.
+		what = fmt.Sprintf("with a bogus capture time (%s: %s), which is its Kafka timestamp,", at.Format(time.RFC3339), message.BogusTimeRule)
+	}
+	return fmt.Errorf("%s: a message %s is older than topic %s keeps records (retention.ms %d: %s): Kafka would delete it, and the recording with it, at its next retention check; %s. "+
 		"Give the topic a longer retention (retention.ms -1 keeps records for ever: topics.%s.config.retention.ms: \"-1\" when replayctl creates it, "+
 		"or kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config retention.ms=-1), or record into another topic",
-		s.pos, time.Unix(0, m.Time).UTC().Format(time.RFC3339), s.topic, s.retention.Milliseconds(), s.retention, done, s.topicKey, s.topic)
+		s.pos, what, s.topic, s.retention.Milliseconds(), s.retention, done, s.topicKey, s.topic)
 }
 
 // deliveryTimeout is the scenario's kafka.delivery-timeout.
@@ -387,10 +393,17 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		if m.Host != "" {
 			hosts[m.Host] = true
 		}
-		if first == 0 || m.Time < first {
-			first = m.Time
+		// A capture time that cannot be real (a .gor file's zero or
+		// garbage) is recorded as it is, but does not make the window's.
+		// The clock is read again only for one past the job's start.
+		if at := time.Unix(0, m.Time); message.BogusTime(at, res.started) && message.BogusTime(at, time.Now()) {
+			c.add("bogus-capture-times", 1)
+		} else {
+			if first == 0 || m.Time < first {
+				first = m.Time
+			}
+			last = max(last, m.Time)
 		}
-		last = max(last, m.Time)
 		if answeredAll {
 			return errStop
 		}
@@ -459,6 +472,10 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	c.merge("source.", srcStats)
 	c.merge("sink.", sinkStats)
 	res.counters = c.snapshot()
+	if n := res.counters["bogus-capture-times"]; n > 0 {
+		r.log.Warn("messages with a bogus capture time recorded as they are", "job", j.Name, "messages", n, "bogus", message.BogusTimeRule,
+			"hint", "the window's capture time leaves them out; a paced replay of them waits out the gaps to them unless max-gap is set")
+	}
 	res.lost = lostCounts(res.counters)
 	res.elapsed = time.Since(res.started)
 	res.hosts, res.dests, res.first, res.last = sortedKeys(hosts), addrStrings(dests), first, last
@@ -493,6 +510,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			Hosts:        sortedKeys(hosts),
 			Destinations: addrStrings(dests),
 			CreatedAt:    time.Now().UTC(),
+			BogusTimes:   res.counters["bogus-capture-times"],
 		}
 		if total := res.lost["total"]; total > 0 {
 			w.Partial, w.Lost = true, res.lost

@@ -181,6 +181,11 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, invalidf("%s: %w", j.Pos, err)
 	}
+	if window != nil && window.BogusTimes > 0 && speed > 0 && j.MaxGap == 0 {
+		// t0 or the last request may be decades from the others.
+		r.log.Warn("the window has messages with a bogus capture time: a paced replay waits out the gaps to them, which may be years; set max-gap (max-gap: 1s) or speed: max",
+			"job", j.Name, "window", window.Name, "messages", window.BogusTimes, "bogus", message.BogusTimeRule)
+	}
 	rec := stats.New(stats.Config{Origin: pacer.Start()})
 	c := newCounters()
 	cmp, err := newComparison(r, j, c)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
@@ -178,6 +179,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		}
 		if n := res.counters["source.unparsable"]; n > 0 {
 			row("", "unparsable %d: runs of bytes that are not HTTP (TLS, another protocol) were skipped; a source's ports: reads only the HTTP ones\n", n)
+		}
+		if n := res.counters["bogus-capture-times"]; n > 0 {
+			row("times", "%d message(s) with a bogus capture time (%s), as a .gor file can have them: recorded as they are and replayed, but the window's capture time leaves them out; a paced replay waits out the gaps to them unless max-gap is set\n", n, message.BogusTimeRule)
 		}
 		if n := res.counters["requests-body-cut"]; n > 0 {
 			row("cut", "%d request(s) recorded with their body cut (max-body, or bytes the capture lost): a replay does not send them; a larger max-body keeps them whole\n", n)

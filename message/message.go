@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"time"
 )
 
 // Kind says what a message carries.
@@ -168,4 +169,24 @@ func DecodePayload(p []byte) (*Message, error) {
 	}
 	m.Raw = p[nl+1:]
 	return m, nil
+}
+
+// Capture times that cannot be real. A .gor file can carry any number as a
+// message's time: zero, a negative one, seconds or milliseconds where
+// nanoseconds belong (1970), garbage (years ahead). BogusTime tells them.
+var (
+	// EarliestTime is the earliest capture time taken as real.
+	EarliestTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	// FutureSlack is how far past the present a capture time may be (a
+	// capturing host's clock ahead of this one's).
+	FutureSlack = 24 * time.Hour
+)
+
+// BogusTimeRule says in words which capture times BogusTime calls bogus.
+const BogusTimeRule = "zero, negative, before 2000 or more than a day ahead of the clock"
+
+// BogusTime reports whether t cannot be a real capture time as of now
+// (BogusTimeRule).
+func BogusTime(t, now time.Time) bool {
+	return t.Before(EarliestTime) || t.After(now.Add(FutureSlack))
 }

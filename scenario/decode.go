@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -360,9 +361,9 @@ func (d *decoder) decodeKafka(x m) {
 	// Unset, the engine uses .replayctl/data in the working directory, so
 	// that every command run from one place sees the same recordings.
 	k.DataDir = d.outPath(x, "data-dir")
-	k.ClientID = cmpOr(x.str("client-id"), "replayctl")
-	k.Compression = cmpOr(x.str("compression"), DefaultCompression)
-	k.CatalogTopic = cmpOr(x.str("catalog-topic"), "replayctl.windows")
+	k.ClientID = cmp.Or(x.str("client-id"), "replayctl")
+	k.Compression = cmp.Or(x.str("compression"), DefaultCompression)
+	k.CatalogTopic = cmp.Or(x.str("catalog-topic"), "replayctl.windows")
 	k.DeliveryTimeout = DefaultDeliveryTimeout
 	if x.has("delivery-timeout") {
 		k.DeliveryTimeout = d.duration(x, "delivery-timeout")
@@ -395,15 +396,8 @@ func (d *decoder) decodeKafka(x m) {
 	}
 }
 
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
 func (d *decoder) decodeTopic(key string, x m, keyNode *yaml.Node) *Topic {
-	t := &Topic{Pos: d.pos(keyNode), Key: key, Name: cmpOr(x.str("name"), key), Config: map[string]string{}}
+	t := &Topic{Pos: d.pos(keyNode), Key: key, Name: cmp.Or(x.str("name"), key), Config: map[string]string{}}
 	t.Partitions = int32(min(max(x.integer("partitions", 1), 1), 1<<30))
 	t.ReplicationFactor = int16(min(max(x.integer("replication-factor", 1), 1), 1<<14))
 	t.Create = x.boolean("create", false)
@@ -638,7 +632,7 @@ func (d *decoder) decodeJob(name string, index int, x m, keyNode *yaml.Node) *Jo
 			d.errorf(sw, x.p("save-window"), "%q starts the keys of the catalog's claims: a window of that name would be taken for a claim (never listed, and compacted away); choose another name", reservedWindowPrefix)
 		}
 	}
-	j.OnLoss = cmpOr(x.str("on-loss"), "fail")
+	j.OnLoss = cmp.Or(x.str("on-loss"), "fail")
 	if v := x.get("redact"); v != nil && j.Sink.Kind == SinkHTTP {
 		d.errorf(v, x.p("redact"), "redact applies to record jobs: it runs before a message leaves the host, and a replay sends what was recorded (redacted then); to change what a replay sends, use rewrite")
 	}
@@ -754,7 +748,7 @@ func (d *decoder) decodeSource(x m) Source {
 			RingSize:    64 << 20,
 			Promiscuous: c.boolean("promiscuous", false),
 			MaxBody:     d.size(c, "max-body"),
-			Decap:       cmpOr(c.str("decap"), "auto"),
+			Decap:       cmp.Or(c.str("decap"), "auto"),
 		}
 		if c.has("ring-size") {
 			cs.RingSize = d.size(c, "ring-size")
@@ -776,7 +770,7 @@ func (d *decoder) decodeSource(x m) Source {
 		src.Capture = cs
 	case SourcePcap:
 		src.Pcap = &PcapSource{Path: d.path(c, "path"), Ports: d.ports(c), Responses: c.boolean("responses", true), MaxBody: d.size(c, "max-body"),
-			Decap: cmpOr(c.str("decap"), "auto")}
+			Decap: cmp.Or(c.str("decap"), "auto")}
 	case SourceGor:
 		src.Gor = &GorSource{Path: d.path(c, "path")}
 	case SourceWindow:
@@ -815,7 +809,7 @@ func (d *decoder) decodeSink(x m) Sink {
 	c := x.sub(kinds[0])
 	switch sk.Kind {
 	case SinkKafka:
-		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmpOr(c.str("compression"), d.s.Kafka.Compression)}
+		sk.Kafka = &KafkaSink{Topic: d.topicRef(c.get("topic"), c.p("topic")), Compression: cmp.Or(c.str("compression"), d.s.Kafka.Compression)}
 		sp := c.sub("spool")
 		// A directory the spool creates and writes: contained like the
 		// files the scenario writes.
@@ -832,14 +826,14 @@ func (d *decoder) decodeSink(x m) Sink {
 	case SinkGor:
 		sk.Gor = &GorSink{Path: d.outPath(c, "path")}
 	case SinkStdout:
-		sk.Stdout = &StdoutSink{Format: cmpOr(c.str("format"), "payload")}
+		sk.Stdout = &StdoutSink{Format: cmp.Or(c.str("format"), "payload")}
 	}
 	return sk
 }
 
 func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 	h := &HTTPSink{
-		Mode:           cmpOr(x.str("mode"), "mirror"),
+		Mode:           cmp.Or(x.str("mode"), "mirror"),
 		Workers:        int(x.integer("workers", 32)),
 		WorkersSet:     x.has("workers"),
 		MaxConnections: int(x.integer("max-connections", 10000)),
@@ -847,7 +841,7 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		Session:        x.boolean("session", false),
 		PreserveHost:   x.boolean("preserve-host", false),
 		Timeout:        d.duration(x, "timeout"),
-		Protocol:       cmpOr(x.str("protocol"), ProtocolAuto),
+		Protocol:       cmp.Or(x.str("protocol"), ProtocolAuto),
 		MaxStreams:     int(x.integer("max-streams", 100)),
 	}
 	if x.has("max-streams") && h.Protocol == ProtocolHTTP1 {
@@ -909,8 +903,8 @@ func (d *decoder) decodeRedact(x m) Redact {
 		Query:    x.strs("query"),
 		Form:     x.strs("form"),
 		JSON:     x.strs("json"),
-		Mode:     cmpOr(x.str("mode"), "mask"),
-		Mask:     cmpOr(x.str("mask"), "REDACTED"),
+		Mode:     cmp.Or(x.str("mode"), "mask"),
+		Mask:     cmp.Or(x.str("mask"), "REDACTED"),
 		Key:      x.str("key"),
 	}
 	if x.has("mask") && x.str("mask") == "" {

@@ -286,16 +286,16 @@ func TestSet(t *testing.T) {
 		{"jobs.replay.speed", "want path.to.key=value"},
 		{"=4", "empty path"},
 		{"jobs..speed=4", "empty path segment"},
-		{"jobs.replay.assert.7=true", "is not an index of the 2-item list"},
+		{"jobs.replay.assert.7=true", `"7" is not an index of "jobs.replay.assert", a list of 2 items`},
 		{"jobs.replay.assert.x=true", "is not an index"},
-		{"name.sub=x", "inside the scalar"},
-		{"jobs.nojob.speed=4", "there is no jobs.nojob (jobs: "},
-		{"targets.typo.url=http://x", "there is no targets.typo"},
+		{"name.sub=x", `"name" is a scalar (line 2, column 7): it has no "sub" inside`},
+		{"jobs.nojob.speed=4", `the scenario has no job "nojob" (jobs: `},
+		{"targets.typo.url=http://x", `the scenario has no target "typo"`},
 		{"jobs.replay.speed=[1", "the value is not valid YAML"},
 		{"jobs.replay.speed=&a 2", "the value holds a YAML anchor (&) or alias (*)"},
-		{"jobs.new={source: {window: w}, sink: {stdout: {}}}", "there is no jobs.new (jobs: "},
-		{"targets.new={url: http://x}", "there is no targets.new"},
-		{"vars.TARGET=http://x", "declares no variable TARGET (it has no vars:)"},
+		{"jobs.new={source: {window: w}, sink: {stdout: {}}}", `the scenario has no job "new" (jobs: `},
+		{"targets.new={url: http://x}", `the scenario has no target "new"`},
+		{"vars.TARGET=http://x", `declares no variable "TARGET" (it has no vars:)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -308,7 +308,7 @@ func TestSet(t *testing.T) {
 	// a typo in a variable's name is an error that names the right one
 	withVars := strings.Replace(setBase, "jobs:", "vars: {TARGET: http://a, SPEED: 2}\njobs:", 1)
 	ds := loadErr(t, withVars, Options{Env: envOf(nil), Set: []string{"vars.TARGT=http://b"}})
-	if len(ds) != 1 || !strings.Contains(ds[0].Message, `declares no variable TARGT (did you mean "TARGET"?) (vars: TARGET, SPEED)`) {
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, `declares no variable "TARGT" (did you mean "TARGET"?) (vars: TARGET, SPEED)`) {
 		t.Errorf("vars typo: got %v", ds)
 	}
 	if s := mustLoad(t, withVars, Options{Env: envOf(nil), Set: []string{"vars.TARGET=http://b"}}); s.Vars["TARGET"] != "http://b" {
@@ -323,10 +323,10 @@ func TestSet(t *testing.T) {
 	// a value set to something invalid is reported at the value it replaced
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
 	wantDiag(t, ds, "8:12", "jobs.replay.speed: must be a number")
-	wantDiag(t, ds, "8:12", "(the value of --set jobs.replay.speed)")
+	wantDiag(t, ds, "8:12", `(the value of --set "jobs.replay.speed")`)
 	// a new unknown key is reported by the schema
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.sped=3"}})
-	if len(ds) != 1 || ds[0].String() != `s.yaml: --set jobs.replay.sped: unknown key "sped" (did you mean "speed"?)` {
+	if len(ds) != 1 || ds[0].String() != `s.yaml: --set "jobs.replay.sped": unknown key "sped" (did you mean "speed"?)` {
 		t.Errorf("a key --set created is told as the override's, not at a line of the file: %v", ds)
 	}
 }
@@ -469,16 +469,16 @@ jobs:
 	tests := []struct {
 		set, want string
 	}{
-		{"kafka.sasl.password.x=1", `--set "kafka.sasl.password.x": "x" is inside the scalar kafka.sasl.password (line 5, column 61)`},
-		{"kafka.sasl.password.x.y=S3CRETNEW", `--set "kafka.sasl.password.x.y": "x" is inside the scalar kafka.sasl.password (line 5, column 61)`},
-		{"jobs.replay.sink.http.url.user=S3CRETNEW", `"user" is inside the scalar jobs.replay.sink.http.url (line 9, column 24)`},
-		{"kafka.brokers.0.x=1", `"x" is inside the scalar kafka.brokers.0 (line 4, column 13)`},
+		{"kafka.sasl.password.x=1", `--set "kafka.sasl.password.x": "kafka.sasl.password" is a scalar (line 5, column 61): it has no "x" inside`},
+		{"kafka.sasl.password.x.y=S3CRETNEW", `--set "kafka.sasl.password.x.y": "kafka.sasl.password" is a scalar (line 5, column 61): it has no "x" inside`},
+		{"jobs.replay.sink.http.url.user=S3CRETNEW", `"jobs.replay.sink.http.url" is a scalar (line 9, column 24): it has no "user" inside`},
+		{"kafka.brokers.0.x=1", `"kafka.brokers.0" is a scalar (line 4, column 13): it has no "x" inside`},
 		{"jobs.replay.sink.http.url=[S3CRETNEW", `--set "jobs.replay.sink.http.url": the value is not valid YAML`},
 		{"jobs.replay.sink.http.url=*S3CRETNEW", `--set "jobs.replay.sink.http.url": the value is not valid YAML`},
-		{"kafka.brokers.9=S3CRETNEW", `--set "kafka.brokers.9": "9" is not an index of the 1-item list at line 4`},
+		{"kafka.brokers.9=S3CRETNEW", `--set "kafka.brokers.9": "9" is not an index of "kafka.brokers", a list of 1 item at line 4`},
 		{"=S3CRETNEW", "--set with an empty path"},
 		{"kafka..sasl=S3CRETNEW", `--set "kafka..sasl": empty path segment`},
-		{"targets.nope.url=http://u:S3CRETNEW@h", `--set "targets.nope.url": there is no targets.nope`},
+		{"targets.nope.url=http://u:S3CRETNEW@h", `--set "targets.nope.url": the scenario has no target "nope"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -804,11 +804,11 @@ func TestSetErrorsDoNotQuoteTheValue(t *testing.T) {
 	tests := []struct {
 		set, fragment string
 	}{
-		{"jobs.replay.sink.http.workers=7777777", "--set jobs.replay.sink.http.workers: must be <= 100000 (got …)"},
-		{"jobs.replay.sink.http.max-connections=-424242", "--set jobs.replay.sink.http.max-connections: must be >= 1 (got …)"},
-		{"topics.traffic.partitions=99999999", "must be <= 100000 (got …) (the value of --set topics.traffic.partitions)"},
+		{"jobs.replay.sink.http.workers=7777777", `--set "jobs.replay.sink.http.workers": must be <= 100000 (got …)`},
+		{"jobs.replay.sink.http.max-connections=-424242", `--set "jobs.replay.sink.http.max-connections": must be >= 1 (got …)`},
+		{"topics.traffic.partitions=99999999", `must be <= 100000 (got …) (the value of --set "topics.traffic.partitions")`},
 		{"jobs.replay.sink.http.url=Hunter2host", `"…"`},
-		{"jobs.replay.sink.http.protocol=Hunter2proto", "protocol: value must be one of"},
+		{"jobs.replay.sink.http.protocol=Hunter2proto", `protocol": value must be one of`},
 		{"jobs.replay.start-at=Hunter2time", `invalid time "…"`},
 		{"jobs.replay.sink.http.workers=Hunter2", "must be an integer (got string)"},
 	}
@@ -831,5 +831,61 @@ func TestSetErrorsDoNotQuoteTheValue(t *testing.T) {
 				t.Errorf("no diagnostic containing %q; got:\n%v", tt.fragment, ds)
 			}
 		})
+	}
+}
+
+// TestSetErrorsQuoteThePath: every --set error shows the override's path
+// quoted, and the names and paths it speaks of too, so that a path with a
+// space, a dot or an empty segment reads as what it is.
+func TestSetErrorsQuoteThePath(t *testing.T) {
+	tests := []struct {
+		name, set, want string
+	}{
+		{"space in a job's name", "jobs.my job.speed=2",
+			`s.yaml: --set "jobs.my job.speed": the scenario has no job "my job" (jobs: replay)`},
+		{"leading space", "jobs. replay.speed=2",
+			`s.yaml: --set "jobs. replay.speed": the scenario has no job " replay" (did you mean "replay"?) (jobs: replay)`},
+		{"typo in a job's name", "jobs.rplay.speed=2",
+			`s.yaml: --set "jobs.rplay.speed": the scenario has no job "rplay" (did you mean "replay"?) (jobs: replay)`},
+		{"no target", "targets.t.url=http://x",
+			`s.yaml: --set "targets.t.url": the scenario has no target "t" (it has no targets:)`},
+		{"empty segment", "jobs.replay..speed=2",
+			`s.yaml: --set "jobs.replay..speed": empty path segment (a dot at an end or two in a row); want path.to.key=value`},
+		{"trailing dot", "jobs.replay.=2",
+			`s.yaml: --set "jobs.replay.": empty path segment (a dot at an end or two in a row); want path.to.key=value`},
+		{"no value", "jobs.replay.speed",
+			`s.yaml: --set "jobs.replay.speed": no "="; want path.to.key=value`},
+		{"index past the end", "jobs.replay.assert.5=x",
+			`s.yaml: --set "jobs.replay.assert.5": "5" is not an index of "jobs.replay.assert", a list of 2 items at line 9 (0 to 1 replace an item, 2 appends one)`},
+		{"index not a number", "jobs.replay.assert.first=x",
+			`s.yaml: --set "jobs.replay.assert.first": "first" is not an index of "jobs.replay.assert", a list of 2 items at line 9 (0 to 1 replace an item, 2 appends one)`},
+		{"inside a scalar", "jobs.replay.speed.x=2",
+			`s.yaml: --set "jobs.replay.speed.x": "jobs.replay.speed" is a scalar (line 8, column 12): it has no "x" inside`},
+		{"unknown key", "jobs.replay.sped=3",
+			`s.yaml: --set "jobs.replay.sped": unknown key "sped" (did you mean "speed"?)`},
+		{"bad value replacing one of the file", "jobs.replay.speed=fast",
+			`s.yaml:8:12: jobs.replay.speed: must be a number between 0.01 and 1000 or "max" (the value of --set "jobs.replay.speed")`},
+		{"bad value at a key it creates", "jobs.replay.stop.requests=-1",
+			`s.yaml: --set "jobs.replay.stop.requests": must be >= 1 (got …)`},
+		{"dotted topic config", "topics.traffic.config.retention.ms.x=1",
+			`s.yaml: --set "topics.traffic.config.retention.ms.x": "topics.traffic.config.retention.ms" is a scalar (line 3, column 52): it has no "x" inside`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{tt.set}})
+			if len(ds) != 1 || ds[0].String() != tt.want {
+				t.Errorf("--set %s:\n got %v\nwant %s", tt.set, ds, tt.want)
+			}
+		})
+	}
+}
+
+// TestSetWarningSaysThePathOnce: a warning about a key a --set created
+// reads as a warning of that override, its path said once.
+func TestSetWarningSaysThePathOnce(t *testing.T) {
+	s := mustLoad(t, setBase, Options{Env: envOf(nil), Set: []string{"topics.traffic.config.retention.mss=1"}})
+	want := `s.yaml: warning: --set "topics.traffic.config.retention.mss": "retention.mss" is not an Apache Kafka topic config (did you mean "retention.ms"?)`
+	if len(s.Warnings) != 1 || s.Warnings[0].String() != want {
+		t.Errorf("warnings:\n got %v\nwant %s", s.Warnings, want)
 	}
 }

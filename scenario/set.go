@@ -27,7 +27,7 @@ import (
 func applySet(root *yaml.Node, set string, index int, onReplace func(line, col int)) error {
 	path, raw, ok := strings.Cut(set, "=")
 	if !ok {
-		return fmt.Errorf("--set %q: want path.to.key=value", set)
+		return fmt.Errorf("--set %q: no \"=\"; want path.to.key=value", set)
 	}
 	path = strings.TrimSpace(path)
 	if path == "" {
@@ -37,7 +37,7 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 	segs := strings.Split(path, ".")
 	for _, s := range segs {
 		if s == "" {
-			return fmt.Errorf("--set %q: empty path segment", set)
+			return fmt.Errorf("--set %q: empty path segment (a dot at an end or two in a row); want path.to.key=value", set)
 		}
 	}
 	var (
@@ -71,24 +71,25 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 					}
 				}
 			}
-			if idx < 0 && len(walked) == 1 && namedCollections[walked[0]] {
+			if idx < 0 && len(walked) == 1 && namedCollections[walked[0]] != "" {
 				// jobs.nojob.speed=4 would create a job with only a speed,
 				// and jobs.new={…} a job the file does not have.
-				var names []string
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					names = append(names, n.Content[i].Value)
+				names := mapKeys(n)
+				msg := fmt.Sprintf("--set %q: the scenario has no %s %q", set, namedCollections[walked[0]], segs[0])
+				if s := suggest(segs[0], names); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				return fmt.Errorf("--set %q: there is no %s.%s (%s: %s)", set, walked[0], segs[0], walked[0], strings.Join(names, ", "))
+				if len(names) == 0 {
+					return fmt.Errorf("%s (it has no %s:)", msg, walked[0])
+				}
+				return fmt.Errorf("%s (%s: %s)", msg, walked[0], strings.Join(names, ", "))
 			}
 			if idx < 0 && len(walked) == 1 && walked[0] == "vars" && !referenced(root)[segs[0]] {
 				// vars.TARGT=… would add a variable nothing reads and leave
 				// TARGET as it was. A name the file reads as ${NAME} is
 				// fine: the override gives it its value.
-				var names []string
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					names = append(names, n.Content[i].Value)
-				}
-				msg := fmt.Sprintf("--set %q: the scenario declares no variable %s", set, segs[0])
+				names := mapKeys(n)
+				msg := fmt.Sprintf("--set %q: the scenario declares no variable %q", set, segs[0])
 				if len(names) == 0 {
 					return fmt.Errorf("%s (it has no vars:)", msg)
 				}
@@ -130,7 +131,7 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 		case yaml.SequenceNode:
 			i, err := strconv.Atoi(segs[0])
 			if err != nil || i < 0 || i > len(n.Content) {
-				return fmt.Errorf("--set %q: %q is not an index of the %d-item list at line %d", set, segs[0], len(n.Content), n.Line)
+				return fmt.Errorf("--set %q: %q is not an index of %s, a list of %s at line %d (%s)", set, segs[0], pathName(walked), items(len(n.Content)), n.Line, indexes(len(n.Content)))
 			}
 			if i == len(n.Content) {
 				var child *yaml.Node
@@ -158,11 +159,7 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 				continue
 			}
 			// The scalar's value is not shown: it may be a password.
-			at := strings.Join(walked, ".")
-			if at == "" {
-				at = "(root)"
-			}
-			return fmt.Errorf("--set %q: %q is inside the scalar %s (line %d, column %d)", set, segs[0], at, n.Line, n.Column)
+			return fmt.Errorf("--set %q: %s is a scalar (line %d, column %d): it has no %q inside", set, pathName(walked), n.Line, n.Column, segs[0])
 		default:
 			return fmt.Errorf("--set %q: cannot descend into YAML node kind %d", set, n.Kind)
 		}
@@ -171,9 +168,47 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 }
 
 // namedCollections are the top-level mappings whose keys are names the rest
-// of the scenario refers to: --set does not invent new entries in them from a
-// longer path (a typo in the name would silently create one).
-var namedCollections = map[string]bool{"jobs": true, "targets": true, "topics": true, "windows": true}
+// of the scenario refers to, each with what one entry is called: --set does
+// not invent new entries in them from a longer path (a typo in the name
+// would silently create one).
+var namedCollections = map[string]string{"jobs": "job", "targets": "target", "topics": "topic", "windows": "window"}
+
+// mapKeys returns the keys of the mapping n, in order.
+func mapKeys(n *yaml.Node) []string {
+	var names []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		names = append(names, n.Content[i].Value)
+	}
+	return names
+}
+
+// pathName is the scenario path of the segments walked, quoted as --set
+// errors quote paths ("the top level" for none).
+func pathName(walked []string) string {
+	if len(walked) == 0 {
+		return "the top level"
+	}
+	return strconv.Quote(strings.Join(walked, "."))
+}
+
+// items is "1 item" or "N items".
+func items(n int) string {
+	if n == 1 {
+		return "1 item"
+	}
+	return strconv.Itoa(n) + " items"
+}
+
+// indexes says which indexes a list of n items takes from --set.
+func indexes(n int) string {
+	switch n {
+	case 0:
+		return "0 appends an item"
+	case 1:
+		return "0 replaces its item, 1 appends one"
+	}
+	return fmt.Sprintf("0 to %d replace an item, %d appends one", n-1, n)
+}
 
 // parseSetValue parses an override's value as one YAML value (scalar or flow
 // collection); an empty value is the empty string.
@@ -226,9 +261,9 @@ func placeSet(n *yaml.Node, index int) {
 }
 
 // setNotes names the override in the diagnostics about nodes an override
-// created (no line, Column setMark(i)): "--set jobs.replay.sped: …", and in
-// those at a value an override replaced (replaced: its line and column →
-// the override's index): "… (the value of --set jobs.replay.speed)".
+// created (no line, Column setMark(i)): `--set "jobs.replay.sped": …`, and
+// in those at a value an override replaced (replaced: its line and column →
+// the override's index): `… (the value of --set "jobs.replay.speed")`.
 func setNotes(ds Diagnostics, sets []string, replaced map[[2]int]int) Diagnostics {
 	pathOf := func(i int) string {
 		path, _, _ := strings.Cut(sets[i], "=")
@@ -238,10 +273,16 @@ func setNotes(ds Diagnostics, sets []string, replaced map[[2]int]int) Diagnostic
 		if d.Line == 0 && d.Col >= 1 && d.Col <= len(sets) {
 			path := pathOf(d.Col - 1)
 			ds[i].Col = 0
-			msg := hideSetValue(strings.TrimPrefix(d.Message, path+": "), sets[d.Col-1])
-			ds[i].Message = fmt.Sprintf("--set %s: %s", path, msg)
+			// A warning stays one: "warning: --set "PATH": …", its path
+			// said once.
+			msg, warning := strings.CutPrefix(d.Message, "warning: ")
+			msg = hideSetValue(strings.TrimPrefix(msg, path+": "), sets[d.Col-1])
+			ds[i].Message = fmt.Sprintf("--set %q: %s", path, msg)
+			if warning {
+				ds[i].Message = "warning: " + ds[i].Message
+			}
 		} else if j, ok := replaced[[2]int{d.Line, d.Col}]; ok && d.Line > 0 {
-			ds[i].Message = hideSetValue(d.Message, sets[j]) + fmt.Sprintf(" (the value of --set %s)", pathOf(j))
+			ds[i].Message = hideSetValue(d.Message, sets[j]) + fmt.Sprintf(" (the value of --set %q)", pathOf(j))
 		}
 	}
 	return ds

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -139,7 +140,7 @@ func (b *Barrier) Observe(r Record) bool {
 		// decides at the last armed record: one read before this barrier
 		// decides is from a run that started without this attempt.
 		return b.fail(fmt.Errorf("%w: run %q already ran (shard %d published its result at %s, from %s); a run ID is used once: pick a new one",
-			ErrStarted, r.RunID, r.Shard, r.At.Format(time.RFC3339), cmpOr(r.Host, "?")))
+			ErrStarted, r.RunID, r.Shard, r.At.Format(time.RFC3339), cmp.Or(r.Host, "?")))
 	case KindAbort:
 		who := "shard " + strconv.Itoa(r.Shard)
 		return b.fail(fmt.Errorf("%w: %s gave run %q up: %s%s", ErrAborted, who, r.RunID, r.Reason, b.reuseHint()))
@@ -172,7 +173,7 @@ func (b *Barrier) Observe(r Record) bool {
 	b.start = ComputeStart(b.armed, b.self.Count)
 	if mine := b.armed[b.self.Shard]; mine.Nonce != b.self.Nonce {
 		b.err = fmt.Errorf("%w: every shard of run %q had armed (shard %d by an earlier attempt from %s at %s) and it starts at %s; a run ID is used once: pick a new one",
-			ErrStarted, b.self.RunID, b.self.Shard, cmpOr(mine.Host, "?"), mine.At.Format(time.RFC3339Nano), b.start.At.Format(time.RFC3339Nano))
+			ErrStarted, b.self.RunID, b.self.Shard, cmp.Or(mine.Host, "?"), mine.At.Format(time.RFC3339Nano), b.start.At.Format(time.RFC3339Nano))
 	}
 	return true
 }
@@ -233,13 +234,6 @@ func MissingText(idx []int) string {
 		return "shard " + parts[0]
 	}
 	return "shards " + strings.Join(parts, ", ")
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // NewNonce returns a random nonce for a shard's records.

@@ -52,7 +52,7 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	if s.root != "" {
 		return s.runWithin(ctx, emit)
 	}
-	files, err := gorfile.Expand(s.pattern)
+	files, err := s.expand()
 	if err != nil {
 		return err
 	}
@@ -69,21 +69,56 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	return nil
 }
 
-// runWithin is Run through an os.Root on s.root.
-func (s *Source) runWithin(ctx context.Context, emit func(*message.Message) error) error {
+// Check finds the source's files without reading them: it returns the
+// error Run would return first for a pattern that matches no file, a file
+// that is not there, or one a restricted scenario may not read.
+func (s *Source) Check() error {
+	if s.root == "" {
+		_, err := s.expand()
+		return err
+	}
+	r, _, err := s.within()
+	if err == nil {
+		r.Close()
+	}
+	return err
+}
+
+// expand returns the files of the pattern, in rotation order.
+func (s *Source) expand() ([]string, error) {
+	files, err := gorfile.Expand(s.pattern)
+	if err != nil {
+		return nil, fmt.Errorf("gor source: %w", err)
+	}
+	return files, nil
+}
+
+// within opens an os.Root on s.root and finds the pattern's files through
+// it (slash-separated, relative to s.root). The caller closes the root.
+func (s *Source) within() (*os.Root, []string, error) {
 	rel, err := sources.Within(s.root, s.pattern)
 	if err != nil {
-		return fmt.Errorf("gor source: %w", err)
+		return nil, nil, fmt.Errorf("gor source: %w", err)
 	}
 	r, err := os.OpenRoot(s.root)
 	if err != nil {
-		return fmt.Errorf("gor source: %w", err)
+		return nil, nil, fmt.Errorf("gor source: %w", err)
 	}
-	defer r.Close()
 	files, err := gorfile.ExpandFS(r.FS(), filepath.ToSlash(rel))
 	if err != nil {
-		return fmt.Errorf("gor source: %s not read: a restricted scenario reads only under %s, through no link that leads outside: %w", s.pattern, s.root, err)
+		r.Close()
+		return nil, nil, fmt.Errorf("gor source: %s not read: a restricted scenario reads only under %s, through no link that leads outside: %w", s.pattern, s.root, err)
 	}
+	return r, files, nil
+}
+
+// runWithin is Run through an os.Root on s.root.
+func (s *Source) runWithin(ctx context.Context, emit func(*message.Message) error) error {
+	r, files, err := s.within()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	for _, name := range files {
 		name = filepath.FromSlash(name)
 		f, err := r.Open(name)

@@ -66,3 +66,39 @@ func TestBadPayloadWarningHidesBytes(t *testing.T) {
 		t.Fatalf("warnings show payload bytes or are missing:\n%s", logs.String())
 	}
 }
+
+// TestCheck: Check finds the files Run would read, without reading them,
+// and fails as Run would on a missing file, a glob that matches nothing,
+// or a pattern outside the root of a restricted scenario.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a_1.gor"), []byte("1 a 1 0\nGET / HTTP/1.1\r\n\r\n"+gorfile.Separator), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		src  *Source
+		want string // "" for no error
+	}{
+		{"file", New(filepath.Join(dir, "a_1.gor"), nil), ""},
+		{"glob", New(filepath.Join(dir, "a_*.gor"), nil), ""},
+		{"missing file", New(filepath.Join(dir, "nope.gor"), nil), "gor source: gorfile: stat"},
+		{"glob of nothing", New(filepath.Join(dir, "b_*.gor"), nil), "gor source: gorfile: no file matches"},
+		{"within, file", NewWithin(dir, filepath.Join(dir, "a_1.gor"), nil), ""},
+		{"within, missing file", NewWithin(dir, filepath.Join(dir, "nope.gor"), nil), "gor source: " + filepath.Join(dir, "nope.gor") + " not read"},
+		{"within, outside", NewWithin(dir, filepath.Join(t.TempDir(), "a.gor"), nil), "gor source: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.src.Check()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Check = %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Check = %v, want an error containing %q", err, tc.want)
+			}
+			if st := tc.src.Stats(); st["messages"] != 0 {
+				t.Errorf("Check read messages: %v", st)
+			}
+		})
+	}
+}

@@ -307,23 +307,45 @@ func group(cmd *cobra.Command) *cobra.Command {
 	return cmd
 }
 
-// exactArgs is cobra.ExactArgs with a usage error (exit 2).
+// exactArgs is cobra.ExactArgs with a usage error (exit 2) that names the
+// command and its usage line.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageError{err}
+		if len(args) != n {
+			return argsError(cmd, argCount(n), len(args))
 		}
 		return nil
 	}
 }
 
+// minArgs is cobra.MinimumNArgs with a usage error (exit 2).
 func minArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
-			return usageError{err}
+		if len(args) < n {
+			return argsError(cmd, "at least "+argCount(n), len(args))
 		}
 		return nil
 	}
+}
+
+// argsError says a command got the wrong number of arguments, naming the
+// command and its usage line: "run takes 1 argument, got 0 (usage:
+// replayctl run FILE [flags])". The arguments are not shown: one may be a
+// secret put in the wrong place.
+func argsError(cmd *cobra.Command, want string, got int) error {
+	name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	return usageError{fmt.Errorf("%s takes %s, got %d (usage: %s)", name, want, got, cmd.UseLine())}
+}
+
+// argCount is "no arguments", "1 argument" or "N arguments".
+func argCount(n int) string {
+	switch n {
+	case 0:
+		return "no arguments"
+	case 1:
+		return "1 argument"
+	}
+	return fmt.Sprintf("%d arguments", n)
 }
 
 func newLogger(w io.Writer, verbose bool) *slog.Logger {

@@ -235,7 +235,7 @@ jobs:
 			`pw.yaml:7:12: targets.w.url: URL "${UNSET_URL}": scheme "ftp" is not supported`,
 		}},
 		{"--set into a secret scalar", []string{"validate", sec, "--set", "kafka.sasl.password.x=1"}, nil, ExitInvalid, []string{
-			`--set "kafka.sasl.password.x": "x" is inside the scalar kafka.sasl.password (line 5`,
+			`--set "kafka.sasl.password.x": "kafka.sasl.password" is a scalar (line 5, column`,
 		}},
 		{"--set with a bad value", []string{"validate", sec, "--set", "kafka.brokers.0=[S3CRETNEW"}, nil, ExitInvalid, []string{
 			`--set "kafka.brokers.0": the value is not valid YAML`,

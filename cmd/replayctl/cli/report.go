@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,7 +142,7 @@ an interrupted shard). A failed assertion exits 3.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "  report    %s\n", htmlOut)
 			}
 			if !m.Complete() {
-				return fmt.Errorf("run %s is INCOMPLETE: %s; the totals above miss part of the window", cmpOr(m.JSON.RunID, "(files)"), joinProblems(m.JSON.Problems))
+				return fmt.Errorf("run %s is INCOMPLETE: %s; the totals above miss part of the window", cmp.Or(m.JSON.RunID, "(files)"), joinProblems(m.JSON.Problems))
 			}
 			if len(m.Failed) > 0 {
 				return &engine.AssertionError{Failed: m.Failed}
@@ -152,7 +153,7 @@ an interrupted shard). A failed assertion exits 3.`,
 	lf.register(cmd)
 	cmd.Flags().StringVar(&runID, "run", "", "merge the results of this run from the run topic")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "scenario whose kafka section says how to reach the brokers (with --run)")
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded broker's data directory (with --run and no brokers)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "embedded broker's data directory, with --run and no brokers (default: the -f scenario's kafka.data-dir, else .replayctl/data)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka brokers holding the run topic (with --run)")
 	cmd.Flags().StringVar(&runTopic, "run-topic", runbus.DefaultTopic, "the run topic (with --run)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "with --run: wait up to this long for every shard's result (a merge Job started with the shards)")
@@ -160,13 +161,6 @@ an interrupted shard). A failed assertion exits 3.`,
 	cmd.Flags().StringVar(&htmlOut, "html", "", "write the merged HTML report here")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log what is read")
 	return cmd
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func joinProblems(ps []string) string {

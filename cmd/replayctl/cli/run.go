@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -26,9 +27,9 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a scenario's jobs in 'needs' order",
-		Long: `Run compiles the scenario (validating everything first), then runs its jobs in 'needs' order,
-or only the jobs named with --job (whose needs must already be satisfied, for example by a saved
-window). Ctrl-C stops cleanly: stages drain and flush, windows are saved, and what was done is
+		Long: `Run compiles the scenario (validating everything first, and printing its warnings as validate
+does), then runs its jobs in 'needs' order, or only the jobs named with --job (whose needs must
+already be satisfied, for example by a saved window). Ctrl-C stops cleanly: stages drain and flush, windows are saved, and what was done is
 reported; an interrupted run exits 130, except a live capture that Ctrl-C ends as its last job
 (exit 0). A failed assertion exits 3.
 
@@ -52,6 +53,11 @@ same time, on any broker, exactly one wins; the others exit 2 and replace nothin
 			s, err := lf.load(args[0])
 			if err != nil {
 				return err
+			}
+			if len(s.Warnings) > 0 {
+				// As validate prints them: an unknown topic config key,
+				// an env() not set here, an input not there.
+				fmt.Fprintln(cmd.ErrOrStderr(), s.Warnings.Error())
 			}
 			mode, err := engine.ParseProgress(progress)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -31,7 +32,7 @@ type catalogFlags struct {
 func (f *catalogFlags) register(cmd *cobra.Command, output bool) {
 	cmd.Flags().StringVarP(&f.file, "file", "f", "", "use the kafka settings of this scenario")
 	cmd.Flags().StringSliceVar(&f.brokers, "brokers", nil, "Kafka brokers (default: the scenario's, else the embedded broker)")
-	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "embedded broker's data directory (default .replayctl/data)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "embedded broker's data directory (default: the -f scenario's kafka.data-dir, else .replayctl/data)")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log connection details")
 	if output {
 		cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
@@ -95,6 +96,11 @@ func newWindowsListCmd() *cobra.Command {
 		Example: `  replayctl windows list
   replayctl windows list -f examples/quickstart.yaml -o json
   replayctl windows list --brokers 127.0.0.1:9092`,
+		Long: `List the saved windows, one a line: NAME, TOPIC, PARTITIONS, RECORDS (the offsets the window
+spans), REQUESTS, CAPTURED (the first capture time; "+N bogus" when N messages have a capture
+time that cannot be real, as a .gor file can have them, and "unknown (bogus)" when none has a
+real one), SPAN (to the last capture time), SAVED, and LOST ("-", or what a partial recording
+lost, by unit). -o json gives every field.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.open(cmd)
@@ -118,11 +124,23 @@ func newWindowsListCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tTOPIC\tPARTITIONS\tRECORDS\tREQUESTS\tCAPTURED\tSPAN\tSAVED\tLOST")
+			var bogus []string
 			for _, w := range ws {
+				captured, sp := capturedColumns(w)
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", w.Name, w.Topic, len(w.Partitions), w.Records(), w.Requests,
-					timeText(w.StartedAt), span(w.StartedAt, w.EndedAt), timeText(w.CreatedAt), lostColumn(w))
+					captured, sp, timeText(w.CreatedAt), lostColumn(w))
+				if w.BogusTimes > 0 || w.TimesBogus() {
+					bogus = append(bogus, w.Name)
+				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(bogus) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: %s: messages with a bogus capture time (%s), as a .gor file can have them; they are in the window and replay, CAPTURED and SPAN leave them out (windows show NAME tells more)\n",
+					strings.Join(bogus, ", "), message.BogusTimeRule)
+			}
+			return nil
 		},
 	}
 	f.register(cmd, true)
@@ -229,7 +247,19 @@ func showWindow(out io.Writer, w catalog.Window) {
 	row("records", fmt.Sprint(w.Records()))
 	row("requests", fmt.Sprint(w.Requests))
 	row("responses", fmt.Sprint(w.Responses))
-	row("captured", timeText(w.StartedAt)+" → "+timeText(w.EndedAt)+" ("+span(w.StartedAt, w.EndedAt)+")")
+	switch {
+	case w.TimesBogus():
+		row("captured", fmt.Sprintf("unknown: the times saved (%s → %s) are bogus (%s), as a .gor file's can be; the window was saved before replayctl told them apart",
+			timeText(w.StartedAt), timeText(w.EndedAt), message.BogusTimeRule))
+	case w.StartedAt.IsZero() && w.BogusTimes > 0:
+		row("captured", fmt.Sprintf("unknown: every message's capture time is bogus (%s)", message.BogusTimeRule))
+	default:
+		row("captured", timeText(w.StartedAt)+" → "+timeText(w.EndedAt)+" ("+spanText(w.StartedAt, w.EndedAt)+")")
+	}
+	if w.BogusTimes > 0 {
+		row("bogus times", fmt.Sprintf("%d message(s) with a bogus capture time (%s): in the window and replayed, not in captured; a paced replay waits out the gaps to them unless max-gap is set",
+			w.BogusTimes, message.BogusTimeRule))
+	}
 	hosts := strings.Join(w.Hosts, ", ")
 	if len(w.HostRequests) > 0 {
 		var hs []string
@@ -247,6 +277,19 @@ func showWindow(out io.Writer, w catalog.Window) {
 	if w.Partial {
 		row("partial", "yes: "+lostDetail(w.Lost))
 	}
+}
+
+// capturedColumns are the CAPTURED and SPAN columns of windows list: the
+// first capture time and the span, "+N bogus" after a time that leaves out
+// N messages' bogus times, "unknown (bogus)" for a window without a real one.
+func capturedColumns(w catalog.Window) (captured, span string) {
+	switch {
+	case w.TimesBogus(), w.StartedAt.IsZero() && w.BogusTimes > 0:
+		return "unknown (bogus)", "-"
+	case w.BogusTimes > 0:
+		return fmt.Sprintf("%s +%d bogus", timeText(w.StartedAt), w.BogusTimes), spanText(w.StartedAt, w.EndedAt)
+	}
+	return timeText(w.StartedAt), spanText(w.StartedAt, w.EndedAt)
 }
 
 // lostColumn is the LOST column of windows list: "-" for a complete
@@ -277,7 +320,7 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func span(a, b time.Time) string {
+func spanText(a, b time.Time) string {
 	if a.IsZero() || b.IsZero() {
 		return "-"
 	}

@@ -1,0 +1,111 @@
+package engine_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/engine"
+)
+
+// TestRecordBogusCaptureTimes records a .gor file whose timestamps are in
+// part bogus (zero, negative, seconds where nanoseconds belong, two
+// centuries ahead): every message is recorded and replayed as it is, the
+// summary counts the bogus ones, and the saved window's capture time is
+// that of the others, with their count, not 1970 to 2226.
+func TestRecordBogusCaptureTimes(t *testing.T) {
+	epoch := -time.Duration(t0.UnixNano()) // writeGor's times are after t0
+	reqs := evenly(6, 100*time.Millisecond)
+	reqs[1].at = epoch                      // 0
+	reqs[2].at = epoch - 5*time.Second      // negative
+	reqs[3].at = epoch + 1_772_366_400      // seconds, read as ns: 1970
+	reqs[4].at = 200 * 365 * 24 * time.Hour // far in the future
+	for _, bc := range brokerCases(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeGor(t, dir, "rec.gor", reqs)
+			tg := newTarget(t)
+			win := unique(t, "bogus")
+			yaml := strings.Replace(kafkaYAML(unique(t, "catalog"), unique(t, "bogus"), win, tg.URL(), ""), "speed: max", "speed: 1\n    max-gap: 10ms", 1)
+			var logs syncBuffer
+			opts := engine.Options{Brokers: bc.brokers, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			r := run(t, dir, yaml, opts)
+			if r.err != nil {
+				t.Fatalf("run: %v\n%s", r.err, r.out)
+			}
+			for _, want := range []string{
+				"recorded  6 requests  6 responses",
+				"times     8 message(s) with a bogus capture time (zero, negative, before 2000 or more than a day ahead of the clock)",
+				"bogus-capture-times=8",
+				"requests  sent 6  ok 6  errors 0",
+			} {
+				if !strings.Contains(r.out, want) {
+					t.Errorf("summary lacks %q:\n%s", want, r.out)
+				}
+			}
+			if n := tg.count(); n != 6 {
+				t.Errorf("the target got %d requests, want all 6", n)
+			}
+			if !strings.Contains(logs.String(), "messages with a bogus capture time recorded as they are") {
+				t.Errorf("the record job does not warn of the bogus times:\n%s", logs.String())
+			}
+			// max-gap paces them: no warning of a wait of years.
+			if strings.Contains(logs.String(), "waits out the gaps to them, which may be years") {
+				t.Errorf("a replay with max-gap is warned of the gaps:\n%s", logs.String())
+			}
+			w, _ := openWindow(t, opts, yaml, dir, win)
+			wantEnd := t0.Add(500*time.Millisecond + time.Millisecond)
+			if w.BogusTimes != 8 || !w.StartedAt.Equal(t0) || !w.EndedAt.Equal(wantEnd) || w.Messages != 12 {
+				t.Errorf("window: bogus %d, captured %v → %v, messages %d; want 8, %v → %v, 12", w.BogusTimes, w.StartedAt, w.EndedAt, w.Messages, t0, wantEnd)
+			}
+		})
+	}
+}
+
+// TestReplayBogusTimesWithoutMaxGap: a paced replay of a window with bogus
+// capture times and no max-gap warns that it waits out the gaps (years);
+// speed: max does not.
+func TestReplayBogusTimesWithoutMaxGap(t *testing.T) {
+	dir := t.TempDir()
+	reqs := evenly(3, time.Millisecond)
+	reqs[2].at = 200 * 365 * 24 * time.Hour
+	writeGor(t, dir, "rec.gor", reqs)
+	tg := newTarget(t)
+	for _, speed := range []string{"1", "max"} {
+		var logs syncBuffer
+		opts := engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), DataDir: t.TempDir()}
+		yaml := strings.Replace(kafkaYAML("catalog", "traffic", "w", tg.URL(), ""), "speed: max", "speed: "+speed+"\n    stop: {requests: 2}", 1)
+		if r := run(t, dir, yaml, opts); r.err != nil {
+			t.Fatalf("speed %s: %v\n%s", speed, r.err, r.out)
+		}
+		warned := strings.Contains(logs.String(), "a paced replay waits out the gaps to them, which may be years; set max-gap")
+		if warned != (speed == "1") {
+			t.Errorf("speed %s: warned %v of the gaps:\n%s", speed, warned, logs.String())
+		}
+	}
+}
+
+// TestRecordBogusTimeOlderThanRetention: a message whose bogus time is
+// older than the topic keeps records stops the record job, as any too old
+// one does, and the error says the time is bogus rather than when it was
+// captured.
+func TestRecordBogusTimeOlderThanRetention(t *testing.T) {
+	dir := t.TempDir()
+	reqs := evenly(2, time.Millisecond)
+	reqs[0].at = -time.Duration(t0.UnixNano()) + 1_772_366_400 // seconds, read as ns
+	writeGor(t, dir, "rec.gor", reqs)
+	r := run(t, dir, `version: 1
+name: retention
+topics:
+  traffic: {name: week, create: true, config: {retention.ms: "604800000"}}
+jobs:
+  record:
+    source: {gor: {path: rec.gor}}
+    sink: {kafka: {topic: traffic}}
+`, engine.Options{})
+	want := "a message with a bogus capture time (1970-01-01T00:00:01Z: zero, negative, before 2000 or more than a day ahead of the clock), which is its Kafka timestamp, is older than topic week keeps records"
+	if r.err == nil || !strings.Contains(r.err.Error(), want) {
+		t.Errorf("error %v, want it to contain %q", r.err, want)
+	}
+}
