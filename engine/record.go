@@ -56,23 +56,23 @@ const retentionMargin = time.Hour
 // checkRetention refuses a message the topic would delete soon after it is
 // written, because its capture time is older than the topic's retention.
 func (s *recordSink) checkRetention(m *message.Message, written int64) error {
-	if s.kept == 0 || m.Time == 0 || m.Time >= s.kept {
+	if s.kept == 0 || m.Time >= s.kept {
+		return nil
+	}
+	at := time.Unix(0, m.Time).UTC()
+	if message.BogusTime(at, time.Now()) {
+		// A .gor file's zero or garbage: the Kafka record gets the time it
+		// is written (kafkasink.Record), which the retention keeps.
 		return nil
 	}
 	done := "nothing was recorded"
 	if written > 0 {
 		done = fmt.Sprintf("the %d messages written before it will be deleted too", written)
 	}
-	at := time.Unix(0, m.Time).UTC()
-	what := "captured at " + at.Format(time.RFC3339)
-	if message.BogusTime(at, time.Now()) {
-		// A .gor file's zero or garbage: the date itself means nothing.
-		what = fmt.Sprintf("with a bogus capture time (%s: %s), which is its Kafka timestamp,", at.Format(time.RFC3339), message.BogusTimeRule)
-	}
-	return fmt.Errorf("%s: a message %s is older than topic %s keeps records (retention.ms %d: %s): Kafka would delete it, and the recording with it, at its next retention check; %s. "+
+	return fmt.Errorf("%s: a message captured at %s is older than topic %s keeps records (retention.ms %d: %s): Kafka would delete it, and the recording with it, at its next retention check; %s. "+
 		"Give the topic a longer retention (retention.ms -1 keeps records for ever: topics.%s.config.retention.ms: \"-1\" when replayctl creates it, "+
 		"or kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config retention.ms=-1), or record into another topic",
-		s.pos, what, s.topic, s.retention.Milliseconds(), s.retention, done, s.topicKey, s.topic)
+		s.pos, at.Format(time.RFC3339), s.topic, s.retention.Milliseconds(), s.retention, done, s.topicKey, s.topic)
 }
 
 // deliveryTimeout is the scenario's kafka.delivery-timeout.

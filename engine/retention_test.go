@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/message"
 )
 
 // TestRecordOlderThanRetention records a capture of months ago (t0) into a
@@ -110,4 +111,49 @@ func topicRecords(t *testing.T, brokers []string, dir, topic string) int64 {
 		}
 	})
 	return n
+}
+
+// topicTime is a record's Kafka timestamp next to the capture time its
+// payload carries.
+type topicTime struct {
+	timestamp, captured time.Time
+	bogus               bool
+}
+
+// topicTimes reads every record of topic (as topicRecords finds the
+// brokers) with its timestamps.
+func topicTimes(t *testing.T, brokers []string, dir, topic string) []topicTime {
+	t.Helper()
+	n := topicRecords(t, brokers, dir, topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(brokers) == 0 {
+		cat, err := engine.OpenCatalog(ctx, nil, engine.Options{DataDir: dir + "/data"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cat.Close()
+		brokers = cat.Brokers
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []topicTime
+	for int64(len(out)) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records of %s: %v", len(out), n, topic, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			m, err := message.DecodePayload(r.Value)
+			if err != nil {
+				t.Fatalf("record %d: %v", r.Offset, err)
+			}
+			at := time.Unix(0, m.Time)
+			out = append(out, topicTime{timestamp: r.Timestamp, captured: at, bogus: message.BogusTime(at, time.Now())})
+		})
+	}
+	return out
 }
