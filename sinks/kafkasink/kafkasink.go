@@ -281,15 +281,15 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	box := &recordBox{}
 	r := &box.r
 	r.Topic = topic
-	if at := time.Unix(0, m.Time); !message.BogusTime(at, time.Now()) {
-		r.Timestamp = at
+	r.Timestamp = time.Unix(0, m.Time)
+	if now := time.Now(); message.BogusTime(r.Timestamp, now) {
+		// A capture time that cannot be real (a .gor file's zero or
+		// garbage) stays in the payload, which replay reads; the record
+		// gets the time of writing, as Kafka refuses timestamps far ahead
+		// of its clock (log.message.timestamp.after.max.ms) and deletes
+		// records its retention finds old.
+		r.Timestamp = now
 	}
-	// else: a capture time that cannot be real (a .gor file's zero or
-	// garbage) stays in the payload, which replay reads; the record's
-	// timestamp is left for the producer to set to the time of writing, as
-	// Kafka refuses timestamps far ahead of its clock
-	// (log.message.timestamp.after.max.ms) and deletes records its
-	// retention finds old.
 	kind := m.Kind.String()
 	// The payload's header line takes at most 4 integers of 20 digits and
 	// separators, an address with its port at most 63 bytes with a zone
