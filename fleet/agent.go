@@ -845,10 +845,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			return
 		}
 	}
-	if now := time.Now(); now.After(spec.ExpiresAt) {
-		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
-		return
-	} else if err := checkValidity(spec.IssuedAt, spec.ExpiresAt, now, a.cfg.MaxSpecTTL); err != nil {
+	if err := checkLifetime(spec.IssuedAt, spec.ExpiresAt, time.Now(), a.cfg.MaxSpecTTL); err != nil {
 		refuse(err.Error())
 		return
 	}
