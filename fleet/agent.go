@@ -943,6 +943,13 @@ func specOffset(b *Bus, id string) (int64, bool) {
 
 // resumeShard re-runs, after a restart, a shard this agent was running:
 // from its last resume point, on the same timeline, as a spare would.
+//
+// A resume is a new take of the spec (the run that took it ended with the
+// process; only the status topic, which anyone who writes to Kafka can
+// write, says the shard was this agent's), so the spec's lifetime is
+// checked as a fresh claim checks it (checkLifetime): a spec that expired
+// since, or is valid for longer than this agent's --max-spec-ttl now, is
+// not resumed, and the shard ends FAILED saying why (refuseResume).
 func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	key := shardKey(jobIDOf(jr), shard)
 	if !a.resumable[key] {
@@ -964,6 +971,10 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
 		return
 	}
+	if err := checkLifetime(spec.IssuedAt, spec.ExpiresAt, time.Now(), a.cfg.MaxSpecTTL); err != nil {
+		a.refuseResume(ctx, spec, shard, cur, err)
+		return
+	}
 	lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, Shard: &shard, State: Lost, Attempt: cur.Attempt, SpecOffset: jr.Offset,
 		Reason: "agent " + a.cfg.Name + " restarted; re-run here"}
 	lost.Progress = cur.Progress
@@ -972,6 +983,28 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, shard, cur.Attempt), lost)
 	a.log.Warn("resuming a shard after a restart", "job", spec.JobID, "shard", shard)
 	a.start(ctx, spec, jr.Offset, shard, cur.Attempt+1, resume, cur.At)
+}
+
+// refuseResume ends a shard this agent was running when it restarted, and
+// does not resume (why): FAILED, with its last progress, saying why, and
+// the job with it once its other parts are final. The shard ran, so it is
+// no REFUSED part (which never ran).
+func (a *Agent) refuseResume(ctx context.Context, spec Spec, shard int, cur Status, why error) {
+	reason := fmt.Sprintf("agent %s restarted while the shard was %s and refused to resume it: %v", a.cfg.Name, cur.State, why)
+	if errors.Is(why, ErrExpired) {
+		reason += " (a resume takes the spec again: submit with a --ttl that covers the replay for a restarted agent to resume it)"
+	}
+	a.cfg.Metrics.refused(reason)
+	a.log.Warn("shard not resumed after a restart", "job", spec.JobID, "shard", shard, "reason", why)
+	key := shardKey(spec.JobID, shard)
+	st := cur
+	st.State, st.Reason, st.At = Failed, a.secrets.mask(reason), time.Time{}
+	if err := a.bus.PublishStatus(ctx, key, st); err != nil {
+		a.log.Warn("status not published", "key", key, "state", st.State, "err", err)
+		return
+	}
+	a.cfg.Metrics.finished(Failed)
+	a.finishJob(ctx, spec)
 }
 
 // jobIDOf reads the job ID of a jobs-topic record from its key.
