@@ -988,12 +988,13 @@ func (c *Client) Logs(id string) error {
 const ForgetAfter = time.Hour
 
 // Agents prints the agents: name, labels, allowed kinds, version, last
-// heartbeat, running job. Agents silent for longer than ForgetAfter are
-// left out unless all is set.
+// heartbeat, running job, runs going and queued, --max-spec-ttl, clock
+// offset, addresses. Agents silent for longer than ForgetAfter are left
+// out unless all is set.
 func (c *Client) Agents(all bool) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tCLOCK OFFSET\tADDRESSES")
+	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tMAX SPEC TTL\tCLOCK OFFSET\tADDRESSES")
 	hidden := 0
 	for _, h := range c.bus.Agents() {
 		_, ts, _ := c.bus.Agent(h.Name)
@@ -1017,8 +1018,13 @@ func (c *Client) Agents(all bool) {
 		if h.MaxConcurrent > 0 {
 			running, queued = fmt.Sprintf("%d/%d", h.Running, h.MaxConcurrent), strconv.Itoa(h.Queued)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
-			now.Sub(ts).Truncate(100*time.Millisecond), state, job, running, queued, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
+		// An agent older than its --max-spec-ttl in heartbeats does not say it.
+		maxTTL := "-"
+		if h.MaxSpecTTL > 0 {
+			maxTTL = time.Duration(h.MaxSpecTTL).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
+			now.Sub(ts).Truncate(100*time.Millisecond), state, job, running, queued, maxTTL, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
 	}
 	tw.Flush()
 	if hidden > 0 {
