@@ -880,6 +880,9 @@ type AgentView struct {
 	Running       *int `json:"running,omitempty"`
 	Queued        *int `json:"queued,omitempty"`
 	MaxConcurrent *int `json:"max_concurrent,omitempty"`
+	// MaxSpecTTL is the agent's --max-spec-ttl ("24h0m0s"): it refuses a
+	// spec valid for longer. Absent for an agent older than the field.
+	MaxSpecTTL string `json:"max_spec_ttl,omitempty"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -906,6 +909,9 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
 		if h.MaxConcurrent > 0 {
 			v.Running, v.Queued, v.MaxConcurrent = &h.Running, &h.Queued, &h.MaxConcurrent
+		}
+		if h.MaxSpecTTL > 0 {
+			v.MaxSpecTTL = time.Duration(h.MaxSpecTTL).String()
 		}
 		out = append(out, v)
 	}
