@@ -420,19 +420,27 @@ func (a *Agent) heartbeats(ctx context.Context) {
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
 	var (
-		offset  time.Duration
-		prevAt  time.Time // the At of the previous heartbeat
-		prevMid time.Time // the middle of its produce round trip
+		offset   time.Duration
+		measured bool      // offset is the broker's clock minus this agent's
+		off      bool      // offset is beyond ClockOffsetWarn (logged)
+		prevAt   time.Time // the At of the previous heartbeat
+		prevMid  time.Time // the middle of its produce round trip
 	)
 	for {
 		// The agents topic uses LogAppendTime: the previous heartbeat, as
 		// read back, carries the broker's time of its append; against the
 		// middle of its round trip it gives the clock offset (ms precision).
+		// A timestamp its producer set (a broker that does not stamp
+		// LogAppendTime) is this agent's own clock: no measure.
 		if h, ts, ok := a.bus.Agent(a.cfg.Name); ok && !prevAt.IsZero() && h.At.Equal(prevAt) && !ts.IsZero() {
-			offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+			offset, measured = 0, a.bus.brokerStamped()
+			if measured {
+				offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+			}
+			off = a.logClock(offset, measured, off)
 		}
 		h := a.heartbeat()
-		h.ClockOffset = Duration(offset)
+		h.ClockOffset, h.ClockUnmeasured = Duration(offset), !measured
 		sent := time.Now()
 		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
 		acked := time.Now()
@@ -453,6 +461,24 @@ func (a *Agent) heartbeats(ctx context.Context) {
 		case <-a.beatNow:
 		}
 	}
+}
+
+// logClock logs when this host's clock goes beyond ClockOffsetWarn of the
+// broker's (offset, when measured), and when it comes back (wasOff: it
+// was beyond); it returns whether it is beyond. The agent's checks keep
+// to its own clock: the broker's only tells that it is off.
+func (a *Agent) logClock(offset time.Duration, measured, wasOff bool) bool {
+	note := ""
+	if measured {
+		note = clockNote(offset)
+	}
+	switch {
+	case note != "" && !wasOff:
+		a.log.Warn(note+"; set this host's clock right (NTP)", "clock-offset", offset)
+	case note == "" && wasOff:
+		a.log.Info(fmt.Sprintf("this host's clock is within %s of the broker's again", ClockOffsetWarn), "clock-offset", offset)
+	}
+	return note != ""
 }
 
 // hostAddrs lists the host's non-loopback unicast addresses.
