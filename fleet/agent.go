@@ -470,7 +470,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 func (a *Agent) logClock(offset time.Duration, measured, wasOff bool) bool {
 	note := ""
 	if measured {
-		note = clockNote(offset)
+		note = ClockNote(offset)
 	}
 	switch {
 	case note != "" && !wasOff:

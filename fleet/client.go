@@ -1030,7 +1030,7 @@ func (c *Client) Agents(all bool) {
 		if h.ClockUnmeasured {
 			clock = "unmeasured"
 			unmeasured++
-		} else if note := clockNote(time.Duration(h.ClockOffset)); note != "" {
+		} else if note := ClockNote(time.Duration(h.ClockOffset)); note != "" {
 			clock += " (OFF)"
 			off = append(off, fmt.Sprintf("agent %s: %s; set its clock right (NTP)", h.Name, note))
 		}

@@ -160,12 +160,12 @@ type Heartbeat struct {
 // spec is refused as issued in the future for their clocks alone.
 const ClockOffsetWarn = ClockSkew / 2
 
-// clockNote says what an agent whose clock is off the broker's by offset
+// ClockNote says what an agent whose clock is off the broker's by offset
 // (the broker's minus the agent's) does to specs, or "" when offset is
 // within ClockOffsetWarn. An agent checks a spec's times against its own
 // clock (checkLifetime): the broker's is only a reference to compare
 // clocks with.
-func clockNote(offset time.Duration) string {
+func ClockNote(offset time.Duration) string {
 	switch {
 	case offset > ClockOffsetWarn:
 		return fmt.Sprintf("its clock is %s behind the broker's: a spec from a submitter on the broker's time looks issued %s in its future (refused as issued in the future beyond %s), and it takes a spec until %s after its expiry",
