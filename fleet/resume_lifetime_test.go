@@ -1,9 +1,7 @@
 package fleet
 
 import (
-	"crypto/ed25519"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/replayctl/replayctl/internal/testutil"
 )
 
 // TestResumeChecksSpecLifetime: an agent restarted while its replay shard
@@ -50,15 +46,7 @@ func TestResumeChecksSpecLifetime(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeTwoRequests(t, work)
-			text := `version: 1
-name: resume
-targets:
-  t: {url: "` + srv.URL + `"}
-jobs:
-  replay:
-    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
-    sink: {http: {target: t}}
-`
+			text := onceReplay(work, srv.URL)
 			// What the killed agent left: the job taken (its spec and
 			// ASSIGNED) and its shard's last status.
 			spec := replaySpec(id, name, text)
@@ -69,16 +57,7 @@ jobs:
 				SpecOffset: off, Progress: &Progress{Line: "sent 0"}}); err != nil {
 				t.Fatal(err)
 			}
-			log := &testutil.SyncBuffer{}
-			a, err := NewAgent(AgentConfig{
-				Name: name, Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
-				WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg, MaxSpecTTL: c.maxTTL,
-				Logger: slog.New(slog.NewTextHandler(log, nil)),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.run(t, name, a, log)
+			f.replayAgentWith(t, name, func(cfg *AgentConfig) { cfg.WorkDir, cfg.MaxSpecTTL = work, c.maxTTL })
 			s := f.finalShard(t, id)
 			if c.want == "" {
 				if s.State != Succeeded || s.Attempt != 1 || hits.Load() != 2 {
