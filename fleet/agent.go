@@ -420,19 +420,27 @@ func (a *Agent) heartbeats(ctx context.Context) {
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
 	var (
-		offset  time.Duration
-		prevAt  time.Time // the At of the previous heartbeat
-		prevMid time.Time // the middle of its produce round trip
+		offset   time.Duration
+		measured bool      // offset is the broker's clock minus this agent's
+		off      bool      // offset is beyond ClockOffsetWarn (logged)
+		prevAt   time.Time // the At of the previous heartbeat
+		prevMid  time.Time // the middle of its produce round trip
 	)
 	for {
 		// The agents topic uses LogAppendTime: the previous heartbeat, as
 		// read back, carries the broker's time of its append; against the
 		// middle of its round trip it gives the clock offset (ms precision).
+		// A timestamp its producer set (a broker that does not stamp
+		// LogAppendTime) is this agent's own clock: no measure.
 		if h, ts, ok := a.bus.Agent(a.cfg.Name); ok && !prevAt.IsZero() && h.At.Equal(prevAt) && !ts.IsZero() {
-			offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+			offset, measured = 0, a.bus.brokerStamped()
+			if measured {
+				offset = ts.Sub(prevMid).Truncate(time.Millisecond)
+			}
+			off = a.logClock(offset, measured, off)
 		}
 		h := a.heartbeat()
-		h.ClockOffset = Duration(offset)
+		h.ClockOffset, h.ClockUnmeasured = Duration(offset), !measured
 		sent := time.Now()
 		_, err := a.bus.Publish(ctx, AgentsTopic, a.cfg.Name, h)
 		acked := time.Now()
@@ -453,6 +461,24 @@ func (a *Agent) heartbeats(ctx context.Context) {
 		case <-a.beatNow:
 		}
 	}
+}
+
+// logClock logs when this host's clock goes beyond ClockOffsetWarn of the
+// broker's (offset, when measured), and when it comes back (wasOff: it
+// was beyond); it returns whether it is beyond. The agent's checks keep
+// to its own clock: the broker's only tells that it is off.
+func (a *Agent) logClock(offset time.Duration, measured, wasOff bool) bool {
+	note := ""
+	if measured {
+		note = ClockNote(offset)
+	}
+	switch {
+	case note != "" && !wasOff:
+		a.log.Warn(note+"; set this host's clock right (NTP)", "clock-offset", offset)
+	case note == "" && wasOff:
+		a.log.Info(fmt.Sprintf("this host's clock is within %s of the broker's again", ClockOffsetWarn), "clock-offset", offset)
+	}
+	return note != ""
 }
 
 // hostAddrs lists the host's non-loopback unicast addresses.
@@ -845,10 +871,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			return
 		}
 	}
-	if now := time.Now(); now.After(spec.ExpiresAt) {
-		refuse(fmt.Sprintf("%v: the spec expired at %s (now %s)", ErrExpired, spec.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
-		return
-	} else if err := checkValidity(spec.IssuedAt, spec.ExpiresAt, now, a.cfg.MaxSpecTTL); err != nil {
+	if err := checkLifetime(spec.IssuedAt, spec.ExpiresAt, time.Now(), a.cfg.MaxSpecTTL); err != nil {
 		refuse(err.Error())
 		return
 	}
@@ -946,6 +969,13 @@ func specOffset(b *Bus, id string) (int64, bool) {
 
 // resumeShard re-runs, after a restart, a shard this agent was running:
 // from its last resume point, on the same timeline, as a spare would.
+//
+// A resume is a new take of the spec (the run that took it ended with the
+// process; only the status topic, which anyone who writes to Kafka can
+// write, says the shard was this agent's), so the spec's lifetime is
+// checked as a fresh claim checks it (checkLifetime): a spec that expired
+// since, or is valid for longer than this agent's --max-spec-ttl now, is
+// not resumed, and the shard ends FAILED saying why (refuseResume).
 func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	key := shardKey(jobIDOf(jr), shard)
 	if !a.resumable[key] {
@@ -967,6 +997,10 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
 		return
 	}
+	if err := checkLifetime(spec.IssuedAt, spec.ExpiresAt, time.Now(), a.cfg.MaxSpecTTL); err != nil {
+		a.refuseResume(ctx, spec, shard, cur, err)
+		return
+	}
 	lost := Status{JobID: spec.JobID, Kind: spec.Kind, Agent: a.cfg.Name, Shard: &shard, State: Lost, Attempt: cur.Attempt, SpecOffset: jr.Offset,
 		Reason: "agent " + a.cfg.Name + " restarted; re-run here"}
 	lost.Progress = cur.Progress
@@ -975,6 +1009,28 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, shard, cur.Attempt), lost)
 	a.log.Warn("resuming a shard after a restart", "job", spec.JobID, "shard", shard)
 	a.start(ctx, spec, jr.Offset, shard, cur.Attempt+1, resume, cur.At)
+}
+
+// refuseResume ends a shard this agent was running when it restarted, and
+// does not resume (why): FAILED, with its last progress, saying why, and
+// the job with it once its other parts are final. The shard ran, so it is
+// no REFUSED part (which never ran).
+func (a *Agent) refuseResume(ctx context.Context, spec Spec, shard int, cur Status, why error) {
+	reason := fmt.Sprintf("agent %s restarted while the shard was %s and refused to resume it: %v", a.cfg.Name, cur.State, why)
+	if errors.Is(why, ErrExpired) {
+		reason += " (a resume takes the spec again: submit with a --ttl that covers the replay for a restarted agent to resume it)"
+	}
+	a.cfg.Metrics.refused(reason)
+	a.log.Warn("shard not resumed after a restart", "job", spec.JobID, "shard", shard, "reason", why)
+	key := shardKey(spec.JobID, shard)
+	st := cur
+	st.State, st.Reason, st.At = Failed, a.secrets.mask(reason), time.Time{}
+	if err := a.bus.PublishStatus(ctx, key, st); err != nil {
+		a.log.Warn("status not published", "key", key, "state", st.State, "err", err)
+		return
+	}
+	a.cfg.Metrics.finished(Failed)
+	a.finishJob(ctx, spec)
 }
 
 // jobIDOf reads the job ID of a jobs-topic record from its key.

@@ -3,7 +3,9 @@ package fleet
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,13 +27,14 @@ func (f *idFleet) replayAgent(t *testing.T, name string, vars map[string]string)
 }
 
 // replayAgentWith is replayAgent with its configuration changed by mod.
+// Its work directory has an in.gor: an empty one, unless mod gave it a
+// work directory that has one.
 func (f *idFleet) replayAgentWith(t *testing.T, name string, mod func(*AgentConfig)) (*idAgent, string) {
 	t.Helper()
-	work := filepath.Join(t.TempDir(), "work")
 	log := &testutil.SyncBuffer{}
 	cfg := AgentConfig{
 		Name: name, Labels: Labels{"role": "load"}, Allow: []string{KindReplay}, Trust: []ed25519.PublicKey{f.pub},
-		WorkDir: work, AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg,
+		WorkDir: filepath.Join(t.TempDir(), "work"), AllowTargets: []string{"127.0.0.1:*"}, Kafka: f.cfg,
 		Logger: slog.New(slog.NewTextHandler(log, nil)),
 	}
 	mod(&cfg)
@@ -39,8 +42,11 @@ func (f *idFleet) replayAgentWith(t *testing.T, name string, mod func(*AgentConf
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(work, "in.gor"), nil, 0o600); err != nil {
-		t.Fatal(err)
+	work := a.cfg.WorkDir
+	if _, err := os.Stat(filepath.Join(work, "in.gor")); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(filepath.Join(work, "in.gor"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ia := f.run(t, name, a, log)
 	f.waitAlive(t, name)
@@ -153,17 +159,26 @@ func writeTwoRequests(t *testing.T, work string) {
 	}
 }
 
-// foreverReplay is a scenario whose replay loops work's in.gor to target
-// for an hour: a run that goes on until it is stopped.
-func foreverReplay(work, target string) string {
+// gorReplay is a scenario named name whose replay sends work's in.gor to
+// target, with the job keys of extra (indented as the job's, or "").
+func gorReplay(name, work, target, extra string) string {
 	return `version: 1
-name: forever
+name: ` + name + `
 targets:
   t: {url: "` + target + `"}
 jobs:
   replay:
     source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
-    loop: {for: 1h}
-    sink: {http: {target: t}}
+` + extra + `    sink: {http: {target: t}}
 `
+}
+
+// onceReplay is a scenario whose replay sends work's in.gor to target
+// once.
+func onceReplay(work, target string) string { return gorReplay("once", work, target, "") }
+
+// foreverReplay is a scenario whose replay loops work's in.gor to target
+// for an hour: a run that goes on until it is stopped.
+func foreverReplay(work, target string) string {
+	return gorReplay("forever", work, target, "    loop: {for: 1h}\n")
 }

@@ -43,6 +43,9 @@ type Bus struct {
 	pos     map[string]int64
 	agents  map[string]Heartbeat
 	agentTS map[string]time.Time // broker timestamps of the latest heartbeats
+	// stamped: the latest heartbeat read carries the broker's timestamp
+	// (LogAppendTime), not the one its producer set from its own clock.
+	stamped bool
 	// live holds, by agent name, the latest live heartbeat of each of its
 	// processes (by instance) and its broker timestamp.
 	live    map[string]map[string]liveBeat
@@ -158,6 +161,7 @@ func (b *Bus) apply(r *kgo.Record) {
 			return
 		}
 		b.agents[key], b.agentTS[key] = h, r.Timestamp
+		b.stamped = r.Attrs.TimestampType() == 1
 		b.applyInstance(key, h, r.Timestamp)
 	case JobsTopic:
 		b.jobs = append(b.jobs, decodeJobRecord(r.Offset, key, r.Value))
@@ -292,6 +296,16 @@ func (b *Bus) AgentAlive(name string, now time.Time) bool {
 		return false
 	}
 	return now.Sub(b.agentTS[name]) < LostAfter
+}
+
+// brokerStamped reports whether the heartbeats read carry the broker's
+// timestamps (the agents topic is LogAppendTime, and the broker honours
+// it): otherwise a heartbeat's timestamp is its producer's clock, and an
+// agent's own heartbeat read back measures its clock against itself.
+func (b *Bus) brokerStamped() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stamped
 }
 
 // Agent returns one agent's latest heartbeat and the broker's timestamp of it.

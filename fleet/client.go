@@ -988,13 +988,17 @@ func (c *Client) Logs(id string) error {
 const ForgetAfter = time.Hour
 
 // Agents prints the agents: name, labels, allowed kinds, version, last
-// heartbeat, running job. Agents silent for longer than ForgetAfter are
-// left out unless all is set.
+// heartbeat, running job, runs going and queued, --max-spec-ttl, clock
+// offset, addresses. An agent whose clock is off the broker's by more
+// than ClockOffsetWarn is flagged, with what that does to specs under the
+// table. Agents silent for longer than ForgetAfter are left out unless all
+// is set.
 func (c *Client) Agents(all bool) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tCLOCK OFFSET\tADDRESSES")
-	hidden := 0
+	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tMAX SPEC TTL\tCLOCK OFFSET\tADDRESSES")
+	hidden, unmeasured := 0, 0
+	var off []string
 	for _, h := range c.bus.Agents() {
 		_, ts, _ := c.bus.Agent(h.Name)
 		if !all && now.Sub(ts) > ForgetAfter {
@@ -1017,10 +1021,29 @@ func (c *Client) Agents(all bool) {
 		if h.MaxConcurrent > 0 {
 			running, queued = fmt.Sprintf("%d/%d", h.Running, h.MaxConcurrent), strconv.Itoa(h.Queued)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
-			now.Sub(ts).Truncate(100*time.Millisecond), state, job, running, queued, time.Duration(h.ClockOffset), strings.Join(h.Addrs, ","))
+		// An agent older than its --max-spec-ttl in heartbeats does not say it.
+		maxTTL := "-"
+		if h.MaxSpecTTL > 0 {
+			maxTTL = time.Duration(h.MaxSpecTTL).String()
+		}
+		clock := time.Duration(h.ClockOffset).String()
+		if h.ClockUnmeasured {
+			clock = "unmeasured"
+			unmeasured++
+		} else if note := ClockNote(time.Duration(h.ClockOffset)); note != "" {
+			clock += " (OFF)"
+			off = append(off, fmt.Sprintf("agent %s: %s; set its clock right (NTP)", h.Name, note))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Labels.String(), strings.Join(h.Allow, ","), h.Version,
+			now.Sub(ts).Truncate(100*time.Millisecond), state, job, running, queued, maxTTL, clock, strings.Join(h.Addrs, ","))
 	}
 	tw.Flush()
+	for _, o := range off {
+		fmt.Fprintln(c.Out, o)
+	}
+	if unmeasured > 0 {
+		fmt.Fprintf(c.Out, "(clock offset unmeasured for %d agent(s): an agent measures it against the broker's timestamps of its heartbeats (the agents topic's LogAppendTime), which this broker does not set (the embedded one never does), or it has not read one back yet; a clock off the broker's is not flagged)\n", unmeasured)
+	}
 	if hidden > 0 {
 		fmt.Fprintf(c.Out, "(%d agent(s) silent for more than %s not shown; --all shows them)\n", hidden, ForgetAfter)
 	}

@@ -156,7 +156,7 @@ func TestMaxConcurrent(t *testing.T) {
 	})
 	var ls strings.Builder
 	(&Client{bus: f.bus, Out: &ls}).Agents(false)
-	if !regexp.MustCompile(`(?m)^NAME .* JOB +RUNNING +QUEUED +CLOCK OFFSET`).MatchString(ls.String()) ||
+	if !regexp.MustCompile(`(?m)^NAME .* JOB +RUNNING +QUEUED +MAX SPEC TTL +CLOCK OFFSET`).MatchString(ls.String()) ||
 		!regexp.MustCompile(`(?m)^load-1 +role=load +replay +\S* +\S+ ago +alive +j[12] +2/2 +2 `).MatchString(ls.String()) {
 		t.Errorf("agents ls does not show 2 of 2 running and 2 queued:\n%s", ls.String())
 	}
@@ -207,8 +207,9 @@ func TestMaxConcurrent(t *testing.T) {
 	}
 }
 
-// TestAgentsListOlderHeartbeat: a heartbeat without the run counts (an
-// agent older than them) shows "-" for them in agents ls, not 0 queued.
+// TestAgentsListOlderHeartbeat: a heartbeat without the run counts and
+// the --max-spec-ttl (an agent older than them) shows "-" for them in
+// agents ls, not 0 queued.
 func TestAgentsListOlderHeartbeat(t *testing.T) {
 	f := newIDFleet(t)
 	f.beat(t, "old-1", Labels{"role": "web"}, false)
@@ -217,7 +218,31 @@ func TestAgentsListOlderHeartbeat(t *testing.T) {
 	}
 	var ls strings.Builder
 	(&Client{bus: f.bus, Out: &ls}).Agents(false)
-	if !regexp.MustCompile(`(?m)^old-1 +role=web +record +other +\S+ ago +alive +- +- +- `).MatchString(ls.String()) {
+	if !regexp.MustCompile(`(?m)^old-1 +role=web +record +other +\S+ ago +alive +- +- +- +- `).MatchString(ls.String()) {
 		t.Errorf("agents ls:\n%s", ls.String())
+	}
+}
+
+// TestAgentsListMaxSpecTTL: agents ls shows the --max-spec-ttl an agent
+// runs with, from its heartbeats (the bound past which it refuses a spec).
+func TestAgentsListMaxSpecTTL(t *testing.T) {
+	f := newIDFleet(t)
+	f.replayAgentWith(t, "load-1", func(c *AgentConfig) { c.MaxSpecTTL = time.Hour })
+	f.replayAgentWith(t, "load-2", func(*AgentConfig) {})
+	waitFor(t, 3*HeartbeatInterval, "heartbeats stating the bounds", func() bool {
+		h1, _, _ := f.bus.Agent("load-1")
+		h2, _, _ := f.bus.Agent("load-2")
+		return h1.MaxSpecTTL != 0 && h2.MaxSpecTTL != 0
+	})
+	var ls strings.Builder
+	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	for _, want := range []string{
+		`(?m)^NAME .* QUEUED +MAX SPEC TTL +CLOCK OFFSET `,
+		`(?m)^load-1 +role=load +replay +\S* +\S+ ago +alive +- +0/4 +0 +1h0m0s +\S+ `,
+		`(?m)^load-2 +role=load +replay +\S* +\S+ ago +alive +- +0/4 +0 +24h0m0s +\S+ `,
+	} {
+		if !regexp.MustCompile(want).MatchString(ls.String()) {
+			t.Errorf("agents ls does not match %s:\n%s", want, ls.String())
+		}
 	}
 }

@@ -125,11 +125,18 @@ type Heartbeat struct {
 	Addrs   []string  `json:"addrs"`
 	At      time.Time `json:"at"`
 	// ClockOffset is the broker's clock minus the agent's, measured from the
-	// broker timestamp of the agent's previous heartbeat (LogAppendTime
-	// topics) or of its produce acknowledgement.
+	// broker's timestamp of the agent's previous heartbeat as read back
+	// (the agents topic is LogAppendTime).
 	ClockOffset Duration `json:"clock-offset"`
-	Job         string   `json:"job,omitempty"` // running job ID
-	Shard       int      `json:"shard,omitempty"`
+	// ClockUnmeasured says the agent could not measure ClockOffset (0
+	// then): the heartbeats it read back carry their producer's timestamp,
+	// its own clock, not the broker's (a broker that does not stamp
+	// LogAppendTime, as the embedded one, or an agents topic created
+	// without it), or none was read back yet. False from an agent older
+	// than the field, whose ClockOffset may be such a measure.
+	ClockUnmeasured bool   `json:"clock-unmeasured,omitempty"`
+	Job             string `json:"job,omitempty"` // running job ID
+	Shard           int    `json:"shard,omitempty"`
 	// Running and Queued count the agent's jobs or shards holding one of
 	// its MaxConcurrent slots and those QUEUED for one. MaxConcurrent is
 	// the agent's --max-concurrent; 0 in a heartbeat of an agent older
@@ -144,6 +151,30 @@ type Heartbeat struct {
 	// Instance is the random ID of the agent's process: two processes
 	// given one name have two.
 	Instance string `json:"instance,omitempty"`
+}
+
+// ClockOffsetWarn is how far off the broker's an agent's clock may be
+// before it is flagged (agents ls, the agent's log): half the ClockSkew
+// agents allow, so that a submitter and an agent whose clocks are both
+// within it of the broker's are within ClockSkew of each other, and no
+// spec is refused as issued in the future for their clocks alone.
+const ClockOffsetWarn = ClockSkew / 2
+
+// ClockNote says what an agent whose clock is off the broker's by offset
+// (the broker's minus the agent's) does to specs, or "" when offset is
+// within ClockOffsetWarn. An agent checks a spec's times against its own
+// clock (checkLifetime): the broker's is only a reference to compare
+// clocks with.
+func ClockNote(offset time.Duration) string {
+	switch {
+	case offset > ClockOffsetWarn:
+		return fmt.Sprintf("its clock is %s behind the broker's: a spec from a submitter on the broker's time looks issued %s in its future (refused as issued in the future beyond %s), and it takes a spec until %s after its expiry",
+			offset, offset, ClockSkew, offset)
+	case offset < -ClockOffsetWarn:
+		return fmt.Sprintf("its clock is %s ahead of the broker's: specs expire %s early on it (one submitted with a shorter --ttl is refused as expired)",
+			-offset, -offset)
+	}
+	return ""
 }
 
 // Allows reports whether the agent may run kind.

@@ -190,6 +190,17 @@ func checkValidity(issued, expires, now time.Time, maxTTL time.Duration) error {
 	return nil
 }
 
+// checkLifetime says why an agent whose bound is maxTTL may not take, at
+// now, a spec issued at issued that expires at expires (nil: it may): it
+// expired (ErrExpired), or checkValidity refuses it. A fresh claim and a
+// shard resumed after a restart (a new take of its spec) check the same.
+func checkLifetime(issued, expires, now time.Time, maxTTL time.Duration) error {
+	if now.After(expires) {
+		return fmt.Errorf("%w: the spec expired at %s (now %s)", ErrExpired, expires.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return checkValidity(issued, expires, now, maxTTL)
+}
+
 // Open checks env's signature against the trusted keys and decodes its
 // payload into v.
 func (env Envelope) Open(trusted []ed25519.PublicKey, v any) error {

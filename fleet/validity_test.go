@@ -94,15 +94,7 @@ func TestSpecValidityBounded(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	text := `version: 1
-name: once
-targets:
-  t: {url: "` + srv.URL + `"}
-jobs:
-  replay:
-    source: {gor: {path: ` + filepath.Join(work, "in.gor") + `}}
-    sink: {http: {target: t}}
-`
+	text := onceReplay(work, srv.URL)
 	refused := func(t *testing.T, spec Spec, want string) {
 		t.Helper()
 		// PENDING first, as jobs submit writes it: a final status the

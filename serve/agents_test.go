@@ -17,9 +17,11 @@ import (
 )
 
 // TestAgentsShowRuns: /v1/agents shows how many jobs or shards each agent
-// runs and has QUEUED, and its --max-concurrent, as its latest heartbeat
-// says; an agent whose heartbeats are older than those counts shows none
-// of them (not 0 queued).
+// runs and has QUEUED, its --max-concurrent and its --max-spec-ttl, as its
+// latest heartbeat says; an agent whose heartbeats are older than those
+// fields shows none of them (not 0 queued). A clock offset the agent could
+// not measure is said to be so, and a clock more than 1m off the broker's
+// says what it does to specs.
 func TestAgentsShowRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -35,8 +37,9 @@ func TestAgentsShowRuns(t *testing.T) {
 	defer bus.Close()
 	now := time.Now().UTC()
 	for _, h := range []fleet.Heartbeat{
-		{Name: "busy", Allow: []string{fleet.KindReplay}, At: now, Job: "j1", Running: 2, Queued: 3, MaxConcurrent: 2},
-		{Name: "idle", Allow: []string{fleet.KindReplay}, At: now, MaxConcurrent: 4},
+		{Name: "busy", Allow: []string{fleet.KindReplay}, At: now, Job: "j1", Running: 2, Queued: 3, MaxConcurrent: 2, MaxSpecTTL: fleet.Duration(time.Hour),
+			ClockOffset: fleet.Duration(-3 * time.Minute)},
+		{Name: "idle", Allow: []string{fleet.KindReplay}, At: now, MaxConcurrent: 4, MaxSpecTTL: fleet.Duration(fleet.DefaultMaxSpecTTL), ClockUnmeasured: true},
 		{Name: "older", Allow: []string{fleet.KindRecord}, At: now},
 	} {
 		if _, err := bus.Publish(ctx, fleet.AgentsTopic, h.Name, h); err != nil {
@@ -56,7 +59,7 @@ func TestAgentsShowRuns(t *testing.T) {
 	got := map[string]string{}
 	for _, a := range raw {
 		var runs []string
-		for _, k := range []string{"running", "queued", "max_concurrent"} {
+		for _, k := range []string{"running", "queued", "max_concurrent", "max_spec_ttl", "clock_offset", "clock_unmeasured", "clock_off"} {
 			if v, ok := a[k]; ok {
 				runs = append(runs, fmt.Sprint(k, "=", v))
 			}
@@ -64,9 +67,10 @@ func TestAgentsShowRuns(t *testing.T) {
 		got[a["name"].(string)] = strings.Join(runs, " ")
 	}
 	for name, want := range map[string]string{
-		"busy":  "running=2 queued=3 max_concurrent=2",
-		"idle":  "running=0 queued=0 max_concurrent=4",
-		"older": "",
+		"busy": "running=2 queued=3 max_concurrent=2 max_spec_ttl=1h0m0s clock_offset=-3m0s " +
+			"clock_off=its clock is 3m0s ahead of the broker's: specs expire 3m0s early on it (one submitted with a shorter --ttl is refused as expired)",
+		"idle":  "running=0 queued=0 max_concurrent=4 max_spec_ttl=24h0m0s clock_offset=0s clock_unmeasured=true",
+		"older": "clock_offset=0s",
 	} {
 		if g, ok := got[name]; !ok || g != want {
 			t.Errorf("agent %s: %q, want %q (all: %v)", name, g, want, got)

@@ -214,8 +214,10 @@ func TestBrowser(t *testing.T) {
 	}
 	run("agents", chromedp.Navigate(base+"/#/agents"), chromedp.WaitVisible("#agents"),
 		chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, "load-2-"+e.suffix)),
-		// Its runs, from its heartbeat: idle, of its --max-concurrent 4.
-		chromedp.WaitVisible(fmt.Sprintf(`//tr[td/strong[text()=%q]]/td[text()="0/4 running, 0 queued"]`, "load-2-"+e.suffix)), shot("03-agents"))
+		// Its runs, from its heartbeat: idle, of its --max-concurrent 4;
+		// and its --max-spec-ttl, the default.
+		chromedp.WaitVisible(fmt.Sprintf(`//tr[td/strong[text()=%q]]/td[text()="0/4 running, 0 queued"]`, "load-2-"+e.suffix)),
+		chromedp.WaitVisible(fmt.Sprintf(`//tr[td/strong[text()=%q]]/td[8][text()="24h0m0s"]`, "load-2-"+e.suffix)), shot("03-agents"))
 	run("new recording", chromedp.Navigate(base+"/#/new-recording"), chromedp.WaitVisible("#rec-form"), set("#rec-selector", "role=web"),
 		set("#rec-window", "peak-"+e.suffix), shot("04-new-recording"))
 	recCmd := get("record command", chromedp.Text("#rec-command"))

@@ -873,13 +873,22 @@ type AgentView struct {
 	Job           string            `json:"job,omitempty"`
 	Shard         int               `json:"shard,omitempty"`
 	ClockOffset   string            `json:"clock_offset"`
-	Addrs         []string          `json:"addrs,omitempty"`
+	// ClockUnmeasured says the agent could not measure ClockOffset ("0s"
+	// then): the broker does not stamp its heartbeats with its own time.
+	// ClockOff says what its clock does to specs when it is more than
+	// fleet.ClockOffsetWarn off the broker's (as agents ls flags it).
+	ClockUnmeasured bool     `json:"clock_unmeasured,omitempty"`
+	ClockOff        string   `json:"clock_off,omitempty"`
+	Addrs           []string `json:"addrs,omitempty"`
 	// Running and Queued count the agent's jobs or shards going and
 	// QUEUED (waiting for one of its MaxConcurrent slots), as its latest
 	// heartbeat says; all three are absent for an agent older than them.
 	Running       *int `json:"running,omitempty"`
 	Queued        *int `json:"queued,omitempty"`
 	MaxConcurrent *int `json:"max_concurrent,omitempty"`
+	// MaxSpecTTL is the agent's --max-spec-ttl ("24h0m0s"): it refuses a
+	// spec valid for longer. Absent for an agent older than the field.
+	MaxSpecTTL string `json:"max_spec_ttl,omitempty"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -906,6 +915,12 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
 		if h.MaxConcurrent > 0 {
 			v.Running, v.Queued, v.MaxConcurrent = &h.Running, &h.Queued, &h.MaxConcurrent
+		}
+		if h.MaxSpecTTL > 0 {
+			v.MaxSpecTTL = time.Duration(h.MaxSpecTTL).String()
+		}
+		if v.ClockUnmeasured = h.ClockUnmeasured; !h.ClockUnmeasured {
+			v.ClockOff = fleet.ClockNote(time.Duration(h.ClockOffset))
 		}
 		out = append(out, v)
 	}

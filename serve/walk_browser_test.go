@@ -37,8 +37,8 @@ func TestBrowserWalk(t *testing.T) {
 	now := time.Now().UTC()
 	for _, h := range []fleet.Heartbeat{
 		{Name: "busy-" + e.suffix, Labels: fleet.Labels{"role": "load", "zone": "eu-west-1a-" + strings.Repeat("long", 12), "team": "checkout-platform-reliability"},
-			Allow: []string{fleet.KindReplay, fleet.KindRecord}, At: now, Job: "job-" + strings.Repeat("0123456789abcdef", 6), Running: 2, Queued: 3, MaxConcurrent: 2, Version: "v1.2.3-45-gdeadbeef-dirty"},
-		{Name: "idle-" + e.suffix, Allow: []string{fleet.KindReplay}, At: now, MaxConcurrent: 4},
+			Allow: []string{fleet.KindReplay, fleet.KindRecord}, At: now, Job: "job-" + strings.Repeat("0123456789abcdef", 6), Running: 2, Queued: 3, MaxConcurrent: 2, MaxSpecTTL: fleet.Duration(time.Hour), Version: "v1.2.3-45-gdeadbeef-dirty"},
+		{Name: "idle-" + e.suffix, Allow: []string{fleet.KindReplay}, At: now, MaxConcurrent: 4, MaxSpecTTL: fleet.Duration(fleet.DefaultMaxSpecTTL)},
 		{Name: "older-" + e.suffix, Allow: []string{fleet.KindRecord}, At: now},
 	} {
 		if _, err := bus.Publish(ctx, fleet.AgentsTopic, h.Name, h); err != nil {
@@ -88,6 +88,16 @@ func TestBrowserWalk(t *testing.T) {
 	}
 	if got := b.get("older's runs", chromedp.Text(fmt.Sprintf(`//tr[td/strong[text()="older-%s"]]/td[7]`, e.suffix))); got != "-" {
 		t.Errorf("an agent older than the counts shows runs %q, want -", got)
+	}
+	// Each agent's --max-spec-ttl, from its heartbeat; "-" from an agent
+	// older than the field.
+	if got := b.get("Max spec TTL header", chromedp.Text(`#agents tr:first-child th:nth-child(8)`)); got != "Max spec TTL" {
+		t.Errorf("the Agents table's 8th column is %q, want Max spec TTL", got)
+	}
+	for name, want := range map[string]string{"busy": "1h0m0s", "idle": "24h0m0s", "older": "-"} {
+		if got := b.get(name+"'s max spec TTL", chromedp.Text(fmt.Sprintf(`//tr[td/strong[text()="%s-%s"]]/td[8]`, name, e.suffix))); got != want {
+			t.Errorf("agent %s's Max spec TTL %q, want %q", name, got, want)
+		}
 	}
 	b.run("recordings", chromedp.Click(`#nav a[data-page="recordings"]`), chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, lossy)), b.shot("walk-03-recordings"))
 	sideways("Recordings")

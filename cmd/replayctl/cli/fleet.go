@@ -230,7 +230,7 @@ func newAgentsCmd() *cobra.Command {
 	)
 	ls := &cobra.Command{
 		Use:   "ls",
-		Short: "List agents: name, labels, allowed kinds, version, last heartbeat, running job, runs going and queued",
+		Short: "List agents: name, labels, allowed kinds, version, last heartbeat, running job, runs going and queued, --max-spec-ttl",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := kf.connect(cmd)

@@ -1,0 +1,98 @@
+package fleet
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestResumeChecksSpecLifetime: an agent restarted while its replay shard
+// was ARMED or RUNNING (killed: the status topic still says so) resumes it
+// only when it could take the shard's spec now, as a fresh claim checks it:
+// a spec that expired since, or that is valid for longer than the
+// restarted agent's --max-spec-ttl, is refused loudly: the shard ends
+// FAILED saying why, the job FAILED with it (jobs ls, jobs show), and
+// nothing is sent. A spec still valid is resumed.
+func TestResumeChecksSpecLifetime(t *testing.T) {
+	f := newIDFleet(t)
+	now := time.Now().UTC()
+	for i, c := range []struct {
+		name            string
+		state           State // the shard's state when the agent was killed
+		issued, expires time.Time
+		maxTTL          time.Duration // the restarted agent's --max-spec-ttl (0: the default)
+		want            string        // the refusal; "" when the shard is resumed
+	}{
+		{"valid: resumed", Running, now.Add(-time.Minute), now.Add(time.Hour), 0, ""},
+		{"expired while running", Running, now.Add(-10 * time.Minute), now.Add(-5 * time.Minute), 0,
+			fmt.Sprintf("expired: the spec expired at %s (now ", now.Add(-5*time.Minute).Format(time.RFC3339))},
+		{"expired while armed", Armed, now.Add(-10 * time.Minute), now.Add(-time.Second), 0, "expired: the spec expired at "},
+		{"longer than the restarted agent's --max-spec-ttl", Running, now.Add(-time.Minute), now.Add(2 * time.Hour), time.Hour,
+			"valid for too long: valid for 2h1m0s (issued "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var hits atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+			t.Cleanup(srv.Close)
+			name, id := fmt.Sprintf("load-%d", i), fmt.Sprintf("j-resume-%d", i)
+			work := filepath.Join(t.TempDir(), "work")
+			if err := os.MkdirAll(work, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			writeTwoRequests(t, work)
+			text := onceReplay(work, srv.URL)
+			// What the killed agent left: the job taken (its spec and
+			// ASSIGNED) and its shard's last status.
+			spec := replaySpec(id, name, text)
+			spec.IssuedAt, spec.ExpiresAt = c.issued, c.expires
+			off := f.publishSpec(t, spec)
+			shard := 0
+			if err := f.bus.PublishStatus(f.ctx, shardKey(id, 0), Status{JobID: id, Kind: KindReplay, Agent: name, Shard: &shard, State: c.state,
+				SpecOffset: off, Progress: &Progress{Line: "sent 0"}}); err != nil {
+				t.Fatal(err)
+			}
+			f.replayAgentWith(t, name, func(cfg *AgentConfig) { cfg.WorkDir, cfg.MaxSpecTTL = work, c.maxTTL })
+			s := f.finalShard(t, id)
+			if c.want == "" {
+				if s.State != Succeeded || s.Attempt != 1 || hits.Load() != 2 {
+					t.Fatalf("shard %s %q attempt %d, %d requests sent; want it resumed: SUCCEEDED at attempt 1, 2 sent", s.State, s.Reason, s.Attempt, hits.Load())
+				}
+				return
+			}
+			wantShard := fmt.Sprintf("agent %s restarted while the shard was %s and refused to resume it: %s", name, c.state, c.want)
+			if s.State != Failed || s.Attempt != 0 || !strings.Contains(s.Reason, wantShard) {
+				t.Errorf("shard %s %q attempt %d, want FAILED at attempt 0 with %q", s.State, s.Reason, s.Attempt, wantShard)
+			}
+			if _, resumed := f.bus.Status(lostKey(id, 0, 0)); resumed {
+				t.Error("the shard was recorded LOST for a re-run")
+			}
+			var js Status
+			waitFor(t, 20*time.Second, "the job's end", func() bool {
+				js, _ = f.bus.Status(jobKey(id))
+				return js.State.Final()
+			})
+			if js.State != Failed || !strings.Contains(js.Reason, "shard 0 on "+name+": "+wantShard) {
+				t.Errorf("job %s %q, want FAILED with the shard's reason", js.State, js.Reason)
+			}
+			var out strings.Builder
+			cl := &Client{bus: f.bus, Out: &out}
+			cl.List()
+			if err := cl.Show(id); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), id+"  replay  FAILED") || strings.Count(out.String(), c.want) < 3 {
+				t.Errorf("jobs ls and jobs show do not say why the job failed:\n%s", out.String())
+			}
+			time.Sleep(500 * time.Millisecond) // a resumed run would have sent by now
+			if hits.Load() != 0 {
+				t.Errorf("the refused shard sent %d requests", hits.Load())
+			}
+		})
+	}
+}
