@@ -886,12 +886,8 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, off, jr.Offset))
 		return
 	}
-	if spec.ScenarioHashMismatch() {
-		refuse("scenario text does not match its sha256")
-		return
-	}
-	if !slices.Contains(a.cfg.Allow, spec.Kind) {
-		refuse(fmt.Sprintf("kind %s not allowed on this agent (it allows %s)", spec.Kind, strings.Join(a.cfg.Allow, ", ")))
+	if err := a.checkContent(spec); err != nil {
+		refuse(err.Error())
 		return
 	}
 	if named {
@@ -922,6 +918,19 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 			}
 		}
 	}
+}
+
+// checkContent refuses a spec whose scenario does not match its sha256, or
+// of a kind this agent does not allow: what a take checks of the spec's
+// content, for a first take (handleSpec) and a resume after a restart.
+func (a *Agent) checkContent(spec Spec) error {
+	if spec.ScenarioHashMismatch() {
+		return errors.New("scenario text does not match its sha256")
+	}
+	if !slices.Contains(a.cfg.Allow, spec.Kind) {
+		return fmt.Errorf("kind %s not allowed on this agent (it allows %s)", spec.Kind, strings.Join(a.cfg.Allow, ", "))
+	}
+	return nil
 }
 
 // isJobSpec reports whether the job's status (the submitter's ASSIGNED)
@@ -973,9 +982,10 @@ func specOffset(b *Bus, id string) (int64, bool) {
 // A resume is a new take of the spec (the run that took it ended with the
 // process; only the status topic, which anyone who writes to Kafka can
 // write, says the shard was this agent's), so the spec's lifetime is
-// checked as a fresh claim checks it (checkLifetime): a spec that expired
-// since, or is valid for longer than this agent's --max-spec-ttl now, is
-// not resumed, and the shard ends FAILED saying why (refuseResume).
+// checked as a fresh claim checks it (checkLifetime, checkContent): a spec
+// that expired since, is valid for longer than this agent's --max-spec-ttl
+// now, or is of a kind the agent no longer allows, is not resumed, and the
+// shard ends FAILED saying why (refuseResume).
 func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	key := shardKey(jobIDOf(jr), shard)
 	if !a.resumable[key] {
@@ -997,7 +1007,11 @@ func (a *Agent) resumeShard(ctx context.Context, jr JobRecord, shard int) {
 	if !ok || cur.Agent != a.cfg.Name || cur.State.Final() || js.State.Final() || a.cancelled(spec.JobID) {
 		return
 	}
-	if err := checkLifetime(spec.IssuedAt, spec.ExpiresAt, time.Now(), a.cfg.MaxSpecTTL); err != nil {
+	err := checkLifetime(spec.IssuedAt, spec.ExpiresAt, time.Now(), a.cfg.MaxSpecTTL)
+	if err == nil {
+		err = a.checkContent(spec) // restarted with another --allow, say
+	}
+	if err != nil {
 		a.refuseResume(ctx, spec, shard, cur, err)
 		return
 	}

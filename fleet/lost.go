@@ -17,8 +17,9 @@ func lostKey(id string, shard, attempt int) string {
 // after LostAfterBeats missed heartbeats) and re-runs them on a spare: a
 // live, idle agent that matches the job's selector and allows replay. Every
 // agent computes the same choice from the same topics (the first spare by
-// name takes it), so no coordinator is needed. Without a spare, the first
-// live matching agent fails the shard and says why.
+// name takes it), so no coordinator is needed. Without a spare, or once
+// the spec has expired (a re-run takes it again), the first live matching
+// agent fails the shard and says why.
 func (a *Agent) watchShards(ctx context.Context) {
 	if _, ok := a.twin(time.Now()); ok {
 		// Two processes of one name would both act on a lost shard.
@@ -83,16 +84,24 @@ func (a *Agent) watchShards(ctx context.Context) {
 				continue
 			}
 			reason := fmt.Sprintf("agent %s missed %d heartbeats", owner, LostAfterBeats)
-			if len(spares) == 0 {
+			// A re-run on a spare takes the spec again, so it must still be
+			// valid, as for a restarted agent's resume (resumeShard).
+			expired := now.After(spec.ExpiresAt)
+			if len(spares) == 0 || expired {
 				if len(live) == 0 || live[0] != a.cfg.Name {
 					continue
 				}
-				a.log.Warn("shard lost, no spare", "job", spec.JobID, "shard", i, "owner", owner)
+				why := " and no spare agent matches " + spec.Selector.String() + " (live, idle, allowing replay)"
+				if expired {
+					why = fmt.Sprintf("; not re-run on a spare: the spec expired at %s, and a re-run takes it again (submit with a --ttl that covers the replay for a spare to take over a lost shard)",
+						spec.ExpiresAt.UTC().Format(time.RFC3339))
+				}
+				a.log.Warn("shard lost, not re-run", "job", spec.JobID, "shard", i, "owner", owner, "why", why)
 				sh := i
 				_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), Status{JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Lost, Reason: reason, Attempt: attempt, SpecOffset: acc.offset})
 				_ = a.bus.PublishStatus(ctx, shardKey(spec.JobID, i), Status{
 					JobID: spec.JobID, Kind: spec.Kind, Agent: owner, Shard: &sh, State: Failed, Attempt: attempt, SpecOffset: acc.offset,
-					Reason: reason + " and no spare agent matches " + spec.Selector.String() + " (live, idle, allowing replay)",
+					Reason: reason + why,
 				})
 				a.finishJob(ctx, spec)
 				continue

@@ -12,14 +12,15 @@ import (
 	"time"
 )
 
-// TestResumeChecksSpecLifetime: an agent restarted while its replay shard
-// was ARMED or RUNNING (killed: the status topic still says so) resumes it
+// TestResumeChecksSpec: an agent restarted while its replay shard was
+// ARMED or RUNNING (killed: the status topic still says so) resumes it
 // only when it could take the shard's spec now, as a fresh claim checks it:
-// a spec that expired since, or that is valid for longer than the
-// restarted agent's --max-spec-ttl, is refused loudly: the shard ends
+// a spec that expired since, that is valid for longer than the restarted
+// agent's --max-spec-ttl, or of a kind it no longer allows, is refused
+// loudly: the shard ends
 // FAILED saying why, the job FAILED with it (jobs ls, jobs show), and
 // nothing is sent. A spec still valid is resumed.
-func TestResumeChecksSpecLifetime(t *testing.T) {
+func TestResumeChecksSpec(t *testing.T) {
 	f := newIDFleet(t)
 	now := time.Now().UTC()
 	for i, c := range []struct {
@@ -27,14 +28,17 @@ func TestResumeChecksSpecLifetime(t *testing.T) {
 		state           State // the shard's state when the agent was killed
 		issued, expires time.Time
 		maxTTL          time.Duration // the restarted agent's --max-spec-ttl (0: the default)
+		allow           []string      // the restarted agent's --allow (nil: as started)
 		want            string        // the refusal; "" when the shard is resumed
 	}{
-		{"valid: resumed", Running, now.Add(-time.Minute), now.Add(time.Hour), 0, ""},
-		{"expired while running", Running, now.Add(-10 * time.Minute), now.Add(-5 * time.Minute), 0,
+		{"valid: resumed", Running, now.Add(-time.Minute), now.Add(time.Hour), 0, nil, ""},
+		{"expired while running", Running, now.Add(-10 * time.Minute), now.Add(-5 * time.Minute), 0, nil,
 			fmt.Sprintf("expired: the spec expired at %s (now ", now.Add(-5*time.Minute).Format(time.RFC3339))},
-		{"expired while armed", Armed, now.Add(-10 * time.Minute), now.Add(-time.Second), 0, "expired: the spec expired at "},
-		{"longer than the restarted agent's --max-spec-ttl", Running, now.Add(-time.Minute), now.Add(2 * time.Hour), time.Hour,
+		{"expired while armed", Armed, now.Add(-10 * time.Minute), now.Add(-time.Second), 0, nil, "expired: the spec expired at "},
+		{"longer than the restarted agent's --max-spec-ttl", Running, now.Add(-time.Minute), now.Add(2 * time.Hour), time.Hour, nil,
 			"valid for too long: valid for 2h1m0s (issued "},
+		{"restarted without --allow replay", Running, now.Add(-time.Minute), now.Add(time.Hour), 0, []string{KindRecord},
+			"kind replay not allowed on this agent (it allows record)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var hits atomic.Int64
@@ -57,7 +61,12 @@ func TestResumeChecksSpecLifetime(t *testing.T) {
 				SpecOffset: off, Progress: &Progress{Line: "sent 0"}}); err != nil {
 				t.Fatal(err)
 			}
-			f.replayAgentWith(t, name, func(cfg *AgentConfig) { cfg.WorkDir, cfg.MaxSpecTTL = work, c.maxTTL })
+			f.replayAgentWith(t, name, func(cfg *AgentConfig) {
+				cfg.WorkDir, cfg.MaxSpecTTL = work, c.maxTTL
+				if c.allow != nil {
+					cfg.Allow = c.allow
+				}
+			})
 			s := f.finalShard(t, id)
 			if c.want == "" {
 				if s.State != Succeeded || s.Attempt != 1 || hits.Load() != 2 {
@@ -94,5 +103,42 @@ func TestResumeChecksSpecLifetime(t *testing.T) {
 				t.Errorf("the refused shard sent %d requests", hits.Load())
 			}
 		})
+	}
+}
+
+// TestLostShardOfExpiredSpec: a shard whose agent is lost after the spec
+// expired is not re-run on a spare (a re-run takes the spec again, as a
+// restarted agent's resume does): the spare fails it saying why, and
+// sends nothing.
+func TestLostShardOfExpiredSpec(t *testing.T) {
+	f := newIDFleet(t)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	work := filepath.Join(t.TempDir(), "work")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeTwoRequests(t, work)
+	// The owner is alive when the spare reads the spec, and stops
+	// heartbeating at once: it is lost LostAfter later, past the expiry.
+	f.beat(t, "owner", Labels{"role": "load"}, false)
+	spec := replaySpec("j-lost-expired", "owner", onceReplay(work, srv.URL))
+	spec.ExpiresAt = time.Now().UTC().Add(2 * time.Second)
+	off := f.publishSpec(t, spec)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(spec.JobID, 0), Status{JobID: spec.JobID, Kind: KindReplay, Agent: "owner", Shard: &shard, State: Running,
+		SpecOffset: off, Progress: &Progress{Line: "sent 0"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.replayAgentWith(t, "spare", func(cfg *AgentConfig) { cfg.WorkDir = work })
+	s := f.finalShard(t, spec.JobID)
+	want := "agent owner missed 3 heartbeats; not re-run on a spare: the spec expired at " + spec.ExpiresAt.Format(time.RFC3339)
+	if s.State != Failed || s.Attempt != 0 || !strings.Contains(s.Reason, want) {
+		t.Fatalf("shard %s %q attempt %d on %s, want FAILED at attempt 0 with %q", s.State, s.Reason, s.Attempt, s.Agent, want)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if hits.Load() != 0 {
+		t.Errorf("the expired shard sent %d requests", hits.Load())
 	}
 }

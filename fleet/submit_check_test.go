@@ -94,7 +94,7 @@ func TestCheckSubmit(t *testing.T) {
 		{"speed fast", with(rep, func(r *SubmitRequest) { r.Text = replayText("${TARGET}", "fast") }),
 			"invalid scenario " + dir + "/rep.yaml (1 problem):\n" + dir + `/rep.yaml:9:12: jobs.replay.speed: must be a number between 0.01 and 1000 or "max"`},
 		{"set unknown key", with(rep, func(r *SubmitRequest) { r.Set = []string{"jobs.replay.speedd=2"} }),
-			dir + `/rep.yaml: --set jobs.replay.speedd: unknown key "speedd" (did you mean "speed"?)`},
+			dir + `/rep.yaml: --set "jobs.replay.speedd": unknown key "speedd" (did you mean "speed"?)`},
 		{"set bad value", with(rep, func(r *SubmitRequest) { r.Set = []string{"jobs.replay.speed=fast"} }), dir + "/rep.yaml:9:12: jobs.replay.speed: must be a number"},
 		{"compiled", with(rep, func(r *SubmitRequest) {
 			r.Text = []byte(strings.Replace(string(replayText("http://127.0.0.1:1", "max")), "target: app}", "target: app, max-connections: 4}", 1))

@@ -82,7 +82,7 @@ func submitChecks(t *testing.T, real string) {
 		{"speed-fast", []string{fast, "--job", "replay", "--on", load},
 			[]string{"invalid scenario " + fast + " (1 problem); nothing submitted", fast + `:16:12: jobs.replay.speed: must be a number between 0.01 and 1000 or "max"`}},
 		{"set-unknown-key", []string{good, "--job", "replay", "--on", load, "--set", "jobs.replay.speedd=2"},
-			[]string{"invalid scenario " + good + " (1 problem); nothing submitted", good + `: --set jobs.replay.speedd: unknown key "speedd" (did you mean "speed"?)`}},
+			[]string{"invalid scenario " + good + " (1 problem); nothing submitted", good + `: --set "jobs.replay.speedd": unknown key "speedd" (did you mean "speed"?)`}},
 		{"set-bad-value", []string{good, "--job", "replay", "--on", load, "--set", "jobs.replay.speed=fast"},
 			[]string{"invalid scenario " + good, good + ":16:12: jobs.replay.speed: must be a number"}},
 		{"ttl-negative", []string{good, "--job", "replay", "--on", load, "--ttl", "-5m"},
