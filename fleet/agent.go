@@ -395,8 +395,28 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 		s.State, s.Reason, s.At = Failed, "agent "+a.cfg.Name+" restarted while the run was "+string(s.State), time.Time{}
 		if err := a.bus.PublishStatus(ctx, key, s); err != nil {
 			a.log.Warn("marking an unfinished run failed", "key", key, "err", err)
+			continue
+		}
+		// That run may have been the job's last part: settle the job, from
+		// its spec as signed (a status alone may be anyone's).
+		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok {
+			a.finishJob(ctx, spec)
 		}
 	}
+}
+
+// specAt is the spec of job id at offset of the jobs topic, when it is
+// there and verifies.
+func (a *Agent) specAt(id string, offset int64) (Spec, bool) {
+	jobs := a.bus.Jobs(offset)
+	if len(jobs) == 0 || jobs[0].Offset != offset {
+		return Spec{}, false
+	}
+	var spec Spec
+	if err := jobs[0].Envelope.Open(a.cfg.Trust, &spec); err != nil || spec.JobID != id {
+		return Spec{}, false
+	}
+	return spec, true
 }
 
 func (a *Agent) heartbeat() Heartbeat {

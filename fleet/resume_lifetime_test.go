@@ -142,3 +142,24 @@ func TestLostShardOfExpiredSpec(t *testing.T) {
 		t.Errorf("the expired shard sent %d requests", hits.Load())
 	}
 }
+
+// TestRestartSettlesTheJob: an agent restarted while its record run was
+// RUNNING (killed: a recording cannot be resumed) marks the run FAILED,
+// and, that run being the job's only part, the job too: it did not stay
+// RUNNING for ever.
+func TestRestartSettlesTheJob(t *testing.T) {
+	f := newIDFleet(t)
+	off := f.submit(t, "j-stale", Selector{"role": "web"}, "web-1")
+	if err := f.bus.PublishStatus(f.ctx, agentKey("j-stale", "web-1"), Status{JobID: "j-stale", Kind: KindRecord, Agent: "web-1", State: Running, SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent(t, "web-1", Labels{"role": "web"})
+	var js Status
+	waitFor(t, 20*time.Second, "the job's end", func() bool {
+		js, _ = f.bus.Status(jobKey("j-stale"))
+		return js.State.Final()
+	})
+	if want := "web-1: agent web-1 restarted while the run was RUNNING"; js.State != Failed || !strings.Contains(js.Reason, want) {
+		t.Fatalf("job %s %q, want FAILED with %q", js.State, js.Reason, want)
+	}
+}
