@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,26 +66,42 @@ func TestRecordBogusCaptureTimes(t *testing.T) {
 	}
 }
 
-// TestReplayBogusTimesWithoutMaxGap: a paced replay of a window with bogus
-// capture times and no max-gap warns that it waits out the gaps (years);
-// speed: max does not.
-func TestReplayBogusTimesWithoutMaxGap(t *testing.T) {
+// TestReplayBogusTimesUntimed: a paced replay (speed 1, no max-gap) of a
+// .gor file with bogus capture times (zero first, two centuries ahead in
+// the middle) sends each of them right after the request before it, and
+// the others on their own timeline: it does not wait out decades, and it
+// says how many it could not place.
+func TestReplayBogusTimesUntimed(t *testing.T) {
 	dir := t.TempDir()
-	reqs := evenly(3, time.Millisecond)
-	reqs[2].at = 200 * 365 * 24 * time.Hour
+	reqs := evenly(4, 100*time.Millisecond)
+	reqs = append([]req{{at: -time.Duration(t0.UnixNano()), raw: get("/zero")}}, reqs...)
+	reqs = slices.Insert(reqs, 3, req{at: 200 * 365 * 24 * time.Hour, raw: get("/future")})
 	writeGor(t, dir, "rec.gor", reqs)
 	tg := newTarget(t)
-	for _, speed := range []string{"1", "max"} {
-		var logs syncBuffer
-		opts := engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), DataDir: t.TempDir()}
-		yaml := strings.Replace(kafkaYAML("catalog", "traffic", "w", tg.URL(), ""), "speed: max", "speed: "+speed+"\n    stop: {requests: 2}", 1)
-		if r := run(t, dir, yaml, opts); r.err != nil {
-			t.Fatalf("speed %s: %v\n%s", speed, r.err, r.out)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	r := runCtx(t, ctx, dir, fmt.Sprintf(`version: 1
+name: untimed
+targets:
+  local: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: 1
+    sink: {http: {target: local}}
+`, tg.URL()), engine.Options{DataDir: t.TempDir()})
+	took := time.Since(start)
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.out)
+	}
+	for _, want := range []string{"sent 6  ok 6", "untimed 2: requests with a bogus capture time"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.out)
 		}
-		warned := strings.Contains(logs.String(), "a paced replay waits out the gaps to them, which may be years; set max-gap")
-		if warned != (speed == "1") {
-			t.Errorf("speed %s: warned %v of the gaps:\n%s", speed, warned, logs.String())
-		}
+	}
+	if took < 300*time.Millisecond || took > 10*time.Second {
+		t.Errorf("the replay took %v: want the 300 ms of its real times, not the bogus ones' decades", took)
 	}
 }
 

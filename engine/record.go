@@ -474,7 +474,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	res.counters = c.snapshot()
 	if n := res.counters["bogus-capture-times"]; n > 0 {
 		r.log.Warn("messages with a bogus capture time recorded as they are", "job", j.Name, "messages", n, "bogus", message.BogusTimeRule,
-			"hint", "the window's capture time leaves them out; a paced replay of them waits out the gaps to them unless max-gap is set")
+			"hint", "the window's capture time leaves them out; a paced replay sends each right after the request before it")
 	}
 	res.lost = lostCounts(res.counters)
 	res.elapsed = time.Since(res.started)

@@ -181,11 +181,6 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, invalidf("%s: %w", j.Pos, err)
 	}
-	if window != nil && window.BogusTimes > 0 && speed > 0 && j.MaxGap == 0 {
-		// t0 or the last request may be decades from the others.
-		r.log.Warn("the window has messages with a bogus capture time: a paced replay waits out the gaps to them, which may be years; set max-gap (max-gap: 1s) or speed: max",
-			"job", j.Name, "window", window.Name, "messages", window.BogusTimes, "bogus", message.BogusTimeRule)
-	}
 	rec := stats.New(stats.Config{Origin: pacer.Start()})
 	c := newCounters()
 	cmp, err := newComparison(r, j, c)
@@ -321,9 +316,17 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		taken++ // a request skipped below was taken by the earlier run
+		// A bogus capture time (a .gor file's zero or garbage) gives no
+		// place in a paced timeline: the request goes right after the one
+		// before it, instead of decades away.
+		untimed := speed > 0 && message.BogusTime(time.Unix(0, m.Time), time.Now())
 		if pos < resumeAt {
 			// Answered in an earlier run: keep the timeline, send nothing.
-			pacer.Schedule(m.Time)
+			if untimed {
+				pacer.ScheduleUntimed()
+			} else {
+				pacer.Schedule(m.Time)
+			}
 			c.add("resume-skipped", 1)
 			wm.handled(pos)
 			if cmp != nil {
@@ -332,10 +335,16 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		// The barrier waits on ctx: stop.after bounds the sends, not the wait.
-		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, true); err != nil {
+		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, !untimed); err != nil {
 			return err
 		}
-		at, err := pacer.Wait(jctx, m.Time)
+		var at time.Time
+		if untimed {
+			c.add("untimed-requests", 1)
+			at, err = pacer.WaitUntimed(jctx)
+		} else {
+			at, err = pacer.Wait(jctx, m.Time)
+		}
 		if err != nil {
 			return err
 		}

@@ -115,6 +115,9 @@ func printSummary(out io.Writer, res *jobResult) {
 			}
 			row("", "out-of-order %d: requests read after ones captured %s later than them, sent late (another host's late delivery, a spool drained after an outage); a larger reorder on the window holds more\n", n, by)
 		}
+		if n := res.counters["untimed-requests"]; n > 0 {
+			row("", "untimed %d: requests with a bogus capture time (%s) were sent right after the request before them: their time gives them no place in the timeline\n", n, message.BogusTimeRule)
+		}
 		if n := res.counters["sink.pool-exhausted"]; n > 0 {
 			row("", "pool-exhausted %d: requests that waited for a connection (all %d busy); raise max-connections or the file limit\n", n, res.counters["sink.max-connections"])
 		}
@@ -181,7 +184,7 @@ func printSummary(out io.Writer, res *jobResult) {
 			row("", "unparsable %d: runs of bytes that are not HTTP (TLS, another protocol) were skipped; a source's ports: reads only the HTTP ones\n", n)
 		}
 		if n := res.counters["bogus-capture-times"]; n > 0 {
-			row("times", "%d message(s) with a bogus capture time (%s), as a .gor file can have them: recorded as they are and replayed, but the window's capture time leaves them out; a paced replay waits out the gaps to them unless max-gap is set\n", n, message.BogusTimeRule)
+			row("times", "%d message(s) with a bogus capture time (%s), as a .gor file can have them: recorded as they are and replayed, but the window's capture time leaves them out; a paced replay sends each right after the request before it\n", n, message.BogusTimeRule)
 		}
 		if n := res.counters["requests-body-cut"]; n > 0 {
 			row("cut", "%d request(s) recorded with their body cut (max-body, or bytes the capture lost): a replay does not send them; a larger max-body keeps them whole\n", n)

@@ -140,6 +140,29 @@ func (p *Pacer) Schedule(captureTime int64) time.Time {
 	return at
 }
 
+// ScheduleUntimed returns the send instant of a message whose capture time
+// cannot place it (a bogus one: zero, decades away): with the message
+// before it, or at the start. Its time does not become the iteration's
+// first one nor move max-gap's high-water mark, so the messages around it
+// keep their own gaps; the rate cap applies.
+func (p *Pacer) ScheduleUntimed() time.Time {
+	if p.base.IsZero() {
+		p.base = p.clock.Now()
+	}
+	at := p.base
+	if p.any && p.last.After(at) {
+		at = p.last
+	}
+	if p.gap > 0 && p.any && at.Before(p.nextFree) {
+		at = p.nextFree
+	}
+	if p.gap > 0 {
+		p.nextFree = at.Add(p.gap)
+	}
+	p.last, p.any = at, true
+	return at
+}
+
 // Align puts the first loop iteration on a timeline shared with other
 // pacers (the shards of a run): capture time t0 is scheduled at start, and
 // a message captured at t at start + (t − t0)/speed. Call it before the
@@ -179,7 +202,19 @@ const spinEvery = 4 * SpinWindow
 // the clock's current time, so lateness measures only what follows.
 func (p *Pacer) Wait(ctx context.Context, captureTime int64) (time.Time, error) {
 	prev, had := p.last, p.any
-	at := p.Schedule(captureTime)
+	return p.wait(ctx, p.Schedule(captureTime), prev, had)
+}
+
+// WaitUntimed schedules the next message as ScheduleUntimed does and waits
+// until its instant, as Wait does.
+func (p *Pacer) WaitUntimed(ctx context.Context) (time.Time, error) {
+	prev, had := p.last, p.any
+	return p.wait(ctx, p.ScheduleUntimed(), prev, had)
+}
+
+// wait waits until at, the instant just scheduled; prev and had are the
+// last instant scheduled before it and whether there was one.
+func (p *Pacer) wait(ctx context.Context, at, prev time.Time, had bool) (time.Time, error) {
 	if p.speed == 0 && p.gap == 0 {
 		if err := ctx.Err(); err != nil {
 			return at, err

@@ -3,6 +3,7 @@ package pace
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sort"
 	"testing"
@@ -13,11 +14,19 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 const ms = int64(time.Millisecond)
 
+// untimed in a capture list stands for a message without a capture time to
+// go by (ScheduleUntimed).
+const untimed = math.MinInt64
+
 // offsets returns the scheduled instants as offsets from t0 in milliseconds.
 func offsets(p *Pacer, capture []int64) []float64 {
 	out := make([]float64, len(capture))
 	for i, c := range capture {
-		out[i] = float64(p.Schedule(c).Sub(t0)) / float64(time.Millisecond)
+		at := p.ScheduleUntimed
+		if c != untimed {
+			at = func() time.Time { return p.Schedule(c) }
+		}
+		out[i] = float64(at().Sub(t0)) / float64(time.Millisecond)
 	}
 	return out
 }
@@ -28,9 +37,13 @@ func TestSchedule(t *testing.T) {
 		out := make([]int64, len(msOffsets))
 		for i, o := range msOffsets {
 			out[i] = base + o*ms
+			if o == untimed {
+				out[i] = untimed
+			}
 		}
 		return out
 	}
+	const u = untimed
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -50,6 +63,11 @@ func TestSchedule(t *testing.T) {
 		{"out of order", Config{Speed: 1}, at(100, 50, 200, 150, 300), []float64{0, 0, 100, 50, 200}},
 		{"out of order never negative", Config{Speed: 2}, at(1000, 0, 1200), []float64{0, 0, 100}},
 		{"no delay accumulation", Config{Speed: 1}, at(0, 1, 2, 3, 1000), []float64{0, 1, 2, 3, 1000}},
+		{"untimed first", Config{Speed: 1}, at(u, 0, 100), []float64{0, 0, 100}},
+		{"untimed between", Config{Speed: 1}, at(0, 100, u, 250), []float64{0, 100, 100, 250}},
+		{"untimed keeps max gap's mark", Config{Speed: 1, MaxGap: 50 * time.Millisecond}, at(0, 10, u, 20, 1020), []float64{0, 10, 10, 20, 70}},
+		{"untimed under a rate cap", Config{Speed: 1, Rate: 10}, at(0, u, u, 500), []float64{0, 100, 200, 500}},
+		{"untimed at max", Config{}, at(0, u, 1000), []float64{0, 0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -257,7 +257,7 @@ func showWindow(out io.Writer, w catalog.Window) {
 		row("captured", timeText(w.StartedAt)+" → "+timeText(w.EndedAt)+" ("+spanText(w.StartedAt, w.EndedAt)+")")
 	}
 	if w.BogusTimes > 0 {
-		row("bogus times", fmt.Sprintf("%d message(s) with a bogus capture time (%s): in the window and replayed, not in captured; a paced replay waits out the gaps to them unless max-gap is set",
+		row("bogus times", fmt.Sprintf("%d message(s) with a bogus capture time (%s): in the window and replayed, not in captured; a paced replay sends each right after the request before it",
 			w.BogusTimes, message.BogusTimeRule))
 	}
 	hosts := strings.Join(w.Hosts, ", ")
