@@ -82,14 +82,8 @@ func topicRecords(t *testing.T, brokers []string, dir, topic string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if len(brokers) == 0 {
-		cat, err := engine.OpenCatalog(ctx, nil, engine.Options{DataDir: dir + "/data"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cat.Close()
-		brokers = cat.Brokers
-	}
+	brokers, closeBroker := brokersOf(ctx, t, brokers, dir)
+	defer closeBroker()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -127,14 +121,8 @@ func topicTimes(t *testing.T, brokers []string, dir, topic string) []topicTime {
 	n := topicRecords(t, brokers, dir, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if len(brokers) == 0 {
-		cat, err := engine.OpenCatalog(ctx, nil, engine.Options{DataDir: dir + "/data"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cat.Close()
-		brokers = cat.Brokers
-	}
+	brokers, closeBroker := brokersOf(ctx, t, brokers, dir)
+	defer closeBroker()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -156,4 +144,18 @@ func topicTimes(t *testing.T, brokers []string, dir, topic string) []topicTime {
 		})
 	}
 	return out
+}
+
+// brokersOf returns brokers, or, when it is empty, the addresses of the
+// embedded broker of dir's data dir, opened until the returned func runs.
+func brokersOf(ctx context.Context, t *testing.T, brokers []string, dir string) ([]string, func()) {
+	t.Helper()
+	if len(brokers) > 0 {
+		return brokers, func() {}
+	}
+	cat, err := engine.OpenCatalog(ctx, nil, engine.Options{DataDir: dir + "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat.Brokers, func() { cat.Close() }
 }
