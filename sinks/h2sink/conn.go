@@ -110,11 +110,11 @@ type clientConn struct {
 	maxFrame      int   // the server's SETTINGS_MAX_FRAME_SIZE
 	unacked       int   // connection DATA bytes received, not given back
 	flow          chan struct{}
-	goAway        *http2.GoAwayFrame // the last one received, nil before
-	closing       bool               // GOAWAY received or Close called
-	err           error              // set when the connection ended
-	pinging       bool               // a health check's PING is unanswered
-	settings      bool               // the server's first SETTINGS came
+	goAway        *goAwayError // the last GOAWAY received, nil before
+	closing       bool         // GOAWAY received or Close called
+	err           error        // set when the connection ended
+	pinging       bool         // a health check's PING is unanswered
+	settings      bool         // the server's first SETTINGS came
 }
 
 // newClientConn starts HTTP/2 on bc: it writes the preface, the settings
@@ -283,7 +283,7 @@ func (cc *clientConn) unusableErr() error {
 	case cc.err != nil:
 		return fmt.Errorf("%w: %w", errNotUsable, cc.err)
 	case cc.goAway != nil:
-		return &goAwayError{code: cc.goAway.ErrCode, debug: string(cc.goAway.DebugData())}
+		return &goAwayError{code: cc.goAway.code, debug: cc.goAway.debug}
 	}
 	return errNotUsable
 }
@@ -510,8 +510,8 @@ func (cc *clientConn) read() {
 		cc.err = err
 	}
 	var fail error = fmt.Errorf("%w: %w", errConnLost, err)
-	if cc.goAway != nil && cc.goAway.ErrCode != http2.ErrCodeNo {
-		fail = &goAwayError{code: cc.goAway.ErrCode, debug: string(cc.goAway.DebugData()), processed: true}
+	if cc.goAway != nil && cc.goAway.code != http2.ErrCodeNo {
+		fail = &goAwayError{code: cc.goAway.code, debug: cc.goAway.debug, processed: true}
 	}
 	for _, st := range cc.streams {
 		cc.finish(st, fail)
@@ -570,12 +570,15 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.wmu.Unlock()
 		return err
 	case *http2.GoAwayFrame:
+		// Its fields are copied: the Framer reuses a frame once the next
+		// one is read (and its accessors panic then).
+		ga := &goAwayError{code: f.ErrCode, debug: string(f.DebugData())}
 		cc.mu.Lock()
-		cc.goAway = f
+		cc.goAway = ga
 		cc.closing = true
 		for id, st := range cc.streams {
 			if id > f.LastStreamID {
-				cc.finish(st, &goAwayError{code: f.ErrCode, debug: string(f.DebugData())})
+				cc.finish(st, &goAwayError{code: ga.code, debug: ga.debug})
 			}
 		}
 		cc.mu.Unlock()

@@ -358,3 +358,27 @@ func fuzzAnswer(t *testing.T, answer []byte) {
 		t.Fatalf("no error and answer %+v", resp)
 	}
 }
+
+// TestGoAwayThenMoreFrames: a GOAWAY with an error code, then the answer
+// of a stream below its last stream ID, then the end of the connection.
+// The GOAWAY's fields are kept past the next frame read (x/net's Framer
+// reuses a frame's memory once the next one is read, and panics on its
+// accessors): the answered stream is ok, and no panic.
+func TestGoAwayThenMoreFrames(t *testing.T) {
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		h, ok := f.(*http2.MetaHeadersFrame)
+		if !ok {
+			return true
+		}
+		_ = c.fr.WriteGoAway(h.StreamID, http2.ErrCodeEnhanceYourCalm, []byte("calm down"))
+		_ = c.headers(h.StreamID, true, ":status", "200")
+		_ = c.fr.WritePing(false, [8]byte{1})
+		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
+		httpsink.Request{ID: "1", Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)})
+	if st["ok"] != 1 {
+		t.Fatalf("stats %v, results %+v", st, res)
+	}
+}
