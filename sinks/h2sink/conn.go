@@ -226,6 +226,9 @@ type outRequest struct {
 // the answer. wrote reports whether its HEADERS went on the connection.
 func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *response, wrote bool, err error) {
 	pr := req.pr
+	if err := checkFields(pr); err != nil {
+		return nil, false, err
+	}
 	endAfterHeaders := len(pr.Body) == 0 && len(pr.Trailer) == 0
 	st := &stream{done: make(chan struct{})}
 
@@ -244,17 +247,10 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 	cc.streams[st.id] = st
 	maxFrame := cc.maxFrame
 	cc.mu.Unlock()
-	block, err := cc.encodeHeaders(req)
-	if err == nil {
-		err = cc.writeHeaderBlock(st.id, block, endAfterHeaders, maxFrame)
-	}
+	err = cc.writeHeaderBlock(st.id, cc.encodeHeaders(req), endAfterHeaders, maxFrame)
 	cc.wmu.Unlock()
 	if err != nil {
 		cc.forget(st)
-		var invalid *invalidFieldError
-		if errors.As(err, &invalid) {
-			return nil, false, err
-		}
 		return nil, false, fmt.Errorf("%w: %w", errNotUsable, err)
 	}
 	wrote = true
@@ -296,11 +292,37 @@ func (e *invalidFieldError) Error() string {
 }
 func (e *invalidFieldError) ErrClass() string { return "invalid-request" }
 
+// checkFields returns an invalidFieldError for a header or trailer field
+// of pr that may not go out in HTTP/2. It runs before any field is
+// encoded: a header block encoded and then not sent would leave entries
+// in the HPACK encoder's dynamic table that the server never got, and the
+// connection's next header blocks would refer to them.
+func checkFields(pr *h2text.Request) error {
+	for _, f := range pr.Header {
+		if f.Name == "content-length" || f.Name == "trailer" && len(pr.Trailer) > 0 {
+			continue // not sent as recorded
+		}
+		if !validField(f) {
+			return &invalidFieldError{f.Name}
+		}
+	}
+	for _, f := range pr.Trailer {
+		if !validField(f) {
+			return &invalidFieldError{f.Name}
+		}
+	}
+	return nil
+}
+
+func validField(f h2text.Field) bool {
+	return httpguts.ValidHeaderFieldName(f.Name) && strings.ToLower(f.Name) == f.Name && httpguts.ValidHeaderFieldValue(f.Value)
+}
+
 // encodeHeaders HPACK-encodes req's header section into hbuf (under wmu)
 // and returns it: the pseudo-header fields, then the recorded fields in
 // their order. With trailers, a trailer field declares their names (the
-// recorded one could name fields left out).
-func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
+// recorded one could name fields left out). checkFields has passed.
+func (cc *clientConn) encodeHeaders(req *outRequest) []byte {
 	pr := req.pr
 	cc.hbuf.Reset()
 	write := func(name, value string) { _ = cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value}) }
@@ -319,9 +341,6 @@ func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
 		if f.Name == "trailer" && len(pr.Trailer) > 0 {
 			continue
 		}
-		if !httpguts.ValidHeaderFieldName(f.Name) || strings.ToLower(f.Name) != f.Name || !httpguts.ValidHeaderFieldValue(f.Value) {
-			return nil, &invalidFieldError{f.Name}
-		}
 		write(f.Name, f.Value)
 	}
 	if req.hasLength {
@@ -330,16 +349,13 @@ func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
 	if len(pr.Trailer) > 0 {
 		var names []string
 		for _, f := range pr.Trailer {
-			if !httpguts.ValidHeaderFieldName(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
-				return nil, &invalidFieldError{f.Name}
-			}
 			if !slices.Contains(names, f.Name) {
 				names = append(names, f.Name)
 			}
 		}
 		write("trailer", strings.Join(names, ","))
 	}
-	return cc.hbuf.Bytes(), nil
+	return cc.hbuf.Bytes()
 }
 
 // requestPath is the :path of pr: asterisk-form only for OPTIONS (RFC

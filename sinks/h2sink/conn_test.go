@@ -382,3 +382,24 @@ func TestGoAwayThenMoreFrames(t *testing.T) {
 		t.Fatalf("stats %v, results %+v", st, res)
 	}
 }
+
+// TestInvalidFieldLeavesHPACKInStep: a request refused for a field HTTP/2
+// cannot carry is refused before any of its fields is encoded, so that the
+// connection's HPACK encoder does not keep entries the server never got;
+// the next request on that connection (same :authority, same field) is
+// read by the server as sent.
+func TestInvalidFieldLeavesHPACKInStep(t *testing.T) {
+	rec, u := h2cServer(t)
+	bad := "GET /1 HTTP/2.0\r\nHost: x\r\nx-a: 1\r\nx-bad: a\x01b\r\n\r\n"
+	badTrailer := "POST /2 HTTP/2.0\r\nHost: x\r\nx-b: 2\r\nContent-Length: 2\r\nX-Replayctl-Trailer-x-t: a\x01b\r\n\r\nhi"
+	good := "GET /3 HTTP/2.0\r\nHost: x\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 5 * time.Second}},
+		httpsink.Request{ID: "bad", Raw: []byte(bad)}, httpsink.Request{ID: "bad-trailer", Raw: []byte(badTrailer)},
+		httpsink.Request{ID: "good", Raw: []byte(good)})
+	if st["errors-invalid-request"] != 2 || st["ok"] != 1 || st["connections"] != 1 {
+		t.Fatalf("stats %v, results %+v", st, res)
+	}
+	if len(rec.reqs) != 1 || rec.reqs[0].uri != "/3" || rec.reqs[0].header.Get("X-A") != "1" || rec.reqs[0].header.Get("X-B") != "2" || rec.reqs[0].host != u.Host {
+		t.Errorf("server received %+v", rec.reqs)
+	}
+}
