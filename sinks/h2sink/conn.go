@@ -518,6 +518,11 @@ func (cc *clientConn) read() {
 			break
 		}
 		if err = cc.handle(f); err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				cc.streamError(se) // a malformed answer
+				continue
+			}
 			break
 		}
 	}
@@ -538,7 +543,8 @@ func (cc *clientConn) read() {
 	_ = cc.bc.Close()
 }
 
-// streamError fails the stream of se and resets it.
+// streamError fails the stream of se (unless malformed failed it already)
+// and resets it.
 func (cc *clientConn) streamError(se http2.StreamError) {
 	cc.mu.Lock()
 	if st := cc.streams[se.StreamID]; st != nil {
@@ -548,6 +554,21 @@ func (cc *clientConn) streamError(se http2.StreamError) {
 	cc.wmu.Lock()
 	_ = cc.fr.WriteRSTStream(se.StreamID, se.Code)
 	cc.wmu.Unlock()
+}
+
+// malformed fails st with a bad-response error for a malformed answer
+// (RFC 9113 §8.1.1). Unless the stream is closed both ways (the frame
+// ended it and the request was sent whole), it returns the stream error
+// the reader resets the stream with: the server would otherwise keep it
+// open, and count it against its SETTINGS_MAX_CONCURRENT_STREAMS, after
+// the client let it go. Under mu.
+func (cc *clientConn) malformed(st *stream, ended bool, err error) error {
+	reset := !ended || !st.sentEnd
+	cc.finish(st, &classed{err, stats.ClassBadResponse})
+	if !reset {
+		return nil
+	}
+	return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol, Cause: err}
 }
 
 // handle processes one frame; an error ends the connection.
@@ -657,8 +678,7 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	if st.gotHeaders {
 		if !f.StreamEnded() {
-			cc.finish(st, &classed{errors.New("trailers without END_STREAM"), stats.ClassBadResponse})
-			return nil
+			return cc.malformed(st, false, errors.New("malformed response: trailers without END_STREAM"))
 		}
 		st.resp.trailer = appendFields(nil, f.RegularFields())
 		cc.endResponse(st)
@@ -666,12 +686,11 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	status, err := strconv.Atoi(f.PseudoValue("status"))
 	if err != nil || status < 100 || status > 999 {
-		cc.finish(st, &classed{fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")), stats.ClassBadResponse})
-		return nil
+		return cc.malformed(st, f.StreamEnded(), fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")))
 	}
 	if status < 200 {
 		if f.StreamEnded() {
-			cc.finish(st, &classed{fmt.Errorf("malformed response: %d with END_STREAM", status), stats.ClassBadResponse})
+			return cc.malformed(st, true, fmt.Errorf("malformed response: %d with END_STREAM", status))
 		}
 		return nil // informational: the final answer follows
 	}
@@ -716,9 +735,10 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		connInc, cc.unacked = uint32(cc.unacked), 0
 	}
 	st := cc.streams[f.StreamID]
+	var rst error
 	if st != nil {
 		if !st.gotHeaders {
-			cc.finish(st, &classed{errors.New("DATA before the response's HEADERS"), stats.ClassBadResponse})
+			rst = cc.malformed(st, f.StreamEnded(), errors.New("malformed response: DATA before the response's HEADERS"))
 			st = nil
 		} else {
 			st.resp.body = append(st.resp.body, f.Data()...)
@@ -732,7 +752,7 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	}
 	cc.mu.Unlock()
 	if connInc == 0 && streamInc == 0 {
-		return nil
+		return rst
 	}
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
@@ -742,9 +762,11 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		}
 	}
 	if streamInc > 0 {
-		return cc.fr.WriteWindowUpdate(f.StreamID, streamInc)
+		if err := cc.fr.WriteWindowUpdate(f.StreamID, streamInc); err != nil {
+			return err
+		}
 	}
-	return nil
+	return rst
 }
 
 // healthCheck runs after a stream timed out: it sends a PING (unless one

@@ -403,3 +403,60 @@ func TestInvalidFieldLeavesHPACKInStep(t *testing.T) {
 		t.Errorf("server received %+v", rec.reqs)
 	}
 }
+
+// TestMalformedAnswerIsReset: a malformed answer fails its stream as
+// bad-response, and the stream is reset (RST_STREAM PROTOCOL_ERROR, RFC
+// 9113 §8.1.1) so that the server does not keep it open (and count it
+// against its SETTINGS_MAX_CONCURRENT_STREAMS) while the client has let
+// it go.
+func TestMalformedAnswerIsReset(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[uint32]string{}
+	rst := make(chan string, 8)
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			p := f.PseudoValue("path")
+			mu.Lock()
+			paths[f.StreamID] = p
+			mu.Unlock()
+			switch p {
+			case "/bad-status":
+				_ = c.headers(f.StreamID, false, ":status", "abc")
+			case "/data-first":
+				_ = c.fr.WriteData(f.StreamID, false, []byte("body"))
+			case "/open-trailers":
+				_ = c.headers(f.StreamID, false, ":status", "200")
+				_ = c.headers(f.StreamID, false, "grpc-status", "0")
+			}
+		case *http2.RSTStreamFrame:
+			mu.Lock()
+			rst <- paths[f.StreamID] + " " + f.ErrCode.String()
+			mu.Unlock()
+		}
+		return true
+	})
+	var reqs []httpsink.Request
+	for _, p := range []string{"/bad-status", "/data-first", "/open-trailers"} {
+		reqs = append(reqs, httpsink.Request{ID: p, Raw: render(t, fields(":method", "GET", ":path", p, ":authority", "x"), "", nil)})
+	}
+	_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 5 * time.Second}}, reqs...)
+	if st["errors-"+stats.ClassBadResponse] != 3 {
+		t.Fatalf("stats %v", st)
+	}
+	got := map[string]bool{}
+	timeout := time.After(2 * time.Second)
+	for len(got) < 3 {
+		select {
+		case r := <-rst:
+			got[r] = true
+		case <-timeout:
+			t.Fatalf("RST_STREAM received: %v, want one PROTOCOL_ERROR for each of the 3 streams", got)
+		}
+	}
+	for _, p := range []string{"/bad-status", "/data-first", "/open-trailers"} {
+		if !got[p+" PROTOCOL_ERROR"] {
+			t.Errorf("RST_STREAM received: %v, want %s PROTOCOL_ERROR", got, p)
+		}
+	}
+}
