@@ -640,6 +640,12 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	cc.mu.Lock()
 	cc.settings = true
 	err := f.ForeachSetting(func(s http2.Setting) error {
+		// Out of range (RFC 9113 §6.5.2): a connection error. A
+		// SETTINGS_MAX_FRAME_SIZE of 0 made header blocks endless
+		// runs of empty CONTINUATION frames.
+		if err := s.Valid(); err != nil {
+			return err
+		}
 		switch s.ID {
 		case http2.SettingMaxConcurrentStreams:
 			cc.maxStreams = int(min(s.Val, 1<<20))

@@ -460,3 +460,66 @@ func TestMalformedAnswerIsReset(t *testing.T) {
 		}
 	}
 }
+
+// closeWithin closes s and fails the test if that takes longer than d; the
+// client's connections are then closed under it (their sockets), until
+// Close returns, so that the test ends.
+func closeWithin(t *testing.T, s *Sender, d time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	case <-time.After(d):
+	}
+	for {
+		for _, tg := range s.targets {
+			tg.pool.mu.Lock()
+			for _, pc := range tg.pool.conns {
+				_ = pc.cc.bc.Conn.Close()
+			}
+			for _, pc := range tg.pool.sessions {
+				_ = pc.cc.bc.Conn.Close()
+			}
+			tg.pool.mu.Unlock()
+		}
+		select {
+		case <-done:
+			t.Fatalf("Close took more than %v", d)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestInvalidSettings: a SETTINGS_MAX_FRAME_SIZE below 16384 (here 0) is a
+// connection error (RFC 9113 §6.5.2), not a frame size the client writes
+// its header blocks and DATA in (with 0 it wrote CONTINUATION frames
+// without end).
+func TestInvalidSettings(t *testing.T) {
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			_ = c.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 0})
+			_ = c.headers(h.StreamID, true, ":status", "200")
+		}
+		return true
+	})
+	var results atomic.Int64
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 2 * time.Second,
+		OnResult: func(httpsink.Result) { results.Add(1) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/1", "/2", "/3"} {
+		if err := s.Send(t.Context(), httpsink.Request{ID: p, Raw: render(t, fields(":method", "GET", ":path", p, ":authority", "x"), "", nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeWithin(t, s, 4*time.Second)
+	if st := s.Stats(); st["sent"] != 3 || st["errors-timeout"] != 0 {
+		t.Fatalf("stats %v", st)
+	}
+}
