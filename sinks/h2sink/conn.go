@@ -104,6 +104,7 @@ type clientConn struct {
 	streams       map[uint32]*stream
 	nextID        uint32
 	reserved      int   // streams taken by tryReserve, not yet released
+	unopened      int   // reserved streams roundTrip has not given an ID yet
 	maxStreams    int   // the server's SETTINGS_MAX_CONCURRENT_STREAMS
 	initialWindow int64 // the server's SETTINGS_INITIAL_WINDOW_SIZE
 	sendWindow    int64 // the server's connection window for our DATA
@@ -154,15 +155,11 @@ func newClientConn(bc *batchConn) (*clientConn, error) {
 	return cc, nil
 }
 
-// canTakeNewRequest reports whether a stream could be opened now.
-func (cc *clientConn) canTakeNewRequest() bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return cc.usable() && cc.reserved < cc.maxStreams
-}
-
+// usable reports whether one more stream could be opened: the connection
+// is not closing, and a stream ID is left for it once the streams reserved
+// and not yet opened have theirs.
 func (cc *clientConn) usable() bool {
-	return !cc.closing && cc.err == nil && int64(cc.nextID)+2*int64(cc.reserved) <= maxStreamID
+	return !cc.closing && cc.err == nil && int64(cc.nextID)+2*int64(cc.unopened) <= maxStreamID
 }
 
 // tryReserve takes a stream slot, false when the connection has none.
@@ -173,6 +170,7 @@ func (cc *clientConn) tryReserve() bool {
 		return false
 	}
 	cc.reserved++
+	cc.unopened++
 	return true
 }
 
@@ -181,6 +179,7 @@ func (cc *clientConn) tryReserve() bool {
 func (cc *clientConn) reserveNew() {
 	cc.mu.Lock()
 	cc.reserved++
+	cc.unopened++
 	cc.mu.Unlock()
 }
 
@@ -227,6 +226,9 @@ type outRequest struct {
 func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *response, wrote bool, err error) {
 	pr := req.pr
 	if err := checkFields(pr); err != nil {
+		cc.mu.Lock()
+		cc.unopened-- // never
+		cc.mu.Unlock()
 		return nil, false, err
 	}
 	endAfterHeaders := len(pr.Body) == 0 && len(pr.Trailer) == 0
@@ -234,6 +236,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 
 	cc.wmu.Lock()
 	cc.mu.Lock()
+	cc.unopened-- // opened now, or never
 	if !cc.usable() {
 		err := cc.unusableErr()
 		cc.mu.Unlock()

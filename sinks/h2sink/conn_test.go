@@ -523,3 +523,46 @@ func TestInvalidSettings(t *testing.T) {
 		t.Fatalf("stats %v", st)
 	}
 }
+
+// TestStreamIDExhaustion: a connection whose next stream ID is the last
+// one (2^31-1) opens that stream, and is then dropped for a new one; it
+// does not take requests it cannot send (before, every request given to
+// it failed as reset, its retry included, and the connection stayed in
+// the pool).
+func TestStreamIDExhaustion(t *testing.T) {
+	rec, u := h2cServer(t)
+	results := make(chan httpsink.Result, 3)
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 5 * time.Second,
+		OnResult: func(r httpsink.Result) { results <- r }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(p string) httpsink.Result {
+		t.Helper()
+		if err := s.Send(t.Context(), httpsink.Request{ID: p, Raw: render(t, fields(":method", "GET", ":path", p, ":authority", "x"), "", nil)}); err != nil {
+			t.Fatal(err)
+		}
+		return <-results
+	}
+	if r := send("/1"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	p := &s.targets[0].pool
+	p.mu.Lock()
+	cc := p.conns[0].cc
+	p.mu.Unlock()
+	cc.mu.Lock()
+	cc.nextID = maxStreamID
+	cc.mu.Unlock()
+	for _, path := range []string{"/last-id", "/new-conn"} {
+		if r := send(path); r.Err != nil {
+			t.Errorf("%s: %v", path, r.Err)
+		}
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st["ok"] != 3 || st["connections"] != 2 || len(rec.conns) != 2 {
+		t.Fatalf("stats %v, server saw %d connections", st, len(rec.conns))
+	}
+}
