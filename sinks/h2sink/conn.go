@@ -115,6 +115,7 @@ type clientConn struct {
 	closing       bool         // GOAWAY received or Close called
 	err           error        // set when the connection ended
 	pinging       bool         // a health check's PING is unanswered
+	pings         uint64       // health check PINGs sent
 	settings      bool         // the server's first SETTINGS came
 }
 
@@ -789,6 +790,8 @@ func (cc *clientConn) healthCheck(d time.Duration) {
 		return
 	}
 	cc.pinging = true
+	cc.pings++
+	ping := cc.pings
 	cc.mu.Unlock()
 	cc.wmu.Lock()
 	err := cc.fr.WritePing(false, [8]byte{'r', 'e', 'p', 'l', 'a', 'y'})
@@ -797,8 +800,10 @@ func (cc *clientConn) healthCheck(d time.Duration) {
 		return
 	}
 	time.AfterFunc(d, func() {
+		// This PING unanswered: not a later one, whose own timer
+		// fires later.
 		cc.mu.Lock()
-		dead := cc.pinging && cc.err == nil
+		dead := cc.pinging && cc.pings == ping && cc.err == nil
 		cc.mu.Unlock()
 		if dead {
 			_ = cc.bc.Close()

@@ -566,3 +566,64 @@ func TestStreamIDExhaustion(t *testing.T) {
 		t.Fatalf("stats %v, server saw %d connections", st, len(rec.conns))
 	}
 }
+
+// TestHealthCheckIsPerPing: a PING answered in time does not close the
+// connection when the timer of an earlier PING (answered too) fires while
+// a later one is in flight. Timeline (timeout 600 ms, PINGs acked after
+// 300 ms): /a times out at 600 (PING 1, acked at 900), /b at 1100 (PING 2,
+// acked at 1400); PING 1's timer fires at 1200, when /c (sent at 1000,
+// answered at 1300) is in flight on the connection.
+func TestHealthCheckIsPerPing(t *testing.T) {
+	var wmu sync.Mutex
+	u, accepted := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.PseudoValue("path") == "/c" {
+				id := f.StreamID
+				time.AfterFunc(300*time.Millisecond, func() {
+					wmu.Lock()
+					_ = c.headers(id, true, ":status", "200")
+					wmu.Unlock()
+				})
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				data := f.Data
+				time.AfterFunc(300*time.Millisecond, func() {
+					wmu.Lock()
+					_ = c.fr.WritePing(true, data)
+					wmu.Unlock()
+				})
+			}
+		}
+		return true
+	})
+	results := make(chan httpsink.Result, 3)
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 3, Timeout: 600 * time.Millisecond,
+		OnResult: func(r httpsink.Result) { results <- r }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, at := range []struct {
+		path string
+		at   time.Duration
+	}{{"/a", 0}, {"/b", 500 * time.Millisecond}, {"/c", 1000 * time.Millisecond}} {
+		time.Sleep(time.Until(start.Add(at.at)))
+		if err := s.Send(t.Context(), httpsink.Request{ID: at.path, Raw: render(t, fields(":method", "GET", ":path", at.path, ":authority", "x"), "", nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	close(results)
+	for r := range results {
+		if r.ID == "/c" && r.Err != nil {
+			t.Errorf("/c: %v (class %s): want its answer", r.Err, r.ErrClass)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
