@@ -93,8 +93,9 @@ type stream struct {
 // One reader goroutine reads every frame; streams write their frames under
 // wmu. Lock order: wmu, then mu.
 type clientConn struct {
-	bc *batchConn
-	fr *http2.Framer
+	bc          *batchConn
+	fr          *http2.Framer
+	pingTimeout time.Duration // how long a health check's PING may wait
 
 	wmu  sync.Mutex // the framer's write side, henc and hbuf
 	henc *hpack.Encoder
@@ -121,10 +122,12 @@ type clientConn struct {
 
 // newClientConn starts HTTP/2 on bc: it writes the preface, the settings
 // and the connection window, and starts the reader. It does not wait for
-// the server's settings.
-func newClientConn(bc *batchConn) (*clientConn, error) {
+// the server's settings. pingTimeout is how long the PING of a health
+// check (healthCheck) may go unanswered.
+func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error) {
 	cc := &clientConn{
 		bc:            bc,
+		pingTimeout:   pingTimeout,
 		streams:       map[uint32]*stream{},
 		nextID:        1,
 		maxStreams:    initialMaxStreams,
@@ -224,6 +227,10 @@ type outRequest struct {
 
 // roundTrip sends req as a new stream (its slot reserved) and waits for
 // the answer. wrote reports whether its HEADERS went on the connection.
+// When ctx ends before roundTrip returns, the connection is checked
+// (healthCheck): roundTrip may be blocked writing to a connection whose
+// server stopped reading, and only closing the connection ends that
+// write.
 func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *response, wrote bool, err error) {
 	pr := req.pr
 	if err := checkFields(pr); err != nil {
@@ -234,10 +241,22 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 	}
 	endAfterHeaders := len(pr.Body) == 0 && len(pr.Trailer) == 0
 	st := &stream{done: make(chan struct{})}
+	stop := context.AfterFunc(ctx, cc.healthCheck)
+	defer func() {
+		if stop() && ctx.Err() != nil {
+			cc.healthCheck() // ctx ended as roundTrip returned: stop won the race
+		}
+	}()
 
 	cc.wmu.Lock()
 	cc.mu.Lock()
 	cc.unopened-- // opened now, or never
+	if err := ctx.Err(); err != nil {
+		// Timed out waiting for the write lock: not sent.
+		cc.mu.Unlock()
+		cc.wmu.Unlock()
+		return nil, false, err
+	}
 	if !cc.usable() {
 		err := cc.unusableErr()
 		cc.mu.Unlock()
@@ -255,6 +274,9 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 	cc.wmu.Unlock()
 	if err != nil {
 		cc.forget(st)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, false, ctxErr // the health check closed the connection under the write
+		}
 		return nil, false, fmt.Errorf("%w: %w", errNotUsable, err)
 	}
 	wrote = true
@@ -262,6 +284,9 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 	if !endAfterHeaders {
 		if err := cc.writeBody(ctx, st, pr); err != nil {
 			cc.cancel(st)
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
 			return nil, wrote, err
 		}
 	}
@@ -399,6 +424,9 @@ func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Requ
 	body := pr.Body
 	noTrailers := len(pr.Trailer) == 0
 	for len(body) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err // past its timeout: the rest is not sent
+		}
 		n, wait, err := cc.takeWindow(st, len(body))
 		if err != nil || n < 0 {
 			return err // n < 0: the stream ended, its answer stands
@@ -779,11 +807,14 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	return rst
 }
 
-// healthCheck runs after a stream timed out: it sends a PING (unless one
-// is unanswered), and closes the connection (its streams fail as reset)
-// if no answer comes within d, so that later requests do not go to a dead
-// connection.
-func (cc *clientConn) healthCheck(d time.Duration) {
+// healthCheck runs when a stream's context ended before its round trip
+// did (it timed out): it sends a PING (unless one is unanswered), and
+// closes the connection (its streams fail as reset) if no answer comes
+// within pingTimeout, so that later requests do not go to a dead
+// connection. The timer starts before the PING is written: the write
+// waits for the write lock, which a write the server does not read (its
+// socket full) holds until the connection is closed.
+func (cc *clientConn) healthCheck() {
 	cc.mu.Lock()
 	if cc.pinging || cc.err != nil {
 		cc.mu.Unlock()
@@ -793,20 +824,19 @@ func (cc *clientConn) healthCheck(d time.Duration) {
 	cc.pings++
 	ping := cc.pings
 	cc.mu.Unlock()
-	cc.wmu.Lock()
-	err := cc.fr.WritePing(false, [8]byte{'r', 'e', 'p', 'l', 'a', 'y'})
-	cc.wmu.Unlock()
-	if err != nil {
-		return
-	}
-	time.AfterFunc(d, func() {
+	time.AfterFunc(cc.pingTimeout, func() {
 		// This PING unanswered: not a later one, whose own timer
 		// fires later.
 		cc.mu.Lock()
 		dead := cc.pinging && cc.pings == ping && cc.err == nil
 		cc.mu.Unlock()
 		if dead {
-			_ = cc.bc.Close()
+			// No drain: the socket is not read. Blocked writes fail,
+			// and the reader ends the streams.
+			_ = cc.bc.Conn.Close()
 		}
 	})
+	cc.wmu.Lock()
+	_ = cc.fr.WritePing(false, [8]byte{'r', 'e', 'p', 'l', 'a', 'y'})
+	cc.wmu.Unlock()
 }

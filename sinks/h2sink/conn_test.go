@@ -339,7 +339,7 @@ func fuzzAnswer(t *testing.T, answer []byte) {
 		_, _ = server.Write(answer)
 		_ = server.Close()
 	}()
-	cc, err := newClientConn(newBatchConn(client))
+	cc, err := newClientConn(newBatchConn(client), 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,5 +625,40 @@ func TestHealthCheckIsPerPing(t *testing.T) {
 	}
 	if n := accepted.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// TestStalledWriteTimesOut: a server that opens its windows wide and then
+// stops reading (its socket fills up, a write blocks) does not hold the
+// request past its timeout by much, nor Close: the health check closes the
+// connection whose PING cannot even be written.
+func TestStalledWriteTimesOut(t *testing.T) {
+	stop := make(chan struct{})
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		_ = c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+		_ = c.fr.WriteWindowUpdate(0, 1<<31-1-65535)
+		<-stop // reads nothing more
+		return false
+	})
+	t.Cleanup(func() { close(stop) }) // before frameServer's, which waits for the handler
+	body := bytes.Repeat([]byte("x"), 32<<20)
+	results := make(chan httpsink.Result, 1)
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 300 * time.Millisecond,
+		OnResult: func(r httpsink.Result) { results <- r }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := render(t, fields(":method", "POST", ":path", "/up", ":authority", "x", "content-length", strconv.Itoa(len(body))), string(body), nil)
+	if err := s.Send(t.Context(), httpsink.Request{ID: "1", Raw: raw}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	closeWithin(t, s, 5*time.Second)
+	r := <-results
+	if r.ErrClass != stats.ClassTimeout {
+		t.Errorf("result %v (class %s), want a timeout", r.Err, r.ErrClass)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the request ended after %v; timeout 300 ms", d)
 	}
 }

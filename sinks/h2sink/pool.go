@@ -177,7 +177,7 @@ func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 		nc = tc
 	}
 	bc := newBatchConn(nc)
-	cc, err := newClientConn(bc)
+	cc, err := newClientConn(bc, p.t.timeout)
 	if err != nil {
 		_ = bc.Close()
 		return nil, err
