@@ -662,3 +662,69 @@ func TestStalledWriteTimesOut(t *testing.T) {
 		t.Errorf("the request ended after %v; timeout 300 ms", d)
 	}
 }
+
+// countingListener counts the connections it accepted that are still
+// open (not closed by the server).
+type countingListener struct {
+	net.Listener
+	open *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// TestSessionConnectionsClosed: in session mode, a recorded connection
+// whose replayed one is full (the server takes one stream at a time) gets
+// a new one; the full one, no longer the session's, is closed once its
+// last stream is done, and none is left open after Close.
+func TestSessionConnectionsClosed(t *testing.T) {
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}), &http2.Server{MaxConcurrentStreams: 1}))
+	srv.Listener = countingListener{srv.Listener, &open}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 3, Session: true, Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Send(t.Context(), httpsink.Request{ID: strconv.Itoa(i), ConnID: "c1",
+			Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st["ok"] != 3 || st["connections"] != 3 {
+		t.Fatalf("stats %v", st)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d connections still open after Close", n)
+	}
+}

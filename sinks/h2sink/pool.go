@@ -16,6 +16,9 @@ type pconn struct {
 	cc       *clientConn
 	inflight int
 	used     int64 // last use, for session eviction
+	// replaced: a session connection another one replaced while it had
+	// streams; put closes it after the last one.
+	replaced bool
 }
 
 // pool holds a target's connections: shared ones, filled up to MaxStreams
@@ -53,8 +56,12 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if session != "" {
-		if old := p.sessions[session]; old != nil && old.inflight == 0 {
-			old.cc.close()
+		if old := p.sessions[session]; old != nil {
+			if old.inflight == 0 {
+				old.cc.close()
+			} else {
+				old.replaced = true // no longer in the pool: put closes it
+			}
 		}
 		if len(p.sessions) >= maxSessions {
 			p.evict()
@@ -122,7 +129,7 @@ func (p *pool) put(pc *pconn, session string) {
 	defer p.mu.Unlock()
 	pc.inflight--
 	pc.cc.release()
-	if pc.inflight > 0 || !pc.cc.idle() {
+	if pc.inflight > 0 || !pc.replaced && !pc.cc.idle() {
 		return
 	}
 	pc.cc.close()
