@@ -194,12 +194,13 @@ func (cc *clientConn) release() {
 	cc.mu.Unlock()
 }
 
-// idle reports whether the connection is done with: unusable, and no
-// stream on it.
+// idle reports whether the connection is done with: no stream on it, and
+// none can be opened (unusable, or the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS is 0).
 func (cc *clientConn) idle() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	return !cc.usable() && cc.reserved == 0
+	return cc.reserved == 0 && (!cc.usable() || cc.settings && cc.maxStreams == 0)
 }
 
 // close sends GOAWAY and closes the connection; streams still open fail.

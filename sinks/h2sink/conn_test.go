@@ -51,13 +51,22 @@ func (c *frameConn) headers(id uint32, end bool, kv ...string) error {
 // returns the target URL and the count of connections accepted.
 func frameServer(t *testing.T, handle func(c *frameConn, f http2.Frame) bool) (*url.URL, *atomic.Int64) {
 	t.Helper()
+	u, accepted, _ := frameServerWith(t, nil, handle)
+	return u, accepted
+}
+
+// frameServerWith is frameServer sending settings in its first SETTINGS;
+// it also returns the count of connections open (accepted, and not ended
+// by the client or handle).
+func frameServerWith(t *testing.T, settings []http2.Setting, handle func(c *frameConn, f http2.Frame) bool) (*url.URL, *atomic.Int64, *atomic.Int64) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	var accepted atomic.Int64
+	var accepted, open atomic.Int64
 	wg.Go(func() {
 		for {
 			nc, err := ln.Accept()
@@ -65,7 +74,9 @@ func frameServer(t *testing.T, handle func(c *frameConn, f http2.Frame) bool) (*
 				return
 			}
 			n := int(accepted.Add(1))
+			open.Add(1)
 			wg.Go(func() {
+				defer open.Add(-1)
 				defer nc.Close()
 				if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
 					return
@@ -73,7 +84,7 @@ func frameServer(t *testing.T, handle func(c *frameConn, f http2.Frame) bool) (*
 				c := &frameConn{n: n, fr: http2.NewFramer(nc, nc)}
 				c.henc = hpack.NewEncoder(&c.hbuf)
 				c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-				_ = c.fr.WriteSettings()
+				_ = c.fr.WriteSettings(settings...)
 				for {
 					f, err := c.fr.ReadFrame()
 					if err != nil {
@@ -93,7 +104,7 @@ func frameServer(t *testing.T, handle func(c *frameConn, f http2.Frame) bool) (*
 		}
 	})
 	u, _ := url.Parse("http://" + ln.Addr().String())
-	return u, &accepted
+	return u, &accepted, &open
 }
 
 // TestFieldOrderOnTheWire: the recorded header fields go out in their
@@ -727,4 +738,38 @@ func TestSessionConnectionsClosed(t *testing.T) {
 	if n := open.Load(); n != 0 {
 		t.Errorf("%d connections still open after Close", n)
 	}
+}
+
+// TestNoStreamsAllowed: a server whose SETTINGS_MAX_CONCURRENT_STREAMS is
+// 0 takes no stream; its connections, which carry none and can take none,
+// are closed, not kept in the pool (where each request added new ones).
+func TestNoStreamsAllowed(t *testing.T) {
+	u, accepted, open := frameServerWith(t, []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 0}}, func(c *frameConn, f http2.Frame) bool {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			_ = c.fr.WriteRSTStream(h.StreamID, http2.ErrCodeRefusedStream)
+		}
+		return true
+	})
+	results := make(chan httpsink.Result, 1)
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 2 * time.Second,
+		OnResult: func(r httpsink.Result) { results <- r }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.Send(t.Context(), httpsink.Request{ID: strconv.Itoa(i), Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)}); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-results; r.Err == nil {
+			t.Fatalf("request %d answered", i)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d of %d connections open before Close, want none", n, accepted.Load())
+	}
+	closeWithin(t, s, 5*time.Second)
 }
