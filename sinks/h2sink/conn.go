@@ -112,12 +112,13 @@ type clientConn struct {
 	maxFrame      int   // the server's SETTINGS_MAX_FRAME_SIZE
 	unacked       int   // connection DATA bytes received, not given back
 	flow          chan struct{}
-	goAway        *goAwayError // the last GOAWAY received, nil before
-	closing       bool         // GOAWAY received or Close called
-	err           error        // set when the connection ended
-	pinging       bool         // a health check's PING is unanswered
-	pings         uint64       // health check PINGs sent
-	settings      bool         // the server's first SETTINGS came
+	goAway        *goAwayError  // the last GOAWAY received, nil before
+	closing       bool          // GOAWAY received or Close called
+	err           error         // set when the connection ended
+	ready         chan struct{} // closed at the server's first SETTINGS, or when the connection ended
+	pinging       bool          // a health check's PING is unanswered
+	pings         uint64        // health check PINGs sent
+	settings      bool          // the server's first SETTINGS came
 }
 
 // newClientConn starts HTTP/2 on bc: it writes the preface, the settings
@@ -135,6 +136,7 @@ func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error
 		sendWindow:    65535,
 		maxFrame:      16384,
 		flow:          make(chan struct{}),
+		ready:         make(chan struct{}),
 	}
 	cc.fr = http2.NewFramer(bc, bufio.NewReaderSize(bc, 64<<10))
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -258,7 +260,10 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 		cc.wmu.Unlock()
 		return nil, false, err
 	}
-	if !cc.usable() {
+	if !cc.usable() || len(cc.streams) >= cc.maxStreams {
+		// At the limit: the server lowered its
+		// SETTINGS_MAX_CONCURRENT_STREAMS after this stream was
+		// reserved. It goes on another connection.
 		err := cc.unusableErr()
 		cc.mu.Unlock()
 		cc.wmu.Unlock()
@@ -310,6 +315,8 @@ func (cc *clientConn) unusableErr() error {
 		return fmt.Errorf("%w: %w", errNotUsable, cc.err)
 	case cc.goAway != nil:
 		return &goAwayError{code: cc.goAway.code, debug: cc.goAway.debug}
+	case cc.maxStreams == 0:
+		return fmt.Errorf("%w: the server allows no stream (SETTINGS_MAX_CONCURRENT_STREAMS 0)", errNotUsable)
 	}
 	return errNotUsable
 }
@@ -570,6 +577,9 @@ func (cc *clientConn) read() {
 	for _, st := range cc.streams {
 		cc.finish(st, fail)
 	}
+	if !cc.settings {
+		close(cc.ready)
+	}
 	close(cc.flow)
 	cc.flow = make(chan struct{})
 	cc.mu.Unlock()
@@ -671,7 +681,10 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	var tableSize uint32
 	var setTable bool
 	cc.mu.Lock()
-	cc.settings = true
+	if !cc.settings {
+		cc.settings = true
+		close(cc.ready)
+	}
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		// Out of range (RFC 9113 §6.5.2): a connection error. A
 		// SETTINGS_MAX_FRAME_SIZE of 0 made header blocks endless

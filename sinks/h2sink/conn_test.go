@@ -773,3 +773,28 @@ func TestNoStreamsAllowed(t *testing.T) {
 	}
 	closeWithin(t, s, 5*time.Second)
 }
+
+// TestMaxConcurrentStreamsFromTheStart: the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS (2 here) holds from a connection's
+// first streams: the workers that came together while it was being opened
+// do not all open streams on it before its SETTINGS arrive (Go's server
+// refuses the streams over its limit, and a retry met the same on the
+// next connection), they go to other connections.
+func TestMaxConcurrentStreamsFromTheStart(t *testing.T) {
+	srv := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+	}), &http2.Server{MaxConcurrentStreams: 2}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	var reqs []httpsink.Request
+	for i := range 16 {
+		reqs = append(reqs, httpsink.Request{ID: strconv.Itoa(i), Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)})
+	}
+	_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 8, Timeout: 5 * time.Second}}, reqs...)
+	if st["ok"] != 16 || st["errors"] != 0 || st["retries"] != 0 {
+		t.Fatalf("stats %v", st)
+	}
+	if st["connections"] != 4 {
+		t.Errorf("%d connections for 8 workers and 2 streams a connection, want 4", st["connections"])
+	}
+}

@@ -160,7 +160,7 @@ func (p *pool) closeAll() {
 }
 
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
-// the HTTP/2 preface and settings.
+// the HTTP/2 preface and settings; it waits for the server's SETTINGS.
 func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.timeout)
 	defer cancel()
@@ -188,6 +188,16 @@ func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 	if err != nil {
 		_ = bc.Close()
 		return nil, err
+	}
+	// The server's SETTINGS_MAX_CONCURRENT_STREAMS holds from its first
+	// SETTINGS on, and the streams opened before could be over it (Go's
+	// server refuses those; x/net assumes 100 until then): the workers
+	// that wait for this dial reserve their streams once it is known.
+	select {
+	case <-cc.ready: // or the connection ended: its stream says why
+	case <-ctx.Done():
+		cc.close()
+		return nil, fmt.Errorf("%s: no SETTINGS from the server: %w", p.t.addr, ctx.Err())
 	}
 	return cc, nil
 }
