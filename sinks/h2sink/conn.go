@@ -550,8 +550,15 @@ func (cc *clientConn) read() {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
-				// A malformed header section: that stream fails, the
+				// A malformed frame (a header section with a field
+				// HTTP/2 forbids): that stream fails as a bad-response
+				// (not as reset by the server) and is reset, the
 				// connection goes on.
+				cc.mu.Lock()
+				if st := cc.streams[se.StreamID]; st != nil {
+					cc.finish(st, &classed{fmt.Errorf("malformed response: %v", se), stats.ClassBadResponse})
+				}
+				cc.mu.Unlock()
 				cc.streamError(se)
 				continue
 			}

@@ -864,3 +864,35 @@ func TestMaxConcurrentStreamsFromTheStart(t *testing.T) {
 		t.Errorf("%d connections for 8 workers and 2 streams a connection, want 4", st["connections"])
 	}
 }
+
+// TestMalformedHeaderSectionIsBadResponse: an answer whose header section
+// x/net's Framer finds malformed (a field name in upper case, a
+// pseudo-header field after a regular one) is a bad-response, as the
+// package says of malformed answers, and is reset by the client: not an
+// rst-stream-protocol_error, which says the server reset the stream.
+func TestMalformedHeaderSectionIsBadResponse(t *testing.T) {
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			switch h.PseudoValue("path") {
+			case "/upper":
+				_ = c.headers(h.StreamID, true, ":status", "200", "X-Bad", "1")
+			case "/pseudo-after":
+				_ = c.headers(h.StreamID, true, "x-a", "1", ":status", "200")
+			}
+		}
+		return true
+	})
+	var reqs []httpsink.Request
+	for _, p := range []string{"/upper", "/pseudo-after"} {
+		reqs = append(reqs, httpsink.Request{ID: p, Raw: render(t, fields(":method", "GET", ":path", p, ":authority", "x"), "", nil)})
+	}
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}}, reqs...)
+	if st["errors-"+stats.ClassBadResponse] != 2 {
+		t.Fatalf("stats %v", st)
+	}
+	for _, r := range res {
+		if !strings.Contains(r.Err.Error(), "malformed response") {
+			t.Errorf("%s: %v", r.ID, r.Err)
+		}
+	}
+}
