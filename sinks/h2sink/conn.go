@@ -735,6 +735,11 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	if st == nil {
 		return nil // a stream we reset
 	}
+	if f.Truncated {
+		// The Framer dropped the fields past our
+		// SETTINGS_MAX_HEADER_LIST_SIZE: not the server's answer.
+		return cc.malformed(st, f.StreamEnded(), fmt.Errorf("malformed response: header section over %d bytes (SETTINGS_MAX_HEADER_LIST_SIZE)", maxHeaderList))
+	}
 	if st.gotHeaders {
 		if !f.StreamEnded() {
 			return cc.malformed(st, false, errors.New("malformed response: trailers without END_STREAM"))

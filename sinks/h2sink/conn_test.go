@@ -896,3 +896,36 @@ func TestMalformedHeaderSectionIsBadResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderListTooLarge: an answer whose header section is larger than
+// the SETTINGS_MAX_HEADER_LIST_SIZE the client sent (10 MiB) is not taken
+// with the fields that fit (x/net's Framer drops the rest and marks the
+// frame Truncated): it is a bad-response.
+func TestHeaderListTooLarge(t *testing.T) {
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		h, ok := f.(*http2.MetaHeadersFrame)
+		if !ok {
+			return true
+		}
+		c.hbuf.Reset()
+		_ = c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		value := strings.Repeat("0123456789", 100_000) // 1 MB
+		for i := range 11 {
+			_ = c.henc.WriteField(hpack.HeaderField{Name: fmt.Sprintf("x-%d", i), Value: value})
+		}
+		block := c.hbuf.Bytes()
+		const frag = 1 << 19
+		_ = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: block[:frag], EndStream: true})
+		for block = block[frag:]; len(block) > 0; {
+			n := min(len(block), frag)
+			_ = c.fr.WriteContinuation(h.StreamID, n == len(block), block[:n])
+			block = block[n:]
+		}
+		return true
+	})
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 10 * time.Second}},
+		httpsink.Request{ID: "1", Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)})
+	if st["errors-"+stats.ClassBadResponse] != 1 {
+		t.Fatalf("stats %v, response %d bytes", st, len(res[0].Response))
+	}
+}
