@@ -573,6 +573,15 @@ func (cc *clientConn) read() {
 			break
 		}
 	}
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		// An error of the server's: say which before closing (RFC 9113
+		// §5.4.1), as x/net does; before the streams fail, so that it
+		// is written before the pool closes the connection.
+		cc.wmu.Lock()
+		_ = cc.fr.WriteGoAway(0, http2.ErrCode(ce), nil)
+		cc.wmu.Unlock()
+	}
 	cc.mu.Lock()
 	if cc.err == nil {
 		cc.err = err

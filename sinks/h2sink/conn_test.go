@@ -929,3 +929,47 @@ func TestHeaderListTooLarge(t *testing.T) {
 		t.Fatalf("stats %v, response %d bytes", st, len(res[0].Response))
 	}
 }
+
+// TestConnectionErrorSendsGoAway: a connection error the client finds (a
+// PUSH_PROMISE, push being disabled; SETTINGS out of range) is told to the
+// server with a GOAWAY carrying its code before the connection is closed
+// (RFC 9113 §5.4.1), as x/net's Transport does.
+func TestConnectionErrorSendsGoAway(t *testing.T) {
+	goAway := make(chan http2.ErrCode, 4)
+	var firstGoAway sync.Map // each connection's first GOAWAY only (Close sends NO_ERROR after)
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.PseudoValue("path") == "/push" {
+				c.hbuf.Reset()
+				_ = c.henc.WriteField(hpack.HeaderField{Name: ":method", Value: "GET"})
+				_ = c.fr.WritePushPromise(http2.PushPromiseParam{StreamID: f.StreamID, PromiseID: 2, BlockFragment: c.hbuf.Bytes(), EndHeaders: true})
+			} else {
+				_ = c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 31})
+			}
+		case *http2.GoAwayFrame:
+			if _, seen := firstGoAway.LoadOrStore(c.n, true); !seen {
+				goAway <- f.ErrCode
+			}
+		}
+		return true
+	})
+	for _, tc := range []struct {
+		path string
+		want http2.ErrCode
+	}{{"/push", http2.ErrCodeProtocol}, {"/window", http2.ErrCodeFlowControl}} {
+		_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
+			httpsink.Request{ID: "1", Raw: render(t, fields(":method", "GET", ":path", tc.path, ":authority", "x"), "", nil)})
+		if st["errors-"+stats.ClassReset] != 1 {
+			t.Fatalf("%s: stats %v", tc.path, st)
+		}
+		select {
+		case code := <-goAway:
+			if code != tc.want {
+				t.Errorf("%s: GOAWAY %v, want %v", tc.path, code, tc.want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s: no GOAWAY", tc.path)
+		}
+	}
+}
