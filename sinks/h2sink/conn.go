@@ -31,6 +31,9 @@ const (
 	// initialMaxStreams caps the streams opened before the server's
 	// SETTINGS say how many it takes (as x/net does).
 	initialMaxStreams = 100
+	// noMaxStreams stands for no SETTINGS_MAX_CONCURRENT_STREAMS (no
+	// limit); it caps the server's value too.
+	noMaxStreams = 1 << 20
 	// maxStreamID is the last client stream ID (RFC 9113 §5.1.1).
 	maxStreamID = 1<<31 - 1
 )
@@ -700,6 +703,11 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	if !cc.settings {
 		cc.settings = true
 		close(cc.ready)
+		if _, ok := f.Value(http2.SettingMaxConcurrentStreams); !ok {
+			// Not limited (RFC 9113 §6.5.2): initialMaxStreams held
+			// only until now. max-streams caps it.
+			cc.maxStreams = noMaxStreams
+		}
 	}
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		// Out of range (RFC 9113 §6.5.2): a connection error. A
@@ -710,7 +718,7 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 		}
 		switch s.ID {
 		case http2.SettingMaxConcurrentStreams:
-			cc.maxStreams = int(min(s.Val, 1<<20))
+			cc.maxStreams = int(min(s.Val, noMaxStreams))
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - cc.initialWindow
 			cc.initialWindow = int64(s.Val)

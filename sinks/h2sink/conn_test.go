@@ -973,3 +973,30 @@ func TestConnectionErrorSendsGoAway(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxStreamsWithoutServerLimit: a server whose SETTINGS do not limit
+// the concurrent streams (no SETTINGS_MAX_CONCURRENT_STREAMS: no limit,
+// RFC 9113 §6.5.2) takes max-streams streams on a connection (150 here),
+// not the 100 the client assumes before the server's SETTINGS.
+func TestMaxStreamsWithoutServerLimit(t *testing.T) {
+	var wmu sync.Mutex
+	u, accepted := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			id := h.StreamID
+			time.AfterFunc(300*time.Millisecond, func() {
+				wmu.Lock()
+				_ = c.headers(id, true, ":status", "200")
+				wmu.Unlock()
+			})
+		}
+		return true
+	})
+	var reqs []httpsink.Request
+	for i := range 150 {
+		reqs = append(reqs, httpsink.Request{ID: strconv.Itoa(i), Raw: render(t, fields(":method", "GET", ":path", "/", ":authority", "x"), "", nil)})
+	}
+	_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 150, Timeout: 5 * time.Second}, MaxStreams: 150}, reqs...)
+	if st["ok"] != 150 || st["connections"] != 1 || accepted.Load() != 1 {
+		t.Fatalf("stats %v, %d connections accepted, want 1", st, accepted.Load())
+	}
+}
