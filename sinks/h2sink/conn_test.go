@@ -513,13 +513,15 @@ func TestMalformedAnswerIsReset(t *testing.T) {
 		}
 		return true
 	})
-	var reqs []httpsink.Request
-	for _, p := range []string{"/bad-status", "/data-first", "/open-trailers"} {
-		reqs = append(reqs, httpsink.Request{ID: p, Raw: render(t, fields(":method", "GET", ":path", p, ":authority", "x"), "", nil)})
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 1, Timeout: 5 * time.Second}}, reqs...)
-	if st["errors-"+stats.ClassBadResponse] != 3 {
-		t.Fatalf("stats %v", st)
+	defer closeWithin(t, s, 5*time.Second) // once the resets came: Close could cut the last one
+	for _, p := range []string{"/bad-status", "/data-first", "/open-trailers"} {
+		if err := s.Send(t.Context(), httpsink.Request{ID: p, Raw: render(t, fields(":method", "GET", ":path", p, ":authority", "x"), "", nil)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got := map[string]bool{}
 	timeout := time.After(2 * time.Second)
@@ -535,6 +537,12 @@ func TestMalformedAnswerIsReset(t *testing.T) {
 		if !got[p+" PROTOCOL_ERROR"] {
 			t.Errorf("RST_STREAM received: %v, want %s PROTOCOL_ERROR", got, p)
 		}
+	}
+	for deadline := time.Now().Add(2 * time.Second); s.Stats()["sent"] < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st["errors-"+stats.ClassBadResponse] != 3 {
+		t.Fatalf("stats %v", st)
 	}
 }
 
