@@ -152,11 +152,13 @@ func (b *batchConn) writer() {
 }
 
 // Close sends what is held (for at most closeDrain), then closes the
-// connection.
+// connection. A Close while another one drains waits for that drain: the
+// reader's and the pool's Close can meet.
 func (b *batchConn) Close() error {
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
+		<-b.done
 		return b.Conn.Close()
 	}
 	b.closing = true

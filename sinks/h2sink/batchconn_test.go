@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,5 +147,33 @@ func TestBatchConnBoundedWhenPeerStalls(t *testing.T) {
 	case <-blocked:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a Write waiting for room did not return after Close")
+	}
+}
+
+// TestBatchConnConcurrentCloses: two Close calls at once (the reader
+// ending and the pool closing the connection) both wait for the held
+// bytes to be sent; the second one does not close the socket under the
+// first one's drain (the last frames, a GOAWAY, were lost).
+func TestBatchConnConcurrentCloses(t *testing.T) {
+	c, srv := loopPair(t)
+	// A small send buffer: most of the bytes stay in the batchConn until
+	// the peer reads.
+	_ = c.(*net.TCPConn).SetWriteBuffer(4096)
+	bc := newBatchConn(c)
+	want := bytes.Repeat([]byte("0123456789abcdef"), (3*batchLimit/4)/16) // held: under batchLimit
+	for chunk := range slices.Chunk(want, 64<<10) {
+		if _, err := bc.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { _ = bc.Close() })
+	}
+	time.Sleep(200 * time.Millisecond) // the peer reads after the two Close calls
+	got, _ := io.ReadAll(srv)
+	wg.Wait()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("peer read %d bytes of %d", len(got), len(want))
 	}
 }

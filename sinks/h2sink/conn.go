@@ -31,6 +31,9 @@ const (
 	// initialMaxStreams caps the streams opened before the server's
 	// SETTINGS say how many it takes (as x/net does).
 	initialMaxStreams = 100
+	// noMaxStreams stands for no SETTINGS_MAX_CONCURRENT_STREAMS (no
+	// limit); it caps the server's value too.
+	noMaxStreams = 1 << 20
 	// maxStreamID is the last client stream ID (RFC 9113 §5.1.1).
 	maxStreamID = 1<<31 - 1
 )
@@ -93,8 +96,9 @@ type stream struct {
 // One reader goroutine reads every frame; streams write their frames under
 // wmu. Lock order: wmu, then mu.
 type clientConn struct {
-	bc *batchConn
-	fr *http2.Framer
+	bc          *batchConn
+	fr          *http2.Framer
+	pingTimeout time.Duration // how long a health check's PING may wait
 
 	wmu  sync.Mutex // the framer's write side, henc and hbuf
 	henc *hpack.Encoder
@@ -104,25 +108,30 @@ type clientConn struct {
 	streams       map[uint32]*stream
 	nextID        uint32
 	reserved      int   // streams taken by tryReserve, not yet released
+	unopened      int   // reserved streams roundTrip has not given an ID yet
 	maxStreams    int   // the server's SETTINGS_MAX_CONCURRENT_STREAMS
 	initialWindow int64 // the server's SETTINGS_INITIAL_WINDOW_SIZE
 	sendWindow    int64 // the server's connection window for our DATA
 	maxFrame      int   // the server's SETTINGS_MAX_FRAME_SIZE
 	unacked       int   // connection DATA bytes received, not given back
 	flow          chan struct{}
-	goAway        *http2.GoAwayFrame // the last one received, nil before
-	closing       bool               // GOAWAY received or Close called
-	err           error              // set when the connection ended
-	pinging       bool               // a health check's PING is unanswered
-	settings      bool               // the server's first SETTINGS came
+	goAway        *goAwayError  // the last GOAWAY received, nil before
+	closing       bool          // GOAWAY received or Close called
+	err           error         // set when the connection ended
+	ready         chan struct{} // closed at the server's first SETTINGS, or when the connection ended
+	pinging       bool          // a health check's PING is unanswered
+	pings         uint64        // health check PINGs sent
+	settings      bool          // the server's first SETTINGS came
 }
 
 // newClientConn starts HTTP/2 on bc: it writes the preface, the settings
 // and the connection window, and starts the reader. It does not wait for
-// the server's settings.
-func newClientConn(bc *batchConn) (*clientConn, error) {
+// the server's settings. pingTimeout is how long the PING of a health
+// check (healthCheck) may go unanswered.
+func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error) {
 	cc := &clientConn{
 		bc:            bc,
+		pingTimeout:   pingTimeout,
 		streams:       map[uint32]*stream{},
 		nextID:        1,
 		maxStreams:    initialMaxStreams,
@@ -130,6 +139,7 @@ func newClientConn(bc *batchConn) (*clientConn, error) {
 		sendWindow:    65535,
 		maxFrame:      16384,
 		flow:          make(chan struct{}),
+		ready:         make(chan struct{}),
 	}
 	cc.fr = http2.NewFramer(bc, bufio.NewReaderSize(bc, 64<<10))
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -154,15 +164,11 @@ func newClientConn(bc *batchConn) (*clientConn, error) {
 	return cc, nil
 }
 
-// canTakeNewRequest reports whether a stream could be opened now.
-func (cc *clientConn) canTakeNewRequest() bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return cc.usable() && cc.reserved < cc.maxStreams
-}
-
+// usable reports whether one more stream could be opened: the connection
+// is not closing, and a stream ID is left for it once the streams reserved
+// and not yet opened have theirs.
 func (cc *clientConn) usable() bool {
-	return !cc.closing && cc.err == nil && int64(cc.nextID)+2*int64(cc.reserved) <= maxStreamID
+	return !cc.closing && cc.err == nil && int64(cc.nextID)+2*int64(cc.unopened) <= maxStreamID
 }
 
 // tryReserve takes a stream slot, false when the connection has none.
@@ -173,6 +179,7 @@ func (cc *clientConn) tryReserve() bool {
 		return false
 	}
 	cc.reserved++
+	cc.unopened++
 	return true
 }
 
@@ -181,6 +188,7 @@ func (cc *clientConn) tryReserve() bool {
 func (cc *clientConn) reserveNew() {
 	cc.mu.Lock()
 	cc.reserved++
+	cc.unopened++
 	cc.mu.Unlock()
 }
 
@@ -191,12 +199,13 @@ func (cc *clientConn) release() {
 	cc.mu.Unlock()
 }
 
-// idle reports whether the connection is done with: unusable, and no
-// stream on it.
+// idle reports whether the connection is done with: no stream on it, and
+// none can be opened (unusable, or the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS is 0).
 func (cc *clientConn) idle() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	return !cc.usable() && cc.reserved == 0
+	return cc.reserved == 0 && (!cc.usable() || cc.settings && cc.maxStreams == 0)
 }
 
 // close sends GOAWAY and closes the connection; streams still open fail.
@@ -224,14 +233,40 @@ type outRequest struct {
 
 // roundTrip sends req as a new stream (its slot reserved) and waits for
 // the answer. wrote reports whether its HEADERS went on the connection.
+// When ctx ends before roundTrip returns, the connection is checked
+// (healthCheck): roundTrip may be blocked writing to a connection whose
+// server stopped reading, and only closing the connection ends that
+// write.
 func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *response, wrote bool, err error) {
 	pr := req.pr
+	if err := checkFields(pr); err != nil {
+		cc.mu.Lock()
+		cc.unopened-- // never
+		cc.mu.Unlock()
+		return nil, false, err
+	}
 	endAfterHeaders := len(pr.Body) == 0 && len(pr.Trailer) == 0
 	st := &stream{done: make(chan struct{})}
+	stop := context.AfterFunc(ctx, cc.healthCheck)
+	defer func() {
+		if stop() && ctx.Err() != nil {
+			cc.healthCheck() // ctx ended as roundTrip returned: stop won the race
+		}
+	}()
 
 	cc.wmu.Lock()
 	cc.mu.Lock()
-	if !cc.usable() {
+	cc.unopened-- // opened now, or never
+	if err := ctx.Err(); err != nil {
+		// Timed out waiting for the write lock: not sent.
+		cc.mu.Unlock()
+		cc.wmu.Unlock()
+		return nil, false, err
+	}
+	if !cc.usable() || len(cc.streams) >= cc.maxStreams {
+		// At the limit: the server lowered its
+		// SETTINGS_MAX_CONCURRENT_STREAMS after this stream was
+		// reserved. It goes on another connection.
 		err := cc.unusableErr()
 		cc.mu.Unlock()
 		cc.wmu.Unlock()
@@ -244,16 +279,12 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 	cc.streams[st.id] = st
 	maxFrame := cc.maxFrame
 	cc.mu.Unlock()
-	block, err := cc.encodeHeaders(req)
-	if err == nil {
-		err = cc.writeHeaderBlock(st.id, block, endAfterHeaders, maxFrame)
-	}
+	err = cc.writeHeaderBlock(st.id, cc.encodeHeaders(req), endAfterHeaders, maxFrame)
 	cc.wmu.Unlock()
 	if err != nil {
 		cc.forget(st)
-		var invalid *invalidFieldError
-		if errors.As(err, &invalid) {
-			return nil, false, err
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, false, ctxErr // the health check closed the connection under the write
 		}
 		return nil, false, fmt.Errorf("%w: %w", errNotUsable, err)
 	}
@@ -262,6 +293,9 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 	if !endAfterHeaders {
 		if err := cc.writeBody(ctx, st, pr); err != nil {
 			cc.cancel(st)
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
 			return nil, wrote, err
 		}
 	}
@@ -283,7 +317,9 @@ func (cc *clientConn) unusableErr() error {
 	case cc.err != nil:
 		return fmt.Errorf("%w: %w", errNotUsable, cc.err)
 	case cc.goAway != nil:
-		return &goAwayError{code: cc.goAway.ErrCode, debug: string(cc.goAway.DebugData())}
+		return &goAwayError{code: cc.goAway.code, debug: cc.goAway.debug}
+	case cc.maxStreams == 0:
+		return fmt.Errorf("%w: the server allows no stream (SETTINGS_MAX_CONCURRENT_STREAMS 0)", errNotUsable)
 	}
 	return errNotUsable
 }
@@ -296,11 +332,37 @@ func (e *invalidFieldError) Error() string {
 }
 func (e *invalidFieldError) ErrClass() string { return "invalid-request" }
 
+// checkFields returns an invalidFieldError for a header or trailer field
+// of pr that may not go out in HTTP/2. It runs before any field is
+// encoded: a header block encoded and then not sent would leave entries
+// in the HPACK encoder's dynamic table that the server never got, and the
+// connection's next header blocks would refer to them.
+func checkFields(pr *h2text.Request) error {
+	for _, f := range pr.Header {
+		if f.Name == "content-length" || f.Name == "trailer" && len(pr.Trailer) > 0 {
+			continue // not sent as recorded
+		}
+		if !validField(f) {
+			return &invalidFieldError{f.Name}
+		}
+	}
+	for _, f := range pr.Trailer {
+		if !validField(f) {
+			return &invalidFieldError{f.Name}
+		}
+	}
+	return nil
+}
+
+func validField(f h2text.Field) bool {
+	return httpguts.ValidHeaderFieldName(f.Name) && strings.ToLower(f.Name) == f.Name && httpguts.ValidHeaderFieldValue(f.Value)
+}
+
 // encodeHeaders HPACK-encodes req's header section into hbuf (under wmu)
 // and returns it: the pseudo-header fields, then the recorded fields in
 // their order. With trailers, a trailer field declares their names (the
-// recorded one could name fields left out).
-func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
+// recorded one could name fields left out). checkFields has passed.
+func (cc *clientConn) encodeHeaders(req *outRequest) []byte {
 	pr := req.pr
 	cc.hbuf.Reset()
 	write := func(name, value string) { _ = cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value}) }
@@ -319,9 +381,6 @@ func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
 		if f.Name == "trailer" && len(pr.Trailer) > 0 {
 			continue
 		}
-		if !httpguts.ValidHeaderFieldName(f.Name) || strings.ToLower(f.Name) != f.Name || !httpguts.ValidHeaderFieldValue(f.Value) {
-			return nil, &invalidFieldError{f.Name}
-		}
 		write(f.Name, f.Value)
 	}
 	if req.hasLength {
@@ -330,16 +389,13 @@ func (cc *clientConn) encodeHeaders(req *outRequest) ([]byte, error) {
 	if len(pr.Trailer) > 0 {
 		var names []string
 		for _, f := range pr.Trailer {
-			if !httpguts.ValidHeaderFieldName(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
-				return nil, &invalidFieldError{f.Name}
-			}
 			if !slices.Contains(names, f.Name) {
 				names = append(names, f.Name)
 			}
 		}
 		write("trailer", strings.Join(names, ","))
 	}
-	return cc.hbuf.Bytes(), nil
+	return cc.hbuf.Bytes()
 }
 
 // requestPath is the :path of pr: asterisk-form only for OPTIONS (RFC
@@ -379,6 +435,9 @@ func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Requ
 	body := pr.Body
 	noTrailers := len(pr.Trailer) == 0
 	for len(body) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err // past its timeout: the rest is not sent
+		}
 		n, wait, err := cc.takeWindow(st, len(body))
 		if err != nil || n < 0 {
 			return err // n < 0: the stream ended, its answer stands
@@ -494,27 +553,51 @@ func (cc *clientConn) read() {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
-				// A malformed header section: that stream fails, the
+				// A malformed frame (a header section with a field
+				// HTTP/2 forbids): that stream fails as a bad-response
+				// (not as reset by the server) and is reset, the
 				// connection goes on.
+				cc.mu.Lock()
+				if st := cc.streams[se.StreamID]; st != nil {
+					cc.finish(st, &classed{fmt.Errorf("malformed response: %v", se), stats.ClassBadResponse})
+				}
+				cc.mu.Unlock()
 				cc.streamError(se)
 				continue
 			}
 			break
 		}
 		if err = cc.handle(f); err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				cc.streamError(se) // a malformed answer
+				continue
+			}
 			break
 		}
+	}
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		// An error of the server's: say which before closing (RFC 9113
+		// §5.4.1), as x/net does; before the streams fail, so that it
+		// is written before the pool closes the connection.
+		cc.wmu.Lock()
+		_ = cc.fr.WriteGoAway(0, http2.ErrCode(ce), nil)
+		cc.wmu.Unlock()
 	}
 	cc.mu.Lock()
 	if cc.err == nil {
 		cc.err = err
 	}
 	var fail error = fmt.Errorf("%w: %w", errConnLost, err)
-	if cc.goAway != nil && cc.goAway.ErrCode != http2.ErrCodeNo {
-		fail = &goAwayError{code: cc.goAway.ErrCode, debug: string(cc.goAway.DebugData()), processed: true}
+	if cc.goAway != nil && cc.goAway.code != http2.ErrCodeNo {
+		fail = &goAwayError{code: cc.goAway.code, debug: cc.goAway.debug, processed: true}
 	}
 	for _, st := range cc.streams {
 		cc.finish(st, fail)
+	}
+	if !cc.settings {
+		close(cc.ready)
 	}
 	close(cc.flow)
 	cc.flow = make(chan struct{})
@@ -522,7 +605,8 @@ func (cc *clientConn) read() {
 	_ = cc.bc.Close()
 }
 
-// streamError fails the stream of se and resets it.
+// streamError fails the stream of se (unless malformed failed it already)
+// and resets it.
 func (cc *clientConn) streamError(se http2.StreamError) {
 	cc.mu.Lock()
 	if st := cc.streams[se.StreamID]; st != nil {
@@ -532,6 +616,21 @@ func (cc *clientConn) streamError(se http2.StreamError) {
 	cc.wmu.Lock()
 	_ = cc.fr.WriteRSTStream(se.StreamID, se.Code)
 	cc.wmu.Unlock()
+}
+
+// malformed fails st with a bad-response error for a malformed answer
+// (RFC 9113 §8.1.1). Unless the stream is closed both ways (the frame
+// ended it and the request was sent whole), it returns the stream error
+// the reader resets the stream with: the server would otherwise keep it
+// open, and count it against its SETTINGS_MAX_CONCURRENT_STREAMS, after
+// the client let it go. Under mu.
+func (cc *clientConn) malformed(st *stream, ended bool, err error) error {
+	reset := !ended || !st.sentEnd
+	cc.finish(st, &classed{err, stats.ClassBadResponse})
+	if !reset {
+		return nil
+	}
+	return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol, Cause: err}
 }
 
 // handle processes one frame; an error ends the connection.
@@ -570,12 +669,15 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.wmu.Unlock()
 		return err
 	case *http2.GoAwayFrame:
+		// Its fields are copied: the Framer reuses a frame once the next
+		// one is read (and its accessors panic then).
+		ga := &goAwayError{code: f.ErrCode, debug: string(f.DebugData())}
 		cc.mu.Lock()
-		cc.goAway = f
+		cc.goAway = ga
 		cc.closing = true
 		for id, st := range cc.streams {
 			if id > f.LastStreamID {
-				cc.finish(st, &goAwayError{code: f.ErrCode, debug: string(f.DebugData())})
+				cc.finish(st, &goAwayError{code: ga.code, debug: ga.debug})
 			}
 		}
 		cc.mu.Unlock()
@@ -598,11 +700,25 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	var tableSize uint32
 	var setTable bool
 	cc.mu.Lock()
-	cc.settings = true
+	if !cc.settings {
+		cc.settings = true
+		close(cc.ready)
+		if _, ok := f.Value(http2.SettingMaxConcurrentStreams); !ok {
+			// Not limited (RFC 9113 §6.5.2): initialMaxStreams held
+			// only until now. max-streams caps it.
+			cc.maxStreams = noMaxStreams
+		}
+	}
 	err := f.ForeachSetting(func(s http2.Setting) error {
+		// Out of range (RFC 9113 §6.5.2): a connection error. A
+		// SETTINGS_MAX_FRAME_SIZE of 0 made header blocks endless
+		// runs of empty CONTINUATION frames.
+		if err := s.Valid(); err != nil {
+			return err
+		}
 		switch s.ID {
 		case http2.SettingMaxConcurrentStreams:
-			cc.maxStreams = int(min(s.Val, 1<<20))
+			cc.maxStreams = int(min(s.Val, noMaxStreams))
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - cc.initialWindow
 			cc.initialWindow = int64(s.Val)
@@ -636,10 +752,14 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	if st == nil {
 		return nil // a stream we reset
 	}
+	if f.Truncated {
+		// The Framer dropped the fields past our
+		// SETTINGS_MAX_HEADER_LIST_SIZE: not the server's answer.
+		return cc.malformed(st, f.StreamEnded(), fmt.Errorf("malformed response: header section over %d bytes (SETTINGS_MAX_HEADER_LIST_SIZE)", maxHeaderList))
+	}
 	if st.gotHeaders {
 		if !f.StreamEnded() {
-			cc.finish(st, &classed{errors.New("trailers without END_STREAM"), stats.ClassBadResponse})
-			return nil
+			return cc.malformed(st, false, errors.New("malformed response: trailers without END_STREAM"))
 		}
 		st.resp.trailer = appendFields(nil, f.RegularFields())
 		cc.endResponse(st)
@@ -647,12 +767,11 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	status, err := strconv.Atoi(f.PseudoValue("status"))
 	if err != nil || status < 100 || status > 999 {
-		cc.finish(st, &classed{fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")), stats.ClassBadResponse})
-		return nil
+		return cc.malformed(st, f.StreamEnded(), fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")))
 	}
 	if status < 200 {
 		if f.StreamEnded() {
-			cc.finish(st, &classed{fmt.Errorf("malformed response: %d with END_STREAM", status), stats.ClassBadResponse})
+			return cc.malformed(st, true, fmt.Errorf("malformed response: %d with END_STREAM", status))
 		}
 		return nil // informational: the final answer follows
 	}
@@ -697,9 +816,10 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		connInc, cc.unacked = uint32(cc.unacked), 0
 	}
 	st := cc.streams[f.StreamID]
+	var rst error
 	if st != nil {
 		if !st.gotHeaders {
-			cc.finish(st, &classed{errors.New("DATA before the response's HEADERS"), stats.ClassBadResponse})
+			rst = cc.malformed(st, f.StreamEnded(), errors.New("malformed response: DATA before the response's HEADERS"))
 			st = nil
 		} else {
 			st.resp.body = append(st.resp.body, f.Data()...)
@@ -713,7 +833,7 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	}
 	cc.mu.Unlock()
 	if connInc == 0 && streamInc == 0 {
-		return nil
+		return rst
 	}
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
@@ -723,35 +843,43 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		}
 	}
 	if streamInc > 0 {
-		return cc.fr.WriteWindowUpdate(f.StreamID, streamInc)
+		if err := cc.fr.WriteWindowUpdate(f.StreamID, streamInc); err != nil {
+			return err
+		}
 	}
-	return nil
+	return rst
 }
 
-// healthCheck runs after a stream timed out: it sends a PING (unless one
-// is unanswered), and closes the connection (its streams fail as reset)
-// if no answer comes within d, so that later requests do not go to a dead
-// connection.
-func (cc *clientConn) healthCheck(d time.Duration) {
+// healthCheck runs when a stream's context ended before its round trip
+// did (it timed out): it sends a PING (unless one is unanswered), and
+// closes the connection (its streams fail as reset) if no answer comes
+// within pingTimeout, so that later requests do not go to a dead
+// connection. The timer starts before the PING is written: the write
+// waits for the write lock, which a write the server does not read (its
+// socket full) holds until the connection is closed.
+func (cc *clientConn) healthCheck() {
 	cc.mu.Lock()
 	if cc.pinging || cc.err != nil {
 		cc.mu.Unlock()
 		return
 	}
 	cc.pinging = true
+	cc.pings++
+	ping := cc.pings
 	cc.mu.Unlock()
-	cc.wmu.Lock()
-	err := cc.fr.WritePing(false, [8]byte{'r', 'e', 'p', 'l', 'a', 'y'})
-	cc.wmu.Unlock()
-	if err != nil {
-		return
-	}
-	time.AfterFunc(d, func() {
+	time.AfterFunc(cc.pingTimeout, func() {
+		// This PING unanswered: not a later one, whose own timer
+		// fires later.
 		cc.mu.Lock()
-		dead := cc.pinging && cc.err == nil
+		dead := cc.pinging && cc.pings == ping && cc.err == nil
 		cc.mu.Unlock()
 		if dead {
-			_ = cc.bc.Close()
+			// No drain: the socket is not read. Blocked writes fail,
+			// and the reader ends the streams.
+			_ = cc.bc.Conn.Close()
 		}
 	})
+	cc.wmu.Lock()
+	_ = cc.fr.WritePing(false, [8]byte{'r', 'e', 'p', 'l', 'a', 'y'})
+	cc.wmu.Unlock()
 }

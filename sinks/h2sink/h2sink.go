@@ -401,9 +401,6 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 	if wrote {
 		r.BytesOut += size
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		pc.cc.healthCheck(t.timeout)
-	}
 	if err != nil {
 		if line := pc.cc.bc.http1Answer(); line != "" {
 			r.Err = s.http1Answer(t, line)

@@ -16,6 +16,9 @@ type pconn struct {
 	cc       *clientConn
 	inflight int
 	used     int64 // last use, for session eviction
+	// replaced: a session connection another one replaced while it had
+	// streams; put closes it after the last one.
+	replaced bool
 }
 
 // pool holds a target's connections: shared ones, filled up to MaxStreams
@@ -53,8 +56,12 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if session != "" {
-		if old := p.sessions[session]; old != nil && old.inflight == 0 {
-			old.cc.close()
+		if old := p.sessions[session]; old != nil {
+			if old.inflight == 0 {
+				old.cc.close()
+			} else {
+				old.replaced = true // no longer in the pool: put closes it
+			}
 		}
 		if len(p.sessions) >= maxSessions {
 			p.evict()
@@ -122,7 +129,7 @@ func (p *pool) put(pc *pconn, session string) {
 	defer p.mu.Unlock()
 	pc.inflight--
 	pc.cc.release()
-	if pc.inflight > 0 || !pc.cc.idle() {
+	if pc.inflight > 0 || !pc.replaced && !pc.cc.idle() {
 		return
 	}
 	pc.cc.close()
@@ -153,7 +160,7 @@ func (p *pool) closeAll() {
 }
 
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
-// the HTTP/2 preface and settings.
+// the HTTP/2 preface and settings; it waits for the server's SETTINGS.
 func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.timeout)
 	defer cancel()
@@ -177,10 +184,20 @@ func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 		nc = tc
 	}
 	bc := newBatchConn(nc)
-	cc, err := newClientConn(bc)
+	cc, err := newClientConn(bc, p.t.timeout)
 	if err != nil {
 		_ = bc.Close()
 		return nil, err
+	}
+	// The server's SETTINGS_MAX_CONCURRENT_STREAMS holds from its first
+	// SETTINGS on, and the streams opened before could be over it (Go's
+	// server refuses those; x/net assumes 100 until then): the workers
+	// that wait for this dial reserve their streams once it is known.
+	select {
+	case <-cc.ready: // or the connection ended: its stream says why
+	case <-ctx.Done():
+		cc.close()
+		return nil, fmt.Errorf("%s: no SETTINGS from the server: %w", p.t.addr, ctx.Err())
 	}
 	return cc, nil
 }
