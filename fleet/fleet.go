@@ -50,7 +50,7 @@ const LostAfter = LostAfterBeats * HeartbeatInterval
 // State is a job's or a shard's state.
 type State string
 
-// States, in order; the last five are final.
+// States, in order; SUCCEEDED to REFUSED are final.
 const (
 	Pending      State = "PENDING"
 	Assigned     State = "ASSIGNED"
@@ -64,6 +64,12 @@ const (
 	Refused      State = "REFUSED" // a spec an agent would not run (never ran)
 	Lost         State = "LOST"    // a shard whose agent stopped heartbeating (re-run elsewhere)
 )
+
+// States returns every state a job or a part of one may report, in the
+// order above: what lists and filters of states offer.
+func States() []State {
+	return []State{Pending, Assigned, Queued, Armed, Running, Succeeded, AssertFailed, Failed, Cancelled, Refused, Lost}
+}
 
 // Final reports whether s is a state nothing follows.
 func (s State) Final() bool {

@@ -452,8 +452,12 @@ func parseJobCursor(s string) (jobCursor, error) {
 	return jobCursor{pos: n, id: id}, nil
 }
 
-// pageOf reads the limit and before parameters.
+// pageOf reads the limit and before parameters, and checks that a state
+// filter names a state (a typo would match no job, and say nothing).
 func pageOf(q url.Values) (int, *jobCursor, error) {
+	if f := q.Get("state"); f != "" && !slices.ContainsFunc(fleet.States(), func(st fleet.State) bool { return strings.EqualFold(string(st), f) }) {
+		return 0, nil, fmt.Errorf("state %q: want one of %s (GET /v1/states)", f, statesText())
+	}
 	limit := DefaultJobsLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -524,6 +528,33 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		out[i] = s.view(l.at.id, l.js, shown, false)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// StateView is a state a job or a part of one may report, as GET
+// /v1/states lists them.
+type StateView struct {
+	State fleet.State `json:"state"`
+	Final bool        `json:"final"` // nothing follows it
+}
+
+// listStates answers every state the fleet reports, in order
+// (fleet.States): the web UI's state filter offers them, and it knows the
+// final ones by them.
+func (s *Server) listStates(w http.ResponseWriter, _ *http.Request, _ Token) {
+	out := []StateView{}
+	for _, st := range fleet.States() {
+		out = append(out, StateView{State: st, Final: st.Final()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// statesText lists the states: "PENDING, ASSIGNED, …".
+func statesText() string {
+	var names []string
+	for _, st := range fleet.States() {
+		names = append(names, string(st))
+	}
+	return strings.Join(names, ", ")
 }
 
 // jobMatches applies the list's filters to a job (spec nil: none

@@ -97,6 +97,7 @@ var routes = []route{
 	{"GET", "/v1/jobs/{id}/logs", ScopeRead, (*Server).jobLogs},
 	{"GET", "/v1/jobs/{id}/report.json", ScopeRead, (*Server).reportJSON},
 	{"GET", "/v1/jobs/{id}/report.html", ScopeRead, (*Server).reportHTML},
+	{"GET", "/v1/states", ScopeRead, (*Server).listStates},
 	{"GET", "/v1/agents", ScopeRead, (*Server).listAgents},
 	{"GET", "/v1/windows", ScopeRead, (*Server).listWindows},
 	{"GET", "/v1/windows/{name}", ScopeRead, (*Server).getWindow},

@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,18 @@ func TestBrowserWalk(t *testing.T) {
 	sideways("Recordings")
 	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), b.shot("walk-04-history"))
 	sideways("History")
+	// The state filter offers every state the fleet reports, in order.
+	offered, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#f-state option')].map(o => o.value)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{""}
+	for _, st := range fleet.States() {
+		want = append(want, string(st))
+	}
+	if !slices.Equal(offered, want) {
+		t.Errorf("the History state filter offers %q, want %q", offered, want)
+	}
 
 	// A failed recording with long reasons and every loss.
 	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-3"]`),

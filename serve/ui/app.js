@@ -397,7 +397,9 @@ function partRow(p, kind) {
 }
 
 async function pageJob(id, signal) {
-  let job = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
+  let [job, all] = await Promise.all([api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal), states()]);
+  const final = new Set(all.filter(s => s.final).map(s => s.state));
+  const isFinal = s => final.has(s);
   const state = h('span', { id: 'job-state' });
   const parts = h('tbody', { id: 'parts' });
   const report = h('div', { id: 'report' });
@@ -473,7 +475,14 @@ async function pageJob(id, signal) {
   });
 }
 
-function isFinal(s) { return ['SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED', 'REFUSED'].includes(s); }
+// states answers every state the fleet reports, in order, and whether each
+// is final (GET /v1/states), asked once: the History filter offers them,
+// the Job page knows by them when a job has ended.
+let statesAsked = null;
+function states() {
+  if (!statesAsked) statesAsked = api('GET', '/v1/states').catch(err => { statesAsked = null; throw err; });
+  return statesAsked;
+}
 
 function order(part) {
   const m = /^shard\/(\d+)(.*)$/.exec(part);
@@ -524,9 +533,9 @@ async function stream(path, signal, onEvent) {
 
 async function pageHistory(_, signal) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
-  const [scenarios, windows] = await Promise.all([api('GET', '/v1/scenarios', undefined, signal), api('GET', '/v1/windows', undefined, signal)]);
+  const [scenarios, windows, all] = await Promise.all([api('GET', '/v1/scenarios', undefined, signal), api('GET', '/v1/windows', undefined, signal), states()]);
   const sc = h('select', { id: 'f-scenario' }, h('option', { value: '' }, 'any scenario'), scenarios.map(s => h('option', { value: s.file, selected: s.file === q.get('scenario') }, s.file)));
-  const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), ['PENDING', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED'].map(s => h('option', { value: s, selected: s === q.get('state') }, s)));
+  const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), all.map(s => h('option', { value: s.state, selected: s.state === q.get('state') }, s.state)));
   const wn = h('select', { id: 'f-window' }, h('option', { value: '' }, 'any window'), windows.map(w => h('option', { value: w.name, selected: w.name === q.get('window') }, w.name)));
   const table = h('div');
   const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state), lossNote(j, 'div')),
