@@ -309,8 +309,19 @@ func TestBrowser(t *testing.T) {
 	run("slow replay", chromedp.Navigate(base+"/#/new-replay/"+e.window), chromedp.WaitVisible("#rp-form"), set("#rp-scenario", "replay.yaml"),
 		set(`input[data-set="vars.target"]`, tg.url), set("#rp-selector", sel), set("#rp-rate", "2/s"),
 		chromedp.Click("#rp-start"), chromedp.WaitVisible("#parts-table"),
-		chromedp.WaitVisible(`//tr[@data-part="shard/0"]//span[contains(@class,"RUNNING")]`))
-	run("cancel", chromedp.Click("#cancel"), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="CANCELLED"]`), shot("08-job-cancelled"))
+		chromedp.WaitVisible(`//tr[@data-part="shard/0"]//span[contains(@class,"RUNNING")]`),
+		// The job's own record says ASSIGNED until it ends: the page says
+		// how far its shard got.
+		chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`))
+	slowURL := get("slow job url", chromedp.Location())
+	slow := slowURL[strings.LastIndex(slowURL, "/")+1:]
+	row := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
+	run("running jobs", chromedp.Navigate(base+"/#/history?state=RUNNING"), chromedp.WaitVisible(row(slow)+`//span[@class="badge RUNNING"]`), shot("08-history-running"))
+	if ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)`)); err != nil || !slices.Equal(ids, []string{slow}) {
+		t.Errorf("RUNNING jobs listed: %v (%v), want [%s]", ids, err, slow)
+	}
+	run("cancel", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, slow)), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`),
+		chromedp.Click("#cancel"), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="CANCELLED"]`), shot("08-job-cancelled"))
 
 	// A spec anyone with write access to Kafka published, naming a
 	// submitter: History and its Job page mark it unverified and never
@@ -330,7 +341,6 @@ func TestBrowser(t *testing.T) {
 	if err := bus.PublishStatus(context.Background(), "job/"+forged, fleet.Status{JobID: forged, Kind: fleet.KindReplay, State: fleet.Running, At: now}); err != nil {
 		t.Fatal(err)
 	}
-	row := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
 
 	// History, filtered; then a finished job's report from there.
 	run("history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"), chromedp.WaitVisible(row(forged)), shot("09-history"))

@@ -24,7 +24,10 @@ import (
 )
 
 // JobView is a job as the API shows it: its spec's public parts, its state
-// and every part (agent or shard) with its progress.
+// and every part (agent or shard) with its progress. Its State is its
+// status record's, except while that says PENDING or ASSIGNED and a run of
+// the job is going: then how far its runs got, QUEUED, ARMED or RUNNING
+// (liveState).
 type JobView struct {
 	ID        string            `json:"id"`
 	Kind      string            `json:"kind"`
@@ -235,13 +238,18 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		return v
 	}
 	all := s.bus.StatusPrefix("job/" + id + "/")
+	var runs fleet.State
 	for _, k := range slices.Sorted(maps.Keys(all)) {
-		p := all[k]
+		p, part := all[k], strings.TrimPrefix(k, "job/"+id+"/")
 		v.Parts = append(v.Parts, PartView{
-			Part: strings.TrimPrefix(k, "job/"+id+"/"), Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
+			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
 		})
+		if isRun(part) {
+			runs = furthest(runs, p.State)
+		}
 	}
+	v.State = liveState(v.State, runs)
 	sort.SliceStable(v.Parts, func(i, j int) bool { return partOrder(v.Parts[i].Part) < partOrder(v.Parts[j].Part) })
 	for i := range v.Parts {
 		shardTotal(spec, v.Parts[i].Shard, v.Parts[i].Progress)
@@ -496,18 +504,27 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		js  fleet.Status
 		rec *jobSpec
 	}
+	statuses := s.bus.StatusPrefix("job/")
+	// How far each job's runs got, for the state of a job going (liveState).
+	runs := map[string]fleet.State{}
+	for k, p := range statuses {
+		if id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/"); ok && isRun(part) {
+			runs[id] = furthest(runs[id], p.State)
+		}
+	}
 	var all []listed
-	for k, js := range s.bus.StatusPrefix("job/") {
+	for k, js := range statuses {
 		if strings.Count(k, "/") != 1 {
 			continue
 		}
 		l := listed{at: jobCursor{pos: noSpec, id: strings.TrimPrefix(k, "job/")}, js: js}
+		l.js.State = liveState(js.State, runs[l.at.id])
 		var spec *fleet.Spec
 		if x, ok := specs[l.at.id]; ok {
 			l.rec, spec = &x, &x.spec
 			l.at.pos = x.offset
 		}
-		if !jobMatches(q, js, spec) || after != nil && !after.before(l.at) {
+		if !jobMatches(q, l.js, spec) || after != nil && !after.before(l.at) {
 			continue
 		}
 		all = append(all, l)

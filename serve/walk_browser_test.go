@@ -58,9 +58,15 @@ func TestBrowserWalk(t *testing.T) {
 		Hosts: []string{"web-1.example.internal", "web-2.example.internal"}, StartedAt: now.Add(-time.Minute), EndedAt: now}, false); err != nil {
 		t.Fatal(err)
 	}
-	rec, pend := "walk-rec-"+e.suffix, "walk-pending-"+e.suffix
+	rec, pend, armed := "walk-rec-"+e.suffix, "walk-pending-"+e.suffix, "walk-armed-"+e.suffix
 	noSpace := strings.Repeat("averyverylongtokenwithoutspaces", 6)
+	zero, one := 0, 1
 	for key, st := range map[string]fleet.Status{
+		// A replay whose shards armed and wait for their start instant:
+		// its own record still says ASSIGNED.
+		"job/" + armed:              {JobID: armed, Kind: fleet.KindReplay, State: fleet.Assigned, Agents: []string{"load-1", "load-2"}, At: now},
+		"job/" + armed + "/shard/0": {JobID: armed, Kind: fleet.KindReplay, Agent: "load-1", Shard: &zero, State: fleet.Armed, At: now},
+		"job/" + armed + "/shard/1": {JobID: armed, Kind: fleet.KindReplay, Agent: "load-2", Shard: &one, State: fleet.Armed, At: now},
 		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Failed, Reason: "web-3: " + strings.Repeat("a long error message ", 10),
 			Agents: []string{"web-1", "web-3"}, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
 		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
@@ -116,6 +122,19 @@ func TestBrowserWalk(t *testing.T) {
 	if !slices.Equal(offered, want) {
 		t.Errorf("the History state filter offers %q, want %q", offered, want)
 	}
+	// ARMED lists the job whose shards armed, and it alone; its page says
+	// ARMED, then RUNNING once a shard runs, without a reload.
+	jobRow := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
+	b.run("history armed", b.set("#f-state", "ARMED"), chromedp.WaitNotPresent(jobRow(rec)), chromedp.WaitVisible(jobRow(armed)+`//span[@class="badge ARMED"]`), b.shot("walk-04b-history-armed"))
+	if ids, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)`)); err != nil || !slices.Equal(ids, []string{armed}) {
+		t.Errorf("ARMED jobs listed: %v (%v), want [%s]", ids, err, armed)
+	}
+	b.run("armed job", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, armed)), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="ARMED"]`), b.shot("walk-04c-armed-job"))
+	if err := bus.PublishStatus(ctx, "job/"+armed+"/shard/0", fleet.Status{JobID: armed, Kind: fleet.KindReplay, Agent: "load-1", Shard: &zero, State: fleet.Running, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	b.run("armed job runs", chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`))
+	b.run("back to history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(jobRow(rec)))
 
 	// A failed recording with long reasons and every loss.
 	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-3"]`),

@@ -466,7 +466,10 @@ async function pageJob(id, signal) {
     }
     const e = JSON.parse(data);
     if (type === 'state') logEvent(e);
-    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
+    // The job's state as this event leaves it: while its record says
+    // ASSIGNED, how far its runs got (QUEUED, ARMED, RUNNING).
+    job.state = e.job_state || job.state;
+    if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
     else {
       const old = byPart.get(e.part) || {};
       byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text }));
