@@ -234,12 +234,17 @@ func TestBrowser(t *testing.T) {
 	if cmd != want {
 		t.Errorf("command line shown:\n%s\nwant\n%s", cmd, want)
 	}
+	// Every state the job's page shows, in turn.
+	get("watch the job state", chromedp.Evaluate[string](`window.__jobStates = []; new MutationObserver(() => {
+		const b = document.querySelector('#job-state .badge'), seen = window.__jobStates;
+		if (b && seen[seen.length - 1] !== b.textContent) seen.push(b.textContent);
+	}).observe(document.body, { childList: true, subtree: true }); 'ok'`))
 	run("start", chromedp.Click("#rp-start"), chromedp.WaitVisible("#parts-table"), chromedp.WaitVisible(`//tr[@data-part="shard/1"]`))
 	get("mark the page", chromedp.Evaluate[string](`window.__noReload = "yes"`))
 	jobURL := get("job url", chromedp.Location())
 	// The bars move without a reload.
 	seen := map[string]bool{}
-	mid := false
+	mid, armedShot := false, false
 	// Each shard's figures ("12 / ≈66") are those of its progress line
 	// ("12/66"): the shard's own total, not scaled again.
 	totals, wrong := 0, map[string]bool{}
@@ -267,6 +272,10 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		state := get("state", chromedp.Text("#job-state"))
+		if strings.HasPrefix(state, "ARMED") && !armedShot {
+			armedShot = true
+			run("armed screenshot", shot("06a-job-armed"))
+		}
 		for _, v := range vals {
 			seen[v] = true
 			if v != "0" && v != "100" && !mid {
@@ -281,6 +290,14 @@ func TestBrowser(t *testing.T) {
 	}
 	if !mid || len(seen) < 3 {
 		t.Errorf("progress values seen %v: want bars between 0 and 100 on the way", seen)
+	}
+	// Its shards armed, waited for their one start instant, then ran.
+	states, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__jobStates`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(states, "ARMED"); i < 0 || !slices.Contains(states[i:], "RUNNING") || states[len(states)-1] != "SUCCEEDED" {
+		t.Errorf("the job's page showed states %v: want ARMED, then RUNNING, then SUCCEEDED", states)
 	}
 	if totals == 0 {
 		t.Error("no shard showed its progress figures beside a progress line")
