@@ -151,6 +151,16 @@ type agentRun struct {
 	queued bool
 }
 
+// named is the run as the agent's heartbeat names it.
+func (r *agentRun) named() Run {
+	out := Run{Job: r.jobID, Queued: !r.granted}
+	if r.shard >= 0 {
+		shard := r.shard
+		out.Shard = &shard
+	}
+	return out
+}
+
 type accepted struct {
 	spec   Spec
 	offset int64
@@ -405,10 +415,18 @@ func (a *Agent) heartbeat() Heartbeat {
 		Addrs: hostAddrs(), At: time.Now().UTC(), Instance: a.instance,
 	}
 	a.mu.Lock()
-	for _, r := range a.runs {
+	// Runs: those going, by key, then those queued, in their turn.
+	for _, key := range slices.Sorted(maps.Keys(a.runs)) {
+		r := a.runs[key]
 		if h.Job == "" || r.granted {
 			h.Job, h.Shard = r.jobID, r.shard // a running one, if any
 		}
+		if r.granted {
+			h.Runs = append(h.Runs, r.named())
+		}
+	}
+	for _, r := range a.queue {
+		h.Runs = append(h.Runs, r.named())
 	}
 	h.Running, h.Queued, h.MaxConcurrent = a.active, len(a.queue), a.cfg.MaxConcurrent
 	h.MaxSpecTTL = Duration(a.cfg.MaxSpecTTL)

@@ -937,6 +937,10 @@ type AgentView struct {
 	// MaxSpecTTL is the agent's --max-spec-ttl ("24h0m0s"): it refuses a
 	// spec valid for longer. Absent for an agent older than the field.
 	MaxSpecTTL string `json:"max_spec_ttl,omitempty"`
+	// Runs are all the jobs and shards the agent runs or has QUEUED, as
+	// its latest heartbeat names them (Job is one of them); for an agent
+	// older than that list, the one job its heartbeat names.
+	Runs []fleet.Run `json:"runs,omitempty"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -960,7 +964,10 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 			labels = map[string]string{}
 		}
 		v := AgentView{Name: h.Name, Labels: labels, Allow: h.Allow, Version: h.Version, Health: health,
-			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
+			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, Runs: h.Runs, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
+		if len(v.Runs) == 0 && h.Job != "" {
+			v.Runs = []fleet.Run{{Job: h.Job}}
+		}
 		if h.MaxConcurrent > 0 {
 			v.Running, v.Queued, v.MaxConcurrent = &h.Running, &h.Queued, &h.MaxConcurrent
 		}

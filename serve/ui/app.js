@@ -211,12 +211,20 @@ async function pageRecordings(_, signal) {
       : h('p', { class: 'muted' }, 'No recordings yet: start one from New recording.'));
 }
 
+// runLink is one of an agent's runs: its job, linked to the job's page,
+// its shard, and whether it waits for a free run on the agent.
+function runLink(r) {
+  return h('div', { class: 'run' }, h('a', { href: '#/job/' + encodeURIComponent(r.job) }, r.job),
+    r.shard !== undefined && r.shard !== null ? h('span', { class: 'muted' }, ' shard ' + r.shard) : '',
+    r.queued ? [' ', badge('QUEUED')] : '');
+}
+
 async function pageAgents(_, signal) {
   const render = agents => !agents.length ? h('p', { class: 'muted', id: 'no-agents' }, 'No agent has sent a heartbeat: start one on each host with replayctl agent --brokers … --labels role=… --allow record|replay --trust serve.pub.') : h('table', { id: 'agents' },
-    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Runs', 'Max spec TTL', 'Version'].map(t => h('th', {}, t))),
+    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current jobs', 'Runs', 'Max spec TTL', 'Version'].map(t => h('th', {}, t))),
     agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels) || '-'), h('td', {}, (a.allow || []).join(', ') || '-'),
       h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
-      h('td', { class: 'wrap' }, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'),
+      h('td', { class: 'wrap runs' }, (a.runs || []).length ? a.runs.map(runLink) : '-'),
       h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'),
       h('td', { title: 'the agent refuses a spec valid for longer (--max-spec-ttl)' }, a.max_spec_ttl || '-'), h('td', { class: 'wrap' }, a.version || '-'))));
   const box = h('div', {}, render(await api('GET', '/v1/agents', undefined, signal)));
