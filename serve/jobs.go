@@ -64,6 +64,13 @@ type JobView struct {
 	SpecOffset *int64        `json:"spec_offset,omitempty"`
 	Parts      []PartView    `json:"parts"`
 	Result     *fleet.Result `json:"result,omitempty"`
+	// PublishedAt is the timestamp of the spec's record on the jobs
+	// topic, which History shows as the job's time: the broker's clock
+	// when it appended the record where PublishedAtType is LogAppendTime
+	// (the jobs topic fleet creates), else the publisher's client's
+	// (CreateTime: an older jobs topic, a broker that does not stamp).
+	PublishedAt     time.Time `json:"published_at,omitzero"`
+	PublishedAtType string    `json:"published_at_type,omitempty"`
 	// LostText is what a record job lost, all hosts added up (lostText).
 	LostText string `json:"lost_text,omitempty"`
 	Command  string `json:"command,omitempty"` // the equivalent replayctl command line
@@ -100,21 +107,26 @@ func lostText(r *fleet.Result) string {
 }
 
 // jobSpec is a job's spec record on the jobs topic, decoded but not
-// verified: spec is env's payload decoded, offset the record's offset.
+// verified: spec is env's payload decoded, offset the record's offset, at
+// its timestamp (logAppend: the broker's clock set it).
 type jobSpec struct {
-	spec   fleet.Spec
-	env    fleet.Envelope
-	offset int64
+	spec      fleet.Spec
+	env       fleet.Envelope
+	offset    int64
+	at        time.Time
+	logAppend bool
 }
 
 // shownSpec is a job's spec as the API shows it, with whether its
 // signature verified (verifiedSpec).
 type shownSpec struct {
 	fleet.Spec
-	offset   int64 // on the jobs topic
-	verified bool
-	signer   string // the verifying key's fingerprint
-	why      string // why it did not verify
+	offset    int64     // on the jobs topic
+	at        time.Time // its record's timestamp
+	logAppend bool      // the broker's clock set at
+	verified  bool
+	signer    string // the verifying key's fingerprint
+	why       string // why it did not verify
 }
 
 // specIndex maps job IDs to their published specs (the one the job's
@@ -134,7 +146,7 @@ func (s *Server) specIndex() map[string]jobSpec {
 		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
 			continue
 		}
-		out[id] = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset}
+		out[id] = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset, at: jr.Timestamp, logAppend: jr.LogAppendTime}
 		// Past PENDING, the job's status names its spec's offset (0 is an
 		// offset too).
 		if js, ok := s.bus.Status("job/" + id); ok && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
@@ -157,7 +169,7 @@ func (s *Server) specOf(id string) (jobSpec, bool) {
 		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
 			continue
 		}
-		out, found = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset}, true
+		out, found = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset, at: jr.Timestamp, logAppend: jr.LogAppendTime}, true
 		if hasStatus && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
 			break
 		}
@@ -191,7 +203,7 @@ func (s *Server) verifiedSpec(id string, r jobSpec) *shownSpec {
 		s.verdicts.checks.Add(1)
 		s.verdicts.put(k, v)
 	}
-	return &shownSpec{Spec: r.spec, offset: r.offset, verified: v.verified, signer: v.signer, why: v.why}
+	return &shownSpec{Spec: r.spec, offset: r.offset, at: r.at, logAppend: r.logAppend, verified: v.verified, signer: v.signer, why: v.why}
 }
 
 // checkSpec verifies one spec envelope for job id against the trusted keys.
@@ -218,7 +230,11 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 	if shown != nil {
 		spec = &shown.Spec
 		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
-		v.IssuedAt, v.SpecOffset = spec.IssuedAt, &shown.offset
+		v.IssuedAt, v.SpecOffset, v.PublishedAt = spec.IssuedAt, &shown.offset, shown.at
+		v.PublishedAtType = "CreateTime"
+		if shown.logAppend {
+			v.PublishedAtType = "LogAppendTime"
+		}
 		v.Verified, v.Signer, v.Unverified = shown.verified, shown.signer, shown.why
 		if shown.verified && s.cfg.Key != nil {
 			v.Rerunnable = shown.signer == fleet.Fingerprint(s.cfg.Key.Public().(ed25519.PublicKey))
@@ -414,8 +430,9 @@ const (
 // of the job's spec on the jobs topic (the one the API shows), newest
 // first, then by job ID, descending; jobs with no spec come last (pos -1).
 // The broker gives offsets: a spec publisher chooses its IssuedAt (years
-// ahead, to pin a forged job atop History) and its record's timestamp (the
-// jobs topic keeps the producer's CreateTime), never its offset. A job's
+// ahead, to pin a forged job atop History) and, unless the broker stamps
+// it (a LogAppendTime jobs topic), its record's timestamp, never its
+// offset. A job's
 // place does not move as jobs come (only when the spec shown changes: a
 // PENDING job's spec published again), so a page asked for "before" a
 // cursor neither repeats nor skips a job however many were submitted since.

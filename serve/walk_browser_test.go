@@ -78,6 +78,26 @@ func TestBrowserWalk(t *testing.T) {
 		}
 	}
 
+	// Two specs on the jobs topic: one issued when published, one that
+	// claims 2099 (anyone who may write to Kafka may publish one).
+	published := map[string]time.Time{}
+	honest, claims := "walk-honest-"+e.suffix, "walk-claims-"+e.suffix
+	for id, issued := range map[string]time.Time{honest: now, claims: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		env, err := fleet.Seal("spec", fleet.Spec{JobID: id, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Selector: fleet.Selector{"role": "nobody"},
+			IssuedAt: issued, ExpiresAt: issued.Add(time.Minute), Submitter: "someone"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := bus.Publish(ctx, fleet.JobsTopic, "spec/"+id, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		published[id] = r.Timestamp
+		if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Succeeded, At: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	sideways := func(page string) {
 		t.Helper()
 		if w := b.get("page width", chromedp.Evaluate[string](`document.documentElement.scrollWidth + '/' + document.documentElement.clientWidth`)); func() bool {
@@ -110,6 +130,25 @@ func TestBrowserWalk(t *testing.T) {
 	sideways("Recordings")
 	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), b.shot("walk-04-history"))
 	sideways("History")
+	// A job's time is when its spec was published (its Kafka record's
+	// timestamp); what the spec claims shows only where it is off.
+	for _, c := range []struct{ id, claimed string }{{honest, ""}, {claims, "2099-01-01T00:00:00Z"}} {
+		got := b.get("time of "+c.id, chromedp.Evaluate[string](fmt.Sprintf(`(() => {
+			const r = document.querySelector('#jobs tr[data-job=%q]'), tm = r && r.querySelector('.spec-time time'), cl = r && r.querySelector('.spec-time .claim');
+			const want = %q ? 'claims issued ' + new Date(%[2]q).toLocaleString() : '';
+			return tm ? [tm.getAttribute('datetime'), cl ? cl.textContent : '', want, tm.title].join('|') : '' })()`, c.id, c.claimed)))
+		parts := strings.SplitN(got, "|", 4)
+		if len(parts) != 4 {
+			t.Errorf("History shows no time for %s: %q", c.id, got)
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, parts[0])
+		if err != nil || !at.Equal(published[c.id]) || parts[1] != parts[2] || !strings.Contains(parts[3], "CreateTime") {
+			t.Errorf("History shows %s at %q (claim %q, title %q): want its record's %s, claim %q", c.id, parts[0], parts[1], parts[3], published[c.id].Format(time.RFC3339Nano), parts[2])
+		}
+	}
+	b.run("history times", chromedp.ScrollIntoView(fmt.Sprintf(`#jobs tr[data-job=%q]`, claims)), b.shot("walk-04d-history-times"))
+
 	// The state filter offers every state the fleet reports, in order.
 	offered, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#f-state option')].map(o => o.value)`))
 	if err != nil {

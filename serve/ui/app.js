@@ -104,6 +104,22 @@ function ago(ts) {
 
 function time(ts) { return ts && !ts.startsWith('0001') ? new Date(ts).toLocaleString() : '-'; }
 
+// specTime is when a job was published: its spec record's Kafka timestamp
+// (published_at), which the broker sets where the jobs topic is
+// LogAppendTime, whereas a spec claims whatever issued_at its publisher
+// wrote. The claim is shown only where it is more than a minute off (a
+// forged spec, a submitter's clock far off): they agree otherwise, and
+// the title has both.
+function specTime(j) {
+  if (!j.published_at) return h('div', { class: 'spec-time' }, '-');
+  const clock = j.published_at_type === 'LogAppendTime' ? 'the broker\'s clock when it appended the spec'
+    : 'the publishing client\'s clock: the jobs topic keeps CreateTime';
+  const title = 'published at ' + j.published_at + ' (Kafka record timestamp, ' + clock + ')\nthe spec says it was issued at ' + (j.issued_at || '-');
+  const off = j.issued_at ? new Date(j.issued_at) - new Date(j.published_at) : 0;
+  return h('div', { class: 'spec-time' }, h('time', { datetime: j.published_at, title }, time(j.published_at)),
+    Math.abs(off) > 60000 ? h('div', { class: 'loss claim' }, 'claims issued ', h('span', {}, time(j.issued_at))) : '');
+}
+
 function span(ms) {
   if (!ms) return '-';
   if (ms < 1000) return ms + ' ms';
@@ -439,7 +455,7 @@ async function pageJob(id, signal) {
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), job.scenario ? job.scenario + ' · ' + (job.job || '') : '-'),
         h('div', {}, h('div', { class: 'muted' }, 'Agents'), [labels(job.selector), (job.agents || []).join(', ')].filter(Boolean).join(' → ') || '-'),
         h('div', {}, h('div', { class: 'muted' }, 'Window'), job.window || '-'),
-        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, time(job.issued_at)))),
+        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, specTime(job)))),
       job.command ? [h('h2', {}, 'Command'), h('pre', { class: 'cmd' }, job.command)] : '',
       h('p', { class: 'row' }, cancel, rerun)),
     msg,
@@ -551,7 +567,7 @@ async function pageHistory(_, signal) {
   const table = h('div');
   const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state), lossNote(j, 'div')),
     h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
-    h('td', {}, time(j.issued_at), h('div', {}, submitter(j, false))));
+    h('td', {}, specTime(j), h('div', {}, submitter(j, false))));
   // The API answers a page of jobs, newest first, and names the next one
   // (Link): More appends it. #/history?limit=N asks for pages of N.
   const load = async () => {
