@@ -20,10 +20,11 @@ import (
 
 // JobRecord is one record of the jobs topic, in topic order.
 type JobRecord struct {
-	Offset   int64
-	Key      string
-	Envelope Envelope
-	Bad      string // the value could not be decoded
+	Partition int32
+	Offset    int64
+	Key       string
+	Envelope  Envelope
+	Bad       string // the value could not be decoded
 	// Timestamp is the record's: the broker's clock when it appended the
 	// record if LogAppendTime (the topic's message.timestamp.type, where
 	// the broker honours it), else the one its producer set (CreateTime).
@@ -173,7 +174,7 @@ func (b *Bus) apply(r *kgo.Record) {
 		b.applyInstance(key, h, r.Timestamp)
 	case JobsTopic:
 		jr := decodeJobRecord(r.Offset, key, r.Value)
-		jr.Timestamp, jr.LogAppendTime = r.Timestamp, r.Attrs.TimestampType() == 1
+		jr.Partition, jr.Timestamp, jr.LogAppendTime = r.Partition, r.Timestamp, r.Attrs.TimestampType() == 1
 		b.jobs = append(b.jobs, jr)
 	case StatusTopic:
 		if r.Value == nil {

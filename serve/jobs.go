@@ -106,15 +106,23 @@ func lostText(r *fleet.Result) string {
 	return text
 }
 
-// jobSpec is a job's spec record on the jobs topic, decoded but not
-// verified: spec is env's payload decoded, offset the record's offset, at
-// its timestamp (logAppend: the broker's clock set it).
+// jobSpec is the record of a job's spec on the jobs topic and what serve
+// read of it (specCache): spec decoded, without its scenario text (full
+// reads it), not verified yet (verifiedSpec).
 type jobSpec struct {
-	spec      fleet.Spec
-	env       fleet.Envelope
-	offset    int64
-	at        time.Time
-	logAppend bool
+	rec  fleet.JobRecord
+	spec fleet.Spec
+}
+
+// full is the spec with its scenario text, which the view kept leaves
+// out, read again from its record: for what needs the text (a rerun, a
+// report's assertions).
+func (r jobSpec) full() (*fleet.Spec, error) {
+	var sp fleet.Spec
+	if err := jsonUnmarshal(r.rec.Envelope.Payload, &sp); err != nil {
+		return nil, fmt.Errorf("the spec at offset %d of %s: %w", r.rec.Offset, fleet.JobsTopic, err)
+	}
+	return &sp, nil
 }
 
 // shownSpec is a job's spec as the API shows it, with whether its
@@ -129,9 +137,11 @@ type shownSpec struct {
 	why       string // why it did not verify
 }
 
-// specIndex maps job IDs to their published specs (the one the job's
-// status names, else the latest), decoded but not verified.
-func (s *Server) specIndex() map[string]jobSpec {
+// specIndex maps job IDs to the spec record each shows: the one the job's
+// status names (past PENDING), else the latest published that is a spec;
+// with only set, that job's alone. Each record is decoded once (specCache),
+// however many requests list it.
+func (s *Server) specIndex(only string) map[string]jobSpec {
 	out := map[string]jobSpec{}
 	named := map[string]bool{}
 	for _, jr := range s.bus.Jobs(0) {
@@ -139,14 +149,14 @@ func (s *Server) specIndex() map[string]jobSpec {
 			continue
 		}
 		id, ok := strings.CutPrefix(jr.Key, "spec/")
-		if !ok || named[id] {
+		if !ok || named[id] || only != "" && id != only {
 			continue
 		}
-		var sp fleet.Spec
-		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
+		v := s.specs.read(jr)
+		if v.bad {
 			continue
 		}
-		out[id] = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset, at: jr.Timestamp, logAppend: jr.LogAppendTime}
+		out[id] = jobSpec{rec: jr, spec: v.spec}
 		// Past PENDING, the job's status names its spec's offset (0 is an
 		// offset too).
 		if js, ok := s.bus.Status("job/" + id); ok && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
@@ -158,23 +168,8 @@ func (s *Server) specIndex() map[string]jobSpec {
 
 // specOf returns one job's spec as specIndex picks it.
 func (s *Server) specOf(id string) (jobSpec, bool) {
-	var out jobSpec
-	found := false
-	js, hasStatus := s.bus.Status("job/" + id)
-	for _, jr := range s.bus.Jobs(0) {
-		if jr.Bad != "" || jr.Envelope.Type != "spec" || jr.Key != "spec/"+id {
-			continue
-		}
-		var sp fleet.Spec
-		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
-			continue
-		}
-		out, found = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset, at: jr.Timestamp, logAppend: jr.LogAppendTime}, true
-		if hasStatus && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
-			break
-		}
-	}
-	return out, found
+	r, ok := s.specIndex(id)[id]
+	return r, ok
 }
 
 // trusted is the keys whose specs serve shows as verified: its own and
@@ -185,25 +180,19 @@ func (s *Server) trusted() []ed25519.PublicKey {
 }
 
 // verifiedSpec checks a job's spec record as an agent would (fleet's
-// Envelope.Open: signed, by a trusted key, as a spec) and that it was signed
-// for this job ID (a signed spec republished under another job's key
-// verifies, but says nothing of that job). Only a verified spec's
-// submitter is shown as the submitter.
+// Envelope.Open: signed, by a trusted key, as a spec) and that it was
+// signed for the job its record's key names (a signed spec republished
+// under another job's key verifies, but says nothing of that job). Only a
+// verified spec's submitter is shown as the submitter.
 //
-// The verdict is kept (verdictCache) under the envelope's hash, the job ID
-// and the trusted keys: a spec listed again is not verified again. r.spec
-// is the decoding of r.env's payload (specIndex, specOf), which is what
-// Open decodes: the spec shown is the one signed.
-func (s *Server) verifiedSpec(id string, r jobSpec) *shownSpec {
-	trusted := s.trusted()
-	k := verdictKeyOf(id, r.env, trusted)
-	v, ok := s.verdicts.get(k)
-	if !ok {
-		v = checkSpec(id, r.env, trusted)
-		s.verdicts.checks.Add(1)
-		s.verdicts.put(k, v)
-	}
-	return &shownSpec{Spec: r.spec, offset: r.offset, at: r.at, logAppend: r.logAppend, verified: v.verified, signer: v.signer, why: v.why}
+// The verdict is kept with the record's view (specCache): a spec listed
+// again is not verified again. The spec shown is the decoding of the
+// record's payload, which is what Open decodes: the spec shown is the one
+// signed.
+func (s *Server) verifiedSpec(r jobSpec) *shownSpec {
+	v := s.specs.judged(r.rec, s.trusted())
+	return &shownSpec{Spec: v.spec, offset: r.rec.Offset, at: r.rec.Timestamp, logAppend: r.rec.LogAppendTime,
+		verified: v.verdict.verified, signer: v.verdict.signer, why: v.verdict.why}
 }
 
 // checkSpec verifies one spec envelope for job id against the trusted keys.
@@ -515,7 +504,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	specs := s.specIndex()
+	specs := s.specIndex("")
 	type listed struct {
 		at  jobCursor
 		js  fleet.Status
@@ -539,7 +528,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		var spec *fleet.Spec
 		if x, ok := specs[l.at.id]; ok {
 			l.rec, spec = &x, &x.spec
-			l.at.pos = x.offset
+			l.at.pos = x.rec.Offset
 		}
 		if !jobMatches(q, l.js, spec) || after != nil && !after.before(l.at) {
 			continue
@@ -557,7 +546,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 	for i, l := range all {
 		var shown *shownSpec
 		if l.rec != nil {
-			shown = s.verifiedSpec(l.at.id, *l.rec)
+			shown = s.verifiedSpec(*l.rec)
 		}
 		out[i] = s.view(l.at.id, l.js, shown, false)
 	}
@@ -613,8 +602,9 @@ func jobMatches(q url.Values, js fleet.Status, spec *fleet.Spec) bool {
 	return true
 }
 
-// job returns a job's view, or answers 404.
-func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *fleet.Spec, bool) {
+// job returns a job's view and its spec's record (nil: none published),
+// or answers 404.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *jobSpec, bool) {
 	id := r.PathValue("id")
 	if err := s.sync(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
@@ -627,13 +617,12 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *fleet.Sp
 	}
 	var (
 		shown *shownSpec
-		sp    *fleet.Spec
+		rec   *jobSpec
 	)
 	if x, ok := s.specOf(id); ok {
-		shown = s.verifiedSpec(id, x)
-		sp = &shown.Spec
+		shown, rec = s.verifiedSpec(x), &x
 	}
-	return s.view(id, js, shown, true), sp, true
+	return s.view(id, js, shown, true), rec, true
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -805,7 +794,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 	js, _ := s.bus.Status("job/" + id)
 	var shown *shownSpec
 	if x, ok := s.specOf(id); ok {
-		shown = s.verifiedSpec(id, x)
+		shown = s.verifiedSpec(x)
 	}
 	v := s.view(id, js, shown, true)
 	writeJSON(w, okCode, struct {
@@ -902,22 +891,23 @@ func kindScope(kind string) string {
 }
 
 // ownSpec returns a job's spec (the one its status names, else the latest
-// published: the one the API shows) once its signature is checked against
-// serve's own key.
+// published: the one the API shows), with its scenario text, once its
+// signature verified against serve's own key (the verdict kept with the
+// record's view).
 func (s *Server) ownSpec(id string) (*fleet.Spec, error) {
 	r, ok := s.specOf(id)
 	if !ok {
 		return nil, errors.New("missing")
 	}
-	pub := s.cfg.Key.Public().(ed25519.PublicKey)
-	var sp fleet.Spec
-	if err := r.env.Open([]ed25519.PublicKey{pub}, &sp); err != nil {
-		return nil, err
+	shown := s.verifiedSpec(r)
+	if own := fleet.Fingerprint(s.cfg.Key.Public().(ed25519.PublicKey)); !shown.verified || shown.signer != own {
+		why := shown.why
+		if shown.verified {
+			why = "signed by key " + shown.signer
+		}
+		return nil, errors.New(why)
 	}
-	if sp.JobID != id {
-		return nil, fmt.Errorf("the spec of job %q", sp.JobID)
-	}
-	return &sp, nil
+	return r.full()
 }
 
 // httpDiscard is a ResponseWriter for internal lookups.

@@ -70,12 +70,12 @@ func TestSpecAtOffsetZero(t *testing.T) {
 	if !ok {
 		t.Fatal("no spec")
 	}
-	shown := s.verifiedSpec("first", r)
+	shown := s.verifiedSpec(r)
 	v := s.view("first", fleet.Status{JobID: "first", Kind: fleet.KindReplay, State: fleet.Assigned}, shown, false)
 	if !v.Verified || v.Submitter != spec.Submitter || !v.Rerunnable || !v.IssuedAt.Equal(now) {
 		t.Errorf("job view: verified %v submitter %q rerunnable %v issued %v (%s)", v.Verified, v.Submitter, v.Rerunnable, v.IssuedAt, v.Unverified)
 	}
-	if idx := s.specIndex()["first"]; idx.spec.Submitter != spec.Submitter {
+	if idx := s.specIndex("")["first"]; idx.spec.Submitter != spec.Submitter {
 		t.Errorf("specIndex picks the spec claiming %q", idx.spec.Submitter)
 	}
 	if _, err := s.ownSpec("first"); err != nil {
