@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/fleet"
-	"github.com/replayctl/replayctl/kafkaio"
 )
 
 // TestAgentsShowRuns: /v1/agents shows how many jobs or shards each agent
@@ -26,16 +23,7 @@ import (
 func TestAgentsShowRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = b.Close() }()
-	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: b.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
+	bus := embeddedBus(t, ctx)
 	now := time.Now().UTC()
 	zero, one := 0, 1
 	for _, h := range []fleet.Heartbeat{

@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/replayctl/replayctl/fleet"
-	"github.com/replayctl/replayctl/kafkaio"
 )
 
 // TestSpecAtOffsetZero: the first job on a cluster has its spec at
@@ -20,17 +17,7 @@ import (
 func TestSpecAtOffsetZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = b.Close() }()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: b.Addrs()}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
+	bus := embeddedBus(t, ctx)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +22,23 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// embeddedBus is a fleet bus over an in-process embedded broker, both
+// closed when the test ends.
+func embeddedBus(tb testing.TB, ctx context.Context) *fleet.Bus {
+	tb.Helper()
+	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = br.Close() })
+	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: br.Addrs()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(bus.Close)
+	return bus
 }
 
 // sealEnv signs sp with k (nil: unsigned) as a spec envelope.
@@ -208,16 +224,7 @@ func BenchmarkVerifiedSpec(b *testing.B) {
 func BenchmarkListRequest(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = br.Close() }()
-	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: br.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bus.Close()
+	bus := embeddedBus(b, ctx)
 	own := newKey(b)
 	now := time.Now().UTC()
 	scenario := strings.Repeat("# a scenario of a few KiB\n", 160)
