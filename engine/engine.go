@@ -118,6 +118,11 @@ type Options struct {
 	// OnProgress, when set, receives each running job's progress line
 	// every second.
 	OnProgress func(job, status string)
+	// OnStart, when set, is called once per replay job when its first
+	// request's send instant comes: its start-at, or the instant its
+	// shards' barrier set (--shard), or at once without either. A replay
+	// that sends nothing does not start.
+	OnStart func(job string)
 	// Resume, when set, makes replay jobs skip the requests before its
 	// position ("resume-skipped") while keeping the timeline they would
 	// have had: a shard re-run elsewhere resumes where its first run was.

@@ -249,6 +249,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		fanout = len(targets)
 	}
 	var taken int64
+	started := false   // the first request's send instant came (OnStart)
 	var position int64 // the next request's index in the source's order (see ResumePoint)
 	var resumeAt int64 // requests before it were answered by an earlier run
 	total := int64(0)
@@ -347,6 +348,12 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 		if err != nil {
 			return err
+		}
+		if !started {
+			started = true
+			if r.plan.opts.OnStart != nil {
+				r.plan.opts.OnStart(j.Name)
+			}
 		}
 		if dup := r.plan.opts.DuplicatesBefore; r.plan.opts.Resume != nil && at.Before(dup) {
 			c.add("possible-duplicates", int64(max(j.Amplify, 1)))

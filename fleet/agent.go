@@ -151,6 +151,16 @@ type agentRun struct {
 	queued bool
 }
 
+// named is the run as the agent's heartbeat names it.
+func (r *agentRun) named() Run {
+	out := Run{Job: r.jobID, Queued: !r.granted}
+	if r.shard >= 0 {
+		shard := r.shard
+		out.Shard = &shard
+	}
+	return out
+}
+
 type accepted struct {
 	spec   Spec
 	offset int64
@@ -425,10 +435,18 @@ func (a *Agent) heartbeat() Heartbeat {
 		Addrs: hostAddrs(), At: time.Now().UTC(), Instance: a.instance,
 	}
 	a.mu.Lock()
-	for _, r := range a.runs {
+	// Runs: those going, by key, then those queued, in their turn.
+	for _, key := range slices.Sorted(maps.Keys(a.runs)) {
+		r := a.runs[key]
 		if h.Job == "" || r.granted {
 			h.Job, h.Shard = r.jobID, r.shard // a running one, if any
 		}
+		if r.granted {
+			h.Runs = append(h.Runs, r.named())
+		}
+	}
+	for _, r := range a.queue {
+		h.Runs = append(h.Runs, r.named())
 	}
 	h.Running, h.Queued, h.MaxConcurrent = a.active, len(a.queue), a.cfg.MaxConcurrent
 	h.MaxSpecTTL = Duration(a.cfg.MaxSpecTTL)
@@ -1322,8 +1340,38 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	}
 	var point atomic.Pointer[engine.ResumePoint]
 	opts.OnResumePoint = func(p engine.ResumePoint) { point.Store(&p) }
+	// A replay shard is ARMED until its start instant (the spec's one
+	// start-at: OnStart), RUNNING from then; a record job runs at once.
+	// The progress reports and the start share st (stMu); the start is
+	// published off the replay's path (its first request goes now), and
+	// before the run's end is (startWG).
+	sharded := spec.Replay != nil && shard >= 0 && shard < len(spec.Replay.Shards)
+	var (
+		stMu    sync.Mutex
+		startWG sync.WaitGroup
+		started atomic.Bool
+	)
+	started.Store(!sharded)
+	opts.OnStart = func(string) {
+		if !sharded || started.Swap(true) {
+			return
+		}
+		startWG.Add(1)
+		go func() {
+			defer startWG.Done()
+			stMu.Lock()
+			defer stMu.Unlock()
+			st.State = Running
+			publish(st)
+		}()
+	}
 	opts.OnProgress = func(job, line string) {
-		st.State, st.Progress, st.Log = Running, &Progress{Line: logs.mask(line)}, ""
+		stMu.Lock()
+		defer stMu.Unlock()
+		st.State, st.Progress, st.Log = Armed, &Progress{Line: logs.mask(line)}, ""
+		if started.Load() {
+			st.State = Running
+		}
 		if p := point.Load(); p != nil {
 			st.Progress.Resume = &Resume{At: p.Position, Time: p.Time, Order: p.Order}
 		}
@@ -1344,7 +1392,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		opts.RecordingID = spec.Recording.ID
 		opts.NoSaveWindow = true
 	}
-	if spec.Replay != nil && shard >= 0 && shard < len(spec.Replay.Shards) {
+	if sharded {
 		opts = shardOptions(opts, spec.Replay.Shards[shard])
 	}
 	plan, err := engine.Compile(s, opts)
@@ -1358,14 +1406,17 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		fail(Cancelled, "cancelled before it started")
 		return
 	}
-	st.State = Running
-	publish(st)
+	if !sharded {
+		st.State = Running
+		publish(st)
+	}
 	a.log.Info("job running", "job", spec.JobID, "kind", spec.Kind, "shard", shard)
 	runCtx, endRun := ctx, context.CancelFunc(func() {})
 	if a.cfg.MaxRun > 0 {
 		runCtx, endRun = context.WithTimeoutCause(ctx, a.cfg.MaxRun, errMaxRun)
 	}
 	runErr := plan.Run(runCtx)
+	startWG.Wait()
 	overRun := ctx.Err() == nil && errors.Is(context.Cause(runCtx), errMaxRun)
 	endRun()
 	st.Reason, st.Progress = "", nil

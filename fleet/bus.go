@@ -20,10 +20,16 @@ import (
 
 // JobRecord is one record of the jobs topic, in topic order.
 type JobRecord struct {
-	Offset   int64
-	Key      string
-	Envelope Envelope
-	Bad      string // the value could not be decoded
+	Partition int32
+	Offset    int64
+	Key       string
+	Envelope  Envelope
+	Bad       string // the value could not be decoded
+	// Timestamp is the record's: the broker's clock when it appended the
+	// record if LogAppendTime (the topic's message.timestamp.type, where
+	// the broker honours it), else the one its producer set (CreateTime).
+	Timestamp     time.Time
+	LogAppendTime bool
 }
 
 // MaxStatusBytes bounds one record of the status topic (a shard's result
@@ -74,7 +80,10 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 	adm := kadm.NewClient(adminCl)
 	for _, t := range []string{AgentsTopic, JobsTopic, StatusTopic} {
 		conf := map[string]string{"cleanup.policy": "compact"}
-		if t == AgentsTopic {
+		if t == AgentsTopic || t == JobsTopic {
+			// The broker's clock stamps heartbeats (an agent's clock
+			// offset) and specs (when a job was published: a spec says
+			// what issue time its publisher likes).
 			conf["message.timestamp.type"] = "LogAppendTime"
 		}
 		if t == StatusTopic {
@@ -164,7 +173,9 @@ func (b *Bus) apply(r *kgo.Record) {
 		b.stamped = r.Attrs.TimestampType() == 1
 		b.applyInstance(key, h, r.Timestamp)
 	case JobsTopic:
-		b.jobs = append(b.jobs, decodeJobRecord(r.Offset, key, r.Value))
+		jr := decodeJobRecord(r.Offset, key, r.Value)
+		jr.Partition, jr.Timestamp, jr.LogAppendTime = r.Partition, r.Timestamp, r.Attrs.TimestampType() == 1
+		b.jobs = append(b.jobs, jr)
 	case StatusTopic:
 		if r.Value == nil {
 			delete(b.status, key)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -149,11 +150,20 @@ func TestMaxConcurrent(t *testing.T) {
 	waitFor(t, 5*time.Second, "the metrics", func() bool {
 		return gaugeValue(t, m, "replayctl_agent_runs") == 2 && gaugeValue(t, m, "replayctl_agent_runs_queued") == 2
 	})
-	// The heartbeats say it too, and agents ls shows it.
+	// The heartbeats say it too, naming every run (the queued in their
+	// turn), and agents ls shows it.
+	var runs []string
 	waitFor(t, 3*HeartbeatInterval, "a heartbeat with 2 running and 2 queued", func() bool {
 		h, _, _ := f.bus.Agent("load-1")
-		return h.Running == 2 && h.Queued == 2 && h.MaxConcurrent == 2
+		runs = runs[:0]
+		for _, r := range h.Runs {
+			runs = append(runs, fmt.Sprintf("%s/%d queued=%v", r.Job, *r.Shard, r.Queued))
+		}
+		return h.Running == 2 && h.Queued == 2 && h.MaxConcurrent == 2 && len(h.Runs) == 4
 	})
+	if want := []string{"j1/0 queued=false", "j2/0 queued=false", "j3/0 queued=true", "j4/0 queued=true"}; !slices.Equal(runs, want) {
+		t.Errorf("the heartbeat names runs %q, want %q", runs, want)
+	}
 	var ls strings.Builder
 	(&Client{bus: f.bus, Out: &ls}).Agents(false)
 	if !regexp.MustCompile(`(?m)^NAME .* JOB +RUNNING +QUEUED +MAX SPEC TTL +CLOCK OFFSET`).MatchString(ls.String()) ||

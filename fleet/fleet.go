@@ -50,7 +50,7 @@ const LostAfter = LostAfterBeats * HeartbeatInterval
 // State is a job's or a shard's state.
 type State string
 
-// States, in order; the last five are final.
+// States, in order; SUCCEEDED to REFUSED are final.
 const (
 	Pending      State = "PENDING"
 	Assigned     State = "ASSIGNED"
@@ -64,6 +64,12 @@ const (
 	Refused      State = "REFUSED" // a spec an agent would not run (never ran)
 	Lost         State = "LOST"    // a shard whose agent stopped heartbeating (re-run elsewhere)
 )
+
+// States returns every state a job or a part of one may report, in the
+// order above: what lists and filters of states offer.
+func States() []State {
+	return []State{Pending, Assigned, Queued, Armed, Running, Succeeded, AssertFailed, Failed, Cancelled, Refused, Lost}
+}
 
 // Final reports whether s is a state nothing follows.
 func (s State) Final() bool {
@@ -144,6 +150,10 @@ type Heartbeat struct {
 	Running       int `json:"running,omitempty"`
 	Queued        int `json:"queued,omitempty"`
 	MaxConcurrent int `json:"max-concurrent,omitempty"`
+	// Runs are all the agent's runs, going or QUEUED (Running and Queued
+	// count them), by job and shard; Job and Shard name one of them, for
+	// readers older than this field.
+	Runs []Run `json:"runs,omitempty"`
 	// MaxSpecTTL is the agent's --max-spec-ttl: a submitter refuses a
 	// longer TTL for a job that names it (0 from an older agent).
 	MaxSpecTTL Duration `json:"max-spec-ttl,omitempty"`
@@ -175,6 +185,13 @@ func ClockNote(offset time.Duration) string {
 			-offset, -offset)
 	}
 	return ""
+}
+
+// Run is one of an agent's runs, as its heartbeat names it.
+type Run struct {
+	Job    string `json:"job"`
+	Shard  *int   `json:"shard,omitempty"`  // a replay's shard; none for a record job
+	Queued bool   `json:"queued,omitempty"` // waiting for one of its MaxConcurrent slots
 }
 
 // Allows reports whether the agent may run kind.

@@ -234,12 +234,17 @@ func TestBrowser(t *testing.T) {
 	if cmd != want {
 		t.Errorf("command line shown:\n%s\nwant\n%s", cmd, want)
 	}
+	// Every state the job's page shows, in turn.
+	get("watch the job state", chromedp.Evaluate[string](`window.__jobStates = []; new MutationObserver(() => {
+		const b = document.querySelector('#job-state .badge'), seen = window.__jobStates;
+		if (b && seen[seen.length - 1] !== b.textContent) seen.push(b.textContent);
+	}).observe(document.body, { childList: true, subtree: true }); 'ok'`))
 	run("start", chromedp.Click("#rp-start"), chromedp.WaitVisible("#parts-table"), chromedp.WaitVisible(`//tr[@data-part="shard/1"]`))
 	get("mark the page", chromedp.Evaluate[string](`window.__noReload = "yes"`))
 	jobURL := get("job url", chromedp.Location())
 	// The bars move without a reload.
 	seen := map[string]bool{}
-	mid := false
+	mid, armedShot := false, false
 	// Each shard's figures ("12 / ≈66") are those of its progress line
 	// ("12/66"): the shard's own total, not scaled again.
 	totals, wrong := 0, map[string]bool{}
@@ -267,6 +272,10 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		state := get("state", chromedp.Text("#job-state"))
+		if strings.HasPrefix(state, "ARMED") && !armedShot {
+			armedShot = true
+			run("armed screenshot", shot("06a-job-armed"))
+		}
 		for _, v := range vals {
 			seen[v] = true
 			if v != "0" && v != "100" && !mid {
@@ -281,6 +290,14 @@ func TestBrowser(t *testing.T) {
 	}
 	if !mid || len(seen) < 3 {
 		t.Errorf("progress values seen %v: want bars between 0 and 100 on the way", seen)
+	}
+	// Its shards armed, waited for their one start instant, then ran.
+	states, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__jobStates`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(states, "ARMED"); i < 0 || !slices.Contains(states[i:], "RUNNING") || states[len(states)-1] != "SUCCEEDED" {
+		t.Errorf("the job's page showed states %v: want ARMED, then RUNNING, then SUCCEEDED", states)
 	}
 	if totals == 0 {
 		t.Error("no shard showed its progress figures beside a progress line")
@@ -309,8 +326,19 @@ func TestBrowser(t *testing.T) {
 	run("slow replay", chromedp.Navigate(base+"/#/new-replay/"+e.window), chromedp.WaitVisible("#rp-form"), set("#rp-scenario", "replay.yaml"),
 		set(`input[data-set="vars.target"]`, tg.url), set("#rp-selector", sel), set("#rp-rate", "2/s"),
 		chromedp.Click("#rp-start"), chromedp.WaitVisible("#parts-table"),
-		chromedp.WaitVisible(`//tr[@data-part="shard/0"]//span[contains(@class,"RUNNING")]`))
-	run("cancel", chromedp.Click("#cancel"), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="CANCELLED"]`), shot("08-job-cancelled"))
+		chromedp.WaitVisible(`//tr[@data-part="shard/0"]//span[contains(@class,"RUNNING")]`),
+		// The job's own record says ASSIGNED until it ends: the page says
+		// how far its shard got.
+		chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`))
+	slowURL := get("slow job url", chromedp.Location())
+	slow := slowURL[strings.LastIndex(slowURL, "/")+1:]
+	row := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
+	run("running jobs", chromedp.Navigate(base+"/#/history?state=RUNNING"), chromedp.WaitVisible(row(slow)+`//span[@class="badge RUNNING"]`), shot("08-history-running"))
+	if ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)`)); err != nil || !slices.Equal(ids, []string{slow}) {
+		t.Errorf("RUNNING jobs listed: %v (%v), want [%s]", ids, err, slow)
+	}
+	run("cancel", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, slow)), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`),
+		chromedp.Click("#cancel"), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="CANCELLED"]`), shot("08-job-cancelled"))
 
 	// A spec anyone with write access to Kafka published, naming a
 	// submitter: History and its Job page mark it unverified and never
@@ -330,7 +358,6 @@ func TestBrowser(t *testing.T) {
 	if err := bus.PublishStatus(context.Background(), "job/"+forged, fleet.Status{JobID: forged, Kind: fleet.KindReplay, State: fleet.Running, At: now}); err != nil {
 		t.Fatal(err)
 	}
-	row := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
 
 	// History, filtered; then a finished job's report from there.
 	run("history", chromedp.Navigate(base+"/#/history"), chromedp.WaitVisible("#jobs"), chromedp.WaitVisible(row(forged)), shot("09-history"))

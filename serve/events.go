@@ -36,6 +36,17 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, _ Token) {
 		}
 	}
 	spec, hasSpec := fleet.NewClient(s.bus, nil).SpecOf(id)
+	// The job's state as each event leaves it (liveState), from its first
+	// record on, the events before Last-Event-ID included.
+	var live liveFold
+	if after >= 0 {
+		before, _ := s.events.since(id, -1)
+		for _, e := range before {
+			if e.Offset <= after {
+				live.add(e.Part, e.State)
+			}
+		}
+	}
 	s.streams.Inc()
 	defer s.streams.Dec()
 	h := w.Header()
@@ -50,6 +61,8 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, _ Token) {
 	for {
 		evs, more := s.events.since(id, after)
 		for _, e := range evs {
+			live.add(e.Part, e.State)
+			e.JobState = live.state()
 			if e.Progress != nil && hasSpec {
 				p := *e.Progress
 				shardTotal(&spec, e.Shard, &p)

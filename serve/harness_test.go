@@ -223,11 +223,11 @@ func (e *env) write(t *testing.T, name, text string) {
 	}
 }
 
-// agent starts a replay agent process.
-func (e *env) agent(t *testing.T, name, labels string) *testutil.Proc {
+// agent starts a replay agent process, with extra flags.
+func (e *env) agent(t *testing.T, name, labels string, extra ...string) *testutil.Proc {
 	t.Helper()
-	return bin.Start(t, e.dir, "agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
-		"--allow", "replay", "--allow-targets", "127.0.0.1:*", "--trust", e.pub, "--work-dir", filepath.Join(e.dir, "work", name))
+	return bin.Start(t, e.dir, append([]string{"agent", "--brokers", e.brokers, "--name", name, "--labels", labels,
+		"--allow", "replay", "--allow-targets", "127.0.0.1:*", "--trust", e.pub, "--work-dir", filepath.Join(e.dir, "work", name)}, extra...)...)
 }
 
 // recordAgent starts a record agent process capturing port on lo.

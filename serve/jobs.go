@@ -24,7 +24,10 @@ import (
 )
 
 // JobView is a job as the API shows it: its spec's public parts, its state
-// and every part (agent or shard) with its progress.
+// and every part (agent or shard) with its progress. Its State is its
+// status record's, except while that says PENDING or ASSIGNED and a run of
+// the job is going: then how far its runs got, QUEUED, ARMED or RUNNING
+// (liveState).
 type JobView struct {
 	ID        string            `json:"id"`
 	Kind      string            `json:"kind"`
@@ -61,6 +64,13 @@ type JobView struct {
 	SpecOffset *int64        `json:"spec_offset,omitempty"`
 	Parts      []PartView    `json:"parts"`
 	Result     *fleet.Result `json:"result,omitempty"`
+	// PublishedAt is the timestamp of the spec's record on the jobs
+	// topic, which History shows as the job's time: the broker's clock
+	// when it appended the record where PublishedAtType is LogAppendTime
+	// (the jobs topic fleet creates), else the publisher's client's
+	// (CreateTime: an older jobs topic, a broker that does not stamp).
+	PublishedAt     time.Time `json:"published_at,omitzero"`
+	PublishedAtType string    `json:"published_at_type,omitempty"`
 	// LostText is what a record job lost, all hosts added up (lostText).
 	LostText string `json:"lost_text,omitempty"`
 	Command  string `json:"command,omitempty"` // the equivalent replayctl command line
@@ -96,27 +106,42 @@ func lostText(r *fleet.Result) string {
 	return text
 }
 
-// jobSpec is a job's spec record on the jobs topic, decoded but not
-// verified: spec is env's payload decoded, offset the record's offset.
+// jobSpec is the record of a job's spec on the jobs topic and what serve
+// read of it (specCache): spec decoded, without its scenario text (full
+// reads it), not verified yet (verifiedSpec).
 type jobSpec struct {
-	spec   fleet.Spec
-	env    fleet.Envelope
-	offset int64
+	rec  fleet.JobRecord
+	spec fleet.Spec
+}
+
+// full is the spec with its scenario text, which the view kept leaves
+// out, read again from its record: for what needs the text (a rerun, a
+// report's assertions).
+func (r jobSpec) full() (*fleet.Spec, error) {
+	var sp fleet.Spec
+	if err := jsonUnmarshal(r.rec.Envelope.Payload, &sp); err != nil {
+		return nil, fmt.Errorf("the spec at offset %d of %s: %w", r.rec.Offset, fleet.JobsTopic, err)
+	}
+	return &sp, nil
 }
 
 // shownSpec is a job's spec as the API shows it, with whether its
 // signature verified (verifiedSpec).
 type shownSpec struct {
 	fleet.Spec
-	offset   int64 // on the jobs topic
-	verified bool
-	signer   string // the verifying key's fingerprint
-	why      string // why it did not verify
+	offset    int64     // on the jobs topic
+	at        time.Time // its record's timestamp
+	logAppend bool      // the broker's clock set at
+	verified  bool
+	signer    string // the verifying key's fingerprint
+	why       string // why it did not verify
 }
 
-// specIndex maps job IDs to their published specs (the one the job's
-// status names, else the latest), decoded but not verified.
-func (s *Server) specIndex() map[string]jobSpec {
+// specIndex maps job IDs to the spec record each shows: the one the job's
+// status names (past PENDING), else the latest published that is a spec;
+// with only set, that job's alone. Each record is decoded once (specCache),
+// however many requests list it.
+func (s *Server) specIndex(only string) map[string]jobSpec {
 	out := map[string]jobSpec{}
 	named := map[string]bool{}
 	for _, jr := range s.bus.Jobs(0) {
@@ -124,14 +149,14 @@ func (s *Server) specIndex() map[string]jobSpec {
 			continue
 		}
 		id, ok := strings.CutPrefix(jr.Key, "spec/")
-		if !ok || named[id] {
+		if !ok || named[id] || only != "" && id != only {
 			continue
 		}
-		var sp fleet.Spec
-		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
+		v := s.specs.read(jr)
+		if v.bad {
 			continue
 		}
-		out[id] = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset}
+		out[id] = jobSpec{rec: jr, spec: v.spec}
 		// Past PENDING, the job's status names its spec's offset (0 is an
 		// offset too).
 		if js, ok := s.bus.Status("job/" + id); ok && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
@@ -143,23 +168,8 @@ func (s *Server) specIndex() map[string]jobSpec {
 
 // specOf returns one job's spec as specIndex picks it.
 func (s *Server) specOf(id string) (jobSpec, bool) {
-	var out jobSpec
-	found := false
-	js, hasStatus := s.bus.Status("job/" + id)
-	for _, jr := range s.bus.Jobs(0) {
-		if jr.Bad != "" || jr.Envelope.Type != "spec" || jr.Key != "spec/"+id {
-			continue
-		}
-		var sp fleet.Spec
-		if err := jsonUnmarshal(jr.Envelope.Payload, &sp); err != nil {
-			continue
-		}
-		out, found = jobSpec{spec: sp, env: jr.Envelope, offset: jr.Offset}, true
-		if hasStatus && js.State != fleet.Pending && js.SpecOffset == jr.Offset {
-			break
-		}
-	}
-	return out, found
+	r, ok := s.specIndex(id)[id]
+	return r, ok
 }
 
 // trusted is the keys whose specs serve shows as verified: its own and
@@ -170,25 +180,19 @@ func (s *Server) trusted() []ed25519.PublicKey {
 }
 
 // verifiedSpec checks a job's spec record as an agent would (fleet's
-// Envelope.Open: signed, by a trusted key, as a spec) and that it was signed
-// for this job ID (a signed spec republished under another job's key
-// verifies, but says nothing of that job). Only a verified spec's
-// submitter is shown as the submitter.
+// Envelope.Open: signed, by a trusted key, as a spec) and that it was
+// signed for the job its record's key names (a signed spec republished
+// under another job's key verifies, but says nothing of that job). Only a
+// verified spec's submitter is shown as the submitter.
 //
-// The verdict is kept (verdictCache) under the envelope's hash, the job ID
-// and the trusted keys: a spec listed again is not verified again. r.spec
-// is the decoding of r.env's payload (specIndex, specOf), which is what
-// Open decodes: the spec shown is the one signed.
-func (s *Server) verifiedSpec(id string, r jobSpec) *shownSpec {
-	trusted := s.trusted()
-	k := verdictKeyOf(id, r.env, trusted)
-	v, ok := s.verdicts.get(k)
-	if !ok {
-		v = checkSpec(id, r.env, trusted)
-		s.verdicts.checks.Add(1)
-		s.verdicts.put(k, v)
-	}
-	return &shownSpec{Spec: r.spec, offset: r.offset, verified: v.verified, signer: v.signer, why: v.why}
+// The verdict is kept with the record's view (specCache): a spec listed
+// again is not verified again. The spec shown is the decoding of the
+// record's payload, which is what Open decodes: the spec shown is the one
+// signed.
+func (s *Server) verifiedSpec(r jobSpec) *shownSpec {
+	v := s.specs.judged(r.rec, s.trusted())
+	return &shownSpec{Spec: v.spec, offset: r.rec.Offset, at: r.rec.Timestamp, logAppend: r.rec.LogAppendTime,
+		verified: v.verdict.verified, signer: v.verdict.signer, why: v.verdict.why}
 }
 
 // checkSpec verifies one spec envelope for job id against the trusted keys.
@@ -215,7 +219,11 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 	if shown != nil {
 		spec = &shown.Spec
 		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
-		v.IssuedAt, v.SpecOffset = spec.IssuedAt, &shown.offset
+		v.IssuedAt, v.SpecOffset, v.PublishedAt = spec.IssuedAt, &shown.offset, shown.at
+		v.PublishedAtType = "CreateTime"
+		if shown.logAppend {
+			v.PublishedAtType = "LogAppendTime"
+		}
 		v.Verified, v.Signer, v.Unverified = shown.verified, shown.signer, shown.why
 		if shown.verified && s.cfg.Key != nil {
 			v.Rerunnable = shown.signer == fleet.Fingerprint(s.cfg.Key.Public().(ed25519.PublicKey))
@@ -235,13 +243,18 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		return v
 	}
 	all := s.bus.StatusPrefix("job/" + id + "/")
+	var runs fleet.State
 	for _, k := range slices.Sorted(maps.Keys(all)) {
-		p := all[k]
+		p, part := all[k], strings.TrimPrefix(k, "job/"+id+"/")
 		v.Parts = append(v.Parts, PartView{
-			Part: strings.TrimPrefix(k, "job/"+id+"/"), Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
+			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
 		})
+		if isRun(part) {
+			runs = furthest(runs, p.State)
+		}
 	}
+	v.State = liveState(v.State, runs)
 	sort.SliceStable(v.Parts, func(i, j int) bool { return partOrder(v.Parts[i].Part) < partOrder(v.Parts[j].Part) })
 	for i := range v.Parts {
 		shardTotal(spec, v.Parts[i].Shard, v.Parts[i].Progress)
@@ -406,8 +419,9 @@ const (
 // of the job's spec on the jobs topic (the one the API shows), newest
 // first, then by job ID, descending; jobs with no spec come last (pos -1).
 // The broker gives offsets: a spec publisher chooses its IssuedAt (years
-// ahead, to pin a forged job atop History) and its record's timestamp (the
-// jobs topic keeps the producer's CreateTime), never its offset. A job's
+// ahead, to pin a forged job atop History) and, unless the broker stamps
+// it (a LogAppendTime jobs topic), its record's timestamp, never its
+// offset. A job's
 // place does not move as jobs come (only when the spec shown changes: a
 // PENDING job's spec published again), so a page asked for "before" a
 // cursor neither repeats nor skips a job however many were submitted since.
@@ -452,8 +466,12 @@ func parseJobCursor(s string) (jobCursor, error) {
 	return jobCursor{pos: n, id: id}, nil
 }
 
-// pageOf reads the limit and before parameters.
+// pageOf reads the limit and before parameters, and checks that a state
+// filter names a state (a typo would match no job, and say nothing).
 func pageOf(q url.Values) (int, *jobCursor, error) {
+	if f := q.Get("state"); f != "" && !slices.ContainsFunc(fleet.States(), func(st fleet.State) bool { return strings.EqualFold(string(st), f) }) {
+		return 0, nil, fmt.Errorf("state %q: want one of %s (GET /v1/states)", f, statesText())
+	}
 	limit := DefaultJobsLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -486,24 +504,33 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	specs := s.specIndex()
+	specs := s.specIndex("")
 	type listed struct {
 		at  jobCursor
 		js  fleet.Status
 		rec *jobSpec
 	}
+	statuses := s.bus.StatusPrefix("job/")
+	// How far each job's runs got, for the state of a job going (liveState).
+	runs := map[string]fleet.State{}
+	for k, p := range statuses {
+		if id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/"); ok && isRun(part) {
+			runs[id] = furthest(runs[id], p.State)
+		}
+	}
 	var all []listed
-	for k, js := range s.bus.StatusPrefix("job/") {
+	for k, js := range statuses {
 		if strings.Count(k, "/") != 1 {
 			continue
 		}
 		l := listed{at: jobCursor{pos: noSpec, id: strings.TrimPrefix(k, "job/")}, js: js}
+		l.js.State = liveState(js.State, runs[l.at.id])
 		var spec *fleet.Spec
 		if x, ok := specs[l.at.id]; ok {
 			l.rec, spec = &x, &x.spec
-			l.at.pos = x.offset
+			l.at.pos = x.rec.Offset
 		}
-		if !jobMatches(q, js, spec) || after != nil && !after.before(l.at) {
+		if !jobMatches(q, l.js, spec) || after != nil && !after.before(l.at) {
 			continue
 		}
 		all = append(all, l)
@@ -519,11 +546,38 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 	for i, l := range all {
 		var shown *shownSpec
 		if l.rec != nil {
-			shown = s.verifiedSpec(l.at.id, *l.rec)
+			shown = s.verifiedSpec(*l.rec)
 		}
 		out[i] = s.view(l.at.id, l.js, shown, false)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// StateView is a state a job or a part of one may report, as GET
+// /v1/states lists them.
+type StateView struct {
+	State fleet.State `json:"state"`
+	Final bool        `json:"final"` // nothing follows it
+}
+
+// listStates answers every state the fleet reports, in order
+// (fleet.States): the web UI's state filter offers them, and it knows the
+// final ones by them.
+func (s *Server) listStates(w http.ResponseWriter, _ *http.Request, _ Token) {
+	out := []StateView{}
+	for _, st := range fleet.States() {
+		out = append(out, StateView{State: st, Final: st.Final()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// statesText lists the states: "PENDING, ASSIGNED, …".
+func statesText() string {
+	var names []string
+	for _, st := range fleet.States() {
+		names = append(names, string(st))
+	}
+	return strings.Join(names, ", ")
 }
 
 // jobMatches applies the list's filters to a job (spec nil: none
@@ -548,8 +602,9 @@ func jobMatches(q url.Values, js fleet.Status, spec *fleet.Spec) bool {
 	return true
 }
 
-// job returns a job's view, or answers 404.
-func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *fleet.Spec, bool) {
+// job returns a job's view and its spec's record (nil: none published),
+// or answers 404.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *jobSpec, bool) {
 	id := r.PathValue("id")
 	if err := s.sync(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
@@ -562,13 +617,12 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) (JobView, *fleet.Sp
 	}
 	var (
 		shown *shownSpec
-		sp    *fleet.Spec
+		rec   *jobSpec
 	)
 	if x, ok := s.specOf(id); ok {
-		shown = s.verifiedSpec(id, x)
-		sp = &shown.Spec
+		shown, rec = s.verifiedSpec(x), &x
 	}
-	return s.view(id, js, shown, true), sp, true
+	return s.view(id, js, shown, true), rec, true
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -740,7 +794,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 	js, _ := s.bus.Status("job/" + id)
 	var shown *shownSpec
 	if x, ok := s.specOf(id); ok {
-		shown = s.verifiedSpec(id, x)
+		shown = s.verifiedSpec(x)
 	}
 	v := s.view(id, js, shown, true)
 	writeJSON(w, okCode, struct {
@@ -837,22 +891,23 @@ func kindScope(kind string) string {
 }
 
 // ownSpec returns a job's spec (the one its status names, else the latest
-// published: the one the API shows) once its signature is checked against
-// serve's own key.
+// published: the one the API shows), with its scenario text, once its
+// signature verified against serve's own key (the verdict kept with the
+// record's view).
 func (s *Server) ownSpec(id string) (*fleet.Spec, error) {
 	r, ok := s.specOf(id)
 	if !ok {
 		return nil, errors.New("missing")
 	}
-	pub := s.cfg.Key.Public().(ed25519.PublicKey)
-	var sp fleet.Spec
-	if err := r.env.Open([]ed25519.PublicKey{pub}, &sp); err != nil {
-		return nil, err
+	shown := s.verifiedSpec(r)
+	if own := fleet.Fingerprint(s.cfg.Key.Public().(ed25519.PublicKey)); !shown.verified || shown.signer != own {
+		why := shown.why
+		if shown.verified {
+			why = "signed by key " + shown.signer
+		}
+		return nil, errors.New(why)
 	}
-	if sp.JobID != id {
-		return nil, fmt.Errorf("the spec of job %q", sp.JobID)
-	}
-	return &sp, nil
+	return r.full()
 }
 
 // httpDiscard is a ResponseWriter for internal lookups.
@@ -889,6 +944,10 @@ type AgentView struct {
 	// MaxSpecTTL is the agent's --max-spec-ttl ("24h0m0s"): it refuses a
 	// spec valid for longer. Absent for an agent older than the field.
 	MaxSpecTTL string `json:"max_spec_ttl,omitempty"`
+	// Runs are all the jobs and shards the agent runs or has QUEUED, as
+	// its latest heartbeat names them (Job is one of them); for an agent
+	// older than that list, the one job its heartbeat names.
+	Runs []fleet.Run `json:"runs,omitempty"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
@@ -912,7 +971,10 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 			labels = map[string]string{}
 		}
 		v := AgentView{Name: h.Name, Labels: labels, Allow: h.Allow, Version: h.Version, Health: health,
-			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
+			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, Runs: h.Runs, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
+		if len(v.Runs) == 0 && h.Job != "" {
+			v.Runs = []fleet.Run{{Job: h.Job}}
+		}
 		if h.MaxConcurrent > 0 {
 			v.Running, v.Queued, v.MaxConcurrent = &h.Running, &h.Queued, &h.MaxConcurrent
 		}

@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/replayctl/replayctl/fleet"
-	"github.com/replayctl/replayctl/kafkaio"
 )
 
 // TestSpecAtOffsetZero: the first job on a cluster has its spec at
@@ -20,17 +17,7 @@ import (
 func TestSpecAtOffsetZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = b.Close() }()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bus, err := fleet.OpenBus(ctx, kafkaio.Config{Brokers: b.Addrs()}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
+	bus := embeddedBus(t, ctx)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -70,12 +57,12 @@ func TestSpecAtOffsetZero(t *testing.T) {
 	if !ok {
 		t.Fatal("no spec")
 	}
-	shown := s.verifiedSpec("first", r)
+	shown := s.verifiedSpec(r)
 	v := s.view("first", fleet.Status{JobID: "first", Kind: fleet.KindReplay, State: fleet.Assigned}, shown, false)
 	if !v.Verified || v.Submitter != spec.Submitter || !v.Rerunnable || !v.IssuedAt.Equal(now) {
 		t.Errorf("job view: verified %v submitter %q rerunnable %v issued %v (%s)", v.Verified, v.Submitter, v.Rerunnable, v.IssuedAt, v.Unverified)
 	}
-	if idx := s.specIndex()["first"]; idx.spec.Submitter != spec.Submitter {
+	if idx := s.specIndex("")["first"]; idx.spec.Submitter != spec.Submitter {
 		t.Errorf("specIndex picks the spec claiming %q", idx.spec.Submitter)
 	}
 	if _, err := s.ownSpec("first"); err != nil {

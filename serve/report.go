@@ -68,9 +68,15 @@ func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.A
 func ms(d fleet.Duration) float64 { return float64(time.Duration(d)) / float64(time.Millisecond) }
 
 func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, bool) {
-	v, sp, ok := s.job(w, r)
+	v, rec, ok := s.job(w, r)
 	if !ok {
 		return MergedReport{}, false
+	}
+	var sp *fleet.Spec // with its scenario text, whose assertions an older agent's result lacks
+	if rec != nil {
+		if full, err := rec.full(); err == nil {
+			sp = full
+		}
 	}
 	if !v.State.Final() {
 		fail(w, http.StatusConflict, "job %s is %s: its report comes when it ends", v.ID, v.State)

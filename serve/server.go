@@ -64,8 +64,9 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	submits *prometheus.CounterVec
 	streams prometheus.Gauge
-	// verdicts keeps whether job specs verified (verifiedSpec).
-	verdicts verdictCache
+	// specs keeps what was read from spec records: the spec decoded and
+	// whether it verified (specIndex, verifiedSpec).
+	specs specCache
 }
 
 //go:embed openapi.json
@@ -97,6 +98,7 @@ var routes = []route{
 	{"GET", "/v1/jobs/{id}/logs", ScopeRead, (*Server).jobLogs},
 	{"GET", "/v1/jobs/{id}/report.json", ScopeRead, (*Server).reportJSON},
 	{"GET", "/v1/jobs/{id}/report.html", ScopeRead, (*Server).reportHTML},
+	{"GET", "/v1/states", ScopeRead, (*Server).listStates},
 	{"GET", "/v1/agents", ScopeRead, (*Server).listAgents},
 	{"GET", "/v1/windows", ScopeRead, (*Server).listWindows},
 	{"GET", "/v1/windows/{name}", ScopeRead, (*Server).getWindow},
@@ -155,12 +157,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.submits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "replayctl_serve_jobs_submitted_total", Help: "Jobs submitted through the API, by kind."}, []string{"kind"})
 	s.streams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "replayctl_serve_event_streams", Help: "Open job event streams."})
 	verdicts := []prometheus.Collector{
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verifications_total", Help: "Job spec signatures checked: once per spec envelope and set of trusted keys while its verdict is kept."},
-			func() float64 { return float64(s.verdicts.checks.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_reads_total", Help: "Job spec records decoded: once per record while its view is kept."},
+			func() float64 { return float64(s.specs.reads.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verifications_total", Help: "Job spec signatures checked: once per spec record while its view is kept."},
+			func() float64 { return float64(s.specs.checks.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verdict_hits_total", Help: "Job specs shown with a verdict kept from an earlier check."},
-			func() float64 { return float64(s.verdicts.hits.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verdicts_evicted_total", Help: fmt.Sprintf("Verdicts dropped, least recently used first, to keep at most %d.", verdictCacheSize)},
-			func() float64 { return float64(s.verdicts.evicted.Load()) }),
+			func() float64 { return float64(s.specs.hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replayctl_serve_spec_verdicts_evicted_total", Help: fmt.Sprintf("Spec records' views (decoded, with their verdict) dropped, least recently used first, to keep at most %d.", specCacheSize)},
+			func() float64 { return float64(s.specs.evicted.Load()) }),
 	}
 	s.reg.MustRegister(append(verdicts, s.reqs, s.submits, s.streams, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))...)
 	s.mux = http.NewServeMux()

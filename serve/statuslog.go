@@ -37,6 +37,9 @@ type Event struct {
 	// LostText is what the result says the recording lost (lostText), as
 	// GET /v1/jobs/{id} gives it for the job and each part.
 	LostText string `json:"lost_text,omitempty"`
+	// JobState is the job's state once this record is read, as GET
+	// /v1/jobs/{id} gives it (liveState): the events stream sets it.
+	JobState fleet.State `json:"job_state,omitempty"`
 }
 
 // PartProgress is a run's progress with its figures read out.

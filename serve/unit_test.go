@@ -3,6 +3,7 @@ package serve
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,45 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if len(served) != len(routes) {
 		t.Errorf("duplicate routes")
+	}
+}
+
+// TestStatesListed: every state the fleet reports (fleet.States) is what
+// GET /v1/states answers, in order, with the final ones marked, and what
+// openapi.json's State enum lists.
+func TestStatesListed(t *testing.T) {
+	var want []string
+	for _, st := range fleet.States() {
+		want = append(want, string(st))
+	}
+	rec := httptest.NewRecorder()
+	(&Server{}).listStates(rec, httptest.NewRequest("GET", "/v1/states", nil), Token{})
+	var got []StateView
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("GET /v1/states: %d %s: %v", rec.Code, rec.Body, err)
+	}
+	var names []string
+	for _, sv := range got {
+		names = append(names, string(sv.State))
+		if sv.Final != sv.State.Final() {
+			t.Errorf("%s: final %v", sv.State, sv.Final)
+		}
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("GET /v1/states lists %v, want %v", names, want)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if enum := doc.Components.Schemas["State"].Enum; !slices.Equal(enum, want) {
+		t.Errorf("openapi.json's State enum is %v, want %v", enum, want)
 	}
 }
 

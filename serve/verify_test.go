@@ -38,7 +38,7 @@ func TestVerifiedSpec(t *testing.T) {
 	tampered.Payload = []byte(strings.Replace(string(tampered.Payload), "alice", "mallory", 1))
 	asCancel := seal("cancel", fleet.Cancel{JobID: "j1", Submitter: "token:alice (replayctl serve)"}, own)
 	asCancel.Type = "spec"
-	for _, c := range []struct {
+	for i, c := range []struct {
 		name string
 		env  fleet.Envelope
 		ok   bool
@@ -57,7 +57,7 @@ func TestVerifiedSpec(t *testing.T) {
 			if err := jsonUnmarshal(c.env.Payload, &sp); err != nil {
 				t.Fatal(err)
 			}
-			shown := s.verifiedSpec("j1", jobSpec{spec: sp, env: c.env})
+			shown := s.verifiedSpec(jobSpec{rec: fleet.JobRecord{Offset: int64(i), Key: "spec/j1", Envelope: c.env}, spec: sp})
 			v := s.view("j1", fleet.Status{Kind: fleet.KindReplay, State: fleet.Running}, shown, false)
 			if v.Verified != c.ok || !strings.Contains(v.Unverified, c.why) || (c.ok && v.Unverified != "") {
 				t.Errorf("verified %v %q, want %v %q", v.Verified, v.Unverified, c.ok, c.why)

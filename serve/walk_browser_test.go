@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,9 +58,15 @@ func TestBrowserWalk(t *testing.T) {
 		Hosts: []string{"web-1.example.internal", "web-2.example.internal"}, StartedAt: now.Add(-time.Minute), EndedAt: now}, false); err != nil {
 		t.Fatal(err)
 	}
-	rec, pend := "walk-rec-"+e.suffix, "walk-pending-"+e.suffix
+	rec, pend, armed := "walk-rec-"+e.suffix, "walk-pending-"+e.suffix, "walk-armed-"+e.suffix
 	noSpace := strings.Repeat("averyverylongtokenwithoutspaces", 6)
+	zero, one := 0, 1
 	for key, st := range map[string]fleet.Status{
+		// A replay whose shards armed and wait for their start instant:
+		// its own record still says ASSIGNED.
+		"job/" + armed:              {JobID: armed, Kind: fleet.KindReplay, State: fleet.Assigned, Agents: []string{"load-1", "load-2"}, At: now},
+		"job/" + armed + "/shard/0": {JobID: armed, Kind: fleet.KindReplay, Agent: "load-1", Shard: &zero, State: fleet.Armed, At: now},
+		"job/" + armed + "/shard/1": {JobID: armed, Kind: fleet.KindReplay, Agent: "load-2", Shard: &one, State: fleet.Armed, At: now},
 		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Failed, Reason: "web-3: " + strings.Repeat("a long error message ", 10),
 			Agents: []string{"web-1", "web-3"}, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
 		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now, Result: &fleet.Result{Requests: 3, Lost: every}},
@@ -67,6 +74,26 @@ func TestBrowserWalk(t *testing.T) {
 		"job/" + pend:                 {JobID: pend, Kind: fleet.KindReplay, State: fleet.Pending, At: now},
 	} {
 		if err := bus.PublishStatus(ctx, key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Two specs on the jobs topic: one issued when published, one that
+	// claims 2099 (anyone who may write to Kafka may publish one).
+	published := map[string]time.Time{}
+	honest, claims := "walk-honest-"+e.suffix, "walk-claims-"+e.suffix
+	for id, issued := range map[string]time.Time{honest: now, claims: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		env, err := fleet.Seal("spec", fleet.Spec{JobID: id, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Selector: fleet.Selector{"role": "nobody"},
+			IssuedAt: issued, ExpiresAt: issued.Add(time.Minute), Submitter: "someone"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := bus.Publish(ctx, fleet.JobsTopic, "spec/"+id, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		published[id] = r.Timestamp
+		if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Succeeded, At: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,6 +130,50 @@ func TestBrowserWalk(t *testing.T) {
 	sideways("Recordings")
 	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), b.shot("walk-04-history"))
 	sideways("History")
+	// A job's time is when its spec was published (its Kafka record's
+	// timestamp); what the spec claims shows only where it is off.
+	for _, c := range []struct{ id, claimed string }{{honest, ""}, {claims, "2099-01-01T00:00:00Z"}} {
+		got := b.get("time of "+c.id, chromedp.Evaluate[string](fmt.Sprintf(`(() => {
+			const r = document.querySelector('#jobs tr[data-job=%q]'), tm = r && r.querySelector('.spec-time time'), cl = r && r.querySelector('.spec-time .claim');
+			const want = %q ? 'claims issued ' + new Date(%[2]q).toLocaleString() : '';
+			return tm ? [tm.getAttribute('datetime'), cl ? cl.textContent : '', want, tm.title].join('|') : '' })()`, c.id, c.claimed)))
+		parts := strings.SplitN(got, "|", 4)
+		if len(parts) != 4 {
+			t.Errorf("History shows no time for %s: %q", c.id, got)
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, parts[0])
+		if err != nil || !at.Equal(published[c.id]) || parts[1] != parts[2] || !strings.Contains(parts[3], "CreateTime") {
+			t.Errorf("History shows %s at %q (claim %q, title %q): want its record's %s, claim %q", c.id, parts[0], parts[1], parts[3], published[c.id].Format(time.RFC3339Nano), parts[2])
+		}
+	}
+	b.run("history times", chromedp.ScrollIntoView(fmt.Sprintf(`#jobs tr[data-job=%q]`, claims)), b.shot("walk-04d-history-times"))
+
+	// The state filter offers every state the fleet reports, in order.
+	offered, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#f-state option')].map(o => o.value)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{""}
+	for _, st := range fleet.States() {
+		want = append(want, string(st))
+	}
+	if !slices.Equal(offered, want) {
+		t.Errorf("the History state filter offers %q, want %q", offered, want)
+	}
+	// ARMED lists the job whose shards armed, and it alone; its page says
+	// ARMED, then RUNNING once a shard runs, without a reload.
+	jobRow := func(id string) string { return fmt.Sprintf(`//table[@id="jobs"]//tr[.//a[text()=%q]]`, id) }
+	b.run("history armed", b.set("#f-state", "ARMED"), chromedp.WaitNotPresent(jobRow(rec)), chromedp.WaitVisible(jobRow(armed)+`//span[@class="badge ARMED"]`), b.shot("walk-04b-history-armed"))
+	if ids, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#jobs tbody tr')].map(r => r.dataset.job)`)); err != nil || !slices.Equal(ids, []string{armed}) {
+		t.Errorf("ARMED jobs listed: %v (%v), want [%s]", ids, err, armed)
+	}
+	b.run("armed job", chromedp.Click(fmt.Sprintf(`//a[text()=%q]`, armed)), chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="ARMED"]`), b.shot("walk-04c-armed-job"))
+	if err := bus.PublishStatus(ctx, "job/"+armed+"/shard/0", fleet.Status{JobID: armed, Kind: fleet.KindReplay, Agent: "load-1", Shard: &zero, State: fleet.Running, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	b.run("armed job runs", chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`))
+	b.run("back to history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(jobRow(rec)))
 
 	// A failed recording with long reasons and every loss.
 	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-3"]`),

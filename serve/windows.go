@@ -43,9 +43,9 @@ func (s *Server) windowViews(ws []catalog.Window) []WindowView {
 		}
 	}
 	byRec := map[string]string{}
-	for id, r := range s.specIndex() {
+	for id, r := range s.specIndex("") {
 		if r.spec.Recording != nil && recs[r.spec.Recording.ID] {
-			if sp := s.verifiedSpec(id, r); sp.verified && sp.Recording != nil {
+			if sp := s.verifiedSpec(r); sp.verified && sp.Recording != nil {
 				byRec[sp.Recording.ID] = id
 			}
 		}

@@ -104,6 +104,22 @@ function ago(ts) {
 
 function time(ts) { return ts && !ts.startsWith('0001') ? new Date(ts).toLocaleString() : '-'; }
 
+// specTime is when a job was published: its spec record's Kafka timestamp
+// (published_at), which the broker sets where the jobs topic is
+// LogAppendTime, whereas a spec claims whatever issued_at its publisher
+// wrote. The claim is shown only where it is more than a minute off (a
+// forged spec, a submitter's clock far off): they agree otherwise, and
+// the title has both.
+function specTime(j) {
+  if (!j.published_at) return h('div', { class: 'spec-time' }, '-');
+  const clock = j.published_at_type === 'LogAppendTime' ? 'the broker\'s clock when it appended the spec'
+    : 'the publishing client\'s clock: the jobs topic keeps CreateTime';
+  const title = 'published at ' + j.published_at + ' (Kafka record timestamp, ' + clock + ')\nthe spec says it was issued at ' + (j.issued_at || '-');
+  const off = j.issued_at ? new Date(j.issued_at) - new Date(j.published_at) : 0;
+  return h('div', { class: 'spec-time' }, h('time', { datetime: j.published_at, title }, time(j.published_at)),
+    Math.abs(off) > 60000 ? h('div', { class: 'loss claim' }, 'claims issued ', h('span', {}, time(j.issued_at))) : '');
+}
+
 function span(ms) {
   if (!ms) return '-';
   if (ms < 1000) return ms + ' ms';
@@ -211,12 +227,20 @@ async function pageRecordings(_, signal) {
       : h('p', { class: 'muted' }, 'No recordings yet: start one from New recording.'));
 }
 
+// runLink is one of an agent's runs: its job, linked to the job's page,
+// its shard, and whether it waits for a free run on the agent.
+function runLink(r) {
+  return h('div', { class: 'run' }, h('a', { href: '#/job/' + encodeURIComponent(r.job) }, r.job),
+    r.shard !== undefined && r.shard !== null ? h('span', { class: 'muted' }, ' shard ' + r.shard) : '',
+    r.queued ? [' ', badge('QUEUED')] : '');
+}
+
 async function pageAgents(_, signal) {
   const render = agents => !agents.length ? h('p', { class: 'muted', id: 'no-agents' }, 'No agent has sent a heartbeat: start one on each host with replayctl agent --brokers … --labels role=… --allow record|replay --trust serve.pub.') : h('table', { id: 'agents' },
-    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current job', 'Runs', 'Max spec TTL', 'Version'].map(t => h('th', {}, t))),
+    h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current jobs', 'Runs', 'Max spec TTL', 'Version'].map(t => h('th', {}, t))),
     agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels) || '-'), h('td', {}, (a.allow || []).join(', ') || '-'),
       h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
-      h('td', { class: 'wrap' }, a.job ? h('a', { href: '#/job/' + encodeURIComponent(a.job) }, a.job) : '-'),
+      h('td', { class: 'wrap runs' }, (a.runs || []).length ? a.runs.map(runLink) : '-'),
       h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'),
       h('td', { title: 'the agent refuses a spec valid for longer (--max-spec-ttl)' }, a.max_spec_ttl || '-'), h('td', { class: 'wrap' }, a.version || '-'))));
   const box = h('div', {}, render(await api('GET', '/v1/agents', undefined, signal)));
@@ -397,7 +421,9 @@ function partRow(p, kind) {
 }
 
 async function pageJob(id, signal) {
-  let job = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
+  let [job, all] = await Promise.all([api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal), states()]);
+  const final = new Set(all.filter(s => s.final).map(s => s.state));
+  const isFinal = s => final.has(s);
   const state = h('span', { id: 'job-state' });
   const parts = h('tbody', { id: 'parts' });
   const report = h('div', { id: 'report' });
@@ -429,7 +455,7 @@ async function pageJob(id, signal) {
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), job.scenario ? job.scenario + ' · ' + (job.job || '') : '-'),
         h('div', {}, h('div', { class: 'muted' }, 'Agents'), [labels(job.selector), (job.agents || []).join(', ')].filter(Boolean).join(' → ') || '-'),
         h('div', {}, h('div', { class: 'muted' }, 'Window'), job.window || '-'),
-        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, time(job.issued_at)))),
+        h('div', {}, h('div', { class: 'muted' }, 'Submitted by'), submitter(job, true), h('div', { class: 'muted' }, specTime(job)))),
       job.command ? [h('h2', {}, 'Command'), h('pre', { class: 'cmd' }, job.command)] : '',
       h('p', { class: 'row' }, cancel, rerun)),
     msg,
@@ -464,7 +490,10 @@ async function pageJob(id, signal) {
     }
     const e = JSON.parse(data);
     if (type === 'state') logEvent(e);
-    if (e.part === 'job') { job.state = e.state; job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
+    // The job's state as this event leaves it: while its record says
+    // ASSIGNED, how far its runs got (QUEUED, ARMED, RUNNING).
+    job.state = e.job_state || job.state;
+    if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
     else {
       const old = byPart.get(e.part) || {};
       byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text }));
@@ -473,7 +502,14 @@ async function pageJob(id, signal) {
   });
 }
 
-function isFinal(s) { return ['SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED', 'REFUSED'].includes(s); }
+// states answers every state the fleet reports, in order, and whether each
+// is final (GET /v1/states), asked once: the History filter offers them,
+// the Job page knows by them when a job has ended.
+let statesAsked = null;
+function states() {
+  if (!statesAsked) statesAsked = api('GET', '/v1/states').catch(err => { statesAsked = null; throw err; });
+  return statesAsked;
+}
 
 function order(part) {
   const m = /^shard\/(\d+)(.*)$/.exec(part);
@@ -524,14 +560,14 @@ async function stream(path, signal, onEvent) {
 
 async function pageHistory(_, signal) {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
-  const [scenarios, windows] = await Promise.all([api('GET', '/v1/scenarios', undefined, signal), api('GET', '/v1/windows', undefined, signal)]);
+  const [scenarios, windows, all] = await Promise.all([api('GET', '/v1/scenarios', undefined, signal), api('GET', '/v1/windows', undefined, signal), states()]);
   const sc = h('select', { id: 'f-scenario' }, h('option', { value: '' }, 'any scenario'), scenarios.map(s => h('option', { value: s.file, selected: s.file === q.get('scenario') }, s.file)));
-  const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), ['PENDING', 'ASSIGNED', 'RUNNING', 'SUCCEEDED', 'ASSERT_FAILED', 'FAILED', 'CANCELLED'].map(s => h('option', { value: s, selected: s === q.get('state') }, s)));
+  const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), all.map(s => h('option', { value: s.state, selected: s.state === q.get('state') }, s.state)));
   const wn = h('select', { id: 'f-window' }, h('option', { value: '' }, 'any window'), windows.map(w => h('option', { value: w.name, selected: w.name === q.get('window') }, w.name)));
   const table = h('div');
   const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state), lossNote(j, 'div')),
     h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
-    h('td', {}, time(j.issued_at), h('div', {}, submitter(j, false))));
+    h('td', {}, specTime(j), h('div', {}, submitter(j, false))));
   // The API answers a page of jobs, newest first, and names the next one
   // (Link): More appends it. #/history?limit=N asks for pages of N.
   const load = async () => {
