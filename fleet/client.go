@@ -821,7 +821,7 @@ func (c *Client) Show(id string) error {
 func (c *Client) printJob(id string) {
 	js, _ := c.bus.Status(jobKey(id))
 	w := c.Out
-	fmt.Fprintf(w, "job %s  %s  %s\n", id, js.Kind, js.State)
+	fmt.Fprintf(w, "job %s  %s  %s\n", id, js.Kind, c.bus.JobLiveState(id, js.State))
 	if spec, env, ok := c.specRecord(id); ok {
 		fmt.Fprintf(w, "  scenario %s (sha256 %.12s…) job %q on %s, submitted %s, expires %s\n",
 			spec.File, spec.SHA256, spec.Job, spec.Selector.String(), spec.IssuedAt.Format(time.RFC3339), spec.ExpiresAt.Format(time.RFC3339))
@@ -961,7 +961,8 @@ func (c *Client) List() {
 			}
 			reason = lost
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, s.State, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), reason)
+		state := c.bus.JobLiveState(s.JobID, s.State) // RUNNING rather than ASSIGNED while a run runs
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, state, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), reason)
 	}
 	tw.Flush()
 }

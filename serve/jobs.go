@@ -250,11 +250,11 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
 		})
-		if isRun(part) {
-			runs = furthest(runs, p.State)
+		if fleet.IsRunKey(part) {
+			runs = fleet.Furthest(runs, p.State)
 		}
 	}
-	v.State = liveState(v.State, runs)
+	v.State = fleet.LiveState(v.State, runs)
 	sort.SliceStable(v.Parts, func(i, j int) bool { return partOrder(v.Parts[i].Part) < partOrder(v.Parts[j].Part) })
 	for i := range v.Parts {
 		shardTotal(spec, v.Parts[i].Shard, v.Parts[i].Progress)
@@ -514,8 +514,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 	// How far each job's runs got, for the state of a job going (liveState).
 	runs := map[string]fleet.State{}
 	for k, p := range statuses {
-		if id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/"); ok && isRun(part) {
-			runs[id] = furthest(runs[id], p.State)
+		if id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/"); ok && fleet.IsRunKey(part) {
+			runs[id] = fleet.Furthest(runs[id], p.State)
 		}
 	}
 	var all []listed
@@ -524,7 +524,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 			continue
 		}
 		l := listed{at: jobCursor{pos: noSpec, id: strings.TrimPrefix(k, "job/")}, js: js}
-		l.js.State = liveState(js.State, runs[l.at.id])
+		l.js.State = fleet.LiveState(js.State, runs[l.at.id])
 		var spec *fleet.Spec
 		if x, ok := specs[l.at.id]; ok {
 			l.rec, spec = &x, &x.spec

@@ -37,12 +37,12 @@ func TestLiveState(t *testing.T) {
 			f := liveFold{}
 			f.add("job", c.job)
 			for part, st := range c.parts {
-				if isRun(part) {
-					runs = furthest(runs, st)
+				if fleet.IsRunKey(part) {
+					runs = fleet.Furthest(runs, st)
 				}
 				f.add(part, st)
 			}
-			if got := liveState(c.job, runs); got != c.want {
+			if got := fleet.LiveState(c.job, runs); got != c.want {
 				t.Errorf("liveState: %s, want %s", got, c.want)
 			}
 			if got := f.state(); got != c.want {
