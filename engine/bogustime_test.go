@@ -47,6 +47,15 @@ func TestRecordBogusCaptureTimes(t *testing.T) {
 					t.Errorf("summary lacks %q:\n%s", want, r.out)
 				}
 			}
+			// The bogus ones keep their place between /r/0 and /r/5: not
+			// sorted to the front (1970) nor held to the end (2226).
+			if got := tg.requests(); len(got) == 6 && (got[0].Path != "/r/0" || got[5].Path != "/r/5" || strings.Contains(r.out, "out-of-order")) {
+				var paths []string
+				for _, g := range got {
+					paths = append(paths, g.Path)
+				}
+				t.Errorf("the target got %v, want /r/0 first and /r/5 last, nothing out of order:\n%s", paths, r.out)
+			}
 			if n := tg.count(); n != 6 {
 				t.Errorf("the target got %d requests, want all 6", n)
 			}

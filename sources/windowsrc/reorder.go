@@ -39,6 +39,12 @@ type reorder struct {
 	last  int64 // capture time of the message read last
 	bytes int64 // held
 
+	// untimed, when set, tells a capture time that cannot be real (a .gor
+	// file's zero or garbage): such a message keeps its place in arrival
+	// order (it sorts as the message read before it) and is not counted
+	// late, nor does it move what the others are compared with.
+	untimed func(t int64) bool
+
 	lastOut   int64 // the latest capture time of a request released
 	anyOut    bool
 	late      int64 // requests released after a request captured later
@@ -48,11 +54,12 @@ type reorder struct {
 
 type entry struct {
 	m   *message.Message
+	key int64 // the capture time it sorts by: m.Time, unless untimed
 	seq uint64
 }
 
 func (a entry) before(b entry) bool {
-	return a.m.Time < b.m.Time || (a.m.Time == b.m.Time && a.seq < b.seq)
+	return a.key < b.key || (a.key == b.key && a.seq < b.seq)
 }
 
 type entryHeap []entry
@@ -83,8 +90,15 @@ func (r *reorder) held() int { return len(r.fifo) - r.head + len(r.inv) }
 
 // push adds m, in arrival order.
 func (r *reorder) push(m *message.Message) {
-	e := entry{m: m, seq: r.seq}
+	e := entry{m: m, key: m.Time, seq: r.seq}
 	r.seq++
+	untimed := r.untimed != nil && r.untimed(m.Time)
+	if untimed {
+		e.key = r.last
+		if r.seq == 1 {
+			e.key = math.MinInt64 // read first: released first
+		}
+	}
 	if n := len(r.fifo); n == r.head || !e.before(r.fifo[n-1]) {
 		r.fifo = append(r.fifo, e)
 	} else {
@@ -93,7 +107,9 @@ func (r *reorder) push(m *message.Message) {
 			r.reordered++
 		}
 	}
-	r.last = m.Time
+	if !untimed {
+		r.last = m.Time
+	}
 	r.bytes += int64(len(m.Raw))
 }
 
@@ -104,7 +120,7 @@ func (r *reorder) ready() bool {
 	if n == 0 {
 		return false
 	}
-	return r.hold == 0 || n > r.max || r.bytes > r.maxBytes || after(r.last, r.peek().m.Time, r.hold)
+	return r.hold == 0 || n > r.max || r.bytes > r.maxBytes || after(r.last, r.peek().key, r.hold)
 }
 
 // heapFirst reports whether the oldest held message is in the heap rather
@@ -139,7 +155,7 @@ func (r *reorder) pop() *message.Message {
 		}
 	}
 	r.bytes -= int64(len(e.m.Raw))
-	if e.m.Kind != message.Request {
+	if e.m.Kind != message.Request || r.untimed != nil && r.untimed(e.m.Time) {
 		return e.m
 	}
 	t := e.m.Time

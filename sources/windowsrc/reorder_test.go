@@ -135,13 +135,20 @@ func TestReorderProperties(t *testing.T) {
 }
 
 func FuzzReorder(f *testing.F) {
-	f.Add([]byte{5, 6, 1, 7, 2, 30}, uint8(10), uint8(3))
-	f.Fuzz(func(t *testing.T, b []byte, hold, max uint8) {
+	f.Add([]byte{5, 6, 1, 7, 2, 30}, uint8(10), uint8(3), false)
+	f.Add([]byte{5, 0, 6, 1, 255, 7, 2, 30}, uint8(10), uint8(3), true)
+	f.Fuzz(func(t *testing.T, b []byte, hold, max uint8, untimed bool) {
 		in := make([]int64, len(b))
 		for i, x := range b {
 			in[i] = int64(x)
 		}
 		ro := newReorder(int64(hold), int(max)+1, math.MaxInt64)
+		isUntimed := func(int64) bool { return false }
+		if untimed {
+			// 0 and 255 stand for bogus times.
+			isUntimed = func(t int64) bool { return t == 0 || t == 255 }
+			ro.untimed = isUntimed
+		}
 		got := runReorder(ro, in)
 		a, c := slices.Clone(in), slices.Clone(got)
 		slices.Sort(a)
@@ -150,13 +157,34 @@ func FuzzReorder(f *testing.F) {
 			t.Fatalf("lost or doubled: in %v out %v", in, got)
 		}
 		var late int64
-		for i := 1; i < len(got); i++ {
-			if got[i] < slices.Max(got[:i]) {
+		var timed []int64
+		for _, x := range got {
+			if isUntimed(x) {
+				continue
+			}
+			if len(timed) > 0 && x < slices.Max(timed) {
 				late++
 			}
+			timed = append(timed, x)
 		}
 		if late != ro.late {
 			t.Fatalf("late %d, counted %d: out %v", late, ro.late, got)
 		}
 	})
+}
+
+// TestReorderUntimed: a message whose capture time cannot be real (a .gor
+// file's zero, a time decades ahead) keeps its place in arrival order,
+// sorted as the message read before it; it is not counted late, and the
+// others are still put back in order around it.
+func TestReorderUntimed(t *testing.T) {
+	ro := newReorder(10, 1000, math.MaxInt64)
+	ro.untimed = func(t int64) bool { return t < 100 || t > 1_000_000 }
+	got := runReorder(ro, []int64{1000, 0, 1005, 1_000_000_000, 990, 1010})
+	if want := []int64{990, 1000, 0, 1005, 1_000_000_000, 1010}; !slices.Equal(got, want) {
+		t.Errorf("out %v, want %v", got, want)
+	}
+	if ro.late != 0 || ro.worstLate != 0 || ro.reordered != 1 {
+		t.Errorf("late %d (worst %d), reordered %d; want 0, 0 and 1 (990)", ro.late, ro.worstLate, ro.reordered)
+	}
 }

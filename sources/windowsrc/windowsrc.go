@@ -182,6 +182,8 @@ func (s *Source) Run(ctx context.Context, emit func(*message.Message) error) err
 	parts := rr.Partitions()
 	bufs := make(map[int32][]*message.Message, len(parts))
 	ro := newReorder(max(int64(s.opts.Reorder), 0), s.opts.ReorderMax, s.opts.ReorderMaxBytes)
+	now := time.Now()
+	ro.untimed = func(t int64) bool { return message.BogusTime(time.Unix(0, t), now) }
 	defer s.noteOrder(ro)
 	release := func(all bool) error {
 		for (all && ro.held() > 0) || ro.ready() {
