@@ -235,8 +235,16 @@ func ProducerOpts(compression string, deliveryTimeout time.Duration) ([]kgo.Opt,
 		compress,
 		kgo.ProduceRequestTimeout(max(min(deliveryTimeout, 30*time.Second), time.Second)),
 		kgo.RetryTimeout(deliveryTimeout),
+		kgo.MetadataMinAge(MetadataMinAge),
 	}, nil
 }
+
+// MetadataMinAge is the shortest time between two metadata requests of the
+// producer. A failed produce asks for metadata before it tries again, and
+// franz-go's default (5 s) made a recording whose broker came back wait up
+// to 5 s more, its records in the spool or in memory, before the next try
+// found the broker.
+const MetadataMinAge = 500 * time.Millisecond
 
 // Compressor returns the batch compressor the sink's producer uses for a
 // compression name (none, gzip, snappy, lz4, zstd, any case; "" is none),
