@@ -290,12 +290,12 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	r := &box.r
 	r.Topic = topic
 	r.Timestamp = time.Unix(0, m.Time)
-	if now := time.Now(); message.BogusTime(r.Timestamp, now) {
+	if now := time.Now(); message.BogusTime(r.Timestamp, now) || r.Timestamp.After(now.Add(MaxTimestampAhead)) {
 		// A capture time that cannot be real (a .gor file's zero or
-		// garbage) stays in the payload, which replay reads; the record
-		// gets the time of writing, as Kafka refuses timestamps far ahead
-		// of its clock (log.message.timestamp.after.max.ms) and deletes
-		// records its retention finds old.
+		// garbage), or too far ahead of this clock, stays in the payload,
+		// which replay reads; the record gets the time of writing, as Kafka
+		// refuses timestamps ahead of its clock (and the batch with them)
+		// and deletes records its retention finds old.
 		r.Timestamp = now
 	}
 	kind := m.Kind.String()
@@ -347,6 +347,13 @@ func Record(topic string, m *message.Message, recordingID, host string) *kgo.Rec
 	}
 	return r
 }
+
+// MaxTimestampAhead is how far ahead of this host's clock a capture time
+// may be and still be a record's Kafka timestamp. Apache Kafka 4 refuses a
+// timestamp more than log.message.timestamp.after.max.ms (1 h by default)
+// ahead of the broker's clock, and the whole batch with it; a capturing
+// host's clock may be ahead.
+const MaxTimestampAhead = 10 * time.Minute
 
 // recordKind returns the kind r's kind header names, 0 without one.
 func recordKind(r *kgo.Record) message.Kind {
