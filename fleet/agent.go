@@ -385,6 +385,7 @@ func (a *Agent) logStopped(stopped time.Time) {
 // resumeShard (onlyFail false); the pass after the jobs topic was read once
 // (onlyFail true) fails those whose spec did not come by.
 func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
+	settling := map[string]bool{} // jobs settled below, once each
 	for key, s := range a.bus.StatusPrefix("job/") {
 		if s.Agent != a.cfg.Name || s.State.Final() || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
 			continue
@@ -409,10 +410,24 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 		}
 		// That run may have been the job's last part: settle the job, from
 		// its spec as signed (a status alone may be anyone's).
-		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok {
-			a.finishJob(ctx, spec)
+		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok && !settling[spec.JobID] {
+			settling[spec.JobID] = true
+			a.settle(ctx, spec)
 		}
 	}
+}
+
+// settle runs finishJob off the caller's path, as a run ending does: at
+// start, recoverStale runs before the first heartbeat, and each settlement
+// may wait (Sync, then up to assignWait for a submitter's ASSIGNED), so
+// that an agent restarted with many stale runs looked dead for as long.
+// stop waits for it as for a run.
+func (a *Agent) settle(ctx context.Context, spec Spec) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.finishJob(ctx, spec)
+	}()
 }
 
 // specAt is the spec of job id at offset of the jobs topic, when it is

@@ -942,7 +942,9 @@ func (c *Client) printJob(id string) {
 // List prints every job, newest first.
 func (c *Client) List() {
 	var jobs []Status
-	for k, s := range c.bus.StatusPrefix("job/") {
+	all := c.bus.StatusPrefix("job/")
+	runs := runStates(all)
+	for k, s := range all {
 		if strings.Count(k, "/") == 1 {
 			jobs = append(jobs, s)
 		}
@@ -961,7 +963,7 @@ func (c *Client) List() {
 			}
 			reason = lost
 		}
-		state := c.bus.JobLiveState(s.JobID, s.State) // RUNNING rather than ASSIGNED while a run runs
+		state := LiveState(s.State, runs[s.JobID]) // RUNNING rather than ASSIGNED while a run runs
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, state, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), reason)
 	}
 	tw.Flush()

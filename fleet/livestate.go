@@ -56,12 +56,19 @@ func LiveState(job, runs State) State {
 
 // JobLiveState is LiveState of job id from the status records read.
 func (b *Bus) JobLiveState(id string, job State) State {
-	var runs State
-	prefix := jobKey(id) + "/"
-	for k, s := range b.StatusPrefix(prefix) {
-		if IsRunKey(strings.TrimPrefix(k, prefix)) {
-			runs = Furthest(runs, s.State)
+	return LiveState(job, runStates(b.StatusPrefix(jobKey(id) + "/"))[id])
+}
+
+// runStates returns, by job ID, Furthest over the states of each job's
+// runs among statuses (keyed as the status topic is): one pass for a list
+// of every job, where JobLiveState for each would scan them all per job.
+func runStates(statuses map[string]Status) map[string]State {
+	out := map[string]State{}
+	for k, s := range statuses {
+		id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/")
+		if ok && strings.HasPrefix(k, "job/") && IsRunKey(part) {
+			out[id] = Furthest(out[id], s.State)
 		}
 	}
-	return LiveState(job, runs)
+	return out
 }

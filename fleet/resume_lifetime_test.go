@@ -163,3 +163,34 @@ func TestRestartSettlesTheJob(t *testing.T) {
 		t.Fatalf("job %s %q, want FAILED with %q", js.State, js.Reason, want)
 	}
 }
+
+// TestRestartSettlesWithoutDelayingStart: an agent restarted with several
+// stale runs whose jobs wait for their submitter's ASSIGNED (it died after
+// PENDING: each settlement waits assignWait) heartbeats at once, and still
+// settles every job. It settled them one by one before its first
+// heartbeat, 10 s each: 30 s here of an agent that looked dead.
+func TestRestartSettlesWithoutDelayingStart(t *testing.T) {
+	f := newIDFleet(t)
+	ids := []string{"j-stale-1", "j-stale-2", "j-stale-3"}
+	for _, id := range ids {
+		off := f.submit(t, id, Selector{"role": "web"}, "web-1")
+		if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindRecord, State: Pending, Agents: []string{"web-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.bus.PublishStatus(f.ctx, agentKey(id, "web-1"), Status{JobID: id, Kind: KindRecord, Agent: "web-1", State: Running, SpecOffset: off}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	f.agent(t, "web-1", Labels{"role": "web"})
+	waitFor(t, 5*time.Second, "first heartbeat", func() bool { return f.bus.AgentAlive("web-1", time.Now()) })
+	t.Logf("first heartbeat after %s", time.Since(start).Round(time.Millisecond))
+	waitFor(t, assignWait+10*time.Second, "every job's end", func() bool {
+		for _, id := range ids {
+			if js, _ := f.bus.Status(jobKey(id)); !js.State.Final() {
+				return false
+			}
+		}
+		return true
+	})
+}
