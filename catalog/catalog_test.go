@@ -22,6 +22,17 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// openCatalog opens the catalog on topic of target's brokers.
+func openCatalog(t *testing.T, target kafkatest.Target, topic string) *catalog.Catalog {
+	t.Helper()
+	cl := target.Client(t)
+	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
 func window(name string) catalog.Window {
 	return catalog.Window{
 		Name: name, Topic: "traffic",

@@ -26,11 +26,7 @@ func TestConcurrentSavesOneWinner(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			topic := kafkatest.UniqueTopic(t)
 			open := func() *catalog.Catalog {
-				cl := target.Client(t)
-				cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
-				if err != nil {
-					t.Fatal(err)
-				}
+				cat := openCatalog(t, target, topic)
 				return cat
 			}
 			cats := [2]*catalog.Catalog{open(), open()}
@@ -135,19 +131,15 @@ func TestAbandonedClaimExpires(t *testing.T) {
 	for _, target := range kafkatest.Brokers(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			topic := kafkatest.UniqueTopic(t)
-			cl := target.Client(t)
-			cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cat := openCatalog(t, target, topic)
 			cat.ClaimTTL = 2 * time.Second
 			// What a save that died right after its claim leaves behind.
 			dead := &kgo.Record{Topic: topic, Key: []byte("replayctl.claim/w"), Value: []byte(`{"name":"w","claim":"dead","mode":0,"job":"crashed"}`),
 				Headers: []kgo.RecordHeader{{Key: "replayctl-catalog", Value: []byte("claim")}}}
-			if err := cl.ProduceSync(ctxT(t), dead).FirstErr(); err != nil {
+			if err := target.Client(t).ProduceSync(ctxT(t), dead).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
-			err = cat.Save(ctxT(t), window("w"), false)
+			err := cat.Save(ctxT(t), window("w"), false)
 			if !errors.Is(err, catalog.ErrConflict) || !strings.Contains(err.Error(), "job crashed") {
 				t.Fatalf("save while the dead claim holds: %v", err)
 			}
@@ -194,11 +186,7 @@ func TestRemoveThenSave(t *testing.T) {
 func TestSaveNeedsOnePartition(t *testing.T) {
 	target := kafkatest.Brokers(t)[0]
 	topic := kafkatest.CreateTopic(t, target, 2)
-	cl := target.Client(t)
-	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := openCatalog(t, target, topic)
 	if err := cat.Save(ctxT(t), window("w"), false); err == nil || !strings.Contains(err.Error(), "has 2 partitions; it needs exactly 1") {
 		t.Fatalf("save to a 2-partition catalog = %v", err)
 	}
@@ -210,11 +198,7 @@ func TestSaveNeedsOnePartition(t *testing.T) {
 func TestSaveRefusesAClaimKey(t *testing.T) {
 	target := kafkatest.Brokers(t)[0]
 	topic := kafkatest.UniqueTopic(t)
-	cl := target.Client(t)
-	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := openCatalog(t, target, topic)
 	if err := cat.Save(ctxT(t), window("replayctl.claim/w"), false); err == nil || !strings.Contains(err.Error(), `"replayctl.claim/" starts the keys of the catalog's claims`) {
 		t.Fatalf("save of a claim key = %v", err)
 	}
@@ -234,11 +218,7 @@ func TestSaveRefusesAClaimKey(t *testing.T) {
 func TestKeepHistoryWithinOneSecond(t *testing.T) {
 	target := kafkatest.Brokers(t)[0]
 	topic := kafkatest.UniqueTopic(t)
-	cl := target.Client(t)
-	cat, err := catalog.Open(ctxT(t), cl, kadm.NewClient(cl), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := openCatalog(t, target, topic)
 	at := time.Date(2026, 12, 7, 0, 0, 2, 0, time.UTC)
 	var kept []string
 	for i := range 4 {
