@@ -53,9 +53,10 @@ type reorder struct {
 }
 
 type entry struct {
-	m   *message.Message
-	key int64 // the capture time it sorts by: m.Time, unless untimed
-	seq uint64
+	m       *message.Message
+	key     int64 // the capture time it sorts by: m.Time, unless untimed
+	untimed bool
+	seq     uint64
 }
 
 func (a entry) before(b entry) bool {
@@ -90,10 +91,9 @@ func (r *reorder) held() int { return len(r.fifo) - r.head + len(r.inv) }
 
 // push adds m, in arrival order.
 func (r *reorder) push(m *message.Message) {
-	e := entry{m: m, key: m.Time, seq: r.seq}
+	e := entry{m: m, key: m.Time, seq: r.seq, untimed: r.untimed != nil && r.untimed(m.Time)}
 	r.seq++
-	untimed := r.untimed != nil && r.untimed(m.Time)
-	if untimed {
+	if e.untimed {
 		e.key = r.last
 		if r.seq == 1 {
 			e.key = math.MinInt64 // read first: released first
@@ -107,7 +107,7 @@ func (r *reorder) push(m *message.Message) {
 			r.reordered++
 		}
 	}
-	if !untimed {
+	if !e.untimed {
 		r.last = m.Time
 	}
 	r.bytes += int64(len(m.Raw))
@@ -155,7 +155,7 @@ func (r *reorder) pop() *message.Message {
 		}
 	}
 	r.bytes -= int64(len(e.m.Raw))
-	if e.m.Kind != message.Request || r.untimed != nil && r.untimed(e.m.Time) {
+	if e.m.Kind != message.Request || e.untimed {
 		return e.m
 	}
 	t := e.m.Time
