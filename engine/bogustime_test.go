@@ -145,8 +145,8 @@ jobs:
 			if r.err != nil {
 				t.Fatalf("run: %v\n%s", r.err, r.out)
 			}
-			if !strings.Contains(r.out, "bogus-capture-times=4") {
-				t.Errorf("summary does not count 4 bogus capture times:\n%s", r.out)
+			if !strings.Contains(r.out, "bogus-capture-times=4") || !strings.Contains(r.out, "sink.timestamps-of-write=6") {
+				t.Errorf("summary does not count 4 bogus capture times and 6 records (2 h ahead included) written with the time of writing:\n%s", r.out)
 			}
 			recs := topicTimes(t, bc.brokers, dir, week)
 			if len(recs) != 8 {

@@ -110,7 +110,10 @@ type Sink struct {
 	bsem  byteSem
 	wg    sync.WaitGroup
 
-	accepted, blocked               atomic.Int64 // Writes that returned nil; that waited
+	accepted, blocked atomic.Int64 // Writes that returned nil; that waited
+	// timestampsOfWrite counts the records whose Kafka timestamp is the
+	// time of writing, not their capture time (bogus, or too far ahead).
+	timestampsOfWrite               atomic.Int64
 	inFlightBytes, maxInFlightBytes atomic.Int64
 
 	// The delivery results; written and failed change under mu, so Close
@@ -386,6 +389,9 @@ type recordBox struct {
 // With a spool, Write does not block: see Options.Spool.
 func (s *Sink) Write(ctx context.Context, m *message.Message) error {
 	r := Record(s.topic, m, s.opts.RecordingID, s.opts.Host)
+	if r.Timestamp.UnixNano() != m.Time {
+		s.timestampsOfWrite.Add(1)
+	}
 	size := recordSize(r)
 	if s.opts.Spool != nil {
 		return s.writeSpooled(ctx, r, size)
@@ -680,7 +686,9 @@ func (s *Sink) AckedEnd() map[int32]int64 {
 // Stats returns written (and of those written-requests and
 // written-responses), failed (too-large included), too-large, bytes
 // (written), in-flight (records not settled), in-flight-bytes,
-// max-in-flight-bytes, blocked (Writes that waited for room) and
+// max-in-flight-bytes, blocked (Writes that waited for room),
+// timestamps-of-write (records whose Kafka timestamp is the time of
+// writing, their capture time bogus or too far ahead; only when some) and
 // partition-N counts; with a spool also spooled (records ever spooled),
 // spool-full (records lost to a full spool), spool-records and spool-bytes
 // (in the spool now) and spool-peak-bytes (the most its files took on disk).
@@ -696,6 +704,9 @@ func (s *Sink) Stats() map[string]int64 {
 		"in-flight-bytes":     s.inFlightBytes.Load(),
 		"max-in-flight-bytes": s.maxInFlightBytes.Load(),
 		"blocked":             s.blocked.Load(),
+	}
+	if n := s.timestampsOfWrite.Load(); n > 0 {
+		st["timestamps-of-write"] = n
 	}
 	if sp := s.opts.Spool; sp != nil {
 		ss := sp.Stats()
