@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,36 @@ func (c *Catalog) Save(ctx context.Context, w Window, overwrite bool) error {
 	}
 	_, err := c.SaveAs(ctx, w, mode)
 	return err
+}
+
+// SaveOnce saves w (Create) where several savers of one recording (w's
+// RecordingID) may race, as the agents of a multi-host recording that end
+// together do. When another save of the name comes first, SaveOnce waits
+// for that window, up to the claim's TTL, and returns nil if it is of the
+// same recording; a window of another recording is the error Save returned.
+func (c *Catalog) SaveOnce(ctx context.Context, w Window) error {
+	err := c.Save(ctx, w, false)
+	if err == nil || w.RecordingID == "" || !errors.Is(err, ErrConflict) && !errors.Is(err, ErrExists) {
+		return err
+	}
+	deadline := time.Now().Add(cmp.Or(c.ClaimTTL, DefaultClaimTTL))
+	for {
+		old, gerr := c.Get(ctx, w.Name)
+		switch {
+		case gerr == nil:
+			if old.RecordingID == w.RecordingID {
+				return nil // saved by the save that came first
+			}
+			return err
+		case !errors.Is(gerr, ErrNotFound), time.Now().After(deadline):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Get returns the window called name, or an error wrapping ErrNotFound.

@@ -25,10 +25,7 @@ func TestConcurrentSavesOneWinner(t *testing.T) {
 	for _, target := range kafkatest.Brokers(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			topic := kafkatest.UniqueTopic(t)
-			open := func() *catalog.Catalog {
-				cat := openCatalog(t, target, topic)
-				return cat
-			}
+			open := func() *catalog.Catalog { return openCatalog(t, target, topic) }
 			cats := [2]*catalog.Catalog{open(), open()}
 			// Each round, both saves claim before either reads the catalog:
 			// they overlap however the goroutines are scheduled.
@@ -247,5 +244,47 @@ func TestKeepHistoryWithinOneSecond(t *testing.T) {
 	}
 	if got := strings.Join(recs, " "); got != "w=rec-3 w@20261207T000002Z=rec-0 w@20261207T000002Z-2=rec-1 w@20261207T000002Z-3=rec-2" {
 		t.Errorf("catalog holds %s", got)
+	}
+}
+
+// TestSaveOnce: two saves of one recording's window at once (the agents of
+// a multi-host recording ending together) both succeed: the one whose
+// claim came second waits for the first's window and finds it of its
+// recording. A window of another recording is still a conflict.
+func TestSaveOnce(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	topic := kafkatest.UniqueTopic(t)
+	first, second := openCatalog(t, target, topic), openCatalog(t, target, topic)
+	for _, c := range []struct {
+		name, recording string
+		ok              bool
+	}{
+		{"same recording", "rec-1", true},
+		{"another recording", "rec-2", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := "w-" + c.recording
+			claimed, release := make(chan struct{}), make(chan struct{})
+			catalog.SetAfterClaim(first, func() { close(claimed); <-release })
+			defer catalog.SetAfterClaim(first, nil)
+			w := window(name)
+			w.RecordingID = "rec-1"
+			done := make(chan error, 1)
+			go func() { done <- first.SaveOnce(ctxT(t), w) }()
+			<-claimed
+			mine := window(name)
+			mine.RecordingID = c.recording
+			got := make(chan error, 1)
+			go func() { got <- second.SaveOnce(ctxT(t), mine) }()
+			time.Sleep(300 * time.Millisecond) // the second save lost to the claim and waits
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatalf("first save: %v", err)
+			}
+			err := <-got
+			if c.ok && err != nil || !c.ok && !errors.Is(err, catalog.ErrConflict) {
+				t.Fatalf("second save = %v, want ok %v", err, c.ok)
+			}
+		})
 	}
 }

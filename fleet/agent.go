@@ -1716,10 +1716,8 @@ func (a *Agent) saveWindow(ctx context.Context, spec Spec, parts []Status, res *
 		// window saved by `replayctl run` is.
 		w.Partial, w.Lost = true, maps.Clone(res.Lost)
 	}
-	if err := cat.Save(ctx, w, false); err != nil {
-		if old, gerr := cat.Get(ctx, rp.Window); gerr == nil && old.RecordingID == rp.ID {
-			return rp.Window, nil
-		}
+	// The other agents of the recording may be saving it at this moment.
+	if err := cat.SaveOnce(ctx, w); err != nil {
 		return "", err
 	}
 	a.log.Info("window saved", "window", rp.Window, "hosts", w.Hosts, "requests", w.Requests)
