@@ -98,9 +98,10 @@ func newWindowsListCmd() *cobra.Command {
   replayctl windows list --brokers 127.0.0.1:9092`,
 		Long: `List the saved windows, one a line: NAME, TOPIC, PARTITIONS, RECORDS (the offsets the window
 spans), REQUESTS, CAPTURED (the first capture time; "+N bogus" when N messages have a capture
-time that cannot be real, as a .gor file can have them, and "unknown (bogus)" when none has a
-real one), SPAN (to the last capture time), SAVED, and LOST ("-", or what a partial recording
-lost, by unit). -o json gives every field.`,
+time that cannot be real, as a .gor file can have them, "unknown (bogus)" when none has a
+real one, "unknown (untimed)" when no capture time was saved for its messages, and "empty"
+for a window without records), SPAN (to the last capture time), SAVED, and LOST ("-", or what
+a partial recording lost, by unit). -o json gives every field.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.open(cmd)
@@ -152,7 +153,13 @@ func newWindowsShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a saved window: offsets per partition and metadata",
-		Args:  exactArgs(1),
+		Long: `Show a saved window, one field a line: its offsets per partition, records, requests and
+responses, captured (the first and last capture time and the span between them; "unknown" with
+the reason when its times are bogus or none was saved for its messages, "none" for an empty
+window), bogus times (how many messages have a capture time that cannot be real), the hosts,
+recording, scenario and job it came from, when it was saved, and what a partial recording lost.
+-o json gives every field.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.open(cmd)
 			if err != nil {
@@ -253,6 +260,10 @@ func showWindow(out io.Writer, w catalog.Window) {
 			timeText(w.StartedAt), timeText(w.EndedAt), message.BogusTimeRule))
 	case w.StartedAt.IsZero() && w.BogusTimes > 0:
 		row("captured", fmt.Sprintf("unknown: every message's capture time is bogus (%s)", message.BogusTimeRule))
+	case w.StartedAt.IsZero() && untimed(w) == "":
+		row("captured", "none: the window is empty")
+	case w.StartedAt.IsZero():
+		row("captured", "unknown: no capture time was saved for its "+untimed(w))
 	default:
 		row("captured", timeText(w.StartedAt)+" → "+timeText(w.EndedAt)+" ("+spanText(w.StartedAt, w.EndedAt)+")")
 	}
@@ -281,15 +292,36 @@ func showWindow(out io.Writer, w catalog.Window) {
 
 // capturedColumns are the CAPTURED and SPAN columns of windows list: the
 // first capture time and the span, "+N bogus" after a time that leaves out
-// N messages' bogus times, "unknown (bogus)" for a window without a real one.
+// N messages' bogus times, "unknown (bogus)" for a window without a real one,
+// "empty" for a window without records and "unknown (untimed)" for one
+// whose messages have no capture time saved.
 func capturedColumns(w catalog.Window) (captured, span string) {
 	switch {
 	case w.TimesBogus(), w.StartedAt.IsZero() && w.BogusTimes > 0:
 		return "unknown (bogus)", "-"
+	case w.StartedAt.IsZero() && untimed(w) == "":
+		return "empty", "-"
+	case w.StartedAt.IsZero():
+		return "unknown (untimed)", "-"
 	case w.BogusTimes > 0:
 		return fmt.Sprintf("%s +%d bogus", timeText(w.StartedAt), w.BogusTimes), spanText(w.StartedAt, w.EndedAt)
 	}
 	return timeText(w.StartedAt), spanText(w.StartedAt, w.EndedAt)
+}
+
+// untimed says what a window without capture times holds ("6 message(s)",
+// "12 record(s)" when it counted no messages), "" when it holds nothing. Such
+// a window has no bogus times counted either: it is empty, or its saver
+// kept no times (a window saved by the fleet's agents counts no bogus
+// times).
+func untimed(w catalog.Window) string {
+	if n := max(w.Messages, w.Requests+w.Responses); n > 0 {
+		return fmt.Sprintf("%d message(s)", n)
+	}
+	if n := w.Records(); n > 0 {
+		return fmt.Sprintf("%d record(s)", n)
+	}
+	return ""
 }
 
 // lostColumn is the LOST column of windows list: "-" for a complete

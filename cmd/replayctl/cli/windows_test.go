@@ -180,7 +180,9 @@ func TestWindowsBogusCaptureTimes(t *testing.T) {
 
 // TestCapturedColumns: windows list and show tell a window's capture time
 // when it has one, and say it is unknown when its times are bogus, as a
-// window saved before they were told apart has them (1969 to 2255).
+// window saved before they were told apart has them (1969 to 2255), or when
+// none was saved for its messages; an empty window is said to be empty, not
+// "- → - (-)".
 func TestCapturedColumns(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	saved := at.Add(time.Hour)
@@ -192,7 +194,12 @@ func TestCapturedColumns(t *testing.T) {
 	}{
 		{"real times", catalog.Window{StartedAt: at, EndedAt: at.Add(time.Second), CreatedAt: saved},
 			"2026-03-01T12:00:00Z", "1s", "captured 2026-03-01T12:00:00Z → 2026-03-01T12:00:01Z (1s)", "bogus"},
-		{"no times", catalog.Window{CreatedAt: saved}, "-", "-", "captured - → - (-)", "bogus"},
+		{"empty", catalog.Window{CreatedAt: saved, Partitions: map[int32]catalog.Range{0: {Start: 5, End: 5}}},
+			"empty", "-", "captured none: the window is empty", "→"},
+		{"untimed messages", catalog.Window{CreatedAt: saved, Partitions: map[int32]catalog.Range{0: {Start: 0, End: 6}}, Messages: 6, Requests: 6},
+			"unknown (untimed)", "-", "captured unknown: no capture time was saved for its 6 message(s)", "→"},
+		{"untimed records", catalog.Window{CreatedAt: saved, Partitions: map[int32]catalog.Range{0: {Start: 0, End: 4}, 1: {Start: 2, End: 3}}},
+			"unknown (untimed)", "-", "captured unknown: no capture time was saved for its 5 record(s)", "→"},
 		{"some bogus", catalog.Window{StartedAt: at, EndedAt: at.Add(time.Second), CreatedAt: saved, BogusTimes: 4},
 			"2026-03-01T12:00:00Z +4 bogus", "1s", "bogus times 4 message(s) with a bogus capture time", "unknown"},
 		{"all bogus", catalog.Window{CreatedAt: saved, BogusTimes: 4},
@@ -251,9 +258,40 @@ func TestDataDirHelpSaysTheScenarios(t *testing.T) {
 func TestWindowsListHelpSaysTheColumns(t *testing.T) {
 	t.Parallel()
 	help := strings.Join(strings.Fields(mustRun(t, ExitOK, "windows", "list", "--help").stdout), " ")
-	for _, want := range []string{"RECORDS (the offsets the window spans)", `"+N bogus"`, `"unknown (bogus)"`, "SPAN (to the last capture time)", "LOST"} {
+	for _, want := range []string{"RECORDS (the offsets the window spans)", `"+N bogus"`, `"unknown (bogus)"`, `"unknown (untimed)"`, `"empty"`, "SPAN (to the last capture time)", "LOST"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("windows list --help lacks %q:\n%s", want, help)
 		}
 	}
+}
+
+// TestWindowsEmptyRecording: a record job of a .gor file without messages
+// saves an empty window; windows list and show say it is empty instead of
+// "- → - (-)".
+func TestWindowsEmptyRecording(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 0, time.Millisecond)
+	s := write(t, dir, "s.yaml", fmt.Sprintf(pipelineYAML, "http://127.0.0.1:1", "errors.rate == 0"))
+	data := filepath.Join(dir, "data")
+	mustRun(t, ExitOK, "run", s, "--job", "record", "--data-dir", data, "--progress", "never")
+
+	r := mustRun(t, ExitOK, "windows", "list", "--data-dir", data)
+	if row := strings.Fields(lineWith(r.stdout, "recent")); len(row) < 7 || row[5] != "empty" || row[6] != "-" {
+		t.Errorf("windows list of an empty window: CAPTURED and SPAN are not \"empty -\":\n%s", r)
+	}
+	r = mustRun(t, ExitOK, "windows", "show", "recent", "--data-dir", data)
+	if got := strings.Join(strings.Fields(lineWith(r.stdout, "captured")), " "); got != "captured none: the window is empty" {
+		t.Errorf("windows show of an empty window: %q\n%s", got, r)
+	}
+}
+
+// lineWith returns the first line of text holding s ("" if none).
+func lineWith(text, s string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
