@@ -79,11 +79,47 @@ func matchBrace(s string, from int) int {
 	return -1
 }
 
-func expandRef(body string, lookup LookupFunc) (string, error) {
-	name, op, arg := body, "", ""
+// splitRef splits the body of ${…} into the variable's name, the operator
+// (":-", ":?" or "" for none) and the text after it.
+func splitRef(body string) (name, op, arg string) {
+	name = body
 	if i := strings.Index(body, ":"); i >= 0 {
 		name, op, arg = body[:i], body[i:min(i+2, len(body))], body[min(i+2, len(body)):]
 	}
+	return name, op, arg
+}
+
+// refNames calls add with the name of every variable that interpolate may
+// look up in s, whatever the values: in a default or a message too, and
+// past a ${NAME:?message} (where interpolate stops when NAME is unset).
+// References that interpolate refuses are left out.
+func refNames(s string, add func(name string)) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			continue
+		}
+		if s[i+1] == '$' {
+			i++ // $$ is a literal $
+			continue
+		}
+		if s[i+1] != '{' {
+			continue
+		}
+		end := matchBrace(s, i+2)
+		if end < 0 {
+			return
+		}
+		name, op, arg := splitRef(s[i+2 : end])
+		if validVarName(name) && (op == "" || op == ":-" || op == ":?") {
+			add(name)
+			refNames(arg, add)
+		}
+		i = end
+	}
+}
+
+func expandRef(body string, lookup LookupFunc) (string, error) {
+	name, op, arg := splitRef(body)
 	if !validVarName(name) {
 		return "", fmt.Errorf("invalid variable reference ${%s}", body)
 	}
@@ -238,16 +274,55 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, whol
 	return ds
 }
 
+// envReads returns the variables the scenario's ${…} references look up in
+// the environment (--env-file included), on every branch of their defaults
+// (refNames), as interpolateTree resolves them: every name in a vars:
+// value, and every other name that is not a vars: entry. shadowed holds
+// the names of vars: entries referenced outside vars: (those read the
+// entry, not the environment). Call it before interpolateTree, which
+// replaces the references with their values.
+func envReads(root *yaml.Node) (env, shadowed map[string]bool) {
+	env, shadowed = map[string]bool{}, map[string]bool{}
+	vars := map[string]bool{}
+	inVars := map[*yaml.Node]bool{}
+	if varsNode, _ := lookup(root, "vars"); varsNode != nil {
+		for _, p := range pairs(varsNode) {
+			v := resolveAlias(p.Value)
+			if v == nil || v.Kind != yaml.ScalarNode {
+				continue
+			}
+			vars[p.Key.Value], inVars[v] = true, true
+			refNames(v.Value, func(name string) { env[name] = true })
+		}
+	}
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind != yaml.ScalarNode || inVars[n] {
+			return
+		}
+		refNames(n.Value, func(name string) {
+			if vars[name] {
+				shadowed[name] = true
+			} else {
+				env[name] = true
+			}
+		})
+	})
+	return env, shadowed
+}
+
+// envKey is where an env file sets a variable (its last line setting it).
+type envKey struct{ line, col int }
+
 // readEnvFile parses KEY=VALUE lines: blank lines and # comments are
 // skipped, an optional "export " prefix is allowed, and values may be
 // wrapped in single or double quotes (double quotes understand \n, \" and \\).
-func readEnvFile(path string) (map[string]string, Diagnostics) {
+// keys says where each variable is set.
+func readEnvFile(path string) (vals map[string]string, keys map[string]envKey, ds Diagnostics) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Diagnostics{{Pos{File: path}, fmt.Sprintf("env file: %v", err)}}
+		return nil, nil, Diagnostics{{Pos{File: path}, fmt.Sprintf("env file: %v", err)}}
 	}
-	vals := map[string]string{}
-	var ds Diagnostics
+	vals, keys = map[string]string{}, map[string]envKey{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	line := 0
@@ -257,7 +332,11 @@ func readEnvFile(path string) (map[string]string, Diagnostics) {
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		text = strings.TrimPrefix(text, "export ")
+		col := len(sc.Text()) - len(strings.TrimLeft(sc.Text(), " \t")) + 1
+		if rest, ok := strings.CutPrefix(text, "export "); ok {
+			text = rest
+			col += len("export ") + len(rest) - len(strings.TrimLeft(rest, " \t"))
+		}
 		key, val, ok := strings.Cut(text, "=")
 		key = strings.TrimSpace(key)
 		if !ok || !validVarName(key) {
@@ -271,11 +350,12 @@ func readEnvFile(path string) (map[string]string, Diagnostics) {
 			continue
 		}
 		vals[key] = val
+		keys[key] = envKey{line, col}
 	}
 	if err := sc.Err(); err != nil {
 		ds = append(ds, Diagnostic{Pos{path, line + 1, 1}, fmt.Sprintf("env file: %v", err)})
 	}
-	return vals, ds
+	return vals, keys, ds
 }
 
 func unquoteEnv(v string) (string, error) {

@@ -99,11 +99,14 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	var fileVals map[string]string
+	var (
+		fileVals map[string]string
+		fileKeys map[string]envKey
+	)
 	if opts.EnvFile != "" {
-		vals, eds := readEnvFile(opts.EnvFile)
+		vals, keys, eds := readEnvFile(opts.EnvFile)
 		ds = append(ds, eds...)
-		fileVals = vals
+		fileVals, fileKeys = vals, keys
 		base := env
 		env = func(k string) (string, bool) {
 			if v, ok := vals[k]; ok {
@@ -137,6 +140,8 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			orig[n] = n.Value
 		}
 	})
+	// The variables the references read, before they are replaced.
+	envRead, viaVars := envReads(root)
 	failed, changed, whole := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
 	values := map[*yaml.Node][]varValue{}
 	ds = append(ds, interpolateTree(name, root, env, changed, whole, failed, values, denied, opts.OnUnset)...)
@@ -212,8 +217,33 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			ws = append(ws, Diagnostic{r.Pos, msg})
 		}
 	}
+	ws = append(ws, unusedEnvKeys(opts.EnvFile, name, fileKeys, envRead, viaVars, d.s.EnvRefs)...)
 	d.s.Warnings = setNotes(maskSecretSources(hideValues(ws, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
 	return d.s, nil
+}
+
+// unusedEnvKeys warns of each variable of the env file that no ${…} of the
+// scenario reads (envReads), at its line in the file, by name: never its
+// value, which may be a secret. One that only env("NAME") or a reference
+// answered by a vars: entry names is told why it is not read.
+func unusedEnvKeys(envFile, scn string, keys map[string]envKey, read, viaVars map[string]bool, refs []EnvRef) Diagnostics {
+	var ws Diagnostics
+	for key, at := range keys {
+		if read[key] {
+			continue
+		}
+		msg := fmt.Sprintf("warning: %s is not used by scenario %s", key, scn)
+		switch {
+		case viaVars[key]:
+			msg += fmt.Sprintf(": its ${%s} reads the vars: entry %s, not the environment", key, key)
+		case slices.ContainsFunc(refs, func(r EnvRef) bool { return r.Name == key }):
+			msg += fmt.Sprintf(": env(%q) reads the process environment, not --env-file", key)
+		default:
+			msg += fmt.Sprintf(" (no ${%s} in it)", key)
+		}
+		ws = append(ws, Diagnostic{Pos{envFile, at.line, at.col}, msg})
+	}
+	return ws
 }
 
 func absClean(p string) string {

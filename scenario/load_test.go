@@ -508,7 +508,7 @@ func TestEnvFile(t *testing.T) {
 	if s.Targets["t"].URL.Port() != "7000" || s.Jobs["j"].Speed.Factor != 3 || !strings.HasPrefix(s.Jobs["j"].Description, "hello-file") {
 		t.Errorf("env file not applied: %v %+v %q", s.Targets["t"].URL, s.Jobs["j"].Speed, s.Jobs["j"].Description)
 	}
-	vals, ds := readEnvFile(path)
+	vals, _, ds := readEnvFile(path)
 	if len(ds) != 0 || vals["TRAIL"] != "v" || vals["SPEED"] != "3" {
 		t.Errorf("vals %v %v", vals, ds)
 	}
@@ -523,6 +523,69 @@ func TestEnvFile(t *testing.T) {
 	ds = loadErr(t, interpBase, Options{EnvFile: filepath.Join(dir, "missing.env"), Env: envOf(map[string]string{"WHO": "x"})})
 	if len(ds) != 1 || !strings.Contains(ds[0].Message, "env file") {
 		t.Errorf("missing env file: %v", ds)
+	}
+}
+
+// TestUnusedEnvFileKeys: a variable of --env-file that no ${…} of the
+// scenario reads is warned of at its line, by name and never by value; one
+// read only in a default, past a ${NAME:?message}, in a vars: value or in
+// a --set value is used. One that only a reference answered by a vars:
+// entry, or only env("NAME"), names is told why it is not read.
+func TestUnusedEnvFileKeys(t *testing.T) {
+	src := `version: 1
+name: t
+vars:
+  target: ${TARGET:-http://127.0.0.1:8080}
+  greeting: hello-${WHO}
+targets:
+  t: {url: "${target}"}
+jobs:
+  j:
+    description: "${greeting} ${A:-${B:-nested}} ${C:?set C}/${D}"
+    source: {window: w}
+    filter: 'env("TOKEN") != ""'
+    sink: {http: {target: t}}
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vars.env")
+	lines := []string{
+		"# comment",             // 1
+		"WHO=file",              // 2
+		"TARGET=http://h:1",     // 3
+		"B=only-in-a-default",   // 4
+		"C=c",                   // 5
+		"D=d",                   // 6
+		"UNUSED=s3cr3t-value",   // 7
+		"  export  LATE='x'",    // 8
+		"target=http://h:2",     // 9
+		"TOKEN=t0k3n-value",     // 10
+		"FROMSET=used-by-a-set", // 11
+		"A=a",                   // 12
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := mustLoad(t, src, Options{EnvFile: path, Env: envOf(map[string]string{"TOKEN": "x"}), Set: []string{"jobs.j.rewrite.0.set-header={name: X-From, value: '\"${FROMSET}\"'}"}})
+	var got []string
+	for _, w := range s.Warnings {
+		if w.File == path {
+			got = append(got, fmt.Sprintf("%d:%d %s", w.Line, w.Col, w.Message))
+		}
+	}
+	want := []string{
+		"7:1 warning: UNUSED is not used by scenario s.yaml (no ${UNUSED} in it)",
+		"8:11 warning: LATE is not used by scenario s.yaml (no ${LATE} in it)",
+		"9:1 warning: target is not used by scenario s.yaml: its ${target} reads the vars: entry target, not the environment",
+		`10:1 warning: TOKEN is not used by scenario s.yaml: env("TOKEN") reads the process environment, not --env-file`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("env file warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if text := s.Warnings.Error(); strings.Contains(text, "s3cr3t") || strings.Contains(text, "t0k3n") || strings.Contains(text, "h:2") {
+		t.Errorf("a warning shows a value of the env file:\n%s", text)
+	}
+	if s := mustLoad(t, src, Options{Env: envOf(map[string]string{"WHO": "w", "C": "c", "D": "d", "TOKEN": "x"})}); len(s.Warnings) != 0 {
+		t.Errorf("warnings without an env file: %v", s.Warnings)
 	}
 }
 

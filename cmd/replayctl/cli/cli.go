@@ -209,7 +209,7 @@ type loadFlags struct {
 
 func (f *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a scalar: path.to.key=value (repeatable; the value is read as YAML)")
-	cmd.Flags().StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines from this file for ${VAR} interpolation (over the process environment)")
+	cmd.Flags().StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines from this file for ${VAR} interpolation (over the process environment); a KEY no ${KEY} reads is warned of")
 	cmd.Flags().BoolVar(&f.restricted, "restricted", false, "${VAR} reads only vars:, --env-file and --env-allow variables; env(\"NAME\") only --env-allow names")
 	cmd.Flags().StringArrayVar(&f.envAllow, "env-allow", nil, "with --restricted: environment variables ${VAR} and env() may read, by name or pattern (APP_*; repeatable)")
 	cmd.Flags().StringVar(&f.outputDir, "output-dir", "", "resolve the paths the scenario writes (reports, gor sinks, data-dir) here instead of in the scenario's directory; they must stay under it")
@@ -224,6 +224,20 @@ func (f *loadFlags) check() error {
 		return usageError{errors.New("--env-allow applies only with --restricted (without it ${VAR} and env() read the whole environment): add --restricted, or leave --env-allow out")}
 	}
 	return nil
+}
+
+// envFileWarnings prints the warnings about --env-file (its variables the
+// scenario does not read) of a scenario read only for its kafka settings:
+// its other warnings are about jobs that these commands do not run.
+func (f *loadFlags) envFileWarnings(w io.Writer, s *scenario.Scenario) {
+	if f.envFile == "" || s == nil {
+		return
+	}
+	for _, d := range s.Warnings {
+		if d.File == f.envFile {
+			fmt.Fprintln(w, d)
+		}
+	}
 }
 
 func (f *loadFlags) load(path string) (*scenario.Scenario, error) {

@@ -95,6 +95,7 @@ an interrupted shard). A failed assertion exits 3.`,
 					if s, err = lf.load(file); err != nil {
 						return err
 					}
+					lf.envFileWarnings(cmd.ErrOrStderr(), s)
 				}
 				opts := engine.Options{DataDir: dataDir, Brokers: brokers, Err: cmd.ErrOrStderr(), Logger: newLogger(cmd.ErrOrStderr(), verbose)}
 				inputs, err = runInputs(ctx, s, opts, runTopic, runID, wait, cmd.ErrOrStderr())
