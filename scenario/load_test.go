@@ -320,6 +320,11 @@ func TestSet(t *testing.T) {
 	if s := mustLoad(t, reads, Options{Env: envOf(nil), Set: []string{"vars.UPSTREAM=http://127.0.0.1:2"}}); s.Jobs["replay"].Sink.HTTP.Targets[0].URL.Host != "127.0.0.1:2" {
 		t.Errorf("vars.UPSTREAM of a ${UPSTREAM} the file reads: target %+v", s.Jobs["replay"].Sink.HTTP.Targets[0].URL)
 	}
+	// so does one read past a ${NAME:?message} of the same scalar
+	reads = strings.Replace(setBase, `url: "http://127.0.0.1:1"`, `url: "http://${HOST:?set HOST}:${PORT}"`, 1)
+	if s := mustLoad(t, reads, Options{Env: envOf(map[string]string{"HOST": "127.0.0.1"}), Set: []string{"vars.PORT=3"}}); s.Jobs["replay"].Sink.HTTP.Targets[0].URL.Host != "127.0.0.1:3" {
+		t.Errorf("vars.PORT of a ${PORT} after a ${HOST:?…}: target %+v", s.Jobs["replay"].Sink.HTTP.Targets[0].URL)
+	}
 	// a value set to something invalid is reported at the value it replaced
 	ds = loadErr(t, setBase, Options{Env: envOf(nil), Set: []string{"jobs.replay.speed=fast"}})
 	wantDiag(t, ds, "8:12", "jobs.replay.speed: must be a number")

@@ -326,16 +326,13 @@ func place(n, at *yaml.Node) {
 	walkNodes(n, func(c *yaml.Node) { c.Line, c.Column = line, col })
 }
 
-// referenced returns the names the scalars under root read as ${NAME}.
+// referenced returns the names the scalars under root read as ${NAME}, in
+// defaults and past a ${NAME:?message} too (refNames).
 func referenced(root *yaml.Node) map[string]bool {
 	names := map[string]bool{}
-	record := func(k string) (string, bool) {
-		names[k] = true
-		return "", true
-	}
 	walkNodes(root, func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
-			_, _, _ = interpolate(n.Value, record)
+		if n.Kind == yaml.ScalarNode {
+			refNames(n.Value, func(k string) { names[k] = true })
 		}
 	})
 	return names
