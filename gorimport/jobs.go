@@ -280,7 +280,7 @@ func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, b
 		d := c.exitAfter
 		if d == 0 {
 			d = 24 * time.Hour
-			c.warnf("--input-file-loop: gor loops until stopped; replayctl loops for a bounded time: loop: {for: 24h} (stop earlier with Ctrl-C, or --set jobs.%s.loop.for=1h)", name)
+			c.warnf("--input-file-loop: gor loops until stopped; replayctl loops for a bounded time: loop: {for: 24h} (stop earlier with Ctrl-C, or --set %s)", setArg("1h", "jobs", name, "loop", "for"))
 		}
 		set(j, "loop", set(mapNode(true), "for", strNode(durationString(d))))
 	}

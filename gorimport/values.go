@@ -170,6 +170,16 @@ func shellJoin(args []string) string {
 	return strings.Join(out, " ")
 }
 
+// setArg is the argument of --set that sets the key at path to value, as
+// a hint prints it to be copied into a POSIX shell: quoted when a segment
+// or the value holds a character the shell reads (a space, a quote, $, ;,
+// parentheses…). The segments are joined with dots as written: --set finds
+// a key holding a dot (a job named replay.v2) as the longest run of
+// segments that names one.
+func setArg(value string, path ...string) string {
+	return shellQuote(strings.Join(path, ".") + "=" + value)
+}
+
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
 
 func shellQuote(s string) string {

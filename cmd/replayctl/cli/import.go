@@ -21,8 +21,9 @@ const importGorHelp = `Convert a GoReplay (gor) command line into an equivalent 
 
 Give gor's arguments after "--", exactly as your script passes them to gor. Every flag that
 cannot be mapped is listed as a warning, on stderr and as a comment at the top of the YAML;
-none is dropped silently. The scenario passes 'replayctl validate'. See docs/migration.md for
-the table of gor flags and scenario fields.
+none is dropped silently. A --set a warning suggests is quoted for a POSIX shell: paste it
+after 'replayctl run FILE' as printed. The scenario passes 'replayctl validate'. See
+docs/migration.md for the table of gor flags and scenario fields.
 
 Usage:
   replayctl import gor -- [gor flags] > scenario.yaml

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -185,5 +186,49 @@ func TestGorFileCutBeforeFinalNewline(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(out), last+gorfile.Separator) {
 		t.Errorf("copy.gor does not end with the last request:\n%q\nrun:\n%s", out, r)
+	}
+}
+
+// TestImportGorSetHintPastes: the --set hint of import gor's warning,
+// copied into a shell as printed, gives run the override meant: the job it
+// names loops for 1h, the other job as imported.
+func TestImportGorSetHintPastes(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh:", err)
+	}
+	dir := t.TempDir()
+	imp := mustRun(t, ExitOK, "import", "gor", "--", "--input-file", "a.gor", "--input-file-loop", "--input-file", "b.gor", "--input-file-loop", "--output-http", "http://127.0.0.1:1")
+	scen := write(t, dir, "imported.yaml", imp.stdout)
+	write(t, dir, "a.gor", "")
+	write(t, dir, "b.gor", "")
+	var hints []string
+	for _, l := range strings.Split(imp.stderr, "\n") {
+		if _, h, ok := strings.Cut(l, "or --set "); ok && strings.HasPrefix(l, "warning: --input-file-loop") {
+			hints = append(hints, "--set "+strings.TrimSuffix(h, ")"))
+		}
+	}
+	if len(hints) != 2 {
+		t.Fatalf("want a --set hint for each of the two looped inputs:\n%s", imp)
+	}
+	for i, hint := range hints {
+		out, err := exec.Command(sh, "-c", `printf '%s\n' `+hint).Output()
+		if err != nil {
+			t.Fatalf("sh -c 'printf ... %s': %v", hint, err)
+		}
+		args := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		r := mustRun(t, ExitOK, append([]string{"run", scen, "--dry-run"}, args...)...)
+		var loops []string
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if strings.Contains(l, "pace ") {
+				loops = append(loops, strings.Join(strings.Fields(l), " "))
+			}
+		}
+		want := []string{"pace speed 1x, loop for 24h", "pace speed 1x, loop for 24h"}
+		want[i] = "pace speed 1x, loop for 1h"
+		if !reflect.DeepEqual(loops, want) {
+			t.Errorf("run --dry-run %s: paces %q, want %q\n%s", strings.Join(args, " "), loops, want, r)
+		}
 	}
 }
