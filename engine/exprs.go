@@ -74,7 +74,7 @@ func compileRewrites(j *scenario.Job) ([]rewrite.Action, scenario.Diagnostics) {
 
 // requestEnv builds the request expression environment from a parsed
 // request and the message it came from.
-func requestEnv(r *httpraw.Request, m *message.Message, parseJSON bool) exprenv.RequestEnv {
+func requestEnv(r *httpraw.Request, m *message.Message, parseJSON bool, getenv func(string) string) exprenv.RequestEnv {
 	fields := r.Headers()
 	headers := make(map[string]string, len(fields))
 	for _, f := range fields {
@@ -93,5 +93,5 @@ func requestEnv(r *httpraw.Request, m *message.Message, parseJSON bool) exprenv.
 	if m.Src != (netip.AddrPort{}) {
 		req.Src = m.Src.String()
 	}
-	return exprenv.NewRequestEnv(req)
+	return exprenv.RequestEnv{Req: req, Env: getenv}
 }

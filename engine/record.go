@@ -265,7 +265,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	}
 
 	c := newCounters()
-	st := newRequestStage(j, jp.rewrite, c, r.log)
+	st := newRequestStage(r.plan.scn, j, jp.rewrite, c, r.log)
 	src := newSource()
 	hosts, dests := map[string]bool{}, map[netip.AddrPort]bool{}
 	dropped := newIDSet(100_000) // request IDs not recorded; their responses follow them

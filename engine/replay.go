@@ -243,7 +243,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		defer context.AfterFunc(ctx, cmp.ref.Stop)()
 	}
 
-	st := newRequestStage(j, jp.rewrite, c, r.log)
+	st := newRequestStage(r.plan.scn, j, jp.rewrite, c, r.log)
 	fanout := 1 // results per request sent
 	if hs.Mode != "split" {
 		fanout = len(targets)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"strings"
 	"time"
 
@@ -225,7 +224,7 @@ func (p *Plan) checkEnvRefs() error {
 	}
 	var missing []string
 	for _, r := range p.scn.EnvRefs {
-		if _, ok := os.LookupEnv(r.Name); !ok && r.Value && (r.Job == "" || runs[r.Job]) {
+		if _, ok := p.scn.LookupEnv(r.Name); !ok && r.Value && (r.Job == "" || runs[r.Job]) {
 			missing = append(missing, fmt.Sprintf("%s: env(%q): %s is not set", r.Pos, r.Name, r.Name))
 		}
 	}

@@ -72,13 +72,14 @@ type requestStage struct {
 	sampleBy *vm.Program
 	chain    []rewrite.Action
 	needJSON bool
+	getenv   func(string) string // env("NAME"): the scenario's --env-file, then the process environment
 	c        *counters
 	log      *slog.Logger
 	hostSet  bool // the last request's Host was set by the chain (see processHost)
 }
 
-func newRequestStage(j *scenario.Job, acts []rewrite.Action, c *counters, log *slog.Logger) *requestStage {
-	st := &requestStage{chain: acts, c: c, log: log}
+func newRequestStage(scn *scenario.Scenario, j *scenario.Job, acts []rewrite.Action, c *counters, log *slog.Logger) *requestStage {
+	st := &requestStage{chain: acts, getenv: scn.Getenv, c: c, log: log}
 	exprs := []*scenario.Expr{j.Filter}
 	if j.Filter != nil {
 		st.filter = j.Filter.Program
@@ -148,7 +149,7 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 			st.warn("unparsable-requests", "request cannot be parsed; dropped", "id", m.ID, "err", err)
 			return nil, false
 		}
-		e := requestEnv(r, m, st.needJSON)
+		e := requestEnv(r, m, st.needJSON, st.getenv)
 		env = &e
 	}
 	if st.filter != nil {
@@ -182,7 +183,7 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 	}
 	chain := rewrite.Chain{
 		Actions: st.chain,
-		Env:     func(r *httpraw.Request) any { return requestEnv(r, m, st.needJSON) },
+		Env:     func(r *httpraw.Request) any { return requestEnv(r, m, st.needJSON, st.getenv) },
 		OnNotJSON: func(a rewrite.Action, err error) {
 			st.warn("rewrite-skipped-not-json", "body is not JSON; rewrite step skipped", "id", m.ID, "action", a.String(), "err", err)
 		},

@@ -132,7 +132,9 @@ func (r *Request) param(name string) string {
 }
 
 // RequestEnv is the environment of request expressions: `req` and the
-// function env("NAME"), the process environment at run time.
+// function env("NAME"): the engine reads the scenario's --env-file, then
+// the process environment, at run time (NewRequestEnv: the process
+// environment alone).
 type RequestEnv struct {
 	Req *Request                 `expr:"req"`
 	Env func(name string) string `expr:"env"`

@@ -487,6 +487,23 @@ jobs:
 	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(doc, "%s", `'env("APP_MODE") != "off"'`, 1)), Options{Env: env, Restricted: true, EnvAllow: []string{"APP_*"}}); err != nil {
 		t.Fatalf("allowed call refused: %v", err)
 	}
+	// A name of --env-file is allowed too (${NAME} reads it), and env()
+	// reads its value; another name stays refused.
+	envFile := filepath.Join(dir, "vars.env")
+	if err := os.WriteFile(envFile, []byte("FILE_TOKEN=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(strings.Replace(doc, "%s", `'env("FILE_TOKEN") != ""'`, 1)), Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}})
+	if err != nil {
+		t.Fatalf("env() of an --env-file name refused: %v", err)
+	}
+	if v, ok := s.LookupEnv("FILE_TOKEN"); !ok || v != "from-file" {
+		t.Errorf(`LookupEnv("FILE_TOKEN") = %q, %v; want the file's value`, v, ok)
+	}
+	ds := loadErrAt(t, dir, strings.Replace(doc, "%s", `'env("SECRET_KEY") != ""'`, 1), Options{Env: env, EnvFile: envFile, Restricted: true, EnvAllow: []string{"APP_*"}})
+	if !strings.Contains(ds.Error(), `env("SECRET_KEY") cannot be read`) {
+		t.Errorf("a name neither in the file nor allowed: %v", ds)
+	}
 }
 
 // TestRestrictedReadDotDotThroughLink: containment judges a read path

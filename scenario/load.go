@@ -27,14 +27,16 @@ type Options struct {
 	// diagnostic that reports it: a caller whose variables come later (the
 	// fleet's agents, with their --var) may leave those diagnostics out.
 	OnUnset func(pos Pos, name string)
-	// EnvFile, when set, is a KEY=VALUE file overlaid on top of Env.
+	// EnvFile, when set, is a KEY=VALUE file overlaid on top of Env for
+	// ${VAR}, and on top of the process environment for env("VAR") when the
+	// scenario runs (Scenario.LookupEnv).
 	EnvFile string
 
 	// Restricted limits what the scenario may read from the environment:
 	// ${VAR} only reads vars: entries, EnvFile variables and environment
 	// variables whose names match an EnvAllow pattern (path.Match syntax,
-	// "APP_*"); env("NAME") in expressions only literal names matching
-	// EnvAllow; and the files it reads are contained like the ones it
+	// "APP_*"); env("NAME") in expressions only literal names of EnvFile or
+	// matching EnvAllow; and the files it reads are contained like the ones it
 	// writes (see contain.go). Anything else is a validation error. The
 	// fleet's agents always load scenarios restricted.
 	Restricted bool
@@ -187,6 +189,10 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		restricted: opts.Restricted,
 		envAllowed: func(k string) bool { return envAllowed(opts.EnvAllow, k) },
 	}
+	if fileVals != nil {
+		// env("NAME") reads the --env-file variables, as ${NAME} does.
+		d.envAllowed = func(k string) bool { _, ok := fileVals[k]; return ok || envAllowed(opts.EnvAllow, k) }
+	}
 	if opts.OutputDir != "" {
 		d.outDir, d.outDirFlag = absClean(opts.OutputDir), true
 	}
@@ -208,7 +214,11 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+	d.s.envFile = fileVals
 	for _, r := range d.s.EnvRefs {
+		if _, ok := fileVals[r.Name]; ok {
+			continue
+		}
 		if _, ok := lookup(r.Name); !ok {
 			msg := fmt.Sprintf("warning: env(%q): %s is not set here; env() reads an unset variable as \"\"", r.Name, r.Name)
 			if r.Value {
@@ -222,24 +232,22 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	return d.s, nil
 }
 
-// unusedEnvKeys warns of each variable of the env file that no ${…} of the
-// scenario reads (envReads), at its line in the file, by name: never its
-// value, which may be a secret. One that only env("NAME") or a reference
-// answered by a vars: entry names is told why it is not read.
+// unusedEnvKeys warns of each variable of the env file that neither a ${…}
+// of the scenario (read) nor a literal env("NAME") of its expressions
+// (refs) reads, at its line in the file, by name: never its value, which
+// may be a secret. One that only a reference answered by a vars: entry
+// names is told why it is not read.
 func unusedEnvKeys(envFile, scn string, keys map[string]envKey, read, viaVars map[string]bool, refs []EnvRef) Diagnostics {
 	var ws Diagnostics
 	for key, at := range keys {
-		if read[key] {
+		if read[key] || slices.ContainsFunc(refs, func(r EnvRef) bool { return r.Name == key }) {
 			continue
 		}
 		msg := fmt.Sprintf("warning: %s is not used by scenario %s", key, scn)
-		switch {
-		case viaVars[key]:
+		if viaVars[key] {
 			msg += fmt.Sprintf(": its ${%s} reads the vars: entry %s, not the environment", key, key)
-		case slices.ContainsFunc(refs, func(r EnvRef) bool { return r.Name == key }):
-			msg += fmt.Sprintf(": env(%q) reads the process environment, not --env-file", key)
-		default:
-			msg += fmt.Sprintf(" (no ${%s} in it)", key)
+		} else {
+			msg += fmt.Sprintf(" (no ${%s} or env(%q) in it)", key, key)
 		}
 		ws = append(ws, Diagnostic{Pos{envFile, at.line, at.col}, msg})
 	}

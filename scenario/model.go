@@ -3,6 +3,7 @@ package scenario
 import (
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -39,6 +40,25 @@ type Scenario struct {
 	// scenario's expressions: a run refuses those in values its jobs send
 	// whose variable is not set (env() of an unset variable is "").
 	EnvRefs []EnvRef
+
+	// envFile holds the --env-file variables, which env("NAME") reads
+	// before the process environment, as ${NAME} does.
+	envFile map[string]string
+}
+
+// LookupEnv looks a variable up as env("NAME") reads it when the scenario
+// runs: the --env-file variables first, then the process environment.
+func (s *Scenario) LookupEnv(name string) (string, bool) {
+	if v, ok := s.envFile[name]; ok {
+		return v, true
+	}
+	return os.LookupEnv(name)
+}
+
+// Getenv is LookupEnv without the flag: "" for a variable that is not set.
+func (s *Scenario) Getenv(name string) string {
+	v, _ := s.LookupEnv(name)
+	return v
 }
 
 // EnvRef is one env("NAME") call in an expression of job Job. Value says

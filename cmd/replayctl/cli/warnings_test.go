@@ -49,7 +49,7 @@ func TestUnusedEnvFileKeys(t *testing.T) {
 	scn := strings.Replace(fmt.Sprintf(pipelineYAML, "${TARGET:-${FALLBACK}}", "errors.rate == 0"), "name: pipeline", "name: pipeline-${SUFFIX:-x}", 1)
 	f := write(t, dir, "s.yaml", scn)
 	env := write(t, dir, "vars.env", "SUFFIX=y\nTARGET=http://127.0.0.1:1\nFALLBACK=http://127.0.0.1:2\nAPI_TOKEN=s3cr3t-value\n")
-	warning := env + ":4:1: warning: API_TOKEN is not used by scenario " + f + " (no ${API_TOKEN} in it)\n"
+	warning := env + ":4:1: warning: API_TOKEN is not used by scenario " + f + " (no ${API_TOKEN} or env(\"API_TOKEN\") in it)\n"
 	data := filepath.Join(dir, "data")
 	for _, args := range [][]string{
 		{"validate", f},
