@@ -36,6 +36,8 @@ const (
 	noMaxStreams = 1 << 20
 	// maxStreamID is the last client stream ID (RFC 9113 §5.1.1).
 	maxStreamID = 1<<31 - 1
+	// maxWindow is the largest flow-control window (RFC 9113 §6.9.1).
+	maxWindow = 1<<31 - 1
 )
 
 // errConnLost is wrapped by the error of a stream whose connection ended
@@ -46,6 +48,18 @@ var errConnLost = errors.New("h2 sink: connection lost")
 // connection was closing or had no stream ID left. Nothing was sent, so
 // the request may go on another connection.
 var errNotUsable = errors.New("h2 sink: connection not usable")
+
+// protocolError is a connection error the client found in the server's
+// frames: the reader sends it in a GOAWAY (its code, the reason as debug
+// data) and ends the connection; its streams fail with it (class reset).
+type protocolError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e *protocolError) Error() string {
+	return fmt.Sprintf("connection error %v: %s", e.code, e.reason)
+}
 
 // goAwayError is the error of a stream the server's GOAWAY ended: not
 // processed (retryable) when its ID is above the GOAWAY's last stream ID.
@@ -576,11 +590,17 @@ func (cc *clientConn) read() {
 			break
 		}
 	}
+	var pe *protocolError
 	var ce http2.ConnectionError
-	if errors.As(err, &ce) {
-		// An error of the server's: say which before closing (RFC 9113
-		// §5.4.1), as x/net does; before the streams fail, so that it
-		// is written before the pool closes the connection.
+	switch {
+	// An error of the server's: say which before closing (RFC 9113
+	// §5.4.1), as x/net does; before the streams fail, so that it is
+	// written before the pool closes the connection.
+	case errors.As(err, &pe):
+		cc.wmu.Lock()
+		_ = cc.fr.WriteGoAway(0, pe.code, []byte(pe.reason))
+		cc.wmu.Unlock()
+	case errors.As(err, &ce):
 		cc.wmu.Lock()
 		_ = cc.fr.WriteGoAway(0, http2.ErrCode(ce), nil)
 		cc.wmu.Unlock()
@@ -649,14 +669,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 	case *http2.SettingsFrame:
 		return cc.onSettings(f)
 	case *http2.WindowUpdateFrame:
-		cc.mu.Lock()
-		if f.StreamID == 0 {
-			cc.sendWindow += int64(f.Increment)
-		} else if st := cc.streams[f.StreamID]; st != nil {
-			st.sendWindow += int64(f.Increment)
-		}
-		cc.wakeWriters()
-		cc.mu.Unlock()
+		return cc.onWindowUpdate(f)
 	case *http2.PingFrame:
 		if f.IsAck() {
 			cc.mu.Lock()
@@ -693,6 +706,31 @@ func (cc *clientConn) wakeWriters() {
 	cc.flow = make(chan struct{})
 }
 
+// onWindowUpdate grows a send window. A window taken past maxWindow is a
+// FLOW_CONTROL_ERROR (RFC 9113 §6.9.1): of the connection for its window,
+// of the stream (failed as bad-response and reset) for a stream's. An
+// increment of 0 never comes here: x/net's Framer returns it as a
+// PROTOCOL_ERROR (a stream error, or a connection error on stream 0).
+func (cc *clientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	inc := int64(f.Increment)
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if f.StreamID == 0 {
+		if cc.sendWindow+inc > maxWindow {
+			return &protocolError{http2.ErrCodeFlowControl, "WINDOW_UPDATE took the connection's send window past 2^31-1"}
+		}
+		cc.sendWindow += inc
+	} else if st := cc.streams[f.StreamID]; st != nil {
+		if st.sendWindow+inc > maxWindow {
+			cc.finish(st, &classed{fmt.Errorf("flow-control error: the server's WINDOW_UPDATE took stream %d's send window past 2^31-1 (stream reset with FLOW_CONTROL_ERROR)", f.StreamID), stats.ClassBadResponse})
+			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+		}
+		st.sendWindow += inc
+	}
+	cc.wakeWriters()
+	return nil
+}
+
 func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
@@ -721,6 +759,12 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 			cc.maxStreams = int(min(s.Val, noMaxStreams))
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - cc.initialWindow
+			for _, st := range cc.streams {
+				if st.sendWindow+delta > maxWindow {
+					// RFC 9113 §6.9.2: a connection error.
+					return &protocolError{http2.ErrCodeFlowControl, fmt.Sprintf("SETTINGS_INITIAL_WINDOW_SIZE %d took stream %d's send window past 2^31-1", s.Val, st.id)}
+				}
+			}
 			cc.initialWindow = int64(s.Val)
 			for _, st := range cc.streams {
 				st.sendWindow += delta
