@@ -40,6 +40,13 @@ const (
 	maxWindow = 1<<31 - 1
 )
 
+// recvWindows are the receive windows a new connection advertises: a
+// stream's and the connection's (at least 65535, its initial size). Only
+// tests change them (a server could overrun windows this size only with a
+// frame larger than the client reads, as they are given back once half is
+// used).
+var recvWindows = struct{ stream, conn int }{streamWindow, connWindow}
+
 // errConnLost is wrapped by the error of a stream whose connection ended
 // under it (class reset).
 var errConnLost = errors.New("h2 sink: connection lost")
@@ -95,7 +102,7 @@ type stream struct {
 	sendWindow int64 // the server's window for this stream's DATA
 	resp       response
 	gotHeaders bool
-	unacked    int // DATA bytes received and not yet given back
+	unacked    int // DATA bytes received and not yet given back (padding included)
 	sentEnd    bool
 	done       chan struct{} // closed when the response ended or failed
 	err        error
@@ -128,6 +135,8 @@ type clientConn struct {
 	sendWindow    int64 // the server's connection window for our DATA
 	maxFrame      int   // the server's SETTINGS_MAX_FRAME_SIZE
 	unacked       int   // connection DATA bytes received, not given back
+	recvStream    int   // the receive window of a stream (recvWindows)
+	recvConn      int   // the connection's receive window (recvWindows)
 	flow          chan struct{}
 	goAway        *goAwayError  // the last GOAWAY received, nil before
 	closing       bool          // GOAWAY received or Close called
@@ -152,6 +161,8 @@ func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error
 		initialWindow: 65535,
 		sendWindow:    65535,
 		maxFrame:      16384,
+		recvStream:    recvWindows.stream,
+		recvConn:      recvWindows.conn,
 		flow:          make(chan struct{}),
 		ready:         make(chan struct{}),
 	}
@@ -165,14 +176,16 @@ func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error
 	}
 	if err := cc.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(cc.recvStream)},
 		http2.Setting{ID: http2.SettingMaxFrameSize, Val: maxReadFrame},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList},
 	); err != nil {
 		return nil, err
 	}
-	if err := cc.fr.WriteWindowUpdate(0, connWindow-65535); err != nil {
-		return nil, err
+	if cc.recvConn > 65535 {
+		if err := cc.fr.WriteWindowUpdate(0, uint32(cc.recvConn-65535)); err != nil {
+			return nil, err
+		}
 	}
 	go cc.read()
 	return cc, nil
@@ -850,16 +863,30 @@ func appendFields(dst []h2text.Field, fields []hpack.HeaderField) []h2text.Field
 }
 
 // onData keeps a DATA frame's bytes and gives the window back once half
-// of it is used.
+// of it is used. The whole frame counts, padding included (RFC 9113
+// §6.9.1): the connection's window for the frames of every stream (those
+// of the streams the client let go too), a stream's for its own. A
+// window is given back when the client decides to (under mu, before the
+// WINDOW_UPDATE is written), so the server's view of a window is never
+// larger than the client's: a frame past the client's is past the window
+// advertised, a connection FLOW_CONTROL_ERROR.
 func (cc *clientConn) onData(f *http2.DataFrame) error {
 	n := int(f.Length)
 	var connInc, streamInc uint32
 	cc.mu.Lock()
+	st := cc.streams[f.StreamID]
+	if over := cc.unacked+n > cc.recvConn; over || st != nil && st.unacked+n > cc.recvStream {
+		cc.mu.Unlock()
+		which := "the connection's"
+		if !over {
+			which = "the stream's"
+		}
+		return &protocolError{http2.ErrCodeFlowControl, fmt.Sprintf("the server sent DATA (%d bytes on stream %d) past %s receive window", n, f.StreamID, which)}
+	}
 	cc.unacked += n
-	if cc.unacked >= connWindow/2 {
+	if cc.unacked >= cc.recvConn/2 {
 		connInc, cc.unacked = uint32(cc.unacked), 0
 	}
-	st := cc.streams[f.StreamID]
 	var rst error
 	if st != nil {
 		if !st.gotHeaders {
@@ -870,7 +897,7 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 			if f.StreamEnded() {
 				cc.endResponse(st)
 				st = nil
-			} else if st.unacked += n; st.unacked >= streamWindow/2 {
+			} else if st.unacked += n; st.unacked >= cc.recvStream/2 {
 				streamInc, st.unacked = uint32(st.unacked), 0
 			}
 		}

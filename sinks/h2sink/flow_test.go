@@ -152,3 +152,56 @@ func TestWindowUpdateZero(t *testing.T) {
 		wait("GOAWAY PROTOCOL_ERROR")
 	})
 }
+
+// TestReceiveWindowOverrun: a server that sends more DATA than the window
+// the client advertised, on a stream or on the connection, padding
+// included, commits a FLOW_CONTROL_ERROR (RFC 9113 §6.9.1): the client
+// sends GOAWAY FLOW_CONTROL_ERROR and the connection's streams fail
+// (reset). An answer that fills a window exactly is taken. The windows are
+// lowered for the test: the client's own (4 MiB, 1 GiB), given back once
+// half is used, could be overrun only by a frame larger than it reads.
+func TestReceiveWindowOverrun(t *testing.T) {
+	lower := func(t *testing.T, stream, conn int) {
+		saved := recvWindows
+		recvWindows.stream, recvWindows.conn = stream, conn
+		t.Cleanup(func() { recvWindows = saved })
+	}
+	answer := func(data, pad int) func(c *frameConn, streams map[string]uint32) {
+		return func(c *frameConn, streams map[string]uint32) {
+			id := streams["/a"]
+			_ = c.headers(id, false, ":status", "200")
+			_ = c.fr.WriteDataPadded(id, true, make([]byte, data), make([]byte, pad))
+		}
+	}
+	t.Run("stream-padding", func(t *testing.T) {
+		lower(t, 16384, connWindow)
+		// 16300 bytes of data fit the stream's window; with the pad
+		// length and 100 bytes of padding, the frame does not.
+		res, st, wait := misbehaving(t, answer(16300, 100), "/a")
+		if st["errors-"+stats.ClassReset] != 1 {
+			t.Fatalf("stats %v", st)
+		}
+		if err := res["/a"].Err; !strings.Contains(err.Error(), "FLOW_CONTROL_ERROR") || !strings.Contains(err.Error(), "stream's receive window") {
+			t.Errorf("/a: %v, want the flow-control error", err)
+		}
+		wait("GOAWAY FLOW_CONTROL_ERROR")
+	})
+	t.Run("connection", func(t *testing.T) {
+		lower(t, 1<<20, 65535)
+		res, st, wait := misbehaving(t, answer(65536, 0), "/a")
+		if st["errors-"+stats.ClassReset] != 1 {
+			t.Fatalf("stats %v", st)
+		}
+		if err := res["/a"].Err; !strings.Contains(err.Error(), "connection's receive window") {
+			t.Errorf("/a: %v, want the flow-control error", err)
+		}
+		wait("GOAWAY FLOW_CONTROL_ERROR")
+	})
+	t.Run("exactly-the-window", func(t *testing.T) {
+		lower(t, 16384, 65535)
+		res, st, _ := misbehaving(t, answer(16283, 100), "/a") // 1+16283+100 = 16384
+		if st["ok"] != 1 || len(res["/a"].Response) == 0 {
+			t.Fatalf("stats %v, result %+v", st, res["/a"])
+		}
+	})
+}
