@@ -38,6 +38,12 @@ const (
 	maxStreamID = 1<<31 - 1
 	// maxWindow is the largest flow-control window (RFC 9113 §6.9.1).
 	maxWindow = 1<<31 - 1
+	// maxInformational caps the informational (1xx) answers a stream
+	// takes before its final one, as net/http's HTTP/1 client did
+	// (max1xxResponses, 5): past it, the stream fails (bad-response) and
+	// is reset, where a server sending 103 Early Hints without end held it
+	// until its timeout.
+	maxInformational = 5
 )
 
 // recvWindows are the receive windows a new connection advertises: a
@@ -102,6 +108,7 @@ type stream struct {
 	sendWindow int64 // the server's window for this stream's DATA
 	resp       response
 	gotHeaders bool
+	infos      int // informational (1xx) answers received
 	unacked    int // DATA bytes received and not yet given back (padding included)
 	sentEnd    bool
 	done       chan struct{} // closed when the response ended or failed
@@ -827,8 +834,16 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return cc.malformed(st, f.StreamEnded(), fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")))
 	}
 	if status < 200 {
-		if f.StreamEnded() {
+		switch {
+		case f.StreamEnded():
 			return cc.malformed(st, true, fmt.Errorf("malformed response: %d with END_STREAM", status))
+		case status == 101:
+			return cc.malformed(st, false, errors.New("malformed response: 101 (Switching Protocols), which HTTP/2 does not have (RFC 9113 §8.6)"))
+		}
+		if st.infos++; st.infos > maxInformational {
+			err := fmt.Errorf("more than %d informational (1xx) answers before the final one (the last %d)", maxInformational, status)
+			cc.finish(st, &classed{err, stats.ClassBadResponse})
+			return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeCancel, Cause: err}
 		}
 		return nil // informational: the final answer follows
 	}

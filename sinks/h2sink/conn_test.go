@@ -294,6 +294,40 @@ func TestInformationalAndContinuation(t *testing.T) {
 	}
 }
 
+// TestInformationalCap: a stream takes at most maxInformational (5)
+// informational answers before its final one; a server that sends 103
+// Early Hints without end (here 1000, and no final answer) fails the
+// request at the sixth (bad-response, the stream reset with CANCEL)
+// instead of holding it until its timeout. A 101, which HTTP/2 does not
+// have (RFC 9113 §8.6), is a malformed answer (RST_STREAM PROTOCOL_ERROR).
+func TestInformationalCap(t *testing.T) {
+	res, st, wait := misbehaving(t, func(c *frameConn, streams map[string]uint32) {
+		for range maxInformational {
+			_ = c.headers(streams["/five"], false, ":status", "103", "link", "</a.css>; rel=preload")
+		}
+		_ = c.headers(streams["/five"], true, ":status", "200")
+		_ = c.headers(streams["/101"], false, ":status", "101")
+		_ = c.headers(streams["/101"], true, ":status", "200")
+		for range 1000 {
+			_ = c.headers(streams["/endless"], false, ":status", "103", "link", "</a.css>; rel=preload")
+		}
+	}, "/five", "/101", "/endless")
+	if st["ok"] != 1 || st["errors-"+stats.ClassBadResponse] != 2 || st["errors"] != 2 {
+		t.Fatalf("stats %v", st)
+	}
+	if r := res["/five"]; r.Status != 200 {
+		t.Errorf("/five: status %d, error %v", r.Status, r.Err)
+	}
+	if err := res["/endless"].Err; err == nil || !strings.Contains(err.Error(), "more than 5 informational (1xx) answers") {
+		t.Errorf("/endless: %v", err)
+	}
+	if err := res["/101"].Err; err == nil || !strings.Contains(err.Error(), "101 (Switching Protocols)") {
+		t.Errorf("/101: %v", err)
+	}
+	wait("RST_STREAM /endless CANCEL")
+	wait("RST_STREAM /101 PROTOCOL_ERROR")
+}
+
 // FuzzClientConnAnswer: whatever bytes a server answers with before it
 // closes the connection, the stream ends (answered or failed) without a
 // panic or a hang.
