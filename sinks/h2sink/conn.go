@@ -108,9 +108,9 @@ type stream struct {
 	sendWindow int64 // the server's window for this stream's DATA
 	resp       response
 	gotHeaders bool
-	infos      int // informational (1xx) answers received
-	unacked    int // DATA bytes received and not yet given back (padding included)
-	sentEnd    bool
+	infos      int           // informational (1xx) answers received
+	unacked    int           // DATA bytes received and not yet given back (padding included)
+	sentEnd    bool          // the frame that ends the request is written (or being written, under wmu)
 	done       chan struct{} // closed when the response ended or failed
 	err        error
 }
@@ -152,6 +152,10 @@ type clientConn struct {
 	pinging       bool          // a health check's PING is unanswered
 	pings         uint64        // health check PINGs sent
 	settings      bool          // the server's first SETTINGS came
+
+	// beforeTrailers, when set (by a test), runs before a stream's
+	// trailers are sent.
+	beforeTrailers func(*stream)
 }
 
 // newClientConn starts HTTP/2 on bc: it writes the preface, the settings
@@ -464,7 +468,11 @@ func (cc *clientConn) writeHeaderBlock(id uint32, block []byte, endStream bool, 
 
 // writeBody writes pr's body as DATA frames within the server's flow
 // control windows, then its trailers; the last frame ends the stream. It
-// stops early when the stream ended (the answer came first, or a reset).
+// stops once the stream ended (the answer came first, or a reset): each
+// frame is decided and written under wmu, after a look under mu at
+// whether the stream is still open, so that no frame follows the answer
+// that ended the stream, nor the RST_STREAM that ends its sending (RFC
+// 9113 §8.1).
 func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Request) error {
 	body := pr.Body
 	noTrailers := len(pr.Trailer) == 0
@@ -472,11 +480,13 @@ func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Requ
 		if err := ctx.Err(); err != nil {
 			return err // past its timeout: the rest is not sent
 		}
-		n, wait, err := cc.takeWindow(st, len(body))
-		if err != nil || n < 0 {
-			return err // n < 0: the stream ended, its answer stands
-		}
-		if n == 0 {
+		cc.wmu.Lock()
+		n, wait, err := cc.takeWindow(st, len(body), noTrailers)
+		if err != nil || n <= 0 {
+			cc.wmu.Unlock()
+			if err != nil || n < 0 {
+				return err // n < 0: the stream ended, its answer stands
+			}
 			select {
 			case <-wait:
 			case <-st.done:
@@ -488,38 +498,48 @@ func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Requ
 		}
 		chunk := body[:n]
 		body = body[n:]
-		end := len(body) == 0 && noTrailers
-		cc.wmu.Lock()
-		err = cc.fr.WriteData(st.id, end, chunk)
+		err = cc.fr.WriteData(st.id, len(body) == 0 && noTrailers, chunk)
 		cc.wmu.Unlock()
 		if err != nil {
 			return fmt.Errorf("%w: %w", errConnLost, err)
 		}
 	}
 	if noTrailers {
-		cc.markSentEnd(st)
 		return nil
+	}
+	if cc.beforeTrailers != nil {
+		cc.beforeTrailers(st)
 	}
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
+	cc.mu.Lock()
+	select {
+	case <-st.done:
+		// The answer came, or a reset: the trailers are not encoded
+		// (the HPACK encoder's table stays as the server's).
+		cc.mu.Unlock()
+		return nil
+	default:
+	}
+	st.sentEnd = true
+	maxFrame := cc.maxFrame
+	cc.mu.Unlock()
 	cc.hbuf.Reset()
 	for _, f := range pr.Trailer {
 		_ = cc.henc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value})
 	}
-	cc.mu.Lock()
-	maxFrame := cc.maxFrame
-	cc.mu.Unlock()
 	if err := cc.writeHeaderBlock(st.id, cc.hbuf.Bytes(), true, maxFrame); err != nil {
 		return fmt.Errorf("%w: %w", errConnLost, err)
 	}
-	cc.markSentEnd(st)
 	return nil
 }
 
-// takeWindow takes up to want bytes of send window for st: n > 0 bytes
-// taken; n == 0 none now, wait until wait is closed; n < 0 the stream has
-// ended. err: the connection failed.
-func (cc *clientConn) takeWindow(st *stream, want int) (n int, wait <-chan struct{}, err error) {
+// takeWindow takes up to want bytes of send window for st (under wmu,
+// the frame written before wmu is released): n > 0 bytes taken; n == 0
+// none now, wait until wait is closed; n < 0 the stream has ended. When
+// n is want and last is set, the frame ends the stream (st.sentEnd). err:
+// the connection failed.
+func (cc *clientConn) takeWindow(st *stream, want int, last bool) (n int, wait <-chan struct{}, err error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	select {
@@ -539,13 +559,8 @@ func (cc *clientConn) takeWindow(st *stream, want int) (n int, wait <-chan struc
 	}
 	cc.sendWindow -= int64(n)
 	st.sendWindow -= int64(n)
+	st.sentEnd = last && n == want
 	return n, nil, nil
-}
-
-func (cc *clientConn) markSentEnd(st *stream) {
-	cc.mu.Lock()
-	st.sentEnd = true
-	cc.mu.Unlock()
 }
 
 // forget drops a stream that never went out.
