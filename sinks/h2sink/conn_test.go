@@ -397,6 +397,37 @@ func FuzzClientConnAnswer(f *testing.F) {
 		_ = fr.WriteWindowUpdate(1, 3)
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "abc"), EndHeaders: true})
 	}))
+	// Send windows taken past 2^31-1: a stream's, by SETTINGS, the
+	// connection's.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteWindowUpdate(3, maxWindow)
+		_ = fr.WriteWindowUpdate(1, maxWindow-65535)
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65536})
+		_ = fr.WriteWindowUpdate(0, maxWindow)
+	}))
+	// WINDOW_UPDATE increments of 0: on a stream, on the connection.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 1, []byte{0, 0, 0, 0})
+		_ = fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 0, []byte{0, 0, 0, 0})
+	}))
+	// Informational answers without end on stream 1, a 101 on stream 3.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block(enc, hb, ":status", "101"), EndHeaders: true})
+		for range maxInformational + 2 {
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "103", "link", "</a>"), EndHeaders: true})
+		}
+	}))
+	// An answer before the request's body and trailers, then window for
+	// them; padded DATA on a stream the client let go.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "200"), EndStream: true, EndHeaders: true})
+		_ = fr.WriteWindowUpdate(1, 100)
+		_ = fr.WriteDataPadded(1, false, make([]byte, 1000), make([]byte, 255))
+	}))
 	f.Fuzz(fuzzAnswer)
 }
 
