@@ -247,12 +247,16 @@ func (cc *clientConn) idle() bool {
 }
 
 // close sends GOAWAY and closes the connection; streams still open fail.
+// It takes at most about closeDrain: writes stop waiting for room in the
+// batchConn first (they fail), as a write waiting under wmu for a server
+// that reads nothing would hold the GOAWAY, and the close, without end.
 func (cc *clientConn) close() {
 	cc.mu.Lock()
 	first := !cc.closing
 	cc.closing = true
 	cc.mu.Unlock()
 	if first {
+		cc.bc.closeSoon()
 		cc.wmu.Lock()
 		_ = cc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 		cc.wmu.Unlock()

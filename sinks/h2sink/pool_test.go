@@ -11,8 +11,9 @@ import (
 
 // drainingConn is a client connection whose close takes closeDrain (1 s):
 // its server, on a loopback socket with small buffers, reads nothing after
-// accepting it, and 850 kB of PING frames wait to be sent.
-func drainingConn(t *testing.T) *clientConn {
+// accepting it, and 850 kB of PING frames wait to be sent; with full,
+// batchLimit bytes or more wait (the next Write would wait for room).
+func drainingConn(t *testing.T, full bool) *clientConn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,6 +44,14 @@ func drainingConn(t *testing.T) *clientConn {
 	cc.wmu.Lock()
 	for range 50_000 { // 850 kB: below batchLimit, so that no Write waits
 		_ = cc.fr.WritePing(false, [8]byte{})
+	}
+	for full {
+		cc.bc.mu.Lock()
+		full = len(cc.bc.buf) < batchLimit
+		cc.bc.mu.Unlock()
+		if full {
+			_ = cc.fr.WriteData(1, false, make([]byte, 64<<10))
+		}
 	}
 	cc.wmu.Unlock()
 	return cc
@@ -88,7 +97,7 @@ func TestCloseOutsidePoolLock(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cc := drainingConn(t)
+			cc := drainingConn(t, false)
 			done := make(chan time.Duration, 1)
 			start := time.Now()
 			go func() {
@@ -114,5 +123,26 @@ func TestCloseOutsidePoolLock(t *testing.T) {
 				t.Errorf("reuse waited %v for the pool's lock while a close (%v) drained", waited, took)
 			}
 		})
+	}
+}
+
+// TestCloseWithFullBuffer: a connection whose server reads nothing, with
+// batchLimit bytes held (a Write waits for room), closes within about
+// closeDrain: its GOAWAY does not wait for room. Before, close waited for
+// it without end (under the pool's lock, every request of the pool with
+// it), the worker that closed it too, and Sender.Close.
+func TestCloseWithFullBuffer(t *testing.T) {
+	cc := drainingConn(t, true)
+	done := make(chan struct{})
+	go func() {
+		cc.close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		_ = cc.bc.Conn.Close() // for the test to end
+		<-done
+		t.Fatal("close did not return within 3 s")
 	}
 }
