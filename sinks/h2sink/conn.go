@@ -105,12 +105,12 @@ type response struct {
 // stream is one request/response exchange on a clientConn.
 type stream struct {
 	id         uint32
+	gotHeaders bool
+	sentEnd    bool  // the frame that ends the request is written (or being written, under wmu)
+	infos      uint8 // informational (1xx) answers received, up to maxInformational+1
 	sendWindow int64 // the server's window for this stream's DATA
 	resp       response
-	gotHeaders bool
-	infos      int           // informational (1xx) answers received
 	unacked    int           // DATA bytes received and not yet given back (padding included)
-	sentEnd    bool          // the frame that ends the request is written (or being written, under wmu)
 	done       chan struct{} // closed when the response ended or failed
 	err        error
 }
