@@ -45,7 +45,10 @@ type batchConn struct {
 	buf     []byte     // gathered, not yet handed to the socket
 	err     error      // the first write error, or errBatchClosed
 	closing bool
-	done    chan struct{} // the writer goroutine ended
+	// soon: Close is coming; a Write that would wait for room fails
+	// (closeSoon).
+	soon bool
+	done chan struct{} // the writer goroutine ended
 
 	// Read side (the connection's one reader goroutine): sniffed counts the first
 	// bytes read that match http1Prefix, -1 once they do not or did.
@@ -105,11 +108,14 @@ func (b *batchConn) http1Answer() string {
 }
 
 // Write appends p to the bytes the writer sends next. It waits only while
-// batchLimit bytes are held.
+// batchLimit bytes are held; after closeSoon, it fails instead.
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for b.err == nil && len(b.buf) >= batchLimit {
+		if b.soon {
+			return 0, errBatchClosed
+		}
 		b.room.Wait()
 	}
 	if b.err != nil {
@@ -149,6 +155,17 @@ func (b *batchConn) writer() {
 			b.room.Broadcast()
 		}
 	}
+}
+
+// closeSoon makes the Writes that would wait for room fail, those
+// waiting included: the connection is about to be closed, and its last
+// frames (a GOAWAY) must not wait without end for a peer that reads
+// nothing (with batchLimit bytes held, they are not written).
+func (b *batchConn) closeSoon() {
+	b.mu.Lock()
+	b.soon = true
+	b.room.Broadcast()
+	b.mu.Unlock()
 }
 
 // Close sends what is held (for at most closeDrain), then closes the

@@ -36,7 +36,22 @@ const (
 	noMaxStreams = 1 << 20
 	// maxStreamID is the last client stream ID (RFC 9113 §5.1.1).
 	maxStreamID = 1<<31 - 1
+	// maxWindow is the largest flow-control window (RFC 9113 §6.9.1).
+	maxWindow = 1<<31 - 1
+	// maxInformational caps the informational (1xx) answers a stream
+	// takes before its final one, as net/http's HTTP/1 client did
+	// (max1xxResponses, 5): past it, the stream fails (bad-response) and
+	// is reset, where a server sending 103 Early Hints without end held it
+	// until its timeout.
+	maxInformational = 5
 )
+
+// recvWindows are the receive windows a new connection advertises: a
+// stream's and the connection's (at least 65535, its initial size). Only
+// tests change them (a server could overrun windows this size only with a
+// frame larger than the client reads, as they are given back once half is
+// used).
+var recvWindows = struct{ stream, conn int }{streamWindow, connWindow}
 
 // errConnLost is wrapped by the error of a stream whose connection ended
 // under it (class reset).
@@ -46,6 +61,18 @@ var errConnLost = errors.New("h2 sink: connection lost")
 // connection was closing or had no stream ID left. Nothing was sent, so
 // the request may go on another connection.
 var errNotUsable = errors.New("h2 sink: connection not usable")
+
+// protocolError is a connection error the client found in the server's
+// frames: the reader sends it in a GOAWAY (its code, the reason as debug
+// data) and ends the connection; its streams fail with it (class reset).
+type protocolError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e *protocolError) Error() string {
+	return fmt.Sprintf("connection error %v: %s", e.code, e.reason)
+}
 
 // goAwayError is the error of a stream the server's GOAWAY ended: not
 // processed (retryable) when its ID is above the GOAWAY's last stream ID.
@@ -78,11 +105,12 @@ type response struct {
 // stream is one request/response exchange on a clientConn.
 type stream struct {
 	id         uint32
+	gotHeaders bool
+	sentEnd    bool  // the frame that ends the request is written (or being written, under wmu)
+	infos      uint8 // informational (1xx) answers received, up to maxInformational+1
 	sendWindow int64 // the server's window for this stream's DATA
 	resp       response
-	gotHeaders bool
-	unacked    int // DATA bytes received and not yet given back
-	sentEnd    bool
+	unacked    int           // DATA bytes received and not yet given back (padding included)
 	done       chan struct{} // closed when the response ended or failed
 	err        error
 }
@@ -114,6 +142,8 @@ type clientConn struct {
 	sendWindow    int64 // the server's connection window for our DATA
 	maxFrame      int   // the server's SETTINGS_MAX_FRAME_SIZE
 	unacked       int   // connection DATA bytes received, not given back
+	recvStream    int   // the receive window of a stream (recvWindows)
+	recvConn      int   // the connection's receive window (recvWindows)
 	flow          chan struct{}
 	goAway        *goAwayError  // the last GOAWAY received, nil before
 	closing       bool          // GOAWAY received or Close called
@@ -122,6 +152,10 @@ type clientConn struct {
 	pinging       bool          // a health check's PING is unanswered
 	pings         uint64        // health check PINGs sent
 	settings      bool          // the server's first SETTINGS came
+
+	// beforeTrailers, when set (by a test), runs before a stream's
+	// trailers are sent.
+	beforeTrailers func(*stream)
 }
 
 // newClientConn starts HTTP/2 on bc: it writes the preface, the settings
@@ -138,6 +172,8 @@ func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error
 		initialWindow: 65535,
 		sendWindow:    65535,
 		maxFrame:      16384,
+		recvStream:    recvWindows.stream,
+		recvConn:      recvWindows.conn,
 		flow:          make(chan struct{}),
 		ready:         make(chan struct{}),
 	}
@@ -151,14 +187,16 @@ func newClientConn(bc *batchConn, pingTimeout time.Duration) (*clientConn, error
 	}
 	if err := cc.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(cc.recvStream)},
 		http2.Setting{ID: http2.SettingMaxFrameSize, Val: maxReadFrame},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList},
 	); err != nil {
 		return nil, err
 	}
-	if err := cc.fr.WriteWindowUpdate(0, connWindow-65535); err != nil {
-		return nil, err
+	if cc.recvConn > 65535 {
+		if err := cc.fr.WriteWindowUpdate(0, uint32(cc.recvConn-65535)); err != nil {
+			return nil, err
+		}
 	}
 	go cc.read()
 	return cc, nil
@@ -209,12 +247,16 @@ func (cc *clientConn) idle() bool {
 }
 
 // close sends GOAWAY and closes the connection; streams still open fail.
+// It takes at most about closeDrain: writes stop waiting for room in the
+// batchConn first (they fail), as a write waiting under wmu for a server
+// that reads nothing would hold the GOAWAY, and the close, without end.
 func (cc *clientConn) close() {
 	cc.mu.Lock()
 	first := !cc.closing
 	cc.closing = true
 	cc.mu.Unlock()
 	if first {
+		cc.bc.closeSoon()
 		cc.wmu.Lock()
 		_ = cc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 		cc.wmu.Unlock()
@@ -430,7 +472,11 @@ func (cc *clientConn) writeHeaderBlock(id uint32, block []byte, endStream bool, 
 
 // writeBody writes pr's body as DATA frames within the server's flow
 // control windows, then its trailers; the last frame ends the stream. It
-// stops early when the stream ended (the answer came first, or a reset).
+// stops once the stream ended (the answer came first, or a reset): each
+// frame is decided and written under wmu, after a look under mu at
+// whether the stream is still open, so that no frame follows the answer
+// that ended the stream, nor the RST_STREAM that ends its sending (RFC
+// 9113 §8.1).
 func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Request) error {
 	body := pr.Body
 	noTrailers := len(pr.Trailer) == 0
@@ -438,11 +484,13 @@ func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Requ
 		if err := ctx.Err(); err != nil {
 			return err // past its timeout: the rest is not sent
 		}
-		n, wait, err := cc.takeWindow(st, len(body))
-		if err != nil || n < 0 {
-			return err // n < 0: the stream ended, its answer stands
-		}
-		if n == 0 {
+		cc.wmu.Lock()
+		n, wait, err := cc.takeWindow(st, len(body), noTrailers)
+		if err != nil || n <= 0 {
+			cc.wmu.Unlock()
+			if err != nil || n < 0 {
+				return err // n < 0: the stream ended, its answer stands
+			}
 			select {
 			case <-wait:
 			case <-st.done:
@@ -454,38 +502,48 @@ func (cc *clientConn) writeBody(ctx context.Context, st *stream, pr *h2text.Requ
 		}
 		chunk := body[:n]
 		body = body[n:]
-		end := len(body) == 0 && noTrailers
-		cc.wmu.Lock()
-		err = cc.fr.WriteData(st.id, end, chunk)
+		err = cc.fr.WriteData(st.id, len(body) == 0 && noTrailers, chunk)
 		cc.wmu.Unlock()
 		if err != nil {
 			return fmt.Errorf("%w: %w", errConnLost, err)
 		}
 	}
 	if noTrailers {
-		cc.markSentEnd(st)
 		return nil
+	}
+	if cc.beforeTrailers != nil {
+		cc.beforeTrailers(st)
 	}
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
+	cc.mu.Lock()
+	select {
+	case <-st.done:
+		// The answer came, or a reset: the trailers are not encoded
+		// (the HPACK encoder's table stays as the server's).
+		cc.mu.Unlock()
+		return nil
+	default:
+	}
+	st.sentEnd = true
+	maxFrame := cc.maxFrame
+	cc.mu.Unlock()
 	cc.hbuf.Reset()
 	for _, f := range pr.Trailer {
 		_ = cc.henc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value})
 	}
-	cc.mu.Lock()
-	maxFrame := cc.maxFrame
-	cc.mu.Unlock()
 	if err := cc.writeHeaderBlock(st.id, cc.hbuf.Bytes(), true, maxFrame); err != nil {
 		return fmt.Errorf("%w: %w", errConnLost, err)
 	}
-	cc.markSentEnd(st)
 	return nil
 }
 
-// takeWindow takes up to want bytes of send window for st: n > 0 bytes
-// taken; n == 0 none now, wait until wait is closed; n < 0 the stream has
-// ended. err: the connection failed.
-func (cc *clientConn) takeWindow(st *stream, want int) (n int, wait <-chan struct{}, err error) {
+// takeWindow takes up to want bytes of send window for st (under wmu,
+// the frame written before wmu is released): n > 0 bytes taken; n == 0
+// none now, wait until wait is closed; n < 0 the stream has ended. When
+// n is want and last is set, the frame ends the stream (st.sentEnd). err:
+// the connection failed.
+func (cc *clientConn) takeWindow(st *stream, want int, last bool) (n int, wait <-chan struct{}, err error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	select {
@@ -505,13 +563,8 @@ func (cc *clientConn) takeWindow(st *stream, want int) (n int, wait <-chan struc
 	}
 	cc.sendWindow -= int64(n)
 	st.sendWindow -= int64(n)
+	st.sentEnd = last && n == want
 	return n, nil, nil
-}
-
-func (cc *clientConn) markSentEnd(st *stream) {
-	cc.mu.Lock()
-	st.sentEnd = true
-	cc.mu.Unlock()
 }
 
 // forget drops a stream that never went out.
@@ -576,11 +629,17 @@ func (cc *clientConn) read() {
 			break
 		}
 	}
+	var pe *protocolError
 	var ce http2.ConnectionError
-	if errors.As(err, &ce) {
-		// An error of the server's: say which before closing (RFC 9113
-		// §5.4.1), as x/net does; before the streams fail, so that it
-		// is written before the pool closes the connection.
+	switch {
+	// An error of the server's: say which before closing (RFC 9113
+	// §5.4.1), as x/net does; before the streams fail, so that it is
+	// written before the pool closes the connection.
+	case errors.As(err, &pe):
+		cc.wmu.Lock()
+		_ = cc.fr.WriteGoAway(0, pe.code, []byte(pe.reason))
+		cc.wmu.Unlock()
+	case errors.As(err, &ce):
 		cc.wmu.Lock()
 		_ = cc.fr.WriteGoAway(0, http2.ErrCode(ce), nil)
 		cc.wmu.Unlock()
@@ -649,14 +708,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 	case *http2.SettingsFrame:
 		return cc.onSettings(f)
 	case *http2.WindowUpdateFrame:
-		cc.mu.Lock()
-		if f.StreamID == 0 {
-			cc.sendWindow += int64(f.Increment)
-		} else if st := cc.streams[f.StreamID]; st != nil {
-			st.sendWindow += int64(f.Increment)
-		}
-		cc.wakeWriters()
-		cc.mu.Unlock()
+		return cc.onWindowUpdate(f)
 	case *http2.PingFrame:
 		if f.IsAck() {
 			cc.mu.Lock()
@@ -693,6 +745,31 @@ func (cc *clientConn) wakeWriters() {
 	cc.flow = make(chan struct{})
 }
 
+// onWindowUpdate grows a send window. A window taken past maxWindow is a
+// FLOW_CONTROL_ERROR (RFC 9113 §6.9.1): of the connection for its window,
+// of the stream (failed as bad-response and reset) for a stream's. An
+// increment of 0 never comes here: x/net's Framer returns it as a
+// PROTOCOL_ERROR (a stream error, or a connection error on stream 0).
+func (cc *clientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	inc := int64(f.Increment)
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if f.StreamID == 0 {
+		if cc.sendWindow+inc > maxWindow {
+			return &protocolError{http2.ErrCodeFlowControl, "WINDOW_UPDATE took the connection's send window past 2^31-1"}
+		}
+		cc.sendWindow += inc
+	} else if st := cc.streams[f.StreamID]; st != nil {
+		if st.sendWindow+inc > maxWindow {
+			cc.finish(st, &classed{fmt.Errorf("flow-control error: the server's WINDOW_UPDATE took stream %d's send window past 2^31-1 (stream reset with FLOW_CONTROL_ERROR)", f.StreamID), stats.ClassBadResponse})
+			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+		}
+		st.sendWindow += inc
+	}
+	cc.wakeWriters()
+	return nil
+}
+
 func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
@@ -721,6 +798,12 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 			cc.maxStreams = int(min(s.Val, noMaxStreams))
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - cc.initialWindow
+			for _, st := range cc.streams {
+				if st.sendWindow+delta > maxWindow {
+					// RFC 9113 §6.9.2: a connection error.
+					return &protocolError{http2.ErrCodeFlowControl, fmt.Sprintf("SETTINGS_INITIAL_WINDOW_SIZE %d took stream %d's send window past 2^31-1", s.Val, st.id)}
+				}
+			}
 			cc.initialWindow = int64(s.Val)
 			for _, st := range cc.streams {
 				st.sendWindow += delta
@@ -770,8 +853,16 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return cc.malformed(st, f.StreamEnded(), fmt.Errorf("malformed response: :status %q", f.PseudoValue("status")))
 	}
 	if status < 200 {
-		if f.StreamEnded() {
+		switch {
+		case f.StreamEnded():
 			return cc.malformed(st, true, fmt.Errorf("malformed response: %d with END_STREAM", status))
+		case status == 101:
+			return cc.malformed(st, false, errors.New("malformed response: 101 (Switching Protocols), which HTTP/2 does not have (RFC 9113 §8.6)"))
+		}
+		if st.infos++; st.infos > maxInformational {
+			err := fmt.Errorf("more than %d informational (1xx) answers before the final one (the last %d)", maxInformational, status)
+			cc.finish(st, &classed{err, stats.ClassBadResponse})
+			return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeCancel, Cause: err}
 		}
 		return nil // informational: the final answer follows
 	}
@@ -806,16 +897,30 @@ func appendFields(dst []h2text.Field, fields []hpack.HeaderField) []h2text.Field
 }
 
 // onData keeps a DATA frame's bytes and gives the window back once half
-// of it is used.
+// of it is used. The whole frame counts, padding included (RFC 9113
+// §6.9.1): the connection's window for the frames of every stream (those
+// of the streams the client let go too), a stream's for its own. A
+// window is given back when the client decides to (under mu, before the
+// WINDOW_UPDATE is written), so the server's view of a window is never
+// larger than the client's: a frame past the client's is past the window
+// advertised, a connection FLOW_CONTROL_ERROR.
 func (cc *clientConn) onData(f *http2.DataFrame) error {
 	n := int(f.Length)
 	var connInc, streamInc uint32
 	cc.mu.Lock()
+	st := cc.streams[f.StreamID]
+	if over := cc.unacked+n > cc.recvConn; over || st != nil && st.unacked+n > cc.recvStream {
+		cc.mu.Unlock()
+		which := "the connection's"
+		if !over {
+			which = "the stream's"
+		}
+		return &protocolError{http2.ErrCodeFlowControl, fmt.Sprintf("the server sent DATA (%d bytes on stream %d) past %s receive window", n, f.StreamID, which)}
+	}
 	cc.unacked += n
-	if cc.unacked >= connWindow/2 {
+	if cc.unacked >= cc.recvConn/2 {
 		connInc, cc.unacked = uint32(cc.unacked), 0
 	}
-	st := cc.streams[f.StreamID]
 	var rst error
 	if st != nil {
 		if !st.gotHeaders {
@@ -826,7 +931,7 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 			if f.StreamEnded() {
 				cc.endResponse(st)
 				st = nil
-			} else if st.unacked += n; st.unacked >= streamWindow/2 {
+			} else if st.unacked += n; st.unacked >= cc.recvStream/2 {
 				streamInc, st.unacked = uint32(st.unacked), 0
 			}
 		}

@@ -294,6 +294,40 @@ func TestInformationalAndContinuation(t *testing.T) {
 	}
 }
 
+// TestInformationalCap: a stream takes at most maxInformational (5)
+// informational answers before its final one; a server that sends 103
+// Early Hints without end (here 1000, and no final answer) fails the
+// request at the sixth (bad-response, the stream reset with CANCEL)
+// instead of holding it until its timeout. A 101, which HTTP/2 does not
+// have (RFC 9113 §8.6), is a malformed answer (RST_STREAM PROTOCOL_ERROR).
+func TestInformationalCap(t *testing.T) {
+	res, st, wait := misbehaving(t, func(c *frameConn, streams map[string]uint32) {
+		for range maxInformational {
+			_ = c.headers(streams["/five"], false, ":status", "103", "link", "</a.css>; rel=preload")
+		}
+		_ = c.headers(streams["/five"], true, ":status", "200")
+		_ = c.headers(streams["/101"], false, ":status", "101")
+		_ = c.headers(streams["/101"], true, ":status", "200")
+		for range 1000 {
+			_ = c.headers(streams["/endless"], false, ":status", "103", "link", "</a.css>; rel=preload")
+		}
+	}, "/five", "/101", "/endless")
+	if st["ok"] != 1 || st["errors-"+stats.ClassBadResponse] != 2 || st["errors"] != 2 {
+		t.Fatalf("stats %v", st)
+	}
+	if r := res["/five"]; r.Status != 200 {
+		t.Errorf("/five: status %d, error %v", r.Status, r.Err)
+	}
+	if err := res["/endless"].Err; err == nil || !strings.Contains(err.Error(), "more than 5 informational (1xx) answers") {
+		t.Errorf("/endless: %v", err)
+	}
+	if err := res["/101"].Err; err == nil || !strings.Contains(err.Error(), "101 (Switching Protocols)") {
+		t.Errorf("/101: %v", err)
+	}
+	wait("RST_STREAM /endless CANCEL")
+	wait("RST_STREAM /101 PROTOCOL_ERROR")
+}
+
 // FuzzClientConnAnswer: whatever bytes a server answers with before it
 // closes the connection, the stream ends (answered or failed) without a
 // panic or a hang.
@@ -362,6 +396,37 @@ func FuzzClientConnAnswer(f *testing.F) {
 		_ = fr.WriteDataPadded(3, true, []byte("ok"), make([]byte, 20))
 		_ = fr.WriteWindowUpdate(1, 3)
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "abc"), EndHeaders: true})
+	}))
+	// Send windows taken past 2^31-1: a stream's, by SETTINGS, the
+	// connection's.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteWindowUpdate(3, maxWindow)
+		_ = fr.WriteWindowUpdate(1, maxWindow-65535)
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65536})
+		_ = fr.WriteWindowUpdate(0, maxWindow)
+	}))
+	// WINDOW_UPDATE increments of 0: on a stream, on the connection.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 1, []byte{0, 0, 0, 0})
+		_ = fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 0, []byte{0, 0, 0, 0})
+	}))
+	// Informational answers without end on stream 1, a 101 on stream 3.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings()
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block(enc, hb, ":status", "101"), EndHeaders: true})
+		for range maxInformational + 2 {
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "103", "link", "</a>"), EndHeaders: true})
+		}
+	}))
+	// An answer before the request's body and trailers, then window for
+	// them; padded DATA on a stream the client let go.
+	f.Add(frames(func(fr *http2.Framer, enc *hpack.Encoder, hb *bytes.Buffer) {
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(enc, hb, ":status", "200"), EndStream: true, EndHeaders: true})
+		_ = fr.WriteWindowUpdate(1, 100)
+		_ = fr.WriteDataPadded(1, false, make([]byte, 1000), make([]byte, 255))
 	}))
 	f.Fuzz(fuzzAnswer)
 }

@@ -21,8 +21,9 @@
 // e.g. rst-stream-refused_stream), goaway (the connection went away under
 // the stream), reset (the connection ended under it), alpn (a TLS target
 // that does not offer h2), bad-response (a target that answers in
-// HTTP/1.x: ErrHTTP1Answer, logged once per target; or a malformed
-// answer), invalid-request (a field HTTP/2 cannot carry), and the
+// HTTP/1.x: ErrHTTP1Answer, logged once per target; a malformed answer,
+// a 101 included; more than 5 informational answers before the final one;
+// a WINDOW_UPDATE overflowing a stream's send window), invalid-request (a field HTTP/2 cannot carry), and the
 // transport classes of stats.Classify. A stream the server did not process
 // (REFUSED_STREAM, above a GOAWAY's last stream) is sent once more on
 // another connection. A request that times out makes its connection send

@@ -35,6 +35,11 @@ type pool struct {
 
 // get returns a connection with room for one more stream (reserved), and
 // the time spent opening it when it is new.
+//
+// Connections leave the pool under mu and are closed after it is
+// released: a close can wait up to closeDrain for its last bytes, and
+// would hold every other stream of the pool meanwhile. Once out of the
+// pool, no one else reserves a stream on them.
 func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, error) {
 	if pc := p.reuse(session); pc != nil {
 		return pc, 0, nil
@@ -53,18 +58,18 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 	p.s.conns.Add(1)
 	cc.reserveNew()
 	pc := &pconn{cc: cc, inflight: 1}
+	var stale, evicted *clientConn
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if session != "" {
 		if old := p.sessions[session]; old != nil {
 			if old.inflight == 0 {
-				old.cc.close()
+				stale = old.cc
 			} else {
 				old.replaced = true // no longer in the pool: put closes it
 			}
 		}
 		if len(p.sessions) >= maxSessions {
-			p.evict()
+			evicted = p.evict()
 		}
 		p.clock++
 		pc.used = p.clock
@@ -72,12 +77,29 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 	} else {
 		p.conns = append(p.conns, pc)
 	}
+	p.mu.Unlock()
+	if stale != nil {
+		stale.close()
+	}
+	if evicted != nil {
+		evicted.close()
+	}
 	return pc, connect, nil
 }
 
 // reuse reserves a stream on an open connection, nil when none has room.
-// Shared connections the server closed while idle are dropped.
+// Shared connections the server closed while idle are dropped (closed
+// once mu is released).
 func (p *pool) reuse(session string) *pconn {
+	pc, idle := p.reserve(session)
+	for _, cc := range idle {
+		cc.close()
+	}
+	return pc
+}
+
+// reserve is reuse under mu; it returns the idle connections it dropped.
+func (p *pool) reserve(session string) (*pconn, []*clientConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if session != "" {
@@ -85,15 +107,16 @@ func (p *pool) reuse(session string) *pconn {
 			pc.inflight++
 			p.clock++
 			pc.used = p.clock
-			return pc
+			return pc, nil
 		}
-		return nil
+		return nil, nil
 	}
 	live := p.conns[:0]
 	var found *pconn
+	var idle []*clientConn
 	for _, pc := range p.conns {
 		if pc.inflight == 0 && pc.cc.idle() {
-			pc.cc.close()
+			idle = append(idle, pc.cc)
 			continue
 		}
 		live = append(live, pc)
@@ -104,11 +127,13 @@ func (p *pool) reuse(session string) *pconn {
 	}
 	clear(p.conns[len(live):])
 	p.conns = live
-	return found
+	return found, idle
 }
 
-// evict closes the least recently used idle session connection.
-func (p *pool) evict() {
+// evict takes the least recently used idle session connection out of the
+// pool and returns it (nil when none is idle); the caller closes it once
+// mu is released. Under mu.
+func (p *pool) evict() *clientConn {
 	var oldest string
 	min := int64(-1)
 	for k, pc := range p.sessions {
@@ -116,28 +141,37 @@ func (p *pool) evict() {
 			oldest, min = k, pc.used
 		}
 	}
-	if min >= 0 {
-		p.sessions[oldest].cc.close()
-		delete(p.sessions, oldest)
+	if min < 0 {
+		return nil
 	}
+	cc := p.sessions[oldest].cc
+	delete(p.sessions, oldest)
+	return cc
 }
 
 // put ends a stream on pc; a shared connection that went away is closed
 // once its last stream is done.
 func (p *pool) put(pc *pconn, session string) {
+	if cc := p.done(pc, session); cc != nil {
+		cc.close()
+	}
+}
+
+// done is put under mu: it returns pc's connection when it is to be
+// closed, out of the pool.
+func (p *pool) done(pc *pconn, session string) *clientConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pc.inflight--
 	pc.cc.release()
 	if pc.inflight > 0 || !pc.replaced && !pc.cc.idle() {
-		return
+		return nil
 	}
-	pc.cc.close()
 	if session != "" {
 		if p.sessions[session] == pc {
 			delete(p.sessions, session)
 		}
-		return
+		return pc.cc
 	}
 	for i, c := range p.conns {
 		if c == pc {
@@ -145,18 +179,20 @@ func (p *pool) put(pc *pconn, session string) {
 			break
 		}
 	}
+	return pc.cc
 }
 
 func (p *pool) closeAll() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, pc := range p.conns {
-		pc.cc.close()
-	}
-	for _, pc := range p.sessions {
-		pc.cc.close()
-	}
+	conns, sessions := p.conns, p.sessions
 	p.conns, p.sessions = nil, map[string]*pconn{}
+	p.mu.Unlock()
+	for _, pc := range conns {
+		pc.cc.close()
+	}
+	for _, pc := range sessions {
+		pc.cc.close()
+	}
 }
 
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and

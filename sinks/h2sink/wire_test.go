@@ -3,19 +3,23 @@ package h2sink
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/replayctl/replayctl/h2text"
 	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/sinks/httpsink"
 	"github.com/replayctl/replayctl/stats"
@@ -261,4 +265,69 @@ func rawServer(t *testing.T, answer string, split int, keepOpen bool) *url.URL {
 	}()
 	u, _ := url.Parse("http://" + ln.Addr().String())
 	return u
+}
+
+// TestNothingSentAfterTheAnswer: a server that answers a request whole
+// (END_STREAM) right after its HEADERS, while the client still sends the
+// request, gets no more frame on that stream once the client read the
+// answer: not its trailers (they came after the answer before, as the
+// client did not look whether the stream had ended after the body), only
+// a RST_STREAM NO_ERROR (RFC 9113 §8.1). The test's hook holds the
+// trailers until the answer is in. The answer stands.
+func TestNothingSentAfterTheAnswer(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			got = append(got, fmt.Sprintf("HEADERS %d", f.StreamID))
+			if f.PseudoValue("path") != "" { // not trailers
+				_ = c.headers(f.StreamID, true, ":status", "200")
+			}
+		case *http2.DataFrame:
+			got = append(got, fmt.Sprintf("DATA %d", f.StreamID))
+		case *http2.RSTStreamFrame:
+			got = append(got, fmt.Sprintf("RST_STREAM %d %v", f.StreamID, f.ErrCode))
+		}
+		return true
+	})
+	nc, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := newClientConn(newBatchConn(nc), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.close()
+	cc.beforeTrailers = func(st *stream) { <-st.done }
+	<-cc.ready
+	post := &outRequest{pr: &h2text.Request{Method: "POST", Path: "/early", Body: []byte("hello"),
+		Trailer: []h2text.Field{{Name: "x-t", Value: "1"}}}, authority: "x", scheme: "http"}
+	get := &outRequest{pr: &h2text.Request{Method: "GET", Path: "/next"}, authority: "x", scheme: "http"}
+	for _, req := range []*outRequest{post, get} {
+		cc.reserveNew()
+		resp, _, err := cc.roundTrip(t.Context(), req)
+		cc.release()
+		if err != nil || resp.status != 200 {
+			t.Fatalf("%s: %+v, %v", req.pr.Path, resp, err)
+		}
+	}
+	// The frames of stream 1 are all in before stream 3's HEADERS, but
+	// for the RST_STREAM, written by another goroutine.
+	want := "RST_STREAM 1 NO_ERROR"
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		done := slices.Contains(got, "HEADERS 3") && slices.Contains(got, want)
+		frames := slices.Clone(got)
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			if n := strings.Count(strings.Join(frames, ","), "HEADERS 1"); n != 1 || !done {
+				t.Fatalf("the server received %q: want one HEADERS on stream 1 (no trailers after the answer) and %s", frames, want)
+			}
+			break
+		}
+	}
 }
