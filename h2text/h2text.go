@@ -110,7 +110,7 @@ func appendField(dst []byte, name, value string) []byte {
 
 // appendFields writes regular fields, Content-Length when the fields have
 // none and withLength is set, the trailers, and the blank line.
-func appendFields(dst []byte, fields []Field, body []byte, withLength bool, trailers []Field) ([]byte, error) {
+func appendFields(dst []byte, fields []Field, body []byte, size int64, withLength bool, trailers []Field) ([]byte, error) {
 	hasLength := false
 	for _, f := range fields {
 		if f.Name != "" && f.Name[0] == ':' {
@@ -129,7 +129,7 @@ func appendFields(dst []byte, fields []Field, body []byte, withLength bool, trai
 	}
 	if !hasLength && withLength {
 		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = strconv.AppendInt(dst, size, 10)
 		dst = append(dst, "\r\n"...)
 	}
 	for _, f := range trailers {
@@ -182,11 +182,19 @@ func AppendRequest(dst []byte, fields []Field, body []byte, trailers []Field) ([
 		}
 		dst = appendField(dst, "Host", a)
 	}
-	return appendFields(dst, fields, body, len(body) > 0, trailers)
+	return appendFields(dst, fields, body, int64(len(body)), len(body) > 0, trailers)
 }
 
 // AppendResponse renders a response stream like AppendRequest.
 func AppendResponse(dst []byte, fields []Field, body []byte, trailers []Field) ([]byte, error) {
+	return AppendResponsePrefix(dst, fields, body, int64(len(body)), trailers)
+}
+
+// AppendResponsePrefix renders a response whose content is size bytes
+// long, of which body holds only the first ones (a client that keeps a
+// prefix of what it reads): the Content-Length it adds, when the fields
+// have none, is size; the rendering ends with body.
+func AppendResponsePrefix(dst []byte, fields []Field, body []byte, size int64, trailers []Field) ([]byte, error) {
 	st, ok := pseudo(fields, ":status")
 	code, err := strconv.Atoi(st)
 	if !ok || err != nil || len(st) != 3 || code < 100 {
@@ -200,13 +208,13 @@ func AppendResponse(dst []byte, fields []Field, body []byte, trailers []Field) (
 	}
 	dst = append(dst, "\r\n"...)
 	noBody := code < 200 || code == 204 || code == 304
-	if noBody && len(body) > 0 {
+	if noBody && size > 0 {
 		// RFC 9110 §6.4.1: these carry no content; DATA makes the
 		// response malformed (RFC 9113 §8.1.1), and its rendering would
 		// not parse back.
-		return dst, fmt.Errorf("%w: status %d carries no content, but %d bytes of DATA came", ErrField, code, len(body))
+		return dst, fmt.Errorf("%w: status %d carries no content, but %d bytes of DATA came", ErrField, code, size)
 	}
-	return appendFields(dst, fields, body, !noBody, trailers)
+	return appendFields(dst, fields, body, size, !noBody, trailers)
 }
 
 // IsH2 reports whether raw starts with the start line of an HTTP/2 message

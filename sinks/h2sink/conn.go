@@ -98,7 +98,8 @@ func (e *goAwayError) Error() string {
 type response struct {
 	status  int
 	header  []h2text.Field
-	body    []byte
+	body    []byte // the content kept: all of it, or a prefix (outRequest.keepBody)
+	size    int64  // the content's length, kept or not
 	trailer []h2text.Field
 }
 
@@ -110,6 +111,7 @@ type stream struct {
 	infos      uint8 // informational (1xx) answers received, up to maxInformational+1
 	sendWindow int64 // the server's window for this stream's DATA
 	resp       response
+	keep       int           // content bytes kept at most (outRequest.keepBody; -1 none, 0 all)
 	unacked    int           // DATA bytes received and not yet given back (padding included)
 	done       chan struct{} // closed when the response ended or failed
 	err        error
@@ -271,6 +273,11 @@ type outRequest struct {
 	authority string
 	scheme    string
 	hasLength bool // a content-length field was recorded
+	// keepBody, when above 0, is how many bytes of the answer's content
+	// are kept (a prefix; the rest is only counted, in response.size);
+	// discardBody keeps none. Otherwise all of it is kept.
+	keepBody    int
+	discardBody bool
 }
 
 // roundTrip sends req as a new stream (its slot reserved) and waits for
@@ -288,7 +295,10 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *outRequest) (resp *res
 		return nil, false, err
 	}
 	endAfterHeaders := len(pr.Body) == 0 && len(pr.Trailer) == 0
-	st := &stream{done: make(chan struct{})}
+	st := &stream{done: make(chan struct{}), keep: req.keepBody}
+	if req.discardBody {
+		st.keep = -1
+	}
 	stop := context.AfterFunc(ctx, cc.healthCheck)
 	defer func() {
 		if stop() && ctx.Err() != nil {
@@ -927,7 +937,13 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 			rst = cc.malformed(st, f.StreamEnded(), errors.New("malformed response: DATA before the response's HEADERS"))
 			st = nil
 		} else {
-			st.resp.body = append(st.resp.body, f.Data()...)
+			data := f.Data()
+			st.resp.size += int64(len(data))
+			if st.keep == 0 {
+				st.resp.body = append(st.resp.body, data...)
+			} else if room := st.keep - len(st.resp.body); room > 0 {
+				st.resp.body = append(st.resp.body, data[:min(room, len(data))]...)
+			}
 			if f.StreamEnded() {
 				cc.endResponse(st)
 				st = nil

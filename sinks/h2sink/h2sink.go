@@ -393,7 +393,10 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 		// preserve-host, or a rewrite set the Host (Request.KeepHost).
 		authority = pr.Authority
 	}
-	req := outRequest{pr: pr, authority: authority, scheme: t.scheme}
+	// Only what the result keeps of the answer is kept (KeepLimit bytes
+	// of its rendering at most, none without KeepResponse); the rest of a
+	// large body is counted, not held.
+	req := outRequest{pr: pr, authority: authority, scheme: t.scheme, keepBody: s.cfg.KeepLimit, discardBody: !s.cfg.KeepResponse}
 	for _, f := range pr.Header {
 		req.hasLength = req.hasLength || f.Name == "content-length"
 	}
@@ -415,12 +418,12 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 	fields := make([]h2text.Field, 0, 1+len(resp.header))
 	fields = append(fields, h2text.Field{Name: ":status", Value: strconv.Itoa(resp.status)})
 	fields = append(fields, resp.header...)
-	raw, err := h2text.AppendResponse(nil, fields, resp.body, resp.trailer)
+	raw, err := h2text.AppendResponsePrefix(nil, fields, resp.body, resp.size, resp.trailer)
 	if err != nil {
 		r.Err = &classed{fmt.Errorf("response from %s: %w", t.name, err), stats.ClassBadResponse}
 		return false, ""
 	}
-	r.BytesIn = int64(len(raw))
+	r.BytesIn = int64(len(raw)-len(resp.body)) + resp.size
 	code := grpcStatus(resp)
 	if code != "" && code != "0" {
 		s.countKey("grpc-status-" + code)
@@ -428,6 +431,9 @@ func (s *Sender) roundTrip(t *target, pc *pconn, pr *h2text.Request, size int64,
 	if s.cfg.KeepResponse {
 		if len(raw) > s.cfg.KeepLimit {
 			raw, r.ResponseTruncated = raw[:s.cfg.KeepLimit], true
+		}
+		if int64(len(resp.body)) < resp.size {
+			r.ResponseTruncated = true
 		}
 		r.Response = raw
 	}
