@@ -628,6 +628,7 @@ func (cc *clientConn) read() {
 				cc.streamError(se)
 				continue
 			}
+			err = cc.readError(err)
 			break
 		}
 		if err = cc.handle(f); err != nil {
@@ -672,6 +673,25 @@ func (cc *clientConn) read() {
 	cc.flow = make(chan struct{})
 	cc.mu.Unlock()
 	_ = cc.bc.Close()
+}
+
+// readError gives a connection error of the Framer its reason: a frame
+// over the size the client allows is a FRAME_SIZE_ERROR (RFC 9113 §4.2),
+// and a ConnectionError carries the Framer's detail (which frame, why),
+// when it has one.
+// Both then go to the server in the GOAWAY and to the failed requests.
+func (cc *clientConn) readError(err error) error {
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		return &protocolError{http2.ErrCodeFrameSize, fmt.Sprintf("the server sent a frame over the %d bytes of SETTINGS_MAX_FRAME_SIZE", maxReadFrame)}
+	}
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		if d := cc.fr.ErrorDetail(); d != nil {
+			return &protocolError{http2.ErrCode(ce), d.Error()}
+		}
+		return &protocolError{http2.ErrCode(ce), "the server sent a frame HTTP/2 does not allow"}
+	}
+	return err
 }
 
 // streamError fails the stream of se (unless malformed failed it already)
@@ -744,7 +764,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		}
 		cc.mu.Unlock()
 	case *http2.PushPromiseFrame:
-		return http2.ConnectionError(http2.ErrCodeProtocol)
+		return &protocolError{http2.ErrCodeProtocol, "the server sent a PUSH_PROMISE, though the client's SETTINGS_ENABLE_PUSH is 0"}
 	}
 	return nil
 }
@@ -801,6 +821,10 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 		// SETTINGS_MAX_FRAME_SIZE of 0 made header blocks endless
 		// runs of empty CONTINUATION frames.
 		if err := s.Valid(); err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				return &protocolError{http2.ErrCode(ce), fmt.Sprintf("the server's SETTINGS are invalid: %v", s)}
+			}
 			return err
 		}
 		switch s.ID {

@@ -1004,16 +1004,20 @@ func TestHeaderListTooLarge(t *testing.T) {
 }
 
 // TestConnectionErrorSendsGoAway: a connection error the client finds (a
-// PUSH_PROMISE, push being disabled; SETTINGS out of range) is told to the
-// server with a GOAWAY carrying its code before the connection is closed
-// (RFC 9113 §5.4.1), as x/net's Transport does.
+// PUSH_PROMISE, push being disabled; SETTINGS out of range; a frame over
+// the client's SETTINGS_MAX_FRAME_SIZE) is told to the server with a
+// GOAWAY carrying its code before the connection is closed (RFC 9113
+// §5.4.1), as x/net's Transport does, and the request's error says why.
 func TestConnectionErrorSendsGoAway(t *testing.T) {
 	goAway := make(chan http2.ErrCode, 4)
 	var firstGoAway sync.Map // each connection's first GOAWAY only (Close sends NO_ERROR after)
 	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
-			if f.PseudoValue("path") == "/push" {
+			if f.PseudoValue("path") == "/toobig" {
+				_ = c.headers(f.StreamID, false, ":status", "200")
+				_ = c.fr.WriteRawFrame(http2.FrameData, 0, f.StreamID, make([]byte, 2<<20))
+			} else if f.PseudoValue("path") == "/push" {
 				c.hbuf.Reset()
 				_ = c.henc.WriteField(hpack.HeaderField{Name: ":method", Value: "GET"})
 				_ = c.fr.WritePushPromise(http2.PushPromiseParam{StreamID: f.StreamID, PromiseID: 2, BlockFragment: c.hbuf.Bytes(), EndHeaders: true})
@@ -1030,11 +1034,19 @@ func TestConnectionErrorSendsGoAway(t *testing.T) {
 	for _, tc := range []struct {
 		path string
 		want http2.ErrCode
-	}{{"/push", http2.ErrCodeProtocol}, {"/window", http2.ErrCodeFlowControl}} {
-		_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
+		says string // in the request's error: why
+	}{
+		{"/push", http2.ErrCodeProtocol, "PUSH_PROMISE"},
+		{"/window", http2.ErrCodeFlowControl, "does not allow"},
+		{"/toobig", http2.ErrCodeFrameSize, "SETTINGS_MAX_FRAME_SIZE"},
+	} {
+		res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
 			httpsink.Request{ID: "1", Raw: render(t, fields(":method", "GET", ":path", tc.path, ":authority", "x"), "", nil)})
 		if st["errors-"+stats.ClassReset] != 1 {
 			t.Fatalf("%s: stats %v", tc.path, st)
+		}
+		if len(res) != 1 || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), tc.says) {
+			t.Errorf("%s: the request's error does not say why (%q): %v", tc.path, tc.says, res)
 		}
 		select {
 		case code := <-goAway:
