@@ -130,6 +130,11 @@ type Agent struct {
 	// held are refusals waiting for their job's status (retryHeld), by
 	// the offset of the spec they refuse (a.mu).
 	held map[int64]heldRefusal
+
+	// beforeLostSync, when set (tests), runs in watchShards once it found
+	// a shard's owner lost, right before the Sync that precedes acting on
+	// it (failing the shard, or re-running it on a spare).
+	beforeLostSync func(jobID string, shard int, owner string)
 }
 
 // newInstanceID returns a random ID for one agent process.
