@@ -417,7 +417,7 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 		// its spec as signed (a status alone may be anyone's).
 		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok && !settling[spec.JobID] {
 			settling[spec.JobID] = true
-			a.settle(ctx, spec)
+			a.settle(spec)
 		}
 	}
 }
@@ -426,12 +426,15 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 // start, recoverStale runs before the first heartbeat, and each settlement
 // may wait (Sync, then up to assignWait for a submitter's ASSIGNED), so
 // that an agent restarted with many stale runs looked dead for as long.
-// stop waits for it as for a run.
-func (a *Agent) settle(ctx context.Context, spec Spec) {
+// stop waits for it as for a run, and, as a run's own publications, it
+// goes on past the agent's stop (on a.pub, bounded by finishJob's own
+// timeout): the run is FAILED already, and a restart would not look at it
+// again, so a settlement cut short by a SIGTERM left the job unsettled.
+func (a *Agent) settle(spec Spec) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.finishJob(ctx, spec)
+		a.finishJob(a.pub, spec)
 	}()
 }
 
