@@ -1538,6 +1538,7 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			js.State, js.Reason = Failed, "shard results not merged: "+err.Error()
 		default:
 			res = merged
+			res.Partial = lostResults(a.bus, spec.JobID, parts)
 			if js.State == Succeeded && len(res.Failed) > 0 {
 				js.State, js.Reason = AssertFailed, strings.Join(res.Failed, "; ")
 			}
