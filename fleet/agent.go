@@ -388,14 +388,32 @@ func (a *Agent) logStopped(stopped time.Time) {
 // recoverStale marks runs this agent left unfinished (it was killed) as
 // failed, so that nobody waits for them. A replay shard is first kept for
 // resumeShard (onlyFail false); the pass after the jobs topic was read once
-// (onlyFail true) fails those whose spec did not come by.
+// (onlyFail true) fails those whose spec did not come by. The first pass
+// also settles again the jobs of this agent's ended runs that did not end:
+// the process was killed while it settled them.
 func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 	settling := map[string]bool{} // jobs settled below, once each
+	settle := func(s Status) {
+		// From its spec as signed (a status alone may be anyone's).
+		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok && !settling[spec.JobID] {
+			settling[spec.JobID] = true
+			a.settle(spec)
+		}
+	}
 	for key, s := range a.bus.StatusPrefix("job/") {
-		if s.Agent != a.cfg.Name || s.State.Final() || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
+		if s.Agent != a.cfg.Name || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
 			continue
 		}
 		if !strings.Contains(key, "/agent/") && !strings.Contains(key, "/shard/") {
+			continue
+		}
+		if s.State.Final() {
+			// The run ended (or was marked FAILED by a start before this
+			// one), its job did not: the process that ran it was killed
+			// (kill -9, a crash) between the two writes.
+			if js, ok := a.bus.Status(jobKey(s.JobID)); !onlyFail && ok && !js.State.Final() {
+				settle(s)
+			}
 			continue
 		}
 		if onlyFail && !a.resumable[key] {
@@ -413,12 +431,8 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 			a.log.Warn("marking an unfinished run failed", "key", key, "err", err)
 			continue
 		}
-		// That run may have been the job's last part: settle the job, from
-		// its spec as signed (a status alone may be anyone's).
-		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok && !settling[spec.JobID] {
-			settling[spec.JobID] = true
-			a.settle(spec)
-		}
+		// That run may have been the job's last part: settle the job.
+		settle(s)
 	}
 }
 

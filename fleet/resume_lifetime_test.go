@@ -236,3 +236,26 @@ func TestStopMidSettleSettles(t *testing.T) {
 		t.Fatalf("job %s %q after the agent stopped, want FAILED with %q", js.State, js.Reason, want)
 	}
 }
+
+// TestRestartSettlesAfterKill: an agent killed (kill -9) after its run's
+// final status and before the job's (it settled the job then) settles the
+// job once restarted. Nothing else would: every part is final, so no run
+// ends again and no agent watches it; the job stayed ASSIGNED for ever.
+func TestRestartSettlesAfterKill(t *testing.T) {
+	f := newIDFleet(t)
+	id := "j-killed-settling"
+	off := f.submit(t, id, Selector{"role": "web"}, "web-1")
+	if err := f.bus.PublishStatus(f.ctx, agentKey(id, "web-1"), Status{JobID: id, Kind: KindRecord, Agent: "web-1", State: Failed,
+		Reason: "ended before the kill", SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent(t, "web-1", Labels{"role": "web"})
+	var js Status
+	waitFor(t, 10*time.Second, "the job's end", func() bool {
+		js, _ = f.bus.Status(jobKey(id))
+		return js.State.Final()
+	})
+	if want := "web-1: ended before the kill"; js.State != Failed || !strings.Contains(js.Reason, want) {
+		t.Fatalf("job %s %q, want FAILED with %q", js.State, js.Reason, want)
+	}
+}
