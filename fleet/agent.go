@@ -130,6 +130,11 @@ type Agent struct {
 	// held are refusals waiting for their job's status (retryHeld), by
 	// the offset of the spec they refuse (a.mu).
 	held map[int64]heldRefusal
+
+	// beforeLostSync, when set (tests), runs in watchShards once it found
+	// a shard's owner lost, right before the Sync that precedes acting on
+	// it (failing the shard, or re-running it on a spare).
+	beforeLostSync func(jobID string, shard int, owner string)
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -383,14 +388,32 @@ func (a *Agent) logStopped(stopped time.Time) {
 // recoverStale marks runs this agent left unfinished (it was killed) as
 // failed, so that nobody waits for them. A replay shard is first kept for
 // resumeShard (onlyFail false); the pass after the jobs topic was read once
-// (onlyFail true) fails those whose spec did not come by.
+// (onlyFail true) fails those whose spec did not come by. The first pass
+// also settles again the jobs of this agent's ended runs that did not end:
+// the process was killed while it settled them.
 func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 	settling := map[string]bool{} // jobs settled below, once each
+	settle := func(s Status) {
+		// From its spec as signed (a status alone may be anyone's).
+		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok && !settling[spec.JobID] {
+			settling[spec.JobID] = true
+			a.settle(spec)
+		}
+	}
 	for key, s := range a.bus.StatusPrefix("job/") {
-		if s.Agent != a.cfg.Name || s.State.Final() || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
+		if s.Agent != a.cfg.Name || s.State == Lost || strings.Contains(key, "/refused/") || strings.Contains(key, "/lost/") {
 			continue
 		}
 		if !strings.Contains(key, "/agent/") && !strings.Contains(key, "/shard/") {
+			continue
+		}
+		if s.State.Final() {
+			// The run ended (or was marked FAILED by a start before this
+			// one), its job did not: the process that ran it was killed
+			// (kill -9, a crash) between the two writes.
+			if js, ok := a.bus.Status(jobKey(s.JobID)); !onlyFail && ok && !js.State.Final() {
+				settle(s)
+			}
 			continue
 		}
 		if onlyFail && !a.resumable[key] {
@@ -408,12 +431,8 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 			a.log.Warn("marking an unfinished run failed", "key", key, "err", err)
 			continue
 		}
-		// That run may have been the job's last part: settle the job, from
-		// its spec as signed (a status alone may be anyone's).
-		if spec, ok := a.specAt(s.JobID, s.SpecOffset); ok && !settling[spec.JobID] {
-			settling[spec.JobID] = true
-			a.settle(ctx, spec)
-		}
+		// That run may have been the job's last part: settle the job.
+		settle(s)
 	}
 }
 
@@ -421,12 +440,15 @@ func (a *Agent) recoverStale(ctx context.Context, onlyFail bool) {
 // start, recoverStale runs before the first heartbeat, and each settlement
 // may wait (Sync, then up to assignWait for a submitter's ASSIGNED), so
 // that an agent restarted with many stale runs looked dead for as long.
-// stop waits for it as for a run.
-func (a *Agent) settle(ctx context.Context, spec Spec) {
+// stop waits for it as for a run, and, as a run's own publications, it
+// goes on past the agent's stop (on a.pub, bounded by finishJob's own
+// timeout): the run is FAILED already, and a restart would not look at it
+// again, so a settlement cut short by a SIGTERM left the job unsettled.
+func (a *Agent) settle(spec Spec) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.finishJob(ctx, spec)
+		a.finishJob(a.pub, spec)
 	}()
 }
 
@@ -1530,6 +1552,7 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			js.State, js.Reason = Failed, "shard results not merged: "+err.Error()
 		default:
 			res = merged
+			res.Partial = lostResults(a.bus, spec.JobID, parts)
 			if js.State == Succeeded && len(res.Failed) > 0 {
 				js.State, js.Reason = AssertFailed, strings.Join(res.Failed, "; ")
 			}

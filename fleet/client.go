@@ -888,6 +888,9 @@ func (c *Client) printJob(id string) {
 			for _, g := range r.SourceGaps {
 				fmt.Fprintf(w, "  partial   %s\n", g)
 			}
+			for _, p := range r.Partial {
+				fmt.Fprintf(w, "  partial   %s\n", p)
+			}
 			for _, n := range r.NotSent {
 				fmt.Fprintf(w, "  not sent  %s\n", n)
 			}
@@ -901,7 +904,11 @@ func (c *Client) printJob(id string) {
 				// Exact: the shards' histograms merged bucket by bucket.
 				l := s.Latency
 				d := stats.DurationText
-				fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (exact, shards merged)\n", d(l.P50), d(l.P90), d(l.P99), d(l.P999), d(l.Max))
+				exact := "exact, shards merged"
+				if len(r.Partial) > 0 {
+					exact += "; without the lost runs' results"
+				}
+				fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (%s)\n", d(l.P50), d(l.P90), d(l.P99), d(l.P999), d(l.Max), exact)
 				fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", d(s.Lateness.P50), d(s.Lateness.P99), d(s.Lateness.Max))
 				fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 			} else {
@@ -919,6 +926,8 @@ func (c *Client) printJob(id string) {
 					line = "FAIL " + r.Failed[i]
 				} else if !whole {
 					line = "--   " + a + "  (not evaluated: the job " + strings.ToLower(string(js.State)) + ")"
+				} else if len(r.Partial) > 0 {
+					line += "  (held on partial totals)"
 				}
 				fmt.Fprintf(w, "  assert %s\n", line)
 			}
@@ -962,6 +971,15 @@ func (c *Client) List() {
 				lost += "; " + reason
 			}
 			reason = lost
+		}
+		if r := s.Result; r != nil && len(r.Partial) > 0 {
+			// A replay whose totals miss a lost run's results says so,
+			// even SUCCEEDED.
+			partial := "PARTIAL: " + strings.Join(r.Partial, "; ")
+			if reason != "" {
+				partial += "; " + reason
+			}
+			reason = partial
 		}
 		state := LiveState(s.State, runs[s.JobID]) // RUNNING rather than ASSIGNED while a run runs
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.JobID, s.Kind, state, strings.Join(s.Agents, ","), s.At.Format(time.RFC3339), reason)

@@ -309,6 +309,11 @@ type Result struct {
 	// line only some shards have names them).
 	SourceGaps []string `json:"source-gaps,omitempty"`
 	NotSent    []string `json:"not-sent,omitempty"`
+	// Partial says what a replay job's merged totals miss, a line per
+	// shard: the requests a lost run of the shard had answered (its agent
+	// killed or restarted), which the re-run did not send again
+	// (resume-skipped) and whose results were lost with that run.
+	Partial []string `json:"partial,omitempty"`
 	// State is the run's lossless stats (histograms bucket by bucket): a
 	// job's result is its shards' States merged exactly (report.Merge), so
 	// its percentiles are those of one run that sent every request.

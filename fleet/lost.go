@@ -56,6 +56,31 @@ func (a *Agent) watchShards(ctx context.Context) {
 			if owner == a.cfg.Name || a.bus.AgentAlive(owner, now) {
 				continue
 			}
+			// Another agent may have acted already, and the owner's
+			// heartbeat may only have been late: read what was written.
+			if a.beforeLostSync != nil {
+				a.beforeLostSync(spec.JobID, i, owner)
+			}
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := a.bus.Sync(sctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			// Decided on the picture before the Sync (up to 5 s ago): the
+			// owner heartbeating since, or writing its shard's status (its
+			// progress), runs on; failing or re-running its shard would
+			// fail a live run, or send its requests twice.
+			now = time.Now()
+			if a.bus.AgentAlive(owner, now) {
+				continue
+			}
+			if _, acted := a.bus.Status(lostKey(spec.JobID, i, attempt)); acted {
+				continue
+			}
+			if cur, cok := a.bus.Status(shardKey(spec.JobID, i)); cok && (cur.State.Final() || cur.Attempt != attempt || !cur.At.Equal(st.At)) {
+				continue
+			}
 			var live, spares []string
 			for _, h := range a.bus.Agents() {
 				if !a.bus.AgentAlive(h.Name, now) || !h.Labels.Matches(spec.Selector) {
@@ -69,19 +94,6 @@ func (a *Agent) watchShards(ctx context.Context) {
 				if idle && h.Allows(KindReplay) && !slices.Contains(spec.Agents, h.Name) {
 					spares = append(spares, h.Name)
 				}
-			}
-			// Another agent may have acted already: read what it wrote.
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := a.bus.Sync(sctx)
-			cancel()
-			if err != nil {
-				continue
-			}
-			if _, acted := a.bus.Status(lostKey(spec.JobID, i, attempt)); acted {
-				continue
-			}
-			if cur, ok := a.bus.Status(shardKey(spec.JobID, i)); ok && (cur.State.Final() || cur.Attempt != attempt) {
-				continue
 			}
 			reason := fmt.Sprintf("agent %s missed %d heartbeats", owner, LostAfterBeats)
 			// A re-run on a spare takes the spec again, so it must still be

@@ -1,7 +1,11 @@
 package fleet
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/stats"
@@ -72,4 +76,38 @@ func (r *Result) Summary() (stats.Summary, bool) {
 		return stats.Summary{}, false
 	}
 	return rec.Summary(), true
+}
+
+// lostResults says, a line per shard, what a replay job's merged totals
+// miss: the requests that a lost run of the shard (its agent killed or
+// restarted) had answered before its last resume point. The re-run
+// resumed after them (resume-skipped: not sent again), and their results
+// (counts, latencies) were lost with that run: a run reports them only
+// when it ends. Nil when nothing is missing.
+func lostResults(b *Bus, jobID string, parts []Status) []string {
+	var out []string
+	for i, p := range parts {
+		if p.Result == nil || p.Result.Counters["resume-skipped"] <= 0 {
+			continue
+		}
+		shard := i
+		if p.Shard != nil {
+			shard = *p.Shard
+		}
+		lost := b.StatusPrefix(fmt.Sprintf("%s/shard/%d/lost/", jobKey(jobID), shard))
+		var named []string
+		for _, l := range slices.SortedFunc(maps.Values(lost), func(x, y Status) int { return cmp.Compare(x.Attempt, y.Attempt) }) {
+			named = append(named, fmt.Sprintf("attempt %d on %s", l.Attempt, l.Agent))
+		}
+		which := "its lost run"
+		if len(named) > 1 {
+			which += "s"
+		}
+		if len(named) > 0 {
+			which += " (" + strings.Join(named, ", ") + ")"
+		}
+		out = append(out, fmt.Sprintf("shard %d: the results of %d request(s) answered by %s are not in these totals: they were lost with it, and the re-run did not send those requests again (resume-skipped)",
+			shard, p.Result.Counters["resume-skipped"], which))
+	}
+	return out
 }

@@ -194,3 +194,68 @@ func TestRestartSettlesWithoutDelayingStart(t *testing.T) {
 		return true
 	})
 }
+
+// TestStopMidSettleSettles: an agent restarted with a stale run marks it
+// FAILED and settles its job; a SIGTERM (the agent's context cancelled)
+// while that settlement waits (here for the submitter's ASSIGNED, which
+// comes after the stop) does not cut it short: the agent's stop waits for
+// it, and the job ends FAILED. It stayed PENDING: the run was FAILED
+// already, so no restart would have settled the job again.
+func TestStopMidSettleSettles(t *testing.T) {
+	f := newIDFleet(t)
+	id := "j-stale-stop"
+	off := f.submit(t, id, Selector{"role": "web"}, "web-1")
+	// The submitter's first write is the last so far: settling the job
+	// waits for its ASSIGNED (awaitAssigned).
+	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindRecord, State: Pending, Agents: []string{"web-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.PublishStatus(f.ctx, agentKey(id, "web-1"), Status{JobID: id, Kind: KindRecord, Agent: "web-1", State: Running, SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	ag := f.agent(t, "web-1", Labels{"role": "web"})
+	waitFor(t, 10*time.Second, "the stale run FAILED", func() bool {
+		s, _ := f.bus.Status(agentKey(id, "web-1"))
+		return s.State == Failed
+	})
+	ag.stop() // SIGTERM, the job's settlement waiting for ASSIGNED
+	if err := f.bus.PublishStatus(f.ctx, jobKey(id), Status{JobID: id, Kind: KindRecord, State: Assigned, Agents: []string{"web-1"}, SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ag.done:
+		ag.done <- err // for the cleanup
+	case <-time.After(assignWait + 20*time.Second):
+		t.Fatal("the agent did not stop")
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := f.bus.Status(jobKey(id))
+	if want := "web-1: agent web-1 restarted while the run was RUNNING"; js.State != Failed || !strings.Contains(js.Reason, want) {
+		t.Fatalf("job %s %q after the agent stopped, want FAILED with %q", js.State, js.Reason, want)
+	}
+}
+
+// TestRestartSettlesAfterKill: an agent killed (kill -9) after its run's
+// final status and before the job's (it settled the job then) settles the
+// job once restarted. Nothing else would: every part is final, so no run
+// ends again and no agent watches it; the job stayed ASSIGNED for ever.
+func TestRestartSettlesAfterKill(t *testing.T) {
+	f := newIDFleet(t)
+	id := "j-killed-settling"
+	off := f.submit(t, id, Selector{"role": "web"}, "web-1")
+	if err := f.bus.PublishStatus(f.ctx, agentKey(id, "web-1"), Status{JobID: id, Kind: KindRecord, Agent: "web-1", State: Failed,
+		Reason: "ended before the kill", SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent(t, "web-1", Labels{"role": "web"})
+	var js Status
+	waitFor(t, 10*time.Second, "the job's end", func() bool {
+		js, _ = f.bus.Status(jobKey(id))
+		return js.State.Final()
+	})
+	if want := "web-1: ended before the kill"; js.State != Failed || !strings.Contains(js.Reason, want) {
+		t.Fatalf("job %s %q, want FAILED with %q", js.State, js.Reason, want)
+	}
+}

@@ -1,0 +1,70 @@
+package fleet
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLostRunResultsSaidPartial: a replay shard whose run was lost (its
+// agent killed, here restarted) is re-run from its resume point: the
+// requests before it, answered by the lost run, are not sent again, and
+// their results died with that run. The job's merged totals miss them:
+// its result says so (partial, how many, which run), and so do jobs show
+// (also by the assertions that held on those totals) and jobs ls. It
+// ended SUCCEEDED with the totals of half the shard, silently.
+func TestLostRunResultsSaidPartial(t *testing.T) {
+	f := newIDFleet(t)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	work := filepath.Join(t.TempDir(), "work")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeTwoRequests(t, work)
+	text := gorReplay("once", work, srv.URL, "    assert: [\"requests.errors == 0\"]\n")
+	// What the killed agent left: its shard RUNNING, the first request
+	// answered (its last resume point).
+	id, name := "j-lost-results", "load-1"
+	spec := replaySpec(id, name, text)
+	off := f.publishSpec(t, spec)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(id, 0), Status{JobID: id, Kind: KindReplay, Agent: name, Shard: &shard, State: Running,
+		SpecOffset: off, Progress: &Progress{Line: "1 sent", Resume: &Resume{At: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.replayAgentWith(t, name, func(cfg *AgentConfig) { cfg.WorkDir = work })
+	s := f.finalShard(t, id)
+	if s.State != Succeeded || s.Attempt != 1 || hits.Load() != 1 {
+		t.Fatalf("shard %s %q attempt %d, %d sent; want it resumed at its second request: SUCCEEDED at attempt 1, 1 sent", s.State, s.Reason, s.Attempt, hits.Load())
+	}
+	var js Status
+	waitFor(t, 20*time.Second, "the job's end", func() bool {
+		js, _ = f.bus.Status(jobKey(id))
+		return js.State.Final()
+	})
+	if js.State != Succeeded || js.Result == nil || js.Result.Sent != 1 {
+		t.Fatalf("job %s %q, result %+v: want SUCCEEDED with the re-run's 1 request", js.State, js.Reason, js.Result)
+	}
+	var show, ls strings.Builder
+	if err := (&Client{bus: f.bus, Out: &show}).Show(id); err != nil {
+		t.Fatal(err)
+	}
+	(&Client{bus: f.bus, Out: &ls}).List()
+	want := "shard 0: the results of 1 request(s) answered by its lost run (attempt 0 on load-1) are not in these totals: they were lost with it"
+	if !strings.Contains(show.String(), "  partial   "+want) {
+		t.Errorf("jobs show does not say the totals miss the lost run's results (want %q):\n%s", want, show.String())
+	}
+	if !strings.Contains(show.String(), "assert ok   requests.errors == 0  (held on partial totals)") {
+		t.Errorf("jobs show does not say the assertion held on partial totals:\n%s", show.String())
+	}
+	if !strings.Contains(ls.String(), "PARTIAL: "+want) {
+		t.Errorf("jobs ls does not say the job's totals are partial:\n%s", ls.String())
+	}
+}
