@@ -186,6 +186,9 @@ type JobOutcome struct {
 	// Asserts are the job's assert expressions, for a caller that
 	// evaluates them on a merged summary.
 	Asserts []string
+	// OnLoss is the job's on-loss ("fail" or "warn"), for a caller that
+	// finds a loss the run could not see (a merge missing a part).
+	OnLoss string
 }
 
 func (o Options) withDefaults() Options {

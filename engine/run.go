@@ -73,7 +73,7 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		Requests:         res.requests, Responses: res.responses, Written: res.written, NotWritten: res.notWritten,
 		Hosts: res.hosts, Destinations: res.dests,
 		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
-		State: res.state, SourceGaps: res.windowNotes, NotSent: res.notSent,
+		State: res.state, SourceGaps: res.windowNotes, NotSent: res.notSent, OnLoss: res.job.OnLoss,
 	}
 	if res.lost[catalog.LostTotal] > 0 {
 		o.Lost = maps.Clone(res.lost)

@@ -1492,7 +1492,7 @@ func resultOf(o *engine.JobOutcome) *Result {
 	if o == nil {
 		return nil
 	}
-	r := &Result{Counters: o.Counters, Failed: o.FailedAssertions}
+	r := &Result{Counters: o.Counters, Failed: o.FailedAssertions, OnLoss: o.OnLoss}
 	if o.Replay {
 		s := o.Summary
 		r.Sent, r.OK, r.Errors, r.Status, r.ErrorClasses = s.Sent, s.OK, s.Errors, s.Status, s.ErrorClasses
@@ -1505,6 +1505,23 @@ func resultOf(o *engine.JobOutcome) *Result {
 		r.FirstCapture, r.LastCapture, r.Destinations = o.FirstCapture, o.LastCapture, o.Destinations
 	}
 	return r
+}
+
+// acceptsLoss reports whether the job's runs read on-loss: warn (every
+// part with a result: they run one scenario; one of an agent older than
+// this replayctl, saying nothing, does not accept).
+func acceptsLoss(parts []Status) bool {
+	seen := false
+	for _, p := range parts {
+		if p.Result == nil {
+			continue
+		}
+		if p.Result.OnLoss != "warn" {
+			return false
+		}
+		seen = true
+	}
+	return seen
 }
 
 // finishJob is called by every run that ends: the run that finds every part
@@ -1555,6 +1572,12 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			res.Partial = lostResults(a.bus, spec.JobID, parts)
 			if js.State == Succeeded && len(res.Failed) > 0 {
 				js.State, js.Reason = AssertFailed, strings.Join(res.Failed, "; ")
+			}
+			if js.State == Succeeded && len(res.Partial) > 0 && !acceptsLoss(parts) {
+				// Loud about loss: totals that miss results fail the job,
+				// as a run's own loss fails it, unless the job says
+				// on-loss: warn.
+				js.State, js.Reason = Failed, "the merged results are partial: "+strings.Join(res.Partial, "; ")+"; on-loss: warn accepts partial totals"
 			}
 		}
 	}

@@ -502,8 +502,10 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 	before := target.snapshot()
 	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--id", id,
 		// Slow enough that the kill below comes mid-shard whatever the
-		// recording's span (at 0.5 a short one could finish first).
-		"--set", "jobs.replay.speed=0.25"}, e.b()...)...)
+		// recording's span (at 0.5 a short one could finish first). The
+		// killed run's results are lost with it: on-loss: warn accepts
+		// the partial totals (by default the job fails on them).
+		"--set", "jobs.replay.speed=0.25", "--set", "jobs.replay.on-loss=warn"}, e.b()...)...)
 	if code != 0 {
 		t.Fatalf("submit: %d\n%s", code, out)
 	}
@@ -525,6 +527,7 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 		!strings.Contains(show, "replay  SUCCEEDED") {
 		t.Fatalf("restarted agent did not resume its shard:\n%s", show)
 	}
+	saysPartial(t, show)
 	after := target.snapshot()
 	for p, n := range want {
 		if got := after[p] - before[p]; got < n {
@@ -605,8 +608,10 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	before := target.snapshot()
 	out, code := bin.Run(t, e.dir, append([]string{"jobs", "submit", rep, "--job", "replay", "--on", load, "--shards", "2", "--key", e.key, "--id", id,
 		// Slow enough that the kill below comes mid-shard whatever the
-		// recording's span (at 0.5 a short one could finish first).
-		"--set", "jobs.replay.speed=0.25"}, e.b()...)...)
+		// recording's span (at 0.5 a short one could finish first). The
+		// killed run's results are lost with it: on-loss: warn accepts
+		// the partial totals (by default the job fails on them).
+		"--set", "jobs.replay.speed=0.25", "--set", "jobs.replay.on-loss=warn"}, e.b()...)...)
 	if code != 0 {
 		t.Fatalf("submit: %d\n%s", code, out)
 	}
@@ -636,6 +641,7 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	if !strings.Contains(show, "replay  SUCCEEDED") || !regexp.MustCompile(`shard/0\s+load-\d-\S+\s+SUCCEEDED\s+1`).MatchString(show) {
 		t.Fatalf("lost shard not finished by a spare:\n%s", show)
 	}
+	saysPartial(t, show)
 	after := target.snapshot()
 	missing, dups := 0, 0
 	for p, n := range want {
@@ -658,4 +664,18 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 		t.Fatalf("%d duplicates, %d counted as possible duplicates in the report\n%s", dups, counted, show)
 	}
 	t.Logf("kill -9: shard re-run on a spare, 0 missing, %d duplicates, %d counted as possible duplicates", dups, counted)
+}
+
+// saysPartial checks that jobs show says the job's totals miss what a
+// killed run had answered before its resume point, when it had answered
+// any.
+func saysPartial(t *testing.T, show string) {
+	t.Helper()
+	m := regexp.MustCompile(`\(the (\d+) before it were answered\)`).FindStringSubmatch(show)
+	if m == nil {
+		return // resumed at its first request: nothing was answered
+	}
+	if !regexp.MustCompile(`partial\s+shard 0: the results of ` + m[1] + ` request\(s\) answered by its lost run`).MatchString(show) {
+		t.Errorf("jobs show does not say the totals miss the %s requests the killed run answered:\n%s", m[1], show)
+	}
 }

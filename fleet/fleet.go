@@ -314,6 +314,9 @@ type Result struct {
 	// killed or restarted), which the re-run did not send again
 	// (resume-skipped) and whose results were lost with that run.
 	Partial []string `json:"partial,omitempty"`
+	// OnLoss is the job's on-loss as the run read it ("warn" accepts
+	// partial totals; "fail", the default, fails the job on them).
+	OnLoss string `json:"on-loss,omitempty"`
 	// State is the run's lossless stats (histograms bucket by bucket): a
 	// job's result is its shards' States merged exactly (report.Merge), so
 	// its percentiles are those of one run that sent every request.

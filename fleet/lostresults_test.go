@@ -16,9 +16,24 @@ import (
 // requests before it, answered by the lost run, are not sent again, and
 // their results died with that run. The job's merged totals miss them:
 // its result says so (partial, how many, which run), and so do jobs show
-// (also by the assertions that held on those totals) and jobs ls. It
-// ended SUCCEEDED with the totals of half the shard, silently.
+// (also by the assertions that held on those totals) and jobs ls, and
+// the job fails unless it says on-loss: warn. It ended SUCCEEDED with the
+// totals of half the shard, silently.
 func TestLostRunResultsSaidPartial(t *testing.T) {
+	for _, tc := range []struct {
+		name, onLoss string
+		want         State
+	}{
+		// Loud about loss: the job fails on partial totals, as a run's
+		// own loss fails it, unless the job says on-loss: warn.
+		{"on-loss fail (default)", "", Failed},
+		{"on-loss warn", "    on-loss: warn\n", Succeeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) { lostRunResults(t, tc.onLoss, tc.want) })
+	}
+}
+
+func lostRunResults(t *testing.T, onLoss string, want State) {
 	f := newIDFleet(t)
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
@@ -28,7 +43,7 @@ func TestLostRunResultsSaidPartial(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTwoRequests(t, work)
-	text := gorReplay("once", work, srv.URL, "    assert: [\"requests.errors == 0\"]\n")
+	text := gorReplay("once", work, srv.URL, onLoss+"    assert: [\"requests.errors == 0\"]\n")
 	// What the killed agent left: its shard RUNNING, the first request
 	// answered (its last resume point).
 	id, name := "j-lost-results", "load-1"
@@ -49,22 +64,29 @@ func TestLostRunResultsSaidPartial(t *testing.T) {
 		js, _ = f.bus.Status(jobKey(id))
 		return js.State.Final()
 	})
-	if js.State != Succeeded || js.Result == nil || js.Result.Sent != 1 {
-		t.Fatalf("job %s %q, result %+v: want SUCCEEDED with the re-run's 1 request", js.State, js.Reason, js.Result)
+	if js.State != want || js.Result == nil || js.Result.Sent != 1 {
+		t.Fatalf("job %s %q, result %+v: want %s with the re-run's 1 request", js.State, js.Reason, js.Result, want)
+	}
+	lost := "shard 0: the results of 1 request(s) answered by its lost run (attempt 0 on load-1) are not in these totals: they were lost with it"
+	if want == Failed && (!strings.Contains(js.Reason, "the merged results are partial: "+lost) || !strings.Contains(js.Reason, "on-loss: warn accepts partial totals")) {
+		t.Errorf("the job's reason does not say its results are partial, and what accepts that: %q", js.Reason)
 	}
 	var show, ls strings.Builder
 	if err := (&Client{bus: f.bus, Out: &show}).Show(id); err != nil {
 		t.Fatal(err)
 	}
 	(&Client{bus: f.bus, Out: &ls}).List()
-	want := "shard 0: the results of 1 request(s) answered by its lost run (attempt 0 on load-1) are not in these totals: they were lost with it"
-	if !strings.Contains(show.String(), "  partial   "+want) {
-		t.Errorf("jobs show does not say the totals miss the lost run's results (want %q):\n%s", want, show.String())
+	if !strings.Contains(show.String(), "  partial   "+lost) {
+		t.Errorf("jobs show does not say the totals miss the lost run's results (want %q):\n%s", lost, show.String())
 	}
-	if !strings.Contains(show.String(), "assert ok   requests.errors == 0  (held on partial totals)") {
-		t.Errorf("jobs show does not say the assertion held on partial totals:\n%s", show.String())
+	assert := "assert ok   requests.errors == 0  (held on partial totals)"
+	if want == Failed {
+		assert = "assert --   requests.errors == 0  (not evaluated: the job failed)"
 	}
-	if !strings.Contains(ls.String(), "PARTIAL: "+want) {
+	if !strings.Contains(show.String(), assert) {
+		t.Errorf("jobs show does not say %q:\n%s", assert, show.String())
+	}
+	if !strings.Contains(ls.String(), "PARTIAL: "+lost) {
 		t.Errorf("jobs ls does not say the job's totals are partial:\n%s", ls.String())
 	}
 }
