@@ -197,7 +197,7 @@ func (c *Comparer) Compare(recorded, replayed []byte) Result {
 // CompareRequest is Compare for the answers to a request with the given
 // path: gRPC bodies are decoded by the called method's message type.
 func (c *Comparer) CompareRequest(path string, recorded, replayed []byte) Result {
-	return c.compare(path, recorded, replayed, false)
+	return c.compare(path, recorded, replayed, false, false)
 }
 
 // CompareCut is CompareRequest for a recorded response whose body was cut
@@ -205,17 +205,29 @@ func (c *Comparer) CompareRequest(path string, recorded, replayed []byte) Result
 // headers are compared, its body is not (a prefix is no answer to compare
 // with).
 func (c *Comparer) CompareCut(path string, recorded, replayed []byte) Result {
-	return c.compare(path, recorded, replayed, true)
+	return c.compare(path, recorded, replayed, true, false)
 }
 
-func (c *Comparer) compare(path string, recorded, replayed []byte, cut bool) Result {
+// CompareCuts is CompareRequest for answers either of which may be cut:
+// recordedCut when recorded (as CompareCut), replayedCut when the sender
+// kept only a prefix of it (Result.ResponseTruncated, at KeepLimit). A
+// cut one is read by its head, and when either is cut, status and
+// headers are compared, bodies are not.
+func (c *Comparer) CompareCuts(path string, recorded, replayed []byte, recordedCut, replayedCut bool) Result {
+	return c.compare(path, recorded, replayed, recordedCut, replayedCut)
+}
+
+func (c *Comparer) compare(path string, recorded, replayed []byte, recCut, repCut bool) Result {
 	var d diffs
-	parseRec := httpraw.ParseResponse
-	if cut {
+	parseRec, parseRep := httpraw.ParseResponse, httpraw.ParseResponse
+	if recCut {
 		parseRec = httpraw.ParseResponseHead
 	}
+	if repCut {
+		parseRep = httpraw.ParseResponseHead
+	}
 	rec, errRec := parseRec(recorded)
-	rep, errRep := httpraw.ParseResponse(replayed)
+	rep, errRep := parseRep(replayed)
 	if errRec != nil {
 		d.add(KindUnparsable, unparsableRecPath, clipString(errRec.Error()), "")
 	}
@@ -237,7 +249,7 @@ func (c *Comparer) compare(path string, recorded, replayed []byte, cut bool) Res
 			d.add(KindHeader, name, clipString(a), clipString(b))
 		}
 	}
-	if c.cfg.Body && !cut {
+	if c.cfg.Body && !recCut && !repCut {
 		c.compareBody(&d, path, rec, rep)
 	}
 	return d.result()

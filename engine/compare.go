@@ -56,6 +56,8 @@ type pendingCompare struct {
 	recorded  []byte
 	cut       bool // the recorded body was cut when recorded
 	replayed  []byte
+	repCut    bool    // the replayed body was cut by the sender (KeepLimit)
+	refCut    [2]bool // the reference answers' bodies were cut so
 	reference [2][]byte
 	gotRep    bool
 	refs      int  // reference answers arrived (0–2); 2 without a noise target
@@ -185,7 +187,7 @@ func (co *comparison) replayed(res httpsink.Result) {
 		p.failed = true
 		co.c.add("compare-skipped-errors", 1)
 	} else {
-		p.replayed = res.Response
+		p.replayed, p.repCut = res.Response, res.ResponseTruncated
 		co.bytes += int64(len(p.replayed))
 	}
 	co.ready(res.ID, p)
@@ -208,7 +210,7 @@ func (co *comparison) referenced(res httpsink.Result) {
 		p.failed = true
 		co.c.add("compare-skipped-reference-errors", 1)
 	} else {
-		p.reference[which] = res.Response
+		p.reference[which], p.refCut[which] = res.Response, res.ResponseTruncated
 		co.bytes += int64(len(res.Response))
 	}
 	co.ready(id, p)
@@ -224,17 +226,19 @@ func (co *comparison) ready(id string, p *pendingCompare) {
 	if p.failed {
 		return
 	}
-	compareFn := co.cmp.CompareRequest
+	// A body cut when recorded, or cut by the sender past its KeepLimit,
+	// is no answer to compare a body with: status and headers only,
+	// counted.
 	if p.cut {
-		// A body cut when recorded is no answer to compare a body with:
-		// status and headers only, counted.
-		compareFn = co.cmp.CompareCut
 		co.c.add("compare-bodies-cut-when-recorded", 1)
 	}
-	res := compareFn(p.path, p.recorded, p.replayed)
+	if p.repCut {
+		co.c.add("compare-bodies-cut-when-replayed", 1)
+	}
+	res := co.cmp.CompareCuts(p.path, p.recorded, p.replayed, p.cut, p.repCut)
 	var noise []compare.Diff
 	if co.noise != nil {
-		co.noise.Learn(p.endpoint, co.cmp.CompareRequest(p.path, p.reference[0], p.reference[1]))
+		co.noise.Learn(p.endpoint, co.cmp.CompareCuts(p.path, p.reference[0], p.reference[1], p.refCut[0], p.refCut[1]))
 		var regs []compare.Diff
 		regs, noise = co.noise.Classify(p.endpoint, res)
 		res = compare.Result{Match: len(regs) == 0 && res.Omitted == 0, Diffs: regs, Omitted: res.Omitted}

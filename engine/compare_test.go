@@ -16,6 +16,8 @@ import (
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/sinks/gorsink"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 )
 
 // TestCompareFindsRegressionsNotNoise replays recorded production answers
@@ -175,5 +177,95 @@ jobs:
 		if strings.Contains(string(data), "Hunter2") {
 			t.Errorf("%s shows a credential the rewrites set", f)
 		}
+	}
+}
+
+// TestCompareAnswerCutWhenReplayed: an answer larger than what the sender
+// keeps of it (KeepLimit, 1 MiB) reaches the comparison cut, marked
+// ResponseTruncated; it is compared on its status and headers, as a body
+// cut when recorded is, and counted (compare-bodies-cut-when-replayed).
+// Before, the same 2 MiB answer as recorded was a mismatch,
+// "unparsable:replayed" (its body shorter than its length), over HTTP/1.1
+// and HTTP/2 alike, and a changed status behind it was not told; the
+// reference answers of a noise target, cut alike, are compared so too.
+func TestCompareAnswerCutWhenReplayed(t *testing.T) {
+	big := strings.Repeat("a", 2<<20)
+	for _, tc := range []struct{ name, proto, noise string }{
+		{"http1", "http1", ""},
+		{"h2", "h2", ""},
+		{"http1-noise", "http1", "noise: {target: reference}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "prod.gor")
+			s, err := gorsink.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(big), big)
+			for i, p := range []string{"/big", "/big-down"} {
+				id, at := fmt.Sprintf("%024x", i+1), t0.Add(time.Duration(i)*time.Millisecond).UnixNano()
+				for _, m := range []*message.Message{
+					{Kind: message.Request, ID: id, Time: at, Raw: []byte(get(p))},
+					{Kind: message.Response, ID: id, Time: at + 1e6, Latency: 1e6, Raw: []byte(resp)},
+				} {
+					if err := s.Write(context.Background(), m); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				if r.URL.Path == "/big-down" {
+					w.WriteHeader(503)
+				}
+				fmt.Fprint(w, big)
+			})
+			srv := httptest.NewServer(h2c.NewHandler(answer, &http2.Server{}))
+			defer srv.Close()
+			ref := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				fmt.Fprint(w, big)
+			}))
+			defer ref.Close()
+			yaml := fmt.Sprintf(`version: 1
+name: cmp
+targets:
+  candidate: {url: %q}
+  reference: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: %s}}
+    speed: max
+    sink: {http: {target: candidate, workers: 1, protocol: %s}}
+    compare: {status: true, body: true, %s}
+    report: {json: report.json}
+`, srv.URL, ref.URL, path, tc.proto, tc.noise)
+			res := run(t, dir, yaml, engine.Options{})
+			if res.err != nil {
+				t.Fatalf("run: %v\n%s", res.err, res.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "report.json"))
+			diff := field(t, rep, "diff").(map[string]any)
+			var fields []string
+			for _, e := range diff["endpoints"].([]any) {
+				e := e.(map[string]any)
+				for _, f := range e["top_fields"].([]any) {
+					fields = append(fields, e["endpoint"].(string)+" "+f.(map[string]any)["field"].(string))
+				}
+			}
+			if diff["compared"].(float64) != 2 || diff["mismatches"].(float64) != 1 || fmt.Sprint(fields) != "[GET /big-down status]" {
+				t.Errorf("compared %v, mismatches %v, fields %v; want 2, 1 (the 503), [GET /big-down status]", diff["compared"], diff["mismatches"], fields)
+			}
+			if noise, _ := diff["noise_fields"].([]any); len(noise) > 0 {
+				t.Errorf("noise fields %v, want none (the reference answers are alike)", noise)
+			}
+			if n := number(t, rep, "counters", "compare-bodies-cut-when-replayed"); n != 2 {
+				t.Errorf("compare-bodies-cut-when-replayed = %v, want 2", n)
+			}
+		})
 	}
 }
