@@ -12,6 +12,7 @@ import (
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/serve"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // TestLossyWindowIsPartial: a window whose recording lost messages (saved
@@ -83,11 +84,18 @@ func TestJobReportsTellLosses(t *testing.T) {
 	now := time.Now().UTC()
 	const gap = "saved partial: its recording lost spool-full 3 messages"
 	const notSent = "1 request(s) not sent: their bodies were cut when recorded"
-	rep, rec := "gaps-"+l.suffix, "lossy-rec-"+l.suffix
+	rep, rec, part := "gaps-"+l.suffix, "lossy-rec-"+l.suffix, "partial-"+l.suffix
+	const partial = "shard 0: the results of 58 request(s) answered by its lost run (attempt 0 on load-1) are not in these totals"
+	merged, err := fleet.MergeShards("replay", []fleet.Status{{Result: &fleet.Result{State: stateOf(t, 3), Counters: map[string]int64{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged.Partial = []string{partial}
 	lost := map[string]int64{"file-cut-short": 1, catalog.LostTotal: 1}
 	for key, st := range map[string]fleet.Status{
 		"job/" + rep: {JobID: rep, Kind: fleet.KindReplay, State: fleet.Succeeded, At: now,
 			Result: &fleet.Result{Sent: 2, OK: 2, SourceGaps: []string{gap}, NotSent: []string{notSent}}},
+		"job/" + part: {JobID: part, Kind: fleet.KindReplay, State: fleet.Succeeded, At: now, Result: merged},
 		"job/" + rec: {JobID: rec, Kind: fleet.KindRecord, State: fleet.Succeeded, Agents: []string{"web-1", "web-2"}, At: now,
 			Result: &fleet.Result{Requests: 6, Responses: 6, Written: 12, Window: "lossy", Lost: lost}},
 		"job/" + rec + "/agent/web-1": {JobID: rec, Kind: fleet.KindRecord, Agent: "web-1", State: fleet.Succeeded, At: now,
@@ -108,6 +116,18 @@ func TestJobReportsTellLosses(t *testing.T) {
 	var m serve.MergedReport
 	if code := call(t, "GET", l.base+"/v1/jobs/"+rep+"/report.json", l.read, nil, &m); code != 200 || len(m.SourceGaps) != 1 || m.SourceGaps[0] != gap || len(m.NotSent) != 1 {
 		t.Errorf("replay report.json: %d source_gaps %q not_sent %q", code, m.SourceGaps, m.NotSent)
+	}
+	// A replay whose totals miss a lost run's results (accepted with
+	// on-loss: warn) is incomplete, and its latency note says so.
+	html = getText(t, l.base+"/v1/jobs/"+part+"/report.html", l.read)
+	for _, want := range []string{partial, "Incomplete"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html of a partial job lacks %q", want)
+		}
+	}
+	m = serve.MergedReport{}
+	if code := call(t, "GET", l.base+"/v1/jobs/"+part+"/report.json", l.read, nil, &m); code != 200 || len(m.Problems) != 1 || !strings.Contains(m.LatencyNote, "without the results of the lost runs") {
+		t.Errorf("report.json of a partial job: %d problems %q latency_note %q", code, m.Problems, m.LatencyNote)
 	}
 	// The job and the part that lost say what, in units (lost_text: the
 	// web UI shows it as it is), in GET /v1/jobs/{id} and in its events.
@@ -135,4 +155,18 @@ func TestJobReportsTellLosses(t *testing.T) {
 			t.Errorf("record report.html lacks %q:\n%s", want, html)
 		}
 	}
+}
+
+// stateOf is the lossless stats of a run that sent n requests, answered
+// in 1 ms each.
+func stateOf(t *testing.T, n int) *stats.State {
+	t.Helper()
+	origin := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	rec := stats.New(stats.Config{Origin: origin})
+	for i := range n {
+		at := origin.Add(time.Duration(i) * time.Millisecond)
+		rec.Record(stats.Result{Scheduled: at, Start: at, Status: 200, Latency: time.Millisecond})
+	}
+	st := rec.State()
+	return &st
 }

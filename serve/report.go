@@ -96,6 +96,9 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 	}
 	d.Status = res.Status
 	d.SourceGaps, d.NotSent = res.SourceGaps, res.NotSent
+	// Totals that miss a lost run's results make the report incomplete,
+	// whether the job accepted that (on-loss: warn) or failed on it.
+	d.Problems = append(d.Problems, res.Partial...)
 	d.Latency.Max = ms(res.LatencyMax)
 	d.Lateness.Max = ms(res.LatenessMax)
 	var ran []PartView
@@ -114,7 +117,10 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 		fig.SetFigures(sum)
 		d.Latency, d.Lateness, d.Rate.Scheduled = fig.Latency, fig.Lateness, fig.Rate.Scheduled
 		d.Series, d.Histogram = fig.Series, fig.Histogram
-		if len(ran) > 1 {
+		switch {
+		case len(res.Partial) > 0:
+			m.LatencyNote = "exact over the results the shards reported: their histograms merged bucket by bucket (never averaged), without the results of the lost runs (see the problems above)"
+		case len(ran) > 1:
 			m.LatencyNote = "exact: the shards' histograms merged bucket by bucket (never averaged), as one run that sent every request"
 		}
 	case len(ran) == 1:
