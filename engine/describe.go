@@ -36,12 +36,12 @@ func (p *Plan) Describe(w io.Writer) {
 		}
 		stage("source", "%s", describeSource(j.Source))
 		if j.Filter != nil {
-			stage("filter", "%s", scenario.MaskCondition(j.Filter.Source))
+			stage("filter", "%s", scenario.MaskCondition(j.Filter.Shown()))
 		}
 		if j.Sample != nil {
 			by := "connection"
 			if j.Sample.By != nil {
-				by = scenario.MaskCondition(j.Sample.By.Source)
+				by = scenario.MaskCondition(j.Sample.By.Shown())
 			}
 			stage("sample", "keep %g%% by %s", j.Sample.Percent, by)
 		}
@@ -174,7 +174,7 @@ func describeRewrite(rw *scenario.Rewrite) string {
 		out += " = " + rw.ShownValue() // a credential's literals masked
 	}
 	if rw.If != nil {
-		out += " if " + scenario.MaskCondition(rw.If.Source)
+		out += " if " + scenario.MaskCondition(rw.If.Shown())
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/sinks/gorsink"
 )
 
@@ -327,5 +329,50 @@ jobs:
 				t.Errorf("the plan lacks %q:\n%s", tt.want, plan.String())
 			}
 		})
+	}
+}
+
+// TestPlanHidesSecretVariables: a value a ${VAR} with a secret's name put
+// into an expression (a rewrite's value, a filter, an if) is shown in the
+// plan as written, never as its value, whatever the header's name; a
+// variable of another name is shown resolved.
+func TestPlanHidesSecretVariables(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"API_TOKEN": "S3CRETVAR", "TENANT": "acme-tenant"}
+	dir := t.TempDir()
+	yaml := `version: 1
+name: creds
+targets:
+  t: {url: "http://127.0.0.1:9001"}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    filter: 'req.query != "k=${API_TOKEN}"'
+    rewrite:
+      - set-header: {name: X-Api, value: '"${API_TOKEN}"'}
+      - {set-header: {name: X-Tenant, value: '"${TENANT}"'}, if: 'req.path != "/${API_TOKEN}"'}
+    sink: {http: {target: t}}
+`
+	s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.Compile(s, engine.Options{DataDir: filepath.Join(dir, "data"), Out: io.Discard, Err: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	plan.Describe(&out)
+	if strings.Contains(out.String(), "S3CRETVAR") {
+		t.Errorf("the plan shows a secret variable's value:\n%s", out.String())
+	}
+	for _, want := range []string{
+		`filter    req.query != "k=${API_TOKEN}"`,
+		`set-header X-Api = "${API_TOKEN}"`,
+		`set-header X-Tenant = "acme-tenant" if req.path != "/${API_TOKEN}"`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out.String())
+		}
 	}
 }

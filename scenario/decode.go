@@ -32,6 +32,9 @@ type decoder struct {
 	outDir     string
 	outDirFlag bool
 	allow      []string
+	// secretWritten holds the text as written of the scalars into which a
+	// ${VAR} with a secret's name put its value (Expr.Written).
+	secretWritten map[*yaml.Node]string
 	// restricted: env("NAME") may read only names envAllowed accepts.
 	restricted bool
 	envAllowed func(string) bool

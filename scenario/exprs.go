@@ -122,7 +122,7 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return nil
 	}
-	e := &Expr{Source: n.Value, Pos: d.pos(n)}
+	e := &Expr{Source: n.Value, Pos: d.pos(n), Written: d.secretWritten[n]}
 	if strings.TrimSpace(n.Value) == "" {
 		d.errorf(n, path, "empty expression")
 		return e

@@ -189,6 +189,14 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		restricted: opts.Restricted,
 		envAllowed: func(k string) bool { return envAllowed(opts.EnvAllow, k) },
 	}
+	for n, vs := range values {
+		if slices.ContainsFunc(vs, func(v varValue) bool { return SecretName(v.name) }) {
+			if d.secretWritten == nil {
+				d.secretWritten = map[*yaml.Node]string{}
+			}
+			d.secretWritten[n] = orig[n]
+		}
+	}
 	if fileVals != nil {
 		// env("NAME") reads the --env-file variables, as ${NAME} does.
 		d.envAllowed = func(k string) bool { _, ok := fileVals[k]; return ok || envAllowed(opts.EnvAllow, k) }

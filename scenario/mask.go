@@ -298,7 +298,7 @@ func (rw *Rewrite) ShownValue() string {
 	if rw.Value == nil {
 		return ""
 	}
-	return MaskExpr(rw.Value.Source, rw.SecretValue())
+	return MaskExpr(rw.Value.Shown(), rw.SecretValue())
 }
 
 // lastPathName is the last member name of a JSON path ($.a.b, $['a']['b']).

@@ -401,6 +401,19 @@ type Expr struct {
 	Source  string
 	Program *vm.Program
 	Pos     Pos
+	// Written is the expression as written, when a ${VAR} with a secret's
+	// name (SecretName: API_TOKEN, DB_PASSWORD) put its value in Source:
+	// plans print that (Shown), never the value.
+	Written string
+}
+
+// Shown is the expression as plans print it: Source, or Written when a
+// secret's value is in Source.
+func (e *Expr) Shown() string {
+	if e.Written != "" {
+		return e.Written
+	}
+	return e.Source
 }
 
 // Sample keeps a consistent-hash sample of requests.
