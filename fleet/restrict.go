@@ -36,7 +36,7 @@ const envRefused = "in an expression reads the agent's environment; agents refus
 
 // loaderEnvRefusal is the scenario loader's refusal of env("NAME") in a
 // restricted scenario.
-var loaderEnvRefusal = regexp.MustCompile(`^(.*?)env\(("(?:[^"\\]|\\.)*")\) cannot be read: a restricted scenario's expressions read only --env-allow names$`)
+var loaderEnvRefusal = regexp.MustCompile(`^(.*?)env\(("(?:[^"\\]|\\.)*")\) cannot be read: a restricted scenario's expressions read only --env-file and --env-allow names$`)
 
 // envRefusal is the refusal of an env() call at where (FILE:LINE[:COL]).
 // name is the variable's name when the call was compiled, "" when it was

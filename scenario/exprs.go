@@ -264,7 +264,7 @@ func (c *envChecker) Visit(n *ast.Node) {
 		if len(x.Arguments) == 1 {
 			if s, ok := x.Arguments[0].(*ast.StringNode); ok {
 				if !c.allowed(s.Value) {
-					c.err = fmt.Errorf("env(%q) cannot be read: a restricted scenario's expressions read only --env-allow names", s.Value)
+					c.err = fmt.Errorf("env(%q) cannot be read: a restricted scenario's expressions read only --env-file and --env-allow names", s.Value)
 				}
 				c.called[id] = true
 				return
