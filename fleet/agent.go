@@ -1750,6 +1750,8 @@ func (a *Agent) saveWindow(ctx context.Context, spec Spec, parts []Status, res *
 		Name: rp.Window, Topic: rp.Topic, Partitions: catalog.Between(rp.Start, end),
 		RecordingID: rp.ID, Job: spec.Job, Requests: res.Requests, Responses: res.Responses, Messages: res.Written,
 		HostRequests: res.HostCounts, StartedAt: res.FirstCapture, EndedAt: res.LastCapture,
+		// As `replayctl run` saves it: the agents' counts added up.
+		BogusTimes:   res.Counters["bogus-capture-times"],
 		Destinations: slices.Sorted(slices.Values(res.Destinations)), CreatedAt: time.Now().UTC(),
 	}
 	for _, p := range parts {
