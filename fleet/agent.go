@@ -103,6 +103,11 @@ type Agent struct {
 	stopPublishing context.CancelFunc
 	lastBeat       atomic.Pointer[time.Time] // when the latest heartbeat was acknowledged
 
+	// lastSweep and swept are settleStale's: when it last looked, and
+	// when it settled each job (the loop's goroutine only).
+	lastSweep time.Time
+	swept     map[string]time.Time
+
 	// instance is this process's random ID, in its heartbeats: two
 	// processes given one --name are two instances.
 	instance string
@@ -278,6 +283,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.watchTwin(time.Now())
 		a.watchShards(ctx)
 		a.retryHeld(ctx)
+		a.settleStale(time.Now())
 		select {
 		case <-ctx.Done():
 		case <-changed:
