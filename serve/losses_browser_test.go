@@ -116,3 +116,106 @@ func TestBrowserShowsLosses(t *testing.T) {
 	}
 	b.clean()
 }
+
+// TestBrowserShowsPartialResults: a replay job whose merged totals miss
+// the results a lost run had answered (its result's partial: the shard
+// was resumed elsewhere and did not send those requests again) says so in
+// the web UI whatever its state: History notes "partial results" beside
+// the state, the lines in its title, and the Job page shows the note in
+// its header and the lines themselves, as its report lists them. The job
+// that matters is SUCCEEDED (on-loss: warn accepts partial totals): only
+// the report said it. The pages are reached by clicks from History, in
+// Chromium, with no console error.
+func TestBrowserShowsPartialResults(t *testing.T) {
+	target := kafkatest.Brokers(t)[0]
+	l := startLoopback(t, target)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	warned, failed := "warned-"+l.suffix, "refused-"+l.suffix
+	const line = "shard 0: the results of 58 request(s) answered by its lost run (attempt 0 on load-1) are not in these totals: they were lost with it, and the re-run did not send those requests again (resume-skipped)"
+	for _, id := range []string{warned, failed} {
+		sp := fleet.Spec{JobID: id, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Selector: fleet.Selector{"role": "load"}, Shards: 2,
+			IssuedAt: now, ExpiresAt: now.Add(time.Minute), Submitter: "token:ci (replayctl serve)"}
+		l.publish(t, sp.JobID, sp.Kind, seal(t, sp, l.key))
+	}
+	// The shards as their last runs published them: shard 0 re-run on
+	// load-2 after load-1 was lost, skipping what that run had answered.
+	zero, one := 0, 1
+	shards := []fleet.Status{
+		{Kind: fleet.KindReplay, Agent: "load-2", Shard: &zero, Attempt: 1, State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Sent: 42, OK: 42, State: stateOf(t, 42), Counters: map[string]int64{"resume-skipped": 58}}},
+		{Kind: fleet.KindReplay, Agent: "load-3", Shard: &one, State: fleet.Succeeded, At: now,
+			Result: &fleet.Result{Sent: 100, OK: 100, State: stateOf(t, 100), Counters: map[string]int64{}}},
+	}
+	merged, err := fleet.MergeShards("replay", shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged.Partial, merged.OnLoss = []string{line}, "warn"
+	refused := *merged
+	refused.OnLoss = ""
+	statuses := map[string]fleet.Status{
+		"job/" + warned: {JobID: warned, Kind: fleet.KindReplay, State: fleet.Succeeded, Agents: []string{"load-1", "load-2", "load-3"}, At: now, Result: merged},
+		"job/" + failed: {JobID: failed, Kind: fleet.KindReplay, State: fleet.Failed, Agents: []string{"load-1", "load-2", "load-3"}, At: now,
+			Reason: "the merged results are partial: " + line + "; on-loss: warn accepts partial totals", Result: &refused},
+	}
+	for _, s := range shards {
+		s.JobID = warned
+		statuses[fmt.Sprintf("job/%s/shard/%d", warned, *s.Shard)] = s
+	}
+	for key, st := range statuses {
+		if err := l.bus.PublishStatus(ctx, key, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	b := newBrowser(t)
+	b.run("log in", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", l.read),
+		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
+	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"),
+		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, warned)),
+		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, failed)), b.shot("partial-00-history"))
+
+	// History: the note beside the state, SUCCEEDED or FAILED, the lines
+	// in its title (a tooltip).
+	for _, id := range []string{warned, failed} {
+		state := map[string]string{warned: "SUCCEEDED", failed: "FAILED"}[id]
+		if got, want := b.get("history row of "+id, chromedp.Text(fmt.Sprintf(`#jobs tr[data-job=%q] td:nth-child(3)`, id))), state+"\npartial results"; got != want {
+			t.Errorf("History shows the job with partial totals %s as %q, want %q", id, got, want)
+		}
+		title := b.get("title of "+id+"'s note", chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector('#jobs tr[data-job=%q] .job-loss') || {}).title || ''`, id)))
+		if title != line {
+			t.Errorf("the partial-results note of %s has title %q, want %q", id, title, line)
+		}
+	}
+
+	// The Job page of the SUCCEEDED one: the note in its header, the
+	// lines in full, the report's Incomplete alike.
+	b.run("job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, warned)), chromedp.WaitVisible(`#parts tr[data-part="shard/1"]`),
+		chromedp.WaitVisible("#report-frame"), chromedp.WaitVisible("#job-partial"), b.shot("partial-01-job"))
+	if got, want := b.get("job state", chromedp.Text("#job-state")), "SUCCEEDED partial results"; got != want {
+		t.Errorf("the job's state reads %q, want %q", got, want)
+	}
+	if got, want := b.get("partial lines", chromedp.Text("#job-partial")), "partial results: "+line; got != want {
+		t.Errorf("the Job page's partial lines read %q, want %q", got, want)
+	}
+	if color := b.get("partial lines' colour", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('#job-partial div')).color`)); color != "rgb(181, 71, 8)" {
+		t.Errorf("the partial lines are %s, not the loss notes' colour (--warn)", color)
+	}
+	if wide := b.get("page width", chromedp.Evaluate[string](`String(document.documentElement.scrollWidth > document.documentElement.clientWidth)`)); wide != "false" {
+		t.Error("the Job page scrolls sideways with the partial lines")
+	}
+	report := b.get("report text", chromedp.Evaluate[string](`new Promise(ok => { const f = document.getElementById('report-frame'); const read = () => { const t = f.contentDocument && f.contentDocument.body ? f.contentDocument.body.innerText : ''; if (t.includes('Incomplete')) ok(t); else setTimeout(read, 100); }; read(); })`, chromedp.EvalAwaitPromise))
+	if !strings.Contains(report, line) {
+		t.Errorf("the report on the Job page lacks the partial line:\n%s", report)
+	}
+
+	// The FAILED one: its reason says it, and the note and lines too.
+	b.run("failed job", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, failed)),
+		chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, failed)), chromedp.WaitVisible("#job-partial"), b.shot("partial-02-failed-job"))
+	if got, want := b.get("partial lines", chromedp.Text("#job-partial")), "partial results: "+line; got != want {
+		t.Errorf("the FAILED job's partial lines read %q, want %q", got, want)
+	}
+	b.clean()
+}

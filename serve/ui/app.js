@@ -400,14 +400,24 @@ function partResult(p, kind) {
 }
 
 // lossNote says what a job lost (a recording's lost_text) or lacks (a
-// replay of a partial window: its result's source-gaps), whatever its
-// state: a SUCCEEDED job under on-loss: warn lost data too.
+// replay of a partial window: its result's source-gaps; a replay whose
+// merged totals miss what a lost run had answered: its result's partial,
+// a line a shard, in the title), whatever its state: a SUCCEEDED job
+// under on-loss: warn lost data too. It answers a list of notes.
 function lossNote(j, tag) {
   const gaps = (j.result && j.result['source-gaps']) || [];
-  if (j.lost_text) return h(tag, { class: 'loss job-loss' }, ' lost: ' + j.lost_text);
-  if (gaps.length) return h(tag, { class: 'loss job-loss', title: gaps.join('\n') }, ' partial window');
-  return '';
+  const partial = partialLines(j);
+  if (j.lost_text) return [h(tag, { class: 'loss job-loss' }, ' lost: ' + j.lost_text)];
+  return [
+    gaps.length ? h(tag, { class: 'loss job-loss', title: gaps.join('\n') }, ' partial window') : '',
+    partial.length ? h(tag, { class: 'loss job-loss', title: partial.join('\n') }, ' partial results') : '',
+  ];
 }
+
+// partialLines is what a replay job's merged totals miss (its result's
+// partial): the results of the requests each lost run had answered, which
+// its shard's re-run did not send again.
+function partialLines(j) { return (j.result && j.result.partial) || []; }
 
 function partRow(p, kind) {
   const pr = p.progress || {};
@@ -425,6 +435,7 @@ async function pageJob(id, signal) {
   const final = new Set(all.filter(s => s.final).map(s => s.state));
   const isFinal = s => final.has(s);
   const state = h('span', { id: 'job-state' });
+  const partial = h('div', { id: 'job-partial', class: 'job-partial' });
   const parts = h('tbody', { id: 'parts' });
   const report = h('div', { id: 'report' });
   const msg = h('div');
@@ -441,7 +452,10 @@ async function pageJob(id, signal) {
   const byPart = new Map();
   const render = () => {
     state.replaceChildren(badge(job.state), job.reason ? h('span', { class: 'muted' }, ' ' + job.reason) : '',
-      lossNote(job, 'span'));
+      ...lossNote(job, 'span'));
+    // The header's note says partial results; these are its lines.
+    partial.replaceChildren(...partialLines(job).map(l => h('div', { class: 'loss' }, 'partial results: ' + l)));
+    partial.hidden = !partial.childElementCount;
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(p => partRow(p, job.kind)));
     if (!byPart.size) parts.append(h('tr', { id: 'no-parts' }, h('td', { colspan: 6, class: 'muted' }, isFinal(job.state) ? 'No agent ran any part of this job.' : 'No part yet: no agent has taken this job.')));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
@@ -450,6 +464,7 @@ async function pageJob(id, signal) {
   for (const p of job.parts) byPart.set(p.part, p);
   main.replaceChildren(
     h('h1', {}, 'Job ', h('code', {}, job.id), ' ', state),
+    partial,
     h('div', { class: 'card' },
       h('div', { class: 'grid' },
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), job.scenario ? job.scenario + ' · ' + (job.job || '') : '-'),
