@@ -209,7 +209,7 @@ type loadFlags struct {
 
 func (f *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a scalar: path.to.key=value (repeatable; the value is read as YAML)")
-	cmd.Flags().StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines from this file for ${VAR} interpolation (over the process environment); a KEY no ${KEY} reads is warned of")
+	cmd.Flags().StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines from this file for ${VAR} interpolation and env(\"VAR\") in expressions (over the process environment); a KEY no ${KEY} or env(\"KEY\") reads is warned of")
 	cmd.Flags().BoolVar(&f.restricted, "restricted", false, "${VAR} reads only vars:, --env-file and --env-allow variables; env(\"NAME\") only --env-file and --env-allow names")
 	cmd.Flags().StringArrayVar(&f.envAllow, "env-allow", nil, "with --restricted: environment variables ${VAR} and env() may read, by name or pattern (APP_*; repeatable)")
 	cmd.Flags().StringVar(&f.outputDir, "output-dir", "", "resolve the paths the scenario writes (reports, gor sinks, data-dir) here instead of in the scenario's directory; they must stay under it")

@@ -73,3 +73,24 @@ jobs:
 		}
 	}
 }
+
+// TestEnvFileHelpSaysEnvCalls: the help of --env-file says it feeds env("VAR")
+// in expressions too, and that a KEY env("KEY") reads is not warned of, as
+// the README says; it said ${VAR} alone, so a user keeping a token for a
+// rewrite's env("TOKEN") could not tell from --help that the file serves it.
+func TestEnvFileHelpSaysEnvCalls(t *testing.T) {
+	for _, args := range [][]string{{"validate"}, {"run"}, {"report", "merge"}, {"windows", "list"}} {
+		help := mustRun(t, ExitOK, append(args, "--help")...).stdout
+		for _, l := range strings.Split(help, "\n") {
+			if strings.Contains(l, "--env-file string") && (!strings.Contains(l, `env("VAR")`) || !strings.Contains(l, `env("KEY")`)) {
+				t.Errorf("%s --help: --env-file does not name env(): %q", strings.Join(args, " "), l)
+			}
+		}
+	}
+	for _, cmd := range []string{"validate", "run"} {
+		help := strings.Join(strings.Fields(mustRun(t, ExitOK, cmd, "--help").stdout), " ")
+		if !strings.Contains(help, `of --env-file that no ${VAR} or env("VAR")`) && !strings.Contains(help, `of --env-file no ${VAR} or env("VAR") reads`) {
+			t.Errorf("%s --help: the warning about --env-file variables does not name env():\n%s", cmd, help)
+		}
+	}
+}

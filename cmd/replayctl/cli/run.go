@@ -29,7 +29,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a scenario's jobs in 'needs' order",
 		Long: `Run compiles the scenario (validating everything first, and printing its warnings as validate
 does: an unknown topic config key, an env() not set here, a variable of --env-file no ${VAR}
-reads), then runs its jobs in 'needs' order, or only the jobs named with --job (whose needs must
+or env("VAR") reads), then runs its jobs in 'needs' order, or only the jobs named with --job (whose needs must
 already be satisfied, for example by a saved window). Ctrl-C stops cleanly: stages drain and flush, windows are saved, and what was done is
 reported; an interrupted run exits 130, except a live capture that Ctrl-C ends as its last job
 (exit 0). A failed assertion exits 3.

@@ -22,7 +22,7 @@ under its directory (see --output-dir, --allow-paths). It prints every problem a
 FILE:LINE:COL: message and exits 2 when there is any. Input files (pcap, gor, TLS files) that do
 not exist and capture interfaces this host does not have are printed as FILE:LINE:COL: warning: …
 and do not change the exit code: they may exist only where and when the scenario runs. So are
-the variables of --env-file that no ${VAR} of the scenario reads (ENV-FILE:LINE:COL: warning: …,
+the variables of --env-file that no ${VAR} or env("VAR") of the scenario reads (ENV-FILE:LINE:COL: warning: …,
 naming the variable, never its value).`,
 		Example: `  replayctl validate examples/*.yaml
   TARGET=http://127.0.0.1:9000 replayctl validate scenario.yaml --set jobs.replay.speed=4`,
