@@ -40,9 +40,18 @@ func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra strin
 				from = c - 1
 			}
 			if i := colonAfter(lines[line-1], from); i >= 0 {
-				return line, i + 1, ""
+				if k := colonAfter(lines[line-1], 0); k >= 0 && k < i {
+					// name: a: b
+					return line, i + 1, ` (a value with ": " in it must be quoted: key: 'a: b')`
+				}
+				// A key indented deeper than the key above it, whose
+				// value this line would continue.
+				return line, i + 1, " (this key is indented deeper than the line above it, which has a value: keys of one mapping start in one column)"
 			}
 		}
+	case strings.HasPrefix(msg, "did not find expected key"):
+		// A key indented less, or more, than the keys before it.
+		extra = " (check the indentation: the keys of one mapping, and the items of one list, start in one column, and a key's value on the lines below it is indented more than the key)"
 	case strings.HasPrefix(msg, "found character that cannot start any token"):
 		if line > 0 && line <= len(lines) && l != line {
 			l, c = line, firstNonBlank(lines, line)

@@ -11,9 +11,9 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, at, msg string
 	}{
-		{"bad indent", "version: 1\nname: x\njobs:\n  a:\n    source: {}\n   sink: {}\n", "6:4", "did not find expected key"},
-		{"deeper key after a value", "version: 1\njobs:\n  a:\n    source: x\n      sink: y\n", "5:11", "mapping values are not allowed"},
-		{"colon in a plain value", "version: 1\nname: a: b\n", "2:8", "mapping values are not allowed"},
+		{"bad indent", "version: 1\nname: x\njobs:\n  a:\n    source: {}\n   sink: {}\n", "6:4", "did not find expected key (check the indentation: the keys of one mapping, and the items of one list, start in one column"},
+		{"deeper key after a value", "version: 1\njobs:\n  a:\n    source: x\n      sink: y\n", "5:11", "mapping values are not allowed in this context (this key is indented deeper than the line above it, which has a value"},
+		{"colon in a plain value", "version: 1\nname: a: b\n", "2:8", `mapping values are not allowed in this context (a value with ": " in it must be quoted`},
 		{"unclosed double quote", "version: 1\nname: \"abc\njobs: {}\n", "2:7", "unexpected end of stream"},
 		{"unclosed single quote", "version: 1\ndescription: 'it''s\n", "2:14", "unexpected end of stream"},
 		{"tab indent", "version: 1\njobs:\n\ta: 1\n", "3:1", "cannot start any token"},
