@@ -10,6 +10,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
@@ -145,7 +146,12 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 			pos = d.exprPos(n, fe.Line, fe.Column)
 		}
 		msg = explainUnknown(msg, k)
-		if (k == exprString || k == exprAny) && unknownNameRE.MatchString(fe0(err)) && !strings.Contains(msg, "did you mean") {
+		if m := unknownNameRE.FindStringSubmatch(fe0(err)); m != nil && calledIn(n.Value, m[1]) {
+			// evn("TOKEN"): a function's name, not text to quote.
+			if s := suggestCall(m[1], k); s != "" && !strings.Contains(msg, "did you mean") {
+				msg = strings.Replace(msg, "unknown name "+m[1], fmt.Sprintf("unknown name %s (did you mean %q?)", m[1], s), 1)
+			}
+		} else if (k == exprString || k == exprAny) && unknownNameRE.MatchString(fe0(err)) && !strings.Contains(msg, "did you mean") {
 			// value: staging, as gor's --http-set-header 'X-Env: staging'
 			// would have it: the word is read as a name.
 			name := unknownNameRE.FindStringSubmatch(fe0(err))[1]
@@ -168,6 +174,36 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 		}
 	}
 	return e
+}
+
+// calledIn says whether src calls name as a function: name( not after a
+// dot (a method) or inside another word.
+func calledIn(src, name string) bool {
+	return regexp.MustCompile(`(?:^|[^\w.$])` + regexp.QuoteMeta(name) + `\s*\(`).MatchString(src)
+}
+
+// suggestCall is the function a call of an unknown name likely meant: the
+// expression's own (env, or duration in an assertion) or an expr-lang
+// builtin, also with two letters swapped (evn: env).
+func suggestCall(name string, k exprKind) string {
+	cands := []string{"env"}
+	if k == exprAssert {
+		cands = []string{"duration"}
+	}
+	cands = append(cands, builtin.Names...)
+	for _, c := range cands {
+		if len(c) == len(name) && len(c) >= 3 {
+			for i := 0; i+1 < len(c); i++ {
+				if name[i] != c[i] {
+					if name[i] == c[i+1] && name[i+1] == c[i] && name[i+2:] == c[i+2:] {
+						return c
+					}
+					break
+				}
+			}
+		}
+	}
+	return suggest(name, cands)
 }
 
 // textHint follows "unknown name NAME" in a string expression: NAME was

@@ -165,6 +165,8 @@ func TestValidationRules(t *testing.T) {
 		{"filter literal block", jobBody(replayJob, httpSink, "filter: |", "  req.method == \"GET\" &&", "    req.nope"), "11:13", "no field nope; there are: method, path"},
 		{"set-header bare text", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: X-Env, value: staging}"), "10:42", `unknown name staging; there are: req, env (a text value needs quotes inside the YAML ones: '"staging"')`},
 		{"set-header typo not text", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: X-Env, value: 'eenv(\"E\")'}"), "10:43", `unknown name eenv (did you mean "env"?); there are: req, env`},
+		{"set-header env typo not text", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: Authorization, value: '\"Bearer \" + evn(\"TOKEN\")'}"), "10:63", `unknown name evn (did you mean "env"?); there are: req, env`},
+		{"filter builtin typo", jobBody(replayJob, httpSink, `filter: 'uper(req.method) == "GET"'`), "9:14", `unknown name uper (did you mean "upper"?)`},
 		{"filter =~", jobBody(replayJob, httpSink, `filter: 'req.path =~ "^/api"'`), "9:23", `unexpected token Operator("=") (expr-lang has no =~: write X matches "REGEXP")`},
 		{"drop not bool", jobBody(replayJob, httpSink, "rewrite:", "  - drop: '1 + 1'"), "10:15", "expected bool"},
 		{"if not bool", jobBody(replayJob, httpSink, "rewrite:", "  - remove-header: X", "    if: 'req.path'"), "11:13", "expected bool"},
