@@ -177,6 +177,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		pos := Pos{name, n.Line, n.Column}
 		sr.diags = slices.DeleteFunc(sr.diags, func(d Diagnostic) bool { return d.Pos == pos })
 	}
+	sr.diags = misplacedJobKeys(name, root, sr.diags)
 	ds = append(ds, sr.diags...)
 
 	d := &decoder{

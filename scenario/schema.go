@@ -417,3 +417,47 @@ func (m *errMapper) propertyOwner(loc []string, key string) []string {
 	}
 	return found
 }
+
+// misplacedJobKeys replaces the schema's diagnostics about a "job" named as
+// a job's key (sink, speed, rewrite, …) whose value has neither a source nor
+// a sink by one that says what happened: a key of the job above indented
+// as deep as the job names (jobs.sink: missing required key "source", …,
+// unknown key "http" (did you mean "stop"?) did not say it).
+func misplacedJobKeys(file string, root *yaml.Node, ds Diagnostics) Diagnostics {
+	_, doc, err := compiledSchema()
+	if err != nil || root == nil {
+		return ds
+	}
+	defs, _ := doc.(map[string]any)["$defs"].(map[string]any)
+	job, _ := defs["job"].(map[string]any)
+	props, _ := job["properties"].(map[string]any)
+	top := root
+	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
+		top = top.Content[0]
+	}
+	jobs, _ := lookup(top, "jobs")
+	if jobs == nil || jobs.Kind != yaml.MappingNode {
+		return ds
+	}
+	for i := 0; i+1 < len(jobs.Content); i += 2 {
+		k, v := jobs.Content[i], jobs.Content[i+1]
+		if _, ok := props[k.Value]; !ok {
+			continue
+		}
+		if src, _ := lookup(v, "source"); src != nil {
+			continue
+		}
+		if snk, _ := lookup(v, "sink"); snk != nil {
+			continue
+		}
+		path := "jobs." + k.Value
+		n := len(ds)
+		ds = slices.DeleteFunc(ds, func(d Diagnostic) bool {
+			return strings.HasPrefix(d.Message, path+": ") || strings.HasPrefix(d.Message, path+".")
+		})
+		if len(ds) < n {
+			ds = append(ds, Diagnostic{Pos{file, k.Line, k.Column}, fmt.Sprintf("%s: %q is a key of a job, not a job: it is indented as deep as the job names; indent it under its job, as deep as that job's other keys", path, k.Value)})
+		}
+	}
+	return ds
+}

@@ -280,3 +280,23 @@ jobs:
 		}
 	}
 }
+
+// TestJobKeyIndentedAsAJob: a job's key indented as deep as the job names
+// (sink: two spaces short) is one diagnostic that says so, at the key, not
+// a "job" named sink missing its source and sink, whose http key was "did
+// you mean stop?".
+func TestJobKeyIndentedAsAJob(t *testing.T) {
+	src := header + "jobs:\n  j:\n    " + replayJob + "\n  " + httpSink + "\n"
+	ds := loadErr(t, src, Options{Env: func(string) (string, bool) { return "", false }})
+	wantDiag(t, ds, "8:3", `jobs.sink: "sink" is a key of a job, not a job: it is indented as deep as the job names; indent it under its job`)
+	wantDiag(t, ds, "7:5", `jobs.j: missing required key "sink"`)
+	for _, d := range ds {
+		if strings.Contains(d.Message, "jobs.sink") && !strings.Contains(d.Message, "is a key of a job") {
+			t.Errorf("a diagnostic about jobs.sink as a job: %v", d)
+		}
+	}
+	// A job that has a source is a job, whatever its name.
+	src = header + "jobs:\n  sink:\n    " + replayJob + "\n    sink: {http: {target: nope}}\n"
+	ds = loadErr(t, src, Options{Env: func(string) (string, bool) { return "", false }})
+	wantDiag(t, ds, "8:27", `jobs.sink.sink.http.target: unknown target "nope"`)
+}
