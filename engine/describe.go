@@ -223,10 +223,7 @@ func describeSink(j *scenario.Job) string {
 		}
 		var ts []string
 		for _, t := range h.Targets {
-			u := "builtin:" + t.Builtin
-			if t.Builtin == "" {
-				u = scenario.MaskURL(t.URL.String()) // no password, no token
-			}
+			u := t.Shown() // no password, no token
 			if timeout == 0 {
 				u += " (timeout " + durationString(targetTimeout(h, t)) + ")"
 			}

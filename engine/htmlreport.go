@@ -32,7 +32,7 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 			if t.Builtin != "" {
 				d.Targets = append(d.Targets, t.Name+" (builtin:"+t.Builtin+")")
 			} else {
-				d.Targets = append(d.Targets, t.Name+" "+scenario.MaskURL(t.URL.String()))
+				d.Targets = append(d.Targets, t.Name+" "+t.Shown())
 			}
 		}
 	}

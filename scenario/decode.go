@@ -426,7 +426,7 @@ func (d *decoder) decodeTarget(name string, x m, keyNode *yaml.Node) *Target {
 		if err != nil {
 			d.errorf(v, x.p("url"), "%v", err)
 		}
-		t.URL, t.Builtin = u, builtin
+		t.URL, t.Builtin, t.Written = u, builtin, d.secretWritten[v]
 	}
 	if x.has("timeout") {
 		if dur := d.duration(x, "timeout"); dur > 0 {
@@ -881,8 +881,9 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		if err != nil {
 			d.errorf(v, x.p("url"), "%v", err)
 		} else {
-			name := MaskURL(v.Value) // the name is printed: not the password or a token
-			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: name, URL: u, Builtin: builtin, Timeout: 10e9})
+			written := d.secretWritten[v]
+			name := MaskURL(cmp.Or(written, v.Value)) // the name is printed: not the password or a token
+			h.Targets = append(h.Targets, &Target{Pos: d.pos(v), Name: name, URL: u, Builtin: builtin, Timeout: 10e9, Written: written})
 		}
 	}
 	seen := map[string]bool{}

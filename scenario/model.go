@@ -198,6 +198,25 @@ type Target struct {
 	InsecureSkipVerify bool
 	ServerName         string
 	CAFile             Path
+	// Written is the url as written when a ${VAR} with a secret's name
+	// (API_TOKEN) put its value in it: plans and reports print that
+	// (Shown), never the value.
+	Written string
+}
+
+// Shown is the target's URL as plans and reports print it: masked
+// (MaskURL), and as written when a secret's value is in it.
+func (t *Target) Shown() string {
+	if t.Builtin != "" {
+		return "builtin:" + t.Builtin
+	}
+	if t.Written != "" {
+		return MaskURL(t.Written)
+	}
+	if t.URL == nil {
+		return ""
+	}
+	return MaskURL(t.URL.String())
 }
 
 // Safety is the safety: section.

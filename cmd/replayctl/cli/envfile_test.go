@@ -3,6 +3,8 @@ package cli
 import (
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +93,61 @@ func TestEnvFileHelpSaysEnvCalls(t *testing.T) {
 		help := strings.Join(strings.Fields(mustRun(t, ExitOK, cmd, "--help").stdout), " ")
 		if !strings.Contains(help, `of --env-file that no ${VAR} or env("VAR")`) && !strings.Contains(help, `of --env-file no ${VAR} or env("VAR") reads`) {
 			t.Errorf("%s --help: the warning about --env-file variables does not name env():\n%s", cmd, help)
+		}
+	}
+}
+
+// TestSecretVarInTargetURLNotShown: a token of --env-file (a secret's name,
+// API_TOKEN) put in a target's URL elsewhere than a password or a secret
+// query parameter (?x=${API_TOKEN}) is shown as ${API_TOKEN} by the plan,
+// the summary and the reports, as validation errors show it, never its
+// value: the plan printed it, and an http sink's url: named the target with it.
+func TestSecretVarInTargetURLNotShown(t *testing.T) {
+	t.Parallel()
+	const secret = "Zq8vT0kenValue77"
+	dir := t.TempDir()
+	writeGor(t, dir, 2, time.Millisecond)
+	port := freePort(t) // nothing listens there: the replay fails fast
+	f := write(t, dir, "s.yaml", `version: 1
+name: urltoken
+targets:
+  app: {url: "http://`+port+`/?x=${API_TOKEN}", timeout: 1s}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {target: app}}
+    report: {json: r/a.json, html: r/a.html}
+  inline:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    sink: {http: {url: "http://`+port+`/p/${API_TOKEN}", timeout: 1s}}
+    report: {json: r/b.json, html: r/b.html}
+`)
+	env := write(t, dir, "staging.env", "API_TOKEN="+secret+"\n")
+	var out []string
+	r := mustRun(t, ExitOK, "run", f, "--env-file", env, "--dry-run")
+	if !strings.Contains(r.stdout, "?x=${API_TOKEN}") || !strings.Contains(r.stdout, "/p/${API_TOKEN}") {
+		t.Errorf("the plan does not show the URLs as written:\n%s", r)
+	}
+	out = append(out, r.String())
+	for _, job := range []string{"replay", "inline"} {
+		r = replayctl("run", f, "--env-file", env, "--job", job, "--data-dir", dir+"/data", "--progress", "never")
+		if r.code == ExitOK {
+			t.Errorf("job %s against nothing: exit 0:\n%s", job, r)
+		}
+		out = append(out, r.String())
+	}
+	for _, name := range []string{"a.json", "a.html", "b.json", "b.html"} {
+		data, err := os.ReadFile(filepath.Join(dir, "r", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, name+":\n"+string(data))
+	}
+	for _, o := range out {
+		if strings.Contains(o, secret) {
+			t.Errorf("the token's value is shown:\n%s", o)
 		}
 	}
 }
