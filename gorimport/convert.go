@@ -27,6 +27,10 @@ type Result struct {
 	// Warnings name each flag or value that was not mapped (or mapped
 	// with a difference worth knowing), in command-line order.
 	Warnings []string
+	// AllowPaths are the directories outside the scenario's own that it
+	// writes to (an --output-file /var/log/gor/x.gor): validate and run
+	// refuse it without --allow-paths for each, as its warnings say.
+	AllowPaths []string
 }
 
 // Convert converts gor's arguments (without the program name) into a
@@ -62,7 +66,7 @@ func Convert(args []string) (*Result, error) {
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("encode scenario: %w", err)
 	}
-	return &Result{YAML: buf.Bytes(), Warnings: c.warns}, nil
+	return &Result{YAML: buf.Bytes(), Warnings: c.warns, AllowPaths: c.allowPaths}, nil
 }
 
 // oneLine keeps a warning on one printable comment line: control and other
@@ -111,8 +115,9 @@ type kafkaOutput struct {
 
 // conv holds the parsed command line and the warnings.
 type conv struct {
-	args  []string
-	warns []string
+	args       []string
+	warns      []string
+	allowPaths []string // Result.AllowPaths
 
 	exitAfter time.Duration
 

@@ -2,6 +2,7 @@ package gorimport
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,7 +20,9 @@ func readDoc(t *testing.T) string {
 }
 
 // FuzzConvert feeds arbitrary argument lists (one argument per line): Convert
-// never panics, and any scenario it returns validates.
+// never panics, and any scenario it returns validates, with --allow-paths
+// for the directories outside its own that its warnings name
+// (Result.AllowPaths).
 func FuzzConvert(f *testing.F) {
 	for _, seed := range [][]string{
 		{"--input-kafka-host", "k1:9092", "--input-kafka-topic", "traffic", "--input-kafka-start-offset", "1200",
@@ -38,12 +41,17 @@ func FuzzConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s, err := scenario.LoadBytes("fuzz.yaml", res.YAML, scenario.Options{Env: noEnv})
+		s, err := scenario.LoadBytes("fuzz.yaml", res.YAML, scenario.Options{Env: noEnv, AllowPaths: res.AllowPaths})
 		if err == nil {
 			_, err = engine.Compile(s, engine.Options{})
 		}
 		if err != nil {
 			t.Fatalf("Convert(%q) produced an invalid scenario: %v\n%s", args, err, res.YAML)
+		}
+		for _, dir := range res.AllowPaths {
+			if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "--allow-paths "+dir) }) {
+				t.Fatalf("--allow-paths %s is needed, and no warning says so: %q", dir, res.Warnings)
+			}
 		}
 		for _, w := range res.Warnings {
 			if !strings.Contains(string(res.YAML), "# warning: "+oneLine(w)+"\n") {

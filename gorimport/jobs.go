@@ -3,6 +3,7 @@ package gorimport
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,9 @@ func (c *conv) sinks() ([]sink, error) {
 			// validate and run refuse it otherwise: a scenario writes
 			// only under its own directory.
 			c.warnf("%s: the file is outside the scenario's directory, where a scenario writes: run the scenario with --allow-paths %s, or write the file beside it", s.desc, filepath.Dir(p))
+			if dir := filepath.Dir(p); !slices.Contains(c.allowPaths, dir) {
+				c.allowPaths = append(c.allowPaths, dir)
+			}
 		}
 		c.applyOutputLimit(&s, f.lim)
 		s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(f.value)))
