@@ -190,8 +190,9 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		restricted: opts.Restricted,
 		envAllowed: func(k string) bool { return envAllowed(opts.EnvAllow, k) },
 	}
+	secret := secretReads(root, values)
 	for n, vs := range values {
-		if slices.ContainsFunc(vs, func(v varValue) bool { return SecretName(v.name) }) {
+		if slices.ContainsFunc(vs, secret) {
 			if d.secretWritten == nil {
 				d.secretWritten = map[*yaml.Node]string{}
 			}
@@ -216,7 +217,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		ds[i].Message += d.hints[ds[i].Pos]
 	}
 	if len(ds) > 0 {
-		return nil, setNotes(maskSecretSources(hideValues(ds, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
+		return nil, setNotes(maskSecretSources(hideValues(ds, changed, orig, values, secret), d.secretSrc), opts.Set, replaced).sorted()
 	}
 	ws := append(d.warnings, checkInputs(d.inputs)...)
 	lookup := opts.Env
@@ -237,7 +238,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		}
 	}
 	ws = append(ws, unusedEnvKeys(opts.EnvFile, name, fileKeys, envRead, viaVars, d.s.EnvRefs)...)
-	d.s.Warnings = setNotes(maskSecretSources(hideValues(ws, changed, orig, values), d.secretSrc), opts.Set, replaced).sorted()
+	d.s.Warnings = setNotes(maskSecretSources(hideValues(ws, changed, orig, values, secret), d.secretSrc), opts.Set, replaced).sorted()
 	return d.s, nil
 }
 
@@ -284,7 +285,7 @@ func absClean(p string) string {
 // at least 6 bytes that is part of such a value (of at least 8) and not of
 // the scalar as written is too (an expression error quotes a JWT up to its
 // first dot).
-func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string, values map[*yaml.Node][]varValue) Diagnostics {
+func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node]string, values map[*yaml.Node][]varValue, isSecret func(varValue) bool) Diagnostics {
 	type hidden struct {
 		value, raw string
 		line       int
@@ -301,7 +302,7 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	}
 	readsSecret := func(n *yaml.Node) bool {
 		for _, v := range values[n] {
-			if SecretName(v.name) {
+			if isSecret(v) {
 				return true
 			}
 		}
@@ -325,7 +326,7 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	var long []hidden // secrets whose fragments are hidden too
 	for n, vs := range values {
 		for _, v := range vs {
-			secret := SecretName(v.name)
+			secret := isSecret(v)
 			col, end := span(n)
 			h := hidden{value: v.value, raw: "${" + v.name + "}", line: n.Line, col: col, end: end, ownLine: !secret, secret: secret, written: orig[n]}
 			hs = append(hs, h)
@@ -408,4 +409,20 @@ func replaceWord(s, old, repl string) string {
 
 func isWordByte(c byte) bool {
 	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// secretReads returns whether a value ${NAME} put into a scalar is a
+// secret's: NAME has a secret's name (API_TOKEN), or is a vars: entry that
+// read one (tok: ${API_TOKEN}: ${tok} carries the token as well).
+func secretReads(root *yaml.Node, values map[*yaml.Node][]varValue) func(varValue) bool {
+	viaVars := map[string]bool{}
+	if varsNode, _ := lookup(root, "vars"); varsNode != nil {
+		for _, p := range pairs(varsNode) {
+			v := resolveAlias(p.Value)
+			if v != nil && slices.ContainsFunc(values[v], func(x varValue) bool { return SecretName(x.name) }) {
+				viaVars[p.Key.Value] = true
+			}
+		}
+	}
+	return func(v varValue) bool { return SecretName(v.name) || viaVars[v.name] }
 }

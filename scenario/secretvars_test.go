@@ -1,0 +1,69 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSecretThroughVarsShownAsWritten: a vars: entry that reads a ${VAR}
+// with a secret's name (tok: ${API_TOKEN}) carries the secret: a target
+// URL, an http sink's url: and an expression that read ${tok} are shown as
+// written, as when they read ${API_TOKEN} directly. They showed the value.
+func TestSecretThroughVarsShownAsWritten(t *testing.T) {
+	const secret = "Zq8vT0kenValue77"
+	src := `version: 1
+name: s
+vars:
+  tok: ${API_TOKEN}
+  plain: ${HOST_PART}
+targets:
+  app: {url: "http://127.0.0.1:9/q/${tok}"}
+  other: {url: "http://127.0.0.1:9/${plain}"}
+jobs:
+  j:
+    source: {gor: {path: rec.gor}}
+    filter: 'req.path != "/${tok}"'
+    rewrite:
+      - set-header: {name: X-Other, value: '"${tok}"'}
+    sink: {http: {targets: [app, other]}}
+  k:
+    source: {gor: {path: rec.gor}}
+    sink: {http: {url: "http://127.0.0.1:9/p/${tok}"}}
+`
+	env := func(k string) (string, bool) {
+		switch k {
+		case "API_TOKEN":
+			return secret, true
+		case "HOST_PART":
+			return "visible", true
+		}
+		return "", false
+	}
+	s, err := LoadBytes("s.yaml", []byte(src), Options{Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown []string
+	for _, j := range s.Jobs {
+		if j.Filter != nil {
+			shown = append(shown, j.Filter.Shown())
+		}
+		for _, rw := range j.Rewrite {
+			shown = append(shown, rw.ShownValue())
+		}
+		if h := j.Sink.HTTP; h != nil {
+			for _, tg := range h.Targets {
+				shown = append(shown, tg.Name, tg.Shown())
+			}
+		}
+	}
+	all := strings.Join(shown, "\n")
+	if strings.Contains(all, secret) {
+		t.Errorf("the secret read through vars: is shown:\n%s", all)
+	}
+	for _, want := range []string{"/q/${tok}", "/p/${tok}", `"${tok}"`, "http://127.0.0.1:9/visible"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("%q is not shown:\n%s", want, all)
+		}
+	}
+}
