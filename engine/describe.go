@@ -79,7 +79,7 @@ func (p *Plan) Describe(w io.Writer) {
 			stage("report", "html %s", j.Report.HTML.Abs)
 		}
 		for _, a := range j.Assert {
-			stage("assert", "%s", a.Source)
+			stage("assert", "%s", a.Shown()) // a secret's ${VAR} as written
 		}
 	}
 }

@@ -352,6 +352,7 @@ jobs:
       - set-header: {name: X-Api, value: '"${API_TOKEN}"'}
       - {set-header: {name: X-Tenant, value: '"${TENANT}"'}, if: 'req.path != "/${API_TOKEN}"'}
     sink: {http: {target: t}}
+    assert: ['requests.sent >= len("${API_TOKEN}")']
 `
 	s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
 	if err != nil {
@@ -370,6 +371,7 @@ jobs:
 		`filter    req.query != "k=${API_TOKEN}"`,
 		`set-header X-Api = "${API_TOKEN}"`,
 		`set-header X-Tenant = "acme-tenant" if req.path != "/${API_TOKEN}"`,
+		`assert    requests.sent >= len("${API_TOKEN}")`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the plan lacks %q:\n%s", want, out.String())
