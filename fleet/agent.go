@@ -1576,14 +1576,19 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 		default:
 			res = merged
 			res.Partial = lostResults(a.bus, spec.JobID, parts)
-			if js.State == Succeeded && len(res.Failed) > 0 {
-				js.State, js.Reason = AssertFailed, strings.Join(res.Failed, "; ")
-			}
-			if js.State == Succeeded && len(res.Partial) > 0 && !acceptsLoss(parts) {
+			switch {
+			case js.State == Succeeded && len(res.Partial) > 0 && !acceptsLoss(parts):
 				// Loud about loss: totals that miss results fail the job,
 				// as a run's own loss fails it, unless the job says
-				// on-loss: warn.
+				// on-loss: warn; an assertion that failed on them too
+				// does not hide it (a run that lost anything exits 1
+				// whatever its assertions say), and is told after it.
 				js.State, js.Reason = Failed, "the merged results are partial: "+strings.Join(res.Partial, "; ")+"; on-loss: warn accepts partial totals"
+				if len(res.Failed) > 0 {
+					js.Reason += "; assertions failed on them: " + strings.Join(res.Failed, "; ")
+				}
+			case js.State == Succeeded && len(res.Failed) > 0:
+				js.State, js.Reason = AssertFailed, strings.Join(res.Failed, "; ")
 			}
 		}
 	}

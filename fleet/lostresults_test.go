@@ -21,19 +21,24 @@ import (
 // totals of half the shard, silently.
 func TestLostRunResultsSaidPartial(t *testing.T) {
 	for _, tc := range []struct {
-		name, onLoss string
-		want         State
+		name, onLoss, assert string
+		want                 State
 	}{
 		// Loud about loss: the job fails on partial totals, as a run's
 		// own loss fails it, unless the job says on-loss: warn.
-		{"on-loss fail (default)", "", Failed},
-		{"on-loss warn", "    on-loss: warn\n", Succeeded},
+		{"on-loss fail (default)", "", "requests.errors == 0", Failed},
+		{"on-loss warn", "    on-loss: warn\n", "requests.errors == 0", Succeeded},
+		// An assertion that fails on partial totals does not hide the
+		// loss: FAILED (exit 1), not ASSERT_FAILED (exit 3), as a run
+		// that lost anything exits 1 whatever its assertions say.
+		{"on-loss fail and an assertion failed", "", "requests.sent > 5", Failed},
+		{"on-loss warn and an assertion failed", "    on-loss: warn\n", "requests.sent > 5", AssertFailed},
 	} {
-		t.Run(tc.name, func(t *testing.T) { lostRunResults(t, tc.onLoss, tc.want) })
+		t.Run(tc.name, func(t *testing.T) { lostRunResults(t, tc.onLoss, tc.assert, tc.want) })
 	}
 }
 
-func lostRunResults(t *testing.T, onLoss string, want State) {
+func lostRunResults(t *testing.T, onLoss, assertion string, want State) {
 	f := newIDFleet(t)
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
@@ -43,7 +48,7 @@ func lostRunResults(t *testing.T, onLoss string, want State) {
 		t.Fatal(err)
 	}
 	writeTwoRequests(t, work)
-	text := gorReplay("once", work, srv.URL, onLoss+"    assert: [\"requests.errors == 0\"]\n")
+	text := gorReplay("once", work, srv.URL, onLoss+"    assert: [\""+assertion+"\"]\n")
 	// What the killed agent left: its shard RUNNING, the first request
 	// answered (its last resume point).
 	id, name := "j-lost-results", "load-1"
@@ -79,9 +84,15 @@ func lostRunResults(t *testing.T, onLoss string, want State) {
 	if !strings.Contains(show.String(), "  partial   "+lost) {
 		t.Errorf("jobs show does not say the totals miss the lost run's results (want %q):\n%s", lost, show.String())
 	}
-	assert := "assert ok   requests.errors == 0  (held on partial totals)"
-	if want == Failed {
-		assert = "assert --   requests.errors == 0  (not evaluated: the job failed)"
+	assert := "assert ok   " + assertion + "  (held on partial totals)"
+	switch {
+	case strings.Contains(assertion, "> 5"):
+		assert = "assert FAIL "
+		if want == Failed && !strings.Contains(js.Reason, "requests.sent > 5") {
+			t.Errorf("the job's reason does not say its assertion failed too: %q", js.Reason)
+		}
+	case want == Failed:
+		assert = "assert --   " + assertion + "  (not evaluated: the job failed)"
 	}
 	if !strings.Contains(show.String(), assert) {
 		t.Errorf("jobs show does not say %q:\n%s", assert, show.String())
