@@ -107,6 +107,9 @@ type Agent struct {
 	// when it settled each job (the loop's goroutine only).
 	lastSweep time.Time
 	swept     map[string]time.Time
+	// sweptSpecs holds, by job, its spec as read by settleStale (verified
+	// or not), so that each pass does not read and verify it again.
+	sweptSpecs map[string]sweptSpec
 
 	// instance is this process's random ID, in its heartbeats: two
 	// processes given one --name are two instances.
@@ -461,12 +464,12 @@ func (a *Agent) settle(spec Spec) {
 // specAt is the spec of job id at offset of the jobs topic, when it is
 // there and verifies.
 func (a *Agent) specAt(id string, offset int64) (Spec, bool) {
-	jobs := a.bus.Jobs(offset)
-	if len(jobs) == 0 || jobs[0].Offset != offset {
+	jr, ok := a.bus.JobAt(offset)
+	if !ok {
 		return Spec{}, false
 	}
 	var spec Spec
-	if err := jobs[0].Envelope.Open(a.cfg.Trust, &spec); err != nil || spec.JobID != id {
+	if err := jr.Envelope.Open(a.cfg.Trust, &spec); err != nil || spec.JobID != id {
 		return Spec{}, false
 	}
 	return spec, true

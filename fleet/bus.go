@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -341,6 +342,32 @@ func (b *Bus) Jobs(from int64) []JobRecord {
 		return 0
 	})
 	return slices.Clone(b.jobs[i:])
+}
+
+// JobAt returns the jobs-topic record at offset, when read (no copy of
+// the records after it, as Jobs makes).
+func (b *Bus) JobAt(offset int64) (JobRecord, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i, ok := slices.BinarySearchFunc(b.jobs, offset, func(r JobRecord, off int64) int { return cmp.Compare(r.Offset, off) })
+	if !ok {
+		return JobRecord{}, false
+	}
+	return b.jobs[i], true
+}
+
+// openJobs returns the jobs' own statuses (job/ID) that are not final, in
+// one pass over the keys that copies only those.
+func (b *Bus) openJobs() []Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Status
+	for k, s := range b.status {
+		if !s.State.Final() && strings.HasPrefix(k, "job/") && strings.Count(k, "/") == 1 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Status returns one status record.
