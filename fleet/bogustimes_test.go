@@ -1,9 +1,7 @@
 package fleet
 
 import (
-	"crypto/ed25519"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/gorfile"
-	"github.com/replayctl/replayctl/internal/testutil"
 )
 
 // TestMultiHostRecordingCountsBogusTimes: the one window of a multi-host
@@ -37,16 +34,7 @@ func TestMultiHostRecordingCountsBogusTimes(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log := &testutil.SyncBuffer{}
-		a, err := NewAgent(AgentConfig{
-			Name: name, Labels: Labels{"role": "web"}, Allow: []string{KindRecord}, Trust: []ed25519.PublicKey{f.pub},
-			Vars: map[string]string{"GOR": filepath.Join(work, "in.gor")}, WorkDir: work, Kafka: f.cfg, Logger: slog.New(slog.NewTextHandler(log, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.run(t, name, a, log)
-		f.waitAlive(t, name)
+		f.recordAgent(t, name, work, map[string]string{"GOR": filepath.Join(work, "in.gor")})
 	}
 	text := `version: 1
 name: bogus

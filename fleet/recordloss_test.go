@@ -45,16 +45,7 @@ func TestMultiHostRecordingLossMarksWindowPartial(t *testing.T) {
 		if err := os.WriteFile(pcap, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log := &testutil.SyncBuffer{}
-		a, err := NewAgent(AgentConfig{
-			Name: name, Labels: Labels{"role": "web"}, Allow: []string{KindRecord}, Trust: []ed25519.PublicKey{f.pub},
-			Vars: map[string]string{"PCAP": pcap}, WorkDir: work, Kafka: f.cfg, Logger: slog.New(slog.NewTextHandler(log, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.run(t, name, a, log)
-		f.waitAlive(t, name)
+		f.recordAgent(t, name, work, map[string]string{"PCAP": pcap})
 	}
 	text := `version: 1
 name: lossy
@@ -210,4 +201,20 @@ func TestJobsShowDroppedOnStop(t *testing.T) {
 	if !strings.Contains(show.String(), "  not sent  960 request(s) queued when the run was stopped (sink.dropped-on-stop)\n") {
 		t.Errorf("jobs show of a cancelled replay does not say what it did not send:\n%s", show.String())
 	}
+}
+
+// recordAgent starts a running, alive agent name labelled role=web that
+// allows record jobs, with its work dir and --var values.
+func (f *idFleet) recordAgent(t *testing.T, name, work string, vars map[string]string) {
+	t.Helper()
+	log := &testutil.SyncBuffer{}
+	a, err := NewAgent(AgentConfig{
+		Name: name, Labels: Labels{"role": "web"}, Allow: []string{KindRecord}, Trust: []ed25519.PublicKey{f.pub},
+		Vars: vars, WorkDir: work, Kafka: f.cfg, Logger: slog.New(slog.NewTextHandler(log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, name, a, log)
+	f.waitAlive(t, name)
 }
