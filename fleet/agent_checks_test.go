@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,6 +158,22 @@ func writeTwoRequests(t *testing.T, work string) {
 	if err := os.WriteFile(filepath.Join(work, "in.gor"), []byte(gor), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// countedTwoRequests starts a loopback target that counts the requests it
+// gets, and writes two requests to a new work dir's in.gor
+// (writeTwoRequests).
+func countedTwoRequests(t *testing.T) (hits *atomic.Int64, target, work string) {
+	t.Helper()
+	hits = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	work = filepath.Join(t.TempDir(), "work")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeTwoRequests(t, work)
+	return hits, srv.URL, work
 }
 
 // gorReplay is a scenario named name whose replay sends work's in.gor to

@@ -4,11 +4,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -22,15 +17,8 @@ import (
 // the read.
 func TestLateOwnerNotLost(t *testing.T) {
 	f := newIDFleet(t)
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
-	t.Cleanup(srv.Close)
-	work := filepath.Join(t.TempDir(), "work")
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeTwoRequests(t, work)
-	text := onceReplay(work, srv.URL)
+	hits, target, work := countedTwoRequests(t)
+	text := onceReplay(work, target)
 	type lateCase struct {
 		name, id, owner string
 		spare           bool   // the agent watching is a spare (else: none, it would fail the shard)

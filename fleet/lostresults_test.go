@@ -1,12 +1,7 @@
 package fleet
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,15 +35,8 @@ func TestLostRunResultsSaidPartial(t *testing.T) {
 
 func lostRunResults(t *testing.T, onLoss, assertion string, want State) {
 	f := newIDFleet(t)
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
-	t.Cleanup(srv.Close)
-	work := filepath.Join(t.TempDir(), "work")
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeTwoRequests(t, work)
-	text := gorReplay("once", work, srv.URL, onLoss+"    assert: [\""+assertion+"\"]\n")
+	hits, target, work := countedTwoRequests(t)
+	text := gorReplay("once", work, target, onLoss+"    assert: [\""+assertion+"\"]\n")
 	// What the killed agent left: its shard RUNNING, the first request
 	// answered (its last resume point).
 	id, name := "j-lost-results", "load-1"

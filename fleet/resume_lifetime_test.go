@@ -2,12 +2,7 @@ package fleet
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -41,16 +36,9 @@ func TestResumeChecksSpec(t *testing.T) {
 			"kind replay not allowed on this agent (it allows record)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var hits atomic.Int64
-			srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
-			t.Cleanup(srv.Close)
+			hits, target, work := countedTwoRequests(t)
 			name, id := fmt.Sprintf("load-%d", i), fmt.Sprintf("j-resume-%d", i)
-			work := filepath.Join(t.TempDir(), "work")
-			if err := os.MkdirAll(work, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			writeTwoRequests(t, work)
-			text := onceReplay(work, srv.URL)
+			text := onceReplay(work, target)
 			// What the killed agent left: the job taken (its spec and
 			// ASSIGNED) and its shard's last status.
 			spec := replaySpec(id, name, text)
@@ -112,18 +100,11 @@ func TestResumeChecksSpec(t *testing.T) {
 // sends nothing.
 func TestLostShardOfExpiredSpec(t *testing.T) {
 	f := newIDFleet(t)
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
-	t.Cleanup(srv.Close)
-	work := filepath.Join(t.TempDir(), "work")
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeTwoRequests(t, work)
+	hits, target, work := countedTwoRequests(t)
 	// The owner is alive when the spare reads the spec, and stops
 	// heartbeating at once: it is lost LostAfter later, past the expiry.
 	f.beat(t, "owner", Labels{"role": "load"}, false)
-	spec := replaySpec("j-lost-expired", "owner", onceReplay(work, srv.URL))
+	spec := replaySpec("j-lost-expired", "owner", onceReplay(work, target))
 	spec.ExpiresAt = time.Now().UTC().Add(2 * time.Second)
 	off := f.publishSpec(t, spec)
 	shard := 0
