@@ -495,6 +495,10 @@ func cancelJob(t *testing.T, e *fleetEnv, rep, load string, target *counter) {
 	}
 }
 
+// midShard matches jobs show once shard 0 runs and has answered some of
+// its requests (its progress "N/M", N ≥ 1).
+const midShard = `shard/0\s+load-\d-\S+\s+RUNNING\s[^\n]*\s[1-9]\d*/\d+`
+
 // restartShard: kill -9 of a replaying agent restarted at once: it resumes
 // its own shard from its resume point (before anyone declares it lost).
 func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *counter, loads map[string]*testutil.Proc, targetURL string, want map[string]int) {
@@ -509,12 +513,14 @@ func restartShard(t, parent *testing.T, e *fleetEnv, rep, load string, target *c
 	if code != 0 {
 		t.Fatalf("submit: %d\n%s", code, out)
 	}
-	show := e.waitFor(t, id, `shard/0 .*RUNNING`, 20*time.Second)
+	// Killed mid-shard, once it has answered some requests (a progress
+	// record with a resume point): a fixed sleep after RUNNING was seen
+	// could outlast the shard on a loaded machine.
+	show := e.waitFor(t, id, midShard, 30*time.Second)
 	m := regexp.MustCompile(`shard/0\s+(load-\d)-`).FindStringSubmatch(show)
 	if m == nil {
 		t.Fatalf("shard 0's agent:\n%s", show)
 	}
-	time.Sleep(fleet.HeartbeatInterval + 4*time.Second)
 	victim := loads[m[1]]
 	if err := victim.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -615,12 +621,11 @@ func lostShard(t *testing.T, e *fleetEnv, rep, load string, target *counter, loa
 	if code != 0 {
 		t.Fatalf("submit: %d\n%s", code, out)
 	}
-	show := e.waitFor(t, id, `shard/0 .*RUNNING`, 20*time.Second)
+	show := e.waitFor(t, id, midShard, 30*time.Second) // mid-shard, as restartShard
 	m := regexp.MustCompile(`shard/0\s+(load-\d)-`).FindStringSubmatch(show)
 	if m == nil {
 		t.Fatalf("shard 0's agent:\n%s", show)
 	}
-	time.Sleep(fleet.HeartbeatInterval + 4*time.Second) // past the start instant: mid-shard
 	victim := loads[m[1]]
 	if err := victim.Cmd.Process.Kill(); err != nil { // kill -9
 		t.Fatal(err)
