@@ -270,11 +270,14 @@ func (r *Resume) String() string {
 	if r == nil || r.At == 0 {
 		return "from the shard's first request"
 	}
-	s := fmt.Sprintf("at request %d (the %d before it were answered)", r.At+1, r.At)
-	if r.Time != 0 {
-		s = fmt.Sprintf("at request %d, captured %s (the %d before it were answered)", r.At+1, time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), r.At)
+	answered := fmt.Sprintf("the %d before it were answered", r.At)
+	if r.At == 1 {
+		answered = "the one before it was answered"
 	}
-	return s
+	if r.Time != 0 {
+		return fmt.Sprintf("at request %d, captured %s (%s)", r.At+1, time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), answered)
+	}
+	return fmt.Sprintf("at request %d (%s)", r.At+1, answered)
 }
 
 // Result is what a finished run did.
