@@ -16,7 +16,7 @@ import (
 func TestSetArgSplitsAsTyped(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh:", err)
+		t.Fatal("no sh (a test whose tool is missing fails):", err)
 	}
 	for _, name := range []string{"replay", "replay-2", "replay.v2", "my job", "it's", "a$b;c", "x)y", `q"*`, "~home"} {
 		hint := "--set " + setArg("1h", "jobs", name, "loop", "for")

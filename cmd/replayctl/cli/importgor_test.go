@@ -196,7 +196,7 @@ func TestImportGorSetHintPastes(t *testing.T) {
 	t.Parallel()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh:", err)
+		t.Fatal("no sh (a test whose tool is missing fails):", err)
 	}
 	dir := t.TempDir()
 	imp := mustRun(t, ExitOK, "import", "gor", "--", "--input-file", "a.gor", "--input-file-loop", "--input-file", "b.gor", "--input-file-loop", "--output-http", "http://127.0.0.1:1")
