@@ -49,12 +49,7 @@ jobs:
 	f.publishSpec(t, Spec{JobID: "rec-bogus", Kind: KindRecord, Job: "record", Scenario: text, SHA256: ScenarioHash(text),
 		Selector: Selector{"role": "web"}, Agents: agents, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test",
 		Recording: &RecordingPlan{ID: "rec-bogus-1", Window: "bogus", Topic: "bogus-http", Start: map[int32]int64{}}})
-	var js Status
-	waitFor(t, 40*time.Second, "the job's final status", func() bool {
-		var ok bool
-		js, ok = f.bus.Status(jobKey("rec-bogus"))
-		return ok && js.State.Final()
-	})
+	js := f.finalJob(t, "rec-bogus", 40*time.Second)
 	if js.State != Succeeded || js.Result == nil || js.Result.Window != "bogus" {
 		t.Fatalf("job %s %q, result %+v; want SUCCEEDED with window bogus", js.State, js.Reason, js.Result)
 	}

@@ -63,6 +63,18 @@ func (f *idFleet) finalShard(t *testing.T, id string) Status {
 	return s
 }
 
+// finalJob waits up to timeout for job id's final status and returns it.
+func (f *idFleet) finalJob(t *testing.T, id string, timeout time.Duration) Status {
+	t.Helper()
+	var js Status
+	waitFor(t, timeout, "the job's final status", func() bool {
+		var ok bool
+		js, ok = f.bus.Status(jobKey(id))
+		return ok && js.State.Final()
+	})
+	return js
+}
+
 // cancel publishes a signed cancel of a job, as jobs cancel does.
 func (f *idFleet) cancel(t *testing.T, id string) {
 	t.Helper()

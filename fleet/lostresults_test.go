@@ -52,11 +52,7 @@ func lostRunResults(t *testing.T, onLoss, assertion string, want State) {
 	if s.State != Succeeded || s.Attempt != 1 || hits.Load() != 1 {
 		t.Fatalf("shard %s %q attempt %d, %d sent; want it resumed at its second request: SUCCEEDED at attempt 1, 1 sent", s.State, s.Reason, s.Attempt, hits.Load())
 	}
-	var js Status
-	waitFor(t, 20*time.Second, "the job's end", func() bool {
-		js, _ = f.bus.Status(jobKey(id))
-		return js.State.Final()
-	})
+	js := f.finalJob(t, id, 20*time.Second)
 	if js.State != want || js.Result == nil || js.Result.Sent != 1 {
 		t.Fatalf("job %s %q, result %+v: want %s with the re-run's 1 request", js.State, js.Reason, js.Result, want)
 	}

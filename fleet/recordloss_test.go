@@ -61,12 +61,7 @@ jobs:
 	f.publishSpec(t, Spec{JobID: "rec-lossy", Kind: KindRecord, Job: "record", Scenario: text, SHA256: ScenarioHash(text),
 		Selector: Selector{"role": "web"}, Agents: agents, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test",
 		Recording: &RecordingPlan{ID: "rec-lossy-1", Window: "lossy", Topic: "lossy-http", Start: map[int32]int64{}}})
-	var js Status
-	waitFor(t, 40*time.Second, "the job's final status", func() bool {
-		var ok bool
-		js, ok = f.bus.Status(jobKey("rec-lossy"))
-		return ok && js.State.Final()
-	})
+	js := f.finalJob(t, "rec-lossy", 40*time.Second)
 	if js.State != Succeeded || js.Result == nil || js.Result.Window != "lossy" {
 		t.Fatalf("job %s %q, result %+v; want SUCCEEDED (on-loss: warn) with window lossy", js.State, js.Reason, js.Result)
 	}
@@ -136,12 +131,7 @@ func TestReplayOfPartialWindowSaysSo(t *testing.T) {
 	}
 	text := "version: 1\nname: part\ntargets:\n  t: {url: \"" + srv.URL + "\"}\njobs:\n  replay:\n    source: {window: part}\n    speed: max\n    sink: {http: {target: t}}\n"
 	f.publishReplay(t, "j-part", "load-1", text)
-	var js Status
-	waitFor(t, 30*time.Second, "the job's final status", func() bool {
-		var ok bool
-		js, ok = f.bus.Status(jobKey("j-part"))
-		return ok && js.State.Final()
-	})
+	js := f.finalJob(t, "j-part", 30*time.Second)
 	if js.State != Succeeded || js.Result == nil || js.Result.Sent != 2 {
 		t.Fatalf("job %s %q, result %+v; want SUCCEEDED, 2 sent", js.State, js.Reason, js.Result)
 	}

@@ -135,11 +135,7 @@ func TestRestartSettlesTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.agent(t, "web-1", Labels{"role": "web"})
-	var js Status
-	waitFor(t, 20*time.Second, "the job's end", func() bool {
-		js, _ = f.bus.Status(jobKey("j-stale"))
-		return js.State.Final()
-	})
+	js := f.finalJob(t, "j-stale", 20*time.Second)
 	if want := "web-1: agent web-1 restarted while the run was RUNNING"; js.State != Failed || !strings.Contains(js.Reason, want) {
 		t.Fatalf("job %s %q, want FAILED with %q", js.State, js.Reason, want)
 	}
@@ -231,11 +227,7 @@ func TestRestartSettlesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.agent(t, "web-1", Labels{"role": "web"})
-	var js Status
-	waitFor(t, 10*time.Second, "the job's end", func() bool {
-		js, _ = f.bus.Status(jobKey(id))
-		return js.State.Final()
-	})
+	js := f.finalJob(t, id, 10*time.Second)
 	if want := "web-1: ended before the kill"; js.State != Failed || !strings.Contains(js.Reason, want) {
 		t.Fatalf("job %s %q, want FAILED with %q", js.State, js.Reason, want)
 	}

@@ -26,11 +26,7 @@ func TestStaleJobSettled(t *testing.T) {
 	}
 	ended := time.Now()
 	f.replayAgentWith(t, "load-2", func(*AgentConfig) {})
-	var js Status
-	waitFor(t, 20*time.Second, "the job's end", func() bool {
-		js, _ = f.bus.Status(jobKey(id))
-		return js.State.Final()
-	})
+	js := f.finalJob(t, id, 20*time.Second)
 	if js.State != Failed || js.Reason == "" {
 		t.Fatalf("job %s %q, want FAILED with its shard's reason", js.State, js.Reason)
 	}
