@@ -2,6 +2,7 @@ package h2sink
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -96,5 +98,115 @@ func TestLargeAnswerNotHeld(t *testing.T) {
 				t.Errorf("Content-Length of the kept response = %q, want %d", cl, size)
 			}
 		})
+	}
+}
+
+// TestReadMemoryBounded: nothing of an answer is queued between the
+// connection's reader and its stream: the reader takes each DATA frame as
+// it comes (it keeps the prefix the result keeps, counts the rest) and
+// gives the windows back for what it took, so the memory an answer takes
+// is bounded by the keep limit and the reader's buffers, not by the
+// windows. A server keeping strictly to the windows sends four answers of
+// 16 MiB at once on one connection (64 MiB, 16 times a stream's window):
+// they come whole, the windows the server holds never exceed those the
+// client advertised, and the client allocates a few MiB in all.
+func TestReadMemoryBounded(t *testing.T) {
+	const (
+		answer = 16 << 20
+		frame  = 64 << 10
+	)
+	chunk := make([]byte, frame)
+	var (
+		wmu     sync.Mutex // the server's writes
+		mu      sync.Mutex
+		more    = sync.NewCond(&mu)
+		conn    = 65535 // the server's connection send window
+		streams = map[uint32]int{}
+		over    []string // windows past what the client advertised
+		done    = make(chan struct{})
+		answers sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		close(done)
+		more.Broadcast()
+		mu.Unlock()
+		answers.Wait()
+	})
+	// take waits for n bytes of both windows of stream id.
+	take := func(id uint32, n int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for conn < n || streams[id] < n {
+			select {
+			case <-done:
+				return false
+			default:
+			}
+			more.Wait()
+		}
+		conn -= n
+		streams[id] -= n
+		return true
+	}
+	u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			id := f.StreamID
+			mu.Lock()
+			streams[id] = streamWindow // the client's SETTINGS_INITIAL_WINDOW_SIZE
+			mu.Unlock()
+			wmu.Lock()
+			_ = c.headers(id, false, ":status", "200")
+			wmu.Unlock()
+			answers.Go(func() {
+				for sent := 0; sent < answer && take(id, frame); sent += frame {
+					wmu.Lock()
+					_ = c.fr.WriteData(id, sent+frame == answer, chunk)
+					wmu.Unlock()
+				}
+			})
+		case *http2.WindowUpdateFrame:
+			mu.Lock()
+			if f.StreamID == 0 {
+				if conn += int(f.Increment); conn > connWindow {
+					over = append(over, fmt.Sprintf("connection %d", conn))
+				}
+			} else if streams[f.StreamID] += int(f.Increment); streams[f.StreamID] > streamWindow {
+				over = append(over, fmt.Sprintf("stream %d: %d", f.StreamID, streams[f.StreamID]))
+			}
+			more.Broadcast()
+			mu.Unlock()
+		}
+		return true
+	})
+	var reqs []httpsink.Request
+	for i := range 4 {
+		reqs = append(reqs, httpsink.Request{ID: strconv.Itoa(i), Raw: []byte("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")})
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 4, Timeout: 60 * time.Second, KeepLimit: 4096}}, reqs...)
+	runtime.ReadMemStats(&after)
+	if st["ok"] != 4 || st["connections"] != 1 {
+		t.Fatalf("stats %v", st)
+	}
+	for _, r := range res {
+		if r.BytesIn < answer || !r.ResponseTruncated || len(r.Response) != 4096 {
+			t.Errorf("%s: %d bytes in, %d kept (truncated %v), want %d in, 4096 kept", r.ID, r.BytesIn, len(r.Response), r.ResponseTruncated, answer)
+		}
+	}
+	// The reader's buffers (64 KiB frames), the results and the test's
+	// server are well under 1 MiB; holding the answers was 64 MiB.
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("4 answers of %d MiB: %d kB allocated in all", answer>>20, alloc>>10)
+	if alloc > 16<<20 {
+		t.Errorf("4 answers of %d MiB allocated %d MiB in all", answer>>20, alloc>>20)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(over) > 0 {
+		t.Errorf("the client gave more window than it advertised: %v", over)
 	}
 }

@@ -44,6 +44,11 @@ const (
 	// is reset, where a server sending 103 Early Hints without end held it
 	// until its timeout.
 	maxInformational = 5
+	// resetMemory is how many of the streams it reset last a connection
+	// remembers: the frames the server sent on them before it got the
+	// RST_STREAM are ignored (RFC 9113 §5.1). A frame on a stream reset
+	// before those is taken as one on a stream closed long ago.
+	resetMemory = 256
 )
 
 // recvWindows are the receive windows a new connection advertises: a
@@ -154,6 +159,11 @@ type clientConn struct {
 	pinging       bool          // a health check's PING is unanswered
 	pings         uint64        // health check PINGs sent
 	settings      bool          // the server's first SETTINGS came
+
+	// resets are the streams the client reset last (a ring, 0 unused:
+	// notOpen), nextReset where the next one goes. Under mu.
+	resets    [resetMemory]uint32
+	nextReset int
 
 	// beforeTrailers, when set (by a test), runs before a stream's
 	// trailers are sent.
@@ -591,6 +601,9 @@ func (cc *clientConn) cancel(st *stream) {
 	_, open := cc.streams[st.id]
 	delete(cc.streams, st.id)
 	usable := cc.err == nil
+	if open && usable {
+		cc.noteReset(st.id) // before the reader could see a frame of it
+	}
 	cc.mu.Unlock()
 	if open && usable {
 		cc.wmu.Lock()
@@ -621,10 +634,16 @@ func (cc *clientConn) read() {
 				// (not as reset by the server) and is reset, the
 				// connection goes on.
 				cc.mu.Lock()
-				if st := cc.streams[se.StreamID]; st != nil {
+				st := cc.streams[se.StreamID]
+				if st != nil {
 					cc.finish(st, &classed{fmt.Errorf("malformed response: %v", se), stats.ClassBadResponse})
 				}
+				idle := st == nil && cc.neverOpened(se.StreamID)
 				cc.mu.Unlock()
+				if idle { // RFC 9113 §5.1
+					err = &protocolError{http2.ErrCodeProtocol, fmt.Sprintf("the server sent a frame on stream %d, which the client never opened (%v)", se.StreamID, se)}
+					break
+				}
 				cc.streamError(se)
 				continue
 			}
@@ -701,10 +720,42 @@ func (cc *clientConn) streamError(se http2.StreamError) {
 	if st := cc.streams[se.StreamID]; st != nil {
 		cc.finish(st, se)
 	}
+	cc.noteReset(se.StreamID)
 	cc.mu.Unlock()
 	cc.wmu.Lock()
 	_ = cc.fr.WriteRSTStream(se.StreamID, se.Code)
 	cc.wmu.Unlock()
+}
+
+// noteReset remembers that the client resets stream id. Under mu.
+func (cc *clientConn) noteReset(id uint32) {
+	cc.resets[cc.nextReset] = id
+	cc.nextReset = (cc.nextReset + 1) % resetMemory
+}
+
+// neverOpened reports whether stream id is idle (RFC 9113 §5.1): one of
+// the client's the client has not opened, or one of the server's, which
+// it can open only by PUSH_PROMISE (push is off). Under mu.
+func (cc *clientConn) neverOpened(id uint32) bool {
+	return id%2 == 0 || id >= cc.nextID
+}
+
+// notOpen is what a DATA or HEADERS frame (what) on stream id, not open,
+// is (RFC 9113 §5.1, §6.1). Under mu. On a stream never opened, a
+// connection error PROTOCOL_ERROR. On a stream the client reset lately,
+// nil: the frame is ignored (the server may have sent it before it got
+// the RST_STREAM; DATA still counts against the connection's window). On
+// any other closed stream (closed by END_STREAM or by the server's
+// RST_STREAM: the client keeps no state to tell which), a stream error
+// STREAM_CLOSED: the stream is reset, and its later frames are ignored.
+func (cc *clientConn) notOpen(id uint32, what string) error {
+	switch {
+	case cc.neverOpened(id):
+		return &protocolError{http2.ErrCodeProtocol, fmt.Sprintf("the server sent %s on stream %d, which the client never opened", what, id)}
+	case slices.Contains(cc.resets[:], id):
+		return nil
+	}
+	return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed, Cause: fmt.Errorf("%s on closed stream %d", what, id)}
 }
 
 // malformed fails st with a bad-response error for a malformed answer
@@ -731,10 +782,13 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		return cc.onData(f)
 	case *http2.RSTStreamFrame:
 		cc.mu.Lock()
+		defer cc.mu.Unlock()
 		if st := cc.streams[f.StreamID]; st != nil {
 			cc.finish(st, http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode})
+		} else if cc.neverOpened(f.StreamID) {
+			// RFC 9113 §6.4. On a closed stream it is ignored (§5.1).
+			return &protocolError{http2.ErrCodeProtocol, fmt.Sprintf("the server sent RST_STREAM on stream %d, which the client never opened", f.StreamID)}
 		}
-		cc.mu.Unlock()
 	case *http2.SettingsFrame:
 		return cc.onSettings(f)
 	case *http2.WindowUpdateFrame:
@@ -795,6 +849,9 @@ func (cc *clientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
 		}
 		st.sendWindow += inc
+	} else if cc.neverOpened(f.StreamID) {
+		// RFC 9113 §5.1. On a closed stream it is ignored.
+		return &protocolError{http2.ErrCodeProtocol, fmt.Sprintf("the server sent WINDOW_UPDATE on stream %d, which the client never opened", f.StreamID)}
 	}
 	cc.wakeWriters()
 	return nil
@@ -867,7 +924,9 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	defer cc.mu.Unlock()
 	st := cc.streams[f.StreamID]
 	if st == nil {
-		return nil // a stream we reset
+		// The Framer decoded the header block: the HPACK decoder's
+		// table stays in step.
+		return cc.notOpen(f.StreamID, "HEADERS")
 	}
 	if f.Truncated {
 		// The Framer dropped the fields past our
@@ -915,6 +974,8 @@ func (cc *clientConn) endResponse(st *stream) {
 	reset := !st.sentEnd
 	cc.finish(st, nil)
 	if reset {
+		// Not noted (noteReset): the server ended the stream first, a
+		// frame after that is its error (notOpen).
 		go func() { // not under mu: writes take wmu first
 			cc.wmu.Lock()
 			_ = cc.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
@@ -933,7 +994,8 @@ func appendFields(dst []h2text.Field, fields []hpack.HeaderField) []h2text.Field
 // onData keeps a DATA frame's bytes and gives the window back once half
 // of it is used. The whole frame counts, padding included (RFC 9113
 // §6.9.1): the connection's window for the frames of every stream (those
-// of the streams the client let go too), a stream's for its own. A
+// on streams no longer open too, ignored or answered with a reset:
+// notOpen), a stream's for its own. A
 // window is given back when the client decides to (under mu, before the
 // WINDOW_UPDATE is written), so the server's view of a window is never
 // larger than the client's: a frame past the client's is past the window
@@ -943,6 +1005,14 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	var connInc, streamInc uint32
 	cc.mu.Lock()
 	st := cc.streams[f.StreamID]
+	var rst error // a stream error to reset the stream with
+	if st == nil {
+		var pe *protocolError
+		if rst = cc.notOpen(f.StreamID, "DATA"); errors.As(rst, &pe) {
+			cc.mu.Unlock()
+			return rst
+		}
+	}
 	if over := cc.unacked+n > cc.recvConn; over || st != nil && st.unacked+n > cc.recvStream {
 		cc.mu.Unlock()
 		which := "the connection's"
@@ -955,7 +1025,6 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	if cc.unacked >= cc.recvConn/2 {
 		connInc, cc.unacked = uint32(cc.unacked), 0
 	}
-	var rst error
 	if st != nil {
 		if !st.gotHeaders {
 			rst = cc.malformed(st, f.StreamEnded(), errors.New("malformed response: DATA before the response's HEADERS"))

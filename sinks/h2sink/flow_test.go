@@ -22,6 +22,14 @@ import (
 // "RST_STREAM <path> <code>".
 func misbehaving(t *testing.T, handle func(c *frameConn, streams map[string]uint32), paths ...string) (map[string]httpsink.Result, map[string]int64, func(frame string)) {
 	t.Helper()
+	res, st, wait, _ := misbehave(t, handle, paths...)
+	return res, st, wait
+}
+
+// misbehave is misbehaving that also returns the frames the client sent
+// so far (as wait names them).
+func misbehave(t *testing.T, handle func(c *frameConn, streams map[string]uint32), paths ...string) (map[string]httpsink.Result, map[string]int64, func(frame string), func() []string) {
+	t.Helper()
 	var mu sync.Mutex
 	var sent []string
 	ids := map[uint32]string{}
@@ -71,7 +79,20 @@ func misbehaving(t *testing.T, handle func(c *frameConn, streams map[string]uint
 		defer mu.Unlock()
 		t.Errorf("the client sent %q, want %q", sent, frame)
 	}
-	return byPath, st, wait
+	frames := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sent)
+	}
+	return byPath, st, wait, frames
+}
+
+// lowerWindows sets the receive windows of the connections opened until
+// the test ends.
+func lowerWindows(t *testing.T, stream, conn int) {
+	saved := recvWindows
+	recvWindows.stream, recvWindows.conn = stream, conn
+	t.Cleanup(func() { recvWindows = saved })
 }
 
 // TestSendWindowOverflow: a WINDOW_UPDATE that takes a send window past
@@ -161,11 +182,6 @@ func TestWindowUpdateZero(t *testing.T) {
 // lowered for the test: the client's own (4 MiB, 1 GiB), given back once
 // half is used, could be overrun only by a frame larger than it reads.
 func TestReceiveWindowOverrun(t *testing.T) {
-	lower := func(t *testing.T, stream, conn int) {
-		saved := recvWindows
-		recvWindows.stream, recvWindows.conn = stream, conn
-		t.Cleanup(func() { recvWindows = saved })
-	}
 	answer := func(data, pad int) func(c *frameConn, streams map[string]uint32) {
 		return func(c *frameConn, streams map[string]uint32) {
 			id := streams["/a"]
@@ -174,7 +190,7 @@ func TestReceiveWindowOverrun(t *testing.T) {
 		}
 	}
 	t.Run("stream-padding", func(t *testing.T) {
-		lower(t, 16384, connWindow)
+		lowerWindows(t, 16384, connWindow)
 		// 16300 bytes of data fit the stream's window; with the pad
 		// length and 100 bytes of padding, the frame does not.
 		res, st, wait := misbehaving(t, answer(16300, 100), "/a")
@@ -187,7 +203,7 @@ func TestReceiveWindowOverrun(t *testing.T) {
 		wait("GOAWAY FLOW_CONTROL_ERROR")
 	})
 	t.Run("connection", func(t *testing.T) {
-		lower(t, 1<<20, 65535)
+		lowerWindows(t, 1<<20, 65535)
 		res, st, wait := misbehaving(t, answer(65536, 0), "/a")
 		if st["errors-"+stats.ClassReset] != 1 {
 			t.Fatalf("stats %v", st)
@@ -198,7 +214,7 @@ func TestReceiveWindowOverrun(t *testing.T) {
 		wait("GOAWAY FLOW_CONTROL_ERROR")
 	})
 	t.Run("exactly-the-window", func(t *testing.T) {
-		lower(t, 16384, 65535)
+		lowerWindows(t, 16384, 65535)
 		res, st, _ := misbehaving(t, answer(16283, 100), "/a") // 1+16283+100 = 16384
 		if st["ok"] != 1 || len(res["/a"].Response) == 0 {
 			t.Fatalf("stats %v, result %+v", st, res["/a"])

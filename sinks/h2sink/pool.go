@@ -37,39 +37,58 @@ type pool struct {
 // the time spent opening it when it is new.
 //
 // Connections leave the pool under mu and are closed after it is
-// released: a close can wait up to closeDrain for its last bytes, and
-// would hold every other stream of the pool meanwhile. Once out of the
-// pool, no one else reserves a stream on them.
+// released, and after dialMu too: a close can wait up to closeDrain for
+// its last bytes, and would hold every other stream of the pool, or
+// every other dial, meanwhile. Once out of the pool, no one else
+// reserves a stream on them.
 func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, error) {
 	if pc := p.reuse(session); pc != nil {
 		return pc, 0, nil
 	}
 	p.dialMu.Lock()
-	defer p.dialMu.Unlock()
-	if pc := p.reuse(session); pc != nil {
-		return pc, 0, nil // opened while this one waited
+	pc, connect, unused, err := p.open(ctx, session)
+	p.dialMu.Unlock()
+	for _, cc := range unused {
+		cc.close()
+	}
+	return pc, connect, err
+}
+
+// open is get under dialMu: it reserves a stream on a connection opened
+// while this one waited for dialMu, or dials one. It returns the
+// connections to close once dialMu is released: idle ones dropped from
+// the pool, a session's stale or evicted one, and a new one whose server
+// sent no SETTINGS in time.
+func (p *pool) open(ctx context.Context, session string) (pc *pconn, connect time.Duration, unused []*clientConn, err error) {
+	if pc, unused = p.reserve(session); pc != nil {
+		return pc, 0, unused, nil // opened while this one waited
 	}
 	start := time.Now()
 	cc, err := p.dial(ctx)
-	connect := time.Since(start)
+	connect = time.Since(start)
 	if err != nil {
-		return nil, connect, err
+		if cc != nil {
+			unused = append(unused, cc)
+		}
+		return nil, connect, unused, err
 	}
 	p.s.conns.Add(1)
 	cc.reserveNew()
-	pc := &pconn{cc: cc, inflight: 1}
-	var stale, evicted *clientConn
+	pc = &pconn{cc: cc, inflight: 1}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if session != "" {
 		if old := p.sessions[session]; old != nil {
 			if old.inflight == 0 {
-				stale = old.cc
+				unused = append(unused, old.cc)
 			} else {
 				old.replaced = true // no longer in the pool: put closes it
 			}
 		}
 		if len(p.sessions) >= maxSessions {
-			evicted = p.evict()
+			if evicted := p.evict(); evicted != nil {
+				unused = append(unused, evicted)
+			}
 		}
 		p.clock++
 		pc.used = p.clock
@@ -77,14 +96,7 @@ func (p *pool) get(ctx context.Context, session string) (*pconn, time.Duration, 
 	} else {
 		p.conns = append(p.conns, pc)
 	}
-	p.mu.Unlock()
-	if stale != nil {
-		stale.close()
-	}
-	if evicted != nil {
-		evicted.close()
-	}
-	return pc, connect, nil
+	return pc, connect, unused, nil
 }
 
 // reuse reserves a stream on an open connection, nil when none has room.
@@ -197,6 +209,9 @@ func (p *pool) closeAll() {
 
 // dial opens a connection: TCP, TLS with ALPN h2 for https targets, and
 // the HTTP/2 preface and settings; it waits for the server's SETTINGS.
+// When they do not come in time, it returns the connection with the
+// error, for the caller to close (after dialMu: the close can take up to
+// closeDrain, and would hold the other dials to the target meanwhile).
 func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.t.timeout)
 	defer cancel()
@@ -232,8 +247,7 @@ func (p *pool) dial(ctx context.Context) (*clientConn, error) {
 	select {
 	case <-cc.ready: // or the connection ended: its stream says why
 	case <-ctx.Done():
-		cc.close()
-		return nil, fmt.Errorf("%s: no SETTINGS from the server: %w", p.t.addr, ctx.Err())
+		return cc, fmt.Errorf("%s: no SETTINGS from the server: %w", p.t.addr, ctx.Err())
 	}
 	return cc, nil
 }

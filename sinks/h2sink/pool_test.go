@@ -1,10 +1,17 @@
 package h2sink
 
 import (
+	"io"
 	"net"
 	"net/url"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/replayctl/replayctl/sinks/httpsink"
 )
@@ -144,5 +151,116 @@ func TestCloseWithFullBuffer(t *testing.T) {
 		_ = cc.bc.Conn.Close() // for the test to end
 		<-done
 		t.Fatal("close did not return within 3 s")
+	}
+}
+
+// TestSettingsTimeoutClosedOutsideDialLock: a connection whose server
+// sends no SETTINGS within the timeout is closed after the pool's dial
+// lock is released: its close, which drains for closeDrain (1 s) here,
+// does not hold the next dial to the target. The first server reads
+// nothing and sends 10 000 PINGs: their 170 kB of acks are more than the
+// sockets hold (the client's buffers are made small), so the close waits
+// for them; the second server answers. Before, the request waiting for
+// the dial lock got its answer only after the close, after the timed-out
+// request's error; now it gets it while the close drains, before.
+func TestSettingsTimeoutClosedOutsideDialLock(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	event := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); close(stop); wg.Wait() })
+	firstAccepted := make(chan struct{})
+	wg.Go(func() {
+		for n := 1; ; n++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n == 1 {
+				close(firstAccepted)
+				wg.Go(func() {
+					defer nc.Close()
+					_ = nc.(*net.TCPConn).SetReadBuffer(1) // reads nothing
+					fr := http2.NewFramer(nc, nil)
+					_ = nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+					for range 10_000 {
+						if fr.WritePing(false, [8]byte{}) != nil {
+							return
+						}
+					}
+					event("flooded")
+					<-stop
+				})
+				continue
+			}
+			wg.Go(func() { defer nc.Close(); answerAll(nc) })
+		}
+	})
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	s, err := New(Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Workers: 2, Timeout: 3 * time.Second,
+		OnResult: func(r httpsink.Result) { event("result " + r.ID) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dialer.Control = func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1)
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1)
+		})
+	}
+	get := func(id string) httpsink.Request {
+		return httpsink.Request{ID: id, Raw: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+	}
+	if err := s.Send(t.Context(), get("timed-out")); err != nil {
+		t.Fatal(err)
+	}
+	<-firstAccepted // its worker holds the dial lock
+	if err := s.Send(t.Context(), get("next")); err != nil {
+		t.Fatal(err)
+	}
+	closeWithin(t, s, 10*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"flooded", "result next", "result timed-out"}; !slices.Equal(events, want) {
+		t.Errorf("events %q, want %q", events, want)
+	}
+	if st := s.Stats(); st["ok"] != 1 || st["errors"] != 1 {
+		t.Errorf("stats %v", st)
+	}
+}
+
+// answerAll is a server that answers every request with 204.
+func answerAll(nc net.Conn) {
+	if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+		return
+	}
+	c := &frameConn{fr: http2.NewFramer(nc, nc)}
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	_ = c.fr.WriteSettings()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = c.fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			_ = c.headers(f.StreamID, true, ":status", "204")
+		}
 	}
 }
