@@ -184,8 +184,10 @@ type JobOutcome struct {
 	// States of shards merge exactly (report.Merge).
 	State *stats.State
 	// Asserts are the job's assert expressions, for a caller that
-	// evaluates them on a merged summary.
-	Asserts []string
+	// evaluates them on a merged summary: with no secret's value in them
+	// (scenario.Expr.Published). AssertsShown are the same as written
+	// where a secret went in (scenario.Expr.Shown), for display.
+	Asserts, AssertsShown []string
 	// OnLoss is the job's on-loss ("fail" or "warn"), for a caller that
 	// finds a loss the run could not see (a merge missing a part).
 	OnLoss string

@@ -79,7 +79,8 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		o.Lost = maps.Clone(res.lost)
 	}
 	for _, a := range res.job.Assert {
-		o.Asserts = append(o.Asserts, a.Source)
+		o.Asserts = append(o.Asserts, publishedExpr(a))
+		o.AssertsShown = append(o.AssertsShown, a.Shown())
 	}
 	if res.first != 0 {
 		o.FirstCapture, o.LastCapture = time.Unix(0, res.first).UTC(), time.Unix(0, res.last).UTC()

@@ -269,7 +269,7 @@ func checkAssertions(out io.Writer, res *jobResult) []string {
 		// The figures are of a job that did not do its work: a verdict on
 		// them would mislead ("ok errors.rate == 0" of a refused replay).
 		for _, a := range res.job.Assert {
-			fmt.Fprintf(out, "    --   %s  (%s)\n", a.Source, notEvaluated)
+			fmt.Fprintf(out, "    --   %s  (%s)\n", a.Shown(), notEvaluated)
 		}
 		return nil
 	}
@@ -283,9 +283,9 @@ func checkAssertions(out io.Writer, res *jobResult) []string {
 		mark := "ok  "
 		if !ok {
 			mark = "FAIL"
-			failed = append(failed, fmt.Sprintf("%s: job %s: %s%s", a.Pos, res.job.Name, a.Source, detail))
+			failed = append(failed, fmt.Sprintf("%s: job %s: %s%s", a.Pos, res.job.Name, a.Shown(), detail))
 		}
-		fmt.Fprintf(out, "    %s %s%s\n", mark, a.Source, detail)
+		fmt.Fprintf(out, "    %s %s%s\n", mark, a.Shown(), detail)
 	}
 	return failed
 }
@@ -313,7 +313,28 @@ func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
 	if !isBool {
 		return false, fmt.Sprintf("result %v is not a bool", out)
 	}
-	return ok, exprenv.Explain(a.Program, env)
+	p := a.Program
+	if a.Written != "" {
+		// Explain quotes the constants it compares: the secret's value.
+		// The expression with its secret's parts evaluated says the same
+		// of the summary without it.
+		p = nil
+		if src, err := a.Published(); err == nil {
+			p, _ = expr.Compile(src, append(exprenv.SummaryOptions(), expr.AsBool())...)
+		}
+	}
+	return ok, exprenv.Explain(p, env)
+}
+
+// publishedExpr is an assert expression as a JSON report (which report
+// merge and a sharded run's merge evaluate again) holds it: with no
+// secret's value (scenario.Expr.Published), as written when it has no such
+// form (the merge then cannot evaluate it, and says so).
+func publishedExpr(a *scenario.Expr) string {
+	if src, err := a.Published(); err == nil {
+		return src
+	}
+	return a.Shown()
 }
 
 // assertionResults evaluates a job's asserts for its reports.
@@ -322,7 +343,7 @@ func assertionResults(res *jobResult) []report.Assertion {
 	env := assertEnv(res)
 	for _, a := range res.job.Assert {
 		ok, detail := evalJobAssert(res, a, env)
-		out = append(out, report.Assertion{Expr: a.Source, OK: ok, Detail: detail})
+		out = append(out, report.Assertion{Expr: a.Shown(), OK: ok, Detail: detail})
 	}
 	return out
 }
@@ -345,7 +366,7 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 		env := assertEnv(res)
 		for _, a := range res.job.Assert {
 			ok, detail := evalJobAssert(res, a, env)
-			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Source, OK: ok, Detail: detail})
+			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: publishedExpr(a), OK: ok, Detail: detail})
 		}
 		if res.shard != nil {
 			rep.Shard = res.shard

@@ -1508,6 +1508,9 @@ func resultOf(o *engine.JobOutcome) *Result {
 		r.LatencyP50, r.LatencyP90, r.LatencyP99 = Duration(s.Latency.P50), Duration(s.Latency.P90), Duration(s.Latency.P99)
 		r.LatencyMax, r.LatenessMax = Duration(s.Latency.Max), Duration(s.Lateness.Max)
 		r.Histogram, r.State, r.Asserts = s.Histogram, o.State, o.Asserts
+		if !slices.Equal(o.AssertsShown, o.Asserts) {
+			r.AssertsShown = o.AssertsShown
+		}
 		r.SourceGaps, r.NotSent = o.SourceGaps, o.NotSent
 	} else {
 		r.Requests, r.Responses, r.Written, r.NotWritten, r.Lost = o.Requests, o.Responses, o.Written, o.NotWritten, o.Lost
@@ -1573,7 +1576,18 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 	}
 	if ran && spec.Kind == KindReplay {
 		merged, err := MergeShards(spec.Job, parts)
+		var differ *AssertsDifferError
 		switch {
+		case errors.As(err, &differ):
+			// No verdict: the totals are shown, the job fails and says
+			// which assertion read what on which shard.
+			res = merged
+			res.Partial = lostResults(a.bus, spec.JobID, parts)
+			if js.State == Succeeded {
+				js.State, js.Reason = Failed, differ.Error()
+			} else {
+				js.Reason += "; " + differ.Error()
+			}
 		case err != nil:
 			js.State, js.Reason = Failed, "shard results not merged: "+err.Error()
 		default:

@@ -199,3 +199,20 @@ func onceReplay(work, target string) string { return gorReplay("once", work, tar
 func foreverReplay(work, target string) string {
 	return gorReplay("forever", work, target, "    loop: {for: 1h}\n")
 }
+
+// TestSecretAssertNotPublishableRefused: an assertion whose secret --var
+// reaches the summary as a number (requests.sent >= len("${API_TOKEN}"))
+// could be evaluated on merged totals only with the token published; the
+// agent refuses the job, saying which assertion and why, without the
+// token.
+func TestSecretAssertNotPublishableRefused(t *testing.T) {
+	f := newIDFleet(t)
+	const token = "tok-s3cr3t-value"
+	_, target, work := countedTwoRequests(t)
+	f.replayAgentWith(t, "load-1", func(c *AgentConfig) { c.WorkDir, c.Vars = work, map[string]string{"API_TOKEN": token} })
+	text := gorReplay("leak", work, target, "    assert: ['requests.sent >= len(\"${API_TOKEN}\")']\n")
+	s := f.submitReplay(t, "j-len", "load-1", text)
+	if s.State != Refused || !strings.Contains(s.Reason, `assert requests.sent >= len("${API_TOKEN}") reads a secret`) || strings.Contains(s.Reason+s.Log, token) {
+		t.Fatalf("shard %s %q: want REFUSED naming the assertion as written, without the token", s.State, s.Reason)
+	}
+}

@@ -920,7 +920,7 @@ func (c *Client) printJob(id string) {
 			// totals miss part of the window; or dropped requests on
 			// errors) is not said to hold.
 			whole := js.State == Succeeded || js.State == AssertFailed
-			for _, a := range r.Asserts {
+			for _, a := range r.Shown() {
 				line := "ok   " + a
 				if i := slices.IndexFunc(r.Failed, func(f string) bool { return strings.Contains(f, a) }); i >= 0 {
 					line = "FAIL " + r.Failed[i]

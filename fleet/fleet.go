@@ -325,8 +325,13 @@ type Result struct {
 	// its percentiles are those of one run that sent every request.
 	State *stats.State `json:"state,omitempty"`
 	// Asserts are the job's assert expressions; a job's assertions are
-	// evaluated on the merged summary, never on a shard's own.
+	// evaluated on the merged summary, never on a shard's own. They hold
+	// no secret's value: an assertion that read one (a --var with a
+	// secret's name) has the parts that read it evaluated by the run, to
+	// true or false (scenario.Expr.Published); AssertsShown then has the
+	// assertions as written (${API_TOKEN}), for display (Shown).
 	Asserts      []string  `json:"asserts,omitempty"`
+	AssertsShown []string  `json:"asserts-shown,omitempty"`
 	Failed       []string  `json:"failed-assertions,omitempty"`
 	FirstCapture time.Time `json:"first-capture,omitzero"`
 	LastCapture  time.Time `json:"last-capture,omitzero"`
@@ -336,6 +341,18 @@ type Result struct {
 	// Job records of record jobs: the window saved for every host.
 	Window     string           `json:"window,omitempty"`
 	HostCounts map[string]int64 `json:"host-requests,omitempty"`
+}
+
+// Shown is the result's assertions as displays print them: as written
+// where a secret went in (AssertsShown), else as evaluated (Asserts).
+func (r *Result) Shown() []string {
+	if r == nil {
+		return nil
+	}
+	if len(r.AssertsShown) == len(r.Asserts) {
+		return r.AssertsShown
+	}
+	return r.Asserts
 }
 
 // Key names of the status topic.

@@ -41,14 +41,122 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 	if len(inputs) == 0 {
 		return &Result{}, nil
 	}
+	differ := assertsDiffer(parts)
+	if differ != nil {
+		// Which of them would be the job's? None: no verdict.
+		for _, in := range inputs {
+			in.Assertions = nil
+		}
+	}
 	m, err := report.Merge(inputs, "")
 	if err != nil {
 		return nil, err
 	}
-	r := resultOfSummary(m.Summary, m.JSON.State, m.JSON.Counters, inputs[0].Report.Assertions, m.Failed)
+	var first *Result
+	for _, p := range parts {
+		if p.Result != nil {
+			first = p.Result
+			break
+		}
+	}
+	shown := first.Shown()
+	var failed []string
+	for i, a := range m.JSON.Assertions {
+		if a.OK || !slices.Contains(m.Failed, fmt.Sprintf("job %s (merged): %s%s", job, a.Expr, inParens(a.Detail))) {
+			continue // held, or not evaluated (the totals miss a part)
+		}
+		// Said as written: an assertion a secret went into is evaluated
+		// as published (its secret's parts' outcomes), shown as written.
+		text := a.Expr
+		if i < len(shown) {
+			text = shown[i]
+		}
+		failed = append(failed, fmt.Sprintf("job %s (merged): %s%s", job, text, inParens(a.Detail)))
+	}
+	r := resultOfSummary(m.Summary, m.JSON.State, m.JSON.Counters, nil, failed)
+	r.Asserts = slices.Clone(first.Asserts)
+	if len(first.AssertsShown) == len(first.Asserts) {
+		r.AssertsShown = slices.Clone(first.AssertsShown)
+	}
 	// A line only some shards have is prefixed with the shard's name.
 	r.SourceGaps, r.NotSent = m.JSON.SourceGaps, m.JSON.NotSent
+	if differ != nil {
+		return r, differ
+	}
 	return r, nil
+}
+
+// inParens is an assertion's detail as report.Merge writes it after the
+// expression in a failed line.
+func inParens(detail string) string {
+	if detail == "" {
+		return ""
+	}
+	return "  (" + detail + ")"
+}
+
+// AssertsDifferError says that the shards of a replay job published
+// different assertions: their agents read different --var values into
+// them (a threshold, or a secret whose comparisons came out otherwise).
+// The merged totals then have no one assertion to be held to: the job
+// fails with this, rather than with the verdict of one shard's values.
+type AssertsDifferError struct{ Lines []string }
+
+func (e *AssertsDifferError) Error() string {
+	return "assertions not evaluated: the shards' agents read different values into them (their --var differ), so the merged totals have no one assertion to be held to: " + strings.Join(e.Lines, "; ")
+}
+
+// assertsDiffer compares the assertions the parts with a result
+// published, one by one; nil when they agree.
+func assertsDiffer(parts []Status) *AssertsDifferError {
+	type seen struct {
+		text  string
+		parts []string
+	}
+	var ran []Status
+	n := 0
+	for _, p := range parts {
+		if p.Result != nil {
+			ran = append(ran, p)
+			n = max(n, len(p.Result.Asserts))
+		}
+	}
+	var lines []string
+	for i := range n {
+		var texts []*seen
+		shown := ""
+		for j, p := range ran {
+			text := "(none)"
+			if i < len(p.Result.Asserts) {
+				text = p.Result.Asserts[i]
+				if s := p.Result.Shown(); shown == "" && i < len(s) {
+					shown = s[i]
+				}
+			}
+			name := fmt.Sprintf("part %d (%s)", j, p.Agent)
+			if p.Shard != nil {
+				name = fmt.Sprintf("shard %d (%s)", *p.Shard, p.Agent)
+			}
+			k := slices.IndexFunc(texts, func(s *seen) bool { return s.text == text })
+			if k < 0 {
+				texts = append(texts, &seen{text: text})
+				k = len(texts) - 1
+			}
+			texts[k].parts = append(texts[k].parts, name)
+		}
+		if len(texts) < 2 {
+			continue
+		}
+		var alts []string
+		for _, s := range texts {
+			alts = append(alts, fmt.Sprintf("%s on %s", s.text, strings.Join(s.parts, ", ")))
+		}
+		lines = append(lines, fmt.Sprintf("assert %s is %s", shown, strings.Join(alts, ", but ")))
+	}
+	if lines == nil {
+		return nil
+	}
+	return &AssertsDifferError{Lines: lines}
 }
 
 // resultOfSummary is a replay's Result from its summary and lossless state.

@@ -93,6 +93,9 @@ func LoadRestricted(file string, text []byte, set []string, vars map[string]stri
 	if err := checkPaths(s, workDir); err != nil {
 		return nil, err
 	}
+	if err := checkPublishedAsserts(s); err != nil {
+		return nil, err
+	}
 	if problems := checkTopics(s); len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "\n"))
 	}
@@ -302,4 +305,27 @@ func TargetHostPort(u *url.URL) string {
 		port = "443"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// checkPublishedAsserts refuses a scenario with an assertion that a run
+// could publish only with a secret's value in it: a run publishes its
+// job's assertions for the merge, which evaluates them on the shards'
+// merged totals on whichever agent settles the job, with that agent's
+// --var or none. An assertion that reads a secret (a --var with a secret's
+// name, or a vars: entry that reads one) is published with the parts that
+// read it evaluated to true or false (scenario.Expr.Published); one whose
+// secret reaches the summary's values otherwise has no such form.
+func checkPublishedAsserts(s *scenario.Scenario) error {
+	var problems []string
+	for _, name := range s.JobNames {
+		for _, a := range s.Jobs[name].Assert {
+			if _, err := a.Published(); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: assert %s reads a secret, and %v; the merge evaluates assertions on the shards' merged totals from what the runs publish, which never holds a secret's value: compare the secret to a constant there (\"${NAME}\" != \"\"), or leave it out of the assertion", a.Pos, a.Shown(), err))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
 }

@@ -35,6 +35,9 @@ type decoder struct {
 	// secretWritten holds the text as written of the scalars into which a
 	// ${VAR} with a secret's name put its value (Expr.Written).
 	secretWritten map[*yaml.Node]string
+	// secretTemplate holds those scalars as interpolated with each
+	// secret's value replaced by exprenv.SecretPlaceholder (Expr.Published).
+	secretTemplate map[*yaml.Node]string
 	// restricted: env("NAME") may read only names envAllowed accepts.
 	restricted bool
 	envAllowed func(string) bool

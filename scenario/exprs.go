@@ -124,6 +124,12 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 		return nil
 	}
 	e := &Expr{Source: n.Value, Pos: d.pos(n), Written: d.secretWritten[n]}
+	if k == exprAssert && e.Written != "" {
+		e.published, e.publishErr = "", errNoTemplate
+		if t, ok := d.secretTemplate[n]; ok {
+			e.published, e.publishErr = exprenv.FoldSecrets(t, n.Value)
+		}
+	}
 	if strings.TrimSpace(n.Value) == "" {
 		d.errorf(n, path, "empty expression")
 		return e

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/exprenv"
 )
 
 // Options tune Load.
@@ -197,6 +199,12 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 				d.secretWritten = map[*yaml.Node]string{}
 			}
 			d.secretWritten[n] = orig[n]
+			if t, ok := secretTemplate(orig[n], vs, secret); ok {
+				if d.secretTemplate == nil {
+					d.secretTemplate = map[*yaml.Node]string{}
+				}
+				d.secretTemplate[n] = t
+			}
 		}
 	}
 	if fileVals != nil {
@@ -414,6 +422,31 @@ func isWordByte(c byte) bool {
 // secretReads returns whether a value ${NAME} put into a scalar is a
 // secret's: NAME has a secret's name (API_TOKEN), or is a vars: entry that
 // read one (tok: ${API_TOKEN}: ${tok} carries the token as well).
+// secretTemplate interpolates written, a scalar as written, again with the
+// values read (the values its interpolation read), each secret's replaced
+// by a placeholder (exprenv.SecretPlaceholder): where the secrets stand in
+// the scalar's value. ok is false when that cannot be told.
+func secretTemplate(written string, read []varValue, secret func(varValue) bool) (string, bool) {
+	marks := map[string]string{}
+	out, _, err := interpolate(written, func(name string) (string, bool) {
+		for _, v := range read {
+			if v.name != name {
+				continue
+			}
+			if !secret(v) {
+				return v.value, true
+			}
+			if marks[name] == "" {
+				marks[name] = exprenv.SecretPlaceholder(len(marks))
+			}
+			return marks[name], true
+		}
+		// Read as empty (or unset, a default taken): the same again.
+		return "", true
+	})
+	return out, err == nil && len(marks) > 0
+}
+
 func secretReads(root *yaml.Node, values map[*yaml.Node][]varValue) func(varValue) bool {
 	viaVars := map[string]bool{}
 	if varsNode, _ := lookup(root, "vars"); varsNode != nil {

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/replayctl/replayctl/exprenv"
 )
 
 // Scenario is a loaded, validated scenario file. Maps are keyed by the YAML
@@ -424,6 +427,29 @@ type Expr struct {
 	// name (SecretName: API_TOKEN, DB_PASSWORD) put its value in Source:
 	// plans print that (Shown), never the value.
 	Written string
+	// published is an assert expression with its parts that read a
+	// secret evaluated (Published); publishErr says why it has none.
+	published  string
+	publishErr error
+}
+
+// errNoTemplate: the secrets' places in an expression were not found.
+var errNoTemplate = fmt.Errorf("where its secrets stand in it was not found: %w", exprenv.ErrNotFoldable)
+
+// Published is an assert expression as a run publishes it for a merge to
+// evaluate on merged totals: Source when no secret's value went into it
+// (a ${VAR} with a secret's name, or a vars: entry that reads one), else
+// Source with each part that reads a secret evaluated to its outcome, true
+// or false (exprenv.FoldSecrets): "${API_TOKEN}" != "" && requests.sent > 0
+// is published as true && requests.sent > 0, never with the value. The
+// error (exprenv.ErrNotFoldable) says why an expression has no such form: a
+// secret reaches the summary's values as a number or text
+// (requests.sent >= len("${API_TOKEN}")).
+func (e *Expr) Published() (string, error) {
+	if e.Written == "" {
+		return e.Source, nil
+	}
+	return e.published, e.publishErr
 }
 
 // Shown is the expression as plans print it: Source, or Written when a

@@ -67,3 +67,57 @@ jobs:
 		}
 	}
 }
+
+// TestAssertPublishedWithoutSecrets: an assertion a secret went into (a
+// ${VAR} with a secret's name, or a vars: entry that reads one) is
+// published with the parts that read it evaluated (Expr.Published), and
+// its other ${VAR} values as they are; one whose secret reaches the
+// summary's values as a number has no published form.
+func TestAssertPublishedWithoutSecrets(t *testing.T) {
+	const secret = "Zq8vT0kenValue77"
+	src := `version: 1
+name: s
+vars:
+  tok: ${API_TOKEN}
+jobs:
+  j:
+    source: {gor: {path: rec.gor}}
+    sink: {http: {url: "http://127.0.0.1:9"}}
+    assert:
+      - 'requests.sent >= ${MIN_SENT} && "${API_TOKEN}" != ""'
+      - 'requests.sent >= ${MIN_SENT} || "${tok}" == "nope"'
+      - 'latency.p99 < duration("${BUDGET}")'
+      - 'requests.sent >= len("${API_TOKEN}")'
+`
+	env := func(k string) (string, bool) {
+		switch k {
+		case "API_TOKEN":
+			return secret, true
+		case "MIN_SENT":
+			return "2", true
+		case "BUDGET":
+			return "250ms", true
+		}
+		return "", false
+	}
+	s, err := LoadBytes("s.yaml", []byte(src), Options{Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`requests.sent >= 2 && true`, `requests.sent >= 2 || false`, `latency.p99 < duration("250ms")`, ""}
+	for i, a := range s.Jobs["j"].Assert {
+		got, err := a.Published()
+		if strings.Contains(got, secret) || err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("assert %d published %q, %v: the secret", i, got, err)
+		}
+		if want[i] == "" {
+			if err == nil {
+				t.Errorf("assert %d published %q, want an error", i, got)
+			}
+			continue
+		}
+		if err != nil || got != want[i] {
+			t.Errorf("assert %d published %q, %v; want %q", i, got, err, want[i])
+		}
+	}
+}

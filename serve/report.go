@@ -42,7 +42,7 @@ func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.A
 			Assert []string `yaml:"assert"`
 		} `yaml:"jobs"`
 	}
-	exprs, failed := res.Asserts, res.Failed
+	exprs, failed := res.Shown(), res.Failed
 	if len(exprs) == 0 {
 		if err := yaml.Unmarshal([]byte(sp.Scenario), &doc); err != nil {
 			return nil
