@@ -419,9 +419,6 @@ func isWordByte(c byte) bool {
 	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
-// secretReads returns whether a value ${NAME} put into a scalar is a
-// secret's: NAME has a secret's name (API_TOKEN), or is a vars: entry that
-// read one (tok: ${API_TOKEN}: ${tok} carries the token as well).
 // secretTemplate interpolates written, a scalar as written, again with the
 // values read (the values its interpolation read), each secret's replaced
 // by a placeholder (exprenv.SecretPlaceholder): where the secrets stand in
@@ -447,6 +444,9 @@ func secretTemplate(written string, read []varValue, secret func(varValue) bool)
 	return out, err == nil && len(marks) > 0
 }
 
+// secretReads returns whether a value ${NAME} put into a scalar is a
+// secret's: NAME has a secret's name (API_TOKEN), or is a vars: entry that
+// read one (tok: ${API_TOKEN}: ${tok} carries the token as well).
 func secretReads(root *yaml.Node, values map[*yaml.Node][]varValue) func(varValue) bool {
 	viaVars := map[string]bool{}
 	if varsNode, _ := lookup(root, "vars"); varsNode != nil {
