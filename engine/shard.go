@@ -222,7 +222,7 @@ func (s *shardRun) arm(ctx context.Context, r *runner, j *scenario.Job, p *pace.
 		s.firstPlanned = start.At.Add(time.Duration(float64(t0-start.T0) / s.speed))
 	}
 	if !start.Planned.IsZero() {
-		r.log.Warn("the run's start-at had passed when the last shard armed: every shard starts at a later instant instead of sending at once what fell due meanwhile",
+		r.log.Warn(start.Postponed+": every shard starts at the last armed instant plus the start margin, together",
 			"run", sp.RunID, "start-at", start.Planned.Format(time.RFC3339Nano), "starts", start.At.Format(time.RFC3339Nano), "postponed", start.At.Sub(start.Planned).Round(time.Millisecond))
 	}
 	if late := time.Since(start.At); late > 0 {
@@ -283,7 +283,7 @@ func (s *shardRun) info(sum stats.Summary) *shard.Info {
 	}
 	sp := s.opts.Spec
 	in := &shard.Info{RunID: sp.RunID, Index: sp.Index, Count: sp.Count, Host: hostname(), Parts: s.assign.Parts,
-		Fingerprint: s.fp, ArmedAt: s.armedAt, Start: s.start.At, T0: s.start.T0, PlannedStart: s.start.Planned,
+		Fingerprint: s.fp, ArmedAt: s.armedAt, Start: s.start.At, T0: s.start.T0, PlannedStart: s.start.Planned, Postponed: s.start.Postponed,
 		FirstPlanned: s.firstPlanned, FirstSend: sum.FirstSend}
 	if in.Parts == nil {
 		in.Parts = []shard.Part{}
