@@ -336,7 +336,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		// The barrier waits on ctx: stop.after bounds the sends, not the wait.
-		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, !untimed); err != nil {
+		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, !untimed, untimed); err != nil {
 			return err
 		}
 		var at time.Time

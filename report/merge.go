@@ -200,6 +200,11 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	}
 	if sharded {
 		notes = append(notes, postponedNote(kept)...)
+		for _, x := range kept {
+			if x.Shard.T0Note != "" {
+				notes = append(notes, fmt.Sprintf("shard %d: %s", x.Shard.Index, x.Shard.T0Note))
+			}
+		}
 	}
 	var plan []shard.Assignment
 	if sharded && window != nil {

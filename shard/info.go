@@ -37,6 +37,10 @@ type Info struct {
 	FirstPlanned time.Time `json:"first_planned,omitzero"`
 	FirstSend    time.Time `json:"first_send,omitzero"`
 	SkewMS       *float64  `json:"skew_ms,omitempty"`
+	// T0Note says how the shard was put on the run's timeline when its
+	// first request's capture time was bogus and the window had no start
+	// time to arm with instead: with the other shards' t0, or none.
+	T0Note string `json:"t0_note,omitempty"`
 }
 
 // PostponedWhy says why the run's start was not its start-at, naming it
