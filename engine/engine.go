@@ -123,6 +123,12 @@ type Options struct {
 	// shards' barrier set (--shard), or at once without either. A replay
 	// that sends nothing does not start.
 	OnStart func(job string)
+	// TimelineOrigin, with a replay job's start-at, is the capture time
+	// its start-at stands for (zero: its first timed request's): runs that
+	// replay parts of one window (the fleet's shards) pass the window's
+	// start, so that they share one timeline, and a part whose first
+	// requests have bogus capture times keeps its place on it.
+	TimelineOrigin time.Time
 	// Resume, when set, makes replay jobs skip the requests before its
 	// position ("resume-skipped") while keeping the timeline they would
 	// have had: a shard re-run elsewhere resumes where its first run was.

@@ -181,6 +181,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, invalidf("%s: %w", j.Pos, err)
 	}
+	if o := r.plan.opts.TimelineOrigin; !o.IsZero() && !startAt.IsZero() && r.shard == nil {
+		pacer.Align(startAt, o.UnixNano())
+	}
 	rec := stats.New(stats.Config{Origin: pacer.Start()})
 	c := newCounters()
 	cmp, err := newComparison(r, j, c)
@@ -336,7 +339,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			return nil
 		}
 		// The barrier waits on ctx: stop.after bounds the sends, not the wait.
-		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, !untimed); err != nil {
+		if err := r.shard.arm(ctx, r, j, pacer, rec, m.Time, !untimed, untimed); err != nil {
 			return err
 		}
 		var at time.Time

@@ -13,6 +13,7 @@ import (
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/engine/pace"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/runbus"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/shard"
@@ -106,6 +107,10 @@ type shardRun struct {
 	armedAt      time.Time
 	start        shard.Start
 	firstPlanned time.Time
+	// t0Note says how the shard was put on the run's timeline when its
+	// first request's capture time was bogus and the window had no start
+	// to take instead (shard.Info.T0Note).
+	t0Note string
 }
 
 func newShardRun(o *ShardOptions) *shardRun {
@@ -182,10 +187,11 @@ func (s *shardRun) record(kind string) shard.Record {
 }
 
 // arm runs once, when the shard holds its first request (captured at t0,
-// or none: has false): it checks that the targets answer, publishes
-// "armed", waits for the barrier, puts the pacer and the stats on the
-// run's timeline and waits for the start instant.
-func (s *shardRun) arm(ctx context.Context, r *runner, j *scenario.Job, p *pace.Pacer, rec *stats.Recorder, t0 int64, has bool) error {
+// or none: has false; bogus: its capture time is bogus): it checks that
+// the targets answer, publishes "armed", waits for the barrier, puts the
+// pacer and the stats on the run's timeline and waits for the start
+// instant.
+func (s *shardRun) arm(ctx context.Context, r *runner, j *scenario.Job, p *pace.Pacer, rec *stats.Recorder, t0 int64, has, bogus bool) error {
 	if s == nil || s.armed {
 		return nil
 	}
@@ -203,8 +209,17 @@ func (s *shardRun) arm(ctx context.Context, r *runner, j *scenario.Job, p *pace.
 	}
 	self := s.record(shard.KindArmed)
 	self.Window, self.Margin, self.StartAt = s.fp, s.opts.Margin, s.explicit
-	if has {
+	switch {
+	case has:
 		self.T0 = t0
+	case bogus:
+		// A bogus capture time has no place on the timeline: the window's
+		// start (its first capture time that is not bogus) has, and it is
+		// at or before this shard's first timed request.
+		if w := s.whole.StartedAt; !w.IsZero() && !message.BogusTime(w, time.Now()) {
+			self.T0 = w.UnixNano()
+			r.log.Info("the shard's first request has a bogus capture time: it arms with the window's start as its t0", "run", sp.RunID, "shard", sp.String(), "t0", w.UTC().Format(time.RFC3339Nano))
+		}
 	}
 	s.armedAt = self.At
 	r.log.Info("shard armed; waiting for the other shards", "run", sp.RunID, "shard", sp.String())
@@ -216,13 +231,21 @@ func (s *shardRun) arm(ctx context.Context, r *runner, j *scenario.Job, p *pace.
 	if start.T0 != 0 {
 		p.Align(start.At, start.T0)
 	}
+	if bogus && self.T0 == 0 {
+		if start.T0 != 0 {
+			s.t0Note = fmt.Sprintf("its first request's capture time is bogus (%s) and the window has no start time: it took the other shards' t0; its requests captured before that t0 went at the start", message.BogusTimeRule)
+		} else {
+			s.t0Note = fmt.Sprintf("no t0: its first request's capture time is bogus (%s), the window has no start time and no other shard had a timed first request: it placed its timed requests from its own first one at the start instant, not on a timeline the shards share (save the window as a recording, which keeps its start time)", message.BogusTimeRule)
+		}
+		r.log.Warn("the shard armed without a t0: "+s.t0Note, "run", sp.RunID, "shard", sp.String())
+	}
 	rec.SetOrigin(start.At)
 	s.firstPlanned = start.At
 	if has && s.speed > 0 && t0 > start.T0 {
 		s.firstPlanned = start.At.Add(time.Duration(float64(t0-start.T0) / s.speed))
 	}
 	if !start.Planned.IsZero() {
-		r.log.Warn("the run's start-at had passed when the last shard armed: every shard starts at a later instant instead of sending at once what fell due meanwhile",
+		r.log.Warn(start.Postponed+": every shard starts at the last armed instant plus the start margin, together",
 			"run", sp.RunID, "start-at", start.Planned.Format(time.RFC3339Nano), "starts", start.At.Format(time.RFC3339Nano), "postponed", start.At.Sub(start.Planned).Round(time.Millisecond))
 	}
 	if late := time.Since(start.At); late > 0 {
@@ -273,7 +296,7 @@ func (s *shardRun) armIdle(ctx context.Context, r *runner, j *scenario.Job, p *p
 	if s == nil || s.armed || ctx.Err() != nil {
 		return nil
 	}
-	return s.arm(ctx, r, j, p, rec, 0, false)
+	return s.arm(ctx, r, j, p, rec, 0, false, false)
 }
 
 // info describes the shard for its report.
@@ -283,8 +306,8 @@ func (s *shardRun) info(sum stats.Summary) *shard.Info {
 	}
 	sp := s.opts.Spec
 	in := &shard.Info{RunID: sp.RunID, Index: sp.Index, Count: sp.Count, Host: hostname(), Parts: s.assign.Parts,
-		Fingerprint: s.fp, ArmedAt: s.armedAt, Start: s.start.At, T0: s.start.T0, PlannedStart: s.start.Planned,
-		FirstPlanned: s.firstPlanned, FirstSend: sum.FirstSend}
+		Fingerprint: s.fp, ArmedAt: s.armedAt, Start: s.start.At, T0: s.start.T0, PlannedStart: s.start.Planned, Postponed: s.start.Postponed,
+		FirstPlanned: s.firstPlanned, FirstSend: sum.FirstSend, T0Note: s.t0Note}
 	if in.Parts == nil {
 		in.Parts = []shard.Part{}
 	}

@@ -76,10 +76,13 @@ func printSummary(out io.Writer, res *jobResult) {
 				start = "start " + sh.Start.UTC().Format("15:04:05.000")
 			}
 			if !sh.PlannedStart.IsZero() && !sh.Start.IsZero() {
-				start += fmt.Sprintf(" (postponed %s: the run's start-at %s had passed when the last shard armed)",
-					sh.Start.Sub(sh.PlannedStart).Round(time.Millisecond), sh.PlannedStart.UTC().Format("15:04:05.000"))
+				start += fmt.Sprintf(" (postponed %s: %s)",
+					sh.Start.Sub(sh.PlannedStart).Round(time.Millisecond), sh.PostponedWhy(sh.PlannedStart.UTC().Format("15:04:05.000")))
 			}
 			row("shard", "%d/%d of run %s  %s  start skew %s\n", sh.Index, sh.Count, sh.RunID, start, skew)
+			if sh.T0Note != "" {
+				row("timeline", "%s\n", sh.T0Note)
+			}
 		}
 		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
 		if len(s.Status) > 0 {

@@ -1439,7 +1439,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		opts.NoSaveWindow = true
 	}
 	if sharded {
-		opts = shardOptions(opts, spec.Replay.Shards[shard])
+		opts = shardOptions(opts, spec.Replay, spec.Replay.Shards[shard])
 	}
 	plan, err := engine.Compile(s, opts)
 	if err != nil {

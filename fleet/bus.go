@@ -50,11 +50,19 @@ type Bus struct {
 	pos     map[string]int64
 	agents  map[string]Heartbeat
 	agentTS map[string]time.Time // broker timestamps of the latest heartbeats
+	// seen is when this process read each name's latest heartbeat, on its
+	// own clock (see seenAt): what AgentAlive goes by, as a record's
+	// timestamp is another clock's, the agent's own on a broker that
+	// keeps its producers' timestamps (the embedded one).
+	seen map[string]time.Time
+	// liveFrom is the agents topic's end offset when the bus opened: a
+	// heartbeat from it on is read as it comes.
+	liveFrom int64
 	// stamped: the latest heartbeat read carries the broker's timestamp
 	// (LogAppendTime), not the one its producer set from its own clock.
 	stamped bool
 	// live holds, by agent name, the latest live heartbeat of each of its
-	// processes (by instance) and its broker timestamp.
+	// processes (by instance), its broker timestamp and when it was seen.
 	live    map[string]map[string]liveBeat
 	jobs    []JobRecord
 	status  map[string]Status
@@ -96,6 +104,16 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 			return nil, fmt.Errorf("fleet topics: %w", err)
 		}
 	}
+	ends, err := adm.ListEndOffsets(ctx, AgentsTopic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		adminCl.Close()
+		return nil, fmt.Errorf("fleet topics: end offsets: %w", err)
+	}
+	liveFrom := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { liveFrom = max(liveFrom, o.Offset) })
 	cl, err := kgo.NewClient(append(slices.Clone(opts),
 		kgo.ConsumeTopics(AgentsTopic, JobsTopic, StatusTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -112,14 +130,16 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 	rctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		cl: cl, plain: adminCl, adm: adm, log: log,
-		changed: make(chan struct{}),
-		pos:     map[string]int64{},
-		agents:  map[string]Heartbeat{},
-		agentTS: map[string]time.Time{},
-		live:    map[string]map[string]liveBeat{},
-		status:  map[string]Status{},
-		cancel:  cancel,
-		done:    make(chan struct{}),
+		changed:  make(chan struct{}),
+		pos:      map[string]int64{},
+		agents:   map[string]Heartbeat{},
+		agentTS:  map[string]time.Time{},
+		seen:     map[string]time.Time{},
+		liveFrom: liveFrom,
+		live:     map[string]map[string]liveBeat{},
+		status:   map[string]Status{},
+		cancel:   cancel,
+		done:     make(chan struct{}),
 	}
 	go b.read(rctx)
 	return b, nil
@@ -170,9 +190,10 @@ func (b *Bus) apply(r *kgo.Record) {
 			b.log.Warn("fleet: bad heartbeat", "key", key, "err", err)
 			return
 		}
-		b.agents[key], b.agentTS[key] = h, r.Timestamp
+		seen := b.seenAt(r.Offset, r.Timestamp, time.Now())
+		b.agents[key], b.agentTS[key], b.seen[key] = h, r.Timestamp, seen
 		b.stamped = r.Attrs.TimestampType() == 1
-		b.applyInstance(key, h, r.Timestamp)
+		b.applyInstance(key, h, r.Timestamp, seen)
 	case JobsTopic:
 		jr := decodeJobRecord(r.Offset, key, r.Value)
 		jr.Partition, jr.Timestamp, jr.LogAppendTime = r.Partition, r.Timestamp, r.Attrs.TimestampType() == 1
@@ -209,28 +230,47 @@ func decodeJobRecord(offset int64, key string, value []byte) JobRecord {
 // deletes, not a malformed record).
 const tombstone = "tombstone"
 
-// liveBeat is a heartbeat and its broker timestamp.
+// seenAt is when a heartbeat at offset of the agents topic, stamped ts,
+// read at now (this process's clock), counts as seen: when it was read, if
+// it was published after the bus opened (a live agent heartbeats every
+// HeartbeatInterval, so its latest heartbeat is never older than that plus
+// the fetch); one read on opening may be from long ago: its timestamp then,
+// but never later than now. A timestamp is another clock's (the agent's
+// own on a broker that keeps its producers' timestamps): by it alone, an
+// agent whose clock is behind by more than LostAfter looked lost while it
+// heartbeat, and one whose clock is ahead looked alive that long after it
+// died.
+func (b *Bus) seenAt(offset int64, ts, now time.Time) time.Time {
+	if offset >= b.liveFrom || ts.After(now) {
+		return now
+	}
+	return ts
+}
+
+// liveBeat is a heartbeat, its broker timestamp and when it was seen
+// (seenAt).
 type liveBeat struct {
-	h  Heartbeat
-	ts time.Time
+	h    Heartbeat
+	ts   time.Time
+	seen time.Time
 }
 
 // applyInstance keeps a stopped heartbeat of one process of a name from
 // hiding another process of that name that still heartbeats: the name's
 // heartbeat is then the latest of the live one. b.mu is held.
-func (b *Bus) applyInstance(name string, h Heartbeat, ts time.Time) {
+func (b *Bus) applyInstance(name string, h Heartbeat, ts, seen time.Time) {
 	procs := b.live[name]
 	if procs == nil {
 		procs = map[string]liveBeat{}
 		b.live[name] = procs
 	}
 	for inst, o := range procs {
-		if ts.Sub(o.ts) >= LostAfter {
+		if seen.Sub(o.seen) >= LostAfter {
 			delete(procs, inst)
 		}
 	}
 	if !h.Stopped {
-		procs[h.Instance] = liveBeat{h, ts}
+		procs[h.Instance] = liveBeat{h, ts, seen}
 		return
 	}
 	delete(procs, h.Instance)
@@ -239,12 +279,12 @@ func (b *Bus) applyInstance(name string, h Heartbeat, ts time.Time) {
 		// Only a process that heartbeated lately is live: one that went
 		// quiet (killed, then replaced by the process now stopping) is not
 		// brought back.
-		if ts.Sub(o.ts) <= 2*HeartbeatInterval && o.ts.After(best.ts) {
+		if seen.Sub(o.seen) <= 2*HeartbeatInterval && o.seen.After(best.seen) {
 			best = o
 		}
 	}
-	if !best.ts.IsZero() {
-		b.agents[name], b.agentTS[name] = best.h, best.ts
+	if !best.seen.IsZero() {
+		b.agents[name], b.agentTS[name], b.seen[name] = best.h, best.ts, best.seen
 	}
 }
 
@@ -299,7 +339,8 @@ func (b *Bus) Agents() []Heartbeat {
 }
 
 // AgentAlive reports whether an agent heartbeated within LostAfter of now
-// (by the broker's timestamp of its latest heartbeat) and did not stop.
+// (this process's clock: when its latest heartbeat was seen, see seenAt)
+// and did not stop.
 func (b *Bus) AgentAlive(name string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -307,7 +348,7 @@ func (b *Bus) AgentAlive(name string, now time.Time) bool {
 	if !ok || h.Stopped {
 		return false
 	}
-	return now.Sub(b.agentTS[name]) < LostAfter
+	return now.Sub(b.seen[name]) < LostAfter
 }
 
 // brokerStamped reports whether the heartbeats read carry the broker's

@@ -36,12 +36,12 @@ func TestStoppedTwinDoesNotHideLiveProcess(t *testing.T) {
 // replaced by one that stops soon after) is not brought back as live by
 // the replacement's stopped heartbeat.
 func TestStoppedAfterKilledTwin(t *testing.T) {
-	b := &Bus{live: map[string]map[string]liveBeat{}, agents: map[string]Heartbeat{}, agentTS: map[string]time.Time{}}
+	b := &Bus{live: map[string]map[string]liveBeat{}, agents: map[string]Heartbeat{}, agentTS: map[string]time.Time{}, seen: map[string]time.Time{}}
 	t0 := time.Now()
 	beat := func(inst string, stopped bool, at time.Time) {
 		h := Heartbeat{Name: "web-1", Instance: inst, Stopped: stopped, At: at}
-		b.agents["web-1"], b.agentTS["web-1"] = h, at
-		b.applyInstance("web-1", h, at)
+		b.agents["web-1"], b.agentTS["web-1"], b.seen["web-1"] = h, at, at
+		b.applyInstance("web-1", h, at, at)
 	}
 	beat("killed", false, t0)
 	beat("new", false, t0.Add(4*time.Second))

@@ -23,6 +23,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -559,7 +560,7 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 		}
 		spec.Agents = candidates[:n]
 		spec.Shards = n
-		spec.Replay = &ReplayPlan{Window: w.Name, Topic: w.Topic, Shards: shards, StartAt: now.Add(startLead)}
+		spec.Replay = &ReplayPlan{Window: w.Name, Topic: w.Topic, Shards: shards, StartAt: now.Add(startLead), T0: planT0(w, now)}
 	}
 	if err := c.checkTTL(spec.Agents, ttl); err != nil {
 		return Submitted{}, err
@@ -598,6 +599,9 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 			fmt.Fprintf(c.Out, "shard %d (%d records, partitions %v) → %s\n", i, sh.Records, slices.Sorted(maps.Keys(sh.Ranges)), spec.Agents[i])
 		}
 		fmt.Fprintf(c.Out, "every shard starts at %s\n", spec.Replay.StartAt.Format(time.RFC3339Nano))
+		if spec.Replay.T0.IsZero() && len(spec.Replay.Shards) > 1 {
+			fmt.Fprintf(c.Out, "warning: window %q has no capture time that is not bogus (%s): the shards share no timeline, each sends its own first timed request at the start instant\n", spec.Replay.Window, message.BogusTimeRule)
+		}
 	}
 	c.awaitAnswers(ctx, spec)
 	// Every agent may have ended already (refused, say), its final job

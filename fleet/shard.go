@@ -13,6 +13,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/message"
 )
 
 // ReplayPlan is what every shard of a replay job shares.
@@ -21,6 +22,10 @@ type ReplayPlan struct {
 	Topic   string      `json:"topic"`
 	Shards  []ShardPlan `json:"shards"`
 	StartAt time.Time   `json:"start-at"` // the one start instant of every shard
+	// T0 is the capture time StartAt stands for: the window's start (its
+	// first capture time that is not bogus), so that every shard places
+	// its requests on one timeline; zero when the window has none.
+	T0 time.Time `json:"t0,omitzero"`
 }
 
 // ShardPlan is one disjoint part of the window.
@@ -74,10 +79,21 @@ func PlanShards(w catalog.Window, n int) ([]ShardPlan, error) {
 	return shards, nil
 }
 
-// shardOptions sets what makes an engine run replay one shard only.
-func shardOptions(opts engine.Options, sh ShardPlan) engine.Options {
+// shardOptions sets what makes an engine run replay one shard only, on
+// the timeline the job's shards share.
+func shardOptions(opts engine.Options, plan *ReplayPlan, sh ShardPlan) engine.Options {
 	opts.WindowRanges = sh.Ranges
+	opts.TimelineOrigin = plan.T0
 	return opts
+}
+
+// planT0 is the capture time a replay of w starts with: its start, unless
+// it has none that is not bogus.
+func planT0(w catalog.Window, now time.Time) time.Time {
+	if w.StartedAt.IsZero() || message.BogusTime(w.StartedAt, now) {
+		return time.Time{}
+	}
+	return w.StartedAt.UTC()
 }
 
 // shardSets are the --set overrides every shard of a replay runs with: one

@@ -200,6 +200,11 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	}
 	if sharded {
 		notes = append(notes, postponedNote(kept)...)
+		for _, x := range kept {
+			if x.Shard.T0Note != "" {
+				notes = append(notes, fmt.Sprintf("shard %d: %s", x.Shard.Index, x.Shard.T0Note))
+			}
+		}
 	}
 	var plan []shard.Assignment
 	if sharded && window != nil {
@@ -745,13 +750,14 @@ func skewText(r ShardRow) string {
 	return stats.DurationText(stats.MSDuration(*r.SkewMS))
 }
 
-// postponedNote says, once, that the run's start-at had passed when the
-// last shard armed and when the shards started instead.
+// postponedNote says, once, why the run did not start at its start-at (it
+// had passed when the last shard armed, or came less than the start margin
+// after it) and when the shards started instead.
 func postponedNote(in []*Input) []string {
 	for _, x := range in {
 		if sh := x.Shard; sh != nil && !sh.PlannedStart.IsZero() && !sh.Start.IsZero() {
-			return []string{fmt.Sprintf("the run's start-at %s had passed when the last shard armed: every shard started at %s, %s later, rather than send at once what fell due meanwhile",
-				sh.PlannedStart.UTC().Format(time.RFC3339Nano), sh.Start.UTC().Format(time.RFC3339Nano), sh.Start.Sub(sh.PlannedStart).Round(time.Millisecond))}
+			return []string{fmt.Sprintf("%s: every shard started together at the last armed instant plus the start margin, %s, %s later",
+				sh.PostponedWhy(sh.PlannedStart.UTC().Format(time.RFC3339Nano)), sh.Start.UTC().Format(time.RFC3339Nano), sh.Start.Sub(sh.PlannedStart).Round(time.Millisecond))}
 		}
 	}
 	return nil

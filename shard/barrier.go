@@ -54,10 +54,13 @@ type Record struct {
 type Start struct {
 	At time.Time
 	// Planned is the run's explicit start-at when it had passed before the
-	// last shard armed (zero otherwise): the run starts at At instead, the
-	// last armed instant plus the margin, every shard at once, rather than
-	// every shard sending at once what fell due meanwhile.
-	Planned time.Time
+	// last shard armed, or came less than the start margin after it (zero
+	// otherwise): the run starts at At instead, the last armed instant plus
+	// the margin, every shard at once, rather than every shard sending at
+	// once what fell due meanwhile, or the shards that read the last armed
+	// record late starting late. Postponed says which.
+	Planned   time.Time
+	Postponed string
 	// T0 is the earliest first-request capture time of all shards (the
 	// timeline's origin); 0 when no shard has a request.
 	T0 int64
@@ -189,10 +192,11 @@ func (b *Barrier) reuseHint() string {
 
 // ComputeStart is the start every shard computes from the run's armed
 // records (indexes 0..count-1): the explicit start-at if any shard has one
-// (the latest) and it had not passed when the last shard armed, else the
-// latest armed instant plus the largest margin (Planned then keeps the
-// start-at that had passed); T0 is the earliest non-zero first-request
-// time.
+// (the latest) and it is at least the largest margin after the latest armed
+// instant, else that instant plus the margin (Planned then keeps the
+// start-at, and Postponed says why: it had passed, or it left the shards
+// less than the margin to read the last armed record, so that some would
+// have started late); T0 is the earliest non-zero first-request time.
 func ComputeStart(armed map[int]Record, count int) Start {
 	s := Start{Armed: make([]Record, 0, count)}
 	var last, explicit time.Time
@@ -215,7 +219,10 @@ func ComputeStart(armed map[int]Record, count int) Start {
 	switch {
 	case explicit.IsZero():
 	case explicit.Before(last):
-		s.Planned = explicit
+		s.Planned, s.Postponed = explicit, "the run's start-at had passed when the last shard armed"
+	case explicit.Before(s.At):
+		s.Planned, s.Postponed = explicit, fmt.Sprintf("the run's start-at came %s after the last shard armed, less than the start margin (%s) every shard needs to read that record: some would have started late",
+			explicit.Sub(last).Round(time.Millisecond), margin)
 	default:
 		s.At = explicit
 	}

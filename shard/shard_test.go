@@ -266,9 +266,11 @@ func TestBarrierFailures(t *testing.T) {
 }
 
 // TestComputeStartExplicit: the explicit start-at is the start while it
-// has not passed when the last shard arms; past that, the start is the
-// last armed instant plus the margin, and Planned keeps the start-at (the
-// shards do not send at once what fell due meanwhile).
+// comes at least the margin after the last shard arms; past that, or closer
+// than the margin (a shard reading the last armed record late would start
+// late), the start is the last armed instant plus the margin, Planned keeps
+// the start-at and Postponed says which (the shards do not send at once
+// what fell due meanwhile, nor some start late).
 func TestComputeStartExplicit(t *testing.T) {
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	const margin = time.Second
@@ -276,12 +278,15 @@ func TestComputeStartExplicit(t *testing.T) {
 		name           string
 		armedA, armedB time.Duration // before (−) or after at
 		start, planned time.Time
+		why            string
 	}{
-		{"both armed ahead", -time.Minute, -time.Minute, at, time.Time{}},
-		{"last armed just ahead", -time.Minute, -time.Millisecond, at, time.Time{}},
-		{"last armed at the start-at", -time.Minute, 0, at, time.Time{}},
-		{"one armed 3m late (queued)", -time.Minute, 3 * time.Minute, at.Add(3*time.Minute + margin), at},
-		{"both late", time.Second, 2 * time.Second, at.Add(2*time.Second + margin), at},
+		{"both armed ahead", -time.Minute, -time.Minute, at, time.Time{}, ""},
+		{"last armed the margin ahead", -time.Minute, -margin, at, time.Time{}, ""},
+		{"last armed within the margin", -time.Minute, -300 * time.Millisecond, at.Add(700 * time.Millisecond), at,
+			"the run's start-at came 300ms after the last shard armed, less than the start margin (1s) every shard needs to read that record: some would have started late"},
+		{"last armed at the start-at", -time.Minute, 0, at.Add(margin), at, "the run's start-at came 0s after the last shard armed, less than the start margin (1s)"},
+		{"one armed 3m late (queued)", -time.Minute, 3 * time.Minute, at.Add(3*time.Minute + margin), at, "the run's start-at had passed when the last shard armed"},
+		{"both late", time.Second, 2 * time.Second, at.Add(2*time.Second + margin), at, "had passed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,6 +297,9 @@ func TestComputeStartExplicit(t *testing.T) {
 			s := ComputeStart(map[int]Record{0: a, 1: b}, 2)
 			if !s.At.Equal(tc.start) || !s.Planned.Equal(tc.planned) {
 				t.Fatalf("start %v planned %v, want %v planned %v", s.At, s.Planned, tc.start, tc.planned)
+			}
+			if (tc.why == "") != (s.Postponed == "") || !strings.Contains(s.Postponed, tc.why) {
+				t.Errorf("postponed %q, want %q", s.Postponed, tc.why)
 			}
 		})
 	}
