@@ -140,14 +140,17 @@ func expandRef(body string, lookup LookupFunc) (string, error) {
 		if ok && v != "" {
 			return v, nil
 		}
-		msg, _, err := interpolate(arg, lookup)
+		if arg == "" {
+			return "", &unsetVarError{name, unsetText(name)}
+		}
+		// The message names the variable, as a shell's does (NAME:
+		// message). References in it are shown as written, ${OTHER}, not
+		// read: their values may be secrets.
+		msg, _, err := interpolate(arg, func(n string) (string, bool) { return "${" + n + "}", true })
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("${%s:?…}: its message: %w", name, err)
 		}
-		if msg == "" {
-			msg = unsetText(name)
-		}
-		return "", &unsetVarError{name, msg}
+		return "", &unsetVarError{name, name + ": " + msg}
 	}
 	return "", fmt.Errorf("invalid variable reference ${%s} (want ${%s}, ${%s:-default} or ${%s:?message})", body, name, name, name)
 }
@@ -182,7 +185,7 @@ func validVarName(s string) bool {
 // refused since it was last called: a scalar that needed one (no default)
 // is an error that says why.
 // unsetVarError is a reference to a variable with no value and no default:
-// "${NAME} is not set", or the message of ${NAME:?message}.
+// "${NAME} is not set", or "NAME: message" for ${NAME:?message}.
 type unsetVarError struct{ name, msg string }
 
 func (e *unsetVarError) Error() string { return e.msg }

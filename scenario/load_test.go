@@ -185,8 +185,11 @@ func TestInterpolation(t *testing.T) {
 		name, src, at, fragment string
 	}{
 		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${NAME:-…}"},
-		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "set NAME to the run name"},
-		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "need it"},
+		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "NAME: set NAME to the run name"},
+		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "EMPTY: need it"},
+		{"required, no message", "version: 1\nname: ${NAME:?}\n", "2:7", "${NAME} is not set: set it where"},
+		// a reference in the message is shown as written, never its value
+		{"required, message reads a secret", "version: 1\nname: ${NAME:?not ${SECRET} but $$x}\n", "2:7", "NAME: not ${SECRET} but $x"},
 		{"unterminated", "version: 1\nname: ${NAME\n", "2:7", "unterminated ${"},
 		{"bad name", "version: 1\nname: ${1X}\n", "2:7", "invalid variable reference"},
 		{"bad op", "version: 1\nname: ${X:=y}\n", "2:7", "invalid variable reference"},
@@ -194,7 +197,10 @@ func TestInterpolation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ds := loadErr(t, tt.src, Options{Env: envOf(map[string]string{"EMPTY": ""})})
+			ds := loadErr(t, tt.src, Options{Env: envOf(map[string]string{"EMPTY": "", "SECRET": "hunter2-value"})})
+			if strings.Contains(ds.Error(), "hunter2") {
+				t.Errorf("a value is printed:\n%v", ds)
+			}
 			wantDiag(t, ds, tt.at, tt.fragment)
 		})
 	}
@@ -816,7 +822,7 @@ func TestFailedInterpolationReportedOnce(t *testing.T) {
 	if !errors.As(err, &ds) {
 		t.Fatalf("err = %v", err)
 	}
-	want := []string{"v.yaml:4:14: set UNSET_XYZ", "v.yaml:4:54: need T"}
+	want := []string{"v.yaml:4:14: UNSET_XYZ: set UNSET_XYZ", "v.yaml:4:54: UNSET_T: need T"}
 	if len(ds) != len(want) {
 		t.Fatalf("diagnostics:\n%v\nwant %q", ds, want)
 	}
