@@ -967,3 +967,75 @@ func TestSetWarningSaysThePathOnce(t *testing.T) {
 		t.Errorf("warnings:\n got %v\nwant %s", s.Warnings, want)
 	}
 }
+
+// TestSetAmbiguousPath: a --set path that names two keys of one mapping
+// (jobs r and r.loop: jobs.r.loop.for) is an error that names both and
+// shows each reading with its key quoted; a quoted key picks one, and a
+// path that reads one way works as before.
+func TestSetAmbiguousPath(t *testing.T) {
+	const src = `version: 1
+name: t
+topics: {traffic: {name: x, config: {retention: "1", retention.ms: "1"}}}
+jobs:
+  r:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+  r.loop:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+  replay.v2:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+`
+	errs := []struct {
+		name, set, want string
+	}{
+		{"two jobs", "jobs.r.loop.for=10m",
+			`s.yaml: --set "jobs.r.loop.for": the path reads 2 ways: "jobs" has the keys "r" and "r.loop"; quote the key meant: --set 'jobs."r.loop".for=…' or --set 'jobs."r".loop.for=…'`},
+		{"the value is not shown", "jobs.r.loop.for=hunter2",
+			`s.yaml: --set "jobs.r.loop.for": the path reads 2 ways: "jobs" has the keys "r" and "r.loop"; quote the key meant: --set 'jobs."r.loop".for=…' or --set 'jobs."r".loop.for=…'`},
+		{"two topic configs", "topics.traffic.config.retention.ms=5",
+			`s.yaml: --set "topics.traffic.config.retention.ms": the path reads 2 ways: "topics.traffic.config" has the keys "retention" and "retention.ms"; quote the key meant: --set 'topics.traffic.config."retention.ms"=…' or --set 'topics.traffic.config."retention".ms=…'`},
+		{"unterminated quote", `jobs."r.loop.for=1m`,
+			`s.yaml: --set "jobs.\"r.loop.for": unterminated quote: a quoted key ends with a '"' (jobs."r.loop".for)`},
+		{"text after a quote", `jobs."r"x.for=1m`,
+			`s.yaml: --set "jobs.\"r\"x.for": a quoted key is a whole segment: '.' or the end must follow its closing '"' (jobs."r.loop".for)`},
+		{"empty quoted key", `jobs."".for=1m`,
+			`s.yaml: --set "jobs.\"\".for": empty path segment (a dot at an end or two in a row); want path.to.key=value`},
+		{"a quoted job that is not there", `jobs."r.lop".loop.for=1m`,
+			`s.yaml: --set "jobs.\"r.lop\".loop.for": the scenario has no job "r.lop" (did you mean "r.loop"?) (jobs: r, r.loop, replay.v2)`},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := loadErr(t, src, Options{Env: envOf(nil), Set: []string{tt.set}})
+			if len(ds) != 1 || ds[0].String() != tt.want {
+				t.Errorf("--set %s:\n got %v\nwant %s", tt.set, ds, tt.want)
+			}
+		})
+	}
+	oks := []struct {
+		name, set string
+		check     func(s *Scenario) bool
+	}{
+		{"quoted r.loop", `jobs."r.loop".loop.for=10m`, func(s *Scenario) bool {
+			return s.Jobs["r.loop"].Loop.For == 10*time.Minute && s.Jobs["r"].Loop.For == 0
+		}},
+		{"quoted r", `jobs."r".loop.for=10m`, func(s *Scenario) bool {
+			return s.Jobs["r"].Loop.For == 10*time.Minute && s.Jobs["r.loop"].Loop.For == 0
+		}},
+		{"quoted topic config", `topics.traffic.config."retention.ms"=5`, func(s *Scenario) bool {
+			return s.Topics["traffic"].Config["retention.ms"] == "5" && s.Topics["traffic"].Config["retention"] == "1"
+		}},
+		{"unambiguous dotted job", "jobs.replay.v2.speed=4", func(s *Scenario) bool { return s.Jobs["replay.v2"].Speed.Factor == 4 }},
+		{"quoted dotted job", `jobs."replay.v2".speed=4`, func(s *Scenario) bool { return s.Jobs["replay.v2"].Speed.Factor == 4 }},
+		{"quoted index", `jobs.r.assert."0"=requests.sent > 0`, func(s *Scenario) bool { return len(s.Jobs["r"].Assert) == 1 }},
+	}
+	for _, tt := range oks {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustLoad(t, src, Options{Env: envOf(nil), Set: []string{tt.set}})
+			if !tt.check(s) {
+				t.Errorf("--set %s: did not set what it names", tt.set)
+			}
+		})
+	}
+}
