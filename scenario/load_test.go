@@ -1039,3 +1039,47 @@ jobs:
 		})
 	}
 }
+
+// TestEmptyVariableNamed: an error about a value that a ${VAR} set to ""
+// (or unset with an empty default) made empty names the variable and how
+// to give it a value; the --set it suggests does.
+func TestEmptyVariableNamed(t *testing.T) {
+	const head = "version: 1\nname: e\nvars:\n  tgt: ${TARGET}\n  blank: \"\"\n"
+	const job = "jobs:\n  r:\n    source: {pcap: {path: a.pcap}}\n    sink: {http: {target: t}}\n"
+	tests := []struct {
+		name, targets, want string
+	}{
+		{"empty", `targets: {t: {url: "${URL}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${URL} is empty: give URL a value in the environment or an --env-file, or with --set vars.URL=…)"},
+		{"empty default", `targets: {t: {url: "${NOPE:-}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${NOPE} is empty: give NOPE a value in the environment or an --env-file, or with --set vars.NOPE=…)"},
+		{"through a vars entry", `targets: {t: {url: "${tgt}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${tgt} is empty: vars.tgt reads ${TARGET}, which is empty; give TARGET a value in the environment or an --env-file, or set the entry: --set vars.tgt=…)"},
+		{"an empty vars entry", `targets: {t: {url: "${blank}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${blank} is empty: vars.blank is empty; give it a value in the file or with --set vars.blank=…)"},
+		{"part of a value", `targets: {t: {url: "http://127.0.0.1:1", timeout: "${T}s"}}`,
+			`s.yaml:6:51: targets.t.timeout: must be a duration such as 5s, 1m30s or 250ms (units ns, us, ms, s, m, h) (${T} is empty: give T a value in the environment or an --env-file, or with --set vars.T=…)`},
+	}
+	env := envOf(map[string]string{"URL": "", "TARGET": "", "T": ""})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := head + tt.targets + "\n" + job
+			ds := loadErr(t, src, Options{Env: env})
+			if len(ds) != 1 || ds[0].String() != tt.want {
+				t.Errorf("got\n%v\nwant\n%s", ds, tt.want)
+			}
+		})
+	}
+	// the --set the hint gives is one that works
+	src := head + `targets: {t: {url: "${URL}"}}` + "\n" + job
+	mustLoad(t, src, Options{Env: env, Set: []string{"vars.URL=http://127.0.0.1:1"}})
+	src = head + `targets: {t: {url: "${tgt}"}}` + "\n" + job
+	mustLoad(t, src, Options{Env: env, Set: []string{"vars.tgt=http://127.0.0.1:1"}})
+	// a default that applies is no error, and an empty variable elsewhere
+	// does not add to an unrelated error
+	src = head + `targets: {t: {url: "${URL:-http://127.0.0.1:1}", timeout: "${URL}5x"}}` + "\n" + job
+	ds := loadErr(t, src, Options{Env: env})
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, "(${URL} is empty") || ds[0].Col != 59 {
+		t.Errorf("got %v", ds)
+	}
+}
