@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/scenario"
 )
 
 // scenarioInfo is what a submitter needs from a scenario before any agent
@@ -56,7 +58,9 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 	fixed := []string{"topics", "kafka.catalog-topic", "jobs." + job + ".sink", "jobs." + job + ".source", "jobs." + job + ".save-window"}
 	for _, s := range set {
 		p, v, _ := strings.Cut(s, "=")
-		p = strings.TrimSpace(p) // as scenario's --set reads it
+		// As scenario's --set reads it: trimmed, a quoted key
+		// (jobs."record".sink) naming the same key as unquoted.
+		p = strings.Join(scenario.SetPathKeys(p), ".")
 		switch p {
 		case "jobs." + job + ".source.window":
 			window = v

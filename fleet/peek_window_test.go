@@ -29,6 +29,7 @@ jobs:
 	}{
 		{"replay", nil, "monday"},
 		{"replay", []string{"jobs.replay.source.window=tuesday"}, "tuesday"},
+		{"replay", []string{`jobs."replay".source.window=tuesday`}, "tuesday"},
 		{"replay", []string{"jobs.replay.source.window=recorded"}, "monday"},
 		{"record", nil, "default-name"},
 		{"record", []string{"jobs.record.save-window=peak"}, "peak"},
@@ -55,6 +56,10 @@ jobs:
 		{"record", "jobs.record.source ={pcap: {path: b.pcap}}"},
 		{"replay", "jobs.replay={source: {window: recorded}, sink: {http: {url: 'http://x'}}}"},
 		{"replay", "\tjobs.replay.sink.http.url=http://x"},
+		// a quoted key names the same key
+		{"record", `jobs."record".sink.kafka.topic=other`},
+		{"record", `"topics".traffic.name=other`},
+		{"replay", `jobs.replay."sink".http.url=http://x`},
 	} {
 		if _, err := shapeOf(text, c.job, []string{c.set}); err == nil {
 			t.Errorf("%s: --set %q accepted: it replaces the job's source, sink or topics", c.job, c.set)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ func Convert(args []string) (*Result, error) {
 		}
 	}
 	c := &conv{args: args}
+	if wd, err := os.Getwd(); err == nil {
+		c.wd = wd
+	}
 	if err := c.parseArgs(args); err != nil {
 		return nil, c.hideErr(err)
 	}
@@ -118,6 +122,9 @@ type conv struct {
 	args       []string
 	warns      []string
 	allowPaths []string // Result.AllowPaths
+	// wd is the working directory, where gor resolved a relative
+	// --output-file ("" when unknown).
+	wd string
 
 	exitAfter time.Duration
 

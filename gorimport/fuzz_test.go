@@ -49,7 +49,7 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("Convert(%q) produced an invalid scenario: %v\n%s", args, err, res.YAML)
 		}
 		for _, dir := range res.AllowPaths {
-			if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "--allow-paths "+dir) }) {
+			if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "--allow-paths "+shellQuote(dir)) }) {
 				t.Fatalf("--allow-paths %s is needed, and no warning says so: %q", dir, res.Warnings)
 			}
 		}

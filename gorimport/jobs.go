@@ -37,16 +37,34 @@ func (c *conv) sinks() ([]sink, error) {
 		if strings.Contains(f.value, "://") {
 			c.warnf("%s: cloud storage paths are not supported", s.desc)
 		}
+		path := f.value
 		if p := filepath.Clean(f.value); !strings.Contains(f.value, "://") && (filepath.IsAbs(p) || p == ".." || strings.HasPrefix(p, ".."+string(filepath.Separator))) {
 			// validate and run refuse it otherwise: a scenario writes
-			// only under its own directory.
-			c.warnf("%s: the file is outside the scenario's directory, where a scenario writes: run the scenario with --allow-paths %s, or write the file beside it", s.desc, filepath.Dir(p))
-			if dir := filepath.Dir(p); !slices.Contains(c.allowPaths, dir) {
+			// only under its own directory. A relative path leaving it
+			// (../out/x.gor) is where gor wrote, from its working
+			// directory: the scenario names it absolute, resolved here
+			// as gor resolved it, since the scenario's own relative
+			// paths resolve against wherever it is written, and
+			// --allow-paths against wherever it is run. The hint then
+			// works from any directory, and the scenario in any.
+			resolved := ""
+			if !filepath.IsAbs(p) && c.wd != "" {
+				p = filepath.Join(c.wd, p)
+				path = p
+				resolved = fmt.Sprintf(" (gor reads it from its working directory: the scenario names it as it resolves here, %s)", p)
+			}
+			dir := filepath.Dir(p)
+			how := "--allow-paths " + shellQuote(dir)
+			if !filepath.IsAbs(dir) {
+				how += " from the scenario's directory (--allow-paths reads a relative directory from the working directory)"
+			}
+			c.warnf("%s: the file is outside the scenario's directory%s, and a scenario writes only there: run the scenario with %s, or write the file beside it", s.desc, resolved, how)
+			if !slices.Contains(c.allowPaths, dir) {
 				c.allowPaths = append(c.allowPaths, dir)
 			}
 		}
 		c.applyOutputLimit(&s, f.lim)
-		s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(f.value)))
+		s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(path)))
 		out = append(out, s)
 	}
 	if c.stdout {

@@ -26,7 +26,11 @@ func TestSetArgSplitsAsTyped(t *testing.T) {
 			continue
 		}
 		got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-		if want := []string{"--set", "jobs." + name + ".loop.for=1h"}; !slices.Equal(got, want) {
+		seg := name
+		if strings.Contains(name, ".") {
+			seg = `"` + name + `"` // one key for --set
+		}
+		if want := []string{"--set", "jobs." + seg + ".loop.for=1h"}; !slices.Equal(got, want) {
 			t.Errorf("%s: a shell splits it into %q, want %q", hint, got, want)
 		}
 	}
@@ -45,7 +49,12 @@ jobs:
     loop: {for: 24h}
 `
 	for name, other := range map[string]string{"replay": "replay.v2", "replay.v2": "replay"} {
-		set := strings.Trim(setArg("1h", "jobs", name, "loop", "for"), "'")
+		// what a shell makes of the hint
+		out, err := exec.Command(sh, "-c", `printf '%s' `+setArg("1h", "jobs", name, "loop", "for")).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := string(out)
 		s, err := scenario.LoadBytes("s.yaml", []byte(doc), scenario.Options{Set: []string{set}})
 		if err != nil {
 			t.Fatalf("--set %s: %v", set, err)

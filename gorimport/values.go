@@ -173,11 +173,19 @@ func shellJoin(args []string) string {
 // setArg is the argument of --set that sets the key at path to value, as
 // a hint prints it to be copied into a POSIX shell: quoted when a segment
 // or the value holds a character the shell reads (a space, a quote, $, ;,
-// parentheses…). The segments are joined with dots as written: --set finds
-// a key holding a dot (a job named replay.v2) as the longest run of
-// segments that names one.
+// parentheses…). A segment holding a dot (a job named replay.v2) is
+// quoted for --set, jobs."replay.v2".loop.for, which reads it as one key:
+// unquoted, the path would read two ways next to a job named replay, which
+// --set refuses.
 func setArg(value string, path ...string) string {
-	return shellQuote(strings.Join(path, ".") + "=" + value)
+	segs := make([]string, len(path))
+	for i, p := range path {
+		segs[i] = p
+		if strings.Contains(p, ".") {
+			segs[i] = `"` + p + `"`
+		}
+	}
+	return shellQuote(strings.Join(segs, ".") + "=" + value)
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

@@ -45,7 +45,13 @@ func (d *decoder) written(x m, key string, dir bool) Path {
 			what = "--output-dir " + d.outDir
 		}
 		if errors.Is(err, errOutside) {
-			d.errorf(v, x.p(key), "%s is outside %s; a scenario writes only there (or under a directory the command line allows with --allow-paths DIR)", raw, what)
+			// The directory to allow, absolute: --allow-paths reads a
+			// relative one from the working directory, not the scenario's.
+			allow := filepath.Dir(abs)
+			if dir {
+				allow = abs
+			}
+			d.errorf(v, x.p(key), "%s is outside %s; a scenario writes only there, or under a directory the command line allows: --allow-paths %s", raw, what, shQuoteIfNeeded(allow))
 		} else {
 			d.errorf(v, x.p(key), "%v", err)
 		}
@@ -179,4 +185,15 @@ func (p Path) WriteFile(data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// shQuoteIfNeeded quotes s for a POSIX shell when it holds anything but
+// letters, digits and / . _ - + , : @ %.
+func shQuoteIfNeeded(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+,:@%", c)) {
+			return shQuote(s)
+		}
+	}
+	return s
 }

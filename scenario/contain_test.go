@@ -537,3 +537,28 @@ jobs:
 		}
 	}
 }
+
+// TestOutsideNamesTheDirectoryToAllow: a path the scenario writes outside
+// its directory is refused with the --allow-paths that allows it, absolute
+// (the flag reads a relative directory from the working directory) and
+// shell-quoted; with it, the scenario loads.
+func TestOutsideNamesTheDirectoryToAllow(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "scen")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, allow, hint string }{
+		{"../out/r.json", filepath.Join(base, "out"), filepath.Join(base, "out")},
+		{"../my out/r.json", filepath.Join(base, "my out"), "'" + filepath.Join(base, "my out") + "'"},
+	} {
+		src := "version: 1\nname: c\njobs:\n  r:\n    source: {gor: {path: a.gor}}\n    sink: {stdout: {}}\n    report: {json: \"" + tt.path + "\"}\n"
+		ds := loadErrAt(t, dir, src, Options{Env: envOf(nil)})
+		if len(ds) != 1 || !strings.HasSuffix(ds[0].Message, "or under a directory the command line allows: --allow-paths "+tt.hint) {
+			t.Errorf("%s: got %v, want it to end with --allow-paths %s", tt.path, ds, tt.hint)
+		}
+		if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), Options{Env: envOf(nil), AllowPaths: []string{tt.allow}}); err != nil {
+			t.Errorf("%s with --allow-paths %s: %v", tt.path, tt.allow, err)
+		}
+	}
+}

@@ -19,6 +19,13 @@ type LookupFunc func(name string) (string, bool)
 // As in a shell, :- and :? treat an empty value as unset. Defaults may hold
 // further references. whole reports whether s was exactly one ${...}.
 func interpolate(s string, lookup LookupFunc) (out string, whole bool, err error) {
+	return interpolateEmpty(s, lookup, nil)
+}
+
+// interpolateEmpty is interpolate; onEmpty, when not nil, is told the name
+// of every reference that put an empty value in: a variable set to "", or
+// one without a value whose default is empty too.
+func interpolateEmpty(s string, lookup LookupFunc, onEmpty func(name string)) (out string, whole bool, err error) {
 	if !strings.Contains(s, "$") {
 		return s, false, nil
 	}
@@ -49,7 +56,7 @@ func interpolate(s string, lookup LookupFunc) (out string, whole bool, err error
 		if end < 0 {
 			return "", false, fmt.Errorf("unterminated ${ in %q", s)
 		}
-		v, err := expandRef(s[i+2:end], lookup)
+		v, err := expandRef(s[i+2:end], lookup, onEmpty)
 		if err != nil {
 			return "", false, err
 		}
@@ -118,7 +125,7 @@ func refNames(s string, add func(name string)) {
 	}
 }
 
-func expandRef(body string, lookup LookupFunc) (string, error) {
+func expandRef(body string, lookup LookupFunc, onEmpty func(string)) (string, error) {
 	name, op, arg := splitRef(body)
 	if !validVarName(name) {
 		return "", fmt.Errorf("invalid variable reference ${%s}", body)
@@ -129,25 +136,34 @@ func expandRef(body string, lookup LookupFunc) (string, error) {
 		if !ok {
 			return "", &unsetVarError{name, unsetText(name)}
 		}
+		if v == "" && onEmpty != nil {
+			onEmpty(name)
+		}
 		return v, nil
 	case ":-":
 		if ok && v != "" {
 			return v, nil
 		}
-		d, _, err := interpolate(arg, lookup)
+		d, _, err := interpolateEmpty(arg, lookup, onEmpty)
+		if err == nil && d == "" && onEmpty != nil {
+			onEmpty(name)
+		}
 		return d, err
 	case ":?":
 		if ok && v != "" {
 			return v, nil
 		}
-		msg, _, err := interpolate(arg, lookup)
+		if arg == "" {
+			return "", &unsetVarError{name, unsetText(name)}
+		}
+		// The message names the variable, as a shell's does (NAME:
+		// message). References in it are shown as written, ${OTHER}, not
+		// read: their values may be secrets.
+		msg, _, err := interpolate(arg, func(n string) (string, bool) { return "${" + n + "}", true })
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("${%s:?…}: its message: %w", name, err)
 		}
-		if msg == "" {
-			msg = unsetText(name)
-		}
-		return "", &unsetVarError{name, msg}
+		return "", &unsetVarError{name, name + ": " + msg}
 	}
 	return "", fmt.Errorf("invalid variable reference ${%s} (want ${%s}, ${%s:-default} or ${%s:?message})", body, name, name, name)
 }
@@ -182,7 +198,7 @@ func validVarName(s string) bool {
 // refused since it was last called: a scalar that needed one (no default)
 // is an error that says why.
 // unsetVarError is a reference to a variable with no value and no default:
-// "${NAME} is not set", or the message of ${NAME:?message}.
+// "${NAME} is not set", or "NAME: message" for ${NAME:?message}.
 type unsetVarError struct{ name, msg string }
 
 func (e *unsetVarError) Error() string { return e.msg }
@@ -190,7 +206,9 @@ func (e *unsetVarError) Error() string { return e.msg }
 // varValue is a variable's value that ${NAME} put into a scalar.
 type varValue struct{ name, value string }
 
-func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, whole, failed map[*yaml.Node]bool, values map[*yaml.Node][]varValue, denied func() []string, onUnset func(Pos, string)) Diagnostics {
+// empty collects, for every scalar, the references that put an empty value
+// in it (interpolateEmpty), so that an error about it can name them.
+func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, whole, failed map[*yaml.Node]bool, values map[*yaml.Node][]varValue, empty map[*yaml.Node][]string, denied func() []string, onUnset func(Pos, string)) Diagnostics {
 	var ds Diagnostics
 	readFailed := false // the lookup read a vars: entry that failed (already reported)
 	expand := func(n *yaml.Node, lookup LookupFunc) {
@@ -199,13 +217,21 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, whol
 		}
 		readFailed = false
 		var read []varValue
-		out, isWhole, err := interpolate(n.Value, func(name string) (string, bool) {
+		var empties []string
+		out, isWhole, err := interpolateEmpty(n.Value, func(name string) (string, bool) {
 			v, ok := lookup(name)
 			if ok && v != "" {
 				read = append(read, varValue{name, v})
 			}
 			return v, ok
+		}, func(name string) {
+			if !slices.Contains(empties, name) {
+				empties = append(empties, name)
+			}
 		})
+		if err == nil && len(empties) > 0 {
+			empty[n] = empties
+		}
 		if readFailed {
 			failed[n] = true
 			return
@@ -271,6 +297,49 @@ func interpolateTree(file string, root *yaml.Node, env LookupFunc, changed, whol
 		return env(name)
 	}
 	walkNodes(root, func(n *yaml.Node) { expand(n, lookupAll) })
+	return ds
+}
+
+// emptyHints adds to each diagnostic at a scalar that a reference made
+// (partly) empty which variable did, and how to give it a value: an empty
+// ${TARGET} read "targets.t.url: must not be empty", which did not say
+// where the emptiness came from. Names only, never values.
+func emptyHints(file string, root *yaml.Node, empty map[*yaml.Node][]string, ds Diagnostics) Diagnostics {
+	if len(empty) == 0 {
+		return ds
+	}
+	at := map[Pos][]string{}
+	for n, names := range empty {
+		at[Pos{file, n.Line, n.Column}] = names
+	}
+	vars := map[string]*yaml.Node{}
+	if varsNode, _ := lookup(root, "vars"); varsNode != nil {
+		for _, p := range pairs(varsNode) {
+			vars[p.Key.Value] = resolveAlias(p.Value)
+		}
+	}
+	for i, d := range ds {
+		names := at[d.Pos]
+		if len(names) == 0 || d.Line == 0 {
+			continue
+		}
+		var hs []string
+		for _, name := range names {
+			v, isVar := vars[name]
+			switch {
+			case isVar && len(empty[v]) > 0:
+				// tgt: ${TARGET}, TARGET empty: vars: entries read the
+				// environment, not --set vars.TARGET.
+				inner := empty[v]
+				hs = append(hs, fmt.Sprintf("${%s} is empty: vars.%s reads ${%s}, which is empty; give %s a value in the environment or an --env-file, or set the entry: --set vars.%s=…", name, name, strings.Join(inner, "}, ${"), strings.Join(inner, ", "), name))
+			case isVar:
+				hs = append(hs, fmt.Sprintf("${%s} is empty: vars.%s is empty; give it a value in the file or with --set vars.%s=…", name, name, name))
+			default:
+				hs = append(hs, fmt.Sprintf("${%s} is empty: give %s a value in the environment or an --env-file, or with --set vars.%s=…", name, name, name))
+			}
+		}
+		ds[i].Message += " (" + strings.Join(hs, "; ") + ")"
+	}
 	return ds
 }
 

@@ -148,7 +148,8 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	envRead, viaVars := envReads(root)
 	failed, changed, whole := map[*yaml.Node]bool{}, map[*yaml.Node]bool{}, map[*yaml.Node]bool{}
 	values := map[*yaml.Node][]varValue{}
-	ds = append(ds, interpolateTree(name, root, env, changed, whole, failed, values, denied, opts.OnUnset)...)
+	empty := map[*yaml.Node][]string{}
+	ds = append(ds, interpolateTree(name, root, env, changed, whole, failed, values, empty, denied, opts.OnUnset)...)
 	ds = append(ds, duplicateReadKeys(name, root, changed, orig)...)
 
 	sr := validateSchema(name, root)
@@ -224,6 +225,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	for i := range ds {
 		ds[i].Message += d.hints[ds[i].Pos]
 	}
+	ds = emptyHints(name, root, empty, ds)
 	if len(ds) > 0 {
 		return nil, setNotes(maskSecretSources(hideValues(ds, changed, orig, values, secret), d.secretSrc), opts.Set, replaced).sorted()
 	}
@@ -321,6 +323,12 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 	}
 	var hs []hidden
 	for n := range changed {
+		if len(values[n]) == 0 && !strings.Contains(orig[n], ":-") {
+			// Its references all read "": the value is the text around
+			// them, the author's ("${T}s" is "s"), and replacing it would
+			// garble the message's own words ("units ns, us, ms, ${T}s").
+			continue
+		}
 		if raw, ok := orig[n]; ok && n.Value != "" && n.Value != raw && !strings.Contains(n.Value, "${") {
 			col, end := span(n)
 			secret := readsSecret(n)

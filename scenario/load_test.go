@@ -185,8 +185,11 @@ func TestInterpolation(t *testing.T) {
 		name, src, at, fragment string
 	}{
 		{"unset", "version: 1\nname: ${NAME}\n", "2:7", "${NAME} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${NAME:-…}"},
-		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "set NAME to the run name"},
-		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "need it"},
+		{"required message", "version: 1\nname: ${NAME:?set NAME to the run name}\n", "2:7", "NAME: set NAME to the run name"},
+		{"required empty", "version: 1\nname: ${EMPTY:?need it}\n", "2:7", "EMPTY: need it"},
+		{"required, no message", "version: 1\nname: ${NAME:?}\n", "2:7", "${NAME} is not set: set it where"},
+		// a reference in the message is shown as written, never its value
+		{"required, message reads a secret", "version: 1\nname: ${NAME:?not ${SECRET} but $$x}\n", "2:7", "NAME: not ${SECRET} but $x"},
 		{"unterminated", "version: 1\nname: ${NAME\n", "2:7", "unterminated ${"},
 		{"bad name", "version: 1\nname: ${1X}\n", "2:7", "invalid variable reference"},
 		{"bad op", "version: 1\nname: ${X:=y}\n", "2:7", "invalid variable reference"},
@@ -194,7 +197,10 @@ func TestInterpolation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ds := loadErr(t, tt.src, Options{Env: envOf(map[string]string{"EMPTY": ""})})
+			ds := loadErr(t, tt.src, Options{Env: envOf(map[string]string{"EMPTY": "", "SECRET": "hunter2-value"})})
+			if strings.Contains(ds.Error(), "hunter2") {
+				t.Errorf("a value is printed:\n%v", ds)
+			}
 			wantDiag(t, ds, tt.at, tt.fragment)
 		})
 	}
@@ -816,7 +822,7 @@ func TestFailedInterpolationReportedOnce(t *testing.T) {
 	if !errors.As(err, &ds) {
 		t.Fatalf("err = %v", err)
 	}
-	want := []string{"v.yaml:4:14: set UNSET_XYZ", "v.yaml:4:54: need T"}
+	want := []string{"v.yaml:4:14: UNSET_XYZ: set UNSET_XYZ", "v.yaml:4:54: UNSET_T: need T"}
 	if len(ds) != len(want) {
 		t.Fatalf("diagnostics:\n%v\nwant %q", ds, want)
 	}
@@ -959,5 +965,121 @@ func TestSetWarningSaysThePathOnce(t *testing.T) {
 	want := `s.yaml: warning: --set "topics.traffic.config.retention.mss": "retention.mss" is not an Apache Kafka topic config (did you mean "retention.ms"?)`
 	if len(s.Warnings) != 1 || s.Warnings[0].String() != want {
 		t.Errorf("warnings:\n got %v\nwant %s", s.Warnings, want)
+	}
+}
+
+// TestSetAmbiguousPath: a --set path that names two keys of one mapping
+// (jobs r and r.loop: jobs.r.loop.for) is an error that names both and
+// shows each reading with its key quoted; a quoted key picks one, and a
+// path that reads one way works as before.
+func TestSetAmbiguousPath(t *testing.T) {
+	const src = `version: 1
+name: t
+topics: {traffic: {name: x, config: {retention: "1", retention.ms: "1"}}}
+jobs:
+  r:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+  r.loop:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+  replay.v2:
+    source: {window: w}
+    sink: {http: {url: "http://127.0.0.1:1"}}
+`
+	errs := []struct {
+		name, set, want string
+	}{
+		{"two jobs", "jobs.r.loop.for=10m",
+			`s.yaml: --set "jobs.r.loop.for": the path reads 2 ways: "jobs" has the keys "r" and "r.loop"; quote the key meant: --set 'jobs."r.loop".for=…' or --set 'jobs."r".loop.for=…'`},
+		{"the value is not shown", "jobs.r.loop.for=hunter2",
+			`s.yaml: --set "jobs.r.loop.for": the path reads 2 ways: "jobs" has the keys "r" and "r.loop"; quote the key meant: --set 'jobs."r.loop".for=…' or --set 'jobs."r".loop.for=…'`},
+		{"two topic configs", "topics.traffic.config.retention.ms=5",
+			`s.yaml: --set "topics.traffic.config.retention.ms": the path reads 2 ways: "topics.traffic.config" has the keys "retention" and "retention.ms"; quote the key meant: --set 'topics.traffic.config."retention.ms"=…' or --set 'topics.traffic.config."retention".ms=…'`},
+		{"unterminated quote", `jobs."r.loop.for=1m`,
+			`s.yaml: --set "jobs.\"r.loop.for": unterminated quote: a quoted key ends with a '"' (jobs."r.loop".for)`},
+		{"text after a quote", `jobs."r"x.for=1m`,
+			`s.yaml: --set "jobs.\"r\"x.for": a quoted key is a whole segment: '.' or the end must follow its closing '"' (jobs."r.loop".for)`},
+		{"empty quoted key", `jobs."".for=1m`,
+			`s.yaml: --set "jobs.\"\".for": empty path segment (a dot at an end or two in a row); want path.to.key=value`},
+		{"a quoted job that is not there", `jobs."r.lop".loop.for=1m`,
+			`s.yaml: --set "jobs.\"r.lop\".loop.for": the scenario has no job "r.lop" (did you mean "r.loop"?) (jobs: r, r.loop, replay.v2)`},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := loadErr(t, src, Options{Env: envOf(nil), Set: []string{tt.set}})
+			if len(ds) != 1 || ds[0].String() != tt.want {
+				t.Errorf("--set %s:\n got %v\nwant %s", tt.set, ds, tt.want)
+			}
+		})
+	}
+	oks := []struct {
+		name, set string
+		check     func(s *Scenario) bool
+	}{
+		{"quoted r.loop", `jobs."r.loop".loop.for=10m`, func(s *Scenario) bool {
+			return s.Jobs["r.loop"].Loop.For == 10*time.Minute && s.Jobs["r"].Loop.For == 0
+		}},
+		{"quoted r", `jobs."r".loop.for=10m`, func(s *Scenario) bool {
+			return s.Jobs["r"].Loop.For == 10*time.Minute && s.Jobs["r.loop"].Loop.For == 0
+		}},
+		{"quoted topic config", `topics.traffic.config."retention.ms"=5`, func(s *Scenario) bool {
+			return s.Topics["traffic"].Config["retention.ms"] == "5" && s.Topics["traffic"].Config["retention"] == "1"
+		}},
+		{"unambiguous dotted job", "jobs.replay.v2.speed=4", func(s *Scenario) bool { return s.Jobs["replay.v2"].Speed.Factor == 4 }},
+		{"quoted dotted job", `jobs."replay.v2".speed=4`, func(s *Scenario) bool { return s.Jobs["replay.v2"].Speed.Factor == 4 }},
+		{"quoted index", `jobs.r.assert."0"=requests.sent > 0`, func(s *Scenario) bool { return len(s.Jobs["r"].Assert) == 1 }},
+	}
+	for _, tt := range oks {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustLoad(t, src, Options{Env: envOf(nil), Set: []string{tt.set}})
+			if !tt.check(s) {
+				t.Errorf("--set %s: did not set what it names", tt.set)
+			}
+		})
+	}
+}
+
+// TestEmptyVariableNamed: an error about a value that a ${VAR} set to ""
+// (or unset with an empty default) made empty names the variable and how
+// to give it a value; the --set it suggests does.
+func TestEmptyVariableNamed(t *testing.T) {
+	const head = "version: 1\nname: e\nvars:\n  tgt: ${TARGET}\n  blank: \"\"\n"
+	const job = "jobs:\n  r:\n    source: {pcap: {path: a.pcap}}\n    sink: {http: {target: t}}\n"
+	tests := []struct {
+		name, targets, want string
+	}{
+		{"empty", `targets: {t: {url: "${URL}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${URL} is empty: give URL a value in the environment or an --env-file, or with --set vars.URL=…)"},
+		{"empty default", `targets: {t: {url: "${NOPE:-}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${NOPE} is empty: give NOPE a value in the environment or an --env-file, or with --set vars.NOPE=…)"},
+		{"through a vars entry", `targets: {t: {url: "${tgt}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${tgt} is empty: vars.tgt reads ${TARGET}, which is empty; give TARGET a value in the environment or an --env-file, or set the entry: --set vars.tgt=…)"},
+		{"an empty vars entry", `targets: {t: {url: "${blank}"}}`,
+			"s.yaml:6:20: targets.t.url: must not be empty (${blank} is empty: vars.blank is empty; give it a value in the file or with --set vars.blank=…)"},
+		{"part of a value", `targets: {t: {url: "http://127.0.0.1:1", timeout: "${T}s"}}`,
+			`s.yaml:6:51: targets.t.timeout: must be a duration such as 5s, 1m30s or 250ms (units ns, us, ms, s, m, h) (${T} is empty: give T a value in the environment or an --env-file, or with --set vars.T=…)`},
+	}
+	env := envOf(map[string]string{"URL": "", "TARGET": "", "T": ""})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := head + tt.targets + "\n" + job
+			ds := loadErr(t, src, Options{Env: env})
+			if len(ds) != 1 || ds[0].String() != tt.want {
+				t.Errorf("got\n%v\nwant\n%s", ds, tt.want)
+			}
+		})
+	}
+	// the --set the hint gives is one that works
+	src := head + `targets: {t: {url: "${URL}"}}` + "\n" + job
+	mustLoad(t, src, Options{Env: env, Set: []string{"vars.URL=http://127.0.0.1:1"}})
+	src = head + `targets: {t: {url: "${tgt}"}}` + "\n" + job
+	mustLoad(t, src, Options{Env: env, Set: []string{"vars.tgt=http://127.0.0.1:1"}})
+	// a default that applies is no error, and an empty variable elsewhere
+	// does not add to an unrelated error
+	src = head + `targets: {t: {url: "${URL:-http://127.0.0.1:1}", timeout: "${URL}5x"}}` + "\n" + job
+	ds := loadErr(t, src, Options{Env: env})
+	if len(ds) != 1 || !strings.Contains(ds[0].Message, "(${URL} is empty") || ds[0].Col != 59 {
+		t.Errorf("got %v", ds)
 	}
 }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,10 +11,12 @@ import (
 )
 
 // applySet applies one --set path.to.key=value override to the tree. Path
-// segments are separated by '.'; in a mapping the longest run of segments
-// that names an existing key wins (so topics.t.config.retention.ms=1 finds
-// the key "retention.ms"); a numeric segment indexes a sequence (the length
-// appends). Missing mapping keys are created, except a new entry of jobs,
+// segments are separated by '.'; in a mapping a run of segments may name
+// an existing key holding dots (topics.t.config.retention.ms=1 finds the
+// key "retention.ms"), and a path that can name two keys of one mapping
+// (jobs r and r.loop for jobs.r.loop.for) is an error: a segment in double
+// quotes (jobs."r.loop".for) is one key, named exactly. A numeric segment
+// indexes a sequence (the length appends). Missing mapping keys are created, except a new entry of jobs,
 // targets, topics or windows from a longer path. The value is parsed as YAML.
 //
 // Errors name the override by its path and the nodes by their paths and
@@ -34,17 +37,12 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 		return fmt.Errorf("--set with an empty path (want path.to.key=value)")
 	}
 	set = path // what errors show: the value may be a secret
-	segs := strings.Split(path, ".")
-	for _, s := range segs {
-		if s == "" {
-			return fmt.Errorf("--set %q: empty path segment (a dot at an end or two in a row); want path.to.key=value", set)
-		}
+	segs, err := splitSetPath(path)
+	if err != nil {
+		return fmt.Errorf("--set %q: %w", set, err)
 	}
-	var (
-		value *yaml.Node
-		err   error
-	)
-	if credentialKeys[strings.ToLower(segs[len(segs)-1])] {
+	var value *yaml.Node
+	if credentialKeys[strings.ToLower(segs[len(segs)-1].name)] {
 		// A password is the text given: *Hunter2 or &x y read as YAML
 		// would be an alias, an anchor or a number.
 		value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: raw}
@@ -52,7 +50,8 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 		return fmt.Errorf("--set %q: %w", set, err)
 	}
 	n := root
-	var walked []string // the path segments consumed so far
+	var walked []string // the keys (and indexes) consumed so far
+	var done []setSeg   // the path's segments consumed so far, as written
 	for len(segs) > 0 {
 		n = resolveAlias(n)
 		if n == nil {
@@ -61,22 +60,35 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 		last := len(segs) == 1
 		switch n.Kind {
 		case yaml.MappingNode:
-			used, idx := 0, -1
-			for k := len(segs); k >= 1 && idx < 0; k-- {
-				key := strings.Join(segs[:k], ".")
+			// A key may hold dots: every run of unquoted segments that
+			// names a key of the mapping is a reading of the path. One is
+			// taken; two or more (jobs r and r.loop for jobs.r.loop.for)
+			// are an error that shows how to quote the key meant.
+			var matches []int // the runs' lengths, longest first
+			idxOf := map[int]int{}
+			for k := runLen(segs); k >= 1; k-- {
+				key := joinSegs(segs[:k])
 				for i := len(n.Content) - 2; i >= 0; i -= 2 {
 					if n.Content[i].Value == key {
-						idx, used = i+1, k
+						matches = append(matches, k)
+						idxOf[k] = i + 1
 						break
 					}
 				}
+			}
+			if len(matches) > 1 {
+				return ambiguousSet(set, walked, done, segs, matches)
+			}
+			used, idx := 0, -1
+			if len(matches) == 1 {
+				used, idx = matches[0], idxOf[matches[0]]
 			}
 			if idx < 0 && len(walked) == 1 && namedCollections[walked[0]] != "" {
 				// jobs.nojob.speed=4 would create a job with only a speed,
 				// and jobs.new={…} a job the file does not have.
 				names := mapKeys(n)
-				msg := fmt.Sprintf("--set %q: the scenario has no %s %q", set, namedCollections[walked[0]], segs[0])
-				if s := suggest(segs[0], names); s != "" {
+				msg := fmt.Sprintf("--set %q: the scenario has no %s %q", set, namedCollections[walked[0]], segs[0].name)
+				if s := suggest(segs[0].name, names); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				if len(names) == 0 {
@@ -84,32 +96,32 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 				}
 				return fmt.Errorf("%s (%s: %s)", msg, walked[0], strings.Join(names, ", "))
 			}
-			if idx < 0 && len(walked) == 1 && walked[0] == "vars" && !referenced(root)[segs[0]] {
+			if idx < 0 && len(walked) == 1 && walked[0] == "vars" && !referenced(root)[segs[0].name] {
 				// vars.TARGT=… would add a variable nothing reads and leave
 				// TARGET as it was. A name the file reads as ${NAME} is
 				// fine: the override gives it its value.
 				names := mapKeys(n)
-				msg := fmt.Sprintf("--set %q: the scenario declares no variable %q", set, segs[0])
+				msg := fmt.Sprintf("--set %q: the scenario declares no variable %q", set, segs[0].name)
 				if len(names) == 0 {
 					return fmt.Errorf("%s (it has no vars:)", msg)
 				}
-				if s := suggest(segs[0], names); s != "" {
+				if s := suggest(segs[0].name, names); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				return fmt.Errorf("%s (vars: %s)", msg, strings.Join(names, ", "))
 			}
 			if idx < 0 && len(walked) == 3 && walked[0] == "topics" && walked[2] == "config" {
 				// Kafka topic configs are dotted names: retention.ms is one key.
-				segs = []string{strings.Join(segs, ".")}
+				segs = []setSeg{{name: joinSegs(segs)}}
 				last = true
 			}
 			if idx < 0 {
-				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0], Column: setMark(index)}
+				key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[0].name, Column: setMark(index)}
 				var child *yaml.Node
 				switch {
 				case last:
 					child = value
-				case segs[1] == "0":
+				case segs[1].name == "0":
 					// jobs.replay.assert.0=… on a job without assert: a list.
 					child = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 				default:
@@ -125,13 +137,14 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 				place(value, n.Content[idx])
 				n.Content[idx] = value
 			}
-			walked = append(walked, strings.Join(segs[:used], "."))
+			walked = append(walked, joinSegs(segs[:used]))
+			done = append(done, segs[:used]...)
 			segs = segs[used:]
 			n = n.Content[idx]
 		case yaml.SequenceNode:
-			i, err := strconv.Atoi(segs[0])
+			i, err := strconv.Atoi(segs[0].name)
 			if err != nil || i < 0 || i > len(n.Content) {
-				return fmt.Errorf("--set %q: %q is not an index of %s, a list of %s at line %d (%s)", set, segs[0], pathName(walked), items(len(n.Content)), n.Line, indexes(len(n.Content)))
+				return fmt.Errorf("--set %q: %q is not an index of %s, a list of %s at line %d (%s)", set, segs[0].name, pathName(walked), items(len(n.Content)), n.Line, indexes(len(n.Content)))
 			}
 			if i == len(n.Content) {
 				var child *yaml.Node
@@ -149,7 +162,8 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 				place(value, n.Content[i])
 				n.Content[i] = value
 			}
-			walked = append(walked, segs[0])
+			walked = append(walked, segs[0].name)
+			done = append(done, segs[0])
 			segs = segs[1:]
 			n = n.Content[i]
 		case yaml.ScalarNode:
@@ -159,12 +173,133 @@ func applySet(root *yaml.Node, set string, index int, onReplace func(line, col i
 				continue
 			}
 			// The scalar's value is not shown: it may be a password.
-			return fmt.Errorf("--set %q: %s is a scalar (line %d, column %d): it has no %q inside", set, pathName(walked), n.Line, n.Column, segs[0])
+			return fmt.Errorf("--set %q: %s is a scalar (line %d, column %d): it has no %q inside", set, pathName(walked), n.Line, n.Column, segs[0].name)
 		default:
 			return fmt.Errorf("--set %q: cannot descend into YAML node kind %d", set, n.Kind)
 		}
 	}
 	return nil
+}
+
+// setSeg is one segment of a --set path: a key's name (or part of one,
+// when a key holds dots), or a list's index. A quoted one ("r.loop") is
+// one key, named exactly so.
+type setSeg struct {
+	name   string
+	quoted bool
+}
+
+// splitSetPath splits a --set path at its dots, except inside a segment
+// written in double quotes (jobs."r.loop".for), which names one key, dots
+// included: that is how a path that reads two ways picks one.
+func splitSetPath(path string) ([]setSeg, error) {
+	var segs []setSeg
+	for rest := path; ; {
+		var seg setSeg
+		if strings.HasPrefix(rest, `"`) {
+			end := strings.IndexByte(rest[1:], '"')
+			if end < 0 {
+				return nil, fmt.Errorf(`unterminated quote: a quoted key ends with a '"' (jobs."r.loop".for)`)
+			}
+			seg, rest = setSeg{name: rest[1 : end+1], quoted: true}, rest[end+2:]
+			if rest != "" && rest[0] != '.' {
+				return nil, fmt.Errorf(`a quoted key is a whole segment: '.' or the end must follow its closing '"' (jobs."r.loop".for)`)
+			}
+		} else {
+			i := strings.IndexByte(rest, '.')
+			if i < 0 {
+				i = len(rest)
+			}
+			seg, rest = setSeg{name: rest[:i]}, rest[i:]
+		}
+		if seg.name == "" {
+			return nil, fmt.Errorf("empty path segment (a dot at an end or two in a row); want path.to.key=value")
+		}
+		segs = append(segs, seg)
+		if rest == "" {
+			return segs, nil
+		}
+		rest = rest[1:] // the dot
+		if rest == "" {
+			return nil, fmt.Errorf("empty path segment (a dot at an end or two in a row); want path.to.key=value")
+		}
+	}
+}
+
+// SetPathKeys returns the segments of a --set path as applySet reads them:
+// the names, without the quotes of a quoted one (jobs."r.loop".for is
+// jobs, r.loop, for). A path applySet refuses is split at every dot.
+func SetPathKeys(path string) []string {
+	segs, err := splitSetPath(strings.TrimSpace(path))
+	if err != nil {
+		return strings.Split(strings.TrimSpace(path), ".")
+	}
+	out := make([]string, len(segs))
+	for i, s := range segs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// runLen is how many segments from the first may join into one key: up
+// to the first quoted one (a quoted segment is a key of its own).
+func runLen(segs []setSeg) int {
+	if segs[0].quoted {
+		return 1
+	}
+	for i, s := range segs {
+		if s.quoted {
+			return i
+		}
+	}
+	return len(segs)
+}
+
+// joinSegs is the key the segments name together.
+func joinSegs(segs []setSeg) string {
+	names := make([]string, len(segs))
+	for i, s := range segs {
+		names[i] = s.name
+	}
+	return strings.Join(names, ".")
+}
+
+// setPathText writes segments as a --set path: a quoted one quoted.
+func setPathText(segs []setSeg) string {
+	parts := make([]string, len(segs))
+	for i, s := range segs {
+		parts[i] = s.name
+		if s.quoted {
+			parts[i] = `"` + s.name + `"`
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// ambiguousSet is the error for a path that names several keys of one
+// mapping (matches: the lengths of the runs of segs that do): it names the
+// keys and gives, for each, the path with that key quoted, as an argument
+// to paste into a POSIX shell. The value is shown as "…": it may be a
+// secret.
+func ambiguousSet(set string, walked []string, done, segs []setSeg, matches []int) error {
+	keys := make([]string, len(matches))
+	args := make([]string, len(matches))
+	for i, k := range matches {
+		key := joinSegs(segs[:k])
+		keys[len(matches)-1-i] = strconv.Quote(key)
+		p := slices.Concat(done, []setSeg{{name: key, quoted: true}}, segs[k:])
+		args[i] = "--set " + shQuote(setPathText(p)+"=…")
+	}
+	where := "the top level"
+	if len(walked) > 0 {
+		where = pathName(walked)
+	}
+	return fmt.Errorf("--set %q: the path reads %d ways: %s has the keys %s; quote the key meant: %s", set, len(matches), where, strings.Join(keys, " and "), strings.Join(args, " or "))
+}
+
+// shQuote quotes s for a POSIX shell, in single quotes.
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // namedCollections are the top-level mappings whose keys are names the rest

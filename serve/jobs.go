@@ -340,11 +340,12 @@ func maskSet(st string) string {
 	if !ok || value == "" {
 		return st
 	}
-	name := strings.TrimSpace(path)
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		name = name[i+1:]
-	}
-	if scenario.SecretName(name) || credentialText(value) || secretMember(value) {
+	// The last key, as --set reads it (vars."api_token" is api_token),
+	// and its last dotted part (vars."db.password").
+	keys := scenario.SetPathKeys(path)
+	name := keys[len(keys)-1]
+	tail := name[strings.LastIndexByte(name, '.')+1:]
+	if scenario.SecretName(name) || scenario.SecretName(tail) || credentialText(value) || secretMember(value) {
 		return path + "=" + scenario.Mask
 	}
 	return path + "=" + scenario.MaskURL(value)

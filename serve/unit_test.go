@@ -355,6 +355,8 @@ func TestMaskSetCredentials(t *testing.T) {
 		`jobs.replay.rewrite.0={set-header: {name: Authorization, value: '"Bearer abc123"'}}`,
 		`jobs.replay.headers=["Authorization: Bearer abc123"]`,
 		`vars.api_token=abc123`,
+		`vars."sig"=abc123`,    // a quoted key (--set reads it as sig)
+		`vars."db.sig"=abc123`, // a quoted key holding a dot
 		`targets.t.url=http://u:abc123@h/`,
 	} {
 		if got := maskSet(st); strings.Contains(got, "abc123") {

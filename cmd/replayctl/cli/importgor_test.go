@@ -232,3 +232,64 @@ func TestImportGorSetHintPastes(t *testing.T) {
 		}
 	}
 }
+
+// TestImportGorAllowPathsHintPastes: the --allow-paths an --output-file
+// outside the scenario's directory needs is printed so that, pasted after
+// 'replayctl validate FILE' from any directory, with the scenario written
+// into any other, it is what the scenario needs: a relative gor path
+// (from gor's working directory) was hinted as --allow-paths .., which
+// the flag reads from the working directory, not the scenario's.
+func TestImportGorAllowPathsHintPastes(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal("no sh (a test whose tool is missing fails):", err)
+	}
+	root := t.TempDir()
+	gorWD := filepath.Join(root, "gor work", "run")
+	runWD := filepath.Join(root, "elsewhere")
+	for _, d := range []string{gorWD, runWD} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, out := range []string{"../my out/requests.gor", "../../requests.gor", filepath.Join(root, "abs out", "requests.gor")} {
+		imp := exec.Command(binary, "import", "gor", "--", "--input-file", filepath.Join(root, "in.gor"), "--output-file", out)
+		imp.Dir = gorWD
+		var stdout, stderr strings.Builder
+		imp.Stdout, imp.Stderr = &stdout, &stderr
+		if err := imp.Run(); err != nil {
+			t.Fatalf("import gor --output-file %s: %v\n%s", out, err, stderr.String())
+		}
+		scen := write(t, filepath.Join(root, fmt.Sprintf("scenarios %d", i)), "s.yaml", stdout.String())
+		var hint string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if _, h, ok := strings.Cut(l, "run the scenario with "); ok {
+				hint, _, _ = strings.Cut(h, ", or write the file beside it")
+			}
+		}
+		if !strings.HasPrefix(hint, "--allow-paths ") {
+			t.Fatalf("--output-file %s: no --allow-paths hint:\n%s", out, stderr.String())
+		}
+		validate := func(extra string) (string, error) {
+			c := exec.Command(sh, "-c", `"$0" validate "$1" `+extra, binary, scen)
+			c.Dir = runWD
+			b, err := c.CombinedOutput()
+			return string(b), err
+		}
+		if b, err := validate(""); err == nil {
+			t.Fatalf("--output-file %s: the scenario validates without --allow-paths:\n%s", out, b)
+		}
+		if b, err := validate(hint); err != nil {
+			t.Errorf("--output-file %s: validate FILE %s (from another directory): %v\n%s", out, hint, err, b)
+		}
+		// the file is the one gor wrote, from its working directory
+		want := out
+		if !filepath.IsAbs(out) {
+			want = filepath.Join(gorWD, out)
+		}
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--output-file %s: the scenario does not write %s:\n%s", out, want, stdout.String())
+		}
+	}
+}
