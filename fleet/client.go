@@ -230,9 +230,22 @@ func checkFields(req SubmitRequest) error {
 func submitSet(req SubmitRequest) []string {
 	set := slices.Clone(req.Set)
 	if req.For > 0 {
-		set = append(set, fmt.Sprintf("jobs.%s.stop.after=%s", req.Job, req.For))
+		set = append(set, StopAfterSet(req.Job, req.For))
 	}
 	return set
+}
+
+// StopAfterSet is the --set override a submission's For adds: job's
+// stop.after, its name quoted (scenario.SetKey).
+func StopAfterSet(job string, d time.Duration) string {
+	return fmt.Sprintf("jobs.%s.stop.after=%s", scenario.SetKey(job), d)
+}
+
+// IsStopAfterSet reports whether s is the override For added for job and
+// d: StopAfterSet's, or the one before job names were quoted in it (specs
+// submitted by older versions).
+func IsStopAfterSet(s, job string, d time.Duration) bool {
+	return d > 0 && (s == StopAfterSet(job, d) || s == fmt.Sprintf("jobs.%s.stop.after=%s", job, d))
 }
 
 // checkRequest is CheckSubmit without loading the scenario (whose paths
@@ -334,8 +347,7 @@ func specDiff(old Spec, req SubmitRequest, chk Checked) string {
 	add("for", durText(time.Duration(old.For)), durText(req.For))
 	// The overrides given, without the one For adds (compared above).
 	given := func(set []string, job string, d time.Duration) []string {
-		forSet := fmt.Sprintf("jobs.%s.stop.after=%s", job, d)
-		return slices.DeleteFunc(slices.Clone(set), func(s string) bool { return d > 0 && s == forSet })
+		return slices.DeleteFunc(slices.Clone(set), func(s string) bool { return IsStopAfterSet(s, job, d) })
 	}
 	if was, now := given(old.Set, old.Job, time.Duration(old.For)), given(chk.Set, req.Job, req.For); !slices.Equal(was, now) {
 		diffs = append(diffs, fmt.Sprintf("--set [%s], now [%s]", strings.Join(was, " "), strings.Join(now, " ")))

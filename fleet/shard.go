@@ -14,6 +14,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/message"
+	"github.com/replayctl/replayctl/scenario"
 )
 
 // ReplayPlan is what every shard of a replay job shares.
@@ -99,5 +100,5 @@ func planT0(w catalog.Window, now time.Time) time.Time {
 // shardSets are the --set overrides every shard of a replay runs with: one
 // start instant, so a shard re-run elsewhere stays on the same timeline.
 func shardSets(job string, plan *ReplayPlan) []string {
-	return []string{fmt.Sprintf("jobs.%s.start-at=%s", job, plan.StartAt.UTC().Format(time.RFC3339Nano))}
+	return []string{fmt.Sprintf("jobs.%s.start-at=%s", scenario.SetKey(job), plan.StartAt.UTC().Format(time.RFC3339Nano))}
 }

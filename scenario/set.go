@@ -226,6 +226,14 @@ func splitSetPath(path string) ([]setSeg, error) {
 	}
 }
 
+// SetKey writes a key's name as one segment of a --set path, quoted: it
+// names that key whatever other keys the mapping has (with jobs r and
+// r.stop, jobs.r.stop.after reads two ways; jobs."r".stop.after and
+// jobs."r.stop".after one each). Names hold no '"'.
+func SetKey(name string) string {
+	return `"` + name + `"`
+}
+
 // SetPathKeys returns the segments of a --set path as applySet reads them:
 // the names, without the quotes of a quoted one (jobs."r.loop".for is
 // jobs, r.loop, for). A path applySet refuses is split at every dot.

@@ -302,13 +302,11 @@ func commandLine(sp fleet.Spec) string {
 	if sp.Shards > 1 {
 		args = append(args, "--shards", strconv.Itoa(sp.Shards))
 	}
-	forSet := ""
 	if sp.For > 0 {
 		args = append(args, "--for", time.Duration(sp.For).String())
-		forSet = fmt.Sprintf("jobs.%s.stop.after=%s", sp.Job, time.Duration(sp.For))
 	}
 	for _, st := range sp.Set {
-		if st == forSet {
+		if fleet.IsStopAfterSet(st, sp.Job, time.Duration(sp.For)) {
 			continue
 		}
 		args = append(args, "--set", shellQuote(maskSet(st)))
@@ -722,9 +720,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 	}
 	if b.Window != "" {
 		if kind == fleet.KindReplay {
-			set = append(set, "jobs."+b.Job+".source.window="+b.Window)
+			set = append(set, "jobs."+scenario.SetKey(b.Job)+".source.window="+b.Window)
 		} else {
-			set = append(set, "jobs."+b.Job+".save-window="+b.Window)
+			set = append(set, "jobs."+scenario.SetKey(b.Job)+".save-window="+b.Window)
 		}
 	}
 	for _, st := range set {
@@ -869,13 +867,11 @@ func (s *Server) rerunJob(w http.ResponseWriter, r *http.Request, tok Token) {
 	if len(b.Selector) == 0 {
 		b.Agents = sp.Agents // a job on named agents (gor compat) runs on them again
 	}
-	forSet := ""
 	if sp.For > 0 {
 		b.For = time.Duration(sp.For).String()
-		forSet = fmt.Sprintf("jobs.%s.stop.after=%s", sp.Job, time.Duration(sp.For))
 	}
 	for _, st := range sp.Set {
-		if st != forSet {
+		if !fleet.IsStopAfterSet(st, sp.Job, time.Duration(sp.For)) {
 			b.Set = append(b.Set, st)
 		}
 	}
