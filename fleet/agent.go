@@ -1506,6 +1506,7 @@ func resultOf(o *engine.JobOutcome) *Result {
 		r.LatencyP50, r.LatencyP90, r.LatencyP99 = Duration(s.Latency.P50), Duration(s.Latency.P90), Duration(s.Latency.P99)
 		r.LatencyMax, r.LatenessMax = Duration(s.Latency.Max), Duration(s.Lateness.Max)
 		r.Histogram, r.State, r.Asserts = s.Histogram, o.State, o.Asserts
+		r.Diff = withoutExamples(o.Diff)
 		r.SourceGaps, r.NotSent = o.SourceGaps, o.NotSent
 	} else {
 		r.Requests, r.Responses, r.Written, r.NotWritten, r.Lost = o.Requests, o.Responses, o.Written, o.NotWritten, o.Lost
