@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -48,6 +49,12 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	magic, err := br.Peek(4)
 	if err != nil {
+		if len(magic) == 0 && errors.Is(err, io.EOF) {
+			return errors.New("not a pcap or pcapng file: it is empty (write one with tcpdump -w FILE)")
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("not a pcap or pcapng file: it holds %d byte(s), less than a pcap header", len(magic))
+		}
 		return fmt.Errorf("reading magic number: %w", err)
 	}
 	var pr packetReader
@@ -76,7 +83,8 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 		lt := pc.LinkType()
 		linkType = func(gopacket.CaptureInfo) layers.LinkType { return lt }
 	default:
-		return fmt.Errorf("not a pcap or pcapng file (magic %08x)", m)
+		head, _ := br.Peek(64)
+		return notPcap(head)
 	}
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
@@ -106,4 +114,23 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 		}
 	}
 	return a.Close()
+}
+
+// gorHeader is the first line of a GoReplay (.gor) file's first payload:
+// "<type> <hex id> <unix-ns>", type 1 (request), 2 (response) or 3.
+var gorHeader = regexp.MustCompile(`^[123] [0-9a-f]+ [0-9]+`)
+
+// notPcap says why a file that does not start with a pcap or pcapng magic
+// number is not read, and what to do: a GoReplay file, gzip, text and
+// other bytes each get their own hint. head is the file's first bytes;
+// none of them is shown but the magic number (a capture file may hold
+// secrets; its first four bytes, in hex, tell formats apart).
+func notPcap(head []byte) error {
+	switch {
+	case gorHeader.Match(head):
+		return errors.New("not a pcap or pcapng file: it looks like a GoReplay (.gor) file; read it with source: {gor: {path: …}}")
+	case head[0] == 0x1f && head[1] == 0x8b:
+		return errors.New("not a pcap or pcapng file: it is gzip-compressed; gunzip it first (a .gor.gz is read by source: {gor: {path: …}})")
+	}
+	return fmt.Errorf("not a pcap or pcapng file (its first bytes are %x; a pcap's are d4c3b2a1 or a1b2c3d4, a pcapng's 0a0d0d0a): write one with tcpdump -w FILE, or save it from Wireshark as pcap or pcapng", head[:4])
 }

@@ -205,3 +205,35 @@ func TestRestrictedRecheckReads(t *testing.T) {
 		})
 	}
 }
+
+// TestRestrictedMissingInputSaysMissing: a restricted scenario's input file
+// that is under its directory but not there (removed after validate, or an
+// agent's file not yet copied) is said to be missing, as an unrestricted
+// run says it, not refused as if it lay outside what the scenario may read.
+func TestRestrictedMissingInputSaysMissing(t *testing.T) {
+	for _, tc := range []struct{ name, source, file string }{
+		{"pcap file", `pcap: {path: in.pcap, ports: [8080]}`, "in.pcap"},
+		{"gor file", `gor: {path: in.gor}`, "in.gor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			yaml := fmt.Sprintf("version: 1\nname: restricted\njobs:\n  copy:\n    source: {%s}\n    sink: {gor: {path: out/copy.gor}}\n", tc.source)
+			s, err := scenario.LoadBytes(filepath.Join(dir, "scenario.yaml"), []byte(yaml), scenario.Options{Env: noEnv, Restricted: true})
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			var out syncBuffer
+			plan, err := engine.Compile(s, engine.Options{DataDir: filepath.Join(dir, "data"), Out: &out, Err: &testWriter{t: t}})
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = plan.Run(ctx)
+			want := filepath.Join(dir, tc.file) + ": no such file or directory"
+			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "reads only under") {
+				t.Fatalf("run = %v, want an error saying %q, without a containment refusal", err, want)
+			}
+		})
+	}
+}

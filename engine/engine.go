@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
+	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/redact"
 	"github.com/replayctl/replayctl/rewrite"
@@ -189,6 +190,10 @@ type JobOutcome struct {
 	// State is the replay's lossless stats (histograms bucket by bucket):
 	// States of shards merge exactly (report.Merge).
 	State *stats.State
+	// Diff is the replay's compare: summary (nil without compare:); the
+	// diffs of shards add up (report.Merge), and diff.* assertions of a
+	// merged summary read them.
+	Diff *compare.DiffSummary
 	// Asserts are the job's assert expressions, for a caller that
 	// evaluates them on a merged summary: with no secret's value in them
 	// (scenario.Expr.Published). AssertsShown are the same as written

@@ -74,6 +74,7 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		Hosts: res.hosts, Destinations: res.dests,
 		Summary: res.summary, Window: res.window, Counters: res.counters, Elapsed: res.elapsed,
 		State: res.state, SourceGaps: res.windowNotes, NotSent: res.notSent, OnLoss: res.job.OnLoss,
+		Diff: res.diff,
 	}
 	if res.lost[catalog.LostTotal] > 0 {
 		o.Lost = maps.Clone(res.lost)

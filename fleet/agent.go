@@ -1291,11 +1291,6 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		a.cfg.Metrics.finished(state)
 		a.finishJob(pub, spec)
 	}
-	dir := filepath.Join(a.cfg.WorkDir, "jobs", spec.JobID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		fail(Failed, err.Error())
-		return
-	}
 	set := slices.Clone(spec.Set)
 	if spec.Replay != nil {
 		set = append(set, shardSets(spec.Job, spec.Replay)...)
@@ -1304,7 +1299,10 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	if file == "" {
 		file = "scenario.yaml"
 	}
-	s, err := a.cfg.Load(filepath.Join(dir, filepath.Base(file)), []byte(spec.Scenario), set, a.cfg.Vars, a.cfg.WorkDir)
+	// The scenario is loaded as a file of --work-dir: its relative paths,
+	// read (a pcap, a gor file, TLS files) or written (reports), resolve
+	// there, where the agent's files are.
+	s, err := a.cfg.Load(filepath.Join(a.cfg.WorkDir, filepath.Base(file)), []byte(spec.Scenario), set, a.cfg.Vars, a.cfg.WorkDir)
 	if err != nil {
 		fail(Refused, "invalid scenario: "+logs.mask(err.Error()))
 		return
@@ -1511,6 +1509,7 @@ func resultOf(o *engine.JobOutcome) *Result {
 		if !slices.Equal(o.AssertsShown, o.Asserts) {
 			r.AssertsShown = o.AssertsShown
 		}
+		r.Diff = withoutExamples(o.Diff)
 		r.SourceGaps, r.NotSent = o.SourceGaps, o.NotSent
 	} else {
 		r.Requests, r.Responses, r.Written, r.NotWritten, r.Lost = o.Requests, o.Responses, o.Written, o.NotWritten, o.Lost

@@ -874,6 +874,12 @@ func (c *Client) printJob(id string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", part, s.Agent, s.State, s.Attempt, detail)
 	}
 	tw.Flush()
+	printResult(w, js)
+}
+
+// printResult prints a final job's merged result (jobs show): a record
+// job's totals and window, a replay's merged figures, diff and assertions.
+func printResult(w io.Writer, js Status) {
 	if r := js.Result; r != nil && js.State.Final() {
 		if js.Kind == KindRecord {
 			fmt.Fprintf(w, "  recorded: %d requests, %d responses, %d written, %d not written\n", r.Requests, r.Responses, r.Written, r.NotWritten)
@@ -929,6 +935,19 @@ func (c *Client) printJob(id string) {
 				fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 			} else {
 				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", stats.DurationText(time.Duration(r.LatencyMax)), stats.DurationText(time.Duration(r.LatenessMax)))
+			}
+			if d := r.Diff; d != nil {
+				fmt.Fprintf(w, "  diff      compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
+				for _, e := range d.Endpoints {
+					if e.Mismatches == 0 {
+						continue
+					}
+					var top []string
+					for _, f := range e.TopFields {
+						top = append(top, fmt.Sprintf("%s (%d)", f.Field, f.Count))
+					}
+					fmt.Fprintf(w, "            %s: %d of %d differ: %s\n", e.Endpoint, e.Mismatches, e.Requests, strings.Join(top, ", "))
+				}
 			}
 			// The job's assertions, evaluated on the merged summary; one
 			// that holds on the totals of a job that failed or was

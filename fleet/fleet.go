@@ -21,6 +21,7 @@ package fleet
 import (
 	"fmt"
 
+	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/stats"
 	"maps"
 	"slices"
@@ -324,6 +325,11 @@ type Result struct {
 	// job's result is its shards' States merged exactly (report.Merge), so
 	// its percentiles are those of one run that sent every request.
 	State *stats.State `json:"state,omitempty"`
+	// Diff is a replay's compare: summary, without its examples (the
+	// bodies and heads of mismatching requests stay in the run's own
+	// report, off the status topic): a job's is its shards' added up
+	// (report.Merge), which its diff.* assertions read.
+	Diff *compare.DiffSummary `json:"diff,omitempty"`
 	// Asserts are the job's assert expressions; a job's assertions are
 	// evaluated on the merged summary, never on a shard's own. They hold
 	// no secret's value: an assertion that read one (a --var with a

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -32,7 +33,7 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 		if r.State == nil {
 			return nil, fmt.Errorf("%s: its result has no lossless stats (an agent older than this replayctl?)", name)
 		}
-		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}}
+		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}, Diff: r.Diff}
 		for _, a := range r.Asserts {
 			in.Assertions = append(in.Assertions, stats.ReportAssertion{Expr: a})
 		}
@@ -80,6 +81,9 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 	}
 	// A line only some shards have is prefixed with the shard's name.
 	r.SourceGaps, r.NotSent = m.JSON.SourceGaps, m.JSON.NotSent
+	if d, ok := m.JSON.Diff.(*compare.DiffSummary); ok {
+		r.Diff = d
+	}
 	if differ != nil {
 		return r, differ
 	}
@@ -157,6 +161,20 @@ func assertsDiffer(parts []Status) *AssertsDifferError {
 		return nil
 	}
 	return &AssertsDifferError{Lines: lines}
+}
+
+// withoutExamples is d without its endpoints' examples.
+func withoutExamples(d *compare.DiffSummary) *compare.DiffSummary {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	c.Endpoints = make([]compare.EndpointSummary, len(d.Endpoints))
+	for i, e := range d.Endpoints {
+		e.Examples = nil
+		c.Endpoints[i] = e
+	}
+	return &c
 }
 
 // resultOfSummary is a replay's Result from its summary and lossless state.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -43,16 +44,17 @@ func Convert(args []string) (*Result, error) {
 			return nil, fmt.Errorf("argument %d is not valid UTF-8", i+1)
 		}
 	}
+	args = withoutProgram(args)
 	c := &conv{args: args}
 	if wd, err := os.Getwd(); err == nil {
 		c.wd = wd
 	}
 	if err := c.parseArgs(args); err != nil {
-		return nil, c.hideErr(err)
+		return nil, c.hideErr(c.withWarnings(err))
 	}
 	doc, err := c.build()
 	if err != nil {
-		return nil, c.hideErr(err)
+		return nil, c.hideErr(c.withWarnings(err))
 	}
 	for i, w := range c.warns {
 		c.warns[i] = c.hide(w)
@@ -71,6 +73,32 @@ func Convert(args []string) (*Result, error) {
 		return nil, fmt.Errorf("encode scenario: %w", err)
 	}
 	return &Result{YAML: buf.Bytes(), Warnings: c.warns, AllowPaths: c.allowPaths}, nil
+}
+
+// withoutProgram drops gor's program name from a command line pasted
+// whole ("gor --input-raw …", "sudo ./goreplay --input-raw …"): gor would
+// read no flag after a first argument that is not one.
+func withoutProgram(args []string) []string {
+	rest := args
+	if len(rest) > 1 && rest[0] == "sudo" {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 {
+		switch base := path.Base(rest[0]); base {
+		case "gor", "goreplay", "gor.exe", "goreplay.exe":
+			return rest[1:]
+		}
+	}
+	return args
+}
+
+// withWarnings adds to err the warnings given before it (an argument that
+// is not a flag, which ends gor's flags, explains a "no output" after it).
+func (c *conv) withWarnings(err error) error {
+	if len(c.warns) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, strings.Join(c.warns, "; "))
 }
 
 // oneLine keeps a warning on one printable comment line: control and other

@@ -2,9 +2,12 @@ package gorimport
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/replayctl/replayctl/scenario"
 )
 
 // flagKind says how a gor flag takes its value, as Go's flag package does.
@@ -311,11 +314,15 @@ func (c *conv) parseArgs(args []string) error {
 				value, hasValue = args[i], true
 				i++
 			}
+			hint := ""
+			if near := scenario.Suggest(name, flagNames()); near != "" {
+				hint = " (did you mean --" + near + "?)"
+			}
 			if hasValue {
 				c.noteSecret(name, value)
-				c.warnf("unknown gor flag --%s %q not mapped", name, value)
+				c.warnf("unknown gor flag --%s %q not mapped%s", name, value, hint)
 			} else {
-				c.warnf("unknown gor flag --%s not mapped", name)
+				c.warnf("unknown gor flag --%s not mapped%s", name, hint)
 			}
 			continue
 		}
@@ -347,4 +354,14 @@ func (c *conv) parseArgs(args []string) error {
 		}
 	}
 	return nil
+}
+
+// flagNames is every gor flag the converter knows, sorted.
+func flagNames() []string {
+	names := make([]string, 0, len(flags))
+	for name := range flags {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -246,6 +247,10 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 		// literal is replaced in the path; a regexp anchored on both ends
 		// is matched against req.url, as gor matches it ("^/old$" leaves
 		// "/old?x=1" alone).
+		if value, cond, ok := restRewrite(u.re, u.target); ok {
+			steps = append(steps, set(set(mapNode(false), "set-path", exprNode(value)), "if", exprNode(cond)))
+			continue
+		}
 		value, cond, ok := replacement("req.path", "req.url", u.re, u.target)
 		if lit, isLit := literalRegexp(u.re); ok && isLit && strings.Contains(lit, "?") {
 			ok = false // a query is not in req.path
@@ -295,6 +300,78 @@ func replacement(subject, whole, re, target string) (value, cond string, ok bool
 		return quoteExpr(target), whole + " matches " + quoteExpr(re), true
 	}
 	return "", "", false
+}
+
+// restRewrite expresses the usual prefix rewrite with a group reference,
+// "LIT(.*):TARGET$1" (gor's own example, /v1/(.*):/v2/$1), optionally
+// anchored with ^ and $, the group possibly starting with a literal
+// ("^/api(/.*)$:$1"), as a set-path: gor replaces the first LIT of the
+// request URI and everything after it (the query too) with TARGET and
+// what followed LIT; replayctl does the same to the path and keeps the
+// query, which is the same URI. The rule applies where the path holds the
+// literal the regexp needs (LIT and the group's own), as where gor's
+// regexp matches, unless that literal is only in the query.
+func restRewrite(re, target string) (value, cond string, ok bool) {
+	prefix, ok := strings.CutSuffix(target, "$1")
+	if !ok {
+		prefix, ok = strings.CutSuffix(target, "${1}")
+	}
+	if !ok || strings.ContainsAny(prefix, "$?") {
+		return "", "", false
+	}
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return "", "", false
+	}
+	r = r.Simplify()
+	subs := []*syntax.Regexp{r}
+	if r.Op == syntax.OpConcat {
+		subs = r.Sub
+	}
+	anchored := len(subs) > 0 && subs[0].Op == syntax.OpBeginText
+	if anchored {
+		subs = subs[1:]
+	}
+	if n := len(subs); n > 0 && subs[n-1].Op == syntax.OpEndText {
+		subs = subs[:n-1] // (.*)$ matches what (.*) does: a URI has no newline
+	}
+	var lit string
+	if len(subs) == 2 && isLiteral(subs[0]) {
+		lit, subs = string(subs[0].Rune), subs[1:]
+	}
+	if len(subs) != 1 || subs[0].Op != syntax.OpCapture || subs[0].Cap != 1 {
+		return "", "", false
+	}
+	var inGroup string
+	group := subs[0].Sub[0]
+	if group.Op == syntax.OpConcat && len(group.Sub) == 2 && isLiteral(group.Sub[0]) {
+		inGroup, group = string(group.Sub[0].Rune), group.Sub[1]
+	}
+	if group.Op != syntax.OpStar || group.Sub[0].Op != syntax.OpAnyCharNotNL {
+		return "", "", false
+	}
+	need := lit + inGroup
+	if need == "" || strings.Contains(need, "?") || !strings.HasPrefix(need, "/") && anchored {
+		return "", "", false
+	}
+	rest := "req.path[" + strconv.Itoa(len(lit)) + ":]"
+	if lit == "" {
+		rest = "req.path"
+	}
+	if anchored {
+		value = rest
+		if prefix != "" {
+			value = quoteExpr(prefix) + " + " + rest
+		}
+		return value, "req.path startsWith " + quoteExpr(need), true
+	}
+	value = "let i = indexOf(req.path, " + quoteExpr(need) + "); req.path[:i] + " + quoteExpr(prefix) + " + req.path[i+" + strconv.Itoa(len(lit)) + ":]"
+	return value, "req.path contains " + quoteExpr(need), true
+}
+
+// isLiteral reports whether r is a case-sensitive literal.
+func isLiteral(r *syntax.Regexp) bool {
+	return r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 && len(r.Rune) > 0
 }
 
 // mayMatchQuery reports whether re may match a string holding '?' (a

@@ -293,6 +293,10 @@ func (m *errMapper) allowedProperties(loc string) []string {
 	return out
 }
 
+// Suggest returns the candidate closest to s when it is a likely typo
+// ("did you mean …?"), else "".
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
+
 // suggest returns the candidate closest to s when it is a likely typo.
 func suggest(s string, candidates []string) string {
 	best, bestD := "", 3

@@ -732,7 +732,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 		}
 	}
 	if _, problems, _ := validate(s.dir.path, b.Scenario, text, set); len(problems) > 0 {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("invalid scenario %s (%d problems)", b.Scenario, len(problems)), Problems: problems})
+		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("invalid scenario %s (%s)", b.Scenario, problemCount(len(problems))), Problems: problems})
 		return
 	}
 	if err := s.sync(r.Context()); err != nil {
@@ -984,4 +984,12 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// problemCount is "1 problem" or "N problems".
+func problemCount(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }

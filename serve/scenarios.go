@@ -46,11 +46,25 @@ func (d *scenarioDir) read(name string) ([]byte, error) {
 	data, err := d.root.ReadFile(filepath.FromSlash(name))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w %q in the scenarios directory", errNoScenario, name)
+			return nil, fmt.Errorf("%w %q in the scenarios directory%s", errNoScenario, name, d.otherExt(name))
 		}
 		return nil, fmt.Errorf("%w %q: %v", errNoScenario, name, err)
 	}
 	return data, nil
+}
+
+// otherExt names the file of the same name with the other extension (.yml
+// for .yaml, and the other way round) when it exists: "; did you mean
+// \"NAME.yml\"?", else where the scenarios are listed.
+func (d *scenarioDir) otherExt(name string) string {
+	other := strings.TrimSuffix(name, ".yaml") + ".yml"
+	if path.Ext(name) == ".yml" {
+		other = strings.TrimSuffix(name, ".yml") + ".yaml"
+	}
+	if fi, err := d.root.Stat(filepath.FromSlash(other)); err == nil && fi.Mode().IsRegular() {
+		return fmt.Sprintf("; did you mean %q?", other)
+	}
+	return " (GET /v1/scenarios lists them)"
 }
 
 // inHiddenDir reports whether a slash-separated name is in a hidden

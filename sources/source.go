@@ -5,7 +5,9 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +62,21 @@ func OpenIn(root, name string) (*os.File, error) {
 	defer r.Close()
 	f, err := r.Open(rel)
 	if err != nil {
-		return nil, fmt.Errorf("%s not read: a restricted scenario reads only under %s: %w", name, root, err)
+		return nil, NotRead(name, root, err)
 	}
 	return f, nil
+}
+
+// NotRead is why name (under root) could not be opened through an os.Root
+// on root. A file that is not there is said to be missing, as an
+// unrestricted scenario says it ("open NAME: no such file or directory"),
+// not refused as if it were outside root: it lies under root. Any other
+// error (a link that leads outside, permissions) says what a restricted
+// scenario may read.
+func NotRead(name, root string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) {
+		return &fs.PathError{Op: "open", Path: name, Err: pe.Err}
+	}
+	return fmt.Errorf("%s not read: a restricted scenario reads only under %s: %w", name, root, err)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -107,6 +108,11 @@ func (s *Source) within() (*os.Root, []string, error) {
 	files, err := gorfile.ExpandFS(r.FS(), filepath.ToSlash(rel))
 	if err != nil {
 		r.Close()
+		if errors.Is(err, fs.ErrNotExist) {
+			// A file named without a glob that is not there: missing,
+			// not outside.
+			return nil, nil, fmt.Errorf("gor source: %w", sources.NotRead(filepath.Join(s.root, rel), s.root, err))
+		}
 		return nil, nil, fmt.Errorf("gor source: %s not read: a restricted scenario reads only under %s, through no link that leads outside: %w", s.pattern, s.root, err)
 	}
 	return r, files, nil
@@ -123,7 +129,7 @@ func (s *Source) runWithin(ctx context.Context, emit func(*message.Message) erro
 		name = filepath.FromSlash(name)
 		f, err := r.Open(name)
 		if err != nil {
-			return fmt.Errorf("gor source: %s not read: a restricted scenario reads only under %s: %w", filepath.Join(s.root, name), s.root, err)
+			return fmt.Errorf("gor source: %w", sources.NotRead(filepath.Join(s.root, name), s.root, err))
 		}
 		if err := s.readFile(ctx, f, filepath.Join(s.root, name), emit); err != nil {
 			return err

@@ -85,7 +85,7 @@ func TestCheck(t *testing.T) {
 		{"missing file", New(filepath.Join(dir, "nope.gor"), nil), "gor source: gorfile: stat"},
 		{"glob of nothing", New(filepath.Join(dir, "b_*.gor"), nil), "gor source: gorfile: no file matches"},
 		{"within, file", NewWithin(dir, filepath.Join(dir, "a_1.gor"), nil), ""},
-		{"within, missing file", NewWithin(dir, filepath.Join(dir, "nope.gor"), nil), "gor source: " + filepath.Join(dir, "nope.gor") + " not read"},
+		{"within, missing file", NewWithin(dir, filepath.Join(dir, "nope.gor"), nil), "gor source: open " + filepath.Join(dir, "nope.gor") + ": no such file or directory"},
 		{"within, outside", NewWithin(dir, filepath.Join(t.TempDir(), "a.gor"), nil), "gor source: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,8 @@ func newImportCmd() *cobra.Command {
 
 const importGorHelp = `Convert a GoReplay (gor) command line into an equivalent scenario, printed as YAML.
 
-Give gor's arguments after "--", exactly as your script passes them to gor. Every flag that
+Give gor's arguments after "--", exactly as your script passes them to gor (a leading
+program name, gor, ./goreplay or sudo gor, is skipped: paste the whole line). Every flag that
 cannot be mapped is listed as a warning, on stderr and as a comment at the top of the YAML;
 none is dropped silently. A --set a warning suggests is quoted for a POSIX shell: paste it
 after 'replayctl run FILE' as printed. The scenario passes 'replayctl validate'. See
