@@ -93,7 +93,7 @@ targets:
   t: {url: "` + srv.URL + `"}
 jobs:
   replay:
-    source: {gor: {path: ../../in.gor}}  # each agent's own (work/jobs/ID/../../in.gor)
+    source: {gor: {path: in.gor}}  # each agent's own (its --work-dir/in.gor)
     sink: {http: {target: t}}
     assert:
       - '` + assert + `'
