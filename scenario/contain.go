@@ -44,7 +44,11 @@ func (d *decoder) written(x m, key string, dir bool) Path {
 		if d.outDirFlag {
 			what = "--output-dir " + d.outDir
 		}
-		if errors.Is(err, errOutside) {
+		if errors.Is(err, errOutside) && (d.restricted || d.remote) {
+			// Run by an agent (checked by serve): their command line is
+			// not the submitter's, and their directories theirs to keep.
+			d.errorf(v, x.p(key), "%s is outside %s; a scenario an agent runs writes only there (or under a directory the agent allows with --allow-paths)", raw, what)
+		} else if errors.Is(err, errOutside) {
 			// The directory to allow, absolute: --allow-paths reads a
 			// relative one from the working directory, not the scenario's.
 			allow := filepath.Dir(abs)

@@ -39,7 +39,9 @@ type decoder struct {
 	// secret's value replaced by exprenv.SecretPlaceholder (Expr.Published).
 	secretTemplate map[*yaml.Node]string
 	// restricted: env("NAME") may read only names envAllowed accepts.
+	// remote: hints name no local directory (Options.Remote).
 	restricted bool
+	remote     bool
 	envAllowed func(string) bool
 	// inputs are the files read and interfaces captured on (CheckInputs).
 	inputs []input

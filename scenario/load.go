@@ -43,6 +43,10 @@ type Options struct {
 	// fleet's agents always load scenarios restricted.
 	Restricted bool
 	EnvAllow   []string
+	// Remote: the scenario is checked here to run elsewhere (serve checks
+	// what its agents will run): messages name no directory of this
+	// machine in their hints (--allow-paths DIR).
+	Remote bool
 
 	// OutputDir, when set, is the directory the paths the scenario writes
 	// (reports, gor sinks, kafka.data-dir) resolve against and must stay
@@ -191,6 +195,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		sr:         sr,
 		s:          &Scenario{File: name, Dir: dir},
 		restricted: opts.Restricted,
+		remote:     opts.Remote,
 		envAllowed: func(k string) bool { return envAllowed(opts.EnvAllow, k) },
 	}
 	secret := secretReads(root, values)

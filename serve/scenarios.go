@@ -242,7 +242,7 @@ func validate(dir, file string, text []byte, set []string) (*scenario.Scenario, 
 		local = filepath.Base(local) // a rerun's spec may name a file from elsewhere
 	}
 	name := filepath.Join(dir, local)
-	s, err := scenario.LoadBytes(name, text, scenario.Options{Set: set, Env: none, OnUnset: func(pos scenario.Pos, name string) { unset[pos] = name }})
+	s, err := scenario.LoadBytes(name, text, scenario.Options{Set: set, Env: none, Remote: true, OnUnset: func(pos scenario.Pos, name string) { unset[pos] = name }})
 	if err == nil {
 		return s, nil, nil
 	}
