@@ -89,6 +89,21 @@ type PartView struct {
 	// LostText is what this part (an agent's part of a recording) lost
 	// (lostText).
 	LostText string `json:"lost_text,omitempty"`
+	// ResumeSkipped is how many requests a resumed replay shard did not
+	// send again, its lost run having answered them (resumeSkipped).
+	ResumeSkipped int64 `json:"resume_skipped,omitempty"`
+}
+
+// resumeSkipped is how many requests a replay shard re-run after its run
+// was lost (its agent killed or restarted) skipped, from its resume point
+// on: the lost run had answered them, and their results were lost with it.
+// Its result's counter resume-skipped; 0 for a run that was not resumed
+// and while the shard runs (a run reports its counters when it ends).
+func resumeSkipped(r *fleet.Result) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.Counters["resume-skipped"]
 }
 
 // lostText is what a recording lost, by cause in its unit, as jobs show
@@ -249,6 +264,7 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		v.Parts = append(v.Parts, PartView{
 			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
+			ResumeSkipped: resumeSkipped(p.Result),
 		})
 		if fleet.IsRunKey(part) {
 			runs = fleet.Furthest(runs, p.State)
