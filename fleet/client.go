@@ -858,8 +858,14 @@ func (c *Client) printJob(id string) {
 		detail := s.Reason
 		if r := s.Result; r != nil {
 			if s.Kind == KindReplay {
-				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s %s", r.Sent, r.OK, r.Errors,
-					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), detail))
+				// A resumed shard says how many requests it did not send
+				// again: its lost run had answered them.
+				resumed := ""
+				if n := r.Counters["resume-skipped"]; n > 0 {
+					resumed = fmt.Sprintf(" resume-skipped %d", n)
+				}
+				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s%s %s", r.Sent, r.OK, r.Errors,
+					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), resumed, detail))
 			} else {
 				detail = strings.TrimSpace(fmt.Sprintf("requests %d responses %d written %d not-written %d%s %s", r.Requests, r.Responses, r.Written, r.NotWritten, lostDetail(r.Lost), detail))
 			}

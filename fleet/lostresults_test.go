@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,11 @@ func lostRunResults(t *testing.T, onLoss, assertion string, want State) {
 		t.Fatal(err)
 	}
 	(&Client{bus: f.bus, Out: &ls}).List()
+	// The resumed shard's own line says how many requests it skipped:
+	// the one its lost run had answered.
+	if !regexp.MustCompile(`(?m)^  shard/0 +load-1 +SUCCEEDED +1 +sent 1 ok 1 errors 0 .* resume-skipped 1\b`).MatchString(show.String()) {
+		t.Errorf("jobs show's line of the resumed shard does not say resume-skipped 1:\n%s", show.String())
+	}
 	if !strings.Contains(show.String(), "  partial   "+lost) {
 		t.Errorf("jobs show does not say the totals miss the lost run's results (want %q):\n%s", lost, show.String())
 	}

@@ -397,10 +397,11 @@ func waitJob(t *testing.T, base, token, id string, timeout time.Duration, ok fun
 	}
 }
 
-// sseEvent is one server-sent event.
+// sseEvent is one server-sent event: its data decoded, and as sent.
 type sseEvent struct {
 	ID, Type string
 	Data     serve.Event
+	Raw      json.RawMessage
 }
 
 // readEvents reads a job's events until "end" or the timeout.
@@ -448,6 +449,7 @@ func readEventsAfter(t *testing.T, url, token, lastID string, timeout time.Durat
 				if err := json.Unmarshal([]byte(data), &cur.Data); err != nil {
 					t.Fatalf("event data %q: %v", data, err)
 				}
+				cur.Raw = json.RawMessage(data)
 				out = append(out, cur)
 			}
 			cur, data = sseEvent{}, ""

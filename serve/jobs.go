@@ -89,6 +89,21 @@ type PartView struct {
 	// LostText is what this part (an agent's part of a recording) lost
 	// (lostText).
 	LostText string `json:"lost_text,omitempty"`
+	// ResumeSkipped is how many requests a resumed replay shard did not
+	// send again, its lost run having answered them (resumeSkipped).
+	ResumeSkipped int64 `json:"resume_skipped,omitempty"`
+}
+
+// resumeSkipped is how many requests a replay shard re-run after its run
+// was lost (its agent killed or restarted) skipped, from its resume point
+// on: the lost run had answered them, and their results were lost with it.
+// Its result's counter resume-skipped; 0 for a run that was not resumed
+// and while the shard runs (a run reports its counters when it ends).
+func resumeSkipped(r *fleet.Result) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.Counters["resume-skipped"]
 }
 
 // lostText is what a recording lost, by cause in its unit, as jobs show
@@ -139,12 +154,15 @@ type shownSpec struct {
 
 // specIndex maps job IDs to the spec record each shows: the one the job's
 // status names (past PENDING), else the latest published that is a spec;
-// with only set, that job's alone. Each record is decoded once (specCache),
-// however many requests list it.
+// with only set, that job's alone. It scans every record of the jobs
+// topic; each record is decoded once while its view is kept (specCache).
+// A lookup of one job, and a list, ask the index first (specOf,
+// specOffsets).
 func (s *Server) specIndex(only string) map[string]jobSpec {
 	out := map[string]jobSpec{}
 	named := map[string]bool{}
 	for _, jr := range s.bus.Jobs(0) {
+		s.index.visited.Add(1)
 		if jr.Bad != "" || jr.Envelope.Type != "spec" {
 			continue
 		}
@@ -166,8 +184,18 @@ func (s *Server) specIndex(only string) map[string]jobSpec {
 	return out
 }
 
-// specOf returns one job's spec as specIndex picks it.
+// specOf returns one job's spec as specIndex picks it: the one record
+// the index names (specOffsets), or by a scan when the index cannot tell.
 func (s *Server) specOf(id string) (jobSpec, bool) {
+	s.catchUp()
+	at, ok, known := s.pick(id)
+	if ok {
+		if r, ok := s.fetch(id, at.offset); ok {
+			return r, true
+		}
+	} else if known {
+		return jobSpec{}, false
+	}
 	r, ok := s.specIndex(id)[id]
 	return r, ok
 }
@@ -249,6 +277,7 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		v.Parts = append(v.Parts, PartView{
 			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
+			ResumeSkipped: resumeSkipped(p.Result),
 		})
 		if fleet.IsRunKey(part) {
 			runs = fleet.Furthest(runs, p.State)
@@ -503,7 +532,14 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
-	specs := s.specIndex("")
+	// The index names each job's spec record, with what the filters
+	// ask; only the page's are read (fetch). A full index leaves jobs
+	// out: then every spec is read, by a scan (specIndex).
+	s.catchUp()
+	var specs map[string]jobSpec
+	if s.index.leftOut() {
+		specs = s.specIndex("")
+	}
 	type listed struct {
 		at  jobCursor
 		js  fleet.Status
@@ -524,12 +560,16 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 		}
 		l := listed{at: jobCursor{pos: noSpec, id: strings.TrimPrefix(k, "job/")}, js: js}
 		l.js.State = fleet.LiveState(js.State, runs[l.at.id])
-		var spec *fleet.Spec
-		if x, ok := specs[l.at.id]; ok {
-			l.rec, spec = &x, &x.spec
-			l.at.pos = x.rec.Offset
+		var file, window string
+		if specs != nil {
+			if x, ok := specs[l.at.id]; ok {
+				l.rec, l.at.pos = &x, x.rec.Offset
+				file, window = x.spec.File, specWindow(&x.spec)
+			}
+		} else if at, ok, _ := s.pick(l.at.id); ok {
+			l.at.pos, file, window = at.offset, at.file, at.window
 		}
-		if !jobMatches(q, l.js, spec) || after != nil && !after.before(l.at) {
+		if !jobMatches(q, l.js, file, window) || after != nil && !after.before(l.at) {
 			continue
 		}
 		all = append(all, l)
@@ -543,6 +583,15 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 	}
 	out := make([]JobView, len(all))
 	for i, l := range all {
+		if l.rec == nil && l.at.pos != noSpec {
+			// The index named it; read it now (the jobs topic created
+			// again since: by a scan).
+			if x, ok := s.fetch(l.at.id, l.at.pos); ok {
+				l.rec = &x
+			} else if x, ok := s.specIndex(l.at.id)[l.at.id]; ok {
+				l.rec = &x
+			}
+		}
 		var shown *shownSpec
 		if l.rec != nil {
 			shown = s.verifiedSpec(*l.rec)
@@ -579,13 +628,9 @@ func statesText() string {
 	return strings.Join(names, ", ")
 }
 
-// jobMatches applies the list's filters to a job (spec nil: none
-// published).
-func jobMatches(q url.Values, js fleet.Status, spec *fleet.Spec) bool {
-	var file, window string
-	if spec != nil {
-		file, window = spec.File, specWindow(spec)
-	}
+// jobMatches applies the list's filters to a job, the scenario file and
+// window of its spec (empty: none published).
+func jobMatches(q url.Values, js fleet.Status, file, window string) bool {
 	if f := q.Get("scenario"); f != "" && file != f {
 		return false
 	}

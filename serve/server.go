@@ -67,6 +67,8 @@ type Server struct {
 	// specs keeps what was read from spec records: the spec decoded and
 	// whether it verified (specIndex, verifiedSpec).
 	specs specCache
+	// index names each job's spec records on the jobs topic (specOffsets).
+	index specOffsets
 }
 
 //go:embed openapi.json

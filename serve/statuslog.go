@@ -37,6 +37,11 @@ type Event struct {
 	// LostText is what the result says the recording lost (lostText), as
 	// GET /v1/jobs/{id} gives it for the job and each part.
 	LostText string `json:"lost_text,omitempty"`
+	// ResumeSkipped is how many requests a resumed shard did not send
+	// again (resumeSkipped), as GET /v1/jobs/{id} gives it for each part;
+	// a part's only (the job's merged counters add its shards' up, which
+	// its result's partial lines say shard by shard).
+	ResumeSkipped int64 `json:"resume_skipped,omitempty"`
 	// JobState is the job's state once this record is read, as GET
 	// /v1/jobs/{id} gives it (liveState): the events stream sets it.
 	JobState fleet.State `json:"job_state,omitempty"`
@@ -158,11 +163,15 @@ func (l *statusLog) apply(r *kgo.Record) {
 		typ = "state"
 	}
 	l.last[key] = s.State
-	l.jobs[id] = append(l.jobs[id], Event{
+	e := Event{
 		Offset: r.Offset, Type: typ, Key: key, Part: part, Agent: s.Agent, Shard: s.Shard, State: s.State,
 		Reason: s.Reason, Attempt: s.Attempt, At: s.At, Progress: progressOf(s.Progress), Result: s.Result,
 		LostText: lostText(s.Result),
-	})
+	}
+	if part != "job" {
+		e.ResumeSkipped = resumeSkipped(s.Result)
+	}
+	l.jobs[id] = append(l.jobs[id], e)
 	if part == "job" && s.State.Final() {
 		// A finished job keeps its state changes; its progress reports
 		// are history nobody streams live any more.
