@@ -267,13 +267,19 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		a.count(cDecodeErrors, 1)
 		return nil
 	}
-	err := a.parser(first).DecodeLayers(data, &a.decoded)
+	p := a.parser(first)
+	err := p.DecodeLayers(data, &a.decoded)
+	// cut: a layer found fewer bytes than its header says it has (the
+	// capture's snaplen cut the packet).
+	cut := p.Truncated
 	tunnel := false
 	if n := len(a.decoded); err == nil && n > 0 && !a.cfg.NoDecap {
 		switch a.decoded[n-1] {
 		case layers.LayerTypeGRE:
 			if inner, first, ok := erspan3(&a.gre); ok {
-				err = a.parser(first).DecodeLayers(inner, &a.decoded)
+				p = a.parser(first)
+				err = p.DecodeLayers(inner, &a.decoded)
+				cut = cut || p.Truncated
 				tunnel = true
 			}
 		case layers.LayerTypeTCP:
@@ -317,6 +323,13 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 	}
 	if tunnel {
 		a.count(cDecapsulated, 1)
+	}
+	if cut {
+		// The bytes past the snaplen were on the wire and are not in
+		// the capture: a loss whatever the reassembly makes of the hole
+		// (one at the end of a stream, before its FIN, is not seen as
+		// one).
+		a.count(cSnaplenCut, 1)
 	}
 	if a.tcp.RST && !rstChecksumOK(&a.tcp, netLayer) {
 		a.count(cBogusRST, 1)

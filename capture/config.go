@@ -147,6 +147,7 @@ const (
 	cDecapsulated
 	cFileCutShort
 	cHoles
+	cSnaplenCut
 	nCounters
 )
 
@@ -186,6 +187,7 @@ var counterNames = [nCounters]string{
 	cHeaderTooLong:       "header-too-long",
 	cFileCutShort:        "file-cut-short",
 	cHoles:               "holes",
+	cSnaplenCut:          "snaplen-cut",
 }
 
 // Stats are the capture counters by name:
@@ -194,6 +196,10 @@ var counterNames = [nCounters]string{
 //	decode-errors           packets whose layers could not be decoded
 //	file-cut-short          a pcap file that ends in the middle of a packet:
 //	                        1, that packet is lost (the rest is kept)
+//	snaplen-cut             packets of captured connections cut short by the
+//	                        capture's snaplen (tcpdump -s): bytes of their
+//	                        payload are not in the capture (a loss; the holes
+//	                        they leave are counted as holes too, where seen)
 //	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
 //	ip-fragments            IPv4 fragments (not reassembled, ignored)
 //	streams                 TCP connections seen
