@@ -866,6 +866,8 @@ type conn struct {
 	fin            [2]bool // FIN seen: [0] from the client, [1] from the server
 	maxEnd         [2]uint32
 	maxEndOK       [2]bool
+	// finSeq[d] is the sequence number direction d's FIN ends its data at.
+	finSeq [2]uint32
 	// peerAck[d] is the highest ACK the other side sent for direction d
 	// ([0] client → server).
 	peerAck    [2]uint32
@@ -942,6 +944,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 	}
 	if tcp.FIN {
 		c.fin[b2i(isResp)] = true
+		c.finSeq[b2i(isResp)] = tcp.Seq + uint32(len(tcp.Payload))
 	}
 	if tcp.ACK {
 		o := b2i(!isResp)
@@ -1033,6 +1036,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 }
 
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	c.finHoles()
 	c.h2end()
 	c.req.finish(c.fin[0])
 	c.resp.finish(c.fin[1])
@@ -1046,6 +1050,37 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 		c.a.rememberClosed(c)
 	}
 	return true
+}
+
+// finHoles hands over, as a hole, the bytes a direction's FIN says were
+// sent and the peer acknowledged but that were never captured: gopacket
+// keeps no page for a FIN without payload queued past a hole, so the hole
+// before it is never handed over. Bytes nothing acknowledged (the capture
+// ended before they came, maybe late) are not, as a hole skipped at the
+// capture's end is not a loss. HTTP/2 connections are left out: their
+// splitters do not follow the stream (nor do they while the first bytes
+// are held to tell HTTP/2).
+func (c *conn) finHoles() {
+	if c.h2 != nil || len(c.sniffBuf) > 0 {
+		return
+	}
+	for d, s := range []*splitter{&c.req, &c.resp} {
+		if !c.fin[d] || !s.posOK || !c.peerAckOK[d] {
+			continue
+		}
+		n := int32(c.finSeq[d] - s.pos)
+		if n <= 0 || int32(c.peerAck[d]-s.pos) <= 0 {
+			continue
+		}
+		if d == 1 && !c.a.cfg.Responses {
+			continue
+		}
+		c.a.count(cGaps, 1)
+		if !s.garbage && s.st != stDead {
+			c.a.count(cHoles, 1)
+		}
+		s.gap(int(n))
+	}
 }
 
 func (c *conn) count(ct counter, n int64) { c.a.count(ct, n) }

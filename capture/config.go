@@ -199,7 +199,7 @@ var counterNames = [nCounters]string{
 //	snaplen-cut             packets of captured connections cut short by the
 //	                        capture's snaplen (tcpdump -s): bytes of their
 //	                        payload are not in the capture (a loss; the holes
-//	                        they leave are counted as holes too, where seen)
+//	                        they leave are counted as holes too)
 //	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
 //	ip-fragments            IPv4 fragments (not reassembled, ignored)
 //	streams                 TCP connections seen

@@ -10,9 +10,8 @@ import (
 // TestSnaplenCut reads packets cut short by the capture's snaplen
 // (tcpdump -s 200: CaptureLength < Length): the bytes past the cut were on
 // the wire, so each cut packet of a captured connection is counted
-// (snaplen-cut), whether or not the reassembly sees the hole it leaves. A
-// response whose head is cut in its last segment before the FIN left no
-// hole the reassembly counts, and nothing said why it was missing.
+// (snaplen-cut), besides the hole it leaves, and a response whose head is
+// cut is not recorded.
 func TestSnaplenCut(t *testing.T) {
 	body := strings.Repeat("x", 3000)
 	resp := "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + body

@@ -557,8 +557,7 @@ func wantLoss(t *testing.T, r result, onLoss string) {
 // TestPcapSnaplenCutIsLoss records a pcap whose last data packet, the last
 // response, was cut short by the capture's snaplen: that response is not
 // recorded, and the cut packet is a loss (snaplen-cut) that fails the job
-// unless on-loss says warn. The hole it leaves, before the connection's
-// FIN, is not one the reassembly counts: nothing said why it was missing.
+// unless on-loss says warn: nothing said why the response was missing.
 func TestPcapSnaplenCutIsLoss(t *testing.T) {
 	for _, onLoss := range []string{"", "warn"} {
 		t.Run("on-loss="+onLoss, func(t *testing.T) {
