@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/reassembly"
 
@@ -55,6 +56,9 @@ type Assembler struct {
 	erspan2 layers.ERSPANII
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	// defrag holds IPv4 fragments until their packet is whole (made on
+	// the first fragment).
+	defrag *ip4defrag.IPv4Defragmenter
 	// The parser of the latest packet's first layer: a capture has one
 	// link type, so the map above is looked up only when it changes.
 	lastFirst  gopacket.LayerType
@@ -267,6 +271,12 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		a.count(cDecodeErrors, 1)
 		return nil
 	}
+	return a.decode(data, ci, first)
+}
+
+// decode feeds one packet whose first layer is first: a packet read, or
+// one an IPv4 defragmentation made whole.
+func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.LayerType) error {
 	p := a.parser(first)
 	err := p.DecodeLayers(data, &a.decoded)
 	// cut: a layer found fewer bytes than its header says it has (the
@@ -300,7 +310,7 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		case layers.LayerTypeIPv4:
 			if a.ip4.Flags&layers.IPv4MoreFragments != 0 || a.ip4.FragOffset != 0 {
 				a.count(cFragments, 1)
-				return nil
+				return a.defragment(ci, cut)
 			}
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true, &a.ip4
 		case layers.LayerTypeIPv6:
@@ -358,6 +368,58 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 	return a.err
 }
 
+// fragTimeout is how long, in capture time, the fragments of an IPv4
+// packet wait for the rest of it (Linux's ipfrag_time).
+const fragTimeout = 30 * time.Second
+
+// defragment holds the IPv4 fragment just decoded (a.ip4) until its packet
+// is whole, as the receiver does, then decodes the packet. Fragments of
+// TCP are held and, unless NoDecap, of tunnels (UDP, GRE); others are
+// ignored as before.
+func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
+	switch a.ip4.Protocol {
+	case layers.IPProtocolTCP:
+	case layers.IPProtocolUDP, layers.IPProtocolGRE:
+		if a.cfg.NoDecap {
+			return nil
+		}
+	default:
+		return nil
+	}
+	if cut {
+		// Its bytes past the snaplen are lost, and so is its packet.
+		a.count(cSnaplenCut, 1)
+		return nil
+	}
+	// The defragmenter keeps the fragment: it gets its own copy of the
+	// bytes, which the reader reuses.
+	b := make([]byte, 0, len(a.ip4.Contents)+len(a.ip4.Payload))
+	b = append(append(b, a.ip4.Contents...), a.ip4.Payload...)
+	frag := new(layers.IPv4)
+	if err := frag.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	if a.defrag == nil {
+		a.defrag = ip4defrag.NewIPv4Defragmenter()
+	}
+	whole, err := a.defrag.DefragIPv4WithTimestamp(frag, ci.Timestamp)
+	if err != nil {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	if whole == nil {
+		return nil // the rest is to come
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, whole, gopacket.Payload(whole.Payload)); err != nil {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	ci.CaptureLength, ci.Length = len(buf.Bytes()), len(buf.Bytes())
+	return a.decode(buf.Bytes(), ci, layers.LayerTypeIPv4)
+}
+
 func (a *Assembler) isServer(ip []byte, port uint16) bool {
 	if !a.anyPort && a.ports[port>>6]&(1<<(port&63)) == 0 {
 		return false
@@ -401,6 +463,9 @@ func (a *Assembler) Flush(now time.Time) error {
 	a.lastFlush = now
 	idle := now.Add(-a.cfg.IdleTimeout)
 	a.asm.FlushWithOptions(reassembly.FlushOptions{T: idle, TC: idle})
+	if a.defrag != nil {
+		a.defrag.DiscardOlderThan(now.Add(-fragTimeout))
+	}
 	if a.cfg.OrderWindow > 0 {
 		a.release(now.Add(-a.cfg.OrderWindow).UnixNano())
 	}

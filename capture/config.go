@@ -201,7 +201,9 @@ var counterNames = [nCounters]string{
 //	                        payload are not in the capture (a loss; the holes
 //	                        they leave are counted as holes too)
 //	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
-//	ip-fragments            IPv4 fragments (not reassembled, ignored)
+//	ip-fragments            IPv4 fragments read (those of TCP and of tunnels
+//	                        are reassembled, and their packet decoded once
+//	                        whole; others are ignored)
 //	streams                 TCP connections seen
 //	streams-active          TCP connections tracked now
 //	streams-dropped         connections not tracked because of MaxStreams
