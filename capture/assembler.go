@@ -58,7 +58,8 @@ type Assembler struct {
 	decoded []gopacket.LayerType
 	// defrag holds IPv4 fragments until their packet is whole (made on
 	// the first fragment).
-	defrag *ip4defrag.IPv4Defragmenter
+	defrag    *ip4defrag.IPv4Defragmenter
+	fragBytes int // about the bytes it holds
 	// The parser of the latest packet's first layer: a capture has one
 	// link type, so the map above is looked up only when it changes.
 	lastFirst  gopacket.LayerType
@@ -369,8 +370,13 @@ func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.
 }
 
 // fragTimeout is how long, in capture time, the fragments of an IPv4
-// packet wait for the rest of it (Linux's ipfrag_time).
-const fragTimeout = 30 * time.Second
+// packet wait for the rest of it (Linux's ipfrag_time); maxFragBytes
+// bounds the bytes of fragments held (a flood of fragments that never
+// complete): past it, those held are dropped (buffer-overflow).
+const (
+	fragTimeout  = 30 * time.Second
+	maxFragBytes = 16 << 20
+)
 
 // defragment holds the IPv4 fragment just decoded (a.ip4) until its packet
 // is whole, as the receiver does, then decodes the packet. Fragments of
@@ -400,8 +406,11 @@ func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
 		a.count(cDecodeErrors, 1)
 		return nil
 	}
-	if a.defrag == nil {
-		a.defrag = ip4defrag.NewIPv4Defragmenter()
+	if a.defrag == nil || a.fragBytes+len(b) > maxFragBytes {
+		if a.defrag != nil {
+			a.count(cBufferOverflow, 1)
+		}
+		a.defrag, a.fragBytes = ip4defrag.NewIPv4Defragmenter(), 0
 	}
 	whole, err := a.defrag.DefragIPv4WithTimestamp(frag, ci.Timestamp)
 	if err != nil {
@@ -409,8 +418,13 @@ func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
 		return nil
 	}
 	if whole == nil {
-		return nil // the rest is to come
+		// The rest is to come. fragBytes is an estimate: the packets
+		// made whole give back their payload's size, the fragments
+		// dropped at fragTimeout nothing.
+		a.fragBytes += len(b)
+		return nil
 	}
+	a.fragBytes = max(0, a.fragBytes-len(whole.Payload))
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, whole, gopacket.Payload(whole.Payload)); err != nil {
 		a.count(cDecodeErrors, 1)

@@ -231,7 +231,8 @@ var counterNames = [nCounters]string{
 //	holes                   of which: holes after the stream's start was
 //	                        seen: bytes that were on the wire and are not in
 //	                        the capture (a loss)
-//	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes
+//	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes,
+//	                        and IPv4 fragments dropped past 16 MiB held
 //	pending-overflow        requests forgotten because too many awaited answers
 //	upgraded                connections no longer HTTP (101, CONNECT)
 //	kernel-drops            packets the kernel dropped (live capture)

@@ -112,3 +112,48 @@ func TestIPv4Fragments(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv4FragmentFloodBounded sends first fragments that never complete,
+// each with its own Id: the bytes held stay under maxFragBytes (those held
+// are dropped past it, counted as buffer-overflow), and a fragmented
+// request after the flood is still reassembled.
+func TestIPv4FragmentFloodBounded(t *testing.T) {
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+	var msgs []*message.Message
+	a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+	big := seg{true, 0, string(make([]byte, 1400)), "A"}
+	data, ci := f.packet(big)
+	first := fragment(t, data, 1000)[0]
+	n := (16<<20)/(len(first)-14) + 100 // past maxFragBytes of IPv4 bytes held
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint16(first[14+4:], uint16(i))      // Id
+		binary.BigEndian.PutUint16(first[14+12:], uint16(i>>16)) // and source address, as Ids wrap
+		ci.CaptureLength, ci.Length = len(first), len(first)
+		if err := a.Decode(first, ci, f.link.linkType()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := a.Stats(); st["buffer-overflow"] != 1 {
+		t.Errorf("buffer-overflow %d, want 1", st["buffer-overflow"])
+	}
+	g := newFlow(t, linkEthernet, "10.0.0.3:40000", "10.0.0.2:8080")
+	for i, s := range append(handshake(), seg{true, 0, req1, "A"}) {
+		data, ci := g.packet(s)
+		frames := [][]byte{data}
+		if i == 3 {
+			frames = fragment(t, data, 32)
+		}
+		for _, fr := range frames {
+			ci.CaptureLength, ci.Length = len(fr), len(fr)
+			if err := a.Decode(fr, ci, g.link.linkType()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || string(msgs[0].Raw) != req1 {
+		t.Errorf("%d messages after the flood, want the request", len(msgs))
+	}
+}
