@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"golang.org/x/net/bpf"
+
 	"github.com/replayctl/replayctl/message"
 )
 
@@ -155,5 +157,49 @@ func TestIPv4FragmentFloodBounded(t *testing.T) {
 	}
 	if len(msgs) != 1 || string(msgs[0].Raw) != req1 {
 		t.Errorf("%d messages after the flood, want the request", len(msgs))
+	}
+}
+
+// TestBPFFilterFragments runs the kernel filter of a live capture on IPv4
+// fragments of TCP: the first is tested by its ports, the others, which
+// have none, are accepted, so that the Assembler gets every fragment of a
+// packet to a captured port. It rejected them all: live, a packet sent in
+// fragments never became whole.
+func TestBPFFilterFragments(t *testing.T) {
+	for _, dgram := range []bool{false, true} {
+		prog, err := buildFilter(filterOpts{ports: []uint16{8080}, dgram: dgram, snaplen: 65535})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins := make([]bpf.Instruction, len(prog))
+		for i, r := range prog {
+			ins[i] = r.Disassemble()
+		}
+		vm, err := bpf.NewVM(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			dst  string
+			want []bool // each fragment accepted
+		}{
+			{"10.0.0.2:8080", []bool{true, true, true}},
+			{"10.0.0.2:22", []bool{false, true, true}},
+		} {
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", tt.dst)
+			data, _ := f.packet(seg{true, 0, req1, "A"})
+			for i, fr := range fragment(t, data, 24, 48) {
+				if dgram {
+					fr = fr[14:]
+				}
+				n, err := vm.Run(fr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (n > 0) != tt.want[i] {
+					t.Errorf("dgram=%v %s fragment %d: accepted=%v, want %v", dgram, tt.dst, i, n > 0, tt.want[i])
+				}
+			}
+		}
 	}
 }
