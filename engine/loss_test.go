@@ -639,3 +639,38 @@ func cutLastData(t *testing.T, src, dst string, keep int) {
 		}
 	}
 }
+
+// TestRefusedMessagesSaid records a capture with a request carrying two
+// different Content-Lengths, which capture refuses (framing it would
+// desync the stream): the summary's unparsable line says so, by cause; it
+// said only that runs of bytes that are not HTTP (TLS, another protocol)
+// were skipped.
+func TestRefusedMessagesSaid(t *testing.T) {
+	src, err := filepath.Abs("../capture/testdata/synth-lenient.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in.pcap"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, `version: 1
+name: refused
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [18180], responses: true}}
+    sink: {gor: {path: out.gor}}
+    redact: {defaults: false}
+    on-loss: warn
+`, engine.Options{})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.out)
+	}
+	if !strings.Contains(r.out, "refused because framing them would desync the stream (not recorded): refused-content-length 1 (two different or malformed Content-Lengths)") {
+		t.Errorf("the summary does not say a message was refused, and why:\n%s", r.out)
+	}
+}
