@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/reassembly"
 
@@ -55,6 +56,10 @@ type Assembler struct {
 	erspan2 layers.ERSPANII
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	// defrag holds IPv4 fragments until their packet is whole (made on
+	// the first fragment).
+	defrag    *ip4defrag.IPv4Defragmenter
+	fragBytes int // about the bytes it holds
 	// The parser of the latest packet's first layer: a capture has one
 	// link type, so the map above is looked up only when it changes.
 	lastFirst  gopacket.LayerType
@@ -267,13 +272,25 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		a.count(cDecodeErrors, 1)
 		return nil
 	}
-	err := a.parser(first).DecodeLayers(data, &a.decoded)
+	return a.decode(data, ci, first)
+}
+
+// decode feeds one packet whose first layer is first: a packet read, or
+// one an IPv4 defragmentation made whole.
+func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.LayerType) error {
+	p := a.parser(first)
+	err := p.DecodeLayers(data, &a.decoded)
+	// cut: a layer found fewer bytes than its header says it has (the
+	// capture's snaplen cut the packet).
+	cut := p.Truncated
 	tunnel := false
 	if n := len(a.decoded); err == nil && n > 0 && !a.cfg.NoDecap {
 		switch a.decoded[n-1] {
 		case layers.LayerTypeGRE:
 			if inner, first, ok := erspan3(&a.gre); ok {
-				err = a.parser(first).DecodeLayers(inner, &a.decoded)
+				p = a.parser(first)
+				err = p.DecodeLayers(inner, &a.decoded)
+				cut = cut || p.Truncated
 				tunnel = true
 			}
 		case layers.LayerTypeTCP:
@@ -294,7 +311,7 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		case layers.LayerTypeIPv4:
 			if a.ip4.Flags&layers.IPv4MoreFragments != 0 || a.ip4.FragOffset != 0 {
 				a.count(cFragments, 1)
-				return nil
+				return a.defragment(ci, cut)
 			}
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true, &a.ip4
 		case layers.LayerTypeIPv6:
@@ -317,6 +334,13 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 	}
 	if tunnel {
 		a.count(cDecapsulated, 1)
+	}
+	if cut {
+		// The bytes past the snaplen were on the wire and are not in
+		// the capture: a loss whatever the reassembly makes of the hole
+		// (one at the end of a stream, before its FIN, is not seen as
+		// one).
+		a.count(cSnaplenCut, 1)
 	}
 	if a.tcp.RST && !rstChecksumOK(&a.tcp, netLayer) {
 		a.count(cBogusRST, 1)
@@ -343,6 +367,71 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 		a.release(a.now.Add(-a.cfg.OrderWindow).UnixNano())
 	}
 	return a.err
+}
+
+// fragTimeout is how long, in capture time, the fragments of an IPv4
+// packet wait for the rest of it (Linux's ipfrag_time); maxFragBytes
+// bounds the bytes of fragments held (a flood of fragments that never
+// complete): past it, those held are dropped (buffer-overflow).
+const (
+	fragTimeout  = 30 * time.Second
+	maxFragBytes = 16 << 20
+)
+
+// defragment holds the IPv4 fragment just decoded (a.ip4) until its packet
+// is whole, as the receiver does, then decodes the packet. Fragments of
+// TCP are held and, unless NoDecap, of tunnels (UDP, GRE); others are
+// ignored as before.
+func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
+	switch a.ip4.Protocol {
+	case layers.IPProtocolTCP:
+	case layers.IPProtocolUDP, layers.IPProtocolGRE:
+		if a.cfg.NoDecap {
+			return nil
+		}
+	default:
+		return nil
+	}
+	if cut {
+		// Its bytes past the snaplen are lost, and so is its packet.
+		a.count(cSnaplenCut, 1)
+		return nil
+	}
+	// The defragmenter keeps the fragment: it gets its own copy of the
+	// bytes, which the reader reuses.
+	b := make([]byte, 0, len(a.ip4.Contents)+len(a.ip4.Payload))
+	b = append(append(b, a.ip4.Contents...), a.ip4.Payload...)
+	frag := new(layers.IPv4)
+	if err := frag.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	if a.defrag == nil || a.fragBytes+len(b) > maxFragBytes {
+		if a.defrag != nil {
+			a.count(cBufferOverflow, 1)
+		}
+		a.defrag, a.fragBytes = ip4defrag.NewIPv4Defragmenter(), 0
+	}
+	whole, err := a.defrag.DefragIPv4WithTimestamp(frag, ci.Timestamp)
+	if err != nil {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	if whole == nil {
+		// The rest is to come. fragBytes is an estimate: the packets
+		// made whole give back their payload's size, the fragments
+		// dropped at fragTimeout nothing.
+		a.fragBytes += len(b)
+		return nil
+	}
+	a.fragBytes = max(0, a.fragBytes-len(whole.Payload))
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, whole, gopacket.Payload(whole.Payload)); err != nil {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	ci.CaptureLength, ci.Length = len(buf.Bytes()), len(buf.Bytes())
+	return a.decode(buf.Bytes(), ci, layers.LayerTypeIPv4)
 }
 
 func (a *Assembler) isServer(ip []byte, port uint16) bool {
@@ -388,6 +477,9 @@ func (a *Assembler) Flush(now time.Time) error {
 	a.lastFlush = now
 	idle := now.Add(-a.cfg.IdleTimeout)
 	a.asm.FlushWithOptions(reassembly.FlushOptions{T: idle, TC: idle})
+	if a.defrag != nil {
+		a.defrag.DiscardOlderThan(now.Add(-fragTimeout))
+	}
 	if a.cfg.OrderWindow > 0 {
 		a.release(now.Add(-a.cfg.OrderWindow).UnixNano())
 	}
@@ -853,6 +945,8 @@ type conn struct {
 	fin            [2]bool // FIN seen: [0] from the client, [1] from the server
 	maxEnd         [2]uint32
 	maxEndOK       [2]bool
+	// finSeq[d] is the sequence number direction d's FIN ends its data at.
+	finSeq [2]uint32
 	// peerAck[d] is the highest ACK the other side sent for direction d
 	// ([0] client → server).
 	peerAck    [2]uint32
@@ -929,6 +1023,7 @@ func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.T
 	}
 	if tcp.FIN {
 		c.fin[b2i(isResp)] = true
+		c.finSeq[b2i(isResp)] = tcp.Seq + uint32(len(tcp.Payload))
 	}
 	if tcp.ACK {
 		o := b2i(!isResp)
@@ -1020,6 +1115,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 }
 
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	c.finHoles()
 	c.h2end()
 	c.req.finish(c.fin[0])
 	c.resp.finish(c.fin[1])
@@ -1033,6 +1129,37 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 		c.a.rememberClosed(c)
 	}
 	return true
+}
+
+// finHoles hands over, as a hole, the bytes a direction's FIN says were
+// sent and the peer acknowledged but that were never captured: gopacket
+// keeps no page for a FIN without payload queued past a hole, so the hole
+// before it is never handed over. Bytes nothing acknowledged (the capture
+// ended before they came, maybe late) are not, as a hole skipped at the
+// capture's end is not a loss. HTTP/2 connections are left out: their
+// splitters do not follow the stream (nor do they while the first bytes
+// are held to tell HTTP/2).
+func (c *conn) finHoles() {
+	if c.h2 != nil || len(c.sniffBuf) > 0 {
+		return
+	}
+	for d, s := range []*splitter{&c.req, &c.resp} {
+		if !c.fin[d] || !s.posOK || !c.peerAckOK[d] {
+			continue
+		}
+		n := int32(c.finSeq[d] - s.pos)
+		if n <= 0 || int32(c.peerAck[d]-s.pos) <= 0 {
+			continue
+		}
+		if d == 1 && !c.a.cfg.Responses {
+			continue
+		}
+		c.a.count(cGaps, 1)
+		if !s.garbage && s.st != stDead {
+			c.a.count(cHoles, 1)
+		}
+		s.gap(int(n))
+	}
 }
 
 func (c *conn) count(ct counter, n int64) { c.a.count(ct, n) }

@@ -113,8 +113,11 @@ func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
 		a.label(name)
 		a.emit(bpf.LoadAbsolute{Off: l3 + 9, Size: 1})
 		a.jump(bpf.JumpEqual, 6, "", name+"-tunnel")
+		// A fragment after the first has no TCP header, no port to test:
+		// it is accepted, and the Assembler reassembles the packet and
+		// tests it whole.
 		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 2})
-		a.jump(bpf.JumpBitsSet, 0x1fff, "reject", "")
+		a.jump(bpf.JumpBitsSet, 0x1fff, "accept", "")
 		a.emit(bpf.LoadMemShift{Off: l3})
 		ports4 := func(off uint32) {
 			a.emit(bpf.LoadIndirect{Off: l3 + off, Size: 2})

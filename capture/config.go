@@ -147,6 +147,7 @@ const (
 	cDecapsulated
 	cFileCutShort
 	cHoles
+	cSnaplenCut
 	nCounters
 )
 
@@ -186,6 +187,7 @@ var counterNames = [nCounters]string{
 	cHeaderTooLong:       "header-too-long",
 	cFileCutShort:        "file-cut-short",
 	cHoles:               "holes",
+	cSnaplenCut:          "snaplen-cut",
 }
 
 // Stats are the capture counters by name:
@@ -194,8 +196,14 @@ var counterNames = [nCounters]string{
 //	decode-errors           packets whose layers could not be decoded
 //	file-cut-short          a pcap file that ends in the middle of a packet:
 //	                        1, that packet is lost (the rest is kept)
+//	snaplen-cut             packets of captured connections cut short by the
+//	                        capture's snaplen (tcpdump -s): bytes of their
+//	                        payload are not in the capture (a loss; the holes
+//	                        they leave are counted as holes too)
 //	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
-//	ip-fragments            IPv4 fragments (not reassembled, ignored)
+//	ip-fragments            IPv4 fragments read (those of TCP and of tunnels
+//	                        are reassembled, and their packet decoded once
+//	                        whole; others are ignored)
 //	streams                 TCP connections seen
 //	streams-active          TCP connections tracked now
 //	streams-dropped         connections not tracked because of MaxStreams
@@ -223,7 +231,8 @@ var counterNames = [nCounters]string{
 //	holes                   of which: holes after the stream's start was
 //	                        seen: bytes that were on the wire and are not in
 //	                        the capture (a loss)
-//	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes
+//	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes,
+//	                        and IPv4 fragments dropped past 16 MiB held
 //	pending-overflow        requests forgotten because too many awaited answers
 //	upgraded                connections no longer HTTP (101, CONNECT)
 //	kernel-drops            packets the kernel dropped (live capture)

@@ -61,16 +61,18 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 	var linkType func(ci gopacket.CaptureInfo) layers.LinkType
 	switch m := binary.LittleEndian.Uint32(magic); m {
 	case 0x0a0d0d0a:
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		// Each interface has its own link type (dumpcap -i eth0 -i any,
+		// mergecap of an Ethernet and a cooked capture): without
+		// WantMixedLinkType, pcapgo skips the packets of every interface
+		// whose link type is not the first's, silently.
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}
 		pr = ng
 		linkType = func(ci gopacket.CaptureInfo) layers.LinkType {
-			if ci.InterfaceIndex > 0 {
-				if intf, err := ng.Interface(ci.InterfaceIndex); err == nil {
-					return intf.LinkType
-				}
+			if intf, err := ng.Interface(ci.InterfaceIndex); err == nil {
+				return intf.LinkType
 			}
 			return ng.LinkType()
 		}

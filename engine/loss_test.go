@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/gorfile"
 )
@@ -547,5 +551,126 @@ func wantLoss(t *testing.T, r result, onLoss string) {
 		t.Fatalf("run = %v, want a LossError\n%s", r.err, r.out)
 	case onLoss == "warn" && r.err != nil:
 		t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+	}
+}
+
+// TestPcapSnaplenCutIsLoss records a pcap whose last data packet, the last
+// response, was cut short by the capture's snaplen: that response is not
+// recorded, and the cut packet is a loss (snaplen-cut) that fails the job
+// unless on-loss says warn: nothing said why the response was missing.
+func TestPcapSnaplenCutIsLoss(t *testing.T) {
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			server := netip.MustParseAddrPort("127.0.0.1:8080")
+			whole := filepath.Join(dir, "whole.pcap")
+			writePcap(t, whole, server, evenly(10, time.Millisecond))
+			cutLastData(t, whole, filepath.Join(dir, "cut.pcap"), 60)
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: snaplen
+jobs:
+  record:
+    source: {pcap: {path: cut.pcap, ports: [8080], responses: true}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+			wantLoss(t, r, onLoss)
+			if !strings.Contains(r.out, "snaplen-cut 1 packet (cut short by the capture's snaplen") {
+				t.Errorf("the summary does not say a packet was cut by the snaplen:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "lost", "snaplen-cut") != 1 || number(t, rep, "requests") != 10 || number(t, rep, "responses") != 9 {
+				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
+			}
+		})
+	}
+}
+
+// cutLastData copies the pcap src to dst with its last packet that carries
+// TCP payload cut to keep bytes, as a capture with that snaplen leaves it.
+func cutLastData(t *testing.T, src, dst string, keep int) {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pkt struct {
+		ci   gopacket.CaptureInfo
+		data []byte
+	}
+	var pkts []pkt
+	last := -1
+	for {
+		data, ci, err := rd.ReadPacketData()
+		if err != nil {
+			break
+		}
+		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		if tl := p.TransportLayer(); tl != nil && len(tl.LayerPayload()) > 0 {
+			last = len(pkts)
+		}
+		pkts = append(pkts, pkt{ci, data})
+	}
+	if last < 0 {
+		t.Fatal("no packet with payload")
+	}
+	pkts[last].data = pkts[last].data[:keep]
+	pkts[last].ci.CaptureLength = keep
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w := pcapgo.NewWriter(out)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts {
+		if err := w.WritePacket(p.ci, p.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRefusedMessagesSaid records a capture with a request carrying two
+// different Content-Lengths, which capture refuses (framing it would
+// desync the stream): the summary's unparsable line says so, by cause; it
+// said only that runs of bytes that are not HTTP (TLS, another protocol)
+// were skipped.
+func TestRefusedMessagesSaid(t *testing.T) {
+	src, err := filepath.Abs("../capture/testdata/synth-lenient.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in.pcap"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, `version: 1
+name: refused
+jobs:
+  record:
+    source: {pcap: {path: in.pcap, ports: [18180], responses: true}}
+    sink: {gor: {path: out.gor}}
+    redact: {defaults: false}
+    on-loss: warn
+`, engine.Options{})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.out)
+	}
+	if !strings.Contains(r.out, "refused because framing them would desync the stream (not recorded): refused-content-length 1 (two different or malformed Content-Lengths)") {
+		t.Errorf("the summary does not say a message was refused, and why:\n%s", r.out)
 	}
 }

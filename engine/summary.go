@@ -184,7 +184,21 @@ func printSummary(out io.Writer, res *jobResult) {
 			row("stopped", "%s\n", line)
 		}
 		if n := res.counters["source.unparsable"]; n > 0 {
-			row("", "unparsable %d: runs of bytes that are not HTTP (TLS, another protocol) were skipped; a source's ports: reads only the HTTP ones\n", n)
+			line := fmt.Sprintf("unparsable %d: runs of bytes that are not HTTP (TLS, another protocol) were skipped; a source's ports: reads only the HTTP ones", n)
+			var refused []string
+			for _, r := range []struct{ counter, what string }{
+				{"source.refused-content-length", "two different or malformed Content-Lengths"},
+				{"source.refused-transfer-encoding", "a request transfer coding other than chunked"},
+				{"source.refused-header-line", "a header line that is not a field"},
+			} {
+				if m := res.counters[r.counter]; m > 0 {
+					refused = append(refused, fmt.Sprintf("%s %d (%s)", strings.TrimPrefix(r.counter, "source."), m, r.what))
+				}
+			}
+			if len(refused) > 0 {
+				line += "; of them, messages refused because framing them would desync the stream (not recorded): " + strings.Join(refused, ", ")
+			}
+			row("", "%s\n", line)
 		}
 		if n := res.counters["bogus-capture-times"]; n > 0 {
 			row("times", "%d message(s) with a bogus capture time (%s), as a .gor file can have them: recorded as they are and replayed, but the window's capture time leaves them out; a paced replay sends each right after the request before it\n", n, message.BogusTimeRule)

@@ -1,0 +1,93 @@
+//go:build linux
+
+package capture
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/replayctl/replayctl/message"
+)
+
+// TestLiveFragments writes a request sent in three IPv4 fragments, and its
+// response, onto lo while a live capture runs: the kernel filter lets the
+// fragments after the first through (they have no port to test) and the
+// request is recorded whole, answered. The filter rejected them: the
+// request was never whole.
+func TestLiveFragments(t *testing.T) {
+	in := newInjector(t, "lo")
+	cfg := LiveConfig{Config: Config{Ports: []uint16{18181}, Hosts: []netip.Addr{netip.MustParseAddr("10.78.0.2")}, Responses: true}}
+	cfg.OrderWindow = 20 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var got []*message.Message
+	probes := 0
+	done := make(chan error, 1)
+	go func() {
+		_, err := Live(ctx, "lo", cfg, func(m *message.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if m.Src.Port() >= 20000 && m.Src.Port() < 30000 {
+				probes++
+				return nil
+			}
+			got = append(got, m)
+			return nil
+		})
+		done <- err
+	}()
+	for i := 0; ; i++ {
+		mu.Lock()
+		n := probes
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the live capture never saw a probe")
+		}
+		f := newFlow(t, linkEthernet, fmt.Sprintf("10.78.0.1:%d", 20000+i), "10.78.0.2:18181")
+		for _, s := range append(handshake(), seg{true, 0, "GET /probe HTTP/1.1\r\n\r\n", "A"}) {
+			data, _ := f.packet(s)
+			in.write(t, data)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f := newFlow(t, linkEthernet, "10.78.0.1:40000", "10.78.0.2:18181")
+	for i, s := range append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"}) {
+		data, _ := f.packet(s)
+		frames := [][]byte{data}
+		if i == 3 {
+			frames = fragment(t, data, 24, 48)
+		}
+		for _, fr := range frames {
+			in.write(t, fr)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || string(got[0].Raw) != req1 || string(got[1].Raw) != resp1 || got[0].ID != got[1].ID {
+		var raws []string
+		for _, m := range got {
+			raws = append(raws, string(m.Raw))
+		}
+		t.Errorf("live capture: %q, want the request and its response", raws)
+	}
+}
