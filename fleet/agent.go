@@ -1293,7 +1293,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	}
 	set := slices.Clone(spec.Set)
 	if spec.Replay != nil {
-		set = append(set, shardSets(spec.Job, spec.Replay)...)
+		set = append(set, shardSets(spec.Job, JobNames([]byte(spec.Scenario)), spec.Replay)...)
 	}
 	file := spec.File
 	if file == "" {

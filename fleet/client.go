@@ -230,22 +230,34 @@ func checkFields(req SubmitRequest) error {
 func submitSet(req SubmitRequest) []string {
 	set := slices.Clone(req.Set)
 	if req.For > 0 {
-		set = append(set, StopAfterSet(req.Job, req.For))
+		set = append(set, StopAfterSet(req.Job, JobNames(req.Text), req.For))
 	}
 	return set
 }
 
 // StopAfterSet is the --set override a submission's For adds: job's
-// stop.after, its name quoted (scenario.SetKey).
-func StopAfterSet(job string, d time.Duration) string {
-	return fmt.Sprintf("jobs.%s.stop.after=%s", scenario.SetKey(job), d)
+// stop.after, its name quoted where the scenario's job names (jobs) need
+// it (scenario.SetKey).
+func StopAfterSet(job string, jobs []string, d time.Duration) string {
+	return fmt.Sprintf("jobs.%s.stop.after=%s", scenario.SetKey(job, jobs), d)
 }
 
 // IsStopAfterSet reports whether s is the override For added for job and
-// d: StopAfterSet's, or the one before job names were quoted in it (specs
-// submitted by older versions).
+// d, its job's name quoted or not.
 func IsStopAfterSet(s, job string, d time.Duration) bool {
-	return d > 0 && (s == StopAfterSet(job, d) || s == fmt.Sprintf("jobs.%s.stop.after=%s", job, d))
+	p, v, _ := strings.Cut(s, "=")
+	return d > 0 && v == d.String() && strings.Join(scenario.SetPathKeys(p), ".") == "jobs."+job+".stop.after"
+}
+
+// JobNames are the names of the jobs of a scenario's text, as far as it
+// reads as YAML (none when it does not: SetKey then quotes dotted names
+// only).
+func JobNames(text []byte) []string {
+	info, err := peekScenario(text)
+	if err != nil {
+		return nil
+	}
+	return slices.Collect(maps.Keys(info.Jobs))
 }
 
 // checkRequest is CheckSubmit without loading the scenario (whose paths

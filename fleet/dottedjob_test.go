@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ jobs:
 	start := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
 	for _, job := range []string{"r", "r.stop"} {
 		t.Run(job, func(t *testing.T) {
-			set := append(submitSet(SubmitRequest{Job: job, For: 7 * time.Second}), shardSets(job, &ReplayPlan{StartAt: start})...)
+			set := append(submitSet(SubmitRequest{Job: job, Text: []byte(text), For: 7 * time.Second}), shardSets(job, JobNames([]byte(text)), &ReplayPlan{StartAt: start})...)
 			s, err := scenario.LoadBytes(filepath.Join(t.TempDir(), "s.yaml"), []byte(text), scenario.Options{Set: set, Env: func(string) (string, bool) { return "", false }})
 			if err != nil {
 				t.Fatalf("load with %q: %v", set, err)
@@ -46,5 +47,27 @@ jobs:
 				}
 			}
 		})
+	}
+}
+
+// TestGeneratedSetsUnquotedWhereUnambiguous: where a job's name reads one
+// way, the overrides the fleet writes leave it unquoted, as before quotes
+// were read: an agent of the previous version, during a rolling upgrade,
+// reads "r" in jobs."r".stop.after as a job named with its quotes.
+func TestGeneratedSetsUnquotedWhereUnambiguous(t *testing.T) {
+	text := []byte("version: 1\njobs:\n  r: {}\n  other: {}\n")
+	start := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	got := append(submitSet(SubmitRequest{Job: "r", Text: text, For: 7 * time.Second}), shardSets("r", JobNames(text), &ReplayPlan{StartAt: start})...)
+	want := []string{"jobs.r.stop.after=7s", "jobs.r.start-at=2026-12-07T08:00:00Z"}
+	if !slices.Equal(got, want) {
+		t.Errorf("overrides %q, want %q", got, want)
+	}
+	for _, s := range []string{"jobs.r.stop.after=7s", `jobs."r".stop.after=7s`} {
+		if !IsStopAfterSet(s, "r", 7*time.Second) {
+			t.Errorf("IsStopAfterSet(%q) is false", s)
+		}
+	}
+	if IsStopAfterSet("jobs.r.stop.after=8s", "r", 7*time.Second) || IsStopAfterSet("jobs.other.stop.after=7s", "r", 7*time.Second) {
+		t.Error("IsStopAfterSet took another override for --for's")
 	}
 }

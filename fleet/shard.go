@@ -99,6 +99,7 @@ func planT0(w catalog.Window, now time.Time) time.Time {
 
 // shardSets are the --set overrides every shard of a replay runs with: one
 // start instant, so a shard re-run elsewhere stays on the same timeline.
-func shardSets(job string, plan *ReplayPlan) []string {
-	return []string{fmt.Sprintf("jobs.%s.start-at=%s", scenario.SetKey(job), plan.StartAt.UTC().Format(time.RFC3339Nano))}
+// jobs are the scenario's job names (scenario.SetKey).
+func shardSets(job string, jobs []string, plan *ReplayPlan) []string {
+	return []string{fmt.Sprintf("jobs.%s.start-at=%s", scenario.SetKey(job, jobs), plan.StartAt.UTC().Format(time.RFC3339Nano))}
 }

@@ -226,12 +226,17 @@ func splitSetPath(path string) ([]setSeg, error) {
 	}
 }
 
-// SetKey writes a key's name as one segment of a --set path, quoted: it
-// names that key whatever other keys the mapping has (with jobs r and
-// r.stop, jobs.r.stop.after reads two ways; jobs."r".stop.after and
-// jobs."r.stop".after one each). Names hold no '"'.
-func SetKey(name string) string {
-	return `"` + name + `"`
+// SetKey writes name, one of keys (the names of a mapping's keys), as one
+// segment of a --set path: quoted where a path through it would read two
+// ways otherwise (with jobs r and r.stop, jobs.r.stop.after; with
+// jobs."r".stop.after and jobs."r.stop".after each reads one), as is
+// elsewhere, so that a replayctl that does not know quotes (an agent of
+// an older version) reads it. Names hold no '"'.
+func SetKey(name string, keys []string) string {
+	if strings.Contains(name, ".") || slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, name+".") }) {
+		return `"` + name + `"`
+	}
+	return name
 }
 
 // SetPathKeys returns the segments of a --set path as applySet reads them:

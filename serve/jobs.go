@@ -765,9 +765,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 	}
 	if b.Window != "" {
 		if kind == fleet.KindReplay {
-			set = append(set, "jobs."+scenario.SetKey(b.Job)+".source.window="+b.Window)
+			set = append(set, "jobs."+scenario.SetKey(b.Job, fleet.JobNames(text))+".source.window="+b.Window)
 		} else {
-			set = append(set, "jobs."+scenario.SetKey(b.Job)+".save-window="+b.Window)
+			set = append(set, "jobs."+scenario.SetKey(b.Job, fleet.JobNames(text))+".save-window="+b.Window)
 		}
 	}
 	for _, st := range set {
