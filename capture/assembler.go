@@ -59,7 +59,11 @@ type Assembler struct {
 	// defrag holds IPv4 fragments until their packet is whole (made on
 	// the first fragment).
 	defrag    *ip4defrag.IPv4Defragmenter
-	fragBytes int // about the bytes it holds
+	fragBytes int // about the bytes it holds: the sum of fragHeld's
+	// fragHeld is, by packet (as the defragmenter keys them), the bytes
+	// of the fragments given to it and when the latest came: a packet
+	// made whole, refused or timed out gives its bytes back.
+	fragHeld map[fragKey]fragHeld
 	// The parser of the latest packet's first layer: a capture has one
 	// link type, so the map above is looked up only when it changes.
 	lastFirst  gopacket.LayerType
@@ -407,24 +411,34 @@ func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
 		return nil
 	}
 	if a.defrag == nil || a.fragBytes+len(b) > maxFragBytes {
-		if a.defrag != nil {
+		if a.fragBytes > 0 {
 			a.count(cBufferOverflow, 1)
 		}
-		a.defrag, a.fragBytes = ip4defrag.NewIPv4Defragmenter(), 0
+		a.defrag, a.fragBytes, a.fragHeld = ip4defrag.NewIPv4Defragmenter(), 0, map[fragKey]fragHeld{}
 	}
+	key := fragKey{frag.NetworkFlow(), frag.Id, frag.Protocol}
 	whole, err := a.defrag.DefragIPv4WithTimestamp(frag, ci.Timestamp)
+	if err != nil || whole != nil {
+		// Its packet is whole, or its fragments refused: the
+		// defragmenter no longer holds them.
+		a.fragBytes -= a.fragHeld[key].bytes
+		delete(a.fragHeld, key)
+	}
 	if err != nil {
 		a.count(cDecodeErrors, 1)
 		return nil
 	}
 	if whole == nil {
-		// The rest is to come. fragBytes is an estimate: the packets
-		// made whole give back their payload's size, the fragments
-		// dropped at fragTimeout nothing.
+		// The rest is to come. A repeat of bytes held, which the
+		// defragmenter ignores, counts too, until the packet is whole
+		// or times out.
+		h := a.fragHeld[key]
+		h.bytes += len(b)
+		h.last = ci.Timestamp
+		a.fragHeld[key] = h
 		a.fragBytes += len(b)
 		return nil
 	}
-	a.fragBytes = max(0, a.fragBytes-len(whole.Payload))
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, whole, gopacket.Payload(whole.Payload)); err != nil {
 		a.count(cDecodeErrors, 1)
@@ -432,6 +446,21 @@ func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
 	}
 	ci.CaptureLength, ci.Length = len(buf.Bytes()), len(buf.Bytes())
 	return a.decode(buf.Bytes(), ci, layers.LayerTypeIPv4)
+}
+
+// fragKey names the packet an IPv4 fragment belongs to, as the
+// defragmenter does.
+type fragKey struct {
+	flow  gopacket.Flow
+	id    uint16
+	proto layers.IPProtocol
+}
+
+// fragHeld is what the defragmenter holds of one packet: the bytes of its
+// fragments, and the capture time of the latest.
+type fragHeld struct {
+	bytes int
+	last  time.Time
 }
 
 func (a *Assembler) isServer(ip []byte, port uint16) bool {
@@ -478,7 +507,14 @@ func (a *Assembler) Flush(now time.Time) error {
 	idle := now.Add(-a.cfg.IdleTimeout)
 	a.asm.FlushWithOptions(reassembly.FlushOptions{T: idle, TC: idle})
 	if a.defrag != nil {
-		a.defrag.DiscardOlderThan(now.Add(-fragTimeout))
+		cutoff := now.Add(-fragTimeout)
+		a.defrag.DiscardOlderThan(cutoff)
+		for k, h := range a.fragHeld {
+			if h.last.Before(cutoff) {
+				a.fragBytes -= h.bytes
+				delete(a.fragHeld, k)
+			}
+		}
 	}
 	if a.cfg.OrderWindow > 0 {
 		a.release(now.Add(-a.cfg.OrderWindow).UnixNano())

@@ -324,7 +324,7 @@ func evalJobAssert(res *jobResult, a *scenario.Expr, env exprenv.Summary) (bool,
 func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
 	out, err := expr.Run(a.Program, env)
 	if err != nil {
-		return false, "error: " + err.Error()
+		return false, "error: " + assertError(a, err, env)
 	}
 	ok, isBool := out.(bool)
 	if !isBool {
@@ -341,6 +341,25 @@ func evalAssert(a *scenario.Expr, env exprenv.Summary) (bool, string) {
 		}
 	}
 	return ok, exprenv.Explain(p, env)
+}
+
+// assertError is why assert a could not be evaluated. expr-lang's error
+// quotes the expression's source line, and its message may quote a value
+// the expression computed: where a secret went in (Written), both may hold
+// its value. The error of the published form (Expr.Published, which holds
+// none) is said then, or that there was one.
+func assertError(a *scenario.Expr, err error, env exprenv.Summary) string {
+	if a.Written == "" {
+		return err.Error()
+	}
+	if src, perr := a.Published(); perr == nil {
+		if p, cerr := expr.Compile(src, append(exprenv.SummaryOptions(), expr.AsBool())...); cerr == nil {
+			if _, rerr := expr.Run(p, env); rerr != nil {
+				return rerr.Error()
+			}
+		}
+	}
+	return "the expression could not be evaluated (the error is not shown: it quotes the value of a secret that went into it)"
 }
 
 // publishedExpr is an assert expression as a JSON report (which report
