@@ -1581,7 +1581,7 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			// No verdict: the totals are shown, the job fails and says
 			// which assertion read what on which shard.
 			res = merged
-			res.Partial = lostResults(a.bus, spec.JobID, parts)
+			res.Partial = append(lostResults(a.bus, spec.JobID, parts), diffsMissing(parts)...)
 			if js.State == Succeeded {
 				js.State, js.Reason = Failed, differ.Error()
 			} else {
@@ -1591,7 +1591,7 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			js.State, js.Reason = Failed, "shard results not merged: "+err.Error()
 		default:
 			res = merged
-			res.Partial = lostResults(a.bus, spec.JobID, parts)
+			res.Partial = append(lostResults(a.bus, spec.JobID, parts), diffsMissing(parts)...)
 			switch {
 			case js.State == Succeeded && len(res.Partial) > 0 && !acceptsLoss(parts):
 				// Loud about loss: totals that miss results fail the job,

@@ -163,6 +163,35 @@ func assertsDiffer(parts []Status) *AssertsDifferError {
 	return &AssertsDifferError{Lines: lines}
 }
 
+// diffsMissing says, a line each, which parts' results carry no diff
+// when others' do: their agents, of a version older than diffs in results,
+// compared too (the parts run one scenario) but kept it to themselves, so
+// the merged diff.* counts miss their requests: the totals are partial.
+func diffsMissing(parts []Status) []string {
+	var with, without []Status
+	for _, p := range parts {
+		switch {
+		case p.Result == nil:
+		case p.Result.Diff != nil:
+			with = append(with, p)
+		default:
+			without = append(without, p)
+		}
+	}
+	if len(with) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, p := range without {
+		name := "part on " + p.Agent
+		if p.Shard != nil {
+			name = fmt.Sprintf("shard %d on %s", *p.Shard, p.Agent)
+		}
+		lines = append(lines, fmt.Sprintf("%s published no diff of its responses (its agent is older than this replayctl): the merged diff.* counts miss its %d requests", name, p.Result.Sent))
+	}
+	return lines
+}
+
 // withoutExamples is d without its endpoints' examples.
 func withoutExamples(d *compare.DiffSummary) *compare.DiffSummary {
 	if d == nil {
