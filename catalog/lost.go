@@ -14,14 +14,15 @@ import (
 const LostTotal = "total"
 
 // LossUnit returns what a loss cause counts, singular: "packet" for
-// kernel-drops, queue-overflow, file-cut-short and snaplen-cut, "hole" for
+// kernel-drops, queue-overflow, file-cut-short, snaplen-cut and
+// fragments-incomplete, "hole" for
 // capture-gaps, "connection" for streams-dropped, "header block" for
 // h2-hpack-errors, "message" for the others (spool-full, too-large,
 // undeliverable, unredactable, header-too-long, bad-payloads,
 // h2-unrenderable).
 func LossUnit(cause string) string {
 	switch cause {
-	case "kernel-drops", "queue-overflow", "file-cut-short", "snaplen-cut":
+	case "kernel-drops", "queue-overflow", "file-cut-short", "snaplen-cut", "fragments-incomplete":
 		return "packet"
 	case "capture-gaps":
 		return "hole"

@@ -612,7 +612,8 @@ func recordsResponses(src scenario.Source) bool {
 }
 
 // lossCauses maps the counters that mean "not recorded" to their cause.
-// kernel-drops, queue-overflow, file-cut-short and snaplen-cut count packets,
+// kernel-drops, queue-overflow, file-cut-short, snaplen-cut and
+// fragments-incomplete count packets,
 // capture-gaps holes in connections, streams-dropped connections,
 // h2-hpack-errors HTTP/2 header blocks, the others messages.
 var lossCauses = []struct{ counter, cause string }{
@@ -626,6 +627,7 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.bad-payloads", "bad-payloads"},
 	{"source.holes", "capture-gaps"},
 	{"source.snaplen-cut", "snaplen-cut"},
+	{"source.fragments-incomplete", "fragments-incomplete"},
 	{"source.streams-dropped", "streams-dropped"},
 	{"source.h2-hpack-errors", "h2-hpack-errors"},
 	{"source.h2-unrenderable", "h2-unrenderable"},
@@ -674,6 +676,8 @@ func lostText(lost map[string]int64) string {
 			why = " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
 		case "snaplen-cut":
 			why = " (cut short by the capture's snaplen: their bytes past it are not in the capture; capture with tcpdump -s 0)"
+		case "fragments-incomplete":
+			why = " (sent in IP fragments of which some are not in the capture: their packet was never whole)"
 		case "streams-dropped":
 			why = " (not tracked: past the capture's connection limit)"
 		case "h2-hpack-errors":
