@@ -638,6 +638,20 @@ var lossCauses = []struct{ counter, cause string }{
 	{"rewrite-errors", "rewrite-errors"},
 }
 
+// SourceLost returns the losses by cause that a source's counters (a
+// capture's Stats, without the "source." prefix) tell, as a record job's
+// summary counts them (lossCauses), without a total: what a process that
+// quits without a summary says it lost.
+func SourceLost(st map[string]int64) map[string]int64 {
+	lost := map[string]int64{}
+	for _, lc := range lossCauses {
+		if k, ok := strings.CutPrefix(lc.counter, "source."); ok && st[k] > 0 {
+			lost[lc.cause] = st[k]
+		}
+	}
+	return lost
+}
+
 // lostCounts returns the losses by cause, and their total, from a record
 // job's counters. Truncation is not a loss: the message is kept, cut.
 func lostCounts(c map[string]int64) map[string]int64 {
