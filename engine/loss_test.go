@@ -635,6 +635,38 @@ jobs:
 	}
 }
 
+// TestSnaplenCutCountedOnce records a pcap whose first request's packet
+// was cut short by the capture's snaplen, inside its connection: the cut
+// packet (snaplen-cut) and the hole it leaves (capture-gaps) are listed,
+// each in its unit, and the total counts that loss once; it added them, 2.
+func TestSnaplenCutCountedOnce(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	whole := filepath.Join(dir, "whole.pcap")
+	writePcap(t, whole, server, evenly(10, time.Millisecond))
+	editData(t, whole, filepath.Join(dir, "cut.pcap"), 0, func(data []byte, ci *gopacket.CaptureInfo) []byte {
+		ci.CaptureLength = 60
+		return data[:60]
+	})
+	r := run(t, dir, `version: 1
+name: snaplen
+jobs:
+  record:
+    source: {pcap: {path: cut.pcap, ports: [8080], responses: true}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}
+    on-loss: warn
+`, engine.Options{})
+	wantLoss(t, r, "warn")
+	if !strings.Contains(r.out, "capture-gaps 1 hole (") || !strings.Contains(r.out, "snaplen-cut 1 packet (") {
+		t.Errorf("the summary does not list both causes:\n%s", r.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+	if number(t, rep, "lost", "snaplen-cut") != 1 || number(t, rep, "lost", "capture-gaps") != 1 || number(t, rep, "lost", "total") != 1 {
+		t.Errorf("report lost %v: want snaplen-cut 1, capture-gaps 1, total 1", field(t, rep, "lost"))
+	}
+}
+
 // cutLastData copies the pcap src to dst with its last packet that carries
 // TCP payload cut to keep bytes, as a capture with that snaplen leaves it.
 func cutLastData(t *testing.T, src, dst string, keep int) {
@@ -650,6 +682,13 @@ func cutLastData(t *testing.T, src, dst string, keep int) {
 // capture info).
 func editLastData(t *testing.T, src, dst string, edit func([]byte, *gopacket.CaptureInfo) []byte) {
 	t.Helper()
+	editData(t, src, dst, -1, edit)
+}
+
+// editData is editLastData for the nth packet that carries TCP payload
+// (from 0; the last when nth < 0).
+func editData(t *testing.T, src, dst string, nth int, edit func([]byte, *gopacket.CaptureInfo) []byte) {
+	t.Helper()
 	f, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -664,7 +703,7 @@ func editLastData(t *testing.T, src, dst string, edit func([]byte, *gopacket.Cap
 		data []byte
 	}
 	var pkts []pkt
-	last := -1
+	last, seen := -1, 0
 	for {
 		data, ci, err := rd.ReadPacketData()
 		if err != nil {
@@ -672,7 +711,10 @@ func editLastData(t *testing.T, src, dst string, edit func([]byte, *gopacket.Cap
 		}
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		if tl := p.TransportLayer(); tl != nil && len(tl.LayerPayload()) > 0 {
-			last = len(pkts)
+			if nth < 0 || seen == nth {
+				last = len(pkts)
+			}
+			seen++
 		}
 		pkts = append(pkts, pkt{ci, data})
 	}

@@ -652,11 +652,11 @@ func SourceLost(st map[string]int64) map[string]int64 {
 	return lost
 }
 
-// lostCounts returns the losses by cause, and their total, from a record
-// job's counters. Truncation is not a loss: the message is kept, cut.
+// lostCounts returns the losses by cause, and their total (each loss once:
+// catalog.LossTotal), from a record job's counters. Truncation is not a
+// loss: the message is kept, cut.
 func lostCounts(c map[string]int64) map[string]int64 {
 	lost := map[string]int64{}
-	var total int64
 	for _, lc := range lossCauses {
 		n := c[lc.counter]
 		if lc.cause == "undeliverable" {
@@ -664,10 +664,9 @@ func lostCounts(c map[string]int64) map[string]int64 {
 		}
 		if n > 0 {
 			lost[lc.cause] = n
-			total += n
 		}
 	}
-	lost[catalog.LostTotal] = total
+	lost[catalog.LostTotal] = catalog.LossTotal(lost)
 	return lost
 }
 
