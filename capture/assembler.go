@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/ip4defrag"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/reassembly"
 
@@ -47,6 +46,7 @@ type Assembler struct {
 	dot1q layers.Dot1Q
 	ip4   layers.IPv4
 	ip6   layers.IPv6
+	ip6f  layers.IPv6Fragment
 	tcp   layers.TCP
 	// Tunnels, decoded unless Config.NoDecap.
 	udp     layers.UDP
@@ -56,14 +56,8 @@ type Assembler struct {
 	erspan2 layers.ERSPANII
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
-	// defrag holds IPv4 fragments until their packet is whole (made on
-	// the first fragment).
-	defrag    *ip4defrag.IPv4Defragmenter
-	fragBytes int // about the bytes it holds: the sum of fragHeld's
-	// fragHeld is, by packet (as the defragmenter keys them), the bytes
-	// of the fragments given to it and when the latest came: a packet
-	// made whole, refused or timed out gives its bytes back.
-	fragHeld map[fragKey]fragHeld
+	// defrag holds IP fragments until their packet is whole.
+	defrag defragmenter
 	// The parser of the latest packet's first layer: a capture has one
 	// link type, so the map above is looked up only when it changes.
 	lastFirst  gopacket.LayerType
@@ -216,7 +210,7 @@ func (a *Assembler) parser(first gopacket.LayerType) *gopacket.DecodingLayerPars
 	}
 	p := a.parsers[first]
 	if p == nil {
-		ls := []gopacket.DecodingLayer{&a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.tcp}
+		ls := []gopacket.DecodingLayer{&a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.ip6f, &a.tcp}
 		if !a.cfg.NoDecap {
 			ls = append(ls, &a.udp, &a.vxlan, &a.geneve, &a.gre, &a.erspan2)
 		}
@@ -280,7 +274,7 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 }
 
 // decode feeds one packet whose first layer is first: a packet read, or
-// one an IPv4 defragmentation made whole.
+// one a defragmentation made whole.
 func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.LayerType) error {
 	p := a.parser(first)
 	err := p.DecodeLayers(data, &a.decoded)
@@ -315,11 +309,18 @@ func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.
 		case layers.LayerTypeIPv4:
 			if a.ip4.Flags&layers.IPv4MoreFragments != 0 || a.ip4.FragOffset != 0 {
 				a.count(cFragments, 1)
-				return a.defragment(ci, cut)
+				return a.defragment4(ci, cut)
 			}
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true, &a.ip4
 		case layers.LayerTypeIPv6:
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip6.NetworkFlow(), a.ip6.SrcIP, a.ip6.DstIP, true, &a.ip6
+		case layers.LayerTypeIPv6Fragment:
+			// An atomic fragment (offset 0, no more) is a whole packet,
+			// decoded on.
+			if a.ip6f.MoreFragments || a.ip6f.FragmentOffset != 0 {
+				a.count(cFragments, 1)
+				return a.defragment6(ci, cut)
+			}
 		case layers.LayerTypeTCP:
 			hasTCP = hasNet
 		}
@@ -373,94 +374,140 @@ func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.
 	return a.err
 }
 
-// fragTimeout is how long, in capture time, the fragments of an IPv4
-// packet wait for the rest of it (Linux's ipfrag_time); maxFragBytes
-// bounds the bytes of fragments held (a flood of fragments that never
-// complete): past it, those held are dropped (buffer-overflow).
-const (
-	fragTimeout  = 30 * time.Second
-	maxFragBytes = 16 << 20
-)
+// defragment4 holds the IPv4 fragment just decoded (a.ip4) until its
+// packet is whole, then decodes the packet.
+func (a *Assembler) defragment4(ci gopacket.CaptureInfo, cut bool) error {
+	ip := &a.ip4
+	f := fragIn{
+		key:   fragKey{net: ip.NetworkFlow(), id: uint32(ip.Id), proto: uint8(ip.Protocol)},
+		start: int(ip.FragOffset) * 8,
+		data:  ip.Payload,
+		more:  ip.Flags&layers.IPv4MoreFragments != 0,
+		limit: 65535 - len(ip.Contents),
+		head:  ip.Contents,
+	}
+	head, payload, ok := a.addFragment(f, ip.Protocol, ip.SrcIP, ip.DstIP, ci, cut)
+	if !ok {
+		return nil
+	}
+	// The header of the first fragment, with the packet's length, not a
+	// fragment's, and its checksum.
+	b := append(head, payload...)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	b[6], b[7], b[10], b[11] = b[6]&0x40, 0, 0, 0 // DF kept; MF, offset cleared
+	var sum uint32
+	for i := 0; i+1 < len(head); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(b[10:], ^uint16(sum))
+	ci.CaptureLength, ci.Length = len(b), len(b)
+	return a.decode(b, ci, layers.LayerTypeIPv4)
+}
 
-// defragment holds the IPv4 fragment just decoded (a.ip4) until its packet
-// is whole, as the receiver does, then decodes the packet. Fragments of
-// TCP are held and, unless NoDecap, of tunnels (UDP, GRE); others are
-// ignored as before.
-func (a *Assembler) defragment(ci gopacket.CaptureInfo, cut bool) error {
-	switch a.ip4.Protocol {
+// defragment6 holds the IPv6 fragment just decoded (a.ip6, a.ip6f) until
+// its packet is whole, then decodes the packet: the fixed header of the
+// first fragment followed by the packet's fragmentable part (extension
+// headers before the Fragment header, such as hop-by-hop options, are
+// left out).
+func (a *Assembler) defragment6(ci gopacket.CaptureInfo, cut bool) error {
+	ip, fh := &a.ip6, &a.ip6f
+	f := fragIn{
+		key:   fragKey{net: ip.NetworkFlow(), id: fh.Identification},
+		start: int(fh.FragmentOffset) * 8,
+		data:  fh.Payload,
+		more:  fh.MoreFragments,
+		limit: 65535,
+		head:  ip.Contents,
+		v6:    true,
+	}
+	head, payload, ok := a.addFragment(f, fh.NextHeader, ip.SrcIP, ip.DstIP, ci, cut)
+	if !ok {
+		return nil
+	}
+	if len(head) < 40 {
+		a.count(cDecodeErrors, 1)
+		return nil
+	}
+	b := append(head[:40], payload...)
+	binary.BigEndian.PutUint16(b[4:], uint16(len(payload)))
+	b[6] = uint8(fh.NextHeader)
+	ci.CaptureLength, ci.Length = len(b), len(b)
+	return a.decode(b, ci, layers.LayerTypeIPv6)
+}
+
+// addFragment holds f, a fragment of a packet of protocol proto (for IPv6,
+// the Fragment header's next header), and returns its packet's header and
+// payload once whole. Fragments of TCP are held and, unless NoDecap, of
+// tunnels (UDP, GRE); others are ignored. A fragment cut by the snaplen is
+// lost, and so is its packet (snaplen-cut).
+func (a *Assembler) addFragment(f fragIn, proto layers.IPProtocol, src, dst []byte, ci gopacket.CaptureInfo, cut bool) (head, payload []byte, ok bool) {
+	switch proto {
 	case layers.IPProtocolTCP:
 	case layers.IPProtocolUDP, layers.IPProtocolGRE:
 		if a.cfg.NoDecap {
-			return nil
+			return nil, nil, false
 		}
 	default:
-		return nil
+		return nil, nil, false
 	}
 	if cut {
-		// Its bytes past the snaplen are lost, and so is its packet.
 		a.count(cSnaplenCut, 1)
-		return nil
+		return nil, nil, false
 	}
-	// The defragmenter keeps the fragment: it gets its own copy of the
-	// bytes, which the reader reuses.
-	b := make([]byte, 0, len(a.ip4.Contents)+len(a.ip4.Payload))
-	b = append(append(b, a.ip4.Contents...), a.ip4.Payload...)
-	frag := new(layers.IPv4)
-	if err := frag.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
-		a.count(cDecodeErrors, 1)
-		return nil
+	if f.start == 0 {
+		f.ours = a.fragmentOurs(proto, src, dst, f.data)
 	}
-	if a.defrag == nil || a.fragBytes+len(b) > maxFragBytes {
-		if a.fragBytes > 0 {
-			a.count(cBufferOverflow, 1)
-		}
-		a.defrag, a.fragBytes, a.fragHeld = ip4defrag.NewIPv4Defragmenter(), 0, map[fragKey]fragHeld{}
+	if a.defrag.bytes+fragHeldBytes+len(f.head)+len(f.data) > maxFragBytes {
+		// A flood of fragments that never complete: those held are
+		// dropped.
+		a.count(cBufferOverflow, 1)
+		a.defrag.expire(time.Time{}, a.fragmentsLost)
 	}
-	key := fragKey{frag.NetworkFlow(), frag.Id, frag.Protocol}
-	whole, err := a.defrag.DefragIPv4WithTimestamp(frag, ci.Timestamp)
-	if err != nil || whole != nil {
-		// Its packet is whole, or its fragments refused: the
-		// defragmenter no longer holds them.
-		a.fragBytes -= a.fragHeld[key].bytes
-		delete(a.fragHeld, key)
-	}
+	head, payload, err := a.defrag.add(f, ci.Timestamp)
 	if err != nil {
+		// The receiver refuses such a fragment and drops those held
+		// with it (RFC 5722 for overlaps); TCP sends their data again.
 		a.count(cDecodeErrors, 1)
-		return nil
+		return nil, nil, false
 	}
-	if whole == nil {
-		// The rest is to come. A repeat of bytes held, which the
-		// defragmenter ignores, counts too, until the packet is whole
-		// or times out.
-		h := a.fragHeld[key]
-		h.bytes += len(b)
-		h.last = ci.Timestamp
-		a.fragHeld[key] = h
-		a.fragBytes += len(b)
-		return nil
-	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, whole, gopacket.Payload(whole.Payload)); err != nil {
-		a.count(cDecodeErrors, 1)
-		return nil
-	}
-	ci.CaptureLength, ci.Length = len(buf.Bytes()), len(buf.Bytes())
-	return a.decode(buf.Bytes(), ci, layers.LayerTypeIPv4)
+	return head, payload, payload != nil
 }
 
-// fragKey names the packet an IPv4 fragment belongs to, as the
-// defragmenter does.
-type fragKey struct {
-	flow  gopacket.Flow
-	id    uint16
-	proto layers.IPProtocol
+// fragmentOurs says whether the first fragment of a packet, whose payload
+// is data, is of captured traffic: TCP to or from Ports and Hosts, or a
+// tunnel (GRE, UDP to VXLAN's or Geneve's port), which may carry it.
+func (a *Assembler) fragmentOurs(proto layers.IPProtocol, src, dst, data []byte) bool {
+	if len(data) < 4 {
+		return false
+	}
+	sport, dport := binary.BigEndian.Uint16(data), binary.BigEndian.Uint16(data[2:])
+	switch proto {
+	case layers.IPProtocolTCP:
+		var flags byte
+		if len(data) > 13 {
+			flags = data[13]
+		}
+		_, ok := a.classify(src, dst, sport, dport, flags&0x02 != 0, flags&0x10 != 0)
+		return ok
+	case layers.IPProtocolUDP:
+		return dport == portVXLAN || dport == portGeneve
+	}
+	return proto == layers.IPProtocolGRE
 }
 
-// fragHeld is what the defragmenter holds of one packet: the bytes of its
-// fragments, and the capture time of the latest.
-type fragHeld struct {
-	bytes int
-	last  time.Time
+// fragmentsLost counts a packet whose fragments were dropped before it was
+// whole (their timeout, the bound of the bytes held, the capture's end):
+// a loss when its first fragment is of captured traffic. One whose first
+// fragment never came is of no known connection (a live capture's filter
+// lets through the fragments after the first to any port, which have
+// none); if it was of a captured one, its stream has a hole there (holes).
+func (a *Assembler) fragmentsLost(p *fragPacket) {
+	if p.ours {
+		a.count(cFragmentsIncomplete, 1)
+	}
 }
 
 func (a *Assembler) isServer(ip []byte, port uint16) bool {
@@ -506,16 +553,7 @@ func (a *Assembler) Flush(now time.Time) error {
 	a.lastFlush = now
 	idle := now.Add(-a.cfg.IdleTimeout)
 	a.asm.FlushWithOptions(reassembly.FlushOptions{T: idle, TC: idle})
-	if a.defrag != nil {
-		cutoff := now.Add(-fragTimeout)
-		a.defrag.DiscardOlderThan(cutoff)
-		for k, h := range a.fragHeld {
-			if h.last.Before(cutoff) {
-				a.fragBytes -= h.bytes
-				delete(a.fragHeld, k)
-			}
-		}
-	}
+	a.defrag.expire(now, a.fragmentsLost)
 	if a.cfg.OrderWindow > 0 {
 		a.release(now.Add(-a.cfg.OrderWindow).UnixNano())
 	}
@@ -545,6 +583,7 @@ func (a *Assembler) Close() error {
 		return a.err
 	}
 	a.closing = true
+	a.defrag.expire(time.Time{}, a.fragmentsLost)
 	a.asm.FlushAll()
 	a.release(1<<63 - 1)
 	a.closed = true

@@ -133,28 +133,57 @@ func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
 			a.emit(bpf.RetConstant{Val: 0})
 		}
 		tunnel(name+"-tunnel", func() {
+			// A tunnel's fragments after the first too: the Assembler
+			// reassembles them.
 			a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 2})
-			a.jump(bpf.JumpBitsSet, 0x1fff, "reject", "")
+			a.jump(bpf.JumpBitsSet, 0x1fff, "accept", "")
 			a.emit(bpf.LoadMemShift{Off: l3})
 			a.emit(bpf.LoadIndirect{Off: l3 + 2, Size: 2})
 			udpPort()
 		})
 	}
 	ip6 := func(l3 uint32, name string) {
-		a.label(name)
-		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 1})
-		a.jump(bpf.JumpEqual, 6, "", name+"-tunnel")
-		if len(ports) == 0 {
-			a.emit(bpf.RetConstant{Val: o.snaplen})
-		} else {
-			for _, off := range []uint32{40, 42} {
-				a.emit(bpf.LoadAbsolute{Off: l3 + off, Size: 2})
+		// ports6 tests the TCP ports at l3+off (after the fixed header,
+		// or after a Fragment header).
+		ports6 := func(off uint32) {
+			if len(ports) == 0 {
+				a.emit(bpf.RetConstant{Val: o.snaplen})
+				return
+			}
+			for _, o := range []uint32{off, off + 2} {
+				a.emit(bpf.LoadAbsolute{Off: l3 + o, Size: 2})
 				for _, p := range ports {
 					a.jump(bpf.JumpEqual, uint32(p), "accept", "")
 				}
 			}
 			a.emit(bpf.RetConstant{Val: 0})
 		}
+		a.label(name)
+		a.emit(bpf.LoadAbsolute{Off: l3 + 6, Size: 1})
+		a.jump(bpf.JumpEqual, 6, "", name+"-ext")
+		ports6(40)
+		// A Fragment header (44) right after the fixed one: the first
+		// fragment is tested by the ports after it, those after the
+		// first, which have none, are accepted (of TCP, or of a tunnel
+		// unless decap is off): the Assembler reassembles the packet and
+		// tests it whole.
+		a.label(name + "-ext")
+		a.jump(bpf.JumpEqual, 44, "", name+"-tunnel")
+		a.emit(bpf.LoadAbsolute{Off: l3 + 42, Size: 2})
+		a.jump(bpf.JumpBitsSet, 0xfff8, name+"-later", "")
+		a.emit(bpf.LoadAbsolute{Off: l3 + 40, Size: 1})
+		a.jump(bpf.JumpEqual, 6, "", name+"-ftunnel")
+		ports6(48)
+		tunnel(name+"-ftunnel", func() {
+			a.emit(bpf.LoadAbsolute{Off: l3 + 50, Size: 2})
+			udpPort()
+		})
+		a.label(name + "-later")
+		a.emit(bpf.LoadAbsolute{Off: l3 + 40, Size: 1})
+		a.jump(bpf.JumpEqual, 6, "accept", name+"-ltunnel")
+		tunnel(name+"-ltunnel", func() {
+			a.emit(bpf.RetConstant{Val: o.snaplen}) // UDP: no port to test
+		})
 		tunnel(name+"-tunnel", func() {
 			a.emit(bpf.LoadAbsolute{Off: l3 + 42, Size: 2})
 			udpPort()

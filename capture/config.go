@@ -148,6 +148,7 @@ const (
 	cFileCutShort
 	cHoles
 	cSnaplenCut
+	cFragmentsIncomplete
 	nCounters
 )
 
@@ -188,6 +189,7 @@ var counterNames = [nCounters]string{
 	cFileCutShort:        "file-cut-short",
 	cHoles:               "holes",
 	cSnaplenCut:          "snaplen-cut",
+	cFragmentsIncomplete: "fragments-incomplete",
 }
 
 // Stats are the capture counters by name:
@@ -201,9 +203,15 @@ var counterNames = [nCounters]string{
 //	                        payload are not in the capture (a loss; the holes
 //	                        they leave are counted as holes too)
 //	packets-ignored         packets that are not TCP or not to/from Ports/Hosts
-//	ip-fragments            IPv4 fragments read (those of TCP and of tunnels
-//	                        are reassembled, and their packet decoded once
-//	                        whole; others are ignored)
+//	ip-fragments            IPv4 and IPv6 fragments read (those of TCP and of
+//	                        tunnels are reassembled, and their packet decoded
+//	                        once whole; others are ignored)
+//	fragments-incomplete    packets of captured connections (their first
+//	                        fragment says so) whose other fragments never all
+//	                        came: dropped after 30 s (IPv4) or 60 s (IPv6) of
+//	                        capture time, past 16 MiB held or at the end of
+//	                        the capture (a loss; the holes they leave are
+//	                        counted as holes too)
 //	streams                 TCP connections seen
 //	streams-active          TCP connections tracked now
 //	streams-dropped         connections not tracked because of MaxStreams
@@ -232,7 +240,7 @@ var counterNames = [nCounters]string{
 //	                        seen: bytes that were on the wire and are not in
 //	                        the capture (a loss)
 //	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes,
-//	                        and IPv4 fragments dropped past 16 MiB held
+//	                        and IP fragments dropped past 16 MiB held
 //	pending-overflow        requests forgotten because too many awaited answers
 //	upgraded                connections no longer HTTP (101, CONNECT)
 //	kernel-drops            packets the kernel dropped (live capture)

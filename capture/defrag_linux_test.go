@@ -4,7 +4,6 @@ package capture
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -18,9 +17,25 @@ import (
 // fragments after the first through (they have no port to test) and the
 // request is recorded whole, answered. The filter rejected them: the
 // request was never whole.
-func TestLiveFragments(t *testing.T) {
+func TestLiveFragments(t *testing.T) { liveFragments(t, false) }
+
+// TestLiveFragments6 is TestLiveFragments in IPv6 fragments (a Fragment
+// header): the kernel filter looked for TCP right after the IPv6 header
+// and rejected every fragment, and the Assembler did not reassemble them.
+func TestLiveFragments6(t *testing.T) { liveFragments(t, true) }
+
+func liveFragments(t *testing.T, v6 bool) {
 	in := newInjector(t, "lo")
-	cfg := LiveConfig{Config: Config{Ports: []uint16{18181}, Hosts: []netip.Addr{netip.MustParseAddr("10.78.0.2")}, Responses: true}}
+	client, server := "10.78.0.1", "10.78.0.2"
+	frag := func(data []byte) [][]byte { return fragment(t, data, 24, 48) }
+	if v6 {
+		client, server = "fd00:78::1", "fd00:78::2"
+		frag = func(data []byte) [][]byte { return fragment6(t, data, 0x6006, 24, 48) }
+	}
+	hostport := func(host string, port int) string {
+		return netip.AddrPortFrom(netip.MustParseAddr(host), uint16(port)).String()
+	}
+	cfg := LiveConfig{Config: Config{Ports: []uint16{18181}, Hosts: []netip.Addr{netip.MustParseAddr(server)}, Responses: true}}
 	cfg.OrderWindow = 20 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -51,19 +66,19 @@ func TestLiveFragments(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("the live capture never saw a probe")
 		}
-		f := newFlow(t, linkEthernet, fmt.Sprintf("10.78.0.1:%d", 20000+i), "10.78.0.2:18181")
+		f := newFlow(t, linkEthernet, hostport(client, 20000+i), hostport(server, 18181))
 		for _, s := range append(handshake(), seg{true, 0, "GET /probe HTTP/1.1\r\n\r\n", "A"}) {
 			data, _ := f.packet(s)
 			in.write(t, data)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	f := newFlow(t, linkEthernet, "10.78.0.1:40000", "10.78.0.2:18181")
+	f := newFlow(t, linkEthernet, hostport(client, 40000), hostport(server, 18181))
 	for i, s := range append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"}) {
 		data, _ := f.packet(s)
 		frames := [][]byte{data}
 		if i == 3 {
-			frames = fragment(t, data, 24, 48)
+			frames = frag(data)
 		}
 		for _, fr := range frames {
 			in.write(t, fr)

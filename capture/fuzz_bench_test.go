@@ -44,6 +44,20 @@ func FuzzAssembler(f *testing.F) {
 		}
 		fh.Close()
 	}
+	// IPv4 and IPv6 fragments, the second first.
+	for _, server := range []string{"10.0.0.2:8080", "[2001:db8::2]:8080"} {
+		client := "10.0.0.1:40000"
+		if server[0] == '[' {
+			client = "[2001:db8::1]:40000"
+		}
+		fl := newFlow(&testing.T{}, linkEthernet, client, server)
+		data, _ := fl.packet(seg{true, 0, req1, "A"})
+		frames := fragment(&testing.T{}, data, 24)
+		if server[0] == '[' {
+			frames = fragment6(&testing.T{}, data, 1, 24)
+		}
+		f.Add(frames[1], frames[0], uint16(1))
+	}
 	f.Add([]byte{0, 0, 0, 2, 0x45}, []byte{}, uint16(0))
 	f.Add([]byte{0x60, 0, 0, 0}, []byte{0x45, 0}, uint16(101))
 	f.Fuzz(func(t *testing.T, p1, p2 []byte, lt uint16) {

@@ -7,9 +7,9 @@ import (
 )
 
 // Pending is what one live capture holds that its sink has not taken yet:
-// what a process quitting at once, without draining, loses. The losses
-// counted before (KernelDrops, QueueOverflow) are given with it, since such
-// a process prints no summary.
+// what a process quitting at once, without draining, loses. Its counters
+// so far (Stats) are given with it, since such a process prints no summary
+// to say what was lost before.
 type Pending struct {
 	// Interface is the interface captured on ("any" for all).
 	Interface string
@@ -22,13 +22,15 @@ type Pending struct {
 	// (held to sort them by capture time, or in a sink's Write that has
 	// not returned); Bytes is their size.
 	Requests, Responses, Bytes int64
-	// KernelDrops and QueueOverflow are the packets lost so far (see Stats).
-	KernelDrops, QueueOverflow int64
+	// Stats are the capture's counters so far, queue-overflow included:
+	// which of them are losses is the record job's to say (its summary's
+	// list of causes, engine.SourceLost).
+	Stats Stats
 }
 
-// Lost reports whether p holds or lost anything.
-func (p Pending) Lost() bool {
-	return p.Packets+p.Requests+p.Responses+p.KernelDrops+p.QueueOverflow > 0
+// Holds reports whether p holds anything its sink has not taken.
+func (p Pending) Holds() bool {
+	return p.Packets+p.Requests+p.Responses > 0
 }
 
 type tracked struct {
@@ -72,8 +74,8 @@ func InProgress() []Pending {
 	for t := range running {
 		p := Pending{Interface: t.iface, Packets: max(t.q.queued.Load(), 0)}
 		p.Requests, p.Responses, p.Bytes = t.a.Unemitted()
-		p.KernelDrops = t.a.counter[cKernelDrops].Load()
-		p.QueueOverflow = t.lc.QueueOverflow.Load()
+		p.Stats = t.a.Stats()
+		p.Stats["queue-overflow"] = t.lc.QueueOverflow.Load()
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b Pending) int { return strings.Compare(a.Interface, b.Interface) })

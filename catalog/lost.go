@@ -8,20 +8,48 @@ import (
 )
 
 // LostTotal is the key of Window.Lost (and of a record job's "lost" in its
-// report) that sums the counts of every cause. The causes count different
-// units (LossUnit), so the total says only that, and roughly how much, was
-// lost: LostText and LostByUnit tell it in units.
+// report) that counts what was lost, each loss once (LossTotal). The causes
+// count different units (LossUnit), so the total says only that, and
+// roughly how much, was lost: LostText and LostByUnit tell it in units.
 const LostTotal = "total"
 
+// holeCauses count packets that, lost inside a connection, leave a hole in
+// its stream, which capture-gaps counts too: two counts of one loss.
+var holeCauses = []string{"kernel-drops", "queue-overflow", "snaplen-cut", "fragments-incomplete"}
+
+// LossTotal counts the losses by cause once each: it adds up the causes
+// but for the packets of holeCauses and the holes (capture-gaps), of which
+// it takes the larger, as a hole is what lost packets leave (one or more:
+// a burst of kernel drops leaves one) and a lost packet leaves at most one
+// (none: a bare ACK, one at the end of its stream). A snaplen cut inside a
+// connection, counted as 1 packet and 1 hole, is 1 loss; the sum said 2.
+// When packets lost and holes are apart (a hole of a mirror that dropped
+// packets, a kernel drop of a bare ACK) the total is less than their
+// number: it is at least what was lost, never more.
+func LossTotal(lost map[string]int64) int64 {
+	var total, packets int64
+	for cause, n := range lost {
+		switch {
+		case cause == LostTotal || n <= 0:
+		case slices.Contains(holeCauses, cause):
+			packets += n
+		case cause != "capture-gaps":
+			total += n
+		}
+	}
+	return total + max(packets, lost["capture-gaps"])
+}
+
 // LossUnit returns what a loss cause counts, singular: "packet" for
-// kernel-drops, queue-overflow, file-cut-short and snaplen-cut, "hole" for
+// kernel-drops, queue-overflow, file-cut-short, snaplen-cut and
+// fragments-incomplete, "hole" for
 // capture-gaps, "connection" for streams-dropped, "header block" for
 // h2-hpack-errors, "message" for the others (spool-full, too-large,
 // undeliverable, unredactable, header-too-long, bad-payloads,
 // h2-unrenderable).
 func LossUnit(cause string) string {
 	switch cause {
-	case "kernel-drops", "queue-overflow", "file-cut-short", "snaplen-cut":
+	case "kernel-drops", "queue-overflow", "file-cut-short", "snaplen-cut", "fragments-incomplete":
 		return "packet"
 	case "capture-gaps":
 		return "hole"

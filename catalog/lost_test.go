@@ -29,3 +29,26 @@ func TestLostText(t *testing.T) {
 		})
 	}
 }
+
+// TestLossTotal counts each loss once: a packet lost inside a connection
+// (kernel-drops, queue-overflow, snaplen-cut, fragments-incomplete) and the
+// hole it leaves (capture-gaps) are one loss, where the total added them.
+func TestLossTotal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lost map[string]int64
+		want int64
+	}{
+		{"nothing", map[string]int64{}, 0},
+		{"a snaplen cut and its hole", map[string]int64{"snaplen-cut": 1, "capture-gaps": 1}, 1},
+		{"a burst of drops, one hole", map[string]int64{"kernel-drops": 5, "capture-gaps": 1}, 5},
+		{"holes of a mirror's drops", map[string]int64{"capture-gaps": 4, "fragments-incomplete": 1}, 4},
+		{"packets and holes, and messages", map[string]int64{"queue-overflow": 2, "snaplen-cut": 1, "capture-gaps": 2, "spool-full": 10, "header-too-long": 1}, 14},
+		{"a file cut short leaves no hole", map[string]int64{"file-cut-short": 1, "capture-gaps": 1}, 2},
+		{"connections, header blocks", map[string]int64{"streams-dropped": 2, "h2-hpack-errors": 1, "total": 99}, 3},
+	} {
+		if got := LossTotal(tc.lost); got != tc.want {
+			t.Errorf("%s: LossTotal(%v) = %d, want %d", tc.name, tc.lost, got, tc.want)
+		}
+	}
+}

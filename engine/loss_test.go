@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -589,9 +590,104 @@ jobs:
 	}
 }
 
+// TestPcapFragmentsIncompleteIsLoss records a pcap whose last data packet,
+// the last response, was sent in IPv4 fragments of which only the first
+// is in the file: that response is not recorded, and its packet is a loss
+// (fragments-incomplete) that fails the job unless on-loss says warn.
+func TestPcapFragmentsIncompleteIsLoss(t *testing.T) {
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			server := netip.MustParseAddrPort("127.0.0.1:8080")
+			whole := filepath.Join(dir, "whole.pcap")
+			writePcap(t, whole, server, evenly(10, time.Millisecond))
+			editLastData(t, whole, filepath.Join(dir, "frag.pcap"), func(data []byte, ci *gopacket.CaptureInfo) []byte {
+				// Its first fragment: 24 bytes of the IPv4 payload, more
+				// fragments to come.
+				ip := data[14:]
+				ihl := int(ip[0]&0x0f) * 4
+				ip = ip[:ihl+24]
+				binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+				binary.BigEndian.PutUint16(ip[6:], 0x2000)
+				ci.CaptureLength, ci.Length = 14+len(ip), 14+len(ip)
+				return data[:14+len(ip)]
+			})
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: frag
+jobs:
+  record:
+    source: {pcap: {path: frag.pcap, ports: [8080], responses: true}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+			wantLoss(t, r, onLoss)
+			if !strings.Contains(r.out, "fragments-incomplete 1 packet (sent in IP fragments") {
+				t.Errorf("the summary does not say a packet's fragments never all came:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			if number(t, rep, "lost", "fragments-incomplete") != 1 || number(t, rep, "requests") != 10 || number(t, rep, "responses") != 9 {
+				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
+			}
+		})
+	}
+}
+
+// TestSnaplenCutCountedOnce records a pcap whose first request's packet
+// was cut short by the capture's snaplen, inside its connection: the cut
+// packet (snaplen-cut) and the hole it leaves (capture-gaps) are listed,
+// each in its unit, and the total counts that loss once; it added them, 2.
+func TestSnaplenCutCountedOnce(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	whole := filepath.Join(dir, "whole.pcap")
+	writePcap(t, whole, server, evenly(10, time.Millisecond))
+	editData(t, whole, filepath.Join(dir, "cut.pcap"), 0, func(data []byte, ci *gopacket.CaptureInfo) []byte {
+		ci.CaptureLength = 60
+		return data[:60]
+	})
+	r := run(t, dir, `version: 1
+name: snaplen
+jobs:
+  record:
+    source: {pcap: {path: cut.pcap, ports: [8080], responses: true}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}
+    on-loss: warn
+`, engine.Options{})
+	wantLoss(t, r, "warn")
+	if !strings.Contains(r.out, "capture-gaps 1 hole (") || !strings.Contains(r.out, "snaplen-cut 1 packet (") {
+		t.Errorf("the summary does not list both causes:\n%s", r.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+	if number(t, rep, "lost", "snaplen-cut") != 1 || number(t, rep, "lost", "capture-gaps") != 1 || number(t, rep, "lost", "total") != 1 {
+		t.Errorf("report lost %v: want snaplen-cut 1, capture-gaps 1, total 1", field(t, rep, "lost"))
+	}
+}
+
 // cutLastData copies the pcap src to dst with its last packet that carries
 // TCP payload cut to keep bytes, as a capture with that snaplen leaves it.
 func cutLastData(t *testing.T, src, dst string, keep int) {
+	t.Helper()
+	editLastData(t, src, dst, func(data []byte, ci *gopacket.CaptureInfo) []byte {
+		ci.CaptureLength = keep
+		return data[:keep]
+	})
+}
+
+// editLastData copies the pcap src to dst with its last packet that
+// carries TCP payload replaced by what edit makes of it (and of its
+// capture info).
+func editLastData(t *testing.T, src, dst string, edit func([]byte, *gopacket.CaptureInfo) []byte) {
+	t.Helper()
+	editData(t, src, dst, -1, edit)
+}
+
+// editData is editLastData for the nth packet that carries TCP payload
+// (from 0; the last when nth < 0).
+func editData(t *testing.T, src, dst string, nth int, edit func([]byte, *gopacket.CaptureInfo) []byte) {
 	t.Helper()
 	f, err := os.Open(src)
 	if err != nil {
@@ -607,7 +703,7 @@ func cutLastData(t *testing.T, src, dst string, keep int) {
 		data []byte
 	}
 	var pkts []pkt
-	last := -1
+	last, seen := -1, 0
 	for {
 		data, ci, err := rd.ReadPacketData()
 		if err != nil {
@@ -615,15 +711,17 @@ func cutLastData(t *testing.T, src, dst string, keep int) {
 		}
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		if tl := p.TransportLayer(); tl != nil && len(tl.LayerPayload()) > 0 {
-			last = len(pkts)
+			if nth < 0 || seen == nth {
+				last = len(pkts)
+			}
+			seen++
 		}
 		pkts = append(pkts, pkt{ci, data})
 	}
 	if last < 0 {
 		t.Fatal("no packet with payload")
 	}
-	pkts[last].data = pkts[last].data[:keep]
-	pkts[last].ci.CaptureLength = keep
+	pkts[last].data = edit(pkts[last].data, &pkts[last].ci)
 	out, err := os.Create(dst)
 	if err != nil {
 		t.Fatal(err)

@@ -612,7 +612,8 @@ func recordsResponses(src scenario.Source) bool {
 }
 
 // lossCauses maps the counters that mean "not recorded" to their cause.
-// kernel-drops, queue-overflow, file-cut-short and snaplen-cut count packets,
+// kernel-drops, queue-overflow, file-cut-short, snaplen-cut and
+// fragments-incomplete count packets,
 // capture-gaps holes in connections, streams-dropped connections,
 // h2-hpack-errors HTTP/2 header blocks, the others messages.
 var lossCauses = []struct{ counter, cause string }{
@@ -626,6 +627,7 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.bad-payloads", "bad-payloads"},
 	{"source.holes", "capture-gaps"},
 	{"source.snaplen-cut", "snaplen-cut"},
+	{"source.fragments-incomplete", "fragments-incomplete"},
 	{"source.streams-dropped", "streams-dropped"},
 	{"source.h2-hpack-errors", "h2-hpack-errors"},
 	{"source.h2-unrenderable", "h2-unrenderable"},
@@ -636,11 +638,25 @@ var lossCauses = []struct{ counter, cause string }{
 	{"rewrite-errors", "rewrite-errors"},
 }
 
-// lostCounts returns the losses by cause, and their total, from a record
-// job's counters. Truncation is not a loss: the message is kept, cut.
+// SourceLost returns the losses by cause that a source's counters (a
+// capture's Stats, without the "source." prefix) tell, as a record job's
+// summary counts them (lossCauses), without a total: what a process that
+// quits without a summary says it lost.
+func SourceLost(st map[string]int64) map[string]int64 {
+	lost := map[string]int64{}
+	for _, lc := range lossCauses {
+		if k, ok := strings.CutPrefix(lc.counter, "source."); ok && st[k] > 0 {
+			lost[lc.cause] = st[k]
+		}
+	}
+	return lost
+}
+
+// lostCounts returns the losses by cause, and their total (each loss once:
+// catalog.LossTotal), from a record job's counters. Truncation is not a
+// loss: the message is kept, cut.
 func lostCounts(c map[string]int64) map[string]int64 {
 	lost := map[string]int64{}
-	var total int64
 	for _, lc := range lossCauses {
 		n := c[lc.counter]
 		if lc.cause == "undeliverable" {
@@ -648,10 +664,9 @@ func lostCounts(c map[string]int64) map[string]int64 {
 		}
 		if n > 0 {
 			lost[lc.cause] = n
-			total += n
 		}
 	}
-	lost[catalog.LostTotal] = total
+	lost[catalog.LostTotal] = catalog.LossTotal(lost)
 	return lost
 }
 
@@ -674,6 +689,8 @@ func lostText(lost map[string]int64) string {
 			why = " (bytes that were on the wire are not in the capture; the messages around them are kept cut, or skipped)"
 		case "snaplen-cut":
 			why = " (cut short by the capture's snaplen: their bytes past it are not in the capture; capture with tcpdump -s 0)"
+		case "fragments-incomplete":
+			why = " (sent in IP fragments of which some are not in the capture: their packet was never whole)"
 		case "streams-dropped":
 			why = " (not tracked: past the capture's connection limit)"
 		case "h2-hpack-errors":

@@ -209,7 +209,7 @@ func check(path string, decodeAs []string, verbose bool) error {
 		}
 	}
 	var c []string
-	for _, k := range []string{"gaps", "holes", "snaplen-cut", "file-cut-short", "incomplete", "truncated", "unparsable", "unpaired-responses", "unanswered-requests", "interim-responses", "upgraded", "late-packets", "bogus-rst"} {
+	for _, k := range []string{"gaps", "holes", "snaplen-cut", "fragments-incomplete", "file-cut-short", "incomplete", "truncated", "unparsable", "unpaired-responses", "unanswered-requests", "interim-responses", "upgraded", "late-packets", "bogus-rst"} {
 		if st[k] != 0 {
 			c = append(c, fmt.Sprintf("%s=%d", k, st[k]))
 		}

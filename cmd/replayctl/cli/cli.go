@@ -89,7 +89,7 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 	case <-done:
 	case <-again:
 		fmt.Fprintln(stderr, "replayctl: interrupted twice: quitting without draining")
-		tellCaptures(stderr)
+		tellCaptures(stderr, capture.InProgress())
 		leaveSpools(stderr)
 		tellUnacknowledged(stderr)
 		os.Exit(ExitInterrupted)
@@ -97,19 +97,20 @@ func secondInterrupt(ctx context.Context, done <-chan struct{}, stderr io.Writer
 }
 
 // tellCaptures says, for a process quitting without draining, what each
-// live capture loses: the messages parsed and not yet handed to the sink,
-// the packets read and not yet parsed, and the packets lost before (no
-// summary tells them now).
-func tellCaptures(stderr io.Writer) {
-	for _, p := range capture.InProgress() {
-		if !p.Lost() {
+// live capture (capture.InProgress) loses: the messages parsed and not yet
+// handed to the sink, the packets read and not yet parsed, and what it lost
+// before, by every cause a record job's summary counts (engine.SourceLost;
+// no summary tells them now).
+func tellCaptures(stderr io.Writer, captures []capture.Pending) {
+	for _, p := range captures {
+		lost := engine.SourceLost(p.Stats)
+		if !p.Holds() && len(lost) == 0 {
 			continue
 		}
 		fmt.Fprintf(stderr, "replayctl: the capture on %s loses %d requests and %d responses (%s) parsed but not yet handed to the sink, and %d packets read but not yet parsed (no count below includes them)",
 			p.Interface, p.Requests, p.Responses, engine.ByteText(p.Bytes), p.Packets)
-		if p.KernelDrops+p.QueueOverflow > 0 {
-			fmt.Fprintf(stderr, "; it had lost %d packets before (kernel-drops %d, queue-overflow %d)",
-				p.KernelDrops+p.QueueOverflow, p.KernelDrops, p.QueueOverflow)
+		if len(lost) > 0 {
+			fmt.Fprintf(stderr, "; it had lost before: %s", catalog.LostText(lost))
 		}
 		fmt.Fprintln(stderr)
 	}

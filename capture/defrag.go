@@ -1,0 +1,205 @@
+package capture
+
+import (
+	"errors"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/gopacket/gopacket"
+)
+
+// The fragments of IP packets (IPv4, and IPv6's Fragment header) are held
+// until their packet is whole, as the receiver does, then the packet is
+// decoded. frag4Timeout and frag6Timeout are how long, in capture time
+// from its first fragment held, a packet waits for the rest of it (Linux's
+// ipfrag_time and ip6frag_time); maxFragBytes bounds the bytes held (a
+// flood of fragments that never complete): past it, those held are dropped
+// (buffer-overflow).
+const (
+	frag4Timeout = 30 * time.Second
+	frag6Timeout = 60 * time.Second
+	maxFragBytes = 16 << 20
+	// fragHeldBytes is what a packet held costs besides its bytes (its
+	// list, its map entry), counted against maxFragBytes.
+	fragHeldBytes = 128
+)
+
+// fragKey names the packet a fragment belongs to: its addresses, its Id
+// and, for IPv4 (RFC 791), its protocol. IPv6 (RFC 8200) does not key on
+// the next header; proto is 0.
+type fragKey struct {
+	net   gopacket.Flow
+	id    uint32
+	proto uint8
+}
+
+// fragPiece is the bytes [start, end) of a packet's payload.
+type fragPiece struct {
+	start, end int
+	data       []byte
+}
+
+// fragPacket is the fragments held of one packet: sorted by offset and
+// never overlapping.
+type fragPacket struct {
+	pieces []fragPiece
+	end    int  // the highest end seen; the packet's, once final
+	final  bool // the last fragment (no more fragments) was seen
+	have   int  // bytes held
+	since  time.Time
+	v6     bool
+	// head is the IP header of the first fragment (offset 0), nil until
+	// it comes; ours says whether that fragment is of captured traffic.
+	head  []byte
+	ours  bool
+	bytes int // counted against maxFragBytes
+}
+
+// defragmenter holds fragments by packet. Unlike gopacket's ip4defrag and
+// ip6defrag it keeps its own copy of the bytes, times packets out in
+// capture time (ip6defrag uses the clock, which a pcap file read at once
+// never moves) and tells whether a packet dropped incomplete was of
+// captured traffic (fragments-incomplete).
+type defragmenter struct {
+	held  map[fragKey]*fragPacket
+	bytes int
+}
+
+// fragIn is one fragment to add: its packet's key, the offset of its
+// payload in the packet's, whether more follow, and, for the first
+// (start 0), its IP header and whether it is of captured traffic.
+type fragIn struct {
+	key   fragKey
+	start int
+	data  []byte
+	more  bool
+	limit int // the payload's end may not pass it (65535 less the header)
+	head  []byte
+	ours  bool
+	v6    bool
+}
+
+var (
+	errFragEmpty    = errors.New("defrag: fragment empty")
+	errFragTooLong  = errors.New("defrag: fragment past the largest packet")
+	errFragOverlap  = errors.New("defrag: fragment overlaps another one")
+	errFragBadFinal = errors.New("defrag: fragments disagree on where the packet ends")
+)
+
+// add holds f. It returns the packet's header and payload once whole. An
+// error is a fragment the receiver refuses (RFC 5722 for overlaps): the
+// fragments held of its packet are dropped with it, as the receiver drops
+// them.
+func (d *defragmenter) add(f fragIn, ts time.Time) (head, payload []byte, err error) {
+	data := f.data
+	if f.more {
+		// Only whole 8-byte units of a fragment that is not the last
+		// count (RFC 791, RFC 8200: all but the last hold multiples of 8).
+		data = data[:len(data)&^7]
+	}
+	end := f.start + len(data)
+	if d.held == nil {
+		d.held = make(map[fragKey]*fragPacket)
+	}
+	p := d.held[f.key]
+	switch {
+	case len(data) == 0:
+		err = errFragEmpty
+	case end > f.limit:
+		err = errFragTooLong
+	}
+	if err != nil {
+		if p != nil {
+			d.drop(f.key, p)
+		}
+		return nil, nil, err
+	}
+	if p == nil {
+		p = &fragPacket{since: ts, v6: f.v6, bytes: fragHeldBytes}
+		d.held[f.key] = p
+		d.bytes += p.bytes
+	}
+	// The pieces [i, j) share bytes with the new one: a repeat of bytes
+	// held is ignored, any other overlap drops the packet.
+	i := sort.Search(len(p.pieces), func(k int) bool { return p.pieces[k].end > f.start })
+	j := i
+	for j < len(p.pieces) && p.pieces[j].start < end {
+		j++
+	}
+	if i < j {
+		if p.covered(i, j, f.start, end) {
+			return nil, nil, nil
+		}
+		d.drop(f.key, p)
+		return nil, nil, errFragOverlap
+	}
+	// The last fragment tells where the packet ends: not before bytes
+	// held, two last fragments agree, nothing passes it.
+	switch {
+	case !f.more:
+		if end < p.end || (p.final && end != p.end) {
+			d.drop(f.key, p)
+			return nil, nil, errFragBadFinal
+		}
+		p.final, p.end = true, end
+	case end > p.end:
+		if p.final {
+			d.drop(f.key, p)
+			return nil, nil, errFragBadFinal
+		}
+		p.end = end
+	}
+	if f.start == 0 {
+		p.head, p.ours = slices.Clone(f.head), f.ours
+		p.bytes += len(p.head)
+		d.bytes += len(p.head)
+	}
+	p.pieces = slices.Insert(p.pieces, i, fragPiece{start: f.start, end: end, data: slices.Clone(data)})
+	p.have += len(data)
+	p.bytes += len(data)
+	d.bytes += len(data)
+	if !p.final || p.have != p.end || p.head == nil {
+		return nil, nil, nil
+	}
+	d.drop(f.key, p)
+	payload = make([]byte, 0, p.end)
+	for _, pc := range p.pieces {
+		payload = append(payload, pc.data...)
+	}
+	return p.head, payload, nil
+}
+
+// covered says whether the pieces [i, j), which all touch [start, end),
+// hold every byte of it.
+func (p *fragPacket) covered(i, j, start, end int) bool {
+	if p.pieces[i].start > start || p.pieces[j-1].end < end {
+		return false
+	}
+	for k := i; k < j-1; k++ {
+		if p.pieces[k].end != p.pieces[k+1].start {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *defragmenter) drop(k fragKey, p *fragPacket) {
+	delete(d.held, k)
+	d.bytes -= p.bytes
+}
+
+// expire drops the packets whose first fragment held came before now less
+// their timeout (all of them when now is zero), calling lost for each.
+func (d *defragmenter) expire(now time.Time, lost func(*fragPacket)) {
+	for k, p := range d.held {
+		timeout := frag4Timeout
+		if p.v6 {
+			timeout = frag6Timeout
+		}
+		if now.IsZero() || p.since.Before(now.Add(-timeout)) {
+			d.drop(k, p)
+			lost(p)
+		}
+	}
+}
