@@ -33,7 +33,8 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 		if r.State == nil {
 			return nil, fmt.Errorf("%s: its result has no lossless stats (an agent older than this replayctl?)", name)
 		}
-		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}, Diff: r.Diff}
+		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}, Diff: r.Diff,
+			Protocols: r.Protocols, GRPC: r.GRPC}
 		for _, a := range r.Asserts {
 			in.Assertions = append(in.Assertions, stats.ReportAssertion{Expr: a})
 		}
@@ -84,6 +85,7 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 	if d, ok := m.JSON.Diff.(*compare.DiffSummary); ok {
 		r.Diff = d
 	}
+	r.Protocols, r.GRPC = m.JSON.Protocols, m.JSON.GRPC
 	if differ != nil {
 		return r, differ
 	}
