@@ -305,6 +305,14 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, Detail: notEvaluated})
 			continue
 		}
+		if a.Unmergeable != "" {
+			// Its text has the secret as written: evaluated, it would
+			// read "${API_TOKEN}" as the text it is.
+			detail := "not evaluated: " + a.Unmergeable + "; a report holds no secret's value, so a merge cannot evaluate it"
+			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, Detail: detail, Unmergeable: a.Unmergeable})
+			m.Failed = append(m.Failed, fmt.Sprintf("job %s (merged): %s%s", first.Job, a.Expr, inParens(detail)))
+			continue
+		}
 		ok, detail := evalAssert(a.Expr, env, bd.unmerged)
 		rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, OK: ok, Detail: detail})
 		if !ok {
