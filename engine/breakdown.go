@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"sort"
 	"strconv"
 	"sync"
@@ -37,29 +38,20 @@ func (p *protocolStats) record(proto string, r httpsink.Result) {
 	rec.Record(r.Result)
 }
 
-func (p *protocolStats) summaries() map[string]stats.Summary {
+// parts returns the results by protocol: summaries and lossless states.
+func (p *protocolStats) parts() (map[string]stats.Summary, map[string]stats.State) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[string]stats.Summary{}
+	out, states := map[string]stats.Summary{}, map[string]stats.State{}
 	for k, r := range p.rec {
-		out[k] = r.Summary()
+		out[k], states[k] = r.Summary(), r.State()
 	}
-	return out
+	return out, states
 }
 
-// BreakdownReport is one part of a replay's results in the JSON report.
-type BreakdownReport struct {
-	Requests     stats.ReportRequests `json:"requests"`
-	Status       map[int]int64        `json:"status"`
-	GRPCStatus   map[int]int64        `json:"grpc_status,omitempty"`
-	ErrorClasses map[string]int64     `json:"error_classes"`
-	Latency      stats.ReportLatency  `json:"latency"`
-}
-
-func breakdownReport(s stats.Summary, grpcStatus map[int]int64) BreakdownReport {
-	r := s.Report("")
-	return BreakdownReport{Requests: r.Requests, Status: r.Status, GRPCStatus: grpcStatus, ErrorClasses: r.ErrorClasses, Latency: r.Latency}
-}
+// BreakdownReport is one part of a replay's results in the JSON report,
+// with its lossless state (report merge adds the parts of shards up).
+type BreakdownReport = report.Breakdown
 
 // replayReport is a replay's JSON report: stats' report plus the
 // breakdowns by protocol and by gRPC method.
@@ -69,39 +61,38 @@ type replayReport struct {
 	GRPC      map[string]BreakdownReport `json:"grpc,omitempty"`
 }
 
+// breakdowns are a replay's results by protocol and by gRPC method, each
+// part with its lossless state (nil maps when it sent nothing).
+func breakdowns(res *jobResult) (protocols, grpc map[string]BreakdownReport) {
+	if len(res.protocols) > 0 {
+		protocols = map[string]BreakdownReport{}
+	}
+	for k, s := range res.protocols {
+		var st *stats.State
+		if x, ok := res.protocolStates[k]; ok {
+			st = &x
+		}
+		protocols[k] = report.BreakdownOf(s, st, nil)
+	}
+	if len(res.grpc) > 0 {
+		grpc = map[string]BreakdownReport{}
+	}
+	for k, m := range res.grpc {
+		st := m.State
+		grpc[k] = report.BreakdownOf(m.Summary, &st, m.GRPCStatus)
+	}
+	return protocols, grpc
+}
+
 func withBreakdown(rep stats.Report, res *jobResult) any {
 	if len(res.protocols) == 0 && len(res.grpc) == 0 {
 		return rep
 	}
 	out := replayReport{Report: rep, Protocols: map[string]BreakdownReport{}, GRPC: map[string]BreakdownReport{}}
-	for k, s := range res.protocols {
-		out.Protocols[k] = breakdownReport(s, nil)
-	}
-	for k, m := range res.grpc {
-		out.GRPC[k] = breakdownReport(m.Summary, m.GRPCStatus)
-	}
+	p, g := breakdowns(res)
+	maps.Copy(out.Protocols, p)
+	maps.Copy(out.GRPC, g)
 	return out
-}
-
-func envBreakdown(s stats.Summary, grpcStatus map[int]int64) exprenv.Breakdown {
-	b := exprenv.Breakdown{
-		Requests:   exprenv.Requests{Sent: int(s.Sent), OK: int(s.OK), Errors: int(s.Errors)},
-		Errors:     exprenv.Errors{Count: int(s.Errors)},
-		Status:     map[int]int{},
-		GRPCStatus: map[int]int{},
-		Latency: exprenv.Latency{P50: s.Latency.P50, P90: s.Latency.P90, P99: s.Latency.P99, P999: s.Latency.P999,
-			Max: s.Latency.Max, Mean: s.Latency.Mean},
-	}
-	if s.Sent > 0 {
-		b.Errors.Rate = float64(s.Errors) / float64(s.Sent)
-	}
-	for k, v := range s.Status {
-		b.Status[k] = int(v)
-	}
-	for k, v := range grpcStatus {
-		b.GRPCStatus[k] = int(v)
-	}
-	return b
 }
 
 // addBreakdownEnv fills the breakdowns of an assert environment.
@@ -109,10 +100,10 @@ func addBreakdownEnv(env *exprenv.Summary, res *jobResult) {
 	env.Protocols = map[string]exprenv.Breakdown{}
 	env.GRPC = map[string]exprenv.Breakdown{}
 	for k, s := range res.protocols {
-		env.Protocols[k] = envBreakdown(s, nil)
+		env.Protocols[k] = report.EnvBreakdown(s, nil)
 	}
 	for k, m := range res.grpc {
-		env.GRPC[k] = envBreakdown(m.Summary, m.GRPCStatus)
+		env.GRPC[k] = report.EnvBreakdown(m.Summary, m.GRPCStatus)
 	}
 }
 

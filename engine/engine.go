@@ -22,6 +22,7 @@ import (
 	"github.com/replayctl/replayctl/compare"
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/redact"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/rewrite"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
@@ -194,6 +195,11 @@ type JobOutcome struct {
 	// diffs of shards add up (report.Merge), and diff.* assertions of a
 	// merged summary read them.
 	Diff *compare.DiffSummary
+	// Protocols and GRPC are the replay's results by protocol and by gRPC
+	// method, each with its lossless state: the shards' add up
+	// (report.Merge), and protocols[…] and grpc[…] assertions of a merged
+	// summary read them.
+	Protocols, GRPC map[string]report.Breakdown
 	// Asserts are the job's assert expressions, for a caller that
 	// evaluates them on a merged summary: with no secret's value in them
 	// (scenario.Expr.Published). AssertsShown are the same as written

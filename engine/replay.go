@@ -427,7 +427,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	defer dcancel()
 	closeErr := sender.Close(dctx)
 	c.merge("sink.", sender.Stats())
-	res.protocols, res.grpc = ps.summaries(), sender.Methods()
+	res.protocols, res.protocolStates = ps.parts()
+	res.grpc = sender.Methods()
 	if cmp != nil {
 		res.diff = cmp.finish(dctx)
 	}

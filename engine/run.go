@@ -59,10 +59,11 @@ type jobResult struct {
 	sinkDesc                                 string
 	lost                                     map[string]int64 // by cause, and "total"
 	// replay jobs: results by protocol and by gRPC method (breakdown.go)
-	protocols    map[string]stats.Summary
-	grpc         map[string]h2sink.MethodStats
-	hosts, dests []string
-	first, last  int64 // capture times (ns)
+	protocols      map[string]stats.Summary
+	protocolStates map[string]stats.State
+	grpc           map[string]h2sink.MethodStats
+	hosts, dests   []string
+	first, last    int64 // capture times (ns)
 }
 
 // outcome is the exported view of a job's result.
@@ -76,6 +77,7 @@ func (res *jobResult) outcome(failedAsserts []string) JobOutcome {
 		State: res.state, SourceGaps: res.windowNotes, NotSent: res.notSent, OnLoss: res.job.OnLoss,
 		Diff: res.diff,
 	}
+	o.Protocols, o.GRPC = breakdowns(res)
 	if res.lost[catalog.LostTotal] > 0 {
 		o.Lost = maps.Clone(res.lost)
 	}

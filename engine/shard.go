@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/replayctl/replayctl/catalog"
@@ -79,6 +80,25 @@ func checkShard(p *Plan) error {
 	}
 	if o.ArmTimeout < 0 || o.Margin < 0 {
 		return invalidf("--arm-timeout and --start-margin must not be negative")
+	}
+	return checkPublishable(p.jobs[0].job)
+}
+
+// checkPublishable refuses a sharded job's assertion that its result could
+// publish only with a secret's value in it: report merge evaluates the
+// published assertions on the merged totals, and one whose secret reaches
+// the summary's values (requests.sent >= len("${API_TOKEN}")) has no form
+// without it (scenario.Expr.Published). Published as written, the merge
+// read "${API_TOKEN}" as the text it is and gave a verdict on it.
+func checkPublishable(j *scenario.Job) error {
+	var problems []string
+	for _, a := range j.Assert {
+		if _, err := a.Published(); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: assert %s reads a secret, and %v; report merge evaluates a sharded job's assertions on the merged totals from what the shards publish, which never holds a secret's value: compare the secret to a constant there (\"${NAME}\" != \"\"), or leave it out of the assertion", a.Pos, a.Shown(), err))
+		}
+	}
+	if problems != nil {
+		return invalidf("%s", strings.Join(problems, "\n"))
 	}
 	return nil
 }

@@ -365,7 +365,9 @@ func assertError(a *scenario.Expr, err error, env exprenv.Summary) string {
 // publishedExpr is an assert expression as a JSON report (which report
 // merge and a sharded run's merge evaluate again) holds it: with no
 // secret's value (scenario.Expr.Published), as written when it has no such
-// form (the merge then cannot evaluate it, and says so).
+// form (a sharded run refuses such an assertion, checkPublishable; an
+// unsharded report marks it unmergeable, and the merge fails it saying
+// why).
 func publishedExpr(a *scenario.Expr) string {
 	if src, err := a.Published(); err == nil {
 		return src
@@ -402,7 +404,11 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 		env := assertEnv(res)
 		for _, a := range res.job.Assert {
 			ok, detail := evalJobAssert(res, a, env)
-			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: publishedExpr(a), OK: ok, Detail: detail})
+			ra := stats.ReportAssertion{Expr: publishedExpr(a), OK: ok, Detail: detail}
+			if _, err := a.Published(); err != nil {
+				ra.Unmergeable = "it reads a secret, and " + err.Error()
+			}
+			rep.Assertions = append(rep.Assertions, ra)
 		}
 		if res.shard != nil {
 			rep.Shard = res.shard

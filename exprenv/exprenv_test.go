@@ -186,3 +186,29 @@ func TestCheckLiterals(t *testing.T) {
 		t.Fatalf("CheckLiterals = %v, want an error naming the literal", err)
 	}
 }
+
+func TestReads(t *testing.T) {
+	for _, tc := range []struct {
+		src       string
+		protocols bool
+		grpc      bool
+	}{
+		{`requests.sent > 0`, false, false},
+		{`protocols["HTTP/2.0"].requests.sent == 3`, true, false},
+		{`grpc["/p.S/M"].grpc_status[14] == 0`, false, true},
+		{`all(keys(grpc), {grpc[#].errors.count == 0}) || len(protocols) > 1`, true, true},
+		{`let p = protocols["HTTP/1.x"]; p.latency.p99 < duration("1s")`, true, false},
+		{`"grpc" != "protocols"`, false, false},
+	} {
+		p, err := expr.Compile(tc.src, append(SummaryOptions(), expr.AsBool())...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		if got := Reads(p, "protocols"); got != tc.protocols {
+			t.Errorf("%s: reads protocols %v, want %v", tc.src, got, tc.protocols)
+		}
+		if got := Reads(p, "grpc"); got != tc.grpc {
+			t.Errorf("%s: reads grpc %v, want %v", tc.src, got, tc.grpc)
+		}
+	}
+}

@@ -168,3 +168,17 @@ func (c *literalChecker) Visit(n *ast.Node) {
 		c.err = fmt.Errorf("duration(%q): %w", s.Value, err)
 	}
 }
+
+// Reads reports whether p reads the summary's member name (its name in
+// expressions: "protocols", "grpc"). A let of that name counts as a read.
+func Reads(p *vm.Program, name string) bool {
+	if p == nil || p.Node() == nil {
+		return false
+	}
+	for _, x := range postOrderNodes(p.Node()) {
+		if id, ok := x.(*ast.IdentifierNode); ok && id.Value == name {
+			return true
+		}
+	}
+	return false
+}

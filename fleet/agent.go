@@ -1510,6 +1510,7 @@ func resultOf(o *engine.JobOutcome) *Result {
 			r.AssertsShown = o.AssertsShown
 		}
 		r.Diff = withoutExamples(o.Diff)
+		r.Protocols, r.GRPC = o.Protocols, o.GRPC
 		r.SourceGaps, r.NotSent = o.SourceGaps, o.NotSent
 	} else {
 		r.Requests, r.Responses, r.Written, r.NotWritten, r.Lost = o.Requests, o.Responses, o.Written, o.NotWritten, o.Lost

@@ -22,6 +22,7 @@ import (
 	"fmt"
 
 	"github.com/replayctl/replayctl/compare"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/stats"
 	"maps"
 	"slices"
@@ -330,6 +331,12 @@ type Result struct {
 	// report, off the status topic): a job's is its shards' added up
 	// (report.Merge), which its diff.* assertions read.
 	Diff *compare.DiffSummary `json:"diff,omitempty"`
+	// Protocols and GRPC are a replay's results by protocol and by gRPC
+	// method, each part with its lossless state: a job's are its shards'
+	// added up (report.Merge), which its protocols[…] and grpc[…]
+	// assertions read.
+	Protocols map[string]report.Breakdown `json:"protocols,omitempty"`
+	GRPC      map[string]report.Breakdown `json:"grpc,omitempty"`
 	// Asserts are the job's assert expressions; a job's assertions are
 	// evaluated on the merged summary, never on a shard's own. They hold
 	// no secret's value: an assertion that read one (a --var with a

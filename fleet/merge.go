@@ -33,7 +33,8 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 		if r.State == nil {
 			return nil, fmt.Errorf("%s: its result has no lossless stats (an agent older than this replayctl?)", name)
 		}
-		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}, Diff: r.Diff}
+		in := &report.Input{Name: name, Report: stats.Report{Job: job, State: r.State, Counters: r.Counters, SourceGaps: r.SourceGaps, NotSent: r.NotSent}, Diff: r.Diff,
+			Protocols: r.Protocols, GRPC: r.GRPC}
 		for _, a := range r.Asserts {
 			in.Assertions = append(in.Assertions, stats.ReportAssertion{Expr: a})
 		}
@@ -84,6 +85,7 @@ func MergeShards(job string, parts []Status) (*Result, error) {
 	if d, ok := m.JSON.Diff.(*compare.DiffSummary); ok {
 		r.Diff = d
 	}
+	r.Protocols, r.GRPC = m.JSON.Protocols, m.JSON.GRPC
 	if differ != nil {
 		return r, differ
 	}
@@ -117,11 +119,19 @@ func assertsDiffer(parts []Status) *AssertsDifferError {
 		text  string
 		parts []string
 	}
+	// The parts with a result, each named as MergeShards names it: by
+	// its shard, else by its place among the job's parts.
 	var ran []Status
+	var names []string
 	n := 0
-	for _, p := range parts {
+	for i, p := range parts {
 		if p.Result != nil {
+			name := fmt.Sprintf("part %d (%s)", i, p.Agent)
+			if p.Shard != nil {
+				name = fmt.Sprintf("shard %d (%s)", *p.Shard, p.Agent)
+			}
 			ran = append(ran, p)
+			names = append(names, name)
 			n = max(n, len(p.Result.Asserts))
 		}
 	}
@@ -137,10 +147,7 @@ func assertsDiffer(parts []Status) *AssertsDifferError {
 					shown = s[i]
 				}
 			}
-			name := fmt.Sprintf("part %d (%s)", j, p.Agent)
-			if p.Shard != nil {
-				name = fmt.Sprintf("shard %d (%s)", *p.Shard, p.Agent)
-			}
+			name := names[j]
 			k := slices.IndexFunc(texts, func(s *seen) bool { return s.text == text })
 			if k < 0 {
 				texts = append(texts, &seen{text: text})

@@ -31,6 +31,10 @@ type Input struct {
 	Window *catalog.Window      `json:"window"`
 	Diff   *compare.DiffSummary `json:"diff"`
 	Shard  *shard.Info          `json:"shard"`
+	// Protocols and GRPC break the results down by protocol and by gRPC
+	// method, each part with its lossless state.
+	Protocols map[string]Breakdown `json:"protocols"`
+	GRPC      map[string]Breakdown `json:"grpc"`
 }
 
 // ParseInput reads a replay job's JSON report. It must carry the lossless
@@ -81,6 +85,10 @@ type MergedReport struct {
 	Complete bool       `json:"complete"`
 	Problems []string   `json:"problems,omitempty"`
 	Shards   []ShardRow `json:"shards"`
+	// Protocols and GRPC are the shards' breakdowns added up (absent when
+	// they could not be: an assertion reading them then failed, saying why).
+	Protocols map[string]Breakdown `json:"protocols,omitempty"`
+	GRPC      map[string]Breakdown `json:"grpc,omitempty"`
 }
 
 // Merged is the exact merge of a run's reports.
@@ -262,18 +270,22 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		rows = append(rows, row)
 	}
 
+	label := func(in *Input) string {
+		if in.Shard != nil {
+			return fmt.Sprintf("shard %d", in.Shard.Index)
+		}
+		return in.Name
+	}
+	bd, err := mergeBreakdowns(kept, label)
+	if err != nil {
+		return nil, err
+	}
 	sum := rec.Summary()
 	rep := sum.Report(first.Job)
 	rep.Scenario = first.Scenario
 	rep.Counters = counters
 	if window != nil {
 		rep.Window = window
-	}
-	label := func(in *Input) string {
-		if in.Shard != nil {
-			return fmt.Sprintf("shard %d", in.Shard.Index)
-		}
-		return in.Name
 	}
 	rep.SourceGaps = unionLines(kept, label, func(in *Input) []string { return in.SourceGaps })
 	rep.NotSent = unionLines(kept, label, func(in *Input) []string { return in.NotSent })
@@ -285,6 +297,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	rep.State = &state
 	m := &Merged{Summary: sum, Notes: notes}
 	env := summaryEnv(sum, diff)
+	bd.env(&env)
 	for _, a := range firstAssertions(inputs) {
 		if partial {
 			// The totals miss part of the window: a verdict on them would
@@ -292,7 +305,15 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, Detail: notEvaluated})
 			continue
 		}
-		ok, detail := evalAssert(a.Expr, env)
+		if a.Unmergeable != "" {
+			// Its text has the secret as written: evaluated, it would
+			// read "${API_TOKEN}" as the text it is.
+			detail := "not evaluated: " + a.Unmergeable + "; a report holds no secret's value, so a merge cannot evaluate it"
+			rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, Detail: detail, Unmergeable: a.Unmergeable})
+			m.Failed = append(m.Failed, fmt.Sprintf("job %s (merged): %s%s", first.Job, a.Expr, inParens(detail)))
+			continue
+		}
+		ok, detail := evalAssert(a.Expr, env, bd.unmerged)
 		rep.Assertions = append(rep.Assertions, stats.ReportAssertion{Expr: a.Expr, OK: ok, Detail: detail})
 		if !ok {
 			m.Failed = append(m.Failed, fmt.Sprintf("job %s (merged): %s%s", first.Job, a.Expr, inParens(detail)))
@@ -302,6 +323,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		rep.Error = "incomplete: " + strings.Join(problems, "; ")
 	}
 	m.JSON = MergedReport{Report: rep, RunID: runID, Complete: len(problems) == 0, Problems: problems, Shards: rows}
+	m.JSON.Protocols, m.JSON.GRPC = bd.report()
 	return m, nil
 }
 
@@ -629,11 +651,19 @@ func summaryEnv(s stats.Summary, d *compare.DiffSummary) exprenv.Summary {
 }
 
 // evalAssert compiles and runs an assert expression on env and says what
-// it read, as a run does ("latency.p99 = 312ms, want < 250ms").
-func evalAssert(src string, env exprenv.Summary) (bool, string) {
+// it read, as a run does ("latency.p99 = 312ms, want < 250ms"). An
+// expression that reads a member of unmerged (the summary's name → why
+// the merge has no exact value of it) is not evaluated and fails, saying
+// why: it would read a zero.
+func evalAssert(src string, env exprenv.Summary, unmerged map[string]string) (bool, string) {
 	p, err := expr.Compile(src, append(exprenv.SummaryOptions(), expr.AsBool())...)
 	if err != nil {
 		return false, "error: " + err.Error()
+	}
+	for _, name := range slices.Sorted(maps.Keys(unmerged)) {
+		if why := unmerged[name]; why != "" && exprenv.Reads(p, name) {
+			return false, fmt.Sprintf("not evaluated: it reads %s[…], which the merge cannot add up exactly: %s", name, why)
+		}
 	}
 	out, err := expr.Run(p, env)
 	if err != nil {

@@ -49,6 +49,10 @@ type ReportAssertion struct {
 	Expr   string `json:"expr"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
+	// Unmergeable says why a merge of this report cannot evaluate the
+	// assertion: a secret's value reaches the summary's values in it, and
+	// Expr has it as written ("${API_TOKEN}", not the value).
+	Unmergeable string `json:"unmergeable,omitempty"`
 }
 
 // ReportRequests counts requests: ok = a complete response arrived (any

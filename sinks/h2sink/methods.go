@@ -22,6 +22,9 @@ type MethodStats struct {
 	stats.Summary
 	// GRPCStatus counts the answers by grpc-status (absent: not counted).
 	GRPCStatus map[int]int64
+	// State is the method's lossless stats: the methods' of the shards of
+	// a run merge exactly.
+	State stats.State
 }
 
 type methodRec struct {
@@ -78,7 +81,7 @@ func (s *Sender) Methods() map[string]MethodStats {
 		for c, n := range mr.status {
 			st[c] = n
 		}
-		out[k] = MethodStats{Summary: mr.rec.Summary(), GRPCStatus: st}
+		out[k] = MethodStats{Summary: mr.rec.Summary(), GRPCStatus: st, State: mr.rec.State()}
 	}
 	return out
 }
