@@ -442,7 +442,7 @@ func (a *Assembler) defragment6(ci gopacket.CaptureInfo, cut bool) error {
 // the Fragment header's next header), and returns its packet's header and
 // payload once whole. Fragments of TCP are held and, unless NoDecap, of
 // tunnels (UDP, GRE); others are ignored. A fragment cut by the snaplen is
-// lost, and so is its packet (snaplen-cut).
+// lost, and so is its packet (snaplen-cut, when of captured traffic).
 func (a *Assembler) addFragment(f fragIn, proto layers.IPProtocol, src, dst []byte, ci gopacket.CaptureInfo, cut bool) (head, payload []byte, ok bool) {
 	switch proto {
 	case layers.IPProtocolTCP:
@@ -453,12 +453,19 @@ func (a *Assembler) addFragment(f fragIn, proto layers.IPProtocol, src, dst []by
 	default:
 		return nil, nil, false
 	}
-	if cut {
-		a.count(cSnaplenCut, 1)
-		return nil, nil, false
-	}
 	if f.start == 0 {
 		f.ours = a.fragmentOurs(proto, src, dst, f.data)
+	}
+	if cut {
+		// Its bytes past the snaplen are lost, and so is its packet: a
+		// loss of captured traffic when its first fragment says it is
+		// (its ports). A later fragment has none (a live filter passes
+		// those to any port): its packet is counted when it never
+		// completes (fragmentsLost), once, if its first fragment was.
+		if f.ours {
+			a.count(cSnaplenCut, 1)
+		}
+		return nil, nil, false
 	}
 	if a.defrag.bytes+fragHeldBytes+len(f.head)+len(f.data) > maxFragBytes {
 		// A flood of fragments that never complete: those held are
