@@ -273,7 +273,8 @@ Exit codes:
   1    runtime failure: a record job lost messages, a replay did not send requests
        because a filter, sample key or rewrite failed on them (both unless on-loss:
        warn; before an assertion's 3), no request of a replay got a response (unless
-       it has asserts), broker unreachable, data dir held by another process, I/O error
+       it has asserts), broker unreachable, data dir or port held by another process,
+       I/O error
   2    invalid scenario or usage: bad flags, unknown window, window name taken or saved
        concurrently by another job
   3    an assertion failed
