@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -18,7 +19,9 @@ func isTerminal(w any) bool {
 
 // startProgress shows a job's progress until the returned stop is called: a
 // redrawn status line on a terminal (or with --progress always), log lines
-// every 5 s with -v otherwise, nothing else.
+// every 5 s with -v otherwise, nothing else. stop may be called again: a
+// record job stops its progress when its source ends and again when its
+// sink has closed (with a kafka sink, a second progress shows the close).
 func startProgress(opts Options, job string, status func() string) (stop func()) {
 	bar := opts.Progress == ProgressAlways || (opts.Progress == ProgressAuto && isTerminal(opts.Err))
 	if !bar && !opts.Verbose && opts.OnProgress == nil {
@@ -59,8 +62,9 @@ func startProgress(opts Options, job string, status func() string) (stop func())
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(done)
+		once.Do(func() { close(done) })
 		<-finished
 	}
 }

@@ -744,18 +744,18 @@ func (c *Client) specRecord(id string) (Spec, Envelope, bool) {
 func (c *Client) submittedBy(id string, spec Spec, env Envelope) string {
 	switch {
 	case len(env.Signature) == 0:
-		return fmt.Sprintf("claims %q (UNVERIFIED: unsigned spec)", spec.Submitter)
+		return fmt.Sprintf("%q according to its spec (UNVERIFIED: unsigned spec)", spec.Submitter)
 	case len(c.Trust) == 0:
-		return fmt.Sprintf("claims %q (signed by key %s; not checked: --trust FILE checks it)", spec.Submitter, Fingerprint(env.Key))
+		return fmt.Sprintf("%q according to its spec (signed by key %s; not checked: --trust FILE checks it)", spec.Submitter, Fingerprint(env.Key))
 	}
 	var signed Spec
 	if err := env.Open(c.Trust, &signed); errors.Is(err, ErrUntrustedKey) {
-		return fmt.Sprintf("claims %q (UNVERIFIED: signed by key %s, not one of --trust)", spec.Submitter, Fingerprint(env.Key))
+		return fmt.Sprintf("%q according to its spec (UNVERIFIED: signed by key %s, not one of --trust)", spec.Submitter, Fingerprint(env.Key))
 	} else if err != nil {
-		return fmt.Sprintf("claims %q (UNVERIFIED: %v)", spec.Submitter, err)
+		return fmt.Sprintf("%q according to its spec (UNVERIFIED: %v)", spec.Submitter, err)
 	}
 	if signed.JobID != id {
-		return fmt.Sprintf("claims %q (UNVERIFIED: signed for job %q)", spec.Submitter, signed.JobID)
+		return fmt.Sprintf("%q according to its spec (UNVERIFIED: signed for job %q)", spec.Submitter, signed.JobID)
 	}
 	return fmt.Sprintf("%s (signature verified: key %s)", signed.Submitter, Fingerprint(env.Key))
 }

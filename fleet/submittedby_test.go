@@ -10,7 +10,9 @@ import (
 
 // TestSubmittedBy: jobs show names a spec's submitter as such only when
 // its signature verifies against --trust, for that job; otherwise the
-// name is a claim, and the line says why.
+// name is a claim, and the line says why: `submitted by "alice@ci"
+// according to its spec (UNVERIFIED: …)`, not `submitted by claims
+// "alice@ci" (…)`, which did not read as English.
 func TestSubmittedBy(t *testing.T) {
 	key := func() ed25519.PrivateKey {
 		_, k, err := ed25519.GenerateKey(rand.Reader)
@@ -42,11 +44,11 @@ func TestSubmittedBy(t *testing.T) {
 		want  string
 	}{
 		{"verified", trust, seal(spec, trusted), "alice@ci (signature verified: key " + fp(trusted) + ")"},
-		{"unsigned", trust, seal(spec, nil), `claims "alice@ci" (UNVERIFIED: unsigned spec)`},
-		{"another key", trust, seal(spec, rogue), `claims "alice@ci" (UNVERIFIED: signed by key ` + fp(rogue) + `, not one of --trust)`},
-		{"changed after signing", trust, tampered, `claims "mallory@ci" (UNVERIFIED: bad signature)`},
-		{"another job's spec", trust, seal(other, trusted), `claims "alice@ci" (UNVERIFIED: signed for job "j2")`},
-		{"no --trust", nil, seal(spec, trusted), `claims "alice@ci" (signed by key ` + fp(trusted) + `; not checked: --trust FILE checks it)`},
+		{"unsigned", trust, seal(spec, nil), `"alice@ci" according to its spec (UNVERIFIED: unsigned spec)`},
+		{"another key", trust, seal(spec, rogue), `"alice@ci" according to its spec (UNVERIFIED: signed by key ` + fp(rogue) + `, not one of --trust)`},
+		{"changed after signing", trust, tampered, `"mallory@ci" according to its spec (UNVERIFIED: bad signature)`},
+		{"another job's spec", trust, seal(other, trusted), `"alice@ci" according to its spec (UNVERIFIED: signed for job "j2")`},
+		{"no --trust", nil, seal(spec, trusted), `"alice@ci" according to its spec (signed by key ` + fp(trusted) + `; not checked: --trust FILE checks it)`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var shown Spec

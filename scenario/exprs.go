@@ -190,25 +190,14 @@ func calledIn(src, name string) bool {
 
 // suggestCall is the function a call of an unknown name likely meant: the
 // expression's own (env, or duration in an assertion) or an expr-lang
-// builtin, also with two letters swapped (evn: env).
+// builtin, also with two letters swapped (evn: env; editDistance counts a
+// swap as one edit).
 func suggestCall(name string, k exprKind) string {
 	cands := []string{"env"}
 	if k == exprAssert {
 		cands = []string{"duration"}
 	}
 	cands = append(cands, builtin.Names...)
-	for _, c := range cands {
-		if len(c) == len(name) && len(c) >= 3 {
-			for i := 0; i+1 < len(c); i++ {
-				if name[i] != c[i] {
-					if name[i] == c[i+1] && name[i+1] == c[i] && name[i+2:] == c[i+2:] {
-						return c
-					}
-					break
-				}
-			}
-		}
-	}
 	return suggest(name, cands)
 }
 

@@ -294,10 +294,12 @@ func (m *errMapper) allowedProperties(loc string) []string {
 }
 
 // Suggest returns the candidate closest to s when it is a likely typo
-// ("did you mean …?"), else "".
+// ("did you mean …?"), else "". The command line's unknown flags use it
+// too, as gorimport's unknown gor flags do.
 func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
 
-// suggest returns the candidate closest to s when it is a likely typo.
+// suggest returns the candidate closest to s when it is a likely typo: at
+// most 2 edits away, and at most half of s.
 func suggest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
@@ -311,13 +313,17 @@ func suggest(s string, candidates []string) string {
 	return best
 }
 
+// editDistance is the Damerau-Levenshtein distance of a and b (optimal
+// string alignment): insertions, deletions, substitutions and swaps of two
+// adjacent letters cost 1 each, so "jbo" is 1 from "job", as "evn" is from
+// "env".
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	rows := [3][]int{make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)}
+	for j := range rows[1] {
+		rows[1][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		prev2, prev, cur := rows[0], rows[1], rows[2]
 		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
@@ -325,10 +331,13 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		rows[0], rows[1], rows[2] = prev, cur, prev2
 	}
-	return prev[len(b)]
+	return rows[1][len(b)]
 }
 
 // humanize phrases the common schema errors for people; others keep the

@@ -37,6 +37,9 @@ broker) connect to it by themselves. A data dir held by another process is refus
 			if errors.As(err, &busy) && busy.Holder.Addr != "" {
 				return fmt.Errorf("%w: one broker per data dir; use that one (--brokers %s)", err, busy.Holder.Addr)
 			}
+			if berr, ok := bindError(err, "--listen", listen); ok {
+				return berr
+			}
 			if err != nil {
 				return err
 			}

@@ -11,11 +11,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/replayctl/replayctl/capture"
 	"github.com/replayctl/replayctl/catalog"
@@ -271,7 +274,8 @@ Exit codes:
   1    runtime failure: a record job lost messages, a replay did not send requests
        because a filter, sample key or rewrite failed on them (both unless on-loss:
        warn; before an assertion's 3), no request of a replay got a response (unless
-       it has asserts), broker unreachable, data dir held by another process, I/O error
+       it has asserts), broker unreachable, data dir or port held by another process,
+       I/O error
   2    invalid scenario or usage: bad flags, unknown window, window name taken or saved
        concurrently by another job
   3    an assertion failed
@@ -281,7 +285,7 @@ Exit codes:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{flagHint(c, err)} })
 	root.AddCommand(
 		newValidateCmd(),
 		newRunCmd(),
@@ -307,6 +311,41 @@ Exit codes:
 		}
 	}
 	return root
+}
+
+var (
+	unknownFlagRE      = regexp.MustCompile(`^unknown flag: --([^=\s]+)`)
+	unknownShorthandRE = regexp.MustCompile(`^unknown shorthand flag: '(.)' in -(([^-=\s])[^=\s]+)`)
+)
+
+// flagHint adds to an unknown flag's error the flag of c it likely meant,
+// as cobra suggests a command for a misspelled one: "--jbo" (did you mean
+// --job?), and "-job" with one dash (did you mean --job?).
+func flagHint(c *cobra.Command, err error) error {
+	msg := err.Error()
+	word := ""
+	if m := unknownFlagRE.FindStringSubmatch(msg); m != nil {
+		word = m[1]
+	} else if m := unknownShorthandRE.FindStringSubmatch(msg); m != nil && m[1] == m[3] {
+		// A long flag given one dash: pflag read its first letter as an
+		// unknown shorthand (not so -vx, a known -v before an unknown x).
+		word = m[2]
+	} else {
+		return err
+	}
+	var names []string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden && f.Deprecated == "" {
+			names = append(names, f.Name)
+		}
+	})
+	near := word
+	if !slices.Contains(names, word) {
+		if near = scenario.Suggest(word, names); near == "" {
+			return err
+		}
+	}
+	return fmt.Errorf("%w (did you mean --%s?)", err, near)
 }
 
 // group makes cmd a command that only holds subcommands: without one it

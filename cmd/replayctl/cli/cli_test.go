@@ -476,3 +476,31 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownFlagSuggests: a misspelled flag is a usage error that names
+// the command's flag it likely meant, as a misspelled command does: a
+// letter swapped, missing or extra, a long flag given one dash, and a
+// subcommand's own flags; a word like none of them gets no guess.
+func TestUnknownFlagSuggests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := write(t, dir, "s.yaml", "version: 1\nname: s\njobs: {}\n")
+	for _, tc := range []struct {
+		args []string
+		want string // the whole stderr
+	}{
+		{[]string{"run", "--jbo", "x", s}, "replayctl: unknown flag: --jbo (did you mean --job?)\n"},
+		{[]string{"run", "--dry-rn", s}, "replayctl: unknown flag: --dry-rn (did you mean --dry-run?)\n"},
+		{[]string{"run", "--job=x", "--sett", "a=b", s}, "replayctl: unknown flag: --sett (did you mean --set?)\n"},
+		{[]string{"run", "-job", "x", s}, "replayctl: unknown shorthand flag: 'j' in -job (did you mean --job?)\n"},
+		{[]string{"jobs", "show", "--trsut", "t.pem", "x"}, "replayctl: unknown flag: --trsut (did you mean --trust?)\n"},
+		{[]string{"broker", "--lsiten", "127.0.0.1:0"}, "replayctl: unknown flag: --lsiten (did you mean --listen?)\n"},
+		{[]string{"run", "--zzzzzz", s}, "replayctl: unknown flag: --zzzzzz\n"},
+		{[]string{"run", "-x", s}, "replayctl: unknown shorthand flag: 'x' in -x\n"},
+	} {
+		r := mustRun(t, ExitInvalid, tc.args...)
+		if r.stderr != tc.want {
+			t.Errorf("replayctl %s:\n got %q\nwant %q", strings.Join(tc.args, " "), r.stderr, tc.want)
+		}
+	}
+}

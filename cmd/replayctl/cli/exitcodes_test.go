@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -38,6 +39,10 @@ func TestExitCodes(t *testing.T) {
 	t.Cleanup(func() { _ = lock.Release() })
 
 	unreachable := "127.0.0.1:1"
+	taken := tg.ln.Addr().String()
+	inUse := func(flag string) string {
+		return fmt.Sprintf("replayctl: %s %s: address already in use by pid %d (", flag, taken, os.Getpid())
+	}
 	mustRun(t, ExitOK, "keys", "new", filepath.Join(dir, "keys", "fleet"))
 	agent := []string{"agent", "--brokers", unreachable, "--name", "a", "--allow", "record", "--trust", filepath.Join(dir, "keys", "fleet.pub"), "--work-dir", filepath.Join(dir, "work")}
 	for _, tc := range []struct {
@@ -88,7 +93,12 @@ func TestExitCodes(t *testing.T) {
 		{"run, data dir held", []string{"run", good, "--data-dir", held}, ExitRuntime, "replayctl broker --data-dir " + held},
 		{"windows list, data dir held", []string{"windows", "list", "--data-dir", held}, ExitRuntime, "in use by another replayctl process"},
 		{"broker, data dir held", []string{"broker", "--listen", freePort(t), "--data-dir", held}, ExitRuntime, "replayctl run other.yaml"},
-		{"broker, port in use", []string{"broker", "--listen", tg.ln.Addr().String(), "--data-dir", filepath.Join(dir, "b2")}, ExitRuntime, "address already in use"},
+		// A port in use: 1 everywhere (it is no bad flag: the same
+		// command runs once the port is free), naming the process that
+		// holds it (this test's, here) and what to do.
+		{"broker, port in use", []string{"broker", "--listen", taken, "--data-dir", filepath.Join(dir, "b2")}, ExitRuntime, inUse("--listen")},
+		{"serve, port in use", []string{"serve", "--brokers", unreachable, "--scenarios", dir, "--tokens", filepath.Join(dir, "tokens.json"), "--key", filepath.Join(dir, "keys", "fleet.key"), "--listen", taken}, ExitRuntime, inUse("--listen")},
+		{"agent, --metrics-listen in use", append(agent, "--metrics-listen", taken), ExitRuntime, inUse("--metrics-listen")},
 		// Other runtime failures.
 		{"run, input missing", []string{"run", good, "--data-dir", filepath.Join(dir, "d2"), "--set", "jobs.record.source.gor.path=none.gor"}, ExitRuntime, "none.gor"},
 		// Assertions.

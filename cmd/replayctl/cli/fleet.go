@@ -196,6 +196,9 @@ than 2m ahead of its clock, and publishes why.`,
 			}
 			if metricsListen != "" {
 				addr, _, err := metrics.Serve(cmd.Context(), metricsListen)
+				if berr, ok := bindError(err, "--metrics-listen", metricsListen); ok {
+					return berr // exit 1, as broker's and serve's
+				}
 				if err != nil {
 					return usageError{err}
 				}

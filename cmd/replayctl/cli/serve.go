@@ -105,6 +105,16 @@ record, replay or admin. It binds to loopback unless given TLS (--tls-cert/--tls
 					return usageError{err}
 				}
 			}
+			// Listen first: a port in use is said at once, whether Kafka
+			// answers or not.
+			ln, err := net.Listen("tcp", listen)
+			if berr, ok := bindError(err, "--listen", listen); ok {
+				return berr // exit 1, as broker's
+			}
+			if err != nil {
+				return usageError{fmt.Errorf("--listen: %w", err)}
+			}
+			defer ln.Close()
 			log := newLogger(cmd.ErrOrStderr(), verbose)
 			srv, err := serve.New(cmd.Context(), serve.Config{
 				Kafka: cfg, ScenarioDir: dir, TokensFile: tokens, Key: k, Trust: trusted, Logger: log, MaxBody: maxBody, Version: Version,
@@ -113,10 +123,6 @@ record, replay or admin. It binds to loopback unless given TLS (--tls-cert/--tls
 				return err
 			}
 			defer srv.Close()
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return usageError{fmt.Errorf("--listen: %w", err)}
-			}
 			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 			scheme := "http"
 			if tlsCert != "" {
