@@ -397,8 +397,7 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 			live = append(live, h.Name)
 			continue
 		}
-		_, ts, _ := c.bus.Agent(h.Name)
-		if !alive && now.Sub(ts) > ForgetAfter {
+		if seen, _ := c.bus.LastSeen(h.Name); !alive && now.Sub(seen) > ForgetAfter {
 			older++
 			continue
 		}
@@ -516,6 +515,12 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 			fmt.Fprintf(c.Out, "job %s was already submitted (%s); not submitted again\n", req.JobID, js.State)
 			return Submitted{ID: req.JobID, Existing: true, State: js.State}, nil
 		}
+	}
+	// A heartbeat from before the bus opened is dated by its agent's clock
+	// on a broker that keeps its producers' timestamps: which agents are
+	// alive is known from their next heartbeats.
+	if err := c.bus.AwaitHeartbeats(ctx); err != nil {
+		return Submitted{}, err
 	}
 	now := time.Now().UTC()
 	candidates, err := c.candidates(req, shape.Kind, now)
@@ -1054,15 +1059,22 @@ const ForgetAfter = time.Hour
 // offset, addresses. An agent whose clock is off the broker's by more
 // than ClockOffsetWarn is flagged, with what that does to specs under the
 // table. Agents silent for longer than ForgetAfter are left out unless all
-// is set.
-func (c *Client) Agents(all bool) {
+// is set. How long an agent has been silent is on this process's clock
+// (Bus.LastSeen), not its heartbeat's record timestamp (the agent's own
+// clock on a broker that keeps its producers' timestamps): Agents first
+// waits for the next heartbeats of the agents whose latest one is from
+// before the bus opened (Bus.AwaitHeartbeats).
+func (c *Client) Agents(ctx context.Context, all bool) error {
+	if err := c.bus.AwaitHeartbeats(ctx); err != nil {
+		return err
+	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tMAX SPEC TTL\tCLOCK OFFSET\tADDRESSES")
 	hidden, unmeasured := 0, 0
 	var off []string
 	for _, h := range c.bus.Agents() {
-		_, ts, _ := c.bus.Agent(h.Name)
+		ts, _ := c.bus.LastSeen(h.Name)
 		if !all && now.Sub(ts) > ForgetAfter {
 			hidden++
 			continue
@@ -1109,6 +1121,7 @@ func (c *Client) Agents(all bool) {
 	if hidden > 0 {
 		fmt.Fprintf(c.Out, "(%d agent(s) silent for more than %s not shown; --all shows them)\n", hidden, ForgetAfter)
 	}
+	return nil
 }
 
 // CancelJob publishes a signed cancel and waits (up to 10 s) until every
