@@ -143,6 +143,10 @@ type Agent struct {
 	// a shard's owner lost, right before the Sync that precedes acting on
 	// it (failing the shard, or re-running it on a spare).
 	beforeLostSync func(jobID string, shard int, owner string)
+	// onRerun, when set (tests), receives the duplicate cut-off of a lost
+	// shard that watchShards re-runs here (DuplicatesBefore's, less
+	// HeartbeatInterval: when the lost owner was last seen).
+	onRerun func(jobID string, shard int, lastSeen time.Time)
 }
 
 // newInstanceID returns a random ID for one agent process.
