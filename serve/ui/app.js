@@ -95,8 +95,10 @@ function submitter(j, long) {
     long ? h('div', { class: 'muted' }, j.unverified || '') : '');
 }
 
-function ago(ts) {
-  const s = Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000);
+function ago(ts) { return agoSeconds(Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000)); }
+
+// agoSeconds says how long ago s seconds is.
+function agoSeconds(s) {
   if (s < 60) return s.toFixed(1) + ' s ago';
   if (s < 3600) return Math.round(s / 60) + ' min ago';
   return Math.round(s / 3600) + ' h ago';
@@ -239,7 +241,7 @@ async function pageAgents(_, signal) {
   const render = agents => !agents.length ? h('p', { class: 'muted', id: 'no-agents' }, 'No agent has sent a heartbeat: start one on each host with replayctl agent --brokers … --labels role=… --allow record|replay --trust serve.pub.') : h('table', { id: 'agents' },
     h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current jobs', 'Runs', 'Max spec TTL', 'Version'].map(t => h('th', {}, t))),
     agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels) || '-'), h('td', {}, (a.allow || []).join(', ') || '-'),
-      h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
+      h('td', {}, badge(a.health)), h('td', { class: 'last-heartbeat', title: 'read by serve ' + time(a.last_heartbeat) }, a.last_heartbeat_age_ms !== undefined ? agoSeconds(a.last_heartbeat_age_ms / 1000) : ago(a.last_heartbeat)),
       h('td', { class: 'wrap runs' }, (a.runs || []).length ? a.runs.map(runLink) : '-'),
       h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'),
       h('td', { title: 'the agent refuses a spec valid for longer (--max-spec-ttl)' }, a.max_spec_ttl || '-'), h('td', { class: 'wrap' }, a.version || '-'))));
