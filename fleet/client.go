@@ -23,7 +23,6 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
-	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -616,8 +615,8 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 			fmt.Fprintf(c.Out, "shard %d (%d records, partitions %v) → %s\n", i, sh.Records, slices.Sorted(maps.Keys(sh.Ranges)), spec.Agents[i])
 		}
 		fmt.Fprintf(c.Out, "every shard starts at %s\n", spec.Replay.StartAt.Format(time.RFC3339Nano))
-		if spec.Replay.T0.IsZero() && len(spec.Replay.Shards) > 1 {
-			fmt.Fprintf(c.Out, "warning: window %q has no capture time that is not bogus (%s): the shards share no timeline, each sends its own first timed request at the start instant\n", spec.Replay.Window, message.BogusTimeRule)
+		if note := NoTimeline(spec); note != "" {
+			fmt.Fprintf(c.Out, "warning: %s\n", note)
 		}
 	}
 	c.awaitAnswers(ctx, spec)
@@ -853,6 +852,17 @@ func (c *Client) printJob(id string) {
 	}
 	if js.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", js.Reason)
+	}
+	// Said while it runs (the spec's plan), and by its result.
+	note := ""
+	if spec, ok := c.spec(id); ok {
+		note = NoTimeline(spec)
+	}
+	if r := js.Result; note == "" && r != nil {
+		note = r.Timeline
+	}
+	if note != "" {
+		fmt.Fprintf(w, "  warning: %s\n", note)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  PART\tAGENT\tSTATE\tATTEMPT\tDETAIL")
