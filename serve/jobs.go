@@ -73,6 +73,10 @@ type JobView struct {
 	PublishedAtType string    `json:"published_at_type,omitempty"`
 	// LostText is what a record job lost, all hosts added up (lostText).
 	LostText string `json:"lost_text,omitempty"`
+	// Timeline says a replay job's shards share no timeline (fleet.NoTimeline:
+	// its window has no capture time that is not bogus), from its plan
+	// while it runs, else its result's (result.timeline).
+	Timeline string `json:"timeline,omitempty"`
 	Command  string `json:"command,omitempty"` // the equivalent replayctl command line
 }
 
@@ -266,6 +270,10 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 			v.Recording = spec.Recording.ID
 		}
 		v.Command = commandLine(*spec)
+		v.Timeline = fleet.NoTimeline(*spec)
+	}
+	if v.Timeline == "" && js.Result != nil {
+		v.Timeline = js.Result.Timeline
 	}
 	if !withParts {
 		return v

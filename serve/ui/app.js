@@ -443,6 +443,9 @@ async function pageJob(id, signal) {
   const isFinal = s => final.has(s);
   const state = h('span', { id: 'job-state' });
   const partial = h('div', { id: 'job-partial', class: 'job-partial' });
+  // A replay whose shards share no timeline (its window has no capture
+  // time that is not bogus) says so, as jobs show warns.
+  const timeline = h('div', { id: 'job-timeline', class: 'job-partial' });
   const parts = h('tbody', { id: 'parts' });
   const report = h('div', { id: 'report' });
   const msg = h('div');
@@ -463,6 +466,8 @@ async function pageJob(id, signal) {
     // The header's note says partial results; these are its lines.
     partial.replaceChildren(...partialLines(job).map(l => h('div', { class: 'loss' }, 'partial results: ' + l)));
     partial.hidden = !partial.childElementCount;
+    timeline.replaceChildren(job.timeline ? h('div', { class: 'loss' }, 'warning: ' + job.timeline) : '');
+    timeline.hidden = !job.timeline;
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(p => partRow(p, job.kind)));
     if (!byPart.size) parts.append(h('tr', { id: 'no-parts' }, h('td', { colspan: 6, class: 'muted' }, isFinal(job.state) ? 'No agent ran any part of this job.' : 'No part yet: no agent has taken this job.')));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
@@ -472,6 +477,7 @@ async function pageJob(id, signal) {
   main.replaceChildren(
     h('h1', {}, 'Job ', h('code', {}, job.id), ' ', state),
     partial,
+    timeline,
     h('div', { class: 'card' },
       h('div', { class: 'grid' },
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), job.scenario ? job.scenario + ' · ' + (job.job || '') : '-'),
@@ -515,7 +521,7 @@ async function pageJob(id, signal) {
     // The job's state as this event leaves it: while its record says
     // ASSIGNED, how far its runs got (QUEUED, ARMED, RUNNING).
     job.state = e.job_state || job.state;
-    if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
+    if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; job.timeline = job.timeline || (e.result && e.result.timeline) || ''; }
     else {
       const old = byPart.get(e.part) || {};
       byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text, resume_skipped: e.resume_skipped }));
