@@ -874,10 +874,13 @@ func (c *Client) printJob(id string) {
 		if r := s.Result; r != nil {
 			if s.Kind == KindReplay {
 				// A resumed shard says how many requests it did not send
-				// again: its lost run had answered them.
+				// again (its lost run had answered them), and how many it
+				// sent again that its lost run may have sent.
 				resumed := ""
-				if n := r.Counters["resume-skipped"]; n > 0 {
-					resumed = fmt.Sprintf(" resume-skipped %d", n)
+				for _, k := range []string{"resume-skipped", "possible-duplicates"} {
+					if n := r.Counters[k]; n > 0 {
+						resumed += fmt.Sprintf(" %s %d", k, n)
+					}
 				}
 				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s%s %s", r.Sent, r.OK, r.Errors,
 					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), resumed, detail))
