@@ -143,6 +143,10 @@ type Agent struct {
 	// a shard's owner lost, right before the Sync that precedes acting on
 	// it (failing the shard, or re-running it on a spare).
 	beforeLostSync func(jobID string, shard int, owner string)
+	// onRerun, when set (tests), receives the duplicate cut-off of a lost
+	// shard that watchShards re-runs here (DuplicatesBefore's, less
+	// HeartbeatInterval: when the lost owner was last seen).
+	onRerun func(jobID string, shard int, lastSeen time.Time)
 }
 
 // newInstanceID returns a random ID for one agent process.
@@ -1438,6 +1442,9 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	}
 	if sharded {
 		opts = shardOptions(opts, spec.Replay, spec.Replay.Shards[shard])
+		if note := NoTimeline(spec); note != "" {
+			fmt.Fprintf(logs, "warning: %s\n", note)
+		}
 	}
 	plan, err := engine.Compile(s, opts)
 	if err != nil {
@@ -1465,6 +1472,9 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	endRun()
 	st.Reason, st.Progress = "", nil
 	st.Result = resultOf(outcome)
+	if st.Result != nil && sharded {
+		st.Result.Timeline = NoTimeline(spec)
+	}
 	var assertErr *engine.AssertionError
 	switch {
 	case a.cancelled(spec.JobID):
@@ -1622,6 +1632,9 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 	js.Reason = a.secrets.mask(js.Reason)
 	for i, f := range res.Failed {
 		res.Failed[i] = a.secrets.mask(f)
+	}
+	if spec.Kind == KindReplay && ran {
+		res.Timeline = NoTimeline(spec)
 	}
 	js.Result = res
 	if err := a.bus.PublishStatus(sctx, jobKey(spec.JobID), js); err != nil {

@@ -55,9 +55,16 @@ type Bus struct {
 	// timestamp is another clock's, the agent's own on a broker that
 	// keeps its producers' timestamps (the embedded one).
 	seen map[string]time.Time
-	// liveFrom is the agents topic's end offset when the bus opened: a
-	// heartbeat from it on is read as it comes.
+	// liveFrom is the agents topic's end offset when the bus opened (at
+	// openedAt, this process's clock): a heartbeat from it on is read as
+	// it comes, one before it was published before openedAt.
 	liveFrom int64
+	openedAt time.Time
+	// unsure names the agents whose latest heartbeat was published before
+	// the bus opened and carries its producer's timestamp (CreateTime):
+	// another clock's, so when it was sent is not known here
+	// (AwaitHeartbeats).
+	unsure map[string]bool
 	// stamped: the latest heartbeat read carries the broker's timestamp
 	// (LogAppendTime), not the one its producer set from its own clock.
 	stamped bool
@@ -112,7 +119,7 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 		adminCl.Close()
 		return nil, fmt.Errorf("fleet topics: end offsets: %w", err)
 	}
-	liveFrom := int64(0)
+	liveFrom, openedAt := int64(0), time.Now()
 	ends.Each(func(o kadm.ListedOffset) { liveFrom = max(liveFrom, o.Offset) })
 	cl, err := kgo.NewClient(append(slices.Clone(opts),
 		kgo.ConsumeTopics(AgentsTopic, JobsTopic, StatusTopic),
@@ -136,6 +143,8 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 		agentTS:  map[string]time.Time{},
 		seen:     map[string]time.Time{},
 		liveFrom: liveFrom,
+		openedAt: openedAt,
+		unsure:   map[string]bool{},
 		live:     map[string]map[string]liveBeat{},
 		status:   map[string]Status{},
 		cancel:   cancel,
@@ -193,6 +202,7 @@ func (b *Bus) apply(r *kgo.Record) {
 		seen := b.seenAt(r.Offset, r.Timestamp, time.Now())
 		b.agents[key], b.agentTS[key], b.seen[key] = h, r.Timestamp, seen
 		b.stamped = r.Attrs.TimestampType() == 1
+		b.unsure[key] = r.Offset < b.liveFrom && !b.stamped
 		b.applyInstance(key, h, r.Timestamp, seen)
 	case JobsTopic:
 		jr := decodeJobRecord(r.Offset, key, r.Value)
@@ -235,16 +245,26 @@ const tombstone = "tombstone"
 // it was published after the bus opened (a live agent heartbeats every
 // HeartbeatInterval, so its latest heartbeat is never older than that plus
 // the fetch); one read on opening may be from long ago: its timestamp then,
-// but never later than now. A timestamp is another clock's (the agent's
-// own on a broker that keeps its producers' timestamps): by it alone, an
-// agent whose clock is behind by more than LostAfter looked lost while it
-// heartbeat, and one whose clock is ahead looked alive that long after it
-// died.
+// but never later than when the bus opened (it was published before). A
+// timestamp is another clock's (the agent's own on a broker that keeps its
+// producers' timestamps): by it alone, an agent whose clock is behind by
+// more than LostAfter looked lost while it heartbeat, and one whose clock
+// is ahead looked alive that long after it died. A process that lists
+// agents once waits for their next heartbeats (AwaitHeartbeats).
 func (b *Bus) seenAt(offset int64, ts, now time.Time) time.Time {
-	if offset >= b.liveFrom || ts.After(now) {
+	if offset >= b.liveFrom {
 		return now
 	}
-	return ts
+	return minTime(ts, b.openedAt, now)
+}
+
+func minTime(t time.Time, more ...time.Time) time.Time {
+	for _, u := range more {
+		if u.Before(t) {
+			t = u
+		}
+	}
+	return t
 }
 
 // liveBeat is a heartbeat, its broker timestamp and when it was seen
@@ -349,6 +369,57 @@ func (b *Bus) AgentAlive(name string, now time.Time) bool {
 		return false
 	}
 	return now.Sub(b.seen[name]) < LostAfter
+}
+
+// LastSeen is when this process read an agent's latest heartbeat, on its
+// own clock (see seenAt): not the heartbeat's record timestamp, which is
+// the agent's clock on a broker that keeps its producers' timestamps.
+func (b *Bus) LastSeen(name string) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.seen[name]
+	return t, ok
+}
+
+// AwaitHeartbeats waits, after reading the topics to their end, until
+// every agent whose latest heartbeat was published before the bus opened
+// with its producer's timestamp (its own clock: an agent whose clock is
+// behind looks silent, one ahead looks fresh) and that did not stop has
+// heartbeated again, or until LostAfter after the bus opened: a live
+// agent heartbeats every HeartbeatInterval, so one not heard from by then
+// is lost, whatever its clock said. A process that lists agents once
+// (agents ls, jobs submit) calls it before it says which are alive; it
+// returns at once on a bus open for LostAfter, or whose heartbeats the
+// broker stamps.
+func (b *Bus) AwaitHeartbeats(ctx context.Context) error {
+	if err := b.Sync(ctx); err != nil {
+		return err
+	}
+	deadline := b.openedAt.Add(LostAfter)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		waiting := false
+		for name, h := range b.agents {
+			if b.unsure[name] && !h.Stopped {
+				waiting = true
+				break
+			}
+		}
+		ch := b.changed
+		b.mu.Unlock()
+		if !waiting || !time.Now().Before(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fleet: waiting for the agents' heartbeats: %w", ctx.Err())
+		case <-timer.C:
+			return nil
+		case <-ch:
+		}
+	}
 }
 
 // brokerStamped reports whether the heartbeats read carry the broker's

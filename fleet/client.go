@@ -23,7 +23,6 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
-	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -409,8 +408,7 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 			live = append(live, h.Name)
 			continue
 		}
-		_, ts, _ := c.bus.Agent(h.Name)
-		if !alive && now.Sub(ts) > ForgetAfter {
+		if seen, _ := c.bus.LastSeen(h.Name); !alive && now.Sub(seen) > ForgetAfter {
 			older++
 			continue
 		}
@@ -529,6 +527,12 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 			return Submitted{ID: req.JobID, Existing: true, State: js.State}, nil
 		}
 	}
+	// A heartbeat from before the bus opened is dated by its agent's clock
+	// on a broker that keeps its producers' timestamps: which agents are
+	// alive is known from their next heartbeats.
+	if err := c.bus.AwaitHeartbeats(ctx); err != nil {
+		return Submitted{}, err
+	}
 	now := time.Now().UTC()
 	candidates, err := c.candidates(req, shape.Kind, now)
 	if err != nil {
@@ -623,8 +627,8 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 			fmt.Fprintf(c.Out, "shard %d (%d records, partitions %v) → %s\n", i, sh.Records, slices.Sorted(maps.Keys(sh.Ranges)), spec.Agents[i])
 		}
 		fmt.Fprintf(c.Out, "every shard starts at %s\n", spec.Replay.StartAt.Format(time.RFC3339Nano))
-		if spec.Replay.T0.IsZero() && len(spec.Replay.Shards) > 1 {
-			fmt.Fprintf(c.Out, "warning: window %q has no capture time that is not bogus (%s): the shards share no timeline, each sends its own first timed request at the start instant\n", spec.Replay.Window, message.BogusTimeRule)
+		if note := NoTimeline(spec); note != "" {
+			fmt.Fprintf(c.Out, "warning: %s\n", note)
 		}
 	}
 	c.awaitAnswers(ctx, spec)
@@ -861,6 +865,17 @@ func (c *Client) printJob(id string) {
 	if js.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", js.Reason)
 	}
+	// Said while it runs (the spec's plan), and by its result.
+	note := ""
+	if spec, ok := c.spec(id); ok {
+		note = NoTimeline(spec)
+	}
+	if r := js.Result; note == "" && r != nil {
+		note = r.Timeline
+	}
+	if note != "" {
+		fmt.Fprintf(w, "  warning: %s\n", note)
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  PART\tAGENT\tSTATE\tATTEMPT\tDETAIL")
 	all := c.bus.StatusPrefix(jobKey(id) + "/")
@@ -871,10 +886,13 @@ func (c *Client) printJob(id string) {
 		if r := s.Result; r != nil {
 			if s.Kind == KindReplay {
 				// A resumed shard says how many requests it did not send
-				// again: its lost run had answered them.
+				// again (its lost run had answered them), and how many it
+				// sent again that its lost run may have sent.
 				resumed := ""
-				if n := r.Counters["resume-skipped"]; n > 0 {
-					resumed = fmt.Sprintf(" resume-skipped %d", n)
+				for _, k := range []string{"resume-skipped", "possible-duplicates"} {
+					if n := r.Counters[k]; n > 0 {
+						resumed += fmt.Sprintf(" %s %d", k, n)
+					}
 				}
 				detail = strings.TrimSpace(fmt.Sprintf("sent %d ok %d errors %d p50 %s p99 %s late-max %s%s %s", r.Sent, r.OK, r.Errors,
 					stats.DurationText(time.Duration(r.LatencyP50)), stats.DurationText(time.Duration(r.LatencyP99)), stats.DurationText(time.Duration(r.LatenessMax)), resumed, detail))
@@ -1066,15 +1084,22 @@ const ForgetAfter = time.Hour
 // offset, addresses. An agent whose clock is off the broker's by more
 // than ClockOffsetWarn is flagged, with what that does to specs under the
 // table. Agents silent for longer than ForgetAfter are left out unless all
-// is set.
-func (c *Client) Agents(all bool) {
+// is set. How long an agent has been silent is on this process's clock
+// (Bus.LastSeen), not its heartbeat's record timestamp (the agent's own
+// clock on a broker that keeps its producers' timestamps): Agents first
+// waits for the next heartbeats of the agents whose latest one is from
+// before the bus opened (Bus.AwaitHeartbeats).
+func (c *Client) Agents(ctx context.Context, all bool) error {
+	if err := c.bus.AwaitHeartbeats(ctx); err != nil {
+		return err
+	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLABELS\tALLOW\tVERSION\tLAST HEARTBEAT\tSTATE\tJOB\tRUNNING\tQUEUED\tMAX SPEC TTL\tCLOCK OFFSET\tADDRESSES")
 	hidden, unmeasured := 0, 0
 	var off []string
 	for _, h := range c.bus.Agents() {
-		_, ts, _ := c.bus.Agent(h.Name)
+		ts, _ := c.bus.LastSeen(h.Name)
 		if !all && now.Sub(ts) > ForgetAfter {
 			hidden++
 			continue
@@ -1121,6 +1146,7 @@ func (c *Client) Agents(all bool) {
 	if hidden > 0 {
 		fmt.Fprintf(c.Out, "(%d agent(s) silent for more than %s not shown; --all shows them)\n", hidden, ForgetAfter)
 	}
+	return nil
 }
 
 // CancelJob publishes a signed cancel and waits (up to 10 s) until every

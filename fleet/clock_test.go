@@ -35,7 +35,7 @@ func TestAgentsListFlagsClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ls strings.Builder
-	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
 	out := ls.String()
 	for _, c := range []struct{ name, clock string }{
 		{"behind", `3m0s \(OFF\)`}, {"ahead", `-1m30s \(OFF\)`}, {"edge", "1m0s"}, {"fine", "-800ms"}, {"unmeasured", "unmeasured"}, {"older", "0s"},
@@ -86,7 +86,7 @@ func TestAgentClockUnmeasured(t *testing.T) {
 		}
 	}
 	var ls strings.Builder
-	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
 	if !regexp.MustCompile(`(?m)^load-1 .* unmeasured `).MatchString(ls.String()) {
 		t.Errorf("agents ls:\n%s", ls.String())
 	}

@@ -177,7 +177,7 @@ func TestMaxConcurrent(t *testing.T) {
 		t.Errorf("the heartbeat names runs %q, want %q", runs, want)
 	}
 	var ls strings.Builder
-	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
 	if !regexp.MustCompile(`(?m)^NAME .* JOB +RUNNING +QUEUED +MAX SPEC TTL +CLOCK OFFSET`).MatchString(ls.String()) ||
 		!regexp.MustCompile(`(?m)^load-1 +role=load +replay +\S* +\S+ ago +alive +j[12] +2/2 +2 `).MatchString(ls.String()) {
 		t.Errorf("agents ls does not show 2 of 2 running and 2 queued:\n%s", ls.String())
@@ -239,7 +239,7 @@ func TestAgentsListOlderHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ls strings.Builder
-	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
 	if !regexp.MustCompile(`(?m)^old-1 +role=web +record +other +\S+ ago +alive +- +- +- +- `).MatchString(ls.String()) {
 		t.Errorf("agents ls:\n%s", ls.String())
 	}
@@ -257,7 +257,7 @@ func TestAgentsListMaxSpecTTL(t *testing.T) {
 		return h1.MaxSpecTTL != 0 && h2.MaxSpecTTL != 0
 	})
 	var ls strings.Builder
-	(&Client{bus: f.bus, Out: &ls}).Agents(false)
+	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
 	for _, want := range []string{
 		`(?m)^NAME .* QUEUED +MAX SPEC TTL +CLOCK OFFSET `,
 		`(?m)^load-1 +role=load +replay +\S* +\S+ ago +alive +- +0/4 +0 +1h0m0s +\S+ `,

@@ -319,6 +319,10 @@ type Result struct {
 	// killed or restarted), which the re-run did not send again
 	// (resume-skipped) and whose results were lost with that run.
 	Partial []string `json:"partial,omitempty"`
+	// Timeline, on a replay shard's result and its job's, says the job's
+	// shards shared no timeline (NoTimeline): its window has no capture
+	// time that is not bogus.
+	Timeline string `json:"timeline,omitempty"`
 	// OnLoss is the job's on-loss as the run read it ("warn" accepts
 	// partial totals; "fail", the default, fails the job on them).
 	OnLoss string `json:"on-loss,omitempty"`

@@ -130,7 +130,16 @@ func (a *Agent) watchShards(ctx context.Context) {
 			resume := resumeOf(lost.Progress)
 			lost.Reason += ", resuming " + resume.String()
 			_ = a.bus.PublishStatus(ctx, lostKey(spec.JobID, i, attempt), lost)
-			_, lastSeen, _ := a.bus.Agent(owner)
+			// When this process read the owner's latest heartbeat, on
+			// its own clock, as the re-run's scheduled instants are: the
+			// heartbeat's record timestamp is the owner's clock on a broker
+			// that keeps its producers' timestamps, and an owner's clock
+			// 2m behind cut the possible duplicates 2m short (none
+			// counted), one 1h ahead counted every request.
+			lastSeen, _ := a.bus.LastSeen(owner)
+			if a.onRerun != nil {
+				a.onRerun(spec.JobID, i, lastSeen)
+			}
 			a.start(ctx, spec, acc.offset, i, attempt+1, resume, lastSeen)
 			busy = true
 		}

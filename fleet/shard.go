@@ -97,6 +97,20 @@ func planT0(w catalog.Window, now time.Time) time.Time {
 	return w.StartedAt.UTC()
 }
 
+// NoTimeline says, for a replay job cut in shards, that they share no
+// timeline: its window has no capture time that is not bogus (the plan's
+// T0 is zero), so each shard sent its own first timed request at the start
+// instant, and how its requests lie against the other shards' is not the
+// recording's. "" for a job that has one, or one shard. jobs submit warns
+// of it, and the shards' results, the job's and jobs show say it.
+func NoTimeline(spec Spec) string {
+	if spec.Replay == nil || !spec.Replay.T0.IsZero() || len(spec.Replay.Shards) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("window %q has no capture time that is not bogus (%s): the shards share no timeline, each sends its own first timed request at the start instant",
+		spec.Replay.Window, message.BogusTimeRule)
+}
+
 // shardSets are the --set overrides every shard of a replay runs with: one
 // start instant, so a shard re-run elsewhere stays on the same timeline.
 // jobs are the scenario's job names (scenario.SetKey).

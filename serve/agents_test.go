@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/kafkaio"
 )
 
 // TestAgentsShowRuns: /v1/agents shows how many jobs or shards each agent
@@ -71,4 +75,108 @@ func TestAgentsShowRuns(t *testing.T) {
 			t.Errorf("agent %s: %q, want %q (all: %v)", name, g, want, got)
 		}
 	}
+}
+
+// TestAgentsSkewedClock: on a broker that keeps its producers' timestamps
+// (the embedded one), a heartbeat's record timestamp is its agent's clock.
+// /v1/agents says when serve read an agent's latest heartbeat and how long
+// ago, on serve's clock: an agent 2 min behind showed "2 min ago" on the
+// Agents page while it heartbeat. A serve that has just opened the topics
+// reads heartbeats from before: it waits for the agents' next ones (an
+// agent 2 min behind looked lost, one 1 h ahead that died looked alive).
+func TestAgentsSkewedClock(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = br.Close() })
+	cfg := kafkaio.Config{Brokers: br.Addrs()}
+	bus, err := fleet.OpenBus(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	beat := func(name string, offset time.Duration) {
+		at := time.Now().Add(offset)
+		h := fleet.Heartbeat{Name: name, Allow: []string{fleet.KindReplay}, At: at.UTC(), Instance: name + "-1"}
+		v, err := json.Marshal(h)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		r := &kgo.Record{Topic: fleet.AgentsTopic, Key: []byte(name), Value: v, Timestamp: at}
+		if err := bus.Plain().ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Error(err)
+		}
+	}
+	// behind heartbeats every HeartbeatInterval with its clock 2 min
+	// behind; ahead, its clock 1 h ahead, heartbeats once and dies.
+	beat("behind", -2*time.Minute)
+	beat("ahead", time.Hour)
+	bctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(fleet.HeartbeatInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case <-tick.C:
+				beat("behind", -2*time.Minute)
+			}
+		}
+	}()
+	defer func() { stop(); <-done }()
+
+	list := func(t *testing.T, bus *fleet.Bus) map[string]AgentView {
+		t.Helper()
+		s := &Server{bus: bus}
+		rec := httptest.NewRecorder()
+		s.listAgents(rec, httptest.NewRequest(http.MethodGet, "/v1/agents", nil), Token{})
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET /v1/agents: %d %s", rec.Code, rec.Body)
+		}
+		var out []AgentView
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]AgentView{}
+		for _, a := range out {
+			got[a.Name] = a
+		}
+		return got
+	}
+	behindLive := func(t *testing.T, got map[string]AgentView) {
+		t.Helper()
+		a := got["behind"]
+		if a.Health != "alive" {
+			t.Errorf("agent behind, heartbeating with its clock 2m behind: %s", a.Health)
+		}
+		if age := time.Since(a.LastHeartbeat); age >= time.Minute || time.Duration(a.LastHeartbeatAgeMS)*time.Millisecond >= time.Minute {
+			t.Errorf("agent behind, heartbeating with its clock 2m behind: last heartbeat %s (%s ago), last_heartbeat_age_ms %d",
+				a.LastHeartbeat.Format(time.RFC3339Nano), age.Round(time.Second), a.LastHeartbeatAgeMS)
+		}
+	}
+	if err := bus.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("serve reading heartbeats as they come", func(t *testing.T) {
+		behindLive(t, list(t, bus))
+	})
+	t.Run("serve that has just opened the topics", func(t *testing.T) {
+		fresh, err := fleet.OpenBus(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		got := list(t, fresh)
+		behindLive(t, got)
+		if a := got["ahead"]; a.Health != "lost" {
+			t.Errorf("agent ahead, its clock 1h ahead, silent since before serve started: %s", a.Health)
+		}
+	})
 }

@@ -178,7 +178,7 @@ func (s *Server) gorStart(w http.ResponseWriter, r *http.Request, tok Token) {
 		fail(w, http.StatusBadRequest, "id %q: letters, digits, '.', '_', '-' (job %q: up to 128)", b.ID, id)
 		return
 	}
-	if err := s.sync(r.Context()); err != nil {
+	if err := s.syncAgents(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}

@@ -73,6 +73,10 @@ type JobView struct {
 	PublishedAtType string    `json:"published_at_type,omitempty"`
 	// LostText is what a record job lost, all hosts added up (lostText).
 	LostText string `json:"lost_text,omitempty"`
+	// Timeline says a replay job's shards share no timeline (fleet.NoTimeline:
+	// its window has no capture time that is not bogus), from its plan
+	// while it runs, else its result's (result.timeline).
+	Timeline string `json:"timeline,omitempty"`
 	Command  string `json:"command,omitempty"` // the equivalent replayctl command line
 }
 
@@ -266,6 +270,10 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 			v.Recording = spec.Recording.ID
 		}
 		v.Command = commandLine(*spec)
+		v.Timeline = fleet.NoTimeline(*spec)
+	}
+	if v.Timeline == "" && js.Result != nil {
+		v.Timeline = js.Result.Timeline
 	}
 	if !withParts {
 		return v
@@ -780,7 +788,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, tok Token, b Sub
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("invalid scenario %s (%s)", b.Scenario, problemCount(len(problems))), Problems: problems})
 		return
 	}
-	if err := s.sync(r.Context()); err != nil {
+	if err := s.syncAgents(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
@@ -961,15 +969,23 @@ func (httpDiscard) WriteHeader(int)             {}
 
 // AgentView is an agent as the API shows it.
 type AgentView struct {
-	Name          string            `json:"name"`
-	Labels        map[string]string `json:"labels"`
-	Allow         []string          `json:"allow"`
-	Version       string            `json:"version"`
-	Health        string            `json:"health"` // alive, lost, stopped
-	LastHeartbeat time.Time         `json:"last_heartbeat"`
-	Job           string            `json:"job,omitempty"`
-	Shard         int               `json:"shard,omitempty"`
-	ClockOffset   string            `json:"clock_offset"`
+	Name    string            `json:"name"`
+	Labels  map[string]string `json:"labels"`
+	Allow   []string          `json:"allow"`
+	Version string            `json:"version"`
+	Health  string            `json:"health"` // alive, lost, stopped
+	// LastHeartbeat is when serve read the agent's latest heartbeat, on
+	// serve's clock, and LastHeartbeatAgeMS how long before the answer
+	// that was: not the heartbeat's record timestamp, the agent's own
+	// clock on a broker that keeps its producers' timestamps (an agent 2
+	// min behind read 2 min silent while it heartbeat). A heartbeat from
+	// before serve opened the bus counts from its timestamp, never later
+	// than that.
+	LastHeartbeat      time.Time `json:"last_heartbeat"`
+	LastHeartbeatAgeMS int64     `json:"last_heartbeat_age_ms"`
+	Job                string    `json:"job,omitempty"`
+	Shard              int       `json:"shard,omitempty"`
+	ClockOffset        string    `json:"clock_offset"`
 	// ClockUnmeasured says the agent could not measure ClockOffset ("0s"
 	// then): the broker does not stamp its heartbeats with its own time.
 	// ClockOff says what its clock does to specs when it is more than
@@ -993,14 +1009,14 @@ type AgentView struct {
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
-	if err := s.sync(r.Context()); err != nil {
+	if err := s.syncAgents(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	now := time.Now()
 	out := []AgentView{}
 	for _, h := range s.bus.Agents() {
-		_, ts, _ := s.bus.Agent(h.Name)
+		ts, _ := s.bus.LastSeen(h.Name)
 		health := "alive"
 		switch {
 		case h.Stopped:
@@ -1013,7 +1029,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ Token) {
 			labels = map[string]string{}
 		}
 		v := AgentView{Name: h.Name, Labels: labels, Allow: h.Allow, Version: h.Version, Health: health,
-			LastHeartbeat: ts, Job: h.Job, Shard: h.Shard, Runs: h.Runs, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
+			LastHeartbeat: ts, LastHeartbeatAgeMS: max(now.Sub(ts), 0).Milliseconds(), Job: h.Job, Shard: h.Shard, Runs: h.Runs, ClockOffset: time.Duration(h.ClockOffset).String(), Addrs: h.Addrs}
 		if len(v.Runs) == 0 && h.Job != "" {
 			v.Runs = []fleet.Run{{Job: h.Job}}
 		}

@@ -417,3 +417,15 @@ func (s *Server) sync(ctx context.Context) error {
 	defer cancel()
 	return s.bus.Sync(sctx)
 }
+
+// syncAgents is sync for a request that says which agents are alive: in
+// the first fleet.LostAfter after serve opened its bus, it also waits for
+// the next heartbeats of the agents whose latest one is from before
+// (fleet.Bus.AwaitHeartbeats): dated by the agent's own clock on a broker
+// that keeps its producers' timestamps, one from an agent whose clock is
+// behind made it look lost.
+func (s *Server) syncAgents(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return s.bus.AwaitHeartbeats(sctx)
+}

@@ -95,8 +95,10 @@ function submitter(j, long) {
     long ? h('div', { class: 'muted' }, j.unverified || '') : '');
 }
 
-function ago(ts) {
-  const s = Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000);
+function ago(ts) { return agoSeconds(Math.max(0, (Date.now() - new Date(ts).getTime()) / 1000)); }
+
+// agoSeconds says how long ago s seconds is.
+function agoSeconds(s) {
   if (s < 60) return s.toFixed(1) + ' s ago';
   if (s < 3600) return Math.round(s / 60) + ' min ago';
   return Math.round(s / 3600) + ' h ago';
@@ -239,7 +241,7 @@ async function pageAgents(_, signal) {
   const render = agents => !agents.length ? h('p', { class: 'muted', id: 'no-agents' }, 'No agent has sent a heartbeat: start one on each host with replayctl agent --brokers … --labels role=… --allow record|replay --trust serve.pub.') : h('table', { id: 'agents' },
     h('tr', {}, ['Agent', 'Labels', 'Allows', 'Health', 'Last heartbeat', 'Current jobs', 'Runs', 'Max spec TTL', 'Version'].map(t => h('th', {}, t))),
     agents.map(a => h('tr', {}, h('td', {}, h('strong', {}, a.name)), h('td', { class: 'wrap' }, labels(a.labels) || '-'), h('td', {}, (a.allow || []).join(', ') || '-'),
-      h('td', {}, badge(a.health)), h('td', {}, ago(a.last_heartbeat)),
+      h('td', {}, badge(a.health)), h('td', { class: 'last-heartbeat', title: 'read by serve ' + time(a.last_heartbeat) }, a.last_heartbeat_age_ms !== undefined ? agoSeconds(a.last_heartbeat_age_ms / 1000) : ago(a.last_heartbeat)),
       h('td', { class: 'wrap runs' }, (a.runs || []).length ? a.runs.map(runLink) : '-'),
       h('td', {}, a.max_concurrent ? a.running + '/' + a.max_concurrent + ' running, ' + a.queued + ' queued' : '-'),
       h('td', { title: 'the agent refuses a spec valid for longer (--max-spec-ttl)' }, a.max_spec_ttl || '-'), h('td', { class: 'wrap' }, a.version || '-'))));
@@ -441,6 +443,9 @@ async function pageJob(id, signal) {
   const isFinal = s => final.has(s);
   const state = h('span', { id: 'job-state' });
   const partial = h('div', { id: 'job-partial', class: 'job-partial' });
+  // A replay whose shards share no timeline (its window has no capture
+  // time that is not bogus) says so, as jobs show warns.
+  const timeline = h('div', { id: 'job-timeline', class: 'job-partial' });
   const parts = h('tbody', { id: 'parts' });
   const report = h('div', { id: 'report' });
   const msg = h('div');
@@ -461,6 +466,8 @@ async function pageJob(id, signal) {
     // The header's note says partial results; these are its lines.
     partial.replaceChildren(...partialLines(job).map(l => h('div', { class: 'loss' }, 'partial results: ' + l)));
     partial.hidden = !partial.childElementCount;
+    timeline.replaceChildren(job.timeline ? h('div', { class: 'loss' }, 'warning: ' + job.timeline) : '');
+    timeline.hidden = !job.timeline;
     parts.replaceChildren(...[...byPart.values()].sort((a, b) => order(a.part).localeCompare(order(b.part))).map(p => partRow(p, job.kind)));
     if (!byPart.size) parts.append(h('tr', { id: 'no-parts' }, h('td', { colspan: 6, class: 'muted' }, isFinal(job.state) ? 'No agent ran any part of this job.' : 'No part yet: no agent has taken this job.')));
     cancel.hidden = isFinal(job.state) || !can(job.kind);
@@ -470,6 +477,7 @@ async function pageJob(id, signal) {
   main.replaceChildren(
     h('h1', {}, 'Job ', h('code', {}, job.id), ' ', state),
     partial,
+    timeline,
     h('div', { class: 'card' },
       h('div', { class: 'grid' },
         h('div', {}, h('div', { class: 'muted' }, 'Kind'), job.kind), h('div', {}, h('div', { class: 'muted' }, 'Scenario'), job.scenario ? job.scenario + ' · ' + (job.job || '') : '-'),
@@ -513,7 +521,7 @@ async function pageJob(id, signal) {
     // The job's state as this event leaves it: while its record says
     // ASSIGNED, how far its runs got (QUEUED, ARMED, RUNNING).
     job.state = e.job_state || job.state;
-    if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; }
+    if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; job.timeline = job.timeline || (e.result && e.result.timeline) || ''; }
     else {
       const old = byPart.get(e.part) || {};
       byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text, resume_skipped: e.resume_skipped }));

@@ -241,8 +241,7 @@ func newAgentsCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			c.Agents(all)
-			return nil
+			return c.Agents(cmd.Context(), all)
 		},
 	}
 	kf.register(ls)
