@@ -58,7 +58,9 @@ func FoldSecrets(template, source string) (string, error) {
 	}
 	for i, slot := range tslots {
 		n := *slot
-		if isLeaf(n) || !readsSecret(n) || readsSummary(n) {
+		// A secret's value may be a name itself (requests): the part
+		// then reads the summary where the secret stands.
+		if isLeaf(n) || !readsSecret(n) || readsSummary(n) || readsSummary(snodes[i]) {
 			continue
 		}
 		p, err := expr.Compile(snodes[i].String(), SummaryOptions()...)

@@ -68,3 +68,23 @@ func TestFoldSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldSecretValueIsAName: a secret whose value is a name of the
+// summary (requests, duration) reads the results where it stands, bare:
+// the part around it is not evaluated at fold time. `$.sent > 0` with the
+// value requests folded to false, the verdict on an empty summary, and the
+// merge failed a run that sent requests.
+func TestFoldSecretValueIsAName(t *testing.T) {
+	for _, tc := range []struct{ written, secret string }{
+		{`$.sent > 0 || "x" == ""`, "requests"},
+		{`$ > duration("1s")`, "duration"},
+		{`$.p99 < duration("1s") && requests.sent > 0`, "latency"},
+	} {
+		template := strings.ReplaceAll(tc.written, "$", SecretPlaceholder(0))
+		source := strings.ReplaceAll(tc.written, "$", tc.secret)
+		got, err := FoldSecrets(template, source)
+		if !errors.Is(err, ErrNotFoldable) {
+			t.Errorf("%s: folded %q, %v; want ErrNotFoldable", source, got, err)
+		}
+	}
+}
