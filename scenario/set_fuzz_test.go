@@ -61,7 +61,7 @@ func fuzzSetPathBody(t *testing.T, keyList, path, value string) {
 	var written []string
 	for _, k := range keys {
 		if strings.Contains(k, ".") {
-			k = SetKey(k)
+			k = SetKey(k, nil)
 		}
 		written = append(written, k)
 	}
