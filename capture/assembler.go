@@ -58,6 +58,8 @@ type Assembler struct {
 	decoded []gopacket.LayerType
 	// defrag holds IP fragments until their packet is whole.
 	defrag defragmenter
+	// whole: the packet decode is given was made whole from fragments.
+	whole bool
 	// The parser of the latest packet's first layer: a capture has one
 	// link type, so the map above is looked up only when it changes.
 	lastFirst  gopacket.LayerType
@@ -276,6 +278,8 @@ func (a *Assembler) Decode(data []byte, ci gopacket.CaptureInfo, linkType layers
 // decode feeds one packet whose first layer is first: a packet read, or
 // one a defragmentation made whole.
 func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.LayerType) error {
+	whole := a.whole
+	a.whole = false
 	p := a.parser(first)
 	err := p.DecodeLayers(data, &a.decoded)
 	// cut: a layer found fewer bytes than its header says it has (the
@@ -347,8 +351,16 @@ func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.
 		// one).
 		a.count(cSnaplenCut, 1)
 	}
-	if a.tcp.RST && !rstChecksumOK(&a.tcp, netLayer) {
+	if a.tcp.RST && !tcpChecksumOK(&a.tcp, netLayer) {
 		a.count(cBogusRST, 1)
+		return nil
+	}
+	if whole && !tcpChecksumOK(&a.tcp, netLayer) {
+		// Fragments of two packets that had one Id (a lost fragment's
+		// Id used again within the fragments' wait) make a packet never
+		// sent: its TCP checksum fails and the receiver drops it.
+		// Decoded, its bytes would be taken as the stream's.
+		a.count(cDecodeErrors, 1)
 		return nil
 	}
 	if ci.Timestamp.After(a.now) {
@@ -404,6 +416,7 @@ func (a *Assembler) defragment4(ci gopacket.CaptureInfo, cut bool) error {
 	}
 	binary.BigEndian.PutUint16(b[10:], ^uint16(sum))
 	ci.CaptureLength, ci.Length = len(b), len(b)
+	a.whole = true
 	return a.decode(b, ci, layers.LayerTypeIPv4)
 }
 
@@ -435,6 +448,7 @@ func (a *Assembler) defragment6(ci gopacket.CaptureInfo, cut bool) error {
 	binary.BigEndian.PutUint16(b[4:], uint16(len(payload)))
 	b[6] = uint8(fh.NextHeader)
 	ci.CaptureLength, ci.Length = len(b), len(b)
+	a.whole = true
 	return a.decode(b, ci, layers.LayerTypeIPv6)
 }
 
@@ -936,11 +950,12 @@ func erspan3(g *layers.GRE) ([]byte, gopacket.LayerType, bool) {
 	return nil, 0, false
 }
 
-// rstChecksumOK says whether a RST carries a valid TCP checksum, or the
-// partial one of a packet captured on its sending host before checksum
-// offload filled it in (the folded pseudo-header sum). A RST that fails is
-// not what the receiver saw: it must not end the stream.
-func rstChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
+// tcpChecksumOK says whether a TCP segment carries a valid checksum, or
+// the partial one of a packet captured on its sending host before
+// checksum offload filled it in (the folded pseudo-header sum). A RST that
+// fails is not what the receiver saw: it must not end the stream; nor is a
+// packet reassembled from the fragments of two packets.
+func tcpChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
 	var sum uint32
 	var src, dst []byte
 	switch ip := net.(type) {

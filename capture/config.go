@@ -195,7 +195,10 @@ var counterNames = [nCounters]string{
 // Stats are the capture counters by name:
 //
 //	packets, bytes          packets and bytes read
-//	decode-errors           packets whose layers could not be decoded
+//	decode-errors           packets whose layers could not be decoded, and
+//	                        fragments that make no packet (they contradict
+//	                        each other, or the packet's TCP checksum fails:
+//	                        fragments of two packets with one Id)
 //	file-cut-short          a pcap file that ends in the middle of a packet:
 //	                        1, that packet is lost (the rest is kept)
 //	snaplen-cut             packets of captured connections cut short by the
