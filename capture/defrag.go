@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"time"
@@ -23,6 +24,9 @@ const (
 	// fragHeldBytes is what a packet held costs besides its bytes (its
 	// list, its map entry), counted against maxFragBytes.
 	fragHeldBytes = 128
+	// maxFragDone bounds the packets made whole that are remembered, to
+	// know a fragment repeated after its packet was whole.
+	maxFragDone = 4096
 )
 
 // fragKey names the packet a fragment belongs to: its addresses, its Id
@@ -64,6 +68,29 @@ type fragPacket struct {
 type defragmenter struct {
 	held  map[fragKey]*fragPacket
 	bytes int
+	// done remembers the packets made whole within their timeout (at most
+	// maxFragDone, oldest first in doneOrder): a fragment that repeats
+	// one of theirs (a link-level repeat, a capture seeing it twice)
+	// makes no packet and is no loss, where held alone it would time out
+	// incomplete. A fragment with their Id and other bytes (the Id used
+	// again) starts a packet, as in the receiver.
+	done      map[fragKey]*fragDone
+	doneOrder []*fragDone
+	seed      maphash.Seed
+}
+
+// fragDone is a packet made whole: its fragments' ranges and the hashes of
+// their bytes.
+type fragDone struct {
+	key    fragKey
+	at     time.Time
+	v6     bool
+	pieces []fragSum
+}
+
+type fragSum struct {
+	start, end int
+	sum        uint64
 }
 
 // fragIn is one fragment to add: its packet's key, the offset of its
@@ -103,6 +130,9 @@ func (d *defragmenter) add(f fragIn, ts time.Time) (head, payload []byte, err er
 		d.held = make(map[fragKey]*fragPacket)
 	}
 	p := d.held[f.key]
+	if p == nil && d.repeated(f.key, f.start, end, data) {
+		return nil, nil, nil
+	}
 	switch {
 	case len(data) == 0:
 		err = errFragEmpty
@@ -167,7 +197,51 @@ func (d *defragmenter) add(f fragIn, ts time.Time) (head, payload []byte, err er
 	for _, pc := range p.pieces {
 		payload = append(payload, pc.data...)
 	}
+	d.remember(f.key, p, ts)
 	return p.head, payload, nil
+}
+
+// remember keeps the ranges and hashes of p's fragments, a packet just
+// made whole, for its timeout.
+func (d *defragmenter) remember(k fragKey, p *fragPacket, ts time.Time) {
+	if d.done == nil {
+		d.done = make(map[fragKey]*fragDone)
+		d.seed = maphash.MakeSeed()
+	}
+	if len(d.doneOrder) >= maxFragDone {
+		d.forget()
+	}
+	e := &fragDone{key: k, at: ts, v6: p.v6, pieces: make([]fragSum, len(p.pieces))}
+	for i, pc := range p.pieces {
+		e.pieces[i] = fragSum{pc.start, pc.end, maphash.Bytes(d.seed, pc.data)}
+	}
+	d.done[k] = e
+	d.doneOrder = append(d.doneOrder, e)
+}
+
+// forget drops the oldest packet remembered.
+func (d *defragmenter) forget() {
+	e := d.doneOrder[0]
+	d.doneOrder[0] = nil
+	d.doneOrder = d.doneOrder[1:]
+	if d.done[e.key] == e {
+		delete(d.done, e.key)
+	}
+}
+
+// repeated says whether the fragment [start, end) holding data repeats one
+// of a packet made whole within its timeout.
+func (d *defragmenter) repeated(k fragKey, start, end int, data []byte) bool {
+	e := d.done[k]
+	if e == nil {
+		return false
+	}
+	for _, s := range e.pieces {
+		if s.start == start && s.end == end {
+			return s.sum == maphash.Bytes(d.seed, data)
+		}
+	}
+	return false
 }
 
 // covered says whether the pieces [i, j), which all touch [start, end),
@@ -201,5 +275,16 @@ func (d *defragmenter) expire(now time.Time, lost func(*fragPacket)) {
 			d.drop(k, p)
 			lost(p)
 		}
+	}
+	for len(d.doneOrder) > 0 {
+		e := d.doneOrder[0]
+		timeout := frag4Timeout
+		if e.v6 {
+			timeout = frag6Timeout
+		}
+		if !now.IsZero() && !e.at.Before(now.Add(-timeout)) {
+			break
+		}
+		d.forget()
 	}
 }

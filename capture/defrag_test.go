@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -247,5 +248,70 @@ func TestIPv4FragmentsOfTwoPacketsOneId(t *testing.T) {
 	}
 	if st["decode-errors"] != 1 {
 		t.Errorf("decode-errors %d, want 1: the datagram never sent", st["decode-errors"])
+	}
+}
+
+// TestFragmentRepeatedAfterWhole: a fragment seen again after its packet
+// was made whole (a link-level repeat, a capture that sees it on two
+// interfaces) makes no packet and is no loss; it was held alone and, at
+// its timeout or the capture's end, counted as fragments-incomplete, a
+// loss that never was (FuzzIPv4Fragments). A fragment with the Id of a
+// packet made whole and other bytes (the Id used again) is another
+// packet's: never completed, it is a loss.
+func TestFragmentRepeatedAfterWhole(t *testing.T) {
+	tests := []struct {
+		name       string
+		client     string
+		server     string
+		repeat     int  // which fragment comes again, after the packet is whole
+		other      bool // with other bytes
+		incomplete int64
+	}{
+		{name: "IPv4 first fragment", client: "10.0.0.1:40000", server: "10.0.0.2:8080", repeat: 0},
+		{name: "IPv4 last fragment", client: "10.0.0.1:40000", server: "10.0.0.2:8080", repeat: 1},
+		{name: "IPv6 first fragment", client: "[2001:db8::1]:40000", server: "[2001:db8::2]:8080", repeat: 0},
+		{name: "IPv6 last fragment", client: "[2001:db8::1]:40000", server: "[2001:db8::2]:8080", repeat: 1},
+		{name: "IPv4 Id used again", client: "10.0.0.1:40000", server: "10.0.0.2:8080", repeat: 0, other: true, incomplete: 1},
+		{name: "IPv6 Id used again", client: "[2001:db8::1]:40000", server: "[2001:db8::2]:8080", repeat: 0, other: true, incomplete: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, tt.client, tt.server)
+			var msgs []*message.Message
+			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+			for i, s := range append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"}) {
+				data, ci := f.packet(s)
+				frames := [][]byte{data}
+				if i == 3 {
+					var fr [][]byte
+					if tt.server[0] == '[' {
+						fr = fragment6(t, data, 7, 32)
+					} else {
+						fr = fragment(t, data, 32)
+					}
+					again := slices.Clone(fr[tt.repeat])
+					if tt.other {
+						again[len(again)-1] ^= 0xff
+					}
+					frames = append(fr, again)
+				}
+				for _, fr := range frames {
+					ci.CaptureLength, ci.Length = len(fr), len(fr)
+					if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats()
+			if len(msgs) != 2 || string(msgs[0].Raw) != req1 || string(msgs[1].Raw) != resp1 {
+				t.Errorf("%d messages, want the request and its response whole (%v)", len(msgs), st)
+			}
+			if st["fragments-incomplete"] != tt.incomplete || st["decode-errors"] != 0 || st["ip-fragments"] != 3 {
+				t.Errorf("fragments-incomplete %d (want %d), decode-errors %d, ip-fragments %d (want 3)", st["fragments-incomplete"], tt.incomplete, st["decode-errors"], st["ip-fragments"])
+			}
+		})
 	}
 }
