@@ -1231,7 +1231,9 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 // finHoles hands over, as a hole, the bytes a direction's FIN says were
 // sent and the peer acknowledged but that were never captured: gopacket
 // keeps no page for a FIN without payload queued past a hole, so the hole
-// before it is never handed over. Bytes nothing acknowledged (the capture
+// before it is never handed over. Without a FIN captured, the bytes the
+// peer acknowledged past those captured are the hole (the last one may be
+// the FIN's). Bytes nothing acknowledged (the capture
 // ended before they came, maybe late) are not, as a hole skipped at the
 // capture's end is not a loss. HTTP/2 connections are left out: their
 // splitters do not follow the stream (nor do they while the first bytes
@@ -1241,14 +1243,22 @@ func (c *conn) finHoles() {
 		return
 	}
 	for d, s := range []*splitter{&c.req, &c.resp} {
-		if !c.fin[d] || !s.posOK || !c.peerAckOK[d] {
+		if !s.posOK || !c.peerAckOK[d] || d == 1 && !c.a.cfg.Responses {
 			continue
 		}
-		n := int32(c.finSeq[d] - s.pos)
-		if n <= 0 || int32(c.peerAck[d]-s.pos) <= 0 {
-			continue
+		var n int32
+		if c.fin[d] {
+			n = int32(c.finSeq[d] - s.pos)
+			if int32(c.peerAck[d]-s.pos) <= 0 {
+				continue
+			}
+		} else {
+			// No FIN captured: the peer acknowledged bytes past those
+			// captured, and the last byte it acknowledged may be the
+			// FIN's.
+			n = int32(c.peerAck[d]-s.pos) - 1
 		}
-		if d == 1 && !c.a.cfg.Responses {
+		if n <= 0 {
 			continue
 		}
 		c.a.count(cGaps, 1)

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,4 +72,58 @@ func TestHoleBeforeFIN(t *testing.T) {
 			t.Errorf("holes %d, want 0 (%v)", st["holes"], st)
 		}
 	})
+}
+
+// TestHoleAckedWithoutFIN: the client's last request and its FIN were not
+// captured, while the server's FIN acknowledges them: the bytes it
+// acknowledged past those captured are a hole, counted. Without a FIN of
+// the client captured, the hole went uncounted: a request lost, no loss
+// said (FuzzIPv4Fragments). The last byte acknowledged may be the FIN's: a
+// FIN alone not captured is no hole.
+func TestHoleAckedWithoutFIN(t *testing.T) {
+	const req2 = "GET /second HTTP/1.1\r\nHost: shop\r\n\r\n"
+	tests := []struct {
+		name      string
+		lost      []int // segments not captured
+		finAcked  bool  // the server's FIN acknowledges the client's
+		wantHoles int64
+	}{
+		{name: "request and FIN lost", lost: []int{5, 6}, wantHoles: 1},
+		{name: "request and FIN lost, FIN acknowledged", lost: []int{5, 6}, finAcked: true, wantHoles: 1},
+		{name: "FIN lost, acknowledged", lost: []int{6}, finAcked: true},
+		{name: "FIN lost", lost: []int{6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+			segs := append(handshake(), seg{true, 0, req1, "A"}, seg{false, 0, resp1, "A"},
+				seg{true, uint32(len(req1)), req2, "A"}, seg{true, uint32(len(req1) + len(req2)), "", "FA"},
+				seg{false, uint32(len(resp1)), "", "FA"})
+			var msgs []*message.Message
+			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+			for i, s := range segs {
+				if i == 7 && tt.finAcked {
+					one := uint32(len(req1)+len(req2)) + 1
+					f.ackOverride = &one
+				}
+				data, ci := f.packet(s)
+				if slices.Contains(tt.lost, i) {
+					continue
+				}
+				if err := a.Decode(data, ci, f.link.linkType()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats()
+			if len(msgs) < 2 || string(msgs[0].Raw) != req1 || string(msgs[1].Raw) != resp1 {
+				t.Errorf("%d messages, want the first request and its response", len(msgs))
+			}
+			if st["holes"] != tt.wantHoles || st["gaps"] != tt.wantHoles {
+				t.Errorf("holes %d gaps %d, want %d (%v)", st["holes"], st["gaps"], tt.wantHoles, st)
+			}
+		})
+	}
 }
