@@ -6,7 +6,7 @@ LDFLAGS    := -X github.com/replayctl/replayctl/cmd/replayctl/cli.Version=$(VERS
 KAFKA_ADDR ?= 127.0.0.1:19092
 DEMO_DATA  := build/demo-data
 
-.PHONY: all build deps test test-short lint demo bench kafka-up kafka-down clean
+.PHONY: all build deps test test-short lint demo bench fuzz kafka-up kafka-down clean
 
 all: build
 
@@ -48,6 +48,11 @@ lint:
 # and writes BENCHMARKS.md.
 bench: deps build kafka-up
 	REPLAYCTL_TEST_KAFKA=$(KAFKA_ADDR) $(GO) run ./bench -out BENCHMARKS.md
+
+# Every fuzz target for FUZZTIME each (default 20s; about 12 minutes);
+# failing inputs land in testdata/fuzz, which make test runs.
+fuzz:
+	GO=$(GO) FUZZTIME=$(or $(FUZZTIME),20s) scripts/fuzz
 
 kafka-up:
 	KAFKA_PORT=$(lastword $(subst :, ,$(KAFKA_ADDR))) scripts/kafka-up
