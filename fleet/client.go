@@ -390,11 +390,13 @@ func (c *Client) who(req SubmitRequest) string {
 }
 
 // candidates returns the live agents that match a request's selector (and
-// names) and allow kind, by name. When there is none it says which agents
-// match and what they allow (an ErrNoAgent usage error): there is no
-// waiting for agents that are not up yet.
-func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]string, error) {
-	var live, matching []string
+// names) and allow kind, by name, and the others that match, said with
+// their state and what they allow (not those silent for ForgetAfter). When
+// there is no live one it says which agents match and what they allow (an
+// ErrNoAgent usage error): there is no waiting for agents that are not up
+// yet.
+func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) (live, leftOut []string, err error) {
+	var matching []string
 	older := 0
 	for _, h := range c.bus.Agents() {
 		if len(req.Agents) > 0 && !slices.Contains(req.Agents, h.Name) {
@@ -408,7 +410,8 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 			live = append(live, h.Name)
 			continue
 		}
-		if seen, _ := c.bus.LastSeen(h.Name); !alive && now.Sub(seen) > ForgetAfter {
+		seen, _ := c.bus.LastSeen(h.Name)
+		if !alive && now.Sub(seen) > ForgetAfter {
 			older++
 			continue
 		}
@@ -417,7 +420,7 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 		case h.Stopped:
 			state = "stopped"
 		case !alive:
-			state = "lost"
+			state = fmt.Sprintf("lost: no heartbeat for %s", now.Sub(seen).Round(time.Second))
 		}
 		allow := strings.Join(h.Allow, ", ")
 		if allow == "" {
@@ -425,20 +428,20 @@ func (c *Client) candidates(req SubmitRequest, kind string, now time.Time) ([]st
 		}
 		matching = append(matching, fmt.Sprintf("%s (%s, allows %s)", h.Name, state, allow))
 	}
+	const most = 10
+	if len(matching) > most {
+		matching = append(matching[:most], fmt.Sprintf("%d more", len(matching)-most))
+	}
 	if len(live) > 0 {
-		return live, nil
+		return live, matching, nil
 	}
 	if older > 0 {
 		matching = append(matching, fmt.Sprintf("%d silent for more than %s", older, ForgetAfter))
 	}
 	if len(matching) == 0 {
-		return nil, submitErr{fmt.Errorf("no agent matches %s (replayctl agents ls)", c.who(req)), ErrNoAgent}
+		return nil, nil, submitErr{fmt.Errorf("no agent matches %s (replayctl agents ls)", c.who(req)), ErrNoAgent}
 	}
-	const most = 10
-	if len(matching) > most {
-		matching = append(matching[:most], fmt.Sprintf("%d more", len(matching)-most))
-	}
-	return nil, submitErr{fmt.Errorf("no live agent matching %s allows %s; matching: %s (replayctl agents ls)", c.who(req), kind, strings.Join(matching, "; ")), ErrNoAgent}
+	return nil, nil, submitErr{fmt.Errorf("no live agent matching %s allows %s; matching: %s (replayctl agents ls)", c.who(req), kind, strings.Join(matching, "; ")), ErrNoAgent}
 }
 
 // checkTTL refuses (ErrUsage) a spec's TTL longer than the --max-spec-ttl
@@ -534,7 +537,7 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 		return Submitted{}, err
 	}
 	now := time.Now().UTC()
-	candidates, err := c.candidates(req, shape.Kind, now)
+	candidates, leftOut, err := c.candidates(req, shape.Kind, now)
 	if err != nil {
 		return Submitted{}, err
 	}
@@ -615,6 +618,15 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 		return Submitted{}, err
 	}
 	fmt.Fprintf(c.Out, "job %s: %s job %q on %s\n", spec.JobID, spec.Kind, spec.Job, strings.Join(spec.Agents, ", "))
+	if len(leftOut) > 0 {
+		// A record job runs on every live agent that matches: one left
+		// out records nothing of its host's traffic.
+		what := "left out"
+		if spec.Kind == KindRecord {
+			what = "warning: not recording"
+		}
+		fmt.Fprintf(c.Out, "%s: %s, matching %s but not live or not allowing %s (replayctl agents ls)\n", what, strings.Join(leftOut, "; "), c.who(req), spec.Kind)
+	}
 	if spec.Recording != nil {
 		fmt.Fprintf(c.Out, "recording %s into topic %s", spec.Recording.ID, spec.Recording.Topic)
 		if spec.Recording.Window != "" {

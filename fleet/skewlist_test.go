@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -155,6 +156,33 @@ func TestSkewedClockAgentsListing(t *testing.T) {
 			t.Fatalf("submit: %v\nwant %q", err, want)
 		}
 	})
+}
+
+// TestSubmitSaysLeftOut: the agents that match a job's selector but are
+// not live (or do not allow its kind) are named with why, beside the live
+// ones the job runs on: jobs submit left them out silently, and a record
+// job recorded nothing of a lost agent's host without a word
+// (TestFleet's silent agent shows the line).
+func TestSubmitSaysLeftOut(t *testing.T) {
+	f := newIDFleet(t)
+	labels := Labels{"role": "left"}
+	f.skewedAgent(t, "up", labels, 0)
+	f.skewedBeat(t, "gone", labels, -20*time.Second) // died 20 s ago
+	c, err := Connect(f.ctx, f.cfg, io.Discard, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.bus.AwaitHeartbeats(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	live, leftOut, err := c.candidates(SubmitRequest{Selector: labels.selector()}, KindRecord, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(live) != "[up]" || len(leftOut) != 1 || !regexp.MustCompile(`^gone \(lost: no heartbeat for \d+s, allows record, replay\)$`).MatchString(leftOut[0]) {
+		t.Errorf("live %q, left out %q; want [up] and gone, lost", live, leftOut)
+	}
 }
 
 // selector is the selector that matches labels.
