@@ -96,6 +96,9 @@ type PartView struct {
 	// ResumeSkipped is how many requests a resumed replay shard did not
 	// send again, its lost run having answered them (resumeSkipped).
 	ResumeSkipped int64 `json:"resume_skipped,omitempty"`
+	// PossibleDuplicates is how many requests a resumed replay shard sent
+	// again that its lost run may have sent too (possibleDuplicates).
+	PossibleDuplicates int64 `json:"possible_duplicates,omitempty"`
 }
 
 // resumeSkipped is how many requests a replay shard re-run after its run
@@ -108,6 +111,18 @@ func resumeSkipped(r *fleet.Result) int64 {
 		return 0
 	}
 	return r.Counters["resume-skipped"]
+}
+
+// possibleDuplicates is how many requests a replay shard re-run after its
+// run was lost sent that the lost run may have sent as well: those
+// scheduled after its resume point and before the lost run was last seen
+// alive (its result's counter possible-duplicates). The target may have
+// had them twice. 0 for a run that was not resumed and while it runs.
+func possibleDuplicates(r *fleet.Result) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.Counters["possible-duplicates"]
 }
 
 // lostText is what a recording lost, by cause in its unit, as jobs show
@@ -285,7 +300,7 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 		v.Parts = append(v.Parts, PartView{
 			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
-			ResumeSkipped: resumeSkipped(p.Result),
+			ResumeSkipped: resumeSkipped(p.Result), PossibleDuplicates: possibleDuplicates(p.Result),
 		})
 		if fleet.IsRunKey(part) {
 			runs = fleet.Furthest(runs, p.State)

@@ -174,11 +174,72 @@ func TestResumedShardSaysSkipped(t *testing.T) {
 	}
 }
 
+// publishDuplicated writes the statuses of a replay job, id, whose only
+// shard was re-run on a spare after its agent was lost and sent requests
+// its lost run may have sent too: possible-duplicates 2, resume-skipped 1.
+func publishDuplicated(t *testing.T, l *loopback, id string) {
+	t.Helper()
+	shard := 0
+	res := &fleet.Result{Sent: 3, OK: 3, Counters: map[string]int64{"resume-skipped": 1, "possible-duplicates": 2}}
+	for _, kv := range []struct {
+		key string
+		st  fleet.Status
+	}{
+		{"job/" + id + "/shard/0", fleet.Status{JobID: id, Kind: fleet.KindReplay, Agent: "load-2", Shard: &shard, State: fleet.Succeeded, Attempt: 1, At: time.Now().UTC(), Result: res}},
+		{"job/" + id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Succeeded, At: time.Now().UTC(), Result: res}},
+	} {
+		if err := l.bus.PublishStatus(context.Background(), kv.key, kv.st); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestResumedShardSaysPossibleDuplicates: a shard re-run after its agent
+// was lost says, on its part in GET /v1/jobs/{id} and in the job's events,
+// how many requests it sent that its lost run may have sent too
+// (possible_duplicates; the target may have had them twice): it was only
+// in its raw result's counters, and jobs show said it.
+func TestResumedShardSaysPossibleDuplicates(t *testing.T) {
+	l := startLoopback(t, kafkatest.Brokers(t)[0])
+	id := "dups-" + l.suffix
+	publishDuplicated(t, l, id)
+	type part struct {
+		Part               string `json:"part"`
+		PossibleDuplicates int64  `json:"possible_duplicates"`
+	}
+	var jv struct {
+		Parts []part `json:"parts"`
+	}
+	if code := call(t, "GET", l.base+"/v1/jobs/"+id, l.read, nil, &jv); code != 200 {
+		t.Fatalf("GET /v1/jobs/%s: %d", id, code)
+	}
+	if len(jv.Parts) != 1 || jv.Parts[0].PossibleDuplicates != 2 {
+		t.Errorf("GET /v1/jobs/%s: parts %+v, want shard/0 with possible_duplicates 2", id, jv.Parts)
+	}
+	n := 0
+	for _, e := range readEvents(t, l.base+"/v1/jobs/"+id+"/events", l.read, 20*time.Second) {
+		var p part
+		if err := json.Unmarshal(e.Raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Part == "shard/0" {
+			n++
+			if p.PossibleDuplicates != 2 {
+				t.Errorf("event of shard/0: possible_duplicates %d, want 2", p.PossibleDuplicates)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no event of shard/0")
+	}
+}
+
 // TestBrowserShowsResumedShard: the Job page, open while a shard's agent
 // is lost and then resumes it, shows the shard's row going from the lost
 // run's RUNNING to the re-run's SUCCEEDED without a reload, and its Result
 // cell says how many requests the re-run skipped, answered by the lost
-// run; so does the page opened again from History. Real clicks, in
+// run; so does the page opened again from History. A job whose re-run
+// shard may have sent requests twice says how many. Real clicks, in
 // Chromium, with no console error.
 func TestBrowserShowsResumedShard(t *testing.T) {
 	l := startLoopback(t, kafkatest.Brokers(t)[0])
@@ -210,7 +271,23 @@ func TestBrowserShowsResumedShard(t *testing.T) {
 	r.resume()
 	b.run("the re-run ends", chromedp.WaitVisible(row+` .resumed`), chromedp.WaitVisible(`#parts tr[data-part="shard/0/lost/0"]`),
 		chromedp.WaitVisible("#report-frame"), b.shot("resumed-01-live"))
-	const want = "sent 1, errors 0\nresumed: 1 request skipped (answered by the lost run)"
+	// The re-run may also have sent its one request before the lost run
+	// was last seen alive (possible_duplicates, by the API).
+	var jv struct {
+		Parts []struct {
+			Part               string `json:"part"`
+			PossibleDuplicates int64  `json:"possible_duplicates"`
+		} `json:"parts"`
+	}
+	if code := call(t, "GET", l.base+"/v1/jobs/"+r.id, l.read, nil, &jv); code != 200 {
+		t.Fatalf("GET /v1/jobs/%s: %d", r.id, code)
+	}
+	want := "sent 1, errors 0\nresumed: 1 request skipped (answered by the lost run)"
+	for _, p := range jv.Parts {
+		if p.Part == "shard/0" && p.PossibleDuplicates == 1 {
+			want += "\npossible duplicates: 1 request (the lost run may have sent it too)"
+		}
+	}
 	if got := cell(); got != want {
 		t.Errorf("shard/0's Result cell reads %q, want %q", got, want)
 	}
@@ -234,6 +311,17 @@ func TestBrowserShowsResumedShard(t *testing.T) {
 	}
 	if wide := b.get("page width", chromedp.Evaluate[string](`String(document.documentElement.scrollWidth > document.documentElement.clientWidth)`)); wide != "false" {
 		t.Error("the Job page scrolls sideways with the resumed note")
+	}
+	// A shard re-run on a spare that may have sent requests its lost run
+	// sent too says how many.
+	dups := "dups-" + l.suffix
+	publishDuplicated(t, l, dups)
+	dupJob := fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, dups)
+	b.run("a job with possible duplicates", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(dupJob),
+		chromedp.Click(dupJob), chromedp.WaitVisible(row+` .duplicates`), b.shot("resumed-03-duplicates"))
+	const wantDups = "sent 3, errors 0\nresumed: 1 request skipped (answered by the lost run)\npossible duplicates: 2 requests (the lost run may have sent them too)"
+	if got := cell(); got != wantDups {
+		t.Errorf("shard/0's Result cell reads %q, want %q", got, wantDups)
 	}
 	b.clean()
 }

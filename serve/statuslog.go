@@ -42,6 +42,9 @@ type Event struct {
 	// a part's only (the job's merged counters add its shards' up, which
 	// its result's partial lines say shard by shard).
 	ResumeSkipped int64 `json:"resume_skipped,omitempty"`
+	// PossibleDuplicates is how many requests a resumed shard sent that
+	// its lost run may have sent too (possibleDuplicates), a part's only.
+	PossibleDuplicates int64 `json:"possible_duplicates,omitempty"`
 	// JobState is the job's state once this record is read, as GET
 	// /v1/jobs/{id} gives it (liveState): the events stream sets it.
 	JobState fleet.State `json:"job_state,omitempty"`
@@ -170,6 +173,7 @@ func (l *statusLog) apply(r *kgo.Record) {
 	}
 	if part != "job" {
 		e.ResumeSkipped = resumeSkipped(s.Result)
+		e.PossibleDuplicates = possibleDuplicates(s.Result)
 	}
 	l.jobs[id] = append(l.jobs[id], e)
 	if part == "job" && s.State.Final() {

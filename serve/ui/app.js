@@ -391,16 +391,20 @@ async function pageNewReplay(pick, signal) {
 // its window lacks of its recording: a window saved partial) and not-sent
 // lines, and a resumed shard's resume_skipped (the requests its lost run
 // had answered, which it did not send again: their results are not in the
-// totals).
+// totals) and possible_duplicates (the requests it sent that its lost run
+// may have sent too: the target may have had them twice).
 function partResult(p, kind) {
   const r = p.result;
   if (!r) return '';
   const skipped = p.resume_skipped || 0;
+  const dups = p.possible_duplicates || 0;
   return [
     kind === 'replay' || r.sent ? 'sent ' + (r.sent || 0) + ', errors ' + (r.errors || 0) : 'requests ' + (r.requests || 0),
     p.lost_text ? h('div', { class: 'loss' }, 'lost: ' + p.lost_text) : '',
     skipped ? h('div', { class: 'loss resumed', title: 'resume-skipped: this shard was re-run after its run was lost and resumed where that run was; the lost run had answered these requests, and their results were lost with it' },
       'resumed: ' + skipped + (skipped === 1 ? ' request' : ' requests') + ' skipped (answered by the lost run)') : '',
+    dups ? h('div', { class: 'loss duplicates', title: 'possible-duplicates: requests this re-run sent that were scheduled after its resume point and before its lost run was last seen alive: the lost run may have sent them too, so the target may have had them twice' },
+      'possible duplicates: ' + dups + (dups === 1 ? ' request (the lost run may have sent it too)' : ' requests (the lost run may have sent them too)')) : '',
     ...(r['source-gaps'] || []).map(g => h('div', { class: 'loss' }, 'partial window: ' + g)),
     ...(r['not-sent'] || []).map(n => h('div', { class: 'loss' }, n)),
   ];
@@ -524,7 +528,7 @@ async function pageJob(id, signal) {
     if (e.part === 'job') { job.reason = e.reason; job.lost_text = e.lost_text; job.result = e.result || job.result; job.timeline = job.timeline || (e.result && e.result.timeline) || ''; }
     else {
       const old = byPart.get(e.part) || {};
-      byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text, resume_skipped: e.resume_skipped }));
+      byPart.set(e.part, Object.assign({}, old, { part: e.part, agent: e.agent, shard: e.shard, state: e.state, reason: e.reason, progress: e.progress || (e.state === old.state ? old.progress : null), result: e.result, lost_text: e.lost_text, resume_skipped: e.resume_skipped, possible_duplicates: e.possible_duplicates }));
     }
     render();
   });
