@@ -125,16 +125,8 @@ func breakdownLines(res *jobResult) [][2]string {
 	for _, k := range names {
 		m := res.grpc[k]
 		line := k + ": " + partLine(m.Summary)
-		codes := make([]int, 0, len(m.GRPCStatus))
-		for c := range m.GRPCStatus {
-			codes = append(codes, c)
-		}
-		sort.Ints(codes)
-		if len(codes) > 0 {
-			line += "  grpc-status"
-			for _, c := range codes {
-				line += " " + strconv.Itoa(c) + ": " + strconv.Itoa(int(m.GRPCStatus[c]))
-			}
+		if len(m.GRPCStatus) > 0 {
+			line += "  grpc-status " + report.GRPCStatusText(m.GRPCStatus)
 		}
 		out = append(out, [2]string{"grpc", line})
 	}
@@ -160,17 +152,7 @@ func breakdownRows(res *jobResult) []report.BreakdownRow {
 	for _, k := range sortedKeys(res.grpc) {
 		m := res.grpc[k]
 		r := row("grpc", k, m.Summary)
-		codes := make([]int, 0, len(m.GRPCStatus))
-		for c := range m.GRPCStatus {
-			codes = append(codes, c)
-		}
-		sort.Ints(codes)
-		for i, c := range codes {
-			if i > 0 {
-				r.GRPCStatus += ", "
-			}
-			r.GRPCStatus += strconv.Itoa(c) + ": " + strconv.FormatInt(m.GRPCStatus[c], 10)
-		}
+		r.GRPCStatus = report.GRPCStatusText(m.GRPCStatus)
 		out = append(out, r)
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/replayctl/replayctl/exprenv"
@@ -183,4 +184,33 @@ func (b *breakdowns) env(env *exprenv.Summary) {
 			env.GRPC[k] = EnvBreakdown(m.rec.Summary(), m.grpcStatus)
 		}
 	}
+}
+
+// GRPCStatusText lists answers by grpc-status, as "0: 36, 5: 4".
+func GRPCStatusText(codes map[int]int64) string {
+	parts := make([]string, 0, len(codes))
+	for _, c := range slices.Sorted(maps.Keys(codes)) {
+		parts = append(parts, strconv.Itoa(c)+": "+strconv.FormatInt(codes[c], 10))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// BreakdownRows are a report's rows of breakdowns, as the HTML report
+// shows them: one per protocol when several were used, one per gRPC
+// method, sorted by name.
+func BreakdownRows(protocols, grpc map[string]Breakdown) []BreakdownRow {
+	row := func(kind, name string, b Breakdown) BreakdownRow {
+		return BreakdownRow{Kind: kind, Name: name, Sent: b.Requests.Sent, OK: b.Requests.OK, Errors: b.Requests.Errors,
+			P50: b.Latency.P50, P99: b.Latency.P99, GRPCStatus: GRPCStatusText(b.GRPCStatus)}
+	}
+	var out []BreakdownRow
+	if len(protocols) > 1 {
+		for _, k := range slices.Sorted(maps.Keys(protocols)) {
+			out = append(out, row("protocol", k, protocols[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(grpc)) {
+		out = append(out, row("grpc", k, grpc[k]))
+	}
+	return out
 }

@@ -165,6 +165,29 @@ func TestMergeBreakdowns(t *testing.T) {
 			if c := m.JSON.GRPC["/p.S/Fail"].GRPCStatus[14]; c != 2 {
 				t.Errorf("merged grpc-status 14 of /p.S/Fail: %d, want 2", c)
 			}
+			// The merged HTML report and text show them, as a run's do:
+			// they showed none.
+			var rows []string
+			for _, r := range m.HTMLData().Breakdown {
+				rows = append(rows, fmt.Sprintf("%s %s %d %d %s", r.Kind, r.Name, r.Sent, r.OK, r.GRPCStatus))
+			}
+			wantRows := []string{"protocol HTTP/1.x 3 3 ", "protocol HTTP/2.0 4 4 ", "grpc /p.S/Check 2 2 0: 2", "grpc /p.S/Fail 2 2 14: 2"}
+			if !reflect.DeepEqual(rows, wantRows) {
+				t.Errorf("merged HTML report's breakdown rows %q, want %q", rows, wantRows)
+			}
+			var html, text strings.Builder
+			if err := WriteHTML(&html, m.HTMLData()); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(html.String(), "By protocol and gRPC method") || !strings.Contains(html.String(), "/p.S/Fail") {
+				t.Error("the merged HTML report has no breakdown table")
+			}
+			m.WriteText(&text)
+			for _, want := range []string{"\n  protocol  HTTP/1.x: sent 3  errors 0  p99 ", "\n  grpc      /p.S/Fail: sent 2  errors 0  p99 9.0ms  grpc-status 14: 2\n"} {
+				if !strings.Contains(text.String(), want) {
+					t.Errorf("merged text lacks %q:\n%s", want, text.String())
+				}
+			}
 		})
 	}
 }

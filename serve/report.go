@@ -97,6 +97,7 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 	d.Status = res.Status
 	d.SourceGaps, d.NotSent = res.SourceGaps, res.NotSent
 	d.Diff = res.Diff
+	d.Breakdown = report.BreakdownRows(res.Protocols, res.GRPC)
 	// Totals that miss a lost run's results make the report incomplete,
 	// whether the job accepted that (on-loss: warn) or failed on it.
 	d.Problems = append(d.Problems, res.Partial...)

@@ -21,7 +21,9 @@ import (
 	"github.com/replayctl/replayctl/gorfile"
 	"github.com/replayctl/replayctl/internal/testutil"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/serve"
+	"github.com/replayctl/replayctl/stats"
 )
 
 // resumable is a replay job whose only shard an agent was running when it
@@ -231,6 +233,29 @@ func TestResumedShardSaysPossibleDuplicates(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no event of shard/0")
+	}
+}
+
+// TestJobReportShowsBreakdowns: a fleet job's report (report.html) has
+// the merged results by protocol and by gRPC method, as a run's HTML
+// report has them: it had none.
+func TestJobReportShowsBreakdowns(t *testing.T) {
+	l := startLoopback(t, kafkatest.Brokers(t)[0])
+	id := "breakdowns-" + l.suffix
+	b := func(sent int64) report.Breakdown {
+		return report.Breakdown{Requests: stats.ReportRequests{Sent: sent, OK: sent}, Latency: stats.ReportLatency{P50: 1, P99: 2}}
+	}
+	fail := b(2)
+	fail.GRPCStatus = map[int]int64{14: 2}
+	res := &fleet.Result{Sent: 5, OK: 5, Protocols: map[string]report.Breakdown{"HTTP/1.x": b(3), "HTTP/2.0": b(2)}, GRPC: map[string]report.Breakdown{"/p.S/Fail": fail}}
+	if err := l.bus.PublishStatus(context.Background(), "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Succeeded, At: time.Now().UTC(), Result: res}); err != nil {
+		t.Fatal(err)
+	}
+	html := getText(t, l.base+"/v1/jobs/"+id+"/report.html", l.read)
+	for _, want := range []string{"By protocol and gRPC method", "HTTP/2.0", "/p.S/Fail", "14: 2"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 }
 
