@@ -23,6 +23,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/report"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/stats"
 )
@@ -983,6 +984,9 @@ func printResult(w io.Writer, js Status) {
 				fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 			} else {
 				fmt.Fprintf(w, "  latency max %s, lateness max %s\n", stats.DurationText(time.Duration(r.LatencyMax)), stats.DurationText(time.Duration(r.LatenessMax)))
+			}
+			for _, line := range report.BreakdownLines(r.Protocols, r.GRPC) {
+				fmt.Fprintf(w, "  %s\n", line)
 			}
 			if d := r.Diff; d != nil {
 				fmt.Fprintf(w, "  diff      compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,15 @@ func TestShardedAssertionsReadEverything(t *testing.T) {
 			}
 			if g := js.Result.GRPC["/p.S/Fail"]; g.GRPCStatus[14] != 1 {
 				t.Errorf("merged result's /p.S/Fail breakdown %+v, want grpc-status 14 once", g)
+			}
+			// jobs show says them, as report merge does.
+			var show strings.Builder
+			if err := (&Client{bus: f.bus, Out: &show}).Show(id); err != nil {
+				t.Fatal(err)
+			}
+			if !regexp.MustCompile(`\n  protocol  HTTP/2.0: sent 3  errors \d+  p99 \S+\n`).MatchString(show.String()) ||
+				!regexp.MustCompile(`\n  grpc      /p.S/Fail: sent 1  errors \d+  p99 \S+  grpc-status 14: 1\n`).MatchString(show.String()) {
+				t.Errorf("jobs show does not say the breakdowns:\n%s", show.String())
 			}
 		})
 	}

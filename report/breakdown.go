@@ -214,3 +214,18 @@ func BreakdownRows(protocols, grpc map[string]Breakdown) []BreakdownRow {
 	}
 	return out
 }
+
+// BreakdownLines are the rows of BreakdownRows as a terminal summary
+// prints them: "grpc      /p.S/Fail: sent 2  errors 0  p99 9.0ms
+// grpc-status 14: 2".
+func BreakdownLines(protocols, grpc map[string]Breakdown) []string {
+	var out []string
+	for _, r := range BreakdownRows(protocols, grpc) {
+		line := fmt.Sprintf("%-8s  %s: sent %d  errors %d  p99 %s", r.Kind, r.Name, r.Sent, r.Errors, stats.DurationText(stats.MSDuration(r.P99)))
+		if r.GRPCStatus != "" {
+			line += "  grpc-status " + r.GRPCStatus
+		}
+		out = append(out, line)
+	}
+	return out
+}

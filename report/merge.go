@@ -751,12 +751,8 @@ func (m *Merged) WriteText(w io.Writer) {
 		stats.DurationText(l.P99), stats.DurationText(l.P999), stats.DurationText(l.Max))
 	fmt.Fprintf(w, "  rate      scheduled %.1f/s  achieved %.1f/s\n", s.Scheduled, s.Achieved)
 	fmt.Fprintf(w, "  lateness  p50 %s  p99 %s  max %s\n", stats.DurationText(s.Lateness.P50), stats.DurationText(s.Lateness.P99), stats.DurationText(s.Lateness.Max))
-	for _, r := range BreakdownRows(j.Protocols, j.GRPC) {
-		line := fmt.Sprintf("  %-8s  %s: sent %d  errors %d  p99 %s", r.Kind, r.Name, r.Sent, r.Errors, stats.DurationText(stats.MSDuration(r.P99)))
-		if r.GRPCStatus != "" {
-			line += "  grpc-status " + r.GRPCStatus
-		}
-		fmt.Fprintln(w, line)
+	for _, line := range BreakdownLines(j.Protocols, j.GRPC) {
+		fmt.Fprintf(w, "  %s\n", line)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  shard\tsent\terrors\trate/s\tp99\tskew\tstate\tpart")
