@@ -166,6 +166,8 @@ type agentRun struct {
 	granted bool
 	// queued: it had to wait for a slot when it was taken.
 	queued bool
+	// writes are the files the run writes, absolute (claimWrites, a.mu).
+	writes []string
 }
 
 // named is the run as the agent's heartbeat names it.
@@ -1217,6 +1219,27 @@ func (a *Agent) start(ctx context.Context, spec Spec, offset int64, shard, attem
 	}()
 }
 
+// claimWrites gives r the files it writes, unless another run of this
+// agent writes one of them: it returns that file, as the scenario names
+// it, and that run. Relative paths resolve in --work-dir, so two jobs
+// naming out.gor would write one file. A run's files are free again when
+// it ends (it leaves a.runs).
+func (a *Agent) claimWrites(r *agentRun, files []scenario.Path) (string, *agentRun) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range files {
+		for _, other := range a.runs {
+			if other != r && slices.Contains(other.writes, f.Abs) {
+				return f.Raw, other
+			}
+		}
+	}
+	for _, f := range files {
+		r.writes = append(r.writes, f.Abs)
+	}
+	return "", nil
+}
+
 // grant gives the slots freed to the runs queued first (a.mu held).
 func (a *Agent) grant() {
 	for a.active < a.cfg.MaxConcurrent && len(a.queue) > 0 {
@@ -1366,6 +1389,14 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		}
 		st.Reason = ""
 		a.log.Info("job dequeued", "job", spec.JobID, "shard", shard)
+	}
+	if path, other := a.claimWrites(r, j.WrittenFiles()); other != nil {
+		what := "job " + other.jobID
+		if other.shard >= 0 {
+			what += fmt.Sprintf(" (shard %d)", other.shard)
+		}
+		fail(Refused, fmt.Sprintf("it writes %s, which %s is writing on this agent now: two runs would write one file; give it another path (--set) or submit it when that one has ended", path, what))
+		return
 	}
 	var outcome *engine.JobOutcome
 	kcfg := a.cfg.Kafka

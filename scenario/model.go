@@ -564,3 +564,19 @@ type Report struct {
 	JSON Path
 	HTML Path
 }
+
+// WrittenFiles are the files the job writes, those set: its gor sink's
+// file and its reports. (A kafka sink's spool writes under a directory of
+// its recording's own.)
+func (j *Job) WrittenFiles() []Path {
+	var out []Path
+	if j.Sink.Gor != nil && j.Sink.Gor.Path.IsSet() {
+		out = append(out, j.Sink.Gor.Path)
+	}
+	for _, p := range []Path{j.Report.JSON, j.Report.HTML} {
+		if p.IsSet() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
