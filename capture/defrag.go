@@ -264,7 +264,11 @@ func (d *defragmenter) drop(k fragKey, p *fragPacket) {
 }
 
 // expire drops the packets whose first fragment held came before now less
-// their timeout (all of them when now is zero), calling lost for each.
+// their timeout (all of them when now is zero), calling lost for each, and
+// forgets the packets made whole before then. When now is zero (the bytes
+// held overflowed, the capture ends) those made whole are kept: they cost
+// none of the bytes held, and a fragment of one repeated after an
+// overflow is no loss.
 func (d *defragmenter) expire(now time.Time, lost func(*fragPacket)) {
 	for k, p := range d.held {
 		timeout := frag4Timeout
@@ -276,13 +280,16 @@ func (d *defragmenter) expire(now time.Time, lost func(*fragPacket)) {
 			lost(p)
 		}
 	}
+	if now.IsZero() {
+		return
+	}
 	for len(d.doneOrder) > 0 {
 		e := d.doneOrder[0]
 		timeout := frag4Timeout
 		if e.v6 {
 			timeout = frag6Timeout
 		}
-		if !now.IsZero() && !e.at.Before(now.Add(-timeout)) {
+		if !e.at.Before(now.Add(-timeout)) {
 			break
 		}
 		d.forget()

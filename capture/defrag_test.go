@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"golang.org/x/net/bpf"
 
 	"github.com/replayctl/replayctl/message"
@@ -313,5 +314,57 @@ func TestFragmentRepeatedAfterWhole(t *testing.T) {
 				t.Errorf("fragments-incomplete %d (want %d), decode-errors %d, ip-fragments %d (want 3)", st["fragments-incomplete"], tt.incomplete, st["decode-errors"], st["ip-fragments"])
 			}
 		})
+	}
+}
+
+// TestFragmentRepeatedAfterOverflow: the packets made whole are still
+// known after a flood of fragments overflowed the bytes held (the
+// packets held are dropped, not what is known of those made whole, which
+// costs none of those bytes): a fragment of one, repeated after the flood,
+// is no loss. The overflow forgot them, and the repeat, held alone, was
+// counted as fragments-incomplete at the capture's end.
+func TestFragmentRepeatedAfterOverflow(t *testing.T) {
+	f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+	var msgs []*message.Message
+	a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+	decode := func(fr []byte, ci gopacket.CaptureInfo) {
+		t.Helper()
+		ci.CaptureLength, ci.Length = len(fr), len(fr)
+		if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var again []byte
+	for i, s := range append(handshake(), seg{true, 0, req1, "A"}) {
+		data, ci := f.packet(s)
+		frames := [][]byte{data}
+		if i == 3 {
+			frames = fragment(t, data, 32)
+			again = slices.Clone(frames[0])
+		}
+		for _, fr := range frames {
+			decode(fr, ci)
+		}
+	}
+	// A flood of fragments after the first, which never complete (of no
+	// known connection: no loss), past maxFragBytes.
+	g := newFlow(t, linkEthernet, "10.0.0.9:40000", "10.0.0.2:8080")
+	data, ci := g.packet(seg{true, 0, string(make([]byte, 1400)), "A"})
+	later := fragment(t, data, 8)[1]
+	for i := 0; i < (16<<20)/(len(later)-14)+100; i++ {
+		binary.BigEndian.PutUint16(later[14+4:], uint16(i))      // Id
+		binary.BigEndian.PutUint16(later[14+12:], uint16(i>>16)) // and source address, as Ids wrap
+		decode(later, ci)
+	}
+	decode(again, ci) // the request's first fragment, seen again
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Stats()
+	if len(msgs) != 1 || string(msgs[0].Raw) != req1 {
+		t.Errorf("%d messages, want the request", len(msgs))
+	}
+	if st["buffer-overflow"] != 1 || st["fragments-incomplete"] != 0 {
+		t.Errorf("buffer-overflow %d fragments-incomplete %d, want 1 and 0", st["buffer-overflow"], st["fragments-incomplete"])
 	}
 }

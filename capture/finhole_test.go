@@ -127,3 +127,56 @@ func TestHoleAckedWithoutFIN(t *testing.T) {
 		})
 	}
 }
+
+// TestNoFalseHoleAfterUpgrade: a hole in the client's bytes after a 101
+// (a WebSocket, not recorded) is one gap and no hole (no loss of HTTP),
+// however the connection ends. The splitter of a stream no longer HTTP
+// did not count the hole's bytes in its position, so at the end finHoles
+// took the bytes the peer acknowledged past it for another gap (capture
+// ends, no FIN) and, with a FIN, the splitter finished by then, for a
+// hole too.
+func TestNoFalseHoleAfterUpgrade(t *testing.T) {
+	const up = "GET /chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+	const sw = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+	frame := "\x81\x05hello"
+	for _, end := range []string{"capture ends", "FIN", "RST"} {
+		t.Run(end, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, "10.0.0.1:40000", "10.0.0.2:8080")
+			o := uint32(len(up))
+			n := uint32(len(frame))
+			segs := append(handshake(), seg{true, 0, up, "A"}, seg{false, 0, sw, "A"},
+				seg{true, o, frame, "A"},
+				seg{true, o + n, frame, "A"}, // lost: segment 6
+				seg{true, o + 2*n, frame, "A"},
+				seg{false, uint32(len(sw)), "", "A"}) // acknowledges the three frames
+			switch end {
+			case "FIN":
+				segs = append(segs, seg{true, o + 3*n, "", "FA"}, seg{false, uint32(len(sw)), "", "FA"})
+			case "RST":
+				segs = append(segs, seg{false, uint32(len(sw)), "", "R"})
+			}
+			// The lost segment is serialized (the ACKs count it) and not fed.
+			var msgs []*message.Message
+			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+			for i, s := range segs {
+				data, ci := f.packet(s)
+				if i == 6 {
+					continue
+				}
+				if err := a.Decode(data, ci, f.link.linkType()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats()
+			if len(msgs) != 2 {
+				t.Errorf("%d messages, want the upgrade and its 101", len(msgs))
+			}
+			if st["gaps"] != 1 || st["holes"] != 0 {
+				t.Errorf("gaps %d holes %d, want 1 and 0 (%v)", st["gaps"], st["holes"], st)
+			}
+		})
+	}
+}

@@ -304,12 +304,14 @@ func (s *splitter) hole() {
 // incomplete and the splitter resynchronises on the next checked start line
 // at a segment or line start.
 func (s *splitter) gap(n int) {
-	if s.st == stDead {
-		return
-	}
 	end := s.pos // the sequence number after the hole
 	if n > 0 {
+		// Whatever the state, pos follows the stream: finHoles and
+		// lateClosed read it.
 		s.pos += uint32(n)
+	}
+	if s.st == stDead {
+		return
 	}
 	defer func() { s.segNew = true }()
 	if n > 0 {
