@@ -283,7 +283,12 @@ func (s *splitter) finish(fin bool) {
 			return
 		}
 		s.ev.count(cIncomplete, 1)
-	case stDead, stResync:
+	case stDead:
+		// Not HTTP since an upgrade or a CONNECT: bytes handed over
+		// after the end (held behind a hole when a RST ended the
+		// connection, delivered at the capture's end) are not either.
+		return
+	case stResync:
 	default:
 		s.ev.count(cIncomplete, 1)
 	}
