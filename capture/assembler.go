@@ -47,7 +47,10 @@ type Assembler struct {
 	ip4   layers.IPv4
 	ip6   layers.IPv6
 	ip6f  layers.IPv6Fragment
-	tcp   layers.TCP
+	// ip6ext passes over the IPv6 extension headers other than Fragment
+	// (destination options, routing; hop-by-hop is the IPv6 layer's).
+	ip6ext layers.IPv6ExtensionSkipper
+	tcp    layers.TCP
 	// Tunnels, decoded unless Config.NoDecap.
 	udp     layers.UDP
 	vxlan   layers.VXLAN
@@ -212,7 +215,9 @@ func (a *Assembler) parser(first gopacket.LayerType) *gopacket.DecodingLayerPars
 	}
 	p := a.parsers[first]
 	if p == nil {
-		ls := []gopacket.DecodingLayer{&a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.ip6f, &a.tcp}
+		// ip6ext before ip6f: it decodes every extension header, Fragment
+		// too, and the later Put of ip6f takes Fragment back.
+		ls := []gopacket.DecodingLayer{&a.eth, &a.sll, &a.sll2, &a.lo, &a.dot1q, &a.ip4, &a.ip6, &a.ip6ext, &a.ip6f, &a.tcp}
 		if !a.cfg.NoDecap {
 			ls = append(ls, &a.udp, &a.vxlan, &a.geneve, &a.gre, &a.erspan2)
 		}

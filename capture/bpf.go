@@ -168,6 +168,12 @@ func buildFilter(o filterOpts) ([]bpf.RawInstruction, error) {
 		// unless decap is off): the Assembler reassembles the packet and
 		// tests it whole.
 		a.label(name + "-ext")
+		// Hop-by-hop options (0), routing (43), destination options (60)
+		// before TCP or a Fragment header: their lengths vary, and the
+		// packet is accepted for the Assembler to decode and test.
+		a.jump(bpf.JumpEqual, 0, "accept", "")
+		a.jump(bpf.JumpEqual, 43, "accept", "")
+		a.jump(bpf.JumpEqual, 60, "accept", "")
 		a.jump(bpf.JumpEqual, 44, "", name+"-tunnel")
 		a.emit(bpf.LoadAbsolute{Off: l3 + 42, Size: 2})
 		a.jump(bpf.JumpBitsSet, 0xfff8, name+"-later", "")
