@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -13,17 +14,22 @@ import (
 	"github.com/replayctl/replayctl/message"
 )
 
-// ip6ExtFrame serializes an Ethernet + IPv6 + TCP packet whose IPv6 header
-// is followed by an extension header: "hbh" (hop-by-hop options) or "dst"
-// (destination options), one PadN option each.
-func ip6ExtFrame(t *testing.T, ext string, fromClient bool, seq, ack uint32, flags, payload string) []byte {
+// ip6Conn is the connection of ip6ExtFrame's packets.
+type ip6Conn struct{ client, server netip.AddrPort }
+
+var testIP6Conn = ip6Conn{netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:8080")}
+
+// ip6ExtFrame serializes an Ethernet + IPv6 + TCP packet of c whose IPv6
+// header is followed by an extension header: "hbh" (hop-by-hop options)
+// or "dst" (destination options), one PadN option each.
+func (c ip6Conn) ip6ExtFrame(t *testing.T, ext string, fromClient bool, seq, ack uint32, flags, payload string) []byte {
 	t.Helper()
-	client, server := net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8::2")
+	client, server := net.IP(c.client.Addr().AsSlice()), net.IP(c.server.Addr().AsSlice())
 	ip := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: client, DstIP: server}
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 8080, Seq: seq, Ack: ack, Window: 65535}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(c.client.Port()), DstPort: layers.TCPPort(c.server.Port()), Seq: seq, Ack: ack, Window: 65535}
 	if !fromClient {
 		ip.SrcIP, ip.DstIP = server, client
-		tcp.SrcPort, tcp.DstPort = 8080, 40000
+		tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
 	}
 	for _, c := range flags {
 		switch c {
@@ -105,17 +111,17 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 			var msgs []*message.Message
 			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
 			frames := [][]byte{
-				ip6ExtFrame(t, tt.ext, true, 100, 0, "S", ""),
-				ip6ExtFrame(t, tt.ext, false, 500, 101, "SA", ""),
-				ip6ExtFrame(t, tt.ext, true, 101, 501, "A", ""),
+				testIP6Conn.ip6ExtFrame(t, tt.ext, true, 100, 0, "S", ""),
+				testIP6Conn.ip6ExtFrame(t, tt.ext, false, 500, 101, "SA", ""),
+				testIP6Conn.ip6ExtFrame(t, tt.ext, true, 101, 501, "A", ""),
 			}
-			reqFrame := ip6ExtFrame(t, tt.ext, true, 101, 501, "A", req)
+			reqFrame := testIP6Conn.ip6ExtFrame(t, tt.ext, true, 101, 501, "A", req)
 			if tt.fragment {
 				frames = append(frames, fragmentAfterDst(reqFrame, 7)...)
 			} else {
 				frames = append(frames, reqFrame)
 			}
-			frames = append(frames, ip6ExtFrame(t, tt.ext, false, 501, 101+uint32(len(req)), "A", resp))
+			frames = append(frames, testIP6Conn.ip6ExtFrame(t, tt.ext, false, 501, 101+uint32(len(req)), "A", resp))
 			ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			for _, fr := range frames {
 				ts = ts.Add(time.Millisecond)
