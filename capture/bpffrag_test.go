@@ -17,18 +17,7 @@ import (
 func TestBPFFilterFragments6(t *testing.T) {
 	for _, ports := range [][]uint16{{8080}, nil} {
 		for _, dgram := range []bool{false, true} {
-			prog, err := buildFilter(filterOpts{ports: ports, dgram: dgram, snaplen: 65535, decap: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ins := make([]bpf.Instruction, len(prog))
-			for i, r := range prog {
-				ins[i] = r.Disassemble()
-			}
-			vm, err := bpf.NewVM(ins)
-			if err != nil {
-				t.Fatal(err)
-			}
+			vm := filterVM(t, filterOpts{ports: ports, dgram: dgram, snaplen: 65535, decap: true})
 			for _, tt := range []struct {
 				dst  string
 				want []bool // each fragment accepted
@@ -63,18 +52,7 @@ func TestBPFFilterFragments6(t *testing.T) {
 // lost (fragments-incomplete) that the filter itself had cut.
 func TestBPFFilterTunnelFragments(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
-		prog, err := buildFilter(filterOpts{ports: []uint16{8080}, snaplen: 65535, decap: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins := make([]bpf.Instruction, len(prog))
-		for i, r := range prog {
-			ins[i] = r.Disassemble()
-		}
-		vm, err := bpf.NewVM(ins)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vm := filterVM(t, filterOpts{ports: []uint16{8080}, snaplen: 65535, decap: true})
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		udp := &layers.UDP{SrcPort: 40000, DstPort: portVXLAN}
 		var ip gopacket.SerializableLayer
@@ -106,4 +84,23 @@ func TestBPFFilterTunnelFragments(t *testing.T) {
 			}
 		}
 	}
+}
+
+// filterVM is the kernel filter a live capture of o installs, in x/net's
+// BPF interpreter, to run on frames as the kernel would.
+func filterVM(t *testing.T, o filterOpts) *bpf.VM {
+	t.Helper()
+	prog, err := buildFilter(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := make([]bpf.Instruction, len(prog))
+	for i, r := range prog {
+		ins[i] = r.Disassemble()
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
 }

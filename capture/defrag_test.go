@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket"
-	"golang.org/x/net/bpf"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -169,18 +168,7 @@ func TestIPv4FragmentFloodBounded(t *testing.T) {
 // fragments never became whole.
 func TestBPFFilterFragments(t *testing.T) {
 	for _, dgram := range []bool{false, true} {
-		prog, err := buildFilter(filterOpts{ports: []uint16{8080}, dgram: dgram, snaplen: 65535})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins := make([]bpf.Instruction, len(prog))
-		for i, r := range prog {
-			ins[i] = r.Disassemble()
-		}
-		vm, err := bpf.NewVM(ins)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vm := filterVM(t, filterOpts{ports: []uint16{8080}, dgram: dgram, snaplen: 65535})
 		for _, tt := range []struct {
 			dst  string
 			want []bool // each fragment accepted

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/net/bpf"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -142,18 +141,7 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 			// Live: the kernel filter accepts each packet, whatever port
 			// the filter tests (the Assembler tests it).
 			for _, ports := range [][]uint16{{8080}, {9999}} {
-				prog, err := buildFilter(filterOpts{ports: ports, snaplen: 65535, decap: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ins := make([]bpf.Instruction, len(prog))
-				for i, r := range prog {
-					ins[i] = r.Disassemble()
-				}
-				vm, err := bpf.NewVM(ins)
-				if err != nil {
-					t.Fatal(err)
-				}
+				vm := filterVM(t, filterOpts{ports: ports, snaplen: 65535, decap: true})
 				for i, fr := range frames {
 					if n, err := vm.Run(fr); err != nil || n == 0 {
 						t.Errorf("filter of ports %v: packet %d rejected (%v)", ports, i, err)

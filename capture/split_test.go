@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"golang.org/x/net/bpf"
 )
 
 // collector records what a splitter pair finds.
@@ -205,18 +203,7 @@ func TestBPFFilter(t *testing.T) {
 		want bool
 	}
 	for _, dgram := range []bool{false, true} {
-		prog, err := buildFilter(filterOpts{ports: []uint16{8080, 9090}, dgram: dgram, snaplen: 65535})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins := make([]bpf.Instruction, len(prog))
-		for i, r := range prog {
-			ins[i] = r.Disassemble()
-		}
-		vm, err := bpf.NewVM(ins)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vm := filterVM(t, filterOpts{ports: []uint16{8080, 9090}, dgram: dgram, snaplen: 65535})
 		for _, p := range []pkt{
 			{"ipv4 8080", linkEthernet, "10.0.0.2:8080", true},
 			{"ipv4 9090", linkEthernet, "10.0.0.2:9090", true},
@@ -374,18 +361,7 @@ func TestSplitterResync(t *testing.T) {
 // packet to another port is rejected either way.
 func TestBPFFilterTunnels(t *testing.T) {
 	for _, decap := range []bool{true, false} {
-		prog, err := buildFilter(filterOpts{ports: []uint16{9999}, decap: decap, snaplen: 65535})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins := make([]bpf.Instruction, len(prog))
-		for i, r := range prog {
-			ins[i] = r.Disassemble()
-		}
-		vm, err := bpf.NewVM(ins)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vm := filterVM(t, filterOpts{ports: []uint16{9999}, decap: decap, snaplen: 65535})
 		for _, name := range []string{"vxlan", "geneve", "gre", "erspan1", "erspan2", "erspan3"} {
 			frames := readFrames(t, filepath.Join("testdata", "synth-"+name+".pcap"))
 			for i, fr := range frames {
