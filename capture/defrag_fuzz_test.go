@@ -72,7 +72,9 @@ func toSLL2(frame []byte) []byte {
 // messages whole and no loss counted; a lossy one gives only messages of
 // the connection (whole, or a prefix with incomplete counted), and when
 // one is missing a loss is counted (unless a SYN was lost: its direction
-// starts at its first data captured, as in a capture begun mid-connection).
+// starts at its first data captured, as in a capture begun mid-connection;
+// or the server's last packets were: nothing acknowledges the last
+// request, as at the end of a capture).
 func FuzzIPv4Fragments(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 0, 0, 1, 4, 0, 0, 0})
@@ -106,6 +108,7 @@ func FuzzIPv4Fragments(f *testing.F) {
 		}
 		var recs, late []rec
 		lossy, startLost := false, false
+		segLost := make([]bool, len(segs))
 		for i, s := range segs {
 			frame, ci := fl.packet(s)
 			binary.BigEndian.PutUint16(frame[14+4:], uint16(100+i))
@@ -181,6 +184,7 @@ func FuzzIPv4Fragments(f *testing.F) {
 			// middle of the connection: bytes lost before it are not
 			// seen to be missing (an empty ACK starts no stream).
 			startLost = startLost || i < 2 && segLossy
+			segLost[i] = segLossy
 		}
 		end := recs[len(recs)-1].ci.Timestamp
 		for i, r := range late {
@@ -267,7 +271,12 @@ func FuzzIPv4Fragments(f *testing.F) {
 				t.Fatalf("a message not sent: %q (%v)", g, st)
 			}
 		}
-		if len(got) < len(want) && len(losses) == 0 && !startLost {
+		// The server's second response and its FIN lost: nothing it sent
+		// after acknowledges the second request, whose loss, as at the
+		// end of any capture, is not seen to be one (a hole nothing
+		// acknowledged may be bytes still to come).
+		tailLost := segLost[6] && segLost[8]
+		if len(got) < len(want) && len(losses) == 0 && !startLost && !tailLost {
 			t.Fatalf("%d of %d messages and no loss counted: %q (%v)", len(got), len(want), got, st)
 		}
 	})
