@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -73,13 +74,16 @@ type Assembler struct {
 	// segments apart, its ACK). gopacket keeps the context of a packet it
 	// buffers out of order with its bytes: such a packet keeps its own, cut
 	// from a slab; packets taken in order use the same one in turn.
-	ctxs      []pktCtx
-	ctx       *pktCtx // the context given to the current packet
-	ctxKept   bool    // gopacket keeps it: the next packet needs another
-	serial    uint32
-	skipHole  bool                   // a connection buffered too many bytes: skip its hole now
-	closed1   map[uint64]closedConn  // connections ended recently (current generation)
-	closed0   map[uint64]closedConn  // the previous generation
+	ctxs     []pktCtx
+	ctx      *pktCtx // the context given to the current packet
+	ctxKept  bool    // gopacket keeps it: the next packet needs another
+	serial   uint32
+	skipHole bool                  // a connection buffered too many bytes: skip its hole now
+	closed1  map[uint64]closedConn // connections ended recently (current generation)
+	closed0  map[uint64]closedConn // the previous generation
+	// open holds the connections being reassembled, by hash
+	// (fragmentResent).
+	open      map[uint64]*conn
 	total     int64                  // bytes buffered by the splitters
 	dropped   map[streamKey]struct{} // connections refused for MaxStreams (current generation)
 	dropped0  map[streamKey]struct{} // the previous generation: at most 2×maxHeld remembered
@@ -167,6 +171,7 @@ func NewAssembler(cfg Config, emit func(*message.Message) error) *Assembler {
 		emit:     emit,
 		parsers:  make(map[gopacket.LayerType]*gopacket.DecodingLayerParser),
 		dropped:  make(map[streamKey]struct{}),
+		open:     make(map[uint64]*conn),
 		dropped0: make(map[streamKey]struct{}),
 		closed1:  make(map[uint64]closedConn),
 		closed0:  make(map[uint64]closedConn),
@@ -473,7 +478,7 @@ func (a *Assembler) addFragment(f fragIn, proto layers.IPProtocol, src, dst []by
 		return nil, nil, false
 	}
 	if f.start == 0 {
-		f.ours = a.fragmentOurs(proto, src, dst, f.data)
+		f.ours, f.tcp = a.fragmentOurs(proto, src, dst, f.data), proto == layers.IPProtocolTCP
 	}
 	if cut {
 		// Its bytes past the snaplen are lost, and so is its packet: a
@@ -526,14 +531,48 @@ func (a *Assembler) fragmentOurs(proto layers.IPProtocol, src, dst, data []byte)
 
 // fragmentsLost counts a packet whose fragments were dropped before it was
 // whole (their timeout, the bound of the bytes held, the capture's end):
-// a loss when its first fragment is of captured traffic. One whose first
-// fragment never came is of no known connection (a live capture's filter
-// lets through the fragments after the first to any port, which have
-// none); if it was of a captured one, its stream has a hole there (holes).
-func (a *Assembler) fragmentsLost(p *fragPacket) {
-	if p.ours {
+// a loss when its first fragment is of captured traffic, unless TCP sent
+// its bytes again since (fragmentResent). One whose first fragment never
+// came is of no known connection (a live capture's filter lets through the
+// fragments after the first to any port, which have none); if it was of a
+// captured one, its stream has a hole there (holes).
+func (a *Assembler) fragmentsLost(k fragKey, p *fragPacket) {
+	if p.ours && !a.fragmentResent(k, p) {
 		a.count(cFragmentsIncomplete, 1)
 	}
+}
+
+// fragmentResent says whether the bytes of p, a TCP packet never made
+// whole, have reached its connection's stream since, as far as its first
+// fragment tells (its sequence number and the bytes it carries): the
+// network lost a fragment, the receiver dropped the packet, and TCP sent
+// the bytes again. The capture lost nothing.
+func (a *Assembler) fragmentResent(k fragKey, p *fragPacket) bool {
+	if !p.tcp || len(p.pieces) == 0 || p.pieces[0].start != 0 {
+		return false
+	}
+	d := p.pieces[0].data
+	if len(d) < 20 {
+		return false
+	}
+	sport := binary.BigEndian.Uint16(d)
+	end := binary.BigEndian.Uint32(d[4:]) + uint32(max(len(d)-int(d[12]>>4)*4, 0))
+	h := connHash(k.net, gopacket.NewFlow(layers.EndpointTCPPort, d[0:2], d[2:4]))
+	var pos uint32
+	var ok bool
+	if c := a.open[h]; c != nil {
+		s := &c.resp
+		if src := k.net.Src().Raw(); sport == c.client.Port() && bytes.Equal(src, c.client.Addr().AsSlice()) {
+			s = &c.req
+		}
+		pos, ok = s.pos, s.posOK
+	} else if cc, found := a.closedConn(h); found {
+		pos, ok = cc.sEnd, cc.sOK
+		if sport == cc.clientPort {
+			pos, ok = cc.cEnd, cc.cOK
+		}
+	}
+	return ok && int32(pos-end) >= 0
 }
 
 func (a *Assembler) isServer(ip []byte, port uint16) bool {
@@ -609,6 +648,8 @@ func (a *Assembler) Close() error {
 		return a.err
 	}
 	a.closing = true
+	// The fragments left first, while their streams' positions are the
+	// bytes they got (fragmentResent): flushed, a stream skips its holes.
 	a.defrag.expire(time.Time{}, a.fragmentsLost)
 	a.asm.FlushAll()
 	a.release(1<<63 - 1)
@@ -875,6 +916,7 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 	srcAddr, _ := netip.AddrFromSlice(src.Raw())
 	dstAddr, _ := netip.AddrFromSlice(dst.Raw())
 	c := &conn{a: a, firstIsClient: serverIsDst, hash: connHash(netFlow, tcpFlow), midstream: !tcp.SYN}
+	a.open[c.hash] = c
 	if serverIsDst {
 		c.client, c.server = netip.AddrPortFrom(srcAddr, sp), netip.AddrPortFrom(dstAddr, dp)
 	} else {
@@ -899,12 +941,9 @@ func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassem
 // lateClosed says whether a packet belongs to a connection that ended
 // recently: its sequence number lies before the end of its direction.
 func (a *Assembler) lateClosed(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP) bool {
-	h := connHash(netFlow, tcpFlow)
-	cc, ok := a.closed1[h]
+	cc, ok := a.closedConn(connHash(netFlow, tcpFlow))
 	if !ok {
-		if cc, ok = a.closed0[h]; !ok {
-			return false
-		}
+		return false
 	}
 	end, endOK := cc.sEnd, cc.sOK
 	if uint16(tcp.SrcPort) == cc.clientPort {
@@ -915,6 +954,15 @@ func (a *Assembler) lateClosed(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP) 
 	// known.
 	d := int32(end - tcp.Seq)
 	return endOK && d > 0 && d < 1<<30
+}
+
+// closedConn is what is kept of a connection ended recently, by its hash.
+func (a *Assembler) closedConn(h uint64) (closedConn, bool) {
+	cc, ok := a.closed1[h]
+	if !ok {
+		cc, ok = a.closed0[h]
+	}
+	return cc, ok
 }
 
 // rememberClosed keeps what is needed to recognise late packets of c.
@@ -1229,6 +1277,9 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 		}
 		c.pending, c.phead = nil, 0
 		c.a.rememberClosed(c)
+		if c.a.open[c.hash] == c {
+			delete(c.a.open, c.hash)
+		}
 	}
 	return true
 }

@@ -214,7 +214,9 @@ var counterNames = [nCounters]string{
 //	                        came: dropped after 30 s (IPv4) or 60 s (IPv6) of
 //	                        capture time, past 16 MiB held or at the end of
 //	                        the capture (a loss; the holes they leave are
-//	                        counted as holes too)
+//	                        counted as holes too), unless TCP has sent the
+//	                        first fragment's bytes again since (the network
+//	                        lost a fragment; the capture lost nothing)
 //	streams                 TCP connections seen
 //	streams-active          TCP connections tracked now
 //	streams-dropped         connections not tracked because of MaxStreams

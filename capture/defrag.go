@@ -57,7 +57,8 @@ type fragPacket struct {
 	// it comes; ours says whether that fragment is of captured traffic.
 	head  []byte
 	ours  bool
-	bytes int // counted against maxFragBytes
+	tcp   bool // the first fragment is of TCP
+	bytes int  // counted against maxFragBytes
 }
 
 // defragmenter holds fragments by packet. Unlike gopacket's ip4defrag and
@@ -104,6 +105,7 @@ type fragIn struct {
 	limit int // the payload's end may not pass it (65535 less the header)
 	head  []byte
 	ours  bool
+	tcp   bool
 	v6    bool
 }
 
@@ -181,7 +183,7 @@ func (d *defragmenter) add(f fragIn, ts time.Time) (head, payload []byte, err er
 		p.end = end
 	}
 	if f.start == 0 {
-		p.head, p.ours = slices.Clone(f.head), f.ours
+		p.head, p.ours, p.tcp = slices.Clone(f.head), f.ours, f.tcp
 		p.bytes += len(p.head)
 		d.bytes += len(p.head)
 	}
@@ -269,7 +271,7 @@ func (d *defragmenter) drop(k fragKey, p *fragPacket) {
 // held overflowed, the capture ends) those made whole are kept: they cost
 // none of the bytes held, and a fragment of one repeated after an
 // overflow is no loss.
-func (d *defragmenter) expire(now time.Time, lost func(*fragPacket)) {
+func (d *defragmenter) expire(now time.Time, lost func(fragKey, *fragPacket)) {
 	for k, p := range d.held {
 		timeout := frag4Timeout
 		if p.v6 {
@@ -277,7 +279,7 @@ func (d *defragmenter) expire(now time.Time, lost func(*fragPacket)) {
 		}
 		if now.IsZero() || p.since.Before(now.Add(-timeout)) {
 			d.drop(k, p)
-			lost(p)
+			lost(k, p)
 		}
 	}
 	if now.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 
@@ -280,6 +281,14 @@ func TestFragmentRepeatedAfterWhole(t *testing.T) {
 					}
 					again := slices.Clone(fr[tt.repeat])
 					if tt.other {
+						// Another segment's bytes, further on in the
+						// stream: never delivered (a segment already
+						// delivered would be TCP's sending it again).
+						tcp := 14 + 20
+						if tt.server[0] == '[' {
+							tcp = 14 + 40 + 8
+						}
+						binary.BigEndian.PutUint32(again[tcp+4:], binary.BigEndian.Uint32(again[tcp+4:])+1000)
 						again[len(again)-1] ^= 0xff
 					}
 					frames = append(fr, again)
@@ -354,5 +363,91 @@ func TestFragmentRepeatedAfterOverflow(t *testing.T) {
 	}
 	if st["buffer-overflow"] != 1 || st["fragments-incomplete"] != 0 {
 		t.Errorf("buffer-overflow %d fragments-incomplete %d, want 1 and 0", st["buffer-overflow"], st["fragments-incomplete"])
+	}
+}
+
+// TestFragmentLostThenResent: the network lost the last fragment of a
+// request; the receiver dropped the packet and TCP sent the request again
+// (another packet, another Id). The capture lost nothing: the first
+// fragment, left alone, is not counted fragments-incomplete once its bytes
+// have reached the stream, whether it times out while the connection is
+// open or is dropped at the capture's end. It was a loss, and a record job
+// that lost nothing failed. Not sent again, it is one.
+func TestFragmentLostThenResent(t *testing.T) {
+	tests := []struct {
+		name       string
+		client     string
+		server     string
+		resent     bool
+		late       bool // the capture goes on past the fragments' timeout, the connection open
+		closed     bool // the connection ends (FINs) before the capture does
+		incomplete int64
+	}{
+		{name: "IPv4 resent", client: "10.0.0.1:40000", server: "10.0.0.2:8080", resent: true},
+		{name: "IPv4 resent, timed out while open", client: "10.0.0.1:40000", server: "10.0.0.2:8080", resent: true, late: true},
+		{name: "IPv6 resent", client: "[2001:db8::1]:40000", server: "[2001:db8::2]:8080", resent: true},
+		{name: "IPv4 resent, connection ended", client: "10.0.0.1:40000", server: "10.0.0.2:8080", resent: true, closed: true},
+		{name: "IPv4 not resent", client: "10.0.0.1:40000", server: "10.0.0.2:8080", incomplete: 1},
+		{name: "IPv6 not resent", client: "[2001:db8::1]:40000", server: "[2001:db8::2]:8080", incomplete: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFlow(t, linkEthernet, tt.client, tt.server)
+			var msgs []*message.Message
+			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
+			feed := func(frames [][]byte, ci gopacket.CaptureInfo) {
+				t.Helper()
+				for _, fr := range frames {
+					ci.CaptureLength, ci.Length = len(fr), len(fr)
+					if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, s := range handshake() {
+				data, ci := f.packet(s)
+				feed([][]byte{data}, ci)
+			}
+			data, ci := f.packet(seg{true, 0, req1, "A"})
+			var frs [][]byte
+			if tt.server[0] == '[' {
+				frs = fragment6(t, data, 5, 32)
+			} else {
+				frs = fragment(t, data, 32)
+			}
+			feed(frs[:1], ci) // the last fragment is lost
+			if tt.resent {
+				data, ci = f.packet(seg{true, 0, req1, "A"})
+				feed([][]byte{data}, ci)
+			}
+			data, ci = f.packet(seg{false, 0, resp1, "A"})
+			feed([][]byte{data}, ci)
+			if tt.closed {
+				for _, s := range []seg{{true, uint32(len(req1)), "", "FA"}, {false, uint32(len(resp1)), "", "FA"}} {
+					data, ci = f.packet(s)
+					feed([][]byte{data}, ci)
+				}
+				if st := a.Stats(); st["streams-active"] != 0 {
+					t.Fatalf("the connection has not ended: %v", st)
+				}
+			}
+			if tt.late {
+				// An ACK 40 s later: the fragment times out (30 s) while the
+				// connection is open.
+				data, ci = f.packet(seg{true, uint32(len(req1)), "", "A"})
+				ci.Timestamp = ci.Timestamp.Add(40 * time.Second)
+				feed([][]byte{data}, ci)
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats()
+			if st["fragments-incomplete"] != tt.incomplete {
+				t.Errorf("fragments-incomplete %d, want %d (%v)", st["fragments-incomplete"], tt.incomplete, st)
+			}
+			if tt.resent && (len(msgs) != 2 || string(msgs[0].Raw) != req1 || string(msgs[1].Raw) != resp1) {
+				t.Errorf("%d messages, want the request and its response", len(msgs))
+			}
+		})
 	}
 }
