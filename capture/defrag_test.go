@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/replayctl/replayctl/message"
 )
@@ -81,12 +82,7 @@ func TestIPv4Fragments(t *testing.T) {
 						}
 					}
 				}
-				for _, fr := range frames {
-					ci.CaptureLength, ci.Length = len(fr), len(fr)
-					if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
-						t.Fatal(err)
-					}
-				}
+				decodeFrames(t, a, f.link.linkType(), ci, frames...)
 			}
 			if err := a.Close(); err != nil {
 				t.Fatal(err)
@@ -218,12 +214,7 @@ func TestIPv4FragmentsOfTwoPacketsOneId(t *testing.T) {
 		case 2: // the ACK
 			frames = fragment(t, data, 8)
 		}
-		for _, fr := range frames {
-			ci.CaptureLength, ci.Length = len(fr), len(fr)
-			if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		decodeFrames(t, a, f.link.linkType(), ci, frames...)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -293,12 +284,7 @@ func TestFragmentRepeatedAfterWhole(t *testing.T) {
 					}
 					frames = append(fr, again)
 				}
-				for _, fr := range frames {
-					ci.CaptureLength, ci.Length = len(fr), len(fr)
-					if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
-						t.Fatal(err)
-					}
-				}
+				decodeFrames(t, a, f.link.linkType(), ci, frames...)
 			}
 			if err := a.Close(); err != nil {
 				t.Fatal(err)
@@ -397,12 +383,7 @@ func TestFragmentLostThenResent(t *testing.T) {
 			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
 			feed := func(frames [][]byte, ci gopacket.CaptureInfo) {
 				t.Helper()
-				for _, fr := range frames {
-					ci.CaptureLength, ci.Length = len(fr), len(fr)
-					if err := a.Decode(fr, ci, f.link.linkType()); err != nil {
-						t.Fatal(err)
-					}
-				}
+				decodeFrames(t, a, f.link.linkType(), ci, frames...)
 			}
 			for _, s := range handshake() {
 				data, ci := f.packet(s)
@@ -449,5 +430,16 @@ func TestFragmentLostThenResent(t *testing.T) {
 				t.Errorf("%d messages, want the request and its response", len(msgs))
 			}
 		})
+	}
+}
+
+// decodeFrames feeds frames to a, each with ci (its lengths set).
+func decodeFrames(t *testing.T, a *Assembler, lt layers.LinkType, ci gopacket.CaptureInfo, frames ...[]byte) {
+	t.Helper()
+	for _, fr := range frames {
+		ci.CaptureLength, ci.Length = len(fr), len(fr)
+		if err := a.Decode(fr, ci, lt); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
