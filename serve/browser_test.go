@@ -432,3 +432,41 @@ func TestBrowser(t *testing.T) {
 
 	b.clean()
 }
+
+// history opens History by its link in the nav and shows the rows of the
+// jobs named, clicking More while one is not listed yet, as a user finds
+// an older job. History lists the newest 50 first, and the tests of other
+// packages submit jobs to the shared broker's topics at the same time: a
+// job this test published seconds ago may be on the second page already.
+func (b *browser) history(ids ...string) step {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if err := chromedp.Do(ctx, chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs")); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			for {
+				listed, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`!!document.querySelector('#jobs tr[data-job=%q]')`, id)))
+				if err != nil {
+					return err
+				}
+				if listed {
+					break
+				}
+				more, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const m = document.querySelector('#jobs-more'); return !!m && !m.hidden })()`))
+				if err != nil {
+					return err
+				}
+				if !more {
+					return fmt.Errorf("History does not list job %s, and has no more pages", id)
+				}
+				if err := chromedp.Do(ctx, chromedp.Click("#jobs-more")); err != nil {
+					return fmt.Errorf("History's More, looking for job %s: %w", id, err)
+				}
+				if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.querySelector('#jobs-more').disabled`)); err != nil {
+					return fmt.Errorf("History's More, looking for job %s: %w", id, err)
+				}
+			}
+		}
+		return nil
+	})
+}

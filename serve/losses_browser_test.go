@@ -67,8 +67,7 @@ func TestBrowserShowsLosses(t *testing.T) {
 	}
 	b.run("log in", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", l.read),
 		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
-	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"),
-		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)))
+	b.run("history", b.history(rec, rep))
 
 	// History says what each job lost or lacks beside its state: a
 	// SUCCEEDED recording lost data too.
@@ -98,7 +97,7 @@ func TestBrowserShowsLosses(t *testing.T) {
 	}
 
 	// A replay of a partial window: the shard that read it says so.
-	b.run("back to history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rep)),
+	b.run("back to history", b.history(rep),
 		chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rep)), chromedp.WaitVisible(`#parts tr[data-part="shard/1"]`),
 		chromedp.WaitVisible("#report-frame"), b.shot("losses-02-replay-job"))
 	if got, want := cell("shard/0"), "sent 2, errors 0\npartial window: "+gap+"\n"+notSent; got != want {
@@ -173,9 +172,7 @@ func TestBrowserShowsPartialResults(t *testing.T) {
 	b := newBrowser(t)
 	b.run("log in", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", l.read),
 		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
-	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"),
-		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, warned)),
-		chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, failed)), b.shot("partial-00-history"))
+	b.run("history", b.history(warned, failed), b.shot("partial-00-history"))
 
 	// History: the note beside the state, SUCCEEDED or FAILED, the lines
 	// in its title (a tooltip).
@@ -212,7 +209,7 @@ func TestBrowserShowsPartialResults(t *testing.T) {
 	}
 
 	// The FAILED one: its reason says it, and the note and lines too.
-	b.run("failed job", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, failed)),
+	b.run("failed job", b.history(failed),
 		chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, failed)), chromedp.WaitVisible("#job-partial"), b.shot("partial-02-failed-job"))
 	if got, want := b.get("partial lines", chromedp.Text("#job-partial")), "partial results: "+line; got != want {
 		t.Errorf("the FAILED job's partial lines read %q, want %q", got, want)

@@ -278,7 +278,7 @@ func TestBrowserShowsResumedShard(t *testing.T) {
 	b.run("log in", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", l.read),
 		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
 	job := fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, r.id)
-	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"), chromedp.WaitVisible(job))
+	b.run("history", b.history(r.id))
 	// The agent was killed mid-shard: its row says RUNNING, 1 sent.
 	b.run("job while its agent is gone", chromedp.Click(job), chromedp.WaitVisible(row), b.shot("resumed-00-agent-gone"))
 	if got := b.get("shard/0 state", chromedp.Text(row+` td:nth-child(3)`)); got != "RUNNING" {
@@ -329,7 +329,7 @@ func TestBrowserShowsResumedShard(t *testing.T) {
 		t.Errorf("the resumed note is %s, not the loss notes' colour (--warn)", color)
 	}
 	// Opened again from History: the same, from GET /v1/jobs/{id}.
-	b.run("history again", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(job),
+	b.run("history again", b.history(r.id),
 		chromedp.Click(job), chromedp.WaitVisible(row+` .resumed`), chromedp.WaitVisible("#report-frame"), b.shot("resumed-02-job"))
 	if got := cell(); got != want {
 		t.Errorf("shard/0's Result cell, the page opened again, reads %q, want %q", got, want)
@@ -342,7 +342,7 @@ func TestBrowserShowsResumedShard(t *testing.T) {
 	dups := "dups-" + l.suffix
 	publishDuplicated(t, l, dups)
 	dupJob := fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, dups)
-	b.run("a job with possible duplicates", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(dupJob),
+	b.run("a job with possible duplicates", b.history(dups),
 		chromedp.Click(dupJob), chromedp.WaitVisible(row+` .duplicates`), b.shot("resumed-03-duplicates"))
 	const wantDups = "sent 3, errors 0\nresumed: 1 request skipped (answered by the lost run)\npossible duplicates: 2 requests (the lost run may have sent them too)"
 	if got := cell(); got != wantDups {

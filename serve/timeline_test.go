@@ -123,7 +123,7 @@ func TestBrowserShowsNoTimeline(t *testing.T) {
 	b.run("log in", chromedp.Navigate(l.base+"/"), chromedp.WaitVisible("#login-form"), chromedp.SendKeys("#token", l.read),
 		chromedp.Click(`#login-form button[type="submit"]`), chromedp.WaitVisible("#main h1"))
 	job := fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, id)
-	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible("#jobs"), chromedp.WaitVisible(job))
+	b.run("history", b.history(id))
 	b.run("job", chromedp.Click(job), chromedp.WaitVisible(`#parts tr[data-part="shard/1"]`), chromedp.WaitVisible("#job-timeline"), b.shot("notimeline-01-job"))
 	if got, want := b.get("the warning", chromedp.Text("#job-timeline")), "warning: "+note; got != want {
 		t.Errorf("the Job page's warning reads %q, want %q", got, want)

@@ -128,7 +128,7 @@ func TestBrowserWalk(t *testing.T) {
 	}
 	b.run("recordings", chromedp.Click(`#nav a[data-page="recordings"]`), chromedp.WaitVisible(fmt.Sprintf(`//td/strong[text()=%q]`, lossy)), b.shot("walk-03-recordings"))
 	sideways("Recordings")
-	b.run("history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), b.shot("walk-04-history"))
+	b.run("history", b.history(rec), b.shot("walk-04-history"))
 	sideways("History")
 	// A job's time is when its spec was published (its Kafka record's
 	// timestamp); what the spec claims shows only where it is off.
@@ -173,7 +173,7 @@ func TestBrowserWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.run("armed job runs", chromedp.WaitVisible(`//span[@id="job-state"]/span[text()="RUNNING"]`))
-	b.run("back to history", chromedp.Click(`#nav a[data-page="history"]`), chromedp.WaitVisible(jobRow(rec)))
+	b.run("back to history", b.history(rec))
 
 	// A failed recording with long reasons and every loss.
 	b.run("record job", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, rec)), chromedp.WaitVisible(`#parts tr[data-part="agent/web-3"]`),
