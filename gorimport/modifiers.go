@@ -308,7 +308,9 @@ func replacement(subject, whole, re, target string) (value, cond string, ok bool
 // ("^/api(/.*)$:$1"), as a set-path: gor replaces the first LIT of the
 // request URI and everything after it (the query too) with TARGET and
 // what followed LIT; replayctl does the same to the path and keeps the
-// query, which is the same URI. The rule applies where the path holds the
+// query, which is the same URI. A non-greedy group ((.*?)) anchored on
+// neither end matches LIT alone, so every LIT is replaced, as replace()
+// does. The rule applies where the path holds the
 // literal the regexp needs (LIT and the group's own), as where gor's
 // regexp matches, unless that literal is only in the query.
 func restRewrite(re, target string) (value, cond string, ok bool) {
@@ -332,8 +334,9 @@ func restRewrite(re, target string) (value, cond string, ok bool) {
 	if anchored {
 		subs = subs[1:]
 	}
+	endAnchored := false
 	if n := len(subs); n > 0 && subs[n-1].Op == syntax.OpEndText {
-		subs = subs[:n-1] // (.*)$ matches what (.*) does: a URI has no newline
+		subs, endAnchored = subs[:n-1], true // (.*)$ matches what (.*) does: a URI has no newline
 	}
 	var lit string
 	if len(subs) == 2 && isLiteral(subs[0]) {
@@ -353,6 +356,12 @@ func restRewrite(re, target string) (value, cond string, ok bool) {
 	need := lit + inGroup
 	if need == "" || strings.Contains(need, "?") || !strings.HasPrefix(need, "/") && anchored {
 		return "", "", false
+	}
+	if group.Flags&syntax.NonGreedy != 0 && !anchored && !endAnchored {
+		// LIT(.*?) matches LIT alone, at each place it is: gor's
+		// ReplaceAll replaces every LIT (and the group's own literal)
+		// with TARGET, and keeps what follows each.
+		return "replace(req.path, " + quoteExpr(need) + ", " + quoteExpr(prefix+inGroup) + ")", "req.path contains " + quoteExpr(need), true
 	}
 	rest := "req.path[" + strconv.Itoa(len(lit)) + ":]"
 	if lit == "" {

@@ -19,7 +19,8 @@ import (
 // left out, as docs/migration.md says.
 func FuzzURLRewrite(f *testing.F) {
 	for _, r := range []string{"/v1/(.*):/v2/$1", "^/v1/(.*):/v2/$1", "^/v1/(.*)$:/v2/${1}", "^/api(/.*)$:$1",
-		"/api(/.*):/gw$1", "(/v1/.*):/x$1", "^/old$:/new", "/a:/b", "^/x/(.*):/$1", "/v(1)(.*):/w$1"} {
+		"/api(/.*):/gw$1", "(/v1/.*):/x$1", "^/old$:/new", "/a:/b", "^/x/(.*):/$1", "/v(1)(.*):/w$1",
+		"/v1/(.*?):/v2/$1", "^/v1/(.*?):/v2/$1", "/v1/(.*?)$:/v2/$1", "/v1(/.*?):/v2/$1"} {
 		f.Add(r, "/v1/a/b?q=/v1/c")
 	}
 	uris := []string{"/v1/users/7", "/v1/", "/v1/a?x=/v1/b", "/api/v1/items?q=1", "/v2/x", "/v1", "/api", "/api/", "/api/x/y?z=1",
