@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,10 +36,26 @@ type Result struct {
 	AllowPaths []string
 }
 
+// Options say where the scenario is saved.
+type Options struct {
+	// Dir is the directory the scenario is saved in, where its relative
+	// paths resolve; "" when it is not known (printed to a terminal or
+	// a pipe). gor resolves a relative --input-file or --output-file in
+	// its working directory: with Dir, the scenario names the same file
+	// relative to Dir; without it, a warning says where to save it.
+	Dir string
+}
+
 // Convert converts gor's arguments (without the program name) into a
-// scenario. It returns an error when gor itself would refuse the command
-// line: a flag without its value, a bad value, no input or no output.
+// scenario saved in a directory not known. It returns an error when gor
+// itself would refuse the command line: a flag without its value, a bad
+// value, no input or no output.
 func Convert(args []string) (*Result, error) {
+	return ConvertWith(args, Options{})
+}
+
+// ConvertWith is Convert for a scenario saved where opts say.
+func ConvertWith(args []string, opts Options) (*Result, error) {
 	for i, a := range args {
 		if !utf8.ValidString(a) {
 			return nil, fmt.Errorf("argument %d is not valid UTF-8", i+1)
@@ -48,6 +65,12 @@ func Convert(args []string) (*Result, error) {
 	c := &conv{args: args}
 	if wd, err := os.Getwd(); err == nil {
 		c.wd = wd
+		if opts.Dir != "" {
+			c.dir = filepath.Join(wd, opts.Dir)
+			if filepath.IsAbs(opts.Dir) {
+				c.dir = filepath.Clean(opts.Dir)
+			}
+		}
 	}
 	if err := c.parseArgs(args); err != nil {
 		return nil, c.hideErr(c.withWarnings(err))
@@ -153,6 +176,9 @@ type conv struct {
 	// wd is the working directory, where gor resolved a relative
 	// --output-file ("" when unknown).
 	wd string
+	// dir is the absolute directory the scenario is saved in ("" when
+	// unknown), where its relative paths resolve (Options.Dir).
+	dir string
 
 	exitAfter time.Duration
 
@@ -537,8 +563,37 @@ func (c *conv) fileSource(f fileInput) (source, error) {
 	if err := applyInputLimit(&s, f.lim, true); err != nil {
 		return s, err
 	}
-	s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(f.path)))
+	p := f.path
+	if !strings.Contains(p, "://") {
+		p = c.fromWorkDir(s.desc, p, "reads")
+	}
+	s.node = set(mapNode(true), "gor", set(mapNode(true), "path", strNode(p)))
 	return s, nil
+}
+
+// fromWorkDir names the file gor finds at the relative path p (from its
+// working directory) relative to the scenario's directory, when both are
+// known; when the scenario's is not, it warns that the path resolves
+// there. An absolute path is kept.
+func (c *conv) fromWorkDir(desc, p, verb string) string {
+	if filepath.IsAbs(p) || c.wd == "" {
+		return p
+	}
+	if c.dir == "" {
+		c.warnRelative(desc, verb)
+		return p
+	}
+	rel, err := filepath.Rel(c.dir, filepath.Join(c.wd, p))
+	if err != nil {
+		return filepath.Join(c.wd, p)
+	}
+	return rel
+}
+
+// warnRelative says that a relative path resolves in gor's working
+// directory and in the scenario's, which is not known.
+func (c *conv) warnRelative(desc, verb string) {
+	c.warnf("%s: gor %s a relative path from its working directory, a scenario from its own: save the scenario in %s, or name where it goes (replayctl import gor -o FILE -- …) and the scenario names the file from there", desc, verb, c.wd)
 }
 
 func (c *conv) kafkaSource() (source, error) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/replayctl/replayctl/engine"
+	"github.com/replayctl/replayctl/internal/shquote"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -37,7 +38,7 @@ func FuzzConvert(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		args := strings.Split(in, "\n")
-		res, err := Convert(args)
+		res, err := convertHere(args)
 		if err != nil {
 			return
 		}
@@ -49,7 +50,7 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("Convert(%q) produced an invalid scenario: %v\n%s", args, err, res.YAML)
 		}
 		for _, dir := range res.AllowPaths {
-			if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "--allow-paths "+shellQuote(dir)) }) {
+			if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "--allow-paths "+shquote.IfNeeded(dir)) }) {
 				t.Fatalf("--allow-paths %s is needed, and no warning says so: %q", dir, res.Warnings)
 			}
 		}

@@ -16,7 +16,7 @@ import (
 // load converts args and loads the scenario as `replayctl run` would.
 func load(t *testing.T, args ...string) (*Result, *scenario.Scenario) {
 	t.Helper()
-	res, err := Convert(args)
+	res, err := convertHere(args)
 	if err != nil {
 		t.Fatalf("Convert(%q): %v", args, err)
 	}
@@ -807,4 +807,10 @@ func TestNegativeDurationsWarned(t *testing.T) {
 			t.Errorf("%s 2s warned about: %q", flag, res.Warnings)
 		}
 	}
+}
+
+// convertHere converts args for a scenario saved in the working directory,
+// where gor ran: relative paths are named as given, with no warning.
+func convertHere(args []string) (*Result, error) {
+	return ConvertWith(args, Options{Dir: "."})
 }

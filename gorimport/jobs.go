@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/replayctl/replayctl/internal/shquote"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -37,24 +38,33 @@ func (c *conv) sinks() ([]sink, error) {
 		if strings.Contains(f.value, "://") {
 			c.warnf("%s: cloud storage paths are not supported", s.desc)
 		}
-		path := f.value
-		if p := filepath.Clean(f.value); !strings.Contains(f.value, "://") && (filepath.IsAbs(p) || p == ".." || strings.HasPrefix(p, ".."+string(filepath.Separator))) {
-			// validate and run refuse it otherwise: a scenario writes
-			// only under its own directory. A relative path leaving it
-			// (../out/x.gor) is where gor wrote, from its working
-			// directory: the scenario names it absolute, resolved here
-			// as gor resolved it, since the scenario's own relative
-			// paths resolve against wherever it is written, and
-			// --allow-paths against wherever it is run. The hint then
-			// works from any directory, and the scenario in any.
-			resolved := ""
-			if !filepath.IsAbs(p) && c.wd != "" {
-				p = filepath.Join(c.wd, p)
-				path = p
-				resolved = fmt.Sprintf(" (gor reads it from its working directory: the scenario names it as it resolves here, %s)", p)
+		path, resolved := f.value, ""
+		if !strings.Contains(path, "://") && !filepath.IsAbs(path) && c.wd != "" {
+			// gor writes it from its working directory: the scenario
+			// names the same file from its own, or absolute when it is
+			// not under it.
+			abs := filepath.Join(c.wd, path)
+			switch rel, err := filepath.Rel(c.dir, abs); {
+			case filepath.IsLocal(path) && c.dir == "":
+				c.warnRelative(s.desc, "writes")
+			case filepath.IsLocal(path) && err == nil && filepath.IsLocal(rel):
+				path = rel
+			default:
+				path = abs
+				resolved = fmt.Sprintf(" (gor writes it from its working directory: the scenario names it as it resolves here, %s)", path)
 			}
+		}
+		if p := filepath.Clean(path); !strings.Contains(path, "://") && (filepath.IsAbs(p) || p == ".." || strings.HasPrefix(p, ".."+string(filepath.Separator))) {
+			// validate and run refuse it otherwise: a scenario writes
+			// only under its own directory. A path outside it is where
+			// gor wrote, from its working directory: the scenario names
+			// it absolute, resolved here as gor resolved it, since the
+			// scenario's own relative paths resolve against wherever it
+			// is written, and --allow-paths against wherever it is run.
+			// The hint then works from any directory, and the scenario
+			// in any.
 			dir := filepath.Dir(p)
-			how := "--allow-paths " + shellQuote(dir)
+			how := "--allow-paths " + shquote.IfNeeded(dir)
 			if !filepath.IsAbs(dir) {
 				how += " from the scenario's directory (--allow-paths reads a relative directory from the working directory)"
 			}

@@ -29,7 +29,7 @@ func FuzzURLRewrite(f *testing.F) {
 		if len(rule) > 100 || strings.ContainsAny(rule, "\n\r") {
 			return
 		}
-		res, err := Convert([]string{"--input-file", "r.gor", "--output-http", "http://t", "--http-rewrite-url", rule})
+		res, err := convertHere([]string{"--input-file", "r.gor", "--output-http", "http://t", "--http-rewrite-url", rule})
 		if err != nil || len(res.Warnings) != 0 {
 			return
 		}

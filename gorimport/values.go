@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/replayctl/replayctl/internal/shquote"
 )
 
 // limit is a gor limiter suffix: "|N" (N per second) or "|N%".
@@ -165,7 +167,7 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 func shellJoin(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		out[i] = shellQuote(a)
+		out[i] = shquote.IfNeeded(a)
 	}
 	return strings.Join(out, " ")
 }
@@ -185,14 +187,5 @@ func setArg(value string, path ...string) string {
 			segs[i] = `"` + p + `"`
 		}
 	}
-	return shellQuote(strings.Join(segs, ".") + "=" + value)
-}
-
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
-func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return shquote.IfNeeded(strings.Join(segs, ".") + "=" + value)
 }

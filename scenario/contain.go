@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/replayctl/replayctl/internal/shquote"
 )
 
 // A scenario is contained: every path it writes (reports, gor sinks, the
@@ -55,7 +57,7 @@ func (d *decoder) written(x m, key string, dir bool) Path {
 			if dir {
 				allow = abs
 			}
-			d.errorf(v, x.p(key), "%s is outside %s; a scenario writes only there, or under a directory the command line allows: --allow-paths %s", raw, what, shQuoteIfNeeded(allow))
+			d.errorf(v, x.p(key), "%s is outside %s; a scenario writes only there, or under a directory the command line allows: --allow-paths %s", raw, what, shquote.IfNeeded(allow))
 		} else {
 			d.errorf(v, x.p(key), "%v", err)
 		}
@@ -189,15 +191,4 @@ func (p Path) WriteFile(data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// shQuoteIfNeeded quotes s for a POSIX shell when it holds anything but
-// letters, digits and / . _ - + , : @ %.
-func shQuoteIfNeeded(s string) string {
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+,:@%", c)) {
-			return shQuote(s)
-		}
-	}
-	return s
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/internal/shquote"
 )
 
 // applySet applies one --set path.to.key=value override to the tree. Path
@@ -301,18 +303,13 @@ func ambiguousSet(set string, walked []string, done, segs []setSeg, matches []in
 		key := joinSegs(segs[:k])
 		keys[len(matches)-1-i] = strconv.Quote(key)
 		p := slices.Concat(done, []setSeg{{name: key, quoted: true}}, segs[k:])
-		args[i] = "--set " + shQuote(setPathText(p)+"=…")
+		args[i] = "--set " + shquote.Quote(setPathText(p)+"=…")
 	}
 	where := "the top level"
 	if len(walked) > 0 {
 		where = pathName(walked)
 	}
 	return fmt.Errorf("--set %q: the path reads %d ways: %s has the keys %s; quote the key meant: %s", set, len(matches), where, strings.Join(keys, " and "), strings.Join(args, " or "))
-}
-
-// shQuote quotes s for a POSIX shell, in single quotes.
-func shQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // namedCollections are the top-level mappings whose keys are names the rest

@@ -20,6 +20,7 @@ import (
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/internal/shquote"
 	"github.com/replayctl/replayctl/scenario"
 )
 
@@ -350,7 +351,7 @@ func partOrder(p string) string {
 // commandLine is the `replayctl jobs submit` command equivalent to a spec,
 // with the secrets in its --set values masked (maskSet).
 func commandLine(sp fleet.Spec) string {
-	args := []string{"replayctl", "jobs", "submit", shellQuote(sp.File), "--job", shellQuote(sp.Job), "--on", shellQuote(fleet.Labels(sp.Selector).String())}
+	args := []string{"replayctl", "jobs", "submit", shquote.IfNeeded(sp.File), "--job", shquote.IfNeeded(sp.Job), "--on", shquote.IfNeeded(fleet.Labels(sp.Selector).String())}
 	if sp.Shards > 1 {
 		args = append(args, "--shards", strconv.Itoa(sp.Shards))
 	}
@@ -361,7 +362,7 @@ func commandLine(sp fleet.Spec) string {
 		if fleet.IsStopAfterSet(st, sp.Job, time.Duration(sp.For)) {
 			continue
 		}
-		args = append(args, "--set", shellQuote(maskSet(st)))
+		args = append(args, "--set", shquote.IfNeeded(maskSet(st)))
 	}
 	return strings.Join(args, " ")
 }
@@ -448,15 +449,6 @@ func credentialText(v string) bool {
 		return true
 	}
 	return false
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@+%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Pages of GET /v1/jobs: limit jobs (DefaultJobsLimit unless asked, at

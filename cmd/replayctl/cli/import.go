@@ -2,10 +2,16 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/replayctl/replayctl/gorimport"
+	"github.com/replayctl/replayctl/internal/shquote"
 )
 
 func newImportCmd() *cobra.Command {
@@ -26,41 +32,118 @@ none is dropped silently. A --set a warning suggests is quoted for a POSIX shell
 after 'replayctl run FILE' as printed. The scenario passes 'replayctl validate'. See
 docs/migration.md for the table of gor flags and scenario fields.
 
+gor reads a relative --input-file (and writes a relative --output-file) from its working
+directory; a scenario resolves its paths from its own directory. Run import gor where gor
+ran, and say where the scenario goes, with -o FILE or by redirecting into FILE: the
+scenario then names the same files from FILE's directory.
+
 Usage:
-  replayctl import gor -- [gor flags] > scenario.yaml
+  replayctl import gor [-o FILE] -- [gor flags]
+
+Flags (before "--"):
+  -o, --output FILE   write the scenario to FILE (replaced if it exists), not to stdout
 
 Example:
-  replayctl import gor -- --input-kafka-host 'k1:9092' --input-kafka-topic traffic \
-      --input-kafka-start-offset 1200 --input-kafka-end-offset 9800 \
-      --output-http 'http://staging:8080' --exit-after 300s --http-set-header 'X-Replay: 1'
+  replayctl import gor -o scenarios/replay.yaml -- --input-kafka-host 'k1:9092' \
+      --input-kafka-topic traffic --input-kafka-start-offset 1200 \
+      --input-kafka-end-offset 9800 --output-http 'http://staging:8080' \
+      --exit-after 300s --http-set-header 'X-Replay: 1'
 `
 
 func newImportGorCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "gor -- [gor flags]",
+		Use:   "gor [-o FILE] -- [gor flags]",
 		Short: "Print the scenario equivalent to a GoReplay command line",
 		Long:  importGorHelp,
-		// gor's flags are not ours: everything after "gor" is passed through.
+		// gor's flags are not ours: everything after "gor" is passed
+		// through, and ours (before "--") are read here.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 && args[0] == "--" {
-				args = args[1:]
-			} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 				fmt.Fprint(cmd.OutOrStdout(), importGorHelp)
 				return nil
+			}
+			out, args, err := importGorFlags(args)
+			if err != nil {
+				return usageError{fmt.Errorf("import gor: %w", err)}
 			}
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("import gor: give gor's arguments after --, for example: replayctl import gor -- --input-raw :8080 --output-http http://127.0.0.1:9000")}
 			}
-			res, err := gorimport.Convert(args)
+			var opts gorimport.Options
+			switch {
+			case out != "":
+				opts.Dir = filepath.Dir(out)
+			default:
+				opts.Dir = redirectedDir(cmd.OutOrStdout())
+			}
+			res, err := gorimport.ConvertWith(args, opts)
 			if err != nil {
 				return usageError{fmt.Errorf("import gor: %w", err)}
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
-			_, err = cmd.OutOrStdout().Write(res.YAML)
-			return err
+			if out == "" {
+				_, err = cmd.OutOrStdout().Write(res.YAML)
+				return err
+			}
+			if err := os.WriteFile(out, res.YAML, 0o644); err != nil {
+				return fmt.Errorf("import gor: %w", err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s; check it with: replayctl validate %s\n", out, shquote.IfNeeded(out))
+			return nil
 		},
 	}
+}
+
+// importGorFlags reads import gor's own flags, before "--", and answers
+// the output file and gor's arguments. Without "--", every argument is
+// gor's.
+func importGorFlags(args []string) (out string, gor []string, err error) {
+	dash := slices.Index(args, "--")
+	if dash < 0 {
+		return "", args, nil
+	}
+	own := args[:dash]
+	for i := 0; i < len(own); i++ {
+		name, value, hasValue := strings.Cut(own[i], "=")
+		switch name {
+		case "-o", "--output":
+			if !hasValue {
+				if i+1 == len(own) {
+					return "", nil, fmt.Errorf("%s needs a file: -o FILE -- [gor flags]", name)
+				}
+				i++
+				value = own[i]
+			}
+			if value == "" {
+				return "", nil, fmt.Errorf("%s needs a file: -o FILE -- [gor flags]", name)
+			}
+			out = value
+		default:
+			return "", nil, fmt.Errorf("unknown flag %q before \"--\" (import gor takes -o FILE; gor's flags go after \"--\")", own[i])
+		}
+	}
+	return out, args[dash+1:], nil
+}
+
+// redirectedDir is the directory of the regular file w writes to (stdout
+// redirected into FILE), or "" (a terminal, a pipe, or not known here).
+func redirectedDir(w io.Writer) string {
+	f, ok := w.(*os.File)
+	if !ok {
+		return ""
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil || !filepath.IsAbs(p) {
+		return ""
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "" // deleted since, or not a path
+	}
+	return filepath.Dir(p)
 }

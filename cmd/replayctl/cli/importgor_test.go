@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -291,5 +292,99 @@ func TestImportGorAllowPathsHintPastes(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--output-file %s: the scenario does not write %s:\n%s", out, want, stdout.String())
 		}
+	}
+}
+
+// TestImportGorRelativePaths: gor reads a relative --input-file (and
+// writes a relative --output-file) from its working directory; a scenario
+// resolves its paths from its own. Imported where gor ran and saved
+// elsewhere, with -o FILE or by redirecting stdout into FILE, the
+// scenario names the same files from FILE's directory: validated and run
+// from a third directory, it replays the file gor would have read, and
+// writes where gor would have written. Printed to a pipe, where the
+// scenario goes is not known: a warning says where to save it.
+func TestImportGorRelativePaths(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal("no sh (a test whose tool is missing fails):", err)
+	}
+	root := t.TempDir()
+	gorWD, runWD := filepath.Join(root, "gor run"), filepath.Join(root, "elsewhere")
+	for _, d := range []string{gorWD, runWD, filepath.Join(gorWD, "out")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeGoReplayFile(t, filepath.Join(gorWD, "requests.gor"), []gorRequest{{"GET", "/a", nil, ""}, {"POST", "/b", nil, "x=1"}})
+	command := func(dir string, args ...string) (string, string, error) {
+		c := exec.Command(args[0], args[1:]...)
+		c.Dir = dir
+		var stdout, stderr strings.Builder
+		c.Stdout, c.Stderr = &stdout, &stderr
+		err := c.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	tests := []struct {
+		name, scenario string
+		importCmd      func(url string) []string
+		gorOut         string // the --output-file gor wrote, from gorWD ("" for none)
+	}{
+		{"-o into another directory", filepath.Join(root, "scenarios", "a.yaml"), func(url string) []string {
+			return []string{binary, "import", "gor", "-o", "../scenarios/a.yaml", "--", "--input-file", "requests.gor|400%", "--output-http", url}
+		}, ""},
+		{"redirected into another directory", filepath.Join(root, "scenarios", "b.yaml"), func(url string) []string {
+			return []string{sh, "-c", `"$0" import gor -- --input-file 'requests.gor|400%' --output-http "$1" > ../scenarios/b.yaml`, binary, url}
+		}, ""},
+		{"--output=FILE beside gor's files, writing one", filepath.Join(gorWD, "c.yaml"), func(url string) []string {
+			return []string{binary, "import", "gor", "--output=c.yaml", "--", "--input-file", "requests.gor|400%", "--output-http", url, "--output-file", "out/copy.gor"}
+		}, "out/copy.gor"},
+	}
+	if err := os.MkdirAll(filepath.Join(root, "scenarios"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		rc, url := newRecorder(t)
+		stdout, stderr, err := command(gorWD, tt.importCmd(url)...)
+		if err != nil {
+			t.Fatalf("%s: import: %v\n%s", tt.name, err, stderr)
+		}
+		if stdout != "" {
+			t.Errorf("%s: import wrote to stdout too:\n%s", tt.name, stdout)
+		}
+		if strings.Contains(stderr, "working directory") {
+			t.Errorf("%s: import warns of gor's working directory, knowing where the scenario goes:\n%s", tt.name, stderr)
+		}
+		for _, args := range [][]string{{binary, "validate", tt.scenario}, {binary, "run", tt.scenario}} {
+			if out, errOut, err := command(runWD, args...); err != nil {
+				scen, _ := os.ReadFile(tt.scenario)
+				t.Fatalf("%s: %s: %v\n%s%s\nscenario:\n%s", tt.name, args[1], err, out, errOut, scen)
+			}
+		}
+		rc.mu.Lock()
+		got := slices.Clone(rc.got)
+		rc.mu.Unlock()
+		if want := []string{"GET /a", "POST /b"}; !slices.Equal(got, want) {
+			t.Errorf("%s: the target saw %q, want %q", tt.name, got, want)
+		}
+		if tt.gorOut != "" {
+			if b, err := os.ReadFile(filepath.Join(gorWD, tt.gorOut)); err != nil || !strings.Contains(string(b), "POST /b") {
+				t.Errorf("%s: %s, where gor writes, holds %q (%v)", tt.name, tt.gorOut, b, err)
+			}
+		}
+	}
+
+	// To a pipe: the path stays as gor gave it, and a warning says where
+	// to save the scenario.
+	_, stderr, err := command(gorWD, binary, "import", "gor", "--", "--input-file", "requests.gor", "--output-http", "http://127.0.0.1:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "save the scenario in " + gorWD; !strings.Contains(stderr, want) {
+		t.Errorf("import to a pipe does not warn %q:\n%s", want, stderr)
+	}
+	// Its own flags come before "--"; an unknown one is a usage error.
+	if _, stderr, err := command(gorWD, binary, "import", "gor", "-x", "--", "--input-file", "r.gor", "--output-stdout"); err == nil || !strings.Contains(stderr, `unknown flag "-x" before "--"`) {
+		t.Errorf("import gor -x --: %v\n%s", err, stderr)
 	}
 }

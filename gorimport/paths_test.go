@@ -1,0 +1,77 @@
+package gorimport
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/scenario"
+)
+
+// TestPathsFromScenarioDir: a relative --input-file or --output-file is
+// gor's working directory's; the scenario names the same file from the
+// directory it is saved in (Options.Dir), absolute for a file it writes
+// outside it, and warns only when that directory is not known.
+func TestPathsFromScenarioDir(t *testing.T) {
+	wd := filepath.Join(t.TempDir(), "gor run")
+	t.Chdir(filepath.Dir(wd))
+	t.Chdir(mkdir(t, wd))
+	tests := []struct {
+		name, dir       string
+		in, out         string // as gor got them
+		wantIn, wantOut string // as the scenario names them
+		warn            string
+	}{
+		{"saved beside", wd, "r.gor", "out/c.gor", "r.gor", "out/c.gor", ""},
+		{"relative Dir, the same", ".", "r.gor", "c.gor", "r.gor", "c.gor", ""},
+		{"saved in a sibling", filepath.Join(filepath.Dir(wd), "scenarios"), "in/r.gor", "c.gor", "../gor run/in/r.gor", filepath.Join(wd, "c.gor"), "outside the scenario's directory"},
+		{"saved below", "sub", "r.gor", "c.gor", "../r.gor", filepath.Join(wd, "c.gor"), "outside the scenario's directory"},
+		{"saved above", "..", "r.gor", "out/c.gor", "gor run/r.gor", "gor run/out/c.gor", ""},
+		{"absolute paths kept", "sub", "/data/r.gor", "/data/c.gor", "/data/r.gor", "/data/c.gor", "outside the scenario's directory"},
+		{"not known", "", "r.gor", "c.gor", "r.gor", "c.gor", "save the scenario in " + wd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := ConvertWith([]string{"--input-file", tt.in, "--output-file", tt.out}, Options{Dir: tt.dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Jobs map[string]struct {
+					Source struct{ Gor struct{ Path string } }
+					Sink   struct{ Gor struct{ Path string } }
+				}
+			}
+			if err := yaml.Unmarshal(res.YAML, &doc); err != nil || len(doc.Jobs) != 1 {
+				t.Fatalf("%v, %d jobs\n%s", err, len(doc.Jobs), res.YAML)
+			}
+			for _, j := range doc.Jobs {
+				if j.Source.Gor.Path != tt.wantIn || j.Sink.Gor.Path != tt.wantOut {
+					t.Errorf("paths %q → %q, want %q → %q", j.Source.Gor.Path, j.Sink.Gor.Path, tt.wantIn, tt.wantOut)
+				}
+			}
+			// validate takes it (with the --allow-paths its warnings name).
+			if _, err := scenario.LoadBytes(filepath.Join(tt.dir, "paths.yaml"), res.YAML, scenario.Options{Env: noEnv, AllowPaths: res.AllowPaths}); err != nil {
+				t.Errorf("%v\n%s", err, res.YAML)
+			}
+			warns := strings.Join(res.Warnings, "\n")
+			if tt.warn != "" && !strings.Contains(warns, tt.warn) {
+				t.Errorf("warnings lack %q:\n%s", tt.warn, warns)
+			}
+			if tt.warn == "" && strings.Contains(warns, "directory") {
+				t.Errorf("a warning of directories, where none is due:\n%s", warns)
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
