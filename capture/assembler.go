@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"net"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -327,6 +328,10 @@ func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.
 			}
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true, &a.ip4
 		case layers.LayerTypeIPv6:
+			// A routing header with segments left names the final
+			// destination: the connection's, as the endpoints (and
+			// tshark) see it, whatever segment the packet goes to next.
+			a.ip6.DstIP = finalDestination(&a.ip6)
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip6.NetworkFlow(), a.ip6.SrcIP, a.ip6.DstIP, true, &a.ip6
 		case layers.LayerTypeIPv6Fragment:
 			// An atomic fragment (offset 0, no more) is a whole packet,
@@ -1015,7 +1020,7 @@ func tcpChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
 	case *layers.IPv4:
 		src, dst = ip.SrcIP.To4(), ip.DstIP.To4()
 	case *layers.IPv6:
-		src, dst = ip.SrcIP.To16(), ip.DstIP.To16()
+		src, dst = ip.SrcIP.To16(), finalDestination(ip).To16()
 	default:
 		return true
 	}
@@ -1050,6 +1055,51 @@ func tcpChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
 		return true
 	}
 	return tcp.Checksum == fold(pseudo)
+}
+
+// finalDestination is the address an IPv6 packet's pseudo-header names
+// (RFC 8200 §8.1): its destination, unless a routing header has segments
+// left, where the final destination is in the routing header: the last
+// address of type 0, the home address of type 2, Segment List[0] of a
+// segment routing header (type 4, RFC 8754; the list is in reverse
+// order). A routing header of another type, or one cut short, leaves the
+// destination.
+func finalDestination(ip *layers.IPv6) net.IP {
+	dst := ip.DstIP
+	next, data := ip.NextHeader, ip.Payload
+	if ip.HopByHop != nil {
+		next = ip.HopByHop.NextHeader
+	}
+	for len(data) >= 8 {
+		var n int
+		switch next {
+		case layers.IPProtocolIPv6Destination, layers.IPProtocolIPv6Routing:
+			n = (int(data[1]) + 1) * 8
+		case layers.IPProtocolAH:
+			n = (int(data[1]) + 2) * 4
+		default:
+			return dst
+		}
+		if n > len(data) {
+			return dst
+		}
+		if next == layers.IPProtocolIPv6Routing && data[3] > 0 {
+			addrs := data[8:n]
+			switch data[2] {
+			case 0:
+				if k := len(addrs) / 16; k > 0 {
+					return net.IP(addrs[(k-1)*16 : k*16])
+				}
+			case 2, 4:
+				if len(addrs) >= 16 {
+					return net.IP(addrs[:16])
+				}
+			}
+			return dst
+		}
+		next, data = layers.IPProtocol(data[0]), data[n:]
+	}
+	return dst
 }
 
 // connID is "client-server-ns", ns the capture time of the connection's

@@ -36,6 +36,8 @@ func (c ip6Conn) ip6ExtFrame(t *testing.T, ext string, fromClient bool, seq, ack
 			tcp.SYN = true
 		case 'A':
 			tcp.ACK = true
+		case 'R':
+			tcp.RST = true
 		}
 	}
 	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
