@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -57,6 +58,14 @@ func FuzzAssembler(f *testing.F) {
 			frames = fragment6(&testing.T{}, data, 1, 24)
 		}
 		f.Add(frames[1], frames[0], uint16(1))
+	}
+	// IPv6 routing headers with a segment left (the final destination in
+	// the header).
+	for _, rtype := range []byte{0, 2, 4} {
+		via := netip.MustParseAddr("2001:db8:5::1")
+		syn := withRoutingHeader(testIP6Conn.ip6ExtFrame(&testing.T{}, "", true, 100, 0, "S", ""), rtype, via)
+		data := withRoutingHeader(testIP6Conn.ip6ExtFrame(&testing.T{}, "", true, 101, 501, "A", req1), rtype, via)
+		f.Add(syn, data, uint16(1))
 	}
 	f.Add([]byte{0, 0, 0, 2, 0x45}, []byte{}, uint16(0))
 	f.Add([]byte{0x60, 0, 0, 0}, []byte{0x45, 0}, uint16(101))
