@@ -329,9 +329,9 @@ func (a *Assembler) decode(data []byte, ci gopacket.CaptureInfo, first gopacket.
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip4.NetworkFlow(), a.ip4.SrcIP, a.ip4.DstIP, true, &a.ip4
 		case layers.LayerTypeIPv6:
 			// A routing header with segments left names the final
-			// destination: the connection's, as the endpoints (and
-			// tshark) see it, whatever segment the packet goes to next.
-			a.ip6.DstIP = finalDestination(&a.ip6)
+			// destination, a Home Address option the source: the
+			// connection's, as its endpoints (and tshark) see it.
+			a.ip6.SrcIP, a.ip6.DstIP = ipv6Endpoints(&a.ip6)
 			netFlow, srcIP, dstIP, hasNet, netLayer = a.ip6.NetworkFlow(), a.ip6.SrcIP, a.ip6.DstIP, true, &a.ip6
 		case layers.LayerTypeIPv6Fragment:
 			// An atomic fragment (offset 0, no more) is a whole packet,
@@ -459,9 +459,14 @@ func (a *Assembler) defragment6(ci gopacket.CaptureInfo, cut bool) error {
 		a.count(cDecodeErrors, 1)
 		return nil
 	}
-	b := append(head[:40], payload...)
+	b := append(head[:40:40], payload...)
 	binary.BigEndian.PutUint16(b[4:], uint16(len(payload)))
 	b[6] = uint8(fh.NextHeader)
+	// A routing header or a Home Address option, left out with the
+	// other headers before the Fragment header, named the connection's
+	// addresses (ipv6Endpoints).
+	copy(b[8:24], ip.SrcIP.To16())
+	copy(b[24:40], ip.DstIP.To16())
 	ci.CaptureLength, ci.Length = len(b), len(b)
 	a.whole = true
 	return a.decode(b, ci, layers.LayerTypeIPv6)
@@ -1020,7 +1025,8 @@ func tcpChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
 	case *layers.IPv4:
 		src, dst = ip.SrcIP.To4(), ip.DstIP.To4()
 	case *layers.IPv6:
-		src, dst = ip.SrcIP.To16(), finalDestination(ip).To16()
+		s, d := ipv6Endpoints(ip)
+		src, dst = s.To16(), d.To16()
 	default:
 		return true
 	}
@@ -1057,15 +1063,17 @@ func tcpChecksumOK(tcp *layers.TCP, net gopacket.NetworkLayer) bool {
 	return tcp.Checksum == fold(pseudo)
 }
 
-// finalDestination is the address an IPv6 packet's pseudo-header names
-// (RFC 8200 §8.1): its destination, unless a routing header has segments
-// left, where the final destination is in the routing header: the last
-// address of type 0, the home address of type 2, Segment List[0] of a
-// segment routing header (type 4, RFC 8754; the list is in reverse
-// order). A routing header of another type, or one cut short, leaves the
-// destination.
-func finalDestination(ip *layers.IPv6) net.IP {
-	dst := ip.DstIP
+// ipv6Endpoints are the addresses of an IPv6 packet's connection, the
+// ones its pseudo-header names: its destination, unless a routing header
+// has segments left, where the final destination is in the routing header
+// (RFC 8200 §8.1): the last address of type 0, the home address of type 2
+// (RFC 6275 §6.4), Segment List[0] of a segment routing header (type 4,
+// RFC 8754; the list is in reverse order); its source, unless a Home
+// Address option names the mobile node's home address (RFC 6275 §6.3),
+// sent from a care-of address. A routing header of another type, or a
+// header cut short, leaves the address as it is.
+func ipv6Endpoints(ip *layers.IPv6) (src, dst net.IP) {
+	src, dst = ip.SrcIP, ip.DstIP
 	next, data := ip.NextHeader, ip.Payload
 	if ip.HopByHop != nil {
 		next = ip.HopByHop.NextHeader
@@ -1078,28 +1086,55 @@ func finalDestination(ip *layers.IPv6) net.IP {
 		case layers.IPProtocolAH:
 			n = (int(data[1]) + 2) * 4
 		default:
-			return dst
+			return src, dst
 		}
 		if n > len(data) {
-			return dst
+			return src, dst
 		}
-		if next == layers.IPProtocolIPv6Routing && data[3] > 0 {
+		switch {
+		case next == layers.IPProtocolIPv6Destination:
+			if home := homeAddress(data[2:n]); home != nil {
+				src = home
+			}
+		case next == layers.IPProtocolIPv6Routing && data[3] > 0:
 			addrs := data[8:n]
 			switch data[2] {
 			case 0:
 				if k := len(addrs) / 16; k > 0 {
-					return net.IP(addrs[(k-1)*16 : k*16])
+					dst = net.IP(addrs[(k-1)*16 : k*16])
 				}
 			case 2, 4:
 				if len(addrs) >= 16 {
-					return net.IP(addrs[:16])
+					dst = net.IP(addrs[:16])
 				}
 			}
-			return dst
 		}
 		next, data = layers.IPProtocol(data[0]), data[n:]
 	}
-	return dst
+	return src, dst
+}
+
+// homeAddress is the address of the Home Address option (type 201, RFC
+// 6275 §6.3) among the options of a destination options header, or nil.
+func homeAddress(opts []byte) net.IP {
+	for i := 0; i < len(opts); {
+		if opts[i] == 0 { // Pad1
+			i++
+			continue
+		}
+		if i+1 >= len(opts) {
+			return nil
+		}
+		end := i + 2 + int(opts[i+1])
+		if end > len(opts) {
+			return nil
+		}
+		if opts[i] == 201 && end-i-2 == 16 {
+			return net.IP(opts[i+2 : end])
+		}
+		i = end
+	}
+	return nil
 }
 
 // connID is "client-server-ns", ns the capture time of the connection's

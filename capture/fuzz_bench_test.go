@@ -67,6 +67,8 @@ func FuzzAssembler(f *testing.F) {
 		data := withRoutingHeader(testIP6Conn.ip6ExtFrame(&testing.T{}, "", true, 101, 501, "A", req1), rtype, via)
 		f.Add(syn, data, uint16(1))
 	}
+	home := withHomeAddress(testIP6Conn.ip6ExtFrame(&testing.T{}, "", true, 101, 501, "A", req1), netip.MustParseAddr("2001:db8:5::2"))
+	f.Add(home, fragmentAfterExt(home, 9)[1], uint16(1))
 	f.Add([]byte{0, 0, 0, 2, 0x45}, []byte{}, uint16(0))
 	f.Add([]byte{0x60, 0, 0, 0}, []byte{0x45, 0}, uint16(101))
 	f.Fuzz(func(t *testing.T, p1, p2 []byte, lt uint16) {
