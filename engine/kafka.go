@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -243,6 +244,10 @@ type topicLimits struct {
 	// retention is how long the topic keeps a record after its timestamp
 	// (the capture time); 0 when it keeps records for ever.
 	retention time.Duration
+	// unread is why the topic's configs could not be read (a principal
+	// without the DescribeConfigs ACL), nil when they were: Kafka's
+	// default max.message.bytes is taken then, and no retention.
+	unread error
 }
 
 // topicLimits reads topic's max.message.bytes (else the broker's
@@ -253,6 +258,9 @@ type topicLimits struct {
 func (kc *kafkaConn) topicLimits(ctx context.Context, topic string) (topicLimits, error) {
 	var lim topicLimits
 	rcs, err := kc.adm.DescribeTopicConfigs(ctx, topic)
+	if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		return topicLimits{maxMessageBytes: kafkaDefaultMaxMessageBytes, unread: err}, nil
+	}
 	if err != nil {
 		return lim, fmt.Errorf("topic %s: describe configs: %w", topic, err)
 	}

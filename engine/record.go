@@ -156,6 +156,10 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.Sink.Pos, err)
 		}
+		if lim.unread != nil {
+			r.log.Warn("cannot read the topic's configs (this principal lacks the DescribeConfigs ACL on it): its max.message.bytes is taken as Kafka's default, and its retention.ms is not checked: messages whose capture time is older than the retention would be deleted at once; grant DescribeConfigs on the topic to have both checked",
+				"topic", t.Name, "max.message.bytes", lim.maxMessageBytes, "err", lim.unread)
+		}
 		limit := lim.maxMessageBytes
 		if hasMaxBody && maxBody > limit {
 			how := "raise the topic's max.message.bytes or lower the source's max-body"

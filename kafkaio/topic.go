@@ -13,7 +13,8 @@ import (
 
 // EnsureTopic creates topic name unless it exists. It reports whether it
 // created it. rf -1 takes the broker's default replication factor. An
-// existing topic is left as it is (its partitions and configs are not checked).
+// existing topic is left as it is (its partitions and configs are not
+// checked), also for a principal that may not create it.
 func EnsureTopic(ctx context.Context, adm *kadm.Client, name string, partitions int32, rf int16, configs map[string]string) (bool, error) {
 	if name == "" {
 		return false, errors.New("ensure topic: empty topic name")
@@ -40,6 +41,17 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, name string, partitions 
 		return true, waitTopic(ctx, adm, name)
 	case errors.Is(err, kerr.TopicAlreadyExists):
 		return false, nil
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		// Kafka checks the Create ACL before it looks for the topic: a
+		// principal without Create is refused even a topic that exists
+		// (one created ahead of time for it, as docs/fleet.md says).
+		tds, lerr := adm.ListTopics(ctx, name)
+		if lerr == nil {
+			if td, ok := tds[name]; ok && td.Err == nil {
+				return false, nil
+			}
+		}
+		return false, fmt.Errorf("topic %q does not exist (or this principal may not describe it), and this principal may not create it (no Create ACL): create it ahead of time, or grant Create (docs/fleet.md, Kafka ACLs per role): %w", name, err)
 	}
 	return false, fmt.Errorf("creating topic %q: %w", name, err)
 }
