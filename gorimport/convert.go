@@ -64,11 +64,11 @@ func ConvertWith(args []string, opts Options) (*Result, error) {
 	args = withoutProgram(args)
 	c := &conv{args: args}
 	if wd, err := os.Getwd(); err == nil {
-		c.wd = wd
+		c.wd = physical(wd)
 		if opts.Dir != "" {
-			c.dir = filepath.Join(wd, opts.Dir)
+			c.dir = physical(filepath.Join(wd, opts.Dir))
 			if filepath.IsAbs(opts.Dir) {
-				c.dir = filepath.Clean(opts.Dir)
+				c.dir = physical(opts.Dir)
 			}
 		}
 	}
@@ -571,10 +571,22 @@ func (c *conv) fileSource(f fileInput) (source, error) {
 	return s, nil
 }
 
-// fromWorkDir names the file gor finds at the relative path p (from its
-// working directory) relative to the scenario's directory, when both are
-// known; when the scenario's is not, it warns that the path resolves
-// there. An absolute path is kept.
+// physical is dir with its symbolic links resolved (as the kernel resolves
+// a path: the working directory $PWD names through a link, or the one a
+// redirected stdout's file is in), or dir when it cannot be.
+func physical(dir string) string {
+	if p, err := filepath.EvalSymlinks(dir); err == nil {
+		return p
+	}
+	return filepath.Clean(dir)
+}
+
+// fromWorkDir names the files gor finds at the relative path or glob p
+// (from its working directory) relative to the scenario's directory, when
+// both are known; when the scenario's is not, it warns that the path
+// resolves there. An absolute path is kept. The directories put before p
+// have their glob characters escaped: a directory "run[1]" is not a
+// pattern.
 func (c *conv) fromWorkDir(desc, p, verb string) string {
 	if filepath.IsAbs(p) || c.wd == "" {
 		return p
@@ -583,11 +595,23 @@ func (c *conv) fromWorkDir(desc, p, verb string) string {
 		c.warnRelative(desc, verb)
 		return p
 	}
-	rel, err := filepath.Rel(c.dir, filepath.Join(c.wd, p))
+	prefix, err := filepath.Rel(c.dir, c.wd)
 	if err != nil {
-		return filepath.Join(c.wd, p)
+		prefix = c.wd
 	}
-	return rel
+	return filepath.Join(escapeGlob(prefix), p)
+}
+
+// escapeGlob escapes the characters filepath.Match reads as a pattern's.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // warnRelative says that a relative path resolves in gor's working

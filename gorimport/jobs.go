@@ -45,10 +45,10 @@ func (c *conv) sinks() ([]sink, error) {
 			// not under it.
 			abs := filepath.Join(c.wd, path)
 			switch rel, err := filepath.Rel(c.dir, abs); {
-			case filepath.IsLocal(path) && c.dir == "":
-				c.warnRelative(s.desc, "writes")
-			case filepath.IsLocal(path) && err == nil && filepath.IsLocal(rel):
+			case c.dir != "" && err == nil && filepath.IsLocal(rel):
 				path = rel
+			case c.dir == "" && filepath.IsLocal(path):
+				c.warnRelative(s.desc, "writes")
 			default:
 				path = abs
 				resolved = fmt.Sprintf(" (gor writes it from its working directory: the scenario names it as it resolves here, %s)", path)

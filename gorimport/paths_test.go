@@ -30,6 +30,7 @@ func TestPathsFromScenarioDir(t *testing.T) {
 		{"saved in a sibling", filepath.Join(filepath.Dir(wd), "scenarios"), "in/r.gor", "c.gor", "../gor run/in/r.gor", filepath.Join(wd, "c.gor"), "outside the scenario's directory"},
 		{"saved below", "sub", "r.gor", "c.gor", "../r.gor", filepath.Join(wd, "c.gor"), "outside the scenario's directory"},
 		{"saved above", "..", "r.gor", "out/c.gor", "gor run/r.gor", "gor run/out/c.gor", ""},
+		{"saved above, written beside it", "..", "r.gor", "../c.gor", "gor run/r.gor", "c.gor", ""},
 		{"absolute paths kept", "sub", "/data/r.gor", "/data/c.gor", "/data/r.gor", "/data/c.gor", "outside the scenario's directory"},
 		{"not known", "", "r.gor", "c.gor", "r.gor", "c.gor", "save the scenario in " + wd},
 	}
@@ -74,4 +75,49 @@ func mkdir(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// TestPathsOddDirectories: gor's working directory reached through a
+// symbolic link ($PWD names the link, a redirected stdout's file the
+// directory itself) is one directory; a directory whose name holds glob
+// characters is not a pattern once put before gor's file name.
+func TestPathsOddDirectories(t *testing.T) {
+	root := t.TempDir()
+	real := mkdir(t, filepath.Join(root, "real"))
+	if err := os.Symlink(real, filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Join(root, "link"))
+	res, err := ConvertWith([]string{"--input-file", "r.gor", "--output-file", "c.gor"}, Options{Dir: real})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.YAML), "{gor: {path: r.gor}}") || !strings.Contains(string(res.YAML), "{gor: {path: c.gor}}") || len(res.AllowPaths) != 0 {
+		t.Errorf("through a link, the scenario saved in gor's own directory names other paths (allow-paths %q):\n%s", res.AllowPaths, res.YAML)
+	}
+
+	odd := mkdir(t, filepath.Join(root, "run[1]*?"))
+	if err := os.WriteFile(filepath.Join(odd, "r.gor"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(odd)
+	scen := mkdir(t, filepath.Join(root, "scenarios"))
+	res, err = ConvertWith([]string{"--input-file", "r.gor", "--output-stdout"}, Options{Dir: scen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Jobs map[string]struct {
+			Source struct{ Gor struct{ Path string } }
+		}
+	}
+	if err := yaml.Unmarshal(res.YAML, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range doc.Jobs {
+		m, err := filepath.Glob(filepath.Join(scen, j.Source.Gor.Path))
+		if err != nil || len(m) != 1 || m[0] != filepath.Join(odd, "r.gor") {
+			t.Errorf("source path %q matches %q (%v), want gor's file alone", j.Source.Gor.Path, m, err)
+		}
+	}
 }

@@ -42,6 +42,7 @@ Usage:
 
 Flags (before "--"):
   -o, --output FILE   write the scenario to FILE (replaced if it exists), not to stdout
+                      (- is stdout)
 
 Example:
   replayctl import gor -o scenarios/replay.yaml -- --input-kafka-host 'k1:9092' \
@@ -98,31 +99,52 @@ func newImportGorCmd() *cobra.Command {
 }
 
 // importGorFlags reads import gor's own flags, before "--", and answers
-// the output file and gor's arguments. Without "--", every argument is
-// gor's.
+// the output file ("" for stdout) and gor's arguments. Without "--",
+// every argument is gor's, unless the first is one of ours: then "--" is
+// missing, and that is an error rather than a flag passed to gor.
 func importGorFlags(args []string) (out string, gor []string, err error) {
+	const usage = "replayctl import gor -o FILE -- [gor flags]"
 	dash := slices.Index(args, "--")
 	if dash < 0 {
+		if len(args) > 0 {
+			if name, _, _ := strings.Cut(args[0], "="); name == "-o" || name == "--output" {
+				return "", nil, fmt.Errorf("%s is import gor's own flag: put -- between it and gor's flags (%s)", name, usage)
+			}
+		}
 		return "", args, nil
 	}
-	own := args[:dash]
+	own, seen := args[:dash], false
 	for i := 0; i < len(own); i++ {
 		name, value, hasValue := strings.Cut(own[i], "=")
 		switch name {
 		case "-o", "--output":
 			if !hasValue {
 				if i+1 == len(own) {
-					return "", nil, fmt.Errorf("%s needs a file: -o FILE -- [gor flags]", name)
+					return "", nil, fmt.Errorf("%s needs a file (%s)", name, usage)
 				}
 				i++
 				value = own[i]
 			}
 			if value == "" {
-				return "", nil, fmt.Errorf("%s needs a file: -o FILE -- [gor flags]", name)
+				return "", nil, fmt.Errorf("%s needs a file (%s)", name, usage)
 			}
-			out = value
+			if seen {
+				return "", nil, fmt.Errorf("%s given twice: the scenario goes to one file", name)
+			}
+			seen, out = true, value
+			if out == "-" {
+				out = "" // stdout
+			}
 		default:
 			return "", nil, fmt.Errorf("unknown flag %q before \"--\" (import gor takes -o FILE; gor's flags go after \"--\")", own[i])
+		}
+	}
+	if out != "" {
+		if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+			return "", nil, fmt.Errorf("-o %s is a directory: name the scenario's file", out)
+		}
+		if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
+			return "", nil, fmt.Errorf("-o %s: directory %s does not exist", out, filepath.Dir(out))
 		}
 	}
 	return out, args[dash+1:], nil

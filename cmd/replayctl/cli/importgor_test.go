@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -383,8 +384,25 @@ func TestImportGorRelativePaths(t *testing.T) {
 	if want := "save the scenario in " + gorWD; !strings.Contains(stderr, want) {
 		t.Errorf("import to a pipe does not warn %q:\n%s", want, stderr)
 	}
-	// Its own flags come before "--"; an unknown one is a usage error.
-	if _, stderr, err := command(gorWD, binary, "import", "gor", "-x", "--", "--input-file", "r.gor", "--output-stdout"); err == nil || !strings.Contains(stderr, `unknown flag "-x" before "--"`) {
-		t.Errorf("import gor -x --: %v\n%s", err, stderr)
+	// Its own flags come before "--"; a mistake there is a usage error,
+	// before any conversion.
+	gor := []string{"--input-file", "r.gor", "--output-stdout"}
+	for _, c := range []struct {
+		own  []string
+		want string
+	}{
+		{[]string{"-x", "--"}, `unknown flag "-x" before "--"`},
+		{[]string{"-o", "x.yaml"}, `-o is import gor's own flag: put -- between it and gor's flags`},
+		{[]string{"--output=x.yaml"}, `--output is import gor's own flag: put -- between it and gor's flags`},
+		{[]string{"-o", "a.yaml", "-o", "b.yaml", "--"}, "-o given twice"},
+		{[]string{"-o", root, "--"}, "is a directory: name the scenario's file"},
+		{[]string{"-o", filepath.Join(root, "missing", "x.yaml"), "--"}, "does not exist"},
+		{[]string{"-o", "--"}, "-o needs a file"},
+	} {
+		_, stderr, err := command(gorWD, append(append([]string{binary, "import", "gor"}, c.own...), gor...)...)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != ExitInvalid || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "warning:") {
+			t.Errorf("import gor %s: %v, want exit %d and %q alone:\n%s", strings.Join(c.own, " "), err, ExitInvalid, c.want, stderr)
+		}
 	}
 }
