@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -164,16 +165,29 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 		}
 	}
 	if st.percent > 0 {
-		key := m.ConnID
+		// A connection's requests are kept or dropped together; a .gor
+		// file names no connection (nor a window recorded from one):
+		// then each request is sampled on its own.
+		key, sampled := m.ConnID, true
+		if key == "" {
+			key = m.ID
+		}
 		if st.sampleBy != nil {
 			out, err := expr.Run(st.sampleBy, *env)
 			if err != nil {
 				st.warn("sample-errors", "sample key failed; request dropped", "id", m.ID, "err", err)
 				return nil, false
 			}
-			key, _ = out.(string)
+			switch v := out.(type) {
+			case nil:
+				sampled = false // no key: the request is not sampled, it is kept
+			case string:
+				key = v
+			default:
+				key = fmt.Sprint(v)
+			}
 		}
-		if !sample.Keep(key, st.percent) {
+		if sampled && !sample.Keep(key, st.percent) {
 			st.c.add("sampled-out", 1)
 			return nil, false
 		}

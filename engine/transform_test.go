@@ -105,6 +105,71 @@ func TestSampleKeepsWholeUsersConsistently(t *testing.T) {
 	}
 }
 
+// TestSampleWithoutConnections: a .gor file names no connection, so a
+// sample without a key samples each request by its ID: about the share
+// asked, the same one each run. It kept all of them or none (every
+// request hashed the empty connection ID), as `import gor` maps
+// --output-http "URL|50%". A key of nil keeps the request unsampled (gor's
+// header limiter passes the requests without the header).
+func TestSampleWithoutConnections(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var reqs []req
+	for i := range 200 {
+		hdr := []string{fmt.Sprintf("X-User: user-%d", i%10)}
+		if i%4 == 0 {
+			hdr = nil
+		}
+		reqs = append(reqs, req{at: time.Duration(i) * time.Millisecond, raw: get(fmt.Sprintf("/r/%d", i), hdr...)})
+	}
+	writeGor(t, dir, "rec.gor", reqs)
+	var first []string
+	for i := range 2 {
+		tg := newTarget(t)
+		res := run(t, dir, replayYAML(tg.URL(), "speed: max\nsample: {percent: 30}"), engine.Options{})
+		if res.err != nil {
+			t.Fatalf("run %d: %v\n%s", i, res.err, res.out)
+		}
+		var paths []string
+		for _, g := range tg.requests() {
+			paths = append(paths, g.Path)
+		}
+		slices.Sort(paths)
+		if n := len(paths); n < 40 || n > 80 {
+			t.Errorf("run %d: a 30%% sample of 200 requests sent %d", i, n)
+		}
+		if i == 0 {
+			first = paths
+		} else if !slices.Equal(first, paths) {
+			t.Errorf("two runs kept different requests: %d and %d", len(first), len(paths))
+		}
+	}
+
+	tg := newTarget(t)
+	res := run(t, dir, replayYAML(tg.URL(), `speed: max
+sample: {percent: 1, by: 'req.header("X-User") != "" ? req.header("X-User") : nil'}`), engine.Options{})
+	if res.err != nil {
+		t.Fatalf("run: %v\n%s", res.err, res.out)
+	}
+	without, with := 0, map[string]int{}
+	for _, g := range tg.requests() {
+		if u := g.Header.Get("X-User"); u == "" {
+			without++
+		} else {
+			with[u]++
+		}
+	}
+	kept := 0
+	for u := range 10 {
+		if sample.Keep(fmt.Sprintf("user-%d", u), 1) {
+			kept++
+		}
+	}
+	if without != 50 || len(with) != kept {
+		t.Errorf("sent %d requests without the key (want all 50) and %d users' (want %d, as sample.Keep says)", without, len(with), kept)
+	}
+}
+
 func TestEveryRewriteReachesTheTarget(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

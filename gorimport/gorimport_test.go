@@ -347,9 +347,9 @@ func TestFlags(t *testing.T) {
 			name: "header and param limiters",
 			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-header-limiter", "X-User: 25%", "--http-param-limiter", "uid:1/4"},
 			warn: []string{`--http-param-limiter "uid:1/4" not mapped: a job samples by one key only`},
-			yaml: []string{`sample: {percent: 25, by: 'req.header("X-User")'}`},
+			yaml: []string{`sample: {percent: 25, by: 'req.header("X-User") != "" ? req.header("X-User") : nil'}`},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
-				if j.Sample.Percent != 25 || j.Sample.By.Source != `req.header("X-User")` {
+				if j.Sample.Percent != 25 || j.Sample.By.Source != `req.header("X-User") != "" ? req.header("X-User") : nil` {
 					t.Errorf("sample %+v", j.Sample)
 				}
 			},
@@ -358,7 +358,7 @@ func TestFlags(t *testing.T) {
 			name: "param limiter",
 			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-param-limiter", "user_id:10%"},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
-				if j.Sample.Percent != 10 || j.Sample.By.Source != `req.param("user_id")` {
+				if j.Sample.Percent != 10 || j.Sample.By.Source != `req.param("user_id") != "" ? req.param("user_id") : nil` {
 					t.Errorf("sample %+v", j.Sample)
 				}
 			},

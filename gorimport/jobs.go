@@ -254,10 +254,13 @@ func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, b
 	}
 	switch {
 	case by != nil:
-		key := "req.header(" + quoteExpr(by.name) + ")"
+		// gor samples the requests that have the header (or parameter)
+		// and keeps the others: a key of nil keeps a request unsampled.
+		value := "req.header(" + quoteExpr(by.name) + ")"
 		if by.param {
-			key = "req.param(" + quoteExpr(by.name) + ")"
+			value = "req.param(" + quoteExpr(by.name) + ")"
 		}
+		key := value + ` != "" ? ` + value + " : nil"
 		set(j, "sample", set(set(mapNode(true), "percent", numNode(by.percent)), "by", exprNode(key)))
 		if random > 0 {
 			c.warnf("random %s%% share not mapped: a job samples by one key only (kept --%s %q)", fmtNum(random), by.flag, by.raw)
