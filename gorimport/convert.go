@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -263,6 +264,9 @@ type sink struct {
 	rate   float64
 	sample float64
 	desc   string
+	// rewrites are the sink's own steps, after the job's: an HTTP
+	// output's path and query (urlSteps).
+	rewrites []*yaml.Node
 }
 
 // build maps the parsed flags to the scenario document.
@@ -307,7 +311,7 @@ func (c *conv) build() (*yaml.Node, error) {
 	jobs := mapNode(false)
 	for _, src := range sources {
 		for _, snk := range sinks {
-			name, job := c.job(src, snk, filter, rewrites, byLimiter)
+			name, job := c.job(src, snk, filter, append(slices.Clip(rewrites), snk.rewrites...), byLimiter)
 			set(jobs, name, job)
 		}
 	}

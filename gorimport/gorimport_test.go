@@ -355,6 +355,17 @@ func TestFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "output-http with a path and a query",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t:8080/shadow?a=1"},
+			warn: []string{`--output-http "http://t:8080/shadow?a=1": gor 1.x sends every request to /shadow?a=1`},
+			yaml: []string{`url: 'http://t:8080'`, `set-path: '"/shadow"'`, `set-query-string: '"a=1"'`},
+		},
+		{
+			name: "output-http targets with different paths",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://a/x", "--output-http", "http://b/y"},
+			warn: []string{"not mapped (their paths and queries differ)"},
+		},
+		{
 			name: "param limiter",
 			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-param-limiter", "user_id:10%"},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {

@@ -2,6 +2,7 @@ package gorimport
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -127,6 +128,7 @@ func (c *conv) applyOutputLimit(s *sink, l limit) {
 // limits agree, else one sink per target.
 func (c *conv) httpSinks() ([]sink, error) {
 	var keys []string
+	var urls []*url.URL
 	sameLimit := true
 	for i, h := range c.https {
 		raw := strings.TrimSpace(h.value)
@@ -141,6 +143,12 @@ func (c *conv) httpSinks() ([]sink, error) {
 			return nil, fmt.Errorf("--output-http %q: %w", h.value, err)
 		}
 		key := c.uniqueKey("targets", sanitizeKey(u.Hostname(), "target"))
+		urls = append(urls, u)
+		if u.Path != "" || u.RawQuery != "" {
+			// Mapped to rewrite steps (urlSteps): the target is the
+			// scheme and host.
+			raw = (&url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host}).String()
+		}
 		t := set(mapNode(true), "url", strNode(raw))
 		timeout := gorHTTPTimeout
 		if c.timeout > 0 {
@@ -170,15 +178,57 @@ func (c *conv) httpSinks() ([]sink, error) {
 			c.applyOutputLimit(&s, c.https[0].lim)
 		}
 		s.node = c.httpSinkNode(keys, mode)
+		s.rewrites = c.urlSteps(s.desc, urls)
 		return append(out, s), nil
 	}
 	for i, h := range c.https {
 		s := sink{kind: "http", desc: "--output-http " + strconv.Quote(h.value+h.lim.String())}
 		c.applyOutputLimit(&s, h.lim)
 		s.node = c.httpSinkNode(keys[i:i+1], mode)
+		s.rewrites = c.urlSteps(s.desc, urls[i:i+1])
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// urlSteps maps the path and query of the --output-http URLs of one sink:
+// gor 1.x sends every request to exactly that path and query when the URL
+// has either (its http client replaces the request's URL; a URL without
+// them keeps each request's). They become a set-path and a
+// set-query-string step, last, as gor applies them after its modifiers.
+// Targets of one sink whose paths differ cannot be mapped (the steps are
+// the job's): a warning says so.
+func (c *conv) urlSteps(desc string, urls []*url.URL) []*yaml.Node {
+	with := 0
+	for _, u := range urls {
+		if u.Path != "" || u.RawQuery != "" {
+			with++
+		}
+	}
+	if with == 0 {
+		return nil
+	}
+	u := urls[0]
+	for _, o := range urls[1:] {
+		if o.EscapedPath() != u.EscapedPath() || o.RawQuery != u.RawQuery {
+			c.warnf("%s: gor 1.x sends every request to each URL's own path and query; the targets of one replayctl sink share their rewrite steps: not mapped (their paths and queries differ); give each its own job with a set-path step", desc)
+			return nil
+		}
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	target := path
+	if u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	shown := strings.TrimPrefix(scenario.MaskURL("http://h"+target), "http://h") // no secret parameter in clear
+	c.warnf("%s: gor 1.x sends every request to %s (the URL's path and query replace each request's; gor before 1.0 kept them): mapped as set-path and set-query-string steps; remove them to keep each request's path", desc, shown)
+	return []*yaml.Node{
+		set(mapNode(false), "set-path", exprNode(quoteExpr(path))),
+		set(mapNode(false), "set-query-string", exprNode(quoteExpr(u.RawQuery))),
+	}
 }
 
 func (c *conv) httpSinkNode(keys []string, mode string) *yaml.Node {

@@ -39,6 +39,7 @@ var (
 	_ Action = RemoveHeader{}
 	_ Action = SetMethod{}
 	_ Action = SetPath{}
+	_ Action = SetQueryString{}
 	_ Action = SetQuery{}
 	_ Action = RemoveQuery{}
 	_ Action = SetHost{}
@@ -223,6 +224,27 @@ func (a SetPath) Apply(r *httpraw.Request, env func() any) (bool, error) {
 		return false, err
 	}
 	return false, r.SetPath(v)
+}
+
+// SetQueryString replaces the whole query string (without '?') with the
+// string Value; "" removes it, '?' included.
+type SetQueryString struct {
+	Value Evaluator
+	If    Evaluator
+}
+
+func (a SetQueryString) String() string { return "set-query-string" }
+
+// Apply implements Action.
+func (a SetQueryString) Apply(r *httpraw.Request, env func() any) (bool, error) {
+	if ok, err := when(a.If, env, "if"); !ok || err != nil {
+		return false, err
+	}
+	v, err := evalString(a.Value, env)
+	if err != nil {
+		return false, err
+	}
+	return false, r.SetRawQuery(strings.TrimPrefix(v, "?"))
 }
 
 // SetQuery sets query parameter Name to the string Value.

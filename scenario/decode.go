@@ -432,6 +432,9 @@ func (d *decoder) decodeTarget(name string, x m, keyNode *yaml.Node) *Target {
 			d.errorf(v, x.p("url"), "%v", err)
 		}
 		t.URL, t.Builtin, t.Written = u, builtin, d.secretWritten[v]
+		if u != nil && builtin == "" && (u.Path != "" && u.Path != "/" || u.RawQuery != "") {
+			d.warnings = append(d.warnings, Diagnostic{d.pos(v), "warning: " + x.p("url") + ": its path and query are not used: a replay sends each request to its own path and query; to send them elsewhere, add rewrite steps (set-path, set-query-string)"})
+		}
 	}
 	if x.has("timeout") {
 		if dur := d.duration(x, "timeout"); dur > 0 {
@@ -937,7 +940,7 @@ func (d *decoder) decodeRedact(x m) Redact {
 	return r
 }
 
-var rewriteActions = []string{"set-header", "remove-header", "set-method", "set-path", "set-query", "remove-query", "set-host", "set-json", "remove-json", "drop"}
+var rewriteActions = []string{"set-header", "remove-header", "set-method", "set-path", "set-query-string", "set-query", "remove-query", "set-host", "set-json", "remove-json", "drop"}
 
 func (d *decoder) decodeRewrite(x m) *Rewrite {
 	rw := &Rewrite{Pos: d.pos(x.n)}
@@ -965,7 +968,7 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 		}
 	case RemoveHeader, RemoveQuery:
 		rw.Name = x.str(act)
-	case SetMethod, SetPath, SetHost:
+	case SetMethod, SetPath, SetQueryString, SetHost:
 		rw.Value = d.compileExpr(v, x.p(act), exprString)
 	case SetJSON:
 		nv := x.sub(act)

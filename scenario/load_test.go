@@ -1083,3 +1083,25 @@ func TestEmptyVariableNamed(t *testing.T) {
 		t.Errorf("got %v", ds)
 	}
 }
+
+// TestTargetURLPathWarned: a target URL's path and query are not where a
+// replay sends requests (each keeps its own): validate says so, and how to
+// send them elsewhere. A bare "/" says nothing.
+func TestTargetURLPathWarned(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		warn bool
+	}{
+		{"http://staging:8080", false},
+		{"http://staging:8080/", false},
+		{"http://staging:8080/shadow", true},
+		{"https://staging/?a=1", true},
+	} {
+		src := "version: 1\nname: t\ntargets:\n  app: {url: \"" + tt.url + "\"}\njobs:\n  r:\n    source: {window: w}\n    sink: {http: {target: app}}\nwindows:\n  w: {topic: x, from: 2026-01-01T00:00:00Z, to: 2026-01-01T00:01:00Z}\ntopics:\n  x: {name: x}\nkafka: {brokers: [embedded]}\n"
+		s := mustLoad(t, src, Options{Env: envOf(nil)})
+		got := strings.Contains(s.Warnings.Error(), "targets.app.url: its path and query are not used")
+		if got != tt.warn {
+			t.Errorf("%s: warned %v, want %v (%v)", tt.url, got, tt.warn, s.Warnings)
+		}
+	}
+}

@@ -494,12 +494,14 @@ const (
 	RemoveHeader RewriteAction = "remove-header"
 	SetMethod    RewriteAction = "set-method"
 	SetPath      RewriteAction = "set-path"
-	SetQuery     RewriteAction = "set-query"
-	RemoveQuery  RewriteAction = "remove-query"
-	SetHost      RewriteAction = "set-host"
-	SetJSON      RewriteAction = "set-json"
-	RemoveJSON   RewriteAction = "remove-json"
-	Drop         RewriteAction = "drop"
+	// SetQueryString replaces the whole query string ("" removes it).
+	SetQueryString RewriteAction = "set-query-string"
+	SetQuery       RewriteAction = "set-query"
+	RemoveQuery    RewriteAction = "remove-query"
+	SetHost        RewriteAction = "set-host"
+	SetJSON        RewriteAction = "set-json"
+	RemoveJSON     RewriteAction = "remove-json"
+	Drop           RewriteAction = "drop"
 )
 
 // Rewrite is one rewrite step.

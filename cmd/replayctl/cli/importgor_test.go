@@ -406,3 +406,31 @@ func TestImportGorRelativePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestImportGorOutputPath: gor 1.x sends every request to the path and
+// query of an --output-http URL that has them (its http client replaces
+// each request's URL). Imported, run against a real server, the requests
+// arrive there, methods and bodies as recorded; validate says nothing of
+// the target's URL (the path became rewrite steps).
+func TestImportGorOutputPath(t *testing.T) {
+	dir := t.TempDir()
+	writeGoReplayFile(t, filepath.Join(dir, "requests.gor"), []gorRequest{{"GET", "/users?id=7", nil, ""}, {"POST", "/api/upload", nil, "x=1"}})
+	rc, url := newRecorder(t)
+	imp := mustRun(t, ExitOK, "import", "gor", "--", "--input-file", "requests.gor|400%", "--output-http", url+"/shadow?from=gor")
+	if !strings.Contains(imp.stderr, "gor 1.x sends every request to /shadow?from=gor") {
+		t.Errorf("import does not say where gor sends the requests:\n%s", imp.stderr)
+	}
+	scen := write(t, dir, "imported.yaml", imp.stdout)
+	if v := mustRun(t, ExitOK, "validate", scen); strings.Contains(v.stderr+v.stdout, "warning") {
+		t.Errorf("validate warns:\n%s%s", v.stdout, v.stderr)
+	}
+	mustRun(t, ExitOK, "run", scen)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if want := []string{"GET /shadow?from=gor", "POST /shadow?from=gor"}; !slices.Equal(rc.got, want) {
+		t.Errorf("target saw %q, want %q\n%s", rc.got, want, imp.stdout)
+	}
+	if b := rc.body["POST /shadow?from=gor"]; b != "x=1" {
+		t.Errorf("POST body %q, want x=1", b)
+	}
+}
