@@ -1,6 +1,7 @@
 package gorimport
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -70,7 +71,7 @@ func init() {
 		"stats":                  ignored(boolFlag, "replayctl prints a summary per job; add report: {json: FILE} for details"),
 		"http-pprof":             ignored(valueFlag, "profiling endpoint not supported"),
 		"copy-buffer-size":       ignored(valueFlag, "replayctl has no per-message copy buffer; capture max-body limits bodies"),
-		"prettify-http":          ignored(boolFlag, "replayctl keeps the bytes as captured (stdout format: summary shows a digest)"),
+		"prettify-http":          ignored(boolFlag, "gor decodes chunked and gzip-encoded bodies before every output; replayctl sends and saves the bytes as captured, as the client sent them"),
 		"middleware":             ignored(valueFlag, "external middleware is not supported; use filter:, rewrite: and redact: instead"),
 
 		// inputs
@@ -268,14 +269,7 @@ func init() {
 		"http-param-limiter":  str(func(c *conv, name, v string) error { return c.addLimiter(name, v, true) }),
 	}
 	// Deprecated gor aliases.
-	for alias, name := range map[string]string{
-		"output-http-header":             "http-set-header",
-		"output-http-method":             "http-allow-method",
-		"output-http-url-regexp":         "http-allow-url",
-		"output-http-rewrite-url":        "http-rewrite-url",
-		"output-http-header-filter":      "http-allow-header",
-		"output-http-header-hash-filter": "http-header-limiter",
-	} {
+	for alias, name := range deprecatedFlags {
 		flags[alias] = flags[name]
 	}
 }
@@ -317,6 +311,8 @@ func (c *conv) parseArgs(args []string) error {
 			hint := ""
 			if near := scenario.Suggest(name, flagNames()); near != "" {
 				hint = " (did you mean --" + near + "?)"
+			} else if wider := flagsWithWords(name); len(wider) > 0 {
+				hint = " (did you mean --" + strings.Join(wider, ", --") + "?)"
 			}
 			if hasValue {
 				c.noteSecret(name, value)
@@ -364,4 +360,34 @@ func flagNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// deprecatedFlags are gor's deprecated aliases, and the flags they stand
+// for.
+var deprecatedFlags = map[string]string{
+	"output-http-header":             "http-set-header",
+	"output-http-method":             "http-allow-method",
+	"output-http-url-regexp":         "http-allow-url",
+	"output-http-rewrite-url":        "http-rewrite-url",
+	"output-http-header-filter":      "http-allow-header",
+	"output-http-header-hash-filter": "http-header-limiter",
+}
+
+// flagsWithWords are the gor flags (deprecated aliases aside, three at
+// most, the shortest first) whose dash-separated words include all of
+// name's: --http-header finds --http-set-header, a wiki's older name.
+func flagsWithWords(name string) []string {
+	words := strings.Split(name, "-")
+	var out []string
+	for _, f := range flagNames() {
+		if _, alias := deprecatedFlags[f]; alias {
+			continue
+		}
+		have := strings.Split(f, "-")
+		if len(have) > len(words) && !slices.ContainsFunc(words, func(w string) bool { return !slices.Contains(have, w) }) {
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return cmp.Compare(len(a), len(b)) })
+	return out[:min(len(out), 3)]
 }

@@ -328,7 +328,9 @@ func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, b
 		set(j, "stop", set(mapNode(true), "after", strNode(durationString(c.exitAfter))))
 	}
 	if snk.kind == "kafka" {
-		set(j, "save-window", strNode(c.uniqueKey("recordings", "gor-recording")))
+		name := c.uniqueKey("recordings", "gor-recording")
+		set(j, "save-window", strNode(name))
+		c.warnf("the recording is saved as window %q, and a name is saved once: run the scenario again with --keep-history (the older windows kept as %s@TIME) or --overwrite, as a script that runs gor again would", name, name)
 	}
 	rate := src.rate
 	if snk.rate > 0 && (rate == 0 || snk.rate < rate) {

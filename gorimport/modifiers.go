@@ -127,9 +127,17 @@ func (c *conv) warnHostRegexps() {
 		res  []string
 	}{{"--http-allow-url", c.allowURL}, {"--http-disallow-url", c.disallowURL}} {
 		for _, re := range f.res {
-			if hostAnchored(re) {
-				c.warnf("%s %q: gor matches it against the request URI (/path?query), never the Host, so it matches no request, and neither does the filter; to filter on the host write filter: 'req.host matches …'", f.flag, re)
+			if !hostAnchored(re) {
+				continue
 			}
+			effect := "it drops none"
+			if f.flag == "--http-allow-url" {
+				effect = "the filter keeps none"
+				if len(f.res) > 1 {
+					effect = "the filter keeps what the other " + f.flag + " rules match"
+				}
+			}
+			c.warnf("%s %q: gor matches it against the request URI (/path?query), never the Host, so it matches no request, and %s; to filter on the host write filter: 'req.host matches …'", f.flag, re, effect)
 		}
 	}
 }
@@ -247,7 +255,13 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 		// literal is replaced in the path; a regexp anchored on both ends
 		// is matched against req.url, as gor matches it ("^/old$" leaves
 		// "/old?x=1" alone).
+		queryToo := func(cond string) {
+			if strings.HasPrefix(cond, "req.path contains ") {
+				c.warnf("--http-rewrite-url %q: %s (it matches the whole request URI, a query holding %s included); replayctl rewrites the path and keeps the query as it was", u.raw, queryTooWarning, strings.TrimPrefix(cond, "req.path contains "))
+			}
+		}
 		if value, cond, ok := restRewrite(u.re, u.target); ok {
+			queryToo(cond)
 			steps = append(steps, set(set(mapNode(false), "set-path", exprNode(value)), "if", exprNode(cond)))
 			continue
 		}
@@ -259,6 +273,7 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 			c.warnf("--http-rewrite-url %q not mapped: expr-lang has no regexp replacement; write a set-path step by hand (e.g. with split/join/replace)", u.raw)
 			continue
 		}
+		queryToo(cond)
 		if _, isLit := literalRegexp(u.re); !isLit && mayMatchQuery(u.re) {
 			c.warnf("--http-rewrite-url %q: a request URI with a query that the regexp matches is replaced whole by gor (its query dropped); replayctl replaces the path and keeps the query", u.raw)
 		}
@@ -282,6 +297,11 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 	}
 	return steps
 }
+
+// queryTooWarning heads the warning that a rewrite mapped on the path
+// leaves the query alone, where gor rewrites it too (docs/migration.md):
+// the one difference of a mapped rewrite.
+const queryTooWarning = "gor rewrites the query string too"
 
 // replacement expresses gor's regexp.ReplaceAll(subject, re, target) in
 // expr-lang where it can: a literal regexp becomes replace(), a regexp that

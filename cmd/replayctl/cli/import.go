@@ -29,7 +29,8 @@ Give gor's arguments after "--", exactly as your script passes them to gor (a le
 program name, gor, ./goreplay or sudo gor, is skipped: paste the whole line). Every flag that
 cannot be mapped is listed as a warning, on stderr and as a comment at the top of the YAML;
 none is dropped silently. A --set a warning suggests is quoted for a POSIX shell: paste it
-after 'replayctl run FILE' as printed. The scenario passes 'replayctl validate'. See
+after 'replayctl run FILE' as printed. The scenario passes 'replayctl validate' (with the
+--allow-paths a warning names, for a file gor wrote outside the scenario's directory). See
 docs/migration.md for the table of gor flags and scenario fields.
 
 gor reads a relative --input-file (and writes a relative --output-file) from its working
