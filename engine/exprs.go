@@ -51,6 +51,8 @@ func compileRewrites(j *scenario.Job) ([]rewrite.Action, scenario.Diagnostics) {
 			a = rewrite.SetMethod{Value: val, If: cond}
 		case scenario.SetPath:
 			a = rewrite.SetPath{Value: val, If: cond}
+		case scenario.SetURL:
+			a = rewrite.SetURL{Value: val, If: cond}
 		case scenario.SetQueryString:
 			a = rewrite.SetQueryString{Value: val, If: cond}
 		case scenario.SetQuery:

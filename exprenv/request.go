@@ -25,7 +25,8 @@ import (
 // keys), req.body, req.json (parsed body, nil when not JSON or not parsed),
 // req.time (capture time), req.conn, req.src, req.id.
 // Functions: req.header("Name") (case-insensitive, "" when absent) and
-// req.param("name") (first query value, "" when absent).
+// req.param("name") (first query value, "" when absent); and, outside req,
+// regexReplace(s, pattern, replacement) (Go's regexp, $1 expanded).
 type Request struct {
 	Method  string            `expr:"method"`
 	Path    string            `expr:"path"`
@@ -148,7 +149,7 @@ func NewRequestEnv(r *Request) RequestEnv {
 // RequestOptions returns the options to compile request expressions with;
 // add expr.AsBool() or expr.AsKind(reflect.String) as the use requires.
 func RequestOptions() []expr.Option {
-	return []expr.Option{expr.Env(RequestEnv{})}
+	return []expr.Option{expr.Env(RequestEnv{}), regexReplaceFunc}
 }
 
 // UsesJSON reports whether a compiled request program reads req.json, so the

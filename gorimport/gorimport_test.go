@@ -2,7 +2,6 @@ package gorimport
 
 import (
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,15 +309,14 @@ func TestFlags(t *testing.T) {
 				"--http-set-param", "api_key=1", "--http-rewrite-url", "/v1/:/v2/", "--http-rewrite-url", "^/old$:/new",
 				"--http-rewrite-url", `/v1/user/([^\/]+)/ping:/v2/user/$1/ping`, "--http-rewrite-header", "Host: ^old.example.com$,new.example.com",
 				"--http-rewrite-header", "X-Env: prod,staging"},
-			warn: []string{`--http-rewrite-url "/v1/user/([^\\/]+)/ping:/v2/user/$1/ping" not mapped`, "first matching"},
 			yaml: []string{`- set-header: {name: User-Agent, value: '"Gor"'}`, `- set-query: {name: api_key, value: '"1"'}`,
-				`set-path: 'replace(req.path, "/v1/", "/v2/")'`},
+				`- set-url: 'req.url matches "/v1/" ? replace(req.url, "/v1/", "/v2/") : req.url matches "^/old$" ? regexReplace(req.url, "^/old$", "/new") : req.url matches`},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
 				var acts []string
 				for _, r := range j.Rewrite {
 					acts = append(acts, string(r.Action))
 				}
-				want := []string{"set-header", "set-query", "set-path", "set-path", "set-host", "set-header"}
+				want := []string{"set-header", "set-query", "set-url", "set-host", "set-header"}
 				if !reflect.DeepEqual(acts, want) {
 					t.Fatalf("actions %v, want %v", acts, want)
 				}
@@ -328,7 +326,7 @@ func TestFlags(t *testing.T) {
 					i      int
 					cond   bool
 					result string
-				}{{2, false, "/old"}, {3, false, "/new"}, {4, true, "new.example.com"}, {5, true, "staging-eu"}}
+				}{{2, false, "/old?x=1"}, {3, true, "new.example.com"}, {4, true, "staging-eu"}}
 				for _, st := range steps {
 					r := j.Rewrite[st.i]
 					if r.If != nil {
@@ -717,55 +715,6 @@ func TestOutputFileAppendWarned(t *testing.T) {
 	}
 }
 
-// TestURLRewriteMatchesTheURI: gor matches --http-rewrite-url against the
-// request URI, query included, and replaces the whole URI.
-func TestURLRewriteMatchesTheURI(t *testing.T) {
-	tests := []struct {
-		rule     string
-		uri      string
-		rewrites bool
-		path     string // the new path, when rewritten
-		warn     string
-	}{
-		{"^/old$:/new", "/old", true, "/new", ""},
-		{"^/old$:/new", "/old?x=1", false, "", ""},
-		{"^/old/[a-z]+$:/new", "/old/abc?x=1", false, "", ""},
-		{"^/old.*$:/new", "/old?x=1", true, "/new", "its query dropped"},
-		{"/v1/:/v2/", "/v1/a?x=1", true, "/v2/a", ""},
-		{`/a\?b=1:/c`, "/a?b=1", false, "", "not mapped"},
-	}
-	for _, tt := range tests {
-		res, s := load(t, "--input-file", "r.gor", "--output-http", "http://t", "--http-rewrite-url", tt.rule)
-		if tt.warn != "" && !hasWarning(res.Warnings, tt.warn) {
-			t.Errorf("%s: no warning with %q: %q", tt.rule, tt.warn, res.Warnings)
-		}
-		if ws := exactWarnings(res.Warnings); tt.warn == "" && len(ws) > 0 {
-			t.Errorf("%s: warnings %q", tt.rule, ws)
-		}
-		j := onlyJob(t, s)
-		if len(j.Rewrite) == 0 {
-			if tt.rewrites {
-				t.Errorf("%s: not mapped", tt.rule)
-			}
-			continue
-		}
-		r := j.Rewrite[0]
-		_, query, _ := strings.Cut(tt.uri, "?")
-		env := exprenv.NewRequestEnv(exprenv.NewRequest("GET", tt.uri, "HTTP/1.1", nil, nil, false))
-		ok, err := expr.Run(r.If.Program, env)
-		if err != nil || ok != tt.rewrites {
-			t.Errorf("%s on %s: if %s = %v, %v; want %v", tt.rule, tt.uri, r.If.Source, ok, err, tt.rewrites)
-			continue
-		}
-		if tt.rewrites {
-			got, err := expr.Run(r.Value.Program, env)
-			if err != nil || got != tt.path {
-				t.Errorf("%s on %s: %s = %v, %v; want %q (query %q kept)", tt.rule, tt.uri, r.Value.Source, got, err, tt.path, query)
-			}
-		}
-	}
-}
-
 func TestHostRegexpWarned(t *testing.T) {
 	for _, tt := range []struct {
 		re   string
@@ -840,11 +789,4 @@ func TestNegativeDurationsWarned(t *testing.T) {
 // where gor ran: relative paths are named as given, with no warning.
 func convertHere(args []string) (*Result, error) {
 	return ConvertWith(args, Options{Dir: "."})
-}
-
-// exactWarnings are the warnings but the one that says a mapped rewrite
-// leaves the query alone (gor rewrites it too): the tests that compare a
-// mapped rewrite with gor's leave out the URIs it is about.
-func exactWarnings(ws []string) []string {
-	return slices.DeleteFunc(slices.Clone(ws), func(w string) bool { return strings.Contains(w, queryTooWarning) })
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -218,21 +217,6 @@ func literalRegexp(re string) (string, bool) {
 	return "", false
 }
 
-// anchoredRegexp reports whether re can only match a whole string (^…$),
-// so that replacing its match replaces the whole value.
-func anchoredRegexp(re string) bool {
-	r, err := syntax.Parse(re, syntax.Perl)
-	if err != nil {
-		return false
-	}
-	r = r.Simplify()
-	if r.Op != syntax.OpConcat || len(r.Sub) < 2 {
-		return false
-	}
-	first, last := r.Sub[0].Op, r.Sub[len(r.Sub)-1].Op
-	return first == syntax.OpBeginText && last == syntax.OpEndText
-}
-
 // rewriteSteps turns the header/param setters and the URL and header
 // rewrites into rewrite: steps; rewrites that expr-lang cannot express
 // (regexp replacements with group references) are reported instead.
@@ -246,46 +230,25 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 		nv := set(set(mapNode(true), "name", strNode(p.name)), "value", exprNode(quoteExpr(p.value)))
 		steps = append(steps, set(mapNode(false), "set-query", nv))
 	}
-	if len(c.urlRewrites) > 1 {
-		c.warnf("gor applies only the first matching --http-rewrite-url rule; replayctl applies every rule in order")
-	}
-	for _, u := range c.urlRewrites {
-		// gor matches the request URI (path and query) and replaces it
-		// whole; set-path replaces the path and keeps the query. A
-		// literal is replaced in the path; a regexp anchored on both ends
-		// is matched against req.url, as gor matches it ("^/old$" leaves
-		// "/old?x=1" alone).
-		queryToo := func(cond string) {
-			if strings.HasPrefix(cond, "req.path contains ") {
-				c.warnf("--http-rewrite-url %q: %s (it matches the whole request URI, a query holding %s included); replayctl rewrites the path and keeps the query as it was", u.raw, queryTooWarning, strings.TrimPrefix(cond, "req.path contains "))
-			}
+	if len(c.urlRewrites) > 0 {
+		// gor matches each rule against the request URI (path and
+		// query), and the first that matches replaces it with
+		// regexp.ReplaceAll: one set-url step, exactly that.
+		value := "req.url"
+		for i := len(c.urlRewrites) - 1; i >= 0; i-- {
+			u := c.urlRewrites[i]
+			value = "req.url matches " + quoteExpr(u.re) + " ? " + replacement("req.url", u.re, u.target) + " : " + value
 		}
-		if value, cond, ok := restRewrite(u.re, u.target); ok {
-			queryToo(cond)
-			steps = append(steps, set(set(mapNode(false), "set-path", exprNode(value)), "if", exprNode(cond)))
-			continue
+		step := set(mapNode(false), "set-url", exprNode(value))
+		if len(c.urlRewrites) == 1 {
+			u := c.urlRewrites[0]
+			step = set(set(mapNode(false), "set-url", exprNode(replacement("req.url", u.re, u.target))), "if", exprNode("req.url matches "+quoteExpr(u.re)))
 		}
-		value, cond, ok := replacement("req.path", "req.url", u.re, u.target)
-		if lit, isLit := literalRegexp(u.re); ok && isLit && strings.Contains(lit, "?") {
-			ok = false // a query is not in req.path
-		}
-		if !ok || strings.Contains(u.target, "?") {
-			c.warnf("--http-rewrite-url %q not mapped: expr-lang has no regexp replacement; write a set-path step by hand (e.g. with split/join/replace)", u.raw)
-			continue
-		}
-		queryToo(cond)
-		if _, isLit := literalRegexp(u.re); !isLit && mayMatchQuery(u.re) {
-			c.warnf("--http-rewrite-url %q: a request URI with a query that the regexp matches is replaced whole by gor (its query dropped); replayctl replaces the path and keeps the query", u.raw)
-		}
-		steps = append(steps, set(set(mapNode(false), "set-path", exprNode(value)), "if", exprNode(cond)))
+		steps = append(steps, step)
 	}
 	for _, h := range c.headerRewrites {
 		subject := "req.header(" + quoteExpr(h.name) + ")"
-		value, cond, ok := replacement(subject, subject, h.re, h.target)
-		if !ok {
-			c.warnf("--http-rewrite-header %q not mapped: expr-lang has no regexp replacement; write a set-header step by hand", h.raw)
-			continue
-		}
+		value := replacement(subject, h.re, h.target)
 		var step *yaml.Node
 		if strings.EqualFold(h.name, "Host") {
 			step = set(mapNode(false), "set-host", exprNode(value))
@@ -293,148 +256,18 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 			nv := set(set(mapNode(true), "name", strNode(h.name)), "value", exprNode(value))
 			step = set(mapNode(false), "set-header", nv)
 		}
-		steps = append(steps, set(step, "if", exprNode(cond)))
+		steps = append(steps, set(step, "if", exprNode(subject+" matches "+quoteExpr(h.re))))
 	}
 	return steps
 }
 
-// queryTooWarning heads the warning that a rewrite mapped on the path
-// leaves the query alone, where gor rewrites it too (docs/migration.md):
-// the one difference of a mapped rewrite.
-const queryTooWarning = "gor rewrites the query string too"
-
-// replacement expresses gor's regexp.ReplaceAll(subject, re, target) in
-// expr-lang where it can: a literal regexp becomes replace(), a regexp that
-// matches the whole value becomes the literal target when matched against
-// whole (the value gor matches). Targets with $ references cannot be
-// expressed.
-func replacement(subject, whole, re, target string) (value, cond string, ok bool) {
-	if strings.Contains(target, "$") {
-		return "", "", false
+// replacement is gor's regexp.ReplaceAll(subject, re, target) in
+// expr-lang: replace() for a literal regexp and a target without $
+// references (easier to read), else regexReplace, which is Go's
+// ReplaceAllString.
+func replacement(subject, re, target string) string {
+	if lit, isLit := literalRegexp(re); isLit && lit != "" && !strings.Contains(target, "$") {
+		return "replace(" + subject + ", " + quoteExpr(lit) + ", " + quoteExpr(target) + ")"
 	}
-	if lit, isLit := literalRegexp(re); isLit && lit != "" {
-		return "replace(" + subject + ", " + quoteExpr(lit) + ", " + quoteExpr(target) + ")",
-			subject + " contains " + quoteExpr(lit), true
-	}
-	if anchoredRegexp(re) {
-		return quoteExpr(target), whole + " matches " + quoteExpr(re), true
-	}
-	return "", "", false
-}
-
-// restRewrite expresses the usual prefix rewrite with a group reference,
-// "LIT(.*):TARGET$1" (gor's own example, /v1/(.*):/v2/$1), optionally
-// anchored with ^ and $, the group possibly starting with a literal
-// ("^/api(/.*)$:$1"), as a set-path: gor replaces the first LIT of the
-// request URI and everything after it (the query too) with TARGET and
-// what followed LIT; replayctl does the same to the path and keeps the
-// query, which is the same URI. A non-greedy group ((.*?)) anchored on
-// neither end matches LIT alone, so every LIT is replaced, as replace()
-// does. The rule applies where the path holds the
-// literal the regexp needs (LIT and the group's own), as where gor's
-// regexp matches, unless that literal is only in the query.
-func restRewrite(re, target string) (value, cond string, ok bool) {
-	prefix, ok := strings.CutSuffix(target, "$1")
-	if !ok {
-		prefix, ok = strings.CutSuffix(target, "${1}")
-	}
-	if !ok || strings.ContainsAny(prefix, "$?") {
-		return "", "", false
-	}
-	r, err := syntax.Parse(re, syntax.Perl)
-	if err != nil {
-		return "", "", false
-	}
-	r = r.Simplify()
-	subs := []*syntax.Regexp{r}
-	if r.Op == syntax.OpConcat {
-		subs = r.Sub
-	}
-	anchored := len(subs) > 0 && subs[0].Op == syntax.OpBeginText
-	if anchored {
-		subs = subs[1:]
-	}
-	endAnchored := false
-	if n := len(subs); n > 0 && subs[n-1].Op == syntax.OpEndText {
-		subs, endAnchored = subs[:n-1], true // (.*)$ matches what (.*) does: a URI has no newline
-	}
-	var lit string
-	if len(subs) == 2 && isLiteral(subs[0]) {
-		lit, subs = string(subs[0].Rune), subs[1:]
-	}
-	if len(subs) != 1 || subs[0].Op != syntax.OpCapture || subs[0].Cap != 1 {
-		return "", "", false
-	}
-	var inGroup string
-	group := subs[0].Sub[0]
-	if group.Op == syntax.OpConcat && len(group.Sub) == 2 && isLiteral(group.Sub[0]) {
-		inGroup, group = string(group.Sub[0].Rune), group.Sub[1]
-	}
-	if group.Op != syntax.OpStar || group.Sub[0].Op != syntax.OpAnyCharNotNL {
-		return "", "", false
-	}
-	need := lit + inGroup
-	if need == "" || strings.Contains(need, "?") || !strings.HasPrefix(need, "/") && anchored {
-		return "", "", false
-	}
-	if group.Flags&syntax.NonGreedy != 0 && !anchored && !endAnchored {
-		// LIT(.*?) matches LIT alone, at each place it is: gor's
-		// ReplaceAll replaces every LIT (and the group's own literal)
-		// with TARGET, and keeps what follows each.
-		return "replace(req.path, " + quoteExpr(need) + ", " + quoteExpr(prefix+inGroup) + ")", "req.path contains " + quoteExpr(need), true
-	}
-	rest := "req.path[" + strconv.Itoa(len(lit)) + ":]"
-	if lit == "" {
-		rest = "req.path"
-	}
-	if anchored {
-		value = rest
-		if prefix != "" {
-			value = quoteExpr(prefix) + " + " + rest
-		}
-		return value, "req.path startsWith " + quoteExpr(need), true
-	}
-	value = "let i = indexOf(req.path, " + quoteExpr(need) + "); req.path[:i] + " + quoteExpr(prefix) + " + req.path[i+" + strconv.Itoa(len(lit)) + ":]"
-	return value, "req.path contains " + quoteExpr(need), true
-}
-
-// isLiteral reports whether r is a case-sensitive literal.
-func isLiteral(r *syntax.Regexp) bool {
-	return r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 && len(r.Rune) > 0
-}
-
-// mayMatchQuery reports whether re may match a string holding '?' (a
-// request URI with a query): it has '?' in a literal or a character class,
-// or matches any character.
-func mayMatchQuery(re string) bool {
-	r, err := syntax.Parse(re, syntax.Perl)
-	if err != nil {
-		return true
-	}
-	var walk func(*syntax.Regexp) bool
-	walk = func(r *syntax.Regexp) bool {
-		switch r.Op {
-		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
-			return true
-		case syntax.OpLiteral:
-			for _, c := range r.Rune {
-				if c == '?' {
-					return true
-				}
-			}
-		case syntax.OpCharClass:
-			for i := 0; i+1 < len(r.Rune); i += 2 {
-				if r.Rune[i] <= '?' && '?' <= r.Rune[i+1] {
-					return true
-				}
-			}
-		}
-		for _, sub := range r.Sub {
-			if walk(sub) {
-				return true
-			}
-		}
-		return false
-	}
-	return walk(r.Simplify())
+	return "regexReplace(" + subject + ", " + quoteExpr(re) + ", " + quoteExpr(target) + ")"
 }

@@ -8,69 +8,70 @@ import (
 	"github.com/expr-lang/expr"
 
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/scenario"
 )
 
-// TestURLRewriteGroupReference: the usual prefix rewrite with a group
-// reference ("/v1/(.*):/v2/$1", gor's own example) is mapped, without a
-// warning, to a set-path that gives each request the URI gor's
-// regexp.ReplaceAll gives it (the path rewritten, the query kept); other
-// group references are still warned of as not mapped.
-func TestURLRewriteGroupReference(t *testing.T) {
-	uris := []string{"/v1/users/7", "/v1/", "/v1/a?x=/v1/b", "/api/v1/items?q=1", "/v2/x", "/v1", "/api", "/api/", "/api/x/y?z=1", "/apiary/x", "/"}
-	for _, tt := range []struct {
-		rule   string
-		mapped bool
-	}{
-		{"/v1/(.*):/v2/$1", true},
-		{"^/v1/(.*):/v2/$1", true},
-		{"^/v1/(.*)$:/v2/${1}", true},
-		{"^/api(/.*)$:$1", true},
-		{"/api(/.*):/gw$1", true},
-		{"(/v1/.*):/x$1", true},
-		{`/v1/user/([^\/]+)/ping:/v2/user/$1/ping`, false},
-		{"/v1/(.*):/v2/$1/x", false},
-		{"(?i)/v1/(.*):/v2/$1", false},
-		{"/a(.*)/b(.*):/c$2", false},
+// uriAfter is uri after a job's set-url step: its if, then its value.
+func uriAfter(t testing.TB, r *scenario.Rewrite, uri string) (string, error) {
+	t.Helper()
+	if r.Action != scenario.SetURL {
+		t.Fatalf("a %s step, want set-url", r.Action)
+	}
+	env := exprenv.NewRequestEnv(exprenv.NewRequest("GET", uri, "HTTP/1.1", nil, nil, false))
+	if r.If != nil {
+		ok, err := expr.Run(r.If.Program, env)
+		if err != nil || ok != true {
+			return uri, err
+		}
+	}
+	v, err := expr.Run(r.Value.Program, env)
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// gorRewrites is what gor's --http-rewrite-url rules make of uri: the
+// first rule whose regexp matches it replaces it with ReplaceAll.
+func gorRewrites(rules []string, uri string) string {
+	for _, r := range rules {
+		re, target, _ := strings.Cut(r, ":")
+		if gor := regexp.MustCompile(re); gor.MatchString(uri) {
+			return gor.ReplaceAllString(uri, target)
+		}
+	}
+	return uri
+}
+
+// TestURLRewriteAsGor: every --http-rewrite-url rule is mapped, without a
+// warning, to a set-url step that gives each request URI (query
+// included) what gor's regexp.ReplaceAll gives it: group references,
+// case folding, a query in the regexp or the target, LIT only in the
+// query. Of several rules, the first that matches applies, as in gor.
+func TestURLRewriteAsGor(t *testing.T) {
+	uris := []string{"/v1/users/7", "/v1/", "/v1/a?x=/v1/b", "/api/v1/items?q=1", "/v2/x", "/v1", "/api", "/api/", "/api/x/y?z=1",
+		"/apiary/x", "/", "/v1/user/ann/ping", "/V1/x", "/search?q=/v1/&x=1", "/a?b=1", "/old", "/old?x=1"}
+	for _, rules := range [][]string{
+		{"/v1/(.*):/v2/$1"}, {"^/v1/(.*):/v2/$1"}, {"^/v1/(.*)$:/v2/${1}"}, {"^/api(/.*)$:$1"}, {"/api(/.*):/gw$1"},
+		{"(/v1/.*):/x$1"}, {`/v1/user/([^\/]+)/ping:/v2/user/$1/ping`}, {"/v1/(.*):/v2/$1/x"}, {"(?i)/v1/(.*):/v2/$1"},
+		{"/a(.*)/b(.*):/c$2"}, {"/v1/(.*?):/v2/$1"}, {"/v1/:/v2/"}, {`/a\?b=1:/c`}, {"^/old$:/new"}, {"^/old.*$:/new"},
+		{"/v1/:/v2/", "/v2/:/v3/"}, {"^/api:/x", "/v1/:/y/", "/:/z/"},
 	} {
-		res, s := load(t, "--input-file", "r.gor", "--output-http", "http://t", "--http-rewrite-url", tt.rule)
+		args := []string{"--input-file", "r.gor", "--output-http", "http://t"}
+		for _, r := range rules {
+			args = append(args, "--http-rewrite-url", r)
+		}
+		res, s := load(t, args...)
 		j := onlyJob(t, s)
-		if !tt.mapped {
-			if len(j.Rewrite) != 0 || !hasWarning(res.Warnings, "not mapped") {
-				t.Errorf("%s: rewrite %d steps, warnings %q; want it warned of as not mapped", tt.rule, len(j.Rewrite), res.Warnings)
-			}
+		if len(j.Rewrite) != 1 || len(res.Warnings) != 0 {
+			t.Errorf("%q: %d rewrite steps, warnings %q; want one set-url, no warning", rules, len(j.Rewrite), res.Warnings)
 			continue
 		}
-		if len(j.Rewrite) != 1 || len(exactWarnings(res.Warnings)) != 0 {
-			t.Errorf("%s: rewrite %d steps, warnings %q; want one set-path, no warning", tt.rule, len(j.Rewrite), res.Warnings)
-			continue
-		}
-		r := j.Rewrite[0]
-		re, target, _ := strings.Cut(tt.rule, ":")
-		gor := regexp.MustCompile(re)
 		for _, uri := range uris {
-			want := uri
-			if gor.MatchString(uri) {
-				want = gor.ReplaceAllString(uri, target)
-			}
-			path, query, hasQuery := strings.Cut(uri, "?")
-			env := exprenv.NewRequestEnv(exprenv.NewRequest("GET", uri, "HTTP/1.1", nil, nil, false))
-			ok, err := expr.Run(r.If.Program, env)
-			if err != nil {
-				t.Fatalf("%s on %s: if %s: %v", tt.rule, uri, r.If.Source, err)
-			}
-			if ok == true {
-				v, err := expr.Run(r.Value.Program, env)
-				if err != nil {
-					t.Fatalf("%s on %s: %s: %v", tt.rule, uri, r.Value.Source, err)
-				}
-				path = v.(string)
-			}
-			got := path
-			if hasQuery {
-				got += "?" + query
-			}
-			if got != want {
-				t.Errorf("%s on %s: %q (if %s, set-path %s), gor gives %q", tt.rule, uri, got, r.If.Source, r.Value.Source, want)
+			want := gorRewrites(rules, uri)
+			got, err := uriAfter(t, j.Rewrite[0], uri)
+			if err != nil || got != want {
+				t.Errorf("%q on %s: %q, %v (set-url %s), gor gives %q", rules, uri, got, err, j.Rewrite[0].Value.Source, want)
 			}
 		}
 	}

@@ -40,6 +40,7 @@ var (
 	_ Action = SetMethod{}
 	_ Action = SetPath{}
 	_ Action = SetQueryString{}
+	_ Action = SetURL{}
 	_ Action = SetQuery{}
 	_ Action = RemoveQuery{}
 	_ Action = SetHost{}
@@ -224,6 +225,30 @@ func (a SetPath) Apply(r *httpraw.Request, env func() any) (bool, error) {
 		return false, err
 	}
 	return false, r.SetPath(v)
+}
+
+// SetURL replaces the request target, path and query, with the string
+// Value: an origin-form target (/path?query).
+type SetURL struct {
+	Value Evaluator
+	If    Evaluator
+}
+
+func (a SetURL) String() string { return "set-url" }
+
+// Apply implements Action.
+func (a SetURL) Apply(r *httpraw.Request, env func() any) (bool, error) {
+	if ok, err := when(a.If, env, "if"); !ok || err != nil {
+		return false, err
+	}
+	v, err := evalString(a.Value, env)
+	if err != nil {
+		return false, err
+	}
+	if !strings.HasPrefix(v, "/") || strings.Contains(v, "#") {
+		return false, fmt.Errorf("invalid URL (%d bytes): want /path or /path?query", len(v))
+	}
+	return false, r.SetTarget(v)
 }
 
 // SetQueryString replaces the whole query string (without '?') with the

@@ -940,7 +940,7 @@ func (d *decoder) decodeRedact(x m) Redact {
 	return r
 }
 
-var rewriteActions = []string{"set-header", "remove-header", "set-method", "set-path", "set-query-string", "set-query", "remove-query", "set-host", "set-json", "remove-json", "drop"}
+var rewriteActions = []string{"set-header", "remove-header", "set-method", "set-path", "set-url", "set-query-string", "set-query", "remove-query", "set-host", "set-json", "remove-json", "drop"}
 
 func (d *decoder) decodeRewrite(x m) *Rewrite {
 	rw := &Rewrite{Pos: d.pos(x.n)}
@@ -968,7 +968,7 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 		}
 	case RemoveHeader, RemoveQuery:
 		rw.Name = x.str(act)
-	case SetMethod, SetPath, SetQueryString, SetHost:
+	case SetMethod, SetPath, SetURL, SetQueryString, SetHost:
 		rw.Value = d.compileExpr(v, x.p(act), exprString)
 	case SetJSON:
 		nv := x.sub(act)

@@ -494,6 +494,8 @@ const (
 	RemoveHeader RewriteAction = "remove-header"
 	SetMethod    RewriteAction = "set-method"
 	SetPath      RewriteAction = "set-path"
+	// SetURL replaces the request target: path and query.
+	SetURL RewriteAction = "set-url"
 	// SetQueryString replaces the whole query string ("" removes it).
 	SetQueryString RewriteAction = "set-query-string"
 	SetQuery       RewriteAction = "set-query"

@@ -115,6 +115,8 @@ func TestImportGorRuns(t *testing.T) {
 		{"allow-url anchored on a host matches nothing", []string{"--http-allow-url", `^prod\.`}, nil, "matches no request"},
 		{"anchored url rewrite leaves a URI with a query alone", []string{"--http-rewrite-url", "^/old$:/new", "--http-allow-url", "^/(old|new)"},
 			[]string{"GET /new", "GET /old?x=1"}, ""},
+		{"rewrite with a group reference, first matching rule", []string{"--http-rewrite-url", "^/api/([a-z]+)$:/v2/$1/x", "--http-rewrite-url", "^/v2/(.*):/never/$1", "--http-rewrite-url", "x=1:y=2"},
+			[]string{"GET /users", "GET /internal/x", "POST /v2/upload/x", "GET /v2/admin/x", "GET /old", "GET /old?y=2"}, ""},
 		{"speed, set-header", []string{"--http-set-header", "X-Replay: 1", "--http-allow-method", "POST"},
 			[]string{"POST /api/upload"}, ""},
 	}
