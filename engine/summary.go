@@ -85,6 +85,19 @@ func printSummary(out io.Writer, res *jobResult) {
 			}
 		}
 		row("requests", "sent %d  ok %d  errors %d\n", s.Sent, s.OK, s.Errors)
+		if s.Sent == 0 {
+			// The scenario's own choices can leave nothing to send: say
+			// which, where a counter alone would be the only trace.
+			var why []string
+			for _, c := range []struct{ key, what string }{{"filtered", "the filter dropped"}, {"sampled-out", "the sample left out"}, {"dropped", "a drop step dropped"}} {
+				if n := res.counters[c.key]; n > 0 {
+					why = append(why, fmt.Sprintf("%s %d", c.what, n))
+				}
+			}
+			if len(why) > 0 {
+				row("note", "no request sent: %s\n", strings.Join(why, ", "))
+			}
+		}
 		if len(s.Status) > 0 {
 			codes := make([]int, 0, len(s.Status))
 			for c := range s.Status {

@@ -16,7 +16,9 @@ func TestSummarySaysWhyRequestsWaited(t *testing.T) {
 		want     []string
 		not      []string
 	}{
-		{"none waited", map[string]int64{"sink.sent": 10}, nil, []string{"pool-exhausted", "connections-bounded"}},
+		{"none waited", map[string]int64{"sink.sent": 10}, nil, []string{"pool-exhausted", "connections-bounded", "no request sent"}},
+		{"none sent, by the scenario's choice", map[string]int64{"filtered": 3, "sampled-out": 2},
+			[]string{"no request sent: the filter dropped 3, the sample left out 2"}, nil},
 		{"at max-connections", map[string]int64{"sink.pool-exhausted": 7, "sink.max-connections": 100},
 			[]string{"pool-exhausted 7: requests that waited for a connection (all 100 busy)"}, []string{"connections-bounded 0"}},
 		{"bounded by the schedule's need", map[string]int64{"sink.connections-bounded": 42},
