@@ -85,6 +85,11 @@ func ConvertWith(args []string, opts Options) (*Result, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# Converted from a GoReplay command line by `replayctl import gor`.\n")
+	if c.renamed {
+		// Moved elsewhere, the scenario's relative paths would name
+		// other files: say where they were computed for.
+		fmt.Fprintf(&buf, "# Relative paths name gor's files (from its working directory %s) as seen from %s, where this scenario was saved.\n", oneLine(c.wd), oneLine(c.dir))
+	}
 	for _, w := range c.warns {
 		buf.WriteString("# warning: " + oneLine(w) + "\n")
 	}
@@ -180,6 +185,8 @@ type conv struct {
 	// dir is the absolute directory the scenario is saved in ("" when
 	// unknown), where its relative paths resolve (Options.Dir).
 	dir string
+	// renamed: a relative path of gor's was named from dir, not as given.
+	renamed bool
 
 	exitAfter time.Duration
 
@@ -603,6 +610,7 @@ func (c *conv) fromWorkDir(desc, p, verb string) string {
 	if err != nil {
 		prefix = c.wd
 	}
+	c.renamed = c.renamed || prefix != "."
 	return filepath.Join(escapeGlob(prefix), p)
 }
 

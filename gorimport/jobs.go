@@ -47,6 +47,7 @@ func (c *conv) sinks() ([]sink, error) {
 			abs := filepath.Join(c.wd, path)
 			switch rel, err := filepath.Rel(c.dir, abs); {
 			case c.dir != "" && err == nil && filepath.IsLocal(rel):
+				c.renamed = c.renamed || rel != filepath.Clean(path)
 				path = rel
 			case c.dir == "" && filepath.IsLocal(path):
 				c.warnRelative(s.desc, "writes")

@@ -58,6 +58,10 @@ func TestPathsFromScenarioDir(t *testing.T) {
 			if _, err := scenario.LoadBytes(filepath.Join(tt.dir, "paths.yaml"), res.YAML, scenario.Options{Env: noEnv, AllowPaths: res.AllowPaths}); err != nil {
 				t.Errorf("%v\n%s", err, res.YAML)
 			}
+			// Named otherwise than gor gave them, the paths say from where.
+			if got, want := strings.Contains(string(res.YAML), "# Relative paths name gor's files"), tt.dir != "" && tt.wantIn != tt.in; got != want {
+				t.Errorf("the note of where relative paths are from: %v, want %v\n%s", got, want, res.YAML)
+			}
 			warns := strings.Join(res.Warnings, "\n")
 			if tt.warn != "" && !strings.Contains(warns, tt.warn) {
 				t.Errorf("warnings lack %q:\n%s", tt.warn, warns)
