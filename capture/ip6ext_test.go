@@ -123,16 +123,7 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 				frames = append(frames, reqFrame)
 			}
 			frames = append(frames, testIP6Conn.ip6ExtFrame(t, tt.ext, false, 501, 101+uint32(len(req)), "A", resp))
-			ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			for _, fr := range frames {
-				ts = ts.Add(time.Millisecond)
-				if err := a.Decode(fr, gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}, layers.LinkTypeEthernet); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := a.Close(); err != nil {
-				t.Fatal(err)
-			}
+			decodeAndClose(t, a, frames)
 			st := a.Stats()
 			if len(msgs) != 2 || string(msgs[0].Raw) != req || string(msgs[1].Raw) != resp || msgs[0].ID != msgs[1].ID {
 				t.Errorf("%d messages, want the request and its response, paired (%v)", len(msgs), st)
@@ -151,5 +142,21 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// decodeAndClose decodes Ethernet frames a millisecond apart, from
+// 2026-01-01, and closes the Assembler.
+func decodeAndClose(t *testing.T, a *Assembler, frames [][]byte) {
+	t.Helper()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, fr := range frames {
+		ts = ts.Add(time.Millisecond)
+		if err := a.Decode(fr, gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}, layers.LinkTypeEthernet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -170,16 +170,7 @@ func TestIPv6ConnectionEndpoints(t *testing.T) {
 				frame(false, 501+uint32(len(resp)), 101+uint32(len(req)), "R", ""))
 			var msgs []*message.Message
 			a := NewAssembler(Config{Ports: []uint16{8080}, Responses: true}, func(m *message.Message) error { msgs = append(msgs, m); return nil })
-			ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			for _, fr := range frames {
-				ts = ts.Add(time.Millisecond)
-				if err := a.Decode(fr, gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}, layers.LinkTypeEthernet); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := a.Close(); err != nil {
-				t.Fatal(err)
-			}
+			decodeAndClose(t, a, frames)
 			st := a.Stats()
 			if len(msgs) != 2 || string(msgs[0].Raw) != req || string(msgs[1].Raw) != resp || msgs[0].ID != msgs[1].ID {
 				t.Errorf("%d messages, want the request and its response, paired (%v)", len(msgs), st)

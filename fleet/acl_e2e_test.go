@@ -2,7 +2,6 @@ package fleet_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,25 +18,6 @@ import (
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 )
-
-const aclScenario = `version: 1
-name: fleet-acl
-kafka: {brokers: [embedded]}
-topics:
-  traffic: {name: fleet-acl-http, partitions: 2, create: true}
-targets:
-  echo: {url: "builtin:echo", timeout: 2s}
-jobs:
-  record:
-    source: {pcap: {path: "${PCAP}", ports: [8080], responses: true}}
-    sink: {kafka: {topic: traffic}}
-    save-window: fleet-acl
-  replay:
-    source: {window: fleet-acl}
-    speed: max
-    sink: {http: {target: echo, workers: 8}}
-    assert: ['requests.sent == 200', 'errors.rate == 0']
-`
 
 // TestFleetDocumentedACLs runs the fleet on a broker that authorizes
 // every request, with the ACLs of docs/fleet.md ("Kafka ACLs per role")
@@ -81,17 +61,8 @@ func TestFleetDocumentedACLs(t *testing.T) {
 		return append(args, "--brokers", e.brokers, "--sasl-mechanism", "PLAIN", "--sasl-user", user, "--sasl-password-env", "PW_"+strings.ToUpper(user))
 	}
 	work := filepath.Join(e.dir, "work")
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pcap, err := os.ReadFile("../examples/quickstart.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(work, "quickstart.pcap"), pcap, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	file := e.write(t, "acl.yaml", aclScenario)
+	pcap := stagePcap(t, work)
+	file := e.write(t, "acl.yaml", pcapScenario("fleet-acl"))
 
 	// Each principal without Create, before the topics exist: a clear
 	// refusal, naming the topic and the fix.
@@ -128,7 +99,7 @@ func TestFleetDocumentedACLs(t *testing.T) {
 	}
 
 	bin.Start(t, e.dir, as("agent", "agent", "--name", "acl-"+e.suffix, "--labels", "role=acl-"+e.suffix, "--allow", "record,replay",
-		"--trust", e.pub, "--work-dir", work, "--allow-targets", "127.0.0.1:*", "--var", "PCAP="+filepath.Join(work, "quickstart.pcap"))...)
+		"--trust", e.pub, "--work-dir", work, "--allow-targets", "127.0.0.1:*", "--var", "PCAP="+pcap)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, _ := bin.Run(t, e.dir, as("reader", "agents", "ls")...)
