@@ -292,22 +292,7 @@ func TestPcapCutShortIsLoss(t *testing.T) {
 			if err := os.WriteFile(pcap, b[:len(b)-5], 0o644); err != nil {
 				t.Fatal(err)
 			}
-			job := ""
-			if onLoss != "" {
-				job = "\n    on-loss: " + onLoss
-			}
-			r := run(t, dir, `version: 1
-name: cut
-jobs:
-  record:
-    source: {pcap: {path: cut.pcap, ports: [8080]}}
-    sink: {gor: {path: out.gor}}
-    report: {json: out/record.json}`+job+"\n", engine.Options{})
-			wantLoss(t, r, onLoss)
-			if !strings.Contains(r.out, "file-cut-short 1 packet (the pcap file ends in the middle of it)") {
-				t.Errorf("the summary does not say the file is cut short:\n%s", r.out)
-			}
-			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			rep := recordLossy(t, dir, `{pcap: {path: cut.pcap, ports: [8080]}}`, onLoss, "file-cut-short 1 packet (the pcap file ends in the middle of it)", "the summary does not say the file is cut short")
 			if number(t, rep, "lost", "file-cut-short") != 1 || number(t, rep, "requests") < 9 {
 				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
 			}
@@ -477,22 +462,7 @@ func TestH2UnrenderableIsLoss(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "in.pcap"), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			job := ""
-			if onLoss != "" {
-				job = "\n    on-loss: " + onLoss
-			}
-			r := run(t, dir, `version: 1
-name: h2-loss
-jobs:
-  record:
-    source: {pcap: {path: in.pcap, ports: [18180], responses: true}}
-    sink: {gor: {path: out.gor}}
-    report: {json: out/record.json}`+job+"\n", engine.Options{})
-			wantLoss(t, r, onLoss)
-			if !strings.Contains(r.out, "h2-unrenderable 1 message (HTTP/2 messages whose fields cannot be written as header lines") {
-				t.Errorf("the summary does not name the message lost:\n%s", r.out)
-			}
-			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			rep := recordLossy(t, dir, `{pcap: {path: in.pcap, ports: [18180], responses: true}}`, onLoss, "h2-unrenderable 1 message (HTTP/2 messages whose fields cannot be written as header lines", "the summary does not name the message lost")
 			if number(t, rep, "lost", "h2-unrenderable") != 1 || number(t, rep, "requests") != 2 || number(t, rep, "responses") != 1 {
 				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
 			}
@@ -519,27 +489,36 @@ func TestGorBadPayloadIsLoss(t *testing.T) {
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
 			}
-			job := ""
-			if onLoss != "" {
-				job = "\n    on-loss: " + onLoss
-			}
-			r := run(t, dir, `version: 1
-name: bad-payload
-jobs:
-  record:
-    source: {gor: {path: in.gor}}
-    sink: {gor: {path: out.gor}}
-    report: {json: out/record.json}`+job+"\n", engine.Options{})
-			wantLoss(t, r, onLoss)
-			if !strings.Contains(r.out, "bad-payloads 1 message (payloads of the .gor file that do not decode)") {
-				t.Errorf("the summary does not say a payload was skipped:\n%s", r.out)
-			}
-			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			rep := recordLossy(t, dir, `{gor: {path: in.gor}}`, onLoss, "bad-payloads 1 message (payloads of the .gor file that do not decode)", "the summary does not say a payload was skipped")
 			if number(t, rep, "lost", "bad-payloads") != 1 || number(t, rep, "lost", "total") != 1 || number(t, rep, "requests") != 10 {
 				t.Errorf("report lost %v, requests %v", field(t, rep, "lost"), field(t, rep, "requests"))
 			}
 		})
 	}
+}
+
+// recordLossy runs a record job of source (a scenario's source: value)
+// into a gor file, with on-loss when not "", in dir; it checks that the
+// job ended as wantLoss says and that its summary says summary (else
+// fails with complaint), and returns its JSON report.
+func recordLossy(t *testing.T, dir, source, onLoss, summary, complaint string) map[string]any {
+	t.Helper()
+	job := ""
+	if onLoss != "" {
+		job = "\n    on-loss: " + onLoss
+	}
+	r := run(t, dir, `version: 1
+name: lossy
+jobs:
+  record:
+    source: `+source+`
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}`+job+"\n", engine.Options{})
+	wantLoss(t, r, onLoss)
+	if !strings.Contains(r.out, summary) {
+		t.Errorf(complaint+":\n%s", r.out)
+	}
+	return readReport(t, filepath.Join(dir, "out", "record.json"))
 }
 
 // wantLoss checks how a record job that lost messages ended: with a
@@ -567,22 +546,7 @@ func TestPcapSnaplenCutIsLoss(t *testing.T) {
 			whole := filepath.Join(dir, "whole.pcap")
 			writePcap(t, whole, server, evenly(10, time.Millisecond))
 			cutLastData(t, whole, filepath.Join(dir, "cut.pcap"), 60)
-			job := ""
-			if onLoss != "" {
-				job = "\n    on-loss: " + onLoss
-			}
-			r := run(t, dir, `version: 1
-name: snaplen
-jobs:
-  record:
-    source: {pcap: {path: cut.pcap, ports: [8080], responses: true}}
-    sink: {gor: {path: out.gor}}
-    report: {json: out/record.json}`+job+"\n", engine.Options{})
-			wantLoss(t, r, onLoss)
-			if !strings.Contains(r.out, "snaplen-cut 1 packet (cut short by the capture's snaplen") {
-				t.Errorf("the summary does not say a packet was cut by the snaplen:\n%s", r.out)
-			}
-			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			rep := recordLossy(t, dir, `{pcap: {path: cut.pcap, ports: [8080], responses: true}}`, onLoss, "snaplen-cut 1 packet (cut short by the capture's snaplen", "the summary does not say a packet was cut by the snaplen")
 			if number(t, rep, "lost", "snaplen-cut") != 1 || number(t, rep, "requests") != 10 || number(t, rep, "responses") != 9 {
 				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
 			}
@@ -612,22 +576,7 @@ func TestPcapFragmentsIncompleteIsLoss(t *testing.T) {
 				ci.CaptureLength, ci.Length = 14+len(ip), 14+len(ip)
 				return data[:14+len(ip)]
 			})
-			job := ""
-			if onLoss != "" {
-				job = "\n    on-loss: " + onLoss
-			}
-			r := run(t, dir, `version: 1
-name: frag
-jobs:
-  record:
-    source: {pcap: {path: frag.pcap, ports: [8080], responses: true}}
-    sink: {gor: {path: out.gor}}
-    report: {json: out/record.json}`+job+"\n", engine.Options{})
-			wantLoss(t, r, onLoss)
-			if !strings.Contains(r.out, "fragments-incomplete 1 packet (sent in IP fragments") {
-				t.Errorf("the summary does not say a packet's fragments never all came:\n%s", r.out)
-			}
-			rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+			rep := recordLossy(t, dir, `{pcap: {path: frag.pcap, ports: [8080], responses: true}}`, onLoss, "fragments-incomplete 1 packet (sent in IP fragments", "the summary does not say a packet's fragments never all came")
 			if number(t, rep, "lost", "fragments-incomplete") != 1 || number(t, rep, "requests") != 10 || number(t, rep, "responses") != 9 {
 				t.Errorf("report lost %v, requests %v, responses %v", field(t, rep, "lost"), field(t, rep, "requests"), field(t, rep, "responses"))
 			}
