@@ -212,7 +212,11 @@ func (c *conv) urlSteps(desc string, urls []*url.URL) []*yaml.Node {
 	u := urls[0]
 	for _, o := range urls[1:] {
 		if o.EscapedPath() != u.EscapedPath() || o.RawQuery != u.RawQuery {
-			c.warnf("%s: gor 1.x sends every request to each URL's own path and query; the targets of one replayctl sink share their rewrite steps: not mapped (their paths and queries differ); give each its own job with a set-path step", desc)
+			shown := make([]string, len(urls))
+			for i, x := range urls {
+				shown[i] = strconv.Quote(scenario.MaskURL(x.String()))
+			}
+			c.warnf("--output-http %s: gor 1.x sends every request to each URL's own path and query; the targets of one replayctl sink share their rewrite steps: not mapped (their paths and queries differ); give each its own job with a set-path step", strings.Join(shown, ", "))
 			return nil
 		}
 	}

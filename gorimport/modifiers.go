@@ -234,20 +234,27 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 		// gor matches each rule against the request URI (path and
 		// query), and the first that matches replaces it with
 		// regexp.ReplaceAll: one set-url step, exactly that.
+		// A request no rule matches is left alone (its if).
 		value := "req.url"
+		conds := make([]string, len(c.urlRewrites))
 		for i := len(c.urlRewrites) - 1; i >= 0; i-- {
 			u := c.urlRewrites[i]
-			value = "req.url matches " + quoteExpr(u.re) + " ? " + replacement("req.url", u.re, u.target) + " : " + value
+			conds[i] = "req.url matches " + quoteExpr(u.re)
+			value = conds[i] + " ? " + replacement("req.url", u.re, u.target) + " : " + value
 		}
-		step := set(mapNode(false), "set-url", exprNode(value))
 		if len(c.urlRewrites) == 1 {
 			u := c.urlRewrites[0]
-			step = set(set(mapNode(false), "set-url", exprNode(replacement("req.url", u.re, u.target))), "if", exprNode("req.url matches "+quoteExpr(u.re)))
+			value = replacement("req.url", u.re, u.target)
 		}
-		steps = append(steps, step)
+		steps = append(steps, set(set(mapNode(false), "set-url", exprNode(value)), "if", exprNode(strings.Join(conds, " || "))))
 	}
+	// gor stops at the first rule whose header the request lacks (or has
+	// empty): a rule applies when its header and every earlier rule's are
+	// set, and its regexp matches.
+	var present []string
 	for _, h := range c.headerRewrites {
 		subject := "req.header(" + quoteExpr(h.name) + ")"
+		present = append(present, subject+` != ""`)
 		value := replacement(subject, h.re, h.target)
 		var step *yaml.Node
 		if strings.EqualFold(h.name, "Host") {
@@ -256,7 +263,7 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 			nv := set(set(mapNode(true), "name", strNode(h.name)), "value", exprNode(value))
 			step = set(mapNode(false), "set-header", nv)
 		}
-		steps = append(steps, set(step, "if", exprNode(subject+" matches "+quoteExpr(h.re))))
+		steps = append(steps, set(step, "if", exprNode(strings.Join(present, " && ")+" && "+subject+" matches "+quoteExpr(h.re))))
 	}
 	return steps
 }

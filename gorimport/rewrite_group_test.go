@@ -1,6 +1,7 @@
 package gorimport
 
 import (
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -73,6 +74,39 @@ func TestURLRewriteAsGor(t *testing.T) {
 			if err != nil || got != want {
 				t.Errorf("%q on %s: %q, %v (set-url %s), gor gives %q", rules, uri, got, err, j.Rewrite[0].Value.Source, want)
 			}
+		}
+	}
+}
+
+// TestHeaderRewriteAsGor: --http-rewrite-header rules apply as gor applies
+// them: to a request that has the header (a missing header read as "" and
+// matched by ^(.*)$ got it added), and gor stops at the first rule whose
+// header the request lacks, leaving the later rules unapplied.
+func TestHeaderRewriteAsGor(t *testing.T) {
+	_, s := load(t, "--input-file", "r.gor", "--output-http", "http://t",
+		"--http-rewrite-header", "X-Tenant: ^(.*)$,t-$1", "--http-rewrite-header", "X-Env: prod,staging")
+	j := onlyJob(t, s)
+	for _, tt := range []struct {
+		in, want map[string]string
+	}{
+		{map[string]string{"X-Env": "prod-eu"}, map[string]string{"X-Env": "prod-eu"}},
+		{map[string]string{"X-Tenant": "a", "X-Env": "prod-eu"}, map[string]string{"X-Tenant": "t-a", "X-Env": "staging-eu"}},
+		{map[string]string{"X-Tenant": "a"}, map[string]string{"X-Tenant": "t-a"}},
+	} {
+		h := maps.Clone(tt.in)
+		for _, r := range j.Rewrite {
+			env := exprenv.NewRequestEnv(exprenv.NewRequest("GET", "/", "HTTP/1.1", h, nil, false))
+			if ok, err := expr.Run(r.If.Program, env); err != nil || ok != true {
+				continue
+			}
+			v, err := expr.Run(r.Value.Program, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h[r.Name] = v.(string)
+		}
+		if !maps.Equal(h, tt.want) {
+			t.Errorf("headers %v became %v, want %v (as gor)", tt.in, h, tt.want)
 		}
 	}
 }

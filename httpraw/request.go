@@ -130,6 +130,21 @@ func (r *Request) SetPath(path string) error {
 	return r.SetTarget(t.String())
 }
 
+// SetPathAndQuery replaces the path and the query of the target with pq
+// ("/path" or "/path?query"), keeping the scheme and authority of an
+// absolute-form target.
+func (r *Request) SetPathAndQuery(pq string) error {
+	if !strings.HasPrefix(pq, "/") || strings.Contains(pq, "#") || !ValidTarget(pq) {
+		return fmt.Errorf("httpraw: invalid path and query (%d bytes): want /path or /path?query without spaces or '#'", len(pq))
+	}
+	t, ok := splitTarget(r.target)
+	if !ok {
+		return errors.New("httpraw: set path and query: the request target has no path (authority or asterisk form)")
+	}
+	t.path, t.query, t.hasQuery = strings.Cut(pq, "?")
+	return r.SetTarget(t.String())
+}
+
 // SetRawQuery replaces the query string (without '?'); "" removes the '?'.
 func (r *Request) SetRawQuery(query string) error {
 	if query != "" && !ValidTarget(query) {

@@ -227,8 +227,9 @@ func (a SetPath) Apply(r *httpraw.Request, env func() any) (bool, error) {
 	return false, r.SetPath(v)
 }
 
-// SetURL replaces the request target, path and query, with the string
-// Value: an origin-form target (/path?query).
+// SetURL replaces the path and query of the request target with the
+// string Value ("/path?query"), keeping the scheme and authority of an
+// absolute-form target.
 type SetURL struct {
 	Value Evaluator
 	If    Evaluator
@@ -245,10 +246,7 @@ func (a SetURL) Apply(r *httpraw.Request, env func() any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !strings.HasPrefix(v, "/") || strings.Contains(v, "#") {
-		return false, fmt.Errorf("invalid URL (%d bytes): want /path or /path?query", len(v))
-	}
-	return false, r.SetTarget(v)
+	return false, r.SetPathAndQuery(v)
 }
 
 // SetQueryString replaces the whole query string (without '?') with the
