@@ -163,8 +163,11 @@ func (r *runner) buildRecordSink(ctx context.Context, j *scenario.Job, recording
 		limit := lim.maxMessageBytes
 		if hasMaxBody && maxBody > limit {
 			how := "raise the topic's max.message.bytes or lower the source's max-body"
-			if created {
+			switch {
+			case created:
 				how = "remove max.message.bytes from topics." + t.Key + ".config or lower the source's max-body"
+			case lim.unread != nil:
+				how = "the topic's configs could not be read (this principal lacks the DescribeConfigs ACL on it), so Kafka's default is taken: grant DescribeConfigs, or lower the source's max-body"
 			}
 			return nil, invalidf("%s: the source's max-body (%d bytes) is above what topic %s takes (max.message.bytes %d): messages near max-body would be refused; %s", j.Source.Pos, maxBody, t.Name, limit, how)
 		}

@@ -46,10 +46,11 @@ func EnsureTopic(ctx context.Context, adm *kadm.Client, name string, partitions 
 		// principal without Create is refused even a topic that exists
 		// (one created ahead of time for it, as docs/fleet.md says).
 		tds, lerr := adm.ListTopics(ctx, name)
-		if lerr == nil {
-			if td, ok := tds[name]; ok && td.Err == nil {
-				return false, nil
-			}
+		if lerr != nil {
+			return false, fmt.Errorf("topic %q: this principal may not create it (no Create ACL), and whether it exists could not be read: %w", name, lerr)
+		}
+		if td, ok := tds[name]; ok && td.Err == nil {
+			return false, nil
 		}
 		return false, fmt.Errorf("topic %q does not exist (or this principal may not describe it), and this principal may not create it (no Create ACL): create it ahead of time, or grant Create (docs/fleet.md, Kafka ACLs per role): %w", name, err)
 	}
