@@ -187,6 +187,10 @@ type conv struct {
 	dir string
 	// renamed: a relative path of gor's was named from dir, not as given.
 	renamed bool
+	// hostRewrites are the set-host steps of --http-rewrite-header Host
+	// rules: gor's HTTP output sends the target's host unless
+	// --http-original-host, whatever the Host header became.
+	hostRewrites map[*yaml.Node]bool
 
 	exitAfter time.Duration
 

@@ -308,7 +308,7 @@ func TestFlags(t *testing.T) {
 			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--http-set-header", "User-Agent: Gor",
 				"--http-set-param", "api_key=1", "--http-rewrite-url", "/v1/:/v2/", "--http-rewrite-url", "^/old$:/new",
 				"--http-rewrite-url", `/v1/user/([^\/]+)/ping:/v2/user/$1/ping`, "--http-rewrite-header", "Host: ^old.example.com$,new.example.com",
-				"--http-rewrite-header", "X-Env: prod,staging"},
+				"--http-rewrite-header", "X-Env: prod,staging", "--http-original-host"},
 			yaml: []string{`- set-header: {name: User-Agent, value: '"Gor"'}`, `- set-query: {name: api_key, value: '"1"'}`,
 				`- set-url: 'req.url matches "/v1/" ? replace(req.url, "/v1/", "/v2/") : req.url matches "^/old$" ? regexReplace(req.url, "^/old$", "/new") : req.url matches`},
 			check: func(t *testing.T, s *scenario.Scenario, j *scenario.Job) {
@@ -352,6 +352,12 @@ func TestFlags(t *testing.T) {
 					t.Errorf("sample %+v", j.Sample)
 				}
 			},
+		},
+		{
+			name: "a Host rewrite without --http-original-host",
+			args: []string{"--input-file", "r.gor", "--output-http", "http://t", "--output-file", "out.gor", "--http-rewrite-header", "Host: (.*)\\.example\\.com,$1.beta.example.com"},
+			warn: []string{"--http-rewrite-header Host: gor's HTTP output sends the target's host unless --http-original-host, whatever the rewrite made of the Host header: not applied to job replay (it is to the jobs that write files or Kafka)"},
+			yaml: []string{`set-host: 'regexReplace(req.header("Host"), "(.*)\\.example\\.com", "$1.beta.example.com")'`},
 		},
 		{
 			name: "an older name of a flag gets the flags with its words",

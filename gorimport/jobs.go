@@ -294,6 +294,10 @@ func (c *conv) job(src source, snk sink, filter string, rewrites []*yaml.Node, b
 		base = "mirror"
 	}
 	name := c.uniqueKey("jobs", base)
+	if snk.kind == "http" && !c.originalHost && len(c.hostRewrites) > 0 {
+		rewrites = slices.DeleteFunc(slices.Clone(rewrites), func(n *yaml.Node) bool { return c.hostRewrites[n] })
+		c.warnf("--http-rewrite-header Host: gor's HTTP output sends the target's host unless --http-original-host, whatever the rewrite made of the Host header: not applied to job %s (it is to the jobs that write files or Kafka)", name)
+	}
 	j := mapNode(false)
 	set(j, "source", src.node)
 	if filter != "" {

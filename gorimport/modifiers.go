@@ -259,6 +259,10 @@ func (c *conv) rewriteSteps() []*yaml.Node {
 		var step *yaml.Node
 		if strings.EqualFold(h.name, "Host") {
 			step = set(mapNode(false), "set-host", exprNode(value))
+			if c.hostRewrites == nil {
+				c.hostRewrites = map[*yaml.Node]bool{}
+			}
+			c.hostRewrites[step] = true
 		} else {
 			nv := set(set(mapNode(true), "name", strNode(h.name)), "value", exprNode(value))
 			step = set(mapNode(false), "set-header", nv)
