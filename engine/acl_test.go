@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,14 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine"
-	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 )
 
@@ -34,26 +30,8 @@ func TestRecordWithoutDescribeConfigs(t *testing.T) {
 		"recorder": append(kafkatest.TopicACL(topic, kmsg.ACLOperationDescribe, kmsg.ACLOperationRead, kmsg.ACLOperationWrite),
 			kafkatest.TopicACL(catalog.DefaultTopic, kmsg.ACLOperationDescribe, kmsg.ACLOperationRead, kmsg.ACLOperationWrite)...),
 	})
-	cfg := func(user string) kafkaio.Config {
-		return kafkaio.Config{Brokers: at.Addrs, SASL: &kafkaio.SASLConfig{Mechanism: "PLAIN", Username: user, Password: at.Password(user)}}
-	}
-	opts, err := cfg("admin").Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(admin), topic, 1, -1, map[string]string{"max.message.bytes": "8000000"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(admin), catalog.DefaultTopic, 1, -1, map[string]string{"cleanup.policy": "compact"}); err != nil {
-		t.Fatal(err)
-	}
+	at.CreateTopic(t, topic, 1, map[string]string{"max.message.bytes": "8000000"})
+	at.CreateTopic(t, catalog.DefaultTopic, 1, map[string]string{"cleanup.policy": "compact"})
 	dir := t.TempDir()
 	writePcap(t, filepath.Join(dir, "in.pcap"), netip.MustParseAddrPort("127.0.0.1:8080"), evenly(3, time.Millisecond))
 	yaml := func(maxBody string) string {
@@ -68,7 +46,7 @@ jobs:
     sink: {kafka: {topic: traffic}}
 `, topic, maxBody)
 	}
-	recorder := cfg("recorder")
+	recorder := at.Config("recorder")
 	var log syncBuffer
 	r := run(t, dir, yaml("4MiB"), engine.Options{Kafka: &recorder, DataDir: filepath.Join(dir, "data")})
 	if !errors.Is(r.err, engine.ErrInvalid) || !strings.Contains(r.err.Error(), "lacks the DescribeConfigs ACL on it), so Kafka's default is taken: grant DescribeConfigs") {

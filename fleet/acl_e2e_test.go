@@ -1,21 +1,17 @@
 package fleet_test
 
 import (
-	"context"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/fleet"
-	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 )
 
@@ -77,26 +73,8 @@ func TestFleetDocumentedACLs(t *testing.T) {
 	if out, code := bin.Run(t, e.dir, as("admin", "agents", "ls")...); code != 0 {
 		t.Fatalf("agents ls as admin: exit %d\n%s", code, out)
 	}
-	opts, err := kafkaio.Config{Brokers: at.Addrs, SASL: &kafkaio.SASLConfig{Mechanism: "PLAIN", Username: "admin", Password: at.Password("admin")}}.Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, tp := range []struct {
-		name  string
-		parts int32
-		conf  map[string]string
-	}{{catalog.DefaultTopic, 1, map[string]string{"cleanup.policy": "compact"}}, {data, 2, nil}} {
-		if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(admin), tp.name, tp.parts, -1, tp.conf); err != nil {
-			t.Fatal(err)
-		}
-	}
+	at.CreateTopic(t, catalog.DefaultTopic, 1, map[string]string{"cleanup.policy": "compact"})
+	at.CreateTopic(t, data, 2, nil)
 
 	bin.Start(t, e.dir, as("agent", "agent", "--name", "acl-"+e.suffix, "--labels", "role=acl-"+e.suffix, "--allow", "record,replay",
 		"--trust", e.pub, "--work-dir", work, "--allow-targets", "127.0.0.1:*", "--var", "PCAP="+pcap)...)

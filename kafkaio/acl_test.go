@@ -28,7 +28,7 @@ func TestEnsureTopicWithoutCreate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	client := func(user string) *kadm.Client {
-		opts, err := kafkaio.Config{Brokers: at.Addrs, SASL: &kafkaio.SASLConfig{Mechanism: "PLAIN", Username: user, Password: at.Password(user)}}.Opts()
+		opts, err := at.Config(user).Opts()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,17 @@
 package kafkatest
 
 import (
+	"context"
 	"net"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/replayctl/replayctl/kafkaio"
 )
 
 // ACLTarget is an in-process broker that authenticates with SASL/PLAIN
@@ -51,4 +57,29 @@ func TopicACL(topic string, ops ...kmsg.ACLOperation) []kfake.ACL {
 		out = append(out, kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: topic, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: op, Allow: true})
 	}
 	return out
+}
+
+// Config is the connection of user (SASL/PLAIN) to the broker.
+func (a ACLTarget) Config(user string) kafkaio.Config {
+	return kafkaio.Config{Brokers: a.Addrs, SASL: &kafkaio.SASLConfig{Mechanism: "PLAIN", Username: user, Password: a.Password(user)}}
+}
+
+// CreateTopic creates topic name as the admin, as kafka-topics.sh --create
+// would: ahead of time, for principals that may not create it.
+func (a ACLTarget) CreateTopic(tb testing.TB, name string, partitions int32, configs map[string]string) {
+	tb.Helper()
+	opts, err := a.Config("admin").Opts()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := kafkaio.EnsureTopic(ctx, kadm.NewClient(cl), name, partitions, -1, configs); err != nil {
+		tb.Fatal(err)
+	}
 }
