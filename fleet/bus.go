@@ -52,8 +52,8 @@ type Bus struct {
 	agentTS map[string]time.Time // broker timestamps of the latest heartbeats
 	// seen is when this process read each name's latest heartbeat, on its
 	// own clock (see seenAt): what AgentAlive goes by, as a record's
-	// timestamp is another clock's, the agent's own on a broker that
-	// keeps its producers' timestamps (the embedded one).
+	// timestamp is another clock's, the agent's own on an agents topic
+	// created CreateTime.
 	seen map[string]time.Time
 	// liveFrom is the agents topic's end offset when the bus opened (at
 	// openedAt, this process's clock): a heartbeat from it on is read as
@@ -68,6 +68,9 @@ type Bus struct {
 	// stamped: the latest heartbeat read carries the broker's timestamp
 	// (LogAppendTime), not the one its producer set from its own clock.
 	stamped bool
+	// brokerTime names the topics whose configs say the broker stamps
+	// their records (BrokerStamps), marked LogAppendTime or not.
+	brokerTime map[string]bool
 	// live holds, by agent name, the latest live heartbeat of each of its
 	// processes (by instance), its broker timestamp and when it was seen.
 	live    map[string]map[string]liveBeat
@@ -121,6 +124,18 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 	}
 	liveFrom, openedAt := int64(0), time.Now()
 	ends.Each(func(o kadm.ListedOffset) { liveFrom = max(liveFrom, o.Offset) })
+	// Whether the broker stamps the agents and jobs topics: Apache Kafka
+	// marks each record so, the embedded broker does not (it stamps the
+	// time, and keeps the type). A principal without DescribeConfigs goes
+	// by the records' marks.
+	brokerTime := map[string]bool{}
+	for _, t := range []string{AgentsTopic, JobsTopic} {
+		stamps, err := kafkaio.BrokerStamps(ctx, adm, t)
+		if err != nil {
+			log.Debug("fleet: whether the broker stamps the topic is read from its records", "topic", t, "err", err)
+		}
+		brokerTime[t] = stamps
+	}
 	cl, err := kgo.NewClient(append(slices.Clone(opts),
 		kgo.ConsumeTopics(AgentsTopic, JobsTopic, StatusTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -137,18 +152,19 @@ func OpenBus(ctx context.Context, cfg kafkaio.Config, log *slog.Logger) (*Bus, e
 	rctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		cl: cl, plain: adminCl, adm: adm, log: log,
-		changed:  make(chan struct{}),
-		pos:      map[string]int64{},
-		agents:   map[string]Heartbeat{},
-		agentTS:  map[string]time.Time{},
-		seen:     map[string]time.Time{},
-		liveFrom: liveFrom,
-		openedAt: openedAt,
-		unsure:   map[string]bool{},
-		live:     map[string]map[string]liveBeat{},
-		status:   map[string]Status{},
-		cancel:   cancel,
-		done:     make(chan struct{}),
+		changed:    make(chan struct{}),
+		pos:        map[string]int64{},
+		agents:     map[string]Heartbeat{},
+		agentTS:    map[string]time.Time{},
+		seen:       map[string]time.Time{},
+		liveFrom:   liveFrom,
+		openedAt:   openedAt,
+		brokerTime: brokerTime,
+		unsure:     map[string]bool{},
+		live:       map[string]map[string]liveBeat{},
+		status:     map[string]Status{},
+		cancel:     cancel,
+		done:       make(chan struct{}),
 	}
 	go b.read(rctx)
 	return b, nil
@@ -201,12 +217,13 @@ func (b *Bus) apply(r *kgo.Record) {
 		}
 		seen := b.seenAt(r.Offset, r.Timestamp, time.Now())
 		b.agents[key], b.agentTS[key], b.seen[key] = h, r.Timestamp, seen
-		b.stamped = r.Attrs.TimestampType() == 1
+		b.stamped = r.Attrs.TimestampType() == 1 || b.brokerTime[AgentsTopic]
 		b.unsure[key] = r.Offset < b.liveFrom && !b.stamped
 		b.applyInstance(key, h, r.Timestamp, seen)
 	case JobsTopic:
 		jr := decodeJobRecord(r.Offset, key, r.Value)
-		jr.Partition, jr.Timestamp, jr.LogAppendTime = r.Partition, r.Timestamp, r.Attrs.TimestampType() == 1
+		jr.Partition, jr.Timestamp = r.Partition, r.Timestamp
+		jr.LogAppendTime = r.Attrs.TimestampType() == 1 || b.brokerTime[JobsTopic]
 		b.jobs = append(b.jobs, jr)
 	case StatusTopic:
 		if r.Value == nil {

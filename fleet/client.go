@@ -1157,7 +1157,7 @@ func (c *Client) Agents(ctx context.Context, all bool) error {
 		fmt.Fprintln(c.Out, o)
 	}
 	if unmeasured > 0 {
-		fmt.Fprintf(c.Out, "(clock offset unmeasured for %d agent(s): an agent measures it against the broker's timestamps of its heartbeats (the agents topic's LogAppendTime), which this broker does not set (the embedded one never does), or it has not read one back yet; a clock off the broker's is not flagged)\n", unmeasured)
+		fmt.Fprintf(c.Out, "(clock offset unmeasured for %d agent(s): an agent measures it against the broker's timestamps of its heartbeats (the agents topic's LogAppendTime), which it does not have (a topic created ahead of time with CreateTime), or it has not read one back yet; a clock off the broker's is not flagged)\n", unmeasured)
 	}
 	if hidden > 0 {
 		fmt.Fprintf(c.Out, "(%d agent(s) silent for more than %s not shown; --all shows them)\n", hidden, ForgetAfter)

@@ -47,7 +47,7 @@ func TestAgentsListFlagsClock(t *testing.T) {
 	for _, want := range []string{
 		"agent behind: its clock is 3m0s behind the broker's: a spec from a submitter on the broker's time looks issued 3m0s in its future (refused as issued in the future beyond 2m0s), and it takes a spec until 3m0s after its expiry; set its clock right (NTP)\n",
 		"agent ahead: its clock is 1m30s ahead of the broker's: specs expire 1m30s early on it (one submitted with a shorter --ttl is refused as expired); set its clock right (NTP)\n",
-		"(clock offset unmeasured for 1 agent(s): an agent measures it against the broker's timestamps of its heartbeats (the agents topic's LogAppendTime), which this broker does not set",
+		"(clock offset unmeasured for 1 agent(s): an agent measures it against the broker's timestamps of its heartbeats (the agents topic's LogAppendTime), which it does not have",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("agents ls lacks %q:\n%s", want, out)
@@ -60,25 +60,17 @@ func TestAgentsListFlagsClock(t *testing.T) {
 	}
 }
 
-// TestAgentClockUnmeasured: the embedded broker stamps no record with its
-// own time (it keeps the producer's, whatever the topic's
-// message.timestamp.type), so an agent's heartbeat read back holds its
-// own clock: the agent says its offset is unmeasured rather than 0s.
+// TestAgentClockUnmeasured: on an agents topic created CreateTime the
+// broker keeps each heartbeat's timestamp as its agent set it, so a
+// heartbeat read back holds the agent's own clock: the agent says its
+// offset is unmeasured rather than 0s, and agents ls says so.
 func TestAgentClockUnmeasured(t *testing.T) {
-	f := newIDFleet(t)
+	f := newProducerTimeFleet(t)
 	f.replayAgentWith(t, "load-1", func(*AgentConfig) {})
 	time.Sleep(2*HeartbeatInterval + 500*time.Millisecond) // heartbeats sent after one was read back
 	bs := f.beats(t, "load-1")
 	if len(bs) < 3 {
 		t.Fatalf("%d heartbeats, want 3 or more", len(bs))
-	}
-	if f.bus.brokerStamped() {
-		// A broker that stamps LogAppendTime: the heartbeats after the
-		// first one read back carry a measured offset.
-		if last := bs[len(bs)-1]; last.ClockUnmeasured {
-			t.Errorf("the broker stamps its records, and the last heartbeat still says its offset is unmeasured")
-		}
-		return
 	}
 	for i, h := range bs {
 		if !h.ClockUnmeasured || h.ClockOffset != 0 {
@@ -88,6 +80,29 @@ func TestAgentClockUnmeasured(t *testing.T) {
 	var ls strings.Builder
 	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
 	if !regexp.MustCompile(`(?m)^load-1 .* unmeasured `).MatchString(ls.String()) {
+		t.Errorf("agents ls:\n%s", ls.String())
+	}
+}
+
+// TestAgentClockMeasuredEmbedded: the embedded broker stamps the agents
+// topic (LogAppendTime) with its own time, as Apache Kafka does, so an
+// agent measures its clock's offset from the broker's (this process's
+// clock: about 0), and agents ls shows it, not "unmeasured".
+func TestAgentClockMeasuredEmbedded(t *testing.T) {
+	f := newIDFleet(t)
+	f.replayAgentWith(t, "load-1", func(*AgentConfig) {})
+	time.Sleep(2*HeartbeatInterval + 500*time.Millisecond) // heartbeats sent after one was read back
+	bs := f.beats(t, "load-1")
+	if len(bs) < 3 {
+		t.Fatalf("%d heartbeats, want 3 or more", len(bs))
+	}
+	last := bs[len(bs)-1]
+	if off := time.Duration(last.ClockOffset); last.ClockUnmeasured || off < -time.Second || off > time.Second {
+		t.Errorf("the last heartbeat: offset %s, unmeasured %v; want one measured, within 1s of 0 (one clock)", off, last.ClockUnmeasured)
+	}
+	var ls strings.Builder
+	_ = (&Client{bus: f.bus, Out: &ls}).Agents(f.ctx, false)
+	if strings.Contains(ls.String(), "unmeasured") {
 		t.Errorf("agents ls:\n%s", ls.String())
 	}
 }

@@ -32,9 +32,35 @@ type idFleet struct {
 
 func newIDFleet(t *testing.T) *idFleet {
 	t.Helper()
+	return newIDFleetWith(t, nil)
+}
+
+// newProducerTimeFleet is newIDFleet on an agents and a jobs topic created
+// CreateTime ahead of the bus, as an operator may create them: the broker
+// keeps the timestamps their producers set (Apache Kafka too, then), so a
+// heartbeat's timestamp is its agent's clock.
+func newProducerTimeFleet(t *testing.T) *idFleet {
+	t.Helper()
+	return newIDFleetWith(t, func(ctx context.Context, broker kafkatest.Target) {
+		for _, topic := range []string{AgentsTopic, JobsTopic} {
+			conf := map[string]string{"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}
+			if _, err := kafkaio.EnsureTopic(ctx, broker.Admin(t), topic, 1, 1, conf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// newIDFleetWith is newIDFleet with prepare run on the broker before the
+// bus opens (nil: nothing).
+func newIDFleetWith(t *testing.T, prepare func(context.Context, kafkatest.Target)) *idFleet {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	broker := kafkatest.Embedded(t, t.TempDir())
+	if prepare != nil {
+		prepare(ctx, broker)
+	}
 	f := &idFleet{ctx: ctx, cfg: kafkaio.Config{Brokers: broker.Addrs}}
 	var err error
 	if f.pub, f.priv, err = ed25519.GenerateKey(rand.Reader); err != nil {

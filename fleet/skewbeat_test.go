@@ -10,7 +10,7 @@ import (
 )
 
 // TestSkewedAgentClockLiveness: on a broker that keeps its producers'
-// timestamps (the embedded one), a heartbeat's record timestamp is its
+// timestamps (an agents topic created CreateTime), a heartbeat's record timestamp is its
 // agent's own clock. Whether an agent is alive goes by when this process
 // read its latest heartbeat, on this process's clock: an agent whose clock
 // is 2 min behind is alive while it heartbeats (it looked lost, so a spare
@@ -20,7 +20,7 @@ import (
 // reads those heartbeats from before it opened: the one from the future
 // counts as seen when read, not an hour on.
 func TestSkewedAgentClockLiveness(t *testing.T) {
-	f := newIDFleet(t)
+	f := newProducerTimeFleet(t)
 	skewed := func(offset time.Duration) func() time.Time { // an agent's manual clock
 		return func() time.Time { return time.Now().Add(offset) }
 	}

@@ -11,11 +11,11 @@ import (
 // as possible duplicates the requests scheduled before the lost owner's
 // next heartbeat was due: after when it read the owner's latest heartbeat,
 // on its own clock, as the re-run's scheduled instants are. It took the
-// heartbeat's record timestamp, the owner's clock on the embedded broker:
+// heartbeat's record timestamp, the owner's clock on an agents topic created CreateTime:
 // an owner 2 min behind cut them 2 min short (none counted), one 1 h ahead
 // counted every request of the next hour.
 func TestSkewedOwnerDuplicateCutoff(t *testing.T) {
-	f := newIDFleet(t)
+	f := newProducerTimeFleet(t)
 	_, target, work := countedTwoRequests(t)
 	text := onceReplay(work, target)
 	cases := []struct {

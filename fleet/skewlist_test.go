@@ -18,8 +18,8 @@ import (
 
 // skewedBeat publishes a heartbeat of name whose record timestamp (and At)
 // is on a clock offset from this process's: what an agent whose clock is
-// off writes on a broker that keeps its producers' timestamps (the
-// embedded one).
+// off writes to an agents topic whose broker keeps its producers'
+// timestamps (newProducerTimeFleet).
 func (f *idFleet) skewedBeat(t *testing.T, name string, labels Labels, offset time.Duration) {
 	t.Helper()
 	at := time.Now().Add(offset)
@@ -79,7 +79,7 @@ func agentRow(t *testing.T, ls, name string) (string, time.Duration) {
 }
 
 // TestSkewedClockAgentsListing: on a broker that keeps its producers'
-// timestamps (the embedded one), a heartbeat's record timestamp is its
+// timestamps (an agents topic created CreateTime), a heartbeat's record timestamp is its
 // agent's clock. agents ls says how long ago an agent heartbeat, and hides
 // one silent for ForgetAfter, by when it read the heartbeat (its own
 // clock): an agent 2 min behind said "2m ago" while it heartbeat, one 2 h
@@ -88,7 +88,7 @@ func agentRow(t *testing.T, ls, name string) (string, time.Duration) {
 // by their timestamps an agent 2 min behind looked lost (and jobs submit
 // found no live agent in it), and one 1 h ahead that died looked alive.
 func TestSkewedClockAgentsListing(t *testing.T) {
-	f := newIDFleet(t)
+	f := newProducerTimeFleet(t)
 	labels := Labels{"role": "skew"}
 	f.skewedAgent(t, "behind", labels, -2*time.Minute)
 	f.skewedAgent(t, "far-behind", labels, -2*time.Hour)
@@ -164,7 +164,7 @@ func TestSkewedClockAgentsListing(t *testing.T) {
 // job recorded nothing of a lost agent's host without a word
 // (TestFleet's silent agent shows the line).
 func TestSubmitSaysLeftOut(t *testing.T) {
-	f := newIDFleet(t)
+	f := newProducerTimeFleet(t)
 	labels := Labels{"role": "left"}
 	f.skewedAgent(t, "up", labels, 0)
 	f.skewedBeat(t, "gone", labels, -20*time.Second) // died 20 s ago

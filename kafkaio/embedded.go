@@ -90,6 +90,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded broker: %w", err), lock.Release())
 	}
+	stampLogAppendTime(c)
 	e := &Embedded{c: c, addrs: c.ListenAddrs(), lock: lock}
 	if lock != nil && o.Serve && len(e.addrs) > 0 {
 		h := lock.holder

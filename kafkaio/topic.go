@@ -107,3 +107,28 @@ func DeleteTopics(ctx context.Context, addrs []string, topics ...string) error {
 	}
 	return err
 }
+
+// BrokerStamps reports whether the broker stamps the records of topic
+// with its own time of their append (message.timestamp.type
+// LogAppendTime): Apache Kafka marks such records LogAppendTime, the
+// embedded broker writes its time into them and keeps their type, so a
+// reader that must know whose clock a timestamp is asks the topic.
+func BrokerStamps(ctx context.Context, adm *kadm.Client, topic string) (bool, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("topic %s: describe configs: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return false, fmt.Errorf("topic %s: describe configs: %w", topic, err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "message.timestamp.type" {
+			return c.Value != nil && *c.Value == "LogAppendTime", nil
+		}
+	}
+	return false, nil
+}

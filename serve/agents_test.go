@@ -15,6 +15,7 @@ import (
 
 	"github.com/replayctl/replayctl/fleet"
 	"github.com/replayctl/replayctl/kafkaio"
+	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 )
 
 // TestAgentsShowRuns: /v1/agents shows how many jobs or shards each agent
@@ -77,8 +78,9 @@ func TestAgentsShowRuns(t *testing.T) {
 	}
 }
 
-// TestAgentsSkewedClock: on a broker that keeps its producers' timestamps
-// (the embedded one), a heartbeat's record timestamp is its agent's clock.
+// TestAgentsSkewedClock: on an agents topic whose broker keeps its
+// producers' timestamps (created CreateTime ahead of time), a heartbeat's
+// record timestamp is its agent's clock.
 // /v1/agents says when serve read an agent's latest heartbeat and how long
 // ago, on serve's clock: an agent 2 min behind showed "2 min ago" on the
 // Agents page while it heartbeat. A serve that has just opened the topics
@@ -93,6 +95,10 @@ func TestAgentsSkewedClock(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = br.Close() })
 	cfg := kafkaio.Config{Brokers: br.Addrs()}
+	target := kafkatest.Target{Name: "embedded", Addrs: br.Addrs()}
+	if _, err := kafkaio.EnsureTopic(ctx, target.Admin(t), fleet.AgentsTopic, 1, 1, map[string]string{"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}); err != nil {
+		t.Fatal(err)
+	}
 	bus, err := fleet.OpenBus(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -92,7 +92,16 @@ func TestBrowserWalk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		published[id] = r.Timestamp
+		if err := bus.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The embedded broker stamps the jobs topic (LogAppendTime): the
+		// record's timestamp is the one read back, not the producer's.
+		if jrs := bus.Jobs(r.Offset); len(jrs) == 0 || jrs[0].Offset != r.Offset || !jrs[0].LogAppendTime {
+			t.Fatalf("spec %s not read back stamped by the broker: %+v", id, jrs)
+		} else {
+			published[id] = jrs[0].Timestamp
+		}
 		if err := bus.PublishStatus(ctx, "job/"+id, fleet.Status{JobID: id, Kind: fleet.KindReplay, State: fleet.Succeeded, At: now}); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +152,7 @@ func TestBrowserWalk(t *testing.T) {
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, parts[0])
-		if err != nil || !at.Equal(published[c.id]) || parts[1] != parts[2] || !strings.Contains(parts[3], "CreateTime") {
+		if err != nil || !at.Equal(published[c.id]) || parts[1] != parts[2] || !strings.Contains(parts[3], "the broker's clock when it appended the spec") {
 			t.Errorf("History shows %s at %q (claim %q, title %q): want its record's %s, claim %q", c.id, parts[0], parts[1], parts[3], published[c.id].Format(time.RFC3339Nano), parts[2])
 		}
 	}
