@@ -635,7 +635,7 @@ func (a *Assembler) Flush(now time.Time) error {
 	return a.err
 }
 
-// idle is Flush for a live capture, called every 100 ms of wall time:
+// idle is Flush for a live capture, called every liveIdleTick of wall time:
 // held messages are released each time, connections expired once a second.
 func (a *Assembler) idle(now time.Time) error {
 	if a.closed {

@@ -81,6 +81,11 @@ const (
 	// liveBatchAge is how long (packet time) a batch fills before it is
 	// handed over anyway; it is handed over at once when the ring is empty.
 	liveBatchAge = 50 * time.Millisecond
+	// liveIdleTick is how often held messages whose order window is over
+	// are released (and idle connections looked at) when no packet comes:
+	// a replay from a live capture is paced from the first release, so a
+	// coarser tick made each request late by up to the tick (up to 100 ms).
+	liveIdleTick = 10 * time.Millisecond
 )
 
 // geometry sizes the ring from ring (bytes, default DefaultRingSize) and snaplen:
@@ -222,9 +227,9 @@ func (a *Assembler) LiveCounted(ctx context.Context, iface string, cfg LiveConfi
 }
 
 // consume feeds a with the queue's batches until the queue is closed, and
-// does the assembler's idle work every 100 ms.
+// does the assembler's idle work every liveIdleTick.
 func (a *Assembler) consume(q *batchQueue, linkType layers.LinkType) error {
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(liveIdleTick)
 	defer tick.Stop()
 	for {
 		select {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -719,5 +721,59 @@ jobs:
 	}
 	if !strings.Contains(r.out, "refused because framing them would desync the stream (not recorded): refused-content-length 1 (two different or malformed Content-Lengths)") {
 		t.Errorf("the summary does not say a message was refused, and why:\n%s", r.out)
+	}
+}
+
+// TestPcapReplayCutShortIsLoss replays a pcap file cut in the middle of
+// its last packet straight to a target: the requests before it are sent,
+// and the summary, the report and the exit say the capture lost a packet
+// whose request was never sent (it said "done" and exited 0, the loss only
+// in a counter), unless on-loss says warn.
+func TestPcapReplayCutShortIsLoss(t *testing.T) {
+	for _, onLoss := range []string{"", "warn"} {
+		t.Run("on-loss="+onLoss, func(t *testing.T) {
+			dir := t.TempDir()
+			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+			defer target.Close()
+			pcap := filepath.Join(dir, "cut.pcap")
+			writePcap(t, pcap, netip.MustParseAddrPort("127.0.0.1:8080"), evenly(10, time.Millisecond))
+			b, err := os.ReadFile(pcap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(pcap, b[:len(b)-5], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			job := ""
+			if onLoss != "" {
+				job = "\n    on-loss: " + onLoss
+			}
+			r := run(t, dir, `version: 1
+name: cut-replay
+jobs:
+  replay:
+    source: {pcap: {path: cut.pcap, ports: [8080]}}
+    sink: {http: {url: "`+target.URL+`"}}
+    speed: max
+    report: {json: out/replay.json}`+job+"\n", engine.Options{})
+			var loss *engine.LossError
+			switch {
+			case onLoss == "" && (!errors.As(r.err, &loss) || loss.CaptureLost["file-cut-short"] != 1):
+				t.Fatalf("run = %v, want a LossError with file-cut-short 1\n%s", r.err, r.out)
+			case onLoss == "warn" && r.err != nil:
+				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
+			}
+			const said = "not sent  the capture lost file-cut-short 1 packet (the pcap file ends in the middle of it): what it lost was never sent"
+			if !strings.Contains(r.out, "job replay: done, REQUESTS NOT SENT") || !strings.Contains(r.out, said) {
+				t.Errorf("the summary does not say the capture lost a packet:\n%s", r.out)
+			}
+			rep := readReport(t, filepath.Join(dir, "out", "replay.json"))
+			if ns, _ := field(t, rep, "not_sent").([]any); len(ns) != 1 || !strings.Contains(fmt.Sprint(ns[0]), "file-cut-short 1 packet") {
+				t.Errorf("report not_sent %v", field(t, rep, "not_sent"))
+			}
+			if number(t, rep, "requests", "sent") < 9 {
+				t.Errorf("report requests %v", field(t, rep, "requests"))
+			}
+		})
 	}
 }

@@ -553,12 +553,21 @@ type LossError struct {
 	Job    string
 	Lost   map[string]int64 // by cause, and "total"
 	Replay bool
+	// CaptureLost is what the capture a replay read directly (a pcap, a
+	// live capture) lost, by cause (lossCauses): it was never sent.
+	CaptureLost map[string]int64
 }
 
 func (e *LossError) Error() string {
 	if e.Replay {
-		return fmt.Sprintf("%d request(s) not sent because of errors: %s; on-loss: warn accepts that",
-			e.Lost[catalog.LostTotal], notSentErrorsText(e.Lost))
+		var parts []string
+		if n := e.Lost[catalog.LostTotal]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d request(s) not sent because of errors: %s", n, notSentErrorsText(e.Lost)))
+		}
+		if len(e.CaptureLost) > 0 {
+			parts = append(parts, "the capture it replayed lost "+lostText(e.CaptureLost)+": what it lost was never sent")
+		}
+		return strings.Join(parts, "; ") + "; on-loss: warn accepts that"
 	}
 	return fmt.Sprintf("the recording is incomplete: %s; the window, if any, is saved marked partial; on-loss: warn accepts losses", lostText(e.Lost))
 }
@@ -571,6 +580,9 @@ func notSentErrorsText(dropped map[string]int64) string {
 		if n := dropped[se.counter]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d (%s)", se.counter, n, se.what))
 		}
+	}
+	if n := dropped[notSentAtStop]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%s %d (captured before the capture stopped, their instants did not come within %s)", notSentAtStop, n, liveDrain))
 	}
 	return strings.Join(parts, ", ")
 }

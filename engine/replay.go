@@ -238,12 +238,51 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			r.log.Info("connections opened ahead", "job", j.Name, "open", n, "took", time.Since(t0).Round(time.Millisecond))
 		}
 	}
-	// Ctrl-C stops sending at once: what is queued is dropped (counted),
-	// only requests already on the wire are waited for.
-	stopOnInterrupt := context.AfterFunc(ctx, sender.Stop)
+	// The job's context carries stop.after: it must also end a wait for
+	// the next scheduled send, not only the source.
+	jctx, cancel := jobContext(ctx, j)
+	defer cancel()
+	if j.Loop.For > 0 {
+		// loop: {for: D} ends the replay at D, even in the middle of a pass
+		// (a long recording would otherwise run far past D).
+		var cancelFor context.CancelFunc
+		jctx, cancelFor = context.WithTimeout(jctx, j.Loop.For)
+		defer cancelFor()
+	}
+	// sendCtx bounds the wait for a request's instant and its send, and
+	// its end (Ctrl-C) stops sending at once: what is queued is dropped
+	// (counted), only requests already on the wire are waited for. A live
+	// capture holds each request up to its order window (1 s) to hand them
+	// over sorted by capture time; when it stops (stop.after, Ctrl-C: how
+	// a mirror ends) it hands over those it held. They were captured
+	// before the stop, so they are sent on their schedule, as a mirror
+	// that ran that long sends them, bounded by liveDrain (they were
+	// dropped without a word).
+	sendCtx, stopCtx := jctx, ctx
+	if j.Source.Capture != nil {
+		var cancelSend context.CancelFunc
+		sendCtx, cancelSend = context.WithCancel(context.WithoutCancel(ctx))
+		defer cancelSend()
+		stopCtx = sendCtx
+		go func() {
+			select {
+			case <-jctx.Done():
+			case <-sendCtx.Done():
+				return
+			}
+			t := time.NewTimer(liveDrain)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancelSend()
+			case <-sendCtx.Done():
+			}
+		}()
+	}
+	stopOnInterrupt := context.AfterFunc(stopCtx, sender.Stop)
 	defer stopOnInterrupt()
 	if cmp != nil && cmp.ref != nil {
-		defer context.AfterFunc(ctx, cmp.ref.Stop)()
+		defer context.AfterFunc(stopCtx, cmp.ref.Stop)()
 	}
 
 	st := newRequestStage(r.plan.scn, j, jp.rewrite, c, r.log)
@@ -262,16 +301,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			total = window.Records()
 		}
 	}
-	// The job's context carries stop.after: it must also end a wait for
-	// the next scheduled send, not only the source.
-	jctx, cancel := jobContext(ctx, j)
-	defer cancel()
-	if j.Loop.For > 0 {
-		// loop: {for: D} ends the replay at D, even in the middle of a pass
-		// (a long recording would otherwise run far past D).
-		var cancelFor context.CancelFunc
-		jctx, cancelFor = context.WithTimeout(jctx, j.Loop.For)
-		defer cancelFor()
+	// atStop counts a request a live capture handed over when it stopped
+	// that could not be sent (liveDrain ran out, a second stop).
+	atStop := func(err error) error {
+		if j.Source.Capture != nil && jctx.Err() != nil {
+			c.add(notSentAtStop, 1)
+		}
+		return err
 	}
 	var refusal error // the capture-host guard's, when it refused a message
 	emit := func(m *message.Message) error {
@@ -345,12 +381,12 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		var at time.Time
 		if untimed {
 			c.add("untimed-requests", 1)
-			at, err = pacer.WaitUntimed(jctx)
+			at, err = pacer.WaitUntimed(sendCtx)
 		} else {
-			at, err = pacer.Wait(jctx, m.Time)
+			at, err = pacer.Wait(sendCtx, m.Time)
 		}
 		if err != nil {
-			return err
+			return atStop(err)
 		}
 		if !started {
 			started = true
@@ -362,14 +398,14 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			c.add("possible-duplicates", int64(max(j.Amplify, 1)))
 		}
 		if cmp != nil {
-			if err := cmp.sent(jctx, m, raw, keepHost); err != nil {
+			if err := cmp.sent(sendCtx, m, raw, keepHost); err != nil {
 				return err
 			}
 		}
 		wm.sent(m.ID, pos, m.Time, max(j.Amplify, 1)*fanout)
 		for k := 0; k < max(j.Amplify, 1); k++ {
-			if err := sender.Send(jctx, httpsink.Request{Raw: raw, KeepHost: keepHost, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
-				return err
+			if err := sender.Send(sendCtx, httpsink.Request{Raw: raw, KeepHost: keepHost, ConnID: m.ConnID, ID: m.ID, Scheduled: at}); err != nil {
+				return atStop(err)
 			}
 		}
 		return nil
@@ -436,6 +472,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if n := res.counters["not-sent-body-cut"]; n > 0 {
 		res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come", n))
 	}
+	if n := res.counters[notSentAtStop]; n > 0 {
+		res.notSent = append(res.notSent, fmt.Sprintf("%d captured request(s) not sent: the capture had stopped, and their instants did not come within %s (%s)", n, liveDrain, notSentAtStop))
+	}
 	if n := res.counters[notSentGRPC]; n > 0 {
 		res.notSent = append(res.notSent, fmt.Sprintf("%d gRPC request(s) not sent: protocol http1 cannot carry gRPC, which needs HTTP/2 (use protocol auto or h2)", n))
 	}
@@ -461,6 +500,31 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			dropped[catalog.LostTotal] += n
 		}
 	}
+	// A replay straight from a pcap or a live capture: what the capture
+	// lost (a file cut short, kernel drops, gaps) was never sent, and no
+	// window says partial for it.
+	var captureLost map[string]int64
+	if j.Source.Pcap != nil || j.Source.Capture != nil {
+		st := map[string]int64{}
+		for k, v := range res.counters {
+			if k, ok := strings.CutPrefix(k, "source."); ok {
+				st[k] = v
+			}
+		}
+		if captureLost = SourceLost(st); len(captureLost) > 0 {
+			res.captureLost = captureLost
+			res.notSent = append(res.notSent, fmt.Sprintf("the capture lost %s: what it lost was never sent", lostText(captureLost)))
+		} else {
+			captureLost = nil
+		}
+	}
+	if n := res.counters[notSentAtStop]; n > 0 {
+		if dropped == nil {
+			dropped = map[string]int64{}
+		}
+		dropped[notSentAtStop] = n
+		dropped[catalog.LostTotal] += n
+	}
 	res.summary = rec.Summary()
 	state := rec.State()
 	res.state, res.shard = &state, r.shard.info(res.summary)
@@ -471,11 +535,20 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if closeErr == nil && ctx.Err() == nil {
 		closeErr = noAnswer(j, res.summary)
 	}
-	if closeErr == nil && ctx.Err() == nil && dropped != nil && j.OnLoss != "warn" {
-		closeErr = &LossError{Job: j.Name, Lost: dropped, Replay: true}
+	if closeErr == nil && ctx.Err() == nil && (dropped != nil || captureLost != nil) && j.OnLoss != "warn" {
+		closeErr = &LossError{Job: j.Name, Lost: dropped, Replay: true, CaptureLost: captureLost}
 	}
 	return res, closeErr
 }
+
+// liveDrain bounds how long a replay from a live capture goes on sending
+// the requests the capture held when it stopped (its order window, 1 s by
+// default, and a target that is slow to take them).
+const liveDrain = 10 * time.Second
+
+// notSentAtStop counts the requests a live capture handed over when it
+// stopped that liveDrain cut.
+const notSentAtStop = "not-sent-at-stop"
 
 // noAnswer fails a replay in which requests were sent and not one got a
 // response (a target down, a wrong address), unless the job has asserts:

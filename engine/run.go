@@ -45,6 +45,7 @@ type jobResult struct {
 	keptAs      string               // record jobs: where --keep-history kept the window replaced
 	windowNotes []string             // replay jobs: what the window lacks of its recording
 	notSent     []string             // replay jobs: requests of the window not sent, and why
+	captureLost map[string]int64     // replay jobs from a pcap or a capture: what it lost, by cause
 	diff        *compare.DiffSummary // replay jobs with compare
 	state       *stats.State         // replay jobs: the lossless stats
 	shard       *shard.Info          // sharded replay jobs

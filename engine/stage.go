@@ -126,7 +126,7 @@ func droppedOnError(counters map[string]int64) int64 {
 	for _, se := range stageErrors {
 		n += counters[se.counter]
 	}
-	return n
+	return n + counters[notSentAtStop]
 }
 
 // warn logs the first few occurrences of a counted problem.

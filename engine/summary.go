@@ -49,7 +49,7 @@ func printSummary(out io.Writer, res *jobResult) {
 		state = "interrupted"
 	case res.lost["total"] > 0:
 		state = "done, MESSAGES LOST"
-	case res.replay && droppedOnError(res.counters) > 0:
+	case res.replay && (droppedOnError(res.counters) > 0 || len(res.captureLost) > 0):
 		state = "done, REQUESTS NOT SENT"
 	case len(res.windowNotes) > 0:
 		state = "done (PARTIAL window)"

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -208,4 +210,91 @@ func captureReady(pid int) bool {
 		}
 	}
 	return false
+}
+
+// TestLiveMirrorSendsWhatItCaptured mirrors live traffic on lo to a
+// second target and stops it both ways a mirror ends: stop.after while
+// requests keep coming, and SIGINT shortly after the last one. The capture
+// holds each request up to 1 s to sort them by capture time; those it held
+// at the stop are sent too (they were dropped without a word, "done" and
+// exit 0: with stop.after the last second of traffic, with SIGINT all of
+// it). Every request captured reaches the mirror, and the run exits 0.
+func TestLiveMirrorSendsWhatItCaptured(t *testing.T) {
+	t.Parallel()
+	for _, stop := range []string{"stop-after", "sigint"} {
+		t.Run(stop, func(t *testing.T) {
+			t.Parallel()
+			prod, mirror := newTarget(t), newTarget(t)
+			port := prod.ln.Addr().(*net.TCPAddr).Port
+			after := "60s"
+			if stop == "stop-after" {
+				after = "3s"
+			}
+			dir := t.TempDir()
+			f := write(t, dir, "mirror.yaml", fmt.Sprintf(`version: 1
+name: mirror
+jobs:
+  mirror:
+    source: {capture: {interface: lo, ports: [%d]}}
+    sink: {http: {url: "%s"}}
+    stop: {after: %s}
+`, port, mirror.URL(), after))
+			p := startCapture(t, "", nil, 100*time.Millisecond, "run", f)
+			exited := make(chan struct{})
+			go func() { _ = p.cmd.Wait(); close(exited) }()
+			client := &http.Client{Timeout: 5 * time.Second}
+			get := func(i int) {
+				resp, err := client.Get(fmt.Sprintf("%s/m/%d", prod.URL(), i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			sent := 0
+			if stop == "sigint" {
+				for ; sent < 7; sent++ {
+					get(sent)
+				}
+				time.Sleep(300 * time.Millisecond) // less than the capture's 1 s ordering window
+				if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// Requests every 50 ms until the capture stops (bounded):
+				// those of its last second are held when it stops.
+			loop:
+				for deadline := time.Now().Add(10 * time.Second); sent < 200 && time.Now().Before(deadline); sent++ {
+					select {
+					case <-exited:
+						break loop
+					case <-time.After(50 * time.Millisecond):
+						get(sent)
+					}
+				}
+			}
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-exited
+				t.Fatalf("the mirror did not end\n%s", p)
+			}
+			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("exit %d, want 0\n%s", code, p)
+			}
+			m := regexp.MustCompile(`source\.requests=(\d+)`).FindStringSubmatch(p.stdout.String())
+			if m == nil {
+				t.Fatalf("no source.requests in the summary\n%s", p)
+			}
+			captured, _ := strconv.Atoi(m[1])
+			if stop == "sigint" && captured != sent || stop == "stop-after" && captured < 20 {
+				t.Fatalf("captured %d of %d requests\n%s", captured, sent, p)
+			}
+			if got := int(mirror.count.Load()); got != captured || !strings.Contains(p.stdout.String(), fmt.Sprintf("sent %d  ok %d", captured, captured)) {
+				t.Errorf("the mirror received %d requests, the capture took %d\n%s", got, captured, p)
+			}
+		})
+	}
 }
