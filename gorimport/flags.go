@@ -66,8 +66,8 @@ func init() {
 		}),
 		"split-output":           boolean(func(c *conv, _ string, b bool) error { c.split = b; return nil }),
 		"recognize-tcp-sessions": boolean(func(c *conv, _ string, b bool) error { c.session = b; return nil }),
-		"verbose":                ignored(optionalFlag, "diagnostics; replayctl logs with --log-level"),
-		"debug":                  ignored(boolFlag, "diagnostics; replayctl logs with --log-level"),
+		"verbose":                ignored(optionalFlag, "diagnostics; `replayctl run -v` logs progress and counters while running"),
+		"debug":                  ignored(boolFlag, "diagnostics; `replayctl run -v` logs progress and counters while running"),
 		"stats":                  ignored(boolFlag, "replayctl prints a summary per job; add report: {json: FILE} for details"),
 		"http-pprof":             ignored(valueFlag, "profiling endpoint not supported"),
 		"copy-buffer-size":       ignored(valueFlag, "replayctl has no per-message copy buffer; capture max-body limits bodies"),
@@ -180,7 +180,7 @@ func init() {
 			c.workersMin = n
 			return err
 		}),
-		"output-http-worker-timeout": ignored(valueFlag, "replayctl runs a fixed pool of workers"),
+		"output-http-worker-timeout": ignored(valueFlag, "replayctl retires no idle workers: a paced replay opens connections as its schedule needs them (open model, up to max-connections), a speed max one keeps a fixed pool of workers busy"),
 		"output-http-queue-len":      ignored(valueFlag, "replayctl schedules every request; lateness is reported instead of queueing"),
 		"output-http-redirects":      ignored(valueFlag, "replayctl never follows redirects; the status is recorded"),
 		"output-http-response-buffer": ignored(valueFlag,
@@ -188,7 +188,7 @@ func init() {
 		"output-http-compatibility-mode": ignored(boolFlag, "replayctl sends the recorded bytes with its own client"),
 		"output-http-stats":              ignored(boolFlag, "replayctl prints a summary per job; add report: {json: FILE} for details"),
 		"output-http-stats-ms":           ignored(valueFlag, "replayctl prints a summary per job"),
-		"output-http-debug":              ignored(boolFlag, "diagnostics; replayctl logs with --log-level"),
+		"output-http-debug":              ignored(boolFlag, "diagnostics; `replayctl run -v` logs progress and counters while running"),
 		"output-http-elasticsearch":      ignored(valueFlag, "ElasticSearch export is not supported; use report: {json: FILE}"),
 
 		"output-file": str(func(c *conv, name, v string) error {

@@ -270,6 +270,14 @@ func TestFlags(t *testing.T) {
 			},
 		},
 		{
+			// The diagnostics flags point to the flag replayctl has (it
+			// named a --log-level that does not exist).
+			name: "diagnostics",
+			args: []string{"--input-file", "x.gor", "--output-http", "http://a", "--verbose", "2", "--output-http-worker-timeout", "5s"},
+			warn: []string{"--verbose \"2\" not mapped: diagnostics; `replayctl run -v` logs progress and counters while running",
+				"--output-http-worker-timeout \"5s\" not mapped: replayctl retires no idle workers: a paced replay opens connections as its schedule needs them"},
+		},
+		{
 			name: "output-file and track response",
 			args: []string{"--input-raw", ":80", "--input-raw-track-response", "--output-file", "requests.gor", "--output-http-track-response"},
 			warn: []string{"--output-http-track-response not mapped"},
