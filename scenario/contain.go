@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -180,15 +181,41 @@ func (p Path) Create() (*os.File, error) {
 	return r.Create(rel)
 }
 
-// WriteFile writes data to the file as Create does.
+// WriteFile writes data to the file as Create does, whole or not at all:
+// into a temporary file beside it, renamed over it once written. A reader
+// (or another process writing the same report, as shards on one host may)
+// never sees it half written.
 func (p Path) WriteFile(data []byte) error {
-	f, err := p.Create()
+	tmp := fmt.Sprintf("%s.%s.tmp", filepath.Base(p.Abs), rand.Text()[:8])
+	if p.Root == "" {
+		dir := filepath.Dir(p.Abs)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		tmp = filepath.Join(dir, tmp)
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		if err := os.Rename(tmp, p.Abs); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		return nil
+	}
+	r, rel, err := p.openRoot()
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	defer r.Close()
+	tmp = filepath.Join(filepath.Dir(rel), tmp)
+	if err := r.WriteFile(tmp, data, 0o644); err != nil {
+		_ = r.Remove(tmp)
 		return err
 	}
-	return f.Close()
+	if err := r.Rename(tmp, rel); err != nil {
+		_ = r.Remove(tmp)
+		return err
+	}
+	return nil
 }

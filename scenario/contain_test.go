@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -560,5 +561,52 @@ func TestOutsideNamesTheDirectoryToAllow(t *testing.T) {
 		if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(src), Options{Env: envOf(nil), AllowPaths: []string{tt.allow}}); err != nil {
 			t.Errorf("%s with --allow-paths %s: %v", tt.path, tt.allow, err)
 		}
+	}
+}
+
+// TestWriteFileWhole: processes writing the same report (shards on one
+// host given one path) leave one writer's file whole, never a mix or a
+// torn one, and no temporary file; a reader meanwhile sees each whole.
+func TestWriteFileWhole(t *testing.T) {
+	for _, contained := range []bool{false, true} {
+		t.Run(fmt.Sprint("contained=", contained), func(t *testing.T) {
+			dir := t.TempDir()
+			p := Path{Raw: "reports/r.html", Abs: filepath.Join(dir, "reports", "r.html")}
+			if contained {
+				p.Root = dir
+			}
+			contents := map[string]bool{}
+			for w := range 4 {
+				contents[strings.Repeat(fmt.Sprintf("writer %d\n", w), 20000+w*5000)] = true
+			}
+			var wg sync.WaitGroup
+			for c := range contents {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 10 {
+						if err := p.WriteFile([]byte(c)); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			for reading := true; reading; {
+				select {
+				case <-done:
+					reading = false
+				default:
+				}
+				if b, err := os.ReadFile(p.Abs); err == nil && !contents[string(b)] {
+					t.Fatalf("read a file no writer wrote whole (%d bytes)", len(b))
+				}
+			}
+			entries, err := os.ReadDir(filepath.Dir(p.Abs))
+			if err != nil || len(entries) != 1 {
+				t.Fatalf("the report's directory holds %v (%v), want the report alone", entries, err)
+			}
+		})
 	}
 }
