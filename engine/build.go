@@ -242,6 +242,9 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 		}
 		ranges = rs
 		w.StartedAt, w.EndedAt = from, to
+		if selected := (catalog.Window{Partitions: rs}).Records(); selected == 0 {
+			r.emptyTimeWindow(ctx, kc, ref.Name, w.Topic, from, to)
+		}
 	default:
 		return w, opts, nil, fmt.Errorf("window %q: unknown kind %q", ref.Name, ref.Kind)
 	}
@@ -255,6 +258,30 @@ func (r *runner) resolveWindow(ctx context.Context, kc *kafkaConn, src scenario.
 	w.Partitions = checked
 	w.Messages = w.Records()
 	return w, opts, notes, nil
+}
+
+// emptyTimeWindow warns that a time window selects no record of a topic
+// that has some: from/to and last go by capture time (a pcap's, a .gor
+// file's), not by when the records were written, so a recording written
+// a minute ago from last week's pcap is not in "last: 15m".
+func (r *runner) emptyTimeWindow(ctx context.Context, kc *kafkaConn, name, topic string, from, to time.Time) {
+	starts, err := catalog.StartOffsets(ctx, kc.adm, topic)
+	if err != nil {
+		return
+	}
+	ends, err := catalog.EndOffsets(ctx, kc.adm, topic)
+	if err != nil {
+		return
+	}
+	var held int64
+	for p, end := range ends {
+		held += max(end-starts[p], 0)
+	}
+	if held == 0 {
+		return
+	}
+	r.log.Warn(fmt.Sprintf("window %q selects no record: topic %s holds %d records, none captured between %s and %s (a time window goes by capture time, the pcap's or the .gor file's, not by when the records were written to Kafka; use offsets or a saved window for those)",
+		name, topic, held, from.Format(time.RFC3339), to.Format(time.RFC3339)))
 }
 
 // windowNotFound explains where a saved window was looked for and which
