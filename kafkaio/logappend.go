@@ -42,21 +42,38 @@ type logAppendStamper struct {
 	mu     sync.Mutex
 	byName map[string]bool   // topic → LogAppendTime, for topics that exist
 	byID   map[[16]byte]bool // the same by topic ID (Produce v13 on)
+	served int               // produce requests since produce was installed
+	since  time.Time         // when it was
 }
+
+// A control function keeps, for each client connection it ever saw, that
+// connection's last request (kfake's controlCtx.lastReq), never dropped:
+// for Produce, a batch of records per connection gone, without bound on a
+// broker that runs for weeks. So the stamper installs itself anew every
+// renewEvery produce requests or renewAfter, dropping that memory, and the
+// observers do at each (rare) request.
+var (
+	renewEvery = 4096
+	renewAfter = time.Minute
+)
 
 // stampLogAppendTime installs the stamper's control functions on c.
 func stampLogAppendTime(c *kfake.Cluster) {
-	s := &logAppendStamper{c: c}
+	s := &logAppendStamper{c: c, since: time.Now()}
 	s.forget()
 	c.ControlKey(int16(kmsg.Produce), s.produce)
 	// A topic created, deleted or reconfigured: its type is read again at
 	// its next produce. These functions only observe (not handled): the
 	// cluster then handles the request as usual, after them.
 	for _, k := range []kmsg.Key{kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.AlterConfigs, kmsg.IncrementalAlterConfigs} {
-		c.ControlKey(int16(k), func(kmsg.Request) (kmsg.Response, error, bool) {
+		var observe func(kmsg.Request) (kmsg.Response, error, bool)
+		observe = func(kmsg.Request) (kmsg.Response, error, bool) {
 			s.forget()
+			c.DropControl()
+			c.ControlKey(int16(k), observe)
 			return nil, nil, false
-		})
+		}
+		c.ControlKey(int16(k), observe)
 	}
 }
 
@@ -70,6 +87,17 @@ func (s *logAppendStamper) forget() {
 // It runs while the cluster waits for it (and serves the admin calls of
 // TopicInfo meanwhile), and never handles the request itself.
 func (s *logAppendStamper) produce(req kmsg.Request) (kmsg.Response, error, bool) {
+	s.mu.Lock()
+	s.served++
+	renew := s.served >= renewEvery || time.Since(s.since) >= renewAfter
+	if renew {
+		s.served, s.since = 0, time.Now()
+	}
+	s.mu.Unlock()
+	if renew {
+		s.c.DropControl()
+		s.c.ControlKey(int16(kmsg.Produce), s.produce)
+	}
 	pr, ok := req.(*kmsg.ProduceRequest)
 	if !ok {
 		return nil, nil, false
