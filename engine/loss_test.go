@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -773,6 +774,46 @@ jobs:
 			}
 			if number(t, rep, "requests", "sent") < 9 {
 				t.Errorf("report requests %v", field(t, rep, "requests"))
+			}
+		})
+	}
+}
+
+// TestStageErrorsHideRequestValues: a filter, a sample key or a rewrite
+// that fails on a request logs why without the request's values: expr's
+// errors quote them (int(Bearer …)), and a record job logs before it
+// redacts, so a production credential reached the log.
+func TestStageErrorsHideRequestValues(t *testing.T) {
+	raw := "GET /x?access_token=QTOKEN7 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer PRODSECRET7\r\n\r\n"
+	for name, stage := range map[string]string{
+		"filter":  `filter: 'int(req.header("Authorization")) > 0'`,
+		"sample":  `sample: {percent: 50, by: 'string(int(req.param("access_token")))'}`,
+		"rewrite": `rewrite: [{set-header: {name: X-N, value: 'string(float(req.header("Authorization")[7:]))'}}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeGor(t, dir, "in.gor", []req{{raw: raw}, {at: time.Millisecond, raw: raw}})
+			var logs syncBuffer
+			r := run(t, dir, `version: 1
+name: leak
+jobs:
+  rec:
+    source: {gor: {path: in.gor}}
+    `+stage+`
+    sink: {gor: {path: out.gor}}
+    on-loss: warn
+`, engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if r.err != nil {
+				t.Fatalf("run: %v\n%s", r.err, r.out)
+			}
+			log := logs.String()
+			if !strings.Contains(log, "failed; request dropped") || !strings.Contains(log, "xxxxx") {
+				t.Errorf("no error logged, or nothing masked:\n%s", log)
+			}
+			for _, secret := range []string{"PRODSECRET7", "QTOKEN7"} {
+				if strings.Contains(log, secret) || strings.Contains(r.out, secret) {
+					t.Errorf("%s is in the log or the summary:\n%s\n%s", secret, log, r.out)
+				}
 			}
 		})
 	}

@@ -344,7 +344,7 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 				// A message that cannot be parsed cannot be redacted: it
 				// must not leave the host.
 				if c.add("unredactable-dropped", 1) <= 5 {
-					r.log.Warn("message cannot be redacted; not recorded", "kind", m.Kind, "id", m.ID, "err", err)
+					r.log.Warn("message cannot be redacted; not recorded", "kind", m.Kind, "id", m.ID, "err", scrubRequestValues(err.Error(), m.Raw))
 				}
 				if m.Kind == message.Request {
 					dropped.add(m.ID)

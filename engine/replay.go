@@ -344,7 +344,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			if raw, notSent, err = sender.prepare(raw); notSent != "" {
 				keep = false
 				if c.add(notSent, 1) == 1 {
-					r.log.Warn("a request captured from HTTP/2 is not sent over HTTP/1.x", "job", j.Name, "id", m.ID, "err", err)
+					r.log.Warn("a request captured from HTTP/2 is not sent over HTTP/1.x", "job", j.Name, "id", m.ID, "err", scrubRequestValues(err.Error(), m.Raw))
 				}
 			}
 		}

@@ -136,6 +136,14 @@ func (st *requestStage) warn(counter, msg string, args ...any) {
 	}
 }
 
+// warnRequest is warn for an error about request m: its text is logged
+// with the request's values masked (scrubRequestValues).
+func (st *requestStage) warnRequest(counter, msg string, m *message.Message, err error, args ...any) {
+	if st.c.add(counter, 1) <= 5 {
+		st.log.Warn(msg, append([]any{"id", m.ID, "err", scrubRequestValues(err.Error(), m.Raw)}, args...)...)
+	}
+}
+
 // process returns the request bytes to send, or keep=false when the request
 // is filtered out, sampled out, dropped by a rewrite, or cannot be processed
 // (each counted).
@@ -147,7 +155,7 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 	if st.filter != nil || st.sampleBy != nil {
 		r, err := httpraw.ParseRequest(m.Raw)
 		if err != nil {
-			st.warn("unparsable-requests", "request cannot be parsed; dropped", "id", m.ID, "err", err)
+			st.warnRequest("unparsable-requests", "request cannot be parsed; dropped", m, err)
 			return nil, false
 		}
 		e := requestEnv(r, m, st.needJSON, st.getenv)
@@ -156,7 +164,7 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 	if st.filter != nil {
 		out, err := expr.Run(st.filter, *env)
 		if err != nil {
-			st.warn("filter-errors", "filter failed; request dropped", "id", m.ID, "err", err)
+			st.warnRequest("filter-errors", "filter failed; request dropped", m, err)
 			return nil, false
 		}
 		if ok, _ := out.(bool); !ok {
@@ -175,7 +183,7 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 		if st.sampleBy != nil {
 			out, err := expr.Run(st.sampleBy, *env)
 			if err != nil {
-				st.warn("sample-errors", "sample key failed; request dropped", "id", m.ID, "err", err)
+				st.warnRequest("sample-errors", "sample key failed; request dropped", m, err)
 				return nil, false
 			}
 			switch v := out.(type) {
@@ -199,14 +207,14 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 		Actions: st.chain,
 		Env:     func(r *httpraw.Request) any { return requestEnv(r, m, st.needJSON, st.getenv) },
 		OnNotJSON: func(a rewrite.Action, err error) {
-			st.warn("rewrite-skipped-not-json", "body is not JSON; rewrite step skipped", "id", m.ID, "action", a.String(), "err", err)
+			st.warnRequest("rewrite-skipped-not-json", "body is not JSON; rewrite step skipped", m, err, "action", a.String())
 		},
 	}
 	out, hostSet, dropped, err := chain.ApplyHost(m.Raw)
 	st.hostSet = hostSet
 	switch {
 	case err != nil:
-		st.warn("rewrite-errors", "rewrite failed; request dropped", "id", m.ID, "err", err)
+		st.warnRequest("rewrite-errors", "rewrite failed; request dropped", m, err)
 		return nil, false
 	case dropped:
 		st.c.add("dropped", 1)

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"bytes"
+	"strings"
+)
+
+// scrubRequestValues returns an error's text about a request with every
+// word of 4 bytes or more that occurs in the request (as sent, or with its
+// %XX escapes decoded; case aside) replaced by xxxxx. The errors of
+// filters, sample keys and rewrites quote the values they failed on
+// ("int(Bearer abc…)"), and a record job logs them before any redaction:
+// a production credential would be in the log. What is left says what
+// failed and where in the expression.
+func scrubRequestValues(text string, raw []byte) string {
+	const maxText = 2048
+	if len(text) > maxText {
+		text = text[:maxText] + "…"
+	}
+	lower := bytes.ToLower(raw)
+	decoded := bytes.ToLower(percentDecoded(raw))
+	names := headerNames(lower) // no secret: req.header("Authorization") stays readable
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		if !isWordByte(text[i]) {
+			b.WriteByte(text[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && isWordByte(text[j]) {
+			j++
+		}
+		w := []byte(strings.ToLower(text[i:j]))
+		if len(w) >= 4 && !names[string(w)] && (bytes.Contains(lower, w) || bytes.Contains(decoded, w)) {
+			b.WriteString("xxxxx")
+		} else {
+			b.WriteString(text[i:j])
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// headerNames returns the names of the header fields of a request head
+// (lower case), and its method.
+func headerNames(lower []byte) map[string]bool {
+	head, _, _ := bytes.Cut(lower, []byte("\r\n\r\n"))
+	lines := bytes.Split(head, []byte("\n"))
+	names := map[string]bool{}
+	if method, _, ok := bytes.Cut(lines[0], []byte(" ")); ok {
+		names[string(method)] = true
+	}
+	for _, l := range lines[1:] {
+		if name, _, ok := bytes.Cut(l, []byte(":")); ok && len(name) > 0 && bytes.IndexByte(name, ' ') < 0 {
+			names[string(name)] = true
+		}
+	}
+	return names
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c >= 0x80
+}
+
+// percentDecoded is raw with each valid %XX escape decoded and + read as a
+// space (a query's values as req.param returns them).
+func percentDecoded(raw []byte) []byte {
+	if bytes.IndexByte(raw, '%') < 0 && bytes.IndexByte(raw, '+') < 0 {
+		return raw
+	}
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
+			out = append(out, unhex(raw[i+1])<<4|unhex(raw[i+2]))
+			i += 2
+		case c == '+':
+			out = append(out, ' ')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
