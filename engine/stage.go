@@ -190,7 +190,10 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 			case nil:
 				sampled = false // no key: the request is not sampled, it is kept
 			case string:
-				key = v
+				// "" is no key either: req.header of a header the request
+				// lacks. Hashed, it put every such request in one bucket,
+				// kept or dropped together (percent 90 could send none).
+				key, sampled = v, v != ""
 			default:
 				key = fmt.Sprint(v)
 			}

@@ -145,9 +145,21 @@ func TestSampleWithoutConnections(t *testing.T) {
 		}
 	}
 
+	// A key of "" (req.header of a header the request lacks) is no key
+	// either: it put all such requests in one bucket, kept or dropped
+	// together.
+	for _, by := range []string{`req.header("X-User") != "" ? req.header("X-User") : nil`, `req.header("X-User")`} {
+		sampledBy(t, dir, by)
+	}
+}
+
+// sampledBy replays TestSampleWithoutConnections's file with a 1% sample
+// by key: every request without the X-User header is sent, and those of
+// the users sample.Keep keeps.
+func sampledBy(t *testing.T, dir, by string) {
+	t.Helper()
 	tg := newTarget(t)
-	res := run(t, dir, replayYAML(tg.URL(), `speed: max
-sample: {percent: 1, by: 'req.header("X-User") != "" ? req.header("X-User") : nil'}`), engine.Options{})
+	res := run(t, dir, replayYAML(tg.URL(), "speed: max\nsample: {percent: 1, by: '"+by+"'}"), engine.Options{})
 	if res.err != nil {
 		t.Fatalf("run: %v\n%s", res.err, res.out)
 	}
@@ -166,7 +178,7 @@ sample: {percent: 1, by: 'req.header("X-User") != "" ? req.header("X-User") : ni
 		}
 	}
 	if without != 50 || len(with) != kept {
-		t.Errorf("sent %d requests without the key (want all 50) and %d users' (want %d, as sample.Keep says)", without, len(with), kept)
+		t.Errorf("by %s: sent %d requests without the key (want all 50) and %d users' (want %d, as sample.Keep says)", by, without, len(with), kept)
 	}
 }
 
