@@ -6,6 +6,9 @@ import (
 	"sync"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
 )
 
 // regexReplaceFunc is the request expressions' regexReplace(s, pattern,
@@ -51,4 +54,41 @@ func compiledRegexp(pattern string) (*regexp.Regexp, error) {
 	}
 	regexps.Unlock()
 	return re, nil
+}
+
+// CheckRegexps compiles the literal patterns of p's regexReplace calls: an
+// invalid one is an error of the expression, told where it is when the
+// scenario is loaded (validate), not on every request at run time. The
+// error is a *file.Error bound to p's source.
+func CheckRegexps(p *vm.Program) error {
+	if p == nil || p.Node() == nil {
+		return nil
+	}
+	node := p.Node()
+	c := &regexpChecker{}
+	ast.Walk(&node, c)
+	if c.err != nil {
+		return c.err.Bind(p.Source())
+	}
+	return nil
+}
+
+type regexpChecker struct{ err *file.Error }
+
+func (c *regexpChecker) Visit(n *ast.Node) {
+	if c.err != nil {
+		return
+	}
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || len(call.Arguments) < 2 {
+		return
+	}
+	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "regexReplace" {
+		return
+	}
+	if s, ok := call.Arguments[1].(*ast.StringNode); ok {
+		if _, err := regexp.Compile(s.Value); err != nil {
+			c.err = &file.Error{Location: s.Location(), Message: "regexReplace: " + err.Error()}
+		}
+	}
 }

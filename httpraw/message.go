@@ -431,6 +431,10 @@ func checkField(name, value string) error {
 	return nil
 }
 
+// ValidHeaderName reports whether name can name a header field (an RFC
+// 9110 token): what a rewrite step that sets or removes one must give.
+func ValidHeaderName(name string) bool { return validToken(name) }
+
 // validToken reports whether s is an RFC 9110 token.
 func validToken(s string) bool {
 	if s == "" {

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/jsonpath"
 )
 
@@ -961,6 +962,9 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 	case SetHeader, SetQuery:
 		nv := x.sub(act)
 		rw.Name = nv.str("name")
+		if rw.Action == SetHeader && nv.has("name") {
+			d.checkHeaderName(nv.get("name"), nv.p("name"), rw.Name)
+		}
 		if nv.has("value") && SecretName(rw.Name) {
 			rw.Value = d.compileSecretExpr(nv.get("value"), nv.p("value"), exprString)
 		} else if nv.has("value") {
@@ -968,6 +972,9 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 		}
 	case RemoveHeader, RemoveQuery:
 		rw.Name = x.str(act)
+		if rw.Action == RemoveHeader {
+			d.checkHeaderName(v, x.p(act), rw.Name)
+		}
 	case SetMethod, SetPath, SetURL, SetQueryString, SetHost:
 		rw.Value = d.compileExpr(v, x.p(act), exprString)
 	case SetJSON:
@@ -1130,3 +1137,11 @@ func (d *decoder) checkNeeds(jobs m) {
 // reservedWindowPrefix starts the catalog's claim keys (catalog.claimPrefix):
 // no window may be named so.
 const reservedWindowPrefix = "replayctl.claim/"
+
+// checkHeaderName refuses a header name that is not an RFC 9110 token
+// ("Bad Name", "X:Y"): every request would fail the step at run time.
+func (d *decoder) checkHeaderName(n *yaml.Node, path, name string) {
+	if n != nil && n.Kind == yaml.ScalarNode && name != "" && !httpraw.ValidHeaderName(name) {
+		d.errorf(n, path, "%q is not a header name: a name is letters, digits and !#$%%&'*+-.^_`|~, without spaces or colons", name)
+	}
+}

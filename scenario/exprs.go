@@ -138,6 +138,9 @@ func (d *decoder) compileExpr(n *yaml.Node, path string, k exprKind) *Expr {
 	if err == nil && k == exprAssert {
 		err = exprenv.CheckLiterals(p)
 	}
+	if err == nil {
+		err = exprenv.CheckRegexps(p)
+	}
 	if err == nil && d.restricted && k != exprAssert {
 		err = checkEnvCalls(p, d.envAllowed)
 	}

@@ -171,6 +171,10 @@ func TestValidationRules(t *testing.T) {
 		{"drop not bool", jobBody(replayJob, httpSink, "rewrite:", "  - drop: '1 + 1'"), "10:15", "expected bool"},
 		{"if not bool", jobBody(replayJob, httpSink, "rewrite:", "  - remove-header: X", "    if: 'req.path'"), "11:13", "expected bool"},
 		{"set-header value not string", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: X, value: '1'}"), "10:38", "jobs.j.rewrite[0].set-header.value: expected string"},
+		// What every request would fail on at run time is refused here.
+		{"set-header name with a space", jobBody(replayJob, httpSink, "rewrite:", "  - set-header: {name: Bad Name, value: '\"x\"'}"), "10:28", `"Bad Name" is not a header name`},
+		{"remove-header name with a colon", jobBody(replayJob, httpSink, "rewrite:", "  - remove-header: 'X:Y'"), "10:24", `"X:Y" is not a header name`},
+		{"regexReplace bad pattern", jobBody(replayJob, httpSink, "rewrite:", "  - set-url: 'regexReplace(req.url, \"([\", \"x\")'"), "10:41", "regexReplace: error parsing regexp: missing closing ]"},
 		{"set-path syntax", jobBody(replayJob, httpSink, "rewrite:", "  - set-path: '\"/v2\" +'"), "10:26", "unexpected token EOF"},
 		{"sample by not string", jobBody(replayJob, httpSink, "sample: {percent: 10, by: 'len(req.body)'}"), "9:31", "expected string"},
 		{"assert not bool", jobBody(replayJob, httpSink, "assert: ['latency.p99']"), "9:14", "jobs.j.assert[0]: expected bool"},
