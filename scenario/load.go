@@ -166,6 +166,14 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 			n.Tag, retagged = "!!str", true
 		}
 	}
+	// A field whose schema is one of several shapes (speed: a number or
+	// "max"; loop: a count or {for: D}) gives no type error to go by: a
+	// quoted whole reference it refused is tried as if written plain too.
+	for n := range whole {
+		if sr.bad[n] && !sr.wantString[n] && n.Kind == yaml.ScalarNode && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			sr.wantScalar[n] = true
+		}
+	}
 	for n := range sr.wantScalar {
 		if whole[n] {
 			// Resolved as if written plain: the quotes were for YAML.

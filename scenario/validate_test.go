@@ -285,6 +285,42 @@ jobs:
 	}
 }
 
+// TestQuotedReferenceInEitherOrFields: speed and loop take one of two
+// shapes (a number or "max"; a count or {for: D}); quoted as a flow
+// collection needs, a whole reference was refused there (its hint said to
+// write it unquoted, which the YAML refused) while workers took it.
+func TestQuotedReferenceInEitherOrFields(t *testing.T) {
+	src := header + `jobs:
+  j: {source: {gor: {path: x.gor}}, sink: {http: {target: echo}}, speed: "${SPEED}", loop: "${L}"}
+`
+	for _, c := range []struct {
+		speed, loop string
+		bad         string
+	}{
+		{"2", "3", ""},
+		{"max", "1", ""},
+		{"fast", "3", "jobs.j.speed: must be a number between 0.01 and 1000 or \"max\""},
+		{"2", "x", "jobs.j.loop: must be an integer >= 1 or {for: DURATION}"},
+	} {
+		env := map[string]string{"SPEED": c.speed, "L": c.loop}
+		s, err := LoadBytes("s.yaml", []byte(src), Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+		if c.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), c.bad) {
+				t.Errorf("SPEED=%s L=%s: %v, want %q", c.speed, c.loop, err, c.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("SPEED=%s L=%s: %v", c.speed, c.loop, err)
+			continue
+		}
+		j := s.Jobs["j"]
+		if got := fmt.Sprint(j.Speed.Max, j.Speed.Factor, j.Loop.Count); got != map[string]string{"2": "false 2 3", "max": "true 0 1"}[c.speed] {
+			t.Errorf("SPEED=%s L=%s: speed max/factor, loop count = %s", c.speed, c.loop, got)
+		}
+	}
+}
+
 // TestJobKeyIndentedAsAJob: a job's key indented as deep as the job names
 // (sink: two spaces short) is one diagnostic that says so, at the key, not
 // a "job" named sink missing its source and sink, whose http key was "did
