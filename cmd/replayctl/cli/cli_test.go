@@ -337,6 +337,10 @@ func TestSchemaVersionCompletion(t *testing.T) {
 	if s, _ := schema["$schema"].(string); !strings.Contains(s, "2020-12") {
 		t.Errorf("$schema = %q, want draft 2020-12", s)
 	}
+	// The editors' form: a whole ${VAR} reference is a value.
+	if defs, _ := schema["$defs"].(map[string]any); defs == nil || defs["reference"] == nil {
+		t.Errorf("the schema printed has no $defs/reference")
+	}
 	r = mustRun(t, ExitOK, "version")
 	if !strings.HasPrefix(r.stdout, "replayctl ") || len(strings.TrimSpace(r.stdout)) <= len("replayctl ") {
 		t.Errorf("version printed %q", r.stdout)

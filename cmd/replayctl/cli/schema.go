@@ -16,7 +16,11 @@ func newSchemaCmd() *cobra.Command {
   # in VS Code (YAML extension): # yaml-language-server: $schema=./scenario.schema.json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s", schemas.ScenarioJSON)
+			doc, err := schemas.EditorSchema()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", doc)
 			return err
 		},
 	}
