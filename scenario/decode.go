@@ -90,6 +90,11 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	if n != nil && (d.sr.bad[n] || d.sr.above[n]) {
 		return
 	}
+	if n == nil && path != "" && slices.ContainsFunc(d.sr.diags, func(sd Diagnostic) bool { return strings.HasPrefix(sd.Message, path+": ") }) {
+		// A section that is not a mapping (sink: {http: "URL"}): the
+		// schema said so at its place; what it lacks has no place.
+		return
+	}
 	msg := fmt.Sprintf(format, args...)
 	if path != "" {
 		msg = path + ": " + msg

@@ -171,7 +171,11 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	// quoted whole reference it refused is tried as if written plain too.
 	for n := range whole {
 		if sr.bad[n] && !sr.wantString[n] && n.Kind == yaml.ScalarNode && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
-			sr.wantScalar[n] = true
+			plain := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}
+			switch plain.ShortTag() {
+			case "!!int", "!!float", "!!bool":
+				sr.wantScalar[n] = true
+			}
 		}
 	}
 	for n := range sr.wantScalar {

@@ -208,6 +208,16 @@ func TestValidationRules(t *testing.T) {
 	}
 }
 
+// TestSectionNotAMapping: an http sink written as a URL is one diagnostic,
+// at its place; what the section then lacks (target, url, targets) was a
+// second one with no line or column.
+func TestSectionNotAMapping(t *testing.T) {
+	ds := loadErr(t, jobBody(replayJob, `sink: {http: "http://127.0.0.1:1"}`), Options{})
+	if len(ds) != 1 || ds[0].Line == 0 || !strings.Contains(ds[0].Message, "jobs.j.sink.http: must be a mapping") {
+		t.Errorf("diagnostics %v, want one, at the http key's value", ds)
+	}
+}
+
 // TestDecapKey reads decap on capture and pcap sources: auto by default,
 // off when asked, anything else refused where it is written.
 func TestDecapKey(t *testing.T) {
