@@ -13,6 +13,11 @@ import (
 // roughly how much, was lost: LostText and LostByUnit tell it in units.
 const LostTotal = "total"
 
+// HostsFailed is the loss cause of a multi-host recording (a fleet record
+// job) that counts the hosts whose part did not succeed: what they
+// captured is missing from the window, or part of it.
+const HostsFailed = "hosts-failed"
+
 // holeCauses count packets that, lost inside a connection, leave a hole in
 // its stream, which capture-gaps counts too: two counts of one loss.
 var holeCauses = []string{"kernel-drops", "queue-overflow", "snaplen-cut", "fragments-incomplete"}
@@ -44,7 +49,7 @@ func LossTotal(lost map[string]int64) int64 {
 // kernel-drops, queue-overflow, file-cut-short, snaplen-cut and
 // fragments-incomplete, "hole" for
 // capture-gaps, "connection" for streams-dropped, "header block" for
-// h2-hpack-errors, "message" for the others (spool-full, too-large,
+// h2-hpack-errors, "host" for hosts-failed, "message" for the others (spool-full, too-large,
 // undeliverable, unredactable, header-too-long, bad-payloads,
 // h2-unrenderable).
 func LossUnit(cause string) string {
@@ -57,6 +62,8 @@ func LossUnit(cause string) string {
 		return "connection"
 	case "h2-hpack-errors":
 		return "header block"
+	case HostsFailed:
+		return "host"
 	}
 	return "message"
 }

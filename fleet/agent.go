@@ -1650,6 +1650,24 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 			}
 		}
 	}
+	if ran && spec.Kind == KindRecord {
+		// A host whose part did not succeed (failed, lost, refused)
+		// recorded part of its traffic or none: the recording lacks it,
+		// and its window says so (partial).
+		var failed int64
+		for _, p := range parts {
+			if p.State != Succeeded {
+				failed++
+			}
+		}
+		if failed > 0 {
+			if res.Lost == nil {
+				res.Lost = map[string]int64{}
+			}
+			res.Lost[catalog.HostsFailed] = failed
+			res.Lost[catalog.LostTotal] = catalog.LossTotal(res.Lost)
+		}
+	}
 	if ran && spec.Kind == KindRecord && spec.Recording != nil && spec.Recording.Window != "" {
 		name, err := a.saveWindow(sctx, spec, parts, res)
 		if err != nil {
@@ -1836,6 +1854,7 @@ func (a *Agent) saveWindow(ctx context.Context, spec Spec, parts []Status, res *
 		// window saved by `replayctl run` is.
 		w.Partial, w.Lost = true, maps.Clone(res.Lost)
 	}
+
 	// The other agents of the recording may be saving it at this moment.
 	if err := cat.SaveOnce(ctx, w); err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,11 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"os/user"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -777,8 +778,8 @@ func (c *Client) submittedBy(id string, spec Spec, env Envelope) string {
 	return fmt.Sprintf("%s (signature verified: key %s)", signed.Submitter, Fingerprint(env.Key))
 }
 
-// Wait follows a job until it is final, printing progress every second,
-// then prints the merged summary. It returns the job's final status.
+// Wait follows a job until it is final, printing its parts' progress as
+// it changes (looked at every second), then prints the merged summary. It returns the job's final status.
 func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
 	last := ""
 	tick := time.NewTicker(time.Second)
@@ -792,9 +793,9 @@ func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
 			c.printJob(id)
 			return js, nil
 		}
-		line := c.progressLine(id)
-		if line != last {
-			fmt.Fprintln(c.Out, line)
+		// Printed as it changes: the time it is printed at is no change.
+		if line := c.progressLine(id); line != last {
+			fmt.Fprintf(c.Out, "[%s]%s\n", time.Now().Format("15:04:05"), line)
 			last = line
 		}
 		select {
@@ -808,7 +809,6 @@ func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
 func (c *Client) progressLine(id string) string {
 	parts := c.parts(id)
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s]", time.Now().Format("15:04:05"))
 	for _, k := range slices.Sorted(maps.Keys(parts)) {
 		p := parts[k]
 		fmt.Fprintf(&b, " %s=%s", partName(p), p.State)
@@ -1035,7 +1035,7 @@ func printResult(w io.Writer, js Status) {
 	}
 }
 
-// List prints every job, newest first.
+// List prints every job, newest submitted first.
 func (c *Client) List() {
 	var jobs []Status
 	all := c.bus.StatusPrefix("job/")
@@ -1045,7 +1045,19 @@ func (c *Client) List() {
 			jobs = append(jobs, s)
 		}
 	}
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].At.After(jobs[j].At) })
+	// Newest submitted first, as serve's History orders them: by where the
+	// spec is on the jobs topic (a PENDING job names none yet: it is the
+	// newest). By the last update, a job that ended late was listed above
+	// the ones submitted after it.
+	submitted := func(s Status) int64 {
+		if s.State == Pending {
+			return math.MaxInt64
+		}
+		return s.SpecOffset
+	}
+	slices.SortStableFunc(jobs, func(a, b Status) int {
+		return cmp.Or(cmp.Compare(submitted(b), submitted(a)), b.At.Compare(a.At), strings.Compare(a.JobID, b.JobID))
+	})
 	tw := tabwriter.NewWriter(c.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tKIND\tSTATE\tAGENTS\tUPDATED\tREASON")
 	for _, s := range jobs {
@@ -1220,6 +1232,18 @@ func (c *Client) CancelJob(ctx context.Context, id, commandID string, key ed2551
 			break
 		}
 		if time.Now().After(deadline) {
+			// A run whose agent is gone cannot obey: say so, and who ends
+			// its part (the live agents, settleGrace after it was lost).
+			for _, p := range c.parts(id) {
+				if p.State.Final() || p.State == Lost || c.bus.AgentAlive(p.Agent, time.Now()) {
+					continue
+				}
+				gone := "agent " + p.Agent + " is lost"
+				if seen, ok := c.bus.LastSeen(p.Agent); ok {
+					gone += fmt.Sprintf(" (no heartbeat for %s)", time.Since(seen).Truncate(time.Second))
+				}
+				why = append(why, gone+": it cannot stop its run; a live agent that trusts the job ends its part FAILED "+settleGrace.String()+" after it was last seen")
+			}
 			outcome.State, outcome.Reason = Failed, strings.Join(append([]string{fmt.Sprintf("%d run(s) still not stopped after 10s", running)}, why...), "; ")
 			break
 		}

@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"cmp"
+	"fmt"
 	"time"
 )
 
@@ -44,7 +46,13 @@ func (a *Agent) settleStale(now time.Time) {
 			continue
 		}
 		spec, ok := a.sweptSpec(js.JobID, js.SpecOffset)
-		if !ok || !partsFinal(a.bus, spec, js.SpecOffset) {
+		if !ok {
+			continue
+		}
+		if !partsFinal(a.bus, spec, js.SpecOffset) {
+			if lost := a.lostParts(spec, js.SpecOffset, now); len(lost) > 0 {
+				a.failLost(spec, js.SpecOffset, lost, now)
+			}
 			continue
 		}
 		parts := jobParts(a.bus, spec)
@@ -121,4 +129,95 @@ func partsFinal(b *Bus, spec Spec, offset int64) bool {
 		}
 	}
 	return true
+}
+
+// lostParts returns the parts of a job that are not final and whose agent
+// has been lost (no heartbeat, or a clean stop) for settleGrace or more,
+// when every part not final is such: a part whose agent runs on, or a
+// replay shard that a live agent matching the job may re-run or fail
+// (watchShards), leaves the job to them. No one else would end these: a
+// record job's part has no spare, and a replay whose matching agents are
+// all gone has no one to act; the job stayed RUNNING for good.
+func (a *Agent) lostParts(spec Spec, offset int64, now time.Time) []Status {
+	var lost []Status
+	for i, name := range spec.Agents {
+		key := agentKey(spec.JobID, name)
+		if spec.Kind != KindRecord {
+			key = shardKey(spec.JobID, i)
+		}
+		st, ok := a.bus.Status(key)
+		if ok && st.State.Final() {
+			continue
+		}
+		if !ok {
+			if _, refused := a.bus.Status(refusedKey(spec.JobID, name, offset)); refused {
+				continue
+			}
+			st = Status{JobID: spec.JobID, Kind: spec.Kind, Agent: name, State: Pending, SpecOffset: offset}
+			if spec.Kind != KindRecord {
+				sh := i
+				st.Shard = &sh
+			}
+		}
+		owner := cmp.Or(st.Agent, name)
+		if a.bus.AgentAlive(owner, now) {
+			return nil
+		}
+		// An agent never seen (no heartbeat on the topic) is no agent
+		// this one knows to be gone.
+		if seen, known := a.bus.LastSeen(owner); !known || now.Sub(seen) < settleGrace {
+			return nil
+		}
+		if spec.Kind != KindRecord && a.liveMatching(spec, now) {
+			return nil
+		}
+		lost = append(lost, st)
+	}
+	return lost
+}
+
+// liveMatching says whether a live agent matches the job's selector.
+func (a *Agent) liveMatching(spec Spec, now time.Time) bool {
+	for _, h := range a.bus.Agents() {
+		if h.Labels.Matches(spec.Selector) && a.bus.AgentAlive(h.Name, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// failLost ends the lost parts FAILED, saying since when their agent is
+// gone, and then the job (finishJob: a record job's window is saved
+// partial, the host that failed counted). Every agent that trusts the
+// spec may do it at once: each writes the same statuses, and finishJob
+// leaves a job another agent settled as it is.
+func (a *Agent) failLost(spec Spec, offset int64, lost []Status, now time.Time) {
+	if a.swept == nil {
+		a.swept = map[string]time.Time{}
+	}
+	a.swept[spec.JobID] = now
+	for _, st := range lost {
+		owner := st.Agent
+		seen, _ := a.bus.LastSeen(owner)
+		since := fmt.Sprintf("no heartbeat since %s (%s ago)", seen.UTC().Format(time.RFC3339), now.Sub(seen).Truncate(time.Second))
+		what := "while its part was " + string(st.State)
+		if spec.Kind == KindRecord {
+			what += "; what it captured until then may be in the topic but is not in the window"
+		} else {
+			what += "; no live agent matches " + spec.Selector.String() + " to re-run its shard"
+		}
+		st.State, st.At = Failed, time.Time{}
+		st.Reason = fmt.Sprintf("agent %s lost: %s, %s", owner, since, what)
+		st.SpecOffset = offset
+		key := agentKey(spec.JobID, owner)
+		if st.Shard != nil {
+			key = shardKey(spec.JobID, *st.Shard)
+		}
+		a.log.Warn("ending the part of a lost agent", "job", spec.JobID, "agent", owner, "reason", st.Reason)
+		if err := a.bus.PublishStatus(a.pub, key, st); err != nil {
+			a.log.Warn("status not published", "key", key, "err", err)
+			return
+		}
+	}
+	a.settle(spec)
 }

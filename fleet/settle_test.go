@@ -1,8 +1,12 @@
 package fleet
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/replayctl/replayctl/catalog"
 )
 
 // TestStaleJobSettled: a job whose parts all ended while the job did not
@@ -32,5 +36,88 @@ func TestStaleJobSettled(t *testing.T) {
 	}
 	if d := js.At.Sub(ended); d < settleGrace {
 		t.Errorf("settled %s after its last part ended, before settleGrace (%s): a run's own settlement could still be on its way", d, settleGrace)
+	}
+}
+
+// TestLostPartsSettled: a part whose agent died (kill -9: no clean stop,
+// no final status) while no one else would end it is ended FAILED by any
+// agent that trusts the job, settleGrace after the agent's last
+// heartbeat, and the job with it. A record job's host has no spare: the
+// job stayed RUNNING for good, its window never saved; the others' part
+// kept, the recording counts the host that failed (hosts-failed: its
+// window is partial). A replay whose only matching agent died had no live
+// agent to fail or re-run its shard: an agent that does not match ends it.
+func TestLostPartsSettled(t *testing.T) {
+	grace := settleGrace
+	t.Cleanup(func() { settleGrace = grace })
+	settleGrace = 2 * time.Second
+	f := newIDFleet(t)
+	now := time.Now().UTC()
+
+	rec := Spec{JobID: "j-rec-lost", Kind: KindRecord, Job: "record", Scenario: "version: 1\n", SHA256: ScenarioHash("version: 1\n"),
+		Selector: Selector{"role": "web"}, Agents: []string{"web-1", "web-2"}, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test"}
+	recOff := f.publishSpec(t, rec)
+	if err := f.bus.PublishStatus(f.ctx, agentKey(rec.JobID, "web-1"), Status{JobID: rec.JobID, Kind: KindRecord, Agent: "web-1", State: Succeeded,
+		SpecOffset: recOff, Result: &Result{Requests: 3, Responses: 3, Written: 6}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.PublishStatus(f.ctx, agentKey(rec.JobID, "web-2"), Status{JobID: rec.JobID, Kind: KindRecord, Agent: "web-2", State: Running, SpecOffset: recOff}); err != nil {
+		t.Fatal(err)
+	}
+	f.skewedBeat(t, "web-2", Labels{"role": "web"}, 0) // then it dies
+
+	rep := replaySpec("j-rep-lost", "load-1", onceReplay(t.TempDir(), "http://127.0.0.1:9"))
+	repOff := f.publishSpec(t, rep)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(rep.JobID, 0), Status{JobID: rep.JobID, Kind: KindReplay, Agent: "load-1", Shard: &shard, State: Running, SpecOffset: repOff}); err != nil {
+		t.Fatal(err)
+	}
+	f.skewedBeat(t, "load-1", Labels{"role": "load"}, 0) // then it dies
+	died := time.Now()
+
+	// A live agent that matches neither job.
+	f.replayAgentWith(t, "other-1", func(c *AgentConfig) { c.Labels = Labels{"role": "other"} })
+
+	js := f.finalJob(t, rec.JobID, 30*time.Second)
+	part, _ := f.bus.Status(agentKey(rec.JobID, "web-2"))
+	if js.State != Failed || part.State != Failed || !strings.Contains(part.Reason, "agent web-2 lost: no heartbeat since ") ||
+		!strings.Contains(part.Reason, "what it captured until then may be in the topic but is not in the window") {
+		t.Fatalf("record job %s %q; web-2's part %s %q", js.State, js.Reason, part.State, part.Reason)
+	}
+	if r := js.Result; r == nil || r.Requests != 3 || r.Lost[catalog.HostsFailed] != 1 || r.Lost[catalog.LostTotal] != 1 {
+		t.Errorf("record job's result %+v, want web-1's 3 requests and hosts-failed 1", js.Result)
+	}
+	if d := part.At.Sub(died); d < settleGrace {
+		t.Errorf("web-2's part ended %s after its last heartbeat, before settleGrace (%s)", d, settleGrace)
+	}
+
+	js = f.finalJob(t, rep.JobID, 30*time.Second)
+	sh, _ := f.bus.Status(shardKey(rep.JobID, 0))
+	if js.State != Failed || sh.State != Failed || !strings.Contains(sh.Reason, "agent load-1 lost: ") || !strings.Contains(sh.Reason, "no live agent matches role=load to re-run its shard") {
+		t.Fatalf("replay job %s %q; its shard %s %q", js.State, js.Reason, sh.State, sh.Reason)
+	}
+}
+
+// TestWaitPrintsChanges: jobs submit --wait prints a job's progress as it
+// changes; a part stuck as it is printed once, not every second with a
+// new time (130 lines of one state in a walk).
+func TestWaitPrintsChanges(t *testing.T) {
+	f := newIDFleet(t)
+	spec := replaySpec("j-wait", "load-1", "version: 1\n")
+	off := f.publishSpec(t, spec)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(spec.JobID, 0), Status{JobID: spec.JobID, Kind: KindReplay, Agent: "load-1", Shard: &shard, State: Running, SpecOffset: off,
+		Progress: &Progress{Line: "8 requests"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(f.ctx, 3500*time.Millisecond)
+	defer cancel()
+	_, _ = (&Client{bus: f.bus, Out: &out}).Wait(ctx, spec.JobID)
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 || !strings.HasSuffix(lines[0], "] shard0@load-1=RUNNING (8 requests)") {
+		t.Errorf("--wait printed:\n%s\nwant one line", out.String())
 	}
 }

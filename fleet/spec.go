@@ -295,16 +295,21 @@ func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("signing key %s: mode %v lets others read it; chmod 600 it", path, st.Mode().Perm())
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	b, _ := pem.Decode(data)
-	if b == nil || b.Type != "PRIVATE KEY" {
+	switch {
+	case b != nil && b.Type == "PUBLIC KEY":
+		// The .pub of a key pair: told before its mode, which a public
+		// key may well have (chmod 600 would not help).
+		return nil, fmt.Errorf("signing key %s: a PUBLIC KEY (what agents --trust); sign with the private key of the pair (keys new writes NAME.key and NAME.pub)", path)
+	case b == nil || b.Type != "PRIVATE KEY":
 		return nil, fmt.Errorf("signing key %s: not a PEM PRIVATE KEY", path)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("signing key %s: mode %v lets others read it; chmod 600 it", path, st.Mode().Perm())
 	}
 	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 	if err != nil {

@@ -94,6 +94,10 @@ func TestKeyFiles(t *testing.T) {
 	if _, err := ReadTrusted(base + ".key"); err == nil {
 		t.Fatal("a private key was read as a trust file")
 	}
+	// The public key given to sign with: told so, not to chmod it.
+	if _, err := ReadPrivateKey(base + ".pub"); err == nil || !strings.Contains(err.Error(), "a PUBLIC KEY (what agents --trust); sign with the private key") {
+		t.Fatalf("public key as the signing key: %v", err)
+	}
 	_ = os.WriteFile(filepath.Join(dir, "junk.pub"), []byte("not a key\n"), 0o644)
 	if _, err := ReadTrusted(filepath.Join(dir, "junk.pub")); err == nil {
 		t.Fatal("junk trust file accepted")
