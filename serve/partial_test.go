@@ -129,6 +129,12 @@ func TestJobReportsTellLosses(t *testing.T) {
 	if code := call(t, "GET", l.base+"/v1/jobs/"+part+"/report.json", l.read, nil, &m); code != 200 || len(m.Problems) != 1 || !strings.Contains(m.LatencyNote, "without the results of the lost runs") {
 		t.Errorf("report.json of a partial job: %d problems %q latency_note %q", code, m.Problems, m.LatencyNote)
 	}
+	// A recording's report counts messages: 12 captured, 12 written (it
+	// said ok 12 of sent 6, the requests alone).
+	m = serve.MergedReport{}
+	if code := call(t, "GET", l.base+"/v1/jobs/"+rec+"/report.json", l.read, nil, &m); code != 200 || m.Requests.Sent != 12 || m.Requests.OK != 12 || m.Requests.Errors != 0 {
+		t.Errorf("record report.json: %d requests %+v, want sent 12, ok 12", code, m.Requests)
+	}
 	// The job and the part that lost say what, in units (lost_text: the
 	// web UI shows it as it is), in GET /v1/jobs/{id} and in its events.
 	const lostText = "file-cut-short 1 packet"

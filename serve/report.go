@@ -91,8 +91,12 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 	d.Job, d.Scenario, d.GeneratedAt = v.Job, v.Scenario, time.Now().UTC()
 	d.Requests = report.Totals{Sent: res.Sent, OK: res.OK, Errors: res.Errors, ErrorClasses: res.ErrorClasses}
 	if v.Kind == fleet.KindRecord {
-		d.Requests.Sent = res.Requests
+		// A recording counts messages, requests and responses: those
+		// captured, written to Kafka and not written (Sent was the
+		// requests alone, OK every message written: ok 800 of sent 400).
+		d.Requests.Sent = res.Requests + res.Responses
 		d.Requests.OK = res.Written
+		d.Requests.Errors = res.NotWritten
 	}
 	d.Status = res.Status
 	d.SourceGaps, d.NotSent = res.SourceGaps, res.NotSent
