@@ -158,7 +158,7 @@ func (p *Plan) Run(ctx context.Context) error {
 			r.abortShard(ctx, cmp.Or(err, ErrInterrupted))
 		}
 		if err != nil {
-			return fmt.Errorf("job %s: %w", jp.job.Name, err)
+			return fmt.Errorf("job %s: %w%s", jp.job.Name, err, notRun(p.jobs[i+1:], failed))
 		}
 		if res != nil && res.interrupted {
 			if jp.job.Source.Kind == scenario.SourceCapture && i == len(p.jobs)-1 {
@@ -173,6 +173,24 @@ func (p *Plan) Run(ctx context.Context) error {
 		return &AssertionError{Failed: failed}
 	}
 	return nil
+}
+
+// notRun tells, after a job failed, the jobs that did not run then and
+// the assertions that had failed before it (its error is what the run
+// ends with; they were said in the summaries above it only).
+func notRun(rest []*jobPlan, failed []string) string {
+	var b strings.Builder
+	if len(rest) > 0 {
+		names := make([]string, len(rest))
+		for i, jp := range rest {
+			names[i] = jp.job.Name
+		}
+		fmt.Fprintf(&b, "; not run after it: %s", strings.Join(names, ", "))
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&b, "; assertions that failed before it: %s", strings.Join(failed, "; "))
+	}
+	return b.String()
 }
 
 func (r *runner) close() {
