@@ -47,6 +47,10 @@ type comparison struct {
 	pending   map[string]*pendingCompare
 	bytes     int64  // held by pending
 	discarded *idSet // requests not sent: their recorded responses are not kept
+	// sentHost is the Host the sender puts on the requests (its one
+	// target's), for the examples' heads to show the request as sent;
+	// empty when the Host is kept (preserve-host, several targets).
+	sentHost string
 }
 
 type pendingCompare struct {
@@ -130,6 +134,9 @@ func (co *comparison) sent(ctx context.Context, m *message.Message, raw []byte, 
 	if p := co.entry(m.ID); p != nil && p.endpoint == "" {
 		p.endpoint = compare.Endpoint(method, path)
 		p.path = path
+		if co.sentHost != "" && !keepHost {
+			head = withHost(head, co.sentHost)
+		}
 		p.head = maskHead(head)
 		co.bytes += int64(len(p.head))
 		if co.ref == nil {
@@ -273,6 +280,23 @@ func (co *comparison) finish(ctx context.Context) *compare.DiffSummary {
 	}
 	s := co.agg.Summary()
 	return &s
+}
+
+// withHost returns a copy of a request head with its Host field's value
+// host, as the sender retargets it.
+func withHost(head []byte, host string) []byte {
+	lines := bytes.Split(head, []byte("\n"))
+	for i, l := range lines[1:] {
+		if name, _, ok := bytes.Cut(l, []byte(":")); ok && strings.EqualFold(string(name), "host") {
+			cr := bytes.HasSuffix(l, []byte("\r"))
+			l = append([]byte("Host: "), host...)
+			if cr {
+				l = append(l, '\r')
+			}
+			lines[i+1] = l
+		}
+	}
+	return bytes.Join(lines, []byte("\n"))
 }
 
 // maskHead returns a copy of a request head for a diff example, with the

@@ -164,7 +164,8 @@ jobs:
 	diff := field(t, rep, "diff").(map[string]any)
 	ex := diff["endpoints"].([]any)[0].(map[string]any)["examples"].([]any)[0].(map[string]any)
 	head := ex["request"].(string)
-	for _, want := range []string{"Authorization: Bearer xxxxx", "X-Session-Token: xxxxx", "X-Trace: trace-1", "api_key=xxxxx", "Host: "} {
+	// The Host as sent: the target's, not the recorded one.
+	for _, want := range []string{"Authorization: Bearer xxxxx", "X-Session-Token: xxxxx", "X-Trace: trace-1", "api_key=xxxxx", "Host: " + strings.TrimPrefix(srv.URL, "http://") + "\r\n"} {
 		if !strings.Contains(head, want) {
 			t.Errorf("example request lacks %q:\n%s", want, head)
 		}

@@ -190,6 +190,9 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if err != nil {
 		return nil, err
 	}
+	if cmp != nil && len(urls) == 1 && !hs.PreserveHost {
+		cmp.sentHost = urls[0].Host
+	}
 	// The model: a paced replay sends each request at its instant (open
 	// model: more connections when all are busy) unless workers is given;
 	// speed max keeps a fixed pool of workers busy (closed model).
