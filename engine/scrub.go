@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"strings"
+
+	"github.com/replayctl/replayctl/internal/wordmap"
 )
 
 // scrubRequestValues returns an error's text about a request with every
@@ -20,26 +22,13 @@ func scrubRequestValues(text string, raw []byte) string {
 	lower := bytes.ToLower(raw)
 	decoded := bytes.ToLower(percentDecoded(raw))
 	names := headerNames(lower) // no secret: req.header("Authorization") stays readable
-	var b strings.Builder
-	for i := 0; i < len(text); {
-		if !isWordByte(text[i]) {
-			b.WriteByte(text[i])
-			i++
-			continue
+	return wordmap.Map(text, isWordByte, func(w string) string {
+		lw := []byte(strings.ToLower(w))
+		if len(lw) >= 4 && !names[string(lw)] && (bytes.Contains(lower, lw) || bytes.Contains(decoded, lw)) {
+			return "xxxxx"
 		}
-		j := i
-		for j < len(text) && isWordByte(text[j]) {
-			j++
-		}
-		w := []byte(strings.ToLower(text[i:j]))
-		if len(w) >= 4 && !names[string(w)] && (bytes.Contains(lower, w) || bytes.Contains(decoded, w)) {
-			b.WriteString("xxxxx")
-		} else {
-			b.WriteString(text[i:j])
-		}
-		i = j
-	}
-	return b.String()
+		return w
+	})
 }
 
 // headerNames returns the names of the header fields of a request head

@@ -66,12 +66,7 @@ func TestAgentsListFlagsClock(t *testing.T) {
 // offset is unmeasured rather than 0s, and agents ls says so.
 func TestAgentClockUnmeasured(t *testing.T) {
 	f := newProducerTimeFleet(t)
-	f.replayAgentWith(t, "load-1", func(*AgentConfig) {})
-	time.Sleep(2*HeartbeatInterval + 500*time.Millisecond) // heartbeats sent after one was read back
-	bs := f.beats(t, "load-1")
-	if len(bs) < 3 {
-		t.Fatalf("%d heartbeats, want 3 or more", len(bs))
-	}
+	bs := f.agentBeats(t, "load-1")
 	for i, h := range bs {
 		if !h.ClockUnmeasured || h.ClockOffset != 0 {
 			t.Errorf("heartbeat %d says it measured a clock offset of %s", i, time.Duration(h.ClockOffset))
@@ -90,12 +85,7 @@ func TestAgentClockUnmeasured(t *testing.T) {
 // clock: about 0), and agents ls shows it, not "unmeasured".
 func TestAgentClockMeasuredEmbedded(t *testing.T) {
 	f := newIDFleet(t)
-	f.replayAgentWith(t, "load-1", func(*AgentConfig) {})
-	time.Sleep(2*HeartbeatInterval + 500*time.Millisecond) // heartbeats sent after one was read back
-	bs := f.beats(t, "load-1")
-	if len(bs) < 3 {
-		t.Fatalf("%d heartbeats, want 3 or more", len(bs))
-	}
+	bs := f.agentBeats(t, "load-1")
 	last := bs[len(bs)-1]
 	if off := time.Duration(last.ClockOffset); last.ClockUnmeasured || off < -time.Second || off > time.Second {
 		t.Errorf("the last heartbeat: offset %s, unmeasured %v; want one measured, within 1s of 0 (one clock)", off, last.ClockUnmeasured)
@@ -105,6 +95,19 @@ func TestAgentClockMeasuredEmbedded(t *testing.T) {
 	if strings.Contains(ls.String(), "unmeasured") {
 		t.Errorf("agents ls:\n%s", ls.String())
 	}
+}
+
+// agentBeats runs an agent and returns its heartbeats once three or more
+// were sent, the later ones after one was read back.
+func (f *idFleet) agentBeats(t *testing.T, name string) []Heartbeat {
+	t.Helper()
+	f.replayAgentWith(t, name, func(*AgentConfig) {})
+	time.Sleep(2*HeartbeatInterval + 500*time.Millisecond)
+	bs := f.beats(t, name)
+	if len(bs) < 3 {
+		t.Fatalf("%d heartbeats, want 3 or more", len(bs))
+	}
+	return bs
 }
 
 // TestLogClock: an agent logs once that its clock went beyond

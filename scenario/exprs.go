@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/internal/wordmap"
 )
 
 // exprKind says which environment and result type an expression has.
@@ -92,25 +93,12 @@ func maskSourceWords(msg, src string) string {
 			}
 		}
 	}
-	var b strings.Builder
-	for i := 0; i < len(msg); {
-		if !isWordByte(msg[i]) {
-			b.WriteByte(msg[i])
-			i++
-			continue
+	return wordmap.Map(msg, isWordByte, func(w string) string {
+		if len(w) >= 4 && partOfAny(w, words) {
+			return "xxxxx"
 		}
-		j := i
-		for j < len(msg) && isWordByte(msg[j]) {
-			j++
-		}
-		if w := msg[i:j]; len(w) >= 4 && partOfAny(w, words) {
-			b.WriteString("xxxxx")
-		} else {
-			b.WriteString(msg[i:j])
-		}
-		i = j
-	}
-	return b.String()
+		return w
+	})
 }
 
 // envCallRE matches an env("NAME") call with a literal name (the name in

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/replayctl/replayctl/exprenv"
+	"github.com/replayctl/replayctl/internal/wordmap"
 )
 
 // Options tune Load.
@@ -397,25 +398,12 @@ func hideValues(ds Diagnostics, changed map[*yaml.Node]bool, orig map[*yaml.Node
 // written (the scalar as its author wrote it).
 func hideFragments(s, value, repl, written string) string {
 	isTok := func(c byte) bool { return isWordByte(c) || c == '-' || c == '+' || c == '/' || c == '=' }
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if !isTok(s[i]) {
-			b.WriteByte(s[i])
-			i++
-			continue
+	return wordmap.Map(s, isTok, func(w string) string {
+		if len(w) >= 6 && strings.Contains(value, w) && !strings.Contains(written, w) {
+			return repl
 		}
-		j := i
-		for j < len(s) && isTok(s[j]) {
-			j++
-		}
-		if w := s[i:j]; len(w) >= 6 && strings.Contains(value, w) && !strings.Contains(written, w) {
-			b.WriteString(repl)
-		} else {
-			b.WriteString(w)
-		}
-		i = j
-	}
-	return b.String()
+		return w
+	})
 }
 
 // replaceWord replaces the occurrences of old in s that are not part of a
