@@ -2,11 +2,14 @@ package kafkaio
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestStamperRenews: the stamper installs itself anew every renewEvery
@@ -74,4 +77,40 @@ func TestStamperRenews(t *testing.T) {
 			t.Errorf("record %d: timestamp %s, stamped by the broker %v, want %v", i, ts, stamped, want)
 		}
 	}
+}
+
+// FuzzStampBatch: any bytes a client may send as a partition's records
+// are stamped or left alone, never a panic; a batch stamped keeps a CRC
+// that verifies, and its records.
+func FuzzStampBatch(f *testing.F) {
+	b := kmsg.RecordBatch{Magic: 2, LastOffsetDelta: 0, FirstTimestamp: 1000, MaxTimestamp: 1005, ProducerID: -1, NumRecords: 1,
+		Records: (&kmsg.Record{Length: 6, Value: []byte("v")}).AppendTo(nil)}
+	raw := b.AppendTo(nil)
+	b.Length = int32(len(raw) - 12)
+	raw = b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[batchCRCAt:], crc32.Checksum(raw[batchAttributesAt:], crc32c))
+	f.Add(raw)
+	f.Add(raw[:40])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := append([]byte(nil), data...)
+		valid := len(in) >= batchHeaderLen && in[batchMagicAt] == 2 && binary.BigEndian.Uint32(in[batchCRCAt:]) == crc32.Checksum(in[batchAttributesAt:], crc32c) &&
+			binary.BigEndian.Uint16(in[batchAttributesAt:])&attrLogAppendTime == 0
+		stampBatch(in, 7777)
+		if !valid {
+			if string(in) != string(data) {
+				t.Fatalf("a batch that is not one was changed")
+			}
+			return
+		}
+		if binary.BigEndian.Uint32(in[batchCRCAt:]) != crc32.Checksum(in[batchAttributesAt:], crc32c) {
+			t.Fatal("stamped batch's CRC does not verify")
+		}
+		if first := int64(binary.BigEndian.Uint64(in[batchFirstTimestampAt:])); first != 7777 {
+			t.Fatalf("first timestamp %d", first)
+		}
+		if string(in[batchHeaderLen:]) != string(data[batchHeaderLen:]) {
+			t.Fatal("the records changed")
+		}
+	})
 }
