@@ -868,8 +868,13 @@ func (c *Client) printJob(id string) {
 	w := c.Out
 	fmt.Fprintf(w, "job %s  %s  %s\n", id, js.Kind, c.bus.JobLiveState(id, js.State))
 	if spec, env, ok := c.specRecord(id); ok {
+		on := spec.Selector.String()
+		if len(spec.Selector) == 0 {
+			// Agents named, not chosen by labels (serve's gor drop-in).
+			on = "agents " + strings.Join(spec.Agents, ", ")
+		}
 		fmt.Fprintf(w, "  scenario %s (sha256 %.12s…) job %q on %s, submitted %s, expires %s\n",
-			spec.File, spec.SHA256, spec.Job, spec.Selector.String(), spec.IssuedAt.Format(time.RFC3339), spec.ExpiresAt.Format(time.RFC3339))
+			spec.File, spec.SHA256, spec.Job, on, spec.IssuedAt.Format(time.RFC3339), spec.ExpiresAt.Format(time.RFC3339))
 		fmt.Fprintf(w, "  submitted by %s\n", c.submittedBy(id, spec, env))
 		if spec.Recording != nil {
 			fmt.Fprintf(w, "  recording %s into %s\n", spec.Recording.ID, spec.Recording.Topic)

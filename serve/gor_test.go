@@ -121,6 +121,11 @@ func gorCompat(t *testing.T, e *env, a, b, admin, replay, agent string) {
 	if v.State != fleet.Succeeded {
 		t.Fatalf("gor job %s: %s %s", v.ID, v.State, v.Reason)
 	}
+	if v.Command != "" {
+		// Its agent was named: jobs submit has no such command (it
+		// showed --on '', which chooses no agent).
+		t.Errorf("gor job's command %q, want none", v.Command)
+	}
 	got := tg.got()
 	var want []string
 	for i := 10; i < 30; i++ {

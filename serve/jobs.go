@@ -351,6 +351,11 @@ func partOrder(p string) string {
 // commandLine is the `replayctl jobs submit` command equivalent to a spec,
 // with the secrets in its --set values masked (maskSet).
 func commandLine(sp fleet.Spec) string {
+	if len(sp.Selector) == 0 {
+		// Its agents were named (the gor drop-in API), not chosen by
+		// labels: jobs submit has no form of it ("--on ''" chose none).
+		return ""
+	}
 	args := []string{"replayctl", "jobs", "submit", shquote.IfNeeded(sp.File), "--job", shquote.IfNeeded(sp.Job), "--on", shquote.IfNeeded(fleet.Labels(sp.Selector).String())}
 	if sp.Shards > 1 {
 		args = append(args, "--shards", strconv.Itoa(sp.Shards))
