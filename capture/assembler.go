@@ -1173,13 +1173,16 @@ type conn struct {
 	req, resp      splitter
 	pending        []pendingReq // pending[phead:] await their responses
 	phead          int
-	reqID          string
-	respID         string
-	respReqTime    int64
-	rst            bool
-	fin            [2]bool // FIN seen: [0] from the client, [1] from the server
-	maxEnd         [2]uint32
-	maxEndOK       [2]bool
+	// early holds the responses captured before the request they answer
+	// (earlyResp): the next requests take their IDs.
+	early       []earlyResp
+	reqID       string
+	respID      string
+	respReqTime int64
+	rst         bool
+	fin         [2]bool // FIN seen: [0] from the client, [1] from the server
+	maxEnd      [2]uint32
+	maxEndOK    [2]bool
 	// finSeq[d] is the sequence number direction d's FIN ends its data at.
 	finSeq [2]uint32
 	// peerAck[d] is the highest ACK the other side sent for direction d
@@ -1360,7 +1363,10 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 		if n := len(c.pending) - c.phead; n > 0 {
 			c.a.count(cUnanswered, int64(n))
 		}
-		c.pending, c.phead = nil, 0
+		if n := len(c.early); n > 0 {
+			c.a.count(cUnpaired, int64(n)) // their requests never came
+		}
+		c.pending, c.phead, c.early = nil, 0, nil
 		c.a.rememberClosed(c)
 		if c.a.open[c.hash] == c {
 			delete(c.a.open, c.hash)
@@ -1412,9 +1418,43 @@ func (c *conn) finHoles() {
 
 func (c *conn) count(ct counter, n int64) { c.a.count(ct, n) }
 
+// earlyResp is a response whose first segment was captured before the
+// request it answers: its ACK covers request bytes not seen yet (the two
+// directions reordered, on a multi-queue NIC or "any"). The first request
+// that starts before ack takes its ID; one that starts at or after it
+// shows that response's request was never captured.
+type earlyResp struct {
+	id  string
+	ack uint32
+}
+
+// maxEarly bounds the responses held for requests not seen yet.
+const maxEarly = 64
+
+// takeEarly returns the ID of the response captured ahead of the request
+// starting at seq, if any; responses whose request was not captured are
+// counted unpaired.
+func (c *conn) takeEarly(seq uint32) (string, bool) {
+	for len(c.early) > 0 {
+		e := c.early[0]
+		c.early = c.early[1:]
+		if int32(seq-e.ack) < 0 {
+			return e.id, true
+		}
+		c.a.count(cUnpaired, 1)
+	}
+	return "", false
+}
+
 func (c *conn) headDone(s *splitter, h *head) []byte {
 	a := c.a
 	if !s.isResp {
+		if len(c.early) > 0 && s.posOK {
+			if id, ok := c.takeEarly(s.startSeq); ok {
+				c.reqID = id // answered already, by a response captured first
+				return nil
+			}
+		}
 		c.reqID = a.newID()
 		if a.cfg.Responses {
 			if len(c.pending)-c.phead >= maxPending {
@@ -1445,6 +1485,13 @@ func (c *conn) headDone(s *splitter, h *head) []byte {
 		case "CONNECT":
 			method = methodCONNECT
 		}
+	} else if s.startHasAck && c.req.posOK && int32(s.startAck-c.req.pos) > 0 && len(c.early) < maxEarly {
+		// The server had received request bytes this capture has not
+		// seen yet: the request comes after its response (earlyResp).
+		// It paired with the next request, and every later response
+		// with the request before its own.
+		c.respID, c.respReqTime = a.newID(), s.start
+		c.early = append(c.early, earlyResp{id: c.respID, ack: s.startAck})
 	} else {
 		a.count(cUnpaired, 1)
 		c.respID, c.respReqTime = a.newID(), s.start

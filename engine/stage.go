@@ -212,6 +212,9 @@ func (st *requestStage) process(m *message.Message) (raw []byte, keep bool) {
 		OnNotJSON: func(a rewrite.Action, err error) {
 			st.warnRequest("rewrite-skipped-not-json", "body is not JSON; rewrite step skipped", m, err, "action", a.String())
 		},
+		OnNoMatch: func(a rewrite.Action) {
+			st.warn("rewrite-set-json-no-match", "set-json's path matches nothing in the body, and it creates members only along plain names ($.a.b); rewrite step skipped", "id", m.ID, "action", a.String())
+		},
 	}
 	out, hostSet, dropped, err := chain.ApplyHost(m.Raw)
 	st.hostSet = hostSet

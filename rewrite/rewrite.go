@@ -59,6 +59,11 @@ type Chain struct {
 	// with the request unchanged by that action. When nil, such an action
 	// fails the chain with an error wrapping ErrNotJSON.
 	OnNotJSON func(a Action, err error)
+	// OnNoMatch, when set, is called for a set-json action whose path
+	// matched nothing in the body's JSON and created nothing (a filter
+	// or an index: $.items[3] of a shorter array): the request goes on
+	// unchanged by it. When nil, that is no error either.
+	OnNoMatch func(a Action)
 }
 
 // Apply parses raw, applies the actions and returns the edited request.
@@ -96,6 +101,12 @@ func (c *Chain) ApplyHost(raw []byte) (out []byte, hostSet, dropped bool, err er
 	}
 	for i, a := range c.Actions {
 		drop, err := a.Apply(r, envf)
+		if errors.Is(err, errNoMatch) {
+			if c.OnNoMatch != nil {
+				c.OnNoMatch(a)
+			}
+			continue
+		}
 		if err != nil && c.OnNotJSON != nil && errors.Is(err, ErrNotJSON) {
 			c.OnNotJSON(a, err)
 			continue
@@ -352,8 +363,21 @@ func (a SetJSON) Apply(r *httpraw.Request, env func() any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return false, editJSON(r, func(doc any) (any, int, error) { return a.Path.Set(doc, v) })
+	matched := true
+	err = editJSON(r, func(doc any) (any, int, error) {
+		out, n, err := a.Path.Set(doc, v)
+		matched = n > 0
+		return out, n, err
+	})
+	if err == nil && !matched {
+		return false, errNoMatch
+	}
+	return false, err
 }
+
+// errNoMatch is what SetJSON returns when its path matched nothing in a
+// JSON body (Chain.OnNoMatch).
+var errNoMatch = errors.New("the path matches nothing in the body")
 
 // RemoveJSON removes the members or elements at Path from a JSON body.
 type RemoveJSON struct {
