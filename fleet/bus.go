@@ -388,6 +388,9 @@ func (b *Bus) AgentAlive(name string, now time.Time) bool {
 	return now.Sub(b.seen[name]) < LostAfter
 }
 
+// OpenedAt is when the bus opened (this process's clock).
+func (b *Bus) OpenedAt() time.Time { return b.openedAt }
+
 // LastSeen is when this process read an agent's latest heartbeat, on its
 // own clock (see seenAt): not the heartbeat's record timestamp, which is
 // the agent's clock on a broker that keeps its producers' timestamps.

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"time"
 )
@@ -139,6 +140,13 @@ func partsFinal(b *Bus, spec Spec, offset int64) bool {
 // record job's part has no spare, and a replay whose matching agents are
 // all gone has no one to act; the job stayed RUNNING for good.
 func (a *Agent) lostParts(spec Spec, offset int64, now time.Time) []Status {
+	// Until the bus has read the agents' heartbeats live for settleGrace,
+	// one read from before it opened may carry its agent's own clock (an
+	// agents topic created CreateTime): a live agent whose clock is
+	// behind would look lost since minutes.
+	if now.Sub(a.bus.OpenedAt()) < settleGrace {
+		return nil
+	}
 	var lost []Status
 	for i, name := range spec.Agents {
 		key := agentKey(spec.JobID, name)
@@ -165,10 +173,14 @@ func (a *Agent) lostParts(spec Spec, offset int64, now time.Time) []Status {
 		}
 		// An agent never seen (no heartbeat on the topic) is no agent
 		// this one knows to be gone.
-		if seen, known := a.bus.LastSeen(owner); !known || now.Sub(seen) < settleGrace {
+		seen, known := a.bus.LastSeen(owner)
+		if !known || now.Sub(seen) < settleGrace {
 			return nil
 		}
-		if spec.Kind != KindRecord && a.liveMatching(spec, now) {
+		// A live agent that may re-run or fail the shard (watchShards) is
+		// given as long again; one that does not (its spec refused, say)
+		// would leave the job RUNNING for good.
+		if spec.Kind != KindRecord && a.liveMatching(spec, now) && now.Sub(seen) < 2*settleGrace {
 			return nil
 		}
 		lost = append(lost, st)
@@ -176,10 +188,11 @@ func (a *Agent) lostParts(spec Spec, offset int64, now time.Time) []Status {
 	return lost
 }
 
-// liveMatching says whether a live agent matches the job's selector.
+// liveMatching says whether a live agent that allows replay matches the
+// job's selector.
 func (a *Agent) liveMatching(spec Spec, now time.Time) bool {
 	for _, h := range a.bus.Agents() {
-		if h.Labels.Matches(spec.Selector) && a.bus.AgentAlive(h.Name, now) {
+		if h.Labels.Matches(spec.Selector) && h.Allows(KindReplay) && a.bus.AgentAlive(h.Name, now) {
 			return true
 		}
 	}
@@ -196,6 +209,19 @@ func (a *Agent) failLost(spec Spec, offset int64, lost []Status, now time.Time) 
 		a.swept = map[string]time.Time{}
 	}
 	a.swept[spec.JobID] = now
+	// Decided on what was read: read to the end, and look again (an
+	// agent heartbeating since, a part that ended meanwhile).
+	sctx, cancel := context.WithTimeout(a.pub, 5*time.Second)
+	err := a.bus.Sync(sctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	now = time.Now()
+	lost = a.lostParts(spec, offset, now)
+	if len(lost) == 0 {
+		return
+	}
 	for _, st := range lost {
 		owner := st.Agent
 		seen, _ := a.bus.LastSeen(owner)

@@ -121,3 +121,49 @@ func TestWaitPrintsChanges(t *testing.T) {
 		t.Errorf("--wait printed:\n%s\nwant one line", out.String())
 	}
 }
+
+// TestLostPartsSpareLiveAgents: an agent never ends the part of one that
+// is alive: web-2 heartbeats with its clock 5 min behind on an agents
+// topic created CreateTime, so its heartbeats read when other-1 opens
+// the topics say "5 min ago" (a review found other-1 failing web-2's
+// recording at once). And a live agent that matches a replay's labels
+// but does not allow replay does not hold off the settlement of its
+// lost shard (it would never re-run it: the job stayed RUNNING).
+func TestLostPartsSpareLiveAgents(t *testing.T) {
+	grace := settleGrace
+	t.Cleanup(func() { settleGrace = grace })
+	settleGrace = 2 * time.Second
+	t.Run("skewed live agent", func(t *testing.T) {
+		f := newProducerTimeFleet(t)
+		now := time.Now().UTC()
+		rec := Spec{JobID: "j-rec-alive", Kind: KindRecord, Job: "record", Scenario: "version: 1\n", SHA256: ScenarioHash("version: 1\n"),
+			Selector: Selector{"role": "web"}, Agents: []string{"web-2"}, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute), Submitter: "test"}
+		off := f.publishSpec(t, rec)
+		if err := f.bus.PublishStatus(f.ctx, agentKey(rec.JobID, "web-2"), Status{JobID: rec.JobID, Kind: KindRecord, Agent: "web-2", State: Running, SpecOffset: off}); err != nil {
+			t.Fatal(err)
+		}
+		f.skewedAgent(t, "web-2", Labels{"role": "web"}, -5*time.Minute)
+		f.replayAgentWith(t, "other-1", func(c *AgentConfig) { c.Labels = Labels{"role": "other"} })
+		time.Sleep(3 * settleGrace)
+		if err := f.bus.Sync(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if part, _ := f.bus.Status(agentKey(rec.JobID, "web-2")); part.State != Running {
+			t.Errorf("the part of a live agent is %s: %q", part.State, part.Reason)
+		}
+	})
+	t.Run("matching agent that does not replay", func(t *testing.T) {
+		f := newIDFleet(t)
+		rep := replaySpec("j-rep-stuck", "load-1", onceReplay(t.TempDir(), "http://127.0.0.1:9"))
+		off := f.publishSpec(t, rep)
+		shard := 0
+		if err := f.bus.PublishStatus(f.ctx, shardKey(rep.JobID, 0), Status{JobID: rep.JobID, Kind: KindReplay, Agent: "load-1", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
+			t.Fatal(err)
+		}
+		f.skewedBeat(t, "load-1", Labels{"role": "load"}, 0) // then it dies
+		f.replayAgentWith(t, "rec-1", func(c *AgentConfig) { c.Allow = []string{KindRecord} })
+		if js := f.finalJob(t, rep.JobID, 30*time.Second); js.State != Failed {
+			t.Errorf("job %s %q", js.State, js.Reason)
+		}
+	})
+}
