@@ -731,8 +731,9 @@ jobs:
 // whose request was never sent (it said "done" and exited 0, the loss only
 // in a counter), unless on-loss says warn.
 func TestPcapReplayCutShortIsLoss(t *testing.T) {
-	for _, onLoss := range []string{"", "warn"} {
-		t.Run("on-loss="+onLoss, func(t *testing.T) {
+	for _, tc := range []struct{ onLoss, loop string }{{"", ""}, {"warn", ""}, {"", "3"}} {
+		onLoss := tc.onLoss
+		t.Run("on-loss="+onLoss+"/loop="+tc.loop, func(t *testing.T) {
 			dir := t.TempDir()
 			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 			defer target.Close()
@@ -745,9 +746,14 @@ func TestPcapReplayCutShortIsLoss(t *testing.T) {
 			if err := os.WriteFile(pcap, b[:len(b)-5], 0o644); err != nil {
 				t.Fatal(err)
 			}
-			job := ""
+			job, each := "", ""
 			if onLoss != "" {
 				job = "\n    on-loss: " + onLoss
+			}
+			if tc.loop != "" {
+				// A looped pcap loses the same packet each pass: 1, not 3.
+				job += "\n    loop: " + tc.loop
+				each = " (on each pass of the loop)"
 			}
 			r := run(t, dir, `version: 1
 name: cut-replay
@@ -764,7 +770,7 @@ jobs:
 			case onLoss == "warn" && r.err != nil:
 				t.Fatalf("run with on-loss: warn = %v\n%s", r.err, r.out)
 			}
-			const said = "not sent  the capture lost file-cut-short 1 packet (the pcap file ends in the middle of it): what it lost was never sent"
+			said := "not sent  the capture lost file-cut-short 1 packet (the pcap file ends in the middle of it)" + each + ": what it lost was never sent"
 			if !strings.Contains(r.out, "job replay: done, REQUESTS NOT SENT") || !strings.Contains(r.out, said) {
 				t.Errorf("the summary does not say the capture lost a packet:\n%s", r.out)
 			}
@@ -772,7 +778,7 @@ jobs:
 			if ns, _ := field(t, rep, "not_sent").([]any); len(ns) != 1 || !strings.Contains(fmt.Sprint(ns[0]), "file-cut-short 1 packet") {
 				t.Errorf("report not_sent %v", field(t, rep, "not_sent"))
 			}
-			if number(t, rep, "requests", "sent") < 9 {
+			if want := map[string]float64{"": 9, "3": 27}[tc.loop]; number(t, rep, "requests", "sent") < want {
 				t.Errorf("report requests %v", field(t, rep, "requests"))
 			}
 		})

@@ -561,8 +561,11 @@ type LossError struct {
 func (e *LossError) Error() string {
 	if e.Replay {
 		var parts []string
-		if n := e.Lost[catalog.LostTotal]; n > 0 {
+		if n := e.Lost[catalog.LostTotal] - e.Lost[notSentAtStop]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d request(s) not sent because of errors: %s", n, notSentErrorsText(e.Lost)))
+		}
+		if n := e.Lost[notSentAtStop]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d request(s) the live capture had taken not sent: their instants did not come within %s of its stop (%s)", n, liveDrain, notSentAtStop))
 		}
 		if len(e.CaptureLost) > 0 {
 			parts = append(parts, "the capture it replayed lost "+lostText(e.CaptureLost)+": what it lost was never sent")
@@ -580,9 +583,6 @@ func notSentErrorsText(dropped map[string]int64) string {
 		if n := dropped[se.counter]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d (%s)", se.counter, n, se.what))
 		}
-	}
-	if n := dropped[notSentAtStop]; n > 0 {
-		parts = append(parts, fmt.Sprintf("%s %d (captured before the capture stopped, their instants did not come within %s)", notSentAtStop, n, liveDrain))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -305,10 +305,14 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 	}
 	// atStop counts a request a live capture handed over when it stopped
-	// that could not be sent (liveDrain ran out, a second stop).
+	// that could not be sent (liveDrain ran out), and lets the capture go
+	// on handing over the others, each counted so: an error would end
+	// its hand-over there, the rest dropped uncounted, and fail the job
+	// with the capture's "context canceled".
 	atStop := func(err error) error {
 		if j.Source.Capture != nil && jctx.Err() != nil {
 			c.add(notSentAtStop, 1)
+			return nil
 		}
 		return err
 	}
@@ -428,6 +432,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	})
 	var runErr error
 	loops := max(j.Loop.Count, 1)
+	var passStats map[string]int64 // the source's counters of the last pass
 	for i := 0; ; i++ {
 		if j.Loop.For > 0 {
 			if time.Since(res.started) >= j.Loop.For {
@@ -445,7 +450,8 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			resumeAt = r.resumePosition(j, src, wm)
 		}
 		runErr = src.Run(jctx, emit)
-		c.addAll("source.", src.Stats())
+		passStats = src.Stats()
+		c.addAll("source.", passStats)
 		if runErr != nil || jctx.Err() != nil {
 			break
 		}
@@ -508,15 +514,14 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	// window says partial for it.
 	var captureLost map[string]int64
 	if j.Source.Pcap != nil || j.Source.Capture != nil {
-		st := map[string]int64{}
-		for k, v := range res.counters {
-			if k, ok := strings.CutPrefix(k, "source."); ok {
-				st[k] = v
-			}
-		}
-		if captureLost = SourceLost(st); len(captureLost) > 0 {
+		// One pass's: a looped pcap loses the same packets each pass.
+		if captureLost = SourceLost(passStats); len(captureLost) > 0 {
 			res.captureLost = captureLost
-			res.notSent = append(res.notSent, fmt.Sprintf("the capture lost %s: what it lost was never sent", lostText(captureLost)))
+			each := ""
+			if res.counters["loops"] > 0 {
+				each = " (on each pass of the loop)"
+			}
+			res.notSent = append(res.notSent, fmt.Sprintf("the capture lost %s%s: what it lost was never sent", lostText(captureLost), each))
 		} else {
 			captureLost = nil
 		}
@@ -547,7 +552,7 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 // liveDrain bounds how long a replay from a live capture goes on sending
 // the requests the capture held when it stopped (its order window, 1 s by
 // default, and a target that is slow to take them).
-const liveDrain = 10 * time.Second
+var liveDrain = 10 * time.Second
 
 // notSentAtStop counts the requests a live capture handed over when it
 // stopped that liveDrain cut.
