@@ -8,12 +8,15 @@ import (
 )
 
 // scrubRequestValues returns an error's text about a request with every
-// word of 4 bytes or more that occurs in the request (as sent, or with its
-// %XX escapes decoded; case aside) replaced by xxxxx. The errors of
-// filters, sample keys and rewrites quote the values they failed on
+// token (a run of letters, digits and _-.~+/=%:) of 4 bytes or more that
+// occurs in the request (as sent, or with its %XX escapes decoded; case
+// aside) replaced by xxxxx, and of the others every such word. The errors
+// of filters, sample keys and rewrites quote the values they failed on
 // ("int(Bearer abc…)"), and a record job logs them before any redaction:
-// a production credential would be in the log. What is left says what
-// failed and where in the expression.
+// a production credential would be in the log. The names of the request's
+// header fields and query parameters, and its method, are no secret and
+// stay (req.header("X-User-Id")): what is left says what failed and where
+// in the expression.
 func scrubRequestValues(text string, raw []byte) string {
 	const maxText = 2048
 	if len(text) > maxText {
@@ -21,24 +24,43 @@ func scrubRequestValues(text string, raw []byte) string {
 	}
 	lower := bytes.ToLower(raw)
 	decoded := bytes.ToLower(percentDecoded(raw))
-	names := headerNames(lower) // no secret: req.header("Authorization") stays readable
-	return wordmap.Map(text, isWordByte, func(w string) string {
+	names := requestNames(lower)
+	inRequest := func(w string) bool {
 		lw := []byte(strings.ToLower(w))
-		if len(lw) >= 4 && !names[string(lw)] && (bytes.Contains(lower, lw) || bytes.Contains(decoded, lw)) {
+		return len(lw) >= 4 && !names[string(lw)] && (bytes.Contains(lower, lw) || bytes.Contains(decoded, lw))
+	}
+	return wordmap.Map(text, isTokenByte, func(tok string) string {
+		if names[strings.ToLower(tok)] {
+			return tok
+		}
+		if inRequest(tok) {
 			return "xxxxx"
 		}
-		return w
+		return wordmap.Map(tok, isWordByte, func(w string) string {
+			if inRequest(w) {
+				return "xxxxx"
+			}
+			return w
+		})
 	})
 }
 
-// headerNames returns the names of the header fields of a request head
-// (lower case), and its method.
-func headerNames(lower []byte) map[string]bool {
+// requestNames returns the names of the header fields and query
+// parameters of a request head (lower case), and its method.
+func requestNames(lower []byte) map[string]bool {
 	head, _, _ := bytes.Cut(lower, []byte("\r\n\r\n"))
 	lines := bytes.Split(head, []byte("\n"))
 	names := map[string]bool{}
-	if method, _, ok := bytes.Cut(lines[0], []byte(" ")); ok {
+	if method, rest, ok := bytes.Cut(lines[0], []byte(" ")); ok {
 		names[string(method)] = true
+		target, _, _ := bytes.Cut(rest, []byte(" "))
+		if _, query, ok := bytes.Cut(target, []byte("?")); ok {
+			for _, kv := range bytes.Split(query, []byte("&")) {
+				if name, _, _ := bytes.Cut(kv, []byte("=")); len(name) > 0 {
+					names[string(percentDecoded(name))] = true
+				}
+			}
+		}
 	}
 	for _, l := range lines[1:] {
 		if name, _, ok := bytes.Cut(l, []byte(":")); ok && len(name) > 0 && bytes.IndexByte(name, ' ') < 0 {
@@ -46,6 +68,12 @@ func headerNames(lower []byte) map[string]bool {
 		}
 	}
 	return names
+}
+
+// isTokenByte says whether c may be part of a value as a request holds
+// it: a word's bytes and -.~+/=%:.
+func isTokenByte(c byte) bool {
+	return isWordByte(c) || strings.IndexByte("-.~+/=%:", c) >= 0
 }
 
 func isWordByte(c byte) bool {

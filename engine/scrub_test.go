@@ -20,10 +20,17 @@ func TestScrubRequestValues(t *testing.T) {
 // A header's name is no secret: the expression quoted in the error stays
 // readable.
 func TestScrubKeepsHeaderNames(t *testing.T) {
-	raw := []byte("POST /x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer PRODSECRET0\r\n\r\n{\"Authorization\":1}")
-	in := "invalid operation: int(Bearer PRODSECRET0) (1:1)\n | int(req.header(\"Authorization\")) > 0 && req.method == \"POST\""
-	want := "invalid operation: int(xxxxx xxxxx) (1:1)\n | int(req.header(\"Authorization\")) > 0 && req.method == \"POST\""
-	if got := scrubRequestValues(in, raw); got != want {
-		t.Errorf("scrub = %q, want %q", got, want)
+	raw := []byte("POST /x?user_id=k-12-ab-9z HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer PRODSECRET0\r\nX-User-Id: 555-123-4567\r\nContent-Type: application/json\r\n\r\n{\"Authorization\":1}")
+	for _, c := range []struct{ in, want string }{
+		{"invalid operation: int(Bearer PRODSECRET0) (1:1)\n | int(req.header(\"Authorization\")) > 0 && req.method == \"POST\"",
+			"invalid operation: int(xxxxx xxxxx) (1:1)\n | int(req.header(\"Authorization\")) > 0 && req.method == \"POST\""},
+		// Names with hyphens stay whole; values whose pieces are short go whole.
+		{`cannot parse 555-123-4567 from req.header("X-User-Id") (Content-Type application/json)`,
+			`cannot parse xxxxx from req.header("X-User-Id") (Content-Type xxxxx)`},
+		{`int(k-12-ab-9z) of req.param("user_id")`, `int(xxxxx) of req.param("user_id")`},
+	} {
+		if got := scrubRequestValues(c.in, raw); got != c.want {
+			t.Errorf("scrub(%q)\n = %q\nwant %q", c.in, got, c.want)
+		}
 	}
 }
