@@ -184,37 +184,47 @@ func (p Path) Create() (*os.File, error) {
 // WriteFile writes data to the file as Create does, whole or not at all:
 // into a temporary file beside it, renamed over it once written. A reader
 // (or another process writing the same report, as shards on one host may)
-// never sees it half written.
+// never sees it half written. A file already there keeps its mode; an
+// uncontained path that is a symbolic link is written where it leads.
 func (p Path) WriteFile(data []byte) error {
-	tmp := fmt.Sprintf("%s.%s.tmp", filepath.Base(p.Abs), rand.Text()[:8])
 	if p.Root == "" {
-		dir := filepath.Dir(p.Abs)
+		target := p.Abs
+		if resolved, err := filepath.EvalSymlinks(p.Abs); err == nil {
+			target = resolved
+		}
+		dir := filepath.Dir(target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		tmp = filepath.Join(dir, tmp)
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			_ = os.Remove(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, p.Abs); err != nil {
-			_ = os.Remove(tmp)
-			return err
-		}
-		return nil
+		return writeRenamed(target, data, modeOf(os.Stat(target)), os.WriteFile, os.Rename, os.Remove)
 	}
 	r, rel, err := p.openRoot()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	tmp = filepath.Join(filepath.Dir(rel), tmp)
-	if err := r.WriteFile(tmp, data, 0o644); err != nil {
-		_ = r.Remove(tmp)
+	return writeRenamed(rel, data, modeOf(r.Stat(rel)), r.WriteFile, r.Rename, r.Remove)
+}
+
+// modeOf is the mode of a file already there, or 0644.
+func modeOf(fi os.FileInfo, err error) os.FileMode {
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0o644
+	}
+	return fi.Mode().Perm()
+}
+
+// writeRenamed writes data to a temporary file beside name, with mode,
+// and renames it over name, by the functions given (of the os package or
+// of an os.Root).
+func writeRenamed(name string, data []byte, mode os.FileMode, write func(string, []byte, os.FileMode) error, rename func(string, string) error, remove func(string) error) error {
+	tmp := filepath.Join(filepath.Dir(name), fmt.Sprintf("%s.%s.tmp", filepath.Base(name), rand.Text()[:8]))
+	if err := write(tmp, data, mode); err != nil {
+		_ = remove(tmp)
 		return err
 	}
-	if err := r.Rename(tmp, rel); err != nil {
-		_ = r.Remove(tmp)
+	if err := rename(tmp, name); err != nil {
+		_ = remove(tmp)
 		return err
 	}
 	return nil

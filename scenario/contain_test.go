@@ -610,3 +610,33 @@ func TestWriteFileWhole(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteFileKeepsModeAndLink: a report written again keeps the mode
+// its owner gave it (0600), and an uncontained report path that is a
+// symbolic link is written where it leads, the link kept (a review found
+// both lost to the rename).
+func TestWriteFileKeepsModeAndLink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.json")
+	if err := os.WriteFile(real, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Path{{Raw: "real.json", Abs: real, Root: dir}, {Raw: "link.json", Abs: link}} {
+		if err := p.WriteFile([]byte("new " + p.Raw)); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(real); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("after writing %s: mode %v (%v), want 0600", p.Raw, fi.Mode(), err)
+		}
+		if b, _ := os.ReadFile(real); string(b) != "new "+p.Raw {
+			t.Errorf("after writing %s: %s holds %q", p.Raw, real, b)
+		}
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", fi.Mode(), err)
+	}
+}
