@@ -32,9 +32,10 @@ type EmbeddedOptions struct {
 // Embedded is an in-process Kafka-protocol broker (franz-go's kfake) that
 // kcat, GoReplay and other replayctl processes can reach.
 type Embedded struct {
-	c     *kfake.Cluster
-	addrs []string
-	lock  *DataDirLock
+	c       *kfake.Cluster
+	addrs   []string
+	lock    *DataDirLock
+	stamper *logAppendStamper
 }
 
 // StartEmbedded starts one broker. ctx bounds the start only. With a data
@@ -90,8 +91,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded broker: %w", err), lock.Release())
 	}
-	stampLogAppendTime(c)
-	e := &Embedded{c: c, addrs: c.ListenAddrs(), lock: lock}
+	e := &Embedded{c: c, addrs: c.ListenAddrs(), lock: lock, stamper: stampLogAppendTime(c)}
 	if lock != nil && o.Serve && len(e.addrs) > 0 {
 		h := lock.holder
 		h.Addr = e.addrs[0]

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -44,6 +45,8 @@ type logAppendStamper struct {
 	byID   map[[16]byte]bool // the same by topic ID (Produce v13 on)
 	served int               // produce requests since produce was installed
 	since  time.Time         // when it was
+	// renewals counts the installs of produce after the first.
+	renewals atomic.Int64
 }
 
 // A control function keeps, for each client connection it ever saw, that
@@ -58,7 +61,7 @@ var (
 )
 
 // stampLogAppendTime installs the stamper's control functions on c.
-func stampLogAppendTime(c *kfake.Cluster) {
+func stampLogAppendTime(c *kfake.Cluster) *logAppendStamper {
 	s := &logAppendStamper{c: c, since: time.Now()}
 	s.forget()
 	c.ControlKey(int16(kmsg.Produce), s.produce)
@@ -75,6 +78,7 @@ func stampLogAppendTime(c *kfake.Cluster) {
 		}
 		c.ControlKey(int16(k), observe)
 	}
+	return s
 }
 
 func (s *logAppendStamper) forget() {
@@ -97,6 +101,7 @@ func (s *logAppendStamper) produce(req kmsg.Request) (kmsg.Response, error, bool
 	if renew {
 		s.c.DropControl()
 		s.c.ControlKey(int16(kmsg.Produce), s.produce)
+		s.renewals.Add(1)
 	}
 	pr, ok := req.(*kmsg.ProduceRequest)
 	if !ok {

@@ -58,6 +58,11 @@ func TestStamperRenews(t *testing.T) {
 			produced = append(produced, past)
 		}
 	}
+	// 20 produce requests, renewed every 3: 6 times (and the function
+	// renewed answers: the later records are stamped, below).
+	if n := e.stamper.renewals.Load(); n != 6 {
+		t.Errorf("the stamper was installed anew %d times, want 6", n)
+	}
 	rd, err := kgo.NewClient(kgo.SeedBrokers(e.Addrs()...), kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
