@@ -20,6 +20,7 @@ import (
 
 	"github.com/replayctl/replayctl/engine"
 	"github.com/replayctl/replayctl/gorfile"
+	"github.com/replayctl/replayctl/message"
 )
 
 // TestTooLargeRecordCounted records a .gor file in which one request is
@@ -270,6 +271,10 @@ jobs:
 			found = true
 			if body := s[strings.Index(s, "\r\n\r\n")+4:]; len(body) != 1000 {
 				t.Errorf("truncated body of %d bytes, want 1000", len(body))
+			}
+			// The .gor file says it was cut (its head promises 5000).
+			if m, err := message.DecodePayload(p); err != nil || !m.Truncated {
+				t.Errorf("the cut response is not marked truncated in the .gor file (%v): %.60q", err, s)
 			}
 		}
 	}

@@ -85,7 +85,10 @@ func NewID() string {
 var ErrBadPayload = errors.New("bad GoReplay payload")
 
 // AppendPayload appends the GoReplay payload of m to dst:
-// "<type> <id> <unix-ns> <latency-ns>\n" followed by the raw HTTP bytes.
+// "<type> <id> <unix-ns> <latency-ns>\n" followed by the raw HTTP bytes,
+// with a fifth field, "truncated", for a message whose body was cut
+// (Truncated): its head promises bytes it does not have. GoReplay reads
+// the first four fields and leaves the others.
 func AppendPayload(dst []byte, m *Message) []byte {
 	dst = strconv.AppendInt(dst, int64(m.Kind), 10)
 	dst = append(dst, ' ')
@@ -98,6 +101,9 @@ func AppendPayload(dst []byte, m *Message) []byte {
 	dst = strconv.AppendInt(dst, m.Time, 10)
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, m.Latency, 10)
+	if m.Truncated {
+		dst = append(dst, " "+truncatedField...)
+	}
 	dst = append(dst, '\n')
 	return append(dst, m.Raw...)
 }
@@ -167,9 +173,14 @@ func DecodePayload(p []byte) (*Message, error) {
 		}
 		m.Latency = l
 	}
+	m.Truncated = len(fields) >= 5 && string(fields[4]) == truncatedField
 	m.Raw = p[nl+1:]
 	return m, nil
 }
+
+// truncatedField is the payload header's fifth field of a message whose
+// body was cut.
+const truncatedField = "truncated"
 
 // Capture times that cannot be real. A .gor file can carry any number as a
 // message's time: zero, a negative one, seconds or milliseconds where
