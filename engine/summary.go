@@ -167,7 +167,7 @@ func printSummary(out io.Writer, res *jobResult) {
 			if res.window != nil {
 				note = "the window is marked partial"
 			} else if res.job.SaveWindow == "" {
-				note = "see the log"
+				note = "what the sink holds lacks them"
 			}
 			row("lost", "%s  (%s)\n", lostText(res.lost), note)
 		}
