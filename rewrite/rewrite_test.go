@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -227,5 +228,27 @@ func TestApplyHostTellsAHostSet(t *testing.T) {
 				t.Errorf("host set %v, want %v", hostSet, tc.want)
 			}
 		})
+	}
+}
+
+// TestSetJSONNoMatch: set-json whose path is a filter or an index that
+// matches nothing in the body (it creates members only along plain
+// names) changes nothing: told through OnNoMatch, the chain going on. It
+// was silent (a walk set $.arr[3] on a shorter array). A plain path that
+// creates its member is no such case.
+func TestSetJSONNoMatch(t *testing.T) {
+	body := `{"arr":[1]}`
+	in := fmt.Sprintf("POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	var missed []string
+	c := &Chain{
+		Actions: []Action{
+			SetJSON{Path: jsonpath.MustCompile("$.arr[3]"), Value: lit(9)},
+			SetJSON{Path: jsonpath.MustCompile("$.b"), Value: lit(2)},
+		},
+		OnNoMatch: func(a Action) { missed = append(missed, a.String()) },
+	}
+	out, _, err := c.Apply([]byte(in))
+	if err != nil || len(missed) != 1 || missed[0] != "set-json $.arr[3]" || !strings.HasSuffix(string(out), `{"arr":[1],"b":2}`) {
+		t.Fatalf("out %q, missed %v, err %v", out, missed, err)
 	}
 }
