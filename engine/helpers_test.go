@@ -501,3 +501,19 @@ func keys(m map[string]any) []string {
 	sort.Strings(out)
 	return out
 }
+
+// getAll sends n GETs of prefix/0, prefix/1, … to a loopback port, one
+// after the other, reading each answer, with pause after each.
+func getAll(t *testing.T, port int, prefix string, n int, pause time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for i := range n {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s/%d", port, prefix, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		time.Sleep(pause)
+	}
+}

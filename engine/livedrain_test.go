@@ -53,16 +53,7 @@ jobs:
 	dir := t.TempDir()
 	go func() { done <- run(t, dir, yaml, engine.Options{}) }()
 	time.Sleep(1200 * time.Millisecond) // the capture is up
-	client := &http.Client{Timeout: 2 * time.Second}
-	for i := range 20 {
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/r/%d", port, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		time.Sleep(50 * time.Millisecond)
-	}
+	getAll(t, port, "/r", 20, 50*time.Millisecond)
 	r := <-done
 	if r.err != nil {
 		t.Fatalf("run: %v\n%s", r.err, r.out)

@@ -68,27 +68,12 @@ jobs:
 	go func() { done <- plan.Run(context.Background()) }()
 
 	time.Sleep(1500 * time.Millisecond) // the capture is open
-	client := &http.Client{Timeout: 2 * time.Second}
 	// Five exchanges reach the broker before it goes: the error says where
 	// they lie.
-	for i := range 5 {
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/before/%d", port, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	getAll(t, port, "/before", 5, 0)
 	time.Sleep(2500 * time.Millisecond) // held for ordering, then acknowledged
 	_ = b.Close()
-	for i := range 20 {
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/r/%d", port, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	getAll(t, port, "/r", 20, 0)
 	var runErr error
 	select {
 	case runErr = <-done:

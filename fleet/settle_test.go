@@ -66,13 +66,7 @@ func TestLostPartsSettled(t *testing.T) {
 	}
 	f.skewedBeat(t, "web-2", Labels{"role": "web"}, 0) // then it dies
 
-	rep := replaySpec("j-rep-lost", "load-1", onceReplay(t.TempDir(), "http://127.0.0.1:9"))
-	repOff := f.publishSpec(t, rep)
-	shard := 0
-	if err := f.bus.PublishStatus(f.ctx, shardKey(rep.JobID, 0), Status{JobID: rep.JobID, Kind: KindReplay, Agent: "load-1", Shard: &shard, State: Running, SpecOffset: repOff}); err != nil {
-		t.Fatal(err)
-	}
-	f.skewedBeat(t, "load-1", Labels{"role": "load"}, 0) // then it dies
+	rep := f.replayOfDeadAgent(t, "j-rep-lost")
 	died := time.Now()
 
 	// A live agent that matches neither job.
@@ -154,16 +148,24 @@ func TestLostPartsSpareLiveAgents(t *testing.T) {
 	})
 	t.Run("matching agent that does not replay", func(t *testing.T) {
 		f := newIDFleet(t)
-		rep := replaySpec("j-rep-stuck", "load-1", onceReplay(t.TempDir(), "http://127.0.0.1:9"))
-		off := f.publishSpec(t, rep)
-		shard := 0
-		if err := f.bus.PublishStatus(f.ctx, shardKey(rep.JobID, 0), Status{JobID: rep.JobID, Kind: KindReplay, Agent: "load-1", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
-			t.Fatal(err)
-		}
-		f.skewedBeat(t, "load-1", Labels{"role": "load"}, 0) // then it dies
+		rep := f.replayOfDeadAgent(t, "j-rep-stuck")
 		f.replayAgentWith(t, "rec-1", func(c *AgentConfig) { c.Allow = []string{KindRecord} })
 		if js := f.finalJob(t, rep.JobID, 30*time.Second); js.State != Failed {
 			t.Errorf("job %s %q", js.State, js.Reason)
 		}
 	})
+}
+
+// replayOfDeadAgent publishes a replay job id whose one shard load-1 runs,
+// and one heartbeat of load-1, which then dies.
+func (f *idFleet) replayOfDeadAgent(t *testing.T, id string) Spec {
+	t.Helper()
+	rep := replaySpec(id, "load-1", onceReplay(t.TempDir(), "http://127.0.0.1:9"))
+	off := f.publishSpec(t, rep)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(rep.JobID, 0), Status{JobID: rep.JobID, Kind: KindReplay, Agent: "load-1", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	f.skewedBeat(t, "load-1", Labels{"role": "load"}, 0)
+	return rep
 }
