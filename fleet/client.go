@@ -815,6 +815,10 @@ func (c *Client) progressLine(id string) string {
 		if p.Progress != nil && p.Progress.Line != "" {
 			fmt.Fprintf(&b, " (%s)", p.Progress.Line)
 		}
+		if gone := c.agentGone(p); gone != "" {
+			word, _, _ := strings.Cut(strings.TrimPrefix(gone, " ("), ":")
+			b.WriteString(" (" + word + ")") // without the time, which changes every second
+		}
 	}
 	return b.String()
 }
@@ -925,10 +929,31 @@ func (c *Client) printJob(id string) {
 				detail = s.Progress.Line
 			}
 		}
+		detail += c.agentGone(s)
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", part, s.Agent, s.State, s.Attempt, detail)
 	}
 	tw.Flush()
 	printResult(w, js)
+}
+
+// agentGone says, for a part not ended whose agent is lost or stopped,
+// since when: its state is its agent's last word, which a live agent that
+// trusts the job ends (settleStale, settleGrace after the agent was
+// last seen), and no one while none runs.
+func (c *Client) agentGone(s Status) string {
+	if s.State.Final() || s.State == Lost || s.Agent == "" || c.bus.AgentAlive(s.Agent, time.Now()) {
+		return ""
+	}
+	seen, ok := c.bus.LastSeen(s.Agent)
+	if !ok {
+		return ""
+	}
+	since := time.Since(seen).Truncate(time.Second)
+	gone := fmt.Sprintf("AGENT LOST: no heartbeat for %s", since)
+	if h, _, ok := c.bus.Agent(s.Agent); ok && h.Stopped {
+		gone = fmt.Sprintf("AGENT STOPPED: %s ago", since)
+	}
+	return fmt.Sprintf(" (%s; a live agent that trusts the job ends this part %s after that)", gone, settleGrace)
 }
 
 // printResult prints a final job's merged result (jobs show): a record

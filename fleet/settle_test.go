@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,4 +169,38 @@ func (f *idFleet) replayOfDeadAgent(t *testing.T, id string) Spec {
 	}
 	f.skewedBeat(t, "load-1", Labels{"role": "load"}, 0)
 	return rep
+}
+
+// TestShowSaysAgentLost: jobs show and --wait say that the agent of a
+// part not ended is gone, stopped here (its RUNNING is its last word),
+// and since when.
+func TestShowSaysAgentLost(t *testing.T) {
+	f := newIDFleet(t)
+	spec := replaySpec("j-gone", "load-9", "version: 1\n")
+	off := f.publishSpec(t, spec)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(spec.JobID, 0), Status{JobID: spec.JobID, Kind: KindReplay, Agent: "load-9", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.bus.Publish(f.ctx, AgentsTopic, "load-9", Heartbeat{Name: "load-9", Labels: Labels{"role": "load"}, At: time.Now().UTC(), Stopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var show strings.Builder
+	c := &Client{bus: f.bus, Out: &show}
+	if err := c.Show(spec.JobID); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`shard/0\s+load-9\s+RUNNING\s+0\s+ \(AGENT STOPPED: \d+s ago; a live agent that trusts the job ends this part `).MatchString(show.String()) {
+		t.Errorf("jobs show:\n%s", show.String())
+	}
+	var wait strings.Builder
+	ctx, cancel := context.WithTimeout(f.ctx, 1500*time.Millisecond)
+	defer cancel()
+	_, _ = (&Client{bus: f.bus, Out: &wait}).Wait(ctx, spec.JobID)
+	if !strings.Contains(wait.String(), "shard0@load-9=RUNNING (AGENT STOPPED)") {
+		t.Errorf("--wait:\n%s", wait.String())
+	}
 }
