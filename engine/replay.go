@@ -515,15 +515,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	var captureLost map[string]int64
 	if j.Source.Pcap != nil || j.Source.Capture != nil {
 		// One pass's: a looped pcap loses the same packets each pass.
-		if captureLost = SourceLost(passStats); len(captureLost) > 0 {
-			res.captureLost = captureLost
+		if lost := SourceLost(passStats); len(lost) > 0 {
+			captureLost, res.captureLost = lost, lost
 			each := ""
 			if res.counters["loops"] > 0 {
 				each = " (on each pass of the loop)"
 			}
-			res.notSent = append(res.notSent, fmt.Sprintf("the capture lost %s%s: what it lost was never sent", lostText(captureLost), each))
-		} else {
-			captureLost = nil
+			res.notSent = append(res.notSent, fmt.Sprintf("the capture lost %s%s: what it lost was never sent", lostText(lost), each))
 		}
 	}
 	if n := res.counters[notSentAtStop]; n > 0 {

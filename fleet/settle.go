@@ -51,8 +51,8 @@ func (a *Agent) settleStale(now time.Time) {
 			continue
 		}
 		if !partsFinal(a.bus, spec, js.SpecOffset) {
-			if lost := a.lostParts(spec, js.SpecOffset, now); len(lost) > 0 {
-				a.failLost(spec, js.SpecOffset, lost, now)
+			if len(a.lostParts(spec, js.SpecOffset, now)) > 0 {
+				a.failLost(spec, js.SpecOffset, now)
 			}
 			continue
 		}
@@ -109,17 +109,22 @@ func (a *Agent) sweptSpec(id string, offset int64) (Spec, bool) {
 	return spec, ok
 }
 
+// partKey is the status key of a job's part i: its agent's for a record
+// job, its shard's for a replay.
+func partKey(spec Spec, i int) string {
+	if spec.Kind == KindRecord {
+		return agentKey(spec.JobID, spec.Agents[i])
+	}
+	return shardKey(spec.JobID, i)
+}
+
 // partsFinal says, by one lookup of each part's status (and, for a part
 // with none, of its agent's refusal of the spec at offset), whether every
 // part of the job may be final: false when one is not, as jobParts would
 // read it.
 func partsFinal(b *Bus, spec Spec, offset int64) bool {
 	for i, name := range spec.Agents {
-		key := agentKey(spec.JobID, name)
-		if spec.Kind != KindRecord {
-			key = shardKey(spec.JobID, i)
-		}
-		if s, ok := b.Status(key); ok {
+		if s, ok := b.Status(partKey(spec, i)); ok {
 			if !s.State.Final() {
 				return false
 			}
@@ -149,11 +154,7 @@ func (a *Agent) lostParts(spec Spec, offset int64, now time.Time) []Status {
 	}
 	var lost []Status
 	for i, name := range spec.Agents {
-		key := agentKey(spec.JobID, name)
-		if spec.Kind != KindRecord {
-			key = shardKey(spec.JobID, i)
-		}
-		st, ok := a.bus.Status(key)
+		st, ok := a.bus.Status(partKey(spec, i))
 		if ok && st.State.Final() {
 			continue
 		}
@@ -199,26 +200,26 @@ func (a *Agent) liveMatching(spec Spec, now time.Time) bool {
 	return false
 }
 
-// failLost ends the lost parts FAILED, saying since when their agent is
-// gone, and then the job (finishJob: a record job's window is saved
-// partial, the host that failed counted). Every agent that trusts the
-// spec may do it at once: each writes the same statuses, and finishJob
-// leaves a job another agent settled as it is.
-func (a *Agent) failLost(spec Spec, offset int64, lost []Status, now time.Time) {
+// failLost ends the lost parts (lostParts) FAILED, saying since when
+// their agent is gone, and then the job (finishJob: a record job's window
+// is saved partial, the host that failed counted). It reads the topics to
+// their end and looks for them again first (an agent heartbeating since, a
+// part that ended meanwhile). Every agent that trusts the spec may do it
+// at once: each writes the same statuses, and finishJob leaves a job
+// another agent settled as it is. swept is set at sweep (settleStale).
+func (a *Agent) failLost(spec Spec, offset int64, sweep time.Time) {
 	if a.swept == nil {
 		a.swept = map[string]time.Time{}
 	}
-	a.swept[spec.JobID] = now
-	// Decided on what was read: read to the end, and look again (an
-	// agent heartbeating since, a part that ended meanwhile).
+	a.swept[spec.JobID] = sweep
 	sctx, cancel := context.WithTimeout(a.pub, 5*time.Second)
 	err := a.bus.Sync(sctx)
 	cancel()
 	if err != nil {
 		return
 	}
-	now = time.Now()
-	lost = a.lostParts(spec, offset, now)
+	now := time.Now()
+	lost := a.lostParts(spec, offset, now)
 	if len(lost) == 0 {
 		return
 	}
