@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,4 +183,32 @@ jobs:
 			t.Errorf("the summary's lost line does not say the filter failed:\n%s", r.out)
 		}
 	})
+}
+
+// TestFilterOverMemoryBudget: an expression that would build a string of
+// terabytes (a scenario's, or a job spec's that an agent runs) is an
+// error of the expression, counted as such, not an allocation that kills
+// the process with everything it runs (expr-lang before v1.18 checked
+// repeat's count, not the size it would allocate).
+func TestFilterOverMemoryBudget(t *testing.T) {
+	dir := t.TempDir()
+	writeGor(t, dir, "in.gor", evenly(2, time.Millisecond))
+	for _, filter := range []string{
+		`len(repeat(repeat("x", 900000), 1000000)) > 0`,
+		`let a = repeat("x", 900000); let b = a + a; let c = b + b; let d = c + c; let e = d + d; len(e + e + e + e) > 0`,
+		`len(join(map(1..1000, repeat("x", 900)), repeat("y", 900000))) > 0`,
+	} {
+		t.Run(filter[:12], func(t *testing.T) {
+			yaml := "version: 1\nname: budget\njobs:\n  record:\n    source: {gor: {path: in.gor}}\n    filter: '" + filter + "'\n    sink: {gor: {path: out/rec.gor}}\n"
+			var logs syncBuffer
+			r := run(t, dir, yaml, engine.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			var loss *engine.LossError
+			if !errors.As(r.err, &loss) || loss.Lost["filter-errors"] != 2 {
+				t.Fatalf("run = %v, want filter-errors 2 lost", r.err)
+			}
+			if !strings.Contains(logs.String(), "memory budget exceeded") {
+				t.Errorf("the log does not say why the filter failed:\n%s", logs.String())
+			}
+		})
+	}
 }
