@@ -481,8 +481,12 @@ func (d *h2dir) frame(b []byte) {
 // message, MaxStreamBytes for the direction's open streams together, and
 // MaxBufferedBytes for everything the capture holds; beyond them the body
 // is cut and the message marked truncated (and the cut counted as
-// buffer-overflow when a buffer limit, not MaxBody, caused it).
+// buffer-overflow when a buffer limit, not MaxBody, caused it). Once cut,
+// a body stays cut, a prefix of what was sent.
 func (d *h2dir) keepBody(half *h2half, data []byte) {
+	if half.truncated {
+		return
+	}
 	a := d.h.c.a
 	room := a.cfg.MaxBody - int64(len(half.body))
 	capped := false

@@ -186,9 +186,11 @@ func (s *splitter) keep(b []byte) {
 }
 
 // keepBody appends body bytes (chunk framing included) within the limits;
-// bytes beyond them are dropped and the message marked truncated.
+// bytes beyond them are dropped and the message marked truncated. Once cut,
+// a body stays cut: bytes after the cut are not kept when room frees up,
+// so a truncated message is always a prefix of what was sent.
 func (s *splitter) keepBody(b []byte) {
-	if s.holed {
+	if s.holed || s.truncated {
 		return
 	}
 	room := s.maxBody - s.bodyKept
