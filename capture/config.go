@@ -149,6 +149,7 @@ const (
 	cHoles
 	cSnaplenCut
 	cFragmentsIncomplete
+	cBufferCut
 	nCounters
 )
 
@@ -190,6 +191,7 @@ var counterNames = [nCounters]string{
 	cHoles:               "holes",
 	cSnaplenCut:          "snaplen-cut",
 	cFragmentsIncomplete: "fragments-incomplete",
+	cBufferCut:           "buffer-cut",
 }
 
 // Stats are the capture counters by name:
@@ -246,6 +248,9 @@ var counterNames = [nCounters]string{
 //	                        the capture (a loss)
 //	buffer-overflow         messages cut by MaxStreamBytes/MaxBufferedBytes,
 //	                        and IP fragments dropped past 16 MiB held
+//	buffer-cut              of them, messages whose body was cut there: body
+//	                        bytes that were on the wire are not in the
+//	                        capture (a loss, unlike a cut at MaxBody)
 //	pending-overflow        requests forgotten because too many awaited answers
 //	upgraded                connections no longer HTTP (101, CONNECT)
 //	kernel-drops            packets the kernel dropped (live capture)

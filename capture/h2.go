@@ -502,6 +502,7 @@ func (d *h2dir) keepBody(half *h2half, data []byte) {
 		if capped && !half.overflow {
 			half.overflow = true
 			a.count(cBufferOverflow, 1)
+			a.count(cBufferCut, 1)
 		}
 	}
 	half.body = append(half.body, data...)

@@ -214,6 +214,7 @@ func (s *splitter) keepBody(b []byte) {
 		if capped && !s.overflow {
 			s.overflow = true
 			s.ev.count(cBufferOverflow, 1)
+			s.ev.count(cBufferCut, 1)
 		}
 		return
 	}

@@ -75,7 +75,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 	src := j.Source
 	switch src.Kind {
 	case scenario.SourcePcap:
-		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, Host: r.hostname(), NoDecap: src.Pcap.Decap == "off"}
+		cfg := capture.Config{Ports: ports(src.Pcap.Ports), Responses: src.Pcap.Responses, MaxBody: src.Pcap.MaxBody, MaxBufferedBytes: src.Pcap.MaxBuffered, Host: r.hostname(), NoDecap: src.Pcap.Decap == "off"}
 		path, root := src.Pcap.Path.Abs, src.Pcap.Path.Root
 		if root != "" {
 			// A restricted scenario's file, read through an os.Root on
@@ -113,7 +113,7 @@ func (r *runner) buildSource(ctx context.Context, j *scenario.Job) (sourceFactor
 			return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 		}
 		cfg := capture.LiveConfig{
-			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, Host: r.hostname(), NoDecap: c.Decap == "off"},
+			Config:      capture.Config{Ports: ports(c.Ports), Hosts: hosts, Responses: c.Responses, MaxBody: c.MaxBody, MaxBufferedBytes: c.MaxBuffered, Host: r.hostname(), NoDecap: c.Decap == "off"},
 			Snaplen:     c.Snaplen,
 			RingSize:    c.RingSize,
 			Promiscuous: c.Promiscuous,

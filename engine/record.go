@@ -650,6 +650,7 @@ var lossCauses = []struct{ counter, cause string }{
 	{"source.streams-dropped", "streams-dropped"},
 	{"source.h2-hpack-errors", "h2-hpack-errors"},
 	{"source.h2-unrenderable", "h2-unrenderable"},
+	{"source.buffer-cut", "buffer-cut"},
 	{"unredactable-dropped", "unredactable"},
 	{"unparsable-requests", "unparsable-requests"},
 	{"filter-errors", "filter-errors"},
@@ -714,6 +715,8 @@ func lostText(lost map[string]int64) string {
 			why = " (not tracked: past the capture's connection limit)"
 		case "h2-hpack-errors":
 			why = " (HTTP/2 header blocks that do not decode on a connection seen from its start: their messages, and the later ones of that direction, are not recorded)"
+		case "buffer-cut":
+			why = " (recorded with their body cut because the capture's buffers were full: the capture holds at most 256 MiB of messages in progress, and a connection's direction max-body + 64 KiB; their bytes past the cut are not in the recording, and a replay does not send them)"
 		case "h2-unrenderable":
 			why = " (HTTP/2 messages whose fields cannot be written as header lines: a CR or LF in a value, a name that is not a token, no :method)"
 		default:

@@ -217,7 +217,11 @@ func printSummary(out io.Writer, res *jobResult) {
 			row("times", "%d message(s) with a bogus capture time (%s), as a .gor file can have them: recorded as they are and replayed, but the window's capture time leaves them out; a paced replay sends each right after the request before it\n", n, message.BogusTimeRule)
 		}
 		if n := res.counters["requests-body-cut"]; n > 0 {
-			row("cut", "%d request(s) recorded with their body cut (max-body, or bytes the capture lost): a replay does not send them; a larger max-body keeps them whole\n", n)
+			why := "max-body, or bytes the capture lost"
+			if res.counters["source.buffer-cut"] > 0 || res.counters["source.holes"] > 0 {
+				why += ": see lost"
+			}
+			row("cut", "%d request(s) recorded with their body cut (%s): a replay does not send them; a larger max-body keeps whole those that max-body cut\n", n, why)
 		}
 		if res.window != nil {
 			mark := ""

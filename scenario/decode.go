@@ -765,6 +765,7 @@ func (d *decoder) decodeSource(x m) Source {
 			RingSize:    64 << 20,
 			Promiscuous: c.boolean("promiscuous", false),
 			MaxBody:     d.size(c, "max-body"),
+			MaxBuffered: d.maxBuffered(c),
 			Decap:       cmp.Or(c.str("decap"), "auto"),
 		}
 		if c.has("ring-size") {
@@ -787,7 +788,7 @@ func (d *decoder) decodeSource(x m) Source {
 		src.Capture = cs
 	case SourcePcap:
 		src.Pcap = &PcapSource{Path: d.path(c, "path"), Ports: d.ports(c), Responses: c.boolean("responses", true), MaxBody: d.size(c, "max-body"),
-			Decap: cmp.Or(c.str("decap"), "auto")}
+			MaxBuffered: d.maxBuffered(c), Decap: cmp.Or(c.str("decap"), "auto")}
 	case SourceGor:
 		src.Gor = &GorSource{Path: d.path(c, "path")}
 	case SourceWindow:
@@ -1149,4 +1150,26 @@ func (d *decoder) checkHeaderName(n *yaml.Node, path, name string) {
 	if n != nil && n.Kind == yaml.ScalarNode && name != "" && !httpraw.ValidHeaderName(name) {
 		d.errorf(n, path, "%q is not a header name: a name is letters, digits and !#$%%&'*+-.^_`|~, without spaces or colons", name)
 	}
+}
+
+// DefaultMaxBuffered is a capture's max-buffered when it is not set: the
+// bytes of messages in progress (and of TCP segments held for reassembly)
+// a capture holds at once.
+const DefaultMaxBuffered = 256 << 20
+
+// maxBuffered reads a capture or pcap source's max-buffered (default
+// DefaultMaxBuffered); it must hold one whole message at max-body.
+func (d *decoder) maxBuffered(c m) int64 {
+	if !c.has("max-buffered") {
+		return DefaultMaxBuffered
+	}
+	n := d.size(c, "max-buffered")
+	switch body := d.size(c, "max-body"); {
+	case n < 1<<20:
+		d.errorf(c.get("max-buffered"), c.p("max-buffered"), "must be at least 1MiB (default 256MiB)")
+		return DefaultMaxBuffered
+	case n < body:
+		d.errorf(c.get("max-buffered"), c.p("max-buffered"), "must hold at least one message at max-body (%d bytes): every body that long would be cut", body)
+	}
+	return n
 }

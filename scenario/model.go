@@ -312,16 +312,18 @@ type CaptureSource struct {
 	RingSize    int64 // bytes, default 64MiB
 	Promiscuous bool
 	MaxBody     int64  // bytes, 0: unlimited
+	MaxBuffered int64  // bytes of messages in progress held at once, default 256MiB
 	Decap       string // "auto" (default: tunnels are opened) or "off"
 }
 
 // PcapSource reads a pcap or pcapng file.
 type PcapSource struct {
-	Path      Path
-	Ports     []int
-	Responses bool
-	MaxBody   int64
-	Decap     string // "auto" (default) or "off"
+	Path        Path
+	Ports       []int
+	Responses   bool
+	MaxBody     int64
+	MaxBuffered int64  // bytes of messages in progress held at once, default 256MiB
+	Decap       string // "auto" (default) or "off"
 }
 
 // GorSource reads a GoReplay .gor file.
