@@ -212,7 +212,7 @@ func (m *message) contentLength() (int64, bool, error) {
 		for _, part := range strings.Split(f.value, ",") {
 			part = trimOWS(part)
 			n, err := strconv.ParseInt(part, 10, 64)
-			if err != nil || n < 0 || part == "" || part[0] == '+' {
+			if err != nil || !digits(part) { // digits only: not "+3", nor "-0"
 				return 0, false, malformed("invalid Content-Length (%d bytes): want digits", len(f.value))
 			}
 			if cl >= 0 && n != cl {
