@@ -25,8 +25,9 @@ import (
 
 // TestUndecodableInputNotSent: a replay whose input holds what does not
 // decode (a window's record that is no GoReplay message, a .gor payload
-// that does not parse) sends the rest and says what it skipped on its not
-// sent line and in its report's not_sent: it was a counter alone.
+// that does not parse) sends the rest, says what it skipped on its not
+// sent line and in its report's not_sent (it was a counter alone), and
+// fails on it unless on-loss: warn.
 func TestUndecodableInputNotSent(t *testing.T) {
 	br := kafkatest.Brokers(t)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -58,9 +59,9 @@ func TestUndecodableInputNotSent(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ name, source, line string }{
-		{"window", "{window: w}", "1 record(s) of the window not sent: they are not GoReplay messages (the first ones are in the log)"},
-		{"gor", "{gor: {path: in.gor}}", "1 payload(s) of the .gor file not sent: they do not decode (the first ones are in the log)"},
+	for _, c := range []struct{ name, source, line, loss string }{
+		{"window", "{window: w}", "1 record(s) of the window not sent: they are not GoReplay messages (the first ones are in the log)", "bad-records 1 (records of the window that are not GoReplay messages)"},
+		{"gor", "{gor: {path: in.gor}}", "1 payload(s) of the .gor file not sent: they do not decode (the first ones are in the log)", "bad-payloads 1 (payloads of the .gor file that do not decode)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tg := newTarget(t)
@@ -80,8 +81,11 @@ jobs:
     report: {json: out/replay.json}
 `, topic, tg.URL(), c.source)
 			r := run(t, dir, yaml, engine.Options{Brokers: br.Addrs})
-			if r.err != nil {
-				t.Fatalf("run: %v\n%s", r.err, r.out)
+			// What does not decode is a loss, as a request that does not
+			// parse is: it exited 0 with a not sent line.
+			var loss *engine.LossError
+			if !errors.As(r.err, &loss) || !strings.Contains(r.err.Error(), c.loss) || !strings.Contains(r.out, "done, REQUESTS NOT SENT") {
+				t.Fatalf("run = %v, want a loss naming %q\n%s", r.err, c.loss, r.out)
 			}
 			if tg.count() != 2 {
 				t.Errorf("target received %d requests, want 2", tg.count())
@@ -208,6 +212,38 @@ func TestFilterOverMemoryBudget(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "memory budget exceeded") {
 				t.Errorf("the log does not say why the filter failed:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestUnparsableNotSentWithoutFilter: a replay sends only whole HTTP/1.x
+// requests, with a filter or without: what does not parse (no request
+// line, a head with no end, a body short of its Content-Length) is
+// counted unparsable-requests and not sent. Without a filter it was sent
+// as it was, and the target's wait for the missing bytes became timeouts
+// blamed on the target, with exit 0; with one, the same input failed the
+// run.
+func TestUnparsableNotSentWithoutFilter(t *testing.T) {
+	dir := t.TempDir()
+	writeGor(t, dir, "in.gor", []req{
+		{0, "GET /ok/1 HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{time.Millisecond, "NOT HTTP AT ALL"},
+		{2 * time.Millisecond, "GET /no-end HTTP/1.1\r\nHost: x\r\n"},
+		{3 * time.Millisecond, "POST /short HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"},
+		{4 * time.Millisecond, "GET /ok/2 HTTP/1.1\r\nHost: x\r\n\r\n"},
+	})
+	for _, filter := range []string{"", `filter: 'req.method != "OPTIONS"'`} {
+		t.Run(cmp.Or(filter, "no filter"), func(t *testing.T) {
+			tg := newTarget(t)
+			yaml := fmt.Sprintf("version: 1\nname: unparsable\njobs:\n  replay:\n    source: {gor: {path: in.gor}}\n    speed: max\n    %s\n    sink: {http: {url: %q, timeout: 2s}}\n", filter, tg.URL())
+			r := run(t, dir, yaml, engine.Options{})
+			var loss *engine.LossError
+			if !errors.As(r.err, &loss) || loss.Lost["unparsable-requests"] != 3 {
+				t.Fatalf("run = %v, want unparsable-requests 3 lost\n%s", r.err, r.out)
+			}
+			if tg.count() != 2 || !strings.Contains(r.out, "3 request(s) not sent: they cannot be parsed as HTTP requests") {
+				t.Errorf("target received %d requests, want the 2 whole ones; summary:\n%s", tg.count(), r.out)
 			}
 		})
 	}

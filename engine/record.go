@@ -579,6 +579,11 @@ func (e *LossError) Error() string {
 // cause: "rewrite-errors 3 (the rewrite failed on them)".
 func notSentErrorsText(dropped map[string]int64) string {
 	var parts []string
+	for _, u := range undecodable {
+		if n := dropped[u.cause]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", u.cause, n, u.what))
+		}
+	}
 	for _, se := range stageErrors {
 		if n := dropped[se.counter]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d (%s)", se.counter, n, se.what))
@@ -727,6 +732,17 @@ func lostText(lost map[string]int64) string {
 			}
 		}
 		parts = append(parts, fmt.Sprintf("%s %s%s", lc.cause, catalog.Count(n, catalog.LossUnit(lc.cause)), why))
+	}
+	// Causes no counter of this process gives: a fleet recording's
+	// hosts-failed, a bad-records of a replay's input.
+	others := map[string]int64{}
+	for cause, n := range lost {
+		if !slices.ContainsFunc(lossCauses, func(lc struct{ counter, cause string }) bool { return lc.cause == cause }) {
+			others[cause] = n
+		}
+	}
+	if text := catalog.LostText(others); text != "" {
+		parts = append(parts, text)
 	}
 	return strings.Join(parts, ", ")
 }

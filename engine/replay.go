@@ -15,6 +15,7 @@ import (
 	"github.com/replayctl/replayctl/catalog"
 	"github.com/replayctl/replayctl/engine/echo"
 	"github.com/replayctl/replayctl/engine/pace"
+	"github.com/replayctl/replayctl/httpraw"
 	"github.com/replayctl/replayctl/message"
 	"github.com/replayctl/replayctl/scenario"
 	"github.com/replayctl/replayctl/sinks/httpsink"
@@ -343,6 +344,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 			// wait for them (nor can a filter or a rewrite read it).
 			// Counted, and told in the summary.
 			c.add("not-sent-body-cut", 1)
+		} else if err := httpraw.CheckRequest(m.Raw); err != nil {
+			// Not one whole HTTP/1.x request (a foreign producer's
+			// record, a damaged .gor payload): sent as it is, it would
+			// leave the target waiting, and the timeout blamed on it.
+			// Counted as a filter counts it, filter or not.
+			keep = false
+			st.warnRequest("unparsable-requests", "request cannot be parsed; not sent", m, err)
 		} else if raw, keep, keepHost = st.processHost(m); keep {
 			// Protocol http1: a request from HTTP/2 becomes HTTP/1.1 here,
 			// once; one that cannot (gRPC) is counted and told.
@@ -496,9 +504,19 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	if n := res.counters["source.bad-payloads"]; n > 0 {
 		res.notSent = append(res.notSent, fmt.Sprintf("%d payload(s) of the .gor file not sent: they do not decode (the first ones are in the log)", n))
 	}
-	// Requests dropped because the request or an expression failed on it:
-	// not the scenario's choice, a loss unless it says on-loss: warn.
+	// Requests dropped because the request or an expression failed on it,
+	// and input that does not decode: not the scenario's choice, a loss
+	// unless it says on-loss: warn.
 	var dropped map[string]int64
+	for _, u := range undecodable {
+		if n := res.counters[u.counter]; n > 0 {
+			if dropped == nil {
+				dropped = map[string]int64{}
+			}
+			dropped[u.cause] = n
+			dropped[catalog.LostTotal] += n
+		}
+	}
 	for _, se := range stageErrors {
 		if n := res.counters[se.counter]; n > 0 {
 			res.notSent = append(res.notSent, fmt.Sprintf("%d request(s) not sent: %s (%s; the first errors are in the log)", n, se.what, se.counter))

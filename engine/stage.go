@@ -119,12 +119,23 @@ var stageErrors = []struct{ counter, what string }{
 	{"rewrite-errors", "the rewrite failed on them"},
 }
 
+// undecodable are the counters of a replay's input that does not decode,
+// by cause: not sent, and a loss as stageErrors are.
+var undecodable = []struct{ counter, cause, what string }{
+	{"source.bad-records", "bad-records", "records of the window that are not GoReplay messages"},
+	{"source.bad-payloads", "bad-payloads", "payloads of the .gor file that do not decode"},
+}
+
 // droppedOnError counts the requests the stages dropped on errors
-// (stageErrors) among a job's counters.
+// (stageErrors), the input that does not decode, and the requests a live
+// capture's stop cut, among a replay's counters.
 func droppedOnError(counters map[string]int64) int64 {
 	var n int64
 	for _, se := range stageErrors {
 		n += counters[se.counter]
+	}
+	for _, u := range undecodable {
+		n += counters[u.counter]
 	}
 	return n + counters[notSentAtStop]
 }
