@@ -572,8 +572,15 @@ func (c *Client) SubmitJob(ctx context.Context, req SubmitRequest) (Submitted, e
 			if old, err := cat.Get(ctx, shape.Window); err == nil {
 				return Submitted{}, usagef("window %q already exists (saved %s); remove it (replayctl windows rm) or record under another name", shape.Window, old.CreatedAt.Format(time.RFC3339))
 			}
-			if start, err := catalog.EndOffsets(ctx, c.bus.Admin(), shape.Topic); err == nil {
+			// The window starts where the topic ends now; a topic not
+			// created yet starts at 0. Any other error would start it at 0
+			// of a topic that has records: refused, not guessed.
+			start, err := catalog.EndOffsets(ctx, c.bus.Admin(), shape.Topic)
+			switch {
+			case err == nil:
 				rp.Start = start
+			case !errors.Is(err, catalog.ErrNoTopic):
+				return Submitted{}, fmt.Errorf("the window's start (the end offsets of topic %s): %w", shape.Topic, err)
 			}
 		}
 		spec.Recording = rp

@@ -76,7 +76,7 @@ func TestLostPartsSettled(t *testing.T) {
 	js := f.finalJob(t, rec.JobID, 30*time.Second)
 	part, _ := f.bus.Status(agentKey(rec.JobID, "web-2"))
 	if js.State != Failed || part.State != Failed || !strings.Contains(part.Reason, "agent web-2 lost: no heartbeat since ") ||
-		!strings.Contains(part.Reason, "what it captured until then may be in the topic but is not in the window") {
+		!strings.Contains(part.Reason, "what it captured until then is not counted in the window's figures") {
 		t.Fatalf("record job %s %q; web-2's part %s %q", js.State, js.Reason, part.State, part.Reason)
 	}
 	if r := js.Result; r == nil || r.Requests != 3 || r.Lost[catalog.HostsFailed] != 1 || r.Lost[catalog.LostTotal] != 1 {
