@@ -944,23 +944,55 @@ func (c *Client) printJob(id string) {
 }
 
 // agentGone says, for a part not ended whose agent is lost or stopped,
-// since when: its state is its agent's last word, which a live agent that
-// trusts the job ends (settleStale, settleGrace after the agent was
-// last seen), and no one while none runs.
+// since when (AgentGone).
 func (c *Client) agentGone(s Status) string {
-	if s.State.Final() || s.State == Lost || s.Agent == "" || c.bus.AgentAlive(s.Agent, time.Now()) {
-		return ""
-	}
-	seen, ok := c.bus.LastSeen(s.Agent)
+	g, ok := AgentGone(c.bus, s, time.Now())
 	if !ok {
 		return ""
 	}
-	since := time.Since(seen).Truncate(time.Second)
+	since := time.Since(g.LastSeen).Truncate(time.Second)
 	gone := fmt.Sprintf("AGENT LOST: no heartbeat for %s", since)
-	if h, _, ok := c.bus.Agent(s.Agent); ok && h.Stopped {
+	if g.How == GoneStopped {
 		gone = fmt.Sprintf("AGENT STOPPED: %s ago", since)
 	}
-	return fmt.Sprintf(" (%s; a live agent that trusts the job ends this part %s after that)", gone, settleGrace)
+	return fmt.Sprintf(" (%s; a live agent that trusts the job ends this part %s after that)", gone, g.Grace)
+}
+
+// How a part's agent is gone (Gone.How).
+const (
+	GoneLost    = "lost"    // no heartbeat for LostAfter
+	GoneStopped = "stopped" // its last heartbeat said it stopped
+)
+
+// Gone is how a part's agent is gone and since when.
+type Gone struct {
+	How      string    // GoneLost or GoneStopped
+	LastSeen time.Time // when this process read its latest heartbeat (Bus.LastSeen)
+	// Grace is how long after its last part ended a live agent that
+	// trusts the job settles it (settleGrace).
+	Grace time.Duration
+}
+
+// AgentGone says, for a part not ended (s: its status) whose agent is lost
+// or stopped at now, how and since when: its state is its agent's last
+// word, which a live agent that trusts the job ends settleGrace after that
+// (settleStale), and with none, nothing does. What jobs show marks
+// (AGENT LOST, AGENT STOPPED) and serve's API and web UI too; false for a
+// final or LOST part, one without an agent, one whose agent is alive or
+// was never heard from.
+func AgentGone(b *Bus, s Status, now time.Time) (Gone, bool) {
+	if s.State.Final() || s.State == Lost || s.Agent == "" || b.AgentAlive(s.Agent, now) {
+		return Gone{}, false
+	}
+	seen, ok := b.LastSeen(s.Agent)
+	if !ok {
+		return Gone{}, false
+	}
+	g := Gone{How: GoneLost, LastSeen: seen, Grace: settleGrace}
+	if h, _, ok := b.Agent(s.Agent); ok && h.Stopped {
+		g.How = GoneStopped
+	}
+	return g, true
 }
 
 // printResult prints a final job's merged result (jobs show): a record

@@ -79,6 +79,23 @@ type JobView struct {
 	// while it runs, else its result's (result.timeline).
 	Timeline string `json:"timeline,omitempty"`
 	Command  string `json:"command,omitempty"` // the equivalent replayctl command line
+	// AgentGone says that PartsAgentGone parts of the job, not final, have
+	// an agent that is gone (PartView.AgentGone): "lost" when any one's is
+	// lost, else "stopped". History shows it beside the job's state.
+	AgentGone      string `json:"agent_gone,omitempty"`
+	PartsAgentGone int    `json:"parts_agent_gone,omitempty"`
+}
+
+// gone counts a part whose agent is gone how (PartView.AgentGone; "":
+// not gone).
+func (v *JobView) gone(how string) {
+	if how == "" {
+		return
+	}
+	v.PartsAgentGone++
+	if v.AgentGone != fleet.GoneLost {
+		v.AgentGone = how
+	}
 }
 
 // PartView is one agent's run of a record job, or one shard of a replay.
@@ -100,6 +117,26 @@ type PartView struct {
 	// PossibleDuplicates is how many requests a resumed replay shard sent
 	// again that its lost run may have sent too (possibleDuplicates).
 	PossibleDuplicates int64 `json:"possible_duplicates,omitempty"`
+	// AgentGone says, for a part not final whose agent is gone, how:
+	// "lost" (no heartbeat for fleet.LostAfter) or "stopped" (its last
+	// heartbeat said so), as jobs show marks it (fleet.AgentGone): its
+	// state is its agent's last word, which a live agent that trusts the
+	// job ends AgentGraceS seconds after AgentLastSeen, and with none,
+	// nothing does. AgentLastSeen is when serve read the agent's latest
+	// heartbeat, on its own clock, AgentSilentMS how long before the
+	// answer (a browser's clock is not serve's).
+	AgentGone     string    `json:"agent_gone,omitempty"`
+	AgentLastSeen time.Time `json:"agent_last_seen,omitzero"`
+	AgentSilentMS int64     `json:"agent_silent_ms,omitempty"`
+	AgentGraceS   float64   `json:"agent_grace_s,omitempty"`
+}
+
+// agentGone marks p when its agent is gone at now (fleet.AgentGone).
+func (s *Server) agentGone(p *PartView, st fleet.Status, now time.Time) {
+	if g, ok := fleet.AgentGone(s.bus, st, now); ok {
+		p.AgentGone, p.AgentLastSeen, p.AgentGraceS = g.How, g.LastSeen.UTC(), g.Grace.Seconds()
+		p.AgentSilentMS = max(now.Sub(g.LastSeen), 0).Milliseconds()
+	}
 }
 
 // resumeSkipped is how many requests a replay shard re-run after its run
@@ -296,13 +333,17 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 	}
 	all := s.bus.StatusPrefix("job/" + id + "/")
 	var runs fleet.State
+	now := time.Now()
 	for _, k := range slices.Sorted(maps.Keys(all)) {
 		p, part := all[k], strings.TrimPrefix(k, "job/"+id+"/")
-		v.Parts = append(v.Parts, PartView{
+		pv := PartView{
 			Part: part, Agent: p.Agent, Shard: p.Shard, State: p.State, Reason: p.Reason,
 			Attempt: p.Attempt, Progress: progressOf(p.Progress), Result: p.Result, LostText: lostText(p.Result),
 			ResumeSkipped: resumeSkipped(p.Result), PossibleDuplicates: possibleDuplicates(p.Result),
-		})
+		}
+		s.agentGone(&pv, p, now)
+		v.Parts = append(v.Parts, pv)
+		v.gone(pv.AgentGone)
 		if fleet.IsRunKey(part) {
 			runs = fleet.Furthest(runs, p.State)
 		}
@@ -567,10 +608,23 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 	}
 	statuses := s.bus.StatusPrefix("job/")
 	// How far each job's runs got, for the state of a job going (liveState).
+	// And which have a part whose agent is gone (fleet.AgentGone).
 	runs := map[string]fleet.State{}
+	gone := map[string]*JobView{}
+	now := time.Now()
 	for k, p := range statuses {
-		if id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/"); ok && fleet.IsRunKey(part) {
+		id, part, ok := strings.Cut(strings.TrimPrefix(k, "job/"), "/")
+		if !ok {
+			continue
+		}
+		if fleet.IsRunKey(part) {
 			runs[id] = fleet.Furthest(runs[id], p.State)
+		}
+		if g, ok := fleet.AgentGone(s.bus, p, now); ok {
+			if gone[id] == nil {
+				gone[id] = &JobView{}
+			}
+			gone[id].gone(g.How)
 		}
 	}
 	var all []listed
@@ -617,6 +671,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ Token) {
 			shown = s.verifiedSpec(*l.rec)
 		}
 		out[i] = s.view(l.at.id, l.js, shown, false)
+		if g := gone[l.at.id]; g != nil {
+			out[i].AgentGone, out[i].PartsAgentGone = g.AgentGone, g.PartsAgentGone
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
