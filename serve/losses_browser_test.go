@@ -3,6 +3,7 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ import (
 // in the host's Result cell, and the job's header says what the job lost
 // in all, SUCCEEDED under on-loss: warn included; a replay shard whose
 // window was saved partial says so, and what it did not send. History says
-// it of each job beside its state. The jobs are
+// it of each job beside its state. A running part whose agent stopped is
+// marked AGENT STOPPED beside its state, as jobs show marks it, and its
+// job in History. The jobs are
 // signed specs and the statuses agents publish; the pages are reached by
 // clicks from History, in Chromium, with no console error.
 func TestBrowserShowsLosses(t *testing.T) {
@@ -28,7 +31,8 @@ func TestBrowserShowsLosses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	now := time.Now().UTC()
-	rec, rep := "lossy-rec-"+l.suffix, "gappy-rep-"+l.suffix
+	rec, rep, gone := "lossy-rec-"+l.suffix, "gappy-rep-"+l.suffix, "gone-rep-"+l.suffix
+	goneAgent := "load-gone-" + l.suffix
 	const gap = "saved partial: its recording lost kernel-drops 3 packets, spool-full 12 messages"
 	const notSent = "1 request(s) not sent: their bodies were cut when recorded (max-body, or bytes the capture lost); sent as recorded, their heads would promise bytes that never come"
 	web2 := map[string]int64{"kernel-drops": 3, "spool-full": 12, catalog.LostTotal: 15}
@@ -36,6 +40,7 @@ func TestBrowserShowsLosses(t *testing.T) {
 		{JobID: rec, Kind: fleet.KindRecord, Job: "record", File: "record.yaml", Selector: fleet.Selector{"role": "web"},
 			Recording: &fleet.RecordingPlan{ID: "r-" + l.suffix, Window: "peak-" + l.suffix}},
 		{JobID: rep, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Selector: fleet.Selector{"role": "load"}, Shards: 2},
+		{JobID: gone, Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Agents: []string{goneAgent}},
 	} {
 		sp.IssuedAt, sp.ExpiresAt, sp.Submitter = now, now.Add(time.Minute), "token:ci (replayctl serve)"
 		l.publish(t, sp.JobID, sp.Kind, seal(t, sp, l.key))
@@ -54,10 +59,18 @@ func TestBrowserShowsLosses(t *testing.T) {
 			Result: &fleet.Result{Sent: 2, OK: 2, SourceGaps: []string{gap}, NotSent: []string{notSent}}},
 		"job/" + rep + "/shard/1": {JobID: rep, Kind: fleet.KindReplay, Agent: "load-2", Shard: &two, State: fleet.Succeeded, At: now,
 			Result: &fleet.Result{Sent: 3, OK: 3}},
+		"job/" + gone: {JobID: gone, Kind: fleet.KindReplay, State: fleet.Assigned, Agents: []string{goneAgent}, At: now},
+		"job/" + gone + "/shard/0": {JobID: gone, Kind: fleet.KindReplay, Agent: goneAgent, Shard: &one, State: fleet.Running, At: now,
+			Progress: &fleet.Progress{Line: "sent 7"}},
 	} {
 		if err := l.bus.PublishStatus(ctx, key, st); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The agent of the running job's shard stopped (its last heartbeat
+	// says so) and left it RUNNING.
+	if _, err := l.bus.Publish(ctx, fleet.AgentsTopic, goneAgent, fleet.Heartbeat{Name: goneAgent, Labels: fleet.Labels{"role": "load"}, At: now, Stopped: true}); err != nil {
+		t.Fatal(err)
 	}
 
 	b := newBrowser(t)
@@ -112,6 +125,22 @@ func TestBrowserShowsLosses(t *testing.T) {
 	}
 	if strings.Contains(cell("shard/1"), "partial") {
 		t.Error("a shard that read all its window says partial")
+	}
+
+	// A running shard whose agent stopped: History marks its job, the
+	// Job page the shard, beside its state.
+	b.run("history of the job whose agent stopped", b.history(gone))
+	if got, want := histRow(gone), "RUNNING\nAGENT STOPPED"; got != want {
+		t.Errorf("History shows the job whose agent stopped as %q, want %q", got, want)
+	}
+	b.run("job whose agent stopped", chromedp.Click(fmt.Sprintf(`//table[@id="jobs"]//a[text()=%q]`, gone)), chromedp.WaitVisible(`#parts tr[data-part="shard/0"] .agent-gone`),
+		b.shot("losses-03-agent-stopped"))
+	state := b.get("state of shard/0", chromedp.Text(`#parts tr[data-part="shard/0"] td:nth-child(3)`))
+	if !regexp.MustCompile(`^RUNNING\nAGENT STOPPED at .+ \(\d+ s ago\); a live agent that trusts the job ends this part 45s after that$`).MatchString(state) {
+		t.Errorf("the state of the shard whose agent stopped reads %q", state)
+	}
+	if color := b.get("the mark's colour", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('#parts .agent-gone')).color`)); color != "rgb(180, 35, 24)" {
+		t.Errorf("the AGENT STOPPED mark is %s, not red (--bad)", color)
 	}
 	b.clean()
 }

@@ -430,11 +430,34 @@ function lossNote(j, tag) {
 // its shard's re-run did not send again.
 function partialLines(j) { return (j.result && j.result.partial) || []; }
 
+// agentGone marks a part not final whose agent is gone (the API's
+// agent_gone, as jobs show marks it): its state is its agent's last word,
+// which a live agent that trusts the job ends agent_grace_s after the
+// agent's last heartbeat, and with none, nothing does.
+function agentGone(p) {
+  if (!p.agent_gone) return '';
+  const lost = p.agent_gone === 'lost';
+  const at = p.agent_last_seen ? new Date(p.agent_last_seen).toLocaleTimeString() : '-';
+  const silent = Math.floor((p.agent_silent_ms || 0) / 1000) + ' s ago';
+  const grace = Math.round(p.agent_grace_s || 45) + 's';
+  const text = (lost ? 'AGENT LOST — no heartbeat since ' + at + ' (' + silent + ')' : 'AGENT STOPPED at ' + at + ' (' + silent + ')') +
+    '; a live agent that trusts the job ends this part ' + grace + ' after that';
+  return h('div', { class: 'badge agent-gone ' + p.agent_gone, title: 'last heartbeat read by serve ' + time(p.agent_last_seen) }, text);
+}
+
+// jobAgentGone is History's note on a job with parts whose agent is gone.
+function jobAgentGone(j) {
+  if (!j.agent_gone) return '';
+  const n = j.parts_agent_gone || 1;
+  return h('div', { class: 'badge agent-gone ' + j.agent_gone, title: n + (n === 1 ? ' part' : ' parts') + ' not ended whose agent is ' + j.agent_gone + ': see the job' },
+    j.agent_gone === 'lost' ? 'AGENT LOST' : 'AGENT STOPPED');
+}
+
 function partRow(p, kind) {
   const pr = p.progress || {};
   const pct = pr.total > 0 ? Math.min(100, 100 * pr.done / pr.total) : (p.state === 'SUCCEEDED' ? 100 : 0);
   return h('tr', { 'data-part': p.part },
-    h('td', {}, p.part), h('td', {}, p.agent || '-'), h('td', {}, badge(p.state)),
+    h('td', {}, p.part), h('td', {}, p.agent || '-'), h('td', { class: 'part-state' }, badge(p.state), agentGone(p)),
     h('td', {}, h('div', { class: 'bar' + (p.state === 'SUCCEEDED' ? ' done' : ''), role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('span', { style: 'width:' + pct.toFixed(1) + '%' })),
       h('div', { class: 'muted' }, pr.total > 0 ? pr.done + ' / ' + (pr.estimated ? '≈' : '') + pr.total : (pr.done ? String(pr.done) : ''))),
     h('td', { class: 'wrap' }, partResult(p, kind)),
@@ -512,8 +535,23 @@ async function pageJob(id, signal) {
     await stream('/v1/jobs/' + encodeURIComponent(id) + '/events', signal, async (type, data) => { if (type === 'state') logEvent(JSON.parse(data)); });
     return;
   }
+  // No event says that a part's agent went silent: its heartbeats do.
+  // Whether each part's agent is gone (agent_gone) is asked again every
+  // 3 s while the job runs.
+  const gone = setInterval(async () => {
+    try {
+      const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
+      for (const p of j.parts) {
+        const old = byPart.get(p.part);
+        if (old) Object.assign(old, { agent_gone: p.agent_gone, agent_last_seen: p.agent_last_seen, agent_silent_ms: p.agent_silent_ms, agent_grace_s: p.agent_grace_s });
+      }
+      render();
+    } catch (_) { /* the next look, or the stream, says */ }
+  }, 3000);
+  signal.addEventListener('abort', () => clearInterval(gone));
   await stream('/v1/jobs/' + encodeURIComponent(id) + '/events', signal, async (type, data) => {
     if (type === 'end') {
+      clearInterval(gone);
       job = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
       for (const p of job.parts) byPart.set(p.part, p);
       render();
@@ -597,7 +635,7 @@ async function pageHistory(_, signal) {
   const st = h('select', { id: 'f-state' }, h('option', { value: '' }, 'any state'), all.map(s => h('option', { value: s.state, selected: s.state === q.get('state') }, s.state)));
   const wn = h('select', { id: 'f-window' }, h('option', { value: '' }, 'any window'), windows.map(w => h('option', { value: w.name, selected: w.name === q.get('window') }, w.name)));
   const table = h('div');
-  const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state), lossNote(j, 'div')),
+  const row = j => h('tr', { 'data-job': j.id }, h('td', {}, h('a', { href: '#/job/' + encodeURIComponent(j.id) }, j.id)), h('td', {}, j.kind), h('td', {}, badge(j.state), jobAgentGone(j), lossNote(j, 'div')),
     h('td', {}, (j.scenario || '-') + (j.job ? ' · ' + j.job : '')), h('td', {}, j.window || '-'), h('td', {}, (j.agents || []).join(', ')),
     h('td', {}, specTime(j), h('div', {}, submitter(j, false))));
   // The API answers a page of jobs, newest first, and names the next one
