@@ -64,6 +64,11 @@ type Data struct {
 	// Breakdown has a row per protocol (when several were used) and per
 	// gRPC method.
 	Breakdown []BreakdownRow `json:"breakdown,omitempty"`
+	// Ended is, for a merged report of a job that did not run whole, its
+	// state (FAILED, CANCELLED): the HTML verdict says the job ended so,
+	// not whether assertions held. Not in the JSON (the merged report has
+	// the job's state).
+	Ended string `json:"-"`
 }
 
 // ShardRow is one shard of a merged report.
@@ -177,11 +182,15 @@ func (r ShardRow) SkewText() string {
 	return fmtMs(*r.SkewMS)
 }
 
-// Assertion is one evaluated assert expression.
+// Assertion is one assert expression and its outcome. NotEvaluated says
+// why one was not evaluated ("the job failed", "the job cancelled": a
+// merged report's job did not run whole); OK is then false, and it did
+// not fail.
 type Assertion struct {
-	Expr   string `json:"expr"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
+	Expr         string `json:"expr"`
+	OK           bool   `json:"ok"`
+	Detail       string `json:"detail,omitempty"`
+	NotEvaluated string `json:"not_evaluated,omitempty"`
 }
 
 //go:embed report.html.tmpl
@@ -226,6 +235,7 @@ type view struct {
 	Generated       string
 	Duration        string
 	Failed          int
+	AssertNote      string // what the assertions came to (assertNote)
 	Cards           []card
 	DiffCards       []card
 	Partitions      []partition
@@ -239,6 +249,35 @@ type view struct {
 
 // ErrShare is n as a share of all errors.
 func (v view) ErrShare(n int64) float64 { return ratio(n, v.D.Requests.Errors) }
+
+// assertNote says what d's assertions came to, under the verdict.
+func assertNote(d Data, failed, notEvaluated int) string {
+	n := len(d.Assertions)
+	plural := func(k int) string {
+		if k == 1 {
+			return "assertion"
+		}
+		return "assertions"
+	}
+	var notes []string
+	if d.Ended != "" {
+		notes = append(notes, "the job "+strings.ToLower(d.Ended)+" before it ran whole")
+	}
+	switch {
+	case n == 0:
+		notes = append(notes, "the job declares no assertions")
+	case notEvaluated > 0:
+		if failed > 0 {
+			notes = append(notes, fmt.Sprintf("%d of %d %s failed", failed, n, plural(n)))
+		}
+		notes = append(notes, fmt.Sprintf("%d %s not evaluated", notEvaluated, plural(notEvaluated)))
+	case failed > 0:
+		notes = append(notes, fmt.Sprintf("%d of %d %s failed", failed, n, plural(n)))
+	default:
+		notes = append(notes, fmt.Sprintf("%d %s held", n, plural(n)))
+	}
+	return strings.Join(notes, ": ")
+}
 
 // WriteHTML renders d as one self-contained HTML page.
 func WriteHTML(w io.Writer, d Data) error {
@@ -258,12 +297,21 @@ func build(d Data) view {
 	if d.Scenario != "" {
 		v.Title = d.Scenario + " · " + v.Title
 	}
+	notEvaluated := 0
 	for _, a := range d.Assertions {
-		if !a.OK {
+		switch {
+		case a.NotEvaluated != "":
+			notEvaluated++
+		case !a.OK:
 			v.Failed++
 		}
 	}
 	switch {
+	case d.Ended != "":
+		v.Verdict, v.VerdictText = "fail", "Job "+strings.ToLower(d.Ended)
+		if d.Ended == "CANCELLED" {
+			v.Verdict = "interrupted"
+		}
 	case d.Interrupted:
 		v.Verdict, v.VerdictText = "interrupted", "Interrupted"
 	case len(d.Assertions) == 0:
@@ -273,9 +321,10 @@ func build(d Data) view {
 	default:
 		v.Verdict, v.VerdictText = "fail", "Failed"
 	}
-	if len(d.Problems) > 0 {
+	if len(d.Problems) > 0 && d.Ended == "" {
 		v.Verdict, v.VerdictText = "fail", "Incomplete"
 	}
+	v.AssertNote = assertNote(d, v.Failed, notEvaluated)
 	if !d.GeneratedAt.IsZero() {
 		v.Generated = d.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}

@@ -35,7 +35,8 @@ type MergedReport struct {
 
 // assertions lists the job's assert expressions (those the result was
 // evaluated with, else the scenario text the spec carries) with their
-// outcome on the merged summary.
+// outcome on the merged summary; of a job that did not run whole (FAILED,
+// CANCELLED), those that did not fail are not evaluated, and say why.
 func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.Assertion {
 	var doc struct {
 		Jobs map[string]struct {
@@ -58,7 +59,11 @@ func assertions(sp *fleet.Spec, res *fleet.Result, state fleet.State) []report.A
 			}
 		}
 		if a.OK && state != fleet.Succeeded && state != fleet.AssertFailed {
-			continue // not evaluated: the job failed or was cancelled
+			// Not evaluated: the job failed or was cancelled (a shard
+			// failed, was cancelled or never ran: the totals miss part
+			// of the window), as jobs show says it.
+			why := "the job " + strings.ToLower(string(state))
+			a.OK, a.NotEvaluated, a.Detail = false, why, "not evaluated: "+why
 		}
 		out = append(out, a)
 	}
@@ -161,6 +166,9 @@ func (s *Server) merged(w http.ResponseWriter, r *http.Request) (MergedReport, b
 	}
 	if sp != nil {
 		d.Assertions = assertions(sp, res, v.State)
+	}
+	if v.State != fleet.Succeeded && v.State != fleet.AssertFailed {
+		d.Ended = string(v.State)
 	}
 	if len(ran) > 1 && !exact {
 		m.LatencyNote = "percentiles are not merged from shards' percentiles (never averaged): each shard's p50/p99 is under parts[].result; max is exact"
