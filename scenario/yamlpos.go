@@ -20,9 +20,31 @@ import (
 // yaml.v3's line (the problem is never before the structure it is in), then
 // refined for the messages where the token is not the fault. extra, when
 // set, is more to say (where an unclosed flow collection was opened).
+//
+// goccy is not asked when the error is yaml.v3's depth limit, when data is
+// larger than goccyMaxBytes, or when it nests deeper than goccyMaxNesting:
+// goccy builds a path string for each level it enters, so what it allocates
+// grows with the square of the nesting (a 60KB "x: [[[[…" nested 30000 deep
+// took 1.4GB).
 func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra string) {
 	lines := strings.Split(string(data), "\n")
-	gl, gc := goccyPosition(data)
+	if strings.HasPrefix(msg, "exceeded max depth of ") {
+		l, c = line, firstNonBlank(lines, line)
+		if line < 1 {
+			l, c = 1, 1
+		}
+		if off := flowDeeperThan(data, maxYAMLDepth); off >= 0 {
+			l, c = lineCol(data, off)
+		} else if bl := blockWiderThan(data, maxYAMLDepth); bl > 0 {
+			// Each block level is indented at least one column more.
+			l, c = bl, firstNonBlank(lines, bl)
+		}
+		return l, c, fmt.Sprintf(" (this is nested more than %d levels deep; a scenario needs a handful)", maxYAMLDepth)
+	}
+	gl, gc := 0, 0
+	if len(data) <= goccyMaxBytes && nesting(data) <= goccyMaxNesting {
+		gl, gc = goccyPosition(data)
+	}
 	if gl > 0 && gl >= line {
 		l, c = gl, gc
 	} else if line > 0 {
@@ -83,6 +105,92 @@ func locateSyntaxError(data []byte, line int, msg string) (l, c int, extra strin
 		}
 	}
 	return l, c, extra
+}
+
+// maxYAMLDepth is yaml.v3's bound on the nesting of flow collections and
+// of block indentation.
+const maxYAMLDepth = 10000
+
+// Bounds on the input goccy is asked to place an error in (see
+// locateSyntaxError): at goccyMaxNesting it allocates about 2MiB.
+const (
+	goccyMaxBytes   = 1 << 20
+	goccyMaxNesting = 1000
+)
+
+// nesting returns, cheaply, a bound on how deep data nests: the deepest
+// flow collection ([ and { not in quotes or comments) plus the widest
+// block indentation (the spaces and "- ", "? ", ": " indicators a line
+// starts with), each block level being indented at least one more column.
+func nesting(data []byte) int {
+	flow, maxFlow := 0, 0
+	scanPlain(data, len(data), func(_ int, ch byte) bool {
+		switch ch {
+		case '[', '{':
+			flow++
+			maxFlow = max(maxFlow, flow)
+		case ']', '}':
+			if flow > 0 {
+				flow--
+			}
+		}
+		return false
+	})
+	maxBlock := 0
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		maxBlock = max(maxBlock, blockLead(line))
+	}
+	return maxFlow + maxBlock
+}
+
+// blockLead returns how many bytes of line are block indentation: spaces
+// and the indicators "- ", "? " and ": ".
+func blockLead(line []byte) int {
+	i := 0
+	for i < len(line) {
+		if line[i] == ' ' {
+			i++
+		} else if (line[i] == '-' || line[i] == '?' || line[i] == ':') && (i+1 == len(line) || line[i+1] == ' ') {
+			i += 2
+		} else {
+			break
+		}
+	}
+	return i
+}
+
+// blockWiderThan returns the first line (from 1) whose block indentation
+// (see blockLead) is wider than width, or 0.
+func blockWiderThan(data []byte, width int) int {
+	n := 0
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		n++
+		if blockLead(line) > width {
+			return n
+		}
+	}
+	return 0
+}
+
+// flowDeeperThan returns the offset of the first [ or { (not in quotes or a
+// comment) that opens a flow collection nested deeper than depth, or -1.
+func flowDeeperThan(data []byte, depth int) int {
+	flow, at := 0, -1
+	scanPlain(data, len(data), func(i int, ch byte) bool {
+		switch ch {
+		case '[', '{':
+			if flow++; flow > depth {
+				at = i
+				return true
+			}
+		case ']', '}':
+			if flow > 0 {
+				flow--
+			}
+		}
+		return false
+	})
+	return at
 }
 
 var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '([^']*)' referenced`)

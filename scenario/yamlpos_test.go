@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,37 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 				}
 			}
 			t.Fatalf("want a diagnostic at %s containing %q; got:\n%s", tc.at, tc.msg, ds.Error())
+		})
+	}
+}
+
+// TestDeepNestingBounded: input nested past yaml.v3's depth limit (or too
+// deep to ask goccy where an error is) is an error at its place, found
+// with memory that does not grow with the square of the nesting (goccy,
+// asked to place it, took 1.4GB for 30000 levels and died at 100000).
+func TestDeepNestingBounded(t *testing.T) {
+	const limit = 64 << 20
+	for _, tc := range []struct {
+		name, src, at, msg string
+	}{
+		{"flow 20000", "version: 1\nx: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "\n", "2:10004", "exceeded max depth of 10000 (this is nested more than 10000 levels deep"},
+		{"flow 100000", "version: 1\nx: " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n", "2:10004", "exceeded max depth of 10000 (this is nested more than 10000 levels deep"},
+		{"flow mappings 100000 unclosed", "version: 1\nx: " + strings.Repeat("{a: ", 100000) + "\n", "2:40004", "exceeded max depth of 10000"},
+		{"block 20000", "version: 1\nx:\n" + strings.Repeat("- ", 20000) + "a\n", "3:1", "exceeded max depth of 10000"},
+		// Under yaml.v3's limit, too deep for goccy: yaml.v3's line.
+		{"flow 9999 unclosed", "version: 1\nx: " + strings.Repeat("[", 9999) + strings.Repeat("]", 9998) + "\n", "1:1", "did not find expected ',' or ']'"},
+		{"block 9000 then a bad line", "version: 1\nx:\n" + strings.Repeat("- ", 9000) + "a\n  b: c: d\n", "2:1", "did not find expected '-' indicator"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			ds := loadErr(t, tc.src, Options{Env: envOf(nil)})
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > limit {
+				t.Errorf("allocated %d MiB, want under %d MiB", n>>20, limit>>20)
+			}
+			wantDiag(t, ds, tc.at, tc.msg)
 		})
 	}
 }
