@@ -33,7 +33,7 @@ func (d *decoder) outDirPath(x m, key string) Path { return d.written(x, key, tr
 func (d *decoder) written(x m, key string, dir bool) Path {
 	v := x.get(key)
 	raw := x.str(key)
-	if raw == "" {
+	if raw == "" || d.controlInPath(x, key, raw) {
 		return Path{}
 	}
 	abs := raw
@@ -65,6 +65,19 @@ func (d *decoder) written(x m, key string, dir bool) Path {
 		return Path{}
 	}
 	return Path{Raw: raw, Abs: abs, Root: root}
+}
+
+// controlInPath reports a path (read or written) that holds a control
+// character, a byte below 0x20 or DEL, at its node, and says whether it
+// did. Paths are logged and shown as they are: a newline in one would start
+// a line of its own in the job's log, one the scenario wrote.
+func (d *decoder) controlInPath(x m, key, raw string) bool {
+	i := strings.IndexFunc(raw, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	if i < 0 {
+		return false
+	}
+	d.errorf(x.get(key), x.p(key), "a path may not hold control characters (newlines, tabs, NUL, escapes…); this one has %q at byte %d", raw[i:i+1], i+1)
+	return true
 }
 
 var errOutside = errors.New("outside the allowed directories")

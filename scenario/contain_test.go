@@ -640,3 +640,73 @@ func TestWriteFileKeepsModeAndLink(t *testing.T) {
 		t.Errorf("the link was replaced: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestControlCharactersInPaths: a path the scenario reads or writes with a
+// control character in it (a newline would forge a line of the job's log,
+// where paths are written as they are) is refused at its place.
+func TestControlCharactersInPaths(t *testing.T) {
+	const doc = `version: 1
+name: ctl
+topics: {t: {}}
+jobs:
+  replay:
+    source: {gor: {path: %s}}
+    sink: {http: {url: "builtin:echo"}}
+    report:
+      json: %s
+      html: %s
+  rec:
+    source: {gor: {path: in.gor}}
+    sink: {kafka: {topic: t, spool: {dir: %s}}}
+  copy:
+    source: {gor: {path: in.gor}}
+    sink: {gor: {path: %s}}
+`
+	fields := []struct{ at, path string }{ // where each %s's value starts
+		{"6:26", "replay.source.gor.path"},
+		{"9:13", "replay.report.json"},
+		{"10:13", "replay.report.html"},
+		{"13:43", "rec.sink.kafka.spool.dir"},
+		{"16:24", "copy.sink.gor.path"},
+	}
+	good := []string{"in.gor", "r.json", "r.html", "spool", "c.gor"}
+	for _, tc := range []struct {
+		name, value, shown string
+	}{
+		{"newline", `"reports/x\ntime=2026 level=ERROR msg=\"forged\"\n.json"`, `"\n" at byte 10`},
+		{"tab", `"reports/x\t.json"`, `"\t" at byte 10`},
+		{"NUL", `"reports/x\0.json"`, `"\x00" at byte 10`},
+		{"ESC", `"reports/\e[31mx.json"`, `"\x1b" at byte 9`},
+		{"DEL", `"reports/x\x7f.json"`, `"\x7f" at byte 10`},
+	} {
+		for i, f := range fields {
+			t.Run(tc.name+" in "+f.path, func(t *testing.T) {
+				vals := make([]any, len(good))
+				for j := range good {
+					vals[j] = good[j]
+				}
+				vals[i] = tc.value
+				ds := loadErrAt(t, t.TempDir(), fmt.Sprintf(doc, vals...), Options{})
+				wantDiag(t, ds, f.at, "jobs."+f.path+": a path may not hold control characters (newlines, tabs, NUL, escapes…); this one has "+tc.shown)
+				if len(ds) != 1 {
+					t.Errorf("want one diagnostic, got:\n%v", ds)
+				}
+				if strings.Contains(ds.Error(), "forged") {
+					t.Errorf("the diagnostic repeats the path: %v", ds)
+				}
+			})
+		}
+	}
+	// The same paths, printable, load.
+	vals := make([]any, len(good))
+	for j := range good {
+		vals[j] = good[j]
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in.gor"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadBytes(filepath.Join(dir, "s.yaml"), []byte(fmt.Sprintf(doc, vals...)), Options{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -220,7 +220,7 @@ func (x m) keys(names ...string) []string {
 // the reader to open it through an os.Root on it.
 func (d *decoder) path(x m, key string) Path {
 	raw := x.str(key)
-	if raw == "" {
+	if raw == "" || d.controlInPath(x, key, raw) {
 		return Path{}
 	}
 	abs := raw
