@@ -94,6 +94,9 @@ type Agent struct {
 	// resumable holds the shards this agent was running when it stopped
 	// (status keys), until their spec comes by after a restart.
 	resumable map[string]bool
+	// taken is the agent's own record of the jobs it took, in its work
+	// directory: a job runs once, statuses deleted or not.
+	taken *takenLedger
 	wg        sync.WaitGroup
 
 	// pub is the context of the runs' own publications (their states, the
@@ -231,6 +234,10 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: work dir: %w", err)
 	}
+	taken, err := openTaken(abs, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -243,7 +250,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		runs: map[string]*agentRun{}, specs: map[string]accepted{}, cancel: map[string]bool{}, resumable: map[string]bool{},
 		pub: pub, stopPublishing: stopPublishing,
 		instance: newInstanceID(), beatNow: make(chan struct{}, 1), cancelsRefused: map[string]bool{}, cancelledBy: map[string]string{},
-		refusals: newRefusalLimit(refusalBurst, refusalEvery),
+		refusals: newRefusalLimit(refusalBurst, refusalEvery), taken: taken,
 	}, nil
 }
 
@@ -972,6 +979,12 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (spec at offset %d); a job runs once", id, mine[i].SpecOffset))
 		return
 	}
+	if a.taken.took(id) {
+		// Its statuses are gone from the status topic (deleted: anyone
+		// who may write it can), not from this agent's memory.
+		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (its work directory records it in %s, though its statuses are gone from %s); a job runs once", id, takenFile, StatusTopic))
+		return
+	}
 	if off, known := specOffset(a.bus, id); known && off != jr.Offset {
 		refuse(fmt.Sprintf("replayed: job %s was submitted at offset %d; this copy (offset %d) is refused", id, off, jr.Offset))
 		return
@@ -997,6 +1010,10 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	a.rememberSpec(jr, spec)
 	if !named {
 		return // a spare: it may take a lost shard later
+	}
+	if err := a.taken.take(id, spec.ExpiresAt); err != nil {
+		refuse(err.Error())
+		return
 	}
 	switch spec.Kind {
 	case KindRecord:
