@@ -97,7 +97,7 @@ type Agent struct {
 	// taken is the agent's own record of the jobs it took, in its work
 	// directory: a job runs once, statuses deleted or not.
 	taken *takenLedger
-	wg        sync.WaitGroup
+	wg    sync.WaitGroup
 
 	// pub is the context of the runs' own publications (their states, the
 	// job's final status): not cancelled with a run, but when the agent
