@@ -303,7 +303,7 @@ func (s *Server) view(id string, js fleet.Status, shown *shownSpec, withParts bo
 	var spec *fleet.Spec
 	if shown != nil {
 		spec = &shown.Spec
-		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Set)
+		v.Scenario, v.Job, v.Selector, v.Shards, v.Set = spec.File, spec.Job, spec.Selector, spec.Shards, maskSets(spec.Scenario, spec.Set)
 		v.IssuedAt, v.SpecOffset, v.PublishedAt = spec.IssuedAt, &shown.offset, shown.at
 		v.PublishedAtType = "CreateTime"
 		if shown.logAppend {
@@ -404,25 +404,78 @@ func commandLine(sp fleet.Spec) string {
 	if sp.For > 0 {
 		args = append(args, "--for", time.Duration(sp.For).String())
 	}
-	for _, st := range sp.Set {
+	masked := maskSets(sp.Scenario, sp.Set)
+	for i, st := range sp.Set {
 		if fleet.IsStopAfterSet(st, sp.Job, time.Duration(sp.For)) {
 			continue
 		}
-		args = append(args, "--set", shquote.IfNeeded(maskSet(st)))
+		args = append(args, "--set", shquote.IfNeeded(masked[i]))
 	}
 	return strings.Join(args, " ")
 }
 
-// maskSets returns the --set overrides as the API shows them (maskSet).
-func maskSets(sets []string) []string {
+// maskSets returns the --set overrides of a spec whose scenario is text as
+// the API shows them (maskSet), and the whole value of one that sets the
+// value of a set-header whose name is a secret's (X-Token, by the scenario
+// or by another override): that value is the header's.
+func maskSets(text string, sets []string) []string {
 	if sets == nil {
 		return nil
 	}
+	var doc yaml.Node
+	_ = yaml.Unmarshal([]byte(text), &doc)
 	out := make([]string, len(sets))
 	for i, st := range sets {
 		out[i] = maskSet(st)
+		if path, value, ok := strings.Cut(st, "="); ok && value != "" && scenario.SecretName(setHeaderName(&doc, sets, scenario.SetPathKeys(path))) {
+			out[i] = path + "=" + scenario.Mask
+		}
 	}
 	return out
+}
+
+// setHeaderName returns, for the path of a set-header's value
+// (jobs.replay.rewrite.1.set-header.value), the header's name: as another
+// override sets it, or as the scenario (doc) has it; "" for another path.
+func setHeaderName(doc *yaml.Node, sets []string, keys []string) string {
+	n := len(keys)
+	if n < 2 || keys[n-1] != "value" || keys[n-2] != "set-header" {
+		return ""
+	}
+	name := append(slices.Clone(keys[:n-1]), "name")
+	for _, st := range sets {
+		if path, value, ok := strings.Cut(st, "="); ok && slices.Equal(scenario.SetPathKeys(path), name) {
+			return strings.Trim(strings.TrimSpace(value), `"'`)
+		}
+	}
+	node := doc
+	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
+		node = node.Content[0]
+	}
+	for _, k := range name {
+		if node = yamlChild(node, k); node == nil {
+			return ""
+		}
+	}
+	return node.Value
+}
+
+// yamlChild returns the member key of a mapping, or the item of a sequence
+// at index key; nil when there is none.
+func yamlChild(n *yaml.Node, key string) *yaml.Node {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(key); err == nil && i >= 0 && i < len(n.Content) {
+			return n.Content[i]
+		}
+	}
+	return nil
 }
 
 // maskSet returns a --set PATH=VALUE override as the API and the UI show it,

@@ -168,7 +168,7 @@ func describeScenario(dir, file string, text []byte) ScenarioInfo {
 			}
 			// Shown on the page and in the API: never a credential.
 			vi.Value, vi.Default = scenario.MaskURL(vi.Value), scenario.MaskURL(vi.Default)
-			if scenario.SecretName(vi.Name) && vi.Default != "" {
+			if (scenario.SecretName(vi.Name) || credentialText(vi.Default)) && vi.Default != "" {
 				vi.Default = scenario.Mask
 				if m := defaultRef.FindStringSubmatchIndex(vi.Value); m != nil {
 					vi.Value = vi.Value[:m[2]] + scenario.Mask + vi.Value[m[3]:]

@@ -240,7 +240,8 @@ func TestTokens(t *testing.T) {
 
 // TestDescribeScenarioMasksSecrets: the scenarios API (and the page built
 // on it) never shows a credential written in a scenario: a URL's password or
-// token, or the default of a variable whose name says it is secret.
+// token, or the default of a variable whose name says it is secret or whose
+// value reads as a credential ("Bearer …").
 func TestDescribeScenarioMasksSecrets(t *testing.T) {
 	text := []byte(`version: 1
 name: s
@@ -248,6 +249,7 @@ vars:
   API_TOKEN: ${API_TOKEN:-s3cret-default}
   UPSTREAM: http://admin:pw123@10.0.0.1/?api_key=k3y
   SPEED: "2"
+  header_value: ${HEADER:-Bearer defHEADERval}
 jobs:
   replay:
     source: {window: w}
@@ -255,7 +257,7 @@ jobs:
 `)
 	info := describeScenario(t.TempDir(), "s.yaml", text)
 	out := fmt.Sprintf("%+v", info)
-	for _, secret := range []string{"s3cret-default", "pw123", "k3y", "pw456", "t0k"} {
+	for _, secret := range []string{"s3cret-default", "pw123", "k3y", "pw456", "t0k", "defHEADERval"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the description shows %q: %s", secret, out)
 		}
@@ -385,5 +387,29 @@ func TestGorID(t *testing.T) {
 	}
 	if id := gorID(""); !strings.HasPrefix(id, "gor-") || !jobIDRe.MatchString(id) || id == gorID("") {
 		t.Errorf("a new compat job ID %q", id)
+	}
+}
+
+// TestMaskSetsSecretHeaderValue: an override of a set-header's value whose
+// header the scenario (or another override) names with a secret's name
+// (X-Token) is masked whole, whatever the value looks like: it showed
+// '"postSETliteral"'.
+func TestMaskSetsSecretHeaderValue(t *testing.T) {
+	text := "version: 1\nname: s\njobs:\n  replay:\n    source: {gor: {path: in.gor}}\n    rewrite:\n      - set-header: {name: X-Acme, value: '\"a\"'}\n      - set-header: {name: X-Token, value: '\"b\"'}\n    sink: {stdout: {}}\n"
+	sets := []string{
+		`jobs.replay.rewrite.1.set-header.value='"abc123"'`,
+		`jobs.replay.rewrite.0.set-header.value='"plain"'`,
+		`jobs.replay.rewrite.2.set-header.name=X-Api-Key`,
+		`jobs.replay.rewrite.2.set-header.value='"def456"'`,
+	}
+	got := maskSets(text, sets)
+	want := []string{
+		`jobs.replay.rewrite.1.set-header.value=` + "xxxxx",
+		`jobs.replay.rewrite.0.set-header.value='"plain"'`,
+		`jobs.replay.rewrite.2.set-header.name=X-Api-Key`,
+		`jobs.replay.rewrite.2.set-header.value=` + "xxxxx",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("maskSets = %q\nwant %q", got, want)
 	}
 }
