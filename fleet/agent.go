@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -1908,7 +1909,14 @@ func newSecretMasks(vars map[string]string) *secretMasks {
 		}
 		q := strconv.Quote(v)
 		j, _ := json.Marshal(v)
-		for _, f := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+		// Its forms as an expression, JSON or a URL writes it, and as
+		// base64 and hex encode it; every form in any letter case (an
+		// expression's upper() or lower() of it, in an error's text).
+		forms := []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v),
+			base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
+			base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)), hex.EncodeToString([]byte(v))}
+		for _, f := range forms {
+			f = lowerASCII(f)
 			if !seen[f] {
 				seen[f] = true
 				m.masks = append(m.masks, f)
@@ -1920,13 +1928,46 @@ func newSecretMasks(vars map[string]string) *secretMasks {
 	return m
 }
 
-// mask replaces every form of a --var value in s.
+// mask replaces every form of a --var value in s, in any ASCII letter
+// case.
 func (m *secretMasks) mask(s string) string {
-	if m == nil {
+	if m == nil || len(m.masks) == 0 {
 		return s
 	}
 	for _, f := range m.masks {
-		s = strings.ReplaceAll(s, f, "***")
+		low := lowerASCII(s) // the same length as s: offsets match
+		if !strings.Contains(low, f) {
+			continue
+		}
+		var b strings.Builder
+		for {
+			i := strings.Index(low, f)
+			if i < 0 {
+				break
+			}
+			b.WriteString(s[:i])
+			b.WriteString("***")
+			s, low = s[i+len(f):], low[i+len(f):]
+		}
+		b.WriteString(s)
+		s = b.String()
+	}
+	return s
+}
+
+// lowerASCII lowers the ASCII letters of s only, so that it keeps its
+// length (strings.ToLower does not, for some other letters).
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
 	}
 	return s
 }

@@ -134,6 +134,11 @@ func TestSecretMasks(t *testing.T) {
 		{"query", newSecretMasks(map[string]string{"P": secret}), "?p=pa+ss%2F%22w%22", "?p=***"},
 		{"path", newSecretMasks(map[string]string{"P": secret}), "/pa%20ss%2F%22w%22", "/***"},
 		{"short values kept", newSecretMasks(map[string]string{"PORT": "80"}), "port 80", "port 80"},
+		// An expression's upper() of it, in its error's text (the
+		// security walk: `invalid operation: int(TOKVALUE123)`).
+		{"other case", newSecretMasks(map[string]string{"T": "tokVALUE123"}), "invalid operation: int(TOKVALUE123)", "invalid operation: int(***)"},
+		{"base64", newSecretMasks(map[string]string{"T": "tokVALUE123"}), `toBase64 = "dG9rVkFMVUUxMjM="`, `toBase64 = "***"`},
+		{"hex", newSecretMasks(map[string]string{"T": "tokVALUE123"}), "746F6B56414C5545313233!", "***!"},
 		{"nil masks nothing", nil, "x " + secret, "x " + secret},
 	}
 	for _, tt := range tests {
