@@ -19,7 +19,7 @@ func CheckRequest(raw []byte) error {
 		return malformed("malformed request line (%d bytes, %d spaces): want METHOD TARGET HTTP/x.y", len(line), bytes.Count(line, []byte(" ")))
 	}
 	// The header block, as parseHead reads it.
-	cl, chunked, te := int64(-1), false, false
+	cl, chunked, te, fold := int64(-1), false, false, false
 	var clErr error // told only without Transfer-Encoding, as frameBody does
 	b := rest
 	for ln := 2; ; ln++ {
@@ -40,13 +40,18 @@ func CheckRequest(raw []byte) error {
 			}
 			// A folded Content-Length or Transfer-Encoding is rare
 			// enough to leave to ParseRequest.
+			fold = true
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !validTokenBytes(line[:colon]) {
 			return malformed("header line %d: want name: value", ln)
 		}
-		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		name := line[:colon]
+		if len(name) != len("Content-Length") && len(name) != len("Transfer-Encoding") {
+			continue
+		}
+		value := bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case equalFoldBytes(name, "Transfer-Encoding"):
 			te = true
@@ -71,7 +76,7 @@ func CheckRequest(raw []byte) error {
 			}
 		}
 	}
-	if folded(raw) {
+	if fold {
 		// Folded lines can continue a framing field: ParseRequest joins them.
 		_, err := ParseRequest(raw)
 		return err
@@ -95,29 +100,20 @@ func CheckRequest(raw []byte) error {
 	return nil
 }
 
-// folded reports whether raw's header block has an obs-fold line (a line
-// starting with a space or a tab).
-func folded(raw []byte) bool {
-	end := bytes.Index(raw, []byte("\n\r\n"))
-	if e := bytes.Index(raw, []byte("\n\n")); e >= 0 && (end < 0 || e < end) {
-		end = e
+// tokenChars marks the bytes of an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), byte(c)) >= 0
 	}
-	if end < 0 {
-		end = len(raw)
-	}
-	head := raw[:end]
-	return bytes.Contains(head, []byte("\n ")) || bytes.Contains(head, []byte("\n\t"))
-}
+	return t
+}()
 
 func validTokenBytes(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
 	for _, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
-		default:
+		if !tokenChars[c] {
 			return false
 		}
 	}
