@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/replayctl/replayctl/catalog"
@@ -94,6 +96,9 @@ func LoadRestricted(file string, text []byte, set []string, vars map[string]stri
 		return nil, err
 	}
 	if err := checkPublishedAsserts(s); err != nil {
+		return nil, err
+	}
+	if err := checkRecordedVars(s, vars); err != nil {
 		return nil, err
 	}
 	if problems := checkTopics(s); len(problems) > 0 {
@@ -315,6 +320,38 @@ func TargetHostPort(u *url.URL) string {
 // name, or a vars: entry that reads one) is published with the parts that
 // read it evaluated to true or false (scenario.Expr.Published); one whose
 // secret reaches the summary's values otherwise has no such form.
+// checkRecordedVars refuses a job that writes into Kafka (a recording)
+// with a rewrite step whose expression holds a --var's value: the value
+// would be in every record it rewrites, in a topic whoever may read it
+// reads (a submitter could read the agent's secrets there, which the agent
+// masks everywhere else). A replay's rewrite sends to its target, which the
+// agent's --allow-targets bounds.
+func checkRecordedVars(s *scenario.Scenario, vars map[string]string) error {
+	var problems []string
+	for _, name := range s.JobNames {
+		j := s.Jobs[name]
+		if j.Sink.Kafka == nil {
+			continue
+		}
+		for _, rw := range j.Rewrite {
+			for _, e := range []*scenario.Expr{rw.Value, rw.If} {
+				if e == nil {
+					continue
+				}
+				for _, v := range slices.Sorted(maps.Keys(vars)) {
+					if len(vars[v]) >= 4 && strings.Contains(e.Source, vars[v]) {
+						problems = append(problems, fmt.Sprintf("%s: %s of job %s holds the value of this agent's --var %s: it would be written into the records of the topic it records to, which whoever may read that topic reads; an agent's --var may be used in a replay's rewrite, not a recording's", rw.Pos, rw.Action, name, v))
+					}
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
 func checkPublishedAsserts(s *scenario.Scenario) error {
 	var problems []string
 	for _, name := range s.JobNames {

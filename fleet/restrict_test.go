@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,6 +267,38 @@ jobs:
 			var inv *InvalidScenarioError
 			if !errors.As(err, &inv) || len(inv.Problems) != 1 || !strings.HasPrefix(inv.Problems[0], file+":") || !strings.HasSuffix(inv.Problems[0], ": "+want) {
 				t.Errorf("submitter: %v, want one problem %s:…: %s", err, file, want)
+			}
+		})
+	}
+}
+
+// TestRecordedVarRefused: a recording (a job with a kafka sink) whose
+// rewrite holds an agent --var's value is refused: the value would be in
+// the topic's records, for whoever reads the topic (the security walk
+// read X-Leak2: s3cr3tTOKENvalue there). A replay's rewrite may use it.
+func TestRecordedVarRefused(t *testing.T) {
+	work := t.TempDir()
+	vars := map[string]string{"SECRET_TOKEN": "s3cr3tTOKENvalue", "PORT": "8080"}
+	record := "version: 1\nname: r\nkafka: {brokers: [embedded]}\ntopics:\n  traffic: {name: web-http}\njobs:\n  record:\n    source: {pcap: {path: in.pcap, ports: [\"${PORT}\"]}}\n%s    sink: {kafka: {topic: traffic}}\n"
+	replay := "version: 1\nname: p\ntargets:\n  t: {url: \"http://127.0.0.1:9\"}\njobs:\n  replay:\n    source: {gor: {path: in.gor}}\n%s    sink: {http: {target: t}}\n"
+	leak := "    rewrite:\n      - set-header: {name: X-Leak, value: '\"${SECRET_TOKEN}\"'}\n"
+	for _, tc := range []struct {
+		name, text string
+		refused    bool
+	}{
+		{"record with the var in a rewrite", fmt.Sprintf(record, leak), true},
+		{"record with a rewrite of no var", fmt.Sprintf(record, "    rewrite:\n      - set-header: {name: X-Env, value: '\"prod\"'}\n"), false},
+		{"replay with the var in a rewrite", fmt.Sprintf(replay, leak), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadRestricted(filepath.Join(work, "s.yaml"), []byte(tc.text), nil, vars, work)
+			switch {
+			case tc.refused && (err == nil || !strings.Contains(err.Error(), "holds the value of this agent's --var SECRET_TOKEN")):
+				t.Fatalf("error %v, want the recorded --var refused", err)
+			case tc.refused && strings.Contains(err.Error(), vars["SECRET_TOKEN"]):
+				t.Fatalf("the refusal shows the value: %v", err)
+			case !tc.refused && err != nil:
+				t.Fatalf("refused: %v", err)
 			}
 		})
 	}
