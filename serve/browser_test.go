@@ -180,6 +180,7 @@ func TestBrowser(t *testing.T) {
 	e := setup(t, "")
 	e.agent(t, "load-1-"+e.suffix, "role=load-"+e.suffix)
 	e.agent(t, "load-2-"+e.suffix, "role=load-"+e.suffix)
+	e.write(t, "timed.yaml", strings.Replace(recordYAML, "    save-window:", "    stop: {after: 60s}\n    save-window:", 1))
 	tg := newTarget(t)
 	// The real command, as a user runs it.
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
@@ -223,6 +224,15 @@ func TestBrowser(t *testing.T) {
 	recCmd := get("record command", chromedp.Text("#rec-command"))
 	if !strings.Contains(recCmd, "replayctl jobs submit record.yaml --job record --on role=web --for 30s --set jobs.record.save-window=peak-"+e.suffix) {
 		t.Errorf("record command %q", recCmd)
+	}
+	// A scenario whose record job says when it stops keeps its stop: the
+	// form gave every recording --for 30s, overriding stop.after.
+	run("new recording of a timed scenario", set("#rec-scenario", "timed.yaml"), shot("04b-new-recording-timed"))
+	if c := get("timed record command", chromedp.Text("#rec-command")); strings.Contains(c, "--for") || !strings.Contains(c, "replayctl jobs submit timed.yaml --job record") {
+		t.Errorf("timed record command %q: want the scenario's own stop, no --for", c)
+	}
+	if p := get("duration placeholder", chromedp.Evaluate[string](`document.querySelector('#rec-for').placeholder`)); p != "the scenario's: after 60s" {
+		t.Errorf("duration placeholder %q", p)
 	}
 
 	// New replay: two shards on the two agents, at 20/s (about 5 s each).

@@ -285,22 +285,32 @@ async function pageNewRecording(_, signal) {
   const win = h('input', { id: 'rec-window', placeholder: 'checkout-peak' });
   const cmd = h('pre', { class: 'cmd', id: 'rec-command' });
   const out = h('div');
+  // A job whose scenario says when it stops keeps that stop unless a
+  // duration is given; one that never stops gets 30 s to start with.
+  const fillJob = () => {
+    const s = scenarios.find(x => x.file === sc.value);
+    const j = s.jobs.find(x => x.name === job.value);
+    win.placeholder = (j && j.window) || 'window name';
+    const own = Object.entries((j && j.stop) || {}).map(([k, v]) => k + ' ' + v).join(', ');
+    dur.value = own ? '' : '30s';
+    dur.placeholder = own ? 'the scenario\'s: ' + own : '30s';
+    preview();
+  };
   const fill = () => {
     const s = scenarios.find(x => x.file === sc.value);
     job.replaceChildren(...s.jobs.filter(j => j.kind === 'record').map(j => h('option', { value: j.name }, j.name)));
-    const j = s.jobs.find(x => x.name === job.value);
-    win.placeholder = (j && j.window) || 'window name';
-    preview();
+    fillJob();
   };
   const body = () => ({ scenario: sc.value, job: job.value, kind: 'record', selector: parseLabels(sel.value), for: dur.value.trim(), window: win.value.trim() || undefined });
   const preview = () => { try { cmd.textContent = commandLine(body()); } catch (err) { cmd.textContent = err.message; } };
   sc.addEventListener('change', fill);
-  for (const el of [job, sel, dur, win]) el.addEventListener('input', preview);
+  job.addEventListener('change', fillJob);
+  for (const el of [sel, dur, win]) el.addEventListener('input', preview);
   fill();
   main.replaceChildren(h('h1', {}, 'New recording'),
     h('form', { class: 'card', id: 'rec-form', onsubmit: ev => { ev.preventDefault(); const b = body(); delete b.kind; submitJob(b, out); } },
       h('div', { class: 'grid' }, field('Scenario', sc), field('Record job', job), field('Hosts (agent labels)', sel, 'every live agent matching records'),
-        field('Duration', dur, 'stop after'), field('Window name', win, 'saved when the last host flushed')),
+        field('Duration', dur, 'stop after (empty: the scenario\'s stop)'), field('Window name', win, 'saved when the last host flushed')),
       h('h2', {}, 'Equivalent command'), cmd, h('p', {}, h('button', { type: 'submit' }, 'Start recording'))), out);
 }
 
