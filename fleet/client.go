@@ -805,12 +805,50 @@ func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
 			fmt.Fprintf(c.Out, "[%s]%s\n", time.Now().Format("15:04:05"), line)
 			last = line
 		}
+		if why, ok := c.orphaned(id, time.Now()); ok {
+			c.printJob(id)
+			return js, fmt.Errorf("job %s is still %s and no live agent is left to end it (%s): start an agent that trusts the job, which ends those parts FAILED, or cancel the job; stopped waiting", id, js.State, why)
+		}
 		select {
 		case <-ctx.Done():
 			return js, ctx.Err()
 		case <-tick.C:
 		}
 	}
+}
+
+// orphaned says, for a job not ended, whether nothing can end it now: the
+// agent of every part not ended is gone, for longer than a live agent that
+// trusts the job takes to end such a part (settleGrace, and a third of it
+// more), and no agent of the fleet is alive; why names them. --wait stops
+// there: it waited for good.
+func (c *Client) orphaned(id string, now time.Time) (why string, ok bool) {
+	wait := settleGrace + settleGrace/3
+	if now.Sub(c.bus.OpenedAt()) < wait {
+		return "", false // the heartbeats are not all read yet
+	}
+	for _, h := range c.bus.Agents() {
+		if c.bus.AgentAlive(h.Name, now) {
+			return "", false
+		}
+	}
+	var gone []string
+	parts := c.parts(id)
+	for _, k := range slices.Sorted(maps.Keys(parts)) {
+		p := parts[k]
+		if p.State.Final() {
+			continue
+		}
+		g, ok := AgentGone(c.bus, p, now)
+		if !ok || now.Sub(g.LastSeen) < wait {
+			return "", false
+		}
+		gone = append(gone, fmt.Sprintf("%s: agent %s %s ago", partName(p), g.How, now.Sub(g.LastSeen).Truncate(time.Second)))
+	}
+	if len(gone) == 0 {
+		return "", false
+	}
+	return strings.Join(gone, ", "), true
 }
 
 func (c *Client) progressLine(id string) string {

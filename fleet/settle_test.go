@@ -204,3 +204,32 @@ func TestShowSaysAgentLost(t *testing.T) {
 		t.Errorf("--wait:\n%s", wait.String())
 	}
 }
+
+// TestWaitStopsWithNoAgentLeft: --wait on a job whose parts' agents are
+// gone, with no live agent in the fleet to end them, stops waiting and
+// says why, once a live agent would have ended them; it waited for good.
+func TestWaitStopsWithNoAgentLeft(t *testing.T) {
+	grace := settleGrace
+	t.Cleanup(func() { settleGrace = grace })
+	settleGrace = time.Second
+	f := newIDFleet(t)
+	spec := replaySpec("j-orphan", "load-9", "version: 1\n")
+	off := f.publishSpec(t, spec)
+	shard := 0
+	if err := f.bus.PublishStatus(f.ctx, shardKey(spec.JobID, 0), Status{JobID: spec.JobID, Kind: KindReplay, Agent: "load-9", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.bus.Publish(f.ctx, AgentsTopic, "load-9", Heartbeat{Name: "load-9", Labels: Labels{"role": "load"}, At: time.Now().UTC(), Stopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	defer cancel()
+	_, err := (&Client{bus: f.bus, Out: &out}).Wait(ctx, spec.JobID)
+	if err == nil || ctx.Err() != nil || !regexp.MustCompile(`job j-orphan is still ASSIGNED and no live agent is left to end it \(shard0@load-9: agent stopped \d+s ago\)`).MatchString(err.Error()) {
+		t.Fatalf("--wait = %v (context: %v)\n%s", err, ctx.Err(), out.String())
+	}
+}
