@@ -328,6 +328,13 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("report shown: %.300q", shown)
 	}
 	run("report screenshot", shot("07-job-report"))
+	// The report's JSON, asked for twice, is shown once (each click added
+	// another copy).
+	run("report JSON", chromedp.Click(`//h2[starts-with(text(), "Report")]/a[text()="(JSON)"]`), chromedp.WaitVisible("#report-json"),
+		chromedp.Click(`//h2[starts-with(text(), "Report")]/a[text()="(JSON)"]`), chromedp.Sleep(500*time.Millisecond))
+	if n := get("report JSON copies", chromedp.Evaluate[string](`String(document.querySelectorAll('#report-json').length)`)); n != "1" {
+		t.Errorf("the report's JSON is shown %s times after two clicks", n)
+	}
 	if n := tg.total.Load(); n != 200 {
 		t.Errorf("target got %d requests, want 200", n)
 	}

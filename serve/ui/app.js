@@ -534,7 +534,7 @@ async function pageJob(id, signal) {
       const html = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.html', undefined, signal);
       const frame = h('iframe', { class: 'report', id: 'report-frame', sandbox: 'allow-same-origin', title: 'report' });
       frame.srcdoc = html;
-      report.replaceChildren(h('h2', {}, 'Report ', h('a', { href: '#', onclick: async ev => { ev.preventDefault(); const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.json'); const w = h('pre', { class: 'cmd' }, JSON.stringify(j, null, 2)); report.append(w); } }, '(JSON)')), frame);
+      report.replaceChildren(h('h2', {}, 'Report ', h('a', { href: '#', onclick: async ev => { ev.preventDefault(); const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id) + '/report.json'); const w = h('pre', { class: 'cmd', id: 'report-json' }, JSON.stringify(j, null, 2)); const old = report.querySelector('#report-json'); if (old) old.replaceWith(w); else report.append(w); } }, '(JSON)')), frame);
     } catch (err) { if (err.name !== 'AbortError') report.replaceChildren(errorBox(err)); }
   };
   const logEvent = e => log.append(h('li', {}, new Date(e.at).toLocaleTimeString() + ' ' + e.part + (e.agent ? ' (' + e.agent + ')' : '') + ' → ' + e.state + (e.reason ? ': ' + e.reason : '')));
