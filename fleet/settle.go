@@ -226,7 +226,7 @@ func (a *Agent) failLost(spec Spec, offset int64, sweep time.Time) {
 	for _, st := range lost {
 		owner := st.Agent
 		seen, _ := a.bus.LastSeen(owner)
-		since := fmt.Sprintf("no heartbeat since %s (%s ago)", seen.UTC().Format(time.RFC3339), now.Sub(seen).Truncate(time.Second))
+		since := fmt.Sprintf("no heartbeat since %s (%s before this part was ended)", seen.UTC().Format(time.RFC3339), now.Sub(seen).Truncate(time.Second))
 		what := "while its part was " + string(st.State)
 		if spec.Kind == KindRecord {
 			what += "; what it captured until then is not counted in the window's figures, and may be in the topic: a replay of the window sends what of it lies within the window's offsets"
