@@ -176,18 +176,7 @@ func (f *idFleet) replayOfDeadAgent(t *testing.T, id string) Spec {
 // and since when.
 func TestShowSaysAgentLost(t *testing.T) {
 	f := newIDFleet(t)
-	spec := replaySpec("j-gone", "load-9", "version: 1\n")
-	off := f.publishSpec(t, spec)
-	shard := 0
-	if err := f.bus.PublishStatus(f.ctx, shardKey(spec.JobID, 0), Status{JobID: spec.JobID, Kind: KindReplay, Agent: "load-9", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.bus.Publish(f.ctx, AgentsTopic, "load-9", Heartbeat{Name: "load-9", Labels: Labels{"role": "load"}, At: time.Now().UTC(), Stopped: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.bus.Sync(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	spec := f.stoppedAgentPart(t, "j-gone")
 	var show strings.Builder
 	c := &Client{bus: f.bus, Out: &show}
 	if err := c.Show(spec.JobID); err != nil {
@@ -213,7 +202,21 @@ func TestWaitStopsWithNoAgentLeft(t *testing.T) {
 	t.Cleanup(func() { settleGrace = grace })
 	settleGrace = time.Second
 	f := newIDFleet(t)
-	spec := replaySpec("j-orphan", "load-9", "version: 1\n")
+	spec := f.stoppedAgentPart(t, "j-orphan")
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	defer cancel()
+	_, err := (&Client{bus: f.bus, Out: &out}).Wait(ctx, spec.JobID)
+	if err == nil || ctx.Err() != nil || !regexp.MustCompile(`job j-orphan is still ASSIGNED and no live agent is left to end it \(shard0@load-9: agent stopped \d+s ago\)`).MatchString(err.Error()) {
+		t.Fatalf("--wait = %v (context: %v)\n%s", err, ctx.Err(), out.String())
+	}
+}
+
+// stoppedAgentPart publishes replay job id with its shard 0 RUNNING on
+// agent load-9, whose last heartbeat, now, says it stopped.
+func (f *idFleet) stoppedAgentPart(t *testing.T, id string) Spec {
+	t.Helper()
+	spec := replaySpec(id, "load-9", "version: 1\n")
 	off := f.publishSpec(t, spec)
 	shard := 0
 	if err := f.bus.PublishStatus(f.ctx, shardKey(spec.JobID, 0), Status{JobID: spec.JobID, Kind: KindReplay, Agent: "load-9", Shard: &shard, State: Running, SpecOffset: off}); err != nil {
@@ -225,11 +228,5 @@ func TestWaitStopsWithNoAgentLeft(t *testing.T) {
 	if err := f.bus.Sync(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
-	defer cancel()
-	_, err := (&Client{bus: f.bus, Out: &out}).Wait(ctx, spec.JobID)
-	if err == nil || ctx.Err() != nil || !regexp.MustCompile(`job j-orphan is still ASSIGNED and no live agent is left to end it \(shard0@load-9: agent stopped \d+s ago\)`).MatchString(err.Error()) {
-		t.Fatalf("--wait = %v (context: %v)\n%s", err, ctx.Err(), out.String())
-	}
+	return spec
 }
