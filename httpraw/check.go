@@ -15,7 +15,7 @@ func CheckRequest(raw []byte) error {
 	}
 	method, after, ok1 := bytes.Cut(line, []byte(" "))
 	target, proto, ok2 := bytes.Cut(after, []byte(" "))
-	if !ok1 || !ok2 || bytes.IndexByte(proto, ' ') >= 0 || !validTokenBytes(method) || !validTargetBytes(target) || !validProtoBytes(proto) {
+	if !ok1 || !ok2 || bytes.IndexByte(proto, ' ') >= 0 || !IsToken(method) || !IsTarget(target) || !IsProto(proto) {
 		return malformed("malformed request line (%d bytes, %d spaces): want METHOD TARGET HTTP/x.y", len(line), bytes.Count(line, []byte(" ")))
 	}
 	// The header block, as parseHead reads it.
@@ -44,7 +44,7 @@ func CheckRequest(raw []byte) error {
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validTokenBytes(line[:colon]) {
+		if colon <= 0 || !IsToken(line[:colon]) {
 			return malformed("header line %d: want name: value", ln)
 		}
 		name := line[:colon]
@@ -108,7 +108,8 @@ var tokenChars = func() (t [256]bool) {
 	return t
 }()
 
-func validTokenBytes(b []byte) bool {
+// IsToken reports whether b is an RFC 9110 token (a method, a field name).
+func IsToken(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
@@ -120,7 +121,9 @@ func validTokenBytes(b []byte) bool {
 	return true
 }
 
-func validTargetBytes(b []byte) bool {
+// IsTarget reports whether b can be a request target: not empty, no byte
+// <= ' ' or DEL.
+func IsTarget(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
@@ -132,16 +135,18 @@ func validTargetBytes(b []byte) bool {
 	return true
 }
 
-func validProtoBytes(b []byte) bool {
+// IsProto reports whether b is "HTTP/" followed by digits, '.' and digits.
+func IsProto(b []byte) bool {
 	v, ok := bytes.CutPrefix(b, []byte("HTTP/"))
 	if !ok {
 		return false
 	}
 	major, minor, ok := bytes.Cut(v, []byte("."))
-	return ok && digitsBytes(major) && digitsBytes(minor)
+	return ok && IsDigits(major) && IsDigits(minor)
 }
 
-func digitsBytes(b []byte) bool {
+// IsDigits reports whether b is one or more ASCII digits.
+func IsDigits(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
@@ -156,7 +161,7 @@ func digitsBytes(b []byte) bool {
 // parseDigits parses a Content-Length value as strconv.ParseInt(s, 10, 64)
 // does for digits only (no sign); ok is false past int64.
 func parseDigits(b []byte) (int64, bool) {
-	if !digitsBytes(b) {
+	if !IsDigits(b) {
 		return 0, false
 	}
 	var n int64

@@ -71,7 +71,7 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 			return false // obs-fold, or an error before any field
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validToken(line[:colon]) {
+		if colon <= 0 || !httpraw.IsToken(line[:colon]) {
 			return false
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
@@ -255,14 +255,14 @@ func requestLine(line []byte) bool {
 	if bytes.IndexByte(line[s2+1:], ' ') >= 0 {
 		return false
 	}
-	return validToken(line[:s1]) && validTarget(line[s1+1:s2]) && validProto(line[s2+1:])
+	return httpraw.IsToken(line[:s1]) && httpraw.IsTarget(line[s1+1:s2]) && httpraw.IsProto(line[s2+1:])
 }
 
 // statusLine parses "HTTP/x.y CODE REASON" as httpraw accepts it.
 func statusLine(line []byte) (int, bool) {
 	proto, after, _ := bytes.Cut(line, []byte(" "))
 	code, reason, _ := bytes.Cut(after, []byte(" "))
-	if !validProto(proto) || len(code) != 3 || !digits(code) ||
+	if !httpraw.IsProto(proto) || len(code) != 3 || !httpraw.IsDigits(code) ||
 		bytes.IndexByte(reason, '\r') >= 0 || bytes.IndexByte(reason, 0) >= 0 {
 		return 0, false
 	}
@@ -277,7 +277,7 @@ func contentLength(v []byte, cl *int64) bool {
 	for {
 		part, rest, more := bytes.Cut(v, []byte(","))
 		part = trimOWS(part)
-		if len(part) == 0 || len(part) > 18 || !digits(part) {
+		if len(part) == 0 || len(part) > 18 || !httpraw.IsDigits(part) {
 			return false
 		}
 		var n int64
@@ -357,70 +357,6 @@ func (r *Redactor) validChunked(b []byte, prefix *[64]byte) (int, bool) {
 func looksJSON(body []byte) bool {
 	t := bytes.TrimLeft(body[:min(len(body), 64)], " \t\r\n")
 	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
-}
-
-// tokenChars marks the bytes of an RFC 9110 token.
-var tokenChars = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range []byte("!#$%&'*+-.^_`|~") {
-		t[c] = true
-	}
-	return t
-}()
-
-func validToken(s []byte) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for _, c := range s {
-		if !tokenChars[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// validTarget rejects empty targets and any byte <= ' ' or DEL.
-func validTarget(s []byte) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for _, c := range s {
-		if c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validProto accepts "HTTP/" followed by digits, '.' and digits.
-func validProto(s []byte) bool {
-	v, ok := bytes.CutPrefix(s, []byte("HTTP/"))
-	if !ok {
-		return false
-	}
-	major, minor, ok := bytes.Cut(v, []byte("."))
-	return ok && digits(major) && digits(minor)
-}
-
-func digits(s []byte) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func trimOWS(b []byte) []byte {
