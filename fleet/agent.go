@@ -235,7 +235,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: work dir: %w", err)
 	}
-	taken, err := openTaken(abs, time.Now())
+	taken, err := openTaken(abs, cfg.Name, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -983,7 +983,7 @@ func (a *Agent) handleSpec(ctx context.Context, jr JobRecord) {
 	if a.taken.took(id) {
 		// Its statuses are gone from the status topic (deleted: anyone
 		// who may write it can), not from this agent's memory.
-		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (its work directory records it in %s, though its statuses are gone from %s); a job runs once", id, takenFile, StatusTopic))
+		refuse(fmt.Sprintf("replayed: job %s was already taken by this agent (its work directory records it in %s, though its statuses are gone from %s); a job runs once", id, filepath.Base(a.taken.path), StatusTopic))
 		return
 	}
 	if off, known := specOffset(a.bus, id); known && off != jr.Offset {
@@ -1912,7 +1912,7 @@ func newSecretMasks(vars map[string]string) *secretMasks {
 		// Its forms as an expression, JSON or a URL writes it, and as
 		// base64 and hex encode it; every form in any letter case (an
 		// expression's upper() or lower() of it, in an error's text).
-		forms := []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v),
+		forms := []string{v, strings.ToUpper(v), strings.ToLower(v), q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v),
 			base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
 			base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)), hex.EncodeToString([]byte(v))}
 		for _, f := range forms {
@@ -2015,10 +2015,12 @@ func (l *maskedLog) String() string {
 		return s
 	}
 	s = s[:min(len(s), maxLog)]
-	// The cut may end inside a value: drop its start.
+	// The cut may end inside a value, in any letter case: drop its start.
+	low := lowerASCII(s)
 	for _, m := range l.masks {
 		for k := len(m) - 1; k > 0; k-- {
-			if strings.HasSuffix(s, m[:k]) {
+			if strings.HasSuffix(low, m[:k]) {
+				low = low[:len(low)-k]
 				s = s[:len(s)-k]
 				break
 			}

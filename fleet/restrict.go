@@ -334,14 +334,17 @@ func checkRecordedVars(s *scenario.Scenario, vars map[string]string) error {
 			continue
 		}
 		for _, rw := range j.Rewrite {
+			// Every text of the step: the header or parameter name, the
+			// JSON path, the expressions.
+			texts := []string{rw.Name, rw.JSONPath}
 			for _, e := range []*scenario.Expr{rw.Value, rw.If} {
-				if e == nil {
-					continue
+				if e != nil {
+					texts = append(texts, e.Source)
 				}
-				for _, v := range slices.Sorted(maps.Keys(vars)) {
-					if len(vars[v]) >= 4 && strings.Contains(e.Source, vars[v]) {
-						problems = append(problems, fmt.Sprintf("%s: %s of job %s holds the value of this agent's --var %s: it would be written into the records of the topic it records to, which whoever may read that topic reads; an agent's --var may be used in a replay's rewrite, not a recording's", rw.Pos, rw.Action, name, v))
-					}
+			}
+			for _, v := range slices.Sorted(maps.Keys(vars)) {
+				if len(vars[v]) >= 4 && slices.ContainsFunc(texts, func(t string) bool { return strings.Contains(t, vars[v]) }) {
+					problems = append(problems, fmt.Sprintf("%s: %s of job %s holds the value of this agent's --var %s: it would be written into the records of the topic it records to, which whoever may read that topic reads; an agent's --var may be used in a replay's rewrite, not a recording's", rw.Pos, rw.Action, name, v))
 				}
 			}
 		}
