@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +14,15 @@ import (
 	"time"
 )
 
-// takenFile names the file in an agent's work directory that lists the jobs
-// it took, until their specs expire.
+// takenFile begins the name of the file in an agent's work directory that
+// lists the jobs it took, until their specs expire: one per agent name
+// (takenPath), so that agents sharing a work directory keep their own.
 const takenFile = ".replayctl-taken"
+
+// takenPath is agent name's ledger in work dir dir.
+func takenPath(dir, name string) string {
+	return filepath.Join(dir, takenFile+"-"+url.PathEscape(name))
+}
 
 // takenLedger is the agent's own memory of the jobs it took: a job runs
 // once. The statuses on the status topic say so too, but anyone who may
@@ -31,8 +38,8 @@ type takenLedger struct {
 // openTaken reads the ledger of work dir dir, keeping the jobs whose specs
 // have not expired (with a margin for clocks), and writes it back without
 // the others.
-func openTaken(dir string, now time.Time) (*takenLedger, error) {
-	l := &takenLedger{path: filepath.Join(dir, takenFile), jobs: map[string]time.Time{}}
+func openTaken(dir, name string, now time.Time) (*takenLedger, error) {
+	l := &takenLedger{path: takenPath(dir, name), jobs: map[string]time.Time{}}
 	data, err := os.ReadFile(l.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("agent: the jobs it took (%s): %w", l.path, err)
@@ -54,11 +61,19 @@ func openTaken(dir string, now time.Time) (*takenLedger, error) {
 	for id, t := range l.jobs {
 		fmt.Fprintf(&b, "%s\t%s\n", id, t.UTC().Format(time.RFC3339))
 	}
-	tmp := l.path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+	tmp, err := os.CreateTemp(dir, takenFile+"-*.tmp")
+	if err != nil {
 		return nil, fmt.Errorf("agent: the jobs it took: %w", err)
 	}
-	if err := os.Rename(tmp, l.path); err != nil {
+	_, err = tmp.WriteString(b.String())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), l.path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
 		return nil, fmt.Errorf("agent: the jobs it took: %w", err)
 	}
 	return l, nil

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +66,7 @@ func TestReplayedSpecAfterStatusesDeleted(t *testing.T) {
 	a.done <- err // for its cleanup
 	b, _ := f.replayAgentWith(t, "load-1", func(c *AgentConfig) { c.WorkDir = work })
 	republish(b)
-	if data, err := os.ReadFile(filepath.Join(work, takenFile)); err != nil || !strings.HasPrefix(string(data), "j-once\t") {
+	if data, err := os.ReadFile(takenPath(work, "load-1")); err != nil || !strings.HasPrefix(string(data), "j-once\t") {
 		t.Errorf("ledger %q, %v", data, err)
 	}
 }
@@ -78,7 +77,7 @@ func TestReplayedSpecAfterStatusesDeleted(t *testing.T) {
 func TestTakenLedgerForgetsExpired(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
-	l, err := openTaken(dir, now)
+	l, err := openTaken(dir, "web-1", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +86,7 @@ func TestTakenLedgerForgetsExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f, err := os.OpenFile(filepath.Join(dir, takenFile), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(takenPath(dir, "web-1"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +94,7 @@ func TestTakenLedgerForgetsExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	l, err = openTaken(dir, now)
+	l, err = openTaken(dir, "web-1", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +105,14 @@ func TestTakenLedgerForgetsExpired(t *testing.T) {
 	}
 	if err := l.take("a\nb", now); err == nil {
 		t.Error("a job ID with a newline was taken")
+	}
+	// Another agent sharing the work directory keeps its own ledger: it
+	// takes the jobs web-1 took (the review: it refused them as replayed).
+	other, err := openTaken(dir, "web-2", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.took("valid") {
+		t.Error("web-2 took what web-1 took")
 	}
 }
