@@ -805,9 +805,9 @@ func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
 			fmt.Fprintf(c.Out, "[%s]%s\n", time.Now().Format("15:04:05"), line)
 			last = line
 		}
-		if why, ok := c.orphaned(id, time.Now()); ok {
+		if why, ok := c.orphanedAfterSync(ctx, id); ok {
 			c.printJob(id)
-			return js, fmt.Errorf("job %s is still %s and no live agent is left to end it (%s): start an agent that trusts the job, which ends those parts FAILED, or cancel the job; stopped waiting", id, js.State, why)
+			return js, fmt.Errorf("job %s is still %s and no live agent is left to end it (%s): start its agent again, which resumes a replay shard, or another that trusts the job, which ends those parts FAILED; or cancel the job; stopped waiting", id, js.State, why)
 		}
 		select {
 		case <-ctx.Done():
@@ -849,6 +849,21 @@ func (c *Client) orphaned(id string, now time.Time) (why string, ok bool) {
 		return "", false
 	}
 	return strings.Join(gone, ", "), true
+}
+
+// orphanedAfterSync is orphaned, told only after this process has read
+// the topics up to their ends: a reader that fell behind (a broker
+// restarted, the network stalled) sees every agent lost.
+func (c *Client) orphanedAfterSync(ctx context.Context, id string) (string, bool) {
+	if _, ok := c.orphaned(id, time.Now()); !ok {
+		return "", false
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.bus.Sync(sctx); err != nil {
+		return "", false
+	}
+	return c.orphaned(id, time.Now())
 }
 
 func (c *Client) progressLine(id string) string {
