@@ -23,6 +23,8 @@ var checkCases = []string{
 	"POST /p HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nxx",
 	"POST /p HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: x\r\n\r\n0\r\n\r\n",
 	"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n",
+	"POST /p HTTP/1.1\r\nTransfer-Encoding: chun\u212aed\r\n\r\n0\r\n\r\n", // a Kelvin sign: no K
+	"POST /p HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n",
 	"GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",
 	"GET / HTTP/1.1\r\n folded\r\n\r\n",
 	"GET / HTTP/1.1\r\nContent-Length: 2\r\n\tfolded\r\n\r\nab",

@@ -170,7 +170,9 @@ func (m *message) frameBody(b []byte) error {
 	}
 	if te, ok := m.joined("Transfer-Encoding"); ok {
 		codings := strings.Split(te, ",")
-		if strings.EqualFold(trimOWS(codings[len(codings)-1]), "chunked") {
+		// ASCII case only, as net/http and servers read it: a Kelvin
+		// sign is no K.
+		if equalFoldBytes([]byte(trimOWS(codings[len(codings)-1])), "chunked") {
 			m.chunked = true
 			_, trailers, err := dechunk(b, false)
 			if err != nil {
