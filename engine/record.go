@@ -721,7 +721,7 @@ func lostText(lost map[string]int64) string {
 		case "h2-hpack-errors":
 			why = " (HTTP/2 header blocks that do not decode on a connection seen from its start: their messages, and the later ones of that direction, are not recorded)"
 		case "buffer-cut":
-			why = " (recorded with their body cut because the capture's buffers were full: the capture holds at most 256 MiB of messages in progress, and a connection's direction max-body + 64 KiB; their bytes past the cut are not in the recording, and a replay does not send them)"
+			why = " (recorded with their body cut because the capture's buffers were full: the capture holds at most the source's max-buffered bytes of messages in progress (256 MiB by default), and a connection's direction max-body + 64 KiB; their bytes past the cut are not in the recording, and a replay does not send them)"
 		case "h2-unrenderable":
 			why = " (HTTP/2 messages whose fields cannot be written as header lines: a CR or LF in a value, a name that is not a token, no :method)"
 		default:
