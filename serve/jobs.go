@@ -435,29 +435,51 @@ func maskSets(text string, sets []string) []string {
 }
 
 // setHeaderName returns, for the path of a set-header's value
-// (jobs.replay.rewrite.1.set-header.value), the header's name: as another
-// override sets it, or as the scenario (doc) has it; "" for another path.
+// (jobs.replay.rewrite.1.set-header.value), the header's name: as the
+// scenario (doc) has it, or as the last override that sets it says (the
+// name itself, or a whole step or list around it); "" for another path.
 func setHeaderName(doc *yaml.Node, sets []string, keys []string) string {
 	n := len(keys)
 	if n < 2 || keys[n-1] != "value" || keys[n-2] != "set-header" {
 		return ""
 	}
 	name := append(slices.Clone(keys[:n-1]), "name")
+	found := ""
+	if v := yamlAt(doc, name); v != nil {
+		found = v.Value
+	}
 	for _, st := range sets {
-		if path, value, ok := strings.Cut(st, "="); ok && slices.Equal(scenario.SetPathKeys(path), name) {
-			return strings.Trim(strings.TrimSpace(value), `"'`)
+		path, value, ok := strings.Cut(st, "=")
+		pk := scenario.SetPathKeys(path)
+		if !ok || len(pk) > len(name) || !slices.Equal(pk, name[:len(pk)]) {
+			continue
+		}
+		var v yaml.Node
+		if yaml.Unmarshal([]byte(value), &v) != nil {
+			continue
+		}
+		if at := yamlAt(&v, name[len(pk):]); at != nil && at.Kind == yaml.ScalarNode {
+			found = at.Value
 		}
 	}
-	node := doc
-	if node.Kind == yaml.DocumentNode && len(node.Content) > 0 {
-		node = node.Content[0]
+	return found
+}
+
+// yamlAt returns the node at keys under n (a document: its content); nil
+// when there is none.
+func yamlAt(n *yaml.Node, keys []string) *yaml.Node {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		n = n.Content[0]
 	}
-	for _, k := range name {
-		if node = yamlChild(node, k); node == nil {
-			return ""
+	for _, k := range keys {
+		if n = yamlChild(n, k); n == nil {
+			return nil
 		}
 	}
-	return node.Value
+	return n
 }
 
 // yamlChild returns the member key of a mapping, or the item of a sequence

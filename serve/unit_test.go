@@ -413,3 +413,19 @@ func TestMaskSetsSecretHeaderValue(t *testing.T) {
 		t.Errorf("maskSets = %q\nwant %q", got, want)
 	}
 }
+
+// TestMaskSetsWholeStep: a set-header's name given by an override of the
+// whole step, or of the rewrite list, masks the value another override
+// sets (the review).
+func TestMaskSetsWholeStep(t *testing.T) {
+	text := "version: 1\nname: p\njobs:\n  replay:\n    rewrite:\n      - set-header: {name: X-Env, value: '\"prod\"'}\n"
+	for _, set := range []string{
+		`jobs.replay.rewrite.0.set-header={name: X-Token, value: '"s3cretvalue"'}`,
+		`jobs.replay.rewrite=[{set-header: {name: X-Token, value: '"s3cretvalue"'}}]`,
+		`jobs.replay.rewrite.0.set-header.name=X-Token`,
+	} {
+		if got := maskSets(text, []string{set, `jobs.replay.rewrite.0.set-header.value="s3cretvalue2"`}); strings.Contains(strings.Join(got, " "), "s3cretvalue") {
+			t.Errorf("%q: shown as %q", set, got)
+		}
+	}
+}

@@ -553,7 +553,8 @@ async function pageJob(id, signal) {
       const j = await api('GET', '/v1/jobs/' + encodeURIComponent(id), undefined, signal);
       for (const p of j.parts) {
         const old = byPart.get(p.part);
-        if (old) Object.assign(old, { agent_gone: p.agent_gone, agent_last_seen: p.agent_last_seen, agent_silent_ms: p.agent_silent_ms, agent_grace_s: p.agent_grace_s });
+        // An answer that comes after the part ended says nothing of it.
+        if (old && !isFinal(old.state)) Object.assign(old, { agent_gone: p.agent_gone, agent_last_seen: p.agent_last_seen, agent_silent_ms: p.agent_silent_ms, agent_grace_s: p.agent_grace_s });
       }
       render();
     } catch (_) { /* the next look, or the stream, says */ }
