@@ -12,8 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/replayctl/replayctl/fleet"
-	"github.com/replayctl/replayctl/kafkaio"
-	"github.com/replayctl/replayctl/kafkaio/kafkatest"
 )
 
 // TestJobMarksAgentGone: GET /v1/jobs/{id} marks a part not final whose
@@ -25,23 +23,9 @@ import (
 func TestJobMarksAgentGone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = br.Close() })
-	cfg := kafkaio.Config{Brokers: br.Addrs()}
 	// An agents topic that keeps its producers' timestamps: the
 	// heartbeat of a minute ago is dated so.
-	target := kafkatest.Target{Name: "embedded", Addrs: br.Addrs()}
-	if _, err := kafkaio.EnsureTopic(ctx, target.Admin(t), fleet.AgentsTopic, 1, 1, map[string]string{"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := fleet.OpenBus(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	pub, cfg := producerTimeBus(ctx, t)
 	lastBeat := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	beat := func(name string, at time.Time, stopped bool) {
 		v, err := json.Marshal(fleet.Heartbeat{Name: name, Allow: []string{fleet.KindReplay}, At: at.UTC(), Stopped: stopped})

@@ -89,21 +89,7 @@ func TestAgentsShowRuns(t *testing.T) {
 func TestAgentsSkewedClock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = br.Close() })
-	cfg := kafkaio.Config{Brokers: br.Addrs()}
-	target := kafkatest.Target{Name: "embedded", Addrs: br.Addrs()}
-	if _, err := kafkaio.EnsureTopic(ctx, target.Admin(t), fleet.AgentsTopic, 1, 1, map[string]string{"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}); err != nil {
-		t.Fatal(err)
-	}
-	bus, err := fleet.OpenBus(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
+	bus, cfg := producerTimeBus(ctx, t)
 	beat := func(name string, offset time.Duration) {
 		at := time.Now().Add(offset)
 		h := fleet.Heartbeat{Name: name, Allow: []string{fleet.KindReplay}, At: at.UTC(), Instance: name + "-1"}
@@ -185,4 +171,28 @@ func TestAgentsSkewedClock(t *testing.T) {
 			t.Errorf("agent ahead, its clock 1h ahead, silent since before serve started: %s", a.Health)
 		}
 	})
+}
+
+// producerTimeBus starts an embedded broker whose agents topic keeps its
+// producers' timestamps (created CreateTime ahead of the bus: a heartbeat
+// is dated by its agent's clock) and returns a bus on it, and its
+// configuration.
+func producerTimeBus(ctx context.Context, t *testing.T) (*fleet.Bus, kafkaio.Config) {
+	t.Helper()
+	br, err := kafkaio.StartEmbedded(ctx, kafkaio.EmbeddedOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = br.Close() })
+	cfg := kafkaio.Config{Brokers: br.Addrs()}
+	target := kafkatest.Target{Name: "embedded", Addrs: br.Addrs()}
+	if _, err := kafkaio.EnsureTopic(ctx, target.Admin(t), fleet.AgentsTopic, 1, 1, map[string]string{"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}); err != nil {
+		t.Fatal(err)
+	}
+	bus, err := fleet.OpenBus(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	return bus, cfg
 }
