@@ -2,8 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -23,12 +21,7 @@ import (
 func TestReportAssertionsNotEvaluated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bus := embeddedBus(t, ctx)
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{cfg: Config{Key: key}, bus: bus}
+	s, bus, key := keyedServer(t, ctx)
 	now := time.Now().UTC()
 	const scenario = "jobs:\n  replay:\n    assert:\n      - errors.rate < 0.01\n      - requests.sent > 0\n"
 	for id, state := range map[string]fleet.State{"failed-1": fleet.Failed, "cancelled-1": fleet.Cancelled} {

@@ -2,8 +2,6 @@ package serve
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"testing"
 	"time"
 
@@ -17,12 +15,7 @@ import (
 func TestSpecAtOffsetZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bus := embeddedBus(t, ctx)
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{cfg: Config{Key: key}, bus: bus}
+	s, bus, key := keyedServer(t, ctx)
 	now := time.Now().UTC()
 	spec := fleet.Spec{JobID: "first", Kind: fleet.KindReplay, Job: "replay", File: "replay.yaml", Submitter: "token:alice (replayctl serve)",
 		IssuedAt: now, ExpiresAt: now.Add(time.Minute)}

@@ -269,3 +269,11 @@ func BenchmarkListRequest(b *testing.B) {
 		})
 	}
 }
+
+// keyedServer is a Server with a signing key of its own over an embedded
+// broker's bus, and that bus and key.
+func keyedServer(t *testing.T, ctx context.Context) (*Server, *fleet.Bus, ed25519.PrivateKey) {
+	t.Helper()
+	bus, key := embeddedBus(t, ctx), newKey(t)
+	return &Server{cfg: Config{Key: key}, bus: bus}, bus, key
+}
