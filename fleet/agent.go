@@ -1934,12 +1934,12 @@ func (m *secretMasks) mask(s string) string {
 	if m == nil || len(m.masks) == 0 {
 		return s
 	}
+	low := lowerASCII(s) // the same length as s: offsets match
 	for _, f := range m.masks {
-		low := lowerASCII(s) // the same length as s: offsets match
 		if !strings.Contains(low, f) {
 			continue
 		}
-		var b strings.Builder
+		var b, bl strings.Builder
 		for {
 			i := strings.Index(low, f)
 			if i < 0 {
@@ -1947,10 +1947,13 @@ func (m *secretMasks) mask(s string) string {
 			}
 			b.WriteString(s[:i])
 			b.WriteString("***")
+			bl.WriteString(low[:i])
+			bl.WriteString("***")
 			s, low = s[i+len(f):], low[i+len(f):]
 		}
 		b.WriteString(s)
-		s = b.String()
+		bl.WriteString(low)
+		s, low = b.String(), bl.String()
 	}
 	return s
 }
