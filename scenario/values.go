@@ -55,7 +55,8 @@ func ParseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-var rateRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(s|m)\s*$`)
+// rateRE takes what the schema's rate pattern takes: .5/s as 0.5/s.
+var rateRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*/\s*(s|m)\s*$`)
 
 // ParseRate parses N/s or N/m into requests per second; N must be > 0.
 func ParseRate(s string) (Rate, error) {
