@@ -391,6 +391,9 @@ func readEnvFile(path string) (vals map[string]string, keys map[string]envKey, d
 	if err != nil {
 		return nil, nil, Diagnostics{{Pos{File: path}, fmt.Sprintf("env file: %v", err)}}
 	}
+	// A byte order mark, as some editors save a UTF-8 file, is not part
+	// of the first key.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	vals, keys = map[string]string{}, map[string]envKey{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
