@@ -213,10 +213,10 @@ type loadFlags struct {
 
 func (f *loadFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a scalar: path.to.key=value (repeatable; the value is read as YAML)")
-	cmd.Flags().StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines from this file for ${VAR} interpolation and env(\"VAR\") in expressions (over the process environment); a KEY no ${KEY} or env(\"KEY\") reads is warned of")
+	onceStringVar(cmd.Flags(), &f.envFile, "env-file", "read KEY=VALUE lines from this file for ${VAR} interpolation and env(\"VAR\") in expressions (over the process environment); a KEY no ${KEY} or env(\"KEY\") reads is warned of")
 	cmd.Flags().BoolVar(&f.restricted, "restricted", false, "${VAR} reads only vars:, --env-file and --env-allow variables; env(\"NAME\") only --env-file and --env-allow names")
 	cmd.Flags().StringArrayVar(&f.envAllow, "env-allow", nil, "with --restricted: environment variables ${VAR} and env() may read, by name or pattern (APP_*; repeatable)")
-	cmd.Flags().StringVar(&f.outputDir, "output-dir", "", "resolve the paths the scenario writes (reports, gor sinks, data-dir) here instead of in the scenario's directory; they must stay under it")
+	onceStringVar(cmd.Flags(), &f.outputDir, "output-dir", "resolve the paths the scenario writes (reports, gor sinks, data-dir) here instead of in the scenario's directory; they must stay under it")
 	cmd.Flags().StringArrayVar(&f.allowPaths, "allow-paths", nil, "also let the scenario write under this directory (repeatable)")
 }
 
@@ -408,4 +408,29 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// onceString is a string flag that refuses to be given twice: a second
+// --env-file would otherwise replace the first without a word, and the
+// variables of the first would be lost.
+type onceString struct {
+	p    *string
+	name string
+	set  bool
+}
+
+func (o *onceString) String() string { return *o.p }
+func (o *onceString) Type() string   { return "string" }
+
+func (o *onceString) Set(v string) error {
+	if o.set {
+		return fmt.Errorf("--%s is given twice (%q, then %q): it takes one value", o.name, *o.p, v)
+	}
+	*o.p, o.set = v, true
+	return nil
+}
+
+// onceStringVar defines a string flag that may be given only once.
+func onceStringVar(fs *pflag.FlagSet, p *string, name, usage string) {
+	fs.Var(&onceString{p: p, name: name}, name, usage)
 }

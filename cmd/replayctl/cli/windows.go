@@ -41,10 +41,10 @@ func (f *catalogFlags) register(cmd *cobra.Command, output bool) {
 	// are used, and nothing is written where it writes.
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.lf.set, "set", nil, "with -f: override a scalar of the scenario, path.to.key=value (repeatable), as run does")
-	fl.StringVar(&f.lf.envFile, "env-file", "", "with -f: KEY=VALUE lines for the scenario's ${VAR} interpolation and env(\"VAR\"), as run reads them (and warns of a KEY no ${KEY} or env(\"KEY\") reads)")
+	onceStringVar(fl, &f.lf.envFile, "env-file", "with -f: KEY=VALUE lines for the scenario's ${VAR} interpolation and env(\"VAR\"), as run reads them (and warns of a KEY no ${KEY} or env(\"KEY\") reads)")
 	fl.BoolVar(&f.lf.restricted, "restricted", false, "with -f: read the scenario as run --restricted does (${VAR} only from vars:, --env-file and --env-allow; files only under its directory)")
 	fl.StringArrayVar(&f.lf.envAllow, "env-allow", nil, "with -f --restricted: environment variables the scenario may read, by name or pattern (repeatable)")
-	fl.StringVar(&f.lf.outputDir, "output-dir", "", "with -f: the --output-dir the scenario is run with: its relative kafka.data-dir is there")
+	onceStringVar(fl, &f.lf.outputDir, "output-dir", "with -f: the --output-dir the scenario is run with: its relative kafka.data-dir is there")
 	fl.StringArrayVar(&f.lf.allowPaths, "allow-paths", nil, "with -f: the --allow-paths the scenario is run with (repeatable): a scenario whose paths lie outside its directory does not load without them")
 }
 
