@@ -12,6 +12,14 @@ import (
 // Describe prints the compiled plan: each job's stages with their resolved
 // settings. It does no I/O besides writing to w.
 func (p *Plan) Describe(w io.Writer) {
+	// The values of secret variables are shown as their ${NAME}, wherever
+	// the scenario put them.
+	var b strings.Builder
+	defer func() { _, _ = io.WriteString(w, p.scn.MaskSecrets(b.String())) }()
+	p.describe(&b)
+}
+
+func (p *Plan) describe(w io.Writer) {
 	s := p.scn
 	ks := kafkaSettings(s.Kafka, p.opts)
 	fmt.Fprintf(w, "scenario %s (%s)\n", s.Name, s.File)

@@ -212,6 +212,13 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		envAllowed: func(k string) bool { return envAllowed(opts.EnvAllow, k) },
 	}
 	secret := secretReads(root, values)
+	for _, vs := range values {
+		for _, v := range vs {
+			if secret(v) && v.value != "" && !slices.Contains(d.s.secrets, v) {
+				d.s.secrets = append(d.s.secrets, v)
+			}
+		}
+	}
 	for n, vs := range values {
 		if slices.ContainsFunc(vs, secret) {
 			if d.secretWritten == nil {

@@ -3,6 +3,7 @@ package scenario
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -309,4 +310,26 @@ func lastPathName(p string) string {
 		i--
 	}
 	return p[i:]
+}
+
+// minSecretLen is the length from which MaskSecrets hides a secret's value:
+// a shorter one would hide words of the text that are not the secret's.
+const minSecretLen = 6
+
+// MaskSecrets replaces, in text printed about the scenario (the --dry-run
+// plan), every value that a ${NAME} with a secret's name put into the
+// scenario by the reference as written, ${NAME}: wherever it was read into
+// (a path, a topic, a header name, a redact pattern), as the plan shows a
+// target URL's. Values shorter than 6 bytes, and those that are part of a
+// longer word, are left.
+func (s *Scenario) MaskSecrets(text string) string {
+	vs := slices.Clone(s.secrets)
+	// Longer values first, so a value that contains another is replaced whole.
+	slices.SortFunc(vs, func(a, b varValue) int { return len(b.value) - len(a.value) })
+	for _, v := range vs {
+		if len(v.value) >= minSecretLen {
+			text = replaceWord(text, v.value, "${"+v.name+"}")
+		}
+	}
+	return text
 }

@@ -47,6 +47,10 @@ type Scenario struct {
 	// envFile holds the --env-file variables, which env("NAME") reads
 	// before the process environment, as ${NAME} does.
 	envFile map[string]string
+	// secrets are the values that ${NAME} references with a secret's name
+	// (or vars: entries that read one) put into the scenario: MaskSecrets
+	// hides them in what is printed about it.
+	secrets []varValue
 }
 
 // LookupEnv looks a variable up as env("NAME") reads it when the scenario
