@@ -10,6 +10,10 @@ import (
 // ${VAR:?message} reference, as a scenario may write any value.
 const referencePattern = `^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$`
 
+// withReferencePattern matches a string that holds a reference anywhere
+// (not after $$, a literal $).
+const withReferencePattern = `(^|[^$])(\$\$)*\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}`
+
 // EditorSchema is ScenarioJSON for a scenario as written, before its
 // ${VAR} references are read: every field that takes a number, a boolean,
 // a duration, a size or one of some words also takes a whole reference
@@ -44,6 +48,11 @@ func EditorSchema() ([]byte, error) {
 		"type":        "string",
 		"pattern":     referencePattern,
 	}
+	defs["withReference"] = map[string]any{
+		"description": "A string with a ${VAR}, ${VAR:-default} or ${VAR:?message} reference in it, read when the scenario is loaded.",
+		"type":        "string",
+		"pattern":     withReferencePattern,
+	}
 	return json.MarshalIndent(doc, "", "  ")
 }
 
@@ -55,7 +64,13 @@ func allowReference(s any, defs map[string]any) any {
 		return s
 	}
 	if scalar(m, defs, 0) {
-		wrapped := map[string]any{"anyOf": []any{m, map[string]any{"$ref": "#/$defs/reference"}}}
+		alt := "#/$defs/reference"
+		if _, pattern := m["pattern"]; pattern && m["type"] == "string" {
+			// A string of a given shape (a Kafka topic name) has it once
+			// its references are read: "traffic-${ENV}" too.
+			alt = "#/$defs/withReference"
+		}
+		wrapped := map[string]any{"anyOf": []any{m, map[string]any{"$ref": alt}}}
 		if d, ok := m["description"]; ok {
 			wrapped["description"] = d
 		}

@@ -92,6 +92,14 @@ func TestEditorSchemaReferences(t *testing.T) {
 		{"    stop: {after: 5x}", false},
 		{"    loop: 0", false},
 		{"    speed: '${SPEED'", false},
+		// A string of a given shape may hold a reference anywhere: it has
+		// its shape once the reference is read.
+		{"topics: {t: {name: 'traffic-${ENV:-dev}'}}", true},
+		{"topics: {t: {name: '${TOPIC}'}}", true},
+		{"kafka: {catalog-topic: 'windows-${ENV}'}", true},
+		{"topics: {t: {name: 'a b'}}", false},
+		{"topics: {t: {name: 'a$b'}}", false},
+		{"topics: {t: {name: 'a$${B}'}}", false},
 	} {
 		err := s.Validate(asJSON(t, job(c.extra)))
 		if (err == nil) != c.ok {
