@@ -862,6 +862,11 @@ func (d *decoder) decodeHTTPSink(x m) *HTTPSink {
 		Protocol:       cmp.Or(x.str("protocol"), ProtocolAuto),
 		MaxStreams:     int(x.integer("max-streams", 100)),
 	}
+	if x.has("timeout") && h.Timeout <= 0 {
+		// As a target's: 0s is no timeout to give, and the targets' own
+		// timeouts would apply without a word.
+		d.errorf(x.get("timeout"), x.p("timeout"), "must be greater than 0")
+	}
 	if x.has("max-streams") && h.Protocol == ProtocolHTTP1 {
 		d.errorf(x.get("max-streams"), x.p("max-streams"), "max-streams applies to HTTP/2 (protocol auto or h2)")
 	}
