@@ -199,6 +199,7 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 	}
 	sr.diags = misplacedJobKeys(name, root, sr.diags)
 	ds = append(ds, sr.diags...)
+	ds = append(ds, ambiguousNumbers(name, root, orig)...)
 
 	d := &decoder{
 		file:       name,

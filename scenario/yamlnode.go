@@ -342,3 +342,44 @@ func mergeable(v *yaml.Node) bool {
 	}
 	return false
 }
+
+// yaml12Int and yaml12Float are the plain numbers of YAML 1.2's core schema,
+// which editors and most other readers use. gopkg.in/yaml.v3 also reads some
+// YAML 1.1 forms as numbers (010 as octal 8, 1_000, 0b101) that those readers
+// take as 10 or as strings.
+var (
+	yaml12Int   = regexp.MustCompile(`^([-+]?(0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$`)
+	yaml12Float = regexp.MustCompile(`^([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$`)
+)
+
+// ambiguousNumbers reports the plain numbers that YAML 1.1 and YAML 1.2
+// read differently (workers: 010 is 8 here and 10 in an editor): the same
+// file would mean two things. orig is the text of a scalar as written, when
+// a ${VAR} reference was read into it.
+func ambiguousNumbers(file string, root *yaml.Node, orig map[*yaml.Node]string) Diagnostics {
+	var ds Diagnostics
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind != yaml.ScalarNode || n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			return
+		}
+		switch n.ShortTag() {
+		case "!!int":
+			if yaml12Int.MatchString(n.Value) {
+				return
+			}
+		case "!!float":
+			if yaml12Float.MatchString(n.Value) {
+				return
+			}
+		default:
+			return
+		}
+		msg := fmt.Sprintf("%s reads as %v here (YAML 1.1) but not in YAML 1.2, as editors read it: write %v, or quote it for a string", n.Value, scalarValue(n), scalarValue(n))
+		if o, ok := orig[n]; ok {
+			// The value came from the environment: named by its reference.
+			msg = fmt.Sprintf("the value of %s is a number YAML 1.1 and YAML 1.2 read differently (a leading 0, a _ or 0b): write it in decimal digits", o)
+		}
+		ds = append(ds, Diagnostic{Pos{file, n.Line, n.Column}, msg})
+	})
+	return ds
+}
