@@ -92,7 +92,8 @@ func TestParseResponse(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 200, "OK", "hi"},
 		{"HTTP/1.1 404\r\n\r\n", 404, "", ""},
 		{"HTTP/1.0 200 Fine Thanks\r\nServer: x\r\n\r\nuntil close", 200, "Fine Thanks", "until close"},
-		{"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", 200, "OK", ""}, // HEAD
+		{"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", 200, "OK", ""},                           // HEAD
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n", 200, "OK", ""}, // HEAD
 		{"HTTP/1.1 304 Not Modified\r\nContent-Length: 20\r\n\r\n", 304, "Not Modified", ""},
 		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, "OK", "ok"},
 	} {

@@ -9,8 +9,9 @@
 // Body framing follows RFC 9112: Transfer-Encoding chunked wins over
 // Content-Length; a request with neither has no body; a response with neither
 // is read until close (everything after the header block is the body); 1xx,
-// 204 and 304 responses have no body. A response whose Content-Length is not
-// matched by an empty body (HEAD and 304-like responses) is accepted.
+// 204 and 304 responses have no body. A response whose Content-Length or
+// chunked Transfer-Encoding is not matched by an empty body (HEAD and
+// 304-like responses) is accepted.
 //
 // SetBody on a chunked message keeps chunked framing: the new body is written
 // as one chunk followed by the last chunk and the original trailers, so the
@@ -173,6 +174,11 @@ func (m *message) frameBody(b []byte) error {
 		// ASCII case only, as net/http and servers read it: a Kelvin
 		// sign is no K.
 		if equalFoldBytes([]byte(trimOWS(codings[len(codings)-1])), "chunked") {
+			if !isReq && len(b) == 0 {
+				// A response to HEAD (or a 304-like one) announces a
+				// chunked body but carries none, as with Content-Length.
+				return nil
+			}
 			m.chunked = true
 			_, trailers, err := dechunk(b, false)
 			if err != nil {

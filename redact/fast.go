@@ -107,6 +107,9 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 			te = te[i+1:]
 		}
 		if equalFold(trimOWS(te), "chunked") {
+			if !isReq && len(body) == 0 {
+				return true // a response to HEAD: no body, as httpraw reads it
+			}
 			var ok bool
 			if nd, ok = r.validChunked(body, &decoded); !ok {
 				return false

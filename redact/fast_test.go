@@ -256,6 +256,7 @@ func TestFastPathTaken(t *testing.T) {
 		{"response", Config{Defaults: true}, benchResponse, false, true},
 		{"LF only", Config{Defaults: true}, strings.ReplaceAll(benchRequest, "\r\n", "\n"), true, true},
 		{"chunked response", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false, true},
+		{"chunked response to HEAD", Config{Defaults: true}, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, true},
 		{"query without '?'", Config{Query: []string{"token"}}, "GET /p HTTP/1.1\r\n\r\n", true, true},
 		{"form rules, JSON body", Config{Form: []string{"pw"}}, "POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", true, true},
 		{"json rules, text body", Config{JSON: []string{"$.pw"}}, "POST / HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi", true, true},

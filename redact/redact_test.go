@@ -288,3 +288,25 @@ func TestDefaultNamesEncodedBody(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseToHEAD: a response to HEAD announces its body's framing
+// (Content-Length or chunked) but carries none; it is redacted, not refused
+// as unparsable (which would drop it from the recording).
+func TestResponseToHEAD(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n", ""},
+		{"HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 200 OK\r\nSet-Cookie: sid=REDACTED\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc\r\nContent-Length: 12\r\n\r\n", "HTTP/1.1 200 OK\r\nSet-Cookie: sid=REDACTED\r\nContent-Length: 12\r\n\r\n"},
+	} {
+		for _, cfg := range []Config{{}, {Defaults: true}} {
+			out, _, err := mustNew(t, cfg).Response([]byte(tc.in))
+			want := tc.want
+			if want == "" || !cfg.Defaults {
+				want = tc.in
+			}
+			if err != nil || string(out) != want {
+				t.Errorf("%+v %q: got %q, %v; want %q", cfg, tc.in, out, err, want)
+			}
+		}
+	}
+}
