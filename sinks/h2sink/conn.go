@@ -436,18 +436,11 @@ func (cc *clientConn) encodeHeaders(req *outRequest) []byte {
 	if pr.Method != "CONNECT" {
 		write(":path", requestPath(pr))
 	}
-	for _, f := range pr.Header {
-		if f.Name == "content-length" {
-			continue // written below with the body's length
-		}
-		if f.Name == "trailer" && len(pr.Trailer) > 0 {
-			continue
-		}
-		write(f.Name, f.Value)
-	}
-	if req.hasLength {
-		write("content-length", strconv.Itoa(len(pr.Body)))
-	}
+	// The body's length goes where the first recorded content-length
+	// was, and the trailer names where the recorded trailer field was
+	// (after the others when none was recorded): the fields keep their
+	// recorded order.
+	var trailerNames string
 	if len(pr.Trailer) > 0 {
 		var names []string
 		for _, f := range pr.Trailer {
@@ -455,7 +448,30 @@ func (cc *clientConn) encodeHeaders(req *outRequest) []byte {
 				names = append(names, f.Name)
 			}
 		}
-		write("trailer", strings.Join(names, ","))
+		trailerNames = strings.Join(names, ",")
+	}
+	wroteLength, wroteTrailer := false, false
+	for _, f := range pr.Header {
+		switch {
+		case f.Name == "content-length":
+			if !wroteLength {
+				write("content-length", strconv.Itoa(len(pr.Body)))
+				wroteLength = true
+			}
+		case f.Name == "trailer" && len(pr.Trailer) > 0:
+			if !wroteTrailer {
+				write("trailer", trailerNames)
+				wroteTrailer = true
+			}
+		default:
+			write(f.Name, f.Value)
+		}
+	}
+	if req.hasLength && !wroteLength {
+		write("content-length", strconv.Itoa(len(pr.Body)))
+	}
+	if len(pr.Trailer) > 0 && !wroteTrailer {
+		write("trailer", trailerNames)
 	}
 	return cc.hbuf.Bytes()
 }

@@ -151,6 +151,56 @@ func TestFieldOrderOnTheWire(t *testing.T) {
 	}
 }
 
+// TestFieldOrderWithBody: content-length (with the length of the body
+// sent) and the trailer field go out where they were recorded, not after
+// the other fields, as curl sends content-length before content-type.
+func TestFieldOrderWithBody(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		kv       []string
+		trailers []h2text.Field
+		want     string
+	}{
+		{"content-length first", []string{"accept", "*/*", "content-length", "7", "content-type", "text/plain"}, nil,
+			"accept=*/* content-length=7 content-type=text/plain"},
+		{"content-length and trailer first", []string{"content-length", "7", "trailer", "x-t", "x-a", "1"}, []h2text.Field{{Name: "x-t", Value: "v"}},
+			"content-length=7 trailer=x-t x-a=1"},
+		{"trailer not recorded", []string{"x-a", "1", "content-length", "7", "x-b", "2"}, []h2text.Field{{Name: "x-t", Value: "v"}},
+			"x-a=1 content-length=7 x-b=2 trailer=x-t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan []hpack.HeaderField, 1)
+			u, _ := frameServer(t, func(c *frameConn, f http2.Frame) bool {
+				if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamEnded() {
+					_ = c.headers(h.StreamID, true, ":status", "200")
+				} else if ok {
+					got <- h.Fields
+				}
+				if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+					_ = c.headers(d.StreamID, true, ":status", "200")
+				}
+				return true
+			})
+			kv := append([]string{":method", "POST", ":path", "/o", ":authority", "x"}, tc.kv...)
+			raw := render(t, fields(kv...), "h2 body", tc.trailers)
+			_, st := run(t, Config{Config: httpsink.Config{Targets: []httpsink.Target{{URL: u}}, Timeout: 5 * time.Second}},
+				httpsink.Request{ID: "1", Raw: raw})
+			if st["ok"] != 1 {
+				t.Fatalf("stats %v", st)
+			}
+			var sent []string
+			for _, f := range <-got {
+				if !strings.HasPrefix(f.Name, ":") {
+					sent = append(sent, f.Name+"="+f.Value)
+				}
+			}
+			if strings.Join(sent, " ") != tc.want {
+				t.Errorf("fields on the wire:\n got %v\nwant %s", sent, tc.want)
+			}
+		})
+	}
+}
+
 // TestFlowControl: bodies larger than every window the server offers go
 // out whole (the client waits for WINDOW_UPDATE), and answers larger than
 // the client's stream window come back whole (the client gives it back).
