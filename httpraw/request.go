@@ -206,6 +206,41 @@ func (r *Request) Retarget(scheme, host string) error {
 	return r.setHost(scheme, host, false)
 }
 
+// Userinfo returns the userinfo of an absolute-form target
+// (http://user:password@host/…, without the '@'); ok is false when the
+// target has none.
+func (r *Request) Userinfo() (userinfo string, ok bool) {
+	t, split := splitTarget(r.target)
+	if !split || t.prefix == "" {
+		return "", false
+	}
+	_, auth, _ := strings.Cut(t.prefix, "://")
+	i := strings.LastIndexByte(auth, '@')
+	if i < 0 {
+		return "", false
+	}
+	return auth[:i], true
+}
+
+// SetUserinfo replaces the userinfo of an absolute-form target that has
+// one (see Userinfo); u must not hold '@', '/', '?' or '#'.
+func (r *Request) SetUserinfo(u string) error {
+	if strings.ContainsAny(u, "@/?#") || u != "" && !ValidTarget(u) {
+		return fmt.Errorf("httpraw: invalid userinfo (%d bytes)", len(u))
+	}
+	t, ok := splitTarget(r.target)
+	if !ok || t.prefix == "" {
+		return errors.New("httpraw: set userinfo: the request target is not in absolute form")
+	}
+	scheme, auth, _ := strings.Cut(t.prefix, "://")
+	i := strings.LastIndexByte(auth, '@')
+	if i < 0 {
+		return errors.New("httpraw: set userinfo: the request target has none")
+	}
+	t.prefix = scheme + "://" + u + auth[i:]
+	return r.SetTarget(t.String())
+}
+
 // setHost sets an absolute-form target's authority to host (keeping any
 // userinfo) and, unless scheme is "", its scheme; then the Host header:
 // with all set SetHeader does, or, without all, the first one's value

@@ -26,7 +26,7 @@ func (r *Redactor) clean(raw []byte, isReq bool) bool {
 	}
 	noBody := false
 	if isReq {
-		if !requestLine(line) {
+		if !requestLine(line) || r.defaults && hasUserinfo(line) {
 			return false
 		}
 		// The method and protocol cannot hold '?': any '?' is in the
@@ -397,4 +397,24 @@ func containsFold(b []byte, lower string) bool {
 		}
 	}
 	return false
+}
+
+// hasUserinfo reports whether a request line's target is in absolute form
+// with a userinfo (GET http://user:pw@host/ HTTP/1.1), which the defaults
+// redact.
+func hasUserinfo(line []byte) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		return false
+	}
+	t := line[sp+1:]
+	i := bytes.Index(t, []byte("://"))
+	if i <= 0 || bytes.IndexByte(t[:i], '/') >= 0 {
+		return false
+	}
+	auth := t[i+3:]
+	if end := bytes.IndexAny(auth, "/?# "); end >= 0 {
+		auth = auth[:end]
+	}
+	return bytes.IndexByte(auth, '@') >= 0
 }

@@ -89,8 +89,11 @@ type Config struct {
 // Counts says how many secrets a message had redacted, by kind, and how many
 // bodies were skipped (content-encoded, or declared JSON that does not parse).
 type Counts struct {
-	Headers  int
-	Query    int
+	Headers int
+	Query   int
+	// Userinfo counts the credentials of absolute-form targets
+	// (http://user:password@host/…) masked, with the defaults.
+	Userinfo int
 	Form     int
 	JSON     int
 	Patterns int
@@ -104,6 +107,7 @@ type Counts struct {
 func (c *Counts) Add(o Counts) {
 	c.Headers += o.Headers
 	c.Query += o.Query
+	c.Userinfo += o.Userinfo
 	c.Form += o.Form
 	c.JSON += o.JSON
 	c.Patterns += o.Patterns
@@ -112,7 +116,9 @@ func (c *Counts) Add(o Counts) {
 }
 
 // Redacted returns the number of secrets replaced (Skipped not included).
-func (c Counts) Redacted() int { return c.Headers + c.Query + c.Form + c.JSON + c.Patterns }
+func (c Counts) Redacted() int {
+	return c.Headers + c.Query + c.Userinfo + c.Form + c.JSON + c.Patterns
+}
 
 // Redactor applies a Config; it is safe for concurrent use.
 type Redactor struct {
@@ -267,8 +273,12 @@ func (r *Redactor) request(raw []byte) ([]byte, Counts, error) {
 }
 
 // redactQuery masks the query parameters named by the rules (with the
-// defaults, those named as secrets) in req's target.
+// defaults, those named as secrets) in req's target, and, with the
+// defaults, the credentials of an absolute-form target (redactUserinfo).
 func (r *Redactor) redactQuery(req *httpraw.Request, c *Counts) error {
+	if err := r.redactUserinfo(req, c); err != nil {
+		return err
+	}
 	if len(r.query) == 0 {
 		return nil
 	}
@@ -280,6 +290,50 @@ func (r *Redactor) redactQuery(req *httpraw.Request, c *Counts) error {
 		c.Query += n
 	}
 	return nil
+}
+
+// redactUserinfo masks, with the defaults, the userinfo of an absolute-form
+// target, as proxies receive it: the password of user:password, or the
+// whole of a userinfo without one (a token given as the user name, as in
+// https://TOKEN@host/). It is a credential as an Authorization header is.
+func (r *Redactor) redactUserinfo(req *httpraw.Request, c *Counts) error {
+	if !r.defaults {
+		return nil
+	}
+	u, ok := req.Userinfo()
+	if !ok || u == "" {
+		return nil
+	}
+	nu := userinfoEscape(r.secret(u))
+	if user, pw, found := strings.Cut(u, ":"); found {
+		nu = user + ":" + userinfoEscape(r.secret(pw))
+		if pw == "" {
+			return nil
+		}
+	}
+	if nu == u {
+		return nil
+	}
+	if err := req.SetUserinfo(nu); err != nil {
+		return fmt.Errorf("redact: userinfo: %w", err)
+	}
+	c.Userinfo++
+	return nil
+}
+
+// userinfoEscape percent-encodes what RFC 3986 does not allow in a
+// userinfo's password (a mask given with a space or an '@').
+func userinfoEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || strings.IndexByte("-._~!$&'()*+,;=:%", ch) >= 0 {
+			b.WriteByte(ch)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", ch)
+	}
+	return b.String()
 }
 
 // Response redacts a raw response (headers and body). When nothing matches,

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/replayctl/replayctl/httpraw"
 )
 
 func mustNew(t *testing.T, cfg Config) *Redactor {
@@ -308,5 +310,42 @@ func TestResponseToHEAD(t *testing.T) {
 				t.Errorf("%+v %q: got %q, %v; want %q", cfg, tc.in, out, err, want)
 			}
 		}
+	}
+}
+
+// TestUserinfo: with the defaults, the credentials of an absolute-form
+// target (a proxy's request, GET http://user:pw@host/) are masked as an
+// Authorization header's are; they were recorded as sent.
+func TestUserinfo(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfgMask, target, want string
+		n                           int
+	}{
+		{"password", "", "http://alice:s3cret@h:8080/p?q=1", "http://alice:REDACTED@h:8080/p?q=1", 1},
+		{"token as user name", "", "https://ghp_TOKEN@h/r.git", "https://REDACTED@h/r.git", 1},
+		{"empty password", "", "http://alice:@h/", "http://alice:@h/", 0},
+		{"no userinfo", "", "http://h/a@b", "http://h/a@b", 0},
+		{"origin form", "", "/a@b", "/a@b", 0},
+		{"already masked", "", "http://alice:REDACTED@h/", "http://alice:REDACTED@h/", 0},
+		{"mask escaped", "x @y", "http://alice:pw@h/", "http://alice:x%20%40y@h/", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := New(Config{Defaults: true, Mask: tc.cfgMask})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := "GET " + tc.target + " HTTP/1.1\r\nHost: h\r\n\r\n"
+			out, c, err := r.Request([]byte(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "GET " + tc.want + " HTTP/1.1\r\nHost: h\r\n\r\n"
+			if string(out) != want || c.Userinfo != tc.n || c.Redacted() != tc.n {
+				t.Errorf("got %q (%+v), want %q (%d masked)", out, c, want, tc.n)
+			}
+			if _, err := httpraw.ParseRequest(out); err != nil {
+				t.Errorf("result does not parse: %v", err)
+			}
+		})
 	}
 }
