@@ -1058,7 +1058,7 @@ func TestEmptyVariableNamed(t *testing.T) {
 		{"an empty vars entry", `targets: {t: {url: "${blank}"}}`,
 			"s.yaml:6:20: targets.t.url: must not be empty (${blank} is empty: vars.blank is empty; give it a value in the file or with --set vars.blank=…)"},
 		{"part of a value", `targets: {t: {url: "http://127.0.0.1:1", timeout: "${T}s"}}`,
-			`s.yaml:6:51: targets.t.timeout: must be a duration such as 5s, 1m30s or 250ms (units ns, us, ms, s, m, h) (${T} is empty: give T a value in the environment or an --env-file, or with --set vars.T=…)`},
+			`s.yaml:6:51: targets.t.timeout: must be a duration greater than 0, such as 5s, 1m30s or 250ms (units ns, us, ms, s, m, h) (${T} is empty: give T a value in the environment or an --env-file, or with --set vars.T=…)`},
 	}
 	env := envOf(map[string]string{"URL": "", "TARGET": "", "T": ""})
 	for _, tt := range tests {

@@ -15,10 +15,10 @@ func TestHTTPSinkTimeoutPositive(t *testing.T) {
 	}{
 		{"2s", ""},
 		{"250ms", ""},
-		{"0s", "7:51: jobs.j.sink.http.timeout: must be greater than 0"},
-		{"0", "7:51: jobs.j.sink.http.timeout: must be greater than 0"},
-		{"'0'", "7:51: jobs.j.sink.http.timeout: must be greater than 0"},
-		{"0ms", "7:51: jobs.j.sink.http.timeout: must be greater than 0"},
+		{"0s", "7:51: jobs.j.sink.http.timeout: must be a duration greater than 0"},
+		{"0", "7:51: jobs.j.sink.http.timeout: must be a duration greater than 0"},
+		{"'0'", "7:51: jobs.j.sink.http.timeout: must be a duration greater than 0"},
+		{"0ms", "7:51: jobs.j.sink.http.timeout: must be a duration greater than 0"},
 		{"-1s", "7:51: jobs.j.sink.http.timeout: must be a duration"},
 	} {
 		src := "version: 1\nname: s\ntargets:\n  a: {url: 'http://127.0.0.1:9'}\njobs:\n  j:\n    sink: {http: {target: a, workers: 4, timeout: " + tc.timeout + "}}\n    source: {gor: {path: in.gor}}\n"

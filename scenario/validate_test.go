@@ -122,7 +122,7 @@ func TestValidationRules(t *testing.T) {
 		{"spool too small", jobBody("source: {gor: {path: x}}", "sink: {kafka: {topic: traffic, spool: {max-bytes: 1KiB}}}"), "8:55", "must be at least 64KiB"},
 		{"spool bad size", jobBody("source: {gor: {path: x}}", "sink: {kafka: {topic: traffic, spool: {max-bytes: lots}}}"), "8:55", "size"},
 		{"delivery-timeout bad", strings.Replace(jobBody(replayJob, httpSink), "topics:", "kafka: {delivery-timeout: soon}\ntopics:", 1), "3:27", "delivery-timeout"},
-		{"delivery-timeout zero", strings.Replace(jobBody(replayJob, httpSink), "topics:", "kafka: {delivery-timeout: 0s}\ntopics:", 1), "3:27", "must be a positive duration"},
+		{"delivery-timeout zero", strings.Replace(jobBody(replayJob, httpSink), "topics:", "kafka: {delivery-timeout: 0s}\ntopics:", 1), "3:27", "must be a duration greater than 0"},
 		{"duration in days", jobBody(replayJob, httpSink, "stop: {after: 1d}"), "9:19", "must be a duration such as 5s"},
 		{"port out of range as text", jobBody("source: {pcap: {path: x.pcap, ports: [\"99999\"]}}", kafkaSink), "7:43", "must be a port number 1..65535"},
 		{"size unit", jobBody("source: {capture: {interface: lo, ring-size: 1 PB}}", kafkaSink), "7:50", "must be a size such as 64MiB"},
