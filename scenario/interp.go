@@ -128,6 +128,11 @@ func refNames(s string, add func(name string)) {
 func expandRef(body string, lookup LookupFunc, onEmpty func(string)) (string, error) {
 	name, op, arg := splitRef(body)
 	if !validVarName(name) {
+		if i := strings.IndexAny(body, "?+="); i > 0 && validVarName(body[:i]) {
+			// ${X?msg}, ${X+alt}, ${X=def}: shell forms without the colon.
+			n := body[:i]
+			return "", fmt.Errorf("invalid variable reference ${%s} (want ${%s}, ${%s:-default} or ${%s:?message})", body, n, n, n)
+		}
 		return "", fmt.Errorf("invalid variable reference ${%s}", body)
 	}
 	v, ok := lookup(name)
@@ -170,6 +175,12 @@ func expandRef(body string, lookup LookupFunc, onEmpty func(string)) (string, er
 
 // unsetText is the error for ${NAME} without a value: what to do about it.
 func unsetText(name string) string {
+	if i := strings.IndexByte(name, '-'); i > 0 && validVarName(name[:i]) {
+		// A name may hold '-', so ${X-d} names X-d; the shell's ${X-d}
+		// is a default.
+		n := name[:i]
+		return fmt.Sprintf("${%s} is not set: set it where the scenario runs (environment, --env-file); for a default, write ${%s:-%s}", name, n, name[i+1:])
+	}
 	return fmt.Sprintf("${%s} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${%s:-…}", name, name)
 }
 

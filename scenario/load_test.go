@@ -1105,3 +1105,21 @@ func TestTargetURLPathWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestInterpolateShellFormsHint: the shell's ${X-d}, ${X?msg} and ${X+alt}
+// (without the colon) say what to write instead.
+func TestInterpolateShellFormsHint(t *testing.T) {
+	env := envOf(map[string]string{"A": "1"})
+	for _, tc := range []struct{ in, want string }{
+		{"${X-d}", "${X-d} is not set: set it where the scenario runs (environment, --env-file); for a default, write ${X:-d}"},
+		{"${X?msg}", "invalid variable reference ${X?msg} (want ${X}, ${X:-default} or ${X:?message})"},
+		{"${X+alt}", "invalid variable reference ${X+alt} (want ${X}, ${X:-default} or ${X:?message})"},
+		{"${Y}", "${Y} is not set: set it where the scenario runs (environment, --env-file), or give it a default: ${Y:-…}"},
+		{"${-x}", "invalid variable reference ${-x}"},
+	} {
+		_, _, err := interpolate(tc.in, env)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("interpolate(%q): got %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
