@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr/ast"
 	"gopkg.in/yaml.v3"
 
 	"github.com/replayctl/replayctl/httpraw"
@@ -988,6 +989,7 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 		}
 	case SetMethod, SetPath, SetURL, SetQueryString, SetHost:
 		rw.Value = d.compileExpr(v, x.p(act), exprString)
+		d.checkRewriteLiteral(rw.Action, rw.Value, v, x.p(act))
 	case SetJSON:
 		nv := x.sub(act)
 		rw.JSONPath = nv.str("path")
@@ -1007,6 +1009,39 @@ func (d *decoder) decodeRewrite(x m) *Rewrite {
 		rw.If = d.compileExpr(x.get("if"), x.p("if"), exprBool)
 	}
 	return rw
+}
+
+// checkRewriteLiteral refuses, at its place, a constant value that every
+// request would refuse at run time (set-method: '"BAD METHOD"'; set-path:
+// "'x'", without its leading /): each request would count a rewrite
+// error, and none be sent.
+func (d *decoder) checkRewriteLiteral(act RewriteAction, e *Expr, n *yaml.Node, path string) {
+	if e == nil || e.Program == nil {
+		return
+	}
+	lit, ok := e.Program.Node().(*ast.StringNode)
+	if !ok {
+		return
+	}
+	req, err := httpraw.ParseRequest([]byte("GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n"))
+	if err != nil {
+		return
+	}
+	switch act {
+	case SetMethod:
+		err = req.SetMethod(lit.Value)
+	case SetPath:
+		err = req.SetPath(lit.Value)
+	case SetURL:
+		err = req.SetPathAndQuery(lit.Value)
+	case SetQueryString:
+		err = req.SetRawQuery(strings.TrimPrefix(lit.Value, "?"))
+	case SetHost:
+		err = req.SetHost(lit.Value)
+	}
+	if err != nil {
+		d.errorf(n, path, "every request would refuse this value: %s", strings.TrimPrefix(err.Error(), "httpraw: "))
+	}
 }
 
 func (d *decoder) decodeSpeed(n *yaml.Node, path string) Speed {
