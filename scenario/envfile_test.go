@@ -38,3 +38,18 @@ func TestEnvFileEncodings(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvFileDuplicateKey: a key set twice in an env file is an error at
+// its second place, as a scenario's duplicate key is; the last value won
+// without a word, and the first was lost.
+func TestEnvFileDuplicateKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.env")
+	if err := os.WriteFile(path, []byte("A=1\nB=2\n  export A=3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, ds := readEnvFile(path)
+	want := path + ":3:10: env file: A is set again (first at line 1): give it once"
+	if len(ds) != 1 || ds[0].String() != want {
+		t.Errorf("got %v, want %q", ds, want)
+	}
+}

@@ -390,7 +390,7 @@ func envReads(root *yaml.Node) (env, shadowed map[string]bool) {
 	return env, shadowed
 }
 
-// envKey is where an env file sets a variable (its last line setting it).
+// envKey is where an env file sets a variable.
 type envKey struct{ line, col int }
 
 // readEnvFile parses KEY=VALUE lines: blank lines and # comments are
@@ -430,6 +430,12 @@ func readEnvFile(path string) (vals map[string]string, keys map[string]envKey, d
 		val, err := unquoteEnv(strings.TrimSpace(val))
 		if err != nil {
 			ds = append(ds, Diagnostic{Pos{path, line, len(key) + 2}, "env file: " + err.Error()})
+			continue
+		}
+		if first, dup := keys[key]; dup {
+			// As a scenario's duplicate key: one of the two values would
+			// be lost without a word.
+			ds = append(ds, Diagnostic{Pos{path, line, col}, fmt.Sprintf("env file: %s is set again (first at line %d): give it once", key, first.line)})
 			continue
 		}
 		vals[key] = val
