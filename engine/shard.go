@@ -424,6 +424,11 @@ func (p *Plan) DescribeShard(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.Source.Pos, err)
 	}
+	// A secret variable's value (in a window or topic name) shows as its
+	// ${NAME}, as in the plan.
+	var b strings.Builder
+	defer func() { _, _ = io.WriteString(w, p.scn.MaskSecrets(b.String())) }()
+	w = &b
 	sp := o.Spec
 	fmt.Fprintf(w, "\nrun %q, shard %s (0-based index): window %s, topic %s, %d records, fingerprint %s\n",
 		sp.RunID, sp, cmp.Or(win.Name, "(unnamed)"), win.Topic, win.Records(), shard.Fingerprint(win))
