@@ -95,6 +95,9 @@ func LoadBytes(name string, data []byte, opts Options) (*Scenario, error) {
 		}
 		return nil, Diagnostics{{Pos{name, root.Line, root.Column}, "scenario: must be a mapping of keys (version, name, jobs, …)"}}
 	}
+	if ds := collectionKeys(name, root); len(ds) > 0 {
+		return nil, ds
+	}
 	ds := duplicateKeys(name, root)
 
 	replaced := map[[2]int]int{} // the positions of values --set replaced

@@ -35,3 +35,17 @@ func TestAmbiguousNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectionKeys: a key that is a collection (? [a, b]) is an error at
+// its own place; it was "unknown key """ at 1:1.
+func TestCollectionKeys(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"version: 1\nname: s\n? [a, b]\n: 1\njobs: {}\n", "s.yaml:3:3: a key must be a name, not a [ ] or { } collection"},
+		{"version: 1\nname: s\njobs:\n  ? {a: 1}\n  : {}\n", "s.yaml:4:5: a key must be a name, not a [ ] or { } collection"},
+	} {
+		_, err := LoadBytes("s.yaml", []byte(tc.src), Options{Env: envOf(nil)})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
+	}
+}

@@ -295,6 +295,25 @@ func duplicateReadKeys(file string, root *yaml.Node, changed map[*yaml.Node]bool
 // duplicateKeys reports every mapping key that repeats within its mapping,
 // and every merge key (<<) whose value is not a mapping or a list of them
 // (the merge would silently add nothing).
+// collectionKeys reports the mapping keys that are collections (? [a, b]
+// or ? {a: 1}): a scenario's keys are names, and such a key would be read
+// as "" somewhere else.
+func collectionKeys(file string, root *yaml.Node) Diagnostics {
+	var ds Diagnostics
+	walkNodes(root, func(n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if r := resolveAlias(k); r != nil && (r.Kind == yaml.SequenceNode || r.Kind == yaml.MappingNode) {
+				ds = append(ds, Diagnostic{Pos{file, k.Line, k.Column}, "a key must be a name, not a [ ] or { } collection"})
+			}
+		}
+	})
+	return ds
+}
+
 func duplicateKeys(file string, root *yaml.Node) Diagnostics {
 	var ds Diagnostics
 	walkNodes(root, func(n *yaml.Node) {
