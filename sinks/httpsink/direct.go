@@ -245,7 +245,7 @@ func (p *pool) complete(w *worker, res *Result) bool {
 		}
 		keep = resp.keepAlive && !j.info.close && w.br.Buffered() == 0 && d.preOff == d.preN
 		d.used = true
-	case d.used && w.p.n == 0 && (stats.Classify(err) == stats.ClassReset || errors.Is(err, io.EOF)):
+	case d.used && w.p.n == 0 && (stats.Classify(err) == stats.ClassReset || errors.Is(err, io.EOF)) && j.info.replayable:
 		// Stale: once more on a new connection.
 		_ = c.Close()
 		r.Retried = true
@@ -271,6 +271,8 @@ func (p *pool) complete(w *worker, res *Result) bool {
 		}
 		*res = *r
 		return keep
+	case d.used && w.p.n == 0 && (stats.Classify(err) == stats.ClassReset || errors.Is(err, io.EOF)):
+		r.Err = fmt.Errorf("%s %s: %w", t.name, t.addr, notResent(err))
 	default:
 		r.Err = fmt.Errorf("%s %s: %w", t.name, t.addr, err)
 	}

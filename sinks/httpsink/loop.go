@@ -692,11 +692,15 @@ func (l *evloop) fail(sl *lslot, err error, timed bool) {
 		c.slot = nil
 		l.closeConn(c)
 	}
-	if !sl.fresh && sl.attempt == 0 && sl.p.n == 0 && stats.Classify(err) == stats.ClassReset {
+	stale := !sl.fresh && sl.attempt == 0 && sl.p.n == 0 && stats.Classify(err) == stats.ClassReset
+	if stale && sl.j.info.replayable {
 		sl.r.Retried = true
 		sl.attempt++
 		l.attempt(sl, nil)
 		return
+	}
+	if stale {
+		err = notResent(err)
 	}
 	t := &l.s.targets[sl.j.t]
 	sl.r.Err = fmt.Errorf("%s %s: %w", t.name, t.addr, err)

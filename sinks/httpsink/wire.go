@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"syscall"
 
 	"github.com/replayctl/replayctl/stats"
 )
@@ -29,9 +31,14 @@ const (
 
 // reqInfo is what the sender needs to know about a raw request.
 type reqInfo struct {
-	method   method
-	close    bool // the request asks the server to close after responding
-	absolute bool // the request target is absolute-form (scheme://authority…)
+	method method
+	close  bool // the request asks the server to close after responding
+	// replayable: the request may be sent again when a pooled connection
+	// fails before any answer (RFC 9110 §9.2.2: an idempotent method, or
+	// an Idempotency-Key header, as Go's client decides): the target may
+	// have read it and acted on it before closing.
+	replayable bool
+	absolute   bool // the request target is absolute-form (scheme://authority…)
 	// hostStart, hostEnd: the value span of the first Host header, which
 	// the sender replaces with the target's; -1 when there is none, or
 	// when the Host is kept (Send).
@@ -52,8 +59,11 @@ func inspect(raw []byte) reqInfo {
 	switch {
 	case sp == 4 && string(line[:4]) == "HEAD":
 		info.method = methodHead
+		info.replayable = true
 	case sp == 7 && string(line[:7]) == "CONNECT":
 		info.method = methodConnect
+	case sp > 0:
+		info.replayable = idempotent(line[:sp])
 	}
 	if sp > 0 && sp+1 < len(line) && line[sp+1] != '/' { // not origin-form
 		target := line[sp+1:]
@@ -88,6 +98,8 @@ func inspect(raw []byte) reqInfo {
 					ve--
 				}
 				info.hostStart, info.hostEnd = vs, ve
+			case equalFold(name, "idempotency-key"), equalFold(name, "x-idempotency-key"):
+				info.replayable = true
 			case equalFold(name, "connection"):
 				forTokens(l[c+1:], func(tok []byte) {
 					if equalFold(tok, "close") {
@@ -104,6 +116,22 @@ func inspect(raw []byte) reqInfo {
 		info.close = true
 	}
 	return info
+}
+
+// idempotent reports whether a request method is idempotent (RFC 9110
+// §9.2.2): sending it twice has the effect of sending it once.
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// notResent says why a request that failed on a pooled connection before
+// any answer was not sent again.
+func notResent(err error) error {
+	return fmt.Errorf("%w (not sent again: its method is not idempotent, and the target may have acted on it)", err)
 }
 
 // parser parses HTTP/1.x responses without allocating. It is a state
@@ -483,4 +511,37 @@ func clip(b []byte) string {
 		return string(b[:60]) + "…"
 	}
 	return string(b)
+}
+
+// peerClosed reports whether the peer of an idle connection has closed it
+// (an end or an error is waiting to be read), without reading: a peek that
+// does not wait. Bytes waiting (a TLS session ticket) are not an end.
+func peerClosed(nc net.Conn) bool {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+			case err != nil, n == 0:
+				closed = true
+			}
+			return true
+		}
+	})
+	return closed
 }

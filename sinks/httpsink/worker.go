@@ -228,6 +228,12 @@ func (w *worker) do(j job) {
 		}()
 	}
 	c, session := w.take(&j)
+	if c != nil && !j.info.replayable && peerClosed(c.nc) {
+		// Closed by the target while idle: a request that cannot be sent
+		// twice does not find it out by failing on it.
+		_ = c.nc.Close()
+		c = nil
+	}
 	var resp response
 	for attempt := 0; ; attempt++ {
 		fresh := c == nil || c.dialed // no earlier request on it: a reset is not staleness
@@ -249,12 +255,16 @@ func (w *worker) do(j job) {
 		if err == nil {
 			break
 		}
-		if !fresh && attempt == 0 && w.p.n == 0 && stats.Classify(err) == stats.ClassReset {
+		stale := !fresh && attempt == 0 && w.p.n == 0 && stats.Classify(err) == stats.ClassReset
+		if stale && j.info.replayable {
 			// A stale pooled connection (closed by the server while idle):
 			// send once more on a new one.
 			_ = c.nc.Close()
 			c, r.Retried = nil, true
 			continue
+		}
+		if stale {
+			err = notResent(err)
 		}
 		r.Err = fmt.Errorf("%s %s: %w", t.name, t.addr, err)
 		break
