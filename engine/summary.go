@@ -111,11 +111,7 @@ func printSummary(out io.Writer, res *jobResult) {
 			row("status", "%s\n", strings.Join(parts, "  "))
 		}
 		if len(s.ErrorClasses) > 0 {
-			var parts []string
-			for _, k := range sortedKeys(s.ErrorClasses) {
-				parts = append(parts, fmt.Sprintf("%s: %d", k, s.ErrorClasses[k]))
-			}
-			row("errors", "%s\n", strings.Join(parts, "  "))
+			row("errors", "%s\n", report.ErrorClassesText(s.ErrorClasses))
 		}
 		l := s.Latency
 		row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
@@ -140,21 +136,12 @@ func printSummary(out io.Writer, res *jobResult) {
 		if n := res.counters["sink.connections-bounded"]; n > 0 {
 			row("", "connections-bounded %d: requests that waited for a busy connection rather than dial one more (the pool holds about twice what the schedule needs at the target's latency); their wait is in the lateness\n", n)
 		}
-		if d := res.diff; d != nil {
-			row("diff", "compared %d  mismatches %d (%.2f%%)  noise fields %d\n", d.Compared, d.Mismatches, 100*d.Rate, len(d.NoiseFields))
-			for i, e := range d.Endpoints {
-				if i == 5 || e.Mismatches == 0 {
-					break
-				}
-				var fields []string
-				for k, f := range e.TopFields {
-					if k == 3 {
-						break
-					}
-					fields = append(fields, fmt.Sprintf("%s (%d)", f.Field, f.Count))
-				}
-				row("", "%s: %d of %d differ: %s\n", e.Endpoint, e.Mismatches, e.Requests, strings.Join(fields, ", "))
+		for i, l := range report.DiffLines(res.diff) {
+			label := ""
+			if i == 0 {
+				label = "diff"
 			}
+			row(label, "%s\n", l)
 		}
 	} else {
 		fmt.Fprintf(out, "\njob %s: %s in %s\n", j.Name, state, res.elapsed.Round(time.Millisecond))
@@ -238,24 +225,7 @@ func printSummary(out io.Writer, res *jobResult) {
 
 // printCounters lists the non-zero counters that tell about losses and
 // changes; plain throughput counters are left to the report.
-func printCounters(w io.Writer, c map[string]int64) {
-	line := "  counters "
-	for _, k := range sortedKeys(c) {
-		if c[k] == 0 || strings.HasPrefix(k, "sink.partition-") || strings.HasPrefix(k, "source.read-partition-") ||
-			strings.HasSuffix(k, "in-flight-bytes") || k == "sink.queued" {
-			continue
-		}
-		item := fmt.Sprintf(" %s=%d", k, c[k])
-		if len(line)+len(item) > 100 {
-			fmt.Fprintln(w, line)
-			line = "           "
-		}
-		line += item
-	}
-	if strings.TrimSpace(line) != "counters" && strings.TrimSpace(line) != "" {
-		fmt.Fprintln(w, line)
-	}
-}
+func printCounters(w io.Writer, c map[string]int64) { report.WriteCounters(w, c) }
 
 // assertEnv fills the assert environment from a job's results.
 func assertEnv(res *jobResult) exprenv.Summary {

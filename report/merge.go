@@ -746,6 +746,9 @@ func (m *Merged) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  status    %s\n", strings.Join(parts, "  "))
 	}
+	if len(s.ErrorClasses) > 0 {
+		fmt.Fprintf(w, "  errors    %s\n", ErrorClassesText(s.ErrorClasses))
+	}
 	l := s.Latency
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", stats.DurationText(l.P50), stats.DurationText(l.P90),
 		stats.DurationText(l.P99), stats.DurationText(l.P999), stats.DurationText(l.Max))
@@ -754,6 +757,16 @@ func (m *Merged) WriteText(w io.Writer) {
 	for _, line := range BreakdownLines(j.Protocols, j.GRPC) {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
+	if diff, ok := j.Diff.(*compare.DiffSummary); ok {
+		for i, l := range DiffLines(diff) {
+			label := ""
+			if i == 0 {
+				label = "diff"
+			}
+			fmt.Fprintf(w, "  %-10s%s\n", label, l)
+		}
+	}
+	WriteCounters(w, j.Counters)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  shard\tsent\terrors\trate/s\tp99\tskew\tstate\tpart")
 	for _, r := range j.Shards {

@@ -535,3 +535,49 @@ func TestMergeNamesUnshardedProblemsByInput(t *testing.T) {
 		t.Fatalf("problems %q, want %q", m.JSON.Problems, want)
 	}
 }
+
+// TestMergeSummarySaysWhyAndWhatWasLeftOut: the merged summary says what
+// each shard's summary says of errors, differences and counters, added up:
+// the classes of the errors, the diff figures, and the counters (requests
+// filtered, retried), so a merge does not drop the why of its numbers.
+func TestMergeSummarySaysWhyAndWhatWasLeftOut(t *testing.T) {
+	shardWith := func(i int, classes map[string]int64, filtered, retries int64) *Input {
+		return reportInput(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "r", i, 2, 10, time.Millisecond, func(r *stats.Report) {
+			var errs int64
+			for _, n := range classes {
+				errs += n
+			}
+			r.Requests.Errors += errs
+			r.Requests.Sent += errs
+			r.ErrorClasses = classes
+			r.State.Sent += errs
+			r.State.Errors += errs
+			r.State.ErrorClasses = classes
+			r.Counters["filtered"] = filtered
+			r.Counters["sink.retries"] = retries
+		})
+	}
+	ins := []*Input{
+		shardWith(0, map[string]int64{"timeout": 3}, 4, 1),
+		shardWith(1, map[string]int64{"timeout": 2, "reset": 5}, 6, 0),
+	}
+	m, err := Merge(ins, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	m.WriteText(&b)
+	out := b.String()
+	for _, want := range []string{
+		"\n  requests  sent 30  ok 20  errors 10\n",
+		"\n  errors    reset: 5  timeout: 5\n",
+		"\n  diff      compared 20  mismatches 2 (10.00%)  noise fields 0\n",
+		"GET /a: 2 of 20 differ: $.x (2)\n",
+		" filtered=10 ",
+		" sink.retries=1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("merged summary lacks %q:\n%s", want, out)
+		}
+	}
+}
