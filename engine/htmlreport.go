@@ -24,6 +24,9 @@ func reportData(s *scenario.Scenario, res *jobResult) report.Data {
 		Interrupted: res.interrupted,
 		SourceGaps:  res.windowNotes,
 		NotSent:     res.notSent,
+		// As the run's exit code: requests not sent fail it unless
+		// on-loss is warn.
+		NotSentFails: len(res.notSent) > 0 && res.job.OnLoss != "warn",
 	}
 	d.SetFigures(sum)
 	d.Breakdown = breakdownRows(res)

@@ -162,8 +162,14 @@ jobs:
 			if in.Error != "" {
 				t.Errorf("report error %q: report merge would take the replay for a failed shard", in.Error)
 			}
-			if m, err := report.Merge([]*report.Input{in}, ""); err != nil || !m.Complete() {
-				t.Errorf("report merge: %v, complete %v", err, m != nil && m.Complete())
+			m, err := report.Merge([]*report.Input{in}, "")
+			if err != nil || !m.Complete() {
+				t.Fatalf("report merge: %v, complete %v", err, m != nil && m.Complete())
+			}
+			// It fails the merge as it failed the run: on-loss is in
+			// the report.
+			if m.JSON.NotSentFails != (onLoss == "") {
+				t.Errorf("report merge: not_sent_fails %t with %q (report on_loss %q)", m.JSON.NotSentFails, onLoss, in.OnLoss)
 			}
 		})
 	}

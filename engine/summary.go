@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -382,6 +383,7 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 		}
 		rep.SourceGaps = res.windowNotes
 		rep.NotSent = res.notSent
+		rep.OnLoss = cmp.Or(res.job.OnLoss, "fail")
 		if res.diff != nil {
 			rep.Diff = res.diff
 		}

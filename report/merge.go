@@ -82,9 +82,13 @@ type MergedReport struct {
 	RunID string `json:"run_id,omitempty"`
 	// Complete is false when a shard is missing, failed or was interrupted;
 	// Problems says which.
-	Complete bool       `json:"complete"`
-	Problems []string   `json:"problems,omitempty"`
-	Shards   []ShardRow `json:"shards"`
+	Complete bool     `json:"complete"`
+	Problems []string `json:"problems,omitempty"`
+	// NotSentFails is true when a part did not send some of its requests
+	// (not_sent) and its job's on-loss is fail: the merge fails as that
+	// part's run did.
+	NotSentFails bool       `json:"not_sent_fails,omitempty"`
+	Shards       []ShardRow `json:"shards"`
 	// Protocols and GRPC are the shards' breakdowns added up (absent when
 	// they could not be: an assertion reading them then failed, saying why).
 	Protocols map[string]Breakdown `json:"protocols,omitempty"`
@@ -219,6 +223,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		plan = shard.Plan(*window, count)
 	}
 	partial, interrupted := false, false // partial: a report missing or of a failed job
+	notSentFails := false                // a part's requests not sent, with on-loss fail
 	for idx := range count {
 		in, ok := byIndex[idx]
 		if !ok {
@@ -265,7 +270,10 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 		case in.Interrupted:
 			row.State = "interrupted"
 			problems = append(problems, fmt.Sprintf("%s was interrupted: it sent only part of its share", who))
+		case len(in.NotSent) > 0 && in.OnLoss != "warn":
+			row.State = "requests not sent"
 		}
+		notSentFails = notSentFails || len(in.NotSent) > 0 && in.OnLoss != "warn"
 		interrupted = interrupted || in.Interrupted
 		rows = append(rows, row)
 	}
@@ -322,7 +330,7 @@ func Merge(inputs []*Input, runID string) (*Merged, error) {
 	if len(problems) > 0 {
 		rep.Error = "incomplete: " + strings.Join(problems, "; ")
 	}
-	m.JSON = MergedReport{Report: rep, RunID: runID, Complete: len(problems) == 0, Problems: problems, Shards: rows}
+	m.JSON = MergedReport{Report: rep, RunID: runID, Complete: len(problems) == 0, Problems: problems, NotSentFails: notSentFails, Shards: rows}
 	m.JSON.Protocols, m.JSON.GRPC = bd.report()
 	return m, nil
 }
@@ -691,7 +699,7 @@ func (m *Merged) HTMLData() Data {
 	d := Data{
 		Job: j.Job + " (merged)", Scenario: j.Scenario, GeneratedAt: time.Now().UTC(), DurationS: s.Duration.Seconds(),
 		RunID: j.RunID, Shards: j.Shards, Problems: j.Problems, Interrupted: j.Interrupted,
-		SourceGaps: j.SourceGaps, NotSent: j.NotSent, Breakdown: BreakdownRows(j.Protocols, j.GRPC),
+		SourceGaps: j.SourceGaps, NotSent: j.NotSent, NotSentFails: j.NotSentFails, Breakdown: BreakdownRows(j.Protocols, j.GRPC),
 	}
 	d.SetFigures(s)
 	if diff, ok := j.Diff.(*compare.DiffSummary); ok {
@@ -720,6 +728,9 @@ func (m *Merged) WriteText(w io.Writer) {
 		state = "INCOMPLETE"
 	case len(j.SourceGaps) > 0:
 		state = "complete (PARTIAL window)"
+	}
+	if j.Complete && j.NotSentFails {
+		state += ", REQUESTS NOT SENT"
 	}
 	fmt.Fprintf(w, "\njob %s merged from %d shard(s)", j.Job, len(j.Shards))
 	if j.RunID != "" {

@@ -393,7 +393,7 @@ func TestMergeKeepsSourceGapsAndNotSent(t *testing.T) {
 	}
 	var out strings.Builder
 	m.WriteText(&out)
-	for _, want := range []string{": complete (PARTIAL window)", "  partial   " + gap + "\n", "  not sent  shard 0: 3 request(s) not sent"} {
+	for _, want := range []string{": complete (PARTIAL window), REQUESTS NOT SENT", "  partial   " + gap + "\n", "  not sent  shard 0: 3 request(s) not sent"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
@@ -579,5 +579,44 @@ func TestMergeSummarySaysWhyAndWhatWasLeftOut(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("merged summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestMergeFailsOnRequestsNotSent: a part that did not send some of its
+// requests, with on-loss fail (the default, and a report without on_loss),
+// fails the merge as it failed its run: the state says REQUESTS NOT SENT,
+// the shard's row says so, the HTML verdict fails. With on-loss warn it
+// does not. The merge said complete and exited 0.
+func TestMergeFailsOnRequestsNotSent(t *testing.T) {
+	for _, tc := range []struct {
+		onLoss string
+		fails  bool
+	}{{"fail", true}, {"", true}, {"warn", false}} {
+		t.Run("on-loss "+tc.onLoss, func(t *testing.T) {
+			ins := []*Input{
+				shardInput(t, "r", 0, 2, 10, time.Millisecond, func(r *stats.Report) {
+					r.NotSent = []string{"2 request(s) not sent: the rewrite failed on them"}
+					r.OnLoss = tc.onLoss
+				}),
+				shardInput(t, "r", 1, 2, 10, time.Millisecond, func(r *stats.Report) { r.OnLoss = tc.onLoss }),
+			}
+			m, err := Merge(ins, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			m.WriteText(&out)
+			said := strings.Contains(out.String(), ": complete, REQUESTS NOT SENT\n")
+			var html bytes.Buffer
+			if err := WriteHTML(&html, m.HTMLData()); err != nil {
+				t.Fatal(err)
+			}
+			if m.JSON.NotSentFails != tc.fails || said != tc.fails || strings.Contains(html.String(), "Requests not sent") != tc.fails || (m.JSON.Shards[0].State == "requests not sent") != tc.fails {
+				t.Errorf("not_sent_fails %t, summary says so %t, HTML %t, shard 0 %q; want %t:\n%s", m.JSON.NotSentFails, said, strings.Contains(html.String(), "Requests not sent"), m.JSON.Shards[0].State, tc.fails, out.String())
+			}
+			if !m.JSON.Complete {
+				t.Errorf("not complete: %v", m.JSON.Problems)
+			}
+		})
 	}
 }

@@ -61,6 +61,9 @@ type Data struct {
 	// report's source_gaps and not_sent). Shown after Problems.
 	SourceGaps []string `json:"source_gaps,omitempty"`
 	NotSent    []string `json:"not_sent,omitempty"`
+	// NotSentFails: requests were not sent and the job's on-loss is fail;
+	// the verdict says so, as the run's exit code does.
+	NotSentFails bool `json:"-"`
 	// Breakdown has a row per protocol (when several were used) and per
 	// gRPC method.
 	Breakdown []BreakdownRow `json:"breakdown,omitempty"`
@@ -320,6 +323,9 @@ func build(d Data) view {
 		v.Verdict, v.VerdictText = "pass", "Passed"
 	default:
 		v.Verdict, v.VerdictText = "fail", "Failed"
+	}
+	if d.NotSentFails && d.Ended == "" && !d.Interrupted {
+		v.Verdict, v.VerdictText = "fail", "Requests not sent"
 	}
 	if len(d.Problems) > 0 && d.Ended == "" {
 		v.Verdict, v.VerdictText = "fail", "Incomplete"

@@ -25,7 +25,10 @@ type Report struct {
 	// NotSent says which requests of the window were not sent, and why
 	// (bodies cut when recorded), one line each.
 	NotSent []string `json:"not_sent,omitempty"`
-	Diff    any      `json:"diff,omitempty"`
+	// OnLoss is the replay job's on-loss: "fail" (requests not sent fail
+	// the run) or "warn"; report merge decides by it, as the run did.
+	OnLoss string `json:"on_loss,omitempty"`
+	Diff   any    `json:"diff,omitempty"`
 	// Counters holds the sources' and sinks' Stats (drops, retries, …).
 	Counters map[string]int64 `json:"counters,omitempty"`
 	Series   []ReportSecond   `json:"series,omitempty"`

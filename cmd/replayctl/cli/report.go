@@ -145,6 +145,10 @@ an interrupted shard). A failed assertion exits 3.`,
 			if !m.Complete() {
 				return fmt.Errorf("run %s is INCOMPLETE: %s; the totals above miss part of the window", cmp.Or(m.JSON.RunID, "(files)"), joinProblems(m.JSON.Problems))
 			}
+			if m.JSON.NotSentFails {
+				// As each of those parts' runs failed (on-loss: fail).
+				return fmt.Errorf("run %s: requests of the window were not sent (not sent, above), and the job's on-loss is fail", cmp.Or(m.JSON.RunID, "(files)"))
+			}
 			if len(m.Failed) > 0 {
 				return &engine.AssertionError{Failed: m.Failed}
 			}

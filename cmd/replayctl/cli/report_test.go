@@ -174,3 +174,39 @@ func TestReportMergeRefusesFlagsThatChangeNothing(t *testing.T) {
 		t.Errorf("--run without -f, with --env-file:\n%s", r)
 	}
 }
+
+// TestReportMergeFailsOnRequestsNotSent: a replay whose rewrite failed on
+// some requests exits 1 (on-loss: fail); report merge of its report exits
+// 1 too, saying why, where it said complete and exited 0. With on-loss:
+// warn both exit 0.
+func TestReportMergeFailsOnRequestsNotSent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeGor(t, dir, 20, time.Millisecond)
+	tg := newTarget(t)
+	f := write(t, dir, "s.yaml", fmt.Sprintf(`version: 1
+name: merge-not-sent
+targets:
+  app: {url: %q}
+jobs:
+  replay:
+    source: {gor: {path: rec.gor}}
+    speed: max
+    rewrite:
+      - set-method: 'req.path == "/0" ? "GET" : string(int("x"))'
+    sink: {http: {target: app, workers: 2}}
+    report: {json: out/r.json}
+`, tg.URL()))
+	for _, tc := range []struct {
+		onLoss string
+		want   int
+	}{{"fail", ExitRuntime}, {"warn", ExitOK}} {
+		out := filepath.Join(dir, "out", tc.onLoss+".json")
+		mustRun(t, tc.want, "run", f, "--progress", "never", "--data-dir", filepath.Join(dir, "data"), "--set", "jobs.replay.report.json="+out, "--set", "jobs.replay.on-loss="+tc.onLoss)
+		r := mustRun(t, tc.want, "report", "merge", out)
+		said := strings.Contains(r.stdout, ": complete, REQUESTS NOT SENT") && strings.Contains(r.stderr, "requests of the window were not sent")
+		if said != (tc.want != ExitOK) {
+			t.Errorf("on-loss %s: merge output:\n%s", tc.onLoss, r)
+		}
+	}
+}
