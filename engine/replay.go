@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -470,6 +471,13 @@ func (r *runner) runReplay(ctx context.Context, jp *jobPlan) (*jobResult, error)
 		}
 	}
 	stopProgress()
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(runErr, errStop):
+		res.stoppedBy = fmt.Sprintf("stop.requests %d", j.Stop.Requests)
+	case j.Stop.After > 0 && errors.Is(jctx.Err(), context.DeadlineExceeded):
+		res.stoppedBy = "stop.after " + durationString(j.Stop.After)
+	}
 	interrupted, runErr := sourceEnded(ctx, runErr)
 	if refusal != nil && runErr != nil {
 		runErr = refusal

@@ -54,6 +54,9 @@ type jobResult struct {
 	elapsed     time.Duration
 	interrupted bool
 	atLimit     bool // record jobs: stopped at stop.requests
+	// stoppedBy says which stop condition ended a replay before the end
+	// of its input ("stop.requests 50", "stop.after 2s"); "" when none.
+	stoppedBy string
 	failed      bool // the job returned an error
 	// record jobs
 	requests, responses, written, notWritten int64

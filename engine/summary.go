@@ -67,6 +67,9 @@ func printSummary(out io.Writer, res *jobResult) {
 		for _, n := range res.notSent {
 			row("not sent", "%s\n", n)
 		}
+		if res.stoppedBy != "" {
+			row("stopped", "at %s, as the scenario asks: the rest of the input was not replayed\n", res.stoppedBy)
+		}
 		if sh := res.shard; sh != nil {
 			skew := "–"
 			if sh.SkewMS != nil {

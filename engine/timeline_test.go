@@ -53,19 +53,22 @@ func TestTimeline(t *testing.T) {
 		extra     string
 		wantCount int
 		wantRate  float64 // scheduled req/s; 0: not checked
+		stopped   string  // the summary's stopped line; "" when none
 	}{
-		{"speed 0.5", recording, "speed: 0.5", n, 40},
-		{"speed 1", recording, "speed: 1", n, 80},
-		{"speed 4", recording, "speed: 4", n, 320},
-		{"speed max", recording, "speed: max", n, 0},
+		{"speed 0.5", recording, "speed: 0.5", n, 40, ""},
+		{"speed 1", recording, "speed: 1", n, 80, ""},
+		{"speed 4", recording, "speed: 4", n, 320, ""},
+		{"speed max", recording, "speed: max", n, 0, ""},
 		// The rate cap spaces sends 20 ms apart whatever the timeline says.
-		{"rate cap over max", recording, "speed: max\nrate: 50/s", n, 50},
-		{"rate cap over speed 1", recording, "speed: 1\nrate: 50/s", n, 50},
+		{"rate cap over max", recording, "speed: max\nrate: 50/s", n, 50, ""},
+		{"rate cap over speed 1", recording, "speed: 1\nrate: 50/s", n, 50, ""},
 		// 40 ms + 50 ms (the 10 s gap, capped) + 40 ms: 9 intervals in 130 ms.
-		{"max-gap", gappy, "speed: 1\nmax-gap: 50ms", 10, 9 / 0.130},
-		{"amplify 3", recording, "speed: max\namplify: 3", 3 * n, 0},
-		{"loop 2", recording, "speed: max\nloop: 2", 2 * n, 0},
-		{"stop after 7 requests", recording, "speed: max\nstop: {requests: 7}", 7, 0},
+		{"max-gap", gappy, "speed: 1\nmax-gap: 50ms", 10, 9 / 0.130, ""},
+		{"amplify 3", recording, "speed: max\namplify: 3", 3 * n, 0, ""},
+		{"loop 2", recording, "speed: max\nloop: 2", 2 * n, 0, ""},
+		{"stop after 7 requests", recording, "speed: max\nstop: {requests: 7}", 7, 0, "at stop.requests 7, as the scenario asks: the rest of the input was not replayed"},
+		{"stop at the input's end", recording, "speed: max\nstop: {requests: 21}", n, 0, ""},
+		{"stop after 100ms", recording, "speed: 1\nstop: {after: 100ms}", 9, 0, "at stop.after 100ms, as the scenario asks: the rest of the input was not replayed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,8 +80,15 @@ func TestTimeline(t *testing.T) {
 			if res.err != nil {
 				t.Fatalf("run: %v\n%s", res.err, res.out)
 			}
-			if got := tg.count(); got != tc.wantCount {
+			if got := tg.count(); got != tc.wantCount && !strings.Contains(tc.extra, "after") {
 				t.Errorf("target counted %d requests, want %d\n%s", got, tc.wantCount, res.out)
+			}
+			// A stop condition that ended the replay early says so.
+			if line := "  stopped   " + tc.stopped + "\n"; tc.stopped != "" && !strings.Contains(res.out, line) || tc.stopped == "" && strings.Contains(res.out, "stopped") {
+				t.Errorf("summary: want stopped line %q:\n%s", tc.stopped, res.out)
+			}
+			if strings.Contains(tc.extra, "after") {
+				return // a time: the count depends on the machine
 			}
 			rep := readReport(t, filepath.Join(dir, "report.json"))
 			if got := number(t, rep, "requests", "sent"); int(got) != tc.wantCount {
