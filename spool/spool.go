@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrFull is returned by Append when the record would take the spool beyond
@@ -32,6 +33,28 @@ var ErrFull = errors.New("spool full")
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("spool closed")
+
+// LostError is returned by Append and Next when the disk the spool is on
+// has no room left (ENOSPC, EDQUOT) for records written to it: the records
+// not flushed to their segment file yet (Records of them, the one being
+// appended included) are taken out of the spool, the file is cut back to
+// its last flushed record, and the spool stays usable. errors.Is(err,
+// ErrFull) holds: a full disk is a full spool.
+type LostError struct {
+	Records int64
+	Err     error
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("spool: disk full, %d record(s) lost: %v", e.Records, e.Err)
+}
+
+func (e *LostError) Unwrap() []error { return []error{ErrFull, e.Err} }
+
+// noSpace tells whether err means the disk (or the user's quota) is full.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // DefaultSegmentBytes is the default size at which a segment is closed and
 // a new one started.
@@ -84,6 +107,16 @@ type Spool struct {
 	appended int64 // records ever appended
 	read     int64 // records ever read
 	peak     int64 // largest disk use seen
+	// pend holds the end offsets, in the segment being written, of its
+	// records not known to be whole in its file yet (past
+	// segment.flushed): some of their bytes may still be in the write
+	// buffer.
+	pend []int64
+	lost int64 // records taken out by a full disk (LostError)
+	// diskFull is set by a full disk and cleared when a segment is
+	// removed: till then the segment being written is removed as soon as
+	// it is read to its end, whatever its size, to give the room back.
+	diskFull bool
 
 	// The reader's segment.
 	rf  *os.File
@@ -215,17 +248,18 @@ func (s *Spool) Append(rec []byte) error {
 	}
 	if s.wf == nil || s.segs[len(s.segs)-1].size+n > s.segMax && s.segs[len(s.segs)-1].size > 0 {
 		if err := s.rotate(); err != nil {
-			return err
+			return s.writeFailed(err, 0, 1)
 		}
 	}
 	var h [frameHeader]byte
 	binary.BigEndian.PutUint32(h[:4], uint32(len(rec)))
 	binary.BigEndian.PutUint32(h[4:], crc32.Checksum(rec, castagnoli))
-	if _, err := s.w.Write(h[:]); err != nil {
-		return fmt.Errorf("spool: write: %w", err)
+	hn, err := s.w.Write(h[:])
+	if err != nil {
+		return s.writeFailed(fmt.Errorf("spool: write: %w", err), int64(hn), 1)
 	}
-	if _, err := s.w.Write(rec); err != nil {
-		return fmt.Errorf("spool: write: %w", err)
+	if rn, err := s.w.Write(rec); err != nil {
+		return s.writeFailed(fmt.Errorf("spool: write: %w", err), int64(hn+rn), 1)
 	}
 	seg := s.segs[len(s.segs)-1]
 	seg.size += n
@@ -234,7 +268,74 @@ func (s *Spool) Append(rec []byte) error {
 	s.records++
 	s.data += n
 	s.appended++
+	s.pend = append(s.pend, seg.size)
+	// The write buffer may have written some of its bytes to the file:
+	// the records now whole there are flushed.
+	s.markFlushed(seg, seg.size-int64(s.w.Buffered()))
 	return nil
+}
+
+// markFlushed records that the file of seg, the segment being written,
+// holds its first onFile bytes: its records that end there are flushed.
+func (s *Spool) markFlushed(seg *segment, onFile int64) {
+	k := 0
+	for k < len(s.pend) && s.pend[k] <= onFile {
+		seg.flushed = s.pend[k]
+		k++
+	}
+	if k > 0 {
+		s.pend = append(s.pend[:0], s.pend[k:]...)
+	}
+}
+
+// writeFailed handles an error writing the segment being written, of which
+// accepted bytes of a record being appended were taken by the write buffer
+// (that record, when extra is 1, is not counted in the spool yet). Any
+// error but a full disk is returned as it is. On a full disk, the records
+// of that segment not whole in its file are taken out of the spool with the
+// one being appended, the file is cut back to its last whole record and the
+// write buffer emptied, so that later Appends write whole frames after it;
+// a LostError says how many records were lost.
+func (s *Spool) writeFailed(err error, accepted, extra int64) error {
+	if !noSpace(err) {
+		return err
+	}
+	if s.wf == nil {
+		// No segment to write: only the record being appended is lost.
+		s.lost += extra
+		s.diskFull = true
+		return &LostError{Records: extra, Err: err}
+	}
+	seg := s.segs[len(s.segs)-1]
+	// What the file holds: all the bytes the buffer took but those it
+	// still holds.
+	s.markFlushed(seg, seg.size+accepted-int64(s.w.Buffered()))
+	cut := seg.size - seg.flushed
+	if terr := s.wf.Truncate(seg.flushed); terr != nil {
+		return errors.Join(err, fmt.Errorf("spool: %w", terr))
+	}
+	if _, serr := s.wf.Seek(seg.flushed, io.SeekStart); serr != nil {
+		return errors.Join(err, fmt.Errorf("spool: %w", serr))
+	}
+	s.w.Reset(s.wf)
+	if s.rf != nil && len(s.segs) == 1 {
+		// The reader's buffer may hold bytes read ahead past the last
+		// whole record, which are gone now.
+		if _, serr := s.rf.Seek(seg.roff, io.SeekStart); serr != nil {
+			return errors.Join(err, fmt.Errorf("spool: %w", serr))
+		}
+		s.rb.Reset(s.rf)
+	}
+	dropped := int64(len(s.pend))
+	lost := dropped + extra
+	seg.size = seg.flushed
+	s.disk -= cut
+	s.data -= cut
+	s.records -= dropped
+	s.pend = s.pend[:0]
+	s.lost += lost
+	s.diskFull = true
+	return &LostError{Records: lost, Err: err}
 }
 
 // rotate closes the segment being written and starts the next one.
@@ -275,6 +376,7 @@ func (s *Spool) flush() error {
 	}
 	seg := s.segs[len(s.segs)-1]
 	seg.flushed = seg.size
+	s.pend = s.pend[:0]
 	return nil
 }
 
@@ -304,7 +406,7 @@ func (s *Spool) Next() ([]byte, error) {
 	if len(s.segs) == 1 && seg.flushed < seg.size {
 		// The record is still in the write buffer.
 		if err := s.flush(); err != nil {
-			return nil, err
+			return nil, s.writeFailed(err, 0, 0)
 		}
 	}
 	if s.rf == nil {
@@ -344,7 +446,7 @@ func (s *Spool) Next() ([]byte, error) {
 	// A segment read to its end is removed; the one being written only
 	// once it holds a quarter of a segment (so that a reader that keeps
 	// up with the writer does not create a file per record).
-	if seg.roff == seg.size && (len(s.segs) > 1 || seg.size >= s.segMax/4) {
+	if seg.roff == seg.size && (len(s.segs) > 1 || seg.size >= s.segMax/4 || s.diskFull) {
 		if err := s.dropFirst(); err != nil {
 			return nil, err
 		}
@@ -363,6 +465,7 @@ func (s *Spool) dropFirst() error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	s.disk -= seg.size
+	s.diskFull = false
 	s.segs = s.segs[1:]
 	if len(s.segs) == 0 {
 		// It was also the segment being written.
@@ -383,7 +486,8 @@ func (s *Spool) Len() int64 {
 }
 
 // Stats returns records (in the spool now), bytes (their frames), disk-bytes
-// (the segment files), peak-disk-bytes, appended and read (ever).
+// (the segment files), peak-disk-bytes, appended and read (ever), and lost
+// (records taken out by a full disk, the ones never appended included).
 func (s *Spool) Stats() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -394,6 +498,7 @@ func (s *Spool) Stats() map[string]int64 {
 		"peak-disk-bytes": s.peak,
 		"appended":        s.appended,
 		"read":            s.read,
+		"lost":            s.lost,
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
 
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/kafkaio/kafkatest"
@@ -267,5 +269,78 @@ func TestSpoolUndeliverable(t *testing.T) {
 	}
 	if st := s.Stats(); st["failed"] != n || st["written"] != 0 || st["spool-records"] != 0 || st["in-flight"] != 0 {
 		t.Fatalf("after Close: %v", st)
+	}
+}
+
+// TestSpoolDiskFull records through an outage into a spool whose disk (a
+// 128 KiB tmpfs) fills long before its byte bound: Write never fails, the
+// records the disk could not take are lost and counted as spool-full, and
+// every other one arrives once the broker is back, none of them lost with
+// the spool (the disk error used to stop the sink and count the whole
+// spool undeliverable).
+func TestSpoolDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("a full disk is a tmpfs mounted for the test: it needs root (CAP_SYS_ADMIN)")
+	}
+	disk := t.TempDir()
+	if err := unix.Mount("tmpfs", disk, "tmpfs", 0, "size=128k"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(disk, unix.MNT_DETACH) })
+	b := newRestartable(t)
+	topic := kafkatest.CreateTopic(t, kafkatest.Target{Name: "embedded", Addrs: []string{b.addr}}, 1)
+	popts, err := kafkasink.ProducerOpts("none", 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := kafkasink.NewHealth()
+	cl, err := kgo.NewClient(append(popts, kgo.SeedBrokers(b.addr), kgo.WithHooks(h))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sp, err := spool.Open(filepath.Join(disk, "spool"), spool.Options{MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	s := kafkasink.New(cl, topic, kafkasink.Options{DeliveryTimeout: 20 * time.Second, MaxBuffered: 10, Logger: quiet, Spool: sp, Health: h})
+	b.stop()
+	const n = 3000
+	for i := range n {
+		if err := s.Write(ctxT(t), msg(i)); err != nil {
+			t.Fatalf("Write %d: %v (stats %v)", i, err, s.Stats())
+		}
+	}
+	st := s.Stats()
+	if st["spool-full"] == 0 {
+		t.Fatalf("the disk never filled: %v", st)
+	}
+	t.Logf("broker down: %v", st)
+	b.start()
+	if err := s.Close(ctxT(t)); err != nil {
+		t.Fatalf("Close: %v (stats %v)", err, s.Stats())
+	}
+	st = s.Stats()
+	if st["written"]+st["spool-full"] != n || st["failed"] != 0 || st["spool-records"] != 0 {
+		t.Fatalf("after Close: %v, want written + spool-full = %d", st, n)
+	}
+	if st["written"] < 100 {
+		t.Fatalf("only %d written: what the disk held was lost too (%v)", st["written"], st)
+	}
+	recs := readAll(t, b.addr, topic, int(st["written"]))
+	if int64(len(recs)) != st["written"] {
+		t.Fatalf("topic holds %d records, stats %v", len(recs), st)
+	}
+	prev := -1
+	for _, r := range recs {
+		var i int
+		if _, err := fmt.Sscanf(string(r.Value), "1 id%d ", &i); err != nil {
+			t.Fatalf("record %q: %v", r.Value, err)
+		}
+		if i <= prev {
+			t.Fatalf("record %d after %d", i, prev)
+		}
+		prev = i
 	}
 }

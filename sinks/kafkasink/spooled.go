@@ -83,7 +83,15 @@ func (s *Sink) writeSpooled(ctx context.Context, r *kgo.Record, size int64) erro
 	s.enc = appendRecord(s.enc[:0], r)
 	err := s.opts.Spool.Append(s.enc)
 	s.smu.Unlock()
+	var lost *spool.LostError
 	switch {
+	case errors.As(err, &lost):
+		// The disk is full: this record and those spooled but not on disk
+		// yet are lost, as to a full spool.
+		s.spooled.Add(1 - lost.Records)
+		n := s.spoolFull.Add(lost.Records)
+		s.opts.Logger.Warn("kafka sink: spool's disk full; messages lost", "topic", s.topic, "spool", s.opts.Spool.Dir(), "lost", lost.Records, "lost-so-far", n, "err", lost.Err)
+		return nil
 	case errors.Is(err, spool.ErrFull):
 		n := s.spoolFull.Add(1)
 		if n <= maxLoggedSpoolFull {
@@ -139,6 +147,15 @@ func (s *Sink) drain() {
 			case <-s.stopDrain:
 				return
 			}
+		}
+		var lost *spool.LostError
+		if errors.As(err, &lost) {
+			// Records spooled but not on disk yet could not be written
+			// there: lost, as to a full spool.
+			s.spooled.Add(-lost.Records)
+			n := s.spoolFull.Add(lost.Records)
+			s.opts.Logger.Warn("kafka sink: spool's disk full; messages lost", "topic", s.topic, "spool", s.opts.Spool.Dir(), "lost", lost.Records, "lost-so-far", n, "err", lost.Err)
+			continue
 		}
 		if err != nil {
 			// A damaged spool: what it holds is counted by Close.
