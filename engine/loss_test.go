@@ -829,3 +829,45 @@ jobs:
 		})
 	}
 }
+
+// TestRecordReportSaysWhyItFailed records a pcap file whose packet header
+// in the middle is damaged (a capture length past the snap length): the job
+// fails with the reason, and its JSON report says so in "error" too. It used
+// to read as a whole recording that lost nothing ("lost": {"total": 0}, no
+// error): a tool reading the report could not tell the rest of the file was
+// never read.
+func TestRecordReportSaysWhyItFailed(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	pcap := filepath.Join(dir, "bad.pcap")
+	writePcap(t, pcap, server, evenly(10, time.Millisecond))
+	b, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fourth packet's header: caplen is its third field.
+	off := 24
+	for range 3 {
+		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
+	}
+	binary.LittleEndian.PutUint32(b[off+8:], 1<<30)
+	if err := os.WriteFile(pcap, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, `version: 1
+name: damaged
+jobs:
+  record:
+    source: {pcap: {path: bad.pcap, ports: [8080]}}
+    sink: {gor: {path: out.gor}}
+    report: {json: out/record.json}
+`, engine.Options{})
+	if r.err == nil || !strings.Contains(r.out, "FAILED") {
+		t.Fatalf("run = %v, want the job FAILED\n%s", r.err, r.out)
+	}
+	rep := readReport(t, filepath.Join(dir, "out", "record.json"))
+	msg, _ := rep["error"].(string)
+	if !strings.Contains(msg, "packet 4") || !strings.Contains(msg, "snap length") {
+		t.Fatalf("report error = %q, want why the job failed (run error: %v)", msg, r.err)
+	}
+}

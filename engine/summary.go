@@ -421,9 +421,13 @@ func jobReport(s *scenario.Scenario, res *jobResult) any {
 		Duration  float64          `json:"duration_ms"`
 		// Interrupted: a signal stopped the job before its end.
 		Interrupted bool `json:"interrupted"`
+		// Error is why the job failed: what it read, wrote and lost is
+		// then only what it did before (its source was not read to its
+		// end, say).
+		Error string `json:"error,omitempty"`
 		// Assertions are the job's asserts with the values they read.
 		Assertions []report.Assertion `json:"assertions,omitempty"`
-	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted, assertionResults(res)}
+	}{res.job.Name, res.requests, res.responses, res.written, res.requests + res.responses - res.written, res.sinkDesc, lostOrZero(res.lost), res.window, res.counters, stats.MS(res.elapsed), res.interrupted, res.errText, assertionResults(res)}
 }
 
 // displayPath is where a file written by the run is, as its user opens
