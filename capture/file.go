@@ -46,7 +46,8 @@ func (a *Assembler) ReadFile(ctx context.Context, path string) error {
 
 // ReadFrom feeds every packet of a pcap or pcapng stream to a, then closes a.
 func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
-	br := bufio.NewReaderSize(r, 1<<20)
+	cr := &countingReader{r: r}
+	br := bufio.NewReaderSize(cr, 1<<20)
 	magic, err := br.Peek(4)
 	if err != nil {
 		if len(magic) == 0 && errors.Is(err, io.EOF) {
@@ -95,6 +96,7 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 				return err
 			}
 		}
+		at := cr.n - int64(br.Buffered()) // where the packet's record starts
 		data, ci, err := pr.ZeroCopyReadPacketData()
 		if errors.Is(err, io.EOF) {
 			break
@@ -103,6 +105,16 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 			// A file cut short (a capture still being written, a copy
 			// interrupted) ends the input; what was read is kept.
 			if errors.Is(err, io.ErrUnexpectedEOF) {
+				// The input was read to its end: what follows the
+				// record's start is all that is left of it.
+				if rest := cr.n - at; rest > maxCutRecord {
+					// Not one packet cut by the end of the file: a
+					// damaged header claimed more than the file holds
+					// (pcapng's block length), and the rest of the
+					// file is not read.
+					a.Close()
+					return fmt.Errorf("packet %d at byte %d: damaged: its header claims more bytes than the %d left in the file, which are not read", n+1, at, rest)
+				}
 				// Counted as a loss (file-cut-short) by the record job.
 				a.count(cFileCutShort, 1)
 				break
@@ -116,6 +128,24 @@ func (a *Assembler) ReadFrom(ctx context.Context, r io.Reader) error {
 		}
 	}
 	return a.Close()
+}
+
+// maxCutRecord bounds what is left of a file that ends in the middle of a
+// packet's record: the largest packet a capture holds (a 256 KiB snap
+// length) and its header and pcapng options. More is not a file cut short
+// but a damaged header.
+const maxCutRecord = 256<<10 + 64<<10
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // gorHeader is the first line of a GoReplay (.gor) file's first payload:

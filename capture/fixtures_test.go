@@ -3,11 +3,13 @@ package capture
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/replayctl/replayctl/message"
@@ -314,6 +316,63 @@ func TestFileCutShort(t *testing.T) {
 			}
 			if len(msgs) == 0 || len(msgs) > len(whole) {
 				t.Errorf("%d messages from the cut file, %d from the whole one", len(msgs), len(whole))
+			}
+		})
+	}
+}
+
+// TestFileDamagedIsNotCutShort reads a pcapng file whose block length in
+// its first section is damaged (it claims more bytes than the file holds):
+// the reader runs to the end of the file looking for them, but the half
+// megabyte after the damaged block is not one packet cut by the end of the
+// file: it is an error that names the packet and the bytes not read, not a
+// loss of 1 packet (file-cut-short), as it used to be counted. A file of the
+// same size cut in its last packet is still file-cut-short.
+func TestFileDamagedIsNotCutShort(t *testing.T) {
+	one, err := os.ReadFile(filepath.Join("testdata", "get.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sections one after the other are one pcapng file.
+	full := bytes.Repeat(one, (512<<10)/len(one)+1)
+	// The first block after the section header and interface blocks
+	// that holds a packet (enhanced packet block, type 6).
+	epb := 0
+	for epb < len(one) && binary.LittleEndian.Uint32(one[epb:]) != 6 {
+		epb += int(binary.LittleEndian.Uint32(one[epb+4:]))
+	}
+	if epb >= len(one) {
+		t.Fatal("no enhanced packet block in get.pcapng")
+	}
+	damaged := bytes.Clone(full)
+	binary.LittleEndian.PutUint32(damaged[epb+4:], 1<<30)
+	tests := []struct {
+		name    string
+		data    []byte
+		wantErr string // "": no error, file-cut-short 1
+	}{
+		{"cut in its last packet", full[:len(full)-7], ""},
+		{"block length damaged", damaged, "damaged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f.pcapng")
+			if err := os.WriteFile(path, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Ports: []uint16{18081}, Responses: true}
+			st, err := ReadFile(context.Background(), path, cfg, func(*message.Message) error { return nil })
+			if tt.wantErr == "" {
+				if err != nil || st["file-cut-short"] != 1 {
+					t.Fatalf("ReadFile = %v, stats %v; want file-cut-short 1", err, st)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "packet 1 at byte") {
+				t.Fatalf("ReadFile = %v (stats %v), want an error naming the damaged packet", err, st)
+			}
+			if st["file-cut-short"] != 0 {
+				t.Errorf("the damaged file counted as cut short: %v", st)
 			}
 		})
 	}
