@@ -107,12 +107,19 @@ func NewWriter(w io.Writer, compress bool) *Writer {
 
 // Write writes m's payload followed by the separator.
 func (w *Writer) Write(m *message.Message) error {
+	_, err := w.WriteN(m)
+	return err
+}
+
+// WriteN is Write that also returns the bytes of m's payload and separator
+// (all of them, whether or not an error kept some out of the stream).
+func (w *Writer) WriteN(m *message.Message) (int, error) {
 	w.buf = message.AppendPayload(w.buf[:0], m)
 	w.buf = append(w.buf, Separator...)
 	if _, err := w.w.Write(w.buf); err != nil {
-		return fmt.Errorf("gorfile: write: %w", err)
+		return len(w.buf), fmt.Errorf("gorfile: write: %w", err)
 	}
-	return nil
+	return len(w.buf), nil
 }
 
 // Close flushes buffered payloads (and ends the gzip stream). It does not
