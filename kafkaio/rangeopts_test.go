@@ -1,6 +1,7 @@
 package kafkaio_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -48,6 +49,59 @@ func TestRangeReaderOptionsPauseAtEnd(t *testing.T) {
 			want := "p0-1,p0-2,p0-3,p0-4,p0-5,p1-0,p1-1,p1-2,p1-3"
 			if strings.Join(got, ",") != want {
 				t.Fatalf("read %v, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestRangeReaderStall reads a range whose broker stops after the first
+// records were polled: with StallTimeout, Poll returns an error that says
+// the brokers sent nothing and why (the connection refused) instead of
+// waiting for ever; without it, Poll waits as long as its context.
+func TestRangeReaderStall(t *testing.T) {
+	tests := []struct {
+		name    string
+		stall   time.Duration
+		wantErr string
+	}{
+		{"stall timeout", time.Second, "no records from the brokers for 1s"},
+		{"none", 0, context.DeadlineExceeded.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := kafkaio.StartEmbedded(ctxT(t), kafkaio.EmbeddedOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			target := kafkatest.Target{Name: "embedded", Addrs: e.Addrs()}
+			topic := kafkatest.CreateTopic(t, target, 1)
+			cl := target.Client(t, kgo.DefaultProduceTopic(topic))
+			for i := range 200 {
+				produce(t, cl, &kgo.Record{Value: fmt.Appendf(nil, "r%d", i)})
+			}
+			rr, err := kafkaio.NewRangeReaderWith(target.Opts(), topic,
+				map[int32]kafkaio.OffsetRange{0: {Start: 0, End: 200}},
+				kafkaio.RangeOptions{FetchMaxBytes: 1, FetchMaxPartitionBytes: 1, StallTimeout: tt.stall})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rr.Close()
+			if _, err := rr.Poll(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			_ = e.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			start := time.Now()
+			for err == nil && !rr.Done() {
+				_, err = rr.Poll(ctx)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Poll = %v after %v, want %q", err, time.Since(start), tt.wantErr)
+			}
+			if tt.stall > 0 && !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("Poll = %v: want the connection error", err)
 			}
 		})
 	}

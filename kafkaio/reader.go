@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,6 +40,29 @@ type RangeReader struct {
 	done   map[int32]bool
 	paused map[int32]bool
 	left   int
+	stall  time.Duration
+	conn   *connErrors
+}
+
+// connErrors keeps the last failed connection to a broker (a kgo hook).
+type connErrors struct {
+	mu   sync.Mutex
+	last error
+}
+
+var _ kgo.HookBrokerConnect = (*connErrors)(nil)
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (c *connErrors) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	c.mu.Lock()
+	c.last = err // nil again once a connection succeeds
+	c.mu.Unlock()
+}
+
+func (c *connErrors) lastErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
 }
 
 // RangeOptions tunes how a RangeReader fetches; zero fields take the defaults.
@@ -60,6 +85,12 @@ type RangeOptions struct {
 	// the 5 s Kafka default the broker then held it, and every other
 	// partition on that broker with it (one fetch in flight per broker).
 	FetchMaxWait time.Duration
+	// StallTimeout, when positive, is how long Poll waits for a record
+	// before it returns an error saying the brokers sent nothing (with the
+	// last connection error, if any): a range holds records that exist, so
+	// a fetch that brings nothing that long means brokers that do not
+	// answer. Zero waits as long as Poll's context.
+	StallTimeout time.Duration
 }
 
 // Default RangeOptions.
@@ -94,7 +125,7 @@ func NewRangeReader(opts []kgo.Opt, topic string, ranges map[int32]OffsetRange) 
 // fetch options in opts.
 func NewRangeReaderWith(opts []kgo.Opt, topic string, ranges map[int32]OffsetRange, ro RangeOptions) (*RangeReader, error) {
 	ro = ro.withDefaults()
-	r := &RangeReader{topic: topic, ranges: ranges, done: map[int32]bool{}, paused: map[int32]bool{}}
+	r := &RangeReader{topic: topic, ranges: ranges, done: map[int32]bool{}, paused: map[int32]bool{}, stall: ro.StallTimeout, conn: &connErrors{}}
 	offsets := map[int32]kgo.Offset{}
 	for p, rg := range ranges {
 		if rg.Start < 0 {
@@ -118,6 +149,7 @@ func NewRangeReaderWith(opts []kgo.Opt, topic string, ranges map[int32]OffsetRan
 		kgo.FetchMaxBytes(ro.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(ro.FetchMaxPartitionBytes),
 		kgo.FetchMaxWait(ro.FetchMaxWait),
+		kgo.WithHooks(r.conn),
 	)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
@@ -167,10 +199,23 @@ func (r *RangeReader) Resume(p int32) {
 // just finished (check PartitionDone); it returns (nil, nil) once Done. Fetch errors
 // (for example offsets deleted by retention) are returned.
 func (r *RangeReader) Poll(ctx context.Context) ([]*kgo.Record, error) {
+	pctx := ctx
+	if r.stall > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, r.stall)
+		defer cancel()
+	}
 	for !r.Done() {
-		fs := r.cl.PollFetches(ctx)
+		fs := r.cl.PollFetches(pctx)
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if pctx.Err() != nil {
+			why := ""
+			if err := r.conn.lastErr(); err != nil {
+				why = ": " + err.Error()
+			}
+			return nil, fmt.Errorf("range reader: reading %s: no records from the brokers for %v (unreachable?)%s", r.topic, r.stall, why)
 		}
 		if fs.IsClientClosed() {
 			return nil, errors.New("range reader: client closed")

@@ -286,9 +286,14 @@ func (s *Source) noteOrder(ro *reorder) {
 		"hint", "another host's late delivery or a spool drained after an outage; a larger reorder on the window holds more")
 }
 
+// readStall is how long a window's read waits for a record before it fails:
+// its records exist, so brokers that send none that long do not answer (a
+// replay used to wait for them for ever, its progress frozen, saying nothing).
+const readStall = 30 * time.Second
+
 // rangeOpts returns the fetch options of the range reader.
 func (s *Source) rangeOpts() kafkaio.RangeOptions {
-	return kafkaio.RangeOptions{FetchMaxBytes: s.opts.FetchMaxBytes, FetchMaxPartitionBytes: s.opts.FetchMaxPartitionBytes}
+	return kafkaio.RangeOptions{FetchMaxBytes: s.opts.FetchMaxBytes, FetchMaxPartitionBytes: s.opts.FetchMaxPartitionBytes, StallTimeout: readStall}
 }
 
 func (s *Source) badRecord(r *kgo.Record, err error) {
