@@ -48,6 +48,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 // Main runs replayctl with args and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	// A stdout or stderr closed by its reader (replayctl run … | head, a
+	// log shipper gone) makes writes to it fail with EPIPE instead of
+	// killing the process with SIGPIPE, as Go does by default for them:
+	// that killed a run in its summary, before its reports were written
+	// and its later jobs ran, with nothing said and exit 141. A record
+	// job's stdout sink now fails with the error, and the run goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	done := make(chan struct{})

@@ -43,3 +43,59 @@ jobs:
 		t.Errorf("out.gor: %v", err)
 	}
 }
+
+// TestClosedStdout runs a scenario with its stdout a pipe whose reader is
+// gone (replayctl run … | head, a log shipper that died): the summary
+// cannot be printed, but the run goes on, writes each job's report, runs
+// the later jobs and exits by their results. SIGPIPE used to kill it in the
+// first summary (exit 141), before its report was written and the second
+// job ran, with nothing said; a stdout sink now fails its job with the error.
+func TestClosedStdout(t *testing.T) {
+	tests := []struct {
+		name     string
+		sink     string
+		wantCode int
+		wantErr  string // on stderr
+	}{
+		{"gor sink", "{gor: {path: out2.gor}}", 0, ""},
+		{"stdout sink", "{stdout: {format: payload}}", 1, "broken pipe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeGor(t, dir, 5, time.Millisecond)
+			f := write(t, dir, "copy.yaml", `version: 1
+name: copy
+jobs:
+  first:
+    source: {gor: {path: rec.gor}}
+    sink: {gor: {path: out.gor}}
+    report: {json: first.json}
+  second:
+    needs: [first]
+    source: {gor: {path: rec.gor}}
+    sink: `+tt.sink+`
+    report: {json: second.json}
+`)
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close() // nobody reads
+			var stderr strings.Builder
+			cmd := exec.Command(binary, "run", f, "--progress", "never", "--data-dir", filepath.Join(dir, "data"))
+			cmd.Stdout, cmd.Stderr = w, &stderr
+			err = cmd.Run()
+			w.Close()
+			code := cmd.ProcessState.ExitCode()
+			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Fatalf("exit %d (%v), want %d with %q on stderr:\n%s", code, err, tt.wantCode, tt.wantErr, stderr.String())
+			}
+			for _, rep := range []string{"first.json", "second.json"} {
+				if _, err := os.Stat(filepath.Join(dir, rep)); err != nil {
+					t.Errorf("report %s: %v", rep, err)
+				}
+			}
+		})
+	}
+}
