@@ -871,3 +871,39 @@ jobs:
 		t.Fatalf("report error = %q, want why the job failed (run error: %v)", msg, r.err)
 	}
 }
+
+// TestFailedRecordSaysWhereItsRecordsLie: a record job into Kafka that
+// fails midway (a pcap whose seventh packet's header is damaged) saves no
+// window, and its error says where the records it wrote lie and the
+// windows: entry that replays them; they were in the topic, named nowhere.
+func TestFailedRecordSaysWhereItsRecordsLie(t *testing.T) {
+	dir := t.TempDir()
+	server := netip.MustParseAddrPort("127.0.0.1:8080")
+	pcap := filepath.Join(dir, "bad.pcap")
+	writePcap(t, pcap, server, evenly(10, time.Millisecond))
+	b, err := os.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 24
+	for range 6 {
+		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
+	}
+	binary.LittleEndian.PutUint32(b[off+8:], 1<<30)
+	if err := os.WriteFile(pcap, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, `version: 1
+name: damaged
+topics:
+  traffic: {name: damaged-traffic, create: true}
+jobs:
+  record:
+    source: {pcap: {path: bad.pcap, ports: [8080]}}
+    sink: {kafka: {topic: traffic}}
+    save-window: damaged
+`, engine.Options{})
+	if r.err == nil || !strings.Contains(r.err.Error(), "packet 7") || !strings.Contains(r.err.Error(), "record(s) written are in topic damaged-traffic; this windows: entry replays them: {topic: traffic, offsets: {\"0\": [0, ") {
+		t.Fatalf("run = %v, want the failure and where the records written lie\n%s", r.err, r.out)
+	}
+}

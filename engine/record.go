@@ -486,15 +486,21 @@ func (r *runner) runRecord(ctx context.Context, jp *jobPlan) (*jobResult, error)
 	res.lost = lostCounts(res.counters)
 	res.elapsed = time.Since(res.started)
 	res.hosts, res.dests, res.first, res.last = sortedKeys(hosts), addrStrings(dests), first, last
+	// A job that fails saves no window: the error says where the records
+	// it wrote lie, and how to replay them.
+	where := ""
+	if startOffsets != nil {
+		where = writtenAt(sink.topic, sink.topicKey, recordingID, startOffsets, acked, res.written)
+	}
 	var sinkErr *sinkRefusal
 	if errors.As(runErr, &sinkErr) {
-		return res, sinkErr.err
+		return res, fmt.Errorf("%w%s", sinkErr.err, where)
 	}
 	if runErr != nil {
-		return res, fmt.Errorf("source: %w", runErr)
+		return res, fmt.Errorf("source: %w%s", runErr, where)
 	}
 	if closeErr != nil {
-		return res, closeErr
+		return res, fmt.Errorf("%w%s", closeErr, where)
 	}
 	if j.SaveWindow != "" && !r.plan.opts.NoSaveWindow {
 		kc, _ := r.kafka.get(dctx)
