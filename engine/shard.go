@@ -427,7 +427,8 @@ func (p *Plan) DescribeShard(ctx context.Context, w io.Writer) error {
 	// A secret variable's value (in a window or topic name) shows as its
 	// ${NAME}, as in the plan.
 	var b strings.Builder
-	defer func() { _, _ = io.WriteString(w, p.scn.MaskSecrets(b.String())) }()
+	out := w
+	defer func() { _, _ = io.WriteString(out, p.scn.MaskSecrets(b.String())) }()
 	w = &b
 	sp := o.Spec
 	fmt.Fprintf(w, "\nrun %q, shard %s (0-based index): window %s, topic %s, %d records, fingerprint %s\n",

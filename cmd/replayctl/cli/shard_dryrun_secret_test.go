@@ -15,7 +15,7 @@ func TestShardDryRunHidesSecretVariables(t *testing.T) {
 	scn := shardScenario(t, dir, br.addrs, `"${API_TOKEN}"`, ends, "http://127.0.0.1:9", "speed: max", false)
 	t.Setenv("API_TOKEN", topic)
 	dry := mustRun(t, ExitOK, "run", scn, "--job", "replay", "--shard", "1/2", "--run-id", unique(t, "run"), "--brokers", br.addrs, "--dry-run")
-	if strings.Contains(dry.stdout+dry.stderr, topic) || !strings.Contains(dry.stdout, "topic ${API_TOKEN}") {
+	if strings.Contains(dry.stdout+dry.stderr, topic) || !strings.Contains(dry.stdout, "topic ${API_TOKEN}, ") || !strings.Contains(dry.stdout, "→ shard 1/2") {
 		t.Errorf("the dry run shows the secret or not its name:\n%s", dry)
 	}
 }
