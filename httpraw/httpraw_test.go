@@ -477,3 +477,26 @@ func TestTrailers(t *testing.T) {
 		t.Fatal("trailers on a message that is not chunked")
 	}
 }
+
+// TestSetBodyBodilessChunkedResponse: a response to HEAD announces a chunked
+// body and carries none; a body set on it is chunked, so it parses again.
+func TestSetBodyBodilessChunkedResponse(t *testing.T) {
+	r, err := ParseResponse([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetBody([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+	if string(r.Bytes()) != want {
+		t.Fatalf("got %q, want %q", r.Bytes(), want)
+	}
+	again, err := ParseResponse(r.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := again.DecodedBody(); err != nil || string(b) != "hi" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+}

@@ -169,11 +169,8 @@ func (m *message) frameBody(b []byte) error {
 		}
 		return nil
 	}
-	if te, ok := m.joined("Transfer-Encoding"); ok {
-		codings := strings.Split(te, ",")
-		// ASCII case only, as net/http and servers read it: a Kelvin
-		// sign is no K.
-		if equalFoldBytes([]byte(trimOWS(codings[len(codings)-1])), "chunked") {
+	if te, chunked := m.transferEncoding(); te {
+		if chunked {
 			if !isReq && len(b) == 0 {
 				// A response to HEAD (or a 304-like one) announces a
 				// chunked body but carries none, as with Content-Length.
@@ -208,6 +205,18 @@ func (m *message) frameBody(b []byte) error {
 		return malformed("%d bytes of body in a request without Content-Length or Transfer-Encoding", len(b))
 	}
 	return nil
+}
+
+// transferEncoding reports whether the message has a Transfer-Encoding
+// field and whether its last coding is chunked (ASCII case only, as net/http
+// and servers read it: a Kelvin sign is no K).
+func (m *message) transferEncoding() (te, chunked bool) {
+	v, te := m.joined("Transfer-Encoding")
+	if !te {
+		return false, false
+	}
+	codings := strings.Split(v, ",")
+	return true, equalFoldBytes([]byte(trimOWS(codings[len(codings)-1])), "chunked")
 }
 
 // contentLength returns the Content-Length; several fields or a list must agree.
@@ -387,10 +396,17 @@ func (m *message) SetBody(b []byte) error {
 		}
 		return errors.New("httpraw: set body: this response status cannot carry a body")
 	}
-	if m.chunked {
+	// A response to HEAD (or a 304-like one) may announce a chunked body
+	// and carry none: its new body is chunked too, or it would not parse.
+	_, teChunked := m.transferEncoding()
+	if m.chunked || teChunked {
 		old, err := m.DecodedBody()
 		if err == nil && bytes.Equal(old, b) {
 			return nil
+		}
+		trailers := m.trailers
+		if !m.chunked {
+			trailers = []byte(m.eol) // no trailer fields: the final empty line
 		}
 		var nb []byte
 		if len(b) > 0 {
@@ -401,8 +417,9 @@ func (m *message) SetBody(b []byte) error {
 		}
 		nb = append(nb, '0')
 		nb = append(nb, m.eol...)
-		nb = append(nb, m.trailers...)
+		nb = append(nb, trailers...)
 		m.body = nb
+		m.chunked, m.trailers = true, nb[len(nb)-len(trailers):len(nb):len(nb)]
 		m.dirty = true
 		return nil
 	}
