@@ -307,15 +307,20 @@ func ParseRequest(raw []byte) (*Request, error) {
 		}
 	}
 	if !strings.HasPrefix(r.Path, "/") && r.Path != "*" && r.Method != "CONNECT" {
-		// An absolute-form target: keep its path and authority.
+		// An absolute-form target: keep its path (with its query) and
+		// authority, which ends at the first '/', '?' or '#' and loses
+		// any userinfo (RFC 9113 §8.3.1: :authority carries none).
 		if i := strings.Index(r.Path, "://"); i >= 0 {
 			rest := r.Path[i+3:]
-			j := strings.IndexByte(rest, '/')
+			j := strings.IndexAny(rest, "/?#")
 			if j < 0 {
-				r.Authority, r.Path = rest, "/"
-			} else {
-				r.Authority, r.Path = rest[:j], rest[j:]
+				j = len(rest)
 			}
+			auth, path := rest[:j], rest[j:]
+			if !strings.HasPrefix(path, "/") {
+				path = "/" + path
+			}
+			r.Authority, r.Path = auth[strings.LastIndexByte(auth, '@')+1:], path
 		}
 	}
 	return r, nil

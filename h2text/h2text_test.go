@@ -99,9 +99,19 @@ func FuzzParseRequest(f *testing.F) {
 	raw, _ := AppendRequest(nil, fields(":method", "POST", ":path", "/p.S/M", ":authority", "a:1", "te", "trailers"), []byte("\x00\x00\x00\x00\x01z"), fields("x-t", "1"))
 	f.Add(raw)
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	f.Add([]byte("GET http://u@h?x=1 HTTP/1.1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRequest(b)
-		if err != nil || !IsH2(b) || r.Path == "" || strings.ContainsAny(r.Path, " \r\n\x00") {
+		if err != nil {
+			return
+		}
+		// The query of the target is kept, whatever its form.
+		if hr, _ := httpraw.ParseRequest(b); strings.HasPrefix(r.Path, "/") {
+			if _, q, _ := strings.Cut(r.Path, "?"); q != hr.RawQuery() {
+				t.Fatalf("target %q: path %q, authority %q: query lost", hr.Target(), r.Path, r.Authority)
+			}
+		}
+		if !IsH2(b) || r.Path == "" || strings.ContainsAny(r.Path, " \r\n\x00") {
 			return
 		}
 		fs := []Field{{":method", r.Method}, {":path", r.Path}}
@@ -247,5 +257,24 @@ func TestRequestLine(t *testing.T) {
 	}
 	if _, err := httpraw.ParseRequest(out); err != nil {
 		t.Errorf("%q: %v", out, err)
+	}
+}
+
+// TestParseRequestAbsoluteForm: an absolute-form target gives :authority
+// (without userinfo) and :path, its query kept even without a path.
+func TestParseRequestAbsoluteForm(t *testing.T) {
+	for _, tc := range []struct{ target, authority, path string }{
+		{"http://h", "h", "/"},
+		{"http://h/p?x=1", "h", "/p?x=1"},
+		{"http://h?x=1", "h", "/?x=1"},
+		{"http://u:pw@h:8080?x=1", "h:8080", "/?x=1"},
+		{"http://u@h/p", "h", "/p"},
+	} {
+		r, err := ParseRequest([]byte("GET " + tc.target + " HTTP/1.1\r\n\r\n"))
+		if err != nil {
+			t.Errorf("%s: %v", tc.target, err)
+		} else if r.Authority != tc.authority || r.Path != tc.path {
+			t.Errorf("%s: authority %q path %q, want %q %q", tc.target, r.Authority, r.Path, tc.authority, tc.path)
+		}
 	}
 }
