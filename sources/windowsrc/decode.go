@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
+	"unicode"
 
 	"github.com/replayctl/replayctl/kafkaio"
 	"github.com/replayctl/replayctl/message"
@@ -88,9 +90,12 @@ func decodeJSON(v []byte) (*message.Message, error) {
 		return nil, fmt.Errorf("%w: Req_Type, Req_ID, Req_Ts, Req_Method and Req_URL are required", errBadJSON)
 	}
 	for i, s := range []string{j.ReqType, j.ReqID, j.ReqTs, j.ReqMethod, j.ReqURL} {
-		if bytes.ContainsAny([]byte(s), " \r\n") {
+		// Any white space the payload header's fields split at (a tab,
+		// U+00A0: bytes.Fields's), not only a space: an ID "a\t9" would
+		// otherwise become ID "a", time 9 and latency Req_Ts.
+		if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
 			name := [...]string{"Req_Type", "Req_ID", "Req_Ts", "Req_Method", "Req_URL"}[i]
-			return nil, fmt.Errorf("%w: field %s holds a space or line break", errBadJSON, name)
+			return nil, fmt.Errorf("%w: field %s holds white space", errBadJSON, name)
 		}
 	}
 	var b bytes.Buffer

@@ -1,7 +1,9 @@
 package windowsrc
 
 import (
+	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +36,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"json bad ts", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"x","Req_Method":"GET"}`, errBadJSON},
 		{"json space in url", `{"Req_URL":"/?token=S3CRET a","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
 		{"json space in id", `{"Req_URL":"/","Req_Type":"1","Req_ID":"S3CRET a","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
+		{"json tab in id", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a\t9","Req_Ts":"1","Req_Method":"GET"}`, errBadJSON},
+		{"json no-break space in ts", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"1\u00a02","Req_Method":"GET"}`, errBadJSON},
 		{"secret header line", "1 S3CRET", message.ErrBadPayload},
 		{"secret type", "S3CRET a 1\nGET / HTTP/1.1\r\n\r\n", message.ErrBadPayload},
 		{"json crlf in header", `{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET","Req_Headers":{"A":"b\r\nC: d"}}`, errBadJSON},
@@ -63,13 +67,27 @@ func FuzzDecodeValue(f *testing.F) {
 	f.Add([]byte("1 abc 1700000000000000000 0\nGET / HTTP/1.1\r\n\r\n"))
 	f.Add([]byte(`{"Req_URL":"/","Req_Type":"1","Req_ID":"a","Req_Ts":"1","Req_Method":"GET","Req_Headers":{"H":"v"},"Req_Body":"b"}`))
 	f.Add([]byte(`{`))
+	f.Add([]byte(`{"Req_URL":"/","Req_Type":"1","Req_ID":"a\t9","Req_Ts":"1","Req_Method":"GET"}`))
 	f.Fuzz(func(t *testing.T, v []byte) {
 		m, err := decodeValue(v)
 		if err != nil {
 			return
 		}
-		if _, err := message.DecodePayload(m.Payload()); err != nil {
+		again, err := message.DecodePayload(m.Payload())
+		if err != nil {
 			t.Fatalf("decoded message does not re-encode: %v", err)
+		}
+		if again.ID != m.ID || again.Time != m.Time || again.Kind != m.Kind || string(again.Raw) != string(m.Raw) {
+			t.Fatalf("re-encoded %+v, decoded %+v", again, m)
+		}
+		// A JSON record's fields are the message's, as written.
+		var j gorJSON
+		if v[0] == '{' && json.Unmarshal(v, &j) == nil {
+			ts, _ := strconv.ParseInt(j.ReqTs, 10, 64)
+			if m.ID != j.ReqID || m.Time != ts || m.Latency != 0 || strconv.Itoa(int(m.Kind)) != j.ReqType ||
+				!strings.HasPrefix(string(m.Raw), j.ReqMethod+" "+j.ReqURL+" HTTP/1.1\r\n") {
+				t.Fatalf("JSON %s decoded as %+v", v, m)
+			}
 		}
 	})
 }
