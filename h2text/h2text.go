@@ -71,7 +71,7 @@ func contentLength(value string) (int64, error) {
 	for part := range strings.SplitSeq(value, ",") {
 		part = strings.Trim(part, " \t")
 		v, err := strconv.ParseInt(part, 10, 64)
-		if err != nil || v < 0 || part == "" || part[0] == '+' || (want >= 0 && v != want) {
+		if err != nil || !httpraw.IsDigits([]byte(part)) || (want >= 0 && v != want) { // digits only: not "+3", nor "-0"
 			return 0, fmt.Errorf("%w: content-length %q is not one length", ErrField, value)
 		}
 		want = v

@@ -182,6 +182,8 @@ func TestContentLengthMustFrameTheData(t *testing.T) {
 		{"request, empty", false, "", "abc", false, false},
 		{"request, not a number", false, "x", "abc", false, false},
 		{"request, plus sign", false, "+3", "abc", false, false},
+		{"request, minus zero", false, "-0", "", false, false},
+		{"response, minus zero", true, "-0", "", false, false},
 		{"request, a list that disagrees", false, "3, 4", "abc", false, false},
 		{"request, more than the DATA (a cut body, or malformed)", false, "5", "abc", true, false},
 		{"request, announced, no DATA", false, "5", "", true, false},
