@@ -51,6 +51,11 @@ func splitArgs(s string) ([]string, error) {
 			} else {
 				cur.WriteRune(c)
 			}
+		case c == '\\' && quote != '\'' && continuation(rs[i+1:]) > 0:
+			// A line continuation (backslash-newline, as a gor command
+			// pasted over several lines has them): removed, as a shell
+			// removes it, within double quotes too.
+			i += continuation(rs[i+1:])
 		case quote == '"':
 			switch {
 			case c == '"':
@@ -92,6 +97,19 @@ func splitArgs(s string) ([]string, error) {
 		args = args[1:]
 	}
 	return args, nil
+}
+
+// continuation returns how many runes of rest, which follows a backslash,
+// end its line: 1 for "\n", 2 for "\r\n" (a command pasted from Windows),
+// else 0.
+func continuation(rest []rune) int {
+	switch {
+	case len(rest) >= 1 && rest[0] == '\n':
+		return 1
+	case len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n':
+		return 2
+	}
+	return 0
 }
 
 // gorStart maps a gor command line through import gor into a replay of a

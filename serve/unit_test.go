@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/replayctl/replayctl/fleet"
+	"github.com/replayctl/replayctl/internal/shquote"
 )
 
 // TestOpenAPIMatchesRoutes checks openapi.json against the routes the
@@ -160,6 +161,8 @@ func TestSplitArgs(t *testing.T) {
 		{"a | b", nil, "no shell"},
 		{"'open", nil, "unterminated"},
 		{"", nil, ""},
+		{"gor --input-file r.gor \\\n  --output-http http://x", []string{"--input-file", "r.gor", "--output-http", "http://x"}, ""},
+		{"a\\\r\nb \"c\\\nd\" 'e\\\nf'", []string{"ab", "cd", "e\\\nf"}, ""},
 	} {
 		got, err := splitArgs(c.in)
 		if c.err != "" {
@@ -187,6 +190,17 @@ func FuzzSplitArgs(f *testing.F) {
 			if strings.ContainsAny(a, "\x00") && !strings.Contains(s, "\x00") {
 				t.Fatalf("%q: NUL from nowhere in %q", s, a)
 			}
+		}
+		// The arguments, quoted for a shell, split back to themselves.
+		if len(args) > 0 && (args[0] == "gor" || strings.HasSuffix(args[0], "/gor")) {
+			return
+		}
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = shquote.Quote(a)
+		}
+		if again, err := splitArgs(strings.Join(quoted, " \\\n ")); err != nil || !slices.Equal(again, args) {
+			t.Fatalf("%q: %q, quoted and split again %q (%v)", s, args, again, err)
 		}
 	})
 }
