@@ -143,24 +143,52 @@ func TestGzipDetectedByMagic(t *testing.T) {
 	}
 }
 
+// FuzzReader reads arbitrary streams: every payload is the input's bytes at
+// its offset, right behind the previous payload's separator, and what is left
+// at io.EOF is whitespace or a separator cut before its final newline, so
+// nothing is lost.
 func FuzzReader(f *testing.F) {
 	f.Add([]byte("1 a 1 0\nGET / HTTP/1.1\r\n\r\n" + Separator))
 	f.Add([]byte(Separator + Separator))
+	f.Add([]byte("1 a 1 0\nGET" + Separator + "2 a 1 0\nHTTP" + Separator[:len(Separator)-1]))
+	f.Add([]byte("x" + Separator + " \n\t"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
-		total := 0
+		gz := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
+		total, next := 0, int64(0)
 		for i := 0; i < len(data)+2; i++ {
-			p, _, err := r.Next()
-			if err != nil {
-				break
+			p, off, err := r.Next()
+			if gz {
+				if err != nil {
+					break
+				}
+				total += len(p)
+				continue
 			}
-			total += len(p)
+			if errors.Is(err, io.EOF) {
+				rest := bytes.TrimSuffix(data[next:], []byte(Separator[:len(Separator)-1]))
+				if len(bytes.TrimSpace(rest)) != 0 {
+					t.Fatalf("io.EOF with %q unread at byte %d", data[next:], next)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("at byte %d: %v", next, err)
+			}
+			if off != next || off+int64(len(p)) > int64(len(data)) || !bytes.Equal(data[off:off+int64(len(p))], p) {
+				t.Fatalf("payload %d %q at offset %d, want the input's bytes at %d", i, p, off, next)
+			}
+			next = min(off+int64(len(p))+int64(len(Separator)), int64(len(data)))
 		}
-		if total > len(data) {
-			t.Fatalf("read %d payload bytes from %d input bytes", total, len(data))
+		if gz {
+			if total > len(data)*1100 {
+				t.Fatalf("read %d payload bytes from %d input bytes", total, len(data))
+			}
+			return
 		}
+		t.Fatalf("no io.EOF after %d payloads", len(data)+2)
 	})
 }
