@@ -310,7 +310,8 @@ func ParseRequest(raw []byte) (*Request, error) {
 		// An absolute-form target: keep its path (with its query) and
 		// authority, which ends at the first '/', '?' or '#' and loses
 		// any userinfo (RFC 9113 §8.3.1: :authority carries none).
-		if i := strings.Index(r.Path, "://"); i >= 0 {
+		// A scheme before "://", as httpraw reads the target.
+		if i := strings.Index(r.Path, "://"); i > 0 && !strings.ContainsAny(r.Path[:i], "/?#") {
 			rest := r.Path[i+3:]
 			j := strings.IndexAny(rest, "/?#")
 			if j < 0 {

@@ -271,6 +271,8 @@ func TestParseRequestAbsoluteForm(t *testing.T) {
 		{"http://h?x=1", "h", "/?x=1"},
 		{"http://u:pw@h:8080?x=1", "h:8080", "/?x=1"},
 		{"http://u@h/p", "h", "/p"},
+		{"://h/p?x", "", "://h/p?x"}, // no scheme: not absolute-form, as httpraw reads it
+		{"a?b://h/p", "", "a?b://h/p"},
 	} {
 		r, err := ParseRequest([]byte("GET " + tc.target + " HTTP/1.1\r\n\r\n"))
 		if err != nil {
