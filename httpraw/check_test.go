@@ -27,6 +27,7 @@ var checkCases = []string{
 	"POST /p HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n",
 	"GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",
 	"GET / HTTP/1.1\r\n folded\r\n\r\n",
+	"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n folded\r\nT: 1\r\n\r\n",
 	"GET / HTTP/1.1\r\nContent-Length: 2\r\n\tfolded\r\n\r\nab",
 	"GET  / HTTP/1.1\r\n\r\n",
 	"GET / HTTP/1.1 \r\n\r\n",

@@ -41,7 +41,7 @@ func dechunk(b []byte, decode bool) (data, trailers []byte, err error) {
 		}
 	}
 	start := b
-	for {
+	for first := true; ; first = false {
 		line, _, rest, ok := nextLine(b)
 		if !ok {
 			return nil, nil, malformed("chunked body: trailer section not terminated")
@@ -50,7 +50,14 @@ func dechunk(b []byte, decode bool) (data, trailers []byte, err error) {
 		if len(line) == 0 {
 			break
 		}
-		if c := bytes.IndexByte(line, ':'); c <= 0 && line[0] != ' ' && line[0] != '\t' {
+		if line[0] == ' ' || line[0] == '\t' {
+			if first {
+				// As in the header block: nothing to continue.
+				return nil, nil, malformed("continuation line before any trailer")
+			}
+			continue
+		}
+		if c := bytes.IndexByte(line, ':'); c <= 0 {
 			return nil, nil, malformed("invalid trailer line (%d bytes): want name: value", len(line))
 		}
 	}

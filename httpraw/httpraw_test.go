@@ -129,6 +129,7 @@ func TestParseErrors(t *testing.T) {
 		{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n", "invalid chunk size"},
 		{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "truncated"},
 		{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nextra", "after the last chunk"},
+		{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n x: 1\r\nT: 2\r\n\r\n", "continuation line before any trailer"},
 		{"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "does not end with chunked"},
 		{"HTTP/1.1 2000 OK\r\n\r\n", "malformed status line"},
 		{"HTTP/1.1 204 No Content\r\n\r\nx", "status has no body"},

@@ -336,7 +336,7 @@ func (r *Redactor) validChunked(b []byte, prefix *[64]byte) (int, bool) {
 			return 0, false
 		}
 	}
-	for {
+	for first := true; ; first = false {
 		line, rest, ok := cutLine(b)
 		if !ok {
 			return 0, false
@@ -346,7 +346,7 @@ func (r *Redactor) validChunked(b []byte, prefix *[64]byte) (int, bool) {
 			break
 		}
 		c := bytes.IndexByte(line, ':')
-		if c <= 0 && line[0] != ' ' && line[0] != '\t' {
+		if c <= 0 && line[0] != ' ' && line[0] != '\t' || first && (line[0] == ' ' || line[0] == '\t') {
 			return 0, false
 		}
 		if c > 0 && line[0] != ' ' && line[0] != '\t' && r.isHeader(line[:c]) {

@@ -29,6 +29,8 @@ var agreeConfigs = []Config{
 
 // agreeSeeds are hand-made inputs around every rule the scan mirrors.
 var agreeSeeds = []string{
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n x: 1\r\nT: 2\r\n\r\n", // a continuation before any trailer
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\tx\r\n\r\n",
 	"", "nope", "GET / HTTP/1.1", "GET / HTTP/1.1\r\n", "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\n\n",
 	"GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1 \r\n\r\n", "G@T / HTTP/1.1\r\n\r\n", "GET / HTTP/1\r\n\r\n",
 	"GET / HTTP/1.1\r\r\n\r\n", "GET /\x7f HTTP/1.1\r\n\r\n", "GET /?token=a HTTP/1.1\r\n\r\n", "GET * HTTP/1.1\r\n\r\n",
