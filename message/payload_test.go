@@ -81,8 +81,9 @@ func FuzzDecodePayload(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded payload does not decode: %v", err)
 		}
-		if !bytes.Equal(again.Raw, m.Raw) || again.Time != m.Time {
-			t.Fatalf("round trip changed the message")
+		if !bytes.Equal(again.Raw, m.Raw) || again.Time != m.Time || again.Kind != m.Kind || again.ID != m.ID ||
+			again.Latency != m.Latency || again.Truncated != m.Truncated {
+			t.Fatalf("round trip changed the message: %+v, was %+v", again, m)
 		}
 	})
 }
