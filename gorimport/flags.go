@@ -251,6 +251,9 @@ func init() {
 			if !ok || k == "" {
 				return fmt.Errorf("--%s %q: want 'Name: value'", name, v)
 			}
+			if err := checkHeaderName(name, v, k); err != nil {
+				return err
+			}
 			c.setHeaders = append(c.setHeaders, nameValue{k, val})
 			return nil
 		}),

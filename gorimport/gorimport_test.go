@@ -595,6 +595,8 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"--input-file", "r.gor|200000%", "--output-stdout"}, "out of range"},
 		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-allow-url", "("}, "invalid regular expression"},
 		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-set-header", "NoColon"}, "want 'Name: value'"},
+		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-set-header", "Bad Name: v"}, "is not a header name"},
+		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-rewrite-header", `"000:00,0`}, "is not a header name"},
 		{[]string{"--input-file", "r.gor", "--output-stdout", "--http-header-limiter", "X: many"}, "percentage"},
 		{[]string{"--input-kafka-host", "k:9092", "--output-stdout"}, "--input-kafka-topic"},
 		{[]string{"--input-kafka-host", "k:9092", "--input-kafka-topic", "t", "--input-kafka-start-offset", "9", "--input-kafka-end-offset", "5", "--output-stdout"}, "after"},

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replayctl/replayctl/httpraw"
 )
 
 // headerFilter is --http-allow-header / --http-disallow-header "Name: regexp".
@@ -76,10 +78,22 @@ func (c *conv) addHeaderRewrite(flag, v string) error {
 	if !ok || !ok2 || name == "" {
 		return fmt.Errorf("--%s %q: want 'Header-Name: regexp,target'", flag, v)
 	}
+	if err := checkHeaderName(flag, v, name); err != nil {
+		return err
+	}
 	if _, err := regexp.Compile(re); err != nil {
 		return fmt.Errorf("--%s %q: invalid regular expression: %w", flag, v, err)
 	}
 	c.headerRewrites = append(c.headerRewrites, headerRewrite{v, name, re, target})
+	return nil
+}
+
+// checkHeaderName refuses a header name a set-header step cannot carry
+// (not an RFC 9110 token: "Bad Name", "\"X"), as the scenario would.
+func checkHeaderName(flag, v, name string) error {
+	if !httpraw.ValidHeaderName(name) {
+		return fmt.Errorf("--%s %q: %q is not a header name: a name is letters, digits and !#$%%&'*+-.^_`|~", flag, v, name)
+	}
 	return nil
 }
 
