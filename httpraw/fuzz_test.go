@@ -100,6 +100,9 @@ func FuzzParseResponse(f *testing.F) {
 			if got, ok := r.Header(name); !ok || got != trimOWS(value) {
 				t.Fatalf("after SetHeader(%q, %q): Header = %q, %v", name, value, got, ok)
 			}
+			if _, err := ParseResponse(r.Bytes()); err != nil && !isFraming(name) {
+				t.Fatalf("edited response does not parse: %v\n%q", err, r.Bytes())
+			}
 		}
 		_ = r.SetBody([]byte(value))
 		// Trailer edits keep the message parseable with the new value.
