@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/replayctl/replayctl/httpraw"
 )
 
 // resp builds a raw response with a Content-Length.
@@ -287,6 +289,12 @@ func FuzzCompare(f *testing.F) {
 				t.Fatal("Classify lost diffs")
 			}
 			agg.Add("e", a, pair[0], pair[1], r, noise)
+			// A response that parses matches itself.
+			if _, err := httpraw.ParseResponse(pair[0]); err == nil {
+				if r := c.Compare(pair[0], bytes.Clone(pair[0])); !r.Match {
+					t.Fatalf("%q against itself: %+v", pair[0], r.Diffs)
+				}
+			}
 		}
 	})
 }
