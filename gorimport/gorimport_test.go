@@ -613,6 +613,8 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"--input-file", "..|50%", "--output-stdout"}, "names a directory"},
 		{[]string{"--input-file", "", "--output-stdout"}, "names a directory"},
 		{[]string{"--input-file", "r.gor", "--output-file", "0\x00"}, "NUL byte"},
+		{[]string{"-input-file", "\x02", "--output-stdout"}, "control character"},
+		{[]string{"--input-file", "r.gor", "--output-file", "a\tb.gor"}, "control character"},
 	}
 	for _, tt := range tests {
 		_, err := Convert(tt.args)

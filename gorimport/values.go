@@ -52,7 +52,9 @@ func splitLimit(flag, v string) (string, limit, error) {
 }
 
 // filePath checks that a --input-file or --output-file value names a file:
-// not empty, not a directory such as ".", ".." or "dir/", no NUL byte.
+// not empty, not a directory such as ".", ".." or "dir/", no NUL byte nor
+// other control character (a byte below 0x20 or DEL), which a scenario's
+// path may not hold.
 func filePath(flag, p string) (string, error) {
 	if clean := path.Clean(filepath.ToSlash(p)); p == "" || clean == "." || clean == ".." || clean == "/" ||
 		strings.HasSuffix(clean, "/..") || strings.HasSuffix(p, "/") {
@@ -60,6 +62,9 @@ func filePath(flag, p string) (string, error) {
 	}
 	if strings.ContainsRune(p, 0) {
 		return p, fmt.Errorf("--%s %q: a file name cannot hold a NUL byte", flag, p)
+	}
+	if i := strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return p, fmt.Errorf("--%s %q: a file name cannot hold a control character (%q at byte %d)", flag, p, p[i:i+1], i+1)
 	}
 	return p, nil
 }
