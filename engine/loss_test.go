@@ -838,22 +838,7 @@ jobs:
 // never read.
 func TestRecordReportSaysWhyItFailed(t *testing.T) {
 	dir := t.TempDir()
-	server := netip.MustParseAddrPort("127.0.0.1:8080")
-	pcap := filepath.Join(dir, "bad.pcap")
-	writePcap(t, pcap, server, evenly(10, time.Millisecond))
-	b, err := os.ReadFile(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The fourth packet's header: caplen is its third field.
-	off := 24
-	for range 3 {
-		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
-	}
-	binary.LittleEndian.PutUint32(b[off+8:], 1<<30)
-	if err := os.WriteFile(pcap, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDamagedPcap(t, filepath.Join(dir, "bad.pcap"), 4)
 	r := run(t, dir, `version: 1
 name: damaged
 jobs:
@@ -878,21 +863,7 @@ jobs:
 // windows: entry that replays them; they were in the topic, named nowhere.
 func TestFailedRecordSaysWhereItsRecordsLie(t *testing.T) {
 	dir := t.TempDir()
-	server := netip.MustParseAddrPort("127.0.0.1:8080")
-	pcap := filepath.Join(dir, "bad.pcap")
-	writePcap(t, pcap, server, evenly(10, time.Millisecond))
-	b, err := os.ReadFile(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := 24
-	for range 6 {
-		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
-	}
-	binary.LittleEndian.PutUint32(b[off+8:], 1<<30)
-	if err := os.WriteFile(pcap, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDamagedPcap(t, filepath.Join(dir, "bad.pcap"), 7)
 	r := run(t, dir, `version: 1
 name: damaged
 topics:
@@ -905,5 +876,25 @@ jobs:
 `, engine.Options{})
 	if r.err == nil || !strings.Contains(r.err.Error(), "packet 7") || !strings.Contains(r.err.Error(), "record(s) written are in topic damaged-traffic; this windows: entry replays them: {topic: traffic, offsets: {\"0\": [0, ") {
 		t.Fatalf("run = %v, want the failure and where the records written lie\n%s", r.err, r.out)
+	}
+}
+
+// writeDamagedPcap writes a pcap of 10 requests to 127.0.0.1:8080 whose
+// packet number packet (from 1) has a damaged header: a capture length
+// (its third field) past the snap length.
+func writeDamagedPcap(t *testing.T, path string, packet int) {
+	t.Helper()
+	writePcap(t, path, netip.MustParseAddrPort("127.0.0.1:8080"), evenly(10, time.Millisecond))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 24
+	for range packet - 1 {
+		off += 16 + int(binary.LittleEndian.Uint32(b[off+8:]))
+	}
+	binary.LittleEndian.PutUint32(b[off+8:], 1<<30)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
