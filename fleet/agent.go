@@ -1365,6 +1365,13 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		fail(Refused, fmt.Sprintf("job %q is a %s job, the spec says %s", spec.Job, kind, spec.Kind))
 		return
 	}
+	if name := readsWindow(j.Source); spec.Replay != nil && spec.Replay.Window != "" && name != spec.Replay.Window {
+		// The shards' offset ranges are those of the plan's window: read
+		// in another window's, they would send what the two share (often
+		// nothing) and succeed.
+		fail(Refused, fmt.Sprintf("the job reads window %q here, the job's signed plan cut its shards from window %q: its offsets are not this window's", name, spec.Replay.Window))
+		return
+	}
 	if kind == KindReplay {
 		targets := slices.Clone(j.Sink.HTTP.Targets)
 		what := "target"

@@ -52,6 +52,11 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 	// agents apply the same --set); everything else that names topics stays
 	// in the text.
 	window, saveWindow := "", ""
+	// A windows: entry's recording may be chosen per submission too
+	// (windows.NAME.recording=…): the submitter plans the shards on the
+	// recording the agents will read. The rest of a windows: entry (its
+	// topic, the entry as a whole) stays in the text.
+	recordings := map[string]string{}
 	// What the names come from may be set neither itself nor by replacing
 	// a mapping that holds it (jobs.JOB={…}, jobs={…}, topics={…},
 	// kafka={…}): the agents apply the same --set.
@@ -60,7 +65,8 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 		p, v, _ := strings.Cut(s, "=")
 		// As scenario's --set reads it: trimmed, a quoted key
 		// (jobs."record".sink) naming the same key as unquoted.
-		p = strings.Join(scenario.SetPathKeys(p), ".")
+		keys := scenario.SetPathKeys(p)
+		p = strings.Join(keys, ".")
 		switch p {
 		case "jobs." + job + ".source.window":
 			window = v
@@ -68,6 +74,16 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 		case "jobs." + job + ".save-window":
 			saveWindow = v
 			continue
+		}
+		if len(keys) >= 1 && keys[0] == "windows" {
+			switch {
+			case len(keys) == 3 && keys[2] == "recording":
+				recordings[keys[1]] = v
+				continue
+			case len(keys) < 3 || keys[2] == "topic":
+				// The entry as a whole, or the topic its plan reads.
+				return jobShape{}, fmt.Errorf("--set %s: the fleet reads topics, sources, sinks and windows from the scenario text; edit the file instead", p)
+			}
 		}
 		if slices.ContainsFunc(fixed, func(f string) bool { return strings.HasPrefix(p, f) || strings.HasPrefix(f, p+".") }) {
 			return jobShape{}, fmt.Errorf("--set %s: the fleet reads topics, sources, sinks and windows from the scenario text; edit the file instead", p)
@@ -103,6 +119,9 @@ func shapeOf(text []byte, job string, set []string) (jobShape, error) {
 				return sh, fmt.Errorf("job %q: window %q: a fleet replay reads a saved recording (windows: {%s: {recording: NAME}})", job, w.Value, w.Value)
 			}
 			sh.Window = decl.Recording
+			if r, ok := recordings[w.Value]; ok {
+				sh.Window = r
+			}
 		}
 		return sh, nil
 	}

@@ -1,8 +1,11 @@
 package fleet
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/replayctl/replayctl/scenario"
 )
 
 // A submission may choose the window a job reads or saves with --set (serve's
@@ -31,6 +34,11 @@ jobs:
 		{"replay", []string{"jobs.replay.source.window=tuesday"}, "tuesday"},
 		{"replay", []string{`jobs."replay".source.window=tuesday`}, "tuesday"},
 		{"replay", []string{"jobs.replay.source.window=recorded"}, "monday"},
+		// The windows: entry's recording, as the agents read it: the
+		// shards are planned on the window they replay.
+		{"replay", []string{"windows.recorded.recording=tuesday"}, "tuesday"},
+		{"replay", []string{`windows."recorded".recording=tuesday`}, "tuesday"},
+		{"replay", []string{"windows.other.recording=tuesday"}, "monday"},
 		{"record", nil, "default-name"},
 		{"record", []string{"jobs.record.save-window=peak"}, "peak"},
 	} {
@@ -56,6 +64,10 @@ jobs:
 		{"record", "jobs.record.source ={pcap: {path: b.pcap}}"},
 		{"replay", "jobs.replay={source: {window: recorded}, sink: {http: {url: 'http://x'}}}"},
 		{"replay", "\tjobs.replay.sink.http.url=http://x"},
+		// the windows: entry as a whole, or its topic
+		{"replay", "windows={recorded: {recording: tuesday}}"},
+		{"replay", "windows.recorded={recording: tuesday}"},
+		{"replay", "windows.recorded.topic=other"},
 		// a quoted key names the same key
 		{"record", `jobs."record".sink.kafka.topic=other`},
 		{"record", `"topics".traffic.name=other`},
@@ -96,6 +108,45 @@ jobs:
 		_, err := shapeOf(text, job, nil)
 		if err == nil || !strings.Contains(err.Error(), `kafka.catalog-topic "${CATALOG}" depends on agent vars or the environment`) {
 			t.Errorf("%s: %v, want the catalog topic refused", job, err)
+		}
+	}
+}
+
+// TestReadsWindowAsAgentsLoad: the window an agent's replay reads, under
+// the submission's --set, is the one the submitter planned its shards on
+// (shapeOf); an agent refuses a shard whose plan names another window
+// rather than read the plan's offsets in it.
+func TestReadsWindowAsAgentsLoad(t *testing.T) {
+	text := []byte(`version: 1
+name: w
+kafka: {brokers: [embedded]}
+topics:
+  traffic: {name: http-traffic}
+windows:
+  recorded: {topic: traffic, recording: monday}
+targets:
+  t: {url: "http://127.0.0.1:9"}
+jobs:
+  replay:
+    source: {window: recorded}
+    sink: {http: {target: t}}
+  direct:
+    source: {window: sunday}
+    sink: {http: {target: t}}
+`)
+	for _, set := range [][]string{nil, {"windows.recorded.recording=tuesday"}, {"jobs.replay.source.window=wednesday"}} {
+		for _, job := range []string{"replay", "direct"} {
+			sh, err := shapeOf(text, job, set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := scenario.LoadBytes(filepath.Join(t.TempDir(), "s.yaml"), text, scenario.Options{Set: set, Env: func(string) (string, bool) { return "", false }})
+			if err != nil {
+				t.Fatalf("load with %q: %v", set, err)
+			}
+			if got := readsWindow(s.Jobs[job].Source); got != sh.Window {
+				t.Errorf("%s %q: the agent reads window %q, the submitter plans %q", job, set, got, sh.Window)
+			}
 		}
 	}
 }

@@ -117,3 +117,19 @@ func NoTimeline(spec Spec) string {
 func shardSets(job string, jobs []string, plan *ReplayPlan) []string {
 	return []string{fmt.Sprintf("jobs.%s.start-at=%s", scenario.SetKey(job, jobs), plan.StartAt.UTC().Format(time.RFC3339Nano))}
 }
+
+// readsWindow is the saved window (its catalog name) a replay source reads,
+// as the engine resolves it: a windows: entry's recording, or the name
+// itself; "" for a windows: entry of another kind.
+func readsWindow(src scenario.Source) string {
+	if src.Kind != scenario.SourceWindow {
+		return ""
+	}
+	if ref := src.WindowRef; ref != nil {
+		if ref.Kind != scenario.WindowRecording && ref.Kind != "" {
+			return ""
+		}
+		return ref.Recording
+	}
+	return src.Window
+}
