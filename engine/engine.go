@@ -82,6 +82,11 @@ type Options struct {
 	Jobs []string
 	// DataDir overrides the embedded broker's data directory.
 	DataDir string
+	// SpoolDir is where a kafka sink's spool goes (a directory per
+	// recording under it) when the scenario names none: a fleet agent's
+	// --work-dir. Empty: the embedded broker's data dir, or .replayctl/spool
+	// in the working directory.
+	SpoolDir string
 	// Brokers overrides kafka.brokers.
 	Brokers []string
 	// Overwrite lets save-window replace a saved window of the same name.

@@ -127,6 +127,9 @@ func (r *runner) spoolDir(j *scenario.Job, recordingID string) (dir, root string
 		}
 		return filepath.Join(d.Abs, recordingID), d.Root, nil
 	}
+	if d := r.plan.opts.SpoolDir; d != "" {
+		return filepath.Join(d, recordingID), "", nil
+	}
 	if r.kafka.ks.Embedded() {
 		if k := r.plan.scn.Kafka.DataDir; k.IsSet() && k.Abs == r.kafka.ks.DataDir {
 			root = k.Root

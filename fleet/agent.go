@@ -1426,8 +1426,13 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	var outcome *engine.JobOutcome
 	kcfg := a.cfg.Kafka
 	opts := engine.Options{
-		Jobs:     []string{spec.Job},
-		DataDir:  filepath.Join(a.cfg.WorkDir, "data"),
+		Jobs:    []string{spec.Job},
+		DataDir: filepath.Join(a.cfg.WorkDir, "data"),
+		// A broker outage spools under the work dir, as every file of
+		// the job: not in the agent's working directory, which other
+		// agents of the host may share (their spools of one recording
+		// would collide there) and the agent may not be able to write.
+		SpoolDir: filepath.Join(a.cfg.WorkDir, "data", "spool"),
 		Kafka:    &kcfg,
 		Out:      logs,
 		Err:      logs,
