@@ -921,7 +921,20 @@ func ExitCode(js Status) int {
 // refusals with their reasons, lost shards, and the result.
 func (c *Client) Show(id string) error {
 	if _, ok := c.bus.Status(jobKey(id)); !ok {
-		return usagef("no job %q (replayctl jobs ls)", id)
+		// No submitter wrote the job, but agents may have refused spec
+		// records published under its ID (unsigned, forged, another
+		// key's): their reasons are the only answer whoever published
+		// them gets.
+		refused := c.bus.StatusPrefix(jobKey(id) + "/refused/")
+		if len(refused) == 0 {
+			return usagef("no job %q (replayctl jobs ls)", id)
+		}
+		fmt.Fprintf(c.Out, "no job %s was submitted (it has no status of its own); the specs published under its ID were refused:\n", id)
+		for _, k := range slices.Sorted(maps.Keys(refused)) {
+			s := refused[k]
+			fmt.Fprintf(c.Out, "  %s  %s  %s\n", strings.TrimPrefix(k, jobKey(id)+"/"), s.Agent, s.Reason)
+		}
+		return usagef("no job %q: its specs were refused", id)
 	}
 	c.printJob(id)
 	return nil

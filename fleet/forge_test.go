@@ -1,7 +1,10 @@
 package fleet
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +190,46 @@ func TestForgedSpecBeforeJob(t *testing.T) {
 		if strings.Contains(r.Reason, "replayed") {
 			t.Fatalf("%s: %s", k, r.Reason)
 		}
+	}
+}
+
+// TestShowRefusedSpecsOfUnsubmittedJob: jobs show of an ID that no
+// submitter wrote a job for, under which agents refused spec records (an
+// unsigned one, one of a key they do not trust), prints those refusals and
+// their reasons, rather than "no job": published by hand or by a broken
+// tool, the refusals are the only answer whoever published them gets. An
+// ID with nothing stays "no job".
+func TestShowRefusedSpecsOfUnsubmittedJob(t *testing.T) {
+	f := newIDFleet(t)
+	f.agent(t, "web-1", Labels{"role": "web"})
+	f.waitAlive(t, "web-1")
+	_, other, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, key := range map[string]ed25519.PrivateKey{"hand-1": nil, "hand-2": other} {
+		env, err := Seal("spec", Spec{JobID: id, Kind: KindRecord, Job: "record", Agents: []string{"web-1"}, Selector: Selector{"role": "web"},
+			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.bus.Publish(f.ctx, JobsTopic, "spec/"+id, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]string{"hand-1": "unsigned spec", "hand-2": "signed by a key this agent does not trust"} {
+		waitFor(t, 15*time.Second, "the spec refused", func() bool {
+			return len(f.bus.StatusPrefix(jobKey(id)+"/refused/web-1/")) > 0
+		})
+		var out strings.Builder
+		err := (&Client{bus: f.bus, Out: &out}).Show(id)
+		if err == nil || !strings.Contains(out.String(), "no job "+id+" was submitted") ||
+			!regexp.MustCompile(`refused/web-1/\d+  web-1  `+want).MatchString(out.String()) {
+			t.Errorf("jobs show %s: %v\n%s", id, err, out.String())
+		}
+	}
+	var out strings.Builder
+	if err := (&Client{bus: f.bus, Out: &out}).Show("hand-3"); err == nil || out.Len() > 0 || !strings.Contains(err.Error(), `no job "hand-3"`) {
+		t.Errorf("jobs show of an unknown ID: %v\n%s", err, out.String())
 	}
 }
