@@ -1406,7 +1406,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		}
 		if !awaitSlot(ctx, r) {
 			if a.cancelled(spec.JobID) {
-				fail(Cancelled, "cancelled by "+a.canceller(spec.JobID)+" while it was queued")
+				fail(Cancelled, cancelledByPrefix+a.canceller(spec.JobID)+queuedSuffix)
 			} else {
 				fail(Cancelled, "agent stopped while it was queued")
 			}
@@ -1539,7 +1539,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	var assertErr *engine.AssertionError
 	switch {
 	case a.cancelled(spec.JobID):
-		st.State, st.Reason = Cancelled, "cancelled by "+a.canceller(spec.JobID)
+		st.State, st.Reason = Cancelled, cancelledByPrefix+a.canceller(spec.JobID)
 	case overRun:
 		st.State, st.Reason = Cancelled, fmt.Sprintf("stopped: it ran for this agent's --max-run %s", a.cfg.MaxRun)
 	case runErr == nil, errors.Is(runErr, engine.ErrInterrupted) && ctx.Err() != nil:
@@ -1565,6 +1565,21 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 	a.log.Info("job finished", "job", spec.JobID, "shard", shard, "state", st.State, "reason", logs.mask(st.Reason))
 	a.finishJob(pub, spec)
 }
+
+// cancelledWhileRunning reports whether a record job's part was stopped by
+// the job's cancel while it ran (it has its result: it drained), not one
+// cancelled before it started or while queued, nor one this agent stopped
+// alone (its --max-run, its own stop), which leaves its host out of the
+// rest of the recording.
+func cancelledWhileRunning(p Status) bool {
+	return p.State == Cancelled && p.Result != nil && strings.HasPrefix(p.Reason, cancelledByPrefix) && !strings.HasSuffix(p.Reason, queuedSuffix)
+}
+
+// The reasons of parts a cancel ended (runJob).
+const (
+	cancelledByPrefix = "cancelled by "
+	queuedSuffix      = " while it was queued"
+)
 
 func resultOf(o *engine.JobOutcome) *Result {
 	if o == nil {
@@ -1683,10 +1698,13 @@ func (a *Agent) finishJob(ctx context.Context, spec Spec) {
 	if ran && spec.Kind == KindRecord {
 		// A host whose part did not succeed (failed, lost, refused)
 		// recorded part of its traffic or none: the recording lacks it,
-		// and its window says so (partial).
+		// and its window says so (partial). One the job's cancel stopped
+		// while it ran drained what it had captured, as every host did
+		// then: the window ends there, lacking nothing of it (what it
+		// could not write, its result's lost says).
 		var failed int64
 		for _, p := range parts {
-			if p.State != Succeeded {
+			if p.State != Succeeded && !cancelledWhileRunning(p) {
 				failed++
 			}
 		}
