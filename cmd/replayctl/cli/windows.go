@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -70,9 +71,15 @@ func (f *catalogFlags) open(cmd *cobra.Command) (*engine.Catalog, error) {
 		}
 		f.lf.envFileWarnings(cmd.ErrOrStderr(), s)
 	}
-	return engine.OpenCatalog(cmd.Context(), s, engine.Options{
+	cat, err := engine.OpenCatalog(cmd.Context(), s, engine.Options{
 		Brokers: f.brokers, DataDir: f.dataDir, Err: cmd.ErrOrStderr(), Logger: newLogger(cmd.ErrOrStderr(), f.verbose),
 	})
+	if env := os.Getenv("REPLAYCTL_BROKERS"); err != nil && env != "" && len(f.brokers) == 0 && f.file == "" && f.dataDir == "" {
+		// The fleet commands read $REPLAYCTL_BROKERS; windows, as run,
+		// reads the embedded broker's data dir unless told otherwise.
+		err = fmt.Errorf("%w; the fleet's windows: --brokers %s", err, env)
+	}
+	return cat, err
 }
 
 func newWindowsCmd() *cobra.Command {
