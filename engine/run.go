@@ -57,7 +57,7 @@ type jobResult struct {
 	// stoppedBy says which stop condition ended a replay before the end
 	// of its input ("stop.requests 50", "stop.after 2s"); "" when none.
 	stoppedBy string
-	failed      bool // the job returned an error
+	failed    bool // the job returned an error
 	// record jobs
 	requests, responses, written, notWritten int64
 	sinkDesc                                 string
