@@ -1365,7 +1365,7 @@ func (a *Agent) execute(ctx context.Context, spec Spec, offset int64, shard, att
 		fail(Refused, fmt.Sprintf("job %q is a %s job, the spec says %s", spec.Job, kind, spec.Kind))
 		return
 	}
-	if name := readsWindow(j.Source); spec.Replay != nil && spec.Replay.Window != "" && name != spec.Replay.Window {
+	if name := readsWindow(j.Source); spec.Replay != nil && spec.Replay.Window != "" && name != "" && name != spec.Replay.Window {
 		// The shards' offset ranges are those of the plan's window: read
 		// in another window's, they would send what the two share (often
 		// nothing) and succeed.

@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,6 +52,29 @@ jobs:
 			}
 		}
 		return true
+	})
+	// The captures record before the cancel: traffic on the port until the
+	// topic holds 8 messages (2 requests and their answers from each agent
+	// once both capture). A part cancelled before its capture opened lacks
+	// its host's traffic, and counts as failed: the cancel came the moment
+	// both were RUNNING, and one was still starting.
+	srv := &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	waitFor(t, 20*time.Second, "both captures recording", func() bool {
+		if resp, err := http.Get("http://" + srv.Addr + "/"); err == nil {
+			resp.Body.Close()
+		}
+		ends, err := f.bus.Admin().ListEndOffsets(f.ctx, "cancelled-http")
+		if err != nil {
+			return false
+		}
+		o, ok := ends.Lookup("cancelled-http", 0)
+		return ok && o.Offset >= 8
 	})
 	f.cancel(t, "rec-cancelled")
 	js := f.finalJob(t, "rec-cancelled", 40*time.Second)
