@@ -20,7 +20,7 @@ import (
 // hosts), the window saved PARTIAL, and every replay of it said so.
 func TestCancelledRecordingIsNotPartial(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("captures on lo: needs root")
+		t.Fatal("captures on lo: it needs root (CAP_NET_RAW)")
 	}
 	f := newIDFleet(t)
 	port := testutil.FreePort(t)
