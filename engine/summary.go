@@ -166,7 +166,10 @@ func printSummary(out io.Writer, res *jobResult) {
 			line := fmt.Sprintf("%d record(s) waited in the disk spool (peak %.1f MiB) while the brokers were unreachable or could not keep up", n, float64(res.counters["sink.spool-peak-bytes"])/(1<<20))
 			switch undelivered := res.lost["undeliverable"]; {
 			case res.counters["sink.spool-records"] > 0:
-				line += fmt.Sprintf("; %d are still in it", res.counters["sink.spool-records"])
+				// The drain stopped at a record it could not read back
+				// (the log says why); the job's end removed the spool,
+				// and those after it are counted undeliverable.
+				line += fmt.Sprintf("; %d could not be read back from it (damaged: see the log) and were not sent (undeliverable)", res.counters["sink.spool-records"])
 			case undelivered > 0:
 				// What was still spooled at the delivery timeout was
 				// taken out and counted undeliverable: the spool is

@@ -54,7 +54,7 @@ func TestSummarySpooledNotAllDelivered(t *testing.T) {
 		want     string
 	}{
 		{"delivered", map[string]int64{"sink.spooled": 50}, "all were delivered"},
-		{"left in it", map[string]int64{"sink.spooled": 50, "sink.spool-records": 7}, "7 are still in it"},
+		{"damaged", map[string]int64{"sink.spooled": 50, "sink.spool-records": 7, "sink.failed": 7}, "7 could not be read back from it (damaged: see the log) and were not sent (undeliverable)"},
 		{"undeliverable", map[string]int64{"sink.spooled": 50, "sink.failed": 30}, "not all reached Kafka: 30 record(s) undeliverable"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

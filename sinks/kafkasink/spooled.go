@@ -275,7 +275,9 @@ func (s *Sink) closeSpool(ctx context.Context) {
 	if n := s.opts.Spool.Len(); n > 0 {
 		s.mu.Lock()
 		s.failed.Add(n)
-		if s.firstErr == nil {
+		if s.firstErr == nil && s.drainErr != nil {
+			s.firstErr = fmt.Errorf("%d spooled records not sent: the spool could not be read back from the first of them: %w", n, s.drainErr)
+		} else if s.firstErr == nil {
 			s.firstErr = fmt.Errorf("%d spooled records not sent before the delivery timeout %v (broker unreachable?)", n, s.opts.DeliveryTimeout)
 		}
 		s.mu.Unlock()
