@@ -310,18 +310,12 @@ func ParseRequest(raw []byte) (*Request, error) {
 		// An absolute-form target: keep its path (with its query) and
 		// authority, which ends at the first '/', '?' or '#' and loses
 		// any userinfo (RFC 9113 §8.3.1: :authority carries none).
-		// A scheme before "://", as httpraw reads the target.
-		if i := strings.Index(r.Path, "://"); i > 0 && !strings.ContainsAny(r.Path[:i], "/?#") {
-			rest := r.Path[i+3:]
-			j := strings.IndexAny(rest, "/?#")
-			if j < 0 {
-				j = len(rest)
-			}
-			auth, path := rest[:j], rest[j:]
+		// Read as httpraw reads the target.
+		if auth, path, ok := httpraw.SplitAbsolute(r.Path); ok {
 			if !strings.HasPrefix(path, "/") {
 				path = "/" + path
 			}
-			r.Authority, r.Path = auth[strings.LastIndexByte(auth, '@')+1:], path
+			r.Authority, r.Path = auth, path
 		}
 	}
 	return r, nil

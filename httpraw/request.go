@@ -302,6 +302,19 @@ func (t target) authority() string {
 	return auth[strings.LastIndexByte(auth, '@')+1:]
 }
 
+// SplitAbsolute splits an absolute-form request target
+// (scheme://authority/path?query) into its authority without any userinfo
+// and the rest (the path and query; "" when the target has neither); ok is
+// false for a target in any other form. It reads the target as the
+// request's edits do.
+func SplitAbsolute(target string) (authority, rest string, ok bool) {
+	t, split := splitTarget(target)
+	if !split || t.prefix == "" {
+		return "", "", false
+	}
+	return t.authority(), strings.TrimPrefix(target, t.prefix), true
+}
+
 // splitTarget splits origin-form and absolute-form targets; ok is false for
 // authority-form and asterisk-form.
 func splitTarget(s string) (target, bool) {
